@@ -1,0 +1,126 @@
+//! IRP and stack-location accessors whose C spelling goes through anonymous unions.
+//!
+//! The WDK writes these as macros (`IoGetCurrentIrpStackLocation`, `IoSetCompletionRoutine`,
+//! ...); bindgen names the anonymous members `__bindgen_anon_N`. Keeping every such path here
+//! lets the crates above compile unchanged against either header set.
+//!
+//! # Safety
+//! Every function takes raw pointers and requires that they point to live, properly
+//! initialized objects of the named type for the duration of the call.
+
+use crate::{ctypes::c_void, FILE_OBJECT, IO_STACK_LOCATION, IRP, NTSTATUS, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS};
+
+/// Completion routine as called by `IofCompleteRequest`.
+pub type CompletionRoutine =
+    unsafe extern "C" fn(device: *mut crate::DEVICE_OBJECT, irp: *mut IRP, context: *mut c_void) -> NTSTATUS;
+
+/// `IoGetCurrentIrpStackLocation`.
+///
+/// # Safety
+/// `irp` points to a live IRP.
+#[must_use]
+pub unsafe fn current_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
+    // SAFETY: the caller guarantees `irp` is live; reading a union member that the I/O
+    // manager always keeps as the stack pointer for non-packet IRPs.
+    unsafe { (*irp).Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation }
+}
+
+/// `IoGetNextIrpStackLocation`: the location a lower driver (here, the WSK provider) uses.
+///
+/// # Safety
+/// `irp` points to a live IRP that has at least one stack location below the current one.
+#[must_use]
+pub unsafe fn next_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
+    // SAFETY: the caller guarantees the IRP is live.
+    let current = unsafe { current_stack_location(irp) };
+    // The next location sits just below the current one in the IRP's stack array; computed
+    // with wrapping arithmetic because, for a freshly allocated IRP, "current" is one past the end.
+    current.wrapping_sub(1)
+}
+
+/// `IoSetCompletionRoutine` with invocation on success, error and cancel.
+///
+/// # Safety
+/// `irp` is live, owned by the caller, and has a next stack location.
+pub unsafe fn set_completion_routine(irp: *mut IRP, routine: CompletionRoutine, context: *mut c_void) {
+    // SAFETY: the caller guarantees the IRP has a next stack location we may write.
+    let next = unsafe { &mut *next_stack_location(irp) };
+    next.CompletionRoutine = Some(routine);
+    next.Context = context;
+    // The SL_* flags fit in the u8 `Control` field (0x20 | 0x40 | 0x80).
+    next.Control = (SL_INVOKE_ON_SUCCESS | SL_INVOKE_ON_ERROR | SL_INVOKE_ON_CANCEL) as u8;
+}
+
+/// `Irp->IoStatus.Status`.
+///
+/// # Safety
+/// `irp` points to a live IRP.
+#[must_use]
+pub unsafe fn status(irp: *const IRP) -> NTSTATUS {
+    // SAFETY: the caller guarantees the IRP is live; Status is the member in use.
+    unsafe { (*irp).IoStatus.__bindgen_anon_1.Status }
+}
+
+/// `Irp->IoStatus.Information`.
+///
+/// # Safety
+/// `irp` points to a live IRP.
+#[must_use]
+pub unsafe fn information(irp: *const IRP) -> usize {
+    // SAFETY: the caller guarantees the IRP is live.
+    let information = unsafe { (*irp).IoStatus.Information };
+    // ULONG_PTR is pointer-sized: the crate only builds for 64-bit targets.
+    information as usize
+}
+
+/// Sets `Irp->IoStatus` before completing an IRP.
+///
+/// # Safety
+/// `irp` points to a live IRP owned by the caller.
+pub unsafe fn set_io_status(irp: *mut IRP, status: NTSTATUS, information: usize) {
+    // SAFETY: the caller guarantees the IRP is live and owned.
+    let io = unsafe { &mut (*irp).IoStatus };
+    io.__bindgen_anon_1.Status = status;
+    io.Information = information as u64;
+}
+
+/// `Irp->AssociatedIrp.SystemBuffer` (METHOD_BUFFERED requests).
+///
+/// # Safety
+/// `irp` points to a live IRP.
+#[must_use]
+pub unsafe fn system_buffer(irp: *const IRP) -> *mut c_void {
+    // SAFETY: the caller guarantees the IRP is live; for buffered I/O this member is in use.
+    unsafe { (*irp).AssociatedIrp.SystemBuffer }
+}
+
+/// The `Parameters.DeviceIoControl` fields of a stack location: (code, input length, output length).
+///
+/// # Safety
+/// `location` points to a live stack location of an IRP_MJ_DEVICE_CONTROL request.
+#[must_use]
+pub unsafe fn device_io_control(location: *const IO_STACK_LOCATION) -> (u32, u32, u32) {
+    // SAFETY: the caller guarantees this is a device-control location, so this member is in use.
+    let p = unsafe { &(*location).Parameters.DeviceIoControl };
+    (p.IoControlCode, p.InputBufferLength, p.OutputBufferLength)
+}
+
+/// The file object a request was issued on (identifies the caller's handle).
+///
+/// # Safety
+/// `location` points to a live stack location.
+#[must_use]
+pub unsafe fn file_object(location: *const IO_STACK_LOCATION) -> *mut FILE_OBJECT {
+    // SAFETY: the caller guarantees the location is live.
+    unsafe { (*location).FileObject }
+}
+
+/// The major function code of a stack location.
+///
+/// # Safety
+/// `location` points to a live stack location.
+#[must_use]
+pub unsafe fn major_function(location: *const IO_STACK_LOCATION) -> u8 {
+    // SAFETY: the caller guarantees the location is live.
+    unsafe { (*location).MajorFunction }
+}

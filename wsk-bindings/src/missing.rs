@@ -1,0 +1,20 @@
+//! Declarations that Wine's headers lack, each checked against Microsoft's documentation or
+//! the WDK's public headers (source noted on each item).
+
+use crate::{IRP, NTSTATUS};
+
+/// `IPPROTO_TCP` (ws2def.h `IPPROTO` enumeration; IANA protocol number 6).
+pub const IPPROTO_TCP: u32 = 6;
+/// `IPPROTO_UDP` (ws2def.h `IPPROTO` enumeration; IANA protocol number 17).
+pub const IPPROTO_UDP: u32 = 17;
+
+// `IoCompleteRequest` is a macro over `IofCompleteRequest` in the WDK's wdm.h, and x64
+// ntoskrnl exports `IofCompleteRequest`; Wine's wdm.h declares only `IoCompleteRequest`.
+#[cfg_attr(windows, link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim"))]
+extern "system" {
+    /// Completes an IRP (`IofCompleteRequest`, wdm.h). IRQL <= DISPATCH_LEVEL.
+    pub fn IofCompleteRequest(irp: *mut IRP, priority_boost: i8);
+}
+
+/// Keeps the signature honest: the completion routine type returns an NTSTATUS.
+pub type CompletionStatus = NTSTATUS;
