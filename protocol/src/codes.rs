@@ -1,0 +1,173 @@
+//! IOCTL codes.
+
+use core::fmt;
+
+/// The device type of the wsk-rs device (vendor range, >= 0x8000).
+pub const DEVICE_TYPE: u32 = 0x8057;
+/// `METHOD_BUFFERED`: the I/O manager copies both buffers; every wsk-rs code uses it.
+pub const METHOD_BUFFERED: u32 = 0;
+/// `FILE_ANY_ACCESS`: any open handle may send the code.
+pub const FILE_ANY_ACCESS: u32 = 0;
+/// `FILE_READ_DATA` access bit.
+pub const FILE_READ_DATA: u32 = 1;
+/// `FILE_WRITE_DATA` access bit.
+pub const FILE_WRITE_DATA: u32 = 2;
+
+/// The Windows `CTL_CODE` macro: `(device_type << 16) | (access << 14) | (function << 2) | method`.
+///
+/// Bits that do not fit their field are shifted out, as in C.
+#[must_use]
+pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32) -> u32 {
+    device_type.wrapping_shl(16) | access.wrapping_shl(14) | function.wrapping_shl(2) | method
+}
+
+/// An IOCTL code of the wsk-rs device.
+#[repr(transparent)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IoctlCode(pub u32);
+
+const READ_WRITE: u32 = FILE_READ_DATA | FILE_WRITE_DATA;
+
+impl IoctlCode {
+    /// Driver and ABI versions and the endpoint count (`InfoRequest` -> `InfoReply`).
+    pub const INFO: Self = Self(ctl_code(
+        DEVICE_TYPE,
+        0x800,
+        METHOD_BUFFERED,
+        FILE_ANY_ACCESS,
+    ));
+    /// Open a TCP connection (`TcpConnectRequest` -> `EndpointReply`).
+    pub const TCP_CONNECT: Self = Self(ctl_code(DEVICE_TYPE, 0x801, METHOD_BUFFERED, READ_WRITE));
+    /// Open a TCP listener running an in-kernel service (`TcpListenRequest` -> `EndpointReply`).
+    pub const TCP_LISTEN: Self = Self(ctl_code(DEVICE_TYPE, 0x802, METHOD_BUFFERED, READ_WRITE));
+    /// Send bytes on a connection (`SendRequest` + data -> `SendReply`).
+    pub const SEND: Self = Self(ctl_code(DEVICE_TYPE, 0x803, METHOD_BUFFERED, READ_WRITE));
+    /// Receive bytes from a connection (`RecvRequest` -> `RecvReply` + data).
+    pub const RECV: Self = Self(ctl_code(DEVICE_TYPE, 0x804, METHOD_BUFFERED, READ_WRITE));
+    /// Close an endpoint (`CloseRequest` -> `CloseReply`).
+    pub const CLOSE: Self = Self(ctl_code(DEVICE_TYPE, 0x805, METHOD_BUFFERED, READ_WRITE));
+    /// List the endpoints visible to the caller (`ListRequest` -> `ListReply` + entries).
+    pub const LIST: Self = Self(ctl_code(
+        DEVICE_TYPE,
+        0x806,
+        METHOD_BUFFERED,
+        FILE_ANY_ACCESS,
+    ));
+
+    /// Every code of ABI version 1.
+    pub const ALL: [Self; 7] = [
+        Self::INFO,
+        Self::TCP_CONNECT,
+        Self::TCP_LISTEN,
+        Self::SEND,
+        Self::RECV,
+        Self::CLOSE,
+        Self::LIST,
+    ];
+
+    /// The code's name (`"TCP_CONNECT"`), or `None` if it is not a wsk-rs code.
+    #[must_use]
+    pub const fn name(self) -> Option<&'static str> {
+        match self {
+            Self::INFO => Some("INFO"),
+            Self::TCP_CONNECT => Some("TCP_CONNECT"),
+            Self::TCP_LISTEN => Some("TCP_LISTEN"),
+            Self::SEND => Some("SEND"),
+            Self::RECV => Some("RECV"),
+            Self::CLOSE => Some("CLOSE"),
+            Self::LIST => Some("LIST"),
+            _ => None,
+        }
+    }
+
+    /// The device type field (bits 31..16).
+    #[must_use]
+    pub const fn device_type(self) -> u32 {
+        self.0 >> 16
+    }
+
+    /// The function field (bits 13..2).
+    #[must_use]
+    pub const fn function(self) -> u32 {
+        (self.0 >> 2) & 0xFFF
+    }
+
+    /// The required-access field (bits 15..14).
+    #[must_use]
+    pub const fn access(self) -> u32 {
+        (self.0 >> 14) & 0x3
+    }
+
+    /// The transfer-method field (bits 1..0).
+    #[must_use]
+    pub const fn method(self) -> u32 {
+        self.0 & 0x3
+    }
+}
+
+impl fmt::Debug for IoctlCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "IOCTL_WSKRS_{name} (0x{:08X})", self.0),
+            None => write!(f, "IOCTL 0x{:08X}", self.0),
+        }
+    }
+}
+
+impl fmt::Display for IoctlCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::{ctl_code, IoctlCode};
+    use std::format;
+
+    #[test]
+    fn codes_match_ctl_code_by_hand() {
+        assert_eq!(IoctlCode::INFO.0, 0x8057_2000);
+        assert_eq!(IoctlCode::TCP_CONNECT.0, 0x8057_E004);
+        assert_eq!(IoctlCode::TCP_LISTEN.0, 0x8057_E008);
+        assert_eq!(IoctlCode::SEND.0, 0x8057_E00C);
+        assert_eq!(IoctlCode::RECV.0, 0x8057_E010);
+        assert_eq!(IoctlCode::CLOSE.0, 0x8057_E014);
+        assert_eq!(IoctlCode::LIST.0, 0x8057_2018);
+        // A well-known Windows code: IOCTL_DISK_GET_DRIVE_GEOMETRY = CTL_CODE(7, 0, 0, 0).
+        assert_eq!(ctl_code(7, 0, 0, 0), 0x0007_0000);
+        // FSCTL_GET_REPARSE_POINT = CTL_CODE(9, 42, METHOD_BUFFERED, FILE_ANY_ACCESS).
+        assert_eq!(ctl_code(9, 42, 0, 0), 0x0009_00A8);
+    }
+
+    #[test]
+    fn fields_decode() {
+        for (index, code) in IoctlCode::ALL.iter().enumerate() {
+            assert_eq!(code.device_type(), 0x8057);
+            assert_eq!(code.method(), 0);
+            assert_eq!(
+                code.function(),
+                0x800 + u32::try_from(index).unwrap_or(u32::MAX)
+            );
+            let expected_access = if *code == IoctlCode::INFO || *code == IoctlCode::LIST {
+                0
+            } else {
+                3
+            };
+            assert_eq!(code.access(), expected_access, "{code:?}");
+            assert!(code.name().is_some());
+        }
+    }
+
+    #[test]
+    fn names_and_formatting() {
+        assert_eq!(IoctlCode::RECV.name(), Some("RECV"));
+        assert_eq!(IoctlCode(0x1234).name(), None);
+        assert_eq!(
+            format!("{:?}", IoctlCode::INFO),
+            "IOCTL_WSKRS_INFO (0x80572000)"
+        );
+        assert_eq!(format!("{}", IoctlCode(0x1234)), "IOCTL 0x00001234");
+    }
+}

@@ -1,0 +1,469 @@
+//! The wire layouts of ABI version 1: `#[repr(C)]`, native x64 (little-endian) layout,
+//! explicit reserved fields instead of padding.
+//!
+//! Every message starts with a [`Header`]; its `size` counts the whole message, trailing
+//! data included.
+
+use core::mem::size_of;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::ProtocolError;
+
+/// The first field of every request and reply.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct Header {
+    /// [`crate::ABI_VERSION`].
+    pub abi_version: u32,
+    /// Total bytes of the message, header and trailing data included.
+    pub size: u32,
+}
+
+/// A socket address on the wire.
+///
+/// `family` 0 means none, 2 (`AF_INET`) IPv4 in `addr[0..4]` with everything after it,
+/// `flowinfo` and `scope_id` zero, 23 (`AF_INET6`) IPv6. `port` is in host byte order.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct WireAddr {
+    /// 0, [`WireAddr::AF_INET`] or [`WireAddr::AF_INET6`].
+    pub family: u16,
+    /// The port, host byte order.
+    pub port: u16,
+    /// IPv6 flow information; 0 for IPv4.
+    pub flowinfo: u32,
+    /// IPv6 scope id; 0 for IPv4.
+    pub scope_id: u32,
+    /// The address bytes in network order (IPv4 uses the first 4).
+    pub addr: [u8; 16],
+}
+
+impl WireAddr {
+    /// No address (family 0, every field zero).
+    pub const NONE: Self = Self {
+        family: 0,
+        port: 0,
+        flowinfo: 0,
+        scope_id: 0,
+        addr: [0; 16],
+    };
+    /// The family value of IPv4 (`AF_INET`).
+    pub const AF_INET: u16 = 2;
+    /// The family value of IPv6 (`AF_INET6` on Windows).
+    pub const AF_INET6: u16 = 23;
+
+    /// The wire form of an optional address ([`WireAddr::NONE`] for `None`).
+    #[must_use]
+    pub fn from_option(address: Option<SocketAddr>) -> Self {
+        address.map_or(Self::NONE, Self::from)
+    }
+
+    /// The address this describes: `None` for family 0.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::BadAddress`] for an unknown family, an IPv4 address with nonzero
+    /// bytes after the first four or nonzero `flowinfo`/`scope_id`, or family 0 with any
+    /// nonzero field.
+    pub fn to_socket_addr(&self) -> Result<Option<SocketAddr>, ProtocolError> {
+        match self.family {
+            0 if *self == Self::NONE => Ok(None),
+            Self::AF_INET => {
+                let (octets, tail) = self.addr.split_at(4);
+                let octets: [u8; 4] = octets.try_into().map_err(|_| ProtocolError::BadAddress)?;
+                if tail.iter().any(|&byte| byte != 0) || self.flowinfo != 0 || self.scope_id != 0 {
+                    return Err(ProtocolError::BadAddress);
+                }
+                Ok(Some(SocketAddr::V4(SocketAddrV4::new(
+                    Ipv4Addr::from(octets),
+                    self.port,
+                ))))
+            }
+            Self::AF_INET6 => Ok(Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(self.addr),
+                self.port,
+                self.flowinfo,
+                self.scope_id,
+            )))),
+            _ => Err(ProtocolError::BadAddress),
+        }
+    }
+}
+
+impl From<SocketAddr> for WireAddr {
+    fn from(address: SocketAddr) -> Self {
+        match address {
+            SocketAddr::V4(v4) => {
+                let [a, b, c, d] = v4.ip().octets();
+                let addr = [a, b, c, d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+                Self {
+                    family: Self::AF_INET,
+                    port: v4.port(),
+                    flowinfo: 0,
+                    scope_id: 0,
+                    addr,
+                }
+            }
+            SocketAddr::V6(v6) => Self {
+                family: Self::AF_INET6,
+                port: v6.port(),
+                flowinfo: v6.flowinfo(),
+                scope_id: v6.scope_id(),
+                addr: v6.ip().octets(),
+            },
+        }
+    }
+}
+
+impl From<IpAddr> for WireAddr {
+    /// The address with port 0.
+    fn from(ip: IpAddr) -> Self {
+        Self::from(SocketAddr::new(ip, 0))
+    }
+}
+
+/// INFO request.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct InfoRequest {
+    /// Common header.
+    pub header: Header,
+}
+
+/// INFO reply.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct InfoReply {
+    /// Common header.
+    pub header: Header,
+    /// Driver version, major part.
+    pub driver_major: u16,
+    /// Driver version, minor part.
+    pub driver_minor: u16,
+    /// Driver version, patch part.
+    pub driver_patch: u16,
+    /// The WSK provider's dispatch version (`major << 8 | minor`), 0 if unknown.
+    pub wsk_version: u16,
+    /// The ABI version the driver speaks.
+    pub abi_version: u32,
+    /// Endpoints currently open in the driver.
+    pub endpoint_count: u32,
+}
+
+/// `TCP_CONNECT` request.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct TcpConnectRequest {
+    /// Common header.
+    pub header: Header,
+    /// The peer to connect to (required, nonzero port).
+    pub remote: WireAddr,
+    /// The local address to bind, or [`WireAddr::NONE`] for the wildcard of the remote's family.
+    pub local: WireAddr,
+    /// [`crate::FLAG_DETACH`] or 0.
+    pub flags: u32,
+    /// Connect timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
+    pub timeout_ms: u32,
+}
+
+/// `TCP_LISTEN` request.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct TcpListenRequest {
+    /// Common header.
+    pub header: Header,
+    /// The local address to listen on (required, nonzero port).
+    pub local: WireAddr,
+    /// [`crate::SERVICE_NONE`] or [`crate::SERVICE_ECHO`].
+    pub service: u32,
+    /// The listen backlog; 0 lets the driver choose.
+    pub backlog: u32,
+    /// [`crate::FLAG_DETACH`] or 0.
+    pub flags: u32,
+    /// Must be 0.
+    pub reserved: u32,
+}
+
+/// The reply to `TCP_CONNECT` and `TCP_LISTEN`.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct EndpointReply {
+    /// Common header.
+    pub header: Header,
+    /// The new endpoint's id.
+    pub id: u64,
+    /// [`crate::KIND_TCP_CONNECTION`] or [`crate::KIND_TCP_LISTENER`].
+    pub kind: u32,
+    /// 0.
+    pub reserved: u32,
+    /// The local address, [`WireAddr::NONE`] if unknown.
+    pub local: WireAddr,
+    /// The remote address, [`WireAddr::NONE`] for a listener or if unknown.
+    pub remote: WireAddr,
+}
+
+/// SEND request; `length` data bytes follow it.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct SendRequest {
+    /// Common header; `size` = 24 + `length`.
+    pub header: Header,
+    /// The connection to send on.
+    pub id: u64,
+    /// Timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
+    pub timeout_ms: u32,
+    /// Bytes of data after this struct, at most [`crate::MAX_TRANSFER`].
+    pub length: u32,
+}
+
+/// SEND reply.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct SendReply {
+    /// Common header.
+    pub header: Header,
+    /// Bytes sent.
+    pub sent: u32,
+    /// 0.
+    pub reserved: u32,
+}
+
+/// RECV request.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct RecvRequest {
+    /// Common header.
+    pub header: Header,
+    /// The connection to receive from.
+    pub id: u64,
+    /// Timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
+    pub timeout_ms: u32,
+    /// The most bytes to return, at most [`crate::MAX_TRANSFER`].
+    pub max_length: u32,
+}
+
+/// RECV reply; `length` data bytes follow it.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct RecvReply {
+    /// Common header; `size` = 16 + `length`.
+    pub header: Header,
+    /// Bytes of data after this struct.
+    pub length: u32,
+    /// [`crate::RECV_EOF`] when the peer closed its side (then `length` is 0).
+    pub flags: u32,
+}
+
+/// CLOSE request.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct CloseRequest {
+    /// Common header.
+    pub header: Header,
+    /// The endpoint to close.
+    pub id: u64,
+}
+
+/// CLOSE reply.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct CloseReply {
+    /// Common header.
+    pub header: Header,
+}
+
+/// LIST request.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct ListRequest {
+    /// Common header.
+    pub header: Header,
+}
+
+/// LIST reply; `count` [`EndpointInfo`] entries follow it.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct ListReply {
+    /// Common header; `size` = 16 + 112 × `count`.
+    pub header: Header,
+    /// Entries written (as many as fit in the output buffer).
+    pub count: u32,
+    /// Endpoints visible to the caller.
+    pub total: u32,
+}
+
+/// One endpoint in a LIST reply.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct EndpointInfo {
+    /// The endpoint's id.
+    pub id: u64,
+    /// `KIND_*`.
+    pub kind: u32,
+    /// `STATE_*`.
+    pub state: u32,
+    /// `SERVICE_*` (listeners; [`crate::SERVICE_NONE`] for connections).
+    pub service: u32,
+    /// `INFO_*` bits.
+    pub flags: u32,
+    /// Local address, [`WireAddr::NONE`] if unknown.
+    pub local: WireAddr,
+    /// Remote address, [`WireAddr::NONE`] for listeners or if unknown.
+    pub remote: WireAddr,
+    /// Bytes sent (by a listener: by all its connections).
+    pub bytes_sent: u64,
+    /// Bytes received (by a listener: by all its connections).
+    pub bytes_received: u64,
+    /// Connections accepted and served (listeners).
+    pub connections_served: u64,
+    /// Connections being served now (listeners).
+    pub connections_active: u32,
+    /// 0.
+    pub reserved: u32,
+}
+
+/// The fixed size of a wire struct, checked at compile time against the documented number.
+pub(crate) trait WireSize {
+    /// Bytes.
+    const LEN: usize;
+    /// Bytes, as the `u32` a header carries.
+    const LEN_U32: u32;
+}
+
+macro_rules! wire_size {
+    ($($type:ty = $len:literal;)*) => {$(
+        const _: () = assert!(size_of::<$type>() == $len);
+        impl WireSize for $type {
+            const LEN: usize = $len;
+            const LEN_U32: u32 = $len;
+        }
+    )*};
+}
+
+wire_size! {
+    Header = 8;
+    WireAddr = 28;
+    InfoRequest = 8;
+    InfoReply = 24;
+    TcpConnectRequest = 72;
+    TcpListenRequest = 52;
+    EndpointReply = 80;
+    SendRequest = 24;
+    SendReply = 16;
+    RecvRequest = 24;
+    RecvReply = 16;
+    CloseRequest = 16;
+    CloseReply = 8;
+    ListRequest = 8;
+    ListReply = 16;
+    EndpointInfo = 112;
+}
+
+/// A header for a message of `len` bytes.
+pub(crate) const fn header(len: u32) -> Header {
+    Header {
+        abi_version: crate::ABI_VERSION,
+        size: len,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::{EndpointInfo, EndpointReply, InfoReply, TcpConnectRequest, WireAddr};
+    use crate::ProtocolError;
+    use core::mem::offset_of;
+    use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+    use zerocopy::IntoBytes;
+
+    #[test]
+    fn field_offsets_match_the_spec() {
+        assert_eq!(offset_of!(WireAddr, addr), 12);
+        assert_eq!(offset_of!(InfoReply, abi_version), 16);
+        assert_eq!(offset_of!(InfoReply, endpoint_count), 20);
+        assert_eq!(offset_of!(TcpConnectRequest, local), 36);
+        assert_eq!(offset_of!(TcpConnectRequest, timeout_ms), 68);
+        assert_eq!(offset_of!(EndpointReply, id), 8);
+        assert_eq!(offset_of!(EndpointReply, local), 24);
+        assert_eq!(offset_of!(EndpointReply, remote), 52);
+        assert_eq!(offset_of!(EndpointInfo, local), 24);
+        assert_eq!(offset_of!(EndpointInfo, bytes_sent), 80);
+        assert_eq!(offset_of!(EndpointInfo, connections_active), 104);
+    }
+
+    #[test]
+    fn ipv4_round_trip_and_layout() {
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, 9000));
+        let wire = WireAddr::from(address);
+        assert_eq!(wire.family, 2);
+        assert_eq!(&wire.as_bytes()[..4], &[2, 0, 0x28, 0x23]); // little-endian family, port
+        assert_eq!(&wire.as_bytes()[12..16], &[127, 0, 0, 1]);
+        assert_eq!(wire.to_socket_addr(), Ok(Some(address)));
+    }
+
+    #[test]
+    fn ipv6_round_trip_keeps_flowinfo_and_scope() {
+        let address = SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 443, 7, 3));
+        let wire = WireAddr::from(address);
+        assert_eq!(wire.family, 23);
+        assert_eq!(wire.to_socket_addr(), Ok(Some(address)));
+    }
+
+    #[test]
+    fn none_and_malformed_addresses() {
+        assert_eq!(WireAddr::NONE.to_socket_addr(), Ok(None));
+        assert_eq!(WireAddr::from_option(None), WireAddr::NONE);
+        let mut stray_port = WireAddr::NONE;
+        stray_port.port = 1;
+        assert_eq!(stray_port.to_socket_addr(), Err(ProtocolError::BadAddress));
+        let mut unknown = WireAddr::NONE;
+        unknown.family = 1;
+        assert_eq!(unknown.to_socket_addr(), Err(ProtocolError::BadAddress));
+        let v4 = WireAddr::from(SocketAddr::from((Ipv4Addr::LOCALHOST, 1)));
+        let mut tail = v4;
+        tail.addr[4] = 1;
+        assert_eq!(tail.to_socket_addr(), Err(ProtocolError::BadAddress));
+        let mut tail_end = v4;
+        tail_end.addr[15] = 1;
+        assert_eq!(tail_end.to_socket_addr(), Err(ProtocolError::BadAddress));
+        let mut flow = v4;
+        flow.flowinfo = 1;
+        assert_eq!(flow.to_socket_addr(), Err(ProtocolError::BadAddress));
+        let mut scope = v4;
+        scope.scope_id = 1;
+        assert_eq!(scope.to_socket_addr(), Err(ProtocolError::BadAddress));
+    }
+}

@@ -1,0 +1,483 @@
+//! Driver-side validation: every request round trips, and every documented error is produced
+//! by the input the spec says produces it.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+
+use wskrs_protocol::{
+    encode_close, encode_info, encode_list, encode_recv, encode_send, encode_send_header,
+    encode_tcp_connect, encode_tcp_listen, parse_request, EndpointId, IoctlCode, NtStatus,
+    ProtocolError, Recv, Request, Send, Service, TcpConnect, TcpListen, ABI_VERSION,
+    DEFAULT_TIMEOUT_MS, MAX_TRANSFER,
+};
+
+fn v4(port: u16) -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+}
+
+fn v6(port: u16) -> SocketAddr {
+    SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, port, 0, 0))
+}
+
+/// Overwrites the little-endian u32 at `offset`.
+fn put_u32(bytes: &mut [u8], offset: usize, value: u32) {
+    bytes[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
+}
+
+fn put_u16(bytes: &mut [u8], offset: usize, value: u16) {
+    bytes[offset..offset + 2].copy_from_slice(&value.to_le_bytes());
+}
+
+fn put_u64(bytes: &mut [u8], offset: usize, value: u64) {
+    bytes[offset..offset + 8].copy_from_slice(&value.to_le_bytes());
+}
+
+/// A named corruption of a valid request.
+type Mutation = (&'static str, Box<dyn Fn(&mut [u8])>);
+
+fn send_request(id: u64, timeout_ms: u32, data: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0; 24 + data.len()];
+    let written =
+        encode_send(&mut bytes, EndpointId(id), timeout_ms, data).expect("room for the request");
+    assert_eq!(written, bytes.len());
+    bytes
+}
+
+#[test]
+fn info_and_list_round_trip() {
+    assert_eq!(
+        parse_request(IoctlCode::INFO.0, &encode_info()),
+        Ok(Request::Info)
+    );
+    assert_eq!(
+        parse_request(IoctlCode::LIST.0, &encode_list()),
+        Ok(Request::List)
+    );
+    assert_eq!(encode_info(), [1, 0, 0, 0, 8, 0, 0, 0]);
+}
+
+#[test]
+fn tcp_connect_round_trips_v4_and_v6() {
+    let bytes = encode_tcp_connect(v4(9000), Some(v4(50000)), true, 2500);
+    assert_eq!(
+        parse_request(IoctlCode::TCP_CONNECT.0, &bytes),
+        Ok(Request::TcpConnect(TcpConnect {
+            remote: v4(9000),
+            local: Some(v4(50000)),
+            detach: true,
+            timeout_ms: 2500
+        }))
+    );
+    let bytes = encode_tcp_connect(v6(443), None, false, 0);
+    assert_eq!(
+        parse_request(IoctlCode::TCP_CONNECT.0, &bytes),
+        Ok(Request::TcpConnect(TcpConnect {
+            remote: v6(443),
+            local: None,
+            detach: false,
+            timeout_ms: DEFAULT_TIMEOUT_MS
+        }))
+    );
+}
+
+#[test]
+fn tcp_listen_round_trips() {
+    let bytes = encode_tcp_listen(v4(9100), Service::Echo, 16, false);
+    assert_eq!(
+        parse_request(IoctlCode::TCP_LISTEN.0, &bytes),
+        Ok(Request::TcpListen(TcpListen {
+            local: v4(9100),
+            service: Service::Echo,
+            backlog: 16,
+            detach: false
+        }))
+    );
+    let bytes = encode_tcp_listen(v6(1), Service::None, 0, true);
+    assert_eq!(
+        parse_request(IoctlCode::TCP_LISTEN.0, &bytes),
+        Ok(Request::TcpListen(TcpListen {
+            local: v6(1),
+            service: Service::None,
+            backlog: 0,
+            detach: true
+        }))
+    );
+}
+
+#[test]
+fn send_round_trips_with_data_and_empty() {
+    let bytes = send_request(3, 0, b"hello");
+    assert_eq!(
+        parse_request(IoctlCode::SEND.0, &bytes),
+        Ok(Request::Send(Send {
+            id: EndpointId(3),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            data: b"hello"
+        }))
+    );
+    let bytes = send_request(3, 7, b"");
+    assert_eq!(
+        parse_request(IoctlCode::SEND.0, &bytes),
+        Ok(Request::Send(Send {
+            id: EndpointId(3),
+            timeout_ms: 7,
+            data: b""
+        }))
+    );
+}
+
+#[test]
+fn send_accepts_exactly_max_transfer_and_rejects_one_more() {
+    let data = vec![0xA5; MAX_TRANSFER as usize];
+    let bytes = send_request(1, 1, &data);
+    match parse_request(IoctlCode::SEND.0, &bytes) {
+        Ok(Request::Send(send)) => assert_eq!(send.data.len(), MAX_TRANSFER as usize),
+        other => panic!("unexpected {other:?}"),
+    }
+    // One byte over: the client refuses to build it, the driver refuses to accept it.
+    let over = vec![0; MAX_TRANSFER as usize + 1];
+    let mut out = vec![0; 24 + over.len()];
+    assert_eq!(
+        encode_send(&mut out, EndpointId(1), 1, &over),
+        Err(ProtocolError::InvalidParameter)
+    );
+    out[..24].copy_from_slice(&encode_send_header(EndpointId(1), 1, MAX_TRANSFER + 1));
+    assert_eq!(
+        parse_request(IoctlCode::SEND.0, &out),
+        Err(ProtocolError::InvalidParameter)
+    );
+}
+
+#[test]
+fn encode_send_needs_room() {
+    let mut small = [0u8; 24 + 4];
+    assert_eq!(
+        encode_send(&mut small, EndpointId(1), 0, b"hello"),
+        Err(ProtocolError::BufferTooSmall)
+    );
+    let mut larger = [0u8; 64];
+    assert_eq!(encode_send(&mut larger, EndpointId(1), 0, b"hello"), Ok(29));
+}
+
+#[test]
+fn recv_and_close_round_trip() {
+    assert_eq!(
+        parse_request(
+            IoctlCode::RECV.0,
+            &encode_recv(EndpointId(9), 0, MAX_TRANSFER)
+        ),
+        Ok(Request::Recv(Recv {
+            id: EndpointId(9),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            max_length: MAX_TRANSFER
+        }))
+    );
+    assert_eq!(
+        parse_request(IoctlCode::RECV.0, &encode_recv(EndpointId(9), 5, 0)),
+        Ok(Request::Recv(Recv {
+            id: EndpointId(9),
+            timeout_ms: 5,
+            max_length: 0
+        }))
+    );
+    assert_eq!(
+        parse_request(IoctlCode::CLOSE.0, &encode_close(EndpointId(u64::MAX))),
+        Ok(Request::Close(EndpointId(u64::MAX)))
+    );
+}
+
+#[test]
+fn unknown_codes() {
+    for code in [
+        0,
+        0x8057_201C,
+        IoctlCode::INFO.0 | 3,
+        IoctlCode::TCP_CONNECT.0 & !0xC000,
+        u32::MAX,
+    ] {
+        assert_eq!(
+            parse_request(code, &encode_info()),
+            Err(ProtocolError::UnknownCode),
+            "{code:#x}"
+        );
+    }
+    assert_eq!(
+        ProtocolError::UnknownCode.status(),
+        NtStatus::INVALID_DEVICE_REQUEST
+    );
+}
+
+/// One valid request per code, for the checks that apply to all of them.
+fn valid_requests() -> Vec<(IoctlCode, Vec<u8>)> {
+    vec![
+        (IoctlCode::INFO, encode_info().to_vec()),
+        (
+            IoctlCode::TCP_CONNECT,
+            encode_tcp_connect(v4(1), None, false, 0).to_vec(),
+        ),
+        (
+            IoctlCode::TCP_LISTEN,
+            encode_tcp_listen(v4(1), Service::Echo, 0, false).to_vec(),
+        ),
+        (IoctlCode::SEND, send_request(1, 0, b"abc")),
+        (IoctlCode::RECV, encode_recv(EndpointId(1), 0, 1).to_vec()),
+        (IoctlCode::CLOSE, encode_close(EndpointId(1)).to_vec()),
+        (IoctlCode::LIST, encode_list().to_vec()),
+    ]
+}
+
+#[test]
+fn every_code_parses_its_valid_request() {
+    for (code, bytes) in valid_requests() {
+        assert!(parse_request(code.0, &bytes).is_ok(), "{code:?}");
+    }
+}
+
+#[test]
+fn short_input_is_a_length_mismatch() {
+    for (code, bytes) in valid_requests() {
+        for len in 0..bytes.len() {
+            let mut short = bytes[..len].to_vec();
+            if len >= 8 {
+                put_u32(&mut short, 4, u32::try_from(len).unwrap());
+            }
+            assert_eq!(
+                parse_request(code.0, &short),
+                Err(ProtocolError::LengthMismatch),
+                "{code:?} len {len}"
+            );
+        }
+    }
+}
+
+#[test]
+fn header_size_must_equal_input_length() {
+    for (code, bytes) in valid_requests() {
+        let real = u32::try_from(bytes.len()).unwrap();
+        for size in [0, 8, 16, real - 1, real + 1, u32::MAX]
+            .into_iter()
+            .filter(|&size| size != real)
+        {
+            let mut wrong = bytes.clone();
+            put_u32(&mut wrong, 4, size);
+            assert_eq!(
+                parse_request(code.0, &wrong),
+                Err(ProtocolError::LengthMismatch),
+                "{code:?} size {size}"
+            );
+        }
+    }
+}
+
+#[test]
+fn trailing_bytes_on_fixed_requests_are_a_length_mismatch() {
+    for (code, bytes) in valid_requests() {
+        if code == IoctlCode::SEND {
+            continue;
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        let len = u32::try_from(long.len()).unwrap();
+        put_u32(&mut long, 4, len);
+        assert_eq!(
+            parse_request(code.0, &long),
+            Err(ProtocolError::LengthMismatch),
+            "{code:?}"
+        );
+    }
+}
+
+#[test]
+fn send_length_must_match_its_data() {
+    let mut bytes = send_request(1, 0, b"abcd");
+    put_u32(&mut bytes, 20, 3);
+    assert_eq!(
+        parse_request(IoctlCode::SEND.0, &bytes),
+        Err(ProtocolError::LengthMismatch)
+    );
+    put_u32(&mut bytes, 20, 5);
+    assert_eq!(
+        parse_request(IoctlCode::SEND.0, &bytes),
+        Err(ProtocolError::LengthMismatch)
+    );
+    put_u32(&mut bytes, 20, u32::MAX);
+    assert_eq!(
+        parse_request(IoctlCode::SEND.0, &bytes),
+        Err(ProtocolError::LengthMismatch)
+    );
+}
+
+#[test]
+fn other_abi_versions_are_rejected_first() {
+    for (code, bytes) in valid_requests() {
+        for version in [0, 2, ABI_VERSION + 100, u32::MAX] {
+            let mut other = bytes.clone();
+            put_u32(&mut other, 0, version);
+            assert_eq!(
+                parse_request(code.0, &other),
+                Err(ProtocolError::VersionMismatch),
+                "{code:?} v{version}"
+            );
+            // Even when the size is also wrong: a newer client must learn about the version.
+            put_u32(&mut other, 4, 9999);
+            assert_eq!(
+                parse_request(code.0, &other),
+                Err(ProtocolError::VersionMismatch)
+            );
+        }
+    }
+    assert_eq!(
+        ProtocolError::VersionMismatch.status().as_u32(),
+        0xC000_0059
+    );
+}
+
+// Offsets in TCP_CONNECT: remote at 8, local at 36, flags at 64, timeout at 68.
+// WireAddr: family +0, port +2, flowinfo +4, scope_id +8, addr +12.
+#[test]
+fn tcp_connect_address_errors() {
+    let base = encode_tcp_connect(v4(9000), Some(v4(1)), false, 0);
+    let cases: Vec<Mutation> = vec![
+        ("remote family 0", Box::new(|b| b[8..36].fill(0))),
+        ("remote port 0", Box::new(|b| put_u16(b, 10, 0))),
+        ("remote unknown family", Box::new(|b| put_u16(b, 8, 1))),
+        (
+            "remote family 10 (Linux AF_INET6)",
+            Box::new(|b| put_u16(b, 8, 10)),
+        ),
+        (
+            "remote IPv4 with nonzero tail",
+            Box::new(|b| b[8 + 12 + 4] = 1),
+        ),
+        ("remote IPv4 with flowinfo", Box::new(|b| put_u32(b, 12, 1))),
+        ("remote IPv4 with scope", Box::new(|b| put_u32(b, 16, 1))),
+        ("local unknown family", Box::new(|b| put_u16(b, 36, 3))),
+        (
+            "local IPv4 with last byte set",
+            Box::new(|b| b[36 + 27] = 1),
+        ),
+        (
+            "local family 0 with a port",
+            Box::new(|b| {
+                b[36..64].fill(0);
+                put_u16(b, 38, 80);
+            }),
+        ),
+        (
+            "local IPv6 for an IPv4 remote",
+            Box::new(|b| put_u16(b, 36, 23)),
+        ),
+    ];
+    for (name, mutate) in cases {
+        let mut bytes = base;
+        mutate(&mut bytes);
+        assert_eq!(
+            parse_request(IoctlCode::TCP_CONNECT.0, &bytes),
+            Err(ProtocolError::BadAddress),
+            "{name}"
+        );
+    }
+    assert_eq!(ProtocolError::BadAddress.status().as_u32(), 0xC000_0207);
+}
+
+#[test]
+fn tcp_connect_flag_errors() {
+    for flags in [2, 3, 0x8000_0000, u32::MAX] {
+        let mut bytes = encode_tcp_connect(v4(9000), None, false, 0);
+        put_u32(&mut bytes, 64, flags);
+        assert_eq!(
+            parse_request(IoctlCode::TCP_CONNECT.0, &bytes),
+            Err(ProtocolError::InvalidParameter),
+            "{flags:#x}"
+        );
+    }
+}
+
+// Offsets in TCP_LISTEN: local at 8, service 36, backlog 40, flags 44, reserved 48.
+#[test]
+fn tcp_listen_errors() {
+    let base = encode_tcp_listen(v4(9100), Service::Echo, 0, false);
+    let bad_address: Vec<Mutation> = vec![
+        ("no local address", Box::new(|b| b[8..36].fill(0))),
+        ("port 0", Box::new(|b| put_u16(b, 10, 0))),
+        ("unknown family", Box::new(|b| put_u16(b, 8, 0xFFFF))),
+    ];
+    for (name, mutate) in bad_address {
+        let mut bytes = base;
+        mutate(&mut bytes);
+        assert_eq!(
+            parse_request(IoctlCode::TCP_LISTEN.0, &bytes),
+            Err(ProtocolError::BadAddress),
+            "{name}"
+        );
+    }
+    let invalid: Vec<Mutation> = vec![
+        ("unknown service", Box::new(|b| put_u32(b, 36, 2))),
+        (
+            "unknown service max",
+            Box::new(|b| put_u32(b, 36, u32::MAX)),
+        ),
+        ("unknown flag", Box::new(|b| put_u32(b, 44, 4))),
+        ("reserved", Box::new(|b| put_u32(b, 48, 1))),
+    ];
+    for (name, mutate) in invalid {
+        let mut bytes = base;
+        mutate(&mut bytes);
+        assert_eq!(
+            parse_request(IoctlCode::TCP_LISTEN.0, &bytes),
+            Err(ProtocolError::InvalidParameter),
+            "{name}"
+        );
+    }
+    // The backlog is the driver's to interpret: any value is accepted.
+    let mut bytes = base;
+    put_u32(&mut bytes, 40, u32::MAX);
+    assert!(parse_request(IoctlCode::TCP_LISTEN.0, &bytes).is_ok());
+}
+
+#[test]
+fn id_zero_is_invalid_everywhere() {
+    let send = send_request(0, 0, b"x");
+    assert_eq!(
+        parse_request(IoctlCode::SEND.0, &send),
+        Err(ProtocolError::InvalidParameter)
+    );
+    let mut recv = encode_recv(EndpointId(1), 0, 1);
+    put_u64(&mut recv, 8, 0);
+    assert_eq!(
+        parse_request(IoctlCode::RECV.0, &recv),
+        Err(ProtocolError::InvalidParameter)
+    );
+    assert_eq!(
+        parse_request(IoctlCode::CLOSE.0, &encode_close(EndpointId(0))),
+        Err(ProtocolError::InvalidParameter)
+    );
+    assert_eq!(
+        ProtocolError::InvalidParameter.status().as_u32(),
+        0xC000_000D
+    );
+}
+
+#[test]
+fn recv_max_length_boundary() {
+    assert!(parse_request(
+        IoctlCode::RECV.0,
+        &encode_recv(EndpointId(1), 0, MAX_TRANSFER)
+    )
+    .is_ok());
+    assert_eq!(
+        parse_request(
+            IoctlCode::RECV.0,
+            &encode_recv(EndpointId(1), 0, MAX_TRANSFER + 1)
+        ),
+        Err(ProtocolError::InvalidParameter)
+    );
+    assert_eq!(
+        parse_request(IoctlCode::RECV.0, &encode_recv(EndpointId(1), 0, u32::MAX)),
+        Err(ProtocolError::InvalidParameter)
+    );
+}
+
+#[test]
+fn length_mismatch_status() {
+    assert_eq!(ProtocolError::LengthMismatch.status().as_u32(), 0xC000_0004);
+}
