@@ -1,0 +1,437 @@
+//! The end-to-end suite: the real driver under Wine, real IRPs through wskctl, real Linux
+//! peers on 127.0.0.1. Every case asserts; each prints `PASS name (time)` or
+//! `FAIL name: reason`, and the suite ends with `e2e: N passed, N failed`.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use serde_json::Value;
+
+use crate::artifacts::Built;
+use crate::layout::Layout;
+use crate::peers::{self, Peer};
+use crate::scenarios::{self, find_endpoint, list, wait_closed};
+use crate::util::{
+    fmt_duration, free_port, json_str, json_u64, parse_json_output, say, wine_path,
+};
+use crate::wine::{Session, Wine, SERVICE, WSKCTL_TIMEOUT};
+
+/// The IOCTL ABI as documented (protocol spec v1), spelled out independently of the
+/// `wskrs-protocol` crate on purpose: the suite checks the driver against the document.
+mod abi {
+    pub(crate) const DEVICE_TYPE: u32 = 0x8057;
+    pub(crate) const ABI_VERSION: u32 = 1;
+    pub(crate) const FILE_ANY_ACCESS: u32 = 0;
+    pub(crate) const FILE_READ_WRITE: u32 = 3;
+
+    pub(crate) const fn ctl_code(function: u32, access: u32) -> u32 {
+        (DEVICE_TYPE << 16) | (access << 14) | (function << 2)
+    }
+
+    pub(crate) const INFO: u32 = ctl_code(0x800, FILE_ANY_ACCESS);
+    pub(crate) const TCP_CONNECT: u32 = ctl_code(0x801, FILE_READ_WRITE);
+    /// A function number the ABI does not define.
+    pub(crate) const UNKNOWN: u32 = ctl_code(0x8FF, FILE_READ_WRITE);
+
+    /// `Header { abi_version, size }`.
+    pub(crate) fn header(abi_version: u32, size: u32) -> Vec<u8> {
+        let mut v = abi_version.to_le_bytes().to_vec();
+        v.extend_from_slice(&size.to_le_bytes());
+        v
+    }
+
+    /// `WireAddr { family: u16, port: u16, flowinfo: u32, scope_id: u32, addr: [u8; 16] }`.
+    pub(crate) fn wire_addr(family: u16, port: u16, addr: [u8; 16]) -> Vec<u8> {
+        let mut v = family.to_le_bytes().to_vec();
+        v.extend_from_slice(&port.to_le_bytes());
+        v.extend_from_slice(&0u32.to_le_bytes());
+        v.extend_from_slice(&0u32.to_le_bytes());
+        v.extend_from_slice(&addr);
+        v
+    }
+
+    /// `TcpConnectRequest { header, remote, local, flags, timeout_ms }` (72 bytes).
+    pub(crate) fn tcp_connect(remote_family: u16, port: u16) -> Vec<u8> {
+        let mut addr = [0u8; 16];
+        addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let mut v = header(ABI_VERSION, 72);
+        v.extend(wire_addr(remote_family, port, addr));
+        v.extend(wire_addr(0, 0, [0; 16]));
+        v.extend_from_slice(&0u32.to_le_bytes());
+        v.extend_from_slice(&0u32.to_le_bytes());
+        v
+    }
+
+    pub(crate) fn hex(bytes: &[u8]) -> String {
+        use std::fmt::Write as _;
+        bytes.iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn codes_follow_ctl_code() {
+            assert_eq!(INFO, 0x8057_2000);
+            assert_eq!(TCP_CONNECT, 0x8057_E004);
+        }
+
+        #[test]
+        fn connect_request_is_72_bytes() {
+            assert_eq!(tcp_connect(2, 80).len(), 72);
+            assert_eq!(&hex(&header(1, 8)), "0100000008000000");
+        }
+    }
+}
+
+const MIB: u64 = 1 << 20;
+
+struct Ctx<'a> {
+    layout: &'a Layout,
+    wine: &'a Wine,
+}
+
+type Case = fn(&Ctx<'_>) -> Result<()>;
+
+/// The cases in order. `driver_loads` always runs first (it loads the driver the others use),
+/// `unload_with_open_endpoints` reloads it, `clean_teardown` always runs last.
+const CASES: &[(&str, Case)] = &[
+    ("connect_out_echo_1mib", connect_out_echo),
+    ("listener_50_clients", listener_50_clients),
+    ("malformed_requests", malformed_requests),
+    ("handle_close_closes_endpoints", handle_close_closes_endpoints),
+    ("unload_with_open_endpoints", unload_with_open_endpoints),
+];
+
+/// Names accepted on the command line (`cargo xtask e2e NAME...`).
+pub(crate) fn case_names() -> Vec<&'static str> {
+    let mut names = vec!["driver_loads"];
+    names.extend(CASES.iter().map(|(n, _)| *n));
+    names.push("clean_teardown");
+    names
+}
+
+struct Tally {
+    passed: u32,
+    failed: u32,
+}
+
+impl Tally {
+    fn record(&mut self, name: &str, started: Instant, result: Result<()>) -> bool {
+        match result {
+            Ok(()) => {
+                self.passed += 1;
+                say(&format!("PASS {name} ({})", fmt_duration(started.elapsed())));
+                true
+            }
+            Err(err) => {
+                self.failed += 1;
+                let reason = format!("{err:#}").replace('\n', " | ");
+                say(&format!("FAIL {name}: {reason}"));
+                false
+            }
+        }
+    }
+}
+
+pub(crate) fn run(layout: &Layout, built: &Built, only: &[String]) -> Result<ExitCode> {
+    let known = case_names();
+    if let Some(bad) = only.iter().find(|n| !known.contains(&n.as_str())) {
+        bail!("unknown e2e case `{bad}`; cases: {}", known.join(", "));
+    }
+    let selected = |name: &str| only.is_empty() || only.iter().any(|n| n == name);
+    let mut tally = Tally { passed: 0, failed: 0 };
+    let suite_started = Instant::now();
+
+    let started = Instant::now();
+    match Session::start(layout, built) {
+        Err(err) => {
+            tally.record("wine_session", started, Err(err));
+        }
+        Ok(session) => {
+            if let Some(took) = session.prefix_created {
+                say(&format!("e2e: created the Wine prefix in {}", fmt_duration(took)));
+            }
+            let cx = Ctx {
+                layout,
+                wine: &session.wine,
+            };
+            let started = Instant::now();
+            tally.record("driver_loads", started, driver_loads(&cx));
+            for (name, case) in CASES {
+                if selected(name) {
+                    let started = Instant::now();
+                    tally.record(name, started, case(&cx));
+                }
+            }
+            let started = Instant::now();
+            let teardown = clean_teardown(&cx).and(session.finish());
+            tally.record("clean_teardown", started, teardown);
+        }
+    }
+
+    say(&format!(
+        "e2e: {} passed, {} failed",
+        tally.passed, tally.failed
+    ));
+    eprintln!(
+        "(e2e took {}; Wine's output: {})",
+        fmt_duration(suite_started.elapsed()),
+        layout.wine_log().display()
+    );
+    Ok(if tally.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Checks `wskctl --json info`: version 0.1.0, protocol 1. Returns the reply.
+fn check_info(wine: &Wine) -> Result<Value> {
+    let out = wine.wskctl_ok(&["--json", "info"], WSKCTL_TIMEOUT)?;
+    let info = parse_json_output(&out.stdout)?;
+    let version = json_str(&info, "driver_version")?;
+    ensure!(version == "0.1.0", "driver version {version}, expected 0.1.0");
+    let protocol = json_u64(&info, "protocol")?;
+    ensure!(protocol == 1, "protocol {protocol}, expected 1");
+    Ok(info)
+}
+
+/// 1. The driver installs and starts as a kernel service; `info` answers.
+fn driver_loads(cx: &Ctx<'_>) -> Result<()> {
+    cx.wine.load_driver()?;
+    let status = cx
+        .wine
+        .wskctl_ok(&["driver", "status", "--name", SERVICE], WSKCTL_TIMEOUT)?;
+    ensure!(
+        status.stdout.to_lowercase().contains("running"),
+        "`driver status` does not say running: {}",
+        status.combined()
+    );
+    let info = check_info(cx.wine)?;
+    let endpoints = json_u64(&info, "endpoints")?;
+    ensure!(endpoints == 0, "a freshly loaded driver reports {endpoints} endpoints");
+    Ok(())
+}
+
+/// 2. The driver connects out to a Linux echo server; 1 MiB of random data comes back intact.
+fn connect_out_echo(cx: &Ctx<'_>) -> Result<()> {
+    scenarios::outbound_echo(cx.layout, cx.wine, "e2e", MIB).map(|_| ())
+}
+
+/// 3. An in-kernel echo listener serves 50 concurrent Linux clients, 64 KiB each.
+fn listener_50_clients(cx: &Ctx<'_>) -> Result<()> {
+    scenarios::listener_echo(cx.layout, cx.wine, "e2e", 50, 64 << 10).map(|_| ())
+}
+
+/// Expects wskctl to have exited 1 naming `status` (e.g. `STATUS_NOT_FOUND`).
+fn expect_refusal(wine: &Wine, args: &[&str], status: &str) -> Result<()> {
+    let out = wine.wskctl(args, WSKCTL_TIMEOUT)?;
+    let text = out.combined();
+    ensure!(
+        out.code() == Some(1) && text.contains(status),
+        "`wskctl {}`: expected exit 1 with {status}, got exit {:?}: {}",
+        args.join(" "),
+        out.code(),
+        text
+    );
+    Ok(())
+}
+
+/// 4. Malformed requests are refused with the documented statuses; the driver keeps working.
+fn malformed_requests(cx: &Ctx<'_>) -> Result<()> {
+    let before = json_u64(&check_info(cx.wine)?, "endpoints")?;
+    let code = |c: u32| format!("{c:#010x}");
+
+    // INFO with a 4-byte input (the header alone is 8).
+    let short = abi::hex(&abi::header(abi::ABI_VERSION, 4)[..4]);
+    expect_refusal(
+        cx.wine,
+        &["raw", "--code", &code(abi::INFO), "--input-hex", &short, "--output-len", "24"],
+        "STATUS_INFO_LENGTH_MISMATCH",
+    )
+    .context("INFO with 4 bytes")?;
+
+    // INFO with a future ABI version.
+    let future = abi::hex(&abi::header(abi::ABI_VERSION + 1, 8));
+    expect_refusal(
+        cx.wine,
+        &["raw", "--code", &code(abi::INFO), "--input-hex", &future, "--output-len", "24"],
+        "STATUS_REVISION_MISMATCH",
+    )
+    .context("INFO with ABI version 2")?;
+
+    // TCP_CONNECT to an address of family 99.
+    let bad_family = abi::hex(&abi::tcp_connect(99, 80));
+    expect_refusal(
+        cx.wine,
+        &[
+            "raw", "--code", &code(abi::TCP_CONNECT), "--input-hex", &bad_family, "--output-len",
+            "80",
+        ],
+        "STATUS_INVALID_ADDRESS_COMPONENT",
+    )
+    .context("TCP_CONNECT with family 99")?;
+
+    // An endpoint id the driver never issued.
+    expect_refusal(cx.wine, &["close", "999999"], "STATUS_NOT_FOUND")
+        .context("close of an unknown endpoint")?;
+
+    // An IOCTL code outside the table.
+    let header = abi::hex(&abi::header(abi::ABI_VERSION, 8));
+    expect_refusal(
+        cx.wine,
+        &["raw", "--code", &code(abi::UNKNOWN), "--input-hex", &header, "--output-len", "64"],
+        "STATUS_INVALID_DEVICE_REQUEST",
+    )
+    .context("unknown IOCTL code")?;
+
+    // A well-formed INFO through `raw` succeeds: the refusals above were about the input.
+    let ok = cx.wine.wskctl(
+        &["raw", "--code", &code(abi::INFO), "--input-hex", &header, "--output-len", "24"],
+        WSKCTL_TIMEOUT,
+    )?;
+    ensure!(
+        ok.success() && ok.combined().contains("STATUS_SUCCESS"),
+        "a valid INFO through `wskctl raw` failed: {}",
+        ok.combined()
+    );
+
+    let after = json_u64(&check_info(cx.wine)?, "endpoints")?;
+    ensure!(
+        after == before,
+        "endpoint count changed from {before} to {after} after refused requests"
+    );
+    Ok(())
+}
+
+/// 5. Closing the client handle closes its endpoints: a non-detached connection ends when
+///    wskctl exits.
+fn handle_close_closes_endpoints(cx: &Ctx<'_>) -> Result<()> {
+    let (mut server, port) = peers::echo_server(cx.layout, "echo-server-handle-close")?;
+    let remote = format!("127.0.0.1:{port}");
+    let echoed = cx.layout.scratch.join("handle-close-echo.bin");
+    // Send, read the echo back (so no unread data turns the close into a reset), exit.
+    let out = cx.wine.wskctl_ok(
+        &[
+            "--json",
+            "tcp",
+            "connect",
+            &remote,
+            "--send-text",
+            "hello",
+            "--recv-exact",
+            "5",
+            "--recv-to-file",
+            &wine_path(&echoed)?,
+        ],
+        WSKCTL_TIMEOUT,
+    )?;
+    let exited = Instant::now();
+    let back = std::fs::read(&echoed).context("reading what wskctl received")?;
+    ensure!(back == b"hello", "wskctl received {back:?}, expected the echo of \"hello\"");
+    let id = json_u64(&parse_json_output(&out.stdout)?, "id")?;
+    server.wait_event("accept", Duration::from_secs(5))?;
+    let how = wait_closed(&mut server, Duration::from_secs(5))
+        .context("the server did not see the connection end within 5 s of wskctl's exit")?;
+    let after = exited.elapsed();
+    let closed = server.wait_event("closed", Duration::from_secs(5))?;
+    let received = json_u64(&closed, "received")?;
+    ensure!(
+        received == 5,
+        "server received {received} bytes before the close, expected 5 (\"hello\")"
+    );
+    ensure!(
+        how == "eof",
+        "connection ended by {how} {} ms after wskctl exited, expected an orderly EOF",
+        after.as_millis()
+    );
+    ensure!(
+        find_endpoint(&list(cx.wine)?, id).is_none(),
+        "endpoint {id} is still listed after its owner exited"
+    );
+    Ok(())
+}
+
+/// 6. Unloading with open endpoints (a listener with an idle client, an outbound connection)
+///    takes under 5 s, closes the sockets, and the driver loads again.
+fn unload_with_open_endpoints(cx: &Ctx<'_>) -> Result<()> {
+    let (mut server, sport) = peers::echo_server(cx.layout, "echo-server-unload")?;
+    let out = cx.wine.wskctl_ok(
+        &["--json", "tcp", "connect", &format!("127.0.0.1:{sport}"), "--detach"],
+        WSKCTL_TIMEOUT,
+    )?;
+    json_u64(&parse_json_output(&out.stdout)?, "id")?;
+    server.wait_event("accept", Duration::from_secs(5))?;
+
+    let lport = free_port()?;
+    let out = cx.wine.wskctl_ok(
+        &[
+            "--json",
+            "tcp",
+            "listen",
+            &format!("127.0.0.1:{lport}"),
+            "--service",
+            "echo",
+            "--detach",
+        ],
+        WSKCTL_TIMEOUT,
+    )?;
+    json_u64(&parse_json_output(&out.stdout)?, "id")?;
+    let mut idle = Peer::spawn(
+        cx.layout,
+        "idle_client.py",
+        "idle-client-unload",
+        &["--port".into(), lport.to_string()],
+    )?;
+    idle.wait_event("connected", Duration::from_secs(10))
+        .context("the idle client never got its ping echoed")?;
+
+    let stop = cx
+        .wine
+        .wskctl_ok(&["driver", "stop", "--name", SERVICE], Duration::from_secs(20))?;
+    ensure!(
+        stop.elapsed < Duration::from_secs(5),
+        "`wskctl driver stop` took {} with endpoints open (limit 5 s)",
+        fmt_duration(stop.elapsed)
+    );
+    let gone = cx.wine.wskctl(&["info"], WSKCTL_TIMEOUT)?;
+    ensure!(
+        gone.code() == Some(3),
+        "after `driver stop`, `wskctl info` exited {:?} (expected 3, no device): {}",
+        gone.code(),
+        gone.combined()
+    );
+    wait_closed(&mut server, Duration::from_secs(5))
+        .context("the outbound connection was not closed by the unload")?;
+    idle.wait_event("closed", Duration::from_secs(5))
+        .context("the idle client's connection was not closed by the unload")?;
+
+    cx.wine
+        .wskctl_ok(&["driver", "start", "--name", SERVICE], WSKCTL_TIMEOUT)
+        .context("reloading the driver")?;
+    let info = check_info(cx.wine)?;
+    let endpoints = json_u64(&info, "endpoints")?;
+    ensure!(endpoints == 0, "the reloaded driver reports {endpoints} endpoints");
+    Ok(())
+}
+
+/// Last: the driver stops and uninstalls; then (checked by the caller through
+/// `Session::finish`) no Wine process of the prefix survives `wineserver -k`.
+fn clean_teardown(cx: &Ctx<'_>) -> Result<()> {
+    cx.wine.unload_driver()?;
+    let status = cx
+        .wine
+        .wskctl(&["driver", "status", "--name", SERVICE], WSKCTL_TIMEOUT)?;
+    ensure!(
+        !status.stdout.to_lowercase().contains("running"),
+        "the service still reports running after uninstall: {}",
+        status.combined()
+    );
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! `cargo xtask`: Linux orchestration for wsk-rs.
+//!
+//! Installs what the Linux build needs, cross-builds the driver (`wskrs.sys`) and the client
+//! (`wskctl.exe`), prepares a Wine prefix, loads the driver as a kernel service, and runs the
+//! demo and the end-to-end suite against real Linux peers on 127.0.0.1.
+//! `docs/running-on-linux.md` describes what happens under the hood.
+
+mod artifacts;
+mod demo;
+mod e2e;
+mod layout;
+mod peers;
+mod proc;
+mod scenarios;
+mod setup;
+mod util;
+mod wine;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+
+use crate::layout::Layout;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+Main commands:
+  demo               install what is missing, build, load the driver under Wine and run a
+                     short scripted session against Linux peers on 127.0.0.1; then unload
+  test               host unit tests (cargo test), then the end-to-end suite under Wine
+
+Other commands:
+  setup              install missing Debian packages (apt-get) and Rust targets (rustup)
+  build              build wskrs.sys, wskctl.exe and the bcryptprimitives.dll shim
+  e2e [CASE...]      only the end-to-end suite (all cases, or the named ones)
+  up                 prepare the prefix, load the driver and keep it loaded
+  wskctl -- ARGS...  run wskctl.exe in the prefix (after `up`); passes its exit code
+  down               stop and uninstall the driver, stop Wine
+  clean-prefix       stop Wine and delete the Wine prefix (target/wine/prefix)
+
+Environment: WINEDEBUG is passed to Wine (default -all); CARGO_TARGET_DIR is honoured.
+Wine's output goes to target/wine/logs/wine.log. See docs/running-on-linux.md.";
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[OsString]) -> Result<ExitCode> {
+    let Some(command) = args.first() else {
+        println!("{USAGE}");
+        return Ok(ExitCode::from(2));
+    };
+    let command = command
+        .to_str()
+        .context("the command name is not valid UTF-8")?;
+    let rest = args.get(1..).unwrap_or_default();
+    if matches!(command, "help" | "-h" | "--help") {
+        println!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    proc::install_signal_handler()?;
+    let layout = Layout::discover()?;
+
+    match command {
+        "setup" => {
+            no_args(command, rest)?;
+            setup::ensure(&layout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "build" => {
+            no_args(command, rest)?;
+            let built = artifacts::build(&layout)?;
+            built.print_summary();
+            Ok(ExitCode::SUCCESS)
+        }
+        "demo" => {
+            no_args(command, rest)?;
+            demo::run(&layout)
+        }
+        "test" => {
+            no_args(command, rest)?;
+            test(&layout)
+        }
+        "e2e" => {
+            let names = utf8_args(rest)?;
+            setup::ensure(&layout)?;
+            let built = artifacts::build(&layout)?;
+            e2e::run(&layout, &built, &names)
+        }
+        "up" => {
+            no_args(command, rest)?;
+            setup::ensure(&layout)?;
+            let built = artifacts::build(&layout)?;
+            wine::up(&layout, &built)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "wskctl" => {
+            let rest = match rest.first() {
+                Some(first) if first == "--" => rest.get(1..).unwrap_or_default(),
+                _ => rest,
+            };
+            wine::wskctl_passthrough(&layout, rest)
+        }
+        "down" => {
+            no_args(command, rest)?;
+            wine::down(&layout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "clean-prefix" => {
+            no_args(command, rest)?;
+            wine::clean_prefix(&layout)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        other => {
+            eprintln!("error: unknown command `{other}`\n\n{USAGE}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+/// `cargo xtask test`: set-up, host unit tests, build, end-to-end suite. Both parts run even
+/// when the first fails, so one CI run reports everything; any failure fails the command.
+fn test(layout: &Layout) -> Result<ExitCode> {
+    setup::ensure(layout)?;
+
+    println!("== host unit tests: cargo test (default workspace members)");
+    let unit_ok = artifacts::host_unit_tests(layout)?;
+    if unit_ok {
+        println!("host unit tests: ok");
+    } else {
+        eprintln!("host unit tests: FAILED (see cargo's output above)");
+    }
+
+    println!("== end-to-end suite under Wine");
+    let e2e_result = artifacts::build(layout).and_then(|built| e2e::run(layout, &built, &[]));
+    let e2e_ok = match e2e_result {
+        Ok(code) => code == ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: end-to-end suite could not run: {err:#}");
+            false
+        }
+    };
+
+    if unit_ok && e2e_ok {
+        println!("xtask test: all passed");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let which = match (unit_ok, e2e_ok) {
+            (false, false) => "host unit tests and end-to-end suite",
+            (false, true) => "host unit tests",
+            _ => "end-to-end suite",
+        };
+        eprintln!("xtask test: FAILED ({which})");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+fn no_args(command: &str, rest: &[OsString]) -> Result<()> {
+    if let Some(extra) = rest.first() {
+        bail!(
+            "`{command}` takes no arguments (got `{}`); see `cargo xtask help`",
+            extra.to_string_lossy()
+        );
+    }
+    Ok(())
+}
+
+fn utf8_args(rest: &[OsString]) -> Result<Vec<String>> {
+    rest.iter()
+        .map(|a| {
+            a.to_str()
+                .map(str::to_owned)
+                .with_context(|| format!("argument {a:?} is not valid UTF-8"))
+        })
+        .collect()
+}
