@@ -52,6 +52,7 @@ mod generated {
 pub use generated::*;
 
 pub mod irp;
+pub mod sockaddr;
 pub mod missing;
 pub use missing::*;
 

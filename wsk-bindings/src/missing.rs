@@ -1,6 +1,8 @@
 //! Declarations that Wine's headers lack, each checked against Microsoft's documentation or
 //! the WDK's public headers (source noted on each item).
 
+#![allow(non_upper_case_globals)]
+
 use crate::{IRP, NTSTATUS};
 
 /// `IPPROTO_TCP` (ws2def.h `IPPROTO` enumeration; IANA protocol number 6).
@@ -18,3 +20,6 @@ extern "system" {
 
 /// Keeps the signature honest: the completion routine type returns an NTSTATUS.
 pub type CompletionStatus = NTSTATUS;
+
+/// `NonPagedPoolNx` (wdm.h `POOL_TYPE`, Windows 8 and later): non-executable nonpaged pool.
+pub const NonPagedPoolNx: crate::POOL_TYPE = 512;

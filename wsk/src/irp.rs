@@ -1,0 +1,205 @@
+//! Owned IRPs and the blocking call: issue a WSK request, wait with a timeout, cancel.
+
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU8, Ordering};
+use core::time::Duration;
+
+use wsk_bindings::{self as sys, irp as irp_fields};
+
+use crate::sync::Event;
+use crate::{Error, NtStatus, PoolBox, PoolBuffer, Result};
+
+/// How long a cancelled request may take to complete before its socket is closed under it.
+const CANCEL_GRACE: Duration = Duration::from_secs(1);
+/// How long closing the socket may take to complete a request before it is abandoned.
+const FORCE_GRACE: Duration = Duration::from_secs(5);
+
+/// An IRP allocated by this driver for requests to WSK (one stack location), freed on drop.
+///
+/// # Invariants
+/// `0` points to an IRP from `IoAllocateIrp(1, FALSE)` owned by this value.
+pub(crate) struct Irp(NonNull<sys::IRP>);
+
+// SAFETY: an IRP is not tied to a thread.
+unsafe impl Send for Irp {}
+// SAFETY: shared access only reads the IRP's status after completion.
+unsafe impl Sync for Irp {}
+
+impl Irp {
+    /// `IoAllocateIrp(1, FALSE)`. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn try_new() -> Result<Self> {
+        // SAFETY: no preconditions.
+        let p = unsafe { sys::IoAllocateIrp(1, 0) };
+        NonNull::new(p).map(Self).ok_or(Error::NO_MEMORY)
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::IRP {
+        self.0.as_ptr()
+    }
+
+    /// Prepares the IRP for the next request and sets `routine(context)` as its completion.
+    ///
+    /// # Safety
+    /// No request is pending on the IRP, and `context` stays valid until `routine` runs.
+    pub(crate) unsafe fn prepare(&self, routine: irp_fields::CompletionRoutine, context: *const c_void) {
+        // SAFETY: the IRP is ours and idle (caller's contract).
+        unsafe { sys::IoReuseIrp(self.as_ptr(), NtStatus::UNSUCCESSFUL.0) };
+        // SAFETY: as above; an IRP from IoAllocateIrp(1) has one location below the current one.
+        unsafe { irp_fields::set_completion_routine(self.as_ptr(), routine, context.cast_mut()) };
+    }
+
+    /// The completed request's (status, information).
+    pub(crate) fn result(&self) -> (NtStatus, usize) {
+        // SAFETY: the IRP is live (type invariant).
+        let status = unsafe { irp_fields::status(self.as_ptr()) };
+        // SAFETY: as above.
+        let info = unsafe { irp_fields::information(self.as_ptr()) };
+        (NtStatus(status), info)
+    }
+
+    /// `IoCancelIrp`. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn cancel(&self) {
+        // SAFETY: the IRP is live; cancelling an IRP that completed meanwhile is harmless
+        // because we keep it allocated until its completion routine ran.
+        let _ = unsafe { sys::IoCancelIrp(self.as_ptr()) };
+    }
+}
+
+impl Drop for Irp {
+    fn drop(&mut self) {
+        // SAFETY: the IRP is ours and no request is pending on it (owners guarantee that).
+        unsafe { sys::IoFreeIrp(self.as_ptr()) };
+    }
+}
+
+const IDLE: u8 = 0;
+const PENDING: u8 = 1;
+const COMPLETED: u8 = 2;
+const ABANDONED: u8 = 3;
+
+/// One blocking request's IRP, event and buffer, in pool so that it can outlive its caller
+/// when a provider never completes the request.
+struct SyncOp {
+    event: Event,
+    irp: Irp,
+    state: AtomicU8,
+    buffer: Option<PoolBuffer>,
+}
+
+/// Completion routine of blocking requests. Runs at IRQL <= DISPATCH_LEVEL.
+unsafe extern "C" fn sync_completion(_: *mut sys::DEVICE_OBJECT, _: *mut sys::IRP, context: *mut c_void) -> i32 {
+    let op = context.cast::<SyncOp>().cast_const();
+    // SAFETY: `context` is the SyncOp that issued this IRP; it stays allocated until this
+    // routine has either set the event (owner frees it later) or, when abandoned, freed it.
+    let previous = unsafe { (*op).state.swap(COMPLETED, Ordering::AcqRel) };
+    if previous == ABANDONED {
+        // SAFETY: the waiter gave ownership up (into_raw) when it abandoned the request.
+        drop(unsafe { PoolBox::from_raw(op.cast_mut()) });
+    } else {
+        // SAFETY: the op is alive until the waiter sees the event; nothing touches it after.
+        unsafe { (*op).event.set() };
+    }
+    NtStatus::MORE_PROCESSING_REQUIRED.0
+}
+
+/// Runs blocking WSK requests for one socket, one at a time.
+pub(crate) struct Blocking {
+    slot: Option<PoolBox<SyncOp>>,
+}
+
+impl Blocking {
+    pub(crate) const fn new() -> Self {
+        Self { slot: None }
+    }
+
+    fn op(&mut self, buffer_len: usize) -> Result<&mut SyncOp> {
+        let fits = match &self.slot {
+            Some(op) => buffer_len == 0 || op.buffer.as_ref().is_some_and(|b| b.len() >= buffer_len),
+            None => false,
+        };
+        if !fits {
+            let buffer = if buffer_len == 0 { None } else { Some(PoolBuffer::try_new(buffer_len)?) };
+            let op = PoolBox::try_new(SyncOp { event: Event::uninit(), irp: Irp::try_new()?, state: AtomicU8::new(IDLE), buffer })?;
+            op.event.init();
+            self.slot = Some(op);
+        }
+        self.slot.as_deref_mut().ok_or(Error::NO_MEMORY)
+    }
+
+    /// Issues one request and waits for it. IRQL: PASSIVE_LEVEL.
+    ///
+    /// `fill` writes the request's outgoing bytes into the buffer (at least `buffer_len`
+    /// bytes). `start` calls the WSK function with the IRP and the buffer. When `timeout`
+    /// expires, the IRP is cancelled; if the provider does not complete it within a grace
+    /// period, `force` must make it (by closing the socket). Returns the IRP's `Information`
+    /// and the buffer.
+    pub(crate) fn run(
+        &mut self,
+        buffer_len: usize,
+        timeout: Duration,
+        fill: impl FnOnce(&mut [u8]),
+        start: impl FnOnce(*mut sys::IRP, Option<&PoolBuffer>) -> i32,
+        force: impl FnOnce(),
+    ) -> Result<(usize, &[u8])> {
+        let op = self.op(buffer_len)?;
+        if let Some(b) = op.buffer.as_mut() {
+            fill(b.as_mut_slice());
+        }
+        op.event.clear();
+        op.state.store(PENDING, Ordering::Release);
+        let context = core::ptr::from_ref::<SyncOp>(op).cast::<c_void>();
+        // SAFETY: the op is idle and pool-allocated; it outlives the request (freed only by
+        // the owner after completion, or by the completion routine once abandoned).
+        unsafe { op.irp.prepare(sync_completion, context) };
+        let returned = NtStatus(start(op.irp.as_ptr(), op.buffer.as_ref()));
+
+        let completed = if returned == NtStatus::PENDING {
+            op.event.wait(timeout)
+        } else {
+            // A provider completes the IRP even on synchronous failure; Wine's stubs return
+            // an error without completing it, and then the IRP is still ours.
+            op.event.wait(Duration::ZERO)
+        };
+        if !completed && returned != NtStatus::PENDING {
+            op.state.store(IDLE, Ordering::Release);
+            return Err(Error::new(returned));
+        }
+        if !completed && !self.cancel_and_wait(force) {
+            return Err(Error::TIMEOUT);
+        }
+        let op = self.slot.as_deref_mut().ok_or(Error::NO_MEMORY)?;
+        op.state.store(IDLE, Ordering::Release);
+        let (status, info) = op.irp.result();
+        if !status.is_success() {
+            return Err(if completed { Error::new(status) } else { Error::TIMEOUT });
+        }
+        let data = op.buffer.as_ref().map_or(&[][..], PoolBuffer::as_slice);
+        Ok((info, data))
+    }
+
+    /// After a timeout: cancel, then force, then abandon. True if the request completed
+    /// (with whatever status); false if it was abandoned to its completion routine.
+    fn cancel_and_wait(&mut self, force: impl FnOnce()) -> bool {
+        let Some(op) = self.slot.as_deref() else { return false };
+        op.irp.cancel();
+        if op.event.wait(CANCEL_GRACE) {
+            return true;
+        }
+        force();
+        if op.event.wait(FORCE_GRACE) {
+            return true;
+        }
+        let Some(op) = self.slot.take() else { return false };
+        let raw = op.into_raw();
+        // SAFETY: `raw` is the live op we just released; the completion routine frees it.
+        let state = unsafe { &(*raw).state };
+        if state.compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            return false;
+        }
+        // Completed between the wait and the exchange: the op is ours again.
+        // SAFETY: the completion routine ran without taking ownership (state was not ABANDONED).
+        self.slot = Some(unsafe { PoolBox::from_raw(raw) });
+        true
+    }
+}

@@ -1,0 +1,56 @@
+//! Safe Rust over Winsock Kernel (WSK), for Windows kernel drivers.
+//!
+//! `wsk` owns the WSK client registration ([`WskClient`]), sockets by category
+//! ([`ListenSocket`], [`ConnectionSocket`]), the IRPs and buffers beneath every operation, and
+//! the completion-driven machinery ([`stream`], [`accept`]) that lets a driver serve many
+//! connections without a thread each.
+//!
+//! # Completion model
+//! - Blocking calls run at PASSIVE_LEVEL and take a timeout. When it expires the IRP is
+//!   cancelled and the call waits for the cancellation to finish before any buffer is freed;
+//!   a provider that ignores cancellation (Wine's netio) gets its socket closed, which completes
+//!   the IRP. Memory a provider may still write is never freed under it.
+//! - Asynchronous tasks complete through handlers, reuse one IRP per task and never recurse
+//!   when a provider completes synchronously.
+//!
+//! # IRQL
+//! Every function documents its IRQL. Blocking functions require PASSIVE_LEVEL; handlers run
+//! at IRQL <= DISPATCH_LEVEL and must not block.
+//!
+//! # Teardown
+//! Sockets hold a reference to their [`WskClient`]; the registration is released only after
+//! the last socket is closed. [`WskClient::shutdown`] waits (bounded) for that.
+#![no_std]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+pub mod accept;
+mod addr;
+mod client;
+mod error;
+mod irp;
+mod memory;
+mod shared;
+mod socket;
+pub mod stream;
+mod sync;
+mod task;
+mod time;
+
+pub use addr::SockAddr;
+pub use client::WskClient;
+pub use error::{nt_result, Error, Result};
+pub use memory::{PoolBox, PoolBuffer};
+pub use shared::Shared;
+pub use socket::{ConnectionSocket, ListenSocket, CHUNK};
+pub use sync::{SpinLock, SpinLockGuard};
+pub use time::sleep;
+pub use wskrs_ntstatus::NtStatus;

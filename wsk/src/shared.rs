@@ -1,0 +1,110 @@
+//! [`Shared`]: a reference-counted object in nonpaged pool, usable from completion routines.
+
+use core::ops::Deref;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::{PoolBox, Result};
+
+struct Inner<T> {
+    count: AtomicUsize,
+    value: T,
+}
+
+/// Like `Arc<T>`, in nonpaged pool, with fallible allocation.
+///
+/// # Invariants
+/// `ptr` came from `PoolBox::<Inner<T>>::into_raw`; `count` is the number of live `Shared`
+/// handles plus raw references from [`Shared::into_raw`]; the allocation is freed when it
+/// reaches zero.
+pub struct Shared<T> {
+    ptr: *mut Inner<T>,
+}
+
+// SAFETY: like Arc: handles may move across threads when T is Send + Sync.
+unsafe impl<T: Send + Sync> Send for Shared<T> {}
+// SAFETY: like Arc.
+unsafe impl<T: Send + Sync> Sync for Shared<T> {}
+
+impl<T> Shared<T> {
+    /// Allocates a shared `value`. IRQL <= DISPATCH_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_INSUFFICIENT_RESOURCES` on exhaustion.
+    pub fn try_new(value: T) -> Result<Self> {
+        let boxed = PoolBox::try_new(Inner { count: AtomicUsize::new(1), value })?;
+        // INVARIANT: one handle, the one returned.
+        Ok(Self { ptr: boxed.into_raw() })
+    }
+
+    fn inner(&self) -> &Inner<T> {
+        // SAFETY: by the type invariant the allocation lives while this handle exists.
+        unsafe { &*self.ptr }
+    }
+
+    /// Number of handles and raw references.
+    #[must_use]
+    pub fn count(this: &Self) -> usize {
+        this.inner().count.load(Ordering::Acquire)
+    }
+
+    /// Turns the handle into a raw reference (for an IRP's completion context).
+    #[must_use]
+    pub fn into_raw(this: Self) -> *const () {
+        let p = this.ptr;
+        core::mem::forget(this);
+        p.cast_const().cast()
+    }
+
+    /// Takes back a raw reference from [`Shared::into_raw`].
+    ///
+    /// # Safety
+    /// `p` came from `into_raw` on a `Shared<T>` and is taken back once.
+    #[must_use]
+    pub unsafe fn from_raw(p: *const ()) -> Self {
+        Self { ptr: p.cast_mut().cast() }
+    }
+
+    /// A new handle to the object a raw reference points to, leaving the raw reference intact.
+    ///
+    /// # Safety
+    /// `p` came from `into_raw` on a `Shared<T>` and has not been taken back yet.
+    #[must_use]
+    pub unsafe fn clone_raw(p: *const ()) -> Self {
+        // SAFETY: the raw reference keeps the object alive (guaranteed by the caller).
+        let borrowed = core::mem::ManuallyDrop::new(unsafe { Self::from_raw(p) });
+        Shared::clone(&borrowed)
+    }
+
+    /// Whether two handles point to the same object.
+    #[must_use]
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        core::ptr::eq(a.ptr, b.ptr)
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        // Relaxed is enough to take a new reference from an existing one (as in Arc).
+        self.inner().count.fetch_add(1, Ordering::Relaxed);
+        Self { ptr: self.ptr }
+    }
+}
+
+impl<T> Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner().value
+    }
+}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        if self.inner().count.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        core::sync::atomic::fence(Ordering::Acquire);
+        // SAFETY: the count reached zero, so this was the last reference to the allocation
+        // made by PoolBox::try_new in `Shared::try_new`.
+        drop(unsafe { PoolBox::from_raw(self.ptr) });
+    }
+}
