@@ -425,13 +425,5 @@ fn unload_with_open_endpoints(cx: &Ctx<'_>) -> Result<()> {
 /// `Session::finish`) no Wine process of the prefix survives `wineserver -k`.
 fn clean_teardown(cx: &Ctx<'_>) -> Result<()> {
     cx.wine.unload_driver()?;
-    let status = cx
-        .wine
-        .wskctl(&["driver", "status", "--name", SERVICE], WSKCTL_TIMEOUT)?;
-    ensure!(
-        !status.stdout.to_lowercase().contains("running"),
-        "the service still reports running after uninstall: {}",
-        status.combined()
-    );
     Ok(())
 }

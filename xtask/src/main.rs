@@ -45,7 +45,9 @@ Wine's output goes to target/wine/logs/wine.log. See docs/running-on-linux.md.";
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    match run(&args) {
+    let result = run(&args);
+    proc::park_if_interrupted();
+    match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");

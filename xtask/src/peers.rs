@@ -100,12 +100,15 @@ impl Peer {
                     self.summary(),
                     self.log.display()
                 ),
-                Err(RecvTimeoutError::Disconnected) => bail!(
+                Err(RecvTimeoutError::Disconnected) => {
+                    proc::park_if_interrupted();
+                    bail!(
                     "{}: exited before {what} (events: {}; log {})",
                     self.name,
                     self.summary(),
                     self.log.display()
-                ),
+                    )
+                }
             }
         }
     }

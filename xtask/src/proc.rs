@@ -120,6 +120,15 @@ fn wait_quietly(cmd: &mut Command, timeout: Duration) -> Result<()> {
     }
 }
 
+/// Called after every wait on a child: once a signal arrived, the handler thread owns the
+/// process (it cleans up, then exits 130), so the main thread must not report the killed
+/// child as a failure or carry on with the next step. It parks here until the exit.
+pub(crate) fn park_if_interrupted() {
+    while interrupted() {
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 pub(crate) fn register_child(pid: u32) {
     registry().children.push(pid);
 }
@@ -132,6 +141,11 @@ pub(crate) fn unregister_child(pid: u32) {
 /// hands the running server over to the user).
 pub(crate) fn register_wine(env: Option<Vec<(String, String)>>) {
     registry().wine = env;
+}
+
+/// Replaces the registered Wine session; returns the previous one.
+pub(crate) fn swap_wine(env: Option<Vec<(String, String)>>) -> Option<Vec<(String, String)>> {
+    std::mem::replace(&mut registry().wine, env)
 }
 
 pub(crate) fn register_scratch(dir: &Path) {
@@ -250,6 +264,7 @@ pub(crate) fn run_visible(cmd: &mut Command, what: &str) -> Result<ExitStatus> {
     register_child(child.id());
     let status = child.wait().with_context(|| format!("waiting for {what}"));
     unregister_child(child.id());
+    park_if_interrupted();
     status
 }
 
@@ -278,6 +293,7 @@ pub(crate) fn wait_with_deadline(child: &mut Child, what: &str, timeout: Duratio
         }
     })();
     unregister_child(pid);
+    park_if_interrupted();
     result
 }
 

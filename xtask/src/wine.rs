@@ -152,8 +152,26 @@ impl Wine {
             .any(|(_, name)| name.starts_with("wineserver"))
     }
 
+    /// The same environment for another prefix directory.
+    fn for_prefix(&self, prefix: &Path) -> Result<Self> {
+        let path = prefix
+            .to_str()
+            .with_context(|| format!("{} is not valid UTF-8", prefix.display()))?;
+        let mut other = self.clone();
+        other.prefix = prefix.to_path_buf();
+        for (k, v) in &mut other.env {
+            if k == "WINEPREFIX" {
+                path.clone_into(v);
+            }
+        }
+        Ok(other)
+    }
+
     /// Creates the prefix with `wineboot -i` when it has no `system.reg` yet.
     /// Returns the time taken when it had to create it.
+    ///
+    /// The prefix is built under a temporary name and renamed when complete, so an
+    /// interrupted `wineboot` never leaves a half-made prefix that later runs would trust.
     pub(crate) fn ensure_prefix(&self) -> Result<Option<Duration>> {
         if self.prefix.join("system.reg").is_file() {
             return Ok(None);
@@ -162,9 +180,37 @@ impl Wine {
             "wine: creating prefix {} (wineboot -i, takes 10-15 s)",
             self.prefix.display()
         ));
-        fs::create_dir_all(self.prefix.parent().unwrap_or(&self.prefix))
-            .with_context(|| format!("creating the parent of {}", self.prefix.display()))?;
+        let parent = self.prefix.parent().unwrap_or(&self.prefix);
+        fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+        let staging = self.prefix.with_extension("new");
+        for dir in [&self.prefix, &staging] {
+            if dir.exists() {
+                // Left by an interrupted run: start over rather than repair.
+                fs::remove_dir_all(dir)
+                    .with_context(|| format!("removing the incomplete prefix {}", dir.display()))?;
+            }
+        }
         let started = Instant::now();
+        let boot = self.for_prefix(&staging)?;
+        proc::register_scratch(&staging);
+        let previous = proc::swap_wine(Some(boot.env().to_vec()));
+        let result = boot.wineboot();
+        proc::swap_wine(previous);
+        proc::unregister_scratch(&staging);
+        if let Err(err) = result {
+            let _ = boot.stop_server();
+            let _ = fs::remove_dir_all(&staging);
+            return Err(err);
+        }
+        fs::rename(&staging, &self.prefix).with_context(|| {
+            format!("renaming {} to {}", staging.display(), self.prefix.display())
+        })?;
+        Ok(Some(started.elapsed()))
+    }
+
+    /// `wineboot -i` in this (new) prefix, then `wineserver -w` so the registry is on disk.
+    fn wineboot(&self) -> Result<()> {
         let mut cmd = self.command("wineboot");
         cmd.arg("-i");
         // No network: don't try to fetch Mono or Gecko (nothing here needs .NET or HTML).
@@ -187,7 +233,7 @@ impl Wine {
                 self.log.display()
             );
         }
-        Ok(Some(started.elapsed()))
+        Ok(())
     }
 
     /// Puts the driver and the shim where Windows programs look for them.
@@ -469,6 +515,7 @@ pub(crate) fn wskctl_passthrough(layout: &Layout, args: &[OsString]) -> Result<E
     proc::register_child(child.id());
     let status = child.wait().context("waiting for wskctl");
     proc::unregister_child(child.id());
+    proc::park_if_interrupted();
     let status = status?;
     let code = status.code().unwrap_or(1);
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
