@@ -35,6 +35,7 @@ const NTOSKRNL_FUNCTIONS: &[&str] = &[
     "IoQueueWorkItem",
     "IoFreeWorkItem",
     "RtlInitUnicodeString",
+    "KeBugCheckEx",
 ];
 
 /// Functions exported by NETIO.SYS.

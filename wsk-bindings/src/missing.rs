@@ -23,3 +23,19 @@ pub type CompletionStatus = NTSTATUS;
 
 /// `NonPagedPoolNx` (wdm.h `POOL_TYPE`, Windows 8 and later): non-executable nonpaged pool.
 pub const NonPagedPoolNx: crate::POOL_TYPE = 512;
+
+// The compiler emits calls to these for copies and fills; on the msvc target the CRT would
+// provide them, and in the kernel ntoskrnl.exe exports them (as every Windows version does).
+#[cfg_attr(windows, link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim"))]
+extern "C" {
+    /// `memcpy`, for compiler-generated copies.
+    pub fn memcpy(dest: *mut core::ffi::c_void, src: *const core::ffi::c_void, n: usize) -> *mut core::ffi::c_void;
+    /// `memmove`, for compiler-generated overlapping copies.
+    pub fn memmove(dest: *mut core::ffi::c_void, src: *const core::ffi::c_void, n: usize) -> *mut core::ffi::c_void;
+    /// `memset`, for compiler-generated fills.
+    pub fn memset(dest: *mut core::ffi::c_void, c: i32, n: usize) -> *mut core::ffi::c_void;
+    /// `memcmp`, for compiler-generated comparisons.
+    pub fn memcmp(a: *const core::ffi::c_void, b: *const core::ffi::c_void, n: usize) -> i32;
+    /// `__chkstk`, the stack probe the compiler calls for frames larger than a page.
+    pub fn __chkstk();
+}

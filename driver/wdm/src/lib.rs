@@ -1,0 +1,202 @@
+//! The WDM shell of the wsk-rs driver (`wskrs.sys`).
+//!
+//! It creates `\Device\WskRs` and `\DosDevices\WskRs`, turns each IRP into a call on the
+//! framework-neutral core ([`wskrs_driver::Driver`]) and completes it with the core's answer.
+//! All unsafe code of the driver outside `wsk` lives here: the entry point, dispatch routines
+//! and the panic handler.
+#![no_std]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering};
+use core::time::Duration;
+
+use wsk::{NtStatus, WskClient};
+use wsk_bindings::{self as sys, irp};
+use wskrs_driver::{Caller, Driver};
+
+/// The core, shared by every dispatch routine.
+static DRIVER: Driver = Driver::new(register_wsk);
+
+/// This driver's device object, set in `DriverEntry`, cleared in unload.
+static DEVICE: AtomicPtr<sys::DEVICE_OBJECT> = AtomicPtr::new(ptr::null_mut());
+
+/// A NUL-free ASCII string as a static UTF-16 array.
+macro_rules! utf16 {
+    ($s:expr) => {{
+        const S: &str = $s;
+        const N: usize = S.len();
+        const W: [u16; N] = {
+            let bytes = S.as_bytes();
+            let mut w = [0u16; N];
+            let mut i = 0;
+            while i < N {
+                w[i] = bytes[i] as u16;
+                i += 1;
+            }
+            w
+        };
+        &W
+    }};
+}
+
+static DEVICE_NAME: &[u16] = utf16!(wskrs_protocol::DEVICE_NAME);
+static LINK_NAME: &[u16] = utf16!(wskrs_protocol::DOS_DEVICE_NAME);
+
+/// A counted string over static UTF-16 (not NUL-terminated, as `UNICODE_STRING` allows).
+fn unicode(s: &'static [u16]) -> sys::UNICODE_STRING {
+    // The names are a few dozen characters: the byte length fits in u16.
+    let bytes = u16::try_from(s.len().saturating_mul(2)).unwrap_or(u16::MAX);
+    sys::UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: s.as_ptr().cast_mut() }
+}
+
+/// Registers the WSK client on the core's first request. IRQL: PASSIVE_LEVEL.
+fn register_wsk(capture_wait: Duration) -> wsk::Result<WskClient> {
+    let device = NonNull::new(DEVICE.load(Ordering::Acquire)).ok_or(wsk::Error::new(NtStatus::DEVICE_NOT_READY))?;
+    // SAFETY: the device object lives until unload, which shuts the client down first.
+    unsafe { WskClient::register(device.cast(), capture_wait) }
+}
+
+/// Driver entry point. IRQL: PASSIVE_LEVEL.
+///
+/// # Safety
+/// Called by the I/O manager with a valid driver object.
+#[no_mangle]
+pub unsafe extern "system" fn DriverEntry(driver: *mut sys::DRIVER_OBJECT, _registry_path: *mut sys::UNICODE_STRING) -> i32 {
+    let mut name = unicode(DEVICE_NAME);
+    let mut device = ptr::null_mut();
+    // SAFETY: `driver` is valid (I/O manager contract); the name outlives the call.
+    let status = unsafe {
+        sys::IoCreateDevice(driver, 0, &mut name, wskrs_protocol::DEVICE_TYPE, sys::FILE_DEVICE_SECURE_OPEN, 0, &mut device)
+    };
+    if !NtStatus(status).is_success() {
+        return status;
+    }
+    let mut link = unicode(LINK_NAME);
+    // SAFETY: both names are valid counted strings.
+    let status = unsafe { sys::IoCreateSymbolicLink(&mut link, &mut name) };
+    if !NtStatus(status).is_success() {
+        // SAFETY: created above, not yet published.
+        unsafe { sys::IoDeleteDevice(device) };
+        return status;
+    }
+    DEVICE.store(device, Ordering::Release);
+    // SAFETY: `driver` is valid and ours to fill during DriverEntry.
+    let driver = unsafe { &mut *driver };
+    for (major, routine) in [
+        (sys::IRP_MJ_CREATE, dispatch_create_close as DispatchFn),
+        (sys::IRP_MJ_CLOSE, dispatch_create_close),
+        (sys::IRP_MJ_CLEANUP, dispatch_cleanup),
+        (sys::IRP_MJ_DEVICE_CONTROL, dispatch_device_control),
+    ] {
+        if let Some(slot) = driver.MajorFunction.get_mut(major as usize) {
+            *slot = Some(routine);
+        }
+    }
+    driver.DriverUnload = Some(driver_unload);
+    NtStatus::SUCCESS.0
+}
+
+type DispatchFn = unsafe extern "C" fn(*mut sys::DEVICE_OBJECT, *mut sys::IRP) -> i32;
+
+/// Completes `irp` with `status` and `information`.
+///
+/// # Safety
+/// `irp` is a live IRP owned by this driver's dispatch routine.
+unsafe fn complete(irp: *mut sys::IRP, status: NtStatus, information: usize) -> i32 {
+    // SAFETY: the caller owns the IRP.
+    unsafe { irp::set_io_status(irp, status.0, information) };
+    // SAFETY: as above; completed once, here.
+    unsafe { sys::IofCompleteRequest(irp, sys::IO_NO_INCREMENT as i8) };
+    status.0
+}
+
+/// IRP_MJ_CREATE / IRP_MJ_CLOSE: nothing to set up or tear down per handle here.
+unsafe extern "C" fn dispatch_create_close(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
+    // SAFETY: the I/O manager passes a live IRP we now own.
+    unsafe { complete(irp, NtStatus::SUCCESS, 0) }
+}
+
+/// The caller identity of a request: its file object's address.
+///
+/// # Safety
+/// `irp` is a live IRP at this driver's stack location.
+unsafe fn caller_of(irp: *mut sys::IRP) -> Caller {
+    // SAFETY: the caller guarantees the IRP is live.
+    let location = unsafe { irp::current_stack_location(irp) };
+    // SAFETY: the current location of a live IRP is valid.
+    Caller(unsafe { irp::file_object(location) } as usize)
+}
+
+/// IRP_MJ_CLEANUP: the last handle to a file object closed; its endpoints close with it.
+unsafe extern "C" fn dispatch_cleanup(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
+    // SAFETY: the I/O manager passes a live IRP we now own.
+    let caller = unsafe { caller_of(irp) };
+    DRIVER.cleanup(caller);
+    // SAFETY: as above.
+    unsafe { complete(irp, NtStatus::SUCCESS, 0) }
+}
+
+/// IRP_MJ_DEVICE_CONTROL: METHOD_BUFFERED requests to the core.
+unsafe extern "C" fn dispatch_device_control(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
+    // SAFETY: the I/O manager passes a live IRP we now own.
+    let location = unsafe { irp::current_stack_location(irp) };
+    // SAFETY: this is a device-control request, so its location has those parameters.
+    let (code, input_len, output_len) = unsafe { irp::device_io_control(location) };
+    // SAFETY: as above.
+    let caller = unsafe { caller_of(irp) };
+    let (input_len, output_len) = (input_len as usize, output_len as usize);
+    let len = input_len.max(output_len);
+    // SAFETY: as above.
+    let system_buffer = unsafe { irp::system_buffer(irp) }.cast::<u8>();
+    let completion = if len == 0 || !system_buffer.is_null() {
+        let buffer: &mut [u8] = if len == 0 {
+            &mut []
+        } else {
+            // SAFETY: for METHOD_BUFFERED the I/O manager allocated a nonpaged system buffer of
+            // max(input, output) bytes, owned by this IRP until we complete it.
+            unsafe { core::slice::from_raw_parts_mut(system_buffer, len) }
+        };
+        DRIVER.device_control(caller, code, buffer, input_len, output_len)
+    } else {
+        wskrs_driver::Completion { status: NtStatus::INVALID_PARAMETER, information: 0 }
+    };
+    // SAFETY: as above; the buffer slice is no longer used.
+    unsafe { complete(irp, completion.status, completion.information) }
+}
+
+/// Unload: close every socket, release WSK, then delete the link and the device.
+unsafe extern "C" fn driver_unload(_driver: *mut sys::DRIVER_OBJECT) {
+    let _ = DRIVER.shutdown();
+    let mut link = unicode(LINK_NAME);
+    // SAFETY: created in DriverEntry.
+    let _ = unsafe { sys::IoDeleteSymbolicLink(&mut link) };
+    let device = DEVICE.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !device.is_null() {
+        // SAFETY: created in DriverEntry; no request can arrive after unload started.
+        unsafe { sys::IoDeleteDevice(device) };
+    }
+}
+
+/// A panic in the kernel is a bug check (the code is written not to panic).
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: KeBugCheckEx never returns; 0xE2 is MANUALLY_INITIATED_CRASH's neighbour range
+    // reserved for drivers' own codes; the tag "WskR" identifies this driver.
+    unsafe { sys::KeBugCheckEx(0xE2, u64::from(u32::from_le_bytes(*b"WskR")), 0, 0, 0) }
+}
+
+/// The MSVC linker expects this symbol when floating point is used anywhere.
+#[no_mangle]
+#[used]
+static _fltused: i32 = 0;
