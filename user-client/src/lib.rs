@@ -1,0 +1,43 @@
+//! User-mode client for the wsk-rs driver: typed calls over the IOCTL protocol, the
+//! service control manager, and the `wskctl` command line.
+//!
+//! - [`Device`]: open `\\.\WskRs` and call [`Device::info`], [`Device::tcp_connect`],
+//!   [`Device::send`], [`Device::recv`], [`Device::list`], ... Failures carry the driver's
+//!   true NTSTATUS (the client calls `NtDeviceIoControlFile`, not `DeviceIoControl`).
+//! - [`ServiceManager`]: install, start, stop, uninstall and query the driver's service.
+//! - [`cli`]: the `wskctl` commands, runnable against any [`Transport`] (tests use a fake).
+//!
+//! Windows API calls live in one private module (`sys`); elsewhere they fail with
+//! `Unsupported`, so everything else builds and is tested on any host.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use wskrs_client::Device;
+//!
+//! let device = Device::open(wskrs_protocol::USER_DEVICE_PATH)?;
+//! let endpoint = device.tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)?;
+//! device.send_all(endpoint.id, b"hello", 0)?;
+//! let reply = device.recv(endpoint.id, 5, 0)?;
+//! println!("{} bytes back", reply.data.len());
+//! # Ok::<(), wskrs_client::ClientError>(())
+//! ```
+#![deny(unsafe_code)]
+
+pub mod cli;
+mod device;
+mod error;
+pub mod output;
+mod service;
+#[cfg_attr(not(windows), path = "sys_unsupported.rs")]
+mod sys;
+
+#[cfg(test)]
+mod fake;
+
+pub use device::{Device, IoctlCompletion, RawReply, ReceivedData, Transport};
+pub use error::ClientError;
+pub use service::{
+    InstallOutcome, ServiceManager, ServiceState, StartOutcome, StopOutcome, UninstallOutcome,
+};
+pub use wskrs_ntstatus::{NtStatus, WinsockError};

@@ -1,0 +1,24 @@
+//! `wskctl`: the command line for the wsk-rs driver. See `wskctl --help`.
+#![deny(unsafe_code)]
+
+use std::io;
+use std::process::ExitCode;
+
+use wskrs_client::cli::{main_with, Streams};
+use wskrs_client::Device;
+
+fn main() -> ExitCode {
+    let mut stdout = io::stdout().lock();
+    let mut stderr = io::stderr().lock();
+    let mut stdin = io::stdin().lock();
+    let mut streams = Streams {
+        stdout: &mut stdout,
+        stderr: &mut stderr,
+        stdin: &mut stdin,
+    };
+    ExitCode::from(main_with(
+        std::env::args_os(),
+        &|path| Device::open(path),
+        &mut streams,
+    ))
+}

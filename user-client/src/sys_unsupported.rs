@@ -1,0 +1,81 @@
+//! Stand-ins for the Windows calls on other hosts: every call fails with `Unsupported`, so
+//! the library and `wskctl` build and their portable parts run their tests anywhere.
+
+use std::io;
+
+use wskrs_ntstatus::NtStatus;
+
+use crate::device::{IoctlCompletion, Transport};
+
+fn unsupported() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "the wsk-rs device and services exist only on Windows",
+    )
+}
+
+/// Never constructed off Windows.
+pub(crate) struct DeviceHandle(());
+
+impl DeviceHandle {
+    pub(crate) fn open(_path: &str) -> io::Result<Self> {
+        Err(unsupported())
+    }
+}
+
+impl Transport for DeviceHandle {
+    fn ioctl(&self, _code: u32, _input: &[u8], _output: &mut [u8]) -> IoctlCompletion {
+        IoctlCompletion {
+            status: NtStatus::NOT_SUPPORTED,
+            information: 0,
+        }
+    }
+}
+
+/// Never constructed off Windows.
+pub(crate) struct ScHandle(());
+
+/// What a service handle will be used for.
+#[derive(Clone, Copy)]
+pub(crate) enum Purpose {
+    Query,
+    Start,
+    Stop,
+    Delete,
+}
+
+pub(crate) fn open_manager(_create: bool) -> io::Result<ScHandle> {
+    Err(unsupported())
+}
+
+pub(crate) fn create_kernel_service(
+    _manager: &ScHandle,
+    _name: &str,
+    _path: &str,
+) -> io::Result<ScHandle> {
+    Err(unsupported())
+}
+
+pub(crate) fn open_service(
+    _manager: &ScHandle,
+    _name: &str,
+    _purpose: Purpose,
+) -> io::Result<ScHandle> {
+    Err(unsupported())
+}
+
+pub(crate) fn start_service(_service: &ScHandle) -> io::Result<()> {
+    Err(unsupported())
+}
+
+pub(crate) fn stop_service(_service: &ScHandle) -> io::Result<()> {
+    Err(unsupported())
+}
+
+pub(crate) fn query_state(_service: &ScHandle) -> io::Result<u32> {
+    Err(unsupported())
+}
+
+pub(crate) fn delete_service(_service: &ScHandle) -> io::Result<()> {
+    Err(unsupported())
+}
