@@ -207,12 +207,10 @@ fn driver_loads(cx: &Ctx<'_>) -> Result<()> {
     cx.wine.load_driver()?;
     let status = cx
         .wine
-        .wskctl_ok(&["driver", "status", "--name", SERVICE], WSKCTL_TIMEOUT)?;
-    ensure!(
-        status.stdout.to_lowercase().contains("running"),
-        "`driver status` does not say running: {}",
-        status.combined()
-    );
+        .wskctl_ok(&["--json", "driver", "status", "--name", SERVICE], WSKCTL_TIMEOUT)?;
+    let status = parse_json_output(&status.stdout)?;
+    let state = json_str(&status, "state")?;
+    ensure!(state == "running", "`driver status` says {state}, expected running");
     let info = check_info(cx.wine)?;
     let endpoints = json_u64(&info, "endpoints")?;
     ensure!(endpoints == 0, "a freshly loaded driver reports {endpoints} endpoints");
