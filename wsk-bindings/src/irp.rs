@@ -8,6 +8,10 @@
 //! Every function takes raw pointers and requires that they point to live, properly
 //! initialized objects of the named type for the duration of the call.
 
+// A field path through nested unions counts as several unsafe operations; each block here is
+// one logical access to one field, under one SAFETY argument.
+#![allow(clippy::multiple_unsafe_ops_per_block)]
+
 use crate::{ctypes::c_void, FILE_OBJECT, IO_STACK_LOCATION, IRP, NTSTATUS, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS};
 
 /// Completion routine as called by `IofCompleteRequest`.
@@ -48,7 +52,9 @@ pub unsafe fn set_completion_routine(irp: *mut IRP, routine: CompletionRoutine, 
     next.CompletionRoutine = Some(routine);
     next.Context = context;
     // The SL_* flags fit in the u8 `Control` field (0x20 | 0x40 | 0x80).
-    next.Control = (SL_INVOKE_ON_SUCCESS | SL_INVOKE_ON_ERROR | SL_INVOKE_ON_CANCEL) as u8;
+    #[allow(clippy::cast_possible_truncation)]
+    let control = (SL_INVOKE_ON_SUCCESS | SL_INVOKE_ON_ERROR | SL_INVOKE_ON_CANCEL) as u8;
+    next.Control = control;
 }
 
 /// `Irp->IoStatus.Status`.
@@ -70,7 +76,9 @@ pub unsafe fn information(irp: *const IRP) -> usize {
     // SAFETY: the caller guarantees the IRP is live.
     let information = unsafe { (*irp).IoStatus.Information };
     // ULONG_PTR is pointer-sized: the crate only builds for 64-bit targets.
-    information as usize
+    #[allow(clippy::cast_possible_truncation)]
+    let information = information as usize;
+    information
 }
 
 /// Sets `Irp->IoStatus` before completing an IRP.

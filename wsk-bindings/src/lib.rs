@@ -42,7 +42,9 @@ pub mod ctypes {
     unreachable_pub,
     clippy::all,
     clippy::pedantic,
-    clippy::undocumented_unsafe_blocks
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block,
+    clippy::restriction
 )]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/types.rs"));

@@ -39,3 +39,22 @@ extern "C" {
     /// `__chkstk`, the stack probe the compiler calls for frames larger than a page.
     pub fn __chkstk();
 }
+
+/// `AF_INET` as the `ADDRESS_FAMILY` (u16) WSK functions take.
+pub const AF_INET_FAMILY: u16 = 2;
+/// `AF_INET6` as the `ADDRESS_FAMILY` (u16) WSK functions take.
+pub const AF_INET6_FAMILY: u16 = 23;
+/// `SOCK_STREAM` as the USHORT `WskSocket` takes.
+pub const SOCK_STREAM_TYPE: u16 = 1;
+/// `SOCK_DGRAM` as the USHORT `WskSocket` takes.
+pub const SOCK_DGRAM_TYPE: u16 = 2;
+/// `KernelMode` as the `KPROCESSOR_MODE` (CCHAR) wait functions take.
+pub const KERNEL_MODE: i8 = 0;
+
+const _: () = {
+    assert!(AF_INET_FAMILY as u32 == crate::AF_INET);
+    assert!(AF_INET6_FAMILY as u32 == crate::AF_INET6);
+    assert!(SOCK_STREAM_TYPE as u32 == crate::SOCK_STREAM);
+    assert!(SOCK_DGRAM_TYPE as u32 == crate::SOCK_DGRAM);
+    assert!(KERNEL_MODE as u32 == crate::KernelMode);
+};

@@ -5,10 +5,14 @@
 
 use crate::{in6_addr, in6_addr__bindgen_ty_1, in_addr, in_addr__bindgen_ty_1, SOCKADDR_IN, SOCKADDR_IN6};
 
+// Wine's headers type the family as a C short, the WDK's as ADDRESS_FAMILY (u16); the values
+// (2 and 23) fit both.
 /// `AF_INET` as stored in `sin_family`.
-const FAMILY_INET: i16 = crate::AF_INET as i16;
+#[allow(clippy::cast_possible_wrap)]
+const FAMILY_INET: i16 = crate::AF_INET_FAMILY as i16;
 /// `AF_INET6` as stored in `sin6_family`.
-const FAMILY_INET6: i16 = crate::AF_INET6 as i16;
+#[allow(clippy::cast_possible_wrap)]
+const FAMILY_INET6: i16 = crate::AF_INET6_FAMILY as i16;
 
 /// An IPv4 socket address.
 #[must_use]
@@ -52,5 +56,7 @@ pub fn v6_parts(a: &SOCKADDR_IN6) -> ([u8; 16], u16, u32, u32) {
 /// The address family stored in the first two bytes of any socket address.
 #[must_use]
 pub fn family_of_v6_storage(a: &SOCKADDR_IN6) -> u16 {
-    a.sin6_family as u16
+    #[allow(clippy::cast_sign_loss)]
+    let family = a.sin6_family as u16;
+    family
 }

@@ -123,7 +123,9 @@ impl<H: AcceptHandler> Task for AcceptInner<H> {
         // SAFETY: the socket is a listen socket, open while the lock is held.
         let accept_fn = unsafe { socket.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept?;
         // SAFETY: the address buffers belong to the task and are used by this request only.
-        let (local, remote) = unsafe { ((*self.local.get()).as_mut_ptr(), (*self.remote.get()).as_mut_ptr()) };
+        let local = unsafe { &mut *self.local.get() }.as_mut_ptr();
+        // SAFETY: as above.
+        let remote = unsafe { &mut *self.remote.get() }.as_mut_ptr();
         // SAFETY: the socket is open; the address buffers live as long as the task.
         Some(unsafe { accept_fn(socket.as_ptr(), 0, ptr::null_mut(), ptr::null(), local, remote, irp) })
     }

@@ -65,8 +65,8 @@ impl SockAddr {
     /// The address family as the `ADDRESS_FAMILY` WskSocket takes.
     pub(crate) fn socket_family(addr: &SocketAddr) -> u16 {
         match addr {
-            SocketAddr::V4(_) => sys::AF_INET as u16,
-            SocketAddr::V6(_) => sys::AF_INET6 as u16,
+            SocketAddr::V4(_) => sys::AF_INET_FAMILY,
+            SocketAddr::V6(_) => sys::AF_INET6_FAMILY,
         }
     }
 }

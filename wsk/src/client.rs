@@ -1,38 +1,53 @@
 //! The WSK client registration ([`WskClient`]) and deferred work at PASSIVE_LEVEL.
 
+use core::cell::UnsafeCell;
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
+use core::sync::atomic::AtomicU8;
 use core::time::Duration;
 
 use wsk_bindings::{self as sys, make_wsk_version};
 
 use crate::error::nt_result;
-use crate::{PoolBox, Result, Shared};
+use crate::{Error, PoolBox, Result, Shared};
 
 /// The client dispatch we register: WSK 1.0, no client-level event callback.
 static CLIENT_DISPATCH: sys::WSK_CLIENT_DISPATCH =
     sys::WSK_CLIENT_DISPATCH { Version: make_wsk_version(1, 0), Reserved: 0, WskClientEvent: None };
 
+/// Registration progress, so that drop undoes exactly what was done.
+const NOT_REGISTERED: u8 = 0;
+const REGISTERED: u8 = 1;
+const CAPTURED: u8 = 2;
+
 struct ClientInner {
-    registration: sys::WSK_REGISTRATION,
+    /// Written by WSK; at a stable address (pool) from `WskRegister` to `WskDeregister`.
+    registration: UnsafeCell<sys::WSK_REGISTRATION>,
     client_npi: sys::WSK_CLIENT_NPI,
-    provider: sys::WSK_PROVIDER_NPI,
+    /// Written by `WskCaptureProviderNPI`, read-only afterwards.
+    provider: UnsafeCell<sys::WSK_PROVIDER_NPI>,
+    progress: AtomicU8,
     device: NonNull<sys::DEVICE_OBJECT>,
 }
 
 // SAFETY: the registration and NPI are used from any thread as WSK allows; the device
 // object outlives the client (contract of `WskClient::register`).
 unsafe impl Send for ClientInner {}
-// SAFETY: as above; after registration the fields are only read.
+// SAFETY: as above; `provider` is written once before the client is shared.
 unsafe impl Sync for ClientInner {}
 
 impl Drop for ClientInner {
     fn drop(&mut self) {
-        // SAFETY: the NPI was captured in `register` and every socket (each holding a
-        // reference to this client) is closed, since this is the last reference.
-        unsafe { sys::WskReleaseProviderNPI(&mut self.registration) };
-        // SAFETY: registered in `register`; deregistered once, here.
-        unsafe { sys::WskDeregister(&mut self.registration) };
+        let progress = *self.progress.get_mut();
+        if progress == CAPTURED {
+            // SAFETY: the NPI was captured, and every socket (each holding a reference to
+            // this client) is closed, since this is the last reference.
+            unsafe { sys::WskReleaseProviderNPI(self.registration.get()) };
+        }
+        if progress >= REGISTERED {
+            // SAFETY: registered in `register`; deregistered once, here.
+            unsafe { sys::WskDeregister(self.registration.get()) };
+        }
     }
 }
 
@@ -57,45 +72,36 @@ impl WskClient {
     /// `device` is this driver's device object and outlives the client and all its sockets
     /// (deferred work items are queued on it).
     pub unsafe fn register(device: NonNull<c_void>, capture_wait: Duration) -> Result<Self> {
-        let inner = Shared::try_new(ClientInner {
-            registration: sys::WSK_REGISTRATION::default(),
-            client_npi: sys::WSK_CLIENT_NPI { ClientContext: ptr::null_mut(), Dispatch: &CLIENT_DISPATCH },
-            provider: sys::WSK_PROVIDER_NPI { Client: ptr::null_mut(), Dispatch: ptr::null() },
+        let mut inner = Shared::try_new(ClientInner {
+            registration: UnsafeCell::new(sys::WSK_REGISTRATION::default()),
+            client_npi: sys::WSK_CLIENT_NPI { ClientContext: ptr::null_mut(), Dispatch: &raw const CLIENT_DISPATCH },
+            provider: UnsafeCell::new(sys::WSK_PROVIDER_NPI { Client: ptr::null_mut(), Dispatch: ptr::null() }),
+            progress: AtomicU8::new(NOT_REGISTERED),
             device: device.cast(),
         })?;
-        let p = Shared::into_raw(inner).cast::<ClientInner>().cast_mut();
-        // SAFETY: `p` is the live, pool-allocated inner (stable address, as WSK requires for
-        // the registration and client NPI until deregistration).
-        let status = unsafe { sys::WskRegister(&mut (*p).client_npi, &mut (*p).registration) };
-        if let Err(e) = nt_result(status) {
-            // SAFETY: `p` came from into_raw above. Not registered: free without deregistering.
-            let inner = unsafe { Shared::<ClientInner>::from_raw(p.cast()) };
-            core::mem::forget(inner); // leaks one small allocation rather than deregistering unregistered state
-            return Err(e);
-        }
-        let wait_ms = u32::try_from(capture_wait.as_millis()).unwrap_or(u32::MAX - 1);
+        let this = Shared::get_mut(&mut inner).ok_or(Error::NO_MEMORY)?;
+        // SAFETY: both structures live in pool at a stable address until WskDeregister (in drop).
+        nt_result(unsafe { sys::WskRegister(&raw mut this.client_npi, this.registration.get()) })?;
+        *this.progress.get_mut() = REGISTERED;
+        let wait_ms = u32::try_from(capture_wait.as_millis()).unwrap_or(sys::WSK_INFINITE_WAIT - 1);
         // SAFETY: registered above; `provider` is valid for writes.
-        let status = unsafe { sys::WskCaptureProviderNPI(&mut (*p).registration, wait_ms, &mut (*p).provider) };
-        if let Err(e) = nt_result(status) {
-            // SAFETY: registered above and not captured: deregister only, then leak the inner
-            // (its Drop would release an NPI that was never captured).
-            unsafe { sys::WskDeregister(&mut (*p).registration) };
-            return Err(e);
-        }
-        // SAFETY: `p` came from into_raw above.
-        Ok(Self(unsafe { Shared::from_raw(p.cast()) }))
+        nt_result(unsafe { sys::WskCaptureProviderNPI(this.registration.get(), wait_ms, this.provider.get()) })?;
+        *this.progress.get_mut() = CAPTURED;
+        Ok(Self(inner))
     }
 
     /// The provider's dispatch version (`MAKE_WSK_VERSION(major, minor)`). IRQL: any.
     #[must_use]
     pub fn provider_version(&self) -> u16 {
-        // SAFETY: the provider dispatch table stays valid while the NPI is captured.
-        unsafe { (*self.0.provider.Dispatch).Version }
+        self.provider().1.Version
     }
 
     pub(crate) fn provider(&self) -> (*mut sys::WSK_CLIENT, &sys::WSK_PROVIDER_DISPATCH) {
-        // SAFETY: as in `provider_version`.
-        (self.0.provider.Client, unsafe { &*self.0.provider.Dispatch })
+        // SAFETY: written once by WskCaptureProviderNPI before this handle existed.
+        let npi = unsafe { &*self.0.provider.get() };
+        // SAFETY: the provider dispatch table stays valid while the NPI is captured, which
+        // lasts as long as any handle.
+        (npi.Client, unsafe { &*npi.Dispatch })
     }
 
     /// Waits up to `timeout` for every socket of this client to close, then releases this

@@ -41,6 +41,16 @@ impl<T> Shared<T> {
         unsafe { &*self.ptr }
     }
 
+    /// The value, mutably, if this is the only reference.
+    #[must_use]
+    pub fn get_mut(this: &mut Self) -> Option<&mut T> {
+        if this.inner().count.load(Ordering::Acquire) != 1 {
+            return None;
+        }
+        // SAFETY: the only reference, borrowed mutably: no other access can exist.
+        Some(unsafe { &mut (*this.ptr).value })
+    }
+
     /// Number of handles and raw references.
     #[must_use]
     pub fn count(this: &Self) -> usize {

@@ -43,8 +43,11 @@ impl RawSocket {
     /// # Safety
     /// `D` is the dispatch type of this socket's category.
     pub(crate) unsafe fn dispatch<D>(&self) -> &D {
-        // SAFETY: the socket is open (type invariant) and the caller names its category.
-        unsafe { &*(*self.socket.as_ptr()).Dispatch.cast::<D>() }
+        // SAFETY: the socket is open (type invariant), so the provider's object is live.
+        let dispatch = unsafe { self.socket.as_ref() }.Dispatch;
+        // SAFETY: the caller names the socket's category, whose dispatch table this is; it
+        // stays valid while the socket is open.
+        unsafe { &*dispatch.cast::<D>() }
     }
 
     /// A socket the provider just handed over (accepted).
@@ -63,10 +66,10 @@ impl RawSocket {
         if !self.open {
             return Ok(());
         }
-        self.open = false;
         let socket = self.socket.as_ptr();
         // SAFETY: every category's dispatch starts with the basic dispatch; the socket was open.
-        let close = unsafe { (*(*socket).Dispatch.cast::<sys::WSK_PROVIDER_BASIC_DISPATCH>()).WskCloseSocket };
+        let close = unsafe { self.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskCloseSocket;
+        self.open = false;
         let Some(close) = close else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
         let mut blocking = Blocking::new();
         blocking
@@ -84,7 +87,7 @@ impl RawSocket {
 
 /// Creates a socket of `flags` category and returns the provider's socket pointer.
 fn create(client: &WskClient, family: u16, flags: u32, timeout: Duration) -> Result<RawSocket> {
-    let (npi_client, dispatch) = client.provider();
+    let (npiclient, dispatch) = client.provider();
     let Some(socket_fn) = dispatch.WskSocket else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
     let mut blocking = Blocking::new();
     let (info, _) = blocking.run(
@@ -96,9 +99,9 @@ fn create(client: &WskClient, family: u16, flags: u32, timeout: Duration) -> Res
             // are NULL (no socket context or client dispatch, default owner and security).
             unsafe {
                 socket_fn(
-                    npi_client,
+                    npiclient,
                     family,
-                    sys::SOCK_STREAM as u16,
+                    sys::SOCK_STREAM_TYPE,
                     sys::IPPROTO_TCP,
                     flags,
                     ptr::null_mut(),
@@ -141,7 +144,7 @@ pub struct ListenSocket {
     raw: RawSocket,
     blocking: Blocking,
     local: SocketAddr,
-    _client: WskClient,
+    client: WskClient,
 }
 
 impl ListenSocket {
@@ -159,7 +162,7 @@ impl ListenSocket {
             let _ = raw.close();
             return Err(e);
         }
-        Ok(Self { raw, blocking: Blocking::new(), local, _client: client.clone() })
+        Ok(Self { raw, blocking: Blocking::new(), local, client: client.clone() })
     }
 
     /// The address this socket was bound to.
@@ -173,7 +176,7 @@ impl ListenSocket {
     /// # Errors
     /// `STATUS_IO_TIMEOUT`, or the provider's status.
     pub fn accept(&mut self, timeout: Duration) -> Result<(ConnectionSocket, Option<SocketAddr>)> {
-        let client = self._client.clone();
+        let client = self.client.clone();
         let (socket, remote) = accept_on(&self.raw, &mut self.blocking, timeout)?;
         Ok((ConnectionSocket::from_raw(socket, client), remote))
     }
@@ -181,11 +184,11 @@ impl ListenSocket {
     pub(crate) fn into_parts(self) -> (RawSocket, WskClient) {
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so each field is moved out once.
-        let raw = unsafe { ptr::read(&this.raw) };
+        let raw = unsafe { ptr::read(&raw const this.raw) };
         // SAFETY: as above.
-        let client = unsafe { ptr::read(&this._client) };
+        let client = unsafe { ptr::read(&raw const this.client) };
         // SAFETY: as above; no request is pending on the blocking slot.
-        drop(unsafe { ptr::read(&this.blocking) });
+        drop(unsafe { ptr::read(&raw const this.blocking) });
         (raw, client)
     }
 
@@ -243,11 +246,11 @@ impl ConnectionSocket {
     pub(crate) fn into_parts(self) -> (RawSocket, WskClient) {
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again, so each field is moved out once.
-        let raw = unsafe { ptr::read(&this.raw) };
+        let raw = unsafe { ptr::read(&raw const this.raw) };
         // SAFETY: as above.
-        let client = unsafe { ptr::read(&this.client) };
+        let client = unsafe { ptr::read(&raw const this.client) };
         // SAFETY: as above; the blocking slot is dropped here (no request is pending on it).
-        drop(unsafe { ptr::read(&this.blocking) });
+        drop(unsafe { ptr::read(&raw const this.blocking) });
         (raw, client)
     }
 
@@ -318,7 +321,7 @@ impl ConnectionSocket {
                 };
                 // SAFETY: the socket is open; `wsk_buf` describes our pool buffer, which lives
                 // until the request completes.
-                unsafe { send_fn(socket, &mut wsk_buf, 0, irp) }
+                unsafe { send_fn(socket, &raw mut wsk_buf, 0, irp) }
             },
             || {
                 let _ = raw.close();
@@ -364,7 +367,7 @@ impl ConnectionSocket {
                 };
                 // SAFETY: the socket is open; `wsk_buf` describes our pool buffer, which lives
                 // until the request completes.
-                unsafe { receive_fn(socket, &mut wsk_buf, 0, irp) }
+                unsafe { receive_fn(socket, &raw mut wsk_buf, 0, irp) }
             },
             || {
                 let _ = raw.close();

@@ -215,7 +215,7 @@ impl<S: Session> Task for StreamInner<S> {
         let f = if step == Step::Receive { dispatch.WskReceive } else { dispatch.WskSend }?;
         // SAFETY: the socket is open; `wsk_buf` describes our buffer, which lives as long as
         // the task; WSK copies the WSK_BUF itself before returning.
-        Some(unsafe { f(socket.as_ptr(), &mut wsk_buf, 0, irp) })
+        Some(unsafe { f(socket.as_ptr(), &raw mut wsk_buf, 0, irp) })
     }
 
     fn completed(this: &Shared<Self>, status: NtStatus, information: usize) -> bool {

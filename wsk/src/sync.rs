@@ -102,7 +102,7 @@ impl Event {
         let mut t = sys::LARGE_INTEGER { QuadPart: crate::time::relative(timeout) };
         // SAFETY: the event was initialized in place; `t` outlives the call.
         let status = unsafe {
-            sys::KeWaitForSingleObject(self.0.get().cast(), sys::Executive, sys::KernelMode as i8, 0, &mut t)
+            sys::KeWaitForSingleObject(self.0.get().cast(), sys::Executive, sys::KERNEL_MODE, 0, &raw mut t)
         };
         status == 0
     }

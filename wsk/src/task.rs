@@ -40,31 +40,29 @@ pub(crate) fn drive<T: Task>(this: &Shared<T>) {
         // takes it back.
         unsafe { this.irp().prepare(completion::<T>, context.cast()) };
         let returned = this.issue(this.irp().as_ptr());
-        match this.state().compare_exchange(ISSUING, PENDING, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => match returned {
+        let pending = this.state().compare_exchange(ISSUING, PENDING, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        let (status, info) = if pending {
+            match returned {
                 // The provider owns the IRP; the completion routine continues.
                 Some(status) if status == NtStatus::PENDING.0 || NtStatus(status).is_success() => return,
-                // Not issued, or refused without completing the IRP (still ours).
-                other => {
-                    // SAFETY: no completion will run for this IRP, so the reference is ours.
+                // Refused without completing the IRP (it is still ours), or not issued.
+                Some(status) => (NtStatus(status), 0),
+                None => {
+                    // SAFETY: nothing was issued, so no completion will take the reference.
                     drop(unsafe { Shared::<T>::from_raw(context) });
                     this.state().store(IDLE, Ordering::Release);
-                    match other {
-                        Some(status) if T::completed(this, NtStatus(status), 0) => continue,
-                        _ => return,
-                    }
-                }
-            },
-            Err(_) => {
-                // Completed during the call: the routine left the reference to us.
-                // SAFETY: the completion routine saw ISSUING and did not take it.
-                drop(unsafe { Shared::<T>::from_raw(context) });
-                this.state().store(IDLE, Ordering::Release);
-                let (status, info) = this.irp().result();
-                if !T::completed(this, status, info) {
                     return;
                 }
             }
+        } else {
+            // Completed during the call: the routine left the reference to us.
+            this.irp().result()
+        };
+        // SAFETY: either no completion will run, or it ran and left the reference to us.
+        drop(unsafe { Shared::<T>::from_raw(context) });
+        this.state().store(IDLE, Ordering::Release);
+        if !T::completed(this, status, info) {
+            return;
         }
     }
 }

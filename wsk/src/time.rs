@@ -15,7 +15,7 @@ pub fn sleep(d: Duration) {
     let mut interval = wsk_bindings::LARGE_INTEGER { QuadPart: relative(d) };
     // SAFETY: `interval` outlives the call; KernelMode, non-alertable waits are always valid
     // at PASSIVE_LEVEL, which the caller guarantees.
-    let _ = unsafe { wsk_bindings::KeDelayExecutionThread(wsk_bindings::KernelMode as i8, 0, &mut interval) };
+    let _ = unsafe { wsk_bindings::KeDelayExecutionThread(wsk_bindings::KERNEL_MODE, 0, &raw mut interval) };
 }
 
 #[cfg(test)]

@@ -107,27 +107,21 @@ impl AcceptHandler for EchoAcceptor {
         self.state.served.fetch_add(1, Ordering::Relaxed);
         self.state.active.fetch_add(1, Ordering::Relaxed);
         let session = EchoSession { state: self.state.clone(), index };
-        match StreamTask::start(connection, SESSION_BUFFER, session) {
-            Ok(task) => {
-                let mut sessions = self.state.sessions.lock();
-                let stopping = self.state.stopping.load(Ordering::Acquire);
-                if let Some(slot) = sessions.get_mut(index) {
-                    *slot = match slot {
-                        Slot::FinishedEarly => Slot::Free,
-                        _ => {
-                            if stopping {
-                                task.abort();
-                            }
-                            Slot::Running(task)
-                        }
-                    };
-                }
+        if let Ok(task) = StreamTask::start(connection, SESSION_BUFFER, session) {
+            let mut sessions = self.state.sessions.lock();
+            let stopping = self.state.stopping.load(Ordering::Acquire);
+            if let Some(slot) = sessions.get_mut(index) {
+                *slot = if let Slot::FinishedEarly = slot { Slot::Free } else {
+                    if stopping {
+                        task.abort();
+                    }
+                    Slot::Running(task)
+                };
             }
-            Err(_) => {
-                self.state.active.fetch_sub(1, Ordering::Relaxed);
-                if let Some(slot) = self.state.sessions.lock().get_mut(index) {
-                    *slot = Slot::Free;
-                }
+        } else {
+            self.state.active.fetch_sub(1, Ordering::Relaxed);
+            if let Some(slot) = self.state.sessions.lock().get_mut(index) {
+                *slot = Slot::Free;
             }
         }
         true

@@ -137,6 +137,9 @@ pub(crate) struct EndpointTable {
 }
 
 impl EndpointTable {
+    /// An empty table. It is large (hundreds of slots): build it only in a static
+    /// initializer, where it is evaluated at compile time, never on a kernel stack.
+    #[allow(clippy::large_stack_arrays)]
     pub(crate) const fn new() -> Self {
         Self { inner: SpinLock::new(Slots { slots: [const { None }; MAX_ENDPOINTS], next_id: 1 }) }
     }
@@ -217,6 +220,13 @@ impl EndpointTable {
     /// Removes one endpoint that `caller` created without detaching.
     pub(crate) fn remove_owned_by(&self, caller: Caller) -> Option<Endpoint> {
         self.inner.lock().take_where(|e| e.owner == caller && !e.detached)
+    }
+
+    /// Detached endpoints of a closing handle belong to no handle from now on.
+    pub(crate) fn disown(&self, caller: Caller) {
+        for endpoint in self.inner.lock().slots.iter_mut().flatten().filter(|e| e.owner == caller) {
+            endpoint.owner = Caller::NOBODY;
+        }
     }
 
     /// Removes any endpoint (unload).

@@ -43,6 +43,11 @@ const CAPTURE_WAIT: Duration = Duration::from_secs(5);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Caller(pub usize);
 
+impl Caller {
+    /// The owner of detached endpoints whose creating handle has closed.
+    pub const NOBODY: Self = Self(0);
+}
+
 /// How to complete a request: its status and the bytes written to the output buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Completion {
@@ -105,6 +110,8 @@ pub struct Driver {
 
 impl Driver {
     /// A driver with no endpoints; `register` is called on the first request that needs WSK.
+    ///
+    /// The value is large (the endpoint table): use it to initialize a `static`.
     #[must_use]
     pub const fn new(register: RegisterWsk) -> Self {
         Self { register, client: SpinLock::new(None), endpoints: EndpointTable::new() }
@@ -116,19 +123,15 @@ impl Driver {
         }
         let client = (self.register)(CAPTURE_WAIT).map_err(NtStatus::from)?;
         let mut slot = self.client.lock();
-        match slot.as_ref() {
-            // Another request registered meanwhile: keep theirs; ours is released below.
-            Some(existing) => {
-                let existing = existing.clone();
-                drop(slot);
-                let _ = client.shutdown(Duration::ZERO);
-                Ok(existing)
-            }
-            None => {
-                *slot = Some(client.clone());
-                Ok(client)
-            }
+        if let Some(existing) = slot.as_ref() {
+            // Another request registered meanwhile: keep theirs, release ours.
+            let existing = existing.clone();
+            drop(slot);
+            let _ = client.shutdown(Duration::ZERO);
+            return Ok(existing);
         }
+        *slot = Some(client.clone());
+        Ok(client)
     }
 
     /// Handles IRP_MJ_DEVICE_CONTROL. `buffer` is the METHOD_BUFFERED system buffer, of
@@ -176,7 +179,9 @@ impl Driver {
     fn dispatch_fixed(&self, caller: Caller, request: Fixed, out: &mut [u8]) -> Result<usize, Failure> {
         match request {
             Fixed::Info => {
-                let version = self.client.lock().as_ref().map_or(0, WskClient::provider_version);
+                // Registering here lets INFO report the provider; a provider that is not
+                // there yet is reported as version 0 rather than failing INFO.
+                let version = self.client().map_or(0, |c| c.provider_version());
                 let count = u32::try_from(self.endpoints.count()).unwrap_or(u32::MAX);
                 Ok(protocol::write_info(out, DRIVER_VERSION, version, count)?)
             }
@@ -244,6 +249,8 @@ impl Driver {
         while let Some(endpoint) = self.endpoints.remove_owned_by(caller) {
             endpoint.close();
         }
+        // A later handle may get the same file object address: it must not inherit these.
+        self.endpoints.disown(caller);
     }
 
     /// Unload: closes every endpoint, then waits (bounded) for every socket to close and

@@ -35,6 +35,8 @@ macro_rules! utf16 {
     ($s:expr) => {{
         const S: &str = $s;
         const N: usize = S.len();
+        // Evaluated at compile time: an out-of-range index would fail the build, not panic.
+        #[allow(clippy::indexing_slicing)]
         const W: [u16; N] = {
             let bytes = S.as_bytes();
             let mut w = [0u16; N];
@@ -76,14 +78,14 @@ pub unsafe extern "system" fn DriverEntry(driver: *mut sys::DRIVER_OBJECT, _regi
     let mut device = ptr::null_mut();
     // SAFETY: `driver` is valid (I/O manager contract); the name outlives the call.
     let status = unsafe {
-        sys::IoCreateDevice(driver, 0, &mut name, wskrs_protocol::DEVICE_TYPE, sys::FILE_DEVICE_SECURE_OPEN, 0, &mut device)
+        sys::IoCreateDevice(driver, 0, &raw mut name, wskrs_protocol::DEVICE_TYPE, sys::FILE_DEVICE_SECURE_OPEN, 0, &raw mut device)
     };
     if !NtStatus(status).is_success() {
         return status;
     }
     let mut link = unicode(LINK_NAME);
     // SAFETY: both names are valid counted strings.
-    let status = unsafe { sys::IoCreateSymbolicLink(&mut link, &mut name) };
+    let status = unsafe { sys::IoCreateSymbolicLink(&raw mut link, &raw mut name) };
     if !NtStatus(status).is_success() {
         // SAFETY: created above, not yet published.
         unsafe { sys::IoDeleteDevice(device) };
@@ -116,7 +118,7 @@ unsafe fn complete(irp: *mut sys::IRP, status: NtStatus, information: usize) -> 
     // SAFETY: the caller owns the IRP.
     unsafe { irp::set_io_status(irp, status.0, information) };
     // SAFETY: as above; completed once, here.
-    unsafe { sys::IofCompleteRequest(irp, sys::IO_NO_INCREMENT as i8) };
+    unsafe { sys::IofCompleteRequest(irp, 0) };
     status.0
 }
 
@@ -179,7 +181,7 @@ unsafe extern "C" fn driver_unload(_driver: *mut sys::DRIVER_OBJECT) {
     let _ = DRIVER.shutdown();
     let mut link = unicode(LINK_NAME);
     // SAFETY: created in DriverEntry.
-    let _ = unsafe { sys::IoDeleteSymbolicLink(&mut link) };
+    let _ = unsafe { sys::IoDeleteSymbolicLink(&raw mut link) };
     let device = DEVICE.swap(ptr::null_mut(), Ordering::AcqRel);
     if !device.is_null() {
         // SAFETY: created in DriverEntry; no request can arrive after unload started.
