@@ -82,10 +82,14 @@ fn story(layout: &Layout, session: &Session) -> Result<()> {
     say("[5a] The driver connects out to a Linux TCP echo server (python3)");
     let out = scenarios::outbound_echo(layout, wine, "demo", OUTBOUND_BYTES)
         .context("outbound scenario")?;
+    let local = if out.local == "-" {
+        "(local address not reported: Wine's netio.sys lacks WskGetLocalAddress)".to_owned()
+    } else {
+        format!("from {}", out.local)
+    };
     say(&format!(
-        "    endpoint {} connected {} -> {} in {}",
+        "    endpoint {} connected to {} in {} {local}",
         out.id,
-        out.local,
         out.remote,
         fmt_duration(out.connect)
     ));
