@@ -95,9 +95,11 @@ pub unsafe extern "system" fn DriverEntry(driver: *mut sys::DRIVER_OBJECT, _regi
     // SAFETY: `driver` is valid and ours to fill during DriverEntry.
     let driver = unsafe { &mut *driver };
     for (major, routine) in [
-        (sys::IRP_MJ_CREATE, dispatch_create_close as DispatchFn),
-        (sys::IRP_MJ_CLOSE, dispatch_create_close),
-        (sys::IRP_MJ_CLEANUP, dispatch_cleanup),
+        (sys::IRP_MJ_CREATE, dispatch_create as DispatchFn),
+        // Windows sends CLEANUP when the last handle closes, then CLOSE; Wine sends only
+        // CLOSE. Both release the handle's endpoints (the second finds none left).
+        (sys::IRP_MJ_CLEANUP, dispatch_cleanup_close),
+        (sys::IRP_MJ_CLOSE, dispatch_cleanup_close),
         (sys::IRP_MJ_DEVICE_CONTROL, dispatch_device_control),
     ] {
         if let Some(slot) = driver.MajorFunction.get_mut(major as usize) {
@@ -122,8 +124,8 @@ unsafe fn complete(irp: *mut sys::IRP, status: NtStatus, information: usize) -> 
     status.0
 }
 
-/// IRP_MJ_CREATE / IRP_MJ_CLOSE: nothing to set up or tear down per handle here.
-unsafe extern "C" fn dispatch_create_close(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
+/// IRP_MJ_CREATE: nothing to set up per handle.
+unsafe extern "C" fn dispatch_create(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
     // SAFETY: the I/O manager passes a live IRP we now own.
     unsafe { complete(irp, NtStatus::SUCCESS, 0) }
 }
@@ -139,8 +141,8 @@ unsafe fn caller_of(irp: *mut sys::IRP) -> Caller {
     Caller(unsafe { irp::file_object(location) } as usize)
 }
 
-/// IRP_MJ_CLEANUP: the last handle to a file object closed; its endpoints close with it.
-unsafe extern "C" fn dispatch_cleanup(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
+/// IRP_MJ_CLEANUP and IRP_MJ_CLOSE: the handle is gone; its endpoints close with it.
+unsafe extern "C" fn dispatch_cleanup_close(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
     // SAFETY: the I/O manager passes a live IRP we now own.
     let caller = unsafe { caller_of(irp) };
     DRIVER.cleanup(caller);
