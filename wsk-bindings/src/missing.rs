@@ -58,3 +58,77 @@ const _: () = {
     assert!(SOCK_DGRAM_TYPE as u32 == crate::SOCK_DGRAM);
     assert!(KERNEL_MODE as u32 == crate::KernelMode);
 };
+
+// wsk.h constants that Wine 8.0's ddk/wsk.h lacks (values from the WDK's wsk.h).
+
+/// `WSK_FLAG_ABORTIVE`: abortive `WskDisconnect` (RST instead of FIN).
+pub const WSK_FLAG_ABORTIVE: u32 = 0x0000_0001;
+/// `WSK_FLAG_NODELAY`: `WskSend` flag, send at once (no Nagle delay).
+pub const WSK_FLAG_NODELAY: u32 = 0x0000_0002;
+/// `WSK_FLAG_WAITALL`: `WskReceive` flag, complete only when the buffer is full.
+pub const WSK_FLAG_WAITALL: u32 = 0x0000_0002;
+/// `WSK_FLAG_DRAIN`: `WskReceive` flag, discard received data.
+pub const WSK_FLAG_DRAIN: u32 = 0x0000_0004;
+/// `WSK_FLAG_AT_DISPATCH_LEVEL`: event callback runs at DISPATCH_LEVEL.
+pub const WSK_FLAG_AT_DISPATCH_LEVEL: u32 = 0x0000_0008;
+/// `WSK_FLAG_RELEASE_ASAP`: event callback asks for retained data to be released soon.
+pub const WSK_FLAG_RELEASE_ASAP: u32 = 0x0000_0002;
+/// `WSK_FLAG_ENTIRE_MESSAGE`: receive event carries a whole message.
+pub const WSK_FLAG_ENTIRE_MESSAGE: u32 = 0x0000_0004;
+
+/// `WskControlClient` code: query the transport list.
+pub const WSK_TRANSPORT_LIST_QUERY: u32 = 2;
+/// `WskControlClient` code: wait for a transport list change.
+pub const WSK_TRANSPORT_LIST_CHANGE: u32 = 3;
+/// `WskControlClient` code: cache a security descriptor.
+pub const WSK_CACHE_SD: u32 = 4;
+/// `WskControlClient` code: release a cached security descriptor.
+pub const WSK_RELEASE_SD: u32 = 5;
+/// `WskControlClient` code: TDI device name mapping.
+pub const WSK_TDI_DEVICENAME_MAPPING: u32 = 6;
+/// `WskControlClient` code: set event callbacks for every socket of the client.
+pub const WSK_SET_STATIC_EVENT_CALLBACKS: u32 = 7;
+/// `WskControlClient` code: TDI behaviour.
+pub const WSK_TDI_BEHAVIOR: u32 = 8;
+
+/// `WSK_SO_BASE` (ws2def.h): base of WSK-specific socket options.
+pub const WSK_SO_BASE: u32 = 0x4000;
+/// `SO_WSK_SECURITY`: a socket's security descriptor (a cached one).
+pub const SO_WSK_SECURITY: u32 = WSK_SO_BASE + 1;
+/// `SO_WSK_EVENT_CALLBACK`: enable or disable event callbacks.
+pub const SO_WSK_EVENT_CALLBACK: u32 = WSK_SO_BASE + 2;
+
+/// `WSK_EVENT_RECEIVE_FROM` (datagram sockets).
+pub const WSK_EVENT_RECEIVE_FROM: u32 = 0x0000_0100;
+/// `WSK_EVENT_ACCEPT` (listen sockets).
+pub const WSK_EVENT_ACCEPT: u32 = 0x0000_0200;
+/// `WSK_EVENT_SEND_BACKLOG` (connection sockets).
+pub const WSK_EVENT_SEND_BACKLOG: u32 = 0x0000_0010;
+/// `WSK_EVENT_RECEIVE` (connection sockets).
+pub const WSK_EVENT_RECEIVE: u32 = 0x0000_0040;
+/// `WSK_EVENT_DISCONNECT` (connection sockets).
+pub const WSK_EVENT_DISCONNECT: u32 = 0x0000_0080;
+/// `WSK_EVENT_DISABLE`: or-ed into an event to disable it.
+pub const WSK_EVENT_DISABLE: u32 = 0x8000_0000;
+
+/// `IPPROTO_IPV6` (ws2def.h `IPPROTO`): option level for IPv6 options; protocol number 41.
+pub const IPPROTO_IPV6: u32 = 41;
+// Socket option names and levels (ws2def.h / winsock2.h / ws2ipdef.h); Wine's headers define
+// them only for user mode, so bindgen does not see them through wsk.h.
+
+/// `SOL_SOCKET`: socket-level options.
+pub const SOL_SOCKET: u32 = 0xffff;
+/// `SO_REUSEADDR`.
+pub const SO_REUSEADDR: u32 = 0x0004;
+/// `SO_KEEPALIVE`.
+pub const SO_KEEPALIVE: u32 = 0x0008;
+/// `SO_SNDBUF`.
+pub const SO_SNDBUF: u32 = 0x1001;
+/// `SO_RCVBUF`.
+pub const SO_RCVBUF: u32 = 0x1002;
+/// `SO_EXCLUSIVEADDRUSE`: `~SO_REUSEADDR`.
+pub const SO_EXCLUSIVEADDRUSE: u32 = !SO_REUSEADDR;
+/// `TCP_NODELAY` (level `IPPROTO_TCP`).
+pub const TCP_NODELAY: u32 = 0x0001;
+/// `IPV6_V6ONLY` (level `IPPROTO_IPV6`).
+pub const IPV6_V6ONLY: u32 = 27;
