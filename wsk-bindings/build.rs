@@ -36,6 +36,9 @@ const NTOSKRNL_FUNCTIONS: &[&str] = &[
     "IoFreeWorkItem",
     "RtlInitUnicodeString",
     "KeBugCheckEx",
+    // The WSK provider for Wine (tests/wsk-provider): IRP cancellation.
+    "IoAcquireCancelSpinLock",
+    "IoReleaseCancelSpinLock",
 ];
 
 /// Functions exported by NETIO.SYS.
@@ -108,6 +111,9 @@ const VARS: &[&str] = &[
     "SOCK_DGRAM",
     "IPPROTO_TCP",
     "IPPROTO_UDP",
+    // The WSK provider for Wine (tests/wsk-provider): where an MDL's system address is.
+    "MDL_MAPPED_TO_SYSTEM_VA",
+    "MDL_SOURCE_IS_NONPAGED_POOL",
 ];
 
 fn main() {
