@@ -176,14 +176,15 @@ pub(crate) fn run(layout: &Layout, built: &Built, only: &[String]) -> Result<Exi
     }
 
     say(&format!(
+        "(suite took {}; Wine's output: {})",
+        fmt_duration(suite_started.elapsed()),
+        layout.wine_log().display()
+    ));
+    // Always the last line of the suite's output.
+    say(&format!(
         "e2e: {} passed, {} failed",
         tally.passed, tally.failed
     ));
-    eprintln!(
-        "(e2e took {}; Wine's output: {})",
-        fmt_duration(suite_started.elapsed()),
-        layout.wine_log().display()
-    );
     Ok(if tally.failed == 0 {
         ExitCode::SUCCESS
     } else {
