@@ -4,14 +4,14 @@
 use core::cell::UnsafeCell;
 use core::net::SocketAddr;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::sync::atomic::AtomicU8;
 
 use wsk_bindings as sys;
 
 use crate::irp::Irp;
 use crate::socket::RawSocket;
-use crate::task::{self, Task, IDLE};
-use crate::{ConnectionSocket, Error, ListenSocket, NtStatus, Result, Shared, SockAddr, SpinLock, WskClient};
+use crate::task::{self, Task, TaskSocket, IDLE};
+use crate::{ConnectionSocket, Error, ListenSocket, NtStatus, Result, Shared, SockAddr};
 
 
 /// Receives accepted connections. Called at IRQL <= DISPATCH_LEVEL (except `finished`); must not block.
@@ -24,16 +24,13 @@ pub trait AcceptHandler: Send + Sync + 'static {
 }
 
 struct AcceptInner<H> {
-    socket: SpinLock<Option<RawSocket>>,
+    socket: TaskSocket,
     irp: Irp,
     state: AtomicU8,
     /// Written by the provider during a request, read by the driving thread after it.
     remote: UnsafeCell<SockAddr>,
     local: UnsafeCell<SockAddr>,
-    closing: AtomicBool,
-    error: SpinLock<Option<Error>>,
     handler: H,
-    client: WskClient,
 }
 
 // SAFETY: the address buffers are used by one request at a time (task protocol).
@@ -53,15 +50,12 @@ impl<H: AcceptHandler> Acceptor<H> {
         let irp = Irp::try_new()?;
         let (raw, client) = listener.into_parts();
         let inner = Shared::try_new(AcceptInner {
-            socket: SpinLock::new(Some(raw)),
+            socket: TaskSocket::new(raw, client),
             irp,
             state: AtomicU8::new(IDLE),
             remote: UnsafeCell::new(SockAddr::empty()),
             local: UnsafeCell::new(SockAddr::empty()),
-            closing: AtomicBool::new(false),
-            error: SpinLock::new(None),
             handler,
-            client,
         })?;
         task::drive(&inner);
         Ok(Self(inner))
@@ -76,33 +70,8 @@ impl<H: AcceptHandler> Acceptor<H> {
     /// Closes the listen socket; a pending accept completes as cancelled and
     /// [`AcceptHandler::finished`] follows. IRQL <= DISPATCH_LEVEL.
     pub fn stop(&self) {
-        stop(&self.0, None);
+        task::close(&self.0, None);
     }
-}
-
-fn stop<H: AcceptHandler>(inner: &Shared<AcceptInner<H>>, error: Option<Error>) {
-    if let Some(e) = error {
-        let mut slot = inner.error.lock();
-        if slot.is_none() {
-            *slot = Some(e);
-        }
-    }
-    if inner.closing.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    if let Err(inner) = inner.client.defer(inner.clone(), finish::<H>) {
-        finish(inner);
-    }
-}
-
-/// Closes the listen socket and reports to the handler. PASSIVE_LEVEL (work item).
-fn finish<H: AcceptHandler>(inner: Shared<AcceptInner<H>>) {
-    let socket = inner.socket.lock().take();
-    if let Some(mut socket) = socket {
-        let _ = socket.close();
-    }
-    let error = *inner.error.lock();
-    inner.handler.finished(error);
 }
 
 impl<H: AcceptHandler> Task for AcceptInner<H> {
@@ -114,41 +83,43 @@ impl<H: AcceptHandler> Task for AcceptInner<H> {
         &self.state
     }
 
+    fn socket(&self) -> &TaskSocket {
+        &self.socket
+    }
+
+    fn finished(&self, error: Option<Error>) {
+        self.handler.finished(error);
+    }
+
     fn issue(&self, irp: *mut sys::IRP) -> Option<i32> {
-        if self.closing.load(Ordering::Acquire) {
-            return None;
-        }
-        let guard = self.socket.lock();
-        let socket = guard.as_ref()?;
-        // SAFETY: the socket is a listen socket, open while the lock is held.
-        let accept_fn = unsafe { socket.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept?;
         // SAFETY: the address buffers belong to the task and are used by this request only.
         let local = unsafe { &mut *self.local.get() }.as_mut_ptr();
         // SAFETY: as above.
         let remote = unsafe { &mut *self.remote.get() }.as_mut_ptr();
-        // SAFETY: the socket is open; the address buffers live as long as the task.
-        Some(unsafe { accept_fn(socket.as_ptr(), 0, ptr::null_mut(), ptr::null(), local, remote, irp) })
+        self.socket.with_open(|socket| {
+            // SAFETY: the socket is an open listen socket.
+            let accept_fn = unsafe { socket.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept?;
+            // SAFETY: the socket is open; the address buffers live as long as the task.
+            Some(unsafe { accept_fn(socket.as_ptr(), 0, ptr::null_mut(), ptr::null(), local, remote, irp) })
+        })
     }
 
     fn completed(this: &Shared<Self>, status: NtStatus, information: usize) -> bool {
         if !status.is_success() {
-            let cancelled = status == NtStatus::CANCELLED && this.closing.load(Ordering::Acquire);
-            stop(this, if cancelled { None } else { Some(Error::new(status)) });
-            return false;
+            return task::failed(this, status);
         }
         let Some(accepted) = NonNull::new(information as *mut sys::WSK_SOCKET) else {
-            stop(this, Some(Error::new(NtStatus::UNSUCCESSFUL)));
-            return false;
+            return task::failed(this, NtStatus::UNSUCCESSFUL);
         };
         // SAFETY: the request finished; the provider wrote the remote address.
         let remote = unsafe { (*this.remote.get()).to_socket_addr() };
-        let connection = ConnectionSocket::from_raw(RawSocket::accepted(accepted), this.client.clone());
-        if this.closing.load(Ordering::Acquire) {
+        let connection = ConnectionSocket::from_raw(RawSocket::accepted(accepted), this.socket.client().clone());
+        if this.socket.is_closing() {
             connection.close_later();
             return false;
         }
         if !this.handler.accepted(connection, remote) {
-            stop(this, None);
+            task::close(this, None);
             return false;
         }
         true

@@ -8,7 +8,7 @@ use core::time::Duration;
 use wsk_bindings::{self as sys, irp as irp_fields};
 
 use crate::sync::Event;
-use crate::{Error, NtStatus, PoolBox, PoolBuffer, Result};
+use crate::{Error, NtStatus, PoolBox, PoolBuffer, Result, SockAddr};
 
 /// How long a cancelled request may take to complete before its socket is closed under it.
 const CANCEL_GRACE: Duration = Duration::from_secs(1);
@@ -78,13 +78,25 @@ const PENDING: u8 = 1;
 const COMPLETED: u8 = 2;
 const ABANDONED: u8 = 3;
 
-/// One blocking request's IRP, event and buffer, in pool so that it can outlive its caller
+/// Everything a provider may read or write during a blocking request. It lives in the
+/// request's pool object, never on the caller's stack, so a request abandoned to a provider
+/// that never completes it cannot write into freed memory.
+pub(crate) struct OpMemory {
+    /// Data sent or received, with its MDL.
+    pub(crate) buffer: Option<PoolBuffer>,
+    /// Socket addresses passed in or filled by the provider (local, remote).
+    pub(crate) addresses: [SockAddr; 2],
+    /// `OutputSizeReturned` of control requests.
+    pub(crate) size_returned: usize,
+}
+
+/// One blocking request's IRP, event and memory, in pool so that it can outlive its caller
 /// when a provider never completes the request.
 struct SyncOp {
     event: Event,
     irp: Irp,
     state: AtomicU8,
-    buffer: Option<PoolBuffer>,
+    memory: OpMemory,
 }
 
 /// Completion routine of blocking requests. Runs at IRQL <= DISPATCH_LEVEL.
@@ -115,12 +127,13 @@ impl Blocking {
 
     fn op(&mut self, buffer_len: usize) -> Result<&mut SyncOp> {
         let fits = match &self.slot {
-            Some(op) => buffer_len == 0 || op.buffer.as_ref().is_some_and(|b| b.len() >= buffer_len),
+            Some(op) => buffer_len == 0 || op.memory.buffer.as_ref().is_some_and(|b| b.len() >= buffer_len),
             None => false,
         };
         if !fits {
             let buffer = if buffer_len == 0 { None } else { Some(PoolBuffer::try_new(buffer_len)?) };
-            let op = PoolBox::try_new(SyncOp { event: Event::uninit(), irp: Irp::try_new()?, state: AtomicU8::new(IDLE), buffer })?;
+            let memory = OpMemory { buffer, addresses: [SockAddr::empty(); 2], size_returned: 0 };
+            let op = PoolBox::try_new(SyncOp { event: Event::uninit(), irp: Irp::try_new()?, state: AtomicU8::new(IDLE), memory })?;
             op.event.init();
             self.slot = Some(op);
         }
@@ -129,30 +142,29 @@ impl Blocking {
 
     /// Issues one request and waits for it. IRQL: PASSIVE_LEVEL.
     ///
-    /// `fill` writes the request's outgoing bytes into the buffer (at least `buffer_len`
-    /// bytes). `start` calls the WSK function with the IRP and the buffer. When `timeout`
-    /// expires, the IRP is cancelled; if the provider does not complete it within a grace
-    /// period, `force` must make it (by closing the socket). Returns the IRP's `Information`
-    /// and the buffer.
+    /// `fill` prepares the request's memory (outgoing bytes in a buffer of at least
+    /// `buffer_len` bytes, addresses). `start` calls the WSK function with the IRP, passing
+    /// only pointers into that memory. When `timeout` expires, the IRP is cancelled; if the
+    /// provider does not complete it within a grace period, `force` must make it (by closing
+    /// the socket). Returns the IRP's `Information` and the memory.
     pub(crate) fn run(
         &mut self,
         buffer_len: usize,
         timeout: Duration,
-        fill: impl FnOnce(&mut [u8]),
-        start: impl FnOnce(*mut sys::IRP, Option<&PoolBuffer>) -> i32,
+        fill: impl FnOnce(&mut OpMemory),
+        start: impl FnOnce(*mut sys::IRP, &mut OpMemory) -> i32,
         force: impl FnOnce(),
-    ) -> Result<(usize, &[u8])> {
+    ) -> Result<(usize, &OpMemory)> {
         let op = self.op(buffer_len)?;
-        if let Some(b) = op.buffer.as_mut() {
-            fill(b.as_mut_slice());
-        }
+        op.memory.size_returned = 0;
+        fill(&mut op.memory);
         op.event.clear();
         op.state.store(PENDING, Ordering::Release);
         let context = core::ptr::from_ref::<SyncOp>(op).cast::<c_void>();
         // SAFETY: the op is idle and pool-allocated; it outlives the request (freed only by
         // the owner after completion, or by the completion routine once abandoned).
         unsafe { op.irp.prepare(sync_completion, context) };
-        let returned = NtStatus(start(op.irp.as_ptr(), op.buffer.as_ref()));
+        let returned = NtStatus(start(op.irp.as_ptr(), &mut op.memory));
 
         let completed = if returned == NtStatus::PENDING {
             op.event.wait(timeout)
@@ -174,8 +186,7 @@ impl Blocking {
         if !status.is_success() {
             return Err(if completed { Error::new(status) } else { Error::TIMEOUT });
         }
-        let data = op.buffer.as_ref().map_or(&[][..], PoolBuffer::as_slice);
-        Ok((info, data))
+        Ok((info, &op.memory))
     }
 
     /// After a timeout: cancel, then force, then abandon. True if the request completed

@@ -1,7 +1,9 @@
-//! Sockets by category: [`ListenSocket`] and [`ConnectionSocket`], with blocking operations.
+//! What every socket category shares: the provider socket pointer ([`RawSocket`]), creation,
+//! bind, addresses and control requests, and [`BindOptions`].
 //!
-//! Each type exposes only what its WSK category supports, so an operation a category lacks
-//! does not compile. Dropping a socket closes it (bounded wait).
+//! The categories are distinct types ([`crate::ListenSocket`], [`crate::ConnectionSocket`],
+//! [`crate::DatagramSocket`]), so an operation a category lacks does not compile. Dropping
+//! a socket closes it (bounded wait).
 
 use core::net::SocketAddr;
 use core::ptr::{self, NonNull};
@@ -85,10 +87,53 @@ impl RawSocket {
     }
 }
 
-/// Creates a socket of `flags` category and returns the provider's socket pointer.
-fn create(client: &WskClient, family: u16, flags: u32, timeout: Duration) -> Result<RawSocket> {
-    let (npiclient, dispatch) = client.provider();
+/// Socket category and protocol for `WskSocket`.
+#[derive(Clone, Copy)]
+pub(crate) enum Category {
+    Listen,
+    Connection,
+    Datagram,
+}
+
+impl Category {
+    fn flags(self) -> u32 {
+        match self {
+            Self::Listen => sys::WSK_FLAG_LISTEN_SOCKET,
+            Self::Connection => sys::WSK_FLAG_CONNECTION_SOCKET,
+            Self::Datagram => sys::WSK_FLAG_DATAGRAM_SOCKET,
+        }
+    }
+
+    fn type_and_protocol(self) -> (u16, u32) {
+        match self {
+            Self::Listen | Self::Connection => (sys::SOCK_STREAM_TYPE, sys::IPPROTO_TCP),
+            Self::Datagram => (sys::SOCK_DGRAM_TYPE, sys::IPPROTO_UDP),
+        }
+    }
+}
+
+/// Options applied between creating a socket and binding it (they only take effect then).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BindOptions {
+    /// `SO_REUSEADDR`: allow binding an address in use.
+    pub reuse_address: bool,
+    /// `SO_EXCLUSIVEADDRUSE`: forbid any other socket from binding this address.
+    pub exclusive_address: bool,
+    /// `IPV6_V6ONLY` for IPv6 sockets: `Some(false)` makes a dual-stack socket.
+    pub ipv6_only: Option<bool>,
+}
+
+/// Creates a socket and applies `options`, ready to bind.
+pub(crate) fn create(
+    client: &WskClient,
+    family: u16,
+    category: Category,
+    options: BindOptions,
+    timeout: Duration,
+) -> Result<(RawSocket, Blocking)> {
+    let (npi_client, dispatch) = client.provider();
     let Some(socket_fn) = dispatch.WskSocket else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+    let (socket_type, protocol) = category.type_and_protocol();
     let mut blocking = Blocking::new();
     let (info, _) = blocking.run(
         0,
@@ -99,11 +144,11 @@ fn create(client: &WskClient, family: u16, flags: u32, timeout: Duration) -> Res
             // are NULL (no socket context or client dispatch, default owner and security).
             unsafe {
                 socket_fn(
-                    npiclient,
+                    npi_client,
                     family,
-                    sys::SOCK_STREAM_TYPE,
-                    sys::IPPROTO_TCP,
-                    flags,
+                    socket_type,
+                    protocol,
+                    category.flags(),
                     ptr::null_mut(),
                     ptr::null(),
                     ptr::null_mut(),
@@ -116,307 +161,137 @@ fn create(client: &WskClient, family: u16, flags: u32, timeout: Duration) -> Res
         || {},
     )?;
     let socket = NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
-    // INVARIANT: WskSocket succeeded and returned an open socket of category `flags`.
-    Ok(RawSocket { socket, open: true })
+    // INVARIANT: WskSocket succeeded and returned an open socket of this category.
+    let mut raw = RawSocket { socket, open: true };
+    if let Err(e) = apply_bind_options(&raw, &mut blocking, family, options, timeout) {
+        let _ = raw.close();
+        return Err(e);
+    }
+    Ok((raw, blocking))
 }
 
-/// `WskBind` through a dispatch's bind function.
-fn bind(raw: &RawSocket, bind_fn: sys::PFN_WSK_BIND, local: SocketAddr, timeout: Duration) -> Result<()> {
+fn apply_bind_options(raw: &RawSocket, blocking: &mut Blocking, family: u16, options: BindOptions, timeout: Duration) -> Result<()> {
+    if options.reuse_address {
+        set_option(raw, blocking, sys::SOL_SOCKET, sys::SO_REUSEADDR, &1u32.to_ne_bytes(), timeout)?;
+    }
+    if options.exclusive_address {
+        set_option(raw, blocking, sys::SOL_SOCKET, sys::SO_EXCLUSIVEADDRUSE, &1u32.to_ne_bytes(), timeout)?;
+    }
+    if let (Some(only), sys::AF_INET6_FAMILY) = (options.ipv6_only, family) {
+        set_option(raw, blocking, sys::IPPROTO_IPV6, sys::IPV6_V6ONLY, &u32::from(only).to_ne_bytes(), timeout)?;
+    }
+    Ok(())
+}
+
+/// `WskBind` through the category's bind function.
+pub(crate) fn bind(raw: &RawSocket, blocking: &mut Blocking, bind_fn: sys::PFN_WSK_BIND, local: SocketAddr, timeout: Duration) -> Result<()> {
     let Some(bind_fn) = bind_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-    let mut address = SockAddr::from(local);
     let socket = raw.as_ptr();
-    let mut blocking = Blocking::new();
     blocking
         .run(
             0,
             timeout,
-            |_| {},
-            // SAFETY: the socket is open; `address` outlives the wait (bind completes before
-            // `run` returns, or the socket is closed first).
-            |irp, _| unsafe { bind_fn(socket, address.as_mut_ptr(), 0, irp) },
+            |m| m.addresses[0] = SockAddr::from(local),
+            // SAFETY: the socket is open; the address lives in the request's memory.
+            |irp, m| unsafe { bind_fn(socket, m.addresses[0].as_mut_ptr(), 0, irp) },
             || {},
         )
         .map(|_| ())
 }
 
-/// A listening TCP socket (`WSK_FLAG_LISTEN_SOCKET`).
-pub struct ListenSocket {
-    raw: RawSocket,
-    blocking: Blocking,
-    local: SocketAddr,
-    client: WskClient,
-}
-
-impl ListenSocket {
-    /// Creates a listening socket bound to `local` (Wine's and Windows' providers start
-    /// listening on bind). IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// The status of `WskSocket` or `WskBind` (e.g. `STATUS_ADDRESS_ALREADY_ASSOCIATED`), or
-    /// `STATUS_IO_TIMEOUT`.
-    pub fn bind(client: &WskClient, local: SocketAddr, timeout: Duration) -> Result<Self> {
-        let mut raw = create(client, SockAddr::socket_family(&local), sys::WSK_FLAG_LISTEN_SOCKET, timeout)?;
-        // SAFETY: `raw` is a listen socket.
-        let bind_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskBind;
-        if let Err(e) = bind(&raw, bind_fn, local, timeout) {
-            let _ = raw.close();
-            return Err(e);
-        }
-        Ok(Self { raw, blocking: Blocking::new(), local, client: client.clone() })
+/// `WskGetLocalAddress` / `WskGetRemoteAddress` through `address_fn`.
+pub(crate) fn address(raw: &RawSocket, blocking: &mut Blocking, address_fn: sys::PFN_WSK_GET_LOCAL_ADDRESS, timeout: Duration) -> Result<SocketAddr> {
+    let Some(address_fn) = address_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+    if !raw.is_open() {
+        return Err(Error::new(NtStatus::INVALID_HANDLE));
     }
-
-    /// The address this socket was bound to.
-    #[must_use]
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-
-    /// Waits up to `timeout` for a connection (`WskAccept`). IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// `STATUS_IO_TIMEOUT`, or the provider's status.
-    pub fn accept(&mut self, timeout: Duration) -> Result<(ConnectionSocket, Option<SocketAddr>)> {
-        let client = self.client.clone();
-        let (socket, remote) = accept_on(&self.raw, &mut self.blocking, timeout)?;
-        Ok((ConnectionSocket::from_raw(socket, client), remote))
-    }
-
-    pub(crate) fn into_parts(self) -> (RawSocket, WskClient) {
-        let this = core::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again, so each field is moved out once.
-        let raw = unsafe { ptr::read(&raw const this.raw) };
-        // SAFETY: as above.
-        let client = unsafe { ptr::read(&raw const this.client) };
-        // SAFETY: as above; no request is pending on the blocking slot.
-        drop(unsafe { ptr::read(&raw const this.blocking) });
-        (raw, client)
-    }
-
-    /// Closes the socket; pending accepts complete as cancelled. IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// The status of `WskCloseSocket`; the socket is released either way.
-    pub fn close(mut self) -> Result<()> {
-        self.raw.close()
-    }
-}
-
-impl Drop for ListenSocket {
-    fn drop(&mut self) {
-        let _ = self.raw.close();
-    }
-}
-
-/// `WskAccept` on a listen socket, blocking.
-fn accept_on(raw: &RawSocket, blocking: &mut Blocking, timeout: Duration) -> Result<(RawSocket, Option<SocketAddr>)> {
-    // SAFETY: `raw` is a listen socket.
-    let accept_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept;
-    let Some(accept_fn) = accept_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
     let socket = raw.as_ptr();
-    let mut local = SockAddr::empty();
-    let mut remote = SockAddr::empty();
-    let (info, _) = blocking.run(
+    let (_, memory) = blocking.run(
         0,
         timeout,
-        |_| {},
-        // SAFETY: the socket is open; the address buffers outlive the request (it completes
-        // or is cancelled before `run` returns, or `run` abandons it only after the close).
-        |irp, _| unsafe {
-            accept_fn(socket, 0, ptr::null_mut(), ptr::null(), local.as_mut_ptr(), remote.as_mut_ptr(), irp)
+        |m| m.addresses[0] = SockAddr::empty(),
+        // SAFETY: the socket is open; the address storage lives in the request's memory.
+        |irp, m| unsafe { address_fn(socket, m.addresses[0].as_mut_ptr(), irp) },
+        || {},
+    )?;
+    memory.addresses[0].to_socket_addr().ok_or(Error::new(NtStatus::INVALID_ADDRESS))
+}
+
+/// Largest option value or control buffer passed through [`control`].
+pub(crate) const MAX_CONTROL: usize = 256;
+
+/// What a `WskControlSocket` request addresses.
+#[derive(Clone, Copy)]
+pub(crate) struct Control {
+    /// `WskSetOption`, `WskGetOption` or `WskIoctl`.
+    pub(crate) request: sys::WSK_CONTROL_SOCKET_TYPE,
+    /// The option name or IOCTL code.
+    pub(crate) code: u32,
+    /// The option level (ignored for IOCTLs).
+    pub(crate) level: u32,
+}
+
+/// `WskControlSocket`: `input` is copied into the request's memory and up to `output.len()`
+/// bytes are copied back; returns the bytes the provider returned.
+pub(crate) fn control(
+    raw: &RawSocket,
+    blocking: &mut Blocking,
+    what: Control,
+    input: &[u8],
+    output: &mut [u8],
+    timeout: Duration,
+) -> Result<usize> {
+    let Control { request, code, level } = what;
+    if input.len() > MAX_CONTROL || output.len() > MAX_CONTROL {
+        return Err(Error::new(NtStatus::INVALID_BUFFER_SIZE));
+    }
+    if !raw.is_open() {
+        return Err(Error::new(NtStatus::INVALID_HANDLE));
+    }
+    // SAFETY: every category's dispatch starts with the basic dispatch; the socket is open.
+    let control_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskControlSocket;
+    let Some(control_fn) = control_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+    let socket = raw.as_ptr();
+    let (in_len, out_len) = (input.len(), output.len());
+    let (returned, memory) = blocking.run(
+        2 * MAX_CONTROL,
+        timeout,
+        |m| {
+            if let Some(dst) = m.buffer.as_mut().and_then(|b| b.as_mut_slice().get_mut(..in_len)) {
+                dst.copy_from_slice(input);
+            }
+        },
+        |irp, m| {
+            let Some(buffer) = m.buffer.as_mut() else { return NtStatus::INSUFFICIENT_RESOURCES.0 };
+            let base = buffer.as_mut_slice().as_mut_ptr();
+            let in_ptr = if in_len == 0 { ptr::null_mut() } else { base.cast() };
+            // The output area starts after the largest input, inside the same buffer.
+            let out_ptr = if out_len == 0 { ptr::null_mut() } else { base.wrapping_add(MAX_CONTROL).cast() };
+            // SAFETY: the socket is open; both areas lie in the request's pool buffer
+            // (2 * MAX_CONTROL bytes) and stay alive until the request completes. With an
+            // IRP, the returned size comes back in IoStatus.Information.
+            unsafe {
+                control_fn(socket, request, code, level, in_len as u64, in_ptr, out_len as u64, out_ptr, ptr::null_mut(), irp)
+            }
         },
         || {},
     )?;
-    let accepted = NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
-    // INVARIANT: WskAccept returned an open connection socket.
-    Ok((RawSocket { socket: accepted, open: true }, remote.to_socket_addr()))
+    let n = returned.min(out_len);
+    let src = memory.buffer.as_ref().and_then(|b| b.as_slice().get(MAX_CONTROL..MAX_CONTROL.saturating_add(n)));
+    if let (Some(src), Some(dst)) = (src, output.get_mut(..n)) {
+        dst.copy_from_slice(src);
+    }
+    Ok(n)
 }
 
-/// A connected TCP socket (`WSK_FLAG_CONNECTION_SOCKET`).
-pub struct ConnectionSocket {
-    raw: RawSocket,
-    blocking: Blocking,
-    client: WskClient,
+/// `WskControlSocket(WskSetOption)`.
+pub(crate) fn set_option(raw: &RawSocket, blocking: &mut Blocking, level: u32, name: u32, value: &[u8], timeout: Duration) -> Result<()> {
+    let what = Control { request: sys::WskSetOption, code: name, level };
+    control(raw, blocking, what, value, &mut [], timeout).map(|_| ())
 }
 
-impl ConnectionSocket {
-    pub(crate) fn from_raw(raw: RawSocket, client: WskClient) -> Self {
-        Self { raw, blocking: Blocking::new(), client }
-    }
-
-    pub(crate) fn into_parts(self) -> (RawSocket, WskClient) {
-        let this = core::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again, so each field is moved out once.
-        let raw = unsafe { ptr::read(&raw const this.raw) };
-        // SAFETY: as above.
-        let client = unsafe { ptr::read(&raw const this.client) };
-        // SAFETY: as above; the blocking slot is dropped here (no request is pending on it).
-        drop(unsafe { ptr::read(&raw const this.blocking) });
-        (raw, client)
-    }
-
-    /// Connects to `remote` from `local` (or the unspecified address of the same family, port
-    /// 0): `WskSocket` + `WskBind` + `WskConnect`. IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// `STATUS_CONNECTION_REFUSED`, `STATUS_IO_TIMEOUT`, or another provider status.
-    pub fn connect(client: &WskClient, remote: SocketAddr, local: Option<SocketAddr>, timeout: Duration) -> Result<Self> {
-        let family = SockAddr::socket_family(&remote);
-        let mut raw = create(client, family, sys::WSK_FLAG_CONNECTION_SOCKET, timeout)?;
-        let result = Self::bind_and_connect(&mut raw, remote, local, timeout);
-        if let Err(e) = result {
-            let _ = raw.close();
-            return Err(e);
-        }
-        Ok(Self::from_raw(raw, client.clone()))
-    }
-
-    fn bind_and_connect(raw: &mut RawSocket, remote: SocketAddr, local: Option<SocketAddr>, timeout: Duration) -> Result<()> {
-        // SAFETY: `raw` is a connection socket.
-        let dispatch = unsafe { raw.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
-        let (bind_fn, connect_fn) = (dispatch.WskBind, dispatch.WskConnect);
-        let local = local.unwrap_or_else(|| SockAddr::unspecified_like(&remote).to_socket_addr().unwrap_or(remote));
-        bind(raw, bind_fn, local, timeout)?;
-        let Some(connect_fn) = connect_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-        let mut address = SockAddr::from(remote);
-        let socket = raw.as_ptr();
-        let mut blocking = Blocking::new();
-        blocking
-            .run(
-                0,
-                timeout,
-                |_| {},
-                // SAFETY: the socket is open and bound; `address` outlives the request.
-                |irp, _| unsafe { connect_fn(socket, address.as_mut_ptr(), 0, irp) },
-                || {
-                    let _ = raw.close();
-                },
-            )
-            .map(|_| ())
-    }
-
-    /// Sends up to [`CHUNK`] bytes of `data` (`WskSend`); returns how many were sent.
-    /// IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// `STATUS_IO_TIMEOUT` (the connection is then closed if the provider could not cancel),
-    /// or the provider's status (`STATUS_CONNECTION_RESET`, ...).
-    pub fn send(&mut self, data: &[u8], timeout: Duration) -> Result<usize> {
-        let len = data.len().min(CHUNK);
-        let chunk = data.get(..len).unwrap_or_default();
-        let send_fn = self.connection_dispatch()?.WskSend;
-        let Some(send_fn) = send_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-        let socket = self.raw.as_ptr();
-        let raw = &mut self.raw;
-        let (sent, _) = self.blocking.run(
-            CHUNK,
-            timeout,
-            |buffer| {
-                if let Some(dst) = buffer.get_mut(..len) {
-                    dst.copy_from_slice(chunk);
-                }
-            },
-            |irp, buffer| {
-                let Some(mut wsk_buf) = buffer.and_then(|b| b.wsk_buf(0, len)) else {
-                    return NtStatus::INSUFFICIENT_RESOURCES.0;
-                };
-                // SAFETY: the socket is open; `wsk_buf` describes our pool buffer, which lives
-                // until the request completes.
-                unsafe { send_fn(socket, &raw mut wsk_buf, 0, irp) }
-            },
-            || {
-                let _ = raw.close();
-            },
-        )?;
-        Ok(sent.min(len))
-    }
-
-    /// Sends all of `data`, each chunk within `timeout`. IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// As [`ConnectionSocket::send`]; bytes sent before the error are not reported.
-    pub fn send_all(&mut self, mut data: &[u8], timeout: Duration) -> Result<()> {
-        while !data.is_empty() {
-            let n = self.send(data, timeout)?;
-            if n == 0 {
-                return Err(Error::new(NtStatus::CONNECTION_ABORTED));
-            }
-            data = data.get(n..).unwrap_or_default();
-        }
-        Ok(())
-    }
-
-    /// Receives up to `out.len()` (at most [`CHUNK`]) bytes (`WskReceive`); 0 means the peer
-    /// closed its side. IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// `STATUS_IO_TIMEOUT` when nothing arrived in time (the connection is then closed if the
-    /// provider could not cancel), or the provider's status.
-    pub fn receive(&mut self, out: &mut [u8], timeout: Duration) -> Result<usize> {
-        let len = out.len().min(CHUNK);
-        let receive_fn = self.connection_dispatch()?.WskReceive;
-        let Some(receive_fn) = receive_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-        let socket = self.raw.as_ptr();
-        let raw = &mut self.raw;
-        let (received, data) = self.blocking.run(
-            CHUNK,
-            timeout,
-            |_| {},
-            |irp, buffer| {
-                let Some(mut wsk_buf) = buffer.and_then(|b| b.wsk_buf(0, len)) else {
-                    return NtStatus::INSUFFICIENT_RESOURCES.0;
-                };
-                // SAFETY: the socket is open; `wsk_buf` describes our pool buffer, which lives
-                // until the request completes.
-                unsafe { receive_fn(socket, &raw mut wsk_buf, 0, irp) }
-            },
-            || {
-                let _ = raw.close();
-            },
-        )?;
-        let n = received.min(len);
-        if let (Some(dst), Some(src)) = (out.get_mut(..n), data.get(..n)) {
-            dst.copy_from_slice(src);
-        }
-        Ok(n)
-    }
-
-    fn connection_dispatch(&self) -> Result<&sys::WSK_PROVIDER_CONNECTION_DISPATCH> {
-        if !self.raw.is_open() {
-            return Err(Error::new(NtStatus::CONNECTION_ABORTED));
-        }
-        // SAFETY: `raw` is an open connection socket.
-        Ok(unsafe { self.raw.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() })
-    }
-
-    /// Whether the socket is still open (a timed-out request that the provider could not
-    /// cancel closes it).
-    #[must_use]
-    pub fn is_open(&self) -> bool {
-        self.raw.is_open()
-    }
-
-    /// Closes the connection on a worker thread. IRQL <= DISPATCH_LEVEL (where dropping,
-    /// which closes and waits, is not allowed).
-    pub fn close_later(self) {
-        let client = self.client.clone();
-        if let Err(this) = client.defer(self, drop) {
-            // No memory for a work item: keep the socket open rather than block here.
-            core::mem::forget(this);
-        }
-    }
-
-    /// Closes the connection (abortively if data is unsent). IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// The status of `WskCloseSocket`; the socket is released either way.
-    pub fn close(mut self) -> Result<()> {
-        self.raw.close()
-    }
+/// `WskControlSocket(WskGetOption)` into `value`; returns the bytes written.
+pub(crate) fn get_option(raw: &RawSocket, blocking: &mut Blocking, level: u32, name: u32, value: &mut [u8], timeout: Duration) -> Result<usize> {
+    let what = Control { request: sys::WskGetOption, code: name, level };
+    control(raw, blocking, what, &[], value, timeout)
 }
-
-impl Drop for ConnectionSocket {
-    fn drop(&mut self) {
-        let _ = self.raw.close();
-    }
-}
-

@@ -14,14 +14,13 @@
 //! ```
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::sync::atomic::AtomicU8;
 
 use wsk_bindings as sys;
 
 use crate::irp::Irp;
-use crate::socket::RawSocket;
-use crate::task::{self, Task, IDLE};
-use crate::{ConnectionSocket, Error, NtStatus, PoolBuffer, Result, Shared, SpinLock, WskClient};
+use crate::task::{self, Task, TaskSocket, IDLE};
+use crate::{ConnectionSocket, Error, NtStatus, PoolBuffer, Result, Shared};
 
 /// What a session wants next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +51,7 @@ pub trait Session: Send + Sync + 'static {
 }
 
 struct StreamInner<S> {
-    socket: SpinLock<Option<RawSocket>>,
+    socket: TaskSocket,
     irp: Irp,
     state: AtomicU8,
     /// The step in flight; written only by the thread that issues, read by the one that
@@ -60,10 +59,7 @@ struct StreamInner<S> {
     current: UnsafeCell<Step>,
     /// Accessed only by whoever drives the task (one request in flight at a time).
     buffer: UnsafeCell<PoolBuffer>,
-    closing: AtomicBool,
-    error: SpinLock<Option<Error>>,
     session: S,
-    client: WskClient,
 }
 
 // SAFETY: `current` and `buffer` are accessed only by the single thread driving the task at
@@ -98,15 +94,12 @@ impl<S: Session> StreamTask<S> {
             }
         };
         let inner = Shared::try_new(StreamInner {
-            socket: SpinLock::new(Some(raw)),
+            socket: TaskSocket::new(raw, client),
             irp,
             state: AtomicU8::new(IDLE),
             current: UnsafeCell::new(Step::Receive),
             buffer: UnsafeCell::new(buffer),
-            closing: AtomicBool::new(false),
-            error: SpinLock::new(None),
             session,
-            client,
         })?;
         // SAFETY: nothing else drives the task yet.
         let first = inner.session.start(unsafe { (*inner.buffer.get()).as_mut_slice() });
@@ -126,7 +119,7 @@ impl<S: Session> StreamTask<S> {
     /// Closes the connection; pending requests complete as cancelled and
     /// [`Session::finished`] follows. IRQL <= DISPATCH_LEVEL.
     pub fn abort(&self) {
-        close(&self.0, None);
+        task::close(&self.0, None);
     }
 
     /// Records `step` as the next request; false if the task stops instead.
@@ -143,7 +136,7 @@ fn advance<S: Session>(inner: &Shared<StreamInner<S>>, step: Step) -> bool {
     };
     if !fits {
         let error = if step == Step::Close { None } else { Some(Error::new(NtStatus::INVALID_PARAMETER)) };
-        close(inner, error);
+        task::close(inner, error);
         return false;
     }
     // SAFETY: only the driving thread writes `current`, before issuing.
@@ -156,34 +149,6 @@ fn buffer_len<S: Session>(inner: &StreamInner<S>) -> usize {
     unsafe { (*inner.buffer.get()).len() }
 }
 
-/// Starts closing: once, on a worker thread (closing from a completion routine can deadlock
-/// a provider that waits for its own callbacks, as Wine's does).
-fn close<S: Session>(inner: &Shared<StreamInner<S>>, error: Option<Error>) {
-    if let Some(e) = error {
-        let mut slot = inner.error.lock();
-        if slot.is_none() {
-            *slot = Some(e);
-        }
-    }
-    if inner.closing.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    if let Err(inner) = inner.client.defer(inner.clone(), finish::<S>) {
-        // No memory for a work item: close here rather than leak the connection.
-        finish(inner);
-    }
-}
-
-/// Closes the socket and reports to the session. PASSIVE_LEVEL (work item).
-fn finish<S: Session>(inner: Shared<StreamInner<S>>) {
-    let socket = inner.socket.lock().take();
-    if let Some(mut socket) = socket {
-        let _ = socket.close();
-    }
-    let error = *inner.error.lock();
-    inner.session.finished(error);
-}
-
 impl<S: Session> Task for StreamInner<S> {
     fn irp(&self) -> &Irp {
         &self.irp
@@ -193,10 +158,15 @@ impl<S: Session> Task for StreamInner<S> {
         &self.state
     }
 
+    fn socket(&self) -> &TaskSocket {
+        &self.socket
+    }
+
+    fn finished(&self, error: Option<Error>) {
+        self.session.finished(error);
+    }
+
     fn issue(&self, irp: *mut sys::IRP) -> Option<i32> {
-        if self.closing.load(Ordering::Acquire) {
-            return None;
-        }
         // SAFETY: written by this (driving) thread in `advance`.
         let step = unsafe { *self.current.get() };
         // SAFETY: the driving thread has exclusive use of the buffer while no request is pending.
@@ -207,22 +177,19 @@ impl<S: Session> Task for StreamInner<S> {
             Step::Close => return None,
         };
         let mut wsk_buf = buffer.wsk_buf(0, len)?;
-        let guard = self.socket.lock();
-        let socket = guard.as_ref()?;
-        // SAFETY: the socket is a connection socket and stays open while the lock is held
-        // (closing takes it out under the lock).
-        let dispatch = unsafe { socket.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
-        let f = if step == Step::Receive { dispatch.WskReceive } else { dispatch.WskSend }?;
-        // SAFETY: the socket is open; `wsk_buf` describes our buffer, which lives as long as
-        // the task; WSK copies the WSK_BUF itself before returning.
-        Some(unsafe { f(socket.as_ptr(), &raw mut wsk_buf, 0, irp) })
+        self.socket.with_open(|socket| {
+            // SAFETY: the socket is an open connection socket.
+            let dispatch = unsafe { socket.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
+            let f = if step == Step::Receive { dispatch.WskReceive } else { dispatch.WskSend }?;
+            // SAFETY: the socket is open; `wsk_buf` describes our buffer, which lives as long
+            // as the task; WSK copies the WSK_BUF itself before returning.
+            Some(unsafe { f(socket.as_ptr(), &raw mut wsk_buf, 0, irp) })
+        })
     }
 
     fn completed(this: &Shared<Self>, status: NtStatus, information: usize) -> bool {
         if !status.is_success() {
-            let cancelled = status == NtStatus::CANCELLED && this.closing.load(Ordering::Acquire);
-            close(this, if cancelled { None } else { Some(Error::new(status)) });
-            return false;
+            return task::failed(this, status);
         }
         // SAFETY: the request finished, so this thread now drives the task.
         let step = unsafe { *this.current.get() };

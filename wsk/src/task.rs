@@ -7,22 +7,95 @@
 //! synchronously (Wine often does) cannot grow the stack.
 
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use wsk_bindings as sys;
 
 use crate::irp::Irp;
-use crate::{NtStatus, Shared};
+use crate::socket::RawSocket;
+use crate::{Error, NtStatus, Shared, SpinLock, WskClient};
 
 pub(crate) const IDLE: u8 = 0;
 const ISSUING: u8 = 1;
 const PENDING: u8 = 2;
 const DONE_INLINE: u8 = 3;
 
+/// The socket of a task and its closing state.
+pub(crate) struct TaskSocket {
+    socket: SpinLock<Option<RawSocket>>,
+    closing: AtomicBool,
+    error: SpinLock<Option<Error>>,
+    client: WskClient,
+}
+
+impl TaskSocket {
+    pub(crate) fn new(raw: RawSocket, client: WskClient) -> Self {
+        Self { socket: SpinLock::new(Some(raw)), closing: AtomicBool::new(false), error: SpinLock::new(None), client }
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` on the open socket under the lock (closing takes the socket out under the
+    /// same lock, so it stays open during `f`); `None` once closing began.
+    pub(crate) fn with_open<R>(&self, f: impl FnOnce(&RawSocket) -> Option<R>) -> Option<R> {
+        if self.is_closing() {
+            return None;
+        }
+        let guard = self.socket.lock();
+        guard.as_ref().and_then(f)
+    }
+
+    pub(crate) fn client(&self) -> &WskClient {
+        &self.client
+    }
+}
+
+/// Starts closing a task: once, on a worker thread (closing from a completion routine can
+/// deadlock a provider that waits for its own callbacks, as Wine's does). IRQL <= DISPATCH_LEVEL.
+pub(crate) fn close<T: Task>(this: &Shared<T>, error: Option<Error>) {
+    let socket = this.socket();
+    if let Some(e) = error {
+        let mut slot = socket.error.lock();
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+    }
+    if socket.closing.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    if let Err(task) = socket.client.defer(this.clone(), finish::<T>) {
+        // No memory for a work item: close here rather than leak the socket.
+        finish(task);
+    }
+}
+
+/// Closes the socket and reports the end. PASSIVE_LEVEL (work item).
+#[allow(clippy::needless_pass_by_value)] // the signature of a deferred routine: it owns the reference
+fn finish<T: Task>(this: Shared<T>) {
+    let socket = this.socket().socket.lock().take();
+    if let Some(mut socket) = socket {
+        let _ = socket.close();
+    }
+    let error = *this.socket().error.lock();
+    this.finished(error);
+}
+
+/// Handles a failed request: a cancellation caused by closing is no error. Always stops.
+pub(crate) fn failed<T: Task>(this: &Shared<T>, status: NtStatus) -> bool {
+    let cancelled = status == NtStatus::CANCELLED && this.socket().is_closing();
+    close(this, if cancelled { None } else { Some(Error::new(status)) });
+    false
+}
+
 /// A completion-driven task.
 pub(crate) trait Task: Send + Sync + Sized + 'static {
     fn irp(&self) -> &Irp;
     fn state(&self) -> &AtomicU8;
+    fn socket(&self) -> &TaskSocket;
+    /// The task ended and its socket is closed. PASSIVE_LEVEL.
+    fn finished(&self, error: Option<Error>);
     /// Calls the provider with `irp` for the next request, or returns `None` when the task
     /// is closing (nothing issued). Runs at IRQL <= DISPATCH_LEVEL.
     fn issue(&self, irp: *mut sys::IRP) -> Option<i32>;

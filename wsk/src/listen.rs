@@ -1,0 +1,121 @@
+//! [`ListenSocket`]: a TCP listening socket (`WSK_FLAG_LISTEN_SOCKET`).
+
+use core::net::SocketAddr;
+use core::ptr::{self, NonNull};
+use core::time::Duration;
+
+use wsk_bindings as sys;
+
+use crate::irp::Blocking;
+use crate::socket::{self, BindOptions, Category, RawSocket};
+use crate::{ConnectionSocket, Error, NtStatus, Result, SockAddr, WskClient};
+
+/// A listening TCP socket.
+pub struct ListenSocket {
+    raw: RawSocket,
+    blocking: Blocking,
+    local: SocketAddr,
+    client: WskClient,
+}
+
+impl ListenSocket {
+    /// Creates a listening socket bound to `local` (the provider starts listening on bind).
+    /// IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// The status of `WskSocket` or `WskBind` (e.g. `STATUS_ADDRESS_ALREADY_ASSOCIATED`), or
+    /// `STATUS_IO_TIMEOUT`.
+    pub fn bind(client: &WskClient, local: SocketAddr, timeout: Duration) -> Result<Self> {
+        Self::bind_with(client, local, BindOptions::default(), timeout)
+    }
+
+    /// Like [`ListenSocket::bind`], with options applied before binding (use
+    /// `ipv6_only: Some(false)` on `[::]` for a dual-stack listener).
+    ///
+    /// # Errors
+    /// As [`ListenSocket::bind`], or the status of setting an option.
+    pub fn bind_with(client: &WskClient, local: SocketAddr, options: BindOptions, timeout: Duration) -> Result<Self> {
+        let family = SockAddr::socket_family(&local);
+        let (mut raw, mut blocking) = socket::create(client, family, Category::Listen, options, timeout)?;
+        // SAFETY: `raw` is a listen socket.
+        let bind_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskBind;
+        if let Err(e) = socket::bind(&raw, &mut blocking, bind_fn, local, timeout) {
+            let _ = raw.close();
+            return Err(e);
+        }
+        Ok(Self { raw, blocking, local, client: client.clone() })
+    }
+
+    /// The address this socket was bound to, as requested (see [`ListenSocket::local_addr`]
+    /// for the provider's answer, e.g. the port chosen for port 0).
+    #[must_use]
+    pub fn bound_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// The local address (`WskGetLocalAddress`). IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio).
+    pub fn local_addr(&mut self) -> Result<SocketAddr> {
+        // SAFETY: `raw` is a listen socket.
+        let f = unsafe { self.raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskGetLocalAddress;
+        socket::address(&self.raw, &mut self.blocking, f, crate::options::OPTION_TIMEOUT)
+    }
+
+    /// Waits up to `timeout` for a connection (`WskAccept`); returns it with the remote
+    /// address. IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_IO_TIMEOUT`, or the provider's status.
+    pub fn accept(&mut self, timeout: Duration) -> Result<(ConnectionSocket, Option<SocketAddr>)> {
+        // SAFETY: `raw` is a listen socket.
+        let accept_fn = unsafe { self.raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept;
+        let Some(accept_fn) = accept_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+        let socket = self.raw.as_ptr();
+        let raw = &mut self.raw;
+        let (info, memory) = self.blocking.run(
+            0,
+            timeout,
+            |m| m.addresses = [SockAddr::empty(); 2],
+            |irp, m| {
+                let [local, remote] = &mut m.addresses;
+                // SAFETY: the socket is open; the address storage lives in the request's memory.
+                unsafe { accept_fn(socket, 0, ptr::null_mut(), ptr::null(), local.as_mut_ptr(), remote.as_mut_ptr(), irp) }
+            },
+            || {
+                let _ = raw.close();
+            },
+        )?;
+        let remote = memory.addresses[1].to_socket_addr();
+        let accepted = NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
+        Ok((ConnectionSocket::from_raw(RawSocket::accepted(accepted), self.client.clone()), remote))
+    }
+
+    pub(crate) fn into_parts(self) -> (RawSocket, WskClient) {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so each field is moved out once.
+        let raw = unsafe { ptr::read(&raw const this.raw) };
+        // SAFETY: as above.
+        let client = unsafe { ptr::read(&raw const this.client) };
+        // SAFETY: as above; no request is pending on the blocking slot.
+        drop(unsafe { ptr::read(&raw const this.blocking) });
+        (raw, client)
+    }
+
+    /// Closes the socket; pending accepts complete as cancelled. IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// The status of `WskCloseSocket`; the socket is released either way.
+    pub fn close(mut self) -> Result<()> {
+        self.raw.close()
+    }
+}
+
+impl Drop for ListenSocket {
+    fn drop(&mut self) {
+        let _ = self.raw.close();
+    }
+}
+
+crate::options::socket_options!(ListenSocket);
