@@ -24,7 +24,11 @@ impl Built {
     pub(crate) fn print_summary(&self) {
         for path in [&self.driver_sys, &self.wskctl_exe, &self.shim_dll] {
             let size = fs::metadata(path).map_or(0, |m| m.len());
-            say(&format!("  {} ({} KiB)", path.display(), size.div_ceil(1024)));
+            say(&format!(
+                "  {} ({} KiB)",
+                path.display(),
+                size.div_ceil(1024)
+            ));
         }
     }
 }
@@ -50,7 +54,10 @@ pub(crate) fn build(layout: &Layout) -> Result<Built> {
         "--target",
         "x86_64-pc-windows-msvc",
     ]);
-    check(run_visible(&mut cmd, "cargo build -p wskrs-wdm")?, "building the driver")?;
+    check(
+        run_visible(&mut cmd, "cargo build -p wskrs-wdm")?,
+        "building the driver",
+    )?;
     let dll = layout.driver_dll();
     if !dll.is_file() {
         bail!(
@@ -73,7 +80,10 @@ pub(crate) fn build(layout: &Layout) -> Result<Built> {
         "--bin",
         "wskctl",
     ]);
-    check(run_visible(&mut cmd, "cargo build -p wskrs-client")?, "building wskctl")?;
+    check(
+        run_visible(&mut cmd, "cargo build -p wskrs-client")?,
+        "building wskctl",
+    )?;
     let exe = layout.wskctl_exe();
     if !exe.is_file() {
         bail!("cargo built wskctl but {} is missing", exe.display());

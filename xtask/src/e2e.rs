@@ -12,9 +12,7 @@ use crate::artifacts::Built;
 use crate::layout::Layout;
 use crate::peers::{self, Peer};
 use crate::scenarios::{self, find_endpoint, list, wait_closed};
-use crate::util::{
-    fmt_duration, free_port, json_str, json_u64, parse_json_output, say, wine_path,
-};
+use crate::util::{fmt_duration, free_port, json_str, json_u64, parse_json_output, say, wine_path};
 use crate::wine::{Session, Wine, SERVICE, WSKCTL_TIMEOUT};
 
 /// The IOCTL ABI as documented (protocol spec v1), spelled out independently of the
@@ -104,7 +102,10 @@ const CASES: &[(&str, Case)] = &[
     ("connect_out_echo_1mib", connect_out_echo),
     ("listener_50_clients", listener_50_clients),
     ("malformed_requests", malformed_requests),
-    ("handle_close_closes_endpoints", handle_close_closes_endpoints),
+    (
+        "handle_close_closes_endpoints",
+        handle_close_closes_endpoints,
+    ),
     ("unload_with_open_endpoints", unload_with_open_endpoints),
 ];
 
@@ -126,7 +127,10 @@ impl Tally {
         match result {
             Ok(()) => {
                 self.passed += 1;
-                say(&format!("PASS {name} ({})", fmt_duration(started.elapsed())));
+                say(&format!(
+                    "PASS {name} ({})",
+                    fmt_duration(started.elapsed())
+                ));
                 true
             }
             Err(err) => {
@@ -145,7 +149,10 @@ pub(crate) fn run(layout: &Layout, built: &Built, only: &[String]) -> Result<Exi
         bail!("unknown e2e case `{bad}`; cases: {}", known.join(", "));
     }
     let selected = |name: &str| only.is_empty() || only.iter().any(|n| n == name);
-    let mut tally = Tally { passed: 0, failed: 0 };
+    let mut tally = Tally {
+        passed: 0,
+        failed: 0,
+    };
     let suite_started = Instant::now();
 
     let started = Instant::now();
@@ -155,7 +162,10 @@ pub(crate) fn run(layout: &Layout, built: &Built, only: &[String]) -> Result<Exi
         }
         Ok(session) => {
             if let Some(took) = session.prefix_created {
-                say(&format!("e2e: created the Wine prefix in {}", fmt_duration(took)));
+                say(&format!(
+                    "e2e: created the Wine prefix in {}",
+                    fmt_duration(took)
+                ));
             }
             let cx = Ctx {
                 layout,
@@ -197,7 +207,10 @@ fn check_info(wine: &Wine) -> Result<Value> {
     let out = wine.wskctl_ok(&["--json", "info"], WSKCTL_TIMEOUT)?;
     let info = parse_json_output(&out.stdout)?;
     let version = json_str(&info, "driver_version")?;
-    ensure!(version == "0.1.0", "driver version {version}, expected 0.1.0");
+    ensure!(
+        version == "0.1.0",
+        "driver version {version}, expected 0.1.0"
+    );
     let protocol = json_u64(&info, "protocol")?;
     ensure!(protocol == 1, "protocol {protocol}, expected 1");
     Ok(info)
@@ -206,15 +219,22 @@ fn check_info(wine: &Wine) -> Result<Value> {
 /// 1. The driver installs and starts as a kernel service; `info` answers.
 fn driver_loads(cx: &Ctx<'_>) -> Result<()> {
     cx.wine.load_driver()?;
-    let status = cx
-        .wine
-        .wskctl_ok(&["--json", "driver", "status", "--name", SERVICE], WSKCTL_TIMEOUT)?;
+    let status = cx.wine.wskctl_ok(
+        &["--json", "driver", "status", "--name", SERVICE],
+        WSKCTL_TIMEOUT,
+    )?;
     let status = parse_json_output(&status.stdout)?;
     let state = json_str(&status, "state")?;
-    ensure!(state == "running", "`driver status` says {state}, expected running");
+    ensure!(
+        state == "running",
+        "`driver status` says {state}, expected running"
+    );
     let info = check_info(cx.wine)?;
     let endpoints = json_u64(&info, "endpoints")?;
-    ensure!(endpoints == 0, "a freshly loaded driver reports {endpoints} endpoints");
+    ensure!(
+        endpoints == 0,
+        "a freshly loaded driver reports {endpoints} endpoints"
+    );
     Ok(())
 }
 
@@ -251,7 +271,15 @@ fn malformed_requests(cx: &Ctx<'_>) -> Result<()> {
     let short = abi::hex(&abi::header(abi::ABI_VERSION, 4)[..4]);
     expect_refusal(
         cx.wine,
-        &["raw", "--code", &code(abi::INFO), "--input-hex", &short, "--output-len", "24"],
+        &[
+            "raw",
+            "--code",
+            &code(abi::INFO),
+            "--input-hex",
+            &short,
+            "--output-len",
+            "24",
+        ],
         "STATUS_INFO_LENGTH_MISMATCH",
     )
     .context("INFO with 4 bytes")?;
@@ -260,7 +288,15 @@ fn malformed_requests(cx: &Ctx<'_>) -> Result<()> {
     let future = abi::hex(&abi::header(abi::ABI_VERSION + 1, 8));
     expect_refusal(
         cx.wine,
-        &["raw", "--code", &code(abi::INFO), "--input-hex", &future, "--output-len", "24"],
+        &[
+            "raw",
+            "--code",
+            &code(abi::INFO),
+            "--input-hex",
+            &future,
+            "--output-len",
+            "24",
+        ],
         "STATUS_REVISION_MISMATCH",
     )
     .context("INFO with ABI version 2")?;
@@ -270,7 +306,12 @@ fn malformed_requests(cx: &Ctx<'_>) -> Result<()> {
     expect_refusal(
         cx.wine,
         &[
-            "raw", "--code", &code(abi::TCP_CONNECT), "--input-hex", &bad_family, "--output-len",
+            "raw",
+            "--code",
+            &code(abi::TCP_CONNECT),
+            "--input-hex",
+            &bad_family,
+            "--output-len",
             "80",
         ],
         "STATUS_INVALID_ADDRESS_COMPONENT",
@@ -285,14 +326,30 @@ fn malformed_requests(cx: &Ctx<'_>) -> Result<()> {
     let header = abi::hex(&abi::header(abi::ABI_VERSION, 8));
     expect_refusal(
         cx.wine,
-        &["raw", "--code", &code(abi::UNKNOWN), "--input-hex", &header, "--output-len", "64"],
+        &[
+            "raw",
+            "--code",
+            &code(abi::UNKNOWN),
+            "--input-hex",
+            &header,
+            "--output-len",
+            "64",
+        ],
         "STATUS_INVALID_DEVICE_REQUEST",
     )
     .context("unknown IOCTL code")?;
 
     // A well-formed INFO through `raw` succeeds: the refusals above were about the input.
     let ok = cx.wine.wskctl(
-        &["raw", "--code", &code(abi::INFO), "--input-hex", &header, "--output-len", "24"],
+        &[
+            "raw",
+            "--code",
+            &code(abi::INFO),
+            "--input-hex",
+            &header,
+            "--output-len",
+            "24",
+        ],
         WSKCTL_TIMEOUT,
     )?;
     ensure!(
@@ -333,7 +390,10 @@ fn handle_close_closes_endpoints(cx: &Ctx<'_>) -> Result<()> {
     )?;
     let exited = Instant::now();
     let back = std::fs::read(&echoed).context("reading what wskctl received")?;
-    ensure!(back == b"hello", "wskctl received {back:?}, expected the echo of \"hello\"");
+    ensure!(
+        back == b"hello",
+        "wskctl received {back:?}, expected the echo of \"hello\""
+    );
     let id = json_u64(&parse_json_output(&out.stdout)?, "id")?;
     server.wait_event("accept", Duration::from_secs(5))?;
     let how = wait_closed(&mut server, Duration::from_secs(5))
@@ -362,7 +422,13 @@ fn handle_close_closes_endpoints(cx: &Ctx<'_>) -> Result<()> {
 fn unload_with_open_endpoints(cx: &Ctx<'_>) -> Result<()> {
     let (mut server, sport) = peers::echo_server(cx.layout, "echo-server-unload")?;
     let out = cx.wine.wskctl_ok(
-        &["--json", "tcp", "connect", &format!("127.0.0.1:{sport}"), "--detach"],
+        &[
+            "--json",
+            "tcp",
+            "connect",
+            &format!("127.0.0.1:{sport}"),
+            "--detach",
+        ],
         WSKCTL_TIMEOUT,
     )?;
     json_u64(&parse_json_output(&out.stdout)?, "id")?;
@@ -391,9 +457,10 @@ fn unload_with_open_endpoints(cx: &Ctx<'_>) -> Result<()> {
     idle.wait_event("connected", Duration::from_secs(10))
         .context("the idle client never got its ping echoed")?;
 
-    let stop = cx
-        .wine
-        .wskctl_ok(&["driver", "stop", "--name", SERVICE], Duration::from_secs(20))?;
+    let stop = cx.wine.wskctl_ok(
+        &["driver", "stop", "--name", SERVICE],
+        Duration::from_secs(20),
+    )?;
     ensure!(
         stop.elapsed < Duration::from_secs(5),
         "`wskctl driver stop` took {} with endpoints open (limit 5 s)",
@@ -416,7 +483,10 @@ fn unload_with_open_endpoints(cx: &Ctx<'_>) -> Result<()> {
         .context("reloading the driver")?;
     let info = check_info(cx.wine)?;
     let endpoints = json_u64(&info, "endpoints")?;
-    ensure!(endpoints == 0, "the reloaded driver reports {endpoints} endpoints");
+    ensure!(
+        endpoints == 0,
+        "the reloaded driver reports {endpoints} endpoints"
+    );
     Ok(())
 }
 

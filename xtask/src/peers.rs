@@ -30,7 +30,12 @@ pub(crate) struct Peer {
 
 impl Peer {
     /// Starts `python3 -u tests/peers/<script> ARGS`. Its stderr goes to logs/<name>.log.
-    pub(crate) fn spawn(layout: &Layout, script: &str, name: &str, args: &[String]) -> Result<Self> {
+    pub(crate) fn spawn(
+        layout: &Layout,
+        script: &str,
+        name: &str,
+        args: &[String],
+    ) -> Result<Self> {
         let path = layout.peer_script(script);
         if !path.is_file() {
             bail!("peer script {} is missing", path.display());
@@ -47,9 +52,17 @@ impl Peer {
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
             .spawn()
-            .with_context(|| format!("starting python3 {} (run `cargo xtask setup`)", path.display()))?;
+            .with_context(|| {
+                format!(
+                    "starting python3 {} (run `cargo xtask setup`)",
+                    path.display()
+                )
+            })?;
         proc::register_child(child.id());
-        let stdout = child.stdout.take().context("peer stdout was not captured")?;
+        let stdout = child
+            .stdout
+            .take()
+            .context("peer stdout was not captured")?;
         let stdin = child.stdin.take();
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
@@ -103,10 +116,10 @@ impl Peer {
                 Err(RecvTimeoutError::Disconnected) => {
                     proc::park_if_interrupted();
                     bail!(
-                    "{}: exited before {what} (events: {}; log {})",
-                    self.name,
-                    self.summary(),
-                    self.log.display()
+                        "{}: exited before {what} (events: {}; log {})",
+                        self.name,
+                        self.summary(),
+                        self.log.display()
                     )
                 }
             }
@@ -170,7 +183,12 @@ pub(crate) fn event_is(e: &Value, name: &str) -> bool {
 
 /// Starts `tests/peers/echo_server.py` on 127.0.0.1 (an OS-chosen port); returns it and the port.
 pub(crate) fn echo_server(layout: &Layout, name: &str) -> Result<(Peer, u16)> {
-    let mut peer = Peer::spawn(layout, "echo_server.py", name, &["--port".into(), "0".into()])?;
+    let mut peer = Peer::spawn(
+        layout,
+        "echo_server.py",
+        name,
+        &["--port".into(), "0".into()],
+    )?;
     let ready = peer.wait_event("listening", Duration::from_secs(10))?;
     let port = ready
         .get("port")

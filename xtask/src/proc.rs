@@ -212,17 +212,15 @@ pub(crate) fn run_captured(
     }
     let seq = SEQUENCE.fetch_add(1, Ordering::SeqCst);
     let out_path = capture.scratch.join(format!("stdout-{seq}.txt"));
-    let stdout_file = File::create(&out_path)
-        .with_context(|| format!("creating {}", out_path.display()))?;
+    let stdout_file =
+        File::create(&out_path).with_context(|| format!("creating {}", out_path.display()))?;
     let mut log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(capture.log)
         .with_context(|| format!("opening {}", capture.log.display()))?;
     writeln!(log, "\n== {what}").context("writing the log")?;
-    let err_start = log
-        .seek(SeekFrom::End(0))
-        .context("seeking in the log")?;
+    let err_start = log.seek(SeekFrom::End(0)).context("seeking in the log")?;
     let stderr_file = log.try_clone().context("duplicating the log handle")?;
 
     cmd.stdin(Stdio::null())
@@ -240,12 +238,8 @@ pub(crate) fn run_captured(
     if !stdout.is_empty() {
         write!(log, "-- stdout\n{stdout}").context("writing the log")?;
     }
-    writeln!(
-        log,
-        "-- {what}: {status} after {} ms",
-        elapsed.as_millis()
-    )
-    .context("writing the log")?;
+    writeln!(log, "-- {what}: {status} after {} ms", elapsed.as_millis())
+        .context("writing the log")?;
     Ok(Outcome {
         status,
         stdout,
@@ -269,7 +263,11 @@ pub(crate) fn run_visible(cmd: &mut Command, what: &str) -> Result<ExitStatus> {
 }
 
 /// Waits for a spawned child, killing it after `timeout`. Registers it for clean-up meanwhile.
-pub(crate) fn wait_with_deadline(child: &mut Child, what: &str, timeout: Duration) -> Result<ExitStatus> {
+pub(crate) fn wait_with_deadline(
+    child: &mut Child,
+    what: &str,
+    timeout: Duration,
+) -> Result<ExitStatus> {
     let pid = child.id();
     register_child(pid);
     let result = (|| {
@@ -310,4 +308,59 @@ fn read_from(path: &Path, offset: u64) -> Result<String> {
     file.read_to_end(&mut bytes)
         .with_context(|| format!("reading {}", path.display()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capture_dirs(name: &str) -> (PathBuf, PathBuf) {
+        let base = std::env::temp_dir().join(format!("xtask-proc-{name}-{}", std::process::id()));
+        (base.join("scratch"), base.join("log.txt"))
+    }
+
+    #[test]
+    fn a_hung_child_is_killed_at_its_deadline() {
+        let (scratch, log) = capture_dirs("hung");
+        let capture = Capture {
+            scratch: &scratch,
+            log: &log,
+        };
+        let started = Instant::now();
+        let result = run_captured(
+            Command::new("sleep").arg("30"),
+            "sleep 30",
+            Duration::from_millis(300),
+            &capture,
+        );
+        let message = result.err().map(|e| format!("{e:#}")).unwrap_or_default();
+        assert!(message.contains("did not finish"), "{message}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let _ = fs::remove_dir_all(scratch.parent().unwrap_or(&scratch));
+    }
+
+    #[test]
+    fn output_and_status_are_captured() {
+        let (scratch, log) = capture_dirs("ok");
+        let capture = Capture {
+            scratch: &scratch,
+            log: &log,
+        };
+        let out = run_captured(
+            Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+            "sh",
+            Duration::from_secs(10),
+            &capture,
+        );
+        let out = out.ok();
+        assert_eq!(out.as_ref().and_then(Outcome::code), Some(3));
+        assert_eq!(out.as_ref().map(|o| o.stdout.trim()), Some("out"));
+        assert_eq!(out.as_ref().map(|o| o.stderr.trim()), Some("err"));
+        let transcript = fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            transcript.contains("== sh") && transcript.contains("err"),
+            "{transcript}"
+        );
+        let _ = fs::remove_dir_all(scratch.parent().unwrap_or(&scratch));
+    }
 }

@@ -35,7 +35,12 @@ pub(crate) struct Outbound {
 
 /// The driver connects to a Linux echo server, sends `bytes` random bytes from a file,
 /// receives them back into another file, closes. Checks the SHA-256 and the server's counts.
-pub(crate) fn outbound_echo(layout: &Layout, wine: &Wine, tag: &str, bytes: u64) -> Result<Outbound> {
+pub(crate) fn outbound_echo(
+    layout: &Layout,
+    wine: &Wine,
+    tag: &str,
+    bytes: u64,
+) -> Result<Outbound> {
     let (mut server, port) = peers::echo_server(layout, &format!("echo-server-{tag}"))?;
     let upload = layout.scratch.join(format!("{tag}-upload.bin"));
     let download = layout.scratch.join(format!("{tag}-download.bin"));
@@ -43,7 +48,10 @@ pub(crate) fn outbound_echo(layout: &Layout, wine: &Wine, tag: &str, bytes: u64)
     let digest = write_random_file(&upload, len)?;
     let remote = format!("127.0.0.1:{port}");
 
-    let out = wine.wskctl_ok(&["--json", "tcp", "connect", &remote, "--detach"], WSKCTL_TIMEOUT)?;
+    let out = wine.wskctl_ok(
+        &["--json", "tcp", "connect", &remote, "--detach"],
+        WSKCTL_TIMEOUT,
+    )?;
     let endpoint = parse_json_output(&out.stdout)?;
     let id = json_u64(&endpoint, "id")?;
     let id_s = id.to_string();
@@ -126,7 +134,15 @@ pub(crate) fn listener_echo(
     let local = format!("127.0.0.1:{port}");
     let out = wine.wskctl_ok(
         &[
-            "--json", "tcp", "listen", &local, "--service", "echo", "--backlog", "128", "--detach",
+            "--json",
+            "tcp",
+            "listen",
+            &local,
+            "--service",
+            "echo",
+            "--backlog",
+            "128",
+            "--detach",
         ],
         WSKCTL_TIMEOUT,
     )?;
@@ -156,7 +172,8 @@ pub(crate) fn listener_echo(
     ensure!(
         ok == clients && status.success(),
         "{ok} of {clients} clients got their data back exactly: {}",
-        done.get("errors").map_or_else(String::new, Value::to_string)
+        done.get("errors")
+            .map_or_else(String::new, Value::to_string)
     );
     let expected = clients * bytes_each;
     ensure!(

@@ -14,15 +14,36 @@ use crate::util::{fmt_duration, say};
 
 /// Debian 12 packages, and why each is needed.
 pub(crate) const PACKAGES: &[(&str, &str)] = &[
-    ("wine", "the `wine` launcher and Wine's DLLs (runs the driver and wskctl)"),
+    (
+        "wine",
+        "the `wine` launcher and Wine's DLLs (runs the driver and wskctl)",
+    ),
     ("wine64", "the 64-bit Wine loader and wineserver"),
-    ("libwine-dev", "Wine's DDK headers (ddk/wsk.h, wdm.h) that wsk-bindings runs bindgen over"),
+    (
+        "libwine-dev",
+        "Wine's DDK headers (ddk/wsk.h, wdm.h) that wsk-bindings runs bindgen over",
+    ),
     ("libclang-dev", "libclang for bindgen"),
-    ("clang", "the clang resource headers (stdarg.h, ...) bindgen needs"),
-    ("lld", "lld-link, the linker of the driver (x86_64-pc-windows-msvc)"),
-    ("llvm", "LLVM tools (llvm-objdump, llvm-dlltool) to inspect the built images"),
-    ("gcc-mingw-w64-x86-64", "mingw-w64: linker of wskctl.exe and compiler of the shim DLL"),
-    ("python3", "the Linux peers of the demo and the end-to-end suite"),
+    (
+        "clang",
+        "the clang resource headers (stdarg.h, ...) bindgen needs",
+    ),
+    (
+        "lld",
+        "lld-link, the linker of the driver (x86_64-pc-windows-msvc)",
+    ),
+    (
+        "llvm",
+        "LLVM tools (llvm-objdump, llvm-dlltool) to inspect the built images",
+    ),
+    (
+        "gcc-mingw-w64-x86-64",
+        "mingw-w64: linker of wskctl.exe and compiler of the shim DLL",
+    ),
+    (
+        "python3",
+        "the Linux peers of the demo and the end-to-end suite",
+    ),
 ];
 
 /// Rust targets: the driver and the user-mode programs.
@@ -44,12 +65,20 @@ pub(crate) fn ensure(layout: &Layout) -> Result<()> {
 
     let missing_targets = missing_targets(layout)?;
     if !missing_targets.is_empty() {
-        say(&format!("setup: adding Rust targets: {}", missing_targets.join(" ")));
+        say(&format!(
+            "setup: adding Rust targets: {}",
+            missing_targets.join(" ")
+        ));
         let mut cmd = Command::new("rustup");
-        cmd.current_dir(&layout.root).args(["target", "add"]).args(&missing_targets);
+        cmd.current_dir(&layout.root)
+            .args(["target", "add"])
+            .args(&missing_targets);
         let status = run_visible(&mut cmd, "rustup target add")?;
         if !status.success() {
-            bail!("`rustup target add {}` failed ({status})", missing_targets.join(" "));
+            bail!(
+                "`rustup target add {}` failed ({status})",
+                missing_targets.join(" ")
+            );
         }
     }
 
@@ -102,7 +131,10 @@ fn missing_packages() -> Result<Vec<String>> {
 }
 
 fn install_packages(missing: &[String]) -> Result<()> {
-    say(&format!("setup: installing Debian packages: {}", missing.join(" ")));
+    say(&format!(
+        "setup: installing Debian packages: {}",
+        missing.join(" ")
+    ));
     for (name, why) in PACKAGES {
         if missing.iter().any(|m| m == name) {
             say(&format!("  {name}: {why}"));
@@ -158,7 +190,11 @@ fn privilege_prefix() -> Result<Option<String>> {
         bail!(
             "installing packages needs root: run `cargo xtask setup` as root, or install \
              them yourself: apt-get install {}",
-            PACKAGES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(" ")
+            PACKAGES
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(" ")
         )
     }
 }
@@ -175,7 +211,10 @@ fn missing_targets(layout: &Layout) -> Result<Vec<String>> {
              rustup; install Rust with rustup)",
         )?;
     if !output.status.success() {
-        bail!("`rustup target list --installed` failed ({})", output.status);
+        bail!(
+            "`rustup target list --installed` failed ({})",
+            output.status
+        );
     }
     let text = String::from_utf8_lossy(&output.stdout);
     let installed: BTreeSet<&str> = text.lines().map(str::trim).collect();

@@ -104,8 +104,9 @@ pub(crate) fn parse_json_output(stdout: &str) -> Result<Value> {
         .map(str::trim)
         .find(|l| l.starts_with('{') || l.starts_with('['));
     match line {
-        Some(line) => serde_json::from_str(line)
-            .with_context(|| format!("parsing JSON from wskctl: {line}")),
+        Some(line) => {
+            serde_json::from_str(line).with_context(|| format!("parsing JSON from wskctl: {line}"))
+        }
         None => {
             // Pretty-printed output spans several lines: try the whole text.
             serde_json::from_str(stdout.trim())
@@ -142,10 +143,8 @@ pub(crate) fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp: PathBuf = dir.join(format!(
         ".{}.tmp-{}",
-        to.file_name().map_or_else(
-            || "file".into(),
-            |n| n.to_string_lossy().into_owned()
-        ),
+        to.file_name()
+            .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned()),
         std::process::id()
     ));
     fs::copy(from, &tmp)

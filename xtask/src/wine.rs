@@ -98,7 +98,8 @@ impl Wine {
             bail!(
                 "`wskctl {}` exited with {}: {}",
                 args.join(" "),
-                out.code().map_or_else(|| "a signal".to_owned(), |c| c.to_string()),
+                out.code()
+                    .map_or_else(|| "a signal".to_owned(), |c| c.to_string()),
                 out.combined()
             );
         }
@@ -114,7 +115,10 @@ impl Wine {
         };
         let mut found = Vec::new();
         for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok())
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
             else {
                 continue;
             };
@@ -181,8 +185,7 @@ impl Wine {
             self.prefix.display()
         ));
         let parent = self.prefix.parent().unwrap_or(&self.prefix);
-        fs::create_dir_all(parent)
-            .with_context(|| format!("creating {}", parent.display()))?;
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         let staging = self.prefix.with_extension("new");
         for dir in [&self.prefix, &staging] {
             if dir.exists() {
@@ -204,7 +207,11 @@ impl Wine {
             return Err(err);
         }
         fs::rename(&staging, &self.prefix).with_context(|| {
-            format!("renaming {} to {}", staging.display(), self.prefix.display())
+            format!(
+                "renaming {} to {}",
+                staging.display(),
+                self.prefix.display()
+            )
         })?;
         Ok(Some(started.elapsed()))
     }
@@ -240,7 +247,10 @@ impl Wine {
     pub(crate) fn install_files(&self, built: &Built) -> Result<()> {
         let system32 = self.prefix.join("drive_c").join("windows").join("system32");
         let targets = [
-            (&built.driver_sys, system32.join("drivers").join("wskrs.sys")),
+            (
+                &built.driver_sys,
+                system32.join("drivers").join("wskrs.sys"),
+            ),
             (&built.shim_dll, system32.join("bcryptprimitives.dll")),
         ];
         for (from, to) in targets {
@@ -255,7 +265,11 @@ impl Wine {
     pub(crate) fn start_server(&self) -> Result<()> {
         let out = self.run("wineserver", &["-p"], SERVER_TIMEOUT)?;
         if !out.success() {
-            bail!("`wineserver -p` failed ({}): {}", out.status, out.combined());
+            bail!(
+                "`wineserver -p` failed ({}): {}",
+                out.status,
+                out.combined()
+            );
         }
         // The server daemonises; wait until its process is visible.
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -450,7 +464,10 @@ pub(crate) fn up(layout: &Layout, built: &Built) -> Result<()> {
             let _ = wine.stop_server();
             proc::register_wine(None);
             let _ = fs::remove_dir_all(&layout.scratch);
-            Err(err.context(format!("`up` failed; Wine stopped. Log: {}", layout.wine_log().display())))
+            Err(err.context(format!(
+                "`up` failed; Wine stopped. Log: {}",
+                layout.wine_log().display()
+            )))
         }
     }
 }
@@ -497,9 +514,7 @@ pub(crate) fn wskctl_passthrough(layout: &Layout, args: &[OsString]) -> Result<E
     let wine = Wine::new(layout)?;
     let exe = layout.wskctl_exe();
     if !exe.is_file() || !layout.prefix.join("system.reg").is_file() {
-        bail!(
-            "wskctl.exe or the Wine prefix is missing; run `cargo xtask up` first"
-        );
+        bail!("wskctl.exe or the Wine prefix is missing; run `cargo xtask up` first");
     }
     if !wine.server_running() {
         eprintln!(
@@ -511,7 +526,9 @@ pub(crate) fn wskctl_passthrough(layout: &Layout, args: &[OsString]) -> Result<E
     let mut cmd = wine.command("wine");
     cmd.arg(&exe).args(args);
     // Interactive: the user's terminal, no deadline (e.g. `tcp listen` serves until Ctrl-C).
-    let mut child = cmd.spawn().context("starting wine (run `cargo xtask setup`)")?;
+    let mut child = cmd
+        .spawn()
+        .context("starting wine (run `cargo xtask setup`)")?;
     proc::register_child(child.id());
     let status = child.wait().context("waiting for wskctl");
     proc::unregister_child(child.id());
@@ -531,13 +548,18 @@ pub(crate) fn clean_prefix(layout: &Layout) -> Result<()> {
     }
     let left = wine.stop_server()?;
     if !left.is_empty() {
-        say(&format!("clean-prefix: killed leftover Wine processes: {left:?}"));
+        say(&format!(
+            "clean-prefix: killed leftover Wine processes: {left:?}"
+        ));
     }
     let _ = fs::remove_dir_all(&layout.scratch);
     if layout.prefix.exists() {
         fs::remove_dir_all(&layout.prefix)
             .with_context(|| format!("removing {}", layout.prefix.display()))?;
-        say(&format!("clean-prefix: removed {}", layout.prefix.display()));
+        say(&format!(
+            "clean-prefix: removed {}",
+            layout.prefix.display()
+        ));
     } else {
         say("clean-prefix: no prefix to remove");
     }
