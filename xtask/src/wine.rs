@@ -22,6 +22,11 @@ pub(crate) const WSKCTL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Deadline of `wineboot -i` on a new prefix (measured 10-13 s; slow CI machines get room).
 const WINEBOOT_TIMEOUT: Duration = Duration::from_secs(300);
 const SERVER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the wineserver of a demo/e2e session survives with no Windows program running.
+/// Longer than any wait between two wine calls in the harness (at most
+/// [`crate::scenarios::TRANSFER_TIMEOUT`]), short enough that a session whose xtask was
+/// killed with SIGKILL cleans itself up.
+const SESSION_LINGER: Duration = Duration::from_secs(300);
 
 /// How to run Wine programs in the project's prefix.
 #[derive(Debug, Clone)]
@@ -262,11 +267,19 @@ impl Wine {
     }
 
     /// Starts a persistent wineserver (`-p`): the driver stays loaded between wine calls.
-    pub(crate) fn start_server(&self) -> Result<()> {
-        let out = self.run("wineserver", &["-p"], SERVER_TIMEOUT)?;
+    ///
+    /// `linger`: `None` keeps the server until `wineserver -k` (`up`); `Some(t)` lets it exit by
+    /// itself once no Windows program has run for `t` (harness sessions: should the xtask be
+    /// killed outright, its Wine session still goes away).
+    pub(crate) fn start_server(&self, linger: Option<Duration>) -> Result<()> {
+        let arg = match linger {
+            None => "-p".to_owned(),
+            Some(t) => format!("-p{}", t.as_secs().max(1)),
+        };
+        let out = self.run("wineserver", &[&arg], SERVER_TIMEOUT)?;
         if !out.success() {
             bail!(
-                "`wineserver -p` failed ({}): {}",
+                "`wineserver {arg}` failed ({}): {}",
                 out.status,
                 out.combined()
             );
@@ -359,7 +372,7 @@ impl Session {
         }
         session.prefix_created = session.wine.ensure_prefix()?;
         session.wine.install_files(built)?;
-        session.wine.start_server()?;
+        session.wine.start_server(Some(SESSION_LINGER))?;
         Ok(session)
     }
 
@@ -439,7 +452,7 @@ pub(crate) fn up(layout: &Layout, built: &Built) -> Result<()> {
         }
         wine.install_files(built)?;
         if !wine.server_running() {
-            wine.start_server()?;
+            wine.start_server(None)?;
         }
         let (install, start) = wine.load_driver()?;
         let info = wine.wskctl_ok(&["info"], WSKCTL_TIMEOUT)?;
