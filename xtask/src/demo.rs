@@ -38,7 +38,7 @@ pub(crate) fn run(layout: &Layout) -> Result<ExitCode> {
         None => say(&format!("    reusing prefix {}", layout.prefix.display())),
     }
     say(&format!(
-        "    persistent wineserver started (keeps the driver loaded between commands); ready in {}",
+        "    persistent wineserver started (keeps the driver loaded between commands); Wine ready after {}",
         fmt_duration(started.elapsed())
     ));
 
