@@ -10,7 +10,7 @@ use core::net::SocketAddr;
 use wsk::{ConnectionSocket, NtStatus, SpinLock};
 use wskrs_protocol::{self as protocol, EndpointId, EndpointInfo, EndpointState, Service, WireAddr};
 
-use crate::echo::EchoListener;
+use crate::services::ServiceListener;
 use crate::Caller;
 
 /// Most endpoints the driver holds at once.
@@ -19,7 +19,7 @@ pub(crate) const MAX_ENDPOINTS: usize = 256;
 enum Kind {
     /// `socket` is `None` while a send or receive has it out of the table.
     Connection { socket: Option<ConnectionSocket> },
-    Listener { service: Service, listener: EchoListener },
+    Listener { service: Service, listener: ServiceListener },
 }
 
 /// One endpoint and its statistics.
@@ -56,7 +56,7 @@ impl Endpoint {
         }
     }
 
-    pub(crate) fn listener(owner: Caller, detached: bool, local: SocketAddr, service: Service, listener: EchoListener) -> Self {
+    pub(crate) fn listener(owner: Caller, detached: bool, local: SocketAddr, service: Service, listener: ServiceListener) -> Self {
         Self {
             id: EndpointId(0),
             owner,

@@ -20,8 +20,8 @@
     )
 )]
 
-mod echo;
 mod endpoints;
+mod services;
 
 use core::time::Duration;
 
@@ -195,7 +195,7 @@ impl Driver {
             Fixed::TcpListen(l) => {
                 let client = self.client()?;
                 let listener = ListenSocket::bind(&client, l.local, Duration::from_secs(5))?;
-                let service = echo::EchoListener::start(listener)?;
+                let service = services::ServiceListener::start(listener, services::TcpService::Echo, services::MAX_SESSIONS)?;
                 let id = self.endpoints.insert(Endpoint::listener(caller, l.detach, l.local, l.service, service))?;
                 Ok(protocol::write_endpoint(out, id, protocol::KIND_TCP_LISTENER, Some(l.local), None)?)
             }

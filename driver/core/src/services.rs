@@ -1,10 +1,12 @@
-//! The in-kernel TCP echo service: an [`Acceptor`] that runs an [`EchoSession`] on every
-//! accepted connection, completion-driven (no thread per connection).
+//! The in-kernel services: a TCP listener ([`ServiceListener`]) that runs a [`ServiceSession`]
+//! (echo, discard or source) on every accepted connection, and a UDP echo
+//! ([`UdpEchoSession`]). All completion-driven: no thread per connection.
 
 use core::net::SocketAddr;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use wsk::accept::{AcceptHandler, Acceptor};
+use wsk::datagrams::{DatagramSession, DatagramStep};
 use wsk::stream::{Session, Step, StreamTask};
 use wsk::{ConnectionSocket, Error, ListenSocket, NtStatus, Shared, SpinLock};
 
@@ -13,6 +15,21 @@ pub(crate) const MAX_SESSIONS: usize = 256;
 
 /// Buffer per connection: one receive is echoed before the next is issued.
 const SESSION_BUFFER: usize = 16 * 1024;
+
+/// The pattern `source` sends: byte `i` of the stream is `i % 251` (a prime, so the pattern
+/// does not line up with buffer sizes and a lost or repeated chunk shows).
+pub(crate) const SOURCE_PATTERN_PERIOD: u64 = 251;
+
+/// What a TCP listener does with each connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TcpService {
+    /// Send every byte back.
+    Echo,
+    /// Read and drop everything.
+    Discard,
+    /// Send the pattern until the peer goes away.
+    Source,
+}
 
 /// Counters shown by LIST.
 #[derive(Clone, Copy, Debug, Default)]
@@ -29,7 +46,7 @@ enum Slot {
     Starting,
     /// The session finished before `Starting` became `Running`.
     FinishedEarly,
-    Running(StreamTask<EchoSession>),
+    Running(StreamTask<ServiceSession>),
 }
 
 struct ServiceState {
@@ -41,14 +58,15 @@ struct ServiceState {
     bytes_received: AtomicU64,
 }
 
-/// A running echo listener.
-pub(crate) struct EchoListener {
-    acceptor: Acceptor<EchoAcceptor>,
+/// A listener running a service.
+pub(crate) struct ServiceListener {
+    acceptor: Acceptor<ServiceAcceptor>,
 }
 
-impl EchoListener {
-    /// Starts accepting on `listener`. IRQL: PASSIVE_LEVEL.
-    pub(crate) fn start(listener: ListenSocket) -> Result<Self, NtStatus> {
+impl ServiceListener {
+    /// Starts accepting on `listener`, serving at most `max_sessions` connections at once.
+    /// IRQL: PASSIVE_LEVEL.
+    pub(crate) fn start(listener: ListenSocket, service: TcpService, max_sessions: usize) -> Result<Self, NtStatus> {
         let state = Shared::try_new(ServiceState {
             sessions: SpinLock::new([const { Slot::Free }; MAX_SESSIONS]),
             stopping: AtomicBool::new(false),
@@ -57,7 +75,8 @@ impl EchoListener {
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
         })?;
-        let acceptor = Acceptor::start(listener, EchoAcceptor { state })?;
+        let max_sessions = max_sessions.clamp(1, MAX_SESSIONS);
+        let acceptor = Acceptor::start(listener, ServiceAcceptor { state, service, max_sessions })?;
         Ok(Self { acceptor })
     }
 
@@ -85,15 +104,17 @@ impl EchoListener {
     }
 }
 
-struct EchoAcceptor {
+struct ServiceAcceptor {
     state: Shared<ServiceState>,
+    service: TcpService,
+    max_sessions: usize,
 }
 
-impl AcceptHandler for EchoAcceptor {
+impl AcceptHandler for ServiceAcceptor {
     fn accepted(&self, connection: ConnectionSocket, _remote: Option<SocketAddr>) -> bool {
         let reserved = {
             let mut sessions = self.state.sessions.lock();
-            let free = sessions.iter().position(|s| matches!(s, Slot::Free));
+            let free = sessions.iter().take(self.max_sessions).position(|s| matches!(s, Slot::Free));
             if let Some(slot) = free.and_then(|i| sessions.get_mut(i)) {
                 *slot = Slot::Starting;
             }
@@ -106,7 +127,7 @@ impl AcceptHandler for EchoAcceptor {
         };
         self.state.served.fetch_add(1, Ordering::Relaxed);
         self.state.active.fetch_add(1, Ordering::Relaxed);
-        let session = EchoSession { state: self.state.clone(), index };
+        let session = ServiceSession { state: self.state.clone(), index, service: self.service, offset: AtomicU64::new(0) };
         if let Ok(task) = StreamTask::start(connection, SESSION_BUFFER, session) {
             let mut sessions = self.state.sessions.lock();
             let stopping = self.state.stopping.load(Ordering::Acquire);
@@ -130,24 +151,57 @@ impl AcceptHandler for EchoAcceptor {
     fn finished(&self, _error: Option<Error>) {}
 }
 
-/// Echoes every byte back on one connection.
-struct EchoSession {
+/// One connection of a service.
+struct ServiceSession {
     state: Shared<ServiceState>,
     index: usize,
+    service: TcpService,
+    /// Bytes of the pattern sent so far (source).
+    offset: AtomicU64,
 }
 
-impl Session for EchoSession {
+/// Fills `buffer` with the source pattern starting at stream offset `offset`.
+pub(crate) fn fill_pattern(buffer: &mut [u8], offset: u64) {
+    let mut value = offset % SOURCE_PATTERN_PERIOD;
+    for byte in buffer {
+        // `value` < 251, so it fits a byte.
+        *byte = u8::try_from(value).unwrap_or(0);
+        value = if value + 1 == SOURCE_PATTERN_PERIOD { 0 } else { value + 1 };
+    }
+}
+
+impl Session for ServiceSession {
+    fn start(&self, buffer: &mut [u8]) -> Step {
+        match self.service {
+            TcpService::Echo | TcpService::Discard => Step::Receive,
+            TcpService::Source => {
+                fill_pattern(buffer, 0);
+                Step::Send(buffer.len())
+            }
+        }
+    }
+
     fn received(&self, _buffer: &mut [u8], len: usize) -> Step {
         if len == 0 {
             return Step::Close;
         }
         self.state.bytes_received.fetch_add(len as u64, Ordering::Relaxed);
-        Step::Send(len)
+        match self.service {
+            TcpService::Echo => Step::Send(len),
+            TcpService::Discard | TcpService::Source => Step::Receive,
+        }
     }
 
-    fn sent(&self, _buffer: &mut [u8], len: usize) -> Step {
+    fn sent(&self, buffer: &mut [u8], len: usize) -> Step {
         self.state.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
-        Step::Receive
+        match self.service {
+            TcpService::Echo | TcpService::Discard => Step::Receive,
+            TcpService::Source => {
+                let offset = self.offset.fetch_add(len as u64, Ordering::Relaxed).saturating_add(len as u64);
+                fill_pattern(buffer, offset);
+                Step::Send(buffer.len())
+            }
+        }
     }
 
     fn finished(&self, _error: Option<Error>) {
@@ -161,5 +215,60 @@ impl Session for EchoSession {
             })
         };
         drop(released);
+    }
+}
+
+/// UDP echo: every datagram goes back to its sender.
+pub(crate) struct UdpEchoSession {
+    pub(crate) datagrams: AtomicU64,
+    pub(crate) bytes: AtomicU64,
+}
+
+impl UdpEchoSession {
+    pub(crate) const fn new() -> Self {
+        Self { datagrams: AtomicU64::new(0), bytes: AtomicU64::new(0) }
+    }
+}
+
+impl DatagramSession for UdpEchoSession {
+    fn received(&self, _buffer: &mut [u8], len: usize, from: Option<SocketAddr>) -> DatagramStep {
+        self.datagrams.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(len as u64, Ordering::Relaxed);
+        match from {
+            Some(to) => DatagramStep::SendTo(len, to),
+            None => DatagramStep::Receive,
+        }
+    }
+
+    fn sent(&self, _buffer: &mut [u8], _len: usize) -> DatagramStep {
+        DatagramStep::Receive
+    }
+
+    fn finished(&self, _error: Option<Error>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_pattern_continues_across_buffers() {
+        let mut whole = [0u8; 1000];
+        fill_pattern(&mut whole, 0);
+        assert_eq!(whole[0], 0);
+        assert_eq!(whole[250], 250);
+        assert_eq!(whole[251], 0);
+        let mut tail = [0u8; 300];
+        fill_pattern(&mut tail, 700);
+        assert_eq!(&tail[..], &whole[700..1000]);
+    }
+
+    #[test]
+    fn echo_session_sends_back_to_the_sender() {
+        let session = UdpEchoSession::new();
+        let from: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        assert_eq!(session.received(&mut [0; 8], 8, Some(from)), DatagramStep::SendTo(8, from));
+        assert_eq!(session.received(&mut [0; 8], 8, None), DatagramStep::Receive);
+        assert_eq!(session.bytes.load(Ordering::Relaxed), 16);
     }
 }
