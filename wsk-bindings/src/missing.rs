@@ -1,7 +1,7 @@
 //! Declarations that Wine's headers lack, each checked against Microsoft's documentation or
 //! the WDK's public headers (source noted on each item).
 
-#![allow(non_upper_case_globals)]
+#![allow(non_upper_case_globals, non_camel_case_types, non_snake_case)]
 
 use crate::{IRP, NTSTATUS};
 
@@ -132,3 +132,184 @@ pub const SO_EXCLUSIVEADDRUSE: u32 = !SO_REUSEADDR;
 pub const TCP_NODELAY: u32 = 0x0001;
 /// `IPV6_V6ONLY` (level `IPPROTO_IPV6`).
 pub const IPV6_V6ONLY: u32 = 27;
+
+// Security descriptors, SIDs, ACLs and ACEs (winnt.h / ntifs.h). Wine's ddk headers reached
+// through wsk.h declare only `SECURITY_DESCRIPTOR` and `ACL`. Values and layouts are from
+// [MS-DTYP] 2.4 (https://learn.microsoft.com/openspecs/windows_protocols/ms-dtyp/), checked
+// against the pages named on each group.
+
+/// `SID_REVISION` ([MS-DTYP] 2.4.2.2: "Revision ... MUST be set to 0x01").
+pub const SID_REVISION: u8 = 1;
+/// `SID_MAX_SUB_AUTHORITIES` ([MS-DTYP] 2.4.2.2: "The maximum number of elements allowed is 15").
+pub const SID_MAX_SUB_AUTHORITIES: u8 = 15;
+/// `ACL_REVISION` ([MS-DTYP] 2.4.5: 0x02 for ACLs without object ACEs).
+pub const ACL_REVISION: u8 = 2;
+/// `SECURITY_DESCRIPTOR_REVISION` ([MS-DTYP] 2.4.6: "This field MUST be set to one").
+pub const SECURITY_DESCRIPTOR_REVISION: u8 = 1;
+
+// SECURITY_DESCRIPTOR_CONTROL bits ([MS-DTYP] 2.4.6; ntifs "SECURITY_DESCRIPTOR_CONTROL",
+// https://learn.microsoft.com/windows-hardware/drivers/ifs/security-descriptor-control).
+/// `SE_OWNER_DEFAULTED`.
+pub const SE_OWNER_DEFAULTED: u16 = 0x0001;
+/// `SE_GROUP_DEFAULTED`.
+pub const SE_GROUP_DEFAULTED: u16 = 0x0002;
+/// `SE_DACL_PRESENT`.
+pub const SE_DACL_PRESENT: u16 = 0x0004;
+/// `SE_DACL_DEFAULTED`.
+pub const SE_DACL_DEFAULTED: u16 = 0x0008;
+/// `SE_SACL_PRESENT`.
+pub const SE_SACL_PRESENT: u16 = 0x0010;
+/// `SE_SACL_DEFAULTED`.
+pub const SE_SACL_DEFAULTED: u16 = 0x0020;
+/// `SE_DACL_AUTO_INHERIT_REQ`.
+pub const SE_DACL_AUTO_INHERIT_REQ: u16 = 0x0100;
+/// `SE_SACL_AUTO_INHERIT_REQ`.
+pub const SE_SACL_AUTO_INHERIT_REQ: u16 = 0x0200;
+/// `SE_DACL_AUTO_INHERITED`.
+pub const SE_DACL_AUTO_INHERITED: u16 = 0x0400;
+/// `SE_SACL_AUTO_INHERITED`.
+pub const SE_SACL_AUTO_INHERITED: u16 = 0x0800;
+/// `SE_DACL_PROTECTED`.
+pub const SE_DACL_PROTECTED: u16 = 0x1000;
+/// `SE_SACL_PROTECTED`.
+pub const SE_SACL_PROTECTED: u16 = 0x2000;
+/// `SE_RM_CONTROL_VALID`.
+pub const SE_RM_CONTROL_VALID: u16 = 0x4000;
+/// `SE_SELF_RELATIVE`.
+pub const SE_SELF_RELATIVE: u16 = 0x8000;
+
+// ACE types and flags ([MS-DTYP] 2.4.4.1 ACE_HEADER,
+// https://learn.microsoft.com/openspecs/windows_protocols/ms-dtyp/628ebb1d-c509-4ea0-a10f-77ef97ca4586).
+/// `ACCESS_ALLOWED_ACE_TYPE`.
+pub const ACCESS_ALLOWED_ACE_TYPE: u8 = 0x00;
+/// `ACCESS_DENIED_ACE_TYPE`.
+pub const ACCESS_DENIED_ACE_TYPE: u8 = 0x01;
+/// `SYSTEM_AUDIT_ACE_TYPE`.
+pub const SYSTEM_AUDIT_ACE_TYPE: u8 = 0x02;
+/// `OBJECT_INHERIT_ACE`.
+pub const OBJECT_INHERIT_ACE: u8 = 0x01;
+/// `CONTAINER_INHERIT_ACE`.
+pub const CONTAINER_INHERIT_ACE: u8 = 0x02;
+/// `NO_PROPAGATE_INHERIT_ACE`.
+pub const NO_PROPAGATE_INHERIT_ACE: u8 = 0x04;
+/// `INHERIT_ONLY_ACE`.
+pub const INHERIT_ONLY_ACE: u8 = 0x08;
+/// `INHERITED_ACE`.
+pub const INHERITED_ACE: u8 = 0x10;
+/// `SUCCESSFUL_ACCESS_ACE_FLAG` (audit ACEs).
+pub const SUCCESSFUL_ACCESS_ACE_FLAG: u8 = 0x40;
+/// `FAILED_ACCESS_ACE_FLAG` (audit ACEs).
+pub const FAILED_ACCESS_ACE_FLAG: u8 = 0x80;
+
+// Access rights ("ACCESS_MASK", https://learn.microsoft.com/windows/win32/secauthz/access-mask;
+// [MS-DTYP] 2.4.3).
+/// `DELETE` (bit 16).
+pub const DELETE: u32 = 0x0001_0000;
+/// `READ_CONTROL` (bit 17).
+pub const READ_CONTROL: u32 = 0x0002_0000;
+/// `WRITE_DAC` (bit 18).
+pub const WRITE_DAC: u32 = 0x0004_0000;
+/// `WRITE_OWNER` (bit 19).
+pub const WRITE_OWNER: u32 = 0x0008_0000;
+/// `SYNCHRONIZE` (bit 20).
+pub const SYNCHRONIZE: u32 = 0x0010_0000;
+/// `STANDARD_RIGHTS_REQUIRED`: DELETE | READ_CONTROL | WRITE_DAC | WRITE_OWNER.
+pub const STANDARD_RIGHTS_REQUIRED: u32 = 0x000F_0000;
+/// `ACCESS_SYSTEM_SECURITY` (bit 24).
+pub const ACCESS_SYSTEM_SECURITY: u32 = 0x0100_0000;
+/// `MAXIMUM_ALLOWED` (bit 25).
+pub const MAXIMUM_ALLOWED: u32 = 0x0200_0000;
+/// `GENERIC_ALL` (bit 28).
+pub const GENERIC_ALL: u32 = 0x1000_0000;
+/// `GENERIC_EXECUTE` (bit 29).
+pub const GENERIC_EXECUTE: u32 = 0x2000_0000;
+/// `GENERIC_WRITE` (bit 30).
+pub const GENERIC_WRITE: u32 = 0x4000_0000;
+/// `GENERIC_READ` (bit 31).
+pub const GENERIC_READ: u32 = 0x8000_0000;
+/// `FILE_ALL_ACCESS`: STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x1FF (winnt.h).
+pub const FILE_ALL_ACCESS: u32 = 0x001F_01FF;
+/// `FILE_GENERIC_READ` (winnt.h; 1179785).
+pub const FILE_GENERIC_READ: u32 = 0x0012_0089;
+/// `FILE_GENERIC_WRITE` (winnt.h; 1179926).
+pub const FILE_GENERIC_WRITE: u32 = 0x0012_0116;
+/// `FILE_GENERIC_EXECUTE` (winnt.h; 1179808).
+pub const FILE_GENERIC_EXECUTE: u32 = 0x0012_00A0;
+/// `KEY_ALL_ACCESS` ("Registry Key Security and Access Rights").
+pub const KEY_ALL_ACCESS: u32 = 0x000F_003F;
+/// `KEY_READ` ("Registry Key Security and Access Rights").
+pub const KEY_READ: u32 = 0x0002_0019;
+/// `KEY_WRITE` ("Registry Key Security and Access Rights").
+pub const KEY_WRITE: u32 = 0x0002_0006;
+/// `KEY_EXECUTE`: equal to KEY_READ ("Registry Key Security and Access Rights").
+pub const KEY_EXECUTE: u32 = KEY_READ;
+
+/// `SID_IDENTIFIER_AUTHORITY` (ntifs.h): six bytes, most significant first.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SID_IDENTIFIER_AUTHORITY {
+    pub Value: [u8; 6],
+}
+
+/// `SID` (ntifs.h "SID structure"); `SubAuthority` is an ANYSIZE_ARRAY of
+/// `SubAuthorityCount` little-endian ULONGs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SID {
+    pub Revision: u8,
+    pub SubAuthorityCount: u8,
+    pub IdentifierAuthority: SID_IDENTIFIER_AUTHORITY,
+    pub SubAuthority: [u32; 1],
+}
+
+/// `ACE_HEADER` (ntifs.h; [MS-DTYP] 2.4.4.1).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ACE_HEADER {
+    pub AceType: u8,
+    pub AceFlags: u8,
+    pub AceSize: u16,
+}
+
+/// `ACCESS_ALLOWED_ACE` (ntifs.h; [MS-DTYP] 2.4.4.2); also the layout of `ACCESS_DENIED_ACE`
+/// and `SYSTEM_AUDIT_ACE`. The SID starts at `SidStart`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ACCESS_ALLOWED_ACE {
+    pub Header: ACE_HEADER,
+    pub Mask: u32,
+    pub SidStart: u32,
+}
+
+/// `SECURITY_DESCRIPTOR_RELATIVE` (ntifs.h; [MS-DTYP] 2.4.6): the fixed part of a
+/// self-relative security descriptor, with offsets from its start (0 = absent).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SECURITY_DESCRIPTOR_RELATIVE {
+    pub Revision: u8,
+    pub Sbz1: u8,
+    pub Control: u16,
+    pub Owner: u32,
+    pub Group: u32,
+    pub Sacl: u32,
+    pub Dacl: u32,
+}
+
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<SID_IDENTIFIER_AUTHORITY>() == 6);
+    assert!(size_of::<SID>() == 12);
+    assert!(offset_of!(SID, SubAuthority) == 8);
+    assert!(size_of::<ACE_HEADER>() == 4);
+    assert!(size_of::<ACCESS_ALLOWED_ACE>() == 12);
+    assert!(offset_of!(ACCESS_ALLOWED_ACE, SidStart) == 8);
+    assert!(size_of::<crate::_ACL>() == 8);
+    // 20 bytes (0x14) on x64 as on x86: MS-DTYP 2.5.1.4's example puts the first ACL at 0x14.
+    assert!(size_of::<SECURITY_DESCRIPTOR_RELATIVE>() == 20);
+    assert!(offset_of!(SECURITY_DESCRIPTOR_RELATIVE, Owner) == 4);
+    assert!(offset_of!(SECURITY_DESCRIPTOR_RELATIVE, Group) == 8);
+    assert!(offset_of!(SECURITY_DESCRIPTOR_RELATIVE, Sacl) == 12);
+    assert!(offset_of!(SECURITY_DESCRIPTOR_RELATIVE, Dacl) == 16);
+    assert!(STANDARD_RIGHTS_REQUIRED == DELETE | READ_CONTROL | WRITE_DAC | WRITE_OWNER);
+    assert!(FILE_ALL_ACCESS == STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x1FF);
+};
