@@ -1,0 +1,291 @@
+//! Client registration (`WskRegister` ... `WskDeregister`) and the provider dispatch table
+//! (`WskSocket`, `WskSocketConnect`, `WskControlClient`, name resolution).
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use windows_sys::Win32::Networking::WinSock as ws;
+use wsk_bindings::{self as sys, make_wsk_version, NtStatus};
+
+use crate::addr::Addr;
+use crate::irp::PendingIrp;
+use crate::ops::{Kind, Op};
+use crate::socket::{fail, new_winsock_socket, Category, Socket};
+
+/// The WSK NPI version this provider implements.
+pub(crate) const VERSION: u16 = make_wsk_version(1, 0);
+
+/// How long `WskDeregister` waits for captured NPIs and sockets before giving up (and leaking
+/// the registration rather than freeing memory still in use).
+const DEREGISTER_WAIT: Duration = Duration::from_secs(10);
+
+/// One registered client: what `WSK_CLIENT *` points to.
+pub(crate) struct Client {
+    /// Open sockets (not yet closed by the client).
+    pub(crate) sockets: AtomicUsize,
+    /// Captured provider NPIs not yet released.
+    captures: AtomicUsize,
+}
+
+impl Client {
+    /// Borrows the client behind a `WSK_CLIENT *` (a new reference).
+    ///
+    /// # Safety
+    /// `p` is null or a `WSK_CLIENT *` this provider returned and whose registration is live.
+    unsafe fn from_ptr(p: *mut sys::WSK_CLIENT) -> Option<Arc<Client>> {
+        if p.is_null() {
+            return None;
+        }
+        let p = p.cast_const().cast::<Client>();
+        // SAFETY: the registration's reference keeps the client alive (caller's contract).
+        unsafe { Arc::increment_strong_count(p) };
+        // SAFETY: we own the reference just added.
+        Some(unsafe { Arc::from_raw(p) })
+    }
+}
+
+/// The client of a registration, if registered.
+///
+/// # Safety
+/// `registration` is null or a `WSK_REGISTRATION` passed to `WskRegister`.
+unsafe fn client_of(registration: *const sys::WSK_REGISTRATION) -> *mut sys::WSK_CLIENT {
+    if registration.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: caller's contract.
+    unsafe { (*registration).ReservedRegistrationContext.cast() }
+}
+
+/// `WskRegister`.
+///
+/// # Safety
+/// WSK contract: both pointers valid until `WskDeregister`.
+pub(crate) unsafe fn register(npi: *const sys::WSK_CLIENT_NPI, registration: *mut sys::WSK_REGISTRATION) -> NtStatus {
+    if npi.is_null() || registration.is_null() {
+        return NtStatus::INVALID_PARAMETER;
+    }
+    crate::fault::configure();
+    if let Err(status) = crate::engine::get() {
+        return status;
+    }
+    let client = Arc::new(Client { sockets: AtomicUsize::new(0), captures: AtomicUsize::new(0) });
+    // SAFETY: the registration is writable (caller's contract); its reserved fields are ours.
+    unsafe { (*registration).ReservedRegistrationContext = Arc::into_raw(client).cast_mut().cast() };
+    crate::trace::line(format_args!("WskRegister {registration:p}"));
+    NtStatus::SUCCESS
+}
+
+/// `WskDeregister`: waits for every captured NPI to be released and every socket closed.
+///
+/// # Safety
+/// As [`register`].
+pub(crate) unsafe fn deregister(registration: *mut sys::WSK_REGISTRATION) {
+    // SAFETY: caller's contract.
+    let p = unsafe { client_of(registration) };
+    if p.is_null() {
+        return;
+    }
+    let client = p.cast_const().cast::<Client>();
+    // SAFETY: the registration's reference is alive until we drop it below.
+    let c = unsafe { &*client };
+    let start = Instant::now();
+    while (c.captures.load(Ordering::Acquire) > 0 || c.sockets.load(Ordering::Acquire) > 0)
+        && start.elapsed() < DEREGISTER_WAIT
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    crate::trace::line(format_args!(
+        "WskDeregister {registration:p}: {} capture(s), {} socket(s) left",
+        c.captures.load(Ordering::Acquire),
+        c.sockets.load(Ordering::Acquire)
+    ));
+    // SAFETY: the registration is writable; after this the client pointer is forgotten.
+    unsafe { (*registration).ReservedRegistrationContext = std::ptr::null_mut() };
+    // SAFETY: releases the registration's reference (from Arc::into_raw in `register`);
+    // sockets still open hold their own.
+    unsafe { Arc::decrement_strong_count(client) };
+}
+
+/// `WskCaptureProviderNPI`: always available at once (the provider is this DLL).
+///
+/// # Safety
+/// WSK contract: `registration` registered, `npi` writable.
+pub(crate) unsafe fn capture(registration: *mut sys::WSK_REGISTRATION, npi: *mut sys::WSK_PROVIDER_NPI) -> NtStatus {
+    // SAFETY: caller's contract.
+    let p = unsafe { client_of(registration) };
+    if p.is_null() || npi.is_null() {
+        return NtStatus::INVALID_PARAMETER;
+    }
+    // SAFETY: p is the live client of this registration.
+    unsafe { (*p.cast::<Client>()).captures.fetch_add(1, Ordering::AcqRel) };
+    // SAFETY: `npi` is writable (caller's contract).
+    unsafe { npi.write(sys::WSK_PROVIDER_NPI { Client: p, Dispatch: &raw const PROVIDER_DISPATCH }) };
+    NtStatus::SUCCESS
+}
+
+/// `WskReleaseProviderNPI`.
+///
+/// # Safety
+/// As [`capture`].
+pub(crate) unsafe fn release(registration: *mut sys::WSK_REGISTRATION) {
+    // SAFETY: caller's contract.
+    let p = unsafe { client_of(registration) };
+    if !p.is_null() {
+        // SAFETY: live client; never below zero.
+        let _ = unsafe { (*p.cast::<Client>()).captures.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)) };
+    }
+}
+
+/// The provider dispatch (`WSK_PROVIDER_DISPATCH`), version 1.0.
+static PROVIDER_DISPATCH: sys::WSK_PROVIDER_DISPATCH = sys::WSK_PROVIDER_DISPATCH {
+    Version: VERSION,
+    Reserved: 0,
+    WskSocket: Some(wsk_socket),
+    WskSocketConnect: Some(wsk_socket_connect),
+    WskControlClient: Some(crate::control::wsk_control_client),
+    WskGetAddressInfo: Some(crate::names::wsk_get_address_info),
+    WskFreeAddressInfo: Some(crate::names::wsk_free_address_info),
+    WskGetNameInfo: Some(crate::names::wsk_get_name_info),
+};
+
+/// Creates the Winsock socket and its WSK socket object.
+fn create(
+    client: &Arc<Client>,
+    category: Category,
+    family: u16,
+    socket_type: u16,
+    protocol: u32,
+    context: *mut c_void,
+    dispatch: *const c_void,
+    security: *mut sys::SECURITY_DESCRIPTOR,
+) -> Result<Arc<Socket>, NtStatus> {
+    if let Some(status) = crate::fault::inject() {
+        return Err(status);
+    }
+    let engine = crate::engine::get()?;
+    let s = new_winsock_socket(family, socket_type, protocol)?;
+    if let Err(e) = engine.associate(s) {
+        // SAFETY: just created, ours.
+        unsafe { ws::closesocket(s) };
+        return Err(e);
+    }
+    let socket = Socket::new(Arc::clone(client), category, family, socket_type, protocol, s, context, dispatch);
+    if !security.is_null() {
+        let sd = crate::security::CachedSd::find(security.cast()).ok_or(NtStatus::INVALID_PARAMETER);
+        match sd.and_then(|sd| socket.set_security(sd)) {
+            Ok(()) => {}
+            Err(e) => {
+                socket.discard();
+                return Err(e);
+            }
+        }
+    }
+    Ok(socket)
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn wsk_socket(
+    client: *mut sys::WSK_CLIENT,
+    family: sys::ADDRESS_FAMILY,
+    socket_type: u16,
+    protocol: u32,
+    flags: u32,
+    context: *mut c_void,
+    dispatch: *const c_void,
+    _process: sys::PEPROCESS,
+    _thread: sys::PETHREAD,
+    security: *mut sys::SECURITY_DESCRIPTOR,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    // SAFETY: WSK contract: the client's IRP with a stack location for us, or null.
+    let Some(irp) = (unsafe { PendingIrp::take(irp) }) else {
+        return NtStatus::INVALID_PARAMETER.0;
+    };
+    // SAFETY: WSK contract: the WSK_CLIENT from the captured NPI.
+    let Some(client) = (unsafe { Client::from_ptr(client) }) else {
+        return fail(irp, NtStatus::INVALID_HANDLE).0;
+    };
+    let category = match flags {
+        sys::WSK_FLAG_BASIC_SOCKET => Category::Basic,
+        sys::WSK_FLAG_LISTEN_SOCKET => Category::Listen,
+        sys::WSK_FLAG_CONNECTION_SOCKET => Category::Connection,
+        sys::WSK_FLAG_DATAGRAM_SOCKET => Category::Datagram,
+        // WSK_FLAG_STREAM_SOCKET is NPI 1.1+; this provider reports 1.0.
+        _ => return fail(irp, NtStatus::INVALID_PARAMETER).0,
+    };
+    #[allow(clippy::useless_conversion)]
+    let family = u16::try_from(family).unwrap_or(0);
+    match create(&client, category, family, socket_type, protocol, context, dispatch, security) {
+        Ok(socket) => {
+            let handle = Socket::into_handle(socket);
+            crate::trace::line(format_args!("WskSocket {category:?} family {family} -> {handle:p}"));
+            irp.complete(NtStatus::SUCCESS, handle as usize);
+            NtStatus::PENDING.0
+        }
+        Err(e) => {
+            irp.complete(e, 0);
+            NtStatus::PENDING.0
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn wsk_socket_connect(
+    client: *mut sys::WSK_CLIENT,
+    socket_type: u16,
+    protocol: u32,
+    local: *mut sys::SOCKADDR,
+    remote: *mut sys::SOCKADDR,
+    flags: u32,
+    context: *mut c_void,
+    dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
+    _process: sys::PEPROCESS,
+    _thread: sys::PETHREAD,
+    security: *mut sys::SECURITY_DESCRIPTOR,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    // SAFETY: as in wsk_socket.
+    let Some(irp) = (unsafe { PendingIrp::take(irp) }) else {
+        return NtStatus::INVALID_PARAMETER.0;
+    };
+    // SAFETY: as in wsk_socket.
+    let Some(client) = (unsafe { Client::from_ptr(client) }) else {
+        return fail(irp, NtStatus::INVALID_HANDLE).0;
+    };
+    // SAFETY: WSK contract: readable addresses of their family's size.
+    let (Some(local), Some(remote)) = (unsafe { Addr::read(local) }, unsafe { Addr::read(remote) }) else {
+        return fail(irp, NtStatus::INVALID_PARAMETER).0;
+    };
+    if flags != 0 || local.family() != remote.family() {
+        return fail(irp, NtStatus::INVALID_PARAMETER).0;
+    }
+    let socket = match create(
+        &client,
+        Category::Connection,
+        remote.family(),
+        socket_type,
+        protocol,
+        context,
+        dispatch.cast(),
+        security,
+    ) {
+        Ok(s) => s,
+        Err(e) => return fail(irp, e).0,
+    };
+    // The socket is bound here, synchronously; the connect completes the IRP.
+    let Some(h) = socket.raw_handle() else {
+        socket.discard();
+        return fail(irp, NtStatus::INVALID_DEVICE_STATE).0;
+    };
+    // SAFETY: `local` holds `len` valid bytes.
+    if unsafe { ws::bind(h, local.as_ptr(), local.len) } != 0 {
+        let e = crate::status::last_wsa();
+        socket.discard();
+        irp.complete(e, 0);
+        return NtStatus::PENDING.0;
+    }
+    socket.mark_bound();
+    Op::start(&socket, irp, Kind::Connect { remote, hand_over: true }).0
+}

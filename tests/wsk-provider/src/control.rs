@@ -1,0 +1,70 @@
+//! `WskControlClient`: `WSK_CACHE_SD` and `WSK_RELEASE_SD`.
+
+use std::ffi::c_void;
+
+use wsk_bindings::{self as sys, NtStatus};
+
+use crate::irp::PendingIrp;
+use crate::options::read_sd_pointer;
+use crate::security::{self, CachedSd};
+
+/// `WskControlClient`. The documented client controls take no IRP; if a client passes one
+/// anyway it is completed with the same status.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe extern "C" fn wsk_control_client(
+    client: *mut sys::WSK_CLIENT,
+    code: u32,
+    input_size: sys::SIZE_T,
+    input: *mut c_void,
+    output_size: sys::SIZE_T,
+    output: *mut c_void,
+    returned: *mut sys::SIZE_T,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    // SIZE_T is 64-bit in the x64 ABI, like usize here.
+    #[allow(clippy::cast_possible_truncation)]
+    let (input_size, output_size) = (input_size as usize, output_size as usize);
+    // SAFETY: WSK contract: the client's IRP (or null).
+    let irp = unsafe { PendingIrp::take(irp) };
+    let (status, bytes) = if client.is_null() {
+        (NtStatus::INVALID_HANDLE, 0)
+    } else {
+        match code {
+            sys::WSK_CACHE_SD => {
+                // SAFETY: WSK contract: a PSECURITY_DESCRIPTOR variable of `input_size` bytes.
+                match unsafe { read_sd_pointer(input, input_size) } {
+                    Some(sd) if !output.is_null() && output_size >= size_of::<*mut c_void>() => {
+                        // SAFETY: `sd` is the client's security descriptor.
+                        match unsafe { CachedSd::cache(sd) } {
+                            Ok(cached) => {
+                                // SAFETY: room for a pointer (checked above).
+                                unsafe { output.cast::<*mut c_void>().write_unaligned(cached.into_client()) };
+                                (NtStatus::SUCCESS, size_of::<*mut c_void>())
+                            }
+                            Err(e) => (e, 0),
+                        }
+                    }
+                    _ => (NtStatus::INVALID_PARAMETER, 0),
+                }
+            }
+            sys::WSK_RELEASE_SD => {
+                // SAFETY: as above.
+                match unsafe { read_sd_pointer(input, input_size) } {
+                    Some(sd) => (security::release_client(sd).err().unwrap_or(NtStatus::SUCCESS), 0),
+                    None => (NtStatus::INVALID_PARAMETER, 0),
+                }
+            }
+            // WSK_SET_STATIC_EVENT_CALLBACKS, transport lists, TDI mappings: not provided.
+            _ => (NtStatus::NOT_SUPPORTED, 0),
+        }
+    };
+    crate::trace::line(format_args!("WskControlClient code {code} -> {status:?}"));
+    if !returned.is_null() {
+        // SAFETY: WSK contract: writable when not null.
+        unsafe { returned.write_unaligned(bytes as sys::SIZE_T) };
+    }
+    if let Some(irp) = irp {
+        irp.complete(status, bytes);
+    }
+    status.0
+}

@@ -1,0 +1,176 @@
+//! The completion engine: one I/O completion port for every socket, a few worker threads
+//! that complete the client's IRPs, and the Winsock extension functions.
+//!
+//! Each overlapped request is an [`Op`](crate::ops::Op) whose first field is its
+//! `OVERLAPPED`; while Winsock owns the request, one `Arc` reference to the op is held by the
+//! completion port (`Arc::into_raw` when issuing, `Arc::from_raw` when dequeued).
+
+use std::ffi::c_void;
+use std::sync::{Arc, OnceLock};
+
+use windows_sys::Win32::Foundation::{HANDLE, INVALID_HANDLE_VALUE};
+use windows_sys::Win32::Networking::WinSock as ws;
+use windows_sys::Win32::System::IO::{CreateIoCompletionPort, GetQueuedCompletionStatus, OVERLAPPED};
+use wsk_bindings::NtStatus;
+
+use crate::ops::Op;
+
+/// Worker threads. Clients run their completion routines on them and may issue their next
+/// request from there; more than one keeps a slow completion routine from stalling others.
+const WORKERS: usize = 4;
+
+/// The process-wide engine, started by the first `WskRegister`.
+pub(crate) struct Engine {
+    port: HANDLE,
+    pub(crate) accept_ex: ws::LPFN_ACCEPTEX,
+    pub(crate) get_accept_ex_sockaddrs: ws::LPFN_GETACCEPTEXSOCKADDRS,
+    pub(crate) connect_ex: ws::LPFN_CONNECTEX,
+}
+
+// SAFETY: a completion port handle and function pointers may be used from any thread.
+unsafe impl Send for Engine {}
+// SAFETY: as above; the engine is immutable after start.
+unsafe impl Sync for Engine {}
+
+static ENGINE: OnceLock<Result<Engine, NtStatus>> = OnceLock::new();
+
+/// The engine, started on first use.
+///
+/// # Errors
+/// The status that made the start fail (Winsock, the completion port or the threads).
+pub(crate) fn get() -> Result<&'static Engine, NtStatus> {
+    ENGINE.get_or_init(start).as_ref().map_err(|s| *s)
+}
+
+fn start() -> Result<Engine, NtStatus> {
+    pin_module();
+    // SAFETY: WSADATA is plain data, written by WSAStartup.
+    let mut data = unsafe { std::mem::zeroed::<ws::WSADATA>() };
+    // SAFETY: `data` is writable; version 2.2.
+    if unsafe { ws::WSAStartup(0x0202, &raw mut data) } != 0 {
+        return Err(NtStatus::INTERNAL_ERROR);
+    }
+    // SAFETY: creating a new port (no file handle).
+    let port = unsafe { CreateIoCompletionPort(INVALID_HANDLE_VALUE, std::ptr::null_mut(), 0, 0) };
+    if port.is_null() {
+        return Err(NtStatus::INSUFFICIENT_RESOURCES);
+    }
+    let (accept_ex, get_accept_ex_sockaddrs, connect_ex) = extension_functions()?;
+    for i in 0..WORKERS {
+        let port = port as usize;
+        std::thread::Builder::new()
+            .name(format!("wsk-provider-{i}"))
+            .spawn(move || worker(port as HANDLE))
+            .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+    }
+    Ok(Engine { port, accept_ex, get_accept_ex_sockaddrs, connect_ex })
+}
+
+/// Keeps this module loaded for the life of the process: the worker threads run its code,
+/// and Wine would unload it with the last driver that imports it.
+fn pin_module() {
+    use windows_sys::Win32::System::LibraryLoader::{
+        GetModuleHandleExW, GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, GET_MODULE_HANDLE_EX_FLAG_PIN,
+    };
+    let mut module = std::ptr::null_mut();
+    let address = pin_module as *const c_void;
+    // SAFETY: FROM_ADDRESS takes any address inside the module as the "name".
+    let _ = unsafe {
+        GetModuleHandleExW(
+            GET_MODULE_HANDLE_EX_FLAG_PIN | GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS,
+            address.cast(),
+            &raw mut module,
+        )
+    };
+}
+
+type Extensions = (ws::LPFN_ACCEPTEX, ws::LPFN_GETACCEPTEXSOCKADDRS, ws::LPFN_CONNECTEX);
+
+fn extension_functions() -> Result<Extensions, NtStatus> {
+    // SAFETY: plain socket creation.
+    let s = unsafe { ws::socket(i32::from(ws::AF_INET), ws::SOCK_STREAM, ws::IPPROTO_TCP) };
+    if s == ws::INVALID_SOCKET {
+        return Err(crate::status::last_wsa());
+    }
+    let result = (|| {
+        // SAFETY: `s` is a TCP socket; each GUID names a function pointer of the given type.
+        let accept_ex = unsafe { extension::<ws::LPFN_ACCEPTEX>(s, ws::WSAID_ACCEPTEX) }?;
+        // SAFETY: as above.
+        let sockaddrs = unsafe { extension::<ws::LPFN_GETACCEPTEXSOCKADDRS>(s, ws::WSAID_GETACCEPTEXSOCKADDRS) }?;
+        // SAFETY: as above.
+        let connect_ex = unsafe { extension::<ws::LPFN_CONNECTEX>(s, ws::WSAID_CONNECTEX) }?;
+        Ok((accept_ex, sockaddrs, connect_ex))
+    })();
+    // SAFETY: `s` is ours.
+    unsafe { ws::closesocket(s) };
+    result
+}
+
+/// `SIO_GET_EXTENSION_FUNCTION_POINTER`.
+///
+/// # Safety
+/// `T` is the `Option<fn>` type of the function `guid` names.
+unsafe fn extension<T: Default>(s: ws::SOCKET, guid: windows_sys::core::GUID) -> Result<T, NtStatus> {
+    let mut f = T::default();
+    let mut returned = 0u32;
+    // Sizes of a GUID and a function pointer fit in u32.
+    #[allow(clippy::cast_possible_truncation)]
+    let (in_len, out_len) = (size_of_val(&guid) as u32, size_of::<T>() as u32);
+    // SAFETY: buffers are valid for the given sizes; no overlapped.
+    let r = unsafe {
+        ws::WSAIoctl(
+            s,
+            ws::SIO_GET_EXTENSION_FUNCTION_POINTER,
+            (&raw const guid).cast(),
+            in_len,
+            (&raw mut f).cast(),
+            out_len,
+            &raw mut returned,
+            std::ptr::null_mut(),
+            None,
+        )
+    };
+    if r != 0 {
+        return Err(crate::status::last_wsa());
+    }
+    Ok(f)
+}
+
+impl Engine {
+    /// Routes a socket's overlapped completions to the engine.
+    ///
+    /// # Errors
+    /// `STATUS_INSUFFICIENT_RESOURCES` when the port refuses the handle.
+    pub(crate) fn associate(&self, s: ws::SOCKET) -> Result<(), NtStatus> {
+        // SAFETY: `s` is an open overlapped socket; the port lives for the process.
+        let r = unsafe { CreateIoCompletionPort(s as HANDLE, self.port, 0, 0) };
+        if r.is_null() {
+            Err(NtStatus::INSUFFICIENT_RESOURCES)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Dequeues completions forever and finishes their ops.
+fn worker(port: HANDLE) {
+    loop {
+        let mut bytes = 0u32;
+        let mut key = 0usize;
+        let mut ovl: *mut OVERLAPPED = std::ptr::null_mut();
+        // SAFETY: out-pointers are valid; the port lives for the process.
+        let ok = unsafe { GetQueuedCompletionStatus(port, &raw mut bytes, &raw mut key, &raw mut ovl, u32::MAX) };
+        if ovl.is_null() {
+            if ok == 0 {
+                // The port failed (only when it is closed, which never happens): stop.
+                return;
+            }
+            continue;
+        }
+        // SAFETY: every OVERLAPPED queued on this port is the first field of an Op whose
+        // in-flight reference was given up with Arc::into_raw when the request was issued.
+        let op = unsafe { Arc::from_raw(ovl.cast::<Op>().cast_const()) };
+        let status = if ok != 0 { NtStatus::SUCCESS } else { op.overlapped_status() };
+        op.finish(status, bytes as usize);
+    }
+}

@@ -1,0 +1,152 @@
+//! The client's IRPs as the provider sees them: taken over as if `IoCallDriver` had passed
+//! them down, made cancellable, and completed exactly once through `IofCompleteRequest`.
+//!
+//! Field paths here follow bindgen's spelling of Wine's `wdm.h` (the only header set this
+//! crate is built against; it runs only inside Wine).
+
+// A field path through bindgen's nested unions counts as several unsafe operations; each
+// block here is one logical access to one field, under one SAFETY argument.
+#![allow(clippy::multiple_unsafe_ops_per_block)]
+
+use std::collections::HashMap;
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use wsk_bindings::{self as sys, irp as fields, NtStatus};
+
+/// Something a cancel routine can stop: the request behind one IRP.
+pub(crate) trait Cancel: Send + Sync {
+    /// Asks the request to finish early (it then completes its IRP with `STATUS_CANCELLED`).
+    /// Called without any lock held.
+    fn cancel(&self);
+}
+
+/// An IRP the provider owns: handed over by a WSK call, completed exactly once by
+/// [`PendingIrp::complete`] (dropping one without completing would strand the client, so
+/// `Drop` completes it with `STATUS_UNSUCCESSFUL` as a last resort).
+///
+/// # Invariants
+/// `0` points to a live IRP whose current stack location is the client's (the provider
+/// "was called"), and no one else completes it.
+pub(crate) struct PendingIrp(NonNull<sys::IRP>);
+
+// SAFETY: an IRP is not tied to a thread; the provider may complete it from any thread
+// (IRQL rules do not exist inside Wine's user-mode driver host).
+unsafe impl Send for PendingIrp {}
+
+impl PendingIrp {
+    /// Takes over `irp` the way `IoCallDriver` hands an IRP to the next driver: one stack
+    /// location down. Null gives `None`.
+    ///
+    /// # Safety
+    /// `irp` is null or a live IRP the caller passed to a WSK function, with a stack location
+    /// reserved for the provider (`IoAllocateIrp(1, ..)` or more).
+    pub(crate) unsafe fn take(irp: *mut sys::IRP) -> Option<Self> {
+        let irp = NonNull::new(irp)?;
+        // SAFETY: the caller guarantees the IRP is live and is now ours.
+        let r = unsafe { &mut *irp.as_ptr() };
+        r.CurrentLocation = r.CurrentLocation.wrapping_sub(1);
+        // SAFETY: the IRP is live; CurrentStackLocation is the union member in use for a
+        // non-packet IRP. Moving one location down mirrors IoCallDriver; IofCompleteRequest
+        // moves it back up before calling the client's completion routine.
+        let location = unsafe { &mut r.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation };
+        *location = location.wrapping_sub(1);
+        Some(Self(irp))
+    }
+
+    /// The raw IRP (for identity only).
+    pub(crate) fn as_ptr(&self) -> *mut sys::IRP {
+        self.0.as_ptr()
+    }
+
+    /// Sets `IoStatus` and completes the IRP (`IofCompleteRequest`): the client's completion
+    /// routine runs now, on this thread. Never call this while holding a lock the client's
+    /// next call would need.
+    pub(crate) fn complete(self, status: NtStatus, information: usize) {
+        let irp = self.0.as_ptr();
+        std::mem::forget(self);
+        crate::trace::irp_completed(irp, status, information);
+        // SAFETY: the IRP is live and ours (type invariant).
+        unsafe { fields::set_io_status(irp, status.0, information) };
+        // SAFETY: as above; completing hands it back to its owner, and `self` is gone.
+        unsafe { sys::IofCompleteRequest(irp, 0) };
+    }
+}
+
+impl Drop for PendingIrp {
+    fn drop(&mut self) {
+        // Only reached on a provider bug; completing is better than a hung client.
+        let irp = PendingIrp(self.0);
+        irp.complete(NtStatus::UNSUCCESSFUL, 0);
+    }
+}
+
+/// Requests that a cancel routine may reach, by IRP address.
+static CANCELLABLE: Mutex<Option<HashMap<usize, Arc<dyn Cancel>>>> = Mutex::new(None);
+
+fn with_table<R>(f: impl FnOnce(&mut HashMap<usize, Arc<dyn Cancel>>) -> R) -> R {
+    let mut guard = CANCELLABLE.lock().unwrap_or_else(PoisonError::into_inner);
+    f(guard.get_or_insert_with(HashMap::new))
+}
+
+/// `IoSetCancelRoutine`: an interlocked exchange of `Irp->CancelRoutine`.
+fn exchange_cancel_routine(irp: *mut sys::IRP, routine: sys::PDRIVER_CANCEL) -> sys::PDRIVER_CANCEL {
+    // SAFETY: the IRP is live (callers hold a PendingIrp); CancelRoutine is pointer-sized and
+    // pointer-aligned, and IoCancelIrp accesses it with interlocked operations too.
+    let slot = unsafe { &*std::ptr::addr_of!((*irp).CancelRoutine).cast::<std::sync::atomic::AtomicPtr<std::ffi::c_void>>() };
+    let new = routine.map_or(std::ptr::null_mut(), |f| f as *mut std::ffi::c_void);
+    let old = slot.swap(new, std::sync::atomic::Ordering::AcqRel);
+    if old.is_null() {
+        None
+    } else {
+        // SAFETY: the only non-null value ever stored there by anyone is a cancel routine
+        // (ours, or the previous owner's, which has none while the IRP is with us).
+        Some(unsafe { std::mem::transmute::<*mut std::ffi::c_void, unsafe extern "C" fn(*mut sys::DEVICE_OBJECT, *mut sys::IRP)>(old) })
+    }
+}
+
+/// Makes `irp` cancellable through `IoCancelIrp`: the cancel routine calls `request.cancel()`.
+/// Returns false when the IRP was already cancelled (the caller then completes it with
+/// `STATUS_CANCELLED` instead of starting the request).
+pub(crate) fn set_cancellable(irp: &PendingIrp, request: Arc<dyn Cancel>) -> bool {
+    let key = irp.as_ptr() as usize;
+    with_table(|t| t.insert(key, request));
+    exchange_cancel_routine(irp.as_ptr(), Some(cancel_routine));
+    // SAFETY: the IRP is live (we hold it).
+    let cancelled = unsafe { (*irp.as_ptr()).Cancel } != 0;
+    if cancelled && exchange_cancel_routine(irp.as_ptr(), None).is_some() {
+        // Cancelled before the routine was set: IoCancelIrp found nothing to call.
+        with_table(|t| t.remove(&key));
+        return false;
+    }
+    true
+}
+
+/// Makes `irp` non-cancellable again before it is completed. If `IoCancelIrp` is running our
+/// cancel routine right now, waits until that routine has let go of the IRP (it holds the
+/// cancel spin lock while it reads the IRP).
+pub(crate) fn clear_cancellable(irp: &PendingIrp) {
+    if exchange_cancel_routine(irp.as_ptr(), None).is_some() {
+        with_table(|t| t.remove(&(irp.as_ptr() as usize)));
+    } else {
+        let mut irql: sys::KIRQL = 0;
+        // SAFETY: plain acquire/release of the global cancel spin lock.
+        unsafe { sys::IoAcquireCancelSpinLock(&raw mut irql) };
+        // SAFETY: acquired just above.
+        unsafe { sys::IoReleaseCancelSpinLock(irql) };
+    }
+}
+
+/// The cancel routine (`DRIVER_CANCEL`): called by `IoCancelIrp` with the cancel spin lock
+/// held; it releases the lock (`IoReleaseCancelSpinLock(Irp->CancelIrql)`), then cancels.
+unsafe extern "C" fn cancel_routine(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) {
+    let request = with_table(|t| t.remove(&(irp as usize)));
+    // SAFETY: IoCancelIrp passes a live IRP; CancelIrql was set before we were called.
+    let irql = unsafe { (*irp).CancelIrql };
+    // SAFETY: IoCancelIrp acquired the cancel spin lock for us; we release it once.
+    unsafe { sys::IoReleaseCancelSpinLock(irql) };
+    // The IRP may complete (and be freed) from here on: only the request is used.
+    if let Some(request) = request {
+        request.cancel();
+    }
+}

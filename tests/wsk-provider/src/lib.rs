@@ -1,0 +1,134 @@
+//! The project's own WSK provider for Wine: a native `netio.sys` that implements Winsock
+//! Kernel over Winsock, for running wsk-rs end to end under Wine beyond the TCP subset of
+//! Wine 8.0's built-in `netio.sys`.
+//!
+//! It is a user-mode DLL (Rust std, `x86_64-pc-windows-gnu`) loaded into Wine's driver host
+//! (`winedevice.exe`) in place of the built-in module, because a driver there imports
+//! `NETIO.SYS` and Wine's loader honours a `netio.sys=native` DLL override. See the README for
+//! what is implemented, the statuses chosen and the deviations from Windows.
+//!
+//! Every exported function follows the WSK contract of its namesake:
+//! <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/>. Requests complete the
+//! client's IRP exactly once, via `IofCompleteRequest`, also on synchronous failure.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
+
+#[cfg(windows)]
+mod addr;
+#[cfg(windows)]
+mod buf;
+#[cfg(windows)]
+mod client;
+#[cfg(windows)]
+mod control;
+#[cfg(windows)]
+mod engine;
+mod fault;
+#[cfg(windows)]
+mod irp;
+#[cfg(windows)]
+mod names;
+#[cfg(windows)]
+mod ops;
+#[cfg(windows)]
+mod options;
+#[cfg(windows)]
+mod security;
+#[cfg(windows)]
+mod socket;
+#[cfg(windows)]
+mod status;
+mod trace;
+
+#[cfg(windows)]
+pub use exports::*;
+
+/// The exported WSK registration functions.
+#[cfg(windows)]
+mod exports {
+    use wsk_bindings::{self as sys, NtStatus};
+
+    /// `WSK_PROVIDER_CHARACTERISTICS` (wsk.h; Windows Vista and later): two USHORTs, the
+    /// highest and lowest NPI versions. Wine's `wsk.h` lacks it, so `wsk-bindings` has no
+    /// generated type; declared here from
+    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_provider_characteristics>.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+    pub struct WskProviderCharacteristics {
+        /// `HighestVersion`.
+        pub highest_version: u16,
+        /// `LowestVersion`.
+        pub lowest_version: u16,
+    }
+    const _: () = assert!(size_of::<WskProviderCharacteristics>() == 4);
+
+    /// `WskRegister`: registers a WSK client.
+    ///
+    /// # Safety
+    /// `client_npi` and `registration` are valid until `WskDeregister` (WSK contract).
+    #[no_mangle]
+    pub unsafe extern "system" fn WskRegister(
+        client_npi: *mut sys::WSK_CLIENT_NPI,
+        registration: *mut sys::WSK_REGISTRATION,
+    ) -> sys::NTSTATUS {
+        // SAFETY: forwarded contract.
+        unsafe { crate::client::register(client_npi, registration) }.0
+    }
+
+    /// `WskDeregister`: waits until the client's sockets are closed and its NPIs released
+    /// (at most 10 s; after that the registration is leaked rather than freed under use).
+    ///
+    /// # Safety
+    /// `registration` was passed to a successful `WskRegister`.
+    #[no_mangle]
+    pub unsafe extern "system" fn WskDeregister(registration: *mut sys::WSK_REGISTRATION) {
+        // SAFETY: forwarded contract.
+        unsafe { crate::client::deregister(registration) };
+    }
+
+    /// `WskCaptureProviderNPI`: the provider is always ready, whatever the wait.
+    ///
+    /// # Safety
+    /// `registration` is registered; `npi` is writable.
+    #[no_mangle]
+    pub unsafe extern "system" fn WskCaptureProviderNPI(
+        registration: *mut sys::WSK_REGISTRATION,
+        _wait_timeout: u32,
+        npi: *mut sys::WSK_PROVIDER_NPI,
+    ) -> sys::NTSTATUS {
+        // SAFETY: forwarded contract.
+        unsafe { crate::client::capture(registration, npi) }.0
+    }
+
+    /// `WskReleaseProviderNPI`.
+    ///
+    /// # Safety
+    /// `registration` captured the NPI earlier.
+    #[no_mangle]
+    pub unsafe extern "system" fn WskReleaseProviderNPI(registration: *mut sys::WSK_REGISTRATION) {
+        // SAFETY: forwarded contract.
+        unsafe { crate::client::release(registration) };
+    }
+
+    /// `WskQueryProviderCharacteristics`: NPI 1.0 only.
+    ///
+    /// # Safety
+    /// `characteristics` is null or writable.
+    #[no_mangle]
+    pub unsafe extern "system" fn WskQueryProviderCharacteristics(
+        registration: *mut sys::WSK_REGISTRATION,
+        characteristics: *mut WskProviderCharacteristics,
+    ) -> sys::NTSTATUS {
+        if registration.is_null() || characteristics.is_null() {
+            return NtStatus::INVALID_PARAMETER.0;
+        }
+        let version = crate::client::VERSION;
+        // SAFETY: writable (caller's contract).
+        unsafe {
+            characteristics.write(WskProviderCharacteristics { highest_version: version, lowest_version: version });
+        };
+        NtStatus::SUCCESS.0
+    }
+}

@@ -1,0 +1,345 @@
+//! Overlapped requests: one [`Op`] per WSK call that waits on the network (accept, connect,
+//! send, receive, send-to, receive-from, a graceful disconnect with data).
+//!
+//! # Ownership
+//! An op is shared (`Arc`) by: the socket's pending list (so close can cancel it), the cancel
+//! table while its IRP is cancellable, and, while Winsock owns the request, the completion
+//! port (one reference given up with `Arc::into_raw`, taken back by the worker that dequeues
+//! it). Its buffers (`OVERLAPPED`, addresses, the accept buffer) live inside it, so they stay
+//! valid until the completion is dequeued, whatever happens to the IRP.
+
+use std::cell::UnsafeCell;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use windows_sys::Win32::Foundation::HANDLE;
+use windows_sys::Win32::Networking::WinSock as ws;
+use windows_sys::Win32::System::IO::{CancelIoEx, OVERLAPPED};
+use wsk_bindings::{self as sys, NtStatus};
+
+use crate::addr::Addr;
+use crate::irp::{self, Cancel, PendingIrp};
+use crate::socket::{Category, Socket};
+
+/// Room for one address in the `AcceptEx` buffer (the function wants 16 bytes more than the
+/// largest address).
+pub(crate) const ACCEPT_ADDR_ROOM: usize = size_of::<ws::SOCKADDR_STORAGE>() + 16;
+
+/// Where `WskReceiveFrom` reports its results in client memory.
+pub(crate) struct FromOut {
+    pub(crate) remote: *mut sys::SOCKADDR,
+    pub(crate) control_length: *mut u32,
+    pub(crate) control_flags: *mut u32,
+}
+
+/// The request an op carries, with what its completion needs.
+pub(crate) enum Kind {
+    /// `WskSend`, or a graceful `WskDisconnect` with final data (`then_shutdown`).
+    Send { bufs: Vec<ws::WSABUF>, flags: u32, then_shutdown: bool },
+    /// `WskReceive`.
+    Receive { bufs: Vec<ws::WSABUF>, flags: UnsafeCell<u32> },
+    /// `WskSendTo`.
+    SendTo { bufs: Vec<ws::WSABUF>, to: Addr },
+    /// `WskReceiveFrom`.
+    ReceiveFrom { bufs: Vec<ws::WSABUF>, flags: UnsafeCell<u32>, from: UnsafeCell<Addr>, out: FromOut },
+    /// `WskAccept`: the new connection's socket handle and where its addresses go.
+    Accept {
+        accepted: ws::SOCKET,
+        buffer: UnsafeCell<[u8; 2 * ACCEPT_ADDR_ROOM]>,
+        context: *mut c_void,
+        dispatch: *const c_void,
+        local_out: *mut sys::SOCKADDR,
+        remote_out: *mut sys::SOCKADDR,
+    },
+    /// `WskConnect`, or `WskSocketConnect` (`hand_over`: the IRP's Information is the socket).
+    Connect { remote: Addr, hand_over: bool },
+}
+
+/// One overlapped request.
+///
+/// # Invariants
+/// `ovl` is the first field (the completion port gives back `*mut OVERLAPPED`, which is also
+/// the op's address). `irp` is `Some` until the op completes it, exactly once.
+#[repr(C)]
+pub(crate) struct Op {
+    ovl: UnsafeCell<OVERLAPPED>,
+    pub(crate) socket: Arc<Socket>,
+    irp: Mutex<Option<PendingIrp>>,
+    cancel_requested: AtomicBool,
+    kind: Kind,
+}
+
+// SAFETY: the raw pointers in `kind` point to client memory that the WSK contract keeps valid
+// until the IRP completes; the UnsafeCells are written only by Winsock while the request is
+// pending and read only by the one worker that dequeues its completion.
+unsafe impl Send for Op {}
+// SAFETY: as above.
+unsafe impl Sync for Op {}
+
+impl Cancel for Op {
+    fn cancel(&self) {
+        self.cancel_requested.store(true, Ordering::SeqCst);
+        self.cancel_io();
+    }
+}
+
+impl Op {
+    /// Starts `kind` on `socket` for `irp`. Returns what the WSK call returns: always
+    /// `STATUS_PENDING`, as the IRP is completed (now or later) in every case.
+    pub(crate) fn start(socket: &Arc<Socket>, irp: PendingIrp, kind: Kind) -> NtStatus {
+        let op = Arc::new(Op {
+            // SAFETY: OVERLAPPED is plain data; all-zero is its initial state.
+            ovl: UnsafeCell::new(unsafe { std::mem::zeroed() }),
+            socket: Arc::clone(socket),
+            irp: Mutex::new(None),
+            cancel_requested: AtomicBool::new(false),
+            kind,
+        });
+        let cancellable = irp::set_cancellable(&irp, op.clone());
+        *op.irp.lock().unwrap_or_else(PoisonError::into_inner) = Some(irp);
+        if !cancellable {
+            op.finish(NtStatus::CANCELLED, 0);
+            return NtStatus::PENDING;
+        }
+        let handle = match socket.add_pending(&op) {
+            Ok(handle) => handle,
+            Err(status) => {
+                op.finish(status, 0);
+                return NtStatus::PENDING;
+            }
+        };
+        if let Some(status) = crate::fault::inject() {
+            op.finish(status, 0);
+            return NtStatus::PENDING;
+        }
+        let raw = Arc::into_raw(op.clone());
+        // SAFETY: `raw` is the in-flight reference; its OVERLAPPED is the op's first field and
+        // stays valid until the completion port gives `raw` back.
+        let started = unsafe { op.issue(handle, raw.cast_mut().cast()) };
+        if let Err(status) = started {
+            // No completion will be queued for a request that failed synchronously.
+            // SAFETY: `raw` came from Arc::into_raw above and was not consumed.
+            drop(unsafe { Arc::from_raw(raw) });
+            op.finish(status, 0);
+        } else if op.cancel_requested.load(Ordering::SeqCst) {
+            // Cancelled while it was being issued: CancelIoEx may have found nothing then.
+            op.cancel_io();
+        }
+        NtStatus::PENDING
+    }
+
+    /// The Winsock call. `Ok` when the request succeeded or is pending (a completion packet
+    /// follows either way), `Err` when it failed synchronously.
+    ///
+    /// # Safety
+    /// `ovl` is this op's OVERLAPPED, with the in-flight reference given up.
+    unsafe fn issue(&self, s: ws::SOCKET, ovl: *mut OVERLAPPED) -> Result<(), NtStatus> {
+        let engine = crate::engine::get()?;
+        let mut bytes = 0u32;
+        let ok = match &self.kind {
+            Kind::Send { bufs, flags, .. } => {
+                // SAFETY: buffers point to the client's MDL memory, valid until completion.
+                unsafe { ws::WSASend(s, bufs.as_ptr(), count(bufs), &raw mut bytes, *flags, ovl, None) == 0 }
+            }
+            Kind::Receive { bufs, flags } => {
+                // SAFETY: as above; `flags` lives in the op.
+                unsafe { ws::WSARecv(s, bufs.as_ptr(), count(bufs), &raw mut bytes, flags.get(), ovl, None) == 0 }
+            }
+            Kind::SendTo { bufs, to } => {
+                // SAFETY: as above; `to` lives in the op.
+                unsafe { ws::WSASendTo(s, bufs.as_ptr(), count(bufs), &raw mut bytes, 0, to.as_ptr(), to.len, ovl, None) == 0 }
+            }
+            Kind::ReceiveFrom { bufs, flags, from, .. } => {
+                let from = from.get();
+                // SAFETY: as above; `from` and its length live in the op until completion.
+                unsafe {
+                    ws::WSARecvFrom(
+                        s,
+                        bufs.as_ptr(),
+                        count(bufs),
+                        &raw mut bytes,
+                        flags.get(),
+                        (*from).as_mut_ptr(),
+                        &raw mut (*from).len,
+                        ovl,
+                        None,
+                    ) == 0
+                }
+            }
+            Kind::Accept { accepted, buffer, .. } => {
+                let accept_ex = engine.accept_ex.ok_or(NtStatus::NOT_SUPPORTED)?;
+                // ACCEPT_ADDR_ROOM (144) fits in u32.
+                #[allow(clippy::cast_possible_truncation)]
+                let room = ACCEPT_ADDR_ROOM as u32;
+                // SAFETY: `buffer` holds two address slots and lives in the op.
+                unsafe { accept_ex(s, *accepted, buffer.get().cast(), 0, room, room, &raw mut bytes, ovl) != 0 }
+            }
+            Kind::Connect { remote, .. } => {
+                let connect_ex = engine.connect_ex.ok_or(NtStatus::NOT_SUPPORTED)?;
+                // SAFETY: `remote` lives in the op; no data is sent.
+                unsafe { connect_ex(s, remote.as_ptr(), remote.len, std::ptr::null(), 0, &raw mut bytes, ovl) != 0 }
+            }
+        };
+        if ok {
+            return Ok(());
+        }
+        // SAFETY: no preconditions.
+        match unsafe { ws::WSAGetLastError() } {
+            ws::WSA_IO_PENDING => Ok(()),
+            error => Err(crate::status::from_wsa(error)),
+        }
+    }
+
+    /// The NTSTATUS Winsock left in the OVERLAPPED of a failed request.
+    pub(crate) fn overlapped_status(&self) -> NtStatus {
+        // SAFETY: the request is complete (its packet was dequeued), so nothing writes it now.
+        let internal = unsafe { (*self.ovl.get()).Internal };
+        // NTSTATUS values are 32-bit; Internal is pointer-sized.
+        #[allow(clippy::cast_possible_truncation)]
+        NtStatus::from_u32(internal as u32)
+    }
+
+    /// `CancelIoEx` on this request (harmless when it already completed).
+    fn cancel_io(&self) {
+        if let Some(s) = self.socket.raw_handle() {
+            // SAFETY: the OVERLAPPED lives as long as `self`; cancelling a request that is not
+            // (or no longer) pending fails harmlessly with ERROR_NOT_FOUND.
+            unsafe { CancelIoEx(s as HANDLE, self.ovl.get()) };
+        }
+    }
+
+    /// Completes the op: post-processing by kind, the IRP, then (when it was the last pending
+    /// request of a closing socket) the close.
+    pub(crate) fn finish(self: Arc<Self>, status: NtStatus, bytes: usize) {
+        let cancelled = self.cancel_requested.load(Ordering::SeqCst) || self.socket.is_closing();
+        let status = if !status.is_success() && cancelled { NtStatus::CANCELLED } else { status };
+        let (status, information) = self.complete_kind(status, bytes);
+        let irp = self.irp.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let close = self.socket.remove_pending(&self);
+        if let Some(irp) = irp {
+            irp::clear_cancellable(&irp);
+            irp.complete(status, information);
+        }
+        if let Some(close) = close {
+            Socket::finish_close(&self.socket, close);
+        }
+    }
+
+    /// Kind-specific work after the network part finished: returns the IRP's final status
+    /// and Information.
+    fn complete_kind(&self, status: NtStatus, bytes: usize) -> (NtStatus, usize) {
+        match &self.kind {
+            Kind::Send { then_shutdown, .. } => {
+                if status.is_success() && *then_shutdown {
+                    if let Err(e) = self.socket.shutdown_send() {
+                        return (e, bytes);
+                    }
+                }
+                (status, if status.is_success() { bytes } else { 0 })
+            }
+            Kind::Receive { .. } | Kind::SendTo { .. } => (status, if status.is_success() { bytes } else { 0 }),
+            Kind::ReceiveFrom { from, out, .. } => {
+                if status.is_success() {
+                    // SAFETY: the request is complete; `from` was filled by Winsock.
+                    let from = unsafe { &*from.get() };
+                    // SAFETY: the client's buffers stay valid until its IRP completes (WSK
+                    // contract); null pointers are skipped.
+                    unsafe { from.write(out.remote) };
+                    for p in [out.control_length, out.control_flags] {
+                        if !p.is_null() {
+                            // SAFETY: as above; no control information is returned.
+                            unsafe { p.write_unaligned(0) };
+                        }
+                    }
+                    (status, bytes)
+                } else {
+                    (status, 0)
+                }
+            }
+            Kind::Accept { accepted, buffer, context, dispatch, local_out, remote_out } => {
+                if !status.is_success() {
+                    // SAFETY: the accept socket is ours and never handed out.
+                    unsafe { ws::closesocket(*accepted) };
+                    return (status, 0);
+                }
+                // SAFETY: the request is complete; Winsock filled the buffer.
+                let (local, remote) = unsafe { accept_addresses(buffer.get().cast()) };
+                let listen = self.socket.raw_handle().unwrap_or(ws::INVALID_SOCKET);
+                // SAFETY: SO_UPDATE_ACCEPT_CONTEXT takes the listening socket handle.
+                unsafe {
+                    ws::setsockopt(
+                        *accepted,
+                        ws::SOL_SOCKET,
+                        ws::SO_UPDATE_ACCEPT_CONTEXT,
+                        (&raw const listen).cast(),
+                        size_of::<ws::SOCKET>() as i32,
+                    )
+                };
+                let socket = Socket::new_connected(&self.socket, *accepted, *context, *dispatch);
+                // SAFETY: client buffers valid until completion (WSK contract); sized by family.
+                unsafe { local.write(*local_out) };
+                // SAFETY: as above.
+                unsafe { remote.write(*remote_out) };
+                (NtStatus::SUCCESS, Socket::into_handle(socket) as usize)
+            }
+            Kind::Connect { hand_over, .. } => {
+                if status.is_success() {
+                    self.socket.connected();
+                }
+                if !*hand_over {
+                    return (status, 0);
+                }
+                if status.is_success() {
+                    (status, Socket::into_handle(Arc::clone(&self.socket)) as usize)
+                } else {
+                    // WskSocketConnect failed: the socket never reached the client.
+                    self.socket.discard();
+                    (status, 0)
+                }
+            }
+        }
+    }
+}
+
+/// Buffer count for Winsock (a handful of MDLs; saturates rather than wraps).
+fn count(bufs: &[ws::WSABUF]) -> u32 {
+    u32::try_from(bufs.len()).unwrap_or(u32::MAX)
+}
+
+/// The (local, remote) addresses `AcceptEx` stored.
+///
+/// # Safety
+/// `buffer` is a completed `AcceptEx` output buffer of `2 * ACCEPT_ADDR_ROOM` bytes.
+unsafe fn accept_addresses(buffer: *const c_void) -> (Addr, Addr) {
+    let mut local = Addr::empty();
+    let mut remote = Addr::empty();
+    let Some(get) = crate::engine::get().ok().and_then(|e| e.get_accept_ex_sockaddrs) else {
+        return (local, remote);
+    };
+    let (mut lp, mut rp) = (std::ptr::null_mut(), std::ptr::null_mut());
+    let (mut ll, mut rl) = (0i32, 0i32);
+    #[allow(clippy::cast_possible_truncation)]
+    let room = ACCEPT_ADDR_ROOM as u32;
+    // SAFETY: the buffer is a completed AcceptEx buffer with no data and two address slots.
+    unsafe { get(buffer, 0, room, room, &raw mut lp, &raw mut ll, &raw mut rp, &raw mut rl) };
+    for (p, len, out) in [(lp, ll, &mut local), (rp, rl, &mut remote)] {
+        let len = usize::try_from(len).unwrap_or(0).min(size_of::<ws::SOCKADDR_STORAGE>());
+        if !p.is_null() {
+            // SAFETY: GetAcceptExSockaddrs points into `buffer` with `len` valid bytes.
+            unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), out.as_mut_ptr().cast::<u8>(), len) };
+            out.len = i32::try_from(len).unwrap_or(0);
+        }
+    }
+    (local, remote)
+}
+
+/// Which categories may start which op (checked by the socket before building one).
+pub(crate) fn allowed(category: Category, kind: &Kind) -> bool {
+    matches!(
+        (category, kind),
+        (Category::Connection, Kind::Send { .. } | Kind::Receive { .. } | Kind::Connect { .. })
+            | (Category::Datagram, Kind::SendTo { .. } | Kind::ReceiveFrom { .. })
+            | (Category::Listen, Kind::Accept { .. })
+    )
+}

@@ -1,0 +1,155 @@
+//! `WskControlSocket`: socket options (`WskSetOption` / `WskGetOption`) mapped to Winsock's
+//! `setsockopt` / `getsockopt`, plus `SO_WSK_SECURITY` kept by the provider.
+
+use std::ffi::c_void;
+
+use windows_sys::Win32::Networking::WinSock as ws;
+use wsk_bindings::{self as sys, NtStatus};
+
+use crate::irp::PendingIrp;
+use crate::security::CachedSd;
+use crate::socket::Socket;
+
+/// The outcome of a control request: status and bytes written to the output buffer.
+type Outcome = (NtStatus, usize);
+
+/// `WskControlSocket`. With an IRP, the IRP is completed (Information = bytes returned) and
+/// the same status is returned; without one, the status is returned and the byte count goes
+/// to `OutputSizeReturned`. Every request completes synchronously.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe extern "C" fn wsk_control_socket(
+    socket: *mut sys::WSK_SOCKET,
+    request: sys::WSK_CONTROL_SOCKET_TYPE,
+    code: u32,
+    level: u32,
+    input_size: sys::SIZE_T,
+    input: *mut c_void,
+    output_size: sys::SIZE_T,
+    output: *mut c_void,
+    returned: *mut sys::SIZE_T,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    // SIZE_T is 64-bit in the x64 ABI, like usize here.
+    #[allow(clippy::cast_possible_truncation)]
+    let (input_size, output_size) = (input_size as usize, output_size as usize);
+    // SAFETY: WSK contract: the client's IRP (or null).
+    let irp = unsafe { PendingIrp::take(irp) };
+    // SAFETY: WSK contract: a handle from this provider, not yet closed.
+    let (status, bytes) = match unsafe { Socket::from_handle(socket) } {
+        None => (NtStatus::INVALID_HANDLE, 0),
+        Some(s) => {
+            let req = Request { code, level, input, input_size, output, output_size, has_irp: irp.is_some() };
+            // SAFETY: WSK contract: buffers valid for their sizes.
+            match request {
+                sys::WskSetOption => unsafe { set(&s, &req) },
+                sys::WskGetOption => unsafe { get(&s, &req) },
+                _ => (NtStatus::NOT_SUPPORTED, 0),
+            }
+        }
+    };
+    crate::trace::line(format_args!("WskControlSocket type {request} level {level:#x} code {code:#x} -> {status:?}"));
+    if !returned.is_null() {
+        // SAFETY: WSK contract: a writable SIZE_T when not null.
+        unsafe { returned.write_unaligned(bytes as sys::SIZE_T) };
+    }
+    if let Some(irp) = irp {
+        irp.complete(status, bytes);
+    }
+    status.0
+}
+
+struct Request {
+    code: u32,
+    level: u32,
+    input: *mut c_void,
+    input_size: usize,
+    output: *mut c_void,
+    output_size: usize,
+    has_irp: bool,
+}
+
+/// Reads the `PSECURITY_DESCRIPTOR` a WSK buffer holds.
+///
+/// # Safety
+/// `p` is null or readable for `size` bytes.
+pub(crate) unsafe fn read_sd_pointer(p: *const c_void, size: usize) -> Option<*mut c_void> {
+    if p.is_null() || size < size_of::<*mut c_void>() {
+        return None;
+    }
+    // SAFETY: caller's contract; at least a pointer's worth of bytes.
+    Some(unsafe { p.cast::<*mut c_void>().read_unaligned() })
+}
+
+/// # Safety
+/// `req`'s input buffer is readable for `input_size` bytes.
+unsafe fn set(s: &Socket, req: &Request) -> Outcome {
+    if req.level == sys::SOL_SOCKET && req.code == sys::SO_WSK_SECURITY {
+        // The documentation requires an IRP for this option.
+        if !req.has_irp {
+            return (NtStatus::INVALID_PARAMETER, 0);
+        }
+        // SAFETY: caller's contract.
+        let Some(sd) = (unsafe { read_sd_pointer(req.input, req.input_size) }) else {
+            return (NtStatus::INVALID_PARAMETER, 0);
+        };
+        let Some(sd) = CachedSd::find(sd) else { return (NtStatus::INVALID_PARAMETER, 0) };
+        return (s.set_security(sd).err().unwrap_or(NtStatus::SUCCESS), 0);
+    }
+    if req.level == sys::SOL_SOCKET && req.code == sys::SO_WSK_EVENT_CALLBACK {
+        // Event callbacks are not implemented by this provider.
+        return (NtStatus::NOT_SUPPORTED, 0);
+    }
+    let h = match s.option_handle() {
+        Ok(h) => h,
+        Err(e) => return (e, 0),
+    };
+    let (Ok(level), Ok(name), Ok(len)) = (i32::try_from(req.level), option_name(req.code), i32::try_from(req.input_size)) else {
+        return (NtStatus::INVALID_PARAMETER, 0);
+    };
+    if req.input.is_null() && len != 0 {
+        return (NtStatus::INVALID_PARAMETER, 0);
+    }
+    // SAFETY: the input buffer is readable for `len` bytes (caller's contract).
+    if unsafe { ws::setsockopt(h, level, name, req.input.cast_const().cast(), len) } != 0 {
+        return (crate::status::last_wsa(), 0);
+    }
+    (NtStatus::SUCCESS, 0)
+}
+
+/// # Safety
+/// `req`'s output buffer is writable for `output_size` bytes.
+unsafe fn get(s: &Socket, req: &Request) -> Outcome {
+    if req.level == sys::SOL_SOCKET && req.code == sys::SO_WSK_SECURITY {
+        if !req.has_irp {
+            return (NtStatus::INVALID_PARAMETER, 0);
+        }
+        if req.output.is_null() || req.output_size < size_of::<*mut c_void>() {
+            return (NtStatus::BUFFER_TOO_SMALL, 0);
+        }
+        // A socket without a descriptor reports NULL (it uses the default descriptor).
+        let sd = s.security().map_or(std::ptr::null_mut(), CachedSd::into_client);
+        // SAFETY: room for a pointer (checked above).
+        unsafe { req.output.cast::<*mut c_void>().write_unaligned(sd) };
+        return (NtStatus::SUCCESS, size_of::<*mut c_void>());
+    }
+    let h = match s.option_handle() {
+        Ok(h) => h,
+        Err(e) => return (e, 0),
+    };
+    let (Ok(level), Ok(name), Ok(mut len)) = (i32::try_from(req.level), option_name(req.code), i32::try_from(req.output_size)) else {
+        return (NtStatus::INVALID_PARAMETER, 0);
+    };
+    if req.output.is_null() {
+        return (NtStatus::INVALID_PARAMETER, 0);
+    }
+    // SAFETY: the output buffer is writable for `len` bytes (caller's contract).
+    if unsafe { ws::getsockopt(h, level, name, req.output.cast(), &raw mut len) } != 0 {
+        return (crate::status::last_wsa(), 0);
+    }
+    (NtStatus::SUCCESS, usize::try_from(len).unwrap_or(0))
+}
+
+/// Option names are `int` in Winsock; `SO_EXCLUSIVEADDRUSE` is `~SO_REUSEADDR`, a negative int.
+fn option_name(code: u32) -> Result<i32, ()> {
+    Ok(i32::from_ne_bytes(code.to_ne_bytes()))
+}

@@ -1,0 +1,866 @@
+//! WSK sockets over Winsock sockets: the object behind a `WSK_SOCKET *`, its dispatch tables
+//! (basic, listen, connection, datagram) and their functions.
+//!
+//! # Handles
+//! The `WSK_SOCKET *` a client holds is `Arc::into_raw` of a [`Socket`] (its first field is
+//! the `WSK_SOCKET`); that reference is the client's and is released when `WskCloseSocket`
+//! completes. Each call borrows a new reference for its duration ([`Socket::from_handle`]).
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use windows_sys::Win32::Foundation::HANDLE;
+use windows_sys::Win32::Networking::WinSock as ws;
+use windows_sys::Win32::System::IO::CancelIoEx;
+use wsk_bindings::{self as sys, NtStatus};
+
+use crate::addr::Addr;
+use crate::client::Client;
+use crate::irp::PendingIrp;
+use crate::ops::{self, FromOut, Kind, Op};
+use crate::security::CachedSd;
+
+/// The WSK socket category chosen by `WskSocket`'s flags.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Category {
+    /// `WSK_FLAG_BASIC_SOCKET`: control and close only.
+    Basic,
+    /// `WSK_FLAG_LISTEN_SOCKET`.
+    Listen,
+    /// `WSK_FLAG_CONNECTION_SOCKET`.
+    Connection,
+    /// `WSK_FLAG_DATAGRAM_SOCKET`.
+    Datagram,
+}
+
+/// How long `WskCloseSocket` lets cancelled requests finish before it closes the Winsock
+/// socket under them, and then before it completes them itself.
+const CLOSE_GRACE: Duration = Duration::from_millis(1000);
+
+/// Mutable socket state.
+#[derive(Default)]
+struct State {
+    /// Requests started and not yet completed.
+    pending: Vec<Arc<Op>>,
+    /// The `WskCloseSocket` IRP, once close has begun.
+    closing: Option<PendingIrp>,
+    bound: bool,
+    connected: bool,
+    /// An abortive disconnect closed the Winsock socket already.
+    aborted: bool,
+    /// `SO_WSK_SECURITY` (a cached security descriptor reference).
+    security: Option<CachedSd>,
+}
+
+/// A WSK socket.
+///
+/// # Invariants
+/// `wsk` is the first field, so a `WSK_SOCKET *` given to the client is also a `*const Socket`.
+/// `handle` is the Winsock socket, or `INVALID_SOCKET` once it is closed.
+#[repr(C)]
+pub(crate) struct Socket {
+    wsk: sys::WSK_SOCKET,
+    pub(crate) category: Category,
+    pub(crate) family: u16,
+    socket_type: u16,
+    protocol: u32,
+    handle: AtomicUsize,
+    closing: AtomicBool,
+    pub(crate) client: Arc<Client>,
+    /// The client's socket context and dispatch (stored; event callbacks are not implemented).
+    _context: usize,
+    _dispatch: usize,
+    state: Mutex<State>,
+}
+
+// SAFETY: the dispatch pointer in `wsk` points to a static table; everything else is
+// synchronised (atomics, mutex) or immutable.
+unsafe impl Send for Socket {}
+// SAFETY: as above.
+unsafe impl Sync for Socket {}
+
+impl Socket {
+    /// A socket over the Winsock socket `handle` (already associated with the engine).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        client: Arc<Client>,
+        category: Category,
+        family: u16,
+        socket_type: u16,
+        protocol: u32,
+        handle: ws::SOCKET,
+        context: *mut c_void,
+        dispatch: *const c_void,
+    ) -> Arc<Self> {
+        let table: *const c_void = match category {
+            Category::Basic => (&raw const BASIC_DISPATCH.0).cast(),
+            Category::Listen => (&raw const LISTEN_DISPATCH.0).cast(),
+            Category::Connection => (&raw const CONNECTION_DISPATCH.0).cast(),
+            Category::Datagram => (&raw const DATAGRAM_DISPATCH.0).cast(),
+        };
+        client.sockets.fetch_add(1, Ordering::AcqRel);
+        Arc::new(Self {
+            wsk: sys::WSK_SOCKET { Dispatch: table },
+            category,
+            family,
+            socket_type,
+            protocol,
+            handle: AtomicUsize::new(handle),
+            closing: AtomicBool::new(false),
+            client,
+            _context: context as usize,
+            _dispatch: dispatch as usize,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// The connection socket for a connection `listen` accepted.
+    pub(crate) fn new_connected(
+        listen: &Arc<Socket>,
+        handle: ws::SOCKET,
+        context: *mut c_void,
+        dispatch: *const c_void,
+    ) -> Arc<Self> {
+        let socket = Self::new(
+            Arc::clone(&listen.client),
+            Category::Connection,
+            listen.family,
+            listen.socket_type,
+            listen.protocol,
+            handle,
+            context,
+            dispatch,
+        );
+        {
+            let mut st = socket.lock();
+            st.bound = true;
+            st.connected = true;
+        }
+        socket
+    }
+
+    /// Gives the client its reference: the `WSK_SOCKET *` it will call us with.
+    pub(crate) fn into_handle(socket: Arc<Self>) -> *mut sys::WSK_SOCKET {
+        Arc::into_raw(socket).cast_mut().cast()
+    }
+
+    /// A new reference to the socket behind a client's handle.
+    ///
+    /// # Safety
+    /// `handle` is null or a handle from [`Socket::into_handle`] that the client has not
+    /// closed yet (the client's reference keeps it alive during the call).
+    pub(crate) unsafe fn from_handle(handle: *mut sys::WSK_SOCKET) -> Option<Arc<Self>> {
+        if handle.is_null() {
+            return None;
+        }
+        let p = handle.cast_const().cast::<Socket>();
+        // SAFETY: the client's reference is alive (caller's contract), so the count is >= 1.
+        unsafe { Arc::increment_strong_count(p) };
+        // SAFETY: we own the reference we just added.
+        Some(unsafe { Arc::from_raw(p) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The Winsock socket, if it is still open.
+    pub(crate) fn raw_handle(&self) -> Option<ws::SOCKET> {
+        let h = self.handle.load(Ordering::Acquire);
+        (h != ws::INVALID_SOCKET).then_some(h)
+    }
+
+    /// The Winsock socket for a new synchronous operation.
+    fn usable(&self) -> Result<ws::SOCKET, NtStatus> {
+        if self.is_closing() {
+            return Err(NtStatus::INVALID_DEVICE_STATE);
+        }
+        let st = self.lock();
+        if st.aborted {
+            return Err(NtStatus::CONNECTION_ABORTED);
+        }
+        drop(st);
+        self.raw_handle().ok_or(NtStatus::INVALID_DEVICE_STATE)
+    }
+
+    /// Whether `WskCloseSocket` has begun.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Registers a request about to start; returns the Winsock socket to start it on.
+    pub(crate) fn add_pending(&self, op: &Arc<Op>) -> Result<ws::SOCKET, NtStatus> {
+        let mut st = self.lock();
+        if st.closing.is_some() || self.is_closing() {
+            return Err(NtStatus::INVALID_DEVICE_STATE);
+        }
+        if st.aborted {
+            return Err(NtStatus::CONNECTION_ABORTED);
+        }
+        let handle = self.raw_handle().ok_or(NtStatus::INVALID_DEVICE_STATE)?;
+        st.pending.push(Arc::clone(op));
+        Ok(handle)
+    }
+
+    /// Forgets a finished request. When it was the last one of a closing socket, returns the
+    /// close IRP, which the caller completes (after the request's own IRP).
+    pub(crate) fn remove_pending(&self, op: &Arc<Op>) -> Option<PendingIrp> {
+        let mut st = self.lock();
+        st.pending.retain(|p| !Arc::ptr_eq(p, op));
+        if st.pending.is_empty() {
+            st.closing.take()
+        } else {
+            None
+        }
+    }
+
+    /// Records a bind done outside `WskBind` (by `WskSocketConnect`).
+    pub(crate) fn mark_bound(&self) {
+        self.lock().bound = true;
+    }
+
+    pub(crate) fn connected(&self) {
+        self.lock().connected = true;
+    }
+
+    /// `shutdown(SD_SEND)`: the graceful half of `WskDisconnect`.
+    pub(crate) fn shutdown_send(&self) -> Result<(), NtStatus> {
+        let s = self.usable()?;
+        // SAFETY: `s` is an open socket.
+        if unsafe { ws::shutdown(s, ws::SD_SEND) } != 0 {
+            return Err(crate::status::last_wsa());
+        }
+        Ok(())
+    }
+
+    /// Closes the Winsock socket (once).
+    fn close_handle(&self) {
+        let h = self.handle.swap(ws::INVALID_SOCKET, Ordering::AcqRel);
+        if h != ws::INVALID_SOCKET {
+            // SAFETY: the handle was ours and is closed once (swapped out above).
+            unsafe { ws::closesocket(h) };
+        }
+    }
+
+    /// A socket made by `WskSocketConnect` whose connect failed: close it without the client.
+    pub(crate) fn discard(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.close_handle();
+        self.client.sockets.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// `WskCloseSocket`: cancel every pending request; when the last one has completed (with
+    /// `STATUS_CANCELLED`), close the Winsock socket and complete `irp`.
+    fn close(self: &Arc<Self>, irp: PendingIrp) -> NtStatus {
+        let pending = {
+            let mut st = self.lock();
+            if st.closing.is_some() || self.is_closing() {
+                drop(st);
+                irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
+                return NtStatus::INVALID_DEVICE_STATE;
+            }
+            self.closing.store(true, Ordering::Release);
+            st.closing = Some(irp);
+            st.pending.clone()
+        };
+        for op in &pending {
+            crate::irp::Cancel::cancel(&**op);
+        }
+        if let Some(h) = self.raw_handle() {
+            // SAFETY: cancels every request of the handle from any thread; harmless if none.
+            unsafe { CancelIoEx(h as HANDLE, std::ptr::null()) };
+        }
+        let ready = {
+            let mut st = self.lock();
+            if st.pending.is_empty() {
+                st.closing.take()
+            } else {
+                None
+            }
+        };
+        if let Some(irp) = ready {
+            Self::finish_close(self, irp);
+        } else {
+            self.watch_close();
+        }
+        NtStatus::PENDING
+    }
+
+    /// Teardown never hangs: if cancelled requests do not complete, close the Winsock socket
+    /// under them; if even that does not complete them, complete their IRPs here.
+    fn watch_close(self: &Arc<Self>) {
+        let socket = Arc::clone(self);
+        let spawned = std::thread::Builder::new().name("wsk-provider-close".into()).spawn(move || {
+            std::thread::sleep(CLOSE_GRACE);
+            if socket.lock().closing.is_none() {
+                return;
+            }
+            crate::trace::line(format_args!("close: requests still pending after cancel; closing the socket"));
+            socket.close_handle();
+            std::thread::sleep(CLOSE_GRACE);
+            let stuck = socket.lock().pending.clone();
+            if !stuck.is_empty() {
+                crate::trace::line(format_args!("close: completing {} stuck request(s)", stuck.len()));
+            }
+            for op in stuck {
+                op.finish(NtStatus::CANCELLED, 0);
+            }
+        });
+        if spawned.is_err() {
+            self.close_handle();
+        }
+    }
+
+    /// Closes the Winsock socket, completes the close IRP and releases the client's reference.
+    pub(crate) fn finish_close(this: &Arc<Self>, irp: PendingIrp) {
+        this.close_handle();
+        if let Some(sd) = this.lock().security.take() {
+            sd.release();
+        }
+        this.client.sockets.fetch_sub(1, Ordering::AcqRel);
+        irp.complete(NtStatus::SUCCESS, 0);
+        // SAFETY: the client's reference (from into_handle) is given back exactly once, here;
+        // `this` is another reference, so the socket outlives this call.
+        unsafe { Arc::decrement_strong_count(Arc::as_ptr(this)) };
+    }
+
+    /// `WskBind`: listen sockets also start listening (as on Windows).
+    fn bind(&self, address: *mut sys::SOCKADDR, irp: PendingIrp) -> NtStatus {
+        // SAFETY: the WSK contract: a readable address of its family's size.
+        let Some(addr) = (unsafe { Addr::read(address) }) else {
+            return fail(irp, NtStatus::INVALID_PARAMETER);
+        };
+        if self.category == Category::Listen && self.socket_type == wsk_bindings::SOCK_DGRAM_TYPE {
+            // Windows creates a UDP "listen" socket but fails its bind (Wine's WSK tests).
+            irp.complete(NtStatus::NOT_IMPLEMENTED, 0);
+            return NtStatus::PENDING;
+        }
+        let s = match self.usable() {
+            Ok(s) => s,
+            Err(e) => return fail(irp, e),
+        };
+        if self.lock().bound {
+            return fail(irp, NtStatus::INVALID_DEVICE_STATE);
+        }
+        let status = if let Some(status) = crate::fault::inject() {
+            status
+        // SAFETY: `addr` holds `len` valid bytes.
+        } else if unsafe { ws::bind(s, addr.as_ptr(), addr.len) } != 0 {
+            crate::status::last_wsa()
+        // SAFETY: plain call on an open, bound socket.
+        } else if self.category == Category::Listen && unsafe { ws::listen(s, ws::SOMAXCONN as i32) } != 0 {
+            crate::status::last_wsa()
+        } else {
+            self.lock().bound = true;
+            NtStatus::SUCCESS
+        };
+        irp.complete(status, 0);
+        NtStatus::PENDING
+    }
+
+    /// `WskGetLocalAddress` / `WskGetRemoteAddress`.
+    fn address(&self, out: *mut sys::SOCKADDR, remote: bool, irp: PendingIrp) -> NtStatus {
+        let s = match self.usable() {
+            Ok(s) => s,
+            Err(e) => return fail(irp, e),
+        };
+        let (bound, connected) = {
+            let st = self.lock();
+            (st.bound, st.connected)
+        };
+        if (remote && !connected) || (!remote && !bound) {
+            return fail(irp, NtStatus::INVALID_DEVICE_STATE);
+        }
+        let mut a = Addr::empty();
+        // SAFETY: `a` has room for any address; `len` is its size.
+        let r = unsafe {
+            if remote {
+                ws::getpeername(s, a.as_mut_ptr(), &raw mut a.len)
+            } else {
+                ws::getsockname(s, a.as_mut_ptr(), &raw mut a.len)
+            }
+        };
+        if r != 0 {
+            return fail(irp, crate::status::last_wsa());
+        }
+        // SAFETY: the WSK contract: room for an address of the socket's family.
+        unsafe { a.write(out) };
+        irp.complete(NtStatus::SUCCESS, 0);
+        NtStatus::PENDING
+    }
+
+    /// Starts an overlapped request of `kind` (after the category and state checks).
+    fn start(self: &Arc<Self>, irp: PendingIrp, kind: Kind) -> NtStatus {
+        if !ops::allowed(self.category, &kind) {
+            return fail(irp, NtStatus::INVALID_DEVICE_REQUEST);
+        }
+        let (bound, connected) = {
+            let st = self.lock();
+            (st.bound, st.connected)
+        };
+        let ready = match &kind {
+            Kind::Connect { .. } => bound && !connected,
+            Kind::Send { .. } | Kind::Receive { .. } => connected,
+            _ => bound,
+        };
+        if !ready {
+            // Windows fails WskConnect on an unbound socket with this status, synchronously
+            // (Wine's WSK tests); the same rule is applied to the other state errors.
+            return fail(irp, NtStatus::INVALID_DEVICE_STATE);
+        }
+        Op::start(self, irp, kind)
+    }
+
+    /// `WskAccept`.
+    fn accept(
+        self: &Arc<Self>,
+        context: *mut c_void,
+        dispatch: *const c_void,
+        local: *mut sys::SOCKADDR,
+        remote: *mut sys::SOCKADDR,
+        irp: PendingIrp,
+    ) -> NtStatus {
+        let engine = match crate::engine::get() {
+            Ok(e) => e,
+            Err(e) => return fail(irp, e),
+        };
+        if !self.lock().bound {
+            return fail(irp, NtStatus::INVALID_DEVICE_STATE);
+        }
+        let accepted = match new_winsock_socket(self.family, self.socket_type, self.protocol) {
+            Ok(s) => s,
+            Err(e) => return fail(irp, e),
+        };
+        if let Err(e) = engine.associate(accepted) {
+            // SAFETY: just created, ours.
+            unsafe { ws::closesocket(accepted) };
+            return fail(irp, e);
+        }
+        let kind = Kind::Accept {
+            accepted,
+            buffer: std::cell::UnsafeCell::new([0; 2 * ops::ACCEPT_ADDR_ROOM]),
+            context,
+            dispatch,
+            local_out: local,
+            remote_out: remote,
+        };
+        Op::start(self, irp, kind)
+    }
+
+    /// `WskDisconnect`.
+    fn disconnect(self: &Arc<Self>, buffer: *mut sys::WSK_BUF, flags: u32, irp: PendingIrp) -> NtStatus {
+        if !self.lock().connected {
+            return fail(irp, NtStatus::INVALID_DEVICE_STATE);
+        }
+        if flags & sys::WSK_FLAG_ABORTIVE != 0 {
+            return self.abort(irp);
+        }
+        // SAFETY: the WSK contract: the buffer and its MDLs are valid until completion.
+        let bufs = match unsafe { crate::buf::wsabufs(buffer) } {
+            Ok(b) => b,
+            Err(e) => return fail(irp, e),
+        };
+        if crate::buf::total(&bufs) > 0 {
+            return Op::start(self, irp, Kind::Send { bufs, flags: 0, then_shutdown: true });
+        }
+        let status = match self.shutdown_send() {
+            Ok(()) => NtStatus::SUCCESS,
+            Err(e) => e,
+        };
+        irp.complete(status, 0);
+        NtStatus::PENDING
+    }
+
+    /// Abortive disconnect: cancel what is pending and reset the connection (linger 0 +
+    /// close). The WSK socket stays until `WskCloseSocket`; later requests fail.
+    fn abort(self: &Arc<Self>, irp: PendingIrp) -> NtStatus {
+        let Some(h) = self.raw_handle() else {
+            return fail(irp, NtStatus::INVALID_DEVICE_STATE);
+        };
+        let pending = {
+            let mut st = self.lock();
+            st.aborted = true;
+            st.pending.clone()
+        };
+        for op in &pending {
+            crate::irp::Cancel::cancel(&**op);
+        }
+        let linger = ws::LINGER { l_onoff: 1, l_linger: 0 };
+        // SAFETY: plain option set on an open socket; LINGER is 4 bytes.
+        unsafe { ws::setsockopt(h, ws::SOL_SOCKET, ws::SO_LINGER, (&raw const linger).cast(), 4) };
+        self.close_handle();
+        irp.complete(NtStatus::SUCCESS, 0);
+        NtStatus::PENDING
+    }
+
+    /// The socket's `SO_WSK_SECURITY` (a new reference), if one was applied.
+    pub(crate) fn security(&self) -> Option<CachedSd> {
+        self.lock().security.as_ref().map(CachedSd::add_ref)
+    }
+
+    /// Applies `SO_WSK_SECURITY` (only before bind, per the documentation).
+    pub(crate) fn set_security(&self, sd: CachedSd) -> Result<(), NtStatus> {
+        let mut st = self.lock();
+        if st.bound {
+            drop(st);
+            sd.release();
+            return Err(NtStatus::INVALID_DEVICE_STATE);
+        }
+        if let Some(old) = st.security.replace(sd) {
+            drop(st);
+            old.release();
+        }
+        Ok(())
+    }
+
+    /// The Winsock socket for option calls.
+    pub(crate) fn option_handle(&self) -> Result<ws::SOCKET, NtStatus> {
+        self.usable()
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // Normally closed by WskCloseSocket already; this covers sockets never handed out.
+        self.close_handle();
+    }
+}
+
+/// Completes `irp` with a synchronous failure and returns that status (Windows returns the
+/// status of a request it rejects at once, e.g. WskConnect on an unbound socket).
+pub(crate) fn fail(irp: PendingIrp, status: NtStatus) -> NtStatus {
+    irp.complete(status, 0);
+    status
+}
+
+/// `WSASocketW` with overlapped I/O.
+pub(crate) fn new_winsock_socket(family: u16, socket_type: u16, protocol: u32) -> Result<ws::SOCKET, NtStatus> {
+    let protocol = i32::try_from(protocol).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+    // SAFETY: plain socket creation.
+    let s = unsafe {
+        ws::WSASocketW(i32::from(family), i32::from(socket_type), protocol, std::ptr::null(), 0, ws::WSA_FLAG_OVERLAPPED)
+    };
+    if s == ws::INVALID_SOCKET {
+        Err(crate::status::last_wsa())
+    } else {
+        Ok(s)
+    }
+}
+
+// ---- dispatch trampolines -------------------------------------------------------------------
+
+/// Takes the IRP and the socket of a socket-level call; `None` (and the status to return)
+/// when either is missing.
+///
+/// # Safety
+/// As [`Socket::from_handle`] and [`PendingIrp::take`].
+unsafe fn enter(handle: *mut sys::WSK_SOCKET, irp: *mut sys::IRP) -> Result<(Arc<Socket>, PendingIrp), NtStatus> {
+    // SAFETY: caller's contract.
+    let Some(irp) = (unsafe { PendingIrp::take(irp) }) else {
+        return Err(NtStatus::INVALID_PARAMETER);
+    };
+    // SAFETY: caller's contract.
+    match unsafe { Socket::from_handle(handle) } {
+        Some(s) => Ok((s, irp)),
+        None => Err(fail(irp, NtStatus::INVALID_HANDLE)),
+    }
+}
+
+macro_rules! enter_or_return {
+    ($socket:expr, $irp:expr) => {
+        // SAFETY: WSK passes the handle it gave the client and the client's IRP.
+        match unsafe { enter($socket, $irp) } {
+            Ok(pair) => pair,
+            Err(status) => return status.0,
+        }
+    };
+}
+
+unsafe extern "C" fn wsk_close_socket(socket: *mut sys::WSK_SOCKET, irp: *mut sys::IRP) -> sys::NTSTATUS {
+    let (s, irp) = enter_or_return!(socket, irp);
+    crate::trace::line(format_args!("WskCloseSocket {socket:p}"));
+    s.close(irp).0
+}
+
+unsafe extern "C" fn wsk_bind(
+    socket: *mut sys::WSK_SOCKET,
+    address: *mut sys::SOCKADDR,
+    _flags: u32,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (s, irp) = enter_or_return!(socket, irp);
+    s.bind(address, irp).0
+}
+
+unsafe extern "C" fn wsk_get_local_address(
+    socket: *mut sys::WSK_SOCKET,
+    address: *mut sys::SOCKADDR,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (s, irp) = enter_or_return!(socket, irp);
+    s.address(address, false, irp).0
+}
+
+unsafe extern "C" fn wsk_get_remote_address(
+    socket: *mut sys::WSK_SOCKET,
+    address: *mut sys::SOCKADDR,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (s, irp) = enter_or_return!(socket, irp);
+    s.address(address, true, irp).0
+}
+
+unsafe extern "C" fn wsk_accept(
+    socket: *mut sys::WSK_SOCKET,
+    _flags: u32,
+    context: *mut c_void,
+    dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
+    local: *mut sys::SOCKADDR,
+    remote: *mut sys::SOCKADDR,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (s, irp) = enter_or_return!(socket, irp);
+    s.accept(context, dispatch.cast(), local, remote, irp).0
+}
+
+unsafe extern "C" fn wsk_connect(
+    socket: *mut sys::WSK_SOCKET,
+    remote: *mut sys::SOCKADDR,
+    _flags: u32,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (s, irp) = enter_or_return!(socket, irp);
+    // SAFETY: the WSK contract: a readable address of its family's size.
+    let Some(remote) = (unsafe { Addr::read(remote) }) else {
+        return fail(irp, NtStatus::INVALID_PARAMETER).0;
+    };
+    s.start(irp, Kind::Connect { remote, hand_over: false }).0
+}
+
+/// Send and receive flags WSK shares with Winsock.
+fn recv_flags(flags: u32) -> u32 {
+    // MSG_WAITALL is 8 and WSK_FLAG_WAITALL 2; other WSK flags have no Winsock counterpart.
+    #[allow(clippy::cast_sign_loss)]
+    let waitall = ws::MSG_WAITALL as u32;
+    if flags & sys::WSK_FLAG_WAITALL != 0 {
+        waitall
+    } else {
+        0
+    }
+}
+
+unsafe extern "C" fn wsk_send(
+    socket: *mut sys::WSK_SOCKET,
+    buffer: *mut sys::WSK_BUF,
+    _flags: u32,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (s, irp) = enter_or_return!(socket, irp);
+    // SAFETY: the WSK contract: the buffer and its MDLs are valid until completion.
+    match unsafe { crate::buf::wsabufs(buffer) } {
+        Ok(bufs) => s.start(irp, Kind::Send { bufs, flags: 0, then_shutdown: false }).0,
+        Err(e) => fail(irp, e).0,
+    }
+}
+
+unsafe extern "C" fn wsk_receive(
+    socket: *mut sys::WSK_SOCKET,
+    buffer: *mut sys::WSK_BUF,
+    flags: u32,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (s, irp) = enter_or_return!(socket, irp);
+    // SAFETY: as in wsk_send.
+    match unsafe { crate::buf::wsabufs(buffer) } {
+        Ok(bufs) => s.start(irp, Kind::Receive { bufs, flags: std::cell::UnsafeCell::new(recv_flags(flags)) }).0,
+        Err(e) => fail(irp, e).0,
+    }
+}
+
+unsafe extern "C" fn wsk_disconnect(
+    socket: *mut sys::WSK_SOCKET,
+    buffer: *mut sys::WSK_BUF,
+    flags: u32,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (s, irp) = enter_or_return!(socket, irp);
+    s.disconnect(buffer, flags, irp).0
+}
+
+unsafe extern "C" fn wsk_send_to(
+    socket: *mut sys::WSK_SOCKET,
+    buffer: *mut sys::WSK_BUF,
+    _flags: u32,
+    remote: *mut sys::SOCKADDR,
+    _control_length: u32,
+    _control: *mut sys::CMSGHDR,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (s, irp) = enter_or_return!(socket, irp);
+    // SAFETY: the WSK contract: a readable address of its family's size.
+    let Some(to) = (unsafe { Addr::read(remote) }) else {
+        // A null remote address needs a fixed destination (SIO_WSK_SET_REMOTE_ADDRESS),
+        // which this provider does not implement.
+        return fail(irp, NtStatus::INVALID_PARAMETER).0;
+    };
+    // SAFETY: as in wsk_send.
+    match unsafe { crate::buf::wsabufs(buffer) } {
+        Ok(bufs) => s.start(irp, Kind::SendTo { bufs, to }).0,
+        Err(e) => fail(irp, e).0,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn wsk_receive_from(
+    socket: *mut sys::WSK_SOCKET,
+    buffer: *mut sys::WSK_BUF,
+    _flags: u32,
+    remote: *mut sys::SOCKADDR,
+    control_length: *mut u32,
+    _control: *mut sys::CMSGHDR,
+    control_flags: *mut u32,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (s, irp) = enter_or_return!(socket, irp);
+    // SAFETY: as in wsk_send.
+    let bufs = match unsafe { crate::buf::wsabufs(buffer) } {
+        Ok(b) => b,
+        Err(e) => return fail(irp, e).0,
+    };
+    let kind = Kind::ReceiveFrom {
+        bufs,
+        flags: std::cell::UnsafeCell::new(0),
+        from: std::cell::UnsafeCell::new(Addr::empty()),
+        out: FromOut { remote, control_length, control_flags },
+    };
+    s.start(irp, kind).0
+}
+
+unsafe extern "C" fn wsk_release_data(_socket: *mut sys::WSK_SOCKET, _data: *mut sys::WSK_DATA_INDICATION) -> sys::NTSTATUS {
+    // No receive event callbacks, so no indications to give back.
+    NtStatus::NOT_SUPPORTED.0
+}
+
+unsafe extern "C" fn wsk_release_datagrams(
+    _socket: *mut sys::WSK_SOCKET,
+    _data: *mut sys::WSK_DATAGRAM_INDICATION,
+) -> sys::NTSTATUS {
+    NtStatus::NOT_SUPPORTED.0
+}
+
+unsafe extern "C" fn wsk_inspect_complete(
+    socket: *mut sys::WSK_SOCKET,
+    _id: *mut sys::WSK_INSPECT_ID,
+    _action: sys::WSK_INSPECT_ACTION,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (_s, irp) = enter_or_return!(socket, irp);
+    fail(irp, NtStatus::NOT_SUPPORTED).0
+}
+
+unsafe extern "C" fn wsk_connect_ex(
+    socket: *mut sys::WSK_SOCKET,
+    _remote: *mut sys::SOCKADDR,
+    _buffer: *mut sys::WSK_BUF,
+    _flags: u32,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (_s, irp) = enter_or_return!(socket, irp);
+    fail(irp, NtStatus::NOT_SUPPORTED).0
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn wsk_send_messages(
+    socket: *mut sys::WSK_SOCKET,
+    _list: *mut sys::WSK_BUF_LIST,
+    _flags: u32,
+    _remote: *mut sys::SOCKADDR,
+    _control_length: u32,
+    _control: *mut sys::CMSGHDR,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (_s, irp) = enter_or_return!(socket, irp);
+    fail(irp, NtStatus::NOT_SUPPORTED).0
+}
+
+/// `WskSendEx` (Windows 10): `(Socket, Buffer, Flags, ControlInfoLength, ControlInfo, Irp)`;
+/// Wine's header types the slot as `void *`.
+unsafe extern "C" fn wsk_send_ex(
+    socket: *mut sys::WSK_SOCKET,
+    _buffer: *mut sys::WSK_BUF,
+    _flags: u32,
+    _control_length: u32,
+    _control: *mut sys::CMSGHDR,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (_s, irp) = enter_or_return!(socket, irp);
+    fail(irp, NtStatus::NOT_SUPPORTED).0
+}
+
+/// `WskReceiveEx` (Windows 10): `(Socket, Buffer, Flags, ControlInfoLength*, ControlInfo,
+/// ControlFlags*, Irp)`.
+unsafe extern "C" fn wsk_receive_ex(
+    socket: *mut sys::WSK_SOCKET,
+    _buffer: *mut sys::WSK_BUF,
+    _flags: u32,
+    _control_length: *mut u32,
+    _control: *mut sys::CMSGHDR,
+    _control_flags: *mut u32,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (_s, irp) = enter_or_return!(socket, irp);
+    fail(irp, NtStatus::NOT_SUPPORTED).0
+}
+
+const BASIC: sys::WSK_PROVIDER_BASIC_DISPATCH = sys::WSK_PROVIDER_BASIC_DISPATCH {
+    WskControlSocket: Some(crate::options::wsk_control_socket),
+    WskCloseSocket: Some(wsk_close_socket),
+};
+
+/// A dispatch table in a static: shared read-only by every socket of its category.
+#[repr(transparent)]
+struct Table<T>(T);
+// SAFETY: the tables hold only function pointers (two of them in `void *` slots, as Wine's
+// header types WskSendEx/WskReceiveEx) and are never written.
+unsafe impl<T> Sync for Table<T> {}
+
+/// Dispatch of basic sockets.
+static BASIC_DISPATCH: Table<sys::WSK_PROVIDER_BASIC_DISPATCH> = Table(BASIC);
+
+/// Dispatch of listening sockets.
+static LISTEN_DISPATCH: Table<sys::WSK_PROVIDER_LISTEN_DISPATCH> = Table(sys::WSK_PROVIDER_LISTEN_DISPATCH {
+    Basic: BASIC,
+    WskBind: Some(wsk_bind),
+    WskAccept: Some(wsk_accept),
+    WskInspectComplete: Some(wsk_inspect_complete),
+    WskGetLocalAddress: Some(wsk_get_local_address),
+});
+
+/// Dispatch of connection-oriented sockets.
+static CONNECTION_DISPATCH: Table<sys::WSK_PROVIDER_CONNECTION_DISPATCH> = Table(sys::WSK_PROVIDER_CONNECTION_DISPATCH {
+    Basic: BASIC,
+    WskBind: Some(wsk_bind),
+    WskConnect: Some(wsk_connect),
+    WskGetLocalAddress: Some(wsk_get_local_address),
+    WskGetRemoteAddress: Some(wsk_get_remote_address),
+    WskSend: Some(wsk_send),
+    WskReceive: Some(wsk_receive),
+    WskDisconnect: Some(wsk_disconnect),
+    WskRelease: Some(wsk_release_data),
+    WskConnectEx: Some(wsk_connect_ex),
+    WskSendEx: wsk_send_ex as *mut c_void,
+    WskReceiveEx: wsk_receive_ex as *mut c_void,
+});
+
+/// Dispatch of datagram sockets.
+static DATAGRAM_DISPATCH: Table<sys::WSK_PROVIDER_DATAGRAM_DISPATCH> = Table(sys::WSK_PROVIDER_DATAGRAM_DISPATCH {
+    Basic: BASIC,
+    WskBind: Some(wsk_bind),
+    WskSendTo: Some(wsk_send_to),
+    WskReceiveFrom: Some(wsk_receive_from),
+    WskRelease: Some(wsk_release_datagrams),
+    WskGetLocalAddress: Some(wsk_get_local_address),
+    WskSendMessages: Some(wsk_send_messages),
+});

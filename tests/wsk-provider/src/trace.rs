@@ -1,0 +1,48 @@
+//! Optional tracing for debugging the provider under Wine: set `WSKRS_PROVIDER_TRACE` to a
+//! file path (lines are appended) or to `1` (standard error) in Wine's environment.
+
+use std::io::Write;
+use std::sync::OnceLock;
+
+use wsk_bindings::{NtStatus, IRP};
+
+enum Sink {
+    Off,
+    Stderr,
+    File(std::sync::Mutex<std::fs::File>),
+}
+
+fn sink() -> &'static Sink {
+    static SINK: OnceLock<Sink> = OnceLock::new();
+    SINK.get_or_init(|| match std::env::var_os("WSKRS_PROVIDER_TRACE") {
+        None => Sink::Off,
+        Some(v) if v == "1" => Sink::Stderr,
+        Some(path) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_or(Sink::Off, |f| Sink::File(std::sync::Mutex::new(f))),
+    })
+}
+
+/// Writes one trace line (when tracing is on).
+pub(crate) fn line(args: std::fmt::Arguments<'_>) {
+    match sink() {
+        Sink::Off => {}
+        Sink::Stderr => {
+            let _ = writeln!(std::io::stderr(), "wsk-provider: {args}");
+        }
+        Sink::File(f) => {
+            if let Ok(mut f) = f.lock() {
+                let _ = writeln!(f, "wsk-provider: {args}");
+            }
+        }
+    }
+}
+
+/// Traces an IRP completion.
+pub(crate) fn irp_completed(irp: *mut IRP, status: NtStatus, information: usize) {
+    if !matches!(sink(), Sink::Off) {
+        line(format_args!("complete irp {irp:p}: {status:?}, information {information:#x}"));
+    }
+}
