@@ -46,7 +46,7 @@ Examples:
 /// Drive the wsk-rs kernel driver: install and load it, open in-kernel TCP endpoints,
 /// send and receive through them.
 #[derive(Debug, Parser)]
-#[command(name = "wskctl", version, after_help = EXIT_CODES)]
+#[command(name = "wskctl", bin_name = "wskctl", version, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The device to open.
     #[arg(long, global = true, value_name = "PATH", default_value = USER_DEVICE_PATH)]
