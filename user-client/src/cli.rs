@@ -843,7 +843,7 @@ mod tests {
         let out = wskctl(&fake, "--json recv 1");
         assert_eq!(
             (out.stdout.as_str(), out.stderr.as_str()),
-            ("c", "{\"eof\":false,\"id\":1,\"received\":1}\n")
+            ("c", "{\"id\":1,\"received\":1,\"eof\":false}\n")
         );
         let out = wskctl(&fake, "close 1");
         assert_eq!(out.stdout, "closed endpoint 1\n");

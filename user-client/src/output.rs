@@ -121,7 +121,12 @@ pub fn sent_text(sent: u64) -> String {
 /// `{"id":3,"sent":N}`.
 #[must_use]
 pub fn sent_json(id: u64, sent: u64) -> String {
-    to_json(&serde_json::json!({ "id": id, "sent": sent }))
+    #[derive(Serialize)]
+    struct SentJson {
+        id: u64,
+        sent: u64,
+    }
+    to_json(&SentJson { id, sent })
 }
 
 /// `received N bytes`, or `peer closed` for an end of stream with no data.
@@ -137,7 +142,13 @@ pub fn received_text(received: u64, eof: bool) -> String {
 /// `{"id":3,"received":N,"eof":false}`.
 #[must_use]
 pub fn received_json(id: u64, received: u64, eof: bool) -> String {
-    to_json(&serde_json::json!({ "id": id, "received": received, "eof": eof }))
+    #[derive(Serialize)]
+    struct ReceivedJson {
+        id: u64,
+        received: u64,
+        eof: bool,
+    }
+    to_json(&ReceivedJson { id, received, eof })
 }
 
 fn bytes_word(count: u64) -> &'static str {
@@ -157,7 +168,12 @@ pub fn closed_text(id: u64) -> String {
 /// `{"id":3,"closed":true}`.
 #[must_use]
 pub fn closed_json(id: u64) -> String {
-    to_json(&serde_json::json!({ "id": id, "closed": true }))
+    #[derive(Serialize)]
+    struct ClosedJson {
+        id: u64,
+        closed: bool,
+    }
+    to_json(&ClosedJson { id, closed: true })
 }
 
 fn flag_names(entry: &EndpointStatus) -> Vec<&'static str> {
@@ -269,11 +285,17 @@ pub fn raw_text(reply: &RawReply) -> String {
 /// `{"status":"STATUS_NAME","code":"0x...","output":"<hex>"}` (`status` is null when unknown).
 #[must_use]
 pub fn raw_json(reply: &RawReply) -> String {
-    to_json(&serde_json::json!({
-        "status": reply.status.name(),
-        "code": format!("0x{:08X}", reply.status.as_u32()),
-        "output": hex_encode(&reply.output),
-    }))
+    #[derive(Serialize)]
+    struct RawJson {
+        status: Option<&'static str>,
+        code: String,
+        output: String,
+    }
+    to_json(&RawJson {
+        status: reply.status.name(),
+        code: format!("0x{:08X}", reply.status.as_u32()),
+        output: hex_encode(&reply.output),
+    })
 }
 
 /// Lowercase hex, no separators.
@@ -421,9 +443,9 @@ mod tests {
         assert_eq!(sent_json(3, 5), r#"{"id":3,"sent":5}"#);
         assert_eq!(
             received_json(3, 5, false),
-            r#"{"eof":false,"id":3,"received":5}"#
+            r#"{"id":3,"received":5,"eof":false}"#
         );
-        assert_eq!(closed_json(3), r#"{"closed":true,"id":3}"#);
+        assert_eq!(closed_json(3), r#"{"id":3,"closed":true}"#);
     }
 
     fn entry(id: u64, detached: bool) -> EndpointStatus {
@@ -506,7 +528,7 @@ mod tests {
         );
         assert_eq!(
             raw_json(&reply),
-            r#"{"code":"0x00000000","output":"0100ab","status":"STATUS_SUCCESS"}"#
+            r#"{"status":"STATUS_SUCCESS","code":"0x00000000","output":"0100ab"}"#
         );
         let unknown = RawReply {
             status: NtStatus::from_u32(0xC0DE_0001),
