@@ -199,6 +199,15 @@ impl PoolBuffer {
         unsafe { core::slice::from_raw_parts_mut(self.va.as_ptr(), self.len) }
     }
 
+    /// The buffer's start as a `*mut T`, if the buffer is large and aligned enough for a `T`
+    /// (pool memory is 16-byte aligned). Writing a `T` there is the caller's business.
+    pub(crate) fn typed_ptr<T>(&self) -> Option<*mut T> {
+        let p = self.va.as_ptr();
+        let aligned = (p as usize) % core::mem::align_of::<T>() == 0;
+        #[allow(clippy::cast_ptr_alignment)] // checked just above
+        (aligned && self.len >= size_of::<T>()).then_some(p.cast::<T>())
+    }
+
     /// A `WSK_BUF` over `offset..offset + len` of this buffer, or `None` if that range is not
     /// inside the buffer: a `WSK_BUF` never describes more bytes than its MDL.
     #[must_use]

@@ -1,0 +1,200 @@
+//! Name resolution: `WskGetAddressInfo` as an owning list ([`AddressInfo`]) freed with
+//! `WskFreeAddressInfo`.
+
+use core::mem::{align_of, size_of};
+use core::net::SocketAddr;
+use core::ptr::{self, NonNull};
+use core::time::Duration;
+
+use wsk_bindings as sys;
+
+use crate::irp::Blocking;
+use crate::{Error, NtStatus, Result, SockAddr, WskClient};
+
+/// Longest host name accepted (DNS names are at most 253 characters).
+pub const MAX_NAME: usize = 255;
+/// Longest service name or port number accepted.
+pub const MAX_SERVICE: usize = 31;
+
+/// The names and the result pointer of one `WskGetAddressInfo` request, laid out in the
+/// request's pool buffer so that a provider that completes late never writes freed memory.
+#[repr(C)]
+struct Names {
+    node: sys::UNICODE_STRING,
+    service: sys::UNICODE_STRING,
+    result: *mut sys::ADDRINFOEXW,
+    // NUL-terminated as well as counted: Wine's provider passes `Buffer` on as a C string.
+    node_buf: [u16; MAX_NAME + 1],
+    service_buf: [u16; MAX_SERVICE + 1],
+}
+
+/// Pool buffers are 16-byte aligned, which is enough for `Names`.
+const _: () = assert!(align_of::<Names>() <= 16);
+
+/// UTF-16 of `text` into `out`, NUL-terminated; the code units written (without the NUL).
+fn utf16_into(text: &str, out: &mut [u16]) -> Option<usize> {
+    let mut n = 0usize;
+    for unit in text.encode_utf16() {
+        if unit == 0 {
+            return None;
+        }
+        *out.get_mut(n)? = unit;
+        n = n.checked_add(1)?;
+    }
+    *out.get_mut(n)? = 0;
+    Some(n)
+}
+
+fn counted(buffer: &mut [u16], units: usize) -> Option<sys::UNICODE_STRING> {
+    let bytes = u16::try_from(units.checked_mul(2)?).ok()?;
+    let max = u16::try_from(buffer.len().checked_mul(2)?).ok()?;
+    Some(sys::UNICODE_STRING { Length: bytes, MaximumLength: max, Buffer: buffer.as_mut_ptr() })
+}
+
+/// The addresses a name resolved to. Frees the provider's list on drop.
+///
+/// # Invariants
+/// `head` is a list returned by `WskGetAddressInfo` of `client`'s provider, not yet freed.
+pub struct AddressInfo {
+    client: WskClient,
+    head: NonNull<sys::ADDRINFOEXW>,
+}
+
+// SAFETY: the list is immutable provider memory, freed once by the owner.
+unsafe impl Send for AddressInfo {}
+// SAFETY: shared access only reads.
+unsafe impl Sync for AddressInfo {}
+
+impl AddressInfo {
+    /// Resolves `name` (and `service`: a port number or service name) with
+    /// `WskGetAddressInfo`, all namespaces, no hints. IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_INVALID_PARAMETER` for a name longer than [`MAX_NAME`] (service: [`MAX_SERVICE`])
+    /// or containing NUL; `STATUS_NOT_FOUND` when nothing resolved; `STATUS_IO_TIMEOUT`; or
+    /// the provider's status.
+    pub fn resolve(client: &WskClient, name: &str, service: Option<&str>, timeout: Duration) -> Result<Self> {
+        let invalid = Error::new(NtStatus::INVALID_PARAMETER);
+        let (npi_client, dispatch) = client.provider();
+        let Some(get_fn) = dispatch.WskGetAddressInfo else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+        let prepared = core::cell::Cell::new(false);
+        let mut blocking = Blocking::new();
+        let (_, memory) = blocking.run(
+            size_of::<Names>(),
+            timeout,
+            |m| {
+                let Some(names) = m.buffer.as_ref().and_then(crate::PoolBuffer::typed_ptr::<Names>) else { return };
+                // SAFETY: `typed_ptr` checked size and alignment; the buffer is zeroed or holds
+                // a previous `Names`, and every bit pattern is valid for `Names` (integers and
+                // raw pointers); nothing else uses the buffer between requests.
+                let names = unsafe { &mut *names };
+                let (Some(node_len), Some(service_len)) =
+                    (utf16_into(name, &mut names.node_buf), utf16_into(service.unwrap_or(""), &mut names.service_buf))
+                else {
+                    return;
+                };
+                let (Some(node), Some(svc)) = (counted(&mut names.node_buf, node_len), counted(&mut names.service_buf, service_len))
+                else {
+                    return;
+                };
+                names.node = node;
+                names.service = svc;
+                names.result = ptr::null_mut();
+                prepared.set(true);
+            },
+            |irp, m| {
+                if !prepared.get() {
+                    return NtStatus::INVALID_PARAMETER.0;
+                }
+                let Some(names) = m.buffer.as_ref().and_then(crate::PoolBuffer::typed_ptr::<Names>) else {
+                    return NtStatus::INSUFFICIENT_RESOURCES.0;
+                };
+                // SAFETY: `fill` initialized the `Names` in the request's pool buffer above.
+                let names = unsafe { &mut *names };
+                let service_name = if service.is_some() { &raw mut names.service } else { ptr::null_mut() };
+                // SAFETY: every pointer points into the request's pool buffer, which lives until
+                // the request completes (or forever, if abandoned).
+                unsafe {
+                    get_fn(
+                        npi_client,
+                        &raw mut names.node,
+                        service_name,
+                        0,
+                        ptr::null_mut(),
+                        ptr::null_mut(),
+                        &raw mut names.result,
+                        ptr::null_mut(),
+                        ptr::null_mut(),
+                        irp,
+                    )
+                }
+            },
+            || {},
+        )?;
+        if !prepared.get() {
+            return Err(invalid);
+        }
+        let names = memory.buffer.as_ref().and_then(crate::PoolBuffer::typed_ptr::<Names>);
+        // SAFETY: the request completed successfully, so the provider wrote `result`.
+        let result = names.map(|n| unsafe { (*n).result }).and_then(NonNull::new);
+        let head = result.ok_or(Error::new(NtStatus::NOT_FOUND))?;
+        // INVARIANT: a list the provider just returned.
+        Ok(Self { client: client.clone(), head })
+    }
+
+    /// The socket addresses in the list, in the provider's order (entries of other families
+    /// are skipped).
+    pub fn iter(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        let mut next = self.head.as_ptr().cast_const();
+        core::iter::from_fn(move || loop {
+            // SAFETY: `next` is an entry of the provider's list (type invariant), or null at its end.
+            let entry = unsafe { next.as_ref() }?;
+            next = entry.ai_next;
+            if let Some(addr) = entry_address(entry) {
+                return Some(addr);
+            }
+        })
+    }
+}
+
+fn entry_address(entry: &sys::ADDRINFOEXW) -> Option<SocketAddr> {
+    let len = usize::try_from(entry.ai_addrlen).ok()?.min(size_of::<SockAddr>());
+    let src = NonNull::new(entry.ai_addr)?;
+    let mut storage = SockAddr::empty();
+    // SAFETY: `ai_addr` points to `ai_addrlen` readable bytes (the provider's list); at most
+    // size_of::<SockAddr>() are copied into our storage.
+    unsafe { ptr::copy_nonoverlapping(src.as_ptr().cast::<u8>(), ptr::from_mut(&mut storage).cast::<u8>(), len) };
+    storage.to_socket_addr()
+}
+
+impl Drop for AddressInfo {
+    fn drop(&mut self) {
+        let (npi_client, dispatch) = self.client.provider();
+        if let Some(free_fn) = dispatch.WskFreeAddressInfo {
+            // SAFETY: the list came from this provider and is freed once, here.
+            unsafe { free_fn(npi_client, self.head.as_ptr()) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_nul_terminated_and_counted() {
+        let mut buf = [0xFFFFu16; 8];
+        assert_eq!(utf16_into("host", &mut buf), Some(4));
+        assert_eq!(&buf[..5], &[104, 111, 115, 116, 0]);
+        let s = counted(&mut buf, 4).unwrap();
+        assert_eq!((s.Length, s.MaximumLength), (8, 16));
+    }
+
+    #[test]
+    fn rejects_names_that_do_not_fit_or_contain_nul() {
+        let mut buf = [0u16; 4];
+        assert_eq!(utf16_into("four", &mut buf), None);
+        assert_eq!(utf16_into("abc", &mut buf), Some(3));
+        assert_eq!(utf16_into("a\0b", &mut buf), None);
+    }
+}
