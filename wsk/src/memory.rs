@@ -203,7 +203,7 @@ impl PoolBuffer {
     /// (pool memory is 16-byte aligned). Writing a `T` there is the caller's business.
     pub(crate) fn typed_ptr<T>(&self) -> Option<*mut T> {
         let p = self.va.as_ptr();
-        let aligned = (p as usize) % core::mem::align_of::<T>() == 0;
+        let aligned = p.cast::<T>().is_aligned();
         #[allow(clippy::cast_ptr_alignment)] // checked just above
         (aligned && self.len >= size_of::<T>()).then_some(p.cast::<T>())
     }
