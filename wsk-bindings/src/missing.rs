@@ -18,6 +18,14 @@ extern "system" {
     pub fn IofCompleteRequest(irp: *mut IRP, priority_boost: i8);
 }
 
+// `KeQueryInterruptTime` is exported by ntoskrnl (and by Wine's); the WDK also has an inline
+// version on x64, and Wine's wdm.h does not declare it.
+#[cfg_attr(windows, link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim"))]
+extern "system" {
+    /// Interrupt time: 100-ns units since boot, monotonic. IRQL: any.
+    pub fn KeQueryInterruptTime() -> u64;
+}
+
 /// Keeps the signature honest: the completion routine type returns an NTSTATUS.
 pub type CompletionStatus = NTSTATUS;
 

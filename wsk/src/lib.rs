@@ -62,5 +62,5 @@ pub use datagram::DatagramSocket;
 pub use listen::ListenSocket;
 pub use socket::{BindOptions, CHUNK};
 pub use sync::{SpinLock, SpinLockGuard};
-pub use time::sleep;
+pub use time::{sleep, uptime};
 pub use wskrs_ntstatus::NtStatus;

@@ -10,6 +10,14 @@ pub(crate) fn relative(d: Duration) -> i64 {
     ticks.saturating_neg()
 }
 
+/// Time since boot (interrupt time, monotonic), for measuring durations. IRQL: any.
+#[must_use]
+pub fn uptime() -> Duration {
+    // SAFETY: KeQueryInterruptTime has no preconditions.
+    let ticks = unsafe { wsk_bindings::KeQueryInterruptTime() };
+    Duration::from_nanos(ticks.saturating_mul(100))
+}
+
 /// Sleeps the calling thread. IRQL: PASSIVE_LEVEL.
 pub fn sleep(d: Duration) {
     let mut interval = wsk_bindings::LARGE_INTEGER { QuadPart: relative(d) };
