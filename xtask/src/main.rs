@@ -11,6 +11,7 @@ mod e2e;
 mod layout;
 mod peers;
 mod proc;
+mod provider;
 mod scenarios;
 mod setup;
 mod util;
@@ -40,6 +41,9 @@ Other commands:
   down               stop and uninstall the driver, stop Wine
   clean-prefix       stop Wine and delete the Wine prefix (target/wine/prefix)
 
+WSK provider: `--provider wskrs` (or WSKRS_PROVIDER=wskrs) on up/e2e/test/demo loads the
+project's own netio.sys (tests/wsk-provider) instead of Wine's built-in one (default: wine).
+
 Environment: WINEDEBUG is passed to Wine (default -all); CARGO_TARGET_DIR is honoured.
 Wine's output goes to target/wine/logs/wine.log. See docs/running-on-linux.md.";
 
@@ -65,6 +69,9 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
         .to_str()
         .context("the command name is not valid UTF-8")?;
     let rest = args.get(1..).unwrap_or_default();
+    // `--provider wine|wskrs` (see provider.rs) is taken out before the command sees its args.
+    let stripped = provider::take_flag(command, rest)?;
+    let rest = stripped.as_slice();
     if matches!(command, "help" | "-h" | "--help") {
         println!("{USAGE}");
         return Ok(ExitCode::SUCCESS);

@@ -373,6 +373,7 @@ impl Session {
         session.prefix_created = session.wine.ensure_prefix()?;
         session.wine.install_files(built)?;
         session.wine.start_server(Some(SESSION_LINGER))?;
+        crate::provider::apply(&session.wine, layout)?;
         Ok(session)
     }
 
@@ -454,6 +455,7 @@ pub(crate) fn up(layout: &Layout, built: &Built) -> Result<()> {
         if !wine.server_running() {
             wine.start_server(None)?;
         }
+        crate::provider::apply(&wine, layout)?;
         let (install, start) = wine.load_driver()?;
         let info = wine.wskctl_ok(&["info"], WSKCTL_TIMEOUT)?;
         say(&format!(

@@ -1,0 +1,162 @@
+//! Which WSK provider the driver gets under Wine: Wine's built-in `netio.sys` (default) or
+//! the project's own (`tests/wsk-provider`), chosen with `--provider wine|wskrs` on `up`,
+//! `e2e`, `test` and `demo`, or with `WSKRS_PROVIDER=wine|wskrs`.
+//!
+//! Loading mechanism: the driver imports `NETIO.SYS`; Wine's loader resolves it to the
+//! built-in module unless the prefix has the DLL override `netio.sys=native`
+//! (HKCU\Software\Wine\DllOverrides), in which case it loads the PE file
+//! `C:\windows\system32\drivers\netio.sys`. For `wskrs` this module builds the provider,
+//! copies it there and sets the override; for `wine` it removes both again (Wine's own PE
+//! copy of netio.sys is put back). A marker file records that the prefix was switched.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::layout::Layout;
+use crate::proc::run_visible;
+use crate::util::{copy_atomic, same_content, say};
+use crate::wine::Wine;
+
+/// The WSK provider the driver is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Provider {
+    /// Wine 8.0's built-in netio.sys (TCP subset).
+    Wine,
+    /// The project's own provider (tests/wsk-provider).
+    Wskrs,
+}
+
+static CHOSEN: OnceLock<Provider> = OnceLock::new();
+
+const REG_KEY: &str = r"HKCU\Software\Wine\DllOverrides";
+const REG_VALUE: &str = "netio.sys";
+const REG_TIMEOUT: Duration = Duration::from_secs(60);
+/// Where Debian's Wine keeps its PE modules (to restore the prefix's own netio.sys copy).
+const WINE_PE_DIR: &str = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows";
+
+impl Provider {
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "wine" => Ok(Self::Wine),
+            "wskrs" => Ok(Self::Wskrs),
+            other => bail!("unknown WSK provider `{other}`: use `wine` or `wskrs`"),
+        }
+    }
+
+    /// The provider chosen by `--provider`, else `WSKRS_PROVIDER`, else Wine's.
+    pub(crate) fn chosen() -> Result<Self> {
+        if let Some(p) = CHOSEN.get() {
+            return Ok(*p);
+        }
+        match std::env::var("WSKRS_PROVIDER") {
+            Ok(v) if !v.is_empty() => Self::parse(&v).context("in WSKRS_PROVIDER"),
+            _ => Ok(Self::Wine),
+        }
+    }
+}
+
+/// Removes `--provider X` / `--provider=X` from the arguments of the commands that load the
+/// driver, remembering the choice; other commands' arguments are returned unchanged.
+pub(crate) fn take_flag(command: &str, args: &[OsString]) -> Result<Vec<OsString>> {
+    if !matches!(command, "up" | "e2e" | "test" | "demo") {
+        return Ok(args.to_vec());
+    }
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value = if a == "--provider" {
+            let v = it.next().context("--provider needs a value: wine or wskrs")?;
+            v.to_str().context("--provider value is not UTF-8")?.to_owned()
+        } else if let Some(v) = a.to_str().and_then(|s| s.strip_prefix("--provider=")) {
+            v.to_owned()
+        } else {
+            rest.push(a.clone());
+            continue;
+        };
+        let provider = Provider::parse(&value)?;
+        let _ = CHOSEN.set(provider);
+    }
+    Ok(rest)
+}
+
+fn drivers_dir(layout: &Layout) -> PathBuf {
+    layout.prefix.join("drive_c").join("windows").join("system32").join("drivers")
+}
+
+fn marker(layout: &Layout) -> PathBuf {
+    drivers_dir(layout).join("netio.sys.wskrs-provider")
+}
+
+/// The provider as cargo leaves it.
+fn built_dll(layout: &Layout) -> PathBuf {
+    layout.target.join("x86_64-pc-windows-gnu").join("release").join("netio.dll")
+}
+
+fn build(layout: &Layout) -> Result<PathBuf> {
+    say("provider: building the wsk-rs WSK provider (wskrs-provider, x86_64-pc-windows-gnu, release)");
+    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(program);
+    cmd.current_dir(&layout.root).args([
+        "build",
+        "--release",
+        "-p",
+        "wskrs-provider",
+        "--target",
+        "x86_64-pc-windows-gnu",
+    ]);
+    let status = run_visible(&mut cmd, "cargo build -p wskrs-provider")?;
+    if !status.success() {
+        bail!("building the WSK provider failed ({status})");
+    }
+    let dll = built_dll(layout);
+    if !dll.is_file() {
+        bail!("cargo built wskrs-provider but {} is missing", dll.display());
+    }
+    Ok(dll)
+}
+
+/// Puts the chosen provider in place. Call with the prefix's wineserver running and before
+/// the driver is loaded (the override is read when winedevice.exe loads the driver).
+pub(crate) fn apply(wine: &Wine, layout: &Layout) -> Result<()> {
+    let netio = drivers_dir(layout).join("netio.sys");
+    match Provider::chosen()? {
+        Provider::Wskrs => {
+            let dll = build(layout)?;
+            if !same_content(&dll, &netio) {
+                copy_atomic(&dll, &netio)?;
+            }
+            reg(wine, &["add", REG_KEY, "/v", REG_VALUE, "/t", "REG_SZ", "/d", "native", "/f"])?;
+            std::fs::write(marker(layout), "netio.sys=native\n")
+                .with_context(|| format!("writing {}", marker(layout).display()))?;
+            say("provider: wsk-rs provider installed as drivers\\netio.sys (override netio.sys=native)");
+        }
+        Provider::Wine => {
+            if marker(layout).is_file() {
+                reg(wine, &["delete", REG_KEY, "/v", REG_VALUE, "/f"])?;
+                let original = Path::new(WINE_PE_DIR).join("netio.sys");
+                if original.is_file() {
+                    copy_atomic(&original, &netio)?;
+                }
+                std::fs::remove_file(marker(layout))
+                    .with_context(|| format!("removing {}", marker(layout).display()))?;
+                say("provider: back to Wine's built-in netio.sys");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn reg(wine: &Wine, args: &[&str]) -> Result<()> {
+    let mut full = vec!["reg"];
+    full.extend_from_slice(args);
+    let out = wine.run("wine", &full, REG_TIMEOUT)?;
+    if !out.success() {
+        bail!("`wine reg {}` failed: {}", args.join(" "), out.combined());
+    }
+    Ok(())
+}
