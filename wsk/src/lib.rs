@@ -46,6 +46,7 @@ mod memory;
 mod shared;
 mod socket;
 pub mod datagrams;
+pub mod security;
 pub mod stream;
 mod sync;
 mod task;

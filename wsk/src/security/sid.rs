@@ -185,7 +185,7 @@ impl Sid {
     #[must_use]
     pub const fn encoded_len(&self) -> usize {
         // At most 8 + 4 * 15: no overflow.
-        SID_HEADER + size_of::<u32>() * self.count as usize
+        SID_HEADER.saturating_add(size_of::<u32>().saturating_mul(self.count as usize))
     }
 
     /// Writes the binary form into `out`; returns the bytes written, or `None` when `out` is
@@ -222,7 +222,7 @@ impl Sid {
             return Err(SidError::SubAuthorityCount);
         }
         let mut subs = [0u32; MAX_SUBS];
-        let end = SID_HEADER + size_of::<u32>() * n;
+        let end = SID_HEADER.saturating_add(size_of::<u32>().saturating_mul(n));
         let body = bytes.get(SID_HEADER..end).ok_or(SidError::Truncated)?;
         for (dst, chunk) in subs.iter_mut().zip(body.chunks_exact(size_of::<u32>())) {
             let mut le = [0u8; 4];
@@ -253,7 +253,7 @@ impl Sid {
                 let d = hex_digit(*c).ok_or((digits_at.saturating_add(i), SidError::HexAuthority))?;
                 value = (value << 4) | u64::from(d);
             }
-            if value <= u64::from(u32::MAX) {
+            if u32::try_from(value).is_ok() {
                 return Err((pos, SidError::HexAuthority));
             }
             pos = digits_at.saturating_add(12);
@@ -464,7 +464,8 @@ mod tests {
             let mut out = [0u8; 68];
             let n = sid.encode(&mut out).unwrap();
             prop_assert_eq!(n, sid.encoded_len());
-            prop_assert_eq!(&out[..n], expected_bytes(sid.authority(), sid.sub_authorities()).as_slice());
+            let expected = expected_bytes(sid.authority(), sid.sub_authorities());
+            prop_assert_eq!(&out[..n], expected.as_slice());
             prop_assert_eq!(Sid::decode(&out[..n]), Ok((sid, n)));
         }
 
