@@ -146,7 +146,24 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
     if unsafe { ws::getsockopt(h, level, name, req.output.cast(), &raw mut len) } != 0 {
         return (crate::status::last_wsa(), 0);
     }
-    (NtStatus::SUCCESS, usize::try_from(len).unwrap_or(0))
+    let mut len = usize::try_from(len).unwrap_or(0);
+    if is_boolean(req.level, req.code) && len < 4 && req.output_size >= 4 {
+        // Winsock (Windows' and Wine's) returns one byte for these; WSK clients read a ULONG.
+        // SAFETY: the buffer has at least 4 writable bytes (checked); `len` < 4 were written.
+        unsafe { std::ptr::write_bytes(req.output.cast::<u8>().add(len), 0, 4 - len) };
+        len = 4;
+    }
+    (NtStatus::SUCCESS, len)
+}
+
+/// Options whose value is a boolean (`BOOL`/`DWORD` when set, a single byte when read).
+fn is_boolean(level: u32, code: u32) -> bool {
+    matches!(
+        (level, code),
+        (sys::SOL_SOCKET, sys::SO_REUSEADDR | sys::SO_EXCLUSIVEADDRUSE | sys::SO_KEEPALIVE)
+            | (sys::IPPROTO_TCP, sys::TCP_NODELAY)
+            | (sys::IPPROTO_IPV6, sys::IPV6_V6ONLY)
+    )
 }
 
 /// Option names are `int` in Winsock; `SO_EXCLUSIVEADDRUSE` is `~SO_REUSEADDR`, a negative int.

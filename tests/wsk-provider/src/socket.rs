@@ -489,7 +489,8 @@ impl Socket {
         }
         let linger = ws::LINGER { l_onoff: 1, l_linger: 0 };
         // SAFETY: plain option set on an open socket; LINGER is 4 bytes.
-        unsafe { ws::setsockopt(h, ws::SOL_SOCKET, ws::SO_LINGER, (&raw const linger).cast(), 4) };
+        let r = unsafe { ws::setsockopt(h, ws::SOL_SOCKET, ws::SO_LINGER, (&raw const linger).cast(), 4) };
+        crate::trace::line(format_args!("abortive disconnect: SO_LINGER(1, 0) -> {r} ({:?})", crate::status::last_wsa()));
         self.close_handle();
         irp.complete(NtStatus::SUCCESS, 0);
         NtStatus::PENDING
