@@ -554,3 +554,407 @@ impl fmt::Debug for Sddl<'_> {
         fmt::Display::fmt(self, f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::string::{String, ToString};
+    use std::vec::Vec;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::security::SecurityDescriptorBuf;
+
+    fn parse(s: &str) -> Result<Vec<u8>, SddlError> {
+        let mut buf = [0u8; 4096];
+        parse_sddl(s, &mut buf).map(|sd| sd.as_bytes().to_vec())
+    }
+
+    fn err(s: &str) -> (usize, SddlErrorKind) {
+        let e = parse(s).unwrap_err();
+        (e.position, e.kind)
+    }
+
+    // Independent encoders, straight from the documented layouts ([MS-DTYP] 2.4.2.2 SID,
+    // 2.4.4.1/2.4.4.2 ACE, 2.4.5 ACL, 2.4.6 SECURITY_DESCRIPTOR), not from the code under test.
+    fn sid(authority: u8, subs: &[u32]) -> Vec<u8> {
+        let mut v = std::vec![1, u8::try_from(subs.len()).unwrap(), 0, 0, 0, 0, 0, authority];
+        for s in subs {
+            v.extend_from_slice(&s.to_le_bytes());
+        }
+        v
+    }
+
+    fn ace(ace_type: u8, flags: u8, mask: u32, sid: &[u8]) -> Vec<u8> {
+        let size = u16::try_from(8 + sid.len()).unwrap();
+        let mut v = std::vec![ace_type, flags];
+        v.extend_from_slice(&size.to_le_bytes());
+        v.extend_from_slice(&mask.to_le_bytes());
+        v.extend_from_slice(sid);
+        v
+    }
+
+    fn acl(aces: &[Vec<u8>]) -> Vec<u8> {
+        let body: Vec<u8> = aces.concat();
+        let mut v = std::vec![2, 0];
+        v.extend_from_slice(&u16::try_from(8 + body.len()).unwrap().to_le_bytes());
+        v.extend_from_slice(&u16::try_from(aces.len()).unwrap().to_le_bytes());
+        v.extend_from_slice(&[0, 0]);
+        v.extend_from_slice(&body);
+        v
+    }
+
+    /// Header + parts in the given order; offsets computed from the parts' sizes.
+    fn descriptor(control: u16, parts: &[(Component, Vec<u8>)]) -> Vec<u8> {
+        let mut offsets = [0u32; 4]; // owner, group, sacl, dacl
+        let mut body = Vec::new();
+        for (c, bytes) in parts {
+            let slot = match c {
+                Component::Owner => 0,
+                Component::Group => 1,
+                Component::Sacl => 2,
+                Component::Dacl => 3,
+            };
+            offsets[slot] = u32::try_from(20 + body.len()).unwrap();
+            body.extend_from_slice(bytes);
+        }
+        let mut v = std::vec![1, 0];
+        v.extend_from_slice(&(control | 0x8000).to_le_bytes());
+        for o in offsets {
+            v.extend_from_slice(&o.to_le_bytes());
+        }
+        v.extend_from_slice(&body);
+        v
+    }
+
+    const SY: &[u32] = &[18];
+    const BA: &[u32] = &[32, 544];
+
+    #[test]
+    fn device_style_dacl_is_byte_exact() {
+        let expected = descriptor(
+            0x0004 | 0x1000, // SE_DACL_PRESENT | SE_DACL_PROTECTED
+            &[(Component::Dacl, acl(&[ace(0, 0, 0x1000_0000, &sid(5, SY)), ace(0, 0, 0x1000_0000, &sid(5, BA))]))],
+        );
+        assert_eq!(expected.len(), 72);
+        assert_eq!(parse("D:P(A;;GA;;;SY)(A;;GA;;;BA)").unwrap(), expected);
+        // The same with SID strings and hex rights.
+        assert_eq!(parse("D:P(A;;0x10000000;;;S-1-5-18)(A;;0X10000000;;;S-1-5-32-544)").unwrap(), expected);
+    }
+
+    /// [MS-DTYP] 2.5.1.4 "SDDL String to Binary Security Descriptor Examples"
+    /// (https://learn.microsoft.com/openspecs/windows_protocols/ms-dtyp/2918391b-75b9-4eeb-83f0-7fdc04a5c6c9):
+    /// Microsoft's own encoding of this string, byte for byte.
+    #[test]
+    fn ms_dtyp_example_is_byte_exact() {
+        const MS_DTYP_2_5_1_4: [u8; 0xb0] = [
+            0x01, 0x00, 0x14, 0xb0, 0x90, 0x00, 0x00, 0x00, 0xa0, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, //
+            0x30, 0x00, 0x00, 0x00, 0x02, 0x00, 0x1c, 0x00, 0x01, 0x00, 0x00, 0x00, 0x02, 0x80, 0x14, 0x00, //
+            0x00, 0x00, 0x00, 0x80, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, //
+            0x02, 0x00, 0x60, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x03, 0x18, 0x00, 0x00, 0x00, 0x00, 0xa0, //
+            0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x20, 0x00, 0x00, 0x00, 0x21, 0x02, 0x00, 0x00, //
+            0x00, 0x03, 0x18, 0x00, 0x00, 0x00, 0x00, 0x10, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, //
+            0x20, 0x00, 0x00, 0x00, 0x20, 0x02, 0x00, 0x00, 0x00, 0x03, 0x14, 0x00, 0x00, 0x00, 0x00, 0x10, //
+            0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x12, 0x00, 0x00, 0x00, 0x00, 0x03, 0x14, 0x00, //
+            0x00, 0x00, 0x00, 0x10, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, //
+            0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x20, 0x00, 0x00, 0x00, 0x20, 0x02, 0x00, 0x00, //
+            0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x20, 0x00, 0x00, 0x00, 0x20, 0x02, 0x00, 0x00, //
+        ];
+        let text = "O:BAG:BAD:P(A;CIOI;GRGX;;;BU)(A;CIOI;GA;;;BA)(A;CIOI;GA;;;SY)(A;CIOI;GA;;;CO)S:P(AU;FA;GR;;;WD)";
+        assert_eq!(parse(text).unwrap(), MS_DTYP_2_5_1_4);
+        // And our independent encoder agrees with Microsoft's bytes.
+        let rebuilt = descriptor(
+            0x0004 | 0x0010 | 0x1000 | 0x2000,
+            &[
+                (Component::Sacl, acl(&[ace(2, 0x80, 0x8000_0000, &sid(1, &[0]))])),
+                (
+                    Component::Dacl,
+                    acl(&[
+                        ace(0, 3, 0xa000_0000, &sid(5, &[32, 545])),
+                        ace(0, 3, 0x1000_0000, &sid(5, BA)),
+                        ace(0, 3, 0x1000_0000, &sid(5, SY)),
+                        ace(0, 3, 0x1000_0000, &sid(3, &[0])),
+                    ]),
+                ),
+                (Component::Owner, sid(5, BA)),
+                (Component::Group, sid(5, BA)),
+            ],
+        );
+        assert_eq!(rebuilt, MS_DTYP_2_5_1_4);
+        // Formatting puts the flags in our canonical order and gives back the same bytes.
+        let sd = SecurityDescriptor::from_bytes(&MS_DTYP_2_5_1_4).unwrap();
+        let formatted = sd.sddl().to_string();
+        assert_eq!(formatted, "O:BAG:BAD:P(A;OICI;GRGX;;;BU)(A;OICI;GA;;;BA)(A;OICI;GA;;;SY)(A;OICI;GA;;;CO)S:P(AU;FA;GR;;;WD)");
+        assert_eq!(parse(&formatted).unwrap(), MS_DTYP_2_5_1_4);
+    }
+
+    #[test]
+    fn components_in_any_order_give_the_same_layout() {
+        let a = parse("O:SYG:BAD:(A;;GA;;;SY)").unwrap();
+        assert_eq!(parse("D:(A;;GA;;;SY)G:BAO:SY").unwrap(), a);
+        let expected = descriptor(0x0004, &[(Component::Dacl, acl(&[ace(0, 0, 0x1000_0000, &sid(5, SY))])), (Component::Owner, sid(5, SY)), (Component::Group, sid(5, BA))]);
+        assert_eq!(a, expected);
+    }
+
+    #[test]
+    fn flags_rights_and_aliases() {
+        let bytes = parse("D:PAIAR(D;OICINPIOID;FAFRFW;;;WD)(A;;KAKR;;;AN)(A;;RCSDWDWO;;;NS)(A;;0xffffffff;;;S-1-0x123456789ABC-1)").unwrap();
+        let sd = SecurityDescriptor::from_bytes(&bytes).unwrap();
+        let dacl = sd.dacl().unwrap();
+        assert_eq!(dacl.flags(), AclFlags::PROTECTED | AclFlags::AUTO_INHERITED | AclFlags::AUTO_INHERIT_REQ);
+        assert_eq!(sd.control(), 0x8000 | 0x0004 | 0x1000 | 0x0400 | 0x0100);
+        let aces: Vec<Ace> = dacl.aces().collect();
+        assert_eq!(aces.len(), 4);
+        assert_eq!(aces[0].ace_type, AceType::AccessDenied);
+        assert_eq!(aces[0].flags, AceFlags(0x1F));
+        assert_eq!(aces[0].mask, AccessMask(0x001F_01FF | 0x0012_0089 | 0x0012_0116));
+        assert_eq!(aces[0].sid, Sid::EVERYONE);
+        assert_eq!(aces[1].mask, AccessMask(0x000F_003F));
+        assert_eq!(aces[1].sid, Sid::ANONYMOUS);
+        assert_eq!(aces[2].mask, AccessMask(0x000F_0000));
+        assert_eq!(aces[3].mask, AccessMask(u32::MAX));
+        assert_eq!(
+            sd.sddl().to_string(),
+            "D:PARAI(D;OICINPIOID;FA;;;WD)(A;;KA;;;AN)(A;;RCSDWDWO;;;NS)(A;;0xffffffff;;;S-1-0x123456789ABC-1)"
+        );
+        for (alias, expected) in ALIASES {
+            let [a, b] = **alias;
+            let text = std::format!("O:{}{}", char::from(a), char::from(b));
+            let sd_bytes = parse(&text).unwrap();
+            assert_eq!(SecurityDescriptor::from_bytes(&sd_bytes).unwrap().owner(), Some(*expected), "{text}");
+        }
+        // Rights codes map to the documented masks.
+        for (code, mask) in [("GA", 0x1000_0000u32), ("GR", 0x8000_0000), ("GW", 0x4000_0000), ("GX", 0x2000_0000), ("FA", 0x1F_01FF), ("FX", 0x12_00A0), ("KW", 0x2_0006), ("KX", 0x2_0019)] {
+            let text = std::format!("D:(A;;{code};;;SY)");
+            let sd_bytes = parse(&text).unwrap();
+            let got = SecurityDescriptor::from_bytes(&sd_bytes).unwrap().dacl().unwrap().aces().next().unwrap().mask;
+            assert_eq!(got, AccessMask(mask), "{code}");
+        }
+    }
+
+    #[test]
+    fn empty_parts() {
+        assert_eq!(parse("").unwrap(), descriptor(0, &[]));
+        assert_eq!(parse("D:").unwrap(), descriptor(0x0004, &[(Component::Dacl, acl(&[]))]));
+        assert_eq!(parse("D:P").unwrap(), descriptor(0x1004, &[(Component::Dacl, acl(&[]))]));
+        let rights_zero = parse("D:(A;;;;;SY)").unwrap();
+        assert_eq!(rights_zero, descriptor(0x0004, &[(Component::Dacl, acl(&[ace(0, 0, 0, &sid(5, SY))]))]));
+        let sd = SecurityDescriptor::from_bytes(&rights_zero).unwrap();
+        assert_eq!(sd.sddl().to_string(), "D:(A;;0x0;;;SY)");
+    }
+
+    #[test]
+    fn rejections_have_position_and_reason() {
+        use SddlErrorKind as K;
+        let cases: &[(&str, usize, SddlErrorKind)] = &[
+            ("X:", 0, K::ExpectedComponent),
+            ("D:P(A;;GA;;;SY) ", 15, K::ExpectedAce),
+            (" D:", 0, K::ExpectedComponent),
+            ("O:SYO:SY", 4, K::DuplicateComponent(Component::Owner)),
+            ("G:SYG:SY", 4, K::DuplicateComponent(Component::Group)),
+            ("D:D:", 2, K::DuplicateComponent(Component::Dacl)),
+            ("S:S:", 2, K::DuplicateComponent(Component::Sacl)),
+            ("O:XX", 2, K::UnknownAlias),
+            ("O:DA", 2, K::DomainRelativeAlias),
+            ("O:S", 2, K::UnexpectedEnd),
+            ("O:S-1-5-018", 8, K::Sid(SidError::LeadingZero)),
+            ("O:S-2-5", 4, K::Sid(SidError::Prefix)),
+            ("O:SYX", 4, K::ExpectedComponent),
+            ("D:PP", 3, K::AclFlag),
+            ("D:AIAI", 4, K::AclFlag),
+            ("D:X(A;;GA;;;SY)", 2, K::AclFlag),
+            ("D:NO_ACCESS_CONTROL", 2, K::NullAcl),
+            ("D:(A;;GA;;;SY)x", 14, K::ExpectedAce),
+            ("D:(OA;;GA;;;SY)", 3, K::UnsupportedAceType),
+            ("D:(AU;;GA;;;SY)", 3, K::UnsupportedAceType),
+            ("S:(A;;GA;;;SY)", 3, K::UnsupportedAceType),
+            ("D:(ML;;NW;;;LW)", 3, K::UnsupportedAceType),
+            ("D:(A", 3, K::UnexpectedEnd),
+            ("D:(A;XX;GA;;;SY)", 5, K::AceFlag),
+            ("D:(A;CICI;GA;;;SY)", 7, K::AceFlag),
+            ("D:(A;C", 5, K::UnexpectedEnd),
+            ("D:(A;;GZ;;;SY)", 6, K::Right),
+            ("D:(A;;G", 6, K::UnexpectedEnd),
+            ("D:(A;;0x;;;SY)", 8, K::HexRights),
+            ("D:(A;;0x123456789;;;SY)", 16, K::HexRights),
+            ("D:(A;;0x12G;;;SY)", 10, K::HexRights),
+            ("D:(A;;GA;bf967aba-0de6-11d0-a285-00aa003049e2;;SY)", 9, K::ObjectGuid),
+            ("D:(A;;GA;;x;SY)", 10, K::ObjectGuid),
+            ("D:(A;;GA;;;SY;(x))", 13, K::ExpectedCloseParen),
+            ("D:(A;;GA;;;SY", 13, K::UnexpectedEnd),
+            ("D:(A;;GA;;;S-1-5-18", 19, K::UnexpectedEnd),
+            ("D:(A;;GA;;;LW)", 11, K::UnknownAlias),
+            ("D:(A;;GA;;;DU)", 11, K::DomainRelativeAlias),
+            ("D:(XA;;GA;;;WD;(Member_of {SID(BA)}))", 3, K::UnsupportedAceType),
+        ];
+        for (text, position, kind) in cases {
+            assert_eq!(err(text), (*position, *kind), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn buffer_too_small_is_reported_at_the_end() {
+        let mut buf = [0u8; 40];
+        let text = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
+        let e = parse_sddl(text, &mut buf).unwrap_err();
+        assert_eq!((e.position, e.kind), (text.len(), SddlErrorKind::Build(BuildError::BufferTooSmall)));
+        let mut fits = SecurityDescriptorBuf::<72>::new();
+        assert_eq!(fits.from_sddl(text).unwrap().len(), 72);
+        assert!(!e.to_string().is_empty());
+    }
+
+    // Property tests.
+
+    fn any_sid() -> impl Strategy<Value = Sid> {
+        let alias = proptest::sample::select(ALIASES.iter().map(|(_, s)| *s).collect::<Vec<_>>());
+        let custom = (0u64..(1 << 48), proptest::collection::vec(any::<u32>(), 1..=15)).prop_map(|(a, s)| Sid::new(a, &s).unwrap());
+        prop_oneof![alias, custom]
+    }
+
+    fn any_mask() -> impl Strategy<Value = AccessMask> {
+        let codes = proptest::sample::select(COMPOSITE_RIGHTS.iter().chain(BIT_RIGHTS).map(|(_, m)| *m).collect::<Vec<_>>());
+        prop_oneof![any::<u32>(), codes, proptest::collection::vec(proptest::sample::select(BIT_RIGHTS.iter().map(|(_, m)| *m).collect::<Vec<_>>()), 0..4).prop_map(|v| v.into_iter().fold(0, |a, b| a | b))]
+            .prop_map(AccessMask)
+    }
+
+    fn any_acl_flags() -> impl Strategy<Value = AclFlags> {
+        (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(p, ar, ai)| {
+            let mut f = AclFlags::NONE;
+            if p {
+                f = f | AclFlags::PROTECTED;
+            }
+            if ar {
+                f = f | AclFlags::AUTO_INHERIT_REQ;
+            }
+            if ai {
+                f = f | AclFlags::AUTO_INHERITED;
+            }
+            f
+        })
+    }
+
+    fn any_ace(dacl: bool) -> impl Strategy<Value = Ace> {
+        let ace_type = if dacl { prop_oneof![Just(AceType::AccessAllowed), Just(AceType::AccessDenied)].boxed() } else { Just(AceType::SystemAudit).boxed() };
+        (ace_type, any::<u8>(), any_mask(), any_sid()).prop_map(|(ace_type, flags, mask, sid)| Ace { ace_type, flags: AceFlags(flags & AceFlags::ALL.0), mask, sid })
+    }
+
+    #[derive(Debug, Clone)]
+    struct Model {
+        owner: Option<Sid>,
+        group: Option<Sid>,
+        dacl: Option<(AclFlags, Vec<Ace>)>,
+        sacl: Option<(AclFlags, Vec<Ace>)>,
+        /// Order in which the parts are given to the builder.
+        order: [Component; 4],
+    }
+
+    fn any_model() -> impl Strategy<Value = Model> {
+        (
+            proptest::option::of(any_sid()),
+            proptest::option::of(any_sid()),
+            proptest::option::of((any_acl_flags(), proptest::collection::vec(any_ace(true), 0..6))),
+            proptest::option::of((any_acl_flags(), proptest::collection::vec(any_ace(false), 0..6))),
+            Just([Component::Owner, Component::Group, Component::Dacl, Component::Sacl]).prop_shuffle(),
+        )
+            .prop_map(|(owner, group, dacl, sacl, order)| Model { owner, group, dacl, sacl, order })
+    }
+
+    fn build<'b>(m: &Model, buf: &'b mut [u8]) -> SecurityDescriptor<'b> {
+        let mut b = SecurityDescriptorBuilder::new(buf);
+        for c in m.order {
+            match c {
+                Component::Owner => {
+                    if let Some(s) = m.owner {
+                        b = b.owner(s);
+                    }
+                }
+                Component::Group => {
+                    if let Some(s) = m.group {
+                        b = b.group(s);
+                    }
+                }
+                Component::Dacl => {
+                    if let Some((f, aces)) = &m.dacl {
+                        b = b.dacl(*f);
+                        for a in aces {
+                            b = b.ace(*a);
+                        }
+                    }
+                }
+                Component::Sacl => {
+                    if let Some((f, aces)) = &m.sacl {
+                        b = b.sacl(*f);
+                        for a in aces {
+                            b = b.ace(*a);
+                        }
+                    }
+                }
+            }
+        }
+        b.finish().unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// parse(format(x)) describes x: same owner, group, ACL flags and ACEs, whatever the
+        /// order the builder was given; and parse is a fixed point of format∘parse.
+        #[test]
+        fn format_then_parse_round_trips(m in any_model()) {
+            let mut buf = [0u8; 8192];
+            let sd = build(&m, &mut buf);
+            let text: String = sd.sddl().to_string();
+            let mut buf2 = [0u8; 8192];
+            let parsed = parse_sddl(&text, &mut buf2).map_err(|e| TestCaseError::fail(std::format!("{text}: {e}")))?;
+            prop_assert_eq!(parsed.owner(), m.owner);
+            prop_assert_eq!(parsed.group(), m.group);
+            prop_assert_eq!(parsed.dacl().map(|a| (a.flags(), a.aces().collect::<Vec<_>>())), m.dacl.clone());
+            prop_assert_eq!(parsed.sacl().map(|a| (a.flags(), a.aces().collect::<Vec<_>>())), m.sacl.clone());
+            prop_assert_eq!(parsed.sddl().to_string(), text.clone());
+            let mut buf3 = [0u8; 8192];
+            let again = parse_sddl(&text, &mut buf3).unwrap();
+            prop_assert_eq!(again.as_bytes(), parsed.as_bytes());
+        }
+
+        /// Arbitrary text never panics the parser.
+        #[test]
+        fn parser_never_panics_on_text(s in ".{0,200}") {
+            let mut buf = [0u8; 512];
+            let _ = parse_sddl(&s, &mut buf);
+        }
+
+        /// Near-valid SDDL (drawn from the grammar's own tokens) never panics either, and the
+        /// error position is inside the input.
+        #[test]
+        fn parser_never_panics_on_tokens(tokens in proptest::collection::vec(proptest::sample::select(std::vec![
+            "O:", "G:", "D:", "S:", "P", "AI", "AR", "(", ")", ";", "A", "D", "AU", "OI", "CI", "IO", "GA", "FA",
+            "0x", "1F", "SY", "BA", "S-1-", "5", "-", "18", "0", "DA", "XX", "NO_ACCESS_CONTROL",
+        ]), 0..40), cap in 0usize..300) {
+            let s: String = tokens.concat();
+            let mut buf = std::vec![0u8; cap];
+            match parse_sddl(&s, &mut buf) {
+                Ok(sd) => {
+                    // Whatever parsed formats back to the same bytes.
+                    let text = sd.sddl().to_string();
+                    let bytes = sd.as_bytes().to_vec();
+                    let mut buf2 = std::vec![0u8; 4096];
+                    prop_assert_eq!(parse_sddl(&text, &mut buf2).unwrap().as_bytes(), bytes.as_slice());
+                }
+                Err(e) => prop_assert!(e.position <= s.len()),
+            }
+        }
+
+        /// Arbitrary bytes never panic the validator, and whatever validates formats and
+        /// parses back to the same bytes.
+        #[test]
+        fn from_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..160)) {
+            if let Ok(sd) = SecurityDescriptor::from_bytes(&bytes) {
+                let text = sd.sddl().to_string();
+                let _ = sd.dacl().map(|a| a.aces().count());
+                let mut buf = [0u8; 1024];
+                let _ = parse_sddl(&text, &mut buf);
+            }
+        }
+    }
+}
