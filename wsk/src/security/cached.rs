@@ -30,12 +30,25 @@ use crate::{Error, NtStatus, Result, WskClient};
 
 /// Size of the `PSECURITY_DESCRIPTOR` variables the control requests exchange.
 const SD_POINTER: usize = size_of::<sys::PSECURITY_DESCRIPTOR>();
+const _: () = assert!(SD_POINTER == size_of::<usize>());
 
 /// A security descriptor cached by WSK (`WSK_CACHE_SD`), released (`WSK_RELEASE_SD`) on drop.
 ///
 /// Pass it to socket creation (`WskSocket`'s `SecurityDescriptor`) or apply it with
 /// `SO_WSK_SECURITY` before bind; a socket's descriptor controls which callers may share its
 /// local address (without one, WSK uses a default that allows no sharing).
+///
+/// Create and drop it at PASSIVE_LEVEL. Both calls are synchronous (`WskControlClient`
+/// without an IRP), so neither waits.
+///
+/// # Examples
+/// ```no_run
+/// # fn demo(client: &wsk::WskClient) -> wsk::Result<()> {
+/// use wsk::security::CachedSecurityDescriptor;
+/// let sd = CachedSecurityDescriptor::from_sddl(client, "D:P(A;;GA;;;SY)(A;;GA;;;BA)")?;
+/// // ... pass `sd` to socket creation; dropping it releases the cached copy.
+/// # drop(sd); Ok(()) }
+/// ```
 ///
 /// # Invariants
 /// `sd` is a cached copy obtained from the provider of `client`, released at most once (in
@@ -99,6 +112,19 @@ impl CachedSecurityDescriptor {
         let sd = NonNull::new(output).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
         // INVARIANT: a cached copy from this client's provider, not yet released.
         Ok(Self { client: client.clone(), sd, pinned: AtomicBool::new(false) })
+    }
+
+    /// Parses `sddl` (see [`super::parse_sddl`]) into a 512-byte stack buffer and caches the
+    /// result. IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_INVALID_PARAMETER` for SDDL [`super::parse_sddl`] rejects (call it first to
+    /// learn the position and reason) or that needs more than 512 bytes; otherwise as
+    /// [`Self::new`].
+    pub fn from_sddl(client: &WskClient, sddl: &str) -> Result<Self> {
+        let mut buf = super::SecurityDescriptorBuf::<512>::new();
+        let sd = buf.from_sddl(sddl).map_err(|_| Error::new(NtStatus::INVALID_PARAMETER))?;
+        Self::new(client, sd)
     }
 
     /// The cached descriptor, for `WskSocket` / `WskSocketConnect` (`SecurityDescriptor`).

@@ -156,7 +156,7 @@ impl<const N: usize> SecurityDescriptorBuf<N> {
         SecurityDescriptorBuilder::new(&mut self.0)
     }
 
-    /// Parses `sddl` (see [`super::sddl`]) into this buffer. IRQL: any.
+    /// Parses `sddl` (see [`super::parse_sddl`]) into this buffer. IRQL: any.
     ///
     /// # Errors
     /// The position and reason of the first rejected character, or a build error.
