@@ -108,6 +108,7 @@ mod tests {
     #[test]
     fn stores_network_byte_order() {
         let s = SockAddr::from("1.2.3.4:258".parse::<SocketAddr>().unwrap());
+        // SAFETY: SockAddr is 28 plain bytes; reading its first 8 as an array is valid.
         let bytes: [u8; 8] = unsafe { core::mem::transmute_copy(&s) };
         assert_eq!(bytes, [2, 0, 1, 2, 1, 2, 3, 4]);
         assert_eq!(core::mem::size_of::<SockAddr>(), 28);

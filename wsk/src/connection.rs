@@ -59,7 +59,7 @@ impl ConnectionSocket {
         client: &WskClient,
         remote: SocketAddr,
         local: Option<SocketAddr>,
-        options: BindOptions,
+        options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
         let family = SockAddr::socket_family(&remote);

@@ -32,7 +32,7 @@ impl DatagramSocket {
     ///
     /// # Errors
     /// As [`DatagramSocket::bind`], or the status of setting an option.
-    pub fn bind_with(client: &WskClient, local: SocketAddr, options: BindOptions, timeout: Duration) -> Result<Self> {
+    pub fn bind_with(client: &WskClient, local: SocketAddr, options: BindOptions<'_>, timeout: Duration) -> Result<Self> {
         let family = SockAddr::socket_family(&local);
         let (mut raw, mut blocking) = socket::create(client, family, Category::Datagram, options, timeout)?;
         // SAFETY: `raw` is a datagram socket.
@@ -133,6 +133,13 @@ impl DatagramSocket {
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = self.dispatch()?.WskGetLocalAddress;
         socket::address(&self.raw, &mut self.blocking, f, crate::options::OPTION_TIMEOUT)
+    }
+
+    /// Whether the socket is still open (a timed-out request that the provider could not
+    /// cancel closes it).
+    #[must_use]
+    pub fn is_open(&self) -> bool {
+        self.raw.is_open()
     }
 
     pub(crate) fn into_parts(self) -> (RawSocket, WskClient) {

@@ -34,7 +34,7 @@ impl ListenSocket {
     ///
     /// # Errors
     /// As [`ListenSocket::bind`], or the status of setting an option.
-    pub fn bind_with(client: &WskClient, local: SocketAddr, options: BindOptions, timeout: Duration) -> Result<Self> {
+    pub fn bind_with(client: &WskClient, local: SocketAddr, options: BindOptions<'_>, timeout: Duration) -> Result<Self> {
         let family = SockAddr::socket_family(&local);
         let (mut raw, mut blocking) = socket::create(client, family, Category::Listen, options, timeout)?;
         // SAFETY: `raw` is a listen socket.

@@ -112,6 +112,15 @@ macro_rules! socket_options {
                 self.option_u32(wsk_bindings::SOL_SOCKET, wsk_bindings::SO_SNDBUF)
             }
 
+            /// `SO_WSK_SECURITY`: a cached copy of the socket's security descriptor, released
+            /// on drop. IRQL: PASSIVE_LEVEL.
+            ///
+            /// # Errors
+            /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio).
+            pub fn security(&mut self) -> $crate::Result<$crate::security::CachedSecurityDescriptor> {
+                $crate::security::socket_security(&self.client, &self.raw, &mut self.blocking, $crate::options::OPTION_TIMEOUT)
+            }
+
             /// Whether `SO_REUSEADDR` was set (see [`crate::BindOptions`]).
             ///
             /// # Errors

@@ -113,14 +113,28 @@ impl Category {
 }
 
 /// Options applied between creating a socket and binding it (they only take effect then).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BindOptions {
+#[derive(Clone, Copy, Default)]
+pub struct BindOptions<'a> {
     /// `SO_REUSEADDR`: allow binding an address in use.
     pub reuse_address: bool,
     /// `SO_EXCLUSIVEADDRUSE`: forbid any other socket from binding this address.
     pub exclusive_address: bool,
     /// `IPV6_V6ONLY` for IPv6 sockets: `Some(false)` makes a dual-stack socket.
     pub ipv6_only: Option<bool>,
+    /// `SO_WSK_SECURITY`: the cached descriptor that protects the bound address (the socket
+    /// uses it from bind on; it must outlive only the creating call).
+    pub security: Option<&'a crate::security::CachedSecurityDescriptor>,
+}
+
+impl core::fmt::Debug for BindOptions<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BindOptions")
+            .field("reuse_address", &self.reuse_address)
+            .field("exclusive_address", &self.exclusive_address)
+            .field("ipv6_only", &self.ipv6_only)
+            .field("security", &self.security.is_some())
+            .finish()
+    }
 }
 
 /// Creates a socket and applies `options`, ready to bind.
@@ -128,7 +142,7 @@ pub(crate) fn create(
     client: &WskClient,
     family: u16,
     category: Category,
-    options: BindOptions,
+    options: BindOptions<'_>,
     timeout: Duration,
 ) -> Result<(RawSocket, Blocking)> {
     let (npi_client, dispatch) = client.provider();
@@ -170,7 +184,10 @@ pub(crate) fn create(
     Ok((raw, blocking))
 }
 
-fn apply_bind_options(raw: &RawSocket, blocking: &mut Blocking, family: u16, options: BindOptions, timeout: Duration) -> Result<()> {
+fn apply_bind_options(raw: &RawSocket, blocking: &mut Blocking, family: u16, options: BindOptions<'_>, timeout: Duration) -> Result<()> {
+    if let Some(sd) = options.security {
+        crate::security::apply_security(raw, blocking, sd, timeout)?;
+    }
     if options.reuse_address {
         set_option(raw, blocking, sys::SOL_SOCKET, sys::SO_REUSEADDR, &1u32.to_ne_bytes(), timeout)?;
     }

@@ -1,16 +1,27 @@
 //! Completion-driven connections: a [`Session`] decides what to do with each received or
 //! sent buffer, and a [`StreamTask`] runs it with one IRP and one buffer, no thread.
 //!
-//! ```ignore
+//! ```no_run
+//! use wsk::stream::{Session, Step, StreamTask};
+//! use wsk::{ConnectionSocket, Error};
+//!
+//! /// Sends every byte back.
 //! struct Echo;
+//!
 //! impl Session for Echo {
 //!     fn received(&self, _: &mut [u8], len: usize) -> Step {
 //!         if len == 0 { Step::Close } else { Step::Send(len) }
 //!     }
-//!     fn sent(&self, _: &mut [u8], _: usize) -> Step { Step::Receive }
-//!     fn finished(&self, _: Option<wsk::Error>) {}
+//!     fn sent(&self, _: &mut [u8], _: usize) -> Step {
+//!         Step::Receive
+//!     }
+//!     fn finished(&self, _: Option<Error>) {}
 //! }
-//! let task = StreamTask::start(connection, 16 * 1024, Echo)?;
+//!
+//! /// IRQL <= DISPATCH_LEVEL: nothing here blocks.
+//! fn serve(connection: ConnectionSocket) -> wsk::Result<StreamTask<Echo>> {
+//!     StreamTask::start(connection, 16 * 1024, Echo)
+//! }
 //! ```
 
 use core::cell::UnsafeCell;

@@ -136,8 +136,7 @@ impl CachedSecurityDescriptor {
 
     /// Never release the copy: call when a request that was given [`Self::as_ptr`] timed out
     /// and may still be pending at the provider. IRQL: any.
-    #[allow(dead_code)]
-    pub(crate) fn pin(&self) {
+        pub(crate) fn pin(&self) {
         self.pinned.store(true, Ordering::Release);
     }
 }
@@ -172,7 +171,6 @@ impl core::fmt::Debug for CachedSecurityDescriptor {
 /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio), or
 /// `STATUS_IO_TIMEOUT`.
 // Called by socket creation and the socket types (wired in socket.rs).
-#[allow(dead_code)]
 pub(crate) fn apply_security(raw: &RawSocket, blocking: &mut Blocking, sd: &CachedSecurityDescriptor, timeout: Duration) -> Result<()> {
     let value = (sd.sd.as_ptr() as usize).to_ne_bytes();
     let result = crate::socket::set_option(raw, blocking, sys::SOL_SOCKET, sys::SO_WSK_SECURITY, &value, timeout);
@@ -189,7 +187,6 @@ pub(crate) fn apply_security(raw: &RawSocket, blocking: &mut Blocking, sd: &Cach
 /// The provider's status, `STATUS_IO_TIMEOUT`, or `STATUS_UNSUCCESSFUL` when the provider
 /// returned no descriptor.
 // Called by the socket types' `security()` getters (wired in socket.rs / options.rs).
-#[allow(dead_code)]
 pub(crate) fn socket_security(client: &WskClient, raw: &RawSocket, blocking: &mut Blocking, timeout: Duration) -> Result<CachedSecurityDescriptor> {
     if !raw.is_open() {
         return Err(Error::new(NtStatus::INVALID_HANDLE));
