@@ -17,6 +17,9 @@
 //! Every function documents its IRQL. Blocking functions require PASSIVE_LEVEL; handlers run
 //! at IRQL <= DISPATCH_LEVEL and must not block.
 //!
+//! See the crate's README (`wsk/README.md`) for the guide to embedding it in a WDM or KMDF
+//! driver.
+//!
 //! # Teardown
 //! Sockets hold a reference to their [`WskClient`]; the registration is released only after
 //! the last socket is closed. [`WskClient::shutdown`] waits (bounded) for that.
