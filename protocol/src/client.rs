@@ -2,15 +2,22 @@
 
 use core::net::SocketAddr;
 use zerocopy::FromBytes;
+use wskrs_ntstatus::NtStatus;
 
+use crate::text::{read_padded, write_padded};
 use crate::wire::{
-    header, CloseReply, CloseRequest, EndpointInfo, EndpointReply, Header, InfoReply, InfoRequest,
-    ListReply, ListRequest, RecvReply, RecvRequest, SendReply, SendRequest, TcpConnectRequest,
-    TcpListenRequest, WireAddr, WireSize,
+    header, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo,
+    EndpointReply, Header, InfoReply, InfoRequest, ListReply, ListRequest, RecvFromReply,
+    RecvFromRequest, RecvReply, RecvRequest, ResolveReply, ResolveRequest, SecurityReply,
+    SecurityRequest, SendReply, SendRequest, SendToRequest, SocketOptionReply,
+    SocketOptionRequest, StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest,
+    UdpBindRequest, WireAddr, WireSize,
 };
 use crate::{
-    EndpointId, EndpointKind, EndpointState, ProtocolError, Service, ABI_VERSION, FLAG_DETACH,
-    INFO_DETACHED, INFO_OWNED_BY_CALLER, MAX_TRANSFER, RECV_EOF,
+    BindFlags, EndpointId, EndpointKind, EndpointState, OptionId, ProtocolError, Service, Stats,
+    UdpService, ABI_VERSION, DISCONNECT_ABORTIVE, FLAG_DETACH, INFO_DETACHED,
+    INFO_OWNED_BY_CALLER, MAX_DATAGRAM, MAX_TRANSFER, RECV_EOF, RESOLVE_NAME_LEN,
+    RESOLVE_SERVICE_LEN,
 };
 
 const fn flags_for(detach: bool) -> u32 {
@@ -37,7 +44,8 @@ pub fn encode_list() -> [u8; 8] {
     })
 }
 
-/// A `TCP_CONNECT` request; `timeout_ms` 0 means [`crate::DEFAULT_TIMEOUT_MS`].
+/// A `TCP_CONNECT` request without bind options; `timeout_ms` 0 means
+/// [`crate::DEFAULT_TIMEOUT_MS`].
 #[must_use]
 pub fn encode_tcp_connect(
     remote: SocketAddr,
@@ -45,31 +53,127 @@ pub fn encode_tcp_connect(
     detach: bool,
     timeout_ms: u32,
 ) -> [u8; 72] {
+    encode_tcp_connect_with(remote, local, detach, timeout_ms, BindFlags::default())
+}
+
+/// A `TCP_CONNECT` request with bind options; `timeout_ms` 0 means
+/// [`crate::DEFAULT_TIMEOUT_MS`].
+#[must_use]
+pub fn encode_tcp_connect_with(
+    remote: SocketAddr,
+    local: Option<SocketAddr>,
+    detach: bool,
+    timeout_ms: u32,
+    bind: BindFlags,
+) -> [u8; 72] {
     zerocopy::transmute!(TcpConnectRequest {
         header: header(TcpConnectRequest::LEN_U32),
         remote: WireAddr::from(remote),
         local: WireAddr::from_option(local),
-        flags: flags_for(detach),
+        flags: flags_for(detach) | bind.to_flags(),
         timeout_ms,
     })
 }
 
-/// A `TCP_LISTEN` request; `backlog` 0 lets the driver choose.
+/// The optional parts of a `TCP_LISTEN` request; the default is v1's listener (driver's
+/// backlog, not detached, default connection limit, no bind options, no descriptor).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenOptions<'a> {
+    /// The listen backlog; 0 lets the driver choose.
+    pub backlog: u32,
+    /// The listener outlives the handle that created it ([`FLAG_DETACH`]).
+    pub detach: bool,
+    /// Connections served at once, at most [`crate::MAX_CONNECTIONS`]; 0 means
+    /// [`crate::DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: u32,
+    /// Options applied before binding.
+    pub bind: BindFlags,
+    /// The listener's security descriptor as SDDL (at most 256 bytes, no NUL); `None` (or
+    /// an empty string) for the provider's default.
+    pub sddl: Option<&'a str>,
+}
+
+/// A `TCP_LISTEN` request with v1's parameters (no connection limit, bind options or
+/// descriptor); `backlog` 0 lets the driver choose.
 #[must_use]
 pub fn encode_tcp_listen(
     local: SocketAddr,
     service: Service,
     backlog: u32,
     detach: bool,
-) -> [u8; 52] {
-    zerocopy::transmute!(TcpListenRequest {
+) -> [u8; 312] {
+    zerocopy::transmute!(listen_request(local, service, backlog, detach))
+}
+
+fn listen_request(
+    local: SocketAddr,
+    service: Service,
+    backlog: u32,
+    detach: bool,
+) -> TcpListenRequest {
+    TcpListenRequest {
         header: header(TcpListenRequest::LEN_U32),
         local: WireAddr::from(local),
         service: service.as_u32(),
         backlog,
         flags: flags_for(detach),
-        reserved: 0,
-    })
+        ..TcpListenRequest::default()
+    }
+}
+
+/// A `TCP_LISTEN` request with every v2 option.
+///
+/// # Errors
+///
+/// [`ProtocolError::InvalidParameter`] if the SDDL is longer than [`crate::SDDL_LEN`] bytes
+/// or contains a NUL.
+///
+/// # Examples
+///
+/// ```
+/// use wskrs_protocol::{encode_tcp_listen_with, parse_request, IoctlCode, ListenOptions, Request, Service};
+///
+/// let options = ListenOptions { max_connections: 8, sddl: Some("D:(A;;GA;;;WD)"), ..Default::default() };
+/// let bytes = encode_tcp_listen_with("127.0.0.1:9100".parse().unwrap(), Service::Discard, &options)?;
+/// let Request::TcpListen(listen) = parse_request(IoctlCode::TCP_LISTEN.0, &bytes)? else { unreachable!() };
+/// assert_eq!((listen.max_connections, listen.sddl), (8, Some("D:(A;;GA;;;WD)")));
+/// # Ok::<(), wskrs_protocol::ProtocolError>(())
+/// ```
+pub fn encode_tcp_listen_with(
+    local: SocketAddr,
+    service: Service,
+    options: &ListenOptions<'_>,
+) -> Result<[u8; 312], ProtocolError> {
+    let mut request = listen_request(local, service, options.backlog, options.detach);
+    request.flags |= options.bind.to_flags();
+    request.max_connections = options.max_connections;
+    write_padded(&mut request.sddl, options.sddl.unwrap_or(""))?;
+    Ok(zerocopy::transmute!(request))
+}
+
+/// A `UDP_BIND` request: a UDP socket on `local` (port 0: the stack chooses) that runs
+/// `service`.
+///
+/// # Errors
+///
+/// [`ProtocolError::InvalidParameter`] if `sddl` is longer than [`crate::SDDL_LEN`] bytes or
+/// contains a NUL.
+pub fn encode_udp_bind(
+    local: SocketAddr,
+    service: UdpService,
+    detach: bool,
+    bind: BindFlags,
+    sddl: Option<&str>,
+) -> Result<[u8; 300], ProtocolError> {
+    let mut request = UdpBindRequest {
+        header: header(UdpBindRequest::LEN_U32),
+        local: WireAddr::from(local),
+        service: service.as_u32(),
+        flags: flags_for(detach) | bind.to_flags(),
+        ..UdpBindRequest::default()
+    };
+    write_padded(&mut request.sddl, sddl.unwrap_or(""))?;
+    Ok(zerocopy::transmute!(request))
 }
 
 /// The fixed 24-byte part of a SEND request for `length` data bytes (the data follows it).
@@ -107,6 +211,147 @@ pub fn encode_send(
     fixed.copy_from_slice(&encode_send_header(id, timeout_ms, length));
     payload.copy_from_slice(data);
     Ok(total)
+}
+
+/// The fixed 56-byte part of a `SEND_TO` request for a `length`-byte datagram to `remote`
+/// (the data follows it).
+#[must_use]
+pub fn encode_send_to_header(
+    id: EndpointId,
+    timeout_ms: u32,
+    remote: SocketAddr,
+    length: u32,
+) -> [u8; 56] {
+    zerocopy::transmute!(SendToRequest {
+        header: header(length.saturating_add(SendToRequest::LEN_U32)),
+        id: id.0,
+        timeout_ms,
+        length,
+        remote: WireAddr::from(remote),
+        reserved: 0,
+    })
+}
+
+/// Writes a whole `SEND_TO` request (header and `data`, one datagram) to the start of `out`;
+/// returns its length.
+///
+/// # Errors
+///
+/// [`ProtocolError::InvalidParameter`] if `data` is longer than [`MAX_DATAGRAM`];
+/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 56 + `data.len()`.
+pub fn encode_send_to(
+    out: &mut [u8],
+    id: EndpointId,
+    timeout_ms: u32,
+    remote: SocketAddr,
+    data: &[u8],
+) -> Result<usize, ProtocolError> {
+    let length = u32::try_from(data.len()).map_err(|_| ProtocolError::InvalidParameter)?;
+    if length > MAX_DATAGRAM {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    let total = SendToRequest::LEN
+        .checked_add(data.len())
+        .ok_or(ProtocolError::BufferTooSmall)?;
+    let message = out.get_mut(..total).ok_or(ProtocolError::BufferTooSmall)?;
+    let (fixed, payload) = message.split_at_mut(SendToRequest::LEN);
+    fixed.copy_from_slice(&encode_send_to_header(id, timeout_ms, remote, length));
+    payload.copy_from_slice(data);
+    Ok(total)
+}
+
+/// A `RECV_FROM` request for one datagram of at most `max_length` bytes.
+#[must_use]
+pub fn encode_recv_from(id: EndpointId, timeout_ms: u32, max_length: u32) -> [u8; 24] {
+    zerocopy::transmute!(RecvFromRequest {
+        header: header(RecvFromRequest::LEN_U32),
+        id: id.0,
+        timeout_ms,
+        max_length
+    })
+}
+
+/// A DISCONNECT request: graceful (shut down the send direction) or `abortive` (reset).
+#[must_use]
+pub fn encode_disconnect(id: EndpointId, timeout_ms: u32, abortive: bool) -> [u8; 24] {
+    zerocopy::transmute!(DisconnectRequest {
+        header: header(DisconnectRequest::LEN_U32),
+        id: id.0,
+        timeout_ms,
+        flags: if abortive { DISCONNECT_ABORTIVE } else { 0 },
+    })
+}
+
+/// A `SOCKET_OPTION` request: `set` `None` gets the option, `Some(value)` sets it.
+#[must_use]
+pub fn encode_socket_option(id: EndpointId, option: OptionId, set: Option<u32>) -> [u8; 32] {
+    zerocopy::transmute!(SocketOptionRequest {
+        header: header(SocketOptionRequest::LEN_U32),
+        id: id.0,
+        option: option.as_u32(),
+        set: u32::from(set.is_some()),
+        value: set.unwrap_or(0),
+        reserved: 0,
+    })
+}
+
+/// A SECURITY request.
+#[must_use]
+pub fn encode_security(id: EndpointId) -> [u8; 16] {
+    zerocopy::transmute!(SecurityRequest {
+        header: header(SecurityRequest::LEN_U32),
+        id: id.0
+    })
+}
+
+/// A RESOLVE request for `name` (a host name or address literal) and `service` (a port
+/// number or service name; empty for none).
+///
+/// # Errors
+///
+/// [`ProtocolError::InvalidParameter`] if `name` is empty or longer than 255 bytes,
+/// `service` is longer than 31 bytes, or either contains a NUL.
+pub fn encode_resolve(
+    name: &str,
+    service: &str,
+    timeout_ms: u32,
+) -> Result<[u8; 304], ProtocolError> {
+    if name.is_empty() || name.len() >= RESOLVE_NAME_LEN || service.len() >= RESOLVE_SERVICE_LEN
+    {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    let mut request = ResolveRequest {
+        header: header(ResolveRequest::LEN_U32),
+        timeout_ms,
+        ..ResolveRequest::default()
+    };
+    write_padded(&mut request.name, name)?;
+    write_padded(&mut request.service, service)?;
+    Ok(zerocopy::transmute!(request))
+}
+
+/// The STATS request.
+#[must_use]
+pub fn encode_stats() -> [u8; 8] {
+    zerocopy::transmute!(StatsRequest {
+        header: header(StatsRequest::LEN_U32)
+    })
+}
+
+/// The output buffer length a LIST needs for `entries` endpoints (saturating).
+#[must_use]
+pub const fn list_output_len(entries: usize) -> usize {
+    entries
+        .saturating_mul(EndpointInfo::LEN)
+        .saturating_add(ListReply::LEN)
+}
+
+/// The output buffer length a RESOLVE needs for `addresses` addresses (saturating).
+#[must_use]
+pub const fn resolve_output_len(addresses: usize) -> usize {
+    addresses
+        .saturating_mul(WireAddr::LEN)
+        .saturating_add(ResolveReply::LEN)
 }
 
 /// A RECV request for at most `max_length` bytes.
@@ -191,7 +436,7 @@ pub fn parse_info_reply(bytes: &[u8]) -> Result<DriverInfo, ProtocolError> {
     })
 }
 
-/// What a `TCP_CONNECT` or `TCP_LISTEN` reply says.
+/// What a `TCP_CONNECT`, `TCP_LISTEN` or `UDP_BIND` reply says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OpenedEndpoint {
     /// The new endpoint's id.
@@ -204,7 +449,7 @@ pub struct OpenedEndpoint {
     pub remote: Option<SocketAddr>,
 }
 
-/// Reads a `TCP_CONNECT` / `TCP_LISTEN` reply.
+/// Reads a `TCP_CONNECT` / `TCP_LISTEN` / `UDP_BIND` reply.
 ///
 /// # Errors
 ///
@@ -223,7 +468,7 @@ pub fn parse_endpoint_reply(bytes: &[u8]) -> Result<OpenedEndpoint, ProtocolErro
     })
 }
 
-/// Reads a SEND reply; returns the bytes sent.
+/// Reads a SEND or `SEND_TO` reply; returns the bytes sent.
 ///
 /// # Errors
 ///
@@ -274,7 +519,8 @@ pub fn parse_close_reply(bytes: &[u8]) -> Result<(), ProtocolError> {
     read_fixed_reply::<CloseReply>(bytes).map(|_| ())
 }
 
-/// One endpoint of a LIST reply, validated.
+/// One endpoint of a LIST reply, validated: what it is (v1's fields; see
+/// [`EndpointActivity`] for v2's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EndpointStatus {
     /// The endpoint's id.
@@ -307,7 +553,10 @@ impl TryFrom<&EndpointInfo> for EndpointStatus {
     type Error = ProtocolError;
 
     fn try_from(info: &EndpointInfo) -> Result<Self, Self::Error> {
-        if info.flags & !(INFO_DETACHED | INFO_OWNED_BY_CALLER) != 0 || info.reserved != 0 {
+        if info.flags & !(INFO_DETACHED | INFO_OWNED_BY_CALLER) != 0
+            || info.reserved != 0
+            || info.reserved2 != 0
+        {
             return Err(ProtocolError::InvalidParameter);
         }
         Ok(Self {
@@ -327,7 +576,48 @@ impl TryFrom<&EndpointInfo> for EndpointStatus {
     }
 }
 
+/// The activity counters of a LIST entry (new in ABI v2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointActivity {
+    /// Milliseconds the endpoint has been open.
+    pub opened_ms: u64,
+    /// Send operations completed.
+    pub send_ops: u64,
+    /// Receive operations completed.
+    pub recv_ops: u64,
+    /// Operations that failed.
+    pub errors: u64,
+    /// The status of the last failure, `None` if nothing failed.
+    pub last_status: Option<NtStatus>,
+}
+
+impl From<&EndpointInfo> for EndpointActivity {
+    fn from(info: &EndpointInfo) -> Self {
+        Self {
+            opened_ms: info.opened_ms,
+            send_ops: info.send_ops,
+            recv_ops: info.recv_ops,
+            errors: info.errors,
+            last_status: (info.last_status != 0).then(|| NtStatus::from_u32(info.last_status)),
+        }
+    }
+}
+
+impl From<(&EndpointStatus, &EndpointActivity)> for EndpointInfo {
+    fn from((status, activity): (&EndpointStatus, &EndpointActivity)) -> Self {
+        Self {
+            opened_ms: activity.opened_ms,
+            send_ops: activity.send_ops,
+            recv_ops: activity.recv_ops,
+            errors: activity.errors,
+            last_status: activity.last_status.map_or(0, NtStatus::as_u32),
+            ..Self::from(status)
+        }
+    }
+}
+
 impl From<&EndpointStatus> for EndpointInfo {
+    /// The entry with zero activity counters.
     fn from(status: &EndpointStatus) -> Self {
         let detached = if status.detached { INFO_DETACHED } else { 0 };
         let owned = if status.owned_by_caller {
@@ -348,6 +638,12 @@ impl From<&EndpointStatus> for EndpointInfo {
             connections_served: status.connections_served,
             connections_active: status.connections_active,
             reserved: 0,
+            opened_ms: 0,
+            send_ops: 0,
+            recv_ops: 0,
+            errors: 0,
+            last_status: 0,
+            reserved2: 0,
         }
     }
 }
@@ -382,11 +678,21 @@ impl<'a> EndpointList<'a> {
 
     /// The entries, in the driver's order.
     pub fn iter(&self) -> impl Iterator<Item = EndpointStatus> + 'a {
+        self.iter_with_activity().map(|(status, _)| status)
+    }
+
+    /// The entries with their activity counters, in the driver's order.
+    pub fn iter_with_activity(
+        &self,
+    ) -> impl Iterator<Item = (EndpointStatus, EndpointActivity)> + 'a {
         // Every entry was validated by `parse_list_reply`, so none is dropped here.
         self.entries
             .chunks_exact(EndpointInfo::LEN)
             .filter_map(|chunk| EndpointInfo::read_from_bytes(chunk).ok())
-            .filter_map(|info| EndpointStatus::try_from(&info).ok())
+            .filter_map(|info| {
+                let status = EndpointStatus::try_from(&info).ok()?;
+                Some((status, EndpointActivity::from(&info)))
+            })
     }
 }
 
@@ -398,13 +704,7 @@ impl<'a> EndpointList<'a> {
 /// entries or `count` exceeds `total`; any entry's error from [`EndpointStatus::try_from`].
 pub fn parse_list_reply(bytes: &[u8]) -> Result<EndpointList<'_>, ProtocolError> {
     let (reply, entries) = read_reply::<ListReply>(bytes)?;
-    let expected = usize::try_from(reply.count)
-        .ok()
-        .and_then(|count| count.checked_mul(EndpointInfo::LEN))
-        .ok_or(ProtocolError::LengthMismatch)?;
-    if entries.len() != expected || reply.count > reply.total {
-        return Err(ProtocolError::LengthMismatch);
-    }
+    counted_entries(entries, reply.count, reply.total, EndpointInfo::LEN)?;
     for chunk in entries.chunks_exact(EndpointInfo::LEN) {
         let info =
             EndpointInfo::read_from_bytes(chunk).map_err(|_| ProtocolError::LengthMismatch)?;
@@ -414,5 +714,185 @@ pub fn parse_list_reply(bytes: &[u8]) -> Result<EndpointList<'_>, ProtocolError>
         count: reply.count,
         total: reply.total,
         entries,
+    })
+}
+
+/// What a `RECV_FROM` reply says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceivedFrom<'a> {
+    /// The datagram (truncated to the room the request left for it).
+    pub data: &'a [u8],
+    /// Its sender, if the driver knows it.
+    pub remote: Option<SocketAddr>,
+}
+
+/// Reads a `RECV_FROM` reply and the datagram after it.
+///
+/// # Errors
+///
+/// As [`parse_info_reply`], and [`ProtocolError::LengthMismatch`] if `length` disagrees with
+/// the data present; [`ProtocolError::InvalidParameter`] for a nonzero reserved field;
+/// [`ProtocolError::BadAddress`] for a malformed address.
+pub fn parse_recv_from_reply(bytes: &[u8]) -> Result<ReceivedFrom<'_>, ProtocolError> {
+    let (reply, data) = read_reply::<RecvFromReply>(bytes)?;
+    if usize::try_from(reply.length) != Ok(data.len()) {
+        return Err(ProtocolError::LengthMismatch);
+    }
+    if reply.reserved != 0 || reply.reserved2 != 0 {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    Ok(ReceivedFrom {
+        data,
+        remote: reply.remote.to_socket_addr()?,
+    })
+}
+
+/// Reads a DISCONNECT reply.
+///
+/// # Errors
+///
+/// As [`parse_info_reply`].
+pub fn parse_disconnect_reply(bytes: &[u8]) -> Result<(), ProtocolError> {
+    read_fixed_reply::<DisconnectReply>(bytes).map(|_| ())
+}
+
+/// Reads a `SOCKET_OPTION` reply; returns the option's value.
+///
+/// # Errors
+///
+/// As [`parse_info_reply`]; [`ProtocolError::InvalidParameter`] for a nonzero reserved field.
+pub fn parse_socket_option_reply(bytes: &[u8]) -> Result<u32, ProtocolError> {
+    let reply: SocketOptionReply = read_fixed_reply(bytes)?;
+    if reply.reserved != 0 {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    Ok(reply.value)
+}
+
+/// Reads a SECURITY reply; returns the SDDL (empty when the endpoint has no descriptor).
+///
+/// # Errors
+///
+/// As [`parse_info_reply`]; [`ProtocolError::InvalidParameter`] for a nonzero reserved
+/// field, a `length` above 256, text that is not UTF-8 or contains a NUL, or a nonzero byte
+/// after `length`.
+pub fn parse_security_reply(bytes: &[u8]) -> Result<&str, ProtocolError> {
+    let reply: SecurityReply = read_fixed_reply(bytes)?;
+    if reply.reserved != 0 {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    // The text borrows from `bytes`, which `read_fixed_reply` checked to be exactly the reply.
+    let field = bytes
+        .get(core::mem::offset_of!(SecurityReply, sddl)..)
+        .ok_or(ProtocolError::LengthMismatch)?;
+    let length = usize::try_from(reply.length).map_err(|_| ProtocolError::InvalidParameter)?;
+    let (text, padding) = field
+        .split_at_checked(length)
+        .ok_or(ProtocolError::InvalidParameter)?;
+    if padding.iter().any(|&byte| byte != 0) {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    let sddl = read_padded(text)?;
+    if sddl.len() == length {
+        Ok(sddl)
+    } else {
+        Err(ProtocolError::InvalidParameter)
+    }
+}
+
+/// A validated RESOLVE reply.
+#[derive(Clone, Copy, Debug)]
+pub struct ResolvedAddresses<'a> {
+    count: u32,
+    total: u32,
+    entries: &'a [u8],
+}
+
+impl<'a> ResolvedAddresses<'a> {
+    /// Addresses in the reply.
+    #[must_use]
+    pub const fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Addresses the name resolved to; more than [`count`](Self::count) when the output
+    /// buffer was too small for all of them.
+    #[must_use]
+    pub const fn total(&self) -> u32 {
+        self.total
+    }
+
+    /// True when some addresses did not fit in the reply.
+    #[must_use]
+    pub const fn is_truncated(&self) -> bool {
+        self.total > self.count
+    }
+
+    /// The addresses, in the provider's order.
+    pub fn iter(&self) -> impl Iterator<Item = SocketAddr> + 'a {
+        // Every entry was validated by `parse_resolve_reply`, so none is dropped here.
+        self.entries
+            .chunks_exact(WireAddr::LEN)
+            .filter_map(|chunk| WireAddr::read_from_bytes(chunk).ok())
+            .filter_map(|address| address.to_socket_addr().ok().flatten())
+    }
+}
+
+/// Reads the entries of a counted reply (`count` entries of `entry_len` bytes after the
+/// fixed part) and checks `count <= total`.
+fn counted_entries(
+    entries: &[u8],
+    count: u32,
+    total: u32,
+    entry_len: usize,
+) -> Result<(), ProtocolError> {
+    let expected = usize::try_from(count)
+        .ok()
+        .and_then(|count| count.checked_mul(entry_len))
+        .ok_or(ProtocolError::LengthMismatch)?;
+    if entries.len() != expected || count > total {
+        return Err(ProtocolError::LengthMismatch);
+    }
+    Ok(())
+}
+
+/// Reads a RESOLVE reply and validates every address.
+///
+/// # Errors
+///
+/// As [`parse_info_reply`]; [`ProtocolError::LengthMismatch`] if the data is not `count`
+/// addresses or `count` exceeds `total`; [`ProtocolError::BadAddress`] for a malformed
+/// address or one of family 0.
+pub fn parse_resolve_reply(bytes: &[u8]) -> Result<ResolvedAddresses<'_>, ProtocolError> {
+    let (reply, entries) = read_reply::<ResolveReply>(bytes)?;
+    counted_entries(entries, reply.count, reply.total, WireAddr::LEN)?;
+    for chunk in entries.chunks_exact(WireAddr::LEN) {
+        let address =
+            WireAddr::read_from_bytes(chunk).map_err(|_| ProtocolError::LengthMismatch)?;
+        address.to_socket_addr()?.ok_or(ProtocolError::BadAddress)?;
+    }
+    Ok(ResolvedAddresses {
+        count: reply.count,
+        total: reply.total,
+        entries,
+    })
+}
+
+/// Reads a STATS reply.
+///
+/// # Errors
+///
+/// As [`parse_info_reply`].
+pub fn parse_stats_reply(bytes: &[u8]) -> Result<Stats, ProtocolError> {
+    let reply: StatsReply = read_fixed_reply(bytes)?;
+    Ok(Stats {
+        endpoints_open: reply.endpoints_open,
+        endpoints_peak: reply.endpoints_peak,
+        endpoints_opened: reply.endpoints_opened,
+        bytes_sent: reply.bytes_sent,
+        bytes_received: reply.bytes_received,
+        connections_served: reply.connections_served,
+        errors: reply.errors,
+        uptime_ms: reply.uptime_ms,
     })
 }

@@ -54,8 +54,43 @@ impl IoctlCode {
         FILE_ANY_ACCESS,
     ));
 
-    /// Every code of ABI version 1.
-    pub const ALL: [Self; 7] = [
+    /// Open a UDP socket, user-driven or running an in-kernel service
+    /// (`UdpBindRequest` -> `EndpointReply`).
+    pub const UDP_BIND: Self = Self(ctl_code(DEVICE_TYPE, 0x807, METHOD_BUFFERED, READ_WRITE));
+    /// Send one datagram (`SendToRequest` + data -> `SendReply`).
+    pub const SEND_TO: Self = Self(ctl_code(DEVICE_TYPE, 0x808, METHOD_BUFFERED, READ_WRITE));
+    /// Receive one datagram (`RecvFromRequest` -> `RecvFromReply` + data).
+    pub const RECV_FROM: Self = Self(ctl_code(DEVICE_TYPE, 0x809, METHOD_BUFFERED, READ_WRITE));
+    /// Shut down a connection, gracefully or abortively (`DisconnectRequest` ->
+    /// `DisconnectReply`).
+    pub const DISCONNECT: Self = Self(ctl_code(DEVICE_TYPE, 0x80A, METHOD_BUFFERED, READ_WRITE));
+    /// Get or set a socket option (`SocketOptionRequest` -> `SocketOptionReply`).
+    pub const SOCKET_OPTION: Self =
+        Self(ctl_code(DEVICE_TYPE, 0x80B, METHOD_BUFFERED, READ_WRITE));
+    /// An endpoint's security descriptor as SDDL (`SecurityRequest` -> `SecurityReply`).
+    pub const SECURITY: Self = Self(ctl_code(
+        DEVICE_TYPE,
+        0x80C,
+        METHOD_BUFFERED,
+        FILE_ANY_ACCESS,
+    ));
+    /// Resolve a name to addresses (`ResolveRequest` -> `ResolveReply` + addresses).
+    pub const RESOLVE: Self = Self(ctl_code(
+        DEVICE_TYPE,
+        0x80D,
+        METHOD_BUFFERED,
+        FILE_ANY_ACCESS,
+    ));
+    /// Driver-wide counters (`StatsRequest` -> `StatsReply`).
+    pub const STATS: Self = Self(ctl_code(
+        DEVICE_TYPE,
+        0x80E,
+        METHOD_BUFFERED,
+        FILE_ANY_ACCESS,
+    ));
+
+    /// Every code of ABI version 2, in function order (0x800 upwards).
+    pub const ALL: [Self; 15] = [
         Self::INFO,
         Self::TCP_CONNECT,
         Self::TCP_LISTEN,
@@ -63,6 +98,14 @@ impl IoctlCode {
         Self::RECV,
         Self::CLOSE,
         Self::LIST,
+        Self::UDP_BIND,
+        Self::SEND_TO,
+        Self::RECV_FROM,
+        Self::DISCONNECT,
+        Self::SOCKET_OPTION,
+        Self::SECURITY,
+        Self::RESOLVE,
+        Self::STATS,
     ];
 
     /// The code's name (`"TCP_CONNECT"`), or `None` if it is not a wsk-rs code.
@@ -76,6 +119,14 @@ impl IoctlCode {
             Self::RECV => Some("RECV"),
             Self::CLOSE => Some("CLOSE"),
             Self::LIST => Some("LIST"),
+            Self::UDP_BIND => Some("UDP_BIND"),
+            Self::SEND_TO => Some("SEND_TO"),
+            Self::RECV_FROM => Some("RECV_FROM"),
+            Self::DISCONNECT => Some("DISCONNECT"),
+            Self::SOCKET_OPTION => Some("SOCKET_OPTION"),
+            Self::SECURITY => Some("SECURITY"),
+            Self::RESOLVE => Some("RESOLVE"),
+            Self::STATS => Some("STATS"),
             _ => None,
         }
     }
@@ -135,6 +186,14 @@ mod tests {
         assert_eq!(IoctlCode::RECV.0, 0x8057_E010);
         assert_eq!(IoctlCode::CLOSE.0, 0x8057_E014);
         assert_eq!(IoctlCode::LIST.0, 0x8057_2018);
+        assert_eq!(IoctlCode::UDP_BIND.0, 0x8057_E01C);
+        assert_eq!(IoctlCode::SEND_TO.0, 0x8057_E020);
+        assert_eq!(IoctlCode::RECV_FROM.0, 0x8057_E024);
+        assert_eq!(IoctlCode::DISCONNECT.0, 0x8057_E028);
+        assert_eq!(IoctlCode::SOCKET_OPTION.0, 0x8057_E02C);
+        assert_eq!(IoctlCode::SECURITY.0, 0x8057_2030);
+        assert_eq!(IoctlCode::RESOLVE.0, 0x8057_2034);
+        assert_eq!(IoctlCode::STATS.0, 0x8057_2038);
         // A well-known Windows code: IOCTL_DISK_GET_DRIVE_GEOMETRY = CTL_CODE(7, 0, 0, 0).
         assert_eq!(ctl_code(7, 0, 0, 0), 0x0007_0000);
         // FSCTL_GET_REPARSE_POINT = CTL_CODE(9, 42, METHOD_BUFFERED, FILE_ANY_ACCESS).
@@ -150,14 +209,21 @@ mod tests {
                 code.function(),
                 0x800 + u32::try_from(index).unwrap_or(u32::MAX)
             );
-            let expected_access = if *code == IoctlCode::INFO || *code == IoctlCode::LIST {
-                0
-            } else {
-                3
-            };
+            let any_access = [
+                IoctlCode::INFO,
+                IoctlCode::LIST,
+                IoctlCode::SECURITY,
+                IoctlCode::RESOLVE,
+                IoctlCode::STATS,
+            ];
+            let expected_access = if any_access.contains(code) { 0 } else { 3 };
             assert_eq!(code.access(), expected_access, "{code:?}");
             assert!(code.name().is_some());
         }
+        let mut names: std::vec::Vec<_> = IoctlCode::ALL.iter().map(|code| code.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), IoctlCode::ALL.len(), "names are distinct");
     }
 
     #[test]

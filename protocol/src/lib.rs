@@ -1,10 +1,11 @@
-//! The wsk-rs IOCTL ABI (version 1): the one definition of the requests and replies that
+//! The wsk-rs IOCTL ABI (version 2): the one definition of the requests and replies that
 //! pass between the driver and its user-mode clients.
 //!
 //! - [`wire`]: the `#[repr(C)]` message layouts, byte for byte.
 //! - [`parse_request`]: the driver's validation of an input buffer into a [`Request`].
-//! - `write_*` and [`ListWriter`]: the driver's reply writers.
+//! - `write_*`, [`ListWriter`] and [`ResolveWriter`]: the driver's reply writers.
 //! - `encode_*` and `parse_*_reply`: the client's side of the same messages.
+//! - [`source_byte`] / [`fill_source_pattern`]: the byte stream of [`Service::Source`].
 //!
 //! The crate is `no_std`, has no `unsafe`, never panics and never allocates: the driver
 //! runs it in the kernel on caller-supplied bytes. Its reference documentation for users
@@ -36,32 +37,47 @@
 mod client;
 mod codes;
 mod error;
+mod pattern;
 mod reply;
 mod request;
+mod text;
 mod types;
 pub mod wire;
 
 pub use client::{
-    encode_close, encode_info, encode_list, encode_recv, encode_send, encode_send_header,
-    encode_tcp_connect, encode_tcp_listen, parse_close_reply, parse_endpoint_reply,
-    parse_info_reply, parse_list_reply, parse_recv_reply, parse_send_reply, DriverInfo,
-    EndpointList, EndpointStatus, OpenedEndpoint, Received,
+    encode_close, encode_disconnect, encode_info, encode_list, encode_recv, encode_recv_from,
+    encode_resolve, encode_security, encode_send, encode_send_header, encode_send_to,
+    encode_send_to_header, encode_socket_option, encode_stats, encode_tcp_connect,
+    encode_tcp_connect_with, encode_tcp_listen, encode_tcp_listen_with, encode_udp_bind,
+    list_output_len, parse_close_reply, parse_disconnect_reply, parse_endpoint_reply,
+    parse_info_reply, parse_list_reply, parse_recv_from_reply, parse_recv_reply,
+    parse_resolve_reply, parse_security_reply, parse_send_reply, parse_socket_option_reply,
+    parse_stats_reply, resolve_output_len, DriverInfo, EndpointActivity, EndpointList,
+    EndpointStatus, ListenOptions, OpenedEndpoint, Received, ReceivedFrom, ResolvedAddresses,
 };
 pub use codes::{
     ctl_code, IoctlCode, DEVICE_TYPE, FILE_ANY_ACCESS, FILE_READ_DATA, FILE_WRITE_DATA,
     METHOD_BUFFERED,
 };
 pub use error::ProtocolError;
+pub use pattern::{fill_source_pattern, source_byte, SOURCE_PATTERN_PERIOD};
 pub use reply::{
-    min_output_len, recv_data_area, write_close, write_endpoint, write_info, write_recv,
-    write_send, ListWriter,
+    min_output_len, recv_data_area, recv_from_data_area, write_close, write_disconnect,
+    write_endpoint, write_info, write_recv, write_recv_from, write_security,
+    write_security_fmt, write_send, write_socket_option, write_stats, ListWriter,
+    ResolveWriter,
 };
-pub use request::{parse_request, Recv, Request, Send, TcpConnect, TcpListen};
-pub use types::{EndpointId, EndpointKind, EndpointState, Service};
+pub use request::{
+    parse_request, BindFlags, Disconnect, Recv, RecvFrom, Request, Resolve, Send, SendTo,
+    SocketOption, TcpConnect, TcpListen, UdpBind,
+};
+pub use types::{EndpointId, EndpointKind, EndpointState, OptionId, Service, Stats, UdpService};
 pub use wire::{
-    CloseReply, CloseRequest, EndpointInfo, EndpointReply, Header, InfoReply, InfoRequest,
-    ListReply, ListRequest, RecvReply, RecvRequest, SendReply, SendRequest, TcpConnectRequest,
-    TcpListenRequest, WireAddr,
+    CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo, EndpointReply,
+    Header, InfoReply, InfoRequest, ListReply, ListRequest, RecvFromReply, RecvFromRequest,
+    RecvReply, RecvRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest,
+    SendReply, SendRequest, SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply,
+    StatsRequest, TcpConnectRequest, TcpListenRequest, UdpBindRequest, WireAddr,
 };
 pub use wskrs_ntstatus::NtStatus;
 
@@ -76,12 +92,14 @@ pub const SERVICE_NAME: &str = "WskRs";
 /// The version of this ABI; every request and reply carries it in its [`Header`].
 ///
 /// Any change to a code, a layout or a meaning bumps it.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// [`EndpointKind::TcpConnection`] on the wire.
 pub const KIND_TCP_CONNECTION: u32 = 1;
 /// [`EndpointKind::TcpListener`] on the wire.
 pub const KIND_TCP_LISTENER: u32 = 2;
+/// [`EndpointKind::Udp`] on the wire.
+pub const KIND_UDP: u32 = 3;
 
 /// [`EndpointState::Connected`] on the wire.
 pub const STATE_CONNECTED: u32 = 1;
@@ -91,14 +109,59 @@ pub const STATE_LISTENING: u32 = 2;
 pub const STATE_PEER_CLOSED: u32 = 3;
 /// [`EndpointState::Broken`] on the wire.
 pub const STATE_BROKEN: u32 = 4;
+/// [`EndpointState::Bound`] on the wire (UDP).
+pub const STATE_BOUND: u32 = 5;
+/// [`EndpointState::Disconnected`] on the wire (a connection after DISCONNECT).
+pub const STATE_DISCONNECTED: u32 = 6;
 
-/// [`Service::None`] on the wire: a listener that accepts and serves nothing.
+/// [`Service::None`] / [`UdpService::None`] on the wire: a listener that accepts and serves
+/// nothing; a UDP socket driven by `SEND_TO` / `RECV_FROM`.
 pub const SERVICE_NONE: u32 = 0;
-/// [`Service::Echo`] on the wire: every accepted connection echoes what it receives.
+/// [`Service::Echo`] / [`UdpService::Echo`] on the wire: every accepted connection echoes
+/// what it receives; a UDP socket sends every datagram back to its sender.
 pub const SERVICE_ECHO: u32 = 1;
+/// [`Service::Discard`] on the wire (TCP): reads and drops everything, counting the bytes.
+pub const SERVICE_DISCARD: u32 = 2;
+/// [`Service::Source`] on the wire (TCP): sends [`source_byte`]s as fast as the peer takes
+/// them, until the peer closes.
+pub const SERVICE_SOURCE: u32 = 3;
 
-/// Request flag (`TCP_CONNECT`, `TCP_LISTEN`): the endpoint outlives the handle that created it.
+/// Request flag (`TCP_CONNECT`, `TCP_LISTEN`, `UDP_BIND`): the endpoint outlives the handle
+/// that created it.
 pub const FLAG_DETACH: u32 = 1;
+/// Bind-option flag: set `SO_REUSEADDR` before binding ([`BindFlags::reuse`]).
+pub const FLAG_REUSEADDR: u32 = 2;
+/// Bind-option flag: set `SO_EXCLUSIVEADDRUSE` before binding ([`BindFlags::exclusive`]).
+pub const FLAG_EXCLUSIVEADDRUSE: u32 = 4;
+/// Bind-option flag: set `IPV6_V6ONLY` to 1 before binding (IPv6 only;
+/// [`BindFlags::v6only`] `Some(true)`).
+pub const FLAG_V6ONLY: u32 = 8;
+/// Bind-option flag: set `IPV6_V6ONLY` to 0 before binding, so an IPv6 wildcard listener or
+/// UDP socket also accepts IPv4 (IPv6 only; [`BindFlags::v6only`] `Some(false)`).
+pub const FLAG_DUAL_STACK: u32 = 16;
+
+/// `DISCONNECT` flag: reset the connection (abortive) instead of a graceful shutdown of the
+/// send direction.
+pub const DISCONNECT_ABORTIVE: u32 = 1;
+
+/// [`OptionId::Keepalive`] on the wire: `SO_KEEPALIVE` (bool, get and set).
+pub const OPT_KEEPALIVE: u32 = 1;
+/// [`OptionId::NoDelay`] on the wire: `TCP_NODELAY` (bool, get and set).
+pub const OPT_NODELAY: u32 = 2;
+/// [`OptionId::RcvBuf`] on the wire: `SO_RCVBUF` (u32, get and set).
+pub const OPT_RCVBUF: u32 = 3;
+/// [`OptionId::SndBuf`] on the wire: `SO_SNDBUF` (u32, get and set).
+pub const OPT_SNDBUF: u32 = 4;
+/// [`OptionId::ReuseAddr`] on the wire: `SO_REUSEADDR` (bool, get only: see [`FLAG_REUSEADDR`]).
+pub const OPT_REUSEADDR: u32 = 5;
+/// [`OptionId::ExclusiveAddrUse`] on the wire: `SO_EXCLUSIVEADDRUSE` (bool, get only: see
+/// [`FLAG_EXCLUSIVEADDRUSE`]).
+pub const OPT_EXCLUSIVEADDRUSE: u32 = 6;
+/// [`OptionId::Ipv6V6Only`] on the wire: `IPV6_V6ONLY` (bool, get only: see [`FLAG_V6ONLY`]).
+pub const OPT_IPV6_V6ONLY: u32 = 7;
+/// The largest value a set of [`OPT_RCVBUF`] / [`OPT_SNDBUF`] accepts: the options are C
+/// `int`s, so anything larger would turn negative.
+pub const MAX_OPTION_VALUE: u32 = 0x7FFF_FFFF;
 
 /// [`EndpointInfo::flags`] bit: the endpoint is detached from any handle.
 pub const INFO_DETACHED: u32 = 1;
@@ -110,5 +173,17 @@ pub const RECV_EOF: u32 = 1;
 
 /// The largest SEND `length` and RECV `max_length` (4 MiB).
 pub const MAX_TRANSFER: u32 = 4 << 20;
+/// The largest SEND_TO `length` and RECV_FROM `max_length`: the largest UDP payload over IPv4.
+pub const MAX_DATAGRAM: u32 = 65_507;
 /// The timeout applied when a request's `timeout_ms` is 0.
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
+/// The most connections a listener serves at once (`TCP_LISTEN` `max_connections`).
+pub const MAX_CONNECTIONS: u32 = 256;
+/// The `max_connections` applied when a `TCP_LISTEN` request's is 0.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 256;
+/// Bytes of an inline SDDL field (`TCP_LISTEN`, `UDP_BIND`, the SECURITY reply).
+pub const SDDL_LEN: usize = 256;
+/// Bytes of the RESOLVE `name` field; the name itself is at most 255 bytes (NUL-terminated).
+pub const RESOLVE_NAME_LEN: usize = 256;
+/// Bytes of the RESOLVE `service` field; the service is at most 31 bytes (NUL-terminated).
+pub const RESOLVE_SERVICE_LEN: usize = 32;

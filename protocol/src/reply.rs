@@ -3,14 +3,17 @@
 //! Every writer fills the [`Header`](crate::Header) (version and size) and returns the
 //! bytes written, the value for `IoStatus.Information`.
 
+use core::fmt;
 use core::net::SocketAddr;
 use zerocopy::{Immutable, IntoBytes};
 
+use crate::text::{write_padded, FieldWriter};
 use crate::wire::{
-    header, CloseReply, EndpointInfo, EndpointReply, InfoReply, ListReply, RecvReply, SendReply,
-    WireAddr, WireSize,
+    header, CloseReply, DisconnectReply, EndpointInfo, EndpointReply, InfoReply, ListReply,
+    RecvFromReply, RecvReply, ResolveReply, SecurityReply, SendReply, SocketOptionReply,
+    StatsReply, WireAddr, WireSize,
 };
-use crate::{EndpointId, IoctlCode, ProtocolError, ABI_VERSION, RECV_EOF};
+use crate::{EndpointId, IoctlCode, ProtocolError, Stats, ABI_VERSION, RECV_EOF};
 
 /// The size of the fixed reply for `code`: the smallest output buffer the driver accepts.
 /// `None` for an unknown code.
@@ -18,11 +21,19 @@ use crate::{EndpointId, IoctlCode, ProtocolError, ABI_VERSION, RECV_EOF};
 pub const fn min_output_len(code: u32) -> Option<usize> {
     match IoctlCode(code) {
         IoctlCode::INFO => Some(InfoReply::LEN),
-        IoctlCode::TCP_CONNECT | IoctlCode::TCP_LISTEN => Some(EndpointReply::LEN),
-        IoctlCode::SEND => Some(SendReply::LEN),
+        IoctlCode::TCP_CONNECT | IoctlCode::TCP_LISTEN | IoctlCode::UDP_BIND => {
+            Some(EndpointReply::LEN)
+        }
+        IoctlCode::SEND | IoctlCode::SEND_TO => Some(SendReply::LEN),
         IoctlCode::RECV => Some(RecvReply::LEN),
         IoctlCode::CLOSE => Some(CloseReply::LEN),
         IoctlCode::LIST => Some(ListReply::LEN),
+        IoctlCode::RECV_FROM => Some(RecvFromReply::LEN),
+        IoctlCode::DISCONNECT => Some(DisconnectReply::LEN),
+        IoctlCode::SOCKET_OPTION => Some(SocketOptionReply::LEN),
+        IoctlCode::SECURITY => Some(SecurityReply::LEN),
+        IoctlCode::RESOLVE => Some(ResolveReply::LEN),
+        IoctlCode::STATS => Some(StatsReply::LEN),
         _ => None,
     }
 }
@@ -63,7 +74,7 @@ pub fn write_info(
     )
 }
 
-/// Writes the reply to `TCP_CONNECT` / `TCP_LISTEN`; `kind` is a `KIND_*` value.
+/// Writes the reply to `TCP_CONNECT` / `TCP_LISTEN` / `UDP_BIND`; `kind` is a `KIND_*` value.
 ///
 /// # Errors
 ///
@@ -88,7 +99,7 @@ pub fn write_endpoint(
     )
 }
 
-/// Writes a SEND reply.
+/// Writes a SEND or `SEND_TO` reply.
 ///
 /// # Errors
 ///
@@ -115,6 +126,18 @@ pub fn recv_data_area(out: &mut [u8]) -> Result<&mut [u8], ProtocolError> {
         .ok_or(ProtocolError::BufferTooSmall)
 }
 
+/// The total size of a reply of `fixed` bytes plus `length` data bytes, if `out` holds it.
+fn sized_reply(out: &[u8], fixed: u32, length: u32) -> Result<(u32, usize), ProtocolError> {
+    let total = length
+        .checked_add(fixed)
+        .ok_or(ProtocolError::BufferTooSmall)?;
+    let total_len = usize::try_from(total).map_err(|_| ProtocolError::BufferTooSmall)?;
+    if out.len() < total_len {
+        return Err(ProtocolError::BufferTooSmall);
+    }
+    Ok((total, total_len))
+}
+
 /// Writes the RECV reply header for `length` bytes already placed in [`recv_data_area`].
 /// `eof` sets [`RECV_EOF`] (the peer closed its side; `length` is then normally 0).
 ///
@@ -122,13 +145,7 @@ pub fn recv_data_area(out: &mut [u8]) -> Result<&mut [u8], ProtocolError> {
 ///
 /// [`ProtocolError::BufferTooSmall`] if `out` cannot hold 16 + `length` bytes.
 pub fn write_recv(out: &mut [u8], length: u32, eof: bool) -> Result<usize, ProtocolError> {
-    let total = length
-        .checked_add(RecvReply::LEN_U32)
-        .ok_or(ProtocolError::BufferTooSmall)?;
-    let total_len = usize::try_from(total).map_err(|_| ProtocolError::BufferTooSmall)?;
-    if out.len() < total_len {
-        return Err(ProtocolError::BufferTooSmall);
-    }
+    let (total, total_len) = sized_reply(out, RecvReply::LEN_U32, length)?;
     let flags = if eof { RECV_EOF } else { 0 };
     write_fixed(
         out,
@@ -155,6 +172,201 @@ pub fn write_close(out: &mut [u8]) -> Result<usize, ProtocolError> {
     )
 }
 
+/// The part of a `RECV_FROM` output buffer after the 48-byte [`RecvFromReply`]: receive the
+/// datagram into it (at most the request's `max_length` bytes; a longer datagram is
+/// truncated), then call [`write_recv_from`].
+///
+/// # Errors
+///
+/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 48 bytes.
+pub fn recv_from_data_area(out: &mut [u8]) -> Result<&mut [u8], ProtocolError> {
+    out.get_mut(RecvFromReply::LEN..)
+        .ok_or(ProtocolError::BufferTooSmall)
+}
+
+/// Writes the `RECV_FROM` reply header for `length` bytes already placed in
+/// [`recv_from_data_area`], received from `remote` (`None` if the provider did not say).
+///
+/// # Errors
+///
+/// [`ProtocolError::BufferTooSmall`] if `out` cannot hold 48 + `length` bytes.
+pub fn write_recv_from(
+    out: &mut [u8],
+    length: u32,
+    remote: Option<SocketAddr>,
+) -> Result<usize, ProtocolError> {
+    let (total, total_len) = sized_reply(out, RecvFromReply::LEN_U32, length)?;
+    write_fixed(
+        out,
+        &RecvFromReply {
+            header: header(total),
+            length,
+            reserved: 0,
+            remote: WireAddr::from_option(remote),
+            reserved2: 0,
+        },
+    )?;
+    Ok(total_len)
+}
+
+/// Writes a DISCONNECT reply.
+///
+/// # Errors
+///
+/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 8 bytes.
+pub fn write_disconnect(out: &mut [u8]) -> Result<usize, ProtocolError> {
+    write_fixed(
+        out,
+        &DisconnectReply {
+            header: header(DisconnectReply::LEN_U32),
+        },
+    )
+}
+
+/// Writes a `SOCKET_OPTION` reply: the option's value (after a set, the value read back).
+///
+/// # Errors
+///
+/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 16 bytes.
+pub fn write_socket_option(out: &mut [u8], value: u32) -> Result<usize, ProtocolError> {
+    write_fixed(
+        out,
+        &SocketOptionReply {
+            header: header(SocketOptionReply::LEN_U32),
+            value,
+            reserved: 0,
+        },
+    )
+}
+
+/// Writes a SECURITY reply carrying `sddl` (empty: the endpoint has no descriptor).
+///
+/// # Errors
+///
+/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 272 bytes or `sddl` is longer
+/// than the reply's 256-byte field; [`ProtocolError::InvalidParameter`] if `sddl` contains a
+/// NUL.
+pub fn write_security(out: &mut [u8], sddl: &str) -> Result<usize, ProtocolError> {
+    if out.len() < SecurityReply::LEN || sddl.len() > crate::SDDL_LEN {
+        return Err(ProtocolError::BufferTooSmall);
+    }
+    let mut reply = SecurityReply::default();
+    write_padded(&mut reply.sddl, sddl)?;
+    finish_security(out, reply, sddl.len())
+}
+
+/// Writes a SECURITY reply, formatting `sddl` straight into the reply's field (no buffer or
+/// allocation needed, e.g. for a descriptor's SDDL `Display`).
+///
+/// # Errors
+///
+/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 272 bytes, the text is longer
+/// than 256 bytes, or it contains a NUL (or its `Display` fails).
+pub fn write_security_fmt(
+    out: &mut [u8],
+    sddl: impl fmt::Display,
+) -> Result<usize, ProtocolError> {
+    if out.len() < SecurityReply::LEN {
+        return Err(ProtocolError::BufferTooSmall);
+    }
+    let mut reply = SecurityReply::default();
+    let mut writer = FieldWriter::new(&mut reply.sddl);
+    fmt::write(&mut writer, format_args!("{sddl}")).map_err(|_| ProtocolError::BufferTooSmall)?;
+    let length = writer.len();
+    finish_security(out, reply, length)
+}
+
+fn finish_security(
+    out: &mut [u8],
+    mut reply: SecurityReply,
+    length: usize,
+) -> Result<usize, ProtocolError> {
+    reply.header = header(SecurityReply::LEN_U32);
+    reply.length = u32::try_from(length).map_err(|_| ProtocolError::BufferTooSmall)?;
+    write_fixed(out, &reply)
+}
+
+/// Writes a STATS reply.
+///
+/// # Errors
+///
+/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 64 bytes.
+pub fn write_stats(out: &mut [u8], stats: &Stats) -> Result<usize, ProtocolError> {
+    write_fixed(
+        out,
+        &StatsReply {
+            header: header(StatsReply::LEN_U32),
+            endpoints_open: stats.endpoints_open,
+            endpoints_peak: stats.endpoints_peak,
+            endpoints_opened: stats.endpoints_opened,
+            bytes_sent: stats.bytes_sent,
+            bytes_received: stats.bytes_received,
+            connections_served: stats.connections_served,
+            errors: stats.errors,
+            uptime_ms: stats.uptime_ms,
+        },
+    )
+}
+
+/// The shared part of [`ListWriter`] and [`ResolveWriter`]: a 16-byte `{ header, count,
+/// total }` reply followed by as many fixed-size entries as fit.
+#[derive(Debug)]
+struct EntryWriter<'a> {
+    out: &'a mut [u8],
+    /// Bytes used so far, header included; always <= `out.len()` and fits in a `u32`.
+    used: u32,
+    count: u32,
+    total: u32,
+}
+
+/// Both counted replies have a 16-byte head.
+const COUNTED_HEAD: u32 = 16;
+const _: () = assert!(ListReply::LEN_U32 == COUNTED_HEAD && ResolveReply::LEN_U32 == COUNTED_HEAD);
+
+impl<'a> EntryWriter<'a> {
+    fn new(out: &'a mut [u8]) -> Result<Self, ProtocolError> {
+        if out.len() < ListReply::LEN {
+            return Err(ProtocolError::BufferTooSmall);
+        }
+        Ok(Self {
+            out,
+            used: COUNTED_HEAD,
+            count: 0,
+            total: 0,
+        })
+    }
+
+    fn push(&mut self, entry: &[u8]) -> bool {
+        self.total = self.total.saturating_add(1);
+        let Ok(entry_len) = u32::try_from(entry.len()) else {
+            return false;
+        };
+        let Some(end) = self.used.checked_add(entry_len) else {
+            return false;
+        };
+        let (Ok(start_index), Ok(end_index)) = (usize::try_from(self.used), usize::try_from(end))
+        else {
+            return false;
+        };
+        let Some(slot) = self.out.get_mut(start_index..end_index) else {
+            return false;
+        };
+        slot.copy_from_slice(entry);
+        // INVARIANT: the slot existed, so `end` <= out.len(), and it did not overflow a u32.
+        self.used = end;
+        self.count = self.count.saturating_add(1);
+        true
+    }
+
+    /// Writes the head built by `head` from (size, count, total); returns the bytes written.
+    fn finish<H: IntoBytes + Immutable>(self, head: impl FnOnce(u32, u32, u32) -> H) -> usize {
+        let reply = head(self.used, self.count, self.total);
+        // `new` checked that the head fits, so this cannot fail.
+        let _ = reply.write_to_prefix(self.out);
+        usize::try_from(self.used).unwrap_or(ListReply::LEN)
+    }
+}
+
 /// Writes a LIST reply: as many [`EndpointInfo`] entries as fit, and the count of all.
 ///
 /// # Examples
@@ -162,7 +374,7 @@ pub fn write_close(out: &mut [u8]) -> Result<usize, ProtocolError> {
 /// ```
 /// use wskrs_protocol::{parse_list_reply, EndpointInfo, ListWriter, KIND_TCP_LISTENER, STATE_LISTENING};
 ///
-/// let mut out = [0u8; 16 + 112]; // room for one entry
+/// let mut out = [0u8; 16 + 152]; // room for one entry
 /// let mut writer = ListWriter::new(&mut out)?;
 /// let entry = EndpointInfo { id: 1, kind: KIND_TCP_LISTENER, state: STATE_LISTENING, ..Default::default() };
 /// assert!(writer.push(&entry));
@@ -173,13 +385,7 @@ pub fn write_close(out: &mut [u8]) -> Result<usize, ProtocolError> {
 /// # Ok::<(), wskrs_protocol::ProtocolError>(())
 /// ```
 #[derive(Debug)]
-pub struct ListWriter<'a> {
-    out: &'a mut [u8],
-    /// Bytes used so far, header included; always <= `out.len()` and fits in a `u32`.
-    used: u32,
-    count: u32,
-    total: u32,
-}
+pub struct ListWriter<'a>(EntryWriter<'a>);
 
 impl<'a> ListWriter<'a> {
     /// Starts a LIST reply in `out`.
@@ -188,48 +394,72 @@ impl<'a> ListWriter<'a> {
     ///
     /// [`ProtocolError::BufferTooSmall`] if `out` is shorter than the 16-byte [`ListReply`].
     pub fn new(out: &'a mut [u8]) -> Result<Self, ProtocolError> {
-        if out.len() < ListReply::LEN {
-            return Err(ProtocolError::BufferTooSmall);
-        }
-        Ok(Self {
-            out,
-            used: ListReply::LEN_U32,
-            count: 0,
-            total: 0,
-        })
+        EntryWriter::new(out).map(Self)
     }
 
     /// Adds `entry` if it fits; returns false when the buffer is full. Either way the
     /// endpoint is counted in `total`.
     pub fn push(&mut self, entry: &EndpointInfo) -> bool {
-        self.total = self.total.saturating_add(1);
-        let Some(end) = self.used.checked_add(EndpointInfo::LEN_U32) else {
-            return false;
-        };
-        let (Ok(start_index), Ok(end_index)) = (usize::try_from(self.used), usize::try_from(end))
-        else {
-            return false;
-        };
-        let Some(slot) = self.out.get_mut(start_index..end_index) else {
-            return false;
-        };
-        slot.copy_from_slice(entry.as_bytes());
-        // INVARIANT: the slot existed, so `end` <= out.len(), and it did not overflow a u32.
-        self.used = end;
-        self.count = self.count.saturating_add(1);
-        true
+        self.0.push(entry.as_bytes())
     }
 
     /// Writes the [`ListReply`] header and returns the bytes written.
     #[must_use]
     pub fn finish(self) -> usize {
-        let reply = ListReply {
-            header: header(self.used),
-            count: self.count,
-            total: self.total,
-        };
-        // `new` checked that the header fits, so this cannot fail.
-        let _ = reply.write_to_prefix(self.out);
-        usize::try_from(self.used).unwrap_or(ListReply::LEN)
+        self.0.finish(|size, count, total| ListReply {
+            header: header(size),
+            count,
+            total,
+        })
+    }
+}
+
+/// Writes a RESOLVE reply: as many addresses as fit, and the count of all.
+///
+/// # Examples
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use wskrs_protocol::{parse_resolve_reply, ResolveWriter};
+///
+/// let mut out = [0u8; 16 + 28]; // room for one address
+/// let mut writer = ResolveWriter::new(&mut out)?;
+/// let first: SocketAddr = "127.0.0.1:80".parse().unwrap();
+/// assert!(writer.push(first));
+/// assert!(!writer.push("[::1]:80".parse().unwrap())); // full, still counted
+/// let written = writer.finish();
+/// let addresses = parse_resolve_reply(&out[..written])?;
+/// assert_eq!((addresses.count(), addresses.total()), (1, 2));
+/// assert_eq!(addresses.iter().collect::<Vec<_>>(), [first]);
+/// # Ok::<(), wskrs_protocol::ProtocolError>(())
+/// ```
+#[derive(Debug)]
+pub struct ResolveWriter<'a>(EntryWriter<'a>);
+
+impl<'a> ResolveWriter<'a> {
+    /// Starts a RESOLVE reply in `out`.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::BufferTooSmall`] if `out` is shorter than the 16-byte
+    /// [`ResolveReply`].
+    pub fn new(out: &'a mut [u8]) -> Result<Self, ProtocolError> {
+        EntryWriter::new(out).map(Self)
+    }
+
+    /// Adds `address` if it fits; returns false when the buffer is full. Either way the
+    /// address is counted in `total`.
+    pub fn push(&mut self, address: SocketAddr) -> bool {
+        self.0.push(WireAddr::from(address).as_bytes())
+    }
+
+    /// Writes the [`ResolveReply`] header and returns the bytes written.
+    #[must_use]
+    pub fn finish(self) -> usize {
+        self.0.finish(|size, count, total| ResolveReply {
+            header: header(size),
+            count,
+            total,
+        })
     }
 }

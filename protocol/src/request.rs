@@ -1,15 +1,21 @@
 //! Driver side: validating an input buffer into a [`Request`].
 
+use core::mem::offset_of;
 use core::net::SocketAddr;
+use core::ops::Range;
 use zerocopy::FromBytes;
 
+use crate::text::{read_padded, read_sddl};
 use crate::wire::{
-    CloseRequest, Header, InfoRequest, ListRequest, RecvRequest, SendRequest, TcpConnectRequest,
-    TcpListenRequest,
+    CloseRequest, DisconnectRequest, Header, InfoRequest, ListRequest, RecvFromRequest,
+    RecvRequest, ResolveRequest, SecurityRequest, SendRequest, SendToRequest, SocketOptionRequest,
+    StatsRequest, TcpConnectRequest, TcpListenRequest, UdpBindRequest, WireAddr, WireSize,
 };
 use crate::{
-    EndpointId, IoctlCode, ProtocolError, Service, ABI_VERSION, DEFAULT_TIMEOUT_MS, FLAG_DETACH,
-    MAX_TRANSFER,
+    EndpointId, IoctlCode, OptionId, ProtocolError, Service, UdpService, ABI_VERSION,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_MS, DISCONNECT_ABORTIVE, FLAG_DETACH,
+    FLAG_DUAL_STACK, FLAG_EXCLUSIVEADDRUSE, FLAG_REUSEADDR, FLAG_V6ONLY, MAX_CONNECTIONS,
+    MAX_DATAGRAM, MAX_TRANSFER,
 };
 
 /// A validated request: every field has been checked, so the driver can trust it.
@@ -19,8 +25,8 @@ pub enum Request<'a> {
     Info,
     /// `TCP_CONNECT`.
     TcpConnect(TcpConnect),
-    /// `TCP_LISTEN`.
-    TcpListen(TcpListen),
+    /// `TCP_LISTEN`, borrowing its SDDL from the input buffer.
+    TcpListen(TcpListen<'a>),
     /// SEND, borrowing its data from the input buffer.
     Send(Send<'a>),
     /// RECV.
@@ -29,6 +35,90 @@ pub enum Request<'a> {
     Close(EndpointId),
     /// LIST.
     List,
+    /// `UDP_BIND`, borrowing its SDDL from the input buffer.
+    UdpBind(UdpBind<'a>),
+    /// `SEND_TO`, borrowing its data from the input buffer.
+    SendTo(SendTo<'a>),
+    /// `RECV_FROM`.
+    RecvFrom(RecvFrom),
+    /// DISCONNECT.
+    Disconnect(Disconnect),
+    /// `SOCKET_OPTION`.
+    SocketOption(SocketOption),
+    /// SECURITY of this endpoint.
+    Security(EndpointId),
+    /// RESOLVE, borrowing the name and service from the input buffer.
+    Resolve(Resolve<'a>),
+    /// STATS.
+    Stats,
+}
+
+/// The bind options of a `TCP_CONNECT`, `TCP_LISTEN` or `UDP_BIND`, applied to the socket
+/// before it is bound. The default changes nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BindFlags {
+    /// Set `SO_REUSEADDR` ([`FLAG_REUSEADDR`]).
+    pub reuse: bool,
+    /// Set `SO_EXCLUSIVEADDRUSE` ([`FLAG_EXCLUSIVEADDRUSE`]). Never together with `reuse`.
+    pub exclusive: bool,
+    /// Set `IPV6_V6ONLY`: `Some(true)` IPv6 only ([`FLAG_V6ONLY`]), `Some(false)` dual stack
+    /// ([`FLAG_DUAL_STACK`]), `None` the provider's default. Only on IPv6 sockets.
+    pub v6only: Option<bool>,
+}
+
+impl BindFlags {
+    /// The `FLAG_*` bits for these options (without [`FLAG_DETACH`]).
+    #[must_use]
+    pub const fn to_flags(self) -> u32 {
+        let mut flags = 0;
+        if self.reuse {
+            flags |= FLAG_REUSEADDR;
+        }
+        if self.exclusive {
+            flags |= FLAG_EXCLUSIVEADDRUSE;
+        }
+        match self.v6only {
+            Some(true) => flags |= FLAG_V6ONLY,
+            Some(false) => flags |= FLAG_DUAL_STACK,
+            None => {}
+        }
+        flags
+    }
+
+    /// Splits a request's `flags` into the detach bit and the bind options, for a socket of
+    /// `address`'s family.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::InvalidParameter`] for unknown bits, `REUSEADDR` with
+    /// `EXCLUSIVEADDRUSE`, `V6ONLY` with `DUAL_STACK`, or either of those on an IPv4 socket.
+    fn from_flags(flags: u32, address: SocketAddr) -> Result<(bool, Self), ProtocolError> {
+        const KNOWN: u32 =
+            FLAG_DETACH | FLAG_REUSEADDR | FLAG_EXCLUSIVEADDRUSE | FLAG_V6ONLY | FLAG_DUAL_STACK;
+        let set = |flag: u32| flags & flag != 0;
+        if flags & !KNOWN != 0
+            || (set(FLAG_REUSEADDR) && set(FLAG_EXCLUSIVEADDRUSE))
+            || (set(FLAG_V6ONLY) && set(FLAG_DUAL_STACK))
+        {
+            return Err(ProtocolError::InvalidParameter);
+        }
+        let v6only = if set(FLAG_V6ONLY) {
+            Some(true)
+        } else if set(FLAG_DUAL_STACK) {
+            Some(false)
+        } else {
+            None
+        };
+        if v6only.is_some() && address.is_ipv4() {
+            return Err(ProtocolError::InvalidParameter);
+        }
+        let bind = Self {
+            reuse: set(FLAG_REUSEADDR),
+            exclusive: set(FLAG_EXCLUSIVEADDRUSE),
+            v6only,
+        };
+        Ok((set(FLAG_DETACH), bind))
+    }
 }
 
 /// A validated `TCP_CONNECT`.
@@ -43,11 +133,13 @@ pub struct TcpConnect {
     pub detach: bool,
     /// Connect timeout in milliseconds, never 0 ([`DEFAULT_TIMEOUT_MS`] already applied).
     pub timeout_ms: u32,
+    /// Options applied before binding (`v6only` only for an IPv6 remote).
+    pub bind: BindFlags,
 }
 
 /// A validated `TCP_LISTEN`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpListen {
+pub struct TcpListen<'a> {
     /// The address to listen on (nonzero port).
     pub local: SocketAddr,
     /// The service run on each accepted connection.
@@ -56,6 +148,14 @@ pub struct TcpListen {
     pub backlog: u32,
     /// [`crate::FLAG_DETACH`] was set: the endpoint outlives the creating handle.
     pub detach: bool,
+    /// Connections served at once: 1 to [`MAX_CONNECTIONS`] ([`DEFAULT_MAX_CONNECTIONS`]
+    /// already applied for 0).
+    pub max_connections: u32,
+    /// Options applied before binding (`v6only` only for an IPv6 address).
+    pub bind: BindFlags,
+    /// The listener's security descriptor as SDDL (non-empty UTF-8 without NUL, at most 256
+    /// bytes; not yet checked as SDDL), or `None` for the provider's default.
+    pub sddl: Option<&'a str>,
 }
 
 /// A validated SEND.
@@ -81,11 +181,89 @@ pub struct Recv {
     pub max_length: u32,
 }
 
+/// A validated `UDP_BIND`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpBind<'a> {
+    /// The address to bind (port 0: the stack chooses).
+    pub local: SocketAddr,
+    /// What the socket does with its datagrams.
+    pub service: UdpService,
+    /// Options applied before binding (`v6only` only for an IPv6 address).
+    pub bind: BindFlags,
+    /// [`crate::FLAG_DETACH`] was set: the endpoint outlives the creating handle.
+    pub detach: bool,
+    /// The socket's security descriptor as SDDL, as in [`TcpListen::sddl`].
+    pub sddl: Option<&'a str>,
+}
+
+/// A validated `SEND_TO`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SendTo<'a> {
+    /// The UDP endpoint to send from (nonzero).
+    pub id: EndpointId,
+    /// Timeout in milliseconds, never 0 ([`DEFAULT_TIMEOUT_MS`] already applied).
+    pub timeout_ms: u32,
+    /// The destination (nonzero port).
+    pub remote: SocketAddr,
+    /// The datagram, at most [`MAX_DATAGRAM`] bytes (may be empty).
+    pub data: &'a [u8],
+}
+
+/// A validated `RECV_FROM`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecvFrom {
+    /// The UDP endpoint to receive on (nonzero).
+    pub id: EndpointId,
+    /// Timeout in milliseconds, never 0 ([`DEFAULT_TIMEOUT_MS`] already applied).
+    pub timeout_ms: u32,
+    /// The most bytes to return, at most [`MAX_DATAGRAM`]; the reply also limits it to the
+    /// output buffer's room after the 48-byte [`crate::RecvFromReply`]. A longer datagram
+    /// is truncated.
+    pub max_length: u32,
+}
+
+/// A validated DISCONNECT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Disconnect {
+    /// The connection to shut down (nonzero).
+    pub id: EndpointId,
+    /// Timeout in milliseconds, never 0 ([`DEFAULT_TIMEOUT_MS`] already applied).
+    pub timeout_ms: u32,
+    /// [`DISCONNECT_ABORTIVE`]: reset the connection instead of shutting down the send
+    /// direction gracefully.
+    pub abortive: bool,
+}
+
+/// A validated `SOCKET_OPTION`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketOption {
+    /// The endpoint (nonzero).
+    pub id: EndpointId,
+    /// The option.
+    pub option: OptionId,
+    /// `Some(value)` to set it (only [`OptionId::is_settable`] options, with a value
+    /// [`OptionId::accepts`]), `None` to get it.
+    pub set: Option<u32>,
+}
+
+/// A validated RESOLVE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resolve<'a> {
+    /// The host name or address literal: 1 to 255 bytes of UTF-8 without NUL.
+    pub name: &'a str,
+    /// The service (a port number or a service name): 0 to 31 bytes of UTF-8 without NUL;
+    /// empty for none.
+    pub service: &'a str,
+    /// Timeout in milliseconds, never 0 ([`DEFAULT_TIMEOUT_MS`] already applied).
+    pub timeout_ms: u32,
+}
+
 /// Validates the input buffer of an IOCTL.
 ///
 /// Checks, in order: the code is known; the buffer holds a [`Header`]; the header's
 /// `abi_version` is [`ABI_VERSION`]; `header.size` equals the buffer length; the buffer is
-/// exactly the request's struct (SEND: struct plus `length` bytes); then the fields.
+/// exactly the request's struct (SEND, `SEND_TO`: struct plus `length` bytes); then the
+/// fields.
 ///
 /// Runs at any IRQL (it only reads `input`).
 ///
@@ -108,7 +286,7 @@ pub fn parse_request(code: u32, input: &[u8]) -> Result<Request<'_>, ProtocolErr
     match code {
         IoctlCode::INFO => read_exact::<InfoRequest>(input).map(|_| Request::Info),
         IoctlCode::TCP_CONNECT => parse_tcp_connect(&read_exact(input)?).map(Request::TcpConnect),
-        IoctlCode::TCP_LISTEN => parse_tcp_listen(&read_exact(input)?).map(Request::TcpListen),
+        IoctlCode::TCP_LISTEN => parse_tcp_listen(input).map(Request::TcpListen),
         IoctlCode::SEND => parse_send(input).map(Request::Send),
         IoctlCode::RECV => parse_recv(&read_exact(input)?).map(Request::Recv),
         IoctlCode::CLOSE => {
@@ -116,6 +294,19 @@ pub fn parse_request(code: u32, input: &[u8]) -> Result<Request<'_>, ProtocolErr
             EndpointId::checked(request.id).map(Request::Close)
         }
         IoctlCode::LIST => read_exact::<ListRequest>(input).map(|_| Request::List),
+        IoctlCode::UDP_BIND => parse_udp_bind(input).map(Request::UdpBind),
+        IoctlCode::SEND_TO => parse_send_to(input).map(Request::SendTo),
+        IoctlCode::RECV_FROM => parse_recv_from(&read_exact(input)?).map(Request::RecvFrom),
+        IoctlCode::DISCONNECT => parse_disconnect(&read_exact(input)?).map(Request::Disconnect),
+        IoctlCode::SOCKET_OPTION => {
+            parse_socket_option(&read_exact(input)?).map(Request::SocketOption)
+        }
+        IoctlCode::SECURITY => {
+            let request: SecurityRequest = read_exact(input)?;
+            EndpointId::checked(request.id).map(Request::Security)
+        }
+        IoctlCode::RESOLVE => parse_resolve(input).map(Request::Resolve),
+        IoctlCode::STATS => read_exact::<StatsRequest>(input).map(|_| Request::Stats),
         _ => Err(ProtocolError::UnknownCode),
     }
 }
@@ -125,6 +316,19 @@ fn read_exact<T: FromBytes>(input: &[u8]) -> Result<T, ProtocolError> {
     T::read_from_bytes(input).map_err(|_| ProtocolError::LengthMismatch)
 }
 
+/// The bytes of a text field of a request already checked to be exactly its struct: the
+/// parsed form borrows its text from the input buffer rather than from a copy.
+fn text_field(input: &[u8], range: Range<usize>) -> Result<&[u8], ProtocolError> {
+    input.get(range).ok_or(ProtocolError::LengthMismatch)
+}
+
+/// Where the text fields lie in their requests.
+const LISTEN_SDDL: Range<usize> = offset_of!(TcpListenRequest, sddl)..TcpListenRequest::LEN;
+const UDP_BIND_SDDL: Range<usize> = offset_of!(UdpBindRequest, sddl)..UdpBindRequest::LEN;
+const RESOLVE_NAME: Range<usize> =
+    offset_of!(ResolveRequest, name)..offset_of!(ResolveRequest, service);
+const RESOLVE_SERVICE: Range<usize> = offset_of!(ResolveRequest, service)..ResolveRequest::LEN;
+
 const fn effective_timeout(timeout_ms: u32) -> u32 {
     if timeout_ms == 0 {
         DEFAULT_TIMEOUT_MS
@@ -133,51 +337,52 @@ const fn effective_timeout(timeout_ms: u32) -> u32 {
     }
 }
 
-/// The `detach` bit of a flags field that allows only [`FLAG_DETACH`].
-const fn detach_flag(flags: u32) -> Result<bool, ProtocolError> {
-    if flags & !FLAG_DETACH != 0 {
-        return Err(ProtocolError::InvalidParameter);
+/// A required address: present, and with a nonzero port unless `port_zero_ok`.
+fn required_address(address: &WireAddr, port_zero_ok: bool) -> Result<SocketAddr, ProtocolError> {
+    let address = address.to_socket_addr()?.ok_or(ProtocolError::BadAddress)?;
+    if address.port() == 0 && !port_zero_ok {
+        return Err(ProtocolError::BadAddress);
     }
-    Ok(flags & FLAG_DETACH != 0)
+    Ok(address)
 }
 
 fn parse_tcp_connect(request: &TcpConnectRequest) -> Result<TcpConnect, ProtocolError> {
-    let remote = request
-        .remote
-        .to_socket_addr()?
-        .ok_or(ProtocolError::BadAddress)?;
-    if remote.port() == 0 {
-        return Err(ProtocolError::BadAddress);
-    }
+    let remote = required_address(&request.remote, false)?;
     let local = request.local.to_socket_addr()?;
     if local.is_some_and(|local| local.is_ipv4() != remote.is_ipv4()) {
         return Err(ProtocolError::BadAddress);
     }
+    let (detach, bind) = BindFlags::from_flags(request.flags, remote)?;
     Ok(TcpConnect {
         remote,
         local,
-        detach: detach_flag(request.flags)?,
+        detach,
         timeout_ms: effective_timeout(request.timeout_ms),
+        bind,
     })
 }
 
-fn parse_tcp_listen(request: &TcpListenRequest) -> Result<TcpListen, ProtocolError> {
-    let local = request
-        .local
-        .to_socket_addr()?
-        .ok_or(ProtocolError::BadAddress)?;
-    if local.port() == 0 {
-        return Err(ProtocolError::BadAddress);
-    }
-    if request.reserved != 0 {
+fn parse_tcp_listen(input: &[u8]) -> Result<TcpListen<'_>, ProtocolError> {
+    let fixed: TcpListenRequest = read_exact(input)?;
+    let local = required_address(&fixed.local, false)?;
+    if fixed.reserved != 0 {
         return Err(ProtocolError::InvalidParameter);
     }
-    let service = Service::from_u32(request.service).ok_or(ProtocolError::InvalidParameter)?;
+    let service = Service::from_u32(fixed.service).ok_or(ProtocolError::InvalidParameter)?;
+    let (detach, bind) = BindFlags::from_flags(fixed.flags, local)?;
+    let max_connections = match fixed.max_connections {
+        0 => DEFAULT_MAX_CONNECTIONS,
+        n if n <= MAX_CONNECTIONS => n,
+        _ => return Err(ProtocolError::InvalidParameter),
+    };
     Ok(TcpListen {
         local,
         service,
-        backlog: request.backlog,
-        detach: detach_flag(request.flags)?,
+        backlog: fixed.backlog,
+        detach,
+        max_connections,
+        bind,
+        sddl: read_sddl(text_field(input, LISTEN_SDDL)?)?,
     })
 }
 
@@ -205,5 +410,99 @@ fn parse_recv(request: &RecvRequest) -> Result<Recv, ProtocolError> {
         id: EndpointId::checked(request.id)?,
         timeout_ms: effective_timeout(request.timeout_ms),
         max_length: request.max_length,
+    })
+}
+
+fn parse_udp_bind(input: &[u8]) -> Result<UdpBind<'_>, ProtocolError> {
+    let fixed: UdpBindRequest = read_exact(input)?;
+    let local = required_address(&fixed.local, true)?;
+    let service = UdpService::from_u32(fixed.service).ok_or(ProtocolError::InvalidParameter)?;
+    let (detach, bind) = BindFlags::from_flags(fixed.flags, local)?;
+    Ok(UdpBind {
+        local,
+        service,
+        bind,
+        detach,
+        sddl: read_sddl(text_field(input, UDP_BIND_SDDL)?)?,
+    })
+}
+
+fn parse_send_to(input: &[u8]) -> Result<SendTo<'_>, ProtocolError> {
+    let (request, data) =
+        SendToRequest::read_from_prefix(input).map_err(|_| ProtocolError::LengthMismatch)?;
+    if usize::try_from(request.length) != Ok(data.len()) {
+        return Err(ProtocolError::LengthMismatch);
+    }
+    let remote = required_address(&request.remote, false)?;
+    if request.length > MAX_DATAGRAM || request.reserved != 0 {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    Ok(SendTo {
+        id: EndpointId::checked(request.id)?,
+        timeout_ms: effective_timeout(request.timeout_ms),
+        remote,
+        data,
+    })
+}
+
+fn parse_recv_from(request: &RecvFromRequest) -> Result<RecvFrom, ProtocolError> {
+    if request.max_length > MAX_DATAGRAM {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    Ok(RecvFrom {
+        id: EndpointId::checked(request.id)?,
+        timeout_ms: effective_timeout(request.timeout_ms),
+        max_length: request.max_length,
+    })
+}
+
+fn parse_disconnect(request: &DisconnectRequest) -> Result<Disconnect, ProtocolError> {
+    if request.flags & !DISCONNECT_ABORTIVE != 0 {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    Ok(Disconnect {
+        id: EndpointId::checked(request.id)?,
+        timeout_ms: effective_timeout(request.timeout_ms),
+        abortive: request.flags & DISCONNECT_ABORTIVE != 0,
+    })
+}
+
+fn parse_socket_option(request: &SocketOptionRequest) -> Result<SocketOption, ProtocolError> {
+    let option = OptionId::from_u32(request.option).ok_or(ProtocolError::InvalidParameter)?;
+    if request.reserved != 0 {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    let set = match request.set {
+        // A get carries no value: like a reserved field, it must be 0.
+        0 if request.value == 0 => None,
+        1 if option.is_settable() && option.accepts(request.value) => Some(request.value),
+        _ => return Err(ProtocolError::InvalidParameter),
+    };
+    Ok(SocketOption {
+        id: EndpointId::checked(request.id)?,
+        option,
+        set,
+    })
+}
+
+fn parse_resolve(input: &[u8]) -> Result<Resolve<'_>, ProtocolError> {
+    let fixed: ResolveRequest = read_exact(input)?;
+    if fixed.reserved != 0 {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    let name = read_padded(text_field(input, RESOLVE_NAME)?)?;
+    let service = read_padded(text_field(input, RESOLVE_SERVICE)?)?;
+    // Both need their NUL (the WSK call takes at most 255 / 31 characters); the name is
+    // required.
+    if name.is_empty()
+        || name.len() >= crate::RESOLVE_NAME_LEN
+        || service.len() >= crate::RESOLVE_SERVICE_LEN
+    {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    Ok(Resolve {
+        name,
+        service,
+        timeout_ms: effective_timeout(fixed.timeout_ms),
     })
 }

@@ -4,8 +4,10 @@ use core::fmt;
 use core::str::FromStr;
 
 use crate::{
-    ProtocolError, KIND_TCP_CONNECTION, KIND_TCP_LISTENER, SERVICE_ECHO, SERVICE_NONE,
-    STATE_BROKEN, STATE_CONNECTED, STATE_LISTENING, STATE_PEER_CLOSED,
+    ProtocolError, KIND_TCP_CONNECTION, KIND_TCP_LISTENER, KIND_UDP, OPT_EXCLUSIVEADDRUSE,
+    OPT_IPV6_V6ONLY, OPT_KEEPALIVE, OPT_NODELAY, OPT_RCVBUF, OPT_REUSEADDR, OPT_SNDBUF,
+    SERVICE_DISCARD, SERVICE_ECHO, SERVICE_NONE, SERVICE_SOURCE, STATE_BOUND, STATE_BROKEN,
+    STATE_CONNECTED, STATE_DISCONNECTED, STATE_LISTENING, STATE_PEER_CLOSED,
 };
 
 /// An endpoint's id, assigned by the driver from a counter starting at 1 and never reused
@@ -111,6 +113,8 @@ wire_enum! {
         TcpConnection = KIND_TCP_CONNECTION, "tcp";
         /// A listening TCP socket with its in-kernel service.
         TcpListener = KIND_TCP_LISTENER, "tcp-listener";
+        /// A bound UDP socket: user-driven or running the UDP echo service.
+        Udp = KIND_UDP, "udp";
     }
 }
 
@@ -125,23 +129,137 @@ wire_enum! {
         PeerClosed = STATE_PEER_CLOSED, "peer-closed";
         /// An endpoint whose socket failed; only closing it is useful.
         Broken = STATE_BROKEN, "broken";
+        /// A UDP socket bound to its local address.
+        Bound = STATE_BOUND, "bound";
+        /// A connection after DISCONNECT: it no longer sends (graceful) or is reset
+        /// (abortive); only receiving what is left and closing it are useful.
+        Disconnected = STATE_DISCONNECTED, "disconnected";
     }
 }
 
 wire_enum! {
     /// The in-kernel service a listener runs on each accepted connection.
+    ///
+    /// LIST reports a UDP endpoint's [`UdpService`] with the same values.
     Service {
         /// No service (connections are accepted and closed).
         None = SERVICE_NONE, "none";
         /// Echo: everything received is sent back.
         Echo = SERVICE_ECHO, "echo";
+        /// Discard: everything received is dropped (and counted).
+        Discard = SERVICE_DISCARD, "discard";
+        /// Source: sends [`crate::source_byte`]s as fast as the peer takes them, until the
+        /// peer closes.
+        Source = SERVICE_SOURCE, "source";
     }
+}
+
+wire_enum! {
+    /// What a UDP socket (`UDP_BIND`) does with its datagrams.
+    UdpService {
+        /// Nothing by itself: the caller drives it with `SEND_TO` and `RECV_FROM`.
+        None = SERVICE_NONE, "none";
+        /// Echo: every datagram is sent back to its sender.
+        Echo = SERVICE_ECHO, "echo";
+    }
+}
+
+impl From<UdpService> for Service {
+    /// The same wire value (LIST's `service` field for a UDP endpoint).
+    fn from(service: UdpService) -> Self {
+        match service {
+            UdpService::None => Self::None,
+            UdpService::Echo => Self::Echo,
+        }
+    }
+}
+
+wire_enum! {
+    /// A socket option of `SOCKET_OPTION`, named after its Winsock option.
+    OptionId {
+        /// `SO_KEEPALIVE` (bool; get and set).
+        Keepalive = OPT_KEEPALIVE, "keepalive";
+        /// `TCP_NODELAY` (bool; get and set).
+        NoDelay = OPT_NODELAY, "nodelay";
+        /// `SO_RCVBUF` (bytes; get and set).
+        RcvBuf = OPT_RCVBUF, "rcvbuf";
+        /// `SO_SNDBUF` (bytes; get and set).
+        SndBuf = OPT_SNDBUF, "sndbuf";
+        /// `SO_REUSEADDR` (bool; get only: set it at bind time with [`crate::FLAG_REUSEADDR`]).
+        ReuseAddr = OPT_REUSEADDR, "reuseaddr";
+        /// `SO_EXCLUSIVEADDRUSE` (bool; get only: set it at bind time with
+        /// [`crate::FLAG_EXCLUSIVEADDRUSE`]).
+        ExclusiveAddrUse = OPT_EXCLUSIVEADDRUSE, "exclusiveaddruse";
+        /// `IPV6_V6ONLY` (bool; get only: set it at bind time with [`crate::FLAG_V6ONLY`] or
+        /// [`crate::FLAG_DUAL_STACK`]).
+        Ipv6V6Only = OPT_IPV6_V6ONLY, "ipv6-v6only";
+    }
+}
+
+impl OptionId {
+    /// Every option, in wire order.
+    pub const ALL: [Self; 7] = [
+        Self::Keepalive,
+        Self::NoDelay,
+        Self::RcvBuf,
+        Self::SndBuf,
+        Self::ReuseAddr,
+        Self::ExclusiveAddrUse,
+        Self::Ipv6V6Only,
+    ];
+
+    /// Whether `SOCKET_OPTION` may set it (the others are fixed when the socket is bound).
+    #[must_use]
+    pub const fn is_settable(self) -> bool {
+        matches!(
+            self,
+            Self::Keepalive | Self::NoDelay | Self::RcvBuf | Self::SndBuf
+        )
+    }
+
+    /// Whether its value is a boolean (0 or 1) rather than a byte count.
+    #[must_use]
+    pub const fn is_bool(self) -> bool {
+        !matches!(self, Self::RcvBuf | Self::SndBuf)
+    }
+
+    /// Whether `value` is one this option can be set to: 0 or 1 for a boolean, at most
+    /// [`crate::MAX_OPTION_VALUE`] for a size. Says nothing about get-only options.
+    #[must_use]
+    pub const fn accepts(self, value: u32) -> bool {
+        if self.is_bool() {
+            value <= 1
+        } else {
+            value <= crate::MAX_OPTION_VALUE
+        }
+    }
+}
+
+/// Driver-wide counters since the driver loaded (the STATS reply).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Stats {
+    /// Endpoints open now.
+    pub endpoints_open: u32,
+    /// The most endpoints open at once.
+    pub endpoints_peak: u32,
+    /// Endpoints opened in all.
+    pub endpoints_opened: u64,
+    /// Bytes sent by all endpoints and services.
+    pub bytes_sent: u64,
+    /// Bytes received by all endpoints and services.
+    pub bytes_received: u64,
+    /// Connections accepted and served by all listeners.
+    pub connections_served: u64,
+    /// Operations that failed.
+    pub errors: u64,
+    /// Milliseconds since the driver loaded.
+    pub uptime_ms: u64,
 }
 
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::{EndpointId, EndpointKind, EndpointState, Service};
+    use super::{EndpointId, EndpointKind, EndpointState, OptionId, Service, UdpService};
     use crate::ProtocolError;
     use std::string::ToString;
 
@@ -170,25 +288,82 @@ mod tests {
 
     #[test]
     fn enums_round_trip() {
-        for kind in [EndpointKind::TcpConnection, EndpointKind::TcpListener] {
+        for (kind, value) in [
+            (EndpointKind::TcpConnection, 1),
+            (EndpointKind::TcpListener, 2),
+            (EndpointKind::Udp, 3),
+        ] {
+            assert_eq!(kind.as_u32(), value);
             assert_eq!(EndpointKind::from_u32(kind.as_u32()), Some(kind));
             assert_eq!(EndpointKind::from_name(kind.name()), Some(kind));
         }
-        for state in [
-            EndpointState::Connected,
-            EndpointState::Listening,
-            EndpointState::PeerClosed,
-            EndpointState::Broken,
+        for (state, value) in [
+            (EndpointState::Connected, 1),
+            (EndpointState::Listening, 2),
+            (EndpointState::PeerClosed, 3),
+            (EndpointState::Broken, 4),
+            (EndpointState::Bound, 5),
+            (EndpointState::Disconnected, 6),
         ] {
+            assert_eq!(state.as_u32(), value);
             assert_eq!(EndpointState::from_u32(state.as_u32()), Some(state));
             assert_eq!(EndpointState::from_name(&state.to_string()), Some(state));
         }
-        assert_eq!(Service::from_u32(1), Some(Service::Echo));
-        assert_eq!(Service::from_u32(0), Some(Service::None));
-        assert_eq!(Service::from_u32(2), None);
+        for (service, value) in [
+            (Service::None, 0),
+            (Service::Echo, 1),
+            (Service::Discard, 2),
+            (Service::Source, 3),
+        ] {
+            assert_eq!(service.as_u32(), value);
+            assert_eq!(Service::from_u32(value), Some(service));
+            assert_eq!(Service::from_name(service.name()), Some(service));
+        }
+        for (service, value) in [(UdpService::None, 0), (UdpService::Echo, 1)] {
+            assert_eq!(service.as_u32(), value);
+            assert_eq!(UdpService::from_u32(value), Some(service));
+            assert_eq!(Service::from(service).as_u32(), value);
+            assert_eq!(UdpService::from_name(service.name()), Some(service));
+        }
+        assert_eq!(Service::from_u32(4), None);
+        assert_eq!(UdpService::from_u32(2), None);
         assert_eq!(EndpointKind::from_u32(0), None);
-        assert_eq!(EndpointState::from_u32(5), None);
+        assert_eq!(EndpointKind::from_u32(4), None);
+        assert_eq!(EndpointState::from_u32(0), None);
+        assert_eq!(EndpointState::from_u32(7), None);
         assert_eq!(Service::from_name("echo"), Some(Service::Echo));
         assert_eq!(Service::from_name("ECHO"), None);
+        assert_eq!(EndpointKind::Udp.to_string(), "udp");
+    }
+
+    #[test]
+    fn option_ids() {
+        for (index, option) in OptionId::ALL.iter().enumerate() {
+            assert_eq!(option.as_u32(), u32::try_from(index).unwrap() + 1);
+            assert_eq!(OptionId::from_u32(option.as_u32()), Some(*option));
+            assert_eq!(OptionId::from_name(option.name()), Some(*option));
+        }
+        assert_eq!(OptionId::from_u32(0), None);
+        assert_eq!(OptionId::from_u32(8), None);
+        let settable: std::vec::Vec<_> = OptionId::ALL
+            .iter()
+            .filter(|option| option.is_settable())
+            .copied()
+            .collect();
+        assert_eq!(
+            settable,
+            [
+                OptionId::Keepalive,
+                OptionId::NoDelay,
+                OptionId::RcvBuf,
+                OptionId::SndBuf
+            ]
+        );
+        assert!(OptionId::Keepalive.is_bool() && OptionId::Ipv6V6Only.is_bool());
+        assert!(!OptionId::RcvBuf.is_bool() && !OptionId::SndBuf.is_bool());
+        assert!(OptionId::NoDelay.accepts(1) && !OptionId::NoDelay.accepts(2));
+        assert!(OptionId::SndBuf.accepts(0) && OptionId::SndBuf.accepts(0x7FFF_FFFF));
+        assert!(!OptionId::SndBuf.accepts(0x8000_0000));
+        assert_eq!(OptionId::Ipv6V6Only.to_string(), "ipv6-v6only");
     }
 }

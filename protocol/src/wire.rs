@@ -1,4 +1,4 @@
-//! The wire layouts of ABI version 1: `#[repr(C)]`, native x64 (little-endian) layout,
+//! The wire layouts of ABI version 2: `#[repr(C)]`, native x64 (little-endian) layout,
 //! explicit reserved fields instead of padding.
 //!
 //! Every message starts with a [`Header`]; its `size` counts the whole message, trailing
@@ -160,6 +160,10 @@ pub struct InfoReply {
 }
 
 /// `TCP_CONNECT` request.
+///
+/// `flags` may hold [`crate::FLAG_DETACH`] and the bind-option flags
+/// ([`crate::FLAG_REUSEADDR`], [`crate::FLAG_EXCLUSIVEADDRUSE`], [`crate::FLAG_V6ONLY`],
+/// [`crate::FLAG_DUAL_STACK`]).
 #[repr(C)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -171,33 +175,51 @@ pub struct TcpConnectRequest {
     pub remote: WireAddr,
     /// The local address to bind, or [`WireAddr::NONE`] for the wildcard of the remote's family.
     pub local: WireAddr,
-    /// [`crate::FLAG_DETACH`] or 0.
+    /// `FLAG_*` bits.
     pub flags: u32,
     /// Connect timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
     pub timeout_ms: u32,
 }
 
-/// `TCP_LISTEN` request.
+/// `TCP_LISTEN` request: v1's 52 bytes, then `max_connections` and an inline SDDL.
 #[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
 pub struct TcpListenRequest {
     /// Common header.
     pub header: Header,
     /// The local address to listen on (required, nonzero port).
     pub local: WireAddr,
-    /// [`crate::SERVICE_NONE`] or [`crate::SERVICE_ECHO`].
+    /// A `SERVICE_*` value.
     pub service: u32,
     /// The listen backlog; 0 lets the driver choose.
     pub backlog: u32,
-    /// [`crate::FLAG_DETACH`] or 0.
+    /// `FLAG_*` bits (detach and bind options).
     pub flags: u32,
     /// Must be 0.
     pub reserved: u32,
+    /// Connections served at once, at most [`crate::MAX_CONNECTIONS`]; 0 means
+    /// [`crate::DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: u32,
+    /// The listener's security descriptor as SDDL: UTF-8, NUL-padded; all zero for none.
+    pub sddl: [u8; 256],
 }
 
-/// The reply to `TCP_CONNECT` and `TCP_LISTEN`.
+impl Default for TcpListenRequest {
+    fn default() -> Self {
+        Self {
+            header: Header::default(),
+            local: WireAddr::NONE,
+            service: 0,
+            backlog: 0,
+            flags: 0,
+            reserved: 0,
+            max_connections: 0,
+            sddl: [0; 256],
+        }
+    }
+}
+
+/// The reply to `TCP_CONNECT`, `TCP_LISTEN` and `UDP_BIND`.
 #[repr(C)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -207,7 +229,7 @@ pub struct EndpointReply {
     pub header: Header,
     /// The new endpoint's id.
     pub id: u64,
-    /// [`crate::KIND_TCP_CONNECTION`] or [`crate::KIND_TCP_LISTENER`].
+    /// A `KIND_*` value.
     pub kind: u32,
     /// 0.
     pub reserved: u32,
@@ -353,6 +375,275 @@ pub struct EndpointInfo {
     pub connections_active: u32,
     /// 0.
     pub reserved: u32,
+    /// Milliseconds the endpoint has been open.
+    pub opened_ms: u64,
+    /// Send operations completed (SEND, SEND_TO; for a service, its sends).
+    pub send_ops: u64,
+    /// Receive operations completed (RECV, RECV_FROM; for a service, its receives).
+    pub recv_ops: u64,
+    /// Operations that failed.
+    pub errors: u64,
+    /// The NTSTATUS of the last failure, 0 if none.
+    pub last_status: u32,
+    /// 0.
+    pub reserved2: u32,
+}
+
+/// `UDP_BIND` request.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct UdpBindRequest {
+    /// Common header.
+    pub header: Header,
+    /// The local address to bind (required; port 0 lets the stack choose).
+    pub local: WireAddr,
+    /// [`crate::SERVICE_NONE`] (user-driven) or [`crate::SERVICE_ECHO`].
+    pub service: u32,
+    /// `FLAG_*` bits (detach and bind options).
+    pub flags: u32,
+    /// The socket's security descriptor as SDDL: UTF-8, NUL-padded; all zero for none.
+    pub sddl: [u8; 256],
+}
+
+impl Default for UdpBindRequest {
+    fn default() -> Self {
+        Self {
+            header: Header::default(),
+            local: WireAddr::NONE,
+            service: 0,
+            flags: 0,
+            sddl: [0; 256],
+        }
+    }
+}
+
+/// `SEND_TO` request; `length` data bytes (one datagram) follow it.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct SendToRequest {
+    /// Common header; `size` = 56 + `length`.
+    pub header: Header,
+    /// The UDP endpoint to send from.
+    pub id: u64,
+    /// Timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
+    pub timeout_ms: u32,
+    /// Bytes of data after this struct, at most [`crate::MAX_DATAGRAM`].
+    pub length: u32,
+    /// The destination (required, nonzero port).
+    pub remote: WireAddr,
+    /// Must be 0.
+    pub reserved: u32,
+}
+
+/// `RECV_FROM` request.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct RecvFromRequest {
+    /// Common header.
+    pub header: Header,
+    /// The UDP endpoint to receive on.
+    pub id: u64,
+    /// Timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
+    pub timeout_ms: u32,
+    /// The most bytes to return, at most [`crate::MAX_DATAGRAM`].
+    pub max_length: u32,
+}
+
+/// `RECV_FROM` reply; `length` data bytes follow it.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct RecvFromReply {
+    /// Common header; `size` = 48 + `length`.
+    pub header: Header,
+    /// Bytes of data after this struct (a longer datagram was truncated to fit).
+    pub length: u32,
+    /// 0.
+    pub reserved: u32,
+    /// The datagram's sender, [`WireAddr::NONE`] if the provider did not say.
+    pub remote: WireAddr,
+    /// 0.
+    pub reserved2: u32,
+}
+
+/// DISCONNECT request.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct DisconnectRequest {
+    /// Common header.
+    pub header: Header,
+    /// The connection to shut down.
+    pub id: u64,
+    /// Timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
+    pub timeout_ms: u32,
+    /// [`crate::DISCONNECT_ABORTIVE`] or 0.
+    pub flags: u32,
+}
+
+/// DISCONNECT reply (shaped like [`CloseReply`]).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct DisconnectReply {
+    /// Common header.
+    pub header: Header,
+}
+
+/// `SOCKET_OPTION` request.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct SocketOptionRequest {
+    /// Common header.
+    pub header: Header,
+    /// The endpoint whose socket option this is.
+    pub id: u64,
+    /// An `OPT_*` value.
+    pub option: u32,
+    /// 0 to get, 1 to set.
+    pub set: u32,
+    /// The value to set; 0 for a get.
+    pub value: u32,
+    /// Must be 0.
+    pub reserved: u32,
+}
+
+/// `SOCKET_OPTION` reply.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct SocketOptionReply {
+    /// Common header.
+    pub header: Header,
+    /// The option's value (after a set: the value read back).
+    pub value: u32,
+    /// 0.
+    pub reserved: u32,
+}
+
+/// SECURITY request.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct SecurityRequest {
+    /// Common header.
+    pub header: Header,
+    /// The endpoint whose security descriptor to read.
+    pub id: u64,
+}
+
+/// SECURITY reply.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct SecurityReply {
+    /// Common header.
+    pub header: Header,
+    /// Bytes of SDDL text at the start of `sddl`, at most 256.
+    pub length: u32,
+    /// 0.
+    pub reserved: u32,
+    /// The endpoint's `SO_WSK_SECURITY` as SDDL: UTF-8, zero after `length` bytes.
+    pub sddl: [u8; 256],
+}
+
+impl Default for SecurityReply {
+    fn default() -> Self {
+        Self {
+            header: Header::default(),
+            length: 0,
+            reserved: 0,
+            sddl: [0; 256],
+        }
+    }
+}
+
+/// RESOLVE request.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct ResolveRequest {
+    /// Common header.
+    pub header: Header,
+    /// Timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
+    pub timeout_ms: u32,
+    /// Must be 0.
+    pub reserved: u32,
+    /// The host name or address literal: UTF-8, NUL-padded, 1 to 255 bytes.
+    pub name: [u8; 256],
+    /// The service (port number or name): UTF-8, NUL-padded, 0 to 31 bytes.
+    pub service: [u8; 32],
+}
+
+impl Default for ResolveRequest {
+    fn default() -> Self {
+        Self {
+            header: Header::default(),
+            timeout_ms: 0,
+            reserved: 0,
+            name: [0; 256],
+            service: [0; 32],
+        }
+    }
+}
+
+/// RESOLVE reply; `count` [`WireAddr`]s follow it.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct ResolveReply {
+    /// Common header; `size` = 16 + 28 × `count`.
+    pub header: Header,
+    /// Addresses written (as many as fit in the output buffer).
+    pub count: u32,
+    /// Addresses the name resolved to.
+    pub total: u32,
+}
+
+/// STATS request.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct StatsRequest {
+    /// Common header.
+    pub header: Header,
+}
+
+/// STATS reply: driver-wide counters since the driver loaded.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct StatsReply {
+    /// Common header.
+    pub header: Header,
+    /// Endpoints open now.
+    pub endpoints_open: u32,
+    /// The most endpoints open at once.
+    pub endpoints_peak: u32,
+    /// Endpoints opened in all.
+    pub endpoints_opened: u64,
+    /// Bytes sent by all endpoints and services.
+    pub bytes_sent: u64,
+    /// Bytes received by all endpoints and services.
+    pub bytes_received: u64,
+    /// Connections accepted and served by all listeners.
+    pub connections_served: u64,
+    /// Operations that failed.
+    pub errors: u64,
+    /// Milliseconds since the driver loaded.
+    pub uptime_ms: u64,
 }
 
 /// The fixed size of a wire struct, checked at compile time against the documented number.
@@ -379,7 +670,7 @@ wire_size! {
     InfoRequest = 8;
     InfoReply = 24;
     TcpConnectRequest = 72;
-    TcpListenRequest = 52;
+    TcpListenRequest = 312;
     EndpointReply = 80;
     SendRequest = 24;
     SendReply = 16;
@@ -389,7 +680,21 @@ wire_size! {
     CloseReply = 8;
     ListRequest = 8;
     ListReply = 16;
-    EndpointInfo = 112;
+    EndpointInfo = 152;
+    UdpBindRequest = 300;
+    SendToRequest = 56;
+    RecvFromRequest = 24;
+    RecvFromReply = 48;
+    DisconnectRequest = 24;
+    DisconnectReply = 8;
+    SocketOptionRequest = 32;
+    SocketOptionReply = 16;
+    SecurityRequest = 16;
+    SecurityReply = 272;
+    ResolveRequest = 304;
+    ResolveReply = 16;
+    StatsRequest = 8;
+    StatsReply = 64;
 }
 
 /// A header for a message of `len` bytes.
@@ -403,7 +708,12 @@ pub(crate) const fn header(len: u32) -> Header {
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::{EndpointInfo, EndpointReply, InfoReply, TcpConnectRequest, WireAddr};
+    use super::{
+        DisconnectRequest, EndpointInfo, EndpointReply, InfoReply, RecvFromReply,
+        RecvFromRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest,
+        SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply, TcpConnectRequest,
+        TcpListenRequest, UdpBindRequest, WireAddr,
+    };
     use crate::ProtocolError;
     use core::mem::offset_of;
     use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -422,6 +732,78 @@ mod tests {
         assert_eq!(offset_of!(EndpointInfo, local), 24);
         assert_eq!(offset_of!(EndpointInfo, bytes_sent), 80);
         assert_eq!(offset_of!(EndpointInfo, connections_active), 104);
+    }
+
+    #[test]
+    fn v2_field_offsets_match_the_spec() {
+        // TCP_LISTEN keeps v1's 52 bytes and appends.
+        assert_eq!(offset_of!(TcpListenRequest, local), 8);
+        assert_eq!(offset_of!(TcpListenRequest, service), 36);
+        assert_eq!(offset_of!(TcpListenRequest, backlog), 40);
+        assert_eq!(offset_of!(TcpListenRequest, flags), 44);
+        assert_eq!(offset_of!(TcpListenRequest, reserved), 48);
+        assert_eq!(offset_of!(TcpListenRequest, max_connections), 52);
+        assert_eq!(offset_of!(TcpListenRequest, sddl), 56);
+        // EndpointInfo keeps v1's 112 bytes and appends.
+        assert_eq!(offset_of!(EndpointInfo, reserved), 108);
+        assert_eq!(offset_of!(EndpointInfo, opened_ms), 112);
+        assert_eq!(offset_of!(EndpointInfo, send_ops), 120);
+        assert_eq!(offset_of!(EndpointInfo, recv_ops), 128);
+        assert_eq!(offset_of!(EndpointInfo, errors), 136);
+        assert_eq!(offset_of!(EndpointInfo, last_status), 144);
+        assert_eq!(offset_of!(EndpointInfo, reserved2), 148);
+        assert_eq!(offset_of!(UdpBindRequest, local), 8);
+        assert_eq!(offset_of!(UdpBindRequest, service), 36);
+        assert_eq!(offset_of!(UdpBindRequest, flags), 40);
+        assert_eq!(offset_of!(UdpBindRequest, sddl), 44);
+        assert_eq!(offset_of!(SendToRequest, id), 8);
+        assert_eq!(offset_of!(SendToRequest, timeout_ms), 16);
+        assert_eq!(offset_of!(SendToRequest, length), 20);
+        assert_eq!(offset_of!(SendToRequest, remote), 24);
+        assert_eq!(offset_of!(SendToRequest, reserved), 52);
+        assert_eq!(offset_of!(RecvFromRequest, id), 8);
+        assert_eq!(offset_of!(RecvFromRequest, timeout_ms), 16);
+        assert_eq!(offset_of!(RecvFromRequest, max_length), 20);
+        assert_eq!(offset_of!(RecvFromReply, length), 8);
+        assert_eq!(offset_of!(RecvFromReply, reserved), 12);
+        assert_eq!(offset_of!(RecvFromReply, remote), 16);
+        assert_eq!(offset_of!(RecvFromReply, reserved2), 44);
+        assert_eq!(offset_of!(DisconnectRequest, id), 8);
+        assert_eq!(offset_of!(DisconnectRequest, timeout_ms), 16);
+        assert_eq!(offset_of!(DisconnectRequest, flags), 20);
+        assert_eq!(offset_of!(SocketOptionRequest, id), 8);
+        assert_eq!(offset_of!(SocketOptionRequest, option), 16);
+        assert_eq!(offset_of!(SocketOptionRequest, set), 20);
+        assert_eq!(offset_of!(SocketOptionRequest, value), 24);
+        assert_eq!(offset_of!(SocketOptionRequest, reserved), 28);
+        assert_eq!(offset_of!(SocketOptionReply, value), 8);
+        assert_eq!(offset_of!(SocketOptionReply, reserved), 12);
+        assert_eq!(offset_of!(SecurityRequest, id), 8);
+        assert_eq!(offset_of!(SecurityReply, length), 8);
+        assert_eq!(offset_of!(SecurityReply, reserved), 12);
+        assert_eq!(offset_of!(SecurityReply, sddl), 16);
+        assert_eq!(offset_of!(ResolveRequest, timeout_ms), 8);
+        assert_eq!(offset_of!(ResolveRequest, reserved), 12);
+        assert_eq!(offset_of!(ResolveRequest, name), 16);
+        assert_eq!(offset_of!(ResolveRequest, service), 272);
+        assert_eq!(offset_of!(ResolveReply, count), 8);
+        assert_eq!(offset_of!(ResolveReply, total), 12);
+        assert_eq!(offset_of!(StatsReply, endpoints_open), 8);
+        assert_eq!(offset_of!(StatsReply, endpoints_peak), 12);
+        assert_eq!(offset_of!(StatsReply, endpoints_opened), 16);
+        assert_eq!(offset_of!(StatsReply, bytes_sent), 24);
+        assert_eq!(offset_of!(StatsReply, bytes_received), 32);
+        assert_eq!(offset_of!(StatsReply, connections_served), 40);
+        assert_eq!(offset_of!(StatsReply, errors), 48);
+        assert_eq!(offset_of!(StatsReply, uptime_ms), 56);
+    }
+
+    #[test]
+    fn defaults_are_all_zero() {
+        assert!(TcpListenRequest::default().as_bytes().iter().all(|&b| b == 0));
+        assert!(UdpBindRequest::default().as_bytes().iter().all(|&b| b == 0));
+        assert!(SecurityReply::default().as_bytes().iter().all(|&b| b == 0));
+        assert!(ResolveRequest::default().as_bytes().iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -11,6 +11,9 @@ use wskrs_protocol::{
     KIND_TCP_CONNECTION, KIND_TCP_LISTENER,
 };
 
+/// Bytes of one LIST entry (`EndpointInfo`, 152 in ABI v2).
+const ENTRY: usize = 152;
+
 fn put_u32(bytes: &mut [u8], offset: usize, value: u32) {
     bytes[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
 }
@@ -43,7 +46,7 @@ fn info_round_trip() {
         DriverInfo {
             driver_version: (0, 1, 2),
             wsk_version: 0x0100,
-            abi_version: 1,
+            abi_version: 2,
             endpoint_count: 5
         }
     );
@@ -169,7 +172,7 @@ fn reply_header_checks() {
     let mut out = [0u8; 24];
     write_info(&mut out, (0, 1, 0), 0, 0).unwrap();
     let mut version = out;
-    put_u32(&mut version, 0, 2);
+    put_u32(&mut version, 0, 1);
     assert_eq!(
         parse_info_reply(&version),
         Err(ProtocolError::VersionMismatch)
@@ -283,13 +286,13 @@ fn sample_status(id: u64) -> EndpointStatus {
 
 #[test]
 fn list_round_trip() {
-    let mut out = vec![0u8; 16 + 3 * 112];
+    let mut out = vec![0u8; 16 + 3 * ENTRY];
     let mut writer = ListWriter::new(&mut out).unwrap();
     for id in 1..=3 {
         assert!(writer.push(&EndpointInfo::from(&sample_status(id))));
     }
     let written = writer.finish();
-    assert_eq!(written, 16 + 3 * 112);
+    assert_eq!(written, 16 + 3 * ENTRY);
     let list = parse_list_reply(&out[..written]).unwrap();
     assert_eq!(
         (list.count(), list.total(), list.is_truncated()),
@@ -305,14 +308,14 @@ fn list_round_trip() {
 #[test]
 fn list_truncates_and_counts_total() {
     // Room for two entries and part of a third.
-    let mut out = vec![0u8; 16 + 2 * 112 + 100];
+    let mut out = vec![0u8; 16 + 2 * ENTRY + 100];
     let mut writer = ListWriter::new(&mut out).unwrap();
     let pushed: Vec<bool> = (1..=5)
         .map(|id| writer.push(&EndpointInfo::from(&sample_status(id))))
         .collect();
     assert_eq!(pushed, [true, true, false, false, false]);
     let written = writer.finish();
-    assert_eq!(written, 16 + 2 * 112);
+    assert_eq!(written, 16 + 2 * ENTRY);
     let list = parse_list_reply(&out[..written]).unwrap();
     assert_eq!(
         (list.count(), list.total(), list.is_truncated()),
@@ -337,7 +340,7 @@ fn empty_list() {
 
 #[test]
 fn list_reply_rejections() {
-    let mut out = vec![0u8; 16 + 112];
+    let mut out = vec![0u8; 16 + ENTRY];
     let mut writer = ListWriter::new(&mut out).unwrap();
     writer.push(&EndpointInfo::from(&sample_status(1)));
     let written = writer.finish();

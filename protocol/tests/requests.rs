@@ -4,10 +4,12 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use wskrs_protocol::{
-    encode_close, encode_info, encode_list, encode_recv, encode_send, encode_send_header,
-    encode_tcp_connect, encode_tcp_listen, parse_request, EndpointId, IoctlCode, NtStatus,
-    ProtocolError, Recv, Request, Send, Service, TcpConnect, TcpListen, ABI_VERSION,
-    DEFAULT_TIMEOUT_MS, MAX_TRANSFER,
+    encode_close, encode_disconnect, encode_info, encode_list, encode_recv, encode_recv_from,
+    encode_resolve, encode_security, encode_send, encode_send_header, encode_send_to,
+    encode_socket_option, encode_stats, encode_tcp_connect, encode_tcp_listen, encode_udp_bind,
+    parse_request, OptionId, UdpService, EndpointId, IoctlCode, NtStatus,
+    BindFlags, ProtocolError, Recv, Request, Send, Service, TcpConnect, TcpListen, ABI_VERSION,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_MS, MAX_TRANSFER,
 };
 
 fn v4(port: u16) -> SocketAddr {
@@ -52,7 +54,7 @@ fn info_and_list_round_trip() {
         parse_request(IoctlCode::LIST.0, &encode_list()),
         Ok(Request::List)
     );
-    assert_eq!(encode_info(), [1, 0, 0, 0, 8, 0, 0, 0]);
+    assert_eq!(encode_info(), [2, 0, 0, 0, 8, 0, 0, 0]);
 }
 
 #[test]
@@ -64,7 +66,8 @@ fn tcp_connect_round_trips_v4_and_v6() {
             remote: v4(9000),
             local: Some(v4(50000)),
             detach: true,
-            timeout_ms: 2500
+            timeout_ms: 2500,
+            bind: BindFlags::default(),
         }))
     );
     let bytes = encode_tcp_connect(v6(443), None, false, 0);
@@ -74,7 +77,8 @@ fn tcp_connect_round_trips_v4_and_v6() {
             remote: v6(443),
             local: None,
             detach: false,
-            timeout_ms: DEFAULT_TIMEOUT_MS
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            bind: BindFlags::default(),
         }))
     );
 }
@@ -88,7 +92,10 @@ fn tcp_listen_round_trips() {
             local: v4(9100),
             service: Service::Echo,
             backlog: 16,
-            detach: false
+            detach: false,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            bind: BindFlags::default(),
+            sddl: None,
         }))
     );
     let bytes = encode_tcp_listen(v6(1), Service::None, 0, true);
@@ -98,7 +105,10 @@ fn tcp_listen_round_trips() {
             local: v6(1),
             service: Service::None,
             backlog: 0,
-            detach: true
+            detach: true,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            bind: BindFlags::default(),
+            sddl: None,
         }))
     );
 }
@@ -222,7 +232,45 @@ fn valid_requests() -> Vec<(IoctlCode, Vec<u8>)> {
         (IoctlCode::RECV, encode_recv(EndpointId(1), 0, 1).to_vec()),
         (IoctlCode::CLOSE, encode_close(EndpointId(1)).to_vec()),
         (IoctlCode::LIST, encode_list().to_vec()),
+        (
+            IoctlCode::UDP_BIND,
+            encode_udp_bind(v4(0), UdpService::None, false, BindFlags::default(), None)
+                .unwrap()
+                .to_vec(),
+        ),
+        (IoctlCode::SEND_TO, send_to_request(1, v4(9), b"abc")),
+        (
+            IoctlCode::RECV_FROM,
+            encode_recv_from(EndpointId(1), 0, 1).to_vec(),
+        ),
+        (
+            IoctlCode::DISCONNECT,
+            encode_disconnect(EndpointId(1), 0, false).to_vec(),
+        ),
+        (
+            IoctlCode::SOCKET_OPTION,
+            encode_socket_option(EndpointId(1), OptionId::NoDelay, None).to_vec(),
+        ),
+        (IoctlCode::SECURITY, encode_security(EndpointId(1)).to_vec()),
+        (
+            IoctlCode::RESOLVE,
+            encode_resolve("localhost", "80", 0).unwrap().to_vec(),
+        ),
+        (IoctlCode::STATS, encode_stats().to_vec()),
     ]
+}
+
+fn send_to_request(id: u64, remote: SocketAddr, data: &[u8]) -> Vec<u8> {
+    let mut bytes = vec![0; 56 + data.len()];
+    let written = encode_send_to(&mut bytes, EndpointId(id), 0, remote, data).unwrap();
+    assert_eq!(written, bytes.len());
+    bytes
+}
+
+#[test]
+fn valid_requests_cover_every_code() {
+    let codes: Vec<IoctlCode> = valid_requests().into_iter().map(|(code, _)| code).collect();
+    assert_eq!(codes, IoctlCode::ALL);
 }
 
 #[test]
@@ -271,7 +319,7 @@ fn header_size_must_equal_input_length() {
 #[test]
 fn trailing_bytes_on_fixed_requests_are_a_length_mismatch() {
     for (code, bytes) in valid_requests() {
-        if code == IoctlCode::SEND {
+        if code == IoctlCode::SEND || code == IoctlCode::SEND_TO {
             continue;
         }
         let mut long = bytes.clone();
@@ -309,7 +357,7 @@ fn send_length_must_match_its_data() {
 #[test]
 fn other_abi_versions_are_rejected_first() {
     for (code, bytes) in valid_requests() {
-        for version in [0, 2, ABI_VERSION + 100, u32::MAX] {
+        for version in [0, 1, 3, ABI_VERSION + 100, u32::MAX] {
             let mut other = bytes.clone();
             put_u32(&mut other, 0, version);
             assert_eq!(
@@ -381,7 +429,9 @@ fn tcp_connect_address_errors() {
 
 #[test]
 fn tcp_connect_flag_errors() {
-    for flags in [2, 3, 0x8000_0000, u32::MAX] {
+    // Unknown bits, REUSEADDR with EXCLUSIVEADDRUSE, V6ONLY with DUAL_STACK, and the IPv6
+    // flags on an IPv4 socket.
+    for flags in [32, 33, 0x8000_0000, u32::MAX, 2 | 4, 8 | 16, 8, 16, 1 | 16] {
         let mut bytes = encode_tcp_connect(v4(9000), None, false, 0);
         put_u32(&mut bytes, 64, flags);
         assert_eq!(
@@ -411,12 +461,12 @@ fn tcp_listen_errors() {
         );
     }
     let invalid: Vec<Mutation> = vec![
-        ("unknown service", Box::new(|b| put_u32(b, 36, 2))),
+        ("unknown service", Box::new(|b| put_u32(b, 36, 4))),
         (
             "unknown service max",
             Box::new(|b| put_u32(b, 36, u32::MAX)),
         ),
-        ("unknown flag", Box::new(|b| put_u32(b, 44, 4))),
+        ("unknown flag", Box::new(|b| put_u32(b, 44, 32))),
         ("reserved", Box::new(|b| put_u32(b, 48, 1))),
     ];
     for (name, mutate) in invalid {
