@@ -70,8 +70,12 @@ pub(crate) fn take_flag(command: &str, args: &[OsString]) -> Result<Vec<OsString
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let value = if a == "--provider" {
-            let v = it.next().context("--provider needs a value: wine or wskrs")?;
-            v.to_str().context("--provider value is not UTF-8")?.to_owned()
+            let v = it
+                .next()
+                .context("--provider needs a value: wine or wskrs")?;
+            v.to_str()
+                .context("--provider value is not UTF-8")?
+                .to_owned()
         } else if let Some(v) = a.to_str().and_then(|s| s.strip_prefix("--provider=")) {
             v.to_owned()
         } else {
@@ -85,7 +89,12 @@ pub(crate) fn take_flag(command: &str, args: &[OsString]) -> Result<Vec<OsString
 }
 
 fn drivers_dir(layout: &Layout) -> PathBuf {
-    layout.prefix.join("drive_c").join("windows").join("system32").join("drivers")
+    layout
+        .prefix
+        .join("drive_c")
+        .join("windows")
+        .join("system32")
+        .join("drivers")
 }
 
 fn marker(layout: &Layout) -> PathBuf {
@@ -94,7 +103,11 @@ fn marker(layout: &Layout) -> PathBuf {
 
 /// The provider as cargo leaves it.
 fn built_dll(layout: &Layout) -> PathBuf {
-    layout.target.join("x86_64-pc-windows-gnu").join("release").join("netio.dll")
+    layout
+        .target
+        .join("x86_64-pc-windows-gnu")
+        .join("release")
+        .join("netio.dll")
 }
 
 fn build(layout: &Layout) -> Result<PathBuf> {
@@ -115,7 +128,10 @@ fn build(layout: &Layout) -> Result<PathBuf> {
     }
     let dll = built_dll(layout);
     if !dll.is_file() {
-        bail!("cargo built wskrs-provider but {} is missing", dll.display());
+        bail!(
+            "cargo built wskrs-provider but {} is missing",
+            dll.display()
+        );
     }
     Ok(dll)
 }
@@ -130,7 +146,12 @@ pub(crate) fn apply(wine: &Wine, layout: &Layout) -> Result<()> {
             if !same_content(&dll, &netio) {
                 copy_atomic(&dll, &netio)?;
             }
-            reg(wine, &["add", REG_KEY, "/v", REG_VALUE, "/t", "REG_SZ", "/d", "native", "/f"])?;
+            reg(
+                wine,
+                &[
+                    "add", REG_KEY, "/v", REG_VALUE, "/t", "REG_SZ", "/d", "native", "/f",
+                ],
+            )?;
             std::fs::write(marker(layout), "netio.sys=native\n")
                 .with_context(|| format!("writing {}", marker(layout).display()))?;
             say("provider: wsk-rs provider installed as drivers\\netio.sys (override netio.sys=native)");

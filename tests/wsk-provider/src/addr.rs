@@ -50,7 +50,9 @@ impl Addr {
         let mut a = Self::empty();
         // SAFETY: the caller guarantees `len` readable bytes for this family; `storage` is
         // 128 bytes, more than any `len`.
-        unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), (&raw mut a.storage).cast::<u8>(), len) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(p.cast::<u8>(), (&raw mut a.storage).cast::<u8>(), len);
+        };
         a.len = i32::try_from(len).ok()?;
         Some(a)
     }
@@ -80,8 +82,16 @@ impl Addr {
         if p.is_null() {
             return;
         }
-        let Some(len) = len_of_family(self.family()) else { return };
+        let Some(len) = len_of_family(self.family()) else {
+            return;
+        };
         // SAFETY: the caller guarantees room for `len` bytes; `storage` holds at least `len`.
-        unsafe { std::ptr::copy_nonoverlapping((&raw const self.storage).cast::<u8>(), p.cast::<u8>(), len) };
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (&raw const self.storage).cast::<u8>(),
+                p.cast::<u8>(),
+                len,
+            );
+        };
     }
 }

@@ -15,7 +15,9 @@ fn system_address(mdl: &sys::MDL) -> *mut u8 {
     if mdl.MdlFlags & mapped != 0 && !mdl.MappedSystemVa.is_null() {
         mdl.MappedSystemVa.cast()
     } else {
-        mdl.StartVa.cast::<u8>().wrapping_add(mdl.ByteOffset as usize)
+        mdl.StartVa
+            .cast::<u8>()
+            .wrapping_add(mdl.ByteOffset as usize)
     }
 }
 

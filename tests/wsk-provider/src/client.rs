@@ -62,7 +62,10 @@ unsafe fn client_of(registration: *const sys::WSK_REGISTRATION) -> *mut sys::WSK
 ///
 /// # Safety
 /// WSK contract: both pointers valid until `WskDeregister`.
-pub(crate) unsafe fn register(npi: *const sys::WSK_CLIENT_NPI, registration: *mut sys::WSK_REGISTRATION) -> NtStatus {
+pub(crate) unsafe fn register(
+    npi: *const sys::WSK_CLIENT_NPI,
+    registration: *mut sys::WSK_REGISTRATION,
+) -> NtStatus {
     if npi.is_null() || registration.is_null() {
         return NtStatus::INVALID_PARAMETER;
     }
@@ -70,9 +73,14 @@ pub(crate) unsafe fn register(npi: *const sys::WSK_CLIENT_NPI, registration: *mu
     if let Err(status) = crate::engine::get() {
         return status;
     }
-    let client = Arc::new(Client { sockets: AtomicUsize::new(0), captures: AtomicUsize::new(0) });
+    let client = Arc::new(Client {
+        sockets: AtomicUsize::new(0),
+        captures: AtomicUsize::new(0),
+    });
     // SAFETY: the registration is writable (caller's contract); its reserved fields are ours.
-    unsafe { (*registration).ReservedRegistrationContext = Arc::into_raw(client).cast_mut().cast() };
+    unsafe {
+        (*registration).ReservedRegistrationContext = Arc::into_raw(client).cast_mut().cast();
+    };
     crate::trace::line(format_args!("WskRegister {registration:p}"));
     NtStatus::SUCCESS
 }
@@ -112,16 +120,28 @@ pub(crate) unsafe fn deregister(registration: *mut sys::WSK_REGISTRATION) {
 ///
 /// # Safety
 /// WSK contract: `registration` registered, `npi` writable.
-pub(crate) unsafe fn capture(registration: *mut sys::WSK_REGISTRATION, npi: *mut sys::WSK_PROVIDER_NPI) -> NtStatus {
+pub(crate) unsafe fn capture(
+    registration: *mut sys::WSK_REGISTRATION,
+    npi: *mut sys::WSK_PROVIDER_NPI,
+) -> NtStatus {
     // SAFETY: caller's contract.
     let p = unsafe { client_of(registration) };
     if p.is_null() || npi.is_null() {
         return NtStatus::INVALID_PARAMETER;
     }
     // SAFETY: p is the live client of this registration.
-    unsafe { (*p.cast::<Client>()).captures.fetch_add(1, Ordering::AcqRel) };
+    unsafe {
+        (*p.cast::<Client>())
+            .captures
+            .fetch_add(1, Ordering::AcqRel)
+    };
     // SAFETY: `npi` is writable (caller's contract).
-    unsafe { npi.write(sys::WSK_PROVIDER_NPI { Client: p, Dispatch: &raw const PROVIDER_DISPATCH }) };
+    unsafe {
+        npi.write(sys::WSK_PROVIDER_NPI {
+            Client: p,
+            Dispatch: &raw const PROVIDER_DISPATCH,
+        });
+    };
     NtStatus::SUCCESS
 }
 
@@ -134,7 +154,11 @@ pub(crate) unsafe fn release(registration: *mut sys::WSK_REGISTRATION) {
     let p = unsafe { client_of(registration) };
     if !p.is_null() {
         // SAFETY: live client; never below zero.
-        let _ = unsafe { (*p.cast::<Client>()).captures.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)) };
+        let _ = unsafe {
+            (*p.cast::<Client>())
+                .captures
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+        };
     }
 }
 
@@ -150,7 +174,8 @@ static PROVIDER_DISPATCH: sys::WSK_PROVIDER_DISPATCH = sys::WSK_PROVIDER_DISPATC
     WskGetNameInfo: Some(crate::names::wsk_get_name_info),
 };
 
-/// Creates the Winsock socket and its WSK socket object.
+/// Creates the Winsock socket and its WSK socket object (`WskSocket`'s parameters).
+#[allow(clippy::too_many_arguments)]
 fn create(
     client: &Arc<Client>,
     category: Category,
@@ -171,9 +196,19 @@ fn create(
         unsafe { ws::closesocket(s) };
         return Err(e);
     }
-    let socket = Socket::new(Arc::clone(client), category, family, socket_type, protocol, s, context, dispatch);
+    let socket = Socket::new(
+        Arc::clone(client),
+        category,
+        family,
+        socket_type,
+        protocol,
+        s,
+        context,
+        dispatch,
+    );
     if !security.is_null() {
-        let sd = crate::security::CachedSd::find(security.cast()).ok_or(NtStatus::INVALID_PARAMETER);
+        let sd =
+            crate::security::CachedSd::find(security.cast()).ok_or(NtStatus::INVALID_PARAMETER);
         match sd.and_then(|sd| socket.set_security(sd)) {
             Ok(()) => {}
             Err(e) => {
@@ -217,10 +252,21 @@ unsafe extern "C" fn wsk_socket(
     };
     #[allow(clippy::useless_conversion)]
     let family = u16::try_from(family).unwrap_or(0);
-    match create(&client, category, family, socket_type, protocol, context, dispatch, security) {
+    match create(
+        &client,
+        category,
+        family,
+        socket_type,
+        protocol,
+        context,
+        dispatch,
+        security,
+    ) {
         Ok(socket) => {
             let handle = Socket::into_handle(socket);
-            crate::trace::line(format_args!("WskSocket {category:?} family {family} -> {handle:p}"));
+            crate::trace::line(format_args!(
+                "WskSocket {category:?} family {family} -> {handle:p}"
+            ));
             irp.complete(NtStatus::SUCCESS, handle as usize);
             NtStatus::PENDING.0
         }
@@ -255,7 +301,8 @@ unsafe extern "C" fn wsk_socket_connect(
         return fail(irp, NtStatus::INVALID_HANDLE).0;
     };
     // SAFETY: WSK contract: readable addresses of their family's size.
-    let (Some(local), Some(remote)) = (unsafe { Addr::read(local) }, unsafe { Addr::read(remote) }) else {
+    let (Some(local), Some(remote)) = (unsafe { Addr::read(local) }, unsafe { Addr::read(remote) })
+    else {
         return fail(irp, NtStatus::INVALID_PARAMETER).0;
     };
     if flags != 0 || local.family() != remote.family() {
@@ -287,5 +334,13 @@ unsafe extern "C" fn wsk_socket_connect(
         return NtStatus::PENDING.0;
     }
     socket.mark_bound();
-    Op::start(&socket, irp, Kind::Connect { remote, hand_over: true }).0
+    Op::start(
+        &socket,
+        irp,
+        Kind::Connect {
+            remote,
+            hand_over: true,
+        },
+    )
+    .0
 }

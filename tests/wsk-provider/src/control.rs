@@ -38,7 +38,11 @@ pub(crate) unsafe extern "C" fn wsk_control_client(
                         match unsafe { CachedSd::cache(sd) } {
                             Ok(cached) => {
                                 // SAFETY: room for a pointer (checked above).
-                                unsafe { output.cast::<*mut c_void>().write_unaligned(cached.into_client()) };
+                                unsafe {
+                                    output
+                                        .cast::<*mut c_void>()
+                                        .write_unaligned(cached.into_client());
+                                };
                                 (NtStatus::SUCCESS, size_of::<*mut c_void>())
                             }
                             Err(e) => (e, 0),
@@ -50,7 +54,12 @@ pub(crate) unsafe extern "C" fn wsk_control_client(
             sys::WSK_RELEASE_SD => {
                 // SAFETY: as above.
                 match unsafe { read_sd_pointer(input, input_size) } {
-                    Some(sd) => (security::release_client(sd).err().unwrap_or(NtStatus::SUCCESS), 0),
+                    Some(sd) => (
+                        security::release_client(sd)
+                            .err()
+                            .unwrap_or(NtStatus::SUCCESS),
+                        0,
+                    ),
                     None => (NtStatus::INVALID_PARAMETER, 0),
                 }
             }

@@ -10,7 +10,9 @@ use std::sync::{Arc, OnceLock};
 
 use windows_sys::Win32::Foundation::{HANDLE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::Networking::WinSock as ws;
-use windows_sys::Win32::System::IO::{CreateIoCompletionPort, GetQueuedCompletionStatus, OVERLAPPED};
+use windows_sys::Win32::System::IO::{
+    CreateIoCompletionPort, GetQueuedCompletionStatus, OVERLAPPED,
+};
 use wsk_bindings::NtStatus;
 
 use crate::ops::Op;
@@ -63,7 +65,12 @@ fn start() -> Result<Engine, NtStatus> {
             .spawn(move || worker(port as HANDLE))
             .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
     }
-    Ok(Engine { port, accept_ex, get_accept_ex_sockaddrs, connect_ex })
+    Ok(Engine {
+        port,
+        accept_ex,
+        get_accept_ex_sockaddrs,
+        connect_ex,
+    })
 }
 
 /// Keeps this module loaded for the life of the process: the worker threads run its code,
@@ -84,7 +91,11 @@ fn pin_module() {
     };
 }
 
-type Extensions = (ws::LPFN_ACCEPTEX, ws::LPFN_GETACCEPTEXSOCKADDRS, ws::LPFN_CONNECTEX);
+type Extensions = (
+    ws::LPFN_ACCEPTEX,
+    ws::LPFN_GETACCEPTEXSOCKADDRS,
+    ws::LPFN_CONNECTEX,
+);
 
 fn extension_functions() -> Result<Extensions, NtStatus> {
     // SAFETY: plain socket creation.
@@ -96,7 +107,9 @@ fn extension_functions() -> Result<Extensions, NtStatus> {
         // SAFETY: `s` is a TCP socket; each GUID names a function pointer of the given type.
         let accept_ex = unsafe { extension::<ws::LPFN_ACCEPTEX>(s, ws::WSAID_ACCEPTEX) }?;
         // SAFETY: as above.
-        let sockaddrs = unsafe { extension::<ws::LPFN_GETACCEPTEXSOCKADDRS>(s, ws::WSAID_GETACCEPTEXSOCKADDRS) }?;
+        let sockaddrs = unsafe {
+            extension::<ws::LPFN_GETACCEPTEXSOCKADDRS>(s, ws::WSAID_GETACCEPTEXSOCKADDRS)
+        }?;
         // SAFETY: as above.
         let connect_ex = unsafe { extension::<ws::LPFN_CONNECTEX>(s, ws::WSAID_CONNECTEX) }?;
         Ok((accept_ex, sockaddrs, connect_ex))
@@ -110,7 +123,10 @@ fn extension_functions() -> Result<Extensions, NtStatus> {
 ///
 /// # Safety
 /// `T` is the `Option<fn>` type of the function `guid` names.
-unsafe fn extension<T: Default>(s: ws::SOCKET, guid: windows_sys::core::GUID) -> Result<T, NtStatus> {
+unsafe fn extension<T: Default>(
+    s: ws::SOCKET,
+    guid: windows_sys::core::GUID,
+) -> Result<T, NtStatus> {
     let mut f = T::default();
     let mut returned = 0u32;
     // Sizes of a GUID and a function pointer fit in u32.
@@ -159,7 +175,9 @@ fn worker(port: HANDLE) {
         let mut key = 0usize;
         let mut ovl: *mut OVERLAPPED = std::ptr::null_mut();
         // SAFETY: out-pointers are valid; the port lives for the process.
-        let ok = unsafe { GetQueuedCompletionStatus(port, &raw mut bytes, &raw mut key, &raw mut ovl, u32::MAX) };
+        let ok = unsafe {
+            GetQueuedCompletionStatus(port, &raw mut bytes, &raw mut key, &raw mut ovl, u32::MAX)
+        };
         if ovl.is_null() {
             if ok == 0 {
                 // The port failed (only when it is closed, which never happens): stop.
@@ -170,7 +188,11 @@ fn worker(port: HANDLE) {
         // SAFETY: every OVERLAPPED queued on this port is the first field of an Op whose
         // in-flight reference was given up with Arc::into_raw when the request was issued.
         let op = unsafe { Arc::from_raw(ovl.cast::<Op>().cast_const()) };
-        let status = if ok != 0 { NtStatus::SUCCESS } else { op.overlapped_status() };
+        let status = if ok != 0 {
+            NtStatus::SUCCESS
+        } else {
+            op.overlapped_status()
+        };
         op.finish(status, bytes as usize);
     }
 }

@@ -3,6 +3,9 @@
 //! counted from 1 since that registration) with `STATUS` (hex, e.g. `0xC0000236`), once.
 //! `N:STATUS:every` fails every Nth operation instead.
 
+// Parsed on any host (unit test); used only by the Windows build.
+#![cfg_attr(not(windows), allow(dead_code))]
+
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use wsk_bindings::NtStatus;
@@ -16,21 +19,33 @@ static COUNT: AtomicU64 = AtomicU64::new(0);
 /// Reads the switch (each `WskRegister` restarts the count).
 pub(crate) fn configure() {
     COUNT.store(0, Ordering::SeqCst);
-    let Some((nth, status, every)) = std::env::var("WSKRS_PROVIDER_FAULT").ok().and_then(|v| parse(&v)) else {
+    let Some((nth, status, every)) = std::env::var("WSKRS_PROVIDER_FAULT")
+        .ok()
+        .and_then(|v| parse(&v))
+    else {
         NTH.store(0, Ordering::SeqCst);
         return;
     };
     STATUS.store(status, Ordering::SeqCst);
     EVERY.store(u32::from(every), Ordering::SeqCst);
     NTH.store(nth, Ordering::SeqCst);
-    crate::trace::line(format_args!("fault injection: operation {nth} fails with {status:#x} (every: {every})"));
+    #[cfg(windows)]
+    crate::trace::line(format_args!(
+        "fault injection: operation {nth} fails with {status:#x} (every: {every})"
+    ));
 }
 
 fn parse(v: &str) -> Option<(u64, u32, bool)> {
     let mut parts = v.split(':');
-    let nth = parts.next()?.trim().parse::<u64>().ok().filter(|n| *n > 0)?;
+    let nth = parts
+        .next()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)?;
     let status = parts.next()?.trim();
-    let status = u32::from_str_radix(status.trim_start_matches("0x").trim_start_matches("0X"), 16).ok()?;
+    let status =
+        u32::from_str_radix(status.trim_start_matches("0x").trim_start_matches("0X"), 16).ok()?;
     let every = parts.next().is_some_and(|p| p.trim() == "every");
     Some((nth, status, every))
 }
@@ -42,7 +57,11 @@ pub(crate) fn inject() -> Option<NtStatus> {
         return None;
     }
     let n = COUNT.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
-    let hit = if EVERY.load(Ordering::Relaxed) != 0 { n % nth == 0 } else { n == nth };
+    let hit = if EVERY.load(Ordering::Relaxed) != 0 {
+        n % nth == 0
+    } else {
+        n == nth
+    };
     hit.then(|| NtStatus::from_u32(STATUS.load(Ordering::Relaxed)))
 }
 

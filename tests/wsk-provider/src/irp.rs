@@ -49,7 +49,14 @@ impl PendingIrp {
         // SAFETY: the IRP is live; CurrentStackLocation is the union member in use for a
         // non-packet IRP. Moving one location down mirrors IoCallDriver; IofCompleteRequest
         // moves it back up before calling the client's completion routine.
-        let location = unsafe { &mut r.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation };
+        let location = unsafe {
+            &mut r
+                .Tail
+                .Overlay
+                .__bindgen_anon_2
+                .__bindgen_anon_1
+                .CurrentStackLocation
+        };
         *location = location.wrapping_sub(1);
         Some(Self(irp))
     }
@@ -90,10 +97,16 @@ fn with_table<R>(f: impl FnOnce(&mut HashMap<usize, Arc<dyn Cancel>>) -> R) -> R
 }
 
 /// `IoSetCancelRoutine`: an interlocked exchange of `Irp->CancelRoutine`.
-fn exchange_cancel_routine(irp: *mut sys::IRP, routine: sys::PDRIVER_CANCEL) -> sys::PDRIVER_CANCEL {
+fn exchange_cancel_routine(
+    irp: *mut sys::IRP,
+    routine: sys::PDRIVER_CANCEL,
+) -> sys::PDRIVER_CANCEL {
     // SAFETY: the IRP is live (callers hold a PendingIrp); CancelRoutine is pointer-sized and
     // pointer-aligned, and IoCancelIrp accesses it with interlocked operations too.
-    let slot = unsafe { &*std::ptr::addr_of!((*irp).CancelRoutine).cast::<std::sync::atomic::AtomicPtr<std::ffi::c_void>>() };
+    let slot = unsafe {
+        &*std::ptr::addr_of!((*irp).CancelRoutine)
+            .cast::<std::sync::atomic::AtomicPtr<std::ffi::c_void>>()
+    };
     let new = routine.map_or(std::ptr::null_mut(), |f| f as *mut std::ffi::c_void);
     let old = slot.swap(new, std::sync::atomic::Ordering::AcqRel);
     if old.is_null() {
@@ -101,7 +114,12 @@ fn exchange_cancel_routine(irp: *mut sys::IRP, routine: sys::PDRIVER_CANCEL) -> 
     } else {
         // SAFETY: the only non-null value ever stored there by anyone is a cancel routine
         // (ours, or the previous owner's, which has none while the IRP is with us).
-        Some(unsafe { std::mem::transmute::<*mut std::ffi::c_void, unsafe extern "C" fn(*mut sys::DEVICE_OBJECT, *mut sys::IRP)>(old) })
+        Some(unsafe {
+            std::mem::transmute::<
+                *mut std::ffi::c_void,
+                unsafe extern "C" fn(*mut sys::DEVICE_OBJECT, *mut sys::IRP),
+            >(old)
+        })
     }
 }
 

@@ -12,7 +12,12 @@
 //! client's IRP exactly once, via `IofCompleteRequest`, also on synchronous failure.
 #![cfg_attr(
     not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
 )]
 
 #[cfg(windows)]
@@ -25,6 +30,7 @@ mod client;
 mod control;
 #[cfg(windows)]
 mod engine;
+#[cfg(any(windows, test))]
 mod fault;
 #[cfg(windows)]
 mod irp;
@@ -40,6 +46,7 @@ mod security;
 mod socket;
 #[cfg(windows)]
 mod status;
+#[cfg(windows)]
 mod trace;
 
 #[cfg(windows)]
@@ -127,7 +134,10 @@ mod exports {
         let version = crate::client::VERSION;
         // SAFETY: writable (caller's contract).
         unsafe {
-            characteristics.write(WskProviderCharacteristics { highest_version: version, lowest_version: version });
+            characteristics.write(WskProviderCharacteristics {
+                highest_version: version,
+                lowest_version: version,
+            });
         };
         NtStatus::SUCCESS.0
     }

@@ -37,15 +37,23 @@ unsafe impl<T> Send for Job<T> {}
 fn spawn(irp: PendingIrp, work: impl FnOnce() -> NtStatus + Send + 'static) -> NtStatus {
     let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(irp)));
     let theirs = std::sync::Arc::clone(&slot);
-    let spawned = std::thread::Builder::new().name("wsk-provider-resolve".into()).spawn(move || {
-        let status = work();
-        let irp = theirs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        if let Some(irp) = irp {
-            irp.complete(status, 0);
-        }
-    });
+    let spawned = std::thread::Builder::new()
+        .name("wsk-provider-resolve".into())
+        .spawn(move || {
+            let status = work();
+            let irp = theirs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(irp) = irp {
+                irp.complete(status, 0);
+            }
+        });
     if spawned.is_err() {
-        let irp = slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        let irp = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if let Some(irp) = irp {
             irp.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
         }
@@ -73,14 +81,16 @@ pub(crate) unsafe extern "C" fn wsk_get_address_info(
     if client.is_null() || result.is_null() {
         return crate::socket::fail(irp, NtStatus::INVALID_PARAMETER).0;
     }
-    // SAFETY: WSK contract: valid counted strings or null.
-    let (node, service) = unsafe { (terminated(node), terminated(service)) };
+    // SAFETY: WSK contract: a valid counted string or null.
+    let node = unsafe { terminated(node) };
+    // SAFETY: as above.
+    let service = unsafe { terminated(service) };
     let job = Job((provider, hints, result));
     spawn(irp, move || {
         let job = job;
         let (provider, hints, result) = job.0;
-        let name = node.as_ref().map_or(std::ptr::null(), |v| v.as_ptr());
-        let serv = service.as_ref().map_or(std::ptr::null(), |v| v.as_ptr());
+        let name = node.as_ref().map_or(std::ptr::null(), Vec::as_ptr);
+        let serv = service.as_ref().map_or(std::ptr::null(), Vec::as_ptr);
         // SAFETY: NUL-terminated strings; the client's hints/result pointers are valid until
         // the IRP completes; the bindings' ADDRINFOEXW and windows-sys' are the same C type.
         let r = unsafe {
@@ -102,7 +112,10 @@ pub(crate) unsafe extern "C" fn wsk_get_address_info(
     .0
 }
 
-pub(crate) unsafe extern "C" fn wsk_free_address_info(_client: *mut sys::WSK_CLIENT, info: *mut sys::ADDRINFOEXW) {
+pub(crate) unsafe extern "C" fn wsk_free_address_info(
+    _client: *mut sys::WSK_CLIENT,
+    info: *mut sys::ADDRINFOEXW,
+) {
     if !info.is_null() {
         // SAFETY: a list GetAddrInfoExW returned through WskGetAddressInfo.
         unsafe { ws::FreeAddrInfoExW(info.cast_const().cast()) };
@@ -140,7 +153,15 @@ pub(crate) unsafe extern "C" fn wsk_get_name_info(
         // SAFETY: the client's address and string buffers are valid until the IRP completes;
         // lengths are the buffers' capacities in characters.
         let r = unsafe {
-            ws::GetNameInfoW(address.cast_const().cast(), length, node_buf, node_len, serv_buf, serv_len, flags)
+            ws::GetNameInfoW(
+                address.cast_const().cast(),
+                length,
+                node_buf,
+                node_len,
+                serv_buf,
+                serv_len,
+                flags,
+            )
         };
         if r != 0 {
             return crate::status::from_wsa(r);
@@ -168,11 +189,9 @@ fn set_length(s: *mut sys::UNICODE_STRING) {
     if buf.is_null() {
         return;
     }
-    let mut n = 0usize;
-    // SAFETY: GetNameInfoW wrote a NUL-terminated string within `cap` characters.
-    while n < cap as usize && unsafe { buf.add(n).read() } != 0 {
-        n += 1;
-    }
+    // SAFETY: GetNameInfoW wrote a NUL-terminated string within the `cap` characters.
+    let text = unsafe { std::slice::from_raw_parts(buf, cap as usize) };
+    let n = text.iter().position(|c| *c == 0).unwrap_or(text.len());
     // SAFETY: as above; `n * 2` fits because n < cap <= u16::MAX / 2.
     unsafe { (*s).Length = u16::try_from(n * 2).unwrap_or(0) };
 }

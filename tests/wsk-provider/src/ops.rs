@@ -36,13 +36,25 @@ pub(crate) struct FromOut {
 /// The request an op carries, with what its completion needs.
 pub(crate) enum Kind {
     /// `WskSend`, or a graceful `WskDisconnect` with final data (`then_shutdown`).
-    Send { bufs: Vec<ws::WSABUF>, flags: u32, then_shutdown: bool },
+    Send {
+        bufs: Vec<ws::WSABUF>,
+        flags: u32,
+        then_shutdown: bool,
+    },
     /// `WskReceive`.
-    Receive { bufs: Vec<ws::WSABUF>, flags: UnsafeCell<u32> },
+    Receive {
+        bufs: Vec<ws::WSABUF>,
+        flags: UnsafeCell<u32>,
+    },
     /// `WskSendTo`.
     SendTo { bufs: Vec<ws::WSABUF>, to: Addr },
     /// `WskReceiveFrom`.
-    ReceiveFrom { bufs: Vec<ws::WSABUF>, flags: UnsafeCell<u32>, from: UnsafeCell<Addr>, out: FromOut },
+    ReceiveFrom {
+        bufs: Vec<ws::WSABUF>,
+        flags: UnsafeCell<u32>,
+        from: UnsafeCell<Addr>,
+        out: FromOut,
+    },
     /// `WskAccept`: the new connection's socket handle and where its addresses go.
     Accept {
         accepted: ws::SOCKET,
@@ -134,24 +146,63 @@ impl Op {
     ///
     /// # Safety
     /// `ovl` is this op's OVERLAPPED, with the in-flight reference given up.
+    // One flat match over the request kinds, one Winsock call each.
+    #[allow(clippy::too_many_lines)]
     unsafe fn issue(&self, s: ws::SOCKET, ovl: *mut OVERLAPPED) -> Result<(), NtStatus> {
         let engine = crate::engine::get()?;
         let mut bytes = 0u32;
         let ok = match &self.kind {
             Kind::Send { bufs, flags, .. } => {
                 // SAFETY: buffers point to the client's MDL memory, valid until completion.
-                unsafe { ws::WSASend(s, bufs.as_ptr(), count(bufs), &raw mut bytes, *flags, ovl, None) == 0 }
+                unsafe {
+                    ws::WSASend(
+                        s,
+                        bufs.as_ptr(),
+                        count(bufs),
+                        &raw mut bytes,
+                        *flags,
+                        ovl,
+                        None,
+                    ) == 0
+                }
             }
             Kind::Receive { bufs, flags } => {
                 // SAFETY: as above; `flags` lives in the op.
-                unsafe { ws::WSARecv(s, bufs.as_ptr(), count(bufs), &raw mut bytes, flags.get(), ovl, None) == 0 }
+                unsafe {
+                    ws::WSARecv(
+                        s,
+                        bufs.as_ptr(),
+                        count(bufs),
+                        &raw mut bytes,
+                        flags.get(),
+                        ovl,
+                        None,
+                    ) == 0
+                }
             }
             Kind::SendTo { bufs, to } => {
                 // SAFETY: as above; `to` lives in the op.
-                unsafe { ws::WSASendTo(s, bufs.as_ptr(), count(bufs), &raw mut bytes, 0, to.as_ptr(), to.len, ovl, None) == 0 }
+                unsafe {
+                    ws::WSASendTo(
+                        s,
+                        bufs.as_ptr(),
+                        count(bufs),
+                        &raw mut bytes,
+                        0,
+                        to.as_ptr(),
+                        to.len,
+                        ovl,
+                        None,
+                    ) == 0
+                }
             }
-            Kind::ReceiveFrom { bufs, flags, from, .. } => {
+            Kind::ReceiveFrom {
+                bufs, flags, from, ..
+            } => {
                 let from = from.get();
+                let from_addr = from.cast::<ws::SOCKADDR>();
+                // SAFETY: `from` points into this op; taking a field's address reads nothing.
+                let from_len = unsafe { &raw mut (*from).len };
                 // SAFETY: as above; `from` and its length live in the op until completion.
                 unsafe {
                     ws::WSARecvFrom(
@@ -160,25 +211,48 @@ impl Op {
                         count(bufs),
                         &raw mut bytes,
                         flags.get(),
-                        (*from).as_mut_ptr(),
-                        &raw mut (*from).len,
+                        from_addr,
+                        from_len,
                         ovl,
                         None,
                     ) == 0
                 }
             }
-            Kind::Accept { accepted, buffer, .. } => {
+            Kind::Accept {
+                accepted, buffer, ..
+            } => {
                 let accept_ex = engine.accept_ex.ok_or(NtStatus::NOT_SUPPORTED)?;
                 // ACCEPT_ADDR_ROOM (144) fits in u32.
                 #[allow(clippy::cast_possible_truncation)]
                 let room = ACCEPT_ADDR_ROOM as u32;
                 // SAFETY: `buffer` holds two address slots and lives in the op.
-                unsafe { accept_ex(s, *accepted, buffer.get().cast(), 0, room, room, &raw mut bytes, ovl) != 0 }
+                unsafe {
+                    accept_ex(
+                        s,
+                        *accepted,
+                        buffer.get().cast(),
+                        0,
+                        room,
+                        room,
+                        &raw mut bytes,
+                        ovl,
+                    ) != 0
+                }
             }
             Kind::Connect { remote, .. } => {
                 let connect_ex = engine.connect_ex.ok_or(NtStatus::NOT_SUPPORTED)?;
                 // SAFETY: `remote` lives in the op; no data is sent.
-                unsafe { connect_ex(s, remote.as_ptr(), remote.len, std::ptr::null(), 0, &raw mut bytes, ovl) != 0 }
+                unsafe {
+                    connect_ex(
+                        s,
+                        remote.as_ptr(),
+                        remote.len,
+                        std::ptr::null(),
+                        0,
+                        &raw mut bytes,
+                        ovl,
+                    ) != 0
+                }
             }
         };
         if ok {
@@ -213,9 +287,17 @@ impl Op {
     /// request of a closing socket) the close.
     pub(crate) fn finish(self: Arc<Self>, status: NtStatus, bytes: usize) {
         let cancelled = self.cancel_requested.load(Ordering::SeqCst) || self.socket.is_closing();
-        let status = if !status.is_success() && cancelled { NtStatus::CANCELLED } else { status };
+        let status = if !status.is_success() && cancelled {
+            NtStatus::CANCELLED
+        } else {
+            status
+        };
         let (status, information) = self.complete_kind(status, bytes);
-        let irp = self.irp.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let irp = self
+            .irp
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         let close = self.socket.remove_pending(&self);
         if let Some(irp) = irp {
             irp::clear_cancellable(&irp);
@@ -238,7 +320,9 @@ impl Op {
                 }
                 (status, if status.is_success() { bytes } else { 0 })
             }
-            Kind::Receive { .. } | Kind::SendTo { .. } => (status, if status.is_success() { bytes } else { 0 }),
+            Kind::Receive { .. } | Kind::SendTo { .. } => {
+                (status, if status.is_success() { bytes } else { 0 })
+            }
             Kind::ReceiveFrom { from, out, .. } => {
                 if status.is_success() {
                     // SAFETY: the request is complete; `from` was filled by Winsock.
@@ -257,7 +341,14 @@ impl Op {
                     (status, 0)
                 }
             }
-            Kind::Accept { accepted, buffer, context, dispatch, local_out, remote_out } => {
+            Kind::Accept {
+                accepted,
+                buffer,
+                context,
+                dispatch,
+                local_out,
+                remote_out,
+            } => {
                 if !status.is_success() {
                     // SAFETY: the accept socket is ours and never handed out.
                     unsafe { ws::closesocket(*accepted) };
@@ -273,7 +364,7 @@ impl Op {
                         ws::SOL_SOCKET,
                         ws::SO_UPDATE_ACCEPT_CONTEXT,
                         (&raw const listen).cast(),
-                        size_of::<ws::SOCKET>() as i32,
+                        SOCKET_LEN,
                     )
                 };
                 let socket = Socket::new_connected(&self.socket, *accepted, *context, *dispatch);
@@ -291,7 +382,10 @@ impl Op {
                     return (status, 0);
                 }
                 if status.is_success() {
-                    (status, Socket::into_handle(Arc::clone(&self.socket)) as usize)
+                    (
+                        status,
+                        Socket::into_handle(Arc::clone(&self.socket)) as usize,
+                    )
                 } else {
                     // WskSocketConnect failed: the socket never reached the client.
                     self.socket.discard();
@@ -301,6 +395,10 @@ impl Op {
         }
     }
 }
+
+/// The size of a SOCKET handle as Winsock's option length (8).
+#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+const SOCKET_LEN: i32 = size_of::<ws::SOCKET>() as i32;
 
 /// Buffer count for Winsock (a handful of MDLs; saturates rather than wraps).
 fn count(bufs: &[ws::WSABUF]) -> u32 {
@@ -314,7 +412,10 @@ fn count(bufs: &[ws::WSABUF]) -> u32 {
 unsafe fn accept_addresses(buffer: *const c_void) -> (Addr, Addr) {
     let mut local = Addr::empty();
     let mut remote = Addr::empty();
-    let Some(get) = crate::engine::get().ok().and_then(|e| e.get_accept_ex_sockaddrs) else {
+    let Some(get) = crate::engine::get()
+        .ok()
+        .and_then(|e| e.get_accept_ex_sockaddrs)
+    else {
         return (local, remote);
     };
     let (mut lp, mut rp) = (std::ptr::null_mut(), std::ptr::null_mut());
@@ -322,12 +423,27 @@ unsafe fn accept_addresses(buffer: *const c_void) -> (Addr, Addr) {
     #[allow(clippy::cast_possible_truncation)]
     let room = ACCEPT_ADDR_ROOM as u32;
     // SAFETY: the buffer is a completed AcceptEx buffer with no data and two address slots.
-    unsafe { get(buffer, 0, room, room, &raw mut lp, &raw mut ll, &raw mut rp, &raw mut rl) };
+    unsafe {
+        get(
+            buffer,
+            0,
+            room,
+            room,
+            &raw mut lp,
+            &raw mut ll,
+            &raw mut rp,
+            &raw mut rl,
+        );
+    };
     for (p, len, out) in [(lp, ll, &mut local), (rp, rl, &mut remote)] {
-        let len = usize::try_from(len).unwrap_or(0).min(size_of::<ws::SOCKADDR_STORAGE>());
+        let len = usize::try_from(len)
+            .unwrap_or(0)
+            .min(size_of::<ws::SOCKADDR_STORAGE>());
         if !p.is_null() {
             // SAFETY: GetAcceptExSockaddrs points into `buffer` with `len` valid bytes.
-            unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), out.as_mut_ptr().cast::<u8>(), len) };
+            unsafe {
+                std::ptr::copy_nonoverlapping(p.cast::<u8>(), out.as_mut_ptr().cast::<u8>(), len);
+            };
             out.len = i32::try_from(len).unwrap_or(0);
         }
     }
@@ -338,8 +454,12 @@ unsafe fn accept_addresses(buffer: *const c_void) -> (Addr, Addr) {
 pub(crate) fn allowed(category: Category, kind: &Kind) -> bool {
     matches!(
         (category, kind),
-        (Category::Connection, Kind::Send { .. } | Kind::Receive { .. } | Kind::Connect { .. })
-            | (Category::Datagram, Kind::SendTo { .. } | Kind::ReceiveFrom { .. })
-            | (Category::Listen, Kind::Accept { .. })
+        (
+            Category::Connection,
+            Kind::Send { .. } | Kind::Receive { .. } | Kind::Connect { .. }
+        ) | (
+            Category::Datagram,
+            Kind::SendTo { .. } | Kind::ReceiveFrom { .. }
+        ) | (Category::Listen, Kind::Accept { .. })
     )
 }

@@ -38,16 +38,27 @@ pub(crate) unsafe extern "C" fn wsk_control_socket(
     let (status, bytes) = match unsafe { Socket::from_handle(socket) } {
         None => (NtStatus::INVALID_HANDLE, 0),
         Some(s) => {
-            let req = Request { code, level, input, input_size, output, output_size, has_irp: irp.is_some() };
-            // SAFETY: WSK contract: buffers valid for their sizes.
+            let req = Request {
+                code,
+                level,
+                input,
+                input_size,
+                output,
+                output_size,
+                has_irp: irp.is_some(),
+            };
             match request {
+                // SAFETY: WSK contract: the input buffer is readable for its size.
                 sys::WskSetOption => unsafe { set(&s, &req) },
+                // SAFETY: WSK contract: the output buffer is writable for its size.
                 sys::WskGetOption => unsafe { get(&s, &req) },
                 _ => (NtStatus::NOT_SUPPORTED, 0),
             }
         }
     };
-    crate::trace::line(format_args!("WskControlSocket type {request} level {level:#x} code {code:#x} -> {status:?}"));
+    crate::trace::line(format_args!(
+        "WskControlSocket type {request} level {level:#x} code {code:#x} -> {status:?}"
+    ));
     if !returned.is_null() {
         // SAFETY: WSK contract: a writable SIZE_T when not null.
         unsafe { returned.write_unaligned(bytes as sys::SIZE_T) };
@@ -92,7 +103,9 @@ unsafe fn set(s: &Socket, req: &Request) -> Outcome {
         let Some(sd) = (unsafe { read_sd_pointer(req.input, req.input_size) }) else {
             return (NtStatus::INVALID_PARAMETER, 0);
         };
-        let Some(sd) = CachedSd::find(sd) else { return (NtStatus::INVALID_PARAMETER, 0) };
+        let Some(sd) = CachedSd::find(sd) else {
+            return (NtStatus::INVALID_PARAMETER, 0);
+        };
         return (s.set_security(sd).err().unwrap_or(NtStatus::SUCCESS), 0);
     }
     if req.level == sys::SOL_SOCKET && req.code == sys::SO_WSK_EVENT_CALLBACK {
@@ -103,7 +116,11 @@ unsafe fn set(s: &Socket, req: &Request) -> Outcome {
         Ok(h) => h,
         Err(e) => return (e, 0),
     };
-    let (Ok(level), Ok(name), Ok(len)) = (i32::try_from(req.level), option_name(req.code), i32::try_from(req.input_size)) else {
+    let (Ok(level), Ok(name), Ok(len)) = (
+        i32::try_from(req.level),
+        Ok::<i32, ()>(option_name(req.code)),
+        i32::try_from(req.input_size),
+    ) else {
         return (NtStatus::INVALID_PARAMETER, 0);
     };
     if req.input.is_null() && len != 0 {
@@ -127,7 +144,9 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
             return (NtStatus::BUFFER_TOO_SMALL, 0);
         }
         // A socket without a descriptor reports NULL (it uses the default descriptor).
-        let sd = s.security().map_or(std::ptr::null_mut(), CachedSd::into_client);
+        let sd = s
+            .security()
+            .map_or(std::ptr::null_mut(), CachedSd::into_client);
         // SAFETY: room for a pointer (checked above).
         unsafe { req.output.cast::<*mut c_void>().write_unaligned(sd) };
         return (NtStatus::SUCCESS, size_of::<*mut c_void>());
@@ -136,7 +155,11 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
         Ok(h) => h,
         Err(e) => return (e, 0),
     };
-    let (Ok(level), Ok(name), Ok(mut len)) = (i32::try_from(req.level), option_name(req.code), i32::try_from(req.output_size)) else {
+    let (Ok(level), Ok(name), Ok(mut len)) = (
+        i32::try_from(req.level),
+        Ok::<i32, ()>(option_name(req.code)),
+        i32::try_from(req.output_size),
+    ) else {
         return (NtStatus::INVALID_PARAMETER, 0);
     };
     if req.output.is_null() {
@@ -149,8 +172,9 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
     let mut len = usize::try_from(len).unwrap_or(0);
     if is_boolean(req.level, req.code) && len < 4 && req.output_size >= 4 {
         // Winsock (Windows' and Wine's) returns one byte for these; WSK clients read a ULONG.
+        let rest = req.output.cast::<u8>().wrapping_add(len);
         // SAFETY: the buffer has at least 4 writable bytes (checked); `len` < 4 were written.
-        unsafe { std::ptr::write_bytes(req.output.cast::<u8>().add(len), 0, 4 - len) };
+        unsafe { std::ptr::write_bytes(rest, 0, 4 - len) };
         len = 4;
     }
     (NtStatus::SUCCESS, len)
@@ -160,13 +184,15 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
 fn is_boolean(level: u32, code: u32) -> bool {
     matches!(
         (level, code),
-        (sys::SOL_SOCKET, sys::SO_REUSEADDR | sys::SO_EXCLUSIVEADDRUSE | sys::SO_KEEPALIVE)
-            | (sys::IPPROTO_TCP, sys::TCP_NODELAY)
+        (
+            sys::SOL_SOCKET,
+            sys::SO_REUSEADDR | sys::SO_EXCLUSIVEADDRUSE | sys::SO_KEEPALIVE
+        ) | (sys::IPPROTO_TCP, sys::TCP_NODELAY)
             | (sys::IPPROTO_IPV6, sys::IPV6_V6ONLY)
     )
 }
 
 /// Option names are `int` in Winsock; `SO_EXCLUSIVEADDRUSE` is `~SO_REUSEADDR`, a negative int.
-fn option_name(code: u32) -> Result<i32, ()> {
-    Ok(i32::from_ne_bytes(code.to_ne_bytes()))
+fn option_name(code: u32) -> i32 {
+    i32::from_ne_bytes(code.to_ne_bytes())
 }

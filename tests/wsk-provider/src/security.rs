@@ -11,13 +11,18 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use windows_sys::Win32::Security::{GetSecurityDescriptorLength, IsValidSecurityDescriptor, MakeSelfRelativeSD};
+use windows_sys::Win32::Security::{
+    GetSecurityDescriptorLength, IsValidSecurityDescriptor, MakeSelfRelativeSD,
+};
 use wsk_bindings::NtStatus;
 
-/// Live cached copies: address of the copy -> (the copy, reference count).
-static CACHE: Mutex<Option<HashMap<usize, (Box<[u64]>, usize)>>> = Mutex::new(None);
+/// Address of a cached copy -> (the copy, 8-aligned; its reference count).
+type Cache = HashMap<usize, (Box<[u64]>, usize)>;
 
-fn with_cache<R>(f: impl FnOnce(&mut HashMap<usize, (Box<[u64]>, usize)>) -> R) -> R {
+/// Live cached copies.
+static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+
+fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
     let mut guard = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
     f(guard.get_or_insert_with(HashMap::new))
 }
@@ -47,7 +52,9 @@ impl CachedSd {
         if !made {
             // Already self-relative: MakeSelfRelativeSD refuses those; copy the bytes.
             // SAFETY: a valid self-relative descriptor is `len` contiguous bytes.
-            unsafe { std::ptr::copy_nonoverlapping(sd.cast::<u8>(), copy.as_mut_ptr().cast::<u8>(), len) };
+            unsafe {
+                std::ptr::copy_nonoverlapping(sd.cast::<u8>(), copy.as_mut_ptr().cast::<u8>(), len);
+            };
         }
         let key = copy.as_ptr() as usize;
         with_cache(|c| c.insert(key, (copy, 1)));

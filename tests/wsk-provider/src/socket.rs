@@ -37,7 +37,7 @@ pub(crate) enum Category {
 
 /// How long `WskCloseSocket` lets cancelled requests finish before it closes the Winsock
 /// socket under them, and then before it completes them itself.
-const CLOSE_GRACE: Duration = Duration::from_millis(1000);
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Mutable socket state.
 #[derive(Default)]
@@ -64,14 +64,17 @@ pub(crate) struct Socket {
     wsk: sys::WSK_SOCKET,
     pub(crate) category: Category,
     pub(crate) family: u16,
-    socket_type: u16,
+    sock_type: u16,
     protocol: u32,
     handle: AtomicUsize,
     closing: AtomicBool,
     pub(crate) client: Arc<Client>,
-    /// The client's socket context and dispatch (stored; event callbacks are not implemented).
-    _context: usize,
-    _dispatch: usize,
+    /// The client's socket context and dispatch: kept for event callbacks, which this
+    /// provider does not implement yet.
+    #[allow(dead_code)]
+    context: usize,
+    #[allow(dead_code)]
+    dispatch: usize,
     state: Mutex<State>,
 }
 
@@ -105,13 +108,13 @@ impl Socket {
             wsk: sys::WSK_SOCKET { Dispatch: table },
             category,
             family,
-            socket_type,
+            sock_type: socket_type,
             protocol,
             handle: AtomicUsize::new(handle),
             closing: AtomicBool::new(false),
             client,
-            _context: context as usize,
-            _dispatch: dispatch as usize,
+            context: context as usize,
+            dispatch: dispatch as usize,
             state: Mutex::new(State::default()),
         })
     }
@@ -127,7 +130,7 @@ impl Socket {
             Arc::clone(&listen.client),
             Category::Connection,
             listen.family,
-            listen.socket_type,
+            listen.sock_type,
             listen.protocol,
             handle,
             context,
@@ -292,22 +295,29 @@ impl Socket {
     /// under them; if even that does not complete them, complete their IRPs here.
     fn watch_close(self: &Arc<Self>) {
         let socket = Arc::clone(self);
-        let spawned = std::thread::Builder::new().name("wsk-provider-close".into()).spawn(move || {
-            std::thread::sleep(CLOSE_GRACE);
-            if socket.lock().closing.is_none() {
-                return;
-            }
-            crate::trace::line(format_args!("close: requests still pending after cancel; closing the socket"));
-            socket.close_handle();
-            std::thread::sleep(CLOSE_GRACE);
-            let stuck = socket.lock().pending.clone();
-            if !stuck.is_empty() {
-                crate::trace::line(format_args!("close: completing {} stuck request(s)", stuck.len()));
-            }
-            for op in stuck {
-                op.finish(NtStatus::CANCELLED, 0);
-            }
-        });
+        let spawned = std::thread::Builder::new()
+            .name("wsk-provider-close".into())
+            .spawn(move || {
+                std::thread::sleep(CLOSE_GRACE);
+                if socket.lock().closing.is_none() {
+                    return;
+                }
+                crate::trace::line(format_args!(
+                    "close: requests still pending after cancel; closing the socket"
+                ));
+                socket.close_handle();
+                std::thread::sleep(CLOSE_GRACE);
+                let stuck = socket.lock().pending.clone();
+                if !stuck.is_empty() {
+                    crate::trace::line(format_args!(
+                        "close: completing {} stuck request(s)",
+                        stuck.len()
+                    ));
+                }
+                for op in stuck {
+                    op.finish(NtStatus::CANCELLED, 0);
+                }
+            });
         if spawned.is_err() {
             self.close_handle();
         }
@@ -332,7 +342,7 @@ impl Socket {
         let Some(addr) = (unsafe { Addr::read(address) }) else {
             return fail(irp, NtStatus::INVALID_PARAMETER);
         };
-        if self.category == Category::Listen && self.socket_type == wsk_bindings::SOCK_DGRAM_TYPE {
+        if self.category == Category::Listen && self.sock_type == wsk_bindings::SOCK_DGRAM_TYPE {
             // Windows creates a UDP "listen" socket but fails its bind (Wine's WSK tests).
             irp.complete(NtStatus::NOT_IMPLEMENTED, 0);
             return NtStatus::PENDING;
@@ -344,20 +354,28 @@ impl Socket {
         if self.lock().bound {
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
         }
-        let status = if let Some(status) = crate::fault::inject() {
-            status
-        // SAFETY: `addr` holds `len` valid bytes.
-        } else if unsafe { ws::bind(s, addr.as_ptr(), addr.len) } != 0 {
-            crate::status::last_wsa()
-        // SAFETY: plain call on an open, bound socket.
-        } else if self.category == Category::Listen && unsafe { ws::listen(s, ws::SOMAXCONN as i32) } != 0 {
-            crate::status::last_wsa()
-        } else {
+        let status = crate::fault::inject().unwrap_or_else(|| self.bind_listen(s, &addr));
+        if status.is_success() {
             self.lock().bound = true;
-            NtStatus::SUCCESS
-        };
+        }
         irp.complete(status, 0);
         NtStatus::PENDING
+    }
+
+    /// `bind`, then `listen` for listen sockets.
+    fn bind_listen(&self, s: ws::SOCKET, addr: &Addr) -> NtStatus {
+        // SAFETY: `addr` holds `len` valid bytes.
+        if unsafe { ws::bind(s, addr.as_ptr(), addr.len) } != 0 {
+            return crate::status::last_wsa();
+        }
+        // SOMAXCONN (0x7fffffff) fits in i32.
+        #[allow(clippy::cast_possible_wrap)]
+        let backlog = ws::SOMAXCONN as i32;
+        // SAFETY: plain call on an open, bound socket.
+        if self.category == Category::Listen && unsafe { ws::listen(s, backlog) } != 0 {
+            return crate::status::last_wsa();
+        }
+        NtStatus::SUCCESS
     }
 
     /// `WskGetLocalAddress` / `WskGetRemoteAddress`.
@@ -374,13 +392,13 @@ impl Socket {
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
         }
         let mut a = Addr::empty();
-        // SAFETY: `a` has room for any address; `len` is its size.
-        let r = unsafe {
-            if remote {
-                ws::getpeername(s, a.as_mut_ptr(), &raw mut a.len)
-            } else {
-                ws::getsockname(s, a.as_mut_ptr(), &raw mut a.len)
-            }
+        let name = a.as_mut_ptr();
+        let r = if remote {
+            // SAFETY: `a` has room for any address; `len` is its size.
+            unsafe { ws::getpeername(s, name, &raw mut a.len) }
+        } else {
+            // SAFETY: as above.
+            unsafe { ws::getsockname(s, name, &raw mut a.len) }
         };
         if r != 0 {
             return fail(irp, crate::status::last_wsa());
@@ -429,7 +447,7 @@ impl Socket {
         if !self.lock().bound {
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
         }
-        let accepted = match new_winsock_socket(self.family, self.socket_type, self.protocol) {
+        let accepted = match new_winsock_socket(self.family, self.sock_type, self.protocol) {
             Ok(s) => s,
             Err(e) => return fail(irp, e),
         };
@@ -450,7 +468,12 @@ impl Socket {
     }
 
     /// `WskDisconnect`.
-    fn disconnect(self: &Arc<Self>, buffer: *mut sys::WSK_BUF, flags: u32, irp: PendingIrp) -> NtStatus {
+    fn disconnect(
+        self: &Arc<Self>,
+        buffer: *mut sys::WSK_BUF,
+        flags: u32,
+        irp: PendingIrp,
+    ) -> NtStatus {
         if !self.lock().connected {
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
         }
@@ -463,7 +486,15 @@ impl Socket {
             Err(e) => return fail(irp, e),
         };
         if crate::buf::total(&bufs) > 0 {
-            return Op::start(self, irp, Kind::Send { bufs, flags: 0, then_shutdown: true });
+            return Op::start(
+                self,
+                irp,
+                Kind::Send {
+                    bufs,
+                    flags: 0,
+                    then_shutdown: true,
+                },
+            );
         }
         let status = match self.shutdown_send() {
             Ok(()) => NtStatus::SUCCESS,
@@ -487,10 +518,24 @@ impl Socket {
         for op in &pending {
             crate::irp::Cancel::cancel(&**op);
         }
-        let linger = ws::LINGER { l_onoff: 1, l_linger: 0 };
+        let linger = ws::LINGER {
+            l_onoff: 1,
+            l_linger: 0,
+        };
         // SAFETY: plain option set on an open socket; LINGER is 4 bytes.
-        let r = unsafe { ws::setsockopt(h, ws::SOL_SOCKET, ws::SO_LINGER, (&raw const linger).cast(), 4) };
-        crate::trace::line(format_args!("abortive disconnect: SO_LINGER(1, 0) -> {r} ({:?})", crate::status::last_wsa()));
+        let r = unsafe {
+            ws::setsockopt(
+                h,
+                ws::SOL_SOCKET,
+                ws::SO_LINGER,
+                (&raw const linger).cast(),
+                4,
+            )
+        };
+        crate::trace::line(format_args!(
+            "abortive disconnect: SO_LINGER(1, 0) -> {r} ({:?})",
+            crate::status::last_wsa()
+        ));
         self.close_handle();
         irp.complete(NtStatus::SUCCESS, 0);
         NtStatus::PENDING
@@ -537,11 +582,22 @@ pub(crate) fn fail(irp: PendingIrp, status: NtStatus) -> NtStatus {
 }
 
 /// `WSASocketW` with overlapped I/O.
-pub(crate) fn new_winsock_socket(family: u16, socket_type: u16, protocol: u32) -> Result<ws::SOCKET, NtStatus> {
+pub(crate) fn new_winsock_socket(
+    family: u16,
+    socket_type: u16,
+    protocol: u32,
+) -> Result<ws::SOCKET, NtStatus> {
     let protocol = i32::try_from(protocol).map_err(|_| NtStatus::INVALID_PARAMETER)?;
     // SAFETY: plain socket creation.
     let s = unsafe {
-        ws::WSASocketW(i32::from(family), i32::from(socket_type), protocol, std::ptr::null(), 0, ws::WSA_FLAG_OVERLAPPED)
+        ws::WSASocketW(
+            i32::from(family),
+            i32::from(socket_type),
+            protocol,
+            std::ptr::null(),
+            0,
+            ws::WSA_FLAG_OVERLAPPED,
+        )
     };
     if s == ws::INVALID_SOCKET {
         Err(crate::status::last_wsa())
@@ -557,7 +613,10 @@ pub(crate) fn new_winsock_socket(family: u16, socket_type: u16, protocol: u32) -
 ///
 /// # Safety
 /// As [`Socket::from_handle`] and [`PendingIrp::take`].
-unsafe fn enter(handle: *mut sys::WSK_SOCKET, irp: *mut sys::IRP) -> Result<(Arc<Socket>, PendingIrp), NtStatus> {
+unsafe fn enter(
+    handle: *mut sys::WSK_SOCKET,
+    irp: *mut sys::IRP,
+) -> Result<(Arc<Socket>, PendingIrp), NtStatus> {
     // SAFETY: caller's contract.
     let Some(irp) = (unsafe { PendingIrp::take(irp) }) else {
         return Err(NtStatus::INVALID_PARAMETER);
@@ -579,7 +638,10 @@ macro_rules! enter_or_return {
     };
 }
 
-unsafe extern "C" fn wsk_close_socket(socket: *mut sys::WSK_SOCKET, irp: *mut sys::IRP) -> sys::NTSTATUS {
+unsafe extern "C" fn wsk_close_socket(
+    socket: *mut sys::WSK_SOCKET,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
     let (s, irp) = enter_or_return!(socket, irp);
     crate::trace::line(format_args!("WskCloseSocket {socket:p}"));
     s.close(irp).0
@@ -637,7 +699,14 @@ unsafe extern "C" fn wsk_connect(
     let Some(remote) = (unsafe { Addr::read(remote) }) else {
         return fail(irp, NtStatus::INVALID_PARAMETER).0;
     };
-    s.start(irp, Kind::Connect { remote, hand_over: false }).0
+    s.start(
+        irp,
+        Kind::Connect {
+            remote,
+            hand_over: false,
+        },
+    )
+    .0
 }
 
 /// Send and receive flags WSK shares with Winsock.
@@ -661,7 +730,17 @@ unsafe extern "C" fn wsk_send(
     let (s, irp) = enter_or_return!(socket, irp);
     // SAFETY: the WSK contract: the buffer and its MDLs are valid until completion.
     match unsafe { crate::buf::wsabufs(buffer) } {
-        Ok(bufs) => s.start(irp, Kind::Send { bufs, flags: 0, then_shutdown: false }).0,
+        Ok(bufs) => {
+            s.start(
+                irp,
+                Kind::Send {
+                    bufs,
+                    flags: 0,
+                    then_shutdown: false,
+                },
+            )
+            .0
+        }
         Err(e) => fail(irp, e).0,
     }
 }
@@ -675,7 +754,16 @@ unsafe extern "C" fn wsk_receive(
     let (s, irp) = enter_or_return!(socket, irp);
     // SAFETY: as in wsk_send.
     match unsafe { crate::buf::wsabufs(buffer) } {
-        Ok(bufs) => s.start(irp, Kind::Receive { bufs, flags: std::cell::UnsafeCell::new(recv_flags(flags)) }).0,
+        Ok(bufs) => {
+            s.start(
+                irp,
+                Kind::Receive {
+                    bufs,
+                    flags: std::cell::UnsafeCell::new(recv_flags(flags)),
+                },
+            )
+            .0
+        }
         Err(e) => fail(irp, e).0,
     }
 }
@@ -734,12 +822,19 @@ unsafe extern "C" fn wsk_receive_from(
         bufs,
         flags: std::cell::UnsafeCell::new(0),
         from: std::cell::UnsafeCell::new(Addr::empty()),
-        out: FromOut { remote, control_length, control_flags },
+        out: FromOut {
+            remote,
+            control_length,
+            control_flags,
+        },
     };
     s.start(irp, kind).0
 }
 
-unsafe extern "C" fn wsk_release_data(_socket: *mut sys::WSK_SOCKET, _data: *mut sys::WSK_DATA_INDICATION) -> sys::NTSTATUS {
+unsafe extern "C" fn wsk_release_data(
+    _socket: *mut sys::WSK_SOCKET,
+    _data: *mut sys::WSK_DATA_INDICATION,
+) -> sys::NTSTATUS {
     // No receive event callbacks, so no indications to give back.
     NtStatus::NOT_SUPPORTED.0
 }
@@ -831,37 +926,40 @@ unsafe impl<T> Sync for Table<T> {}
 static BASIC_DISPATCH: Table<sys::WSK_PROVIDER_BASIC_DISPATCH> = Table(BASIC);
 
 /// Dispatch of listening sockets.
-static LISTEN_DISPATCH: Table<sys::WSK_PROVIDER_LISTEN_DISPATCH> = Table(sys::WSK_PROVIDER_LISTEN_DISPATCH {
-    Basic: BASIC,
-    WskBind: Some(wsk_bind),
-    WskAccept: Some(wsk_accept),
-    WskInspectComplete: Some(wsk_inspect_complete),
-    WskGetLocalAddress: Some(wsk_get_local_address),
-});
+static LISTEN_DISPATCH: Table<sys::WSK_PROVIDER_LISTEN_DISPATCH> =
+    Table(sys::WSK_PROVIDER_LISTEN_DISPATCH {
+        Basic: BASIC,
+        WskBind: Some(wsk_bind),
+        WskAccept: Some(wsk_accept),
+        WskInspectComplete: Some(wsk_inspect_complete),
+        WskGetLocalAddress: Some(wsk_get_local_address),
+    });
 
 /// Dispatch of connection-oriented sockets.
-static CONNECTION_DISPATCH: Table<sys::WSK_PROVIDER_CONNECTION_DISPATCH> = Table(sys::WSK_PROVIDER_CONNECTION_DISPATCH {
-    Basic: BASIC,
-    WskBind: Some(wsk_bind),
-    WskConnect: Some(wsk_connect),
-    WskGetLocalAddress: Some(wsk_get_local_address),
-    WskGetRemoteAddress: Some(wsk_get_remote_address),
-    WskSend: Some(wsk_send),
-    WskReceive: Some(wsk_receive),
-    WskDisconnect: Some(wsk_disconnect),
-    WskRelease: Some(wsk_release_data),
-    WskConnectEx: Some(wsk_connect_ex),
-    WskSendEx: wsk_send_ex as *mut c_void,
-    WskReceiveEx: wsk_receive_ex as *mut c_void,
-});
+static CONNECTION_DISPATCH: Table<sys::WSK_PROVIDER_CONNECTION_DISPATCH> =
+    Table(sys::WSK_PROVIDER_CONNECTION_DISPATCH {
+        Basic: BASIC,
+        WskBind: Some(wsk_bind),
+        WskConnect: Some(wsk_connect),
+        WskGetLocalAddress: Some(wsk_get_local_address),
+        WskGetRemoteAddress: Some(wsk_get_remote_address),
+        WskSend: Some(wsk_send),
+        WskReceive: Some(wsk_receive),
+        WskDisconnect: Some(wsk_disconnect),
+        WskRelease: Some(wsk_release_data),
+        WskConnectEx: Some(wsk_connect_ex),
+        WskSendEx: wsk_send_ex as *mut c_void,
+        WskReceiveEx: wsk_receive_ex as *mut c_void,
+    });
 
 /// Dispatch of datagram sockets.
-static DATAGRAM_DISPATCH: Table<sys::WSK_PROVIDER_DATAGRAM_DISPATCH> = Table(sys::WSK_PROVIDER_DATAGRAM_DISPATCH {
-    Basic: BASIC,
-    WskBind: Some(wsk_bind),
-    WskSendTo: Some(wsk_send_to),
-    WskReceiveFrom: Some(wsk_receive_from),
-    WskRelease: Some(wsk_release_datagrams),
-    WskGetLocalAddress: Some(wsk_get_local_address),
-    WskSendMessages: Some(wsk_send_messages),
-});
+static DATAGRAM_DISPATCH: Table<sys::WSK_PROVIDER_DATAGRAM_DISPATCH> =
+    Table(sys::WSK_PROVIDER_DATAGRAM_DISPATCH {
+        Basic: BASIC,
+        WskBind: Some(wsk_bind),
+        WskSendTo: Some(wsk_send_to),
+        WskReceiveFrom: Some(wsk_receive_from),
+        WskRelease: Some(wsk_release_datagrams),
+        WskGetLocalAddress: Some(wsk_get_local_address),
+        WskSendMessages: Some(wsk_send_messages),
+    });

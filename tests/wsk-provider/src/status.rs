@@ -12,8 +12,9 @@ pub(crate) fn from_wsa(error: i32) -> NtStatus {
     match error {
         0 => NtStatus::SUCCESS,
         ws::WSAEACCES => NtStatus::ACCESS_DENIED,
-        ws::WSAEFAULT => NtStatus::INVALID_PARAMETER,
-        ws::WSAEINVAL | ws::WSAEDESTADDRREQ | ws::WSAENOPROTOOPT => NtStatus::INVALID_PARAMETER,
+        ws::WSAEFAULT | ws::WSAEINVAL | ws::WSAEDESTADDRREQ | ws::WSAENOPROTOOPT => {
+            NtStatus::INVALID_PARAMETER
+        }
         ws::WSAEMFILE => NtStatus::TOO_MANY_OPENED_FILES,
         ws::WSAEWOULDBLOCK => NtStatus::DEVICE_NOT_READY,
         ws::WSAENOTSOCK | ws::WSAEBADF => NtStatus::INVALID_HANDLE,
@@ -37,12 +38,11 @@ pub(crate) fn from_wsa(error: i32) -> NtStatus {
         ws::WSAEISCONN => NtStatus::CONNECTION_ACTIVE,
         ws::WSAENOTCONN => NtStatus::INVALID_CONNECTION,
         ws::WSAESHUTDOWN => NtStatus::PIPE_DISCONNECTED,
-        ws::WSAETIMEDOUT => NtStatus::IO_TIMEOUT,
+        ws::WSAETIMEDOUT | ws::WSATRY_AGAIN => NtStatus::IO_TIMEOUT,
         ws::WSAECONNREFUSED => NtStatus::CONNECTION_REFUSED,
         ws::WSAEHOSTDOWN => NtStatus::HOST_DOWN,
         ws::WSA_OPERATION_ABORTED => NtStatus::CANCELLED,
         ws::WSAHOST_NOT_FOUND | ws::WSANO_DATA | ws::WSANO_RECOVERY => NtStatus::NOT_FOUND,
-        ws::WSATRY_AGAIN => NtStatus::IO_TIMEOUT,
         ws::WSA_NOT_ENOUGH_MEMORY => NtStatus::NO_MEMORY,
         _ => NtStatus::UNSUCCESSFUL,
     }

@@ -43,6 +43,8 @@ pub(crate) fn line(args: std::fmt::Arguments<'_>) {
 /// Traces an IRP completion.
 pub(crate) fn irp_completed(irp: *mut IRP, status: NtStatus, information: usize) {
     if !matches!(sink(), Sink::Off) {
-        line(format_args!("complete irp {irp:p}: {status:?}, information {information:#x}"));
+        line(format_args!(
+            "complete irp {irp:p}: {status:?}, information {information:#x}"
+        ));
     }
 }
