@@ -1,23 +1,22 @@
 //! Client side: encoding requests and checking replies.
 
 use core::net::SocketAddr;
-use zerocopy::FromBytes;
 use wskrs_ntstatus::NtStatus;
+use zerocopy::FromBytes;
 
 use crate::text::{read_padded, write_padded};
 use crate::wire::{
     header, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo,
     EndpointReply, Header, InfoReply, InfoRequest, ListReply, ListRequest, RecvFromReply,
     RecvFromRequest, RecvReply, RecvRequest, ResolveReply, ResolveRequest, SecurityReply,
-    SecurityRequest, SendReply, SendRequest, SendToRequest, SocketOptionReply,
-    SocketOptionRequest, StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest,
-    UdpBindRequest, WireAddr, WireSize,
+    SecurityRequest, SendReply, SendRequest, SendToRequest, SocketOptionReply, SocketOptionRequest,
+    StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest, UdpBindRequest, WireAddr,
+    WireSize,
 };
 use crate::{
     BindFlags, EndpointId, EndpointKind, EndpointState, OptionId, ProtocolError, Service, Stats,
-    UdpService, ABI_VERSION, DISCONNECT_ABORTIVE, FLAG_DETACH, INFO_DETACHED,
-    INFO_OWNED_BY_CALLER, MAX_DATAGRAM, MAX_TRANSFER, RECV_EOF, RESOLVE_NAME_LEN,
-    RESOLVE_SERVICE_LEN,
+    UdpService, ABI_VERSION, DISCONNECT_ABORTIVE, FLAG_DETACH, INFO_DETACHED, INFO_OWNED_BY_CALLER,
+    MAX_DATAGRAM, MAX_TRANSFER, RECV_EOF, RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN,
 };
 
 const fn flags_for(detach: bool) -> u32 {
@@ -316,8 +315,7 @@ pub fn encode_resolve(
     service: &str,
     timeout_ms: u32,
 ) -> Result<[u8; 304], ProtocolError> {
-    if name.is_empty() || name.len() >= RESOLVE_NAME_LEN || service.len() >= RESOLVE_SERVICE_LEN
-    {
+    if name.is_empty() || name.len() >= RESOLVE_NAME_LEN || service.len() >= RESOLVE_SERVICE_LEN {
         return Err(ProtocolError::InvalidParameter);
     }
     let mut request = ResolveRequest {

@@ -65,8 +65,7 @@ impl IoctlCode {
     /// `DisconnectReply`).
     pub const DISCONNECT: Self = Self(ctl_code(DEVICE_TYPE, 0x80A, METHOD_BUFFERED, READ_WRITE));
     /// Get or set a socket option (`SocketOptionRequest` -> `SocketOptionReply`).
-    pub const SOCKET_OPTION: Self =
-        Self(ctl_code(DEVICE_TYPE, 0x80B, METHOD_BUFFERED, READ_WRITE));
+    pub const SOCKET_OPTION: Self = Self(ctl_code(DEVICE_TYPE, 0x80B, METHOD_BUFFERED, READ_WRITE));
     /// An endpoint's security descriptor as SDDL (`SecurityRequest` -> `SecurityReply`).
     pub const SECURITY: Self = Self(ctl_code(
         DEVICE_TYPE,

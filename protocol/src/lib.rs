@@ -63,9 +63,8 @@ pub use error::ProtocolError;
 pub use pattern::{fill_source_pattern, source_byte, SOURCE_PATTERN_PERIOD};
 pub use reply::{
     min_output_len, recv_data_area, recv_from_data_area, write_close, write_disconnect,
-    write_endpoint, write_info, write_recv, write_recv_from, write_security,
-    write_security_fmt, write_send, write_socket_option, write_stats, ListWriter,
-    ResolveWriter,
+    write_endpoint, write_info, write_recv, write_recv_from, write_security, write_security_fmt,
+    write_send, write_socket_option, write_stats, ListWriter, ResolveWriter,
 };
 pub use request::{
     parse_request, BindFlags, Disconnect, Recv, RecvFrom, Request, Resolve, Send, SendTo,

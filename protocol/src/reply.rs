@@ -262,10 +262,7 @@ pub fn write_security(out: &mut [u8], sddl: &str) -> Result<usize, ProtocolError
 ///
 /// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 272 bytes, the text is longer
 /// than 256 bytes, or it contains a NUL (or its `Display` fails).
-pub fn write_security_fmt(
-    out: &mut [u8],
-    sddl: impl fmt::Display,
-) -> Result<usize, ProtocolError> {
+pub fn write_security_fmt(out: &mut [u8], sddl: impl fmt::Display) -> Result<usize, ProtocolError> {
     if out.len() < SecurityReply::LEN {
         return Err(ProtocolError::BufferTooSmall);
     }

@@ -97,7 +97,11 @@ mod tests {
     #[test]
     fn padded_text_rules() {
         assert_eq!(read_padded(b"abc\0\0"), Ok("abc"));
-        assert_eq!(read_padded(b"abcde"), Ok("abcde"), "a full field needs no NUL");
+        assert_eq!(
+            read_padded(b"abcde"),
+            Ok("abcde"),
+            "a full field needs no NUL"
+        );
         assert_eq!(read_padded(b""), Ok(""));
         assert_eq!(read_padded(b"\0\0\0"), Ok(""));
         assert_eq!(
@@ -108,10 +112,7 @@ mod tests {
             read_padded(b"\0\0\x01"),
             Err(ProtocolError::InvalidParameter)
         );
-        assert_eq!(
-            read_padded(b"\xFF\0"),
-            Err(ProtocolError::InvalidParameter)
-        );
+        assert_eq!(read_padded(b"\xFF\0"), Err(ProtocolError::InvalidParameter));
         // A multi-byte character cut by the end of the field is not UTF-8.
         assert_eq!(read_padded(b"a\xC3"), Err(ProtocolError::InvalidParameter));
         assert_eq!(read_padded("é\0".as_bytes()), Ok("é"));
@@ -143,7 +144,7 @@ mod tests {
     fn field_writer_stops_at_the_end() {
         let mut field = [0xAAu8; 5];
         let mut writer = FieldWriter::new(&mut field);
-        assert!(write!(writer, "{}{}", "ab", 12).is_ok());
+        assert!(write!(writer, "ab{}", 12).is_ok());
         assert_eq!(writer.len(), 4);
         assert!(writer.write_str("xy").is_err());
         assert!(writer.write_str("\0").is_err());

@@ -709,10 +709,10 @@ pub(crate) const fn header(len: u32) -> Header {
 mod tests {
     extern crate std;
     use super::{
-        DisconnectRequest, EndpointInfo, EndpointReply, InfoReply, RecvFromReply,
-        RecvFromRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest,
-        SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply, TcpConnectRequest,
-        TcpListenRequest, UdpBindRequest, WireAddr,
+        DisconnectRequest, EndpointInfo, EndpointReply, InfoReply, RecvFromReply, RecvFromRequest,
+        ResolveReply, ResolveRequest, SecurityReply, SecurityRequest, SendToRequest,
+        SocketOptionReply, SocketOptionRequest, StatsReply, TcpConnectRequest, TcpListenRequest,
+        UdpBindRequest, WireAddr,
     };
     use crate::ProtocolError;
     use core::mem::offset_of;
@@ -800,7 +800,10 @@ mod tests {
 
     #[test]
     fn defaults_are_all_zero() {
-        assert!(TcpListenRequest::default().as_bytes().iter().all(|&b| b == 0));
+        assert!(TcpListenRequest::default()
+            .as_bytes()
+            .iter()
+            .all(|&b| b == 0));
         assert!(UdpBindRequest::default().as_bytes().iter().all(|&b| b == 0));
         assert!(SecurityReply::default().as_bytes().iter().all(|&b| b == 0));
         assert!(ResolveRequest::default().as_bytes().iter().all(|&b| b == 0));

@@ -7,8 +7,8 @@ use wskrs_protocol::{
     encode_close, encode_disconnect, encode_info, encode_list, encode_recv, encode_recv_from,
     encode_resolve, encode_security, encode_send, encode_send_header, encode_send_to,
     encode_socket_option, encode_stats, encode_tcp_connect, encode_tcp_listen, encode_udp_bind,
-    parse_request, OptionId, UdpService, EndpointId, IoctlCode, NtStatus,
-    BindFlags, ProtocolError, Recv, Request, Send, Service, TcpConnect, TcpListen, ABI_VERSION,
+    parse_request, BindFlags, EndpointId, IoctlCode, NtStatus, OptionId, ProtocolError, Recv,
+    Request, Send, Service, TcpConnect, TcpListen, UdpService, ABI_VERSION,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_MS, MAX_TRANSFER,
 };
 

@@ -396,7 +396,10 @@ fn udp_bind_errors() {
         ProtocolError::BadAddress,
     );
     let invalid: Vec<Mutation> = vec![
-        ("service discard (TCP only)", Box::new(|b| put_u32(b, 36, 2))),
+        (
+            "service discard (TCP only)",
+            Box::new(|b| put_u32(b, 36, 2)),
+        ),
         ("service source (TCP only)", Box::new(|b| put_u32(b, 36, 3))),
         ("service max", Box::new(|b| put_u32(b, 36, u32::MAX))),
         ("unknown flag", Box::new(|b| put_u32(b, 40, 64))),
