@@ -9,18 +9,23 @@ pub enum ProtocolError {
     /// The IOCTL code is not in the table (`STATUS_INVALID_DEVICE_REQUEST`).
     UnknownCode,
     /// The buffer is shorter than its fixed struct, `header.size` differs from the buffer
-    /// length, a fixed-size message has trailing bytes, or a variable part has the wrong
-    /// length (`STATUS_INFO_LENGTH_MISMATCH`).
+    /// length, a fixed-size message has trailing bytes, or a variable part (SEND and
+    /// `SEND_TO` data, RECV data, LIST entries, RESOLVE addresses) has the wrong length
+    /// (`STATUS_INFO_LENGTH_MISMATCH`).
     LengthMismatch,
     /// `header.abi_version` is not [`crate::ABI_VERSION`] (`STATUS_REVISION_MISMATCH`).
     VersionMismatch,
     /// The output buffer cannot hold the fixed reply (`STATUS_BUFFER_TOO_SMALL`).
     BufferTooSmall,
     /// An address has an unknown family, a malformed IPv4 form, or a required address or
-    /// port is missing (`STATUS_INVALID_ADDRESS_COMPONENT`).
+    /// port is missing (connect and `SEND_TO` remote, listen local; `UDP_BIND` local may have
+    /// port 0) (`STATUS_INVALID_ADDRESS_COMPONENT`).
     BadAddress,
-    /// Unknown flag bits, unknown service or enum value, nonzero reserved field, endpoint
-    /// id 0, or a length above [`crate::MAX_TRANSFER`] (`STATUS_INVALID_PARAMETER`).
+    /// Unknown flag bits or a forbidden flag combination, unknown service, option or enum
+    /// value, nonzero reserved field, endpoint id 0, a length above [`crate::MAX_TRANSFER`]
+    /// ([`crate::MAX_DATAGRAM`] for datagrams), `max_connections` above
+    /// [`crate::MAX_CONNECTIONS`], an option value the option cannot take, or a malformed text
+    /// field (`STATUS_INVALID_PARAMETER`).
     InvalidParameter,
 }
 
@@ -48,7 +53,7 @@ impl ProtocolError {
             Self::BufferTooSmall => "the output buffer is too small for the reply",
             Self::BadAddress => "an address is malformed or a required address or port is missing",
             Self::InvalidParameter => {
-                "a flag, service, reserved field, endpoint id or length is not valid"
+                "a flag, service, option, reserved field, endpoint id, length or text is not valid"
             }
         }
     }
