@@ -6,20 +6,155 @@
 //! blocks, and nothing blocks under the table's spin lock.
 
 use core::net::SocketAddr;
+use core::time::Duration;
 
-use wsk::{ConnectionSocket, NtStatus, SpinLock};
+use wsk::datagrams::DatagramTask;
+use wsk::{ConnectionSocket, DatagramSocket, NtStatus, SpinLock};
 use wskrs_protocol::{self as protocol, EndpointId, EndpointInfo, EndpointState, Service, WireAddr};
 
-use crate::services::ServiceListener;
+use crate::services::{ServiceListener, ServiceStats, UdpEchoSession};
 use crate::Caller;
 
 /// Most endpoints the driver holds at once.
 pub(crate) const MAX_ENDPOINTS: usize = 256;
 
-enum Kind {
-    /// `socket` is `None` while a send or receive has it out of the table.
+pub(crate) enum Kind {
+    /// `socket` is `None` while an operation has it out of the table.
     Connection { socket: Option<ConnectionSocket> },
+    /// A user-driven UDP socket; `None` while an operation has it out.
+    Datagram { socket: Option<DatagramSocket> },
     Listener { service: Service, listener: ServiceListener },
+    UdpEcho { task: DatagramTask<UdpEchoSession> },
+}
+
+/// A socket an operation takes out of the table and gives back.
+pub(crate) trait Borrowable: Sized {
+    /// Takes the socket out of `kind`: `STATUS_DEVICE_BUSY` while another operation has it,
+    /// `STATUS_INVALID_DEVICE_STATE` for an endpoint of another kind.
+    fn take(kind: &mut Kind) -> Result<Self, NtStatus>;
+    /// Puts it back; returns it if `kind` has no place for it.
+    fn put(self, kind: &mut Kind) -> Option<Self>;
+    /// Whether the socket is still open (a request the provider could not cancel closes it).
+    fn is_open(&self) -> bool;
+}
+
+impl Borrowable for ConnectionSocket {
+    fn take(kind: &mut Kind) -> Result<Self, NtStatus> {
+        match kind {
+            Kind::Connection { socket } => socket.take().ok_or(NtStatus::DEVICE_BUSY),
+            _ => Err(NtStatus::INVALID_DEVICE_STATE),
+        }
+    }
+
+    fn put(self, kind: &mut Kind) -> Option<Self> {
+        match kind {
+            Kind::Connection { socket } if socket.is_none() => {
+                *socket = Some(self);
+                None
+            }
+            _ => Some(self),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        ConnectionSocket::is_open(self)
+    }
+}
+
+impl Borrowable for DatagramSocket {
+    fn take(kind: &mut Kind) -> Result<Self, NtStatus> {
+        match kind {
+            Kind::Datagram { socket } => socket.take().ok_or(NtStatus::DEVICE_BUSY),
+            _ => Err(NtStatus::INVALID_DEVICE_STATE),
+        }
+    }
+
+    fn put(self, kind: &mut Kind) -> Option<Self> {
+        match kind {
+            Kind::Datagram { socket } if socket.is_none() => {
+                *socket = Some(self);
+                None
+            }
+            _ => Some(self),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        DatagramSocket::is_open(self)
+    }
+}
+
+/// What one operation did, for the statistics.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Outcome {
+    pub(crate) sent: usize,
+    pub(crate) received: usize,
+    pub(crate) send_ops: u64,
+    pub(crate) recv_ops: u64,
+    pub(crate) error: Option<NtStatus>,
+    /// The peer closed its side (a receive returned end of stream).
+    pub(crate) peer_closed: bool,
+    /// This side disconnected.
+    pub(crate) disconnected: bool,
+}
+
+impl Outcome {
+    /// No bytes moved; the error of `result`, if any.
+    pub(crate) fn failed<T>(result: &wsk::Result<T>) -> Self {
+        Self { error: result.as_ref().err().map(|e| e.status()), ..Self::default() }
+    }
+}
+
+/// Longest SDDL text kept for an endpoint (the SECURITY reply's field).
+pub(crate) const SDDL_CAPACITY: usize = protocol::SDDL_LEN;
+
+/// A security descriptor as SDDL text, kept in the endpoint.
+#[derive(Clone, Copy)]
+pub(crate) struct SddlText {
+    bytes: [u8; SDDL_CAPACITY],
+    len: usize,
+}
+
+impl SddlText {
+    /// Formats `value`; `None` if the text does not fit.
+    pub(crate) fn format(value: &impl core::fmt::Display) -> Option<Self> {
+        let mut text = Self { bytes: [0; SDDL_CAPACITY], len: 0 };
+        core::fmt::write(&mut text, format_args!("{value}")).ok()?;
+        Some(text)
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        self.bytes.get(..self.len).and_then(|b| core::str::from_utf8(b).ok()).unwrap_or("")
+    }
+}
+
+impl core::fmt::Write for SddlText {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
+        self.bytes.get_mut(self.len..end).ok_or(core::fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Counters of one endpoint.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) opened_at: Duration,
+    pub(crate) bytes_sent: u64,
+    pub(crate) bytes_received: u64,
+    pub(crate) send_ops: u64,
+    pub(crate) recv_ops: u64,
+    pub(crate) errors: u64,
+    pub(crate) last_status: Option<NtStatus>,
+}
+
+/// How a UDP endpoint is driven.
+pub(crate) enum DatagramKind {
+    /// By the user (SEND_TO / RECV_FROM).
+    User(DatagramSocket),
+    /// By the in-kernel echo service.
+    Echo(DatagramTask<UdpEchoSession>),
 }
 
 /// One endpoint and its statistics.
@@ -30,8 +165,9 @@ pub(crate) struct Endpoint {
     local: Option<SocketAddr>,
     remote: Option<SocketAddr>,
     state: EndpointState,
-    bytes_sent: u64,
-    bytes_received: u64,
+    stats: Stats,
+    /// The descriptor read back from the provider after bind, when one was set.
+    security: Option<SddlText>,
     kind: Kind,
 }
 
@@ -50,8 +186,8 @@ impl Endpoint {
             local,
             remote: Some(remote),
             state: EndpointState::Connected,
-            bytes_sent: 0,
-            bytes_received: 0,
+            stats: Stats { opened_at: wsk::uptime(), ..Stats::default() },
+            security: None,
             kind: Kind::Connection { socket: Some(socket) },
         }
     }
@@ -64,9 +200,54 @@ impl Endpoint {
             local: Some(local),
             remote: None,
             state: EndpointState::Listening,
-            bytes_sent: 0,
-            bytes_received: 0,
+            stats: Stats { opened_at: wsk::uptime(), ..Stats::default() },
+            security: None,
             kind: Kind::Listener { service, listener },
+        }
+    }
+
+    /// A user-driven UDP socket, or a UDP echo service when `echo` is given.
+    pub(crate) fn datagram(owner: Caller, detached: bool, local: SocketAddr, kind: DatagramKind) -> Self {
+        let kind = match kind {
+            DatagramKind::User(socket) => Kind::Datagram { socket: Some(socket) },
+            DatagramKind::Echo(task) => Kind::UdpEcho { task },
+        };
+        Self {
+            id: EndpointId(0),
+            owner,
+            detached,
+            local: Some(local),
+            remote: None,
+            state: EndpointState::Bound,
+            stats: Stats { opened_at: wsk::uptime(), ..Stats::default() },
+            security: None,
+            kind,
+        }
+    }
+
+    /// Keeps the descriptor read back after bind (SECURITY reports it).
+    #[allow(clippy::large_types_passed_by_value)] // moved once into the endpoint
+    pub(crate) fn with_security(mut self, security: Option<SddlText>) -> Self {
+        self.security = security;
+        self
+    }
+
+    fn record(&mut self, outcome: Outcome, socket_open: bool) {
+        let s = &mut self.stats;
+        s.bytes_sent = s.bytes_sent.saturating_add(outcome.sent as u64);
+        s.bytes_received = s.bytes_received.saturating_add(outcome.received as u64);
+        s.send_ops = s.send_ops.saturating_add(outcome.send_ops);
+        s.recv_ops = s.recv_ops.saturating_add(outcome.recv_ops);
+        if let Some(status) = outcome.error {
+            s.errors = s.errors.saturating_add(1);
+            s.last_status = Some(status);
+        }
+        if !socket_open {
+            self.state = EndpointState::Broken;
+        } else if outcome.disconnected {
+            self.state = EndpointState::Disconnected;
+        } else if outcome.peer_closed {
+            self.state = EndpointState::PeerClosed;
         }
     }
 
@@ -78,11 +259,13 @@ impl Endpoint {
     pub(crate) fn close(self) {
         match self.kind {
             Kind::Connection { socket } => drop(socket),
+            Kind::Datagram { socket } => drop(socket),
             Kind::Listener { listener, .. } => listener.stop(),
+            Kind::UdpEcho { task } => task.stop(),
         }
     }
 
-    fn info(&self, caller: Caller) -> EndpointInfo {
+    fn info(&self, caller: Caller, now: Duration) -> EndpointInfo {
         let mut flags = 0;
         if self.detached {
             flags |= protocol::INFO_DETACHED;
@@ -90,11 +273,14 @@ impl Endpoint {
         if self.owner == caller {
             flags |= protocol::INFO_OWNED_BY_CALLER;
         }
-        let (kind, service, stats) = match &self.kind {
-            Kind::Connection { .. } => (protocol::KIND_TCP_CONNECTION, Service::None, None),
-            Kind::Listener { service, listener } => (protocol::KIND_TCP_LISTENER, *service, Some(listener.stats())),
+        let service_stats = self.service_stats();
+        let (kind, service) = match &self.kind {
+            Kind::Connection { .. } => (protocol::KIND_TCP_CONNECTION, Service::None),
+            Kind::Listener { service, .. } => (protocol::KIND_TCP_LISTENER, *service),
+            Kind::Datagram { .. } => (protocol::KIND_UDP, Service::None),
+            Kind::UdpEcho { .. } => (protocol::KIND_UDP, Service::Echo),
         };
-        let stats = stats.unwrap_or_default();
+        let s = &self.stats;
         EndpointInfo {
             id: self.id.0,
             kind,
@@ -103,21 +289,42 @@ impl Endpoint {
             flags,
             local: WireAddr::from_option(self.local),
             remote: WireAddr::from_option(self.remote),
-            bytes_sent: self.bytes_sent.saturating_add(stats.bytes_sent),
-            bytes_received: self.bytes_received.saturating_add(stats.bytes_received),
-            connections_served: stats.served,
-            connections_active: stats.active,
+            bytes_sent: s.bytes_sent.saturating_add(service_stats.bytes_sent),
+            bytes_received: s.bytes_received.saturating_add(service_stats.bytes_received),
+            connections_served: service_stats.served,
+            connections_active: service_stats.active,
             reserved: 0,
+            opened_ms: u64::try_from(now.saturating_sub(s.opened_at).as_millis()).unwrap_or(u64::MAX),
+            send_ops: s.send_ops,
+            recv_ops: s.recv_ops,
+            errors: s.errors,
+            last_status: s.last_status.map_or(0, NtStatus::as_u32),
+            reserved2: 0,
+        }
+    }
+
+    /// What the endpoint's in-kernel service has done (zero for user-driven endpoints).
+    fn service_stats(&self) -> ServiceStats {
+        match &self.kind {
+            Kind::Listener { listener, .. } => listener.stats(),
+            Kind::UdpEcho { task } => {
+                let session = task.session();
+                let bytes = session.bytes.load(core::sync::atomic::Ordering::Relaxed);
+                ServiceStats { bytes_sent: bytes, bytes_received: bytes, ..ServiceStats::default() }
+            }
+            Kind::Connection { .. } | Kind::Datagram { .. } => ServiceStats::default(),
         }
     }
 }
 
-struct Slots {
+struct Table {
     slots: [Option<Endpoint>; MAX_ENDPOINTS],
     next_id: u64,
+    /// Most endpoints open at once since load.
+    peak: usize,
 }
 
-impl Slots {
+impl Table {
     fn find(&mut self, caller: Caller, id: EndpointId) -> Result<&mut Endpoint, NtStatus> {
         self.slots
             .iter_mut()
@@ -133,7 +340,7 @@ impl Slots {
 
 /// All endpoints, behind a spin lock.
 pub(crate) struct EndpointTable {
-    inner: SpinLock<Slots>,
+    inner: SpinLock<Table>,
 }
 
 impl EndpointTable {
@@ -141,7 +348,7 @@ impl EndpointTable {
     /// initializer, where it is evaluated at compile time, never on a kernel stack.
     #[allow(clippy::large_stack_arrays)]
     pub(crate) const fn new() -> Self {
-        Self { inner: SpinLock::new(Slots { slots: [const { None }; MAX_ENDPOINTS], next_id: 1 }) }
+        Self { inner: SpinLock::new(Table { slots: [const { None }; MAX_ENDPOINTS], next_id: 1, peak: 0 }) }
     }
 
     /// Adds an endpoint and assigns its id. When the table is full the endpoint is closed
@@ -155,6 +362,8 @@ impl EndpointTable {
                     endpoint.id = id;
                     *slot = Some(endpoint);
                     t.next_id = t.next_id.saturating_add(1);
+                    let open = t.slots.iter().flatten().count();
+                    t.peak = t.peak.max(open);
                     return Ok(id);
                 }
                 None => endpoint,
@@ -168,48 +377,27 @@ impl EndpointTable {
         self.inner.lock().slots.iter().flatten().count()
     }
 
-    /// Takes a connection's socket out for a blocking operation; [`EndpointTable::give_back`]
-    /// returns it. `STATUS_DEVICE_BUSY` while another operation has it.
-    pub(crate) fn borrow_connection(&self, caller: Caller, id: EndpointId) -> Result<ConnectionSocket, NtStatus> {
+    /// Takes a socket out for a blocking operation; [`EndpointTable::give_back`] returns it.
+    pub(crate) fn borrow<S: Borrowable>(&self, caller: Caller, id: EndpointId) -> Result<S, NtStatus> {
         let mut t = self.inner.lock();
-        let endpoint = t.find(caller, id)?;
-        match &mut endpoint.kind {
-            Kind::Connection { socket } => socket.take().ok_or(NtStatus::DEVICE_BUSY),
-            Kind::Listener { .. } => Err(NtStatus::INVALID_DEVICE_STATE),
-        }
+        S::take(&mut t.find(caller, id)?.kind)
     }
 
-    /// Returns a borrowed socket with the bytes moved. If the endpoint was closed meanwhile
-    /// the socket is closed now.
-    pub(crate) fn give_back(&self, id: EndpointId, socket: ConnectionSocket, sent: usize, received: usize, failed: bool) {
+    /// Returns a borrowed socket with what the operation did. If the endpoint was closed
+    /// meanwhile, the socket is closed now (outside the lock).
+    pub(crate) fn give_back<S: Borrowable>(&self, id: EndpointId, socket: S, outcome: Outcome) {
+        let open = socket.is_open();
         let orphan = {
             let mut t = self.inner.lock();
-            let slot = t.slots.iter_mut().flatten().find(|e| e.id == id);
-            match slot {
+            match t.slots.iter_mut().flatten().find(|e| e.id == id) {
                 Some(endpoint) => {
-                    endpoint.bytes_sent = endpoint.bytes_sent.saturating_add(sent as u64);
-                    endpoint.bytes_received = endpoint.bytes_received.saturating_add(received as u64);
-                    if failed && !socket.is_open() {
-                        endpoint.state = EndpointState::Broken;
-                    }
-                    match &mut endpoint.kind {
-                        Kind::Connection { socket: place } if place.is_none() => {
-                            *place = Some(socket);
-                            None
-                        }
-                        _ => Some(socket),
-                    }
+                    endpoint.record(outcome, open);
+                    socket.put(&mut endpoint.kind)
                 }
                 None => Some(socket),
             }
         };
         drop(orphan);
-    }
-
-    pub(crate) fn mark_peer_closed(&self, id: EndpointId) {
-        if let Some(endpoint) = self.inner.lock().slots.iter_mut().flatten().find(|e| e.id == id) {
-            endpoint.state = EndpointState::PeerClosed;
-        }
     }
 
     /// Removes an endpoint visible to `caller`.
@@ -235,10 +423,35 @@ impl EndpointTable {
     }
 
     /// Calls `f` with the statistics of every endpoint visible to `caller`.
-    pub(crate) fn for_each_visible(&self, caller: Caller, mut f: impl FnMut(EndpointInfo)) {
+    pub(crate) fn for_each_visible(&self, caller: Caller, now: Duration, mut f: impl FnMut(EndpointInfo)) {
         let t = self.inner.lock();
         for endpoint in t.slots.iter().flatten().filter(|e| e.visible_to(caller)) {
-            f(endpoint.info(caller));
+            f(endpoint.info(caller, now));
         }
+    }
+
+    /// The SDDL read back for an endpoint visible to `caller` (`None`: no descriptor set).
+    pub(crate) fn security(&self, caller: Caller, id: EndpointId) -> Result<Option<SddlText>, NtStatus> {
+        Ok(self.inner.lock().find(caller, id)?.security)
+    }
+
+    /// Endpoints open now, and the most open at once since load.
+    pub(crate) fn open_and_peak(&self) -> (usize, usize) {
+        let t = self.inner.lock();
+        (t.slots.iter().flatten().count(), t.peak)
+    }
+
+    /// Bytes (sent, received) by the in-kernel services of the open endpoints.
+    pub(crate) fn service_bytes(&self) -> (u64, u64) {
+        let t = self.inner.lock();
+        t.slots.iter().flatten().map(Endpoint::service_stats).fold((0, 0), |(s, r), x| {
+            (s.saturating_add(x.bytes_sent), r.saturating_add(x.bytes_received))
+        })
+    }
+
+    /// Connections served by the open listeners.
+    pub(crate) fn connections_served(&self) -> u64 {
+        let t = self.inner.lock();
+        t.slots.iter().flatten().map(|e| e.service_stats().served).fold(0, u64::saturating_add)
     }
 }

@@ -16,10 +16,6 @@ pub(crate) const MAX_SESSIONS: usize = 256;
 /// Buffer per connection: one receive is echoed before the next is issued.
 const SESSION_BUFFER: usize = 16 * 1024;
 
-/// The pattern `source` sends: byte `i` of the stream is `i % 251` (a prime, so the pattern
-/// does not line up with buffer sizes and a lost or repeated chunk shows).
-pub(crate) const SOURCE_PATTERN_PERIOD: u64 = 251;
-
 /// What a TCP listener does with each connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TcpService {
@@ -160,14 +156,10 @@ struct ServiceSession {
     offset: AtomicU64,
 }
 
-/// Fills `buffer` with the source pattern starting at stream offset `offset`.
-pub(crate) fn fill_pattern(buffer: &mut [u8], offset: u64) {
-    let mut value = offset % SOURCE_PATTERN_PERIOD;
-    for byte in buffer {
-        // `value` < 251, so it fits a byte.
-        *byte = u8::try_from(value).unwrap_or(0);
-        value = if value + 1 == SOURCE_PATTERN_PERIOD { 0 } else { value + 1 };
-    }
+/// Fills `buffer` with the source pattern (defined by the protocol, so clients can check it)
+/// starting at stream offset `offset`.
+fn fill_pattern(buffer: &mut [u8], offset: u64) {
+    let _ = wskrs_protocol::fill_source_pattern(buffer, offset);
 }
 
 impl Session for ServiceSession {

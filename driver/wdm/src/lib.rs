@@ -92,6 +92,7 @@ pub unsafe extern "system" fn DriverEntry(driver: *mut sys::DRIVER_OBJECT, _regi
         return status;
     }
     DEVICE.store(device, Ordering::Release);
+    DRIVER.loaded();
     // SAFETY: `driver` is valid and ours to fill during DriverEntry.
     let driver = unsafe { &mut *driver };
     for (major, routine) in [

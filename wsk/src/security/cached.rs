@@ -127,6 +127,50 @@ impl CachedSecurityDescriptor {
         Self::new(client, sd)
     }
 
+    /// The cached descriptor's bytes, validated (the cache holds self-relative descriptors).
+    /// Its length comes from the header's offsets and the parts' own sizes. IRQL: any.
+    ///
+    /// # Errors
+    /// `STATUS_INVALID_SECURITY_DESCR`-like failures are reported as
+    /// `STATUS_INVALID_PARAMETER` when the bytes are not a valid self-relative descriptor.
+    pub fn descriptor(&self) -> Result<SecurityDescriptor<'_>> {
+        let invalid = Error::new(NtStatus::INVALID_PARAMETER);
+        let base = self.sd.as_ptr().cast::<u8>().cast_const();
+        // SAFETY: the cached copy is a self-relative descriptor, which starts with a
+        // SECURITY_DESCRIPTOR_RELATIVE header, readable while `self` lives.
+        let header = unsafe { core::slice::from_raw_parts(base, super::HEADER_LEN) };
+        let offset = |at: usize| -> usize {
+            let word = header.get(at..at.saturating_add(4)).and_then(|b| <[u8; 4]>::try_from(b).ok());
+            word.map_or(0, |w| usize::try_from(u32::from_le_bytes(w)).unwrap_or(0))
+        };
+        let read = |at: usize, len: usize| -> Option<&[u8]> {
+            // SAFETY: offsets inside a valid self-relative descriptor point at its parts,
+            // which are readable; only the parts' fixed headers are read here.
+            (at != 0).then(|| unsafe { core::slice::from_raw_parts(base.wrapping_add(at), len) })
+        };
+        let mut end = super::HEADER_LEN;
+        for at in [offset(4), offset(8)] {
+            // A SID: 8 bytes of header, then 4 bytes per sub-authority (count at byte 1).
+            if let Some(sid) = read(at, 8) {
+                let count = usize::from(*sid.get(1).ok_or(invalid)?);
+                end = end.max(at.saturating_add(8).saturating_add(count.saturating_mul(4)));
+            }
+        }
+        for at in [offset(12), offset(16)] {
+            // An ACL: AclSize (u16) at byte 2 of its 8-byte header.
+            if let Some(acl) = read(at, 8) {
+                let size = acl.get(2..4).and_then(|b| <[u8; 2]>::try_from(b).ok()).map_or(0, u16::from_le_bytes);
+                end = end.max(at.saturating_add(usize::from(size)));
+            }
+        }
+        if end > 0x1_0000 {
+            return Err(invalid);
+        }
+        // SAFETY: `end` bytes are the extent of the descriptor computed from its own header.
+        let bytes = unsafe { core::slice::from_raw_parts(base, end) };
+        SecurityDescriptor::from_bytes(bytes).map_err(|_| invalid)
+    }
+
     /// The cached descriptor, for `WskSocket` / `WskSocketConnect` (`SecurityDescriptor`).
     /// It stays valid while `self` lives. IRQL: any.
     #[must_use]

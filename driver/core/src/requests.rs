@@ -1,0 +1,348 @@
+//! Each IOCTL request, from its validated form to its reply.
+//!
+//! A request is parsed from the input part of the buffered I/O buffer; the reply is
+//! written over the same buffer once nothing borrowed from the input is in use any more.
+
+use core::net::SocketAddr;
+use core::sync::atomic::Ordering;
+use core::time::Duration;
+
+use wsk::datagrams::DatagramTask;
+use wsk::security::CachedSecurityDescriptor;
+use wsk::{AddressInfo, BindOptions, ConnectionSocket, DatagramSocket, Disconnect, ListenSocket, NtStatus, WskClient};
+use wskrs_protocol::{self as protocol, BindFlags, EndpointId, OptionId, ProtocolError, Request, Service, UdpService};
+
+use crate::endpoints::{DatagramKind, Endpoint, Outcome, SddlText};
+use crate::services::{ServiceListener, TcpService, UdpEchoSession};
+use crate::{Caller, Driver, Failure, DRIVER_VERSION};
+
+/// How long creating and binding a listener or UDP socket may take.
+const BIND_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Distinct addresses a RESOLVE reply tracks for de-duplication (more are still reported).
+const MAX_DISTINCT: usize = 32;
+
+/// Buffer of the UDP echo service: the largest datagram.
+const UDP_ECHO_BUFFER: usize = 64 * 1024;
+
+/// A reply that owns everything it needs, so the request's borrow of the buffer can end
+/// before the reply is written over it.
+enum Reply {
+    Info { wsk_version: u16, endpoints: u32 },
+    Endpoint { id: EndpointId, kind: u32, local: Option<SocketAddr>, remote: Option<SocketAddr> },
+    Sent(u32),
+    Closed,
+    Disconnected,
+    OptionValue(u32),
+    Security(Option<SddlText>),
+    Resolved(AddressInfo),
+    Stats(protocol::Stats),
+}
+
+fn millis(ms: u32) -> Duration {
+    Duration::from_millis(u64::from(ms))
+}
+
+fn bind_options(flags: BindFlags) -> BindOptions<'static> {
+    BindOptions { reuse_address: flags.reuse, exclusive_address: flags.exclusive, ipv6_only: flags.v6only, security: None }
+}
+
+fn output(buffer: &mut [u8], output_len: usize) -> Result<&mut [u8], Failure> {
+    buffer.get_mut(..output_len).ok_or(Failure(NtStatus::INVALID_PARAMETER))
+}
+
+impl Driver {
+    pub(crate) fn dispatch(
+        &self,
+        caller: Caller,
+        code: u32,
+        buffer: &mut [u8],
+        input_len: usize,
+        output_len: usize,
+    ) -> Result<usize, Failure> {
+        let input = buffer.get(..input_len).ok_or(Failure(NtStatus::INVALID_PARAMETER))?;
+        let request = protocol::parse_request(code, input)?;
+        let min_output = protocol::min_output_len(code).ok_or(Failure(NtStatus::INVALID_DEVICE_REQUEST))?;
+        if output_len < min_output {
+            return Err(ProtocolError::BufferTooSmall.into());
+        }
+        // Requests that receive into the output buffer borrow nothing from the input.
+        match request {
+            Request::Recv(r) => return self.receive(caller, r, output(buffer, output_len)?),
+            Request::RecvFrom(r) => return self.receive_from(caller, r, output(buffer, output_len)?),
+            Request::List => return self.list(caller, output(buffer, output_len)?),
+            _ => {}
+        }
+        let reply = self.run(caller, request)?;
+        write(reply, output(buffer, output_len)?)
+    }
+
+    fn run(&self, caller: Caller, request: Request<'_>) -> Result<Reply, Failure> {
+        match request {
+            Request::Info => {
+                // Registering here lets INFO report the provider; a provider that is not
+                // there yet is reported as version 0 rather than failing INFO.
+                let wsk_version = self.client().map_or(0, |c| c.provider_version());
+                let endpoints = u32::try_from(self.endpoints.count()).unwrap_or(u32::MAX);
+                Ok(Reply::Info { wsk_version, endpoints })
+            }
+            Request::TcpConnect(c) => {
+                let client = self.client()?;
+                let socket = ConnectionSocket::connect_with(&client, c.remote, c.local, bind_options(c.bind), millis(c.timeout_ms))?;
+                let endpoint = Endpoint::connection(caller, c.detach, c.local, c.remote, socket);
+                let id = self.insert(endpoint)?;
+                Ok(Reply::Endpoint { id, kind: protocol::KIND_TCP_CONNECTION, local: c.local, remote: Some(c.remote) })
+            }
+            Request::TcpListen(l) => {
+                let service = match l.service {
+                    Service::Echo => TcpService::Echo,
+                    Service::Discard => TcpService::Discard,
+                    Service::Source => TcpService::Source,
+                    // Handing accepted connections to the user is not built yet.
+                    Service::None => return Err(Failure(NtStatus::NOT_SUPPORTED)),
+                };
+                let client = self.client()?;
+                let (listener, security) = secured(&client, l.sddl, bind_options(l.bind), |options| {
+                    ListenSocket::bind_with(&client, l.local, options, BIND_TIMEOUT)
+                })?;
+                let max = usize::try_from(l.max_connections).unwrap_or(usize::MAX);
+                let listener = ServiceListener::start(listener, service, max)?;
+                let endpoint = Endpoint::listener(caller, l.detach, l.local, l.service, listener).with_security(security);
+                let id = self.insert(endpoint)?;
+                Ok(Reply::Endpoint { id, kind: protocol::KIND_TCP_LISTENER, local: Some(l.local), remote: None })
+            }
+            Request::UdpBind(u) => {
+                let client = self.client()?;
+                let (socket, security) = secured(&client, u.sddl, bind_options(u.bind), |options| {
+                    DatagramSocket::bind_with(&client, u.local, options, BIND_TIMEOUT)
+                })?;
+                let kind = match u.service {
+                    UdpService::None => DatagramKind::User(socket),
+                    UdpService::Echo => DatagramKind::Echo(DatagramTask::start(socket, UDP_ECHO_BUFFER, UdpEchoSession::new())?),
+                };
+                let id = self.insert(Endpoint::datagram(caller, u.detach, u.local, kind).with_security(security))?;
+                Ok(Reply::Endpoint { id, kind: protocol::KIND_UDP, local: Some(u.local), remote: None })
+            }
+            Request::Send(s) => {
+                let mut socket: ConnectionSocket = self.endpoints.borrow(caller, s.id)?;
+                let result = socket.send_all(s.data, millis(s.timeout_ms));
+                let sent = if result.is_ok() { s.data.len() } else { 0 };
+                self.give_back(s.id, socket, Outcome { sent, send_ops: 1, ..Outcome::failed(&result) });
+                result?;
+                Ok(Reply::Sent(u32::try_from(sent).unwrap_or(u32::MAX)))
+            }
+            Request::SendTo(s) => {
+                let mut socket: DatagramSocket = self.endpoints.borrow(caller, s.id)?;
+                let result = socket.send_to(s.data, s.remote, millis(s.timeout_ms));
+                let sent = *result.as_ref().unwrap_or(&0);
+                self.give_back(s.id, socket, Outcome { sent, send_ops: 1, ..Outcome::failed(&result) });
+                Ok(Reply::Sent(u32::try_from(result?).unwrap_or(u32::MAX)))
+            }
+            Request::Close(id) => {
+                self.endpoints.remove(caller, id)?.close();
+                Ok(Reply::Closed)
+            }
+            Request::Disconnect(d) => {
+                let mut socket: ConnectionSocket = self.endpoints.borrow(caller, d.id)?;
+                let how = if d.abortive { Disconnect::Abortive } else { Disconnect::Graceful(&[]) };
+                let result = socket.disconnect(how, millis(d.timeout_ms));
+                self.give_back(d.id, socket, Outcome { disconnected: result.is_ok(), ..Outcome::failed(&result) });
+                result?;
+                Ok(Reply::Disconnected)
+            }
+            Request::SocketOption(o) => self.socket_option(caller, o).map(Reply::OptionValue),
+            Request::Security(id) => Ok(Reply::Security(self.endpoints.security(caller, id)?)),
+            Request::Resolve(r) => {
+                let client = self.client()?;
+                let service = (!r.service.is_empty()).then_some(r.service);
+                Ok(Reply::Resolved(AddressInfo::resolve(&client, r.name, service, millis(r.timeout_ms))?))
+            }
+            Request::Stats => Ok(Reply::Stats(self.stats())),
+            // Handled in `dispatch`, which owns the output buffer for them.
+            Request::Recv(_) | Request::RecvFrom(_) | Request::List => Err(Failure(NtStatus::INVALID_DEVICE_REQUEST)),
+        }
+    }
+
+    fn insert(&self, endpoint: Endpoint) -> Result<EndpointId, NtStatus> {
+        let id = self.endpoints.insert(endpoint)?;
+        self.totals.endpoints_opened.fetch_add(1, Ordering::Relaxed);
+        Ok(id)
+    }
+
+    /// Returns a borrowed socket and adds the operation to the driver-wide counters.
+    fn give_back<S: crate::endpoints::Borrowable>(&self, id: EndpointId, socket: S, outcome: Outcome) {
+        self.endpoints.give_back(id, socket, outcome);
+        self.totals.bytes_sent.fetch_add(outcome.sent as u64, Ordering::Relaxed);
+        self.totals.bytes_received.fetch_add(outcome.received as u64, Ordering::Relaxed);
+        if outcome.error.is_some() {
+            self.totals.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn receive(&self, caller: Caller, r: protocol::Recv, out: &mut [u8]) -> Result<usize, Failure> {
+        let area = protocol::recv_data_area(out)?;
+        let limit = area.len().min(usize::try_from(r.max_length).unwrap_or(usize::MAX));
+        let area = area.get_mut(..limit).ok_or(Failure(NtStatus::INVALID_PARAMETER))?;
+        let mut socket: ConnectionSocket = self.endpoints.borrow(caller, r.id)?;
+        let result = if area.is_empty() { Ok(0) } else { socket.receive(area, millis(r.timeout_ms)) };
+        let received = *result.as_ref().unwrap_or(&0);
+        let eof = result.is_ok() && received == 0 && limit > 0;
+        self.give_back(r.id, socket, Outcome { received, recv_ops: 1, peer_closed: eof, ..Outcome::failed(&result) });
+        result?;
+        Ok(protocol::write_recv(out, u32::try_from(received).unwrap_or(u32::MAX), eof)?)
+    }
+
+    fn receive_from(&self, caller: Caller, r: protocol::RecvFrom, out: &mut [u8]) -> Result<usize, Failure> {
+        let area = protocol::recv_from_data_area(out)?;
+        let limit = area.len().min(usize::try_from(r.max_length).unwrap_or(usize::MAX));
+        let area = area.get_mut(..limit).ok_or(Failure(NtStatus::INVALID_PARAMETER))?;
+        let mut socket: DatagramSocket = self.endpoints.borrow(caller, r.id)?;
+        let result = socket.receive_from(area, millis(r.timeout_ms));
+        let received = result.as_ref().map_or(0, |(n, _)| *n);
+        self.give_back(r.id, socket, Outcome { received, recv_ops: 1, ..Outcome::failed(&result) });
+        let (n, from) = result?;
+        Ok(protocol::write_recv_from(out, u32::try_from(n).unwrap_or(u32::MAX), from)?)
+    }
+
+    fn list(&self, caller: Caller, out: &mut [u8]) -> Result<usize, Failure> {
+        let mut writer = protocol::ListWriter::new(out)?;
+        let now = wsk::uptime();
+        self.endpoints.for_each_visible(caller, now, |info| {
+            let _ = writer.push(&info);
+        });
+        Ok(writer.finish())
+    }
+
+    fn socket_option(&self, caller: Caller, o: protocol::SocketOption) -> Result<u32, Failure> {
+        match self.endpoints.borrow::<ConnectionSocket>(caller, o.id) {
+            Ok(mut socket) => {
+                let result = connection_option(&mut socket, o.option, o.set);
+                self.give_back(o.id, socket, Outcome::failed(&result));
+                Ok(result?)
+            }
+            Err(NtStatus::INVALID_DEVICE_STATE) => {
+                let mut socket: DatagramSocket = self.endpoints.borrow(caller, o.id)?;
+                let result = datagram_option(&mut socket, o.option, o.set);
+                self.give_back(o.id, socket, Outcome::failed(&result));
+                Ok(result?)
+            }
+            Err(status) => Err(Failure(status)),
+        }
+    }
+
+    fn stats(&self) -> protocol::Stats {
+        let t = &self.totals;
+        let now = u64::try_from(wsk::uptime().as_millis()).unwrap_or(u64::MAX);
+        let (open, peak) = self.endpoints.open_and_peak();
+        protocol::Stats {
+            endpoints_open: u32::try_from(open).unwrap_or(u32::MAX),
+            endpoints_peak: u32::try_from(peak).unwrap_or(u32::MAX),
+            endpoints_opened: t.endpoints_opened.load(Ordering::Relaxed),
+            bytes_sent: t.bytes_sent.load(Ordering::Relaxed).saturating_add(self.endpoints.service_bytes().0),
+            bytes_received: t.bytes_received.load(Ordering::Relaxed).saturating_add(self.endpoints.service_bytes().1),
+            connections_served: self.endpoints.connections_served(),
+            errors: t.errors.load(Ordering::Relaxed),
+            uptime_ms: now.saturating_sub(t.loaded_ms.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// Creates a socket with `create`, first caching `sddl` (when given) as the socket's
+/// SO_WSK_SECURITY, and reads the descriptor back from the provider after bind.
+fn secured<S: Secured>(
+    client: &WskClient,
+    sddl: Option<&str>,
+    options: BindOptions<'_>,
+    create: impl FnOnce(BindOptions<'_>) -> wsk::Result<S>,
+) -> Result<(S, Option<SddlText>), Failure> {
+    let Some(sddl) = sddl else { return Ok((create(options)?, None)) };
+    let descriptor = CachedSecurityDescriptor::from_sddl(client, sddl)?;
+    let mut socket = create(BindOptions { security: Some(&descriptor), ..options })?;
+    drop(descriptor);
+    let read_back = socket.read_security()?;
+    Ok((socket, Some(read_back)))
+}
+
+/// Sockets whose SO_WSK_SECURITY can be read back.
+trait Secured {
+    fn read_security(&mut self) -> Result<SddlText, Failure>;
+}
+
+fn sddl_of(sd: &CachedSecurityDescriptor) -> Result<SddlText, Failure> {
+    let view = sd.descriptor()?;
+    SddlText::format(&view.sddl()).ok_or(Failure(NtStatus::BUFFER_TOO_SMALL))
+}
+
+impl Secured for ListenSocket {
+    fn read_security(&mut self) -> Result<SddlText, Failure> {
+        sddl_of(&self.security()?)
+    }
+}
+
+impl Secured for DatagramSocket {
+    fn read_security(&mut self) -> Result<SddlText, Failure> {
+        sddl_of(&self.security()?)
+    }
+}
+
+/// Gets (`set` = None) or sets an option of a TCP connection; returns its value.
+fn connection_option(socket: &mut ConnectionSocket, option: OptionId, set: Option<u32>) -> wsk::Result<u32> {
+    match (option, set) {
+        (OptionId::NoDelay, Some(v)) => socket.set_nodelay(v != 0).map(|()| v),
+        (OptionId::NoDelay, None) => socket.nodelay().map(u32::from),
+        (OptionId::Keepalive, Some(v)) => socket.set_keepalive(v != 0).map(|()| v),
+        (OptionId::Keepalive, None) => socket.keepalive().map(u32::from),
+        (OptionId::RcvBuf, Some(v)) => socket.set_recv_buffer_size(v).map(|()| v),
+        (OptionId::RcvBuf, None) => socket.recv_buffer_size(),
+        (OptionId::SndBuf, Some(v)) => socket.set_send_buffer_size(v).map(|()| v),
+        (OptionId::SndBuf, None) => socket.send_buffer_size(),
+        (OptionId::ReuseAddr, _) => socket.reuse_address().map(u32::from),
+        (OptionId::ExclusiveAddrUse, _) => socket.exclusive_address().map(u32::from),
+        (OptionId::Ipv6V6Only, _) => socket.ipv6_only().map(u32::from),
+    }
+}
+
+/// Gets or sets an option of a UDP socket (TCP_NODELAY does not apply).
+fn datagram_option(socket: &mut DatagramSocket, option: OptionId, set: Option<u32>) -> wsk::Result<u32> {
+    match (option, set) {
+        (OptionId::NoDelay, _) => Err(wsk::Error::new(NtStatus::INVALID_DEVICE_STATE)),
+        (OptionId::Keepalive, Some(v)) => socket.set_keepalive(v != 0).map(|()| v),
+        (OptionId::Keepalive, None) => socket.keepalive().map(u32::from),
+        (OptionId::RcvBuf, Some(v)) => socket.set_recv_buffer_size(v).map(|()| v),
+        (OptionId::RcvBuf, None) => socket.recv_buffer_size(),
+        (OptionId::SndBuf, Some(v)) => socket.set_send_buffer_size(v).map(|()| v),
+        (OptionId::SndBuf, None) => socket.send_buffer_size(),
+        (OptionId::ReuseAddr, _) => socket.reuse_address().map(u32::from),
+        (OptionId::ExclusiveAddrUse, _) => socket.exclusive_address().map(u32::from),
+        (OptionId::Ipv6V6Only, _) => socket.ipv6_only().map(u32::from),
+    }
+}
+
+fn write(reply: Reply, out: &mut [u8]) -> Result<usize, Failure> {
+    let n = match reply {
+        Reply::Info { wsk_version, endpoints } => protocol::write_info(out, DRIVER_VERSION, wsk_version, endpoints)?,
+        Reply::Endpoint { id, kind, local, remote } => protocol::write_endpoint(out, id, kind, local, remote)?,
+        Reply::Sent(n) => protocol::write_send(out, n)?,
+        Reply::Closed => protocol::write_close(out)?,
+        Reply::Disconnected => protocol::write_disconnect(out)?,
+        Reply::OptionValue(v) => protocol::write_socket_option(out, v)?,
+        Reply::Security(sddl) => protocol::write_security(out, sddl.as_ref().map_or("", SddlText::as_str))?,
+        Reply::Resolved(addresses) => {
+            // Providers return one entry per socket type; report each address once.
+            let mut writer = protocol::ResolveWriter::new(out)?;
+            let mut seen: [Option<SocketAddr>; MAX_DISTINCT] = [None; MAX_DISTINCT];
+            for address in addresses.iter() {
+                if seen.contains(&Some(address)) {
+                    continue;
+                }
+                if let Some(slot) = seen.iter_mut().find(|s| s.is_none()) {
+                    *slot = Some(address);
+                }
+                let _ = writer.push(address);
+            }
+            writer.finish()
+        }
+        Reply::Stats(stats) => protocol::write_stats(out, &stats)?,
+    };
+    Ok(n)
+}
