@@ -35,6 +35,7 @@ const NTOSKRNL_FUNCTIONS: &[&str] = &[
     "IoQueueWorkItem",
     "IoFreeWorkItem",
     "RtlInitUnicodeString",
+    "MmMapLockedPagesSpecifyCache",
     "KeBugCheckEx",
     // The WSK provider for Wine (tests/wsk-provider): IRP cancellation.
     "IoAcquireCancelSpinLock",
@@ -84,6 +85,9 @@ const TYPES: &[&str] = &[
     "POOL_TYPE",
     "PRKEVENT",
     "WORK_QUEUE_TYPE",
+    "PMDLX",
+    "MEMORY_CACHING_TYPE",
+    "MM_PAGE_PRIORITY",
 ];
 
 /// Constants (object-like macros and enum values).
@@ -104,6 +108,8 @@ const VARS: &[&str] = &[
     "KernelMode",
     "WORK_QUEUE_TYPE",
     "DelayedWorkQueue",
+    "MmCached",
+    "NormalPagePriority",
     "AF_INET",
     "AF_INET6",
     "AF_UNSPEC",

@@ -221,6 +221,7 @@ statuses! {
         Some("The endpoint id is unknown or was closed: run `wskctl list` to see the open endpoints.");
     CONNECTION_REFUSED = 0xC000_0236, "The remote system refused the connection.",
         Some(WinsockError::WSAECONNREFUSED), Some("Check that a server listens on that address and port.");
+    DATA_NOT_ACCEPTED = 0xC000_021B, "The receiver did not accept the indicated data; it stays queued.", None, NO_HINT;
     GRACEFUL_DISCONNECT = 0xC000_0237, "The connection was closed gracefully.", Some(WinsockError::WSAEDISCON), NO_HINT;
     ADDRESS_ALREADY_ASSOCIATED = 0xC000_0238, "The endpoint already has an address.",
         Some(WinsockError::WSAEINVAL), NO_HINT;

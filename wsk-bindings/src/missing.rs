@@ -321,3 +321,49 @@ const _: () = {
     assert!(STANDARD_RIGHTS_REQUIRED == DELETE | READ_CONTROL | WRITE_DAC | WRITE_OWNER);
     assert!(FILE_ALL_ACCESS == STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x1FF);
 };
+
+// Event callbacks (wsk.h of the WDK; Wine's ddk/wsk.h lacks these).
+
+/// `NPI_WSK_INTERFACE_ID` {2227E803-8D8B-11D4-ABAD-009027719E09}, the WSK network
+/// programming interface id that `WSK_EVENT_CALLBACK_CONTROL` names.
+pub static NPI_WSK_INTERFACE_ID: crate::GUID = crate::GUID {
+    Data1: 0x2227_E803,
+    Data2: 0x8D8B,
+    Data3: 0x11D4,
+    Data4: [0xAB, 0xAD, 0x00, 0x90, 0x27, 0x71, 0x9E, 0x09],
+};
+
+/// `WSK_EVENT_CALLBACK_CONTROL`: input of `SO_WSK_EVENT_CALLBACK`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct WSK_EVENT_CALLBACK_CONTROL {
+    /// `PNPIID NpiId`: must point to [`NPI_WSK_INTERFACE_ID`].
+    pub NpiId: *const crate::GUID,
+    /// `WSK_EVENT_*` bits, or-ed with [`WSK_EVENT_DISABLE`] to disable.
+    pub EventMask: u32,
+}
+
+/// `PFN_WSK_RECEIVE_FROM_EVENT`.
+pub type PFN_WSK_RECEIVE_FROM_EVENT = Option<
+    unsafe extern "C" fn(
+        socket_context: *mut core::ffi::c_void,
+        flags: u32,
+        data_indication: *mut crate::WSK_DATAGRAM_INDICATION,
+    ) -> NTSTATUS,
+>;
+
+/// `WSK_CLIENT_DATAGRAM_DISPATCH`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WSK_CLIENT_DATAGRAM_DISPATCH {
+    /// The receive-from event callback.
+    pub WskReceiveFromEvent: PFN_WSK_RECEIVE_FROM_EVENT,
+}
+
+/// `MdlMappingNoExecute` (wdm.h `MM_PAGE_PRIORITY` flag): map without execute rights.
+pub const MdlMappingNoExecute: crate::MM_PAGE_PRIORITY = 0x4000_0000;
+
+const _: () = {
+    assert!(core::mem::size_of::<WSK_EVENT_CALLBACK_CONTROL>() == 16);
+    assert!(core::mem::size_of::<WSK_CLIENT_DATAGRAM_DISPATCH>() == 8);
+};

@@ -63,12 +63,28 @@ impl ConnectionSocket {
         timeout: Duration,
     ) -> Result<Self> {
         let family = SockAddr::socket_family(&remote);
-        let (mut raw, mut blocking) = socket::create(client, family, Category::Connection, options, timeout)?;
+        let (raw, blocking) = socket::create(client, family, Category::Connection, options, timeout)?;
+        Self::connect_created(raw, blocking, client, remote, local, timeout)
+    }
+
+    /// Binds and connects a connection socket just created; closes it on failure.
+    pub(crate) fn connect_created(
+        mut raw: RawSocket,
+        mut blocking: Blocking,
+        client: &WskClient,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+        timeout: Duration,
+    ) -> Result<Self> {
         if let Err(e) = Self::bind_and_connect(&mut raw, &mut blocking, remote, local, timeout) {
             let _ = raw.close();
             return Err(e);
         }
         Ok(Self { raw, blocking, client: client.clone() })
+    }
+
+    pub(crate) fn raw(&self) -> &RawSocket {
+        &self.raw
     }
 
     fn bind_and_connect(

@@ -40,6 +40,7 @@ mod addr;
 mod client;
 mod connection;
 mod datagram;
+pub mod events;
 mod listen;
 mod options;
 pub mod resolve;

@@ -85,6 +85,16 @@ impl<T> Shared<T> {
         Shared::clone(&borrowed)
     }
 
+    /// Borrows the object a raw reference points to, without taking the reference.
+    ///
+    /// # Safety
+    /// `p` came from `into_raw` on a `Shared<T>` and is not taken back while the borrow lives.
+    #[must_use]
+    pub unsafe fn borrow_raw<'a>(p: *const ()) -> &'a T {
+        // SAFETY: the raw reference keeps the allocation alive (caller's contract).
+        unsafe { &(*p.cast::<Inner<T>>()).value }
+    }
+
     /// Whether two handles point to the same object.
     #[must_use]
     pub fn ptr_eq(a: &Self, b: &Self) -> bool {

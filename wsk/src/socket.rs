@@ -137,12 +137,37 @@ impl core::fmt::Debug for BindOptions<'_> {
     }
 }
 
+/// The client dispatch table and context a socket's event callbacks receive.
+#[derive(Clone, Copy)]
+pub(crate) struct Callbacks {
+    pub(crate) context: *mut core::ffi::c_void,
+    pub(crate) dispatch: *const core::ffi::c_void,
+}
+
+impl Callbacks {
+    /// No event callbacks.
+    pub(crate) const NONE: Self = Self { context: ptr::null_mut(), dispatch: ptr::null() };
+}
+
 /// Creates a socket and applies `options`, ready to bind.
 pub(crate) fn create(
     client: &WskClient,
     family: u16,
     category: Category,
     options: BindOptions<'_>,
+    timeout: Duration,
+) -> Result<(RawSocket, Blocking)> {
+    create_with(client, family, category, options, Callbacks::NONE, timeout)
+}
+
+/// Like [`create`], with event callbacks (`callbacks.context` must stay valid until the
+/// socket's close completes).
+pub(crate) fn create_with(
+    client: &WskClient,
+    family: u16,
+    category: Category,
+    options: BindOptions<'_>,
+    callbacks: Callbacks,
     timeout: Duration,
 ) -> Result<(RawSocket, Blocking)> {
     let (npi_client, dispatch) = client.provider();
@@ -154,8 +179,9 @@ pub(crate) fn create(
         timeout,
         |_| {},
         |irp, _| {
-            // SAFETY: the NPI is captured for the client's lifetime; all optional arguments
-            // are NULL (no socket context or client dispatch, default owner and security).
+            // SAFETY: the NPI is captured for the client's lifetime; the context and dispatch
+            // are NULL or valid until the socket closes (caller's contract); default owner and
+            // security.
             unsafe {
                 socket_fn(
                     npi_client,
@@ -163,8 +189,8 @@ pub(crate) fn create(
                     socket_type,
                     protocol,
                     category.flags(),
-                    ptr::null_mut(),
-                    ptr::null(),
+                    callbacks.context,
+                    callbacks.dispatch,
                     ptr::null_mut(),
                     ptr::null_mut(),
                     ptr::null_mut(),
@@ -299,6 +325,36 @@ pub(crate) fn control(
         dst.copy_from_slice(src);
     }
     Ok(n)
+}
+
+/// `WskControlSocket(WskSetOption, SO_WSK_EVENT_CALLBACK)`: enables (or, with
+/// `WSK_EVENT_DISABLE`, disables) event callbacks. Synchronous: this option takes no IRP.
+pub(crate) fn event_callbacks(raw: &RawSocket, mask: u32) -> Result<()> {
+    if !raw.is_open() {
+        return Err(Error::new(NtStatus::INVALID_HANDLE));
+    }
+    // SAFETY: every category's dispatch starts with the basic dispatch; the socket is open.
+    let control_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskControlSocket;
+    let Some(control_fn) = control_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+    let mut control = sys::WSK_EVENT_CALLBACK_CONTROL { NpiId: &raw const sys::NPI_WSK_INTERFACE_ID, EventMask: mask };
+    let size = core::mem::size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>() as u64;
+    // SAFETY: the socket is open; the request is synchronous (no IRP), so `control` only
+    // needs to live across the call.
+    let status = unsafe {
+        control_fn(
+            raw.as_ptr(),
+            sys::WskSetOption,
+            sys::SO_WSK_EVENT_CALLBACK,
+            sys::SOL_SOCKET,
+            size,
+            (&raw mut control).cast(),
+            0,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    };
+    crate::nt_result(status)
 }
 
 /// `WskControlSocket(WskSetOption)`.
