@@ -188,6 +188,7 @@ fn worker(port: HANDLE) {
         // SAFETY: every OVERLAPPED queued on this port is the first field of an Op whose
         // in-flight reference was given up with Arc::into_raw when the request was issued.
         let op = unsafe { Arc::from_raw(ovl.cast::<Op>().cast_const()) };
+        crate::trace::line(format_args!("dequeued {ovl:p} ok {ok} bytes {bytes}"));
         let status = if ok != 0 {
             NtStatus::SUCCESS
         } else {

@@ -68,6 +68,38 @@ pub(crate) enum Kind {
     Connect { remote: Addr, hand_over: bool },
 }
 
+impl Kind {
+    /// For traces.
+    fn name(&self) -> &'static str {
+        match self {
+            Kind::Send {
+                then_shutdown: false,
+                ..
+            } => "send",
+            Kind::Send {
+                then_shutdown: true,
+                ..
+            } => "disconnect-send",
+            Kind::Receive { .. } => "receive",
+            Kind::SendTo { .. } => "send-to",
+            Kind::ReceiveFrom { .. } => "receive-from",
+            Kind::Accept { .. } => "accept",
+            Kind::Connect { .. } => "connect",
+        }
+    }
+
+    /// Buffer bytes of the request (for traces).
+    fn len(&self) -> usize {
+        match self {
+            Kind::Send { bufs, .. }
+            | Kind::Receive { bufs, .. }
+            | Kind::SendTo { bufs, .. }
+            | Kind::ReceiveFrom { bufs, .. } => crate::buf::total(bufs),
+            Kind::Accept { .. } | Kind::Connect { .. } => 0,
+        }
+    }
+}
+
 /// One overlapped request.
 ///
 /// # Invariants
@@ -108,6 +140,13 @@ impl Op {
             cancel_requested: AtomicBool::new(false),
             kind,
         });
+        crate::trace::line(format_args!(
+            "start {} on {:p}: irp {:p}, {} byte(s)",
+            op.kind.name(),
+            Arc::as_ptr(socket),
+            irp.as_ptr(),
+            op.kind.len()
+        ));
         let cancellable = irp::set_cancellable(&irp, op.clone());
         *op.irp.lock().unwrap_or_else(PoisonError::into_inner) = Some(irp);
         if !cancellable {
@@ -129,6 +168,11 @@ impl Op {
         // SAFETY: `raw` is the in-flight reference; its OVERLAPPED is the op's first field and
         // stays valid until the completion port gives `raw` back.
         let started = unsafe { op.issue(handle, raw.cast_mut().cast()) };
+        crate::trace::line(format_args!(
+            "issued {} {:p}: {started:?}",
+            op.kind.name(),
+            raw
+        ));
         if let Err(status) = started {
             // No completion will be queued for a request that failed synchronously.
             // SAFETY: `raw` came from Arc::into_raw above and was not consumed.
@@ -357,7 +401,8 @@ impl Op {
                 // SAFETY: the request is complete; Winsock filled the buffer.
                 let (local, remote) = unsafe { accept_addresses(buffer.get().cast()) };
                 let listen = self.socket.raw_handle().unwrap_or(ws::INVALID_SOCKET);
-                // SAFETY: SO_UPDATE_ACCEPT_CONTEXT takes the listening socket handle.
+                // SAFETY: SO_UPDATE_ACCEPT_CONTEXT takes the listening socket handle (Winsock
+                // needs it before getsockname/getpeername/shutdown on an AcceptEx socket).
                 unsafe {
                     ws::setsockopt(
                         *accepted,

@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Networking::WinSock as ws;
-use windows_sys::Win32::System::IO::CancelIoEx;
 use wsk_bindings::{self as sys, NtStatus};
 
 use crate::addr::Addr;
@@ -270,10 +268,6 @@ impl Socket {
         };
         for op in &pending {
             crate::irp::Cancel::cancel(&**op);
-        }
-        if let Some(h) = self.raw_handle() {
-            // SAFETY: cancels every request of the handle from any thread; harmless if none.
-            unsafe { CancelIoEx(h as HANDLE, std::ptr::null()) };
         }
         let ready = {
             let mut st = self.lock();
