@@ -88,10 +88,14 @@ impl Driver {
             }
             Request::TcpConnect(c) => {
                 let client = self.client()?;
-                let socket = ConnectionSocket::connect_with(&client, c.remote, c.local, bind_options(c.bind), millis(c.timeout_ms))?;
-                let endpoint = Endpoint::connection(caller, c.detach, c.local, c.remote, socket);
+                let mut socket =
+                    ConnectionSocket::connect_with(&client, c.remote, c.local, bind_options(c.bind), millis(c.timeout_ms))?;
+                // The provider knows the port it chose; a provider without WskGetLocalAddress
+                // (Wine's netio) leaves the requested address, if any.
+                let local = socket.local_addr().ok().or(c.local);
+                let endpoint = Endpoint::connection(caller, c.detach, local, c.remote, socket);
                 let id = self.insert(endpoint)?;
-                Ok(Reply::Endpoint { id, kind: protocol::KIND_TCP_CONNECTION, local: c.local, remote: Some(c.remote) })
+                Ok(Reply::Endpoint { id, kind: protocol::KIND_TCP_CONNECTION, local, remote: Some(c.remote) })
             }
             Request::TcpListen(l) => {
                 let service = match l.service {
