@@ -10,13 +10,18 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use wskrs_protocol::{EndpointId, Service, MAX_TRANSFER, SERVICE_NAME, USER_DEVICE_PATH};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use wskrs_protocol::{
+    BindFlags, EndpointId, ListenOptions, OptionId, Service, UdpService, MAX_CONNECTIONS,
+    MAX_DATAGRAM, MAX_OPTION_VALUE, MAX_TRANSFER, RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN, SDDL_LEN,
+    SERVICE_NAME, USER_DEVICE_PATH,
+};
 
 use crate::device::write_data;
 use crate::output;
 use crate::{
-    ClientError, Device, InstallOutcome, ServiceManager, StartOutcome, StopOutcome,
+    ClientError, Device, InstallOutcome, ServiceManager, StartOutcome, StopOutcome, UdpOptions,
     UninstallOutcome,
 };
 
@@ -41,17 +46,22 @@ Examples:
   wskctl info
   wskctl tcp listen 127.0.0.1:9100 --service echo --detach
   wskctl tcp connect 127.0.0.1:9100 --send-text hello --recv-exact 5
+  wskctl udp bind 127.0.0.1:9200 --service echo --detach
+  wskctl opt 3 nodelay on
+  wskctl resolve localhost
   wskctl list --json";
 
-/// Drive the wsk-rs kernel driver: install and load it, open in-kernel TCP endpoints,
-/// send and receive through them.
+/// Drive the wsk-rs kernel driver: install and load it, open in-kernel TCP and UDP
+/// endpoints, send and receive through them, set their options, resolve names.
 #[derive(Debug, Parser)]
 #[command(name = "wskctl", bin_name = "wskctl", version, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The device to open.
     #[arg(long, global = true, value_name = "PATH", default_value = USER_DEVICE_PATH)]
     pub device: String,
-    /// Print machine-readable JSON (info, list, tcp, send, recv, close, raw, driver status).
+    /// Print machine-readable JSON (every command that prints a result: info, list, stats,
+    /// tcp, udp, send, recv, sendto, recvfrom, disconnect, opt, security, resolve, close,
+    /// raw, driver status).
     #[arg(long, global = true)]
     pub json: bool,
     /// What to do.
@@ -67,12 +77,15 @@ pub enum Command {
     Driver(DriverCommand),
     /// Show the driver's version, protocol, WSK provider version and endpoint count.
     #[command(
-        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 1, WSK provider 1.0, 0 endpoints"
+        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 2, WSK provider 1.0, 0 endpoints"
     )]
     Info,
     /// Open TCP endpoints in the kernel.
     #[command(subcommand)]
     Tcp(TcpCommand),
+    /// Open UDP endpoints in the kernel.
+    #[command(subcommand)]
+    Udp(UdpCommand),
     /// Send bytes on a connection; prints `sent N bytes`.
     #[command(
         after_help = "Examples:\n  wskctl send 3 --text hello\n  wskctl send 3 --file payload.bin --timeout-ms 30000"
@@ -83,6 +96,9 @@ pub enum Command {
         after_help = "Examples:\n  wskctl recv 3 --exact 5\n  wskctl recv 3 --max 4096 --to-file out.bin"
     )]
     Recv(RecvArgs),
+    /// The commands new in ABI v2 (flattened: they are top-level subcommands).
+    #[command(flatten)]
+    V2(V2Command),
     /// Close an endpoint.
     #[command(after_help = "Example:\n  wskctl close 3")]
     Close {
@@ -90,16 +106,65 @@ pub enum Command {
         #[arg(value_parser = parse_endpoint_id)]
         id: EndpointId,
     },
-    /// List the endpoints: ID KIND STATE SERVICE LOCAL REMOTE SENT RECEIVED SERVED ACTIVE FLAGS.
+    /// List the endpoints: ID KIND STATE SERVICE LOCAL REMOTE SENT RECEIVED SERVED ACTIVE
+    /// FLAGS, then OPEN (time open), OPS (send/receive operations), ERRORS (failed
+    /// operations) and LAST (the last failure's status).
     #[command(after_help = "Examples:\n  wskctl list\n  wskctl list --json")]
     List,
     /// Developer tool: send raw bytes with any IOCTL code and print the status and output.
     ///
     /// Exits 0 when the driver answered with a success status, 1 otherwise.
     #[command(
-        after_help = "Examples:\n  wskctl raw --code 0x80572000 --input-hex 0100000008000000 --output-len 24\n  wskctl raw --code 0x80572000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
+        after_help = "Examples:\n  wskctl raw --code 0x80572000 --input-hex 0200000008000000 --output-len 24\n  wskctl raw --code 0x80572000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
     )]
     Raw(RawArgs),
+}
+
+/// The subcommands new in ABI v2 that act on endpoints or the driver as a whole.
+#[derive(Debug, Subcommand)]
+pub enum V2Command {
+    /// Send one datagram from a UDP endpoint; prints `sent N bytes to ADDR`.
+    #[command(
+        after_help = "Examples:\n  wskctl sendto 5 127.0.0.1:9000 --text ping\n  wskctl sendto 5 [::1]:9000 --file datagram.bin"
+    )]
+    Sendto(SendToArgs),
+    /// Receive one datagram on a UDP endpoint, to stdout (raw) or a file; the summary
+    /// `received N bytes from ADDR` goes to stderr.
+    #[command(
+        after_help = "Examples:\n  wskctl recvfrom 5\n  wskctl recvfrom 5 --max 1500 --timeout-ms 2000 --to-file datagram.bin"
+    )]
+    Recvfrom(RecvFromArgs),
+    /// Shut a connection down: graceful (the peer sees end of stream, receiving still works)
+    /// or abortive (reset). The endpoint stays listed until `wskctl close`.
+    #[command(after_help = "Examples:\n  wskctl disconnect 3\n  wskctl disconnect 3 --abortive")]
+    Disconnect(DisconnectArgs),
+    /// Get a socket option of an endpoint, or set it when a value is given (the value read
+    /// back is printed).
+    ///
+    /// keepalive, nodelay (on/off) and rcvbuf, sndbuf (bytes) can be set; reuseaddr,
+    /// exclusiveaddruse and v6only are fixed when the socket is bound (use --reuse-addr,
+    /// --exclusive-addr, --v6only or --dual-stack there) and can only be read.
+    #[command(
+        after_help = "Examples:\n  wskctl opt 3 nodelay\n  wskctl opt 3 nodelay on\n  wskctl opt 3 rcvbuf 262144\n  wskctl --json opt 4 v6only"
+    )]
+    Opt(OptArgs),
+    /// Print an endpoint's security descriptor (SO_WSK_SECURITY) as SDDL.
+    #[command(
+        after_help = "Example:\n  wskctl tcp listen 127.0.0.1:9100 --service echo --sddl \"D:P(A;;GA;;;SY)\" --detach\n  wskctl security 4\n  D:P(A;;GA;;;SY)"
+    )]
+    Security {
+        /// The endpoint id.
+        #[arg(value_parser = parse_endpoint_id)]
+        id: EndpointId,
+    },
+    /// Resolve a host name in the kernel (WskGetAddressInfo); prints one address per line.
+    #[command(
+        after_help = "Examples:\n  wskctl resolve localhost\n  wskctl resolve localhost --service 80\n  wskctl --json resolve ::1"
+    )]
+    Resolve(ResolveArgs),
+    /// Show the driver-wide counters: endpoints, bytes, connections served, errors, uptime.
+    #[command(after_help = "Examples:\n  wskctl stats\n  wskctl stats --json")]
+    Stats,
 }
 
 /// `wskctl driver ...`.
@@ -162,9 +227,72 @@ pub enum TcpCommand {
     /// Without --detach wskctl keeps the listener until Ctrl-C or until its standard input
     /// reaches end of file, then closes it.
     #[command(
-        after_help = "Examples:\n  wskctl tcp listen 127.0.0.1:9100 --service echo\n  wskctl tcp listen 0.0.0.0:9100 --service echo --backlog 64 --detach"
+        after_help = "Examples:\n  wskctl tcp listen 127.0.0.1:9100 --service echo\n  wskctl tcp listen 0.0.0.0:9100 --service echo --backlog 64 --detach\n  wskctl tcp listen [::]:9101 --service discard --dual-stack --max-connections 16 --detach\n  wskctl tcp listen 127.0.0.1:9102 --service source --sddl \"D:P(A;;GA;;;SY)\" --detach"
     )]
     Listen(ListenArgs),
+}
+
+/// `wskctl udp ...`.
+#[derive(Debug, Subcommand)]
+pub enum UdpCommand {
+    /// Open a UDP socket in the kernel: user-driven (`sendto`, `recvfrom`) or running the
+    /// echo service.
+    ///
+    /// Without --detach wskctl keeps the socket until Ctrl-C or until its standard input
+    /// reaches end of file, then closes it.
+    #[command(
+        after_help = "Examples:\n  wskctl udp bind 127.0.0.1:9200 --service echo --detach\n  wskctl udp bind 127.0.0.1:0 --detach\n  wskctl udp bind [::]:9201 --dual-stack --reuse-addr --detach"
+    )]
+    Bind(UdpBindArgs),
+}
+
+/// Options applied to a socket before it is bound (`tcp connect`, `tcp listen`, `udp bind`).
+#[derive(Debug, Args, Clone, Copy, Default)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "four command-line switches, two pairs that clap keeps exclusive"
+)]
+pub struct BindArgs {
+    /// Set SO_REUSEADDR before binding.
+    #[arg(long, conflicts_with = "exclusive_addr")]
+    pub reuse_addr: bool,
+    /// Set SO_EXCLUSIVEADDRUSE before binding.
+    #[arg(long)]
+    pub exclusive_addr: bool,
+    /// IPv6 sockets: set IPV6_V6ONLY (IPv6 traffic only).
+    #[arg(long, conflicts_with = "dual_stack")]
+    pub v6only: bool,
+    /// IPv6 sockets: clear IPV6_V6ONLY, so a wildcard socket also serves IPv4.
+    #[arg(long)]
+    pub dual_stack: bool,
+}
+
+impl From<BindArgs> for BindFlags {
+    fn from(args: BindArgs) -> Self {
+        Self {
+            reuse: args.reuse_addr,
+            exclusive: args.exclusive_addr,
+            v6only: if args.v6only {
+                Some(true)
+            } else if args.dual_stack {
+                Some(false)
+            } else {
+                None
+            },
+        }
+    }
+}
+
+impl BindArgs {
+    /// The usage error for IPv6 options on an IPv4 address, if any.
+    fn check(self, address: SocketAddr) -> Result<(), String> {
+        if address.is_ipv4() && (self.v6only || self.dual_stack) {
+            return Err(format!(
+                "--v6only and --dual-stack apply to IPv6 sockets only; {address} is IPv4"
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Arguments of `wskctl tcp connect`.
@@ -194,6 +322,9 @@ pub struct ConnectArgs {
     /// Write the bytes received by --recv-exact to this file.
     #[arg(long, value_name = "F", requires = "recv_exact")]
     pub recv_to_file: Option<PathBuf>,
+    /// Options applied before binding.
+    #[command(flatten)]
+    pub bind: BindArgs,
 }
 
 /// The services `tcp listen` can run.
@@ -201,6 +332,10 @@ pub struct ConnectArgs {
 pub enum ServiceArg {
     /// Echo back everything received.
     Echo,
+    /// Read and drop everything, counting the bytes (LIST's RECEIVED).
+    Discard,
+    /// Send the byte pattern i % 251 as fast as the client reads, until it closes.
+    Source,
     /// Accept connections and serve nothing.
     None,
 }
@@ -209,9 +344,47 @@ impl From<ServiceArg> for Service {
     fn from(service: ServiceArg) -> Self {
         match service {
             ServiceArg::Echo => Self::Echo,
+            ServiceArg::Discard => Self::Discard,
+            ServiceArg::Source => Self::Source,
             ServiceArg::None => Self::None,
         }
     }
+}
+
+/// The services `udp bind` can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum UdpServiceArg {
+    /// Send every datagram back to its sender.
+    Echo,
+    /// Nothing by itself: drive the socket with `sendto` and `recvfrom`.
+    None,
+}
+
+impl From<UdpServiceArg> for UdpService {
+    fn from(service: UdpServiceArg) -> Self {
+        match service {
+            UdpServiceArg::Echo => Self::Echo,
+            UdpServiceArg::None => Self::None,
+        }
+    }
+}
+
+/// Text of `min..=max` bytes without NUL (RESOLVE's name and service).
+fn bounded_text(text: &str, min: usize, max: usize) -> Result<String, String> {
+    if text.len() < min || text.len() > max || text.contains('\0') {
+        return Err(format!("{min} to {max} bytes without NUL"));
+    }
+    Ok(text.to_owned())
+}
+
+/// An SDDL string for a socket's security descriptor (at most 256 bytes).
+fn parse_sddl(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > SDDL_LEN || text.contains('\0') {
+        return Err(format!(
+            "an SDDL descriptor is 1 to {SDDL_LEN} bytes without NUL, e.g. \"D:P(A;;GA;;;SY)\""
+        ));
+    }
+    Ok(text.to_owned())
 }
 
 /// Arguments of `wskctl tcp listen`.
@@ -229,6 +402,204 @@ pub struct ListenArgs {
     /// Keep the listener after wskctl exits (close it with `wskctl close`).
     #[arg(long)]
     pub detach: bool,
+    /// Connections served at once (0: the driver's default, 256; at most 256).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_CONNECTIONS)))]
+    pub max_connections: u32,
+    /// The listening socket's security descriptor, in SDDL (e.g. "D:P(A;;GA;;;SY)").
+    #[arg(long, value_name = "S", value_parser = parse_sddl)]
+    pub sddl: Option<String>,
+    /// Options applied before binding.
+    #[command(flatten)]
+    pub bind: BindArgs,
+}
+
+/// Arguments of `wskctl udp bind`.
+#[derive(Debug, Args)]
+pub struct UdpBindArgs {
+    /// The address to bind, e.g. 127.0.0.1:9200 (port 0: the stack chooses).
+    #[arg(value_name = "ADDR:PORT")]
+    pub local: SocketAddr,
+    /// What the socket does with its datagrams.
+    #[arg(long, value_enum, default_value = "none")]
+    pub service: UdpServiceArg,
+    /// Keep the socket after wskctl exits (close it with `wskctl close`).
+    #[arg(long)]
+    pub detach: bool,
+    /// The socket's security descriptor, in SDDL (e.g. "D:P(A;;GA;;;SY)").
+    #[arg(long, value_name = "S", value_parser = parse_sddl)]
+    pub sddl: Option<String>,
+    /// Options applied before binding.
+    #[command(flatten)]
+    pub bind: BindArgs,
+}
+
+/// Arguments of `wskctl sendto`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("payload").required(true))]
+pub struct SendToArgs {
+    /// The UDP endpoint's id.
+    #[arg(value_parser = parse_endpoint_id)]
+    pub id: EndpointId,
+    /// The destination, e.g. 127.0.0.1:9000 or [::1]:9000.
+    #[arg(value_name = "ADDR:PORT")]
+    pub remote: SocketAddr,
+    /// Send this text as the datagram.
+    #[arg(long, value_name = "T", group = "payload")]
+    pub text: Option<String>,
+    /// Send this file as one datagram (at most 65507 bytes).
+    #[arg(long, value_name = "F", group = "payload")]
+    pub file: Option<PathBuf>,
+    /// Timeout in milliseconds (0: the driver's default, 10000).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub timeout_ms: u32,
+}
+
+/// Arguments of `wskctl recvfrom`.
+#[derive(Debug, Args)]
+pub struct RecvFromArgs {
+    /// The UDP endpoint's id.
+    #[arg(value_parser = parse_endpoint_id)]
+    pub id: EndpointId,
+    /// The most bytes to return (a longer datagram is truncated; at most 65507).
+    #[arg(long, value_name = "N", default_value_t = MAX_DATAGRAM, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_DATAGRAM)))]
+    pub max: u32,
+    /// Timeout in milliseconds (0: the driver's default, 10000).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub timeout_ms: u32,
+    /// Write the datagram to this file instead of stdout.
+    #[arg(long, value_name = "F")]
+    pub to_file: Option<PathBuf>,
+}
+
+/// Arguments of `wskctl disconnect`.
+#[derive(Debug, Args)]
+pub struct DisconnectArgs {
+    /// The connection's endpoint id.
+    #[arg(value_parser = parse_endpoint_id)]
+    pub id: EndpointId,
+    /// Reset the connection instead of shutting down the send direction.
+    #[arg(long)]
+    pub abortive: bool,
+    /// Timeout in milliseconds (0: the driver's default, 10000).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub timeout_ms: u32,
+}
+
+/// The socket options `wskctl opt` knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OptName {
+    /// SO_KEEPALIVE (on/off).
+    Keepalive,
+    /// TCP_NODELAY (on/off).
+    Nodelay,
+    /// SO_RCVBUF (bytes).
+    Rcvbuf,
+    /// SO_SNDBUF (bytes).
+    Sndbuf,
+    /// SO_REUSEADDR (read only: set with --reuse-addr when binding).
+    Reuseaddr,
+    /// SO_EXCLUSIVEADDRUSE (read only: set with --exclusive-addr when binding).
+    Exclusiveaddruse,
+    /// IPV6_V6ONLY (read only: set with --v6only or --dual-stack when binding).
+    V6only,
+}
+
+impl OptName {
+    /// The protocol's option.
+    #[must_use]
+    pub const fn option(self) -> OptionId {
+        match self {
+            Self::Keepalive => OptionId::Keepalive,
+            Self::Nodelay => OptionId::NoDelay,
+            Self::Rcvbuf => OptionId::RcvBuf,
+            Self::Sndbuf => OptionId::SndBuf,
+            Self::Reuseaddr => OptionId::ReuseAddr,
+            Self::Exclusiveaddruse => OptionId::ExclusiveAddrUse,
+            Self::V6only => OptionId::Ipv6V6Only,
+        }
+    }
+
+    /// The name on the command line.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Keepalive => "keepalive",
+            Self::Nodelay => "nodelay",
+            Self::Rcvbuf => "rcvbuf",
+            Self::Sndbuf => "sndbuf",
+            Self::Reuseaddr => "reuseaddr",
+            Self::Exclusiveaddruse => "exclusiveaddruse",
+            Self::V6only => "v6only",
+        }
+    }
+
+    /// The wire value of `text` for this option.
+    ///
+    /// # Errors
+    ///
+    /// A sentence for a get-only option or a value the option cannot take.
+    pub fn parse_value(self, text: &str) -> Result<u32, String> {
+        let option = self.option();
+        if !option.is_settable() {
+            let flag = match self {
+                Self::Reuseaddr => "--reuse-addr",
+                Self::Exclusiveaddruse => "--exclusive-addr",
+                _ => "--v6only or --dual-stack",
+            };
+            return Err(format!(
+                "{} is fixed when the socket is bound ({flag}); it can only be read",
+                self.name()
+            ));
+        }
+        if option.is_bool() {
+            return match text {
+                "on" | "true" | "1" => Ok(1),
+                "off" | "false" | "0" => Ok(0),
+                _ => Err(format!(
+                    "'{text}' is not a value for {}: use on or off",
+                    self.name()
+                )),
+            };
+        }
+        text.parse::<u32>()
+            .ok()
+            .filter(|&value| option.accepts(value))
+            .ok_or_else(|| {
+                format!(
+                    "'{text}' is not a size for {}: a number of bytes up to {MAX_OPTION_VALUE}",
+                    self.name()
+                )
+            })
+    }
+}
+
+/// Arguments of `wskctl opt`.
+#[derive(Debug, Args)]
+pub struct OptArgs {
+    /// The endpoint id.
+    #[arg(value_parser = parse_endpoint_id)]
+    pub id: EndpointId,
+    /// The option.
+    #[arg(value_enum)]
+    pub name: OptName,
+    /// Set the option to this value (on/off for keepalive and nodelay, bytes for rcvbuf
+    /// and sndbuf); without it the option is read.
+    pub value: Option<String>,
+}
+
+/// Arguments of `wskctl resolve`.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The host name or address literal (1 to 255 bytes).
+    #[arg(value_name = "NAME", value_parser = |text: &str| bounded_text(text, 1, RESOLVE_NAME_LEN - 1))]
+    pub name: String,
+    /// A service: a port number or a name such as http, up to 31 bytes (the addresses
+    /// carry its port).
+    #[arg(long, value_name = "S", default_value = "", value_parser = |text: &str| bounded_text(text, 0, RESOLVE_SERVICE_LEN - 1))]
+    pub service: String,
+    /// Timeout in milliseconds (0: the driver's default, 10000).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub timeout_ms: u32,
 }
 
 /// Arguments of `wskctl send`.
@@ -338,7 +709,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(args).and_then(|cli| check(&cli).map(|()| cli)) {
         Ok(cli) => cli,
         Err(error) => {
             let text = error.render().to_string();
@@ -357,6 +728,25 @@ where
             let _ = writeln!(streams.stderr, "error: {error}");
             error.exit_code()
         }
+    }
+}
+
+/// The checks clap's attributes cannot express (they depend on two arguments), as usage
+/// errors: IPv6 bind options on an IPv4 address, a value `opt` cannot set.
+fn check(cli: &Cli) -> Result<(), clap::Error> {
+    let problem = match &cli.command {
+        Command::Tcp(TcpCommand::Connect(args)) => args.bind.check(args.remote).err(),
+        Command::Tcp(TcpCommand::Listen(args)) => args.bind.check(args.local).err(),
+        Command::Udp(UdpCommand::Bind(args)) => args.bind.check(args.local).err(),
+        Command::V2(V2Command::Opt(args)) => args
+            .value
+            .as_deref()
+            .and_then(|value| args.name.parse_value(value).err()),
+        _ => None,
+    };
+    match problem {
+        Some(message) => Err(Cli::command().error(ErrorKind::ArgumentConflict, message)),
+        None => Ok(()),
     }
 }
 
@@ -385,6 +775,10 @@ pub fn run(cli: &Cli, open: OpenDevice<'_>, streams: &mut Streams<'_>) -> Result
         Command::Tcp(TcpCommand::Listen(args)) => {
             run_listen(&open(&cli.device)?, args, json, streams)
         }
+        Command::Udp(UdpCommand::Bind(args)) => {
+            run_udp_bind(&open(&cli.device)?, args, json, streams)
+        }
+        Command::V2(command) => run_v2(&open(&cli.device)?, command, json, streams),
         Command::Send(args) => {
             let device = open(&cli.device)?;
             let sent = send_payload(
@@ -430,6 +824,88 @@ pub fn run(cli: &Cli, open: OpenDevice<'_>, streams: &mut Streams<'_>) -> Result
                 output::raw_text(&reply)
             })?;
             Ok(u8::from(!reply.status.is_success()))
+        }
+    }
+}
+
+/// The commands new in ABI v2 that act on one open device (`udp bind`, which may keep
+/// serving, is with `tcp listen`).
+fn run_v2(
+    device: &Device,
+    command: &V2Command,
+    json: bool,
+    streams: &mut Streams<'_>,
+) -> Result<u8, ClientError> {
+    match command {
+        V2Command::Sendto(args) => {
+            let data = datagram_payload(args)?;
+            let sent = device.send_to(args.id, args.remote, &data, args.timeout_ms)?;
+            streams.line(&if json {
+                output::sent_to_json(args.id.0, sent.into(), args.remote)
+            } else {
+                output::sent_to_text(sent.into(), args.remote)
+            })?;
+            Ok(0)
+        }
+        V2Command::Recvfrom(args) => run_recv_from(device, args, json, streams),
+        V2Command::Disconnect(args) => {
+            device.disconnect(args.id, args.abortive, args.timeout_ms)?;
+            streams.line(&if json {
+                output::disconnected_json(args.id.0, args.abortive)
+            } else {
+                output::disconnected_text(args.id.0, args.abortive)
+            })?;
+            Ok(0)
+        }
+        V2Command::Opt(args) => {
+            let option = args.name.option();
+            let value = match &args.value {
+                // `check` already refused values that do not parse.
+                Some(text) => {
+                    let value = args.name.parse_value(text).map_err(|message| {
+                        ClientError::io(message, io::ErrorKind::InvalidInput.into())
+                    })?;
+                    device.set_socket_option(args.id, option, value)?
+                }
+                None => device.socket_option(args.id, option)?,
+            };
+            streams.line(&if json {
+                output::option_json(args.id.0, args.name.name(), value)
+            } else {
+                output::option_text(args.name.name(), value)
+            })?;
+            Ok(0)
+        }
+        V2Command::Security { id } => {
+            let sddl = device.security(*id)?;
+            if json {
+                streams.line(&output::security_json(id.0, sddl.as_deref()))?;
+            } else if let Some(sddl) = sddl {
+                streams.line(&sddl)?;
+            } else {
+                streams.note(&format!("endpoint {id} has no security descriptor"))?;
+            }
+            Ok(0)
+        }
+        V2Command::Resolve(args) => {
+            let addresses = device.resolve(&args.name, &args.service, args.timeout_ms)?;
+            if json {
+                streams.line(&output::resolved_json(&args.name, &addresses))?;
+            } else {
+                for address in &addresses {
+                    streams.line(&address.to_string())?;
+                }
+            }
+            Ok(0)
+        }
+        V2Command::Stats => {
+            let stats = device.stats()?;
+            streams.line(&if json {
+                output::stats_json(&stats)
+            } else {
+                output::stats_text(&stats)
+            })?;
+            Ok(0)
         }
     }
 }
@@ -506,7 +982,13 @@ fn run_connect(
     json: bool,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
-    let endpoint = device.tcp_connect(args.remote, args.local, args.detach, args.timeout_ms)?;
+    let endpoint = device.tcp_connect_with(
+        args.remote,
+        args.local,
+        args.detach,
+        args.timeout_ms,
+        args.bind.into(),
+    )?;
     let id = endpoint.id;
     streams.line(&if json {
         output::endpoint_json(&endpoint, None, args.detach)
@@ -563,7 +1045,14 @@ fn run_listen(
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     let service = Service::from(args.service);
-    let endpoint = device.tcp_listen(args.local, service, args.backlog, args.detach)?;
+    let options = ListenOptions {
+        backlog: args.backlog,
+        detach: args.detach,
+        max_connections: args.max_connections,
+        bind: args.bind.into(),
+        sddl: args.sddl.as_deref(),
+    };
+    let endpoint = device.tcp_listen_with(args.local, service, &options)?;
     streams.line(&if json {
         output::endpoint_json(&endpoint, Some(service), args.detach)
     } else {
@@ -572,15 +1061,101 @@ fn run_listen(
     if args.detach {
         return Ok(0);
     }
+    serve_until_stdin_ends(device, endpoint.id, json, streams)
+}
+
+fn run_udp_bind(
+    device: &Device,
+    args: &UdpBindArgs,
+    json: bool,
+    streams: &mut Streams<'_>,
+) -> Result<u8, ClientError> {
+    let service = UdpService::from(args.service);
+    let options = UdpOptions {
+        detach: args.detach,
+        bind: args.bind.into(),
+        sddl: args.sddl.as_deref(),
+    };
+    let endpoint = device.udp_bind(args.local, service, &options)?;
+    streams.line(&if json {
+        output::endpoint_json(&endpoint, Some(service.into()), args.detach)
+    } else {
+        output::bound_text(&endpoint, args.local, service.into())
+    })?;
+    if args.detach {
+        return Ok(0);
+    }
+    serve_until_stdin_ends(device, endpoint.id, json, streams)
+}
+
+/// The datagram `sendto` sends: the text, or the whole file if it fits in one datagram.
+fn datagram_payload(args: &SendToArgs) -> Result<Vec<u8>, ClientError> {
+    if let Some(text) = &args.text {
+        return Ok(text.as_bytes().to_vec());
+    }
+    let Some(path) = &args.file else {
+        return Ok(Vec::new());
+    };
+    let what = path.display().to_string();
+    let file =
+        File::open(path).map_err(|source| ClientError::io(format!("opening {what}"), source))?;
+    // Read one byte more than fits, to tell a full datagram from a file that is too long.
+    let mut data = Vec::new();
+    file.take(u64::from(MAX_DATAGRAM) + 1)
+        .read_to_end(&mut data)
+        .map_err(|source| ClientError::io(format!("reading {what}"), source))?;
+    if data.len() > MAX_DATAGRAM as usize {
+        return Err(ClientError::io(
+            format!("{what} is longer than one datagram ({MAX_DATAGRAM} bytes at most)"),
+            io::ErrorKind::InvalidInput.into(),
+        ));
+    }
+    Ok(data)
+}
+
+fn run_recv_from(
+    device: &Device,
+    args: &RecvFromArgs,
+    json: bool,
+    streams: &mut Streams<'_>,
+) -> Result<u8, ClientError> {
+    let datagram = device.recv_from(args.id, args.max, args.timeout_ms)?;
+    match &args.to_file {
+        Some(path) => {
+            let mut file = create_file(path)?;
+            write_data(&mut file, &datagram.data)
+                .map_err(|source| ClientError::io(format!("writing {}", path.display()), source))?;
+        }
+        None => {
+            write_data(&mut *streams.stdout, &datagram.data)
+                .and_then(|()| streams.stdout.flush())
+                .map_err(|source| ClientError::io("writing to stdout", source))?;
+        }
+    }
+    streams.note(&if json {
+        output::received_from_json(args.id.0, &datagram)
+    } else {
+        output::received_from_text(&datagram)
+    })?;
+    Ok(0)
+}
+
+/// Keeps endpoint `id` (and the handle that owns it) until stdin ends, then closes it.
+fn serve_until_stdin_ends(
+    device: &Device,
+    id: EndpointId,
+    json: bool,
+    streams: &mut Streams<'_>,
+) -> Result<u8, ClientError> {
     // Serve until stdin ends; Ctrl-C ends the process, and closing its handle closes the
-    // listener in the driver.
+    // endpoint in the driver.
     io::copy(&mut *streams.stdin, &mut io::sink())
         .map_err(|source| ClientError::io("reading stdin", source))?;
-    device.close(endpoint.id)?;
+    device.close(id)?;
     streams.line(&if json {
-        output::closed_json(endpoint.id.0)
+        output::closed_json(id.0)
     } else {
-        output::closed_text(endpoint.id.0)
+        output::closed_text(id.0)
     })?;
     Ok(0)
 }
@@ -628,9 +1203,9 @@ mod tests {
     use super::{main_with, Cli, Streams};
     use crate::fake::{FakeDriver, CLOSED_PEER_PORT, REFUSING_PORT};
     use crate::{ClientError, Device};
-    use clap::CommandFactory;
+    use clap::{CommandFactory, Parser};
     use std::io;
-    use wskrs_protocol::{IoctlCode, MAX_TRANSFER};
+    use wskrs_protocol::{IoctlCode, MAX_DATAGRAM, MAX_TRANSFER};
 
     struct Outcome {
         code: u8,
@@ -641,7 +1216,7 @@ mod tests {
     fn wskctl_with_stdin(fake: &FakeDriver, args: &str, stdin: &[u8]) -> Outcome {
         let (mut stdout, mut stderr, mut input) = (Vec::new(), Vec::new(), stdin);
         let open = |_: &str| -> Result<Device, ClientError> {
-            Ok(Device::from_transport(Box::new(fake.clone())))
+            Ok(Device::from_transport(Box::new(fake.handle())))
         };
         let mut streams = Streams {
             stdout: &mut stdout,
@@ -705,11 +1280,11 @@ mod tests {
             (out.code, out.stdout.as_str()),
             (
                 0,
-                "wsk-rs driver 0.1.0, protocol 1, WSK provider 1.0, 0 endpoints\n"
+                "wsk-rs driver 0.1.0, protocol 2, WSK provider 1.0, 0 endpoints\n"
             )
         );
         let out = wskctl(&fake, "info --json");
-        assert_eq!(out.stdout, "{\"driver_version\":\"0.1.0\",\"protocol\":1,\"wsk_version\":\"1.0\",\"endpoints\":0}\n");
+        assert_eq!(out.stdout, "{\"driver_version\":\"0.1.0\",\"protocol\":2,\"wsk_version\":\"1.0\",\"endpoints\":0}\n");
         let out = wskctl(&fake, "--json info");
         assert_eq!(out.code, 0);
         assert!(out.stdout.starts_with('{'));
@@ -803,7 +1378,12 @@ mod tests {
                 "0",
                 "0",
                 "0",
-                "detached"
+                "detached",
+                // Opened one request (10 ms of the fake clock) before the LIST.
+                "10ms",
+                "0/0",
+                "0",
+                "-"
             ]
         );
         let out = wskctl(&fake, "list --json");
@@ -811,6 +1391,9 @@ mod tests {
         assert_eq!(parsed[0]["id"], 1);
         assert_eq!(parsed[0]["service"], "echo");
         assert_eq!(parsed[0]["flags"][0], "detached");
+        assert_eq!(parsed[0]["opened_ms"], 20);
+        assert_eq!(parsed[0]["errors"], 0);
+        assert_eq!(parsed[0]["last_status"], serde_json::Value::Null);
     }
 
     #[test]
@@ -916,10 +1499,10 @@ mod tests {
         let fake = FakeDriver::default();
         let out = wskctl(
             &fake,
-            "raw --code 0x80572000 --input-hex 0100000008000000 --output-len 24",
+            "raw --code 0x80572000 --input-hex 0200000008000000 --output-len 24",
         );
         assert_eq!(out.code, 0);
-        assert_eq!(out.stdout, "status STATUS_SUCCESS (0x00000000)\noutput 010000001800000000000100000000010100000000000000\n");
+        assert_eq!(out.stdout, "status STATUS_SUCCESS (0x00000000)\noutput 020000001800000000000100000000010200000000000000\n");
         let out = wskctl(&fake, "raw --code 0x80572000 --input-hex 02000000");
         assert_eq!(
             (out.code, out.stdout.as_str()),
@@ -928,7 +1511,8 @@ mod tests {
                 "status STATUS_INFO_LENGTH_MISMATCH (0xC0000004)\noutput\n"
             )
         );
-        let out = wskctl(&fake, "raw --code 2153193472 --input-hex 0200000008000000");
+        // A v1 client's INFO: the version is checked before anything else.
+        let out = wskctl(&fake, "raw --code 2153193472 --input-hex 0100000008000000");
         assert_eq!(
             (out.code, out.stdout.as_str()),
             (1, "status STATUS_REVISION_MISMATCH (0xC0000059)\noutput\n")
@@ -940,7 +1524,7 @@ mod tests {
         );
         let out = wskctl(
             &fake,
-            "raw --code 0x80572000 --input-hex 0100000008000000 --output-len 8",
+            "raw --code 0x80572000 --input-hex 0200000008000000 --output-len 8",
         );
         assert_eq!(
             out.stdout,
@@ -966,6 +1550,27 @@ mod tests {
             "tcp connect 127.0.0.1:9000 --recv-to-file x",
             "raw --code 0xZZ",
             "raw --code 1 --input-hex 123",
+            "tcp listen 127.0.0.1:1 --service echo --max-connections 257",
+            "tcp listen 127.0.0.1:1 --service echo --reuse-addr --exclusive-addr",
+            "tcp listen 127.0.0.1:1 --service echo --v6only",
+            "tcp connect 127.0.0.1:9000 --dual-stack",
+            "udp bind 127.0.0.1:1 --service discard",
+            "udp bind [::1]:1 --v6only --dual-stack",
+            "udp bind",
+            "sendto 1 127.0.0.1:9",
+            "sendto 1 --text a",
+            "recvfrom 1 --max 65508",
+            "recvfrom 1 --max 0",
+            "disconnect 0",
+            "opt 1 reuseaddr on",
+            "opt 1 v6only 0",
+            "opt 1 nodelay maybe",
+            "opt 1 rcvbuf -1",
+            "opt 1 rcvbuf 2147483648",
+            "opt 1 linger",
+            "security",
+            "resolve",
+            "stats extra",
         ] {
             let out = wskctl(&fake, args);
             assert_eq!(
@@ -991,6 +1596,404 @@ mod tests {
         let out = wskctl(&fake, "tcp connect --help");
         assert!(out.stdout.contains("--recv-exact"));
         assert!(out.stdout.contains("Examples:"));
+    }
+
+    /// Splits a command line from a help example: words, and "double-quoted" words.
+    fn shell_words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quoted = false;
+        let mut any = false;
+        for c in line.chars() {
+            match c {
+                '"' => {
+                    quoted = !quoted;
+                    any = true;
+                }
+                c if c.is_whitespace() && !quoted => {
+                    if any {
+                        words.push(std::mem::take(&mut word));
+                        any = false;
+                    }
+                }
+                c => {
+                    word.push(c);
+                    any = true;
+                }
+            }
+        }
+        if any {
+            words.push(word);
+        }
+        words
+    }
+
+    #[test]
+    fn every_example_in_the_help_parses() {
+        fn examples(command: &clap::Command, found: &mut Vec<String>) {
+            for text in [command.get_after_help(), command.get_after_long_help()]
+                .into_iter()
+                .flatten()
+            {
+                for line in text.to_string().lines() {
+                    if let Some(rest) = line.trim().strip_prefix("wskctl ") {
+                        found.push(rest.to_owned());
+                    }
+                }
+            }
+            for sub in command.get_subcommands() {
+                examples(sub, found);
+            }
+        }
+        let mut found = Vec::new();
+        examples(&Cli::command(), &mut found);
+        assert!(found.len() > 30, "only {} examples found", found.len());
+        for example in &found {
+            let words = std::iter::once("wskctl".to_owned()).chain(shell_words(example));
+            let parsed = Cli::try_parse_from(words).and_then(|cli| super::check(&cli));
+            assert!(
+                parsed.is_ok(),
+                "help example `wskctl {example}`: {parsed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn listen_services_and_bind_options_reach_the_driver() {
+        let fake = FakeDriver::default();
+        let out = wskctl(
+            &fake,
+            "tcp listen [::1]:9300 --service discard --v6only --reuse-addr --max-connections 2 --detach",
+        );
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, "endpoint 1 listening on [::1]:9300 (service discard)\n"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(wskctl(&fake, "opt 1 v6only").stdout, "v6only = 1\n");
+        assert_eq!(wskctl(&fake, "opt 1 reuseaddr").stdout, "reuseaddr = 1\n");
+        assert_eq!(
+            wskctl(&fake, "opt 1 exclusiveaddruse").stdout,
+            "exclusiveaddruse = 0\n"
+        );
+        // Discard counts what clients send and answers nothing.
+        assert_eq!(fake.client_session(1, &[9; 1000], 10, true), Some(vec![]));
+        assert_eq!(fake.client_session(1, &[9; 24], 10, true), Some(vec![]));
+        // The third client finds the listener at --max-connections.
+        assert_eq!(fake.client_session(1, b"x", 1, false), None);
+        let list: serde_json::Value =
+            serde_json::from_str(&wskctl(&fake, "--json list").stdout).unwrap();
+        assert_eq!(
+            (&list[0]["received"], &list[0]["served"], &list[0]["active"]),
+            (&1024.into(), &2.into(), &2.into())
+        );
+        // A second listener on the same address needs SO_REUSEADDR on both.
+        let out = wskctl(&fake, "tcp listen [::1]:9300 --service echo --detach");
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.contains("STATUS_ADDRESS_ALREADY_EXISTS"),
+            "{}",
+            out.stderr
+        );
+        let out = wskctl(
+            &fake,
+            "tcp listen [::1]:9300 --service source --dual-stack --reuse-addr --detach",
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        // The refused listen used no id.
+        assert_eq!(wskctl(&fake, "opt 2 v6only").stdout, "v6only = 0\n");
+        let pattern = fake.client_session(2, b"", 600, false).unwrap();
+        assert!(pattern
+            .iter()
+            .enumerate()
+            .all(|(i, &b)| usize::from(b) == i % 251));
+        assert_eq!(pattern.len(), 600);
+    }
+
+    #[test]
+    fn udp_bind_sendto_recvfrom() {
+        let fake = FakeDriver::default();
+        let out = wskctl(&fake, "udp bind 127.0.0.1:9200 --service echo --detach");
+        assert_eq!(
+            out.stdout,
+            "endpoint 1 bound to 127.0.0.1:9200 (service echo)\n"
+        );
+        let out = wskctl(&fake, "--json udp bind 127.0.0.1:0 --detach");
+        assert_eq!(
+            out.stdout,
+            "{\"id\":2,\"kind\":\"udp\",\"local\":\"127.0.0.1:0\",\"remote\":null,\"service\":\"none\",\"detached\":true}\n"
+        );
+        let out = wskctl(&fake, "sendto 2 127.0.0.1:9200 --text ping");
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, "sent 4 bytes to 127.0.0.1:9200\n")
+        );
+        let out = wskctl(&fake, "recvfrom 2");
+        assert_eq!(
+            (out.stdout.as_str(), out.stderr.as_str()),
+            ("ping", "received 4 bytes from 127.0.0.1:9200\n")
+        );
+        // A datagram longer than --max is truncated.
+        fake.peer_sends_to(2, "[::1]:7".parse().unwrap(), b"abcdef");
+        let out = wskctl(&fake, "--json recvfrom 2 --max 3");
+        assert_eq!(
+            (out.stdout.as_str(), out.stderr.as_str()),
+            ("abc", "{\"id\":2,\"received\":3,\"from\":\"[::1]:7\"}\n")
+        );
+        let out = wskctl(&fake, "recvfrom 2 --timeout-ms 5");
+        assert_eq!(out.code, 1);
+        assert!(out.stderr.contains("STATUS_IO_TIMEOUT"), "{}", out.stderr);
+        let list: serde_json::Value =
+            serde_json::from_str(&wskctl(&fake, "--json list").stdout).unwrap();
+        assert_eq!(list[0]["kind"], "udp");
+        assert_eq!(list[0]["state"], "bound");
+        assert_eq!(
+            (&list[0]["sent"], &list[0]["received"]),
+            (&4.into(), &4.into())
+        );
+        assert_eq!(
+            (
+                &list[1]["send_ops"],
+                &list[1]["recv_ops"],
+                &list[1]["errors"]
+            ),
+            (&1.into(), &2.into(), &1.into())
+        );
+        assert_eq!(list[1]["last_status"], "STATUS_IO_TIMEOUT");
+    }
+
+    #[test]
+    fn udp_misuse_is_refused() {
+        let fake = FakeDriver::default();
+        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
+        let out = wskctl(&fake, "sendto 1 127.0.0.1:9000 --text x");
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.starts_with(
+                "error: sendto on endpoint 1 to 127.0.0.1:9000: STATUS_INVALID_DEVICE_STATE"
+            ),
+            "{}",
+            out.stderr
+        );
+        wskctl(&fake, "udp bind 127.0.0.1:0 --detach");
+        let out = wskctl(&fake, "send 2 --text x");
+        assert!(
+            out.stderr.contains("STATUS_INVALID_DEVICE_STATE"),
+            "{}",
+            out.stderr
+        );
+        let dir = std::env::temp_dir().join(format!("wskctl-dgram-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("big.bin");
+        std::fs::write(&file, vec![1u8; MAX_DATAGRAM as usize + 1]).unwrap();
+        let before = fake.requests().len();
+        let out = wskctl(
+            &fake,
+            &format!("sendto 2 127.0.0.1:9 --file {}", file.display()),
+        );
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.contains("longer than one datagram"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(fake.requests().len(), before, "nothing reached the driver");
+        std::fs::write(&file, vec![1u8; MAX_DATAGRAM as usize]).unwrap();
+        let out = wskctl(
+            &fake,
+            &format!("sendto 2 127.0.0.1:9 --file {}", file.display()),
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(out.stdout, "sent 65507 bytes to 127.0.0.1:9\n");
+    }
+
+    #[test]
+    fn graceful_and_abortive_disconnect() {
+        let fake = FakeDriver::default();
+        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach --send-text abc");
+        let out = wskctl(&fake, "disconnect 1");
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, "disconnected endpoint 1 (graceful)\n")
+        );
+        // Receiving still works: the echo, then the peer's end of stream.
+        assert_eq!(wskctl(&fake, "recv 1 --exact 3").stdout, "abc");
+        assert_eq!(wskctl(&fake, "recv 1").stderr, "peer closed\n");
+        let out = wskctl(&fake, "send 1 --text more");
+        assert!(
+            out.stderr.contains("STATUS_PIPE_DISCONNECTED"),
+            "{}",
+            out.stderr
+        );
+        let out = wskctl(&fake, "list");
+        let row: Vec<&str> = out
+            .stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(row[2], "disconnected");
+        assert_eq!(row[12..], ["1/2", "1", "STATUS_PIPE_DISCONNECTED"]);
+
+        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach --send-text abc");
+        let out = wskctl(&fake, "--json disconnect 2 --abortive");
+        assert_eq!(out.stdout, "{\"id\":2,\"disconnected\":\"abortive\"}\n");
+        let out = wskctl(&fake, "recv 2");
+        assert!(
+            out.stderr.contains("STATUS_CONNECTION_ABORTED"),
+            "{}",
+            out.stderr
+        );
+        let out = wskctl(&fake, "disconnect 2");
+        assert!(
+            out.stderr.contains("STATUS_INVALID_DEVICE_STATE"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(wskctl(&fake, "close 2").stdout, "closed endpoint 2\n");
+        wskctl(&fake, "tcp listen 127.0.0.1:9100 --service echo --detach");
+        let out = wskctl(&fake, "disconnect 3");
+        assert!(
+            out.stderr.contains("STATUS_INVALID_DEVICE_STATE"),
+            "{}",
+            out.stderr
+        );
+    }
+
+    #[test]
+    fn options_round_trip() {
+        let fake = FakeDriver::default();
+        for (remote, connection) in [("127.0.0.1:9000", 1), ("[::1]:9000", 2)] {
+            wskctl(&fake, &format!("tcp connect {remote} --detach"));
+            // As socket2's tests: the initial value differs from the one set.
+            for (name, set, expected_before, expected_after) in [
+                ("keepalive", "on", "0", "1"),
+                ("nodelay", "true", "0", "1"),
+                ("rcvbuf", "262144", "65536", "262144"),
+                ("sndbuf", "4096", "65536", "4096"),
+            ] {
+                let before = wskctl(&fake, &format!("opt {connection} {name}"));
+                assert_eq!(before.stdout, format!("{name} = {expected_before}\n"));
+                let after = wskctl(&fake, &format!("opt {connection} {name} {set}"));
+                assert_eq!(after.stdout, format!("{name} = {expected_after}\n"));
+                let again = wskctl(&fake, &format!("--json opt {connection} {name}"));
+                assert_eq!(
+                    again.stdout,
+                    format!(
+                        "{{\"id\":{connection},\"option\":\"{name}\",\"value\":{expected_after}}}\n"
+                    )
+                );
+            }
+        }
+        // IPV6_V6ONLY exists on the IPv6 connection only.
+        assert_eq!(wskctl(&fake, "opt 2 v6only").stdout, "v6only = 1\n");
+        let out = wskctl(&fake, "opt 1 v6only");
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr
+                .starts_with("error: get ipv6-v6only of endpoint 1: STATUS_INVALID_DEVICE_STATE"),
+            "{}",
+            out.stderr
+        );
+        wskctl(&fake, "udp bind 127.0.0.1:0 --detach");
+        let out = wskctl(&fake, "opt 3 nodelay off");
+        assert!(
+            out.stderr.contains("STATUS_INVALID_DEVICE_STATE"),
+            "{}",
+            out.stderr
+        );
+    }
+
+    #[test]
+    fn security_prints_the_sddl() {
+        let fake = FakeDriver::default();
+        let out = wskctl(
+            &fake,
+            "tcp listen 127.0.0.1:9100 --service echo --sddl D:P(A;;GA;;;SY) --detach",
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = wskctl(&fake, "security 1");
+        assert_eq!((out.code, out.stdout.as_str()), (0, "D:P(A;;GA;;;SY)\n"));
+        let out = wskctl(&fake, "--json security 1");
+        assert_eq!(out.stdout, "{\"id\":1,\"sddl\":\"D:P(A;;GA;;;SY)\"}\n");
+        wskctl(&fake, "udp bind 127.0.0.1:0 --sddl D:(A;;GA;;;WD) --detach");
+        assert_eq!(wskctl(&fake, "security 2").stdout, "D:(A;;GA;;;WD)\n");
+        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
+        let out = wskctl(&fake, "security 3");
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (0, "", "endpoint 3 has no security descriptor\n")
+        );
+        assert_eq!(
+            wskctl(&fake, "--json security 3").stdout,
+            "{\"id\":3,\"sddl\":null}\n"
+        );
+        let out = wskctl(
+            &fake,
+            "tcp listen 127.0.0.1:9101 --service echo --sddl nonsense",
+        );
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.contains("STATUS_INVALID_PARAMETER"),
+            "{}",
+            out.stderr
+        );
+        let long = format!("--sddl D:{}", "A".repeat(300));
+        let out = wskctl(
+            &fake,
+            &format!("tcp listen 127.0.0.1:9101 --service echo {long}"),
+        );
+        assert_eq!(out.code, 2, "{}", out.stderr);
+    }
+
+    #[test]
+    fn resolve_and_stats() {
+        let fake = FakeDriver::default();
+        let out = wskctl(&fake, "resolve localhost");
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, "127.0.0.1:0\n[::1]:0\n")
+        );
+        let out = wskctl(&fake, "--json resolve localhost --service http");
+        assert_eq!(
+            out.stdout,
+            "{\"name\":\"localhost\",\"addresses\":[\"127.0.0.1:80\",\"[::1]:80\"]}\n"
+        );
+        let out = wskctl(&fake, "resolve no.such.host");
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr
+                .starts_with("error: resolve no.such.host: STATUS_NOT_FOUND"),
+            "{}",
+            out.stderr
+        );
+        let long = "a".repeat(256);
+        let out = wskctl(&fake, &format!("resolve {long}"));
+        assert_eq!(
+            out.code, 2,
+            "a name of 256 bytes is a usage error: {}",
+            out.stderr
+        );
+
+        wskctl(
+            &fake,
+            "tcp connect 127.0.0.1:9000 --send-text hello --recv-exact 5",
+        );
+        let stats: serde_json::Value =
+            serde_json::from_str(&wskctl(&fake, "--json stats").stdout).unwrap();
+        assert_eq!(stats["endpoints_open"], 0);
+        assert_eq!(stats["endpoints_peak"], 1);
+        assert_eq!(stats["endpoints_opened"], 1);
+        assert_eq!(
+            (&stats["bytes_sent"], &stats["bytes_received"]),
+            (&5.into(), &5.into())
+        );
+        assert_eq!(stats["errors"], 1, "the unknown name");
+        let text = wskctl(&fake, "stats").stdout;
+        assert!(text.contains("bytes sent          5\n"), "{text}");
+        assert!(text.lines().count() == 8, "{text}");
     }
 
     #[cfg(not(windows))]

@@ -5,10 +5,15 @@ use std::net::SocketAddr;
 
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
-    encode_close, encode_info, encode_list, encode_recv, encode_send, encode_tcp_connect,
-    encode_tcp_listen, parse_close_reply, parse_endpoint_reply, parse_info_reply, parse_list_reply,
-    parse_recv_reply, parse_send_reply, DriverInfo, EndpointId, EndpointStatus, IoctlCode,
-    OpenedEndpoint, ProtocolError, Service, MAX_TRANSFER,
+    encode_close, encode_disconnect, encode_info, encode_list, encode_recv, encode_recv_from,
+    encode_resolve, encode_security, encode_send, encode_send_to, encode_socket_option,
+    encode_stats, encode_tcp_connect_with, encode_tcp_listen_with, encode_udp_bind,
+    list_output_len, parse_close_reply, parse_disconnect_reply, parse_endpoint_reply,
+    parse_info_reply, parse_list_reply, parse_recv_from_reply, parse_recv_reply,
+    parse_resolve_reply, parse_security_reply, parse_send_reply, parse_socket_option_reply,
+    parse_stats_reply, resolve_output_len, BindFlags, DriverInfo, EndpointActivity, EndpointId,
+    EndpointStatus, IoctlCode, ListenOptions, OpenedEndpoint, OptionId, ProtocolError, Service,
+    Stats, UdpService, MAX_TRANSFER,
 };
 
 use crate::error::ClientError;
@@ -38,6 +43,37 @@ pub struct ReceivedData {
     pub eof: bool,
 }
 
+/// What a `RECV_FROM` returned: one datagram and its sender.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    /// The datagram's bytes (truncated to the requested maximum).
+    pub data: Vec<u8>,
+    /// Its sender, if the driver knows it.
+    pub from: Option<SocketAddr>,
+}
+
+/// One endpoint of a LIST: what it is and what it has done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListedEndpoint {
+    /// Its identity, state and byte counters (ABI v1's fields).
+    pub status: EndpointStatus,
+    /// Its age, operation and error counters (new in ABI v2).
+    pub activity: EndpointActivity,
+}
+
+/// The optional parts of [`Device::udp_bind`]; the default is a socket bound with the
+/// provider's defaults that closes with the handle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UdpOptions<'a> {
+    /// The socket outlives the handle that created it (`FLAG_DETACH`).
+    pub detach: bool,
+    /// Options applied before binding.
+    pub bind: BindFlags,
+    /// The socket's security descriptor as SDDL (at most 256 bytes); `None` for the
+    /// provider's default.
+    pub sddl: Option<&'a str>,
+}
+
 /// The raw outcome of [`Device::raw`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawReply {
@@ -49,7 +85,9 @@ pub struct RawReply {
 
 /// Room for this many LIST entries on the first try.
 const LIST_FIRST_GUESS: usize = 64;
-/// LIST requests before giving up on getting every endpoint.
+/// Room for this many RESOLVE addresses on the first try.
+const RESOLVE_FIRST_GUESS: usize = 16;
+/// LIST (and RESOLVE) requests before giving up on getting every entry.
 const LIST_ATTEMPTS: u32 = 3;
 
 /// An open handle to the wsk-rs device.
@@ -150,8 +188,26 @@ impl Device {
         detach: bool,
         timeout_ms: u32,
     ) -> Result<OpenedEndpoint, ClientError> {
+        self.tcp_connect_with(remote, local, detach, timeout_ms, BindFlags::default())
+    }
+
+    /// Like [`Device::tcp_connect`], with options applied to the socket before it is bound
+    /// (`SO_REUSEADDR`, `SO_EXCLUSIVEADDRUSE`, `IPV6_V6ONLY`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::tcp_connect`]; `STATUS_INVALID_PARAMETER` for a forbidden combination
+    /// (reuse with exclusive, an IPv6 option on an IPv4 remote).
+    pub fn tcp_connect_with(
+        &self,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+        detach: bool,
+        timeout_ms: u32,
+        bind: BindFlags,
+    ) -> Result<OpenedEndpoint, ClientError> {
         let op = || format!("tcp connect to {remote}");
-        let request = encode_tcp_connect(remote, local, detach, timeout_ms);
+        let request = encode_tcp_connect_with(remote, local, detach, timeout_ms, bind);
         let reply = self.call(&op, IoctlCode::TCP_CONNECT, &request, 80)?;
         parse_endpoint_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })
     }
@@ -169,23 +225,364 @@ impl Device {
         backlog: u32,
         detach: bool,
     ) -> Result<OpenedEndpoint, ClientError> {
+        let options = ListenOptions {
+            backlog,
+            detach,
+            ..ListenOptions::default()
+        };
+        self.tcp_listen_with(local, service, &options)
+    }
+
+    /// Opens a TCP listener with every v2 option: connection limit, bind options and a
+    /// security descriptor (SDDL) for the listening socket.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::tcp_listen`]; [`ClientError::Request`] with `InvalidParameter` for an
+    /// SDDL longer than 256 bytes or containing a NUL (not sent); `STATUS_INVALID_PARAMETER`
+    /// from the driver for an SDDL it cannot convert.
+    pub fn tcp_listen_with(
+        &self,
+        local: SocketAddr,
+        service: Service,
+        options: &ListenOptions<'_>,
+    ) -> Result<OpenedEndpoint, ClientError> {
         let op = || format!("tcp listen on {local}");
-        let request = encode_tcp_listen(local, service, backlog, detach);
+        let protocol = |error| ClientError::Protocol { op: op(), error };
+        let request = encode_tcp_listen_with(local, service, options)
+            .map_err(|error| ClientError::Request { op: op(), error })?;
         let reply = self.call(&op, IoctlCode::TCP_LISTEN, &request, 80)?;
-        parse_endpoint_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })
+        parse_endpoint_reply(&reply).map_err(protocol)
+    }
+
+    /// Opens a UDP socket on `local` (`UDP_BIND`; port 0 lets the stack choose) that runs
+    /// `service`: [`UdpService::None`] is driven with [`Device::send_to`] and
+    /// [`Device::recv_from`], [`UdpService::Echo`] sends every datagram back to its sender.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::tcp_listen_with`]; e.g. `STATUS_ADDRESS_ALREADY_EXISTS`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use wskrs_client::{Device, UdpOptions};
+    /// use wskrs_protocol::UdpService;
+    ///
+    /// let device = Device::open(wskrs_protocol::USER_DEVICE_PATH)?;
+    /// let socket = device.udp_bind("127.0.0.1:0".parse().unwrap(), UdpService::None, &UdpOptions::default())?;
+    /// device.send_to(socket.id, "127.0.0.1:9000".parse().unwrap(), b"ping", 0)?;
+    /// let reply = device.recv_from(socket.id, 1500, 2000)?;
+    /// println!("{} bytes from {:?}", reply.data.len(), reply.from);
+    /// # Ok::<(), wskrs_client::ClientError>(())
+    /// ```
+    pub fn udp_bind(
+        &self,
+        local: SocketAddr,
+        service: UdpService,
+        options: &UdpOptions<'_>,
+    ) -> Result<OpenedEndpoint, ClientError> {
+        let op = || format!("udp bind on {local}");
+        let protocol = |error| ClientError::Protocol { op: op(), error };
+        let request = encode_udp_bind(local, service, options.detach, options.bind, options.sddl)
+            .map_err(|error| ClientError::Request { op: op(), error })?;
+        let reply = self.call(&op, IoctlCode::UDP_BIND, &request, 80)?;
+        parse_endpoint_reply(&reply).map_err(protocol)
+    }
+
+    /// Sends `data` as one datagram (at most [`MAX_DATAGRAM`](wskrs_protocol::MAX_DATAGRAM) bytes, 0 allowed) from UDP
+    /// endpoint `id` to `remote` (`SEND_TO`); returns the bytes sent.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`]; [`ClientError::Request`] with `InvalidParameter` if `data` is
+    /// longer than [`MAX_DATAGRAM`](wskrs_protocol::MAX_DATAGRAM) (not sent); `STATUS_INVALID_DEVICE_STATE` on a TCP
+    /// endpoint.
+    pub fn send_to(
+        &self,
+        id: EndpointId,
+        remote: SocketAddr,
+        data: &[u8],
+        timeout_ms: u32,
+    ) -> Result<u32, ClientError> {
+        let op = || format!("sendto on endpoint {id} to {remote}");
+        let protocol = |error| ClientError::Protocol { op: op(), error };
+        let mut request = vec![0; data.len().saturating_add(56)];
+        encode_send_to(&mut request, id, timeout_ms, remote, data)
+            .map_err(|error| ClientError::Request { op: op(), error })?;
+        let reply = self.call(&op, IoctlCode::SEND_TO, &request, 16)?;
+        parse_send_reply(&reply).map_err(protocol)
+    }
+
+    /// Receives one datagram of at most `max` bytes (at most [`MAX_DATAGRAM`](wskrs_protocol::MAX_DATAGRAM); a longer one
+    /// is truncated) on UDP endpoint `id` (`RECV_FROM`), waiting up to `timeout_ms` (0: the
+    /// driver's default).
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`]; e.g. `STATUS_IO_TIMEOUT`; `STATUS_INVALID_PARAMETER` for `max`
+    /// above [`MAX_DATAGRAM`](wskrs_protocol::MAX_DATAGRAM).
+    pub fn recv_from(
+        &self,
+        id: EndpointId,
+        max: u32,
+        timeout_ms: u32,
+    ) -> Result<Datagram, ClientError> {
+        let op = || format!("recvfrom on endpoint {id}");
+        let out_len = (max as usize).saturating_add(48);
+        let request = encode_recv_from(id, timeout_ms, max);
+        let reply = self.call(&op, IoctlCode::RECV_FROM, &request, out_len)?;
+        let received = parse_recv_from_reply(&reply)
+            .map_err(|error| ClientError::Protocol { op: op(), error })?;
+        Ok(Datagram {
+            data: received.data.to_vec(),
+            from: received.remote,
+        })
+    }
+
+    /// Shuts a connection down (DISCONNECT): graceful shuts down the send direction (the
+    /// peer sees end of stream; receiving still works), `abortive` resets it. The endpoint
+    /// stays listed, in state `disconnected`, until [`Device::close`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`]; `STATUS_INVALID_DEVICE_STATE` on a listener or UDP socket.
+    pub fn disconnect(
+        &self,
+        id: EndpointId,
+        abortive: bool,
+        timeout_ms: u32,
+    ) -> Result<(), ClientError> {
+        let op = || format!("disconnect endpoint {id}");
+        let request = encode_disconnect(id, timeout_ms, abortive);
+        let reply = self.call(&op, IoctlCode::DISCONNECT, &request, 8)?;
+        parse_disconnect_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })
+    }
+
+    fn option_call(
+        &self,
+        id: EndpointId,
+        option: OptionId,
+        set: Option<u32>,
+    ) -> Result<u32, ClientError> {
+        let op = || match set {
+            None => format!("get {option} of endpoint {id}"),
+            Some(value) => format!("set {option} of endpoint {id} to {value}"),
+        };
+        let request = encode_socket_option(id, option, set);
+        let reply = self.call(&op, IoctlCode::SOCKET_OPTION, &request, 16)?;
+        parse_socket_option_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })
+    }
+
+    /// Reads a socket option of endpoint `id` (`SOCKET_OPTION` get): 0/1 for the boolean
+    /// options, bytes for the buffer sizes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`]; `STATUS_INVALID_DEVICE_STATE` for an option the endpoint's kind
+    /// lacks (e.g. `TCP_NODELAY` on a UDP socket).
+    pub fn socket_option(&self, id: EndpointId, option: OptionId) -> Result<u32, ClientError> {
+        self.option_call(id, option, None)
+    }
+
+    /// Sets a socket option of endpoint `id` (`SOCKET_OPTION` set) and returns the value read
+    /// back. Only [`OptionId::is_settable`] options; booleans take 0 or 1.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::socket_option`]; `STATUS_INVALID_PARAMETER` for a get-only option or a
+    /// value the option cannot take.
+    pub fn set_socket_option(
+        &self,
+        id: EndpointId,
+        option: OptionId,
+        value: u32,
+    ) -> Result<u32, ClientError> {
+        self.option_call(id, option, Some(value))
+    }
+
+    fn bool_option(&self, id: EndpointId, option: OptionId) -> Result<bool, ClientError> {
+        self.socket_option(id, option).map(|value| value != 0)
+    }
+
+    fn set_bool_option(
+        &self,
+        id: EndpointId,
+        option: OptionId,
+        on: bool,
+    ) -> Result<bool, ClientError> {
+        self.set_socket_option(id, option, u32::from(on))
+            .map(|value| value != 0)
+    }
+
+    /// `SO_KEEPALIVE` (`SOL_SOCKET`) of a connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::socket_option`].
+    pub fn keepalive(&self, id: EndpointId) -> Result<bool, ClientError> {
+        self.bool_option(id, OptionId::Keepalive)
+    }
+
+    /// Sets `SO_KEEPALIVE` (`SOL_SOCKET`); returns the value read back.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::set_socket_option`].
+    pub fn set_keepalive(&self, id: EndpointId, on: bool) -> Result<bool, ClientError> {
+        self.set_bool_option(id, OptionId::Keepalive, on)
+    }
+
+    /// `TCP_NODELAY` (`IPPROTO_TCP`) of a connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::socket_option`].
+    pub fn nodelay(&self, id: EndpointId) -> Result<bool, ClientError> {
+        self.bool_option(id, OptionId::NoDelay)
+    }
+
+    /// Sets `TCP_NODELAY` (`IPPROTO_TCP`); returns the value read back.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::set_socket_option`].
+    pub fn set_nodelay(&self, id: EndpointId, on: bool) -> Result<bool, ClientError> {
+        self.set_bool_option(id, OptionId::NoDelay, on)
+    }
+
+    /// `SO_RCVBUF` (`SOL_SOCKET`) in bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::socket_option`].
+    pub fn recv_buffer_size(&self, id: EndpointId) -> Result<u32, ClientError> {
+        self.socket_option(id, OptionId::RcvBuf)
+    }
+
+    /// Sets `SO_RCVBUF` (`SOL_SOCKET`, at most 0x7FFFFFFF); returns the value read back.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::set_socket_option`].
+    pub fn set_recv_buffer_size(&self, id: EndpointId, bytes: u32) -> Result<u32, ClientError> {
+        self.set_socket_option(id, OptionId::RcvBuf, bytes)
+    }
+
+    /// `SO_SNDBUF` (`SOL_SOCKET`) in bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::socket_option`].
+    pub fn send_buffer_size(&self, id: EndpointId) -> Result<u32, ClientError> {
+        self.socket_option(id, OptionId::SndBuf)
+    }
+
+    /// Sets `SO_SNDBUF` (`SOL_SOCKET`, at most 0x7FFFFFFF); returns the value read back.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::set_socket_option`].
+    pub fn set_send_buffer_size(&self, id: EndpointId, bytes: u32) -> Result<u32, ClientError> {
+        self.set_socket_option(id, OptionId::SndBuf, bytes)
+    }
+
+    /// `SO_REUSEADDR` (`SOL_SOCKET`), fixed at bind time by `BindFlags::reuse`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::socket_option`].
+    pub fn reuse_address(&self, id: EndpointId) -> Result<bool, ClientError> {
+        self.bool_option(id, OptionId::ReuseAddr)
+    }
+
+    /// `SO_EXCLUSIVEADDRUSE` (`SOL_SOCKET`), fixed at bind time by `BindFlags::exclusive`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::socket_option`].
+    pub fn exclusive_address_use(&self, id: EndpointId) -> Result<bool, ClientError> {
+        self.bool_option(id, OptionId::ExclusiveAddrUse)
+    }
+
+    /// `IPV6_V6ONLY` (`IPPROTO_IPV6`) of an IPv6 socket, fixed at bind time by
+    /// `BindFlags::v6only`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::socket_option`]; `STATUS_INVALID_DEVICE_STATE` on an IPv4 socket.
+    pub fn only_v6(&self, id: EndpointId) -> Result<bool, ClientError> {
+        self.bool_option(id, OptionId::Ipv6V6Only)
+    }
+
+    /// The endpoint's security descriptor (`SO_WSK_SECURITY`) as SDDL, `None` if it has
+    /// none (SECURITY).
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`]; `STATUS_BUFFER_TOO_SMALL` if the SDDL exceeds 256 bytes.
+    pub fn security(&self, id: EndpointId) -> Result<Option<String>, ClientError> {
+        let op = || format!("security of endpoint {id}");
+        let reply = self.call(&op, IoctlCode::SECURITY, &encode_security(id), 272)?;
+        let sddl = parse_security_reply(&reply)
+            .map_err(|error| ClientError::Protocol { op: op(), error })?;
+        Ok((!sddl.is_empty()).then(|| sddl.to_owned()))
+    }
+
+    /// Resolves a host name (or address literal) and optional service (a port number or a
+    /// name such as `http`; empty for none) in the kernel (RESOLVE, `WskGetAddressInfo`);
+    /// returns every address, in the provider's order, with the service's port.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`]; e.g. `STATUS_NOT_FOUND` for an unknown name;
+    /// [`ClientError::Request`] with `InvalidParameter` for an empty name, a name of 256 bytes
+    /// or more, or a service of 32 bytes or more (not sent).
+    pub fn resolve(
+        &self,
+        name: &str,
+        service: &str,
+        timeout_ms: u32,
+    ) -> Result<Vec<SocketAddr>, ClientError> {
+        let op = || format!("resolve {name}");
+        let protocol = |error| ClientError::Protocol { op: op(), error };
+        let request = encode_resolve(name, service, timeout_ms)
+            .map_err(|error| ClientError::Request { op: op(), error })?;
+        let mut room = RESOLVE_FIRST_GUESS;
+        for attempt in 1..=LIST_ATTEMPTS {
+            let reply = self.call(&op, IoctlCode::RESOLVE, &request, resolve_output_len(room))?;
+            let addresses = parse_resolve_reply(&reply).map_err(protocol)?;
+            if !addresses.is_truncated() || attempt == LIST_ATTEMPTS {
+                return Ok(addresses.iter().collect());
+            }
+            room = addresses.total() as usize;
+        }
+        Ok(Vec::new())
+    }
+
+    /// Driver-wide counters since the driver loaded (STATS).
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`].
+    pub fn stats(&self) -> Result<Stats, ClientError> {
+        let op = || "stats".to_owned();
+        let reply = self.call(&op, IoctlCode::STATS, &encode_stats(), 64)?;
+        parse_stats_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })
     }
 
     /// Sends `data` (at most [`MAX_TRANSFER`] bytes) in one SEND; returns the bytes sent.
     ///
     /// # Errors
     ///
-    /// As [`Device::info`]; [`ClientError::Protocol`] with `InvalidParameter` if `data` is
+    /// As [`Device::info`]; [`ClientError::Request`] with `InvalidParameter` if `data` is
     /// longer than [`MAX_TRANSFER`] (use [`Device::send_all`]).
     pub fn send(&self, id: EndpointId, data: &[u8], timeout_ms: u32) -> Result<u32, ClientError> {
         let op = || format!("send on endpoint {id}");
         let protocol = |error| ClientError::Protocol { op: op(), error };
         let mut request = vec![0; data.len().saturating_add(24)];
-        encode_send(&mut request, id, timeout_ms, data).map_err(protocol)?;
+        encode_send(&mut request, id, timeout_ms, data)
+            .map_err(|error| ClientError::Request { op: op(), error })?;
         let reply = self.call(&op, IoctlCode::SEND, &request, 16)?;
         parse_send_reply(&reply).map_err(protocol)
     }
@@ -324,20 +721,22 @@ impl Device {
     /// # Errors
     ///
     /// As [`Device::info`].
-    pub fn list(&self) -> Result<Vec<EndpointStatus>, ClientError> {
+    pub fn list(&self) -> Result<Vec<ListedEndpoint>, ClientError> {
         let op = || "list".to_owned();
         let mut room = LIST_FIRST_GUESS;
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let out_len = room.saturating_mul(112).saturating_add(16);
-            let reply = self.call(&op, IoctlCode::LIST, &encode_list(), out_len)?;
+            let reply = self.call(&op, IoctlCode::LIST, &encode_list(), list_output_len(room))?;
             let list = parse_list_reply(&reply)
                 .map_err(|error| ClientError::Protocol { op: op(), error })?;
             // Endpoints may appear between calls: retry twice with room for all, then
             // report what fit.
             if !list.is_truncated() || attempts >= LIST_ATTEMPTS {
-                return Ok(list.iter().collect());
+                return Ok(list
+                    .iter_with_activity()
+                    .map(|(status, activity)| ListedEndpoint { status, activity })
+                    .collect());
             }
             room = (list.total() as usize).saturating_add(16);
         }

@@ -53,6 +53,14 @@ pub enum ClientError {
         /// What was wrong with the reply.
         error: ProtocolError,
     },
+    /// A request could not be encoded from the arguments given (a text or payload too long,
+    /// a NUL in a text field); nothing was sent.
+    Request {
+        /// What was being done.
+        op: String,
+        /// What was wrong with the arguments.
+        error: ProtocolError,
+    },
     /// The peer closed the connection before the expected bytes arrived.
     UnexpectedEof {
         /// The connection.
@@ -159,6 +167,11 @@ impl fmt::Display for ClientError {
                 "{op}: the driver's reply is malformed ({}); are wskctl and the driver from the same release?",
                 error.description()
             ),
+            Self::Request { op, error } => write!(
+                f,
+                "{op}: not sent: {} (see the limits in `wskctl help`)",
+                error.description()
+            ),
             Self::UnexpectedEof { id, expected, received } => write!(
                 f,
                 "recv on endpoint {id}: the peer closed the connection after {received} of {expected} bytes"
@@ -256,6 +269,15 @@ mod tests {
         assert!(protocol
             .to_string()
             .starts_with("list: the driver's reply is malformed"));
+        let request = ClientError::Request {
+            op: "resolve x".into(),
+            error: ProtocolError::InvalidParameter,
+        };
+        assert!(
+            request.to_string().starts_with("resolve x: not sent: "),
+            "{request}"
+        );
+        assert_eq!(request.exit_code(), 1);
         let service = ClientError::Service {
             op: "start",
             name: "WskRs".into(),

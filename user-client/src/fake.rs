@@ -1,27 +1,49 @@
 //! A fake driver for host tests: validates requests with `wskrs-protocol` exactly as the
 //! real driver core does and answers with its reply writers.
 //!
-//! Its connections are wired to an echo peer: bytes sent come back on receive. A connect
-//! to port 1 is refused; a connection to port 2 has a peer that already closed.
+//! The fake network behind it:
+//! - TCP connections are wired to an echo peer: bytes sent come back on receive. A connect to
+//!   port 1 is refused; a connection to port 2 has a peer that already closed. A graceful
+//!   DISCONNECT makes the echo peer close too (after echoing what it had); an abortive one
+//!   resets the connection.
+//! - Listeners serve clients simulated with [`FakeDriver::client_session`], running their
+//!   service (echo, discard, source, none) and honouring `max_connections`.
+//! - UDP sockets: a datagram sent to another fake UDP socket's address is delivered there
+//!   (and bounced back when that socket runs the echo service); a datagram to any other
+//!   address reaches an echo peer and comes back, except to port 1, where it is lost.
+//! - Socket options are stored per endpoint, with the kind's options only; SECURITY returns
+//!   the SDDL the endpoint was created with; RESOLVE knows `localhost` and address literals;
+//!   STATS adds everything up. A fake clock advances 10 ms per request.
+//! - [`FakeDriver::fail_next`] makes the next request with a code fail with a status (after
+//!   validation), counted as an error of its endpoint.
+//! - Requests go through a [`FakeHandle`] (one per opened device, as a file handle): when it
+//!   is dropped, the endpoints it created without `detach` are closed, as the driver does.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddr};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
 
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
-    min_output_len, parse_request, recv_data_area, write_close, write_endpoint, write_info,
-    write_recv, write_send, EndpointId, EndpointInfo, EndpointKind, EndpointState, ListWriter,
-    ProtocolError, Request, Service, WireAddr, INFO_DETACHED,
+    fill_source_pattern, min_output_len, parse_request, recv_data_area, recv_from_data_area,
+    write_close, write_disconnect, write_endpoint, write_info, write_recv, write_recv_from,
+    write_security, write_send, write_socket_option, write_stats, BindFlags, EndpointId,
+    EndpointInfo, EndpointKind, EndpointState, IoctlCode, ListWriter, OptionId, ProtocolError,
+    Request, ResolveWriter, Service, Stats, WireAddr, DEFAULT_MAX_CONNECTIONS, INFO_DETACHED,
+    INFO_OWNED_BY_CALLER,
 };
 
 use crate::device::{IoctlCompletion, Transport};
 
-/// The port whose connects are refused.
+/// The port whose connects are refused (and where UDP datagrams are lost).
 pub(crate) const REFUSING_PORT: u16 = 1;
 /// The port whose peer closes at once.
 pub(crate) const CLOSED_PEER_PORT: u16 = 2;
+/// Milliseconds the fake clock advances per request.
+pub(crate) const TICK_MS: u64 = 10;
+/// `SO_RCVBUF` / `SO_SNDBUF` of a new socket.
+pub(crate) const DEFAULT_BUFFER: u32 = 65_536;
 
 #[derive(Debug)]
 struct Endpoint {
@@ -30,24 +52,206 @@ struct Endpoint {
     remote: Option<SocketAddr>,
     service: Service,
     detached: bool,
+    /// The handle that created it.
+    owner: u64,
+    /// Stream bytes waiting to be received (connections).
     inbox: VecDeque<u8>,
+    /// Datagrams waiting to be received, with their senders (UDP).
+    datagrams: VecDeque<(SocketAddr, Vec<u8>)>,
     peer_closed: bool,
+    /// `Some(abortive)` after a DISCONNECT.
+    disconnected: Option<bool>,
+    max_connections: u32,
+    sddl: Option<String>,
+    options: BTreeMap<u32, u32>,
+    opened_at: u64,
     bytes_sent: u64,
     bytes_received: u64,
+    connections_served: u64,
+    connections_active: u32,
+    send_ops: u64,
+    recv_ops: u64,
+    errors: u64,
+    last_status: u32,
+}
+
+impl Endpoint {
+    fn new(kind: EndpointKind, local: SocketAddr, bind: BindFlags, clock: u64) -> Self {
+        let mut options = BTreeMap::new();
+        let mut offer = |option: OptionId, value: u32| {
+            options.insert(option.as_u32(), value);
+        };
+        if kind == EndpointKind::TcpConnection {
+            offer(OptionId::Keepalive, 0);
+            offer(OptionId::NoDelay, 0);
+        }
+        offer(OptionId::RcvBuf, DEFAULT_BUFFER);
+        offer(OptionId::SndBuf, DEFAULT_BUFFER);
+        offer(OptionId::ReuseAddr, u32::from(bind.reuse));
+        offer(OptionId::ExclusiveAddrUse, u32::from(bind.exclusive));
+        if local.is_ipv6() {
+            // Windows' default for IPV6_V6ONLY is on.
+            offer(OptionId::Ipv6V6Only, u32::from(bind.v6only.unwrap_or(true)));
+        }
+        Self {
+            kind,
+            local,
+            remote: None,
+            service: Service::None,
+            detached: false,
+            owner: 0,
+            inbox: VecDeque::new(),
+            datagrams: VecDeque::new(),
+            peer_closed: false,
+            disconnected: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            sddl: None,
+            options,
+            opened_at: clock,
+            bytes_sent: 0,
+            bytes_received: 0,
+            connections_served: 0,
+            connections_active: 0,
+            send_ops: 0,
+            recv_ops: 0,
+            errors: 0,
+            last_status: 0,
+        }
+    }
+
+    fn state(&self) -> EndpointState {
+        match self.kind {
+            EndpointKind::TcpListener => EndpointState::Listening,
+            EndpointKind::Udp => EndpointState::Bound,
+            EndpointKind::TcpConnection if self.disconnected.is_some() => {
+                EndpointState::Disconnected
+            }
+            EndpointKind::TcpConnection if self.peer_closed => EndpointState::PeerClosed,
+            EndpointKind::TcpConnection => EndpointState::Connected,
+        }
+    }
+
+    fn reuses(&self) -> bool {
+        self.options.get(&OptionId::ReuseAddr.as_u32()) == Some(&1)
+    }
+}
+
+/// Driver-wide totals (STATS).
+#[derive(Debug, Default)]
+struct Totals {
+    endpoints_opened: u64,
+    endpoints_peak: u32,
+    bytes_sent: u64,
+    bytes_received: u64,
+    connections_served: u64,
+    errors: u64,
 }
 
 #[derive(Debug, Default)]
 struct State {
     last_id: u64,
+    last_handle: u64,
     endpoints: BTreeMap<u64, Endpoint>,
     requests: Vec<u32>,
+    clock: u64,
+    totals: Totals,
+    faults: HashMap<u32, NtStatus>,
 }
 
-/// A handle on the fake driver; clones share its state.
+impl State {
+    fn add(&mut self, mut endpoint: Endpoint, detach: bool, owner: u64) -> EndpointId {
+        self.last_id += 1;
+        endpoint.detached = detach;
+        endpoint.owner = owner;
+        self.endpoints.insert(self.last_id, endpoint);
+        self.totals.endpoints_opened += 1;
+        let open = u32::try_from(self.endpoints.len()).unwrap_or(u32::MAX);
+        self.totals.endpoints_peak = self.totals.endpoints_peak.max(open);
+        EndpointId(self.last_id)
+    }
+
+    fn endpoint(&mut self, id: EndpointId) -> Result<&mut Endpoint, NtStatus> {
+        self.endpoints.get_mut(&id.0).ok_or(NtStatus::NOT_FOUND)
+    }
+
+    /// The endpoint `id` if it is of `kind`; `STATUS_INVALID_DEVICE_STATE` otherwise.
+    fn of_kind(&mut self, id: EndpointId, kind: EndpointKind) -> Result<&mut Endpoint, NtStatus> {
+        let endpoint = self.endpoint(id)?;
+        if endpoint.kind == kind {
+            Ok(endpoint)
+        } else {
+            Err(NtStatus::INVALID_DEVICE_STATE)
+        }
+    }
+
+    /// `STATUS_ADDRESS_ALREADY_EXISTS` if an endpoint of `kind` holds `local` (port 0 never
+    /// conflicts; two sockets that both set `SO_REUSEADDR` may share).
+    fn check_free(
+        &self,
+        kind: EndpointKind,
+        local: SocketAddr,
+        reuse: bool,
+    ) -> Result<(), NtStatus> {
+        let taken = self.endpoints.values().any(|other| {
+            other.kind == kind
+                && local.port() != 0
+                && other.local.port() == local.port()
+                && other.local.ip() == local.ip()
+                && !(reuse && other.reuses())
+        });
+        if taken {
+            Err(NtStatus::ADDRESS_ALREADY_EXISTS)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The UDP endpoint bound to `address`, if any (a wildcard bind matches its family).
+    fn udp_at(&self, address: SocketAddr) -> Option<u64> {
+        self.endpoints.iter().find_map(|(&id, endpoint)| {
+            let same_ip = endpoint.local.ip() == address.ip()
+                || (endpoint.local.ip().is_unspecified()
+                    && endpoint.local.is_ipv4() == address.is_ipv4());
+            (endpoint.kind == EndpointKind::Udp
+                && endpoint.local.port() == address.port()
+                && same_ip)
+                .then_some(id)
+        })
+    }
+}
+
+/// The fake driver; clones share its state. Open a [`FakeHandle`] to send it requests.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct FakeDriver(Rc<RefCell<State>>);
 
+/// An open handle on the fake driver (what `CreateFileW` gives a client).
+#[derive(Debug)]
+pub(crate) struct FakeHandle {
+    driver: FakeDriver,
+    id: u64,
+}
+
+impl Drop for FakeHandle {
+    /// Closes the endpoints this handle created without `detach`.
+    fn drop(&mut self) {
+        let mut state = self.driver.0.borrow_mut();
+        state
+            .endpoints
+            .retain(|_, endpoint| endpoint.detached || endpoint.owner != self.id);
+    }
+}
+
 impl FakeDriver {
+    /// Opens a new handle.
+    pub(crate) fn handle(&self) -> FakeHandle {
+        let mut state = self.0.borrow_mut();
+        state.last_handle += 1;
+        FakeHandle {
+            driver: self.clone(),
+            id: state.last_handle,
+        }
+    }
+
     /// The ids of the open endpoints.
     pub(crate) fn endpoint_ids(&self) -> Vec<u64> {
         self.0.borrow().endpoints.keys().copied().collect()
@@ -65,145 +269,393 @@ impl FakeDriver {
         }
     }
 
-    fn add(&self, endpoint: Endpoint) -> EndpointId {
-        let mut state = self.0.borrow_mut();
-        state.last_id += 1;
-        let id = state.last_id;
-        state.endpoints.insert(id, endpoint);
-        EndpointId(id)
+    /// Queues a datagram from `from` on UDP endpoint `id`.
+    pub(crate) fn peer_sends_to(&self, id: u64, from: SocketAddr, data: &[u8]) {
+        if let Some(endpoint) = self.0.borrow_mut().endpoints.get_mut(&id) {
+            endpoint.datagrams.push_back((from, data.to_vec()));
+        }
     }
 
-    fn write_list(&self, output: &mut [u8]) -> Result<usize, ProtocolError> {
-        let state = self.0.borrow();
+    /// Makes the next request with `code` fail with `status` once it has been validated.
+    pub(crate) fn fail_next(&self, code: IoctlCode, status: NtStatus) {
+        self.0.borrow_mut().faults.insert(code.0, status);
+    }
+
+    /// A client connects to listener `id`, sends `data`, reads up to `read` bytes of what the
+    /// service answers, and closes unless `stay` (it then counts as active). Returns what it
+    /// read, or `None` when the listener is unknown or refuses (at `max_connections`).
+    pub(crate) fn client_session(
+        &self,
+        id: u64,
+        data: &[u8],
+        read: usize,
+        stay: bool,
+    ) -> Option<Vec<u8>> {
+        let mut state = self.0.borrow_mut();
+        let listener = state.endpoints.get_mut(&id)?;
+        if listener.kind != EndpointKind::TcpListener
+            || listener.connections_active >= listener.max_connections
+        {
+            return None;
+        }
+        let (taken, answer) = match listener.service {
+            Service::None => (0, Vec::new()),
+            Service::Echo => (data.len(), data.get(..read.min(data.len()))?.to_vec()),
+            Service::Discard => (data.len(), Vec::new()),
+            Service::Source => {
+                let mut pattern = vec![0; read];
+                fill_source_pattern(&mut pattern, 0);
+                (data.len(), pattern)
+            }
+        };
+        let (taken, sent) = (taken as u64, answer.len() as u64);
+        listener.bytes_received += taken;
+        listener.bytes_sent += sent;
+        listener.connections_served += 1;
+        if stay {
+            listener.connections_active += 1;
+        }
+        state.totals.bytes_received += taken;
+        state.totals.bytes_sent += sent;
+        state.totals.connections_served += 1;
+        Some(answer)
+    }
+
+    fn write_list(state: &State, handle: u64, output: &mut [u8]) -> Result<usize, ProtocolError> {
         let mut writer = ListWriter::new(output)?;
         for (&id, endpoint) in &state.endpoints {
+            let detached = if endpoint.detached { INFO_DETACHED } else { 0 };
+            let owned = if endpoint.owner == handle {
+                INFO_OWNED_BY_CALLER
+            } else {
+                0
+            };
             writer.push(&EndpointInfo {
                 id,
                 kind: endpoint.kind.as_u32(),
-                state: match endpoint.kind {
-                    EndpointKind::TcpListener => EndpointState::Listening.as_u32(),
-                    EndpointKind::TcpConnection => EndpointState::Connected.as_u32(),
-                },
+                state: endpoint.state().as_u32(),
                 service: endpoint.service.as_u32(),
-                flags: if endpoint.detached { INFO_DETACHED } else { 0 },
+                flags: detached | owned,
                 local: WireAddr::from(endpoint.local),
                 remote: WireAddr::from_option(endpoint.remote),
                 bytes_sent: endpoint.bytes_sent,
                 bytes_received: endpoint.bytes_received,
+                connections_served: endpoint.connections_served,
+                connections_active: endpoint.connections_active,
+                opened_ms: state.clock.saturating_sub(endpoint.opened_at),
+                send_ops: endpoint.send_ops,
+                recv_ops: endpoint.recv_ops,
+                errors: endpoint.errors,
+                last_status: endpoint.last_status,
                 ..EndpointInfo::default()
             });
         }
         Ok(writer.finish())
     }
 
-    fn handle(&self, code: u32, input: &[u8], output: &mut [u8]) -> Result<usize, NtStatus> {
-        self.0.borrow_mut().requests.push(code);
+    fn handle_request(
+        &self,
+        handle: u64,
+        code: u32,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<usize, NtStatus> {
+        let mut state = self.0.borrow_mut();
+        state.requests.push(code);
+        state.clock += TICK_MS;
         let request = parse_request(code, input).map_err(ProtocolError::status)?;
         if output.len() < min_output_len(code).unwrap_or(usize::MAX) {
             return Err(NtStatus::BUFFER_TOO_SMALL);
         }
-        let written = match request {
-            Request::Info => {
-                let count = u32::try_from(self.0.borrow().endpoints.len()).unwrap_or(u32::MAX);
-                write_info(output, (0, 1, 0), 0x0100, count)
-            }
-            Request::TcpConnect(connect) => {
-                if connect.remote.port() == REFUSING_PORT {
-                    return Err(NtStatus::CONNECTION_REFUSED);
-                }
-                let local = connect
-                    .local
-                    .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 50000)));
-                let id = self.add(Endpoint {
-                    kind: EndpointKind::TcpConnection,
-                    local,
-                    remote: Some(connect.remote),
-                    service: Service::None,
-                    detached: connect.detach,
-                    inbox: VecDeque::new(),
-                    peer_closed: connect.remote.port() == CLOSED_PEER_PORT,
-                    bytes_sent: 0,
-                    bytes_received: 0,
-                });
-                write_endpoint(
-                    output,
-                    id,
-                    EndpointKind::TcpConnection.as_u32(),
-                    Some(local),
-                    Some(connect.remote),
-                )
-            }
-            Request::TcpListen(listen) => {
-                let id = self.add(Endpoint {
-                    kind: EndpointKind::TcpListener,
-                    local: listen.local,
-                    remote: None,
-                    service: listen.service,
-                    detached: listen.detach,
-                    inbox: VecDeque::new(),
-                    peer_closed: false,
-                    bytes_sent: 0,
-                    bytes_received: 0,
-                });
-                write_endpoint(
-                    output,
-                    id,
-                    EndpointKind::TcpListener.as_u32(),
-                    Some(listen.local),
-                    None,
-                )
-            }
-            Request::Send(send) => {
-                let mut state = self.0.borrow_mut();
-                let endpoint = connection(&mut state, send.id)?;
-                // The echo peer sends everything back.
-                endpoint.inbox.extend(send.data);
-                endpoint.bytes_sent += send.data.len() as u64;
-                write_send(output, u32::try_from(send.data.len()).unwrap_or(u32::MAX))
-            }
-            Request::Recv(recv) => {
-                let mut state = self.0.borrow_mut();
-                let endpoint = connection(&mut state, recv.id)?;
-                let area = recv_data_area(output).map_err(ProtocolError::status)?;
-                let take = area
-                    .len()
-                    .min(recv.max_length as usize)
-                    .min(endpoint.inbox.len());
-                if take == 0 && !endpoint.peer_closed {
-                    return Err(NtStatus::IO_TIMEOUT);
-                }
-                for (slot, byte) in area.iter_mut().zip(endpoint.inbox.drain(..take)) {
-                    *slot = byte;
-                }
-                endpoint.bytes_received += take as u64;
-                write_recv(output, u32::try_from(take).unwrap_or(u32::MAX), take == 0)
-            }
-            Request::Close(id) => {
-                self.0
-                    .borrow_mut()
-                    .endpoints
-                    .remove(&id.0)
-                    .ok_or(NtStatus::NOT_FOUND)?;
-                write_close(output)
-            }
-            Request::List => self.write_list(output),
+        let result = match state.faults.remove(&code) {
+            Some(status) => Err(status),
+            None => carry_out(&mut state, handle, request, output),
         };
-        written.map_err(ProtocolError::status)
+        if let Err(status) = result {
+            state.totals.errors += 1;
+            if let Some(endpoint) = endpoint_of(&request).and_then(|id| state.endpoint(id).ok()) {
+                endpoint.errors += 1;
+                endpoint.last_status = status.as_u32();
+            }
+        }
+        result
     }
 }
 
-fn connection(state: &mut State, id: EndpointId) -> Result<&mut Endpoint, NtStatus> {
-    let endpoint = state.endpoints.get_mut(&id.0).ok_or(NtStatus::NOT_FOUND)?;
-    if endpoint.kind == EndpointKind::TcpConnection {
-        Ok(endpoint)
+/// The endpoint a request acts on, if any.
+fn endpoint_of(request: &Request<'_>) -> Option<EndpointId> {
+    match request {
+        Request::Send(send) => Some(send.id),
+        Request::Recv(recv) => Some(recv.id),
+        Request::Close(id) | Request::Security(id) => Some(*id),
+        Request::SendTo(send) => Some(send.id),
+        Request::RecvFrom(recv) => Some(recv.id),
+        Request::Disconnect(disconnect) => Some(disconnect.id),
+        Request::SocketOption(option) => Some(option.id),
+        Request::Info
+        | Request::TcpConnect(_)
+        | Request::TcpListen(_)
+        | Request::List
+        | Request::UdpBind(_)
+        | Request::Resolve(_)
+        | Request::Stats => None,
+    }
+}
+
+fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// Checks an SDDL the way the driver's conversion would reject garbage: it must start with
+/// one of the SDDL components (owner, group, DACL, SACL).
+fn check_sddl(sddl: Option<&str>) -> Result<Option<String>, NtStatus> {
+    match sddl {
+        None => Ok(None),
+        Some(text) if ["O:", "G:", "D:", "S:"].iter().any(|p| text.starts_with(p)) => {
+            Ok(Some(text.to_owned()))
+        }
+        Some(_) => Err(NtStatus::INVALID_PARAMETER),
+    }
+}
+
+fn resolve(name: &str, service: &str) -> Result<Vec<SocketAddr>, NtStatus> {
+    let port = match service {
+        "" => 0,
+        "echo" => 7,
+        "http" => 80,
+        number => number.parse().map_err(|_| NtStatus::NOT_FOUND)?,
+    };
+    let addresses: Vec<IpAddr> = if name.eq_ignore_ascii_case("localhost") {
+        vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]
     } else {
-        Err(NtStatus::INVALID_DEVICE_STATE)
-    }
+        vec![name.parse().map_err(|_| NtStatus::NOT_FOUND)?]
+    };
+    Ok(addresses
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect())
 }
 
-impl Transport for FakeDriver {
+#[allow(clippy::too_many_lines)] // one arm per request, as the driver's dispatch
+fn carry_out(
+    state: &mut State,
+    handle: u64,
+    request: Request<'_>,
+    output: &mut [u8],
+) -> Result<usize, NtStatus> {
+    let written = match request {
+        Request::Info => {
+            let count = len_u32(state.endpoints.len());
+            write_info(output, (0, 1, 0), 0x0100, count)
+        }
+        Request::TcpConnect(connect) => {
+            if connect.remote.port() == REFUSING_PORT {
+                return Err(NtStatus::CONNECTION_REFUSED);
+            }
+            let local = connect.local.unwrap_or_else(|| {
+                let ip = if connect.remote.is_ipv4() {
+                    IpAddr::from(Ipv4Addr::LOCALHOST)
+                } else {
+                    IpAddr::from(Ipv6Addr::LOCALHOST)
+                };
+                SocketAddr::new(ip, 50000)
+            });
+            let mut endpoint = Endpoint::new(
+                EndpointKind::TcpConnection,
+                local,
+                connect.bind,
+                state.clock,
+            );
+            endpoint.remote = Some(connect.remote);
+            endpoint.peer_closed = connect.remote.port() == CLOSED_PEER_PORT;
+            let id = state.add(endpoint, connect.detach, handle);
+            write_endpoint(
+                output,
+                id,
+                EndpointKind::TcpConnection.as_u32(),
+                Some(local),
+                Some(connect.remote),
+            )
+        }
+        Request::TcpListen(listen) => {
+            state.check_free(EndpointKind::TcpListener, listen.local, listen.bind.reuse)?;
+            let mut endpoint = Endpoint::new(
+                EndpointKind::TcpListener,
+                listen.local,
+                listen.bind,
+                state.clock,
+            );
+            endpoint.service = listen.service;
+            endpoint.max_connections = listen.max_connections;
+            endpoint.sddl = check_sddl(listen.sddl)?;
+            let id = state.add(endpoint, listen.detach, handle);
+            write_endpoint(
+                output,
+                id,
+                EndpointKind::TcpListener.as_u32(),
+                Some(listen.local),
+                None,
+            )
+        }
+        Request::UdpBind(bind) => {
+            state.check_free(EndpointKind::Udp, bind.local, bind.bind.reuse)?;
+            let sddl = check_sddl(bind.sddl)?;
+            // Port 0: the stack picks one; the reply still shows the address as requested.
+            let mut local = bind.local;
+            if local.port() == 0 {
+                local.set_port(u16::try_from(49_152 + state.last_id % 16_000).unwrap_or(49_152));
+            }
+            let mut endpoint = Endpoint::new(EndpointKind::Udp, local, bind.bind, state.clock);
+            endpoint.service = Service::from(bind.service);
+            endpoint.sddl = sddl;
+            let id = state.add(endpoint, bind.detach, handle);
+            write_endpoint(
+                output,
+                id,
+                EndpointKind::Udp.as_u32(),
+                Some(bind.local),
+                None,
+            )
+        }
+        Request::Send(send) => {
+            let endpoint = state.of_kind(send.id, EndpointKind::TcpConnection)?;
+            match endpoint.disconnected {
+                Some(true) => return Err(NtStatus::CONNECTION_ABORTED),
+                Some(false) => return Err(NtStatus::PIPE_DISCONNECTED),
+                None => {}
+            }
+            // The echo peer sends everything back.
+            endpoint.inbox.extend(send.data);
+            endpoint.bytes_sent += send.data.len() as u64;
+            endpoint.send_ops += 1;
+            state.totals.bytes_sent += send.data.len() as u64;
+            write_send(output, len_u32(send.data.len()))
+        }
+        Request::Recv(recv) => {
+            let endpoint = state.of_kind(recv.id, EndpointKind::TcpConnection)?;
+            if endpoint.disconnected == Some(true) {
+                return Err(NtStatus::CONNECTION_ABORTED);
+            }
+            let area = recv_data_area(output).map_err(ProtocolError::status)?;
+            let take = area
+                .len()
+                .min(recv.max_length as usize)
+                .min(endpoint.inbox.len());
+            if take == 0 && !endpoint.peer_closed {
+                return Err(NtStatus::IO_TIMEOUT);
+            }
+            for (slot, byte) in area.iter_mut().zip(endpoint.inbox.drain(..take)) {
+                *slot = byte;
+            }
+            endpoint.bytes_received += take as u64;
+            endpoint.recv_ops += 1;
+            state.totals.bytes_received += take as u64;
+            write_recv(output, len_u32(take), take == 0)
+        }
+        Request::SendTo(send) => {
+            let sender = state.of_kind(send.id, EndpointKind::Udp)?;
+            sender.bytes_sent += send.data.len() as u64;
+            sender.send_ops += 1;
+            let from = sender.local;
+            state.totals.bytes_sent += send.data.len() as u64;
+            if let Some(target) = state.udp_at(send.remote) {
+                let receiver = state.endpoint(EndpointId(target))?;
+                if receiver.service == Service::Echo {
+                    receiver.bytes_received += send.data.len() as u64;
+                    receiver.bytes_sent += send.data.len() as u64;
+                    let echo_from = receiver.local;
+                    state.totals.bytes_received += send.data.len() as u64;
+                    state.totals.bytes_sent += send.data.len() as u64;
+                    state
+                        .endpoint(send.id)?
+                        .datagrams
+                        .push_back((echo_from, send.data.to_vec()));
+                } else {
+                    receiver.datagrams.push_back((from, send.data.to_vec()));
+                }
+            } else if send.remote.port() != REFUSING_PORT {
+                state
+                    .endpoint(send.id)?
+                    .datagrams
+                    .push_back((send.remote, send.data.to_vec()));
+            }
+            write_send(output, len_u32(send.data.len()))
+        }
+        Request::RecvFrom(recv) => {
+            let endpoint = state.of_kind(recv.id, EndpointKind::Udp)?;
+            let (from, datagram) = endpoint.datagrams.pop_front().ok_or(NtStatus::IO_TIMEOUT)?;
+            let area = recv_from_data_area(output).map_err(ProtocolError::status)?;
+            let take = area.len().min(recv.max_length as usize).min(datagram.len());
+            for (slot, byte) in area.iter_mut().zip(&datagram) {
+                *slot = *byte;
+            }
+            endpoint.bytes_received += take as u64;
+            endpoint.recv_ops += 1;
+            state.totals.bytes_received += take as u64;
+            write_recv_from(output, len_u32(take), Some(from))
+        }
+        Request::Disconnect(disconnect) => {
+            let endpoint = state.of_kind(disconnect.id, EndpointKind::TcpConnection)?;
+            if endpoint.disconnected.is_some() {
+                return Err(NtStatus::INVALID_DEVICE_STATE);
+            }
+            endpoint.disconnected = Some(disconnect.abortive);
+            if disconnect.abortive {
+                endpoint.inbox.clear();
+            } else {
+                // The echo peer sees EOF, echoes what it had and closes too.
+                endpoint.peer_closed = true;
+            }
+            write_disconnect(output)
+        }
+        Request::SocketOption(option) => {
+            let endpoint = state.endpoint(option.id)?;
+            let slot = endpoint
+                .options
+                .get_mut(&option.option.as_u32())
+                .ok_or(NtStatus::INVALID_DEVICE_STATE)?;
+            if let Some(value) = option.set {
+                *slot = value;
+            }
+            write_socket_option(output, *slot)
+        }
+        Request::Security(id) => {
+            let endpoint = state.endpoint(id)?;
+            write_security(output, endpoint.sddl.as_deref().unwrap_or(""))
+        }
+        Request::Resolve(query) => {
+            let addresses = resolve(query.name, query.service)?;
+            let mut writer = ResolveWriter::new(output).map_err(ProtocolError::status)?;
+            for address in addresses {
+                writer.push(address);
+            }
+            Ok(writer.finish())
+        }
+        Request::Stats => {
+            let counters = Stats {
+                endpoints_open: len_u32(state.endpoints.len()),
+                endpoints_peak: state.totals.endpoints_peak,
+                endpoints_opened: state.totals.endpoints_opened,
+                bytes_sent: state.totals.bytes_sent,
+                bytes_received: state.totals.bytes_received,
+                connections_served: state.totals.connections_served,
+                errors: state.totals.errors,
+                uptime_ms: state.clock,
+            };
+            write_stats(output, &counters)
+        }
+        Request::Close(id) => {
+            state.endpoints.remove(&id.0).ok_or(NtStatus::NOT_FOUND)?;
+            write_close(output)
+        }
+        Request::List => FakeDriver::write_list(state, handle, output),
+    };
+    written.map_err(ProtocolError::status)
+}
+
+impl Transport for FakeHandle {
     fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoctlCompletion {
-        match self.handle(code, input, output) {
+        match self.driver.handle_request(self.id, code, input, output) {
             Ok(information) => IoctlCompletion {
                 status: NtStatus::SUCCESS,
                 information,
@@ -213,5 +665,115 @@ impl Transport for FakeDriver {
                 information: 0,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FakeDriver, DEFAULT_BUFFER};
+    use crate::Device;
+    use wskrs_ntstatus::NtStatus;
+    use wskrs_protocol::{IoctlCode, OptionId, UdpService};
+
+    fn device(fake: &FakeDriver) -> Device {
+        Device::from_transport(Box::new(fake.handle()))
+    }
+
+    #[test]
+    fn udp_sockets_reach_each_other_and_the_echo_service() {
+        let fake = FakeDriver::default();
+        let device = device(&fake);
+        let options = crate::UdpOptions::default();
+        let echo = device
+            .udp_bind(
+                "127.0.0.1:7000".parse().unwrap(),
+                UdpService::Echo,
+                &options,
+            )
+            .unwrap();
+        assert_eq!(echo.kind, wskrs_protocol::EndpointKind::Udp);
+        let user = device
+            .udp_bind(
+                "127.0.0.1:7001".parse().unwrap(),
+                UdpService::None,
+                &options,
+            )
+            .unwrap();
+        device
+            .send_to(user.id, "127.0.0.1:7000".parse().unwrap(), b"ping", 0)
+            .unwrap();
+        let back = device.recv_from(user.id, 100, 0).unwrap();
+        assert_eq!(back.data, b"ping");
+        assert_eq!(back.from, Some("127.0.0.1:7000".parse().unwrap()));
+        // The same address again conflicts.
+        let again = device.udp_bind(
+            "127.0.0.1:7000".parse().unwrap(),
+            UdpService::None,
+            &options,
+        );
+        assert_eq!(
+            again.unwrap_err().status(),
+            Some(NtStatus::ADDRESS_ALREADY_EXISTS)
+        );
+    }
+
+    #[test]
+    fn closing_a_handle_closes_what_it_created_without_detach() {
+        let fake = FakeDriver::default();
+        let first = device(&fake);
+        let second = device(&fake);
+        let kept = first
+            .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, true, 0)
+            .unwrap();
+        let owned = first
+            .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
+            .unwrap();
+        let mine: Vec<bool> = first
+            .list()
+            .unwrap()
+            .iter()
+            .map(|entry| entry.status.owned_by_caller)
+            .collect();
+        assert_eq!(mine, [true, true]);
+        assert!(second
+            .list()
+            .unwrap()
+            .iter()
+            .all(|e| !e.status.owned_by_caller));
+        drop(first);
+        assert_eq!(fake.endpoint_ids(), [kept.id.0]);
+        assert_ne!(kept.id, owned.id);
+    }
+
+    #[test]
+    fn options_follow_the_kind_and_faults_are_counted() {
+        let fake = FakeDriver::default();
+        let device = device(&fake);
+        let udp = device
+            .udp_bind(
+                "[::1]:0".parse().unwrap(),
+                UdpService::None,
+                &crate::UdpOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(
+            device.socket_option(udp.id, OptionId::RcvBuf).unwrap(),
+            DEFAULT_BUFFER
+        );
+        assert!(device.only_v6(udp.id).unwrap());
+        assert_eq!(
+            device.nodelay(udp.id).unwrap_err().status(),
+            Some(NtStatus::INVALID_DEVICE_STATE)
+        );
+        fake.fail_next(IoctlCode::RECV_FROM, NtStatus::CONNECTION_RESET);
+        assert_eq!(
+            device.recv_from(udp.id, 1, 0).unwrap_err().status(),
+            Some(NtStatus::CONNECTION_RESET)
+        );
+        let entry = &device.list().unwrap()[0];
+        // The nodelay refusal and the injected reset.
+        assert_eq!(entry.activity.errors, 2);
+        assert_eq!(entry.activity.last_status, Some(NtStatus::CONNECTION_RESET));
+        assert_eq!(device.stats().unwrap().errors, 2);
     }
 }

@@ -2,7 +2,10 @@
 //! service control manager, and the `wskctl` command line.
 //!
 //! - [`Device`]: open `\\.\WskRs` and call [`Device::info`], [`Device::tcp_connect`],
-//!   [`Device::send`], [`Device::recv`], [`Device::list`], ... Failures carry the driver's
+//!   [`Device::tcp_listen_with`], [`Device::send`], [`Device::recv`], [`Device::udp_bind`],
+//!   [`Device::send_to`], [`Device::recv_from`], [`Device::disconnect`], the socket options
+//!   ([`Device::socket_option`], [`Device::set_keepalive`], ...), [`Device::security`],
+//!   [`Device::resolve`], [`Device::stats`], [`Device::list`]. Failures carry the driver's
 //!   true NTSTATUS (the client calls `NtDeviceIoControlFile`, not `DeviceIoControl`).
 //! - [`ServiceManager`]: install, start, stop, uninstall and query the driver's service.
 //! - [`cli`]: the `wskctl` commands, runnable against any [`Transport`] (tests use a fake).
@@ -35,7 +38,10 @@ mod sys;
 #[cfg(test)]
 mod fake;
 
-pub use device::{Device, IoctlCompletion, RawReply, ReceivedData, Transport};
+pub use device::{
+    Datagram, Device, IoctlCompletion, ListedEndpoint, RawReply, ReceivedData, Transport,
+    UdpOptions,
+};
 pub use error::ClientError;
 pub use service::{
     InstallOutcome, ServiceManager, ServiceState, StartOutcome, StopOutcome, UninstallOutcome,

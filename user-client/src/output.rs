@@ -4,9 +4,10 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use serde::Serialize;
-use wskrs_protocol::{DriverInfo, EndpointStatus, OpenedEndpoint, Service};
+use wskrs_ntstatus::NtStatus;
+use wskrs_protocol::{DriverInfo, EndpointStatus, OpenedEndpoint, Service, Stats};
 
-use crate::device::RawReply;
+use crate::device::{Datagram, ListedEndpoint, RawReply};
 
 /// `0.1.0` from (0, 1, 0).
 #[must_use]
@@ -21,7 +22,7 @@ pub fn wsk_version_text(info: &DriverInfo) -> Option<String> {
         .map(|(major, minor)| format!("{major}.{minor}"))
 }
 
-/// `wsk-rs driver 0.1.0, protocol 1, WSK provider 1.0, 0 endpoints`.
+/// `wsk-rs driver 0.1.0, protocol 2, WSK provider 1.0, 0 endpoints`.
 #[must_use]
 pub fn info_text(info: &DriverInfo) -> String {
     let wsk = wsk_version_text(info).unwrap_or_else(|| "unknown".to_owned());
@@ -42,7 +43,7 @@ struct InfoJson {
     endpoints: u32,
 }
 
-/// `{"driver_version":"0.1.0","protocol":1,"wsk_version":"1.0","endpoints":0}`.
+/// `{"driver_version":"0.1.0","protocol":2,"wsk_version":"1.0","endpoints":0}`.
 #[must_use]
 pub fn info_json(info: &DriverInfo) -> String {
     to_json(&InfoJson {
@@ -187,18 +188,45 @@ fn flag_names(entry: &EndpointStatus) -> Vec<&'static str> {
     flags
 }
 
-/// The columns of `wskctl list`.
-pub const LIST_COLUMNS: [&str; 11] = [
+/// The columns of `wskctl list`: ABI v1's, then the activity counters of v2 (how long the
+/// endpoint has been open, send/receive operations, failed operations, the last failure).
+pub const LIST_COLUMNS: [&str; 15] = [
     "ID", "KIND", "STATE", "SERVICE", "LOCAL", "REMOTE", "SENT", "RECEIVED", "SERVED", "ACTIVE",
-    "FLAGS",
+    "FLAGS", "OPEN", "OPS", "ERRORS", "LAST",
 ];
+
+/// A duration in milliseconds for the OPEN column: `350ms`, `12.5s`, `3m07s`, `2h05m`.
+#[must_use]
+pub fn age_text(ms: u64) -> String {
+    let seconds = ms / 1000;
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if seconds < 60 {
+        format!("{seconds}.{}s", (ms % 1000) / 100)
+    } else if seconds < 3600 {
+        format!("{}m{:02}s", seconds / 60, seconds % 60)
+    } else {
+        format!("{}h{:02}m", seconds / 3600, (seconds % 3600) / 60)
+    }
+}
+
+/// A status by name (`STATUS_CONNECTION_RESET`), or in hex when it has none.
+fn status_name(status: NtStatus) -> String {
+    status
+        .name()
+        .map_or_else(|| format!("0x{:08X}", status.as_u32()), ToOwned::to_owned)
+}
 
 /// The `wskctl list` table: a header row and one row per endpoint, columns aligned.
 #[must_use]
-pub fn list_table(entries: &[EndpointStatus]) -> String {
+pub fn list_table(entries: &[ListedEndpoint]) -> String {
     let mut rows: Vec<Vec<String>> =
         vec![LIST_COLUMNS.iter().map(|&title| title.to_owned()).collect()];
-    for entry in entries {
+    for ListedEndpoint {
+        status: entry,
+        activity,
+    } in entries
+    {
         let flags = flag_names(entry);
         rows.push(vec![
             entry.id.to_string(),
@@ -216,6 +244,12 @@ pub fn list_table(entries: &[EndpointStatus]) -> String {
             } else {
                 flags.join(",")
             },
+            age_text(activity.opened_ms),
+            format!("{}/{}", activity.send_ops, activity.recv_ops),
+            activity.errors.to_string(),
+            activity
+                .last_status
+                .map_or_else(|| "-".to_owned(), status_name),
         ]);
     }
     let mut widths = [0usize; LIST_COLUMNS.len()];
@@ -249,29 +283,226 @@ struct ListEntryJson<'a> {
     served: u64,
     active: u32,
     flags: Vec<&'a str>,
+    opened_ms: u64,
+    send_ops: u64,
+    recv_ops: u64,
+    errors: u64,
+    last_status: Option<String>,
 }
 
-/// The `wskctl list --json` array: one object per endpoint with the table's columns as
-/// lowercase fields (`flags` is an array of names).
+/// The `wskctl list --json` array: one object per endpoint with the table's v1 columns as
+/// lowercase fields (`flags` is an array of names), then `opened_ms`, `send_ops`,
+/// `recv_ops`, `errors` and `last_status` (the status name, null if nothing failed).
 #[must_use]
-pub fn list_json(entries: &[EndpointStatus]) -> String {
+pub fn list_json(entries: &[ListedEndpoint]) -> String {
     let rows: Vec<ListEntryJson<'_>> = entries
         .iter()
-        .map(|entry| ListEntryJson {
-            id: entry.id.0,
-            kind: entry.kind.name(),
-            state: entry.state.name(),
-            service: entry.service.name(),
-            local: entry.local.map(|address| address.to_string()),
-            remote: entry.remote.map(|address| address.to_string()),
-            sent: entry.bytes_sent,
-            received: entry.bytes_received,
-            served: entry.connections_served,
-            active: entry.connections_active,
-            flags: flag_names(entry),
-        })
+        .map(
+            |ListedEndpoint {
+                 status: entry,
+                 activity,
+             }| ListEntryJson {
+                id: entry.id.0,
+                kind: entry.kind.name(),
+                state: entry.state.name(),
+                service: entry.service.name(),
+                local: entry.local.map(|address| address.to_string()),
+                remote: entry.remote.map(|address| address.to_string()),
+                sent: entry.bytes_sent,
+                received: entry.bytes_received,
+                served: entry.connections_served,
+                active: entry.connections_active,
+                flags: flag_names(entry),
+                opened_ms: activity.opened_ms,
+                send_ops: activity.send_ops,
+                recv_ops: activity.recv_ops,
+                errors: activity.errors,
+                last_status: activity.last_status.map(status_name),
+            },
+        )
         .collect();
     to_json(&rows)
+}
+
+/// `endpoint 5 bound to 127.0.0.1:9200 (service echo)`; `requested` stands in for an
+/// unknown local address.
+#[must_use]
+pub fn bound_text(endpoint: &OpenedEndpoint, requested: SocketAddr, service: Service) -> String {
+    format!(
+        "endpoint {} bound to {} (service {service})",
+        endpoint.id,
+        endpoint.local.unwrap_or(requested)
+    )
+}
+
+/// `sent N bytes to ADDR`.
+#[must_use]
+pub fn sent_to_text(sent: u64, remote: SocketAddr) -> String {
+    format!("sent {sent} {} to {remote}", bytes_word(sent))
+}
+
+/// `{"id":5,"sent":N,"to":"ADDR"}`.
+#[must_use]
+pub fn sent_to_json(id: u64, sent: u64, remote: SocketAddr) -> String {
+    #[derive(Serialize)]
+    struct SentToJson {
+        id: u64,
+        sent: u64,
+        to: String,
+    }
+    to_json(&SentToJson {
+        id,
+        sent,
+        to: remote.to_string(),
+    })
+}
+
+/// `received N bytes from ADDR` (`from ?` when the sender is unknown).
+#[must_use]
+pub fn received_from_text(datagram: &Datagram) -> String {
+    let count = datagram.data.len() as u64;
+    format!(
+        "received {count} {} from {}",
+        bytes_word(count),
+        address_or(datagram.from, "?")
+    )
+}
+
+/// `{"id":5,"received":N,"from":"ADDR"}` (`from` null when unknown).
+#[must_use]
+pub fn received_from_json(id: u64, datagram: &Datagram) -> String {
+    #[derive(Serialize)]
+    struct ReceivedFromJson {
+        id: u64,
+        received: usize,
+        from: Option<String>,
+    }
+    to_json(&ReceivedFromJson {
+        id,
+        received: datagram.data.len(),
+        from: datagram.from.map(|address| address.to_string()),
+    })
+}
+
+fn disconnect_kind(abortive: bool) -> &'static str {
+    if abortive {
+        "abortive"
+    } else {
+        "graceful"
+    }
+}
+
+/// `disconnected endpoint 3 (graceful)` / `(abortive)`.
+#[must_use]
+pub fn disconnected_text(id: u64, abortive: bool) -> String {
+    format!("disconnected endpoint {id} ({})", disconnect_kind(abortive))
+}
+
+/// `{"id":3,"disconnected":"graceful"}`.
+#[must_use]
+pub fn disconnected_json(id: u64, abortive: bool) -> String {
+    #[derive(Serialize)]
+    struct DisconnectedJson {
+        id: u64,
+        disconnected: &'static str,
+    }
+    to_json(&DisconnectedJson {
+        id,
+        disconnected: disconnect_kind(abortive),
+    })
+}
+
+/// `keepalive = 1` (the value as the driver returned it).
+#[must_use]
+pub fn option_text(name: &str, value: u32) -> String {
+    format!("{name} = {value}")
+}
+
+/// `{"id":3,"option":"keepalive","value":1}`.
+#[must_use]
+pub fn option_json(id: u64, name: &str, value: u32) -> String {
+    #[derive(Serialize)]
+    struct OptionJson<'a> {
+        id: u64,
+        option: &'a str,
+        value: u32,
+    }
+    to_json(&OptionJson {
+        id,
+        option: name,
+        value,
+    })
+}
+
+/// `{"id":4,"sddl":"D:P(A;;GA;;;SY)"}` (`sddl` null when the endpoint has no descriptor).
+#[must_use]
+pub fn security_json(id: u64, sddl: Option<&str>) -> String {
+    #[derive(Serialize)]
+    struct SecurityJson<'a> {
+        id: u64,
+        sddl: Option<&'a str>,
+    }
+    to_json(&SecurityJson { id, sddl })
+}
+
+/// `{"name":"localhost","addresses":["127.0.0.1:0","[::1]:0"]}`.
+#[must_use]
+pub fn resolved_json(name: &str, addresses: &[SocketAddr]) -> String {
+    #[derive(Serialize)]
+    struct ResolvedJson<'a> {
+        name: &'a str,
+        addresses: Vec<String>,
+    }
+    to_json(&ResolvedJson {
+        name,
+        addresses: addresses.iter().map(ToString::to_string).collect(),
+    })
+}
+
+/// The `wskctl stats` lines: `name value`, one counter per line, aligned.
+#[must_use]
+pub fn stats_text(stats: &Stats) -> String {
+    let rows = [
+        ("endpoints open", stats.endpoints_open.to_string()),
+        ("endpoints peak", stats.endpoints_peak.to_string()),
+        ("endpoints opened", stats.endpoints_opened.to_string()),
+        ("bytes sent", stats.bytes_sent.to_string()),
+        ("bytes received", stats.bytes_received.to_string()),
+        ("connections served", stats.connections_served.to_string()),
+        ("errors", stats.errors.to_string()),
+        ("uptime", age_text(stats.uptime_ms)),
+    ];
+    let mut text = String::new();
+    for (name, value) in rows {
+        let _ = writeln!(text, "{name:<20}{value}");
+    }
+    text.trim_end().to_owned()
+}
+
+/// `{"endpoints_open":0,...,"uptime_ms":N}`: every STATS counter under its field name.
+#[must_use]
+pub fn stats_json(stats: &Stats) -> String {
+    #[derive(Serialize)]
+    struct StatsJson {
+        endpoints_open: u32,
+        endpoints_peak: u32,
+        endpoints_opened: u64,
+        bytes_sent: u64,
+        bytes_received: u64,
+        connections_served: u64,
+        errors: u64,
+        uptime_ms: u64,
+    }
+    to_json(&StatsJson {
+        endpoints_open: stats.endpoints_open,
+        endpoints_peak: stats.endpoints_peak,
+        endpoints_opened: stats.endpoints_opened,
+        bytes_sent: stats.bytes_sent,
+        bytes_received: stats.bytes_received,
+        connections_served: stats.connections_served,
+        errors: stats.errors,
+        uptime_ms: stats.uptime_ms,
+    })
 }
 
 /// `status STATUS_NAME (0x...)` and `output <hex>` lines (no trailing newline).
@@ -346,13 +577,13 @@ mod tests {
     use super::*;
     use std::net::{Ipv4Addr, SocketAddr};
     use wskrs_ntstatus::NtStatus;
-    use wskrs_protocol::{EndpointId, EndpointKind, EndpointState};
+    use wskrs_protocol::{EndpointActivity, EndpointId, EndpointKind, EndpointState};
 
     fn info(wsk_version: u16, endpoint_count: u32) -> DriverInfo {
         DriverInfo {
             driver_version: (0, 1, 0),
             wsk_version,
-            abi_version: 1,
+            abi_version: 2,
             endpoint_count,
         }
     }
@@ -361,19 +592,19 @@ mod tests {
     fn info_forms() {
         assert_eq!(
             info_text(&info(0x0100, 0)),
-            "wsk-rs driver 0.1.0, protocol 1, WSK provider 1.0, 0 endpoints"
+            "wsk-rs driver 0.1.0, protocol 2, WSK provider 1.0, 0 endpoints"
         );
         assert_eq!(
             info_text(&info(0, 1)),
-            "wsk-rs driver 0.1.0, protocol 1, WSK provider unknown, 1 endpoint"
+            "wsk-rs driver 0.1.0, protocol 2, WSK provider unknown, 1 endpoint"
         );
         assert_eq!(
             info_json(&info(0x0100, 0)),
-            r#"{"driver_version":"0.1.0","protocol":1,"wsk_version":"1.0","endpoints":0}"#
+            r#"{"driver_version":"0.1.0","protocol":2,"wsk_version":"1.0","endpoints":0}"#
         );
         assert_eq!(
             info_json(&info(0, 2)),
-            r#"{"driver_version":"0.1.0","protocol":1,"wsk_version":null,"endpoints":2}"#
+            r#"{"driver_version":"0.1.0","protocol":2,"wsk_version":null,"endpoints":2}"#
         );
     }
 
@@ -448,8 +679,8 @@ mod tests {
         assert_eq!(closed_json(3), r#"{"id":3,"closed":true}"#);
     }
 
-    fn entry(id: u64, detached: bool) -> EndpointStatus {
-        EndpointStatus {
+    fn entry(id: u64, detached: bool) -> ListedEndpoint {
+        let status = EndpointStatus {
             id: EndpointId(id),
             kind: EndpointKind::TcpListener,
             state: EndpointState::Listening,
@@ -462,7 +693,15 @@ mod tests {
             bytes_received: 12,
             connections_served: 2,
             connections_active: 1,
-        }
+        };
+        let activity = EndpointActivity {
+            opened_ms: 61_500,
+            send_ops: 3,
+            recv_ops: 4,
+            errors: u64::from(!detached),
+            last_status: (!detached).then_some(NtStatus::CONNECTION_RESET),
+        };
+        ListedEndpoint { status, activity }
     }
 
     #[test]
@@ -487,10 +726,14 @@ mod tests {
                 "12",
                 "2",
                 "1",
-                "detached"
+                "detached",
+                "1m01s",
+                "3/4",
+                "0",
+                "-"
             ]
         );
-        assert!(lines[2].ends_with('-'));
+        assert!(lines[2].ends_with("STATUS_CONNECTION_RESET"));
         // Columns line up: KIND starts at the same offset in every row.
         let kind_at: Vec<usize> = lines
             .iter()
@@ -503,9 +746,76 @@ mod tests {
         assert_eq!(list_table(&[]).lines().count(), 1);
         assert_eq!(
             list_json(&[entry(4, true)]),
-            r#"[{"id":4,"kind":"tcp-listener","state":"listening","service":"echo","local":"127.0.0.1:9100","remote":null,"sent":10,"received":12,"served":2,"active":1,"flags":["detached"]}]"#
+            r#"[{"id":4,"kind":"tcp-listener","state":"listening","service":"echo","local":"127.0.0.1:9100","remote":null,"sent":10,"received":12,"served":2,"active":1,"flags":["detached"],"opened_ms":61500,"send_ops":3,"recv_ops":4,"errors":0,"last_status":null}]"#
         );
         assert_eq!(list_json(&[]), "[]");
+        assert!(list_json(&[entry(5, false)])
+            .contains(r#""errors":1,"last_status":"STATUS_CONNECTION_RESET""#));
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(age_text(0), "0ms");
+        assert_eq!(age_text(999), "999ms");
+        assert_eq!(age_text(1000), "1.0s");
+        assert_eq!(age_text(12_345), "12.3s");
+        assert_eq!(age_text(59_999), "59.9s");
+        assert_eq!(age_text(60_000), "1m00s");
+        assert_eq!(age_text(3_599_999), "59m59s");
+        assert_eq!(age_text(3_600_000), "1h00m");
+        assert_eq!(age_text(90_061_000), "25h01m");
+    }
+
+    #[test]
+    fn v2_forms() {
+        let datagram = Datagram {
+            data: b"ping".to_vec(),
+            from: Some(addr(7)),
+        };
+        assert_eq!(
+            received_from_text(&datagram),
+            "received 4 bytes from 127.0.0.1:7"
+        );
+        assert_eq!(
+            received_from_json(
+                5,
+                &Datagram {
+                    from: None,
+                    ..datagram
+                }
+            ),
+            r#"{"id":5,"received":4,"from":null}"#
+        );
+        assert_eq!(sent_to_text(1, addr(7)), "sent 1 byte to 127.0.0.1:7");
+        assert_eq!(
+            sent_to_json(5, 4, addr(7)),
+            r#"{"id":5,"sent":4,"to":"127.0.0.1:7"}"#
+        );
+        assert_eq!(
+            disconnected_text(3, true),
+            "disconnected endpoint 3 (abortive)"
+        );
+        assert_eq!(option_text("rcvbuf", 8192), "rcvbuf = 8192");
+        assert_eq!(
+            resolved_json("x", &[addr(80)]),
+            r#"{"name":"x","addresses":["127.0.0.1:80"]}"#
+        );
+        let stats = Stats {
+            endpoints_open: 1,
+            endpoints_peak: 2,
+            endpoints_opened: 3,
+            bytes_sent: 4,
+            bytes_received: 5,
+            connections_served: 6,
+            errors: 7,
+            uptime_ms: 8000,
+        };
+        assert_eq!(
+            stats_json(&stats),
+            r#"{"endpoints_open":1,"endpoints_peak":2,"endpoints_opened":3,"bytes_sent":4,"bytes_received":5,"connections_served":6,"errors":7,"uptime_ms":8000}"#
+        );
+        assert!(stats_text(&stats).ends_with("uptime              8.0s"));
+        assert_eq!(status_name(NtStatus::from_u32(0xC0DE_0001)), "0xC0DE0001");
     }
 
     #[test]

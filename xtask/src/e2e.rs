@@ -15,11 +15,11 @@ use crate::scenarios::{self, find_endpoint, list, wait_closed};
 use crate::util::{fmt_duration, free_port, json_str, json_u64, parse_json_output, say, wine_path};
 use crate::wine::{Session, Wine, SERVICE, WSKCTL_TIMEOUT};
 
-/// The IOCTL ABI as documented (protocol spec v1), spelled out independently of the
+/// The IOCTL ABI as documented (docs/protocol.md, ABI version 2), spelled out independently of the
 /// `wskrs-protocol` crate on purpose: the suite checks the driver against the document.
 mod abi {
     pub(crate) const DEVICE_TYPE: u32 = 0x8057;
-    pub(crate) const ABI_VERSION: u32 = 1;
+    pub(crate) const ABI_VERSION: u32 = 2;
     pub(crate) const FILE_ANY_ACCESS: u32 = 0;
     pub(crate) const FILE_READ_WRITE: u32 = 3;
 
@@ -82,7 +82,7 @@ mod abi {
         #[test]
         fn connect_request_is_72_bytes() {
             assert_eq!(tcp_connect(2, 80).len(), 72);
-            assert_eq!(&hex(&header(1, 8)), "0100000008000000");
+            assert_eq!(&hex(&header(2, 8)), "0200000008000000");
         }
     }
 }
@@ -202,7 +202,7 @@ pub(crate) fn run(layout: &Layout, built: &Built, only: &[String]) -> Result<Exi
     })
 }
 
-/// Checks `wskctl --json info`: version 0.1.0, protocol 1. Returns the reply.
+/// Checks `wskctl --json info`: version 0.1.0, protocol 2. Returns the reply.
 fn check_info(wine: &Wine) -> Result<Value> {
     let out = wine.wskctl_ok(&["--json", "info"], WSKCTL_TIMEOUT)?;
     let info = parse_json_output(&out.stdout)?;
@@ -212,7 +212,11 @@ fn check_info(wine: &Wine) -> Result<Value> {
         "driver version {version}, expected 0.1.0"
     );
     let protocol = json_u64(&info, "protocol")?;
-    ensure!(protocol == 1, "protocol {protocol}, expected 1");
+    ensure!(
+        u32::try_from(protocol) == Ok(abi::ABI_VERSION),
+        "protocol {protocol}, expected {}",
+        abi::ABI_VERSION
+    );
     Ok(info)
 }
 
@@ -262,91 +266,88 @@ fn expect_refusal(wine: &Wine, args: &[&str], status: &str) -> Result<()> {
     Ok(())
 }
 
+/// `wskctl raw --code CODE --input-hex HEX --output-len N` must exit 1 naming `status`.
+fn expect_raw_refusal(
+    wine: &Wine,
+    code: u32,
+    input: &[u8],
+    out_len: u32,
+    status: &str,
+) -> Result<()> {
+    expect_refusal(
+        wine,
+        &[
+            "raw",
+            "--code",
+            &format!("{code:#010x}"),
+            "--input-hex",
+            &abi::hex(input),
+            "--output-len",
+            &out_len.to_string(),
+        ],
+        status,
+    )
+}
+
 /// 4. Malformed requests are refused with the documented statuses; the driver keeps working.
 fn malformed_requests(cx: &Ctx<'_>) -> Result<()> {
     let before = json_u64(&check_info(cx.wine)?, "endpoints")?;
-    let code = |c: u32| format!("{c:#010x}");
-
-    // INFO with a 4-byte input (the header alone is 8).
-    let short = abi::hex(&abi::header(abi::ABI_VERSION, 4)[..4]);
-    expect_refusal(
-        cx.wine,
-        &[
-            "raw",
-            "--code",
-            &code(abi::INFO),
-            "--input-hex",
-            &short,
-            "--output-len",
-            "24",
-        ],
-        "STATUS_INFO_LENGTH_MISMATCH",
-    )
-    .context("INFO with 4 bytes")?;
-
-    // INFO with a future ABI version.
-    let future = abi::hex(&abi::header(abi::ABI_VERSION + 1, 8));
-    expect_refusal(
-        cx.wine,
-        &[
-            "raw",
-            "--code",
-            &code(abi::INFO),
-            "--input-hex",
-            &future,
-            "--output-len",
-            "24",
-        ],
-        "STATUS_REVISION_MISMATCH",
-    )
-    .context("INFO with ABI version 2")?;
-
-    // TCP_CONNECT to an address of family 99.
-    let bad_family = abi::hex(&abi::tcp_connect(99, 80));
-    expect_refusal(
-        cx.wine,
-        &[
-            "raw",
-            "--code",
-            &code(abi::TCP_CONNECT),
-            "--input-hex",
-            &bad_family,
-            "--output-len",
-            "80",
-        ],
-        "STATUS_INVALID_ADDRESS_COMPONENT",
-    )
-    .context("TCP_CONNECT with family 99")?;
+    let header = abi::header(abi::ABI_VERSION, 8);
+    let cases: [(&str, u32, Vec<u8>, u32, &str); 5] = [
+        // The header alone is 8 bytes.
+        (
+            "INFO with 4 bytes",
+            abi::INFO,
+            header[..4].to_vec(),
+            24,
+            "STATUS_INFO_LENGTH_MISMATCH",
+        ),
+        (
+            "INFO with ABI version 3",
+            abi::INFO,
+            abi::header(abi::ABI_VERSION + 1, 8),
+            24,
+            "STATUS_REVISION_MISMATCH",
+        ),
+        // A v1 client: the version is checked before anything else.
+        (
+            "INFO with ABI version 1",
+            abi::INFO,
+            abi::header(1, 8),
+            24,
+            "STATUS_REVISION_MISMATCH",
+        ),
+        (
+            "TCP_CONNECT with family 99",
+            abi::TCP_CONNECT,
+            abi::tcp_connect(99, 80),
+            80,
+            "STATUS_INVALID_ADDRESS_COMPONENT",
+        ),
+        (
+            "unknown IOCTL code",
+            abi::UNKNOWN,
+            header.clone(),
+            64,
+            "STATUS_INVALID_DEVICE_REQUEST",
+        ),
+    ];
+    for (what, code, input, out_len, status) in &cases {
+        expect_raw_refusal(cx.wine, *code, input, *out_len, status).context(*what)?;
+    }
 
     // An endpoint id the driver never issued.
     expect_refusal(cx.wine, &["close", "999999"], "STATUS_NOT_FOUND")
         .context("close of an unknown endpoint")?;
-
-    // An IOCTL code outside the table.
-    let header = abi::hex(&abi::header(abi::ABI_VERSION, 8));
-    expect_refusal(
-        cx.wine,
-        &[
-            "raw",
-            "--code",
-            &code(abi::UNKNOWN),
-            "--input-hex",
-            &header,
-            "--output-len",
-            "64",
-        ],
-        "STATUS_INVALID_DEVICE_REQUEST",
-    )
-    .context("unknown IOCTL code")?;
 
     // A well-formed INFO through `raw` succeeds: the refusals above were about the input.
     let ok = cx.wine.wskctl(
         &[
             "raw",
             "--code",
-            &code(abi::INFO),
+            &format!("{:#010x}", abi::INFO),
             "--input-hex",
-            &header,
+            &abi::hex(&header),
             "--output-len",
             "24",
         ],
