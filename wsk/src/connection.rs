@@ -7,14 +7,12 @@ use core::time::Duration;
 use wsk_bindings as sys;
 
 use crate::irp::Blocking;
-use crate::socket::{self, BindOptions, Category, RawSocket, CHUNK};
+use crate::socket::{self, BindOptions, Category, RawSocket, SocketCore, CHUNK};
 use crate::{Error, NtStatus, Result, SockAddr, WskClient};
 
 /// A connected TCP socket.
 pub struct ConnectionSocket {
-    raw: RawSocket,
-    blocking: Blocking,
-    client: WskClient,
+    pub(crate) core: SocketCore,
 }
 
 /// How a connection ends ([`ConnectionSocket::disconnect`]).
@@ -28,18 +26,11 @@ pub enum Disconnect<'a> {
 
 impl ConnectionSocket {
     pub(crate) fn from_raw(raw: RawSocket, client: WskClient) -> Self {
-        Self { raw, blocking: Blocking::new(), client }
+        Self { core: SocketCore { raw, blocking: Blocking::new(), client } }
     }
 
     pub(crate) fn into_parts(self) -> (RawSocket, WskClient) {
-        let this = core::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again, so each field is moved out once.
-        let raw = unsafe { ptr::read(&raw const this.raw) };
-        // SAFETY: as above.
-        let client = unsafe { ptr::read(&raw const this.client) };
-        // SAFETY: as above; the blocking slot is dropped here (no request is pending on it).
-        drop(unsafe { ptr::read(&raw const this.blocking) });
-        (raw, client)
+        self.core.into_parts()
     }
 
     /// Connects to `remote` from `local` (or the unspecified address of the same family, port
@@ -80,11 +71,11 @@ impl ConnectionSocket {
             let _ = raw.close();
             return Err(e);
         }
-        Ok(Self { raw, blocking, client: client.clone() })
+        Ok(Self { core: SocketCore { raw, blocking, client: client.clone() } })
     }
 
     pub(crate) fn raw(&self) -> &RawSocket {
-        &self.raw
+        &self.core.raw
     }
 
     fn bind_and_connect(
@@ -116,11 +107,11 @@ impl ConnectionSocket {
     }
 
     fn dispatch(&self) -> Result<&sys::WSK_PROVIDER_CONNECTION_DISPATCH> {
-        if !self.raw.is_open() {
+        if !self.core.raw.is_open() {
             return Err(Error::new(NtStatus::CONNECTION_ABORTED));
         }
         // SAFETY: `raw` is an open connection socket.
-        Ok(unsafe { self.raw.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() })
+        Ok(unsafe { self.core.raw.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() })
     }
 
     /// Sends up to [`CHUNK`] bytes of `data` (`WskSend`); returns how many were sent.
@@ -133,9 +124,9 @@ impl ConnectionSocket {
         let len = data.len().min(CHUNK);
         let chunk = data.get(..len).unwrap_or_default();
         let Some(send_fn) = self.dispatch()?.WskSend else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-        let socket = self.raw.as_ptr();
-        let raw = &mut self.raw;
-        let (sent, _) = self.blocking.run(
+        let socket = self.core.raw.as_ptr();
+        let raw = &mut self.core.raw;
+        let (sent, _) = self.core.blocking.run(
             CHUNK,
             timeout,
             |m| {
@@ -191,9 +182,9 @@ impl ConnectionSocket {
     pub fn receive_with_flags(&mut self, out: &mut [u8], flags: u32, timeout: Duration) -> Result<usize> {
         let len = out.len().min(CHUNK);
         let Some(receive_fn) = self.dispatch()?.WskReceive else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-        let socket = self.raw.as_ptr();
-        let raw = &mut self.raw;
-        let (received, memory) = self.blocking.run(
+        let socket = self.core.raw.as_ptr();
+        let raw = &mut self.core.raw;
+        let (received, memory) = self.core.blocking.run(
             CHUNK,
             timeout,
             |_| {},
@@ -222,7 +213,7 @@ impl ConnectionSocket {
     /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio).
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = self.dispatch()?.WskGetLocalAddress;
-        socket::address(&self.raw, &mut self.blocking, f, crate::options::OPTION_TIMEOUT)
+        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
     }
 
     /// The peer's address (`WskGetRemoteAddress`). IRQL: PASSIVE_LEVEL.
@@ -231,7 +222,7 @@ impl ConnectionSocket {
     /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio).
     pub fn peer_addr(&mut self) -> Result<SocketAddr> {
         let f = self.dispatch()?.WskGetRemoteAddress;
-        socket::address(&self.raw, &mut self.blocking, f, crate::options::OPTION_TIMEOUT)
+        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
     }
 
     /// Ends the connection (`WskDisconnect`): gracefully after optional final data (at most
@@ -250,9 +241,9 @@ impl ConnectionSocket {
         }
         let len = data.len();
         let Some(disconnect_fn) = self.dispatch()?.WskDisconnect else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-        let socket = self.raw.as_ptr();
-        let raw = &mut self.raw;
-        self.blocking
+        let socket = self.core.raw.as_ptr();
+        let raw = &mut self.core.raw;
+        self.core.blocking
             .run(
                 if len == 0 { 0 } else { CHUNK },
                 timeout,
@@ -279,13 +270,13 @@ impl ConnectionSocket {
     /// cancel closes it).
     #[must_use]
     pub fn is_open(&self) -> bool {
-        self.raw.is_open()
+        self.core.raw.is_open()
     }
 
     /// Closes the connection on a worker thread. IRQL <= DISPATCH_LEVEL (where dropping,
     /// which closes and waits, is not allowed).
     pub fn close_later(self) {
-        let client = self.client.clone();
+        let client = self.core.client.clone();
         if let Err(this) = client.defer(self, drop) {
             // No memory for a work item: keep the socket open rather than block here.
             core::mem::forget(this);
@@ -296,16 +287,10 @@ impl ConnectionSocket {
     ///
     /// # Errors
     /// The status of `WskCloseSocket`; the socket is released either way.
-    pub fn close(mut self) -> Result<()> {
-        self.raw.close()
+    pub fn close(self) -> Result<()> {
+        let (mut raw, _client) = self.core.into_parts();
+        raw.close()
     }
 }
 
-impl Drop for ConnectionSocket {
-    fn drop(&mut self) {
-        let _ = self.raw.close();
-    }
-}
 
-crate::options::socket_options!(ConnectionSocket);
-crate::options::tcp_options!(ConnectionSocket);

@@ -6,15 +6,12 @@ use core::time::Duration;
 
 use wsk_bindings as sys;
 
-use crate::irp::Blocking;
-use crate::socket::{self, BindOptions, Category, RawSocket, CHUNK};
+use crate::socket::{self, BindOptions, Category, RawSocket, SocketCore, CHUNK};
 use crate::{Error, NtStatus, Result, SockAddr, WskClient};
 
 /// A bound UDP socket.
 pub struct DatagramSocket {
-    raw: RawSocket,
-    blocking: Blocking,
-    client: WskClient,
+    pub(crate) core: SocketCore,
 }
 
 impl DatagramSocket {
@@ -41,15 +38,15 @@ impl DatagramSocket {
             let _ = raw.close();
             return Err(e);
         }
-        Ok(Self { raw, blocking, client: client.clone() })
+        Ok(Self { core: SocketCore { raw, blocking, client: client.clone() } })
     }
 
     fn dispatch(&self) -> Result<&sys::WSK_PROVIDER_DATAGRAM_DISPATCH> {
-        if !self.raw.is_open() {
+        if !self.core.raw.is_open() {
             return Err(Error::new(NtStatus::INVALID_HANDLE));
         }
         // SAFETY: `raw` is an open datagram socket.
-        Ok(unsafe { self.raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() })
+        Ok(unsafe { self.core.raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() })
     }
 
     /// Sends one datagram of at most [`CHUNK`] bytes to `remote` (`WskSendTo`); returns the
@@ -63,9 +60,9 @@ impl DatagramSocket {
             return Err(Error::new(NtStatus::INVALID_BUFFER_SIZE));
         }
         let Some(send_to_fn) = self.dispatch()?.WskSendTo else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-        let socket = self.raw.as_ptr();
-        let raw = &mut self.raw;
-        let (sent, _) = self.blocking.run(
+        let socket = self.core.raw.as_ptr();
+        let raw = &mut self.core.raw;
+        let (sent, _) = self.core.blocking.run(
             CHUNK,
             timeout,
             |m| {
@@ -97,9 +94,9 @@ impl DatagramSocket {
     pub fn receive_from(&mut self, out: &mut [u8], timeout: Duration) -> Result<(usize, Option<SocketAddr>)> {
         let len = out.len().min(CHUNK);
         let Some(receive_fn) = self.dispatch()?.WskReceiveFrom else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-        let socket = self.raw.as_ptr();
-        let raw = &mut self.raw;
-        let (received, memory) = self.blocking.run(
+        let socket = self.core.raw.as_ptr();
+        let raw = &mut self.core.raw;
+        let (received, memory) = self.core.blocking.run(
             CHUNK,
             timeout,
             |m| m.addresses[1] = SockAddr::empty(),
@@ -132,40 +129,28 @@ impl DatagramSocket {
     /// The provider's status.
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = self.dispatch()?.WskGetLocalAddress;
-        socket::address(&self.raw, &mut self.blocking, f, crate::options::OPTION_TIMEOUT)
+        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
     }
 
     /// Whether the socket is still open (a timed-out request that the provider could not
     /// cancel closes it).
     #[must_use]
     pub fn is_open(&self) -> bool {
-        self.raw.is_open()
+        self.core.raw.is_open()
     }
 
     pub(crate) fn into_parts(self) -> (RawSocket, WskClient) {
-        let this = core::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again, so each field is moved out once.
-        let raw = unsafe { ptr::read(&raw const this.raw) };
-        // SAFETY: as above.
-        let client = unsafe { ptr::read(&raw const this.client) };
-        // SAFETY: as above; no request is pending on the blocking slot.
-        drop(unsafe { ptr::read(&raw const this.blocking) });
-        (raw, client)
+        self.core.into_parts()
     }
 
     /// Closes the socket; pending requests complete as cancelled. IRQL: PASSIVE_LEVEL.
     ///
     /// # Errors
     /// The status of `WskCloseSocket`; the socket is released either way.
-    pub fn close(mut self) -> Result<()> {
-        self.raw.close()
+    pub fn close(self) -> Result<()> {
+        let (mut raw, _client) = self.core.into_parts();
+        raw.close()
     }
 }
 
-impl Drop for DatagramSocket {
-    fn drop(&mut self) {
-        let _ = self.raw.close();
-    }
-}
 
-crate::options::socket_options!(DatagramSocket);

@@ -65,6 +65,7 @@ pub use shared::Shared;
 pub use connection::{ConnectionSocket, Disconnect};
 pub use datagram::DatagramSocket;
 pub use listen::ListenSocket;
+pub use options::{SocketOptions, TcpOptions};
 pub use socket::{BindOptions, CHUNK};
 pub use sync::{SpinLock, SpinLockGuard};
 pub use time::{sleep, uptime};

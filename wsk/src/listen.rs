@@ -6,16 +6,13 @@ use core::time::Duration;
 
 use wsk_bindings as sys;
 
-use crate::irp::Blocking;
-use crate::socket::{self, BindOptions, Category, RawSocket};
+use crate::socket::{self, BindOptions, Category, RawSocket, SocketCore};
 use crate::{ConnectionSocket, Error, NtStatus, Result, SockAddr, WskClient};
 
 /// A listening TCP socket.
 pub struct ListenSocket {
-    raw: RawSocket,
-    blocking: Blocking,
+    pub(crate) core: SocketCore,
     local: SocketAddr,
-    client: WskClient,
 }
 
 impl ListenSocket {
@@ -43,7 +40,7 @@ impl ListenSocket {
             let _ = raw.close();
             return Err(e);
         }
-        Ok(Self { raw, blocking, local, client: client.clone() })
+        Ok(Self { core: SocketCore { raw, blocking, client: client.clone() }, local })
     }
 
     /// The address this socket was bound to, as requested (see [`ListenSocket::local_addr`]
@@ -59,8 +56,8 @@ impl ListenSocket {
     /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio).
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         // SAFETY: `raw` is a listen socket.
-        let f = unsafe { self.raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskGetLocalAddress;
-        socket::address(&self.raw, &mut self.blocking, f, crate::options::OPTION_TIMEOUT)
+        let f = unsafe { self.core.raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskGetLocalAddress;
+        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
     }
 
     /// Waits up to `timeout` for a connection (`WskAccept`); returns it with the remote
@@ -70,11 +67,11 @@ impl ListenSocket {
     /// `STATUS_IO_TIMEOUT`, or the provider's status.
     pub fn accept(&mut self, timeout: Duration) -> Result<(ConnectionSocket, Option<SocketAddr>)> {
         // SAFETY: `raw` is a listen socket.
-        let accept_fn = unsafe { self.raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept;
+        let accept_fn = unsafe { self.core.raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept;
         let Some(accept_fn) = accept_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-        let socket = self.raw.as_ptr();
-        let raw = &mut self.raw;
-        let (info, memory) = self.blocking.run(
+        let socket = self.core.raw.as_ptr();
+        let raw = &mut self.core.raw;
+        let (info, memory) = self.core.blocking.run(
             0,
             timeout,
             |m| m.addresses = [SockAddr::empty(); 2],
@@ -89,33 +86,21 @@ impl ListenSocket {
         )?;
         let remote = memory.addresses[1].to_socket_addr();
         let accepted = NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
-        Ok((ConnectionSocket::from_raw(RawSocket::accepted(accepted), self.client.clone()), remote))
+        Ok((ConnectionSocket::from_raw(RawSocket::accepted(accepted), self.core.client.clone()), remote))
     }
 
     pub(crate) fn into_parts(self) -> (RawSocket, WskClient) {
-        let this = core::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again, so each field is moved out once.
-        let raw = unsafe { ptr::read(&raw const this.raw) };
-        // SAFETY: as above.
-        let client = unsafe { ptr::read(&raw const this.client) };
-        // SAFETY: as above; no request is pending on the blocking slot.
-        drop(unsafe { ptr::read(&raw const this.blocking) });
-        (raw, client)
+        self.core.into_parts()
     }
 
     /// Closes the socket; pending accepts complete as cancelled. IRQL: PASSIVE_LEVEL.
     ///
     /// # Errors
     /// The status of `WskCloseSocket`; the socket is released either way.
-    pub fn close(mut self) -> Result<()> {
-        self.raw.close()
+    pub fn close(self) -> Result<()> {
+        let (mut raw, _client) = self.core.into_parts();
+        raw.close()
     }
 }
 
-impl Drop for ListenSocket {
-    fn drop(&mut self) {
-        let _ = self.raw.close();
-    }
-}
 
-crate::options::socket_options!(ListenSocket);

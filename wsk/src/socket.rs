@@ -87,6 +87,34 @@ impl RawSocket {
     }
 }
 
+/// What every socket type owns: the provider socket, its blocking-request slot and its
+/// client. Dropping it closes the socket (bounded wait, PASSIVE_LEVEL).
+pub struct SocketCore {
+    pub(crate) raw: RawSocket,
+    pub(crate) blocking: Blocking,
+    pub(crate) client: WskClient,
+}
+
+impl SocketCore {
+    /// The provider socket and client, without closing the socket (for tasks that take it over).
+    pub(crate) fn into_parts(self) -> (RawSocket, WskClient) {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so each field is moved out once.
+        let raw = unsafe { ptr::read(&raw const this.raw) };
+        // SAFETY: as above.
+        let client = unsafe { ptr::read(&raw const this.client) };
+        // SAFETY: as above; no request is pending on the blocking slot.
+        drop(unsafe { ptr::read(&raw const this.blocking) });
+        (raw, client)
+    }
+}
+
+impl Drop for SocketCore {
+    fn drop(&mut self) {
+        let _ = self.raw.close();
+    }
+}
+
 /// Socket category and protocol for `WskSocket`.
 #[derive(Clone, Copy)]
 pub(crate) enum Category {

@@ -9,7 +9,10 @@ use core::time::Duration;
 
 use wsk::datagrams::DatagramTask;
 use wsk::security::CachedSecurityDescriptor;
-use wsk::{AddressInfo, BindOptions, ConnectionSocket, DatagramSocket, Disconnect, ListenSocket, NtStatus, WskClient};
+use wsk::{
+    AddressInfo, BindOptions, ConnectionSocket, DatagramSocket, Disconnect, ListenSocket, NtStatus, SocketOptions, TcpOptions,
+    WskClient,
+};
 use wskrs_protocol::{self as protocol, BindFlags, EndpointId, OptionId, ProtocolError, Request, Service, UdpService};
 
 use crate::endpoints::{DatagramKind, Endpoint, Outcome, SddlText};
@@ -253,7 +256,7 @@ impl Driver {
 
 /// Creates a socket with `create`, first caching `sddl` (when given) as the socket's
 /// SO_WSK_SECURITY, and reads the descriptor back from the provider after bind.
-fn secured<S: Secured>(
+fn secured<S: SocketOptions>(
     client: &WskClient,
     sddl: Option<&str>,
     options: BindOptions<'_>,
@@ -263,37 +266,16 @@ fn secured<S: Secured>(
     let descriptor = CachedSecurityDescriptor::from_sddl(client, sddl)?;
     let mut socket = create(BindOptions { security: Some(&descriptor), ..options })?;
     drop(descriptor);
-    let read_back = socket.read_security()?;
-    Ok((socket, Some(read_back)))
+    let read_back = socket.security()?;
+    let view = read_back.descriptor()?;
+    let text = SddlText::format(&view.sddl()).ok_or(Failure(NtStatus::BUFFER_TOO_SMALL))?;
+    Ok((socket, Some(text)))
 }
 
-/// Sockets whose SO_WSK_SECURITY can be read back.
-trait Secured {
-    fn read_security(&mut self) -> Result<SddlText, Failure>;
-}
-
-fn sddl_of(sd: &CachedSecurityDescriptor) -> Result<SddlText, Failure> {
-    let view = sd.descriptor()?;
-    SddlText::format(&view.sddl()).ok_or(Failure(NtStatus::BUFFER_TOO_SMALL))
-}
-
-impl Secured for ListenSocket {
-    fn read_security(&mut self) -> Result<SddlText, Failure> {
-        sddl_of(&self.security()?)
-    }
-}
-
-impl Secured for DatagramSocket {
-    fn read_security(&mut self) -> Result<SddlText, Failure> {
-        sddl_of(&self.security()?)
-    }
-}
-
-/// Gets (`set` = None) or sets an option of a TCP connection; returns its value.
-fn connection_option(socket: &mut ConnectionSocket, option: OptionId, set: Option<u32>) -> wsk::Result<u32> {
-    match (option, set) {
-        (OptionId::NoDelay, Some(v)) => socket.set_nodelay(v != 0).map(|()| v),
-        (OptionId::NoDelay, None) => socket.nodelay().map(u32::from),
+/// Gets (`set` = None) or sets an option every socket type has; `None` for TCP_NODELAY.
+fn common_option<S: SocketOptions>(socket: &mut S, option: OptionId, set: Option<u32>) -> Option<wsk::Result<u32>> {
+    Some(match (option, set) {
+        (OptionId::NoDelay, _) => return None,
         (OptionId::Keepalive, Some(v)) => socket.set_keepalive(v != 0).map(|()| v),
         (OptionId::Keepalive, None) => socket.keepalive().map(u32::from),
         (OptionId::RcvBuf, Some(v)) => socket.set_recv_buffer_size(v).map(|()| v),
@@ -303,23 +285,20 @@ fn connection_option(socket: &mut ConnectionSocket, option: OptionId, set: Optio
         (OptionId::ReuseAddr, _) => socket.reuse_address().map(u32::from),
         (OptionId::ExclusiveAddrUse, _) => socket.exclusive_address().map(u32::from),
         (OptionId::Ipv6V6Only, _) => socket.ipv6_only().map(u32::from),
-    }
+    })
+}
+
+/// Gets or sets an option of a TCP connection; returns its value.
+fn connection_option(socket: &mut ConnectionSocket, option: OptionId, set: Option<u32>) -> wsk::Result<u32> {
+    common_option(socket, option, set).unwrap_or_else(|| match set {
+        Some(v) => socket.set_nodelay(v != 0).map(|()| v),
+        None => socket.nodelay().map(u32::from),
+    })
 }
 
 /// Gets or sets an option of a UDP socket (TCP_NODELAY does not apply).
 fn datagram_option(socket: &mut DatagramSocket, option: OptionId, set: Option<u32>) -> wsk::Result<u32> {
-    match (option, set) {
-        (OptionId::NoDelay, _) => Err(wsk::Error::new(NtStatus::INVALID_DEVICE_STATE)),
-        (OptionId::Keepalive, Some(v)) => socket.set_keepalive(v != 0).map(|()| v),
-        (OptionId::Keepalive, None) => socket.keepalive().map(u32::from),
-        (OptionId::RcvBuf, Some(v)) => socket.set_recv_buffer_size(v).map(|()| v),
-        (OptionId::RcvBuf, None) => socket.recv_buffer_size(),
-        (OptionId::SndBuf, Some(v)) => socket.set_send_buffer_size(v).map(|()| v),
-        (OptionId::SndBuf, None) => socket.send_buffer_size(),
-        (OptionId::ReuseAddr, _) => socket.reuse_address().map(u32::from),
-        (OptionId::ExclusiveAddrUse, _) => socket.exclusive_address().map(u32::from),
-        (OptionId::Ipv6V6Only, _) => socket.ipv6_only().map(u32::from),
-    }
+    common_option(socket, option, set).unwrap_or(Err(wsk::Error::new(NtStatus::INVALID_DEVICE_STATE)))
 }
 
 fn write(reply: Reply, out: &mut [u8]) -> Result<usize, Failure> {
