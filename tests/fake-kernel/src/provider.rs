@@ -1,0 +1,1131 @@
+//! A scriptable fake WSK provider with byte-stream and datagram loopback.
+//!
+//! The dispatch tables are the `wsk-bindings` structs. Listen sockets accept connections made
+//! by connection sockets of the same process; bytes sent on one end of a connection arrive at
+//! the other; datagrams go to the datagram socket bound at the destination address.
+//!
+//! Each call consults the script for its [`Op`] ([`script`], else [`set_default`], else
+//! [`Behavior::Normal`]). Completion follows what real providers do: the provider moves the
+//! IRP's current stack location down to the location the client prepared (as `IoCallDriver`
+//! would have; Wine's netio does it just before completing), sets `IoStatus` and calls
+//! `IofCompleteRequest`, never while holding its own lock. A pending request gets a cancel
+//! routine when [`Config::honour_cancel`] says so (Windows) or not (Wine); closing a socket
+//! completes its pending requests with `STATUS_CANCELLED` before the close completes.
+//!
+//! # Safety
+//! The `unsafe extern "C"` functions here are WSK dispatch routines with the contracts of the
+//! WSK DDIs they imitate; the client calls them through the dispatch tables.
+
+// Field paths through bindgen's nested unions count as several unsafe operations; each such
+// block is one logical access to one field of a live IRP, under one SAFETY argument.
+#![allow(clippy::multiple_unsafe_ops_per_block)]
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::ffi::c_void;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ptr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use wsk_bindings::{self as sys, sockaddr, NtStatus};
+
+use crate::netio::{self, Event};
+use crate::ntoskrnl;
+use crate::{lock, violation, Tally};
+
+/// A provider operation, for scripts and statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// `WskSocket`.
+    Socket,
+    /// `WskBind`.
+    Bind,
+    /// `WskConnect`.
+    Connect,
+    /// `WskAccept`.
+    Accept,
+    /// `WskSend`.
+    Send,
+    /// `WskReceive`.
+    Receive,
+    /// `WskDisconnect`.
+    Disconnect,
+    /// `WskSendTo`.
+    SendTo,
+    /// `WskReceiveFrom`.
+    ReceiveFrom,
+    /// `WskControlSocket`.
+    Control,
+    /// `WskCloseSocket`.
+    Close,
+    /// `WskGetLocalAddress`.
+    LocalAddress,
+    /// `WskGetRemoteAddress`.
+    RemoteAddress,
+}
+
+/// What the provider does with one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behavior {
+    /// Loopback semantics: a result available during the call completes the IRP inline
+    /// (before the call returns); otherwise the request waits for data, a connection or close.
+    Normal,
+    /// Like `Normal`, but a result available during the call is completed from another thread
+    /// after this (virtual) delay.
+    Later(Duration),
+    /// Returns this status without completing the IRP, as Wine's stubs do.
+    FailSync(NtStatus),
+    /// Completes the IRP inline with this status.
+    Fail(NtStatus),
+    /// Never completes by itself. `cancel`: a cancel routine completes it as cancelled;
+    /// `close`: closing the socket completes it as cancelled. Otherwise only
+    /// [`release_stuck`] completes it.
+    Hang {
+        /// Honour `IoCancelIrp`.
+        cancel: bool,
+        /// Complete when the socket is closed.
+        close: bool,
+    },
+}
+
+/// Provider-wide behaviour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Return `STATUS_PENDING` even after completing the IRP inline (Wine's netio does);
+    /// otherwise return the completion status (Windows).
+    pub pending_after_inline: bool,
+    /// Waiting requests get a cancel routine (Windows); Wine's netio sets none.
+    pub honour_cancel: bool,
+}
+
+impl Config {
+    /// Windows: inline completions return their status, cancellation works.
+    pub const WINDOWS: Self = Self { pending_after_inline: false, honour_cancel: true };
+    /// Wine 8's netio: `STATUS_PENDING` after inline completion, `IoCancelIrp` does nothing.
+    pub const WINE: Self = Self { pending_after_inline: true, honour_cancel: false };
+}
+
+#[derive(Clone, Copy)]
+struct Buf {
+    mdl: usize,
+    offset: usize,
+    len: usize,
+}
+
+struct Request {
+    irp: usize,
+    op: Op,
+    buf: Option<Buf>,
+    /// SOCKADDR pointers the provider writes at completion (accept: local, remote;
+    /// receive-from: sender).
+    addr: [usize; 2],
+    /// Complete when the socket closes (hung requests only; waiting requests always do).
+    on_close: bool,
+}
+
+impl Request {
+    fn new(irp: *mut sys::IRP, op: Op) -> Self {
+        Self { irp: irp as usize, op, buf: None, addr: [0; 2], on_close: true }
+    }
+}
+
+struct Done {
+    irp: usize,
+    status: i32,
+    info: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Category {
+    Basic,
+    Listen,
+    Connection,
+    Datagram,
+}
+
+struct Sock {
+    category: Category,
+    open: bool,
+    /// Handed to the client (created, or accepted), so the client must close it.
+    delivered: bool,
+    local: Option<SocketAddr>,
+    remote: Option<SocketAddr>,
+    peer: Option<usize>,
+    rx: VecDeque<u8>,
+    eof: bool,
+    reset: bool,
+    backlog: VecDeque<usize>,
+    datagrams: VecDeque<(Vec<u8>, SocketAddr)>,
+    waiting: VecDeque<Request>,
+    hung: Vec<Request>,
+    options: HashMap<(u32, u32), Vec<u8>>,
+}
+
+impl Sock {
+    fn new(category: Category, delivered: bool) -> Self {
+        Self {
+            category,
+            open: true,
+            delivered,
+            local: None,
+            remote: None,
+            peer: None,
+            rx: VecDeque::new(),
+            eof: false,
+            reset: false,
+            backlog: VecDeque::new(),
+            datagrams: VecDeque::new(),
+            waiting: VecDeque::new(),
+            hung: Vec::new(),
+            options: HashMap::new(),
+        }
+    }
+}
+
+struct Net {
+    config: Config,
+    scripts: HashMap<Op, VecDeque<Behavior>>,
+    defaults: HashMap<Op, Behavior>,
+    calls: Tally<Op>,
+    sockets: HashMap<usize, Sock>,
+    /// Every socket object ever created (freed at reset).
+    objects: Vec<usize>,
+    /// Hung client-level requests (`WskSocket`).
+    client_hung: Vec<Request>,
+    bound: HashMap<SocketAddr, usize>,
+    next_port: u16,
+}
+
+impl Default for Net {
+    fn default() -> Self {
+        Self {
+            config: Config::WINDOWS,
+            scripts: HashMap::new(),
+            defaults: HashMap::new(),
+            calls: Tally::default(),
+            sockets: HashMap::new(),
+            objects: Vec::new(),
+            client_hung: Vec::new(),
+            bound: HashMap::new(),
+            next_port: 50_000,
+        }
+    }
+}
+
+static NET: Mutex<Option<Net>> = Mutex::new(None);
+/// IRPs handed to the provider and not completed yet.
+static HELD: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
+
+fn with_net<R>(f: impl FnOnce(&mut Net) -> R) -> R {
+    f(lock(&NET).get_or_insert_with(Net::default))
+}
+
+fn with_held<R>(f: impl FnOnce(&mut HashSet<usize>) -> R) -> R {
+    f(lock(&HELD).get_or_insert_with(HashSet::new))
+}
+
+/// Whether the provider holds `irp` (a request on it is pending).
+pub(crate) fn holds(irp: *mut sys::IRP) -> bool {
+    with_held(|h| h.contains(&(irp as usize)))
+}
+
+/// The provider lets go of `irp` as it completes it.
+pub(crate) fn release_hold(irp: *mut sys::IRP) {
+    if !with_held(|h| h.remove(&(irp as usize))) {
+        violation(format!("IofCompleteRequest({irp:p}): the provider did not hold this IRP"));
+    }
+}
+
+/// Number of IRPs the provider holds.
+pub(crate) fn irps_held() -> usize {
+    with_held(|h| h.len())
+}
+
+pub(crate) fn reset() {
+    let objects = with_net(|net| std::mem::take(net).objects);
+    for object in objects {
+        // SAFETY: created by Box in `new_socket`; the previous test is over, nothing uses it.
+        drop(unsafe { Box::from_raw(object as *mut sys::WSK_SOCKET) });
+    }
+    with_held(HashSet::clear);
+}
+
+/// Sets the provider-wide behaviour (default: [`Config::WINDOWS`]).
+pub fn configure(config: Config) {
+    with_net(|net| net.config = config);
+}
+
+/// Queues behaviours for the next calls of `op`, one per call, before the default applies.
+pub fn script(op: Op, behaviors: impl IntoIterator<Item = Behavior>) {
+    with_net(|net| net.scripts.entry(op).or_default().extend(behaviors));
+}
+
+/// The behaviour of `op` calls once its script is used up.
+pub fn set_default(op: Op, behavior: Behavior) {
+    with_net(|net| {
+        net.defaults.insert(op, behavior);
+    });
+}
+
+/// Calls of `op` since [`crate::Kernel::start`].
+#[must_use]
+pub fn calls(op: Op) -> u64 {
+    with_net(|net| net.calls.get(&op))
+}
+
+/// Sockets handed to the client and not closed.
+#[must_use]
+pub fn open_sockets() -> usize {
+    with_net(|net| net.sockets.values().filter(|s| s.open && s.delivered).count())
+}
+
+/// Completes every hung request (see [`Behavior::Hang`]) with `status`; returns how many.
+pub fn release_stuck(status: NtStatus) -> usize {
+    let stuck: Vec<usize> = with_net(|net| {
+        let sockets = net.sockets.values_mut().flat_map(|s| s.hung.drain(..));
+        sockets.chain(net.client_hung.drain(..)).map(|r| r.irp).collect()
+    });
+    let n = stuck.len();
+    for irp in stuck {
+        complete(Done { irp, status: status.0, info: 0 });
+    }
+    n
+}
+
+/// Requests waiting in the provider (for data, a connection, or hung).
+#[must_use]
+pub fn waiting_requests() -> usize {
+    with_net(|net| net.sockets.values().map(|s| s.waiting.len() + s.hung.len()).sum::<usize>() + net.client_hung.len())
+}
+
+/// The provider NPI handed out by `WskCaptureProviderNPI`.
+pub(crate) fn npi() -> sys::WSK_PROVIDER_NPI {
+    sys::WSK_PROVIDER_NPI { Client: (&raw const CLIENT).cast_mut().cast(), Dispatch: &raw const PROVIDER }
+}
+
+/// The client object (its address is all that matters).
+static CLIENT: u8 = 0;
+
+/// Dispatch tables hold raw pointers (the unused `WskSendEx`/`WskReceiveEx` slots), which are
+/// not `Sync`; they are immutable and point nowhere.
+struct Table<T>(T);
+// SAFETY: immutable data; the raw pointers in it are null.
+unsafe impl<T> Sync for Table<T> {}
+
+static PROVIDER: sys::WSK_PROVIDER_DISPATCH = sys::WSK_PROVIDER_DISPATCH {
+    Version: sys::make_wsk_version(1, 0),
+    Reserved: 0,
+    WskSocket: Some(wsk_socket),
+    WskSocketConnect: Some(wsk_socket_connect),
+    WskControlClient: Some(wsk_control_client),
+    WskGetAddressInfo: Some(wsk_get_address_info),
+    WskFreeAddressInfo: Some(wsk_free_address_info),
+    WskGetNameInfo: Some(wsk_get_name_info),
+};
+
+const BASIC: sys::WSK_PROVIDER_BASIC_DISPATCH =
+    sys::WSK_PROVIDER_BASIC_DISPATCH { WskControlSocket: Some(control_socket), WskCloseSocket: Some(close_socket) };
+
+static LISTEN: sys::WSK_PROVIDER_LISTEN_DISPATCH = sys::WSK_PROVIDER_LISTEN_DISPATCH {
+    Basic: BASIC,
+    WskBind: Some(bind),
+    WskAccept: Some(accept),
+    WskInspectComplete: None,
+    WskGetLocalAddress: Some(local_address),
+};
+
+static CONNECTION: Table<sys::WSK_PROVIDER_CONNECTION_DISPATCH> = Table(sys::WSK_PROVIDER_CONNECTION_DISPATCH {
+    Basic: BASIC,
+    WskBind: Some(bind),
+    WskConnect: Some(connect),
+    WskGetLocalAddress: Some(local_address),
+    WskGetRemoteAddress: Some(remote_address),
+    WskSend: Some(send),
+    WskReceive: Some(receive),
+    WskDisconnect: Some(disconnect),
+    WskRelease: None,
+    WskConnectEx: None,
+    WskSendEx: ptr::null_mut(),
+    WskReceiveEx: ptr::null_mut(),
+});
+
+static DATAGRAM: sys::WSK_PROVIDER_DATAGRAM_DISPATCH = sys::WSK_PROVIDER_DATAGRAM_DISPATCH {
+    Basic: BASIC,
+    WskBind: Some(bind),
+    WskSendTo: Some(send_to),
+    WskReceiveFrom: Some(receive_from),
+    WskRelease: None,
+    WskGetLocalAddress: Some(local_address),
+    WskSendMessages: None,
+};
+
+static BASIC_TABLE: sys::WSK_PROVIDER_BASIC_DISPATCH = BASIC;
+
+// ------------------------------------------------------------------------------------------
+// Completion
+
+/// Completes a request the provider holds: clears the cancel routine (waiting for a running
+/// one to let go of the IRP), moves to the client's stack location, completes.
+fn complete(done: Done) {
+    let irp = done.irp as *mut sys::IRP;
+    // SAFETY: the provider holds the IRP, so it is live.
+    if unsafe { ntoskrnl::set_cancel_routine(irp, None) }.is_none() {
+        // A cancel routine may be running: it holds the cancel spin lock while it reads the IRP.
+        let mut irql: sys::KIRQL = 0;
+        // SAFETY: plain acquire/release pair.
+        unsafe { ntoskrnl::IoAcquireCancelSpinLock(&raw mut irql) };
+        // SAFETY: acquired just above.
+        unsafe { ntoskrnl::IoReleaseCancelSpinLock(irql) };
+    }
+    // SAFETY: the provider holds the IRP.
+    unsafe { sys::irp::set_io_status(irp, done.status, done.info) };
+    // SAFETY: as above. The client prepared the location below the current one; a provider
+    // moves there before completing (what IoCallDriver does on the way down).
+    unsafe {
+        let r = &mut *irp;
+        r.CurrentLocation -= 1;
+        let slot = &mut r.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation;
+        *slot = slot.wrapping_sub(1);
+    }
+    // SAFETY: the provider holds the IRP and gives it back here.
+    unsafe { ntoskrnl::IofCompleteRequest(irp, 0) };
+}
+
+/// Cancel routine of waiting requests: called by IoCancelIrp with the cancel spin lock held.
+unsafe extern "C" fn cancel_routine(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) {
+    // SAFETY: IoCancelIrp passes a live IRP and set CancelIrql.
+    let irql = unsafe { (*irp).CancelIrql };
+    let found = with_net(|net| net.take_request(irp as usize));
+    // SAFETY: IoCancelIrp acquired the cancel spin lock for this routine.
+    unsafe { ntoskrnl::IoReleaseCancelSpinLock(irql) };
+    if found {
+        complete(Done { irp: irp as usize, status: NtStatus::CANCELLED.0, info: 0 });
+    }
+}
+
+/// The common path of every call that takes an IRP.
+///
+/// `key` is the socket (0 for `WskSocket`); `body` runs the operation under the provider's
+/// lock and returns this request's result, or `None` when it left the request waiting;
+/// requests it finished on the way (a peer's receive) go to `done`.
+fn call(
+    op: Op,
+    key: usize,
+    request: Request,
+    body: impl FnOnce(&mut Net, usize, Request, &mut Vec<Done>) -> Option<(NtStatus, usize)>,
+) -> i32 {
+    let irp = request.irp;
+    let mut done = Vec::new();
+    let (behavior, config, own) = {
+        let mut guard = lock(&NET);
+        let net = guard.get_or_insert_with(Net::default);
+        net.calls.add(op);
+        let behavior = net.next_behavior(op);
+        if let Behavior::FailSync(status) = behavior {
+            return status.0;
+        }
+        if irp == 0 {
+            violation(format!("{op:?} without an IRP"));
+            return NtStatus::INVALID_PARAMETER.0;
+        }
+        if !with_held(|h| h.insert(irp)) {
+            violation(format!("{op:?}: IRP {irp:#x} handed to the provider while a request is pending on it"));
+            return NtStatus::INVALID_PARAMETER.0;
+        }
+        let open = key == 0 || net.sockets.get(&key).is_some_and(|s| s.open);
+        let own = if open {
+            match behavior {
+                Behavior::Fail(status) => Some((status, 0)),
+                Behavior::Hang { close, .. } => {
+                    let mut request = request;
+                    request.on_close = close;
+                    match net.sockets.get_mut(&key) {
+                        Some(s) => s.hung.push(request),
+                        None => net.client_hung.push(request),
+                    }
+                    None
+                }
+                Behavior::Normal | Behavior::Later(_) | Behavior::FailSync(_) => body(net, key, request, &mut done),
+            }
+        } else {
+            violation(format!("{op:?} on a socket that is closed or unknown ({key:#x})"));
+            Some((NtStatus::INVALID_HANDLE, 0))
+        };
+        let own = match own {
+            Some(result) => Some(result),
+            None => net.make_cancellable(irp, behavior),
+        };
+        (behavior, net.config, own)
+    };
+    for d in done {
+        complete(d);
+    }
+    let Some((status, info)) = own else { return NtStatus::PENDING.0 };
+    if let Behavior::Later(delay) = behavior {
+        let spawned = std::thread::Builder::new().name("fake-provider-later".into()).spawn(move || {
+            std::thread::sleep(crate::real(delay));
+            complete(Done { irp, status: status.0, info });
+        });
+        if let Err(e) = spawned {
+            panic!("fake provider: cannot spawn a completion thread: {e}");
+        }
+        return NtStatus::PENDING.0;
+    }
+    complete(Done { irp, status: status.0, info });
+    if config.pending_after_inline {
+        NtStatus::PENDING.0
+    } else {
+        status.0
+    }
+}
+
+impl Net {
+    fn next_behavior(&mut self, op: Op) -> Behavior {
+        if let Some(b) = self.scripts.get_mut(&op).and_then(VecDeque::pop_front) {
+            return b;
+        }
+        self.defaults.get(&op).copied().unwrap_or(Behavior::Normal)
+    }
+
+    /// A request was left waiting: give it a cancel routine if cancellation is honoured. If it
+    /// was cancelled already, takes it back and returns its result (cancelled).
+    fn make_cancellable(&mut self, irp: usize, behavior: Behavior) -> Option<(NtStatus, usize)> {
+        let cancellable = match behavior {
+            Behavior::Hang { cancel, .. } => cancel,
+            _ => self.config.honour_cancel,
+        };
+        if !cancellable {
+            return None;
+        }
+        let p = irp as *mut sys::IRP;
+        // SAFETY: the provider holds the IRP.
+        unsafe { ntoskrnl::set_cancel_routine(p, Some(cancel_routine)) };
+        // SAFETY: as above.
+        let cancelled = unsafe { (*p).Cancel } != 0;
+        // SAFETY: as above.
+        if cancelled && unsafe { ntoskrnl::set_cancel_routine(p, None) }.is_some() {
+            self.take_request(irp);
+            return Some((NtStatus::CANCELLED, 0));
+        }
+        None
+    }
+
+    /// Removes a waiting or hung request; true if it was there.
+    fn take_request(&mut self, irp: usize) -> bool {
+        if let Some(i) = self.client_hung.iter().position(|r| r.irp == irp) {
+            self.client_hung.remove(i);
+            return true;
+        }
+        for s in self.sockets.values_mut() {
+            if let Some(i) = s.waiting.iter().position(|r| r.irp == irp) {
+                s.waiting.remove(i);
+                return true;
+            }
+            if let Some(i) = s.hung.iter().position(|r| r.irp == irp) {
+                s.hung.remove(i);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn sock(&mut self, key: usize) -> &mut Sock {
+        self.sockets.get_mut(&key).unwrap_or_else(|| panic!("fake provider: unknown socket {key:#x}"))
+    }
+
+    fn new_socket(&mut self, category: Category, delivered: bool) -> usize {
+        let dispatch: *const c_void = match category {
+            Category::Basic => (&raw const BASIC_TABLE).cast(),
+            Category::Listen => (&raw const LISTEN).cast(),
+            Category::Connection => (&raw const CONNECTION.0).cast(),
+            Category::Datagram => (&raw const DATAGRAM).cast(),
+        };
+        let object = Box::into_raw(Box::new(sys::WSK_SOCKET { Dispatch: dispatch })) as usize;
+        self.objects.push(object);
+        self.sockets.insert(object, Sock::new(category, delivered));
+        if delivered {
+            netio::record(Event::SocketOpened);
+        }
+        object
+    }
+
+    fn ephemeral(&mut self, ip: IpAddr) -> SocketAddr {
+        self.next_port = self.next_port.wrapping_add(1).max(50_000);
+        SocketAddr::new(ip, self.next_port)
+    }
+
+    /// The open socket of `category` bound at `addr` (or at the unspecified address, same port).
+    fn find_bound(&self, addr: SocketAddr, category: Category) -> Option<usize> {
+        let any = SocketAddr::new(unspecified(addr.ip()), addr.port());
+        [addr, any]
+            .into_iter()
+            .filter_map(|a| self.bound.get(&a).copied())
+            .find(|k| self.sockets.get(k).is_some_and(|s| s.open && s.category == category))
+    }
+
+    /// Completes what can complete on socket `key`: receives with data (or end of stream),
+    /// receive-froms with a datagram, accepts with a connection.
+    fn pump(&mut self, key: usize, done: &mut Vec<Done>) {
+        loop {
+            let s = self.sock(key);
+            let Some(front) = s.waiting.front() else { return };
+            let result = match front.op {
+                Op::Receive if !s.rx.is_empty() => {
+                    let Some(r) = s.waiting.pop_front() else { return };
+                    let n = copy_out(&r, &mut s.rx);
+                    (r, NtStatus::SUCCESS, n)
+                }
+                Op::Receive if s.reset || s.eof => {
+                    let status = if s.reset { NtStatus::CONNECTION_RESET } else { NtStatus::SUCCESS };
+                    let Some(r) = s.waiting.pop_front() else { return };
+                    (r, status, 0)
+                }
+                Op::ReceiveFrom if !s.datagrams.is_empty() => {
+                    let Some(r) = s.waiting.pop_front() else { return };
+                    let Some((data, from)) = s.datagrams.pop_front() else { return };
+                    let mut bytes: VecDeque<u8> = data.into();
+                    let n = copy_out(&r, &mut bytes);
+                    // SAFETY: the client keeps the address storage alive while the request is pending.
+                    unsafe { write_addr(r.addr[0], from) };
+                    (r, NtStatus::SUCCESS, n)
+                }
+                Op::Accept if !s.backlog.is_empty() => {
+                    let Some(r) = s.waiting.pop_front() else { return };
+                    let Some(accepted) = s.backlog.pop_front() else { return };
+                    let a = self.sock(accepted);
+                    a.delivered = true;
+                    let (local, remote) = (a.local, a.remote);
+                    netio::record(Event::SocketOpened);
+                    for (slot, addr) in r.addr.iter().zip([local, remote]) {
+                        if let Some(addr) = addr {
+                            // SAFETY: as above.
+                            unsafe { write_addr(*slot, addr) };
+                        }
+                    }
+                    (r, NtStatus::SUCCESS, accepted)
+                }
+                _ => return,
+            };
+            let (r, status, info) = result;
+            done.push(Done { irp: r.irp, status: status.0, info });
+        }
+    }
+
+    /// Queues `request` on socket `key`, completes what can complete, and returns this
+    /// request's result if it completed.
+    fn wait(&mut self, key: usize, request: Request, done: &mut Vec<Done>) -> Option<(NtStatus, usize)> {
+        let irp = request.irp;
+        self.sock(key).waiting.push_back(request);
+        self.pump(key, done);
+        let i = done.iter().position(|d| d.irp == irp)?;
+        let d = done.remove(i);
+        Some((NtStatus(d.status), d.info))
+    }
+
+    /// Bytes arrive at `peer`.
+    fn deliver(&mut self, peer: usize, data: &[u8], done: &mut Vec<Done>) {
+        self.sock(peer).rx.extend(data);
+        self.pump(peer, done);
+    }
+
+    fn close(&mut self, key: usize, done: &mut Vec<Done>) {
+        let s = self.sock(key);
+        s.open = false;
+        let cancelled = NtStatus::CANCELLED.0;
+        done.extend(s.waiting.drain(..).map(|r| Done { irp: r.irp, status: cancelled, info: 0 }));
+        let (finish, keep): (Vec<Request>, Vec<Request>) = s.hung.drain(..).partition(|r| r.on_close);
+        s.hung = keep;
+        done.extend(finish.into_iter().map(|r| Done { irp: r.irp, status: cancelled, info: 0 }));
+        let backlog: Vec<usize> = s.backlog.drain(..).collect();
+        let (peer, local, delivered) = (s.peer.take(), s.local, s.delivered);
+        if let Some(local) = local {
+            if self.bound.get(&local) == Some(&key) {
+                self.bound.remove(&local);
+            }
+        }
+        for never_accepted in backlog {
+            self.close(never_accepted, done);
+        }
+        if let Some(peer) = peer {
+            let p = self.sock(peer);
+            p.peer = None;
+            p.eof = true;
+            self.pump(peer, done);
+        }
+        if delivered {
+            netio::record(Event::SocketClosed);
+        }
+    }
+}
+
+fn unspecified(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Memory the client passes
+
+/// Copies a `WSK_BUF` (the provider keeps its own copy, as WSK does) after checking its MDL.
+///
+/// # Safety
+/// `buf` is null or points to a `WSK_BUF`.
+unsafe fn take_buf(buf: *const sys::WSK_BUF, op: Op) -> Result<Option<Buf>, NtStatus> {
+    if buf.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: caller's contract.
+    let b = unsafe { *buf };
+    let mdl = b.Mdl;
+    if !ntoskrnl::is_live_mdl(mdl) {
+        violation(format!("{op:?}: WSK_BUF with an MDL that is not live ({mdl:p})"));
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    // SAFETY: a live MDL.
+    let m = unsafe { &*mdl };
+    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // MDL flags fit a CSHORT
+    let mapped = (sys::MDL_SOURCE_IS_NONPAGED_POOL | sys::MDL_MAPPED_TO_SYSTEM_VA) as i16;
+    if m.MdlFlags & mapped == 0 || !m.Next.is_null() {
+        violation(format!("{op:?}: MDL not built for nonpaged pool, or chained"));
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let (offset, len) = (b.Offset as usize, usize::try_from(b.Length).unwrap_or(usize::MAX));
+    if offset.checked_add(len).is_none_or(|end| end > m.ByteCount as usize) {
+        violation(format!("{op:?}: WSK_BUF {offset}+{len} outside its MDL of {} bytes", m.ByteCount));
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    Ok(Some(Buf { mdl: mdl as usize, offset, len }))
+}
+
+/// The bytes a request's buffer describes, or `None` (a violation) if its MDL was freed.
+fn bytes<'a>(buf: Buf) -> Option<&'a mut [u8]> {
+    let mdl = buf.mdl as *mut sys::MDL;
+    if !ntoskrnl::is_live_mdl(mdl) {
+        violation("the MDL of a pending request was freed before the request completed");
+        return None;
+    }
+    // SAFETY: a live MDL built for nonpaged pool: MappedSystemVa maps ByteCount bytes, and
+    // offset + len is inside them (checked in take_buf). The client owns the memory and lets
+    // the provider use it while the request is pending.
+    Some(unsafe { std::slice::from_raw_parts_mut((*mdl).MappedSystemVa.cast::<u8>().add(buf.offset), buf.len) })
+}
+
+/// Moves up to the request's buffer length from `from` into the buffer; returns the count.
+fn copy_out(request: &Request, from: &mut VecDeque<u8>) -> usize {
+    let Some(dst) = request.buf.and_then(bytes) else { return 0 };
+    let n = dst.len().min(from.len());
+    for (d, s) in dst.iter_mut().zip(from.drain(..n)) {
+        *d = s;
+    }
+    n
+}
+
+/// Reads a SOCKADDR_IN or SOCKADDR_IN6.
+///
+/// # Safety
+/// `p` is null or points to a socket address of the size its family says.
+unsafe fn read_addr(p: *const sys::SOCKADDR) -> Option<SocketAddr> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: every socket address starts with its 16-bit family.
+    let family = unsafe { p.cast::<u16>().read_unaligned() };
+    match family {
+        sys::AF_INET_FAMILY => {
+            // SAFETY: the family says this is a SOCKADDR_IN.
+            let a = unsafe { p.cast::<sys::SOCKADDR_IN>().read_unaligned() };
+            let (octets, port) = sockaddr::v4_parts(&a);
+            Some(SocketAddr::new(IpAddr::from(octets), port))
+        }
+        sys::AF_INET6_FAMILY => {
+            // SAFETY: the family says this is a SOCKADDR_IN6.
+            let a = unsafe { p.cast::<sys::SOCKADDR_IN6>().read_unaligned() };
+            let (octets, port, _, _) = sockaddr::v6_parts(&a);
+            Some(SocketAddr::new(IpAddr::from(octets), port))
+        }
+        _ => None,
+    }
+}
+
+/// Writes `addr` as SOCKADDR_IN or SOCKADDR_IN6 at `p` (0: nowhere).
+///
+/// # Safety
+/// `p` is 0 or points to storage for a SOCKADDR_IN6.
+unsafe fn write_addr(p: usize, addr: SocketAddr) {
+    if p == 0 {
+        return;
+    }
+    match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: caller's contract (a SOCKADDR_IN is smaller than a SOCKADDR_IN6).
+            unsafe { (p as *mut sys::SOCKADDR_IN).write_unaligned(sockaddr::v4(a.ip().octets(), a.port())) };
+        }
+        SocketAddr::V6(a) => {
+            let v6 = sockaddr::v6(a.ip().octets(), a.port(), a.flowinfo(), a.scope_id());
+            // SAFETY: caller's contract.
+            unsafe { (p as *mut sys::SOCKADDR_IN6).write_unaligned(v6) };
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Client-level dispatch (WSK_PROVIDER_DISPATCH)
+
+unsafe extern "C" fn wsk_socket(
+    client: *mut sys::WSK_CLIENT,
+    _family: sys::ADDRESS_FAMILY,
+    _socket_type: u16,
+    _protocol: u32,
+    flags: u32,
+    _context: *mut c_void,
+    dispatch: *const c_void,
+    _process: sys::PEPROCESS,
+    _thread: sys::PETHREAD,
+    _security: *mut sys::SECURITY_DESCRIPTOR,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    if client != (&raw const CLIENT).cast_mut().cast() {
+        violation("WskSocket with a client that is not the captured NPI's");
+    }
+    if !dispatch.is_null() {
+        violation("WskSocket with a client dispatch: event callbacks are not faked");
+    }
+    let category = match flags {
+        sys::WSK_FLAG_LISTEN_SOCKET => Category::Listen,
+        sys::WSK_FLAG_CONNECTION_SOCKET => Category::Connection,
+        sys::WSK_FLAG_DATAGRAM_SOCKET => Category::Datagram,
+        _ => Category::Basic,
+    };
+    call(Op::Socket, 0, Request::new(irp, Op::Socket), |net, _, _, _| {
+        Some((NtStatus::SUCCESS, net.new_socket(category, true)))
+    })
+}
+
+unsafe extern "C" fn wsk_socket_connect(
+    _client: *mut sys::WSK_CLIENT,
+    _socket_type: u16,
+    _protocol: u32,
+    _local: *mut sys::SOCKADDR,
+    _remote: *mut sys::SOCKADDR,
+    _flags: u32,
+    _context: *mut c_void,
+    _dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
+    _process: sys::PEPROCESS,
+    _thread: sys::PETHREAD,
+    _security: *mut sys::SECURITY_DESCRIPTOR,
+    _irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    NtStatus::NOT_IMPLEMENTED.0
+}
+
+unsafe extern "C" fn wsk_control_client(
+    _client: *mut sys::WSK_CLIENT,
+    _control: u32,
+    _input_size: sys::SIZE_T,
+    _input: *mut c_void,
+    _output_size: sys::SIZE_T,
+    _output: *mut c_void,
+    _returned: *mut sys::SIZE_T,
+    _irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    NtStatus::NOT_IMPLEMENTED.0
+}
+
+unsafe extern "C" fn wsk_get_address_info(
+    _client: *mut sys::WSK_CLIENT,
+    _node: *mut sys::UNICODE_STRING,
+    _service: *mut sys::UNICODE_STRING,
+    _namespace: u32,
+    _provider: *mut sys::GUID,
+    _hints: *mut sys::ADDRINFOEXW,
+    _result: *mut *mut sys::ADDRINFOEXW,
+    _process: sys::PEPROCESS,
+    _thread: sys::PETHREAD,
+    _irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    NtStatus::NOT_IMPLEMENTED.0
+}
+
+unsafe extern "C" fn wsk_free_address_info(_client: *mut sys::WSK_CLIENT, _info: *mut sys::ADDRINFOEXW) {
+    violation("WskFreeAddressInfo of a list this provider never returned");
+}
+
+unsafe extern "C" fn wsk_get_name_info(
+    _client: *mut sys::WSK_CLIENT,
+    _addr: *mut sys::SOCKADDR,
+    _length: u32,
+    _node: *mut sys::UNICODE_STRING,
+    _service: *mut sys::UNICODE_STRING,
+    _flags: u32,
+    _process: sys::PEPROCESS,
+    _thread: sys::PETHREAD,
+    _irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    NtStatus::NOT_IMPLEMENTED.0
+}
+
+// ------------------------------------------------------------------------------------------
+// Socket dispatch
+
+unsafe extern "C" fn close_socket(socket: *mut sys::WSK_SOCKET, irp: *mut sys::IRP) -> sys::NTSTATUS {
+    call(Op::Close, socket as usize, Request::new(irp, Op::Close), |net, key, _, done| {
+        net.close(key, done);
+        Some((NtStatus::SUCCESS, 0))
+    })
+}
+
+unsafe extern "C" fn control_socket(
+    socket: *mut sys::WSK_SOCKET,
+    request_type: sys::WSK_CONTROL_SOCKET_TYPE,
+    code: u32,
+    level: u32,
+    input_size: sys::SIZE_T,
+    input: *mut c_void,
+    output_size: sys::SIZE_T,
+    output: *mut c_void,
+    returned: *mut sys::SIZE_T,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    let (input_size, output_size) = (usize::try_from(input_size).unwrap_or(0), usize::try_from(output_size).unwrap_or(0));
+    call(Op::Control, socket as usize, Request::new(irp, Op::Control), |net, key, _, _| {
+        let s = net.sock(key);
+        match request_type {
+            sys::WskSetOption => {
+                let value = if input.is_null() {
+                    Vec::new()
+                } else {
+                    // SAFETY: the client passes `input_size` readable bytes.
+                    unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }.to_vec()
+                };
+                s.options.insert((level, code), value);
+                Some((NtStatus::SUCCESS, 0))
+            }
+            sys::WskGetOption => {
+                let value = s.options.get(&(level, code)).cloned().unwrap_or_else(|| 0u32.to_ne_bytes().to_vec());
+                let n = value.len().min(output_size);
+                if n > 0 && !output.is_null() {
+                    // SAFETY: the client passes `output_size` writable bytes.
+                    unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
+                }
+                if !returned.is_null() {
+                    // SAFETY: the client passes a writable SIZE_T or null.
+                    unsafe { returned.write(n as sys::SIZE_T) };
+                }
+                Some((NtStatus::SUCCESS, n))
+            }
+            _ => Some((NtStatus::INVALID_DEVICE_REQUEST, 0)),
+        }
+    })
+}
+
+unsafe extern "C" fn bind(socket: *mut sys::WSK_SOCKET, local: *mut sys::SOCKADDR, _flags: u32, irp: *mut sys::IRP) -> sys::NTSTATUS {
+    // SAFETY: the client passes a socket address.
+    let addr = unsafe { read_addr(local) };
+    call(Op::Bind, socket as usize, Request::new(irp, Op::Bind), |net, key, _, _| {
+        let Some(mut addr) = addr else { return Some((NtStatus::INVALID_ADDRESS, 0)) };
+        if addr.port() == 0 {
+            addr = net.ephemeral(addr.ip());
+        }
+        let category = net.sock(key).category;
+        if category != Category::Connection {
+            if net.bound.contains_key(&addr) {
+                return Some((NtStatus::ADDRESS_ALREADY_EXISTS, 0));
+            }
+            net.bound.insert(addr, key);
+        }
+        net.sock(key).local = Some(addr);
+        Some((NtStatus::SUCCESS, 0))
+    })
+}
+
+unsafe extern "C" fn connect(socket: *mut sys::WSK_SOCKET, remote: *mut sys::SOCKADDR, _flags: u32, irp: *mut sys::IRP) -> sys::NTSTATUS {
+    // SAFETY: the client passes a socket address.
+    let remote = unsafe { read_addr(remote) };
+    call(Op::Connect, socket as usize, Request::new(irp, Op::Connect), |net, key, _, done| {
+        let Some(remote) = remote else { return Some((NtStatus::INVALID_ADDRESS, 0)) };
+        let Some(listener) = net.find_bound(remote, Category::Listen) else {
+            return Some((NtStatus::CONNECTION_REFUSED, 0));
+        };
+        let local = match net.sock(key).local {
+            Some(l) if l.port() != 0 && !l.ip().is_unspecified() => l,
+            Some(l) if !l.ip().is_unspecified() => net.ephemeral(l.ip()),
+            Some(l) => SocketAddr::new(remote.ip(), l.port()),
+            None => net.ephemeral(remote.ip()),
+        };
+        let server = net.new_socket(Category::Connection, false);
+        {
+            let s = net.sock(server);
+            s.local = Some(remote);
+            s.remote = Some(local);
+            s.peer = Some(key);
+        }
+        let c = net.sock(key);
+        c.local = Some(local);
+        c.remote = Some(remote);
+        c.peer = Some(server);
+        net.sock(listener).backlog.push_back(server);
+        net.pump(listener, done);
+        Some((NtStatus::SUCCESS, 0))
+    })
+}
+
+unsafe extern "C" fn accept(
+    socket: *mut sys::WSK_SOCKET,
+    _flags: u32,
+    _context: *mut c_void,
+    dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
+    local: *mut sys::SOCKADDR,
+    remote: *mut sys::SOCKADDR,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    if !dispatch.is_null() {
+        violation("WskAccept with a client dispatch: event callbacks are not faked");
+    }
+    let mut request = Request::new(irp, Op::Accept);
+    request.addr = [local as usize, remote as usize];
+    call(Op::Accept, socket as usize, request, |net, key, request, done| net.wait(key, request, done))
+}
+
+unsafe extern "C" fn send(socket: *mut sys::WSK_SOCKET, buf: *mut sys::WSK_BUF, _flags: u32, irp: *mut sys::IRP) -> sys::NTSTATUS {
+    // SAFETY: the client passes a WSK_BUF.
+    let buf = unsafe { take_buf(buf, Op::Send) };
+    call(Op::Send, socket as usize, Request::new(irp, Op::Send), |net, key, _, done| {
+        let buf = match buf {
+            Ok(Some(b)) => b,
+            Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+            Err(status) => return Some((status, 0)),
+        };
+        let Some(data) = bytes(buf).map(|b| b.to_vec()) else { return Some((NtStatus::INVALID_PARAMETER, 0)) };
+        let s = net.sock(key);
+        let Some(peer) = s.peer else {
+            let status = if s.remote.is_some() { NtStatus::CONNECTION_RESET } else { NtStatus::INVALID_CONNECTION };
+            return Some((status, 0));
+        };
+        net.deliver(peer, &data, done);
+        Some((NtStatus::SUCCESS, data.len()))
+    })
+}
+
+unsafe extern "C" fn receive(socket: *mut sys::WSK_SOCKET, buf: *mut sys::WSK_BUF, _flags: u32, irp: *mut sys::IRP) -> sys::NTSTATUS {
+    // SAFETY: the client passes a WSK_BUF.
+    let buf = unsafe { take_buf(buf, Op::Receive) };
+    let mut request = Request::new(irp, Op::Receive);
+    call(Op::Receive, socket as usize, Request::new(irp, Op::Receive), |net, key, _, done| {
+        match buf {
+            Ok(Some(b)) => request.buf = Some(b),
+            Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+            Err(status) => return Some((status, 0)),
+        }
+        let s = net.sock(key);
+        if s.peer.is_none() && s.remote.is_none() {
+            return Some((NtStatus::INVALID_CONNECTION, 0));
+        }
+        net.wait(key, request, done)
+    })
+}
+
+unsafe extern "C" fn disconnect(socket: *mut sys::WSK_SOCKET, buf: *mut sys::WSK_BUF, flags: u32, irp: *mut sys::IRP) -> sys::NTSTATUS {
+    // SAFETY: the client passes a WSK_BUF or null.
+    let buf = unsafe { take_buf(buf, Op::Disconnect) };
+    call(Op::Disconnect, socket as usize, Request::new(irp, Op::Disconnect), |net, key, _, done| {
+        let data = match buf {
+            Ok(Some(b)) => bytes(b).map(|b| b.to_vec()).unwrap_or_default(),
+            Ok(None) => Vec::new(),
+            Err(status) => return Some((status, 0)),
+        };
+        let Some(peer) = net.sock(key).peer else { return Some((NtStatus::INVALID_CONNECTION, 0)) };
+        if flags & sys::WSK_FLAG_ABORTIVE != 0 {
+            net.sock(key).peer = None;
+            let p = net.sock(peer);
+            p.peer = None;
+            p.reset = true;
+            net.pump(peer, done);
+        } else {
+            net.deliver(peer, &data, done);
+            net.sock(peer).eof = true;
+            net.pump(peer, done);
+        }
+        Some((NtStatus::SUCCESS, 0))
+    })
+}
+
+unsafe extern "C" fn local_address(socket: *mut sys::WSK_SOCKET, addr: *mut sys::SOCKADDR, irp: *mut sys::IRP) -> sys::NTSTATUS {
+    let p = addr as usize;
+    call(Op::LocalAddress, socket as usize, Request::new(irp, Op::LocalAddress), |net, key, _, _| {
+        let Some(local) = net.sock(key).local else { return Some((NtStatus::INVALID_DEVICE_STATE, 0)) };
+        // SAFETY: the client passes storage for a socket address.
+        unsafe { write_addr(p, local) };
+        Some((NtStatus::SUCCESS, 0))
+    })
+}
+
+unsafe extern "C" fn remote_address(socket: *mut sys::WSK_SOCKET, addr: *mut sys::SOCKADDR, irp: *mut sys::IRP) -> sys::NTSTATUS {
+    let p = addr as usize;
+    call(Op::RemoteAddress, socket as usize, Request::new(irp, Op::RemoteAddress), |net, key, _, _| {
+        let Some(remote) = net.sock(key).remote else { return Some((NtStatus::INVALID_CONNECTION, 0)) };
+        // SAFETY: the client passes storage for a socket address.
+        unsafe { write_addr(p, remote) };
+        Some((NtStatus::SUCCESS, 0))
+    })
+}
+
+unsafe extern "C" fn send_to(
+    socket: *mut sys::WSK_SOCKET,
+    buf: *mut sys::WSK_BUF,
+    _flags: u32,
+    remote: *mut sys::SOCKADDR,
+    _control_length: u32,
+    _control: *mut sys::CMSGHDR,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    // SAFETY: the client passes a WSK_BUF.
+    let buf = unsafe { take_buf(buf, Op::SendTo) };
+    // SAFETY: the client passes a socket address.
+    let to = unsafe { read_addr(remote) };
+    call(Op::SendTo, socket as usize, Request::new(irp, Op::SendTo), |net, key, _, done| {
+        let buf = match buf {
+            Ok(Some(b)) => b,
+            Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+            Err(status) => return Some((status, 0)),
+        };
+        let Some(to) = to else { return Some((NtStatus::INVALID_ADDRESS, 0)) };
+        let Some(data) = bytes(buf).map(|b| b.to_vec()) else { return Some((NtStatus::INVALID_PARAMETER, 0)) };
+        let from = match net.sock(key).local {
+            Some(l) if l.ip().is_unspecified() => SocketAddr::new(to.ip(), l.port()),
+            Some(l) => l,
+            None => return Some((NtStatus::INVALID_DEVICE_STATE, 0)),
+        };
+        let len = data.len();
+        if let Some(target) = net.find_bound(to, Category::Datagram) {
+            net.sock(target).datagrams.push_back((data, from));
+            net.pump(target, done);
+        }
+        Some((NtStatus::SUCCESS, len))
+    })
+}
+
+unsafe extern "C" fn receive_from(
+    socket: *mut sys::WSK_SOCKET,
+    buf: *mut sys::WSK_BUF,
+    _flags: u32,
+    remote: *mut sys::SOCKADDR,
+    _control_length: *mut u32,
+    _control: *mut sys::CMSGHDR,
+    _control_flags: *mut u32,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    // SAFETY: the client passes a WSK_BUF.
+    let buf = unsafe { take_buf(buf, Op::ReceiveFrom) };
+    let mut request = Request::new(irp, Op::ReceiveFrom);
+    request.addr[0] = remote as usize;
+    call(Op::ReceiveFrom, socket as usize, Request::new(irp, Op::ReceiveFrom), |net, key, _, done| {
+        match buf {
+            Ok(Some(b)) => request.buf = Some(b),
+            Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+            Err(status) => return Some((status, 0)),
+        }
+        net.wait(key, request, done)
+    })
+}
