@@ -4,13 +4,12 @@
 use core::cell::UnsafeCell;
 use core::net::SocketAddr;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::AtomicU8;
 
 use wsk_bindings as sys;
 
 use crate::irp::Irp;
 use crate::socket::RawSocket;
-use crate::task::{self, Task, TaskSocket, IDLE};
+use crate::task::{self, Task, TaskCore};
 use crate::{ConnectionSocket, Error, ListenSocket, NtStatus, Result, Shared, SockAddr};
 
 
@@ -24,9 +23,7 @@ pub trait AcceptHandler: Send + Sync + 'static {
 }
 
 struct AcceptInner<H> {
-    socket: TaskSocket,
-    irp: Irp,
-    state: AtomicU8,
+    core: TaskCore,
     /// Written by the provider during a request, read by the driving thread after it.
     remote: UnsafeCell<SockAddr>,
     local: UnsafeCell<SockAddr>,
@@ -50,9 +47,7 @@ impl<H: AcceptHandler> Acceptor<H> {
         let irp = Irp::try_new()?;
         let (raw, client) = listener.into_parts();
         let inner = Shared::try_new(AcceptInner {
-            socket: TaskSocket::new(raw, client),
-            irp,
-            state: AtomicU8::new(IDLE),
+            core: TaskCore::new(raw, client, irp),
             remote: UnsafeCell::new(SockAddr::empty()),
             local: UnsafeCell::new(SockAddr::empty()),
             handler,
@@ -75,16 +70,8 @@ impl<H: AcceptHandler> Acceptor<H> {
 }
 
 impl<H: AcceptHandler> Task for AcceptInner<H> {
-    fn irp(&self) -> &Irp {
-        &self.irp
-    }
-
-    fn state(&self) -> &AtomicU8 {
-        &self.state
-    }
-
-    fn socket(&self) -> &TaskSocket {
-        &self.socket
+    fn core(&self) -> &TaskCore {
+        &self.core
     }
 
     fn finished(&self, error: Option<Error>) {
@@ -96,7 +83,7 @@ impl<H: AcceptHandler> Task for AcceptInner<H> {
         let local = unsafe { &mut *self.local.get() }.as_mut_ptr();
         // SAFETY: as above.
         let remote = unsafe { &mut *self.remote.get() }.as_mut_ptr();
-        self.socket.with_open(|socket| {
+        self.core.with_open(|socket| {
             // SAFETY: the socket is an open listen socket.
             let accept_fn = unsafe { socket.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept?;
             // SAFETY: the socket is open; the address buffers live as long as the task.
@@ -113,8 +100,8 @@ impl<H: AcceptHandler> Task for AcceptInner<H> {
         };
         // SAFETY: the request finished; the provider wrote the remote address.
         let remote = unsafe { (*this.remote.get()).to_socket_addr() };
-        let connection = ConnectionSocket::from_raw(RawSocket::accepted(accepted), this.socket.client().clone());
-        if this.socket.is_closing() {
+        let connection = ConnectionSocket::from_raw(RawSocket::accepted(accepted), this.core.client().clone());
+        if this.core.is_closing() {
             connection.close_later();
             return false;
         }

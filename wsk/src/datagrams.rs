@@ -4,12 +4,12 @@
 use core::cell::UnsafeCell;
 use core::net::SocketAddr;
 use core::ptr;
-use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use wsk_bindings as sys;
 
 use crate::irp::Irp;
-use crate::task::{self, Task, TaskSocket, IDLE};
+use crate::task::{self, Task, TaskCore};
 use crate::{DatagramSocket, Error, NtStatus, PoolBuffer, Result, Shared, SockAddr};
 
 /// Receive failures in a row after which a task gives up (a provider error that repeats).
@@ -45,9 +45,7 @@ pub trait DatagramSession: Send + Sync + 'static {
 }
 
 struct DatagramInner<S> {
-    socket: TaskSocket,
-    irp: Irp,
-    state: AtomicU8,
+    core: TaskCore,
     failures: AtomicU32,
     /// The step in flight and the buffer and address it uses: accessed only by the thread
     /// driving the task (one request at a time, ordered through `state`).
@@ -76,9 +74,7 @@ impl<S: DatagramSession> DatagramTask<S> {
         let buffer = PoolBuffer::try_new(buffer_len)?;
         let (raw, client) = socket.into_parts();
         let inner = Shared::try_new(DatagramInner {
-            socket: TaskSocket::new(raw, client),
-            irp,
-            state: AtomicU8::new(IDLE),
+            core: TaskCore::new(raw, client, irp),
             failures: AtomicU32::new(0),
             current: UnsafeCell::new(DatagramStep::Receive),
             buffer: UnsafeCell::new(buffer),
@@ -132,16 +128,8 @@ impl<S: DatagramSession> DatagramInner<S> {
 }
 
 impl<S: DatagramSession> Task for DatagramInner<S> {
-    fn irp(&self) -> &Irp {
-        &self.irp
-    }
-
-    fn state(&self) -> &AtomicU8 {
-        &self.state
-    }
-
-    fn socket(&self) -> &TaskSocket {
-        &self.socket
+    fn core(&self) -> &TaskCore {
+        &self.core
     }
 
     fn finished(&self, error: Option<Error>) {
@@ -161,7 +149,7 @@ impl<S: DatagramSession> Task for DatagramInner<S> {
             DatagramStep::Close => return None,
         };
         let mut wsk_buf = buffer.wsk_buf(0, len)?;
-        self.socket.with_open(|socket| {
+        self.core.with_open(|socket| {
             // SAFETY: the socket is an open datagram socket.
             let dispatch = unsafe { socket.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() };
             if step == DatagramStep::Receive {
@@ -181,7 +169,7 @@ impl<S: DatagramSession> Task for DatagramInner<S> {
         // SAFETY: the request finished, so this thread now drives the task.
         let step = unsafe { *this.current.get() };
         if !status.is_success() {
-            let receiving = step == DatagramStep::Receive && !this.socket.is_closing();
+            let receiving = step == DatagramStep::Receive && !this.core.is_closing();
             let failures = this.failures.fetch_add(1, Ordering::Relaxed);
             if !receiving || failures >= MAX_FAILURES_IN_A_ROW {
                 return task::failed(this, status);

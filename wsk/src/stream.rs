@@ -25,12 +25,11 @@
 //! ```
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::AtomicU8;
 
 use wsk_bindings as sys;
 
 use crate::irp::Irp;
-use crate::task::{self, Task, TaskSocket, IDLE};
+use crate::task::{self, Task, TaskCore};
 use crate::{ConnectionSocket, Error, NtStatus, PoolBuffer, Result, Shared};
 
 /// What a session wants next.
@@ -62,9 +61,7 @@ pub trait Session: Send + Sync + 'static {
 }
 
 struct StreamInner<S> {
-    socket: TaskSocket,
-    irp: Irp,
-    state: AtomicU8,
+    core: TaskCore,
     /// The step in flight; written only by the thread that issues, read by the one that
     /// completes (ordered through `state`).
     current: UnsafeCell<Step>,
@@ -105,9 +102,7 @@ impl<S: Session> StreamTask<S> {
             }
         };
         let inner = Shared::try_new(StreamInner {
-            socket: TaskSocket::new(raw, client),
-            irp,
-            state: AtomicU8::new(IDLE),
+            core: TaskCore::new(raw, client, irp),
             current: UnsafeCell::new(Step::Receive),
             buffer: UnsafeCell::new(buffer),
             session,
@@ -161,16 +156,8 @@ fn buffer_len<S: Session>(inner: &StreamInner<S>) -> usize {
 }
 
 impl<S: Session> Task for StreamInner<S> {
-    fn irp(&self) -> &Irp {
-        &self.irp
-    }
-
-    fn state(&self) -> &AtomicU8 {
-        &self.state
-    }
-
-    fn socket(&self) -> &TaskSocket {
-        &self.socket
+    fn core(&self) -> &TaskCore {
+        &self.core
     }
 
     fn finished(&self, error: Option<Error>) {
@@ -188,7 +175,7 @@ impl<S: Session> Task for StreamInner<S> {
             Step::Close => return None,
         };
         let mut wsk_buf = buffer.wsk_buf(0, len)?;
-        self.socket.with_open(|socket| {
+        self.core.with_open(|socket| {
             // SAFETY: the socket is an open connection socket.
             let dispatch = unsafe { socket.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
             let f = if step == Step::Receive { dispatch.WskReceive } else { dispatch.WskSend }?;

@@ -20,17 +20,26 @@ const ISSUING: u8 = 1;
 const PENDING: u8 = 2;
 const DONE_INLINE: u8 = 3;
 
-/// The socket of a task and its closing state.
-pub(crate) struct TaskSocket {
+/// What every task has: its socket and closing state, its one IRP and the IRP's state.
+pub(crate) struct TaskCore {
     socket: SpinLock<Option<RawSocket>>,
     closing: AtomicBool,
     error: SpinLock<Option<Error>>,
     client: WskClient,
+    irp: Irp,
+    state: AtomicU8,
 }
 
-impl TaskSocket {
-    pub(crate) fn new(raw: RawSocket, client: WskClient) -> Self {
-        Self { socket: SpinLock::new(Some(raw)), closing: AtomicBool::new(false), error: SpinLock::new(None), client }
+impl TaskCore {
+    pub(crate) fn new(raw: RawSocket, client: WskClient, irp: Irp) -> Self {
+        Self {
+            socket: SpinLock::new(Some(raw)),
+            closing: AtomicBool::new(false),
+            error: SpinLock::new(None),
+            client,
+            irp,
+            state: AtomicU8::new(IDLE),
+        }
     }
 
     pub(crate) fn is_closing(&self) -> bool {
@@ -55,7 +64,7 @@ impl TaskSocket {
 /// Starts closing a task: once, on a worker thread (closing from a completion routine can
 /// deadlock a provider that waits for its own callbacks, as Wine's does). IRQL <= DISPATCH_LEVEL.
 pub(crate) fn close<T: Task>(this: &Shared<T>, error: Option<Error>) {
-    let socket = this.socket();
+    let socket = this.core();
     if let Some(e) = error {
         let mut slot = socket.error.lock();
         if slot.is_none() {
@@ -74,26 +83,24 @@ pub(crate) fn close<T: Task>(this: &Shared<T>, error: Option<Error>) {
 /// Closes the socket and reports the end. PASSIVE_LEVEL (work item).
 #[allow(clippy::needless_pass_by_value)] // the signature of a deferred routine: it owns the reference
 fn finish<T: Task>(this: Shared<T>) {
-    let socket = this.socket().socket.lock().take();
+    let socket = this.core().socket.lock().take();
     if let Some(mut socket) = socket {
         let _ = socket.close();
     }
-    let error = *this.socket().error.lock();
+    let error = *this.core().error.lock();
     this.finished(error);
 }
 
 /// Handles a failed request: a cancellation caused by closing is no error. Always stops.
 pub(crate) fn failed<T: Task>(this: &Shared<T>, status: NtStatus) -> bool {
-    let cancelled = status == NtStatus::CANCELLED && this.socket().is_closing();
+    let cancelled = status == NtStatus::CANCELLED && this.core().is_closing();
     close(this, if cancelled { None } else { Some(Error::new(status)) });
     false
 }
 
 /// A completion-driven task.
 pub(crate) trait Task: Send + Sync + Sized + 'static {
-    fn irp(&self) -> &Irp;
-    fn state(&self) -> &AtomicU8;
-    fn socket(&self) -> &TaskSocket;
+    fn core(&self) -> &TaskCore;
     /// The task ended and its socket is closed. PASSIVE_LEVEL.
     fn finished(&self, error: Option<Error>);
     /// Calls the provider with `irp` for the next request, or returns `None` when the task
@@ -107,13 +114,13 @@ pub(crate) trait Task: Send + Sync + Sized + 'static {
 pub(crate) fn drive<T: Task>(this: &Shared<T>) {
     loop {
         let context = Shared::into_raw(this.clone());
-        this.state().store(ISSUING, Ordering::Release);
+        this.core().state.store(ISSUING, Ordering::Release);
         // SAFETY: the state was IDLE (one request at a time), and `context` holds a
         // reference that keeps the task alive until the completion routine or this loop
         // takes it back.
-        unsafe { this.irp().prepare(completion::<T>, context.cast()) };
-        let returned = this.issue(this.irp().as_ptr());
-        let pending = this.state().compare_exchange(ISSUING, PENDING, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        unsafe { this.core().irp.prepare(completion::<T>, context.cast()) };
+        let returned = this.issue(this.core().irp.as_ptr());
+        let pending = this.core().state.compare_exchange(ISSUING, PENDING, Ordering::AcqRel, Ordering::Acquire).is_ok();
         let (status, info) = if pending {
             match returned {
                 // The provider owns the IRP; the completion routine continues.
@@ -123,17 +130,17 @@ pub(crate) fn drive<T: Task>(this: &Shared<T>) {
                 None => {
                     // SAFETY: nothing was issued, so no completion will take the reference.
                     drop(unsafe { Shared::<T>::from_raw(context) });
-                    this.state().store(IDLE, Ordering::Release);
+                    this.core().state.store(IDLE, Ordering::Release);
                     return;
                 }
             }
         } else {
             // Completed during the call: the routine left the reference to us.
-            this.irp().result()
+            this.core().irp.result()
         };
         // SAFETY: either no completion will run, or it ran and left the reference to us.
         drop(unsafe { Shared::<T>::from_raw(context) });
-        this.state().store(IDLE, Ordering::Release);
+        this.core().state.store(IDLE, Ordering::Release);
         if !T::completed(this, status, info) {
             return;
         }
@@ -145,13 +152,13 @@ unsafe extern "C" fn completion<T: Task>(_: *mut sys::DEVICE_OBJECT, _: *mut sys
     let context = context.cast_const().cast::<()>();
     // SAFETY: `context` is a raw reference from `drive`, still held (not yet taken back).
     let task = unsafe { Shared::<T>::clone_raw(context) };
-    if task.state().compare_exchange(ISSUING, DONE_INLINE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+    if task.core().state.compare_exchange(ISSUING, DONE_INLINE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
         return NtStatus::MORE_PROCESSING_REQUIRED.0;
     }
     // SAFETY: the request was pending, so this routine owns the raw reference.
     drop(unsafe { Shared::<T>::from_raw(context) });
-    task.state().store(IDLE, Ordering::Release);
-    let (status, info) = task.irp().result();
+    task.core().state.store(IDLE, Ordering::Release);
+    let (status, info) = task.core().irp.result();
     if T::completed(&task, status, info) {
         drive(&task);
     }
