@@ -1,0 +1,199 @@
+//! The WSK provider conformance driver (`wskrs-conformance.sys`).
+//!
+//! It creates `\Device\WskRsConformance` (link `\DosDevices\WskRsConformance`) and answers one
+//! METHOD_BUFFERED IOCTL, `IOCTL_RUN` (`wskrs-conformance-abi`): given the Linux peers'
+//! addresses, it registers as a WSK client, runs every check in [`checks`] against whatever
+//! provider the system gives it, and returns one fixed record per check: what the provider
+//! did (PASS / FAIL / UNSUPPORTED, the NTSTATUS it reported, a short detail).
+//!
+//! The checks are about WSK behaviour, not about this driver: they use raw WSK calls
+//! ([`raw`]) so that they see what the provider returned, whether it completed the IRP and
+//! in which order. Every wait is bounded; a request the provider never completes is
+//! abandoned (its memory leaked, never freed under the provider) and reported.
+#![no_std]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+mod checks;
+mod raw;
+mod report;
+
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::time::Duration;
+
+use wsk::NtStatus;
+use wsk_bindings::{self as sys, irp};
+use wskrs_conformance_abi as abi;
+
+/// This driver's device object, set in `DriverEntry`, cleared in unload.
+static DEVICE: AtomicPtr<sys::DEVICE_OBJECT> = AtomicPtr::new(ptr::null_mut());
+/// One RUN at a time.
+static RUNNING: AtomicBool = AtomicBool::new(false);
+
+/// A NUL-free ASCII string as a static UTF-16 array.
+macro_rules! utf16 {
+    ($s:expr) => {{
+        const S: &str = $s;
+        const N: usize = S.len();
+        // Evaluated at compile time: an out-of-range index would fail the build, not panic.
+        #[allow(clippy::indexing_slicing)]
+        const W: [u16; N] = {
+            let bytes = S.as_bytes();
+            let mut w = [0u16; N];
+            let mut i = 0;
+            while i < N {
+                w[i] = bytes[i] as u16;
+                i += 1;
+            }
+            w
+        };
+        &W
+    }};
+}
+
+static DEVICE_NAME: &[u16] = utf16!(abi::DEVICE_NAME);
+static LINK_NAME: &[u16] = utf16!(abi::DOS_DEVICE_NAME);
+
+/// A counted string over static UTF-16 (not NUL-terminated, as `UNICODE_STRING` allows).
+fn unicode(s: &'static [u16]) -> sys::UNICODE_STRING {
+    let bytes = u16::try_from(s.len().saturating_mul(2)).unwrap_or(u16::MAX);
+    sys::UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: s.as_ptr().cast_mut() }
+}
+
+/// Driver entry point. IRQL: PASSIVE_LEVEL.
+///
+/// # Safety
+/// Called by the I/O manager with a valid driver object.
+#[no_mangle]
+pub unsafe extern "system" fn DriverEntry(driver: *mut sys::DRIVER_OBJECT, _registry_path: *mut sys::UNICODE_STRING) -> i32 {
+    let mut name = unicode(DEVICE_NAME);
+    let mut device = ptr::null_mut();
+    // SAFETY: `driver` is valid (I/O manager contract); the name outlives the call.
+    let status = unsafe {
+        sys::IoCreateDevice(driver, 0, &raw mut name, abi::DEVICE_TYPE, sys::FILE_DEVICE_SECURE_OPEN, 0, &raw mut device)
+    };
+    if !NtStatus(status).is_success() {
+        return status;
+    }
+    let mut link = unicode(LINK_NAME);
+    // SAFETY: both names are valid counted strings.
+    let status = unsafe { sys::IoCreateSymbolicLink(&raw mut link, &raw mut name) };
+    if !NtStatus(status).is_success() {
+        // SAFETY: created above, not yet published.
+        unsafe { sys::IoDeleteDevice(device) };
+        return status;
+    }
+    DEVICE.store(device, Ordering::Release);
+    // SAFETY: `driver` is valid and ours to fill during DriverEntry.
+    let driver = unsafe { &mut *driver };
+    for (major, routine) in [
+        (sys::IRP_MJ_CREATE, dispatch_nothing as DispatchFn),
+        (sys::IRP_MJ_CLEANUP, dispatch_nothing),
+        (sys::IRP_MJ_CLOSE, dispatch_nothing),
+        (sys::IRP_MJ_DEVICE_CONTROL, dispatch_device_control),
+    ] {
+        if let Some(slot) = driver.MajorFunction.get_mut(major as usize) {
+            *slot = Some(routine);
+        }
+    }
+    driver.DriverUnload = Some(driver_unload);
+    NtStatus::SUCCESS.0
+}
+
+type DispatchFn = unsafe extern "C" fn(*mut sys::DEVICE_OBJECT, *mut sys::IRP) -> i32;
+
+/// Completes `irp` with `status` and `information`.
+///
+/// # Safety
+/// `irp` is a live IRP owned by this driver's dispatch routine.
+unsafe fn complete(irp: *mut sys::IRP, status: NtStatus, information: usize) -> i32 {
+    // SAFETY: the caller owns the IRP.
+    unsafe { irp::set_io_status(irp, status.0, information) };
+    // SAFETY: as above; completed once, here.
+    unsafe { sys::IofCompleteRequest(irp, 0) };
+    status.0
+}
+
+/// CREATE, CLEANUP, CLOSE: no per-handle state.
+unsafe extern "C" fn dispatch_nothing(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
+    // SAFETY: the I/O manager passes a live IRP we now own.
+    unsafe { complete(irp, NtStatus::SUCCESS, 0) }
+}
+
+/// IRP_MJ_DEVICE_CONTROL: `IOCTL_RUN` only.
+unsafe extern "C" fn dispatch_device_control(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
+    // SAFETY: the I/O manager passes a live IRP we now own.
+    let location = unsafe { irp::current_stack_location(irp) };
+    // SAFETY: this is a device-control request, so its location has those parameters.
+    let (code, input_len, output_len) = unsafe { irp::device_io_control(location) };
+    let (input_len, output_len) = (input_len as usize, output_len as usize);
+    // SAFETY: as above.
+    let system_buffer = unsafe { irp::system_buffer(irp) }.cast::<u8>();
+    if code != abi::IOCTL_RUN {
+        // SAFETY: as above.
+        return unsafe { complete(irp, NtStatus::INVALID_DEVICE_REQUEST, 0) };
+    }
+    if input_len != abi::REQUEST_LEN || system_buffer.is_null() {
+        // SAFETY: as above.
+        return unsafe { complete(irp, NtStatus::INFO_LENGTH_MISMATCH, 0) };
+    }
+    if output_len < abi::REPLY_LEN {
+        // SAFETY: as above.
+        return unsafe { complete(irp, NtStatus::BUFFER_TOO_SMALL, 0) };
+    }
+    // SAFETY: for METHOD_BUFFERED the I/O manager allocated a nonpaged system buffer of
+    // max(input, output) bytes, owned by this IRP until we complete it.
+    let buffer = unsafe { core::slice::from_raw_parts_mut(system_buffer, input_len.max(output_len)) };
+    // Read the input once, before the reply overwrites the buffer.
+    let request = buffer.get(..abi::REQUEST_LEN).and_then(abi::RunRequest::decode);
+    let Some(request) = request else {
+        // SAFETY: as above; the slice is no longer used.
+        return unsafe { complete(irp, NtStatus::REVISION_MISMATCH, 0) };
+    };
+    if RUNNING.swap(true, Ordering::AcqRel) {
+        // SAFETY: as above.
+        return unsafe { complete(irp, NtStatus::DEVICE_BUSY, 0) };
+    }
+    buffer.fill(0);
+    let reply = buffer.get_mut(..abi::REPLY_LEN).unwrap_or_default();
+    let used = checks::run(&request, reply);
+    RUNNING.store(false, Ordering::Release);
+    // SAFETY: as above; the slice is no longer used.
+    unsafe { complete(irp, NtStatus::SUCCESS, used) }
+}
+
+/// Unload: wait (bounded) for requests the provider still holds, then delete the device.
+/// Requests that never complete stay leaked (see `raw`).
+unsafe extern "C" fn driver_unload(_driver: *mut sys::DRIVER_OBJECT) {
+    let _ = raw::drain_outstanding(Duration::from_secs(3));
+    let mut link = unicode(LINK_NAME);
+    // SAFETY: created in DriverEntry.
+    let _ = unsafe { sys::IoDeleteSymbolicLink(&raw mut link) };
+    let device = DEVICE.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !device.is_null() {
+        // SAFETY: created in DriverEntry; no request can arrive after unload started.
+        unsafe { sys::IoDeleteDevice(device) };
+    }
+}
+
+/// A panic in the kernel is a bug check (the code is written not to panic).
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: KeBugCheckEx never returns; 0xE2 range as in wskrs.sys, tag "WkCf".
+    unsafe { sys::KeBugCheckEx(0xE2, u64::from(u32::from_le_bytes(*b"WkCf")), 0, 0, 0) }
+}
+
+/// The MSVC linker expects this symbol when floating point is used anywhere.
+#[no_mangle]
+#[used]
+static _fltused: i32 = 0;

@@ -1,0 +1,838 @@
+//! Raw WSK requests that record what the provider did: the value it returned, whether and
+//! when it completed the IRP, and with which status.
+//!
+//! The `wsk` crate hides exactly these details (it waits, cancels and closes for you); a
+//! conformance check needs to see them. Everything the provider may read or write during a
+//! request (IRP, addresses, buffers, name strings) lives in one pool object, [`Op`]. An `Op`
+//! whose request never completes is abandoned, never freed: its completion routine frees it
+//! should the provider ever complete it, and the counters below report it.
+//!
+//! Every wait is bounded. IRQL: PASSIVE_LEVEL for everything that waits.
+
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use core::time::Duration;
+
+use wsk::{NtStatus, PoolBox};
+use wsk_bindings::{self as sys, irp as irp_fields};
+
+/// How long a request that did not return `STATUS_PENDING` gets to show it completed its IRP
+/// (a conforming provider has completed it before returning).
+pub(crate) const SYNC_GRACE: Duration = Duration::from_millis(50);
+/// Default wait for a request that returned `STATUS_PENDING`.
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
+/// How long closing a socket may take.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Requests abandoned to the provider (memory leaked until it completes them, if ever).
+pub(crate) static LEAKED: AtomicU32 = AtomicU32::new(0);
+/// Abandoned requests the provider acknowledged (it returned `STATUS_PENDING`) and has not
+/// completed yet: unload waits (bounded) for these.
+pub(crate) static OUTSTANDING: AtomicU32 = AtomicU32::new(0);
+/// Sockets created and not (yet) closed: the registration is released only at zero, since
+/// `WskDeregister` waits for every socket to close.
+pub(crate) static OPEN_SOCKETS: AtomicU32 = AtomicU32::new(0);
+/// Completion order: each completion takes the next number.
+static NEXT_SEQ: AtomicU32 = AtomicU32::new(1);
+
+/// `STATUS_NOINTERFACE`: no provider NPI was captured.
+pub(crate) const NOINTERFACE: NtStatus = NtStatus::from_u32(0xC000_02B9);
+
+const IDLE: u8 = 0;
+const PENDING: u8 = 1;
+const COMPLETED: u8 = 2;
+const ABANDONED: u8 = 3;
+
+/// A relative NT time (negative 100-ns units).
+fn relative(d: Duration) -> i64 {
+    let ticks = i64::try_from(d.as_nanos() / 100).unwrap_or(i64::MAX);
+    ticks.saturating_neg()
+}
+
+/// Sleeps the calling thread. IRQL: PASSIVE_LEVEL.
+pub(crate) fn sleep(d: Duration) {
+    let mut interval = sys::LARGE_INTEGER { QuadPart: relative(d) };
+    // SAFETY: `interval` outlives the call; a non-alertable kernel-mode delay is valid at
+    // PASSIVE_LEVEL, which every caller runs at.
+    let _ = unsafe { sys::KeDelayExecutionThread(sys::KERNEL_MODE, 0, &raw mut interval) };
+}
+
+/// Socket address storage (large enough for `SOCKADDR_IN6`, aligned for both layouts).
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+pub(crate) struct AddrBuf(pub(crate) [u8; 32]);
+
+impl AddrBuf {
+    /// Bytes a provider must not write past: `SOCKADDR_IN6`.
+    pub(crate) const V6_LEN: usize = 28;
+
+    /// Storage prefilled with `0xAA`, to see how many bytes a provider wrote.
+    pub(crate) const fn poisoned() -> Self {
+        Self([0xAA; 32])
+    }
+
+    /// `SOCKADDR_IN` / `SOCKADDR_IN6` bytes for `peer`.
+    pub(crate) fn from_peer(family: u16, port: u16, addr: [u8; 16]) -> Self {
+        let mut b = [0u8; 32];
+        let [f0, f1] = family.to_le_bytes();
+        let [p0, p1] = port.to_be_bytes();
+        let [a0, a1, a2, a3, ..] = addr;
+        let head = if family == sys::AF_INET6_FAMILY {
+            // family, port, flowinfo 0, address, scope id 0.
+            let mut h = [0u8; 28];
+            for (dst, src) in h.iter_mut().zip([f0, f1, p0, p1, 0, 0, 0, 0].iter().chain(addr.iter())) {
+                *dst = *src;
+            }
+            h
+        } else {
+            let mut h = [0u8; 28];
+            for (dst, src) in h.iter_mut().zip([f0, f1, p0, p1, a0, a1, a2, a3].iter()) {
+                *dst = *src;
+            }
+            h
+        };
+        for (dst, src) in b.iter_mut().zip(head.iter()) {
+            *dst = *src;
+        }
+        Self(b)
+    }
+
+    /// The address family in the first two bytes.
+    pub(crate) fn family(&self) -> u16 {
+        let [a, b, ..] = self.0;
+        u16::from_le_bytes([a, b])
+    }
+
+    /// The port (host order).
+    pub(crate) fn port(&self) -> u16 {
+        let [_, _, a, b, ..] = self.0;
+        u16::from_be_bytes([a, b])
+    }
+
+    /// How many of the first 28 bytes differ from the `0xAA` poison, counting from the end:
+    /// the length a provider wrote, assuming it wrote a prefix.
+    pub(crate) fn written_len(&self) -> usize {
+        let head = self.0.get(..Self::V6_LEN).unwrap_or_default();
+        head.iter().rposition(|b| *b != 0xAA).map_or(0, |i| i.saturating_add(1))
+    }
+
+    /// The first `len` bytes.
+    pub(crate) fn head(&self, len: usize) -> &[u8] {
+        self.0.get(..len).unwrap_or_default()
+    }
+
+    pub(crate) fn as_sockaddr(&mut self) -> *mut sys::SOCKADDR {
+        ptr::from_mut(self).cast()
+    }
+}
+
+/// Everything besides the data buffer that a provider may read or write during a request.
+#[repr(C)]
+pub(crate) struct Mem {
+    /// Socket addresses (local, remote).
+    pub(crate) addr: [AddrBuf; 2],
+    /// Pointer-sized in/out values (cached descriptors, address lists).
+    pub(crate) ptrs: [*mut c_void; 2],
+    /// ULONG out values (control lengths and flags, option values).
+    pub(crate) ulongs: [u32; 4],
+    /// `SIZE_T` out value (`OutputSizeReturned`).
+    pub(crate) size: u64,
+    /// The data buffer descriptor (providers may keep the pointer while pending).
+    pub(crate) wsk_buf: sys::WSK_BUF,
+    /// Counted strings (node, service).
+    pub(crate) names: [sys::UNICODE_STRING; 2],
+    /// Their characters.
+    pub(crate) name_chars: [[u16; 128]; 2],
+}
+
+impl Mem {
+    fn new() -> Self {
+        Self {
+            addr: [AddrBuf::poisoned(); 2],
+            ptrs: [ptr::null_mut(); 2],
+            ulongs: [0; 4],
+            size: 0,
+            wsk_buf: sys::WSK_BUF { Mdl: ptr::null_mut(), Offset: 0, Length: 0 },
+            names: [sys::UNICODE_STRING { Length: 0, MaximumLength: 0, Buffer: ptr::null_mut() }; 2],
+            name_chars: [[0; 128]; 2],
+        }
+    }
+}
+
+/// The pool object behind an [`Op`].
+struct OpInner {
+    irp: NonNull<sys::IRP>,
+    event: UnsafeCell<sys::KEVENT>,
+    state: AtomicU8,
+    /// Completion sequence number (0: not completed).
+    seq: AtomicU32,
+    /// Set before abandoning when the provider had acknowledged the request (`OUTSTANDING`
+    /// was incremented and the completion routine decrements it).
+    counted: AtomicBool,
+    buffer: Buf,
+    mem: UnsafeCell<Mem>,
+}
+
+// SAFETY: shared between the issuing thread and the completion routine, which only touch the
+// atomics and the event (designed for that); the rest is used by one side at a time, as the
+// state says.
+unsafe impl Send for OpInner {}
+// SAFETY: as above.
+unsafe impl Sync for OpInner {}
+
+impl Drop for OpInner {
+    fn drop(&mut self) {
+        // SAFETY: the IRP is ours (from IoAllocateIrp) and no request is pending on it: an
+        // OpInner is dropped only when idle, completed, or from its completion routine.
+        unsafe { sys::IoFreeIrp(self.irp.as_ptr()) };
+    }
+}
+
+/// Completion routine of every request. IRQL <= DISPATCH_LEVEL.
+unsafe extern "C" fn on_complete(_: *mut sys::DEVICE_OBJECT, _: *mut sys::IRP, context: *mut c_void) -> i32 {
+    let op = context.cast::<OpInner>().cast_const();
+    // SAFETY: `context` is the OpInner that issued the IRP; it is alive until this routine
+    // either signals its event (the owner frees it afterwards) or frees it (abandoned).
+    let inner = unsafe { &*op };
+    inner.seq.store(NEXT_SEQ.fetch_add(1, Ordering::AcqRel), Ordering::Release);
+    let previous = inner.state.swap(COMPLETED, Ordering::AcqRel);
+    if previous == ABANDONED {
+        if inner.counted.load(Ordering::Acquire) {
+            OUTSTANDING.fetch_sub(1, Ordering::AcqRel);
+        }
+        // SAFETY: the owner gave ownership up (PoolBox::into_raw) when it abandoned the op.
+        drop(unsafe { PoolBox::from_raw(op.cast_mut()) });
+    } else {
+        // SAFETY: the event was initialized in place and the op is alive (see above).
+        let _ = unsafe { sys::KeSetEvent(inner.event.get(), 0, 0) };
+    }
+    NtStatus::MORE_PROCESSING_REQUIRED.0
+}
+
+/// What one request did.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Obs {
+    /// The value the WSK function returned.
+    pub(crate) returned: NtStatus,
+    /// Whether the IRP was completed (within the wait).
+    pub(crate) completed: bool,
+    /// `IoStatus.Status` when completed, else `returned`.
+    pub(crate) status: NtStatus,
+    /// `IoStatus.Information` when completed, else 0.
+    pub(crate) info: usize,
+}
+
+impl Obs {
+    /// Completed with a success status.
+    pub(crate) fn ok(&self) -> bool {
+        self.completed && self.status.is_success()
+    }
+
+    /// The provider said it does not implement the request.
+    pub(crate) fn unsupported(&self) -> bool {
+        matches!(self.status, NtStatus::NOT_IMPLEMENTED | NtStatus::NOT_SUPPORTED | NtStatus::INVALID_DEVICE_REQUEST | NOINTERFACE)
+    }
+
+    /// An observation for a call that could not be made (NULL dispatch entry, no memory).
+    pub(crate) fn not_made(status: NtStatus) -> Self {
+        Self { returned: status, completed: false, status, info: 0 }
+    }
+}
+
+/// One request slot: an IRP, its event and the memory of the request, in pool.
+///
+/// # Invariants
+/// `inner` is `Some` until the op is dropped. While the state is `PENDING` and the
+/// completion was not observed (`consumed`), the provider may use the IRP and the memory, so
+/// the memory is only reached through raw pointers.
+pub(crate) struct Op {
+    inner: Option<PoolBox<OpInner>>,
+    /// The event was seen signaled for the current request (the completion routine is done).
+    consumed: bool,
+    returned: NtStatus,
+}
+
+impl Op {
+    /// A slot with a `buffer_len`-byte data buffer (with MDL). IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn new(buffer_len: usize) -> Option<Self> {
+        let buffer = Buf::try_new(buffer_len)?;
+        // SAFETY: no preconditions; one stack location for the provider.
+        let irp = NonNull::new(unsafe { sys::IoAllocateIrp(1, 0) })?;
+        let inner = OpInner {
+            irp,
+            event: UnsafeCell::new(sys::KEVENT::default()),
+            state: AtomicU8::new(IDLE),
+            seq: AtomicU32::new(0),
+            counted: AtomicBool::new(false),
+            buffer,
+            mem: UnsafeCell::new(Mem::new()),
+        };
+        let inner = match PoolBox::try_new_or_return(inner) {
+            Ok(b) => b,
+            Err(inner) => {
+                drop(inner);
+                return None;
+            }
+        };
+        // SAFETY: the event is at its final (pool) address.
+        unsafe { sys::KeInitializeEvent(inner.event.get(), sys::SynchronizationEvent, 0) };
+        Some(Self { inner: Some(inner), consumed: true, returned: NtStatus::SUCCESS })
+    }
+
+    fn inner(&self) -> Option<&OpInner> {
+        self.inner.as_deref()
+    }
+
+    /// Whether the provider may still use the op's memory.
+    fn busy(&self) -> bool {
+        !self.consumed
+    }
+
+    /// The request memory, when no request is in flight.
+    pub(crate) fn mem(&mut self) -> Option<&mut Mem> {
+        if self.busy() {
+            return None;
+        }
+        // SAFETY: no request is in flight, so nothing else uses the memory; `&mut self`
+        // makes this access unique.
+        self.inner().map(|i| unsafe { &mut *i.mem.get() })
+    }
+
+    /// The data buffer, when no request is in flight.
+    pub(crate) fn data(&mut self) -> Option<&mut [u8]> {
+        if self.busy() {
+            return None;
+        }
+        let inner = self.inner.as_deref_mut()?;
+        Some(inner.buffer.as_mut_slice())
+    }
+
+    /// A `WSK_BUF` over the first `len` bytes of the data buffer, stored in the request
+    /// memory; returns its address for the provider. Call before [`Op::issue`].
+    pub(crate) fn prepare_buf(&mut self, len: usize) -> *mut sys::WSK_BUF {
+        let Some(inner) = self.inner.as_deref() else { return ptr::null_mut() };
+        let len = len.min(inner.buffer.len());
+        let mdl = inner.buffer.mdl.as_ptr();
+        let Some(mem) = self.mem() else { return ptr::null_mut() };
+        mem.wsk_buf = sys::WSK_BUF { Mdl: mdl, Offset: 0, Length: len as u64 };
+        &raw mut mem.wsk_buf
+    }
+
+    /// Completion sequence number of the last request (0: not completed).
+    pub(crate) fn seq(&self) -> u32 {
+        self.inner().map_or(0, |i| i.seq.load(Ordering::Acquire))
+    }
+
+    /// Issues one request: `call(irp, mem)` must call the WSK function with the IRP and only
+    /// pointers into `mem` (or the data buffer's `WSK_BUF`). Returns what the call returned.
+    /// IRQL: PASSIVE_LEVEL.
+    pub(crate) fn issue(&mut self, call: impl FnOnce(*mut sys::IRP, *mut Mem) -> i32) -> NtStatus {
+        if self.busy() {
+            return NtStatus::DEVICE_BUSY;
+        }
+        let Some(inner) = self.inner() else { return NtStatus::INSUFFICIENT_RESOURCES };
+        let irp = inner.irp.as_ptr();
+        let context = ptr::from_ref(inner).cast::<c_void>().cast_mut();
+        // SAFETY: the IRP is ours and idle (not busy).
+        unsafe { sys::IoReuseIrp(irp, NtStatus::UNSUCCESSFUL.0) };
+        // SAFETY: as above; an IRP from IoAllocateIrp(1) has one location below the current one.
+        unsafe { irp_fields::set_completion_routine(irp, on_complete, context) };
+        // SAFETY: the event was initialized in place.
+        unsafe { sys::KeClearEvent(inner.event.get()) };
+        inner.seq.store(0, Ordering::Release);
+        inner.state.store(PENDING, Ordering::Release);
+        let mem = inner.mem.get();
+        self.consumed = false;
+        self.returned = NtStatus(call(irp, mem));
+        self.returned
+    }
+
+    /// Waits up to `timeout` for the completion; true once it was seen. IRQL: PASSIVE_LEVEL.
+    pub(crate) fn wait(&mut self, timeout: Duration) -> bool {
+        if self.consumed {
+            return true;
+        }
+        let Some(inner) = self.inner() else { return false };
+        let mut t = sys::LARGE_INTEGER { QuadPart: relative(timeout) };
+        // SAFETY: the event was initialized in place; `t` outlives the call.
+        let status =
+            unsafe { sys::KeWaitForSingleObject(inner.event.get().cast(), sys::Executive, sys::KERNEL_MODE, 0, &raw mut t) };
+        if status == NtStatus::SUCCESS.0 {
+            self.consumed = true;
+        }
+        self.consumed
+    }
+
+    /// The observation of the last request after waiting: up to `timeout` if it returned
+    /// `STATUS_PENDING`, [`SYNC_GRACE`] otherwise.
+    pub(crate) fn observe(&mut self, timeout: Duration) -> Obs {
+        let wait = if self.returned == NtStatus::PENDING { timeout } else { SYNC_GRACE };
+        let completed = self.wait(wait);
+        self.current(completed)
+    }
+
+    /// The observation now, without waiting further.
+    pub(crate) fn current(&mut self, completed: bool) -> Obs {
+        let completed = completed && self.consumed;
+        let (status, info) = match self.inner() {
+            Some(inner) if completed => {
+                let irp = inner.irp.as_ptr();
+                // SAFETY: the IRP is ours and completed.
+                let status = unsafe { irp_fields::status(irp) };
+                // SAFETY: as above.
+                let info = unsafe { irp_fields::information(irp) };
+                (NtStatus(status), info)
+            }
+            _ => (self.returned, 0),
+        };
+        Obs { returned: self.returned, completed, status, info }
+    }
+
+    /// Issue + observe.
+    pub(crate) fn run(&mut self, timeout: Duration, call: impl FnOnce(*mut sys::IRP, *mut Mem) -> i32) -> Obs {
+        self.issue(call);
+        self.observe(timeout)
+    }
+
+    /// `IoCancelIrp` on the request in flight; returns its BOOLEAN result. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn cancel(&self) -> bool {
+        if !self.busy() {
+            return false;
+        }
+        let Some(inner) = self.inner() else { return false };
+        // SAFETY: the IRP stays allocated until its completion routine ran (an op in flight
+        // is never freed, only abandoned), so cancelling it is valid even if it completes now.
+        unsafe { sys::IoCancelIrp(inner.irp.as_ptr()) != 0 }
+    }
+
+    /// Whether the request in flight has not completed (so dropping the op abandons it).
+    pub(crate) fn in_flight(&self) -> bool {
+        self.busy()
+    }
+}
+
+impl Drop for Op {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.take() else { return };
+        if self.consumed {
+            return;
+        }
+        let acknowledged = self.returned == NtStatus::PENDING;
+        inner.counted.store(acknowledged, Ordering::Release);
+        if acknowledged {
+            OUTSTANDING.fetch_add(1, Ordering::AcqRel);
+        }
+        let raw = inner.into_raw();
+        // SAFETY: `raw` is the live op just released; nothing frees it before the exchange.
+        let state = unsafe { &(*raw).state };
+        if state.compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            // The completion routine frees it, if the provider ever completes the request.
+            LEAKED.fetch_add(1, Ordering::AcqRel);
+            return;
+        }
+        // Completed meanwhile: the routine is signalling the event; free once it has.
+        if acknowledged {
+            OUTSTANDING.fetch_sub(1, Ordering::AcqRel);
+        }
+        // SAFETY: the completion routine did not take ownership (the state was not ABANDONED).
+        let inner = unsafe { PoolBox::from_raw(raw) };
+        let mut t = sys::LARGE_INTEGER { QuadPart: relative(WAIT) };
+        // SAFETY: the event was initialized in place; `t` outlives the call.
+        let status = unsafe { sys::KeWaitForSingleObject(inner.event.get().cast(), sys::Executive, sys::KERNEL_MODE, 0, &raw mut t) };
+        if status != NtStatus::SUCCESS.0 {
+            // Never seen signaled: keep the memory rather than free it under the routine.
+            LEAKED.fetch_add(1, Ordering::AcqRel);
+            let _ = inner.into_raw();
+        }
+    }
+}
+
+/// Pool tag of the conformance driver's allocations ("WkCf").
+const TAG: u32 = u32::from_le_bytes(*b"WkCf");
+
+/// A data buffer in nonpaged pool with an MDL describing exactly its bytes.
+///
+/// # Invariants
+/// `va` points to `len` owned bytes (`len >= 1`, fits `u32`); `mdl` describes them.
+pub(crate) struct Buf {
+    va: NonNull<u8>,
+    len: usize,
+    mdl: NonNull<sys::MDL>,
+}
+
+impl Buf {
+    fn try_new(len: usize) -> Option<Self> {
+        let len = len.max(1);
+        let mdl_len = u32::try_from(len).ok()?;
+        // SAFETY: nonpaged pool at IRQL <= DISPATCH_LEVEL has no other precondition.
+        let va = NonNull::new(unsafe { sys::ExAllocatePoolWithTag(sys::NonPagedPoolNx, len as u64, TAG) }.cast::<u8>())?;
+        // SAFETY: `va` points to `len` freshly allocated bytes.
+        unsafe { ptr::write_bytes(va.as_ptr(), 0, len) };
+        // SAFETY: `va`/`mdl_len` describe our own allocation; no IRP is associated.
+        let mdl = unsafe { sys::IoAllocateMdl(va.as_ptr().cast(), mdl_len, 0, 0, ptr::null_mut()) };
+        let Some(mdl) = NonNull::new(mdl) else {
+            // SAFETY: allocated above with this tag, not used afterwards.
+            unsafe { sys::ExFreePoolWithTag(va.as_ptr().cast(), TAG) };
+            return None;
+        };
+        // SAFETY: the MDL describes nonpaged pool we own.
+        unsafe { sys::MmBuildMdlForNonPagedPool(mdl.as_ptr()) };
+        // INVARIANT: `mdl` describes exactly the `len` bytes at `va`.
+        Some(Self { va, len, mdl })
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: `va` points to `len` owned, initialized bytes (type invariant); `&mut self`
+        // makes the access unique.
+        unsafe { core::slice::from_raw_parts_mut(self.va.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for Buf {
+    fn drop(&mut self) {
+        // SAFETY: the MDL is ours and no request uses it any more (owners guarantee that).
+        unsafe { sys::IoFreeMdl(self.mdl.as_ptr()) };
+        // SAFETY: allocated in `try_new` with this tag, not used afterwards.
+        unsafe { sys::ExFreePoolWithTag(self.va.as_ptr().cast(), TAG) };
+    }
+}
+
+/// The WSK client registration with its captured provider NPI.
+///
+/// # Invariants
+/// `mem` holds a registration done with `WskRegister` (and, when `captured`, a captured
+/// provider NPI); both are undone in drop unless sockets or requests are left, in which case
+/// the registration is leaked (`WskDeregister` would wait for them forever).
+pub(crate) struct Client {
+    mem: Option<PoolBox<ClientMem>>,
+}
+
+struct ClientMem {
+    registration: UnsafeCell<sys::WSK_REGISTRATION>,
+    client_npi: sys::WSK_CLIENT_NPI,
+    provider: UnsafeCell<sys::WSK_PROVIDER_NPI>,
+    captured: bool,
+}
+
+// SAFETY: the registration and NPI are used from the RUN thread only; WSK allows any thread.
+unsafe impl Send for ClientMem {}
+// SAFETY: as above.
+unsafe impl Sync for ClientMem {}
+
+/// The client dispatch we register: WSK 1.0, no client-level event callback.
+static CLIENT_DISPATCH: sys::WSK_CLIENT_DISPATCH =
+    sys::WSK_CLIENT_DISPATCH { Version: sys::make_wsk_version(1, 0), Reserved: 0, WskClientEvent: None };
+
+impl Client {
+    /// `WskRegister` + `WskCaptureProviderNPI(wait_ms)`. Returns the client (when registered)
+    /// and the status of the step that decided. IRQL: PASSIVE_LEVEL.
+    pub(crate) fn register(wait_ms: u32) -> (Option<Self>, NtStatus, &'static str) {
+        let mem = ClientMem {
+            registration: UnsafeCell::new(sys::WSK_REGISTRATION::default()),
+            client_npi: sys::WSK_CLIENT_NPI { ClientContext: ptr::null_mut(), Dispatch: &raw const CLIENT_DISPATCH },
+            provider: UnsafeCell::new(sys::WSK_PROVIDER_NPI { Client: ptr::null_mut(), Dispatch: ptr::null() }),
+            captured: false,
+        };
+        let Ok(mut mem) = PoolBox::try_new(mem) else { return (None, NtStatus::INSUFFICIENT_RESOURCES, "pool") };
+        let client_npi = ptr::from_ref(&mem.client_npi).cast_mut();
+        // SAFETY: both structures live in pool at a stable address until WskDeregister.
+        let status = NtStatus(unsafe { sys::WskRegister(client_npi, mem.registration.get()) });
+        if !status.is_success() {
+            return (None, status, "WskRegister");
+        }
+        // SAFETY: registered above; `provider` is valid for writes.
+        let status = NtStatus(unsafe { sys::WskCaptureProviderNPI(mem.registration.get(), wait_ms, mem.provider.get()) });
+        mem.captured = status.is_success();
+        let this = Self { mem: Some(mem) };
+        (Some(this), status, "WskCaptureProviderNPI")
+    }
+
+    /// The provider dispatch, when the NPI was captured.
+    pub(crate) fn dispatch(&self) -> Option<(*mut sys::WSK_CLIENT, &sys::WSK_PROVIDER_DISPATCH)> {
+        let mem = self.mem.as_deref()?;
+        if !mem.captured {
+            return None;
+        }
+        // SAFETY: written once by WskCaptureProviderNPI before this point, read-only since.
+        let npi = unsafe { &*mem.provider.get() };
+        // SAFETY: the provider's dispatch table stays valid while the NPI is captured.
+        let dispatch = unsafe { npi.Dispatch.as_ref() }?;
+        Some((npi.Client, dispatch))
+    }
+
+    /// Releases the NPI and deregisters if nothing is left open; returns whether it did.
+    /// IRQL: PASSIVE_LEVEL.
+    pub(crate) fn release(mut self) -> bool {
+        let Some(mem) = self.mem.take() else { return true };
+        if OPEN_SOCKETS.load(Ordering::Acquire) != 0 || OUTSTANDING.load(Ordering::Acquire) != 0 {
+            // WskDeregister would wait for those forever: leak the registration instead.
+            let _ = mem.into_raw();
+            LEAKED.fetch_add(1, Ordering::AcqRel);
+            return false;
+        }
+        if mem.captured {
+            // SAFETY: captured in `register`; released once, here.
+            unsafe { sys::WskReleaseProviderNPI(mem.registration.get()) };
+        }
+        // SAFETY: registered in `register`; deregistered once, here.
+        unsafe { sys::WskDeregister(mem.registration.get()) };
+        true
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let Some(mem) = self.mem.take() {
+            let _ = Self { mem: Some(mem) }.release();
+        }
+    }
+}
+
+/// Socket categories.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Kind {
+    Basic,
+    Listen,
+    Connection,
+    Datagram,
+}
+
+impl Kind {
+    pub(crate) fn flags(self) -> u32 {
+        match self {
+            Self::Basic => sys::WSK_FLAG_BASIC_SOCKET,
+            Self::Listen => sys::WSK_FLAG_LISTEN_SOCKET,
+            Self::Connection => sys::WSK_FLAG_CONNECTION_SOCKET,
+            Self::Datagram => sys::WSK_FLAG_DATAGRAM_SOCKET,
+        }
+    }
+}
+
+/// A provider socket; closed (bounded wait) on drop.
+///
+/// # Invariants
+/// `ptr` is an open WSK socket of category `kind` while `open`.
+pub(crate) struct Socket {
+    ptr: NonNull<sys::WSK_SOCKET>,
+    kind: Kind,
+    open: bool,
+}
+
+impl Socket {
+    /// A socket the provider returned in an IRP's Information (`WskSocket`, `WskAccept`,
+    /// `WskSocketConnect`).
+    pub(crate) fn from_info(info: usize, kind: Kind) -> Option<Self> {
+        let ptr = NonNull::new(info as *mut sys::WSK_SOCKET)?;
+        OPEN_SOCKETS.fetch_add(1, Ordering::AcqRel);
+        // INVARIANT: the provider handed over an open socket of this category.
+        Some(Self { ptr, kind, open: true })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut sys::WSK_SOCKET {
+        self.ptr.as_ptr()
+    }
+
+    fn dispatch_ptr(&self) -> *const c_void {
+        // SAFETY: the socket is open (type invariant), so the provider's object is live.
+        unsafe { self.ptr.as_ref() }.Dispatch
+    }
+
+    /// The basic dispatch (every category's table starts with it).
+    pub(crate) fn basic(&self) -> Option<&sys::WSK_PROVIDER_BASIC_DISPATCH> {
+        if !self.open {
+            return None;
+        }
+        // SAFETY: every category's dispatch starts with the basic dispatch; valid while open.
+        unsafe { self.dispatch_ptr().cast::<sys::WSK_PROVIDER_BASIC_DISPATCH>().as_ref() }
+    }
+
+    /// The connection dispatch, for connection sockets.
+    pub(crate) fn connection(&self) -> Option<&sys::WSK_PROVIDER_CONNECTION_DISPATCH> {
+        if !self.open || self.kind != Kind::Connection {
+            return None;
+        }
+        // SAFETY: a connection socket's dispatch is a connection dispatch; valid while open.
+        unsafe { self.dispatch_ptr().cast::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>().as_ref() }
+    }
+
+    /// The listen dispatch, for listen sockets.
+    pub(crate) fn listen(&self) -> Option<&sys::WSK_PROVIDER_LISTEN_DISPATCH> {
+        if !self.open || self.kind != Kind::Listen {
+            return None;
+        }
+        // SAFETY: a listen socket's dispatch is a listen dispatch; valid while open.
+        unsafe { self.dispatch_ptr().cast::<sys::WSK_PROVIDER_LISTEN_DISPATCH>().as_ref() }
+    }
+
+    /// The datagram dispatch, for datagram sockets.
+    pub(crate) fn datagram(&self) -> Option<&sys::WSK_PROVIDER_DATAGRAM_DISPATCH> {
+        if !self.open || self.kind != Kind::Datagram {
+            return None;
+        }
+        // SAFETY: a datagram socket's dispatch is a datagram dispatch; valid while open.
+        unsafe { self.dispatch_ptr().cast::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>().as_ref() }
+    }
+
+    /// Issues `WskCloseSocket` on `op` without waiting (the caller observes it). The socket
+    /// counts as closed once the close completes ([`Socket::closed`]).
+    pub(crate) fn issue_close(&mut self, op: &mut Op) -> NtStatus {
+        let Some(close) = self.basic().and_then(|b| b.WskCloseSocket) else { return NtStatus::NOT_IMPLEMENTED };
+        let socket = self.as_ptr();
+        self.open = false;
+        // SAFETY: the socket was open and is closed exactly once (`open` is now false).
+        op.issue(|irp, _| unsafe { close(socket, irp) })
+    }
+
+    /// Records that a close issued with [`Socket::issue_close`] completed.
+    pub(crate) fn closed(&mut self) {
+        OPEN_SOCKETS.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// `WskCloseSocket`, waiting up to 5 s. If the close does not complete, the socket and
+    /// the request are leaked. IRQL: PASSIVE_LEVEL.
+    pub(crate) fn close(mut self) -> Obs {
+        self.close_now()
+    }
+
+    fn close_now(&mut self) -> Obs {
+        if !self.open {
+            return Obs::not_made(NtStatus::INVALID_HANDLE);
+        }
+        let Some(mut op) = Op::new(1) else {
+            // No memory for the request: the socket stays open (leaked).
+            self.open = false;
+            LEAKED.fetch_add(1, Ordering::AcqRel);
+            return Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES);
+        };
+        self.issue_close(&mut op);
+        let obs = op.observe(CLOSE_WAIT);
+        if obs.completed {
+            self.closed();
+        }
+        obs
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        let _ = self.close_now();
+    }
+}
+
+/// `WskSocket` through `client`. Returns the observation and the socket on success.
+pub(crate) fn socket(
+    client: &Client,
+    family: u16,
+    kind: Kind,
+    context: *mut c_void,
+    dispatch: *const c_void,
+    security: *mut sys::SECURITY_DESCRIPTOR,
+) -> (Obs, Option<Socket>) {
+    let Some((npi, provider)) = client.dispatch() else { return (Obs::not_made(NOINTERFACE), None) };
+    let Some(socket_fn) = provider.WskSocket else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), None) };
+    let Some(mut op) = Op::new(1) else { return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), None) };
+    let (ty, proto) = match kind {
+        Kind::Datagram => (sys::SOCK_DGRAM_TYPE, sys::IPPROTO_UDP),
+        _ => (sys::SOCK_STREAM_TYPE, sys::IPPROTO_TCP),
+    };
+    let obs = op.run(WAIT, |irp, _| {
+        // SAFETY: the NPI is captured; the context and dispatch are NULL or outlive the
+        // socket (callers' contract); the descriptor is NULL or a cached copy.
+        unsafe { socket_fn(npi, family, ty, proto, kind.flags(), context, dispatch, ptr::null_mut(), ptr::null_mut(), security, irp) }
+    });
+    let socket = if obs.ok() { Socket::from_info(obs.info, kind) } else { None };
+    (obs, socket)
+}
+
+/// `WskBind` on a socket of any category with a bind function.
+pub(crate) fn bind(socket: &Socket, local: AddrBuf) -> Obs {
+    let bind_fn = match socket.kind {
+        Kind::Connection => socket.connection().and_then(|d| d.WskBind),
+        Kind::Listen => socket.listen().and_then(|d| d.WskBind),
+        Kind::Datagram => socket.datagram().and_then(|d| d.WskBind),
+        Kind::Basic => None,
+    };
+    let Some(bind_fn) = bind_fn else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
+    let Some(mut op) = Op::new(1) else { return Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES) };
+    let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
+    mem.addr[0] = local;
+    let addr = mem.addr[0].as_sockaddr();
+    let s = socket.as_ptr();
+    // SAFETY: the socket is open; the address lives in the op's memory.
+    op.run(WAIT, |irp, _| unsafe { bind_fn(s, addr, 0, irp) })
+}
+
+/// `WskConnect` on a bound connection socket, on `op` (address in `mem.addr[1]`).
+pub(crate) fn connect(socket: &Socket, op: &mut Op, remote: AddrBuf, timeout: Duration) -> Obs {
+    let Some(connect_fn) = socket.connection().and_then(|d| d.WskConnect) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
+    let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
+    mem.addr[1] = remote;
+    let addr = mem.addr[1].as_sockaddr();
+    let s = socket.as_ptr();
+    // SAFETY: the socket is open; the address lives in the op's memory.
+    op.run(timeout, |irp, _| unsafe { connect_fn(s, addr, 0, irp) })
+}
+
+/// Issues `WskSend` of `data` on `op` and waits.
+pub(crate) fn send(socket: &Socket, op: &mut Op, data: &[u8]) -> Obs {
+    let Some(send_fn) = socket.connection().and_then(|d| d.WskSend) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
+    let len = data.len();
+    match op.data().and_then(|d| d.get_mut(..len)) {
+        Some(dst) => dst.copy_from_slice(data),
+        None => return Obs::not_made(NtStatus::BUFFER_TOO_SMALL),
+    }
+    let buf = op.prepare_buf(len);
+    let s = socket.as_ptr();
+    // SAFETY: the socket is open; the WSK_BUF and its MDL live in the op.
+    op.run(WAIT, |irp, _| unsafe { send_fn(s, buf, 0, irp) })
+}
+
+/// Issues `WskReceive` of up to `len` bytes on `op` without waiting; returns what it returned.
+pub(crate) fn issue_receive(socket: &Socket, op: &mut Op, len: usize) -> NtStatus {
+    let Some(receive_fn) = socket.connection().and_then(|d| d.WskReceive) else { return NtStatus::NOT_IMPLEMENTED };
+    let buf = op.prepare_buf(len);
+    let s = socket.as_ptr();
+    // SAFETY: the socket is open; the WSK_BUF and its MDL live in the op.
+    op.issue(|irp, _| unsafe { receive_fn(s, buf, 0, irp) })
+}
+
+/// Receives until `want` bytes arrived, the peer closed, or `timeout` passed per receive.
+/// Returns (the last observation, the bytes received so far).
+pub(crate) fn receive_exact(socket: &Socket, op: &mut Op, want: usize, out: &mut [u8], timeout: Duration) -> (Obs, usize) {
+    let mut got = 0usize;
+    let mut obs = Obs::not_made(NtStatus::UNSUCCESSFUL);
+    while got < want {
+        let returned = issue_receive(socket, op, want.saturating_sub(got));
+        if returned == NtStatus::NOT_IMPLEMENTED && !op.in_flight() {
+            return (Obs::not_made(returned), got);
+        }
+        obs = op.observe(timeout);
+        if !obs.ok() || obs.info == 0 {
+            break;
+        }
+        let n = obs.info.min(want.saturating_sub(got));
+        let end = got.saturating_add(n);
+        if let (Some(src), Some(dst)) = (op.data().and_then(|d| d.get(..n)), out.get_mut(got..end)) {
+            dst.copy_from_slice(src);
+        }
+        got = got.saturating_add(n);
+    }
+    (obs, got)
+}
+
+/// Waits until `OUTSTANDING` drops to zero or `limit` passes. IRQL: PASSIVE_LEVEL.
+pub(crate) fn drain_outstanding(limit: Duration) -> bool {
+    let step = Duration::from_millis(20);
+    let mut waited = Duration::ZERO;
+    while OUTSTANDING.load(Ordering::Acquire) != 0 && waited < limit {
+        sleep(step);
+        waited = waited.saturating_add(step);
+    }
+    OUTSTANDING.load(Ordering::Acquire) == 0
+}
