@@ -670,6 +670,29 @@ pub unsafe extern "C" fn MmBuildMdlForNonPagedPool(mdl: *mut sys::MDL) {
     m.MdlFlags |= flag;
 }
 
+/// `MmMapLockedPagesSpecifyCache`: the fake's memory is always mapped, so the MDL's own
+/// address (for an MDL over nonpaged pool, its `MappedSystemVa`).
+///
+/// # Safety
+/// `mdl` is a live MDL describing mapped memory.
+#[no_mangle]
+pub unsafe extern "C" fn MmMapLockedPagesSpecifyCache(
+    mdl: sys::PMDLX,
+    _mode: sys::KPROCESSOR_MODE,
+    _cache: sys::MEMORY_CACHING_TYPE,
+    _requested: *mut c_void,
+    _bug_check: u32,
+    _priority: sys::MM_PAGE_PRIORITY,
+) -> *mut c_void {
+    // SAFETY: caller's contract.
+    let m = unsafe { &*mdl };
+    if m.MappedSystemVa.is_null() {
+        (m.StartVa as usize + m.ByteOffset as usize) as *mut c_void
+    } else {
+        m.MappedSystemVa
+    }
+}
+
 /// `IoFreeMdl`.
 ///
 /// # Safety
