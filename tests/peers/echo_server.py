@@ -41,19 +41,20 @@ class Conn:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--host", default="127.0.0.1", help="127.0.0.1 or ::1")
     ap.add_argument("--port", type=int, default=0, help="0: let the OS choose")
     args = ap.parse_args()
 
     sel = selectors.DefaultSelector()
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((args.host, args.port))
     listener.listen(128)
     listener.setblocking(False)
     sel.register(listener, selectors.EVENT_READ, None)
     sel.register(sys.stdin.fileno(), selectors.EVENT_READ, "stdin")
-    host, port = listener.getsockname()
+    host, port = listener.getsockname()[:2]
     emit(event="listening", host=host, port=port)
 
     def interest(conn):
@@ -90,7 +91,7 @@ def main():
                 except BlockingIOError:
                     continue
                 sock.setblocking(False)
-                conn = Conn(sock, "%s:%d" % addr)
+                conn = Conn(sock, "%s:%d" % addr[:2])
                 sel.register(sock, selectors.EVENT_READ, conn)
                 emit(event="accept", peer=conn.peer)
                 continue

@@ -106,9 +106,12 @@ pub enum Command {
         #[arg(value_parser = parse_endpoint_id)]
         id: EndpointId,
     },
-    /// List the endpoints: ID KIND STATE SERVICE LOCAL REMOTE SENT RECEIVED SERVED ACTIVE
-    /// FLAGS, then OPEN (time open), OPS (send/receive operations), ERRORS (failed
-    /// operations) and LAST (the last failure's status).
+    /// List the endpoints with their counters.
+    ///
+    /// Columns: ID KIND STATE SERVICE LOCAL REMOTE SENT RECEIVED SERVED ACTIVE FLAGS, then
+    /// OPEN (time open), OPS (send/receive operations completed), ERRORS (failed operations)
+    /// and LAST (the last failure's status). --json gives the same fields, with opened_ms,
+    /// send_ops, recv_ops, errors and last_status.
     #[command(after_help = "Examples:\n  wskctl list\n  wskctl list --json")]
     List,
     /// Developer tool: send raw bytes with any IOCTL code and print the status and output.
@@ -128,14 +131,18 @@ pub enum V2Command {
         after_help = "Examples:\n  wskctl sendto 5 127.0.0.1:9000 --text ping\n  wskctl sendto 5 [::1]:9000 --file datagram.bin"
     )]
     Sendto(SendToArgs),
-    /// Receive one datagram on a UDP endpoint, to stdout (raw) or a file; the summary
-    /// `received N bytes from ADDR` goes to stderr.
+    /// Receive one datagram on a UDP endpoint, to stdout (raw) or a file.
+    ///
+    /// The summary `received N bytes from ADDR` goes to stderr.
     #[command(
         after_help = "Examples:\n  wskctl recvfrom 5\n  wskctl recvfrom 5 --max 1500 --timeout-ms 2000 --to-file datagram.bin"
     )]
     Recvfrom(RecvFromArgs),
-    /// Shut a connection down: graceful (the peer sees end of stream, receiving still works)
-    /// or abortive (reset). The endpoint stays listed until `wskctl close`.
+    /// Shut a connection down, gracefully or abortively (reset).
+    ///
+    /// Graceful shuts down the send direction: the peer sees end of stream and receiving
+    /// still works. Abortive resets the connection. Either way the endpoint stays listed (state
+    /// disconnected) until `wskctl close`.
     #[command(after_help = "Examples:\n  wskctl disconnect 3\n  wskctl disconnect 3 --abortive")]
     Disconnect(DisconnectArgs),
     /// Get a socket option of an endpoint, or set it when a value is given (the value read

@@ -1,6 +1,9 @@
 //! The end-to-end suite: the real driver under Wine, real IRPs through wskctl, real Linux
-//! peers on 127.0.0.1. Every case asserts; each prints `PASS name (time)` or
-//! `FAIL name: reason`, and the suite ends with `e2e: N passed, N failed`.
+//! peers on 127.0.0.1 and ::1. Every case asserts; each prints `PASS name (time)` or
+//! `FAIL name: reason`, or `SKIP name: needs the wsk-rs provider (Wine's netio lacks X)` when
+//! it needs a WSK call the run's provider does not implement. Skips are never counted as
+//! passes: a line before the last lists them, and the suite ends with
+//! `e2e: N passed, N failed`.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -9,8 +12,10 @@ use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 
 use crate::artifacts::Built;
+use crate::cases_v2::{self, Need};
 use crate::layout::Layout;
 use crate::peers::{self, Peer};
+use crate::provider::{self, Provider};
 use crate::scenarios::{self, find_endpoint, list, wait_closed};
 use crate::util::{fmt_duration, free_port, json_str, json_u64, parse_json_output, say, wine_path};
 use crate::wine::{Session, Wine, SERVICE, WSKCTL_TIMEOUT};
@@ -87,42 +92,133 @@ mod abi {
     }
 }
 
+/// Lowercase hex of `bytes` (what the peers print for binary data).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    abi::hex(bytes)
+}
+
 const MIB: u64 = 1 << 20;
 
-struct Ctx<'a> {
-    layout: &'a Layout,
-    wine: &'a Wine,
+pub(crate) struct Ctx<'a> {
+    pub(crate) layout: &'a Layout,
+    pub(crate) wine: &'a Wine,
 }
 
 type Case = fn(&Ctx<'_>) -> Result<()>;
 
+/// A case, and the WSK capabilities it needs beyond Wine's built-in netio.sys.
+struct CaseDef {
+    name: &'static str,
+    run: Case,
+    needs: &'static [Need],
+}
+
+const fn case(name: &'static str, run: Case, needs: &'static [Need]) -> CaseDef {
+    CaseDef { name, run, needs }
+}
+
 /// The cases in order. `driver_loads` always runs first (it loads the driver the others use),
 /// `unload_with_open_endpoints` reloads it, `clean_teardown` always runs last.
-const CASES: &[(&str, Case)] = &[
-    ("connect_out_echo_1mib", connect_out_echo),
-    ("listener_50_clients", listener_50_clients),
-    ("malformed_requests", malformed_requests),
-    (
+const CASES: &[CaseDef] = &[
+    case("connect_out_echo_1mib", connect_out_echo, &[]),
+    case("listener_50_clients", listener_50_clients, &[]),
+    case("malformed_requests", malformed_requests, &[]),
+    case(
         "handle_close_closes_endpoints",
         handle_close_closes_endpoints,
+        &[],
     ),
-    ("unload_with_open_endpoints", unload_with_open_endpoints),
+    case("discard_counts_bytes", cases_v2::discard_counts_bytes, &[]),
+    case(
+        "source_sends_the_pattern",
+        cases_v2::source_sends_the_pattern,
+        &[],
+    ),
+    case("echo_200_concurrent", cases_v2::echo_200_concurrent, &[]),
+    case(
+        "ipv6_echo_listener",
+        cases_v2::ipv6_echo_listener,
+        &[Need::Ipv6],
+    ),
+    case("resolve_localhost", cases_v2::resolve_localhost, &[]),
+    case(
+        "stats_reflect_traffic",
+        cases_v2::stats_reflect_traffic,
+        &[],
+    ),
+    case(
+        "udp_echo_1000_datagrams",
+        cases_v2::udp_echo_1000_datagrams,
+        &[Need::Datagram],
+    ),
+    case(
+        "udp_sendto_recvfrom",
+        cases_v2::udp_sendto_recvfrom,
+        &[Need::Datagram, Need::Ipv6],
+    ),
+    case(
+        "options_round_trip",
+        cases_v2::options_round_trip,
+        &[Need::SocketOptions, Need::Ipv6],
+    ),
+    case(
+        "graceful_disconnect",
+        cases_v2::graceful_disconnect,
+        &[Need::Disconnect],
+    ),
+    case(
+        "abortive_disconnect",
+        cases_v2::abortive_disconnect,
+        &[Need::Disconnect],
+    ),
+    case(
+        "security_round_trip",
+        cases_v2::security_round_trip,
+        &[Need::Security],
+    ),
+    case(
+        "unload_with_open_endpoints",
+        unload_with_open_endpoints,
+        &[],
+    ),
 ];
 
 /// Names accepted on the command line (`cargo xtask e2e NAME...`).
 pub(crate) fn case_names() -> Vec<&'static str> {
     let mut names = vec!["driver_loads"];
-    names.extend(CASES.iter().map(|(n, _)| *n));
+    names.extend(CASES.iter().map(|c| c.name));
     names.push("clean_teardown");
     names
 }
 
-struct Tally {
+/// What `provider` lacks of `needs`: empty when the case can run.
+fn lacking(provider: Provider, needs: &[Need]) -> Vec<&'static str> {
+    match provider {
+        // Wine 8.0's netio.sys: IPv4 TCP connect/listen/accept/send/receive and name
+        // resolution; WskDisconnect, WskControlSocket, WskControlClient and datagram sockets
+        // are stubs, and WskBind truncates IPv6 addresses.
+        Provider::Wine => needs.iter().map(|need| need.lacking()).collect(),
+        // tests/wsk-provider implements every call the cases need.
+        Provider::Wskrs => Vec::new(),
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Tally {
     passed: u32,
     failed: u32,
+    skipped: Vec<&'static str>,
 }
 
 impl Tally {
+    fn skip(&mut self, name: &'static str, lacks: &[&str]) {
+        self.skipped.push(name);
+        say(&format!(
+            "SKIP {name}: needs the wsk-rs provider (Wine's netio lacks {})",
+            lacks.join(", ")
+        ));
+    }
+
     fn record(&mut self, name: &str, started: Instant, result: Result<()>) -> bool {
         match result {
             Ok(()) => {
@@ -143,16 +239,66 @@ impl Tally {
     }
 }
 
-pub(crate) fn run(layout: &Layout, built: &Built, only: &[String]) -> Result<ExitCode> {
+/// Runs the suite once per provider in `providers` (each in its own Wine session), printing
+/// each case's line, then a per-provider summary when there is more than one, the skipped
+/// cases, and last `e2e: N passed, N failed` over all runs.
+pub(crate) fn run(
+    layout: &Layout,
+    built: &Built,
+    only: &[String],
+    providers: &[Provider],
+) -> Result<ExitCode> {
     let known = case_names();
     if let Some(bad) = only.iter().find(|n| !known.contains(&n.as_str())) {
         bail!("unknown e2e case `{bad}`; cases: {}", known.join(", "));
     }
+    let mut runs = Vec::new();
+    for &provider in providers {
+        if providers.len() > 1 {
+            say(&format!(
+                "== e2e with WSK provider `{}` ({})",
+                provider.name(),
+                provider.describe()
+            ));
+        }
+        provider::select(provider);
+        runs.push((provider, run_once(layout, built, only, provider)));
+    }
+    if runs.len() > 1 {
+        for (provider, tally) in &runs {
+            say(&format!(
+                "e2e [{}]: {} passed, {} failed, {} skipped",
+                provider.name(),
+                tally.passed,
+                tally.failed,
+                tally.skipped.len()
+            ));
+        }
+    }
+    for (provider, tally) in &runs {
+        if !tally.skipped.is_empty() {
+            say(&format!(
+                "e2e: skipped with provider `{}` (need the wsk-rs provider), not counted: {}",
+                provider.name(),
+                tally.skipped.join(", ")
+            ));
+        }
+    }
+    let passed: u32 = runs.iter().map(|(_, t)| t.passed).sum();
+    let failed: u32 = runs.iter().map(|(_, t)| t.failed).sum();
+    // Always the last line of the suite's output.
+    say(&format!("e2e: {passed} passed, {failed} failed"));
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// One run of the suite in a fresh Wine session with `provider`.
+fn run_once(layout: &Layout, built: &Built, only: &[String], provider: Provider) -> Tally {
     let selected = |name: &str| only.is_empty() || only.iter().any(|n| n == name);
-    let mut tally = Tally {
-        passed: 0,
-        failed: 0,
-    };
+    let mut tally = Tally::default();
     let suite_started = Instant::now();
 
     let started = Instant::now();
@@ -173,10 +319,13 @@ pub(crate) fn run(layout: &Layout, built: &Built, only: &[String]) -> Result<Exi
             };
             let started = Instant::now();
             tally.record("driver_loads", started, driver_loads(&cx));
-            for (name, case) in CASES {
-                if selected(name) {
+            for case in CASES.iter().filter(|c| selected(c.name)) {
+                let lacks = lacking(provider, case.needs);
+                if lacks.is_empty() {
                     let started = Instant::now();
-                    tally.record(name, started, case(&cx));
+                    tally.record(case.name, started, (case.run)(&cx));
+                } else {
+                    tally.skip(case.name, &lacks);
                 }
             }
             let started = Instant::now();
@@ -186,20 +335,12 @@ pub(crate) fn run(layout: &Layout, built: &Built, only: &[String]) -> Result<Exi
     }
 
     say(&format!(
-        "(suite took {}; Wine's output: {})",
+        "(suite with provider `{}` took {}; Wine's output: {})",
+        provider.name(),
         fmt_duration(suite_started.elapsed()),
         layout.wine_log().display()
     ));
-    // Always the last line of the suite's output.
-    say(&format!(
-        "e2e: {} passed, {} failed",
-        tally.passed, tally.failed
-    ));
-    Ok(if tally.failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    tally
 }
 
 /// Checks `wskctl --json info`: version 0.1.0, protocol 2. Returns the reply.
@@ -496,4 +637,48 @@ fn unload_with_open_endpoints(cx: &Ctx<'_>) -> Result<()> {
 fn clean_teardown(cx: &Ctx<'_>) -> Result<()> {
     cx.wine.unload_driver()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod case_tests {
+    use super::{case_names, lacking, CASES};
+    use crate::cases_v2::Need;
+    use crate::provider::Provider;
+
+    #[test]
+    fn names_are_unique() {
+        let mut names = case_names();
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count);
+    }
+
+    #[test]
+    fn wine_skips_exactly_the_cases_with_needs() {
+        let skipped: Vec<&str> = CASES
+            .iter()
+            .filter(|c| !lacking(Provider::Wine, c.needs).is_empty())
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                "ipv6_echo_listener",
+                "udp_echo_1000_datagrams",
+                "udp_sendto_recvfrom",
+                "options_round_trip",
+                "graceful_disconnect",
+                "abortive_disconnect",
+                "security_round_trip"
+            ]
+        );
+        assert!(CASES
+            .iter()
+            .all(|c| lacking(Provider::Wskrs, c.needs).is_empty()));
+        assert_eq!(
+            lacking(Provider::Wine, &[Need::Disconnect]),
+            ["WskDisconnect"]
+        );
+    }
 }

@@ -6,6 +6,7 @@
 //! `docs/running-on-linux.md` describes what happens under the hood.
 
 mod artifacts;
+mod cases_v2;
 mod demo;
 mod e2e;
 mod layout;
@@ -23,6 +24,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 
 use crate::layout::Layout;
+use crate::provider::Provider;
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -30,7 +32,8 @@ usage: cargo xtask <command>
 Main commands:
   demo               install what is missing, build, load the driver under Wine and run a
                      short scripted session against Linux peers on 127.0.0.1; then unload
-  test               host unit tests (cargo test), then the end-to-end suite under Wine
+  test               host unit tests (cargo test), then the end-to-end suite under Wine,
+                     once with Wine's netio.sys and once with the wsk-rs provider
 
 Other commands:
   setup              install missing Debian packages (apt-get) and Rust targets (rustup)
@@ -42,7 +45,9 @@ Other commands:
   clean-prefix       stop Wine and delete the Wine prefix (target/wine/prefix)
 
 WSK provider: `--provider wskrs` (or WSKRS_PROVIDER=wskrs) on up/e2e/test/demo loads the
-project's own netio.sys (tests/wsk-provider) instead of Wine's built-in one (default: wine).
+project's own netio.sys (tests/wsk-provider) instead of Wine's built-in one (default: wine;
+`test` without a choice runs the suite with both). Cases that need WSK calls Wine's netio.sys
+lacks are reported as SKIP with Wine's and run with the wsk-rs provider.
 
 Environment: WINEDEBUG is passed to Wine (default -all); CARGO_TARGET_DIR is honoured.
 Wine's output goes to target/wine/logs/wine.log. See docs/running-on-linux.md.";
@@ -104,7 +109,7 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
             let names = utf8_args(rest)?;
             setup::ensure(&layout)?;
             let built = artifacts::build(&layout)?;
-            e2e::run(&layout, &built, &names)
+            e2e::run(&layout, &built, &names, &[Provider::chosen()?])
         }
         "up" => {
             no_args(command, rest)?;
@@ -151,7 +156,13 @@ fn test(layout: &Layout) -> Result<ExitCode> {
     }
 
     println!("== end-to-end suite under Wine");
-    let e2e_result = artifacts::build(layout).and_then(|built| e2e::run(layout, &built, &[]));
+    // An explicit --provider / WSKRS_PROVIDER runs the suite with that provider only.
+    let providers = match Provider::explicit()? {
+        Some(provider) => vec![provider],
+        None => Provider::ALL.to_vec(),
+    };
+    let e2e_result =
+        artifacts::build(layout).and_then(|built| e2e::run(layout, &built, &[], &providers));
     let e2e_ok = match e2e_result {
         Ok(code) => code == ExitCode::SUCCESS,
         Err(err) => {

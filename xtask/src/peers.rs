@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
@@ -183,11 +184,21 @@ pub(crate) fn event_is(e: &Value, name: &str) -> bool {
 
 /// Starts `tests/peers/echo_server.py` on 127.0.0.1 (an OS-chosen port); returns it and the port.
 pub(crate) fn echo_server(layout: &Layout, name: &str) -> Result<(Peer, u16)> {
+    echo_server_on(layout, name, IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// [`echo_server`] on `host` (127.0.0.1 or ::1).
+pub(crate) fn echo_server_on(layout: &Layout, name: &str, host: IpAddr) -> Result<(Peer, u16)> {
     let mut peer = Peer::spawn(
         layout,
         "echo_server.py",
         name,
-        &["--port".into(), "0".into()],
+        &[
+            "--host".into(),
+            host.to_string(),
+            "--port".into(),
+            "0".into(),
+        ],
     )?;
     let ready = peer.wait_event("listening", Duration::from_secs(10))?;
     let port = ready

@@ -12,7 +12,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -31,7 +31,8 @@ pub(crate) enum Provider {
     Wskrs,
 }
 
-static CHOSEN: OnceLock<Provider> = OnceLock::new();
+/// The provider set by `--provider` or [`select`]: 0 none, else [`Provider::code`].
+static CHOSEN: AtomicU8 = AtomicU8::new(0);
 
 const REG_KEY: &str = r"HKCU\Software\Wine\DllOverrides";
 const REG_VALUE: &str = "netio.sys";
@@ -40,6 +41,32 @@ const REG_TIMEOUT: Duration = Duration::from_secs(60);
 const WINE_PE_DIR: &str = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows";
 
 impl Provider {
+    /// Both, in the order `cargo xtask test` runs the suite with them.
+    pub(crate) const ALL: [Self; 2] = [Self::Wine, Self::Wskrs];
+
+    const fn code(self) -> u8 {
+        match self {
+            Self::Wine => 1,
+            Self::Wskrs => 2,
+        }
+    }
+
+    /// `wine` or `wskrs`, as on the command line.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::Wine => "wine",
+            Self::Wskrs => "wskrs",
+        }
+    }
+
+    /// What it is, for reports.
+    pub(crate) const fn describe(self) -> &'static str {
+        match self {
+            Self::Wine => "Wine's built-in netio.sys",
+            Self::Wskrs => "the wsk-rs provider (tests/wsk-provider)",
+        }
+    }
+
     fn parse(s: &str) -> Result<Self> {
         match s {
             "wine" => Ok(Self::Wine),
@@ -50,14 +77,28 @@ impl Provider {
 
     /// The provider chosen by `--provider`, else `WSKRS_PROVIDER`, else Wine's.
     pub(crate) fn chosen() -> Result<Self> {
-        if let Some(p) = CHOSEN.get() {
-            return Ok(*p);
+        Ok(Self::explicit()?.unwrap_or(Self::Wine))
+    }
+
+    /// The provider chosen by `--provider` (or [`select`]), else `WSKRS_PROVIDER`; `None`
+    /// when neither says (`cargo xtask test` then runs the suite with both).
+    pub(crate) fn explicit() -> Result<Option<Self>> {
+        match CHOSEN.load(Ordering::Relaxed) {
+            1 => return Ok(Some(Self::Wine)),
+            2 => return Ok(Some(Self::Wskrs)),
+            _ => {}
         }
         match std::env::var("WSKRS_PROVIDER") {
-            Ok(v) if !v.is_empty() => Self::parse(&v).context("in WSKRS_PROVIDER"),
-            _ => Ok(Self::Wine),
+            Ok(v) if !v.is_empty() => Self::parse(&v).context("in WSKRS_PROVIDER").map(Some),
+            _ => Ok(None),
         }
     }
+}
+
+/// Makes `provider` the choice for the sessions that follow (`cargo xtask test` runs the
+/// suite once per provider).
+pub(crate) fn select(provider: Provider) {
+    CHOSEN.store(provider.code(), Ordering::Relaxed);
 }
 
 /// Removes `--provider X` / `--provider=X` from the arguments of the commands that load the
@@ -82,8 +123,7 @@ pub(crate) fn take_flag(command: &str, args: &[OsString]) -> Result<Vec<OsString
             rest.push(a.clone());
             continue;
         };
-        let provider = Provider::parse(&value)?;
-        let _ = CHOSEN.set(provider);
+        select(Provider::parse(&value)?);
     }
     Ok(rest)
 }

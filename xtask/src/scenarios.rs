@@ -1,7 +1,7 @@
 //! Traffic scenarios shared by the demo and the end-to-end suite. Each one checks its own
 //! result (an `Err` is a failure) and returns the figures the demo prints.
 
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
@@ -121,8 +121,9 @@ pub(crate) struct Inbound {
     pub(crate) close: Duration,
 }
 
-/// An in-kernel echo listener serves `clients` concurrent Linux clients, `bytes_each` each;
-/// every byte must come back. Then the listener is closed and must stop accepting.
+/// An in-kernel echo listener on 127.0.0.1 serves `clients` concurrent Linux clients,
+/// `bytes_each` each; every byte must come back. Then the listener is closed and must stop
+/// accepting.
 pub(crate) fn listener_echo(
     layout: &Layout,
     wine: &Wine,
@@ -130,8 +131,27 @@ pub(crate) fn listener_echo(
     clients: u64,
     bytes_each: u64,
 ) -> Result<Inbound> {
+    listener_echo_on(
+        layout,
+        wine,
+        tag,
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        clients,
+        bytes_each,
+    )
+}
+
+/// [`listener_echo`] on `host` (127.0.0.1 or ::1).
+pub(crate) fn listener_echo_on(
+    layout: &Layout,
+    wine: &Wine,
+    tag: &str,
+    host: IpAddr,
+    clients: u64,
+    bytes_each: u64,
+) -> Result<Inbound> {
     let port = free_port()?;
-    let local = format!("127.0.0.1:{port}");
+    let local = SocketAddr::new(host, port).to_string();
     let out = wine.wskctl_ok(
         &[
             "--json",
@@ -154,6 +174,8 @@ pub(crate) fn listener_echo(
         "echo_clients.py",
         &format!("echo-clients-{tag}"),
         &[
+            "--host".into(),
+            host.to_string(),
             "--port".into(),
             port.to_string(),
             "--clients".into(),
@@ -194,10 +216,10 @@ pub(crate) fn listener_echo(
         find_endpoint(&list(wine)?, id).is_none(),
         "listener {id} still listed after `wskctl close`"
     );
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let addr = SocketAddr::new(host, port);
     ensure!(
         TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err(),
-        "127.0.0.1:{port} still accepts connections after the listener was closed"
+        "{addr} still accepts connections after the listener was closed"
     );
     Ok(Inbound {
         id,
