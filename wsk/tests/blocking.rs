@@ -2,6 +2,9 @@
 //! completion, synchronous failure without completion, and the timeout ladder (cancel, then
 //! force-close, then abandon to the completion routine).
 
+// Test data are byte patterns that wrap on purpose.
+#![allow(clippy::cast_possible_truncation)]
+
 mod common;
 
 use std::net::SocketAddr;
@@ -42,7 +45,11 @@ fn completed_inline_moves_bytes_both_ways_ipv4_and_ipv6() {
             assert_eq!(near.receive(&mut buf, QUICK).unwrap(), 5);
             assert_eq!(&buf[..5], b"pong!");
         }
-        assert_eq!(fake::counts().irps_in_provider, 0, "every request completed during its call");
+        assert_eq!(
+            fake::counts().irps_in_provider,
+            0,
+            "every request completed during its call"
+        );
         assert!(client.shutdown(QUICK));
     });
 }
@@ -81,7 +88,10 @@ fn completed_later_from_another_thread() {
     provider::script(Op::Send, [Behavior::Later(Duration::from_millis(30))]);
     let start = Instant::now();
     assert_eq!(near.send(b"late", QUICK).unwrap(), 4);
-    assert!(start.elapsed() >= Duration::from_millis(30), "waited for the late completion");
+    assert!(
+        start.elapsed() >= Duration::from_millis(30),
+        "waited for the late completion"
+    );
     // A receive that waits for data is completed by the sending thread's WskSend.
     let sender = thread::spawn(move || {
         thread::sleep(Duration::from_millis(30));
@@ -103,10 +113,13 @@ fn completed_later_from_another_thread() {
 fn failing_synchronously_without_completing_leaves_the_irp_reusable() {
     both_flavours(|| {
         let client = register();
-        let (mut near, _far) = pair(&client);
+        let (mut near, far) = pair(&client);
         // Wine's stubs: an error status, IRP untouched.
         provider::script(Op::Control, [Behavior::FailSync(NtStatus::NOT_IMPLEMENTED)]);
-        assert_eq!(near.set_keepalive(true), Err(Error::new(NtStatus::NOT_IMPLEMENTED)));
+        assert_eq!(
+            near.set_keepalive(true),
+            Err(Error::new(NtStatus::NOT_IMPLEMENTED))
+        );
         assert_eq!(fake::counts().irps_in_provider, 0);
         // The same slot and IRP serve the next request.
         near.set_keepalive(true).unwrap();
@@ -122,9 +135,12 @@ fn failing_synchronously_without_completing_leaves_the_irp_reusable() {
         // Bind failing after the socket exists: the socket is closed, not leaked.
         provider::script(Op::Bind, [Behavior::Fail(NtStatus::ADDRESS_ALREADY_EXISTS)]);
         let udp = DatagramSocket::bind(&client, "127.0.0.1:0".parse().unwrap(), QUICK);
-        assert_eq!(udp.err(), Some(Error::new(NtStatus::ADDRESS_ALREADY_EXISTS)));
+        assert_eq!(
+            udp.err(),
+            Some(Error::new(NtStatus::ADDRESS_ALREADY_EXISTS))
+        );
         assert_eq!(fake::counts().sockets_open, 2, "only the pair is open");
-        drop((near, _far));
+        drop((near, far));
         assert!(client.shutdown(QUICK));
     });
 }
@@ -135,10 +151,16 @@ fn connection_refused_and_address_in_use() {
     let client = register();
     let (l, addr) = listener(&client);
     let again = wsk::ListenSocket::bind(&client, addr, QUICK);
-    assert_eq!(again.err(), Some(Error::new(NtStatus::ADDRESS_ALREADY_EXISTS)));
+    assert_eq!(
+        again.err(),
+        Some(Error::new(NtStatus::ADDRESS_ALREADY_EXISTS))
+    );
     drop(l);
     let refused = ConnectionSocket::connect(&client, addr, None, QUICK);
-    assert_eq!(refused.err(), Some(Error::new(NtStatus::CONNECTION_REFUSED)));
+    assert_eq!(
+        refused.err(),
+        Some(Error::new(NtStatus::CONNECTION_REFUSED))
+    );
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
 }
@@ -176,11 +198,25 @@ fn timeout_cancels_and_the_request_completes_as_cancelled() {
     let closes = provider::calls(Op::Close);
     let mut buf = [0u8; 8];
     let start = Instant::now();
-    assert_eq!(far.receive(&mut buf, Duration::from_millis(50)), Err(Error::TIMEOUT));
-    assert!(start.elapsed() < Duration::from_millis(900), "cancellation completed the request at once");
+    assert_eq!(
+        far.receive(&mut buf, Duration::from_millis(50)),
+        Err(Error::TIMEOUT)
+    );
+    assert!(
+        start.elapsed() < Duration::from_millis(900),
+        "cancellation completed the request at once"
+    );
     let after = fake::counts();
-    assert_eq!(after.cancel_calls - before.cancel_calls, 1, "IoCancelIrp once");
-    assert_eq!(after.cancel_routines_called - before.cancel_routines_called, 1, "the provider's cancel routine ran");
+    assert_eq!(
+        after.cancel_calls - before.cancel_calls,
+        1,
+        "IoCancelIrp once"
+    );
+    assert_eq!(
+        after.cancel_routines_called - before.cancel_routines_called,
+        1,
+        "the provider's cancel routine ran"
+    );
     assert_eq!(provider::calls(Op::Close), closes, "no force-close");
     // The connection survived the cancelled receive.
     assert!(far.is_open());
@@ -202,18 +238,31 @@ fn timeout_with_cancel_ignored_force_closes_the_socket() {
     let (mut near, mut far) = pair(&client);
     let (before, closes) = (fake::counts(), provider::calls(Op::Close));
     let mut buf = [0u8; 8];
-    assert_eq!(far.receive(&mut buf, Duration::from_millis(100)), Err(Error::TIMEOUT));
+    assert_eq!(
+        far.receive(&mut buf, Duration::from_millis(100)),
+        Err(Error::TIMEOUT)
+    );
     let c = fake::counts();
-    let cancels = (c.cancel_calls - before.cancel_calls, c.cancel_routines_called - before.cancel_routines_called);
+    let cancels = (
+        c.cancel_calls - before.cancel_calls,
+        c.cancel_routines_called - before.cancel_routines_called,
+    );
     assert_eq!(cancels, (1, 0), "cancel tried, nothing to call (Wine)");
-    assert_eq!(provider::calls(Op::Close), closes + 1, "the socket was closed to complete the request");
+    assert_eq!(
+        provider::calls(Op::Close),
+        closes + 1,
+        "the socket was closed to complete the request"
+    );
     assert!(!far.is_open());
     assert_eq!(c.irps_in_provider, 0);
     // The far end's close reached the near end: end of stream.
     assert_eq!(near.receive(&mut buf, QUICK), Ok(0));
     // Requests on the force-closed socket fail without reaching the provider.
     let sends = provider::calls(Op::Send);
-    assert_eq!(far.send(b"x", QUICK), Err(Error::new(NtStatus::CONNECTION_ABORTED)));
+    assert_eq!(
+        far.send(b"x", QUICK),
+        Err(Error::new(NtStatus::CONNECTION_ABORTED))
+    );
     assert_eq!(provider::calls(Op::Send), sends);
     drop((near, far));
     assert!(client.shutdown(QUICK));
@@ -227,24 +276,46 @@ fn timeout_that_even_close_cannot_complete_is_abandoned_and_freed_by_the_late_co
     fake::set_time_scale(20);
     let client = register();
     let (near, mut far) = pair(&client);
-    provider::script(Op::Receive, [Behavior::Hang { cancel: false, close: false }]);
+    provider::script(
+        Op::Receive,
+        [Behavior::Hang {
+            cancel: false,
+            close: false,
+        }],
+    );
     let (before, closes) = (fake::counts(), provider::calls(Op::Close));
     let mut buf = [0u8; 8];
     let start = Instant::now();
-    assert_eq!(far.receive(&mut buf, Duration::from_millis(100)), Err(Error::TIMEOUT));
+    assert_eq!(
+        far.receive(&mut buf, Duration::from_millis(100)),
+        Err(Error::TIMEOUT)
+    );
     // 0.1 s + 1 s + 5 s of virtual time.
-    assert!(start.elapsed() >= Duration::from_millis(300), "waited out both grace periods");
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "waited out both grace periods"
+    );
     assert_eq!(provider::calls(Op::Close), closes + 1, "force-closed");
     let abandoned = fake::counts();
-    assert_eq!(abandoned.irps_in_provider, 1, "the provider still holds the request");
+    assert_eq!(
+        abandoned.irps_in_provider, 1,
+        "the provider still holds the request"
+    );
     // The abandoned request keeps its pool object, IRP and buffer: nothing the provider may
     // still write was freed.
     drop((near, far));
     assert!(client.shutdown(QUICK));
     let held = fake::counts();
-    assert_eq!(held.irps_live, kernel.baseline().irps_live + 1, "only the abandoned request's IRP remains");
+    assert_eq!(
+        held.irps_live,
+        kernel.baseline().irps_live + 1,
+        "only the abandoned request's IRP remains"
+    );
     assert!(before.irps_live > kernel.baseline().irps_live);
-    assert!(held.pool_live > kernel.baseline().pool_live, "the abandoned request's memory is alive");
+    assert!(
+        held.pool_live > kernel.baseline().pool_live,
+        "the abandoned request's memory is alive"
+    );
     assert!(fake::violations().is_empty(), "{:?}", fake::violations());
     // The provider completes it at last: the completion routine frees everything.
     assert_eq!(provider::release_stuck(NtStatus::CANCELLED), 1);
@@ -259,8 +330,17 @@ fn abandoned_requests_never_leak_under_repetition() {
     let client = register();
     for _ in 0..5 {
         let (_near, mut far) = pair(&client);
-        provider::script(Op::Receive, [Behavior::Hang { cancel: false, close: false }]);
-        assert_eq!(far.receive(&mut [0u8; 4], Duration::from_millis(10)), Err(Error::TIMEOUT));
+        provider::script(
+            Op::Receive,
+            [Behavior::Hang {
+                cancel: false,
+                close: false,
+            }],
+        );
+        assert_eq!(
+            far.receive(&mut [0u8; 4], Duration::from_millis(10)),
+            Err(Error::TIMEOUT)
+        );
     }
     assert_eq!(fake::counts().irps_in_provider, 5);
     assert!(client.shutdown(QUICK));

@@ -30,7 +30,13 @@ impl Session for Idle {
 }
 
 fn registration_calls() -> [u64; 4] {
-    [Event::Register, Event::Capture, Event::Release, Event::Deregister].map(netio::calls)
+    [
+        Event::Register,
+        Event::Capture,
+        Event::Release,
+        Event::Deregister,
+    ]
+    .map(netio::calls)
 }
 
 #[test]
@@ -40,10 +46,22 @@ fn shutdown_without_sockets_releases_then_deregisters_once() {
     assert_eq!(client.provider_version(), 0x0100);
     let copy = client.clone();
     drop(copy);
-    assert_eq!(registration_calls(), [1, 1, 0, 0], "a clone's drop releases nothing");
+    assert_eq!(
+        registration_calls(),
+        [1, 1, 0, 0],
+        "a clone's drop releases nothing"
+    );
     assert!(client.shutdown(QUICK));
     assert_eq!(registration_calls(), [1, 1, 1, 1]);
-    assert_eq!(netio::log(), [Event::Register, Event::Capture, Event::Release, Event::Deregister]);
+    assert_eq!(
+        netio::log(),
+        [
+            Event::Register,
+            Event::Capture,
+            Event::Release,
+            Event::Deregister
+        ]
+    );
     assert_eq!(netio::registrations(), 0);
     kernel.assert_clean();
 }
@@ -60,10 +78,18 @@ fn shutdown_waits_for_sockets_and_tasks_then_deregisters() {
     };
     drop(client);
     thread::sleep(Duration::from_millis(100));
-    assert_eq!(registration_calls()[2..], [0, 0], "still waiting for the socket and the task");
+    assert_eq!(
+        registration_calls()[2..],
+        [0, 0],
+        "still waiting for the socket and the task"
+    );
     drop(near);
     thread::sleep(Duration::from_millis(50));
-    assert_eq!(registration_calls()[2..], [0, 0], "still waiting for the task");
+    assert_eq!(
+        registration_calls()[2..],
+        [0, 0],
+        "still waiting for the task"
+    );
     task.abort();
     drop(task);
     assert!(waiter.join().unwrap(), "shutdown released the registration");
@@ -73,7 +99,14 @@ fn shutdown_waits_for_sockets_and_tasks_then_deregisters() {
     let closed = log.iter().filter(|e| **e == Event::SocketClosed).count();
     let opened = log.iter().filter(|e| **e == Event::SocketOpened).count();
     assert_eq!(opened, closed, "every socket closed: {log:?}");
-    assert!(log[..release].iter().filter(|e| **e == Event::SocketClosed).count() == closed, "all closed before release: {log:?}");
+    assert!(
+        log[..release]
+            .iter()
+            .filter(|e| **e == Event::SocketClosed)
+            .count()
+            == closed,
+        "all closed before release: {log:?}"
+    );
     assert_eq!(log.last(), Some(&Event::Deregister));
     kernel.assert_clean();
 }
@@ -83,12 +116,19 @@ fn shutdown_times_out_and_the_last_socket_deregisters_later() {
     let kernel = fake::Kernel::start();
     let client = register();
     let (near, far) = pair(&client);
-    assert!(!client.shutdown(Duration::from_millis(50)), "sockets still open");
+    assert!(
+        !client.shutdown(Duration::from_millis(50)),
+        "sockets still open"
+    );
     assert_eq!(registration_calls()[2..], [0, 0]);
     drop(near);
     assert_eq!(registration_calls()[2..], [0, 0]);
     drop(far);
-    assert_eq!(registration_calls()[2..], [1, 1], "the last socket released the registration");
+    assert_eq!(
+        registration_calls()[2..],
+        [1, 1],
+        "the last socket released the registration"
+    );
     kernel.assert_clean();
 }
 
@@ -99,8 +139,15 @@ fn failed_capture_deregisters_and_failed_register_does_not() {
     netio::fail_next_capture(NtStatus::from_u32(0xC000_02B9));
     // SAFETY: the fake device object lives for the whole process.
     let result = unsafe { WskClient::register(fake::device(), Duration::from_millis(10)) };
-    assert_eq!(result.err(), Some(Error::new(NtStatus::from_u32(0xC000_02B9))));
-    assert_eq!(registration_calls(), [1, 0, 0, 1], "registered, not captured: deregistered only");
+    assert_eq!(
+        result.err(),
+        Some(Error::new(NtStatus::from_u32(0xC000_02B9)))
+    );
+    assert_eq!(
+        registration_calls(),
+        [1, 0, 0, 1],
+        "registered, not captured: deregistered only"
+    );
     netio::fail_next_register(NtStatus::INSUFFICIENT_RESOURCES);
     // SAFETY: as above.
     let result = unsafe { WskClient::register(fake::device(), Duration::from_millis(10)) };

@@ -2,11 +2,14 @@
 //! tasks) against the fake kernel and provider: inline completion storms on a small stack,
 //! completions from other threads, close while a request is pending, stop/abort races.
 
+// Test data are byte patterns that wrap on purpose.
+#![allow(clippy::cast_possible_truncation)]
+
 mod common;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::thread;
 use std::time::Duration;
 
@@ -26,8 +29,13 @@ const STORM: usize = 50_000;
 const FINISH: Duration = Duration::from_secs(5);
 
 fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let t = thread::Builder::new().name("small-stack".into()).stack_size(SMALL_STACK).spawn(f).unwrap();
-    t.join().expect("the small-stack thread finished (no stack overflow)")
+    let t = thread::Builder::new()
+        .name("small-stack".into())
+        .stack_size(SMALL_STACK)
+        .spawn(f)
+        .unwrap();
+    t.join()
+        .expect("the small-stack thread finished (no stack overflow)")
 }
 
 /// Sends one byte at a time, `n` times, then closes.
@@ -71,7 +79,10 @@ impl Session for Receiver {
             return Step::Close;
         }
         self.count.fetch_add(len, Ordering::Relaxed);
-        self.sum.fetch_add(buffer[..len].iter().map(|b| u64::from(*b)).sum(), Ordering::Relaxed);
+        self.sum.fetch_add(
+            buffer[..len].iter().map(|b| u64::from(*b)).sum(),
+            Ordering::Relaxed,
+        );
         Step::Receive
     }
     fn sent(&self, _: &mut [u8], _: usize) -> Step {
@@ -119,13 +130,22 @@ fn inline_send_storm_does_not_grow_the_stack() {
         let client = register();
         let (near, mut far) = pair(&client);
         let finishes = Finishes::default();
-        let session = Sender { left: AtomicUsize::new(STORM), finishes: finishes.clone() };
+        let session = Sender {
+            left: AtomicUsize::new(STORM),
+            finishes: finishes.clone(),
+        };
         let sends = provider::calls(Op::Send);
         // Every send completes during the WskSend call; the whole storm runs inside start().
-        let task = on_small_stack(move || StreamTask::start(near, 16, session).map(|t| t.session().left.load(Ordering::Relaxed)));
+        let task = on_small_stack(move || {
+            StreamTask::start(near, 16, session).map(|t| t.session().left.load(Ordering::Relaxed))
+        });
         assert_eq!(task, Ok(0));
         assert_eq!(provider::calls(Op::Send) - sends, STORM as u64);
-        assert!(fake::max_completion_depth() <= 2, "nesting {}", fake::max_completion_depth());
+        assert!(
+            fake::max_completion_depth() <= 2,
+            "nesting {}",
+            fake::max_completion_depth()
+        );
         assert_eq!(finishes.assert_once_at_passive(FINISH), None);
         // The bytes arrived in order, then the end of the stream.
         let mut got = Vec::new();
@@ -158,11 +178,18 @@ fn inline_receive_storm_does_not_grow_the_stack() {
         let (count, sum) = on_small_stack(move || {
             let task = StreamTask::start(near, 1, session).unwrap();
             let s = task.session();
-            (s.count.load(Ordering::Relaxed), s.sum.load(Ordering::Relaxed))
+            (
+                s.count.load(Ordering::Relaxed),
+                s.sum.load(Ordering::Relaxed),
+            )
         });
         assert_eq!(count, STORM);
         assert_eq!(sum, data.iter().map(|b| u64::from(*b)).sum::<u64>());
-        assert!(fake::max_completion_depth() <= 2, "nesting {}", fake::max_completion_depth());
+        assert!(
+            fake::max_completion_depth() <= 2,
+            "nesting {}",
+            fake::max_completion_depth()
+        );
         assert_eq!(finishes.assert_once_at_passive(FINISH), None);
         drop(far);
         assert!(client.shutdown(QUICK));
@@ -193,7 +220,11 @@ fn echo_task_completed_from_other_threads() {
             }
             assert_eq!(got, msg, "round {round}");
         }
-        assert!(fake::max_completion_depth() <= 2, "nesting {}", fake::max_completion_depth());
+        assert!(
+            fake::max_completion_depth() <= 2,
+            "nesting {}",
+            fake::max_completion_depth()
+        );
         drop(near);
         assert_eq!(echo.session().finishes.assert_once_at_passive(FINISH), None);
         drop(echo);
@@ -218,7 +249,11 @@ fn abort_while_a_receive_is_pending_completes_it_cancelled_and_finishes_once_at_
         // Aborting again does nothing.
         task.abort();
         assert_eq!(task.session().finishes.wait(Duration::ZERO).len(), 1);
-        assert_eq!(near.receive(&mut [0u8; 4], QUICK), Ok(0), "the peer saw the close");
+        assert_eq!(
+            near.receive(&mut [0u8; 4], QUICK),
+            Ok(0),
+            "the peer saw the close"
+        );
         drop((near, task));
         assert!(client.shutdown(QUICK));
     });
@@ -231,7 +266,10 @@ fn a_reset_connection_finishes_with_the_error() {
     let (mut near, far) = pair(&client);
     let task = StreamTask::start(far, 64, Echo::default()).unwrap();
     near.disconnect(Disconnect::Abortive, QUICK).unwrap();
-    assert_eq!(task.session().finishes.assert_once_at_passive(FINISH), Some(Error::new(NtStatus::CONNECTION_RESET)));
+    assert_eq!(
+        task.session().finishes.assert_once_at_passive(FINISH),
+        Some(Error::new(NtStatus::CONNECTION_RESET))
+    );
     drop((near, task));
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
@@ -255,7 +293,11 @@ fn abort_races_with_completions_and_other_aborts() {
                 task.abort();
             })
         };
-        let aborts = [abort(task.clone(), 200), abort(task.clone(), 250), abort(task.clone(), 300)];
+        let aborts = [
+            abort(task.clone(), 200),
+            abort(task.clone(), 250),
+            abort(task.clone(), 300),
+        ];
         let traffic = thread::spawn(move || {
             for _ in 0..50 {
                 if near.send(b"data", QUICK).is_err() {
@@ -270,7 +312,10 @@ fn abort_races_with_completions_and_other_aborts() {
         traffic.join().unwrap();
         let all = task.session().finishes.wait(FINISH);
         assert_eq!(all.len(), 1, "round {round}: finished once: {all:?}");
-        assert!(all[0].work_item && !all[0].in_completion && all[0].irql == fake::PASSIVE_LEVEL, "round {round}: {all:?}");
+        assert!(
+            all[0].work_item && !all[0].in_completion && all[0].irql == fake::PASSIVE_LEVEL,
+            "round {round}: {all:?}"
+        );
     }
     provider::set_default(Op::Send, Behavior::Normal);
     assert!(client.shutdown(QUICK));
@@ -315,12 +360,21 @@ fn acceptor_hands_connections_to_echo_tasks_then_stops() {
             }
             assert_eq!(buf, [i; 10]);
             let local = c.local_addr().unwrap();
-            assert_eq!(acceptor.handler().remotes.lock().unwrap()[usize::from(i)], Some(local));
+            assert_eq!(
+                acceptor.handler().remotes.lock().unwrap()[usize::from(i)],
+                Some(local)
+            );
             clients.push(c);
         }
         acceptor.stop();
-        assert_eq!(acceptor.handler().finishes.assert_once_at_passive(FINISH), None);
-        assert_eq!(ConnectionSocket::connect(&client, addr, None, QUICK).err(), Some(Error::new(NtStatus::CONNECTION_REFUSED)));
+        assert_eq!(
+            acceptor.handler().finishes.assert_once_at_passive(FINISH),
+            None
+        );
+        assert_eq!(
+            ConnectionSocket::connect(&client, addr, None, QUICK).err(),
+            Some(Error::new(NtStatus::CONNECTION_REFUSED))
+        );
         drop(clients);
         for task in acceptor.handler().tasks.lock().unwrap().iter() {
             assert_eq!(task.session().finishes.assert_once_at_passive(FINISH), None);
@@ -360,18 +414,26 @@ fn datagram_task_echoes_a_queued_storm_inline_on_a_small_stack() {
         let mut server = DatagramSocket::bind(&client, any, QUICK).unwrap();
         let server_addr = server.local_addr().unwrap();
         for i in 0..DATAGRAMS {
-            peer.send_to(&(i as u32).to_le_bytes(), server_addr, QUICK).unwrap();
+            peer.send_to(&(i as u32).to_le_bytes(), server_addr, QUICK)
+                .unwrap();
         }
         let session = DatagramEcho::default();
         let finishes = session.finishes.clone();
         // Every queued datagram is received and echoed inline, inside start().
         let task = on_small_stack(move || DatagramTask::start(server, 64, session).unwrap());
         assert_eq!(task.session().received.load(Ordering::Relaxed), DATAGRAMS);
-        assert!(fake::max_completion_depth() <= 2, "nesting {}", fake::max_completion_depth());
+        assert!(
+            fake::max_completion_depth() <= 2,
+            "nesting {}",
+            fake::max_completion_depth()
+        );
         let mut buf = [0u8; 16];
         for i in 0..DATAGRAMS {
             let (n, from) = peer.receive_from(&mut buf, QUICK).unwrap();
-            assert_eq!((&buf[..n], from), (&(i as u32).to_le_bytes()[..], Some(server_addr)));
+            assert_eq!(
+                (&buf[..n], from),
+                (&(i as u32).to_le_bytes()[..], Some(server_addr))
+            );
         }
         task.stop();
         assert_eq!(finishes.assert_once_at_passive(FINISH), None);

@@ -5,14 +5,14 @@
 //! is what `extern "system"` means on x86-64 Linux), so a test binary that links this crate
 //! runs `wsk` unchanged against:
 //!
-//! - [`ntoskrnl`]: pool (16-byte aligned, counted, poisoned and quarantined on free), IRPs
+//! - The [`ntoskrnl`] module: pool (16-byte aligned, counted, poisoned and quarantined on free), IRPs
 //!   (`IofCompleteRequest` runs completion routines per their `Control` flags, one stack
 //!   location at a time, as the I/O manager does; `IoCancelIrp` honours `CancelRoutine` under a
 //!   cancel spin lock), MDLs, events keyed by address, spin locks, work items (each on its own
 //!   thread, at "PASSIVE_LEVEL"), interrupt time and delays (scalable, see [`set_time_scale`]).
-//! - [`netio`]: `WskRegister`/`WskDeregister`/`WskCaptureProviderNPI`/`WskReleaseProviderNPI`,
+//! - The [`netio`] module: `WskRegister`/`WskDeregister`/`WskCaptureProviderNPI`/`WskReleaseProviderNPI`,
 //!   counted and logged ([`netio::log`]).
-//! - [`provider`]: a WSK provider whose dispatch tables are the `wsk-bindings` structs, with
+//! - The [`provider`] module: a WSK provider whose dispatch tables are the `wsk-bindings` structs, with
 //!   byte-stream and datagram loopback, and a per-call script ([`provider::Behavior`]):
 //!   complete inline, later on another thread, fail without completing (Wine's stubs), fail,
 //!   or hang until cancelled / closed / released.
@@ -41,7 +41,9 @@ pub mod ntoskrnl;
 pub mod provider;
 mod state;
 
-pub use state::{current_irql, in_completion_routine, on_work_item_thread, DISPATCH_LEVEL, PASSIVE_LEVEL};
+pub use state::{
+    current_irql, in_completion_routine, on_work_item_thread, DISPATCH_LEVEL, PASSIVE_LEVEL,
+};
 
 /// Locks a mutex of the fake, ignoring poison (a failed test must not cascade).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -161,13 +163,16 @@ impl Kernel {
     #[must_use]
     pub fn start() -> Self {
         let serial = lock(&SERIAL);
-        wait_for_work_items(Duration::from_secs(10));
+        let _ = wait_for_work_items(Duration::from_secs(10));
         provider::reset();
         netio::reset();
         lock(&VIOLATIONS).clear();
         TIME_SCALE.store(1, Ordering::Relaxed);
         MAX_COMPLETION_DEPTH.store(0, Ordering::Relaxed);
-        Self { baseline: counts(), _serial: serial }
+        Self {
+            baseline: counts(),
+            _serial: serial,
+        }
     }
 
     /// The counters when this test started.
@@ -179,6 +184,7 @@ impl Kernel {
     /// Waits (real time, at most `timeout`) until no work item runs and every pool block,
     /// IRP, MDL, work item and provider socket allocated since [`Kernel::start`] is released;
     /// returns the counters then.
+    #[must_use]
     pub fn settle(&self, timeout: Duration) -> Counts {
         let deadline = Instant::now() + timeout;
         loop {
@@ -204,7 +210,11 @@ impl Kernel {
     /// [`Kernel::settle`], then asserts that nothing leaked and no violation was recorded.
     pub fn assert_clean(&self) {
         let now = self.settle(Duration::from_secs(10));
-        assert!(self.is_settled(&now), "leak: baseline {:?}, now {now:?}", self.baseline);
+        assert!(
+            self.is_settled(&now),
+            "leak: baseline {:?}, now {now:?}",
+            self.baseline
+        );
         assert_eq!(
             now.pool_allocations - self.baseline.pool_allocations,
             now.pool_frees - self.baseline.pool_frees,
@@ -216,6 +226,7 @@ impl Kernel {
 }
 
 /// Waits until no work item routine is running (real time, at most `timeout`).
+#[must_use]
 pub fn wait_for_work_items(timeout: Duration) -> bool {
     ntoskrnl::wait_work_items_idle(timeout)
 }

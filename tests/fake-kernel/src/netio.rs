@@ -52,7 +52,10 @@ fn with<R>(f: impl FnOnce(&mut Netio) -> R) -> R {
 pub(crate) fn reset() {
     with(|n| {
         let registrations = std::mem::take(&mut n.registrations);
-        *n = Netio { registrations, ..Netio::default() };
+        *n = Netio {
+            registrations,
+            ..Netio::default()
+        };
     });
 }
 
@@ -100,7 +103,10 @@ fn log_call(n: &mut Netio, event: Event) {
 /// # Safety
 /// `npi` and `registration` are valid and stay at their addresses until `WskDeregister`.
 #[no_mangle]
-pub unsafe extern "C" fn WskRegister(npi: *mut sys::WSK_CLIENT_NPI, registration: *mut sys::WSK_REGISTRATION) -> sys::NTSTATUS {
+pub unsafe extern "C" fn WskRegister(
+    npi: *mut sys::WSK_CLIENT_NPI,
+    registration: *mut sys::WSK_REGISTRATION,
+) -> sys::NTSTATUS {
     // SAFETY: caller's contract.
     let dispatch = unsafe { (*npi).Dispatch };
     if dispatch.is_null() {
@@ -116,7 +122,10 @@ pub unsafe extern "C" fn WskRegister(npi: *mut sys::WSK_CLIENT_NPI, registration
         if let Some(status) = n.fail_register.take() {
             return status.0;
         }
-        if n.registrations.insert(registration as usize, Registration::default()).is_some() {
+        if n.registrations
+            .insert(registration as usize, Registration::default())
+            .is_some()
+        {
             violation("WskRegister: registration already registered");
         }
         // SAFETY: caller's contract: the registration is ours to write until WskDeregister.
@@ -173,7 +182,9 @@ pub unsafe extern "C" fn WskReleaseProviderNPI(registration: *mut sys::WSK_REGIS
         }
         r.released = true;
         if open != 0 {
-            violation(format!("WskReleaseProviderNPI with {open} socket(s) still open"));
+            violation(format!(
+                "WskReleaseProviderNPI with {open} socket(s) still open"
+            ));
         }
     });
 }

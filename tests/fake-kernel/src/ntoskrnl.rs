@@ -61,7 +61,8 @@ unsafe fn retire(p: *mut u8, layout: Layout) {
 }
 
 fn layout(size: usize) -> Layout {
-    Layout::from_size_align(size.max(1), POOL_ALIGNMENT).unwrap_or_else(|e| panic!("fake pool: bad size {size}: {e}"))
+    Layout::from_size_align(size.max(1), POOL_ALIGNMENT)
+        .unwrap_or_else(|e| panic!("fake pool: bad size {size}: {e}"))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -94,8 +95,14 @@ pub(crate) fn pool_counts() -> (u64, u64, usize) {
 /// # Safety
 /// None beyond the DDI's (any pool type is accepted).
 #[no_mangle]
-pub unsafe extern "C" fn ExAllocatePoolWithTag(_pool_type: sys::POOL_TYPE, size: sys::SIZE_T, tag: u32) -> *mut c_void {
-    let Ok(size) = usize::try_from(size) else { return ptr::null_mut() };
+pub unsafe extern "C" fn ExAllocatePoolWithTag(
+    _pool_type: sys::POOL_TYPE,
+    size: sys::SIZE_T,
+    tag: u32,
+) -> *mut c_void {
+    let Ok(size) = usize::try_from(size) else {
+        return ptr::null_mut();
+    };
     let layout = layout(size);
     // SAFETY: the layout has a nonzero size.
     let p = unsafe { alloc::alloc(layout) };
@@ -125,11 +132,16 @@ pub unsafe extern "C" fn ExFreePoolWithTag(p: *mut c_void, tag: u32) {
         block
     });
     let Some(block) = block else {
-        violation(format!("ExFreePoolWithTag({p:p}): not a live pool block (double free?)"));
+        violation(format!(
+            "ExFreePoolWithTag({p:p}): not a live pool block (double free?)"
+        ));
         return;
     };
     if block.tag != tag {
-        violation(format!("ExFreePoolWithTag({p:p}): tag {tag:#x}, allocated with {:#x}", block.tag));
+        violation(format!(
+            "ExFreePoolWithTag({p:p}): tag {tag:#x}, allocated with {:#x}",
+            block.tag
+        ));
     }
     forget_events(p as usize, block.size);
     // SAFETY: a live block allocated with this layout, now removed from the live set.
@@ -151,7 +163,9 @@ static EVENTS: Mutex<BTreeMap<usize, Arc<Event>>> = Mutex::new(BTreeMap::new());
 fn event(p: *mut c_void, what: &str) -> Option<Arc<Event>> {
     let found = lock(&EVENTS).get(&(p as usize)).cloned();
     if found.is_none() {
-        violation(format!("{what}({p:p}): not an initialized event (freed, or never KeInitializeEvent'ed)"));
+        violation(format!(
+            "{what}({p:p}): not an initialized event (freed, or never KeInitializeEvent'ed)"
+        ));
     }
     found
 }
@@ -159,7 +173,10 @@ fn event(p: *mut c_void, what: &str) -> Option<Arc<Event>> {
 /// Forgets the events inside a freed block: a later use of them is a violation.
 fn forget_events(start: usize, len: usize) {
     let mut events = lock(&EVENTS);
-    let inside: Vec<usize> = events.range(start..start + len.max(1)).map(|(k, _)| *k).collect();
+    let inside: Vec<usize> = events
+        .range(start..start + len.max(1))
+        .map(|(k, _)| *k)
+        .collect();
     for k in inside {
         events.remove(&k);
     }
@@ -170,7 +187,11 @@ fn forget_events(start: usize, len: usize) {
 /// # Safety
 /// `event` points to a KEVENT at its final address.
 #[no_mangle]
-pub unsafe extern "C" fn KeInitializeEvent(event: sys::PRKEVENT, kind: sys::EVENT_TYPE, signaled: sys::BOOLEAN) {
+pub unsafe extern "C" fn KeInitializeEvent(
+    event: sys::PRKEVENT,
+    kind: sys::EVENT_TYPE,
+    signaled: sys::BOOLEAN,
+) {
     let e = Event {
         synchronization: kind == sys::SynchronizationEvent,
         signaled: Mutex::new(signaled != 0),
@@ -184,8 +205,14 @@ pub unsafe extern "C" fn KeInitializeEvent(event: sys::PRKEVENT, kind: sys::EVEN
 /// # Safety
 /// `event` was initialized with [`KeInitializeEvent`].
 #[no_mangle]
-pub unsafe extern "C" fn KeSetEvent(event: sys::PRKEVENT, _increment: sys::KPRIORITY, _wait: sys::BOOLEAN) -> sys::LONG {
-    let Some(e) = self::event(event.cast(), "KeSetEvent") else { return 0 };
+pub unsafe extern "C" fn KeSetEvent(
+    event: sys::PRKEVENT,
+    _increment: sys::KPRIORITY,
+    _wait: sys::BOOLEAN,
+) -> sys::LONG {
+    let Some(e) = self::event(event.cast(), "KeSetEvent") else {
+        return 0;
+    };
     let previous = std::mem::replace(&mut *lock(&e.signaled), true);
     e.changed.notify_all();
     sys::LONG::from(previous)
@@ -213,7 +240,9 @@ unsafe fn timeout_of(timeout: *const sys::LARGE_INTEGER, what: &str) -> Option<D
     // SAFETY: non-null and valid (caller's contract); QuadPart overlays the whole union.
     let t = unsafe { (*timeout).QuadPart };
     if t > 0 {
-        violation(format!("{what}: absolute timeout {t} (the fake supports relative ones)"));
+        violation(format!(
+            "{what}: absolute timeout {t} (the fake supports relative ones)"
+        ));
     }
     let ticks = t.unsigned_abs();
     Some(crate::real(Duration::from_nanos(ticks.saturating_mul(100))))
@@ -238,7 +267,9 @@ pub unsafe extern "C" fn KeWaitForSingleObject(
     if limit != Some(Duration::ZERO) {
         state::check_may_block("KeWaitForSingleObject");
     }
-    let Some(e) = event(object, "KeWaitForSingleObject") else { return STATUS_TIMEOUT };
+    let Some(e) = event(object, "KeWaitForSingleObject") else {
+        return STATUS_TIMEOUT;
+    };
     let deadline = limit.map(|d| Instant::now() + d);
     let mut signaled = lock(&e.signaled);
     loop {
@@ -249,14 +280,21 @@ pub unsafe extern "C" fn KeWaitForSingleObject(
             return NtStatus::SUCCESS.0;
         }
         match deadline {
-            None => signaled = e.changed.wait(signaled).unwrap_or_else(std::sync::PoisonError::into_inner),
+            None => {
+                signaled = e
+                    .changed
+                    .wait(signaled)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
             Some(deadline) => {
                 let now = Instant::now();
                 if now >= deadline {
                     return STATUS_TIMEOUT;
                 }
-                let (guard, _) =
-                    e.changed.wait_timeout(signaled, deadline - now).unwrap_or_else(std::sync::PoisonError::into_inner);
+                let (guard, _) = e
+                    .changed
+                    .wait_timeout(signaled, deadline - now)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 signaled = guard;
             }
         }
@@ -298,10 +336,15 @@ pub unsafe extern "C" fn KeQueryInterruptTime() -> u64 {
 fn acquire(lock: &AtomicU64, what: &str) {
     let me = state::thread_token();
     if lock.load(Ordering::Relaxed) == me {
-        violation(format!("{what}: this thread already holds the lock (deadlock on a real kernel)"));
+        violation(format!(
+            "{what}: this thread already holds the lock (deadlock on a real kernel)"
+        ));
         panic!("fake-kernel: recursive spin lock acquisition");
     }
-    while lock.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed).is_err() {
+    while lock
+        .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
         std::thread::yield_now();
     }
 }
@@ -309,7 +352,9 @@ fn acquire(lock: &AtomicU64, what: &str) {
 fn release(lock: &AtomicU64, what: &str) {
     let me = state::thread_token();
     if lock.swap(0, Ordering::Release) != me {
-        violation(format!("{what}: released by a thread that does not hold it"));
+        violation(format!(
+            "{what}: released by a thread that does not hold it"
+        ));
     }
 }
 
@@ -318,7 +363,9 @@ fn release(lock: &AtomicU64, what: &str) {
 /// # Safety
 /// `spin_lock` points to a KSPIN_LOCK (8-byte aligned) that lives until released.
 #[no_mangle]
-pub unsafe extern "C" fn KeAcquireSpinLockRaiseToDpc(spin_lock: *mut sys::KSPIN_LOCK) -> sys::KIRQL {
+pub unsafe extern "C" fn KeAcquireSpinLockRaiseToDpc(
+    spin_lock: *mut sys::KSPIN_LOCK,
+) -> sys::KIRQL {
     // SAFETY: a KSPIN_LOCK is a pointer-sized, pointer-aligned integer, used atomically only.
     let atomic = unsafe { AtomicU64::from_ptr(spin_lock) };
     let old = state::raise_irql(DISPATCH_LEVEL);
@@ -394,6 +441,7 @@ unsafe fn initialize_irp(irp: *mut sys::IRP, stack: i8) {
     let layout = irp_layout(stack);
     // SAFETY: the allocation has `layout.size()` bytes.
     unsafe { ptr::write_bytes(irp.cast::<u8>(), 0, layout.size()) };
+    #[allow(clippy::cast_ptr_alignment)] // IRP_SIZE (208) keeps the 16-byte alignment
     // SAFETY: the stack array follows the IRP inside the same allocation.
     let locations = unsafe { irp.cast::<u8>().add(IRP_SIZE) }.cast::<sys::IO_STACK_LOCATION>();
     let past_end = locations.wrapping_add(usize::try_from(stack).unwrap_or(0));
@@ -404,7 +452,11 @@ unsafe fn initialize_irp(irp: *mut sys::IRP, stack: i8) {
         r.Size = u16::try_from(layout.size()).unwrap_or(u16::MAX);
         r.StackCount = stack;
         r.CurrentLocation = stack + 1;
-        r.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation = past_end;
+        r.Tail
+            .Overlay
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .CurrentStackLocation = past_end;
     }
 }
 
@@ -421,11 +473,15 @@ fn is_live_irp(irp: *mut sys::IRP, what: &str) -> Option<i8> {
 /// # Safety
 /// None.
 #[no_mangle]
-pub unsafe extern "C" fn IoAllocateIrp(stack_size: sys::CCHAR, _charge_quota: sys::BOOLEAN) -> *mut sys::IRP {
+pub unsafe extern "C" fn IoAllocateIrp(
+    stack_size: sys::CCHAR,
+    _charge_quota: sys::BOOLEAN,
+) -> *mut sys::IRP {
     if stack_size < 1 {
         violation(format!("IoAllocateIrp({stack_size})"));
         return ptr::null_mut();
     }
+    #[allow(clippy::cast_ptr_alignment)] // the layout is 16-byte aligned
     // SAFETY: nonzero size.
     let irp = unsafe { alloc::alloc(irp_layout(stack_size)) }.cast::<sys::IRP>();
     if irp.is_null() {
@@ -444,7 +500,9 @@ pub unsafe extern "C" fn IoAllocateIrp(stack_size: sys::CCHAR, _charge_quota: sy
 #[no_mangle]
 pub unsafe extern "C" fn IoFreeIrp(irp: *mut sys::IRP) {
     if crate::provider::holds(irp) {
-        violation(format!("IoFreeIrp({irp:p}): the provider still owns it (request pending)"));
+        violation(format!(
+            "IoFreeIrp({irp:p}): the provider still owns it (request pending)"
+        ));
         return;
     }
     let Some(stack) = with_irps(|m| m.remove(&(irp as usize))) else {
@@ -461,9 +519,13 @@ pub unsafe extern "C" fn IoFreeIrp(irp: *mut sys::IRP) {
 /// `irp` is a live IRP from [`IoAllocateIrp`] with no request pending.
 #[no_mangle]
 pub unsafe extern "C" fn IoReuseIrp(irp: *mut sys::IRP, status: sys::NTSTATUS) {
-    let Some(stack) = is_live_irp(irp, "IoReuseIrp") else { return };
+    let Some(stack) = is_live_irp(irp, "IoReuseIrp") else {
+        return;
+    };
     if crate::provider::holds(irp) {
-        violation(format!("IoReuseIrp({irp:p}): a request is still pending on it"));
+        violation(format!(
+            "IoReuseIrp({irp:p}): a request is still pending on it"
+        ));
         return;
     }
     // SAFETY: live IRP (checked).
@@ -481,7 +543,10 @@ static CANCEL_CALLS: AtomicU64 = AtomicU64::new(0);
 static CANCEL_ROUTINES_CALLED: AtomicU64 = AtomicU64::new(0);
 
 pub(crate) fn cancel_counts() -> (u64, u64) {
-    (CANCEL_CALLS.load(Ordering::Relaxed), CANCEL_ROUTINES_CALLED.load(Ordering::Relaxed))
+    (
+        CANCEL_CALLS.load(Ordering::Relaxed),
+        CANCEL_ROUTINES_CALLED.load(Ordering::Relaxed),
+    )
 }
 
 /// `Irp->CancelRoutine` as an atomic pointer (IoSetCancelRoutine is an interlocked exchange).
@@ -498,7 +563,10 @@ pub(crate) unsafe fn cancel_routine_slot<'a>(irp: *mut sys::IRP) -> &'a AtomicPt
 ///
 /// # Safety
 /// `irp` is live.
-pub(crate) unsafe fn set_cancel_routine(irp: *mut sys::IRP, routine: sys::PDRIVER_CANCEL) -> sys::PDRIVER_CANCEL {
+pub(crate) unsafe fn set_cancel_routine(
+    irp: *mut sys::IRP,
+    routine: sys::PDRIVER_CANCEL,
+) -> sys::PDRIVER_CANCEL {
     let new = routine.map_or(ptr::null_mut(), |f| f as *mut c_void);
     // SAFETY: caller's contract.
     let old = unsafe { cancel_routine_slot(irp) }.swap(new, Ordering::AcqRel);
@@ -506,7 +574,12 @@ pub(crate) unsafe fn set_cancel_routine(irp: *mut sys::IRP, routine: sys::PDRIVE
         None
     } else {
         // SAFETY: only cancel routines (or null) are ever stored in this field.
-        Some(unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn(*mut sys::DEVICE_OBJECT, *mut sys::IRP)>(old) })
+        Some(unsafe {
+            std::mem::transmute::<
+                *mut c_void,
+                unsafe extern "C" fn(*mut sys::DEVICE_OBJECT, *mut sys::IRP),
+            >(old)
+        })
     }
 }
 
@@ -556,15 +629,22 @@ pub unsafe extern "C" fn IofCompleteRequest(irp: *mut sys::IRP, _priority_boost:
     }
     crate::provider::release_hold(irp);
     // SAFETY: live IRP (checked).
-    if !unsafe { cancel_routine_slot(irp) }.load(Ordering::Acquire).is_null() {
-        violation(format!("IofCompleteRequest({irp:p}) with a cancel routine set"));
+    if !unsafe { cancel_routine_slot(irp) }
+        .load(Ordering::Acquire)
+        .is_null()
+    {
+        violation(format!(
+            "IofCompleteRequest({irp:p}) with a cancel routine set"
+        ));
     }
     // SAFETY: live IRP.
     let status = unsafe { (*irp).IoStatus.__bindgen_anon_1.Status };
     // SAFETY: live IRP.
     let (count, current) = unsafe { ((*irp).StackCount, (*irp).CurrentLocation) };
     if current > count {
-        violation(format!("IofCompleteRequest({irp:p}): no stack location (current {current} of {count})"));
+        violation(format!(
+            "IofCompleteRequest({irp:p}): no stack location (current {current} of {count})"
+        ));
         return;
     }
     loop {
@@ -575,7 +655,11 @@ pub unsafe extern "C" fn IofCompleteRequest(irp: *mut sys::IRP, _priority_boost:
         }
         // SAFETY: live IRP; a location inside its stack (current <= count).
         let location = unsafe { &*sys::irp::current_stack_location(irp) };
-        let (routine, control, context) = (location.CompletionRoutine, u32::from(location.Control), location.Context);
+        let (routine, control, context) = (
+            location.CompletionRoutine,
+            u32::from(location.Control),
+            location.Context,
+        );
         // SAFETY: live IRP.
         let cancelled = unsafe { (*irp).Cancel } != 0;
         let call = routine.is_some()
@@ -586,10 +670,17 @@ pub unsafe extern "C" fn IofCompleteRequest(irp: *mut sys::IRP, _priority_boost:
         unsafe {
             let r = &mut *irp;
             r.CurrentLocation += 1;
-            let slot = &mut r.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation;
+            let slot = &mut r
+                .Tail
+                .Overlay
+                .__bindgen_anon_2
+                .__bindgen_anon_1
+                .CurrentStackLocation;
             *slot = slot.wrapping_add(1);
         }
-        let Some(routine) = routine.filter(|_| call) else { continue };
+        let Some(routine) = routine.filter(|_| call) else {
+            continue;
+        };
         let old_irql = state::raise_irql(DISPATCH_LEVEL);
         crate::note_completion_depth(state::enter_completion());
         // SAFETY: the routine and context were set by the IRP's owner on this location.
@@ -659,7 +750,9 @@ pub unsafe extern "C" fn IoAllocateMdl(
 #[no_mangle]
 pub unsafe extern "C" fn MmBuildMdlForNonPagedPool(mdl: *mut sys::MDL) {
     if !is_live_mdl(mdl) {
-        violation(format!("MmBuildMdlForNonPagedPool({mdl:p}): not a live MDL"));
+        violation(format!(
+            "MmBuildMdlForNonPagedPool({mdl:p}): not a live MDL"
+        ));
         return;
     }
     // SAFETY: a live MDL of ours.
@@ -728,7 +821,10 @@ fn with_work_items<R>(f: impl FnOnce(&mut HashSet<usize>) -> R) -> R {
 }
 
 pub(crate) fn work_item_counts() -> (usize, usize) {
-    (with_work_items(|s| s.len()), RUNNING.load(Ordering::Acquire))
+    (
+        with_work_items(|s| s.len()),
+        RUNNING.load(Ordering::Acquire),
+    )
 }
 
 pub(crate) fn wait_work_items_idle(timeout: Duration) -> bool {
@@ -739,7 +835,11 @@ pub(crate) fn wait_work_items_idle(timeout: Duration) -> bool {
         if now >= deadline {
             return false;
         }
-        guard = IDLE.1.wait_timeout(guard, deadline - now).unwrap_or_else(std::sync::PoisonError::into_inner).0;
+        guard = IDLE
+            .1
+            .wait_timeout(guard, deadline - now)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .0;
     }
     true
 }
@@ -750,7 +850,10 @@ pub(crate) fn wait_work_items_idle(timeout: Duration) -> bool {
 /// `device` is a device object that outlives the work item.
 #[no_mangle]
 pub unsafe extern "C" fn IoAllocateWorkItem(device: sys::PDEVICE_OBJECT) -> sys::PIO_WORKITEM {
-    let item = Box::into_raw(Box::new(WorkItem { device: device as usize, queued: AtomicBool::new(false) }));
+    let item = Box::into_raw(Box::new(WorkItem {
+        device: device as usize,
+        queued: AtomicBool::new(false),
+    }));
     with_work_items(|s| s.insert(item as usize));
     item.cast()
 }
@@ -782,17 +885,21 @@ pub unsafe extern "C" fn IoQueueWorkItem(
     };
     let (device, context) = (w.device, context as usize);
     RUNNING.fetch_add(1, Ordering::AcqRel);
-    let spawned = std::thread::Builder::new().name("fake-work-item".into()).spawn(move || {
-        state::mark_work_item_thread();
-        // SAFETY: the routine and context were queued together by the caller.
-        unsafe { routine(device as *mut sys::DEVICE_OBJECT, context as *mut c_void) };
-        if state::current_irql() != state::PASSIVE_LEVEL {
-            violation("work item routine returned above PASSIVE_LEVEL (a spin lock still held?)");
-        }
-        let _guard = lock(&IDLE.0);
-        RUNNING.fetch_sub(1, Ordering::AcqRel);
-        IDLE.1.notify_all();
-    });
+    let spawned = std::thread::Builder::new()
+        .name("fake-work-item".into())
+        .spawn(move || {
+            state::mark_work_item_thread();
+            // SAFETY: the routine and context were queued together by the caller.
+            unsafe { routine(device as *mut sys::DEVICE_OBJECT, context as *mut c_void) };
+            if state::current_irql() != state::PASSIVE_LEVEL {
+                violation(
+                    "work item routine returned above PASSIVE_LEVEL (a spin lock still held?)",
+                );
+            }
+            let _guard = lock(&IDLE.0);
+            RUNNING.fetch_sub(1, Ordering::AcqRel);
+            IDLE.1.notify_all();
+        });
     if let Err(e) = spawned {
         panic!("fake-kernel: cannot spawn a work item thread: {e}");
     }
@@ -805,7 +912,9 @@ pub unsafe extern "C" fn IoQueueWorkItem(
 #[no_mangle]
 pub unsafe extern "C" fn IoFreeWorkItem(item: sys::PIO_WORKITEM) {
     if !with_work_items(|s| s.remove(&(item as usize))) {
-        violation(format!("IoFreeWorkItem({item:p}): not a live work item (double free?)"));
+        violation(format!(
+            "IoFreeWorkItem({item:p}): not a live work item (double free?)"
+        ));
         return;
     }
     // SAFETY: allocated by Box in IoAllocateWorkItem, removed from the live set once.
@@ -817,6 +926,12 @@ pub unsafe extern "C" fn IoFreeWorkItem(item: sys::PIO_WORKITEM) {
 /// # Safety
 /// None.
 #[no_mangle]
-pub unsafe extern "C" fn KeBugCheckEx(code: u32, p1: sys::ULONG_PTR, p2: sys::ULONG_PTR, p3: sys::ULONG_PTR, p4: sys::ULONG_PTR) -> ! {
+pub unsafe extern "C" fn KeBugCheckEx(
+    code: u32,
+    p1: sys::ULONG_PTR,
+    p2: sys::ULONG_PTR,
+    p3: sys::ULONG_PTR,
+    p4: sys::ULONG_PTR,
+) -> ! {
     panic!("KeBugCheckEx({code:#x}, {p1:#x}, {p2:#x}, {p3:#x}, {p4:#x})");
 }

@@ -100,9 +100,15 @@ pub struct Config {
 
 impl Config {
     /// Windows: inline completions return their status, cancellation works.
-    pub const WINDOWS: Self = Self { pending_after_inline: false, honour_cancel: true };
+    pub const WINDOWS: Self = Self {
+        pending_after_inline: false,
+        honour_cancel: true,
+    };
     /// Wine 8's netio: `STATUS_PENDING` after inline completion, `IoCancelIrp` does nothing.
-    pub const WINE: Self = Self { pending_after_inline: true, honour_cancel: false };
+    pub const WINE: Self = Self {
+        pending_after_inline: true,
+        honour_cancel: false,
+    };
 }
 
 #[derive(Clone, Copy)]
@@ -125,7 +131,13 @@ struct Request {
 
 impl Request {
     fn new(irp: *mut sys::IRP, op: Op) -> Self {
-        Self { irp: irp as usize, op, buf: None, addr: [0; 2], on_close: true }
+        Self {
+            irp: irp as usize,
+            op,
+            buf: None,
+            addr: [0; 2],
+            on_close: true,
+        }
     }
 }
 
@@ -143,6 +155,8 @@ enum Category {
     Datagram,
 }
 
+// The flags are independent states of one socket, as a real provider keeps them.
+#[allow(clippy::struct_excessive_bools)]
 struct Sock {
     category: Category,
     open: bool,
@@ -232,7 +246,9 @@ pub(crate) fn holds(irp: *mut sys::IRP) -> bool {
 /// The provider lets go of `irp` as it completes it.
 pub(crate) fn release_hold(irp: *mut sys::IRP) {
     if !with_held(|h| h.remove(&(irp as usize))) {
-        violation(format!("IofCompleteRequest({irp:p}): the provider did not hold this IRP"));
+        violation(format!(
+            "IofCompleteRequest({irp:p}): the provider did not hold this IRP"
+        ));
     }
 }
 
@@ -276,18 +292,31 @@ pub fn calls(op: Op) -> u64 {
 /// Sockets handed to the client and not closed.
 #[must_use]
 pub fn open_sockets() -> usize {
-    with_net(|net| net.sockets.values().filter(|s| s.open && s.delivered).count())
+    with_net(|net| {
+        net.sockets
+            .values()
+            .filter(|s| s.open && s.delivered)
+            .count()
+    })
 }
 
 /// Completes every hung request (see [`Behavior::Hang`]) with `status`; returns how many.
+#[must_use = "the number of requests completed"]
 pub fn release_stuck(status: NtStatus) -> usize {
     let stuck: Vec<usize> = with_net(|net| {
         let sockets = net.sockets.values_mut().flat_map(|s| s.hung.drain(..));
-        sockets.chain(net.client_hung.drain(..)).map(|r| r.irp).collect()
+        sockets
+            .chain(net.client_hung.drain(..))
+            .map(|r| r.irp)
+            .collect()
     });
     let n = stuck.len();
     for irp in stuck {
-        complete(Done { irp, status: status.0, info: 0 });
+        complete(&Done {
+            irp,
+            status: status.0,
+            info: 0,
+        });
     }
     n
 }
@@ -295,12 +324,21 @@ pub fn release_stuck(status: NtStatus) -> usize {
 /// Requests waiting in the provider (for data, a connection, or hung).
 #[must_use]
 pub fn waiting_requests() -> usize {
-    with_net(|net| net.sockets.values().map(|s| s.waiting.len() + s.hung.len()).sum::<usize>() + net.client_hung.len())
+    with_net(|net| {
+        net.sockets
+            .values()
+            .map(|s| s.waiting.len() + s.hung.len())
+            .sum::<usize>()
+            + net.client_hung.len()
+    })
 }
 
 /// The provider NPI handed out by `WskCaptureProviderNPI`.
 pub(crate) fn npi() -> sys::WSK_PROVIDER_NPI {
-    sys::WSK_PROVIDER_NPI { Client: (&raw const CLIENT).cast_mut().cast(), Dispatch: &raw const PROVIDER }
+    sys::WSK_PROVIDER_NPI {
+        Client: (&raw const CLIENT).cast_mut().cast(),
+        Dispatch: &raw const PROVIDER,
+    }
 }
 
 /// The client object (its address is all that matters).
@@ -323,8 +361,10 @@ static PROVIDER: sys::WSK_PROVIDER_DISPATCH = sys::WSK_PROVIDER_DISPATCH {
     WskGetNameInfo: Some(wsk_get_name_info),
 };
 
-const BASIC: sys::WSK_PROVIDER_BASIC_DISPATCH =
-    sys::WSK_PROVIDER_BASIC_DISPATCH { WskControlSocket: Some(control_socket), WskCloseSocket: Some(close_socket) };
+const BASIC: sys::WSK_PROVIDER_BASIC_DISPATCH = sys::WSK_PROVIDER_BASIC_DISPATCH {
+    WskControlSocket: Some(control_socket),
+    WskCloseSocket: Some(close_socket),
+};
 
 static LISTEN: sys::WSK_PROVIDER_LISTEN_DISPATCH = sys::WSK_PROVIDER_LISTEN_DISPATCH {
     Basic: BASIC,
@@ -334,20 +374,21 @@ static LISTEN: sys::WSK_PROVIDER_LISTEN_DISPATCH = sys::WSK_PROVIDER_LISTEN_DISP
     WskGetLocalAddress: Some(local_address),
 };
 
-static CONNECTION: Table<sys::WSK_PROVIDER_CONNECTION_DISPATCH> = Table(sys::WSK_PROVIDER_CONNECTION_DISPATCH {
-    Basic: BASIC,
-    WskBind: Some(bind),
-    WskConnect: Some(connect),
-    WskGetLocalAddress: Some(local_address),
-    WskGetRemoteAddress: Some(remote_address),
-    WskSend: Some(send),
-    WskReceive: Some(receive),
-    WskDisconnect: Some(disconnect),
-    WskRelease: None,
-    WskConnectEx: None,
-    WskSendEx: ptr::null_mut(),
-    WskReceiveEx: ptr::null_mut(),
-});
+static CONNECTION: Table<sys::WSK_PROVIDER_CONNECTION_DISPATCH> =
+    Table(sys::WSK_PROVIDER_CONNECTION_DISPATCH {
+        Basic: BASIC,
+        WskBind: Some(bind),
+        WskConnect: Some(connect),
+        WskGetLocalAddress: Some(local_address),
+        WskGetRemoteAddress: Some(remote_address),
+        WskSend: Some(send),
+        WskReceive: Some(receive),
+        WskDisconnect: Some(disconnect),
+        WskRelease: None,
+        WskConnectEx: None,
+        WskSendEx: ptr::null_mut(),
+        WskReceiveEx: ptr::null_mut(),
+    });
 
 static DATAGRAM: sys::WSK_PROVIDER_DATAGRAM_DISPATCH = sys::WSK_PROVIDER_DATAGRAM_DISPATCH {
     Basic: BASIC,
@@ -366,7 +407,7 @@ static BASIC_TABLE: sys::WSK_PROVIDER_BASIC_DISPATCH = BASIC;
 
 /// Completes a request the provider holds: clears the cancel routine (waiting for a running
 /// one to let go of the IRP), moves to the client's stack location, completes.
-fn complete(done: Done) {
+fn complete(done: &Done) {
     let irp = done.irp as *mut sys::IRP;
     // SAFETY: the provider holds the IRP, so it is live.
     if unsafe { ntoskrnl::set_cancel_routine(irp, None) }.is_none() {
@@ -384,7 +425,12 @@ fn complete(done: Done) {
     unsafe {
         let r = &mut *irp;
         r.CurrentLocation -= 1;
-        let slot = &mut r.Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation;
+        let slot = &mut r
+            .Tail
+            .Overlay
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .CurrentStackLocation;
         *slot = slot.wrapping_sub(1);
     }
     // SAFETY: the provider holds the IRP and gives it back here.
@@ -399,7 +445,11 @@ unsafe extern "C" fn cancel_routine(_device: *mut sys::DEVICE_OBJECT, irp: *mut 
     // SAFETY: IoCancelIrp acquired the cancel spin lock for this routine.
     unsafe { ntoskrnl::IoReleaseCancelSpinLock(irql) };
     if found {
-        complete(Done { irp: irp as usize, status: NtStatus::CANCELLED.0, info: 0 });
+        complete(&Done {
+            irp: irp as usize,
+            status: NtStatus::CANCELLED.0,
+            info: 0,
+        });
     }
 }
 
@@ -429,7 +479,9 @@ fn call(
             return NtStatus::INVALID_PARAMETER.0;
         }
         if !with_held(|h| h.insert(irp)) {
-            violation(format!("{op:?}: IRP {irp:#x} handed to the provider while a request is pending on it"));
+            violation(format!(
+                "{op:?}: IRP {irp:#x} handed to the provider while a request is pending on it"
+            ));
             return NtStatus::INVALID_PARAMETER.0;
         }
         let open = key == 0 || net.sockets.get(&key).is_some_and(|s| s.open);
@@ -445,10 +497,14 @@ fn call(
                     }
                     None
                 }
-                Behavior::Normal | Behavior::Later(_) | Behavior::FailSync(_) => body(net, key, request, &mut done),
+                Behavior::Normal | Behavior::Later(_) | Behavior::FailSync(_) => {
+                    body(net, key, request, &mut done)
+                }
             }
         } else {
-            violation(format!("{op:?} on a socket that is closed or unknown ({key:#x})"));
+            violation(format!(
+                "{op:?} on a socket that is closed or unknown ({key:#x})"
+            ));
             Some((NtStatus::INVALID_HANDLE, 0))
         };
         let own = match own {
@@ -458,20 +514,32 @@ fn call(
         (behavior, net.config, own)
     };
     for d in done {
-        complete(d);
+        complete(&d);
     }
-    let Some((status, info)) = own else { return NtStatus::PENDING.0 };
+    let Some((status, info)) = own else {
+        return NtStatus::PENDING.0;
+    };
     if let Behavior::Later(delay) = behavior {
-        let spawned = std::thread::Builder::new().name("fake-provider-later".into()).spawn(move || {
-            std::thread::sleep(crate::real(delay));
-            complete(Done { irp, status: status.0, info });
-        });
+        let spawned = std::thread::Builder::new()
+            .name("fake-provider-later".into())
+            .spawn(move || {
+                std::thread::sleep(crate::real(delay));
+                complete(&Done {
+                    irp,
+                    status: status.0,
+                    info,
+                });
+            });
         if let Err(e) = spawned {
             panic!("fake provider: cannot spawn a completion thread: {e}");
         }
         return NtStatus::PENDING.0;
     }
-    complete(Done { irp, status: status.0, info });
+    complete(&Done {
+        irp,
+        status: status.0,
+        info,
+    });
     if config.pending_after_inline {
         NtStatus::PENDING.0
     } else {
@@ -530,7 +598,9 @@ impl Net {
     }
 
     fn sock(&mut self, key: usize) -> &mut Sock {
-        self.sockets.get_mut(&key).unwrap_or_else(|| panic!("fake provider: unknown socket {key:#x}"))
+        self.sockets
+            .get_mut(&key)
+            .unwrap_or_else(|| panic!("fake provider: unknown socket {key:#x}"))
     }
 
     fn new_socket(&mut self, category: Category, delivered: bool) -> usize {
@@ -560,7 +630,11 @@ impl Net {
         [addr, any]
             .into_iter()
             .filter_map(|a| self.bound.get(&a).copied())
-            .find(|k| self.sockets.get(k).is_some_and(|s| s.open && s.category == category))
+            .find(|k| {
+                self.sockets
+                    .get(k)
+                    .is_some_and(|s| s.open && s.category == category)
+            })
     }
 
     /// Completes what can complete on socket `key`: receives with data (or end of stream),
@@ -568,21 +642,35 @@ impl Net {
     fn pump(&mut self, key: usize, done: &mut Vec<Done>) {
         loop {
             let s = self.sock(key);
-            let Some(front) = s.waiting.front() else { return };
+            let Some(front) = s.waiting.front() else {
+                return;
+            };
             let result = match front.op {
                 Op::Receive if !s.rx.is_empty() => {
-                    let Some(r) = s.waiting.pop_front() else { return };
+                    let Some(r) = s.waiting.pop_front() else {
+                        return;
+                    };
                     let n = copy_out(&r, &mut s.rx);
                     (r, NtStatus::SUCCESS, n)
                 }
                 Op::Receive if s.reset || s.eof => {
-                    let status = if s.reset { NtStatus::CONNECTION_RESET } else { NtStatus::SUCCESS };
-                    let Some(r) = s.waiting.pop_front() else { return };
+                    let status = if s.reset {
+                        NtStatus::CONNECTION_RESET
+                    } else {
+                        NtStatus::SUCCESS
+                    };
+                    let Some(r) = s.waiting.pop_front() else {
+                        return;
+                    };
                     (r, status, 0)
                 }
                 Op::ReceiveFrom if !s.datagrams.is_empty() => {
-                    let Some(r) = s.waiting.pop_front() else { return };
-                    let Some((data, from)) = s.datagrams.pop_front() else { return };
+                    let Some(r) = s.waiting.pop_front() else {
+                        return;
+                    };
+                    let Some((data, from)) = s.datagrams.pop_front() else {
+                        return;
+                    };
                     let mut bytes: VecDeque<u8> = data.into();
                     let n = copy_out(&r, &mut bytes);
                     // SAFETY: the client keeps the address storage alive while the request is pending.
@@ -590,8 +678,12 @@ impl Net {
                     (r, NtStatus::SUCCESS, n)
                 }
                 Op::Accept if !s.backlog.is_empty() => {
-                    let Some(r) = s.waiting.pop_front() else { return };
-                    let Some(accepted) = s.backlog.pop_front() else { return };
+                    let Some(r) = s.waiting.pop_front() else {
+                        return;
+                    };
+                    let Some(accepted) = s.backlog.pop_front() else {
+                        return;
+                    };
                     let a = self.sock(accepted);
                     a.delivered = true;
                     let (local, remote) = (a.local, a.remote);
@@ -607,13 +699,22 @@ impl Net {
                 _ => return,
             };
             let (r, status, info) = result;
-            done.push(Done { irp: r.irp, status: status.0, info });
+            done.push(Done {
+                irp: r.irp,
+                status: status.0,
+                info,
+            });
         }
     }
 
     /// Queues `request` on socket `key`, completes what can complete, and returns this
     /// request's result if it completed.
-    fn wait(&mut self, key: usize, request: Request, done: &mut Vec<Done>) -> Option<(NtStatus, usize)> {
+    fn wait(
+        &mut self,
+        key: usize,
+        request: Request,
+        done: &mut Vec<Done>,
+    ) -> Option<(NtStatus, usize)> {
         let irp = request.irp;
         self.sock(key).waiting.push_back(request);
         self.pump(key, done);
@@ -632,10 +733,19 @@ impl Net {
         let s = self.sock(key);
         s.open = false;
         let cancelled = NtStatus::CANCELLED.0;
-        done.extend(s.waiting.drain(..).map(|r| Done { irp: r.irp, status: cancelled, info: 0 }));
-        let (finish, keep): (Vec<Request>, Vec<Request>) = s.hung.drain(..).partition(|r| r.on_close);
+        done.extend(s.waiting.drain(..).map(|r| Done {
+            irp: r.irp,
+            status: cancelled,
+            info: 0,
+        }));
+        let (finish, keep): (Vec<Request>, Vec<Request>) =
+            s.hung.drain(..).partition(|r| r.on_close);
         s.hung = keep;
-        done.extend(finish.into_iter().map(|r| Done { irp: r.irp, status: cancelled, info: 0 }));
+        done.extend(finish.into_iter().map(|r| Done {
+            irp: r.irp,
+            status: cancelled,
+            info: 0,
+        }));
         let backlog: Vec<usize> = s.backlog.drain(..).collect();
         let (peer, local, delivered) = (s.peer.take(), s.local, s.delivered);
         if let Some(local) = local {
@@ -680,7 +790,9 @@ unsafe fn take_buf(buf: *const sys::WSK_BUF, op: Op) -> Result<Option<Buf>, NtSt
     let b = unsafe { *buf };
     let mdl = b.Mdl;
     if !ntoskrnl::is_live_mdl(mdl) {
-        violation(format!("{op:?}: WSK_BUF with an MDL that is not live ({mdl:p})"));
+        violation(format!(
+            "{op:?}: WSK_BUF with an MDL that is not live ({mdl:p})"
+        ));
         return Err(NtStatus::INVALID_PARAMETER);
     }
     // SAFETY: a live MDL.
@@ -688,15 +800,30 @@ unsafe fn take_buf(buf: *const sys::WSK_BUF, op: Op) -> Result<Option<Buf>, NtSt
     #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // MDL flags fit a CSHORT
     let mapped = (sys::MDL_SOURCE_IS_NONPAGED_POOL | sys::MDL_MAPPED_TO_SYSTEM_VA) as i16;
     if m.MdlFlags & mapped == 0 || !m.Next.is_null() {
-        violation(format!("{op:?}: MDL not built for nonpaged pool, or chained"));
+        violation(format!(
+            "{op:?}: MDL not built for nonpaged pool, or chained"
+        ));
         return Err(NtStatus::INVALID_PARAMETER);
     }
-    let (offset, len) = (b.Offset as usize, usize::try_from(b.Length).unwrap_or(usize::MAX));
-    if offset.checked_add(len).is_none_or(|end| end > m.ByteCount as usize) {
-        violation(format!("{op:?}: WSK_BUF {offset}+{len} outside its MDL of {} bytes", m.ByteCount));
+    let (offset, len) = (
+        b.Offset as usize,
+        usize::try_from(b.Length).unwrap_or(usize::MAX),
+    );
+    if offset
+        .checked_add(len)
+        .is_none_or(|end| end > m.ByteCount as usize)
+    {
+        violation(format!(
+            "{op:?}: WSK_BUF {offset}+{len} outside its MDL of {} bytes",
+            m.ByteCount
+        ));
         return Err(NtStatus::INVALID_PARAMETER);
     }
-    Ok(Some(Buf { mdl: mdl as usize, offset, len }))
+    Ok(Some(Buf {
+        mdl: mdl as usize,
+        offset,
+        len,
+    }))
 }
 
 /// The bytes a request's buffer describes, or `None` (a violation) if its MDL was freed.
@@ -709,12 +836,16 @@ fn bytes<'a>(buf: Buf) -> Option<&'a mut [u8]> {
     // SAFETY: a live MDL built for nonpaged pool: MappedSystemVa maps ByteCount bytes, and
     // offset + len is inside them (checked in take_buf). The client owns the memory and lets
     // the provider use it while the request is pending.
-    Some(unsafe { std::slice::from_raw_parts_mut((*mdl).MappedSystemVa.cast::<u8>().add(buf.offset), buf.len) })
+    Some(unsafe {
+        std::slice::from_raw_parts_mut((*mdl).MappedSystemVa.cast::<u8>().add(buf.offset), buf.len)
+    })
 }
 
 /// Moves up to the request's buffer length from `from` into the buffer; returns the count.
 fn copy_out(request: &Request, from: &mut VecDeque<u8>) -> usize {
-    let Some(dst) = request.buf.and_then(bytes) else { return 0 };
+    let Some(dst) = request.buf.and_then(bytes) else {
+        return 0;
+    };
     let n = dst.len().min(from.len());
     for (d, s) in dst.iter_mut().zip(from.drain(..n)) {
         *d = s;
@@ -760,7 +891,10 @@ unsafe fn write_addr(p: usize, addr: SocketAddr) {
     match addr {
         SocketAddr::V4(a) => {
             // SAFETY: caller's contract (a SOCKADDR_IN is smaller than a SOCKADDR_IN6).
-            unsafe { (p as *mut sys::SOCKADDR_IN).write_unaligned(sockaddr::v4(a.ip().octets(), a.port())) };
+            unsafe {
+                (p as *mut sys::SOCKADDR_IN)
+                    .write_unaligned(sockaddr::v4(a.ip().octets(), a.port()));
+            }
         }
         SocketAddr::V6(a) => {
             let v6 = sockaddr::v6(a.ip().octets(), a.port(), a.flowinfo(), a.scope_id());
@@ -798,9 +932,12 @@ unsafe extern "C" fn wsk_socket(
         sys::WSK_FLAG_DATAGRAM_SOCKET => Category::Datagram,
         _ => Category::Basic,
     };
-    call(Op::Socket, 0, Request::new(irp, Op::Socket), |net, _, _, _| {
-        Some((NtStatus::SUCCESS, net.new_socket(category, true)))
-    })
+    call(
+        Op::Socket,
+        0,
+        Request::new(irp, Op::Socket),
+        |net, _, _, _| Some((NtStatus::SUCCESS, net.new_socket(category, true))),
+    )
 }
 
 unsafe extern "C" fn wsk_socket_connect(
@@ -848,7 +985,10 @@ unsafe extern "C" fn wsk_get_address_info(
     NtStatus::NOT_IMPLEMENTED.0
 }
 
-unsafe extern "C" fn wsk_free_address_info(_client: *mut sys::WSK_CLIENT, _info: *mut sys::ADDRINFOEXW) {
+unsafe extern "C" fn wsk_free_address_info(
+    _client: *mut sys::WSK_CLIENT,
+    _info: *mut sys::ADDRINFOEXW,
+) {
     violation("WskFreeAddressInfo of a list this provider never returned");
 }
 
@@ -869,11 +1009,19 @@ unsafe extern "C" fn wsk_get_name_info(
 // ------------------------------------------------------------------------------------------
 // Socket dispatch
 
-unsafe extern "C" fn close_socket(socket: *mut sys::WSK_SOCKET, irp: *mut sys::IRP) -> sys::NTSTATUS {
-    call(Op::Close, socket as usize, Request::new(irp, Op::Close), |net, key, _, done| {
-        net.close(key, done);
-        Some((NtStatus::SUCCESS, 0))
-    })
+unsafe extern "C" fn close_socket(
+    socket: *mut sys::WSK_SOCKET,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    call(
+        Op::Close,
+        socket as usize,
+        Request::new(irp, Op::Close),
+        |net, key, _, done| {
+            net.close(key, done);
+            Some((NtStatus::SUCCESS, 0))
+        },
+    )
 }
 
 unsafe extern "C" fn control_socket(
@@ -888,87 +1036,124 @@ unsafe extern "C" fn control_socket(
     returned: *mut sys::SIZE_T,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (input_size, output_size) = (usize::try_from(input_size).unwrap_or(0), usize::try_from(output_size).unwrap_or(0));
-    call(Op::Control, socket as usize, Request::new(irp, Op::Control), |net, key, _, _| {
-        let s = net.sock(key);
-        match request_type {
-            sys::WskSetOption => {
-                let value = if input.is_null() {
-                    Vec::new()
-                } else {
-                    // SAFETY: the client passes `input_size` readable bytes.
-                    unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }.to_vec()
-                };
-                s.options.insert((level, code), value);
-                Some((NtStatus::SUCCESS, 0))
-            }
-            sys::WskGetOption => {
-                let value = s.options.get(&(level, code)).cloned().unwrap_or_else(|| 0u32.to_ne_bytes().to_vec());
-                let n = value.len().min(output_size);
-                if n > 0 && !output.is_null() {
-                    // SAFETY: the client passes `output_size` writable bytes.
-                    unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
+    let (input_size, output_size) = (
+        usize::try_from(input_size).unwrap_or(0),
+        usize::try_from(output_size).unwrap_or(0),
+    );
+    call(
+        Op::Control,
+        socket as usize,
+        Request::new(irp, Op::Control),
+        |net, key, _, _| {
+            let s = net.sock(key);
+            match request_type {
+                sys::WskSetOption => {
+                    let value = if input.is_null() {
+                        Vec::new()
+                    } else {
+                        // SAFETY: the client passes `input_size` readable bytes.
+                        unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
+                            .to_vec()
+                    };
+                    s.options.insert((level, code), value);
+                    Some((NtStatus::SUCCESS, 0))
                 }
-                if !returned.is_null() {
-                    // SAFETY: the client passes a writable SIZE_T or null.
-                    unsafe { returned.write(n as sys::SIZE_T) };
+                sys::WskGetOption => {
+                    let value = s
+                        .options
+                        .get(&(level, code))
+                        .cloned()
+                        .unwrap_or_else(|| 0u32.to_ne_bytes().to_vec());
+                    let n = value.len().min(output_size);
+                    if n > 0 && !output.is_null() {
+                        // SAFETY: the client passes `output_size` writable bytes.
+                        unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
+                    }
+                    if !returned.is_null() {
+                        // SAFETY: the client passes a writable SIZE_T or null.
+                        unsafe { returned.write(n as sys::SIZE_T) };
+                    }
+                    Some((NtStatus::SUCCESS, n))
                 }
-                Some((NtStatus::SUCCESS, n))
+                _ => Some((NtStatus::INVALID_DEVICE_REQUEST, 0)),
             }
-            _ => Some((NtStatus::INVALID_DEVICE_REQUEST, 0)),
-        }
-    })
+        },
+    )
 }
 
-unsafe extern "C" fn bind(socket: *mut sys::WSK_SOCKET, local: *mut sys::SOCKADDR, _flags: u32, irp: *mut sys::IRP) -> sys::NTSTATUS {
+unsafe extern "C" fn bind(
+    socket: *mut sys::WSK_SOCKET,
+    local: *mut sys::SOCKADDR,
+    _flags: u32,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
     // SAFETY: the client passes a socket address.
     let addr = unsafe { read_addr(local) };
-    call(Op::Bind, socket as usize, Request::new(irp, Op::Bind), |net, key, _, _| {
-        let Some(mut addr) = addr else { return Some((NtStatus::INVALID_ADDRESS, 0)) };
-        if addr.port() == 0 {
-            addr = net.ephemeral(addr.ip());
-        }
-        let category = net.sock(key).category;
-        if category != Category::Connection {
-            if net.bound.contains_key(&addr) {
-                return Some((NtStatus::ADDRESS_ALREADY_EXISTS, 0));
+    call(
+        Op::Bind,
+        socket as usize,
+        Request::new(irp, Op::Bind),
+        |net, key, _, _| {
+            let Some(mut addr) = addr else {
+                return Some((NtStatus::INVALID_ADDRESS, 0));
+            };
+            if addr.port() == 0 {
+                addr = net.ephemeral(addr.ip());
             }
-            net.bound.insert(addr, key);
-        }
-        net.sock(key).local = Some(addr);
-        Some((NtStatus::SUCCESS, 0))
-    })
+            let category = net.sock(key).category;
+            if category != Category::Connection {
+                if net.bound.contains_key(&addr) {
+                    return Some((NtStatus::ADDRESS_ALREADY_EXISTS, 0));
+                }
+                net.bound.insert(addr, key);
+            }
+            net.sock(key).local = Some(addr);
+            Some((NtStatus::SUCCESS, 0))
+        },
+    )
 }
 
-unsafe extern "C" fn connect(socket: *mut sys::WSK_SOCKET, remote: *mut sys::SOCKADDR, _flags: u32, irp: *mut sys::IRP) -> sys::NTSTATUS {
+unsafe extern "C" fn connect(
+    socket: *mut sys::WSK_SOCKET,
+    remote: *mut sys::SOCKADDR,
+    _flags: u32,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
     // SAFETY: the client passes a socket address.
     let remote = unsafe { read_addr(remote) };
-    call(Op::Connect, socket as usize, Request::new(irp, Op::Connect), |net, key, _, done| {
-        let Some(remote) = remote else { return Some((NtStatus::INVALID_ADDRESS, 0)) };
-        let Some(listener) = net.find_bound(remote, Category::Listen) else {
-            return Some((NtStatus::CONNECTION_REFUSED, 0));
-        };
-        let local = match net.sock(key).local {
-            Some(l) if l.port() != 0 && !l.ip().is_unspecified() => l,
-            Some(l) if !l.ip().is_unspecified() => net.ephemeral(l.ip()),
-            Some(l) => SocketAddr::new(remote.ip(), l.port()),
-            None => net.ephemeral(remote.ip()),
-        };
-        let server = net.new_socket(Category::Connection, false);
-        {
-            let s = net.sock(server);
-            s.local = Some(remote);
-            s.remote = Some(local);
-            s.peer = Some(key);
-        }
-        let c = net.sock(key);
-        c.local = Some(local);
-        c.remote = Some(remote);
-        c.peer = Some(server);
-        net.sock(listener).backlog.push_back(server);
-        net.pump(listener, done);
-        Some((NtStatus::SUCCESS, 0))
-    })
+    call(
+        Op::Connect,
+        socket as usize,
+        Request::new(irp, Op::Connect),
+        |net, key, _, done| {
+            let Some(remote) = remote else {
+                return Some((NtStatus::INVALID_ADDRESS, 0));
+            };
+            let Some(listener) = net.find_bound(remote, Category::Listen) else {
+                return Some((NtStatus::CONNECTION_REFUSED, 0));
+            };
+            let local = match net.sock(key).local {
+                Some(l) if l.port() != 0 && !l.ip().is_unspecified() => l,
+                Some(l) if !l.ip().is_unspecified() => net.ephemeral(l.ip()),
+                Some(l) => SocketAddr::new(remote.ip(), l.port()),
+                None => net.ephemeral(remote.ip()),
+            };
+            let server = net.new_socket(Category::Connection, false);
+            {
+                let s = net.sock(server);
+                s.local = Some(remote);
+                s.remote = Some(local);
+                s.peer = Some(key);
+            }
+            let c = net.sock(key);
+            c.local = Some(local);
+            c.remote = Some(remote);
+            c.peer = Some(server);
+            net.sock(listener).backlog.push_back(server);
+            net.pump(listener, done);
+            Some((NtStatus::SUCCESS, 0))
+        },
+    )
 }
 
 unsafe extern "C" fn accept(
@@ -985,90 +1170,150 @@ unsafe extern "C" fn accept(
     }
     let mut request = Request::new(irp, Op::Accept);
     request.addr = [local as usize, remote as usize];
-    call(Op::Accept, socket as usize, request, |net, key, request, done| net.wait(key, request, done))
+    call(Op::Accept, socket as usize, request, Net::wait)
 }
 
-unsafe extern "C" fn send(socket: *mut sys::WSK_SOCKET, buf: *mut sys::WSK_BUF, _flags: u32, irp: *mut sys::IRP) -> sys::NTSTATUS {
+unsafe extern "C" fn send(
+    socket: *mut sys::WSK_SOCKET,
+    buf: *mut sys::WSK_BUF,
+    _flags: u32,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
     // SAFETY: the client passes a WSK_BUF.
     let buf = unsafe { take_buf(buf, Op::Send) };
-    call(Op::Send, socket as usize, Request::new(irp, Op::Send), |net, key, _, done| {
-        let buf = match buf {
-            Ok(Some(b)) => b,
-            Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-            Err(status) => return Some((status, 0)),
-        };
-        let Some(data) = bytes(buf).map(|b| b.to_vec()) else { return Some((NtStatus::INVALID_PARAMETER, 0)) };
-        let s = net.sock(key);
-        let Some(peer) = s.peer else {
-            let status = if s.remote.is_some() { NtStatus::CONNECTION_RESET } else { NtStatus::INVALID_CONNECTION };
-            return Some((status, 0));
-        };
-        net.deliver(peer, &data, done);
-        Some((NtStatus::SUCCESS, data.len()))
-    })
+    call(
+        Op::Send,
+        socket as usize,
+        Request::new(irp, Op::Send),
+        |net, key, _, done| {
+            let buf = match buf {
+                Ok(Some(b)) => b,
+                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+                Err(status) => return Some((status, 0)),
+            };
+            let Some(data) = bytes(buf).map(|b| b.to_vec()) else {
+                return Some((NtStatus::INVALID_PARAMETER, 0));
+            };
+            let s = net.sock(key);
+            let Some(peer) = s.peer else {
+                let status = if s.remote.is_some() {
+                    NtStatus::CONNECTION_RESET
+                } else {
+                    NtStatus::INVALID_CONNECTION
+                };
+                return Some((status, 0));
+            };
+            net.deliver(peer, &data, done);
+            Some((NtStatus::SUCCESS, data.len()))
+        },
+    )
 }
 
-unsafe extern "C" fn receive(socket: *mut sys::WSK_SOCKET, buf: *mut sys::WSK_BUF, _flags: u32, irp: *mut sys::IRP) -> sys::NTSTATUS {
+unsafe extern "C" fn receive(
+    socket: *mut sys::WSK_SOCKET,
+    buf: *mut sys::WSK_BUF,
+    _flags: u32,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
     // SAFETY: the client passes a WSK_BUF.
     let buf = unsafe { take_buf(buf, Op::Receive) };
     let mut request = Request::new(irp, Op::Receive);
-    call(Op::Receive, socket as usize, Request::new(irp, Op::Receive), |net, key, _, done| {
-        match buf {
-            Ok(Some(b)) => request.buf = Some(b),
-            Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-            Err(status) => return Some((status, 0)),
-        }
-        let s = net.sock(key);
-        if s.peer.is_none() && s.remote.is_none() {
-            return Some((NtStatus::INVALID_CONNECTION, 0));
-        }
-        net.wait(key, request, done)
-    })
+    call(
+        Op::Receive,
+        socket as usize,
+        Request::new(irp, Op::Receive),
+        |net, key, _, done| {
+            match buf {
+                Ok(Some(b)) => request.buf = Some(b),
+                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+                Err(status) => return Some((status, 0)),
+            }
+            let s = net.sock(key);
+            if s.peer.is_none() && s.remote.is_none() {
+                return Some((NtStatus::INVALID_CONNECTION, 0));
+            }
+            net.wait(key, request, done)
+        },
+    )
 }
 
-unsafe extern "C" fn disconnect(socket: *mut sys::WSK_SOCKET, buf: *mut sys::WSK_BUF, flags: u32, irp: *mut sys::IRP) -> sys::NTSTATUS {
+unsafe extern "C" fn disconnect(
+    socket: *mut sys::WSK_SOCKET,
+    buf: *mut sys::WSK_BUF,
+    flags: u32,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
     // SAFETY: the client passes a WSK_BUF or null.
     let buf = unsafe { take_buf(buf, Op::Disconnect) };
-    call(Op::Disconnect, socket as usize, Request::new(irp, Op::Disconnect), |net, key, _, done| {
-        let data = match buf {
-            Ok(Some(b)) => bytes(b).map(|b| b.to_vec()).unwrap_or_default(),
-            Ok(None) => Vec::new(),
-            Err(status) => return Some((status, 0)),
-        };
-        let Some(peer) = net.sock(key).peer else { return Some((NtStatus::INVALID_CONNECTION, 0)) };
-        if flags & sys::WSK_FLAG_ABORTIVE != 0 {
-            net.sock(key).peer = None;
-            let p = net.sock(peer);
-            p.peer = None;
-            p.reset = true;
-            net.pump(peer, done);
-        } else {
-            net.deliver(peer, &data, done);
-            net.sock(peer).eof = true;
-            net.pump(peer, done);
-        }
-        Some((NtStatus::SUCCESS, 0))
-    })
+    call(
+        Op::Disconnect,
+        socket as usize,
+        Request::new(irp, Op::Disconnect),
+        |net, key, _, done| {
+            let data = match buf {
+                Ok(Some(b)) => bytes(b).map(|b| b.to_vec()).unwrap_or_default(),
+                Ok(None) => Vec::new(),
+                Err(status) => return Some((status, 0)),
+            };
+            let Some(peer) = net.sock(key).peer else {
+                return Some((NtStatus::INVALID_CONNECTION, 0));
+            };
+            if flags & sys::WSK_FLAG_ABORTIVE != 0 {
+                net.sock(key).peer = None;
+                let p = net.sock(peer);
+                p.peer = None;
+                p.reset = true;
+                net.pump(peer, done);
+            } else {
+                net.deliver(peer, &data, done);
+                net.sock(peer).eof = true;
+                net.pump(peer, done);
+            }
+            Some((NtStatus::SUCCESS, 0))
+        },
+    )
 }
 
-unsafe extern "C" fn local_address(socket: *mut sys::WSK_SOCKET, addr: *mut sys::SOCKADDR, irp: *mut sys::IRP) -> sys::NTSTATUS {
+unsafe extern "C" fn local_address(
+    socket: *mut sys::WSK_SOCKET,
+    addr: *mut sys::SOCKADDR,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
     let p = addr as usize;
-    call(Op::LocalAddress, socket as usize, Request::new(irp, Op::LocalAddress), |net, key, _, _| {
-        let Some(local) = net.sock(key).local else { return Some((NtStatus::INVALID_DEVICE_STATE, 0)) };
-        // SAFETY: the client passes storage for a socket address.
-        unsafe { write_addr(p, local) };
-        Some((NtStatus::SUCCESS, 0))
-    })
+    call(
+        Op::LocalAddress,
+        socket as usize,
+        Request::new(irp, Op::LocalAddress),
+        |net, key, _, _| {
+            let Some(local) = net.sock(key).local else {
+                return Some((NtStatus::INVALID_DEVICE_STATE, 0));
+            };
+            // SAFETY: the client passes storage for a socket address.
+            unsafe { write_addr(p, local) };
+            Some((NtStatus::SUCCESS, 0))
+        },
+    )
 }
 
-unsafe extern "C" fn remote_address(socket: *mut sys::WSK_SOCKET, addr: *mut sys::SOCKADDR, irp: *mut sys::IRP) -> sys::NTSTATUS {
+unsafe extern "C" fn remote_address(
+    socket: *mut sys::WSK_SOCKET,
+    addr: *mut sys::SOCKADDR,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
     let p = addr as usize;
-    call(Op::RemoteAddress, socket as usize, Request::new(irp, Op::RemoteAddress), |net, key, _, _| {
-        let Some(remote) = net.sock(key).remote else { return Some((NtStatus::INVALID_CONNECTION, 0)) };
-        // SAFETY: the client passes storage for a socket address.
-        unsafe { write_addr(p, remote) };
-        Some((NtStatus::SUCCESS, 0))
-    })
+    call(
+        Op::RemoteAddress,
+        socket as usize,
+        Request::new(irp, Op::RemoteAddress),
+        |net, key, _, _| {
+            let Some(remote) = net.sock(key).remote else {
+                return Some((NtStatus::INVALID_CONNECTION, 0));
+            };
+            // SAFETY: the client passes storage for a socket address.
+            unsafe { write_addr(p, remote) };
+            Some((NtStatus::SUCCESS, 0))
+        },
+    )
 }
 
 unsafe extern "C" fn send_to(
@@ -1084,26 +1329,35 @@ unsafe extern "C" fn send_to(
     let buf = unsafe { take_buf(buf, Op::SendTo) };
     // SAFETY: the client passes a socket address.
     let to = unsafe { read_addr(remote) };
-    call(Op::SendTo, socket as usize, Request::new(irp, Op::SendTo), |net, key, _, done| {
-        let buf = match buf {
-            Ok(Some(b)) => b,
-            Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-            Err(status) => return Some((status, 0)),
-        };
-        let Some(to) = to else { return Some((NtStatus::INVALID_ADDRESS, 0)) };
-        let Some(data) = bytes(buf).map(|b| b.to_vec()) else { return Some((NtStatus::INVALID_PARAMETER, 0)) };
-        let from = match net.sock(key).local {
-            Some(l) if l.ip().is_unspecified() => SocketAddr::new(to.ip(), l.port()),
-            Some(l) => l,
-            None => return Some((NtStatus::INVALID_DEVICE_STATE, 0)),
-        };
-        let len = data.len();
-        if let Some(target) = net.find_bound(to, Category::Datagram) {
-            net.sock(target).datagrams.push_back((data, from));
-            net.pump(target, done);
-        }
-        Some((NtStatus::SUCCESS, len))
-    })
+    call(
+        Op::SendTo,
+        socket as usize,
+        Request::new(irp, Op::SendTo),
+        |net, key, _, done| {
+            let buf = match buf {
+                Ok(Some(b)) => b,
+                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+                Err(status) => return Some((status, 0)),
+            };
+            let Some(to) = to else {
+                return Some((NtStatus::INVALID_ADDRESS, 0));
+            };
+            let Some(data) = bytes(buf).map(|b| b.to_vec()) else {
+                return Some((NtStatus::INVALID_PARAMETER, 0));
+            };
+            let from = match net.sock(key).local {
+                Some(l) if l.ip().is_unspecified() => SocketAddr::new(to.ip(), l.port()),
+                Some(l) => l,
+                None => return Some((NtStatus::INVALID_DEVICE_STATE, 0)),
+            };
+            let len = data.len();
+            if let Some(target) = net.find_bound(to, Category::Datagram) {
+                net.sock(target).datagrams.push_back((data, from));
+                net.pump(target, done);
+            }
+            Some((NtStatus::SUCCESS, len))
+        },
+    )
 }
 
 unsafe extern "C" fn receive_from(
@@ -1120,12 +1374,17 @@ unsafe extern "C" fn receive_from(
     let buf = unsafe { take_buf(buf, Op::ReceiveFrom) };
     let mut request = Request::new(irp, Op::ReceiveFrom);
     request.addr[0] = remote as usize;
-    call(Op::ReceiveFrom, socket as usize, Request::new(irp, Op::ReceiveFrom), |net, key, _, done| {
-        match buf {
-            Ok(Some(b)) => request.buf = Some(b),
-            Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-            Err(status) => return Some((status, 0)),
-        }
-        net.wait(key, request, done)
-    })
+    call(
+        Op::ReceiveFrom,
+        socket as usize,
+        Request::new(irp, Op::ReceiveFrom),
+        |net, key, _, done| {
+            match buf {
+                Ok(Some(b)) => request.buf = Some(b),
+                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+                Err(status) => return Some((status, 0)),
+            }
+            net.wait(key, request, done)
+        },
+    )
 }

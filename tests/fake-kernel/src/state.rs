@@ -73,6 +73,8 @@ pub(crate) fn thread_token() -> u64 {
 pub(crate) fn check_may_block(what: &str) {
     let irql = current_irql();
     if irql >= DISPATCH_LEVEL {
-        crate::violation(format!("{what} would block at IRQL {irql} (completion routine or spin lock held)"));
+        crate::violation(format!(
+            "{what} would block at IRQL {irql} (completion routine or spin lock held)"
+        ));
     }
 }

@@ -91,9 +91,16 @@ impl Finishes {
         let all = self.wait(timeout);
         assert_eq!(all.len(), 1, "finished exactly once: {all:?}");
         let f = all[0];
-        assert_eq!(f.irql, fake::PASSIVE_LEVEL, "finished at PASSIVE_LEVEL: {f:?}");
+        assert_eq!(
+            f.irql,
+            fake::PASSIVE_LEVEL,
+            "finished at PASSIVE_LEVEL: {f:?}"
+        );
         assert!(f.work_item, "finished on a work item thread: {f:?}");
-        assert!(!f.in_completion, "finished outside completion routines: {f:?}");
+        assert!(
+            !f.in_completion,
+            "finished outside completion routines: {f:?}"
+        );
         f.error
     }
 }
