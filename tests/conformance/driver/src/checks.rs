@@ -237,7 +237,7 @@ fn echo(cx: &mut Cx<'_, '_>, idx: usize) {
     let (Some(mut send_op), Some(mut recv_op)) = (Op::new(256), Op::new(256)) else { return };
     let socket = match connect_to(cx, idx, peer(&target), ptr::null_mut(), ptr::null()) {
         Ok(s) => s,
-        Err((what, obs)) => return cx.simple(name, &obs, &detail!("{what}")),
+        Err((what, obs)) => return cx.push(name, outcome_of(&obs), obs.status, &detail!("{what}: {}", How(obs))),
     };
     let sent = raw::send(&socket, &mut send_op, payload);
     if !sent.ok() || sent.info != payload.len() {
@@ -472,8 +472,11 @@ fn addresses(cx: &mut Cx<'_, '_>) {
 
 /// `WskControlSocket` with an IRP: `value` in, up to 4 bytes out. Returns the observation and
 /// the value read back (as a ULONG; 1-byte booleans read as 0 or 1).
-fn control(socket: &Socket, op: &mut Op, request: sys::WSK_CONTROL_SOCKET_TYPE, level: u32, code: u32, value: Option<u32>) -> (Obs, u32) {
+/// Each request gets its own op: one a provider never completes stays abandoned.
+fn control(socket: &Socket, request: sys::WSK_CONTROL_SOCKET_TYPE, level: u32, code: u32, value: Option<u32>) -> (Obs, u32) {
     let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), 0) };
+    let Some(mut op) = Op::new(1) else { return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), 0) };
+    let op = &mut op;
     let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), 0) };
     mem.ulongs = [value.unwrap_or(0), 0, 0, 0];
     mem.size = 0;
@@ -492,10 +495,9 @@ fn control(socket: &Socket, op: &mut Op, request: sys::WSK_CONTROL_SOCKET_TYPE, 
 fn options(cx: &mut Cx<'_, '_>) {
     let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
     let Some(client) = cx.client() else { return };
-    let Some(mut op) = Op::new(1) else { return };
     let (obs, fresh) = raw::socket(client, sys::AF_INET_FAMILY, Kind::Connection, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
     match fresh {
-        Some(fresh) => round_trip(cx, "opt.so_reuseaddr_set_get", &fresh, &mut op, sys::SOL_SOCKET, sys::SO_REUSEADDR, 1, false),
+        Some(fresh) => round_trip(cx, "opt.so_reuseaddr_set_get", &fresh, sys::SOL_SOCKET, sys::SO_REUSEADDR, 1, false),
         None => cx.prerequisite("opt.so_reuseaddr_set_get", "WskSocket", &obs),
     }
     let socket = match connect_to(cx, 0, peer(&target), ptr::null_mut(), ptr::null()) {
@@ -505,21 +507,21 @@ fn options(cx: &mut Cx<'_, '_>) {
             return cx.prerequisite("opt.so_rcvbuf_set_get", what, &obs);
         }
     };
-    round_trip(cx, "opt.tcp_nodelay_set_get", &socket, &mut op, sys::IPPROTO_TCP, sys::TCP_NODELAY, 1, false);
-    round_trip(cx, "opt.so_rcvbuf_set_get", &socket, &mut op, sys::SOL_SOCKET, sys::SO_RCVBUF, 48 * 1024, true);
+    round_trip(cx, "opt.tcp_nodelay_set_get", &socket, sys::IPPROTO_TCP, sys::TCP_NODELAY, 1, false);
+    round_trip(cx, "opt.so_rcvbuf_set_get", &socket, sys::SOL_SOCKET, sys::SO_RCVBUF, 48 * 1024, true);
 }
 
 /// Reads the initial value, sets `value`, reads it back. `at_least`: the value read back may
 /// exceed the one set (a Linux-backed stack doubles buffer sizes); otherwise any non-zero
 /// value matches a boolean `1`.
 #[allow(clippy::too_many_arguments)]
-fn round_trip(cx: &mut Cx<'_, '_>, name: &str, socket: &Socket, op: &mut Op, level: u32, code: u32, value: u32, at_least: bool) {
-    let (first, initial) = control(socket, op, sys::WskGetOption, level, code, None);
-    let (set, _) = control(socket, op, sys::WskSetOption, level, code, Some(value));
+fn round_trip(cx: &mut Cx<'_, '_>, name: &str, socket: &Socket, level: u32, code: u32, value: u32, at_least: bool) {
+    let (first, initial) = control(socket, sys::WskGetOption, level, code, None);
+    let (set, _) = control(socket, sys::WskSetOption, level, code, Some(value));
     if !set.ok() {
         return cx.simple(name, &set, &detail!(""));
     }
-    let (get, read) = control(socket, op, sys::WskGetOption, level, code, None);
+    let (get, read) = control(socket, sys::WskGetOption, level, code, None);
     if !get.ok() {
         return cx.push(name, outcome_of(&get), get.status, &detail!("set ok; get: {}", How(get)));
     }
