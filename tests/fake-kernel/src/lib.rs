@@ -168,6 +168,7 @@ impl Kernel {
         netio::reset();
         lock(&VIOLATIONS).clear();
         TIME_SCALE.store(1, Ordering::Relaxed);
+        ntoskrnl::fail_pool_allocations(u64::MAX, 0);
         MAX_COMPLETION_DEPTH.store(0, Ordering::Relaxed);
         Self {
             baseline: counts(),

@@ -86,6 +86,37 @@ fn with_pool<R>(f: impl FnOnce(&mut Pool) -> R) -> R {
     f(lock(&POOL).get_or_insert_with(Pool::default))
 }
 
+/// Pool allocations still to succeed before the injected failures (u64::MAX: none planned).
+static SUCCEED_BEFORE_FAILING: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Injected failures left.
+static FAILURES_LEFT: AtomicU64 = AtomicU64::new(0);
+
+/// Fault injection: after `succeed` more pool allocations succeed, the next `fail` ones
+/// return NULL (pool exhausted).
+pub fn fail_pool_allocations(succeed: u64, fail: u64) {
+    FAILURES_LEFT.store(fail, Ordering::SeqCst);
+    SUCCEED_BEFORE_FAILING.store(succeed, Ordering::SeqCst);
+}
+
+/// Whether this allocation is one the test asked to fail.
+fn injected_failure() -> bool {
+    let before = SUCCEED_BEFORE_FAILING.load(Ordering::SeqCst);
+    if before == u64::MAX {
+        return false;
+    }
+    if before > 0 {
+        SUCCEED_BEFORE_FAILING.store(before - 1, Ordering::SeqCst);
+        return false;
+    }
+    let left = FAILURES_LEFT.load(Ordering::SeqCst);
+    if left == 0 {
+        SUCCEED_BEFORE_FAILING.store(u64::MAX, Ordering::SeqCst);
+        return false;
+    }
+    FAILURES_LEFT.store(left - 1, Ordering::SeqCst);
+    true
+}
+
 pub(crate) fn pool_counts() -> (u64, u64, usize) {
     with_pool(|p| (p.allocations, p.frees, p.live.len()))
 }
@@ -103,6 +134,9 @@ pub unsafe extern "C" fn ExAllocatePoolWithTag(
     let Ok(size) = usize::try_from(size) else {
         return ptr::null_mut();
     };
+    if injected_failure() {
+        return ptr::null_mut();
+    }
     let layout = layout(size);
     // SAFETY: the layout has a nonzero size.
     let p = unsafe { alloc::alloc(layout) };
