@@ -44,8 +44,15 @@ impl<H: AcceptHandler> Acceptor<H> {
     /// # Errors
     /// `STATUS_INSUFFICIENT_RESOURCES`; the listener is closed in that case.
     pub fn start(listener: ListenSocket, handler: H) -> Result<Self> {
-        let irp = Irp::try_new()?;
         let (raw, client) = listener.into_parts();
+        let irp = match Irp::try_new() {
+            Ok(irp) => irp,
+            Err(e) => {
+                crate::socket::close_later(raw, client);
+                return Err(e);
+            }
+        };
+        // From here a failure drops the TaskCore, which closes the socket on a worker thread.
         let inner = Shared::try_new(AcceptInner {
             core: TaskCore::new(raw, client, irp),
             remote: UnsafeCell::new(SockAddr::empty()),

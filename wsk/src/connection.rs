@@ -276,11 +276,8 @@ impl ConnectionSocket {
     /// Closes the connection on a worker thread. IRQL <= DISPATCH_LEVEL (where dropping,
     /// which closes and waits, is not allowed).
     pub fn close_later(self) {
-        let client = self.core.client.clone();
-        if let Err(this) = client.defer(self, drop) {
-            // No memory for a work item: keep the socket open rather than block here.
-            core::mem::forget(this);
-        }
+        let (raw, client) = self.core.into_parts();
+        socket::close_later(raw, client);
     }
 
     /// Closes the connection (abortively if data is unsent). IRQL: PASSIVE_LEVEL.

@@ -70,9 +70,16 @@ impl<S: DatagramSession> DatagramTask<S> {
     /// # Errors
     /// `STATUS_INSUFFICIENT_RESOURCES`.
     pub fn start(socket: DatagramSocket, buffer_len: usize, session: S) -> Result<Self> {
-        let irp = Irp::try_new()?;
-        let buffer = PoolBuffer::try_new(buffer_len)?;
         let (raw, client) = socket.into_parts();
+        let parts = Irp::try_new().and_then(|irp| Ok((irp, PoolBuffer::try_new(buffer_len)?)));
+        let (irp, buffer) = match parts {
+            Ok(parts) => parts,
+            Err(e) => {
+                crate::socket::close_later(raw, client);
+                return Err(e);
+            }
+        };
+        // From here a failure drops the TaskCore, which closes the socket on a worker thread.
         let inner = Shared::try_new(DatagramInner {
             core: TaskCore::new(raw, client, irp),
             failures: AtomicU32::new(0),

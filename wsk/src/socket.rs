@@ -109,6 +109,15 @@ impl SocketCore {
     }
 }
 
+/// Closes `raw` on a worker thread (closing waits, which is not allowed at DISPATCH_LEVEL).
+/// If no work item can be had, the socket stays open rather than block. IRQL <= DISPATCH_LEVEL.
+pub(crate) fn close_later(raw: RawSocket, client: WskClient) {
+    let core = SocketCore { raw, blocking: Blocking::new(), client: client.clone() };
+    if let Err(core) = client.defer(core, drop) {
+        core::mem::forget(core);
+    }
+}
+
 impl Drop for SocketCore {
     fn drop(&mut self) {
         let _ = self.raw.close();

@@ -97,10 +97,11 @@ impl<S: Session> StreamTask<S> {
         let (irp, buffer) = match parts {
             Ok(parts) => parts,
             Err(e) => {
-                ConnectionSocket::from_raw(raw, client).close_later();
+                crate::socket::close_later(raw, client);
                 return Err(e);
             }
         };
+        // From here a failure drops the TaskCore, which closes the socket on a worker thread.
         let inner = Shared::try_new(StreamInner {
             core: TaskCore::new(raw, client, irp),
             current: UnsafeCell::new(Step::Receive),

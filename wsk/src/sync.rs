@@ -26,6 +26,11 @@ impl<T> SpinLock<T> {
         Self { lock: UnsafeCell::new(0), data: UnsafeCell::new(data) }
     }
 
+    /// The data, through exclusive access (no locking needed). IRQL: any.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.data.get_mut()
+    }
+
     /// Acquires the lock, raising IRQL to DISPATCH_LEVEL. IRQL <= DISPATCH_LEVEL.
     pub fn lock(&self) -> SpinLockGuard<'_, T> {
         // SAFETY: `lock` is a valid KSPIN_LOCK for the lifetime of `self`, which the guard

@@ -42,6 +42,14 @@ impl TaskCore {
         }
     }
 
+    /// Takes the socket out and closes it on a worker thread, for a task that is being
+    /// dropped without having been closed (it never started).
+    fn abandon_socket(&mut self) {
+        if let Some(raw) = self.socket.get_mut().take() {
+            crate::socket::close_later(raw, self.client.clone());
+        }
+    }
+
     pub(crate) fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Acquire)
     }
@@ -58,6 +66,14 @@ impl TaskCore {
 
     pub(crate) fn client(&self) -> &WskClient {
         &self.client
+    }
+}
+
+impl Drop for TaskCore {
+    fn drop(&mut self) {
+        // Normally `finish` took the socket out and closed it; a task whose allocation failed
+        // (or that never issued anything) still holds it.
+        self.abandon_socket();
     }
 }
 

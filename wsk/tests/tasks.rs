@@ -447,7 +447,7 @@ fn datagram_task_echoes_a_queued_storm_inline_on_a_small_stack() {
 /// drops the `RawSocket` (which has no `Drop`) without closing it, and drops the client
 /// reference with the socket still open. Ignored until fixed in wsk (see the report).
 #[test]
-#[ignore = "wsk bug: StreamTask::start leaks the socket when Shared::try_new fails"]
+
 fn start_without_memory_closes_the_socket() {
     let kernel = fake::Kernel::start();
     let client = register();

@@ -246,7 +246,8 @@ impl Endpoint {
             self.state = EndpointState::Broken;
         } else if outcome.disconnected {
             self.state = EndpointState::Disconnected;
-        } else if outcome.peer_closed {
+        } else if outcome.peer_closed && self.state != EndpointState::Disconnected {
+            // After our own DISCONNECT the endpoint stays `disconnected` until CLOSE.
             self.state = EndpointState::PeerClosed;
         }
     }
