@@ -111,6 +111,7 @@ impl SocketCore {
 
 /// Closes `raw` on a worker thread (closing waits, which is not allowed at DISPATCH_LEVEL).
 /// If no work item can be had, the socket stays open rather than block. IRQL <= DISPATCH_LEVEL.
+#[allow(clippy::needless_pass_by_value)] // takes ownership of the client reference it hands over
 pub(crate) fn close_later(raw: RawSocket, client: WskClient) {
     let core = SocketCore { raw, blocking: Blocking::new(), client: client.clone() };
     if let Err(core) = client.defer(core, drop) {

@@ -443,11 +443,8 @@ fn datagram_task_echoes_a_queued_storm_inline_on_a_small_stack() {
 }
 
 /// `StreamTask::start` when the pool runs out for the task object itself: the socket must be
-/// closed, not leaked. Today `Shared::try_new(StreamInner { socket: TaskSocket::new(raw, ..) })`
-/// drops the `RawSocket` (which has no `Drop`) without closing it, and drops the client
-/// reference with the socket still open. Ignored until fixed in wsk (see the report).
+/// closed (on a worker thread), not leaked, and the client must not be released with it open.
 #[test]
-
 fn start_without_memory_closes_the_socket() {
     let kernel = fake::Kernel::start();
     let client = register();
