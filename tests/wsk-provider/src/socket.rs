@@ -37,6 +37,18 @@ pub(crate) enum Category {
 /// socket under them, and then before it completes them itself.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
+/// The backlog of listen sockets: winsock2.h's `SOMAXCONN` (`0x7fffffff`, "as many as the
+/// system allows"; Wine passes it to Linux, which clamps it to `net.core.somaxconn`).
+///
+/// Not `windows_sys::...::SOMAXCONN`: that constant is winsock.h's Winsock 1.1 value, **5**.
+/// With a backlog of 5, 50 clients connecting at once overflow the Linux listen queue; the
+/// kernel answers the overflow with SYN cookies, drops the handshake ACKs it cannot queue, and
+/// resets each such client at its first data segment (`TcpExtSyncookiesFailed`). The WSK client
+/// then sees an accept that never completes (no connection is left to accept) while the peers
+/// see "connection reset" — the `listener_50_clients` failure this value fixes. WSK has no
+/// backlog parameter; Windows sizes the queue itself.
+const LISTEN_BACKLOG: i32 = 0x7fff_ffff;
+
 /// Mutable socket state.
 #[derive(Default)]
 struct State {
@@ -362,11 +374,8 @@ impl Socket {
         if unsafe { ws::bind(s, addr.as_ptr(), addr.len) } != 0 {
             return crate::status::last_wsa();
         }
-        // SOMAXCONN (0x7fffffff) fits in i32.
-        #[allow(clippy::cast_possible_wrap)]
-        let backlog = ws::SOMAXCONN as i32;
         // SAFETY: plain call on an open, bound socket.
-        if self.category == Category::Listen && unsafe { ws::listen(s, backlog) } != 0 {
+        if self.category == Category::Listen && unsafe { ws::listen(s, LISTEN_BACKLOG) } != 0 {
             return crate::status::last_wsa();
         }
         NtStatus::SUCCESS

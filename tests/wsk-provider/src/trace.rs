@@ -25,16 +25,21 @@ fn sink() -> &'static Sink {
     })
 }
 
-/// Writes one trace line (when tracing is on).
+/// Writes one trace line (when tracing is on), prefixed with the Windows thread id.
 pub(crate) fn line(args: std::fmt::Arguments<'_>) {
+    if matches!(sink(), Sink::Off) {
+        return;
+    }
+    // SAFETY: no preconditions.
+    let tid = unsafe { windows_sys::Win32::System::Threading::GetCurrentThreadId() };
     match sink() {
         Sink::Off => {}
         Sink::Stderr => {
-            let _ = writeln!(std::io::stderr(), "wsk-provider: {args}");
+            let _ = writeln!(std::io::stderr(), "wsk-provider: [{tid:04x}] {args}");
         }
         Sink::File(f) => {
             if let Ok(mut f) = f.lock() {
-                let _ = writeln!(f, "wsk-provider: {args}");
+                let _ = writeln!(f, "wsk-provider: [{tid:04x}] {args}");
             }
         }
     }
