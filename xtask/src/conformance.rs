@@ -80,7 +80,9 @@ pub(crate) fn parse_providers(args: &[String]) -> Result<Vec<Provider>> {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let name = if a == "--provider" {
-            it.next().context("--provider needs a value: wine or wskrs")?.as_str()
+            it.next()
+                .context("--provider needs a value: wine or wskrs")?
+                .as_str()
         } else {
             a.strip_prefix("--provider=").unwrap_or(a)
         };
@@ -92,7 +94,11 @@ pub(crate) fn parse_providers(args: &[String]) -> Result<Vec<Provider>> {
             chosen.push(p);
         }
     }
-    Ok(if chosen.is_empty() { Provider::ALL.to_vec() } else { chosen })
+    Ok(if chosen.is_empty() {
+        Provider::ALL.to_vec()
+    } else {
+        chosen
+    })
 }
 
 /// `cargo build` of the conformance driver; copies it to `target/wskrs/wskrs-conformance.sys`.
@@ -118,7 +124,10 @@ pub(crate) fn build_driver(layout: &Layout) -> Result<PathBuf> {
         .join("release")
         .join("wskrs_conformance.dll");
     if !dll.is_file() {
-        bail!("cargo built wskrs-conformance but {} is missing", dll.display());
+        bail!(
+            "cargo built wskrs-conformance but {} is missing",
+            dll.display()
+        );
     }
     let sys = layout.out.join("wskrs-conformance.sys");
     copy_atomic(&dll, &sys)?;
@@ -130,7 +139,11 @@ pub(crate) fn run(layout: &Layout, built: &Built, providers: &[Provider]) -> Res
     let sys = build_driver(layout)?;
     let mut columns = Vec::new();
     for &p in providers {
-        say(&format!("== conformance with WSK provider `{}` ({})", p.name(), p.describe()));
+        say(&format!(
+            "== conformance with WSK provider `{}` ({})",
+            p.name(),
+            p.describe()
+        ));
         provider::select(p);
         let started = Instant::now();
         let result = run_one(layout, built, &sys, p).map(|mut t| {
@@ -141,12 +154,17 @@ pub(crate) fn run(layout: &Layout, built: &Built, providers: &[Provider]) -> Res
         if let Err(e) = &result {
             say(&format!("conformance [{}]: could not run: {e}", p.name()));
         }
-        columns.push(Column { provider: p, result });
+        columns.push(Column {
+            provider: p,
+            result,
+        });
     }
     print!("{}", render(&columns));
     let problems = verdict(&columns);
     if problems.is_empty() {
-        say("conformance: ok (no FAIL under the wsk-rs provider; Wine's results are informational)");
+        say(
+            "conformance: ok (no FAIL under the wsk-rs provider; Wine's results are informational)",
+        );
         Ok(ExitCode::SUCCESS)
     } else {
         for p in &problems {
@@ -162,10 +180,20 @@ fn verdict(columns: &[Column]) -> Vec<String> {
     let mut problems = Vec::new();
     for c in columns {
         match &c.result {
-            Err(e) => problems.push(format!("provider `{}`: the suite could not run: {e}", c.provider.name())),
+            Err(e) => problems.push(format!(
+                "provider `{}`: the suite could not run: {e}",
+                c.provider.name()
+            )),
             Ok(t) if c.provider == Provider::Wskrs => {
-                for r in t.rows.iter().filter(|r| r.outcome != Some(Outcome::Pass) && r.outcome != Some(Outcome::Unsupported)) {
-                    problems.push(format!("provider `wskrs`: {} {}: {}", r.name, r.label(), r.detail));
+                for r in t.rows.iter().filter(|r| {
+                    r.outcome != Some(Outcome::Pass) && r.outcome != Some(Outcome::Unsupported)
+                }) {
+                    problems.push(format!(
+                        "provider `wskrs`: {} {}: {}",
+                        r.name,
+                        r.label(),
+                        r.detail
+                    ));
                 }
             }
             Ok(_) => {}
@@ -179,14 +207,24 @@ fn run_one(layout: &Layout, built: &Built, sys: &std::path::Path, p: Provider) -
     let session = Session::start(layout, built)?;
     let result = with_session(layout, &session, sys, p);
     // Keep this provider's Wine transcript (the next session truncates wine.log).
-    let _ = std::fs::copy(layout.wine_log(), layout.logs.join(format!("conformance-{}-wine.log", p.name())));
+    let _ = std::fs::copy(
+        layout.wine_log(),
+        layout
+            .logs
+            .join(format!("conformance-{}-wine.log", p.name())),
+    );
     let finished = session.finish();
     let table = result?;
     finished?;
     Ok(table)
 }
 
-fn with_session(layout: &Layout, session: &Session, sys: &std::path::Path, p: Provider) -> Result<Table> {
+fn with_session(
+    layout: &Layout,
+    session: &Session,
+    sys: &std::path::Path,
+    p: Provider,
+) -> Result<Table> {
     let wine = &session.wine;
     let target = layout
         .prefix
@@ -208,10 +246,20 @@ fn with_session(layout: &Layout, session: &Session, sys: &std::path::Path, p: Pr
     let request = request_from(&ready)?;
 
     wine.wskctl_ok(
-        &["driver", "install", "--name", abi::SERVICE_NAME, "--path", DRIVER_WIN_PATH],
+        &[
+            "driver",
+            "install",
+            "--name",
+            abi::SERVICE_NAME,
+            "--path",
+            DRIVER_WIN_PATH,
+        ],
         WSKCTL_TIMEOUT,
     )?;
-    let started = wine.wskctl_ok(&["driver", "start", "--name", abi::SERVICE_NAME], WSKCTL_TIMEOUT);
+    let started = wine.wskctl_ok(
+        &["driver", "start", "--name", abi::SERVICE_NAME],
+        WSKCTL_TIMEOUT,
+    );
     let reply = started.and_then(|_| {
         let code = format!("{:#010x}", abi::IOCTL_RUN);
         let input = hex(&request.encode());
@@ -233,14 +281,23 @@ fn with_session(layout: &Layout, session: &Session, sys: &std::path::Path, p: Pr
         )
     });
     // Unload whatever happened, so the session ends cleanly.
-    let stop = wine.wskctl(&["driver", "stop", "--name", abi::SERVICE_NAME], WSKCTL_TIMEOUT);
-    let uninstall = wine.wskctl(&["driver", "uninstall", "--name", abi::SERVICE_NAME], WSKCTL_TIMEOUT);
+    let stop = wine.wskctl(
+        &["driver", "stop", "--name", abi::SERVICE_NAME],
+        WSKCTL_TIMEOUT,
+    );
+    let uninstall = wine.wskctl(
+        &["driver", "uninstall", "--name", abi::SERVICE_NAME],
+        WSKCTL_TIMEOUT,
+    );
     let reply = reply?;
     let json = parse_json_output(&reply.stdout)?;
     let table = decode(&json)?;
     match stop {
         Ok(o) if o.success() => {}
-        Ok(o) => bail!("`wskctl driver stop` after the run failed: {}", o.combined()),
+        Ok(o) => bail!(
+            "`wskctl driver stop` after the run failed: {}",
+            o.combined()
+        ),
         Err(e) => return Err(e.context("stopping the conformance driver")),
     }
     uninstall?;
@@ -250,7 +307,10 @@ fn with_session(layout: &Layout, session: &Session, sys: &std::path::Path, p: Pr
 
 fn request_from(ready: &Value) -> Result<RunRequest> {
     let pair = |key: &str| -> Result<[u16; 2]> {
-        let v = ready.get(key).and_then(Value::as_array).with_context(|| format!("peers: no `{key}` in {ready}"))?;
+        let v = ready
+            .get(key)
+            .and_then(Value::as_array)
+            .with_context(|| format!("peers: no `{key}` in {ready}"))?;
         let port = |i: usize| -> Result<u16> {
             v.get(i)
                 .and_then(Value::as_u64)
@@ -260,11 +320,25 @@ fn request_from(ready: &Value) -> Result<RunRequest> {
         Ok([port(0)?, port(1)?])
     };
     let spare = |key: &str| -> Result<[u16; abi::SPARE_PORTS]> {
-        let v = ready.get(key).and_then(Value::as_array).with_context(|| format!("peers: no `{key}` in {ready}"))?;
-        let ports: Vec<u16> = v.iter().filter_map(Value::as_u64).filter_map(|p| u16::try_from(p).ok()).collect();
-        ports.try_into().map_err(|_| anyhow::anyhow!("peers: `{key}` needs {} ports: {ready}", abi::SPARE_PORTS))
+        let v = ready
+            .get(key)
+            .and_then(Value::as_array)
+            .with_context(|| format!("peers: no `{key}` in {ready}"))?;
+        let ports: Vec<u16> = v
+            .iter()
+            .filter_map(Value::as_u64)
+            .filter_map(|p| u16::try_from(p).ok())
+            .collect();
+        ports.try_into().map_err(|_| {
+            anyhow::anyhow!("peers: `{key}` needs {} ports: {ready}", abi::SPARE_PORTS)
+        })
     };
-    let both = |ports: [u16; 2]| [PeerAddr::v4_loopback(ports[0]), PeerAddr::v6_loopback(ports[1])];
+    let both = |ports: [u16; 2]| {
+        [
+            PeerAddr::v4_loopback(ports[0]),
+            PeerAddr::v6_loopback(ports[1]),
+        ]
+    };
     Ok(RunRequest {
         tcp_echo: both(pair("tcp")?),
         udp_echo: both(pair("udp")?),
@@ -274,10 +348,12 @@ fn request_from(ready: &Value) -> Result<RunRequest> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 fn unhex(text: &str) -> Result<Vec<u8>> {
@@ -294,14 +370,24 @@ fn unhex(text: &str) -> Result<Vec<u8>> {
 fn decode(json: &Value) -> Result<Table> {
     let status = json.get("status").and_then(Value::as_str).unwrap_or("?");
     if status != "STATUS_SUCCESS" {
-        bail!("RUN completed with {status} ({})", json.get("code").and_then(Value::as_str).unwrap_or("?"));
+        bail!(
+            "RUN completed with {status} ({})",
+            json.get("code").and_then(Value::as_str).unwrap_or("?")
+        );
     }
-    let bytes = unhex(json.get("output").and_then(Value::as_str).unwrap_or_default())?;
+    let bytes = unhex(
+        json.get("output")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    )?;
     let header = ReplyHeader::decode(&bytes).context("RUN reply has no valid header")?;
     let mut rows = Vec::new();
     for i in 0..header.count as usize {
         let at = abi::HEADER_LEN + i * abi::RECORD_LEN;
-        let record = bytes.get(at..).and_then(Record::decode).with_context(|| format!("RUN reply: record {i} is cut short"))?;
+        let record = bytes
+            .get(at..)
+            .and_then(Record::decode)
+            .with_context(|| format!("RUN reply: record {i} is cut short"))?;
         rows.push(Row {
             name: record.name_str().collect(),
             outcome: record.outcome(),
@@ -309,7 +395,12 @@ fn decode(json: &Value) -> Result<Table> {
             detail: record.detail_str().collect(),
         });
     }
-    Ok(Table { provider_version: header.provider_version, leaked: header.leaked, rows, took: Duration::ZERO })
+    Ok(Table {
+        provider_version: header.provider_version,
+        leaked: header.leaked,
+        rows,
+        took: Duration::ZERO,
+    })
 }
 
 fn find<'a>(c: &'a Column, name: &str) -> Option<&'a Row> {
@@ -337,7 +428,11 @@ fn render(columns: &[Column]) -> String {
         let _ = write!(out, "  {:<cell_width$}", c.provider.name());
     }
     out.push('\n');
-    let _ = writeln!(out, "{}", "-".repeat(width + columns.len() * (cell_width + 2)));
+    let _ = writeln!(
+        out,
+        "{}",
+        "-".repeat(width + columns.len() * (cell_width + 2))
+    );
     for name in &names {
         let _ = write!(out, "{name:<width$}");
         for c in columns {
@@ -354,7 +449,12 @@ fn render(columns: &[Column]) -> String {
     for c in columns {
         match &c.result {
             Err(e) => {
-                let _ = writeln!(out, "[{}] {}: could not run: {e}", c.provider.name(), c.provider.describe());
+                let _ = writeln!(
+                    out,
+                    "[{}] {}: could not run: {e}",
+                    c.provider.name(),
+                    c.provider.describe()
+                );
             }
             Ok(t) => {
                 let [major, minor] = u16::try_from(t.provider_version).unwrap_or(0).to_be_bytes();
@@ -384,8 +484,8 @@ fn render(columns: &[Column]) -> String {
             if cells.iter().any(|r| r.map(|r| r.outcome) != first) {
                 let parts: Vec<String> = columns
                     .iter()
-                    .zip(&cells)
-                    .map(|(c, r): (&Column, &Option<&Row>)| match r {
+                    .zip(cells.iter().copied())
+                    .map(|(c, r): (&Column, Option<&Row>)| match r {
                         Some(r) => format!("{} {} ({})", c.provider.name(), r.label(), r.detail),
                         None => format!("{} -", c.provider.name()),
                     })
@@ -407,39 +507,84 @@ mod tests {
 
     #[test]
     fn hex_round_trips() {
-        assert_eq!(unhex(&hex(&[0, 1, 0xab, 0xff])).unwrap(), vec![0, 1, 0xab, 0xff]);
+        assert_eq!(
+            unhex(&hex(&[0, 1, 0xab, 0xff])).unwrap(),
+            vec![0, 1, 0xab, 0xff]
+        );
         assert!(unhex("abc").is_err());
     }
 
     #[test]
     fn decodes_a_reply_and_applies_the_verdict_rule() {
         let mut bytes = vec![0u8; abi::HEADER_LEN];
-        assert!(ReplyHeader { count: 2, provider_version: 0x100, leaked: 0 }.encode_into(&mut bytes));
+        assert!(ReplyHeader {
+            count: 2,
+            provider_version: 0x100,
+            leaked: 0
+        }
+        .encode_into(&mut bytes));
         for (name, outcome) in [("a.check", Outcome::Pass), ("b.check", Outcome::Fail)] {
             let mut n = [0u8; abi::NAME_LEN];
             n[..name.len()].copy_from_slice(name.as_bytes());
-            let rec = Record { name: n, result: outcome as u32, status: 0xC000_0236, detail: [0; abi::DETAIL_LEN] };
+            let rec = Record {
+                name: n,
+                result: outcome as u32,
+                status: 0xC000_0236,
+                detail: [0; abi::DETAIL_LEN],
+            };
             bytes.extend_from_slice(&rec.encode());
         }
         let json = serde_json::json!({ "status": "STATUS_SUCCESS", "code": "0x00000000", "output": hex(&bytes) });
         let table = decode(&json).unwrap();
         assert_eq!(table.rows.len(), 2);
-        assert_eq!(table.rows[1].cell().split_whitespace().collect::<Vec<_>>(), ["FAIL", "CONNECTION_REFUSED"]);
-        let wine = Column { provider: Provider::Wine, result: decode(&json).map_err(|e| e.to_string()) };
-        assert!(verdict(&[wine]).is_empty(), "Wine's FAILs are informational");
-        let wskrs = Column { provider: Provider::Wskrs, result: Ok(table) };
-        assert_eq!(verdict(&[wskrs]).len(), 1, "a FAIL under the wsk-rs provider fails the run");
-        let broken = Column { provider: Provider::Wine, result: Err("no driver".into()) };
-        assert_eq!(verdict(&[broken]).len(), 1, "a column that could not run fails the run");
-        let text = render(&[Column { provider: Provider::Wine, result: decode(&json).map_err(|e| e.to_string()) }]);
+        assert_eq!(
+            table.rows[1].cell().split_whitespace().collect::<Vec<_>>(),
+            ["FAIL", "CONNECTION_REFUSED"]
+        );
+        let wine = Column {
+            provider: Provider::Wine,
+            result: decode(&json).map_err(|e| e.to_string()),
+        };
+        assert!(
+            verdict(&[wine]).is_empty(),
+            "Wine's FAILs are informational"
+        );
+        let wskrs = Column {
+            provider: Provider::Wskrs,
+            result: Ok(table),
+        };
+        assert_eq!(
+            verdict(&[wskrs]).len(),
+            1,
+            "a FAIL under the wsk-rs provider fails the run"
+        );
+        let broken = Column {
+            provider: Provider::Wine,
+            result: Err("no driver".into()),
+        };
+        assert_eq!(
+            verdict(&[broken]).len(),
+            1,
+            "a column that could not run fails the run"
+        );
+        let text = render(&[Column {
+            provider: Provider::Wine,
+            result: decode(&json).map_err(|e| e.to_string()),
+        }]);
         assert!(text.contains("b.check") && text.contains("FAIL"));
     }
 
     #[test]
     fn parses_provider_arguments() {
         assert_eq!(parse_providers(&[]).unwrap(), Provider::ALL.to_vec());
-        assert_eq!(parse_providers(&["wskrs".into()]).unwrap(), vec![Provider::Wskrs]);
-        assert_eq!(parse_providers(&["--provider".into(), "wine".into()]).unwrap(), vec![Provider::Wine]);
+        assert_eq!(
+            parse_providers(&["wskrs".into()]).unwrap(),
+            vec![Provider::Wskrs]
+        );
+        assert_eq!(
+            parse_providers(&["--provider".into(), "wine".into()]).unwrap(),
+            vec![Provider::Wine]
+        );
         assert!(parse_providers(&["nope".into()]).is_err());
     }
 }

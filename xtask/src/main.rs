@@ -185,8 +185,8 @@ fn test(layout: &Layout) -> Result<ExitCode> {
     // WSK provider conformance, after the e2e suite: informational for Wine's netio.sys; a
     // FAIL under the wsk-rs provider fails the run (rule in docs/running-on-linux.md).
     println!("== WSK provider conformance");
-    let conformance_result = artifacts::build(layout)
-        .and_then(|built| conformance::run(layout, &built, &providers));
+    let conformance_result =
+        artifacts::build(layout).and_then(|built| conformance::run(layout, &built, &providers));
     let conformance_ok = match conformance_result {
         Ok(code) => code == ExitCode::SUCCESS,
         Err(err) => {

@@ -49,7 +49,7 @@ pub(crate) fn run(request: &RunRequest, out: &mut [u8]) -> usize {
     }
     let open = raw::OPEN_SOCKETS.load(Ordering::Acquire);
     let outstanding = raw::OUTSTANDING.load(Ordering::Acquire);
-    let released = client.map_or(true, Client::release);
+    let released = client.is_none_or(Client::release);
     let (outcome, text) = if released {
         (Outcome::Pass, detail!("WskReleaseProviderNPI + WskDeregister returned"))
     } else {
@@ -250,10 +250,10 @@ fn echo(cx: &mut Cx<'_, '_>, idx: usize) {
     cx.push(name, outcome, obs.status, &detail!("{} of {} bytes echoed; last receive {}", got, payload.len(), How(obs)));
 }
 
-/// Listen on loopback, connect from an explicitly bound client, and compare the remote
-/// address `WskAccept` returns with the client's address, byte for byte (28 bytes for IPv6).
+/// Listen on loopback, connect from an explicitly bound client, and compare the addresses
+/// `WskAccept` returns with the client's and the listener's, byte for byte (28 bytes for IPv6).
 fn accept_addresses(cx: &mut Cx<'_, '_>, idx: usize) {
-    let name = if idx == 0 { "tcp4.accept_returns_full_remote_address" } else { "tcp6.accept_returns_full_remote_address" };
+    let name = if idx == 0 { "tcp4.accept_returns_full_addresses" } else { "tcp6.accept_returns_full_addresses" };
     let spare = cx.req.spare_ports.get(idx).copied().unwrap_or_default();
     let [listen_port, client_port, ..] = spare;
     let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
@@ -292,16 +292,20 @@ fn accept_addresses(cx: &mut Cx<'_, '_>, idx: usize) {
     let len = addr_len(idx);
     let written = got_remote.written_len();
     let exact = written == len && got_remote.head(len) == expected.head(len);
-    let outcome = if exact && connected.ok() { Outcome::Pass } else { Outcome::Fail };
+    // The local address is the listener's (`WskAccept`'s LocalAddress).
+    let local_written = got_local.written_len();
+    let local_ok = local_written == len && got_local.head(len) == loopback(idx, listen_port).head(len);
+    let outcome = if exact && local_ok && connected.ok() { Outcome::Pass } else { Outcome::Fail };
     cx.push(
         name,
         outcome,
         accepted.status,
         &detail!(
-            "remote {written}/{len} bytes, port {} (want {client_port}){}; local port {}",
+            "remote {written}/{len}B port {}{}; local {local_written}/{len}B port {}{}",
             got_remote.port(),
-            if exact { ", exact" } else { ", differs" },
-            got_local.port()
+            if exact { " ok" } else { " bad" },
+            got_local.port(),
+            if local_ok { " ok" } else { " bad" }
         ),
     );
 }

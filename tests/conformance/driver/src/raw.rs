@@ -689,7 +689,9 @@ impl Socket {
         op.issue(|irp, _| unsafe { close(socket, irp) })
     }
 
-    /// Records that a close issued with [`Socket::issue_close`] completed.
+    /// Records that a close issued with [`Socket::issue_close`] completed (takes the socket
+    /// so that only its owner can say so).
+    #[allow(clippy::unused_self)]
     pub(crate) fn closed(&mut self) {
         OPEN_SOCKETS.fetch_sub(1, Ordering::AcqRel);
     }
