@@ -147,9 +147,9 @@ impl fmt::Display for How {
             }
             Ok(())
         } else if o.returned == NtStatus::PENDING {
-            write!(f, "PENDING, IRP never completed (leaked)")
+            write!(f, "PENDING, never completed (leaked)")
         } else {
-            write!(f, "ret {}, IRP not completed", St(o.returned))
+            write!(f, "ret {}, no completion (leaked)", St(o.returned))
         }
     }
 }
@@ -938,7 +938,9 @@ fn events(cx: &mut Cx<'_, '_>) {
         Err((what, obs)) => {
             cx.prerequisite(enable_name, what, &obs);
             cx.prerequisite(deliver_name, what, &obs);
-            return release_state(state, true);
+            // The socket was closed inside `connect_to`, maybe without completing: keep the
+            // context rather than free it under a late callback.
+            return release_state(state, false);
         }
     };
     let status = match socket.basic().and_then(|b| b.WskControlSocket) {
