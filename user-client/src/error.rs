@@ -107,11 +107,73 @@ impl ClientError {
         }
     }
 
+    /// The [`io::ErrorKind`] that fits this error, from the driver's NTSTATUS (as Windows'
+    /// Winsock maps it) or the underlying I/O error: e.g. `STATUS_CONNECTION_REFUSED` is
+    /// [`io::ErrorKind::ConnectionRefused`], `STATUS_IO_TIMEOUT`
+    /// [`io::ErrorKind::TimedOut`], `STATUS_ADDRESS_ALREADY_EXISTS`
+    /// [`io::ErrorKind::AddrInUse`].
+    #[must_use]
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            Self::Driver { status, .. } => kind_of_status(*status),
+            Self::Open { source, .. } | Self::Service { source, .. } | Self::Io { source, .. } => {
+                source.kind()
+            }
+            Self::Protocol { .. } => io::ErrorKind::InvalidData,
+            Self::Request { .. } => io::ErrorKind::InvalidInput,
+            Self::UnexpectedEof { .. } => io::ErrorKind::UnexpectedEof,
+        }
+    }
+
+    /// The client error inside an [`io::Error`] made from one (as the `Kernel*` sockets
+    /// return), to get its NTSTATUS back.
+    #[must_use]
+    pub fn of_io(error: &io::Error) -> Option<&Self> {
+        error.get_ref()?.downcast_ref::<Self>()
+    }
+
+    pub(crate) fn driver(op: impl Into<String>, status: NtStatus) -> Self {
+        Self::Driver {
+            op: op.into(),
+            status,
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
         Self::Io {
             context: context.into(),
             source,
         }
+    }
+}
+
+/// The [`io::ErrorKind`] of a failure status.
+fn kind_of_status(status: NtStatus) -> io::ErrorKind {
+    use io::ErrorKind as Kind;
+    match status {
+        NtStatus::CONNECTION_REFUSED => Kind::ConnectionRefused,
+        NtStatus::IO_TIMEOUT | NtStatus::TIMEOUT => Kind::TimedOut,
+        NtStatus::CONNECTION_RESET => Kind::ConnectionReset,
+        NtStatus::CONNECTION_ABORTED | NtStatus::CONNECTION_DISCONNECTED => Kind::ConnectionAborted,
+        NtStatus::CONNECTION_INVALID => Kind::NotConnected,
+        NtStatus::PIPE_DISCONNECTED | NtStatus::GRACEFUL_DISCONNECT => Kind::BrokenPipe,
+        NtStatus::ADDRESS_ALREADY_EXISTS | NtStatus::ADDRESS_ALREADY_ASSOCIATED => Kind::AddrInUse,
+        NtStatus::INVALID_ADDRESS => Kind::AddrNotAvailable,
+        NtStatus::INVALID_PARAMETER | NtStatus::INVALID_ADDRESS_COMPONENT => Kind::InvalidInput,
+        NtStatus::NOT_FOUND | NtStatus::OBJECT_NAME_NOT_FOUND => Kind::NotFound,
+        NtStatus::ACCESS_DENIED => Kind::PermissionDenied,
+        NtStatus::INSUFFICIENT_RESOURCES | NtStatus::NO_MEMORY => Kind::OutOfMemory,
+        NtStatus::NOT_IMPLEMENTED | NtStatus::NOT_SUPPORTED => Kind::Unsupported,
+        // Not `Interrupted`: `read_exact` and `write_all` would retry a cancelled request.
+        _ => Kind::Other,
+    }
+}
+
+impl From<ClientError> for io::Error {
+    /// An [`io::Error`] of [`ClientError::kind`] that carries the client error (its message,
+    /// and [`ClientError::of_io`] gives it back).
+    fn from(error: ClientError) -> Self {
+        Self::new(error.kind(), error)
     }
 }
 

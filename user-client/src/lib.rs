@@ -7,6 +7,9 @@
 //!   ([`Device::socket_option`], [`Device::set_keepalive`], ...), [`Device::security`],
 //!   [`Device::resolve`], [`Device::stats`], [`Device::list`]. Failures carry the driver's
 //!   true NTSTATUS (the client calls `NtDeviceIoControlFile`, not `DeviceIoControl`).
+//! - [`KernelTcpStream`], [`KernelTcpListener`], [`KernelUdpSocket`]: kernel sockets shaped
+//!   like `std::net`'s (`Read`/`Write`, timeouts, `shutdown`; errors are `io::Error`s whose
+//!   kind follows the NTSTATUS and whose inner error is a [`ClientError`]).
 //! - [`ServiceManager`]: install, start, stop, uninstall and query the driver's service.
 //! - [`cli`]: the `wskctl` commands, runnable against any [`Transport`] (tests use a fake).
 //!
@@ -30,6 +33,7 @@
 pub mod cli;
 mod device;
 mod error;
+mod net;
 pub mod output;
 mod service;
 #[cfg_attr(not(windows), path = "sys_unsupported.rs")]
@@ -43,6 +47,7 @@ pub use device::{
     UdpOptions,
 };
 pub use error::ClientError;
+pub use net::{KernelTcpListener, KernelTcpStream, KernelUdpSocket};
 pub use service::{
     InstallOutcome, ServiceManager, ServiceState, StartOutcome, StopOutcome, UninstallOutcome,
 };

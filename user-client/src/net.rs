@@ -1,0 +1,842 @@
+//! Kernel sockets shaped like `std::net`: [`KernelTcpStream`], [`KernelTcpListener`] and
+//! [`KernelUdpSocket`] own one endpoint of the driver each (and the device handle that
+//! created it) and close it when dropped.
+//!
+//! Every failure is an [`io::Error`] whose inner error is the crate's [`ClientError`]
+//! (`error.get_ref()` then `downcast_ref::<ClientError>()` gives the NTSTATUS back); its
+//! [`io::ErrorKind`] follows the status: `STATUS_CONNECTION_REFUSED` is
+//! [`io::ErrorKind::ConnectionRefused`], `STATUS_IO_TIMEOUT` is [`io::ErrorKind::TimedOut`],
+//! and so on (see [`ClientError::kind`]).
+//!
+//! Timeouts: each request to the driver carries a `timeout_ms` (0: the driver's default,
+//! 10 s). A read timeout of `None` (the default) waits for data indefinitely, as `std` does:
+//! the RECV is issued again each time the driver's default timeout passes. A write timeout of
+//! `None` uses the driver's default for each SEND.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use std::io::{Read, Write};
+//! use wskrs_client::KernelTcpStream;
+//!
+//! let mut stream = KernelTcpStream::connect("127.0.0.1:9000")?;
+//! stream.write_all(b"hello")?;
+//! let mut reply = [0; 5];
+//! stream.read_exact(&mut reply)?;
+//! stream.shutdown(std::net::Shutdown::Write)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use wskrs_ntstatus::NtStatus;
+use wskrs_protocol::{
+    EndpointId, ListenOptions, OpenedEndpoint, Service, UdpService, MAX_DATAGRAM, MAX_TRANSFER,
+    USER_DEVICE_PATH,
+};
+
+use crate::{ClientError, Device, ListedEndpoint, UdpOptions};
+
+/// The wire `timeout_ms` of a `std`-style timeout: `None` is 0 (the driver's default); a
+/// duration is rounded up to whole milliseconds and capped at `u32::MAX`.
+///
+/// # Errors
+///
+/// [`io::ErrorKind::InvalidInput`] for a zero duration, as `std`'s `set_read_timeout`.
+fn timeout_ms(timeout: Option<Duration>) -> io::Result<u32> {
+    let Some(timeout) = timeout else {
+        return Ok(0);
+    };
+    if timeout.is_zero() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot set a 0 duration timeout",
+        ));
+    }
+    let ms = timeout.as_nanos().div_ceil(1_000_000);
+    Ok(u32::try_from(ms).unwrap_or(u32::MAX))
+}
+
+/// The `std` timeout of a wire `timeout_ms`.
+fn timeout_of(ms: u32) -> Option<Duration> {
+    (ms != 0).then(|| Duration::from_millis(u64::from(ms)))
+}
+
+/// The address the driver reported, or an error saying it did not.
+fn reported(address: Option<SocketAddr>, what: &str) -> io::Result<SocketAddr> {
+    address.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            format!("the driver did not report the {what} address"),
+        )
+    })
+}
+
+fn open_default() -> io::Result<Device> {
+    Device::open(USER_DEVICE_PATH).map_err(io::Error::from)
+}
+
+/// Tries `attempt` on each address `addresses` resolves to; returns the first success or the
+/// last error.
+fn each_address<T>(
+    addresses: impl ToSocketAddrs,
+    mut attempt: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for address in addresses.to_socket_addrs()? {
+        match attempt(address) {
+            Ok(value) => return Ok(value),
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
+}
+
+/// The endpoint's LIST entry (its counters), through `device`.
+fn listed(device: &Device, id: EndpointId) -> io::Result<ListedEndpoint> {
+    device
+        .list()?
+        .into_iter()
+        .find(|entry| entry.status.id == id)
+        .ok_or_else(|| {
+            io::Error::from(ClientError::driver(
+                format!("list endpoint {id}"),
+                NtStatus::NOT_FOUND,
+            ))
+        })
+}
+
+/// A TCP connection made by the driver in the kernel, read and written like a
+/// [`std::net::TcpStream`].
+///
+/// Reads are RECVs and writes SENDs of at most [`MAX_TRANSFER`] bytes each; the end of the
+/// peer's stream reads as `Ok(0)`. The endpoint is closed (and so the connection) when the
+/// stream is dropped.
+#[derive(Debug)]
+pub struct KernelTcpStream {
+    device: Device,
+    id: EndpointId,
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+    read_timeout_ms: u32,
+    write_timeout_ms: u32,
+    /// The peer's end of stream was seen: later reads return 0 without asking the driver.
+    eof: bool,
+}
+
+impl KernelTcpStream {
+    /// Opens `\\.\WskRs` and connects to `address` (each address it resolves to, in turn,
+    /// until one connects), waiting up to the driver's default connect timeout (10 s).
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::NotFound`] if the driver is not loaded; the connect's error, e.g.
+    /// [`io::ErrorKind::ConnectionRefused`], [`io::ErrorKind::TimedOut`].
+    pub fn connect(address: impl ToSocketAddrs) -> io::Result<Self> {
+        each_address(address, |remote| {
+            Self::connect_on(open_default()?, remote, None)
+        })
+    }
+
+    /// Like [`KernelTcpStream::connect`] with one address and a connect timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`KernelTcpStream::connect`]; [`io::ErrorKind::InvalidInput`] for a zero timeout;
+    /// [`io::ErrorKind::TimedOut`] when it passes.
+    pub fn connect_timeout(address: &SocketAddr, timeout: Duration) -> io::Result<Self> {
+        Self::connect_on(open_default()?, *address, Some(timeout))
+    }
+
+    /// Connects to `remote` through `device` (which the stream keeps; a fake in tests).
+    /// `timeout` `None` is the driver's default.
+    ///
+    /// # Errors
+    ///
+    /// As [`KernelTcpStream::connect_timeout`].
+    pub fn connect_on(
+        device: Device,
+        remote: SocketAddr,
+        timeout: Option<Duration>,
+    ) -> io::Result<Self> {
+        let endpoint = device.tcp_connect(remote, None, false, timeout_ms(timeout)?)?;
+        Ok(Self::from_endpoint(device, &endpoint))
+    }
+
+    fn from_endpoint(device: Device, endpoint: &OpenedEndpoint) -> Self {
+        Self {
+            device,
+            id: endpoint.id,
+            local: endpoint.local,
+            peer: endpoint.remote,
+            read_timeout_ms: 0,
+            write_timeout_ms: 0,
+            eof: false,
+        }
+    }
+
+    /// The driver's id of this connection (what `wskctl list` shows).
+    #[must_use]
+    pub fn id(&self) -> EndpointId {
+        self.id
+    }
+
+    /// The remote address, as the driver reported it when connecting.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::AddrNotAvailable`] if the driver did not report it.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        reported(self.peer, "peer")
+    }
+
+    /// The local address, as the driver reported it when connecting.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::AddrNotAvailable`] if the driver did not report it.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        reported(self.local, "local")
+    }
+
+    /// Sets how long one read waits for data (`timeout_ms` of each RECV); `None` waits
+    /// indefinitely.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::InvalidInput`] for a zero duration.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.read_timeout_ms = timeout_ms(timeout)?;
+        Ok(())
+    }
+
+    /// Sets how long one write may take (`timeout_ms` of each SEND); `None` is the
+    /// driver's default (10 s).
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::InvalidInput`] for a zero duration.
+    pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.write_timeout_ms = timeout_ms(timeout)?;
+        Ok(())
+    }
+
+    /// The read timeout (`None`: wait indefinitely).
+    #[must_use]
+    pub fn read_timeout(&self) -> Option<Duration> {
+        timeout_of(self.read_timeout_ms)
+    }
+
+    /// The write timeout (`None`: the driver's default).
+    #[must_use]
+    pub fn write_timeout(&self) -> Option<Duration> {
+        timeout_of(self.write_timeout_ms)
+    }
+
+    /// Shuts the connection down: [`Shutdown::Write`] is a graceful DISCONNECT (the peer
+    /// reads end of stream; reading goes on), [`Shutdown::Both`] an abortive one (a reset),
+    /// [`Shutdown::Read`] is not supported by the driver.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::Unsupported`] for [`Shutdown::Read`]; the DISCONNECT's error
+    /// (e.g. `STATUS_INVALID_DEVICE_STATE` after an earlier shutdown, or
+    /// `STATUS_NOT_IMPLEMENTED` from a provider without `WskDisconnect`).
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        let abortive = match how {
+            Shutdown::Write => false,
+            Shutdown::Both => true,
+            Shutdown::Read => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "the driver cannot shut down only the receive direction",
+                ))
+            }
+        };
+        self.device
+            .disconnect(self.id, abortive, self.write_timeout_ms)
+            .map_err(io::Error::from)
+    }
+
+    /// This connection's LIST entry: state, bytes each way, operation and error counters.
+    ///
+    /// # Errors
+    ///
+    /// The LIST's error; [`io::ErrorKind::NotFound`] if the endpoint is gone.
+    pub fn status(&self) -> io::Result<ListedEndpoint> {
+        listed(&self.device, self.id)
+    }
+
+    /// The device handle the stream uses (for socket options: `stream.device().set_nodelay(stream.id(), true)`).
+    #[must_use]
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+}
+
+impl Read for KernelTcpStream {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        if buffer.is_empty() || self.eof {
+            return Ok(0);
+        }
+        let want = u32::try_from(buffer.len())
+            .unwrap_or(MAX_TRANSFER)
+            .min(MAX_TRANSFER);
+        let received = loop {
+            match self.device.recv(self.id, want, self.read_timeout_ms) {
+                // No timeout set: wait on, as a blocking std socket does.
+                Err(error)
+                    if self.read_timeout_ms == 0
+                        && error.status() == Some(NtStatus::IO_TIMEOUT) => {}
+                other => break other?,
+            }
+        };
+        if received.data.is_empty() {
+            // The driver returns 0 bytes only at the end of the stream.
+            self.eof = true;
+            return Ok(0);
+        }
+        let len = received.data.len().min(buffer.len());
+        let (target, _) = buffer.split_at_mut(len);
+        target.copy_from_slice(received.data.get(..len).unwrap_or_default());
+        Ok(len)
+    }
+}
+
+impl Write for KernelTcpStream {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let (chunk, _) = data.split_at(data.len().min(MAX_TRANSFER as usize));
+        if chunk.is_empty() {
+            return Ok(0);
+        }
+        let sent = self.device.send(self.id, chunk, self.write_timeout_ms)?;
+        Ok((sent as usize).min(chunk.len()))
+    }
+
+    /// SENDs complete in the kernel before they return: nothing is buffered here.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for KernelTcpStream {
+    /// Closes the endpoint (the handle closing would too; this makes it happen now).
+    fn drop(&mut self) {
+        let _ = self.device.close(self.id);
+    }
+}
+
+/// An in-kernel TCP listener that serves every accepted connection with one of the
+/// driver's services (echo, discard, source, none); closed when dropped.
+///
+/// # Examples
+///
+/// ```no_run
+/// use wskrs_client::KernelTcpListener;
+/// use wskrs_protocol::Service;
+///
+/// let listener = KernelTcpListener::bind("127.0.0.1:9100".parse().unwrap(), Service::Echo)?;
+/// println!("echo on {}", listener.local_addr()?);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct KernelTcpListener {
+    device: Device,
+    id: EndpointId,
+    local: SocketAddr,
+}
+
+impl KernelTcpListener {
+    /// Opens `\\.\WskRs` and listens on `local` running `service`, with the driver's
+    /// default backlog and connection limit (256).
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::AddrInUse`] if the address is taken; as [`KernelTcpStream::connect`].
+    pub fn bind(local: SocketAddr, service: Service) -> io::Result<Self> {
+        Self::bind_on(open_default()?, local, service, &ListenOptions::default())
+    }
+
+    /// Like [`KernelTcpListener::bind`], serving at most `max_connections` connections at
+    /// once (1..=256).
+    ///
+    /// # Errors
+    ///
+    /// As [`KernelTcpListener::bind`]; [`io::ErrorKind::InvalidInput`] for a limit above 256.
+    pub fn bind_with_limit(
+        local: SocketAddr,
+        service: Service,
+        max_connections: u32,
+    ) -> io::Result<Self> {
+        let options = ListenOptions {
+            max_connections,
+            ..ListenOptions::default()
+        };
+        Self::bind_on(open_default()?, local, service, &options)
+    }
+
+    /// Listens through `device` (which the listener keeps) with every option; `detach` is
+    /// ignored (the listener closes when dropped).
+    ///
+    /// # Errors
+    ///
+    /// As [`KernelTcpListener::bind_with_limit`].
+    pub fn bind_on(
+        device: Device,
+        local: SocketAddr,
+        service: Service,
+        options: &ListenOptions<'_>,
+    ) -> io::Result<Self> {
+        let options = ListenOptions {
+            detach: false,
+            ..*options
+        };
+        let endpoint = device.tcp_listen_with(local, service, &options)?;
+        Ok(Self {
+            id: endpoint.id,
+            local: endpoint.local.unwrap_or(local),
+            device,
+        })
+    }
+
+    /// The listening address.
+    ///
+    /// # Errors
+    ///
+    /// None today; `io::Result` as `std`'s.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+
+    /// The driver's id of this listener.
+    #[must_use]
+    pub fn id(&self) -> EndpointId {
+        self.id
+    }
+
+    /// The listener's LIST entry: connections served and active, bytes each way.
+    ///
+    /// # Errors
+    ///
+    /// The LIST's error; [`io::ErrorKind::NotFound`] if the endpoint is gone.
+    pub fn status(&self) -> io::Result<ListedEndpoint> {
+        listed(&self.device, self.id)
+    }
+}
+
+impl Drop for KernelTcpListener {
+    fn drop(&mut self) {
+        let _ = self.device.close(self.id);
+    }
+}
+
+/// A UDP socket in the kernel, driven like a [`std::net::UdpSocket`] with
+/// [`send_to`](KernelUdpSocket::send_to) and [`recv_from`](KernelUdpSocket::recv_from);
+/// closed when dropped.
+///
+/// # Examples
+///
+/// ```no_run
+/// use wskrs_client::KernelUdpSocket;
+///
+/// let socket = KernelUdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
+/// socket.send_to(b"ping", "127.0.0.1:9000".parse().unwrap())?;
+/// let mut buffer = [0; 1500];
+/// let (len, from) = socket.recv_from(&mut buffer)?;
+/// println!("{len} bytes from {from}");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct KernelUdpSocket {
+    device: Device,
+    id: EndpointId,
+    local: SocketAddr,
+    read_timeout_ms: u32,
+}
+
+impl KernelUdpSocket {
+    /// Opens `\\.\WskRs` and binds a UDP socket to `local` (port 0: the stack chooses).
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::AddrInUse`] if the address is taken; as [`KernelTcpStream::connect`].
+    pub fn bind(local: SocketAddr) -> io::Result<Self> {
+        Self::bind_on(open_default()?, local)
+    }
+
+    /// Binds through `device` (which the socket keeps).
+    ///
+    /// # Errors
+    ///
+    /// As [`KernelUdpSocket::bind`].
+    pub fn bind_on(device: Device, local: SocketAddr) -> io::Result<Self> {
+        let endpoint = device.udp_bind(local, UdpService::None, &UdpOptions::default())?;
+        Ok(Self {
+            id: endpoint.id,
+            local: endpoint.local.unwrap_or(local),
+            device,
+            read_timeout_ms: 0,
+        })
+    }
+
+    /// The bound address as requested (the driver reports a requested port 0 as 0).
+    ///
+    /// # Errors
+    ///
+    /// None today; `io::Result` as `std`'s.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+
+    /// The driver's id of this socket.
+    #[must_use]
+    pub fn id(&self) -> EndpointId {
+        self.id
+    }
+
+    /// Sends `data` as one datagram (at most [`MAX_DATAGRAM`] bytes) to `remote`.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::InvalidInput`] for a datagram that is too long (not sent); the
+    /// SEND_TO's error.
+    pub fn send_to(&self, data: &[u8], remote: SocketAddr) -> io::Result<usize> {
+        let sent = self.device.send_to(self.id, remote, data, 0)?;
+        Ok(sent as usize)
+    }
+
+    /// Receives one datagram into `buffer` (a longer one is truncated, the rest lost);
+    /// returns its length and sender (`0.0.0.0:0` if the driver does not know it).
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::TimedOut`] when a read timeout is set and passes; the RECV_FROM's
+    /// error.
+    pub fn recv_from(&self, buffer: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        let want = u32::try_from(buffer.len())
+            .unwrap_or(MAX_DATAGRAM)
+            .min(MAX_DATAGRAM);
+        let datagram = loop {
+            match self.device.recv_from(self.id, want, self.read_timeout_ms) {
+                Err(error)
+                    if self.read_timeout_ms == 0
+                        && error.status() == Some(NtStatus::IO_TIMEOUT) => {}
+                other => break other?,
+            }
+        };
+        let len = datagram.data.len().min(buffer.len());
+        let (target, _) = buffer.split_at_mut(len);
+        target.copy_from_slice(datagram.data.get(..len).unwrap_or_default());
+        let from = datagram
+            .from
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        Ok((len, from))
+    }
+
+    /// Sets how long [`recv_from`](KernelUdpSocket::recv_from) waits; `None` waits
+    /// indefinitely.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::InvalidInput`] for a zero duration.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.read_timeout_ms = timeout_ms(timeout)?;
+        Ok(())
+    }
+
+    /// The read timeout (`None`: wait indefinitely).
+    #[must_use]
+    pub fn read_timeout(&self) -> Option<Duration> {
+        timeout_of(self.read_timeout_ms)
+    }
+}
+
+impl Drop for KernelUdpSocket {
+    fn drop(&mut self) {
+        let _ = self.device.close(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{KernelTcpListener, KernelTcpStream, KernelUdpSocket};
+    use crate::fake::{FakeDriver, CLOSED_PEER_PORT, REFUSING_PORT};
+    use crate::{ClientError, Device};
+    use std::io::{self, Read, Write};
+    use std::net::{Shutdown, SocketAddr};
+    use std::time::Duration;
+    use wskrs_ntstatus::NtStatus;
+    use wskrs_protocol::{IoctlCode, ListenOptions, Service, MAX_TRANSFER};
+
+    fn device(fake: &FakeDriver) -> Device {
+        Device::from_transport(Box::new(fake.handle()))
+    }
+
+    fn addr(text: &str) -> SocketAddr {
+        text.parse().unwrap()
+    }
+
+    fn status_of(error: &io::Error) -> Option<NtStatus> {
+        error
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<ClientError>())
+            .and_then(ClientError::status)
+    }
+
+    #[test]
+    fn write_then_read_round_trips_through_the_echo_peer() {
+        let fake = FakeDriver::default();
+        let mut stream =
+            KernelTcpStream::connect_on(device(&fake), addr("127.0.0.1:9000"), None).unwrap();
+        assert_eq!(stream.peer_addr().unwrap(), addr("127.0.0.1:9000"));
+        assert_eq!(stream.local_addr().unwrap(), addr("127.0.0.1:50000"));
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        // More than one SEND's worth: write_all needs several writes.
+        let data: Vec<u8> = (0..MAX_TRANSFER as usize + 1000)
+            .map(|i| u8::try_from(i % 253).unwrap())
+            .collect();
+        stream.write_all(&data).unwrap();
+        stream.flush().unwrap();
+        let sends = fake
+            .requests()
+            .iter()
+            .filter(|&&code| code == IoctlCode::SEND.0)
+            .count();
+        assert_eq!(sends, 2);
+        let mut back = vec![0; data.len()];
+        stream.read_exact(&mut back).unwrap();
+        assert!(back == data, "the echo differs");
+        // Nothing more: the read times out with TimedOut and the driver's status inside.
+        let error = stream.read(&mut [0; 8]).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(status_of(&error), Some(NtStatus::IO_TIMEOUT));
+        assert!(error.to_string().contains("STATUS_IO_TIMEOUT"), "{error}");
+    }
+
+    #[test]
+    fn small_buffers_read_in_pieces_and_timeouts_map_to_milliseconds() {
+        let fake = FakeDriver::default();
+        let mut stream =
+            KernelTcpStream::connect_on(device(&fake), addr("[::1]:9000"), None).unwrap();
+        assert_eq!(stream.read_timeout(), None);
+        stream
+            .set_read_timeout(Some(Duration::from_micros(1500)))
+            .unwrap();
+        assert_eq!(stream.read_timeout(), Some(Duration::from_millis(2)));
+        stream
+            .set_write_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        assert_eq!(stream.write_timeout(), Some(Duration::from_secs(3)));
+        let zero = stream.set_read_timeout(Some(Duration::ZERO)).unwrap_err();
+        assert_eq!(zero.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(stream.write(b"abcdef").unwrap(), 6);
+        let mut piece = [0; 4];
+        assert_eq!(stream.read(&mut piece).unwrap(), 4);
+        assert_eq!(&piece, b"abcd");
+        assert_eq!(stream.read(&mut piece).unwrap(), 2);
+        assert_eq!(&piece[..2], b"ef");
+        assert_eq!(stream.read(&mut []).unwrap(), 0);
+    }
+
+    #[test]
+    fn end_of_stream_reads_zero_and_stays_zero() {
+        let fake = FakeDriver::default();
+        let mut stream = KernelTcpStream::connect_on(
+            device(&fake),
+            addr(&format!("127.0.0.1:{CLOSED_PEER_PORT}")),
+            None,
+        )
+        .unwrap();
+        fake.peer_sends(stream.id().0, b"last words");
+        let mut all = Vec::new();
+        stream.read_to_end(&mut all).unwrap();
+        assert_eq!(all, b"last words");
+        let recvs = fake.requests().len();
+        assert_eq!(stream.read(&mut [0; 4]).unwrap(), 0);
+        assert_eq!(fake.requests().len(), recvs, "EOF is remembered");
+    }
+
+    #[test]
+    fn shutdown_write_is_a_graceful_disconnect() {
+        let fake = FakeDriver::default();
+        let mut stream =
+            KernelTcpStream::connect_on(device(&fake), addr("127.0.0.1:9000"), None).unwrap();
+        stream.write_all(b"bye").unwrap();
+        stream.shutdown(Shutdown::Write).unwrap();
+        // The echo peer answers what it had, then closes: read to the end.
+        let mut all = Vec::new();
+        stream.read_to_end(&mut all).unwrap();
+        assert_eq!(all, b"bye");
+        let error = stream.write(b"more").unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        assert_eq!(status_of(&error), Some(NtStatus::PIPE_DISCONNECTED));
+        let read_only = stream.shutdown(Shutdown::Read).unwrap_err();
+        assert_eq!(read_only.kind(), io::ErrorKind::Unsupported);
+        let status = stream.status().unwrap();
+        assert_eq!(status.status.bytes_sent, 3);
+    }
+
+    #[test]
+    fn shutdown_both_resets() {
+        let fake = FakeDriver::default();
+        let mut stream =
+            KernelTcpStream::connect_on(device(&fake), addr("127.0.0.1:9000"), None).unwrap();
+        stream.shutdown(Shutdown::Both).unwrap();
+        let error = stream.read(&mut [0; 4]).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionAborted);
+    }
+
+    #[test]
+    fn errors_carry_their_kind_and_status() {
+        let fake = FakeDriver::default();
+        let refused = KernelTcpStream::connect_on(
+            device(&fake),
+            addr(&format!("127.0.0.1:{REFUSING_PORT}")),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+        assert_eq!(status_of(&refused), Some(NtStatus::CONNECTION_REFUSED));
+
+        fake.fail_next(IoctlCode::TCP_CONNECT, NtStatus::IO_TIMEOUT);
+        let timed_out = KernelTcpStream::connect_on(
+            device(&fake),
+            addr("127.0.0.1:9000"),
+            Some(Duration::from_millis(100)),
+        )
+        .unwrap_err();
+        assert_eq!(timed_out.kind(), io::ErrorKind::TimedOut);
+
+        let mut stream =
+            KernelTcpStream::connect_on(device(&fake), addr("127.0.0.1:9000"), None).unwrap();
+        fake.fail_next(IoctlCode::RECV, NtStatus::CONNECTION_RESET);
+        let reset = stream.read(&mut [0; 4]).unwrap_err();
+        assert_eq!(reset.kind(), io::ErrorKind::ConnectionReset);
+        fake.fail_next(IoctlCode::SEND, NtStatus::CONNECTION_ABORTED);
+        let aborted = stream.write(b"x").unwrap_err();
+        assert_eq!(aborted.kind(), io::ErrorKind::ConnectionAborted);
+
+        let _listener = KernelTcpListener::bind_on(
+            device(&fake),
+            addr("127.0.0.1:9100"),
+            Service::Echo,
+            &ListenOptions::default(),
+        )
+        .unwrap();
+        let taken = KernelTcpListener::bind_on(
+            device(&fake),
+            addr("127.0.0.1:9100"),
+            Service::Discard,
+            &ListenOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(taken.kind(), io::ErrorKind::AddrInUse);
+        assert_eq!(status_of(&taken), Some(NtStatus::ADDRESS_ALREADY_EXISTS));
+
+        for (status, kind) in [
+            (NtStatus::INVALID_PARAMETER, io::ErrorKind::InvalidInput),
+            (NtStatus::ACCESS_DENIED, io::ErrorKind::PermissionDenied),
+            (NtStatus::NOT_FOUND, io::ErrorKind::NotFound),
+            (NtStatus::INSUFFICIENT_RESOURCES, io::ErrorKind::OutOfMemory),
+            (NtStatus::NOT_IMPLEMENTED, io::ErrorKind::Unsupported),
+            (NtStatus::INVALID_ADDRESS, io::ErrorKind::AddrNotAvailable),
+            (NtStatus::from_u32(0xE000_0001), io::ErrorKind::Other),
+        ] {
+            fake.fail_next(IoctlCode::SEND, status);
+            let error = stream.write(b"x").unwrap_err();
+            assert_eq!((status, error.kind()), (status, kind));
+        }
+    }
+
+    #[test]
+    fn dropping_closes_the_endpoints_and_keeps_the_handle_until_then() {
+        let fake = FakeDriver::default();
+        let stream =
+            KernelTcpStream::connect_on(device(&fake), addr("127.0.0.1:9000"), None).unwrap();
+        let listener = KernelTcpListener::bind_on(
+            device(&fake),
+            addr("127.0.0.1:9100"),
+            Service::Echo,
+            &ListenOptions {
+                detach: true,
+                ..ListenOptions::default()
+            },
+        )
+        .unwrap();
+        let socket = KernelUdpSocket::bind_on(device(&fake), addr("127.0.0.1:9200")).unwrap();
+        assert_eq!(fake.endpoint_ids(), [1, 2, 3]);
+        drop(stream);
+        assert_eq!(fake.endpoint_ids(), [2, 3]);
+        drop(listener);
+        assert_eq!(
+            fake.endpoint_ids(),
+            [3],
+            "the listener closes even if asked to detach"
+        );
+        drop(socket);
+        assert!(fake.endpoint_ids().is_empty());
+        let closes = fake
+            .requests()
+            .iter()
+            .filter(|&&code| code == IoctlCode::CLOSE.0)
+            .count();
+        assert_eq!(closes, 3);
+    }
+
+    #[test]
+    fn listener_serves_with_its_limit() {
+        let fake = FakeDriver::default();
+        let listener = KernelTcpListener::bind_on(
+            device(&fake),
+            addr("127.0.0.1:9100"),
+            Service::Echo,
+            &ListenOptions {
+                max_connections: 1,
+                ..ListenOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(listener.local_addr().unwrap(), addr("127.0.0.1:9100"));
+        let id = listener.id().0;
+        assert_eq!(
+            fake.client_session(id, b"hi", 2, true),
+            Some(b"hi".to_vec())
+        );
+        assert_eq!(fake.client_session(id, b"no", 2, false), None);
+        let status = listener.status().unwrap();
+        assert_eq!(status.status.connections_served, 1);
+        assert_eq!(status.status.bytes_received, 2);
+    }
+
+    #[test]
+    fn udp_send_to_and_recv_from() {
+        let fake = FakeDriver::default();
+        let mut a = KernelUdpSocket::bind_on(device(&fake), addr("127.0.0.1:9200")).unwrap();
+        let b = KernelUdpSocket::bind_on(device(&fake), addr("127.0.0.1:9201")).unwrap();
+        assert_eq!(a.local_addr().unwrap(), addr("127.0.0.1:9200"));
+        assert_eq!(b.send_to(b"ping", addr("127.0.0.1:9200")).unwrap(), 4);
+        let mut buffer = [0; 2];
+        a.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+        // Truncated to the buffer.
+        assert_eq!(
+            a.recv_from(&mut buffer).unwrap(),
+            (2, addr("127.0.0.1:9201"))
+        );
+        assert_eq!(&buffer, b"pi");
+        let error = a.recv_from(&mut buffer).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        let too_long = b
+            .send_to(&vec![0; 70_000], addr("127.0.0.1:9200"))
+            .unwrap_err();
+        assert_eq!(too_long.kind(), io::ErrorKind::InvalidInput);
+    }
+}
