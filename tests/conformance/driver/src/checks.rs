@@ -6,19 +6,22 @@
 //! dispatch entry) or a prerequisite step did; `FAIL` = anything else (wrong status or data,
 //! an IRP never completed, a cancel ignored). Ops are declared before the sockets they use,
 //! so that a socket is closed (completing whatever is still pending on it) before the op's
-//! memory is released or abandoned.
+//! memory is released or abandoned. Every raw call goes through `raw`; this module has no
+//! unsafe code.
+
+#![deny(unsafe_code)]
 
 use core::ffi::c_void;
-use core::fmt::{self, Write};
+use core::fmt;
 use core::ptr;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
 
-use wsk::{NtStatus, PoolBox, SpinLock};
+use wsk::NtStatus;
 use wsk_bindings as sys;
 use wskrs_conformance_abi::{Outcome, PeerAddr, ReplyHeader, RunRequest};
 
-use crate::raw::{self, AddrBuf, Client, Kind, Obs, Op, Socket};
+use crate::raw::{self, AddrBuf, Client, EventSink, Kind, Obs, Op, Socket};
 use crate::report::{detail, Detail, Report, St};
 
 /// How long a receive that should find echoed data may take.
@@ -140,7 +143,9 @@ struct How(Obs);
 impl fmt::Display for How {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let o = self.0;
-        if o.completed {
+        if !o.made {
+            write!(f, "not called: {}", if o.status == NtStatus::NOT_IMPLEMENTED { "dispatch entry NULL" } else { "no memory" })
+        } else if o.completed {
             write!(f, "IRP {}", St(o.status))?;
             if o.returned != NtStatus::PENDING && o.returned != o.status {
                 write!(f, " (ret {})", St(o.returned))?;
@@ -264,15 +269,9 @@ fn accept_addresses(cx: &mut Cx<'_, '_>, idx: usize) {
     if !obs.ok() {
         return cx.prerequisite(name, "WskBind(listen)", &obs);
     }
-    let Some(accept_fn) = listener.listen().and_then(|d| d.WskAccept) else {
-        return cx.push(name, Outcome::Unsupported, NtStatus::NOT_IMPLEMENTED, &detail!("WskAccept is NULL"));
-    };
-    let Some(mem) = accept_op.mem() else { return };
-    mem.addr = [AddrBuf::poisoned(); 2];
-    let (local, remote) = (mem.addr[0].as_sockaddr(), mem.addr[1].as_sockaddr());
-    let l = listener.as_ptr();
-    // SAFETY: the listener is open and bound; both address buffers live in the op.
-    accept_op.issue(|irp, _| unsafe { accept_fn(l, 0, ptr::null_mut(), ptr::null(), local, remote, irp) });
+    if let Err(obs) = raw::issue_accept(&listener, &mut accept_op) {
+        return cx.simple(name, &obs, &detail!(""));
+    }
 
     let (obs, connecting) = raw::socket(client, family(idx), Kind::Connection, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
     let Some(connecting) = connecting else { return cx.prerequisite(name, "WskSocket(connection)", &obs) };
@@ -443,17 +442,7 @@ fn addresses(cx: &mut Cx<'_, '_>) {
                 continue;
             }
         };
-        let f = socket.connection().and_then(|d| if remote { d.WskGetRemoteAddress } else { d.WskGetLocalAddress });
-        let Some(f) = f else {
-            cx.push(name, Outcome::Unsupported, NtStatus::NOT_IMPLEMENTED, &detail!("dispatch entry is NULL"));
-            continue;
-        };
-        let Some(mem) = op.mem() else { return };
-        mem.addr[0] = AddrBuf::poisoned();
-        let out = mem.addr[0].as_sockaddr();
-        let s = socket.as_ptr();
-        // SAFETY: the socket is open and connected; the address buffer lives in the op.
-        let obs = op.run(raw::WAIT, |irp, _| unsafe { f(s, out, irp) });
+        let obs = raw::get_address(&socket, &mut op, remote);
         if !obs.ok() {
             cx.simple(name, &obs, &detail!(""));
             continue;
@@ -472,27 +461,6 @@ fn addresses(cx: &mut Cx<'_, '_>) {
         let outcome = if ok { Outcome::Pass } else { Outcome::Fail };
         cx.push(name, outcome, obs.status, &detail!("family {} port {} ({written}/{len} bytes written)", got.family(), got.port()));
     }
-}
-
-/// `WskControlSocket` with an IRP: `value` in, up to 4 bytes out. Returns the observation and
-/// the value read back (as a ULONG; 1-byte booleans read as 0 or 1).
-/// Each request gets its own op: one a provider never completes stays abandoned.
-fn control(socket: &Socket, request: sys::WSK_CONTROL_SOCKET_TYPE, level: u32, code: u32, value: Option<u32>) -> (Obs, u32) {
-    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), 0) };
-    let Some(mut op) = Op::new(1) else { return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), 0) };
-    let op = &mut op;
-    let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), 0) };
-    mem.ulongs = [value.unwrap_or(0), 0, 0, 0];
-    mem.size = 0;
-    let input: *mut c_void = if value.is_some() { (&raw mut mem.ulongs[0]).cast() } else { ptr::null_mut() };
-    let output: *mut c_void = if value.is_some() { ptr::null_mut() } else { (&raw mut mem.ulongs[1]).cast() };
-    let (in_len, out_len) = if value.is_some() { (4u64, 0u64) } else { (0, 4) };
-    let returned: *mut u64 = &raw mut mem.size;
-    let s = socket.as_ptr();
-    // SAFETY: the socket is open; the buffers live in the op until the request completes.
-    let obs = op.run(raw::WAIT, |irp, _| unsafe { f(s, request, code, level, in_len, input, out_len, output, returned, irp) });
-    let read = op.mem().map_or(0, |m| m.ulongs[1]);
-    (obs, read)
 }
 
 /// SO_REUSEADDR (before bind), TCP_NODELAY and SO_RCVBUF (connected): set, then get.
@@ -520,12 +488,12 @@ fn options(cx: &mut Cx<'_, '_>) {
 /// value matches a boolean `1`.
 #[allow(clippy::too_many_arguments)]
 fn round_trip(cx: &mut Cx<'_, '_>, name: &str, socket: &Socket, level: u32, code: u32, value: u32, at_least: bool) {
-    let (first, initial) = control(socket, sys::WskGetOption, level, code, None);
-    let (set, _) = control(socket, sys::WskSetOption, level, code, Some(value));
+    let (first, initial) = raw::control_socket(socket, sys::WskGetOption, level, code, None);
+    let (set, _) = raw::control_socket(socket, sys::WskSetOption, level, code, Some(value));
     if !set.ok() {
         return cx.simple(name, &set, &detail!(""));
     }
-    let (get, read) = control(socket, sys::WskGetOption, level, code, None);
+    let (get, read) = raw::control_socket(socket, sys::WskGetOption, level, code, None);
     if !get.ok() {
         return cx.push(name, outcome_of(&get), get.status, &detail!("set ok; get: {}", How(get)));
     }
@@ -535,19 +503,9 @@ fn round_trip(cx: &mut Cx<'_, '_>, name: &str, socket: &Socket, level: u32, code
     cx.push(name, outcome, get.status, &detail!("initial {initial_text}, set {value}, read back {read}"));
 }
 
-/// `WskControlClient` without an IRP (synchronous); `input`/`output` are pointer variables.
+/// `WskControlClient` without an IRP through the client, if there is one.
 fn control_client(cx: &Cx<'_, '_>, code: u32, input: &mut *mut c_void, output: Option<&mut *mut c_void>) -> NtStatus {
-    let Some((npi, provider)) = cx.client().and_then(Client::dispatch) else { return raw::NOINTERFACE };
-    let Some(f) = provider.WskControlClient else { return NtStatus::NOT_IMPLEMENTED };
-    let size = core::mem::size_of::<*mut c_void>() as u64;
-    let (out_ptr, out_len): (*mut c_void, u64) = match output {
-        Some(o) => (ptr::from_mut(o).cast(), size),
-        None => (ptr::null_mut(), 0),
-    };
-    let in_ptr: *mut c_void = ptr::from_mut(input).cast();
-    // SAFETY: the NPI is captured; both pointer variables live across this synchronous call
-    // (no IRP: the provider completes the request before returning).
-    NtStatus(unsafe { f(npi, code, size, in_ptr, out_len, out_ptr, ptr::null_mut(), ptr::null_mut()) })
+    cx.client().map_or(raw::NOINTERFACE, |client| raw::control_client(client, code, input, output))
 }
 
 /// WSK_CACHE_SD, SO_WSK_SECURITY (set before bind, get), WSK_RELEASE_SD.
@@ -568,32 +526,17 @@ fn security(cx: &mut Cx<'_, '_>) {
     } else if let Some(client) = cx.client() {
         let Some(mut op) = Op::new(1) else { return };
         let (obs, socket) = raw::socket(client, sys::AF_INET_FAMILY, Kind::Listen, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-        match socket.as_ref().and_then(|s| s.basic().and_then(|b| b.WskControlSocket).map(|f| (s, f))) {
+        match socket {
             None => cx.prerequisite(name, "WskSocket(listen)", &obs),
-            Some((socket, f)) => {
-                let size = core::mem::size_of::<*mut c_void>() as u64;
-                let Some(mem) = op.mem() else { return };
-                mem.ptrs = [cached, ptr::null_mut()];
-                let input: *mut c_void = (&raw mut mem.ptrs[0]).cast();
-                let s = socket.as_ptr();
-                // SAFETY: the socket is open and unbound; the pointer variable lives in the op.
-                let set = op.run(raw::WAIT, |irp, _| unsafe {
-                    f(s, sys::WskSetOption, sys::SO_WSK_SECURITY, sys::SOL_SOCKET, size, input, 0, ptr::null_mut(), ptr::null_mut(), irp)
-                });
+            Some(socket) => {
+                let (set, _) = raw::socket_security(&socket, &mut op, Some(cached));
                 if op.in_flight() {
                     // The provider may still read the descriptor: never release it.
                     release_ok_to_try = false;
                 }
                 if set.ok() {
-                    let Some(mem) = op.mem() else { return };
-                    mem.ptrs[1] = ptr::null_mut();
-                    let output: *mut c_void = (&raw mut mem.ptrs[1]).cast();
-                    // SAFETY: as above; the output pointer variable lives in the op.
-                    let get = op.run(raw::WAIT, |irp, _| unsafe {
-                        f(s, sys::WskGetOption, sys::SO_WSK_SECURITY, sys::SOL_SOCKET, 0, ptr::null_mut(), size, output, ptr::null_mut(), irp)
-                    });
-                    let mut got = op.mem().map_or(ptr::null_mut(), |m| m.ptrs[1]);
-                    let bound = raw::bind(socket, loopback(0, cx.req.spare_ports[0][2]));
+                    let (get, mut got) = raw::socket_security(&socket, &mut op, None);
+                    let bound = raw::bind(&socket, loopback(0, cx.req.spare_ports[0][2]));
                     let outcome = if get.ok() && !got.is_null() { Outcome::Pass } else { outcome_of(&get).min_fail() };
                     cx.push(
                         name,
@@ -653,13 +596,8 @@ fn disconnect(cx: &mut Cx<'_, '_>, abortive: bool) {
             return cx.prerequisite(name, "WskSend", &sent);
         }
     }
-    let Some(f) = socket.connection().and_then(|d| d.WskDisconnect) else {
-        return cx.push(name, Outcome::Unsupported, NtStatus::NOT_IMPLEMENTED, &detail!("WskDisconnect is NULL"));
-    };
     let flags = if abortive { sys::WSK_FLAG_ABORTIVE } else { 0 };
-    let s = socket.as_ptr();
-    // SAFETY: the socket is open and connected; no buffer is passed.
-    let obs = op.run(raw::WAIT, |irp, _| unsafe { f(s, ptr::null_mut(), flags, irp) });
+    let obs = raw::disconnect(&socket, &mut op, flags);
     if !obs.ok() {
         return cx.simple(name, &obs, &detail!(""));
     }
@@ -681,23 +619,9 @@ fn disconnect(cx: &mut Cx<'_, '_>, abortive: bool) {
 fn socket_connect(cx: &mut Cx<'_, '_>) {
     let name = "client.wsk_socket_connect";
     let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
-    let Some((npi, provider)) = cx.client().and_then(Client::dispatch) else {
-        return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE));
-    };
-    let Some(f) = provider.WskSocketConnect else {
-        return cx.push(name, Outcome::Unsupported, NtStatus::NOT_IMPLEMENTED, &detail!("WskSocketConnect is NULL"));
-    };
+    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
     let (Some(mut op), Some(mut io)) = (Op::new(1), Op::new(64)) else { return };
-    let Some(mem) = op.mem() else { return };
-    mem.addr = [unspecified(0), peer(&target)];
-    let (local, remote) = (mem.addr[0].as_sockaddr(), mem.addr[1].as_sockaddr());
-    let obs = op.run(raw::WAIT, |irp, _| {
-        // SAFETY: the NPI is captured; both addresses live in the op; no callbacks.
-        unsafe {
-            f(npi, sys::SOCK_STREAM_TYPE, sys::IPPROTO_TCP, local, remote, 0, ptr::null_mut(), ptr::null(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), irp)
-        }
-    });
-    let socket = if obs.ok() { Socket::from_info(obs.info, Kind::Connection) } else { None };
+    let (obs, socket) = raw::socket_connect(client, &mut op, unspecified(0), peer(&target));
     let Some(socket) = socket else { return cx.simple(name, &obs, &detail!("no socket returned")) };
     let sent = raw::send(&socket, &mut io, b"hello");
     let mut back = [0u8; 8];
@@ -706,99 +630,35 @@ fn socket_connect(cx: &mut Cx<'_, '_>) {
     cx.push(name, outcome, obs.status, &detail!("connected; echo {got}/5 bytes"));
 }
 
-fn set_name(mem: &mut raw::Mem, slot: usize, text: &str) -> *mut sys::UNICODE_STRING {
-    let (Some(chars), Some(name)) = (mem.name_chars.get_mut(slot), mem.names.get_mut(slot)) else { return ptr::null_mut() };
-    chars.fill(0);
-    let mut n = 0usize;
-    for (dst, src) in chars.iter_mut().take(127).zip(text.bytes()) {
-        *dst = u16::from(src);
-        n = n.saturating_add(1);
-    }
-    let bytes = u16::try_from(n.saturating_mul(2)).unwrap_or(0);
-    *name = sys::UNICODE_STRING { Length: bytes, MaximumLength: 256, Buffer: chars.as_mut_ptr() };
-    ptr::from_mut(name)
-}
-
 /// WskGetAddressInfo("localhost") finds a loopback address.
 fn get_address_info(cx: &mut Cx<'_, '_>) {
     let name = "client.wsk_get_address_info_localhost";
-    let Some((npi, provider)) = cx.client().and_then(Client::dispatch) else {
-        return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE));
-    };
-    let (Some(f), free) = (provider.WskGetAddressInfo, provider.WskFreeAddressInfo) else {
-        return cx.push(name, Outcome::Unsupported, NtStatus::NOT_IMPLEMENTED, &detail!("WskGetAddressInfo is NULL"));
-    };
-    let Some(mut op) = Op::new(1) else { return };
-    let Some(mem) = op.mem() else { return };
-    let node = set_name(mem, 0, "localhost");
-    mem.ptrs[0] = ptr::null_mut();
-    let result: *mut *mut sys::ADDRINFOEXW = (&raw mut mem.ptrs[0]).cast();
-    // SAFETY: the NPI is captured; the name and the result variable live in the op.
-    let obs = op.run(raw::WAIT, |irp, _| unsafe {
-        f(npi, node, ptr::null_mut(), 0, ptr::null_mut(), ptr::null_mut(), result, ptr::null_mut(), ptr::null_mut(), irp)
-    });
+    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
+    let (obs, resolved) = raw::get_address_info(client, "localhost");
     if !obs.ok() {
         return cx.simple(name, &obs, &detail!(""));
     }
-    let head = op.mem().map_or(ptr::null_mut(), |m| m.ptrs[0]).cast::<sys::ADDRINFOEXW>();
-    let (mut count, mut loopback_found, mut first_family) = (0u32, false, 0i32);
-    let mut next = head.cast_const();
-    while count < 64 {
-        // SAFETY: `next` is NULL or an entry of the list the provider just returned.
-        let Some(entry) = (unsafe { next.as_ref() }) else { break };
-        if count == 0 {
-            first_family = entry.ai_family;
-        }
-        count = count.saturating_add(1);
-        let mut addr = AddrBuf([0; 32]);
-        let len = usize::try_from(entry.ai_addrlen).unwrap_or(0).min(AddrBuf::V6_LEN);
-        if !entry.ai_addr.is_null() {
-            // SAFETY: `ai_addr` points to `ai_addrlen` readable bytes; at most 28 are copied.
-            unsafe { ptr::copy_nonoverlapping(entry.ai_addr.cast::<u8>().cast_const(), addr.0.as_mut_ptr(), len) };
-        }
-        let v4 = addr.head(8).get(4..8) == Some([127u8, 0, 0, 1].as_slice());
-        let v6 = addr.head(24).get(8..24) == Some([0u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1].as_slice());
-        loopback_found |= (addr.family() == sys::AF_INET_FAMILY && v4) || (addr.family() == sys::AF_INET6_FAMILY && v6);
-        next = entry.ai_next;
-    }
-    if let (Some(free), false) = (free, head.is_null()) {
-        // SAFETY: the list came from this provider and is freed once, here.
-        unsafe { free(npi, head) };
-    }
+    let loopback_found = resolved.addrs.iter().flatten().any(|a| {
+        let v4 = a.family() == sys::AF_INET_FAMILY && a.head(8).get(4..8) == Some([127u8, 0, 0, 1].as_slice());
+        let v6 = a.family() == sys::AF_INET6_FAMILY && a.head(24).get(8..24) == Some(loopback(1, 0).head(24).get(8..24).unwrap_or_default());
+        v4 || v6
+    });
     let outcome = if loopback_found { Outcome::Pass } else { Outcome::Fail };
-    cx.push(name, outcome, obs.status, &detail!("{count} entries, first family {first_family}, loopback {}", u8::from(loopback_found)));
+    cx.push(name, outcome, obs.status, &detail!("{} entries, first family {}, loopback {}", resolved.count, resolved.first_family, u8::from(loopback_found)));
 }
 
 /// WskGetNameInfo(127.0.0.1) gives a host name.
 fn get_name_info(cx: &mut Cx<'_, '_>) {
     let name = "client.wsk_get_name_info_127.0.0.1";
-    let Some((npi, provider)) = cx.client().and_then(Client::dispatch) else {
-        return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE));
-    };
-    let Some(f) = provider.WskGetNameInfo else {
-        return cx.push(name, Outcome::Unsupported, NtStatus::NOT_IMPLEMENTED, &detail!("WskGetNameInfo is NULL"));
-    };
-    let Some(mut op) = Op::new(1) else { return };
-    let Some(mem) = op.mem() else { return };
-    mem.addr[0] = loopback(0, 80);
-    let addr = mem.addr[0].as_sockaddr();
-    let node = set_name(mem, 0, "");
-    let service = set_name(mem, 1, "");
-    // SAFETY: the NPI is captured; the address and both strings (256-byte buffers) live in the op.
-    let obs = op.run(raw::WAIT, |irp, _| unsafe { f(npi, addr, 16, node, service, 0, ptr::null_mut(), ptr::null_mut(), irp) });
+    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
+    let mut node = [0u8; 40];
+    let (obs, n) = raw::get_name_info(client, loopback(0, 80), &mut node);
     if !obs.ok() {
         return cx.simple(name, &obs, &detail!(""));
     }
-    let Some(mem) = op.mem() else { return };
-    let units = usize::from(mem.names[0].Length / 2).min(40);
-    let mut text = Detail::new();
-    let _ = text.write_str("node ");
-    for unit in mem.name_chars[0].iter().take(units) {
-        let c = char::from_u32(u32::from(*unit)).filter(char::is_ascii).unwrap_or('?');
-        let _ = text.write_char(c);
-    }
-    let outcome = if units > 0 { Outcome::Pass } else { Outcome::Fail };
-    cx.push(name, outcome, obs.status, &text);
+    let text = core::str::from_utf8(node.get(..n).unwrap_or_default()).unwrap_or("?");
+    let outcome = if n > 0 { Outcome::Pass } else { Outcome::Fail };
+    cx.push(name, outcome, obs.status, &detail!("node {text}"));
 }
 
 /// WskSendTo to the UDP echo server, WskReceiveFrom of the echo with its full remote address.
@@ -813,30 +673,13 @@ fn datagram(cx: &mut Cx<'_, '_>, idx: usize) {
     if !obs.ok() {
         return cx.prerequisite(name, "WskBind", &obs);
     }
-    let Some(d) = socket.datagram() else { return };
-    let (Some(send_to), Some(receive_from)) = (d.WskSendTo, d.WskReceiveFrom) else {
-        return cx.push(name, Outcome::Unsupported, NtStatus::NOT_IMPLEMENTED, &detail!("WskSendTo/ReceiveFrom NULL"));
-    };
-    let s = socket.as_ptr();
     // Receive first, so the echo cannot arrive before a receive is posted.
-    let buf = recv_op.prepare_buf(128);
-    let Some(mem) = recv_op.mem() else { return };
-    mem.addr[0] = AddrBuf::poisoned();
-    let from = mem.addr[0].as_sockaddr();
-    let control_len: *mut u32 = &raw mut mem.ulongs[0];
-    let control_flags: *mut u32 = &raw mut mem.ulongs[1];
-    // SAFETY: the socket is open and bound; every pointer is into the op.
-    let returned = recv_op.issue(|irp, _| unsafe { receive_from(s, buf, 0, from, control_len, ptr::null_mut(), control_flags, irp) });
-    let payload: &[u8] = if idx == 0 { b"wsk-rs conformance udp4" } else { b"wsk-rs conformance udp6" };
-    if let Some(dst) = send_op.data().and_then(|d| d.get_mut(..payload.len())) {
-        dst.copy_from_slice(payload);
+    let returned = raw::issue_receive_from(&socket, &mut recv_op, 128);
+    if !recv_op.in_flight() && returned == NtStatus::NOT_IMPLEMENTED {
+        return cx.simple(name, &Obs::not_made(returned), &detail!(""));
     }
-    let out = send_op.prepare_buf(payload.len());
-    let Some(mem) = send_op.mem() else { return };
-    mem.addr[1] = peer(&target);
-    let to = mem.addr[1].as_sockaddr();
-    // SAFETY: as above.
-    let sent = send_op.run(raw::WAIT, |irp, _| unsafe { send_to(s, out, 0, to, 0, ptr::null_mut(), irp) });
+    let payload: &[u8] = if idx == 0 { b"wsk-rs conformance udp4" } else { b"wsk-rs conformance udp6" };
+    let sent = raw::send_to(&socket, &mut send_op, payload, peer(&target));
     if !sent.ok() {
         return cx.simple(name, &sent, &detail!(""));
     }
@@ -855,153 +698,50 @@ fn datagram(cx: &mut Cx<'_, '_>, idx: usize) {
     cx.push(name, outcome, received.status, &detail!("data {}; from {written}/{len} bytes port {}", if same { "ok" } else { "differs" }, got.port()));
 }
 
-/// What the event callbacks saw.
-struct EventData {
-    calls: u32,
-    bytes: usize,
-    data: [u8; 64],
-    len: usize,
-    unmapped: u32,
-}
-
-/// The event context: lives in pool until the socket's close completed.
-type EventState = SpinLock<EventData>;
-
-/// `WskReceiveEvent`. IRQL <= DISPATCH_LEVEL.
-unsafe extern "C" fn on_receive(context: *mut c_void, _flags: u32, indication: *mut sys::WSK_DATA_INDICATION, size: u64, _accepted: *mut u64) -> i32 {
-    // SAFETY: `context` is the EventState that outlives the socket's close.
-    let Some(state) = (unsafe { context.cast::<EventState>().as_ref() }) else { return NtStatus::SUCCESS.0 };
-    let mut data = state.lock();
-    data.calls = data.calls.saturating_add(1);
-    data.bytes = data.bytes.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
-    let mut next = indication.cast_const();
-    // SAFETY: the chain is valid during the callback.
-    while let Some(item) = unsafe { next.as_ref() } {
-        next = item.Next;
-        let Some(slice) = mapped(&item.Buffer) else {
-            data.unmapped = data.unmapped.saturating_add(1);
-            continue;
-        };
-        for b in slice {
-            let at = data.len;
-            let Some(slot) = data.data.get_mut(at) else { break };
-            *slot = *b;
-            data.len = at.saturating_add(1);
-        }
-    }
-    NtStatus::SUCCESS.0
-}
-
-/// `WskDisconnectEvent`. IRQL <= DISPATCH_LEVEL.
-unsafe extern "C" fn on_disconnect(_context: *mut c_void, _flags: u32) -> i32 {
-    NtStatus::SUCCESS.0
-}
-
-static EVENT_DISPATCH: sys::WSK_CLIENT_CONNECTION_DISPATCH =
-    sys::WSK_CLIENT_CONNECTION_DISPATCH { WskReceiveEvent: Some(on_receive), WskDisconnectEvent: Some(on_disconnect), WskSendBacklogEvent: None };
-
-/// The bytes of an indication buffer (`MmGetSystemAddressForMdlSafe`).
-fn mapped<'a>(buf: &sys::WSK_BUF) -> Option<&'a [u8]> {
-    // SAFETY: the MDL belongs to the indication, valid during the callback.
-    let mdl = unsafe { buf.Mdl.as_ref() }?;
-    let count = usize::try_from(mdl.ByteCount).ok()?;
-    let offset = usize::try_from(buf.Offset).ok()?.min(count);
-    let len = usize::try_from(buf.Length).ok()?.min(count.saturating_sub(offset));
-    #[allow(clippy::cast_sign_loss)]
-    let flags = u32::from(mdl.MdlFlags as u16);
-    let base = if flags & (sys::MDL_MAPPED_TO_SYSTEM_VA | sys::MDL_SOURCE_IS_NONPAGED_POOL) != 0 {
-        mdl.MappedSystemVa
-    } else {
-        let priority = sys::NormalPagePriority | sys::MdlMappingNoExecute;
-        // SAFETY: the MDL describes locked pages of the indication; mapping them for the
-        // callback is what MmGetSystemAddressForMdlSafe does.
-        unsafe { sys::MmMapLockedPagesSpecifyCache(ptr::from_ref(mdl).cast_mut(), sys::KERNEL_MODE, sys::MmCached, ptr::null_mut(), 0, priority) }
-    };
-    if base.is_null() {
-        return None;
-    }
-    // SAFETY: `base` maps the MDL's ByteCount bytes; offset + len <= ByteCount.
-    Some(unsafe { core::slice::from_raw_parts(base.cast::<u8>().cast_const().wrapping_add(offset), len) })
-}
-
 /// SO_WSK_EVENT_CALLBACK enabling WSK_EVENT_RECEIVE on a connection socket created with a
 /// client connection dispatch; the receive event then delivers the echoed bytes.
 fn events(cx: &mut Cx<'_, '_>) {
     let (enable_name, deliver_name) = ("events.so_wsk_event_callback_enable_receive", "events.receive_event_delivers_echo");
     let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
-    let Ok(state) = PoolBox::try_new(SpinLock::new(EventData { calls: 0, bytes: 0, data: [0; 64], len: 0, unmapped: 0 })) else { return };
-    let context = state.as_ptr().cast::<c_void>();
-    let dispatch = ptr::from_ref(&EVENT_DISPATCH).cast::<c_void>();
+    let Some(sink) = EventSink::new() else { return };
     let Some(mut op) = Op::new(64) else { return };
-    let socket = match connect_to(cx, 0, peer(&target), context, dispatch) {
+    let socket = match connect_to(cx, 0, peer(&target), sink.context(), EventSink::dispatch()) {
         Ok(s) => s,
         Err((what, obs)) => {
             cx.prerequisite(enable_name, what, &obs);
             cx.prerequisite(deliver_name, what, &obs);
             // The socket was closed inside `connect_to`, maybe without completing: keep the
             // context rather than free it under a late callback.
-            return release_state(state, false);
+            return sink.release(false);
         }
     };
-    let status = match socket.basic().and_then(|b| b.WskControlSocket) {
-        None => NtStatus::NOT_IMPLEMENTED,
-        Some(f) => {
-            let mut control = sys::WSK_EVENT_CALLBACK_CONTROL { NpiId: &raw const sys::NPI_WSK_INTERFACE_ID, EventMask: sys::WSK_EVENT_RECEIVE };
-            let size = core::mem::size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>() as u64;
-            // SAFETY: the socket is open; SO_WSK_EVENT_CALLBACK takes no IRP, so `control`
-            // only needs to live across the call.
-            NtStatus(unsafe {
-                f(
-                    socket.as_ptr(),
-                    sys::WskSetOption,
-                    sys::SO_WSK_EVENT_CALLBACK,
-                    sys::SOL_SOCKET,
-                    size,
-                    (&raw mut control).cast(),
-                    0,
-                    ptr::null_mut(),
-                    ptr::null_mut(),
-                    ptr::null_mut(),
-                )
-            })
-        }
-    };
+    let status = raw::event_callbacks(&socket, sys::WSK_EVENT_RECEIVE);
     let enabled = status.is_success();
     let as_obs = Obs::not_made(status);
     let outcome = if enabled { Outcome::Pass } else { outcome_unless_unsupported(&as_obs) };
     cx.push(enable_name, outcome, status, &detail!("ret {} (no IRP)", St(status)));
     if !enabled {
-        cx.prerequisite(deliver_name, "the receive event enabled", &as_obs);
+        cx.push(deliver_name, Outcome::Unsupported, status, &detail!("needs the receive event enabled"));
         let close = socket.close();
-        return release_state(state, close.completed);
+        return sink.release(close.completed);
     }
     let payload: &[u8] = b"wsk-rs conformance event";
     let sent = raw::send(&socket, &mut op, payload);
     let mut waited = Duration::ZERO;
     let step = Duration::from_millis(20);
-    while sent.ok() && waited < ECHO_WAIT {
-        if state.lock().len >= payload.len() {
-            break;
-        }
+    while sent.ok() && waited < ECHO_WAIT && sink.snapshot().len < payload.len() {
         raw::sleep(step);
         waited = waited.saturating_add(step);
     }
-    let (calls, bytes, same, unmapped) = {
-        let data = state.lock();
-        (data.calls, data.bytes, data.data.get(..payload.len()) == Some(payload), data.unmapped)
-    };
+    let seen = sink.snapshot();
+    let same = seen.data.get(..payload.len()) == Some(payload);
     let outcome = if same { Outcome::Pass } else { Outcome::Fail };
-    cx.push(deliver_name, outcome, sent.status, &detail!("{calls} events, {bytes} bytes indicated, data {}, {unmapped} unmapped", if same { "ok" } else { "differs" }));
+    cx.push(
+        deliver_name,
+        outcome,
+        sent.status,
+        &detail!("{} events, {} bytes, data {}, {} unmapped", seen.calls, seen.bytes, if same { "ok" } else { "differs" }, seen.unmapped),
+    );
     let close = socket.close();
-    release_state(state, close.completed);
-}
-
-/// Frees the event state once no callback can run (the close completed); leaks it otherwise.
-fn release_state(state: PoolBox<EventState>, closed: bool) {
-    if closed {
-        drop(state);
-    } else {
-        raw::LEAKED.fetch_add(1, Ordering::AcqRel);
-        let _ = state.into_raw();
-    }
+    sink.release(close.completed);
 }

@@ -15,7 +15,7 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use core::time::Duration;
 
-use wsk::{NtStatus, PoolBox};
+use wsk::{NtStatus, PoolBox, SpinLock};
 use wsk_bindings::{self as sys, irp as irp_fields};
 
 /// How long a request that did not return `STATUS_PENDING` gets to show it completed its IRP
@@ -222,6 +222,8 @@ pub(crate) struct Obs {
     pub(crate) status: NtStatus,
     /// `IoStatus.Information` when completed, else 0.
     pub(crate) info: usize,
+    /// Whether the WSK function was called at all (false: NULL dispatch entry, no memory).
+    pub(crate) made: bool,
 }
 
 impl Obs {
@@ -237,7 +239,7 @@ impl Obs {
 
     /// An observation for a call that could not be made (NULL dispatch entry, no memory).
     pub(crate) fn not_made(status: NtStatus) -> Self {
-        Self { returned: status, completed: false, status, info: 0 }
+        Self { returned: status, completed: false, status, info: 0, made: false }
     }
 }
 
@@ -387,7 +389,7 @@ impl Op {
             }
             _ => (self.returned, 0),
         };
-        Obs { returned: self.returned, completed, status, info }
+        Obs { returned: self.returned, completed, status, info, made: true }
     }
 
     /// Issue + observe.
@@ -837,4 +839,376 @@ pub(crate) fn drain_outstanding(limit: Duration) -> bool {
         waited = waited.saturating_add(step);
     }
     OUTSTANDING.load(Ordering::Acquire) == 0
+}
+
+/// `WskAccept` on a bound listen socket, without waiting; the local and remote address
+/// buffers (`mem.addr[0]`, `mem.addr[1]`) are prefilled with `0xAA`.
+pub(crate) fn issue_accept(listener: &Socket, op: &mut Op) -> Result<NtStatus, Obs> {
+    let Some(accept_fn) = listener.listen().and_then(|d| d.WskAccept) else { return Err(Obs::not_made(NtStatus::NOT_IMPLEMENTED)) };
+    let Some(mem) = op.mem() else { return Err(Obs::not_made(NtStatus::DEVICE_BUSY)) };
+    mem.addr = [AddrBuf::poisoned(); 2];
+    let (local, remote) = (mem.addr[0].as_sockaddr(), mem.addr[1].as_sockaddr());
+    let l = listener.as_ptr();
+    // SAFETY: the listener is open and bound; both address buffers live in the op.
+    Ok(op.issue(|irp, _| unsafe { accept_fn(l, 0, ptr::null_mut(), ptr::null(), local, remote, irp) }))
+}
+
+/// `WskGetLocalAddress` (or `WskGetRemoteAddress`) of a connection socket into
+/// `mem.addr[0]` (prefilled with `0xAA`).
+pub(crate) fn get_address(socket: &Socket, op: &mut Op, remote: bool) -> Obs {
+    let f = socket.connection().and_then(|d| if remote { d.WskGetRemoteAddress } else { d.WskGetLocalAddress });
+    let Some(f) = f else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
+    let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
+    mem.addr[0] = AddrBuf::poisoned();
+    let out = mem.addr[0].as_sockaddr();
+    let s = socket.as_ptr();
+    // SAFETY: the socket is open; the address buffer lives in the op.
+    op.run(WAIT, |irp, _| unsafe { f(s, out, irp) })
+}
+
+/// `WskControlSocket` with an IRP on a fresh op (one a provider never completes stays
+/// abandoned): `value` in, or up to 4 bytes out. Returns the observation and the value read
+/// back as a ULONG (1-byte booleans read as 0 or 1).
+pub(crate) fn control_socket(socket: &Socket, request: sys::WSK_CONTROL_SOCKET_TYPE, level: u32, code: u32, value: Option<u32>) -> (Obs, u32) {
+    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), 0) };
+    let Some(mut op) = Op::new(1) else { return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), 0) };
+    let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), 0) };
+    mem.ulongs = [value.unwrap_or(0), 0, 0, 0];
+    mem.size = 0;
+    let input: *mut c_void = if value.is_some() { (&raw mut mem.ulongs[0]).cast() } else { ptr::null_mut() };
+    let output: *mut c_void = if value.is_some() { ptr::null_mut() } else { (&raw mut mem.ulongs[1]).cast() };
+    let (in_len, out_len) = if value.is_some() { (4u64, 0u64) } else { (0, 4) };
+    let returned: *mut u64 = &raw mut mem.size;
+    let s = socket.as_ptr();
+    // SAFETY: the socket is open; the buffers live in the op until the request completes.
+    let obs = op.run(WAIT, |irp, _| unsafe { f(s, request, code, level, in_len, input, out_len, output, returned, irp) });
+    let read = op.mem().map_or(0, |m| m.ulongs[1]);
+    (obs, read)
+}
+
+/// `SO_WSK_SECURITY` set (`Some(descriptor)`, a cached copy) or get (`None`) with an IRP, on
+/// `op`. Returns the observation and, for a get, the copy returned (the caller releases it).
+pub(crate) fn socket_security(socket: &Socket, op: &mut Op, set: Option<*mut c_void>) -> (Obs, *mut c_void) {
+    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), ptr::null_mut()) };
+    let size = core::mem::size_of::<*mut c_void>() as u64;
+    let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), ptr::null_mut()) };
+    mem.ptrs = [set.unwrap_or(ptr::null_mut()), ptr::null_mut()];
+    let (request, input, in_len, output, out_len): (_, *mut c_void, u64, *mut c_void, u64) = match set {
+        Some(_) => (sys::WskSetOption, (&raw mut mem.ptrs[0]).cast(), size, ptr::null_mut(), 0),
+        None => (sys::WskGetOption, ptr::null_mut(), 0, (&raw mut mem.ptrs[1]).cast(), size),
+    };
+    let s = socket.as_ptr();
+    // SAFETY: the socket is open; the pointer variables live in the op; a descriptor being
+    // set is a cached copy the caller keeps until the request completed.
+    let obs = op.run(WAIT, |irp, _| unsafe {
+        f(s, request, sys::SO_WSK_SECURITY, sys::SOL_SOCKET, in_len, input, out_len, output, ptr::null_mut(), irp)
+    });
+    let got = op.mem().map_or(ptr::null_mut(), |m| m.ptrs[1]);
+    (obs, got)
+}
+
+/// `SO_WSK_EVENT_CALLBACK` (no IRP): enables (or, with `WSK_EVENT_DISABLE`, disables) the
+/// events in `mask`; returns the provider's status.
+pub(crate) fn event_callbacks(socket: &Socket, mask: u32) -> NtStatus {
+    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else { return NtStatus::NOT_IMPLEMENTED };
+    let mut control = sys::WSK_EVENT_CALLBACK_CONTROL { NpiId: &raw const sys::NPI_WSK_INTERFACE_ID, EventMask: mask };
+    let size = core::mem::size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>() as u64;
+    // SAFETY: the socket is open; this option takes no IRP, so `control` only needs to live
+    // across the call.
+    NtStatus(unsafe {
+        f(
+            socket.as_ptr(),
+            sys::WskSetOption,
+            sys::SO_WSK_EVENT_CALLBACK,
+            sys::SOL_SOCKET,
+            size,
+            (&raw mut control).cast(),
+            0,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    })
+}
+
+/// `WskControlClient` without an IRP (synchronous): `input` and `output` are the pointer
+/// variables `WSK_CACHE_SD` / `WSK_RELEASE_SD` take.
+pub(crate) fn control_client(client: &Client, code: u32, input: &mut *mut c_void, output: Option<&mut *mut c_void>) -> NtStatus {
+    let Some((npi, provider)) = client.dispatch() else { return NOINTERFACE };
+    let Some(f) = provider.WskControlClient else { return NtStatus::NOT_IMPLEMENTED };
+    let size = core::mem::size_of::<*mut c_void>() as u64;
+    let (out_ptr, out_len): (*mut c_void, u64) = match output {
+        Some(o) => (ptr::from_mut(o).cast(), size),
+        None => (ptr::null_mut(), 0),
+    };
+    let in_ptr: *mut c_void = ptr::from_mut(input).cast();
+    // SAFETY: the NPI is captured; both pointer variables live across this synchronous call
+    // (no IRP: the provider completes the request before returning).
+    NtStatus(unsafe { f(npi, code, size, in_ptr, out_len, out_ptr, ptr::null_mut(), ptr::null_mut()) })
+}
+
+/// `WskDisconnect` without data, with `flags` (0 or `WSK_FLAG_ABORTIVE`), on `op`.
+pub(crate) fn disconnect(socket: &Socket, op: &mut Op, flags: u32) -> Obs {
+    let Some(f) = socket.connection().and_then(|d| d.WskDisconnect) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
+    let s = socket.as_ptr();
+    // SAFETY: the socket is open and connected; no buffer is passed.
+    op.run(WAIT, |irp, _| unsafe { f(s, ptr::null_mut(), flags, irp) })
+}
+
+/// `WskSocketConnect` (TCP, no callbacks, default security) from `local` to `remote`.
+pub(crate) fn socket_connect(client: &Client, op: &mut Op, local: AddrBuf, remote: AddrBuf) -> (Obs, Option<Socket>) {
+    let Some((npi, provider)) = client.dispatch() else { return (Obs::not_made(NOINTERFACE), None) };
+    let Some(f) = provider.WskSocketConnect else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), None) };
+    let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), None) };
+    mem.addr = [local, remote];
+    let (local, remote) = (mem.addr[0].as_sockaddr(), mem.addr[1].as_sockaddr());
+    let obs = op.run(WAIT, |irp, _| {
+        // SAFETY: the NPI is captured; both addresses live in the op; no callbacks.
+        unsafe {
+            f(npi, sys::SOCK_STREAM_TYPE, sys::IPPROTO_TCP, local, remote, 0, ptr::null_mut(), ptr::null(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), irp)
+        }
+    });
+    let socket = if obs.ok() { Socket::from_info(obs.info, Kind::Connection) } else { None };
+    (obs, socket)
+}
+
+/// Sets counted string `slot` of `mem` to ASCII `text` (NUL-terminated too: Wine passes the
+/// buffer on as a C string); returns its address.
+fn set_name(mem: &mut Mem, slot: usize, text: &str) -> *mut sys::UNICODE_STRING {
+    let (Some(chars), Some(name)) = (mem.name_chars.get_mut(slot), mem.names.get_mut(slot)) else { return ptr::null_mut() };
+    chars.fill(0);
+    let mut n = 0usize;
+    for (dst, src) in chars.iter_mut().take(127).zip(text.bytes()) {
+        *dst = u16::from(src);
+        n = n.saturating_add(1);
+    }
+    let bytes = u16::try_from(n.saturating_mul(2)).unwrap_or(0);
+    *name = sys::UNICODE_STRING { Length: bytes, MaximumLength: 256, Buffer: chars.as_mut_ptr() };
+    ptr::from_mut(name)
+}
+
+/// What `WskGetAddressInfo` returned (the list itself is freed at once).
+pub(crate) struct Resolved {
+    /// Entries in the list (at most 64 are walked).
+    pub(crate) count: u32,
+    /// `ai_family` of the first entry.
+    pub(crate) first_family: i32,
+    /// The first eight addresses.
+    pub(crate) addrs: [Option<AddrBuf>; 8],
+}
+
+/// `WskGetAddressInfo(name)` (all namespaces, no service, no hints), then `WskFreeAddressInfo`.
+pub(crate) fn get_address_info(client: &Client, name: &str) -> (Obs, Resolved) {
+    let mut resolved = Resolved { count: 0, first_family: 0, addrs: [None; 8] };
+    let Some((npi, provider)) = client.dispatch() else { return (Obs::not_made(NOINTERFACE), resolved) };
+    let Some(f) = provider.WskGetAddressInfo else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), resolved) };
+    let Some(mut op) = Op::new(1) else { return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), resolved) };
+    let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), resolved) };
+    let node = set_name(mem, 0, name);
+    mem.ptrs[0] = ptr::null_mut();
+    let result: *mut *mut sys::ADDRINFOEXW = (&raw mut mem.ptrs[0]).cast();
+    // SAFETY: the NPI is captured; the name and the result variable live in the op.
+    let obs = op.run(WAIT, |irp, _| unsafe {
+        f(npi, node, ptr::null_mut(), 0, ptr::null_mut(), ptr::null_mut(), result, ptr::null_mut(), ptr::null_mut(), irp)
+    });
+    if !obs.ok() {
+        return (obs, resolved);
+    }
+    let head = op.mem().map_or(ptr::null_mut(), |m| m.ptrs[0]).cast::<sys::ADDRINFOEXW>();
+    let mut next = head.cast_const();
+    while resolved.count < 64 {
+        // SAFETY: `next` is NULL or an entry of the list the provider just returned.
+        let Some(entry) = (unsafe { next.as_ref() }) else { break };
+        if resolved.count == 0 {
+            resolved.first_family = entry.ai_family;
+        }
+        let mut addr = AddrBuf([0; 32]);
+        let len = usize::try_from(entry.ai_addrlen).unwrap_or(0).min(AddrBuf::V6_LEN);
+        if !entry.ai_addr.is_null() {
+            // SAFETY: `ai_addr` points to `ai_addrlen` readable bytes; at most 28 are copied.
+            unsafe { ptr::copy_nonoverlapping(entry.ai_addr.cast::<u8>().cast_const(), addr.0.as_mut_ptr(), len) };
+        }
+        if let Some(slot) = usize::try_from(resolved.count).ok().and_then(|i| resolved.addrs.get_mut(i)) {
+            *slot = Some(addr);
+        }
+        resolved.count = resolved.count.saturating_add(1);
+        next = entry.ai_next;
+    }
+    if let (Some(free), false) = (provider.WskFreeAddressInfo, head.is_null()) {
+        // SAFETY: the list came from this provider and is freed once, here.
+        unsafe { free(npi, head) };
+    }
+    (obs, resolved)
+}
+
+/// `WskGetNameInfo(addr)` into a 127-character node name; returns it as ASCII (`?` for the
+/// rest) in `out`, with its length.
+pub(crate) fn get_name_info(client: &Client, addr: AddrBuf, out: &mut [u8]) -> (Obs, usize) {
+    let Some((npi, provider)) = client.dispatch() else { return (Obs::not_made(NOINTERFACE), 0) };
+    let Some(f) = provider.WskGetNameInfo else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), 0) };
+    let Some(mut op) = Op::new(1) else { return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), 0) };
+    let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), 0) };
+    mem.addr[0] = addr;
+    let sockaddr = mem.addr[0].as_sockaddr();
+    let len = if addr.family() == sys::AF_INET6_FAMILY { 28 } else { 16 };
+    let node = set_name(mem, 0, "");
+    let service = set_name(mem, 1, "");
+    // SAFETY: the NPI is captured; the address and both strings (256-byte buffers) live in the op.
+    let obs = op.run(WAIT, |irp, _| unsafe { f(npi, sockaddr, len, node, service, 0, ptr::null_mut(), ptr::null_mut(), irp) });
+    let mut n = 0usize;
+    if obs.ok() {
+        if let Some(mem) = op.mem() {
+            let units = usize::from(mem.names[0].Length / 2).min(127);
+            for (dst, unit) in out.iter_mut().zip(mem.name_chars[0].iter().take(units)) {
+                *dst = u8::try_from(*unit).ok().filter(u8::is_ascii).unwrap_or(b'?');
+                n = n.saturating_add(1);
+            }
+        }
+    }
+    (obs, n)
+}
+
+/// `WskReceiveFrom` of up to `len` bytes on a datagram socket, without waiting; the sender's
+/// address goes to `mem.addr[0]` (prefilled with `0xAA`).
+pub(crate) fn issue_receive_from(socket: &Socket, op: &mut Op, len: usize) -> NtStatus {
+    let Some(receive_from) = socket.datagram().and_then(|d| d.WskReceiveFrom) else { return NtStatus::NOT_IMPLEMENTED };
+    let buf = op.prepare_buf(len);
+    let Some(mem) = op.mem() else { return NtStatus::DEVICE_BUSY };
+    mem.addr[0] = AddrBuf::poisoned();
+    let from = mem.addr[0].as_sockaddr();
+    let control_len: *mut u32 = &raw mut mem.ulongs[0];
+    let control_flags: *mut u32 = &raw mut mem.ulongs[1];
+    let s = socket.as_ptr();
+    // SAFETY: the socket is open and bound; every pointer is into the op.
+    op.issue(|irp, _| unsafe { receive_from(s, buf, 0, from, control_len, ptr::null_mut(), control_flags, irp) })
+}
+
+/// `WskSendTo` of `data` to `to` on a datagram socket, on `op`.
+pub(crate) fn send_to(socket: &Socket, op: &mut Op, data: &[u8], to: AddrBuf) -> Obs {
+    let Some(send_to) = socket.datagram().and_then(|d| d.WskSendTo) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
+    match op.data().and_then(|d| d.get_mut(..data.len())) {
+        Some(dst) => dst.copy_from_slice(data),
+        None => return Obs::not_made(NtStatus::BUFFER_TOO_SMALL),
+    }
+    let out = op.prepare_buf(data.len());
+    let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
+    mem.addr[1] = to;
+    let to = mem.addr[1].as_sockaddr();
+    let s = socket.as_ptr();
+    // SAFETY: the socket is open and bound; the data, its WSK_BUF and the address are in the op.
+    op.run(WAIT, |irp, _| unsafe { send_to(s, out, 0, to, 0, ptr::null_mut(), irp) })
+}
+
+/// What the connection event callbacks saw.
+#[derive(Clone, Copy)]
+pub(crate) struct EventData {
+    /// Receive events.
+    pub(crate) calls: u32,
+    /// Bytes indicated in total.
+    pub(crate) bytes: usize,
+    /// The first 64 bytes indicated.
+    pub(crate) data: [u8; 64],
+    /// How many of `data` are valid.
+    pub(crate) len: usize,
+    /// Indication buffers whose pages could not be mapped.
+    pub(crate) unmapped: u32,
+    /// Disconnect events.
+    pub(crate) disconnects: u32,
+}
+
+/// The socket context of a connection socket with event callbacks, in pool; it must live
+/// until the socket's close completed ([`EventSink::release`]).
+pub(crate) struct EventSink(PoolBox<SpinLock<EventData>>);
+
+/// `WskReceiveEvent`. IRQL <= DISPATCH_LEVEL.
+unsafe extern "C" fn on_receive(context: *mut c_void, _flags: u32, indication: *mut sys::WSK_DATA_INDICATION, size: u64, _accepted: *mut u64) -> i32 {
+    // SAFETY: `context` is the sink's pool object, alive until the socket's close completed.
+    let Some(state) = (unsafe { context.cast::<SpinLock<EventData>>().as_ref() }) else { return NtStatus::SUCCESS.0 };
+    let mut data = state.lock();
+    data.calls = data.calls.saturating_add(1);
+    data.bytes = data.bytes.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
+    let mut next = indication.cast_const();
+    // SAFETY: the chain is valid during the callback.
+    while let Some(item) = unsafe { next.as_ref() } {
+        next = item.Next;
+        let Some(slice) = mapped(&item.Buffer) else {
+            data.unmapped = data.unmapped.saturating_add(1);
+            continue;
+        };
+        for b in slice {
+            let at = data.len;
+            let Some(slot) = data.data.get_mut(at) else { break };
+            *slot = *b;
+            data.len = at.saturating_add(1);
+        }
+    }
+    NtStatus::SUCCESS.0
+}
+
+/// `WskDisconnectEvent`. IRQL <= DISPATCH_LEVEL.
+unsafe extern "C" fn on_disconnect(context: *mut c_void, _flags: u32) -> i32 {
+    // SAFETY: as in `on_receive`.
+    if let Some(state) = unsafe { context.cast::<SpinLock<EventData>>().as_ref() } {
+        let mut data = state.lock();
+        data.disconnects = data.disconnects.saturating_add(1);
+    }
+    NtStatus::SUCCESS.0
+}
+
+static EVENT_DISPATCH: sys::WSK_CLIENT_CONNECTION_DISPATCH =
+    sys::WSK_CLIENT_CONNECTION_DISPATCH { WskReceiveEvent: Some(on_receive), WskDisconnectEvent: Some(on_disconnect), WskSendBacklogEvent: None };
+
+/// The bytes of an indication buffer (`MmGetSystemAddressForMdlSafe`).
+fn mapped<'a>(buf: &sys::WSK_BUF) -> Option<&'a [u8]> {
+    // SAFETY: the MDL belongs to the indication, valid during the callback.
+    let mdl = unsafe { buf.Mdl.as_ref() }?;
+    let count = usize::try_from(mdl.ByteCount).ok()?;
+    let offset = usize::try_from(buf.Offset).ok()?.min(count);
+    let len = usize::try_from(buf.Length).ok()?.min(count.saturating_sub(offset));
+    #[allow(clippy::cast_sign_loss)]
+    let flags = u32::from(mdl.MdlFlags as u16);
+    let base = if flags & (sys::MDL_MAPPED_TO_SYSTEM_VA | sys::MDL_SOURCE_IS_NONPAGED_POOL) != 0 {
+        mdl.MappedSystemVa
+    } else {
+        let priority = sys::NormalPagePriority | sys::MdlMappingNoExecute;
+        // SAFETY: the MDL describes locked pages of the indication; mapping them for the
+        // callback is what MmGetSystemAddressForMdlSafe does.
+        unsafe { sys::MmMapLockedPagesSpecifyCache(ptr::from_ref(mdl).cast_mut(), sys::KERNEL_MODE, sys::MmCached, ptr::null_mut(), 0, priority) }
+    };
+    if base.is_null() {
+        return None;
+    }
+    // SAFETY: `base` maps the MDL's ByteCount bytes; offset + len <= ByteCount.
+    Some(unsafe { core::slice::from_raw_parts(base.cast::<u8>().cast_const().wrapping_add(offset), len) })
+}
+
+impl EventSink {
+    pub(crate) fn new() -> Option<Self> {
+        let data = EventData { calls: 0, bytes: 0, data: [0; 64], len: 0, unmapped: 0, disconnects: 0 };
+        PoolBox::try_new(SpinLock::new(data)).ok().map(Self)
+    }
+
+    /// The socket context to pass to `WskSocket`.
+    pub(crate) fn context(&self) -> *mut c_void {
+        self.0.as_ptr().cast()
+    }
+
+    /// The client connection dispatch to pass to `WskSocket`.
+    pub(crate) fn dispatch() -> *const c_void {
+        ptr::from_ref(&EVENT_DISPATCH).cast()
+    }
+
+    /// What the callbacks saw so far. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn snapshot(&self) -> EventData {
+        *self.0.lock()
+    }
+
+    /// Frees the context once no callback can run (`closed`: the socket's close completed);
+    /// leaks it otherwise.
+    pub(crate) fn release(self, closed: bool) {
+        if !closed {
+            LEAKED.fetch_add(1, Ordering::AcqRel);
+            let _ = self.0.into_raw();
+        }
+    }
 }
