@@ -49,7 +49,8 @@ Examples:
   wskctl udp bind 127.0.0.1:9200 --service echo --detach
   wskctl opt 3 nodelay on
   wskctl resolve localhost
-  wskctl list --json";
+  wskctl list --json
+  wskctl shell";
 
 /// Drive the wsk-rs kernel driver: install and load it, open in-kernel TCP and UDP
 /// endpoints, send and receive through them, set their options, resolve names.
@@ -121,6 +122,30 @@ pub enum Command {
         after_help = "Examples:\n  wskctl raw --code 0x80572000 --input-hex 0200000008000000 --output-len 24\n  wskctl raw --code 0x80572000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
     )]
     Raw(RawArgs),
+    /// An interactive session on one device handle: type wskctl commands without `wskctl`.
+    ///
+    /// Endpoints live as long as the session: a connection or listener opened without
+    /// --detach stays open between lines and closes when the shell exits (`tcp listen` and
+    /// `udp bind` return at once instead of waiting for end of input). Lines are split like a
+    /// POSIX shell's (quote Windows paths in single quotes: 'C:\dir\file'); `help` lists
+    /// the commands, `exit` (or Ctrl-D) leaves. On a terminal, lines can be edited and
+    /// history (Up/Down, Ctrl-R) is kept in --history.
+    #[command(
+        after_help = "Examples:\n  wskctl shell\n  wskctl shell --history C:\\users\\me\\wskctl-history.txt\n  wskctl shell --no-history\n\nA session:\n  wskctl> tcp connect 127.0.0.1:9000\n  endpoint 1 connected 127.0.0.1:50000 -> 127.0.0.1:9000\n  wskctl> send 1 --text 'hello world'\n  sent 11 bytes\n  wskctl> recv 1 --exact 11\n  hello world\n  received 11 bytes\n  wskctl> exit"
+    )]
+    Shell(ShellArgs),
+}
+
+/// Arguments of `wskctl shell`.
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    /// Keep the line history in this file (default: .wskctl_history in the user's profile
+    /// directory).
+    #[arg(long, value_name = "F", conflicts_with = "no_history")]
+    pub history: Option<PathBuf>,
+    /// Keep no history file.
+    #[arg(long)]
+    pub no_history: bool,
 }
 
 /// The subcommands new in ABI v2 that act on endpoints or the driver as a whole.
@@ -682,14 +707,26 @@ fn parse_hex(text: &str) -> Result<HexBytes, String> {
     output::hex_decode(text).map(HexBytes)
 }
 
+/// Which standard streams are terminals (`std::io::IsTerminal`); all `false` in tests and
+/// pipelines.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Terminal {
+    /// Standard input is a terminal: `wskctl shell` edits lines and keeps history.
+    pub stdin: bool,
+    /// Standard error is a terminal: long transfers draw a progress bar there.
+    pub stderr: bool,
+}
+
 /// The standard streams a command reads and writes.
 pub struct Streams<'a> {
     /// Results.
     pub stdout: &'a mut dyn Write,
     /// Errors and receive summaries.
     pub stderr: &'a mut dyn Write,
-    /// Read by `tcp listen` (end of file closes the listener).
+    /// Read by `tcp listen` (end of file closes the listener) and `wskctl shell`.
     pub stdin: &'a mut dyn Read,
+    /// Which of the process's streams are terminals.
+    pub terminal: Terminal,
 }
 
 impl Streams<'_> {
@@ -716,18 +753,9 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args).and_then(|cli| check(&cli).map(|()| cli)) {
+    let cli = match parse(args) {
         Ok(cli) => cli,
-        Err(error) => {
-            let text = error.render().to_string();
-            let stream = if error.use_stderr() {
-                &mut *streams.stderr
-            } else {
-                &mut *streams.stdout
-            };
-            let _ = stream.write_all(text.as_bytes());
-            return u8::try_from(error.exit_code()).unwrap_or(2);
-        }
+        Err(error) => return report_usage(&error, streams),
     };
     match run(&cli, open, streams) {
         Ok(code) => code,
@@ -736,6 +764,29 @@ where
             error.exit_code()
         }
     }
+}
+
+/// Parses a command line (the first item is the program name) with the checks clap cannot
+/// express.
+pub(crate) fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    Cli::try_parse_from(args).and_then(|cli| check(&cli).map(|()| cli))
+}
+
+/// Prints a usage error (or the help or version clap answered with); returns its exit status.
+pub(crate) fn report_usage(error: &clap::Error, streams: &mut Streams<'_>) -> u8 {
+    let text = error.render().to_string();
+    let stream = if error.use_stderr() {
+        &mut *streams.stderr
+    } else {
+        &mut *streams.stdout
+    };
+    let _ = stream.write_all(text.as_bytes());
+    let _ = stream.flush();
+    u8::try_from(error.exit_code()).unwrap_or(2)
 }
 
 /// The checks clap's attributes cannot express (they depend on two arguments), as usage
@@ -764,8 +815,34 @@ fn check(cli: &Cli) -> Result<(), clap::Error> {
 ///
 /// Whatever the command's calls fail with; [`ClientError::exit_code`] gives the status.
 pub fn run(cli: &Cli, open: OpenDevice<'_>, streams: &mut Streams<'_>) -> Result<u8, ClientError> {
+    run_in(cli, open, streams, Session::OneShot)
+}
+
+/// Where a command runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Session {
+    /// One command per process: a listener without --detach is served until stdin ends.
+    OneShot,
+    /// A line of `wskctl shell`: endpoints live until the shell exits, nothing waits on stdin.
+    Shell,
+}
+
+/// [`run`] in a [`Session`].
+pub(crate) fn run_in(
+    cli: &Cli,
+    open: OpenDevice<'_>,
+    streams: &mut Streams<'_>,
+    session: Session,
+) -> Result<u8, ClientError> {
     let json = cli.json;
     match &cli.command {
+        Command::Shell(args) => match session {
+            Session::OneShot => crate::shell::run_shell(cli, args, open, streams),
+            Session::Shell => Err(ClientError::io(
+                "shell",
+                io::Error::new(io::ErrorKind::InvalidInput, "already in a wskctl shell"),
+            )),
+        },
         Command::Driver(command) => run_driver(command, json, streams),
         Command::Info => {
             let info = open(&cli.device)?.info()?;
@@ -780,10 +857,10 @@ pub fn run(cli: &Cli, open: OpenDevice<'_>, streams: &mut Streams<'_>) -> Result
             run_connect(&open(&cli.device)?, args, json, streams)
         }
         Command::Tcp(TcpCommand::Listen(args)) => {
-            run_listen(&open(&cli.device)?, args, json, streams)
+            run_listen(&open(&cli.device)?, args, json, streams, session)
         }
         Command::Udp(UdpCommand::Bind(args)) => {
-            run_udp_bind(&open(&cli.device)?, args, json, streams)
+            run_udp_bind(&open(&cli.device)?, args, json, streams, session)
         }
         Command::V2(command) => run_v2(&open(&cli.device)?, command, json, streams),
         Command::Send(args) => {
@@ -1050,6 +1127,7 @@ fn run_listen(
     args: &ListenArgs,
     json: bool,
     streams: &mut Streams<'_>,
+    session: Session,
 ) -> Result<u8, ClientError> {
     let service = Service::from(args.service);
     let options = ListenOptions {
@@ -1065,10 +1143,7 @@ fn run_listen(
     } else {
         output::listening_text(&endpoint, args.local, service)
     })?;
-    if args.detach {
-        return Ok(0);
-    }
-    serve_until_stdin_ends(device, endpoint.id, json, streams)
+    serve(device, endpoint.id, args.detach, json, streams, session)
 }
 
 fn run_udp_bind(
@@ -1076,6 +1151,7 @@ fn run_udp_bind(
     args: &UdpBindArgs,
     json: bool,
     streams: &mut Streams<'_>,
+    session: Session,
 ) -> Result<u8, ClientError> {
     let service = UdpService::from(args.service);
     let options = UdpOptions {
@@ -1089,10 +1165,7 @@ fn run_udp_bind(
     } else {
         output::bound_text(&endpoint, args.local, service.into())
     })?;
-    if args.detach {
-        return Ok(0);
-    }
-    serve_until_stdin_ends(device, endpoint.id, json, streams)
+    serve(device, endpoint.id, args.detach, json, streams, session)
 }
 
 /// The datagram `sendto` sends: the text, or the whole file if it fits in one datagram.
@@ -1145,6 +1218,30 @@ fn run_recv_from(
         output::received_from_text(&datagram)
     })?;
     Ok(0)
+}
+
+/// What follows opening a listener or UDP socket: nothing when detached; in a shell, a
+/// note that it lives as long as the shell; otherwise serving until stdin ends.
+fn serve(
+    device: &Device,
+    id: EndpointId,
+    detach: bool,
+    json: bool,
+    streams: &mut Streams<'_>,
+    session: Session,
+) -> Result<u8, ClientError> {
+    match session {
+        _ if detach => Ok(0),
+        Session::Shell => {
+            if !json {
+                streams.note(&format!(
+                    "endpoint {id} stays open until `close {id}` or the end of the shell"
+                ))?;
+            }
+            Ok(0)
+        }
+        Session::OneShot => serve_until_stdin_ends(device, id, json, streams),
+    }
 }
 
 /// Keeps endpoint `id` (and the handle that owns it) until stdin ends, then closes it.
@@ -1229,6 +1326,7 @@ mod tests {
             stdout: &mut stdout,
             stderr: &mut stderr,
             stdin: &mut input,
+            terminal: super::Terminal::default(),
         };
         let command_line = std::iter::once("wskctl").chain(args.split_whitespace());
         let code = main_with(command_line, &open, &mut streams);
@@ -1310,6 +1408,7 @@ mod tests {
             stdout: &mut stdout,
             stderr: &mut stderr,
             stdin: &mut stdin,
+            terminal: super::Terminal::default(),
         };
         let code = main_with(["wskctl", "info"], &open, &mut streams);
         let stderr = String::from_utf8_lossy(&stderr);

@@ -34,6 +34,20 @@ pub trait Transport {
     fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoctlCompletion;
 }
 
+/// A device is a transport too: requests go through its handle (the shell shares one
+/// handle between commands this way).
+impl Transport for Device {
+    fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoctlCompletion {
+        self.transport.ioctl(code, input, output)
+    }
+}
+
+impl<T: Transport + ?Sized> Transport for std::rc::Rc<T> {
+    fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoctlCompletion {
+        (**self).ioctl(code, input, output)
+    }
+}
+
 /// What a RECV returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReceivedData {

@@ -36,6 +36,7 @@ mod error;
 mod net;
 pub mod output;
 mod service;
+mod shell;
 #[cfg_attr(not(windows), path = "sys_unsupported.rs")]
 mod sys;
 

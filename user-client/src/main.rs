@@ -1,10 +1,10 @@
 //! `wskctl`: the command line for the wsk-rs driver. See `wskctl --help`.
 #![deny(unsafe_code)]
 
-use std::io;
+use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
-use wskrs_client::cli::{main_with, Streams};
+use wskrs_client::cli::{main_with, Streams, Terminal};
 use wskrs_client::Device;
 
 fn main() -> ExitCode {
@@ -15,6 +15,10 @@ fn main() -> ExitCode {
         stdout: &mut stdout,
         stderr: &mut stderr,
         stdin: &mut stdin,
+        terminal: Terminal {
+            stdin: io::stdin().is_terminal(),
+            stderr: io::stderr().is_terminal(),
+        },
     };
     ExitCode::from(main_with(
         std::env::args_os(),

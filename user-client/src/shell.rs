@@ -1,0 +1,474 @@
+//! `wskctl shell`: wskctl commands typed one per line on one device handle, so endpoints
+//! opened without `--detach` live until the shell exits.
+//!
+//! Each line is split with POSIX shell rules (`shell-words`) and parsed by the same [`Cli`]
+//! as the command line; `help`, `exit` and `quit` are the shell's own. On a terminal the
+//! lines come from a line editor (`rustyline`: editing, Up/Down and Ctrl-R history, kept in
+//! a file); otherwise they are read plainly from standard input (scripts, tests).
+
+use std::cell::RefCell;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use clap::CommandFactory;
+use rustyline::error::ReadlineError;
+
+use crate::cli::{self, Cli, OpenDevice, Session, ShellArgs, Streams, Terminal};
+use crate::{ClientError, Device};
+
+/// The prompt.
+pub(crate) const PROMPT: &str = "wskctl> ";
+
+/// The history file's name in the user's profile directory.
+const HISTORY_FILE: &str = ".wskctl_history";
+
+/// Lines kept in the history.
+const HISTORY_LINES: usize = 1000;
+
+const INTRO: &str = "\
+Type wskctl commands without `wskctl`, e.g. `tcp connect 127.0.0.1:9000`, `send 1 --text hi`.
+Endpoints opened here without --detach stay open until `close ID` or the end of the shell.
+Shell commands: help (this text and the command list), help COMMAND, exit, quit (or Ctrl-D).
+Quote words with spaces or backslashes: send 1 --text 'hello world', --file 'C:\\dir\\f.bin'.";
+
+/// Where the shell's lines come from.
+trait LineSource {
+    /// The next line, without its line ending; `None` at the end of input.
+    ///
+    /// # Errors
+    ///
+    /// Reading failed.
+    fn next_line(&mut self, prompt: &str) -> io::Result<Option<String>>;
+}
+
+/// Lines read plainly from a stream, without a prompt (input that is not a terminal).
+struct Plain<'a> {
+    reader: BufReader<&'a mut dyn Read>,
+}
+
+impl LineSource for Plain<'_> {
+    fn next_line(&mut self, _prompt: &str) -> io::Result<Option<String>> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        let trimmed = line.trim_end_matches(['\n', '\r']).len();
+        line.truncate(trimmed);
+        Ok(Some(line))
+    }
+}
+
+/// Lines from the terminal through a line editor, with history saved to a file.
+struct Editor {
+    editor: rustyline::DefaultEditor,
+    history: Option<PathBuf>,
+}
+
+impl Editor {
+    fn new(history: Option<PathBuf>) -> io::Result<Self> {
+        let config = rustyline::Config::builder()
+            .max_history_size(HISTORY_LINES)
+            .map_err(io::Error::other)?
+            .auto_add_history(false)
+            .build();
+        let mut editor = rustyline::DefaultEditor::with_config(config).map_err(io::Error::other)?;
+        if let Some(path) = history.as_deref().filter(|path| path.exists()) {
+            // A history that cannot be read is not worth failing the shell for.
+            let _ = editor.load_history(path);
+        }
+        Ok(Self { editor, history })
+    }
+}
+
+impl LineSource for Editor {
+    fn next_line(&mut self, prompt: &str) -> io::Result<Option<String>> {
+        match self.editor.readline(prompt) {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = self.editor.add_history_entry(line.as_str());
+                    if let Some(path) = &self.history {
+                        // Saved after every line, so a killed shell keeps its history.
+                        let _ = self.editor.save_history(path);
+                    }
+                }
+                Ok(Some(line))
+            }
+            // Ctrl-C abandons the line, as in a shell.
+            Err(ReadlineError::Interrupted) => Ok(Some(String::new())),
+            Err(ReadlineError::Eof) => Ok(None),
+            Err(ReadlineError::Io(error)) => Err(error),
+            Err(error) => Err(io::Error::other(error)),
+        }
+    }
+}
+
+/// The default history file: `.wskctl_history` in `%USERPROFILE%` (or `$HOME`).
+fn default_history() -> Option<PathBuf> {
+    std::env::var_os("USERPROFILE")
+        .or_else(|| std::env::var_os("HOME"))
+        .map(|home| PathBuf::from(home).join(HISTORY_FILE))
+}
+
+/// A writer that remembers whether what it wrote last ended a line, so the prompt can start
+/// on a new one after raw received data.
+struct LineTracker<'a> {
+    inner: &'a mut dyn Write,
+    at_line_start: bool,
+}
+
+impl Write for LineTracker<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let written = self.inner.write(data)?;
+        if let Some(&last) = data.get(..written).and_then(<[u8]>::last) {
+            self.at_line_start = last == b'\n';
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// What one line asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// Nothing (blank, or a `#` comment).
+    Empty,
+    /// Leave the shell.
+    Exit,
+    /// `help` alone.
+    Help,
+    /// A wskctl command line, split into words.
+    Command(Vec<String>),
+}
+
+/// Splits a line into words with POSIX shell rules.
+fn classify(line: &str) -> Result<Line, String> {
+    let trimmed = line.trim();
+    if trimmed.is_empty() || trimmed.starts_with('#') {
+        return Ok(Line::Empty);
+    }
+    let words = shell_words::split(trimmed).map_err(|_| {
+        "a quote is not closed (quote with '...' or \"...\", escape with \\)".to_owned()
+    })?;
+    Ok(match words.as_slice() {
+        [] => Line::Empty,
+        [word] if word == "exit" || word == "quit" => Line::Exit,
+        [word] if word == "help" || word == "?" => Line::Help,
+        _ => Line::Command(words),
+    })
+}
+
+/// Runs `wskctl shell`: reads lines until `exit` or the end of input, running each on one
+/// device handle (opened at the first command that needs it, with `--device`). Returns 0.
+///
+/// # Errors
+///
+/// Reading a line or writing to stdout fails.
+pub(crate) fn run_shell(
+    cli: &Cli,
+    args: &ShellArgs,
+    open: OpenDevice<'_>,
+    streams: &mut Streams<'_>,
+) -> Result<u8, ClientError> {
+    let terminal = streams.terminal;
+    let Streams {
+        stdout,
+        stderr,
+        stdin,
+        ..
+    } = streams;
+    let mut source: Box<dyn LineSource + '_> = if terminal.stdin {
+        let history = if args.no_history {
+            None
+        } else {
+            args.history.clone().or_else(default_history)
+        };
+        Box::new(
+            Editor::new(history)
+                .map_err(|source| ClientError::io("starting the line editor", source))?,
+        )
+    } else {
+        Box::new(Plain {
+            reader: BufReader::new(&mut **stdin),
+        })
+    };
+    let mut stdout = LineTracker {
+        inner: &mut **stdout,
+        at_line_start: true,
+    };
+    let stderr: &mut dyn Write = &mut **stderr;
+
+    let shared: RefCell<Option<Rc<Device>>> = RefCell::new(None);
+    let open_shared = |path: &str| -> Result<Device, ClientError> {
+        if path != cli.device {
+            return Err(ClientError::io(
+                format!("--device {path}"),
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "this shell uses {}; start another shell for another device",
+                        cli.device
+                    ),
+                ),
+            ));
+        }
+        let mut slot = shared.borrow_mut();
+        let device = match slot.as_ref() {
+            Some(device) => Rc::clone(device),
+            None => Rc::clone(slot.insert(Rc::new(open(path)?))),
+        };
+        Ok(Device::from_transport(Box::new(device)))
+    };
+
+    if terminal.stdin {
+        let _ = writeln!(
+            stderr,
+            "wskctl shell on {}; `help` lists the commands, `exit` leaves.",
+            cli.device
+        );
+    }
+    loop {
+        if !stdout.at_line_start {
+            writeln!(stdout).map_err(|source| ClientError::io("writing to stdout", source))?;
+            stdout.at_line_start = true;
+        }
+        let _ = stdout.flush();
+        let Some(line) = source
+            .next_line(PROMPT)
+            .map_err(|source| ClientError::io("reading a command", source))?
+        else {
+            break;
+        };
+        match classify(&line) {
+            Ok(Line::Empty) => {}
+            Ok(Line::Exit) => break,
+            Ok(Line::Help) => {
+                let help = Cli::command()
+                    .override_usage("COMMAND [OPTIONS]")
+                    .render_help()
+                    .to_string();
+                writeln!(stdout, "{INTRO}\n\n{help}")
+                    .map_err(|source| ClientError::io("writing to stdout", source))?;
+            }
+            Ok(Line::Command(words)) => {
+                let mut empty = io::empty();
+                let mut line_streams = Streams {
+                    stdout: &mut stdout,
+                    stderr: &mut *stderr,
+                    stdin: &mut empty,
+                    terminal: Terminal {
+                        stdin: false,
+                        ..terminal
+                    },
+                };
+                run_line(&words, &open_shared, &mut line_streams);
+            }
+            Err(message) => {
+                let _ = writeln!(stderr, "error: {message}");
+            }
+        }
+    }
+    let _ = stdout.flush();
+    Ok(0)
+}
+
+/// Parses and runs one command line of the shell; errors are printed, not returned.
+fn run_line(words: &[String], open: OpenDevice<'_>, streams: &mut Streams<'_>) {
+    let args = std::iter::once("wskctl").chain(words.iter().map(String::as_str));
+    let cli = match cli::parse(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            cli::report_usage(&error, streams);
+            return;
+        }
+    };
+    if let Err(error) = cli::run_in(&cli, open, streams, Session::Shell) {
+        let _ = writeln!(streams.stderr, "error: {error}");
+        let _ = streams.stderr.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{classify, Line};
+    use crate::cli::{main_with, Streams, Terminal};
+    use crate::fake::FakeDriver;
+    use crate::{ClientError, Device};
+
+    struct Outcome {
+        code: u8,
+        stdout: String,
+        stderr: String,
+    }
+
+    fn shell(fake: &FakeDriver, args: &str, lines: &str) -> Outcome {
+        let (mut stdout, mut stderr, mut input) = (Vec::new(), Vec::new(), lines.as_bytes());
+        let open = |_: &str| -> Result<Device, ClientError> {
+            Ok(Device::from_transport(Box::new(fake.handle())))
+        };
+        let mut streams = Streams {
+            stdout: &mut stdout,
+            stderr: &mut stderr,
+            stdin: &mut input,
+            terminal: Terminal::default(),
+        };
+        let command_line = ["wskctl"].into_iter().chain(args.split_whitespace());
+        let code = main_with(command_line, &open, &mut streams);
+        Outcome {
+            code,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    #[test]
+    fn endpoints_live_between_lines_and_close_with_the_shell() {
+        let fake = FakeDriver::default();
+        let lines = "\
+tcp connect 127.0.0.1:9000
+send 1 --text 'hello world'
+recv 1 --exact 11
+tcp listen 127.0.0.1:9100 --service echo
+list
+exit
+";
+        let out = shell(&fake, "shell", lines);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let stdout: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(
+            stdout[..4],
+            [
+                "endpoint 1 connected 127.0.0.1:50000 -> 127.0.0.1:9000",
+                "sent 11 bytes",
+                // The raw data, then a line break before the next output.
+                "hello world",
+                "endpoint 2 listening on 127.0.0.1:9100 (service echo)",
+            ]
+        );
+        // Both endpoints are listed, owned by the shell's one handle.
+        let rows: Vec<&str> = stdout[5..]
+            .iter()
+            .map(|row| row.split_whitespace().nth(10).unwrap())
+            .collect();
+        assert_eq!(rows, ["owned", "owned"], "{}", out.stdout);
+        assert_eq!(
+            out.stderr,
+            "received 11 bytes\nendpoint 2 stays open until `close 2` or the end of the shell\n"
+        );
+        assert!(
+            fake.endpoint_ids().is_empty(),
+            "the shell's handle closed them"
+        );
+    }
+
+    #[test]
+    fn errors_do_not_end_the_shell() {
+        let fake = FakeDriver::default();
+        let lines = "\
+# a comment, then a blank line
+
+bogus
+send 1 --text 'unclosed
+recv 9
+shell
+tcp connect 127.0.0.1:9000 --detach
+--json send 1 --text hi
+";
+        // No `exit`: the end of input ends the shell.
+        let out = shell(&fake, "shell", lines);
+        assert_eq!(out.code, 0);
+        assert_eq!(
+            out.stdout,
+            "endpoint 1 connected 127.0.0.1:50000 -> 127.0.0.1:9000\n{\"id\":1,\"sent\":2}\n"
+        );
+        let errors: Vec<&str> = out
+            .stderr
+            .lines()
+            .filter(|line| line.starts_with("error:"))
+            .collect();
+        assert_eq!(errors.len(), 4, "{}", out.stderr);
+        assert!(
+            errors[0].contains("unrecognized subcommand 'bogus'"),
+            "{}",
+            errors[0]
+        );
+        assert!(errors[1].contains("quote is not closed"), "{}", errors[1]);
+        assert!(errors[2].contains("STATUS_NOT_FOUND"), "{}", errors[2]);
+        assert!(
+            errors[3].contains("already in a wskctl shell"),
+            "{}",
+            errors[3]
+        );
+        assert_eq!(
+            fake.endpoint_ids(),
+            [1],
+            "the detached connection outlives the shell"
+        );
+    }
+
+    #[test]
+    fn help_and_command_help() {
+        let fake = FakeDriver::default();
+        let out = shell(&fake, "shell", "help\ntcp connect --help\nquit\ninfo\n");
+        assert!(
+            out.stdout.starts_with("Type wskctl commands"),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stdout.contains("Usage: COMMAND [OPTIONS]"),
+            "{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("  shell "), "{}", out.stdout);
+        assert!(out.stdout.contains("--recv-exact"), "{}", out.stdout);
+        assert!(
+            !out.stdout.contains("wsk-rs driver"),
+            "nothing runs after quit"
+        );
+        assert!(fake.requests().is_empty());
+    }
+
+    #[test]
+    fn one_handle_for_the_whole_shell_and_only_its_device() {
+        let fake = FakeDriver::default();
+        let opened = std::cell::Cell::new(0);
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        let mut input = "info\nlist\n--device other info\ninfo\n".as_bytes();
+        let open = |_: &str| -> Result<Device, ClientError> {
+            opened.set(opened.get() + 1);
+            Ok(Device::from_transport(Box::new(fake.handle())))
+        };
+        let mut streams = Streams {
+            stdout: &mut stdout,
+            stderr: &mut stderr,
+            stdin: &mut input,
+            terminal: Terminal::default(),
+        };
+        assert_eq!(main_with(["wskctl", "shell"], &open, &mut streams), 0);
+        assert_eq!(opened.get(), 1);
+        let stderr = String::from_utf8(stderr).unwrap();
+        assert!(stderr.contains("this shell uses \\\\.\\WskRs"), "{stderr}");
+        assert_eq!(String::from_utf8(stdout).unwrap().lines().count(), 3);
+    }
+
+    #[test]
+    fn lines_split_like_a_posix_shell() {
+        assert_eq!(classify("  "), Ok(Line::Empty));
+        assert_eq!(classify("# note"), Ok(Line::Empty));
+        assert_eq!(classify(" exit "), Ok(Line::Exit));
+        assert_eq!(classify("help"), Ok(Line::Help));
+        assert_eq!(
+            classify(r#"send 1 --text "a b" --file 'C:\x\y'"#),
+            Ok(Line::Command(
+                ["send", "1", "--text", "a b", "--file", r"C:\x\y"]
+                    .map(String::from)
+                    .to_vec()
+            ))
+        );
+        assert!(classify("send 1 --text \"x").is_err());
+    }
+}
