@@ -20,6 +20,7 @@ use wskrs_protocol::{
 
 use crate::device::write_data;
 use crate::output;
+use crate::progress::{self, Counting, Progress};
 use crate::{
     ClientError, Device, InstallOutcome, ServiceManager, StartOutcome, StopOutcome, UdpOptions,
     UninstallOutcome,
@@ -871,6 +872,7 @@ pub(crate) fn run_in(
                 args.text.as_deref(),
                 args.file.as_deref(),
                 args.timeout_ms,
+                progress::wanted(streams.terminal.stderr, json),
             )?;
             streams.line(&if json {
                 output::sent_json(args.id.0, sent)
@@ -1035,12 +1037,14 @@ fn run_driver(
     Ok(0)
 }
 
+/// Sends the text, or the file (with a progress bar when `show_progress`).
 fn send_payload(
     device: &Device,
     id: EndpointId,
     text: Option<&str>,
     file: Option<&Path>,
     timeout_ms: u32,
+    show_progress: bool,
 ) -> Result<u64, ClientError> {
     if let Some(text) = text {
         return device.send_all(id, text.as_bytes(), timeout_ms);
@@ -1051,7 +1055,39 @@ fn send_payload(
     let what = path.display().to_string();
     let mut reader =
         File::open(path).map_err(|source| ClientError::io(format!("opening {what}"), source))?;
-    device.send_reader(id, &mut reader, &what, timeout_ms)
+    let total = reader.metadata().map_or(0, |metadata| metadata.len());
+    let progress = Progress::new(show_progress, total, &format!("send {what}"));
+    send_with_progress(device, id, &mut reader, &what, timeout_ms, &progress)
+}
+
+fn send_with_progress(
+    device: &Device,
+    id: EndpointId,
+    reader: &mut dyn Read,
+    what: &str,
+    timeout_ms: u32,
+    progress: &Progress,
+) -> Result<u64, ClientError> {
+    device.send_reader_reporting(id, reader, what, timeout_ms, &mut |sent| progress.add(sent))
+}
+
+/// Receives exactly `count` bytes into the file at `path` (with a progress bar when
+/// `show_progress`).
+fn receive_to_file(
+    device: &Device,
+    id: EndpointId,
+    count: u64,
+    timeout_ms: u32,
+    path: &Path,
+    show_progress: bool,
+) -> Result<u64, ClientError> {
+    let mut file = create_file(path)?;
+    let progress = Progress::new(show_progress, count, &format!("recv {}", path.display()));
+    let mut sink = Counting {
+        inner: &mut file,
+        progress: &progress,
+    };
+    device.recv_exact(id, count, timeout_ms, &mut sink)
 }
 
 /// The file at `path`, created or truncated.
@@ -1086,6 +1122,7 @@ fn run_connect(
             args.send_text.as_deref(),
             args.send_file.as_deref(),
             args.timeout_ms,
+            progress::wanted(streams.terminal.stderr, json),
         )?;
         streams.line(&if json {
             output::sent_json(id.0, sent)
@@ -1095,7 +1132,14 @@ fn run_connect(
     }
     if let Some(count) = args.recv_exact {
         let received = match &args.recv_to_file {
-            Some(path) => device.recv_exact(id, count, args.timeout_ms, &mut create_file(path)?)?,
+            Some(path) => receive_to_file(
+                device,
+                id,
+                count,
+                args.timeout_ms,
+                path,
+                progress::wanted(streams.terminal.stderr, json),
+            )?,
             None => receive_to_stdout(device, id, count, args.timeout_ms, streams)?,
         };
         streams.note(&if json {
@@ -1273,7 +1317,14 @@ fn run_recv(
     let id = args.id;
     let (received, eof) = if let Some(count) = args.exact {
         let received = match &args.to_file {
-            Some(path) => device.recv_exact(id, count, args.timeout_ms, &mut create_file(path)?)?,
+            Some(path) => receive_to_file(
+                device,
+                id,
+                count,
+                args.timeout_ms,
+                path,
+                progress::wanted(streams.terminal.stderr, json),
+            )?,
             None => receive_to_stdout(device, id, count, args.timeout_ms, streams)?,
         };
         (received, false)
@@ -1598,6 +1649,31 @@ mod tests {
             .filter(|&&code| code == IoctlCode::SEND.0)
             .count();
         assert_eq!(sends, 3);
+    }
+
+    #[test]
+    fn progress_counts_the_bytes_sent_and_received() {
+        let fake = FakeDriver::default();
+        let device = Device::from_transport(Box::new(fake.handle()));
+        let id = device
+            .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
+            .unwrap()
+            .id;
+        let data = vec![5u8; MAX_TRANSFER as usize + 10];
+        let len = data.len() as u64;
+        let progress = crate::progress::Progress::hidden(len);
+        let sent =
+            super::send_with_progress(&device, id, &mut data.as_slice(), "data", 0, &progress)
+                .unwrap();
+        assert_eq!((sent, progress.position()), (len, len));
+        let dir = std::env::temp_dir().join(format!("wskctl-progress-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("back.bin");
+        let received = super::receive_to_file(&device, id, len, 0, &file, false).unwrap();
+        let back = std::fs::read(&file).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(received, len);
+        assert!(back == data);
     }
 
     #[test]

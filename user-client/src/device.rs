@@ -645,6 +645,23 @@ impl Device {
         what: &str,
         timeout_ms: u32,
     ) -> Result<u64, ClientError> {
+        self.send_reader_reporting(id, reader, what, timeout_ms, &mut |_| {})
+    }
+
+    /// Like [`Device::send_reader`], calling `sent` with the bytes of each SEND once it
+    /// completed (for a progress bar).
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::send_reader`].
+    pub fn send_reader_reporting(
+        &self,
+        id: EndpointId,
+        reader: &mut dyn Read,
+        what: &str,
+        timeout_ms: u32,
+        sent: &mut dyn FnMut(u64),
+    ) -> Result<u64, ClientError> {
         let mut buffer = vec![0; MAX_TRANSFER as usize];
         let mut sent_total = 0u64;
         loop {
@@ -653,7 +670,9 @@ impl Device {
             let Some(chunk) = buffer.get(..filled).filter(|chunk| !chunk.is_empty()) else {
                 return Ok(sent_total);
             };
-            sent_total = sent_total.saturating_add(self.send_all(id, chunk, timeout_ms)?);
+            let chunk_sent = self.send_all(id, chunk, timeout_ms)?;
+            sent(chunk_sent);
+            sent_total = sent_total.saturating_add(chunk_sent);
         }
     }
 

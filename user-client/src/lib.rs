@@ -35,6 +35,7 @@ mod device;
 mod error;
 mod net;
 pub mod output;
+mod progress;
 mod service;
 mod shell;
 #[cfg_attr(not(windows), path = "sys_unsupported.rs")]
