@@ -2,7 +2,7 @@
 //! (`WskSocket`, `WskSocketConnect`, `WskControlClient`, name resolution).
 
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,10 @@ pub(crate) struct Client {
     pub(crate) sockets: AtomicUsize,
     /// Captured provider NPIs not yet released.
     captures: AtomicUsize,
+    /// Events enabled by `WSK_SET_STATIC_EVENT_CALLBACKS` (see `events.rs`).
+    pub(crate) static_events: AtomicU32,
+    /// Whether the client has created a socket (static events must come before).
+    pub(crate) created_sockets: AtomicBool,
 }
 
 impl Client {
@@ -35,6 +39,15 @@ impl Client {
     /// # Safety
     /// `p` is null or a `WSK_CLIENT *` this provider returned and whose registration is live.
     unsafe fn from_ptr(p: *mut sys::WSK_CLIENT) -> Option<Arc<Client>> {
+        // SAFETY: caller's contract.
+        unsafe { Self::borrow(p) }
+    }
+
+    /// Borrows the client behind a `WSK_CLIENT *` (a new reference).
+    ///
+    /// # Safety
+    /// As [`Client::from_ptr`].
+    pub(crate) unsafe fn borrow(p: *mut sys::WSK_CLIENT) -> Option<Arc<Client>> {
         if p.is_null() {
             return None;
         }
@@ -76,6 +89,8 @@ pub(crate) unsafe fn register(
     let client = Arc::new(Client {
         sockets: AtomicUsize::new(0),
         captures: AtomicUsize::new(0),
+        static_events: AtomicU32::new(0),
+        created_sockets: AtomicBool::new(false),
     });
     // SAFETY: the registration is writable (caller's contract); its reserved fields are ours.
     unsafe {
@@ -190,6 +205,7 @@ fn create(
         return Err(status);
     }
     let engine = crate::engine::get()?;
+    client.created_sockets.store(true, Ordering::Release);
     let s = new_winsock_socket(family, socket_type, protocol)?;
     if let Err(e) = engine.associate(s) {
         // SAFETY: just created, ours.
@@ -206,6 +222,7 @@ fn create(
         context,
         dispatch,
     );
+    crate::events::created(&socket);
     if !security.is_null() {
         let sd =
             crate::security::CachedSd::find(security.cast()).ok_or(NtStatus::INVALID_PARAMETER);

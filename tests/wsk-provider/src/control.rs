@@ -63,7 +63,18 @@ pub(crate) unsafe extern "C" fn wsk_control_client(
                     None => (NtStatus::INVALID_PARAMETER, 0),
                 }
             }
-            // WSK_SET_STATIC_EVENT_CALLBACKS, transport lists, TDI mappings: not provided.
+            sys::WSK_SET_STATIC_EVENT_CALLBACKS => {
+                // SAFETY: WSK contract: the client from the captured NPI.
+                match unsafe { crate::client::Client::borrow(client) } {
+                    // SAFETY: WSK contract: a WSK_EVENT_CALLBACK_CONTROL of `input_size` bytes.
+                    Some(c) => (
+                        unsafe { crate::events::set_static(&c, input, input_size, irp.is_some()) },
+                        0,
+                    ),
+                    None => (NtStatus::INVALID_HANDLE, 0),
+                }
+            }
+            // Transport lists, TDI mappings: not provided.
             _ => (NtStatus::NOT_SUPPORTED, 0),
         }
     };

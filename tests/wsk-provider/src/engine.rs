@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use windows_sys::Win32::Foundation::{HANDLE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::Networking::WinSock as ws;
 use windows_sys::Win32::System::IO::{
-    CreateIoCompletionPort, GetQueuedCompletionStatus, OVERLAPPED,
+    CreateIoCompletionPort, GetQueuedCompletionStatus, PostQueuedCompletionStatus, OVERLAPPED,
 };
 use wsk_bindings::NtStatus;
 
@@ -161,6 +161,23 @@ impl Engine {
         // SAFETY: `s` is an open overlapped socket; the port lives for the process.
         let r = unsafe { CreateIoCompletionPort(s as HANDLE, self.port, 0, 0) };
         if r.is_null() {
+            Err(NtStatus::INSUFFICIENT_RESOURCES)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Engine {
+    /// Queues `ovl` on the port as a completed request of 0 bytes: the op it belongs to is
+    /// finished by a worker thread.
+    ///
+    /// # Errors
+    /// `STATUS_INSUFFICIENT_RESOURCES` when the port refuses the packet.
+    pub(crate) fn post(&self, ovl: *mut OVERLAPPED) -> Result<(), NtStatus> {
+        // SAFETY: the port lives for the process; `ovl` is an op's OVERLAPPED whose in-flight
+        // reference was given up, taken back by the worker that dequeues the packet.
+        if unsafe { PostQueuedCompletionStatus(self.port, 0, 0, ovl) } == 0 {
             Err(NtStatus::INSUFFICIENT_RESOURCES)
         } else {
             Ok(())

@@ -30,6 +30,8 @@ mod client;
 mod control;
 #[cfg(windows)]
 mod engine;
+#[cfg(windows)]
+mod events;
 #[cfg(any(windows, test))]
 mod fault;
 #[cfg(windows)]

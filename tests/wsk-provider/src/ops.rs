@@ -55,7 +55,8 @@ pub(crate) enum Kind {
         from: UnsafeCell<Addr>,
         out: FromOut,
     },
-    /// `WskAccept`: the new connection's socket handle and where its addresses go.
+    /// `WskAccept`, or the provider's own accept for `WskAcceptEvent` (`event`): the new
+    /// connection's socket handle and where its addresses go (null for `event`).
     Accept {
         accepted: ws::SOCKET,
         buffer: UnsafeCell<[u8; 2 * ACCEPT_ADDR_ROOM]>,
@@ -63,9 +64,53 @@ pub(crate) enum Kind {
         dispatch: *const c_void,
         local_out: *mut sys::SOCKADDR,
         remote_out: *mut sys::SOCKADDR,
+        event: bool,
     },
     /// `WskConnect`, or `WskSocketConnect` (`hand_over`: the IRP's Information is the socket).
     Connect { remote: Addr, hand_over: bool },
+    /// The provider's own receive on a connection socket whose data goes to `WskReceiveEvent`
+    /// or to queued `WskReceive`s (see `events.rs`); no IRP.
+    Pump {
+        data: UnsafeCell<Vec<u8>>,
+        bufs: Vec<ws::WSABUF>,
+        flags: UnsafeCell<u32>,
+    },
+    /// The provider's own receive-from on a datagram socket for `WskReceiveFromEvent`; no IRP.
+    PumpFrom {
+        data: UnsafeCell<Vec<u8>>,
+        bufs: Vec<ws::WSABUF>,
+        flags: UnsafeCell<u32>,
+        from: UnsafeCell<Addr>,
+    },
+    /// A packet posted to the completion port so that event work runs on a provider thread.
+    Notify,
+}
+
+impl Kind {
+    /// An internal receive into a buffer of `size` bytes (`from`: a receive-from).
+    pub(crate) fn pump(size: usize, from: bool) -> Self {
+        let mut data = vec![0u8; size];
+        let bufs = vec![ws::WSABUF {
+            len: u32::try_from(size).unwrap_or(u32::MAX),
+            buf: data.as_mut_ptr(),
+        }];
+        // The Vec's heap buffer does not move when the Vec is moved into the op.
+        let data = UnsafeCell::new(data);
+        if from {
+            Kind::PumpFrom {
+                data,
+                bufs,
+                flags: UnsafeCell::new(0),
+                from: UnsafeCell::new(Addr::empty()),
+            }
+        } else {
+            Kind::Pump {
+                data,
+                bufs,
+                flags: UnsafeCell::new(0),
+            }
+        }
+    }
 }
 
 impl Kind {
@@ -83,8 +128,12 @@ impl Kind {
             Kind::Receive { .. } => "receive",
             Kind::SendTo { .. } => "send-to",
             Kind::ReceiveFrom { .. } => "receive-from",
-            Kind::Accept { .. } => "accept",
+            Kind::Accept { event: false, .. } => "accept",
+            Kind::Accept { event: true, .. } => "accept-event",
             Kind::Connect { .. } => "connect",
+            Kind::Pump { .. } => "receive-event",
+            Kind::PumpFrom { .. } => "receive-from-event",
+            Kind::Notify => "notify",
         }
     }
 
@@ -94,8 +143,10 @@ impl Kind {
             Kind::Send { bufs, .. }
             | Kind::Receive { bufs, .. }
             | Kind::SendTo { bufs, .. }
-            | Kind::ReceiveFrom { bufs, .. } => crate::buf::total(bufs),
-            Kind::Accept { .. } | Kind::Connect { .. } => 0,
+            | Kind::ReceiveFrom { bufs, .. }
+            | Kind::Pump { bufs, .. }
+            | Kind::PumpFrom { bufs, .. } => crate::buf::total(bufs),
+            Kind::Accept { .. } | Kind::Connect { .. } | Kind::Notify => 0,
         }
     }
 }
@@ -185,6 +236,41 @@ impl Op {
         NtStatus::PENDING
     }
 
+    /// Starts a provider-internal request (event pumps, notifications): no IRP; its result
+    /// goes to `events.rs` on the provider thread that dequeues it.
+    pub(crate) fn start_internal(socket: &Arc<Socket>, kind: Kind) {
+        let op = Arc::new(Op {
+            // SAFETY: OVERLAPPED is plain data; all-zero is its initial state.
+            ovl: UnsafeCell::new(unsafe { std::mem::zeroed() }),
+            socket: Arc::clone(socket),
+            irp: Mutex::new(None),
+            cancel_requested: AtomicBool::new(false),
+            kind,
+        });
+        crate::trace::line(format_args!(
+            "start {} on {:p}",
+            op.kind.name(),
+            Arc::as_ptr(socket)
+        ));
+        let handle = match socket.add_pending(&op) {
+            Ok(handle) => handle,
+            Err(status) => {
+                op.finish(status, 0);
+                return;
+            }
+        };
+        let raw = Arc::into_raw(op.clone());
+        // SAFETY: as in `start`.
+        let started = unsafe { op.issue(handle, raw.cast_mut().cast()) };
+        if let Err(status) = started {
+            // SAFETY: `raw` came from Arc::into_raw above and was not consumed.
+            drop(unsafe { Arc::from_raw(raw) });
+            op.finish(status, 0);
+        } else if op.cancel_requested.load(Ordering::SeqCst) {
+            op.cancel_io();
+        }
+    }
+
     /// The Winsock call. `Ok` when the request succeeded or is pending (a completion packet
     /// follows either way), `Err` when it failed synchronously.
     ///
@@ -210,7 +296,7 @@ impl Op {
                     ) == 0
                 }
             }
-            Kind::Receive { bufs, flags } => {
+            Kind::Receive { bufs, flags } | Kind::Pump { bufs, flags, .. } => {
                 // SAFETY: as above; `flags` lives in the op.
                 unsafe {
                     ws::WSARecv(
@@ -241,6 +327,9 @@ impl Op {
                 }
             }
             Kind::ReceiveFrom {
+                bufs, flags, from, ..
+            }
+            | Kind::PumpFrom {
                 bufs, flags, from, ..
             } => {
                 let from = from.get();
@@ -283,6 +372,7 @@ impl Op {
                     ) != 0
                 }
             }
+            Kind::Notify => return engine.post(ovl),
             Kind::Connect { remote, .. } => {
                 let connect_ex = engine.connect_ex.ok_or(NtStatus::NOT_SUPPORTED)?;
                 // SAFETY: `remote` lives in the op; no data is sent.
@@ -342,6 +432,11 @@ impl Op {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        if irp.is_none() {
+            // A provider-internal request: event callbacks run here, while the op still counts
+            // as pending, so a close cannot complete before they have returned.
+            self.internal_done(status, information, bytes, cancelled);
+        }
         let close = self.socket.remove_pending(&self);
         if let Some(irp) = irp {
             irp::clear_cancellable(&irp);
@@ -349,6 +444,46 @@ impl Op {
         }
         if let Some(close) = close {
             Socket::finish_close(&self.socket, close);
+        }
+    }
+
+    /// Hands the result of a provider-internal request to the event machinery.
+    fn internal_done(&self, status: NtStatus, information: usize, bytes: usize, cancelled: bool) {
+        let socket = &self.socket;
+        match &self.kind {
+            Kind::Pump { data, .. } => {
+                // SAFETY: the request is complete; Winsock no longer writes the buffer.
+                let data = unsafe { &*data.get() };
+                let got = data.get(..bytes.min(data.len())).unwrap_or_default();
+                crate::events::stream_pumped(socket, status, got, cancelled);
+            }
+            Kind::PumpFrom { data, from, .. } => {
+                // SAFETY: as above.
+                let data = unsafe { &*data.get() };
+                let got = data.get(..bytes.min(data.len())).unwrap_or_default();
+                // SAFETY: as above; Winsock filled the address.
+                let from = unsafe { *from.get() };
+                crate::events::datagram_pumped(socket, status, got, from, cancelled);
+            }
+            Kind::Accept {
+                event: true,
+                buffer,
+                ..
+            } => {
+                let addresses = status.is_success().then(|| {
+                    // SAFETY: the request is complete; Winsock filled the buffer.
+                    unsafe { accept_addresses(buffer.get().cast()) }
+                });
+                crate::events::accept_pumped(
+                    socket,
+                    status,
+                    information as *mut sys::WSK_SOCKET,
+                    addresses.as_ref(),
+                    cancelled,
+                );
+            }
+            Kind::Notify => crate::events::notified(socket, cancelled),
+            _ => {}
         }
     }
 
@@ -364,9 +499,11 @@ impl Op {
                 }
                 (status, if status.is_success() { bytes } else { 0 })
             }
-            Kind::Receive { .. } | Kind::SendTo { .. } => {
-                (status, if status.is_success() { bytes } else { 0 })
-            }
+            Kind::Receive { .. }
+            | Kind::SendTo { .. }
+            | Kind::Pump { .. }
+            | Kind::PumpFrom { .. }
+            | Kind::Notify => (status, if status.is_success() { bytes } else { 0 }),
             Kind::ReceiveFrom { from, out, .. } => {
                 if status.is_success() {
                     // SAFETY: the request is complete; `from` was filled by Winsock.
@@ -392,6 +529,7 @@ impl Op {
                 dispatch,
                 local_out,
                 remote_out,
+                event,
             } => {
                 if !status.is_success() {
                     // SAFETY: the accept socket is ours and never handed out.
@@ -413,15 +551,22 @@ impl Op {
                     )
                 };
                 let socket = Socket::new_connected(&self.socket, *accepted, *context, *dispatch);
-                // SAFETY: client buffers valid until completion (WSK contract); sized by family.
-                unsafe { local.write(*local_out) };
-                // SAFETY: as above.
-                unsafe { remote.write(*remote_out) };
+                if !*event {
+                    // SAFETY: client buffers valid until completion (WSK contract); sized by
+                    // family.
+                    unsafe { local.write(*local_out) };
+                    // SAFETY: as above.
+                    unsafe { remote.write(*remote_out) };
+                    // Connection events enabled on the listening socket (or statically) apply
+                    // to the sockets accepted on it.
+                    crate::events::accepted(&self.socket, &socket);
+                }
                 (NtStatus::SUCCESS, Socket::into_handle(socket) as usize)
             }
             Kind::Connect { hand_over, .. } => {
                 if status.is_success() {
                     self.socket.connected();
+                    crate::events::connected(&self.socket);
                 }
                 if !*hand_over {
                     return (status, 0);

@@ -34,6 +34,24 @@ pub(crate) unsafe extern "C" fn wsk_control_socket(
     let (input_size, output_size) = (input_size as usize, output_size as usize);
     // SAFETY: WSK contract: the client's IRP (or null).
     let irp = unsafe { PendingIrp::take(irp) };
+    if request == sys::WskSetOption
+        && level == sys::SOL_SOCKET
+        && code == sys::SO_WSK_EVENT_CALLBACK
+    {
+        if !returned.is_null() {
+            // SAFETY: WSK contract: a writable SIZE_T when not null.
+            unsafe { returned.write_unaligned(0) };
+        }
+        // SAFETY: WSK contract: a handle from this provider, not yet closed.
+        let Some(s) = (unsafe { Socket::from_handle(socket) }) else {
+            if let Some(irp) = irp {
+                irp.complete(NtStatus::INVALID_HANDLE, 0);
+            }
+            return NtStatus::INVALID_HANDLE.0;
+        };
+        // SAFETY: WSK contract: the input buffer is readable for its size.
+        return unsafe { crate::events::control(&s, input, input_size, irp) }.0;
+    }
     // SAFETY: WSK contract: a handle from this provider, not yet closed.
     let (status, bytes) = match unsafe { Socket::from_handle(socket) } {
         None => (NtStatus::INVALID_HANDLE, 0),
@@ -93,7 +111,7 @@ pub(crate) unsafe fn read_sd_pointer(p: *const c_void, size: usize) -> Option<*m
 
 /// # Safety
 /// `req`'s input buffer is readable for `input_size` bytes.
-unsafe fn set(s: &Socket, req: &Request) -> Outcome {
+unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
     if req.level == sys::SOL_SOCKET && req.code == sys::SO_WSK_SECURITY {
         // The documentation requires an IRP for this option.
         if !req.has_irp {
@@ -107,10 +125,6 @@ unsafe fn set(s: &Socket, req: &Request) -> Outcome {
             return (NtStatus::INVALID_PARAMETER, 0);
         };
         return (s.set_security(sd).err().unwrap_or(NtStatus::SUCCESS), 0);
-    }
-    if req.level == sys::SOL_SOCKET && req.code == sys::SO_WSK_EVENT_CALLBACK {
-        // Event callbacks are not implemented by this provider.
-        return (NtStatus::NOT_SUPPORTED, 0);
     }
     let h = match s.option_handle() {
         Ok(h) => h,
@@ -129,6 +143,10 @@ unsafe fn set(s: &Socket, req: &Request) -> Outcome {
     // SAFETY: the input buffer is readable for `len` bytes (caller's contract).
     if unsafe { ws::setsockopt(h, level, name, req.input.cast_const().cast(), len) } != 0 {
         return (crate::status::last_wsa(), 0);
+    }
+    if req.level == sys::SOL_SOCKET && req.code == sys::SO_SNDBUF {
+        // The ideal send backlog this provider reports follows the send buffer.
+        crate::events::send_buffer_changed(s);
     }
     (NtStatus::SUCCESS, 0)
 }

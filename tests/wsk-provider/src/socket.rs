@@ -79,13 +79,13 @@ pub(crate) struct Socket {
     handle: AtomicUsize,
     closing: AtomicBool,
     pub(crate) client: Arc<Client>,
-    /// The client's socket context and dispatch: kept for event callbacks, which this
-    /// provider does not implement yet.
-    #[allow(dead_code)]
-    context: usize,
-    #[allow(dead_code)]
-    dispatch: usize,
+    /// The client's socket context and dispatch table (for event callbacks); set at creation,
+    /// or by `WskAcceptEvent` for sockets accepted through it.
+    context: AtomicUsize,
+    dispatch: AtomicUsize,
     state: Mutex<State>,
+    /// Event callback state (`events.rs`); never held while a client callback runs.
+    events: Mutex<crate::events::Events>,
 }
 
 // SAFETY: the dispatch pointer in `wsk` points to a static table; everything else is
@@ -123,9 +123,10 @@ impl Socket {
             handle: AtomicUsize::new(handle),
             closing: AtomicBool::new(false),
             client,
-            context: context as usize,
-            dispatch: dispatch as usize,
+            context: AtomicUsize::new(context as usize),
+            dispatch: AtomicUsize::new(dispatch as usize),
             state: Mutex::new(State::default()),
+            events: Mutex::new(crate::events::Events::default()),
         })
     }
 
@@ -177,6 +178,33 @@ impl Socket {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The event callback state.
+    pub(crate) fn events(&self) -> MutexGuard<'_, crate::events::Events> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The client's socket context (the first argument of its event callbacks).
+    pub(crate) fn client_context(&self) -> *mut c_void {
+        self.context.load(Ordering::Acquire) as *mut c_void
+    }
+
+    /// The client's dispatch table for this socket's category (may be null).
+    pub(crate) fn client_dispatch(&self) -> *const c_void {
+        self.dispatch.load(Ordering::Acquire) as *const c_void
+    }
+
+    /// Sets the context and dispatch a `WskAcceptEvent` callback returned.
+    pub(crate) fn set_client(&self, context: *mut c_void, dispatch: *const c_void) {
+        self.context.store(context as usize, Ordering::Release);
+        self.dispatch.store(dispatch as usize, Ordering::Release);
+    }
+
+    /// Whether the socket is bound / connected (for the event rules).
+    pub(crate) fn bound_connected(&self) -> (bool, bool) {
+        let st = self.lock();
+        (st.bound, st.connected)
     }
 
     /// The Winsock socket, if it is still open.
@@ -278,6 +306,7 @@ impl Socket {
             st.closing = Some(irp);
             st.pending.clone()
         };
+        crate::events::closing(self);
         for op in &pending {
             crate::irp::Cancel::cancel(&**op);
         }
@@ -343,7 +372,7 @@ impl Socket {
     }
 
     /// `WskBind`: listen sockets also start listening (as on Windows).
-    fn bind(&self, address: *mut sys::SOCKADDR, irp: PendingIrp) -> NtStatus {
+    fn bind(self: &Arc<Self>, address: *mut sys::SOCKADDR, irp: PendingIrp) -> NtStatus {
         // SAFETY: the WSK contract: a readable address of its family's size.
         let Some(addr) = (unsafe { Addr::read(address) }) else {
             return fail(irp, NtStatus::INVALID_PARAMETER);
@@ -365,6 +394,9 @@ impl Socket {
             self.lock().bound = true;
         }
         irp.complete(status, 0);
+        if status.is_success() {
+            crate::events::bound(self);
+        }
         NtStatus::PENDING
     }
 
@@ -431,7 +463,62 @@ impl Socket {
             // (Wine's WSK tests); the same rule is applied to the other state errors.
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
         }
+        let kind = match kind {
+            Kind::Receive { bufs, flags } if self.events().in_pump_mode() => {
+                if let Err(e) = self.usable() {
+                    return fail(irp, e);
+                }
+                return crate::events::receive(self, irp, bufs, flags.into_inner());
+            }
+            Kind::ReceiveFrom {
+                bufs,
+                flags,
+                from,
+                out,
+            } => match crate::events::take_refused(self) {
+                Some(datagram) => {
+                    return crate::events::receive_refused(irp, &bufs, &out, &datagram);
+                }
+                None => Kind::ReceiveFrom {
+                    bufs,
+                    flags,
+                    from,
+                    out,
+                },
+            },
+            other => other,
+        };
         Op::start(self, irp, kind)
+    }
+
+    /// A new Winsock socket for `AcceptEx` on this listening socket, associated with the engine.
+    pub(crate) fn new_acceptor(&self) -> Result<ws::SOCKET, NtStatus> {
+        let engine = crate::engine::get()?;
+        let accepted = new_winsock_socket(self.family, self.sock_type, self.protocol)?;
+        if let Err(e) = engine.associate(accepted) {
+            // SAFETY: just created, ours.
+            unsafe { ws::closesocket(accepted) };
+            return Err(e);
+        }
+        Ok(accepted)
+    }
+
+    /// Closes a socket on the client's behalf (a connection `WskAcceptEvent` rejected, or one
+    /// accepted after the listening socket began closing): the handle's reference is given up
+    /// here, so `handle` must not reach the client afterwards.
+    ///
+    /// # Safety
+    /// `handle` came from [`Socket::into_handle`] and the client will not use it.
+    pub(crate) unsafe fn close_unwanted(handle: *mut sys::WSK_SOCKET) {
+        // SAFETY: the caller hands over the handle's reference.
+        let socket = unsafe { Arc::from_raw(handle.cast_const().cast::<Socket>()) };
+        socket.closing.store(true, Ordering::Release);
+        let pending = socket.lock().pending.clone();
+        for op in &pending {
+            crate::irp::Cancel::cancel(&**op);
+        }
+        socket.close_handle();
+        socket.client.sockets.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// `WskAccept`.
@@ -443,22 +530,13 @@ impl Socket {
         remote: *mut sys::SOCKADDR,
         irp: PendingIrp,
     ) -> NtStatus {
-        let engine = match crate::engine::get() {
-            Ok(e) => e,
-            Err(e) => return fail(irp, e),
-        };
         if !self.lock().bound {
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
         }
-        let accepted = match new_winsock_socket(self.family, self.sock_type, self.protocol) {
+        let accepted = match self.new_acceptor() {
             Ok(s) => s,
             Err(e) => return fail(irp, e),
         };
-        if let Err(e) = engine.associate(accepted) {
-            // SAFETY: just created, ours.
-            unsafe { ws::closesocket(accepted) };
-            return fail(irp, e);
-        }
         let kind = Kind::Accept {
             accepted,
             buffer: std::cell::UnsafeCell::new([0; 2 * ops::ACCEPT_ADDR_ROOM]),
@@ -466,6 +544,7 @@ impl Socket {
             dispatch,
             local_out: local,
             remote_out: remote,
+            event: false,
         };
         Op::start(self, irp, kind)
     }
@@ -834,19 +913,30 @@ unsafe extern "C" fn wsk_receive_from(
     s.start(irp, kind).0
 }
 
+/// `WskRelease` (connection sockets): gives back a data indication chain the client retained
+/// (its `WskReceiveEvent` returned `STATUS_PENDING`).
 unsafe extern "C" fn wsk_release_data(
-    _socket: *mut sys::WSK_SOCKET,
-    _data: *mut sys::WSK_DATA_INDICATION,
+    socket: *mut sys::WSK_SOCKET,
+    data: *mut sys::WSK_DATA_INDICATION,
 ) -> sys::NTSTATUS {
-    // No receive event callbacks, so no indications to give back.
-    NtStatus::NOT_SUPPORTED.0
+    // SAFETY: WSK contract: a handle from this provider, not yet closed.
+    match unsafe { Socket::from_handle(socket) } {
+        Some(s) => crate::events::release_data(&s, data).0,
+        None => NtStatus::INVALID_HANDLE.0,
+    }
 }
 
+/// `WskRelease` (datagram sockets): gives back a datagram indication chain the client
+/// retained (its `WskReceiveFromEvent` returned `STATUS_PENDING`).
 unsafe extern "C" fn wsk_release_datagrams(
-    _socket: *mut sys::WSK_SOCKET,
-    _data: *mut sys::WSK_DATAGRAM_INDICATION,
+    socket: *mut sys::WSK_SOCKET,
+    data: *mut sys::WSK_DATAGRAM_INDICATION,
 ) -> sys::NTSTATUS {
-    NtStatus::NOT_SUPPORTED.0
+    // SAFETY: as above.
+    match unsafe { Socket::from_handle(socket) } {
+        Some(s) => crate::events::release_datagrams(&s, data).0,
+        None => NtStatus::INVALID_HANDLE.0,
+    }
 }
 
 unsafe extern "C" fn wsk_inspect_complete(

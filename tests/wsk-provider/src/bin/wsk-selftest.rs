@@ -408,10 +408,16 @@ mod selftest {
         socket_connect(&wsk);
         security(&wsk);
         names(&wsk);
+        events::connection(&wsk);
+        events::abortive(&wsk);
+        events::disable_while_running(&wsk);
+        events::accept(&wsk);
+        events::datagram(&wsk);
 
         unsafe { netio::WskReleaseProviderNPI(&raw const *wsk.registration as *mut _) };
         let mut reg = wsk.registration;
         unsafe { netio::WskDeregister(&raw mut *reg) };
+        events::static_callbacks();
         let failed = FAILED.load(Ordering::SeqCst);
         println!("wsk-selftest: {} failure(s)", failed);
         i32::from(failed != 0)
@@ -1126,5 +1132,887 @@ mod selftest {
             st.is_success() && h == "127.0.0.1" && sv == "80",
             format!("{st:?} {h:?} {sv:?}"),
         );
+    }
+
+    /// Event callbacks: a recording client (context + dispatch tables) and one check per rule.
+    mod events {
+        use std::collections::VecDeque;
+        use std::ffi::c_void;
+        use std::io::{Read, Write};
+        use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+        use std::ptr::null_mut;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Condvar, Mutex};
+        use std::time::{Duration, Instant};
+
+        use wsk_bindings::{self as sys, NtStatus};
+
+        use super::{
+            bind, check, close, conn, dgram, listen, parse, sockaddr, Chain, Req, Wsk,
+            CLIENT_DISPATCH,
+        };
+
+        /// `STATUS_EVENT_PENDING`.
+        const EVENT_PENDING: NtStatus = NtStatus::from_u32(0x4000_0013);
+        /// `STATUS_REQUEST_NOT_ACCEPTED`.
+        const REQUEST_NOT_ACCEPTED: NtStatus = NtStatus::from_u32(0xC000_00D0);
+
+        /// What a callback saw.
+        #[derive(Debug, Clone, PartialEq)]
+        enum Seen {
+            Receive(Vec<u8>),
+            ReceiveNull,
+            Disconnect(u32),
+            Backlog(usize),
+            Accept(Option<SocketAddr>, Option<SocketAddr>, bool),
+            ReceiveFrom(Vec<u8>, Option<SocketAddr>),
+        }
+
+        /// How the next receive(-from) callback answers.
+        #[derive(Debug, Clone, Copy)]
+        enum Answer {
+            Consume,
+            NotAccepted,
+            Retain,
+            Partial(usize),
+            /// Sleep this long inside the callback, then consume.
+            Slow(u64),
+        }
+
+        /// The socket context every callback gets: records what it sees.
+        struct Recorder {
+            seen: Mutex<Vec<Seen>>,
+            cv: Condvar,
+            answers: Mutex<VecDeque<Answer>>,
+            retained: Mutex<Vec<usize>>,
+            in_callback: AtomicBool,
+            /// Set once the socket's close completed: any callback after it is a failure.
+            closed: AtomicBool,
+            late: AtomicBool,
+            /// For accept events: the context/dispatch handed out and whether to accept.
+            accept_child: Mutex<Option<(*mut c_void, bool)>>,
+        }
+
+        // SAFETY-free test code: the raw child context is only passed back to the provider.
+        unsafe impl Send for Recorder {}
+        unsafe impl Sync for Recorder {}
+
+        impl Recorder {
+            fn new() -> Box<Self> {
+                Box::new(Self {
+                    seen: Mutex::new(Vec::new()),
+                    cv: Condvar::new(),
+                    answers: Mutex::new(VecDeque::new()),
+                    retained: Mutex::new(Vec::new()),
+                    in_callback: AtomicBool::new(false),
+                    closed: AtomicBool::new(false),
+                    late: AtomicBool::new(false),
+                    accept_child: Mutex::new(None),
+                })
+            }
+            fn ctx(&self) -> *mut c_void {
+                std::ptr::from_ref::<Self>(self).cast_mut().cast()
+            }
+            fn push(&self, s: Seen) {
+                if self.closed.load(Ordering::SeqCst) {
+                    self.late.store(true, Ordering::SeqCst);
+                }
+                self.seen.lock().unwrap().push(s);
+                self.cv.notify_all();
+            }
+            fn answer(&self) -> Answer {
+                self.answers
+                    .lock()
+                    .unwrap()
+                    .pop_front()
+                    .unwrap_or(Answer::Consume)
+            }
+            /// Waits until `pred` holds for what was seen.
+            fn wait(&self, pred: impl Fn(&[Seen]) -> bool) -> Vec<Seen> {
+                let g = self.seen.lock().unwrap();
+                let (g, _) = self
+                    .cv
+                    .wait_timeout_while(g, Duration::from_secs(5), |v| !pred(v))
+                    .unwrap();
+                g.clone()
+            }
+            fn take(&self) -> Vec<Seen> {
+                std::mem::take(&mut *self.seen.lock().unwrap())
+            }
+        }
+
+        fn recorder<'a>(ctx: *mut c_void) -> &'a Recorder {
+            unsafe { &*ctx.cast::<Recorder>() }
+        }
+
+        /// The bytes of a data indication chain (through the MDLs' system addresses).
+        fn chain_bytes(mut ind: *const sys::WSK_DATA_INDICATION) -> Vec<u8> {
+            let mut out = Vec::new();
+            while let Some(i) = unsafe { ind.as_ref() } {
+                out.extend(buf_bytes(&i.Buffer));
+                ind = i.Next;
+            }
+            out
+        }
+
+        fn buf_bytes(b: &sys::WSK_BUF) -> Vec<u8> {
+            let mdl = unsafe { &*b.Mdl };
+            let base = mdl.MappedSystemVa.cast::<u8>();
+            unsafe { std::slice::from_raw_parts(base.add(b.Offset as usize), b.Length as usize) }
+                .to_vec()
+        }
+
+        unsafe extern "C" fn on_receive(
+            ctx: *mut c_void,
+            _flags: u32,
+            ind: *mut sys::WSK_DATA_INDICATION,
+            bytes: u64,
+            accepted: *mut u64,
+        ) -> i32 {
+            let r = recorder(ctx);
+            if ind.is_null() {
+                r.push(Seen::ReceiveNull);
+                return NtStatus::SUCCESS.0;
+            }
+            let data = chain_bytes(ind);
+            assert_eq!(data.len() as u64, bytes);
+            let answer = r.answer();
+            if let Answer::Slow(ms) = answer {
+                r.in_callback.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(ms));
+                r.in_callback.store(false, Ordering::SeqCst);
+            }
+            // Record last: the test reads `retained` once it sees the event.
+            let status = match answer {
+                Answer::Consume | Answer::Slow(_) => NtStatus::SUCCESS.0,
+                Answer::NotAccepted => NtStatus::DATA_NOT_ACCEPTED.0,
+                Answer::Retain => {
+                    r.retained.lock().unwrap().push(ind as usize);
+                    NtStatus::PENDING.0
+                }
+                Answer::Partial(n) => {
+                    unsafe { *accepted = n as u64 };
+                    NtStatus::SUCCESS.0
+                }
+            };
+            r.push(Seen::Receive(data));
+            status
+        }
+
+        unsafe extern "C" fn on_disconnect(ctx: *mut c_void, flags: u32) -> i32 {
+            recorder(ctx).push(Seen::Disconnect(flags));
+            NtStatus::SUCCESS.0
+        }
+
+        unsafe extern "C" fn on_backlog(ctx: *mut c_void, ideal: u64) -> i32 {
+            recorder(ctx).push(Seen::Backlog(ideal as usize));
+            NtStatus::SUCCESS.0
+        }
+
+        static CONN_EVENTS: sys::WSK_CLIENT_CONNECTION_DISPATCH =
+            sys::WSK_CLIENT_CONNECTION_DISPATCH {
+                WskReceiveEvent: Some(on_receive),
+                WskDisconnectEvent: Some(on_disconnect),
+                WskSendBacklogEvent: Some(on_backlog),
+            };
+
+        unsafe extern "C" fn on_accept(
+            ctx: *mut c_void,
+            _flags: u32,
+            local: *mut sys::SOCKADDR,
+            remote: *mut sys::SOCKADDR,
+            socket: *mut sys::WSK_SOCKET,
+            child_ctx: *mut c_void,
+            child_dispatch: *mut *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
+        ) -> i32 {
+            let r = recorder(ctx);
+            let read = |p: *mut sys::SOCKADDR| {
+                let mut a = [0u8; 28];
+                if !p.is_null() {
+                    unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), a.as_mut_ptr(), 28) };
+                }
+                parse(&a)
+            };
+            let (l, rm) = (read(local), read(remote));
+            r.push(Seen::Accept(l, rm, !socket.is_null()));
+            let Some((child, accept)) = *r.accept_child.lock().unwrap() else {
+                return REQUEST_NOT_ACCEPTED.0;
+            };
+            if !accept || socket.is_null() {
+                return REQUEST_NOT_ACCEPTED.0;
+            }
+            unsafe {
+                *child_ctx.cast::<*mut c_void>() = child;
+                *child_dispatch = &raw const CONN_EVENTS;
+            }
+            ACCEPTED.lock().unwrap().push(socket as usize);
+            NtStatus::SUCCESS.0
+        }
+
+        /// Sockets accepted through `on_accept` (closed by the test).
+        static ACCEPTED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+        static LISTEN_EVENTS: sys::WSK_CLIENT_LISTEN_DISPATCH = sys::WSK_CLIENT_LISTEN_DISPATCH {
+            WskAcceptEvent: Some(on_accept),
+            WskInspectEvent: None,
+            WskAbortEvent: None,
+        };
+
+        unsafe extern "C" fn on_receive_from(
+            ctx: *mut c_void,
+            _flags: u32,
+            ind: *mut sys::WSK_DATAGRAM_INDICATION,
+        ) -> i32 {
+            let r = recorder(ctx);
+            let Some(i) = (unsafe { ind.as_ref() }) else {
+                return NtStatus::SUCCESS.0;
+            };
+            let mut a = [0u8; 28];
+            let len = if unsafe { *i.RemoteAddress.cast::<u16>() } == 23 {
+                28
+            } else {
+                16
+            };
+            unsafe {
+                std::ptr::copy_nonoverlapping(i.RemoteAddress.cast::<u8>(), a.as_mut_ptr(), len);
+            };
+            let status = match r.answer() {
+                Answer::NotAccepted => NtStatus::DATA_NOT_ACCEPTED.0,
+                Answer::Retain => {
+                    r.retained.lock().unwrap().push(ind as usize);
+                    NtStatus::PENDING.0
+                }
+                _ => NtStatus::SUCCESS.0,
+            };
+            r.push(Seen::ReceiveFrom(buf_bytes(&i.Buffer), parse(&a)));
+            status
+        }
+
+        static DATAGRAM_EVENTS: sys::WSK_CLIENT_DATAGRAM_DISPATCH =
+            sys::WSK_CLIENT_DATAGRAM_DISPATCH {
+                WskReceiveFromEvent: Some(on_receive_from),
+            };
+
+        /// `WskSocket` with a context and a client dispatch.
+        fn socket_with(
+            wsk: &Wsk,
+            family: u16,
+            ty: u16,
+            proto: u32,
+            flags: u32,
+            ctx: *mut c_void,
+            dispatch: *const c_void,
+        ) -> *mut sys::WSK_SOCKET {
+            let (_, st, info) = Req::new().run(|irp| unsafe {
+                (wsk.dispatch().WskSocket.unwrap())(
+                    wsk.npi.Client,
+                    family,
+                    ty,
+                    proto,
+                    flags,
+                    ctx,
+                    dispatch,
+                    null_mut(),
+                    null_mut(),
+                    null_mut(),
+                    irp,
+                )
+            });
+            assert!(st.is_success(), "WskSocket: {st:?}");
+            info as *mut sys::WSK_SOCKET
+        }
+
+        /// `SO_WSK_EVENT_CALLBACK` with `mask`; with `irp`, returns (returned, completion).
+        fn event_control(s: *mut sys::WSK_SOCKET, mask: u32, irp: Option<&Req>) -> NtStatus {
+            let mut control = sys::WSK_EVENT_CALLBACK_CONTROL {
+                NpiId: &raw const sys::NPI_WSK_INTERFACE_ID,
+                EventMask: mask,
+            };
+            NtStatus(unsafe {
+                (super::basic(s).WskControlSocket.unwrap())(
+                    s,
+                    sys::WskSetOption,
+                    sys::SO_WSK_EVENT_CALLBACK,
+                    sys::SOL_SOCKET,
+                    size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>() as u64,
+                    (&raw mut control).cast(),
+                    0,
+                    null_mut(),
+                    null_mut(),
+                    irp.map_or(null_mut(), Req::arm),
+                )
+            })
+        }
+
+        /// A connected WSK connection socket (context `rec`) and its peer.
+        fn connected_pair(wsk: &Wsk, rec: &Recorder) -> (*mut sys::WSK_SOCKET, TcpStream) {
+            let server = TcpListener::bind("127.0.0.1:0").unwrap();
+            let s = socket_with(
+                wsk,
+                2,
+                1,
+                6,
+                sys::WSK_FLAG_CONNECTION_SOCKET,
+                rec.ctx(),
+                (&raw const CONN_EVENTS).cast(),
+            );
+            let c = conn(s);
+            assert!(bind(s, "127.0.0.1:0".parse().unwrap(), c.WskBind).is_success());
+            let mut to = sockaddr(server.local_addr().unwrap());
+            let (_, st, _) = Req::new()
+                .run(|irp| unsafe { (c.WskConnect.unwrap())(s, to.as_mut_ptr().cast(), 0, irp) });
+            assert!(st.is_success(), "WskConnect: {st:?}");
+            let (peer, _) = server.accept().unwrap();
+            peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            (s, peer)
+        }
+
+        /// `WskReceive` of up to `n` bytes (flags 0): (status, bytes).
+        fn receive(s: *mut sys::WSK_SOCKET, n: usize) -> (NtStatus, Vec<u8>) {
+            let chain = Chain::new(&[n.max(1)]);
+            let mut wb = chain.wsk_buf(0, n);
+            let (_, st, info) = Req::new()
+                .run(|irp| unsafe { (conn(s).WskReceive.unwrap())(s, &raw mut wb, 0, irp) });
+            (st, chain.bytes()[..info.min(n)].to_vec())
+        }
+
+        fn receives(seen: &[Seen]) -> Vec<Vec<u8>> {
+            seen.iter()
+                .filter_map(|e| match e {
+                    Seen::Receive(d) => Some(d.clone()),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        /// Connection socket: enable rules, receive answers, WskRelease, disable, disconnect,
+        /// no callback after close. Follows the call sequence of the wsk crate's
+        /// `EventConnection` (WskSocket with context and dispatch, bind, connect, then
+        /// SO_WSK_EVENT_CALLBACK without IRP for receive | disconnect | send backlog).
+        pub(super) fn connection(wsk: &Wsk) {
+            let rec = Recorder::new();
+            // Before connect: the documentation requires a connected socket.
+            let early = socket_with(
+                wsk,
+                2,
+                1,
+                6,
+                sys::WSK_FLAG_CONNECTION_SOCKET,
+                rec.ctx(),
+                (&raw const CONN_EVENTS).cast(),
+            );
+            let st = event_control(early, sys::WSK_EVENT_RECEIVE, None);
+            check(
+                "events: enable on an unconnected socket -> INVALID_DEVICE_STATE",
+                st == NtStatus::INVALID_DEVICE_STATE,
+                format!("{st:?}"),
+            );
+            close(early);
+
+            let (s, mut peer) = connected_pair(wsk, &rec);
+            let r = Req::new();
+            let st = event_control(s, sys::WSK_EVENT_RECEIVE, Some(&r));
+            let done = r.wait(Duration::from_secs(1));
+            check(
+                "events: enable with an IRP -> INVALID_PARAMETER (IRP completed)",
+                st == NtStatus::INVALID_PARAMETER
+                    && done.is_some_and(|(c, _)| c == NtStatus::INVALID_PARAMETER),
+                format!("{st:?} {done:?}"),
+            );
+            let st = event_control(s, sys::WSK_EVENT_ACCEPT, None);
+            check(
+                "events: WSK_EVENT_ACCEPT on a connection socket -> INVALID_PARAMETER",
+                st == NtStatus::INVALID_PARAMETER,
+                format!("{st:?}"),
+            );
+            let st = event_control(
+                s,
+                sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT | sys::WSK_EVENT_SEND_BACKLOG,
+                None,
+            );
+            check(
+                "events: enable receive | disconnect | send backlog (no IRP)",
+                st.is_success(),
+                format!("{st:?}"),
+            );
+            let seen = rec.wait(|v| v.iter().any(|e| matches!(e, Seen::Backlog(_))));
+            check(
+                "events: WskSendBacklogEvent with the ideal backlog",
+                seen.iter().any(|e| matches!(e, Seen::Backlog(n) if *n > 0)),
+                format!("{seen:?}"),
+            );
+            rec.take();
+
+            // Consumed.
+            peer.write_all(b"hello").unwrap();
+            let seen = rec.wait(|v| receives(v).concat().len() >= 5);
+            check(
+                "events: WskReceiveEvent indicates the data (MDL chain) -> SUCCESS",
+                receives(&seen).concat() == b"hello",
+                format!("{seen:?}"),
+            );
+            rec.take();
+
+            // Not accepted: the data stays for WskReceive; events resume after it.
+            rec.answers.lock().unwrap().push_back(Answer::NotAccepted);
+            peer.write_all(b"keep").unwrap();
+            let seen = rec.wait(|v| !receives(v).is_empty());
+            std::thread::sleep(Duration::from_millis(200));
+            peer.write_all(b"+more").unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            let quiet = rec.take();
+            let (st, got) = receive(s, 64);
+            check(
+                "events: STATUS_DATA_NOT_ACCEPTED keeps the data for WskReceive; no indication until then",
+                receives(&seen).concat() == b"keep"
+                    && quiet.len() == 1
+                    && st.is_success()
+                    && got == b"keep+more",
+                format!("{seen:?} {quiet:?} {st:?} {:?}", String::from_utf8_lossy(&got)),
+            );
+            peer.write_all(b"after").unwrap();
+            let seen = rec.wait(|v| !receives(v).is_empty());
+            check(
+                "events: indications resume after WskReceive",
+                receives(&seen).concat() == b"after",
+                format!("{seen:?}"),
+            );
+            rec.take();
+
+            // Partial accept: the rest stays for WskReceive.
+            rec.answers.lock().unwrap().push_back(Answer::Partial(3));
+            peer.write_all(b"partial!").unwrap();
+            let seen = rec.wait(|v| !receives(v).is_empty());
+            let (st, got) = receive(s, 64);
+            check(
+                "events: *BytesAccepted = 3 of 8 -> the other 5 bytes go to WskReceive",
+                receives(&seen).concat() == b"partial!" && st.is_success() && got == b"tial!",
+                format!("{seen:?} {st:?} {got:?}"),
+            );
+            rec.take();
+
+            // A zero-length WskReceive resumes the event without taking data.
+            rec.answers.lock().unwrap().push_back(Answer::NotAccepted);
+            peer.write_all(b"zero").unwrap();
+            rec.wait(|v| !receives(v).is_empty());
+            rec.take();
+            let (st, got) = receive(s, 0);
+            let seen = rec.wait(|v| !receives(v).is_empty());
+            check(
+                "events: zero-length WskReceive completes at once and resumes the event",
+                st.is_success() && got.is_empty() && receives(&seen).concat() == b"zero",
+                format!("{st:?} {seen:?}"),
+            );
+            rec.take();
+
+            // Retained: WskRelease gives the chain back (once).
+            rec.answers.lock().unwrap().push_back(Answer::Retain);
+            peer.write_all(b"retained").unwrap();
+            let seen = rec.wait(|v| !receives(v).is_empty());
+            let ind = rec.retained.lock().unwrap().pop();
+            let release = |p: usize| {
+                NtStatus(unsafe {
+                    (conn(s).WskRelease.unwrap())(s, p as *mut sys::WSK_DATA_INDICATION)
+                })
+            };
+            let first = ind.map(release);
+            let second = ind.map(release);
+            check(
+                "events: STATUS_PENDING retains the chain; WskRelease -> SUCCESS, again -> INVALID_PARAMETER",
+                receives(&seen).concat() == b"retained"
+                    && first == Some(NtStatus::SUCCESS)
+                    && second == Some(NtStatus::INVALID_PARAMETER),
+                format!("{seen:?} {first:?} {second:?}"),
+            );
+            rec.take();
+
+            // Disabling: one event at a time.
+            let st = event_control(
+                s,
+                sys::WSK_EVENT_DISABLE | sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT,
+                None,
+            );
+            check(
+                "events: disabling two events at once -> INVALID_PARAMETER",
+                st == NtStatus::INVALID_PARAMETER,
+                format!("{st:?}"),
+            );
+            let r = Req::new();
+            let st = event_control(s, sys::WSK_EVENT_DISABLE | sys::WSK_EVENT_RECEIVE, Some(&r));
+            let done = r.wait(Duration::from_secs(1));
+            check(
+                "events: disable receive (with IRP, idle) -> SUCCESS",
+                st.is_success() && done.is_some_and(|(c, _)| c.is_success()),
+                format!("{st:?} {done:?}"),
+            );
+            peer.write_all(b"plain").unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            let quiet = rec.take();
+            let (st, got) = receive(s, 64);
+            check(
+                "events: after disabling, data goes to WskReceive only",
+                quiet.is_empty() && st.is_success() && got == b"plain",
+                format!("{quiet:?} {st:?} {got:?}"),
+            );
+
+            // The peer's FIN: WskDisconnectEvent without WSK_FLAG_ABORTIVE.
+            peer.shutdown(std::net::Shutdown::Write).unwrap();
+            let seen = rec.wait(|v| v.iter().any(|e| matches!(e, Seen::Disconnect(_))));
+            check(
+                "events: graceful disconnect by the peer -> WskDisconnectEvent(0)",
+                seen.contains(&Seen::Disconnect(0)),
+                format!("{seen:?}"),
+            );
+            let (st, got) = receive(s, 16);
+            check(
+                "events: WskReceive after the peer's FIN -> 0 bytes",
+                st.is_success() && got.is_empty(),
+                format!("{st:?} {got:?}"),
+            );
+            let (_, st) = close(s);
+            rec.closed.store(true, Ordering::SeqCst);
+            drop(peer);
+            std::thread::sleep(Duration::from_millis(300));
+            check(
+                "events: WskCloseSocket completes; no callback after it",
+                st.is_success() && !rec.late.load(Ordering::SeqCst),
+                format!("{st:?}"),
+            );
+        }
+
+        /// A reset from the peer: WskDisconnectEvent with WSK_FLAG_ABORTIVE. Wine cannot send
+        /// an RST with SO_LINGER(1, 0) (see the README), but Linux resets a connection closed
+        /// with unread data in its receive queue.
+        pub(super) fn abortive(wsk: &Wsk) {
+            let rec = Recorder::new();
+            let (s, peer) = connected_pair(wsk, &rec);
+            let st = event_control(s, sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT, None);
+            let chain = Chain::new(&[4]);
+            let mut wb = chain.wsk_buf(0, 4);
+            let (_, sent, _) =
+                Req::new().run(|irp| unsafe { (conn(s).WskSend.unwrap())(s, &raw mut wb, 0, irp) });
+            std::thread::sleep(Duration::from_millis(200));
+            drop(peer);
+            let seen = rec.wait(|v| v.iter().any(|e| matches!(e, Seen::Disconnect(_))));
+            check(
+                "events: peer reset -> WskDisconnectEvent(WSK_FLAG_ABORTIVE)",
+                st.is_success()
+                    && sent.is_success()
+                    && seen.contains(&Seen::Disconnect(sys::WSK_FLAG_ABORTIVE)),
+                format!("{st:?} {sent:?} {seen:?}"),
+            );
+            close(s);
+        }
+
+        /// Disabling an event whose callback is running: STATUS_PENDING with an IRP (completed
+        /// once the callback returned), STATUS_EVENT_PENDING without.
+        pub(super) fn disable_while_running(wsk: &Wsk) {
+            let rec = Recorder::new();
+            let (s, mut peer) = connected_pair(wsk, &rec);
+            event_control(s, sys::WSK_EVENT_RECEIVE, None);
+            rec.answers.lock().unwrap().push_back(Answer::Slow(600));
+            peer.write_all(b"slow").unwrap();
+            let start = Instant::now();
+            while !rec.in_callback.load(Ordering::SeqCst)
+                && start.elapsed() < Duration::from_secs(5)
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let r = Req::new();
+            let st = event_control(s, sys::WSK_EVENT_DISABLE | sys::WSK_EVENT_RECEIVE, Some(&r));
+            let early = r.completed();
+            let done = r.wait(Duration::from_secs(5));
+            let callback_done = !rec.in_callback.load(Ordering::SeqCst);
+            check(
+                "events: disable (IRP) while the callback runs -> PENDING, completed after it returned",
+                st == NtStatus::PENDING && !early && done.is_some_and(|(c, _)| c.is_success()) && callback_done,
+                format!("{st:?} early {early} {done:?}"),
+            );
+            event_control(s, sys::WSK_EVENT_RECEIVE, None);
+            rec.answers.lock().unwrap().push_back(Answer::Slow(400));
+            peer.write_all(b"slow2").unwrap();
+            let start = Instant::now();
+            while !rec.in_callback.load(Ordering::SeqCst)
+                && start.elapsed() < Duration::from_secs(5)
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let st = event_control(s, sys::WSK_EVENT_DISABLE | sys::WSK_EVENT_RECEIVE, None);
+            check(
+                "events: disable (no IRP) while the callback runs -> STATUS_EVENT_PENDING",
+                st == EVENT_PENDING,
+                format!("{st:?}"),
+            );
+            std::thread::sleep(Duration::from_millis(500));
+            close(s);
+        }
+
+        /// Listening socket: WskAcceptEvent (accept with context + dispatch, inherited receive
+        /// event on the accepted socket; reject -> the provider closes the connection).
+        pub(super) fn accept(wsk: &Wsk) {
+            let rec = Recorder::new();
+            let child = Recorder::new();
+            let l = socket_with(
+                wsk,
+                2,
+                1,
+                6,
+                sys::WSK_FLAG_LISTEN_SOCKET,
+                rec.ctx(),
+                (&raw const LISTEN_EVENTS).cast(),
+            );
+            let st = event_control(l, sys::WSK_EVENT_ACCEPT, None);
+            check(
+                "events: WSK_EVENT_ACCEPT before bind -> INVALID_DEVICE_STATE",
+                st == NtStatus::INVALID_DEVICE_STATE,
+                format!("{st:?}"),
+            );
+            let ld = listen(l);
+            assert!(bind(l, "127.0.0.1:0".parse().unwrap(), ld.WskBind).is_success());
+            let me = super::local_address(l, ld.WskGetLocalAddress).unwrap();
+            let st = event_control(l, sys::WSK_EVENT_ACCEPT | sys::WSK_EVENT_RECEIVE, None);
+            check(
+                "events: enable accept | receive (inherited) on a bound listening socket",
+                st.is_success(),
+                format!("{st:?}"),
+            );
+            *rec.accept_child.lock().unwrap() = Some((child.ctx(), true));
+            let mut peer = TcpStream::connect(me).unwrap();
+            peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let seen = rec.wait(|v| !v.is_empty());
+            check(
+                "events: WskAcceptEvent with the socket and both addresses",
+                seen.first()
+                    == Some(&Seen::Accept(
+                        Some(me),
+                        Some(peer.local_addr().unwrap()),
+                        true,
+                    )),
+                format!("{seen:?}"),
+            );
+            peer.write_all(b"inherited").unwrap();
+            let got = child.wait(|v| receives(v).concat().len() >= 9);
+            check(
+                "events: accepted socket gets WskReceiveEvent (inherited) with the context the callback returned",
+                receives(&got).concat() == b"inherited",
+                format!("{got:?}"),
+            );
+            rec.take();
+            *rec.accept_child.lock().unwrap() = Some((child.ctx(), false));
+            let mut rejected = TcpStream::connect(me).unwrap();
+            rejected
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let seen = rec.wait(|v| !v.is_empty());
+            let mut b = [0u8; 4];
+            let read = rejected.read(&mut b);
+            check(
+                "events: STATUS_REQUEST_NOT_ACCEPTED -> the provider closes the connection",
+                matches!(seen.first(), Some(Seen::Accept(_, _, true)))
+                    && matches!(read, Ok(0) | Err(_)),
+                format!("{seen:?} {read:?}"),
+            );
+            let accepted = std::mem::take(&mut *ACCEPTED.lock().unwrap());
+            for a in accepted {
+                close(a as *mut sys::WSK_SOCKET);
+            }
+            child.closed.store(true, Ordering::SeqCst);
+            let (_, st) = close(l);
+            rec.closed.store(true, Ordering::SeqCst);
+            let late = TcpStream::connect_timeout(&me, Duration::from_secs(1));
+            std::thread::sleep(Duration::from_millis(200));
+            check(
+                "events: listening socket closed; no accept callback after it",
+                st.is_success() && late.is_err() && !rec.late.load(Ordering::SeqCst),
+                format!("{st:?} {late:?}"),
+            );
+        }
+
+        /// Datagram socket: WskReceiveFromEvent (consume, retain + WskRelease, refuse -> the
+        /// event stops and WskReceiveFrom gets the datagram).
+        pub(super) fn datagram(wsk: &Wsk) {
+            let rec = Recorder::new();
+            let s = socket_with(
+                wsk,
+                2,
+                2,
+                17,
+                sys::WSK_FLAG_DATAGRAM_SOCKET,
+                rec.ctx(),
+                (&raw const DATAGRAM_EVENTS).cast(),
+            );
+            let d = dgram(s);
+            let st = event_control(s, sys::WSK_EVENT_RECEIVE_FROM, None);
+            check(
+                "events: WSK_EVENT_RECEIVE_FROM before bind -> INVALID_DEVICE_STATE",
+                st == NtStatus::INVALID_DEVICE_STATE,
+                format!("{st:?}"),
+            );
+            assert!(bind(s, "127.0.0.1:0".parse().unwrap(), d.WskBind).is_success());
+            let me = super::local_address(s, d.WskGetLocalAddress).unwrap();
+            let st = event_control(s, sys::WSK_EVENT_RECEIVE_FROM, None);
+            check(
+                "events: enable receive-from on a bound datagram socket",
+                st.is_success(),
+                format!("{st:?}"),
+            );
+            let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let from = peer.local_addr().unwrap();
+            peer.send_to(b"dgram-1", me).unwrap();
+            let seen = rec.wait(|v| !v.is_empty());
+            check(
+                "events: WskReceiveFromEvent with the datagram and its source",
+                seen.first() == Some(&Seen::ReceiveFrom(b"dgram-1".to_vec(), Some(from))),
+                format!("{seen:?}"),
+            );
+            rec.take();
+            rec.answers.lock().unwrap().push_back(Answer::Retain);
+            peer.send_to(b"dgram-2", me).unwrap();
+            rec.wait(|v| !v.is_empty());
+            let ind = rec.retained.lock().unwrap().pop();
+            let st = ind.map(|p| {
+                NtStatus(unsafe {
+                    (d.WskRelease.unwrap())(s, p as *mut sys::WSK_DATAGRAM_INDICATION)
+                })
+            });
+            check(
+                "events: retained datagram indication released with WskRelease",
+                st == Some(NtStatus::SUCCESS),
+                format!("{st:?}"),
+            );
+            rec.take();
+            rec.answers.lock().unwrap().push_back(Answer::NotAccepted);
+            peer.send_to(b"refused", me).unwrap();
+            rec.wait(|v| !v.is_empty());
+            std::thread::sleep(Duration::from_millis(100));
+            peer.send_to(b"later", me).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            let seen = rec.take();
+            let chain = Chain::new(&[32]);
+            let mut wb = chain.wsk_buf(0, 32);
+            let mut src = [0u8; 28];
+            let (_, st, n) = Req::new().run(|irp| unsafe {
+                (d.WskReceiveFrom.unwrap())(
+                    s,
+                    &raw mut wb,
+                    0,
+                    src.as_mut_ptr().cast(),
+                    null_mut(),
+                    null_mut(),
+                    null_mut(),
+                    irp,
+                )
+            });
+            let got = chain.bytes()[..n].to_vec();
+            check(
+                "events: STATUS_DATA_NOT_ACCEPTED disables the event; WskReceiveFrom gets the refused datagram",
+                seen.len() == 1 && st.is_success() && got == b"refused" && parse(&src) == Some(from),
+                format!("{seen:?} {st:?} {:?}", String::from_utf8_lossy(&got)),
+            );
+            let st = event_control(s, sys::WSK_EVENT_RECEIVE_FROM, None);
+            let seen = rec.wait(|v| !v.is_empty());
+            check(
+                "events: re-enabled receive-from indicates the datagram that waited",
+                st.is_success()
+                    && seen.first() == Some(&Seen::ReceiveFrom(b"later".to_vec(), Some(from))),
+                format!("{st:?} {seen:?}"),
+            );
+            let (_, st) = close(s);
+            rec.closed.store(true, Ordering::SeqCst);
+            peer.send_to(b"too late", me).ok();
+            std::thread::sleep(Duration::from_millis(200));
+            check(
+                "events: datagram socket closed; no callback after it",
+                st.is_success() && !rec.late.load(Ordering::SeqCst),
+                format!("{st:?}"),
+            );
+        }
+
+        /// WSK_SET_STATIC_EVENT_CALLBACKS on a fresh registration.
+        pub(super) fn static_callbacks() {
+            let mut client_npi = Box::new(sys::WSK_CLIENT_NPI {
+                ClientContext: null_mut(),
+                Dispatch: &raw const CLIENT_DISPATCH,
+            });
+            let mut registration = Box::new(sys::WSK_REGISTRATION::default());
+            let st = NtStatus(unsafe {
+                netio::WskRegister(&raw mut *client_npi, &raw mut *registration)
+            });
+            let mut npi = sys::WSK_PROVIDER_NPI {
+                Client: null_mut(),
+                Dispatch: std::ptr::null(),
+            };
+            unsafe {
+                netio::WskCaptureProviderNPI(
+                    &raw mut *registration,
+                    sys::WSK_INFINITE_WAIT,
+                    &raw mut npi,
+                )
+            };
+            assert!(st.is_success());
+            let wsk = Wsk {
+                registration,
+                npi,
+                _client_npi: client_npi,
+            };
+            let control = |mask: u32, irp: Option<&Req>| {
+                let mut c = sys::WSK_EVENT_CALLBACK_CONTROL {
+                    NpiId: &raw const sys::NPI_WSK_INTERFACE_ID,
+                    EventMask: mask,
+                };
+                NtStatus(unsafe {
+                    (wsk.dispatch().WskControlClient.unwrap())(
+                        wsk.npi.Client,
+                        sys::WSK_SET_STATIC_EVENT_CALLBACKS,
+                        size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>() as u64,
+                        (&raw mut c).cast(),
+                        0,
+                        null_mut(),
+                        null_mut(),
+                        irp.map_or(null_mut(), Req::arm),
+                    )
+                })
+            };
+            let r = Req::new();
+            let st = control(sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT, Some(&r));
+            check(
+                "events: WSK_SET_STATIC_EVENT_CALLBACKS with an IRP -> INVALID_PARAMETER",
+                st == NtStatus::INVALID_PARAMETER,
+                format!("{st:?}"),
+            );
+            let st = control(sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT, None);
+            check(
+                "events: WSK_SET_STATIC_EVENT_CALLBACKS receive | disconnect",
+                st.is_success(),
+                format!("{st:?}"),
+            );
+            let rec = Recorder::new();
+            let (s, mut peer) = connected_pair(&wsk, &rec);
+            peer.write_all(b"static").unwrap();
+            let seen = rec.wait(|v| !receives(v).is_empty());
+            check(
+                "events: static receive event on a new socket without SO_WSK_EVENT_CALLBACK",
+                receives(&seen).concat() == b"static",
+                format!("{seen:?}"),
+            );
+            let st = event_control(s, sys::WSK_EVENT_DISABLE | sys::WSK_EVENT_RECEIVE, None);
+            check(
+                "events: a static event cannot be disabled -> INVALID_DEVICE_STATE",
+                st == NtStatus::INVALID_DEVICE_STATE,
+                format!("{st:?}"),
+            );
+            let st = control(sys::WSK_EVENT_SEND_BACKLOG, None);
+            check(
+                "events: WSK_SET_STATIC_EVENT_CALLBACKS after a socket exists -> INVALID_DEVICE_STATE",
+                st == NtStatus::INVALID_DEVICE_STATE,
+                format!("{st:?}"),
+            );
+            close(s);
+            rec.closed.store(true, Ordering::SeqCst);
+            drop(peer);
+            unsafe { netio::WskReleaseProviderNPI(&raw const *wsk.registration as *mut _) };
+            let mut reg = wsk.registration;
+            unsafe { netio::WskDeregister(&raw mut *reg) };
+        }
     }
 }
