@@ -360,10 +360,27 @@ pub struct WSK_CLIENT_DATAGRAM_DISPATCH {
     pub WskReceiveFromEvent: PFN_WSK_RECEIVE_FROM_EVENT,
 }
 
+/// `WSK_PROVIDER_CHARACTERISTICS` (wsk.h of the WDK, Windows Vista and later; Wine's
+/// `ddk/wsk.h` lacks it): the highest and lowest WSK NPI versions the WSK subsystem supports,
+/// each a `MAKE_WSK_VERSION(major, minor)` value, as `WskQueryProviderCharacteristics` returns
+/// them. Layout from
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_provider_characteristics>:
+/// two `USHORT`s.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WSK_PROVIDER_CHARACTERISTICS {
+    /// `HighestVersion`: the highest WSK NPI version supported.
+    pub HighestVersion: u16,
+    /// `LowestVersion`: the lowest WSK NPI version supported.
+    pub LowestVersion: u16,
+}
+
 /// `MdlMappingNoExecute` (wdm.h `MM_PAGE_PRIORITY` flag): map without execute rights.
 pub const MdlMappingNoExecute: crate::MM_PAGE_PRIORITY = 0x4000_0000;
 
 const _: () = {
     assert!(core::mem::size_of::<WSK_EVENT_CALLBACK_CONTROL>() == 16);
     assert!(core::mem::size_of::<WSK_CLIENT_DATAGRAM_DISPATCH>() == 8);
+    assert!(core::mem::size_of::<WSK_PROVIDER_CHARACTERISTICS>() == 4);
+    assert!(core::mem::offset_of!(WSK_PROVIDER_CHARACTERISTICS, LowestVersion) == 2);
 };

@@ -59,20 +59,6 @@ pub use exports::*;
 mod exports {
     use wsk_bindings::{self as sys, NtStatus};
 
-    /// `WSK_PROVIDER_CHARACTERISTICS` (wsk.h; Windows Vista and later): two USHORTs, the
-    /// highest and lowest NPI versions. Wine's `wsk.h` lacks it, so `wsk-bindings` has no
-    /// generated type; declared here from
-    /// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_provider_characteristics>.
-    #[repr(C)]
-    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-    pub struct WskProviderCharacteristics {
-        /// `HighestVersion`.
-        pub highest_version: u16,
-        /// `LowestVersion`.
-        pub lowest_version: u16,
-    }
-    const _: () = assert!(size_of::<WskProviderCharacteristics>() == 4);
-
     /// `WskRegister`: registers a WSK client.
     ///
     /// # Safety
@@ -128,7 +114,7 @@ mod exports {
     #[no_mangle]
     pub unsafe extern "system" fn WskQueryProviderCharacteristics(
         registration: *mut sys::WSK_REGISTRATION,
-        characteristics: *mut WskProviderCharacteristics,
+        characteristics: *mut sys::WSK_PROVIDER_CHARACTERISTICS,
     ) -> sys::NTSTATUS {
         if registration.is_null() || characteristics.is_null() {
             return NtStatus::INVALID_PARAMETER.0;
@@ -136,9 +122,9 @@ mod exports {
         let version = crate::client::VERSION;
         // SAFETY: writable (caller's contract).
         unsafe {
-            characteristics.write(WskProviderCharacteristics {
-                highest_version: version,
-                lowest_version: version,
+            characteristics.write(sys::WSK_PROVIDER_CHARACTERISTICS {
+                HighestVersion: version,
+                LowestVersion: version,
             });
         };
         NtStatus::SUCCESS.0

@@ -376,13 +376,13 @@ mod selftest {
             st.is_success() && !npi.Client.is_null(),
             format!("{st:?}"),
         );
-        let mut ch = netio::WskProviderCharacteristics::default();
+        let mut ch = sys::WSK_PROVIDER_CHARACTERISTICS::default();
         let st = NtStatus(unsafe {
             netio::WskQueryProviderCharacteristics(&raw mut *registration, &raw mut ch)
         });
         check(
             "WskQueryProviderCharacteristics 1.0",
-            st.is_success() && ch.highest_version == 0x100,
+            st.is_success() && ch.HighestVersion == 0x100 && ch.LowestVersion == 0x100,
             format!("{ch:?}"),
         );
         let wsk = Wsk {
