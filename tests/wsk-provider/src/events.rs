@@ -586,10 +586,11 @@ fn notify(socket: &Arc<Socket>) {
     Op::start_internal(socket, Kind::Notify);
 }
 
-/// A notification packet was dequeued (or could not be queued).
-pub(crate) fn notified(socket: &Arc<Socket>, cancelled: bool) {
+/// A notification packet was dequeued (`status` success), or could not be queued (then this
+/// runs on the caller's thread, where no callback may run, so nothing is done).
+pub(crate) fn notified(socket: &Arc<Socket>, status: NtStatus, cancelled: bool) {
     socket.events().notify_queued = false;
-    if cancelled || socket.is_closing() {
+    if cancelled || !status.is_success() || socket.is_closing() {
         return;
     }
     progress(socket);

@@ -482,7 +482,7 @@ impl Op {
                     cancelled,
                 );
             }
-            Kind::Notify => crate::events::notified(socket, cancelled),
+            Kind::Notify => crate::events::notified(socket, status, cancelled),
             _ => {}
         }
     }
