@@ -120,6 +120,11 @@ impl<'c> Cx<'c, '_> {
         self.push(name, Outcome::Unsupported, obs.status, &detail!("needs {what}: {}", How(*obs)));
     }
 
+    /// A check that could not run because a synchronous call (no IRP) returned `status`.
+    fn prerequisite_status(&mut self, name: &str, what: &str, status: NtStatus) {
+        self.push(name, Outcome::Unsupported, status, &detail!("needs {what}: ret {}", St(status)));
+    }
+
     fn client(&self) -> Option<&'c Client> {
         self.client
     }
@@ -522,7 +527,7 @@ fn security(cx: &mut Cx<'_, '_>) {
     let name = "opt.so_wsk_security_set_before_bind_get";
     let mut release_ok_to_try = cache_ok;
     if !cache_ok {
-        cx.prerequisite(name, "WSK_CACHE_SD", &Obs::not_made(status));
+        cx.prerequisite_status(name, "WSK_CACHE_SD", status);
     } else if let Some(client) = cx.client() {
         let Some(mut op) = Op::new(1) else { return };
         let (obs, socket) = raw::socket(client, sys::AF_INET_FAMILY, Kind::Listen, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
@@ -560,7 +565,7 @@ fn security(cx: &mut Cx<'_, '_>) {
         let outcome = if status.is_success() { Outcome::Pass } else { outcome_unless_unsupported(&Obs::not_made(status)) };
         cx.push(name, outcome, status, &detail!("ret {}", St(status)));
     } else {
-        cx.prerequisite(name, "a cached descriptor", &Obs::not_made(status));
+        cx.prerequisite_status(name, "a cached descriptor", status);
     }
 }
 
