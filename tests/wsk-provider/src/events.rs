@@ -35,9 +35,6 @@
 //! pending on its socket, so `WskCloseSocket` completes only after the callback returned; no
 //! provider lock is held during a callback.
 
-// Calls through the client's dispatch tables read one field of one table per block.
-#![allow(clippy::multiple_unsafe_ops_per_block)]
-
 use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::sync::atomic::Ordering;
@@ -830,8 +827,10 @@ unsafe fn copy_to(bufs: &[ws::WSABUF], mut offset: usize, mut src: &[u8]) {
             continue;
         }
         let n = (len - offset).min(src.len());
-        // SAFETY: `offset + n <= len` bytes of this buffer are writable (caller's contract).
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), b.buf.add(offset), n) };
+        let dst = b.buf.wrapping_add(offset);
+        // SAFETY: `dst` starts `n` writable bytes inside this buffer (caller's contract); `src`
+        // is a separate, provider-owned slice.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, n) };
         src = src.get(n..).unwrap_or_default();
         offset = 0;
     }
