@@ -162,6 +162,10 @@ pub(crate) struct Op {
     pub(crate) socket: Arc<Socket>,
     irp: Mutex<Option<PendingIrp>>,
     cancel_requested: AtomicBool,
+    /// Set by the first `finish`: a request that close's watchdog completed by hand is not
+    /// finished again when Winsock's packet arrives after all (its accept socket would be
+    /// closed twice, its events handled twice).
+    finished: AtomicBool,
     kind: Kind,
 }
 
@@ -189,6 +193,7 @@ impl Op {
             socket: Arc::clone(socket),
             irp: Mutex::new(None),
             cancel_requested: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
             kind,
         });
         crate::trace::line(format_args!(
@@ -245,6 +250,7 @@ impl Op {
             socket: Arc::clone(socket),
             irp: Mutex::new(None),
             cancel_requested: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
             kind,
         });
         crate::trace::line(format_args!(
@@ -420,6 +426,9 @@ impl Op {
     /// Completes the op: post-processing by kind, the IRP, then (when it was the last pending
     /// request of a closing socket) the close.
     pub(crate) fn finish(self: Arc<Self>, status: NtStatus, bytes: usize) {
+        if self.finished.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let cancelled = self.cancel_requested.load(Ordering::SeqCst) || self.socket.is_closing();
         let status = if !status.is_success() && cancelled {
             NtStatus::CANCELLED
