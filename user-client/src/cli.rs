@@ -135,6 +135,28 @@ pub enum Command {
         after_help = "Examples:\n  wskctl shell\n  wskctl shell --history C:\\users\\me\\wskctl-history.txt\n  wskctl shell --no-history\n\nA session:\n  wskctl> tcp connect 127.0.0.1:9000\n  endpoint 1 connected 127.0.0.1:50000 -> 127.0.0.1:9000\n  wskctl> send 1 --text 'hello world'\n  sent 11 bytes\n  wskctl> recv 1 --exact 11\n  hello world\n  received 11 bytes\n  wskctl> exit"
     )]
     Shell(ShellArgs),
+    /// Connect with the library's KernelTcpStream and copy a file into the connection
+    /// (std::io::copy through a 4 MiB BufWriter), then close it; prints the bytes, the time,
+    /// the rate and the SHA-256 of what was sent.
+    #[command(
+        after_help = "Examples:\n  wskctl stream-send 127.0.0.1:9000 --file payload.bin\n  wskctl --json stream-send [::1]:9000 --file payload.bin --timeout-ms 30000"
+    )]
+    StreamSend(StreamSendArgs),
+}
+
+/// Arguments of `wskctl stream-send`.
+#[derive(Debug, Args)]
+pub struct StreamSendArgs {
+    /// The server, e.g. `127.0.0.1:9000`.
+    #[arg(value_name = "ADDR:PORT")]
+    pub remote: SocketAddr,
+    /// The file to send.
+    #[arg(long, value_name = "F")]
+    pub file: PathBuf,
+    /// Connect timeout and the timeout of each SEND, in milliseconds (0: the driver's
+    /// default, 10000).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub timeout_ms: u32,
 }
 
 /// Arguments of `wskctl shell`.
@@ -901,6 +923,7 @@ pub(crate) fn run_in(
             }
             Ok(0)
         }
+        Command::StreamSend(args) => run_stream_send(open(&cli.device)?, args, json, streams),
         Command::Raw(args) => {
             let reply =
                 open(&cli.device)?.raw(args.code, &args.input_hex.0, args.output_len as usize);
@@ -1034,6 +1057,99 @@ fn run_driver(
         }
     };
     streams.line(&message)?;
+    Ok(0)
+}
+
+/// A reader that hashes what it reads (SHA-256) and counts it on a progress bar.
+struct Hashing<'a> {
+    inner: &'a mut dyn Read,
+    hasher: sha2::Sha256,
+    progress: &'a Progress,
+}
+
+impl Read for Hashing<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        use sha2::Digest as _;
+        let read = self.inner.read(buffer)?;
+        self.hasher.update(buffer.get(..read).unwrap_or_default());
+        self.progress.add(read as u64);
+        Ok(read)
+    }
+}
+
+/// The client error inside an `io::Error` from the `Kernel*` sockets, or the error as an
+/// I/O failure of `context`.
+fn from_io(error: io::Error, context: &str) -> ClientError {
+    if ClientError::of_io(&error).is_some() {
+        if let Some(Ok(inner)) = error
+            .into_inner()
+            .map(<dyn std::error::Error + Send + Sync>::downcast::<ClientError>)
+        {
+            return *inner;
+        }
+        return ClientError::io(context, io::ErrorKind::Other.into());
+    }
+    ClientError::io(context, error)
+}
+
+/// `wskctl stream-send`: the file through a [`KernelTcpStream`](crate::KernelTcpStream).
+fn run_stream_send(
+    device: Device,
+    args: &StreamSendArgs,
+    json: bool,
+    streams: &mut Streams<'_>,
+) -> Result<u8, ClientError> {
+    use sha2::Digest as _;
+    let what = args.file.display().to_string();
+    let mut file = File::open(&args.file)
+        .map_err(|source| ClientError::io(format!("opening {what}"), source))?;
+    let total = file.metadata().map_or(0, |metadata| metadata.len());
+    let timeout = (args.timeout_ms != 0).then(|| Duration::from_millis(args.timeout_ms.into()));
+    let started = std::time::Instant::now();
+    let mut stream = crate::KernelTcpStream::connect_on(device, args.remote, timeout)
+        .map_err(|error| from_io(error, "connect"))?;
+    stream
+        .set_write_timeout(timeout)
+        .map_err(|error| from_io(error, "setting the write timeout"))?;
+    let id = stream.id();
+    let progress = Progress::new(
+        progress::wanted(streams.terminal.stderr, json),
+        total,
+        &format!("send {what}"),
+    );
+    let mut reader = Hashing {
+        inner: &mut file,
+        hasher: sha2::Sha256::new(),
+        progress: &progress,
+    };
+    let mut writer = io::BufWriter::with_capacity(MAX_TRANSFER as usize, stream);
+    let sent = io::copy(&mut reader, &mut writer)
+        .map_err(|error| from_io(error, &format!("copying {what} to endpoint {id}")))?;
+    let stream = writer
+        .into_inner()
+        .map_err(|error| from_io(error.into_error(), &format!("sending to endpoint {id}")))?;
+    // Closing the endpoint ends the connection gracefully: the peer reads end of stream.
+    drop(stream);
+    let sha256 = output::hex_encode(&reader.hasher.finalize());
+    drop(progress);
+    let seconds = started.elapsed().as_secs_f64();
+    streams.line(&if json {
+        serde_json::json!({
+            "id": id.0,
+            "remote": args.remote.to_string(),
+            "sent": sent,
+            "seconds": (seconds * 1000.0).round() / 1000.0,
+            "sha256": sha256,
+        })
+        .to_string()
+    } else {
+        #[allow(clippy::cast_precision_loss, reason = "a rate for people to read")]
+        let rate = sent as f64 / seconds.max(1e-9) / f64::from(1u32 << 20);
+        format!(
+            "sent {sent} bytes to {} in {seconds:.3} s ({rate:.1} MiB/s), sha256 {sha256}",
+            args.remote
+        )
+    })?;
     Ok(0)
 }
 
@@ -1674,6 +1790,56 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(received, len);
         assert!(back == data);
+    }
+
+    #[test]
+    fn stream_send_copies_a_file_through_a_kernel_stream() {
+        use sha2::Digest as _;
+        let fake = FakeDriver::default();
+        let dir = std::env::temp_dir().join(format!("wskctl-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("payload.bin");
+        let data: Vec<u8> = (0..MAX_TRANSFER as usize * 2 + 77)
+            .map(|i| u8::try_from(i % 241).unwrap())
+            .collect();
+        std::fs::write(&file, &data).unwrap();
+        let expected = crate::output::hex_encode(&sha2::Sha256::digest(&data));
+        let out = wskctl(
+            &fake,
+            &format!(
+                "--json stream-send 127.0.0.1:9000 --file {}",
+                file.display()
+            ),
+        );
+        let codes = fake.requests();
+        let refused = wskctl(
+            &fake,
+            &format!(
+                "stream-send 127.0.0.1:{REFUSING_PORT} --file {}",
+                file.display()
+            ),
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let reply: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(reply["sent"], data.len());
+        assert_eq!(reply["sha256"], expected.as_str());
+        // Three SENDs of at most 4 MiB (the BufWriter's capacity), then the CLOSE.
+        let sends = codes
+            .iter()
+            .filter(|&&code| code == IoctlCode::SEND.0)
+            .count();
+        assert_eq!(sends, 3);
+        assert_eq!(codes.last(), Some(&IoctlCode::CLOSE.0));
+        assert!(fake.endpoint_ids().is_empty());
+        assert_eq!(refused.code, 1);
+        assert!(
+            refused
+                .stderr
+                .starts_with("error: tcp connect to 127.0.0.1:1: STATUS_CONNECTION_REFUSED"),
+            "{}",
+            refused.stderr
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! lines come from a line editor (`rustyline`: editing, Up/Down and Ctrl-R history, kept in
 //! a file); otherwise they are read plainly from standard input (scripts, tests).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -114,16 +114,38 @@ fn default_history() -> Option<PathBuf> {
 /// on a new one after raw received data.
 struct LineTracker<'a> {
     inner: &'a mut dyn Write,
-    at_line_start: bool,
+    at_line_start: &'a Cell<bool>,
 }
 
 impl Write for LineTracker<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let written = self.inner.write(data)?;
         if let Some(&last) = data.get(..written).and_then(<[u8]>::last) {
-            self.at_line_start = last == b'\n';
+            self.at_line_start.set(last == b'\n');
         }
         Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Standard error of an interactive shell: on a terminal it shares the screen with stdout,
+/// so a note (`received N bytes`) after raw data without a line ending starts a new line.
+struct BreakBefore<'a> {
+    inner: &'a mut dyn Write,
+    stdout_at_line_start: &'a Cell<bool>,
+    enabled: bool,
+}
+
+impl Write for BreakBefore<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.enabled && !data.is_empty() && !self.stdout_at_line_start.get() {
+            self.inner.write_all(b"\n")?;
+            self.stdout_at_line_start.set(true);
+        }
+        self.inner.write(data)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -161,6 +183,28 @@ fn classify(line: &str) -> Result<Line, String> {
     })
 }
 
+/// The line editor on a terminal (with the history file unless --no-history), else plain
+/// lines from `stdin`.
+fn line_source<'a>(
+    args: &ShellArgs,
+    terminal: Terminal,
+    stdin: &'a mut dyn Read,
+) -> Result<Box<dyn LineSource + 'a>, ClientError> {
+    if !terminal.stdin {
+        return Ok(Box::new(Plain {
+            reader: BufReader::new(stdin),
+        }));
+    }
+    let history = if args.no_history {
+        None
+    } else {
+        args.history.clone().or_else(default_history)
+    };
+    let editor = Editor::new(history)
+        .map_err(|source| ClientError::io("starting the line editor", source))?;
+    Ok(Box::new(editor))
+}
+
 /// Runs `wskctl shell`: reads lines until `exit` or the end of input, running each on one
 /// device handle (opened at the first command that needs it, with `--device`). Returns 0.
 ///
@@ -180,26 +224,17 @@ pub(crate) fn run_shell(
         stdin,
         ..
     } = streams;
-    let mut source: Box<dyn LineSource + '_> = if terminal.stdin {
-        let history = if args.no_history {
-            None
-        } else {
-            args.history.clone().or_else(default_history)
-        };
-        Box::new(
-            Editor::new(history)
-                .map_err(|source| ClientError::io("starting the line editor", source))?,
-        )
-    } else {
-        Box::new(Plain {
-            reader: BufReader::new(&mut **stdin),
-        })
-    };
+    let mut source = line_source(args, terminal, &mut **stdin)?;
+    let at_line_start = Cell::new(true);
     let mut stdout = LineTracker {
         inner: &mut **stdout,
-        at_line_start: true,
+        at_line_start: &at_line_start,
     };
-    let stderr: &mut dyn Write = &mut **stderr;
+    let mut stderr = BreakBefore {
+        inner: &mut **stderr,
+        stdout_at_line_start: &at_line_start,
+        enabled: terminal.stdin,
+    };
 
     let shared: RefCell<Option<Rc<Device>>> = RefCell::new(None);
     let open_shared = |path: &str| -> Result<Device, ClientError> {
@@ -231,9 +266,8 @@ pub(crate) fn run_shell(
         );
     }
     loop {
-        if !stdout.at_line_start {
+        if !at_line_start.get() {
             writeln!(stdout).map_err(|source| ClientError::io("writing to stdout", source))?;
-            stdout.at_line_start = true;
         }
         let _ = stdout.flush();
         let Some(line) = source
@@ -257,7 +291,7 @@ pub(crate) fn run_shell(
                 let mut empty = io::empty();
                 let mut line_streams = Streams {
                     stdout: &mut stdout,
-                    stderr: &mut *stderr,
+                    stderr: &mut stderr,
                     stdin: &mut empty,
                     terminal: Terminal {
                         stdin: false,

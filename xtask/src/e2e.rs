@@ -176,6 +176,9 @@ const CASES: &[CaseDef] = &[
         cases_v2::security_round_trip,
         &[Need::Security],
     ),
+    case("stream_send_100mib", stream_send_100mib, &[]),
+    case("shell_in_a_terminal", shell_in_a_terminal, &[]),
+    case("recv_timeout_status", recv_timeout_status, &[]),
     case(
         "unload_with_open_endpoints",
         unload_with_open_endpoints,
@@ -636,6 +639,365 @@ fn unload_with_open_endpoints(cx: &Ctx<'_>) -> Result<()> {
 /// `Session::finish`) no Wine process of the prefix survives `wineserver -k`.
 fn clean_teardown(cx: &Ctx<'_>) -> Result<()> {
     cx.wine.unload_driver()?;
+    Ok(())
+}
+
+/// Starts `tests/peers/sink_server.py` on 127.0.0.1; returns it and its port.
+fn sink_server(layout: &Layout, name: &str) -> Result<(Peer, u16)> {
+    let mut peer = Peer::spawn(
+        layout,
+        "sink_server.py",
+        name,
+        &[
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            "0".into(),
+        ],
+    )?;
+    let ready = peer.wait_event("listening", Duration::from_secs(10))?;
+    let port = json_u64(&ready, "port")
+        .ok()
+        .and_then(|p| u16::try_from(p).ok())
+        .with_context(|| format!("{name}: bad `listening` event {ready}"))?;
+    Ok((peer, port))
+}
+
+/// Bytes of [`stream_send_100mib`].
+const STREAM_BYTES: u64 = 100 * MIB;
+/// Its time limit under Wine.
+const STREAM_LIMIT: Duration = Duration::from_secs(60);
+
+/// 7. 100 MiB of random data through the library's `KernelTcpStream` (`wskctl stream-send`:
+///    `std::io::copy` into the stream) to a Linux sink: the SHA-256 wskctl computed, the one
+///    the sink computed and the file's agree, the sink sees an orderly end of stream, and it
+///    takes less than a minute.
+fn stream_send_100mib(cx: &Ctx<'_>) -> Result<()> {
+    let (mut sink, port) = sink_server(cx.layout, "sink-server-stream")?;
+    let file = cx.layout.scratch.join("stream-100mib.bin");
+    std::fs::create_dir_all(&cx.layout.scratch)
+        .with_context(|| format!("creating {}", cx.layout.scratch.display()))?;
+    let len = usize::try_from(STREAM_BYTES).context("100 MiB does not fit in memory")?;
+    let digest = crate::util::write_random_file(&file, len)?;
+    let remote = format!("127.0.0.1:{port}");
+    let out = cx.wine.wskctl_ok(
+        &[
+            "--json",
+            "stream-send",
+            &remote,
+            "--file",
+            &wine_path(&file)?,
+            "--timeout-ms",
+            "30000",
+        ],
+        scenarios::TRANSFER_TIMEOUT,
+    );
+    let _ = std::fs::remove_file(&file);
+    let out = out?;
+    let reply = parse_json_output(&out.stdout)?;
+    let sent = json_u64(&reply, "sent")?;
+    let client_digest = json_str(&reply, "sha256")?;
+    ensure!(
+        sent == STREAM_BYTES,
+        "stream-send sent {sent} bytes, expected {STREAM_BYTES}"
+    );
+    ensure!(
+        client_digest == digest,
+        "stream-send hashed sha256 {client_digest}, the file is {digest}"
+    );
+    let done = sink.wait_event("done", Duration::from_secs(30))?;
+    let received = json_u64(&done, "received")?;
+    let sink_digest = json_str(&done, "sha256")?;
+    let how = json_str(&done, "how")?;
+    ensure!(
+        received == STREAM_BYTES && sink_digest == digest,
+        "the sink received {received} bytes with sha256 {sink_digest}; sent {STREAM_BYTES} with {digest}"
+    );
+    ensure!(
+        how == "eof",
+        "the sink saw the stream end by {how}, expected an orderly EOF"
+    );
+    say(&format!(
+        "  stream_send_100mib: {} in {} ({}) through KernelTcpStream; wskctl ran {}",
+        crate::util::fmt_bytes(STREAM_BYTES),
+        fmt_duration(Duration::from_secs_f64(
+            reply.get("seconds").and_then(Value::as_f64).unwrap_or(0.0)
+        )),
+        crate::util::fmt_rate(
+            STREAM_BYTES,
+            Duration::from_secs_f64(reply.get("seconds").and_then(Value::as_f64).unwrap_or(0.0))
+        ),
+        fmt_duration(out.elapsed)
+    ));
+    ensure!(
+        out.elapsed < STREAM_LIMIT,
+        "100 MiB took {} (limit {})",
+        fmt_duration(out.elapsed),
+        fmt_duration(STREAM_LIMIT)
+    );
+    Ok(())
+}
+
+/// A tmux server of its own (`tmux -L NAME`), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new("tmux");
+        cmd.args(["-L", &self.socket, "-f", "/dev/null"]);
+        cmd
+    }
+
+    /// Runs a tmux command; its stdout.
+    fn run(&self, args: &[&str]) -> Result<String> {
+        let out = self
+            .command()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .with_context(|| {
+                format!("running tmux {} (run `cargo xtask setup`)", args.join(" "))
+            })?;
+        ensure!(
+            out.status.success(),
+            "tmux {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Types `keys` (tmux key names or literal text) into the pane.
+    fn keys(&self, keys: &[&str]) -> Result<()> {
+        let mut args = vec!["send-keys", "-t", "shell"];
+        args.extend_from_slice(keys);
+        self.run(&args).map(|_| ())
+    }
+
+    /// The pane's whole text, scroll-back included.
+    fn screen(&self) -> Result<String> {
+        self.run(&["capture-pane", "-p", "-J", "-S", "-", "-t", "shell"])
+    }
+
+    /// Waits until the pane's text satisfies `done`; returns it.
+    fn wait(&self, what: &str, timeout: Duration, done: impl Fn(&str) -> bool) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.screen()?;
+            if done(&screen) {
+                return Ok(screen);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "no {what} on the terminal within {} ms; it shows:\n{}",
+                    timeout.as_millis(),
+                    screen.trim_end()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self
+            .command()
+            .arg("kill-server")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// Occurrences of `needle` in `haystack`.
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.matches(needle).count()
+}
+
+/// 8. `wskctl shell` in a real terminal (tmux): a connect, send, receive, list and close typed
+///    line by line against a Linux echo server, with line editing (a typo erased with
+///    Backspace) and history (Up re-runs `list`); a second connection opened without
+///    --detach stays open until `exit`, and closes then.
+fn shell_in_a_terminal(cx: &Ctx<'_>) -> Result<()> {
+    let (mut server, port) = peers::echo_server(cx.layout, "echo-server-shell")?;
+    let tmux = Tmux {
+        socket: format!("wskrs-e2e-{}", std::process::id()),
+    };
+    let wskctl = cx.layout.wskctl_exe();
+    let wskctl = wskctl
+        .to_str()
+        .context("the path of wskctl.exe is not UTF-8")?;
+    let mut args: Vec<String> = ["new-session", "-d", "-s", "shell", "-x", "200", "-y", "50"]
+        .map(String::from)
+        .to_vec();
+    for (key, value) in cx.wine.env() {
+        args.push("-e".into());
+        args.push(format!("{key}={value}"));
+    }
+    args.push(format!(
+        "wine '{wskctl}' shell --no-history; echo \"shell exited $?\"; sleep 60"
+    ));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    tmux.run(&args)?;
+    // capture-pane drops trailing blanks: the prompt "wskctl> " shows as "wskctl>".
+    let prompt = "wskctl>";
+    tmux.wait("prompt", Duration::from_secs(30), |s| s.contains(prompt))?;
+
+    // A typo, erased before Enter: the line editor works in Wine's console.
+    tmux.keys(&["-l", &format!("tcp connect 127.0.0.1:{port}9")])?;
+    tmux.keys(&["BSpace", "Enter"])?;
+    let screen = tmux.wait("`endpoint N connected`", Duration::from_secs(20), |s| {
+        s.contains(&format!("-> 127.0.0.1:{port}"))
+    })?;
+    let id = screen
+        .lines()
+        .find_map(|line| {
+            let rest = line.trim().strip_prefix("endpoint ")?;
+            let (id, rest) = rest.split_once(' ')?;
+            rest.starts_with("connected").then(|| id.to_owned())
+        })
+        .with_context(|| format!("no endpoint id in:\n{screen}"))?;
+    server.wait_event("accept", Duration::from_secs(5))?;
+
+    tmux.keys(&["-l", &format!("send {id} --text 'hello tmux'")])?;
+    tmux.keys(&["Enter"])?;
+    tmux.wait("`sent 10 bytes`", Duration::from_secs(20), |s| {
+        s.contains("sent 10 bytes")
+    })?;
+    tmux.keys(&["-l", &format!("recv {id} --exact 10")])?;
+    tmux.keys(&["Enter"])?;
+    let screen = tmux.wait("the echo", Duration::from_secs(20), |s| {
+        s.contains("received 10 bytes")
+    })?;
+    ensure!(
+        screen.lines().any(|line| line.trim() == "hello tmux"),
+        "the echo `hello tmux` is not on a line of its own:\n{screen}"
+    );
+
+    // `list`, then Up + Enter runs it again from the history.
+    tmux.keys(&["-l", "list"])?;
+    tmux.keys(&["Enter"])?;
+    tmux.wait("the list", Duration::from_secs(20), |s| {
+        count(s, "ID  KIND") == 1
+    })?;
+    tmux.keys(&["Up", "Enter"])?;
+    let screen = tmux.wait("the list again (history)", Duration::from_secs(20), |s| {
+        count(s, "ID  KIND") == 2
+    })?;
+    let row = format!("127.0.0.1:{port}");
+    ensure!(
+        count(&screen, &row) >= 3,
+        "the connection to {row} is not in both listings:\n{screen}"
+    );
+
+    tmux.keys(&["-l", &format!("close {id}")])?;
+    tmux.keys(&["Enter"])?;
+    tmux.wait("`closed endpoint`", Duration::from_secs(20), |s| {
+        s.contains(&format!("closed endpoint {id}"))
+    })?;
+    let closed = server.wait_event("closed", Duration::from_secs(5))?;
+    ensure!(
+        json_u64(&closed, "received")? == 10,
+        "the echo server received {closed}, expected 10 bytes"
+    );
+
+    shell_connection_lives_until_exit(&tmux, &mut server, port)
+}
+
+/// Events named `name` the peer printed so far.
+fn events_named(peer: &mut Peer, name: &str) -> usize {
+    peer.drain()
+        .iter()
+        .filter(|e| peers::event_is(e, name))
+        .count()
+}
+
+/// Waits until `peer` printed `count` events named `name`.
+fn wait_events(peer: &mut Peer, name: &str, count: usize, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while events_named(peer, name) < count {
+        ensure!(
+            Instant::now() < deadline,
+            "{} `{name}` events within {} ms, expected {count}",
+            events_named(peer, name),
+            timeout.as_millis()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// The end of [`shell_in_a_terminal`]: a connection opened without --detach stays open
+/// while the shell runs and closes when it exits.
+fn shell_connection_lives_until_exit(tmux: &Tmux, server: &mut Peer, port: u16) -> Result<()> {
+    tmux.keys(&["-l", &format!("tcp connect 127.0.0.1:{port}")])?;
+    tmux.keys(&["Enter"])?;
+    tmux.wait("the second connection", Duration::from_secs(20), |s| {
+        count(s, &format!("-> 127.0.0.1:{port}")) >= 2
+    })?;
+    wait_events(server, "accept", 2, Duration::from_secs(5))?;
+    std::thread::sleep(Duration::from_millis(500));
+    ensure!(
+        events_named(server, "closed") == 1,
+        "the second connection closed before `exit`"
+    );
+    tmux.keys(&["-l", "exit"])?;
+    tmux.keys(&["Enter"])?;
+    tmux.wait("`shell exited 0`", Duration::from_secs(20), |s| {
+        s.contains("shell exited 0")
+    })?;
+    wait_events(server, "closed", 2, Duration::from_secs(5))
+        .context("the connection opened in the shell was not closed at `exit`")
+}
+
+/// 9. A receive on a connection whose peer sends nothing ends with `STATUS_IO_TIMEOUT` after
+///    its `--timeout-ms 500`, not before and not much later; the connection then still closes
+///    in order.
+fn recv_timeout_status(cx: &Ctx<'_>) -> Result<()> {
+    let (mut sink, port) = sink_server(cx.layout, "sink-server-timeout")?;
+    let out = cx.wine.wskctl_ok(
+        &[
+            "--json",
+            "tcp",
+            "connect",
+            &format!("127.0.0.1:{port}"),
+            "--detach",
+        ],
+        WSKCTL_TIMEOUT,
+    )?;
+    let id = json_u64(&parse_json_output(&out.stdout)?, "id")?.to_string();
+    sink.wait_event("accept", Duration::from_secs(5))?;
+    let out = cx
+        .wine
+        .wskctl(&["recv", &id, "--timeout-ms", "500"], WSKCTL_TIMEOUT)?;
+    let text = out.combined();
+    ensure!(
+        out.code() == Some(1) && text.contains("STATUS_IO_TIMEOUT") && text.contains("WSAETIMEDOUT"),
+        "`wskctl recv {id} --timeout-ms 500`: expected exit 1 with STATUS_IO_TIMEOUT [WSAETIMEDOUT], got exit {:?}: {text}",
+        out.code()
+    );
+    ensure!(
+        out.elapsed >= Duration::from_millis(500) && out.elapsed < Duration::from_secs(5),
+        "the timed-out receive returned after {} (expected 0.5 s to 5 s)",
+        fmt_duration(out.elapsed)
+    );
+    let entry = find_endpoint(&list(cx.wine)?, id.parse()?)
+        .with_context(|| format!("endpoint {id} vanished after its receive timed out"))?;
+    ensure!(
+        json_str(&entry, "last_status")? == "STATUS_IO_TIMEOUT",
+        "endpoint {id}'s last status is {}, expected STATUS_IO_TIMEOUT",
+        entry["last_status"]
+    );
+    cx.wine.wskctl_ok(&["close", &id], WSKCTL_TIMEOUT)?;
+    let done = sink.wait_event("done", Duration::from_secs(5))?;
+    ensure!(
+        json_u64(&done, "received")? == 0,
+        "the sink received bytes from a connection that sent none: {done}"
+    );
     Ok(())
 }
 

@@ -44,6 +44,10 @@ pub(crate) const PACKAGES: &[(&str, &str)] = &[
         "python3",
         "the Linux peers of the demo and the end-to-end suite",
     ),
+    (
+        "tmux",
+        "a terminal for the end-to-end case that types into `wskctl shell`",
+    ),
 ];
 
 /// Rust targets: the driver and the user-mode programs.
