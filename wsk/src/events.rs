@@ -228,13 +228,17 @@ impl<E: ConnectionEvents> EventConnection<E> {
         self.socket.as_mut()
     }
 
-    /// Stops the callbacks (`WSK_EVENT_DISABLE`). IRQL: PASSIVE_LEVEL.
+    /// Stops the callbacks (`WSK_EVENT_DISABLE`), one event at a time as WSK requires.
+    /// IRQL: PASSIVE_LEVEL.
     ///
     /// # Errors
-    /// The provider's status.
+    /// The first failing status (e.g. `STATUS_EVENT_PENDING` while that callback runs); the
+    /// events before it are disabled.
     pub fn disable(&mut self) -> Result<()> {
-        let mask = sys::WSK_EVENT_DISABLE | sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT | sys::WSK_EVENT_SEND_BACKLOG;
-        socket::event_callbacks(self.socket_raw()?, mask)
+        for event in [sys::WSK_EVENT_RECEIVE, sys::WSK_EVENT_DISCONNECT, sys::WSK_EVENT_SEND_BACKLOG] {
+            socket::event_callbacks(self.socket_raw()?, sys::WSK_EVENT_DISABLE | event)?;
+        }
+        Ok(())
     }
 }
 
