@@ -29,7 +29,8 @@ const HISTORY_LINES: usize = 1000;
 const INTRO: &str = "\
 Type wskctl commands without `wskctl`, e.g. `tcp connect 127.0.0.1:9000`, `send 1 --text hi`.
 Endpoints opened here without --detach stay open until `close ID` or the end of the shell.
-Shell commands: help (this text and the command list), help COMMAND, exit, quit (or Ctrl-D).
+Shell commands: help (this text and the command list), help COMMAND, exit, quit (or Ctrl-D;
+Ctrl-C does not end the shell).
 Quote words with spaces or backslashes: send 1 --text 'hello world', --file 'C:\\dir\\f.bin'.";
 
 /// Where the shell's lines come from.
@@ -225,6 +226,17 @@ pub(crate) fn run_shell(
         ..
     } = streams;
     let mut source = line_source(args, terminal, &mut **stdin)?;
+    // A terminal's Ctrl-C would end the process and with it every endpoint of the session.
+    // Ignored here, it reaches the line editor as a key (which abandons the line) in a
+    // Windows console; under Wine on a Unix terminal it does nothing.
+    let _ctrl_c =
+        if terminal.stdin {
+            Some(crate::sys::CtrlCIgnored::new().map_err(|source| {
+                ClientError::io("keeping Ctrl-C from ending the shell", source)
+            })?)
+        } else {
+            None
+        };
     let at_line_start = Cell::new(true);
     let mut stdout = LineTracker {
         inner: &mut **stdout,
@@ -487,6 +499,32 @@ tcp connect 127.0.0.1:9000 --detach
         let stderr = String::from_utf8(stderr).unwrap();
         assert!(stderr.contains("this shell uses \\\\.\\WskRs"), "{stderr}");
         assert_eq!(String::from_utf8(stdout).unwrap().lines().count(), 3);
+    }
+
+    #[test]
+    fn an_interactive_note_after_raw_data_starts_a_new_line() {
+        use super::{BreakBefore, LineTracker};
+        use std::cell::Cell;
+        use std::io::Write;
+        for (enabled, expected) in [
+            (true, "\nreceived 2 bytes\n"),
+            (false, "received 2 bytes\n"),
+        ] {
+            let at_line_start = Cell::new(true);
+            let (mut out, mut err) = (Vec::new(), Vec::new());
+            let mut stdout = LineTracker {
+                inner: &mut out,
+                at_line_start: &at_line_start,
+            };
+            let mut stderr = BreakBefore {
+                inner: &mut err,
+                stdout_at_line_start: &at_line_start,
+                enabled,
+            };
+            stdout.write_all(b"hi").unwrap();
+            stderr.write_all(b"received 2 bytes\n").unwrap();
+            assert_eq!(String::from_utf8(err).unwrap(), expected);
+        }
     }
 
     #[test]

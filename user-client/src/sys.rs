@@ -16,6 +16,7 @@ use windows_sys::Win32::Foundation::{
 use windows_sys::Win32::Storage::FileSystem::{
     CreateFileW, DELETE, FILE_ATTRIBUTE_NORMAL, OPEN_EXISTING,
 };
+use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
 use windows_sys::Win32::System::Services::{
     CloseServiceHandle, ControlService, CreateServiceW, DeleteService, OpenSCManagerW,
     OpenServiceW, QueryServiceStatus, StartServiceW, SC_HANDLE, SC_MANAGER_CONNECT,
@@ -44,6 +45,31 @@ const _: () = {
     assert!(f::ERROR_SERVICE_MARKED_FOR_DELETE as i32 == win32::SERVICE_MARKED_FOR_DELETE);
     assert!(f::ERROR_SERVICE_EXISTS as i32 == win32::SERVICE_EXISTS);
 };
+
+/// While it lives, Ctrl-C does not end the process (`SetConsoleCtrlHandler(NULL, TRUE)`):
+/// `wskctl shell` keeps its endpoints when Ctrl-C is pressed at the prompt. Dropping it
+/// restores the default.
+pub(crate) struct CtrlCIgnored(());
+
+impl CtrlCIgnored {
+    /// Ignores Ctrl-C until the guard is dropped.
+    pub(crate) fn new() -> io::Result<Self> {
+        // SAFETY: a null handler routine is allowed: it sets whether the process ignores
+        // CTRL_C_EVENT; no pointer is passed.
+        let ok = unsafe { SetConsoleCtrlHandler(None, 1) };
+        if ok == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self(()))
+    }
+}
+
+impl Drop for CtrlCIgnored {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`; FALSE restores normal Ctrl-C processing.
+        let _ = unsafe { SetConsoleCtrlHandler(None, 0) };
+    }
+}
 
 /// `text` as a NUL-terminated UTF-16 string.
 fn wide(text: &str) -> Vec<u16> {

@@ -14,6 +14,16 @@ fn unsupported() -> io::Error {
     )
 }
 
+/// Off Windows there is no console control handler to change: nothing to do.
+pub(crate) struct CtrlCIgnored(());
+
+impl CtrlCIgnored {
+    #[allow(clippy::unnecessary_wraps, reason = "the Windows version can fail")]
+    pub(crate) fn new() -> io::Result<Self> {
+        Ok(Self(()))
+    }
+}
+
 /// Never constructed off Windows.
 pub(crate) struct DeviceHandle(());
 

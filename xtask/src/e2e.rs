@@ -820,7 +820,8 @@ fn count(haystack: &str, needle: &str) -> usize {
 
 /// 8. `wskctl shell` in a real terminal (tmux): a connect, send, receive, list and close typed
 ///    line by line against a Linux echo server, with line editing (a typo erased with
-///    Backspace) and history (Up re-runs `list`); a second connection opened without
+///    Backspace), history (Up re-runs `list`) and a Ctrl-C that must not end the shell; a
+///    second connection opened without
 ///    --detach stays open until `exit`, and closes then.
 fn shell_in_a_terminal(cx: &Ctx<'_>) -> Result<()> {
     let (mut server, port) = peers::echo_server(cx.layout, "echo-server-shell")?;
@@ -847,6 +848,9 @@ fn shell_in_a_terminal(cx: &Ctx<'_>) -> Result<()> {
     let prompt = "wskctl>";
     tmux.wait("prompt", Duration::from_secs(30), |s| s.contains(prompt))?;
 
+    // Ctrl-C at the prompt must not end the shell (Ctrl-U then clears what is left).
+    tmux.keys(&["-l", "list"])?;
+    tmux.keys(&["C-c", "C-u"])?;
     // A typo, erased before Enter: the line editor works in Wine's console.
     tmux.keys(&["-l", &format!("tcp connect 127.0.0.1:{port}9")])?;
     tmux.keys(&["BSpace", "Enter"])?;
