@@ -15,6 +15,8 @@ use clap::CommandFactory;
 use rustyline::error::ReadlineError;
 
 use crate::cli::{self, Cli, OpenDevice, Session, ShellArgs, Streams, Terminal};
+use wskrs_protocol::USER_DEVICE_PATH;
+
 use crate::{ClientError, Device};
 
 /// The prompt.
@@ -250,7 +252,8 @@ pub(crate) fn run_shell(
 
     let shared: RefCell<Option<Rc<Device>>> = RefCell::new(None);
     let open_shared = |path: &str| -> Result<Device, ClientError> {
-        if path != cli.device {
+        // A line without --device names the default: that means the shell's device.
+        if path != cli.device && path != USER_DEVICE_PATH {
             return Err(ClientError::io(
                 format!("--device {path}"),
                 io::Error::new(
@@ -265,7 +268,7 @@ pub(crate) fn run_shell(
         let mut slot = shared.borrow_mut();
         let device = match slot.as_ref() {
             Some(device) => Rc::clone(device),
-            None => Rc::clone(slot.insert(Rc::new(open(path)?))),
+            None => Rc::clone(slot.insert(Rc::new(open(&cli.device)?))),
         };
         Ok(Device::from_transport(Box::new(device)))
     };
@@ -484,7 +487,8 @@ tcp connect 127.0.0.1:9000 --detach
         let opened = std::cell::Cell::new(0);
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         let mut input = "info\nlist\n--device other info\ninfo\n".as_bytes();
-        let open = |_: &str| -> Result<Device, ClientError> {
+        let open = |path: &str| -> Result<Device, ClientError> {
+            assert_eq!(path, r"\\.\Mine");
             opened.set(opened.get() + 1);
             Ok(Device::from_transport(Box::new(fake.handle())))
         };
@@ -494,10 +498,11 @@ tcp connect 127.0.0.1:9000 --detach
             stdin: &mut input,
             terminal: Terminal::default(),
         };
-        assert_eq!(main_with(["wskctl", "shell"], &open, &mut streams), 0);
+        let args = ["wskctl", "--device", r"\\.\Mine", "shell"];
+        assert_eq!(main_with(args, &open, &mut streams), 0);
         assert_eq!(opened.get(), 1);
         let stderr = String::from_utf8(stderr).unwrap();
-        assert!(stderr.contains("this shell uses \\\\.\\WskRs"), "{stderr}");
+        assert!(stderr.contains(r"this shell uses \\.\Mine"), "{stderr}");
         assert_eq!(String::from_utf8(stdout).unwrap().lines().count(), 3);
     }
 
