@@ -168,6 +168,11 @@ impl Engine {
     }
 }
 
+/// The completion key of a packet that brings back a parked (delayed) request: the worker
+/// finishes it with the result it had when it was parked (`Op::finish_parked`). Winsock's own
+/// packets carry key 0 (sockets are associated with key 0).
+const RELEASED: usize = 1;
+
 impl Engine {
     /// Queues `ovl` on the port as a completed request of 0 bytes: the op it belongs to is
     /// finished by a worker thread.
@@ -175,9 +180,21 @@ impl Engine {
     /// # Errors
     /// `STATUS_INSUFFICIENT_RESOURCES` when the port refuses the packet.
     pub(crate) fn post(&self, ovl: *mut OVERLAPPED) -> Result<(), NtStatus> {
+        self.post_with_key(ovl, 0)
+    }
+
+    /// Queues `ovl`, an op released from its delay, for a worker thread.
+    ///
+    /// # Errors
+    /// As [`Engine::post`].
+    pub(crate) fn post_released(&self, ovl: *mut OVERLAPPED) -> Result<(), NtStatus> {
+        self.post_with_key(ovl, RELEASED)
+    }
+
+    fn post_with_key(&self, ovl: *mut OVERLAPPED, key: usize) -> Result<(), NtStatus> {
         // SAFETY: the port lives for the process; `ovl` is an op's OVERLAPPED whose in-flight
         // reference was given up, taken back by the worker that dequeues the packet.
-        if unsafe { PostQueuedCompletionStatus(self.port, 0, 0, ovl) } == 0 {
+        if unsafe { PostQueuedCompletionStatus(self.port, 0, key, ovl) } == 0 {
             Err(NtStatus::INSUFFICIENT_RESOURCES)
         } else {
             Ok(())
@@ -205,7 +222,13 @@ fn worker(port: HANDLE) {
         // SAFETY: every OVERLAPPED queued on this port is the first field of an Op whose
         // in-flight reference was given up with Arc::into_raw when the request was issued.
         let op = unsafe { Arc::from_raw(ovl.cast::<Op>().cast_const()) };
-        crate::trace::line(format_args!("dequeued {ovl:p} ok {ok} bytes {bytes}"));
+        crate::trace::line(format_args!(
+            "dequeued {ovl:p} ok {ok} bytes {bytes} key {key}"
+        ));
+        if key == RELEASED {
+            op.finish_parked();
+            continue;
+        }
         let status = if ok != 0 {
             NtStatus::SUCCESS
         } else {

@@ -1,48 +1,113 @@
-//! Fault injection for client tests: `WSKRS_PROVIDER_FAULT=N:STATUS` (read at `WskRegister`)
-//! fails the Nth provider operation (socket creation, bind, or any overlapped request,
-//! counted from 1 since that registration) with `STATUS` (hex, e.g. `0xC0000236`), once.
-//! `N:STATUS:every` fails every Nth operation instead.
+//! Fault injection for client tests, read at each `WskRegister` (which restarts every count):
+//!
+//! - `WSKRS_PROVIDER_FAULT=N:STATUS[:every]` fails the Nth provider operation (socket creation,
+//!   bind, or any overlapped request, counted from 1) with `STATUS` (hex, e.g. `0xC0000236`),
+//!   once, or every Nth with `:every`.
+//! - `WSKRS_PROVIDER_DELAY=MS[:N[:every]]` delays the completion of overlapped requests (those
+//!   with an IRP: accept, connect, send, receive, send-to, receive-from, disconnect with data)
+//!   by `MS` milliseconds: all of them, or the Nth (counted from 1), or every Nth. The request
+//!   is parked on a timer after Winsock completed it (see `delay.rs`); cancelling or closing
+//!   completes it at once with `STATUS_CANCELLED`.
 
 // Parsed on any host (unit test); used only by the Windows build.
 #![cfg_attr(not(windows), allow(dead_code))]
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 
 use wsk_bindings::NtStatus;
 
-/// 0 = off; else the operation number that fails.
-static NTH: AtomicU64 = AtomicU64::new(0);
-static STATUS: AtomicU32 = AtomicU32::new(0);
-static EVERY: AtomicU32 = AtomicU32::new(0);
-static COUNT: AtomicU64 = AtomicU64::new(0);
+/// One "the Nth, or every Nth" choice with its count.
+struct Choice {
+    /// 0 = off; else the number that is chosen (with `every`: each multiple of it).
+    nth: AtomicU64,
+    every: AtomicBool,
+    count: AtomicU64,
+}
 
-/// Reads the switch (each `WskRegister` restarts the count).
+impl Choice {
+    const fn new() -> Self {
+        Self {
+            nth: AtomicU64::new(0),
+            every: AtomicBool::new(false),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    /// Restarts the count and sets the choice (`nth` 0 = off).
+    fn set(&self, nth: u64, every: bool) {
+        self.count.store(0, Ordering::SeqCst);
+        self.every.store(every, Ordering::SeqCst);
+        self.nth.store(nth, Ordering::SeqCst);
+    }
+
+    /// Counts one; whether it is a chosen one.
+    fn hit(&self) -> bool {
+        let nth = self.nth.load(Ordering::Relaxed);
+        if nth == 0 {
+            return false;
+        }
+        let n = self.count.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
+        if self.every.load(Ordering::Relaxed) {
+            n % nth == 0
+        } else {
+            n == nth
+        }
+    }
+}
+
+/// `WSKRS_PROVIDER_FAULT`: which operations fail.
+static FAULT: Choice = Choice::new();
+static STATUS: AtomicU32 = AtomicU32::new(0);
+/// `WSKRS_PROVIDER_DELAY`: which requests are delayed, and by how many milliseconds.
+static DELAY: Choice = Choice::new();
+static DELAY_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Reads the switches (each `WskRegister` restarts the counts).
 pub(crate) fn configure() {
-    COUNT.store(0, Ordering::SeqCst);
-    let Some((nth, status, every)) = std::env::var("WSKRS_PROVIDER_FAULT")
-        .ok()
-        .and_then(|v| parse(&v))
-    else {
-        NTH.store(0, Ordering::SeqCst);
-        return;
-    };
-    STATUS.store(status, Ordering::SeqCst);
-    EVERY.store(u32::from(every), Ordering::SeqCst);
-    NTH.store(nth, Ordering::SeqCst);
-    #[cfg(windows)]
-    crate::trace::line(format_args!(
-        "fault injection: operation {nth} fails with {status:#x} (every: {every})"
-    ));
+    let var = |name: &str| std::env::var(name).ok();
+    match var("WSKRS_PROVIDER_FAULT").as_deref().and_then(parse) {
+        Some((nth, status, every)) => {
+            STATUS.store(status, Ordering::SeqCst);
+            FAULT.set(nth, every);
+            #[cfg(windows)]
+            crate::trace::line(format_args!(
+                "fault injection: operation {nth} fails with {status:#x} (every: {every})"
+            ));
+        }
+        None => FAULT.set(0, false),
+    }
+    match var("WSKRS_PROVIDER_DELAY").as_deref().and_then(parse_delay) {
+        Some((ms, nth, every)) => {
+            DELAY_MS.store(ms, Ordering::SeqCst);
+            // No N: every request (every 1st).
+            DELAY.set(nth.unwrap_or(1), every || nth.is_none());
+            #[cfg(windows)]
+            crate::trace::line(format_args!(
+                "fault injection: completions delayed by {ms} ms (request {nth:?}, every: {every})"
+            ));
+        }
+        None => DELAY.set(0, false),
+    }
+}
+
+/// A count from 1.
+fn number(part: Option<&str>) -> Option<u64> {
+    part?.trim().parse::<u64>().ok().filter(|n| *n > 0)
+}
+
+/// Whether an optional last part says `every` (anything else there is refused).
+fn every(part: Option<&str>) -> Option<bool> {
+    match part.map(str::trim) {
+        None => Some(false),
+        Some("every") => Some(true),
+        Some(_) => None,
+    }
 }
 
 fn parse(v: &str) -> Option<(u64, u32, bool)> {
     let mut parts = v.split(':');
-    let nth = parts
-        .next()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .filter(|n| *n > 0)?;
+    let nth = number(parts.next())?;
     let status = parts.next()?.trim();
     let status =
         u32::from_str_radix(status.trim_start_matches("0x").trim_start_matches("0X"), 16).ok()?;
@@ -50,24 +115,36 @@ fn parse(v: &str) -> Option<(u64, u32, bool)> {
     Some((nth, status, every))
 }
 
+/// `MS[:N[:every]]`.
+fn parse_delay(v: &str) -> Option<(u64, Option<u64>, bool)> {
+    let mut parts = v.split(':');
+    let ms = number(parts.next())?;
+    let nth = match parts.next() {
+        None => return Some((ms, None, false)),
+        some => number(some)?,
+    };
+    let every = every(parts.next())?;
+    parts.next().is_none().then_some((ms, Some(nth), every))
+}
+
 /// Counts one operation; returns the status to fail it with, when it is the chosen one.
 pub(crate) fn inject() -> Option<NtStatus> {
-    let nth = NTH.load(Ordering::Relaxed);
-    if nth == 0 {
-        return None;
-    }
-    let n = COUNT.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
-    let hit = if EVERY.load(Ordering::Relaxed) != 0 {
-        n % nth == 0
-    } else {
-        n == nth
-    };
-    hit.then(|| NtStatus::from_u32(STATUS.load(Ordering::Relaxed)))
+    FAULT
+        .hit()
+        .then(|| NtStatus::from_u32(STATUS.load(Ordering::Relaxed)))
+}
+
+/// Counts one overlapped request (with an IRP); returns how long to hold back its completion,
+/// when it is a chosen one.
+pub(crate) fn delay() -> Option<Duration> {
+    DELAY
+        .hit()
+        .then(|| Duration::from_millis(DELAY_MS.load(Ordering::Relaxed)))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{parse, parse_delay};
 
     #[test]
     fn parses_the_switch() {
@@ -75,5 +152,16 @@ mod tests {
         assert_eq!(parse("2:c0000120:every"), Some((2, 0xC000_0120, true)));
         assert_eq!(parse("0:0xC0000236"), None);
         assert_eq!(parse("x"), None);
+    }
+
+    #[test]
+    fn parses_the_delay_switch() {
+        assert_eq!(parse_delay("250"), Some((250, None, false)));
+        assert_eq!(parse_delay("250:3"), Some((250, Some(3), false)));
+        assert_eq!(parse_delay("250:2:every"), Some((250, Some(2), true)));
+        assert_eq!(parse_delay("0"), None);
+        assert_eq!(parse_delay("250:0"), None);
+        assert_eq!(parse_delay("250:2:sometimes"), None);
+        assert_eq!(parse_delay("x"), None);
     }
 }

@@ -29,6 +29,8 @@ mod client;
 #[cfg(windows)]
 mod control;
 #[cfg(windows)]
+mod delay;
+#[cfg(windows)]
 mod engine;
 #[cfg(windows)]
 mod events;

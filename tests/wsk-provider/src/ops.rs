@@ -10,8 +10,9 @@
 
 use std::cell::UnsafeCell;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use windows_sys::Win32::Foundation::HANDLE;
 use windows_sys::Win32::Networking::WinSock as ws;
@@ -166,8 +167,21 @@ pub(crate) struct Op {
     /// finished again when Winsock's packet arrives after all (its accept socket would be
     /// closed twice, its events handled twice).
     finished: AtomicBool,
+    /// `WSKRS_PROVIDER_DELAY` chose this request: its completion is held back this long.
+    delay: Option<Duration>,
+    /// [`IDLE`], [`PARKED`] (completed by Winsock, waiting in `delay.rs`) or [`RELEASED`].
+    parked: AtomicU8,
+    /// The result the request had when it was parked.
+    parked_result: Mutex<Option<(NtStatus, usize)>>,
     kind: Kind,
 }
+
+/// Not parked (yet).
+const IDLE: u8 = 0;
+/// Completed by Winsock and held back by `WSKRS_PROVIDER_DELAY`.
+const PARKED: u8 = 1;
+/// Taken out of the delay (time up, or cancelled): on its way to a worker thread.
+const RELEASED: u8 = 2;
 
 // SAFETY: the raw pointers in `kind` point to client memory that the WSK contract keeps valid
 // until the IRP completes; the UnsafeCells are written only by Winsock while the request is
@@ -179,23 +193,35 @@ unsafe impl Sync for Op {}
 impl Cancel for Op {
     fn cancel(&self) {
         self.cancel_requested.store(true, Ordering::SeqCst);
+        // A parked request has nothing left in Winsock to cancel: release it now (it then
+        // completes with STATUS_CANCELLED).
+        if self.parked.load(Ordering::SeqCst) == PARKED {
+            self.release_parked();
+        }
         self.cancel_io();
     }
 }
 
 impl Op {
-    /// Starts `kind` on `socket` for `irp`. Returns what the WSK call returns: always
-    /// `STATUS_PENDING`, as the IRP is completed (now or later) in every case.
-    pub(crate) fn start(socket: &Arc<Socket>, irp: PendingIrp, kind: Kind) -> NtStatus {
-        let op = Arc::new(Op {
+    fn new(socket: &Arc<Socket>, kind: Kind, delay: Option<Duration>) -> Arc<Self> {
+        Arc::new(Op {
             // SAFETY: OVERLAPPED is plain data; all-zero is its initial state.
             ovl: UnsafeCell::new(unsafe { std::mem::zeroed() }),
             socket: Arc::clone(socket),
             irp: Mutex::new(None),
             cancel_requested: AtomicBool::new(false),
             finished: AtomicBool::new(false),
+            delay,
+            parked: AtomicU8::new(IDLE),
+            parked_result: Mutex::new(None),
             kind,
-        });
+        })
+    }
+
+    /// Starts `kind` on `socket` for `irp`. Returns what the WSK call returns: always
+    /// `STATUS_PENDING`, as the IRP is completed (now or later) in every case.
+    pub(crate) fn start(socket: &Arc<Socket>, irp: PendingIrp, kind: Kind) -> NtStatus {
+        let op = Op::new(socket, kind, crate::fault::delay());
         crate::trace::line(format_args!(
             "start {} on {:p}: irp {:p}, {} byte(s)",
             op.kind.name(),
@@ -206,6 +232,8 @@ impl Op {
         let cancellable = irp::set_cancellable(&irp, op.clone());
         *op.irp.lock().unwrap_or_else(PoisonError::into_inner) = Some(irp);
         if !cancellable {
+            // Cancelled already: completes at once (never parked).
+            op.cancel_requested.store(true, Ordering::SeqCst);
             op.finish(NtStatus::CANCELLED, 0);
             return NtStatus::PENDING;
         }
@@ -244,15 +272,7 @@ impl Op {
     /// Starts a provider-internal request (event pumps, notifications): no IRP; its result
     /// goes to `events.rs` on the provider thread that dequeues it.
     pub(crate) fn start_internal(socket: &Arc<Socket>, kind: Kind) {
-        let op = Arc::new(Op {
-            // SAFETY: OVERLAPPED is plain data; all-zero is its initial state.
-            ovl: UnsafeCell::new(unsafe { std::mem::zeroed() }),
-            socket: Arc::clone(socket),
-            irp: Mutex::new(None),
-            cancel_requested: AtomicBool::new(false),
-            finished: AtomicBool::new(false),
-            kind,
-        });
+        let op = Op::new(socket, kind, None);
         crate::trace::line(format_args!(
             "start {} on {:p}",
             op.kind.name(),
@@ -426,11 +446,16 @@ impl Op {
     /// Completes the op: post-processing by kind, the IRP, then (when it was the last pending
     /// request of a closing socket) the close.
     pub(crate) fn finish(self: Arc<Self>, status: NtStatus, bytes: usize) {
+        if self.park(status, bytes) {
+            return;
+        }
         if self.finished.swap(true, Ordering::AcqRel) {
             return;
         }
         let cancelled = self.cancel_requested.load(Ordering::SeqCst) || self.socket.is_closing();
-        let status = if !status.is_success() && cancelled {
+        let status = if status.is_success() {
+            status
+        } else if cancelled {
             NtStatus::CANCELLED
         } else {
             status
@@ -454,6 +479,91 @@ impl Op {
         if let Some(close) = close {
             Socket::finish_close(&self.socket, close);
         }
+    }
+
+    /// Holds back the completion of a request `WSKRS_PROVIDER_DELAY` chose (once): stores the
+    /// result and parks the op on the timer. Returns whether it was parked. A request that is
+    /// being cancelled or whose socket is closing is not parked.
+    fn park(self: &Arc<Self>, status: NtStatus, bytes: usize) -> bool {
+        let Some(delay) = self.delay else {
+            return false;
+        };
+        if self.finished.load(Ordering::Acquire)
+            || self.cancel_requested.load(Ordering::SeqCst)
+            || self.socket.is_closing()
+        {
+            return false;
+        }
+        *self
+            .parked_result
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((status, bytes));
+        if self
+            .parked
+            .compare_exchange(IDLE, PARKED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            // Parked before (this is its release, or a late second finish).
+            return false;
+        }
+        crate::trace::line(format_args!(
+            "delay {} {:p} by {} ms: {status:?}, {bytes} byte(s)",
+            self.kind.name(),
+            Arc::as_ptr(self),
+            delay.as_millis()
+        ));
+        // A cancel that came in meanwhile may have looked before the op was parked.
+        if self.cancel_requested.load(Ordering::SeqCst)
+            || self.socket.is_closing()
+            || !crate::delay::park(Arc::clone(self), delay)
+        {
+            self.release_parked();
+        }
+        true
+    }
+
+    /// Takes a parked op out of its delay (once; later calls do nothing) and hands it to a
+    /// worker thread through the completion port, which calls [`Op::finish_parked`].
+    pub(crate) fn release_parked(&self) {
+        if self
+            .parked
+            .compare_exchange(PARKED, RELEASED, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            return;
+        }
+        let ptr: *const Op = self;
+        // SAFETY: `self` is inside an Arc (ops only exist as Arc<Op>); the reference added here
+        // is the packet's, given back by the worker that dequeues it (or just below).
+        unsafe { Arc::increment_strong_count(ptr) };
+        let posted = crate::engine::get().and_then(|e| e.post_released(ptr.cast_mut().cast()));
+        if posted.is_err() {
+            // SAFETY: the reference added above, not consumed by the port.
+            let op = unsafe { Arc::from_raw(ptr) };
+            op.finish_parked();
+        }
+    }
+
+    /// Finishes a released op: with `STATUS_CANCELLED` when it was cancelled (or its socket
+    /// is closing) while parked, else with the result it was parked with.
+    pub(crate) fn finish_parked(self: Arc<Self>) {
+        let stored = self
+            .parked_result
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let (status, bytes) =
+            if self.cancel_requested.load(Ordering::SeqCst) || self.socket.is_closing() {
+                (NtStatus::CANCELLED, 0)
+            } else {
+                stored.unwrap_or((NtStatus::UNSUCCESSFUL, 0))
+            };
+        crate::trace::line(format_args!(
+            "release {} {:p}: {status:?}",
+            self.kind.name(),
+            Arc::as_ptr(&self)
+        ));
+        self.finish(status, bytes);
     }
 
     /// Hands the result of a provider-internal request to the event machinery.

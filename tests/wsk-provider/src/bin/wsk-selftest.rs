@@ -233,6 +233,42 @@ mod selftest {
     };
 
     impl Wsk {
+        /// A new registration (the provider reads its fault-injection switches here) with the
+        /// provider NPI captured.
+        fn register() -> Self {
+            let mut client_npi = Box::new(sys::WSK_CLIENT_NPI {
+                ClientContext: null_mut(),
+                Dispatch: &raw const CLIENT_DISPATCH,
+            });
+            let mut registration = Box::new(sys::WSK_REGISTRATION::default());
+            let st = NtStatus(unsafe {
+                netio::WskRegister(&raw mut *client_npi, &raw mut *registration)
+            });
+            assert!(st.is_success(), "WskRegister: {st:?}");
+            let mut npi = sys::WSK_PROVIDER_NPI {
+                Client: null_mut(),
+                Dispatch: std::ptr::null(),
+            };
+            let st = NtStatus(unsafe {
+                netio::WskCaptureProviderNPI(
+                    &raw mut *registration,
+                    sys::WSK_INFINITE_WAIT,
+                    &raw mut npi,
+                )
+            });
+            assert!(st.is_success(), "WskCaptureProviderNPI: {st:?}");
+            Self {
+                registration,
+                npi,
+                _client_npi: client_npi,
+            }
+        }
+        /// Releases the NPI and deregisters.
+        fn deregister(self) {
+            unsafe { netio::WskReleaseProviderNPI(&raw const *self.registration as *mut _) };
+            let mut reg = self.registration;
+            unsafe { netio::WskDeregister(&raw mut *reg) };
+        }
         fn dispatch(&self) -> &sys::WSK_PROVIDER_DISPATCH {
             unsafe { &*self.npi.Dispatch }
         }
@@ -418,9 +454,25 @@ mod selftest {
         let mut reg = wsk.registration;
         unsafe { netio::WskDeregister(&raw mut *reg) };
         events::static_callbacks();
+        faults::fault();
+        faults::delay_all();
+        faults::delay_nth();
         let failed = FAILED.load(Ordering::SeqCst);
         println!("wsk-selftest: {} failure(s)", failed);
         i32::from(failed != 0)
+    }
+
+    /// Runs `f` with a client registered while the environment variable `var` is `value`: the
+    /// provider reads its fault-injection switches at `WskRegister` (this program links it, so
+    /// it sees this process's environment). The switches are process-wide: the variable is
+    /// unset again and a throwaway registration puts the provider back to no faults.
+    fn with_switch(var: &str, value: &str, f: impl FnOnce(&Wsk)) {
+        std::env::set_var(var, value);
+        let wsk = Wsk::register();
+        std::env::remove_var(var);
+        f(&wsk);
+        wsk.deregister();
+        Wsk::register().deregister();
     }
 
     fn family(a: SocketAddr) -> u16 {
@@ -2019,6 +2071,211 @@ mod selftest {
             unsafe { netio::WskReleaseProviderNPI(&raw const *wsk.registration as *mut _) };
             let mut reg = wsk.registration;
             unsafe { netio::WskDeregister(&raw mut *reg) };
+        }
+    }
+
+    /// The fault-injection switches (`WSKRS_PROVIDER_FAULT`, `_DELAY`), each on a
+    /// registration of its own made while the variable is set (see `with_switch`).
+    mod faults {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        use std::time::{Duration, Instant};
+
+        use wsk_bindings::{self as sys, NtStatus};
+
+        use super::{bind, check, close, conn, listen, sockaddr, with_switch, Chain, Req, Wsk};
+
+        /// `STATUS_CONNECTION_REFUSED`, the status injected by the fault check.
+        const CONNECTION_REFUSED: NtStatus = NtStatus::from_u32(0xC000_0236);
+
+        const MS: fn(u64) -> Duration = Duration::from_millis;
+
+        /// A WSK connection socket (WskSocket, WskBind, WskConnect) connected to a std peer;
+        /// also how long the WskConnect took.
+        fn connect(wsk: &Wsk) -> (*mut sys::WSK_SOCKET, TcpStream, Duration) {
+            let server = TcpListener::bind("127.0.0.1:0").unwrap();
+            let (st, s) = wsk.socket(2, 1, 6, sys::WSK_FLAG_CONNECTION_SOCKET);
+            assert!(st.is_success(), "WskSocket: {st:?}");
+            let c = conn(s);
+            assert!(bind(s, "127.0.0.1:0".parse().unwrap(), c.WskBind).is_success());
+            let mut to = sockaddr(server.local_addr().unwrap());
+            let start = Instant::now();
+            let (_, st, _) = Req::new()
+                .run(|irp| unsafe { (c.WskConnect.unwrap())(s, to.as_mut_ptr().cast(), 0, irp) });
+            let took = start.elapsed();
+            assert!(st.is_success(), "WskConnect: {st:?}");
+            let (peer, _) = server.accept().unwrap();
+            peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            (s, peer, took)
+        }
+
+        /// Starts a WskSend of `chain` on `s` with `r`; returns what the call returned.
+        fn start_send(s: *mut sys::WSK_SOCKET, chain: &Chain, len: usize, r: &Req) -> NtStatus {
+            let mut wb = chain.wsk_buf(0, len);
+            NtStatus(unsafe { (conn(s).WskSend.unwrap())(s, &raw mut wb, 0, r.arm()) })
+        }
+
+        /// Starts a WskReceive into `chain` on `s` with `r`.
+        fn start_receive(s: *mut sys::WSK_SOCKET, chain: &Chain, len: usize, r: &Req) -> NtStatus {
+            let mut wb = chain.wsk_buf(0, len);
+            NtStatus(unsafe { (conn(s).WskReceive.unwrap())(s, &raw mut wb, 0, r.arm()) })
+        }
+
+        fn send(s: *mut sys::WSK_SOCKET, data: &[u8]) -> (NtStatus, usize) {
+            let mut chain = Chain::new(&[data.len()]);
+            chain.fill(data);
+            let r = Req::new();
+            start_send(s, &chain, data.len(), &r);
+            r.wait(Duration::from_secs(10))
+                .unwrap_or((NtStatus::TIMEOUT, 0))
+        }
+
+        fn receive(s: *mut sys::WSK_SOCKET, n: usize) -> (NtStatus, Vec<u8>) {
+            let chain = Chain::new(&[n]);
+            let r = Req::new();
+            start_receive(s, &chain, n, &r);
+            let (st, info) = r
+                .wait(Duration::from_secs(10))
+                .unwrap_or((NtStatus::TIMEOUT, 0));
+            (st, chain.bytes()[..info.min(n)].to_vec())
+        }
+
+        /// `WSKRS_PROVIDER_FAULT=2:0xC0000236`: operation 1 (WskSocket) succeeds, operation 2
+        /// (WskBind) fails with the chosen status.
+        pub(super) fn fault() {
+            with_switch("WSKRS_PROVIDER_FAULT", "2:0xC0000236", |wsk| {
+                let (st, l) = wsk.socket(2, 1, 6, sys::WSK_FLAG_LISTEN_SOCKET);
+                let bound = if st.is_success() {
+                    bind(l, "127.0.0.1:0".parse().unwrap(), listen(l).WskBind)
+                } else {
+                    st
+                };
+                check(
+                    "fault: WSKRS_PROVIDER_FAULT=2:0xC0000236 -> WskSocket ok, WskBind fails with it",
+                    st.is_success() && bound == CONNECTION_REFUSED,
+                    format!("{st:?} {bound:?}"),
+                );
+                if st.is_success() {
+                    close(l);
+                }
+            });
+        }
+
+        /// `WSKRS_PROVIDER_DELAY=300`: every request's completion is held back 300 ms, without
+        /// holding up anything else (8 sends at once, more than the provider's 4 worker
+        /// threads, all complete after one delay, not after two).
+        pub(super) fn delay_all() {
+            with_switch("WSKRS_PROVIDER_DELAY", "300", |wsk| {
+                let (s, mut peer, took) = connect(wsk);
+                check(
+                    "delay: WSKRS_PROVIDER_DELAY=300 -> WskConnect completes after >= 300 ms",
+                    took >= MS(290) && took < MS(2000),
+                    format!("{took:?}"),
+                );
+                let chains: Vec<Chain> = (0..8u8)
+                    .map(|i| {
+                        let mut c = Chain::new(&[1]);
+                        c.fill(&[b'a' + i]);
+                        c
+                    })
+                    .collect();
+                let reqs: Vec<Req> = (0..8).map(|_| Req::new()).collect();
+                let start = Instant::now();
+                let returned: Vec<NtStatus> = chains
+                    .iter()
+                    .zip(&reqs)
+                    .map(|(c, r)| start_send(s, c, 1, r))
+                    .collect();
+                let mut got = [0u8; 8];
+                let read = peer.read_exact(&mut got);
+                let on_wire = start.elapsed();
+                let none_yet = reqs.iter().all(|r| !r.completed());
+                let results: Vec<_> = reqs.iter().map(|r| r.wait(MS(5000))).collect();
+                let total = start.elapsed();
+                check(
+                    "delay: 8 sends at once: data sent at once, completions held back, all done \
+                     in one delay (>= 300, < 600 ms)",
+                    returned.iter().all(|r| *r == NtStatus::PENDING)
+                        && read.is_ok()
+                        && &got == b"abcdefgh"
+                        && none_yet
+                        && results.iter().all(|r| *r == Some((NtStatus::SUCCESS, 1)))
+                        && total >= MS(290)
+                        && total < MS(600),
+                    format!("on the wire {on_wire:?}, none completed then {none_yet}, all {total:?}: {results:?}"),
+                );
+                peer.write_all(b"xyz").unwrap();
+                let start = Instant::now();
+                let (st, data) = receive(s, 3);
+                let took = start.elapsed();
+                check(
+                    "delay: WskReceive of data already there completes after >= 300 ms",
+                    st.is_success() && data == b"xyz" && took >= MS(290) && took < MS(2000),
+                    format!("{st:?} {data:?} {took:?}"),
+                );
+                close(s);
+            });
+        }
+
+        /// `WSKRS_PROVIDER_DELAY=3000:2:every`: requests 2, 4, ... are held back 3 s; cancelling
+        /// or closing completes such a request at once with STATUS_CANCELLED.
+        pub(super) fn delay_nth() {
+            with_switch("WSKRS_PROVIDER_DELAY", "3000:2:every", |wsk| {
+                let (s, mut peer, took) = connect(wsk);
+                check(
+                    "delay: WSKRS_PROVIDER_DELAY=3000:2:every -> request 1 (WskConnect) not delayed",
+                    took < MS(1000),
+                    format!("{took:?}"),
+                );
+                // Request 2: delayed; IoCancelIrp completes it at once.
+                let mut chain = Chain::new(&[2]);
+                chain.fill(b"c2");
+                let r = Req::new();
+                start_send(s, &chain, 2, &r);
+                let mut got = [0u8; 2];
+                let read = peer.read_exact(&mut got);
+                std::thread::sleep(MS(100));
+                let held = !r.completed();
+                let start = Instant::now();
+                let cancelled = unsafe { sys::IoCancelIrp(r.irp) };
+                let res = r.wait(MS(5000));
+                let took = start.elapsed();
+                check(
+                    "delay: IoCancelIrp on a delayed WskSend (sent, held back) -> STATUS_CANCELLED at once",
+                    read.is_ok()
+                        && &got == b"c2"
+                        && held
+                        && cancelled != 0
+                        && res == Some((NtStatus::CANCELLED, 0))
+                        && took < MS(500),
+                    format!("held {held} {res:?} after {took:?}"),
+                );
+                // Request 3: not delayed.
+                let start = Instant::now();
+                let (st, n) = send(s, b"c3");
+                let took = start.elapsed();
+                check(
+                    "delay: request 3 (WskSend) not delayed",
+                    st.is_success() && n == 2 && took < MS(1000),
+                    format!("{st:?} {n} {took:?}"),
+                );
+                // Request 4: a receive whose data is there; held back; close completes it.
+                peer.write_all(b"c4").unwrap();
+                let chain = Chain::new(&[2]);
+                let r = Req::new();
+                start_receive(s, &chain, 2, &r);
+                std::thread::sleep(MS(200));
+                let held = !r.completed();
+                let start = Instant::now();
+                let (_, closed) = close(s);
+                let took = start.elapsed();
+                let res = r.wait(Duration::ZERO);
+                check(
+                    "delay: WskCloseSocket with a delayed WskReceive -> it completes CANCELLED, close at once",
+                    held && closed.is_success() && res == Some((NtStatus::CANCELLED, 0)) && took < MS(500),
+                    format!("held {held} close {closed:?} {res:?} after {took:?}"),
+                );
+            });
         }
     }
 }
