@@ -42,7 +42,49 @@ impl ConnectionSocket {
         Self::connect_with(client, remote, local, BindOptions::default(), timeout)
     }
 
-    /// Like [`ConnectionSocket::connect`], with options applied before binding.
+    /// Creates, binds and connects in one request (`WskSocketConnect`). IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_NOT_IMPLEMENTED` from a provider without it (Wine's netio); otherwise as
+    /// [`ConnectionSocket::connect`].
+    pub fn socket_connect(client: &WskClient, remote: SocketAddr, local: Option<SocketAddr>, timeout: Duration) -> Result<Self> {
+        let (npi_client, dispatch) = client.provider();
+        let Some(socket_connect_fn) = dispatch.WskSocketConnect else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+        let local = local.or_else(|| SockAddr::unspecified_like(&remote).to_socket_addr()).unwrap_or(remote);
+        let mut blocking = Blocking::new();
+        let (info, _) = blocking.run(
+            0,
+            timeout,
+            |m| m.addresses = [SockAddr::from(local), SockAddr::from(remote)],
+            |irp, m| {
+                let [local, remote] = &mut m.addresses;
+                // SAFETY: the NPI is captured for the client's lifetime; both addresses live in
+                // the request's memory; no context, client dispatch, owner or descriptor.
+                unsafe {
+                    socket_connect_fn(
+                        npi_client,
+                        sys::SOCK_STREAM_TYPE,
+                        sys::IPPROTO_TCP,
+                        local.as_mut_ptr(),
+                        remote.as_mut_ptr(),
+                        0,
+                        ptr::null_mut(),
+                        ptr::null(),
+                        ptr::null_mut(),
+                        ptr::null_mut(),
+                        ptr::null_mut(),
+                        irp,
+                    )
+                }
+            },
+            || {},
+        )?;
+        let socket = core::ptr::NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
+        Ok(Self::from_raw(RawSocket::accepted(socket), client.clone()))
+    }
+
+    /// Like [`ConnectionSocket::connect`], with options applied before binding. Without
+    /// options it uses `WskSocketConnect` (one request) where the provider has it.
     ///
     /// # Errors
     /// As [`ConnectionSocket::connect`], or the status of setting an option.
@@ -53,6 +95,13 @@ impl ConnectionSocket {
         options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
+        let plain = !options.reuse_address && !options.exclusive_address && options.ipv6_only.is_none() && options.security.is_none();
+        if plain {
+            match Self::socket_connect(client, remote, local, timeout) {
+                Err(e) if e.status() == NtStatus::NOT_IMPLEMENTED => {}
+                result => return result,
+            }
+        }
         let family = SockAddr::socket_family(&remote);
         let (raw, blocking) = socket::create(client, family, Category::Connection, options, timeout)?;
         Self::connect_created(raw, blocking, client, remote, local, timeout)

@@ -52,7 +52,7 @@ impl RawSocket {
         unsafe { &*dispatch.cast::<D>() }
     }
 
-    /// A socket the provider just handed over (accepted).
+    /// A socket the provider just handed over (accepted, or created by WskSocketConnect).
     pub(crate) fn accepted(socket: NonNull<sys::WSK_SOCKET>) -> Self {
         // INVARIANT: the provider returned it open, as a connection socket.
         Self { socket, open: true }
