@@ -452,6 +452,27 @@ pub(crate) fn connected(socket: &Arc<Socket>) {
     }
 }
 
+/// The connection was dropped (`WSKRS_PROVIDER_DROP`): in pump mode, the stream ends with a
+/// reset. The pump's pending receive fails with it (and reports it); when no pump receive is
+/// pending (the pump is paused, or this runs from the completion of the pump's receive, whose
+/// result is handled next), the end is reported by the next `stream_progress` — run here if
+/// nothing else will.
+pub(crate) fn dropped(socket: &Arc<Socket>) {
+    let report = {
+        let mut ev = socket.events();
+        if !ev.pump_mode {
+            return;
+        }
+        ev.end.get_or_insert(NtStatus::CONNECTION_RESET);
+        !ev.pump_pending && !ev.indicating
+    };
+    if report {
+        // On the provider thread finishing a request of this socket (which still counts as
+        // pending), as every callback.
+        stream_progress(socket);
+    }
+}
+
 /// `SO_WSK_SEND_BUFFER`-like changes: the ideal send backlog follows `SO_SNDBUF`.
 pub(crate) fn send_buffer_changed(socket: &Arc<Socket>) {
     let mut ev = socket.events();

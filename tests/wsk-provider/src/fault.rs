@@ -8,6 +8,9 @@
 //!   by `MS` milliseconds: all of them, or the Nth (counted from 1), or every Nth. The request
 //!   is parked on a timer after Winsock completed it (see `delay.rs`); cancelling or closing
 //!   completes it at once with `STATUS_CANCELLED`.
+//! - `WSKRS_PROVIDER_DROP=N[:every]` resets the Nth connection accepted or connected (counted
+//!   from 1), or every Nth, right after its first completed send or receive (see
+//!   `Socket::drop_connection`).
 
 // Parsed on any host (unit test); used only by the Windows build.
 #![cfg_attr(not(windows), allow(dead_code))]
@@ -62,6 +65,8 @@ static STATUS: AtomicU32 = AtomicU32::new(0);
 /// `WSKRS_PROVIDER_DELAY`: which requests are delayed, and by how many milliseconds.
 static DELAY: Choice = Choice::new();
 static DELAY_MS: AtomicU64 = AtomicU64::new(0);
+/// `WSKRS_PROVIDER_DROP`: which connections are reset.
+static DROP: Choice = Choice::new();
 
 /// Reads the switches (each `WskRegister` restarts the counts).
 pub(crate) fn configure() {
@@ -88,6 +93,17 @@ pub(crate) fn configure() {
             ));
         }
         None => DELAY.set(0, false),
+    }
+    match var("WSKRS_PROVIDER_DROP").as_deref().and_then(parse_drop) {
+        Some((nth, every)) => {
+            DROP.set(nth, every);
+            #[cfg(windows)]
+            crate::trace::line(format_args!(
+                "fault injection: connection {nth} is reset after its first send or receive \
+                 (every: {every})"
+            ));
+        }
+        None => DROP.set(0, false),
     }
 }
 
@@ -127,6 +143,14 @@ fn parse_delay(v: &str) -> Option<(u64, Option<u64>, bool)> {
     parts.next().is_none().then_some((ms, Some(nth), every))
 }
 
+/// `N[:every]`.
+fn parse_drop(v: &str) -> Option<(u64, bool)> {
+    let mut parts = v.split(':');
+    let nth = number(parts.next())?;
+    let every = every(parts.next())?;
+    parts.next().is_none().then_some((nth, every))
+}
+
 /// Counts one operation; returns the status to fail it with, when it is the chosen one.
 pub(crate) fn inject() -> Option<NtStatus> {
     FAULT
@@ -142,9 +166,15 @@ pub(crate) fn delay() -> Option<Duration> {
         .then(|| Duration::from_millis(DELAY_MS.load(Ordering::Relaxed)))
 }
 
+/// Counts one established connection (accepted or connected); whether to reset it after its
+/// first completed send or receive.
+pub(crate) fn drop_connection() -> bool {
+    DROP.hit()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{parse, parse_delay};
+    use super::{parse, parse_delay, parse_drop};
 
     #[test]
     fn parses_the_switch() {
@@ -163,5 +193,14 @@ mod tests {
         assert_eq!(parse_delay("250:0"), None);
         assert_eq!(parse_delay("250:2:sometimes"), None);
         assert_eq!(parse_delay("x"), None);
+    }
+
+    #[test]
+    fn parses_the_drop_switch() {
+        assert_eq!(parse_drop("1"), Some((1, false)));
+        assert_eq!(parse_drop("3:every"), Some((3, true)));
+        assert_eq!(parse_drop("0"), None);
+        assert_eq!(parse_drop("2:x"), None);
+        assert_eq!(parse_drop(""), None);
     }
 }

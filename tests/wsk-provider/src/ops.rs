@@ -173,6 +173,9 @@ pub(crate) struct Op {
     parked: AtomicU8,
     /// The result the request had when it was parked.
     parked_result: Mutex<Option<(NtStatus, usize)>>,
+    /// `WSKRS_PROVIDER_DROP` reset the connection under this pending request: its failure is
+    /// reported as `STATUS_CONNECTION_RESET`.
+    reset: AtomicBool,
     kind: Kind,
 }
 
@@ -214,6 +217,7 @@ impl Op {
             delay,
             parked: AtomicU8::new(IDLE),
             parked_result: Mutex::new(None),
+            reset: AtomicBool::new(false),
             kind,
         })
     }
@@ -434,6 +438,13 @@ impl Op {
         NtStatus::from_u32(internal as u32)
     }
 
+    /// The connection was dropped (`WSKRS_PROVIDER_DROP`) under this pending request: stop it;
+    /// it fails with `STATUS_CONNECTION_RESET`. A parked request already has its result.
+    pub(crate) fn reset(&self) {
+        self.reset.store(true, Ordering::SeqCst);
+        self.cancel_io();
+    }
+
     /// `CancelIoEx` on this request (harmless when it already completed).
     fn cancel_io(&self) {
         if let Some(s) = self.socket.raw_handle() {
@@ -457,10 +468,23 @@ impl Op {
             status
         } else if cancelled {
             NtStatus::CANCELLED
+        } else if self.reset.load(Ordering::SeqCst) {
+            NtStatus::CONNECTION_RESET
         } else {
             status
         };
         let (status, information) = self.complete_kind(status, bytes);
+        if status.is_success()
+            && matches!(
+                self.kind,
+                Kind::Send { .. } | Kind::Receive { .. } | Kind::Pump { .. }
+            )
+            && self.socket.take_doomed()
+        {
+            // WSKRS_PROVIDER_DROP: the connection's first send or receive completed; it is
+            // reset now, before this request's own completion reaches the client.
+            self.socket.drop_connection(&self);
+        }
         let irp = self
             .irp
             .lock()
@@ -670,6 +694,7 @@ impl Op {
                     )
                 };
                 let socket = Socket::new_connected(&self.socket, *accepted, *context, *dispatch);
+                socket.established();
                 if !*event {
                     // SAFETY: client buffers valid until completion (WSK contract); sized by
                     // family.
@@ -685,6 +710,7 @@ impl Op {
             Kind::Connect { hand_over, .. } => {
                 if status.is_success() {
                     self.socket.connected();
+                    self.socket.established();
                     crate::events::connected(&self.socket);
                 }
                 if !*hand_over {

@@ -78,6 +78,9 @@ pub(crate) struct Socket {
     protocol: u32,
     handle: AtomicUsize,
     closing: AtomicBool,
+    /// `WSKRS_PROVIDER_DROP` chose this connection: reset it after its first completed send
+    /// or receive.
+    doomed: AtomicBool,
     pub(crate) client: Arc<Client>,
     /// The client's socket context and dispatch table (for event callbacks); set at creation,
     /// or by `WskAcceptEvent` for sockets accepted through it.
@@ -122,6 +125,7 @@ impl Socket {
             protocol,
             handle: AtomicUsize::new(handle),
             closing: AtomicBool::new(false),
+            doomed: AtomicBool::new(false),
             client,
             context: AtomicUsize::new(context as usize),
             dispatch: AtomicUsize::new(dispatch as usize),
@@ -255,6 +259,72 @@ impl Socket {
         } else {
             None
         }
+    }
+
+    /// A connection was established on this socket (accepted, or connected): counts it for
+    /// `WSKRS_PROVIDER_DROP`.
+    pub(crate) fn established(&self) {
+        if crate::fault::drop_connection() {
+            crate::trace::line(format_args!(
+                "fault injection: connection {:p} will be reset after its first send or receive",
+                std::ptr::from_ref(self)
+            ));
+            self.doomed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether this connection is to be reset now (true once).
+    pub(crate) fn take_doomed(&self) -> bool {
+        self.doomed.load(Ordering::Relaxed) && self.doomed.swap(false, Ordering::SeqCst)
+    }
+
+    /// `WSKRS_PROVIDER_DROP`: resets the connection as if the network had dropped it. Like an
+    /// abortive disconnect (`SO_LINGER(1, 0)` + `closesocket`: the peer gets an RST), except
+    /// that the requests pending now (other than `trigger`, whose send or receive just
+    /// completed) fail with `STATUS_CONNECTION_RESET`, and a socket with receive or disconnect
+    /// events reports the end as a reset (`WskDisconnectEvent` with `WSK_FLAG_ABORTIVE`).
+    /// Later requests fail with `STATUS_CONNECTION_ABORTED`, as after `WskDisconnect` with
+    /// `WSK_FLAG_ABORTIVE`. Runs on the provider thread finishing `trigger`.
+    pub(crate) fn drop_connection(self: &Arc<Self>, trigger: &Op) {
+        let Some(h) = self.raw_handle() else {
+            return;
+        };
+        let pending = {
+            let mut st = self.lock();
+            if st.aborted || st.closing.is_some() {
+                return;
+            }
+            st.aborted = true;
+            st.pending.clone()
+        };
+        crate::events::dropped(self);
+        for op in pending
+            .iter()
+            .filter(|op| !std::ptr::eq(Arc::as_ptr(op), trigger))
+        {
+            op.reset();
+        }
+        let linger = ws::LINGER {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: plain option set on an open socket; LINGER is 4 bytes.
+        let r = unsafe {
+            ws::setsockopt(
+                h,
+                ws::SOL_SOCKET,
+                ws::SO_LINGER,
+                (&raw const linger).cast(),
+                4,
+            )
+        };
+        crate::trace::line(format_args!(
+            "fault injection: connection {:p} dropped (reset); SO_LINGER(1, 0) -> {r}, {} \
+             request(s) pending",
+            Arc::as_ptr(self),
+            pending.len().saturating_sub(1)
+        ));
+        self.close_handle();
     }
 
     /// Records a bind done outside `WskBind` (by `WskSocketConnect`).

@@ -457,6 +457,8 @@ mod selftest {
         faults::fault();
         faults::delay_all();
         faults::delay_nth();
+        faults::drop_nth();
+        with_switch("WSKRS_PROVIDER_DROP", "1", events::dropped);
         let failed = FAILED.load(Ordering::SeqCst);
         println!("wsk-selftest: {} failure(s)", failed);
         i32::from(failed != 0)
@@ -2072,19 +2074,65 @@ mod selftest {
             let mut reg = wsk.registration;
             unsafe { netio::WskDeregister(&raw mut *reg) };
         }
+
+        /// `WSKRS_PROVIDER_DROP=1` with a receive-event client: the first received data is
+        /// indicated, then the reset is reported as `WskDisconnectEvent(WSK_FLAG_ABORTIVE)`;
+        /// later requests fail with `STATUS_CONNECTION_ABORTED`.
+        pub(super) fn dropped(wsk: &Wsk) {
+            let rec = Recorder::new();
+            let (s, mut peer) = connected_pair(wsk, &rec);
+            let st = event_control(s, sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT, None);
+            peer.write_all(b"data").unwrap();
+            let seen = rec.wait(|v| v.iter().any(|e| matches!(e, Seen::Disconnect(_))));
+            check(
+                "drop (events): first data indicated, then WskDisconnectEvent(WSK_FLAG_ABORTIVE)",
+                st.is_success()
+                    && seen
+                        == [
+                            Seen::Receive(b"data".to_vec()),
+                            Seen::Disconnect(sys::WSK_FLAG_ABORTIVE),
+                        ],
+                format!("{st:?} {seen:?}"),
+            );
+            let chain = Chain::new(&[4]);
+            let mut wb = chain.wsk_buf(0, 4);
+            let (_, sent, _) =
+                Req::new().run(|irp| unsafe { (conn(s).WskSend.unwrap())(s, &raw mut wb, 0, irp) });
+            let (received, _) = receive(s, 4);
+            check(
+                "drop (events): later WskSend / WskReceive -> STATUS_CONNECTION_ABORTED",
+                sent == CONNECTION_ABORTED && received == CONNECTION_ABORTED,
+                format!("{sent:?} {received:?}"),
+            );
+            let (_, st) = close(s);
+            rec.closed.store(true, Ordering::SeqCst);
+            check(
+                "drop (events): WskCloseSocket after the reset",
+                st.is_success(),
+                format!("{st:?}"),
+            );
+        }
+
+        /// `STATUS_CONNECTION_ABORTED`.
+        const CONNECTION_ABORTED: NtStatus = NtStatus::from_u32(0xC000_0241);
     }
 
-    /// The fault-injection switches (`WSKRS_PROVIDER_FAULT`, `_DELAY`), each on a
+    /// The fault-injection switches (`WSKRS_PROVIDER_FAULT`, `_DELAY`, `_DROP`), each on a
     /// registration of its own made while the variable is set (see `with_switch`).
     mod faults {
         use std::io::{Read, Write};
         use std::net::{TcpListener, TcpStream};
+        use std::ptr::null_mut;
         use std::time::{Duration, Instant};
 
         use wsk_bindings::{self as sys, NtStatus};
 
         use super::{bind, check, close, conn, listen, sockaddr, with_switch, Chain, Req, Wsk};
 
+        /// `STATUS_CONNECTION_RESET`.
+        const CONNECTION_RESET: NtStatus = NtStatus::from_u32(0xC000_020D);
+        /// `STATUS_CONNECTION_ABORTED`.
+        const CONNECTION_ABORTED: NtStatus = NtStatus::from_u32(0xC000_0241);
         /// `STATUS_CONNECTION_REFUSED`, the status injected by the fault check.
         const CONNECTION_REFUSED: NtStatus = NtStatus::from_u32(0xC000_0236);
 
@@ -2138,6 +2186,24 @@ mod selftest {
                 .wait(Duration::from_secs(10))
                 .unwrap_or((NtStatus::TIMEOUT, 0));
             (st, chain.bytes()[..info.min(n)].to_vec())
+        }
+
+        /// Whether the peer sees a reset: its read fails with one, or (a Winsock peer in Wine
+        /// may read a reset as end of stream, see the README) reads EOF and its next write
+        /// fails with one.
+        fn peer_reset(peer: &mut TcpStream) -> (bool, String) {
+            let mut b = [0u8; 16];
+            let read = peer.read(&mut b);
+            let write = peer.write(b"y");
+            let is_reset = |e: &std::io::Error| {
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+                )
+            };
+            let reset = read.as_ref().is_err_and(is_reset)
+                || (read.as_ref().is_ok_and(|n| *n == 0) && write.as_ref().is_err_and(is_reset));
+            (reset, format!("read {read:?} write {write:?}"))
         }
 
         /// `WSKRS_PROVIDER_FAULT=2:0xC0000236`: operation 1 (WskSocket) succeeds, operation 2
@@ -2275,6 +2341,92 @@ mod selftest {
                     held && closed.is_success() && res == Some((NtStatus::CANCELLED, 0)) && took < MS(500),
                     format!("held {held} close {closed:?} {res:?} after {took:?}"),
                 );
+            });
+        }
+
+        /// `WSKRS_PROVIDER_DROP=1`: the first connection (accepted) is reset after its first
+        /// send: pending requests fail with STATUS_CONNECTION_RESET, later ones with
+        /// STATUS_CONNECTION_ABORTED, the peer sees a reset; the second is left alone.
+        pub(super) fn drop_nth() {
+            with_switch("WSKRS_PROVIDER_DROP", "1", |wsk| {
+                let (st, l) = wsk.socket(2, 1, 6, sys::WSK_FLAG_LISTEN_SOCKET);
+                assert!(st.is_success());
+                let ld = listen(l);
+                assert!(bind(l, "127.0.0.1:0".parse().unwrap(), ld.WskBind).is_success());
+                let me = super::local_address(l, ld.WskGetLocalAddress).unwrap();
+                let r = Req::new();
+                unsafe {
+                    (ld.WskAccept.unwrap())(
+                        l,
+                        0,
+                        null_mut(),
+                        std::ptr::null(),
+                        null_mut(),
+                        null_mut(),
+                        r.arm(),
+                    )
+                };
+                let mut peer = TcpStream::connect(me).unwrap();
+                peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let (st, handle) = r.wait(MS(5000)).unwrap_or((NtStatus::TIMEOUT, 0));
+                assert!(st.is_success(), "WskAccept: {st:?}");
+                let a = handle as *mut sys::WSK_SOCKET;
+                // A receive pending when the connection is dropped.
+                let pending = Chain::new(&[8]);
+                let rr = Req::new();
+                start_receive(a, &pending, 8, &rr);
+                std::thread::sleep(MS(50));
+                let (sent, n) = send(a, b"ping");
+                check(
+                    "drop: WSKRS_PROVIDER_DROP=1 -> the first send on accepted connection 1 completes",
+                    sent.is_success() && n == 4,
+                    format!("{sent:?} {n}"),
+                );
+                let res = rr.wait(MS(5000));
+                check(
+                    "drop: the receive pending at the reset -> STATUS_CONNECTION_RESET",
+                    res == Some((CONNECTION_RESET, 0)),
+                    format!("{res:?}"),
+                );
+                let mut got = [0u8; 4];
+                let read = peer.read_exact(&mut got);
+                let (reset, detail) = peer_reset(&mut peer);
+                check(
+                    "drop: the peer gets the data, then a reset (RST)",
+                    read.is_ok() && &got == b"ping" && reset,
+                    format!("{read:?} {got:?} {detail}"),
+                );
+                let (sent, _) = send(a, b"late");
+                let (received, _) = receive(a, 4);
+                check(
+                    "drop: later WskSend / WskReceive -> STATUS_CONNECTION_ABORTED",
+                    sent == CONNECTION_ABORTED && received == CONNECTION_ABORTED,
+                    format!("{sent:?} {received:?}"),
+                );
+                let (_, st) = close(a);
+                check(
+                    "drop: WskCloseSocket after the reset",
+                    st.is_success(),
+                    format!("{st:?}"),
+                );
+                close(l);
+                // Connection 2 (connected) is not chosen.
+                let (s, mut peer, _) = connect(wsk);
+                let (sent, n) = send(s, b"two");
+                let mut got = [0u8; 3];
+                let read = peer.read_exact(&mut got);
+                peer.write_all(b"back").unwrap();
+                let (received, data) = receive(s, 4);
+                check(
+                    "drop: connection 2 is left alone (send and receive work)",
+                    sent.is_success()
+                        && n == 3
+                        && read.is_ok()
+                        && received.is_success()
+                        && data == b"back",
+                    format!("{sent:?} {n} {read:?} {received:?} {data:?}"),
+                );
+                close(s);
             });
         }
     }
