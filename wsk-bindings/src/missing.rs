@@ -384,3 +384,111 @@ const _: () = {
     assert!(core::mem::size_of::<WSK_PROVIDER_CHARACTERISTICS>() == 4);
     assert!(core::mem::offset_of!(WSK_PROVIDER_CHARACTERISTICS, LowestVersion) == 2);
 };
+
+// Socket I/O control codes for `WskControlSocket(WskIoctl, ...)`. Wine 8.0's ddk/wsk.h lacks
+// them. The WDK's wsk.h defines them with ws2def.h's macros:
+//   SIO_WSK_SET_REMOTE_ADDRESS       _WSAIOW(IOC_WSK,0x1)
+//   SIO_WSK_REGISTER_EXTENSION       _WSAIORW(IOC_WSK,0x2)
+//   SIO_WSK_QUERY_IDEAL_SEND_BACKLOG _WSAIOR(IOC_WSK,0x3)
+//   SIO_WSK_QUERY_RECEIVE_BACKLOG    _WSAIOR(IOC_WSK,0x4)
+//   SIO_WSK_QUERY_INSPECT_ID         _WSAIOR(IOC_WSK,0x5)
+//   SIO_WSK_SET_SENDTO_ADDRESS       _WSAIOW(IOC_WSK,0x6)
+// with ws2def.h's IOC_OUT 0x40000000, IOC_IN 0x80000000, IOC_WS2 0x08000000,
+// IOC_WSK (IOC_WS2|0x07000000), _WSAIOR(x,y) (IOC_OUT|(x)|(y)), _WSAIOW(x,y) (IOC_IN|(x)|(y)),
+// _WSAIORW(x,y) (IOC_INOUT|(x)|(y)). Each code's use (input, output, IRP rule) is on its
+// page under https://learn.microsoft.com/windows-hardware/drivers/network/ (e.g.
+// sio-wsk-query-receive-backlog, sio-wsk-set-sendto-address).
+
+/// `IOC_OUT` (ws2def.h): the ioctl returns data.
+pub const IOC_OUT: u32 = 0x4000_0000;
+/// `IOC_IN` (ws2def.h): the ioctl takes data.
+pub const IOC_IN: u32 = 0x8000_0000;
+/// `IOC_INOUT` (ws2def.h).
+pub const IOC_INOUT: u32 = IOC_IN | IOC_OUT;
+/// `IOC_WS2` (ws2def.h): Winsock 2 ioctl family.
+pub const IOC_WS2: u32 = 0x0800_0000;
+/// `IOC_WSK` (ws2def.h): `IOC_WS2 | 0x07000000`, the WSK-specific family.
+pub const IOC_WSK: u32 = IOC_WS2 | 0x0700_0000;
+
+/// ws2def.h's `_WSAIOR(x, y)` macro.
+#[must_use]
+pub const fn wsaior(x: u32, y: u32) -> u32 {
+    IOC_OUT | x | y
+}
+/// ws2def.h's `_WSAIOW(x, y)` macro.
+#[must_use]
+pub const fn wsaiow(x: u32, y: u32) -> u32 {
+    IOC_IN | x | y
+}
+/// ws2def.h's `_WSAIORW(x, y)` macro.
+#[must_use]
+pub const fn wsaiorw(x: u32, y: u32) -> u32 {
+    IOC_INOUT | x | y
+}
+
+/// `SIO_WSK_SET_REMOTE_ADDRESS`: datagram sockets, fixed remote address (IRP required).
+pub const SIO_WSK_SET_REMOTE_ADDRESS: u32 = wsaiow(IOC_WSK, 0x1);
+/// `SIO_WSK_REGISTER_EXTENSION`: extension interfaces.
+pub const SIO_WSK_REGISTER_EXTENSION: u32 = wsaiorw(IOC_WSK, 0x2);
+/// `SIO_WSK_QUERY_IDEAL_SEND_BACKLOG`: connection sockets, a `SIZE_T` out (IRP required).
+pub const SIO_WSK_QUERY_IDEAL_SEND_BACKLOG: u32 = wsaior(IOC_WSK, 0x3);
+/// `SIO_WSK_QUERY_RECEIVE_BACKLOG`: connection sockets, a `SIZE_T` out (IRP required).
+pub const SIO_WSK_QUERY_RECEIVE_BACKLOG: u32 = wsaior(IOC_WSK, 0x4);
+/// `SIO_WSK_QUERY_INSPECT_ID`: listening sockets in conditional-accept mode.
+pub const SIO_WSK_QUERY_INSPECT_ID: u32 = wsaior(IOC_WSK, 0x5);
+/// `SIO_WSK_SET_SENDTO_ADDRESS`: datagram sockets, fixed destination (IRP required).
+pub const SIO_WSK_SET_SENDTO_ADDRESS: u32 = wsaiow(IOC_WSK, 0x6);
+
+const _: () = {
+    // The values the macros give (wsk.h as compiled by the WDK).
+    assert!(IOC_WSK == 0x0F00_0000);
+    assert!(SIO_WSK_SET_REMOTE_ADDRESS == 0x8F00_0001);
+    assert!(SIO_WSK_REGISTER_EXTENSION == 0xCF00_0002);
+    assert!(SIO_WSK_QUERY_IDEAL_SEND_BACKLOG == 0x4F00_0003);
+    assert!(SIO_WSK_QUERY_RECEIVE_BACKLOG == 0x4F00_0004);
+    assert!(SIO_WSK_QUERY_INSPECT_ID == 0x4F00_0005);
+    assert!(SIO_WSK_SET_SENDTO_ADDRESS == 0x8F00_0006);
+};
+
+
+// `WSK_PROVIDER_STREAM_DISPATCH` (stream sockets, Windows 10 1703+) is in Wine's ddk/wsk.h;
+// its member order is checked here against Microsoft's page
+// (https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_provider_stream_dispatch):
+// Basic (2 pointers), WskBind, WskAccept, WskConnect, WskListen, WskSend, WskReceive,
+// WskDisconnect, WskRelease, WskGetLocalAddress, WskGetRemoteAddress, WskConnectEx,
+// WskSendEx, WskReceiveEx: 15 pointers.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    type D = crate::WSK_PROVIDER_STREAM_DISPATCH;
+    const P: usize = size_of::<*const core::ffi::c_void>();
+    assert!(size_of::<D>() == 15 * P);
+    assert!(offset_of!(D, WskBind) == 2 * P);
+    assert!(offset_of!(D, WskAccept) == 3 * P);
+    assert!(offset_of!(D, WskConnect) == 4 * P);
+    assert!(offset_of!(D, WskListen) == 5 * P);
+    assert!(offset_of!(D, WskSend) == 6 * P);
+    assert!(offset_of!(D, WskReceive) == 7 * P);
+    assert!(offset_of!(D, WskDisconnect) == 8 * P);
+    assert!(offset_of!(D, WskRelease) == 9 * P);
+    assert!(offset_of!(D, WskGetLocalAddress) == 10 * P);
+    assert!(offset_of!(D, WskGetRemoteAddress) == 11 * P);
+    assert!(offset_of!(D, WskConnectEx) == 12 * P);
+    assert!(offset_of!(D, WskReceiveEx) == 14 * P);
+    // WSK_FLAG_STREAM_SOCKET (WskSocket's page; Wine has it): 0x00000008.
+    assert!(crate::WSK_FLAG_STREAM_SOCKET == 8);
+};
+
+#[cfg(test)]
+mod sio_tests {
+    use super::*;
+
+    #[test]
+    fn sio_wsk_codes_match_the_wdk_macros() {
+        assert_eq!(IOC_WSK, 251_658_240);
+        assert_eq!(SIO_WSK_SET_REMOTE_ADDRESS, 0x8F00_0001);
+        assert_eq!(SIO_WSK_QUERY_IDEAL_SEND_BACKLOG, 0x4F00_0003);
+        assert_eq!(SIO_WSK_QUERY_RECEIVE_BACKLOG, 0x4F00_0004);
+        assert_eq!(SIO_WSK_QUERY_INSPECT_ID, 0x4F00_0005);
+        assert_eq!(SIO_WSK_SET_SENDTO_ADDRESS, 0x8F00_0006);
+    }
+}
