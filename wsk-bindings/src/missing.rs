@@ -478,6 +478,25 @@ const _: () = {
     assert!(crate::WSK_FLAG_STREAM_SOCKET == 8);
 };
 
+/// `WSK_CLIENT_STREAM_DISPATCH` (wsk.h of the WDK, Windows 10 1703+; Wine's ddk/wsk.h lacks
+/// it): the client dispatch a stream socket is created with, one table per role it may take.
+/// Layout from
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_client_stream_dispatch>:
+/// `const WSK_CLIENT_LISTEN_DISPATCH *Listen; const WSK_CLIENT_CONNECTION_DISPATCH *Connect;`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct WSK_CLIENT_STREAM_DISPATCH {
+    /// Event callbacks once the socket listens (`WskListen`).
+    pub Listen: *const crate::WSK_CLIENT_LISTEN_DISPATCH,
+    /// Event callbacks once the socket is connected (`WskConnect`).
+    pub Connect: *const crate::WSK_CLIENT_CONNECTION_DISPATCH,
+}
+
+const _: () = {
+    assert!(core::mem::size_of::<WSK_CLIENT_STREAM_DISPATCH>() == 16);
+    assert!(core::mem::offset_of!(WSK_CLIENT_STREAM_DISPATCH, Connect) == 8);
+};
+
 #[cfg(test)]
 mod sio_tests {
     use super::*;
