@@ -264,7 +264,8 @@ unsafe extern "C" fn wsk_socket(
         sys::WSK_FLAG_LISTEN_SOCKET => Category::Listen,
         sys::WSK_FLAG_CONNECTION_SOCKET => Category::Connection,
         sys::WSK_FLAG_DATAGRAM_SOCKET => Category::Datagram,
-        // WSK_FLAG_STREAM_SOCKET is NPI 1.1+; this provider reports 1.0.
+        // Windows 10 1703+: a socket that WskListen or WskConnect later commits to a role.
+        sys::WSK_FLAG_STREAM_SOCKET if socket_type == sys::SOCK_STREAM_TYPE => Category::Stream,
         _ => return fail(irp, NtStatus::INVALID_PARAMETER).0,
     };
     #[allow(clippy::useless_conversion)]

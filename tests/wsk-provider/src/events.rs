@@ -75,7 +75,7 @@ const ALL_EVENTS: u32 = CONNECTION_EVENTS | sys::WSK_EVENT_ACCEPT | sys::WSK_EVE
 /// The events `SO_WSK_EVENT_CALLBACK` may name for a category.
 fn valid_for(category: Category) -> u32 {
     match category {
-        Category::Basic => 0,
+        Category::Basic | Category::Stream => 0,
         Category::Listen => sys::WSK_EVENT_ACCEPT | CONNECTION_EVENTS,
         Category::Connection => CONNECTION_EVENTS,
         Category::Datagram => sys::WSK_EVENT_RECEIVE_FROM,
@@ -408,7 +408,7 @@ pub(crate) unsafe fn set_static(
 
 /// Applies the client's static events to a socket it just created.
 pub(crate) fn created(socket: &Arc<Socket>) {
-    let mask = socket.client.static_events() & valid_for(socket.category);
+    let mask = socket.client.static_events() & valid_for(socket.category());
     // Connection events on a listening socket only matter for the sockets it accepts.
     let mut ev = socket.events();
     ev.enabled |= mask;
@@ -426,6 +426,11 @@ pub(crate) fn accepted(listen: &Arc<Socket>, socket: &Arc<Socket>) {
         ev.fixed |= fixed;
     }
     connected(socket);
+}
+
+/// Bytes the provider received for an event client and has not handed over yet.
+pub(crate) fn buffered_len(socket: &Socket) -> usize {
+    socket.events().buffered.len()
 }
 
 /// A listening or datagram socket was bound: start what its (static) events need.
@@ -516,22 +521,22 @@ pub(crate) unsafe fn control(
 /// Whether the socket is in the state the documentation requires for its category.
 fn ready_for_events(socket: &Socket) -> bool {
     let (bound, connected) = socket.bound_connected();
-    match socket.category {
+    match socket.category() {
         Category::Listen | Category::Datagram => bound,
         Category::Connection => connected,
-        Category::Basic => false,
+        Category::Basic | Category::Stream => false,
     }
 }
 
 fn enable(socket: &Arc<Socket>, mask: u32) -> NtStatus {
-    let valid = valid_for(socket.category);
+    let valid = valid_for(socket.category());
     if mask == 0 || mask & !valid != 0 {
         return NtStatus::INVALID_PARAMETER;
     }
     if socket.is_closing() || !ready_for_events(socket) {
         return NtStatus::INVALID_DEVICE_STATE;
     }
-    if socket.client_dispatch().is_null() && socket.category != Category::Listen {
+    if socket.client_dispatch().is_null() && socket.category() != Category::Listen {
         // No table to call through.
         return NtStatus::INVALID_PARAMETER;
     }
@@ -541,7 +546,7 @@ fn enable(socket: &Arc<Socket>, mask: u32) -> NtStatus {
         return NtStatus::INVALID_DEVICE_STATE;
     }
     ev.enabled |= mask;
-    if socket.category == Category::Connection {
+    if socket.category() == Category::Connection {
         if mask & (sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT) != 0 {
             ev.pump_mode = true;
         }
@@ -558,7 +563,7 @@ fn enable(socket: &Arc<Socket>, mask: u32) -> NtStatus {
 }
 
 fn disable(socket: &Arc<Socket>, bit: u32, irp: Option<PendingIrp>) -> NtStatus {
-    let valid = valid_for(socket.category);
+    let valid = valid_for(socket.category());
     // One event at a time, per the documentation.
     let status = if bit.count_ones() != 1 || bit & !valid != 0 {
         NtStatus::INVALID_PARAMETER
@@ -616,14 +621,14 @@ pub(crate) fn notified(socket: &Arc<Socket>, status: NtStatus, cancelled: bool) 
 
 /// Does whatever the socket's events need now: serve readers, indicate, re-arm pumps.
 fn progress(socket: &Arc<Socket>) {
-    match socket.category {
+    match socket.category() {
         Category::Connection => {
             send_backlog(socket);
             stream_progress(socket);
         }
         Category::Datagram => datagram_progress(socket),
         Category::Listen => accept_progress(socket),
-        Category::Basic => {}
+        Category::Basic | Category::Stream => {}
     }
 }
 
@@ -663,7 +668,7 @@ fn send_backlog(socket: &Arc<Socket>) {
 
 /// The ideal send backlog: `SIO_IDEAL_SEND_BACKLOG_QUERY` if Winsock has it, else the send
 /// buffer size (`SO_SNDBUF`), else 64 KiB.
-fn ideal_send_backlog(socket: &Socket) -> usize {
+pub(crate) fn ideal_send_backlog(socket: &Socket) -> usize {
     const FALLBACK: usize = 65_536;
     let Some(h) = socket.raw_handle() else {
         return FALLBACK;

@@ -37,6 +37,8 @@ mod events;
 #[cfg(any(windows, test))]
 mod fault;
 #[cfg(windows)]
+mod ioctl;
+#[cfg(windows)]
 mod irp;
 #[cfg(windows)]
 mod names;

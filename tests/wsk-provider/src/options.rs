@@ -11,7 +11,7 @@ use crate::security::CachedSd;
 use crate::socket::Socket;
 
 /// The outcome of a control request: status and bytes written to the output buffer.
-type Outcome = (NtStatus, usize);
+pub(crate) type Outcome = (NtStatus, usize);
 
 /// `WskControlSocket`. With an IRP, the IRP is completed (Information = bytes returned) and
 /// the same status is returned; without one, the status is returned and the byte count goes
@@ -70,6 +70,8 @@ pub(crate) unsafe extern "C" fn wsk_control_socket(
                 sys::WskSetOption => unsafe { set(&s, &req) },
                 // SAFETY: WSK contract: the output buffer is writable for its size.
                 sys::WskGetOption => unsafe { get(&s, &req) },
+                // SAFETY: WSK contract: both buffers valid for their sizes.
+                sys::WskIoctl => unsafe { crate::ioctl::ioctl(&s, &req) },
                 _ => (NtStatus::NOT_SUPPORTED, 0),
             }
         }
@@ -87,14 +89,15 @@ pub(crate) unsafe extern "C" fn wsk_control_socket(
     status.0
 }
 
-struct Request {
-    code: u32,
-    level: u32,
-    input: *mut c_void,
-    input_size: usize,
-    output: *mut c_void,
-    output_size: usize,
-    has_irp: bool,
+/// A `WskControlSocket` request's parameters.
+pub(crate) struct Request {
+    pub(crate) code: u32,
+    pub(crate) level: u32,
+    pub(crate) input: *mut c_void,
+    pub(crate) input_size: usize,
+    pub(crate) output: *mut c_void,
+    pub(crate) output_size: usize,
+    pub(crate) has_irp: bool,
 }
 
 /// Reads the `PSECURITY_DESCRIPTOR` a WSK buffer holds.

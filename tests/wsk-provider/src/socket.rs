@@ -31,7 +31,16 @@ pub(crate) enum Category {
     Connection,
     /// `WSK_FLAG_DATAGRAM_SOCKET`.
     Datagram,
+    /// `WSK_FLAG_STREAM_SOCKET` (Windows 10 1703+) before `WskListen` or `WskConnect`
+    /// committed it: bind, control and close only. It then acts as [`Category::Listen`] or
+    /// [`Category::Connection`] (see [`Socket::category`]).
+    Stream,
 }
+
+/// What a stream socket has become (`Socket::role`).
+const ROLE_NONE: u8 = 0;
+const ROLE_LISTEN: u8 = 1;
+const ROLE_CONNECTION: u8 = 2;
 
 /// How long `WskCloseSocket` lets cancelled requests finish before it closes the Winsock
 /// socket under them, and then before it completes them itself.
@@ -62,6 +71,9 @@ struct State {
     aborted: bool,
     /// `SO_WSK_SECURITY` (a cached security descriptor reference).
     security: Option<CachedSd>,
+    /// Datagram sockets: the fixed destination (`SIO_WSK_SET_SENDTO_ADDRESS` or
+    /// `SIO_WSK_SET_REMOTE_ADDRESS`) a `WskSendTo` without a remote address goes to.
+    fixed_to: Option<Addr>,
 }
 
 /// A WSK socket.
@@ -72,7 +84,15 @@ struct State {
 #[repr(C)]
 pub(crate) struct Socket {
     wsk: sys::WSK_SOCKET,
-    pub(crate) category: Category,
+    /// The category `WskSocket` chose ([`Category::Stream`] for stream sockets, whose
+    /// current role is in `role`).
+    base: Category,
+    /// Stream sockets: `ROLE_NONE`, `ROLE_LISTEN` after `WskListen`, `ROLE_CONNECTION` after
+    /// `WskConnect`.
+    role: std::sync::atomic::AtomicU8,
+    /// Stream sockets: the client's `WSK_CLIENT_STREAM_DISPATCH` (its `Listen` or `Connect`
+    /// member becomes the socket's client dispatch when the role is chosen).
+    stream_dispatch: usize,
     pub(crate) family: u16,
     sock_type: u16,
     protocol: u32,
@@ -115,11 +135,21 @@ impl Socket {
             Category::Listen => (&raw const LISTEN_DISPATCH.0).cast(),
             Category::Connection => (&raw const CONNECTION_DISPATCH.0).cast(),
             Category::Datagram => (&raw const DATAGRAM_DISPATCH.0).cast(),
+            Category::Stream => (&raw const STREAM_DISPATCH.0).cast(),
+        };
+        // A stream socket's client dispatch is a WSK_CLIENT_STREAM_DISPATCH: kept aside until
+        // the socket becomes a listening or a connection socket.
+        let (dispatch, stream_dispatch) = if category == Category::Stream {
+            (std::ptr::null(), dispatch as usize)
+        } else {
+            (dispatch, 0)
         };
         client.sockets.fetch_add(1, Ordering::AcqRel);
         Arc::new(Self {
             wsk: sys::WSK_SOCKET { Dispatch: table },
-            category,
+            base: category,
+            role: std::sync::atomic::AtomicU8::new(ROLE_NONE),
+            stream_dispatch,
             family,
             sock_type: socket_type,
             protocol,
@@ -178,6 +208,95 @@ impl Socket {
         unsafe { Arc::increment_strong_count(p) };
         // SAFETY: we own the reference we just added.
         Some(unsafe { Arc::from_raw(p) })
+    }
+
+    /// The category the socket acts as now: its own, or for a stream socket
+    /// [`Category::Stream`] until `WskListen` ([`Category::Listen`]) or `WskConnect`
+    /// ([`Category::Connection`]).
+    pub(crate) fn category(&self) -> Category {
+        if self.base != Category::Stream {
+            return self.base;
+        }
+        match self.role.load(Ordering::Acquire) {
+            ROLE_LISTEN => Category::Listen,
+            ROLE_CONNECTION => Category::Connection,
+            _ => Category::Stream,
+        }
+    }
+
+    /// Commits a stream socket to `role` (once): its client dispatch becomes the matching
+    /// member of the client's `WSK_CLIENT_STREAM_DISPATCH`. False if it is not a stream
+    /// socket or already committed.
+    fn commit_stream(&self, role: u8) -> bool {
+        if self.base != Category::Stream
+            || self
+                .role
+                .compare_exchange(ROLE_NONE, role, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return false;
+        }
+        let table = self.stream_dispatch as *const sys::WSK_CLIENT_STREAM_DISPATCH;
+        // SAFETY: WSK contract: the WSK_CLIENT_STREAM_DISPATCH given to WskSocket (or null)
+        // stays valid while the socket is open.
+        if let Some(t) = unsafe { table.as_ref() } {
+            let member: *const c_void = if role == ROLE_LISTEN {
+                t.Listen.cast()
+            } else {
+                t.Connect.cast()
+            };
+            self.dispatch.store(member as usize, Ordering::Release);
+        }
+        true
+    }
+
+    /// A stream socket that is not committed yet.
+    fn uncommitted_stream(&self) -> bool {
+        self.category() == Category::Stream
+    }
+
+    /// Datagram sockets: the fixed destination, if one is set.
+    pub(crate) fn fixed_destination(&self) -> Option<Addr> {
+        self.lock().fixed_to
+    }
+
+    /// `SIO_WSK_SET_SENDTO_ADDRESS` (`connect` false) / `SIO_WSK_SET_REMOTE_ADDRESS`
+    /// (`connect` true: the Winsock socket is connected too, so that only datagrams from
+    /// that address are received; clearing dissolves the association with an `AF_UNSPEC`
+    /// connect). Datagram sockets, after bind.
+    pub(crate) fn set_fixed_destination(
+        &self,
+        to: Option<Addr>,
+        connect: bool,
+    ) -> Result<(), NtStatus> {
+        if self.category() != Category::Datagram {
+            return Err(NtStatus::INVALID_DEVICE_REQUEST);
+        }
+        let h = self.usable()?;
+        if !self.lock().bound {
+            return Err(NtStatus::INVALID_DEVICE_STATE);
+        }
+        if let Some(a) = &to {
+            if a.family() != self.family {
+                return Err(NtStatus::INVALID_PARAMETER);
+            }
+        }
+        if connect {
+            // Clearing: 16 bytes of zeroes, family AF_UNSPEC, which dissolves a datagram
+            // socket's association.
+            let target = to.unwrap_or_else(|| {
+                let mut unspec = Addr::empty();
+                unspec.len = 16;
+                unspec
+            });
+            // SAFETY: `target` holds `len` valid bytes.
+            let r = unsafe { ws::connect(h, target.as_ptr(), target.len) };
+            if r != 0 {
+                return Err(crate::status::last_wsa());
+            }
+        }
+        self.lock().fixed_to = to;
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -447,7 +566,7 @@ impl Socket {
         let Some(addr) = (unsafe { Addr::read(address) }) else {
             return fail(irp, NtStatus::INVALID_PARAMETER);
         };
-        if self.category == Category::Listen && self.sock_type == wsk_bindings::SOCK_DGRAM_TYPE {
+        if self.category() == Category::Listen && self.sock_type == wsk_bindings::SOCK_DGRAM_TYPE {
             // Windows creates a UDP "listen" socket but fails its bind (Wine's WSK tests).
             irp.complete(NtStatus::NOT_IMPLEMENTED, 0);
             return NtStatus::PENDING;
@@ -477,10 +596,35 @@ impl Socket {
             return crate::status::last_wsa();
         }
         // SAFETY: plain call on an open, bound socket.
-        if self.category == Category::Listen && unsafe { ws::listen(s, LISTEN_BACKLOG) } != 0 {
+        if self.category() == Category::Listen && unsafe { ws::listen(s, LISTEN_BACKLOG) } != 0 {
             return crate::status::last_wsa();
         }
         NtStatus::SUCCESS
+    }
+
+    /// `WskListen` (stream sockets): a bound, uncommitted stream socket starts listening
+    /// (backlog as for listen sockets) and from then on acts as a listening socket.
+    fn listen(self: &Arc<Self>, irp: PendingIrp) -> NtStatus {
+        let s = match self.usable() {
+            Ok(s) => s,
+            Err(e) => return fail(irp, e),
+        };
+        if !self.uncommitted_stream() || !self.lock().bound {
+            return fail(irp, NtStatus::INVALID_DEVICE_STATE);
+        }
+        // SAFETY: plain call on an open, bound socket.
+        if unsafe { ws::listen(s, LISTEN_BACKLOG) } != 0 {
+            let e = crate::status::last_wsa();
+            irp.complete(e, 0);
+            return NtStatus::PENDING;
+        }
+        let committed = self.commit_stream(ROLE_LISTEN);
+        crate::trace::line(format_args!(
+            "WskListen {:p} -> listening (committed {committed})",
+            Arc::as_ptr(self)
+        ));
+        irp.complete(NtStatus::SUCCESS, 0);
+        NtStatus::PENDING
     }
 
     /// `WskGetLocalAddress` / `WskGetRemoteAddress`.
@@ -516,7 +660,14 @@ impl Socket {
 
     /// Starts an overlapped request of `kind` (after the category and state checks).
     fn start(self: &Arc<Self>, irp: PendingIrp, kind: Kind) -> NtStatus {
-        if !ops::allowed(self.category, &kind) {
+        if matches!(kind, Kind::Connect { .. })
+            && self.uncommitted_stream()
+            && self.lock().bound
+        {
+            // WskConnect commits a bound stream socket to the connection role.
+            self.commit_stream(ROLE_CONNECTION);
+        }
+        if !ops::allowed(self.category(), &kind) {
             return fail(irp, NtStatus::INVALID_DEVICE_REQUEST);
         }
         let (bound, connected) = {
@@ -600,7 +751,7 @@ impl Socket {
         remote: *mut sys::SOCKADDR,
         irp: PendingIrp,
     ) -> NtStatus {
-        if !self.lock().bound {
+        if !self.lock().bound || self.category() != Category::Listen {
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
         }
         let accepted = match self.new_acceptor() {
@@ -940,10 +1091,15 @@ unsafe extern "C" fn wsk_send_to(
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     let (s, irp) = enter_or_return!(socket, irp);
-    // SAFETY: the WSK contract: a readable address of its family's size.
-    let Some(to) = (unsafe { Addr::read(remote) }) else {
-        // A null remote address needs a fixed destination (SIO_WSK_SET_REMOTE_ADDRESS),
-        // which this provider does not implement.
+    // A null remote address: the fixed destination, if one was set
+    // (SIO_WSK_SET_SENDTO_ADDRESS / SIO_WSK_SET_REMOTE_ADDRESS).
+    let to = if remote.is_null() {
+        s.fixed_destination()
+    } else {
+        // SAFETY: the WSK contract: a readable address of its family's size.
+        unsafe { Addr::read(remote) }
+    };
+    let Some(to) = to else {
         return fail(irp, NtStatus::INVALID_PARAMETER).0;
     };
     // SAFETY: as in wsk_send.
@@ -1007,6 +1163,11 @@ unsafe extern "C" fn wsk_release_datagrams(
         Some(s) => crate::events::release_datagrams(&s, data).0,
         None => NtStatus::INVALID_HANDLE.0,
     }
+}
+
+unsafe extern "C" fn wsk_listen(socket: *mut sys::WSK_SOCKET, irp: *mut sys::IRP) -> sys::NTSTATUS {
+    let (s, irp) = enter_or_return!(socket, irp);
+    s.listen(irp).0
 }
 
 unsafe extern "C" fn wsk_inspect_complete(
@@ -1125,4 +1286,24 @@ static DATAGRAM_DISPATCH: Table<sys::WSK_PROVIDER_DATAGRAM_DISPATCH> =
         WskRelease: Some(wsk_release_datagrams),
         WskGetLocalAddress: Some(wsk_get_local_address),
         WskSendMessages: Some(wsk_send_messages),
+    });
+
+/// Dispatch of stream sockets (`WSK_PROVIDER_STREAM_DISPATCH`, member order as on Microsoft's
+/// page, asserted in wsk-bindings). Each function checks the role the socket has taken.
+static STREAM_DISPATCH: Table<sys::WSK_PROVIDER_STREAM_DISPATCH> =
+    Table(sys::WSK_PROVIDER_STREAM_DISPATCH {
+        Basic: BASIC,
+        WskBind: Some(wsk_bind),
+        WskAccept: Some(wsk_accept),
+        WskConnect: Some(wsk_connect),
+        WskListen: Some(wsk_listen),
+        WskSend: Some(wsk_send),
+        WskReceive: Some(wsk_receive),
+        WskDisconnect: Some(wsk_disconnect),
+        WskRelease: Some(wsk_release_data),
+        WskGetLocalAddress: Some(wsk_get_local_address),
+        WskGetRemoteAddress: Some(wsk_get_remote_address),
+        WskConnectEx: Some(wsk_connect_ex),
+        WskSendEx: wsk_send_ex as *mut c_void,
+        WskReceiveEx: wsk_receive_ex as *mut c_void,
     });

@@ -444,6 +444,8 @@ mod selftest {
         socket_connect(&wsk);
         security(&wsk);
         names(&wsk);
+        ioctls(&wsk);
+        stream_sockets(&wsk);
         events::connection(&wsk);
         events::abortive(&wsk);
         events::disable_while_running(&wsk);
@@ -643,6 +645,469 @@ mod selftest {
                 && r.wait(Duration::ZERO) == Some((NtStatus::CANCELLED, 0)),
             format!("{ret:?} {st:?} {:?}", r.wait(Duration::ZERO)),
         );
+    }
+
+    /// `WskControlSocket(WskIoctl, ...)`: returns (value returned, IRP status or that value
+    /// without an IRP, bytes: IRP Information or `OutputSizeReturned`).
+    fn ioctl(
+        s: *mut sys::WSK_SOCKET,
+        code: u32,
+        input: Option<&mut [u8]>,
+        output: Option<&mut [u8]>,
+        with_irp: bool,
+    ) -> (NtStatus, NtStatus, usize) {
+        let (ip, il) = input.map_or((null_mut(), 0), |b| (b.as_mut_ptr().cast(), b.len()));
+        let (op, ol) = output.map_or((null_mut(), 0), |b| (b.as_mut_ptr().cast(), b.len()));
+        let f = basic(s).WskControlSocket.unwrap();
+        if with_irp {
+            Req::new().run(|irp| unsafe {
+                f(s, sys::WskIoctl, code, 0, il as u64, ip, ol as u64, op, null_mut(), irp)
+            })
+        } else {
+            let mut returned: u64 = 0;
+            let st = NtStatus(unsafe {
+                f(
+                    s,
+                    sys::WskIoctl,
+                    code,
+                    0,
+                    il as u64,
+                    ip,
+                    ol as u64,
+                    op,
+                    &raw mut returned,
+                    null_mut(),
+                )
+            });
+            (st, st, returned as usize)
+        }
+    }
+
+    /// `WskSendTo` of `data` to `to` (None: a NULL remote address).
+    fn send_to(s: *mut sys::WSK_SOCKET, data: &[u8], to: Option<SocketAddr>) -> (NtStatus, usize) {
+        let mut chain = Chain::new(&[data.len()]);
+        chain.fill(data);
+        let mut wb = chain.wsk_buf(0, data.len());
+        let mut addr = to.map(sockaddr);
+        let p: *mut sys::SOCKADDR = addr.as_mut().map_or(null_mut(), |a| a.as_mut_ptr().cast());
+        let (_, st, info) = Req::new().run(|irp| unsafe {
+            (dgram(s).WskSendTo.unwrap())(s, &raw mut wb, 0, p, 0, null_mut(), irp)
+        });
+        (st, info)
+    }
+
+    /// WskIoctl: the SIO_WSK_* codes on the categories their pages name, their IRP rules,
+    /// and FIONREAD / SIO_KEEPALIVE_VALS passed through to Winsock.
+    fn ioctls(wsk: &Wsk) {
+        check(
+            "ioctl: SIO_WSK_* codes from _WSAIOR/_WSAIOW(IOC_WSK, n)",
+            sys::SIO_WSK_SET_REMOTE_ADDRESS == 0x8F00_0001
+                && sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG == 0x4F00_0003
+                && sys::SIO_WSK_QUERY_RECEIVE_BACKLOG == 0x4F00_0004
+                && sys::SIO_WSK_QUERY_INSPECT_ID == 0x4F00_0005
+                && sys::SIO_WSK_SET_SENDTO_ADDRESS == 0x8F00_0006,
+            format!("{:#x}", sys::SIO_WSK_QUERY_RECEIVE_BACKLOG),
+        );
+        // A connection with 5 bytes queued.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (st, s) = wsk.socket(2, 1, 6, sys::WSK_FLAG_CONNECTION_SOCKET);
+        let c = conn(s);
+        let st2 = bind(s, "127.0.0.1:0".parse().unwrap(), c.WskBind);
+        let mut backlog = [0u8; 8];
+        let (ret, _, _) = ioctl(
+            s,
+            sys::SIO_WSK_QUERY_RECEIVE_BACKLOG,
+            None,
+            Some(&mut backlog),
+            true,
+        );
+        check(
+            "ioctl: SIO_WSK_QUERY_RECEIVE_BACKLOG before connect -> INVALID_DEVICE_STATE",
+            st.is_success() && st2.is_success() && ret == NtStatus::INVALID_DEVICE_STATE,
+            format!("{st:?} {st2:?} {ret:?}"),
+        );
+        let mut to = sockaddr(listener.local_addr().unwrap());
+        let (_, cst, _) = Req::new()
+            .run(|irp| unsafe { (c.WskConnect.unwrap())(s, to.as_mut_ptr().cast(), 0, irp) });
+        let (mut peer, _) = listener.accept().unwrap();
+        peer.write_all(b"12345").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let (ret, st, info) = ioctl(
+            s,
+            sys::SIO_WSK_QUERY_RECEIVE_BACKLOG,
+            None,
+            Some(&mut backlog),
+            true,
+        );
+        check(
+            "ioctl: SIO_WSK_QUERY_RECEIVE_BACKLOG with data queued -> 5 (SIZE_T, IRP)",
+            cst.is_success() && st.is_success() && info == 8 && u64::from_le_bytes(backlog) == 5,
+            format!("{cst:?} {ret:?} {st:?} {info} {}", u64::from_le_bytes(backlog)),
+        );
+        let (ret, _, _) = ioctl(
+            s,
+            sys::SIO_WSK_QUERY_RECEIVE_BACKLOG,
+            None,
+            Some(&mut backlog),
+            false,
+        );
+        check(
+            "ioctl: SIO_WSK_QUERY_RECEIVE_BACKLOG without IRP -> INVALID_PARAMETER",
+            ret == NtStatus::INVALID_PARAMETER,
+            format!("{ret:?}"),
+        );
+        let mut ideal = [0u8; 8];
+        let (_, st, info) = ioctl(
+            s,
+            sys::SIO_WSK_QUERY_IDEAL_SEND_BACKLOG,
+            None,
+            Some(&mut ideal),
+            true,
+        );
+        check(
+            "ioctl: SIO_WSK_QUERY_IDEAL_SEND_BACKLOG -> a size",
+            st.is_success() && info == 8 && u64::from_le_bytes(ideal) > 0,
+            format!("{st:?} {info} {}", u64::from_le_bytes(ideal)),
+        );
+        let mut n = [0u8; 4];
+        #[allow(clippy::cast_sign_loss)]
+        let fionread = windows_sys::Win32::Networking::WinSock::FIONREAD as u32;
+        let (_, st, info) = ioctl(s, fionread, None, Some(&mut n), false);
+        check(
+            "ioctl: FIONREAD passed through -> 5",
+            st.is_success() && info == 4 && u32::from_le_bytes(n) == 5,
+            format!("{st:?} {info} {}", u32::from_le_bytes(n)),
+        );
+        // struct tcp_keepalive { onoff, keepalivetime, keepaliveinterval } (mstcpip.h).
+        let mut ka = [0u8; 12];
+        ka[..4].copy_from_slice(&1u32.to_le_bytes());
+        ka[4..8].copy_from_slice(&10_000u32.to_le_bytes());
+        ka[8..].copy_from_slice(&1_000u32.to_le_bytes());
+        let (_, st, _) = ioctl(
+            s,
+            windows_sys::Win32::Networking::WinSock::SIO_KEEPALIVE_VALS,
+            Some(&mut ka),
+            None,
+            true,
+        );
+        let keepalive = get_u32(s, sys::SOL_SOCKET, sys::SO_KEEPALIVE);
+        check(
+            "ioctl: SIO_KEEPALIVE_VALS passed through (SO_KEEPALIVE on)",
+            st.is_success() && keepalive == Some(1),
+            format!("{st:?} {keepalive:?}"),
+        );
+        let mut id = [0u8; 16];
+        let (_, st, _) = ioctl(s, sys::SIO_WSK_QUERY_INSPECT_ID, None, Some(&mut id), true);
+        check(
+            "ioctl: SIO_WSK_QUERY_INSPECT_ID -> NOT_SUPPORTED",
+            st == NtStatus::NOT_SUPPORTED,
+            format!("{st:?}"),
+        );
+        let chain = Chain::new(&[8]);
+        let mut wb = chain.wsk_buf(0, 8);
+        let (_, rst, got) =
+            Req::new().run(|irp| unsafe { (c.WskReceive.unwrap())(s, &raw mut wb, 0, irp) });
+        let (_, st, _) = ioctl(
+            s,
+            sys::SIO_WSK_QUERY_RECEIVE_BACKLOG,
+            None,
+            Some(&mut backlog),
+            true,
+        );
+        check(
+            "ioctl: SIO_WSK_QUERY_RECEIVE_BACKLOG after the receive -> 0",
+            rst.is_success() && got == 5 && st.is_success() && u64::from_le_bytes(backlog) == 0,
+            format!("{rst:?} {got} {st:?} {}", u64::from_le_bytes(backlog)),
+        );
+        close(s);
+
+        // Datagram sockets: fixed destinations.
+        let (_, d) = wsk.socket(2, 2, 17, sys::WSK_FLAG_DATAGRAM_SOCKET);
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let other = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut addr = sockaddr(peer.local_addr().unwrap());
+        let (ret, _, _) = ioctl(
+            d,
+            sys::SIO_WSK_SET_SENDTO_ADDRESS,
+            Some(&mut addr[..16]),
+            None,
+            true,
+        );
+        check(
+            "ioctl: SIO_WSK_SET_SENDTO_ADDRESS before bind -> INVALID_DEVICE_STATE",
+            ret == NtStatus::INVALID_DEVICE_STATE,
+            format!("{ret:?}"),
+        );
+        let st = bind(d, "127.0.0.1:0".parse().unwrap(), dgram(d).WskBind);
+        let me = local_address(d, dgram(d).WskGetLocalAddress);
+        let (ret, _, _) = ioctl(
+            d,
+            sys::SIO_WSK_SET_SENDTO_ADDRESS,
+            Some(&mut addr[..16]),
+            None,
+            false,
+        );
+        check(
+            "ioctl: SIO_WSK_SET_SENDTO_ADDRESS without IRP -> INVALID_PARAMETER",
+            st.is_success() && ret == NtStatus::INVALID_PARAMETER,
+            format!("{st:?} {ret:?}"),
+        );
+        let (_, st, _) = ioctl(
+            d,
+            sys::SIO_WSK_SET_SENDTO_ADDRESS,
+            Some(&mut addr[..16]),
+            None,
+            true,
+        );
+        let (sst, sent) = send_to(d, b"fixed-sendto", None);
+        let mut buf = [0u8; 64];
+        let got = peer.recv_from(&mut buf);
+        check(
+            "ioctl: SIO_WSK_SET_SENDTO_ADDRESS, then WskSendTo(NULL) reaches it",
+            st.is_success()
+                && sst.is_success()
+                && sent == 12
+                && got
+                    .as_ref()
+                    .is_ok_and(|(n, a)| &buf[..*n] == b"fixed-sendto" && Some(*a) == me),
+            format!("{st:?} {sst:?} {sent} {got:?}"),
+        );
+        let (sst, _) = send_to(d, b"override", Some(other.local_addr().unwrap()));
+        other.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let got = other.recv_from(&mut buf);
+        check(
+            "ioctl: WskSendTo with an address overrides the fixed one",
+            sst.is_success() && got.as_ref().is_ok_and(|(n, _)| &buf[..*n] == b"override"),
+            format!("{sst:?} {got:?}"),
+        );
+        let (_, st, _) = ioctl(d, sys::SIO_WSK_SET_SENDTO_ADDRESS, None, None, true);
+        let (sst, _) = send_to(d, b"nowhere", None);
+        check(
+            "ioctl: SIO_WSK_SET_SENDTO_ADDRESS cleared -> WskSendTo(NULL) INVALID_PARAMETER",
+            st.is_success() && sst == NtStatus::INVALID_PARAMETER,
+            format!("{st:?} {sst:?}"),
+        );
+        // SIO_WSK_SET_REMOTE_ADDRESS: sends go there, and only its datagrams are received.
+        let (_, st, _) = ioctl(
+            d,
+            sys::SIO_WSK_SET_REMOTE_ADDRESS,
+            Some(&mut addr[..16]),
+            None,
+            true,
+        );
+        let (sst, _) = send_to(d, b"fixed-remote", None);
+        let got = peer.recv_from(&mut buf);
+        check(
+            "ioctl: SIO_WSK_SET_REMOTE_ADDRESS, then WskSendTo(NULL) reaches it",
+            st.is_success()
+                && sst.is_success()
+                && got
+                    .as_ref()
+                    .is_ok_and(|(n, _)| &buf[..*n] == b"fixed-remote"),
+            format!("{st:?} {sst:?} {got:?}"),
+        );
+        if let Some(me) = me {
+            other.send_to(b"from-other", me).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            peer.send_to(b"from-peer", me).unwrap();
+        }
+        let chain = Chain::new(&[32]);
+        let mut wb = chain.wsk_buf(0, 32);
+        let mut from = [0u8; 28];
+        let (_, rst, n) = Req::new().run(|irp| unsafe {
+            (dgram(d).WskReceiveFrom.unwrap())(
+                d,
+                &raw mut wb,
+                0,
+                from.as_mut_ptr().cast(),
+                null_mut(),
+                null_mut(),
+                null_mut(),
+                irp,
+            )
+        });
+        check(
+            "ioctl: SIO_WSK_SET_REMOTE_ADDRESS filters received datagrams",
+            rst.is_success()
+                && chain.bytes().get(..n) == Some(b"from-peer".as_slice())
+                && parse(&from) == Some(peer.local_addr().unwrap()),
+            format!("{rst:?} {:?}", String::from_utf8_lossy(&chain.bytes()[..n.min(32)])),
+        );
+        let mut b8 = [0u8; 8];
+        let (_, st, _) = ioctl(
+            d,
+            sys::SIO_WSK_QUERY_RECEIVE_BACKLOG,
+            None,
+            Some(&mut b8),
+            true,
+        );
+        check(
+            "ioctl: SIO_WSK_QUERY_RECEIVE_BACKLOG on a datagram socket -> INVALID_DEVICE_REQUEST",
+            st == NtStatus::INVALID_DEVICE_REQUEST,
+            format!("{st:?}"),
+        );
+        close(d);
+    }
+
+    fn stream(s: *mut sys::WSK_SOCKET) -> &'static sys::WSK_PROVIDER_STREAM_DISPATCH {
+        unsafe { &*(*s).Dispatch.cast::<sys::WSK_PROVIDER_STREAM_DISPATCH>() }
+    }
+
+    /// WSK_FLAG_STREAM_SOCKET: bind, then WskListen (a listening socket) or WskConnect (a
+    /// connection), through WSK_PROVIDER_STREAM_DISPATCH.
+    fn stream_sockets(wsk: &Wsk) {
+        let (st, l) = wsk.socket(2, 1, 6, sys::WSK_FLAG_STREAM_SOCKET);
+        check(
+            "stream: WskSocket(WSK_FLAG_STREAM_SOCKET)",
+            st.is_success() && !l.is_null(),
+            format!("{st:?}"),
+        );
+        if l.is_null() {
+            return;
+        }
+        let sd = stream(l);
+        let (ret, st, _) = Req::new().run(|irp| unsafe { (sd.WskListen.unwrap())(l, irp) });
+        check(
+            "stream: WskListen before WskBind -> INVALID_DEVICE_STATE",
+            ret == st && st == NtStatus::INVALID_DEVICE_STATE,
+            format!("{ret:?} {st:?}"),
+        );
+        let st = bind(l, "127.0.0.1:0".parse().unwrap(), sd.WskBind);
+        let me = local_address(l, sd.WskGetLocalAddress);
+        let (_, lst, _) = Req::new().run(|irp| unsafe { (sd.WskListen.unwrap())(l, irp) });
+        check(
+            "stream: WskBind + WskListen",
+            st.is_success() && lst.is_success() && me.is_some_and(|a| a.port() != 0),
+            format!("{st:?} {lst:?} {me:?}"),
+        );
+        let Some(me) = me else { return };
+        let (_, again, _) = Req::new().run(|irp| unsafe { (sd.WskListen.unwrap())(l, irp) });
+        check(
+            "stream: a second WskListen -> INVALID_DEVICE_STATE",
+            again == NtStatus::INVALID_DEVICE_STATE,
+            format!("{again:?}"),
+        );
+        let (mut la, mut ra) = ([0u8; 28], [0u8; 28]);
+        let r = Req::new();
+        let ret = NtStatus(unsafe {
+            (sd.WskAccept.unwrap())(
+                l,
+                0,
+                null_mut(),
+                std::ptr::null(),
+                la.as_mut_ptr().cast(),
+                ra.as_mut_ptr().cast(),
+                r.arm(),
+            )
+        });
+        let mut peer = TcpStream::connect(me).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let res = r.wait(Duration::from_secs(5));
+        check(
+            "stream: WskAccept on the listening stream socket",
+            ret == NtStatus::PENDING
+                && res.is_some_and(|(s, i)| s.is_success() && i != 0)
+                && parse(&ra) == Some(peer.local_addr().unwrap()),
+            format!("{ret:?} {res:?} {:?}", parse(&ra)),
+        );
+        if let Some((_, h)) = res {
+            let a = h as *mut sys::WSK_SOCKET;
+            let mut chain = Chain::new(&[6]);
+            chain.fill(b"stream");
+            let mut wb = chain.wsk_buf(0, 6);
+            let (_, st, _) = Req::new()
+                .run(|irp| unsafe { (conn(a).WskSend.unwrap())(a, &raw mut wb, 0, irp) });
+            let mut got = [0u8; 6];
+            let read = peer.read_exact(&mut got);
+            check(
+                "stream: the accepted socket is a connection socket (WskSend)",
+                st.is_success() && read.is_ok() && &got == b"stream",
+                format!("{st:?} {read:?}"),
+            );
+            close(a);
+        }
+        let mut to = sockaddr(me);
+        let (ret, st, _) = Req::new()
+            .run(|irp| unsafe { (sd.WskConnect.unwrap())(l, to.as_mut_ptr().cast(), 0, irp) });
+        check(
+            "stream: WskConnect on a listening stream socket is refused",
+            ret == st && !st.is_success(),
+            format!("{ret:?} {st:?}"),
+        );
+        close(l);
+
+        // bind + connect + echo.
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        let echo = std::thread::spawn(move || {
+            let (mut c, _) = server.accept().unwrap();
+            let mut buf = [0u8; 64];
+            loop {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if c.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        let (_, s) = wsk.socket(2, 1, 6, sys::WSK_FLAG_STREAM_SOCKET);
+        let sd = stream(s);
+        let st = bind(s, "127.0.0.1:0".parse().unwrap(), sd.WskBind);
+        let mut to = sockaddr(target);
+        let (_, cst, _) = Req::new()
+            .run(|irp| unsafe { (sd.WskConnect.unwrap())(s, to.as_mut_ptr().cast(), 0, irp) });
+        check(
+            "stream: WskBind + WskConnect",
+            st.is_success() && cst.is_success(),
+            format!("{st:?} {cst:?}"),
+        );
+        let (_, lst, _) = Req::new().run(|irp| unsafe { (sd.WskListen.unwrap())(s, irp) });
+        check(
+            "stream: WskListen after WskConnect -> INVALID_DEVICE_STATE",
+            lst == NtStatus::INVALID_DEVICE_STATE,
+            format!("{lst:?}"),
+        );
+        let mut chain = Chain::new(&[11]);
+        chain.fill(b"echo-stream");
+        let mut wb = chain.wsk_buf(0, 11);
+        let (_, sst, _) =
+            Req::new().run(|irp| unsafe { (sd.WskSend.unwrap())(s, &raw mut wb, 0, irp) });
+        let back = Chain::new(&[11]);
+        let mut wb = back.wsk_buf(0, 11);
+        let (_, rst, n) = Req::new().run(|irp| unsafe {
+            (sd.WskReceive.unwrap())(s, &raw mut wb, sys::WSK_FLAG_WAITALL, irp)
+        });
+        let mut remote = [0u8; 28];
+        let (_, ast, _) = Req::new().run(|irp| unsafe {
+            (sd.WskGetRemoteAddress.unwrap())(s, remote.as_mut_ptr().cast(), irp)
+        });
+        check(
+            "stream: WskSend + WskReceive echo, WskGetRemoteAddress",
+            sst.is_success()
+                && rst.is_success()
+                && n == 11
+                && back.bytes() == b"echo-stream"
+                && ast.is_success()
+                && parse(&remote) == Some(target),
+            format!("{sst:?} {rst:?} {n} {ast:?}"),
+        );
+        let (_, dst, _) = Req::new()
+            .run(|irp| unsafe { (sd.WskDisconnect.unwrap())(s, null_mut(), 0, irp) });
+        let eof = Chain::new(&[4]);
+        let mut wb = eof.wsk_buf(0, 4);
+        let (_, est, en) =
+            Req::new().run(|irp| unsafe { (sd.WskReceive.unwrap())(s, &raw mut wb, 0, irp) });
+        check(
+            "stream: WskDisconnect, then end of stream",
+            dst.is_success() && est.is_success() && en == 0,
+            format!("{dst:?} {est:?} {en}"),
+        );
+        close(s);
+        let _ = echo.join();
     }
 
     fn stream_accept(wsk: &Wsk, local: SocketAddr) {
