@@ -92,6 +92,10 @@ const CHECKS: &[Check] = &[
     |cx| datagram(cx, 0),
     |cx| datagram(cx, 1),
     events,
+    ioctl_receive_backlog,
+    ioctl_sendto_address,
+    stream_listen_accept,
+    stream_connect_echo,
 ];
 
 struct Cx<'c, 'r> {
@@ -749,4 +753,142 @@ fn events(cx: &mut Cx<'_, '_>) {
     );
     let close = socket.close();
     sink.release(close.completed);
+}
+
+/// `WskIoctl(SIO_WSK_QUERY_RECEIVE_BACKLOG)` (IRP, `SIZE_T` out) on a connection whose echo
+/// arrived and was not received yet reports exactly those bytes; a receive then gets them.
+fn ioctl_receive_backlog(cx: &mut Cx<'_, '_>) {
+    let name = "ioctl.receive_backlog_with_queued_data";
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
+    let (Some(mut send_op), Some(mut recv_op)) = (Op::new(64), Op::new(64)) else { return };
+    let socket = match connect_to(cx, 0, peer(&target), ptr::null_mut(), ptr::null()) {
+        Ok(s) => s,
+        Err((what, obs)) => return cx.prerequisite(name, what, &obs),
+    };
+    let payload: &[u8] = b"wsk-rs backlog 0123456789";
+    let sent = raw::send(&socket, &mut send_op, payload);
+    if !sent.ok() {
+        return cx.prerequisite(name, "WskSend", &sent);
+    }
+    // Poll until the whole echo is queued (bounded): each query is one IRP.
+    let step = Duration::from_millis(50);
+    let mut waited = Duration::ZERO;
+    let (mut obs, mut value) = raw::ioctl_size(&socket, sys::SIO_WSK_QUERY_RECEIVE_BACKLOG);
+    while obs.ok() && value < payload.len() as u64 && waited < ECHO_WAIT {
+        raw::sleep(step);
+        waited = waited.saturating_add(step);
+        (obs, value) = raw::ioctl_size(&socket, sys::SIO_WSK_QUERY_RECEIVE_BACKLOG);
+    }
+    if !obs.ok() {
+        return cx.simple(name, &obs, &detail!(""));
+    }
+    let mut back = [0u8; 64];
+    let (_, got) = raw::receive_exact(&socket, &mut recv_op, payload.len(), &mut back, ECHO_WAIT);
+    let (after_obs, after) = raw::ioctl_size(&socket, sys::SIO_WSK_QUERY_RECEIVE_BACKLOG);
+    let exact = value == payload.len() as u64 && obs.info == 8;
+    let drained = back.get(..got) == Some(payload) && after_obs.ok() && after == 0;
+    let outcome = if exact && drained { Outcome::Pass } else { Outcome::Fail };
+    cx.push(name, outcome, obs.status, &detail!("backlog {value} of {} ({}B out); received {got}; then {after}", payload.len(), obs.info));
+}
+
+/// `WskIoctl(SIO_WSK_SET_SENDTO_ADDRESS)` (IRP) on a bound datagram socket, then `WskSendTo`
+/// with a NULL remote address reaches the UDP echo server; the echo comes back from it.
+fn ioctl_sendto_address(cx: &mut Cx<'_, '_>) {
+    let name = "ioctl.set_sendto_address_then_send_to_null";
+    let Some(target) = pick(&cx.req.udp_echo, 0) else { return };
+    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
+    let (Some(mut recv_op), Some(mut send_op)) = (Op::new(128), Op::new(128)) else { return };
+    let (obs, socket) = raw::socket(client, family(0), Kind::Datagram, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+    let Some(socket) = socket else { return cx.prerequisite(name, "WskSocket(datagram)", &obs) };
+    let obs = raw::bind(&socket, unspecified(0));
+    if !obs.ok() {
+        return cx.prerequisite(name, "WskBind", &obs);
+    }
+    let fixed = raw::ioctl_set_address(&socket, sys::SIO_WSK_SET_SENDTO_ADDRESS, peer(&target));
+    if !fixed.ok() {
+        return cx.simple(name, &fixed, &detail!(""));
+    }
+    let returned = raw::issue_receive_from(&socket, &mut recv_op, 128);
+    if !recv_op.in_flight() && returned == NtStatus::NOT_IMPLEMENTED {
+        return cx.prerequisite(name, "WskReceiveFrom", &Obs::not_made(returned));
+    }
+    let payload: &[u8] = b"wsk-rs conformance fixed sendto";
+    let sent = raw::send_to_opt(&socket, &mut send_op, payload, None);
+    if !sent.ok() || sent.info != payload.len() {
+        return cx.push(name, outcome_of(&sent).min_fail(), sent.status, &detail!("set ok; send to NULL: {} ({} bytes)", How(sent), sent.info));
+    }
+    let received = if returned == NtStatus::PENDING { recv_op.observe(ECHO_WAIT) } else { recv_op.observe(Duration::ZERO) };
+    if !received.ok() {
+        return cx.push(name, Outcome::Fail, received.status, &detail!("set ok; sent; receive: {}", How(received)));
+    }
+    let n = received.info.min(payload.len());
+    let same = received.info == payload.len() && recv_op.data().and_then(|d| d.get(..n)) == Some(payload);
+    let Some(mem) = recv_op.mem() else { return };
+    let from = mem.addr[0];
+    let from_target = from.head(16) == peer(&target).head(16);
+    let outcome = if same && from_target { Outcome::Pass } else { Outcome::Fail };
+    cx.push(name, outcome, received.status, &detail!("echo {}; from port {}", if same { "ok" } else { "differs" }, from.port()));
+}
+
+/// A stream socket (`WSK_FLAG_STREAM_SOCKET`): `WskBind` to a loopback port, `WskListen`,
+/// then `WskAccept` takes a connection from a connection socket.
+fn stream_listen_accept(cx: &mut Cx<'_, '_>) {
+    let name = "stream.bind_listen_accept";
+    let port = cx.req.spare_ports.first().map_or(0, |p| p[3]);
+    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
+    let (Some(mut accept_op), Some(mut connect_op)) = (Op::new(1), Op::new(1)) else { return };
+    let (obs, listener) = raw::socket(client, family(0), Kind::Stream, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+    let Some(listener) = listener else { return cx.prerequisite(name, "WskSocket(stream)", &obs) };
+    let obs = raw::bind(&listener, loopback(0, port));
+    if !obs.ok() {
+        return cx.prerequisite(name, "WskBind(stream)", &obs);
+    }
+    let listen_obs = raw::listen(&listener);
+    if !listen_obs.ok() {
+        return cx.simple(name, &listen_obs, &detail!(""));
+    }
+    if let Err(obs) = raw::issue_accept(&listener, &mut accept_op) {
+        return cx.push(name, outcome_of(&obs).min_fail(), obs.status, &detail!("listen ok; accept: {}", How(obs)));
+    }
+    let (obs, connecting) = raw::socket(client, family(0), Kind::Connection, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+    let Some(connecting) = connecting else { return cx.prerequisite(name, "WskSocket(connection)", &obs) };
+    let obs = raw::bind(&connecting, unspecified(0));
+    if !obs.ok() {
+        return cx.prerequisite(name, "WskBind(client)", &obs);
+    }
+    let connected = raw::connect(&connecting, &mut connect_op, loopback(0, port), raw::WAIT);
+    let accepted = accept_op.observe(raw::WAIT);
+    let _accepted_socket = if accepted.ok() { Socket::from_info(accepted.info, Kind::Connection) } else { None };
+    let remote_port = accept_op.mem().map_or(0, |m| m.addr[1].port());
+    let outcome = if accepted.ok() && connected.ok() && remote_port != 0 { Outcome::Pass } else { Outcome::Fail };
+    cx.push(name, outcome, accepted.status, &detail!("listen ok; accept {}; connect {}; peer port {remote_port}", How(accepted), St(connected.status)));
+}
+
+/// A stream socket: `WskBind`, `WskConnect` to the TCP echo server, send and receive the echo
+/// through `WSK_PROVIDER_STREAM_DISPATCH`.
+fn stream_connect_echo(cx: &mut Cx<'_, '_>) {
+    let name = "stream.bind_connect_echo";
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
+    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
+    let (Some(mut connect_op), Some(mut send_op), Some(mut recv_op)) = (Op::new(1), Op::new(64), Op::new(64)) else { return };
+    let (obs, socket) = raw::socket(client, family(0), Kind::Stream, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+    let Some(socket) = socket else { return cx.prerequisite(name, "WskSocket(stream)", &obs) };
+    let obs = raw::bind(&socket, unspecified(0));
+    if !obs.ok() {
+        return cx.prerequisite(name, "WskBind(stream)", &obs);
+    }
+    let connected = raw::connect(&socket, &mut connect_op, peer(&target), raw::WAIT);
+    if !connected.ok() {
+        return cx.simple(name, &connected, &detail!(""));
+    }
+    let payload: &[u8] = b"wsk-rs conformance: stream socket echo";
+    let sent = raw::send(&socket, &mut send_op, payload);
+    if !sent.ok() || sent.info != payload.len() {
+        return cx.push(name, Outcome::Fail, sent.status, &detail!("connected; send: {} ({} bytes)", How(sent), sent.info));
+    }
+    let mut back = [0u8; 64];
+    let (obs, got) = raw::receive_exact(&socket, &mut recv_op, payload.len(), &mut back, ECHO_WAIT);
+    let same = back.get(..got) == Some(payload);
+    let outcome = if same { Outcome::Pass } else { Outcome::Fail };
+    cx.push(name, outcome, obs.status, &detail!("connected; {} of {} bytes echoed; last receive {}", got, payload.len(), How(obs)));
 }

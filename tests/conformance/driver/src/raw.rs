@@ -603,6 +603,9 @@ pub(crate) enum Kind {
     Listen,
     Connection,
     Datagram,
+    /// `WSK_FLAG_STREAM_SOCKET` (Windows 10 1703+): `WSK_PROVIDER_STREAM_DISPATCH`; becomes
+    /// a listening socket with `WskListen` or a connection with `WskConnect`.
+    Stream,
 }
 
 impl Kind {
@@ -612,6 +615,7 @@ impl Kind {
             Self::Listen => sys::WSK_FLAG_LISTEN_SOCKET,
             Self::Connection => sys::WSK_FLAG_CONNECTION_SOCKET,
             Self::Datagram => sys::WSK_FLAG_DATAGRAM_SOCKET,
+            Self::Stream => sys::WSK_FLAG_STREAM_SOCKET,
         }
     }
 }
@@ -679,6 +683,36 @@ impl Socket {
         }
         // SAFETY: a datagram socket's dispatch is a datagram dispatch; valid while open.
         unsafe { self.dispatch_ptr().cast::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>().as_ref() }
+    }
+
+    /// The stream dispatch, for stream sockets.
+    pub(crate) fn stream(&self) -> Option<&sys::WSK_PROVIDER_STREAM_DISPATCH> {
+        if !self.open || self.kind != Kind::Stream {
+            return None;
+        }
+        // SAFETY: a stream socket's dispatch is a stream dispatch (its layout is asserted in
+        // wsk-bindings against Microsoft's page); valid while open.
+        unsafe { self.dispatch_ptr().cast::<sys::WSK_PROVIDER_STREAM_DISPATCH>().as_ref() }
+    }
+
+    /// `WskConnect`, from the connection or the stream dispatch.
+    fn connect_fn(&self) -> sys::PFN_WSK_CONNECT {
+        self.connection().and_then(|d| d.WskConnect).or_else(|| self.stream().and_then(|d| d.WskConnect))
+    }
+
+    /// `WskSend`, from the connection or the stream dispatch.
+    fn send_fn(&self) -> sys::PFN_WSK_SEND {
+        self.connection().and_then(|d| d.WskSend).or_else(|| self.stream().and_then(|d| d.WskSend))
+    }
+
+    /// `WskReceive`, from the connection or the stream dispatch.
+    fn receive_fn(&self) -> sys::PFN_WSK_RECEIVE {
+        self.connection().and_then(|d| d.WskReceive).or_else(|| self.stream().and_then(|d| d.WskReceive))
+    }
+
+    /// `WskAccept`, from the listen or the stream dispatch.
+    fn accept_fn(&self) -> sys::PFN_WSK_ACCEPT {
+        self.listen().and_then(|d| d.WskAccept).or_else(|| self.stream().and_then(|d| d.WskAccept))
     }
 
     /// Issues `WskCloseSocket` on `op` without waiting (the caller observes it). The socket
@@ -760,6 +794,7 @@ pub(crate) fn bind(socket: &Socket, local: AddrBuf) -> Obs {
         Kind::Connection => socket.connection().and_then(|d| d.WskBind),
         Kind::Listen => socket.listen().and_then(|d| d.WskBind),
         Kind::Datagram => socket.datagram().and_then(|d| d.WskBind),
+        Kind::Stream => socket.stream().and_then(|d| d.WskBind),
         Kind::Basic => None,
     };
     let Some(bind_fn) = bind_fn else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
@@ -774,7 +809,7 @@ pub(crate) fn bind(socket: &Socket, local: AddrBuf) -> Obs {
 
 /// `WskConnect` on a bound connection socket, on `op` (address in `mem.addr[1]`).
 pub(crate) fn connect(socket: &Socket, op: &mut Op, remote: AddrBuf, timeout: Duration) -> Obs {
-    let Some(connect_fn) = socket.connection().and_then(|d| d.WskConnect) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
+    let Some(connect_fn) = socket.connect_fn() else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
     let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
     mem.addr[1] = remote;
     let addr = mem.addr[1].as_sockaddr();
@@ -785,7 +820,7 @@ pub(crate) fn connect(socket: &Socket, op: &mut Op, remote: AddrBuf, timeout: Du
 
 /// Issues `WskSend` of `data` on `op` and waits.
 pub(crate) fn send(socket: &Socket, op: &mut Op, data: &[u8]) -> Obs {
-    let Some(send_fn) = socket.connection().and_then(|d| d.WskSend) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
+    let Some(send_fn) = socket.send_fn() else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
     let len = data.len();
     match op.data().and_then(|d| d.get_mut(..len)) {
         Some(dst) => dst.copy_from_slice(data),
@@ -799,7 +834,7 @@ pub(crate) fn send(socket: &Socket, op: &mut Op, data: &[u8]) -> Obs {
 
 /// Issues `WskReceive` of up to `len` bytes on `op` without waiting; returns what it returned.
 pub(crate) fn issue_receive(socket: &Socket, op: &mut Op, len: usize) -> NtStatus {
-    let Some(receive_fn) = socket.connection().and_then(|d| d.WskReceive) else { return NtStatus::NOT_IMPLEMENTED };
+    let Some(receive_fn) = socket.receive_fn() else { return NtStatus::NOT_IMPLEMENTED };
     let buf = op.prepare_buf(len);
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the WSK_BUF and its MDL live in the op.
@@ -844,7 +879,7 @@ pub(crate) fn drain_outstanding(limit: Duration) -> bool {
 /// `WskAccept` on a bound listen socket, without waiting; the local and remote address
 /// buffers (`mem.addr[0]`, `mem.addr[1]`) are prefilled with `0xAA`.
 pub(crate) fn issue_accept(listener: &Socket, op: &mut Op) -> Result<NtStatus, Obs> {
-    let Some(accept_fn) = listener.listen().and_then(|d| d.WskAccept) else { return Err(Obs::not_made(NtStatus::NOT_IMPLEMENTED)) };
+    let Some(accept_fn) = listener.accept_fn() else { return Err(Obs::not_made(NtStatus::NOT_IMPLEMENTED)) };
     let Some(mem) = op.mem() else { return Err(Obs::not_made(NtStatus::DEVICE_BUSY)) };
     mem.addr = [AddrBuf::poisoned(); 2];
     let (local, remote) = (mem.addr[0].as_sockaddr(), mem.addr[1].as_sockaddr());
@@ -1068,6 +1103,47 @@ pub(crate) fn get_name_info(client: &Client, addr: AddrBuf, out: &mut [u8]) -> (
     (obs, n)
 }
 
+/// `WskListen` on a bound stream socket (IRP required), on a fresh op.
+pub(crate) fn listen(socket: &Socket) -> Obs {
+    let Some(f) = socket.stream().and_then(|d| d.WskListen) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
+    let Some(mut op) = Op::new(1) else { return Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES) };
+    let s = socket.as_ptr();
+    // SAFETY: the socket is open; WskListen takes nothing but the IRP.
+    op.run(WAIT, |irp, _| unsafe { f(s, irp) })
+}
+
+/// `WskControlSocket(WskIoctl, code)` with an IRP and a `SIZE_T` output (level 0, no input,
+/// `OutputSizeReturned` NULL, as `SIO_WSK_QUERY_RECEIVE_BACKLOG`'s page gives), on a fresh
+/// op. Returns the observation and the value.
+pub(crate) fn ioctl_size(socket: &Socket, code: u32) -> (Obs, u64) {
+    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), 0) };
+    let Some(mut op) = Op::new(1) else { return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), 0) };
+    let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), 0) };
+    mem.size = u64::MAX;
+    let output: *mut c_void = (&raw mut mem.size).cast();
+    let s = socket.as_ptr();
+    let size = core::mem::size_of::<u64>() as u64;
+    // SAFETY: the socket is open; the output SIZE_T lives in the op until the request completes.
+    let obs = op.run(WAIT, |irp, _| unsafe { f(s, sys::WskIoctl, code, 0, 0, ptr::null_mut(), size, output, ptr::null_mut(), irp) });
+    let value = op.mem().map_or(0, |m| m.size);
+    (obs, value)
+}
+
+/// `WskControlSocket(WskIoctl, code)` with an IRP and a socket address as input (level 0,
+/// `InputSize` the address's size, no output: `SIO_WSK_SET_SENDTO_ADDRESS` /
+/// `SIO_WSK_SET_REMOTE_ADDRESS`), on a fresh op.
+pub(crate) fn ioctl_set_address(socket: &Socket, code: u32, to: AddrBuf) -> Obs {
+    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
+    let Some(mut op) = Op::new(1) else { return Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES) };
+    let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
+    mem.addr[0] = to;
+    let input: *mut c_void = mem.addr[0].as_sockaddr().cast();
+    let len: u64 = if to.family() == sys::AF_INET6_FAMILY { 28 } else { 16 };
+    let s = socket.as_ptr();
+    // SAFETY: the socket is open; the address lives in the op until the request completes.
+    op.run(WAIT, |irp, _| unsafe { f(s, sys::WskIoctl, code, 0, len, input, 0, ptr::null_mut(), ptr::null_mut(), irp) })
+}
+
 /// `WskReceiveFrom` of up to `len` bytes on a datagram socket, without waiting; the sender's
 /// address goes to `mem.addr[0]` (prefilled with `0xAA`).
 pub(crate) fn issue_receive_from(socket: &Socket, op: &mut Op, len: usize) -> NtStatus {
@@ -1085,6 +1161,12 @@ pub(crate) fn issue_receive_from(socket: &Socket, op: &mut Op, len: usize) -> Nt
 
 /// `WskSendTo` of `data` to `to` on a datagram socket, on `op`.
 pub(crate) fn send_to(socket: &Socket, op: &mut Op, data: &[u8], to: AddrBuf) -> Obs {
+    send_to_opt(socket, op, data, Some(to))
+}
+
+/// `WskSendTo` of `data` to `to`, or with a NULL remote address (`None`: the fixed
+/// destination `SIO_WSK_SET_SENDTO_ADDRESS` / `SIO_WSK_SET_REMOTE_ADDRESS` set), on `op`.
+pub(crate) fn send_to_opt(socket: &Socket, op: &mut Op, data: &[u8], to: Option<AddrBuf>) -> Obs {
     let Some(send_to) = socket.datagram().and_then(|d| d.WskSendTo) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
     match op.data().and_then(|d| d.get_mut(..data.len())) {
         Some(dst) => dst.copy_from_slice(data),
@@ -1092,10 +1174,16 @@ pub(crate) fn send_to(socket: &Socket, op: &mut Op, data: &[u8], to: AddrBuf) ->
     }
     let out = op.prepare_buf(data.len());
     let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
-    mem.addr[1] = to;
-    let to = mem.addr[1].as_sockaddr();
+    let to = match to {
+        Some(a) => {
+            mem.addr[1] = a;
+            mem.addr[1].as_sockaddr()
+        }
+        None => ptr::null_mut(),
+    };
     let s = socket.as_ptr();
-    // SAFETY: the socket is open and bound; the data, its WSK_BUF and the address are in the op.
+    // SAFETY: the socket is open and bound; the data, its WSK_BUF and the address (if any)
+    // are in the op.
     op.run(WAIT, |irp, _| unsafe { send_to(s, out, 0, to, 0, ptr::null_mut(), irp) })
 }
 
