@@ -60,7 +60,7 @@ pub use addr::SockAddr;
 pub use client::WskClient;
 pub use error::{nt_result, Error, Result};
 pub use memory::{PoolBox, PoolBuffer};
-pub use resolve::AddressInfo;
+pub use resolve::{name_of, AddressInfo, HostName, ServiceName};
 pub use shared::Shared;
 pub use connection::{ConnectionSocket, Disconnect};
 pub use datagram::DatagramSocket;

@@ -1,5 +1,5 @@
 //! Name resolution: `WskGetAddressInfo` as an owning list ([`AddressInfo`]) freed with
-//! `WskFreeAddressInfo`.
+//! `WskFreeAddressInfo`, and the reverse, [`name_of`] over `WskGetNameInfo`.
 
 use core::mem::{align_of, size_of};
 use core::net::SocketAddr;
@@ -177,6 +177,180 @@ impl Drop for AddressInfo {
     }
 }
 
+/// Host name capacity of [`HostName`] in UTF-8 bytes: [`MAX_NAME`] UTF-16 units, each at
+/// most 3 UTF-8 bytes.
+pub const HOST_NAME_CAPACITY: usize = 3 * MAX_NAME;
+/// Service name capacity of [`ServiceName`] in UTF-8 bytes.
+pub const SERVICE_NAME_CAPACITY: usize = 3 * MAX_SERVICE;
+
+/// A name of at most `CAP` UTF-8 bytes, stored inline (no allocation), as [`name_of`]
+/// returns it.
+///
+/// # Invariants
+/// `buf[..len]` is valid UTF-8 and `len <= CAP`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FixedName<const CAP: usize> {
+    buf: [u8; CAP],
+    len: usize,
+}
+
+/// A host (node) name from [`name_of`].
+pub type HostName = FixedName<HOST_NAME_CAPACITY>;
+/// A service name (or port number) from [`name_of`].
+pub type ServiceName = FixedName<SERVICE_NAME_CAPACITY>;
+
+impl<const CAP: usize> FixedName<CAP> {
+    /// The empty name.
+    #[must_use]
+    pub const fn new() -> Self {
+        // INVARIANT: the empty string is UTF-8.
+        Self { buf: [0; CAP], len: 0 }
+    }
+
+    /// The name from UTF-16 code units (unpaired surrogates become U+FFFD); `None` if the
+    /// UTF-8 form does not fit in `CAP` bytes.
+    #[must_use]
+    pub fn from_utf16(units: &[u16]) -> Option<Self> {
+        let mut this = Self::new();
+        for c in char::decode_utf16(units.iter().copied()) {
+            let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+            let end = this.len.checked_add(c.len_utf8())?;
+            let dst = this.buf.get_mut(this.len..end)?;
+            c.encode_utf8(dst);
+            // INVARIANT: a whole character was appended, within CAP.
+            this.len = end;
+        }
+        Some(this)
+    }
+
+    /// The name as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // By the invariant the bytes are UTF-8 and in range; the fallback is never taken.
+        self.buf.get(..self.len).and_then(|b| core::str::from_utf8(b).ok()).unwrap_or("")
+    }
+}
+
+impl<const CAP: usize> Default for FixedName<CAP> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const CAP: usize> core::ops::Deref for FixedName<CAP> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl<const CAP: usize> core::fmt::Debug for FixedName<CAP> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl<const CAP: usize> core::fmt::Display for FixedName<CAP> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The address and output strings of one `WskGetNameInfo` request, in the request's pool
+/// buffer so that a provider that completes late never writes freed memory.
+#[repr(C)]
+struct NameRequest {
+    addr: SockAddr,
+    node: sys::UNICODE_STRING,
+    service: sys::UNICODE_STRING,
+    // Zeroed before each request, so the text is NUL-terminated whatever the provider writes
+    // short of the last unit (Wine's provider treats `Buffer` as a C string).
+    node_buf: [u16; MAX_NAME + 1],
+    service_buf: [u16; MAX_SERVICE + 1],
+}
+
+const _: () = assert!(align_of::<NameRequest>() <= 16);
+
+/// The text of a provider-filled UNICODE_STRING: `Length` bytes, cut at a NUL, within `buf`.
+fn filled<'a>(s: &sys::UNICODE_STRING, buf: &'a [u16]) -> &'a [u16] {
+    let units = usize::from(s.Length / 2).min(buf.len());
+    let text = buf.get(..units).unwrap_or(&[]);
+    let end = text.iter().position(|&u| u == 0).unwrap_or(text.len());
+    text.get(..end).unwrap_or(&[])
+}
+
+/// The host and service names of `addr` (reverse lookup) with `WskGetNameInfo`, no flags:
+/// the host as a fully qualified domain name, the service by name where the port has one.
+/// IRQL: PASSIVE_LEVEL.
+///
+/// The provider writes into fixed buffers of [`MAX_NAME`] (host) and [`MAX_SERVICE`]
+/// (service) UTF-16 units plus the terminating NUL, held in the request's pool memory.
+///
+/// See <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_get_name_info>.
+///
+/// # Errors
+/// `STATUS_NOT_IMPLEMENTED` when the provider lacks `WskGetNameInfo`; `STATUS_IO_TIMEOUT`
+/// after `timeout`; the provider's status (e.g. `STATUS_BUFFER_TOO_SMALL` for a name longer
+/// than the buffers, or a lookup failure); `STATUS_INSUFFICIENT_RESOURCES` without pool
+/// memory.
+pub fn name_of(client: &WskClient, addr: SocketAddr, timeout: Duration) -> Result<(HostName, ServiceName)> {
+    let (npi_client, dispatch) = client.provider();
+    let Some(get_fn) = dispatch.WskGetNameInfo else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+    let addr_len = match addr {
+        SocketAddr::V4(_) => size_of::<sys::SOCKADDR_IN>(),
+        SocketAddr::V6(_) => size_of::<sys::SOCKADDR_IN6>(),
+    };
+    let addr_len = u32::try_from(addr_len).map_err(|_| Error::new(NtStatus::INVALID_PARAMETER))?;
+    let mut blocking = Blocking::new();
+    let (_, memory) = blocking.run(
+        size_of::<NameRequest>(),
+        timeout,
+        |_| {},
+        |irp, m| {
+            let Some(request) = m.buffer.as_ref().and_then(crate::PoolBuffer::typed_ptr::<NameRequest>) else {
+                return NtStatus::INSUFFICIENT_RESOURCES.0;
+            };
+            // SAFETY: `typed_ptr` checked size and alignment; every bit pattern is valid for
+            // `NameRequest` (integers, raw pointers, a union of integer structs); nothing else
+            // uses the buffer while no request is pending.
+            let request = unsafe { &mut *request };
+            request.addr = SockAddr::from(addr);
+            request.node_buf = [0; MAX_NAME + 1];
+            request.service_buf = [0; MAX_SERVICE + 1];
+            let (Some(node), Some(service)) = (counted(&mut request.node_buf, 0), counted(&mut request.service_buf, 0)) else {
+                return NtStatus::INVALID_PARAMETER.0;
+            };
+            request.node = node;
+            request.service = service;
+            // SAFETY: every pointer points into the request's pool buffer, which lives until
+            // the request completes (or forever, if abandoned); the address is `addr_len` bytes.
+            unsafe {
+                get_fn(
+                    npi_client,
+                    request.addr.as_mut_ptr(),
+                    addr_len,
+                    &raw mut request.node,
+                    &raw mut request.service,
+                    0,
+                    ptr::null_mut(),
+                    ptr::null_mut(),
+                    irp,
+                )
+            }
+        },
+        || {},
+    )?;
+    let request = memory.buffer.as_ref().and_then(crate::PoolBuffer::typed_ptr::<NameRequest>);
+    let request = request.ok_or(Error::new(NtStatus::INSUFFICIENT_RESOURCES))?;
+    // SAFETY: the request completed successfully; the provider is done with the buffer, which
+    // holds the `NameRequest` written above.
+    let request = unsafe { &*request };
+    let too_long = Error::new(NtStatus::BUFFER_OVERFLOW);
+    let host = HostName::from_utf16(filled(&request.node, &request.node_buf)).ok_or(too_long)?;
+    let service = ServiceName::from_utf16(filled(&request.service, &request.service_buf)).ok_or(too_long)?;
+    Ok((host, service))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +362,27 @@ mod tests {
         assert_eq!(&buf[..5], &[104, 111, 115, 116, 0]);
         let s = counted(&mut buf, 4).unwrap();
         assert_eq!((s.Length, s.MaximumLength), (8, 16));
+    }
+
+    #[test]
+    fn fixed_names_convert_and_refuse_overflow() {
+        let mut units = [0u16; 5];
+        for (dst, unit) in units.iter_mut().zip("héllo".encode_utf16()) {
+            *dst = unit;
+        }
+        let name = FixedName::<8>::from_utf16(&units).unwrap();
+        assert_eq!(name.as_str(), "héllo");
+        assert_eq!(FixedName::<5>::from_utf16(&units), None);
+        assert_eq!(FixedName::<4>::from_utf16(&[0xD800]).unwrap().as_str(), "\u{FFFD}");
+    }
+
+    #[test]
+    fn filled_text_stops_at_length_and_nul() {
+        let mut buf = [104u16, 105, 0, 120, 0];
+        let s = counted(&mut buf, 4).unwrap();
+        assert_eq!(filled(&s, &buf), &[104, 105]);
+        let s = counted(&mut buf, 1).unwrap();
+        assert_eq!(filled(&s, &buf), &[104]);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! The dispatch tables are the `wsk-bindings` structs. Listen sockets accept connections made
 //! by connection sockets of the same process; bytes sent on one end of a connection arrive at
-//! the other; datagrams go to the datagram socket bound at the destination address.
+//! the other (a send waits while the peer holds a full receive window of unread bytes);
+//! datagrams go to the datagram socket bound at the destination address.
 //!
 //! Each call consults the script for its [`Op`] ([`script`], else [`set_default`], else
 //! [`Behavior::Normal`]). Completion follows what real providers do: the provider moves the
@@ -62,6 +63,8 @@ pub enum Op {
     LocalAddress,
     /// `WskGetRemoteAddress`.
     RemoteAddress,
+    /// `WskGetNameInfo`.
+    NameInfo,
 }
 
 /// What the provider does with one call.
@@ -110,6 +113,10 @@ impl Config {
         honour_cancel: false,
     };
 }
+
+/// Bytes a connection socket holds unread before its peer's sends wait (flow control); a send
+/// into a window with room is taken whole, however large.
+const RECEIVE_WINDOW: usize = 1 << 20;
 
 #[derive(Clone, Copy)]
 struct Buf {
@@ -171,6 +178,8 @@ struct Sock {
     backlog: VecDeque<usize>,
     datagrams: VecDeque<(Vec<u8>, SocketAddr)>,
     waiting: VecDeque<Request>,
+    /// Sends waiting for room in the peer's receive window (flow control), with their data.
+    blocked: VecDeque<(Request, Vec<u8>)>,
     hung: Vec<Request>,
     options: HashMap<(u32, u32), Vec<u8>>,
 }
@@ -190,6 +199,7 @@ impl Sock {
             backlog: VecDeque::new(),
             datagrams: VecDeque::new(),
             waiting: VecDeque::new(),
+            blocked: VecDeque::new(),
             hung: Vec::new(),
             options: HashMap::new(),
         }
@@ -321,13 +331,13 @@ pub fn release_stuck(status: NtStatus) -> usize {
     n
 }
 
-/// Requests waiting in the provider (for data, a connection, or hung).
+/// Requests waiting in the provider (for data, a connection, window room, or hung).
 #[must_use]
 pub fn waiting_requests() -> usize {
     with_net(|net| {
         net.sockets
             .values()
-            .map(|s| s.waiting.len() + s.hung.len())
+            .map(|s| s.waiting.len() + s.hung.len() + s.blocked.len())
             .sum::<usize>()
             + net.client_hung.len()
     })
@@ -593,6 +603,10 @@ impl Net {
                 s.hung.remove(i);
                 return true;
             }
+            if let Some(i) = s.blocked.iter().position(|(r, _)| r.irp == irp) {
+                s.blocked.remove(i);
+                return true;
+            }
         }
         false
     }
@@ -641,6 +655,7 @@ impl Net {
     /// receive-froms with a datagram, accepts with a connection.
     fn pump(&mut self, key: usize, done: &mut Vec<Done>) {
         loop {
+            self.refill(key, done);
             let s = self.sock(key);
             let Some(front) = s.waiting.front() else {
                 return;
@@ -723,6 +738,24 @@ impl Net {
         Some((NtStatus(d.status), d.info))
     }
 
+    /// Moves the peer's blocked sends into `key`'s receive window while it has room.
+    fn refill(&mut self, key: usize, done: &mut Vec<Done>) {
+        let Some(sender) = self.sock(key).peer else {
+            return;
+        };
+        while self.sock(key).rx.len() < RECEIVE_WINDOW {
+            let Some((r, data)) = self.sock(sender).blocked.pop_front() else {
+                return;
+            };
+            self.sock(key).rx.extend(&data);
+            done.push(Done {
+                irp: r.irp,
+                status: NtStatus::SUCCESS.0,
+                info: data.len(),
+            });
+        }
+    }
+
     /// Bytes arrive at `peer`.
     fn deliver(&mut self, peer: usize, data: &[u8], done: &mut Vec<Done>) {
         self.sock(peer).rx.extend(data);
@@ -734,6 +767,11 @@ impl Net {
         s.open = false;
         let cancelled = NtStatus::CANCELLED.0;
         done.extend(s.waiting.drain(..).map(|r| Done {
+            irp: r.irp,
+            status: cancelled,
+            info: 0,
+        }));
+        done.extend(s.blocked.drain(..).map(|(r, _)| Done {
             irp: r.irp,
             status: cancelled,
             info: 0,
@@ -760,6 +798,13 @@ impl Net {
             let p = self.sock(peer);
             p.peer = None;
             p.eof = true;
+            // Sends still waiting for this socket's window can never be delivered.
+            let reset = NtStatus::CONNECTION_RESET.0;
+            done.extend(p.blocked.drain(..).map(|(r, _)| Done {
+                irp: r.irp,
+                status: reset,
+                info: 0,
+            }));
             self.pump(peer, done);
         }
         if delivered {
@@ -993,17 +1038,65 @@ unsafe extern "C" fn wsk_free_address_info(
 }
 
 unsafe extern "C" fn wsk_get_name_info(
-    _client: *mut sys::WSK_CLIENT,
-    _addr: *mut sys::SOCKADDR,
-    _length: u32,
-    _node: *mut sys::UNICODE_STRING,
-    _service: *mut sys::UNICODE_STRING,
+    client: *mut sys::WSK_CLIENT,
+    addr: *mut sys::SOCKADDR,
+    length: u32,
+    node: *mut sys::UNICODE_STRING,
+    service: *mut sys::UNICODE_STRING,
     _flags: u32,
     _process: sys::PEPROCESS,
     _thread: sys::PETHREAD,
-    _irp: *mut sys::IRP,
+    irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    NtStatus::NOT_IMPLEMENTED.0
+    if client != (&raw const CLIENT).cast_mut().cast() {
+        violation("WskGetNameInfo with a client that is not the captured NPI's");
+    }
+    if node.is_null() && service.is_null() {
+        violation("WskGetNameInfo with neither NodeName nor ServiceName");
+    }
+    let (a, n, sv) = (addr as usize, node as usize, service as usize);
+    // Numeric answers: the host as its address text, the service as its port number.
+    call(
+        Op::NameInfo,
+        0,
+        Request::new(irp, Op::NameInfo),
+        move |_, _, _, _| {
+            if a == 0 || (length as usize) < std::mem::size_of::<sys::SOCKADDR_IN>() {
+                return Some((NtStatus::INVALID_PARAMETER, 0));
+            }
+            // SAFETY: the client passes a socket address of `length` bytes.
+            let Some(remote) = (unsafe { read_addr(a as *const sys::SOCKADDR) }) else {
+                return Some((NtStatus::INVALID_PARAMETER, 0));
+            };
+            for (p, text) in [(n, remote.ip().to_string()), (sv, remote.port().to_string())] {
+                // SAFETY: the client passes NULL or a UNICODE_STRING with a writable buffer.
+                if let Err(status) = unsafe { write_unicode(p, &text) } {
+                    return Some((status, 0));
+                }
+            }
+            Some((NtStatus::SUCCESS, 0))
+        },
+    )
+}
+
+/// Writes `text` NUL-terminated into the UNICODE_STRING at `p` (0: nowhere) and sets `Length`.
+///
+/// # Safety
+/// `p` is 0 or points to a UNICODE_STRING whose `Buffer` has `MaximumLength` writable bytes.
+unsafe fn write_unicode(p: usize, text: &str) -> Result<(), NtStatus> {
+    if p == 0 {
+        return Ok(());
+    }
+    // SAFETY: caller's contract.
+    let s = unsafe { &mut *(p as *mut sys::UNICODE_STRING) };
+    let units: Vec<u16> = text.encode_utf16().chain([0]).collect();
+    if units.len() * 2 > usize::from(s.MaximumLength) || s.Buffer.is_null() {
+        return Err(NtStatus::BUFFER_TOO_SMALL);
+    }
+    // SAFETY: checked to fit in `MaximumLength` bytes of the caller's buffer.
+    unsafe { ptr::copy_nonoverlapping(units.as_ptr(), s.Buffer, units.len()) };
+    s.Length = u16::try_from((units.len() - 1) * 2).unwrap_or(u16::MAX);
+    Ok(())
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1185,7 +1278,7 @@ unsafe extern "C" fn send(
         Op::Send,
         socket as usize,
         Request::new(irp, Op::Send),
-        |net, key, _, done| {
+        |net, key, request, done| {
             let buf = match buf {
                 Ok(Some(b)) => b,
                 Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
@@ -1203,6 +1296,11 @@ unsafe extern "C" fn send(
                 };
                 return Some((status, 0));
             };
+            // Flow control: a full receive window holds the send until the peer reads.
+            if net.sock(peer).rx.len() >= RECEIVE_WINDOW || !net.sock(key).blocked.is_empty() {
+                net.sock(key).blocked.push_back((request, data));
+                return None;
+            }
             net.deliver(peer, &data, done);
             Some((NtStatus::SUCCESS, data.len()))
         },
