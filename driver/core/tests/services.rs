@@ -1,0 +1,359 @@
+//! Data paths through `Driver::device_control` against the fake provider's loopback: TCP
+//! connect / SEND / RECV / DISCONNECT with a peer the test drives, the in-kernel TCP services
+//! (echo, discard, source), UDP sockets driven by the user and by the echo service, and
+//! socket options.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    addr, close, connect, disconnect, entry, eventually, list, listen, option, recv, recv_exact,
+    recv_from, register, send, send_to, stats, udp_bind, Setup, ALICE,
+};
+use wsk::{ListenSocket, NtStatus};
+use wskrs_fake_kernel as fake;
+use wskrs_protocol::{
+    self as protocol, EndpointKind, EndpointState, OptionId, Service, UdpService,
+};
+
+const QUICK: Duration = Duration::from_secs(5);
+
+/// A peer the test drives directly through `wsk` (its own registration): a listener and the
+/// connection it accepts from the driver's TCP_CONNECT.
+fn peer_listener(at: &str) -> (wsk::WskClient, ListenSocket) {
+    let client = register(QUICK).expect("peer registration");
+    let listener = ListenSocket::bind(&client, addr(at), QUICK).expect("peer listener");
+    (client, listener)
+}
+
+#[test]
+fn tcp_connect_send_recv_through_the_loopback() {
+    let setup = Setup::start();
+    let d = &*setup.driver;
+    let (client, mut listener) = peer_listener("127.0.0.1:8100");
+    let c = connect(d, ALICE, addr("127.0.0.1:8100"), false).unwrap();
+    assert_eq!(c.kind, EndpointKind::TcpConnection);
+    assert_eq!(c.remote, Some(addr("127.0.0.1:8100")));
+    let (mut far, from) = listener.accept(QUICK).unwrap();
+    assert_eq!(
+        from, c.local,
+        "the reply's local address is the one the peer sees"
+    );
+
+    assert_eq!(send(d, ALICE, c.id, b"request"), Ok(7));
+    let mut buf = [0u8; 64];
+    assert_eq!(far.receive(&mut buf, QUICK).unwrap(), 7);
+    assert_eq!(&buf[..7], b"request");
+    far.send_all(b"a longer response", QUICK).unwrap();
+    // A RECV returns at most what its output buffer has room for.
+    assert_eq!(
+        recv(d, ALICE, c.id, 8).unwrap(),
+        (b"a longer".to_vec(), false)
+    );
+    assert_eq!(recv_exact(d, ALICE, c.id, 9), b" response");
+    // A large transfer in one SEND.
+    let big: Vec<u8> = (0..200_000u32)
+        .map(|i| u8::try_from(i % 253).unwrap())
+        .collect();
+    assert_eq!(send(d, ALICE, c.id, &big), Ok(200_000));
+    let mut got = Vec::new();
+    let mut chunk = vec![0u8; 65_536];
+    while got.len() < big.len() {
+        let n = far.receive(&mut chunk, QUICK).unwrap();
+        got.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(got, big);
+
+    // The peer closes: RECV reports end of stream and the state becomes peer-closed.
+    drop(far);
+    assert_eq!(recv(d, ALICE, c.id, 16).unwrap(), (Vec::new(), true));
+    let (status, activity) = entry(d, ALICE, c.id).unwrap();
+    assert_eq!(status.state, EndpointState::PeerClosed);
+    assert_eq!((status.bytes_sent, status.bytes_received), (200_007, 17));
+    assert_eq!(
+        (activity.send_ops, activity.recv_ops, activity.errors),
+        (2, 3, 0)
+    );
+    close(d, ALICE, c.id).unwrap();
+    drop(listener);
+    assert!(client.shutdown(QUICK));
+    setup.finish();
+}
+
+#[test]
+fn graceful_disconnect_stays_disconnected_after_the_peer_closes() {
+    let setup = Setup::start();
+    let d = &*setup.driver;
+    let (client, mut listener) = peer_listener("127.0.0.1:8200");
+    let c = connect(d, ALICE, addr("127.0.0.1:8200"), false).unwrap();
+    let (mut far, _) = listener.accept(QUICK).unwrap();
+    send(d, ALICE, c.id, b"last words").unwrap();
+    disconnect(d, ALICE, c.id, false).unwrap();
+    assert_eq!(
+        entry(d, ALICE, c.id).unwrap().0.state,
+        EndpointState::Disconnected
+    );
+
+    // The peer reads the data, then end of stream; it can still answer.
+    let mut buf = [0u8; 64];
+    assert_eq!(far.receive(&mut buf, QUICK).unwrap(), 10);
+    assert_eq!(far.receive(&mut buf, QUICK).unwrap(), 0, "end of stream");
+    far.send_all(b"reply", QUICK).unwrap();
+    assert_eq!(recv_exact(d, ALICE, c.id, 5), b"reply");
+    assert_eq!(
+        entry(d, ALICE, c.id).unwrap().0.state,
+        EndpointState::Disconnected
+    );
+
+    // The peer closes: the endpoint sees end of stream and stays disconnected.
+    drop(far);
+    assert_eq!(recv(d, ALICE, c.id, 16).unwrap(), (Vec::new(), true));
+    let (status, _) = entry(d, ALICE, c.id).unwrap();
+    assert_eq!(
+        status.state,
+        EndpointState::Disconnected,
+        "stays disconnected until CLOSE"
+    );
+    close(d, ALICE, c.id).unwrap();
+    drop(listener);
+    assert!(client.shutdown(QUICK));
+    setup.finish();
+}
+
+#[test]
+fn tcp_echo_service() {
+    let setup = Setup::start();
+    let d = &*setup.driver;
+    let l = listen(d, ALICE, addr("127.0.0.1:8300"), Service::Echo, false).unwrap();
+    assert_eq!(
+        (l.kind, l.local, l.remote),
+        (
+            EndpointKind::TcpListener,
+            Some(addr("127.0.0.1:8300")),
+            None
+        )
+    );
+    let a = connect(d, ALICE, addr("127.0.0.1:8300"), false).unwrap();
+    let b = connect(d, ALICE, addr("127.0.0.1:8300"), false).unwrap();
+    send(d, ALICE, a.id, b"to a").unwrap();
+    send(d, ALICE, b.id, b"to b, longer").unwrap();
+    assert_eq!(recv_exact(d, ALICE, b.id, 12), b"to b, longer");
+    assert_eq!(recv_exact(d, ALICE, a.id, 4), b"to a");
+    let big: Vec<u8> = (0..100_000u32)
+        .map(|i| u8::try_from(i * 31 % 256).unwrap())
+        .collect();
+    send(d, ALICE, a.id, &big).unwrap();
+    assert_eq!(recv_exact(d, ALICE, a.id, big.len()), big);
+
+    let (listener, _) = entry(d, ALICE, l.id).unwrap();
+    assert_eq!(
+        (listener.state, listener.service),
+        (EndpointState::Listening, Service::Echo)
+    );
+    assert_eq!(
+        (listener.connections_served, listener.connections_active),
+        (2, 2)
+    );
+    assert_eq!(
+        (listener.bytes_sent, listener.bytes_received),
+        (100_016, 100_016)
+    );
+    close(d, ALICE, a.id).unwrap();
+    eventually("the session ended", || {
+        entry(d, ALICE, l.id).unwrap().0.connections_active == 1
+    });
+    close(d, ALICE, l.id).unwrap();
+    // Closing the listener closes its sessions: the remaining client sees end of stream.
+    assert_eq!(recv(d, ALICE, b.id, 16).unwrap(), (Vec::new(), true));
+    assert_eq!(
+        entry(d, ALICE, b.id).unwrap().0.state,
+        EndpointState::PeerClosed
+    );
+    setup.finish();
+}
+
+#[test]
+fn tcp_discard_service() {
+    let setup = Setup::start();
+    let d = &*setup.driver;
+    let l = listen(d, ALICE, addr("127.0.0.1:8400"), Service::Discard, false).unwrap();
+    let c = connect(d, ALICE, addr("127.0.0.1:8400"), false).unwrap();
+    for _ in 0..10 {
+        send(d, ALICE, c.id, &[0x5A; 3000]).unwrap();
+    }
+    eventually("the service read everything", || {
+        entry(d, ALICE, l.id).unwrap().0.bytes_received == 30_000
+    });
+    let (listener, _) = entry(d, ALICE, l.id).unwrap();
+    assert_eq!((listener.bytes_sent, listener.connections_served), (0, 1));
+    // Nothing comes back.
+    assert_eq!(
+        common::recv_with(d, ALICE, c.id, 16, 30),
+        Err(NtStatus::IO_TIMEOUT)
+    );
+    setup.finish();
+}
+
+#[test]
+fn tcp_source_service_sends_the_protocol_pattern() {
+    let setup = Setup::start();
+    let d = &*setup.driver;
+    let l = listen(d, ALICE, addr("127.0.0.1:8500"), Service::Source, false).unwrap();
+    let c = connect(d, ALICE, addr("127.0.0.1:8500"), false).unwrap();
+    // Read well past the service's buffer and the pattern's period, in odd-sized pieces.
+    let mut offset = 0u64;
+    while offset < 100_000 {
+        let (data, eof) = recv(d, ALICE, c.id, 7_777).unwrap();
+        assert!(!eof && !data.is_empty());
+        for (i, byte) in data.iter().enumerate() {
+            assert_eq!(
+                *byte,
+                protocol::source_byte(offset + i as u64),
+                "byte {}",
+                offset + i as u64
+            );
+        }
+        offset += data.len() as u64;
+    }
+    let (listener, _) = entry(d, ALICE, l.id).unwrap();
+    assert!(listener.bytes_sent >= offset, "{listener:?}");
+    assert_eq!(
+        (listener.connections_served, listener.connections_active),
+        (1, 1)
+    );
+    // The client goes away: the session ends.
+    close(d, ALICE, c.id).unwrap();
+    eventually("the session ended", || {
+        entry(d, ALICE, l.id).unwrap().0.connections_active == 0
+    });
+    setup.finish();
+}
+
+#[test]
+fn udp_bind_with_user_send_to_and_recv_from() {
+    let setup = Setup::start();
+    let d = &*setup.driver;
+    let (a_at, b_at) = (addr("127.0.0.1:8600"), addr("127.0.0.1:8601"));
+    let a = udp_bind(d, ALICE, a_at, UdpService::None, false).unwrap();
+    let b = udp_bind(d, ALICE, b_at, UdpService::None, false).unwrap();
+    assert_eq!((a.kind, a.local), (EndpointKind::Udp, Some(a_at)));
+    assert_eq!(send_to(d, ALICE, a.id, b_at, b"datagram one"), Ok(12));
+    assert_eq!(
+        send_to(d, ALICE, a.id, b_at, b""),
+        Ok(0),
+        "an empty datagram"
+    );
+    assert_eq!(send_to(d, ALICE, a.id, b_at, b"three"), Ok(5));
+    assert_eq!(
+        recv_from(d, ALICE, b.id, 100).unwrap(),
+        (b"datagram one".to_vec(), Some(a_at))
+    );
+    assert_eq!(
+        recv_from(d, ALICE, b.id, 100).unwrap(),
+        (Vec::new(), Some(a_at))
+    );
+    // A datagram longer than the room is truncated.
+    assert_eq!(
+        recv_from(d, ALICE, b.id, 3).unwrap(),
+        (b"thr".to_vec(), Some(a_at))
+    );
+    assert_eq!(send_to(d, ALICE, b.id, a_at, b"back"), Ok(4));
+    assert_eq!(
+        recv_from(d, ALICE, a.id, 100).unwrap(),
+        (b"back".to_vec(), Some(b_at))
+    );
+
+    let (status, activity) = entry(d, ALICE, a.id).unwrap();
+    assert_eq!(status.state, EndpointState::Bound);
+    assert_eq!((status.bytes_sent, status.bytes_received), (17, 4));
+    assert_eq!((activity.send_ops, activity.recv_ops), (3, 1));
+    setup.finish();
+}
+
+#[test]
+fn udp_echo_service() {
+    let setup = Setup::start();
+    let d = &*setup.driver;
+    let (echo_at, user_at) = (addr("127.0.0.1:8700"), addr("127.0.0.1:8701"));
+    let echo = udp_bind(d, ALICE, echo_at, UdpService::Echo, false).unwrap();
+    let user = udp_bind(d, ALICE, user_at, UdpService::None, false).unwrap();
+    for message in [&b"one"[..], b"two, longer", &[0xEE; 1400]] {
+        send_to(d, ALICE, user.id, echo_at, message).unwrap();
+        assert_eq!(
+            recv_from(d, ALICE, user.id, 2000).unwrap(),
+            (message.to_vec(), Some(echo_at))
+        );
+    }
+    let (status, _) = entry(d, ALICE, echo.id).unwrap();
+    assert_eq!(
+        (status.kind, status.service, status.state),
+        (EndpointKind::Udp, Service::Echo, EndpointState::Bound)
+    );
+    assert_eq!((status.bytes_sent, status.bytes_received), (1414, 1414));
+    // SEND_TO on the service's endpoint is refused: the service drives it.
+    assert_eq!(
+        send_to(d, ALICE, echo.id, user_at, b"x"),
+        Err(NtStatus::INVALID_DEVICE_STATE)
+    );
+    close(d, ALICE, echo.id).unwrap();
+    assert_eq!(list(d, ALICE).len(), 1);
+    setup.finish();
+}
+
+#[test]
+fn socket_option_get_and_set() {
+    let setup = Setup::start();
+    let d = &*setup.driver;
+    let (client, listener) = peer_listener("127.0.0.1:8800");
+    let c = connect(d, ALICE, addr("127.0.0.1:8800"), false).unwrap();
+    let u = udp_bind(d, ALICE, addr("127.0.0.1:0"), UdpService::None, false).unwrap();
+    for (id, options) in [
+        (
+            c.id,
+            &[
+                OptionId::Keepalive,
+                OptionId::NoDelay,
+                OptionId::RcvBuf,
+                OptionId::SndBuf,
+            ][..],
+        ),
+        (u.id, &[OptionId::RcvBuf, OptionId::SndBuf][..]),
+    ] {
+        for &o in options {
+            let value = if o.is_bool() { 1 } else { 65_536 };
+            let initial = option(d, ALICE, id, o, None).unwrap();
+            assert_ne!(initial, value, "{o:?}: the initial value differs");
+            assert_eq!(option(d, ALICE, id, o, Some(value)), Ok(value), "{o:?}");
+            assert_eq!(option(d, ALICE, id, o, None), Ok(value), "{o:?} reads back");
+        }
+        for o in [OptionId::ReuseAddr, OptionId::ExclusiveAddrUse] {
+            assert_eq!(option(d, ALICE, id, o, None), Ok(0), "{o:?}");
+        }
+    }
+    // A provider failure comes back unchanged and counts as the endpoint's error.
+    fake::provider::script(
+        fake::provider::Op::Control,
+        [fake::provider::Behavior::Fail(NtStatus::NOT_SUPPORTED)],
+    );
+    assert_eq!(
+        option(d, ALICE, c.id, OptionId::Keepalive, None),
+        Err(NtStatus::NOT_SUPPORTED)
+    );
+    let (_, activity) = entry(d, ALICE, c.id).unwrap();
+    assert_eq!(
+        (activity.errors, activity.last_status),
+        (1, Some(NtStatus::NOT_SUPPORTED))
+    );
+    assert_eq!(stats(d).errors, 1);
+    // The endpoint still works.
+    assert_eq!(option(d, ALICE, c.id, OptionId::Keepalive, None), Ok(1));
+    assert_eq!(send(d, ALICE, c.id, b"ok"), Ok(2));
+    // The fake counts open sockets across registrations: close the driver's before the
+    // peer's registration is released.
+    close(d, ALICE, c.id).unwrap();
+    close(d, ALICE, u.id).unwrap();
+    drop(listener);
+    assert!(client.shutdown(QUICK));
+    setup.finish();
+}
