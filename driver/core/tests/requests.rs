@@ -63,6 +63,7 @@ fn snapshot(d: &wskrs_driver::Driver) -> (usize, usize, u64, u64) {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // a table of cases, one per documented status
 fn malformed_requests_get_their_documented_status_and_change_nothing() {
     let setup = Setup::start();
     let d = &*setup.driver;
@@ -260,5 +261,38 @@ fn malformed_requests_get_their_documented_status_and_change_nothing() {
         connect(d, ALICE, addr("127.0.0.1:9"), false).is_err(),
         "nothing listens on port 9"
     );
+    setup.finish();
+}
+
+#[test]
+fn concurrent_first_requests_keep_one_registration() {
+    let setup = Setup::start();
+    let d = &*setup.driver;
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..8u16)
+            .map(|i| {
+                s.spawn(move || {
+                    if i % 2 == 0 {
+                        info(d, wskrs_driver::Caller(usize::from(i) + 1)).wsk_version
+                    } else {
+                        let local = addr(&format!("127.0.0.1:{}", 9000 + i));
+                        let caller = wskrs_driver::Caller(usize::from(i) + 1);
+                        udp_bind(d, caller, local, UdpService::None, false).expect("UDP_BIND");
+                        0x0100
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), 0x0100);
+        }
+    });
+    assert_eq!(fake::netio::registrations(), 1, "one registration kept");
+    assert_eq!(
+        fake::netio::calls(fake::netio::Event::Register),
+        fake::netio::calls(fake::netio::Event::Deregister) + 1,
+        "every extra registration was released"
+    );
+    assert_eq!(info(d, ALICE).endpoint_count, 4);
     setup.finish();
 }

@@ -302,58 +302,104 @@ fn udp_echo_service() {
 }
 
 #[test]
-fn socket_option_get_and_set() {
+fn socket_option_get_and_set_ipv4_and_ipv6() {
     let setup = Setup::start();
     let d = &*setup.driver;
-    let (client, listener) = peer_listener("127.0.0.1:8800");
-    let c = connect(d, ALICE, addr("127.0.0.1:8800"), false).unwrap();
-    let u = udp_bind(d, ALICE, addr("127.0.0.1:0"), UdpService::None, false).unwrap();
-    for (id, options) in [
-        (
-            c.id,
-            &[
-                OptionId::Keepalive,
-                OptionId::NoDelay,
-                OptionId::RcvBuf,
-                OptionId::SndBuf,
-            ][..],
-        ),
-        (u.id, &[OptionId::RcvBuf, OptionId::SndBuf][..]),
-    ] {
-        for &o in options {
-            let value = if o.is_bool() { 1 } else { 65_536 };
-            let initial = option(d, ALICE, id, o, None).unwrap();
-            assert_ne!(initial, value, "{o:?}: the initial value differs");
-            assert_eq!(option(d, ALICE, id, o, Some(value)), Ok(value), "{o:?}");
-            assert_eq!(option(d, ALICE, id, o, None), Ok(value), "{o:?} reads back");
+    for (listen_at, wildcard) in [("127.0.0.1:8800", "127.0.0.1:0"), ("[::1]:8800", "[::1]:0")] {
+        listen(d, ALICE, addr(listen_at), Service::Echo, false).unwrap();
+        let c = connect(d, ALICE, addr(listen_at), false).unwrap();
+        let u = udp_bind(d, ALICE, addr(wildcard), UdpService::None, false).unwrap();
+        let tcp = [
+            OptionId::Keepalive,
+            OptionId::NoDelay,
+            OptionId::RcvBuf,
+            OptionId::SndBuf,
+        ];
+        for (id, options) in [(c.id, &tcp[..]), (u.id, &tcp[2..])] {
+            for &o in options {
+                let value = if o.is_bool() { 1 } else { 65_536 };
+                let initial = option(d, ALICE, id, o, None).unwrap();
+                assert_ne!(initial, value, "{o:?}: the initial value differs");
+                assert_eq!(option(d, ALICE, id, o, Some(value)), Ok(value), "{o:?}");
+                assert_eq!(option(d, ALICE, id, o, None), Ok(value), "{o:?} reads back");
+            }
+            for o in [OptionId::ReuseAddr, OptionId::ExclusiveAddrUse] {
+                assert_eq!(option(d, ALICE, id, o, None), Ok(0), "{o:?}");
+            }
         }
-        for o in [OptionId::ReuseAddr, OptionId::ExclusiveAddrUse] {
-            assert_eq!(option(d, ALICE, id, o, None), Ok(0), "{o:?}");
+        // Bind options are set before binding and read back through the get-only options.
+        let ipv6 = addr(wildcard).is_ipv6();
+        let bind = protocol::BindFlags {
+            reuse: true,
+            exclusive: false,
+            v6only: ipv6.then_some(true),
+        };
+        let request =
+            protocol::encode_udp_bind(addr(wildcard), UdpService::None, false, bind, None).unwrap();
+        let reply = common::call(d, ALICE, protocol::IoctlCode::UDP_BIND, &request, 128).unwrap();
+        let flagged = protocol::parse_endpoint_reply(&reply).unwrap();
+        assert_eq!(
+            option(d, ALICE, flagged.id, OptionId::ReuseAddr, None),
+            Ok(1)
+        );
+        if ipv6 {
+            assert_eq!(
+                option(d, ALICE, flagged.id, OptionId::Ipv6V6Only, None),
+                Ok(1)
+            );
         }
+        // An echo still works after the options changed.
+        assert_eq!(send(d, ALICE, c.id, b"ok"), Ok(2));
+        assert_eq!(recv_exact(d, ALICE, c.id, 2), b"ok");
     }
     // A provider failure comes back unchanged and counts as the endpoint's error.
+    let c = list(d, ALICE)
+        .into_iter()
+        .find(|e| e.kind == EndpointKind::TcpConnection)
+        .unwrap()
+        .id;
     fake::provider::script(
         fake::provider::Op::Control,
         [fake::provider::Behavior::Fail(NtStatus::NOT_SUPPORTED)],
     );
     assert_eq!(
-        option(d, ALICE, c.id, OptionId::Keepalive, None),
+        option(d, ALICE, c, OptionId::Keepalive, None),
         Err(NtStatus::NOT_SUPPORTED)
     );
-    let (_, activity) = entry(d, ALICE, c.id).unwrap();
+    let (_, activity) = entry(d, ALICE, c).unwrap();
     assert_eq!(
         (activity.errors, activity.last_status),
         (1, Some(NtStatus::NOT_SUPPORTED))
     );
     assert_eq!(stats(d).errors, 1);
     // The endpoint still works.
-    assert_eq!(option(d, ALICE, c.id, OptionId::Keepalive, None), Ok(1));
-    assert_eq!(send(d, ALICE, c.id, b"ok"), Ok(2));
-    // The fake counts open sockets across registrations: close the driver's before the
-    // peer's registration is released.
+    assert_eq!(option(d, ALICE, c, OptionId::Keepalive, None), Ok(1));
+    setup.finish();
+}
+
+#[test]
+fn under_wine_a_timed_out_receive_leaves_the_endpoint_broken() {
+    let setup = Setup::start();
+    // Wine's netio: no cancel routines, so a timed-out receive closes its connection. The
+    // clock runs fast so the one-second cancellation grace period passes quickly.
+    fake::provider::configure(fake::provider::Config::WINE);
+    fake::set_time_scale(50);
+    let d = &*setup.driver;
+    listen(d, ALICE, addr("127.0.0.1:8900"), Service::Discard, false).unwrap();
+    let c = connect(d, ALICE, addr("127.0.0.1:8900"), false).unwrap();
+    assert_eq!(send(d, ALICE, c.id, b"x"), Ok(1));
+    assert_eq!(
+        common::recv_with(d, ALICE, c.id, 16, 100),
+        Err(NtStatus::IO_TIMEOUT)
+    );
+    let (status, activity) = entry(d, ALICE, c.id).unwrap();
+    assert_eq!(status.state, EndpointState::Broken);
+    assert_eq!(
+        (activity.errors, activity.last_status),
+        (1, Some(NtStatus::IO_TIMEOUT))
+    );
+    // The endpoint stays listed until CLOSE; its socket is gone, so I/O fails.
+    assert!(send(d, ALICE, c.id, b"y").is_err());
     close(d, ALICE, c.id).unwrap();
-    close(d, ALICE, u.id).unwrap();
-    drop(listener);
-    assert!(client.shutdown(QUICK));
     setup.finish();
 }
