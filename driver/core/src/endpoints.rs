@@ -256,14 +256,18 @@ impl Endpoint {
         self.detached || self.owner == caller
     }
 
-    /// Closes the endpoint. IRQL: PASSIVE_LEVEL (a connection's close waits).
-    pub(crate) fn close(self) {
-        match self.kind {
-            Kind::Connection { socket } => drop(socket),
-            Kind::Datagram { socket } => drop(socket),
+    /// Closes the endpoint; returns what its in-kernel service did, which the driver keeps in
+    /// its totals. IRQL: PASSIVE_LEVEL (a connection's close waits).
+    pub(crate) fn close(self) -> ServiceStats {
+        match &self.kind {
+            Kind::Connection { .. } | Kind::Datagram { .. } => {}
             Kind::Listener { listener, .. } => listener.stop(),
             Kind::UdpEcho { task } => task.stop(),
         }
+        // Read after stopping, so nothing the service still counts is lost.
+        let stats = self.service_stats();
+        drop(self.kind);
+        stats
     }
 
     fn info(&self, caller: Caller, now: Duration) -> EndpointInfo {
@@ -370,7 +374,8 @@ impl EndpointTable {
                 None => endpoint,
             }
         };
-        rejected.close();
+        // Nothing was served yet: its service was never reachable through the table.
+        let _ = rejected.close();
         Err(NtStatus::INSUFFICIENT_RESOURCES)
     }
 

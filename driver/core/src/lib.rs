@@ -100,6 +100,8 @@ struct Totals {
     endpoints_opened: AtomicU64,
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
+    /// Connections served by listeners that have closed (open ones report their own).
+    connections_served: AtomicU64,
     errors: AtomicU64,
 }
 
@@ -126,6 +128,7 @@ impl Driver {
                 endpoints_opened: AtomicU64::new(0),
                 bytes_sent: AtomicU64::new(0),
                 bytes_received: AtomicU64::new(0),
+                connections_served: AtomicU64::new(0),
                 errors: AtomicU64::new(0),
             },
         }
@@ -175,17 +178,27 @@ impl Driver {
     /// (detached ones stay).
     pub fn cleanup(&self, caller: Caller) {
         while let Some(endpoint) = self.endpoints.remove_owned_by(caller) {
-            endpoint.close();
+            self.close_endpoint(endpoint);
         }
         // A later handle may get the same file object address: it must not inherit these.
         self.endpoints.disown(caller);
+    }
+
+    /// Closes an endpoint that left the table, keeping what its service did in the totals
+    /// (STATS counts since load, not only over the endpoints open now).
+    pub(crate) fn close_endpoint(&self, endpoint: endpoints::Endpoint) {
+        let served = endpoint.close();
+        let t = &self.totals;
+        t.bytes_sent.fetch_add(served.bytes_sent, Ordering::Relaxed);
+        t.bytes_received.fetch_add(served.bytes_received, Ordering::Relaxed);
+        t.connections_served.fetch_add(served.served, Ordering::Relaxed);
     }
 
     /// Unload: closes every endpoint, then waits (bounded) for every socket to close and
     /// releases the WSK registration. True if everything closed in time.
     pub fn shutdown(&self) -> bool {
         while let Some(endpoint) = self.endpoints.remove_any() {
-            endpoint.close();
+            self.close_endpoint(endpoint);
         }
         let client = self.client.lock().take();
         client.is_none_or(|c| c.shutdown(SHUTDOWN_TIMEOUT))

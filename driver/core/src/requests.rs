@@ -146,7 +146,7 @@ impl Driver {
                 Ok(Reply::Sent(u32::try_from(result?).unwrap_or(u32::MAX)))
             }
             Request::Close(id) => {
-                self.endpoints.remove(caller, id)?.close();
+                self.close_endpoint(self.endpoints.remove(caller, id)?);
                 Ok(Reply::Closed)
             }
             Request::Disconnect(d) => {
@@ -247,7 +247,7 @@ impl Driver {
             endpoints_opened: t.endpoints_opened.load(Ordering::Relaxed),
             bytes_sent: t.bytes_sent.load(Ordering::Relaxed).saturating_add(self.endpoints.service_bytes().0),
             bytes_received: t.bytes_received.load(Ordering::Relaxed).saturating_add(self.endpoints.service_bytes().1),
-            connections_served: self.endpoints.connections_served(),
+            connections_served: t.connections_served.load(Ordering::Relaxed).saturating_add(self.endpoints.connections_served()),
             errors: t.errors.load(Ordering::Relaxed),
             uptime_ms: now.saturating_sub(t.loaded_ms.load(Ordering::Relaxed)),
         }

@@ -403,6 +403,37 @@ fn stats_totals() {
         s.errors, 0,
         "requests refused before any I/O are not endpoint errors"
     );
+
+    // Counters since load never go back: closing the listener (and a UDP echo service)
+    // keeps what their services did in the totals.
+    let echo_at = addr("127.0.0.1:7601");
+    let echo = udp_bind(d, ALICE, echo_at, UdpService::Echo, false).unwrap();
+    let user = udp_bind(d, ALICE, addr(LOCAL), UdpService::None, false).unwrap();
+    common::send_to(d, ALICE, user.id, echo_at, &[3; 100]).unwrap();
+    assert_eq!(
+        common::recv_from(d, ALICE, user.id, 200).unwrap().0.len(),
+        100
+    );
+    let before = stats(d);
+    assert_eq!((before.bytes_sent, before.bytes_received), (1700, 1700));
+    close(d, ALICE, l.id).unwrap();
+    close(d, ALICE, echo.id).unwrap();
+    d.cleanup(ALICE);
+    let after = stats(d);
+    assert_eq!(after.endpoints_open, 0);
+    assert_eq!(
+        (
+            after.bytes_sent,
+            after.bytes_received,
+            after.connections_served
+        ),
+        (
+            before.bytes_sent,
+            before.bytes_received,
+            before.connections_served
+        ),
+        "STATS totals since load survive CLOSE and cleanup: {after:?}"
+    );
     setup.finish();
 }
 
