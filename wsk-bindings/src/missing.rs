@@ -511,3 +511,47 @@ mod sio_tests {
         assert_eq!(SIO_WSK_SET_SENDTO_ADDRESS, 0x8F00_0006);
     }
 }
+
+/// `PFN_WSK_ACCEPT_EVENT` as the WDK's wsk.h declares it: `AcceptSocketContext` is
+/// `PVOID *` (Wine's ddk/wsk.h declares a `PVOID`, which cannot return a context). From
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event>:
+/// `(PVOID SocketContext, ULONG Flags, PSOCKADDR LocalAddress, PSOCKADDR RemoteAddress,
+/// PWSK_SOCKET AcceptSocket, PVOID *AcceptSocketContext,
+/// const WSK_CLIENT_CONNECTION_DISPATCH **AcceptSocketDispatch) -> NTSTATUS`.
+pub type PFN_WSK_ACCEPT_EVENT_WDK = Option<
+    unsafe extern "C" fn(
+        socket_context: *mut core::ffi::c_void,
+        flags: u32,
+        local_address: *mut crate::SOCKADDR,
+        remote_address: *mut crate::SOCKADDR,
+        accept_socket: *mut crate::WSK_SOCKET,
+        accept_socket_context: *mut *mut core::ffi::c_void,
+        accept_socket_dispatch: *mut *const crate::WSK_CLIENT_CONNECTION_DISPATCH,
+    ) -> NTSTATUS,
+>;
+
+/// `WSK_CLIENT_LISTEN_DISPATCH` with the WDK's accept-event signature
+/// ([`PFN_WSK_ACCEPT_EVENT_WDK`]); same layout as the generated struct. Member order from
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_client_listen_dispatch>:
+/// `WskAcceptEvent`, `WskInspectEvent`, `WskAbortEvent` (the last two only for conditional
+/// accept; NULL otherwise).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct WSK_CLIENT_LISTEN_DISPATCH_WDK {
+    /// The accept event callback.
+    pub WskAcceptEvent: PFN_WSK_ACCEPT_EVENT_WDK,
+    /// `PFN_WSK_INSPECT_EVENT` (conditional accept only).
+    pub WskInspectEvent: *const core::ffi::c_void,
+    /// `PFN_WSK_ABORT_EVENT` (conditional accept only).
+    pub WskAbortEvent: *const core::ffi::c_void,
+}
+
+/// `STATUS_REQUEST_NOT_ACCEPTED` (ntstatus.h, 0xC00000D0): what a `WskAcceptEvent` returns to
+/// reject an incoming connection (the WSK subsystem then closes the socket), as the
+/// `WskAcceptEvent` page above says.
+pub const STATUS_REQUEST_NOT_ACCEPTED: NTSTATUS = i32::from_ne_bytes(0xC000_00D0_u32.to_ne_bytes());
+
+const _: () = {
+    assert!(core::mem::size_of::<WSK_CLIENT_LISTEN_DISPATCH_WDK>() == core::mem::size_of::<crate::WSK_CLIENT_LISTEN_DISPATCH>());
+    assert!(core::mem::offset_of!(WSK_CLIENT_LISTEN_DISPATCH_WDK, WskAbortEvent) == 16);
+};

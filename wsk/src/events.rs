@@ -9,6 +9,7 @@
 
 use core::ffi::c_void;
 use core::net::SocketAddr;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use core::ptr::{self, NonNull};
 use core::time::Duration;
 
@@ -24,11 +25,17 @@ pub enum Verdict {
     Consumed,
     /// None of it was used; it stays queued (`STATUS_DATA_NOT_ACCEPTED`).
     NotAccepted,
+    /// All of it is accepted and kept past the callback (`STATUS_PENDING`): the callback's
+    /// `retained` method receives a [`RetainedData`] that owns the indication list until it
+    /// is dropped (`WskRelease`). The whole indication counts as accepted.
+    Retain,
 }
 
 /// The data of one receive indication: a chain of buffers.
 pub struct Indication<'a> {
     first: Option<&'a sys::WSK_DATA_INDICATION>,
+    /// One buffer instead of a chain (a datagram).
+    single: Option<&'a sys::WSK_BUF>,
     bytes: usize,
 }
 
@@ -49,7 +56,11 @@ impl<'a> Indication<'a> {
     /// iteration early (the sum of the slices is then less than [`Indication::len`]).
     pub fn chunks(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let mut next = self.first;
+        let mut single = self.single;
         core::iter::from_fn(move || {
+            if let Some(buf) = single.take() {
+                return wsk_buf_slice(buf);
+            }
             let indication = next?;
             // SAFETY: `Next` links the provider's chain, valid during the callback.
             next = unsafe { indication.Next.as_ref() };
@@ -105,6 +116,18 @@ pub trait ConnectionEvents: Send + Sync + 'static {
     fn send_backlog(&self, ideal_bytes: usize) {
         let _ = ideal_bytes;
     }
+    /// The data a [`Verdict::Retain`] kept. Dropping `data` releases it (`WskRelease`);
+    /// dropping it before this method returns simply counts the data consumed.
+    fn retained(&self, data: RetainedData) {
+        drop(data);
+    }
+}
+
+/// The context a connection socket's callbacks receive.
+struct ConnectionContext<E> {
+    events: Shared<E>,
+    socket: core::sync::atomic::AtomicPtr<sys::WSK_SOCKET>,
+    outstanding: Shared<AtomicUsize>,
 }
 
 /// Receive callback. IRQL <= DISPATCH_LEVEL.
@@ -116,33 +139,46 @@ unsafe extern "C" fn receive_event<E: ConnectionEvents>(
     _accepted: *mut u64,
 ) -> i32 {
     // SAFETY: `context` is the raw reference the socket holds until its close completed.
-    let events = unsafe { Shared::<E>::borrow_raw(context.cast_const().cast()) };
-    // SAFETY: the chain is valid during the callback.
-    let Some(first) = (unsafe { indication.as_ref() }) else {
+    let context = unsafe { Shared::<ConnectionContext<E>>::borrow_raw(context.cast_const().cast()) };
+    let events = &*context.events;
+    let Some(head) = NonNull::new(indication) else {
         // No data: the socket is no longer functional.
         events.disconnected(true);
         return NtStatus::SUCCESS.0;
     };
-    let data = Indication { first: Some(first), bytes: usize::try_from(bytes).unwrap_or(usize::MAX) };
+    // SAFETY: the chain is valid during the callback.
+    let first = unsafe { head.as_ref() };
+    let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+    let data = Indication { first: Some(first), single: None, bytes };
     match events.received(&data) {
         Verdict::Consumed => NtStatus::SUCCESS.0,
         Verdict::NotAccepted => NtStatus::DATA_NOT_ACCEPTED.0,
+        Verdict::Retain => {
+            // STATUS_PENDING accepts everything indicated; `BytesAccepted` is only set for a
+            // partial STATUS_SUCCESS, so it stays untouched.
+            let socket = context.socket.load(Ordering::Acquire);
+            match RetainedData::new(socket, RetainedList::Data(head), bytes, &context.outstanding) {
+                Some(handle) => hand_over(handle, |h| events.retained(h)),
+                // No memory for the handle: leave the data queued rather than lose it.
+                None => NtStatus::DATA_NOT_ACCEPTED.0,
+            }
+        }
     }
 }
 
 /// Disconnect callback. IRQL <= DISPATCH_LEVEL.
 unsafe extern "C" fn disconnect_event<E: ConnectionEvents>(context: *mut c_void, flags: u32) -> i32 {
     // SAFETY: as in `receive_event`.
-    let events = unsafe { Shared::<E>::borrow_raw(context.cast_const().cast()) };
-    events.disconnected(flags & sys::WSK_FLAG_ABORTIVE != 0);
+    let context = unsafe { Shared::<ConnectionContext<E>>::borrow_raw(context.cast_const().cast()) };
+    context.events.disconnected(flags & sys::WSK_FLAG_ABORTIVE != 0);
     NtStatus::SUCCESS.0
 }
 
 /// Send-backlog callback. IRQL <= DISPATCH_LEVEL.
 unsafe extern "C" fn send_backlog_event<E: ConnectionEvents>(context: *mut c_void, ideal: u64) -> i32 {
     // SAFETY: as in `receive_event`.
-    let events = unsafe { Shared::<E>::borrow_raw(context.cast_const().cast()) };
-    events.send_backlog(usize::try_from(ideal).unwrap_or(usize::MAX));
+    let context = unsafe { Shared::<ConnectionContext<E>>::borrow_raw(context.cast_const().cast()) };
+    context.events.send_backlog(usize::try_from(ideal).unwrap_or(usize::MAX));
     NtStatus::SUCCESS.0
 }
 
@@ -160,8 +196,9 @@ impl<E: ConnectionEvents> Dispatch<E> {
 /// A TCP connection whose incoming data is delivered by event callbacks.
 ///
 /// # Invariants
-/// `context` is a raw reference to `events` that the socket's callbacks use; it is taken back
-/// only after the socket's close completed (no callback runs after that).
+/// `context` is a raw reference to the context (holding `events`) that the socket's callbacks
+/// use; it is taken back only after the socket's close completed (no callback runs after
+/// that), which happens only after every retained list was released.
 pub struct EventConnection<E: ConnectionEvents> {
     socket: Option<ConnectionSocket>,
     events: Shared<E>,
@@ -189,7 +226,13 @@ impl<E: ConnectionEvents> EventConnection<E> {
         timeout: Duration,
     ) -> Result<Self> {
         let events = Shared::try_new(events)?;
-        let context = Shared::into_raw(events.clone());
+        let outstanding = Shared::try_new(AtomicUsize::new(0))?;
+        let context = Shared::try_new(ConnectionContext {
+            events: events.clone(),
+            socket: core::sync::atomic::AtomicPtr::new(ptr::null_mut()),
+            outstanding,
+        })?;
+        let context = Shared::into_raw(context);
         // A promoted constant: the table lives for 'static, as the provider requires.
         let dispatch: &'static sys::WSK_CLIENT_CONNECTION_DISPATCH = &Dispatch::<E>::TABLE;
         let callbacks = Callbacks { context: context.cast_mut().cast(), dispatch: ptr::from_ref(dispatch).cast() };
@@ -199,10 +242,13 @@ impl<E: ConnectionEvents> EventConnection<E> {
             Ok(parts) => parts,
             Err(e) => {
                 // SAFETY: no socket exists, so no callback can use the context.
-                drop(unsafe { Shared::<E>::from_raw(context) });
+                drop(unsafe { Shared::<ConnectionContext<E>>::from_raw(context) });
                 return Err(e);
             }
         };
+        // SAFETY: the raw reference is live until `Drop` takes it back.
+        let shared = unsafe { Shared::<ConnectionContext<E>>::borrow_raw(context) };
+        shared.socket.store(raw.as_ptr(), Ordering::Release);
         let this = Self {
             socket: Some(ConnectionSocket::connect_created(raw, blocking, client, remote, local, timeout)?),
             events,
@@ -244,7 +290,14 @@ impl<E: ConnectionEvents> EventConnection<E> {
 
 impl<E: ConnectionEvents> Drop for EventConnection<E> {
     fn drop(&mut self) {
+        // SAFETY: the raw reference is live until taken back below.
+        let context = unsafe { Shared::<ConnectionContext<E>>::borrow_raw(self.context) };
         if let Some(socket) = self.socket.take() {
+            // WskCloseSocket does not release retained lists: wait for their handles first.
+            if !wait_released(&context.outstanding) {
+                core::mem::forget(socket);
+                return;
+            }
             // Closing waits for the close to complete: after it, no callback runs.
             let still_open = socket.close().is_err();
             if still_open {
@@ -253,6 +306,561 @@ impl<E: ConnectionEvents> Drop for EventConnection<E> {
             }
         }
         // SAFETY: the socket is closed (or never existed), so nothing uses the context.
-        drop(unsafe { Shared::<E>::from_raw(self.context) });
+        drop(unsafe { Shared::<ConnectionContext<E>>::from_raw(self.context) });
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Retained indications
+
+/// Per retained-handle state: whether the handle is still inside the callback that made it.
+const IN_CALLBACK: u8 = 0;
+/// The callback returned `STATUS_PENDING`; the handle owns the indication list.
+const HELD: u8 = 1;
+/// The handle was dropped before its callback returned: the callback reports the data
+/// consumed and nothing is released.
+const DROPPED_EARLY: u8 = 2;
+
+/// Which `WskRelease` a retained list goes back through.
+#[derive(Clone, Copy)]
+enum RetainedList {
+    /// `WSK_DATA_INDICATION` list of a connection socket.
+    Data(NonNull<sys::WSK_DATA_INDICATION>),
+    /// `WSK_DATAGRAM_INDICATION` list of a datagram socket.
+    Datagram(NonNull<sys::WSK_DATAGRAM_INDICATION>),
+}
+
+/// The state one [`RetainedData`] shares with the callback that made it.
+struct RetainState {
+    state: core::sync::atomic::AtomicU8,
+    /// The socket's count of retained lists (its owner closes the socket only at zero).
+    outstanding: Shared<AtomicUsize>,
+}
+
+/// An indication list kept past its callback (the callback returned `STATUS_PENDING`).
+/// Dropping it gives the list back with `WskRelease` (IRQL <= DISPATCH_LEVEL).
+///
+/// WSK does not release retained lists when the socket closes, so the socket's owner
+/// ([`EventConnection`], [`EventDatagram`]) waits for every `RetainedData` of its socket to
+/// be dropped before it closes the socket, and leaves the socket open if that does not happen
+/// within its close timeout. Drop these handles promptly, in particular when the provider
+/// sets `WSK_FLAG_RELEASE_ASAP`.
+///
+/// See <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_release_data_indication_list>
+/// and <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_release_datagram_indication_list>.
+///
+/// # Invariants
+/// `list` was indicated on `socket` and not released; `socket` stays open while the handle
+/// lives (its owner waits for `outstanding` to reach zero before closing).
+pub struct RetainedData {
+    socket: NonNull<sys::WSK_SOCKET>,
+    list: RetainedList,
+    bytes: usize,
+    state: Shared<RetainState>,
+}
+
+// SAFETY: the list is provider memory owned by this handle until released; WskRelease may be
+// called from any thread at IRQL <= DISPATCH_LEVEL.
+unsafe impl Send for RetainedData {}
+// SAFETY: shared access only reads the list.
+unsafe impl Sync for RetainedData {}
+
+impl RetainedData {
+    /// Total bytes retained (connection lists: as indicated; datagram lists: the sum of the
+    /// datagrams' buffer lengths).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether no bytes were retained.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+
+    /// The retained data as byte slices, in order (for datagram lists: one slice per
+    /// datagram). A buffer whose pages cannot be mapped ends the iteration early.
+    pub fn chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.datagrams().map(|(data, _)| data)
+    }
+
+    /// The retained datagrams with their senders (connection lists: each buffer, sender
+    /// `None`).
+    pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], Option<SocketAddr>)> + '_ {
+        let mut data = match self.list {
+            // SAFETY: the list is retained (type invariant), so it stays valid until released.
+            RetainedList::Data(p) => Some(unsafe { p.as_ref() }),
+            RetainedList::Datagram(_) => None,
+        };
+        let mut datagram = match self.list {
+            RetainedList::Data(_) => None,
+            // SAFETY: as above.
+            RetainedList::Datagram(p) => Some(unsafe { p.as_ref() }),
+        };
+        core::iter::from_fn(move || {
+            if let Some(indication) = data {
+                // SAFETY: `Next` links the retained chain.
+                data = unsafe { indication.Next.as_ref() };
+                return wsk_buf_slice(&indication.Buffer).map(|s| (s, None));
+            }
+            let indication = datagram?;
+            // SAFETY: as above.
+            datagram = unsafe { indication.Next.as_ref() };
+            wsk_buf_slice(&indication.Buffer).map(|s| (s, remote_of(indication)))
+        })
+    }
+
+    /// Makes the handle for a list a callback is about to retain.
+    fn new(socket: *mut sys::WSK_SOCKET, list: RetainedList, bytes: usize, outstanding: &Shared<AtomicUsize>) -> Option<Self> {
+        let socket = NonNull::new(socket)?;
+        let state = Shared::try_new(RetainState { state: core::sync::atomic::AtomicU8::new(IN_CALLBACK), outstanding: outstanding.clone() }).ok()?;
+        outstanding.fetch_add(1, Ordering::AcqRel);
+        Some(Self { socket, list, bytes, state })
+    }
+}
+
+/// Hands `handle` to `keep` inside a receive callback and returns the callback's status:
+/// `STATUS_PENDING` if the handle still owns the list, `STATUS_SUCCESS` if `keep` dropped it.
+fn hand_over(handle: RetainedData, keep: impl FnOnce(RetainedData)) -> i32 {
+    let state = handle.state.clone();
+    keep(handle);
+    if state.state.compare_exchange(IN_CALLBACK, HELD, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        NtStatus::PENDING.0
+    } else {
+        state.outstanding.fetch_sub(1, Ordering::AcqRel);
+        NtStatus::SUCCESS.0
+    }
+}
+
+impl Drop for RetainedData {
+    fn drop(&mut self) {
+        if self.state.state.compare_exchange(IN_CALLBACK, DROPPED_EARLY, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            // Still inside the callback: it reports the data consumed; nothing to release.
+            return;
+        }
+        let socket = self.socket.as_ptr();
+        match self.list {
+            RetainedList::Data(list) => {
+                // SAFETY: the socket is an open connection socket (type invariant).
+                let dispatch = unsafe { (*socket).Dispatch };
+                // SAFETY: the socket's category names its provider dispatch table, valid while
+                // the socket is open.
+                let dispatch = unsafe { &*dispatch.cast::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
+                if let Some(release) = dispatch.WskRelease {
+                    // SAFETY: the list was retained from this socket and is released once, here.
+                    let _ = unsafe { release(socket, list.as_ptr()) };
+                }
+            }
+            RetainedList::Datagram(list) => {
+                // SAFETY: the socket is an open datagram socket (type invariant).
+                let dispatch = unsafe { (*socket).Dispatch };
+                // SAFETY: the socket's category names its provider dispatch table, valid while
+                // the socket is open.
+                let dispatch = unsafe { &*dispatch.cast::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() };
+                if let Some(release) = dispatch.WskRelease {
+                    // SAFETY: as above.
+                    let _ = unsafe { release(socket, list.as_ptr()) };
+                }
+            }
+        }
+        self.state.outstanding.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The sender of one datagram indication.
+fn remote_of(indication: &sys::WSK_DATAGRAM_INDICATION) -> Option<SocketAddr> {
+    let p = NonNull::new(indication.RemoteAddress)?;
+    let mut storage = SockAddr::empty();
+    // SAFETY: `RemoteAddress` points to a SOCKADDR of the socket's family (at most a
+    // SOCKADDR_IN6, the size of `SockAddr`), valid while the indication is.
+    unsafe { ptr::copy_nonoverlapping(p.as_ptr().cast::<u8>(), ptr::from_mut(&mut storage).cast::<u8>(), family_size(p)) };
+    storage.to_socket_addr()
+}
+
+/// Bytes of the SOCKADDR at `p` by its family (0 for other families).
+fn family_size(p: NonNull<sys::SOCKADDR>) -> usize {
+    // SAFETY: every SOCKADDR starts with its 16-bit family.
+    let family = unsafe { p.as_ptr().cast::<u16>().read_unaligned() };
+    match family {
+        sys::AF_INET_FAMILY => core::mem::size_of::<sys::SOCKADDR_IN>(),
+        sys::AF_INET6_FAMILY => core::mem::size_of::<sys::SOCKADDR_IN6>(),
+        _ => 0,
+    }
+}
+
+/// Waits (PASSIVE_LEVEL, bounded by [`RETAIN_WAIT`]) until no list of a socket is retained.
+fn wait_released(outstanding: &AtomicUsize) -> bool {
+    let deadline = crate::uptime().saturating_add(RETAIN_WAIT);
+    while outstanding.load(Ordering::Acquire) != 0 {
+        if crate::uptime() >= deadline {
+            return false;
+        }
+        crate::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+/// How long closing an event socket waits for its retained lists to be released.
+const RETAIN_WAIT: Duration = Duration::from_secs(5);
+
+// ------------------------------------------------------------------------------------------
+// Datagram sockets
+
+/// What a datagram socket's owner wants to hear about. Every method runs at IRQL <=
+/// DISPATCH_LEVEL and must not block.
+pub trait DatagramEvents: Send + Sync + 'static {
+    /// One datagram arrived from `from`. Its bytes are valid only during the call unless the
+    /// verdict is [`Verdict::Retain`].
+    ///
+    /// WSK answers for a whole chain of datagrams at once: all [`Verdict::Consumed`] gives
+    /// `STATUS_SUCCESS`; any [`Verdict::Retain`] retains the whole chain (handed to
+    /// [`DatagramEvents::retained`] after the last datagram, `STATUS_PENDING`);
+    /// [`Verdict::NotAccepted`] on the first datagram answers `STATUS_DATA_NOT_ACCEPTED` for
+    /// the chain and skips the rest; on a later datagram it skips the rest, which are lost
+    /// unless another datagram of the chain was retained.
+    fn received(&self, datagram: &Indication<'_>, from: Option<SocketAddr>) -> Verdict;
+    /// The chain a [`Verdict::Retain`] kept. Dropping `data` releases it (`WskRelease`);
+    /// dropping it before this method returns simply counts the chain consumed.
+    fn retained(&self, data: RetainedData) {
+        drop(data);
+    }
+    /// The socket stopped working (`DataIndication` NULL); close it.
+    fn failed(&self) {}
+}
+
+/// The context a datagram socket's callbacks receive.
+struct DatagramContext<D> {
+    events: D,
+    socket: core::sync::atomic::AtomicPtr<sys::WSK_SOCKET>,
+    outstanding: Shared<AtomicUsize>,
+}
+
+/// Receive-from callback. IRQL <= DISPATCH_LEVEL.
+unsafe extern "C" fn receive_from_event<D: DatagramEvents>(
+    context: *mut c_void,
+    _flags: u32,
+    indication: *mut sys::WSK_DATAGRAM_INDICATION,
+) -> i32 {
+    // SAFETY: `context` is the raw reference the socket holds until its close completed.
+    let context = unsafe { Shared::<DatagramContext<D>>::borrow_raw(context.cast_const().cast()) };
+    let Some(head) = NonNull::new(indication) else {
+        context.events.failed();
+        return NtStatus::SUCCESS.0;
+    };
+    let mut retain = false;
+    let mut total = 0usize;
+    // SAFETY: the chain is valid during the callback.
+    let mut next = Some(unsafe { head.as_ref() });
+    let mut first = true;
+    while let Some(datagram) = next {
+        // SAFETY: as above.
+        next = unsafe { datagram.Next.as_ref() };
+        let bytes = usize::try_from(datagram.Buffer.Length).unwrap_or(usize::MAX);
+        total = total.saturating_add(bytes);
+        let data = Indication { first: None, single: Some(&datagram.Buffer), bytes };
+        match context.events.received(&data, remote_of(datagram)) {
+            Verdict::Consumed => {}
+            Verdict::Retain => retain = true,
+            Verdict::NotAccepted if first && !retain => return NtStatus::DATA_NOT_ACCEPTED.0,
+            Verdict::NotAccepted => break,
+        }
+        first = false;
+    }
+    if !retain {
+        return NtStatus::SUCCESS.0;
+    }
+    let socket = context.socket.load(Ordering::Acquire);
+    match RetainedData::new(socket, RetainedList::Datagram(head), total, &context.outstanding) {
+        Some(handle) => hand_over(handle, |h| context.events.retained(h)),
+        // No socket yet or no memory for the handle: leave the chain with the provider.
+        None => NtStatus::SUCCESS.0,
+    }
+}
+
+/// A UDP socket whose incoming datagrams are delivered by [`DatagramEvents`] callbacks
+/// (`WskReceiveFromEvent`).
+///
+/// # Invariants
+/// `context` is a raw reference to the context the socket's callbacks use; it is taken back
+/// only after the socket's close completed, which happens only after every retained list
+/// was released.
+pub struct EventDatagram<D: DatagramEvents> {
+    socket: Option<crate::DatagramSocket>,
+    context: *const (),
+    _events: core::marker::PhantomData<D>,
+}
+
+// SAFETY: the raw context is a counted reference to Send + Sync data.
+unsafe impl<D: DatagramEvents> Send for EventDatagram<D> {}
+// SAFETY: as above.
+unsafe impl<D: DatagramEvents> Sync for EventDatagram<D> {}
+
+impl<D: DatagramEvents> EventDatagram<D> {
+    /// Creates a UDP socket with a `WSK_CLIENT_DATAGRAM_DISPATCH`, binds it to `local` and
+    /// enables `WSK_EVENT_RECEIVE_FROM`. IRQL: PASSIVE_LEVEL.
+    ///
+    /// See <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from_event>.
+    ///
+    /// # Errors
+    /// The status of `WskSocket` (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio),
+    /// `WskBind` or enabling the event; `STATUS_INSUFFICIENT_RESOURCES` without pool memory.
+    pub fn bind(client: &WskClient, local: SocketAddr, options: BindOptions<'_>, events: D, timeout: Duration) -> Result<Self> {
+        let outstanding = Shared::try_new(AtomicUsize::new(0))?;
+        let context = Shared::try_new(DatagramContext { events, socket: core::sync::atomic::AtomicPtr::new(ptr::null_mut()), outstanding })?;
+        let context = Shared::into_raw(context);
+        let dispatch: &'static sys::WSK_CLIENT_DATAGRAM_DISPATCH = &DatagramDispatch::<D>::TABLE;
+        let callbacks = Callbacks { context: context.cast_mut().cast(), dispatch: ptr::from_ref(dispatch).cast() };
+        let family = SockAddr::socket_family(&local);
+        let created = socket::create_with(client, family, Category::Datagram, options, callbacks, timeout);
+        let (raw, blocking) = match created {
+            Ok(parts) => parts,
+            Err(e) => {
+                // SAFETY: no socket exists, so no callback can use the context.
+                drop(unsafe { Shared::<DatagramContext<D>>::from_raw(context) });
+                return Err(e);
+            }
+        };
+        // SAFETY: the raw reference is live until `Drop` takes it back.
+        let shared = unsafe { Shared::<DatagramContext<D>>::borrow_raw(context) };
+        shared.socket.store(raw.as_ptr(), Ordering::Release);
+        let mut this = Self {
+            socket: Some(crate::DatagramSocket { core: socket::SocketCore { raw, blocking, client: client.clone() } }),
+            context,
+            _events: core::marker::PhantomData,
+        };
+        let core = this.core()?;
+        // SAFETY: `raw` is a datagram socket.
+        let bind_fn = unsafe { core.raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() }.WskBind;
+        socket::bind(&core.raw, &mut core.blocking, bind_fn, local, timeout)?;
+        socket::event_callbacks(&this.core()?.raw, sys::WSK_EVENT_RECEIVE_FROM)?;
+        Ok(this)
+    }
+
+    fn core(&mut self) -> Result<&mut socket::SocketCore> {
+        self.socket.as_mut().map(|s| &mut s.core).ok_or(Error::new(NtStatus::INVALID_HANDLE))
+    }
+
+    /// The events object.
+    #[must_use]
+    pub fn events(&self) -> &D {
+        // SAFETY: the raw reference is live until `Drop` takes it back.
+        &unsafe { Shared::<DatagramContext<D>>::borrow_raw(self.context) }.events
+    }
+
+    /// The socket, for sends and addresses (receives are the events' business).
+    pub fn socket(&mut self) -> Option<&mut crate::DatagramSocket> {
+        self.socket.as_mut()
+    }
+
+    /// Stops the receive-from callbacks (`WSK_EVENT_DISABLE`). IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// The provider's status (e.g. `STATUS_EVENT_PENDING` while the callback runs).
+    pub fn disable(&mut self) -> Result<()> {
+        socket::event_callbacks(&self.core()?.raw, sys::WSK_EVENT_DISABLE | sys::WSK_EVENT_RECEIVE_FROM)
+    }
+}
+
+impl<D: DatagramEvents> Drop for EventDatagram<D> {
+    fn drop(&mut self) {
+        // SAFETY: the raw reference is live until taken back below.
+        let context = unsafe { Shared::<DatagramContext<D>>::borrow_raw(self.context) };
+        if let Some(socket) = self.socket.take() {
+            // WskCloseSocket does not release retained lists: wait for their handles first.
+            if !wait_released(&context.outstanding) {
+                core::mem::forget(socket);
+                return;
+            }
+            if socket.close().is_err() {
+                // The close did not complete: callbacks may still come; keep the context.
+                return;
+            }
+        }
+        // SAFETY: the socket is closed (or never existed), so nothing uses the context.
+        drop(unsafe { Shared::<DatagramContext<D>>::from_raw(self.context) });
+    }
+}
+
+/// The client datagram dispatch table for `D`.
+struct DatagramDispatch<D>(core::marker::PhantomData<D>);
+
+impl<D: DatagramEvents> DatagramDispatch<D> {
+    const TABLE: sys::WSK_CLIENT_DATAGRAM_DISPATCH = sys::WSK_CLIENT_DATAGRAM_DISPATCH { WskReceiveFromEvent: Some(receive_from_event::<D>) };
+}
+
+// ------------------------------------------------------------------------------------------
+// Listen sockets
+
+/// What a listen socket's owner wants to hear about. Runs at IRQL <= DISPATCH_LEVEL and must
+/// not block.
+pub trait ListenEvents: Send + Sync + 'static {
+    /// A connection from `remote` arrived. `Ok(())` accepts it: `connection` is then the
+    /// driver's to keep and close (dropping it closes it with a blocking wait, which needs
+    /// PASSIVE_LEVEL; at raised IRQL use [`ConnectionSocket::close_later`]).
+    ///
+    /// # Errors
+    /// Return `Err(connection)` to reject the connection: the callback answers
+    /// `STATUS_REQUEST_NOT_ACCEPTED` and the WSK subsystem closes the socket (the handle given
+    /// back is forgotten, never closed by `wsk`).
+    ///
+    /// The accepted socket gets no connection event callbacks: the accept callback sets its
+    /// `AcceptSocketContext` and `AcceptSocketDispatch` out-parameters to NULL. Receive with
+    /// [`ConnectionSocket::receive`] or the completion-driven [`crate::stream`] API.
+    fn accepted(&self, connection: ConnectionSocket, remote: Option<SocketAddr>) -> core::result::Result<(), ConnectionSocket>;
+}
+
+/// The context a listen socket's callback receives.
+struct ListenContext<L> {
+    events: L,
+    client: WskClient,
+}
+
+/// Accept callback. IRQL <= DISPATCH_LEVEL.
+unsafe extern "C" fn accept_event<L: ListenEvents>(
+    context: *mut c_void,
+    _flags: u32,
+    _local: *mut sys::SOCKADDR,
+    remote: *mut sys::SOCKADDR,
+    accept_socket: *mut sys::WSK_SOCKET,
+    accept_context: *mut *mut c_void,
+    accept_dispatch: *mut *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
+) -> i32 {
+    // SAFETY: `context` is the raw reference the socket holds until its close completed.
+    let context = unsafe { Shared::<ListenContext<L>>::borrow_raw(context.cast_const().cast()) };
+    // No connection callbacks on the accepted socket: NULL context and dispatch, as the
+    // WskAcceptEvent page requires when the application does not want them.
+    if !accept_context.is_null() {
+        // SAFETY: the provider passes storage for the accepted socket's context.
+        unsafe { accept_context.write(ptr::null_mut()) };
+    }
+    if !accept_dispatch.is_null() {
+        // SAFETY: the provider passes storage for the accepted socket's dispatch pointer.
+        unsafe { accept_dispatch.write(ptr::null()) };
+    }
+    let Some(socket) = NonNull::new(accept_socket) else {
+        // NULL AcceptSocket: the listening socket stopped working.
+        return NtStatus::SUCCESS.0;
+    };
+    let remote = NonNull::new(remote).and_then(|p| {
+        let mut storage = SockAddr::empty();
+        // SAFETY: the provider's remote address is a SOCKADDR of the socket's family, valid
+        // during the callback; at most `family_size` (<= size of `SockAddr`) bytes are read.
+        unsafe { ptr::copy_nonoverlapping(p.as_ptr().cast::<u8>(), ptr::from_mut(&mut storage).cast::<u8>(), family_size(p)) };
+        storage.to_socket_addr()
+    });
+    let connection = ConnectionSocket::from_raw(socket::RawSocket::accepted(socket), context.client.clone());
+    match context.events.accepted(connection, remote) {
+        Ok(()) => NtStatus::SUCCESS.0,
+        Err(rejected) => {
+            // The WSK subsystem closes a rejected socket; closing it here too would be a
+            // double close.
+            // The raw socket has no Drop: splitting the handle forgets it without closing.
+            let (_raw, _client) = rejected.into_parts();
+            sys::STATUS_REQUEST_NOT_ACCEPTED
+        }
+    }
+}
+
+/// The client listen dispatch table for `L` (accept event only).
+struct ListenDispatch<L>(core::marker::PhantomData<L>);
+
+impl<L: ListenEvents> ListenDispatch<L> {
+    const TABLE: sys::WSK_CLIENT_LISTEN_DISPATCH_WDK = sys::WSK_CLIENT_LISTEN_DISPATCH_WDK {
+        WskAcceptEvent: Some(accept_event::<L>),
+        WskInspectEvent: ptr::null(),
+        WskAbortEvent: ptr::null(),
+    };
+}
+
+/// A TCP listen socket whose incoming connections are delivered by a [`ListenEvents`]
+/// callback (`WskAcceptEvent`) instead of `WskAccept` requests.
+///
+/// # Invariants
+/// `context` is a raw reference to the context the socket's callback uses; it is taken back
+/// only after the socket's close completed (no callback runs after that).
+pub struct EventListener<L: ListenEvents> {
+    socket: Option<crate::ListenSocket>,
+    context: *const (),
+    _events: core::marker::PhantomData<L>,
+}
+
+// SAFETY: the raw context is a counted reference to Send + Sync data.
+unsafe impl<L: ListenEvents> Send for EventListener<L> {}
+// SAFETY: as above.
+unsafe impl<L: ListenEvents> Sync for EventListener<L> {}
+
+impl<L: ListenEvents> EventListener<L> {
+    /// Creates a listen socket with a `WSK_CLIENT_LISTEN_DISPATCH`, binds it to `local`
+    /// (which starts listening) and enables `WSK_EVENT_ACCEPT`. IRQL: PASSIVE_LEVEL.
+    ///
+    /// See <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_accept_event>.
+    ///
+    /// # Errors
+    /// The status of `WskSocket` (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio),
+    /// `WskBind` or enabling the event; `STATUS_INSUFFICIENT_RESOURCES` without pool memory.
+    pub fn bind(client: &WskClient, local: SocketAddr, options: BindOptions<'_>, events: L, timeout: Duration) -> Result<Self> {
+        let context = Shared::try_new(ListenContext { events, client: client.clone() })?;
+        let context = Shared::into_raw(context);
+        let dispatch: &'static sys::WSK_CLIENT_LISTEN_DISPATCH_WDK = &ListenDispatch::<L>::TABLE;
+        let callbacks = Callbacks { context: context.cast_mut().cast(), dispatch: ptr::from_ref(dispatch).cast() };
+        let family = SockAddr::socket_family(&local);
+        let created = socket::create_with(client, family, Category::Listen, options, callbacks, timeout);
+        let (raw, blocking) = match created {
+            Ok(parts) => parts,
+            Err(e) => {
+                // SAFETY: no socket exists, so no callback can use the context.
+                drop(unsafe { Shared::<ListenContext<L>>::from_raw(context) });
+                return Err(e);
+            }
+        };
+        let mut this = Self {
+            socket: Some(crate::ListenSocket { core: socket::SocketCore { raw, blocking, client: client.clone() }, local }),
+            context,
+            _events: core::marker::PhantomData,
+        };
+        let core = this.core()?;
+        // SAFETY: `raw` is a listen socket.
+        let bind_fn = unsafe { core.raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskBind;
+        socket::bind(&core.raw, &mut core.blocking, bind_fn, local, timeout)?;
+        socket::event_callbacks(&this.core()?.raw, sys::WSK_EVENT_ACCEPT)?;
+        Ok(this)
+    }
+
+    fn core(&mut self) -> Result<&mut socket::SocketCore> {
+        self.socket.as_mut().map(|s| &mut s.core).ok_or(Error::new(NtStatus::INVALID_HANDLE))
+    }
+
+    /// The events object.
+    #[must_use]
+    pub fn events(&self) -> &L {
+        // SAFETY: the raw reference is live until `Drop` takes it back.
+        &unsafe { Shared::<ListenContext<L>>::borrow_raw(self.context) }.events
+    }
+
+    /// The listen socket, for its address.
+    pub fn socket(&mut self) -> Option<&mut crate::ListenSocket> {
+        self.socket.as_mut()
+    }
+
+    /// Stops the accept callbacks (`WSK_EVENT_DISABLE`). IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// The provider's status (e.g. `STATUS_EVENT_PENDING` while the callback runs).
+    pub fn disable(&mut self) -> Result<()> {
+        socket::event_callbacks(&self.core()?.raw, sys::WSK_EVENT_DISABLE | sys::WSK_EVENT_ACCEPT)
+    }
+}
+
+impl<L: ListenEvents> Drop for EventListener<L> {
+    fn drop(&mut self) {
+        if let Some(socket) = self.socket.take() {
+            if socket.close().is_err() {
+                // The close did not complete: callbacks may still come; keep the context.
+                return;
+            }
+        }
+        // SAFETY: the socket is closed (or never existed), so nothing uses the context.
+        drop(unsafe { Shared::<ListenContext<L>>::from_raw(self.context) });
     }
 }

@@ -12,7 +12,7 @@ use crate::{ConnectionSocket, Error, NtStatus, Result, SockAddr, WskClient};
 /// A listening TCP socket.
 pub struct ListenSocket {
     pub(crate) core: SocketCore,
-    local: SocketAddr,
+    pub(crate) local: SocketAddr,
 }
 
 impl ListenSocket {

@@ -182,6 +182,10 @@ struct Sock {
     blocked: VecDeque<(Request, Vec<u8>)>,
     hung: Vec<Request>,
     options: HashMap<(u32, u32), Vec<u8>>,
+    /// The client's event context and dispatch table (`WskSocket`), as addresses.
+    client_events: (usize, usize),
+    /// `WSK_EVENT_*` callbacks enabled with `SO_WSK_EVENT_CALLBACK`.
+    event_mask: u32,
 }
 
 impl Sock {
@@ -202,6 +206,8 @@ impl Sock {
             blocked: VecDeque::new(),
             hung: Vec::new(),
             options: HashMap::new(),
+            client_events: (0, 0),
+            event_mask: 0,
         }
     }
 }
@@ -268,6 +274,8 @@ pub(crate) fn irps_held() -> usize {
 }
 
 pub(crate) fn reset() {
+    *lock(&RETAINED) = None;
+    lock(&EVENTS).clear();
     let objects = with_net(|net| std::mem::take(net).objects);
     for object in objects {
         // SAFETY: created by Box in `new_socket`; the previous test is over, nothing uses it.
@@ -405,7 +413,7 @@ static DATAGRAM: sys::WSK_PROVIDER_DATAGRAM_DISPATCH = sys::WSK_PROVIDER_DATAGRA
     WskBind: Some(bind),
     WskSendTo: Some(send_to),
     WskReceiveFrom: Some(receive_from),
-    WskRelease: None,
+    WskRelease: Some(release_datagrams),
     WskGetLocalAddress: Some(local_address),
     WskSendMessages: None,
 };
@@ -526,6 +534,7 @@ fn call(
     for d in done {
         complete(&d);
     }
+    run_events();
     let Some((status, info)) = own else {
         return NtStatus::PENDING.0;
     };
@@ -763,6 +772,12 @@ impl Net {
     }
 
     fn close(&mut self, key: usize, done: &mut Vec<Done>) {
+        let retained = lock(&RETAINED)
+            .as_ref()
+            .is_some_and(|r| r.values().any(|c| c.socket == key));
+        if retained {
+            violation("WskCloseSocket with retained indications not released (WskRelease first)");
+        }
         let s = self.sock(key);
         s.open = false;
         let cancelled = NtStatus::CANCELLED.0;
@@ -958,7 +973,7 @@ unsafe extern "C" fn wsk_socket(
     _socket_type: u16,
     _protocol: u32,
     flags: u32,
-    _context: *mut c_void,
+    context: *mut c_void,
     dispatch: *const c_void,
     _process: sys::PEPROCESS,
     _thread: sys::PETHREAD,
@@ -968,20 +983,25 @@ unsafe extern "C" fn wsk_socket(
     if client != (&raw const CLIENT).cast_mut().cast() {
         violation("WskSocket with a client that is not the captured NPI's");
     }
-    if !dispatch.is_null() {
-        violation("WskSocket with a client dispatch: event callbacks are not faked");
-    }
     let category = match flags {
         sys::WSK_FLAG_LISTEN_SOCKET => Category::Listen,
         sys::WSK_FLAG_CONNECTION_SOCKET => Category::Connection,
         sys::WSK_FLAG_DATAGRAM_SOCKET => Category::Datagram,
         _ => Category::Basic,
     };
+    if !dispatch.is_null() && category == Category::Basic {
+        violation("WskSocket of a basic socket with a client dispatch");
+    }
+    let events = (context as usize, dispatch as usize);
     call(
         Op::Socket,
         0,
         Request::new(irp, Op::Socket),
-        |net, _, _, _| Some((NtStatus::SUCCESS, net.new_socket(category, true))),
+        |net, _, _, _| {
+            let socket = net.new_socket(category, true);
+            net.sock(socket).client_events = events;
+            Some((NtStatus::SUCCESS, socket))
+        },
     )
 }
 
@@ -1133,6 +1153,13 @@ unsafe extern "C" fn control_socket(
         usize::try_from(input_size).unwrap_or(0),
         usize::try_from(output_size).unwrap_or(0),
     );
+    if request_type == sys::WskSetOption
+        && code == sys::SO_WSK_EVENT_CALLBACK
+        && level == sys::SOL_SOCKET
+    {
+        // SAFETY: the client passes `input_size` bytes (checked below before reading).
+        return unsafe { event_callback_option(socket as usize, input, input_size, irp) };
+    }
     call(
         Op::Control,
         socket as usize,
@@ -1172,6 +1199,242 @@ unsafe extern "C" fn control_socket(
             }
         },
     )
+}
+
+/// `SO_WSK_EVENT_CALLBACK`: synchronous, without an IRP (WSK requires NULL).
+///
+/// # Safety
+/// `input` points to `input_size` readable bytes or is null.
+unsafe fn event_callback_option(
+    key: usize,
+    input: *mut c_void,
+    input_size: usize,
+    irp: *mut sys::IRP,
+) -> sys::NTSTATUS {
+    if !irp.is_null() {
+        violation("SO_WSK_EVENT_CALLBACK with an IRP (WSK requires NULL)");
+        return NtStatus::INVALID_PARAMETER.0;
+    }
+    if input.is_null() || input_size < std::mem::size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>() {
+        return NtStatus::INVALID_PARAMETER.0;
+    }
+    // SAFETY: checked size; the client passes a WSK_EVENT_CALLBACK_CONTROL.
+    let control = unsafe { input.cast::<sys::WSK_EVENT_CALLBACK_CONTROL>().read_unaligned() };
+    with_net(|net| {
+        net.calls.add(Op::Control);
+        let Some(s) = net.sockets.get_mut(&key).filter(|s| s.open) else {
+            violation(format!("SO_WSK_EVENT_CALLBACK on a closed or unknown socket ({key:#x})"));
+            return NtStatus::INVALID_HANDLE.0;
+        };
+        if s.client_events.1 == 0 {
+            return NtStatus::INVALID_DEVICE_STATE.0;
+        }
+        let mask = control.EventMask & !sys::WSK_EVENT_DISABLE;
+        if control.EventMask & sys::WSK_EVENT_DISABLE != 0 {
+            s.event_mask &= !mask;
+        } else {
+            s.event_mask |= mask;
+        }
+        NtStatus::SUCCESS.0
+    })
+}
+
+// ------------------------------------------------------------------------------------------
+// Event callbacks (accept, receive-from)
+
+/// Event callbacks due, run after the provider's lock is released.
+static EVENTS: Mutex<VecDeque<Indicate>> = Mutex::new(VecDeque::new());
+
+/// One indicated datagram and the memory its indication points to.
+type DatagramParts = (
+    Box<sys::WSK_DATAGRAM_INDICATION>,
+    Box<sys::MDL>,
+    Vec<u8>,
+    Box<sys::SOCKADDR_IN6>,
+);
+
+/// A retained datagram indication: the chain and what it owns.
+struct RetainedChain {
+    socket: usize,
+    _datagrams: Vec<DatagramParts>,
+}
+
+// SAFETY: the chain's raw pointers point into memory it owns; only the provider touches it,
+// under the RETAINED lock.
+unsafe impl Send for RetainedChain {}
+
+/// Datagram chains the client retained (returned STATUS_PENDING), by head address.
+static RETAINED: Mutex<Option<HashMap<usize, RetainedChain>>> = Mutex::new(None);
+
+/// Number of datagram indications the client retained and has not released.
+#[must_use]
+pub fn retained_indications() -> usize {
+    lock(&RETAINED).as_ref().map_or(0, HashMap::len)
+}
+
+enum Indicate {
+    /// A connection for listener `.0`: accepted socket `.1`.
+    Accept(usize, usize),
+    /// Datagrams for socket `.0`: one chain.
+    ReceiveFrom(usize, Vec<(Vec<u8>, SocketAddr)>),
+}
+
+/// Runs the event callbacks queued so far, at DISPATCH_LEVEL, outside the provider's lock.
+fn run_events() {
+    loop {
+        let Some(event) = lock(&EVENTS).pop_front() else {
+            return;
+        };
+        let old = crate::state::raise_irql(crate::DISPATCH_LEVEL);
+        match event {
+            Indicate::Accept(listener, accepted) => indicate_accept(listener, accepted),
+            Indicate::ReceiveFrom(socket, datagrams) => indicate_datagrams(socket, datagrams),
+        }
+        crate::state::set_irql(old);
+    }
+}
+
+fn indicate_accept(listener: usize, accepted: usize) {
+    let Some(((context, dispatch), local, remote)) = with_net(|net| {
+        let l = net.sockets.get(&listener).filter(|s| s.open)?;
+        let a = net.sockets.get(&accepted)?;
+        Some((l.client_events, a.local, a.remote))
+    }) else {
+        return;
+    };
+    let mut local_storage = Box::new(sockaddr::v6([0; 16], 0, 0, 0));
+    let mut remote_storage = Box::new(sockaddr::v6([0; 16], 0, 0, 0));
+    let lp = ptr::from_mut(&mut *local_storage) as usize;
+    let rp = ptr::from_mut(&mut *remote_storage) as usize;
+    // SAFETY: both point to SOCKADDR_IN6 storage.
+    unsafe {
+        write_addr(lp, local.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))));
+        write_addr(rp, remote.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))));
+    }
+    // SAFETY: the client registered this table with WskSocket; it lives while the socket does.
+    let table = unsafe { &*(dispatch as *const sys::WSK_CLIENT_LISTEN_DISPATCH_WDK) };
+    let Some(accept) = table.WskAcceptEvent else {
+        violation("WSK_EVENT_ACCEPT enabled without a WskAcceptEvent");
+        return;
+    };
+    let mut out_context: *mut c_void = 1usize as *mut c_void;
+    let mut out_dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH = 1usize as *const _;
+    // SAFETY: the contract of WskAcceptEvent: addresses valid during the call, a socket the
+    // client owns if it accepts.
+    let status = unsafe {
+        accept(
+            context as *mut c_void,
+            0,
+            lp as *mut sys::SOCKADDR,
+            rp as *mut sys::SOCKADDR,
+            accepted as *mut sys::WSK_SOCKET,
+            &raw mut out_context,
+            &raw mut out_dispatch,
+        )
+    };
+    let mut done = Vec::new();
+    with_net(|net| {
+        if status == NtStatus::SUCCESS.0 {
+            if (out_context as usize == 1) || (out_dispatch as usize == 1) {
+                violation("WskAcceptEvent accepted without setting AcceptSocketContext and AcceptSocketDispatch");
+            }
+            let a = net.sock(accepted);
+            a.delivered = true;
+            a.client_events = (out_context as usize, out_dispatch as usize);
+            netio::record(Event::SocketOpened);
+        } else {
+            if status != sys::STATUS_REQUEST_NOT_ACCEPTED {
+                violation(format!("WskAcceptEvent returned {status:#x}"));
+            }
+            // Rejected: the WSK subsystem closes the socket; the connecting side is reset.
+            let peer = net.sock(accepted).peer;
+            net.close(accepted, &mut done);
+            if let Some(peer) = peer {
+                net.sock(peer).reset = true;
+                net.pump(peer, &mut done);
+            }
+        }
+    });
+    for d in done {
+        complete(&d);
+    }
+}
+
+fn indicate_datagrams(socket: usize, datagrams: Vec<(Vec<u8>, SocketAddr)>) {
+    let Some((context, dispatch)) = with_net(|net| {
+        let s = net.sockets.get(&socket).filter(|s| s.open)?;
+        Some(s.client_events)
+    }) else {
+        return;
+    };
+    // Build the chain back to front.
+    let mut parts = Vec::new();
+    let mut next: *mut sys::WSK_DATAGRAM_INDICATION = ptr::null_mut();
+    for (mut data, from) in datagrams.clone().into_iter().rev() {
+        // SAFETY: an all-zero MDL is valid plain data.
+        let mut mdl: Box<sys::MDL> = Box::new(unsafe { std::mem::zeroed() });
+        mdl.MappedSystemVa = data.as_mut_ptr().cast();
+        mdl.StartVa = data.as_mut_ptr().cast();
+        mdl.ByteCount = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        mdl.MdlFlags =
+            i16::try_from(sys::MDL_SOURCE_IS_NONPAGED_POOL | sys::MDL_MAPPED_TO_SYSTEM_VA)
+                .unwrap_or(0);
+        let mut addr = Box::new(sockaddr::v6([0; 16], 0, 0, 0));
+        // SAFETY: SOCKADDR_IN6 storage.
+        unsafe { write_addr(ptr::from_mut(&mut *addr) as usize, from) };
+        let mut indication = Box::new(sys::WSK_DATAGRAM_INDICATION {
+            Next: next,
+            Buffer: sys::WSK_BUF { Mdl: ptr::from_mut(&mut *mdl), Offset: 0, Length: data.len() as u64 },
+            ControlInfo: ptr::null_mut(),
+            ControlInfoLength: 0,
+            RemoteAddress: ptr::from_mut(&mut *addr).cast(),
+        });
+        next = ptr::from_mut(&mut *indication);
+        parts.push((indication, mdl, data, addr));
+    }
+    // SAFETY: the client registered this table with WskSocket; it lives while the socket does.
+    let table = unsafe { &*(dispatch as *const sys::WSK_CLIENT_DATAGRAM_DISPATCH) };
+    let Some(receive_from) = table.WskReceiveFromEvent else {
+        violation("WSK_EVENT_RECEIVE_FROM enabled without a WskReceiveFromEvent");
+        return;
+    };
+    // SAFETY: the chain is valid during the call (and until released, if retained).
+    let status = unsafe { receive_from(context as *mut c_void, sys::WSK_FLAG_AT_DISPATCH_LEVEL, next) };
+    if status == NtStatus::PENDING.0 {
+        lock(&RETAINED)
+            .get_or_insert_with(HashMap::new)
+            .insert(next as usize, RetainedChain { socket, _datagrams: parts });
+    } else if status == NtStatus::DATA_NOT_ACCEPTED.0 {
+        // Not accepted: kept for WskReceiveFrom.
+        with_net(|net| {
+            if let Some(s) = net.sockets.get_mut(&socket) {
+                s.datagrams.extend(datagrams);
+            }
+        });
+    } else if status != NtStatus::SUCCESS.0 {
+        violation(format!("WskReceiveFromEvent returned {status:#x}"));
+    }
+}
+
+/// `WskRelease` (datagram sockets).
+unsafe extern "C" fn release_datagrams(
+    socket: *mut sys::WSK_SOCKET,
+    indication: *mut sys::WSK_DATAGRAM_INDICATION,
+) -> sys::NTSTATUS {
+    let chain = lock(&RETAINED)
+        .get_or_insert_with(HashMap::new)
+        .remove(&(indication as usize));
+    match chain {
+        Some(c) if c.socket == socket as usize => NtStatus::SUCCESS.0,
+        Some(_) => {
+            violation("WskRelease of a datagram chain on another socket");
+            NtStatus::INVALID_PARAMETER.0
+        }
+        None => {
+            violation("WskRelease of a datagram chain the client did not retain");
+            NtStatus::INVALID_PARAMETER.0
+        }
+    }
 }
 
 unsafe extern "C" fn bind(
@@ -1242,8 +1505,13 @@ unsafe extern "C" fn connect(
             c.local = Some(local);
             c.remote = Some(remote);
             c.peer = Some(server);
-            net.sock(listener).backlog.push_back(server);
-            net.pump(listener, done);
+            let l = net.sock(listener);
+            if l.event_mask & sys::WSK_EVENT_ACCEPT != 0 && l.waiting.is_empty() {
+                lock(&EVENTS).push_back(Indicate::Accept(listener, server));
+            } else {
+                l.backlog.push_back(server);
+                net.pump(listener, done);
+            }
             Some((NtStatus::SUCCESS, 0))
         },
     )
@@ -1450,8 +1718,13 @@ unsafe extern "C" fn send_to(
             };
             let len = data.len();
             if let Some(target) = net.find_bound(to, Category::Datagram) {
-                net.sock(target).datagrams.push_back((data, from));
-                net.pump(target, done);
+                let t = net.sock(target);
+                if t.event_mask & sys::WSK_EVENT_RECEIVE_FROM != 0 && t.waiting.is_empty() {
+                    lock(&EVENTS).push_back(Indicate::ReceiveFrom(target, vec![(data, from)]));
+                } else {
+                    t.datagrams.push_back((data, from));
+                    net.pump(target, done);
+                }
             }
             Some((NtStatus::SUCCESS, len))
         },

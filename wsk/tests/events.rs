@@ -1,0 +1,233 @@
+//! Event callbacks against the fake provider: accept events on listen sockets
+//! (`EventListener`), receive-from events on datagram sockets (`EventDatagram`), and retained
+//! datagram indications (`Verdict::Retain`, `RetainedData`, `WskRelease`).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{register, QUICK};
+use fake::provider;
+use wsk::events::{DatagramEvents, EventDatagram, EventListener, Indication, ListenEvents, RetainedData, Verdict};
+use wsk::{BindOptions, ConnectionSocket, DatagramSocket, NtStatus};
+use wskrs_fake_kernel as fake;
+
+const V4: &str = "127.0.0.1:0";
+const V6: &str = "[::1]:0";
+
+/// What a datagram callback saw: bytes, sender, IRQL.
+type Seen = Arc<Mutex<Vec<(Vec<u8>, Option<SocketAddr>, u8)>>>;
+
+struct Datagrams {
+    verdict: Verdict,
+    seen: Seen,
+    keep: Option<Arc<Mutex<Vec<RetainedData>>>>,
+}
+
+impl DatagramEvents for Datagrams {
+    fn received(&self, datagram: &Indication<'_>, from: Option<SocketAddr>) -> Verdict {
+        let bytes: Vec<u8> = datagram.chunks().flatten().copied().collect();
+        assert_eq!(bytes.len(), datagram.len());
+        self.seen.lock().unwrap().push((bytes, from, fake::current_irql()));
+        self.verdict
+    }
+
+    fn retained(&self, data: RetainedData) {
+        if let Some(keep) = &self.keep {
+            keep.lock().unwrap().push(data);
+        }
+    }
+}
+
+fn datagrams(verdict: Verdict, keep: Option<Arc<Mutex<Vec<RetainedData>>>>) -> (Datagrams, Seen) {
+    let seen = Seen::default();
+    (Datagrams { verdict, seen: seen.clone(), keep }, seen)
+}
+
+#[test]
+fn datagram_events_deliver_consumed_datagrams_at_dispatch_ipv4_and_ipv6() {
+    let kernel = fake::Kernel::start();
+    let client = register();
+    for at in [V4, V6] {
+        let (events, seen) = datagrams(Verdict::Consumed, None);
+        let mut rx = EventDatagram::bind(&client, at.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+        let to = rx.socket().unwrap().local_addr().unwrap();
+        let mut tx = DatagramSocket::bind(&client, at.parse().unwrap(), QUICK).unwrap();
+        let from = tx.local_addr().unwrap();
+        tx.send_to(b"one", to, QUICK).unwrap();
+        tx.send_to(b"two!", to, QUICK).unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            vec![(b"one".to_vec(), Some(from), fake::DISPATCH_LEVEL), (b"two!".to_vec(), Some(from), fake::DISPATCH_LEVEL)],
+            "{at}"
+        );
+        assert_eq!(provider::retained_indications(), 0);
+    }
+    assert!(client.shutdown(QUICK));
+    kernel.assert_clean();
+}
+
+#[test]
+fn datagram_not_accepted_stays_queued_for_receive_from() {
+    let kernel = fake::Kernel::start();
+    let client = register();
+    let (events, seen) = datagrams(Verdict::NotAccepted, None);
+    let mut rx = EventDatagram::bind(&client, V4.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let to = rx.socket().unwrap().local_addr().unwrap();
+    let mut tx = DatagramSocket::bind(&client, V4.parse().unwrap(), QUICK).unwrap();
+    tx.send_to(b"later", to, QUICK).unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    rx.disable().unwrap();
+    let mut buf = [0u8; 16];
+    let (n, from) = rx.socket().unwrap().receive_from(&mut buf, QUICK).unwrap();
+    assert_eq!((&buf[..n], from), (&b"later"[..], Some(tx.local_addr().unwrap())));
+    drop((rx, tx));
+    assert!(client.shutdown(QUICK));
+    kernel.assert_clean();
+}
+
+#[test]
+fn retained_datagrams_stay_valid_until_dropped_then_are_released() {
+    let kernel = fake::Kernel::start();
+    let client = register();
+    let keep = Arc::new(Mutex::new(Vec::new()));
+    let (events, _) = datagrams(Verdict::Retain, Some(keep.clone()));
+    let mut rx = EventDatagram::bind(&client, V6.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let to = rx.socket().unwrap().local_addr().unwrap();
+    let mut tx = DatagramSocket::bind(&client, V6.parse().unwrap(), QUICK).unwrap();
+    tx.send_to(b"kept", to, QUICK).unwrap();
+    assert_eq!(provider::retained_indications(), 1, "the callback returned STATUS_PENDING");
+    let handle = keep.lock().unwrap().pop().unwrap();
+    assert_eq!(handle.len(), 4);
+    let datagrams: Vec<(Vec<u8>, Option<SocketAddr>)> = handle.datagrams().map(|(d, f)| (d.to_vec(), f)).collect();
+    assert_eq!(datagrams, vec![(b"kept".to_vec(), Some(tx.local_addr().unwrap()))]);
+    assert_eq!(handle.chunks().collect::<Vec<_>>(), vec![&b"kept"[..]]);
+    // Released from another thread, at DISPATCH_LEVEL as WSK allows.
+    std::thread::spawn(move || drop(handle)).join().unwrap();
+    assert_eq!(provider::retained_indications(), 0, "WskRelease gave the chain back");
+    drop((rx, tx));
+    assert!(client.shutdown(QUICK));
+    kernel.assert_clean();
+}
+
+#[test]
+fn retained_handle_dropped_inside_the_callback_counts_as_consumed() {
+    let kernel = fake::Kernel::start();
+    let client = register();
+    // No keeper: the default-like `retained` drops the handle before the callback returns.
+    let (events, seen) = datagrams(Verdict::Retain, None);
+    let mut rx = EventDatagram::bind(&client, V4.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let to = rx.socket().unwrap().local_addr().unwrap();
+    let mut tx = DatagramSocket::bind(&client, V4.parse().unwrap(), QUICK).unwrap();
+    tx.send_to(b"x", to, QUICK).unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(provider::retained_indications(), 0, "STATUS_SUCCESS, nothing to release");
+    drop((rx, tx));
+    assert!(client.shutdown(QUICK));
+    kernel.assert_clean();
+}
+
+#[test]
+fn dropping_the_event_socket_waits_for_retained_handles_before_closing() {
+    let kernel = fake::Kernel::start();
+    let client = register();
+    let keep = Arc::new(Mutex::new(Vec::new()));
+    let (events, _) = datagrams(Verdict::Retain, Some(keep.clone()));
+    let mut rx = EventDatagram::bind(&client, V4.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let to = rx.socket().unwrap().local_addr().unwrap();
+    let mut tx = DatagramSocket::bind(&client, V4.parse().unwrap(), QUICK).unwrap();
+    tx.send_to(b"held", to, QUICK).unwrap();
+    let handle = keep.lock().unwrap().pop().unwrap();
+    let closer = std::thread::spawn(move || drop(rx));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!closer.is_finished(), "the close waits for the retained chain");
+    assert_eq!(provider::calls(provider::Op::Close), 0);
+    drop(handle);
+    closer.join().unwrap();
+    assert_eq!(provider::retained_indications(), 0);
+    drop(tx);
+    assert!(client.shutdown(QUICK));
+    // The fake records a violation if a socket closes with retained chains.
+    kernel.assert_clean();
+}
+
+/// Accepted connections with their remote address and the IRQL the callback ran at.
+type Accepted = Arc<Mutex<Vec<(ConnectionSocket, Option<SocketAddr>, u8)>>>;
+
+/// Accepts (keeping the connection) or rejects every connection.
+struct Listener {
+    accept: bool,
+    accepted: Accepted,
+}
+
+impl ListenEvents for Listener {
+    fn accepted(&self, connection: ConnectionSocket, remote: Option<SocketAddr>) -> Result<(), ConnectionSocket> {
+        if !self.accept {
+            return Err(connection);
+        }
+        self.accepted.lock().unwrap().push((connection, remote, fake::current_irql()));
+        Ok(())
+    }
+}
+
+#[test]
+fn accept_events_hand_over_working_connections_ipv4_and_ipv6() {
+    let kernel = fake::Kernel::start();
+    let client = register();
+    for at in [V4, V6] {
+        let accepted = Arc::new(Mutex::new(Vec::new()));
+        let events = Listener { accept: true, accepted: accepted.clone() };
+        let mut listener = EventListener::bind(&client, at.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+        let addr = listener.socket().unwrap().local_addr().unwrap();
+        let mut near = ConnectionSocket::connect(&client, addr, None, QUICK).unwrap();
+        let (mut far, remote, irql) = accepted.lock().unwrap().pop().expect("accept event ran");
+        assert_eq!(remote, Some(near.local_addr().unwrap()), "{at}");
+        assert_eq!(irql, fake::DISPATCH_LEVEL);
+        assert_eq!(provider::calls(provider::Op::Accept), 0, "no WskAccept request");
+        near.send_all(b"hello", QUICK).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(far.receive(&mut buf, QUICK).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        drop((near, far, listener));
+    }
+    assert!(client.shutdown(QUICK));
+    kernel.assert_clean();
+}
+
+#[test]
+fn rejected_connections_are_closed_by_the_provider_and_reset_the_peer() {
+    let kernel = fake::Kernel::start();
+    let client = register();
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let events = Listener { accept: false, accepted: accepted.clone() };
+    let mut listener = EventListener::bind(&client, V4.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let addr = listener.socket().unwrap().local_addr().unwrap();
+    let mut near = ConnectionSocket::connect(&client, addr, None, QUICK).unwrap();
+    assert!(accepted.lock().unwrap().is_empty());
+    let mut buf = [0u8; 4];
+    assert_eq!(near.receive(&mut buf, QUICK).unwrap_err().status(), NtStatus::CONNECTION_RESET);
+    drop((near, listener));
+    drop(client);
+    // No double close and no leaked socket (the rejected one was never the client's).
+    kernel.assert_clean();
+}
+
+#[test]
+fn disabled_accept_events_fall_back_to_accept_requests() {
+    let kernel = fake::Kernel::start();
+    let client = register();
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    let events = Listener { accept: true, accepted: accepted.clone() };
+    let mut listener = EventListener::bind(&client, V4.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    listener.disable().unwrap();
+    let addr = listener.socket().unwrap().local_addr().unwrap();
+    let near = ConnectionSocket::connect(&client, addr, None, QUICK).unwrap();
+    let (far, _) = listener.socket().unwrap().accept(QUICK).unwrap();
+    assert!(accepted.lock().unwrap().is_empty(), "no event after WSK_EVENT_DISABLE");
+    drop((near, far, listener));
+    assert!(client.shutdown(QUICK));
+    kernel.assert_clean();
+}
