@@ -5,6 +5,7 @@
 mod common;
 
 use std::thread;
+use std::time::Duration;
 
 use common::{
     addr, call, close, connect, entry, eventually, info, list, list_with, listen, recv, recv_exact,
@@ -151,14 +152,18 @@ fn close_of_an_unknown_and_of_a_stale_id_is_not_found() {
 fn a_busy_endpoint_answers_device_busy() {
     let setup = Setup::start();
     let d = &*setup.driver;
-    listen(d, ALICE, addr("127.0.0.1:7200"), Service::Echo, false).unwrap();
+    // The peer is driven by the test (its own registration), so it can end the RECV at once.
+    let peer = common::register(Duration::from_secs(5)).unwrap();
+    let mut listener =
+        wsk::ListenSocket::bind(&peer, addr("127.0.0.1:7200"), Duration::from_secs(5)).unwrap();
     let c = connect(d, ALICE, addr("127.0.0.1:7200"), false).unwrap();
+    let (mut far, _) = listener.accept(Duration::from_secs(5)).unwrap();
     let open = fake::counts().sockets_open;
     for close_meanwhile in [false, true] {
         let idle = fake::provider::waiting_requests();
         thread::scope(|s| {
             // A RECV that waits for data holds the socket on another thread.
-            let receiver = s.spawn(|| common::recv_with(d, ALICE, c.id, 64, 300));
+            let receiver = s.spawn(|| recv(d, ALICE, c.id, 64));
             eventually("the RECV is waiting in the provider", || {
                 fake::provider::waiting_requests() > idle
             });
@@ -178,24 +183,34 @@ fn a_busy_endpoint_answers_device_busy() {
             if close_meanwhile {
                 // The endpoint leaves the table now; its socket closes when the RECV ends.
                 close(d, ALICE, c.id).unwrap();
+                assert_eq!(close(d, ALICE, c.id), Err(NtStatus::NOT_FOUND));
                 assert_eq!(
                     fake::counts().sockets_open,
                     open,
                     "still borrowed by the RECV"
                 );
             }
-            assert_eq!(receiver.join().unwrap(), Err(NtStatus::IO_TIMEOUT));
+            far.send_all(b"wake", Duration::from_secs(5)).unwrap();
+            assert_eq!(receiver.join().unwrap(), Ok((b"wake".to_vec(), false)));
         });
         if !close_meanwhile {
             // Given back: usable again.
             assert_eq!(send(d, ALICE, c.id, b"ping"), Ok(4));
-            assert_eq!(recv_exact(d, ALICE, c.id, 4), b"ping");
+            let mut buf = [0u8; 8];
+            assert_eq!(far.receive(&mut buf, Duration::from_secs(5)).unwrap(), 4);
         }
     }
     eventually("the connection closed after its RECV", || {
-        fake::counts().sockets_open == open - 2
+        fake::counts().sockets_open == open - 1
     });
-    assert_eq!(close(d, ALICE, c.id), Err(NtStatus::NOT_FOUND));
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        far.receive(&mut buf, Duration::from_secs(5)).unwrap(),
+        0,
+        "the peer sees the close"
+    );
+    drop((far, listener));
+    assert!(peer.shutdown(Duration::from_secs(5)));
     setup.finish();
 }
 
