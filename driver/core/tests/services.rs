@@ -403,3 +403,143 @@ fn under_wine_a_timed_out_receive_leaves_the_endpoint_broken() {
     close(d, ALICE, c.id).unwrap();
     setup.finish();
 }
+
+#[test]
+fn a_listener_serves_at_most_max_connections_at_once() {
+    let setup = Setup::start();
+    let d = &*setup.driver;
+    let at = addr("127.0.0.1:9100");
+    let options = protocol::ListenOptions {
+        max_connections: 1,
+        ..protocol::ListenOptions::default()
+    };
+    let request = protocol::encode_tcp_listen_with(at, Service::Echo, &options).unwrap();
+    let reply = common::call(d, ALICE, protocol::IoctlCode::TCP_LISTEN, &request, 128).unwrap();
+    let l = protocol::parse_endpoint_reply(&reply).unwrap();
+    let first = connect(d, ALICE, at, false).unwrap();
+    send(d, ALICE, first.id, b"served").unwrap();
+    assert_eq!(recv_exact(d, ALICE, first.id, 6), b"served");
+    // The second connection is accepted by the provider and closed by the service.
+    let second = connect(d, ALICE, at, false).unwrap();
+    assert_eq!(recv(d, ALICE, second.id, 16).unwrap(), (Vec::new(), true));
+    let (listener, _) = entry(d, ALICE, l.id).unwrap();
+    assert_eq!(
+        (listener.connections_served, listener.connections_active),
+        (1, 1)
+    );
+    // When the first goes away, there is room again.
+    close(d, ALICE, first.id).unwrap();
+    eventually("the first session ended", || {
+        entry(d, ALICE, l.id).unwrap().0.connections_active == 0
+    });
+    let third = connect(d, ALICE, at, false).unwrap();
+    send(d, ALICE, third.id, b"again").unwrap();
+    assert_eq!(recv_exact(d, ALICE, third.id, 5), b"again");
+    assert_eq!(entry(d, ALICE, l.id).unwrap().0.connections_served, 2);
+    setup.finish();
+}
+
+#[test]
+fn failed_opens_leave_nothing_behind() {
+    let setup = Setup::start();
+    let d = &*setup.driver;
+    // Nobody listens.
+    assert_eq!(
+        connect(d, ALICE, addr("127.0.0.1:9200"), false),
+        Err(NtStatus::CONNECTION_REFUSED)
+    );
+    // The address is taken.
+    listen(d, ALICE, addr("127.0.0.1:9201"), Service::Discard, false).unwrap();
+    assert_eq!(
+        listen(d, ALICE, addr("127.0.0.1:9201"), Service::Echo, false),
+        Err(NtStatus::ADDRESS_ALREADY_EXISTS)
+    );
+    udp_bind(d, ALICE, addr("127.0.0.1:9202"), UdpService::None, false).unwrap();
+    assert_eq!(
+        udp_bind(d, ALICE, addr("127.0.0.1:9202"), UdpService::Echo, false),
+        Err(NtStatus::ADDRESS_ALREADY_EXISTS)
+    );
+    // A listener that hands connections to the user is not built yet.
+    assert_eq!(
+        listen(d, ALICE, addr("127.0.0.1:9203"), Service::None, false),
+        Err(NtStatus::NOT_SUPPORTED)
+    );
+    // The provider lacks WskGetAddressInfo: its status comes back unchanged.
+    let request = protocol::encode_resolve("localhost", "80", 1_000).unwrap();
+    assert_eq!(
+        common::call(
+            d,
+            ALICE,
+            protocol::IoctlCode::RESOLVE,
+            &request,
+            protocol::resolve_output_len(4)
+        ),
+        Err(NtStatus::NOT_IMPLEMENTED)
+    );
+    assert_eq!(list(d, ALICE).len(), 2);
+    assert_eq!(
+        fake::counts().sockets_open,
+        2,
+        "every failed open closed its socket"
+    );
+    assert_eq!(stats(d).endpoints_opened, 2);
+    setup.finish();
+}
+
+#[test]
+fn abortive_disconnect_resets_the_peer() {
+    let setup = Setup::start();
+    let d = &*setup.driver;
+    let (client, mut listener) = peer_listener("127.0.0.1:9300");
+    let c = connect(d, ALICE, addr("127.0.0.1:9300"), false).unwrap();
+    let (mut far, _) = listener.accept(QUICK).unwrap();
+    disconnect(d, ALICE, c.id, true).unwrap();
+    assert_eq!(
+        entry(d, ALICE, c.id).unwrap().0.state,
+        EndpointState::Disconnected
+    );
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        far.receive(&mut buf, QUICK).map_err(wsk::Error::status),
+        Err(NtStatus::CONNECTION_RESET)
+    );
+    // The endpoint stays until CLOSE; a SEND on it fails with the provider's status.
+    assert!(send(d, ALICE, c.id, b"x").is_err());
+    close(d, ALICE, c.id).unwrap();
+    drop((far, listener));
+    assert!(client.shutdown(QUICK));
+    setup.finish();
+}
+
+#[test]
+fn a_detached_connection_is_usable_by_every_caller_and_security_reports_none() {
+    let setup = Setup::start();
+    let d = &*setup.driver;
+    let l = listen(d, ALICE, addr("127.0.0.1:9400"), Service::Echo, true).unwrap();
+    let c = connect(d, ALICE, addr("127.0.0.1:9400"), true).unwrap();
+    let bob = common::BOB;
+    send(d, bob, c.id, b"from bob").unwrap();
+    assert_eq!(recv_exact(d, ALICE, c.id, 8), b"from bob");
+    for id in [l.id, c.id] {
+        let reply = common::call(
+            d,
+            bob,
+            protocol::IoctlCode::SECURITY,
+            &protocol::encode_security(id),
+            512,
+        )
+        .unwrap();
+        assert_eq!(
+            protocol::parse_security_reply(&reply),
+            Ok(""),
+            "no descriptor"
+        );
+    }
+    // Both handles close: detached endpoints stay until unload.
+    d.cleanup(ALICE);
+    d.cleanup(bob);
+    assert_eq!(list(d, ALICE).len(), 2);
+    send(d, bob, c.id, b"still").unwrap();
+    assert_eq!(recv_exact(d, ALICE, c.id, 5), b"still");
+    setup.finish();
+}
