@@ -1,11 +1,24 @@
-//! Event callbacks on connection sockets: the provider calls a [`ConnectionEvents`] when
-//! data arrives, when the peer disconnects and when the ideal send backlog changes, instead
-//! of the driver keeping a receive pending.
+//! Event callbacks: the provider calls the driver when something happens instead of the
+//! driver keeping a request pending.
 //!
-//! Callbacks run at IRQL <= DISPATCH_LEVEL and must not block. Data handed to
-//! [`ConnectionEvents::received`] is valid only during the call: copy what you keep, and
-//! answer [`Verdict::Consumed`] (the provider drops it) or [`Verdict::NotAccepted`] (it stays
-//! queued for the next `receive`).
+//! - [`EventConnection`] + [`ConnectionEvents`]: data arrived (`WskReceiveEvent`), the peer
+//!   disconnected, the ideal send backlog changed.
+//! - [`EventListener`] + [`ListenEvents`]: a connection arrived on a listen socket
+//!   (`WskAcceptEvent`); the callback takes the [`ConnectionSocket`] or rejects it.
+//! - [`EventDatagram`] + [`DatagramEvents`]: datagrams arrived (`WskReceiveFromEvent`).
+//!
+//! Callbacks run at IRQL <= DISPATCH_LEVEL and must not block. Data handed to a receive
+//! callback is valid only during the call: copy what you keep and answer
+//! [`Verdict::Consumed`] (the provider drops it) or [`Verdict::NotAccepted`] (it stays
+//! queued for the next receive request), or answer [`Verdict::Retain`] (`STATUS_PENDING`) to
+//! keep the provider's buffers: the callback's `retained` method then gets a [`RetainedData`]
+//! that owns them until it is dropped, which calls `WskRelease` (allowed at IRQL <=
+//! DISPATCH_LEVEL). `WskCloseSocket` does not release retained buffers, so an event socket
+//! waits for its `RetainedData` handles before it closes.
+//!
+//! Lifetime: each event socket's callback context is freed only after the socket's close
+//! completed; if the close does not complete, the context is leaked rather than freed under
+//! a callback.
 
 use core::ffi::c_void;
 use core::net::SocketAddr;

@@ -8,9 +8,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{register, QUICK};
+use common::{listener, register, QUICK};
 use fake::provider;
-use wsk::events::{DatagramEvents, EventDatagram, EventListener, Indication, ListenEvents, RetainedData, Verdict};
+use wsk::events::{
+    ConnectionEvents, DatagramEvents, EventConnection, EventDatagram, EventListener, Indication, ListenEvents, RetainedData,
+    Verdict,
+};
 use wsk::{BindOptions, ConnectionSocket, DatagramSocket, NtStatus};
 use wskrs_fake_kernel as fake;
 
@@ -228,6 +231,95 @@ fn disabled_accept_events_fall_back_to_accept_requests() {
     let (far, _) = listener.socket().unwrap().accept(QUICK).unwrap();
     assert!(accepted.lock().unwrap().is_empty(), "no event after WSK_EVENT_DISABLE");
     drop((near, far, listener));
+    assert!(client.shutdown(QUICK));
+    kernel.assert_clean();
+}
+
+/// Connection events that answer `verdict` and keep retained data.
+struct Stream {
+    verdict: Verdict,
+    seen: Arc<Mutex<Vec<Vec<u8>>>>,
+    keep: Arc<Mutex<Vec<RetainedData>>>,
+}
+
+impl ConnectionEvents for Stream {
+    fn received(&self, data: &Indication<'_>) -> Verdict {
+        self.seen.lock().unwrap().push(data.chunks().flatten().copied().collect());
+        self.verdict
+    }
+
+    fn disconnected(&self, _abortive: bool) {}
+
+    fn retained(&self, data: RetainedData) {
+        self.keep.lock().unwrap().push(data);
+    }
+}
+
+fn stream(verdict: Verdict) -> (Stream, Arc<Mutex<Vec<Vec<u8>>>>, Arc<Mutex<Vec<RetainedData>>>) {
+    let (seen, keep) = (Arc::default(), Arc::default());
+    (Stream { verdict, seen: Arc::clone(&seen), keep: Arc::clone(&keep) }, seen, keep)
+}
+
+#[test]
+fn connection_receive_retained_until_dropped_then_released() {
+    let kernel = fake::Kernel::start();
+    let client = register();
+    let (mut l, addr) = listener(&client);
+    let (events, seen, keep) = stream(Verdict::Retain);
+    let near = EventConnection::connect(&client, addr, None, BindOptions::default(), events, QUICK).unwrap();
+    let (mut far, _) = l.accept(QUICK).unwrap();
+    far.send_all(b"abc", QUICK).unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![b"abc".to_vec()]);
+    assert_eq!(provider::retained_indications(), 1, "STATUS_PENDING: the list is the client's");
+    let handle = keep.lock().unwrap().pop().unwrap();
+    assert_eq!(handle.len(), 3);
+    assert_eq!(handle.chunks().collect::<Vec<_>>(), vec![&b"abc"[..]]);
+    assert_eq!(handle.datagrams().map(|(_, from)| from).collect::<Vec<_>>(), vec![None]);
+    drop(handle);
+    assert_eq!(provider::retained_indications(), 0, "WskRelease (connection dispatch)");
+    drop((near, far, l));
+    assert!(client.shutdown(QUICK));
+    kernel.assert_clean();
+}
+
+#[test]
+fn connection_not_accepted_data_stays_queued_for_receive() {
+    let kernel = fake::Kernel::start();
+    let client = register();
+    let (mut l, addr) = listener(&client);
+    let (events, seen, _) = stream(Verdict::NotAccepted);
+    let mut near = EventConnection::connect(&client, addr, None, BindOptions::default(), events, QUICK).unwrap();
+    let (mut far, _) = l.accept(QUICK).unwrap();
+    far.send_all(b"queued", QUICK).unwrap();
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    near.disable().unwrap();
+    let mut buf = [0u8; 16];
+    let n = near.socket().unwrap().receive(&mut buf, QUICK).unwrap();
+    assert_eq!(&buf[..n], b"queued");
+    assert_eq!(provider::retained_indications(), 0);
+    drop((near, far, l));
+    assert!(client.shutdown(QUICK));
+    kernel.assert_clean();
+}
+
+#[test]
+fn dropping_an_event_connection_waits_for_retained_data() {
+    let kernel = fake::Kernel::start();
+    let client = register();
+    let (mut l, addr) = listener(&client);
+    let (events, _, keep) = stream(Verdict::Retain);
+    let near = EventConnection::connect(&client, addr, None, BindOptions::default(), events, QUICK).unwrap();
+    let (mut far, _) = l.accept(QUICK).unwrap();
+    far.send_all(b"zz", QUICK).unwrap();
+    let handle = keep.lock().unwrap().pop().unwrap();
+    let closes = provider::calls(provider::Op::Close);
+    let closer = std::thread::spawn(move || drop(near));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!closer.is_finished());
+    assert_eq!(provider::calls(provider::Op::Close), closes, "no WskCloseSocket while data is retained");
+    drop(handle);
+    closer.join().unwrap();
+    drop((far, l));
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
 }

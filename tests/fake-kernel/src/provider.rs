@@ -402,7 +402,7 @@ static CONNECTION: Table<sys::WSK_PROVIDER_CONNECTION_DISPATCH> =
         WskSend: Some(send),
         WskReceive: Some(receive),
         WskDisconnect: Some(disconnect),
-        WskRelease: None,
+        WskRelease: Some(release_data),
         WskConnectEx: None,
         WskSendEx: ptr::null_mut(),
         WskReceiveEx: ptr::null_mut(),
@@ -767,7 +767,13 @@ impl Net {
 
     /// Bytes arrive at `peer`.
     fn deliver(&mut self, peer: usize, data: &[u8], done: &mut Vec<Done>) {
-        self.sock(peer).rx.extend(data);
+        let p = self.sock(peer);
+        let idle = p.waiting.iter().all(|r| r.op != Op::Receive) && p.rx.is_empty();
+        if p.event_mask & sys::WSK_EVENT_RECEIVE != 0 && idle && !data.is_empty() {
+            lock(&EVENTS).push_back(Indicate::Receive(peer, data.to_vec()));
+            return;
+        }
+        p.rx.extend(data);
         self.pump(peer, done);
     }
 
@@ -1257,7 +1263,11 @@ type DatagramParts = (
 struct RetainedChain {
     socket: usize,
     _datagrams: Vec<DatagramParts>,
+    _data: Option<DataParts>,
 }
+
+/// One indicated stream buffer and the memory its indication points to.
+type DataParts = (Box<sys::WSK_DATA_INDICATION>, Box<sys::MDL>, Vec<u8>);
 
 // SAFETY: the chain's raw pointers point into memory it owns; only the provider touches it,
 // under the RETAINED lock.
@@ -1277,6 +1287,8 @@ enum Indicate {
     Accept(usize, usize),
     /// Datagrams for socket `.0`: one chain.
     ReceiveFrom(usize, Vec<(Vec<u8>, SocketAddr)>),
+    /// Stream data for connection socket `.0`.
+    Receive(usize, Vec<u8>),
 }
 
 /// Runs the event callbacks queued so far, at DISPATCH_LEVEL, outside the provider's lock.
@@ -1289,6 +1301,7 @@ fn run_events() {
         match event {
             Indicate::Accept(listener, accepted) => indicate_accept(listener, accepted),
             Indicate::ReceiveFrom(socket, datagrams) => indicate_datagrams(socket, datagrams),
+            Indicate::Receive(socket, data) => indicate_data(socket, data),
         }
         crate::state::set_irql(old);
     }
@@ -1403,7 +1416,7 @@ fn indicate_datagrams(socket: usize, datagrams: Vec<(Vec<u8>, SocketAddr)>) {
     if status == NtStatus::PENDING.0 {
         lock(&RETAINED)
             .get_or_insert_with(HashMap::new)
-            .insert(next as usize, RetainedChain { socket, _datagrams: parts });
+            .insert(next as usize, RetainedChain { socket, _datagrams: parts, _data: None });
     } else if status == NtStatus::DATA_NOT_ACCEPTED.0 {
         // Not accepted: kept for WskReceiveFrom.
         with_net(|net| {
@@ -1414,6 +1427,73 @@ fn indicate_datagrams(socket: usize, datagrams: Vec<(Vec<u8>, SocketAddr)>) {
     } else if status != NtStatus::SUCCESS.0 {
         violation(format!("WskReceiveFromEvent returned {status:#x}"));
     }
+}
+
+/// An MDL over `data` as the provider's own nonpaged buffer, mapped.
+#[allow(clippy::unnecessary_box_returns)] // the indication points to it: its address must not move
+fn provider_mdl(data: &mut [u8]) -> Box<sys::MDL> {
+    // SAFETY: an all-zero MDL is valid plain data.
+    let mut mdl: Box<sys::MDL> = Box::new(unsafe { std::mem::zeroed() });
+    mdl.MappedSystemVa = data.as_mut_ptr().cast();
+    mdl.StartVa = data.as_mut_ptr().cast();
+    mdl.ByteCount = u32::try_from(data.len()).unwrap_or(u32::MAX);
+    mdl.MdlFlags = i16::try_from(sys::MDL_SOURCE_IS_NONPAGED_POOL | sys::MDL_MAPPED_TO_SYSTEM_VA)
+        .unwrap_or(0);
+    mdl
+}
+
+fn indicate_data(socket: usize, mut data: Vec<u8>) {
+    let Some((context, dispatch)) = with_net(|net| {
+        let s = net.sockets.get(&socket).filter(|s| s.open)?;
+        Some(s.client_events)
+    }) else {
+        return;
+    };
+    let mut mdl = provider_mdl(&mut data);
+    let mut indication = Box::new(sys::WSK_DATA_INDICATION {
+        Next: ptr::null_mut(),
+        Buffer: sys::WSK_BUF { Mdl: ptr::from_mut(&mut *mdl), Offset: 0, Length: data.len() as u64 },
+    });
+    let head = ptr::from_mut(&mut *indication);
+    // SAFETY: the client registered this table with WskSocket; it lives while the socket does.
+    let table = unsafe { &*(dispatch as *const sys::WSK_CLIENT_CONNECTION_DISPATCH) };
+    let Some(receive) = table.WskReceiveEvent else {
+        violation("WSK_EVENT_RECEIVE enabled without a WskReceiveEvent");
+        return;
+    };
+    let mut accepted: sys::SIZE_T = 0;
+    // SAFETY: the indication is valid during the call (and until released, if retained).
+    let status = unsafe {
+        receive(context as *mut c_void, sys::WSK_FLAG_AT_DISPATCH_LEVEL, head, data.len() as sys::SIZE_T, &raw mut accepted)
+    };
+    if status == NtStatus::PENDING.0 {
+        lock(&RETAINED).get_or_insert_with(HashMap::new).insert(
+            head as usize,
+            RetainedChain { socket, _datagrams: Vec::new(), _data: Some((indication, mdl, data)) },
+        );
+    } else if status == NtStatus::DATA_NOT_ACCEPTED.0 {
+        let mut done = Vec::new();
+        with_net(|net| {
+            if net.sockets.get(&socket).is_some_and(|s| s.open) {
+                net.sock(socket).rx.extend(&data);
+                net.pump(socket, &mut done);
+            }
+        });
+        for d in done {
+            complete(&d);
+        }
+    } else if status != NtStatus::SUCCESS.0 {
+        violation(format!("WskReceiveEvent returned {status:#x}"));
+    }
+}
+
+/// `WskRelease` (connection sockets).
+unsafe extern "C" fn release_data(
+    socket: *mut sys::WSK_SOCKET,
+    indication: *mut sys::WSK_DATA_INDICATION,
+) -> sys::NTSTATUS {
+    // SAFETY: same bookkeeping as for datagram chains, keyed by the head's address.
+    unsafe { release_datagrams(socket, indication.cast()) }
 }
 
 /// `WskRelease` (datagram sockets).
@@ -1427,11 +1507,11 @@ unsafe extern "C" fn release_datagrams(
     match chain {
         Some(c) if c.socket == socket as usize => NtStatus::SUCCESS.0,
         Some(_) => {
-            violation("WskRelease of a datagram chain on another socket");
+            violation("WskRelease of an indication list on another socket");
             NtStatus::INVALID_PARAMETER.0
         }
         None => {
-            violation("WskRelease of a datagram chain the client did not retain");
+            violation("WskRelease of an indication list the client did not retain");
             NtStatus::INVALID_PARAMETER.0
         }
     }
