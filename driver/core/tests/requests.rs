@@ -35,6 +35,14 @@ fn info_before_and_after_registration() {
         "a failed capture leaves no registration"
     );
 
+    // A request that needs the provider fails with the registration's status.
+    fake::netio::fail_next_register(NtStatus::INSUFFICIENT_RESOURCES);
+    assert_eq!(
+        udp_bind(d, ALICE, addr("127.0.0.1:0"), UdpService::None, false),
+        Err(NtStatus::INSUFFICIENT_RESOURCES)
+    );
+    assert_eq!(fake::netio::registrations(), 0);
+
     // The next INFO registers and reports the provider's dispatch version (1.0).
     let after = info(d, ALICE);
     assert_eq!(after.wsk_version_parts(), Some((1, 0)));

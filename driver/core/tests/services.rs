@@ -45,6 +45,13 @@ fn tcp_connect_send_recv_through_the_loopback() {
     let mut buf = [0u8; 64];
     assert_eq!(far.receive(&mut buf, QUICK).unwrap(), 7);
     assert_eq!(&buf[..7], b"request");
+    // A RECV returns at most max_length bytes, however large its output buffer.
+    far.send_all(b"abcdef", QUICK).unwrap();
+    let request = protocol::encode_recv(c.id, common::QUICK_MS, 3);
+    let reply = common::call(d, ALICE, protocol::IoctlCode::RECV, &request, 116).unwrap();
+    let part = protocol::parse_recv_reply(&reply).unwrap();
+    assert_eq!((part.data, part.eof), (&b"abc"[..], false));
+    assert_eq!(recv_exact(d, ALICE, c.id, 3), b"def");
     far.send_all(b"a longer response", QUICK).unwrap();
     // A RECV returns at most what its output buffer has room for.
     assert_eq!(
@@ -70,10 +77,10 @@ fn tcp_connect_send_recv_through_the_loopback() {
     assert_eq!(recv(d, ALICE, c.id, 16).unwrap(), (Vec::new(), true));
     let (status, activity) = entry(d, ALICE, c.id).unwrap();
     assert_eq!(status.state, EndpointState::PeerClosed);
-    assert_eq!((status.bytes_sent, status.bytes_received), (200_007, 17));
+    assert_eq!((status.bytes_sent, status.bytes_received), (200_007, 23));
     assert_eq!(
         (activity.send_ops, activity.recv_ops, activity.errors),
-        (2, 3, 0)
+        (2, 5, 0)
     );
     close(d, ALICE, c.id).unwrap();
     drop(listener);
@@ -258,6 +265,12 @@ fn udp_bind_with_user_send_to_and_recv_from() {
         recv_from(d, ALICE, b.id, 3).unwrap(),
         (b"thr".to_vec(), Some(a_at))
     );
+    // Room for no data still takes one datagram and reports its sender.
+    assert_eq!(send_to(d, ALICE, a.id, b_at, b"dropped"), Ok(7));
+    assert_eq!(
+        recv_from(d, ALICE, b.id, 0).unwrap(),
+        (Vec::new(), Some(a_at))
+    );
     assert_eq!(send_to(d, ALICE, b.id, a_at, b"back"), Ok(4));
     assert_eq!(
         recv_from(d, ALICE, a.id, 100).unwrap(),
@@ -266,8 +279,8 @@ fn udp_bind_with_user_send_to_and_recv_from() {
 
     let (status, activity) = entry(d, ALICE, a.id).unwrap();
     assert_eq!(status.state, EndpointState::Bound);
-    assert_eq!((status.bytes_sent, status.bytes_received), (17, 4));
-    assert_eq!((activity.send_ops, activity.recv_ops), (3, 1));
+    assert_eq!((status.bytes_sent, status.bytes_received), (24, 4));
+    assert_eq!((activity.send_ops, activity.recv_ops), (4, 1));
     setup.finish();
 }
 
