@@ -380,13 +380,13 @@ unsafe impl Sync for RetainedData {}
 
 impl RetainedData {
     /// Total bytes retained (connection lists: as indicated; datagram lists: the sum of the
-    /// datagrams' buffer lengths).
+    /// datagrams' buffer lengths). IRQL: any.
     #[must_use]
     pub fn len(&self) -> usize {
         self.bytes
     }
 
-    /// Whether no bytes were retained.
+    /// Whether no bytes were retained. IRQL: any.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.bytes == 0
@@ -394,12 +394,13 @@ impl RetainedData {
 
     /// The retained data as byte slices, in order (for datagram lists: one slice per
     /// datagram). A buffer whose pages cannot be mapped ends the iteration early.
+    /// IRQL <= DISPATCH_LEVEL (mapping an unmapped MDL).
     pub fn chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
         self.datagrams().map(|(data, _)| data)
     }
 
     /// The retained datagrams with their senders (connection lists: each buffer, sender
-    /// `None`).
+    /// `None`). IRQL <= DISPATCH_LEVEL.
     pub fn datagrams(&self) -> impl Iterator<Item = (&[u8], Option<SocketAddr>)> + '_ {
         let mut data = match self.list {
             // SAFETY: the list is retained (type invariant), so it stays valid until released.
@@ -594,6 +595,10 @@ unsafe extern "C" fn receive_from_event<D: DatagramEvents>(
 /// A UDP socket whose incoming datagrams are delivered by [`DatagramEvents`] callbacks
 /// (`WskReceiveFromEvent`).
 ///
+/// Dropping it (PASSIVE_LEVEL) waits up to 5 s for its [`RetainedData`] handles, then closes
+/// the socket and frees the callback context; if either does not happen, the socket or the
+/// context is leaked rather than freed under the provider.
+///
 /// # Invariants
 /// `context` is a raw reference to the context the socket's callbacks use; it is taken back
 /// only after the socket's close completed, which happens only after every retained list
@@ -654,14 +659,15 @@ impl<D: DatagramEvents> EventDatagram<D> {
         self.socket.as_mut().map(|s| &mut s.core).ok_or(Error::new(NtStatus::INVALID_HANDLE))
     }
 
-    /// The events object.
+    /// The events object. IRQL: any.
     #[must_use]
     pub fn events(&self) -> &D {
         // SAFETY: the raw reference is live until `Drop` takes it back.
         &unsafe { Shared::<DatagramContext<D>>::borrow_raw(self.context) }.events
     }
 
-    /// The socket, for sends and addresses (receives are the events' business).
+    /// The socket, for sends and addresses (receives are the events' business). IRQL: any
+    /// (the socket's own methods document theirs).
     pub fn socket(&mut self) -> Option<&mut crate::DatagramSocket> {
         self.socket.as_mut()
     }
@@ -789,6 +795,9 @@ impl<L: ListenEvents> ListenDispatch<L> {
 /// A TCP listen socket whose incoming connections are delivered by a [`ListenEvents`]
 /// callback (`WskAcceptEvent`) instead of `WskAccept` requests.
 ///
+/// Dropping it (PASSIVE_LEVEL) closes the listen socket, then frees the callback context
+/// (leaked if the close does not complete). Accepted connections are independent of it.
+///
 /// # Invariants
 /// `context` is a raw reference to the context the socket's callback uses; it is taken back
 /// only after the socket's close completed (no callback runs after that).
@@ -844,14 +853,15 @@ impl<L: ListenEvents> EventListener<L> {
         self.socket.as_mut().map(|s| &mut s.core).ok_or(Error::new(NtStatus::INVALID_HANDLE))
     }
 
-    /// The events object.
+    /// The events object. IRQL: any.
     #[must_use]
     pub fn events(&self) -> &L {
         // SAFETY: the raw reference is live until `Drop` takes it back.
         &unsafe { Shared::<ListenContext<L>>::borrow_raw(self.context) }.events
     }
 
-    /// The listen socket, for its address.
+    /// The listen socket, for its address. IRQL: any (the socket's own methods document
+    /// theirs).
     pub fn socket(&mut self) -> Option<&mut crate::ListenSocket> {
         self.socket.as_mut()
     }

@@ -200,7 +200,7 @@ pub type HostName = FixedName<HOST_NAME_CAPACITY>;
 pub type ServiceName = FixedName<SERVICE_NAME_CAPACITY>;
 
 impl<const CAP: usize> FixedName<CAP> {
-    /// The empty name.
+    /// The empty name. IRQL: any.
     #[must_use]
     pub const fn new() -> Self {
         // INVARIANT: the empty string is UTF-8.
@@ -208,7 +208,7 @@ impl<const CAP: usize> FixedName<CAP> {
     }
 
     /// The name from UTF-16 code units (unpaired surrogates become U+FFFD); `None` if the
-    /// UTF-8 form does not fit in `CAP` bytes.
+    /// UTF-8 form does not fit in `CAP` bytes. IRQL: any.
     #[must_use]
     pub fn from_utf16(units: &[u16]) -> Option<Self> {
         let mut this = Self::new();
@@ -223,7 +223,7 @@ impl<const CAP: usize> FixedName<CAP> {
         Some(this)
     }
 
-    /// The name as text.
+    /// The name as text. IRQL: any.
     #[must_use]
     pub fn as_str(&self) -> &str {
         // By the invariant the bytes are UTF-8 and in range; the fallback is never taken.
