@@ -242,7 +242,12 @@ impl Endpoint {
             s.errors = s.errors.saturating_add(1);
             s.last_status = Some(status);
         }
-        if !socket_open {
+        // A reset or aborted connection stays dead whatever the socket says: only CLOSE helps.
+        let connection_lost = matches!(
+            outcome.error,
+            Some(NtStatus::CONNECTION_RESET | NtStatus::CONNECTION_ABORTED | NtStatus::CONNECTION_DISCONNECTED)
+        );
+        if !socket_open || connection_lost {
             self.state = EndpointState::Broken;
         } else if outcome.disconnected {
             self.state = EndpointState::Disconnected;

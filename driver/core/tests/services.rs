@@ -556,3 +556,33 @@ fn a_detached_connection_is_usable_by_every_caller_and_security_reports_none() {
     assert_eq!(recv_exact(d, ALICE, c.id, 5), b"still");
     setup.finish();
 }
+
+#[test]
+fn a_connection_reset_by_the_peer_is_broken() {
+    let setup = Setup::start();
+    let d = &*setup.driver;
+    let (client, mut listener) = peer_listener("127.0.0.1:9700");
+    let c = connect(d, ALICE, addr("127.0.0.1:9700"), false).unwrap();
+    let (mut far, _) = listener.accept(QUICK).unwrap();
+    far.disconnect(wsk::Disconnect::Abortive, QUICK).unwrap();
+    assert_eq!(recv(d, ALICE, c.id, 16), Err(NtStatus::CONNECTION_RESET));
+    let (status, activity) = entry(d, ALICE, c.id).unwrap();
+    assert_eq!(
+        status.state,
+        EndpointState::Broken,
+        "only CLOSE is useful now"
+    );
+    assert_eq!(
+        (activity.errors, activity.last_status),
+        (1, Some(NtStatus::CONNECTION_RESET))
+    );
+    assert_eq!(send(d, ALICE, c.id, b"x"), Err(NtStatus::CONNECTION_RESET));
+    assert_eq!(
+        entry(d, ALICE, c.id).unwrap().0.state,
+        EndpointState::Broken
+    );
+    close(d, ALICE, c.id).unwrap();
+    drop((far, listener));
+    assert!(client.shutdown(QUICK));
+    setup.finish();
+}
