@@ -255,7 +255,11 @@ impl ConnectionEvents for Stream {
     }
 }
 
-fn stream(verdict: Verdict) -> (Stream, Arc<Mutex<Vec<Vec<u8>>>>, Arc<Mutex<Vec<RetainedData>>>) {
+/// The chunks a stream session saw, and the indications it retained.
+type StreamSeen = Arc<Mutex<Vec<Vec<u8>>>>;
+type Kept = Arc<Mutex<Vec<RetainedData>>>;
+
+fn stream(verdict: Verdict) -> (Stream, StreamSeen, Kept) {
     let (seen, keep) = (Arc::default(), Arc::default());
     (Stream { verdict, seen: Arc::clone(&seen), keep: Arc::clone(&keep) }, seen, keep)
 }
