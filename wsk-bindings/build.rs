@@ -40,6 +40,11 @@ const NTOSKRNL_FUNCTIONS: &[&str] = &[
     // The WSK provider for Wine (tests/wsk-provider): IRP cancellation.
     "IoAcquireCancelSpinLock",
     "IoReleaseCancelSpinLock",
+    // Periodic timers with a DPC (the driver's request deadlines).
+    "KeInitializeTimer",
+    "KeSetTimerEx",
+    "KeCancelTimer",
+    "KeInitializeDpc",
 ];
 
 /// Functions exported by NETIO.SYS.
@@ -88,6 +93,10 @@ const TYPES: &[&str] = &[
     "PMDLX",
     "MEMORY_CACHING_TYPE",
     "MM_PAGE_PRIORITY",
+    "KTIMER",
+    "KDPC",
+    "PKDEFERRED_ROUTINE",
+    "PDRIVER_CANCEL",
 ];
 
 /// Constants (object-like macros and enum values).
@@ -120,6 +129,8 @@ const VARS: &[&str] = &[
     // The WSK provider for Wine (tests/wsk-provider): where an MDL's system address is.
     "MDL_MAPPED_TO_SYSTEM_VA",
     "MDL_SOURCE_IS_NONPAGED_POOL",
+    // IoMarkIrpPending sets this bit in the current stack location's Control.
+    "SL_PENDING_RETURNED",
 ];
 
 fn main() {

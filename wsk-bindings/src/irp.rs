@@ -12,7 +12,12 @@
 // one logical access to one field, under one SAFETY argument.
 #![allow(clippy::multiple_unsafe_ops_per_block)]
 
-use crate::{ctypes::c_void, FILE_OBJECT, IO_STACK_LOCATION, IRP, NTSTATUS, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS};
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use crate::{
+    ctypes::c_void, FILE_OBJECT, IO_STACK_LOCATION, IRP, MDL, NTSTATUS, PDRIVER_CANCEL, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR,
+    SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED,
+};
 
 /// Completion routine as called by `IofCompleteRequest`.
 pub type CompletionRoutine =
@@ -131,4 +136,80 @@ pub unsafe fn file_object(location: *const IO_STACK_LOCATION) -> *mut FILE_OBJEC
 pub unsafe fn major_function(location: *const IO_STACK_LOCATION) -> u8 {
     // SAFETY: the caller guarantees the location is live.
     unsafe { (*location).MajorFunction }
+}
+
+/// `IoMarkIrpPending`: the dispatch routine will return `STATUS_PENDING`.
+///
+/// # Safety
+/// `irp` is a live IRP owned by the caller's dispatch routine.
+pub unsafe fn mark_pending(irp: *mut IRP) {
+    // SAFETY: the caller guarantees the IRP is live and ours; the current location is ours.
+    let location = unsafe { &mut *current_stack_location(irp) };
+    // SL_PENDING_RETURNED (0x01) fits the u8 `Control` field.
+    #[allow(clippy::cast_possible_truncation)]
+    let pending = SL_PENDING_RETURNED as u8;
+    location.Control |= pending;
+}
+
+/// `Irp->MdlAddress`: the locked pages of a direct-I/O request (null when it has no buffer).
+///
+/// # Safety
+/// `irp` points to a live IRP.
+#[must_use]
+pub unsafe fn mdl_address(irp: *const IRP) -> *mut MDL {
+    // SAFETY: the caller guarantees the IRP is live.
+    unsafe { (*irp).MdlAddress }
+}
+
+/// `IoSetCancelRoutine`: atomically exchanges `Irp->CancelRoutine`; returns the previous one.
+/// `None` back from setting `None` means `IoCancelIrp` took the routine (it runs or ran).
+///
+/// # Safety
+/// `irp` points to a live IRP owned by the caller.
+pub unsafe fn set_cancel_routine(irp: *mut IRP, routine: PDRIVER_CANCEL) -> PDRIVER_CANCEL {
+    // SAFETY: the IRP is live; `CancelRoutine` is a pointer-sized, pointer-aligned field that
+    // IoCancelIrp also accesses with interlocked exchanges (the WDK macro is
+    // InterlockedExchangePointer on it), so viewing it as an AtomicPtr is sound.
+    let slot = unsafe { &*core::ptr::addr_of!((*irp).CancelRoutine).cast::<AtomicPtr<c_void>>() };
+    let new = routine.map_or(core::ptr::null_mut(), |f| f as *mut c_void);
+    let old = slot.swap(new, Ordering::AcqRel);
+    if old.is_null() {
+        return None;
+    }
+    // SAFETY: only cancel routines (or null) are ever stored in this field.
+    Some(unsafe { core::mem::transmute::<*mut c_void, unsafe extern "C" fn(*mut crate::DEVICE_OBJECT, *mut IRP)>(old) })
+}
+
+/// `Irp->Cancel`: whether `IoCancelIrp` was called on the IRP.
+///
+/// # Safety
+/// `irp` points to a live IRP.
+#[must_use]
+pub unsafe fn is_cancelled(irp: *const IRP) -> bool {
+    // SAFETY: the caller guarantees the IRP is live; `Cancel` is a BOOLEAN written by
+    // IoCancelIrp before it calls the cancel routine.
+    let cancel = unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*irp).Cancel)) };
+    cancel != 0
+}
+
+/// `Irp->CancelIrql`: the IRQL a cancel routine restores with `IoReleaseCancelSpinLock`.
+///
+/// # Safety
+/// `irp` points to a live IRP whose cancel routine is running.
+#[must_use]
+pub unsafe fn cancel_irql(irp: *const IRP) -> u8 {
+    // SAFETY: the caller guarantees the IRP is live.
+    unsafe { (*irp).CancelIrql }
+}
+
+/// `Irp->Tail.Overlay.DriverContext`: four pointer-sized values the owning driver may use
+/// while it holds the IRP.
+///
+/// # Safety
+/// `irp` points to a live IRP owned by the caller.
+#[must_use]
+pub unsafe fn driver_context(irp: *mut IRP) -> *mut [*mut c_void; 4] {
+    // SAFETY: the caller guarantees the IRP is live; DriverContext is the union member a
+    // driver that owns the IRP may use.
+    unsafe { core::ptr::addr_of_mut!((*irp).Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext) }
 }

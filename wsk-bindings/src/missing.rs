@@ -26,6 +26,14 @@ extern "system" {
     pub fn KeQueryInterruptTime() -> u64;
 }
 
+// `KeFlushQueuedDpcs` (wdm.h, Windows XP and later; exported by ntoskrnl and by Wine's) is
+// missing from Wine's wdm.h.
+#[cfg_attr(windows, link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim"))]
+extern "system" {
+    /// Returns once every DPC queued on any processor has run. IRQL: PASSIVE_LEVEL.
+    pub fn KeFlushQueuedDpcs();
+}
+
 /// Keeps the signature honest: the completion routine type returns an NTSTATUS.
 pub type CompletionStatus = NTSTATUS;
 

@@ -101,7 +101,7 @@ fn wsk_buf_slice<'a>(buf: &sys::WSK_BUF) -> Option<&'a [u8]> {
 }
 
 /// `MmGetSystemAddressForMdlSafe`: the MDL's system address, mapping it if needed.
-fn mapped_address(mdl: &sys::MDL) -> Option<NonNull<u8>> {
+pub(crate) fn mapped_address(mdl: &sys::MDL) -> Option<NonNull<u8>> {
     // The flags are a C short; reinterpret the bits.
     #[allow(clippy::cast_sign_loss)]
     let flags = u32::from(mdl.MdlFlags as u16);

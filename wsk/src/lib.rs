@@ -41,6 +41,7 @@ mod client;
 mod connection;
 mod datagram;
 pub mod events;
+pub mod io;
 mod listen;
 mod options;
 pub mod resolve;
@@ -55,6 +56,7 @@ pub mod stream;
 mod sync;
 mod task;
 mod time;
+pub mod timer;
 
 pub use addr::SockAddr;
 pub use client::WskClient;
