@@ -120,9 +120,13 @@ impl WskClient {
         released
     }
 
-    /// Runs `routine(item)` at PASSIVE_LEVEL on a system worker thread (`IoQueueWorkItem`).
+    /// Runs `routine(item)` at PASSIVE_LEVEL on a system worker thread (`IoQueueWorkItem`),
+    /// for work a completion or DPC must not do itself (closing a socket waits).
     /// IRQL <= DISPATCH_LEVEL.
-    pub(crate) fn defer<T: Send + 'static>(&self, item: T, routine: fn(T)) -> core::result::Result<(), T> {
+    ///
+    /// # Errors
+    /// Gives `item` back when no work item or memory could be had.
+    pub fn defer<T: Send + 'static>(&self, item: T, routine: fn(T)) -> core::result::Result<(), T> {
         // SAFETY: the device object outlives the client (contract of `register`).
         let work_item = unsafe { sys::IoAllocateWorkItem(self.0.device.as_ptr()) };
         let Some(work_item) = NonNull::new(work_item) else { return Err(item) };

@@ -9,46 +9,78 @@ use core::net::SocketAddr;
 use core::time::Duration;
 
 use wsk::datagrams::DatagramTask;
+use wsk::io::IoSlot;
 use wsk::{ConnectionSocket, DatagramSocket, NtStatus, SpinLock};
 use wskrs_protocol::{self as protocol, EndpointId, EndpointInfo, EndpointState, Service, WireAddr};
 
+use crate::direct::{Direction, DirectIo, PendingOp, PendingRequest};
 use crate::services::{ServiceListener, ServiceStats, UdpEchoSession};
 use crate::Caller;
 
 /// Most endpoints the driver holds at once.
 pub(crate) const MAX_ENDPOINTS: usize = 256;
 
-pub(crate) enum Kind {
-    /// `socket` is `None` while an operation has it out of the table.
-    Connection { socket: Option<ConnectionSocket> },
+pub(crate) enum Kind<R: PendingRequest> {
+    /// `socket` is `None` while an operation has it out of the table. Fields drop in order:
+    /// the socket closes (completing its pending requests) before the slots go.
+    Connection { socket: Option<ConnectionSocket>, io: DirectSlots<R> },
     /// A user-driven UDP socket; `None` while an operation has it out.
-    Datagram { socket: Option<DatagramSocket> },
+    Datagram { socket: Option<DatagramSocket>, io: DirectSlots<R> },
     Listener { service: Service, listener: ServiceListener },
     UdpEcho { task: DatagramTask<UdpEchoSession> },
+}
+
+/// The direct-I/O requests of a user-driven endpoint: one slot (IRP) per direction, created
+/// on first use, and what each direction has in flight.
+pub(crate) struct DirectSlots<R: PendingRequest> {
+    pub(crate) slots: [Option<IoSlot<DirectIo<R>>>; 2],
+    pub(crate) pending: [Option<PendingOp>; 2],
+}
+
+impl<R: PendingRequest> DirectSlots<R> {
+    pub(crate) const fn new() -> Self {
+        Self { slots: [None, None], pending: [None, None] }
+    }
+
+    pub(crate) fn pending_mut(&mut self, direction: Direction) -> &mut Option<PendingOp> {
+        let [send, receive] = &mut self.pending;
+        match direction {
+            Direction::Send => send,
+            Direction::Receive => receive,
+        }
+    }
+
+    pub(crate) fn slot_mut(&mut self, direction: Direction) -> &mut Option<IoSlot<DirectIo<R>>> {
+        let [send, receive] = &mut self.slots;
+        match direction {
+            Direction::Send => send,
+            Direction::Receive => receive,
+        }
+    }
 }
 
 /// A socket an operation takes out of the table and gives back.
 pub(crate) trait Borrowable: Sized {
     /// Takes the socket out of `kind`: `STATUS_DEVICE_BUSY` while another operation has it,
     /// `STATUS_INVALID_DEVICE_STATE` for an endpoint of another kind.
-    fn take(kind: &mut Kind) -> Result<Self, NtStatus>;
+    fn take<R: PendingRequest>(kind: &mut Kind<R>) -> Result<Self, NtStatus>;
     /// Puts it back; returns it if `kind` has no place for it.
-    fn put(self, kind: &mut Kind) -> Option<Self>;
+    fn put<R: PendingRequest>(self, kind: &mut Kind<R>) -> Option<Self>;
     /// Whether the socket is still open (a request the provider could not cancel closes it).
     fn is_open(&self) -> bool;
 }
 
 impl Borrowable for ConnectionSocket {
-    fn take(kind: &mut Kind) -> Result<Self, NtStatus> {
+    fn take<R: PendingRequest>(kind: &mut Kind<R>) -> Result<Self, NtStatus> {
         match kind {
-            Kind::Connection { socket } => socket.take().ok_or(NtStatus::DEVICE_BUSY),
+            Kind::Connection { socket, .. } => socket.take().ok_or(NtStatus::DEVICE_BUSY),
             _ => Err(NtStatus::INVALID_DEVICE_STATE),
         }
     }
 
-    fn put(self, kind: &mut Kind) -> Option<Self> {
+    fn put<R: PendingRequest>(self, kind: &mut Kind<R>) -> Option<Self> {
         match kind {
-            Kind::Connection { socket } if socket.is_none() => {
+            Kind::Connection { socket, .. } if socket.is_none() => {
                 *socket = Some(self);
                 None
             }
@@ -62,16 +94,16 @@ impl Borrowable for ConnectionSocket {
 }
 
 impl Borrowable for DatagramSocket {
-    fn take(kind: &mut Kind) -> Result<Self, NtStatus> {
+    fn take<R: PendingRequest>(kind: &mut Kind<R>) -> Result<Self, NtStatus> {
         match kind {
-            Kind::Datagram { socket } => socket.take().ok_or(NtStatus::DEVICE_BUSY),
+            Kind::Datagram { socket, .. } => socket.take().ok_or(NtStatus::DEVICE_BUSY),
             _ => Err(NtStatus::INVALID_DEVICE_STATE),
         }
     }
 
-    fn put(self, kind: &mut Kind) -> Option<Self> {
+    fn put<R: PendingRequest>(self, kind: &mut Kind<R>) -> Option<Self> {
         match kind {
-            Kind::Datagram { socket } if socket.is_none() => {
+            Kind::Datagram { socket, .. } if socket.is_none() => {
                 *socket = Some(self);
                 None
             }
@@ -158,7 +190,7 @@ pub(crate) enum DatagramKind {
 }
 
 /// One endpoint and its statistics.
-pub(crate) struct Endpoint {
+pub(crate) struct Endpoint<R: PendingRequest> {
     id: EndpointId,
     owner: Caller,
     detached: bool,
@@ -168,10 +200,10 @@ pub(crate) struct Endpoint {
     stats: Stats,
     /// The descriptor read back from the provider after bind, when one was set.
     security: Option<SddlText>,
-    kind: Kind,
+    pub(crate) kind: Kind<R>,
 }
 
-impl Endpoint {
+impl<R: PendingRequest> Endpoint<R> {
     pub(crate) fn connection(
         owner: Caller,
         detached: bool,
@@ -188,7 +220,7 @@ impl Endpoint {
             state: EndpointState::Connected,
             stats: Stats { opened_at: wsk::uptime(), ..Stats::default() },
             security: None,
-            kind: Kind::Connection { socket: Some(socket) },
+            kind: Kind::Connection { socket: Some(socket), io: DirectSlots::new() },
         }
     }
 
@@ -209,7 +241,7 @@ impl Endpoint {
     /// A user-driven UDP socket, or a UDP echo service when `echo` is given.
     pub(crate) fn datagram(owner: Caller, detached: bool, local: SocketAddr, kind: DatagramKind) -> Self {
         let kind = match kind {
-            DatagramKind::User(socket) => Kind::Datagram { socket: Some(socket) },
+            DatagramKind::User(socket) => Kind::Datagram { socket: Some(socket), io: DirectSlots::new() },
             DatagramKind::Echo(task) => Kind::UdpEcho { task },
         };
         Self {
@@ -232,7 +264,16 @@ impl Endpoint {
         self
     }
 
-    fn record(&mut self, outcome: Outcome, socket_open: bool) {
+    pub(crate) fn id(&self) -> EndpointId {
+        self.id
+    }
+
+    /// The endpoint is unusable (a request the provider would not cancel closed its socket).
+    pub(crate) fn mark_broken(&mut self) {
+        self.state = EndpointState::Broken;
+    }
+
+    pub(crate) fn record(&mut self, outcome: Outcome, socket_open: bool) {
         let s = &mut self.stats;
         s.bytes_sent = s.bytes_sent.saturating_add(outcome.sent as u64);
         s.bytes_received = s.bytes_received.saturating_add(outcome.received as u64);
@@ -257,7 +298,7 @@ impl Endpoint {
         }
     }
 
-    fn visible_to(&self, caller: Caller) -> bool {
+    pub(crate) fn visible_to(&self, caller: Caller) -> bool {
         self.detached || self.owner == caller
     }
 
@@ -327,15 +368,15 @@ impl Endpoint {
     }
 }
 
-struct Table {
-    slots: [Option<Endpoint>; MAX_ENDPOINTS],
+pub(crate) struct Table<R: PendingRequest> {
+    pub(crate) slots: [Option<Endpoint<R>>; MAX_ENDPOINTS],
     next_id: u64,
     /// Most endpoints open at once since load.
     peak: usize,
 }
 
-impl Table {
-    fn find(&mut self, caller: Caller, id: EndpointId) -> Result<&mut Endpoint, NtStatus> {
+impl<R: PendingRequest> Table<R> {
+    pub(crate) fn find(&mut self, caller: Caller, id: EndpointId) -> Result<&mut Endpoint<R>, NtStatus> {
         self.slots
             .iter_mut()
             .flatten()
@@ -343,17 +384,22 @@ impl Table {
             .ok_or(NtStatus::NOT_FOUND)
     }
 
-    fn take_where(&mut self, pick: impl Fn(&Endpoint) -> bool) -> Option<Endpoint> {
+    /// The endpoint `id`, whoever owns it (completions and timers).
+    pub(crate) fn find_any(&mut self, id: EndpointId) -> Option<&mut Endpoint<R>> {
+        self.slots.iter_mut().flatten().find(|e| e.id == id)
+    }
+
+    fn take_where(&mut self, pick: impl Fn(&Endpoint<R>) -> bool) -> Option<Endpoint<R>> {
         self.slots.iter_mut().find(|s| s.as_ref().is_some_and(&pick)).and_then(Option::take)
     }
 }
 
 /// All endpoints, behind a spin lock.
-pub(crate) struct EndpointTable {
-    inner: SpinLock<Table>,
+pub(crate) struct EndpointTable<R: PendingRequest> {
+    pub(crate) inner: SpinLock<Table<R>>,
 }
 
-impl EndpointTable {
+impl<R: PendingRequest> EndpointTable<R> {
     /// An empty table. It is large (hundreds of slots): build it only in a static
     /// initializer, where it is evaluated at compile time, never on a kernel stack.
     #[allow(clippy::large_stack_arrays)]
@@ -363,7 +409,7 @@ impl EndpointTable {
 
     /// Adds an endpoint and assigns its id. When the table is full the endpoint is closed
     /// and `STATUS_INSUFFICIENT_RESOURCES` returned.
-    pub(crate) fn insert(&self, mut endpoint: Endpoint) -> Result<EndpointId, NtStatus> {
+    pub(crate) fn insert(&self, mut endpoint: Endpoint<R>) -> Result<EndpointId, NtStatus> {
         let rejected = {
             let mut t = self.inner.lock();
             let id = EndpointId(t.next_id);
@@ -412,12 +458,12 @@ impl EndpointTable {
     }
 
     /// Removes an endpoint visible to `caller`.
-    pub(crate) fn remove(&self, caller: Caller, id: EndpointId) -> Result<Endpoint, NtStatus> {
+    pub(crate) fn remove(&self, caller: Caller, id: EndpointId) -> Result<Endpoint<R>, NtStatus> {
         self.inner.lock().take_where(|e| e.id == id && e.visible_to(caller)).ok_or(NtStatus::NOT_FOUND)
     }
 
     /// Removes one endpoint that `caller` created without detaching.
-    pub(crate) fn remove_owned_by(&self, caller: Caller) -> Option<Endpoint> {
+    pub(crate) fn remove_owned_by(&self, caller: Caller) -> Option<Endpoint<R>> {
         self.inner.lock().take_where(|e| e.owner == caller && !e.detached)
     }
 
@@ -429,7 +475,7 @@ impl EndpointTable {
     }
 
     /// Removes any endpoint (unload).
-    pub(crate) fn remove_any(&self) -> Option<Endpoint> {
+    pub(crate) fn remove_any(&self) -> Option<Endpoint<R>> {
         self.inner.lock().take_where(|_| true)
     }
 
@@ -455,7 +501,7 @@ impl EndpointTable {
     /// Bytes (sent, received) by the in-kernel services of the open endpoints.
     pub(crate) fn service_bytes(&self) -> (u64, u64) {
         let t = self.inner.lock();
-        t.slots.iter().flatten().map(Endpoint::service_stats).fold((0, 0), |(s, r), x| {
+        t.slots.iter().flatten().map(Endpoint::<R>::service_stats).fold((0, 0), |(s, r), x| {
             (s.saturating_add(x.bytes_sent), r.saturating_add(x.bytes_received))
         })
     }

@@ -20,13 +20,17 @@
     )
 )]
 
+mod direct;
 mod endpoints;
 mod requests;
 mod services;
 
+pub use direct::{PendingRequest, Ticket, TICK};
+
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
+use wsk::timer::PeriodicTimer;
 use wsk::{NtStatus, SpinLock, WskClient};
 use wskrs_protocol::ProtocolError;
 
@@ -105,21 +109,30 @@ struct Totals {
     errors: AtomicU64,
 }
 
-/// The driver's state: WSK client (registered on first use), endpoints and counters.
-pub struct Driver {
+/// The driver's state: WSK client (registered on first use), endpoints, counters and the
+/// deadline timer of pended requests. `R` is the shell's pended request (its IRP).
+pub struct Driver<R: PendingRequest> {
     register: RegisterWsk,
     client: SpinLock<Option<WskClient>>,
-    endpoints: EndpointTable,
+    endpoints: EndpointTable<R>,
     totals: Totals,
+    /// Sequence numbers of data requests (tickets).
+    sequence: AtomicU64,
+    /// Deadline timer ticks since load.
+    ticks: AtomicU64,
+    timer: SpinLock<Option<PeriodicTimer<&'static Self>>>,
 }
 
-impl Driver {
+impl<R: PendingRequest> Driver<R> {
     /// A driver with no endpoints; `register` is called on the first request that needs WSK.
     ///
     /// The value is large (the endpoint table): use it to initialize a `static`.
     #[must_use]
     pub const fn new(register: RegisterWsk) -> Self {
         Self {
+            sequence: AtomicU64::new(0),
+            ticks: AtomicU64::new(0),
+            timer: SpinLock::new(None),
             register,
             client: SpinLock::new(None),
             endpoints: EndpointTable::new(),
@@ -134,10 +147,17 @@ impl Driver {
         }
     }
 
-    /// Records the load time (call from the entry point). IRQL: any.
-    pub fn loaded(&self) {
+    /// Records the load time and starts the deadline timer of pended requests (call from
+    /// the entry point). IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_INSUFFICIENT_RESOURCES` when the timer cannot be allocated.
+    pub fn loaded(&'static self) -> Result<(), NtStatus> {
         let now = u64::try_from(wsk::uptime().as_millis()).unwrap_or(u64::MAX);
         self.totals.loaded_ms.store(now, Ordering::Relaxed);
+        let timer = PeriodicTimer::start(TICK, self, |driver: &&'static Self| driver.tick()).map_err(NtStatus::from)?;
+        *self.timer.lock() = Some(timer);
+        Ok(())
     }
 
     fn client(&self) -> Result<WskClient, NtStatus> {
@@ -177,6 +197,9 @@ impl Driver {
     /// Handles IRP_MJ_CLEANUP: the caller's handle is closing, so its endpoints close too
     /// (detached ones stay).
     pub fn cleanup(&self, caller: Caller) {
+        // Its pended requests on detached endpoints end now; those on its own endpoints end
+        // as the endpoints close.
+        self.cancel_requests_of(caller);
         while let Some(endpoint) = self.endpoints.remove_owned_by(caller) {
             self.close_endpoint(endpoint);
         }
@@ -186,7 +209,7 @@ impl Driver {
 
     /// Closes an endpoint that left the table, keeping what its service did in the totals
     /// (STATS counts since load, not only over the endpoints open now).
-    pub(crate) fn close_endpoint(&self, endpoint: endpoints::Endpoint) {
+    pub(crate) fn close_endpoint(&self, endpoint: endpoints::Endpoint<R>) {
         let served = endpoint.close();
         let t = &self.totals;
         t.bytes_sent.fetch_add(served.bytes_sent, Ordering::Relaxed);
@@ -197,6 +220,9 @@ impl Driver {
     /// Unload: closes every endpoint, then waits (bounded) for every socket to close and
     /// releases the WSK registration. True if everything closed in time.
     pub fn shutdown(&self) -> bool {
+        // Stop the timer first (dropping it waits for a tick in progress).
+        let timer = self.timer.lock().take();
+        drop(timer);
         while let Some(endpoint) = self.endpoints.remove_any() {
             self.close_endpoint(endpoint);
         }

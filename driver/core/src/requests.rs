@@ -33,7 +33,6 @@ const UDP_ECHO_BUFFER: usize = 64 * 1024;
 enum Reply {
     Info { wsk_version: u16, endpoints: u32 },
     Endpoint { id: EndpointId, kind: u32, local: Option<SocketAddr>, remote: Option<SocketAddr> },
-    Sent(u32),
     Closed,
     Disconnected,
     OptionValue(u32),
@@ -54,7 +53,7 @@ fn output(buffer: &mut [u8], output_len: usize) -> Result<&mut [u8], Failure> {
     buffer.get_mut(..output_len).ok_or(Failure(NtStatus::INVALID_PARAMETER))
 }
 
-impl Driver {
+impl<R: crate::PendingRequest> Driver<R> {
     pub(crate) fn dispatch(
         &self,
         caller: Caller,
@@ -69,12 +68,9 @@ impl Driver {
         if output_len < min_output {
             return Err(ProtocolError::BufferTooSmall.into());
         }
-        // Requests that receive into the output buffer borrow nothing from the input.
-        match request {
-            Request::Recv(r) => return self.receive(caller, r, output(buffer, output_len)?),
-            Request::RecvFrom(r) => return self.receive_from(caller, r, output(buffer, output_len)?),
-            Request::List => return self.list(caller, output(buffer, output_len)?),
-            _ => {}
+        // LIST writes its entries straight into the output buffer.
+        if let Request::List = request {
+            return self.list(caller, output(buffer, output_len)?);
         }
         let reply = self.run(caller, request)?;
         write(reply, output(buffer, output_len)?)
@@ -130,21 +126,6 @@ impl Driver {
                 let id = self.insert(Endpoint::datagram(caller, u.detach, u.local, kind).with_security(security))?;
                 Ok(Reply::Endpoint { id, kind: protocol::KIND_UDP, local: Some(u.local), remote: None })
             }
-            Request::Send(s) => {
-                let mut socket: ConnectionSocket = self.endpoints.borrow(caller, s.id)?;
-                let result = socket.send_all(s.data, millis(s.timeout_ms));
-                let sent = if result.is_ok() { s.data.len() } else { 0 };
-                self.give_back(s.id, socket, Outcome { sent, send_ops: 1, ..Outcome::failed(&result) });
-                result?;
-                Ok(Reply::Sent(u32::try_from(sent).unwrap_or(u32::MAX)))
-            }
-            Request::SendTo(s) => {
-                let mut socket: DatagramSocket = self.endpoints.borrow(caller, s.id)?;
-                let result = socket.send_to(s.data, s.remote, millis(s.timeout_ms));
-                let sent = *result.as_ref().unwrap_or(&0);
-                self.give_back(s.id, socket, Outcome { sent, send_ops: 1, ..Outcome::failed(&result) });
-                Ok(Reply::Sent(u32::try_from(result?).unwrap_or(u32::MAX)))
-            }
             Request::Close(id) => {
                 self.close_endpoint(self.endpoints.remove(caller, id)?);
                 Ok(Reply::Closed)
@@ -165,12 +146,14 @@ impl Driver {
                 Ok(Reply::Resolved(AddressInfo::resolve(&client, r.name, service, millis(r.timeout_ms))?))
             }
             Request::Stats => Ok(Reply::Stats(self.stats())),
-            // Handled in `dispatch`, which owns the output buffer for them.
-            Request::Recv(_) | Request::RecvFrom(_) | Request::List => Err(Failure(NtStatus::INVALID_DEVICE_REQUEST)),
+            // LIST: handled in `dispatch`. Data requests use direct I/O (`Driver::direct`).
+            Request::List | Request::Send(_) | Request::Recv(_) | Request::SendTo(_) | Request::RecvFrom(_) => {
+                Err(Failure(NtStatus::INVALID_DEVICE_REQUEST))
+            }
         }
     }
 
-    fn insert(&self, endpoint: Endpoint) -> Result<EndpointId, NtStatus> {
+    fn insert(&self, endpoint: Endpoint<R>) -> Result<EndpointId, NtStatus> {
         let id = self.endpoints.insert(endpoint)?;
         self.totals.endpoints_opened.fetch_add(1, Ordering::Relaxed);
         Ok(id)
@@ -184,31 +167,6 @@ impl Driver {
         if outcome.error.is_some() {
             self.totals.errors.fetch_add(1, Ordering::Relaxed);
         }
-    }
-
-    fn receive(&self, caller: Caller, r: protocol::Recv, out: &mut [u8]) -> Result<usize, Failure> {
-        let area = protocol::recv_data_area(out)?;
-        let limit = area.len().min(usize::try_from(r.max_length).unwrap_or(usize::MAX));
-        let area = area.get_mut(..limit).ok_or(Failure(NtStatus::INVALID_PARAMETER))?;
-        let mut socket: ConnectionSocket = self.endpoints.borrow(caller, r.id)?;
-        let result = if area.is_empty() { Ok(0) } else { socket.receive(area, millis(r.timeout_ms)) };
-        let received = *result.as_ref().unwrap_or(&0);
-        let eof = result.is_ok() && received == 0 && limit > 0;
-        self.give_back(r.id, socket, Outcome { received, recv_ops: 1, peer_closed: eof, ..Outcome::failed(&result) });
-        result?;
-        Ok(protocol::write_recv(out, u32::try_from(received).unwrap_or(u32::MAX), eof)?)
-    }
-
-    fn receive_from(&self, caller: Caller, r: protocol::RecvFrom, out: &mut [u8]) -> Result<usize, Failure> {
-        let area = protocol::recv_from_data_area(out)?;
-        let limit = area.len().min(usize::try_from(r.max_length).unwrap_or(usize::MAX));
-        let area = area.get_mut(..limit).ok_or(Failure(NtStatus::INVALID_PARAMETER))?;
-        let mut socket: DatagramSocket = self.endpoints.borrow(caller, r.id)?;
-        let result = socket.receive_from(area, millis(r.timeout_ms));
-        let received = result.as_ref().map_or(0, |(n, _)| *n);
-        self.give_back(r.id, socket, Outcome { received, recv_ops: 1, ..Outcome::failed(&result) });
-        let (n, from) = result?;
-        Ok(protocol::write_recv_from(out, u32::try_from(n).unwrap_or(u32::MAX), from)?)
     }
 
     fn list(&self, caller: Caller, out: &mut [u8]) -> Result<usize, Failure> {
@@ -305,7 +263,6 @@ fn write(reply: Reply, out: &mut [u8]) -> Result<usize, Failure> {
     let n = match reply {
         Reply::Info { wsk_version, endpoints } => protocol::write_info(out, DRIVER_VERSION, wsk_version, endpoints)?,
         Reply::Endpoint { id, kind, local, remote } => protocol::write_endpoint(out, id, kind, local, remote)?,
-        Reply::Sent(n) => protocol::write_send(out, n)?,
         Reply::Closed => protocol::write_close(out)?,
         Reply::Disconnected => protocol::write_disconnect(out)?,
         Reply::OptionValue(v) => protocol::write_socket_option(out, v)?,

@@ -20,12 +20,13 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use core::time::Duration;
 
+use wsk::io::MdlBuffer;
 use wsk::{NtStatus, WskClient};
 use wsk_bindings::{self as sys, irp};
-use wskrs_driver::{Caller, Driver};
+use wskrs_driver::{Caller, Driver, PendingRequest, Ticket};
 
 /// The core, shared by every dispatch routine.
-static DRIVER: Driver = Driver::new(register_wsk);
+static DRIVER: Driver<PendedIrp> = Driver::new(register_wsk);
 
 /// This driver's device object, set in `DriverEntry`, cleared in unload.
 static DEVICE: AtomicPtr<sys::DEVICE_OBJECT> = AtomicPtr::new(ptr::null_mut());
@@ -92,7 +93,14 @@ pub unsafe extern "system" fn DriverEntry(driver: *mut sys::DRIVER_OBJECT, _regi
         return status;
     }
     DEVICE.store(device, Ordering::Release);
-    DRIVER.loaded();
+    if let Err(status) = DRIVER.loaded() {
+        DEVICE.store(ptr::null_mut(), Ordering::Release);
+        // SAFETY: created above; no request can have arrived (dispatch routines not set yet).
+        let _ = unsafe { sys::IoDeleteSymbolicLink(&raw mut link) };
+        // SAFETY: as above.
+        unsafe { sys::IoDeleteDevice(device) };
+        return status.0;
+    }
     // SAFETY: `driver` is valid and ours to fill during DriverEntry.
     let driver = unsafe { &mut *driver };
     for (major, routine) in [
@@ -151,7 +159,8 @@ unsafe extern "C" fn dispatch_cleanup_close(_device: *mut sys::DEVICE_OBJECT, ir
     unsafe { complete(irp, NtStatus::SUCCESS, 0) }
 }
 
-/// IRP_MJ_DEVICE_CONTROL: METHOD_BUFFERED requests to the core.
+/// IRP_MJ_DEVICE_CONTROL: METHOD_BUFFERED requests to the core, completed here; direct-I/O
+/// data requests pended and handed over ([`PendedIrp`]).
 unsafe extern "C" fn dispatch_device_control(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
     // SAFETY: the I/O manager passes a live IRP we now own.
     let location = unsafe { irp::current_stack_location(irp) };
@@ -160,6 +169,10 @@ unsafe extern "C" fn dispatch_device_control(_device: *mut sys::DEVICE_OBJECT, i
     // SAFETY: as above.
     let caller = unsafe { caller_of(irp) };
     let (input_len, output_len) = (input_len as usize, output_len as usize);
+    if wskrs_protocol::IoctlCode(code).is_direct() {
+        // SAFETY: as above.
+        return unsafe { dispatch_direct(irp, caller, code, input_len, output_len) };
+    }
     let len = input_len.max(output_len);
     // SAFETY: as above.
     let system_buffer = unsafe { irp::system_buffer(irp) }.cast::<u8>();
@@ -177,6 +190,109 @@ unsafe extern "C" fn dispatch_device_control(_device: *mut sys::DEVICE_OBJECT, i
     };
     // SAFETY: as above; the buffer slice is no longer used.
     unsafe { complete(irp, completion.status, completion.information) }
+}
+
+/// A direct-I/O request: its input (the request struct) is in the system buffer, its data in
+/// `Irp->MdlAddress` (pages locked by the I/O manager). Always returns `STATUS_PENDING`: the
+/// core completes the IRP, possibly before this returns.
+///
+/// # Safety
+/// `irp` is a live device-control IRP we own, of a METHOD_IN_DIRECT/OUT_DIRECT code.
+unsafe fn dispatch_direct(irp: *mut sys::IRP, caller: Caller, code: u32, input_len: usize, output_len: usize) -> i32 {
+    // SAFETY: the IRP is ours (caller's contract).
+    unsafe { irp::mark_pending(irp) };
+    // SAFETY: as above.
+    let system_buffer = unsafe { irp::system_buffer(irp) }.cast::<u8>().cast_const();
+    let input: &[u8] = if input_len == 0 || system_buffer.is_null() {
+        &[]
+    } else {
+        // SAFETY: for direct I/O the input buffer is copied to a system buffer of
+        // `input_len` bytes, owned by the IRP; the core reads it before it completes the IRP
+        // (it parses the request first and keeps nothing borrowed from it).
+        unsafe { core::slice::from_raw_parts(system_buffer, input_len) }
+    };
+    // INVARIANT: the IRP is live, ours, marked pending, and completed once by the core.
+    let request = PendedIrp(NonNull::from(
+        // SAFETY: `irp` is non-null (the I/O manager passed a live IRP).
+        unsafe { &mut *irp },
+    ));
+    DRIVER.direct(caller, code, input, output_len, request);
+    NtStatus::PENDING.0
+}
+
+/// A pended direct-I/O IRP, as the core sees it.
+///
+/// # Invariants
+/// The IRP is live, owned by this driver, marked pending, and not yet completed; its MDL (if
+/// any) stays valid until it is completed, which only `complete` does.
+struct PendedIrp(NonNull<sys::IRP>);
+
+// SAFETY: an IRP may be completed from any thread.
+unsafe impl Send for PendedIrp {}
+
+impl PendingRequest for PendedIrp {
+    fn data(&self) -> Option<MdlBuffer> {
+        // SAFETY: the IRP is live (type invariant).
+        let mdl = NonNull::new(unsafe { irp::mdl_address(self.0.as_ptr()) })?;
+        // SAFETY: the I/O manager built this MDL over the locked data buffer of a direct-I/O
+        // request; it stays valid until the IRP is completed, which happens only after every
+        // WSK request using it has completed (the core completes from the WSK completion).
+        unsafe { MdlBuffer::from_raw(mdl) }.ok()
+    }
+
+    fn arm_cancel(&mut self, ticket: Ticket) -> bool {
+        let irp = self.0.as_ptr();
+        // SAFETY: the IRP is ours; DriverContext is ours to use while we hold it.
+        let context = unsafe { &mut *irp::driver_context(irp) };
+        // The ticket's numbers are kept as pointer-sized values (x64: no truncation).
+        #[allow(clippy::cast_possible_truncation)]
+        let values = [ticket.endpoint as usize, ticket.direction as usize, ticket.sequence as usize];
+        for (slot, value) in context.iter_mut().zip(values) {
+            *slot = ptr::without_provenance_mut(value);
+        }
+        // SAFETY: as above.
+        let _ = unsafe { irp::set_cancel_routine(irp, Some(cancel_pended)) };
+        // SAFETY: as above.
+        let cancelled = unsafe { irp::is_cancelled(irp) };
+        // SAFETY: as above.
+        if cancelled && unsafe { irp::set_cancel_routine(irp, None) }.is_some() {
+            // Cancelled before the routine was set: nothing will call it.
+            return false;
+        }
+        true
+    }
+
+    fn complete(self, status: NtStatus, information: usize) {
+        let irp = self.0.as_ptr();
+        // SAFETY: the IRP is ours until completed below.
+        if unsafe { irp::set_cancel_routine(irp, None) }.is_none() {
+            // IoCancelIrp took the routine (or none was set): wait until a running routine
+            // has read the IRP, which it does holding the cancel spin lock.
+            let mut irql: sys::KIRQL = 0;
+            // SAFETY: a plain acquire of the global cancel spin lock, released just below.
+            unsafe { sys::IoAcquireCancelSpinLock(&raw mut irql) };
+            // SAFETY: acquired just above.
+            unsafe { sys::IoReleaseCancelSpinLock(irql) };
+        }
+        // SAFETY: the IRP is ours and completed exactly once, here (type invariant).
+        let _ = unsafe { complete(irp, status, information) };
+    }
+}
+
+/// Cancel routine of pended requests (`DRIVER_CANCEL`): called by `IoCancelIrp` holding the
+/// cancel spin lock; reads the ticket, releases the lock, then asks the core to cancel.
+/// IRQL: DISPATCH_LEVEL.
+unsafe extern "C" fn cancel_pended(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) {
+    // SAFETY: IoCancelIrp passes a live IRP whose completion waits for the cancel spin lock
+    // we hold, so reading its DriverContext here is safe.
+    let context = unsafe { *irp::driver_context(irp) };
+    let [endpoint, direction, sequence, _] = context.map(|p| p.addr() as u64);
+    // SAFETY: as above; CancelIrql was set by IoCancelIrp before calling us.
+    let irql = unsafe { irp::cancel_irql(irp) };
+    // SAFETY: IoCancelIrp acquired the cancel spin lock for us; released once, here.
+    unsafe { sys::IoReleaseCancelSpinLock(irql) };
+    // The IRP may be completed from here on: only the ticket is used.
+    DRIVER.cancel(Ticket { endpoint, direction, sequence });
 }
 
 /// Unload: close every socket, release WSK, then delete the link and the device.

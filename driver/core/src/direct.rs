@@ -1,0 +1,500 @@
+//! Direct-I/O data requests (SEND, RECV, SEND_TO, RECV_FROM): pended, cancellable, with a
+//! deadline, and carried by the requester's locked pages straight to WSK.
+//!
+//! The shell hands each such request over as a [`PendingRequest`]. The core starts one WSK
+//! request on the endpoint's [`IoSlot`] for its direction with the request's MDL (no copy) and
+//! completes the user's request from the slot's completion. A cancel from the requester
+//! reaches [`Driver::cancel`] through the [`Ticket`] the shell stored; deadlines are checked by
+//! a periodic timer ([`Driver::tick`], every [`TICK`]). A provider that ignores cancellation
+//! (Wine's netio) gets the endpoint's socket closed after [`CANCEL_GRACE_TICKS`], which
+//! completes the request; the endpoint is then `broken`.
+//!
+//! One request per direction per endpoint may be in flight; another fails with
+//! `STATUS_DEVICE_BUSY`. A send completes when the transport took all its bytes, so a slow
+//! peer holds senders back (back-pressure) and the driver buffers nothing.
+
+use core::net::SocketAddr;
+use core::sync::atomic::Ordering;
+use core::time::Duration;
+
+use wsk::io::{CancelReason, IoHandler, IoSlot, MdlBuffer, Started, Transferred};
+use wsk::NtStatus;
+use wskrs_protocol::{self as protocol, EndpointId, ProtocolError, Request};
+
+use crate::endpoints::{Kind, Outcome};
+use crate::{Caller, Driver};
+
+/// Period of the deadline timer.
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// Ticks a cancelled request may take to complete before its socket is closed under it.
+pub(crate) const CANCEL_GRACE_TICKS: u64 = 10;
+
+/// Most timed-out or stuck requests handled per lock hold in one tick.
+const BATCH: usize = 16;
+
+/// A data request the core completes later: the shell's IRP (or a test double).
+///
+/// The shell guarantees that the request's buffer stays valid until `complete`.
+pub trait PendingRequest: Send + Sized + 'static {
+    /// The request's locked data buffer (direct I/O), if it has one.
+    fn data(&self) -> Option<MdlBuffer>;
+    /// Makes the request cancellable: from now until `complete`, a cancel by the requester
+    /// calls [`Driver::cancel`] with `ticket`. Returns false if it was already cancelled.
+    /// IRQL <= DISPATCH_LEVEL.
+    fn arm_cancel(&mut self, ticket: Ticket) -> bool;
+    /// Completes the request (first making it non-cancellable). IRQL <= DISPATCH_LEVEL.
+    fn complete(self, status: NtStatus, information: usize);
+}
+
+/// Names one pended request, for cancellation: plain values the shell can keep in the IRP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    /// The endpoint.
+    pub endpoint: u64,
+    /// 0: send direction, 1: receive direction.
+    pub direction: u64,
+    /// The driver-wide sequence number of the request.
+    pub sequence: u64,
+}
+
+/// The two directions of an endpoint's data path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Send,
+    Receive,
+}
+
+impl Direction {
+    fn as_u64(self) -> u64 {
+        match self {
+            Self::Send => 0,
+            Self::Receive => 1,
+        }
+    }
+
+    fn from_u64(value: u64) -> Option<Self> {
+        match value {
+            0 => Some(Self::Send),
+            1 => Some(Self::Receive),
+            _ => None,
+        }
+    }
+}
+
+/// What a direction has in flight.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PendingOp {
+    sequence: u64,
+    caller: Caller,
+    /// Tick at which the request times out.
+    deadline: u64,
+    /// The slot's generation, once the provider has the request.
+    generation: Option<u32>,
+    /// Why and when it was cancelled.
+    cancelled: Option<(CancelReason, u64)>,
+    /// The socket was closed to finish it.
+    escalated: bool,
+    /// RECV_FROM: the reply header goes in front of the data.
+    with_header: bool,
+}
+
+/// The handler of an endpoint's slot: finishes the user's request.
+pub(crate) struct DirectIo<R: PendingRequest> {
+    driver: &'static Driver<R>,
+    endpoint: EndpointId,
+    direction: Direction,
+}
+
+impl<R: PendingRequest> IoHandler for DirectIo<R> {
+    type Context = R;
+
+    fn completed(&self, request: R, result: wsk::Result<Transferred>) {
+        self.driver.finish_direct(self.endpoint, self.direction, request, result);
+    }
+}
+
+/// The validated parts of a data request.
+struct DataRequest {
+    id: EndpointId,
+    direction: Direction,
+    timeout_ms: u32,
+    /// Bytes to send or room to receive into.
+    length: usize,
+    remote: Option<SocketAddr>,
+    /// RECV_FROM: the data goes after the 48-byte reply header.
+    with_header: bool,
+}
+
+fn data_request(request: &Request<'_>) -> Option<DataRequest> {
+    let to_usize = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+    Some(match request {
+        Request::Send(s) => DataRequest {
+            id: s.id,
+            direction: Direction::Send,
+            timeout_ms: s.timeout_ms,
+            length: to_usize(s.length),
+            remote: None,
+            with_header: false,
+        },
+        Request::Recv(r) => DataRequest {
+            id: r.id,
+            direction: Direction::Receive,
+            timeout_ms: r.timeout_ms,
+            length: to_usize(r.max_length),
+            remote: None,
+            with_header: false,
+        },
+        Request::SendTo(s) => DataRequest {
+            id: s.id,
+            direction: Direction::Send,
+            timeout_ms: s.timeout_ms,
+            length: to_usize(s.length),
+            remote: Some(s.remote),
+            with_header: false,
+        },
+        Request::RecvFrom(r) => DataRequest {
+            id: r.id,
+            direction: Direction::Receive,
+            timeout_ms: r.timeout_ms,
+            length: to_usize(r.max_length),
+            remote: None,
+            with_header: true,
+        },
+        _ => return None,
+    })
+}
+
+/// Ticks until a deadline `timeout_ms` from now (rounded up, plus the tick in progress).
+fn ticks_for(timeout_ms: u32) -> u64 {
+    let tick_ms = u64::try_from(TICK.as_millis()).unwrap_or(100).max(1);
+    u64::from(timeout_ms).div_ceil(tick_ms).saturating_add(1)
+}
+
+impl<R: PendingRequest> Driver<R> {
+    /// Handles a direct-I/O request (SEND, RECV, SEND_TO, RECV_FROM): the request is always
+    /// completed, now or later, through [`PendingRequest::complete`]. The shell marks it
+    /// pending before the call and returns `STATUS_PENDING`. IRQL: PASSIVE_LEVEL.
+    pub fn direct(&'static self, caller: Caller, code: u32, input: &[u8], output_len: usize, request: R) {
+        match self.start_direct(caller, code, input, output_len, request) {
+            Ok(()) => {}
+            Err((request, status)) => {
+                self.totals.errors.fetch_add(1, Ordering::Relaxed);
+                request.complete(status, 0);
+            }
+        }
+    }
+
+    fn start_direct(&'static self, caller: Caller, code: u32, input: &[u8], output_len: usize, mut request: R) -> Result<(), (R, NtStatus)> {
+        let parsed = match protocol::parse_request(code, input) {
+            Ok(parsed) => parsed,
+            Err(e) => return Err((request, e.status())),
+        };
+        let Some(expected) = protocol::direct_output_len(&parsed) else {
+            return Err((request, NtStatus::INVALID_DEVICE_REQUEST));
+        };
+        let Some(data) = data_request(&parsed) else { return Err((request, NtStatus::INVALID_DEVICE_REQUEST)) };
+        if output_len != expected {
+            return Err((request, ProtocolError::LengthMismatch.status()));
+        }
+        let Some(buffer) = request.data().filter(|b| b.len() >= expected) else {
+            return Err((request, NtStatus::INVALID_PARAMETER));
+        };
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let ticket = Ticket { endpoint: data.id.0, direction: data.direction.as_u64(), sequence };
+        let deadline = self.ticks.load(Ordering::Acquire).saturating_add(ticks_for(data.timeout_ms));
+
+        let mut table = self.endpoints.inner.lock();
+        let endpoint = match table.find(caller, data.id) {
+            Ok(endpoint) => endpoint,
+            Err(status) => return Err((request, status)),
+        };
+        let offset = if data.with_header { core::mem::size_of::<protocol::RecvFromReply>() } else { 0 };
+        let (target, io) = match &mut endpoint.kind {
+            Kind::Connection { socket: Some(socket), io } if data.remote.is_none() && !data.with_header => (Target::Tcp(socket), io),
+            Kind::Datagram { socket: Some(socket), io } if data.remote.is_some() || data.with_header => (Target::Udp(socket), io),
+            // The socket is out for a blocking request (DISCONNECT, an option) right now.
+            Kind::Connection { socket: None, .. } | Kind::Datagram { socket: None, .. } => return Err((request, NtStatus::DEVICE_BUSY)),
+            _ => return Err((request, NtStatus::INVALID_DEVICE_STATE)),
+        };
+        let slot = match self.slot(io.slot_mut(data.direction), data.id, data.direction) {
+            Ok(slot) => slot,
+            Err(status) => return Err((request, status)),
+        };
+        if io.pending_mut(data.direction).is_some() {
+            return Err((request, NtStatus::DEVICE_BUSY));
+        }
+        if !request.arm_cancel(ticket) {
+            return Err((request, NtStatus::CANCELLED));
+        }
+        *io.pending_mut(data.direction) = Some(PendingOp {
+            sequence,
+            caller,
+            deadline,
+            generation: None,
+            cancelled: None,
+            escalated: false,
+            with_header: data.with_header,
+        });
+        let started = match (target, data.direction, data.remote) {
+            (Target::Tcp(socket), Direction::Send, _) => slot.send(socket, &buffer, data.length, 0, request),
+            (Target::Tcp(socket), Direction::Receive, _) => slot.receive(socket, &buffer, data.length, 0, request),
+            (Target::Udp(socket), Direction::Send, Some(remote)) => slot.send_to(socket, &buffer, data.length, remote, request),
+            (Target::Udp(socket), Direction::Receive, _) => slot.receive_from(socket, &buffer, offset, data.length, request),
+            (Target::Udp(_), Direction::Send, None) => Started::Done(request, Err(wsk::Error::new(NtStatus::INVALID_DEVICE_REQUEST))),
+        };
+        let mut cancel_now = None;
+        if let Started::Pending { generation } = started {
+            if let Some(op) = direct_slots(&mut table, data.id).and_then(|io| io.pending_mut(data.direction).as_mut()) {
+                if op.sequence == sequence {
+                    op.generation = Some(generation);
+                    cancel_now = op.cancelled.map(|(reason, _)| (generation, reason));
+                }
+            }
+        }
+        drop(table);
+        match started {
+            Started::Pending { .. } => {
+                // A cancel that came before the provider had the request.
+                if let Some((generation, reason)) = cancel_now {
+                    slot.cancel(generation, reason);
+                }
+            }
+            Started::Done(request, result) => self.finish_direct(data.id, data.direction, request, result),
+        }
+        Ok(())
+    }
+
+    /// The endpoint's slot for `direction`, created on first use.
+    fn slot(&'static self, slot: &mut Option<IoSlot<DirectIo<R>>>, endpoint: EndpointId, direction: Direction) -> Result<IoSlot<DirectIo<R>>, NtStatus> {
+        if let Some(existing) = slot {
+            return Ok(existing.clone());
+        }
+        let created = IoSlot::new(DirectIo { driver: self, endpoint, direction }).map_err(NtStatus::from)?;
+        *slot = Some(created.clone());
+        Ok(created)
+    }
+
+    /// Completes a finished data request and records it. IRQL <= DISPATCH_LEVEL.
+    fn finish_direct(&self, id: EndpointId, direction: Direction, request: R, result: wsk::Result<Transferred>) {
+        let mut with_header = false;
+        {
+            let mut table = self.endpoints.inner.lock();
+            if let Some(endpoint) = table.find_any(id) {
+                let mut escalated = false;
+                if let Some(io) = io_of(&mut endpoint.kind) {
+                    if let Some(op) = io.pending_mut(direction).take() {
+                        with_header = op.with_header;
+                        escalated = op.escalated;
+                    }
+                }
+                let socket_open = !escalated;
+                let moved = result.as_ref().map_or(0, |t| t.bytes);
+                let outcome = match direction {
+                    Direction::Send => Outcome { sent: moved, send_ops: 1, ..Outcome::failed(&result) },
+                    Direction::Receive => Outcome {
+                        received: moved,
+                        recv_ops: 1,
+                        peer_closed: result.as_ref().is_ok_and(|t| t.bytes == 0) && !with_header,
+                        ..Outcome::failed(&result)
+                    },
+                };
+                endpoint.record(outcome, socket_open);
+            }
+        }
+        let moved = result.as_ref().map_or(0, |t| t.bytes) as u64;
+        match direction {
+            Direction::Send => self.totals.bytes_sent.fetch_add(moved, Ordering::Relaxed),
+            Direction::Receive => self.totals.bytes_received.fetch_add(moved, Ordering::Relaxed),
+        };
+        let transferred = match result {
+            Ok(t) => t,
+            Err(e) => {
+                self.totals.errors.fetch_add(1, Ordering::Relaxed);
+                request.complete(e.status(), 0);
+                return;
+            }
+        };
+        if !with_header {
+            request.complete(NtStatus::SUCCESS, transferred.bytes);
+            return;
+        }
+        // RECV_FROM: the reply header goes in front of the datagram, in the same buffer.
+        let mut header = [0u8; core::mem::size_of::<protocol::RecvFromReply>()];
+        let length = u32::try_from(transferred.bytes).unwrap_or(u32::MAX);
+        let written = protocol::write_recv_from_header(&mut header, length, transferred.remote)
+            .map_err(ProtocolError::status)
+            .and_then(|information| {
+                let buffer = request.data().ok_or(NtStatus::INVALID_PARAMETER)?;
+                buffer.write_at(0, &header).map_err(NtStatus::from)?;
+                Ok(information)
+            });
+        match written {
+            Ok(information) => request.complete(NtStatus::SUCCESS, information),
+            Err(status) => request.complete(status, 0),
+        }
+    }
+
+    /// The requester cancelled the request `ticket` names (the shell's cancel routine).
+    /// IRQL <= DISPATCH_LEVEL.
+    pub fn cancel(&self, ticket: Ticket) {
+        let Some(direction) = Direction::from_u64(ticket.direction) else { return };
+        let now = self.ticks.load(Ordering::Acquire);
+        let target = {
+            let mut table = self.endpoints.inner.lock();
+            let Some(io) = direct_slots(&mut table, EndpointId(ticket.endpoint)) else { return };
+            let slot = io.slot_mut(direction).clone();
+            let Some(op) = io.pending_mut(direction).as_mut().filter(|op| op.sequence == ticket.sequence) else { return };
+            if op.cancelled.is_none() {
+                op.cancelled = Some((CancelReason::Cancelled, now));
+            }
+            // Without a generation the provider call is still running: the starter cancels.
+            op.generation.zip(slot)
+        };
+        if let Some((generation, slot)) = target {
+            slot.cancel(generation, CancelReason::Cancelled);
+        }
+    }
+
+    /// Cancels every data request `caller` has in flight (its handle is closing).
+    /// IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn cancel_requests_of(&self, caller: Caller) {
+        self.sweep(|op, _| (op.caller == caller && op.cancelled.is_none()).then_some(CancelReason::Cancelled));
+    }
+
+    /// The deadline timer's tick: times out overdue requests and closes the sockets of
+    /// cancelled requests that a provider did not finish in time. IRQL: DISPATCH_LEVEL.
+    pub(crate) fn tick(&'static self) {
+        self.ticks.fetch_add(1, Ordering::AcqRel);
+        self.sweep(|op, now| (op.cancelled.is_none() && op.deadline <= now).then_some(CancelReason::TimedOut));
+        self.escalate();
+    }
+
+    /// Cancels (outside the table lock) the in-flight requests `pick` selects.
+    fn sweep(&self, pick: impl Fn(&PendingOp, u64) -> Option<CancelReason>) {
+        let now = self.ticks.load(Ordering::Acquire);
+        let mut start = 0;
+        loop {
+            let mut batch: [Option<CancelTarget<R>>; BATCH] = [const { None }; BATCH];
+            let mut used = 0;
+            let mut resume = None;
+            {
+                let mut table = self.endpoints.inner.lock();
+                'scan: for (index, entry) in table.slots.iter_mut().enumerate().skip(start) {
+                    let Some(io) = entry.as_mut().and_then(|e| io_of(&mut e.kind)) else { continue };
+                    for direction in [Direction::Send, Direction::Receive] {
+                        let slot = io.slot_mut(direction).clone();
+                        let Some(op) = io.pending_mut(direction).as_mut() else { continue };
+                        let Some(reason) = pick(op, now) else { continue };
+                        if used >= BATCH {
+                            resume = Some(index);
+                            break 'scan;
+                        }
+                        op.cancelled = Some((reason, now));
+                        if let (Some(generation), Some(slot)) = (op.generation, slot) {
+                            if let Some(place) = batch.get_mut(used) {
+                                *place = Some((slot, generation, reason));
+                                used = used.saturating_add(1);
+                            }
+                        }
+                    }
+                }
+            }
+            for (slot, generation, reason) in batch.iter_mut().filter_map(Option::take) {
+                slot.cancel(generation, reason);
+            }
+            match resume {
+                Some(index) => start = index,
+                None => return,
+            }
+        }
+    }
+
+    /// Closes, on a worker thread, the socket of each endpoint with a request cancelled more
+    /// than the grace period ago and still in flight (its provider ignores cancellation).
+    fn escalate(&'static self) {
+        let now = self.ticks.load(Ordering::Acquire);
+        let mut stuck: [Option<EndpointId>; BATCH] = [None; BATCH];
+        let mut used = 0;
+        {
+            let mut table = self.endpoints.inner.lock();
+            for endpoint in table.slots.iter_mut().flatten() {
+                let id = endpoint.id();
+                let Some(io) = io_of(&mut endpoint.kind) else { continue };
+                let mut hit = false;
+                for direction in [Direction::Send, Direction::Receive] {
+                    if let Some(op) = io.pending_mut(direction).as_mut() {
+                        let overdue = op.cancelled.is_some_and(|(_, at)| now.saturating_sub(at) >= CANCEL_GRACE_TICKS);
+                        if overdue && !op.escalated {
+                            op.escalated = true;
+                            hit = true;
+                        }
+                    }
+                }
+                if hit {
+                    if let Some(place) = stuck.get_mut(used) {
+                        *place = Some(id);
+                        used = used.saturating_add(1);
+                    }
+                }
+                if used >= BATCH {
+                    break;
+                }
+            }
+        }
+        if used == 0 {
+            return;
+        }
+        let Some(client) = self.client.lock().clone() else { return };
+        for id in stuck.into_iter().flatten() {
+            let _ = client.defer((self, id), |(driver, id)| driver.close_socket_of(id));
+        }
+    }
+
+    /// Closes an endpoint's socket (not the endpoint) so that the provider completes what is
+    /// in flight; the endpoint stays, `broken`, until CLOSE. IRQL: PASSIVE_LEVEL.
+    fn close_socket_of(&self, id: EndpointId) {
+        let taken = {
+            let mut table = self.endpoints.inner.lock();
+            let Some(endpoint) = table.find_any(id) else { return };
+            endpoint.mark_broken();
+            match &mut endpoint.kind {
+                Kind::Connection { socket, .. } => socket.take().map(Socket::Connection),
+                Kind::Datagram { socket, .. } => socket.take().map(Socket::Datagram),
+                _ => None,
+            }
+        };
+        // Dropping closes (PASSIVE_LEVEL, bounded); pending requests complete meanwhile.
+        drop(taken);
+    }
+}
+
+/// The socket a data request runs on.
+enum Target<'a> {
+    Tcp(&'a wsk::ConnectionSocket),
+    Udp(&'a wsk::DatagramSocket),
+}
+
+/// An in-flight request to cancel: its slot, generation and reason.
+type CancelTarget<R> = (IoSlot<DirectIo<R>>, u32, CancelReason);
+
+/// A socket taken out of an endpoint to be closed (dropping it closes it).
+#[allow(dead_code)] // held only to be dropped
+enum Socket {
+    Connection(wsk::ConnectionSocket),
+    Datagram(wsk::DatagramSocket),
+}
+
+fn io_of<R: PendingRequest>(kind: &mut Kind<R>) -> Option<&mut crate::endpoints::DirectSlots<R>> {
+    match kind {
+        Kind::Connection { io, .. } | Kind::Datagram { io, .. } => Some(io),
+        _ => None,
+    }
+}
+
+fn direct_slots<R: PendingRequest>(
+    table: &mut crate::endpoints::Table<R>,
+    id: EndpointId,
+) -> Option<&mut crate::endpoints::DirectSlots<R>> {
+    table.find_any(id).and_then(|e| io_of(&mut e.kind))
+}
