@@ -60,7 +60,7 @@ fn info_before_and_after_registration() {
 }
 
 /// The observable state: visible endpoints, open provider sockets, driver counters.
-fn snapshot(d: &wskrs_driver::Driver) -> (usize, usize, u64, u64) {
+fn snapshot(d: &common::Driver) -> (usize, usize, u64, u64) {
     let s = stats(d);
     (
         list(d, ALICE).len(),

@@ -45,12 +45,14 @@ fn tcp_connect_send_recv_through_the_loopback() {
     let mut buf = [0u8; 64];
     assert_eq!(far.receive(&mut buf, QUICK).unwrap(), 7);
     assert_eq!(&buf[..7], b"request");
-    // A RECV returns at most max_length bytes, however large its output buffer.
+    // A RECV whose data buffer is not max_length bytes is refused and consumes nothing.
     far.send_all(b"abcdef", QUICK).unwrap();
     let request = protocol::encode_recv(c.id, common::QUICK_MS, 3);
-    let reply = common::call(d, ALICE, protocol::IoctlCode::RECV, &request, 116).unwrap();
-    let part = protocol::parse_recv_reply(&reply).unwrap();
-    assert_eq!((part.data, part.eof), (&b"abc"[..], false));
+    assert_eq!(
+        common::direct_call(d, ALICE, protocol::IoctlCode::RECV, &request, &[0u8; 116]).map(|(n, _)| n),
+        Err(protocol::ProtocolError::LengthMismatch.status())
+    );
+    assert_eq!(recv(d, ALICE, c.id, 3).unwrap(), (b"abc".to_vec(), false));
     assert_eq!(recv_exact(d, ALICE, c.id, 3), b"def");
     far.send_all(b"a longer response", QUICK).unwrap();
     // A RECV returns at most what its output buffer has room for.

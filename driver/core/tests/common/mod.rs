@@ -6,10 +6,13 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::ptr::NonNull;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use wsk::io::MdlBuffer;
 use wsk::{NtStatus, WskClient};
-use wskrs_driver::{Caller, Driver};
+use wskrs_driver::{Caller, PendingRequest, Ticket};
 use wskrs_fake_kernel as fake;
 use wskrs_protocol::{self as protocol, EndpointId, IoctlCode, OpenedEndpoint};
 
@@ -27,10 +30,132 @@ pub(crate) fn register(capture_wait: Duration) -> wsk::Result<WskClient> {
     unsafe { WskClient::register(fake::device(), capture_wait) }
 }
 
+/// The driver as the tests instantiate it.
+pub(crate) type Driver = wskrs_driver::Driver<TestRequest>;
+
+/// A data buffer with its MDL, as the I/O manager would lock for a direct-I/O request.
+struct LockedBuffer {
+    bytes: *mut u8,
+    len: usize,
+    mdl: NonNull<wsk_bindings::MDL>,
+}
+
+// SAFETY: plain heap memory and an MDL over it, used by one request at a time.
+unsafe impl Send for LockedBuffer {}
+// SAFETY: as above.
+unsafe impl Sync for LockedBuffer {}
+
+impl LockedBuffer {
+    fn new(data: &[u8]) -> Self {
+        let bytes = Box::into_raw(data.to_vec().into_boxed_slice()).cast::<u8>();
+        let len = data.len();
+        // SAFETY: `bytes` points to `len` bytes that live until Drop frees the MDL first.
+        let mdl = unsafe { wsk_bindings::IoAllocateMdl(bytes.cast(), u32::try_from(len).expect("len"), 0, 0, std::ptr::null_mut()) };
+        let mdl = NonNull::new(mdl).expect("MDL");
+        // SAFETY: the MDL was just allocated over our memory.
+        unsafe { wsk_bindings::MmBuildMdlForNonPagedPool(mdl.as_ptr()) };
+        Self { bytes, len, mdl }
+    }
+
+    fn contents(&self) -> Vec<u8> {
+        // SAFETY: `bytes` points to `len` live bytes; no request uses them any more.
+        unsafe { std::slice::from_raw_parts(self.bytes, self.len) }.to_vec()
+    }
+}
+
+impl Drop for LockedBuffer {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new`, not used by any request any more.
+        unsafe { wsk_bindings::IoFreeMdl(self.mdl.as_ptr()) };
+        // SAFETY: from Box::into_raw in `new`, freed once.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.bytes, self.len)) });
+    }
+}
+
+#[derive(Default)]
+struct RequestState {
+    done: Mutex<Option<(NtStatus, usize)>>,
+    signal: Condvar,
+    ticket: Mutex<Option<Ticket>>,
+}
+
+/// A pended direct-I/O request as the shell hands it over (the test's IRP).
+pub(crate) struct TestRequest {
+    state: Arc<RequestState>,
+    buffer: Option<Arc<LockedBuffer>>,
+}
+
+impl PendingRequest for TestRequest {
+    fn data(&self) -> Option<MdlBuffer> {
+        let buffer = self.buffer.as_ref()?;
+        // SAFETY: the buffer lives (Arc) at least until the test reads the completion.
+        unsafe { MdlBuffer::from_raw(buffer.mdl) }.ok()
+    }
+
+    fn arm_cancel(&mut self, ticket: Ticket) -> bool {
+        *self.state.ticket.lock().expect("lock") = Some(ticket);
+        true
+    }
+
+    fn complete(self, status: NtStatus, information: usize) {
+        let mut done = self.state.done.lock().expect("lock");
+        assert!(done.is_none(), "a request is completed once");
+        *done = Some((status, information));
+        self.state.signal.notify_all();
+    }
+}
+
+/// A data request handed to the driver, until it completes.
+pub(crate) struct Pended {
+    state: Arc<RequestState>,
+    buffer: Option<Arc<LockedBuffer>>,
+}
+
+impl Pended {
+    /// Waits (real time, at most `limit`) for the completion: (status, information, data buffer).
+    pub(crate) fn wait_for(&self, limit: Duration) -> Option<(NtStatus, usize, Vec<u8>)> {
+        let done = self.state.done.lock().expect("lock");
+        let (done, _) = self.state.signal.wait_timeout_while(done, limit, |d| d.is_none()).expect("lock");
+        let (status, information) = (*done)?;
+        Some((status, information, self.buffer.as_ref().map(|b| b.contents()).unwrap_or_default()))
+    }
+
+    /// Waits for the completion (ten seconds at most, else the test fails).
+    pub(crate) fn wait(&self) -> (NtStatus, usize, Vec<u8>) {
+        self.wait_for(Duration::from_secs(10)).expect("the request completed")
+    }
+
+    /// The ticket the driver gave the request when it pended it.
+    pub(crate) fn ticket(&self) -> Option<Ticket> {
+        *self.state.ticket.lock().expect("lock")
+    }
+}
+
+/// Hands a direct-I/O request to the driver as the shell does: `input` in the system buffer,
+/// `data` in locked pages (the DeviceIoControl output buffer).
+pub(crate) fn direct(driver: &'static Driver, caller: Caller, code: IoctlCode, input: &[u8], data: &[u8]) -> Pended {
+    let state = Arc::new(RequestState::default());
+    let buffer = (!data.is_empty()).then(|| Arc::new(LockedBuffer::new(data)));
+    let request = TestRequest { state: state.clone(), buffer: buffer.clone() };
+    driver.direct(caller, code.0, input, data.len(), request);
+    Pended { state, buffer }
+}
+
+/// Like [`direct`], waiting for the result: Ok((information, data)) or the failure status.
+pub(crate) fn direct_call(driver: &'static Driver, caller: Caller, code: IoctlCode, input: &[u8], data: &[u8]) -> Result<(usize, Vec<u8>), NtStatus> {
+    let (status, information, data) = direct(driver, caller, code, input, data).wait();
+    if status == NtStatus::SUCCESS {
+        Ok((information, data))
+    } else {
+        assert_eq!(information, 0, "a failed request returns no bytes");
+        Err(status)
+    }
+}
+
 /// One test's fake kernel and a freshly loaded driver.
 pub(crate) struct Setup {
-    /// The driver under test (boxed: its endpoint table is large).
-    pub(crate) driver: Box<Driver>,
+    /// The driver under test (leaked: completions and its timer need it `'static`).
+    pub(crate) driver: &'static Driver,
     /// The fake kernel, reset for this test; dropped last.
     pub(crate) kernel: fake::Kernel,
 }
@@ -39,8 +164,8 @@ impl Setup {
     /// Resets the fake kernel and loads a driver.
     pub(crate) fn start() -> Self {
         let kernel = fake::Kernel::start();
-        let driver = Box::new(Driver::new(register));
-        driver.loaded();
+        let driver: &'static Driver = Box::leak(Box::new(Driver::new(register)));
+        driver.loaded().expect("driver loaded");
         Self { driver, kernel }
     }
 
@@ -154,33 +279,30 @@ pub(crate) fn udp_bind(
 }
 
 pub(crate) fn send(
-    driver: &Driver,
+    driver: &'static Driver,
     caller: Caller,
     id: EndpointId,
     data: &[u8],
 ) -> Result<u32, NtStatus> {
-    let mut request = vec![0u8; 24 + data.len()];
-    let n = protocol::encode_send(&mut request, id, QUICK_MS, data).expect("encode");
-    call(driver, caller, IoctlCode::SEND, &request[..n], 64)
-        .map(|r| protocol::parse_send_reply(&r).expect("SEND reply"))
+    let request = protocol::encode_send(id, QUICK_MS, u32::try_from(data.len()).expect("len"));
+    direct_call(driver, caller, IoctlCode::SEND, &request, data).map(|(n, _)| u32::try_from(n).expect("n"))
 }
 
 /// RECV with room for `room` data bytes; returns (data, eof).
 pub(crate) fn recv_with(
-    driver: &Driver,
+    driver: &'static Driver,
     caller: Caller,
     id: EndpointId,
     room: usize,
     timeout_ms: u32,
 ) -> Result<(Vec<u8>, bool), NtStatus> {
     let request = protocol::encode_recv(id, timeout_ms, u32::try_from(room).expect("room"));
-    let reply = call(driver, caller, IoctlCode::RECV, &request, 16 + room)?;
-    let r = protocol::parse_recv_reply(&reply).expect("RECV reply");
-    Ok((r.data.to_vec(), r.eof))
+    let (n, data) = direct_call(driver, caller, IoctlCode::RECV, &request, &vec![0u8; room])?;
+    Ok((data[..n].to_vec(), n == 0))
 }
 
 pub(crate) fn recv(
-    driver: &Driver,
+    driver: &'static Driver,
     caller: Caller,
     id: EndpointId,
     room: usize,
@@ -189,7 +311,7 @@ pub(crate) fn recv(
 }
 
 /// Receives until `n` bytes arrived.
-pub(crate) fn recv_exact(driver: &Driver, caller: Caller, id: EndpointId, n: usize) -> Vec<u8> {
+pub(crate) fn recv_exact(driver: &'static Driver, caller: Caller, id: EndpointId, n: usize) -> Vec<u8> {
     let mut got = Vec::new();
     while got.len() < n {
         let (data, eof) = recv(driver, caller, id, n - got.len()).expect("RECV");
@@ -244,27 +366,26 @@ pub(crate) fn option(
 }
 
 pub(crate) fn send_to(
-    driver: &Driver,
+    driver: &'static Driver,
     caller: Caller,
     id: EndpointId,
     remote: SocketAddr,
     data: &[u8],
 ) -> Result<u32, NtStatus> {
-    let mut request = vec![0u8; 56 + data.len()];
-    let n = protocol::encode_send_to(&mut request, id, QUICK_MS, remote, data).expect("encode");
-    call(driver, caller, IoctlCode::SEND_TO, &request[..n], 64)
-        .map(|r| protocol::parse_send_reply(&r).expect("SEND_TO reply"))
+    let request = protocol::encode_send_to(id, QUICK_MS, remote, u32::try_from(data.len()).expect("len"));
+    direct_call(driver, caller, IoctlCode::SEND_TO, &request, data).map(|(n, _)| u32::try_from(n).expect("n"))
 }
 
 pub(crate) fn recv_from(
-    driver: &Driver,
+    driver: &'static Driver,
     caller: Caller,
     id: EndpointId,
     room: usize,
 ) -> Result<(Vec<u8>, Option<SocketAddr>), NtStatus> {
-    let request = protocol::encode_recv_from(id, QUICK_MS, u32::try_from(room).expect("room"));
-    let reply = call(driver, caller, IoctlCode::RECV_FROM, &request, 48 + room)?;
-    let r = protocol::parse_recv_from_reply(&reply).expect("RECV_FROM reply");
+    let max = u32::try_from(room).expect("room");
+    let request = protocol::encode_recv_from(id, QUICK_MS, max);
+    let (n, reply) = direct_call(driver, caller, IoctlCode::RECV_FROM, &request, &vec![0u8; protocol::recv_from_output_len(max)])?;
+    let r = protocol::parse_recv_from_reply(&reply[..n]).expect("RECV_FROM reply");
     Ok((r.data.to_vec(), r.remote))
 }
 
