@@ -8,15 +8,14 @@ use crate::text::{read_padded, write_padded};
 use crate::wire::{
     header, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo,
     EndpointReply, Header, InfoReply, InfoRequest, ListReply, ListRequest, RecvFromReply,
-    RecvFromRequest, RecvReply, RecvRequest, ResolveReply, ResolveRequest, SecurityReply,
-    SecurityRequest, SendReply, SendRequest, SendToRequest, SocketOptionReply, SocketOptionRequest,
-    StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest, UdpBindRequest, WireAddr,
-    WireSize,
+    RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest,
+    SendRequest, SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply, StatsRequest,
+    TcpConnectRequest, TcpListenRequest, UdpBindRequest, WireAddr, WireSize,
 };
 use crate::{
     BindFlags, EndpointId, EndpointKind, EndpointState, OptionId, ProtocolError, Service, Stats,
     UdpService, ABI_VERSION, DISCONNECT_ABORTIVE, FLAG_DETACH, INFO_DETACHED, INFO_OWNED_BY_CALLER,
-    MAX_DATAGRAM, MAX_TRANSFER, RECV_EOF, RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN,
+    RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN,
 };
 
 const fn flags_for(detach: bool) -> u32 {
@@ -175,54 +174,30 @@ pub fn encode_udp_bind(
     Ok(zerocopy::transmute!(request))
 }
 
-/// The fixed 24-byte part of a SEND request for `length` data bytes (the data follows it).
+/// A SEND request for `length` bytes (1 to [`MAX_TRANSFER`](crate::MAX_TRANSFER)); the bytes
+/// themselves go as the request's output buffer, which must be exactly `length` bytes long.
 #[must_use]
-pub fn encode_send_header(id: EndpointId, timeout_ms: u32, length: u32) -> [u8; 24] {
+pub fn encode_send(id: EndpointId, timeout_ms: u32, length: u32) -> [u8; 24] {
     zerocopy::transmute!(SendRequest {
-        header: header(length.saturating_add(SendRequest::LEN_U32)),
+        header: header(SendRequest::LEN_U32),
         id: id.0,
         timeout_ms,
         length,
     })
 }
 
-/// Writes a whole SEND request (header and `data`) to the start of `out`; returns its length.
-///
-/// # Errors
-///
-/// [`ProtocolError::InvalidParameter`] if `data` is longer than [`MAX_TRANSFER`];
-/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 24 + `data.len()`.
-pub fn encode_send(
-    out: &mut [u8],
-    id: EndpointId,
-    timeout_ms: u32,
-    data: &[u8],
-) -> Result<usize, ProtocolError> {
-    let length = u32::try_from(data.len()).map_err(|_| ProtocolError::InvalidParameter)?;
-    if length > MAX_TRANSFER {
-        return Err(ProtocolError::InvalidParameter);
-    }
-    let total = SendRequest::LEN
-        .checked_add(data.len())
-        .ok_or(ProtocolError::BufferTooSmall)?;
-    let message = out.get_mut(..total).ok_or(ProtocolError::BufferTooSmall)?;
-    let (fixed, payload) = message.split_at_mut(SendRequest::LEN);
-    fixed.copy_from_slice(&encode_send_header(id, timeout_ms, length));
-    payload.copy_from_slice(data);
-    Ok(total)
-}
-
-/// The fixed 56-byte part of a `SEND_TO` request for a `length`-byte datagram to `remote`
-/// (the data follows it).
+/// A `SEND_TO` request for a `length`-byte datagram (1 to
+/// [`MAX_DATAGRAM`](crate::MAX_DATAGRAM)) to `remote`; the datagram goes as the request's
+/// output buffer, which must be exactly `length` bytes.
 #[must_use]
-pub fn encode_send_to_header(
+pub fn encode_send_to(
     id: EndpointId,
     timeout_ms: u32,
     remote: SocketAddr,
     length: u32,
 ) -> [u8; 56] {
     zerocopy::transmute!(SendToRequest {
-        header: header(length.saturating_add(SendToRequest::LEN_U32)),
+        header: header(SendToRequest::LEN_U32),
         id: id.0,
         timeout_ms,
         length,
@@ -231,35 +206,9 @@ pub fn encode_send_to_header(
     })
 }
 
-/// Writes a whole `SEND_TO` request (header and `data`, one datagram) to the start of `out`;
-/// returns its length.
-///
-/// # Errors
-///
-/// [`ProtocolError::InvalidParameter`] if `data` is longer than [`MAX_DATAGRAM`];
-/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 56 + `data.len()`.
-pub fn encode_send_to(
-    out: &mut [u8],
-    id: EndpointId,
-    timeout_ms: u32,
-    remote: SocketAddr,
-    data: &[u8],
-) -> Result<usize, ProtocolError> {
-    let length = u32::try_from(data.len()).map_err(|_| ProtocolError::InvalidParameter)?;
-    if length > MAX_DATAGRAM {
-        return Err(ProtocolError::InvalidParameter);
-    }
-    let total = SendToRequest::LEN
-        .checked_add(data.len())
-        .ok_or(ProtocolError::BufferTooSmall)?;
-    let message = out.get_mut(..total).ok_or(ProtocolError::BufferTooSmall)?;
-    let (fixed, payload) = message.split_at_mut(SendToRequest::LEN);
-    fixed.copy_from_slice(&encode_send_to_header(id, timeout_ms, remote, length));
-    payload.copy_from_slice(data);
-    Ok(total)
-}
-
-/// A `RECV_FROM` request for one datagram of at most `max_length` bytes.
+/// A `RECV_FROM` request for one datagram of at most `max_length` bytes (1 to
+/// [`MAX_DATAGRAM`](crate::MAX_DATAGRAM)); its output buffer must be
+/// [`recv_from_output_len`]`(max_length)` bytes.
 #[must_use]
 pub fn encode_recv_from(id: EndpointId, timeout_ms: u32, max_length: u32) -> [u8; 24] {
     zerocopy::transmute!(RecvFromRequest {
@@ -344,6 +293,13 @@ pub const fn list_output_len(entries: usize) -> usize {
         .saturating_add(ListReply::LEN)
 }
 
+/// The output buffer length of a `RECV_FROM` for at most `max_length` bytes: the 48-byte
+/// [`RecvFromReply`] and the room for the datagram (saturating).
+#[must_use]
+pub const fn recv_from_output_len(max_length: u32) -> usize {
+    (max_length as usize).saturating_add(RecvFromReply::LEN)
+}
+
 /// The output buffer length a RESOLVE needs for `addresses` addresses (saturating).
 #[must_use]
 pub const fn resolve_output_len(addresses: usize) -> usize {
@@ -352,7 +308,9 @@ pub const fn resolve_output_len(addresses: usize) -> usize {
         .saturating_add(ResolveReply::LEN)
 }
 
-/// A RECV request for at most `max_length` bytes.
+/// A RECV request for at most `max_length` bytes (1 to
+/// [`MAX_TRANSFER`](crate::MAX_TRANSFER)); its output buffer, which receives the data, must
+/// be exactly `max_length` bytes long.
 #[must_use]
 pub fn encode_recv(id: EndpointId, timeout_ms: u32, max_length: u32) -> [u8; 24] {
     zerocopy::transmute!(RecvRequest {
@@ -463,48 +421,6 @@ pub fn parse_endpoint_reply(bytes: &[u8]) -> Result<OpenedEndpoint, ProtocolErro
         kind: EndpointKind::from_u32(reply.kind).ok_or(ProtocolError::InvalidParameter)?,
         local: reply.local.to_socket_addr()?,
         remote: reply.remote.to_socket_addr()?,
-    })
-}
-
-/// Reads a SEND or `SEND_TO` reply; returns the bytes sent.
-///
-/// # Errors
-///
-/// As [`parse_info_reply`]; [`ProtocolError::InvalidParameter`] for a nonzero reserved field.
-pub fn parse_send_reply(bytes: &[u8]) -> Result<u32, ProtocolError> {
-    let reply: SendReply = read_fixed_reply(bytes)?;
-    if reply.reserved != 0 {
-        return Err(ProtocolError::InvalidParameter);
-    }
-    Ok(reply.sent)
-}
-
-/// What a RECV reply says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Received<'a> {
-    /// The bytes received.
-    pub data: &'a [u8],
-    /// The peer closed its side ([`RECV_EOF`]).
-    pub eof: bool,
-}
-
-/// Reads a RECV reply and the data after it.
-///
-/// # Errors
-///
-/// As [`parse_info_reply`], and [`ProtocolError::LengthMismatch`] if `length` disagrees with
-/// the data present; [`ProtocolError::InvalidParameter`] for unknown flag bits.
-pub fn parse_recv_reply(bytes: &[u8]) -> Result<Received<'_>, ProtocolError> {
-    let (reply, data) = read_reply::<RecvReply>(bytes)?;
-    if usize::try_from(reply.length) != Ok(data.len()) {
-        return Err(ProtocolError::LengthMismatch);
-    }
-    if reply.flags & !RECV_EOF != 0 {
-        return Err(ProtocolError::InvalidParameter);
-    }
-    Ok(Received {
-        data,
-        eof: reply.flags & RECV_EOF != 0,
     })
 }
 
@@ -724,7 +640,8 @@ pub struct ReceivedFrom<'a> {
     pub remote: Option<SocketAddr>,
 }
 
-/// Reads a `RECV_FROM` reply and the datagram after it.
+/// Reads a `RECV_FROM` reply and the datagram after it: `bytes` is the output buffer up to
+/// `IoStatus.Information` (48 + the datagram's length).
 ///
 /// # Errors
 ///

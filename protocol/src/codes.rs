@@ -4,8 +4,16 @@ use core::fmt;
 
 /// The device type of the wsk-rs device (vendor range, >= 0x8000).
 pub const DEVICE_TYPE: u32 = 0x8057;
-/// `METHOD_BUFFERED`: the I/O manager copies both buffers; every wsk-rs code uses it.
+/// `METHOD_BUFFERED` (0): the I/O manager copies both buffers (every code but the four data
+/// codes). Values: `winioctl.h` / `devioctl.h`, "Defining I/O Control Codes" and "Buffer
+/// Descriptions for I/O Control Codes" (learn.microsoft.com/windows-hardware/drivers/kernel).
 pub const METHOD_BUFFERED: u32 = 0;
+/// `METHOD_IN_DIRECT` (1): the input buffer is copied; the output buffer is locked and handed
+/// to the driver as an MDL it reads from (SEND, `SEND_TO`: the data to send).
+pub const METHOD_IN_DIRECT: u32 = 1;
+/// `METHOD_OUT_DIRECT` (2): the input buffer is copied; the output buffer is locked and
+/// handed to the driver as an MDL it writes to (RECV, `RECV_FROM`: the data received).
+pub const METHOD_OUT_DIRECT: u32 = 2;
 /// `FILE_ANY_ACCESS`: any open handle may send the code.
 pub const FILE_ANY_ACCESS: u32 = 0;
 /// `FILE_READ_DATA` access bit.
@@ -40,10 +48,12 @@ impl IoctlCode {
     pub const TCP_CONNECT: Self = Self(ctl_code(DEVICE_TYPE, 0x801, METHOD_BUFFERED, READ_WRITE));
     /// Open a TCP listener running an in-kernel service (`TcpListenRequest` -> `EndpointReply`).
     pub const TCP_LISTEN: Self = Self(ctl_code(DEVICE_TYPE, 0x802, METHOD_BUFFERED, READ_WRITE));
-    /// Send bytes on a connection (`SendRequest` + data -> `SendReply`).
-    pub const SEND: Self = Self(ctl_code(DEVICE_TYPE, 0x803, METHOD_BUFFERED, READ_WRITE));
-    /// Receive bytes from a connection (`RecvRequest` -> `RecvReply` + data).
-    pub const RECV: Self = Self(ctl_code(DEVICE_TYPE, 0x804, METHOD_BUFFERED, READ_WRITE));
+    /// Send bytes on a connection (`SendRequest`; the data is the output buffer, by direct
+    /// I/O).
+    pub const SEND: Self = Self(ctl_code(DEVICE_TYPE, 0x803, METHOD_IN_DIRECT, READ_WRITE));
+    /// Receive bytes from a connection (`RecvRequest`; the data lands in the output buffer,
+    /// by direct I/O).
+    pub const RECV: Self = Self(ctl_code(DEVICE_TYPE, 0x804, METHOD_OUT_DIRECT, READ_WRITE));
     /// Close an endpoint (`CloseRequest` -> `CloseReply`).
     pub const CLOSE: Self = Self(ctl_code(DEVICE_TYPE, 0x805, METHOD_BUFFERED, READ_WRITE));
     /// List the endpoints visible to the caller (`ListRequest` -> `ListReply` + entries).
@@ -57,10 +67,11 @@ impl IoctlCode {
     /// Open a UDP socket, user-driven or running an in-kernel service
     /// (`UdpBindRequest` -> `EndpointReply`).
     pub const UDP_BIND: Self = Self(ctl_code(DEVICE_TYPE, 0x807, METHOD_BUFFERED, READ_WRITE));
-    /// Send one datagram (`SendToRequest` + data -> `SendReply`).
-    pub const SEND_TO: Self = Self(ctl_code(DEVICE_TYPE, 0x808, METHOD_BUFFERED, READ_WRITE));
-    /// Receive one datagram (`RecvFromRequest` -> `RecvFromReply` + data).
-    pub const RECV_FROM: Self = Self(ctl_code(DEVICE_TYPE, 0x809, METHOD_BUFFERED, READ_WRITE));
+    /// Send one datagram (`SendToRequest`; the datagram is the output buffer, by direct I/O).
+    pub const SEND_TO: Self = Self(ctl_code(DEVICE_TYPE, 0x808, METHOD_IN_DIRECT, READ_WRITE));
+    /// Receive one datagram (`RecvFromRequest`; the output buffer, by direct I/O, receives a
+    /// `RecvFromReply` and the datagram after it).
+    pub const RECV_FROM: Self = Self(ctl_code(DEVICE_TYPE, 0x809, METHOD_OUT_DIRECT, READ_WRITE));
     /// Shut down a connection, gracefully or abortively (`DisconnectRequest` ->
     /// `DisconnectReply`).
     pub const DISCONNECT: Self = Self(ctl_code(DEVICE_TYPE, 0x80A, METHOD_BUFFERED, READ_WRITE));
@@ -88,7 +99,7 @@ impl IoctlCode {
         FILE_ANY_ACCESS,
     ));
 
-    /// Every code of ABI version 2, in function order (0x800 upwards).
+    /// Every code of ABI version 3, in function order (0x800 upwards).
     pub const ALL: [Self; 15] = [
         Self::INFO,
         Self::TCP_CONNECT,
@@ -153,6 +164,13 @@ impl IoctlCode {
     pub const fn method(self) -> u32 {
         self.0 & 0x3
     }
+
+    /// Whether the code uses direct I/O ([`METHOD_IN_DIRECT`] or [`METHOD_OUT_DIRECT`]): its
+    /// output buffer is the data, locked and described by an MDL, and the request may pend.
+    #[must_use]
+    pub const fn is_direct(self) -> bool {
+        matches!(self.method(), METHOD_IN_DIRECT | METHOD_OUT_DIRECT)
+    }
 }
 
 impl fmt::Debug for IoctlCode {
@@ -181,19 +199,25 @@ mod tests {
         assert_eq!(IoctlCode::INFO.0, 0x8057_2000);
         assert_eq!(IoctlCode::TCP_CONNECT.0, 0x8057_E004);
         assert_eq!(IoctlCode::TCP_LISTEN.0, 0x8057_E008);
-        assert_eq!(IoctlCode::SEND.0, 0x8057_E00C);
-        assert_eq!(IoctlCode::RECV.0, 0x8057_E010);
+        // The data codes of ABI v3 carry their method: 1 (in direct) or 2 (out direct).
+        assert_eq!(IoctlCode::SEND.0, 0x8057_E00D);
+        assert_eq!(IoctlCode::RECV.0, 0x8057_E012);
         assert_eq!(IoctlCode::CLOSE.0, 0x8057_E014);
         assert_eq!(IoctlCode::LIST.0, 0x8057_2018);
         assert_eq!(IoctlCode::UDP_BIND.0, 0x8057_E01C);
-        assert_eq!(IoctlCode::SEND_TO.0, 0x8057_E020);
-        assert_eq!(IoctlCode::RECV_FROM.0, 0x8057_E024);
+        assert_eq!(IoctlCode::SEND_TO.0, 0x8057_E021);
+        assert_eq!(IoctlCode::RECV_FROM.0, 0x8057_E026);
         assert_eq!(IoctlCode::DISCONNECT.0, 0x8057_E028);
         assert_eq!(IoctlCode::SOCKET_OPTION.0, 0x8057_E02C);
         assert_eq!(IoctlCode::SECURITY.0, 0x8057_2030);
         assert_eq!(IoctlCode::RESOLVE.0, 0x8057_2034);
         assert_eq!(IoctlCode::STATS.0, 0x8057_2038);
-        // A well-known Windows code: IOCTL_DISK_GET_DRIVE_GEOMETRY = CTL_CODE(7, 0, 0, 0).
+        // Well-known Windows codes: IOCTL_DISK_GET_DRIVE_GEOMETRY = CTL_CODE(7, 0, 0, 0);
+        // IOCTL_SCSI_PASS_THROUGH_DIRECT = CTL_CODE(4, 0x405, METHOD_BUFFERED, 3) = 0x4D014
+        // and FSCTL_READ_FROM_PLEX = CTL_CODE(9, 71, METHOD_OUT_DIRECT, FILE_READ_DATA)
+        // = 0x9411E (winioctl.h).
+        assert_eq!(ctl_code(4, 0x405, 0, 3), 0x0004_D014);
+        assert_eq!(ctl_code(9, 71, 2, 1), 0x0009_411E);
         assert_eq!(ctl_code(7, 0, 0, 0), 0x0007_0000);
         // FSCTL_GET_REPARSE_POINT = CTL_CODE(9, 42, METHOD_BUFFERED, FILE_ANY_ACCESS).
         assert_eq!(ctl_code(9, 42, 0, 0), 0x0009_00A8);
@@ -203,7 +227,13 @@ mod tests {
     fn fields_decode() {
         for (index, code) in IoctlCode::ALL.iter().enumerate() {
             assert_eq!(code.device_type(), 0x8057);
-            assert_eq!(code.method(), 0);
+            let expected_method = match *code {
+                IoctlCode::SEND | IoctlCode::SEND_TO => 1,
+                IoctlCode::RECV | IoctlCode::RECV_FROM => 2,
+                _ => 0,
+            };
+            assert_eq!(code.method(), expected_method, "{code:?}");
+            assert_eq!(code.is_direct(), expected_method != 0, "{code:?}");
             assert_eq!(
                 code.function(),
                 0x800 + u32::try_from(index).unwrap_or(u32::MAX)

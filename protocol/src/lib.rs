@@ -1,9 +1,12 @@
-//! The wsk-rs IOCTL ABI (version 2): the one definition of the requests and replies that
+//! The wsk-rs IOCTL ABI (version 3): the one definition of the requests and replies that
 //! pass between the driver and its user-mode clients.
 //!
 //! - [`wire`]: the `#[repr(C)]` message layouts, byte for byte.
-//! - [`parse_request`]: the driver's validation of an input buffer into a [`Request`].
-//! - `write_*`, [`ListWriter`] and [`ResolveWriter`]: the driver's reply writers.
+//! - [`parse_request`]: the driver's validation of an input buffer into a [`Request`];
+//!   [`direct_output_len`]: the exact data buffer a direct-I/O request (SEND, RECV, `SEND_TO`,
+//!   `RECV_FROM`) must come with.
+//! - `write_*`, [`ListWriter`] and [`ResolveWriter`]: the driver's reply writers
+//!   ([`write_recv_from_header`] for the one direct request that has a reply header).
 //! - `encode_*` and `parse_*_reply`: the client's side of the same messages.
 //! - [`source_byte`] / [`fill_source_pattern`]: the byte stream of [`Service::Source`].
 //!
@@ -46,37 +49,36 @@ pub mod wire;
 
 pub use client::{
     encode_close, encode_disconnect, encode_info, encode_list, encode_recv, encode_recv_from,
-    encode_resolve, encode_security, encode_send, encode_send_header, encode_send_to,
-    encode_send_to_header, encode_socket_option, encode_stats, encode_tcp_connect,
-    encode_tcp_connect_with, encode_tcp_listen, encode_tcp_listen_with, encode_udp_bind,
-    list_output_len, parse_close_reply, parse_disconnect_reply, parse_endpoint_reply,
-    parse_info_reply, parse_list_reply, parse_recv_from_reply, parse_recv_reply,
-    parse_resolve_reply, parse_security_reply, parse_send_reply, parse_socket_option_reply,
-    parse_stats_reply, resolve_output_len, DriverInfo, EndpointActivity, EndpointList,
-    EndpointStatus, ListenOptions, OpenedEndpoint, Received, ReceivedFrom, ResolvedAddresses,
+    encode_resolve, encode_security, encode_send, encode_send_to, encode_socket_option,
+    encode_stats, encode_tcp_connect, encode_tcp_connect_with, encode_tcp_listen,
+    encode_tcp_listen_with, encode_udp_bind, list_output_len, parse_close_reply,
+    parse_disconnect_reply, parse_endpoint_reply, parse_info_reply, parse_list_reply,
+    parse_recv_from_reply, parse_resolve_reply, parse_security_reply, parse_socket_option_reply,
+    parse_stats_reply, recv_from_output_len, resolve_output_len, DriverInfo, EndpointActivity,
+    EndpointList, EndpointStatus, ListenOptions, OpenedEndpoint, ReceivedFrom, ResolvedAddresses,
 };
 pub use codes::{
     ctl_code, IoctlCode, DEVICE_TYPE, FILE_ANY_ACCESS, FILE_READ_DATA, FILE_WRITE_DATA,
-    METHOD_BUFFERED,
+    METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_OUT_DIRECT,
 };
 pub use error::ProtocolError;
 pub use pattern::{fill_source_pattern, source_byte, SOURCE_PATTERN_PERIOD};
 pub use reply::{
-    min_output_len, recv_data_area, recv_from_data_area, write_close, write_disconnect,
-    write_endpoint, write_info, write_recv, write_recv_from, write_security, write_security_fmt,
-    write_send, write_socket_option, write_stats, ListWriter, ResolveWriter,
+    min_output_len, recv_from_data_area, write_close, write_disconnect, write_endpoint, write_info,
+    write_recv_from_header, write_security, write_security_fmt, write_socket_option, write_stats,
+    ListWriter, ResolveWriter,
 };
 pub use request::{
-    parse_request, BindFlags, Disconnect, Recv, RecvFrom, Request, Resolve, Send, SendTo,
-    SocketOption, TcpConnect, TcpListen, UdpBind,
+    direct_output_len, parse_request, BindFlags, Disconnect, Recv, RecvFrom, Request, Resolve,
+    Send, SendTo, SocketOption, TcpConnect, TcpListen, UdpBind,
 };
 pub use types::{EndpointId, EndpointKind, EndpointState, OptionId, Service, Stats, UdpService};
 pub use wire::{
     CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo, EndpointReply,
     Header, InfoReply, InfoRequest, ListReply, ListRequest, RecvFromReply, RecvFromRequest,
-    RecvReply, RecvRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest,
-    SendReply, SendRequest, SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply,
-    StatsRequest, TcpConnectRequest, TcpListenRequest, UdpBindRequest, WireAddr,
+    RecvRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest, SendRequest,
+    SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply, StatsRequest,
+    TcpConnectRequest, TcpListenRequest, UdpBindRequest, WireAddr,
 };
 pub use wskrs_ntstatus::NtStatus;
 
@@ -90,8 +92,9 @@ pub const USER_DEVICE_PATH: &str = "\\\\.\\WskRs";
 pub const SERVICE_NAME: &str = "WskRs";
 /// The version of this ABI; every request and reply carries it in its [`Header`].
 ///
-/// Any change to a code, a layout or a meaning bumps it.
-pub const ABI_VERSION: u32 = 2;
+/// Any change to a code, a layout or a meaning bumps it. Version 3 moved SEND, RECV,
+/// `SEND_TO` and `RECV_FROM` to direct I/O.
+pub const ABI_VERSION: u32 = 3;
 
 /// [`EndpointKind::TcpConnection`] on the wire.
 pub const KIND_TCP_CONNECTION: u32 = 1;
@@ -167,12 +170,10 @@ pub const INFO_DETACHED: u32 = 1;
 /// [`EndpointInfo::flags`] bit: the endpoint belongs to the handle that asked for the list.
 pub const INFO_OWNED_BY_CALLER: u32 = 2;
 
-/// [`RecvReply::flags`] bit: the peer closed its side (set with length 0).
-pub const RECV_EOF: u32 = 1;
-
-/// The largest SEND `length` and RECV `max_length` (4 MiB).
+/// The largest SEND `length` and RECV `max_length` (4 MiB): the most bytes one request locks.
 pub const MAX_TRANSFER: u32 = 4 << 20;
-/// The largest SEND_TO `length` and RECV_FROM `max_length`: the largest UDP payload over IPv4.
+/// The largest `SEND_TO` `length` and `RECV_FROM` `max_length`: the largest UDP payload over
+/// IPv4.
 pub const MAX_DATAGRAM: u32 = 65_507;
 /// The timeout applied when a request's `timeout_ms` is 0.
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;

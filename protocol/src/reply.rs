@@ -1,7 +1,8 @@
 //! Driver side: writing replies into the output buffer.
 //!
 //! Every writer fills the [`Header`](crate::Header) (version and size) and returns the
-//! bytes written, the value for `IoStatus.Information`.
+//! bytes written, the value for `IoStatus.Information`. SEND, `SEND_TO` and RECV have no
+//! reply message: their `Information` is the byte count.
 
 use core::fmt;
 use core::net::SocketAddr;
@@ -10,13 +11,14 @@ use zerocopy::{Immutable, IntoBytes};
 use crate::text::{write_padded, FieldWriter};
 use crate::wire::{
     header, CloseReply, DisconnectReply, EndpointInfo, EndpointReply, InfoReply, ListReply,
-    RecvFromReply, RecvReply, ResolveReply, SecurityReply, SendReply, SocketOptionReply,
-    StatsReply, WireAddr, WireSize,
+    RecvFromReply, ResolveReply, SecurityReply, SocketOptionReply, StatsReply, WireAddr, WireSize,
 };
-use crate::{EndpointId, IoctlCode, ProtocolError, Stats, ABI_VERSION, RECV_EOF};
+use crate::{EndpointId, IoctlCode, ProtocolError, Stats, ABI_VERSION};
 
-/// The size of the fixed reply for `code`: the smallest output buffer the driver accepts.
-/// `None` for an unknown code.
+/// The smallest output buffer the driver accepts for `code`: the fixed reply's size, and
+/// for the direct codes the smallest data buffer (1 byte; `RECV_FROM`: its 48-byte reply
+/// and 1 byte). A direct request's buffer must moreover be exactly
+/// [`crate::direct_output_len`]. `None` for an unknown code.
 #[must_use]
 pub const fn min_output_len(code: u32) -> Option<usize> {
     match IoctlCode(code) {
@@ -24,11 +26,10 @@ pub const fn min_output_len(code: u32) -> Option<usize> {
         IoctlCode::TCP_CONNECT | IoctlCode::TCP_LISTEN | IoctlCode::UDP_BIND => {
             Some(EndpointReply::LEN)
         }
-        IoctlCode::SEND | IoctlCode::SEND_TO => Some(SendReply::LEN),
-        IoctlCode::RECV => Some(RecvReply::LEN),
+        IoctlCode::SEND | IoctlCode::SEND_TO | IoctlCode::RECV => Some(1),
         IoctlCode::CLOSE => Some(CloseReply::LEN),
         IoctlCode::LIST => Some(ListReply::LEN),
-        IoctlCode::RECV_FROM => Some(RecvFromReply::LEN),
+        IoctlCode::RECV_FROM => Some(RecvFromReply::LEN + 1),
         IoctlCode::DISCONNECT => Some(DisconnectReply::LEN),
         IoctlCode::SOCKET_OPTION => Some(SocketOptionReply::LEN),
         IoctlCode::SECURITY => Some(SecurityReply::LEN),
@@ -99,65 +100,6 @@ pub fn write_endpoint(
     )
 }
 
-/// Writes a SEND or `SEND_TO` reply.
-///
-/// # Errors
-///
-/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 16 bytes.
-pub fn write_send(out: &mut [u8], sent: u32) -> Result<usize, ProtocolError> {
-    write_fixed(
-        out,
-        &SendReply {
-            header: header(SendReply::LEN_U32),
-            sent,
-            reserved: 0,
-        },
-    )
-}
-
-/// The part of a RECV output buffer after the 16-byte [`RecvReply`]: receive into it
-/// (at most the request's `max_length` bytes), then call [`write_recv`].
-///
-/// # Errors
-///
-/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 16 bytes.
-pub fn recv_data_area(out: &mut [u8]) -> Result<&mut [u8], ProtocolError> {
-    out.get_mut(RecvReply::LEN..)
-        .ok_or(ProtocolError::BufferTooSmall)
-}
-
-/// The total size of a reply of `fixed` bytes plus `length` data bytes, if `out` holds it.
-fn sized_reply(out: &[u8], fixed: u32, length: u32) -> Result<(u32, usize), ProtocolError> {
-    let total = length
-        .checked_add(fixed)
-        .ok_or(ProtocolError::BufferTooSmall)?;
-    let total_len = usize::try_from(total).map_err(|_| ProtocolError::BufferTooSmall)?;
-    if out.len() < total_len {
-        return Err(ProtocolError::BufferTooSmall);
-    }
-    Ok((total, total_len))
-}
-
-/// Writes the RECV reply header for `length` bytes already placed in [`recv_data_area`].
-/// `eof` sets [`RECV_EOF`] (the peer closed its side; `length` is then normally 0).
-///
-/// # Errors
-///
-/// [`ProtocolError::BufferTooSmall`] if `out` cannot hold 16 + `length` bytes.
-pub fn write_recv(out: &mut [u8], length: u32, eof: bool) -> Result<usize, ProtocolError> {
-    let (total, total_len) = sized_reply(out, RecvReply::LEN_U32, length)?;
-    let flags = if eof { RECV_EOF } else { 0 };
-    write_fixed(
-        out,
-        &RecvReply {
-            header: header(total),
-            length,
-            flags,
-        },
-    )?;
-    Ok(total_len)
-}
-
 /// Writes a CLOSE reply.
 ///
 /// # Errors
@@ -174,7 +116,7 @@ pub fn write_close(out: &mut [u8]) -> Result<usize, ProtocolError> {
 
 /// The part of a `RECV_FROM` output buffer after the 48-byte [`RecvFromReply`]: receive the
 /// datagram into it (at most the request's `max_length` bytes; a longer datagram is
-/// truncated), then call [`write_recv_from`].
+/// truncated), then call [`write_recv_from_header`].
 ///
 /// # Errors
 ///
@@ -184,29 +126,55 @@ pub fn recv_from_data_area(out: &mut [u8]) -> Result<&mut [u8], ProtocolError> {
         .ok_or(ProtocolError::BufferTooSmall)
 }
 
-/// Writes the `RECV_FROM` reply header for `length` bytes already placed in
-/// [`recv_from_data_area`], received from `remote` (`None` if the provider did not say).
+/// Writes the 48-byte `RECV_FROM` reply (`header.size` = 48 + `length`) into the first 48
+/// bytes of `out`, for a `length`-byte datagram received from `from` (`None` if the
+/// provider did not say) into the bytes after them ([`recv_from_data_area`]). Returns 48 +
+/// `length`, the request's `IoStatus.Information`.
+///
+/// `out` may be the whole output buffer or only its first 48 bytes (a mapping of the
+/// header alone): the data area is not touched or checked here.
+///
+/// Runs at any IRQL (it only writes `out`).
 ///
 /// # Errors
 ///
-/// [`ProtocolError::BufferTooSmall`] if `out` cannot hold 48 + `length` bytes.
-pub fn write_recv_from(
+/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 48 bytes or 48 + `length`
+/// overflows.
+///
+/// # Examples
+///
+/// ```
+/// use wskrs_protocol::{parse_recv_from_reply, recv_from_data_area, write_recv_from_header};
+///
+/// let mut out = [0u8; 48 + 16];
+/// recv_from_data_area(&mut out)?[..4].copy_from_slice(b"ping");
+/// let from = "127.0.0.1:9000".parse().unwrap();
+/// let information = write_recv_from_header(&mut out, 4, Some(from))?;
+/// assert_eq!(information, 52);
+/// let reply = parse_recv_from_reply(&out[..information])?;
+/// assert_eq!((reply.data, reply.remote), (&b"ping"[..], Some(from)));
+/// # Ok::<(), wskrs_protocol::ProtocolError>(())
+/// ```
+pub fn write_recv_from_header(
     out: &mut [u8],
     length: u32,
-    remote: Option<SocketAddr>,
+    from: Option<SocketAddr>,
 ) -> Result<usize, ProtocolError> {
-    let (total, total_len) = sized_reply(out, RecvFromReply::LEN_U32, length)?;
+    let total = length
+        .checked_add(RecvFromReply::LEN_U32)
+        .ok_or(ProtocolError::BufferTooSmall)?;
+    let information = usize::try_from(total).map_err(|_| ProtocolError::BufferTooSmall)?;
     write_fixed(
         out,
         &RecvFromReply {
             header: header(total),
             length,
             reserved: 0,
-            remote: WireAddr::from_option(remote),
+            remote: WireAddr::from_option(from),
             reserved2: 0,
         },
     )?;
-    Ok(total_len)
+    Ok(information)
 }
 
 /// Writes a DISCONNECT reply.

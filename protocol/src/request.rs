@@ -27,8 +27,8 @@ pub enum Request<'a> {
     TcpConnect(TcpConnect),
     /// `TCP_LISTEN`, borrowing its SDDL from the input buffer.
     TcpListen(TcpListen<'a>),
-    /// SEND, borrowing its data from the input buffer.
-    Send(Send<'a>),
+    /// SEND (its data is the output buffer).
+    Send(Send),
     /// RECV.
     Recv(Recv),
     /// CLOSE of this endpoint.
@@ -37,8 +37,8 @@ pub enum Request<'a> {
     List,
     /// `UDP_BIND`, borrowing its SDDL from the input buffer.
     UdpBind(UdpBind<'a>),
-    /// `SEND_TO`, borrowing its data from the input buffer.
-    SendTo(SendTo<'a>),
+    /// `SEND_TO` (its datagram is the output buffer).
+    SendTo(SendTo),
     /// `RECV_FROM`.
     RecvFrom(RecvFrom),
     /// DISCONNECT.
@@ -158,26 +158,27 @@ pub struct TcpListen<'a> {
     pub sddl: Option<&'a str>,
 }
 
-/// A validated SEND.
+/// A validated SEND. The bytes to send are the request's output buffer (direct I/O), which
+/// must be exactly `length` bytes long ([`direct_output_len`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Send<'a> {
+pub struct Send {
     /// The connection to send on (nonzero).
     pub id: EndpointId,
     /// Timeout in milliseconds, never 0 ([`DEFAULT_TIMEOUT_MS`] already applied).
     pub timeout_ms: u32,
-    /// The bytes to send, at most [`MAX_TRANSFER`].
-    pub data: &'a [u8],
+    /// Bytes to send: 1 to [`MAX_TRANSFER`].
+    pub length: u32,
 }
 
-/// A validated RECV.
+/// A validated RECV. The bytes land in the request's output buffer (direct I/O), which must
+/// be exactly `max_length` bytes long ([`direct_output_len`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Recv {
     /// The connection to receive from (nonzero).
     pub id: EndpointId,
     /// Timeout in milliseconds, never 0 ([`DEFAULT_TIMEOUT_MS`] already applied).
     pub timeout_ms: u32,
-    /// The most bytes to return, at most [`MAX_TRANSFER`]; the reply also limits it to the
-    /// output buffer's room after the 16-byte [`crate::RecvReply`].
+    /// The most bytes to return: 1 to [`MAX_TRANSFER`].
     pub max_length: u32,
 }
 
@@ -196,29 +197,30 @@ pub struct UdpBind<'a> {
     pub sddl: Option<&'a str>,
 }
 
-/// A validated `SEND_TO`.
+/// A validated `SEND_TO`. The datagram is the request's output buffer (direct I/O), which
+/// must be exactly `length` bytes long ([`direct_output_len`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SendTo<'a> {
+pub struct SendTo {
     /// The UDP endpoint to send from (nonzero).
     pub id: EndpointId,
     /// Timeout in milliseconds, never 0 ([`DEFAULT_TIMEOUT_MS`] already applied).
     pub timeout_ms: u32,
     /// The destination (nonzero port).
     pub remote: SocketAddr,
-    /// The datagram, at most [`MAX_DATAGRAM`] bytes (may be empty).
-    pub data: &'a [u8],
+    /// The datagram's length: 1 to [`MAX_DATAGRAM`] (ABI v3 cannot send empty datagrams).
+    pub length: u32,
 }
 
-/// A validated `RECV_FROM`.
+/// A validated `RECV_FROM`. Its output buffer (direct I/O) must be exactly 48 +
+/// `max_length` bytes: the [`crate::RecvFromReply`] the driver writes
+/// ([`crate::write_recv_from_header`]), then the datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecvFrom {
     /// The UDP endpoint to receive on (nonzero).
     pub id: EndpointId,
     /// Timeout in milliseconds, never 0 ([`DEFAULT_TIMEOUT_MS`] already applied).
     pub timeout_ms: u32,
-    /// The most bytes to return, at most [`MAX_DATAGRAM`]; the reply also limits it to the
-    /// output buffer's room after the 48-byte [`crate::RecvFromReply`]. A longer datagram
-    /// is truncated.
+    /// The most bytes to return: 1 to [`MAX_DATAGRAM`]. A longer datagram is truncated.
     pub max_length: u32,
 }
 
@@ -262,8 +264,8 @@ pub struct Resolve<'a> {
 ///
 /// Checks, in order: the code is known; the buffer holds a [`Header`]; the header's
 /// `abi_version` is [`ABI_VERSION`]; `header.size` equals the buffer length; the buffer is
-/// exactly the request's struct (SEND, `SEND_TO`: struct plus `length` bytes); then the
-/// fields.
+/// exactly the request's struct; then the fields. The output buffer of a direct request is
+/// the caller's to check against [`direct_output_len`].
 ///
 /// Runs at any IRQL (it only reads `input`).
 ///
@@ -287,7 +289,7 @@ pub fn parse_request(code: u32, input: &[u8]) -> Result<Request<'_>, ProtocolErr
         IoctlCode::INFO => read_exact::<InfoRequest>(input).map(|_| Request::Info),
         IoctlCode::TCP_CONNECT => parse_tcp_connect(&read_exact(input)?).map(Request::TcpConnect),
         IoctlCode::TCP_LISTEN => parse_tcp_listen(input).map(Request::TcpListen),
-        IoctlCode::SEND => parse_send(input).map(Request::Send),
+        IoctlCode::SEND => parse_send(&read_exact(input)?).map(Request::Send),
         IoctlCode::RECV => parse_recv(&read_exact(input)?).map(Request::Recv),
         IoctlCode::CLOSE => {
             let request: CloseRequest = read_exact(input)?;
@@ -295,7 +297,7 @@ pub fn parse_request(code: u32, input: &[u8]) -> Result<Request<'_>, ProtocolErr
         }
         IoctlCode::LIST => read_exact::<ListRequest>(input).map(|_| Request::List),
         IoctlCode::UDP_BIND => parse_udp_bind(input).map(Request::UdpBind),
-        IoctlCode::SEND_TO => parse_send_to(input).map(Request::SendTo),
+        IoctlCode::SEND_TO => parse_send_to(&read_exact(input)?).map(Request::SendTo),
         IoctlCode::RECV_FROM => parse_recv_from(&read_exact(input)?).map(Request::RecvFrom),
         IoctlCode::DISCONNECT => parse_disconnect(&read_exact(input)?).map(Request::Disconnect),
         IoctlCode::SOCKET_OPTION => {
@@ -309,6 +311,49 @@ pub fn parse_request(code: u32, input: &[u8]) -> Result<Request<'_>, ProtocolErr
         IoctlCode::STATS => read_exact::<StatsRequest>(input).map(|_| Request::Stats),
         _ => Err(ProtocolError::UnknownCode),
     }
+}
+
+/// The exact output buffer length a direct-I/O request requires: SEND `length`, RECV
+/// `max_length`, `SEND_TO` `length`, `RECV_FROM` 48 + `max_length`. `None` for the buffered
+/// codes, whose output buffer only has a minimum ([`crate::min_output_len`]).
+///
+/// The driver fails a direct request whose output buffer has another length with
+/// `STATUS_INVALID_PARAMETER` ([`ProtocolError::InvalidParameter`]). Runs at any IRQL.
+///
+/// # Examples
+///
+/// ```
+/// use wskrs_protocol::{direct_output_len, encode_recv_from, parse_request, EndpointId, IoctlCode};
+///
+/// let input = encode_recv_from(EndpointId(3), 0, 1500);
+/// let request = parse_request(IoctlCode::RECV_FROM.0, &input)?;
+/// assert_eq!(direct_output_len(&request), Some(48 + 1500));
+/// # Ok::<(), wskrs_protocol::ProtocolError>(())
+/// ```
+#[must_use]
+pub fn direct_output_len(request: &Request<'_>) -> Option<usize> {
+    let length = match request {
+        Request::Send(send) => send.length,
+        Request::Recv(recv) => recv.max_length,
+        Request::SendTo(send) => send.length,
+        Request::RecvFrom(recv) => {
+            return usize::try_from(recv.max_length)
+                .ok()?
+                .checked_add(crate::RecvFromReply::LEN);
+        }
+        Request::Info
+        | Request::TcpConnect(_)
+        | Request::TcpListen(_)
+        | Request::Close(_)
+        | Request::List
+        | Request::UdpBind(_)
+        | Request::Disconnect(_)
+        | Request::SocketOption(_)
+        | Request::Security(_)
+        | Request::Resolve(_)
+        | Request::Stats => return None,
+    };
+    usize::try_from(length).ok()
 }
 
 /// The whole of `input` as one `T`: shorter or longer is a length mismatch.
@@ -386,26 +431,25 @@ fn parse_tcp_listen(input: &[u8]) -> Result<TcpListen<'_>, ProtocolError> {
     })
 }
 
-fn parse_send(input: &[u8]) -> Result<Send<'_>, ProtocolError> {
-    let (request, data) =
-        SendRequest::read_from_prefix(input).map_err(|_| ProtocolError::LengthMismatch)?;
-    if usize::try_from(request.length) != Ok(data.len()) {
-        return Err(ProtocolError::LengthMismatch);
-    }
-    if request.length > MAX_TRANSFER {
+/// A direct request's data length: 1 to `max` (an empty transfer is not a request in v3).
+fn check_data_length(length: u32, max: u32) -> Result<(), ProtocolError> {
+    if length == 0 || length > max {
         return Err(ProtocolError::InvalidParameter);
     }
+    Ok(())
+}
+
+fn parse_send(request: &SendRequest) -> Result<Send, ProtocolError> {
+    check_data_length(request.length, MAX_TRANSFER)?;
     Ok(Send {
         id: EndpointId::checked(request.id)?,
         timeout_ms: effective_timeout(request.timeout_ms),
-        data,
+        length: request.length,
     })
 }
 
 fn parse_recv(request: &RecvRequest) -> Result<Recv, ProtocolError> {
-    if request.max_length > MAX_TRANSFER {
-        return Err(ProtocolError::InvalidParameter);
-    }
+    check_data_length(request.max_length, MAX_TRANSFER)?;
     Ok(Recv {
         id: EndpointId::checked(request.id)?,
         timeout_ms: effective_timeout(request.timeout_ms),
@@ -427,28 +471,22 @@ fn parse_udp_bind(input: &[u8]) -> Result<UdpBind<'_>, ProtocolError> {
     })
 }
 
-fn parse_send_to(input: &[u8]) -> Result<SendTo<'_>, ProtocolError> {
-    let (request, data) =
-        SendToRequest::read_from_prefix(input).map_err(|_| ProtocolError::LengthMismatch)?;
-    if usize::try_from(request.length) != Ok(data.len()) {
-        return Err(ProtocolError::LengthMismatch);
-    }
+fn parse_send_to(request: &SendToRequest) -> Result<SendTo, ProtocolError> {
     let remote = required_address(&request.remote, false)?;
-    if request.length > MAX_DATAGRAM || request.reserved != 0 {
+    check_data_length(request.length, MAX_DATAGRAM)?;
+    if request.reserved != 0 {
         return Err(ProtocolError::InvalidParameter);
     }
     Ok(SendTo {
         id: EndpointId::checked(request.id)?,
         timeout_ms: effective_timeout(request.timeout_ms),
         remote,
-        data,
+        length: request.length,
     })
 }
 
 fn parse_recv_from(request: &RecvFromRequest) -> Result<RecvFrom, ProtocolError> {
-    if request.max_length > MAX_DATAGRAM {
-        return Err(ProtocolError::InvalidParameter);
-    }
+    check_data_length(request.max_length, MAX_DATAGRAM)?;
     Ok(RecvFrom {
         id: EndpointId::checked(request.id)?,
         timeout_ms: effective_timeout(request.timeout_ms),

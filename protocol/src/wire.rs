@@ -239,37 +239,25 @@ pub struct EndpointReply {
     pub remote: WireAddr,
 }
 
-/// SEND request; `length` data bytes follow it.
+/// SEND request. The data to send is the request's output buffer (`METHOD_IN_DIRECT`), not
+/// part of this message.
 #[repr(C)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
 )]
 pub struct SendRequest {
-    /// Common header; `size` = 24 + `length`.
+    /// Common header; `size` = 24.
     pub header: Header,
     /// The connection to send on.
     pub id: u64,
     /// Timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
     pub timeout_ms: u32,
-    /// Bytes of data after this struct, at most [`crate::MAX_TRANSFER`].
+    /// Bytes to send: the output buffer's length, 1 to [`crate::MAX_TRANSFER`].
     pub length: u32,
 }
 
-/// SEND reply.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
-pub struct SendReply {
-    /// Common header.
-    pub header: Header,
-    /// Bytes sent.
-    pub sent: u32,
-    /// 0.
-    pub reserved: u32,
-}
-
-/// RECV request.
+/// RECV request. The data lands in the request's output buffer (`METHOD_OUT_DIRECT`);
+/// `IoStatus.Information` is the byte count, 0 at the end of the peer's stream.
 #[repr(C)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -281,22 +269,8 @@ pub struct RecvRequest {
     pub id: u64,
     /// Timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
     pub timeout_ms: u32,
-    /// The most bytes to return, at most [`crate::MAX_TRANSFER`].
+    /// The most bytes to return: the output buffer's length, 1 to [`crate::MAX_TRANSFER`].
     pub max_length: u32,
-}
-
-/// RECV reply; `length` data bytes follow it.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
-pub struct RecvReply {
-    /// Common header; `size` = 16 + `length`.
-    pub header: Header,
-    /// Bytes of data after this struct.
-    pub length: u32,
-    /// [`crate::RECV_EOF`] when the peer closed its side (then `length` is 0).
-    pub flags: u32,
 }
 
 /// CLOSE request.
@@ -417,19 +391,20 @@ impl Default for UdpBindRequest {
     }
 }
 
-/// `SEND_TO` request; `length` data bytes (one datagram) follow it.
+/// `SEND_TO` request. The datagram is the request's output buffer (`METHOD_IN_DIRECT`).
 #[repr(C)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
 )]
 pub struct SendToRequest {
-    /// Common header; `size` = 56 + `length`.
+    /// Common header; `size` = 56.
     pub header: Header,
     /// The UDP endpoint to send from.
     pub id: u64,
     /// Timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
     pub timeout_ms: u32,
-    /// Bytes of data after this struct, at most [`crate::MAX_DATAGRAM`].
+    /// The datagram's length: the output buffer's length, 1 to [`crate::MAX_DATAGRAM`]
+    /// (zero-length datagrams cannot be sent in ABI v3).
     pub length: u32,
     /// The destination (required, nonzero port).
     pub remote: WireAddr,
@@ -437,7 +412,8 @@ pub struct SendToRequest {
     pub reserved: u32,
 }
 
-/// `RECV_FROM` request.
+/// `RECV_FROM` request. Its output buffer (`METHOD_OUT_DIRECT`) is a [`RecvFromReply`]
+/// followed by room for `max_length` bytes of datagram.
 #[repr(C)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -449,11 +425,13 @@ pub struct RecvFromRequest {
     pub id: u64,
     /// Timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
     pub timeout_ms: u32,
-    /// The most bytes to return, at most [`crate::MAX_DATAGRAM`].
+    /// The most bytes to return: the output buffer's length − 48, 1 to
+    /// [`crate::MAX_DATAGRAM`].
     pub max_length: u32,
 }
 
-/// `RECV_FROM` reply; `length` data bytes follow it.
+/// `RECV_FROM` reply, written by the driver at the start of the output buffer; `length`
+/// data bytes follow it.
 #[repr(C)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
@@ -673,9 +651,7 @@ wire_size! {
     TcpListenRequest = 312;
     EndpointReply = 80;
     SendRequest = 24;
-    SendReply = 16;
     RecvRequest = 24;
-    RecvReply = 16;
     CloseRequest = 16;
     CloseReply = 8;
     ListRequest = 8;

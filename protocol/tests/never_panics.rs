@@ -6,12 +6,12 @@ use std::net::{IpAddr, SocketAddr};
 
 use proptest::prelude::*;
 use wskrs_protocol::{
-    encode_close, encode_disconnect, encode_info, encode_list, encode_recv, encode_recv_from,
-    encode_resolve, encode_security, encode_send, encode_send_to, encode_socket_option,
-    encode_stats, encode_tcp_connect_with, encode_tcp_listen_with, encode_udp_bind,
-    parse_close_reply, parse_disconnect_reply, parse_endpoint_reply, parse_info_reply,
-    parse_list_reply, parse_recv_from_reply, parse_recv_reply, parse_request, parse_resolve_reply,
-    parse_security_reply, parse_send_reply, parse_socket_option_reply, parse_stats_reply,
+    direct_output_len, encode_close, encode_disconnect, encode_info, encode_list, encode_recv,
+    encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to,
+    encode_socket_option, encode_stats, encode_tcp_connect_with, encode_tcp_listen_with,
+    encode_udp_bind, parse_close_reply, parse_disconnect_reply, parse_endpoint_reply,
+    parse_info_reply, parse_list_reply, parse_recv_from_reply, parse_request, parse_resolve_reply,
+    parse_security_reply, parse_socket_option_reply, parse_stats_reply, write_recv_from_header,
     BindFlags, EndpointId, IoctlCode, ListenOptions, OptionId, ProtocolError, Request, Resolve,
     SendTo, Service, UdpService, ABI_VERSION, MAX_CONNECTIONS, MAX_DATAGRAM, MAX_TRANSFER,
     SDDL_LEN,
@@ -67,22 +67,14 @@ fn valid_request(code: IoctlCode) -> Vec<u8> {
                 .unwrap()
                 .to_vec()
         }
-        IoctlCode::SEND => {
-            let mut out = vec![0; 24 + 5];
-            encode_send(&mut out, id, 0, b"hello").unwrap();
-            out
-        }
+        IoctlCode::SEND => encode_send(id, 0, 5).to_vec(),
         IoctlCode::RECV => encode_recv(id, 0, 100).to_vec(),
         IoctlCode::CLOSE => encode_close(id).to_vec(),
         IoctlCode::LIST => encode_list().to_vec(),
         IoctlCode::UDP_BIND => encode_udp_bind(v6, UdpService::Echo, false, bind, Some("D:P"))
             .unwrap()
             .to_vec(),
-        IoctlCode::SEND_TO => {
-            let mut out = vec![0; 56 + 5];
-            encode_send_to(&mut out, id, 0, v4, b"hello").unwrap();
-            out
-        }
+        IoctlCode::SEND_TO => encode_send_to(id, 0, v4, 5).to_vec(),
         IoctlCode::RECV_FROM => encode_recv_from(id, 0, 100).to_vec(),
         IoctlCode::DISCONNECT => encode_disconnect(id, 0, true).to_vec(),
         IoctlCode::SOCKET_OPTION => encode_socket_option(id, OptionId::SndBuf, Some(4096)).to_vec(),
@@ -127,6 +119,11 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
     let sddl_ok = |sddl: Option<&str>| {
         sddl.is_none_or(|s| !s.is_empty() && s.len() <= SDDL_LEN && !s.contains('\0'))
     };
+    // Only the four data codes are direct, and their output length follows their request.
+    prop_assert_eq!(
+        direct_output_len(&request).is_some(),
+        IoctlCode(code).is_direct()
+    );
     let expected_code = match request {
         Request::Info => IoctlCode::INFO,
         Request::TcpConnect(connect) => {
@@ -141,12 +138,14 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
             IoctlCode::TCP_LISTEN
         }
         Request::Send(send) => {
-            prop_assert_eq!(send.data.len() + 24, input.len());
-            prop_assert!(send.data.len() <= MAX_TRANSFER as usize && send.timeout_ms != 0);
+            prop_assert_eq!(input.len(), 24);
+            prop_assert!((1..=MAX_TRANSFER).contains(&send.length) && send.timeout_ms != 0);
+            prop_assert_eq!(direct_output_len(&request), Some(send.length as usize));
             IoctlCode::SEND
         }
         Request::Recv(recv) => {
-            prop_assert!(recv.max_length <= MAX_TRANSFER && recv.timeout_ms != 0);
+            prop_assert!((1..=MAX_TRANSFER).contains(&recv.max_length) && recv.timeout_ms != 0);
+            prop_assert_eq!(direct_output_len(&request), Some(recv.max_length as usize));
             IoctlCode::RECV
         }
         Request::Close(id) => {
@@ -159,13 +158,18 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
             IoctlCode::UDP_BIND
         }
         Request::SendTo(send) => {
-            prop_assert_eq!(send.data.len() + 56, input.len());
-            prop_assert!(send.data.len() <= MAX_DATAGRAM as usize);
+            prop_assert_eq!(input.len(), 56);
+            prop_assert!((1..=MAX_DATAGRAM).contains(&send.length));
+            prop_assert_eq!(direct_output_len(&request), Some(send.length as usize));
             prop_assert!(send.remote.port() != 0 && send.id.0 != 0 && send.timeout_ms != 0);
             IoctlCode::SEND_TO
         }
         Request::RecvFrom(recv) => {
-            prop_assert!(recv.max_length <= MAX_DATAGRAM && recv.id.0 != 0);
+            prop_assert!((1..=MAX_DATAGRAM).contains(&recv.max_length) && recv.id.0 != 0);
+            prop_assert_eq!(
+                direct_output_len(&request),
+                Some(48 + recv.max_length as usize)
+            );
             IoctlCode::RECV_FROM
         }
         Request::Disconnect(disconnect) => {
@@ -236,14 +240,10 @@ proptest! {
     fn reply_parsers_never_panic(input in any_input()) {
         let _ = parse_info_reply(&input);
         let _ = parse_endpoint_reply(&input);
-        let _ = parse_send_reply(&input);
         let _ = parse_close_reply(&input);
         let _ = parse_disconnect_reply(&input);
         let _ = parse_socket_option_reply(&input);
         let _ = parse_stats_reply(&input);
-        if let Ok(received) = parse_recv_reply(&input) {
-            prop_assert_eq!(received.data.len() + 16, input.len());
-        }
         if let Ok(received) = parse_recv_from_reply(&input) {
             prop_assert_eq!(received.data.len() + 48, input.len());
         }
@@ -264,14 +264,30 @@ proptest! {
         id in 1..=u64::MAX,
         timeout_ms in 1..=u32::MAX,
         remote in any_socket_addr(false),
-        data in prop::collection::vec(any::<u8>(), 0..2000),
+        length in 1..=MAX_DATAGRAM,
     ) {
-        let mut bytes = vec![0; 56 + data.len()];
-        encode_send_to(&mut bytes, EndpointId(id), timeout_ms, remote, &data).unwrap();
+        let bytes = encode_send_to(EndpointId(id), timeout_ms, remote, length);
         prop_assert_eq!(
             parse_request(IoctlCode::SEND_TO.0, &bytes),
-            Ok(Request::SendTo(SendTo { id: EndpointId(id), timeout_ms, remote, data: &data }))
+            Ok(Request::SendTo(SendTo { id: EndpointId(id), timeout_ms, remote, length }))
         );
+    }
+
+    #[test]
+    fn recv_from_header_round_trips(
+        data in prop::collection::vec(any::<u8>(), 0..2000),
+        from in proptest::option::of(any_socket_addr(true)),
+        room in 0usize..64,
+    ) {
+        let mut out = vec![0; 48 + data.len() + room];
+        out[48..48 + data.len()].copy_from_slice(&data);
+        let length = u32::try_from(data.len()).unwrap();
+        let information = write_recv_from_header(&mut out, length, from).unwrap();
+        prop_assert_eq!(information, 48 + data.len());
+        let reply = parse_recv_from_reply(&out[..information]).unwrap();
+        prop_assert_eq!(reply.data, &data[..]);
+        // Port 0 and no address both travel; an address with port 0 stays one.
+        prop_assert_eq!(reply.remote, from);
     }
 
     #[test]

@@ -5,10 +5,9 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use wskrs_protocol::{
     min_output_len, parse_close_reply, parse_endpoint_reply, parse_info_reply, parse_list_reply,
-    parse_recv_reply, parse_send_reply, recv_data_area, write_close, write_endpoint, write_info,
-    write_recv, write_send, DriverInfo, EndpointId, EndpointInfo, EndpointKind, EndpointState,
-    EndpointStatus, IoctlCode, ListWriter, OpenedEndpoint, ProtocolError, Received, Service,
-    KIND_TCP_CONNECTION, KIND_TCP_LISTENER,
+    write_close, write_endpoint, write_info, DriverInfo, EndpointId, EndpointInfo, EndpointKind,
+    EndpointState, EndpointStatus, IoctlCode, ListWriter, OpenedEndpoint, ProtocolError, Service,
+    ABI_VERSION, KIND_TCP_CONNECTION, KIND_TCP_LISTENER,
 };
 
 /// Bytes of one LIST entry (`EndpointInfo`, 152 in ABI v2).
@@ -24,8 +23,9 @@ fn min_output_len_per_code() {
         (IoctlCode::INFO, 24),
         (IoctlCode::TCP_CONNECT, 80),
         (IoctlCode::TCP_LISTEN, 80),
-        (IoctlCode::SEND, 16),
-        (IoctlCode::RECV, 16),
+        // v3: SEND and RECV have no reply; their output buffer is the data (at least 1 byte).
+        (IoctlCode::SEND, 1),
+        (IoctlCode::RECV, 1),
         (IoctlCode::CLOSE, 8),
         (IoctlCode::LIST, 16),
     ];
@@ -46,7 +46,7 @@ fn info_round_trip() {
         DriverInfo {
             driver_version: (0, 1, 2),
             wsk_version: 0x0100,
-            abi_version: 2,
+            abi_version: ABI_VERSION,
             endpoint_count: 5
         }
     );
@@ -78,20 +78,10 @@ fn writers_need_their_fixed_size_exactly() {
         Ok(80)
     );
     assert_eq!(
-        write_send(&mut out[..15], 1),
-        Err(ProtocolError::BufferTooSmall)
-    );
-    assert_eq!(write_send(&mut out[..16], 1), Ok(16));
-    assert_eq!(
         write_close(&mut out[..7]),
         Err(ProtocolError::BufferTooSmall)
     );
     assert_eq!(write_close(&mut out[..8]), Ok(8));
-    assert_eq!(
-        write_recv(&mut out[..15], 0, true),
-        Err(ProtocolError::BufferTooSmall)
-    );
-    assert_eq!(write_recv(&mut out[..16], 0, true), Ok(16));
     assert_eq!(
         ListWriter::new(&mut out[..15]).err(),
         Some(ProtocolError::BufferTooSmall)
@@ -196,75 +186,6 @@ fn reply_header_checks() {
     assert_eq!(parse_close_reply(&close), Ok(()));
     // And an INFO reply is too long to be a close reply.
     assert_eq!(parse_close_reply(&out), Err(ProtocolError::LengthMismatch));
-}
-
-#[test]
-fn send_reply_round_trip() {
-    let mut out = [0u8; 16];
-    write_send(&mut out, 4096).unwrap();
-    assert_eq!(parse_send_reply(&out), Ok(4096));
-    put_u32(&mut out, 12, 1);
-    assert_eq!(parse_send_reply(&out), Err(ProtocolError::InvalidParameter));
-}
-
-#[test]
-fn recv_reply_round_trip() {
-    let mut out = [0u8; 16 + 8];
-    let area = recv_data_area(&mut out).unwrap();
-    assert_eq!(area.len(), 8);
-    area[..5].copy_from_slice(b"hello");
-    let written = write_recv(&mut out, 5, false).unwrap();
-    assert_eq!(written, 21);
-    assert_eq!(
-        parse_recv_reply(&out[..written]),
-        Ok(Received {
-            data: b"hello",
-            eof: false
-        })
-    );
-
-    let written = write_recv(&mut out, 0, true).unwrap();
-    assert_eq!(
-        parse_recv_reply(&out[..written]),
-        Ok(Received {
-            data: b"",
-            eof: true
-        })
-    );
-
-    // Data area boundaries: exactly full works, one more byte does not.
-    assert_eq!(write_recv(&mut out, 8, false), Ok(24));
-    assert_eq!(
-        write_recv(&mut out, 9, false),
-        Err(ProtocolError::BufferTooSmall)
-    );
-    assert_eq!(
-        write_recv(&mut out, u32::MAX, false),
-        Err(ProtocolError::BufferTooSmall)
-    );
-    assert_eq!(recv_data_area(&mut out[..16]).map(|a| a.len()), Ok(0));
-    assert_eq!(
-        recv_data_area(&mut out[..15]).err(),
-        Some(ProtocolError::BufferTooSmall)
-    );
-}
-
-#[test]
-fn recv_reply_rejections() {
-    let mut out = [0u8; 20];
-    write_recv(&mut out, 4, false).unwrap();
-    let mut short_length = out;
-    put_u32(&mut short_length, 8, 3);
-    assert_eq!(
-        parse_recv_reply(&short_length),
-        Err(ProtocolError::LengthMismatch)
-    );
-    let mut flags = out;
-    put_u32(&mut flags, 12, 2);
-    assert_eq!(
-        parse_recv_reply(&flags),
-        Err(ProtocolError::InvalidParameter)
-    );
 }
 
 fn sample_status(id: u64) -> EndpointStatus {

@@ -7,11 +7,12 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use wskrs_protocol::{
     list_output_len, min_output_len, parse_disconnect_reply, parse_endpoint_reply,
     parse_list_reply, parse_recv_from_reply, parse_resolve_reply, parse_security_reply,
-    parse_socket_option_reply, parse_stats_reply, recv_from_data_area, resolve_output_len,
-    write_close, write_disconnect, write_endpoint, write_recv_from, write_security,
-    write_security_fmt, write_socket_option, write_stats, EndpointActivity, EndpointId,
-    EndpointInfo, EndpointKind, EndpointState, EndpointStatus, IoctlCode, ListWriter, NtStatus,
-    OpenedEndpoint, ProtocolError, ReceivedFrom, ResolveWriter, Service, Stats, KIND_UDP, SDDL_LEN,
+    parse_socket_option_reply, parse_stats_reply, recv_from_data_area, recv_from_output_len,
+    resolve_output_len, write_close, write_disconnect, write_endpoint, write_recv_from_header,
+    write_security, write_security_fmt, write_socket_option, write_stats, EndpointActivity,
+    EndpointId, EndpointInfo, EndpointKind, EndpointState, EndpointStatus, IoctlCode, ListWriter,
+    NtStatus, OpenedEndpoint, ProtocolError, ReceivedFrom, ResolveWriter, Service, Stats, KIND_UDP,
+    SDDL_LEN,
 };
 
 /// A reply writer under test.
@@ -36,8 +37,9 @@ fn min_output_len_per_new_code() {
     let expected = [
         (IoctlCode::TCP_LISTEN, 80),
         (IoctlCode::UDP_BIND, 80),
-        (IoctlCode::SEND_TO, 16),
-        (IoctlCode::RECV_FROM, 48),
+        // v3: SEND_TO's output buffer is the datagram; RECV_FROM's the reply and the datagram.
+        (IoctlCode::SEND_TO, 1),
+        (IoctlCode::RECV_FROM, 49),
         (IoctlCode::DISCONNECT, 8),
         (IoctlCode::SOCKET_OPTION, 16),
         (IoctlCode::SECURITY, 272),
@@ -56,7 +58,7 @@ fn min_output_len_per_new_code() {
 fn new_writers_need_their_fixed_size_exactly() {
     let mut out = [0u8; 300];
     let cases: [(usize, &Writer); 6] = [
-        (48, &|o| write_recv_from(o, 0, None)),
+        (48, &|o| write_recv_from_header(o, 0, None)),
         (8, &write_disconnect),
         (16, &|o| write_socket_option(o, 1)),
         (272, &|o| write_security(o, "")),
@@ -107,7 +109,7 @@ fn recv_from_round_trips() {
         let area = recv_from_data_area(&mut out).unwrap();
         assert_eq!(area.len(), 16);
         area[..4].copy_from_slice(b"pong");
-        let written = write_recv_from(&mut out, 4, remote).unwrap();
+        let written = write_recv_from_header(&mut out, 4, remote).unwrap();
         assert_eq!(written, 52);
         assert_eq!(
             parse_recv_from_reply(&out[..written]),
@@ -120,20 +122,38 @@ fn recv_from_round_trips() {
 }
 
 #[test]
-fn recv_from_data_area_boundaries() {
-    let mut out = [0u8; 48 + 8];
-    assert_eq!(write_recv_from(&mut out, 8, Some(v4(1))), Ok(56));
+fn recv_from_header_writes_only_its_48_bytes() {
+    // The header writer may get the header alone (the driver maps what it needs): it
+    // writes 48 bytes, sizes the reply for the data after them and never touches them.
+    let mut header_only = [0u8; 48];
     assert_eq!(
-        write_recv_from(&mut out, 9, Some(v4(1))),
+        write_recv_from_header(&mut header_only, 9, Some(v4(1))),
+        Ok(57)
+    );
+    assert_eq!(
+        u32::from_le_bytes(header_only[4..8].try_into().unwrap()),
+        57
+    );
+    assert_eq!(
+        u32::from_le_bytes(header_only[8..12].try_into().unwrap()),
+        9
+    );
+    let mut out = [0xAAu8; 48 + 8];
+    assert_eq!(write_recv_from_header(&mut out, 8, Some(v4(1))), Ok(56));
+    assert!(out[48..].iter().all(|&byte| byte == 0xAA), "data untouched");
+    assert_eq!(
+        write_recv_from_header(&mut out[..47], 1, None),
         Err(ProtocolError::BufferTooSmall)
     );
     assert_eq!(
-        write_recv_from(&mut out, u32::MAX, None),
-        Err(ProtocolError::BufferTooSmall)
+        write_recv_from_header(&mut out, u32::MAX - 47, None),
+        Err(ProtocolError::BufferTooSmall),
+        "48 + length overflows"
     );
     assert_eq!(recv_from_data_area(&mut out[..48]).map(|a| a.len()), Ok(0));
-    // An empty datagram.
-    let written = write_recv_from(&mut out, 0, Some(v4(1))).unwrap();
+    assert_eq!(recv_from_data_area(&mut out).map(|a| a.len()), Ok(8));
+    // An empty datagram (a peer may send one; the driver may receive it).
+    let written = write_recv_from_header(&mut out, 0, Some(v4(1))).unwrap();
     assert_eq!(
         parse_recv_from_reply(&out[..written]),
         Ok(ReceivedFrom {
@@ -146,7 +166,7 @@ fn recv_from_data_area_boundaries() {
 #[test]
 fn recv_from_reply_rejections() {
     let mut out = [0u8; 48 + 3];
-    write_recv_from(&mut out, 3, Some(v4(9))).unwrap();
+    write_recv_from_header(&mut out, 3, Some(v4(9))).unwrap();
     let mut length = out;
     put_u32(&mut length, 8, 2);
     assert_eq!(
@@ -392,7 +412,7 @@ fn stats_round_trip() {
     let mut out = [0u8; 64];
     assert_eq!(write_stats(&mut out, &stats), Ok(64));
     assert_eq!(parse_stats_reply(&out), Ok(stats));
-    assert_eq!(&out[..8], &[2, 0, 0, 0, 64, 0, 0, 0]);
+    assert_eq!(&out[..8], &[3, 0, 0, 0, 64, 0, 0, 0]);
     assert_eq!(
         parse_stats_reply(&out[..63]),
         Err(ProtocolError::LengthMismatch)
@@ -496,4 +516,7 @@ fn output_len_helpers_saturate() {
     assert_eq!(resolve_output_len(0), 16);
     assert_eq!(list_output_len(usize::MAX), usize::MAX);
     assert_eq!(resolve_output_len(usize::MAX), usize::MAX);
+    assert_eq!(recv_from_output_len(0), 48);
+    assert_eq!(recv_from_output_len(1500), 1548);
+    assert_eq!(recv_from_output_len(u32::MAX), u32::MAX as usize + 48);
 }

@@ -4,8 +4,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use wskrs_protocol::{
-    encode_close, encode_disconnect, encode_info, encode_list, encode_recv, encode_recv_from,
-    encode_resolve, encode_security, encode_send, encode_send_header, encode_send_to,
+    direct_output_len, encode_close, encode_disconnect, encode_info, encode_list, encode_recv,
+    encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to,
     encode_socket_option, encode_stats, encode_tcp_connect, encode_tcp_listen, encode_udp_bind,
     parse_request, BindFlags, EndpointId, IoctlCode, NtStatus, OptionId, ProtocolError, Recv,
     Request, Send, Service, TcpConnect, TcpListen, UdpService, ABI_VERSION,
@@ -36,12 +36,8 @@ fn put_u64(bytes: &mut [u8], offset: usize, value: u64) {
 /// A named corruption of a valid request.
 type Mutation = (&'static str, Box<dyn Fn(&mut [u8])>);
 
-fn send_request(id: u64, timeout_ms: u32, data: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![0; 24 + data.len()];
-    let written =
-        encode_send(&mut bytes, EndpointId(id), timeout_ms, data).expect("room for the request");
-    assert_eq!(written, bytes.len());
-    bytes
+fn send_request(id: u64, timeout_ms: u32, length: u32) -> Vec<u8> {
+    encode_send(EndpointId(id), timeout_ms, length).to_vec()
 }
 
 #[test]
@@ -54,7 +50,7 @@ fn info_and_list_round_trip() {
         parse_request(IoctlCode::LIST.0, &encode_list()),
         Ok(Request::List)
     );
-    assert_eq!(encode_info(), [2, 0, 0, 0, 8, 0, 0, 0]);
+    assert_eq!(encode_info(), [3, 0, 0, 0, 8, 0, 0, 0]);
 }
 
 #[test]
@@ -114,58 +110,42 @@ fn tcp_listen_round_trips() {
 }
 
 #[test]
-fn send_round_trips_with_data_and_empty() {
-    let bytes = send_request(3, 0, b"hello");
+fn send_round_trips_its_length_and_carries_no_data() {
+    let bytes = send_request(3, 0, 5);
+    assert_eq!(bytes.len(), 24, "v3: the data is the output buffer");
+    assert_eq!(u32::from_le_bytes(bytes[4..8].try_into().unwrap()), 24);
+    let request = parse_request(IoctlCode::SEND.0, &bytes).unwrap();
     assert_eq!(
-        parse_request(IoctlCode::SEND.0, &bytes),
-        Ok(Request::Send(Send {
+        request,
+        Request::Send(Send {
             id: EndpointId(3),
             timeout_ms: DEFAULT_TIMEOUT_MS,
-            data: b"hello"
-        }))
+            length: 5
+        })
     );
-    let bytes = send_request(3, 7, b"");
+    assert_eq!(direct_output_len(&request), Some(5));
     assert_eq!(
-        parse_request(IoctlCode::SEND.0, &bytes),
+        parse_request(IoctlCode::SEND.0, &send_request(3, 7, 1)),
         Ok(Request::Send(Send {
             id: EndpointId(3),
             timeout_ms: 7,
-            data: b""
+            length: 1
         }))
     );
 }
 
 #[test]
-fn send_accepts_exactly_max_transfer_and_rejects_one_more() {
-    let data = vec![0xA5; MAX_TRANSFER as usize];
-    let bytes = send_request(1, 1, &data);
-    match parse_request(IoctlCode::SEND.0, &bytes) {
-        Ok(Request::Send(send)) => assert_eq!(send.data.len(), MAX_TRANSFER as usize),
-        other => panic!("unexpected {other:?}"),
+fn send_length_is_one_to_max_transfer() {
+    let bytes = send_request(1, 1, MAX_TRANSFER);
+    let max = parse_request(IoctlCode::SEND.0, &bytes).unwrap();
+    assert_eq!(direct_output_len(&max), Some(MAX_TRANSFER as usize));
+    for length in [0, MAX_TRANSFER + 1, u32::MAX] {
+        assert_eq!(
+            parse_request(IoctlCode::SEND.0, &send_request(1, 1, length)),
+            Err(ProtocolError::InvalidParameter),
+            "length {length}"
+        );
     }
-    // One byte over: the client refuses to build it, the driver refuses to accept it.
-    let over = vec![0; MAX_TRANSFER as usize + 1];
-    let mut out = vec![0; 24 + over.len()];
-    assert_eq!(
-        encode_send(&mut out, EndpointId(1), 1, &over),
-        Err(ProtocolError::InvalidParameter)
-    );
-    out[..24].copy_from_slice(&encode_send_header(EndpointId(1), 1, MAX_TRANSFER + 1));
-    assert_eq!(
-        parse_request(IoctlCode::SEND.0, &out),
-        Err(ProtocolError::InvalidParameter)
-    );
-}
-
-#[test]
-fn encode_send_needs_room() {
-    let mut small = [0u8; 24 + 4];
-    assert_eq!(
-        encode_send(&mut small, EndpointId(1), 0, b"hello"),
-        Err(ProtocolError::BufferTooSmall)
-    );
-    let mut larger = [0u8; 64];
-    assert_eq!(encode_send(&mut larger, EndpointId(1), 0, b"hello"), Ok(29));
 }
 
 #[test]
@@ -181,14 +161,17 @@ fn recv_and_close_round_trip() {
             max_length: MAX_TRANSFER
         }))
     );
+    let bytes = encode_recv(EndpointId(9), 5, 1);
+    let one = parse_request(IoctlCode::RECV.0, &bytes).unwrap();
     assert_eq!(
-        parse_request(IoctlCode::RECV.0, &encode_recv(EndpointId(9), 5, 0)),
-        Ok(Request::Recv(Recv {
+        one,
+        Request::Recv(Recv {
             id: EndpointId(9),
             timeout_ms: 5,
-            max_length: 0
-        }))
+            max_length: 1
+        })
     );
+    assert_eq!(direct_output_len(&one), Some(1));
     assert_eq!(
         parse_request(IoctlCode::CLOSE.0, &encode_close(EndpointId(u64::MAX))),
         Ok(Request::Close(EndpointId(u64::MAX)))
@@ -228,7 +211,7 @@ fn valid_requests() -> Vec<(IoctlCode, Vec<u8>)> {
             IoctlCode::TCP_LISTEN,
             encode_tcp_listen(v4(1), Service::Echo, 0, false).to_vec(),
         ),
-        (IoctlCode::SEND, send_request(1, 0, b"abc")),
+        (IoctlCode::SEND, send_request(1, 0, 3)),
         (IoctlCode::RECV, encode_recv(EndpointId(1), 0, 1).to_vec()),
         (IoctlCode::CLOSE, encode_close(EndpointId(1)).to_vec()),
         (IoctlCode::LIST, encode_list().to_vec()),
@@ -238,7 +221,10 @@ fn valid_requests() -> Vec<(IoctlCode, Vec<u8>)> {
                 .unwrap()
                 .to_vec(),
         ),
-        (IoctlCode::SEND_TO, send_to_request(1, v4(9), b"abc")),
+        (
+            IoctlCode::SEND_TO,
+            encode_send_to(EndpointId(1), 0, v4(9), 3).to_vec(),
+        ),
         (
             IoctlCode::RECV_FROM,
             encode_recv_from(EndpointId(1), 0, 1).to_vec(),
@@ -258,13 +244,6 @@ fn valid_requests() -> Vec<(IoctlCode, Vec<u8>)> {
         ),
         (IoctlCode::STATS, encode_stats().to_vec()),
     ]
-}
-
-fn send_to_request(id: u64, remote: SocketAddr, data: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![0; 56 + data.len()];
-    let written = encode_send_to(&mut bytes, EndpointId(id), 0, remote, data).unwrap();
-    assert_eq!(written, bytes.len());
-    bytes
 }
 
 #[test]
@@ -317,11 +296,9 @@ fn header_size_must_equal_input_length() {
 }
 
 #[test]
-fn trailing_bytes_on_fixed_requests_are_a_length_mismatch() {
+fn trailing_bytes_are_a_length_mismatch() {
+    // Every request is fixed-size in v3, SEND and SEND_TO included (no trailing data).
     for (code, bytes) in valid_requests() {
-        if code == IoctlCode::SEND || code == IoctlCode::SEND_TO {
-            continue;
-        }
         let mut long = bytes.clone();
         long.push(0);
         let len = u32::try_from(long.len()).unwrap();
@@ -335,29 +312,24 @@ fn trailing_bytes_on_fixed_requests_are_a_length_mismatch() {
 }
 
 #[test]
-fn send_length_must_match_its_data() {
-    let mut bytes = send_request(1, 0, b"abcd");
-    put_u32(&mut bytes, 20, 3);
-    assert_eq!(
-        parse_request(IoctlCode::SEND.0, &bytes),
-        Err(ProtocolError::LengthMismatch)
-    );
-    put_u32(&mut bytes, 20, 5);
-    assert_eq!(
-        parse_request(IoctlCode::SEND.0, &bytes),
-        Err(ProtocolError::LengthMismatch)
-    );
-    put_u32(&mut bytes, 20, u32::MAX);
-    assert_eq!(
-        parse_request(IoctlCode::SEND.0, &bytes),
-        Err(ProtocolError::LengthMismatch)
-    );
+fn only_the_data_codes_have_a_direct_output_length() {
+    for (code, bytes) in valid_requests() {
+        let request = parse_request(code.0, &bytes).unwrap();
+        let expected = match code {
+            IoctlCode::SEND | IoctlCode::SEND_TO => Some(3),
+            IoctlCode::RECV => Some(1),
+            IoctlCode::RECV_FROM => Some(48 + 1),
+            _ => None,
+        };
+        assert_eq!(direct_output_len(&request), expected, "{code:?}");
+        assert_eq!(code.is_direct(), expected.is_some(), "{code:?}");
+    }
 }
 
 #[test]
 fn other_abi_versions_are_rejected_first() {
     for (code, bytes) in valid_requests() {
-        for version in [0, 1, 3, ABI_VERSION + 100, u32::MAX] {
+        for version in [0, 1, 2, ABI_VERSION + 1, ABI_VERSION + 100, u32::MAX] {
             let mut other = bytes.clone();
             put_u32(&mut other, 0, version);
             assert_eq!(
@@ -486,7 +458,7 @@ fn tcp_listen_errors() {
 
 #[test]
 fn id_zero_is_invalid_everywhere() {
-    let send = send_request(0, 0, b"x");
+    let send = send_request(0, 0, 1);
     assert_eq!(
         parse_request(IoctlCode::SEND.0, &send),
         Err(ProtocolError::InvalidParameter)
@@ -521,10 +493,16 @@ fn recv_max_length_boundary() {
         ),
         Err(ProtocolError::InvalidParameter)
     );
-    assert_eq!(
-        parse_request(IoctlCode::RECV.0, &encode_recv(EndpointId(1), 0, u32::MAX)),
-        Err(ProtocolError::InvalidParameter)
-    );
+    for max_length in [0, u32::MAX] {
+        assert_eq!(
+            parse_request(
+                IoctlCode::RECV.0,
+                &encode_recv(EndpointId(1), 0, max_length)
+            ),
+            Err(ProtocolError::InvalidParameter),
+            "max_length {max_length}"
+        );
+    }
 }
 
 #[test]

@@ -5,12 +5,12 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use wskrs_protocol::{
-    encode_disconnect, encode_recv_from, encode_resolve, encode_security, encode_send_to,
-    encode_send_to_header, encode_socket_option, encode_stats, encode_tcp_connect_with,
-    encode_tcp_listen, encode_tcp_listen_with, encode_udp_bind, parse_request, BindFlags,
-    Disconnect, EndpointId, IoctlCode, ListenOptions, OptionId, ProtocolError, RecvFrom, Request,
-    Resolve, SendTo, Service, SocketOption, TcpConnect, TcpListen, UdpBind, UdpService,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_MS, MAX_CONNECTIONS, MAX_DATAGRAM,
+    direct_output_len, encode_disconnect, encode_recv_from, encode_resolve, encode_security,
+    encode_send_to, encode_socket_option, encode_stats, encode_tcp_connect_with, encode_tcp_listen,
+    encode_tcp_listen_with, encode_udp_bind, parse_request, BindFlags, Disconnect, EndpointId,
+    IoctlCode, ListenOptions, OptionId, ProtocolError, RecvFrom, Request, Resolve, SendTo, Service,
+    SocketOption, TcpConnect, TcpListen, UdpBind, UdpService, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_TIMEOUT_MS, MAX_CONNECTIONS, MAX_DATAGRAM,
 };
 
 fn v4(port: u16) -> SocketAddr {
@@ -167,7 +167,7 @@ fn tcp_connect_ipv6_flags_need_an_ipv6_socket() {
 fn tcp_listen_v1_encoder_fills_v2_defaults() {
     let bytes = encode_tcp_listen(v4(9100), Service::Echo, 5, true);
     assert_eq!(bytes.len(), 312);
-    assert_eq!(&bytes[..8], &[2, 0, 0, 0, 0x38, 1, 0, 0]);
+    assert_eq!(&bytes[..8], &[3, 0, 0, 0, 0x38, 1, 0, 0]);
     assert!(bytes[48..].iter().all(|&b| b == 0));
     assert_eq!(
         parse_request(IoctlCode::TCP_LISTEN.0, &bytes),
@@ -427,30 +427,29 @@ fn udp_bind_errors() {
     );
 }
 
-// ---- SEND_TO (id 8, timeout 16, length 20, remote 24..52, reserved 52, data 56..) ----
+// ---- SEND_TO (id 8, timeout 16, length 20, remote 24..52, reserved 52; v3: no data) ----
 
-fn send_to_request(id: u64, timeout_ms: u32, remote: SocketAddr, data: &[u8]) -> Vec<u8> {
-    let mut bytes = vec![0; 56 + data.len()];
-    let written = encode_send_to(&mut bytes, EndpointId(id), timeout_ms, remote, data).unwrap();
-    assert_eq!(written, bytes.len());
-    bytes
+fn send_to_request(id: u64, timeout_ms: u32, remote: SocketAddr, length: u32) -> Vec<u8> {
+    encode_send_to(EndpointId(id), timeout_ms, remote, length).to_vec()
 }
 
 #[test]
 fn send_to_round_trips() {
-    for (remote, data, timeout) in [
-        (v4(53), &b"query"[..], 0),
-        (v6(5353), &b""[..], 9),
+    for (remote, length, timeout) in [
+        (v4(53), 5, 0),
+        (v6(5353), 1, 9),
         (
             SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::LOCALHOST, 1, 5, 2)),
-            &b"x"[..],
+            MAX_DATAGRAM,
             1,
         ),
     ] {
-        let bytes = send_to_request(4, timeout, remote, data);
+        let bytes = send_to_request(4, timeout, remote, length);
+        assert_eq!(bytes.len(), 56);
+        let request = parse_request(IoctlCode::SEND_TO.0, &bytes).unwrap();
         assert_eq!(
-            parse_request(IoctlCode::SEND_TO.0, &bytes),
-            Ok(Request::SendTo(SendTo {
+            request,
+            Request::SendTo(SendTo {
                 id: EndpointId(4),
                 timeout_ms: if timeout == 0 {
                     DEFAULT_TIMEOUT_MS
@@ -458,51 +457,35 @@ fn send_to_round_trips() {
                     timeout
                 },
                 remote,
-                data,
-            }))
+                length,
+            })
+        );
+        assert_eq!(direct_output_len(&request), Some(length as usize));
+    }
+}
+
+#[test]
+fn send_to_length_is_one_to_max_datagram() {
+    assert_eq!(MAX_DATAGRAM, 65_507);
+    // Zero-length datagrams cannot be sent in v3 (a direct request needs a data buffer).
+    for length in [0, MAX_DATAGRAM + 1, u32::MAX] {
+        assert_eq!(
+            parse_request(IoctlCode::SEND_TO.0, &send_to_request(1, 0, v4(9), length)),
+            Err(ProtocolError::InvalidParameter),
+            "length {length}"
         );
     }
 }
 
 #[test]
-fn send_to_max_datagram_boundary() {
-    assert_eq!(MAX_DATAGRAM, 65_507);
-    let data = vec![7u8; MAX_DATAGRAM as usize];
-    let bytes = send_to_request(1, 0, v4(9), &data);
-    match parse_request(IoctlCode::SEND_TO.0, &bytes) {
-        Ok(Request::SendTo(send)) => assert_eq!(send.data.len(), MAX_DATAGRAM as usize),
-        other => panic!("{other:?}"),
-    }
-    let over = vec![0u8; MAX_DATAGRAM as usize + 1];
-    let mut out = vec![0u8; 56 + over.len()];
-    assert_eq!(
-        encode_send_to(&mut out, EndpointId(1), 0, v4(9), &over),
-        Err(ProtocolError::InvalidParameter)
-    );
-    out[..56].copy_from_slice(&encode_send_to_header(
-        EndpointId(1),
-        0,
-        v4(9),
-        MAX_DATAGRAM + 1,
-    ));
-    assert_eq!(
-        parse_request(IoctlCode::SEND_TO.0, &out),
-        Err(ProtocolError::InvalidParameter)
-    );
-    let mut small = [0u8; 56 + 2];
-    assert_eq!(
-        encode_send_to(&mut small, EndpointId(1), 0, v4(9), b"abc"),
-        Err(ProtocolError::BufferTooSmall)
-    );
-}
-
-#[test]
 fn send_to_errors() {
-    let base = send_to_request(1, 0, v4(53), b"abcd");
+    let base = send_to_request(1, 0, v4(53), 4);
     let length: Vec<Mutation> = vec![
-        ("length short", Box::new(|b| put_u32(b, 20, 3))),
-        ("length long", Box::new(|b| put_u32(b, 20, 5))),
-        ("length max", Box::new(|b| put_u32(b, 20, u32::MAX))),
+        (
+            "size long (trailing data is in requests.rs)",
+            Box::new(|b| put_u32(b, 4, 60)),
+        ),
+        ("size short", Box::new(|b| put_u32(b, 4, 55))),
     ];
     expect_all(
         IoctlCode::SEND_TO,
@@ -525,6 +508,7 @@ fn send_to_errors() {
     let invalid: Vec<Mutation> = vec![
         ("reserved", Box::new(|b| put_u32(b, 52, 1))),
         ("id 0", Box::new(|b| put_u64(b, 8, 0))),
+        ("length 0", Box::new(|b| put_u32(b, 20, 0))),
     ];
     expect_all(
         IoctlCode::SEND_TO,
@@ -538,7 +522,7 @@ fn send_to_errors() {
 
 #[test]
 fn recv_from_round_trips_and_boundaries() {
-    for max_length in [0, 1, 1500, MAX_DATAGRAM] {
+    for max_length in [1, 1500, MAX_DATAGRAM] {
         assert_eq!(
             parse_request(
                 IoctlCode::RECV_FROM.0,
@@ -551,7 +535,7 @@ fn recv_from_round_trips_and_boundaries() {
             }))
         );
     }
-    for max_length in [MAX_DATAGRAM + 1, 65_535, u32::MAX] {
+    for max_length in [0, MAX_DATAGRAM + 1, 65_535, u32::MAX] {
         assert_eq!(
             parse_request(
                 IoctlCode::RECV_FROM.0,
@@ -692,7 +676,7 @@ fn security_and_stats_round_trip() {
         parse_request(IoctlCode::STATS.0, &encode_stats()),
         Ok(Request::Stats)
     );
-    assert_eq!(encode_stats(), [2, 0, 0, 0, 8, 0, 0, 0]);
+    assert_eq!(encode_stats(), [3, 0, 0, 0, 8, 0, 0, 0]);
 }
 
 // ---- RESOLVE (timeout 8, reserved 12, name 16..272, service 272..304) ----
