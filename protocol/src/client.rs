@@ -6,6 +6,7 @@ use zerocopy::FromBytes;
 
 use crate::text::{read_padded, write_padded};
 use crate::wire::{
+    AcceptRequest,
     header, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo,
     EndpointReply, Header, InfoReply, InfoRequest, ListReply, ListRequest, RecvFromReply,
     RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest,
@@ -227,6 +228,17 @@ pub fn encode_disconnect(id: EndpointId, timeout_ms: u32, abortive: bool) -> [u8
         id: id.0,
         timeout_ms,
         flags: if abortive { DISCONNECT_ABORTIVE } else { 0 },
+    })
+}
+
+/// An ACCEPT request; `detach` keeps the connection open after the handle closes.
+#[must_use]
+pub fn encode_accept(id: EndpointId, timeout_ms: u32, detach: bool) -> [u8; 24] {
+    zerocopy::transmute!(AcceptRequest {
+        header: header(AcceptRequest::LEN_U32),
+        id: id.0,
+        timeout_ms,
+        flags: if detach { FLAG_DETACH } else { 0 },
     })
 }
 

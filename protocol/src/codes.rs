@@ -99,8 +99,13 @@ impl IoctlCode {
         FILE_ANY_ACCESS,
     ));
 
+    /// Take a connection queued on an accept-mode listener (`AcceptRequest`; the output
+    /// buffer, by direct I/O, receives the new connection's `EndpointReply`). Pends until a
+    /// connection arrives.
+    pub const ACCEPT: Self = Self(ctl_code(DEVICE_TYPE, 0x80F, METHOD_OUT_DIRECT, READ_WRITE));
+
     /// Every code of ABI version 3, in function order (0x800 upwards).
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::INFO,
         Self::TCP_CONNECT,
         Self::TCP_LISTEN,
@@ -116,6 +121,7 @@ impl IoctlCode {
         Self::SECURITY,
         Self::RESOLVE,
         Self::STATS,
+        Self::ACCEPT,
     ];
 
     /// The code's name (`"TCP_CONNECT"`), or `None` if it is not a wsk-rs code.
@@ -137,6 +143,7 @@ impl IoctlCode {
             Self::SECURITY => Some("SECURITY"),
             Self::RESOLVE => Some("RESOLVE"),
             Self::STATS => Some("STATS"),
+            Self::ACCEPT => Some("ACCEPT"),
             _ => None,
         }
     }
@@ -208,6 +215,8 @@ mod tests {
         assert_eq!(IoctlCode::SEND_TO.0, 0x8057_E021);
         assert_eq!(IoctlCode::RECV_FROM.0, 0x8057_E026);
         assert_eq!(IoctlCode::DISCONNECT.0, 0x8057_E028);
+        // CTL_CODE(0x8057, 0x80F, METHOD_OUT_DIRECT, FILE_READ_DATA | FILE_WRITE_DATA)
+        assert_eq!(IoctlCode::ACCEPT.0, 0x8057_E03E);
         assert_eq!(IoctlCode::SOCKET_OPTION.0, 0x8057_E02C);
         assert_eq!(IoctlCode::SECURITY.0, 0x8057_2030);
         assert_eq!(IoctlCode::RESOLVE.0, 0x8057_2034);

@@ -48,7 +48,7 @@ mod types;
 pub mod wire;
 
 pub use client::{
-    encode_close, encode_disconnect, encode_info, encode_list, encode_recv, encode_recv_from,
+    encode_accept, encode_close, encode_disconnect, encode_info, encode_list, encode_recv, encode_recv_from,
     encode_resolve, encode_security, encode_send, encode_send_to, encode_socket_option,
     encode_stats, encode_tcp_connect, encode_tcp_connect_with, encode_tcp_listen,
     encode_tcp_listen_with, encode_udp_bind, list_output_len, parse_close_reply,
@@ -69,12 +69,12 @@ pub use reply::{
     ListWriter, ResolveWriter,
 };
 pub use request::{
-    direct_output_len, parse_request, BindFlags, Disconnect, Recv, RecvFrom, Request, Resolve,
+    direct_output_len, parse_request, Accept, BindFlags, Disconnect, Recv, RecvFrom, Request, Resolve,
     Send, SendTo, SocketOption, TcpConnect, TcpListen, UdpBind,
 };
 pub use types::{EndpointId, EndpointKind, EndpointState, OptionId, Service, Stats, UdpService};
 pub use wire::{
-    CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo, EndpointReply,
+    AcceptRequest, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo, EndpointReply,
     Header, InfoReply, InfoRequest, ListReply, ListRequest, RecvFromReply, RecvFromRequest,
     RecvRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest, SendRequest,
     SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply, StatsRequest,

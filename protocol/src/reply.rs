@@ -31,6 +31,7 @@ pub const fn min_output_len(code: u32) -> Option<usize> {
         IoctlCode::LIST => Some(ListReply::LEN),
         IoctlCode::RECV_FROM => Some(RecvFromReply::LEN + 1),
         IoctlCode::DISCONNECT => Some(DisconnectReply::LEN),
+        IoctlCode::ACCEPT => Some(EndpointReply::LEN),
         IoctlCode::SOCKET_OPTION => Some(SocketOptionReply::LEN),
         IoctlCode::SECURITY => Some(SecurityReply::LEN),
         IoctlCode::RESOLVE => Some(ResolveReply::LEN),

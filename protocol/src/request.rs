@@ -7,7 +7,7 @@ use zerocopy::FromBytes;
 
 use crate::text::{read_padded, read_sddl};
 use crate::wire::{
-    CloseRequest, DisconnectRequest, Header, InfoRequest, ListRequest, RecvFromRequest,
+    AcceptRequest, CloseRequest, DisconnectRequest, Header, InfoRequest, ListRequest, RecvFromRequest,
     RecvRequest, ResolveRequest, SecurityRequest, SendRequest, SendToRequest, SocketOptionRequest,
     StatsRequest, TcpConnectRequest, TcpListenRequest, UdpBindRequest, WireAddr, WireSize,
 };
@@ -43,6 +43,8 @@ pub enum Request<'a> {
     RecvFrom(RecvFrom),
     /// DISCONNECT.
     Disconnect(Disconnect),
+    /// `ACCEPT`: take a queued connection (direct I/O: the reply goes to the output buffer).
+    Accept(Accept),
     /// `SOCKET_OPTION`.
     SocketOption(SocketOption),
     /// SECURITY of this endpoint.
@@ -236,6 +238,17 @@ pub struct Disconnect {
     pub abortive: bool,
 }
 
+/// A validated ACCEPT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accept {
+    /// The accept-mode listener (nonzero).
+    pub id: EndpointId,
+    /// How long to wait for a connection, never 0 ([`DEFAULT_TIMEOUT_MS`] already applied).
+    pub timeout_ms: u32,
+    /// [`FLAG_DETACH`] was set: the connection outlives the handle that accepted it.
+    pub detach: bool,
+}
+
 /// A validated `SOCKET_OPTION`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SocketOption {
@@ -300,6 +313,7 @@ pub fn parse_request(code: u32, input: &[u8]) -> Result<Request<'_>, ProtocolErr
         IoctlCode::SEND_TO => parse_send_to(&read_exact(input)?).map(Request::SendTo),
         IoctlCode::RECV_FROM => parse_recv_from(&read_exact(input)?).map(Request::RecvFrom),
         IoctlCode::DISCONNECT => parse_disconnect(&read_exact(input)?).map(Request::Disconnect),
+        IoctlCode::ACCEPT => parse_accept(&read_exact(input)?).map(Request::Accept),
         IoctlCode::SOCKET_OPTION => {
             parse_socket_option(&read_exact(input)?).map(Request::SocketOption)
         }
@@ -341,6 +355,7 @@ pub fn direct_output_len(request: &Request<'_>) -> Option<usize> {
                 .ok()?
                 .checked_add(crate::RecvFromReply::LEN);
         }
+        Request::Accept(_) => return Some(crate::EndpointReply::LEN),
         Request::Info
         | Request::TcpConnect(_)
         | Request::TcpListen(_)
@@ -502,6 +517,17 @@ fn parse_disconnect(request: &DisconnectRequest) -> Result<Disconnect, ProtocolE
         id: EndpointId::checked(request.id)?,
         timeout_ms: effective_timeout(request.timeout_ms),
         abortive: request.flags & DISCONNECT_ABORTIVE != 0,
+    })
+}
+
+fn parse_accept(request: &AcceptRequest) -> Result<Accept, ProtocolError> {
+    if request.flags & !FLAG_DETACH != 0 {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    Ok(Accept {
+        id: EndpointId::checked(request.id)?,
+        timeout_ms: effective_timeout(request.timeout_ms),
+        detach: request.flags & FLAG_DETACH != 0,
     })
 }
 

@@ -465,6 +465,23 @@ pub struct DisconnectRequest {
     pub flags: u32,
 }
 
+/// ACCEPT request: take a connection queued on an accept-mode listener.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct AcceptRequest {
+    /// Common header.
+    pub header: Header,
+    /// The listener (opened with `SERVICE_NONE`).
+    pub id: u64,
+    /// How long to wait for a connection, in milliseconds; 0 means
+    /// [`crate::DEFAULT_TIMEOUT_MS`].
+    pub timeout_ms: u32,
+    /// [`crate::FLAG_DETACH`] (the connection outlives the handle) or 0.
+    pub flags: u32,
+}
+
 /// DISCONNECT reply (shaped like [`CloseReply`]).
 #[repr(C)]
 #[derive(
@@ -662,6 +679,7 @@ wire_size! {
     RecvFromRequest = 24;
     RecvFromReply = 48;
     DisconnectRequest = 24;
+    AcceptRequest = 24;
     DisconnectReply = 8;
     SocketOptionRequest = 32;
     SocketOptionReply = 16;

@@ -21,7 +21,8 @@ use wsk::io::{CancelReason, IoHandler, IoSlot, MdlBuffer, Started, Transferred};
 use wsk::NtStatus;
 use wskrs_protocol::{self as protocol, EndpointId, ProtocolError, Request};
 
-use crate::endpoints::{Kind, Outcome};
+use crate::endpoints::{Kind, Outcome, WaitingAccept};
+use crate::services::{AcceptSink, QueuedConnection};
 use crate::{Caller, Driver};
 
 /// Period of the deadline timer.
@@ -190,6 +191,9 @@ impl<R: PendingRequest> Driver<R> {
             Ok(parsed) => parsed,
             Err(e) => return Err((request, e.status())),
         };
+        if let Request::Accept(accept) = parsed {
+            return self.start_accept(caller, output_len, request, accept);
+        }
         let Some(expected) = protocol::direct_output_len(&parsed) else {
             return Err((request, NtStatus::INVALID_DEVICE_REQUEST));
         };
@@ -263,6 +267,76 @@ impl<R: PendingRequest> Driver<R> {
             Started::Done(request, result) => self.finish_direct(data.id, data.direction, request, result),
         }
         Ok(())
+    }
+
+    /// ACCEPT: hands over a queued connection now, or parks the request on the listener until
+    /// one arrives, it is cancelled, or its deadline passes.
+    fn start_accept(&'static self, caller: Caller, output_len: usize, mut request: R, accept: protocol::Accept) -> Result<(), (R, NtStatus)> {
+        if output_len != core::mem::size_of::<protocol::EndpointReply>() {
+            return Err((request, ProtocolError::LengthMismatch.status()));
+        }
+        if request.data().is_none_or(|b| b.len() < output_len) {
+            return Err((request, NtStatus::INVALID_PARAMETER));
+        }
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let ticket = Ticket { endpoint: accept.id.0, direction: Direction::Receive.as_u64(), sequence };
+        let deadline = self.ticks.load(Ordering::Acquire).saturating_add(ticks_for(accept.timeout_ms));
+        let mut table = self.endpoints.inner.lock();
+        let endpoint = match table.find(caller, accept.id) {
+            Ok(endpoint) => endpoint,
+            Err(status) => return Err((request, status)),
+        };
+        let local = endpoint.local();
+        let Kind::Listener { service: protocol::Service::None, listener, waiting } = &mut endpoint.kind else {
+            return Err((request, NtStatus::INVALID_DEVICE_STATE));
+        };
+        if waiting.is_some() {
+            return Err((request, NtStatus::DEVICE_BUSY));
+        }
+        if let Some(queued) = listener.pop_queued() {
+            drop(table);
+            self.hand_over(request, caller, accept.detach, local, queued);
+            return Ok(());
+        }
+        if !request.arm_cancel(ticket) {
+            return Err((request, NtStatus::CANCELLED));
+        }
+        let op = PendingOp { sequence, caller, deadline, generation: None, cancelled: None, escalated: false, with_header: false };
+        *waiting = Some(WaitingAccept { op, request, detach: accept.detach });
+        Ok(())
+    }
+
+    /// Makes `queued` a connection endpoint of `caller` and completes the ACCEPT with it.
+    /// IRQL <= DISPATCH_LEVEL.
+    fn hand_over(&'static self, request: R, caller: Caller, detach: bool, local: Option<SocketAddr>, queued: QueuedConnection) {
+        let remote = queued.remote.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+        let endpoint = crate::endpoints::Endpoint::connection(caller, detach, local, remote, queued.socket);
+        let id = match self.insert(endpoint) {
+            Ok(id) => id,
+            Err(status) => {
+                self.totals.errors.fetch_add(1, Ordering::Relaxed);
+                request.complete(status, 0);
+                return;
+            }
+        };
+        let mut reply = [0u8; core::mem::size_of::<protocol::EndpointReply>()];
+        let written = protocol::write_endpoint(&mut reply, id, protocol::KIND_TCP_CONNECTION, local, queued.remote)
+            .map_err(ProtocolError::status)
+            .and_then(|information| {
+                let buffer = request.data().ok_or(NtStatus::INVALID_PARAMETER)?;
+                buffer.write_at(0, &reply).map_err(NtStatus::from)?;
+                Ok(information)
+            });
+        match written {
+            Ok(information) => request.complete(NtStatus::SUCCESS, information),
+            Err(status) => {
+                // The user never learns the id: do not leave the connection behind.
+                if let Ok(endpoint) = self.endpoints.remove(caller, id) {
+                    self.close_endpoint_later(endpoint);
+                }
+                request.complete(status, 0);
+            }
+        }
     }
 
     /// The endpoint's slot for `direction`, created on first use.
@@ -342,6 +416,14 @@ impl<R: PendingRequest> Driver<R> {
         let now = self.ticks.load(Ordering::Acquire);
         let target = {
             let mut table = self.endpoints.inner.lock();
+            if let Some(Kind::Listener { waiting, .. }) = table.find_any(EndpointId(ticket.endpoint)).map(|e| &mut e.kind) {
+                let parked = waiting.take_if(|w| w.op.sequence == ticket.sequence);
+                drop(table);
+                if let Some(parked) = parked {
+                    parked.request.complete(NtStatus::CANCELLED, 0);
+                }
+                return;
+            }
             let Some(io) = direct_slots(&mut table, EndpointId(ticket.endpoint)) else { return };
             let slot = io.slot_mut(direction).clone();
             let Some(op) = io.pending_mut(direction).as_mut().filter(|op| op.sequence == ticket.sequence) else { return };
@@ -360,6 +442,38 @@ impl<R: PendingRequest> Driver<R> {
     /// IRQL <= DISPATCH_LEVEL.
     pub(crate) fn cancel_requests_of(&self, caller: Caller) {
         self.sweep(|op, _| (op.caller == caller && op.cancelled.is_none()).then_some(CancelReason::Cancelled));
+        self.expire_accepts(|op, _| op.caller == caller, NtStatus::CANCELLED);
+    }
+
+    /// Completes, with `status`, the parked ACCEPTs that `pick` selects.
+    fn expire_accepts(&self, pick: impl Fn(&PendingOp, u64) -> bool, status: NtStatus) {
+        let now = self.ticks.load(Ordering::Acquire);
+        loop {
+            let mut batch: [Option<R>; BATCH] = [const { None }; BATCH];
+            let mut used = 0;
+            {
+                let mut table = self.endpoints.inner.lock();
+                for endpoint in table.slots.iter_mut().flatten() {
+                    if used >= BATCH {
+                        break;
+                    }
+                    if let Kind::Listener { waiting, .. } = &mut endpoint.kind {
+                        if let Some(parked) = waiting.take_if(|w| pick(&w.op, now)) {
+                            if let Some(place) = batch.get_mut(used) {
+                                *place = Some(parked.request);
+                                used = used.saturating_add(1);
+                            }
+                        }
+                    }
+                }
+            }
+            for request in batch.iter_mut().filter_map(Option::take) {
+                request.complete(status, 0);
+            }
+            if used < BATCH {
+                return;
+            }
+        }
     }
 
     /// The deadline timer's tick: times out overdue requests and closes the sockets of
@@ -367,6 +481,7 @@ impl<R: PendingRequest> Driver<R> {
     pub(crate) fn tick(&'static self) {
         self.ticks.fetch_add(1, Ordering::AcqRel);
         self.sweep(|op, now| (op.cancelled.is_none() && op.deadline <= now).then_some(CancelReason::TimedOut));
+        self.expire_accepts(|op, now| op.deadline <= now, NtStatus::IO_TIMEOUT);
         self.escalate();
     }
 
@@ -497,4 +612,26 @@ fn direct_slots<R: PendingRequest>(
     id: EndpointId,
 ) -> Option<&mut crate::endpoints::DirectSlots<R>> {
     table.find_any(id).and_then(|e| io_of(&mut e.kind))
+}
+
+impl<R: PendingRequest> AcceptSink for Driver<R> {
+    /// A connection was queued on `listener`: hand it to a parked ACCEPT, if there is one.
+    fn connection_queued(&'static self, listener: EndpointId) {
+        loop {
+            let handed = {
+                let mut table = self.endpoints.inner.lock();
+                let Some(endpoint) = table.find_any(listener) else { return };
+                let local = endpoint.local();
+                let Kind::Listener { listener: service, waiting, .. } = &mut endpoint.kind else { return };
+                if waiting.is_none() {
+                    return;
+                }
+                let Some(queued) = service.pop_queued() else { return };
+                let Some(parked) = waiting.take() else { return };
+                (parked, local, queued)
+            };
+            let (parked, local, queued) = handed;
+            self.hand_over(parked.request, parked.op.caller, parked.detach, local, queued);
+        }
+    }
 }

@@ -26,7 +26,8 @@ pub(crate) enum Kind<R: PendingRequest> {
     Connection { socket: Option<ConnectionSocket>, io: DirectSlots<R> },
     /// A user-driven UDP socket; `None` while an operation has it out.
     Datagram { socket: Option<DatagramSocket>, io: DirectSlots<R> },
-    Listener { service: Service, listener: ServiceListener },
+    /// `waiting`: an ACCEPT parked until a connection arrives (accept mode).
+    Listener { service: Service, listener: ServiceListener, waiting: Option<WaitingAccept<R>> },
     UdpEcho { task: DatagramTask<UdpEchoSession> },
 }
 
@@ -57,6 +58,14 @@ impl<R: PendingRequest> DirectSlots<R> {
             Direction::Receive => receive,
         }
     }
+}
+
+/// An ACCEPT waiting for a connection.
+pub(crate) struct WaitingAccept<R: PendingRequest> {
+    pub(crate) op: PendingOp,
+    pub(crate) request: R,
+    /// The connection it gets is detached.
+    pub(crate) detach: bool,
 }
 
 /// A socket an operation takes out of the table and gives back.
@@ -224,9 +233,10 @@ impl<R: PendingRequest> Endpoint<R> {
         }
     }
 
-    pub(crate) fn listener(owner: Caller, detached: bool, local: SocketAddr, service: Service, listener: ServiceListener) -> Self {
+    /// A listener; `id` is its reserved id (or 0 to get one on insert).
+    pub(crate) fn listener(id: EndpointId, owner: Caller, detached: bool, local: SocketAddr, service: Service, listener: ServiceListener) -> Self {
         Self {
-            id: EndpointId(0),
+            id,
             owner,
             detached,
             local: Some(local),
@@ -234,7 +244,7 @@ impl<R: PendingRequest> Endpoint<R> {
             state: EndpointState::Listening,
             stats: Stats { opened_at: wsk::uptime(), ..Stats::default() },
             security: None,
-            kind: Kind::Listener { service, listener },
+            kind: Kind::Listener { service, listener, waiting: None },
         }
     }
 
@@ -266,6 +276,10 @@ impl<R: PendingRequest> Endpoint<R> {
 
     pub(crate) fn id(&self) -> EndpointId {
         self.id
+    }
+
+    pub(crate) fn local(&self) -> Option<SocketAddr> {
+        self.local
     }
 
     /// The endpoint is unusable (a request the provider would not cancel closed its socket).
@@ -304,10 +318,15 @@ impl<R: PendingRequest> Endpoint<R> {
 
     /// Closes the endpoint; returns what its in-kernel service did, which the driver keeps in
     /// its totals. IRQL: PASSIVE_LEVEL (a connection's close waits).
-    pub(crate) fn close(self) -> ServiceStats {
-        match &self.kind {
+    pub(crate) fn close(mut self) -> ServiceStats {
+        match &mut self.kind {
             Kind::Connection { .. } | Kind::Datagram { .. } => {}
-            Kind::Listener { listener, .. } => listener.stop(),
+            Kind::Listener { listener, waiting, .. } => {
+                if let Some(waiting) = waiting.take() {
+                    waiting.request.complete(NtStatus::CANCELLED, 0);
+                }
+                listener.stop();
+            }
             Kind::UdpEcho { task } => task.stop(),
         }
         // Read after stopping, so nothing the service still counts is lost.
@@ -407,17 +426,29 @@ impl<R: PendingRequest> EndpointTable<R> {
         Self { inner: SpinLock::new(Table { slots: [const { None }; MAX_ENDPOINTS], next_id: 1, peak: 0 }) }
     }
 
-    /// Adds an endpoint and assigns its id. When the table is full the endpoint is closed
-    /// and `STATUS_INSUFFICIENT_RESOURCES` returned.
+    /// An id for an endpoint that needs it before it is inserted (a listener that announces
+    /// queued connections by id).
+    pub(crate) fn reserve_id(&self) -> EndpointId {
+        let mut t = self.inner.lock();
+        let id = EndpointId(t.next_id);
+        t.next_id = t.next_id.saturating_add(1);
+        id
+    }
+
+    /// Adds an endpoint and assigns its id (unless it has a reserved one). When the table is
+    /// full the endpoint is closed and `STATUS_INSUFFICIENT_RESOURCES` returned.
     pub(crate) fn insert(&self, mut endpoint: Endpoint<R>) -> Result<EndpointId, NtStatus> {
         let rejected = {
             let mut t = self.inner.lock();
-            let id = EndpointId(t.next_id);
+            let reserved = endpoint.id.0 != 0;
+            let id = if reserved { endpoint.id } else { EndpointId(t.next_id) };
             match t.slots.iter_mut().find(|s| s.is_none()) {
                 Some(slot) => {
                     endpoint.id = id;
                     *slot = Some(endpoint);
-                    t.next_id = t.next_id.saturating_add(1);
+                    if !reserved {
+                        t.next_id = t.next_id.saturating_add(1);
+                    }
                     let open = t.slots.iter().flatten().count();
                     t.peak = t.peak.max(open);
                     return Ok(id);

@@ -181,7 +181,7 @@ impl<R: PendingRequest> Driver<R> {
     /// `max(input_len, output_len)` bytes: the request is read from its first `input_len`
     /// bytes and the reply written over it.
     pub fn device_control(
-        &self,
+        &'static self,
         caller: Caller,
         code: u32,
         buffer: &mut [u8],
@@ -215,6 +215,21 @@ impl<R: PendingRequest> Driver<R> {
         t.bytes_sent.fetch_add(served.bytes_sent, Ordering::Relaxed);
         t.bytes_received.fetch_add(served.bytes_received, Ordering::Relaxed);
         t.connections_served.fetch_add(served.served, Ordering::Relaxed);
+    }
+
+    /// Closes an endpoint on a worker thread (closing waits). IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn close_endpoint_later(&'static self, endpoint: endpoints::Endpoint<R>) {
+        let client = self.client.lock().clone();
+        let Some(client) = client else {
+            // No client means no socket: nothing in the endpoint waits on close.
+            let _ = endpoint.close();
+            return;
+        };
+        if let Err((driver, endpoint)) = client.defer((self, endpoint), |(driver, endpoint)| driver.close_endpoint(endpoint)) {
+            // No work item: leak the endpoint's sockets rather than block here.
+            core::mem::forget(endpoint);
+            let _ = driver;
+        }
     }
 
     /// Unload: closes every endpoint, then waits (bounded) for every socket to close and

@@ -16,7 +16,7 @@ use wsk::{
 use wskrs_protocol::{self as protocol, BindFlags, EndpointId, OptionId, ProtocolError, Request, Service, UdpService};
 
 use crate::endpoints::{DatagramKind, Endpoint, Outcome, SddlText};
-use crate::services::{ServiceListener, TcpService, UdpEchoSession};
+use crate::services::{AcceptSink, ServiceListener, TcpService, UdpEchoSession};
 use crate::{Caller, Driver, Failure, DRIVER_VERSION};
 
 /// How long creating and binding a listener or UDP socket may take.
@@ -55,7 +55,7 @@ fn output(buffer: &mut [u8], output_len: usize) -> Result<&mut [u8], Failure> {
 
 impl<R: crate::PendingRequest> Driver<R> {
     pub(crate) fn dispatch(
-        &self,
+        &'static self,
         caller: Caller,
         code: u32,
         buffer: &mut [u8],
@@ -76,7 +76,7 @@ impl<R: crate::PendingRequest> Driver<R> {
         write(reply, output(buffer, output_len)?)
     }
 
-    fn run(&self, caller: Caller, request: Request<'_>) -> Result<Reply, Failure> {
+    fn run(&'static self, caller: Caller, request: Request<'_>) -> Result<Reply, Failure> {
         match request {
             Request::Info => {
                 // Registering here lets INFO report the provider; a provider that is not
@@ -101,17 +101,23 @@ impl<R: crate::PendingRequest> Driver<R> {
                     Service::Echo => TcpService::Echo,
                     Service::Discard => TcpService::Discard,
                     Service::Source => TcpService::Source,
-                    // Handing accepted connections to the user is not built yet.
-                    Service::None => return Err(Failure(NtStatus::NOT_SUPPORTED)),
+                    // No in-kernel service: connections wait for the user's ACCEPT.
+                    Service::None => TcpService::Accept,
                 };
                 let client = self.client()?;
                 let (listener, security) = secured(&client, l.sddl, bind_options(l.bind), |options| {
                     ListenSocket::bind_with(&client, l.local, options, BIND_TIMEOUT)
                 })?;
                 let max = usize::try_from(l.max_connections).unwrap_or(usize::MAX);
-                let listener = ServiceListener::start(listener, service, max)?;
-                let endpoint = Endpoint::listener(caller, l.detach, l.local, l.service, listener).with_security(security);
+                let id = self.endpoints.reserve_id();
+                let sink: Option<(&'static dyn AcceptSink, EndpointId)> = (service == TcpService::Accept).then_some((self, id));
+                let listener = ServiceListener::start(listener, service, max, sink)?;
+                let endpoint = Endpoint::listener(id, caller, l.detach, l.local, l.service, listener).with_security(security);
                 let id = self.insert(endpoint)?;
+                // Connections that arrived before the endpoint was in the table wait: announce.
+                if service == TcpService::Accept {
+                    self.connection_queued(id);
+                }
                 Ok(Reply::Endpoint { id, kind: protocol::KIND_TCP_LISTENER, local: Some(l.local), remote: None })
             }
             Request::UdpBind(u) => {
@@ -147,13 +153,13 @@ impl<R: crate::PendingRequest> Driver<R> {
             }
             Request::Stats => Ok(Reply::Stats(self.stats())),
             // LIST: handled in `dispatch`. Data requests use direct I/O (`Driver::direct`).
-            Request::List | Request::Send(_) | Request::Recv(_) | Request::SendTo(_) | Request::RecvFrom(_) => {
+            Request::List | Request::Send(_) | Request::Recv(_) | Request::SendTo(_) | Request::RecvFrom(_) | Request::Accept(_) => {
                 Err(Failure(NtStatus::INVALID_DEVICE_REQUEST))
             }
         }
     }
 
-    fn insert(&self, endpoint: Endpoint<R>) -> Result<EndpointId, NtStatus> {
+    pub(crate) fn insert(&self, endpoint: Endpoint<R>) -> Result<EndpointId, NtStatus> {
         let id = self.endpoints.insert(endpoint)?;
         self.totals.endpoints_opened.fetch_add(1, Ordering::Relaxed);
         Ok(id)

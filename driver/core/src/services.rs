@@ -1,6 +1,7 @@
 //! The in-kernel services: a TCP listener ([`ServiceListener`]) that runs a [`ServiceSession`]
-//! (echo, discard or source) on every accepted connection, and a UDP echo
-//! ([`UdpEchoSession`]). All completion-driven: no thread per connection.
+//! (echo, discard or source) on every accepted connection or queues it for the user to take
+//! with ACCEPT, and a UDP echo ([`UdpEchoSession`]). All completion-driven: no thread per
+//! connection.
 
 use core::net::SocketAddr;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -9,6 +10,7 @@ use wsk::accept::{AcceptHandler, Acceptor};
 use wsk::datagrams::{DatagramSession, DatagramStep};
 use wsk::stream::{Session, Step, StreamTask};
 use wsk::{ConnectionSocket, Error, ListenSocket, NtStatus, Shared, SpinLock};
+use wskrs_protocol::EndpointId;
 
 /// Most connections one listener serves at once; more are closed on arrival.
 pub(crate) const MAX_SESSIONS: usize = 256;
@@ -16,9 +18,66 @@ pub(crate) const MAX_SESSIONS: usize = 256;
 /// Buffer per connection: one receive is echoed before the next is issued.
 const SESSION_BUFFER: usize = 16 * 1024;
 
+/// Most accepted connections one listener keeps waiting for ACCEPT; more are closed on
+/// arrival.
+pub(crate) const MAX_QUEUED: usize = 64;
+
+/// Where an accept-mode listener announces a queued connection: the driver, which hands it
+/// to a waiting ACCEPT. IRQL <= DISPATCH_LEVEL.
+pub(crate) trait AcceptSink: Sync {
+    fn connection_queued(&'static self, listener: EndpointId);
+}
+
+/// An accepted connection waiting for ACCEPT.
+pub(crate) struct QueuedConnection {
+    pub(crate) socket: ConnectionSocket,
+    pub(crate) remote: Option<SocketAddr>,
+}
+
+/// A bounded FIFO of accepted connections.
+struct AcceptQueue {
+    items: [Option<QueuedConnection>; MAX_QUEUED],
+    head: usize,
+    len: usize,
+}
+
+impl AcceptQueue {
+    const fn new() -> Self {
+        Self { items: [const { None }; MAX_QUEUED], head: 0, len: 0 }
+    }
+
+    /// Appends; gives the connection back when `capacity` (at most MAX_QUEUED) are waiting.
+    fn push(&mut self, item: QueuedConnection, capacity: usize) -> Result<(), QueuedConnection> {
+        if self.len >= capacity.min(MAX_QUEUED) {
+            return Err(item);
+        }
+        let tail = self.head.wrapping_add(self.len) % MAX_QUEUED;
+        match self.items.get_mut(tail) {
+            Some(slot) => {
+                *slot = Some(item);
+                self.len = self.len.saturating_add(1);
+                Ok(())
+            }
+            None => Err(item),
+        }
+    }
+
+    fn pop(&mut self) -> Option<QueuedConnection> {
+        if self.len == 0 {
+            return None;
+        }
+        let item = self.items.get_mut(self.head).and_then(Option::take);
+        self.head = self.head.wrapping_add(1) % MAX_QUEUED;
+        self.len = self.len.saturating_sub(1);
+        item
+    }
+}
+
 /// What a TCP listener does with each connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TcpService {
+    /// Queue it for the user (ACCEPT).
+    Accept,
     /// Send every byte back.
     Echo,
     /// Read and drop everything.
@@ -47,6 +106,8 @@ enum Slot {
 
 struct ServiceState {
     sessions: SpinLock<[Slot; MAX_SESSIONS]>,
+    /// Accept mode: connections waiting for ACCEPT.
+    queue: SpinLock<AcceptQueue>,
     stopping: AtomicBool,
     served: AtomicU64,
     active: AtomicU32,
@@ -60,11 +121,18 @@ pub(crate) struct ServiceListener {
 }
 
 impl ServiceListener {
-    /// Starts accepting on `listener`, serving at most `max_sessions` connections at once.
-    /// IRQL: PASSIVE_LEVEL.
-    pub(crate) fn start(listener: ListenSocket, service: TcpService, max_sessions: usize) -> Result<Self, NtStatus> {
+    /// Starts accepting on `listener`, serving at most `max_sessions` connections at once
+    /// (accept mode: queueing at most that many, up to [`MAX_QUEUED`], and announcing each to
+    /// the sink with the listener's endpoint id). IRQL: PASSIVE_LEVEL.
+    pub(crate) fn start(
+        listener: ListenSocket,
+        service: TcpService,
+        max_sessions: usize,
+        sink: Option<(&'static dyn AcceptSink, EndpointId)>,
+    ) -> Result<Self, NtStatus> {
         let state = Shared::try_new(ServiceState {
             sessions: SpinLock::new([const { Slot::Free }; MAX_SESSIONS]),
+            queue: SpinLock::new(AcceptQueue::new()),
             stopping: AtomicBool::new(false),
             served: AtomicU64::new(0),
             active: AtomicU32::new(0),
@@ -72,8 +140,18 @@ impl ServiceListener {
             bytes_received: AtomicU64::new(0),
         })?;
         let max_sessions = max_sessions.clamp(1, MAX_SESSIONS);
-        let acceptor = Acceptor::start(listener, ServiceAcceptor { state, service, max_sessions })?;
+        let acceptor = Acceptor::start(listener, ServiceAcceptor { state, service, max_sessions, sink })?;
         Ok(Self { acceptor })
+    }
+
+    /// The oldest connection waiting for ACCEPT. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn pop_queued(&self) -> Option<QueuedConnection> {
+        let state = &self.acceptor.handler().state;
+        let item = state.queue.lock().pop();
+        if item.is_some() {
+            state.active.fetch_sub(1, Ordering::Relaxed);
+        }
+        item
     }
 
     /// Stops accepting and closes every connection (asynchronously).
@@ -86,6 +164,11 @@ impl ServiceListener {
             if let Slot::Running(task) = slot {
                 task.abort();
             }
+        }
+        drop(sessions);
+        // Connections nobody took: closed here (PASSIVE_LEVEL, as the caller is).
+        while let Some(queued) = self.pop_queued() {
+            drop(queued);
         }
     }
 
@@ -104,10 +187,34 @@ struct ServiceAcceptor {
     state: Shared<ServiceState>,
     service: TcpService,
     max_sessions: usize,
+    /// Accept mode: who hands queued connections to ACCEPT requests, and the listener's id.
+    sink: Option<(&'static dyn AcceptSink, EndpointId)>,
+}
+
+impl ServiceAcceptor {
+    /// Accept mode: queues the connection and announces it.
+    fn queue(&self, socket: ConnectionSocket, remote: Option<SocketAddr>) {
+        let pushed = self.state.queue.lock().push(QueuedConnection { socket, remote }, self.max_sessions);
+        match pushed {
+            Ok(()) => {
+                self.state.served.fetch_add(1, Ordering::Relaxed);
+                self.state.active.fetch_add(1, Ordering::Relaxed);
+            }
+            // Full: refuse this connection, keep listening.
+            Err(refused) => refused.socket.close_later(),
+        }
+        if let Some((sink, id)) = self.sink {
+            sink.connection_queued(id);
+        }
+    }
 }
 
 impl AcceptHandler for ServiceAcceptor {
-    fn accepted(&self, connection: ConnectionSocket, _remote: Option<SocketAddr>) -> bool {
+    fn accepted(&self, connection: ConnectionSocket, remote: Option<SocketAddr>) -> bool {
+        if self.service == TcpService::Accept {
+            self.queue(connection, remote);
+            return true;
+        }
         let reserved = {
             let mut sessions = self.state.sessions.lock();
             let free = sessions.iter().take(self.max_sessions).position(|s| matches!(s, Slot::Free));
@@ -165,7 +272,7 @@ fn fill_pattern(buffer: &mut [u8], offset: u64) {
 impl Session for ServiceSession {
     fn start(&self, buffer: &mut [u8]) -> Step {
         match self.service {
-            TcpService::Echo | TcpService::Discard => Step::Receive,
+            TcpService::Echo | TcpService::Discard | TcpService::Accept => Step::Receive,
             TcpService::Source => {
                 fill_pattern(buffer, 0);
                 Step::Send(buffer.len())
@@ -180,14 +287,14 @@ impl Session for ServiceSession {
         self.state.bytes_received.fetch_add(len as u64, Ordering::Relaxed);
         match self.service {
             TcpService::Echo => Step::Send(len),
-            TcpService::Discard | TcpService::Source => Step::Receive,
+            TcpService::Discard | TcpService::Source | TcpService::Accept => Step::Receive,
         }
     }
 
     fn sent(&self, buffer: &mut [u8], len: usize) -> Step {
         self.state.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
         match self.service {
-            TcpService::Echo | TcpService::Discard => Step::Receive,
+            TcpService::Echo | TcpService::Discard | TcpService::Accept => Step::Receive,
             TcpService::Source => {
                 let offset = self.offset.fetch_add(len as u64, Ordering::Relaxed).saturating_add(len as u64);
                 fill_pattern(buffer, offset);
