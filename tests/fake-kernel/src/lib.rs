@@ -10,6 +10,9 @@
 //!   location at a time, as the I/O manager does; `IoCancelIrp` honours `CancelRoutine` under a
 //!   cancel spin lock), MDLs, events keyed by address, spin locks, work items (each on its own
 //!   thread, at "PASSIVE_LEVEL"), interrupt time and delays (scalable, see [`set_time_scale`]).
+//! - The [`timer`] module: kernel timers (one-shot and periodic, relative due times in virtual
+//!   time) whose DPCs run at DISPATCH_LEVEL on a timer thread; `KeCancelTimer` and
+//!   `KeFlushQueuedDpcs` as documented; freeing a queued timer or a running DPC is a violation.
 //! - The [`netio`] module: `WskRegister`/`WskDeregister`/`WskCaptureProviderNPI`/`WskReleaseProviderNPI`,
 //!   counted and logged ([`netio::log`]).
 //! - The [`provider`] module: a WSK provider whose dispatch tables are the `wsk-bindings` structs, with
@@ -40,6 +43,7 @@ pub mod netio;
 pub mod ntoskrnl;
 pub mod provider;
 mod state;
+pub mod timer;
 
 pub use state::{
     current_irql, in_completion_routine, on_work_item_thread, DISPATCH_LEVEL, PASSIVE_LEVEL,
@@ -125,6 +129,10 @@ pub struct Counts {
     pub irps_in_provider: usize,
     /// Provider sockets handed to the client and not closed.
     pub sockets_open: usize,
+    /// Kernel timers set and not cancelled or expired (periodic ones stay queued).
+    pub timers_queued: usize,
+    /// DPCs queued or running and not finished.
+    pub dpcs_outstanding: usize,
 }
 
 /// The fake's counters now.
@@ -133,6 +141,7 @@ pub fn counts() -> Counts {
     let (pool_allocations, pool_frees, pool_live) = ntoskrnl::pool_counts();
     let (work_items_live, work_items_running) = ntoskrnl::work_item_counts();
     let (cancel_calls, cancel_routines_called) = ntoskrnl::cancel_counts();
+    let (timers_queued, dpcs_outstanding) = timer::counts();
     Counts {
         pool_allocations,
         pool_frees,
@@ -145,6 +154,8 @@ pub fn counts() -> Counts {
         cancel_routines_called,
         irps_in_provider: provider::irps_held(),
         sockets_open: provider::open_sockets(),
+        timers_queued,
+        dpcs_outstanding,
     }
 }
 
@@ -166,6 +177,7 @@ impl Kernel {
         let _ = wait_for_work_items(Duration::from_secs(10));
         provider::reset();
         netio::reset();
+        timer::reset();
         lock(&VIOLATIONS).clear();
         TIME_SCALE.store(1, Ordering::Relaxed);
         ntoskrnl::fail_pool_allocations(u64::MAX, 0);
@@ -182,8 +194,8 @@ impl Kernel {
         self.baseline
     }
 
-    /// Waits (real time, at most `timeout`) until no work item runs and every pool block,
-    /// IRP, MDL, work item and provider socket allocated since [`Kernel::start`] is released;
+    /// Waits (real time, at most `timeout`) until no work item or DPC runs and every pool
+    /// block, IRP, MDL, work item, provider socket and queued timer since [`Kernel::start`] is released;
     /// returns the counters then.
     #[must_use]
     pub fn settle(&self, timeout: Duration) -> Counts {
@@ -206,6 +218,8 @@ impl Kernel {
             && now.work_items_live == b.work_items_live
             && now.irps_in_provider == b.irps_in_provider
             && now.sockets_open == b.sockets_open
+            && now.timers_queued == b.timers_queued
+            && now.dpcs_outstanding == 0
     }
 
     /// [`Kernel::settle`], then asserts that nothing leaked and no violation was recorded.

@@ -178,6 +178,7 @@ pub unsafe extern "C" fn ExFreePoolWithTag(p: *mut c_void, tag: u32) {
         ));
     }
     forget_events(p as usize, block.size);
+    crate::timer::forget_in(p as usize, block.size);
     // SAFETY: a live block allocated with this layout, now removed from the live set.
     unsafe { retire(p.cast(), layout(block.size)) };
 }
