@@ -179,10 +179,8 @@ impl<R: PendingRequest> Driver<R> {
     pub fn direct(&'static self, caller: Caller, code: u32, input: &[u8], output_len: usize, request: R) {
         match self.start_direct(caller, code, input, output_len, request) {
             Ok(()) => {}
-            Err((request, status)) => {
-                self.totals.errors.fetch_add(1, Ordering::Relaxed);
-                request.complete(status, 0);
-            }
+            // Refused before any I/O: not an endpoint error (as for buffered requests).
+            Err((request, status)) => request.complete(status, 0),
         }
     }
 

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::thread;
 use std::time::Duration;
 
 use common::{
@@ -21,7 +20,7 @@ const LOCAL: &str = "127.0.0.1:0";
 #[test]
 fn a_second_caller_cannot_see_or_close_a_non_detached_endpoint() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let mine = udp_bind(d, ALICE, addr(LOCAL), UdpService::None, false).unwrap();
     let shared = udp_bind(d, ALICE, addr(LOCAL), UdpService::None, true).unwrap();
 
@@ -75,7 +74,7 @@ fn a_second_caller_cannot_see_or_close_a_non_detached_endpoint() {
 #[test]
 fn cleanup_closes_exactly_the_callers_non_detached_endpoints() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let a1 = udp_bind(d, ALICE, addr(LOCAL), UdpService::None, false).unwrap();
     let a2 = listen(d, ALICE, addr("127.0.0.1:7100"), Service::Echo, false).unwrap();
     let a_detached = udp_bind(d, ALICE, addr(LOCAL), UdpService::None, true).unwrap();
@@ -122,7 +121,7 @@ fn cleanup_closes_exactly_the_callers_non_detached_endpoints() {
 #[test]
 fn close_of_an_unknown_and_of_a_stale_id_is_not_found() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     assert_eq!(
         close(d, ALICE, EndpointId(1)),
         Err(NtStatus::NOT_FOUND),
@@ -149,9 +148,9 @@ fn close_of_an_unknown_and_of_a_stale_id_is_not_found() {
 }
 
 #[test]
-fn a_busy_endpoint_answers_device_busy() {
+fn a_pended_receive_leaves_the_connection_usable_and_ends_by_data_cancel_timeout_or_close() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     // The peer is driven by the test (its own registration), so it can end the RECV at once.
     let peer = common::register(Duration::from_secs(5)).unwrap();
     let mut listener =
@@ -159,51 +158,51 @@ fn a_busy_endpoint_answers_device_busy() {
     let c = connect(d, ALICE, addr("127.0.0.1:7200"), false).unwrap();
     let (mut far, _) = listener.accept(Duration::from_secs(5)).unwrap();
     let open = fake::counts().sockets_open;
-    for close_meanwhile in [false, true] {
+    let pend_recv = |room: usize, timeout_ms: u32| {
         let idle = fake::provider::waiting_requests();
-        thread::scope(|s| {
-            // A RECV that waits for data holds the socket on another thread.
-            let receiver = s.spawn(|| recv(d, ALICE, c.id, 64));
-            eventually("the RECV is waiting in the provider", || {
-                fake::provider::waiting_requests() > idle
-            });
-            assert_eq!(send(d, ALICE, c.id, b"x"), Err(NtStatus::DEVICE_BUSY));
-            assert_eq!(
-                common::disconnect(d, ALICE, c.id, false),
-                Err(NtStatus::DEVICE_BUSY)
-            );
-            assert_eq!(
-                common::option(d, ALICE, c.id, protocol::OptionId::NoDelay, None),
-                Err(NtStatus::DEVICE_BUSY)
-            );
-            assert_eq!(recv(d, ALICE, c.id, 8), Err(NtStatus::DEVICE_BUSY));
-            // Still listed, and a foreign caller still gets NOT_FOUND rather than BUSY.
-            assert!(entry(d, ALICE, c.id).is_some());
-            assert_eq!(send(d, BOB, c.id, b"x"), Err(NtStatus::NOT_FOUND));
-            if close_meanwhile {
-                // The endpoint leaves the table now; its socket closes when the RECV ends.
-                close(d, ALICE, c.id).unwrap();
-                assert_eq!(close(d, ALICE, c.id), Err(NtStatus::NOT_FOUND));
-                assert_eq!(
-                    fake::counts().sockets_open,
-                    open,
-                    "still borrowed by the RECV"
-                );
-            }
-            far.send_all(b"wake", Duration::from_secs(5)).unwrap();
-            assert_eq!(receiver.join().unwrap(), Ok((b"wake".to_vec(), false)));
-        });
-        if !close_meanwhile {
-            // Given back: usable again.
-            assert_eq!(send(d, ALICE, c.id, b"ping"), Ok(4));
-            let mut buf = [0u8; 8];
-            assert_eq!(far.receive(&mut buf, Duration::from_secs(5)).unwrap(), 4);
-        }
-    }
-    eventually("the connection closed after its RECV", || {
-        fake::counts().sockets_open == open - 1
-    });
+        let request = protocol::encode_recv(c.id, timeout_ms, u32::try_from(room).unwrap());
+        let pended = common::direct(d, ALICE, IoctlCode::RECV, &request, &vec![0u8; room]);
+        eventually("the RECV is waiting in the provider", || fake::provider::waiting_requests() > idle);
+        pended
+    };
+
+    // Data ends it; meanwhile the other direction, options and LIST work, a second RECV is
+    // busy and a foreign caller still gets NOT_FOUND.
+    let pended = pend_recv(64, common::QUICK_MS);
+    assert_eq!(send(d, ALICE, c.id, b"x"), Ok(1), "a send while a receive is pended");
     let mut buf = [0u8; 8];
+    assert_eq!(far.receive(&mut buf, Duration::from_secs(5)).unwrap(), 1);
+    assert!(common::option(d, ALICE, c.id, protocol::OptionId::NoDelay, None).is_ok());
+    assert_eq!(recv(d, ALICE, c.id, 8), Err(NtStatus::DEVICE_BUSY));
+    assert!(entry(d, ALICE, c.id).is_some());
+    assert_eq!(send(d, BOB, c.id, b"x"), Err(NtStatus::NOT_FOUND));
+    far.send_all(b"wake", Duration::from_secs(5)).unwrap();
+    let (status, n, data) = pended.wait();
+    assert_eq!((status, &data[..n]), (NtStatus::SUCCESS, &b"wake"[..]));
+
+    // The requester cancels it (the shell's cancel routine calls Driver::cancel).
+    let pended = pend_recv(64, common::QUICK_MS);
+    let ticket = pended.ticket().expect("a pended request has a ticket");
+    d.cancel(ticket);
+    assert_eq!(pended.wait().0, NtStatus::CANCELLED);
+    // A stale ticket does nothing to the next request.
+    let pended = pend_recv(64, common::QUICK_MS);
+    d.cancel(ticket);
+    far.send_all(b"still", Duration::from_secs(5)).unwrap();
+    let (status, n, data) = pended.wait();
+    assert_eq!((status, &data[..n]), (NtStatus::SUCCESS, &b"still"[..]));
+
+    // Its deadline passes: STATUS_IO_TIMEOUT, and the connection still works.
+    assert_eq!(common::recv_with(d, ALICE, c.id, 64, 300), Err(NtStatus::IO_TIMEOUT));
+    assert_eq!(send(d, ALICE, c.id, b"ping"), Ok(4));
+    assert_eq!(far.receive(&mut buf, Duration::from_secs(5)).unwrap(), 4);
+
+    // CLOSE ends it: the socket closes and the RECV completes as cancelled.
+    let pended = pend_recv(64, common::QUICK_MS);
+    close(d, ALICE, c.id).unwrap();
+    assert_eq!(pended.wait().0, NtStatus::CANCELLED);
+    assert_eq!(close(d, ALICE, c.id), Err(NtStatus::NOT_FOUND));
+    eventually("the connection closed", || fake::counts().sockets_open == open - 1);
     assert_eq!(
         far.receive(&mut buf, Duration::from_secs(5)).unwrap(),
         0,
@@ -217,7 +216,7 @@ fn a_busy_endpoint_answers_device_busy() {
 #[test]
 fn send_on_a_listener_or_udp_socket_is_invalid_device_state() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let l = listen(d, ALICE, addr("127.0.0.1:7300"), Service::Discard, false).unwrap();
     let u = udp_bind(d, ALICE, addr(LOCAL), UdpService::None, false).unwrap();
     let c = connect(d, ALICE, addr("127.0.0.1:7300"), false).unwrap();
@@ -262,7 +261,7 @@ fn send_on_a_listener_or_udp_socket_is_invalid_device_state() {
 #[test]
 fn a_full_table_answers_insufficient_resources_and_closes_the_rejected_socket() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let mut ids = Vec::new();
     for _ in 0..256 {
         ids.push(
@@ -308,7 +307,7 @@ fn a_full_table_answers_insufficient_resources_and_closes_the_rejected_socket() 
 #[test]
 fn list_pagination_and_activity_counters() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     listen(d, ALICE, addr("127.0.0.1:7500"), Service::Echo, false).unwrap();
     let c = connect(d, ALICE, addr("127.0.0.1:7500"), false).unwrap();
     for _ in 0..3 {
@@ -372,7 +371,7 @@ fn list_pagination_and_activity_counters() {
 #[test]
 fn stats_totals() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let s = stats(d);
     assert_eq!(
         (s.endpoints_open, s.endpoints_peak, s.endpoints_opened),
@@ -455,7 +454,7 @@ fn stats_totals() {
 #[test]
 fn shutdown_closes_everything_and_deregisters() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     listen(d, ALICE, addr("127.0.0.1:7700"), Service::Echo, true).unwrap();
     let c = connect(d, ALICE, addr("127.0.0.1:7700"), false).unwrap();
     send(d, ALICE, c.id, b"echo me").unwrap();

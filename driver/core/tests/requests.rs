@@ -12,7 +12,7 @@ use wskrs_protocol::{self as protocol, EndpointId, IoctlCode, Service, UdpServic
 #[test]
 fn info_before_and_after_registration() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     assert_eq!(
         fake::netio::registrations(),
         0,
@@ -60,7 +60,7 @@ fn info_before_and_after_registration() {
 }
 
 /// The observable state: visible endpoints, open provider sockets, driver counters.
-fn snapshot(d: &common::Driver) -> (usize, usize, u64, u64) {
+fn snapshot(d: &'static common::Driver) -> (usize, usize, u64, u64) {
     let s = stats(d);
     (
         list(d, ALICE).len(),
@@ -74,7 +74,7 @@ fn snapshot(d: &common::Driver) -> (usize, usize, u64, u64) {
 #[allow(clippy::too_many_lines)] // a table of cases, one per documented status
 fn malformed_requests_get_their_documented_status_and_change_nothing() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let udp = udp_bind(d, ALICE, addr("127.0.0.1:0"), UdpService::None, false).expect("UDP_BIND");
     let before = snapshot(d);
     let connect_to = addr("127.0.0.1:7");
@@ -134,12 +134,12 @@ fn malformed_requests_get_their_documented_status_and_change_nothing() {
         128,
         NtStatus::REVISION_MISMATCH,
     ));
-    let mut v3 = protocol::encode_list().to_vec();
-    v3[0..4].copy_from_slice(&3u32.to_le_bytes());
+    let mut v4 = protocol::encode_list().to_vec();
+    v4[0..4].copy_from_slice(&4u32.to_le_bytes());
     cases.push((
-        "version 3",
+        "version 4",
         IoctlCode::LIST,
-        v3,
+        v4,
         4096,
         NtStatus::REVISION_MISMATCH,
     ));
@@ -242,13 +242,13 @@ fn malformed_requests_get_their_documented_status_and_change_nothing() {
         list_len - 1,
         NtStatus::BUFFER_TOO_SMALL,
     ));
-    let recv_len = protocol::min_output_len(IoctlCode::RECV.0).unwrap();
+    // A data code sent as a buffered request (the shell routes them by method).
     cases.push((
-        "RECV output short",
+        "RECV through the buffered path",
         IoctlCode::RECV,
         protocol::encode_recv(udp.id, QUICK_MS, 10).to_vec(),
-        recv_len - 1,
-        NtStatus::BUFFER_TOO_SMALL,
+        64,
+        NtStatus::INVALID_DEVICE_REQUEST,
     ));
 
     let connects = fake::provider::calls(fake::provider::Op::Connect);
@@ -263,6 +263,20 @@ fn malformed_requests_get_their_documented_status_and_change_nothing() {
         connects,
         "no connect reached the provider"
     );
+    // Direct-I/O requests whose data buffer does not match the request, or that name an
+    // endpoint of the wrong kind, are refused before any I/O.
+    let recv10 = protocol::encode_recv(udp.id, QUICK_MS, 10);
+    let direct_cases: [(&str, IoctlCode, Vec<u8>, usize, NtStatus); 4] = [
+        ("RECV data short", IoctlCode::RECV, recv10.to_vec(), 9, protocol::ProtocolError::LengthMismatch.status()),
+        ("RECV data long", IoctlCode::RECV, recv10.to_vec(), 11, protocol::ProtocolError::LengthMismatch.status()),
+        ("RECV on UDP", IoctlCode::RECV, recv10.to_vec(), 10, NtStatus::INVALID_DEVICE_STATE),
+        ("ACCEPT on UDP", IoctlCode::ACCEPT, protocol::encode_accept(udp.id, QUICK_MS, false).to_vec(), 80, NtStatus::INVALID_DEVICE_STATE),
+    ];
+    for (name, code, input, data_len, expected) in direct_cases {
+        let (status, n, _) = common::direct(d, ALICE, code, &input, &vec![0u8; data_len]).wait();
+        assert_eq!((status, n), (expected, 0), "{name}");
+        assert_eq!(snapshot(d), before, "{name} changed nothing");
+    }
     // The endpoint that a rejected CLOSE named is still there and works.
     assert_eq!(list(d, ALICE)[0].id, udp.id);
     assert!(
@@ -275,7 +289,7 @@ fn malformed_requests_get_their_documented_status_and_change_nothing() {
 #[test]
 fn concurrent_first_requests_keep_one_registration() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     std::thread::scope(|s| {
         let threads: Vec<_> = (0..8u16)
             .map(|i| {

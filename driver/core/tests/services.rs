@@ -30,7 +30,7 @@ fn peer_listener(at: &str) -> (wsk::WskClient, ListenSocket) {
 #[test]
 fn tcp_connect_send_recv_through_the_loopback() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let (client, mut listener) = peer_listener("127.0.0.1:8100");
     let c = connect(d, ALICE, addr("127.0.0.1:8100"), false).unwrap();
     assert_eq!(c.kind, EndpointKind::TcpConnection);
@@ -93,7 +93,7 @@ fn tcp_connect_send_recv_through_the_loopback() {
 #[test]
 fn graceful_disconnect_stays_disconnected_after_the_peer_closes() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let (client, mut listener) = peer_listener("127.0.0.1:8200");
     let c = connect(d, ALICE, addr("127.0.0.1:8200"), false).unwrap();
     let (mut far, _) = listener.accept(QUICK).unwrap();
@@ -133,7 +133,7 @@ fn graceful_disconnect_stays_disconnected_after_the_peer_closes() {
 #[test]
 fn tcp_echo_service() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let l = listen(d, ALICE, addr("127.0.0.1:8300"), Service::Echo, false).unwrap();
     assert_eq!(
         (l.kind, l.local, l.remote),
@@ -185,7 +185,7 @@ fn tcp_echo_service() {
 #[test]
 fn tcp_discard_service() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let l = listen(d, ALICE, addr("127.0.0.1:8400"), Service::Discard, false).unwrap();
     let c = connect(d, ALICE, addr("127.0.0.1:8400"), false).unwrap();
     for _ in 0..10 {
@@ -207,7 +207,7 @@ fn tcp_discard_service() {
 #[test]
 fn tcp_source_service_sends_the_protocol_pattern() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let l = listen(d, ALICE, addr("127.0.0.1:8500"), Service::Source, false).unwrap();
     let c = connect(d, ALICE, addr("127.0.0.1:8500"), false).unwrap();
     // Read well past the service's buffer and the pattern's period, in odd-sized pieces.
@@ -242,7 +242,7 @@ fn tcp_source_service_sends_the_protocol_pattern() {
 #[test]
 fn udp_bind_with_user_send_to_and_recv_from() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let (a_at, b_at) = (addr("127.0.0.1:8600"), addr("127.0.0.1:8601"));
     let a = udp_bind(d, ALICE, a_at, UdpService::None, false).unwrap();
     let b = udp_bind(d, ALICE, b_at, UdpService::None, false).unwrap();
@@ -250,28 +250,25 @@ fn udp_bind_with_user_send_to_and_recv_from() {
     assert_eq!(send_to(d, ALICE, a.id, b_at, b"datagram one"), Ok(12));
     assert_eq!(
         send_to(d, ALICE, a.id, b_at, b""),
-        Ok(0),
-        "an empty datagram"
+        Err(NtStatus::INVALID_PARAMETER),
+        "ABI v3 carries no empty datagrams (direct I/O needs a buffer)"
     );
     assert_eq!(send_to(d, ALICE, a.id, b_at, b"three"), Ok(5));
     assert_eq!(
         recv_from(d, ALICE, b.id, 100).unwrap(),
         (b"datagram one".to_vec(), Some(a_at))
     );
-    assert_eq!(
-        recv_from(d, ALICE, b.id, 100).unwrap(),
-        (Vec::new(), Some(a_at))
-    );
     // A datagram longer than the room is truncated.
     assert_eq!(
         recv_from(d, ALICE, b.id, 3).unwrap(),
         (b"thr".to_vec(), Some(a_at))
     );
-    // Room for no data still takes one datagram and reports its sender.
-    assert_eq!(send_to(d, ALICE, a.id, b_at, b"dropped"), Ok(7));
+    // Room for no data is refused before any I/O: the datagram stays queued.
+    assert_eq!(send_to(d, ALICE, a.id, b_at, b"kept"), Ok(4));
+    assert_eq!(recv_from(d, ALICE, b.id, 0), Err(NtStatus::INVALID_PARAMETER));
     assert_eq!(
-        recv_from(d, ALICE, b.id, 0).unwrap(),
-        (Vec::new(), Some(a_at))
+        recv_from(d, ALICE, b.id, 100).unwrap(),
+        (b"kept".to_vec(), Some(a_at))
     );
     assert_eq!(send_to(d, ALICE, b.id, a_at, b"back"), Ok(4));
     assert_eq!(
@@ -281,15 +278,15 @@ fn udp_bind_with_user_send_to_and_recv_from() {
 
     let (status, activity) = entry(d, ALICE, a.id).unwrap();
     assert_eq!(status.state, EndpointState::Bound);
-    assert_eq!((status.bytes_sent, status.bytes_received), (24, 4));
-    assert_eq!((activity.send_ops, activity.recv_ops), (4, 1));
+    assert_eq!((status.bytes_sent, status.bytes_received), (21, 4));
+    assert_eq!((activity.send_ops, activity.recv_ops), (3, 1), "refused requests are no operations");
     setup.finish();
 }
 
 #[test]
 fn udp_echo_service() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let (echo_at, user_at) = (addr("127.0.0.1:8700"), addr("127.0.0.1:8701"));
     let echo = udp_bind(d, ALICE, echo_at, UdpService::Echo, false).unwrap();
     let user = udp_bind(d, ALICE, user_at, UdpService::None, false).unwrap();
@@ -319,7 +316,7 @@ fn udp_echo_service() {
 #[test]
 fn socket_option_get_and_set_ipv4_and_ipv6() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     for (listen_at, wildcard) in [("127.0.0.1:8800", "127.0.0.1:0"), ("[::1]:8800", "[::1]:0")] {
         listen(d, ALICE, addr(listen_at), Service::Echo, false).unwrap();
         let c = connect(d, ALICE, addr(listen_at), false).unwrap();
@@ -399,7 +396,7 @@ fn under_wine_a_timed_out_receive_leaves_the_endpoint_broken() {
     // clock runs fast so the one-second cancellation grace period passes quickly.
     fake::provider::configure(fake::provider::Config::WINE);
     fake::set_time_scale(50);
-    let d = &*setup.driver;
+    let d = setup.driver;
     listen(d, ALICE, addr("127.0.0.1:8900"), Service::Discard, false).unwrap();
     let c = connect(d, ALICE, addr("127.0.0.1:8900"), false).unwrap();
     assert_eq!(send(d, ALICE, c.id, b"x"), Ok(1));
@@ -422,7 +419,7 @@ fn under_wine_a_timed_out_receive_leaves_the_endpoint_broken() {
 #[test]
 fn a_listener_serves_at_most_max_connections_at_once() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let at = addr("127.0.0.1:9100");
     let options = protocol::ListenOptions {
         max_connections: 1,
@@ -457,7 +454,7 @@ fn a_listener_serves_at_most_max_connections_at_once() {
 #[test]
 fn failed_opens_leave_nothing_behind() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     // Nobody listens.
     assert_eq!(
         connect(d, ALICE, addr("127.0.0.1:9200"), false),
@@ -473,11 +470,6 @@ fn failed_opens_leave_nothing_behind() {
     assert_eq!(
         udp_bind(d, ALICE, addr("127.0.0.1:9202"), UdpService::Echo, false),
         Err(NtStatus::ADDRESS_ALREADY_EXISTS)
-    );
-    // A listener that hands connections to the user is not built yet.
-    assert_eq!(
-        listen(d, ALICE, addr("127.0.0.1:9203"), Service::None, false),
-        Err(NtStatus::NOT_SUPPORTED)
     );
     // The provider lacks WskGetAddressInfo: its status comes back unchanged.
     let request = protocol::encode_resolve("localhost", "80", 1_000).unwrap();
@@ -504,7 +496,7 @@ fn failed_opens_leave_nothing_behind() {
 #[test]
 fn abortive_disconnect_resets_the_peer() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let (client, mut listener) = peer_listener("127.0.0.1:9300");
     let c = connect(d, ALICE, addr("127.0.0.1:9300"), false).unwrap();
     let (mut far, _) = listener.accept(QUICK).unwrap();
@@ -529,7 +521,7 @@ fn abortive_disconnect_resets_the_peer() {
 #[test]
 fn a_detached_connection_is_usable_by_every_caller_and_security_reports_none() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let l = listen(d, ALICE, addr("127.0.0.1:9400"), Service::Echo, true).unwrap();
     let c = connect(d, ALICE, addr("127.0.0.1:9400"), true).unwrap();
     let bob = common::BOB;
@@ -562,7 +554,7 @@ fn a_detached_connection_is_usable_by_every_caller_and_security_reports_none() {
 #[test]
 fn a_connection_reset_by_the_peer_is_broken() {
     let setup = Setup::start();
-    let d = &*setup.driver;
+    let d = setup.driver;
     let (client, mut listener) = peer_listener("127.0.0.1:9700");
     let c = connect(d, ALICE, addr("127.0.0.1:9700"), false).unwrap();
     let (mut far, _) = listener.accept(QUICK).unwrap();
@@ -586,5 +578,57 @@ fn a_connection_reset_by_the_peer_is_broken() {
     close(d, ALICE, c.id).unwrap();
     drop((far, listener));
     assert!(client.shutdown(QUICK));
+    setup.finish();
+}
+
+#[test]
+fn an_accept_mode_listener_hands_connections_to_accept() {
+    let setup = Setup::start();
+    let d = setup.driver;
+    let at = addr("127.0.0.1:9300");
+    let l = listen(d, ALICE, at, Service::None, false).unwrap();
+    assert_eq!(l.kind, EndpointKind::TcpListener);
+    let peer = register(QUICK).expect("peer registration");
+    let accept = |timeout_ms: u32, detach: bool| {
+        common::direct(d, ALICE, protocol::IoctlCode::ACCEPT, &protocol::encode_accept(l.id, timeout_ms, detach), &[0u8; 80])
+    };
+    let accepted = |pended: common::Pended| {
+        let (status, n, reply) = pended.wait();
+        assert_eq!(status, NtStatus::SUCCESS);
+        protocol::parse_endpoint_reply(&reply[..n]).expect("ACCEPT reply")
+    };
+
+    // A connection that arrived before ACCEPT waits in the queue.
+    let mut first = wsk::ConnectionSocket::connect(&peer, at, None, QUICK).unwrap();
+    eventually("the connection is queued", || entry(d, ALICE, l.id).unwrap().0.connections_active == 1);
+    let c = accepted(accept(common::QUICK_MS, false));
+    assert_eq!((c.kind, c.local), (EndpointKind::TcpConnection, Some(at)));
+    assert!(c.remote.is_some(), "the peer's address");
+    assert_eq!(send(d, ALICE, c.id, b"hello"), Ok(5));
+    let mut buf = [0u8; 16];
+    assert_eq!(first.receive(&mut buf, QUICK).unwrap(), 5);
+    first.send_all(b"back", QUICK).unwrap();
+    assert_eq!(recv_exact(d, ALICE, c.id, 4), b"back");
+
+    // An ACCEPT that waits is completed by the next connection; a second one is busy.
+    let parked = accept(common::QUICK_MS, false);
+    let busy = accept(common::QUICK_MS, false).wait();
+    assert_eq!(busy.0, NtStatus::DEVICE_BUSY);
+    let second = wsk::ConnectionSocket::connect(&peer, at, None, QUICK).unwrap();
+    let c2 = accepted(parked);
+    assert_ne!(c2.id, c.id);
+
+    // Cancelled, timed out, and completed by the listener's close.
+    let parked = accept(common::QUICK_MS, false);
+    d.cancel(parked.ticket().expect("ticket"));
+    assert_eq!(parked.wait().0, NtStatus::CANCELLED);
+    assert_eq!(accept(200, false).wait().0, NtStatus::IO_TIMEOUT);
+    let parked = accept(common::QUICK_MS, false);
+    close(d, ALICE, l.id).unwrap();
+    assert_eq!(parked.wait().0, NtStatus::CANCELLED);
+    // The accepted connections are endpoints of their own and outlive the listener.
+    assert_eq!(send(d, ALICE, c2.id, b"x"), Ok(1));
+    drop((first, second));
+    assert!(peer.shutdown(QUICK));
     setup.finish();
 }

@@ -120,8 +120,9 @@ impl Pended {
         Some((status, information, self.buffer.as_ref().map(|b| b.contents()).unwrap_or_default()))
     }
 
-    /// Waits for the completion (ten seconds at most, else the test fails).
-    pub(crate) fn wait(&self) -> (NtStatus, usize, Vec<u8>) {
+    /// Waits for the completion (ten seconds at most, else the test fails); the data buffer
+    /// is released (its MDL freed) afterwards.
+    pub(crate) fn wait(self) -> (NtStatus, usize, Vec<u8>) {
         self.wait_for(Duration::from_secs(10)).expect("the request completed")
     }
 
@@ -158,6 +159,16 @@ pub(crate) struct Setup {
     pub(crate) driver: &'static Driver,
     /// The fake kernel, reset for this test; dropped last.
     pub(crate) kernel: fake::Kernel,
+    finished: bool,
+}
+
+impl Drop for Setup {
+    /// A test that failed still unloads its (leaked) driver, so the next test starts clean.
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.driver.shutdown();
+        }
+    }
 }
 
 impl Setup {
@@ -166,12 +177,13 @@ impl Setup {
         let kernel = fake::Kernel::start();
         let driver: &'static Driver = Box::leak(Box::new(Driver::new(register)));
         driver.loaded().expect("driver loaded");
-        Self { driver, kernel }
+        Self { driver, kernel, finished: false }
     }
 
     /// Unloads the driver (it must close everything and deregister) and asserts that the fake
     /// kernel is clean.
-    pub(crate) fn finish(self) {
+    pub(crate) fn finish(mut self) {
+        self.finished = true;
         assert!(self.driver.shutdown(), "shutdown closed everything in time");
         assert_eq!(
             fake::netio::registrations(),
@@ -185,7 +197,7 @@ impl Setup {
 /// Sends one IOCTL as the shell does (one buffer of max(input, output) bytes, the request at
 /// its start) and returns the status and the reply bytes.
 pub(crate) fn ioctl(
-    driver: &Driver,
+    driver: &'static Driver,
     caller: Caller,
     code: IoctlCode,
     input: &[u8],
@@ -210,7 +222,7 @@ pub(crate) fn ioctl(
 
 /// Like [`ioctl`], but a failure is the error and success the reply bytes.
 pub(crate) fn call(
-    driver: &Driver,
+    driver: &'static Driver,
     caller: Caller,
     code: IoctlCode,
     input: &[u8],
@@ -228,7 +240,7 @@ pub(crate) fn addr(text: &str) -> SocketAddr {
     text.parse().expect("address")
 }
 
-pub(crate) fn info(driver: &Driver, caller: Caller) -> protocol::DriverInfo {
+pub(crate) fn info(driver: &'static Driver, caller: Caller) -> protocol::DriverInfo {
     let reply = call(
         driver,
         caller,
@@ -245,7 +257,7 @@ fn endpoint(reply: Result<Vec<u8>, NtStatus>) -> Result<OpenedEndpoint, NtStatus
 }
 
 pub(crate) fn connect(
-    driver: &Driver,
+    driver: &'static Driver,
     caller: Caller,
     remote: SocketAddr,
     detach: bool,
@@ -255,7 +267,7 @@ pub(crate) fn connect(
 }
 
 pub(crate) fn listen(
-    driver: &Driver,
+    driver: &'static Driver,
     caller: Caller,
     local: SocketAddr,
     service: protocol::Service,
@@ -266,7 +278,7 @@ pub(crate) fn listen(
 }
 
 pub(crate) fn udp_bind(
-    driver: &Driver,
+    driver: &'static Driver,
     caller: Caller,
     local: SocketAddr,
     service: protocol::UdpService,
@@ -321,7 +333,7 @@ pub(crate) fn recv_exact(driver: &'static Driver, caller: Caller, id: EndpointId
     got
 }
 
-pub(crate) fn close(driver: &Driver, caller: Caller, id: EndpointId) -> Result<(), NtStatus> {
+pub(crate) fn close(driver: &'static Driver, caller: Caller, id: EndpointId) -> Result<(), NtStatus> {
     call(
         driver,
         caller,
@@ -333,7 +345,7 @@ pub(crate) fn close(driver: &Driver, caller: Caller, id: EndpointId) -> Result<(
 }
 
 pub(crate) fn disconnect(
-    driver: &Driver,
+    driver: &'static Driver,
     caller: Caller,
     id: EndpointId,
     abortive: bool,
@@ -349,7 +361,7 @@ pub(crate) fn disconnect(
 }
 
 pub(crate) fn option(
-    driver: &Driver,
+    driver: &'static Driver,
     caller: Caller,
     id: EndpointId,
     option: protocol::OptionId,
@@ -391,7 +403,7 @@ pub(crate) fn recv_from(
 
 /// A LIST with room for `room` entries; returns (count, total, entries with activity).
 pub(crate) fn list_with(
-    driver: &Driver,
+    driver: &'static Driver,
     caller: Caller,
     room: usize,
 ) -> (
@@ -416,7 +428,7 @@ pub(crate) fn list_with(
 }
 
 /// Every endpoint visible to `caller`.
-pub(crate) fn list(driver: &Driver, caller: Caller) -> Vec<protocol::EndpointStatus> {
+pub(crate) fn list(driver: &'static Driver, caller: Caller) -> Vec<protocol::EndpointStatus> {
     let (count, total, entries) = list_with(driver, caller, 300);
     assert_eq!(count, total, "room for every entry");
     entries.into_iter().map(|(s, _)| s).collect()
@@ -424,7 +436,7 @@ pub(crate) fn list(driver: &Driver, caller: Caller) -> Vec<protocol::EndpointSta
 
 /// The LIST entry of `id` as `caller` sees it.
 pub(crate) fn entry(
-    driver: &Driver,
+    driver: &'static Driver,
     caller: Caller,
     id: EndpointId,
 ) -> Option<(protocol::EndpointStatus, protocol::EndpointActivity)> {
@@ -434,7 +446,7 @@ pub(crate) fn entry(
         .find(|(s, _)| s.id == id)
 }
 
-pub(crate) fn stats(driver: &Driver) -> protocol::Stats {
+pub(crate) fn stats(driver: &'static Driver) -> protocol::Stats {
     let reply = call(
         driver,
         ALICE,
