@@ -165,6 +165,11 @@ const IDLE: u8 = 0;
 const ISSUING: u8 = 1;
 const PENDING: u8 = 2;
 const DONE_INLINE: u8 = 3;
+/// A canceller is in `IoCancelIrp` with `cancel_lock` held.
+const CANCELLING: u8 = 4;
+/// Completed while `CANCELLING`: the canceller delivers the result once it released the lock,
+/// so that the handler may start the next request (which takes that lock).
+const DONE_IN_CANCEL: u8 = 5;
 
 const NO_CANCEL: u8 = 0;
 const CANCELLED: u8 = 1;
@@ -310,13 +315,26 @@ impl<H: IoHandler> IoSlot<H> {
         // alive until the completion routine or this function takes it back.
         unsafe { inner.irp.prepare(slot_completion::<H>, reference.cast()) };
         let returned = issue(&operation, inner.irp.as_ptr(), inner.wsk_buf.get(), inner.address.get(), flags);
-        let pending = inner.state.compare_exchange(ISSUING, PENDING, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        let pending = inner.state.compare_exchange(ISSUING, PENDING, Ordering::SeqCst, Ordering::SeqCst).is_ok();
         if pending {
             match returned {
                 Some(status) if status == NtStatus::PENDING.0 || NtStatus(status).is_success() => {
                     // A cancel that arrived while the provider call ran found no IRP to cancel.
-                    if inner.cancel.load(Ordering::Acquire) != NO_CANCEL {
-                        inner.irp.cancel();
+                    // SeqCst with `cancel`: one of the two sees the other's write.
+                    if inner.cancel.load(Ordering::SeqCst) != NO_CANCEL {
+                        let finished = {
+                            let _serial = inner.cancel_lock.lock();
+                            // Under the lock: the request in flight is still this one.
+                            if inner.generation.load(Ordering::Acquire) == generation {
+                                cancel_pending(inner)
+                            } else {
+                                None
+                            }
+                        };
+                        // Completed during IoCancelIrp, so during this call: returned, not handled.
+                        if let Some((Some(context), result)) = finished {
+                            return Started::Done(context, result);
+                        }
                     }
                     return Started::Pending { generation };
                 }
@@ -347,21 +365,48 @@ impl<H: IoHandler> IoSlot<H> {
     /// Cancels the request `generation` if it is still in flight (`IoCancelIrp`); it then
     /// completes with `STATUS_CANCELLED` or, for [`CancelReason::TimedOut`],
     /// `STATUS_IO_TIMEOUT`. A provider that ignores cancellation (Wine's netio) completes it
-    /// only when the socket is closed. IRQL <= DISPATCH_LEVEL.
+    /// only when the socket is closed. A provider that completes the request during
+    /// `IoCancelIrp` (Windows does for a waiting request) has the handler called before
+    /// `cancel` returns, on this thread, with no lock of the slot held (so the handler may start
+    /// the next request); do not call `cancel` holding a lock the handler takes.
+    /// IRQL <= DISPATCH_LEVEL.
     pub fn cancel(&self, generation: u32, reason: CancelReason) {
         let inner = &self.0;
-        let _serial = inner.cancel_lock.lock();
-        if inner.generation.load(Ordering::Acquire) != generation || inner.state.load(Ordering::Acquire) == IDLE {
-            return;
-        }
-        let code = if reason == CancelReason::TimedOut { TIMED_OUT } else { CANCELLED };
-        let _ = inner.cancel.compare_exchange(NO_CANCEL, code, Ordering::AcqRel, Ordering::Acquire);
-        if inner.state.load(Ordering::Acquire) == PENDING {
-            // The IRP stays allocated until its completion routine ran, so cancelling one that
-            // completes meanwhile is harmless.
-            inner.irp.cancel();
+        let finished = {
+            let _serial = inner.cancel_lock.lock();
+            if inner.generation.load(Ordering::Acquire) != generation || inner.state.load(Ordering::Acquire) == IDLE {
+                return;
+            }
+            let code = if reason == CancelReason::TimedOut { TIMED_OUT } else { CANCELLED };
+            // SeqCst with the starter's ISSUING -> PENDING: one of the two sees the other's write.
+            let _ = inner.cancel.compare_exchange(NO_CANCEL, code, Ordering::SeqCst, Ordering::SeqCst);
+            cancel_pending(inner)
+        };
+        // Completed during IoCancelIrp (Windows completes a waiting request there): delivered
+        // now that the lock is released, so the handler may start the next request.
+        if let Some((Some(context), result)) = finished {
+            inner.handler.completed(context, result);
         }
     }
+}
+
+/// With `cancel_lock` held: cancels the request in flight if it is PENDING (`IoCancelIrp`).
+/// Returns its context and result if it completed during the call (the caller delivers them
+/// after releasing the lock); `None` if it was not pending or is still in flight.
+fn cancel_pending<H: IoHandler>(inner: &SlotInner<H>) -> Option<(Option<H::Context>, Result<Transferred>)> {
+    // SeqCst: see `IoSlot::cancel`.
+    if inner.state.compare_exchange(PENDING, CANCELLING, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+        // ISSUING: the starter cancels after the provider call. IDLE or done: nothing to cancel.
+        return None;
+    }
+    // The IRP stays allocated until its completion routine ran, so cancelling one that
+    // completes meanwhile is harmless.
+    inner.irp.cancel();
+    if inner.state.compare_exchange(CANCELLING, PENDING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        return None;
+    }
+    // DONE_IN_CANCEL: the completion routine left the result to us.
+    Some(finish(inner))
 }
 
 /// Calls the provider. `None` when the socket is closed or the provider lacks the function.
@@ -431,6 +476,11 @@ unsafe extern "C" fn slot_completion<H: IoHandler>(_: *mut sys::DEVICE_OBJECT, _
     }
     // SAFETY: the request was pending, so this routine owns the raw reference.
     drop(unsafe { Shared::<SlotInner<H>>::from_raw(reference) });
+    if inner.state.compare_exchange(CANCELLING, DONE_IN_CANCEL, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        // A canceller holds the slot's lock in IoCancelIrp (perhaps this very call): it
+        // delivers the result once it let go of the lock (its handle keeps the slot alive).
+        return NtStatus::MORE_PROCESSING_REQUIRED.0;
+    }
     let (context, result) = finish(&inner);
     if let Some(context) = context {
         inner.handler.completed(context, result);
