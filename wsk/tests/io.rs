@@ -2,8 +2,9 @@
 //! completions, a busy slot, cancellation by generation (cancelled vs timed out), synchronous
 //! refusals, buffer bounds, and the slot's memory outliving its handles.
 
-// Test data are byte patterns that wrap on purpose.
-#![allow(clippy::cast_possible_truncation)]
+// Test data are byte patterns that wrap on purpose; the small helpers below take `Started` by
+// value and build expected results, which reads best as they are.
+#![allow(clippy::cast_possible_truncation, clippy::needless_pass_by_value, clippy::unnecessary_wraps)]
 
 mod common;
 
@@ -85,12 +86,12 @@ impl Drop for Chain {
 }
 
 /// One `completed` call: the context, the result, and where it ran.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Completion {
     context: u32,
     result: Result<Transferred, Error>,
     irql: u8,
-    in_completion: bool,
+    inside_routine: bool,
 }
 
 /// Records every completion (shared with the test, so it outlives the slot).
@@ -126,7 +127,7 @@ impl IoHandler for Recorder {
     type Context = u32;
 
     fn completed(&self, context: u32, result: wsk::Result<Transferred>) {
-        let c = Completion { context, result, irql: fake::current_irql(), in_completion: fake::in_completion_routine() };
+        let c = Completion { context, result, irql: fake::current_irql(), inside_routine: fake::in_completion_routine() };
         self.0.lock().unwrap().push(c);
     }
 }
@@ -182,7 +183,7 @@ fn a_pending_receive_completes_through_the_handler_with_the_bytes() {
         assert_eq!(all[0].context, 7);
         assert_eq!(all[0].result, received(11));
         assert_eq!(all[0].irql, fake::DISPATCH_LEVEL, "completion at DISPATCH_LEVEL");
-        assert!(all[0].in_completion);
+        assert!(all[0].inside_routine);
         assert_eq!(&chain.part(0)[..11], b"hello, slot");
         assert!(!slot.is_busy());
 
@@ -192,7 +193,7 @@ fn a_pending_receive_completes_through_the_handler_with_the_bytes() {
         far.send_all(b"again", QUICK).unwrap();
         let all = recorder.wait_for(2);
         assert_eq!(all.len(), 2, "{all:?}");
-        assert_eq!((all[1].context, all[1].result.clone()), (8, received(5)));
+        assert_eq!((all[1].context, all[1].result), (8, received(5)));
         assert_eq!(&chain.part(0)[..5], b"again");
 
         drop(slot);
@@ -294,7 +295,6 @@ fn a_handler_that_restarts_on_inline_completions_does_not_recurse() {
         // One level for the provider's completion, one for the first inline restart: flat.
         assert!(fake::max_completion_depth() <= 2, "completion nesting {}", fake::max_completion_depth());
         drop(slot);
-        drop(buffer);
         drop(far);
         drop(reclaim(socket));
         assert!(client.shutdown(QUICK));
@@ -328,7 +328,7 @@ fn a_busy_slot_refuses_a_second_request_without_touching_the_first() {
         far.send_all(b"first", QUICK).unwrap();
         let all = recorder.wait_for(1);
         assert_eq!(all.len(), 1, "{all:?}");
-        assert_eq!((all[0].context, all[0].result.clone()), (1, received(5)));
+        assert_eq!((all[0].context, all[0].result), (1, received(5)));
         assert_eq!(&chain.part(0)[..5], b"first");
         assert!(other.part(0).iter().all(|b| *b == 0), "the refused buffer was not used");
         // Cancelling the finished request now does nothing.
@@ -357,7 +357,7 @@ fn cancelling_the_current_generation_completes_it_as_cancelled_or_timed_out() {
         slot.cancel(generation, reason);
         let all = recorder.wait_for(1);
         assert_eq!(all.len(), 1, "{all:?}");
-        assert_eq!((all[0].context, all[0].result.clone()), (9, error(status)), "{reason:?}");
+        assert_eq!((all[0].context, all[0].result), (9, error(status)), "{reason:?}");
         assert!(!slot.is_busy());
         drop(slot);
         drop((near, far, buffer, chain));
@@ -382,7 +382,7 @@ fn cancelling_the_current_generation_completes_it_as_cancelled_or_timed_out() {
         drop(near);
         let all = recorder.wait_for(1);
         assert_eq!(all.len(), 1, "{all:?}");
-        assert_eq!((all[0].context, all[0].result.clone()), (10, error(status)), "{reason:?}");
+        assert_eq!((all[0].context, all[0].result), (10, error(status)), "{reason:?}");
         drop(slot);
         drop((far, buffer, chain));
         assert!(client.shutdown(QUICK));
@@ -416,8 +416,8 @@ fn a_stale_generation_does_not_cancel_the_next_request() {
     far.send_all(b"late", QUICK).unwrap();
     let all = recorder.wait_for(2);
     assert_eq!(all.len(), 2, "{all:?}");
-    assert_eq!((all[0].context, all[0].result.clone()), (1, error(NtStatus::IO_TIMEOUT)));
-    assert_eq!((all[1].context, all[1].result.clone()), (2, received(4)), "the next request was not cancelled");
+    assert_eq!((all[0].context, all[0].result), (1, error(NtStatus::IO_TIMEOUT)));
+    assert_eq!((all[1].context, all[1].result), (2, received(4)), "the next request was not cancelled");
     drop(slot);
     drop((near, far, buffer, chain));
     assert!(client.shutdown(QUICK));
@@ -485,11 +485,11 @@ fn a_range_past_the_chain_is_refused_before_the_provider() {
         let before = calls();
         let invalid = error(NtStatus::INVALID_PARAMETER);
 
-        assert_eq!(done(slot.receive(&near, &buffer, 33, 0, 1)), (1, invalid.clone()));
-        assert_eq!(done(slot.send(&near, &buffer, usize::MAX, 0, 2)), (2, invalid.clone()));
+        assert_eq!(done(slot.receive(&near, &buffer, 33, 0, 1)), (1, invalid));
+        assert_eq!(done(slot.send(&near, &buffer, usize::MAX, 0, 2)), (2, invalid));
         // Offset + length past the end, and an offset outside the first MDL (WSK applies it there).
-        assert_eq!(done(slot.receive_from(&udp, &buffer, 8, 25, 3)), (3, invalid.clone()));
-        assert_eq!(done(slot.receive_from(&udp, &buffer, 16, 1, 4)), (4, invalid.clone()));
+        assert_eq!(done(slot.receive_from(&udp, &buffer, 8, 25, 3)), (3, invalid));
+        assert_eq!(done(slot.receive_from(&udp, &buffer, 16, 1, 4)), (4, invalid));
         assert_eq!(done(slot.receive_from(&udp, &buffer, usize::MAX, 2, 5)), (5, invalid));
         assert_eq!(calls(), before, "no refused range reached the provider");
         assert!(!slot.is_busy());
@@ -508,12 +508,12 @@ fn write_at_stays_inside_the_first_mdl() {
     let too_small = Err(Error::new(NtStatus::BUFFER_TOO_SMALL));
     assert_eq!(buffer.write_at(0, b"head"), Ok(()));
     assert_eq!(buffer.write_at(4, b"tail"), Ok(()), "exactly to the end of the first MDL");
-    assert_eq!(&chain.part(0)[..], b"headtail");
+    assert_eq!(chain.part(0), b"headtail");
     assert_eq!(buffer.write_at(5, b"over"), too_small, "one byte into the second MDL");
     assert_eq!(buffer.write_at(8, b"x"), too_small);
     assert_eq!(buffer.write_at(usize::MAX, b"x"), too_small, "offset + length overflows");
     assert_eq!(buffer.write_at(8, b""), Ok(()), "an empty write at the end");
-    assert_eq!(&chain.part(0)[..], b"headtail");
+    assert_eq!(chain.part(0), b"headtail");
     assert!(chain.part(1).iter().all(|b| *b == 0), "the second MDL is untouched");
     drop((buffer, chain));
     kernel.assert_clean();
@@ -542,7 +542,7 @@ fn datagrams_go_out_and_come_back_with_the_sender() {
     assert_eq!((context, result.map(|t| t.bytes)), (2, Ok(5)));
     let all = recorder.wait_for(1);
     assert_eq!(all.len(), 1, "{all:?}");
-    assert_eq!((all[0].context, all[0].result.clone()), (1, Ok(Transferred { bytes: 5, remote: Some(a_at) })));
+    assert_eq!((all[0].context, all[0].result), (1, Ok(Transferred { bytes: 5, remote: Some(a_at) })));
     assert_eq!(&rx_chain.part(0)[..9], b"\0\0\0\0dgram");
     drop((rx, tx));
     drop((a, b, rx_buffer, rx_chain, tx_buffer, tx_chain));
@@ -571,7 +571,7 @@ fn the_slot_outlives_its_dropped_handles_while_a_request_is_pending() {
             far.send_all(b"after drop", QUICK).unwrap();
             let all = recorder.wait_for(1);
             assert_eq!(all.len(), 1, "{all:?}");
-            assert_eq!((all[0].context, all[0].result.clone()), (5, received(10)));
+            assert_eq!((all[0].context, all[0].result), (5, received(10)));
             assert_eq!(&chain.part(0)[..10], b"after drop");
             drop(near);
         } else {
@@ -579,7 +579,7 @@ fn the_slot_outlives_its_dropped_handles_while_a_request_is_pending() {
             drop(near);
             let all = recorder.wait_for(1);
             assert_eq!(all.len(), 1, "{all:?}");
-            assert_eq!((all[0].context, all[0].result.clone()), (5, error(NtStatus::CANCELLED)));
+            assert_eq!((all[0].context, all[0].result), (5, error(NtStatus::CANCELLED)));
         }
         // The completion freed the slot (and its IRP) without touching freed memory
         // (Kernel::assert_clean checks the pool and the violations).
@@ -625,12 +625,12 @@ fn a_handler_may_start_the_next_request_when_a_cancel_completes_inline() {
     slot.cancel(generation, CancelReason::Cancelled);
     let all = results.wait_for(1);
     assert_eq!(all.len(), 1, "{all:?}");
-    assert_eq!((all[0].context, all[0].result.clone()), (1, error(NtStatus::CANCELLED)));
+    assert_eq!((all[0].context, all[0].result), (1, error(NtStatus::CANCELLED)));
     assert!(slot.is_busy(), "the next request is in flight");
     far.send_all(b"next", QUICK).unwrap();
     let all = results.wait_for(2);
     assert_eq!(all.len(), 2, "{all:?}");
-    assert_eq!((all[1].context, all[1].result.clone()), (2, received(4)));
+    assert_eq!((all[1].context, all[1].result), (2, received(4)));
     drop(slot);
     drop((buffer, far));
     drop(reclaim(socket));
