@@ -238,7 +238,7 @@ mod tests {
             assert_eq!(code.device_type(), 0x8057);
             let expected_method = match *code {
                 IoctlCode::SEND | IoctlCode::SEND_TO => 1,
-                IoctlCode::RECV | IoctlCode::RECV_FROM => 2,
+                IoctlCode::RECV | IoctlCode::RECV_FROM | IoctlCode::ACCEPT => 2,
                 _ => 0,
             };
             assert_eq!(code.method(), expected_method, "{code:?}");

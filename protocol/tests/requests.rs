@@ -243,6 +243,10 @@ fn valid_requests() -> Vec<(IoctlCode, Vec<u8>)> {
             encode_resolve("localhost", "80", 0).unwrap().to_vec(),
         ),
         (IoctlCode::STATS, encode_stats().to_vec()),
+        (
+            IoctlCode::ACCEPT,
+            wskrs_protocol::encode_accept(EndpointId(1), 0, false).to_vec(),
+        ),
     ]
 }
 
@@ -508,4 +512,31 @@ fn recv_max_length_boundary() {
 #[test]
 fn length_mismatch_status() {
     assert_eq!(ProtocolError::LengthMismatch.status().as_u32(), 0xC000_0004);
+}
+
+#[test]
+fn accept_round_trips_and_rejects_bad_fields() {
+    let request = wskrs_protocol::encode_accept(EndpointId(7), 0, true);
+    assert_eq!(request.len(), 24);
+    let code = IoctlCode::ACCEPT.0;
+    let Ok(Request::Accept(accept)) = parse_request(code, &request) else {
+        panic!("ACCEPT parses");
+    };
+    assert_eq!(accept.id, EndpointId(7));
+    assert_eq!(accept.timeout_ms, wskrs_protocol::DEFAULT_TIMEOUT_MS, "0 means the default");
+    assert!(accept.detach);
+    assert_eq!(
+        wskrs_protocol::direct_output_len(&Request::Accept(accept)),
+        Some(80),
+        "the reply is an EndpointReply in the locked output buffer"
+    );
+    let plain = wskrs_protocol::encode_accept(EndpointId(7), 250, false);
+    assert!(matches!(parse_request(code, &plain), Ok(Request::Accept(a)) if !a.detach && a.timeout_ms == 250));
+    let mut flags = request;
+    put_u32(&mut flags, 20, 0x4);
+    assert_eq!(parse_request(code, &flags), Err(ProtocolError::InvalidParameter), "only FLAG_DETACH");
+    let mut id0 = request;
+    put_u64(&mut id0, 8, 0);
+    assert_eq!(parse_request(code, &id0), Err(ProtocolError::InvalidParameter), "id 0");
+    assert_eq!(parse_request(code, &request[..20]), Err(ProtocolError::LengthMismatch));
 }
