@@ -316,13 +316,14 @@ fn trailing_bytes_are_a_length_mismatch() {
 }
 
 #[test]
-fn only_the_data_codes_have_a_direct_output_length() {
+fn only_the_data_codes_and_accept_have_a_direct_output_length() {
     for (code, bytes) in valid_requests() {
         let request = parse_request(code.0, &bytes).unwrap();
         let expected = match code {
             IoctlCode::SEND | IoctlCode::SEND_TO => Some(3),
             IoctlCode::RECV => Some(1),
             IoctlCode::RECV_FROM => Some(48 + 1),
+            IoctlCode::ACCEPT => Some(80),
             _ => None,
         };
         assert_eq!(direct_output_len(&request), expected, "{code:?}");
