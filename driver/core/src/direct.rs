@@ -197,7 +197,7 @@ impl<R: PendingRequest> Driver<R> {
         };
         let Some(data) = data_request(&parsed) else { return Err((request, NtStatus::INVALID_DEVICE_REQUEST)) };
         if output_len != expected {
-            return Err((request, ProtocolError::LengthMismatch.status()));
+            return Err((request, NtStatus::INVALID_PARAMETER));
         }
         let Some(buffer) = request.data().filter(|b| b.len() >= expected) else {
             return Err((request, NtStatus::INVALID_PARAMETER));
@@ -271,7 +271,7 @@ impl<R: PendingRequest> Driver<R> {
     /// one arrives, it is cancelled, or its deadline passes.
     fn start_accept(&'static self, caller: Caller, output_len: usize, mut request: R, accept: protocol::Accept) -> Result<(), (R, NtStatus)> {
         if output_len != core::mem::size_of::<protocol::EndpointReply>() {
-            return Err((request, ProtocolError::LengthMismatch.status()));
+            return Err((request, NtStatus::INVALID_PARAMETER));
         }
         if request.data().is_none_or(|b| b.len() < output_len) {
             return Err((request, NtStatus::INVALID_PARAMETER));
