@@ -79,7 +79,7 @@ pub enum Command {
     Driver(DriverCommand),
     /// Show the driver's version, protocol, WSK provider version and endpoint count.
     #[command(
-        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 2, WSK provider 1.0, 0 endpoints"
+        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 3, WSK provider 1.0, 0 endpoints"
     )]
     Info,
     /// Open TCP endpoints in the kernel.
@@ -120,7 +120,7 @@ pub enum Command {
     ///
     /// Exits 0 when the driver answered with a success status, 1 otherwise.
     #[command(
-        after_help = "Examples:\n  wskctl raw --code 0x80572000 --input-hex 0200000008000000 --output-len 24\n  wskctl raw --code 0x80572000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
+        after_help = "Examples:\n  wskctl raw --code 0x80572000 --input-hex 0300000008000000 --output-len 24\n  wskctl raw --code 0x80572000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
     )]
     Raw(RawArgs),
     /// An interactive session on one device handle: type wskctl commands without `wskctl`.
@@ -780,13 +780,28 @@ where
         Ok(cli) => cli,
         Err(error) => return report_usage(&error, streams),
     };
+    // Ctrl-C cancels the request the command waits for (see `ctrl_c`). Without a console
+    // handler Ctrl-C keeps its default (ending the process), so a failure is not fatal.
+    let _ctrl_c = crate::sys::CtrlCHandler::install();
     match run(&cli, open, streams) {
         Ok(code) => code,
         Err(error) => {
-            let _ = writeln!(streams.stderr, "error: {error}");
+            report_error(&error, streams.stderr);
             error.exit_code()
         }
     }
+}
+
+/// Prints a command's error: `cancelled: ...` for a cancelled request (Ctrl-C), else
+/// `error: ...`.
+pub(crate) fn report_error(error: &ClientError, stderr: &mut dyn Write) {
+    let label = if error.is_cancelled() {
+        "cancelled"
+    } else {
+        "error"
+    };
+    let _ = writeln!(stderr, "{label}: {error}");
+    let _ = stderr.flush();
 }
 
 /// Parses a command line (the first item is the program name) with the checks clap cannot
@@ -858,6 +873,17 @@ pub(crate) fn run_in(
     session: Session,
 ) -> Result<u8, ClientError> {
     let json = cli.json;
+    // Ctrl-C cancels the requests of the device the command opens.
+    let watched = |path: &str| -> Result<Device, ClientError> {
+        let device = open(path)?;
+        crate::ctrl_c::watch(device.canceller());
+        Ok(device)
+    };
+    let open: OpenDevice<'_> = match &cli.command {
+        // The shell watches the device of each of its lines.
+        Command::Shell(_) => open,
+        _ => &watched,
+    };
     match &cli.command {
         Command::Shell(args) => match session {
             Session::OneShot => crate::shell::run_shell(cli, args, open, streams),
@@ -1552,11 +1578,11 @@ mod tests {
             (out.code, out.stdout.as_str()),
             (
                 0,
-                "wsk-rs driver 0.1.0, protocol 2, WSK provider 1.0, 0 endpoints\n"
+                "wsk-rs driver 0.1.0, protocol 3, WSK provider 1.0, 0 endpoints\n"
             )
         );
         let out = wskctl(&fake, "info --json");
-        assert_eq!(out.stdout, "{\"driver_version\":\"0.1.0\",\"protocol\":2,\"wsk_version\":\"1.0\",\"endpoints\":0}\n");
+        assert_eq!(out.stdout, "{\"driver_version\":\"0.1.0\",\"protocol\":3,\"wsk_version\":\"1.0\",\"endpoints\":0}\n");
         let out = wskctl(&fake, "--json info");
         assert_eq!(out.code, 0);
         assert!(out.stdout.starts_with('{'));
@@ -1714,6 +1740,37 @@ mod tests {
     }
 
     #[test]
+    fn ctrl_c_cancels_the_outstanding_request_and_exits_130() {
+        let fake = FakeDriver::default();
+        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
+        // The console's Ctrl-C handler, played while the RECV waits in the driver.
+        let pressed = std::rc::Rc::new(std::cell::Cell::new(0));
+        let presses = std::rc::Rc::clone(&pressed);
+        fake.while_waiting(move || {
+            presses.set(presses.get() + 1);
+            assert!(
+                crate::ctrl_c::on_ctrl_c(),
+                "handled: a request is outstanding"
+            );
+        });
+        let out = wskctl(&fake, "recv 1 --timeout-ms 30000");
+        assert_eq!(pressed.get(), 1);
+        assert_eq!(out.code, 130);
+        assert_eq!(
+            out.stderr,
+            "cancelled: recv on endpoint 1: the request was cancelled (STATUS_CANCELLED)\n"
+        );
+        // `--exact` stops too (its later RECVs are refused at once).
+        let out = wskctl(&fake, "recv 1 --exact 10");
+        assert_eq!((out.code, pressed.get()), (130, 2));
+        // The endpoint is intact: send and receive work.
+        fake.while_waiting(|| {});
+        assert_eq!(wskctl(&fake, "send 1 --text ok").code, 0);
+        let out = wskctl(&fake, "recv 1 --exact 2");
+        assert_eq!((out.code, out.stdout.as_str()), (0, "ok"));
+    }
+
+    #[test]
     fn recv_exact_to_file_and_eof_handling() {
         let fake = FakeDriver::default();
         wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
@@ -1847,11 +1904,11 @@ mod tests {
         let fake = FakeDriver::default();
         let out = wskctl(
             &fake,
-            "raw --code 0x80572000 --input-hex 0200000008000000 --output-len 24",
+            "raw --code 0x80572000 --input-hex 0300000008000000 --output-len 24",
         );
         assert_eq!(out.code, 0);
-        assert_eq!(out.stdout, "status STATUS_SUCCESS (0x00000000)\noutput 020000001800000000000100000000010200000000000000\n");
-        let out = wskctl(&fake, "raw --code 0x80572000 --input-hex 02000000");
+        assert_eq!(out.stdout, "status STATUS_SUCCESS (0x00000000)\noutput 030000001800000000000100000000010300000000000000\n");
+        let out = wskctl(&fake, "raw --code 0x80572000 --input-hex 03000000");
         assert_eq!(
             (out.code, out.stdout.as_str()),
             (
@@ -1872,7 +1929,7 @@ mod tests {
         );
         let out = wskctl(
             &fake,
-            "raw --code 0x80572000 --input-hex 0200000008000000 --output-len 8",
+            "raw --code 0x80572000 --input-hex 0300000008000000 --output-len 8",
         );
         assert_eq!(
             out.stdout,
