@@ -23,7 +23,8 @@
 //!   ([`direct_output_len`], else `STATUS_INVALID_PARAMETER`). A receive with nothing to
 //!   receive "waits": it runs the hook set with [`FakeDriver::while_waiting`] (a test cancels
 //!   there), then completes with `STATUS_CANCELLED` if the handle's requests were cancelled
-//!   meanwhile, else with `STATUS_IO_TIMEOUT` at once.
+//!   meanwhile, else with `STATUS_IO_TIMEOUT` at once. ACCEPT always waits so (no client
+//!   queues on a fake listener).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -472,6 +473,7 @@ fn endpoint_of(request: &Request<'_>) -> Option<EndpointId> {
         Request::SendTo(send) => Some(send.id),
         Request::RecvFrom(recv) => Some(recv.id),
         Request::Disconnect(disconnect) => Some(disconnect.id),
+        Request::Accept(accept) => Some(accept.id),
         Request::SocketOption(option) => Some(option.id),
         Request::Info
         | Request::TcpConnect(_)
@@ -689,6 +691,12 @@ fn carry_out(
             endpoint.recv_ops += 1;
             state.totals.bytes_received += take as u64;
             write_recv_from_header(output, len_u32(take), Some(from))
+        }
+        Request::Accept(accept) => {
+            // No client ever queues on a fake listener: an ACCEPT waits (and times out or is
+            // cancelled).
+            state.of_kind(accept.id, EndpointKind::TcpListener)?;
+            return Err(wait_for_data(state, handle));
         }
         Request::Disconnect(disconnect) => {
             let endpoint = state.of_kind(disconnect.id, EndpointKind::TcpConnection)?;
