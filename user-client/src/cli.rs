@@ -40,6 +40,8 @@ Exit status:
      the nearest Winsock error and a hint)
   2  usage error
   3  the device could not be opened (is the driver loaded? try `wskctl driver start`)
+  130  cancelled: Ctrl-C while the driver was working on a request (a `recv` waiting for
+     data, a `send` waiting for a slow reader) cancels it and prints `cancelled: ...`
 
 Examples:
   wskctl driver install --path C:\\windows\\system32\\drivers\\wskrs.sys
@@ -89,11 +91,17 @@ pub enum Command {
     #[command(subcommand)]
     Udp(UdpCommand),
     /// Send bytes on a connection; prints `sent N bytes`.
+    ///
+    /// Each SEND (at most 4 MiB) completes once the transport took all its bytes, so a slow
+    /// reader makes it wait (up to --timeout-ms); Ctrl-C cancels it (exit 130).
     #[command(
         after_help = "Examples:\n  wskctl send 3 --text hello\n  wskctl send 3 --file payload.bin --timeout-ms 30000"
     )]
     Send(SendArgs),
     /// Receive bytes from a connection, to stdout (raw) or a file; the summary goes to stderr.
+    ///
+    /// A receive waits in the driver until data arrives, up to --timeout-ms (then
+    /// STATUS_IO_TIMEOUT); Ctrl-C cancels it (prints `cancelled: ...`, exit 130).
     #[command(
         after_help = "Examples:\n  wskctl recv 3 --exact 5\n  wskctl recv 3 --max 4096 --to-file out.bin"
     )]
@@ -175,13 +183,16 @@ pub struct ShellArgs {
 #[derive(Debug, Subcommand)]
 pub enum V2Command {
     /// Send one datagram from a UDP endpoint; prints `sent N bytes to ADDR`.
+    ///
+    /// The datagram has 1 to 65507 bytes: ABI v3 cannot send empty datagrams.
     #[command(
         after_help = "Examples:\n  wskctl sendto 5 127.0.0.1:9000 --text ping\n  wskctl sendto 5 [::1]:9000 --file datagram.bin"
     )]
     Sendto(SendToArgs),
     /// Receive one datagram on a UDP endpoint, to stdout (raw) or a file.
     ///
-    /// The summary `received N bytes from ADDR` goes to stderr.
+    /// The summary `received N bytes from ADDR` goes to stderr. The receive waits in the
+    /// driver up to --timeout-ms; Ctrl-C cancels it (exit 130).
     #[command(
         after_help = "Examples:\n  wskctl recvfrom 5\n  wskctl recvfrom 5 --max 1500 --timeout-ms 2000 --to-file datagram.bin"
     )]
@@ -973,7 +984,7 @@ fn run_v2(
 ) -> Result<u8, ClientError> {
     match command {
         V2Command::Sendto(args) => {
-            let data = datagram_payload(args)?;
+            let data = nonempty_datagram(args)?;
             let sent = device.send_to(args.id, args.remote, &data, args.timeout_ms)?;
             streams.line(&if json {
                 output::sent_to_json(args.id.0, sent.into(), args.remote)
@@ -1379,6 +1390,21 @@ fn datagram_payload(args: &SendToArgs) -> Result<Vec<u8>, ClientError> {
     Ok(data)
 }
 
+/// The datagram `sendto` sends: 1 to `MAX_DATAGRAM` bytes.
+fn nonempty_datagram(args: &SendToArgs) -> Result<Vec<u8>, ClientError> {
+    let data = datagram_payload(args)?;
+    if data.is_empty() {
+        return Err(ClientError::io(
+            "sendto: an empty datagram",
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "zero-length datagrams cannot be sent (ABI v3); give --text or a non-empty --file",
+            ),
+        ));
+    }
+    Ok(data)
+}
+
 fn run_recv_from(
     device: &Device,
     args: &RecvFromArgs,
@@ -1768,6 +1794,22 @@ mod tests {
         assert_eq!(wskctl(&fake, "send 1 --text ok").code, 0);
         let out = wskctl(&fake, "recv 1 --exact 2");
         assert_eq!((out.code, out.stdout.as_str()), (0, "ok"));
+    }
+
+    #[test]
+    fn an_empty_datagram_is_refused_before_the_driver() {
+        let fake = FakeDriver::default();
+        wskctl(&fake, "udp bind 127.0.0.1:9400 --detach");
+        let before = fake.requests().len();
+        let out = wskctl(&fake, "sendto 1 127.0.0.1:9000");
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr
+                .contains("zero-length datagrams cannot be sent (ABI v3)"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(fake.requests().len(), before);
     }
 
     #[test]

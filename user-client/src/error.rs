@@ -356,6 +356,41 @@ mod tests {
     }
 
     #[test]
+    fn cancelled_requests() {
+        let cancelled = ClientError::Cancelled {
+            op: "recv on endpoint 2".into(),
+            refused: false,
+        };
+        assert_eq!(
+            cancelled.to_string(),
+            "recv on endpoint 2: the request was cancelled (STATUS_CANCELLED)"
+        );
+        assert_eq!(cancelled.kind(), io::ErrorKind::Interrupted);
+        assert_eq!(cancelled.status(), Some(NtStatus::CANCELLED));
+        assert_eq!(cancelled.exit_code(), 130);
+        assert!(cancelled.is_cancelled());
+        let refused = ClientError::Cancelled {
+            op: "send on endpoint 2".into(),
+            refused: true,
+        };
+        assert!(
+            refused
+                .to_string()
+                .ends_with("(STATUS_CANCELLED; not sent)"),
+            "{refused}"
+        );
+        assert_eq!(
+            refused.kind(),
+            io::ErrorKind::Other,
+            "read_exact must not retry it"
+        );
+        // STATUS_CANCELLED from the driver always becomes the Cancelled variant.
+        let from_driver = ClientError::driver("recv on endpoint 2", NtStatus::CANCELLED);
+        assert!(from_driver.is_cancelled());
+        assert!(!ClientError::driver("x", NtStatus::IO_TIMEOUT).is_cancelled());
+    }
+
+    #[test]
     fn other_errors() {
         let eof = ClientError::UnexpectedEof {
             id: EndpointId(3),

@@ -212,7 +212,11 @@ impl DeviceHandle {
         } else {
             input.as_ptr().cast()
         };
+        // `Internal` starts as STATUS_PENDING, as DeviceIoControl sets it: the I/O manager
+        // writes the status block only when the request completes, and
+        // GetOverlappedResult waits only while `Internal` is STATUS_PENDING.
         let mut overlapped = OVERLAPPED {
+            Internal: STATUS_PENDING as usize,
             hEvent: event.0 .0,
             ..OVERLAPPED::default()
         };
