@@ -1771,9 +1771,9 @@ mod tests {
         wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
         // The console's Ctrl-C handler, played while the RECV waits in the driver.
         let pressed = std::rc::Rc::new(std::cell::Cell::new(0));
-        let presses = std::rc::Rc::clone(&pressed);
+        let counter = std::rc::Rc::clone(&pressed);
         fake.while_waiting(move || {
-            presses.set(presses.get() + 1);
+            counter.set(counter.get() + 1);
             assert!(
                 crate::ctrl_c::on_ctrl_c(),
                 "handled: a request is outstanding"
@@ -1800,8 +1800,14 @@ mod tests {
     fn an_empty_datagram_is_refused_before_the_driver() {
         let fake = FakeDriver::default();
         wskctl(&fake, "udp bind 127.0.0.1:9400 --detach");
+        let empty = std::env::temp_dir().join(format!("wskctl-empty-{}.bin", std::process::id()));
+        std::fs::write(&empty, b"").unwrap();
         let before = fake.requests().len();
-        let out = wskctl(&fake, "sendto 1 127.0.0.1:9000");
+        let out = wskctl(
+            &fake,
+            &format!("sendto 1 127.0.0.1:9000 --file {}", empty.display()),
+        );
+        let _ = std::fs::remove_file(&empty);
         assert_eq!(out.code, 1);
         assert!(
             out.stderr

@@ -984,8 +984,25 @@ mod tests {
             status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 0), 48),
             NtStatus::INVALID_PARAMETER
         );
+    }
 
-        // The library refuses what the driver would, without a request.
+    #[test]
+    fn the_library_refuses_what_the_driver_would_without_a_request() {
+        let fake = FakeDriver::default();
+        let device = device(&fake);
+        let id = device
+            .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
+            .unwrap()
+            .id;
+        let udp = device
+            .udp_bind(
+                "127.0.0.1:7007".parse().unwrap(),
+                UdpService::None,
+                &crate::UdpOptions::default(),
+            )
+            .unwrap()
+            .id;
+        let to = "127.0.0.1:9999".parse().unwrap();
         let before = fake.requests().len();
         let not_sent = |result: Result<u32, ClientError>| {
             matches!(
