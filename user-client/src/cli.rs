@@ -402,7 +402,7 @@ pub enum ServiceArg {
     Discard,
     /// Send the byte pattern i % 251 as fast as the client reads, until it closes.
     Source,
-    /// Accept connections and serve nothing.
+    /// Queue accepted connections for ACCEPT (ABI v3; wskctl has no accept command yet).
     None,
 }
 

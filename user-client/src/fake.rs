@@ -441,11 +441,15 @@ impl FakeDriver {
         state.requests.push(code);
         state.clock += TICK_MS;
         let request = parse_request(code, input).map_err(ProtocolError::status)?;
-        if output.len() < min_output_len(code).unwrap_or(usize::MAX) {
-            return Err(NtStatus::BUFFER_TOO_SMALL);
-        }
-        if direct_output_len(&request).is_some_and(|expected| output.len() != expected) {
-            return Err(NtStatus::INVALID_PARAMETER);
+        // docs/protocol.md, validation step 6: a direct code's output buffer must be exactly
+        // what the request names; a buffered code's must hold the fixed reply.
+        match direct_output_len(&request) {
+            Some(expected) if output.len() != expected => return Err(NtStatus::INVALID_PARAMETER),
+            Some(_) => {}
+            None if output.len() < min_output_len(code).unwrap_or(usize::MAX) => {
+                return Err(NtStatus::BUFFER_TOO_SMALL)
+            }
+            None => {}
         }
         // A cancel before this request began is not for it.
         handle.cancel.0.store(false, Ordering::SeqCst);
@@ -946,7 +950,7 @@ mod tests {
         );
         assert_eq!(
             status(IoctlCode::RECV, &encode_recv(id, 0, 5), 0),
-            NtStatus::BUFFER_TOO_SMALL
+            NtStatus::INVALID_PARAMETER
         );
         let echoed = device.raw(IoctlCode::RECV.0, &encode_recv(id, 0, 5), 5);
         assert_eq!(
@@ -954,10 +958,10 @@ mod tests {
             (NtStatus::SUCCESS, 5),
             "the 5 zero bytes sent above"
         );
-        // Below the smallest RECV_FROM buffer (49): too small, as for buffered codes.
+        // Even below the smallest RECV_FROM buffer (49): the length differs.
         assert_eq!(
             status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 10), 10),
-            NtStatus::BUFFER_TOO_SMALL
+            NtStatus::INVALID_PARAMETER
         );
         assert_eq!(
             status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 10), 48 + 9),
@@ -965,7 +969,7 @@ mod tests {
         );
         assert_eq!(
             status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 10), 48),
-            NtStatus::BUFFER_TOO_SMALL
+            NtStatus::INVALID_PARAMETER
         );
         // Zero lengths are not requests in v3.
         assert_eq!(
