@@ -443,13 +443,12 @@ impl FakeDriver {
         let request = parse_request(code, input).map_err(ProtocolError::status)?;
         // docs/protocol.md, validation step 6: a direct code's output buffer must be exactly
         // what the request names; a buffered code's must hold the fixed reply.
-        match direct_output_len(&request) {
-            Some(expected) if output.len() != expected => return Err(NtStatus::INVALID_PARAMETER),
-            Some(_) => {}
-            None if output.len() < min_output_len(code).unwrap_or(usize::MAX) => {
-                return Err(NtStatus::BUFFER_TOO_SMALL)
+        if let Some(expected) = direct_output_len(&request) {
+            if output.len() != expected {
+                return Err(NtStatus::INVALID_PARAMETER);
             }
-            None => {}
+        } else if output.len() < min_output_len(code).unwrap_or(usize::MAX) {
+            return Err(NtStatus::BUFFER_TOO_SMALL);
         }
         // A cancel before this request began is not for it.
         handle.cancel.0.store(false, Ordering::SeqCst);
