@@ -6,12 +6,12 @@ use zerocopy::FromBytes;
 
 use crate::text::{read_padded, write_padded};
 use crate::wire::{
-    AcceptRequest,
-    header, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo,
-    EndpointReply, Header, InfoReply, InfoRequest, ListReply, ListRequest, RecvFromReply,
-    RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest,
-    SendRequest, SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply, StatsRequest,
-    TcpConnectRequest, TcpListenRequest, UdpBindRequest, WireAddr, WireSize,
+    header, AcceptRequest, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest,
+    EndpointInfo, EndpointReply, Header, InfoReply, InfoRequest, ListReply, ListRequest,
+    RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply,
+    SecurityRequest, SendRequest, SendToRequest, SocketOptionReply, SocketOptionRequest,
+    StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest, UdpBindRequest, WireAddr,
+    WireSize,
 };
 use crate::{
     BindFlags, EndpointId, EndpointKind, EndpointState, OptionId, ProtocolError, Service, Stats,

@@ -48,10 +48,10 @@ mod types;
 pub mod wire;
 
 pub use client::{
-    encode_accept, encode_close, encode_disconnect, encode_info, encode_list, encode_recv, encode_recv_from,
-    encode_resolve, encode_security, encode_send, encode_send_to, encode_socket_option,
-    encode_stats, encode_tcp_connect, encode_tcp_connect_with, encode_tcp_listen,
-    encode_tcp_listen_with, encode_udp_bind, list_output_len, parse_close_reply,
+    encode_accept, encode_close, encode_disconnect, encode_info, encode_list, encode_recv,
+    encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to,
+    encode_socket_option, encode_stats, encode_tcp_connect, encode_tcp_connect_with,
+    encode_tcp_listen, encode_tcp_listen_with, encode_udp_bind, list_output_len, parse_close_reply,
     parse_disconnect_reply, parse_endpoint_reply, parse_info_reply, parse_list_reply,
     parse_recv_from_reply, parse_resolve_reply, parse_security_reply, parse_socket_option_reply,
     parse_stats_reply, recv_from_output_len, resolve_output_len, DriverInfo, EndpointActivity,
@@ -69,15 +69,15 @@ pub use reply::{
     ListWriter, ResolveWriter,
 };
 pub use request::{
-    direct_output_len, parse_request, Accept, BindFlags, Disconnect, Recv, RecvFrom, Request, Resolve,
-    Send, SendTo, SocketOption, TcpConnect, TcpListen, UdpBind,
+    direct_output_len, parse_request, Accept, BindFlags, Disconnect, Recv, RecvFrom, Request,
+    Resolve, Send, SendTo, SocketOption, TcpConnect, TcpListen, UdpBind,
 };
 pub use types::{EndpointId, EndpointKind, EndpointState, OptionId, Service, Stats, UdpService};
 pub use wire::{
-    AcceptRequest, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo, EndpointReply,
-    Header, InfoReply, InfoRequest, ListReply, ListRequest, RecvFromReply, RecvFromRequest,
-    RecvRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest, SendRequest,
-    SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply, StatsRequest,
+    AcceptRequest, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo,
+    EndpointReply, Header, InfoReply, InfoRequest, ListReply, ListRequest, RecvFromReply,
+    RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest,
+    SendRequest, SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply, StatsRequest,
     TcpConnectRequest, TcpListenRequest, UdpBindRequest, WireAddr,
 };
 pub use wskrs_ntstatus::NtStatus;

@@ -7,9 +7,10 @@ use zerocopy::FromBytes;
 
 use crate::text::{read_padded, read_sddl};
 use crate::wire::{
-    AcceptRequest, CloseRequest, DisconnectRequest, Header, InfoRequest, ListRequest, RecvFromRequest,
-    RecvRequest, ResolveRequest, SecurityRequest, SendRequest, SendToRequest, SocketOptionRequest,
-    StatsRequest, TcpConnectRequest, TcpListenRequest, UdpBindRequest, WireAddr, WireSize,
+    AcceptRequest, CloseRequest, DisconnectRequest, Header, InfoRequest, ListRequest,
+    RecvFromRequest, RecvRequest, ResolveRequest, SecurityRequest, SendRequest, SendToRequest,
+    SocketOptionRequest, StatsRequest, TcpConnectRequest, TcpListenRequest, UdpBindRequest,
+    WireAddr, WireSize,
 };
 use crate::{
     EndpointId, IoctlCode, OptionId, ProtocolError, Service, UdpService, ABI_VERSION,

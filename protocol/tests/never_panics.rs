@@ -6,8 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use proptest::prelude::*;
 use wskrs_protocol::{
-    direct_output_len, encode_accept, encode_close, encode_disconnect, encode_info, encode_list, encode_recv,
-    encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to,
+    direct_output_len, encode_accept, encode_close, encode_disconnect, encode_info, encode_list,
+    encode_recv, encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to,
     encode_socket_option, encode_stats, encode_tcp_connect_with, encode_tcp_listen_with,
     encode_udp_bind, parse_close_reply, parse_disconnect_reply, parse_endpoint_reply,
     parse_info_reply, parse_list_reply, parse_recv_from_reply, parse_request, parse_resolve_reply,
@@ -120,8 +120,7 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
     let sddl_ok = |sddl: Option<&str>| {
         sddl.is_none_or(|s| !s.is_empty() && s.len() <= SDDL_LEN && !s.contains('\0'))
     };
-    // Only the four data codes and ACCEPT are direct, and their output length follows their
-    // request.
+    // Only the four data codes are direct, and their output length follows their request.
     prop_assert_eq!(
         direct_output_len(&request).is_some(),
         IoctlCode(code).is_direct()
@@ -144,12 +143,6 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
             prop_assert!((1..=MAX_TRANSFER).contains(&send.length) && send.timeout_ms != 0);
             prop_assert_eq!(direct_output_len(&request), Some(send.length as usize));
             IoctlCode::SEND
-        }
-        Request::Accept(accept) => {
-            prop_assert_eq!(input.len(), 24);
-            prop_assert!(accept.timeout_ms != 0);
-            prop_assert_eq!(direct_output_len(&request), Some(80));
-            IoctlCode::ACCEPT
         }
         Request::Recv(recv) => {
             prop_assert!((1..=MAX_TRANSFER).contains(&recv.max_length) && recv.timeout_ms != 0);
@@ -202,6 +195,11 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
             IoctlCode::RESOLVE
         }
         Request::Stats => IoctlCode::STATS,
+        Request::Accept(accept) => {
+            prop_assert!(accept.id.0 != 0 && accept.timeout_ms != 0);
+            prop_assert_eq!(direct_output_len(&request), Some(80));
+            IoctlCode::ACCEPT
+        }
     };
     prop_assert_eq!(expected_code.0, code);
     Ok(())

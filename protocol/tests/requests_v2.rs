@@ -5,12 +5,12 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use wskrs_protocol::{
-    direct_output_len, encode_disconnect, encode_recv_from, encode_resolve, encode_security,
-    encode_send_to, encode_socket_option, encode_stats, encode_tcp_connect_with, encode_tcp_listen,
-    encode_tcp_listen_with, encode_udp_bind, parse_request, BindFlags, Disconnect, EndpointId,
-    IoctlCode, ListenOptions, OptionId, ProtocolError, RecvFrom, Request, Resolve, SendTo, Service,
-    SocketOption, TcpConnect, TcpListen, UdpBind, UdpService, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_TIMEOUT_MS, MAX_CONNECTIONS, MAX_DATAGRAM,
+    direct_output_len, encode_accept, encode_disconnect, encode_recv_from, encode_resolve,
+    encode_security, encode_send_to, encode_socket_option, encode_stats, encode_tcp_connect_with,
+    encode_tcp_listen, encode_tcp_listen_with, encode_udp_bind, parse_request, Accept, BindFlags,
+    Disconnect, EndpointId, IoctlCode, ListenOptions, OptionId, ProtocolError, RecvFrom, Request,
+    Resolve, SendTo, Service, SocketOption, TcpConnect, TcpListen, UdpBind, UdpService,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_MS, MAX_CONNECTIONS, MAX_DATAGRAM,
 };
 
 fn v4(port: u16) -> SocketAddr {
@@ -555,6 +555,41 @@ fn recv_from_round_trips_and_boundaries() {
 }
 
 // ---- DISCONNECT (id 8, timeout 16, flags 20) ----
+
+#[test]
+fn accept_round_trips_and_errors() {
+    for (detach, timeout) in [(false, 0), (true, 7)] {
+        let bytes = encode_accept(EndpointId(5), timeout, detach);
+        assert_eq!(bytes.len(), 24);
+        let request = parse_request(IoctlCode::ACCEPT.0, &bytes).unwrap();
+        assert_eq!(
+            request,
+            Request::Accept(Accept {
+                id: EndpointId(5),
+                timeout_ms: if timeout == 0 {
+                    DEFAULT_TIMEOUT_MS
+                } else {
+                    timeout
+                },
+                detach,
+            })
+        );
+        // Direct I/O: the output buffer is exactly the new connection's EndpointReply.
+        assert_eq!(direct_output_len(&request), Some(80));
+    }
+    let base = encode_accept(EndpointId(5), 0, false);
+    let invalid: Vec<Mutation> = vec![
+        ("id 0", Box::new(|b| put_u64(b, 8, 0))),
+        ("unknown flag", Box::new(|b| put_u32(b, 20, 2))),
+        ("bind flag", Box::new(|b| put_u32(b, 20, 4))),
+    ];
+    expect_all(
+        IoctlCode::ACCEPT,
+        &base,
+        invalid,
+        ProtocolError::InvalidParameter,
+    );
+}
 
 #[test]
 fn disconnect_round_trips_and_errors() {

@@ -40,6 +40,8 @@ Exit status:
      the nearest Winsock error and a hint)
   2  usage error
   3  the device could not be opened (is the driver loaded? try `wskctl driver start`)
+  130  cancelled: Ctrl-C while the driver was working on a request (a `recv` waiting for
+     data, a `send` waiting for a slow reader) cancels it and prints `cancelled: ...`
 
 Examples:
   wskctl driver install --path C:\\windows\\system32\\drivers\\wskrs.sys
@@ -79,7 +81,7 @@ pub enum Command {
     Driver(DriverCommand),
     /// Show the driver's version, protocol, WSK provider version and endpoint count.
     #[command(
-        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 2, WSK provider 1.0, 0 endpoints"
+        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 3, WSK provider 1.0, 0 endpoints"
     )]
     Info,
     /// Open TCP endpoints in the kernel.
@@ -89,11 +91,17 @@ pub enum Command {
     #[command(subcommand)]
     Udp(UdpCommand),
     /// Send bytes on a connection; prints `sent N bytes`.
+    ///
+    /// Each SEND (at most 4 MiB) completes once the transport took all its bytes, so a slow
+    /// reader makes it wait (up to --timeout-ms); Ctrl-C cancels it (exit 130).
     #[command(
         after_help = "Examples:\n  wskctl send 3 --text hello\n  wskctl send 3 --file payload.bin --timeout-ms 30000"
     )]
     Send(SendArgs),
     /// Receive bytes from a connection, to stdout (raw) or a file; the summary goes to stderr.
+    ///
+    /// A receive waits in the driver until data arrives, up to --timeout-ms (then
+    /// STATUS_IO_TIMEOUT); Ctrl-C cancels it (prints `cancelled: ...`, exit 130).
     #[command(
         after_help = "Examples:\n  wskctl recv 3 --exact 5\n  wskctl recv 3 --max 4096 --to-file out.bin"
     )]
@@ -120,7 +128,7 @@ pub enum Command {
     ///
     /// Exits 0 when the driver answered with a success status, 1 otherwise.
     #[command(
-        after_help = "Examples:\n  wskctl raw --code 0x80572000 --input-hex 0200000008000000 --output-len 24\n  wskctl raw --code 0x80572000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
+        after_help = "Examples:\n  wskctl raw --code 0x80572000 --input-hex 0300000008000000 --output-len 24\n  wskctl raw --code 0x80572000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
     )]
     Raw(RawArgs),
     /// An interactive session on one device handle: type wskctl commands without `wskctl`.
@@ -175,13 +183,16 @@ pub struct ShellArgs {
 #[derive(Debug, Subcommand)]
 pub enum V2Command {
     /// Send one datagram from a UDP endpoint; prints `sent N bytes to ADDR`.
+    ///
+    /// The datagram has 1 to 65507 bytes: ABI v3 cannot send empty datagrams.
     #[command(
         after_help = "Examples:\n  wskctl sendto 5 127.0.0.1:9000 --text ping\n  wskctl sendto 5 [::1]:9000 --file datagram.bin"
     )]
     Sendto(SendToArgs),
     /// Receive one datagram on a UDP endpoint, to stdout (raw) or a file.
     ///
-    /// The summary `received N bytes from ADDR` goes to stderr.
+    /// The summary `received N bytes from ADDR` goes to stderr. The receive waits in the
+    /// driver up to --timeout-ms; Ctrl-C cancels it (exit 130).
     #[command(
         after_help = "Examples:\n  wskctl recvfrom 5\n  wskctl recvfrom 5 --max 1500 --timeout-ms 2000 --to-file datagram.bin"
     )]
@@ -391,7 +402,7 @@ pub enum ServiceArg {
     Discard,
     /// Send the byte pattern i % 251 as fast as the client reads, until it closes.
     Source,
-    /// Accept connections and serve nothing.
+    /// Queue accepted connections for ACCEPT (ABI v3; wskctl has no accept command yet).
     None,
 }
 
@@ -780,13 +791,28 @@ where
         Ok(cli) => cli,
         Err(error) => return report_usage(&error, streams),
     };
+    // Ctrl-C cancels the request the command waits for (see `ctrl_c`). Without a console
+    // handler Ctrl-C keeps its default (ending the process), so a failure is not fatal.
+    let _ctrl_c = crate::sys::CtrlCHandler::install();
     match run(&cli, open, streams) {
         Ok(code) => code,
         Err(error) => {
-            let _ = writeln!(streams.stderr, "error: {error}");
+            report_error(&error, streams.stderr);
             error.exit_code()
         }
     }
+}
+
+/// Prints a command's error: `cancelled: ...` for a cancelled request (Ctrl-C), else
+/// `error: ...`.
+pub(crate) fn report_error(error: &ClientError, stderr: &mut dyn Write) {
+    let label = if error.is_cancelled() {
+        "cancelled"
+    } else {
+        "error"
+    };
+    let _ = writeln!(stderr, "{label}: {error}");
+    let _ = stderr.flush();
 }
 
 /// Parses a command line (the first item is the program name) with the checks clap cannot
@@ -858,6 +884,17 @@ pub(crate) fn run_in(
     session: Session,
 ) -> Result<u8, ClientError> {
     let json = cli.json;
+    // Ctrl-C cancels the requests of the device the command opens.
+    let watched = |path: &str| -> Result<Device, ClientError> {
+        let device = open(path)?;
+        crate::ctrl_c::watch(device.canceller());
+        Ok(device)
+    };
+    let open: OpenDevice<'_> = match &cli.command {
+        // The shell watches the device of each of its lines.
+        Command::Shell(_) => open,
+        _ => &watched,
+    };
     match &cli.command {
         Command::Shell(args) => match session {
             Session::OneShot => crate::shell::run_shell(cli, args, open, streams),
@@ -947,7 +984,7 @@ fn run_v2(
 ) -> Result<u8, ClientError> {
     match command {
         V2Command::Sendto(args) => {
-            let data = datagram_payload(args)?;
+            let data = nonempty_datagram(args)?;
             let sent = device.send_to(args.id, args.remote, &data, args.timeout_ms)?;
             streams.line(&if json {
                 output::sent_to_json(args.id.0, sent.into(), args.remote)
@@ -1353,6 +1390,21 @@ fn datagram_payload(args: &SendToArgs) -> Result<Vec<u8>, ClientError> {
     Ok(data)
 }
 
+/// The datagram `sendto` sends: 1 to `MAX_DATAGRAM` bytes.
+fn nonempty_datagram(args: &SendToArgs) -> Result<Vec<u8>, ClientError> {
+    let data = datagram_payload(args)?;
+    if data.is_empty() {
+        return Err(ClientError::io(
+            "sendto: an empty datagram",
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "zero-length datagrams cannot be sent (ABI v3); give --text or a non-empty --file",
+            ),
+        ));
+    }
+    Ok(data)
+}
+
 fn run_recv_from(
     device: &Device,
     args: &RecvFromArgs,
@@ -1552,11 +1604,11 @@ mod tests {
             (out.code, out.stdout.as_str()),
             (
                 0,
-                "wsk-rs driver 0.1.0, protocol 2, WSK provider 1.0, 0 endpoints\n"
+                "wsk-rs driver 0.1.0, protocol 3, WSK provider 1.0, 0 endpoints\n"
             )
         );
         let out = wskctl(&fake, "info --json");
-        assert_eq!(out.stdout, "{\"driver_version\":\"0.1.0\",\"protocol\":2,\"wsk_version\":\"1.0\",\"endpoints\":0}\n");
+        assert_eq!(out.stdout, "{\"driver_version\":\"0.1.0\",\"protocol\":3,\"wsk_version\":\"1.0\",\"endpoints\":0}\n");
         let out = wskctl(&fake, "--json info");
         assert_eq!(out.code, 0);
         assert!(out.stdout.starts_with('{'));
@@ -1714,6 +1766,59 @@ mod tests {
     }
 
     #[test]
+    fn ctrl_c_cancels_the_outstanding_request_and_exits_130() {
+        let fake = FakeDriver::default();
+        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
+        // The console's Ctrl-C handler, played while the RECV waits in the driver.
+        let pressed = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counter = std::rc::Rc::clone(&pressed);
+        fake.while_waiting(move || {
+            counter.set(counter.get() + 1);
+            assert!(
+                crate::ctrl_c::on_ctrl_c(),
+                "handled: a request is outstanding"
+            );
+        });
+        let out = wskctl(&fake, "recv 1 --timeout-ms 30000");
+        assert_eq!(pressed.get(), 1);
+        assert_eq!(out.code, 130);
+        assert_eq!(
+            out.stderr,
+            "cancelled: recv on endpoint 1: the request was cancelled (STATUS_CANCELLED)\n"
+        );
+        // `--exact` stops too (its later RECVs are refused at once).
+        let out = wskctl(&fake, "recv 1 --exact 10");
+        assert_eq!((out.code, pressed.get()), (130, 2));
+        // The endpoint is intact: send and receive work.
+        fake.while_waiting(|| {});
+        assert_eq!(wskctl(&fake, "send 1 --text ok").code, 0);
+        let out = wskctl(&fake, "recv 1 --exact 2");
+        assert_eq!((out.code, out.stdout.as_str()), (0, "ok"));
+    }
+
+    #[test]
+    fn an_empty_datagram_is_refused_before_the_driver() {
+        let fake = FakeDriver::default();
+        wskctl(&fake, "udp bind 127.0.0.1:9400 --detach");
+        let empty = std::env::temp_dir().join(format!("wskctl-empty-{}.bin", std::process::id()));
+        std::fs::write(&empty, b"").unwrap();
+        let before = fake.requests().len();
+        let out = wskctl(
+            &fake,
+            &format!("sendto 1 127.0.0.1:9000 --file {}", empty.display()),
+        );
+        let _ = std::fs::remove_file(&empty);
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr
+                .contains("zero-length datagrams cannot be sent (ABI v3)"),
+            "{}",
+            out.stderr
+        );
+        assert_eq!(fake.requests().len(), before);
+    }
+
+    #[test]
     fn recv_exact_to_file_and_eof_handling() {
         let fake = FakeDriver::default();
         wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
@@ -1847,11 +1952,11 @@ mod tests {
         let fake = FakeDriver::default();
         let out = wskctl(
             &fake,
-            "raw --code 0x80572000 --input-hex 0200000008000000 --output-len 24",
+            "raw --code 0x80572000 --input-hex 0300000008000000 --output-len 24",
         );
         assert_eq!(out.code, 0);
-        assert_eq!(out.stdout, "status STATUS_SUCCESS (0x00000000)\noutput 020000001800000000000100000000010200000000000000\n");
-        let out = wskctl(&fake, "raw --code 0x80572000 --input-hex 02000000");
+        assert_eq!(out.stdout, "status STATUS_SUCCESS (0x00000000)\noutput 030000001800000000000100000000010300000000000000\n");
+        let out = wskctl(&fake, "raw --code 0x80572000 --input-hex 03000000");
         assert_eq!(
             (out.code, out.stdout.as_str()),
             (
@@ -1872,7 +1977,7 @@ mod tests {
         );
         let out = wskctl(
             &fake,
-            "raw --code 0x80572000 --input-hex 0200000008000000 --output-len 8",
+            "raw --code 0x80572000 --input-hex 0300000008000000 --output-len 8",
         );
         assert_eq!(
             out.stdout,

@@ -2,6 +2,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
 
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
@@ -9,13 +10,14 @@ use wskrs_protocol::{
     encode_resolve, encode_security, encode_send, encode_send_to, encode_socket_option,
     encode_stats, encode_tcp_connect_with, encode_tcp_listen_with, encode_udp_bind,
     list_output_len, parse_close_reply, parse_disconnect_reply, parse_endpoint_reply,
-    parse_info_reply, parse_list_reply, parse_recv_from_reply, parse_recv_reply,
-    parse_resolve_reply, parse_security_reply, parse_send_reply, parse_socket_option_reply,
-    parse_stats_reply, resolve_output_len, BindFlags, DriverInfo, EndpointActivity, EndpointId,
-    EndpointStatus, IoctlCode, ListenOptions, OpenedEndpoint, OptionId, ProtocolError, Service,
-    Stats, UdpService, MAX_TRANSFER,
+    parse_info_reply, parse_list_reply, parse_recv_from_reply, parse_resolve_reply,
+    parse_security_reply, parse_socket_option_reply, parse_stats_reply, recv_from_output_len,
+    resolve_output_len, BindFlags, DriverInfo, EndpointActivity, EndpointId, EndpointStatus,
+    IoctlCode, ListenOptions, OpenedEndpoint, OptionId, ProtocolError, Service, Stats, UdpService,
+    MAX_DATAGRAM, MAX_TRANSFER,
 };
 
+use crate::cancel::{CancelIo, Canceller, Gate};
 use crate::error::ClientError;
 
 /// How one IOCTL completed.
@@ -28,10 +30,24 @@ pub struct IoctlCompletion {
 }
 
 /// Something that carries IOCTLs to the driver: the real device on Windows, or a fake.
+///
+/// Each call returns once the request completed (a request the driver pends is waited for),
+/// so the buffers are the driver's only for the duration of the call.
 pub trait Transport {
     /// Sends `code` with `input`, lets the driver write up to `output.len()` bytes, and
-    /// returns how it completed.
+    /// returns how it completed. For `METHOD_OUT_DIRECT` codes `output` is the data buffer
+    /// the driver writes through an MDL.
     fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoctlCompletion;
+
+    /// Sends a `METHOD_IN_DIRECT` code: `data` is the output buffer, which the driver only
+    /// reads (SEND, `SEND_TO`), so it is passed without a copy.
+    fn ioctl_in_direct(&self, code: u32, input: &[u8], data: &[u8]) -> IoctlCompletion;
+
+    /// What cancels this transport's outstanding requests (`None`: they cannot be
+    /// cancelled).
+    fn cancel_target(&self) -> Option<Weak<dyn CancelIo>> {
+        None
+    }
 }
 
 /// A device is a transport too: requests go through its handle (the shell shares one
@@ -40,11 +56,27 @@ impl Transport for Device {
     fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoctlCompletion {
         self.transport.ioctl(code, input, output)
     }
+
+    fn ioctl_in_direct(&self, code: u32, input: &[u8], data: &[u8]) -> IoctlCompletion {
+        self.transport.ioctl_in_direct(code, input, data)
+    }
+
+    fn cancel_target(&self) -> Option<Weak<dyn CancelIo>> {
+        self.transport.cancel_target()
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for std::rc::Rc<T> {
     fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoctlCompletion {
         (**self).ioctl(code, input, output)
+    }
+
+    fn ioctl_in_direct(&self, code: u32, input: &[u8], data: &[u8]) -> IoctlCompletion {
+        (**self).ioctl_in_direct(code, input, data)
+    }
+
+    fn cancel_target(&self) -> Option<Weak<dyn CancelIo>> {
+        (**self).cancel_target()
     }
 }
 
@@ -53,7 +85,7 @@ impl<T: Transport + ?Sized> Transport for std::rc::Rc<T> {
 pub struct ReceivedData {
     /// The bytes received (empty at end of stream).
     pub data: Vec<u8>,
-    /// The peer closed its side.
+    /// The peer closed its side (the RECV completed with 0 bytes).
     pub eof: bool,
 }
 
@@ -110,6 +142,8 @@ const LIST_ATTEMPTS: u32 = 3;
 /// dropped (the handle closes).
 pub struct Device {
     transport: Box<dyn Transport>,
+    /// Outstanding requests and the interrupt flag, shared with this device's cancellers.
+    gate: Arc<Gate>,
 }
 
 impl std::fmt::Debug for Device {
@@ -137,10 +171,45 @@ impl Device {
     /// A device over any transport (a fake driver in tests, a proxy, ...).
     #[must_use]
     pub fn from_transport(transport: Box<dyn Transport>) -> Self {
-        Self { transport }
+        Self {
+            transport,
+            gate: Arc::default(),
+        }
     }
 
-    /// Sends a request and returns the reply bytes, or the failure status as an error.
+    /// What cancels this device's outstanding requests from another thread (see
+    /// [`Canceller`]). Runs on any thread.
+    #[must_use]
+    pub fn canceller(&self) -> Canceller {
+        Canceller::new(self.transport.cancel_target(), Arc::clone(&self.gate))
+    }
+
+    /// Runs one request through the transport, counted as outstanding for the cancellers
+    /// and refused at once after [`Canceller::interrupt`]; a failure status is an error.
+    /// Returns `IoStatus.Information`.
+    fn exchange(
+        &self,
+        op: &dyn Fn() -> String,
+        issue: &mut dyn FnMut(&dyn Transport) -> IoctlCompletion,
+    ) -> Result<usize, ClientError> {
+        if self.gate.is_interrupted() {
+            return Err(ClientError::Cancelled {
+                op: op(),
+                refused: true,
+            });
+        }
+        let completion = {
+            let _outstanding = self.gate.enter();
+            issue(&*self.transport)
+        };
+        if !completion.status.is_success() {
+            return Err(ClientError::driver(op(), completion.status));
+        }
+        Ok(completion.information)
+    }
+
+    /// Sends a buffered request and returns the reply bytes, or the failure status as an
+    /// error.
     fn call(
         &self,
         op: &dyn Fn() -> String,
@@ -149,15 +218,33 @@ impl Device {
         out_len: usize,
     ) -> Result<Vec<u8>, ClientError> {
         let mut output = vec![0; out_len];
-        let completion = self.transport.ioctl(code.0, input, &mut output);
-        if !completion.status.is_success() {
-            return Err(ClientError::Driver {
+        let information = self.exchange(op, &mut |transport| {
+            transport.ioctl(code.0, input, &mut output)
+        })?;
+        output.truncate(information.min(out_len));
+        Ok(output)
+    }
+
+    /// Sends a `METHOD_IN_DIRECT` request whose output buffer is `data`; returns the bytes
+    /// the driver reports sent, which must be all of them.
+    fn call_in_direct(
+        &self,
+        op: &dyn Fn() -> String,
+        code: IoctlCode,
+        input: &[u8],
+        data: &[u8],
+    ) -> Result<usize, ClientError> {
+        let sent = self.exchange(op, &mut |transport| {
+            transport.ioctl_in_direct(code.0, input, data)
+        })?;
+        if sent != data.len() {
+            // The driver promises all or an error.
+            return Err(ClientError::Protocol {
                 op: op(),
-                status: completion.status,
+                error: ProtocolError::LengthMismatch,
             });
         }
-        output.truncate(completion.information.min(out_len));
-        Ok(output)
+        Ok(sent)
     }
 
     /// Sends arbitrary bytes with an arbitrary code; failure statuses are returned, not errors.
@@ -304,14 +391,15 @@ impl Device {
         parse_endpoint_reply(&reply).map_err(protocol)
     }
 
-    /// Sends `data` as one datagram (at most [`MAX_DATAGRAM`](wskrs_protocol::MAX_DATAGRAM) bytes, 0 allowed) from UDP
-    /// endpoint `id` to `remote` (`SEND_TO`); returns the bytes sent.
+    /// Sends `data` as one datagram (1 to [`MAX_DATAGRAM`] bytes) from UDP endpoint `id` to
+    /// `remote` (`SEND_TO`, direct I/O: the driver reads `data` in place); returns the bytes
+    /// sent. Waits until the datagram is sent, up to `timeout_ms` (0: the driver's default).
     ///
     /// # Errors
     ///
     /// As [`Device::info`]; [`ClientError::Request`] with `InvalidParameter` if `data` is
-    /// longer than [`MAX_DATAGRAM`](wskrs_protocol::MAX_DATAGRAM) (not sent); `STATUS_INVALID_DEVICE_STATE` on a TCP
-    /// endpoint.
+    /// empty (ABI v3 cannot send zero-length datagrams) or longer than [`MAX_DATAGRAM`] (not
+    /// sent); `STATUS_INVALID_DEVICE_STATE` on a TCP endpoint; [`ClientError::Cancelled`].
     pub fn send_to(
         &self,
         id: EndpointId,
@@ -320,22 +408,24 @@ impl Device {
         timeout_ms: u32,
     ) -> Result<u32, ClientError> {
         let op = || format!("sendto on endpoint {id} to {remote}");
-        let protocol = |error| ClientError::Protocol { op: op(), error };
-        let mut request = vec![0; data.len().saturating_add(56)];
-        encode_send_to(&mut request, id, timeout_ms, remote, data)
-            .map_err(|error| ClientError::Request { op: op(), error })?;
-        let reply = self.call(&op, IoctlCode::SEND_TO, &request, 16)?;
-        parse_send_reply(&reply).map_err(protocol)
+        let length = data_length(data.len(), MAX_DATAGRAM).ok_or_else(|| ClientError::Request {
+            op: op(),
+            error: ProtocolError::InvalidParameter,
+        })?;
+        let request = encode_send_to(id, timeout_ms, remote, length);
+        self.call_in_direct(&op, IoctlCode::SEND_TO, &request, data)?;
+        Ok(length)
     }
 
-    /// Receives one datagram of at most `max` bytes (at most [`MAX_DATAGRAM`](wskrs_protocol::MAX_DATAGRAM); a longer one
-    /// is truncated) on UDP endpoint `id` (`RECV_FROM`), waiting up to `timeout_ms` (0: the
+    /// Receives one datagram of at most `max` bytes (1 to [`MAX_DATAGRAM`]; a longer one is
+    /// truncated) on UDP endpoint `id` (`RECV_FROM`), waiting up to `timeout_ms` (0: the
     /// driver's default).
     ///
     /// # Errors
     ///
-    /// As [`Device::info`]; e.g. `STATUS_IO_TIMEOUT`; `STATUS_INVALID_PARAMETER` for `max`
-    /// above [`MAX_DATAGRAM`](wskrs_protocol::MAX_DATAGRAM).
+    /// As [`Device::info`]; e.g. `STATUS_IO_TIMEOUT`; [`ClientError::Cancelled`];
+    /// [`ClientError::Request`] with `InvalidParameter` for `max` 0 or above
+    /// [`MAX_DATAGRAM`] (not sent).
     pub fn recv_from(
         &self,
         id: EndpointId,
@@ -343,11 +433,22 @@ impl Device {
         timeout_ms: u32,
     ) -> Result<Datagram, ClientError> {
         let op = || format!("recvfrom on endpoint {id}");
-        let out_len = (max as usize).saturating_add(48);
+        let protocol = |error| ClientError::Protocol { op: op(), error };
+        if max == 0 || max > MAX_DATAGRAM {
+            return Err(ClientError::Request {
+                op: op(),
+                error: ProtocolError::InvalidParameter,
+            });
+        }
         let request = encode_recv_from(id, timeout_ms, max);
-        let reply = self.call(&op, IoctlCode::RECV_FROM, &request, out_len)?;
-        let received = parse_recv_from_reply(&reply)
-            .map_err(|error| ClientError::Protocol { op: op(), error })?;
+        // The driver writes the 48-byte RecvFromReply and the datagram after it.
+        let reply = self.call(
+            &op,
+            IoctlCode::RECV_FROM,
+            &request,
+            recv_from_output_len(max),
+        )?;
+        let received = parse_recv_from_reply(&reply).map_err(protocol)?;
         Ok(Datagram {
             data: received.data.to_vec(),
             from: received.remote,
@@ -585,20 +686,28 @@ impl Device {
         parse_stats_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })
     }
 
-    /// Sends `data` (at most [`MAX_TRANSFER`] bytes) in one SEND; returns the bytes sent.
+    /// Sends `data` (at most [`MAX_TRANSFER`] bytes) in one SEND; returns the bytes sent,
+    /// all of them. Direct I/O: the driver reads `data` in place, and the SEND completes once
+    /// the transport has taken every byte, so a slow reader makes it wait (up to
+    /// `timeout_ms`; 0: the driver's default). Empty `data` sends nothing and returns 0.
     ///
     /// # Errors
     ///
     /// As [`Device::info`]; [`ClientError::Request`] with `InvalidParameter` if `data` is
-    /// longer than [`MAX_TRANSFER`] (use [`Device::send_all`]).
+    /// longer than [`MAX_TRANSFER`] (use [`Device::send_all`]); [`ClientError::Cancelled`];
+    /// `STATUS_DEVICE_BUSY` if another send is outstanding on the endpoint.
     pub fn send(&self, id: EndpointId, data: &[u8], timeout_ms: u32) -> Result<u32, ClientError> {
         let op = || format!("send on endpoint {id}");
-        let protocol = |error| ClientError::Protocol { op: op(), error };
-        let mut request = vec![0; data.len().saturating_add(24)];
-        encode_send(&mut request, id, timeout_ms, data)
-            .map_err(|error| ClientError::Request { op: op(), error })?;
-        let reply = self.call(&op, IoctlCode::SEND, &request, 16)?;
-        parse_send_reply(&reply).map_err(protocol)
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let length = data_length(data.len(), MAX_TRANSFER).ok_or_else(|| ClientError::Request {
+            op: op(),
+            error: ProtocolError::InvalidParameter,
+        })?;
+        let request = encode_send(id, timeout_ms, length);
+        self.call_in_direct(&op, IoctlCode::SEND, &request, data)?;
+        Ok(length)
     }
 
     /// Sends all of `data`, in [`MAX_TRANSFER`]-byte requests; returns the bytes sent.
@@ -676,12 +785,12 @@ impl Device {
         }
     }
 
-    /// Receives at most `max` bytes (RECV); waits up to `timeout_ms` (0: driver default)
-    /// for the first byte.
+    /// Receives at most `max` bytes (RECV, 1 to [`MAX_TRANSFER`]); waits up to `timeout_ms`
+    /// (0: driver default) for the first byte.
     ///
     /// # Errors
     ///
-    /// As [`Device::info`]; e.g. `STATUS_IO_TIMEOUT`, `STATUS_NOT_FOUND`.
+    /// As [`Device::recv_into`].
     pub fn recv(
         &self,
         id: EndpointId,
@@ -689,19 +798,53 @@ impl Device {
         timeout_ms: u32,
     ) -> Result<ReceivedData, ClientError> {
         let op = || format!("recv on endpoint {id}");
-        let out_len = (max as usize).saturating_add(16);
-        let reply = self.call(
-            &op,
-            IoctlCode::RECV,
-            &encode_recv(id, timeout_ms, max),
-            out_len,
-        )?;
-        let received =
-            parse_recv_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })?;
+        if max == 0 || max > MAX_TRANSFER {
+            return Err(ClientError::Request {
+                op: op(),
+                error: ProtocolError::InvalidParameter,
+            });
+        }
+        let mut data = vec![0; max as usize];
+        let received = self.recv_into(id, &mut data, timeout_ms)?;
+        data.truncate(received);
         Ok(ReceivedData {
-            data: received.data.to_vec(),
-            eof: received.eof,
+            eof: data.is_empty(),
+            data,
         })
+    }
+
+    /// Receives into `buffer` (RECV by direct I/O: the driver writes the bytes straight into
+    /// it, no copy), at most [`MAX_TRANSFER`] bytes; returns how many arrived, 0 when the
+    /// peer closed its side (end of stream). An empty `buffer` returns 0 without a request.
+    /// Waits up to `timeout_ms` (0: driver default) for the first byte.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`]; e.g. `STATUS_IO_TIMEOUT`, `STATUS_NOT_FOUND`,
+    /// `STATUS_DEVICE_BUSY` (another receive is outstanding on the endpoint);
+    /// [`ClientError::Cancelled`].
+    pub fn recv_into(
+        &self,
+        id: EndpointId,
+        buffer: &mut [u8],
+        timeout_ms: u32,
+    ) -> Result<usize, ClientError> {
+        let op = || format!("recv on endpoint {id}");
+        let len = buffer.len().min(MAX_TRANSFER as usize);
+        let Some(buffer) = buffer.get_mut(..len).filter(|buffer| !buffer.is_empty()) else {
+            return Ok(0);
+        };
+        let request = encode_recv(id, timeout_ms, data_length(len, MAX_TRANSFER).unwrap_or(0));
+        let received = self.exchange(&op, &mut |transport| {
+            transport.ioctl(IoctlCode::RECV.0, &request, buffer)
+        })?;
+        if received > len {
+            return Err(ClientError::Protocol {
+                op: op(),
+                error: ProtocolError::LengthMismatch,
+            });
+        }
+        Ok(received)
     }
 
     /// Receives exactly `count` bytes into `sink`, in as many RECVs as needed.
@@ -717,22 +860,28 @@ impl Device {
         timeout_ms: u32,
         sink: &mut dyn Write,
     ) -> Result<u64, ClientError> {
+        // One buffer for every RECV: the driver writes into it directly.
+        let room = usize::try_from(count)
+            .unwrap_or(usize::MAX)
+            .min(MAX_TRANSFER as usize);
+        let mut buffer = vec![0; room];
         let mut received = 0u64;
         while received < count {
-            let want = u32::try_from(count.saturating_sub(received))
-                .unwrap_or(u32::MAX)
-                .min(MAX_TRANSFER);
-            let chunk = self.recv(id, want, timeout_ms)?;
-            if chunk.data.is_empty() && chunk.eof {
+            let want = usize::try_from(count.saturating_sub(received))
+                .unwrap_or(usize::MAX)
+                .min(room);
+            let chunk = buffer.get_mut(..want).unwrap_or_default();
+            let got = self.recv_into(id, chunk, timeout_ms)?;
+            if got == 0 {
                 return Err(ClientError::UnexpectedEof {
                     id,
                     expected: count,
                     received,
                 });
             }
-            write_data(sink, &chunk.data)
+            write_data(sink, chunk.get(..got).unwrap_or_default())
                 .map_err(|source| ClientError::io("writing received data", source))?;
-            received = received.saturating_add(chunk.data.len() as u64);
+            received = received.saturating_add(got as u64);
         }
         Ok(received)
     }
@@ -774,6 +923,13 @@ impl Device {
             room = (list.total() as usize).saturating_add(16);
         }
     }
+}
+
+/// `len` as a direct request's data length: 1 to `max`.
+fn data_length(len: usize, max: u32) -> Option<u32> {
+    u32::try_from(len)
+        .ok()
+        .filter(|&length| length != 0 && length <= max)
 }
 
 /// Reads until `buffer` is full or the reader ends; returns the bytes read.

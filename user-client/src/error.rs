@@ -28,6 +28,10 @@ pub(crate) mod win32 {
     pub(crate) const SERVICE_EXISTS: i32 = 1073;
 }
 
+/// The `wskctl` exit code of a command whose request was cancelled (Ctrl-C): 128 + SIGINT,
+/// as shells report a command ended by Ctrl-C.
+pub const EXIT_CANCELLED: u8 = 130;
+
 /// Why a client operation failed.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -45,6 +49,17 @@ pub enum ClientError {
         op: String,
         /// The completion status.
         status: NtStatus,
+    },
+    /// The request was cancelled (`STATUS_CANCELLED`): by a [`Canceller`](crate::Canceller)
+    /// (Ctrl-C in `wskctl`), or because its handle closed or its thread ended.
+    Cancelled {
+        /// What was being done, e.g. `"recv on endpoint 1"`.
+        op: String,
+        /// The request was not sent: its device had been interrupted
+        /// ([`Canceller::interrupt`](crate::Canceller::interrupt)). Such an error is not
+        /// [`io::ErrorKind::Interrupted`], so `read_exact` and `write_all` stop on it
+        /// rather than retry.
+        refused: bool,
     },
     /// The driver's reply did not follow the protocol (a driver/client version skew or a bug).
     Protocol {
@@ -89,22 +104,32 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// The `wskctl` exit code for this error: 3 when the device could not be opened, else 1.
+    /// The `wskctl` exit code for this error: 3 when the device could not be opened,
+    /// [`EXIT_CANCELLED`] (130) when the request was cancelled (Ctrl-C), else 1.
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Open { .. } => 3,
+            Self::Cancelled { .. } => EXIT_CANCELLED,
             _ => 1,
         }
     }
 
-    /// The NTSTATUS of a [`ClientError::Driver`] error.
+    /// The NTSTATUS of a [`ClientError::Driver`] error (`STATUS_CANCELLED` for
+    /// [`ClientError::Cancelled`]).
     #[must_use]
     pub fn status(&self) -> Option<NtStatus> {
         match self {
             Self::Driver { status, .. } => Some(*status),
+            Self::Cancelled { .. } => Some(NtStatus::CANCELLED),
             _ => None,
         }
+    }
+
+    /// Whether the request was cancelled ([`ClientError::Cancelled`]).
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Self::Cancelled { .. })
     }
 
     /// The [`io::ErrorKind`] that fits this error, from the driver's NTSTATUS (as Windows'
@@ -116,6 +141,10 @@ impl ClientError {
     pub fn kind(&self) -> io::ErrorKind {
         match self {
             Self::Driver { status, .. } => kind_of_status(*status),
+            // As std names an interrupted call (`read_exact` and `write_all` retry it); a
+            // request refused after `Canceller::interrupt` is not, so those loops stop.
+            Self::Cancelled { refused: false, .. } => io::ErrorKind::Interrupted,
+            Self::Cancelled { refused: true, .. } => io::ErrorKind::Other,
             Self::Open { source, .. } | Self::Service { source, .. } | Self::Io { source, .. } => {
                 source.kind()
             }
@@ -132,7 +161,14 @@ impl ClientError {
         error.get_ref()?.downcast_ref::<Self>()
     }
 
+    /// The error for a request that completed with the failure `status`.
     pub(crate) fn driver(op: impl Into<String>, status: NtStatus) -> Self {
+        if status == NtStatus::CANCELLED {
+            return Self::Cancelled {
+                op: op.into(),
+                refused: false,
+            };
+        }
         Self::Driver {
             op: op.into(),
             status,
@@ -164,7 +200,7 @@ fn kind_of_status(status: NtStatus) -> io::ErrorKind {
         NtStatus::ACCESS_DENIED => Kind::PermissionDenied,
         NtStatus::INSUFFICIENT_RESOURCES | NtStatus::NO_MEMORY => Kind::OutOfMemory,
         NtStatus::NOT_IMPLEMENTED | NtStatus::NOT_SUPPORTED => Kind::Unsupported,
-        // Not `Interrupted`: `read_exact` and `write_all` would retry a cancelled request.
+        // STATUS_CANCELLED is `ClientError::Cancelled` (Interrupted), never a Driver error.
         _ => Kind::Other,
     }
 }
@@ -224,6 +260,12 @@ impl fmt::Display for ClientError {
                 }
                 Ok(())
             }
+            Self::Cancelled { op, refused } => write!(
+                f,
+                "{op}: the request was cancelled ({}{})",
+                NtStatus::CANCELLED.name().unwrap_or("STATUS_CANCELLED"),
+                if *refused { "; not sent" } else { "" }
+            ),
             Self::Protocol { op, error } => write!(
                 f,
                 "{op}: the driver's reply is malformed ({}); are wskctl and the driver from the same release?",
@@ -311,6 +353,41 @@ mod tests {
             source: io::Error::from_raw_os_error(win32::ACCESS_DENIED),
         };
         assert!(denied.to_string().contains("Administrator"));
+    }
+
+    #[test]
+    fn cancelled_requests() {
+        let cancelled = ClientError::Cancelled {
+            op: "recv on endpoint 2".into(),
+            refused: false,
+        };
+        assert_eq!(
+            cancelled.to_string(),
+            "recv on endpoint 2: the request was cancelled (STATUS_CANCELLED)"
+        );
+        assert_eq!(cancelled.kind(), io::ErrorKind::Interrupted);
+        assert_eq!(cancelled.status(), Some(NtStatus::CANCELLED));
+        assert_eq!(cancelled.exit_code(), 130);
+        assert!(cancelled.is_cancelled());
+        let refused = ClientError::Cancelled {
+            op: "send on endpoint 2".into(),
+            refused: true,
+        };
+        assert!(
+            refused
+                .to_string()
+                .ends_with("(STATUS_CANCELLED; not sent)"),
+            "{refused}"
+        );
+        assert_eq!(
+            refused.kind(),
+            io::ErrorKind::Other,
+            "read_exact must not retry it"
+        );
+        // STATUS_CANCELLED from the driver always becomes the Cancelled variant.
+        let from_driver = ClientError::driver("recv on endpoint 2", NtStatus::CANCELLED);
+        assert!(from_driver.is_cancelled());
+        assert!(!ClientError::driver("x", NtStatus::IO_TIMEOUT).is_cancelled());
     }
 
     #[test]

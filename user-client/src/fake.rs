@@ -18,22 +18,33 @@
 //!   validation), counted as an error of its endpoint.
 //! - Requests go through a [`FakeHandle`] (one per opened device, as a file handle): when it
 //!   is dropped, the endpoints it created without `detach` are closed, as the driver does.
+//! - ABI v3 direct I/O: SEND / `SEND_TO` read their data from the output buffer, RECV /
+//!   `RECV_FROM` write into it, and its length must be the request's
+//!   ([`direct_output_len`], else `STATUS_INVALID_PARAMETER`). A receive with nothing to
+//!   receive "waits": it runs the hook set with [`FakeDriver::while_waiting`] (a test cancels
+//!   there), then completes with `STATUS_CANCELLED` if the handle's requests were cancelled
+//!   meanwhile, else with `STATUS_IO_TIMEOUT` at once. ACCEPT always waits so (no client
+//!   queues on a fake listener).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
-    fill_source_pattern, min_output_len, parse_request, recv_data_area, recv_from_data_area,
-    write_close, write_disconnect, write_endpoint, write_info, write_recv, write_recv_from,
-    write_security, write_send, write_socket_option, write_stats, BindFlags, EndpointId,
-    EndpointInfo, EndpointKind, EndpointState, IoctlCode, ListWriter, OptionId, ProtocolError,
-    Request, ResolveWriter, Service, Stats, WireAddr, DEFAULT_MAX_CONNECTIONS, INFO_DETACHED,
+    direct_output_len, fill_source_pattern, min_output_len, parse_request, recv_from_data_area,
+    write_close, write_disconnect, write_endpoint, write_info, write_recv_from_header,
+    write_security, write_socket_option, write_stats, BindFlags, EndpointId, EndpointInfo,
+    EndpointKind, EndpointState, IoctlCode, ListWriter, OptionId, ProtocolError, Request,
+    ResolveWriter, Service, Stats, WireAddr, DEFAULT_MAX_CONNECTIONS, INFO_DETACHED,
     INFO_OWNED_BY_CALLER,
 };
 
+use crate::cancel::CancelIo;
 use crate::device::{IoctlCompletion, Transport};
 
 /// The port whose connects are refused (and where UDP datagrams are lost).
@@ -156,6 +167,64 @@ struct State {
     clock: u64,
     totals: Totals,
     faults: HashMap<u32, NtStatus>,
+    while_waiting: WaitHook,
+}
+
+/// What runs while a receive waits (see [`FakeDriver::while_waiting`]).
+#[derive(Default)]
+struct WaitHook(Option<Box<dyn FnMut()>>);
+
+impl std::fmt::Debug for WaitHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "WaitHook(set)"
+        } else {
+            "WaitHook(none)"
+        })
+    }
+}
+
+/// The cancel flag of one [`FakeHandle`]: `CancelIoEx(handle, NULL)`.
+#[derive(Debug, Default)]
+struct FakeCancel(AtomicBool);
+
+impl CancelIo for FakeCancel {
+    fn cancel_io(&self) -> io::Result<()> {
+        self.0.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// The output buffer of a request: written by the driver, or (`METHOD_IN_DIRECT`) read.
+enum Output<'a> {
+    Write(&'a mut [u8]),
+    Read(&'a [u8]),
+}
+
+impl Output<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Self::Write(buffer) => buffer.len(),
+            Self::Read(buffer) => buffer.len(),
+        }
+    }
+
+    /// The bytes a SEND / `SEND_TO` sends.
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Write(buffer) => buffer,
+            Self::Read(buffer) => buffer,
+        }
+    }
+
+    /// The buffer to write a reply or received data into.
+    fn writable(&mut self) -> Result<&mut [u8], NtStatus> {
+        match self {
+            Self::Write(buffer) => Ok(buffer),
+            // The I/O manager would have probed it for reading only.
+            Self::Read(_) => Err(NtStatus::INVALID_PARAMETER),
+        }
+    }
 }
 
 impl State {
@@ -229,6 +298,7 @@ pub(crate) struct FakeDriver(Rc<RefCell<State>>);
 pub(crate) struct FakeHandle {
     driver: FakeDriver,
     id: u64,
+    cancel: Arc<FakeCancel>,
 }
 
 impl Drop for FakeHandle {
@@ -249,6 +319,7 @@ impl FakeDriver {
         FakeHandle {
             driver: self.clone(),
             id: state.last_handle,
+            cancel: Arc::default(),
         }
     }
 
@@ -274,6 +345,12 @@ impl FakeDriver {
         if let Some(endpoint) = self.0.borrow_mut().endpoints.get_mut(&id) {
             endpoint.datagrams.push_back((from, data.to_vec()));
         }
+    }
+
+    /// Runs `hook` whenever a receive waits for data (the test's stand-in for another
+    /// thread acting while the request is pending, e.g. cancelling it).
+    pub(crate) fn while_waiting(&self, hook: impl FnMut() + 'static) {
+        self.0.borrow_mut().while_waiting = WaitHook(Some(Box::new(hook)));
     }
 
     /// Makes the next request with `code` fail with `status` once it has been validated.
@@ -355,21 +432,29 @@ impl FakeDriver {
 
     fn handle_request(
         &self,
-        handle: u64,
+        handle: &FakeHandle,
         code: u32,
         input: &[u8],
-        output: &mut [u8],
+        mut output: Output<'_>,
     ) -> Result<usize, NtStatus> {
         let mut state = self.0.borrow_mut();
         state.requests.push(code);
         state.clock += TICK_MS;
         let request = parse_request(code, input).map_err(ProtocolError::status)?;
-        if output.len() < min_output_len(code).unwrap_or(usize::MAX) {
+        // docs/protocol.md, validation step 6: a direct code's output buffer must be exactly
+        // what the request names; a buffered code's must hold the fixed reply.
+        if let Some(expected) = direct_output_len(&request) {
+            if output.len() != expected {
+                return Err(NtStatus::INVALID_PARAMETER);
+            }
+        } else if output.len() < min_output_len(code).unwrap_or(usize::MAX) {
             return Err(NtStatus::BUFFER_TOO_SMALL);
         }
+        // A cancel before this request began is not for it.
+        handle.cancel.0.store(false, Ordering::SeqCst);
         let result = match state.faults.remove(&code) {
             Some(status) => Err(status),
-            None => carry_out(&mut state, handle, request, output),
+            None => carry_out(&mut state, handle, request, &mut output),
         };
         if let Err(status) = result {
             state.totals.errors += 1;
@@ -391,6 +476,7 @@ fn endpoint_of(request: &Request<'_>) -> Option<EndpointId> {
         Request::SendTo(send) => Some(send.id),
         Request::RecvFrom(recv) => Some(recv.id),
         Request::Disconnect(disconnect) => Some(disconnect.id),
+        Request::Accept(accept) => Some(accept.id),
         Request::SocketOption(option) => Some(option.id),
         Request::Info
         | Request::TcpConnect(_)
@@ -436,17 +522,30 @@ fn resolve(name: &str, service: &str) -> Result<Vec<SocketAddr>, NtStatus> {
         .collect())
 }
 
+/// A receive with nothing to receive: runs the wait hook, then ends cancelled or timed out.
+fn wait_for_data(state: &mut State, handle: &FakeHandle) -> NtStatus {
+    if let Some(hook) = state.while_waiting.0.as_mut() {
+        hook();
+    }
+    if handle.cancel.0.swap(false, Ordering::SeqCst) {
+        NtStatus::CANCELLED
+    } else {
+        NtStatus::IO_TIMEOUT
+    }
+}
+
 #[allow(clippy::too_many_lines)] // one arm per request, as the driver's dispatch
 fn carry_out(
     state: &mut State,
-    handle: u64,
+    handle: &FakeHandle,
     request: Request<'_>,
-    output: &mut [u8],
+    output: &mut Output<'_>,
 ) -> Result<usize, NtStatus> {
+    let data = output.bytes().to_vec();
     let written = match request {
         Request::Info => {
             let count = len_u32(state.endpoints.len());
-            write_info(output, (0, 1, 0), 0x0100, count)
+            write_info(output.writable()?, (0, 1, 0), 0x0100, count)
         }
         Request::TcpConnect(connect) => {
             if connect.remote.port() == REFUSING_PORT {
@@ -468,9 +567,9 @@ fn carry_out(
             );
             endpoint.remote = Some(connect.remote);
             endpoint.peer_closed = connect.remote.port() == CLOSED_PEER_PORT;
-            let id = state.add(endpoint, connect.detach, handle);
+            let id = state.add(endpoint, connect.detach, handle.id);
             write_endpoint(
-                output,
+                output.writable()?,
                 id,
                 EndpointKind::TcpConnection.as_u32(),
                 Some(local),
@@ -488,9 +587,9 @@ fn carry_out(
             endpoint.service = listen.service;
             endpoint.max_connections = listen.max_connections;
             endpoint.sddl = check_sddl(listen.sddl)?;
-            let id = state.add(endpoint, listen.detach, handle);
+            let id = state.add(endpoint, listen.detach, handle.id);
             write_endpoint(
-                output,
+                output.writable()?,
                 id,
                 EndpointKind::TcpListener.as_u32(),
                 Some(listen.local),
@@ -508,9 +607,9 @@ fn carry_out(
             let mut endpoint = Endpoint::new(EndpointKind::Udp, local, bind.bind, state.clock);
             endpoint.service = Service::from(bind.service);
             endpoint.sddl = sddl;
-            let id = state.add(endpoint, bind.detach, handle);
+            let id = state.add(endpoint, bind.detach, handle.id);
             write_endpoint(
-                output,
+                output.writable()?,
                 id,
                 EndpointKind::Udp.as_u32(),
                 Some(bind.local),
@@ -525,65 +624,67 @@ fn carry_out(
                 None => {}
             }
             // The echo peer sends everything back.
-            endpoint.inbox.extend(send.data);
-            endpoint.bytes_sent += send.data.len() as u64;
+            endpoint.inbox.extend(&data);
+            endpoint.bytes_sent += u64::from(send.length);
             endpoint.send_ops += 1;
-            state.totals.bytes_sent += send.data.len() as u64;
-            write_send(output, len_u32(send.data.len()))
+            state.totals.bytes_sent += u64::from(send.length);
+            Ok(data.len())
         }
         Request::Recv(recv) => {
             let endpoint = state.of_kind(recv.id, EndpointKind::TcpConnection)?;
             if endpoint.disconnected == Some(true) {
                 return Err(NtStatus::CONNECTION_ABORTED);
             }
-            let area = recv_data_area(output).map_err(ProtocolError::status)?;
-            let take = area
-                .len()
-                .min(recv.max_length as usize)
-                .min(endpoint.inbox.len());
+            let take = (recv.max_length as usize).min(endpoint.inbox.len());
             if take == 0 && !endpoint.peer_closed {
-                return Err(NtStatus::IO_TIMEOUT);
+                return Err(wait_for_data(state, handle));
             }
+            // Direct I/O: the whole output buffer is the data area.
+            let area = output.writable()?;
             for (slot, byte) in area.iter_mut().zip(endpoint.inbox.drain(..take)) {
                 *slot = byte;
             }
             endpoint.bytes_received += take as u64;
             endpoint.recv_ops += 1;
             state.totals.bytes_received += take as u64;
-            write_recv(output, len_u32(take), take == 0)
+            // 0 bytes: the peer closed its side.
+            Ok(take)
         }
         Request::SendTo(send) => {
             let sender = state.of_kind(send.id, EndpointKind::Udp)?;
-            sender.bytes_sent += send.data.len() as u64;
+            sender.bytes_sent += data.len() as u64;
             sender.send_ops += 1;
             let from = sender.local;
-            state.totals.bytes_sent += send.data.len() as u64;
+            state.totals.bytes_sent += data.len() as u64;
             if let Some(target) = state.udp_at(send.remote) {
                 let receiver = state.endpoint(EndpointId(target))?;
                 if receiver.service == Service::Echo {
-                    receiver.bytes_received += send.data.len() as u64;
-                    receiver.bytes_sent += send.data.len() as u64;
+                    receiver.bytes_received += data.len() as u64;
+                    receiver.bytes_sent += data.len() as u64;
                     let echo_from = receiver.local;
-                    state.totals.bytes_received += send.data.len() as u64;
-                    state.totals.bytes_sent += send.data.len() as u64;
+                    state.totals.bytes_received += data.len() as u64;
+                    state.totals.bytes_sent += data.len() as u64;
                     state
                         .endpoint(send.id)?
                         .datagrams
-                        .push_back((echo_from, send.data.to_vec()));
+                        .push_back((echo_from, data.clone()));
                 } else {
-                    receiver.datagrams.push_back((from, send.data.to_vec()));
+                    receiver.datagrams.push_back((from, data.clone()));
                 }
             } else if send.remote.port() != REFUSING_PORT {
                 state
                     .endpoint(send.id)?
                     .datagrams
-                    .push_back((send.remote, send.data.to_vec()));
+                    .push_back((send.remote, data.clone()));
             }
-            write_send(output, len_u32(send.data.len()))
+            Ok(data.len())
         }
         Request::RecvFrom(recv) => {
             let endpoint = state.of_kind(recv.id, EndpointKind::Udp)?;
-            let (from, datagram) = endpoint.datagrams.pop_front().ok_or(NtStatus::IO_TIMEOUT)?;
+            let Some((from, datagram)) = endpoint.datagrams.pop_front() else {
+                return Err(wait_for_data(state, handle));
+            };
+            let output = output.writable()?;
             let area = recv_from_data_area(output).map_err(ProtocolError::status)?;
             let take = area.len().min(recv.max_length as usize).min(datagram.len());
             for (slot, byte) in area.iter_mut().zip(&datagram) {
@@ -592,7 +693,13 @@ fn carry_out(
             endpoint.bytes_received += take as u64;
             endpoint.recv_ops += 1;
             state.totals.bytes_received += take as u64;
-            write_recv_from(output, len_u32(take), Some(from))
+            write_recv_from_header(output, len_u32(take), Some(from))
+        }
+        Request::Accept(accept) => {
+            // No client ever queues on a fake listener: an ACCEPT waits (and times out or is
+            // cancelled).
+            state.of_kind(accept.id, EndpointKind::TcpListener)?;
+            return Err(wait_for_data(state, handle));
         }
         Request::Disconnect(disconnect) => {
             let endpoint = state.of_kind(disconnect.id, EndpointKind::TcpConnection)?;
@@ -606,7 +713,7 @@ fn carry_out(
                 // The echo peer sees EOF, echoes what it had and closes too.
                 endpoint.peer_closed = true;
             }
-            write_disconnect(output)
+            write_disconnect(output.writable()?)
         }
         Request::SocketOption(option) => {
             let endpoint = state.endpoint(option.id)?;
@@ -617,15 +724,16 @@ fn carry_out(
             if let Some(value) = option.set {
                 *slot = value;
             }
-            write_socket_option(output, *slot)
+            write_socket_option(output.writable()?, *slot)
         }
         Request::Security(id) => {
             let endpoint = state.endpoint(id)?;
-            write_security(output, endpoint.sddl.as_deref().unwrap_or(""))
+            write_security(output.writable()?, endpoint.sddl.as_deref().unwrap_or(""))
         }
         Request::Resolve(query) => {
             let addresses = resolve(query.name, query.service)?;
-            let mut writer = ResolveWriter::new(output).map_err(ProtocolError::status)?;
+            let mut writer =
+                ResolveWriter::new(output.writable()?).map_err(ProtocolError::status)?;
             for address in addresses {
                 writer.push(address);
             }
@@ -642,20 +750,20 @@ fn carry_out(
                 errors: state.totals.errors,
                 uptime_ms: state.clock,
             };
-            write_stats(output, &counters)
+            write_stats(output.writable()?, &counters)
         }
         Request::Close(id) => {
             state.endpoints.remove(&id.0).ok_or(NtStatus::NOT_FOUND)?;
-            write_close(output)
+            write_close(output.writable()?)
         }
-        Request::List => FakeDriver::write_list(state, handle, output),
+        Request::List => FakeDriver::write_list(state, handle.id, output.writable()?),
     };
     written.map_err(ProtocolError::status)
 }
 
-impl Transport for FakeHandle {
-    fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoctlCompletion {
-        match self.driver.handle_request(self.id, code, input, output) {
+impl FakeHandle {
+    fn complete(&self, code: u32, input: &[u8], output: Output<'_>) -> IoctlCompletion {
+        match self.driver.handle_request(self, code, input, output) {
             Ok(information) => IoctlCompletion {
                 status: NtStatus::SUCCESS,
                 information,
@@ -668,12 +776,33 @@ impl Transport for FakeHandle {
     }
 }
 
+impl Transport for FakeHandle {
+    fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoctlCompletion {
+        self.complete(code, input, Output::Write(output))
+    }
+
+    fn ioctl_in_direct(&self, code: u32, input: &[u8], data: &[u8]) -> IoctlCompletion {
+        self.complete(code, input, Output::Read(data))
+    }
+
+    fn cancel_target(&self) -> Option<Weak<dyn CancelIo>> {
+        let target: Weak<dyn CancelIo> = Arc::downgrade(&self.cancel) as Weak<dyn CancelIo>;
+        Some(target)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{FakeDriver, DEFAULT_BUFFER};
-    use crate::Device;
+    use crate::{ClientError, Device};
+    use std::cell::Cell;
+    use std::io;
+    use std::rc::Rc;
     use wskrs_ntstatus::NtStatus;
-    use wskrs_protocol::{IoctlCode, OptionId, UdpService};
+    use wskrs_protocol::{
+        encode_recv, encode_recv_from, encode_send, encode_send_to, parse_recv_from_reply,
+        EndpointId, IoctlCode, OptionId, ProtocolError, UdpService, MAX_DATAGRAM, MAX_TRANSFER,
+    };
 
     fn device(fake: &FakeDriver) -> Device {
         Device::from_transport(Box::new(fake.handle()))
@@ -775,5 +904,228 @@ mod tests {
         assert_eq!(entry.activity.errors, 2);
         assert_eq!(entry.activity.last_status, Some(NtStatus::CONNECTION_RESET));
         assert_eq!(device.stats().unwrap().errors, 2);
+    }
+
+    #[test]
+    fn direct_requests_need_their_exact_output_buffer() {
+        let fake = FakeDriver::default();
+        let device = device(&fake);
+        let id = device
+            .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
+            .unwrap()
+            .id;
+        let udp = device
+            .udp_bind(
+                "127.0.0.1:7005".parse().unwrap(),
+                UdpService::None,
+                &crate::UdpOptions::default(),
+            )
+            .unwrap()
+            .id;
+        let to = "127.0.0.1:9999".parse().unwrap();
+        let status =
+            |code: IoctlCode, input: &[u8], out_len| device.raw(code.0, input, out_len).status;
+        // SEND / SEND_TO: the output buffer is the data, exactly `length` bytes.
+        assert_eq!(
+            status(IoctlCode::SEND, &encode_send(id, 0, 5), 4),
+            NtStatus::INVALID_PARAMETER
+        );
+        assert_eq!(
+            status(IoctlCode::SEND, &encode_send(id, 0, 5), 6),
+            NtStatus::INVALID_PARAMETER
+        );
+        assert_eq!(
+            status(IoctlCode::SEND, &encode_send(id, 0, 5), 5),
+            NtStatus::SUCCESS
+        );
+        assert_eq!(
+            status(IoctlCode::SEND_TO, &encode_send_to(udp, 0, to, 3), 2),
+            NtStatus::INVALID_PARAMETER
+        );
+        // RECV: exactly `max_length`; RECV_FROM: 48 + `max_length`.
+        assert_eq!(
+            status(IoctlCode::RECV, &encode_recv(id, 0, 5), 16 + 5),
+            NtStatus::INVALID_PARAMETER
+        );
+        assert_eq!(
+            status(IoctlCode::RECV, &encode_recv(id, 0, 5), 0),
+            NtStatus::INVALID_PARAMETER
+        );
+        let echoed = device.raw(IoctlCode::RECV.0, &encode_recv(id, 0, 5), 5);
+        assert_eq!(
+            (echoed.status, echoed.output.len()),
+            (NtStatus::SUCCESS, 5),
+            "the 5 zero bytes sent above"
+        );
+        // Even below the smallest RECV_FROM buffer (49): the length differs.
+        assert_eq!(
+            status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 10), 10),
+            NtStatus::INVALID_PARAMETER
+        );
+        assert_eq!(
+            status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 10), 48 + 9),
+            NtStatus::INVALID_PARAMETER
+        );
+        assert_eq!(
+            status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 10), 48),
+            NtStatus::INVALID_PARAMETER
+        );
+        // Zero lengths are not requests in v3.
+        assert_eq!(
+            status(IoctlCode::SEND, &encode_send(id, 0, 0), 0),
+            NtStatus::INVALID_PARAMETER
+        );
+        assert_eq!(
+            status(IoctlCode::RECV, &encode_recv(id, 0, 0), 0),
+            NtStatus::INVALID_PARAMETER
+        );
+        assert_eq!(
+            status(IoctlCode::SEND_TO, &encode_send_to(udp, 0, to, 0), 0),
+            NtStatus::INVALID_PARAMETER
+        );
+        assert_eq!(
+            status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 0), 48),
+            NtStatus::INVALID_PARAMETER
+        );
+    }
+
+    #[test]
+    fn the_library_refuses_what_the_driver_would_without_a_request() {
+        let fake = FakeDriver::default();
+        let device = device(&fake);
+        let id = device
+            .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
+            .unwrap()
+            .id;
+        let udp = device
+            .udp_bind(
+                "127.0.0.1:7007".parse().unwrap(),
+                UdpService::None,
+                &crate::UdpOptions::default(),
+            )
+            .unwrap()
+            .id;
+        let to = "127.0.0.1:9999".parse().unwrap();
+        let before = fake.requests().len();
+        let not_sent = |result: Result<u32, ClientError>| {
+            matches!(
+                result,
+                Err(ClientError::Request {
+                    error: ProtocolError::InvalidParameter,
+                    ..
+                })
+            )
+        };
+        assert!(not_sent(device.send_to(udp, to, b"", 0)), "empty datagram");
+        assert!(not_sent(device.send_to(
+            udp,
+            to,
+            &vec![0; MAX_DATAGRAM as usize + 1],
+            0
+        )));
+        assert!(not_sent(device.send(
+            id,
+            &vec![0; MAX_TRANSFER as usize + 1],
+            0
+        )));
+        assert!(matches!(
+            device.recv(id, 0, 0),
+            Err(ClientError::Request { .. })
+        ));
+        assert!(matches!(
+            device.recv_from(udp, 0, 0),
+            Err(ClientError::Request { .. })
+        ));
+        assert!(matches!(
+            device.recv_from(udp, MAX_DATAGRAM + 1, 0),
+            Err(ClientError::Request { .. })
+        ));
+        assert_eq!(
+            device.send(id, b"", 0).unwrap(),
+            0,
+            "nothing to send: no request"
+        );
+        assert_eq!(device.recv_into(id, &mut [], 0).unwrap(), 0);
+        assert_eq!(fake.requests().len(), before);
+    }
+
+    #[test]
+    fn recv_from_output_carries_the_header_then_the_datagram() {
+        let fake = FakeDriver::default();
+        let device = device(&fake);
+        let udp = device
+            .udp_bind(
+                "127.0.0.1:7006".parse().unwrap(),
+                UdpService::None,
+                &crate::UdpOptions::default(),
+            )
+            .unwrap()
+            .id;
+        let from = "10.0.0.1:53".parse().unwrap();
+        fake.peer_sends_to(udp.0, from, b"0123456789");
+        // A 4-byte room truncates the datagram: Information is 48 + 4.
+        let raw = device.raw(IoctlCode::RECV_FROM.0, &encode_recv_from(udp, 0, 4), 48 + 4);
+        assert_eq!((raw.status, raw.output.len()), (NtStatus::SUCCESS, 52));
+        let reply = parse_recv_from_reply(&raw.output).unwrap();
+        assert_eq!((reply.data, reply.remote), (&b"0123"[..], Some(from)));
+    }
+
+    #[test]
+    fn a_cancelled_receive_fails_with_status_cancelled_and_the_endpoint_stays_usable() {
+        let fake = FakeDriver::default();
+        let device = device(&fake);
+        let id = device
+            .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
+            .unwrap()
+            .id;
+        let canceller = device.canceller();
+        let seen_outstanding = Rc::new(Cell::new(0));
+        let (hook_canceller, seen) = (canceller.clone(), Rc::clone(&seen_outstanding));
+        fake.while_waiting(move || {
+            seen.set(hook_canceller.outstanding());
+            assert!(hook_canceller.cancel(), "a request is outstanding");
+        });
+        let error = device.recv(id, 100, 30_000).unwrap_err();
+        assert_eq!(seen_outstanding.get(), 1);
+        assert!(error.is_cancelled(), "{error:?}");
+        assert_eq!(error.status(), Some(NtStatus::CANCELLED));
+        assert_eq!(error.kind(), io::ErrorKind::Interrupted);
+        assert_eq!(error.exit_code(), crate::EXIT_CANCELLED);
+        assert_eq!(
+            error.to_string(),
+            "recv on endpoint 1: the request was cancelled (STATUS_CANCELLED)"
+        );
+        assert_eq!(canceller.outstanding(), 0);
+        // Without a cancel the same wait times out; the endpoint still echoes.
+        fake.while_waiting(|| {});
+        let timed_out = device.recv(id, 100, 5).unwrap_err();
+        assert_eq!(timed_out.status(), Some(NtStatus::IO_TIMEOUT));
+        device.send(id, b"still here", 0).unwrap();
+        assert_eq!(device.recv(id, 100, 0).unwrap().data, b"still here");
+        // A cancel with nothing outstanding does not hit the next request.
+        assert!(!canceller.cancel());
+        device.send(id, b"x", 0).unwrap();
+        assert_eq!(device.recv(id, 1, 0).unwrap().data, b"x");
+    }
+
+    #[test]
+    fn an_interrupted_device_refuses_requests_until_cleared() {
+        let fake = FakeDriver::default();
+        let device = device(&fake);
+        let canceller = device.canceller();
+        assert!(!canceller.interrupt(), "nothing outstanding");
+        let before = fake.requests().len();
+        let error = device.info().unwrap_err();
+        assert!(error.is_cancelled(), "{error:?}");
+        let error = device.send(EndpointId(1), b"abc", 0).unwrap_err();
+        assert!(error.is_cancelled(), "{error:?}");
+        assert_eq!(fake.requests().len(), before, "nothing reached the driver");
+        canceller.clear_interrupt();
+        device.info().unwrap();
+        // Cancellers of another handle do not touch this one.
+        let other = super::FakeDriver::default();
+        let other_device = Device::from_transport(Box::new(other.handle()));
+        assert!(!other_device.canceller().interrupt());
+        device.info().unwrap();
     }
 }

@@ -6,7 +6,12 @@
 //!   [`Device::send_to`], [`Device::recv_from`], [`Device::disconnect`], the socket options
 //!   ([`Device::socket_option`], [`Device::set_keepalive`], ...), [`Device::security`],
 //!   [`Device::resolve`], [`Device::stats`], [`Device::list`]. Failures carry the driver's
-//!   true NTSTATUS (the client calls `NtDeviceIoControlFile`, not `DeviceIoControl`).
+//!   true NTSTATUS (the client calls `NtDeviceIoControlFile` with an `OVERLAPPED`, which
+//!   `DeviceIoControl` would turn into a Win32 error). Sends and receives use direct I/O: the
+//!   driver reads and writes the caller's buffers in place, and a receive waits pended in
+//!   the driver.
+//! - [`Canceller`]: cancels a device's outstanding requests from another thread (`wskctl`
+//!   does on Ctrl-C); a cancelled request is [`ClientError::Cancelled`].
 //! - [`KernelTcpStream`], [`KernelTcpListener`], [`KernelUdpSocket`]: kernel sockets shaped
 //!   like `std::net`'s (`Read`/`Write`, timeouts, `shutdown`; errors are `io::Error`s whose
 //!   kind follows the NTSTATUS and whose inner error is a [`ClientError`]).
@@ -30,7 +35,9 @@
 //! ```
 #![deny(unsafe_code)]
 
+mod cancel;
 pub mod cli;
+mod ctrl_c;
 mod device;
 mod error;
 mod net;
@@ -44,11 +51,12 @@ mod sys;
 #[cfg(test)]
 mod fake;
 
+pub use cancel::{CancelIo, Canceller};
 pub use device::{
     Datagram, Device, IoctlCompletion, ListedEndpoint, RawReply, ReceivedData, Transport,
     UdpOptions,
 };
-pub use error::ClientError;
+pub use error::{ClientError, EXIT_CANCELLED};
 pub use net::{KernelTcpListener, KernelTcpStream, KernelUdpSocket};
 pub use service::{
     InstallOutcome, ServiceManager, ServiceState, StartOutcome, StopOutcome, UninstallOutcome,

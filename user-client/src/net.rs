@@ -37,7 +37,7 @@ use wskrs_protocol::{
     USER_DEVICE_PATH,
 };
 
-use crate::{ClientError, Device, ListedEndpoint, UdpOptions};
+use crate::{Canceller, ClientError, Device, ListedEndpoint, UdpOptions};
 
 /// The wire `timeout_ms` of a `std`-style timeout: `None` is 0 (the driver's default); a
 /// duration is rounded up to whole milliseconds and capped at `u32::MAX`.
@@ -274,6 +274,13 @@ impl KernelTcpStream {
         listed(&self.device, self.id)
     }
 
+    /// What cancels this stream's outstanding read or write from another thread; the
+    /// cancelled call fails with [`io::ErrorKind::Interrupted`] (see [`Canceller`]).
+    #[must_use]
+    pub fn canceller(&self) -> Canceller {
+        self.device.canceller()
+    }
+
     /// The device handle the stream uses (for socket options: `stream.device().set_nodelay(stream.id(), true)`).
     #[must_use]
     pub fn device(&self) -> &Device {
@@ -286,11 +293,9 @@ impl Read for KernelTcpStream {
         if buffer.is_empty() || self.eof {
             return Ok(0);
         }
-        let want = u32::try_from(buffer.len())
-            .unwrap_or(MAX_TRANSFER)
-            .min(MAX_TRANSFER);
+        // Direct I/O: the driver writes into `buffer` itself (at most MAX_TRANSFER bytes).
         let received = loop {
-            match self.device.recv(self.id, want, self.read_timeout_ms) {
+            match self.device.recv_into(self.id, buffer, self.read_timeout_ms) {
                 // No timeout set: wait on, as a blocking std socket does.
                 Err(error)
                     if self.read_timeout_ms == 0
@@ -298,15 +303,11 @@ impl Read for KernelTcpStream {
                 other => break other?,
             }
         };
-        if received.data.is_empty() {
+        if received == 0 {
             // The driver returns 0 bytes only at the end of the stream.
             self.eof = true;
-            return Ok(0);
         }
-        let len = received.data.len().min(buffer.len());
-        let (target, _) = buffer.split_at_mut(len);
-        target.copy_from_slice(received.data.get(..len).unwrap_or_default());
-        Ok(len)
+        Ok(received)
     }
 }
 
@@ -501,12 +502,12 @@ impl KernelUdpSocket {
         self.id
     }
 
-    /// Sends `data` as one datagram (at most [`MAX_DATAGRAM`] bytes) to `remote`.
+    /// Sends `data` as one datagram (1 to [`MAX_DATAGRAM`] bytes) to `remote`.
     ///
     /// # Errors
     ///
-    /// [`io::ErrorKind::InvalidInput`] for a datagram that is too long (not sent); the
-    /// SEND_TO's error.
+    /// [`io::ErrorKind::InvalidInput`] for a datagram that is empty (ABI v3 cannot send
+    /// zero-length datagrams) or too long (not sent); the SEND_TO's error.
     pub fn send_to(&self, data: &[u8], remote: SocketAddr) -> io::Result<usize> {
         let sent = self.device.send_to(self.id, remote, data, 0)?;
         Ok(sent as usize)
@@ -520,9 +521,10 @@ impl KernelUdpSocket {
     /// [`io::ErrorKind::TimedOut`] when a read timeout is set and passes; the RECV_FROM's
     /// error.
     pub fn recv_from(&self, buffer: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        // An empty buffer still takes (and truncates) one datagram, as std's does.
         let want = u32::try_from(buffer.len())
             .unwrap_or(MAX_DATAGRAM)
-            .min(MAX_DATAGRAM);
+            .clamp(1, MAX_DATAGRAM);
         let datagram = loop {
             match self.device.recv_from(self.id, want, self.read_timeout_ms) {
                 Err(error)
@@ -538,6 +540,13 @@ impl KernelUdpSocket {
             .from
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
         Ok((len, from))
+    }
+
+    /// What cancels this socket's outstanding `send_to` or `recv_from` from another thread;
+    /// the cancelled call fails with [`io::ErrorKind::Interrupted`] (see [`Canceller`]).
+    #[must_use]
+    pub fn canceller(&self) -> Canceller {
+        self.device.canceller()
     }
 
     /// Sets how long [`recv_from`](KernelUdpSocket::recv_from) waits; `None` waits
@@ -645,6 +654,41 @@ mod tests {
         assert_eq!(stream.read(&mut piece).unwrap(), 2);
         assert_eq!(&piece[..2], b"ef");
         assert_eq!(stream.read(&mut []).unwrap(), 0);
+    }
+
+    #[test]
+    fn cancelled_reads_are_interrupted_and_carry_status_cancelled() {
+        let fake = FakeDriver::default();
+        let mut stream =
+            KernelTcpStream::connect_on(device(&fake), addr("127.0.0.1:9000"), None).unwrap();
+        let canceller = stream.canceller();
+        fake.while_waiting(move || {
+            canceller.cancel();
+        });
+        let mut buffer = [0; 8];
+        let error = stream.read(&mut buffer).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::Interrupted);
+        assert_eq!(status_of(&error), Some(NtStatus::CANCELLED));
+        // An interrupt also stops read_exact, which retries Interrupted errors.
+        let interrupter = stream.canceller();
+        fake.while_waiting(move || {
+            interrupter.interrupt();
+        });
+        let error = stream.read_exact(&mut buffer).unwrap_err();
+        assert_eq!(status_of(&error), Some(NtStatus::CANCELLED));
+        stream.canceller().clear_interrupt();
+        fake.while_waiting(|| {});
+        stream.write_all(b"12345678").unwrap();
+        stream.read_exact(&mut buffer).unwrap();
+        assert_eq!(&buffer, b"12345678");
+
+        let socket = KernelUdpSocket::bind_on(device(&fake), addr("127.0.0.1:9300")).unwrap();
+        let canceller = socket.canceller();
+        fake.while_waiting(move || {
+            canceller.cancel();
+        });
+        let error = socket.recv_from(&mut buffer).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::Interrupted);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub fn wsk_version_text(info: &DriverInfo) -> Option<String> {
         .map(|(major, minor)| format!("{major}.{minor}"))
 }
 
-/// `wsk-rs driver 0.1.0, protocol 2, WSK provider 1.0, 0 endpoints`.
+/// `wsk-rs driver 0.1.0, protocol 3, WSK provider 1.0, 0 endpoints`.
 #[must_use]
 pub fn info_text(info: &DriverInfo) -> String {
     let wsk = wsk_version_text(info).unwrap_or_else(|| "unknown".to_owned());

@@ -228,17 +228,11 @@ pub(crate) fn run_shell(
         ..
     } = streams;
     let mut source = line_source(args, terminal, &mut **stdin)?;
-    // A terminal's Ctrl-C would end the process and with it every endpoint of the session.
-    // Ignored here, it reaches the line editor as a key (which abandons the line) in a
-    // Windows console; under Wine on a Unix terminal it does nothing.
-    let _ctrl_c =
-        if terminal.stdin {
-            Some(crate::sys::CtrlCIgnored::new().map_err(|source| {
-                ClientError::io("keeping Ctrl-C from ending the shell", source)
-            })?)
-        } else {
-            None
-        };
+    // A terminal's Ctrl-C must not end the process and with it every endpoint of the
+    // session: during a command it cancels the command's request (`ctrl_c`), at the prompt
+    // it abandons the line (a key for the line editor in a Windows console; under Wine on a
+    // Unix terminal the handler swallows it).
+    let _shell_mode = terminal.stdin.then(crate::ctrl_c::ShellMode::enter);
     let at_line_start = Cell::new(true);
     let mut stdout = LineTracker {
         inner: &mut **stdout,
@@ -334,9 +328,11 @@ fn run_line(words: &[String], open: OpenDevice<'_>, streams: &mut Streams<'_>) {
             return;
         }
     };
-    if let Err(error) = cli::run_in(&cli, open, streams, Session::Shell) {
-        let _ = writeln!(streams.stderr, "error: {error}");
-        let _ = streams.stderr.flush();
+    let result = cli::run_in(&cli, open, streams, Session::Shell);
+    // Ctrl-C at the prompt must not touch the device the command used.
+    crate::ctrl_c::unwatch();
+    if let Err(error) = result {
+        cli::report_error(&error, streams.stderr);
     }
 }
 
@@ -455,6 +451,48 @@ tcp connect 127.0.0.1:9000 --detach
             fake.endpoint_ids(),
             [1],
             "the detached connection outlives the shell"
+        );
+    }
+
+    #[test]
+    fn ctrl_c_cancels_a_command_and_the_session_goes_on() {
+        let fake = FakeDriver::default();
+        let pressed = std::rc::Rc::new(std::cell::Cell::new(false));
+        let first = std::rc::Rc::clone(&pressed);
+        // Ctrl-C while the first receive waits; later waits time out normally.
+        fake.while_waiting(move || {
+            if !first.replace(true) {
+                assert!(crate::ctrl_c::on_ctrl_c());
+            }
+        });
+        let lines = "\
+tcp connect 127.0.0.1:9000
+recv 1 --timeout-ms 30000
+send 1 --text again
+recv 1 --exact 5
+list
+";
+        let out = shell(&fake, "shell", lines);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(pressed.get());
+        assert!(
+            out.stderr.contains(
+                "cancelled: recv on endpoint 1: the request was cancelled (STATUS_CANCELLED)\n"
+            ),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stdout.contains("sent 5 bytes"), "{}", out.stdout);
+        assert!(out.stdout.contains("again"), "{}", out.stdout);
+        assert!(
+            out.stdout.contains("connected"),
+            "the list shows the endpoint: {}",
+            out.stdout
+        );
+        assert_eq!(
+            fake.endpoint_ids(),
+            Vec::<u64>::new(),
+            "closed with the shell"
         );
     }
 

@@ -4,29 +4,36 @@
 //! `Drop`; every unsafe block says why its pointers are valid.
 #![allow(unsafe_code)]
 
+use std::ffi::c_void;
 use std::io;
 use std::iter;
 use std::ptr;
+use std::sync::{Arc, Weak};
 
+use windows_sys::core::BOOL;
 use windows_sys::Wdk::System::IO::NtDeviceIoControlFile;
 use windows_sys::Win32::Foundation::{
-    CloseHandle, GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE, STATUS_PENDING,
-    WAIT_OBJECT_0,
+    CloseHandle, ERROR_NOT_FOUND, GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE,
+    STATUS_PENDING,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, DELETE, FILE_ATTRIBUTE_NORMAL, OPEN_EXISTING,
+    CreateFileW, DELETE, FILE_ATTRIBUTE_NORMAL, FILE_FLAG_OVERLAPPED, OPEN_EXISTING,
 };
-use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
+use windows_sys::Win32::System::Console::{SetConsoleCtrlHandler, CTRL_BREAK_EVENT, CTRL_C_EVENT};
 use windows_sys::Win32::System::Services::{
     CloseServiceHandle, ControlService, CreateServiceW, DeleteService, OpenSCManagerW,
     OpenServiceW, QueryServiceStatus, StartServiceW, SC_HANDLE, SC_MANAGER_CONNECT,
     SC_MANAGER_CREATE_SERVICE, SERVICE_CONTROL_STOP, SERVICE_DEMAND_START, SERVICE_ERROR_NORMAL,
     SERVICE_KERNEL_DRIVER, SERVICE_QUERY_STATUS, SERVICE_START, SERVICE_STATUS, SERVICE_STOP,
 };
-use windows_sys::Win32::System::Threading::{WaitForSingleObject, INFINITE};
-use windows_sys::Win32::System::IO::IO_STATUS_BLOCK;
+use windows_sys::Win32::System::Threading::{CreateEventW, WaitForSingleObject, INFINITE};
+use windows_sys::Win32::System::IO::{
+    CancelIoEx, GetOverlappedResult, IO_STATUS_BLOCK, OVERLAPPED,
+};
 use wskrs_ntstatus::NtStatus;
+use wskrs_protocol::{IoctlCode, METHOD_IN_DIRECT};
 
+use crate::cancel::CancelIo;
 use crate::device::{IoctlCompletion, Transport};
 use crate::error::win32;
 
@@ -46,17 +53,25 @@ const _: () = {
     assert!(f::ERROR_SERVICE_EXISTS as i32 == win32::SERVICE_EXISTS);
 };
 
-/// While it lives, Ctrl-C does not end the process (`SetConsoleCtrlHandler(NULL, TRUE)`):
-/// `wskctl shell` keeps its endpoints when Ctrl-C is pressed at the prompt. Dropping it
-/// restores the default.
-pub(crate) struct CtrlCIgnored(());
+/// While it lives, the console's Ctrl-C and Ctrl-Break go to [`crate::ctrl_c::on_ctrl_c`],
+/// which cancels the request wskctl waits for instead of letting the process end.
+pub(crate) struct CtrlCHandler(());
 
-impl CtrlCIgnored {
-    /// Ignores Ctrl-C until the guard is dropped.
-    pub(crate) fn new() -> io::Result<Self> {
-        // SAFETY: a null handler routine is allowed: it sets whether the process ignores
-        // CTRL_C_EVENT; no pointer is passed.
-        let ok = unsafe { SetConsoleCtrlHandler(None, 1) };
+/// The console control handler (it runs on a thread the console starts for the event).
+/// Returning FALSE passes the event on to the default handler, which ends the process.
+unsafe extern "system" fn console_ctrl(kind: u32) -> BOOL {
+    match kind {
+        CTRL_C_EVENT | CTRL_BREAK_EVENT => BOOL::from(crate::ctrl_c::on_ctrl_c()),
+        _ => 0,
+    }
+}
+
+impl CtrlCHandler {
+    /// Adds the handler until the guard is dropped.
+    pub(crate) fn install() -> io::Result<Self> {
+        // SAFETY: `console_ctrl` is a `HandlerRoutine` (takes the event type, returns a
+        // BOOL) that lives as long as the program.
+        let ok = unsafe { SetConsoleCtrlHandler(Some(console_ctrl), 1) };
         if ok == 0 {
             return Err(io::Error::last_os_error());
         }
@@ -64,10 +79,10 @@ impl CtrlCIgnored {
     }
 }
 
-impl Drop for CtrlCIgnored {
+impl Drop for CtrlCHandler {
     fn drop(&mut self) {
-        // SAFETY: as in `new`; FALSE restores normal Ctrl-C processing.
-        let _ = unsafe { SetConsoleCtrlHandler(None, 0) };
+        // SAFETY: removes the routine `install` added.
+        let _ = unsafe { SetConsoleCtrlHandler(Some(console_ctrl), 0) };
     }
 }
 
@@ -76,15 +91,69 @@ fn wide(text: &str) -> Vec<u16> {
     text.encode_utf16().chain(iter::once(0)).collect()
 }
 
-/// An open handle to the wsk-rs device, closed on drop.
+/// A kernel handle, closed on drop.
 ///
 /// # Invariants
 ///
-/// `0` is a valid handle returned by `CreateFileW`, opened for synchronous I/O, owned here.
-pub(crate) struct DeviceHandle(HANDLE);
+/// `0` is a valid handle owned by this value.
+struct OwnedHandle(HANDLE);
+
+// SAFETY: a kernel handle is a process-wide index, usable from any thread; the device
+// handle is used concurrently only for CancelIoEx, which Windows allows.
+unsafe impl Send for OwnedHandle {}
+// SAFETY: as for Send; `&OwnedHandle` only hands out the handle value.
+unsafe impl Sync for OwnedHandle {}
+
+impl Drop for OwnedHandle {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is a valid handle owned by this value (type invariant), closed once.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+impl CancelIo for OwnedHandle {
+    /// `CancelIoEx(handle, NULL)`: every outstanding request of the handle, from any thread,
+    /// completes (the driver completes it with STATUS_CANCELLED).
+    fn cancel_io(&self) -> io::Result<()> {
+        // SAFETY: `self.0` is a valid handle (type invariant); a null OVERLAPPED selects
+        // every request of the handle.
+        let ok = unsafe { CancelIoEx(self.0, ptr::null()) };
+        if ok == 0 {
+            let error = io::Error::last_os_error();
+            // ERROR_NOT_FOUND: nothing was outstanding.
+            #[allow(clippy::cast_possible_wrap)]
+            if error.raw_os_error() != Some(ERROR_NOT_FOUND as i32) {
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A manual-reset event for one request's OVERLAPPED, closed on drop.
+struct Event(OwnedHandle);
+
+impl Event {
+    fn new() -> io::Result<Self> {
+        // SAFETY: no security attributes and no name (both may be null); manual reset, not
+        // signalled.
+        let handle = unsafe { CreateEventW(ptr::null(), 1, 0, ptr::null()) };
+        if handle.is_null() {
+            return Err(io::Error::last_os_error());
+        }
+        // INVARIANT: CreateEventW returned a new handle, owned here.
+        Ok(Self(OwnedHandle(handle)))
+    }
+}
+
+/// An open handle to the wsk-rs device, opened for overlapped I/O; closed when it and every
+/// [`crate::Canceller`] upgrade of it are gone.
+pub(crate) struct DeviceHandle(Arc<OwnedHandle>);
 
 impl DeviceHandle {
-    /// `CreateFileW(path, GENERIC_READ | GENERIC_WRITE, no sharing, OPEN_EXISTING)`.
+    /// `CreateFileW(path, GENERIC_READ | GENERIC_WRITE, no sharing, OPEN_EXISTING,
+    /// FILE_FLAG_OVERLAPPED)`: requests may pend in the driver, and another thread can
+    /// cancel them.
     pub(crate) fn open(path: &str) -> io::Result<Self> {
         let path = wide(path);
         // SAFETY: `path` is a NUL-terminated UTF-16 string that outlives the call; the
@@ -96,79 +165,160 @@ impl DeviceHandle {
                 0,
                 ptr::null(),
                 OPEN_EXISTING,
-                FILE_ATTRIBUTE_NORMAL,
+                FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED,
                 ptr::null_mut(),
             )
         };
         if handle == INVALID_HANDLE_VALUE {
             return Err(io::Error::last_os_error());
         }
-        // INVARIANT: CreateFileW succeeded; without FILE_FLAG_OVERLAPPED the handle is synchronous.
-        Ok(Self(handle))
+        // INVARIANT: CreateFileW succeeded; the handle is owned here.
+        Ok(Self(Arc::new(OwnedHandle(handle))))
     }
-}
 
-impl Transport for DeviceHandle {
-    /// `NtDeviceIoControlFile`, which (unlike `DeviceIoControl`) gives back the NTSTATUS.
-    fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoctlCompletion {
-        let (Ok(input_len), Ok(output_len)) =
-            (u32::try_from(input.len()), u32::try_from(output.len()))
+    /// One request with an OVERLAPPED and its own event, waited for until it completes.
+    ///
+    /// The call is `NtDeviceIoControlFile` with the OVERLAPPED as its IO_STATUS_BLOCK
+    /// (`Internal` is the status, `InternalHigh` the information; documented under
+    /// OVERLAPPED), which is what `DeviceIoControl` does, except that a request failing at
+    /// once keeps its NTSTATUS instead of becoming a Win32 error. A pending one is waited
+    /// for with `GetOverlappedResult(.., TRUE)`.
+    ///
+    /// # Safety
+    ///
+    /// `output` is null or valid for `output_len` bytes for the whole call, writable unless
+    /// `code` is a `METHOD_IN_DIRECT` code (then the driver only reads it).
+    unsafe fn request(
+        &self,
+        code: u32,
+        input: &[u8],
+        output: *mut c_void,
+        output_len: usize,
+    ) -> IoctlCompletion {
+        let failed = |status| IoctlCompletion {
+            status,
+            information: 0,
+        };
+        let (Ok(input_len), Ok(output_len_u32)) =
+            (u32::try_from(input.len()), u32::try_from(output_len))
         else {
-            return IoctlCompletion {
-                status: NtStatus::INVALID_BUFFER_SIZE,
-                information: 0,
-            };
+            return failed(NtStatus::INVALID_BUFFER_SIZE);
+        };
+        let Ok(event) = Event::new() else {
+            return failed(NtStatus::INSUFFICIENT_RESOURCES);
         };
         let input_ptr = if input.is_empty() {
             ptr::null()
         } else {
             input.as_ptr().cast()
         };
+        // `Internal` starts as STATUS_PENDING, as DeviceIoControl sets it: the I/O manager
+        // writes the status block only when the request completes, and
+        // GetOverlappedResult waits only while `Internal` is STATUS_PENDING.
+        let mut overlapped = OVERLAPPED {
+            Internal: STATUS_PENDING as usize,
+            hEvent: event.0 .0,
+            ..OVERLAPPED::default()
+        };
+        let status_block = ptr::addr_of_mut!(overlapped).cast::<IO_STATUS_BLOCK>();
+        let handle = self.0 .0;
+        // SAFETY: `handle` is a valid handle (OwnedHandle invariant) and `event.0` a valid
+        // event. OVERLAPPED starts with `Internal` and `InternalHigh` (two pointer-sized
+        // fields), the layout of IO_STATUS_BLOCK, so `status_block` points to a valid
+        // IO_STATUS_BLOCK. `input_ptr` is null or `input_len` readable bytes; `output` is as
+        // the caller guarantees. All of them outlive the request: this function returns only
+        // after it completed (below), and `event` and `overlapped` are locals dropped after
+        // that.
+        let status = unsafe {
+            NtDeviceIoControlFile(
+                handle,
+                event.0 .0,
+                None,
+                ptr::null(),
+                status_block,
+                code,
+                input_ptr,
+                input_len,
+                output,
+                output_len_u32,
+            )
+        };
+        if status != STATUS_PENDING {
+            // Finished at once: a failure wrote nothing (neither status block nor output).
+            let status = NtStatus(status);
+            let information = if status.is_error() {
+                0
+            } else {
+                overlapped.InternalHigh
+            };
+            return IoctlCompletion {
+                status,
+                information: information.min(output_len),
+            };
+        }
+        let mut transferred = 0u32;
+        // SAFETY: `handle` and `overlapped` are the ones of the pending request; bWait TRUE
+        // waits on `overlapped.hEvent` until it completes. `transferred` is a live local.
+        let _ =
+            unsafe { GetOverlappedResult(handle, &raw const overlapped, &raw mut transferred, 1) };
+        // GetOverlappedResult returns FALSE for a request that completed with an error; only
+        // a failed wait leaves the request pending, and its buffers must not be freed then.
+        // SAFETY: the I/O manager writes `Internal` when the request completes; read it
+        // volatile since that write comes from outside this thread's view.
+        while unsafe { ptr::read_volatile(&raw const overlapped.Internal) }
+            == STATUS_PENDING as usize
+        {
+            // SAFETY: `event.0` is a valid event handle.
+            unsafe { WaitForSingleObject(event.0 .0, INFINITE) };
+        }
+        // The status is a 32-bit NTSTATUS in the low half of `Internal`.
+        #[allow(clippy::cast_possible_truncation)]
+        let status = NtStatus::from_u32(overlapped.Internal as u32);
+        let information = if status.is_error() {
+            0
+        } else {
+            overlapped.InternalHigh
+        };
+        IoctlCompletion {
+            status,
+            information: information.min(output_len),
+        }
+    }
+}
+
+impl Transport for DeviceHandle {
+    fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoctlCompletion {
         let output_ptr = if output.is_empty() {
             ptr::null_mut()
         } else {
             output.as_mut_ptr().cast()
         };
-        let mut io_status = IO_STATUS_BLOCK::default();
-        // SAFETY: `self.0` is a valid handle (type invariant). `input_ptr`/`output_ptr` are
-        // null or point to `input_len`/`output_len` bytes borrowed for the whole call, and
-        // `io_status` is a live local; the handle is synchronous, so the I/O manager is done
-        // with all of them when the call returns (or after the wait below). No event or APC.
-        let mut status = unsafe {
-            NtDeviceIoControlFile(
-                self.0,
-                ptr::null_mut(),
-                None,
-                ptr::null(),
-                ptr::addr_of_mut!(io_status),
-                code,
-                input_ptr,
-                input_len,
-                output_ptr,
-                output_len,
-            )
-        };
-        if status == STATUS_PENDING {
-            // A synchronous handle should not return this; if it does, the file object is
-            // signalled at completion.
-            // SAFETY: `self.0` is a valid handle (type invariant).
-            let waited = unsafe { WaitForSingleObject(self.0, INFINITE) };
-            if waited == WAIT_OBJECT_0 {
-                // SAFETY: the request completed, so the I/O manager wrote the `Status` member.
-                status = unsafe { io_status.Anonymous.Status };
-            }
-        }
-        IoctlCompletion {
-            status: NtStatus(status),
-            information: io_status.Information.min(output.len()),
-        }
+        // SAFETY: `output_ptr` is null or `output`, writable and borrowed for the call.
+        unsafe { self.request(code, input, output_ptr, output.len()) }
     }
-}
 
-impl Drop for DeviceHandle {
-    fn drop(&mut self) {
-        // SAFETY: `self.0` is a valid handle owned by this value (type invariant), closed once.
-        unsafe { CloseHandle(self.0) };
+    fn ioctl_in_direct(&self, code: u32, input: &[u8], data: &[u8]) -> IoctlCompletion {
+        if IoctlCode(code).method() != METHOD_IN_DIRECT {
+            // Any other method could write to `data`.
+            return IoctlCompletion {
+                status: NtStatus::INVALID_PARAMETER,
+                information: 0,
+            };
+        }
+        let data_ptr = if data.is_empty() {
+            ptr::null_mut()
+        } else {
+            data.as_ptr().cast_mut().cast()
+        };
+        // SAFETY: `data_ptr` is null or `data`, borrowed for the call. It is not writable,
+        // but only a METHOD_IN_DIRECT code is sent this way: the I/O manager probes that
+        // buffer for read access and the driver only reads it (through its MDL).
+        unsafe { self.request(code, input, data_ptr, data.len()) }
+    }
+
+    fn cancel_target(&self) -> Option<Weak<dyn CancelIo>> {
+        let target: Weak<dyn CancelIo> = Arc::downgrade(&self.0) as Weak<dyn CancelIo>;
+        Some(target)
     }
 }
 

@@ -14,12 +14,12 @@ fn unsupported() -> io::Error {
     )
 }
 
-/// Off Windows there is no console control handler to change: nothing to do.
-pub(crate) struct CtrlCIgnored(());
+/// Off Windows there is no console control handler to install: nothing to do.
+pub(crate) struct CtrlCHandler(());
 
-impl CtrlCIgnored {
+impl CtrlCHandler {
     #[allow(clippy::unnecessary_wraps, reason = "the Windows version can fail")]
-    pub(crate) fn new() -> io::Result<Self> {
+    pub(crate) fn install() -> io::Result<Self> {
         Ok(Self(()))
     }
 }
@@ -35,6 +35,13 @@ impl DeviceHandle {
 
 impl Transport for DeviceHandle {
     fn ioctl(&self, _code: u32, _input: &[u8], _output: &mut [u8]) -> IoctlCompletion {
+        IoctlCompletion {
+            status: NtStatus::NOT_SUPPORTED,
+            information: 0,
+        }
+    }
+
+    fn ioctl_in_direct(&self, _code: u32, _input: &[u8], _data: &[u8]) -> IoctlCompletion {
         IoctlCompletion {
             status: NtStatus::NOT_SUPPORTED,
             information: 0,

@@ -20,13 +20,14 @@ use crate::scenarios::{self, find_endpoint, list, wait_closed};
 use crate::util::{fmt_duration, free_port, json_str, json_u64, parse_json_output, say, wine_path};
 use crate::wine::{Session, Wine, SERVICE, WSKCTL_TIMEOUT};
 
-/// The IOCTL ABI as documented (docs/protocol.md, ABI version 2), spelled out independently of the
+/// The IOCTL ABI as documented (docs/protocol.md, ABI version 3), spelled out independently of the
 /// `wskrs-protocol` crate on purpose: the suite checks the driver against the document.
 mod abi {
     pub(crate) const DEVICE_TYPE: u32 = 0x8057;
-    pub(crate) const ABI_VERSION: u32 = 2;
+    pub(crate) const ABI_VERSION: u32 = 3;
     pub(crate) const FILE_ANY_ACCESS: u32 = 0;
     pub(crate) const FILE_READ_WRITE: u32 = 3;
+    pub(crate) const METHOD_OUT_DIRECT: u32 = 2;
 
     pub(crate) const fn ctl_code(function: u32, access: u32) -> u32 {
         (DEVICE_TYPE << 16) | (access << 14) | (function << 2)
@@ -34,6 +35,8 @@ mod abi {
 
     pub(crate) const INFO: u32 = ctl_code(0x800, FILE_ANY_ACCESS);
     pub(crate) const TCP_CONNECT: u32 = ctl_code(0x801, FILE_READ_WRITE);
+    /// RECV is `METHOD_OUT_DIRECT` since v3: the output buffer is the data.
+    pub(crate) const RECV: u32 = ctl_code(0x804, FILE_READ_WRITE) | METHOD_OUT_DIRECT;
     /// A function number the ABI does not define.
     pub(crate) const UNKNOWN: u32 = ctl_code(0x8FF, FILE_READ_WRITE);
 
@@ -66,6 +69,15 @@ mod abi {
         v
     }
 
+    /// `RecvRequest { header, id, timeout_ms, max_length }` (24 bytes).
+    pub(crate) fn recv(id: u64, timeout_ms: u32, max_length: u32) -> Vec<u8> {
+        let mut v = header(ABI_VERSION, 24);
+        v.extend_from_slice(&id.to_le_bytes());
+        v.extend_from_slice(&timeout_ms.to_le_bytes());
+        v.extend_from_slice(&max_length.to_le_bytes());
+        v
+    }
+
     pub(crate) fn hex(bytes: &[u8]) -> String {
         use std::fmt::Write as _;
         bytes.iter().fold(String::new(), |mut s, b| {
@@ -82,12 +94,14 @@ mod abi {
         fn codes_follow_ctl_code() {
             assert_eq!(INFO, 0x8057_2000);
             assert_eq!(TCP_CONNECT, 0x8057_E004);
+            assert_eq!(RECV, 0x8057_E012);
         }
 
         #[test]
-        fn connect_request_is_72_bytes() {
+        fn requests_have_their_documented_sizes() {
             assert_eq!(tcp_connect(2, 80).len(), 72);
-            assert_eq!(&hex(&header(2, 8)), "0200000008000000");
+            assert_eq!(recv(1, 0, 1).len(), 24);
+            assert_eq!(&hex(&header(3, 8)), "0300000008000000");
         }
     }
 }
@@ -102,6 +116,8 @@ const MIB: u64 = 1 << 20;
 pub(crate) struct Ctx<'a> {
     pub(crate) layout: &'a Layout,
     pub(crate) wine: &'a Wine,
+    /// The WSK provider of the run (what a case may expect after a cancelled request).
+    pub(crate) provider: Provider,
 }
 
 type Case = fn(&Ctx<'_>) -> Result<()>;
@@ -179,6 +195,21 @@ const CASES: &[CaseDef] = &[
     case("stream_send_100mib", stream_send_100mib, &[]),
     case("shell_in_a_terminal", shell_in_a_terminal, &[]),
     case("recv_timeout_status", recv_timeout_status, &[]),
+    case(
+        "direct_output_length_checked",
+        direct_output_length_checked,
+        &[],
+    ),
+    case(
+        "cancelled_receive_returns_promptly",
+        cancelled_receive_returns_promptly,
+        &[],
+    ),
+    case(
+        "ctrl_c_cancels_a_single_command",
+        ctrl_c_cancels_a_single_command,
+        &[],
+    ),
     case(
         "unload_with_open_endpoints",
         unload_with_open_endpoints,
@@ -319,6 +350,7 @@ fn run_once(layout: &Layout, built: &Built, only: &[String], provider: Provider)
             let cx = Ctx {
                 layout,
                 wine: &session.wine,
+                provider,
             };
             let started = Instant::now();
             tally.record("driver_loads", started, driver_loads(&cx));
@@ -437,7 +469,7 @@ fn expect_raw_refusal(
 fn malformed_requests(cx: &Ctx<'_>) -> Result<()> {
     let before = json_u64(&check_info(cx.wine)?, "endpoints")?;
     let header = abi::header(abi::ABI_VERSION, 8);
-    let cases: [(&str, u32, Vec<u8>, u32, &str); 5] = [
+    let cases: [(&str, u32, Vec<u8>, u32, &str); 6] = [
         // The header alone is 8 bytes.
         (
             "INFO with 4 bytes",
@@ -447,17 +479,24 @@ fn malformed_requests(cx: &Ctx<'_>) -> Result<()> {
             "STATUS_INFO_LENGTH_MISMATCH",
         ),
         (
-            "INFO with ABI version 3",
+            "INFO with ABI version 4",
             abi::INFO,
             abi::header(abi::ABI_VERSION + 1, 8),
             24,
             "STATUS_REVISION_MISMATCH",
         ),
-        // A v1 client: the version is checked before anything else.
+        // v1 and v2 clients: the version is checked before anything else.
         (
             "INFO with ABI version 1",
             abi::INFO,
             abi::header(1, 8),
+            24,
+            "STATUS_REVISION_MISMATCH",
+        ),
+        (
+            "INFO with ABI version 2",
+            abi::INFO,
+            abi::header(2, 8),
             24,
             "STATUS_REVISION_MISMATCH",
         ),
@@ -1002,6 +1041,233 @@ fn recv_timeout_status(cx: &Ctx<'_>) -> Result<()> {
         json_u64(&done, "received")? == 0,
         "the sink received bytes from a connection that sent none: {done}"
     );
+    Ok(())
+}
+
+/// The v3 rules for a direct request's output buffer (docs/protocol.md, validation step 6):
+/// a RECV whose output buffer is not `max_length` bytes, or whose `max_length` is 0, is
+/// refused with `STATUS_INVALID_PARAMETER` before the endpoint is looked at.
+fn direct_output_length_checked(cx: &Ctx<'_>) -> Result<()> {
+    let (mut sink, port) = sink_server(cx.layout, "sink-server-direct")?;
+    let out = cx.wine.wskctl_ok(
+        &[
+            "--json",
+            "tcp",
+            "connect",
+            &format!("127.0.0.1:{port}"),
+            "--detach",
+        ],
+        WSKCTL_TIMEOUT,
+    )?;
+    let id = json_u64(&parse_json_output(&out.stdout)?, "id")?;
+    sink.wait_event("accept", Duration::from_secs(5))?;
+    let cases: [(&str, Vec<u8>, u32); 3] = [
+        (
+            "RECV of 16 bytes with a 15-byte buffer",
+            abi::recv(id, 500, 16),
+            15,
+        ),
+        (
+            "RECV of 16 bytes with a 17-byte buffer",
+            abi::recv(id, 500, 16),
+            17,
+        ),
+        ("RECV of 0 bytes", abi::recv(id, 500, 0), 0),
+    ];
+    let mut failures = Vec::new();
+    for (what, input, out_len) in &cases {
+        if let Err(error) = expect_raw_refusal(
+            cx.wine,
+            abi::RECV,
+            input,
+            *out_len,
+            "STATUS_INVALID_PARAMETER",
+        ) {
+            failures.push(format!("{what}: {error:#}"));
+        }
+    }
+    cx.wine
+        .wskctl_ok(&["close", &id.to_string()], WSKCTL_TIMEOUT)?;
+    ensure!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}
+
+/// Types `line` and Enter into the shell; waits until the screen satisfies `done`.
+fn shell_line(tmux: &Tmux, line: &str, what: &str, done: impl Fn(&str) -> bool) -> Result<String> {
+    tmux.keys(&["-l", line])?;
+    tmux.keys(&["Enter"])?;
+    tmux.wait(what, Duration::from_secs(20), done)
+}
+
+/// Starts `wine wskctl ARGS; echo "wskctl exited $?"; sleep 60` in a new tmux session.
+fn tmux_wskctl(cx: &Ctx<'_>, tmux: &Tmux, args: &str) -> Result<()> {
+    let wskctl = cx.layout.wskctl_exe();
+    let wskctl = wskctl
+        .to_str()
+        .context("the path of wskctl.exe is not UTF-8")?;
+    let mut command: Vec<String> = ["new-session", "-d", "-s", "shell", "-x", "200", "-y", "50"]
+        .map(String::from)
+        .to_vec();
+    for (key, value) in cx.wine.env() {
+        command.push("-e".into());
+        command.push(format!("{key}={value}"));
+    }
+    command.push(format!(
+        "wine '{wskctl}' {args}; echo \"wskctl exited $?\"; sleep 60"
+    ));
+    let command: Vec<&str> = command.iter().map(String::as_str).collect();
+    tmux.run(&command).map(|_| ())
+}
+
+/// How long a receive waits in the cancellation cases: far longer than the checks allow.
+const LONG_RECV_MS: u64 = 30_000;
+/// A cancelled receive must be reported within this long of the Ctrl-C (Wine's netio
+/// ignores cancellation; the driver closes the socket after a 1 s grace).
+const CANCEL_PROMPTLY: Duration = Duration::from_secs(5);
+
+/// ABI v3: a receive waits pended in the driver and is cancellable. In `wskctl shell` (in
+/// tmux) a `recv` with a 30 s timeout on a connection whose peer sends nothing gets Ctrl-C
+/// after 0.5 s: the shell must print the cancellation within 5 s and keep its session
+/// (`list` works, the connection is still listed). With the wsk-rs provider the connection
+/// must still work (an echo round trip on the same id); Wine's netio ignores cancellation,
+/// so the driver closes the socket and the endpoint may be `broken` (reported, not failed).
+fn cancelled_receive_returns_promptly(cx: &Ctx<'_>) -> Result<()> {
+    let (mut server, port) = peers::echo_server(cx.layout, "echo-server-cancel")?;
+    let tmux = Tmux {
+        socket: format!("wskrs-e2e-cancel-{}", std::process::id()),
+    };
+    tmux_wskctl(cx, &tmux, "shell --no-history")?;
+    tmux.wait("prompt", Duration::from_secs(30), |s| s.contains("wskctl>"))?;
+    let screen = shell_line(
+        &tmux,
+        &format!("tcp connect 127.0.0.1:{port}"),
+        "`endpoint N connected`",
+        |s| s.contains(&format!("-> 127.0.0.1:{port}")),
+    )?;
+    let id = screen
+        .lines()
+        .find_map(|line| {
+            let rest = line.trim().strip_prefix("endpoint ")?;
+            let (id, rest) = rest.split_once(' ')?;
+            rest.starts_with("connected").then(|| id.to_owned())
+        })
+        .with_context(|| format!("no endpoint id in:\n{screen}"))?;
+    server.wait_event("accept", Duration::from_secs(5))?;
+
+    tmux.keys(&["-l", &format!("recv {id} --timeout-ms {LONG_RECV_MS}")])?;
+    tmux.keys(&["Enter"])?;
+    std::thread::sleep(Duration::from_millis(500));
+    let pressed = Instant::now();
+    tmux.keys(&["C-c"])?;
+    let cancelled = format!("cancelled: recv on endpoint {id}: the request was cancelled");
+    let screen = tmux.wait("the cancellation", CANCEL_PROMPTLY, |s| {
+        s.contains(&cancelled)
+    })?;
+    let took = pressed.elapsed();
+    ensure!(
+        screen.contains("STATUS_CANCELLED") && !screen.contains("STATUS_IO_TIMEOUT"),
+        "the receive did not end as cancelled:\n{screen}"
+    );
+    say(&format!(
+        "     recv cancelled {} after Ctrl-C (timeout was {} s)",
+        fmt_duration(took),
+        LONG_RECV_MS / 1000
+    ));
+
+    // The session goes on: `list` still shows the connection.
+    let row = format!("127.0.0.1:{port}");
+    let screen = shell_line(&tmux, "list", "the list", |s| count(s, "ID  KIND") == 1)?;
+    let listed = screen
+        .lines()
+        .skip_while(|line| !line.contains("ID  KIND"))
+        .find(|line| line.contains(&row))
+        .with_context(|| format!("connection {id} is gone from the list:\n{screen}"))?
+        .to_owned();
+    match cx.provider {
+        Provider::Wskrs => {
+            ensure!(
+                listed.contains("connected"),
+                "after the cancel, connection {id} is not `connected`: {listed}"
+            );
+            shell_line(
+                &tmux,
+                &format!("send {id} --text ping"),
+                "`sent 4 bytes`",
+                |s| s.contains("sent 4 bytes"),
+            )?;
+            let screen = shell_line(
+                &tmux,
+                &format!("recv {id} --exact 4"),
+                "the echo after the cancel",
+                |s| s.contains("received 4 bytes") || count(s, "error:") > 0,
+            )?;
+            ensure!(
+                screen.contains("received 4 bytes"),
+                "connection {id} does not work after the cancel:\n{screen}"
+            );
+        }
+        Provider::Wine => say(&format!(
+            "     Wine's netio ignores cancellation: the driver closed the socket; LIST says: {}",
+            listed.trim()
+        )),
+    }
+    shell_line(&tmux, "exit", "the shell's exit", |s| {
+        s.contains("wskctl exited")
+    })
+    .and_then(|screen| {
+        ensure!(
+            screen.contains("wskctl exited 0"),
+            "the shell did not exit 0:\n{screen}"
+        );
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// A single `wskctl recv` (a 30 s timeout, a detached connection whose peer sends nothing)
+/// gets Ctrl-C once its request is outstanding: it prints `cancelled: ...` and exits 130
+/// within 5 s.
+fn ctrl_c_cancels_a_single_command(cx: &Ctx<'_>) -> Result<()> {
+    let (mut sink, port) = sink_server(cx.layout, "sink-server-ctrl-c")?;
+    let out = cx.wine.wskctl_ok(
+        &[
+            "--json",
+            "tcp",
+            "connect",
+            &format!("127.0.0.1:{port}"),
+            "--detach",
+        ],
+        WSKCTL_TIMEOUT,
+    )?;
+    let id = json_u64(&parse_json_output(&out.stdout)?, "id")?;
+    sink.wait_event("accept", Duration::from_secs(5))?;
+    let tmux = Tmux {
+        socket: format!("wskrs-e2e-ctrl-c-{}", std::process::id()),
+    };
+    tmux_wskctl(cx, &tmux, &format!("recv {id} --timeout-ms {LONG_RECV_MS}"))?;
+    // Wait until the RECV is outstanding in the driver (LIST counts it only once done, so
+    // give the process time to start: Wine starts a program in well under 3 s here).
+    std::thread::sleep(Duration::from_secs(3));
+    let before = tmux.screen()?;
+    ensure!(
+        !before.contains("wskctl exited"),
+        "`wskctl recv {id}` ended before Ctrl-C:\n{before}"
+    );
+    let pressed = Instant::now();
+    tmux.keys(&["C-c"])?;
+    let screen = tmux.wait("wskctl's exit", CANCEL_PROMPTLY, |s| {
+        s.contains("wskctl exited")
+    })?;
+    let took = pressed.elapsed();
+    ensure!(
+        screen.contains(&format!(
+            "cancelled: recv on endpoint {id}: the request was cancelled"
+        )) && screen.contains("wskctl exited 130"),
+        "expected `cancelled: recv on endpoint {id}: ...` and exit 130 {} after Ctrl-C:\n{screen}",
+        fmt_duration(took)
+    );
+    cx.wine
+        .wskctl_ok(&["close", &id.to_string()], WSKCTL_TIMEOUT)?;
     Ok(())
 }
 
