@@ -317,12 +317,12 @@ fn dropping_an_event_connection_waits_for_retained_data() {
     far.send_all(b"zz", QUICK).unwrap();
     let handle = keep.lock().unwrap().pop().unwrap();
     let closes = provider::calls(provider::Op::Close);
-    let closer = std::thread::spawn(move || drop(near));
+    let dropper = std::thread::spawn(move || drop(near));
     std::thread::sleep(Duration::from_millis(50));
-    assert!(!closer.is_finished());
+    assert!(!dropper.is_finished());
     assert_eq!(provider::calls(provider::Op::Close), closes, "no WskCloseSocket while data is retained");
     drop(handle);
-    closer.join().unwrap();
+    dropper.join().unwrap();
     drop((far, l));
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
