@@ -10,11 +10,13 @@ Prints one JSON object per line on stdout:
   {"event": "accept", "peer": "ip:port"}
   {"event": "done", "peer": ..., "received": N, "sha256": HEX, "how": "eof"|"reset", "seconds": S}
 Exits when its stdin reaches end of file (the harness holds the other end of that pipe).
+
+With --hold it reads nothing (a stalled reader, with a small receive buffer so the kernel
+does not hide the stall) until the harness writes the line "release" to its stdin.
 """
 import argparse
 import hashlib
 import json
-import os
 import socket
 import sys
 import threading
@@ -22,6 +24,7 @@ import time
 
 CHUNK = 1024 * 1024
 LOCK = threading.Lock()
+RELEASED = threading.Event()
 
 
 def emit(**fields):
@@ -33,6 +36,7 @@ def serve(sock, peer):
     digest = hashlib.sha256()
     received = 0
     how = "eof"
+    RELEASED.wait()
     started = time.monotonic()
     with sock:
         while True:
@@ -53,11 +57,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1", help="127.0.0.1 or ::1")
     ap.add_argument("--port", type=int, default=0, help="0: let the OS choose")
+    ap.add_argument("--hold", action="store_true", help="read nothing until stdin says release")
     args = ap.parse_args()
+    if not args.hold:
+        RELEASED.set()
 
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if args.hold:
+        # Inherited by accepted sockets; a fixed size also turns receive autotuning off.
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     listener.bind((args.host, args.port))
     listener.listen(16)
     host, port = listener.getsockname()[:2]
@@ -74,9 +84,14 @@ def main():
             threading.Thread(target=serve, args=(sock, peer), daemon=True).start()
 
     threading.Thread(target=accept_loop, daemon=True).start()
-    # Until the harness closes our stdin.
-    while os.read(sys.stdin.fileno(), 4096):
-        pass
+    # Until the harness closes our stdin; "release" lets held connections read.
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            break
+        if line.strip() == "release":
+            RELEASED.set()
+    RELEASED.set()
 
 
 if __name__ == "__main__":

@@ -211,6 +211,11 @@ const CASES: &[CaseDef] = &[
         &[],
     ),
     case(
+        "slow_reader_back_pressure",
+        crate::cases_v3::slow_reader_back_pressure,
+        &[],
+    ),
+    case(
         "unload_with_open_endpoints",
         unload_with_open_endpoints,
         &[],

@@ -7,6 +7,7 @@
 
 mod artifacts;
 mod cases_v2;
+mod cases_v3;
 mod conformance;
 mod demo;
 mod e2e;
