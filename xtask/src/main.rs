@@ -19,6 +19,8 @@ mod scenarios;
 mod setup;
 mod util;
 mod wine;
+#[cfg(test)]
+mod windows_package;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -1,0 +1,538 @@
+//! The KMDF shell of the wsk-rs driver (`wskrs.sys`).
+//!
+//! A non-PnP KMDF driver (`WdfDriverInitNonPnpDriver`) with one control device,
+//! `\Device\WskRs` and `\DosDevices\WskRs`, with the semantics of the WDM shell (`driver/wdm`):
+//! each IOCTL goes to the framework-neutral core ([`wskrs_driver::Driver`]) and the request is
+//! completed with the core's answer; a handle's cleanup and close close its endpoints; unload
+//! shuts the core down (every socket closed, then the WSK registration released) before the
+//! framework deletes the control device. The WSK client registers on the first request that
+//! needs it, through [`wsk::WskClient`], with the control device's WDM device object.
+//!
+//! It builds only on a Windows host with the WDK (wdk-build refuses any other host) and has
+//! not been built or run on the project's Linux machines; docs/deploying-on-windows.md says how.
+//!
+//! # Names
+//! WDF names come from `wdk-sys` (bindings generated from the WDK's headers at build time) and
+//! are called through its `call_unsafe_wdf_function_binding!`; WSK and the rest of NT come
+//! through `wsk`. Microsoft's NONPNP sample (general/ioctl/kmdf) is the reference for the
+//! sequence: WdfDriverCreate, WdfControlDeviceInitAllocate, WdfDeviceCreate,
+//! WdfDeviceCreateSymbolicLink, WdfIoQueueCreate, WdfControlFinishInitializing.
+//!
+//! # IRQL
+//! DriverEntry, EvtDriverUnload, EvtFileCleanup and EvtFileClose run at PASSIVE_LEVEL (KMDF
+//! documents it). The default queue's attributes ask for `WdfExecutionLevelPassive`, so
+//! EvtIoDeviceControl runs at PASSIVE_LEVEL too, which the core's blocking calls need.
+//!
+//! # Pended requests with direct I/O (not built yet)
+//! Today every request is METHOD_BUFFERED and completed before EvtIoDeviceControl returns;
+//! SEND and RECV block the calling thread up to their timeout. The queue is parallel, so one
+//! blocked request does not hold back the others. When the core gains its pended-request
+//! interface, this shell maps it to KMDF like this (nothing below exists yet):
+//! - a pended code returns from EvtIoDeviceControl without completing the request; the shell
+//!   keeps the `WDFREQUEST` in the core's per-request state;
+//! - for a METHOD_OUT_DIRECT / METHOD_IN_DIRECT code, `WdfRequestRetrieveOutputWdmMdl` gives the
+//!   MDL of the caller's buffer, already probed and locked by the I/O manager; that MDL, not
+//!   a copy, is what the WSK send or receive uses (it stays valid until the request completes);
+//! - before returning, `WdfRequestMarkCancelableEx(request, evt_request_cancel)`; if it returns
+//!   STATUS_CANCELLED the request was cancelled already: the shell cancels the WSK operation
+//!   and completes the request with STATUS_CANCELLED once that operation has completed;
+//! - `evt_request_cancel` (EvtRequestCancel, IRQL <= DISPATCH_LEVEL) asks the core to cancel
+//!   the WSK IRP beneath the request; the request is completed from the WSK completion, never
+//!   before it, so the MDL is not released while the provider may still write to it;
+//! - the WSK completion (IRQL <= DISPATCH_LEVEL) calls `WdfRequestUnmarkCancelable`; if that
+//!   returns STATUS_CANCELLED the cancel callback owns the request and completes it, otherwise
+//!   the completion does, with `WdfRequestCompleteWithInformation`;
+//! - EvtFileCleanup asks the core to cancel the handle's pended requests before it closes the
+//!   handle's endpoints, so that IRP_MJ_CLEANUP finds no request of that handle left pending.
+#![no_std]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+// The panic handler: KeBugCheckEx with the tag "RPNC" and the panic's source location.
+#[cfg(not(test))]
+extern crate wdk_panic;
+
+use core::ffi::c_void;
+use core::mem::size_of;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering};
+use core::time::Duration;
+
+use wdk::{nt_success, println};
+use wdk_sys::{
+    call_unsafe_wdf_function_binding, _WDF_DEVICE_IO_TYPE, _WDF_DRIVER_INIT_FLAGS,
+    _WDF_EXECUTION_LEVEL, _WDF_FILEOBJECT_CLASS, _WDF_IO_QUEUE_DISPATCH_TYPE,
+    _WDF_SYNCHRONIZATION_SCOPE, _WDF_TRI_STATE, FILE_DEVICE_SECURE_OPEN, NTSTATUS,
+    PCUNICODE_STRING, PDRIVER_OBJECT, PWDFDEVICE_INIT, ULONG, ULONG_PTR, UNICODE_STRING, WDFDEVICE,
+    WDFDRIVER, WDFFILEOBJECT, WDFQUEUE, WDFREQUEST, WDF_DRIVER_CONFIG, WDF_FILEOBJECT_CONFIG,
+    WDF_IO_QUEUE_CONFIG, WDF_NO_OBJECT_ATTRIBUTES, WDF_OBJECT_ATTRIBUTES,
+};
+use wsk::{NtStatus, WskClient};
+use wskrs_driver::{Caller, Completion, Driver};
+
+/// The core, shared by every callback.
+static DRIVER: Driver = Driver::new(register_wsk);
+
+/// The control device's WDM device object (what `WskClient::register` needs), set before the
+/// device accepts requests, cleared in unload.
+static WDM_DEVICE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+
+/// A NUL-free ASCII string as a static UTF-16 array (the same helper as the WDM shell's).
+macro_rules! utf16 {
+    ($s:expr) => {{
+        const S: &str = $s;
+        const N: usize = S.len();
+        // Evaluated at compile time: an out-of-range index would fail the build, not panic.
+        #[allow(clippy::indexing_slicing)]
+        const W: [u16; N] = {
+            let bytes = S.as_bytes();
+            let mut w = [0u16; N];
+            let mut i = 0;
+            while i < N {
+                w[i] = bytes[i] as u16;
+                i += 1;
+            }
+            w
+        };
+        &W
+    }};
+}
+
+static DEVICE_NAME: &[u16] = utf16!(wskrs_protocol::DEVICE_NAME);
+static LINK_NAME: &[u16] = utf16!(wskrs_protocol::DOS_DEVICE_NAME);
+/// `SDDL_DEVOBJ_SYS_ALL_ADM_ALL` (wdmsec.h; "SDDL for Device Objects" in the WDK docs):
+/// SYSTEM and Administrators only. The driver opens kernel sockets for its callers, so only
+/// administrators may open it (the WDM shell's default device DACL grants Everyone no write
+/// access either, so its READ_WRITE IOCTLs are administrators-only too).
+static DEVICE_SDDL: &[u16] = utf16!("D:P(A;;GA;;;SY)(A;;GA;;;BA)");
+
+/// Pool tag of the framework's allocations for this driver ("WskR" in a debugger's `!pool`).
+const POOL_TAG: ULONG = u32::from_le_bytes(*b"WskR");
+
+/// `CTL_CODE`'s transfer-type bits (devioctl.h: `(DeviceType << 16) | (Access << 14) |
+/// (Function << 2) | Method`).
+const METHOD_MASK: u32 = 3;
+
+/// The `Size` member of a WDF structure, checked at compile time to fit in a ULONG.
+#[allow(clippy::cast_possible_truncation)] // the const block above the cast proves it fits
+const fn wdf_size<T>() -> ULONG {
+    const { assert!(size_of::<T>() <= ULONG::MAX as usize) };
+    size_of::<T>() as ULONG
+}
+
+/// A counted string over static UTF-16 (not NUL-terminated, as `UNICODE_STRING` allows).
+fn unicode(s: &'static [u16]) -> UNICODE_STRING {
+    // The strings are a few dozen characters: the byte length fits in u16.
+    let bytes = u16::try_from(s.len().saturating_mul(2)).unwrap_or(u16::MAX);
+    UNICODE_STRING {
+        Length: bytes,
+        MaximumLength: bytes,
+        Buffer: s.as_ptr().cast_mut(),
+    }
+}
+
+/// `WDF_OBJECT_ATTRIBUTES_INIT`: no context, execution level and synchronization scope
+/// inherited from the parent.
+fn object_attributes() -> WDF_OBJECT_ATTRIBUTES {
+    WDF_OBJECT_ATTRIBUTES {
+        Size: wdf_size::<WDF_OBJECT_ATTRIBUTES>(),
+        ExecutionLevel: _WDF_EXECUTION_LEVEL::WdfExecutionLevelInheritFromParent,
+        SynchronizationScope: _WDF_SYNCHRONIZATION_SCOPE::WdfSynchronizationScopeInheritFromParent,
+        ..WDF_OBJECT_ATTRIBUTES::default()
+    }
+}
+
+/// Registers the WSK client on the core's first request. IRQL: PASSIVE_LEVEL.
+fn register_wsk(capture_wait: Duration) -> wsk::Result<WskClient> {
+    let device = NonNull::new(WDM_DEVICE.load(Ordering::Acquire))
+        .ok_or(wsk::Error::new(NtStatus::DEVICE_NOT_READY))?;
+    // SAFETY: the WDM device object of the control device lives until the framework deletes
+    // the device after EvtDriverUnload returns, and EvtDriverUnload shuts the core (with every
+    // socket and this client) down first.
+    unsafe { WskClient::register(device, capture_wait) }
+}
+
+/// Driver entry point: creates the framework driver object and the control device.
+/// IRQL: PASSIVE_LEVEL.
+///
+/// The KMDF stub library's `FxDriverEntry` (the image's entry point, set by wdk-build) binds
+/// to the framework and then calls this.
+///
+/// # Safety
+/// Called once by the system with a valid driver object and registry path.
+#[no_mangle]
+pub unsafe extern "system" fn DriverEntry(
+    driver: PDRIVER_OBJECT,
+    registry_path: PCUNICODE_STRING,
+) -> NTSTATUS {
+    // WDF_DRIVER_CONFIG_INIT with no EvtDriverDeviceAdd: a non-PnP driver must register
+    // EvtDriverUnload itself to be unloadable ("Creating a Non-PnP Driver" in the KMDF docs).
+    // The flag values are small and non-negative: the cast from the C enum's type is exact.
+    #[allow(clippy::cast_sign_loss)]
+    let non_pnp = _WDF_DRIVER_INIT_FLAGS::WdfDriverInitNonPnpDriver as ULONG;
+    let mut config = WDF_DRIVER_CONFIG {
+        Size: wdf_size::<WDF_DRIVER_CONFIG>(),
+        EvtDriverDeviceAdd: None,
+        EvtDriverUnload: Some(evt_driver_unload),
+        DriverInitFlags: non_pnp,
+        DriverPoolTag: POOL_TAG,
+    };
+    let mut wdf_driver: WDFDRIVER = ptr::null_mut();
+    // SAFETY: `driver` and `registry_path` come from the system (caller's contract); the
+    // config is a fully initialized WDF_DRIVER_CONFIG of the right size; no attributes; the
+    // handle output is a local.
+    let status = unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfDriverCreate,
+            driver,
+            registry_path,
+            WDF_NO_OBJECT_ATTRIBUTES,
+            &raw mut config,
+            &raw mut wdf_driver,
+        )
+    };
+    if !nt_success(status) {
+        println!("wskrs: WdfDriverCreate failed: {status:#010x}");
+        return status;
+    }
+    DRIVER.loaded();
+    // SAFETY: `wdf_driver` was just created; PASSIVE_LEVEL, in DriverEntry.
+    let status = unsafe { create_control_device(wdf_driver) };
+    if !nt_success(status) {
+        // The framework deletes the driver object, and the device if one was created, when
+        // DriverEntry fails.
+        println!("wskrs: creating the control device failed: {status:#010x}");
+    }
+    status
+}
+
+/// A `WDFDEVICE_INIT` from `WdfControlDeviceInitAllocate`, freed when dropped unless
+/// `WdfDeviceCreate` consumed it.
+///
+/// # Invariants
+/// The pointer is null (consumed) or a control-device init structure that nothing else frees.
+struct ControlDeviceInit(PWDFDEVICE_INIT);
+
+impl Drop for ControlDeviceInit {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: by the invariant, an init structure WdfDeviceCreate did not consume;
+            // freed once, here (WdfDeviceInitFree, PASSIVE_LEVEL as its creator).
+            unsafe { call_unsafe_wdf_function_binding!(WdfDeviceInitFree, self.0) };
+        }
+    }
+}
+
+/// Creates `\Device\WskRs`, its link, its file-object callbacks and its default queue, then
+/// lets it accept requests. IRQL: PASSIVE_LEVEL.
+///
+/// # Safety
+/// `driver` is this driver's framework driver object, in DriverEntry.
+unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
+    let sddl = unicode(DEVICE_SDDL);
+    // SAFETY: `driver` is valid (caller's contract); the SDDL string is a valid counted
+    // string, copied by the framework.
+    let init = unsafe {
+        call_unsafe_wdf_function_binding!(WdfControlDeviceInitAllocate, driver, &raw const sddl)
+    };
+    if init.is_null() {
+        return NtStatus::INSUFFICIENT_RESOURCES.0;
+    }
+    // INVARIANT: a fresh init structure, owned by nothing else.
+    let mut init = ControlDeviceInit(init);
+
+    // SAFETY: a live init structure (invariant), configured before WdfDeviceCreate.
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetDeviceType,
+            init.0,
+            wskrs_protocol::DEVICE_TYPE
+        )
+    };
+    // SAFETY: as above. FILE_DEVICE_SECURE_OPEN: the DACL applies to opens of names below the
+    // device too, as the WDM shell's IoCreateDevice asks.
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetCharacteristics,
+            init.0,
+            FILE_DEVICE_SECURE_OPEN,
+            u8::from(true),
+        )
+    };
+    // SAFETY: as above. Buffered like the WDM shell (IOCTLs take their method from the code).
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetIoType,
+            init.0,
+            _WDF_DEVICE_IO_TYPE::WdfDeviceIoBuffered
+        )
+    };
+    let name = unicode(DEVICE_NAME);
+    // SAFETY: as above; the name is a valid counted string, copied by the framework.
+    let status = unsafe {
+        call_unsafe_wdf_function_binding!(WdfDeviceInitAssignName, init.0, &raw const name)
+    };
+    if !nt_success(status) {
+        return status;
+    }
+
+    // WDF_FILEOBJECT_CONFIG_INIT(cleanup, close) with no EvtDeviceFileCreate: the framework
+    // completes creates with success, as the WDM shell does.
+    let mut file_config = WDF_FILEOBJECT_CONFIG {
+        Size: wdf_size::<WDF_FILEOBJECT_CONFIG>(),
+        EvtDeviceFileCreate: None,
+        EvtFileClose: Some(evt_file_close),
+        EvtFileCleanup: Some(evt_file_cleanup),
+        AutoForwardCleanupClose: _WDF_TRI_STATE::WdfUseDefault,
+        FileObjectClass: _WDF_FILEOBJECT_CLASS::WdfFileObjectWdfCannotUseFsContexts,
+    };
+    // SAFETY: a live init structure; a fully initialized config; no file-object attributes.
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetFileObjectConfig,
+            init.0,
+            &raw mut file_config,
+            WDF_NO_OBJECT_ATTRIBUTES,
+        )
+    };
+
+    let mut device: WDFDEVICE = ptr::null_mut();
+    // SAFETY: `init.0` is a live init structure; on success the framework takes it and sets
+    // the pointer to null (so the guard does not free it); the handle output is a local.
+    let status = unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceCreate,
+            &raw mut init.0,
+            WDF_NO_OBJECT_ATTRIBUTES,
+            &raw mut device,
+        )
+    };
+    if !nt_success(status) {
+        return status;
+    }
+    // From here the device is parented to the driver object: the framework deletes it (with
+    // its link and queue) if DriverEntry fails or after EvtDriverUnload.
+
+    let link = unicode(LINK_NAME);
+    // SAFETY: `device` was just created; the link name is a valid counted string.
+    let status = unsafe {
+        call_unsafe_wdf_function_binding!(WdfDeviceCreateSymbolicLink, device, &raw const link)
+    };
+    if !nt_success(status) {
+        return status;
+    }
+
+    let mut queue_config = WDF_IO_QUEUE_CONFIG {
+        Size: wdf_size::<WDF_IO_QUEUE_CONFIG>(),
+        DispatchType: _WDF_IO_QUEUE_DISPATCH_TYPE::WdfIoQueueDispatchParallel,
+        PowerManaged: _WDF_TRI_STATE::WdfUseDefault,
+        DefaultQueue: u8::from(true),
+        EvtIoDeviceControl: Some(evt_io_device_control),
+        ..WDF_IO_QUEUE_CONFIG::default()
+    };
+    // As WDF_IO_QUEUE_CONFIG_INIT_DEFAULT_QUEUE does for a parallel queue: no limit on the
+    // requests presented at once (a blocking SEND must not hold back other callers).
+    queue_config.Settings.Parallel.NumberOfPresentedRequests = ULONG::MAX;
+    let mut queue_attributes = WDF_OBJECT_ATTRIBUTES {
+        ExecutionLevel: _WDF_EXECUTION_LEVEL::WdfExecutionLevelPassive,
+        ..object_attributes()
+    };
+    let mut queue: WDFQUEUE = ptr::null_mut();
+    // SAFETY: `device` is live; config and attributes are fully initialized; the handle
+    // output is a local (the queue is parented to the device).
+    let status = unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfIoQueueCreate,
+            device,
+            &raw mut queue_config,
+            &raw mut queue_attributes,
+            &raw mut queue,
+        )
+    };
+    if !nt_success(status) {
+        return status;
+    }
+
+    // SAFETY: `device` is live; the WDM device object lives as long as it.
+    let wdm_device =
+        unsafe { call_unsafe_wdf_function_binding!(WdfDeviceWdmGetDeviceObject, device) };
+    WDM_DEVICE.store(wdm_device.cast(), Ordering::Release);
+
+    // SAFETY: `device` is a control device, fully set up; requests arrive only after this.
+    unsafe { call_unsafe_wdf_function_binding!(WdfControlFinishInitializing, device) };
+    NtStatus::SUCCESS.0
+}
+
+/// EvtDriverUnload: close every socket and release WSK while the WDM device object (which
+/// WSK work items are queued on) still exists; the framework deletes the control device, its
+/// link and its queue after this returns. IRQL: PASSIVE_LEVEL.
+///
+/// # Safety
+/// Called by the framework once, after every handle to the device has closed.
+unsafe extern "C" fn evt_driver_unload(_driver: WDFDRIVER) {
+    if !DRIVER.shutdown() {
+        println!("wskrs: unload: some sockets did not close within the shutdown timeout");
+    }
+    WDM_DEVICE.store(ptr::null_mut(), Ordering::Release);
+}
+
+/// The caller identity of a framework file object: the address of its WDM file object, as
+/// the WDM shell uses. None if it has none (never expected for this device's handles).
+///
+/// # Safety
+/// `file` is a live framework file object.
+unsafe fn caller_of_file(file: WDFFILEOBJECT) -> Option<Caller> {
+    // SAFETY: `file` is live (caller's contract).
+    let wdm_file =
+        unsafe { call_unsafe_wdf_function_binding!(WdfFileObjectWdmGetFileObject, file) };
+    // Null would be Caller::NOBODY, the owner of detached endpoints: never hand that out.
+    (!wdm_file.is_null()).then_some(Caller(wdm_file as usize))
+}
+
+/// EvtFileCleanup: the handle's last user reference is gone; its endpoints close (detached
+/// ones stay). IRQL: PASSIVE_LEVEL.
+///
+/// # Safety
+/// Called by the framework with the live file object of the handle.
+unsafe extern "C" fn evt_file_cleanup(file: WDFFILEOBJECT) {
+    // SAFETY: the framework passes a live file object.
+    if let Some(caller) = unsafe { caller_of_file(file) } {
+        DRIVER.cleanup(caller);
+    }
+}
+
+/// EvtFileClose: the file object is going away. Cleanup already closed the handle's
+/// endpoints; a request still running during cleanup (a TCP_CONNECT on another thread) may
+/// have opened one since, and CLOSE comes only after every request of the handle completed,
+/// so this catches it (the WDM shell does the same on IRP_MJ_CLOSE). IRQL: PASSIVE_LEVEL.
+///
+/// # Safety
+/// Called by the framework with the live file object of the handle.
+unsafe extern "C" fn evt_file_close(file: WDFFILEOBJECT) {
+    // SAFETY: the framework passes a live file object.
+    if let Some(caller) = unsafe { caller_of_file(file) } {
+        DRIVER.cleanup(caller);
+    }
+}
+
+/// EvtIoDeviceControl: METHOD_BUFFERED requests to the core, completed before returning.
+/// IRQL: PASSIVE_LEVEL (the queue's execution level).
+///
+/// # Safety
+/// Called by the framework with a live request that this callback now owns.
+unsafe extern "C" fn evt_io_device_control(
+    _queue: WDFQUEUE,
+    request: WDFREQUEST,
+    output_len: usize,
+    input_len: usize,
+    code: ULONG,
+) {
+    // SAFETY: the request is live and ours until completed below.
+    let completion = unsafe { device_control(request, code, input_len, output_len) };
+    let information = ULONG_PTR::try_from(completion.information).unwrap_or(0);
+    // SAFETY: the request is ours and completed once, here; nothing borrowed from its buffer
+    // is used after this.
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfRequestCompleteWithInformation,
+            request,
+            completion.status.0,
+            information,
+        )
+    };
+}
+
+/// A failed completion with no reply bytes.
+fn failed(status: NtStatus) -> Completion {
+    Completion {
+        status,
+        information: 0,
+    }
+}
+
+/// Runs one device-control request through the core.
+///
+/// # Safety
+/// `request` is a live, not yet completed request owned by the caller.
+unsafe fn device_control(
+    request: WDFREQUEST,
+    code: ULONG,
+    input_len: usize,
+    output_len: usize,
+) -> Completion {
+    // Every wsk-rs code is METHOD_BUFFERED; for any other method the input and output would be
+    // different buffers, so such a code never reaches the core (for it, as for any code not in
+    // the protocol, the answer is STATUS_INVALID_DEVICE_REQUEST).
+    if code & METHOD_MASK != wskrs_protocol::METHOD_BUFFERED {
+        return failed(NtStatus::INVALID_DEVICE_REQUEST);
+    }
+    // SAFETY: the request is live (caller's contract).
+    let file = unsafe { call_unsafe_wdf_function_binding!(WdfRequestGetFileObject, request) };
+    if file.is_null() {
+        return failed(NtStatus::INVALID_DEVICE_REQUEST);
+    }
+    // SAFETY: a request's file object lives at least as long as the request.
+    let Some(caller) = (unsafe { caller_of_file(file) }) else {
+        return failed(NtStatus::INVALID_DEVICE_REQUEST);
+    };
+
+    let len = input_len.max(output_len);
+    if len == 0 {
+        return DRIVER.device_control(caller, code, &mut [], 0, 0);
+    }
+    let mut buffer: *mut c_void = ptr::null_mut();
+    let mut returned_len: usize = 0;
+    // METHOD_BUFFERED: input and output are one system buffer of max(input, output) bytes.
+    // Ask for it through the larger side, so the framework checks that length.
+    let status = if input_len >= output_len {
+        // SAFETY: the request is live; both outputs are locals.
+        unsafe {
+            call_unsafe_wdf_function_binding!(
+                WdfRequestRetrieveInputBuffer,
+                request,
+                len,
+                &raw mut buffer,
+                &raw mut returned_len,
+            )
+        }
+    } else {
+        // SAFETY: as above.
+        unsafe {
+            call_unsafe_wdf_function_binding!(
+                WdfRequestRetrieveOutputBuffer,
+                request,
+                len,
+                &raw mut buffer,
+                &raw mut returned_len,
+            )
+        }
+    };
+    if !nt_success(status) {
+        return failed(NtStatus(status));
+    }
+    if buffer.is_null() || returned_len < len {
+        return failed(NtStatus::INVALID_PARAMETER);
+    }
+    let buffer = buffer.cast::<u8>();
+    if output_len > input_len {
+        // The I/O manager copied only the input into the system buffer; the rest is pool
+        // memory nobody initialized. Zero it, so the slice below covers initialized bytes only.
+        let tail = buffer.wrapping_add(input_len);
+        // SAFETY: `tail` + (len - input_len) bytes lie within the `len` bytes returned above.
+        unsafe { ptr::write_bytes(tail, 0, len.saturating_sub(input_len)) };
+    }
+    // SAFETY: for METHOD_BUFFERED the I/O manager allocated one nonpaged system buffer of
+    // max(input, output) bytes, which the framework returned with at least `len` bytes; the
+    // request owns it until it is completed, after the slice's last use (the caller completes
+    // it only after this function returns).
+    let buffer = unsafe { core::slice::from_raw_parts_mut(buffer, len) };
+    DRIVER.device_control(caller, code, buffer, input_len, output_len)
+}
