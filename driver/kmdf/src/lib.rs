@@ -109,9 +109,9 @@ macro_rules! utf16 {
 static DEVICE_NAME: &[u16] = utf16!(wskrs_protocol::DEVICE_NAME);
 static LINK_NAME: &[u16] = utf16!(wskrs_protocol::DOS_DEVICE_NAME);
 /// `SDDL_DEVOBJ_SYS_ALL_ADM_ALL` (wdmsec.h; "SDDL for Device Objects" in the WDK docs):
-/// SYSTEM and Administrators only. The driver opens kernel sockets for its callers, so only
-/// administrators may open it (the WDM shell's default device DACL grants Everyone no write
-/// access either, so its READ_WRITE IOCTLs are administrators-only too).
+/// SYSTEM and Administrators only: the driver opens kernel sockets on its callers' behalf.
+/// (WdfControlDeviceInitAllocate requires an SDDL string; the WDM shell keeps the default DACL
+/// that IoCreateDevice gives.)
 static DEVICE_SDDL: &[u16] = utf16!("D:P(A;;GA;;;SY)(A;;GA;;;BA)");
 
 /// Pool tag of the framework's allocations for this driver ("WskR" in a debugger's `!pool`).
@@ -122,7 +122,7 @@ const POOL_TAG: ULONG = u32::from_le_bytes(*b"WskR");
 const METHOD_MASK: u32 = 3;
 
 /// The `Size` member of a WDF structure, checked at compile time to fit in a ULONG.
-#[allow(clippy::cast_possible_truncation)] // the const block above the cast proves it fits
+#[allow(clippy::cast_possible_truncation)] // the const block in the body proves it fits
 const fn wdf_size<T>() -> ULONG {
     const { assert!(size_of::<T>() <= ULONG::MAX as usize) };
     size_of::<T>() as ULONG
@@ -173,8 +173,8 @@ pub unsafe extern "system" fn DriverEntry(
     driver: PDRIVER_OBJECT,
     registry_path: PCUNICODE_STRING,
 ) -> NTSTATUS {
-    // WDF_DRIVER_CONFIG_INIT with no EvtDriverDeviceAdd: a non-PnP driver must register
-    // EvtDriverUnload itself to be unloadable ("Creating a Non-PnP Driver" in the KMDF docs).
+    // WDF_DRIVER_CONFIG_INIT with no EvtDriverDeviceAdd; a non-PnP driver must register
+    // EvtDriverUnload itself to be unloadable (WDF_DRIVER_INIT_FLAGS docs; NONPNP sample).
     // The flag values are small and non-negative: the cast from the C enum's type is exact.
     #[allow(clippy::cast_sign_loss)]
     let non_pnp = _WDF_DRIVER_INIT_FLAGS::WdfDriverInitNonPnpDriver as ULONG;
@@ -255,8 +255,8 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
             WdfDeviceInitSetDeviceType,
             init.0,
             wskrs_protocol::DEVICE_TYPE
-        )
-    };
+        );
+    }
     // SAFETY: as above. FILE_DEVICE_SECURE_OPEN: the DACL applies to opens of names below the
     // device too, as the WDM shell's IoCreateDevice asks.
     unsafe {
@@ -265,16 +265,16 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
             init.0,
             FILE_DEVICE_SECURE_OPEN,
             u8::from(true),
-        )
-    };
+        );
+    }
     // SAFETY: as above. Buffered like the WDM shell (IOCTLs take their method from the code).
     unsafe {
         call_unsafe_wdf_function_binding!(
             WdfDeviceInitSetIoType,
             init.0,
             _WDF_DEVICE_IO_TYPE::WdfDeviceIoBuffered
-        )
-    };
+        );
+    }
     let name = unicode(DEVICE_NAME);
     // SAFETY: as above; the name is a valid counted string, copied by the framework.
     let status = unsafe {
@@ -301,8 +301,8 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
             init.0,
             &raw mut file_config,
             WDF_NO_OBJECT_ATTRIBUTES,
-        )
-    };
+        );
+    }
 
     let mut device: WDFDEVICE = ptr::null_mut();
     // SAFETY: `init.0` is a live init structure; on success the framework takes it and sets
@@ -330,6 +330,28 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
         return status;
     }
 
+    // SAFETY: `device` was just created; PASSIVE_LEVEL.
+    let status = unsafe { create_default_queue(device) };
+    if !nt_success(status) {
+        return status;
+    }
+
+    // SAFETY: `device` is live; the WDM device object lives as long as it.
+    let wdm_device =
+        unsafe { call_unsafe_wdf_function_binding!(WdfDeviceWdmGetDeviceObject, device) };
+    WDM_DEVICE.store(wdm_device.cast(), Ordering::Release);
+
+    // SAFETY: `device` is a control device, fully set up; requests arrive only after this.
+    unsafe { call_unsafe_wdf_function_binding!(WdfControlFinishInitializing, device) };
+    NtStatus::SUCCESS.0
+}
+
+/// Creates the control device's default queue: parallel, EvtIoDeviceControl at PASSIVE_LEVEL.
+/// IRQL: PASSIVE_LEVEL.
+///
+/// # Safety
+/// `device` is the live control device, before WdfControlFinishInitializing.
+unsafe fn create_default_queue(device: WDFDEVICE) -> NTSTATUS {
     let mut queue_config = WDF_IO_QUEUE_CONFIG {
         Size: wdf_size::<WDF_IO_QUEUE_CONFIG>(),
         DispatchType: _WDF_IO_QUEUE_DISPATCH_TYPE::WdfIoQueueDispatchParallel,
@@ -348,7 +370,7 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
     let mut queue: WDFQUEUE = ptr::null_mut();
     // SAFETY: `device` is live; config and attributes are fully initialized; the handle
     // output is a local (the queue is parented to the device).
-    let status = unsafe {
+    unsafe {
         call_unsafe_wdf_function_binding!(
             WdfIoQueueCreate,
             device,
@@ -356,19 +378,7 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
             &raw mut queue_attributes,
             &raw mut queue,
         )
-    };
-    if !nt_success(status) {
-        return status;
     }
-
-    // SAFETY: `device` is live; the WDM device object lives as long as it.
-    let wdm_device =
-        unsafe { call_unsafe_wdf_function_binding!(WdfDeviceWdmGetDeviceObject, device) };
-    WDM_DEVICE.store(wdm_device.cast(), Ordering::Release);
-
-    // SAFETY: `device` is a control device, fully set up; requests arrive only after this.
-    unsafe { call_unsafe_wdf_function_binding!(WdfControlFinishInitializing, device) };
-    NtStatus::SUCCESS.0
 }
 
 /// EvtDriverUnload: close every socket and release WSK while the WDM device object (which
@@ -446,8 +456,8 @@ unsafe extern "C" fn evt_io_device_control(
             request,
             completion.status.0,
             information,
-        )
-    };
+        );
+    }
 }
 
 /// A failed completion with no reply bytes.
