@@ -253,7 +253,7 @@ fn check_service(inf: &Inf, binary: &str, service: &str, problems: &mut Vec<Stri
         let fields: Vec<&str> = add.split(',').map(str::trim).collect();
         match fields.as_slice() {
             [name, _flags, install, ..] if *name == service => {
-                service_install = Some(install.to_string())
+                service_install = Some(install.to_string());
             }
             [name, ..] => problems.push(format!(
                 "[{services_section}] adds service {name}, not {service}"
