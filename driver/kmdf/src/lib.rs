@@ -22,28 +22,29 @@
 //! DriverEntry, EvtDriverUnload, EvtFileCleanup and EvtFileClose run at PASSIVE_LEVEL (KMDF
 //! documents it). The default queue's attributes ask for `WdfExecutionLevelPassive`, so
 //! EvtIoDeviceControl runs at PASSIVE_LEVEL too, which the core's blocking calls need.
+//! EvtRequestCancel and the completion of pended requests run at IRQL <= DISPATCH_LEVEL.
 //!
-//! # Pended requests with direct I/O (not built yet)
-//! Today every request is METHOD_BUFFERED and completed before EvtIoDeviceControl returns;
-//! SEND and RECV block the calling thread up to their timeout. The queue is parallel, so one
-//! blocked request does not hold back the others. When the core gains its pended-request
-//! interface, this shell maps it to KMDF like this (nothing below exists yet):
-//! - a pended code returns from EvtIoDeviceControl without completing the request; the shell
-//!   keeps the `WDFREQUEST` in the core's per-request state;
-//! - for a METHOD_OUT_DIRECT / METHOD_IN_DIRECT code, `WdfRequestRetrieveOutputWdmMdl` gives the
-//!   MDL of the caller's buffer, already probed and locked by the I/O manager; that MDL, not
-//!   a copy, is what the WSK send or receive uses (it stays valid until the request completes);
-//! - before returning, `WdfRequestMarkCancelableEx(request, evt_request_cancel)`; if it returns
-//!   STATUS_CANCELLED the request was cancelled already: the shell cancels the WSK operation
-//!   and completes the request with STATUS_CANCELLED once that operation has completed;
-//! - `evt_request_cancel` (EvtRequestCancel, IRQL <= DISPATCH_LEVEL) asks the core to cancel
-//!   the WSK IRP beneath the request; the request is completed from the WSK completion, never
-//!   before it, so the MDL is not released while the provider may still write to it;
-//! - the WSK completion (IRQL <= DISPATCH_LEVEL) calls `WdfRequestUnmarkCancelable`; if that
-//!   returns STATUS_CANCELLED the cancel callback owns the request and completes it, otherwise
-//!   the completion does, with `WdfRequestCompleteWithInformation`;
-//! - EvtFileCleanup asks the core to cancel the handle's pended requests before it closes the
-//!   handle's endpoints, so that IRP_MJ_CLEANUP finds no request of that handle left pending.
+//! # Requests
+//! METHOD_BUFFERED codes go to [`Driver::device_control`] with the system buffer and are
+//! completed before EvtIoDeviceControl returns. Direct-I/O codes (SEND, RECV, SEND_TO,
+//! RECV_FROM, ACCEPT: METHOD_IN_DIRECT / METHOD_OUT_DIRECT) go to [`Driver::direct`] as a
+//! [`PendedRequest`] and are completed later, by the core, as the WDM shell's pended IRPs are:
+//! - their data buffer is `Irp->MdlAddress`, which `WdfRequestRetrieveOutputWdmMdl` returns
+//!   for both direct methods (KMDF's FxRequest::GetDeviceControlOutputMdl); that MDL, not a
+//!   copy, is what WSK reads or writes, and it stays valid until the request is completed;
+//! - [`PendingRequest::arm_cancel`] keeps the core's ticket in the request's context and calls
+//!   `WdfRequestMarkCancelableEx` (the Ex form, because the core arms while holding a spin
+//!   lock: it returns STATUS_CANCELLED instead of calling EvtRequestCancel inline);
+//! - EvtRequestCancel hands the ticket to [`Driver::cancel`], which cancels the WSK request;
+//!   the core completes the request from the WSK completion, never before it;
+//! - [`PendingRequest::complete`] calls `WdfRequestUnmarkCancelable` first; when that says
+//!   STATUS_CANCELLED, KMDF forbids completing before EvtRequestCancel has been called, so the
+//!   completion and EvtRequestCancel share an ownership count and the last one completes
+//!   (the pattern of Microsoft's KMDF echo sample);
+//! - EvtFileCleanup's [`Driver::cleanup`] cancels the handle's pended requests.
+//!
+//! The queue is parallel, so a request that blocks (a buffered DISCONNECT, a first request
+//! waiting for the WSK provider) does not hold back the others.
 #![no_std]
 #![cfg_attr(
     not(test),
@@ -63,7 +64,9 @@ extern crate wdk_panic;
 use core::ffi::c_void;
 use core::mem::size_of;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering,
+};
 use core::time::Duration;
 
 use wdk::{nt_success, println};
@@ -71,15 +74,18 @@ use wdk_sys::{
     call_unsafe_wdf_function_binding, _WDF_DEVICE_IO_TYPE, _WDF_DRIVER_INIT_FLAGS,
     _WDF_EXECUTION_LEVEL, _WDF_FILEOBJECT_CLASS, _WDF_IO_QUEUE_DISPATCH_TYPE,
     _WDF_SYNCHRONIZATION_SCOPE, _WDF_TRI_STATE, FILE_DEVICE_SECURE_OPEN, NTSTATUS,
-    PCUNICODE_STRING, PDRIVER_OBJECT, PWDFDEVICE_INIT, ULONG, ULONG_PTR, UNICODE_STRING, WDFDEVICE,
-    WDFDRIVER, WDFFILEOBJECT, WDFQUEUE, WDFREQUEST, WDF_DRIVER_CONFIG, WDF_FILEOBJECT_CONFIG,
-    WDF_IO_QUEUE_CONFIG, WDF_NO_OBJECT_ATTRIBUTES, WDF_OBJECT_ATTRIBUTES,
+    PCUNICODE_STRING, PDRIVER_OBJECT, PMDL, PWDFDEVICE_INIT, ULONG, ULONG_PTR, UNICODE_STRING,
+    WDFDEVICE, WDFDRIVER, WDFFILEOBJECT, WDFQUEUE, WDFREQUEST, WDF_DRIVER_CONFIG,
+    WDF_FILEOBJECT_CONFIG, WDF_IO_QUEUE_CONFIG, WDF_NO_OBJECT_ATTRIBUTES, WDF_OBJECT_ATTRIBUTES,
+    WDF_OBJECT_CONTEXT_TYPE_INFO,
 };
+use wsk::io::MdlBuffer;
 use wsk::{NtStatus, WskClient};
-use wskrs_driver::{Caller, Completion, Driver};
+use wskrs_driver::{Caller, Completion, Driver, PendingRequest, Ticket};
+use wskrs_protocol::IoctlCode;
 
 /// The core, shared by every callback.
-static DRIVER: Driver = Driver::new(register_wsk);
+static DRIVER: Driver<PendedRequest> = Driver::new(register_wsk);
 
 /// The control device's WDM device object (what `WskClient::register` needs), set before the
 /// device accepts requests, cleared in unload.
@@ -116,10 +122,6 @@ static DEVICE_SDDL: &[u16] = utf16!("D:P(A;;GA;;;SY)(A;;GA;;;BA)");
 
 /// Pool tag of the framework's allocations for this driver ("WskR" in a debugger's `!pool`).
 const POOL_TAG: ULONG = u32::from_le_bytes(*b"WskR");
-
-/// `CTL_CODE`'s transfer-type bits (devioctl.h: `(DeviceType << 16) | (Access << 14) |
-/// (Function << 2) | Method`).
-const METHOD_MASK: u32 = 3;
 
 /// The `Size` member of a WDF structure, checked at compile time to fit in a ULONG.
 #[allow(clippy::cast_possible_truncation)] // the const block in the body proves it fits
@@ -203,7 +205,6 @@ pub unsafe extern "system" fn DriverEntry(
         println!("wskrs: WdfDriverCreate failed: {status:#010x}");
         return status;
     }
-    DRIVER.loaded();
     // SAFETY: `wdf_driver` was just created; PASSIVE_LEVEL, in DriverEntry.
     let status = unsafe { create_control_device(wdf_driver) };
     if !nt_success(status) {
@@ -304,6 +305,20 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
         );
     }
 
+    // Every request of the device carries a RequestState (WDF_OBJECT_ATTRIBUTES_SET_CONTEXT_TYPE).
+    let mut request_attributes = WDF_OBJECT_ATTRIBUTES {
+        ContextTypeInfo: REQUEST_CONTEXT_TYPE.0.UniqueType,
+        ..object_attributes()
+    };
+    // SAFETY: a live init structure; fully initialized attributes, copied by the framework.
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetRequestAttributes,
+            init.0,
+            &raw mut request_attributes,
+        );
+    }
+
     let mut device: WDFDEVICE = ptr::null_mut();
     // SAFETY: `init.0` is a live init structure; on success the framework takes it and sets
     // the pointer to null (so the guard does not free it); the handle output is a local.
@@ -340,6 +355,13 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
     let wdm_device =
         unsafe { call_unsafe_wdf_function_binding!(WdfDeviceWdmGetDeviceObject, device) };
     WDM_DEVICE.store(wdm_device.cast(), Ordering::Release);
+
+    // The last step that can fail: the core's deadline timer of pended requests. Nothing
+    // after it fails, so no failure path has to stop it (EvtDriverUnload's shutdown does).
+    if let Err(status) = DRIVER.loaded() {
+        WDM_DEVICE.store(ptr::null_mut(), Ordering::Release);
+        return status.0;
+    }
 
     // SAFETY: `device` is a control device, fully set up; requests arrive only after this.
     unsafe { call_unsafe_wdf_function_binding!(WdfControlFinishInitializing, device) };
@@ -433,7 +455,8 @@ unsafe extern "C" fn evt_file_close(file: WDFFILEOBJECT) {
     }
 }
 
-/// EvtIoDeviceControl: METHOD_BUFFERED requests to the core, completed before returning.
+/// EvtIoDeviceControl: METHOD_BUFFERED requests to the core, completed before returning;
+/// direct-I/O requests handed to the core as [`PendedRequest`]s.
 /// IRQL: PASSIVE_LEVEL (the queue's execution level).
 ///
 /// # Safety
@@ -445,19 +468,54 @@ unsafe extern "C" fn evt_io_device_control(
     input_len: usize,
     code: ULONG,
 ) {
-    // SAFETY: the request is live and ours until completed below.
-    let completion = unsafe { device_control(request, code, input_len, output_len) };
-    let information = ULONG_PTR::try_from(completion.information).unwrap_or(0);
-    // SAFETY: the request is ours and completed once, here; nothing borrowed from its buffer
-    // is used after this.
+    // SAFETY: the request is live and ours (caller's contract).
+    let Some(caller) = (unsafe { caller_of_request(request) }) else {
+        // SAFETY: as above; completed once, here.
+        unsafe { complete_request(request, NtStatus::INVALID_DEVICE_REQUEST, 0) };
+        return;
+    };
+    if IoctlCode(code).is_direct() {
+        // SAFETY: as above; a METHOD_IN_DIRECT / METHOD_OUT_DIRECT code.
+        unsafe { dispatch_direct(request, caller, code, input_len, output_len) };
+        return;
+    }
+    // SAFETY: as above.
+    let completion = unsafe { device_control(request, caller, code, input_len, output_len) };
+    // SAFETY: as above; completed once, here; nothing borrowed from its buffer is used after.
+    unsafe { complete_request(request, completion.status, completion.information) };
+}
+
+/// Completes `request` with `status` and `information` (`WdfRequestCompleteWithInformation`).
+/// IRQL <= DISPATCH_LEVEL.
+///
+/// # Safety
+/// `request` is live, owned by the caller, not cancelable (never marked, or unmarked), and not
+/// used after this.
+unsafe fn complete_request(request: WDFREQUEST, status: NtStatus, information: usize) {
+    let information = ULONG_PTR::try_from(information).unwrap_or(0);
+    // SAFETY: the caller's contract.
     unsafe {
         call_unsafe_wdf_function_binding!(
             WdfRequestCompleteWithInformation,
             request,
-            completion.status.0,
+            status.0,
             information,
         );
     }
+}
+
+/// The caller identity of a request: its file object's. None if it has none.
+///
+/// # Safety
+/// `request` is live.
+unsafe fn caller_of_request(request: WDFREQUEST) -> Option<Caller> {
+    // SAFETY: the request is live (caller's contract).
+    let file = unsafe { call_unsafe_wdf_function_binding!(WdfRequestGetFileObject, request) };
+    if file.is_null() {
+        return None;
+    }
+    // SAFETY: a request's file object lives at least as long as the request.
+    unsafe { caller_of_file(file) }
 }
 
 /// A failed completion with no reply bytes.
@@ -468,32 +526,23 @@ fn failed(status: NtStatus) -> Completion {
     }
 }
 
-/// Runs one device-control request through the core.
+/// Runs one buffered device-control request through the core.
 ///
 /// # Safety
 /// `request` is a live, not yet completed request owned by the caller.
 unsafe fn device_control(
     request: WDFREQUEST,
+    caller: Caller,
     code: ULONG,
     input_len: usize,
     output_len: usize,
 ) -> Completion {
-    // Every wsk-rs code is METHOD_BUFFERED; for any other method the input and output would be
-    // different buffers, so such a code never reaches the core (for it, as for any code not in
-    // the protocol, the answer is STATUS_INVALID_DEVICE_REQUEST).
-    if code & METHOD_MASK != wskrs_protocol::METHOD_BUFFERED {
+    // Every other wsk-rs code is METHOD_BUFFERED. A METHOD_NEITHER code has no system buffer,
+    // so it never reaches the core (for it, as for any code not in the protocol, the answer
+    // is STATUS_INVALID_DEVICE_REQUEST).
+    if IoctlCode(code).method() != wskrs_protocol::METHOD_BUFFERED {
         return failed(NtStatus::INVALID_DEVICE_REQUEST);
     }
-    // SAFETY: the request is live (caller's contract).
-    let file = unsafe { call_unsafe_wdf_function_binding!(WdfRequestGetFileObject, request) };
-    if file.is_null() {
-        return failed(NtStatus::INVALID_DEVICE_REQUEST);
-    }
-    // SAFETY: a request's file object lives at least as long as the request.
-    let Some(caller) = (unsafe { caller_of_file(file) }) else {
-        return failed(NtStatus::INVALID_DEVICE_REQUEST);
-    };
-
     let len = input_len.max(output_len);
     if len == 0 {
         return DRIVER.device_control(caller, code, &mut [], 0, 0);
@@ -545,4 +594,258 @@ unsafe fn device_control(
     // it only after this function returns).
     let buffer = unsafe { core::slice::from_raw_parts_mut(buffer, len) };
     DRIVER.device_control(caller, code, buffer, input_len, output_len)
+}
+
+/// A direct-I/O request: its input (the request struct) is in the system buffer, its data in
+/// the MDL `WdfRequestRetrieveOutputWdmMdl` returns. The core completes it, possibly before
+/// this returns.
+///
+/// # Safety
+/// `request` is a live request we own, of a METHOD_IN_DIRECT / METHOD_OUT_DIRECT code.
+unsafe fn dispatch_direct(
+    request: WDFREQUEST,
+    caller: Caller,
+    code: u32,
+    input_len: usize,
+    output_len: usize,
+) {
+    // SAFETY: the request is live and of this device (caller's contract).
+    let Some(state) = (unsafe { request_state(request) }) else {
+        // SAFETY: as above; never marked cancelable; completed once, here.
+        unsafe { complete_request(request, NtStatus::INSUFFICIENT_RESOURCES, 0) };
+        return;
+    };
+    // SAFETY: the context is this request's, sized and aligned for a RequestState by the
+    // framework (REQUEST_CONTEXT_TYPE), and nothing else uses it yet.
+    unsafe { state.as_ptr().write(RequestState::new()) };
+    let input: &[u8] = if input_len == 0 {
+        &[]
+    } else {
+        let mut buffer: *mut c_void = ptr::null_mut();
+        let mut returned_len: usize = 0;
+        // SAFETY: the request is live; both outputs are locals.
+        let status = unsafe {
+            call_unsafe_wdf_function_binding!(
+                WdfRequestRetrieveInputBuffer,
+                request,
+                input_len,
+                &raw mut buffer,
+                &raw mut returned_len,
+            )
+        };
+        if !nt_success(status) || buffer.is_null() || returned_len < input_len {
+            let status = if nt_success(status) {
+                NtStatus::INVALID_PARAMETER
+            } else {
+                NtStatus(status)
+            };
+            // SAFETY: as above; never marked cancelable; completed once, here.
+            unsafe { complete_request(request, status, 0) };
+            return;
+        }
+        // SAFETY: for direct I/O the input buffer is copied to a system buffer of `input_len`
+        // bytes, owned by the request; the core reads it before it completes the request (it
+        // parses the request first and keeps nothing borrowed from it), as with the WDM shell.
+        unsafe { core::slice::from_raw_parts(buffer.cast::<u8>().cast_const(), input_len) }
+    };
+    // INVARIANT: the request is live, ours, its state initialized just above; from here only
+    // the core completes it, once, through `PendingRequest::complete`.
+    DRIVER.direct(caller, code, input, output_len, PendedRequest(request));
+}
+
+/// What the shell keeps in each request's framework context: the core's cancel ticket and
+/// the handshake between the completion and EvtRequestCancel. All atomics: EvtRequestCancel
+/// runs on another thread than the completion.
+#[repr(C)]
+struct RequestState {
+    /// `WdfRequestMarkCancelableEx` succeeded: the completion must unmark first.
+    armed: AtomicBool,
+    /// Who may still complete a cancelled request: the completion and EvtRequestCancel; the
+    /// one that brings this to zero completes it.
+    owners: AtomicU32,
+    /// The core's ticket (endpoint, direction, sequence), read by EvtRequestCancel.
+    ticket: [AtomicU64; 3],
+    /// The result a completion left for EvtRequestCancel to complete with.
+    status: AtomicI32,
+    information: AtomicUsize,
+}
+
+impl RequestState {
+    const fn new() -> Self {
+        Self {
+            armed: AtomicBool::new(false),
+            owners: AtomicU32::new(2),
+            ticket: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            status: AtomicI32::new(0),
+            information: AtomicUsize::new(0),
+        }
+    }
+
+    fn ticket(&self) -> Ticket {
+        let [endpoint, direction, sequence] = &self.ticket;
+        Ticket {
+            endpoint: endpoint.load(Ordering::Acquire),
+            direction: direction.load(Ordering::Acquire),
+            sequence: sequence.load(Ordering::Acquire),
+        }
+    }
+
+    fn set_ticket(&self, ticket: Ticket) {
+        let [endpoint, direction, sequence] = &self.ticket;
+        endpoint.store(ticket.endpoint, Ordering::Release);
+        direction.store(ticket.direction, Ordering::Release);
+        sequence.store(ticket.sequence, Ordering::Release);
+    }
+
+    /// Gives up one claim on completing a cancelled request; true if the caller is the last
+    /// and must complete it.
+    fn release_owner(&self) -> bool {
+        self.owners.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}
+
+/// `WDF_OBJECT_CONTEXT_TYPE_INFO` of [`RequestState`] (what `WDF_DECLARE_CONTEXT_TYPE`
+/// declares in C).
+#[repr(transparent)]
+struct ContextType(WDF_OBJECT_CONTEXT_TYPE_INFO);
+
+// SAFETY: the framework only reads the type information; its pointers are to static data.
+unsafe impl Sync for ContextType {}
+
+static REQUEST_CONTEXT_TYPE: ContextType = ContextType(WDF_OBJECT_CONTEXT_TYPE_INFO {
+    Size: wdf_size::<WDF_OBJECT_CONTEXT_TYPE_INFO>(),
+    ContextName: c"WskRsRequestState".as_ptr(),
+    ContextSize: size_of::<RequestState>(),
+    UniqueType: ptr::addr_of!(REQUEST_CONTEXT_TYPE).cast(),
+    EvtDriverGetUniqueContextType: None,
+});
+
+/// The request's [`RequestState`] context (`WdfObjectGetTypedContextWorker`).
+/// IRQL <= DISPATCH_LEVEL.
+///
+/// # Safety
+/// `request` is a live request of this device.
+unsafe fn request_state(request: WDFREQUEST) -> Option<NonNull<RequestState>> {
+    // SAFETY: the request is live (caller's contract); the type information is static.
+    let context = unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfObjectGetTypedContextWorker,
+            request.cast(),
+            REQUEST_CONTEXT_TYPE.0.UniqueType,
+        )
+    };
+    NonNull::new(context.cast::<RequestState>())
+}
+
+/// A pended direct-I/O request, as the core sees it.
+///
+/// # Invariants
+/// The request is live, owned by this driver, not yet completed, and its [`RequestState`] is
+/// initialized; its MDL (if any) stays valid until it is completed, which only `complete` or
+/// `evt_request_cancel` does, once.
+struct PendedRequest(WDFREQUEST);
+
+// SAFETY: a framework request may be completed from any thread.
+unsafe impl Send for PendedRequest {}
+
+impl PendedRequest {
+    fn state(&self) -> Option<&RequestState> {
+        // SAFETY: the request is live and of this device (type invariant).
+        let state = unsafe { request_state(self.0) }?;
+        // SAFETY: initialized in dispatch_direct (type invariant), only used through atomics,
+        // and valid while the request is, which outlives this borrow of `self`.
+        Some(unsafe { state.as_ref() })
+    }
+}
+
+impl PendingRequest for PendedRequest {
+    fn data(&self) -> Option<MdlBuffer> {
+        let mut mdl: PMDL = ptr::null_mut();
+        // SAFETY: the request is live (type invariant); the output is a local.
+        let status = unsafe {
+            call_unsafe_wdf_function_binding!(WdfRequestRetrieveOutputWdmMdl, self.0, &raw mut mdl)
+        };
+        if !nt_success(status) {
+            return None;
+        }
+        let mdl = NonNull::new(mdl)?;
+        // SAFETY: for a direct-I/O request this is Irp->MdlAddress, built by the I/O manager
+        // over the caller's locked buffer; it stays valid until the request is completed,
+        // which happens only after every WSK request using it has completed (the core
+        // completes from the WSK completion).
+        unsafe { MdlBuffer::from_raw(mdl.cast()) }.ok()
+    }
+
+    fn arm_cancel(&mut self, ticket: Ticket) -> bool {
+        let Some(state) = self.state() else {
+            return true;
+        };
+        // Before marking: EvtRequestCancel may run as soon as the request is cancelable.
+        state.set_ticket(ticket);
+        // SAFETY: the request is ours (type invariant); evt_request_cancel is this driver's.
+        let status = unsafe {
+            call_unsafe_wdf_function_binding!(
+                WdfRequestMarkCancelableEx,
+                self.0,
+                Some(evt_request_cancel)
+            )
+        };
+        if status == NtStatus::CANCELLED.0 {
+            // Already cancelled: EvtRequestCancel will not be called; the core completes.
+            return false;
+        }
+        // Any other failure leaves the request pending but not cancelable (its deadline and
+        // cleanup still end it).
+        state.armed.store(nt_success(status), Ordering::Release);
+        true
+    }
+
+    fn complete(self, status: NtStatus, information: usize) {
+        if let Some(state) = self.state() {
+            if state.armed.load(Ordering::Acquire) {
+                // SAFETY: the request is ours and was marked cancelable (type invariant).
+                let unmarked = unsafe {
+                    call_unsafe_wdf_function_binding!(WdfRequestUnmarkCancelable, self.0)
+                };
+                if unmarked == NtStatus::CANCELLED.0 {
+                    // EvtRequestCancel has been or will be called, and the request must not
+                    // be completed before it has: the last of the two completes it.
+                    state.status.store(status.0, Ordering::Relaxed);
+                    state.information.store(information, Ordering::Relaxed);
+                    if !state.release_owner() {
+                        return;
+                    }
+                }
+            }
+        }
+        // SAFETY: the request is ours, not cancelable any more (never marked, unmarked, or its
+        // EvtRequestCancel is done with it), and completed once, here (type invariant).
+        unsafe { complete_request(self.0, status, information) };
+    }
+}
+
+/// EvtRequestCancel of pended requests: asks the core to cancel the WSK request beneath, then
+/// completes the request if the core's completion already came and left it to this callback.
+/// IRQL <= DISPATCH_LEVEL.
+///
+/// # Safety
+/// Called by the framework with a live request marked cancelable by `arm_cancel`.
+unsafe extern "C" fn evt_request_cancel(request: WDFREQUEST) {
+    // SAFETY: the request is live and of this device (caller's contract).
+    let Some(state) = (unsafe { request_state(request) }) else {
+        return;
+    };
+    // SAFETY: initialized before the request was made cancelable; the request cannot be
+    // completed before this callback gives up its claim below.
+    let state = unsafe { state.as_ref() };
+    // May complete the request through `PendedRequest::complete`, which then leaves the
+    // completion to this callback (the request stays live until then).
+    DRIVER.cancel(state.ticket());
+    if state.release_owner() {
+        let status = NtStatus(state.status.load(Ordering::Relaxed));
+        let information = state.information.load(Ordering::Relaxed);
+        // SAFETY: the completion stored its result and gave up its claim: this callback owns
+        // the request and completes it once, here.
+        unsafe { complete_request(request, status, information) };
+    }
 }
