@@ -597,6 +597,15 @@ mod tests {
             "the root workspace must not build the KMDF shell on Linux"
         );
         assert!(root.contains("exclude = [\"driver/kmdf\"]"));
+        // The root's .cargo/config.toml names lld-link for the msvc target (Linux cross build);
+        // cargo merges it into driver/kmdf's configuration, which must name MSVC's linker.
+        assert!(read(".cargo/config.toml").contains("linker = \"lld-link\""));
+        let kmdf_config = read("driver/kmdf/.cargo/config.toml");
+        assert_eq!(
+            toml_string(&kmdf_config, "target.x86_64-pc-windows-msvc", "linker").as_deref(),
+            Some("link.exe")
+        );
+        assert!(kmdf_config.contains("target-feature=+crt-static"));
     }
 
     #[test]
