@@ -243,12 +243,15 @@ impl PendingRequest for PendedIrp {
     fn arm_cancel(&mut self, ticket: Ticket) -> bool {
         let irp = self.0.as_ptr();
         // SAFETY: the IRP is ours; DriverContext is ours to use while we hold it.
-        let context = unsafe { &mut *irp::driver_context(irp) };
+        let context = unsafe { irp::driver_context(irp) };
+        // SAFETY: `context` points into the live IRP we own (just above).
+        let context = unsafe { &mut *context };
         // The ticket's numbers are kept as pointer-sized values (x64: no truncation).
         #[allow(clippy::cast_possible_truncation)]
         let values = [ticket.endpoint as usize, ticket.direction as usize, ticket.sequence as usize];
         for (slot, value) in context.iter_mut().zip(values) {
-            *slot = ptr::without_provenance_mut(value);
+            // Plain numbers kept in pointer-sized slots; never dereferenced.
+            *slot = value as *mut core::ffi::c_void;
         }
         // SAFETY: as above.
         let _ = unsafe { irp::set_cancel_routine(irp, Some(cancel_pended)) };
@@ -285,8 +288,10 @@ impl PendingRequest for PendedIrp {
 unsafe extern "C" fn cancel_pended(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) {
     // SAFETY: IoCancelIrp passes a live IRP whose completion waits for the cancel spin lock
     // we hold, so reading its DriverContext here is safe.
-    let context = unsafe { *irp::driver_context(irp) };
-    let [endpoint, direction, sequence, _] = context.map(|p| p.addr() as u64);
+    let context = unsafe { irp::driver_context(irp) };
+    // SAFETY: as above: the IRP is live while we hold the cancel spin lock.
+    let context = unsafe { *context };
+    let [endpoint, direction, sequence, _] = context.map(|p| p as usize as u64);
     // SAFETY: as above; CancelIrql was set by IoCancelIrp before calling us.
     let irql = unsafe { irp::cancel_irql(irp) };
     // SAFETY: IoCancelIrp acquired the cancel spin lock for us; released once, here.
