@@ -31,6 +31,9 @@ pub(crate) enum Need {
     Disconnect,
     /// `SO_WSK_SECURITY` and `WSK_CACHE_SD` (`WskControlSocket`, `WskControlClient`).
     Security,
+    /// Cancelling a pending request (`IoCancelIrp`): Wine's netio sets no cancel routines, so
+    /// the driver can only end the request by closing the connection.
+    Cancel,
     /// IPv6 sockets: Wine 8.0's `WskBind` passes `sizeof(SOCKADDR)` (16 bytes) as the address
     /// length, so binding an IPv6 address fails (`WSAEFAULT`, reported as STATUS_NO_MEMORY).
     Ipv6,
@@ -45,6 +48,7 @@ impl Need {
             Self::Disconnect => "WskDisconnect",
             Self::Security => "SO_WSK_SECURITY and WSK_CACHE_SD",
             Self::Ipv6 => "IPv6 binds: WskBind passes a 16-byte address length",
+            Self::Cancel => "cancellation of pending requests (IoCancelIrp)",
         }
     }
 }

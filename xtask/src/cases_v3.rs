@@ -20,13 +20,18 @@ const OFFERED: u64 = 64 * MIB;
 /// reader's 64 KiB): reaching it would mean the driver buffered on the sender's behalf.
 const BOUND: u64 = 32 * MIB;
 
+/// What is sent once the reader reads again.
+const AFTER: u64 = 3 * MIB;
+
 /// The most one SEND request carries (`MAX_TRANSFER`, which `wskctl send` chunks by).
 const ONE_REQUEST: u64 = MIB;
 
 /// A Linux peer that accepts and then reads nothing: the driver must hold the sender back
 /// (its SEND stays pending until the transport takes the bytes, then times out), not buffer.
-/// Once the peer reads, it gets exactly what the driver reported as sent, give or take the
-/// one request that timed out while partly transferred.
+/// With a reader this stalled even the first 1 MiB request may not fit the transport, so
+/// LIST may report 0 sent. Once the peer reads, the connection carries more data and the
+/// peer gets exactly what the driver reported as sent, give or take the one request that
+/// timed out while partly transferred.
 pub(crate) fn slow_reader_back_pressure(cx: &Ctx<'_>) -> Result<()> {
     let mut sink = Peer::spawn(
         cx.layout,
@@ -57,32 +62,44 @@ pub(crate) fn slow_reader_back_pressure(cx: &Ctx<'_>) -> Result<()> {
         fmt_bytes(OFFERED),
         out.code()
     );
-    let entry = find_endpoint(&list(cx.wine)?, id).with_context(|| format!("endpoint {id} vanished"))?;
-    let sent = json_u64(&entry, "sent")?;
+    let sent = sent_by(cx, id)?;
     ensure!(
-        sent > 0 && sent < BOUND,
-        "endpoint {id} reports {} sent to a stalled reader (expected more than 0 and less than {}): {entry}",
+        sent < BOUND,
+        "endpoint {id} reports {} sent to a stalled reader (expected less than {}): the driver must not buffer for it",
         fmt_bytes(sent),
         fmt_bytes(BOUND)
     );
-    ensure!(
-        json_str(&entry, "last_status")? == "STATUS_IO_TIMEOUT",
-        "endpoint {id}'s last status: {entry}"
-    );
 
+    // Once the reader reads, the same connection moves data again.
     sink.send_line("release")?;
+    let more = cx.layout.scratch.join("after-release.bin");
+    write_random_file(&more, usize::try_from(AFTER).context("size")?)?;
+    cx.wine.wskctl_ok(&["send", &id_s, "--file", &wine_path(&more)?, "--timeout-ms", "10000"], TRANSFER_TIMEOUT)?;
+    let total = sent_by(cx, id)?;
+    ensure!(total == sent + AFTER, "endpoint {id}: {total} bytes sent after {sent} + {AFTER}");
     cx.wine.wskctl_ok(&["close", &id_s], WSKCTL_TIMEOUT)?;
     let done = sink.wait_event("done", Duration::from_secs(30))?;
     let received = json_u64(&done, "received")?;
     ensure!(
-        received >= sent && received <= sent.saturating_add(ONE_REQUEST),
-        "the reader got {received} bytes; the driver reported {sent} sent (the timed-out request may add at most {ONE_REQUEST})"
+        received >= total && received <= total.saturating_add(ONE_REQUEST),
+        "the reader got {received} bytes; the driver reported {total} sent (the timed-out request may add at most {ONE_REQUEST})"
     );
     println!(
-        "    {} offered, {} taken by the transport before the send timed out, {} delivered",
+        "    stalled reader: {} offered, {} taken before the send timed out; after release {} more sent, {} delivered in all",
         fmt_bytes(OFFERED),
         fmt_bytes(sent),
+        fmt_bytes(AFTER),
         fmt_bytes(received)
     );
     Ok(())
+}
+
+/// Bytes LIST reports sent on endpoint `id`; also checks the endpoint saw the timeout.
+fn sent_by(cx: &Ctx<'_>, id: u64) -> Result<u64> {
+    let entry = find_endpoint(&list(cx.wine)?, id).with_context(|| format!("endpoint {id} vanished"))?;
+    ensure!(
+        json_str(&entry, "last_status")? == "STATUS_IO_TIMEOUT" && json_u64(&entry, "errors")? == 1,
+        "endpoint {id} should show the one timed-out SEND: {entry}"
+    );
+    json_u64(&entry, "sent")
 }
