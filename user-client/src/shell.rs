@@ -86,7 +86,11 @@ impl Editor {
 
 impl LineSource for Editor {
     fn next_line(&mut self, prompt: &str) -> io::Result<Option<String>> {
-        match self.editor.readline(prompt) {
+        let read = {
+            let _at_prompt = crate::sys::IgnoreCtrlC::new();
+            self.editor.readline(prompt)
+        };
+        match read {
             Ok(line) => {
                 if !line.trim().is_empty() {
                     let _ = self.editor.add_history_entry(line.as_str());

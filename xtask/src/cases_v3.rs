@@ -24,11 +24,11 @@ const BOUND: u64 = 32 * MIB;
 const AFTER: u64 = 3 * MIB;
 
 /// The most one SEND request carries (`MAX_TRANSFER`, which `wskctl send` chunks by).
-const ONE_REQUEST: u64 = MIB;
+const ONE_REQUEST: u64 = 4 * MIB;
 
 /// A Linux peer that accepts and then reads nothing: the driver must hold the sender back
 /// (its SEND stays pending until the transport takes the bytes, then times out), not buffer.
-/// With a reader this stalled even the first 1 MiB request may not fit the transport, so
+/// With a reader this stalled even the first 4 MiB request may not fit the transport, so
 /// LIST may report 0 sent. Once the peer reads, the connection carries more data and the
 /// peer gets exactly what the driver reported as sent, give or take the one request that
 /// timed out while partly transferred.
