@@ -35,6 +35,34 @@
     )
 )]
 
+/// A NUL-free ASCII string constant as a `&'static [u16; N]`, built at compile time (device
+/// and link names for `UNICODE_STRING`s, which need no terminating NUL).
+///
+/// ```
+/// static NAME: &[u16] = wsk::utf16!("\\Device\\WskRs");
+/// assert_eq!(NAME.len(), 13);
+/// ```
+#[macro_export]
+macro_rules! utf16 {
+    ($s:expr) => {{
+        const S: &str = $s;
+        const N: usize = S.len();
+        // Evaluated at compile time: an out-of-range index fails the build, it cannot panic.
+        #[allow(clippy::indexing_slicing)]
+        const W: [u16; N] = {
+            let bytes = S.as_bytes();
+            let mut w = [0u16; N];
+            let mut i = 0;
+            while i < N {
+                w[i] = bytes[i] as u16;
+                i += 1;
+            }
+            w
+        };
+        &W
+    }};
+}
+
 pub mod accept;
 mod addr;
 mod client;

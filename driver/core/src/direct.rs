@@ -318,13 +318,9 @@ impl<R: PendingRequest> Driver<R> {
             }
         };
         let mut reply = [0u8; core::mem::size_of::<protocol::EndpointReply>()];
-        let written = protocol::write_endpoint(&mut reply, id, protocol::KIND_TCP_CONNECTION, local, queued.remote)
-            .map_err(ProtocolError::status)
-            .and_then(|information| {
-                let buffer = request.data().ok_or(NtStatus::INVALID_PARAMETER)?;
-                buffer.write_at(0, &reply).map_err(NtStatus::from)?;
-                Ok(information)
-            });
+        let written = write_reply(&request, &mut reply, |out| {
+            protocol::write_endpoint(out, id, protocol::KIND_TCP_CONNECTION, local, queued.remote)
+        });
         match written {
             Ok(information) => request.complete(NtStatus::SUCCESS, information),
             Err(status) => {
@@ -394,13 +390,8 @@ impl<R: PendingRequest> Driver<R> {
         // RECV_FROM: the reply header goes in front of the datagram, in the same buffer.
         let mut header = [0u8; core::mem::size_of::<protocol::RecvFromReply>()];
         let length = u32::try_from(transferred.bytes).unwrap_or(u32::MAX);
-        let written = protocol::write_recv_from_header(&mut header, length, transferred.remote)
-            .map_err(ProtocolError::status)
-            .and_then(|information| {
-                let buffer = request.data().ok_or(NtStatus::INVALID_PARAMETER)?;
-                buffer.write_at(0, &header).map_err(NtStatus::from)?;
-                Ok(information)
-            });
+        let written =
+            write_reply(&request, &mut header, |out| protocol::write_recv_from_header(out, length, transferred.remote));
         match written {
             Ok(information) => request.complete(NtStatus::SUCCESS, information),
             Err(status) => request.complete(status, 0),
@@ -596,6 +587,19 @@ type CancelTarget<R> = (IoSlot<DirectIo<R>>, u32, CancelReason);
 enum Socket {
     Connection(wsk::ConnectionSocket),
     Datagram(wsk::DatagramSocket),
+}
+
+/// Formats a reply with `format` into `scratch`, then copies it to the start of the
+/// request's locked buffer; returns the request's `Information`.
+fn write_reply<R: PendingRequest>(
+    request: &R,
+    scratch: &mut [u8],
+    format: impl FnOnce(&mut [u8]) -> Result<usize, ProtocolError>,
+) -> Result<usize, NtStatus> {
+    let information = format(scratch).map_err(ProtocolError::status)?;
+    let buffer = request.data().ok_or(NtStatus::INVALID_PARAMETER)?;
+    buffer.write_at(0, scratch).map_err(NtStatus::from)?;
+    Ok(information)
 }
 
 fn io_of<R: PendingRequest>(kind: &mut Kind<R>) -> Option<&mut crate::endpoints::DirectSlots<R>> {

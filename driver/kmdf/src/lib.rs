@@ -91,34 +91,14 @@ static DRIVER: Driver<PendedRequest> = Driver::new(register_wsk);
 /// device accepts requests, cleared in unload.
 static WDM_DEVICE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 
-/// A NUL-free ASCII string as a static UTF-16 array (the same helper as the WDM shell's).
-macro_rules! utf16 {
-    ($s:expr) => {{
-        const S: &str = $s;
-        const N: usize = S.len();
-        // Evaluated at compile time: an out-of-range index would fail the build, not panic.
-        #[allow(clippy::indexing_slicing)]
-        const W: [u16; N] = {
-            let bytes = S.as_bytes();
-            let mut w = [0u16; N];
-            let mut i = 0;
-            while i < N {
-                w[i] = bytes[i] as u16;
-                i += 1;
-            }
-            w
-        };
-        &W
-    }};
-}
 
-static DEVICE_NAME: &[u16] = utf16!(wskrs_protocol::DEVICE_NAME);
-static LINK_NAME: &[u16] = utf16!(wskrs_protocol::DOS_DEVICE_NAME);
+static DEVICE_NAME: &[u16] = wsk::utf16!(wskrs_protocol::DEVICE_NAME);
+static LINK_NAME: &[u16] = wsk::utf16!(wskrs_protocol::DOS_DEVICE_NAME);
 /// `SDDL_DEVOBJ_SYS_ALL_ADM_ALL` (wdmsec.h; "SDDL for Device Objects" in the WDK docs):
 /// SYSTEM and Administrators only: the driver opens kernel sockets on its callers' behalf.
 /// (WdfControlDeviceInitAllocate requires an SDDL string; the WDM shell keeps the default DACL
 /// that IoCreateDevice gives.)
-static DEVICE_SDDL: &[u16] = utf16!("D:P(A;;GA;;;SY)(A;;GA;;;BA)");
+static DEVICE_SDDL: &[u16] = wsk::utf16!("D:P(A;;GA;;;SY)(A;;GA;;;BA)");
 
 /// Pool tag of the framework's allocations for this driver ("WskR" in a debugger's `!pool`).
 const POOL_TAG: ULONG = u32::from_le_bytes(*b"WskR");

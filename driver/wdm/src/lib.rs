@@ -31,29 +31,9 @@ static DRIVER: Driver<PendedIrp> = Driver::new(register_wsk);
 /// This driver's device object, set in `DriverEntry`, cleared in unload.
 static DEVICE: AtomicPtr<sys::DEVICE_OBJECT> = AtomicPtr::new(ptr::null_mut());
 
-/// A NUL-free ASCII string as a static UTF-16 array.
-macro_rules! utf16 {
-    ($s:expr) => {{
-        const S: &str = $s;
-        const N: usize = S.len();
-        // Evaluated at compile time: an out-of-range index would fail the build, not panic.
-        #[allow(clippy::indexing_slicing)]
-        const W: [u16; N] = {
-            let bytes = S.as_bytes();
-            let mut w = [0u16; N];
-            let mut i = 0;
-            while i < N {
-                w[i] = bytes[i] as u16;
-                i += 1;
-            }
-            w
-        };
-        &W
-    }};
-}
 
-static DEVICE_NAME: &[u16] = utf16!(wskrs_protocol::DEVICE_NAME);
-static LINK_NAME: &[u16] = utf16!(wskrs_protocol::DOS_DEVICE_NAME);
+static DEVICE_NAME: &[u16] = wsk::utf16!(wskrs_protocol::DEVICE_NAME);
+static LINK_NAME: &[u16] = wsk::utf16!(wskrs_protocol::DOS_DEVICE_NAME);
 
 /// A counted string over static UTF-16 (not NUL-terminated, as `UNICODE_STRING` allows).
 fn unicode(s: &'static [u16]) -> sys::UNICODE_STRING {

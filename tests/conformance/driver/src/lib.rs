@@ -39,29 +39,9 @@ static DEVICE: AtomicPtr<sys::DEVICE_OBJECT> = AtomicPtr::new(ptr::null_mut());
 /// One RUN at a time.
 static RUNNING: AtomicBool = AtomicBool::new(false);
 
-/// A NUL-free ASCII string as a static UTF-16 array.
-macro_rules! utf16 {
-    ($s:expr) => {{
-        const S: &str = $s;
-        const N: usize = S.len();
-        // Evaluated at compile time: an out-of-range index would fail the build, not panic.
-        #[allow(clippy::indexing_slicing)]
-        const W: [u16; N] = {
-            let bytes = S.as_bytes();
-            let mut w = [0u16; N];
-            let mut i = 0;
-            while i < N {
-                w[i] = bytes[i] as u16;
-                i += 1;
-            }
-            w
-        };
-        &W
-    }};
-}
 
-static DEVICE_NAME: &[u16] = utf16!(abi::DEVICE_NAME);
-static LINK_NAME: &[u16] = utf16!(abi::DOS_DEVICE_NAME);
+static DEVICE_NAME: &[u16] = wsk::utf16!(abi::DEVICE_NAME);
+static LINK_NAME: &[u16] = wsk::utf16!(abi::DOS_DEVICE_NAME);
 
 /// A counted string over static UTF-16 (not NUL-terminated, as `UNICODE_STRING` allows).
 fn unicode(s: &'static [u16]) -> sys::UNICODE_STRING {
