@@ -333,6 +333,8 @@ const HELD: u8 = 1;
 /// The handle was dropped before its callback returned: the callback reports the data
 /// consumed and nothing is released.
 const DROPPED_EARLY: u8 = 2;
+/// The list went back to the provider ([`RetainedData::release`]).
+const RELEASED: u8 = 3;
 
 /// Which `WskRelease` a retained list goes back through.
 #[derive(Clone, Copy)]
@@ -447,23 +449,42 @@ fn hand_over(handle: RetainedData, keep: impl FnOnce(RetainedData)) -> i32 {
     }
 }
 
-impl Drop for RetainedData {
-    fn drop(&mut self) {
-        if self.state.state.compare_exchange(IN_CALLBACK, DROPPED_EARLY, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+impl RetainedData {
+    /// Gives the list back now (`WskRelease`) and returns the provider's status; dropping the
+    /// handle does the same and ignores the status. Inside the callback that made the handle
+    /// nothing is released (the callback reports the data consumed) and this returns `Ok`.
+    /// IRQL <= DISPATCH_LEVEL.
+    ///
+    /// # Errors
+    /// The status of `WskRelease` (`STATUS_INVALID_PARAMETER` for a list the provider does not
+    /// know), or `STATUS_NOT_IMPLEMENTED` when the provider has no `WskRelease`.
+    pub fn release(mut self) -> Result<()> {
+        // Drop then sees RELEASED (or DROPPED_EARLY) and does nothing more.
+        self.give_back()
+    }
+
+    /// `WskRelease` of the list unless the handle is still inside its callback; at most once.
+    fn give_back(&mut self) -> Result<()> {
+        let state = &self.state.state;
+        if state.compare_exchange(IN_CALLBACK, DROPPED_EARLY, Ordering::AcqRel, Ordering::Acquire).is_ok() {
             // Still inside the callback: it reports the data consumed; nothing to release.
-            return;
+            return Ok(());
+        }
+        if state.compare_exchange(HELD, RELEASED, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return Ok(());
         }
         let socket = self.socket.as_ptr();
-        match self.list {
+        let status = match self.list {
             RetainedList::Data(list) => {
                 // SAFETY: the socket is an open connection socket (type invariant).
                 let dispatch = unsafe { (*socket).Dispatch };
                 // SAFETY: the socket's category names its provider dispatch table, valid while
                 // the socket is open.
                 let dispatch = unsafe { &*dispatch.cast::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
-                if let Some(release) = dispatch.WskRelease {
+                match dispatch.WskRelease {
                     // SAFETY: the list was retained from this socket and is released once, here.
-                    let _ = unsafe { release(socket, list.as_ptr()) };
+                    Some(release) => unsafe { release(socket, list.as_ptr()) },
+                    None => NtStatus::NOT_IMPLEMENTED.0,
                 }
             }
             RetainedList::Datagram(list) => {
@@ -472,13 +493,21 @@ impl Drop for RetainedData {
                 // SAFETY: the socket's category names its provider dispatch table, valid while
                 // the socket is open.
                 let dispatch = unsafe { &*dispatch.cast::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() };
-                if let Some(release) = dispatch.WskRelease {
+                match dispatch.WskRelease {
                     // SAFETY: as above.
-                    let _ = unsafe { release(socket, list.as_ptr()) };
+                    Some(release) => unsafe { release(socket, list.as_ptr()) },
+                    None => NtStatus::NOT_IMPLEMENTED.0,
                 }
             }
-        }
+        };
         self.state.outstanding.fetch_sub(1, Ordering::AcqRel);
+        crate::nt_result(status)
+    }
+}
+
+impl Drop for RetainedData {
+    fn drop(&mut self) {
+        let _ = self.give_back();
     }
 }
 

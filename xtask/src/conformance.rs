@@ -344,6 +344,13 @@ fn request_from(ready: &Value) -> Result<RunRequest> {
         udp_echo: both(pair("udp")?),
         closed: both(pair("closed")?),
         spare_ports: [spare("spare4")?, spare("spare6")?],
+        helper: PeerAddr::v4_loopback(
+            ready
+                .get("helper")
+                .and_then(Value::as_u64)
+                .and_then(|p| u16::try_from(p).ok())
+                .with_context(|| format!("peers: no `helper` port in {ready}"))?,
+        ),
     })
 }
 

@@ -40,8 +40,8 @@ pub const IOCTL_RUN: u32 = ctl_code(0x900);
 
 /// `"WKCF"` in the first four bytes of requests and replies.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"WKCF");
-/// Version of this ABI.
-pub const VERSION: u32 = 1;
+/// Version of this ABI (2: the request names the client helper; 96 records).
+pub const VERSION: u32 = 2;
 
 /// `AF_INET` as carried in [`PeerAddr::family`].
 pub const FAMILY_V4: u16 = 2;
@@ -57,13 +57,13 @@ pub const RECORD_LEN: usize = NAME_LEN + 4 + 4 + DETAIL_LEN;
 /// Encoded size of a [`ReplyHeader`].
 pub const HEADER_LEN: usize = 24;
 /// Most records a reply carries.
-pub const MAX_RECORDS: usize = 64;
+pub const MAX_RECORDS: usize = 96;
 /// Output buffer size that always fits the reply.
 pub const REPLY_LEN: usize = HEADER_LEN + MAX_RECORDS * RECORD_LEN;
 /// Encoded size of a [`PeerAddr`].
 pub const PEER_LEN: usize = 20;
 /// Encoded size of a [`RunRequest`].
-pub const REQUEST_LEN: usize = 8 + 3 * 2 * PEER_LEN + 2 * SPARE_PORTS * 2;
+pub const REQUEST_LEN: usize = 8 + 3 * 2 * PEER_LEN + 2 * SPARE_PORTS * 2 + PEER_LEN;
 /// Spare ports per family in a request (free ports the driver may bind).
 pub const SPARE_PORTS: usize = 4;
 
@@ -162,6 +162,10 @@ pub struct RunRequest {
     /// Ports that were free on 127.0.0.1 (index 0) and ::1 (index 1) just before the run,
     /// for the driver's own listeners and explicitly bound clients.
     pub spare_ports: [[u16; SPARE_PORTS]; 2],
+    /// The client helper (TCP, 127.0.0.1): a Linux program that, on a command line from the
+    /// driver, connects to or sends a datagram to one of the driver's own sockets and reports
+    /// what came back (see `peers/conformance_peers.py`).
+    pub helper: PeerAddr,
 }
 
 impl RunRequest {
@@ -178,6 +182,7 @@ impl RunRequest {
         for port in self.spare_ports.iter().flatten() {
             w.u16(*port);
         }
+        self.helper.encode(&mut w);
         buf
     }
 
@@ -199,7 +204,8 @@ impl RunRequest {
         for port in spare_ports.iter_mut().flatten() {
             *port = r.u16()?;
         }
-        Some(Self { tcp_echo, udp_echo, closed, spare_ports })
+        let helper = PeerAddr::decode(&mut r)?;
+        Some(Self { tcp_echo, udp_echo, closed, spare_ports, helper })
     }
 }
 
@@ -358,9 +364,12 @@ mod tests {
             udp_echo: [PeerAddr::v4_loopback(2000), PeerAddr::v6_loopback(2001)],
             closed: [PeerAddr::v4_loopback(3000), PeerAddr::v6_loopback(3001)],
             spare_ports: [[1, 2, 3, 4], [5, 6, 7, 8]],
+            helper: PeerAddr::v4_loopback(4000),
         };
         let bytes = req.encode();
         assert_eq!(bytes.len(), REQUEST_LEN);
+        assert_eq!(REQUEST_LEN, 148);
+        assert_eq!(REPLY_LEN, 11_544);
         assert_eq!(RunRequest::decode(&bytes), Some(req));
         assert_eq!(RunRequest::decode(&bytes[..REQUEST_LEN - 1]), None);
         let mut bad = bytes;

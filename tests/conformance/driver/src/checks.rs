@@ -31,7 +31,7 @@ const CANCEL_WAIT: Duration = Duration::from_secs(1);
 
 /// Runs every check; writes the header and records into `out`; returns the bytes used.
 /// IRQL: PASSIVE_LEVEL.
-pub(crate) fn run(request: &RunRequest, out: &mut [u8]) -> usize {
+pub(crate) fn run(request: &RunRequest, out: &mut [u8], device: *mut sys::DEVICE_OBJECT) -> usize {
     let leaked_before = raw::LEAKED.load(Ordering::Acquire);
     let mut report = Report::new(out);
     let (client, status, step) = Client::register(3000);
@@ -50,6 +50,8 @@ pub(crate) fn run(request: &RunRequest, out: &mut [u8]) -> usize {
     for check in CHECKS {
         check(&mut cx);
     }
+    // The `wsk` crate's own types, with a registration of their own.
+    crate::lib_checks::run(device, request, &mut report);
     let open = raw::OPEN_SOCKETS.load(Ordering::Acquire);
     let outstanding = raw::OUTSTANDING.load(Ordering::Acquire);
     let released = client.is_none_or(Client::release);

@@ -23,6 +23,7 @@
 )]
 
 mod checks;
+mod lib_checks;
 mod raw;
 mod report;
 
@@ -145,7 +146,7 @@ unsafe extern "C" fn dispatch_device_control(_device: *mut sys::DEVICE_OBJECT, i
     }
     buffer.fill(0);
     let reply = buffer.get_mut(..abi::REPLY_LEN).unwrap_or_default();
-    let used = checks::run(&request, reply);
+    let used = checks::run(&request, reply, DEVICE.load(Ordering::Acquire));
     RUNNING.store(false, Ordering::Release);
     // SAFETY: as above; the slice is no longer used.
     unsafe { complete(irp, NtStatus::SUCCESS, used) }

@@ -1,0 +1,497 @@
+//! The "lib" group: the `wsk` crate's safe types run in the kernel against the provider in
+//! place and real Linux peers (the other groups use raw WSK calls to watch the provider).
+//!
+//! Linux clients of the driver's own sockets come from the peers' client helper: the check
+//! sends it one command line (`tcp <port> <hex>` / `udp <port> <hex>`) over a `wsk`
+//! connection, serves the helper's connection or datagram on the socket under test, then
+//! reads the helper's answer (`ok <hex of what came back>`).
+//!
+//! Verdicts as elsewhere: PASS as documented; UNSUPPORTED when the provider said it lacks
+//! what the check needs (`STATUS_NOT_IMPLEMENTED`, `STATUS_NOT_SUPPORTED`); FAIL otherwise.
+
+use core::fmt::Write as _;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicUsize, Ordering};
+use core::time::Duration;
+
+use wsk::events::{
+    ConnectionEvents, DatagramEvents, EventConnection, EventDatagram, EventListener, Indication, ListenEvents, RetainedData,
+    Verdict,
+};
+use wsk::{BindOptions, ConnectionSocket, Error, NtStatus, SpinLock, WskClient};
+use wsk_bindings as sys;
+use wskrs_conformance_abi::{Outcome, PeerAddr, RunRequest};
+
+use crate::report::{detail, Detail, Report, St};
+
+/// Bound of every blocking `wsk` call here.
+const WAIT: Duration = Duration::from_secs(5);
+/// How long an event may take to arrive.
+const EVENT_WAIT: Duration = Duration::from_secs(3);
+/// Largest payload a check moves.
+const MAX: usize = 64;
+
+/// Runs the group; returns the client so that the caller can shut it down last.
+/// IRQL: PASSIVE_LEVEL.
+pub(crate) fn run(device: *mut sys::DEVICE_OBJECT, req: &RunRequest, report: &mut Report<'_>) {
+    let name = "lib.client_register";
+    let Some(device) = NonNull::new(device.cast::<core::ffi::c_void>()) else {
+        return report.push(name, Outcome::Fail, NtStatus::UNSUCCESSFUL, &detail!("no device object"));
+    };
+    // SAFETY: `device` is this driver's device object, deleted only in unload, after the run
+    // (and this client) ended.
+    let registered = unsafe { WskClient::register(device, Duration::from_secs(3)) };
+    let client = match registered {
+        Ok(client) => {
+            let [major, minor] = client.provider_version().to_be_bytes();
+            report.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("WskClient::register; dispatch {major}.{minor}"));
+            client
+        }
+        Err(e) => return report.push(name, outcome_of(e), e.status(), &detail!("WskClient::register: {}", St(e.status()))),
+    };
+    let mut cx = LibCx { client: &client, req, report };
+    connection_echo(&mut cx, 0);
+    connection_echo(&mut cx, 1);
+    event_listener(&mut cx);
+    event_datagram(&mut cx, false);
+    event_datagram(&mut cx, true);
+    event_connection_retain(&mut cx);
+    name_of(&mut cx);
+
+    let name = "lib.client_shutdown";
+    let started = wsk::uptime();
+    let done = client.shutdown(WAIT);
+    let took = wsk::uptime().saturating_sub(started).as_millis();
+    let outcome = if done { Outcome::Pass } else { Outcome::Fail };
+    report.push(name, outcome, NtStatus::SUCCESS, &detail!("shutdown {} in {took} ms", if done { "done" } else { "timed out" }));
+}
+
+struct LibCx<'a, 'r> {
+    client: &'a WskClient,
+    req: &'a RunRequest,
+    report: &'a mut Report<'r>,
+}
+
+impl LibCx<'_, '_> {
+    fn push(&mut self, name: &str, outcome: Outcome, status: NtStatus, text: &Detail) {
+        self.report.push(name, outcome, status, text);
+    }
+
+    /// A failed step: UNSUPPORTED if the provider lacks it, FAIL otherwise.
+    fn failed(&mut self, name: &str, step: &str, e: Error) {
+        self.push(name, outcome_of(e), e.status(), &detail!("{step}: {}", St(e.status())));
+    }
+}
+
+fn outcome_of(e: Error) -> Outcome {
+    match e.status() {
+        NtStatus::NOT_IMPLEMENTED | NtStatus::NOT_SUPPORTED => Outcome::Unsupported,
+        _ => Outcome::Fail,
+    }
+}
+
+fn addr_of(p: &PeerAddr) -> SocketAddr {
+    if p.family == wskrs_conformance_abi::FAMILY_V4 {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::from(p.v4_octets())), p.port)
+    } else {
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::from(p.addr)), p.port)
+    }
+}
+
+const LOOPBACK4: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
+/// Polls `ready` every 10 ms for at most `limit`. IRQL: PASSIVE_LEVEL.
+fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = wsk::uptime().saturating_add(limit);
+    loop {
+        if ready() {
+            return true;
+        }
+        if wsk::uptime() >= deadline {
+            return false;
+        }
+        wsk::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Receives exactly `out.len()` bytes (or until end of stream / error); returns the count.
+fn receive_exact(socket: &mut ConnectionSocket, out: &mut [u8]) -> Result<usize, Error> {
+    let mut got = 0;
+    while got < out.len() {
+        let Some(rest) = out.get_mut(got..) else { break };
+        let n = socket.receive(rest, WAIT)?;
+        if n == 0 {
+            break;
+        }
+        got = got.saturating_add(n);
+    }
+    Ok(got)
+}
+
+/// A fixed buffer of up to `MAX` bytes.
+#[derive(Clone, Copy)]
+struct Bytes {
+    buf: [u8; MAX],
+    len: usize,
+}
+
+impl Bytes {
+    const fn new() -> Self {
+        Self { buf: [0; MAX], len: 0 }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        for b in data {
+            let Some(slot) = self.buf.get_mut(self.len) else { return };
+            *slot = *b;
+            self.len = self.len.saturating_add(1);
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// One command line to the client helper, as ASCII.
+struct Line {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl core::fmt::Write for Line {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
+        self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// A command sent to the client helper, whose answer is read later.
+struct Helper {
+    conn: ConnectionSocket,
+}
+
+impl Helper {
+    /// Connects to the helper and sends `<kind> <port> <hex payload>\n`.
+    fn start(cx: &LibCx<'_, '_>, kind: &str, port: u16, payload: &[u8]) -> Result<Self, Error> {
+        let mut line = Line { buf: [0; 256], len: 0 };
+        let _ = write!(line, "{kind} {port} ");
+        for b in payload {
+            let _ = write!(line, "{b:02x}");
+        }
+        let _ = line.write_str("\n");
+        let mut conn = ConnectionSocket::connect(cx.client, addr_of(&cx.req.helper), None, WAIT)?;
+        conn.send_all(line.buf.get(..line.len).unwrap_or_default(), WAIT)?;
+        Ok(Self { conn })
+    }
+
+    /// The helper's answer: `Ok(bytes)` for `ok <hex>`, `Err(text)` for anything else.
+    fn answer(mut self) -> Result<Bytes, Line> {
+        let mut text = Line { buf: [0; 256], len: 0 };
+        while !text.buf.get(..text.len).unwrap_or_default().contains(&b'\n') {
+            let Some(rest) = text.buf.get_mut(text.len..) else { break };
+            match self.conn.receive(rest, WAIT) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => text.len = text.len.saturating_add(n),
+            }
+        }
+        let line = text.buf.get(..text.len).unwrap_or_default();
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let Some(hex) = line.strip_prefix(b"ok ".as_slice()) else {
+            let mut error = Line { buf: [0; 256], len: 0 };
+            let _ = error.write_str(core::str::from_utf8(line).unwrap_or("(not text)"));
+            return Err(error);
+        };
+        let mut out = Bytes::new();
+        for pair in hex.chunks(2) {
+            let digits = core::str::from_utf8(pair).ok().and_then(|d| u8::from_str_radix(d, 16).ok());
+            out.push(&[digits.unwrap_or(b'?')]);
+        }
+        Ok(out)
+    }
+}
+
+impl core::fmt::Display for Line {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(core::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or("?"))
+    }
+}
+
+/// `ConnectionSocket::connect` (WskSocketConnect, or socket + bind + connect), `send_all`,
+/// `receive` of the echo from the Linux TCP echo server.
+fn connection_echo(cx: &mut LibCx<'_, '_>, idx: usize) {
+    let name = if idx == 0 { "lib.tcp4.connection_socket_echo" } else { "lib.tcp6.connection_socket_echo" };
+    let Some(target) = cx.req.tcp_echo.get(idx).map(addr_of) else { return };
+    let payload: &[u8] = b"wsk crate: ConnectionSocket echo";
+    let mut socket = match ConnectionSocket::connect(cx.client, target, None, WAIT) {
+        Ok(s) => s,
+        Err(e) => return cx.failed(name, "connect", e),
+    };
+    if let Err(e) = socket.send_all(payload, WAIT) {
+        return cx.failed(name, "send_all", e);
+    }
+    let mut back = [0u8; MAX];
+    let got = receive_exact(&mut socket, back.get_mut(..payload.len()).unwrap_or_default());
+    let peer = socket.peer_addr();
+    let _ = socket.close();
+    match got {
+        Ok(n) if back.get(..n) == Some(payload) => {
+            let port = peer.map_or(0, |a| a.port());
+            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("{n} bytes echoed; peer_addr port {port}"));
+        }
+        Ok(n) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("{n} of {} bytes echoed or data differs", payload.len())),
+        Err(e) => cx.failed(name, "receive", e),
+    }
+}
+
+/// Accepted connections, kept for the check thread (the callback must not block).
+struct Accepts {
+    slot: SpinLock<Option<(ConnectionSocket, Option<SocketAddr>)>>,
+    calls: AtomicUsize,
+}
+
+impl ListenEvents for Accepts {
+    fn accepted(&self, connection: ConnectionSocket, remote: Option<SocketAddr>) -> Result<(), ConnectionSocket> {
+        self.calls.fetch_add(1, Ordering::AcqRel);
+        let mut slot = self.slot.lock();
+        if slot.is_some() {
+            return Err(connection);
+        }
+        *slot = Some((connection, remote));
+        Ok(())
+    }
+}
+
+/// `EventListener` on 127.0.0.1: the helper (a Linux client) connects, the accept callback
+/// hands the connection over, the check echoes the helper's bytes on it.
+fn event_listener(cx: &mut LibCx<'_, '_>) {
+    let name = "lib.event_listener.accept_linux_client_echo";
+    let events = Accepts { slot: SpinLock::new(None), calls: AtomicUsize::new(0) };
+    let mut listener = match EventListener::bind(cx.client, LOOPBACK4, BindOptions::default(), events, WAIT) {
+        Ok(l) => l,
+        Err(e) => return cx.failed(name, "EventListener::bind", e),
+    };
+    let port = match listener.socket().map(wsk::ListenSocket::local_addr) {
+        Some(Ok(a)) => a.port(),
+        Some(Err(e)) => return cx.failed(name, "local_addr", e),
+        None => return cx.push(name, Outcome::Fail, NtStatus::UNSUCCESSFUL, &detail!("no socket")),
+    };
+    let payload: &[u8] = b"accepted by an event listener";
+    let helper = match Helper::start(cx, "tcp", port, payload) {
+        Ok(h) => h,
+        Err(e) => return cx.failed(name, "helper connect", e),
+    };
+    let arrived = wait_until(EVENT_WAIT, || listener.events().slot.lock().is_some());
+    let taken = listener.events().slot.lock().take();
+    let Some((mut connection, remote)) = taken.filter(|_| arrived) else {
+        let calls = listener.events().calls.load(Ordering::Acquire);
+        return match helper.answer() {
+            Ok(_) => cx.push(name, Outcome::Fail, NtStatus::IO_TIMEOUT, &detail!("no accept event in 3 s ({calls} calls); helper ok")),
+            Err(line) => cx.push(name, Outcome::Fail, NtStatus::IO_TIMEOUT, &detail!("no accept event ({calls} calls); helper: {line}")),
+        };
+    };
+    let mut data = [0u8; MAX];
+    let got = receive_exact(&mut connection, data.get_mut(..payload.len()).unwrap_or_default());
+    let echoed = match got {
+        Ok(n) => connection.send_all(data.get(..n).unwrap_or_default(), WAIT).map(|()| n),
+        Err(e) => Err(e),
+    };
+    let answer = helper.answer();
+    let _ = connection.close();
+    let remote_port = remote.map_or(0, |a| a.port());
+    match (echoed, answer) {
+        (Ok(n), Ok(back)) if back.as_slice() == payload => {
+            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("port {port}: client port {remote_port}, {n} bytes echoed"));
+        }
+        (Ok(n), Ok(back)) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("{n} received, helper got {} bytes, differs", back.len)),
+        (Err(e), _) => cx.failed(name, "serving the accepted connection", e),
+        (Ok(_), Err(line)) => cx.push(name, Outcome::Fail, NtStatus::UNSUCCESSFUL, &detail!("helper: {line}")),
+    }
+}
+
+/// Datagrams seen by the receive-from callback.
+struct Datagrams {
+    retain: bool,
+    first: SpinLock<Option<(Bytes, Option<SocketAddr>)>>,
+    retained: SpinLock<Option<RetainedData>>,
+    calls: AtomicUsize,
+}
+
+impl DatagramEvents for Datagrams {
+    fn received(&self, datagram: &Indication<'_>, from: Option<SocketAddr>) -> Verdict {
+        self.calls.fetch_add(1, Ordering::AcqRel);
+        let mut first = self.first.lock();
+        if first.is_none() {
+            let mut bytes = Bytes::new();
+            for chunk in datagram.chunks() {
+                bytes.push(chunk);
+            }
+            *first = Some((bytes, from));
+        }
+        if self.retain {
+            Verdict::Retain
+        } else {
+            Verdict::Consumed
+        }
+    }
+
+    fn retained(&self, data: RetainedData) {
+        let mut slot = self.retained.lock();
+        if slot.is_none() {
+            *slot = Some(data);
+        }
+    }
+}
+
+/// `EventDatagram` on 127.0.0.1: the helper sends a datagram from Linux, the receive-from
+/// callback gets it with its sender, the check replies with `send_to`. With `retain`, the
+/// callback answers `Verdict::Retain`; the check replies with the retained bytes, read after
+/// the callback returned, then releases them (`RetainedData::release`, `WskRelease`).
+fn event_datagram(cx: &mut LibCx<'_, '_>, retain: bool) {
+    let name = if retain { "lib.event_datagram.retain_reply_release" } else { "lib.event_datagram.receive_from_linux_reply" };
+    let events = Datagrams { retain, first: SpinLock::new(None), retained: SpinLock::new(None), calls: AtomicUsize::new(0) };
+    let mut socket = match EventDatagram::bind(cx.client, LOOPBACK4, BindOptions::default(), events, WAIT) {
+        Ok(s) => s,
+        Err(e) => return cx.failed(name, "EventDatagram::bind", e),
+    };
+    let port = match socket.socket().map(wsk::DatagramSocket::local_addr) {
+        Some(Ok(a)) => a.port(),
+        Some(Err(e)) => return cx.failed(name, "local_addr", e),
+        None => return cx.push(name, Outcome::Fail, NtStatus::UNSUCCESSFUL, &detail!("no socket")),
+    };
+    let payload: &[u8] = if retain { b"retained datagram from linux" } else { b"datagram from linux" };
+    let helper = match Helper::start(cx, "udp", port, payload) {
+        Ok(h) => h,
+        Err(e) => return cx.failed(name, "helper connect", e),
+    };
+    let arrived = wait_until(EVENT_WAIT, || {
+        if retain {
+            socket.events().retained.lock().is_some()
+        } else {
+            socket.events().first.lock().is_some()
+        }
+    });
+    let first = *socket.events().first.lock();
+    let retained = socket.events().retained.lock().take();
+    let calls = socket.events().calls.load(Ordering::Acquire);
+    let Some((seen, Some(from))) = first.filter(|_| arrived) else {
+        let _ = helper.answer();
+        return cx.push(name, Outcome::Fail, NtStatus::IO_TIMEOUT, &detail!("no datagram event in 3 s ({calls} calls)"));
+    };
+    // The reply: what the callback copied, or the retained bytes read now.
+    let mut reply = Bytes::new();
+    let mut released = Ok(());
+    if retain {
+        let Some(kept) = retained else {
+            let _ = helper.answer();
+            return cx.push(name, Outcome::Fail, NtStatus::UNSUCCESSFUL, &detail!("Retain answered but no RetainedData"));
+        };
+        for (data, sender) in kept.datagrams() {
+            if sender == Some(from) {
+                reply.push(data);
+            }
+        }
+        released = kept.release();
+    } else {
+        reply.push(b"re:");
+        reply.push(seen.as_slice());
+    }
+    let sent = socket.socket().map(|s| s.send_to(reply.as_slice(), from, WAIT));
+    let answer = helper.answer();
+    let same_as_sent = seen.as_slice() == payload;
+    match (sent, answer, released) {
+        (Some(Ok(_)), Ok(back), Ok(())) if back.as_slice() == reply.as_slice() && same_as_sent && reply.len > 0 => {
+            let what = if retain { "retained bytes right, released" } else { "replied" };
+            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("{calls} calls; from port {}; {what}", from.port()));
+        }
+        (_, _, Err(e)) => cx.failed(name, "RetainedData::release", e),
+        (Some(Err(e)), _, _) => cx.failed(name, "send_to", e),
+        (_, Err(line), _) => cx.push(name, Outcome::Fail, NtStatus::UNSUCCESSFUL, &detail!("helper: {line}")),
+        _ => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("data differs ({} bytes seen, {} replied)", seen.len, reply.len)),
+    }
+}
+
+/// Receive indications retained by the connection callback.
+struct Retainer {
+    kept: SpinLock<[Option<RetainedData>; 4]>,
+    bytes: AtomicUsize,
+}
+
+impl ConnectionEvents for Retainer {
+    fn received(&self, data: &Indication<'_>) -> Verdict {
+        self.bytes.fetch_add(data.len(), Ordering::AcqRel);
+        Verdict::Retain
+    }
+
+    fn disconnected(&self, _abortive: bool) {}
+
+    fn retained(&self, data: RetainedData) {
+        let mut kept = self.kept.lock();
+        if let Some(slot) = kept.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(data);
+        }
+    }
+}
+
+/// `EventConnection` to the TCP echo server whose receive callback answers `Verdict::Retain`:
+/// after the callback returned, the retained buffers hold the echo; each is released with
+/// `RetainedData::release` (`WskRelease`), then the socket closes without waiting for them.
+fn event_connection_retain(cx: &mut LibCx<'_, '_>) {
+    let name = "lib.event_connection.retain_then_release";
+    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else { return };
+    let events = Retainer { kept: SpinLock::new([None, None, None, None]), bytes: AtomicUsize::new(0) };
+    let mut connection = match EventConnection::connect(cx.client, target, None, BindOptions::default(), events, WAIT) {
+        Ok(c) => c,
+        Err(e) => return cx.failed(name, "EventConnection::connect", e),
+    };
+    let payload: &[u8] = b"retained until WskRelease";
+    let sent = connection.socket().map(|s| s.send_all(payload, WAIT));
+    if let Some(Err(e)) = sent {
+        return cx.failed(name, "send_all", e);
+    }
+    let _ = wait_until(EVENT_WAIT, || connection.events().bytes.load(Ordering::Acquire) >= payload.len());
+    // Give a callback that counted the bytes the time to hand its handle over.
+    wsk::sleep(Duration::from_millis(50));
+    let kept: [Option<RetainedData>; 4] = core::mem::take(&mut *connection.events().kept.lock());
+    let mut seen = Bytes::new();
+    let mut handles = 0usize;
+    let mut first_error = None;
+    for handle in kept.into_iter().flatten() {
+        handles = handles.saturating_add(1);
+        for chunk in handle.chunks() {
+            seen.push(chunk);
+        }
+        if let Err(e) = handle.release() {
+            first_error.get_or_insert(e);
+        }
+    }
+    let started = wsk::uptime();
+    drop(connection);
+    let close_ms = wsk::uptime().saturating_sub(started).as_millis();
+    match first_error {
+        Some(e) => cx.failed(name, "RetainedData::release", e),
+        None if seen.as_slice() == payload && close_ms < 1000 => cx.push(
+            name,
+            Outcome::Pass,
+            NtStatus::SUCCESS,
+            &detail!("{handles} retained, {} bytes right, released; close {close_ms} ms", seen.len),
+        ),
+        None => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("{handles} retained, {} bytes, data ok {}; close {close_ms} ms", seen.len, u8::from(seen.as_slice() == payload))),
+    }
+}
+
+/// `wsk::name_of(127.0.0.1:port)` (`WskGetNameInfo`) returns a host name.
+fn name_of(cx: &mut LibCx<'_, '_>) {
+    let name = "lib.name_of_127.0.0.1";
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 80);
+    match wsk::name_of(cx.client, addr, WAIT) {
+        Ok((host, service)) if !host.as_str().is_empty() => {
+            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("host {}, service {}", host.as_str(), service.as_str()));
+        }
+        Ok(_) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("empty host name")),
+        Err(e) => cx.failed(name, "name_of", e),
+    }
+}
