@@ -368,7 +368,7 @@ mod tests {
         };
         let bytes = req.encode();
         assert_eq!(bytes.len(), REQUEST_LEN);
-        assert_eq!(REQUEST_LEN, 148);
+        assert_eq!(REQUEST_LEN, 164);
         assert_eq!(REPLY_LEN, 11_544);
         assert_eq!(RunRequest::decode(&bytes), Some(req));
         assert_eq!(RunRequest::decode(&bytes[..REQUEST_LEN - 1]), None);
