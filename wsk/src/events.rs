@@ -627,21 +627,7 @@ unsafe extern "C" fn receive_from_event<D: DatagramEvents>(
 /// Dropping it (PASSIVE_LEVEL) waits up to 5 s for its [`RetainedData`] handles, then closes
 /// the socket and frees the callback context; if either does not happen, the socket or the
 /// context is leaked rather than freed under the provider.
-///
-/// # Invariants
-/// `context` is a raw reference to the context the socket's callbacks use; it is taken back
-/// only after the socket's close completed, which happens only after every retained list
-/// was released.
-pub struct EventDatagram<D: DatagramEvents> {
-    socket: Option<crate::DatagramSocket>,
-    context: *const (),
-    _events: core::marker::PhantomData<D>,
-}
-
-// SAFETY: the raw context is a counted reference to Send + Sync data.
-unsafe impl<D: DatagramEvents> Send for EventDatagram<D> {}
-// SAFETY: as above.
-unsafe impl<D: DatagramEvents> Sync for EventDatagram<D> {}
+pub struct EventDatagram<D: DatagramEvents>(EventSocket<DatagramKind<D>>);
 
 impl<D: DatagramEvents> EventDatagram<D> {
     /// Creates a UDP socket with a `WSK_CLIENT_DATAGRAM_DISPATCH`, binds it to `local` and
@@ -654,51 +640,20 @@ impl<D: DatagramEvents> EventDatagram<D> {
     /// `WskBind` or enabling the event; `STATUS_INSUFFICIENT_RESOURCES` without pool memory.
     pub fn bind(client: &WskClient, local: SocketAddr, options: BindOptions<'_>, events: D, timeout: Duration) -> Result<Self> {
         let outstanding = Shared::try_new(AtomicUsize::new(0))?;
-        let context = Shared::try_new(DatagramContext { events, socket: core::sync::atomic::AtomicPtr::new(ptr::null_mut()), outstanding })?;
-        let context = Shared::into_raw(context);
-        let dispatch: &'static sys::WSK_CLIENT_DATAGRAM_DISPATCH = &DatagramDispatch::<D>::TABLE;
-        let callbacks = Callbacks { context: context.cast_mut().cast(), dispatch: ptr::from_ref(dispatch).cast() };
-        let family = SockAddr::socket_family(&local);
-        let created = socket::create_with(client, family, Category::Datagram, options, callbacks, timeout);
-        let (raw, blocking) = match created {
-            Ok(parts) => parts,
-            Err(e) => {
-                // SAFETY: no socket exists, so no callback can use the context.
-                drop(unsafe { Shared::<DatagramContext<D>>::from_raw(context) });
-                return Err(e);
-            }
-        };
-        // SAFETY: the raw reference is live until `Drop` takes it back.
-        let shared = unsafe { Shared::<DatagramContext<D>>::borrow_raw(context) };
-        shared.socket.store(raw.as_ptr(), Ordering::Release);
-        let mut this = Self {
-            socket: Some(crate::DatagramSocket { core: socket::SocketCore { raw, blocking, client: client.clone() } }),
-            context,
-            _events: core::marker::PhantomData,
-        };
-        let core = this.core()?;
-        // SAFETY: `raw` is a datagram socket.
-        let bind_fn = unsafe { core.raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() }.WskBind;
-        socket::bind(&core.raw, &mut core.blocking, bind_fn, local, timeout)?;
-        socket::event_callbacks(&this.core()?.raw, sys::WSK_EVENT_RECEIVE_FROM)?;
-        Ok(this)
-    }
-
-    fn core(&mut self) -> Result<&mut socket::SocketCore> {
-        self.socket.as_mut().map(|s| &mut s.core).ok_or(Error::new(NtStatus::INVALID_HANDLE))
+        let context = DatagramContext { events, socket: core::sync::atomic::AtomicPtr::new(ptr::null_mut()), outstanding };
+        EventSocket::bind(client, local, options, context, timeout).map(Self)
     }
 
     /// The events object. IRQL: any.
     #[must_use]
     pub fn events(&self) -> &D {
-        // SAFETY: the raw reference is live until `Drop` takes it back.
-        &unsafe { Shared::<DatagramContext<D>>::borrow_raw(self.context) }.events
+        &self.0.context().events
     }
 
     /// The socket, for sends and addresses (receives are the events' business). IRQL: any
     /// (the socket's own methods document theirs).
     pub fn socket(&mut self) -> Option<&mut crate::DatagramSocket> {
-        self.socket.as_mut()
+        self.0.socket.as_mut()
     }
 
     /// Stops the receive-from callbacks (`WSK_EVENT_DISABLE`). IRQL: PASSIVE_LEVEL.
@@ -706,27 +661,7 @@ impl<D: DatagramEvents> EventDatagram<D> {
     /// # Errors
     /// The provider's status (e.g. `STATUS_EVENT_PENDING` while the callback runs).
     pub fn disable(&mut self) -> Result<()> {
-        socket::event_callbacks(&self.core()?.raw, sys::WSK_EVENT_DISABLE | sys::WSK_EVENT_RECEIVE_FROM)
-    }
-}
-
-impl<D: DatagramEvents> Drop for EventDatagram<D> {
-    fn drop(&mut self) {
-        // SAFETY: the raw reference is live until taken back below.
-        let context = unsafe { Shared::<DatagramContext<D>>::borrow_raw(self.context) };
-        if let Some(socket) = self.socket.take() {
-            // WskCloseSocket does not release retained lists: wait for their handles first.
-            if !wait_released(&context.outstanding) {
-                core::mem::forget(socket);
-                return;
-            }
-            if socket.close().is_err() {
-                // The close did not complete: callbacks may still come; keep the context.
-                return;
-            }
-        }
-        // SAFETY: the socket is closed (or never existed), so nothing uses the context.
-        drop(unsafe { Shared::<DatagramContext<D>>::from_raw(self.context) });
+        self.0.disable()
     }
 }
 
@@ -826,20 +761,7 @@ impl<L: ListenEvents> ListenDispatch<L> {
 ///
 /// Dropping it (PASSIVE_LEVEL) closes the listen socket, then frees the callback context
 /// (leaked if the close does not complete). Accepted connections are independent of it.
-///
-/// # Invariants
-/// `context` is a raw reference to the context the socket's callback uses; it is taken back
-/// only after the socket's close completed (no callback runs after that).
-pub struct EventListener<L: ListenEvents> {
-    socket: Option<crate::ListenSocket>,
-    context: *const (),
-    _events: core::marker::PhantomData<L>,
-}
-
-// SAFETY: the raw context is a counted reference to Send + Sync data.
-unsafe impl<L: ListenEvents> Send for EventListener<L> {}
-// SAFETY: as above.
-unsafe impl<L: ListenEvents> Sync for EventListener<L> {}
+pub struct EventListener<L: ListenEvents>(EventSocket<ListenKind<L>>);
 
 impl<L: ListenEvents> EventListener<L> {
     /// Creates a listen socket with a `WSK_CLIENT_LISTEN_DISPATCH`, binds it to `local`
@@ -851,48 +773,19 @@ impl<L: ListenEvents> EventListener<L> {
     /// The status of `WskSocket` (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio),
     /// `WskBind` or enabling the event; `STATUS_INSUFFICIENT_RESOURCES` without pool memory.
     pub fn bind(client: &WskClient, local: SocketAddr, options: BindOptions<'_>, events: L, timeout: Duration) -> Result<Self> {
-        let context = Shared::try_new(ListenContext { events, client: client.clone() })?;
-        let context = Shared::into_raw(context);
-        let dispatch: &'static sys::WSK_CLIENT_LISTEN_DISPATCH_WDK = &ListenDispatch::<L>::TABLE;
-        let callbacks = Callbacks { context: context.cast_mut().cast(), dispatch: ptr::from_ref(dispatch).cast() };
-        let family = SockAddr::socket_family(&local);
-        let created = socket::create_with(client, family, Category::Listen, options, callbacks, timeout);
-        let (raw, blocking) = match created {
-            Ok(parts) => parts,
-            Err(e) => {
-                // SAFETY: no socket exists, so no callback can use the context.
-                drop(unsafe { Shared::<ListenContext<L>>::from_raw(context) });
-                return Err(e);
-            }
-        };
-        let mut this = Self {
-            socket: Some(crate::ListenSocket { core: socket::SocketCore { raw, blocking, client: client.clone() }, local }),
-            context,
-            _events: core::marker::PhantomData,
-        };
-        let core = this.core()?;
-        // SAFETY: `raw` is a listen socket.
-        let bind_fn = unsafe { core.raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskBind;
-        socket::bind(&core.raw, &mut core.blocking, bind_fn, local, timeout)?;
-        socket::event_callbacks(&this.core()?.raw, sys::WSK_EVENT_ACCEPT)?;
-        Ok(this)
-    }
-
-    fn core(&mut self) -> Result<&mut socket::SocketCore> {
-        self.socket.as_mut().map(|s| &mut s.core).ok_or(Error::new(NtStatus::INVALID_HANDLE))
+        EventSocket::bind(client, local, options, ListenContext { events, client: client.clone() }, timeout).map(Self)
     }
 
     /// The events object. IRQL: any.
     #[must_use]
     pub fn events(&self) -> &L {
-        // SAFETY: the raw reference is live until `Drop` takes it back.
-        &unsafe { Shared::<ListenContext<L>>::borrow_raw(self.context) }.events
+        &self.0.context().events
     }
 
     /// The listen socket, for its address. IRQL: any (the socket's own methods document
     /// theirs).
     pub fn socket(&mut self) -> Option<&mut crate::ListenSocket> {
-        self.socket.as_mut()
+        self.0.socket.as_mut()
     }
 
     /// Stops the accept callbacks (`WSK_EVENT_DISABLE`). IRQL: PASSIVE_LEVEL.
@@ -900,19 +793,193 @@ impl<L: ListenEvents> EventListener<L> {
     /// # Errors
     /// The provider's status (e.g. `STATUS_EVENT_PENDING` while the callback runs).
     pub fn disable(&mut self) -> Result<()> {
-        socket::event_callbacks(&self.core()?.raw, sys::WSK_EVENT_DISABLE | sys::WSK_EVENT_ACCEPT)
+        self.0.disable()
     }
 }
 
-impl<L: ListenEvents> Drop for EventListener<L> {
+// ------------------------------------------------------------------------------------------
+// What event listen and datagram sockets share
+
+/// What differs between the bound event sockets ([`EventListener`], [`EventDatagram`]).
+trait EventKind {
+    /// The socket type the owner sees.
+    type Socket;
+    /// What the callbacks receive as their context.
+    type Context: Send + Sync;
+    const CATEGORY: Category;
+    /// The one event enabled after bind (and disabled by `disable`).
+    const EVENT: u32;
+    /// The client dispatch table (a `'static` table for the context type).
+    fn dispatch() -> *const c_void;
+    /// The provider's bind function of the category.
+    fn bind_fn(raw: &socket::RawSocket) -> sys::PFN_WSK_BIND;
+    fn wrap(core: socket::SocketCore, local: SocketAddr) -> Self::Socket;
+    fn core(socket: &mut Self::Socket) -> &mut socket::SocketCore;
+    fn close(socket: Self::Socket) -> Result<()>;
+    /// Tells the context its socket (for `WskRelease` of retained lists).
+    fn attach(context: &Self::Context, socket: *mut sys::WSK_SOCKET);
+    /// The count of retained lists the close must wait for, if the category retains.
+    fn retained(context: &Self::Context) -> Option<&AtomicUsize>;
+}
+
+/// A socket created with client callbacks and bound, with the callbacks' context.
+///
+/// # Invariants
+/// `context` is a raw reference to a `K::Context` that the socket's callbacks use; it is taken
+/// back only after the socket's close completed (no callback runs after that), which happens
+/// only after every retained list was released.
+struct EventSocket<K: EventKind> {
+    socket: Option<K::Socket>,
+    context: *const (),
+    _kind: core::marker::PhantomData<K>,
+}
+
+// SAFETY: the raw context is a counted reference to Send + Sync data; the socket types are
+// Send + Sync.
+unsafe impl<K: EventKind> Send for EventSocket<K> {}
+// SAFETY: as above.
+unsafe impl<K: EventKind> Sync for EventSocket<K> {}
+
+impl<K: EventKind> EventSocket<K> {
+    /// Creates the socket with `context` and `K`'s dispatch, binds it to `local` and enables
+    /// `K::EVENT`. IRQL: PASSIVE_LEVEL.
+    fn bind(client: &WskClient, local: SocketAddr, options: BindOptions<'_>, context: K::Context, timeout: Duration) -> Result<Self> {
+        let context = Shared::into_raw(Shared::try_new(context)?);
+        let callbacks = Callbacks { context: context.cast_mut().cast(), dispatch: K::dispatch() };
+        let family = SockAddr::socket_family(&local);
+        let created = socket::create_with(client, family, K::CATEGORY, options, callbacks, timeout);
+        let (raw, blocking) = match created {
+            Ok(parts) => parts,
+            Err(e) => {
+                // SAFETY: no socket exists, so no callback can use the context.
+                drop(unsafe { Shared::<K::Context>::from_raw(context) });
+                return Err(e);
+            }
+        };
+        // SAFETY: the raw reference is live until `Drop` takes it back.
+        K::attach(unsafe { Shared::<K::Context>::borrow_raw(context) }, raw.as_ptr());
+        let bind_fn = K::bind_fn(&raw);
+        // From here on, dropping `this` closes the socket before freeing the context.
+        let mut this = Self {
+            socket: Some(K::wrap(socket::SocketCore { raw, blocking, client: client.clone() }, local)),
+            context,
+            _kind: core::marker::PhantomData,
+        };
+        let core = this.core()?;
+        socket::bind(&core.raw, &mut core.blocking, bind_fn, local, timeout)?;
+        socket::event_callbacks(&this.core()?.raw, K::EVENT)?;
+        Ok(this)
+    }
+
+    fn core(&mut self) -> Result<&mut socket::SocketCore> {
+        self.socket.as_mut().map(K::core).ok_or(Error::new(NtStatus::INVALID_HANDLE))
+    }
+
+    fn context(&self) -> &K::Context {
+        // SAFETY: the raw reference is live until `Drop` takes it back.
+        unsafe { Shared::<K::Context>::borrow_raw(self.context) }
+    }
+
+    /// `WSK_EVENT_DISABLE | K::EVENT`. IRQL: PASSIVE_LEVEL.
+    fn disable(&mut self) -> Result<()> {
+        socket::event_callbacks(&self.core()?.raw, sys::WSK_EVENT_DISABLE | K::EVENT)
+    }
+}
+
+impl<K: EventKind> Drop for EventSocket<K> {
     fn drop(&mut self) {
         if let Some(socket) = self.socket.take() {
-            if socket.close().is_err() {
+            // WskCloseSocket does not release retained lists: wait for their handles first.
+            if K::retained(self.context()).is_some_and(|n| !wait_released(n)) {
+                core::mem::forget(socket);
+                return;
+            }
+            if K::close(socket).is_err() {
                 // The close did not complete: callbacks may still come; keep the context.
                 return;
             }
         }
         // SAFETY: the socket is closed (or never existed), so nothing uses the context.
-        drop(unsafe { Shared::<ListenContext<L>>::from_raw(self.context) });
+        drop(unsafe { Shared::<K::Context>::from_raw(self.context) });
+    }
+}
+
+/// [`EventKind`] of [`EventListener`].
+struct ListenKind<L>(core::marker::PhantomData<L>);
+
+impl<L: ListenEvents> EventKind for ListenKind<L> {
+    type Socket = crate::ListenSocket;
+    type Context = ListenContext<L>;
+    const CATEGORY: Category = Category::Listen;
+    const EVENT: u32 = sys::WSK_EVENT_ACCEPT;
+
+    fn dispatch() -> *const c_void {
+        // A promoted constant: the table lives for 'static, as the provider requires.
+        let table: &'static sys::WSK_CLIENT_LISTEN_DISPATCH_WDK = &ListenDispatch::<L>::TABLE;
+        ptr::from_ref(table).cast()
+    }
+
+    fn bind_fn(raw: &socket::RawSocket) -> sys::PFN_WSK_BIND {
+        // SAFETY: `raw` was created as a listen socket (`CATEGORY`).
+        unsafe { raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskBind
+    }
+
+    fn wrap(core: socket::SocketCore, local: SocketAddr) -> Self::Socket {
+        crate::ListenSocket { core, local }
+    }
+
+    fn core(socket: &mut Self::Socket) -> &mut socket::SocketCore {
+        &mut socket.core
+    }
+
+    fn close(socket: Self::Socket) -> Result<()> {
+        socket.close()
+    }
+
+    fn attach(_context: &Self::Context, _socket: *mut sys::WSK_SOCKET) {}
+
+    fn retained(_context: &Self::Context) -> Option<&AtomicUsize> {
+        None
+    }
+}
+
+/// [`EventKind`] of [`EventDatagram`].
+struct DatagramKind<D>(core::marker::PhantomData<D>);
+
+impl<D: DatagramEvents> EventKind for DatagramKind<D> {
+    type Socket = crate::DatagramSocket;
+    type Context = DatagramContext<D>;
+    const CATEGORY: Category = Category::Datagram;
+    const EVENT: u32 = sys::WSK_EVENT_RECEIVE_FROM;
+
+    fn dispatch() -> *const c_void {
+        // A promoted constant: the table lives for 'static, as the provider requires.
+        let table: &'static sys::WSK_CLIENT_DATAGRAM_DISPATCH = &DatagramDispatch::<D>::TABLE;
+        ptr::from_ref(table).cast()
+    }
+
+    fn bind_fn(raw: &socket::RawSocket) -> sys::PFN_WSK_BIND {
+        // SAFETY: `raw` was created as a datagram socket (`CATEGORY`).
+        unsafe { raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() }.WskBind
+    }
+
+    fn wrap(core: socket::SocketCore, _local: SocketAddr) -> Self::Socket {
+        crate::DatagramSocket { core }
+    }
+
+    fn core(socket: &mut Self::Socket) -> &mut socket::SocketCore {
+        &mut socket.core
+    }
+
+    fn close(socket: Self::Socket) -> Result<()> {
+        socket.close()
+    }
+
+    fn attach(context: &Self::Context, socket: *mut sys::WSK_SOCKET) {
+        context.socket.store(socket, Ordering::Release);
+    }
+
+    fn retained(context: &Self::Context) -> Option<&AtomicUsize> {
+        Some(&context.outstanding)
     }
 }

@@ -117,6 +117,29 @@ fn retained_datagrams_stay_valid_until_dropped_then_are_released() {
 }
 
 #[test]
+fn release_returns_the_status_of_wsk_release_and_releases_once() {
+    let kernel = fake::Kernel::start();
+    let client = register();
+    let keep = Arc::new(Mutex::new(Vec::new()));
+    let (events, _) = datagrams(Verdict::Retain, Some(keep.clone()));
+    let mut rx = EventDatagram::bind(&client, V4.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let to = rx.socket().unwrap().local_addr().unwrap();
+    let mut tx = DatagramSocket::bind(&client, V4.parse().unwrap(), QUICK).unwrap();
+    tx.send_to(b"one", to, QUICK).unwrap();
+    tx.send_to(b"two", to, QUICK).unwrap();
+    assert_eq!(provider::retained_indications(), 2);
+    let handles: Vec<RetainedData> = keep.lock().unwrap().drain(..).collect();
+    for handle in handles {
+        handle.release().unwrap();
+    }
+    assert_eq!(provider::retained_indications(), 0, "each release gave its chain back once");
+    drop((rx, tx));
+    assert!(client.shutdown(QUICK));
+    // A second WskRelease of a chain would be recorded as a violation.
+    kernel.assert_clean();
+}
+
+#[test]
 fn retained_handle_dropped_inside_the_callback_counts_as_consumed() {
     let kernel = fake::Kernel::start();
     let client = register();
