@@ -358,6 +358,7 @@ unsafe extern "C" fn wsk_socket_connect(
         Kind::Connect {
             remote,
             hand_over: true,
+            data: Vec::new(),
         },
     )
     .0

@@ -27,6 +27,8 @@ pub(crate) struct Engine {
     pub(crate) accept_ex: ws::LPFN_ACCEPTEX,
     pub(crate) get_accept_ex_sockaddrs: ws::LPFN_GETACCEPTEXSOCKADDRS,
     pub(crate) connect_ex: ws::LPFN_CONNECTEX,
+    /// `WSARecvMsg`, for `WskReceiveFrom` with control information.
+    pub(crate) recv_msg: ws::LPFN_WSARECVMSG,
 }
 
 // SAFETY: a completion port handle and function pointers may be used from any thread.
@@ -57,7 +59,7 @@ fn start() -> Result<Engine, NtStatus> {
     if port.is_null() {
         return Err(NtStatus::INSUFFICIENT_RESOURCES);
     }
-    let (accept_ex, get_accept_ex_sockaddrs, connect_ex) = extension_functions()?;
+    let (accept_ex, get_accept_ex_sockaddrs, connect_ex, recv_msg) = extension_functions()?;
     for i in 0..WORKERS {
         let port = port as usize;
         std::thread::Builder::new()
@@ -70,6 +72,7 @@ fn start() -> Result<Engine, NtStatus> {
         accept_ex,
         get_accept_ex_sockaddrs,
         connect_ex,
+        recv_msg,
     })
 }
 
@@ -95,6 +98,7 @@ type Extensions = (
     ws::LPFN_ACCEPTEX,
     ws::LPFN_GETACCEPTEXSOCKADDRS,
     ws::LPFN_CONNECTEX,
+    ws::LPFN_WSARECVMSG,
 );
 
 fn extension_functions() -> Result<Extensions, NtStatus> {
@@ -112,7 +116,9 @@ fn extension_functions() -> Result<Extensions, NtStatus> {
         }?;
         // SAFETY: as above.
         let connect_ex = unsafe { extension::<ws::LPFN_CONNECTEX>(s, ws::WSAID_CONNECTEX) }?;
-        Ok((accept_ex, sockaddrs, connect_ex))
+        // SAFETY: as above.
+        let recv_msg = unsafe { extension::<ws::LPFN_WSARECVMSG>(s, ws::WSAID_WSARECVMSG) }?;
+        Ok((accept_ex, sockaddrs, connect_ex, recv_msg))
     })();
     // SAFETY: `s` is ours.
     unsafe { ws::closesocket(s) };

@@ -32,6 +32,20 @@ pub(crate) struct FromOut {
     pub(crate) remote: *mut sys::SOCKADDR,
     pub(crate) control_length: *mut u32,
     pub(crate) control_flags: *mut u32,
+    /// The client's control buffer and its size (`*ControlLength` at the call), or null / 0
+    /// when no control information was asked for.
+    pub(crate) control: *mut sys::CMSGHDR,
+    pub(crate) control_room: u32,
+}
+
+/// Receive flags `WskReceiveFrom` reports in `ControlFlags` (ws2def.h values, which the WSK
+/// page names: `MSG_TRUNC`, `MSG_CTRUNC`, `MSG_BCAST`, `MSG_MCAST`).
+const CONTROL_FLAGS: u32 = 0x0100 | 0x0200 | 0x0400 | 0x0800;
+
+/// A zeroed `WSAMSG` (filled in just before the Winsock call, when the op is in place).
+pub(crate) fn empty_msg() -> UnsafeCell<ws::WSAMSG> {
+    // SAFETY: WSAMSG is plain data (pointers and integers); all zeros is a valid value.
+    UnsafeCell::new(unsafe { std::mem::zeroed() })
 }
 
 /// The request an op carries, with what its completion needs.
@@ -47,14 +61,20 @@ pub(crate) enum Kind {
         bufs: Vec<ws::WSABUF>,
         flags: UnsafeCell<u32>,
     },
-    /// `WskSendTo`.
-    SendTo { bufs: Vec<ws::WSABUF>, to: Addr },
-    /// `WskReceiveFrom`.
+    /// `WskSendTo`; with control information (copied at the start) it is a `WSASendMsg`.
+    SendTo {
+        bufs: Vec<ws::WSABUF>,
+        to: Addr,
+        control: Vec<u8>,
+        msg: UnsafeCell<ws::WSAMSG>,
+    },
+    /// `WskReceiveFrom`; with a control buffer it is a `WSARecvMsg` over `msg`.
     ReceiveFrom {
         bufs: Vec<ws::WSABUF>,
         flags: UnsafeCell<u32>,
         from: UnsafeCell<Addr>,
         out: FromOut,
+        msg: UnsafeCell<ws::WSAMSG>,
     },
     /// `WskAccept`, or the provider's own accept for `WskAcceptEvent` (`event`): the new
     /// connection's socket handle and where its addresses go (null for `event`).
@@ -67,8 +87,13 @@ pub(crate) enum Kind {
         remote_out: *mut sys::SOCKADDR,
         event: bool,
     },
-    /// `WskConnect`, or `WskSocketConnect` (`hand_over`: the IRP's Information is the socket).
-    Connect { remote: Addr, hand_over: bool },
+    /// `WskConnect`, `WskConnectEx` (`data`: sent with the connection, copied at the start),
+    /// or `WskSocketConnect` (`hand_over`: the IRP's Information is the socket).
+    Connect {
+        remote: Addr,
+        hand_over: bool,
+        data: Vec<u8>,
+    },
     /// The provider's own receive on a connection socket whose data goes to `WskReceiveEvent`
     /// or to queued `WskReceive`s (see `events.rs`); no IRP.
     Pump {
@@ -340,7 +365,28 @@ impl Op {
                     ) == 0
                 }
             }
-            Kind::SendTo { bufs, to } => {
+            Kind::SendTo { bufs, to, control, msg } if !control.is_empty() => {
+                let msg = msg.get();
+                // SAFETY: `msg` lives in the op, which no longer moves; every pointer in it
+                // (address, buffers, control bytes) lives in the op or the client's MDLs
+                // until completion.
+                unsafe {
+                    msg.write(ws::WSAMSG {
+                        name: to.as_ptr().cast_mut(),
+                        namelen: to.len,
+                        lpBuffers: bufs.as_ptr().cast_mut(),
+                        dwBufferCount: count(bufs),
+                        Control: ws::WSABUF {
+                            len: u32::try_from(control.len()).map_err(|_| NtStatus::INVALID_PARAMETER)?,
+                            buf: control.as_ptr().cast_mut(),
+                        },
+                        dwFlags: 0,
+                    });
+                }
+                // SAFETY: as above.
+                unsafe { ws::WSASendMsg(s, msg, 0, &raw mut bytes, ovl, None) == 0 }
+            }
+            Kind::SendTo { bufs, to, .. } => {
                 // SAFETY: as above; `to` lives in the op.
                 unsafe {
                     ws::WSASendTo(
@@ -355,6 +401,30 @@ impl Op {
                         None,
                     ) == 0
                 }
+            }
+            Kind::ReceiveFrom {
+                bufs, from, out, msg, ..
+            } if !out.control.is_null() && out.control_room > 0 => {
+                let recv_msg = engine.recv_msg.ok_or(NtStatus::NOT_SUPPORTED)?;
+                let from = from.get();
+                // SAFETY: `from` points into this op; taking a field's address reads nothing.
+                let from_len = unsafe { (*from).len };
+                let msg = msg.get();
+                // SAFETY: `msg` lives in the op, which no longer moves; the address and the
+                // buffer list live in the op, the data and control buffers are the client's,
+                // valid until completion (WSK contract).
+                unsafe {
+                    msg.write(ws::WSAMSG {
+                        name: from.cast(),
+                        namelen: from_len,
+                        lpBuffers: bufs.as_ptr().cast_mut(),
+                        dwBufferCount: count(bufs),
+                        Control: ws::WSABUF { len: out.control_room, buf: out.control.cast() },
+                        dwFlags: 0,
+                    });
+                }
+                // SAFETY: as above.
+                unsafe { recv_msg(s, msg, &raw mut bytes, ovl, None) == 0 }
             }
             Kind::ReceiveFrom {
                 bufs, flags, from, ..
@@ -403,16 +473,18 @@ impl Op {
                 }
             }
             Kind::Notify => return engine.post(ovl),
-            Kind::Connect { remote, .. } => {
+            Kind::Connect { remote, data, .. } => {
                 let connect_ex = engine.connect_ex.ok_or(NtStatus::NOT_SUPPORTED)?;
-                // SAFETY: `remote` lives in the op; no data is sent.
+                let send = if data.is_empty() { std::ptr::null() } else { data.as_ptr().cast() };
+                let send_len = u32::try_from(data.len()).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+                // SAFETY: `remote` and `data` live in the op until it completes.
                 unsafe {
                     connect_ex(
                         s,
                         remote.as_ptr(),
                         remote.len,
-                        std::ptr::null(),
-                        0,
+                        send,
+                        send_len,
                         &raw mut bytes,
                         ovl,
                     ) != 0
@@ -647,17 +719,26 @@ impl Op {
             | Kind::Pump { .. }
             | Kind::PumpFrom { .. }
             | Kind::Notify => (status, if status.is_success() { bytes } else { 0 }),
-            Kind::ReceiveFrom { from, out, .. } => {
+            Kind::ReceiveFrom { from, out, msg, .. } => {
                 if status.is_success() {
                     // SAFETY: the request is complete; `from` was filled by Winsock.
                     let from = unsafe { &*from.get() };
                     // SAFETY: the client's buffers stay valid until its IRP completes (WSK
                     // contract); null pointers are skipped.
                     unsafe { from.write(out.remote) };
-                    for p in [out.control_length, out.control_flags] {
+                    // With a control buffer, WSARecvMsg updated `msg`: the control bytes
+                    // written and the receive flags; without one, no control information.
+                    let (control_len, control_flags) = if out.control.is_null() || out.control_room == 0 {
+                        (0, 0)
+                    } else {
+                        // SAFETY: the request is complete; Winsock no longer writes `msg`.
+                        let msg = unsafe { &*msg.get() };
+                        (msg.Control.len.min(out.control_room), msg.dwFlags & CONTROL_FLAGS)
+                    };
+                    for (p, value) in [(out.control_length, control_len), (out.control_flags, control_flags)] {
                         if !p.is_null() {
-                            // SAFETY: as above; no control information is returned.
-                            unsafe { p.write_unaligned(0) };
+                            // SAFETY: as above.
+                            unsafe { p.write_unaligned(value) };
                         }
                     }
                     (status, bytes)
@@ -707,14 +788,16 @@ impl Op {
                 }
                 (NtStatus::SUCCESS, Socket::into_handle(socket) as usize)
             }
-            Kind::Connect { hand_over, .. } => {
+            Kind::Connect { hand_over, data, .. } => {
                 if status.is_success() {
                     self.socket.connected();
                     self.socket.established();
                     crate::events::connected(&self.socket);
                 }
                 if !*hand_over {
-                    return (status, 0);
+                    // WskConnectEx: Information is the bytes of `data` sent.
+                    let sent = if status.is_success() { bytes.min(data.len()) } else { 0 };
+                    return (status, sent);
                 }
                 if status.is_success() {
                     (

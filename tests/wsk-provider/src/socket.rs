@@ -696,7 +696,10 @@ impl Socket {
                 flags,
                 from,
                 out,
+                msg,
             } => match crate::events::take_refused(self) {
+                // A datagram the receive-from event refused was kept without its control
+                // information: it is delivered with none.
                 Some(datagram) => {
                     return crate::events::receive_refused(irp, &bufs, &out, &datagram);
                 }
@@ -705,6 +708,7 @@ impl Socket {
                     flags,
                     from,
                     out,
+                    msg,
                 },
             },
             other => other,
@@ -1007,6 +1011,7 @@ unsafe extern "C" fn wsk_connect(
         Kind::Connect {
             remote,
             hand_over: false,
+            data: Vec::new(),
         },
     )
     .0
@@ -1086,8 +1091,8 @@ unsafe extern "C" fn wsk_send_to(
     buffer: *mut sys::WSK_BUF,
     _flags: u32,
     remote: *mut sys::SOCKADDR,
-    _control_length: u32,
-    _control: *mut sys::CMSGHDR,
+    control_length: u32,
+    control: *mut sys::CMSGHDR,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     let (s, irp) = enter_or_return!(socket, irp);
@@ -1102,9 +1107,20 @@ unsafe extern "C" fn wsk_send_to(
     let Some(to) = to else {
         return fail(irp, NtStatus::INVALID_PARAMETER).0;
     };
+    // Control information (e.g. IN_PKTINFO for the source address) goes to WSASendMsg as is;
+    // it is copied, so the client's buffer is only read during this call.
+    let control = if control.is_null() || control_length == 0 {
+        Vec::new()
+    } else {
+        // SAFETY: the WSK contract: `control_length` readable bytes at `control`.
+        unsafe { std::slice::from_raw_parts(control.cast::<u8>(), control_length as usize) }.to_vec()
+    };
     // SAFETY: as in wsk_send.
     match unsafe { crate::buf::wsabufs(buffer) } {
-        Ok(bufs) => s.start(irp, Kind::SendTo { bufs, to }).0,
+        Ok(bufs) => {
+            let kind = Kind::SendTo { bufs, to, control, msg: crate::ops::empty_msg() };
+            s.start(irp, kind).0
+        }
         Err(e) => fail(irp, e).0,
     }
 }
@@ -1116,11 +1132,18 @@ unsafe extern "C" fn wsk_receive_from(
     _flags: u32,
     remote: *mut sys::SOCKADDR,
     control_length: *mut u32,
-    _control: *mut sys::CMSGHDR,
+    control: *mut sys::CMSGHDR,
     control_flags: *mut u32,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     let (s, irp) = enter_or_return!(socket, irp);
+    // The page: ControlLength NULL means no control information (ControlInfo ignored).
+    let control_room = if control_length.is_null() || control.is_null() {
+        0
+    } else {
+        // SAFETY: the WSK contract: a readable ULONG, valid until completion.
+        unsafe { control_length.read_unaligned() }
+    };
     // SAFETY: as in wsk_send.
     let bufs = match unsafe { crate::buf::wsabufs(buffer) } {
         Ok(b) => b,
@@ -1134,7 +1157,10 @@ unsafe extern "C" fn wsk_receive_from(
             remote,
             control_length,
             control_flags,
+            control,
+            control_room,
         },
+        msg: crate::ops::empty_msg(),
     };
     s.start(irp, kind).0
 }
@@ -1180,15 +1206,49 @@ unsafe extern "C" fn wsk_inspect_complete(
     fail(irp, NtStatus::NOT_SUPPORTED).0
 }
 
+/// Largest `WskConnectEx` buffer (its page: 65,535 bytes, else `STATUS_BUFFER_OVERFLOW`).
+const CONNECT_EX_MAX: usize = 65_535;
+
+/// `WskConnectEx`: `WskConnect` that sends `buffer` with the connection (`ConnectEx` with a
+/// send buffer). The bytes are copied at the start (the page lets the caller free the MDL once
+/// the request completes); Information is the bytes sent. Flags must be 0.
 unsafe extern "C" fn wsk_connect_ex(
     socket: *mut sys::WSK_SOCKET,
-    _remote: *mut sys::SOCKADDR,
-    _buffer: *mut sys::WSK_BUF,
-    _flags: u32,
+    remote: *mut sys::SOCKADDR,
+    buffer: *mut sys::WSK_BUF,
+    flags: u32,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (_s, irp) = enter_or_return!(socket, irp);
-    fail(irp, NtStatus::NOT_SUPPORTED).0
+    let (s, irp) = enter_or_return!(socket, irp);
+    if flags != 0 {
+        return fail(irp, NtStatus::INVALID_PARAMETER).0;
+    }
+    // SAFETY: the WSK contract: a readable address of its family's size.
+    let Some(remote) = (unsafe { Addr::read(remote) }) else {
+        return fail(irp, NtStatus::INVALID_PARAMETER).0;
+    };
+    // SAFETY: the WSK contract: the buffer and its MDLs are valid until completion.
+    let bufs = match unsafe { crate::buf::wsabufs(buffer) } {
+        Ok(bufs) => bufs,
+        Err(e) => return fail(irp, e).0,
+    };
+    if crate::buf::total(&bufs) > CONNECT_EX_MAX {
+        return fail(irp, NtStatus::BUFFER_OVERFLOW).0;
+    }
+    let mut data = Vec::with_capacity(crate::buf::total(&bufs));
+    for b in &bufs {
+        // SAFETY: each WSABUF points to `len` readable bytes of the client's MDLs.
+        data.extend_from_slice(unsafe { std::slice::from_raw_parts(b.buf.cast_const(), b.len as usize) });
+    }
+    s.start(
+        irp,
+        Kind::Connect {
+            remote,
+            hand_over: false,
+            data,
+        },
+    )
+    .0
 }
 
 #[allow(clippy::too_many_arguments)]
