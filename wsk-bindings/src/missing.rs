@@ -563,3 +563,88 @@ const _: () = {
     assert!(core::mem::size_of::<WSK_CLIENT_LISTEN_DISPATCH_WDK>() == core::mem::size_of::<crate::WSK_CLIENT_LISTEN_DISPATCH>());
     assert!(core::mem::offset_of!(WSK_CLIENT_LISTEN_DISPATCH_WDK, WskAbortEvent) == 16);
 };
+
+// Datagram control information (ancillary data) for `WskSendTo` / `WskReceiveFrom`.
+
+/// `IPPROTO_IP` (ws2def.h `IPPROTO`): option level of IPv4 options; protocol number 0.
+pub const IPPROTO_IP: u32 = 0;
+/// `IP_PKTINFO` (level `IPPROTO_IP`): "The constant that represents this socket option is
+/// 19" (<https://learn.microsoft.com/windows/win32/winsock/ip-pktinfo>); also the
+/// `cmsg_type` of the `IN_PKTINFO` control object.
+pub const IP_PKTINFO: u32 = 19;
+/// `IPV6_PKTINFO` (level `IPPROTO_IPV6`): 19
+/// (<https://learn.microsoft.com/windows/win32/winsock/ipv6-pktinfo>); also the `cmsg_type`
+/// of the `IN6_PKTINFO` control object.
+pub const IPV6_PKTINFO: u32 = 19;
+
+/// `IN_PKTINFO` (ws2ipdef.h; <https://learn.microsoft.com/windows/win32/api/ws2ipdef/ns-ws2ipdef-in_pktinfo>):
+/// `IN_ADDR ipi_addr; ULONG ipi_ifindex;`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IN_PKTINFO {
+    /// Received: the datagram's destination address; sent: the source address to use
+    /// (network byte order).
+    pub ipi_addr: [u8; 4],
+    /// Received: the interface it arrived on; sent: the interface to send on (0: any).
+    pub ipi_ifindex: u32,
+}
+
+/// `IN6_PKTINFO` (ws2ipdef.h; <https://learn.microsoft.com/windows/win32/api/ws2ipdef/ns-ws2ipdef-in6_pktinfo>):
+/// `IN6_ADDR ipi6_addr; ULONG ipi6_ifindex;`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IN6_PKTINFO {
+    /// As [`IN_PKTINFO::ipi_addr`], IPv6.
+    pub ipi6_addr: [u8; 16],
+    /// As [`IN_PKTINFO::ipi_ifindex`].
+    pub ipi6_ifindex: u32,
+}
+
+/// `MSG_TRUNC` (ws2def.h; Wine declares the four in mswsock.h): `WskReceiveFrom`'s `ControlFlags`: the datagram was truncated.
+pub const MSG_TRUNC: u32 = 0x0100;
+/// `MSG_CTRUNC` (ws2def.h): the control information was truncated.
+pub const MSG_CTRUNC: u32 = 0x0200;
+/// `MSG_BCAST` (ws2def.h): received as a link-layer broadcast.
+pub const MSG_BCAST: u32 = 0x0400;
+/// `MSG_MCAST` (ws2def.h): received on a multicast address.
+pub const MSG_MCAST: u32 = 0x0800;
+
+/// `TYPE_ALIGNMENT(WSACMSGHDR)` on x64 (its `SIZE_T` first member): `WSA_CMSGHDR_ALIGN` rounds a
+/// control object's length up to it to find the next header (ws2def.h).
+pub const CMSGHDR_ALIGN: usize = core::mem::align_of::<crate::WSACMSGHDR>();
+/// `MAX_NATURAL_ALIGNMENT` on x64 (`sizeof(ULONGLONG)`): `WSA_CMSGDATA_ALIGN` rounds the header
+/// size up to it to find a control object's data (ws2def.h).
+pub const CMSGDATA_ALIGN: usize = 8;
+
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<IN_PKTINFO>() == 8);
+    assert!(offset_of!(IN_PKTINFO, ipi_ifindex) == 4);
+    assert!(size_of::<IN6_PKTINFO>() == 20);
+    assert!(offset_of!(IN6_PKTINFO, ipi6_ifindex) == 16);
+    assert!(align_of::<IN6_PKTINFO>() == 4);
+    // WSACMSGHDR { SIZE_T cmsg_len; INT cmsg_level; INT cmsg_type; }: 16 bytes, 8-aligned.
+    assert!(size_of::<crate::WSACMSGHDR>() == 16);
+    assert!(CMSGHDR_ALIGN == 8);
+};
+
+#[cfg(test)]
+mod control_info_tests {
+    use super::*;
+
+    #[test]
+    fn control_info_values_and_layouts() {
+        assert_eq!((IPPROTO_IP, IP_PKTINFO, IPV6_PKTINFO), (0, 19, 19));
+        assert_eq!((MSG_TRUNC, MSG_CTRUNC, MSG_BCAST, MSG_MCAST), (0x100, 0x200, 0x400, 0x800));
+        assert_eq!(core::mem::size_of::<IN_PKTINFO>(), 8);
+        assert_eq!(core::mem::size_of::<IN6_PKTINFO>(), 20);
+        assert_eq!((CMSGHDR_ALIGN, CMSGDATA_ALIGN), (8, 8));
+    }
+}
+
+/// `FIONREAD` (winsock2.h: `_IOR('f', 127, u_long)` = `IOC_OUT | (4 << 16) | ('f' << 8) | 127`):
+/// the bytes a socket can read at once; a standard ioctl `WskIoctl` passes to the transport
+/// (<https://learn.microsoft.com/windows/win32/winsock/winsock-ioctls>).
+pub const FIONREAD: u32 = 0x4004_667F;
+
+const _: () = assert!(FIONREAD == 0x4000_0000 | (4 << 16) | ((b'f' as u32) << 8) | 127);

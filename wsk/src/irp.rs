@@ -88,6 +88,8 @@ pub(crate) struct OpMemory {
     pub(crate) addresses: [SockAddr; 2],
     /// `OutputSizeReturned` of control requests.
     pub(crate) size_returned: usize,
+    /// A caller's buffer chain, moved here for the request (see [`Blocking::take_chain`]).
+    pub(crate) chain: Option<crate::BufferChain>,
 }
 
 /// One blocking request's IRP, event and memory, in pool so that it can outlive its caller
@@ -132,7 +134,7 @@ impl Blocking {
         };
         if !fits {
             let buffer = if buffer_len == 0 { None } else { Some(PoolBuffer::try_new(buffer_len)?) };
-            let memory = OpMemory { buffer, addresses: [SockAddr::empty(); 2], size_returned: 0 };
+            let memory = OpMemory { buffer, addresses: [SockAddr::empty(); 2], size_returned: 0, chain: None };
             let op = PoolBox::try_new(SyncOp { event: Event::uninit(), irp: Irp::try_new()?, state: AtomicU8::new(IDLE), memory })?;
             op.event.init();
             self.slot = Some(op);
@@ -187,6 +189,12 @@ impl Blocking {
             return Err(if completed { Error::new(status) } else { Error::TIMEOUT });
         }
         Ok((info, &op.memory))
+    }
+
+    /// Takes back the buffer chain a request's memory holds; `None` if there is none or the
+    /// request was abandoned (the chain then stays with it, never freed under the provider).
+    pub(crate) fn take_chain(&mut self) -> Option<crate::BufferChain> {
+        self.slot.as_deref_mut().and_then(|op| op.memory.chain.take())
     }
 
     /// After a timeout: cancel, then force, then abandon. True if the request completed

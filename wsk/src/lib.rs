@@ -64,7 +64,10 @@ macro_rules! utf16 {
 }
 
 pub mod accept;
+pub mod basic;
+pub mod cmsg;
 mod addr;
+mod chain;
 mod client;
 mod connection;
 mod datagram;
@@ -81,6 +84,7 @@ mod socket;
 pub mod datagrams;
 pub mod security;
 pub mod stream;
+pub mod stream_socket;
 mod sync;
 mod task;
 mod time;
@@ -90,10 +94,12 @@ pub use addr::SockAddr;
 pub use client::WskClient;
 pub use error::{nt_result, Error, Result};
 pub use memory::{PoolBox, PoolBuffer};
+pub use chain::{BufferChain, MAX_LINKS};
 pub use resolve::{name_of, AddressInfo, HostName, ServiceName};
 pub use shared::Shared;
 pub use connection::{ConnectionSocket, Disconnect};
 pub use datagram::DatagramSocket;
+pub use datagram::Received;
 pub use listen::ListenSocket;
 pub use options::{SocketOptions, TcpOptions};
 pub use socket::{BindOptions, CHUNK};

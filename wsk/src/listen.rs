@@ -68,25 +68,7 @@ impl ListenSocket {
     pub fn accept(&mut self, timeout: Duration) -> Result<(ConnectionSocket, Option<SocketAddr>)> {
         // SAFETY: `raw` is a listen socket.
         let accept_fn = unsafe { self.core.raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept;
-        let Some(accept_fn) = accept_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-        let socket = self.core.raw.as_ptr();
-        let raw = &mut self.core.raw;
-        let (info, memory) = self.core.blocking.run(
-            0,
-            timeout,
-            |m| m.addresses = [SockAddr::empty(); 2],
-            |irp, m| {
-                let [local, remote] = &mut m.addresses;
-                // SAFETY: the socket is open; the address storage lives in the request's memory.
-                unsafe { accept_fn(socket, 0, ptr::null_mut(), ptr::null(), local.as_mut_ptr(), remote.as_mut_ptr(), irp) }
-            },
-            || {
-                let _ = raw.close();
-            },
-        )?;
-        let remote = memory.addresses[1].to_socket_addr();
-        let accepted = NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
-        Ok((ConnectionSocket::from_raw(RawSocket::accepted(accepted), self.core.client.clone()), remote))
+        accept_on(&mut self.core, accept_fn, timeout)
     }
 
     pub(crate) fn into_parts(self) -> (RawSocket, WskClient) {
@@ -103,4 +85,26 @@ impl ListenSocket {
     }
 }
 
-
+/// `WskAccept` through `accept_fn` (a listen socket's or a stream socket's); the accepted
+/// socket is a connection socket. IRQL: PASSIVE_LEVEL.
+pub(crate) fn accept_on(core: &mut SocketCore, accept_fn: sys::PFN_WSK_ACCEPT, timeout: Duration) -> Result<(ConnectionSocket, Option<SocketAddr>)> {
+    let Some(accept_fn) = accept_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+    let socket = core.raw.as_ptr();
+    let raw = &mut core.raw;
+    let (info, memory) = core.blocking.run(
+        0,
+        timeout,
+        |m| m.addresses = [SockAddr::empty(); 2],
+        |irp, m| {
+            let [local, remote] = &mut m.addresses;
+            // SAFETY: the socket is open; the address storage lives in the request's memory.
+            unsafe { accept_fn(socket, 0, ptr::null_mut(), ptr::null(), local.as_mut_ptr(), remote.as_mut_ptr(), irp) }
+        },
+        || {
+            let _ = raw.close();
+        },
+    )?;
+    let remote = memory.addresses[1].to_socket_addr();
+    let accepted = NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
+    Ok((ConnectionSocket::from_raw(RawSocket::accepted(accepted), core.client.clone()), remote))
+}

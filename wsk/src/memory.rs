@@ -199,6 +199,11 @@ impl PoolBuffer {
         unsafe { core::slice::from_raw_parts_mut(self.va.as_ptr(), self.len) }
     }
 
+    /// The buffer's MDL (for linking chains: [`crate::BufferChain`]).
+    pub(crate) fn mdl_ptr(&self) -> *mut sys::MDL {
+        self.mdl.as_ptr()
+    }
+
     /// The buffer's start as a `*mut T`, if the buffer is large and aligned enough for a `T`
     /// (pool memory is 16-byte aligned). Writing a `T` there is the caller's business.
     pub(crate) fn typed_ptr<T>(&self) -> Option<*mut T> {

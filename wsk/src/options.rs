@@ -197,8 +197,17 @@ macro_rules! impl_core {
     )*};
 }
 
-impl_core!(crate::ListenSocket, crate::ConnectionSocket, crate::DatagramSocket);
+impl_core!(
+    crate::ListenSocket,
+    crate::ConnectionSocket,
+    crate::DatagramSocket,
+    crate::basic::BasicSocket,
+    crate::stream_socket::StreamSocket,
+    crate::stream_socket::StreamListener,
+    crate::stream_socket::StreamConnection
+);
 impl TcpOptions for crate::ConnectionSocket {}
+impl TcpOptions for crate::stream_socket::StreamConnection {}
 
 #[cfg(test)]
 mod tests {

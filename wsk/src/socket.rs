@@ -131,6 +131,10 @@ pub(crate) enum Category {
     Listen,
     Connection,
     Datagram,
+    /// `WSK_FLAG_BASIC_SOCKET` over TCP (`false`) or UDP (`true`).
+    Basic { datagram: bool },
+    /// `WSK_FLAG_STREAM_SOCKET` (TCP).
+    Stream,
 }
 
 impl Category {
@@ -139,13 +143,15 @@ impl Category {
             Self::Listen => sys::WSK_FLAG_LISTEN_SOCKET,
             Self::Connection => sys::WSK_FLAG_CONNECTION_SOCKET,
             Self::Datagram => sys::WSK_FLAG_DATAGRAM_SOCKET,
+            Self::Basic { .. } => sys::WSK_FLAG_BASIC_SOCKET,
+            Self::Stream => sys::WSK_FLAG_STREAM_SOCKET,
         }
     }
 
     fn type_and_protocol(self) -> (u16, u32) {
         match self {
-            Self::Listen | Self::Connection => (sys::SOCK_STREAM_TYPE, sys::IPPROTO_TCP),
-            Self::Datagram => (sys::SOCK_DGRAM_TYPE, sys::IPPROTO_UDP),
+            Self::Listen | Self::Connection | Self::Stream | Self::Basic { datagram: false } => (sys::SOCK_STREAM_TYPE, sys::IPPROTO_TCP),
+            Self::Datagram | Self::Basic { datagram: true } => (sys::SOCK_DGRAM_TYPE, sys::IPPROTO_UDP),
         }
     }
 }

@@ -1,0 +1,248 @@
+//! Stream sockets (`WSK_FLAG_STREAM_SOCKET`): one socket that becomes either a listener or a
+//! connection after it is bound, through `WSK_PROVIDER_STREAM_DISPATCH`.
+//!
+//! The stream category and its dispatch table exist from Windows 10, version 1703 on
+//! (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/ns-wsk-_wsk_provider_stream_dispatch>);
+//! a provider without them refuses `WskSocket` with `WSK_FLAG_STREAM_SOCKET`
+//! (`STATUS_NOT_SUPPORTED`, `STATUS_INVALID_PARAMETER` or `STATUS_NOT_IMPLEMENTED`), which
+//! [`StreamSocket::bind`] returns. The roles are distinct types: a [`StreamSocket`] (bound,
+//! no role yet) is consumed by [`StreamSocket::listen`] into a [`StreamListener`] or by
+//! [`StreamSocket::connect`] into a [`StreamConnection`], so an operation of the other role
+//! does not compile. Both use the stream dispatch table; connections accepted on a
+//! [`StreamListener`] are ordinary [`ConnectionSocket`]s.
+//!
+//! ```no_run
+//! # fn demo(client: &wsk::WskClient, local: core::net::SocketAddr, server: core::net::SocketAddr) -> wsk::Result<()> {
+//! use wsk::stream_socket::StreamSocket;
+//! let timeout = core::time::Duration::from_secs(5);
+//! let mut listener = StreamSocket::bind(client, local, wsk::BindOptions::default(), timeout)?.listen(timeout)?;
+//! let mut out = StreamSocket::bind(client, "0.0.0.0:0".parse().unwrap(), wsk::BindOptions::default(), timeout)?.connect(server, timeout)?;
+//! out.send_all(b"hello", timeout)?;
+//! let (connection, from) = listener.accept(timeout)?;
+//! # let _ = (connection, from); Ok(()) }
+//! ```
+
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use wsk_bindings as sys;
+
+use crate::connection::{connect_ex_on, disconnect_on, receive_on, send_on};
+use crate::socket::{self, BindOptions, Category, SocketCore};
+use crate::{ConnectionSocket, Disconnect, Error, NtStatus, Result, SockAddr, WskClient};
+
+/// The stream dispatch of `core`'s socket, if it is open.
+fn dispatch(core: &SocketCore) -> Result<&sys::WSK_PROVIDER_STREAM_DISPATCH> {
+    if !core.raw.is_open() {
+        return Err(Error::new(NtStatus::INVALID_HANDLE));
+    }
+    // SAFETY: every socket of this module was created with WSK_FLAG_STREAM_SOCKET.
+    Ok(unsafe { core.raw.dispatch::<sys::WSK_PROVIDER_STREAM_DISPATCH>() })
+}
+
+/// A bound stream socket that has not taken a role yet. Dropping it closes it.
+pub struct StreamSocket {
+    pub(crate) core: SocketCore,
+}
+
+impl StreamSocket {
+    /// Creates a stream socket (`WskSocket` with `WSK_FLAG_STREAM_SOCKET`, TCP), applies
+    /// `options` and binds it to `local` (`WskBind`). IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// The status of `WskSocket` (a provider without stream sockets refuses them), of an
+    /// option or of `WskBind`.
+    pub fn bind(client: &WskClient, local: SocketAddr, options: BindOptions<'_>, timeout: Duration) -> Result<Self> {
+        let family = SockAddr::socket_family(&local);
+        let (raw, blocking) = socket::create(client, family, Category::Stream, options, timeout)?;
+        let mut this = Self { core: SocketCore { raw, blocking, client: client.clone() } };
+        let bind_fn = dispatch(&this.core)?.WskBind;
+        socket::bind(&this.core.raw, &mut this.core.blocking, bind_fn, local, timeout)?;
+        Ok(this)
+    }
+
+    /// The local address (`WskGetLocalAddress`), e.g. the port chosen for port 0.
+    /// IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// The provider's status.
+    pub fn local_addr(&mut self) -> Result<SocketAddr> {
+        let f = dispatch(&self.core)?.WskGetLocalAddress;
+        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
+    }
+
+    /// Makes the socket a listener (`WskListen`). IRQL: PASSIVE_LEVEL.
+    ///
+    /// See <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_listen>.
+    ///
+    /// # Errors
+    /// The provider's status; the socket is closed.
+    pub fn listen(mut self, timeout: Duration) -> Result<StreamListener> {
+        let Some(listen_fn) = dispatch(&self.core)?.WskListen else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+        let socket = self.core.raw.as_ptr();
+        let raw = &mut self.core.raw;
+        self.core.blocking.run(
+            0,
+            timeout,
+            |_| {},
+            // SAFETY: the socket is an open, bound stream socket.
+            |irp, _| unsafe { listen_fn(socket, irp) },
+            || {
+                let _ = raw.close();
+            },
+        )?;
+        Ok(StreamListener { core: self.core })
+    }
+
+    /// Makes the socket a connection to `remote` (`WskConnect`). IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_CONNECTION_REFUSED`, `STATUS_IO_TIMEOUT` or another provider status; the
+    /// socket is closed.
+    pub fn connect(mut self, remote: SocketAddr, timeout: Duration) -> Result<StreamConnection> {
+        let Some(connect_fn) = dispatch(&self.core)?.WskConnect else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+        let socket = self.core.raw.as_ptr();
+        let raw = &mut self.core.raw;
+        self.core.blocking.run(
+            0,
+            timeout,
+            |m| m.addresses[1] = SockAddr::from(remote),
+            // SAFETY: the socket is open and bound; the address lives in the request's memory.
+            |irp, m| unsafe { connect_fn(socket, m.addresses[1].as_mut_ptr(), 0, irp) },
+            || {
+                let _ = raw.close();
+            },
+        )?;
+        Ok(StreamConnection { core: self.core })
+    }
+
+    /// Like [`StreamSocket::connect`], sending `data` (at most
+    /// [`ConnectionSocket::MAX_CONNECT_DATA`] bytes) with the connection (`WskConnectEx`);
+    /// returns the connection and the bytes sent. IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_INVALID_BUFFER_SIZE` for too much data; `STATUS_NOT_IMPLEMENTED` when the
+    /// provider's stream dispatch has no `WskConnectEx`; otherwise as
+    /// [`StreamSocket::connect`].
+    pub fn connect_with_data(mut self, remote: SocketAddr, data: &[u8], timeout: Duration) -> Result<(StreamConnection, usize)> {
+        if data.len() > ConnectionSocket::MAX_CONNECT_DATA {
+            return Err(Error::new(NtStatus::INVALID_BUFFER_SIZE));
+        }
+        let Some(connect_ex_fn) = dispatch(&self.core)?.WskConnectEx else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+        let sent = connect_ex_on(&mut self.core.raw, &mut self.core.blocking, connect_ex_fn, remote, data, timeout)?;
+        Ok((StreamConnection { core: self.core }, sent.min(data.len())))
+    }
+}
+
+/// A stream socket that listens. Dropping it closes it (pending accepts complete cancelled).
+pub struct StreamListener {
+    pub(crate) core: SocketCore,
+}
+
+impl StreamListener {
+    /// Waits up to `timeout` for a connection (`WskAccept` through the stream dispatch);
+    /// returns it with the remote address. IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_IO_TIMEOUT`, or the provider's status.
+    pub fn accept(&mut self, timeout: Duration) -> Result<(ConnectionSocket, Option<SocketAddr>)> {
+        let accept_fn = dispatch(&self.core)?.WskAccept;
+        crate::listen::accept_on(&mut self.core, accept_fn, timeout)
+    }
+
+    /// The local address (`WskGetLocalAddress`). IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// The provider's status.
+    pub fn local_addr(&mut self) -> Result<SocketAddr> {
+        let f = dispatch(&self.core)?.WskGetLocalAddress;
+        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
+    }
+
+    /// Closes the listener. IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// The status of `WskCloseSocket`; the socket is released either way.
+    pub fn close(self) -> Result<()> {
+        let (mut raw, _client) = self.core.into_parts();
+        raw.close()
+    }
+}
+
+/// A connected stream socket. Dropping it closes it.
+pub struct StreamConnection {
+    pub(crate) core: SocketCore,
+}
+
+impl StreamConnection {
+    /// Sends up to [`crate::CHUNK`] bytes (`WskSend`); returns how many were sent.
+    /// IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// As [`ConnectionSocket::send`].
+    pub fn send(&mut self, data: &[u8], timeout: Duration) -> Result<usize> {
+        let send_fn = dispatch(&self.core)?.WskSend;
+        send_on(&mut self.core, send_fn, data, timeout)
+    }
+
+    /// Sends all of `data`. IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// As [`StreamConnection::send`].
+    pub fn send_all(&mut self, mut data: &[u8], timeout: Duration) -> Result<()> {
+        while !data.is_empty() {
+            let n = self.send(data, timeout)?;
+            if n == 0 {
+                return Err(Error::new(NtStatus::CONNECTION_ABORTED));
+            }
+            data = data.get(n..).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    /// Receives up to `out.len()` bytes (`WskReceive`); 0 means the peer closed.
+    /// IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// As [`ConnectionSocket::receive`].
+    pub fn receive(&mut self, out: &mut [u8], timeout: Duration) -> Result<usize> {
+        let receive_fn = dispatch(&self.core)?.WskReceive;
+        receive_on(&mut self.core, receive_fn, out, 0, timeout)
+    }
+
+    /// The local address (`WskGetLocalAddress`). IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// The provider's status.
+    pub fn local_addr(&mut self) -> Result<SocketAddr> {
+        let f = dispatch(&self.core)?.WskGetLocalAddress;
+        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
+    }
+
+    /// The peer's address (`WskGetRemoteAddress`). IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// The provider's status.
+    pub fn peer_addr(&mut self) -> Result<SocketAddr> {
+        let f = dispatch(&self.core)?.WskGetRemoteAddress;
+        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
+    }
+
+    /// Ends the connection (`WskDisconnect`). IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// As [`ConnectionSocket::disconnect`].
+    pub fn disconnect(&mut self, how: Disconnect<'_>, timeout: Duration) -> Result<()> {
+        let disconnect_fn = dispatch(&self.core)?.WskDisconnect;
+        disconnect_on(&mut self.core, disconnect_fn, how, timeout)
+    }
+
+    /// Closes the connection. IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// The status of `WskCloseSocket`; the socket is released either way.
+    pub fn close(self) -> Result<()> {
+        let (mut raw, _client) = self.core.into_parts();
+        raw.close()
+    }
+}
