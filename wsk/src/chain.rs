@@ -31,7 +31,8 @@ struct Link {
 /// let timeout = core::time::Duration::from_secs(5);
 /// let mut chain = BufferChain::try_new(&[16, 4096, 100])?;
 /// chain.copy_from(b"header, then the body in the next buffers");
-/// let sent = connection.send_chain(&mut chain, 0, chain.len(), timeout)?;
+/// let len = chain.len();
+/// let sent = connection.send_chain(&mut chain, 0, len, timeout)?;
 /// let received = connection.receive_chain(&mut chain, timeout)?;
 /// # let _ = (sent, received); Ok(()) }
 /// ```

@@ -19,7 +19,10 @@ use wsk::events::{
     ConnectionEvents, DatagramEvents, EventConnection, EventDatagram, EventListener, Indication, ListenEvents, RetainedData,
     Verdict,
 };
-use wsk::{BindOptions, ConnectionSocket, Error, NtStatus, SpinLock, WskClient};
+use wsk::basic::{BasicSocket, Transport};
+use wsk::cmsg::{ControlBuffer, ControlMessages, PacketInfo, MAX_CONTROL};
+use wsk::stream_socket::StreamSocket;
+use wsk::{BindOptions, BufferChain, ConnectionSocket, DatagramSocket, Error, NtStatus, SocketOptions, SpinLock, WskClient};
 use wsk_bindings as sys;
 use wskrs_conformance_abi::{Outcome, PeerAddr, RunRequest};
 
@@ -58,6 +61,13 @@ pub(crate) fn run(device: *mut sys::DEVICE_OBJECT, req: &RunRequest, report: &mu
     event_datagram(&mut cx, true);
     event_connection_retain(&mut cx);
     name_of(&mut cx);
+    basic_socket(&mut cx);
+    stream_listen_accept(&mut cx);
+    stream_connect(&mut cx);
+    connect_with_data(&mut cx);
+    packet_info(&mut cx, 0);
+    packet_info(&mut cx, 1);
+    buffer_chain(&mut cx);
 
     let name = "lib.client_shutdown";
     let started = wsk::uptime();
@@ -494,4 +504,239 @@ fn name_of(cx: &mut LibCx<'_, '_>) {
         Ok(_) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("empty host name")),
         Err(e) => cx.failed(name, "name_of", e),
     }
+}
+
+/// `BasicSocket` (UDP, IPv4): `SO_RCVBUF` set and read back, `WskIoctl(FIONREAD)` (4 bytes,
+/// nothing queued), close.
+fn basic_socket(cx: &mut LibCx<'_, '_>) {
+    let name = "lib.basic_socket.option_ioctl_close";
+    let mut socket = match BasicSocket::new(cx.client, Transport::Udp, false, WAIT) {
+        Ok(s) => s,
+        Err(e) => return cx.failed(name, "BasicSocket::new", e),
+    };
+    if let Err(e) = socket.set_recv_buffer_size(48 * 1024) {
+        return cx.failed(name, "set_recv_buffer_size", e);
+    }
+    let size = match socket.recv_buffer_size() {
+        Ok(n) => n,
+        Err(e) => return cx.failed(name, "recv_buffer_size", e),
+    };
+    let mut pending = [0xFFu8; 4];
+    let ioctl = socket.ioctl_raw(sys::FIONREAD, &[], &mut pending);
+    let closed = socket.close();
+    match (ioctl, closed) {
+        (Ok(4), Ok(())) if size >= 48 * 1024 && pending == [0; 4] => {
+            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("SO_RCVBUF {size}; FIONREAD 0 (4 bytes); closed"));
+        }
+        (Err(e), _) => cx.failed(name, "ioctl_raw(FIONREAD)", e),
+        (_, Err(e)) => cx.failed(name, "close", e),
+        (Ok(n), Ok(())) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("SO_RCVBUF {size}; FIONREAD {n} bytes {pending:?}")),
+    }
+}
+
+/// `StreamSocket` bound to 127.0.0.1:0, `listen`; the helper connects from Linux;
+/// `StreamListener::accept` gives a `ConnectionSocket` that echoes the helper's bytes.
+fn stream_listen_accept(cx: &mut LibCx<'_, '_>) {
+    let name = "lib.stream_socket.listen_accept_linux_client";
+    let mut socket = match StreamSocket::bind(cx.client, LOOPBACK4, BindOptions::default(), WAIT) {
+        Ok(s) => s,
+        Err(e) => return cx.failed(name, "StreamSocket::bind", e),
+    };
+    let port = match socket.local_addr() {
+        Ok(a) => a.port(),
+        Err(e) => return cx.failed(name, "local_addr", e),
+    };
+    let mut listener = match socket.listen(WAIT) {
+        Ok(l) => l,
+        Err(e) => return cx.failed(name, "listen", e),
+    };
+    let payload: &[u8] = b"accepted on a stream socket";
+    let helper = match Helper::start(cx, "tcp", port, payload) {
+        Ok(h) => h,
+        Err(e) => return cx.failed(name, "helper connect", e),
+    };
+    let (mut connection, remote) = match listener.accept(EVENT_WAIT) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = helper.answer();
+            return cx.failed(name, "accept", e);
+        }
+    };
+    let mut data = [0u8; MAX];
+    let echoed = receive_exact(&mut connection, data.get_mut(..payload.len()).unwrap_or_default())
+        .and_then(|n| connection.send_all(data.get(..n).unwrap_or_default(), WAIT).map(|()| n));
+    let answer = helper.answer();
+    let _ = connection.close();
+    let _ = listener.close();
+    match (echoed, answer) {
+        (Ok(n), Ok(back)) if back.as_slice() == payload => cx.push(
+            name,
+            Outcome::Pass,
+            NtStatus::SUCCESS,
+            &detail!("port {port}: client port {}, {n} bytes echoed", remote.map_or(0, |a| a.port())),
+        ),
+        (Err(e), _) => cx.failed(name, "serving the accepted connection", e),
+        (Ok(n), Ok(back)) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("{n} received, helper got {} bytes, differs", back.len)),
+        (Ok(_), Err(line)) => cx.push(name, Outcome::Fail, NtStatus::UNSUCCESSFUL, &detail!("helper: {line}")),
+    }
+}
+
+/// `StreamSocket` bound to 0.0.0.0:0, `connect_with_data` (`WskConnectEx` of the stream
+/// dispatch) to the TCP echo server, then `send_all` and `receive` of both echoes, `peer_addr`.
+fn stream_connect(cx: &mut LibCx<'_, '_>) {
+    let name = "lib.stream_socket.connect_with_data_echo";
+    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else { return };
+    let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+    let socket = match StreamSocket::bind(cx.client, unspecified, BindOptions::default(), WAIT) {
+        Ok(s) => s,
+        Err(e) => return cx.failed(name, "StreamSocket::bind", e),
+    };
+    let (first, second): (&[u8], &[u8]) = (b"stream connect data|", b"then a send");
+    let (mut connection, sent) = match socket.connect_with_data(target, first, WAIT) {
+        Ok(c) => c,
+        Err(e) => return cx.failed(name, "connect_with_data", e),
+    };
+    if let Err(e) = connection.send_all(second, WAIT) {
+        return cx.failed(name, "send_all", e);
+    }
+    let mut back = [0u8; MAX];
+    let want = first.len().saturating_add(second.len());
+    let mut got = 0;
+    while got < want {
+        let Some(rest) = back.get_mut(got..want) else { break };
+        match connection.receive(rest, WAIT) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got = got.saturating_add(n),
+        }
+    }
+    let peer = connection.peer_addr().map_or(0, |a| a.port());
+    let _ = connection.close();
+    let same = back.get(..first.len()) == Some(first) && back.get(first.len()..want) == Some(second);
+    let outcome = if same && sent == first.len() && peer == target.port() { Outcome::Pass } else { Outcome::Fail };
+    cx.push(name, outcome, NtStatus::SUCCESS, &detail!("ConnectEx sent {sent}; echo {got}/{want} {}; peer port {peer}", if same { "ok" } else { "differs" }));
+}
+
+/// `ConnectionSocket::connect_with_data` (`WskConnectEx`) to the TCP echo server: the data
+/// sent with the connection comes back.
+fn connect_with_data(cx: &mut LibCx<'_, '_>) {
+    let name = "lib.tcp4.connect_with_data_echo";
+    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else { return };
+    let payload: &[u8] = b"sent with the connection (WskConnectEx)";
+    let (mut connection, sent) = match ConnectionSocket::connect_with_data(cx.client, target, None, payload, WAIT) {
+        Ok(c) => c,
+        Err(e) => return cx.failed(name, "connect_with_data", e),
+    };
+    let mut back = [0u8; MAX];
+    let got = receive_exact(&mut connection, back.get_mut(..payload.len()).unwrap_or_default());
+    let _ = connection.close();
+    match got {
+        Ok(n) if back.get(..n) == Some(payload) && sent == payload.len() => {
+            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("{sent} bytes sent with the connect, echoed"));
+        }
+        Ok(n) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("sent {sent}; {n} of {} echoed or data differs", payload.len())),
+        Err(e) => cx.failed(name, "receive", e),
+    }
+}
+
+/// `DatagramSocket` on loopback with `set_packet_info(true)`: `send_to_with_control` to the
+/// UDP echo server with `IP_PKTINFO` / `IPV6_PKTINFO` naming the loopback source, then
+/// `receive_from_with_control`: the echo, and a `PacketInfo` whose destination is loopback.
+fn packet_info(cx: &mut LibCx<'_, '_>, idx: usize) {
+    let name = if idx == 0 { "lib.udp4.control_info_pktinfo_send_receive" } else { "lib.udp6.control_info_pktinfo_send_receive" };
+    let Some(target) = cx.req.udp_echo.get(idx).map(addr_of) else { return };
+    let loopback = if idx == 0 { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { IpAddr::V6(Ipv6Addr::LOCALHOST) };
+    let mut socket = match DatagramSocket::bind(cx.client, SocketAddr::new(loopback, 0), WAIT) {
+        Ok(s) => s,
+        Err(e) => return cx.failed(name, "DatagramSocket::bind", e),
+    };
+    if let Err(e) = socket.set_packet_info(true) {
+        return cx.failed(name, "set_packet_info", e);
+    }
+    let mut control = ControlBuffer::new();
+    let _ = control.push_packet_info(PacketInfo { addr: loopback, interface: 0 });
+    let payload: &[u8] = b"datagram with control information";
+    if let Err(e) = socket.send_to_with_control(payload, target, control.as_bytes(), WAIT) {
+        return cx.failed(name, "send_to_with_control", e);
+    }
+    let (mut data, mut info) = ([0u8; MAX], [0u8; MAX_CONTROL]);
+    let got = match socket.receive_from_with_control(&mut data, &mut info, WAIT) {
+        Ok(r) => r,
+        Err(e) => return cx.failed(name, "receive_from_with_control", e),
+    };
+    let objects = ControlMessages::new(info.get(..got.control_len).unwrap_or_default());
+    let count = objects.into_iter().count();
+    let pktinfo = objects.packet_info();
+    let same = data.get(..got.len) == Some(payload) && got.from == Some(target);
+    match pktinfo {
+        Some(p) if same && p.addr == loopback => cx.push(
+            name,
+            Outcome::Pass,
+            NtStatus::SUCCESS,
+            &detail!("echo ok; {} control bytes, {count} objects; to {} if {}", got.control_len, p.addr, p.interface),
+        ),
+        _ => cx.push(
+            name,
+            Outcome::Fail,
+            NtStatus::SUCCESS,
+            &detail!("echo {}; {} control bytes, {count} objects, pktinfo {}; flags {:#x}", if same { "ok" } else { "differs" }, got.control_len, u8::from(pktinfo.is_some()), got.flags),
+        ),
+    }
+}
+
+/// A `BufferChain` of three pool buffers (7, 4096, 13 bytes) sent in one `WskSend` from an
+/// offset inside the first buffer, echoed by the TCP server and received with
+/// `receive_chain` into another chain (5, 100, 5000 bytes); a range past the chain is refused
+/// before any request.
+fn buffer_chain(cx: &mut LibCx<'_, '_>) {
+    let name = "lib.buffer_chain.send_receive_echo";
+    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else { return };
+    let (mut out, mut back) = match (BufferChain::try_new(&[7, 4096, 13]), BufferChain::try_new(&[5, 100, 5000])) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return cx.failed(name, "BufferChain::try_new", e),
+    };
+    let mut pattern = [0u8; 4116];
+    for (i, b) in pattern.iter_mut().enumerate() {
+        *b = u8::try_from(i % 251).unwrap_or(0);
+    }
+    let _ = out.copy_from(&pattern);
+    let mut connection = match ConnectionSocket::connect(cx.client, target, None, WAIT) {
+        Ok(c) => c,
+        Err(e) => return cx.failed(name, "connect", e),
+    };
+    let whole_len = out.len();
+    let refused = connection.send_chain(&mut out, 1, whole_len, WAIT);
+    let (offset, len) = (3, out.len().saturating_sub(3));
+    let sent = match connection.send_chain(&mut out, offset, len, WAIT) {
+        Ok(n) => n,
+        Err(e) => return cx.failed(name, "send_chain", e),
+    };
+    let mut got = [0u8; 4116];
+    let mut total = 0usize;
+    let mut receives = 0usize;
+    while total < sent {
+        match connection.receive_chain(&mut back, WAIT) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let mut piece = [0u8; 4116];
+                let copied = back.copy_to(piece.get_mut(..n).unwrap_or_default());
+                if let (Some(dst), Some(src)) = (got.get_mut(total..total.saturating_add(copied)), piece.get(..copied)) {
+                    dst.copy_from_slice(src);
+                }
+                total = total.saturating_add(copied);
+                receives = receives.saturating_add(1);
+            }
+        }
+    }
+    let _ = connection.close();
+    let expected = pattern.get(offset..offset.saturating_add(len)).unwrap_or_default();
+    let same = got.get(..total) == Some(expected);
+    let refused_ok = refused.err().map(Error::status) == Some(NtStatus::INVALID_BUFFER_SIZE);
+    let whole = out.len() == 4116 && back.len() == 5105;
+    let outcome = if same && sent == len && refused_ok && whole { Outcome::Pass } else { Outcome::Fail };
+    cx.push(
+        name,
+        outcome,
+        NtStatus::SUCCESS,
+        &detail!("sent {sent}/{len} at +{offset}; {total} back, {} recv, {}; overrun refused {}", receives, if same { "same" } else { "differs" }, u8::from(refused_ok)),
+    );
 }
