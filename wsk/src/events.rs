@@ -533,13 +533,19 @@ fn family_size(p: NonNull<sys::SOCKADDR>) -> usize {
 }
 
 /// Waits (PASSIVE_LEVEL, bounded by [`RETAIN_WAIT`]) until no list of a socket is retained.
+///
+/// The bound counts sleeps rather than reading the interrupt time: Wine's
+/// `KeQueryInterruptTime` returns milliseconds where Windows returns 100-ns units, which
+/// made a deadline on [`crate::uptime`] 10,000 times too long there (docs/design.md).
 fn wait_released(outstanding: &AtomicUsize) -> bool {
-    let deadline = crate::uptime().saturating_add(RETAIN_WAIT);
+    const STEP: Duration = Duration::from_millis(10);
+    let mut waited = Duration::ZERO;
     while outstanding.load(Ordering::Acquire) != 0 {
-        if crate::uptime() >= deadline {
+        if waited >= RETAIN_WAIT {
             return false;
         }
-        crate::sleep(Duration::from_millis(1));
+        crate::sleep(STEP);
+        waited = waited.saturating_add(STEP);
     }
     true
 }

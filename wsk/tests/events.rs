@@ -180,6 +180,30 @@ fn dropping_the_event_socket_waits_for_retained_handles_before_closing() {
     kernel.assert_clean();
 }
 
+#[test]
+fn a_retained_handle_never_dropped_bounds_the_close_also_with_wine_interrupt_time() {
+    let _kernel = fake::Kernel::start();
+    // 5 s of virtual time take 50 ms; the interrupt time runs in milliseconds, as Wine's: a
+    // deadline read from it would be 10,000 times too far (8 minutes here, not 50 ms).
+    fake::set_time_scale(100);
+    fake::set_interrupt_time_in_ms(true);
+    let client = register();
+    let keep = Arc::new(Mutex::new(Vec::new()));
+    let (events, _) = datagrams(Verdict::Retain, Some(keep.clone()));
+    let mut rx = EventDatagram::bind(&client, V4.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let to = rx.socket().unwrap().local_addr().unwrap();
+    let mut tx = DatagramSocket::bind(&client, V4.parse().unwrap(), QUICK).unwrap();
+    tx.send_to(b"held", to, QUICK).unwrap();
+    let handle = keep.lock().unwrap().pop().unwrap();
+    let started = std::time::Instant::now();
+    drop(rx);
+    assert!(started.elapsed() < Duration::from_secs(5), "gave up after RETAIN_WAIT: {:?}", started.elapsed());
+    assert_eq!(provider::calls(provider::Op::Close), 0, "a socket with a retained chain is never closed");
+    // The socket and its context are leaked on purpose; the next Kernel::start resets the fake.
+    std::mem::forget(handle);
+    drop(tx);
+}
+
 /// Accepted connections with their remote address and the IRQL the callback ran at.
 type Accepted = Arc<Mutex<Vec<(ConnectionSocket, Option<SocketAddr>, u8)>>>;
 

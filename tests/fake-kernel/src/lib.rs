@@ -79,6 +79,25 @@ pub fn set_time_scale(scale: u32) {
     TIME_SCALE.store(scale.max(1), Ordering::Relaxed);
 }
 
+/// `KeQueryInterruptTime` in milliseconds instead of 100-ns units (what Wine 8.0 returns).
+static INTERRUPT_TIME_IN_MS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes `KeQueryInterruptTime` return milliseconds, as Wine 8.0's does (its tick count),
+/// instead of the documented 100-ns units. Reset by [`Kernel::start`].
+pub fn set_interrupt_time_in_ms(on: bool) {
+    INTERRUPT_TIME_IN_MS.store(on, Ordering::Relaxed);
+}
+
+/// What `KeQueryInterruptTime` returns now (see [`set_interrupt_time_in_ms`]).
+pub(crate) fn interrupt_time() -> u64 {
+    let ticks = virtual_now_ticks();
+    if INTERRUPT_TIME_IN_MS.load(Ordering::Relaxed) {
+        ticks / 10_000
+    } else {
+        ticks
+    }
+}
+
 /// A virtual duration as the real time it takes.
 pub(crate) fn real(virtual_time: Duration) -> Duration {
     virtual_time / TIME_SCALE.load(Ordering::Relaxed)
@@ -180,6 +199,7 @@ impl Kernel {
         timer::reset();
         lock(&VIOLATIONS).clear();
         TIME_SCALE.store(1, Ordering::Relaxed);
+        INTERRUPT_TIME_IN_MS.store(false, Ordering::Relaxed);
         ntoskrnl::fail_pool_allocations(u64::MAX, 0);
         MAX_COMPLETION_DEPTH.store(0, Ordering::Relaxed);
         Self {

@@ -355,13 +355,14 @@ pub unsafe extern "C" fn KeDelayExecutionThread(
     NtStatus::SUCCESS.0
 }
 
-/// `KeQueryInterruptTime`: virtual 100-ns units since the fake started.
+/// `KeQueryInterruptTime`: virtual 100-ns units since the fake started (or milliseconds,
+/// like Wine's, after [`crate::set_interrupt_time_in_ms`]).
 ///
 /// # Safety
 /// None.
 #[no_mangle]
 pub unsafe extern "C" fn KeQueryInterruptTime() -> u64 {
-    crate::virtual_now_ticks()
+    crate::interrupt_time()
 }
 
 // ------------------------------------------------------------------------------------------
