@@ -5,6 +5,14 @@
 //! the completion-driven machinery ([`stream`], [`accept`]) that lets a driver serve many
 //! connections without a thread each.
 //!
+//! Every socket category is its own type, so an operation a category lacks does not compile:
+//! [`basic::BasicSocket`] (options and I/O controls only), [`ListenSocket`],
+//! [`ConnectionSocket`] (also [`ConnectionSocket::connect_with_data`], `WskConnectEx`, and
+//! scatter/gather over a [`BufferChain`]), [`DatagramSocket`] (with control information,
+//! [`cmsg`]), and stream sockets ([`stream_socket`]) that become a listener or a connection.
+//! Event callbacks are in [`events`], name resolution in [`resolve`], security descriptors in
+//! [`security`].
+//!
 //! # Completion model
 //! - Blocking calls run at PASSIVE_LEVEL and take a timeout. When it expires the IRP is
 //!   cancelled and the call waits for the cancellation to finish before any buffer is freed;
