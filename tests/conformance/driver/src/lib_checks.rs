@@ -200,8 +200,9 @@ impl Helper {
         Ok(Self { conn })
     }
 
-    /// The helper's answer: `Ok(bytes)` for `ok <hex>`, `Err(text)` for anything else.
-    fn answer(mut self) -> Result<Bytes, Line> {
+    /// The helper's answer: `Ok(bytes)` for `ok <hex>`, `Err(text)` (its first bytes) for
+    /// anything else.
+    fn answer(mut self) -> Result<Bytes, Said> {
         let mut text = Line { buf: [0; 256], len: 0 };
         while !text.buf.get(..text.len).unwrap_or_default().contains(&b'\n') {
             let Some(rest) = text.buf.get_mut(text.len..) else { break };
@@ -213,9 +214,9 @@ impl Helper {
         let line = text.buf.get(..text.len).unwrap_or_default();
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let Some(hex) = line.strip_prefix(b"ok ".as_slice()) else {
-            let mut error = Line { buf: [0; 256], len: 0 };
-            let _ = error.write_str(core::str::from_utf8(line).unwrap_or("(not text)"));
-            return Err(error);
+            let mut said = Bytes::new();
+            said.push(line);
+            return Err(Said(said));
         };
         let mut out = Bytes::new();
         for pair in hex.chunks(2) {
@@ -226,9 +227,12 @@ impl Helper {
     }
 }
 
-impl core::fmt::Display for Line {
+/// The start of a helper answer that was not `ok`.
+struct Said(Bytes);
+
+impl core::fmt::Display for Said {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(core::str::from_utf8(self.buf.get(..self.len).unwrap_or_default()).unwrap_or("?"))
+        f.write_str(core::str::from_utf8(self.0.as_slice()).unwrap_or("(not text)"))
     }
 }
 
