@@ -186,11 +186,18 @@ impl DatagramSocket {
             timeout,
             |m| {
                 m.addresses[1] = SockAddr::empty();
-                // ControlLength in: the room; ControlFlags: cleared.
-                let room = u32::try_from(room).unwrap_or(0).to_ne_bytes();
-                if let Some(dst) = m.buffer.as_mut().and_then(|b| b.as_mut_slice().get_mut(LENGTHS..LENGTHS.saturating_add(8))) {
-                    for (d, s) in dst.iter_mut().zip(room.into_iter().chain([0; 4])) {
-                        *d = s;
+                let room_bytes = u32::try_from(room).unwrap_or(0).to_ne_bytes();
+                if let Some(bytes) = m.buffer.as_mut().map(crate::PoolBuffer::as_mut_slice) {
+                    // The control area zeroed: what a provider leaves unwritten reads as a
+                    // malformed (zero-length) object, which ends the iteration.
+                    if let Some(area) = bytes.get_mut(CHUNK..LENGTHS) {
+                        area.fill(0);
+                    }
+                    // ControlLength in: the room; ControlFlags: cleared.
+                    if let Some(dst) = bytes.get_mut(LENGTHS..LENGTHS.saturating_add(8)) {
+                        for (d, s) in dst.iter_mut().zip(room_bytes.into_iter().chain([0; 4])) {
+                            *d = s;
+                        }
                     }
                 }
             },

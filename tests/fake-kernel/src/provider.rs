@@ -861,27 +861,35 @@ unsafe fn take_buf(buf: *const sys::WSK_BUF, op: Op) -> Result<Option<Buf>, NtSt
         ));
         return Err(NtStatus::INVALID_PARAMETER);
     }
-    // SAFETY: a live MDL.
-    let m = unsafe { &*mdl };
-    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // MDL flags fit a CSHORT
-    let mapped = (sys::MDL_SOURCE_IS_NONPAGED_POOL | sys::MDL_MAPPED_TO_SYSTEM_VA) as i16;
-    if m.MdlFlags & mapped == 0 || !m.Next.is_null() {
-        violation(format!(
-            "{op:?}: MDL not built for nonpaged pool, or chained"
-        ));
-        return Err(NtStatus::INVALID_PARAMETER);
-    }
     let (offset, len) = (
         b.Offset as usize,
         usize::try_from(b.Length).unwrap_or(usize::MAX),
     );
-    if offset
-        .checked_add(len)
-        .is_none_or(|end| end > m.ByteCount as usize)
-    {
+    // The WSK_BUF may run through the chain (`Next`): every MDL on the way must be live and
+    // built for nonpaged pool, and the chain must hold `Offset + Length` bytes (Windows
+    // bugchecks otherwise).
+    let mut held = 0usize;
+    let mut m = mdl;
+    let needed = offset.checked_add(len);
+    while !m.is_null() && needed.is_some_and(|n| held < n) {
+        if !ntoskrnl::is_live_mdl(m) {
+            violation(format!("{op:?}: MDL chain with a link that is not live ({m:p})"));
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        // SAFETY: a live MDL.
+        let link = unsafe { &*m };
+        #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // MDL flags fit a CSHORT
+        let mapped = (sys::MDL_SOURCE_IS_NONPAGED_POOL | sys::MDL_MAPPED_TO_SYSTEM_VA) as i16;
+        if link.MdlFlags & mapped == 0 {
+            violation(format!("{op:?}: MDL not built for nonpaged pool"));
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        held += link.ByteCount as usize;
+        m = link.Next;
+    }
+    if needed.is_none_or(|end| end > held) {
         violation(format!(
-            "{op:?}: WSK_BUF {offset}+{len} outside its MDL of {} bytes",
-            m.ByteCount
+            "{op:?}: WSK_BUF {offset}+{len} longer than its MDL chain ({held} bytes)"
         ));
         return Err(NtStatus::INVALID_PARAMETER);
     }
@@ -892,29 +900,52 @@ unsafe fn take_buf(buf: *const sys::WSK_BUF, op: Op) -> Result<Option<Buf>, NtSt
     }))
 }
 
-/// The bytes a request's buffer describes, or `None` (a violation) if its MDL was freed.
-fn bytes<'a>(buf: Buf) -> Option<&'a mut [u8]> {
-    let mdl = buf.mdl as *mut sys::MDL;
-    if !ntoskrnl::is_live_mdl(mdl) {
-        violation("the MDL of a pending request was freed before the request completed");
-        return None;
+/// The pieces of memory a request's buffer describes, in order (one per MDL of the chain it
+/// spans), or `None` (a violation) if one of its MDLs was freed.
+fn segments<'a>(buf: Buf) -> Option<Vec<&'a mut [u8]>> {
+    let mut out = Vec::new();
+    let (mut skip, mut left) = (buf.offset, buf.len);
+    let mut mdl = buf.mdl as *mut sys::MDL;
+    while left > 0 {
+        if !ntoskrnl::is_live_mdl(mdl) {
+            violation("the MDL of a pending request was freed before the request completed");
+            return None;
+        }
+        // SAFETY: a live MDL built for nonpaged pool (checked in take_buf): MappedSystemVa
+        // maps ByteCount bytes. The client owns the memory and lets the provider use it while
+        // the request is pending.
+        let (base, count, next) = unsafe { ((*mdl).MappedSystemVa.cast::<u8>(), (*mdl).ByteCount as usize, (*mdl).Next) };
+        if skip < count {
+            let take = (count - skip).min(left);
+            // SAFETY: `skip + take <= ByteCount`, inside the mapping.
+            out.push(unsafe { std::slice::from_raw_parts_mut(base.add(skip), take) });
+            left -= take;
+            skip = 0;
+        } else {
+            skip -= count;
+        }
+        mdl = next;
     }
-    // SAFETY: a live MDL built for nonpaged pool: MappedSystemVa maps ByteCount bytes, and
-    // offset + len is inside them (checked in take_buf). The client owns the memory and lets
-    // the provider use it while the request is pending.
-    Some(unsafe {
-        std::slice::from_raw_parts_mut((*mdl).MappedSystemVa.cast::<u8>().add(buf.offset), buf.len)
-    })
+    Some(out)
+}
+
+/// The bytes a request's buffer describes, gathered (`None`: an MDL was freed).
+fn gather(buf: Buf) -> Option<Vec<u8>> {
+    segments(buf).map(|parts| parts.concat())
 }
 
 /// Moves up to the request's buffer length from `from` into the buffer; returns the count.
 fn copy_out(request: &Request, from: &mut VecDeque<u8>) -> usize {
-    let Some(dst) = request.buf.and_then(bytes) else {
+    let Some(parts) = request.buf.and_then(segments) else {
         return 0;
     };
-    let n = dst.len().min(from.len());
-    for (d, s) in dst.iter_mut().zip(from.drain(..n)) {
-        *d = s;
+    let mut n = 0;
+    for dst in parts {
+        let take = dst.len().min(from.len());
+        for (d, s) in dst.iter_mut().zip(from.drain(..take)) {
+            *d = s;
+        }
+        n += take;
     }
     n
 }
@@ -1632,7 +1663,7 @@ unsafe extern "C" fn send(
                 Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
                 Err(status) => return Some((status, 0)),
             };
-            let Some(data) = bytes(buf).map(|b| b.to_vec()) else {
+            let Some(data) = gather(buf) else {
                 return Some((NtStatus::INVALID_PARAMETER, 0));
             };
             let s = net.sock(key);
@@ -1697,7 +1728,7 @@ unsafe extern "C" fn disconnect(
         Request::new(irp, Op::Disconnect),
         |net, key, _, done| {
             let data = match buf {
-                Ok(Some(b)) => bytes(b).map(|b| b.to_vec()).unwrap_or_default(),
+                Ok(Some(b)) => gather(b).unwrap_or_default(),
                 Ok(None) => Vec::new(),
                 Err(status) => return Some((status, 0)),
             };
@@ -1788,7 +1819,7 @@ unsafe extern "C" fn send_to(
             let Some(to) = to else {
                 return Some((NtStatus::INVALID_ADDRESS, 0));
             };
-            let Some(data) = bytes(buf).map(|b| b.to_vec()) else {
+            let Some(data) = gather(buf) else {
                 return Some((NtStatus::INVALID_PARAMETER, 0));
             };
             let from = match net.sock(key).local {
@@ -1816,11 +1847,19 @@ unsafe extern "C" fn receive_from(
     buf: *mut sys::WSK_BUF,
     _flags: u32,
     remote: *mut sys::SOCKADDR,
-    _control_length: *mut u32,
+    control_length: *mut u32,
     _control: *mut sys::CMSGHDR,
-    _control_flags: *mut u32,
+    control_flags: *mut u32,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
+    // The fake has no control information: 0 bytes of it and no flags (written now; the
+    // client's ULONGs stay valid until the IRP completes).
+    for p in [control_length, control_flags] {
+        if !p.is_null() {
+            // SAFETY: the client's ULONG when not null (WSK contract).
+            unsafe { p.write_unaligned(0) };
+        }
+    }
     // SAFETY: the client passes a WSK_BUF.
     let buf = unsafe { take_buf(buf, Op::ReceiveFrom) };
     let mut request = Request::new(irp, Op::ReceiveFrom);
