@@ -648,3 +648,38 @@ mod control_info_tests {
 pub const FIONREAD: u32 = 0x4004_667F;
 
 const _: () = assert!(FIONREAD == 0x4000_0000 | (4 << 16) | ((b'f' as u32) << 8) | 127);
+
+/// `RTL_OSVERSIONINFOW` (wdm.h;
+/// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/ns-wdm-_osversioninfow>):
+/// `ULONG dwOSVersionInfoSize, dwMajorVersion, dwMinorVersion, dwBuildNumber, dwPlatformId;
+/// WCHAR szCSDVersion[128];` — 276 bytes.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct RTL_OSVERSIONINFOW {
+    /// Set to the size of the structure before the call.
+    pub dwOSVersionInfoSize: u32,
+    /// Major version (10 for Windows 10 and 11).
+    pub dwMajorVersion: u32,
+    /// Minor version.
+    pub dwMinorVersion: u32,
+    /// Build number (15063 is Windows 10, version 1703).
+    pub dwBuildNumber: u32,
+    /// `VER_PLATFORM_WIN32_NT` (2).
+    pub dwPlatformId: u32,
+    /// Service pack text.
+    pub szCSDVersion: [u16; 128],
+}
+
+const _: () = {
+    assert!(core::mem::size_of::<RTL_OSVERSIONINFOW>() == 276);
+    assert!(core::mem::offset_of!(RTL_OSVERSIONINFOW, dwBuildNumber) == 12);
+    assert!(core::mem::offset_of!(RTL_OSVERSIONINFOW, szCSDVersion) == 20);
+};
+
+// `RtlGetVersion` (wdm.h; exported by ntoskrnl and by Wine's):
+// https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-rtlgetversion
+#[cfg_attr(windows, link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim"))]
+extern "system" {
+    /// The running Windows version. IRQL: PASSIVE_LEVEL. Always `STATUS_SUCCESS`.
+    pub fn RtlGetVersion(info: *mut RTL_OSVERSIONINFOW) -> NTSTATUS;
+}

@@ -117,9 +117,11 @@ impl ConnectionSocket {
     /// connection synchronization"). Returns the socket and the bytes of `data` the provider
     /// reports sent. IRQL: PASSIVE_LEVEL.
     ///
-    /// `WskConnectEx` is a member of `WSK_PROVIDER_CONNECTION_DISPATCH` since Windows 10
-    /// (WDK); a provider without it leaves it NULL. The alternative on such a provider is
-    /// [`ConnectionSocket::connect`] followed by [`ConnectionSocket::send_all`].
+    /// `WskConnectEx` is a member of `WSK_PROVIDER_CONNECTION_DISPATCH` from Windows 10,
+    /// version 1703 on: on older Windows (`RtlGetVersion`), or when the member is NULL, this
+    /// returns `STATUS_NOT_IMPLEMENTED` without reading past the provider's table. The
+    /// alternative there is [`ConnectionSocket::connect`] followed by
+    /// [`ConnectionSocket::send_all`].
     ///
     /// See <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect_ex>.
     ///
@@ -164,6 +166,11 @@ impl ConnectionSocket {
         data: &[u8],
         timeout: Duration,
     ) -> Result<usize> {
+        // The member exists in the provider's table only from Windows 10, version 1703 on;
+        // reading it from an older, shorter table would read past its end.
+        if !has_connect_ex() {
+            return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+        }
         // SAFETY: `raw` is a connection socket.
         let dispatch = unsafe { raw.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
         let (bind_fn, connect_ex_fn) = (dispatch.WskBind, dispatch.WskConnectEx);
@@ -503,6 +510,24 @@ pub(crate) fn disconnect_on(core: &mut SocketCore, disconnect_fn: sys::PFN_WSK_D
             },
         )
         .map(|_| ())
+}
+
+/// Build of Windows 10, version 1703, the first whose WSK dispatch tables have `WskConnectEx`,
+/// `WskSendEx` and `WskReceiveEx` (the pages' "Minimum supported client").
+const WIN10_1703_BUILD: u32 = 15063;
+/// `sizeof(RTL_OSVERSIONINFOW)`.
+const OSVERSIONINFO_SIZE: u32 = 276;
+const _: () = assert!(core::mem::size_of::<sys::RTL_OSVERSIONINFOW>() == OSVERSIONINFO_SIZE as usize);
+
+/// Whether the running Windows' connection dispatch table has the `WskConnectEx` member.
+/// IRQL: PASSIVE_LEVEL.
+fn has_connect_ex() -> bool {
+    // SAFETY: every field of the structure is an integer; all zeros is a valid value.
+    let mut info: sys::RTL_OSVERSIONINFOW = unsafe { core::mem::zeroed() };
+    info.dwOSVersionInfoSize = OSVERSIONINFO_SIZE;
+    // SAFETY: `info` is writable and its size field set, as the page requires.
+    let status = unsafe { sys::RtlGetVersion(&raw mut info) };
+    NtStatus(status).is_success() && (info.dwMajorVersion, info.dwBuildNumber) >= (10, WIN10_1703_BUILD)
 }
 
 /// `WskConnectEx` through `connect_ex_fn` on a bound socket, sending `data` (at most

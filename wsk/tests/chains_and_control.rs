@@ -136,3 +136,27 @@ fn datagram_control_info_is_empty_from_a_provider_without_it_and_the_data_arrive
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
 }
+
+#[test]
+fn connect_with_data_on_a_provider_without_wsk_connect_ex_is_not_implemented_and_closes() {
+    use wsk::ConnectionSocket;
+    let kernel = fake::Kernel::start();
+    let client = register();
+    let (listener, addr) = common::listener(&client);
+    let closes = provider::calls(Op::Close);
+    // The fake's connection dispatch has no WskConnectEx (NULL).
+    assert_eq!(
+        ConnectionSocket::connect_with_data(&client, addr, None, b"hello", QUICK).err(),
+        Some(Error::new(NtStatus::NOT_IMPLEMENTED))
+    );
+    assert_eq!(provider::calls(Op::Close), closes + 1, "the socket it created is closed");
+    assert_eq!(
+        ConnectionSocket::connect_with_data(&client, addr, None, &vec![0; 65_536], QUICK).err(),
+        Some(Error::new(NtStatus::INVALID_BUFFER_SIZE)),
+        "over 65,535 bytes: refused before any socket"
+    );
+    assert_eq!(provider::calls(Op::Close), closes + 1);
+    drop(listener);
+    assert!(client.shutdown(QUICK));
+    kernel.assert_clean();
+}

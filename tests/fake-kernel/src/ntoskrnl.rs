@@ -355,6 +355,21 @@ pub unsafe extern "C" fn KeDelayExecutionThread(
     NtStatus::SUCCESS.0
 }
 
+/// `RtlGetVersion`: Windows 10, build 19045 (a version whose WSK has `WskConnectEx`).
+///
+/// # Safety
+/// `info` points to a writable `RTL_OSVERSIONINFOW`.
+#[no_mangle]
+pub unsafe extern "C" fn RtlGetVersion(info: *mut sys::RTL_OSVERSIONINFOW) -> i32 {
+    // SAFETY: caller's contract.
+    let info = unsafe { &mut *info };
+    info.dwMajorVersion = 10;
+    info.dwMinorVersion = 0;
+    info.dwBuildNumber = 19045;
+    info.dwPlatformId = 2;
+    NtStatus::SUCCESS.0
+}
+
 /// `KeQueryInterruptTime`: virtual 100-ns units since the fake started (or milliseconds,
 /// like Wine's, after [`crate::set_interrupt_time_in_ms`]).
 ///
