@@ -36,6 +36,9 @@ static CHOSEN: AtomicU8 = AtomicU8::new(0);
 
 const REG_KEY: &str = r"HKCU\Software\Wine\DllOverrides";
 const REG_VALUE: &str = "netio.sys";
+/// Per-program Wine settings of the driver host: its `Version` is what `RtlGetVersion`
+/// reports to the drivers it hosts.
+const VERSION_KEY: &str = r"HKCU\Software\Wine\AppDefaults\winedevice.exe";
 const REG_TIMEOUT: Duration = Duration::from_secs(60);
 /// Where Debian's Wine keeps its PE modules (to restore the prefix's own netio.sys copy).
 const WINE_PE_DIR: &str = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows";
@@ -192,13 +195,24 @@ pub(crate) fn apply(wine: &Wine, layout: &Layout) -> Result<()> {
                     "add", REG_KEY, "/v", REG_VALUE, "/t", "REG_SZ", "/d", "native", "/f",
                 ],
             )?;
+            // The provider implements the Windows 10 1703+ dispatch tables (WskConnectEx,
+            // stream sockets); the driver host reports that Windows, so that `wsk`'s version
+            // check (RtlGetVersion) lets drivers use them. Wine 8.0's prefix says Windows 7.
+            reg(
+                wine,
+                &[
+                    "add", VERSION_KEY, "/v", "Version", "/t", "REG_SZ", "/d", "win10", "/f",
+                ],
+            )?;
             std::fs::write(marker(layout), "netio.sys=native\n")
                 .with_context(|| format!("writing {}", marker(layout).display()))?;
-            say("provider: wsk-rs provider installed as drivers\\netio.sys (override netio.sys=native)");
+            say("provider: wsk-rs provider installed as drivers\\netio.sys (override netio.sys=native; winedevice.exe reports Windows 10)");
         }
         Provider::Wine => {
             if marker(layout).is_file() {
                 reg(wine, &["delete", REG_KEY, "/v", REG_VALUE, "/f"])?;
+                // Absent after a prefix made before this value existed: ignore that failure.
+                let _ = reg(wine, &["delete", VERSION_KEY, "/v", "Version", "/f"]);
                 let original = Path::new(WINE_PE_DIR).join("netio.sys");
                 if original.is_file() {
                     copy_atomic(&original, &netio)?;
