@@ -23,7 +23,8 @@ struct Link {
     next: Option<PoolBox<Link>>,
 }
 
-/// An owned chain of nonpaged buffers with linked MDLs. IRQL: every method <= DISPATCH_LEVEL.
+/// An owned chain of nonpaged buffers with linked MDLs. Dropping it frees them (IRQL <=
+/// DISPATCH_LEVEL); no request may use it then, which the socket methods that take it ensure.
 ///
 /// ```no_run
 /// # fn demo(connection: &mut wsk::ConnectionSocket) -> wsk::Result<()> {
@@ -48,13 +49,14 @@ pub struct BufferChain {
 }
 
 impl BufferChain {
-    /// An empty chain (no buffer).
+    /// An empty chain (no buffer). IRQL: any.
     #[must_use]
     pub const fn new() -> Self {
         Self { head: None, len: 0, links: 0 }
     }
 
     /// A chain of zeroed buffers of `sizes` bytes each (each at least 1), in order.
+    /// IRQL <= DISPATCH_LEVEL.
     ///
     /// # Errors
     /// `STATUS_INVALID_PARAMETER` for no sizes or more than [`MAX_LINKS`];
@@ -80,19 +82,19 @@ impl BufferChain {
         Ok(chain)
     }
 
-    /// Total bytes of all buffers.
+    /// Total bytes of all buffers. IRQL: any.
     #[must_use]
     pub fn len(&self) -> usize {
         self.len
     }
 
-    /// Whether the chain has no buffer.
+    /// Whether the chain has no buffer. IRQL: any.
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    /// Number of buffers.
+    /// Number of buffers. IRQL: any.
     #[must_use]
     pub fn links(&self) -> usize {
         self.links
@@ -107,13 +109,13 @@ impl BufferChain {
         })
     }
 
-    /// The buffers' bytes, in order.
+    /// The buffers' bytes, in order. IRQL: any.
     pub fn chunks(&self) -> impl Iterator<Item = &[u8]> + '_ {
         self.iter().map(|l| l.buffer.as_slice())
     }
 
     /// Copies `data` into the chain from its start, across buffers; returns the bytes copied
-    /// (at most [`BufferChain::len`]).
+    /// (at most [`BufferChain::len`]). IRQL: any.
     pub fn copy_from(&mut self, data: &[u8]) -> usize {
         let mut copied = 0;
         let mut next = self.head.as_deref_mut();
@@ -133,7 +135,7 @@ impl BufferChain {
         copied
     }
 
-    /// Copies the chain's first bytes into `out`; returns the bytes copied.
+    /// Copies the chain's first bytes into `out`; returns the bytes copied. IRQL: any.
     pub fn copy_to(&self, out: &mut [u8]) -> usize {
         let mut copied = 0;
         for chunk in self.chunks() {
@@ -149,6 +151,7 @@ impl BufferChain {
 
     /// Where `offset..offset + len` lies: the index of the buffer `offset` falls in and the
     /// offset inside it; `None` if the range is not inside the chain (or `len` is 0).
+    /// IRQL: any.
     #[must_use]
     pub fn locate(&self, offset: usize, len: usize) -> Option<(usize, usize)> {
         let end = offset.checked_add(len)?;

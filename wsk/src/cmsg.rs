@@ -42,6 +42,7 @@ fn align_header(len: usize) -> Option<usize> {
 }
 
 /// `WSA_CMSG_SPACE(len)`: bytes one object with `len` data bytes takes, padding included.
+/// IRQL: any.
 #[must_use]
 pub const fn space(len: usize) -> usize {
     let mask = sys::CMSGHDR_ALIGN.saturating_sub(1);
@@ -61,7 +62,7 @@ pub struct ControlMessage<'a> {
 
 impl ControlMessage<'_> {
     /// The object as packet information, if it is `IP_PKTINFO` (level `IPPROTO_IP`, 8 bytes)
-    /// or `IPV6_PKTINFO` (level `IPPROTO_IPV6`, 20 bytes).
+    /// or `IPV6_PKTINFO` (level `IPPROTO_IPV6`, 20 bytes). IRQL: any.
     #[must_use]
     pub fn packet_info(&self) -> Option<PacketInfo> {
         let (level, kind) = (u32::try_from(self.level).ok()?, u32::try_from(self.kind).ok()?);
@@ -89,13 +90,13 @@ pub struct ControlMessages<'a> {
 
 impl<'a> ControlMessages<'a> {
     /// The objects in `bytes` (which should start 8-byte aligned, as WSK writes them; the
-    /// iterator reads unaligned either way).
+    /// iterator reads unaligned either way). IRQL: any.
     #[must_use]
     pub const fn new(bytes: &'a [u8]) -> Self {
         Self { rest: bytes }
     }
 
-    /// The first `PKTINFO` object, if any.
+    /// The first `PKTINFO` object, if any. IRQL: any.
     #[must_use]
     pub fn packet_info(self) -> Option<PacketInfo> {
         self.into_iter().find_map(|m| m.packet_info())
@@ -161,13 +162,13 @@ impl Default for ControlBuffer {
 }
 
 impl ControlBuffer {
-    /// No objects.
+    /// No objects. IRQL: any.
     #[must_use]
     pub const fn new() -> Self {
         Self { bytes: [0; MAX_CONTROL], len: 0 }
     }
 
-    /// Appends one object; `false` (and nothing written) if it does not fit.
+    /// Appends one object; `false` (and nothing written) if it does not fit. IRQL: any.
     pub fn push(&mut self, level: i32, kind: i32, data: &[u8]) -> bool {
         let Some(total) = HEADER.checked_add(data.len()) else { return false };
         let Some(end) = self.len.checked_add(space(data.len())) else { return false };
@@ -185,6 +186,7 @@ impl ControlBuffer {
     }
 
     /// Appends `IP_PKTINFO` or `IPV6_PKTINFO` (by the address family); `false` if full.
+    /// IRQL: any.
     pub fn push_packet_info(&mut self, info: PacketInfo) -> bool {
         let index = info.interface.to_ne_bytes();
         match info.addr {
@@ -204,7 +206,7 @@ impl ControlBuffer {
         }
     }
 
-    /// The encoded objects.
+    /// The encoded objects. IRQL: any.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..self.len).unwrap_or_default()
