@@ -442,6 +442,8 @@ mod selftest {
         stream_accept(&wsk, "[::1]:0".parse().unwrap());
         stream_connect(&wsk, "[::1]:0".parse().unwrap());
         socket_connect(&wsk);
+        connect_ex(&wsk);
+        control_info(&wsk);
         security(&wsk);
         names(&wsk);
         ioctls(&wsk);
@@ -1370,6 +1372,132 @@ mod selftest {
             st.is_success(),
             format!("{st:?}"),
         );
+    }
+
+    /// `WskConnectEx`: the data of a 2-MDL chain (from an offset) goes out with the connection;
+    /// flags other than 0 are refused.
+    fn connect_ex(wsk: &Wsk) {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut to = sockaddr(server.local_addr().unwrap());
+        let (st, s) = wsk.socket(family(server.local_addr().unwrap()), 1, 6, sys::WSK_FLAG_CONNECTION_SOCKET);
+        check("connect-ex: WskSocket connection", st.is_success(), format!("{st:?}"));
+        let c = conn(s);
+        let st = bind(s, "127.0.0.1:0".parse().unwrap(), c.WskBind);
+        check("connect-ex: WskBind", st.is_success(), format!("{st:?}"));
+        let mut chain = Chain::new(&[6, 20]);
+        chain.fill(b"xxhello with the connect!");
+        let mut wb = chain.wsk_buf(2, 23);
+        let (ret, st, _) = Req::new()
+            .run(|irp| unsafe { (c.WskConnectEx.unwrap())(s, to.as_mut_ptr().cast(), &raw mut wb, 1, irp) });
+        check(
+            "connect-ex: flags != 0 -> INVALID_PARAMETER (returned and completed)",
+            ret == NtStatus::INVALID_PARAMETER && st == ret,
+            format!("{ret:?} {st:?}"),
+        );
+        let (ret, st, info) = Req::new()
+            .run(|irp| unsafe { (c.WskConnectEx.unwrap())(s, to.as_mut_ptr().cast(), &raw mut wb, 0, irp) });
+        check(
+            "connect-ex: WskConnectEx with a 2-MDL chain, Information = bytes sent",
+            ret == NtStatus::PENDING && st.is_success() && info == 23,
+            format!("{ret:?} {st:?} {info}"),
+        );
+        let (mut peer, _) = server.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut got = [0u8; 23];
+        let read = peer.read_exact(&mut got);
+        check(
+            "connect-ex: the peer reads the data sent with the connection",
+            read.is_ok() && &got == b"hello with the connect!",
+            format!("{read:?} {:?}", String::from_utf8_lossy(&got)),
+        );
+        let (_, st) = close(s);
+        check("connect-ex: WskCloseSocket", st.is_success(), format!("{st:?}"));
+    }
+
+    /// Control information: `IP_PKTINFO` set, `WskReceiveFrom` with a control buffer returns an
+    /// `IN_PKTINFO` object (destination 127.0.0.1); `WskSendTo` with an `IN_PKTINFO` source
+    /// reaches the peer.
+    fn control_info(wsk: &Wsk) {
+        let (st, s) = wsk.socket(sys::AF_INET_FAMILY, 2, 17, sys::WSK_FLAG_DATAGRAM_SOCKET);
+        check("control: WskSocket datagram", st.is_success(), format!("{st:?}"));
+        let d = dgram(s);
+        let st = bind(s, "127.0.0.1:0".parse().unwrap(), d.WskBind);
+        check("control: WskBind", st.is_success(), format!("{st:?}"));
+        let st = set_u32(s, sys::IPPROTO_IP, sys::IP_PKTINFO, 1);
+        check("control: set IP_PKTINFO", st.is_success(), format!("{st:?}"));
+        let Some(me) = local_address(s, d.WskGetLocalAddress) else { return };
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let chain = Chain::new(&[32]);
+        let mut wb = chain.wsk_buf(0, 32);
+        let mut from = [0u8; 28];
+        // 8-aligned, as WSACMSGHDR needs.
+        let mut control = [0u64; 16];
+        let mut ctl_len = 128u32;
+        let mut ctl_flags = 77u32;
+        let r = Req::new();
+        let ret = NtStatus(unsafe {
+            (d.WskReceiveFrom.unwrap())(
+                s,
+                &raw mut wb,
+                0,
+                from.as_mut_ptr().cast(),
+                &raw mut ctl_len,
+                control.as_mut_ptr().cast(),
+                &raw mut ctl_flags,
+                r.arm(),
+            )
+        });
+        peer.send_to(b"with pktinfo", me).unwrap();
+        let done = r.wait(Duration::from_secs(5));
+        let bytes: Vec<u8> = control.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let (cmsg_len, level, kind) = (
+            u64::from_ne_bytes(bytes[0..8].try_into().unwrap()),
+            i32::from_ne_bytes(bytes[8..12].try_into().unwrap()),
+            i32::from_ne_bytes(bytes[12..16].try_into().unwrap()),
+        );
+        let dst = &bytes[16..20];
+        check(
+            "control: WskReceiveFrom returns IN_PKTINFO (to 127.0.0.1), ControlLength and flags set",
+            ret == NtStatus::PENDING
+                && done.is_some_and(|(st, n)| st.is_success() && n == 12)
+                && ctl_len >= 24
+                && cmsg_len == 24
+                && (level, kind) == (0, 19)
+                && dst == [127, 0, 0, 1]
+                && ctl_flags == 0,
+            format!("{ret:?} {done:?} len {ctl_len} cmsg {cmsg_len} {level}/{kind} {dst:?} flags {ctl_flags}"),
+        );
+        // Send with IN_PKTINFO naming the source.
+        let mut out = [0u64; 3];
+        let mut header = Vec::new();
+        header.extend_from_slice(&24u64.to_ne_bytes());
+        header.extend_from_slice(&0i32.to_ne_bytes());
+        header.extend_from_slice(&19i32.to_ne_bytes());
+        header.extend_from_slice(&[127, 0, 0, 1]);
+        header.extend_from_slice(&0u32.to_ne_bytes());
+        for (w, b) in out.iter_mut().zip(header.chunks(8)) {
+            *w = u64::from_ne_bytes(b.try_into().unwrap());
+        }
+        let mut chain = Chain::new(&[5]);
+        chain.fill(b"reply");
+        let mut wb = chain.wsk_buf(0, 5);
+        let mut to = sockaddr(peer.local_addr().unwrap());
+        let (ret, st, info) = Req::new().run(|irp| unsafe {
+            (d.WskSendTo.unwrap())(s, &raw mut wb, 0, to.as_mut_ptr().cast(), 24, out.as_mut_ptr().cast(), irp)
+        });
+        let mut got = [0u8; 16];
+        let recv = peer.recv_from(&mut got);
+        check(
+            "control: WskSendTo with IN_PKTINFO reaches the peer from the socket's address",
+            ret == NtStatus::PENDING
+                && st.is_success()
+                && info == 5
+                && recv.as_ref().is_ok_and(|(n, a)| &got[..*n] == b"reply" && *a == me),
+            format!("{ret:?} {st:?} {info} {recv:?}"),
+        );
+        let (_, st) = close(s);
+        check("control: WskCloseSocket", st.is_success(), format!("{st:?}"));
     }
 
     fn socket_connect(wsk: &Wsk) {
