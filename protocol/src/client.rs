@@ -6,7 +6,7 @@ use zerocopy::FromBytes;
 
 use crate::text::{read_padded, write_padded};
 use crate::wire::{
-    header, AcceptRequest, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest,
+    header, AcceptRequest, ServeReply, ServeRequest, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest,
     EndpointInfo, EndpointReply, Header, InfoReply, InfoRequest, ListReply, ListRequest,
     RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply,
     SecurityRequest, SendRequest, SendToRequest, SocketOptionReply, SocketOptionRequest,
@@ -240,6 +240,25 @@ pub fn encode_accept(id: EndpointId, timeout_ms: u32, detach: bool) -> [u8; 24] 
         timeout_ms,
         flags: if detach { FLAG_DETACH } else { 0 },
     })
+}
+
+/// A SERVE request: `service` (echo, discard or source) takes over connection `id`.
+#[must_use]
+pub fn encode_serve(id: EndpointId, service: Service) -> [u8; 24] {
+    zerocopy::transmute!(ServeRequest {
+        header: header(ServeRequest::LEN_U32),
+        id: id.0,
+        service: service.as_u32(),
+        reserved: 0,
+    })
+}
+
+/// Reads a SERVE reply.
+///
+/// # Errors
+/// As [`parse_info_reply`].
+pub fn parse_serve_reply(bytes: &[u8]) -> Result<(), ProtocolError> {
+    read_fixed_reply::<ServeReply>(bytes).map(|_| ())
 }
 
 /// A `SOCKET_OPTION` request: `set` `None` gets the option, `Some(value)` sets it.

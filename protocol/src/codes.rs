@@ -104,8 +104,12 @@ impl IoctlCode {
     /// connection arrives.
     pub const ACCEPT: Self = Self(ctl_code(DEVICE_TYPE, 0x80F, METHOD_OUT_DIRECT, READ_WRITE));
 
+    /// Hand a connection to an in-kernel service (`ServeRequest` -> `ServeReply`): from then
+    /// on the service drives it and the user's data requests on it are refused.
+    pub const SERVE: Self = Self(ctl_code(DEVICE_TYPE, 0x810, METHOD_BUFFERED, READ_WRITE));
+
     /// Every code of ABI version 3, in function order (0x800 upwards).
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::INFO,
         Self::TCP_CONNECT,
         Self::TCP_LISTEN,
@@ -122,6 +126,7 @@ impl IoctlCode {
         Self::RESOLVE,
         Self::STATS,
         Self::ACCEPT,
+        Self::SERVE,
     ];
 
     /// The code's name (`"TCP_CONNECT"`), or `None` if it is not a wsk-rs code.
@@ -144,6 +149,7 @@ impl IoctlCode {
             Self::RESOLVE => Some("RESOLVE"),
             Self::STATS => Some("STATS"),
             Self::ACCEPT => Some("ACCEPT"),
+            Self::SERVE => Some("SERVE"),
             _ => None,
         }
     }
@@ -217,6 +223,8 @@ mod tests {
         assert_eq!(IoctlCode::DISCONNECT.0, 0x8057_E028);
         // CTL_CODE(0x8057, 0x80F, METHOD_OUT_DIRECT, FILE_READ_DATA | FILE_WRITE_DATA)
         assert_eq!(IoctlCode::ACCEPT.0, 0x8057_E03E);
+        // CTL_CODE(0x8057, 0x810, METHOD_BUFFERED, FILE_READ_DATA | FILE_WRITE_DATA)
+        assert_eq!(IoctlCode::SERVE.0, 0x8057_E040);
         assert_eq!(IoctlCode::SOCKET_OPTION.0, 0x8057_E02C);
         assert_eq!(IoctlCode::SECURITY.0, 0x8057_2030);
         assert_eq!(IoctlCode::RESOLVE.0, 0x8057_2034);

@@ -48,7 +48,7 @@ mod types;
 pub mod wire;
 
 pub use client::{
-    encode_accept, encode_close, encode_disconnect, encode_info, encode_list, encode_recv,
+    encode_accept, encode_serve, parse_serve_reply, encode_close, encode_disconnect, encode_info, encode_list, encode_recv,
     encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to,
     encode_socket_option, encode_stats, encode_tcp_connect, encode_tcp_connect_with,
     encode_tcp_listen, encode_tcp_listen_with, encode_udp_bind, list_output_len, parse_close_reply,
@@ -64,17 +64,17 @@ pub use codes::{
 pub use error::ProtocolError;
 pub use pattern::{fill_source_pattern, source_byte, SOURCE_PATTERN_PERIOD};
 pub use reply::{
-    min_output_len, recv_from_data_area, write_close, write_disconnect, write_endpoint, write_info,
+    min_output_len, write_serve, recv_from_data_area, write_close, write_disconnect, write_endpoint, write_info,
     write_recv_from_header, write_security, write_security_fmt, write_socket_option, write_stats,
     ListWriter, ResolveWriter,
 };
 pub use request::{
-    direct_output_len, parse_request, Accept, BindFlags, Disconnect, Recv, RecvFrom, Request,
+    direct_output_len, parse_request, Accept, Serve, BindFlags, Disconnect, Recv, RecvFrom, Request,
     Resolve, Send, SendTo, SocketOption, TcpConnect, TcpListen, UdpBind,
 };
 pub use types::{EndpointId, EndpointKind, EndpointState, OptionId, Service, Stats, UdpService};
 pub use wire::{
-    AcceptRequest, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo,
+    AcceptRequest, ServeReply, ServeRequest, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo,
     EndpointReply, Header, InfoReply, InfoRequest, ListReply, ListRequest, RecvFromReply,
     RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest,
     SendRequest, SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply, StatsRequest,

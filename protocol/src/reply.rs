@@ -10,7 +10,7 @@ use zerocopy::{Immutable, IntoBytes};
 
 use crate::text::{write_padded, FieldWriter};
 use crate::wire::{
-    header, CloseReply, DisconnectReply, EndpointInfo, EndpointReply, InfoReply, ListReply,
+    header, CloseReply, ServeReply, DisconnectReply, EndpointInfo, EndpointReply, InfoReply, ListReply,
     RecvFromReply, ResolveReply, SecurityReply, SocketOptionReply, StatsReply, WireAddr, WireSize,
 };
 use crate::{EndpointId, IoctlCode, ProtocolError, Stats, ABI_VERSION};
@@ -32,6 +32,7 @@ pub const fn min_output_len(code: u32) -> Option<usize> {
         IoctlCode::RECV_FROM => Some(RecvFromReply::LEN + 1),
         IoctlCode::DISCONNECT => Some(DisconnectReply::LEN),
         IoctlCode::ACCEPT => Some(EndpointReply::LEN),
+        IoctlCode::SERVE => Some(ServeReply::LEN),
         IoctlCode::SOCKET_OPTION => Some(SocketOptionReply::LEN),
         IoctlCode::SECURITY => Some(SecurityReply::LEN),
         IoctlCode::RESOLVE => Some(ResolveReply::LEN),
@@ -190,6 +191,14 @@ pub fn write_disconnect(out: &mut [u8]) -> Result<usize, ProtocolError> {
             header: header(DisconnectReply::LEN_U32),
         },
     )
+}
+
+/// Writes a SERVE reply.
+///
+/// # Errors
+/// [`ProtocolError::BufferTooSmall`] when `out` is shorter than the reply.
+pub fn write_serve(out: &mut [u8]) -> Result<usize, ProtocolError> {
+    write_fixed(out, &ServeReply { header: header(ServeReply::LEN_U32) })
 }
 
 /// Writes a `SOCKET_OPTION` reply: the option's value (after a set, the value read back).

@@ -7,7 +7,7 @@ use zerocopy::FromBytes;
 
 use crate::text::{read_padded, read_sddl};
 use crate::wire::{
-    AcceptRequest, CloseRequest, DisconnectRequest, Header, InfoRequest, ListRequest,
+    AcceptRequest, ServeRequest, CloseRequest, DisconnectRequest, Header, InfoRequest, ListRequest,
     RecvFromRequest, RecvRequest, ResolveRequest, SecurityRequest, SendRequest, SendToRequest,
     SocketOptionRequest, StatsRequest, TcpConnectRequest, TcpListenRequest, UdpBindRequest,
     WireAddr, WireSize,
@@ -46,6 +46,8 @@ pub enum Request<'a> {
     Disconnect(Disconnect),
     /// `ACCEPT`: take a queued connection (direct I/O: the reply goes to the output buffer).
     Accept(Accept),
+    /// `SERVE`: hand a connection to an in-kernel service.
+    Serve(Serve),
     /// `SOCKET_OPTION`.
     SocketOption(SocketOption),
     /// SECURITY of this endpoint.
@@ -250,6 +252,15 @@ pub struct Accept {
     pub detach: bool,
 }
 
+/// A validated SERVE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Serve {
+    /// The TCP connection (nonzero).
+    pub id: EndpointId,
+    /// The service: echo, discard or source (never [`Service::None`]).
+    pub service: Service,
+}
+
 /// A validated `SOCKET_OPTION`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SocketOption {
@@ -315,6 +326,7 @@ pub fn parse_request(code: u32, input: &[u8]) -> Result<Request<'_>, ProtocolErr
         IoctlCode::RECV_FROM => parse_recv_from(&read_exact(input)?).map(Request::RecvFrom),
         IoctlCode::DISCONNECT => parse_disconnect(&read_exact(input)?).map(Request::Disconnect),
         IoctlCode::ACCEPT => parse_accept(&read_exact(input)?).map(Request::Accept),
+        IoctlCode::SERVE => parse_serve(&read_exact(input)?).map(Request::Serve),
         IoctlCode::SOCKET_OPTION => {
             parse_socket_option(&read_exact(input)?).map(Request::SocketOption)
         }
@@ -364,6 +376,7 @@ pub fn direct_output_len(request: &Request<'_>) -> Option<usize> {
         | Request::List
         | Request::UdpBind(_)
         | Request::Disconnect(_)
+        | Request::Serve(_)
         | Request::SocketOption(_)
         | Request::Security(_)
         | Request::Resolve(_)
@@ -530,6 +543,14 @@ fn parse_accept(request: &AcceptRequest) -> Result<Accept, ProtocolError> {
         timeout_ms: effective_timeout(request.timeout_ms),
         detach: request.flags & FLAG_DETACH != 0,
     })
+}
+
+fn parse_serve(request: &ServeRequest) -> Result<Serve, ProtocolError> {
+    let service = Service::from_u32(request.service).ok_or(ProtocolError::InvalidParameter)?;
+    if service == Service::None || request.reserved != 0 {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    Ok(Serve { id: EndpointId::checked(request.id)?, service })
 }
 
 fn parse_socket_option(request: &SocketOptionRequest) -> Result<SocketOption, ProtocolError> {

@@ -482,6 +482,32 @@ pub struct AcceptRequest {
     pub flags: u32,
 }
 
+/// SERVE request: hand a connection to an in-kernel service.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct ServeRequest {
+    /// Common header.
+    pub header: Header,
+    /// The TCP connection (nothing outstanding on it).
+    pub id: u64,
+    /// `SERVICE_ECHO`, `SERVICE_DISCARD` or `SERVICE_SOURCE`.
+    pub service: u32,
+    /// Must be 0.
+    pub reserved: u32,
+}
+
+/// SERVE reply (shaped like [`CloseReply`]).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct ServeReply {
+    /// Common header.
+    pub header: Header,
+}
+
 /// DISCONNECT reply (shaped like [`CloseReply`]).
 #[repr(C)]
 #[derive(
@@ -680,6 +706,8 @@ wire_size! {
     RecvFromReply = 48;
     DisconnectRequest = 24;
     AcceptRequest = 24;
+    ServeRequest = 24;
+    ServeReply = 8;
     DisconnectReply = 8;
     SocketOptionRequest = 32;
     SocketOptionReply = 16;

@@ -82,6 +82,7 @@ fn valid_request(code: IoctlCode) -> Vec<u8> {
         IoctlCode::RESOLVE => encode_resolve("example.com", "http", 0).unwrap().to_vec(),
         IoctlCode::STATS => encode_stats().to_vec(),
         IoctlCode::ACCEPT => encode_accept(id, 0, true).to_vec(),
+        IoctlCode::SERVE => wskrs_protocol::encode_serve(id, Service::Discard).to_vec(),
         _ => unreachable!("{code:?}"),
     }
 }
@@ -195,6 +196,10 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
             IoctlCode::RESOLVE
         }
         Request::Stats => IoctlCode::STATS,
+        Request::Serve(serve) => {
+            prop_assert!(serve.service != Service::None);
+            IoctlCode::SERVE
+        }
         Request::Accept(accept) => {
             prop_assert!(accept.id.0 != 0 && accept.timeout_ms != 0);
             prop_assert_eq!(direct_output_len(&request), Some(80));

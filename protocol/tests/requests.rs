@@ -247,6 +247,10 @@ fn valid_requests() -> Vec<(IoctlCode, Vec<u8>)> {
             IoctlCode::ACCEPT,
             encode_accept(EndpointId(1), 0, false).to_vec(),
         ),
+        (
+            IoctlCode::SERVE,
+            wskrs_protocol::encode_serve(EndpointId(1), Service::Echo).to_vec(),
+        ),
     ]
 }
 
@@ -514,4 +518,29 @@ fn recv_max_length_boundary() {
 #[test]
 fn length_mismatch_status() {
     assert_eq!(ProtocolError::LengthMismatch.status().as_u32(), 0xC000_0004);
+}
+
+#[test]
+fn serve_round_trips_and_needs_a_service() {
+    let code = IoctlCode::SERVE.0;
+    for service in [Service::Echo, Service::Discard, Service::Source] {
+        let request = wskrs_protocol::encode_serve(EndpointId(3), service);
+        assert_eq!(request.len(), 24);
+        let Ok(Request::Serve(serve)) = parse_request(code, &request) else {
+            panic!("SERVE parses");
+        };
+        assert_eq!((serve.id, serve.service), (EndpointId(3), service));
+        assert_eq!(direct_output_len(&Request::Serve(serve)), None, "buffered");
+    }
+    let none = wskrs_protocol::encode_serve(EndpointId(3), Service::None);
+    assert_eq!(parse_request(code, &none), Err(ProtocolError::InvalidParameter), "no service");
+    let mut unknown = wskrs_protocol::encode_serve(EndpointId(3), Service::Echo);
+    put_u32(&mut unknown, 16, 9);
+    assert_eq!(parse_request(code, &unknown), Err(ProtocolError::InvalidParameter), "service 9");
+    let mut reserved = wskrs_protocol::encode_serve(EndpointId(3), Service::Echo);
+    put_u32(&mut reserved, 20, 1);
+    assert_eq!(parse_request(code, &reserved), Err(ProtocolError::InvalidParameter), "reserved");
+    let mut buffer = [0u8; 8];
+    assert_eq!(wskrs_protocol::write_serve(&mut buffer), Ok(8));
+    assert_eq!(wskrs_protocol::parse_serve_reply(&buffer), Ok(()));
 }

@@ -14,7 +14,7 @@ use wsk::{ConnectionSocket, DatagramSocket, NtStatus, SpinLock};
 use wskrs_protocol::{self as protocol, EndpointId, EndpointInfo, EndpointState, Service, WireAddr};
 
 use crate::direct::{Direction, DirectIo, PendingOp, PendingRequest};
-use crate::services::{ServiceListener, ServiceStats, UdpEchoSession};
+use crate::services::{ServedConnection, ServiceListener, ServiceStats, UdpEchoSession};
 use crate::Caller;
 
 /// Most endpoints the driver holds at once.
@@ -29,6 +29,8 @@ pub(crate) enum Kind<R: PendingRequest> {
     /// `waiting`: an ACCEPT parked until a connection arrives (accept mode).
     Listener { service: Service, listener: ServiceListener, waiting: Option<WaitingAccept<R>> },
     UdpEcho { task: DatagramTask<UdpEchoSession> },
+    /// A connection handed to an in-kernel service (SERVE).
+    Served { service: Service, connection: ServedConnection },
 }
 
 /// The direct-I/O requests of a user-driven endpoint: one slot (IRP) per direction, created
@@ -328,6 +330,7 @@ impl<R: PendingRequest> Endpoint<R> {
                 listener.stop();
             }
             Kind::UdpEcho { task } => task.stop(),
+            Kind::Served { connection, .. } => connection.stop(),
         }
         // Read after stopping, so nothing the service still counts is lost.
         let stats = self.service_stats();
@@ -346,6 +349,7 @@ impl<R: PendingRequest> Endpoint<R> {
         let service_stats = self.service_stats();
         let (kind, service) = match &self.kind {
             Kind::Connection { .. } => (protocol::KIND_TCP_CONNECTION, Service::None),
+            Kind::Served { service, .. } => (protocol::KIND_TCP_CONNECTION, *service),
             Kind::Listener { service, .. } => (protocol::KIND_TCP_LISTENER, *service),
             Kind::Datagram { .. } => (protocol::KIND_UDP, Service::None),
             Kind::UdpEcho { .. } => (protocol::KIND_UDP, Service::Echo),
@@ -382,6 +386,7 @@ impl<R: PendingRequest> Endpoint<R> {
                 let bytes = session.bytes.load(core::sync::atomic::Ordering::Relaxed);
                 ServiceStats { bytes_sent: bytes, bytes_received: bytes, ..ServiceStats::default() }
             }
+            Kind::Served { connection, .. } => connection.stats(),
             Kind::Connection { .. } | Kind::Datagram { .. } => ServiceStats::default(),
         }
     }

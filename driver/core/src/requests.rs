@@ -15,8 +15,8 @@ use wsk::{
 };
 use wskrs_protocol::{self as protocol, BindFlags, EndpointId, OptionId, ProtocolError, Request, Service, UdpService};
 
-use crate::endpoints::{DatagramKind, Endpoint, Outcome, SddlText};
-use crate::services::{AcceptSink, ServiceListener, TcpService, UdpEchoSession};
+use crate::endpoints::{DatagramKind, Endpoint, Kind, Outcome, SddlText};
+use crate::services::{AcceptSink, ServedConnection, ServiceListener, TcpService, UdpEchoSession};
 use crate::{Caller, Driver, Failure, DRIVER_VERSION};
 
 /// How long creating and binding a listener or UDP socket may take.
@@ -35,6 +35,7 @@ enum Reply {
     Endpoint { id: EndpointId, kind: u32, local: Option<SocketAddr>, remote: Option<SocketAddr> },
     Closed,
     Disconnected,
+    Served,
     OptionValue(u32),
     Security(Option<SddlText>),
     Resolved(AddressInfo),
@@ -145,6 +146,10 @@ impl<R: crate::PendingRequest> Driver<R> {
                 Ok(Reply::Disconnected)
             }
             Request::SocketOption(o) => self.socket_option(caller, o).map(Reply::OptionValue),
+            Request::Serve(s) => {
+                self.serve(caller, s)?;
+                Ok(Reply::Served)
+            }
             Request::Security(id) => Ok(Reply::Security(self.endpoints.security(caller, id)?)),
             Request::Resolve(r) => {
                 let client = self.client()?;
@@ -172,6 +177,46 @@ impl<R: crate::PendingRequest> Driver<R> {
         self.totals.bytes_received.fetch_add(outcome.received as u64, Ordering::Relaxed);
         if outcome.error.is_some() {
             self.totals.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// SERVE: the connection's socket goes to an in-kernel service; the endpoint stays (its
+    /// counters are the service's from now on). Refused while a data request is in flight.
+    fn serve(&self, caller: Caller, s: protocol::Serve) -> Result<(), Failure> {
+        let service = match s.service {
+            Service::Echo => TcpService::Echo,
+            Service::Discard => TcpService::Discard,
+            Service::Source => TcpService::Source,
+            Service::None => return Err(Failure(NtStatus::INVALID_PARAMETER)),
+        };
+        let socket = {
+            let mut table = self.endpoints.inner.lock();
+            let endpoint = table.find(caller, s.id)?;
+            let Kind::Connection { socket, io } = &mut endpoint.kind else { return Err(Failure(NtStatus::INVALID_DEVICE_STATE)) };
+            if io.pending.iter().any(Option::is_some) {
+                return Err(Failure(NtStatus::DEVICE_BUSY));
+            }
+            socket.take().ok_or(Failure(NtStatus::DEVICE_BUSY))?
+        };
+        // Started outside the lock: a provider may complete the first request inline.
+        let started = ServedConnection::start(socket, service);
+        let mut table = self.endpoints.inner.lock();
+        let Some(endpoint) = table.find_any(s.id) else {
+            // Closed meanwhile: nobody can see the service; end it.
+            if let Ok(connection) = started {
+                connection.stop();
+            }
+            return Err(Failure(NtStatus::NOT_FOUND));
+        };
+        match started {
+            Ok(connection) => {
+                endpoint.kind = Kind::Served { service: s.service, connection };
+                Ok(())
+            }
+            Err(status) => {
+                endpoint.mark_broken();
+                Err(Failure(status))
+            }
         }
     }
 
@@ -271,6 +316,7 @@ fn write(reply: Reply, out: &mut [u8]) -> Result<usize, Failure> {
         Reply::Endpoint { id, kind, local, remote } => protocol::write_endpoint(out, id, kind, local, remote)?,
         Reply::Closed => protocol::write_close(out)?,
         Reply::Disconnected => protocol::write_disconnect(out)?,
+        Reply::Served => protocol::write_serve(out)?,
         Reply::OptionValue(v) => protocol::write_socket_option(out, v)?,
         Reply::Security(sddl) => protocol::write_security(out, sddl.as_ref().map_or("", SddlText::as_str))?,
         Reply::Resolved(addresses) => {

@@ -120,6 +120,103 @@ pub(crate) struct ServiceListener {
     acceptor: Acceptor<ServiceAcceptor>,
 }
 
+impl ServiceState {
+    fn try_new() -> Result<Shared<Self>, NtStatus> {
+        Ok(Shared::try_new(ServiceState {
+            sessions: SpinLock::new([const { Slot::Free }; MAX_SESSIONS]),
+            queue: SpinLock::new(AcceptQueue::new()),
+            stopping: AtomicBool::new(false),
+            served: AtomicU64::new(0),
+            active: AtomicU32::new(0),
+            bytes_sent: AtomicU64::new(0),
+            bytes_received: AtomicU64::new(0),
+        })?)
+    }
+
+    fn stats(&self) -> ServiceStats {
+        ServiceStats {
+            served: self.served.load(Ordering::Relaxed),
+            active: self.active.load(Ordering::Relaxed),
+            bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
+            bytes_received: self.bytes_received.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs `service` on `connection` in session slot `index` (reserved as `Starting` by the
+    /// caller). False if the task could not start (the connection is closed then).
+    fn run_session(this: &Shared<Self>, index: usize, service: TcpService, connection: ConnectionSocket) -> bool {
+        this.served.fetch_add(1, Ordering::Relaxed);
+        this.active.fetch_add(1, Ordering::Relaxed);
+        let session = ServiceSession { state: this.clone(), index, service, offset: AtomicU64::new(0) };
+        if let Ok(task) = StreamTask::start(connection, SESSION_BUFFER, session) {
+            let mut sessions = this.sessions.lock();
+            let stopping = this.stopping.load(Ordering::Acquire);
+            if let Some(slot) = sessions.get_mut(index) {
+                *slot = if let Slot::FinishedEarly = slot {
+                    Slot::Free
+                } else {
+                    if stopping {
+                        task.abort();
+                    }
+                    Slot::Running(task)
+                };
+            }
+            true
+        } else {
+            this.active.fetch_sub(1, Ordering::Relaxed);
+            if let Some(slot) = this.sessions.lock().get_mut(index) {
+                *slot = Slot::Free;
+            }
+            false
+        }
+    }
+
+    /// Stops the sessions (asynchronously) and closes queued connections.
+    fn stop(&self) {
+        let sessions = self.sessions.lock();
+        self.stopping.store(true, Ordering::Release);
+        for slot in sessions.iter() {
+            if let Slot::Running(task) = slot {
+                task.abort();
+            }
+        }
+    }
+}
+
+/// A connection the user handed to an in-kernel service (SERVE).
+pub(crate) struct ServedConnection {
+    state: Shared<ServiceState>,
+}
+
+impl ServedConnection {
+    /// Runs `service` on `connection`. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn start(connection: ConnectionSocket, service: TcpService) -> Result<Self, NtStatus> {
+        let state = match ServiceState::try_new() {
+            Ok(state) => state,
+            Err(status) => {
+                connection.close_later();
+                return Err(status);
+            }
+        };
+        if let Some(slot) = state.sessions.lock().get_mut(0) {
+            *slot = Slot::Starting;
+        }
+        if !ServiceState::run_session(&state, 0, service, connection) {
+            return Err(NtStatus::INSUFFICIENT_RESOURCES);
+        }
+        Ok(Self { state })
+    }
+
+    /// Ends the session (the connection closes asynchronously).
+    pub(crate) fn stop(&self) {
+        self.state.stop();
+    }
+
+    pub(crate) fn stats(&self) -> ServiceStats {
+        self.state.stats()
+    }
+}
+
 impl ServiceListener {
     /// Starts accepting on `listener`, serving at most `max_sessions` connections at once
     /// (accept mode: queueing at most that many, up to [`MAX_QUEUED`], and announcing each to
@@ -130,15 +227,7 @@ impl ServiceListener {
         max_sessions: usize,
         sink: Option<(&'static dyn AcceptSink, EndpointId)>,
     ) -> Result<Self, NtStatus> {
-        let state = Shared::try_new(ServiceState {
-            sessions: SpinLock::new([const { Slot::Free }; MAX_SESSIONS]),
-            queue: SpinLock::new(AcceptQueue::new()),
-            stopping: AtomicBool::new(false),
-            served: AtomicU64::new(0),
-            active: AtomicU32::new(0),
-            bytes_sent: AtomicU64::new(0),
-            bytes_received: AtomicU64::new(0),
-        })?;
+        let state = ServiceState::try_new()?;
         let max_sessions = max_sessions.clamp(1, MAX_SESSIONS);
         let acceptor = Acceptor::start(listener, ServiceAcceptor { state, service, max_sessions, sink })?;
         Ok(Self { acceptor })
@@ -156,16 +245,8 @@ impl ServiceListener {
 
     /// Stops accepting and closes every connection (asynchronously).
     pub(crate) fn stop(&self) {
-        let state = &self.acceptor.handler().state;
         self.acceptor.stop();
-        let sessions = state.sessions.lock();
-        state.stopping.store(true, Ordering::Release);
-        for slot in sessions.iter() {
-            if let Slot::Running(task) = slot {
-                task.abort();
-            }
-        }
-        drop(sessions);
+        self.acceptor.handler().state.stop();
         // Connections nobody took: closed here (PASSIVE_LEVEL, as the caller is).
         while let Some(queued) = self.pop_queued() {
             drop(queued);
@@ -173,13 +254,7 @@ impl ServiceListener {
     }
 
     pub(crate) fn stats(&self) -> ServiceStats {
-        let s = &self.acceptor.handler().state;
-        ServiceStats {
-            served: s.served.load(Ordering::Relaxed),
-            active: s.active.load(Ordering::Relaxed),
-            bytes_sent: s.bytes_sent.load(Ordering::Relaxed),
-            bytes_received: s.bytes_received.load(Ordering::Relaxed),
-        }
+        self.acceptor.handler().state.stats()
     }
 }
 
@@ -228,26 +303,7 @@ impl AcceptHandler for ServiceAcceptor {
             connection.close_later();
             return true;
         };
-        self.state.served.fetch_add(1, Ordering::Relaxed);
-        self.state.active.fetch_add(1, Ordering::Relaxed);
-        let session = ServiceSession { state: self.state.clone(), index, service: self.service, offset: AtomicU64::new(0) };
-        if let Ok(task) = StreamTask::start(connection, SESSION_BUFFER, session) {
-            let mut sessions = self.state.sessions.lock();
-            let stopping = self.state.stopping.load(Ordering::Acquire);
-            if let Some(slot) = sessions.get_mut(index) {
-                *slot = if let Slot::FinishedEarly = slot { Slot::Free } else {
-                    if stopping {
-                        task.abort();
-                    }
-                    Slot::Running(task)
-                };
-            }
-        } else {
-            self.state.active.fetch_sub(1, Ordering::Relaxed);
-            if let Some(slot) = self.state.sessions.lock().get_mut(index) {
-                *slot = Slot::Free;
-            }
-        }
+        let _ = ServiceState::run_session(&self.state, index, self.service, connection);
         true
     }
 

@@ -632,3 +632,42 @@ fn an_accept_mode_listener_hands_connections_to_accept() {
     assert!(peer.shutdown(QUICK));
     setup.finish();
 }
+
+#[test]
+fn serve_hands_a_connection_to_an_in_kernel_service() {
+    let setup = Setup::start();
+    let d = setup.driver;
+    let (peer, mut listener) = peer_listener("127.0.0.1:9400");
+    let c = connect(d, ALICE, addr("127.0.0.1:9400"), false).unwrap();
+    let (mut far, _) = listener.accept(QUICK).unwrap();
+    let serve = |id, service| {
+        common::call(d, ALICE, protocol::IoctlCode::SERVE, &protocol::encode_serve(id, service), 64)
+            .map(|reply| protocol::parse_serve_reply(&reply).unwrap())
+    };
+    assert_eq!(serve(c.id, Service::None), Err(NtStatus::INVALID_PARAMETER), "a service is required");
+    let l = listen(d, ALICE, addr("127.0.0.1:9401"), Service::Echo, false).unwrap();
+    assert_eq!(serve(l.id, Service::Echo), Err(NtStatus::INVALID_DEVICE_STATE), "only connections");
+
+    assert_eq!(serve(c.id, Service::Echo), Ok(()));
+    far.send_all(b"served by the kernel", QUICK).unwrap();
+    let mut buf = [0u8; 64];
+    let mut got = Vec::new();
+    while got.len() < 20 {
+        let n = far.receive(&mut buf, QUICK).unwrap();
+        assert!(n > 0, "the echo ended early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, b"served by the kernel");
+    // The user's data requests are refused from now on; LIST shows the service's counters.
+    assert_eq!(send(d, ALICE, c.id, b"x"), Err(NtStatus::INVALID_DEVICE_STATE));
+    assert_eq!(serve(c.id, Service::Discard), Err(NtStatus::INVALID_DEVICE_STATE), "served once");
+    eventually("LIST counts the echo", || {
+        let (status, _) = entry(d, ALICE, c.id).unwrap();
+        status.service == Service::Echo && status.bytes_received == 20 && status.bytes_sent == 20
+    });
+    close(d, ALICE, c.id).unwrap();
+    assert_eq!(far.receive(&mut buf, QUICK).unwrap(), 0, "closing the endpoint ends the service's connection");
+    drop((far, listener));
+    assert!(peer.shutdown(QUICK));
+    setup.finish();
+}
