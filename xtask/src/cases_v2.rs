@@ -671,13 +671,62 @@ pub(crate) fn accept_service_hands_connections_to_user(cx: &Ctx<'_>) -> Result<(
         json_str(&closed, "how")? == "eof",
         "closing the accepted connection reached the client as {closed}, expected end of stream"
     );
-    close(cx.wine, listener)?;
+    cancelled_by_closing_the_listener(cx, listener)?;
     let address = SocketAddr::new(LOOPBACK4, port);
     ensure!(
         std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)).is_err(),
         "{address} still accepts connections after the listener was closed"
     );
     Ok(())
+}
+
+/// While one `tcp accept` waits on `listener` (in another wskctl process), a second gets
+/// STATUS_DEVICE_BUSY at once; closing the listener ends the waiting one with
+/// STATUS_CANCELLED.
+fn cancelled_by_closing_the_listener(cx: &Ctx<'_>, listener: u64) -> Result<()> {
+    let listener_s = listener.to_string();
+    std::thread::scope(|scope| -> Result<()> {
+        let waiting = scope.spawn(|| {
+            cx.wine.wskctl(
+                &["tcp", "accept", &listener_s, "--timeout-ms", "20000"],
+                WSKCTL_TIMEOUT,
+            )
+        });
+        // Let the first accept reach the driver and park there (Wine starts a program in well
+        // under 3 s here).
+        std::thread::sleep(Duration::from_secs(3));
+        ensure!(
+            !waiting.is_finished(),
+            "`tcp accept {listener} --timeout-ms 20000` ended before anything happened"
+        );
+        let busy = cx.wine.wskctl(
+            &["tcp", "accept", &listener_s, "--timeout-ms", "500"],
+            WSKCTL_TIMEOUT,
+        )?;
+        let text = busy.combined();
+        ensure!(
+            busy.code() == Some(1) && text.contains("STATUS_DEVICE_BUSY"),
+            "a second accept while one waits: expected exit 1 with STATUS_DEVICE_BUSY, got exit {:?}: {text}",
+            busy.code()
+        );
+        let closing = Instant::now();
+        close(cx.wine, listener)?;
+        let out = waiting
+            .join()
+            .map_err(|_| anyhow::anyhow!("the waiting accept's thread panicked"))??;
+        let text = out.combined();
+        ensure!(
+            out.code() == Some(130) && text.contains("STATUS_CANCELLED"),
+            "closing listener {listener} should end its waiting accept with STATUS_CANCELLED (exit 130), got exit {:?}: {text}",
+            out.code()
+        );
+        ensure!(
+            closing.elapsed() < Duration::from_secs(10),
+            "the waiting accept ended {} ms after the listener closed",
+            closing.elapsed().as_millis()
+        );
+        Ok(())
+    })
 }
 
 /// An echo listener on `[::]` with `--dual-stack` serves Linux clients over both 127.0.0.1
