@@ -598,37 +598,8 @@ pub(crate) fn accept_service_hands_connections_to_user(cx: &Ctx<'_>) -> Result<(
         json_str(&accepted, "remote")? == client_at,
         "the accepted connection's remote is {accepted}, the Linux client is at {client_at}"
     );
-    let file = cx.layout.scratch.join("accept-line.bin");
     let line = format!("{LINE}\n");
-    cx.wine.wskctl_ok(
-        &[
-            "recv",
-            &id_s,
-            "--exact",
-            &line.len().to_string(),
-            "--to-file",
-            &wine_path(&file)?,
-            "--timeout-ms",
-            "5000",
-        ],
-        WSKCTL_TIMEOUT,
-    )?;
-    let data = std::fs::read(&file).context("reading what recv wrote")?;
-    ensure!(
-        data == line.as_bytes(),
-        "recv on the accepted connection got {:?}, the client sent {line:?}",
-        String::from_utf8_lossy(&data)
-    );
-    cx.wine
-        .wskctl_ok(&["send", &id_s, "--text", REPLY], WSKCTL_TIMEOUT)?;
-    let reply = client.wait_for("the reply or a close", Duration::from_secs(5), |e| {
-        peers::event_is(e, "reply") || peers::event_is(e, "closed")
-    })?;
-    ensure!(
-        peers::event_is(&reply, "reply")
-            && json_str(&reply, "hex")? == crate::e2e::hex(REPLY.as_bytes()),
-        "the Linux client got {reply}, expected {REPLY:?}"
-    );
+    line_then_reply(cx, &mut client, &id_s, &line, REPLY)?;
     // Nothing else is queued: a second accept times out.
     let out = cx.wine.wskctl(
         &[
@@ -676,6 +647,48 @@ pub(crate) fn accept_service_hands_connections_to_user(cx: &Ctx<'_>) -> Result<(
     ensure!(
         std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)).is_err(),
         "{address} still accepts connections after the listener was closed"
+    );
+    Ok(())
+}
+
+/// `recv` on accepted connection `id` gets exactly `line` (what the Linux client sent), and
+/// `send` of `reply` reaches the client.
+fn line_then_reply(
+    cx: &Ctx<'_>,
+    client: &mut Peer,
+    id_s: &str,
+    line: &str,
+    reply: &str,
+) -> Result<()> {
+    let file = cx.layout.scratch.join("accept-line.bin");
+    cx.wine.wskctl_ok(
+        &[
+            "recv",
+            id_s,
+            "--exact",
+            &line.len().to_string(),
+            "--to-file",
+            &wine_path(&file)?,
+            "--timeout-ms",
+            "5000",
+        ],
+        WSKCTL_TIMEOUT,
+    )?;
+    let data = std::fs::read(&file).context("reading what recv wrote")?;
+    ensure!(
+        data == line.as_bytes(),
+        "recv on the accepted connection got {:?}, the client sent {line:?}",
+        String::from_utf8_lossy(&data)
+    );
+    cx.wine
+        .wskctl_ok(&["send", id_s, "--text", reply], WSKCTL_TIMEOUT)?;
+    let got = client.wait_for("the reply or a close", Duration::from_secs(5), |e| {
+        peers::event_is(e, "reply") || peers::event_is(e, "closed")
+    })?;
+    ensure!(
+        peers::event_is(&got, "reply")
+            && json_str(&got, "hex")? == crate::e2e::hex(reply.as_bytes()),
+        "the Linux client got {got}, expected {reply:?}"
     );
     Ok(())
 }
