@@ -1317,7 +1317,8 @@ mod case_tests {
                 "options_round_trip",
                 "graceful_disconnect",
                 "abortive_disconnect",
-                "security_round_trip"
+                "security_round_trip",
+                "dual_stack_listener_accepts_ipv4_and_ipv6"
             ]
         );
         assert!(CASES
