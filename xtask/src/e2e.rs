@@ -1318,7 +1318,8 @@ mod case_tests {
                 "graceful_disconnect",
                 "abortive_disconnect",
                 "security_round_trip",
-                "dual_stack_listener_accepts_ipv4_and_ipv6"
+                "dual_stack_listener_accepts_ipv4_and_ipv6",
+                "slow_reader_back_pressure"
             ]
         );
         assert!(CASES
