@@ -41,7 +41,8 @@ Exit status:
   2  usage error
   3  the device could not be opened (is the driver loaded? try `wskctl driver start`)
   130  cancelled: Ctrl-C while the driver was working on a request (a `recv` waiting for
-     data, a `send` waiting for a slow reader) cancels it and prints `cancelled: ...`
+     data, a `send` waiting for a slow reader, a `tcp accept` waiting for a connection)
+     cancels it and prints `cancelled: ...`
 
 Examples:
   wskctl driver install --path C:\\windows\\system32\\drivers\\wskrs.sys
@@ -288,14 +289,39 @@ pub enum TcpCommand {
         after_help = "Examples:\n  wskctl tcp connect 127.0.0.1:9000\n  wskctl tcp connect 127.0.0.1:9000 --send-text hello --recv-exact 5\n  wskctl tcp connect [::1]:9000 --local [::1]:50000 --detach --timeout-ms 2000"
     )]
     Connect(ConnectArgs),
-    /// Listen for TCP connections in the kernel and serve each with an in-kernel service.
+    /// Listen for TCP connections in the kernel and serve each with an in-kernel service,
+    /// or (--service none) keep them waiting for `wskctl tcp accept`.
     ///
     /// Without --detach wskctl keeps the listener until Ctrl-C or until its standard input
     /// reaches end of file, then closes it.
     #[command(
-        after_help = "Examples:\n  wskctl tcp listen 127.0.0.1:9100 --service echo\n  wskctl tcp listen 0.0.0.0:9100 --service echo --backlog 64 --detach\n  wskctl tcp listen [::]:9101 --service discard --dual-stack --max-connections 16 --detach\n  wskctl tcp listen 127.0.0.1:9102 --service source --sddl \"D:P(A;;GA;;;SY)\" --detach"
+        after_help = "Examples:\n  wskctl tcp listen 127.0.0.1:9100 --service echo\n  wskctl tcp listen 127.0.0.1:9103 --service none --max-connections 8 --detach\n  wskctl tcp listen 0.0.0.0:9100 --service echo --backlog 64 --detach\n  wskctl tcp listen [::]:9101 --service discard --dual-stack --max-connections 16 --detach\n  wskctl tcp listen 127.0.0.1:9102 --service source --sddl \"D:P(A;;GA;;;SY)\" --detach"
     )]
     Listen(ListenArgs),
+    /// Take the next connection waiting on a listener opened with --service none; prints
+    /// the new connection endpoint, to drive with `send`, `recv` and `close`.
+    ///
+    /// Waits up to --timeout-ms for a connection (then STATUS_IO_TIMEOUT); Ctrl-C cancels
+    /// the wait (prints `cancelled: ...`, exit 130). Without --detach the connection closes
+    /// when wskctl exits (in `wskctl shell`: when the shell ends).
+    #[command(
+        after_help = "Examples:\n  wskctl tcp listen 127.0.0.1:9103 --service none --detach\n  endpoint 4 listening on 127.0.0.1:9103 (service none)\n  wskctl tcp accept 4 --timeout-ms 30000 --detach\n  endpoint 5 accepted 127.0.0.1:9103 <- 127.0.0.1:50312 (listener 4)\n  wskctl recv 5"
+    )]
+    Accept(AcceptArgs),
+}
+
+/// Arguments of `wskctl tcp accept`.
+#[derive(Debug, Args)]
+pub struct AcceptArgs {
+    /// The listener's endpoint id (a `tcp listen --service none` listener).
+    #[arg(value_name = "LISTENER", value_parser = parse_endpoint_id)]
+    pub id: EndpointId,
+    /// How long to wait for a connection, in milliseconds (0: the driver's default, 10000).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub timeout_ms: u32,
+    /// Keep the connection open after wskctl exits (close it with `wskctl close`).
+    #[arg(long)]
+    pub detach: bool,
 }
 
 /// `wskctl udp ...`.
@@ -402,7 +428,8 @@ pub enum ServiceArg {
     Discard,
     /// Send the byte pattern i % 251 as fast as the client reads, until it closes.
     Source,
-    /// Queue accepted connections for ACCEPT (ABI v3; wskctl has no accept command yet).
+    /// Keep accepted connections waiting for `wskctl tcp accept` (at most --max-connections,
+    /// up to 64; more are closed on arrival).
     None,
 }
 
@@ -918,6 +945,15 @@ pub(crate) fn run_in(
         }
         Command::Tcp(TcpCommand::Listen(args)) => {
             run_listen(&open(&cli.device)?, args, json, streams, session)
+        }
+        Command::Tcp(TcpCommand::Accept(args)) => {
+            let endpoint = open(&cli.device)?.accept(args.id, args.timeout_ms, args.detach)?;
+            streams.line(&if json {
+                output::accepted_json(&endpoint, args.id.0, args.detach)
+            } else {
+                output::accepted_text(&endpoint, args.id.0)
+            })?;
+            Ok(0)
         }
         Command::Udp(UdpCommand::Bind(args)) => {
             run_udp_bind(&open(&cli.device)?, args, json, streams, session)
@@ -1763,6 +1799,76 @@ mod tests {
             "{}",
             out.stderr
         );
+    }
+
+    #[test]
+    fn accept_takes_queued_connections_from_a_listener_without_a_service() {
+        let fake = FakeDriver::default();
+        let out = wskctl(&fake, "tcp listen 127.0.0.1:9103 --service none --detach");
+        assert_eq!(
+            out.stdout,
+            "endpoint 1 listening on 127.0.0.1:9103 (service none)\n"
+        );
+        assert_eq!(
+            fake.client_session(1, b"hello\n", 0, true),
+            Some(Vec::new())
+        );
+        let out = wskctl(&fake, "tcp accept 1 --detach");
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(
+            out.stdout,
+            "endpoint 2 accepted 127.0.0.1:9103 <- 127.0.0.1:40000 (listener 1)\n"
+        );
+        let out = wskctl(&fake, "recv 2");
+        assert_eq!(out.stdout, "hello\n");
+        assert_eq!(wskctl(&fake, "send 2 --text back").code, 0);
+        fake.client_session(1, b"x", 0, true).unwrap();
+        let out = wskctl(&fake, "--json tcp accept 1");
+        assert_eq!(
+            out.stdout,
+            "{\"id\":3,\"kind\":\"tcp\",\"local\":\"127.0.0.1:9103\",\"remote\":\"127.0.0.1:40001\",\"listener\":1,\"detached\":false}\n"
+        );
+        assert_eq!(
+            fake.endpoint_ids(),
+            [1, 2],
+            "without --detach the connection closed with wskctl"
+        );
+        let out = wskctl(&fake, "tcp accept 1 --timeout-ms 5");
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr
+                .starts_with("error: accept on listener 1: STATUS_IO_TIMEOUT (0xC00000B5)"),
+            "{}",
+            out.stderr
+        );
+        let out = wskctl(&fake, "tcp accept 2");
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.contains("STATUS_INVALID_DEVICE_STATE"),
+            "{}",
+            out.stderr
+        );
+        let out = wskctl(&fake, "tcp accept 0");
+        assert_eq!(out.code, 2, "{}", out.stderr);
+    }
+
+    #[test]
+    fn ctrl_c_cancels_a_waiting_accept() {
+        let fake = FakeDriver::default();
+        wskctl(&fake, "tcp listen 127.0.0.1:9103 --service none --detach");
+        fake.while_waiting(|| {
+            assert!(
+                crate::ctrl_c::on_ctrl_c(),
+                "handled: the ACCEPT is outstanding"
+            );
+        });
+        let out = wskctl(&fake, "tcp accept 1 --timeout-ms 30000");
+        assert_eq!(out.code, 130);
+        assert_eq!(
+            out.stderr,
+            "cancelled: accept on listener 1: the request was cancelled (STATUS_CANCELLED)\n"
+        );
+        assert_eq!(fake.endpoint_ids(), [1], "the listener stays");
     }
 
     #[test]

@@ -6,15 +6,15 @@ use std::sync::{Arc, Weak};
 
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
-    encode_close, encode_disconnect, encode_info, encode_list, encode_recv, encode_recv_from,
-    encode_resolve, encode_security, encode_send, encode_send_to, encode_socket_option,
-    encode_stats, encode_tcp_connect_with, encode_tcp_listen_with, encode_udp_bind,
-    list_output_len, parse_close_reply, parse_disconnect_reply, parse_endpoint_reply,
-    parse_info_reply, parse_list_reply, parse_recv_from_reply, parse_resolve_reply,
-    parse_security_reply, parse_socket_option_reply, parse_stats_reply, recv_from_output_len,
-    resolve_output_len, BindFlags, DriverInfo, EndpointActivity, EndpointId, EndpointStatus,
-    IoctlCode, ListenOptions, OpenedEndpoint, OptionId, ProtocolError, Service, Stats, UdpService,
-    MAX_DATAGRAM, MAX_TRANSFER,
+    encode_accept, encode_close, encode_disconnect, encode_info, encode_list, encode_recv,
+    encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to,
+    encode_socket_option, encode_stats, encode_tcp_connect_with, encode_tcp_listen_with,
+    encode_udp_bind, list_output_len, parse_close_reply, parse_disconnect_reply,
+    parse_endpoint_reply, parse_info_reply, parse_list_reply, parse_recv_from_reply,
+    parse_resolve_reply, parse_security_reply, parse_socket_option_reply, parse_stats_reply,
+    recv_from_output_len, resolve_output_len, BindFlags, DriverInfo, EndpointActivity, EndpointId,
+    EndpointReply, EndpointStatus, IoctlCode, ListenOptions, OpenedEndpoint, OptionId,
+    ProtocolError, Service, Stats, UdpService, MAX_DATAGRAM, MAX_TRANSFER,
 };
 
 use crate::cancel::{CancelIo, Canceller, Gate};
@@ -354,6 +354,57 @@ impl Device {
             .map_err(|error| ClientError::Request { op: op(), error })?;
         let reply = self.call(&op, IoctlCode::TCP_LISTEN, &request, 80)?;
         parse_endpoint_reply(&reply).map_err(protocol)
+    }
+
+    /// Takes the oldest connection queued on listener `id` (ACCEPT), which must have been
+    /// opened with [`Service::None`]; waits for one up to `timeout_ms` (0: the driver's
+    /// default, 10 s) if none is queued. The connection becomes an endpoint of this handle
+    /// (closed with it unless `detach`); the reply names it, its local address (the
+    /// listener's) and its peer. Direct I/O: the driver writes the 80-byte reply into the
+    /// output buffer when a connection arrives, so the wait can be cancelled
+    /// ([`Canceller`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`]; `STATUS_IO_TIMEOUT` when no connection arrived in time,
+    /// `STATUS_INVALID_DEVICE_STATE` if `id` is not a listener opened with
+    /// [`Service::None`], `STATUS_DEVICE_BUSY` if another ACCEPT waits on it,
+    /// [`ClientError::Cancelled`] when cancelled or when the listener closes meanwhile.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use wskrs_client::Device;
+    /// use wskrs_protocol::{ListenOptions, Service};
+    ///
+    /// let device = Device::open(wskrs_protocol::USER_DEVICE_PATH)?;
+    /// let listener = device.tcp_listen_with(
+    ///     "127.0.0.1:9100".parse().unwrap(),
+    ///     Service::None,
+    ///     &ListenOptions::default(),
+    /// )?;
+    /// let connection = device.accept(listener.id, 30_000, false)?;
+    /// println!("endpoint {} from {:?}", connection.id, connection.remote);
+    /// # Ok::<(), wskrs_client::ClientError>(())
+    /// ```
+    pub fn accept(
+        &self,
+        id: EndpointId,
+        timeout_ms: u32,
+        detach: bool,
+    ) -> Result<OpenedEndpoint, ClientError> {
+        let op = || format!("accept on listener {id}");
+        let request = encode_accept(id, timeout_ms, detach);
+        // METHOD_OUT_DIRECT: the output buffer must be exactly the reply's size.
+        let mut reply = [0u8; core::mem::size_of::<EndpointReply>()];
+        let written = self.exchange(&op, &mut |transport| {
+            transport.ioctl(IoctlCode::ACCEPT.0, &request, &mut reply)
+        })?;
+        let reply = reply.get(..written).ok_or_else(|| ClientError::Protocol {
+            op: op(),
+            error: ProtocolError::LengthMismatch,
+        })?;
+        parse_endpoint_reply(reply).map_err(|error| ClientError::Protocol { op: op(), error })
     }
 
     /// Opens a UDP socket on `local` (`UDP_BIND`; port 0 lets the stack choose) that runs

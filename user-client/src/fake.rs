@@ -23,8 +23,12 @@
 //!   ([`direct_output_len`], else `STATUS_INVALID_PARAMETER`). A receive with nothing to
 //!   receive "waits": it runs the hook set with [`FakeDriver::while_waiting`] (a test cancels
 //!   there), then completes with `STATUS_CANCELLED` if the handle's requests were cancelled
-//!   meanwhile, else with `STATUS_IO_TIMEOUT` at once. ACCEPT always waits so (no client
-//!   queues on a fake listener).
+//!   meanwhile, else with `STATUS_IO_TIMEOUT` at once.
+//! - A listener without a service (`SERVICE_NONE`) queues the clients of
+//!   [`FakeDriver::client_session`] (at most its `max_connections`, up to 64; more are
+//!   refused) and ACCEPT takes the oldest as a connection endpoint of the caller, holding what
+//!   the client sent and wired to an echo peer like the others; with none queued, ACCEPT
+//!   waits as a receive does. ACCEPT on anything else is `STATUS_INVALID_DEVICE_STATE`.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -53,6 +57,8 @@ pub(crate) const REFUSING_PORT: u16 = 1;
 pub(crate) const CLOSED_PEER_PORT: u16 = 2;
 /// Milliseconds the fake clock advances per request.
 pub(crate) const TICK_MS: u64 = 10;
+/// Most connections a listener without a service keeps for ACCEPT (docs/protocol.md).
+pub(crate) const ACCEPT_QUEUE_LIMIT: u32 = 64;
 /// `SO_RCVBUF` / `SO_SNDBUF` of a new socket.
 pub(crate) const DEFAULT_BUFFER: u32 = 65_536;
 
@@ -69,6 +75,8 @@ struct Endpoint {
     inbox: VecDeque<u8>,
     /// Datagrams waiting to be received, with their senders (UDP).
     datagrams: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Clients waiting for ACCEPT, with what each sent (listeners without a service).
+    queued: VecDeque<(SocketAddr, Vec<u8>)>,
     peer_closed: bool,
     /// `Some(abortive)` after a DISCONNECT.
     disconnected: Option<bool>,
@@ -113,6 +121,7 @@ impl Endpoint {
             owner: 0,
             inbox: VecDeque::new(),
             datagrams: VecDeque::new(),
+            queued: VecDeque::new(),
             peer_closed: false,
             disconnected: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
@@ -360,7 +369,9 @@ impl FakeDriver {
 
     /// A client connects to listener `id`, sends `data`, reads up to `read` bytes of what the
     /// service answers, and closes unless `stay` (it then counts as active). Returns what it
-    /// read, or `None` when the listener is unknown or refuses (at `max_connections`).
+    /// read, or `None` when the listener is unknown or refuses (at `max_connections`). On a
+    /// listener without a service the client is queued for ACCEPT instead (it reads nothing
+    /// here); `None` when the queue is full.
     pub(crate) fn client_session(
         &self,
         id: u64,
@@ -374,6 +385,24 @@ impl FakeDriver {
             || listener.connections_active >= listener.max_connections
         {
             return None;
+        }
+        if listener.service == Service::None {
+            let limit = listener.max_connections.min(ACCEPT_QUEUE_LIMIT) as usize;
+            if listener.queued.len() >= limit {
+                return None;
+            }
+            let ip = if listener.local.is_ipv4() {
+                IpAddr::from(Ipv4Addr::LOCALHOST)
+            } else {
+                IpAddr::from(Ipv6Addr::LOCALHOST)
+            };
+            let port = 40_000 + u16::try_from(listener.connections_served % 20_000).ok()?;
+            listener
+                .queued
+                .push_back((SocketAddr::new(ip, port), data.to_vec()));
+            listener.connections_served += 1;
+            state.totals.connections_served += 1;
+            return Some(Vec::new());
         }
         let (taken, answer) = match listener.service {
             Service::None => (0, Vec::new()),
@@ -696,10 +725,30 @@ fn carry_out(
             write_recv_from_header(output, len_u32(take), Some(from))
         }
         Request::Accept(accept) => {
-            // No client ever queues on a fake listener: an ACCEPT waits (and times out or is
-            // cancelled).
-            state.of_kind(accept.id, EndpointKind::TcpListener)?;
-            return Err(wait_for_data(state, handle));
+            let listener = state.of_kind(accept.id, EndpointKind::TcpListener)?;
+            if listener.service != Service::None {
+                return Err(NtStatus::INVALID_DEVICE_STATE);
+            }
+            let local = listener.local;
+            let Some((remote, sent)) = listener.queued.pop_front() else {
+                return Err(wait_for_data(state, handle));
+            };
+            let mut endpoint = Endpoint::new(
+                EndpointKind::TcpConnection,
+                local,
+                BindFlags::default(),
+                state.clock,
+            );
+            endpoint.remote = Some(remote);
+            endpoint.inbox.extend(sent);
+            let id = state.add(endpoint, accept.detach, handle.id);
+            write_endpoint(
+                output.writable()?,
+                id,
+                EndpointKind::TcpConnection.as_u32(),
+                Some(local),
+                Some(remote),
+            )
         }
         Request::Disconnect(disconnect) => {
             let endpoint = state.of_kind(disconnect.id, EndpointKind::TcpConnection)?;

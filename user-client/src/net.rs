@@ -29,6 +29,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::rc::Rc;
 use std::time::Duration;
 
 use wskrs_ntstatus::NtStatus;
@@ -97,6 +98,14 @@ fn each_address<T>(
             "could not resolve to any addresses",
         )
     }))
+}
+
+/// The NTSTATUS inside an error from this crate, if any.
+fn status_of(error: &io::Error) -> Option<NtStatus> {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ClientError>())
+        .and_then(ClientError::status)
 }
 
 /// The endpoint's LIST entry (its counters), through `device`.
@@ -335,7 +344,8 @@ impl Drop for KernelTcpStream {
 }
 
 /// An in-kernel TCP listener that serves every accepted connection with one of the
-/// driver's services (echo, discard, source, none); closed when dropped.
+/// driver's services (echo, discard, source), or, bound with [`Service::None`], queues them
+/// for [`accept`](KernelTcpListener::accept); closed when dropped.
 ///
 /// # Examples
 ///
@@ -347,11 +357,29 @@ impl Drop for KernelTcpStream {
 /// println!("echo on {}", listener.local_addr()?);
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// Taking the connections yourself, as with a [`std::net::TcpListener`]:
+///
+/// ```no_run
+/// use std::io::{Read, Write};
+/// use wskrs_client::KernelTcpListener;
+/// use wskrs_protocol::Service;
+///
+/// let listener = KernelTcpListener::bind("127.0.0.1:9100".parse().unwrap(), Service::None)?;
+/// let (mut stream, peer) = listener.accept()?;
+/// let mut greeting = [0; 5];
+/// stream.read_exact(&mut greeting)?;
+/// stream.write_all(b"hello")?;
+/// println!("{peer} said {greeting:?}");
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct KernelTcpListener {
-    device: Device,
+    /// Shared with the accepted streams: their endpoints belong to this handle.
+    device: Rc<Device>,
     id: EndpointId,
     local: SocketAddr,
+    service: Service,
 }
 
 impl KernelTcpListener {
@@ -403,8 +431,71 @@ impl KernelTcpListener {
         Ok(Self {
             id: endpoint.id,
             local: endpoint.local.unwrap_or(local),
-            device,
+            device: Rc::new(device),
+            service,
         })
+    }
+
+    /// Takes the next connection (ACCEPT), waiting as long as it takes, as `std`'s
+    /// `TcpListener::accept` does; returns it as a stream (closed when dropped) and the
+    /// peer's address (`0.0.0.0:0` if the driver does not know it). Only for a listener
+    /// bound with [`Service::None`]: the others serve their connections in the kernel.
+    ///
+    /// The stream shares the listener's device handle (the driver gives the connection to
+    /// the handle that accepted it), so the listener's [`canceller`](Self::canceller) and
+    /// the stream's cancel each other's requests too.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::InvalidInput`] for a listener with an in-kernel service (no request
+    /// is sent); [`io::ErrorKind::Interrupted`] when cancelled or when the listener is closed
+    /// meanwhile; the ACCEPT's error.
+    pub fn accept(&self) -> io::Result<(KernelTcpStream, SocketAddr)> {
+        loop {
+            match self.accept_within(0) {
+                // No timeout: wait on, as a blocking std listener does.
+                Err(error) if status_of(&error) == Some(NtStatus::IO_TIMEOUT) => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// Like [`accept`](Self::accept), waiting at most `timeout` for a connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`accept`](Self::accept); [`io::ErrorKind::TimedOut`] when `timeout` passes
+    /// (`STATUS_IO_TIMEOUT`); [`io::ErrorKind::InvalidInput`] for a zero timeout.
+    pub fn accept_timeout(&self, timeout: Duration) -> io::Result<(KernelTcpStream, SocketAddr)> {
+        self.accept_within(timeout_ms(Some(timeout))?)
+    }
+
+    fn accept_within(&self, timeout_ms: u32) -> io::Result<(KernelTcpStream, SocketAddr)> {
+        if self.service != Service::None {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "listener {} serves its connections with the {} service; bind with Service::None to accept them",
+                    self.id,
+                    self.service.name()
+                ),
+            ));
+        }
+        let endpoint = self.device.accept(self.id, timeout_ms, false)?;
+        let shared = Device::from_transport(Box::new(Rc::clone(&self.device)));
+        let stream = KernelTcpStream::from_endpoint(shared, &endpoint);
+        let peer = endpoint
+            .remote
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        Ok((stream, peer))
+    }
+
+    /// What cancels this listener's waiting [`accept`](Self::accept) from another thread
+    /// (`CancelIoEx` on the handle it shares with its accepted streams); the cancelled call
+    /// fails with [`io::ErrorKind::Interrupted`] (see [`Canceller`]).
+    #[must_use]
+    pub fn canceller(&self) -> Canceller {
+        self.device.canceller()
     }
 
     /// The listening address.
@@ -859,6 +950,114 @@ mod tests {
         let status = listener.status().unwrap();
         assert_eq!(status.status.connections_served, 1);
         assert_eq!(status.status.bytes_received, 2);
+    }
+
+    fn accept_listener(fake: &FakeDriver, max_connections: u32) -> KernelTcpListener {
+        KernelTcpListener::bind_on(
+            device(fake),
+            addr("127.0.0.1:9103"),
+            Service::None,
+            &ListenOptions {
+                max_connections,
+                ..ListenOptions::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn accept_hands_over_queued_connections_in_order_as_streams() {
+        let fake = FakeDriver::default();
+        let listener = accept_listener(&fake, 2);
+        let id = listener.id().0;
+        assert_eq!(fake.client_session(id, b"first", 0, true), Some(Vec::new()));
+        assert_eq!(
+            fake.client_session(id, b"second", 0, true),
+            Some(Vec::new())
+        );
+        assert_eq!(
+            fake.client_session(id, b"third", 0, true),
+            None,
+            "the queue holds max_connections"
+        );
+        let (mut first, peer) = listener.accept().unwrap();
+        assert_eq!(peer, addr("127.0.0.1:40000"));
+        assert_eq!(first.peer_addr().unwrap(), peer);
+        assert_eq!(first.local_addr().unwrap(), addr("127.0.0.1:9103"));
+        let mut got = [0; 5];
+        first.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"first");
+        let (mut second, peer) = listener.accept_timeout(Duration::from_millis(100)).unwrap();
+        assert_eq!(peer, addr("127.0.0.1:40001"));
+        assert_ne!(first.id(), second.id());
+        let mut got = [0; 6];
+        second.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"second");
+        // Nothing more queued: the timed accept fails with TimedOut.
+        let error = listener
+            .accept_timeout(Duration::from_millis(20))
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(status_of(&error), Some(NtStatus::IO_TIMEOUT));
+        let zero = listener.accept_timeout(Duration::ZERO).unwrap_err();
+        assert_eq!(zero.kind(), io::ErrorKind::InvalidInput);
+        // The streams share the listener's handle and outlive it.
+        let (listener_id, first_id) = (listener.id().0, first.id().0);
+        drop(listener);
+        assert!(!fake.endpoint_ids().contains(&listener_id));
+        second.write_all(b"still here").unwrap();
+        let mut back = [0; 10];
+        second.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"still here");
+        drop(second);
+        assert_eq!(fake.endpoint_ids(), [first_id]);
+        drop(first);
+        assert!(fake.endpoint_ids().is_empty());
+    }
+
+    #[test]
+    fn accept_needs_a_listener_without_a_service() {
+        let fake = FakeDriver::default();
+        let echo = KernelTcpListener::bind_on(
+            device(&fake),
+            addr("127.0.0.1:9100"),
+            Service::Echo,
+            &ListenOptions::default(),
+        )
+        .unwrap();
+        let before = fake.requests().len();
+        let error = echo.accept().unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        assert!(error.to_string().contains("echo service"), "{error}");
+        assert_eq!(fake.requests().len(), before, "no ACCEPT was sent");
+        // The driver refuses it too, and ACCEPT on a connection.
+        let stream =
+            KernelTcpStream::connect_on(device(&fake), addr("127.0.0.1:9000"), None).unwrap();
+        let raw = device(&fake);
+        let refused = raw.accept(echo.id(), 0, false).unwrap_err();
+        assert_eq!(refused.status(), Some(NtStatus::INVALID_DEVICE_STATE));
+        let refused = raw.accept(stream.id(), 0, false).unwrap_err();
+        assert_eq!(refused.status(), Some(NtStatus::INVALID_DEVICE_STATE));
+    }
+
+    #[test]
+    fn a_cancelled_accept_is_interrupted_and_the_listener_goes_on() {
+        let fake = FakeDriver::default();
+        let listener = accept_listener(&fake, 0);
+        let canceller = listener.canceller();
+        fake.while_waiting(move || {
+            assert!(canceller.cancel(), "the ACCEPT is outstanding");
+        });
+        let error = listener.accept().unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::Interrupted);
+        assert_eq!(status_of(&error), Some(NtStatus::CANCELLED));
+        fake.while_waiting(|| {});
+        fake.client_session(listener.id().0, b"late", 0, true)
+            .unwrap();
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut got = [0; 4];
+        stream.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"late");
     }
 
     #[test]

@@ -69,6 +69,18 @@ pub fn connected_text(endpoint: &OpenedEndpoint) -> String {
     )
 }
 
+/// `endpoint 5 accepted 127.0.0.1:9100 <- 127.0.0.1:50000 (listener 4)`: the new
+/// connection's local and remote addresses (`?` for an unknown one).
+#[must_use]
+pub fn accepted_text(endpoint: &OpenedEndpoint, listener: u64) -> String {
+    format!(
+        "endpoint {} accepted {} <- {} (listener {listener})",
+        endpoint.id,
+        address_or(endpoint.local, "?"),
+        address_or(endpoint.remote, "?")
+    )
+}
+
 /// `endpoint 4 listening on 127.0.0.1:9100 (service echo)`; `requested` stands in for an
 /// unknown local address.
 #[must_use]
@@ -92,6 +104,9 @@ struct EndpointJson<'a> {
     remote: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     service: Option<&'a str>,
+    /// The listener an accepted connection came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listener: Option<u64>,
     detached: bool,
 }
 
@@ -109,6 +124,22 @@ pub fn endpoint_json(
         local: endpoint.local.map(|address| address.to_string()),
         remote: endpoint.remote.map(|address| address.to_string()),
         service: service.map(Service::name),
+        listener: None,
+        detached,
+    })
+}
+
+/// The JSON object for an accepted connection: [`endpoint_json`]'s fields and the
+/// `"listener"` it came from.
+#[must_use]
+pub fn accepted_json(endpoint: &OpenedEndpoint, listener: u64, detached: bool) -> String {
+    to_json(&EndpointJson {
+        id: endpoint.id.0,
+        kind: endpoint.kind.name(),
+        local: endpoint.local.map(|address| address.to_string()),
+        remote: endpoint.remote.map(|address| address.to_string()),
+        service: None,
+        listener: Some(listener),
         detached,
     })
 }

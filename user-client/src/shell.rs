@@ -501,6 +501,59 @@ list
     }
 
     #[test]
+    fn accept_in_the_shell_and_ctrl_c_cancels_its_wait() {
+        let fake = FakeDriver::default();
+        let listen = shell(
+            &fake,
+            "tcp listen 127.0.0.1:9103 --service none --detach",
+            "",
+        );
+        assert_eq!(listen.code, 0, "{}", listen.stderr);
+        fake.client_session(1, b"hello", 0, true).unwrap();
+        let pressed = std::rc::Rc::new(std::cell::Cell::new(false));
+        let first = std::rc::Rc::clone(&pressed);
+        fake.while_waiting(move || {
+            if !first.replace(true) {
+                assert!(crate::ctrl_c::on_ctrl_c());
+            }
+        });
+        let lines = "\
+tcp accept 1
+recv 2 --exact 5
+tcp accept 1 --timeout-ms 30000
+send 2 --text again
+recv 2 --exact 5
+";
+        let out = shell(&fake, "shell", lines);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(pressed.get());
+        assert!(
+            out.stdout.starts_with(
+                "endpoint 2 accepted 127.0.0.1:9103 <- 127.0.0.1:40000 (listener 1)\nhello"
+            ),
+            "{}",
+            out.stdout
+        );
+        assert!(
+            out.stderr.contains(
+                "cancelled: accept on listener 1: the request was cancelled (STATUS_CANCELLED)\n"
+            ),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stdout.contains("sent 5 bytes\nagain"),
+            "the connection works after the cancelled accept: {}",
+            out.stdout
+        );
+        assert_eq!(
+            fake.endpoint_ids(),
+            [1],
+            "the accepted connection closed with the shell, the detached listener stays"
+        );
+    }
+
+    #[test]
     fn help_and_command_help() {
         let fake = FakeDriver::default();
         let out = shell(&fake, "shell", "help\ntcp connect --help\nquit\ninfo\n");

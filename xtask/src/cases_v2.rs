@@ -545,3 +545,251 @@ pub(crate) fn security_round_trip(cx: &Ctx<'_>) -> Result<()> {
     );
     close(cx.wine, id)
 }
+
+/// A listener without a service (`--service none`) queues a Linux client's connection;
+/// `tcp accept` hands it over as a connection endpoint that `recv` and `send` drive; a second
+/// accept with nothing queued times out with STATUS_IO_TIMEOUT; closing the connection
+/// reaches the client as end of stream, and closing the listener stops it listening.
+pub(crate) fn accept_service_hands_connections_to_user(cx: &Ctx<'_>) -> Result<()> {
+    const LINE: &str = "hello from linux";
+    const REPLY: &str = "hello from the kernel";
+    let port = free_port()?;
+    let listener = listen(
+        cx.wine,
+        &at(LOOPBACK4, port),
+        "none",
+        &["--max-connections", "4"],
+    )?;
+    let mut client = Peer::spawn(
+        cx.layout,
+        "line_client.py",
+        "accept-line-client",
+        &[
+            "--port".into(),
+            port.to_string(),
+            "--line".into(),
+            LINE.into(),
+            "--expect".into(),
+            REPLY.len().to_string(),
+        ],
+    )?;
+    let sent = client.wait_event("sent", Duration::from_secs(10))?;
+    let client_at = json_str(&sent, "local")?.to_owned();
+    let accepted = json_ok(
+        cx.wine,
+        &[
+            "tcp",
+            "accept",
+            &listener.to_string(),
+            "--detach",
+            "--timeout-ms",
+            "10000",
+        ],
+    )?;
+    let id = json_u64(&accepted, "id")?;
+    let id_s = id.to_string();
+    ensure!(
+        json_str(&accepted, "kind")? == "tcp"
+            && json_u64(&accepted, "listener")? == listener
+            && id != listener,
+        "`tcp accept {listener}` printed {accepted}, expected a new tcp connection endpoint"
+    );
+    ensure!(
+        json_str(&accepted, "remote")? == client_at,
+        "the accepted connection's remote is {accepted}, the Linux client is at {client_at}"
+    );
+    let line = format!("{LINE}\n");
+    line_then_reply(cx, &mut client, &id_s, &line, REPLY)?;
+    // Nothing else is queued: a second accept times out.
+    let out = cx.wine.wskctl(
+        &[
+            "tcp",
+            "accept",
+            &listener.to_string(),
+            "--timeout-ms",
+            "500",
+        ],
+        WSKCTL_TIMEOUT,
+    )?;
+    let text = out.combined();
+    ensure!(
+        out.code() == Some(1) && text.contains("STATUS_IO_TIMEOUT"),
+        "a second `tcp accept {listener} --timeout-ms 500`: expected exit 1 with STATUS_IO_TIMEOUT, got exit {:?}: {text}",
+        out.code()
+    );
+    ensure!(
+        out.elapsed >= Duration::from_millis(500) && out.elapsed < Duration::from_secs(5),
+        "the timed-out accept returned after {} ms (expected 0.5 s to 5 s)",
+        out.elapsed.as_millis()
+    );
+    let entries = list(cx.wine)?;
+    let connection =
+        find_endpoint(&entries, id).context("the accepted connection is not listed")?;
+    ensure!(
+        json_str(&connection, "state")? == "connected"
+            && json_u64(&connection, "received")? == line.len() as u64
+            && json_u64(&connection, "sent")? == REPLY.len() as u64,
+        "the accepted connection is listed as {connection}"
+    );
+    let listening = find_endpoint(&entries, listener).context("the listener is not listed")?;
+    ensure!(
+        json_str(&listening, "state")? == "listening" && json_str(&listening, "service")? == "none",
+        "the listener is listed as {listening}"
+    );
+    close(cx.wine, id)?;
+    let closed = client.wait_event("closed", Duration::from_secs(5))?;
+    ensure!(
+        json_str(&closed, "how")? == "eof",
+        "closing the accepted connection reached the client as {closed}, expected end of stream"
+    );
+    cancelled_by_closing_the_listener(cx, listener)?;
+    let address = SocketAddr::new(LOOPBACK4, port);
+    ensure!(
+        std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)).is_err(),
+        "{address} still accepts connections after the listener was closed"
+    );
+    Ok(())
+}
+
+/// `recv` on accepted connection `id` gets exactly `line` (what the Linux client sent), and
+/// `send` of `reply` reaches the client.
+fn line_then_reply(
+    cx: &Ctx<'_>,
+    client: &mut Peer,
+    id_s: &str,
+    line: &str,
+    reply: &str,
+) -> Result<()> {
+    let file = cx.layout.scratch.join("accept-line.bin");
+    cx.wine.wskctl_ok(
+        &[
+            "recv",
+            id_s,
+            "--exact",
+            &line.len().to_string(),
+            "--to-file",
+            &wine_path(&file)?,
+            "--timeout-ms",
+            "5000",
+        ],
+        WSKCTL_TIMEOUT,
+    )?;
+    let data = std::fs::read(&file).context("reading what recv wrote")?;
+    ensure!(
+        data == line.as_bytes(),
+        "recv on the accepted connection got {:?}, the client sent {line:?}",
+        String::from_utf8_lossy(&data)
+    );
+    cx.wine
+        .wskctl_ok(&["send", id_s, "--text", reply], WSKCTL_TIMEOUT)?;
+    let got = client.wait_for("the reply or a close", Duration::from_secs(5), |e| {
+        peers::event_is(e, "reply") || peers::event_is(e, "closed")
+    })?;
+    ensure!(
+        peers::event_is(&got, "reply")
+            && json_str(&got, "hex")? == crate::e2e::hex(reply.as_bytes()),
+        "the Linux client got {got}, expected {reply:?}"
+    );
+    Ok(())
+}
+
+/// While one `tcp accept` waits on `listener` (in another wskctl process), a second gets
+/// STATUS_DEVICE_BUSY at once; closing the listener ends the waiting one with
+/// STATUS_CANCELLED.
+fn cancelled_by_closing_the_listener(cx: &Ctx<'_>, listener: u64) -> Result<()> {
+    let listener_s = listener.to_string();
+    std::thread::scope(|scope| -> Result<()> {
+        let waiting = scope.spawn(|| {
+            cx.wine.wskctl(
+                &["tcp", "accept", &listener_s, "--timeout-ms", "20000"],
+                WSKCTL_TIMEOUT,
+            )
+        });
+        // Let the first accept reach the driver and park there (Wine starts a program in well
+        // under 3 s here).
+        std::thread::sleep(Duration::from_secs(3));
+        ensure!(
+            !waiting.is_finished(),
+            "`tcp accept {listener} --timeout-ms 20000` ended before anything happened"
+        );
+        let busy = cx.wine.wskctl(
+            &["tcp", "accept", &listener_s, "--timeout-ms", "500"],
+            WSKCTL_TIMEOUT,
+        )?;
+        let text = busy.combined();
+        ensure!(
+            busy.code() == Some(1) && text.contains("STATUS_DEVICE_BUSY"),
+            "a second accept while one waits: expected exit 1 with STATUS_DEVICE_BUSY, got exit {:?}: {text}",
+            busy.code()
+        );
+        let closing = Instant::now();
+        close(cx.wine, listener)?;
+        let out = waiting
+            .join()
+            .map_err(|_| anyhow::anyhow!("the waiting accept's thread panicked"))??;
+        let text = out.combined();
+        ensure!(
+            out.code() == Some(130) && text.contains("STATUS_CANCELLED"),
+            "closing listener {listener} should end its waiting accept with STATUS_CANCELLED (exit 130), got exit {:?}: {text}",
+            out.code()
+        );
+        ensure!(
+            closing.elapsed() < Duration::from_secs(10),
+            "the waiting accept ended {} ms after the listener closed",
+            closing.elapsed().as_millis()
+        );
+        Ok(())
+    })
+}
+
+/// An echo listener on `[::]` with `--dual-stack` serves Linux clients over both 127.0.0.1
+/// and ::1, each getting exactly its bytes back.
+pub(crate) fn dual_stack_listener_accepts_ipv4_and_ipv6(cx: &Ctx<'_>) -> Result<()> {
+    const CLIENTS: u64 = 4;
+    const BYTES: u64 = 64 << 10;
+    let port = free_port()?;
+    let wildcard = at(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
+    let id = listen(cx.wine, &wildcard, "echo", &["--dual-stack"])?;
+    for host in [LOOPBACK4, LOOPBACK6] {
+        let mut peer = Peer::spawn(
+            cx.layout,
+            "echo_clients.py",
+            &format!("dual-stack-clients-{}", if host.is_ipv4() { 4 } else { 6 }),
+            &[
+                "--host".into(),
+                host.to_string(),
+                "--port".into(),
+                port.to_string(),
+                "--clients".into(),
+                CLIENTS.to_string(),
+                "--bytes".into(),
+                BYTES.to_string(),
+                "--timeout".into(),
+                "30".into(),
+            ],
+        )?;
+        let done = peer.wait_event("done", TRANSFER_TIMEOUT)?;
+        let status = peer.finish(Duration::from_secs(10))?;
+        ensure!(
+            json_u64(&done, "ok")? == CLIENTS && status.success(),
+            "over {host}: {done}"
+        );
+        ensure!(
+            json_u64(&done, "bytes_received")? == CLIENTS * BYTES,
+            "over {host} the clients got {done} back, expected {} bytes",
+            CLIENTS * BYTES
+        );
+    }
+    let entry = wait_entry(
+        cx.wine,
+        id,
+        Duration::from_secs(5),
+        "both families served",
+        |e| e.get("served").and_then(Value::as_u64) >= Some(2 * CLIENTS),
+    )?;
+    ensure!(
+        json_str(&entry, "local")? == wildcard,
+        "the dual-stack listener is listed as {entry}"
+    );
+    close(cx.wine, id)
+}

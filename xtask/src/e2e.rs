@@ -192,6 +192,16 @@ const CASES: &[CaseDef] = &[
         cases_v2::security_round_trip,
         &[Need::Security],
     ),
+    case(
+        "accept_service_hands_connections_to_user",
+        cases_v2::accept_service_hands_connections_to_user,
+        &[],
+    ),
+    case(
+        "dual_stack_listener_accepts_ipv4_and_ipv6",
+        cases_v2::dual_stack_listener_accepts_ipv4_and_ipv6,
+        &[Need::Ipv6],
+    ),
     case("stream_send_100mib", stream_send_100mib, &[]),
     case("shell_in_a_terminal", shell_in_a_terminal, &[]),
     case("recv_timeout_status", recv_timeout_status, &[]),
@@ -1307,7 +1317,9 @@ mod case_tests {
                 "options_round_trip",
                 "graceful_disconnect",
                 "abortive_disconnect",
-                "security_round_trip"
+                "security_round_trip",
+                "dual_stack_listener_accepts_ipv4_and_ipv6",
+                "slow_reader_back_pressure"
             ]
         );
         assert!(CASES
