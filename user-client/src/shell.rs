@@ -86,11 +86,7 @@ impl Editor {
 
 impl LineSource for Editor {
     fn next_line(&mut self, prompt: &str) -> io::Result<Option<String>> {
-        let read = {
-            let _at_prompt = crate::sys::IgnoreCtrlC::new();
-            self.editor.readline(prompt)
-        };
-        match read {
+        match self.editor.readline(prompt) {
             Ok(line) => {
                 if !line.trim().is_empty() {
                     let _ = self.editor.add_history_entry(line.as_str());

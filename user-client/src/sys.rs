@@ -86,28 +86,6 @@ impl Drop for CtrlCHandler {
     }
 }
 
-/// While it lives the console ignores Ctrl-C for this process: no control handler runs
-/// (`SetConsoleCtrlHandler(NULL, TRUE)`). The shell holds it while it waits at its prompt:
-/// under Wine, a control event raised while the line editor reads the console could leave
-/// the prompt taking no more input (seen in 1 of 6 tmux runs); in a Windows console the line
-/// editor still sees Ctrl-C as a key and abandons the line.
-pub(crate) struct IgnoreCtrlC(());
-
-impl IgnoreCtrlC {
-    pub(crate) fn new() -> Self {
-        // SAFETY: no routine is passed; TRUE sets the process's ignore flag.
-        let _ = unsafe { SetConsoleCtrlHandler(None, 1) };
-        Self(())
-    }
-}
-
-impl Drop for IgnoreCtrlC {
-    fn drop(&mut self) {
-        // SAFETY: clears the flag `new` set; the installed handler runs again.
-        let _ = unsafe { SetConsoleCtrlHandler(None, 0) };
-    }
-}
-
 /// `text` as a NUL-terminated UTF-16 string.
 fn wide(text: &str) -> Vec<u16> {
     text.encode_utf16().chain(iter::once(0)).collect()

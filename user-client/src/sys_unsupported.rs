@@ -14,15 +14,6 @@ fn unsupported() -> io::Error {
     )
 }
 
-/// Off Windows there is no console flag to set: nothing to do.
-pub(crate) struct IgnoreCtrlC(());
-
-impl IgnoreCtrlC {
-    pub(crate) fn new() -> Self {
-        Self(())
-    }
-}
-
 /// Off Windows there is no console control handler to install: nothing to do.
 pub(crate) struct CtrlCHandler(());
 
