@@ -1031,13 +1031,7 @@ pub(crate) fn run_in(
         }
         Command::Recv(args) => run_recv(&open(&cli.device)?, args, json, streams),
         Command::Serve(args) => {
-            let service = Service::from(args.service);
-            open(&cli.device)?.serve(args.id, service)?;
-            streams.line(&if json {
-                output::served_json(args.id.0, service)
-            } else {
-                output::served_text(args.id.0, service)
-            })?;
+            hand_to_service(&open(&cli.device)?, args.id, args.service, json, streams)?;
             Ok(0)
         }
         Command::Close { id } => {
@@ -1402,16 +1396,27 @@ fn run_connect(
         })?;
     }
     if let Some(service) = args.serve {
-        let service = Service::from(service);
-        device.serve(id, service)?;
-        streams.line(&if json {
-            output::served_json(id.0, service)
-        } else {
-            output::served_text(id.0, service)
-        })?;
+        hand_to_service(device, id, service, json, streams)?;
         return serve(device, id, args.detach, json, streams, session);
     }
     Ok(0)
+}
+
+/// SERVE, then the line saying so (`serve`, `tcp connect --serve`).
+fn hand_to_service(
+    device: &Device,
+    id: EndpointId,
+    service: ServeServiceArg,
+    json: bool,
+    streams: &mut Streams<'_>,
+) -> Result<(), ClientError> {
+    let service = Service::from(service);
+    device.serve(id, service)?;
+    streams.line(&if json {
+        output::served_json(id.0, service)
+    } else {
+        output::served_text(id.0, service)
+    })
 }
 
 fn receive_to_stdout(

@@ -1037,12 +1037,12 @@ mod tests {
                 (Service::None, 0, 0)
             ]
         );
-        let stats = device.stats().unwrap();
+        let totals = device.stats().unwrap();
         assert_eq!(
             (
-                stats.bytes_sent,
-                stats.bytes_received,
-                stats.connections_served
+                totals.bytes_sent,
+                totals.bytes_received,
+                totals.connections_served
             ),
             (8, 11, 2)
         );
