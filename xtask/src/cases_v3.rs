@@ -120,18 +120,17 @@ pub(crate) fn serve_hands_an_outbound_connection_to_echo(cx: &Ctx<'_>) -> Result
     server.wait_event("accept", Duration::from_secs(5))?;
 
     let out = cx.wine.wskctl_ok(&["--json", "serve", &id_s, "--service", "echo"], WSKCTL_TIMEOUT)?;
-    let served = parse_json_output(&out.stdout)?;
+    let handed = parse_json_output(&out.stdout)?;
     ensure!(
-        json_u64(&served, "id")? == id && json_str(&served, "service")? == "echo",
-        "`wskctl --json serve {id} --service echo` printed {served}"
+        json_u64(&handed, "id")? == id && json_str(&handed, "service")? == "echo",
+        "`wskctl --json serve {id} --service echo` printed {handed}"
     );
     server.send_line("go")?;
     let checked = server.wait_event("checked", Duration::from_secs(60))?;
     ensure!(
         checked.get("match").and_then(serde_json::Value::as_bool) == Some(true)
             && json_u64(&checked, "received")? == ECHOED,
-        "the Linux server sent {} random bytes through the echo service and reports {checked}",
-        ECHOED
+        "the Linux server sent {ECHOED} random bytes through the echo service and reports {checked}"
     );
 
     // The service counts what it moved; its last send may be counted just after the peer
