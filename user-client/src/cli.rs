@@ -50,6 +50,7 @@ Examples:
   wskctl info
   wskctl tcp listen 127.0.0.1:9100 --service echo --detach
   wskctl tcp connect 127.0.0.1:9100 --send-text hello --recv-exact 5
+  wskctl serve 3 --service echo
   wskctl udp bind 127.0.0.1:9200 --service echo --detach
   wskctl opt 3 nodelay on
   wskctl resolve localhost
@@ -65,8 +66,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH", default_value = USER_DEVICE_PATH)]
     pub device: String,
     /// Print machine-readable JSON (every command that prints a result: info, list, stats,
-    /// tcp, udp, send, recv, sendto, recvfrom, disconnect, opt, security, resolve, close,
-    /// raw, driver status).
+    /// tcp, udp, send, recv, serve, sendto, recvfrom, disconnect, opt, security, resolve,
+    /// close, raw, driver status).
     #[arg(long, global = true)]
     pub json: bool,
     /// What to do.
@@ -107,6 +108,20 @@ pub enum Command {
         after_help = "Examples:\n  wskctl recv 3 --exact 5\n  wskctl recv 3 --max 4096 --to-file out.bin"
     )]
     Recv(RecvArgs),
+    /// Hand a connection to an in-kernel service (echo, discard or source); prints
+    /// `endpoint N handed to the S service`.
+    ///
+    /// The driver moves the connection's data from then on: the endpoint keeps its id,
+    /// `list` shows the service and its bytes, and `send`/`recv` on it fail with
+    /// STATUS_INVALID_DEVICE_STATE. Refused while a send or receive is outstanding on it
+    /// (STATUS_DEVICE_BUSY) and for anything but a connection driven by wskctl (a listener, a
+    /// UDP socket, a connection already served: STATUS_INVALID_DEVICE_STATE). `close` ends
+    /// the service's connection; so does the end of the handle that opened it, unless it was
+    /// opened with --detach (or in the same `wskctl shell`, which keeps it until it exits).
+    #[command(
+        after_help = "Examples:\n  wskctl tcp connect 127.0.0.1:9000 --detach\n  endpoint 3 connected 127.0.0.1:50000 -> 127.0.0.1:9000\n  wskctl serve 3 --service echo\n  endpoint 3 handed to the echo service\n  wskctl list\n  wskctl close 3"
+    )]
+    Serve(ServeArgs),
     /// The commands new in ABI v2 (flattened: they are top-level subcommands).
     #[command(flatten)]
     V2(V2Command),
@@ -282,11 +297,12 @@ pub enum DriverCommand {
 /// `wskctl tcp ...`.
 #[derive(Debug, Subcommand)]
 pub enum TcpCommand {
-    /// Connect to a TCP server from the kernel; optionally send, then receive, then exit.
+    /// Connect to a TCP server from the kernel; optionally send, then receive, then hand the
+    /// connection to an in-kernel service (--serve), then exit.
     ///
     /// Without --detach the connection closes when wskctl exits.
     #[command(
-        after_help = "Examples:\n  wskctl tcp connect 127.0.0.1:9000\n  wskctl tcp connect 127.0.0.1:9000 --send-text hello --recv-exact 5\n  wskctl tcp connect [::1]:9000 --local [::1]:50000 --detach --timeout-ms 2000"
+        after_help = "Examples:\n  wskctl tcp connect 127.0.0.1:9000\n  wskctl tcp connect 127.0.0.1:9000 --send-text hello --recv-exact 5\n  wskctl tcp connect 127.0.0.1:9000 --send-text ready --serve echo --detach\n  wskctl tcp connect [::1]:9000 --local [::1]:50000 --detach --timeout-ms 2000"
     )]
     Connect(ConnectArgs),
     /// Listen for TCP connections in the kernel and serve each with an in-kernel service,
@@ -308,6 +324,38 @@ pub enum TcpCommand {
         after_help = "Examples:\n  wskctl tcp listen 127.0.0.1:9103 --service none --detach\n  endpoint 4 listening on 127.0.0.1:9103 (service none)\n  wskctl tcp accept 4 --timeout-ms 30000 --detach\n  endpoint 5 accepted 127.0.0.1:9103 <- 127.0.0.1:50312 (listener 4)\n  wskctl recv 5"
     )]
     Accept(AcceptArgs),
+}
+
+/// Arguments of `wskctl serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The connection's endpoint id (from `tcp connect`, `tcp accept` or `list`).
+    #[arg(value_parser = parse_endpoint_id)]
+    pub id: EndpointId,
+    /// The service that takes the connection over.
+    #[arg(long, value_enum)]
+    pub service: ServeServiceArg,
+}
+
+/// The services a connection can be handed to (`serve`, `tcp connect --serve`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ServeServiceArg {
+    /// Echo back everything the peer sends.
+    Echo,
+    /// Read and drop everything, counting the bytes (LIST's RECEIVED).
+    Discard,
+    /// Send the byte pattern i % 251 as fast as the peer reads, until it closes.
+    Source,
+}
+
+impl From<ServeServiceArg> for Service {
+    fn from(service: ServeServiceArg) -> Self {
+        match service {
+            ServeServiceArg::Echo => Self::Echo,
+            ServeServiceArg::Discard => Self::Discard,
+            ServeServiceArg::Source => Self::Source,
+        }
+    }
 }
 
 /// Arguments of `wskctl tcp accept`.
@@ -414,6 +462,11 @@ pub struct ConnectArgs {
     /// Write the bytes received by --recv-exact to this file.
     #[arg(long, value_name = "F", requires = "recv_exact")]
     pub recv_to_file: Option<PathBuf>,
+    /// Last, hand the connection to this in-kernel service (as `wskctl serve`). Without
+    /// --detach wskctl then keeps it until Ctrl-C or the end of its standard input (in
+    /// `wskctl shell`: until the shell ends), then closes it.
+    #[arg(long, value_name = "SERVICE", value_enum)]
+    pub serve: Option<ServeServiceArg>,
     /// Options applied before binding.
     #[command(flatten)]
     pub bind: BindArgs,
@@ -941,7 +994,7 @@ pub(crate) fn run_in(
             Ok(0)
         }
         Command::Tcp(TcpCommand::Connect(args)) => {
-            run_connect(&open(&cli.device)?, args, json, streams)
+            run_connect(&open(&cli.device)?, args, json, streams, session)
         }
         Command::Tcp(TcpCommand::Listen(args)) => {
             run_listen(&open(&cli.device)?, args, json, streams, session)
@@ -977,6 +1030,10 @@ pub(crate) fn run_in(
             Ok(0)
         }
         Command::Recv(args) => run_recv(&open(&cli.device)?, args, json, streams),
+        Command::Serve(args) => {
+            hand_to_service(&open(&cli.device)?, args.id, args.service, json, streams)?;
+            Ok(0)
+        }
         Command::Close { id } => {
             open(&cli.device)?.close(*id)?;
             streams.line(&if json {
@@ -1290,6 +1347,7 @@ fn run_connect(
     args: &ConnectArgs,
     json: bool,
     streams: &mut Streams<'_>,
+    session: Session,
 ) -> Result<u8, ClientError> {
     let endpoint = device.tcp_connect_with(
         args.remote,
@@ -1337,7 +1395,28 @@ fn run_connect(
             output::received_text(received, false)
         })?;
     }
+    if let Some(service) = args.serve {
+        hand_to_service(device, id, service, json, streams)?;
+        return serve(device, id, args.detach, json, streams, session);
+    }
     Ok(0)
+}
+
+/// SERVE, then the line saying so (`serve`, `tcp connect --serve`).
+fn hand_to_service(
+    device: &Device,
+    id: EndpointId,
+    service: ServeServiceArg,
+    json: bool,
+    streams: &mut Streams<'_>,
+) -> Result<(), ClientError> {
+    let service = Service::from(service);
+    device.serve(id, service)?;
+    streams.line(&if json {
+        output::served_json(id.0, service)
+    } else {
+        output::served_text(id.0, service)
+    })
 }
 
 fn receive_to_stdout(
@@ -2365,6 +2444,121 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(out.stdout, "sent 65507 bytes to 127.0.0.1:9\n");
+    }
+
+    #[test]
+    fn serve_hands_a_connection_to_a_service_and_refuses_what_the_driver_refuses() {
+        let fake = FakeDriver::default();
+        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach --send-text abc");
+        let out = wskctl(&fake, "serve 1 --service echo");
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (0, "endpoint 1 handed to the echo service\n", "")
+        );
+        // The echo service sent back what the peer had echoed, then what it sends next.
+        fake.peer_sends(1, b"more");
+        assert_eq!(fake.peer_received(1), b"abcmore");
+        let out = wskctl(&fake, "--json list");
+        assert!(
+            out.stdout
+                .contains("\"id\":1,\"kind\":\"tcp\",\"state\":\"connected\",\"service\":\"echo\""),
+            "{}",
+            out.stdout
+        );
+        // 3 bytes sent by the user, 7 by the service; 7 received by the service.
+        assert!(
+            out.stdout
+                .contains("\"sent\":10,\"received\":7,\"served\":1,\"active\":1"),
+            "{}",
+            out.stdout
+        );
+        for refused in [
+            "send 1 --text x",
+            "recv 1",
+            "disconnect 1",
+            "opt 1 nodelay",
+            "serve 1 --service discard",
+        ] {
+            let out = wskctl(&fake, refused);
+            assert_eq!(out.code, 1, "{refused}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("STATUS_INVALID_DEVICE_STATE"),
+                "{refused}: {}",
+                out.stderr
+            );
+        }
+        wskctl(&fake, "tcp listen 127.0.0.1:9100 --service echo --detach");
+        wskctl(&fake, "udp bind 127.0.0.1:9200 --detach");
+        for other in ["serve 2 --service echo", "serve 3 --service echo"] {
+            let out = wskctl(&fake, other);
+            assert_eq!(out.code, 1, "{other}: {}", out.stderr);
+            assert!(
+                out.stderr.contains("STATUS_INVALID_DEVICE_STATE"),
+                "{other}: {}",
+                out.stderr
+            );
+        }
+        let out = wskctl(&fake, "serve 9 --service echo");
+        assert_eq!(out.code, 1);
+        assert!(out.stderr.contains("STATUS_NOT_FOUND"), "{}", out.stderr);
+        // `none` is not a service to hand a connection to: a usage error, nothing sent.
+        let before = fake.requests().len();
+        let out = wskctl(&fake, "serve 1 --service none");
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert_eq!(fake.requests().len(), before);
+
+        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
+        fake.fail_next(IoctlCode::SERVE, wskrs_ntstatus::NtStatus::DEVICE_BUSY);
+        let out = wskctl(&fake, "serve 4 --service source");
+        assert_eq!(out.code, 1);
+        assert!(out.stderr.contains("STATUS_DEVICE_BUSY"), "{}", out.stderr);
+        let out = wskctl(&fake, "--json serve 4 --service source");
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, "{\"id\":4,\"service\":\"source\"}\n")
+        );
+        assert_eq!(wskctl(&fake, "close 1").code, 0);
+        assert_eq!(fake.endpoint_ids(), [2, 3, 4]);
+    }
+
+    #[test]
+    fn tcp_connect_serve_keeps_the_connection_until_stdin_ends_unless_detached() {
+        let fake = FakeDriver::default();
+        let out = wskctl_with_stdin(
+            &fake,
+            "tcp connect 127.0.0.1:9000 --send-text hello --serve echo",
+            b"",
+        );
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (
+                0,
+                "endpoint 1 connected 127.0.0.1:50000 -> 127.0.0.1:9000\nsent 5 bytes\nendpoint 1 handed to the echo service\nclosed endpoint 1\n"
+            ),
+            "{}",
+            out.stderr
+        );
+        assert!(fake.endpoint_ids().is_empty());
+        assert_eq!(
+            fake.requests()
+                .iter()
+                .filter(|&&code| code == IoctlCode::SERVE.0)
+                .count(),
+            1
+        );
+        let out = wskctl(
+            &fake,
+            "--json tcp connect 127.0.0.1:9000 --serve discard --detach",
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(
+            out.stdout.ends_with("{\"id\":2,\"service\":\"discard\"}\n"),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(fake.endpoint_ids(), [2], "detached: it stays served");
+        let out = wskctl(&fake, "tcp connect 127.0.0.1:9000 --serve none");
+        assert_eq!(out.code, 2, "{}", out.stderr);
     }
 
     #[test]

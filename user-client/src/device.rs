@@ -7,14 +7,15 @@ use std::sync::{Arc, Weak};
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
     encode_accept, encode_close, encode_disconnect, encode_info, encode_list, encode_recv,
-    encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to,
+    encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to, encode_serve,
     encode_socket_option, encode_stats, encode_tcp_connect_with, encode_tcp_listen_with,
     encode_udp_bind, list_output_len, parse_close_reply, parse_disconnect_reply,
     parse_endpoint_reply, parse_info_reply, parse_list_reply, parse_recv_from_reply,
-    parse_resolve_reply, parse_security_reply, parse_socket_option_reply, parse_stats_reply,
-    recv_from_output_len, resolve_output_len, BindFlags, DriverInfo, EndpointActivity, EndpointId,
-    EndpointReply, EndpointStatus, IoctlCode, ListenOptions, OpenedEndpoint, OptionId,
-    ProtocolError, Service, Stats, UdpService, MAX_DATAGRAM, MAX_TRANSFER,
+    parse_resolve_reply, parse_security_reply, parse_serve_reply, parse_socket_option_reply,
+    parse_stats_reply, recv_from_output_len, resolve_output_len, BindFlags, DriverInfo,
+    EndpointActivity, EndpointId, EndpointReply, EndpointStatus, IoctlCode, ListenOptions,
+    OpenedEndpoint, OptionId, ProtocolError, Service, Stats, UdpService, MAX_DATAGRAM,
+    MAX_TRANSFER,
 };
 
 use crate::cancel::{CancelIo, Canceller, Gate};
@@ -523,6 +524,36 @@ impl Device {
         let request = encode_disconnect(id, timeout_ms, abortive);
         let reply = self.call(&op, IoctlCode::DISCONNECT, &request, 8)?;
         parse_disconnect_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })
+    }
+
+    /// Hands connection `id` to an in-kernel service (SERVE): from then on the driver runs
+    /// `service` (echo, discard or source) on the connection; the endpoint keeps its id,
+    /// [`Device::list`] shows the service and its byte counters, and this caller's data
+    /// requests on it fail with `STATUS_INVALID_DEVICE_STATE`. [`Device::close`] ends the
+    /// service's connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`]; `STATUS_INVALID_PARAMETER` for [`Service::None`];
+    /// `STATUS_INVALID_DEVICE_STATE` for anything but a user-driven TCP connection (a
+    /// listener, a UDP socket, a connection already served); `STATUS_DEVICE_BUSY` while a
+    /// send or receive is outstanding on it.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use wskrs_client::Device;
+    /// use wskrs_protocol::Service;
+    ///
+    /// let device = Device::open(wskrs_protocol::USER_DEVICE_PATH)?;
+    /// let endpoint = device.tcp_connect("127.0.0.1:9000".parse().unwrap(), None, true, 0)?;
+    /// device.serve(endpoint.id, Service::Echo)?;
+    /// # Ok::<(), wskrs_client::ClientError>(())
+    /// ```
+    pub fn serve(&self, id: EndpointId, service: Service) -> Result<(), ClientError> {
+        let op = || format!("serve endpoint {id} with {service}");
+        let reply = self.call(&op, IoctlCode::SERVE, &encode_serve(id, service), 8)?;
+        parse_serve_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })
     }
 
     fn option_call(

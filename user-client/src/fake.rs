@@ -29,6 +29,14 @@
 //!   refused) and ACCEPT takes the oldest as a connection endpoint of the caller, holding what
 //!   the client sent and wired to an echo peer like the others; with none queued, ACCEPT
 //!   waits as a receive does. ACCEPT on anything else is `STATUS_INVALID_DEVICE_STATE`.
+//! - SERVE hands a user-driven connection to a service, which at once takes what the peer
+//!   had sent (and, later, what [`FakeDriver::peer_sends`] adds): echo sends it back
+//!   ([`FakeDriver::peer_received`] shows what reached the peer), discard counts it, source
+//!   sends nothing here. The endpoint keeps its id and lists the service, one connection
+//!   served and active, and the bytes; SEND, RECV, DISCONNECT and socket options on it are
+//!   `STATUS_INVALID_DEVICE_STATE`, as is SERVE on a listener, a UDP socket or a served
+//!   connection. The fake never has a request outstanding, so it never answers
+//!   `STATUS_DEVICE_BUSY` by itself (use [`FakeDriver::fail_next`]).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -42,9 +50,9 @@ use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
     direct_output_len, fill_source_pattern, min_output_len, parse_request, recv_from_data_area,
     write_close, write_disconnect, write_endpoint, write_info, write_recv_from_header,
-    write_security, write_socket_option, write_stats, BindFlags, EndpointId, EndpointInfo,
-    EndpointKind, EndpointState, IoctlCode, ListWriter, OptionId, ProtocolError, Request,
-    ResolveWriter, Service, Stats, WireAddr, DEFAULT_MAX_CONNECTIONS, INFO_DETACHED,
+    write_security, write_serve, write_socket_option, write_stats, BindFlags, EndpointId,
+    EndpointInfo, EndpointKind, EndpointState, IoctlCode, ListWriter, OptionId, ProtocolError,
+    Request, ResolveWriter, Service, Stats, WireAddr, DEFAULT_MAX_CONNECTIONS, INFO_DETACHED,
     INFO_OWNED_BY_CALLER,
 };
 
@@ -73,6 +81,8 @@ struct Endpoint {
     owner: u64,
     /// Stream bytes waiting to be received (connections).
     inbox: VecDeque<u8>,
+    /// What the in-kernel service of a served connection sent to its peer.
+    outbox: Vec<u8>,
     /// Datagrams waiting to be received, with their senders (UDP).
     datagrams: VecDeque<(SocketAddr, Vec<u8>)>,
     /// Clients waiting for ACCEPT, with what each sent (listeners without a service).
@@ -120,6 +130,7 @@ impl Endpoint {
             detached: false,
             owner: 0,
             inbox: VecDeque::new(),
+            outbox: Vec::new(),
             datagrams: VecDeque::new(),
             queued: VecDeque::new(),
             peer_closed: false,
@@ -153,6 +164,27 @@ impl Endpoint {
 
     fn reuses(&self) -> bool {
         self.options.get(&OptionId::ReuseAddr.as_u32()) == Some(&1)
+    }
+
+    /// A connection an in-kernel service took over (SERVE).
+    fn is_served(&self) -> bool {
+        self.kind == EndpointKind::TcpConnection && self.service != Service::None
+    }
+
+    /// The service of a served connection takes what the peer sent. Returns the bytes
+    /// (received, sent) for the driver's totals.
+    fn run_service(&mut self) -> (u64, u64) {
+        let taken: Vec<u8> = self.inbox.drain(..).collect();
+        let received = taken.len() as u64;
+        let sent = if self.service == Service::Echo {
+            self.outbox.extend(&taken);
+            received
+        } else {
+            0
+        };
+        self.bytes_received += received;
+        self.bytes_sent += sent;
+        (received, sent)
     }
 }
 
@@ -252,10 +284,11 @@ impl State {
         self.endpoints.get_mut(&id.0).ok_or(NtStatus::NOT_FOUND)
     }
 
-    /// The endpoint `id` if it is of `kind`; `STATUS_INVALID_DEVICE_STATE` otherwise.
+    /// The endpoint `id` if it is of `kind` and user-driven; `STATUS_INVALID_DEVICE_STATE`
+    /// otherwise (a served connection belongs to its service).
     fn of_kind(&mut self, id: EndpointId, kind: EndpointKind) -> Result<&mut Endpoint, NtStatus> {
         let endpoint = self.endpoint(id)?;
-        if endpoint.kind == kind {
+        if endpoint.kind == kind && !endpoint.is_served() {
             Ok(endpoint)
         } else {
             Err(NtStatus::INVALID_DEVICE_STATE)
@@ -342,11 +375,28 @@ impl FakeDriver {
         self.0.borrow().requests.clone()
     }
 
-    /// Queues bytes from the peer of connection `id`.
+    /// Queues bytes from the peer of connection `id` (a served connection's service takes
+    /// them at once).
     pub(crate) fn peer_sends(&self, id: u64, data: &[u8]) {
-        if let Some(endpoint) = self.0.borrow_mut().endpoints.get_mut(&id) {
+        let mut state = self.0.borrow_mut();
+        if let Some(endpoint) = state.endpoints.get_mut(&id) {
             endpoint.inbox.extend(data);
+            if endpoint.is_served() {
+                let (received, sent) = endpoint.run_service();
+                state.totals.bytes_received += received;
+                state.totals.bytes_sent += sent;
+            }
         }
+    }
+
+    /// What the service of served connection `id` has sent to its peer so far.
+    pub(crate) fn peer_received(&self, id: u64) -> Vec<u8> {
+        self.0
+            .borrow()
+            .endpoints
+            .get(&id)
+            .map(|endpoint| endpoint.outbox.clone())
+            .unwrap_or_default()
     }
 
     /// Queues a datagram from `from` on UDP endpoint `id`.
@@ -506,6 +556,7 @@ fn endpoint_of(request: &Request<'_>) -> Option<EndpointId> {
         Request::RecvFrom(recv) => Some(recv.id),
         Request::Disconnect(disconnect) => Some(disconnect.id),
         Request::Accept(accept) => Some(accept.id),
+        Request::Serve(serve) => Some(serve.id),
         Request::SocketOption(option) => Some(option.id),
         Request::Info
         | Request::TcpConnect(_)
@@ -764,8 +815,23 @@ fn carry_out(
             }
             write_disconnect(output.writable()?)
         }
+        Request::Serve(serve) => {
+            // `parse_request` refused SERVICE_NONE already.
+            let endpoint = state.of_kind(serve.id, EndpointKind::TcpConnection)?;
+            endpoint.service = serve.service;
+            endpoint.connections_served = 1;
+            endpoint.connections_active = 1;
+            let (received, sent) = endpoint.run_service();
+            state.totals.connections_served += 1;
+            state.totals.bytes_received += received;
+            state.totals.bytes_sent += sent;
+            write_serve(output.writable()?)
+        }
         Request::SocketOption(option) => {
             let endpoint = state.endpoint(option.id)?;
+            if endpoint.is_served() {
+                return Err(NtStatus::INVALID_DEVICE_STATE);
+            }
             let slot = endpoint
                 .options
                 .get_mut(&option.option.as_u32())
@@ -893,6 +959,95 @@ mod tests {
             again.unwrap_err().status(),
             Some(NtStatus::ADDRESS_ALREADY_EXISTS)
         );
+    }
+
+    #[test]
+    fn serve_runs_the_service_counts_its_bytes_and_refuses_the_rest() {
+        use wskrs_protocol::{encode_serve, Service};
+        let fake = FakeDriver::default();
+        let device = device(&fake);
+        let remote = "127.0.0.1:9000".parse().unwrap();
+        let echo = device.tcp_connect(remote, None, false, 0).unwrap().id;
+        let discard = device.tcp_connect(remote, None, false, 0).unwrap().id;
+        let udp = device
+            .udp_bind(
+                "127.0.0.1:0".parse().unwrap(),
+                UdpService::None,
+                &crate::UdpOptions::default(),
+            )
+            .unwrap()
+            .id;
+        let status = |id, service| device.serve(id, service).err().and_then(|e| e.status());
+        // Validation first: SERVICE_NONE and a nonzero reserved field.
+        assert_eq!(
+            status(echo, Service::None),
+            Some(NtStatus::INVALID_PARAMETER)
+        );
+        let mut bad = encode_serve(echo, Service::Echo);
+        bad[20] = 1;
+        assert_eq!(
+            device.raw(IoctlCode::SERVE.0, &bad, 8).status,
+            NtStatus::INVALID_PARAMETER
+        );
+        assert_eq!(
+            status(udp, Service::Echo),
+            Some(NtStatus::INVALID_DEVICE_STATE)
+        );
+        assert_eq!(
+            status(EndpointId(99), Service::Echo),
+            Some(NtStatus::NOT_FOUND)
+        );
+
+        device.send_all(discard, b"12345", 0).unwrap();
+        assert_eq!(status(echo, Service::Echo), None);
+        assert_eq!(status(discard, Service::Discard), None);
+        assert_eq!(
+            status(echo, Service::Source),
+            Some(NtStatus::INVALID_DEVICE_STATE)
+        );
+        fake.peer_sends(echo.0, b"abc");
+        fake.peer_sends(discard.0, b"xyz");
+        assert_eq!(fake.peer_received(echo.0), b"abc");
+        assert!(fake.peer_received(discard.0).is_empty());
+        assert_eq!(
+            device.send(echo, b"x", 0).unwrap_err().status(),
+            Some(NtStatus::INVALID_DEVICE_STATE)
+        );
+        assert_eq!(
+            device.nodelay(discard).unwrap_err().status(),
+            Some(NtStatus::INVALID_DEVICE_STATE)
+        );
+        let list = device.list().unwrap();
+        let counters: Vec<_> = list
+            .iter()
+            .map(|e| {
+                (
+                    e.status.service,
+                    e.status.bytes_sent,
+                    e.status.bytes_received,
+                )
+            })
+            .collect();
+        // The discard connection's 5 echoed bytes went to its service, with the peer's 3.
+        assert_eq!(
+            counters,
+            [
+                (Service::Echo, 3, 3),
+                (Service::Discard, 5, 8),
+                (Service::None, 0, 0)
+            ]
+        );
+        let totals = device.stats().unwrap();
+        assert_eq!(
+            (
+                totals.bytes_sent,
+                totals.bytes_received,
+                totals.connections_served
+            ),
+            (8, 11, 2)
+        );
+        device.close(echo).unwrap();
+        assert_eq!(fake.endpoint_ids(), [discard.0, udp.0]);
     }
 
     #[test]

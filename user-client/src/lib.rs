@@ -3,7 +3,8 @@
 //!
 //! - [`Device`]: open `\\.\WskRs` and call [`Device::info`], [`Device::tcp_connect`],
 //!   [`Device::tcp_listen_with`], [`Device::send`], [`Device::recv`], [`Device::udp_bind`],
-//!   [`Device::send_to`], [`Device::recv_from`], [`Device::disconnect`], the socket options
+//!   [`Device::send_to`], [`Device::recv_from`], [`Device::disconnect`], [`Device::serve`],
+//!   the socket options
 //!   ([`Device::socket_option`], [`Device::set_keepalive`], ...), [`Device::security`],
 //!   [`Device::resolve`], [`Device::stats`], [`Device::list`]. Failures carry the driver's
 //!   true NTSTATUS (the client calls `NtDeviceIoControlFile` with an `OVERLAPPED`, which
@@ -14,7 +15,9 @@
 //!   does on Ctrl-C); a cancelled request is [`ClientError::Cancelled`].
 //! - [`KernelTcpStream`], [`KernelTcpListener`], [`KernelUdpSocket`]: kernel sockets shaped
 //!   like `std::net`'s (`Read`/`Write`, timeouts, `shutdown`; errors are `io::Error`s whose
-//!   kind follows the NTSTATUS and whose inner error is a [`ClientError`]).
+//!   kind follows the NTSTATUS and whose inner error is a [`ClientError`]);
+//!   [`KernelTcpStream::serve`] hands a connection to an in-kernel service
+//!   ([`ServedTcpConnection`]).
 //! - [`ServiceManager`]: install, start, stop, uninstall and query the driver's service.
 //! - [`cli`]: the `wskctl` commands, runnable against any [`Transport`] (tests use a fake).
 //!
@@ -57,7 +60,7 @@ pub use device::{
     UdpOptions,
 };
 pub use error::{ClientError, EXIT_CANCELLED};
-pub use net::{KernelTcpListener, KernelTcpStream, KernelUdpSocket};
+pub use net::{KernelTcpListener, KernelTcpStream, KernelUdpSocket, ServedTcpConnection};
 pub use service::{
     InstallOutcome, ServiceManager, ServiceState, StartOutcome, StopOutcome, UninstallOutcome,
 };

@@ -295,6 +295,94 @@ impl KernelTcpStream {
     pub fn device(&self) -> &Device {
         &self.device
     }
+
+    /// Hands the connection to an in-kernel service (SERVE): from then on the driver runs
+    /// `service` ([`Service::Echo`], [`Service::Discard`] or [`Service::Source`]) on it, with
+    /// no more data through this process. The stream is consumed; the returned
+    /// [`ServedTcpConnection`] keeps the endpoint (same id) and the device handle, shows the
+    /// service's counters, and ends the service's connection when dropped, as the stream
+    /// would have.
+    ///
+    /// # Errors
+    ///
+    /// The SERVE's error, after which the connection is closed (the stream was consumed):
+    /// [`io::ErrorKind::InvalidInput`] for [`Service::None`] (`STATUS_INVALID_PARAMETER`);
+    /// `STATUS_INVALID_DEVICE_STATE` or `STATUS_NOT_FOUND` if the endpoint is no longer a
+    /// user-driven connection.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    /// use wskrs_client::KernelTcpStream;
+    /// use wskrs_protocol::Service;
+    ///
+    /// let mut stream = KernelTcpStream::connect("127.0.0.1:9000")?;
+    /// stream.write_all(b"ready\n")?;
+    /// // From here on the kernel echoes whatever the peer sends.
+    /// let served = stream.serve(Service::Echo)?;
+    /// println!("endpoint {} echoed {} bytes", served.id(), served.status()?.status.bytes_sent);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn serve(self, service: Service) -> io::Result<ServedTcpConnection> {
+        self.device.serve(self.id, service)?;
+        Ok(ServedTcpConnection {
+            stream: self,
+            service,
+        })
+    }
+}
+
+/// A connection that [`KernelTcpStream::serve`] handed to an in-kernel service: the driver
+/// moves its data; this handle keeps the endpoint open (and the device handle it belongs to)
+/// and closes it, ending the service's connection, when dropped.
+#[derive(Debug)]
+pub struct ServedTcpConnection {
+    /// Owns the endpoint: its `Drop` closes it.
+    stream: KernelTcpStream,
+    service: Service,
+}
+
+impl ServedTcpConnection {
+    /// The driver's id of the connection (unchanged by SERVE).
+    #[must_use]
+    pub fn id(&self) -> EndpointId {
+        self.stream.id
+    }
+
+    /// The service running on the connection.
+    #[must_use]
+    pub fn service(&self) -> Service {
+        self.service
+    }
+
+    /// The remote address, as the driver reported it when connecting.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::AddrNotAvailable`] if the driver did not report it.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.peer_addr()
+    }
+
+    /// The local address, as the driver reported it when connecting.
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::AddrNotAvailable`] if the driver did not report it.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.local_addr()
+    }
+
+    /// The endpoint's LIST entry: its service, state and the bytes the service moved (with
+    /// those moved before SERVE).
+    ///
+    /// # Errors
+    ///
+    /// The LIST's error; [`io::ErrorKind::NotFound`] if the endpoint is gone.
+    pub fn status(&self) -> io::Result<ListedEndpoint> {
+        self.stream.status()
+    }
 }
 
 impl Read for KernelTcpStream {
@@ -688,6 +776,51 @@ mod tests {
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<ClientError>())
             .and_then(ClientError::status)
+    }
+
+    #[test]
+    fn a_stream_handed_to_a_service_keeps_its_endpoint_until_dropped() {
+        let fake = FakeDriver::default();
+        let mut stream =
+            KernelTcpStream::connect_on(device(&fake), addr("127.0.0.1:9000"), None).unwrap();
+        stream.write_all(b"ping").unwrap();
+        let id = stream.id();
+        let served = stream.serve(Service::Echo).unwrap();
+        assert_eq!((served.id(), served.service()), (id, Service::Echo));
+        assert_eq!(served.peer_addr().unwrap(), addr("127.0.0.1:9000"));
+        assert_eq!(served.local_addr().unwrap(), addr("127.0.0.1:50000"));
+        fake.peer_sends(id.0, b"pong");
+        assert_eq!(fake.peer_received(id.0), b"pingpong");
+        let status = served.status().unwrap().status;
+        assert_eq!(status.service, Service::Echo);
+        assert_eq!((status.bytes_sent, status.bytes_received), (4 + 8, 8));
+        assert_eq!(
+            (status.connections_served, status.connections_active),
+            (1, 1)
+        );
+        drop(served);
+        assert!(
+            fake.endpoint_ids().is_empty(),
+            "dropping it closed the endpoint"
+        );
+        assert_eq!(fake.requests().last(), Some(&IoctlCode::CLOSE.0));
+    }
+
+    #[test]
+    fn a_refused_serve_is_an_io_error_and_closes_the_stream() {
+        let fake = FakeDriver::default();
+        let stream =
+            KernelTcpStream::connect_on(device(&fake), addr("127.0.0.1:9000"), None).unwrap();
+        let error = stream.serve(Service::None).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(status_of(&error), Some(NtStatus::INVALID_PARAMETER));
+        assert!(fake.endpoint_ids().is_empty(), "the consumed stream closed");
+        let stream =
+            KernelTcpStream::connect_on(device(&fake), addr("127.0.0.1:9000"), None).unwrap();
+        fake.fail_next(IoctlCode::SERVE, NtStatus::INSUFFICIENT_RESOURCES);
+        let error = stream.serve(Service::Discard).unwrap_err();
+        assert_eq!(status_of(&error), Some(NtStatus::INSUFFICIENT_RESOURCES));
+        assert!(fake.endpoint_ids().is_empty());
     }
 
     #[test]

@@ -443,6 +443,26 @@ pub fn disconnected_json(id: u64, abortive: bool) -> String {
     })
 }
 
+/// `endpoint 3 handed to the echo service`.
+#[must_use]
+pub fn served_text(id: u64, service: Service) -> String {
+    format!("endpoint {id} handed to the {service} service")
+}
+
+/// `{"id":3,"service":"echo"}`.
+#[must_use]
+pub fn served_json(id: u64, service: Service) -> String {
+    #[derive(Serialize)]
+    struct ServedJson {
+        id: u64,
+        service: &'static str,
+    }
+    to_json(&ServedJson {
+        id,
+        service: service.name(),
+    })
+}
+
 /// `keepalive = 1` (the value as the driver returned it).
 #[must_use]
 pub fn option_text(name: &str, value: u32) -> String {

@@ -550,6 +550,51 @@ recv 2 --exact 5
     }
 
     #[test]
+    fn serve_in_the_shell_keeps_the_served_connection_until_the_shell_ends() {
+        let fake = FakeDriver::default();
+        let lines = "\
+tcp connect 127.0.0.1:9000
+serve 1 --service echo
+send 1 --text nope
+tcp connect 127.0.0.1:9001 --send-text hi --serve discard
+list
+";
+        let out = shell(&fake, "shell", lines);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let stdout: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(
+            stdout[..5],
+            [
+                "endpoint 1 connected 127.0.0.1:50000 -> 127.0.0.1:9000",
+                "endpoint 1 handed to the echo service",
+                "endpoint 2 connected 127.0.0.1:50000 -> 127.0.0.1:9001",
+                "sent 2 bytes",
+                "endpoint 2 handed to the discard service",
+            ],
+            "{}",
+            out.stdout
+        );
+        // ID KIND STATE SERVICE ...: both connections list their service.
+        let services: Vec<&str> = stdout[6..]
+            .iter()
+            .map(|row| row.split_whitespace().nth(3).unwrap())
+            .collect();
+        assert_eq!(services, ["echo", "discard"], "{}", out.stdout);
+        assert!(
+            out.stderr.contains("STATUS_INVALID_DEVICE_STATE"),
+            "send on a served connection: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr
+                .contains("endpoint 2 stays open until `close 2` or the end of the shell"),
+            "{}",
+            out.stderr
+        );
+        assert!(fake.endpoint_ids().is_empty(), "closed with the shell");
+    }
+
+    #[test]
     fn help_and_command_help() {
         let fake = FakeDriver::default();
         let out = shell(&fake, "shell", "help\ntcp connect --help\nquit\ninfo\n");

@@ -1,7 +1,8 @@
-//! End-to-end cases for the data path of ABI v3 (pended direct-I/O requests): what a slow
-//! peer does to a sender. Real Linux peers (tests/peers/*.py) on 127.0.0.1.
+//! End-to-end cases for ABI v3: what a slow peer does to a sender (pended direct-I/O
+//! requests), and a connection handed to an in-kernel service (SERVE). Real Linux peers
+//! (tests/peers/*.py) on 127.0.0.1.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 
@@ -91,6 +92,85 @@ pub(crate) fn slow_reader_back_pressure(cx: &Ctx<'_>) -> Result<()> {
         fmt_bytes(AFTER),
         fmt_bytes(received)
     );
+    Ok(())
+}
+
+/// What the Linux peer of `serve_hands_an_outbound_connection_to_echo` sends through the
+/// kernel's echo.
+const ECHOED: u64 = MIB + 4321;
+
+/// `tcp connect` (detached) to a Linux server, then `serve ID --service echo`: the server's
+/// random bytes come back exactly, from the driver's echo service; LIST shows the endpoint
+/// with the service and the bytes; `send` on it is STATUS_INVALID_DEVICE_STATE; `close`
+/// ends the service's connection (the server sees end of stream) and the endpoint.
+pub(crate) fn serve_hands_an_outbound_connection_to_echo(cx: &Ctx<'_>) -> Result<()> {
+    let mut server = Peer::spawn(
+        cx.layout,
+        "echo_checker.py",
+        "echo-checker",
+        &["--host".into(), "127.0.0.1".into(), "--bytes".into(), ECHOED.to_string()],
+    )?;
+    let port = json_u64(&server.wait_event("listening", Duration::from_secs(10))?, "port")?;
+    let out = cx.wine.wskctl_ok(
+        &["--json", "tcp", "connect", &format!("127.0.0.1:{port}"), "--detach"],
+        WSKCTL_TIMEOUT,
+    )?;
+    let id = json_u64(&parse_json_output(&out.stdout)?, "id")?;
+    let id_s = id.to_string();
+    server.wait_event("accept", Duration::from_secs(5))?;
+
+    let out = cx.wine.wskctl_ok(&["--json", "serve", &id_s, "--service", "echo"], WSKCTL_TIMEOUT)?;
+    let handed = parse_json_output(&out.stdout)?;
+    ensure!(
+        json_u64(&handed, "id")? == id && json_str(&handed, "service")? == "echo",
+        "`wskctl --json serve {id} --service echo` printed {handed}"
+    );
+    server.send_line("go")?;
+    let checked = server.wait_event("checked", Duration::from_secs(60))?;
+    ensure!(
+        checked.get("match").and_then(serde_json::Value::as_bool) == Some(true)
+            && json_u64(&checked, "received")? == ECHOED,
+        "the Linux server sent {ECHOED} random bytes through the echo service and reports {checked}"
+    );
+
+    // The service counts what it moved; its last send may be counted just after the peer
+    // has the bytes, so LIST is read again for a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let entry = loop {
+        let entry = find_endpoint(&list(cx.wine)?, id).with_context(|| format!("served endpoint {id} is not listed"))?;
+        let counted = json_u64(&entry, "sent")? == ECHOED && json_u64(&entry, "received")? == ECHOED;
+        if counted || Instant::now() >= deadline {
+            break entry;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    ensure!(
+        json_str(&entry, "kind")? == "tcp"
+            && json_str(&entry, "service")? == "echo"
+            && json_u64(&entry, "sent")? == ECHOED
+            && json_u64(&entry, "received")? == ECHOED,
+        "served endpoint {id} is listed as {entry}; expected kind tcp, service echo, {ECHOED} bytes each way"
+    );
+
+    let out = cx.wine.wskctl(&["send", &id_s, "--text", "mine"], WSKCTL_TIMEOUT)?;
+    let text = out.combined();
+    ensure!(
+        out.code() == Some(1) && text.contains("STATUS_INVALID_DEVICE_STATE"),
+        "`wskctl send` on served endpoint {id}: expected exit 1 with STATUS_INVALID_DEVICE_STATE, got exit {:?}: {text}",
+        out.code()
+    );
+
+    cx.wine.wskctl_ok(&["close", &id_s], WSKCTL_TIMEOUT)?;
+    let closed = server.wait_event("closed", Duration::from_secs(10))?;
+    ensure!(
+        json_str(&closed, "how")? == "eof" && json_u64(&closed, "extra")? == 0,
+        "closing served endpoint {id} reached the Linux server as {closed}, expected end of stream and nothing more"
+    );
+    ensure!(
+        find_endpoint(&list(cx.wine)?, id).is_none(),
+        "endpoint {id} is still listed after `close`"
+    );
+    println!("    echo service on an outbound connection: {} back exactly", fmt_bytes(ECHOED));
     Ok(())
 }
 

@@ -226,6 +226,11 @@ const CASES: &[CaseDef] = &[
         &[Need::Cancel],
     ),
     case(
+        "serve_hands_an_outbound_connection_to_echo",
+        crate::cases_v3::serve_hands_an_outbound_connection_to_echo,
+        &[],
+    ),
+    case(
         "unload_with_open_endpoints",
         unload_with_open_endpoints,
         &[],
