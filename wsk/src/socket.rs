@@ -165,9 +165,15 @@ pub struct BindOptions<'a> {
     pub exclusive_address: bool,
     /// `IPV6_V6ONLY` for IPv6 sockets: `Some(false)` makes a dual-stack socket.
     pub ipv6_only: Option<bool>,
-    /// `SO_WSK_SECURITY`: the cached descriptor that protects the bound address (the socket
-    /// uses it from bind on; it must outlive only the creating call).
+    /// `SO_WSK_SECURITY`: the cached descriptor that protects the bound address, applied
+    /// with `WskControlSocket` after the socket is created and before it is bound (it must
+    /// outlive only the creating call).
     pub security: Option<&'a crate::security::CachedSecurityDescriptor>,
+    /// The cached descriptor passed to `WskSocket` itself (its `SecurityDescriptor`
+    /// parameter), the other documented way to secure a socket (SO_WSK_SECURITY page:
+    /// "...when the socket is first created"). It must outlive only the creating call. When
+    /// both are given, `security` replaces this one before bind.
+    pub creation_security: Option<&'a crate::security::CachedSecurityDescriptor>,
 }
 
 impl core::fmt::Debug for BindOptions<'_> {
@@ -177,6 +183,7 @@ impl core::fmt::Debug for BindOptions<'_> {
             .field("exclusive_address", &self.exclusive_address)
             .field("ipv6_only", &self.ipv6_only)
             .field("security", &self.security.is_some())
+            .field("creation_security", &self.creation_security.is_some())
             .finish()
     }
 }
@@ -217,6 +224,7 @@ pub(crate) fn create_with(
     let (npi_client, dispatch) = client.provider();
     let Some(socket_fn) = dispatch.WskSocket else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
     let (socket_type, protocol) = category.type_and_protocol();
+    let creation_security = options.creation_security.map_or(ptr::null_mut(), crate::security::CachedSecurityDescriptor::as_ptr);
     let mut blocking = Blocking::new();
     let (info, _) = blocking.run(
         0,
@@ -224,8 +232,8 @@ pub(crate) fn create_with(
         |_| {},
         |irp, _| {
             // SAFETY: the NPI is captured for the client's lifetime; the context and dispatch
-            // are NULL or valid until the socket closes (caller's contract); default owner and
-            // security.
+            // are NULL or valid until the socket closes (caller's contract); default owner; the
+            // security descriptor is NULL or a cached copy alive for this call (borrowed).
             unsafe {
                 socket_fn(
                     npi_client,
@@ -237,7 +245,7 @@ pub(crate) fn create_with(
                     callbacks.dispatch,
                     ptr::null_mut(),
                     ptr::null_mut(),
-                    ptr::null_mut(),
+                    creation_security,
                     irp,
                 )
             }

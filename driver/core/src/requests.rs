@@ -47,7 +47,13 @@ fn millis(ms: u32) -> Duration {
 }
 
 fn bind_options(flags: BindFlags) -> BindOptions<'static> {
-    BindOptions { reuse_address: flags.reuse, exclusive_address: flags.exclusive, ipv6_only: flags.v6only, security: None }
+    BindOptions {
+        reuse_address: flags.reuse,
+        exclusive_address: flags.exclusive,
+        ipv6_only: flags.v6only,
+        security: None,
+        creation_security: None,
+    }
 }
 
 fn output(buffer: &mut [u8], output_len: usize) -> Result<&mut [u8], Failure> {
@@ -106,7 +112,7 @@ impl<R: crate::PendingRequest> Driver<R> {
                     Service::None => TcpService::Accept,
                 };
                 let client = self.client()?;
-                let (listener, security) = secured(&client, l.sddl, bind_options(l.bind), |options| {
+                let (listener, security) = secured(&client, l.sddl, ApplySecurity::Option, bind_options(l.bind), |options| {
                     ListenSocket::bind_with(&client, l.local, options, BIND_TIMEOUT)
                 })?;
                 let max = usize::try_from(l.max_connections).unwrap_or(usize::MAX);
@@ -123,7 +129,7 @@ impl<R: crate::PendingRequest> Driver<R> {
             }
             Request::UdpBind(u) => {
                 let client = self.client()?;
-                let (socket, security) = secured(&client, u.sddl, bind_options(u.bind), |options| {
+                let (socket, security) = secured(&client, u.sddl, ApplySecurity::AtCreation, bind_options(u.bind), |options| {
                     DatagramSocket::bind_with(&client, u.local, options, BIND_TIMEOUT)
                 })?;
                 let kind = match u.service {
@@ -268,17 +274,30 @@ impl<R: crate::PendingRequest> Driver<R> {
 fn secured<S: SocketOptions>(
     client: &WskClient,
     sddl: Option<&str>,
+    how: ApplySecurity,
     options: BindOptions<'_>,
     create: impl FnOnce(BindOptions<'_>) -> wsk::Result<S>,
 ) -> Result<(S, Option<SddlText>), Failure> {
     let Some(sddl) = sddl else { return Ok((create(options)?, None)) };
     let descriptor = CachedSecurityDescriptor::from_sddl(client, sddl)?;
-    let mut socket = create(BindOptions { security: Some(&descriptor), ..options })?;
+    let options = match how {
+        ApplySecurity::Option => BindOptions { security: Some(&descriptor), ..options },
+        ApplySecurity::AtCreation => BindOptions { creation_security: Some(&descriptor), ..options },
+    };
+    let mut socket = create(options)?;
     drop(descriptor);
     let read_back = socket.security()?;
     let view = read_back.descriptor()?;
     let text = SddlText::format(&view.sddl()).ok_or(Failure(NtStatus::BUFFER_TOO_SMALL))?;
     Ok((socket, Some(text)))
+}
+
+/// How an endpoint's descriptor reaches its socket. Listeners use SO_WSK_SECURITY and UDP
+/// sockets WskSocket's SecurityDescriptor: both documented ways, each read back after bind.
+#[derive(Clone, Copy)]
+enum ApplySecurity {
+    Option,
+    AtCreation,
 }
 
 /// Gets (`set` = None) or sets an option every socket type has; `None` for TCP_NODELAY.

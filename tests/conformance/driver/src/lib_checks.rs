@@ -65,6 +65,7 @@ pub(crate) fn run(device: *mut sys::DEVICE_OBJECT, req: &RunRequest, report: &mu
     stream_listen_accept(&mut cx);
     stream_connect(&mut cx);
     connect_with_data(&mut cx);
+    disconnect_with_final_data(&mut cx);
     packet_info(&mut cx, 0);
     packet_info(&mut cx, 1);
     buffer_chain(&mut cx);
@@ -638,6 +639,36 @@ fn connect_with_data(cx: &mut LibCx<'_, '_>) {
         }
         Ok(n) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("sent {sent}; {n} of {} echoed or data differs", payload.len())),
         Err(e) => cx.failed(name, "receive", e),
+    }
+}
+
+/// `ConnectionSocket::disconnect(Disconnect::Graceful(data))` to the TCP echo server: the
+/// final data goes out with the FIN, the server echoes it and then ends its side too, so
+/// this side reads the data and then the end of the stream.
+fn disconnect_with_final_data(cx: &mut LibCx<'_, '_>) {
+    let name = "lib.tcp4.disconnect_with_final_data";
+    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else { return };
+    let payload: &[u8] = b"last words before the FIN (WskDisconnect with a buffer)";
+    let mut connection = match ConnectionSocket::connect(cx.client, target, None, WAIT) {
+        Ok(c) => c,
+        Err(e) => return cx.failed(name, "connect", e),
+    };
+    if let Err(e) = connection.disconnect(wsk::Disconnect::Graceful(payload), WAIT) {
+        let _ = connection.close();
+        return cx.failed(name, "disconnect", e);
+    }
+    let mut back = [0u8; MAX];
+    let got = receive_exact(&mut connection, back.get_mut(..payload.len()).unwrap_or_default());
+    let mut end = [0u8; 1];
+    let eof = connection.receive(&mut end, WAIT);
+    let _ = connection.close();
+    match (got, eof) {
+        (Ok(n), Ok(0)) if back.get(..n) == Some(payload) => {
+            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("{n} bytes sent with the FIN, echoed, then end of stream"));
+        }
+        (Ok(n), Ok(more)) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("{n} of {} echoed (or differs); {more} bytes after", payload.len())),
+        (Err(e), _) => cx.failed(name, "receive", e),
+        (Ok(_), Err(e)) => cx.failed(name, "receive end of stream", e),
     }
 }
 
