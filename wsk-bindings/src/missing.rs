@@ -383,6 +383,18 @@ pub struct WSK_PROVIDER_CHARACTERISTICS {
     pub LowestVersion: u16,
 }
 
+// `WskQueryProviderCharacteristics` (wsk.h of the WDK, Windows Vista and later; Wine's
+// `ddk/wsk.h` lacks it, and Wine 8.0's netio.sys exports it as a stub). Signature from
+// <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nf-wsk-wskqueryprovidercharacteristics>.
+#[cfg_attr(windows, link(name = "NETIO.SYS", kind = "raw-dylib", modifiers = "+verbatim"))]
+extern "system" {
+    /// The range of WSK NPI versions the WSK subsystem supports. IRQL: PASSIVE_LEVEL.
+    pub fn WskQueryProviderCharacteristics(
+        registration: *mut crate::WSK_REGISTRATION,
+        characteristics: *mut WSK_PROVIDER_CHARACTERISTICS,
+    ) -> NTSTATUS;
+}
+
 /// `MdlMappingNoExecute` (wdm.h `MM_PAGE_PRIORITY` flag): map without execute rights.
 pub const MdlMappingNoExecute: crate::MM_PAGE_PRIORITY = 0x4000_0000;
 

@@ -51,6 +51,16 @@ impl Drop for ClientInner {
     }
 }
 
+/// The WSK NPI versions a WSK subsystem supports, as `MAKE_WSK_VERSION(major, minor)` values
+/// (major in the high byte).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProviderCharacteristics {
+    /// The lowest version.
+    pub lowest: u16,
+    /// The highest version.
+    pub highest: u16,
+}
+
 /// A registered WSK client with its captured provider NPI.
 ///
 /// Cloning shares the registration; every socket holds a clone, so the registration is
@@ -88,6 +98,23 @@ impl WskClient {
         nt_result(unsafe { sys::WskCaptureProviderNPI(this.registration.get(), wait_ms, this.provider.get()) })?;
         *this.progress.get_mut() = CAPTURED;
         Ok(Self(inner))
+    }
+
+    /// The range of WSK NPI versions the WSK subsystem supports
+    /// (`WskQueryProviderCharacteristics`), each `MAKE_WSK_VERSION(major, minor)`.
+    /// IRQL: PASSIVE_LEVEL.
+    ///
+    /// Wine 8.0's built-in netio.sys exports this function as a stub that aborts the calling
+    /// process: do not call it there.
+    ///
+    /// # Errors
+    /// The provider's status.
+    pub fn provider_characteristics(&self) -> Result<ProviderCharacteristics> {
+        let mut characteristics = sys::WSK_PROVIDER_CHARACTERISTICS::default();
+        // SAFETY: the registration is live (the NPI is captured while this handle exists) and
+        // `characteristics` is writable for the call.
+        nt_result(unsafe { sys::WskQueryProviderCharacteristics(self.0.registration.get(), &raw mut characteristics) })?;
+        Ok(ProviderCharacteristics { lowest: characteristics.LowestVersion, highest: characteristics.HighestVersion })
     }
 
     /// The provider's dispatch version (`MAKE_WSK_VERSION(major, minor)`). IRQL: any.

@@ -99,7 +99,7 @@ mod time;
 pub mod timer;
 
 pub use addr::SockAddr;
-pub use client::WskClient;
+pub use client::{ProviderCharacteristics, WskClient};
 pub use error::{nt_result, Error, Result};
 pub use memory::{PoolBox, PoolBuffer};
 pub use chain::{BufferChain, MAX_LINKS};

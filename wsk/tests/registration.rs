@@ -155,3 +155,13 @@ fn failed_capture_deregisters_and_failed_register_does_not() {
     assert_eq!(registration_calls(), [1, 0, 0, 1], "nothing to undo");
     kernel.assert_clean();
 }
+
+#[test]
+fn provider_characteristics_come_from_the_registration() {
+    let kernel = fake::Kernel::start();
+    let client = register();
+    let characteristics = client.provider_characteristics().unwrap();
+    assert_eq!((characteristics.lowest, characteristics.highest), (0x0100, 0x0100));
+    assert!(client.shutdown(QUICK));
+    kernel.assert_clean();
+}

@@ -243,7 +243,7 @@ fn with_session(
         &[],
     )?;
     let ready = peers.wait_event("ready", Duration::from_secs(10))?;
-    let request = request_from(&ready)?;
+    let request = RunRequest { query_characteristics: p == Provider::Wskrs, ..request_from(&ready)? };
 
     wine.wskctl_ok(
         &[
@@ -351,6 +351,7 @@ fn request_from(ready: &Value) -> Result<RunRequest> {
                 .and_then(|p| u16::try_from(p).ok())
                 .with_context(|| format!("peers: no `helper` port in {ready}"))?,
         ),
+        query_characteristics: false,
     })
 }
 

@@ -215,3 +215,30 @@ pub unsafe extern "C" fn WskDeregister(registration: *mut sys::WSK_REGISTRATION)
         }
     });
 }
+
+/// `WskQueryProviderCharacteristics`: the fake speaks WSK NPI 1.0 only.
+///
+/// # Safety
+/// `characteristics` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn WskQueryProviderCharacteristics(
+    registration: *mut sys::WSK_REGISTRATION,
+    characteristics: *mut sys::WSK_PROVIDER_CHARACTERISTICS,
+) -> sys::NTSTATUS {
+    if characteristics.is_null() {
+        return NtStatus::INVALID_PARAMETER.0;
+    }
+    if !with(|n| n.registrations.contains_key(&(registration as usize))) {
+        violation("WskQueryProviderCharacteristics: not registered");
+        return NtStatus::INVALID_PARAMETER.0;
+    }
+    let version = sys::make_wsk_version(1, 0);
+    // SAFETY: writable (caller's contract).
+    unsafe {
+        characteristics.write(sys::WSK_PROVIDER_CHARACTERISTICS {
+            HighestVersion: version,
+            LowestVersion: version,
+        });
+    }
+    NtStatus::SUCCESS.0
+}

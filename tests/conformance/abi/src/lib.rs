@@ -41,7 +41,7 @@ pub const IOCTL_RUN: u32 = ctl_code(0x900);
 /// `"WKCF"` in the first four bytes of requests and replies.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"WKCF");
 /// Version of this ABI (2: the request names the client helper; 96 records).
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// `AF_INET` as carried in [`PeerAddr::family`].
 pub const FAMILY_V4: u16 = 2;
@@ -63,7 +63,7 @@ pub const REPLY_LEN: usize = HEADER_LEN + MAX_RECORDS * RECORD_LEN;
 /// Encoded size of a [`PeerAddr`].
 pub const PEER_LEN: usize = 20;
 /// Encoded size of a [`RunRequest`].
-pub const REQUEST_LEN: usize = 8 + 3 * 2 * PEER_LEN + 2 * SPARE_PORTS * 2 + PEER_LEN;
+pub const REQUEST_LEN: usize = 8 + 3 * 2 * PEER_LEN + 2 * SPARE_PORTS * 2 + PEER_LEN + 4;
 /// Spare ports per family in a request (free ports the driver may bind).
 pub const SPARE_PORTS: usize = 4;
 
@@ -166,6 +166,9 @@ pub struct RunRequest {
     /// driver, connects to or sends a datagram to one of the driver's own sockets and reports
     /// what came back (see `peers/conformance_peers.py`).
     pub helper: PeerAddr,
+    /// The provider implements `WskQueryProviderCharacteristics` (Wine 8.0's netio.sys exports
+    /// it as a stub that aborts the caller, so the check is skipped there).
+    pub query_characteristics: bool,
 }
 
 impl RunRequest {
@@ -183,6 +186,7 @@ impl RunRequest {
             w.u16(*port);
         }
         self.helper.encode(&mut w);
+        w.u32(u32::from(self.query_characteristics));
         buf
     }
 
@@ -205,7 +209,12 @@ impl RunRequest {
             *port = r.u16()?;
         }
         let helper = PeerAddr::decode(&mut r)?;
-        Some(Self { tcp_echo, udp_echo, closed, spare_ports, helper })
+        let query_characteristics = match r.u32()? {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        Some(Self { tcp_echo, udp_echo, closed, spare_ports, helper, query_characteristics })
     }
 }
 
@@ -365,16 +374,20 @@ mod tests {
             closed: [PeerAddr::v4_loopback(3000), PeerAddr::v6_loopback(3001)],
             spare_ports: [[1, 2, 3, 4], [5, 6, 7, 8]],
             helper: PeerAddr::v4_loopback(4000),
+            query_characteristics: true,
         };
         let bytes = req.encode();
         assert_eq!(bytes.len(), REQUEST_LEN);
-        assert_eq!(REQUEST_LEN, 164);
+        assert_eq!(REQUEST_LEN, 168);
         assert_eq!(REPLY_LEN, 11_544);
         assert_eq!(RunRequest::decode(&bytes), Some(req));
         assert_eq!(RunRequest::decode(&bytes[..REQUEST_LEN - 1]), None);
         let mut bad = bytes;
         bad[4] = 9;
         assert_eq!(RunRequest::decode(&bad), None);
+        let mut flag = bytes;
+        flag[REQUEST_LEN - 4] = 2;
+        assert_eq!(RunRequest::decode(&flag), None, "the flag is 0 or 1");
         assert_eq!(req.tcp_echo[0].v4_octets(), [127, 0, 0, 1]);
     }
 

@@ -54,6 +54,7 @@ pub(crate) fn run(device: *mut sys::DEVICE_OBJECT, req: &RunRequest, report: &mu
         Err(e) => return report.push(name, outcome_of(e), e.status(), &detail!("WskClient::register: {}", St(e.status()))),
     };
     let mut cx = LibCx { client: &client, req, report };
+    provider_characteristics(&mut cx);
     connection_echo(&mut cx, 0);
     connection_echo(&mut cx, 1);
     event_listener(&mut cx);
@@ -639,6 +640,29 @@ fn connect_with_data(cx: &mut LibCx<'_, '_>) {
         }
         Ok(n) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("sent {sent}; {n} of {} echoed or data differs", payload.len())),
         Err(e) => cx.failed(name, "receive", e),
+    }
+}
+
+/// `WskClient::provider_characteristics` (`WskQueryProviderCharacteristics`): a version
+/// range that contains the dispatch version the NPI capture gave.
+fn provider_characteristics(cx: &mut LibCx<'_, '_>) {
+    let name = "lib.client_provider_characteristics";
+    if !cx.req.query_characteristics {
+        return cx.push(
+            name,
+            Outcome::Unsupported,
+            NtStatus::NOT_IMPLEMENTED,
+            &detail!("not called: Wine 8.0 exports a stub that aborts"),
+        );
+    }
+    match cx.client.provider_characteristics() {
+        Ok(c) => {
+            let version = cx.client.provider_version();
+            let fits = c.lowest <= version && version <= c.highest;
+            let outcome = if fits { Outcome::Pass } else { Outcome::Fail };
+            cx.push(name, outcome, NtStatus::SUCCESS, &detail!("versions {:#06x}..={:#06x}; dispatch {version:#06x}", c.lowest, c.highest));
+        }
+        Err(e) => cx.failed(name, "provider_characteristics", e),
     }
 }
 
