@@ -879,30 +879,14 @@ fn count(haystack: &str, needle: &str) -> usize {
 
 /// 8. `wskctl shell` in a real terminal (tmux): a connect, send, receive, list and close typed
 ///    line by line against a Linux echo server, with line editing (a typo erased with
-///    Backspace), history (Up re-runs `list`) and a Ctrl-C that must not end the shell; a
-///    second connection opened without
-///    --detach stays open until `exit`, and closes then.
+///    Backspace, a line cleared with Ctrl-U) and history (Up re-runs `list`); a second
+///    connection opened without --detach stays open until `exit`, and closes then.
 fn shell_in_a_terminal(cx: &Ctx<'_>) -> Result<()> {
     let (mut server, port) = peers::echo_server(cx.layout, "echo-server-shell")?;
     let tmux = Tmux {
         socket: format!("wskrs-e2e-{}", std::process::id()),
     };
-    let wskctl = cx.layout.wskctl_exe();
-    let wskctl = wskctl
-        .to_str()
-        .context("the path of wskctl.exe is not UTF-8")?;
-    let mut args: Vec<String> = ["new-session", "-d", "-s", "shell", "-x", "200", "-y", "50"]
-        .map(String::from)
-        .to_vec();
-    for (key, value) in cx.wine.env() {
-        args.push("-e".into());
-        args.push(format!("{key}={value}"));
-    }
-    args.push(format!(
-        "wine '{wskctl}' shell --no-history; echo \"shell exited $?\"; sleep 60"
-    ));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    tmux.run(&args)?;
+    tmux_wskctl(cx, &tmux, "shell --no-history")?;
     // capture-pane drops trailing blanks: the prompt "wskctl> " shows as "wskctl>".
     let prompt = "wskctl>";
     tmux.wait("prompt", Duration::from_secs(30), |s| s.contains(prompt))?;
@@ -1013,8 +997,8 @@ fn shell_connection_lives_until_exit(tmux: &Tmux, server: &mut Peer, port: u16) 
     );
     tmux.keys(&["-l", "exit"])?;
     tmux.keys(&["Enter"])?;
-    tmux.wait("`shell exited 0`", Duration::from_secs(20), |s| {
-        s.contains("shell exited 0")
+    tmux.wait("`wskctl exited 0`", Duration::from_secs(20), |s| {
+        s.contains("wskctl exited 0")
     })?;
     wait_events(server, "closed", 2, Duration::from_secs(5))
         .context("the connection opened in the shell was not closed at `exit`")
