@@ -18,10 +18,10 @@ use core::sync::atomic::Ordering;
 use core::time::Duration;
 
 use wsk::io::{CancelReason, IoHandler, IoSlot, MdlBuffer, Started, Transferred};
-use wsk::NtStatus;
+use wsk::{ConnectionSocket, DatagramSocket, NtStatus};
 use wskrs_protocol::{self as protocol, EndpointId, ProtocolError, Request};
 
-use crate::endpoints::{Kind, Outcome, WaitingAccept};
+use crate::endpoints::{Borrowable, Kind, Outcome, WaitingAccept};
 use crate::services::{AcceptSink, QueuedConnection};
 use crate::{Caller, Driver};
 
@@ -562,11 +562,7 @@ impl<R: PendingRequest> Driver<R> {
             let mut table = self.endpoints.inner.lock();
             let Some(endpoint) = table.find_any(id) else { return };
             endpoint.mark_broken();
-            match &mut endpoint.kind {
-                Kind::Connection { socket, .. } => socket.take().map(Socket::Connection),
-                Kind::Datagram { socket, .. } => socket.take().map(Socket::Datagram),
-                _ => None,
-            }
+            (ConnectionSocket::take(&mut endpoint.kind).ok(), DatagramSocket::take(&mut endpoint.kind).ok())
         };
         // Dropping closes (PASSIVE_LEVEL, bounded); pending requests complete meanwhile.
         drop(taken);
@@ -575,19 +571,12 @@ impl<R: PendingRequest> Driver<R> {
 
 /// The socket a data request runs on.
 enum Target<'a> {
-    Tcp(&'a wsk::ConnectionSocket),
-    Udp(&'a wsk::DatagramSocket),
+    Tcp(&'a ConnectionSocket),
+    Udp(&'a DatagramSocket),
 }
 
 /// An in-flight request to cancel: its slot, generation and reason.
 type CancelTarget<R> = (IoSlot<DirectIo<R>>, u32, CancelReason);
-
-/// A socket taken out of an endpoint to be closed (dropping it closes it).
-#[allow(dead_code)] // held only to be dropped
-enum Socket {
-    Connection(wsk::ConnectionSocket),
-    Datagram(wsk::DatagramSocket),
-}
 
 /// Formats a reply with `format` into `scratch`, then copies it to the start of the
 /// request's locked buffer; returns the request's `Information`.

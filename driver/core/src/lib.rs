@@ -225,10 +225,9 @@ impl<R: PendingRequest> Driver<R> {
             let _ = endpoint.close();
             return;
         };
-        if let Err((driver, endpoint)) = client.defer((self, endpoint), |(driver, endpoint)| driver.close_endpoint(endpoint)) {
+        if let Err((_, endpoint)) = client.defer((self, endpoint), |(driver, endpoint)| driver.close_endpoint(endpoint)) {
             // No work item: leak the endpoint's sockets rather than block here.
             core::mem::forget(endpoint);
-            let _ = driver;
         }
     }
 
