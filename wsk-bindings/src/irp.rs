@@ -151,6 +151,61 @@ pub unsafe fn mark_pending(irp: *mut IRP) {
     location.Control |= pending;
 }
 
+/// Undoes [`mark_pending`] on the current stack location, for a dispatch routine that
+/// marked an IRP pending early and then completed it before returning: it returns the real
+/// status, so `Irp->PendingReturned` must read FALSE in the completion routines above it.
+/// Only valid while the IRP is still the caller's (not yet completed, not handed on).
+///
+/// # Safety
+/// `irp` is a live IRP owned by the caller's dispatch routine.
+pub unsafe fn unmark_pending(irp: *mut IRP) {
+    // SAFETY: the caller guarantees the IRP is live and ours; the current location is ours.
+    let location = unsafe { &mut *current_stack_location(irp) };
+    // SL_PENDING_RETURNED (0x01) fits the u8 `Control` field.
+    #[allow(clippy::cast_possible_truncation)]
+    let pending = SL_PENDING_RETURNED as u8;
+    location.Control &= !pending;
+}
+
+/// Whether the current stack location is marked pending (`SL_PENDING_RETURNED`).
+///
+/// # Safety
+/// `irp` points to a live IRP with a current stack location.
+#[must_use]
+pub unsafe fn is_marked_pending(irp: *mut IRP) -> bool {
+    // SAFETY: the caller guarantees the IRP is live with a valid current location.
+    let control = unsafe { (*current_stack_location(irp)).Control };
+    // SL_PENDING_RETURNED (0x01) fits the u8 `Control` field.
+    #[allow(clippy::cast_possible_truncation)]
+    let pending = SL_PENDING_RETURNED as u8;
+    control & pending != 0
+}
+
+/// `Irp->PendingReturned`: what `IoCompleteRequest` copied from `SL_PENDING_RETURNED` of the
+/// stack location whose completion routine is running (read it in a completion routine).
+///
+/// # Safety
+/// `irp` points to a live IRP.
+#[must_use]
+pub unsafe fn pending_returned(irp: *const IRP) -> bool {
+    // SAFETY: the caller guarantees the IRP is live; PendingReturned is a BOOLEAN.
+    let value = unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*irp).PendingReturned)) };
+    value != 0
+}
+
+/// `Irp->CancelRoutine` is set (a completion routine may check that the driver below cleared
+/// it before completing).
+///
+/// # Safety
+/// `irp` points to a live IRP.
+#[must_use]
+pub unsafe fn has_cancel_routine(irp: *const IRP) -> bool {
+    // SAFETY: the IRP is live; the field is pointer-sized and accessed atomically by
+    // IoCancelIrp / IoSetCancelRoutine, so an atomic load is the matching access.
+    let slot = unsafe { &*core::ptr::addr_of!((*irp).CancelRoutine).cast::<AtomicPtr<c_void>>() };
+    !slot.load(Ordering::Acquire).is_null()
+}
+
 /// `Irp->MdlAddress`: the locked pages of a direct-I/O request (null when it has no buffer).
 ///
 /// # Safety

@@ -83,8 +83,8 @@ pub(crate) unsafe extern "C" fn wsk_control_client(
         // SAFETY: WSK contract: writable when not null.
         unsafe { returned.write_unaligned(bytes as sys::SIZE_T) };
     }
-    if let Some(irp) = irp {
-        irp.complete(status, bytes);
+    match irp {
+        Some(irp) => irp.complete_inline(status, bytes).0,
+        None => status.0,
     }
-    status.0
 }

@@ -22,12 +22,27 @@ pub(crate) trait Cancel: Send + Sync {
 }
 
 /// An IRP the provider owns: handed over by a WSK call, completed exactly once by
-/// [`PendingIrp::complete`] (dropping one without completing would strand the client, so
-/// `Drop` completes it with `STATUS_UNSUCCESSFUL` as a last resort).
+/// [`PendingIrp::complete`] or [`PendingIrp::complete_inline`] (dropping one without
+/// completing would strand the client, so `Drop` completes it with `STATUS_UNSUCCESSFUL` as a
+/// last resort).
+///
+/// # The pending protocol
+/// A driver that returns `STATUS_PENDING` must have called `IoMarkIrpPending` on its stack
+/// location before the IRP can complete: `IoCompleteRequest` copies that location's
+/// `SL_PENDING_RETURNED` into `Irp->PendingReturned` before it calls the completion routine the
+/// client set in the same location, and a client whose routine signals its waiter only when
+/// `PendingReturned` is TRUE (a common, correct WDM pattern) waits forever otherwise. Windows'
+/// WSK returns `STATUS_PENDING` for requests that reached the transport even when they are
+/// already complete (README, "Requests and IRPs"), so the provider does the same and marks
+/// every IRP pending the moment it takes it ([`PendingIrp::take`]), before anything can
+/// complete it on another thread. The requests it answers at once with their real status (a
+/// request rejected up front, `WskControlSocket`, `WskControlClient`) go through
+/// [`PendingIrp::complete_inline`], which clears the mark before completing, so that the
+/// returned status and `PendingReturned` agree in both cases.
 ///
 /// # Invariants
 /// `0` points to a live IRP whose current stack location is the client's (the provider
-/// "was called"), and no one else completes it.
+/// "was called") and is marked pending, and no one else completes it.
 pub(crate) struct PendingIrp(NonNull<sys::IRP>);
 
 // SAFETY: an IRP is not tied to a thread; the provider may complete it from any thread
@@ -58,6 +73,10 @@ impl PendingIrp {
                 .CurrentStackLocation
         };
         *location = location.wrapping_sub(1);
+        // SAFETY: the IRP is live and ours; its current location is now the provider's, the
+        // one the client's completion routine is in (IoMarkIrpPending).
+        unsafe { fields::mark_pending(irp.as_ptr()) };
+        // INVARIANT: taken over and marked pending.
         Some(Self(irp))
     }
 
@@ -66,9 +85,10 @@ impl PendingIrp {
         self.0.as_ptr()
     }
 
-    /// Sets `IoStatus` and completes the IRP (`IofCompleteRequest`): the client's completion
-    /// routine runs now, on this thread. Never call this while holding a lock the client's
-    /// next call would need.
+    /// Completes an IRP whose WSK call returns (or returned) `STATUS_PENDING`: sets
+    /// `IoStatus` and calls `IofCompleteRequest`; the client's completion routine runs now, on
+    /// this thread, and sees `PendingReturned` TRUE. Never call this while holding a lock the
+    /// client's next call would need.
     pub(crate) fn complete(self, status: NtStatus, information: usize) {
         let irp = self.0.as_ptr();
         std::mem::forget(self);
@@ -77,6 +97,20 @@ impl PendingIrp {
         unsafe { fields::set_io_status(irp, status.0, information) };
         // SAFETY: as above; completing hands it back to its owner, and `self` is gone.
         unsafe { sys::IofCompleteRequest(irp, 0) };
+    }
+}
+
+impl PendingIrp {
+    /// Completes the IRP inside the WSK call that took it, for a call that then returns the
+    /// real status instead of `STATUS_PENDING`: clears the pending mark first (the completion
+    /// routine sees `PendingReturned` FALSE). Returns `status`, which the caller must return.
+    #[must_use = "the WSK call must return the status it completed the IRP with"]
+    pub(crate) fn complete_inline(self, status: NtStatus, information: usize) -> NtStatus {
+        // SAFETY: the IRP is live and still ours (type invariant); nothing else has seen it
+        // since the mark was set, so the mark can be taken back.
+        unsafe { fields::unmark_pending(self.0.as_ptr()) };
+        self.complete(status, information);
+        status
     }
 }
 

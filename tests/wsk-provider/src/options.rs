@@ -44,10 +44,10 @@ pub(crate) unsafe extern "C" fn wsk_control_socket(
         }
         // SAFETY: WSK contract: a handle from this provider, not yet closed.
         let Some(s) = (unsafe { Socket::from_handle(socket) }) else {
-            if let Some(irp) = irp {
-                irp.complete(NtStatus::INVALID_HANDLE, 0);
-            }
-            return NtStatus::INVALID_HANDLE.0;
+            return match irp {
+                Some(irp) => irp.complete_inline(NtStatus::INVALID_HANDLE, 0).0,
+                None => NtStatus::INVALID_HANDLE.0,
+            };
         };
         // SAFETY: WSK contract: the input buffer is readable for its size.
         return unsafe { crate::events::control(&s, input, input_size, irp) }.0;
@@ -83,10 +83,10 @@ pub(crate) unsafe extern "C" fn wsk_control_socket(
         // SAFETY: WSK contract: a writable SIZE_T when not null.
         unsafe { returned.write_unaligned(bytes as sys::SIZE_T) };
     }
-    if let Some(irp) = irp {
-        irp.complete(status, bytes);
+    match irp {
+        Some(irp) => irp.complete_inline(status, bytes).0,
+        None => status.0,
     }
-    status.0
 }
 
 /// A `WskControlSocket` request's parameters.

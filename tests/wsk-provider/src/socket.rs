@@ -488,8 +488,7 @@ impl Socket {
             let mut st = self.lock();
             if st.closing.is_some() || self.is_closing() {
                 drop(st);
-                irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
-                return NtStatus::INVALID_DEVICE_STATE;
+                return irp.complete_inline(NtStatus::INVALID_DEVICE_STATE, 0);
             }
             self.closing.store(true, Ordering::Release);
             st.closing = Some(irp);
@@ -884,8 +883,7 @@ impl Drop for Socket {
 /// Completes `irp` with a synchronous failure and returns that status (Windows returns the
 /// status of a request it rejects at once, e.g. WskConnect on an unbound socket).
 pub(crate) fn fail(irp: PendingIrp, status: NtStatus) -> NtStatus {
-    irp.complete(status, 0);
-    status
+    irp.complete_inline(status, 0)
 }
 
 /// `WSASocketW` with overlapped I/O.

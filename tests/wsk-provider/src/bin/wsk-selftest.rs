@@ -55,18 +55,27 @@ mod selftest {
     struct Done {
         flag: Mutex<bool>,
         cv: Condvar,
+        /// `Irp->PendingReturned` as the completion routine saw it.
+        pending_returned: Mutex<Option<bool>>,
     }
 
     unsafe extern "C" fn on_complete(
         _d: *mut sys::DEVICE_OBJECT,
-        _irp: *mut sys::IRP,
+        irp: *mut sys::IRP,
         ctx: *mut c_void,
     ) -> i32 {
         let done = unsafe { &*ctx.cast::<Done>() };
+        *done.pending_returned.lock().unwrap() = Some(unsafe { fields::pending_returned(irp) });
         *done.flag.lock().unwrap() = true;
         done.cv.notify_all();
         NtStatus::MORE_PROCESSING_REQUIRED.0
     }
+
+    /// Requests whose return value and `PendingReturned` were compared by [`Req::run`], and
+    /// the first that disagreed (the WDM pending protocol: STATUS_PENDING returned if and only
+    /// if the IRP was marked pending).
+    static PENDING_COMPARED: AtomicUsize = AtomicUsize::new(0);
+    static PENDING_MISMATCH: Mutex<Option<String>> = Mutex::new(None);
 
     /// One IRP with a completion routine, reusable.
     struct Req {
@@ -117,13 +126,29 @@ mod selftest {
         fn completed(&self) -> bool {
             *self.done.flag.lock().unwrap()
         }
-        /// Arms, calls, waits.
+        /// Arms, calls, waits; compares the returned value with `PendingReturned`.
         fn run(&self, f: impl FnOnce(*mut sys::IRP) -> i32) -> (NtStatus, NtStatus, usize) {
+            *self.done.pending_returned.lock().unwrap() = None;
             let returned = NtStatus(f(self.arm()));
             let (status, info) = self
                 .wait(Duration::from_secs(10))
                 .unwrap_or((NtStatus::TIMEOUT, 0));
+            self.compare_pending(returned, status);
             (returned, status, info)
+        }
+        /// Records whether the completion routine's `PendingReturned` agreed with `returned`.
+        fn compare_pending(&self, returned: NtStatus, status: NtStatus) {
+            let Some(pending_returned) = *self.done.pending_returned.lock().unwrap() else {
+                return;
+            };
+            PENDING_COMPARED.fetch_add(1, Ordering::SeqCst);
+            if pending_returned != (returned == NtStatus::PENDING) {
+                PENDING_MISMATCH.lock().unwrap().get_or_insert_with(|| {
+                    format!(
+                        "returned {returned:?}, completed {status:?}, PendingReturned {pending_returned}"
+                    )
+                });
+            }
         }
     }
 
@@ -463,6 +488,15 @@ mod selftest {
         faults::delay_nth();
         faults::drop_nth();
         with_switch("WSKRS_PROVIDER_DROP", "1", events::dropped);
+        let compared = PENDING_COMPARED.load(Ordering::SeqCst);
+        let mismatch = PENDING_MISMATCH.lock().unwrap().take();
+        check(
+            &format!(
+                "pending protocol: PendingReturned TRUE exactly when STATUS_PENDING was returned ({compared} requests)"
+            ),
+            compared > 50 && mismatch.is_none(),
+            mismatch.unwrap_or_else(|| format!("only {compared} requests compared")),
+        );
         let failed = FAILED.load(Ordering::SeqCst);
         println!("wsk-selftest: {} failure(s)", failed);
         i32::from(failed != 0)
@@ -2076,6 +2110,27 @@ mod selftest {
         }
 
         /// `SO_WSK_EVENT_CALLBACK` with `mask`; with `irp`, returns (returned, completion).
+        fn event_control_irp(s: *mut sys::WSK_SOCKET, mask: u32, irp: *mut sys::IRP) -> i32 {
+            let mut control = sys::WSK_EVENT_CALLBACK_CONTROL {
+                NpiId: &raw const sys::NPI_WSK_INTERFACE_ID,
+                EventMask: mask,
+            };
+            unsafe {
+                (super::basic(s).WskControlSocket.unwrap())(
+                    s,
+                    sys::WskSetOption,
+                    sys::SO_WSK_EVENT_CALLBACK,
+                    sys::SOL_SOCKET,
+                    size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>() as u64,
+                    (&raw mut control).cast(),
+                    0,
+                    null_mut(),
+                    null_mut(),
+                    irp,
+                )
+            }
+        }
+
         fn event_control(s: *mut sys::WSK_SOCKET, mask: u32, irp: Option<&Req>) -> NtStatus {
             let mut control = sys::WSK_EVENT_CALLBACK_CONTROL {
                 NpiId: &raw const sys::NPI_WSK_INTERFACE_ID,
@@ -2164,12 +2219,18 @@ mod selftest {
 
             let (s, mut peer) = connected_pair(wsk, &rec);
             let r = Req::new();
-            let st = event_control(s, sys::WSK_EVENT_RECEIVE, Some(&r));
-            let done = r.wait(Duration::from_secs(1));
+            let (st, done, _) = r.run(|irp| event_control_irp(s, sys::WSK_EVENT_RECEIVE, irp));
             check(
-                "events: enable with an IRP -> INVALID_PARAMETER (IRP completed)",
-                st == NtStatus::INVALID_PARAMETER
-                    && done.is_some_and(|(c, _)| c == NtStatus::INVALID_PARAMETER),
+                "events: enable with an IRP -> SUCCESS returned, IRP completed inline with SUCCESS",
+                st == NtStatus::SUCCESS && done == NtStatus::SUCCESS,
+                format!("{st:?} {done:?}"),
+            );
+            let (st, done, _) = r.run(|irp| {
+                event_control_irp(s, sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISABLE, irp)
+            });
+            check(
+                "events: disable (idle) with an IRP -> SUCCESS, IRP completed",
+                st == NtStatus::SUCCESS && done == NtStatus::SUCCESS,
                 format!("{st:?} {done:?}"),
             );
             let st = event_control(s, sys::WSK_EVENT_ACCEPT, None);
