@@ -21,7 +21,7 @@ use wsk::NtStatus;
 use wsk_bindings as sys;
 use wskrs_conformance_abi::{Outcome, PeerAddr, ReplyHeader, RunRequest};
 
-use crate::raw::{self, AddrBuf, Client, EventSink, Kind, Obs, Op, Socket};
+use crate::raw::{self, AcceptSink, AddrBuf, Client, EventSink, Kind, Obs, Op, Socket};
 use crate::report::{detail, Detail, Report, St};
 
 /// How long a receive that should find echoed data may take.
@@ -50,6 +50,8 @@ pub(crate) fn run(request: &RunRequest, out: &mut [u8], device: *mut sys::DEVICE
     for check in CHECKS {
         check(&mut cx);
     }
+    // Every raw request above was judged against the WDM rules as it completed.
+    crate::wdm::report(cx.report);
     // The `wsk` crate's own types, with a registration of their own.
     crate::lib_checks::run(device, request, &mut report);
     let open = raw::OPEN_SOCKETS.load(Ordering::Acquire);
@@ -98,6 +100,9 @@ const CHECKS: &[Check] = &[
     ioctl_sendto_address,
     stream_listen_accept,
     stream_connect_echo,
+    accept_event_with_irp,
+    strict_waiter_sequence,
+    cancel_racing_completion,
 ];
 
 struct Cx<'c, 'r> {
@@ -893,4 +898,171 @@ fn stream_connect_echo(cx: &mut Cx<'_, '_>) {
     let same = back.get(..got) == Some(payload);
     let outcome = if same { Outcome::Pass } else { Outcome::Fail };
     cx.push(name, outcome, obs.status, &detail!("connected; {} of {} bytes echoed; last receive {}", got, payload.len(), How(obs)));
+}
+
+/// `SO_WSK_EVENT_CALLBACK` enabling `WSK_EVENT_ACCEPT` with an IRP on a bound listening
+/// socket (as kernel socket tests written for Windows do): the IRP completes with success,
+/// and a real connection (another WSK socket connecting over loopback) fires the accept
+/// event with the new socket and the connecting socket's address.
+fn accept_event_with_irp(cx: &mut Cx<'_, '_>) {
+    let name = "events.accept_event_enabled_with_irp_fires";
+    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
+    let Some(sink) = AcceptSink::new() else { return };
+    let (Some(mut op), Some(mut addr_op), Some(mut connect_op)) = (Op::new(1), Op::new(1), Op::new(1)) else { return };
+    let (obs, listener) = raw::socket(client, sys::AF_INET_FAMILY, Kind::Listen, sink.context(), AcceptSink::dispatch(), ptr::null_mut());
+    let Some(listener) = listener else {
+        cx.prerequisite(name, "WskSocket(listen)", &obs);
+        return sink.release(false);
+    };
+    let finish = |listener: Socket, sink: AcceptSink| {
+        let close = listener.close();
+        sink.release(close.completed);
+    };
+    let obs = raw::bind(&listener, loopback(0, 0));
+    if !obs.ok() {
+        cx.prerequisite(name, "WskBind(listen)", &obs);
+        return finish(listener, sink);
+    }
+    let obs = raw::get_address(&listener, &mut addr_op, false);
+    let port = addr_op.mem().map_or(0, |m| m.addr[0].port());
+    if !obs.ok() || port == 0 {
+        cx.prerequisite(name, "WskGetLocalAddress(listen)", &obs);
+        return finish(listener, sink);
+    }
+    let enabled = raw::event_callbacks_with_irp(&listener, &mut op, sys::WSK_EVENT_ACCEPT);
+    if !enabled.ok() {
+        cx.push(name, outcome_of(&enabled), enabled.status, &detail!("enable with IRP: {}", How(enabled)));
+        return finish(listener, sink);
+    }
+    let connecting = match connect_to(cx, 0, loopback(0, port), ptr::null_mut(), ptr::null()) {
+        Ok(s) => s,
+        Err((what, obs)) => {
+            cx.prerequisite(name, what, &obs);
+            return finish(listener, sink);
+        }
+    };
+    let local = raw::get_address(&connecting, &mut connect_op, false);
+    let client_port = connect_op.mem().map_or(0, |m| m.addr[0].port());
+    let step = Duration::from_millis(20);
+    let mut waited = Duration::ZERO;
+    while sink.snapshot().calls == 0 && waited < ECHO_WAIT {
+        raw::sleep(step);
+        waited = waited.saturating_add(step);
+    }
+    let seen = sink.snapshot();
+    // The accepted socket is ours (the callback returned STATUS_SUCCESS): close it.
+    let accepted = Socket::from_info(seen.socket, Kind::Connection);
+    let from_client = local.ok() && seen.remote.port() == client_port && seen.remote.family() == sys::AF_INET_FAMILY;
+    let ok = seen.calls == 1 && accepted.is_some() && from_client;
+    cx.push(
+        name,
+        if ok { Outcome::Pass } else { Outcome::Fail },
+        enabled.status,
+        &detail!(
+            "enable: ret {}, IRP {}; {} accept event(s), socket {}, remote port {} (client {})",
+            St(enabled.returned),
+            St(enabled.status),
+            seen.calls,
+            if accepted.is_some() { "given" } else { "none" },
+            seen.remote.port(),
+            client_port
+        ),
+    );
+    drop(accepted);
+    drop(connecting);
+    finish(listener, sink);
+}
+
+/// A client whose completion routine signals its waiter only when `Irp->PendingReturned` is
+/// TRUE (and takes any other return value as "already complete") runs a whole TCP session:
+/// WskSocket, WskBind, WskConnect, WskSend, WskReceive, WskGetLocalAddress, WskControlSocket
+/// (SO_RCVBUF with an IRP), WskDisconnect, WskCloseSocket. Every step must wake it.
+fn strict_waiter_sequence(cx: &mut Cx<'_, '_>) {
+    let name = "wdm.pending_returned_only_waiter_tcp_session";
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
+    raw::set_strict(true);
+    let result = strict_session(cx, peer(&target));
+    raw::set_strict(false);
+    match result {
+        Ok(steps) => cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("{steps} requests, each woke a PendingReturned-only waiter")),
+        Err((step, obs)) if obs.hung => cx.push(
+            name,
+            Outcome::Fail,
+            obs.status,
+            &detail!("{step}: returned PENDING, IRP {} with PendingReturned FALSE: the waiter never wakes", St(obs.status)),
+        ),
+        Err((step, obs)) => cx.push(name, outcome_unless_unsupported(&obs), obs.status, &detail!("{step}: {}", How(obs))),
+    }
+}
+
+/// The requests of [`strict_waiter_sequence`]; the number of requests, or the first that
+/// failed or would have hung.
+fn strict_session(cx: &Cx<'_, '_>, to: AddrBuf) -> Result<u32, (&'static str, Obs)> {
+    let check = |step: &'static str, obs: Obs| if obs.ok() && !obs.hung { Ok(()) } else { Err((step, obs)) };
+    let Some(client) = cx.client() else { return Err(("a client", Obs::not_made(raw::NOINTERFACE))) };
+    let nomem = || ("memory", Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES));
+    let (Some(mut op), Some(mut recv_op)) = (Op::new(64), Op::new(64)) else { return Err(nomem()) };
+    let (obs, socket) = raw::socket(client, sys::AF_INET_FAMILY, Kind::Connection, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+    check("WskSocket", obs)?;
+    let Some(socket) = socket else { return Err(("WskSocket", obs)) };
+    check("WskBind", raw::bind(&socket, unspecified(0)))?;
+    check("WskConnect", raw::connect(&socket, &mut op, to, raw::WAIT))?;
+    let payload: &[u8] = b"pending-returned waiter";
+    check("WskSend", raw::send(&socket, &mut op, payload))?;
+    let mut back = [0u8; 64];
+    let (obs, got) = raw::receive_exact(&socket, &mut recv_op, payload.len(), &mut back, ECHO_WAIT);
+    check("WskReceive", obs)?;
+    if back.get(..got) != Some(payload) {
+        return Err(("WskReceive (echo differs)", obs));
+    }
+    check("WskGetLocalAddress", raw::get_address(&socket, &mut op, false))?;
+    let (obs, _) = raw::control_socket(&socket, sys::WskGetOption, sys::SOL_SOCKET, sys::SO_RCVBUF, None);
+    check("WskControlSocket(SO_RCVBUF)", obs)?;
+    check("WskDisconnect", raw::disconnect(&socket, &mut op, 0))?;
+    check("WskCloseSocket", socket.close())?;
+    Ok(9)
+}
+
+/// `IoCancelIrp` racing the completion of a receive: 16 times, a receive is issued, one byte
+/// is sent to the echo server and the receive is cancelled 0-3 ms later, when the echo may be
+/// arriving. Each receive must complete exactly within 1 s with the byte or with
+/// `STATUS_CANCELLED`, and no byte may be lost (the cancelled ones are received afterwards).
+fn cancel_racing_completion(cx: &mut Cx<'_, '_>) {
+    const ROUNDS: u8 = 16;
+    let name = "wdm.cancel_racing_completion";
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
+    let (Some(mut recv_op), Some(mut send_op)) = (Op::new(64), Op::new(8)) else { return };
+    let socket = match connect_to(cx, 0, peer(&target), ptr::null_mut(), ptr::null()) {
+        Ok(s) => s,
+        Err((what, obs)) => return cx.prerequisite(name, what, &obs),
+    };
+    let (mut got, mut cancelled) = (0usize, 0u32);
+    for round in 0..ROUNDS {
+        let returned = raw::issue_receive(&socket, &mut recv_op, 64);
+        let sent = raw::send(&socket, &mut send_op, &[round]);
+        if !sent.ok() {
+            return cx.prerequisite(name, "WskSend", &sent);
+        }
+        let pause = u64::from(round % 4);
+        if pause > 0 {
+            raw::sleep(Duration::from_millis(pause));
+        }
+        let _ = recv_op.cancel();
+        let obs = recv_op.observe(CANCEL_WAIT);
+        if !obs.completed {
+            return cx.push(name, Outcome::Fail, NtStatus::TIMEOUT, &detail!("round {round}: receive (ret {}) not completed 1 s after IoCancelIrp", St(returned)));
+        }
+        match obs.status {
+            NtStatus::SUCCESS => got = got.saturating_add(obs.info),
+            NtStatus::CANCELLED => cancelled = cancelled.saturating_add(1),
+            other => return cx.push(name, Outcome::Fail, other, &detail!("round {round}: receive completed with {}", St(other))),
+        }
+    }
+    let want = usize::from(ROUNDS);
+    let rest = want.saturating_sub(got);
+    let mut back = [0u8; 64];
+    let drained = if rest == 0 { 0 } else { raw::receive_exact(&socket, &mut recv_op, rest, &mut back, ECHO_WAIT).1 };
+    let total = got.saturating_add(drained);
+    let outcome = if total == want { Outcome::Pass } else { Outcome::Fail };
+    cx.push(name, outcome, NtStatus::SUCCESS, &detail!("{ROUNDS} rounds: {cancelled} cancelled, {got} bytes received in the race, {drained} after; {total}/{want} bytes"));
 }

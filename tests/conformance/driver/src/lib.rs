@@ -26,6 +26,7 @@ mod checks;
 mod lib_checks;
 mod raw;
 mod report;
+mod wdm;
 
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};

@@ -34,6 +34,18 @@ pub(crate) static OUTSTANDING: AtomicU32 = AtomicU32::new(0);
 /// Sockets created and not (yet) closed: the registration is released only at zero, since
 /// `WskDeregister` waits for every socket to close.
 pub(crate) static OPEN_SOCKETS: AtomicU32 = AtomicU32::new(0);
+/// While set, [`Op::new`] makes strict ops: their completion routine signals the waiter only
+/// when `Irp->PendingReturned` is TRUE, the common WDM pattern "if the call returned
+/// STATUS_PENDING, wait for the event; else the IRP is already complete". A provider that
+/// returns `STATUS_PENDING` without marking the IRP pending leaves such a waiter hanging
+/// ([`Op::hung`]). Global, so that the requests the helpers here make are strict too.
+static STRICT: AtomicBool = AtomicBool::new(false);
+
+/// Makes every op created from now on strict (or not).
+pub(crate) fn set_strict(on: bool) {
+    STRICT.store(on, Ordering::Release);
+}
+
 /// Completion order: each completion takes the next number.
 static NEXT_SEQ: AtomicU32 = AtomicU32::new(1);
 
@@ -44,6 +56,31 @@ const IDLE: u8 = 0;
 const PENDING: u8 = 1;
 const COMPLETED: u8 = 2;
 const ABANDONED: u8 = 3;
+
+/// `IoStatus` of an armed IRP (a customer-defined error code no provider reports): a provider
+/// that completes without setting `IoStatus` leaves it there.
+pub(crate) const ARMED_STATUS: NtStatus = NtStatus::from_u32(0xE0DE_0001);
+/// `IoStatus.Information` of an armed IRP.
+pub(crate) const ARMED_INFO: usize = 0xA5A5_A5A5_A5A5_A5A5;
+/// What the completion routine writes into `IoStatus` once it has copied the result: the IRP
+/// is the driver's again, so a later change means the provider touched it after completing.
+const TAKEN_STATUS: NtStatus = NtStatus::from_u32(0xE0DE_0002);
+/// `IoStatus.Information` written by the completion routine.
+const TAKEN_INFO: usize = 0x5A5A_5A5A_5A5A_5A5A;
+
+/// What the completion routine saw, for the WDM rules (`crate::wdm`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Seen {
+    /// `Irp->PendingReturned`.
+    pub(crate) pending_returned: bool,
+    /// `IoStatus` as the provider left it.
+    pub(crate) status: NtStatus,
+    pub(crate) info: usize,
+    /// `Irp->CancelRoutine` was still set.
+    pub(crate) cancel_routine: bool,
+    /// The IRQL the routine ran at (as `KeAcquireSpinLockRaiseToDpc` reports it).
+    pub(crate) irql: u8,
+}
 
 /// A relative NT time (negative 100-ns units).
 fn relative(d: Duration) -> i64 {
@@ -141,6 +178,8 @@ pub(crate) struct Mem {
     pub(crate) size: u64,
     /// The data buffer descriptor (providers may keep the pointer while pending).
     pub(crate) wsk_buf: sys::WSK_BUF,
+    /// `SO_WSK_EVENT_CALLBACK`'s input, for an enable with an IRP.
+    pub(crate) event_control: sys::WSK_EVENT_CALLBACK_CONTROL,
     /// Counted strings (node, service).
     pub(crate) names: [sys::UNICODE_STRING; 2],
     /// Their characters.
@@ -155,6 +194,7 @@ impl Mem {
             ulongs: [0; 4],
             size: 0,
             wsk_buf: sys::WSK_BUF { Mdl: ptr::null_mut(), Offset: 0, Length: 0 },
+            event_control: sys::WSK_EVENT_CALLBACK_CONTROL { NpiId: ptr::null(), EventMask: 0 },
             names: [sys::UNICODE_STRING { Length: 0, MaximumLength: 0, Buffer: ptr::null_mut() }; 2],
             name_chars: [[0; 128]; 2],
         }
@@ -171,6 +211,13 @@ struct OpInner {
     /// Set before abandoning when the provider had acknowledged the request (`OUTSTANDING`
     /// was incremented and the completion routine decrements it).
     counted: AtomicBool,
+    /// Written by the completion routine before it publishes `state` (read after that).
+    seen: UnsafeCell<Option<Seen>>,
+    /// Taken in the completion routine only to learn the IRQL it runs at.
+    irql_probe: UnsafeCell<sys::KSPIN_LOCK>,
+    /// The completion routine signals the event only when `Irp->PendingReturned` is TRUE, as
+    /// many WDM clients do (see [`set_strict`]).
+    strict: bool,
     buffer: Buf,
     mem: UnsafeCell<Mem>,
 }
@@ -190,12 +237,40 @@ impl Drop for OpInner {
     }
 }
 
+/// The IRQL the caller runs at: what `KeAcquireSpinLockRaiseToDpc` returns as the previous
+/// IRQL (x64 Windows exports no `KeGetCurrentIrql`; the WDK's inline reads CR8). IRQL <=
+/// DISPATCH_LEVEL.
+fn current_irql(probe: *mut sys::KSPIN_LOCK) -> u8 {
+    // SAFETY: `probe` is a spin lock only this routine takes, initialized (zero) in place.
+    let old = unsafe { sys::KeAcquireSpinLockRaiseToDpc(probe) };
+    // SAFETY: acquired just above at `old`.
+    unsafe { sys::KeReleaseSpinLock(probe, old) };
+    old
+}
+
 /// Completion routine of every request. IRQL <= DISPATCH_LEVEL.
-unsafe extern "C" fn on_complete(_: *mut sys::DEVICE_OBJECT, _: *mut sys::IRP, context: *mut c_void) -> i32 {
+unsafe extern "C" fn on_complete(_: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP, context: *mut c_void) -> i32 {
     let op = context.cast::<OpInner>().cast_const();
     // SAFETY: `context` is the OpInner that issued the IRP; it is alive until this routine
     // either signals its event (the owner frees it afterwards) or frees it (abandoned).
     let inner = unsafe { &*op };
+    let irql = current_irql(inner.irql_probe.get());
+    // SAFETY: the IRP is live and ours again (its completion routine runs).
+    let pending_returned = unsafe { irp_fields::pending_returned(irp) };
+    // SAFETY: as above.
+    let status = unsafe { irp_fields::status(irp) };
+    // SAFETY: as above.
+    let info = unsafe { irp_fields::information(irp) };
+    // SAFETY: as above.
+    let cancel_routine = unsafe { irp_fields::has_cancel_routine(irp) };
+    let seen = Seen { pending_returned, status: NtStatus(status), info, cancel_routine, irql };
+    // SAFETY: only this routine writes `seen` while the request is in flight; the owner reads
+    // it after `state` says COMPLETED (the swap below publishes it).
+    unsafe { *inner.seen.get() = Some(seen) };
+    // From here the IRP carries markers: a provider that writes IoStatus after completing
+    // changes them (checked before the IRP is armed again or freed).
+    // SAFETY: the IRP is ours again.
+    unsafe { irp_fields::set_io_status(irp, TAKEN_STATUS.0, TAKEN_INFO) };
     inner.seq.store(NEXT_SEQ.fetch_add(1, Ordering::AcqRel), Ordering::Release);
     let previous = inner.state.swap(COMPLETED, Ordering::AcqRel);
     if previous == ABANDONED {
@@ -204,10 +279,12 @@ unsafe extern "C" fn on_complete(_: *mut sys::DEVICE_OBJECT, _: *mut sys::IRP, c
         }
         // SAFETY: the owner gave ownership up (PoolBox::into_raw) when it abandoned the op.
         drop(unsafe { PoolBox::from_raw(op.cast_mut()) });
-    } else {
+    } else if !inner.strict || pending_returned {
         // SAFETY: the event was initialized in place and the op is alive (see above).
         let _ = unsafe { sys::KeSetEvent(inner.event.get(), 0, 0) };
     }
+    // A strict op whose IRP came back without PendingReturned is not signalled: its owner
+    // sees COMPLETED in `state` and nothing here touches the op after the swap.
     NtStatus::MORE_PROCESSING_REQUIRED.0
 }
 
@@ -224,6 +301,9 @@ pub(crate) struct Obs {
     pub(crate) info: usize,
     /// Whether the WSK function was called at all (false: NULL dispatch entry, no memory).
     pub(crate) made: bool,
+    /// A strict op's call returned `STATUS_PENDING` but its completion routine saw
+    /// `PendingReturned` FALSE: a client that waits that way would never wake.
+    pub(crate) hung: bool,
 }
 
 impl Obs {
@@ -239,7 +319,7 @@ impl Obs {
 
     /// An observation for a call that could not be made (NULL dispatch entry, no memory).
     pub(crate) fn not_made(status: NtStatus) -> Self {
-        Self { returned: status, completed: false, status, info: 0, made: false }
+        Self { returned: status, completed: false, status, info: 0, made: false, hung: false }
     }
 }
 
@@ -254,11 +334,19 @@ pub(crate) struct Op {
     /// The event was seen signaled for the current request (the completion routine is done).
     consumed: bool,
     returned: NtStatus,
+    /// The WSK function of the current request (for the WDM rules' details).
+    what: &'static str,
+    /// The current request's completion was given to the WDM rules already.
+    judged: bool,
 }
 
 impl Op {
     /// A slot with a `buffer_len`-byte data buffer (with MDL). IRQL <= DISPATCH_LEVEL.
     pub(crate) fn new(buffer_len: usize) -> Option<Self> {
+        Self::with_routine(buffer_len, STRICT.load(Ordering::Acquire))
+    }
+
+    fn with_routine(buffer_len: usize, strict: bool) -> Option<Self> {
         let buffer = Buf::try_new(buffer_len)?;
         // SAFETY: no preconditions; one stack location for the provider.
         let irp = NonNull::new(unsafe { sys::IoAllocateIrp(1, 0) })?;
@@ -268,6 +356,9 @@ impl Op {
             state: AtomicU8::new(IDLE),
             seq: AtomicU32::new(0),
             counted: AtomicBool::new(false),
+            seen: UnsafeCell::new(None),
+            irql_probe: UnsafeCell::new(0),
+            strict,
             buffer,
             mem: UnsafeCell::new(Mem::new()),
         };
@@ -280,7 +371,7 @@ impl Op {
         };
         // SAFETY: the event is at its final (pool) address.
         unsafe { sys::KeInitializeEvent(inner.event.get(), sys::SynchronizationEvent, 0) };
-        Some(Self { inner: Some(inner), consumed: true, returned: NtStatus::SUCCESS })
+        Some(Self { inner: Some(inner), consumed: true, returned: NtStatus::SUCCESS, what: "", judged: true })
     }
 
     fn inner(&self) -> Option<&OpInner> {
@@ -330,15 +421,21 @@ impl Op {
     /// Issues one request: `call(irp, mem)` must call the WSK function with the IRP and only
     /// pointers into `mem` (or the data buffer's `WSK_BUF`). Returns what the call returned.
     /// IRQL: PASSIVE_LEVEL.
-    pub(crate) fn issue(&mut self, call: impl FnOnce(*mut sys::IRP, *mut Mem) -> i32) -> NtStatus {
+    pub(crate) fn issue(&mut self, what: &'static str, call: impl FnOnce(*mut sys::IRP, *mut Mem) -> i32) -> NtStatus {
         if self.busy() {
             return NtStatus::DEVICE_BUSY;
         }
+        self.judge();
+        self.check_untouched();
         let Some(inner) = self.inner() else { return NtStatus::INSUFFICIENT_RESOURCES };
         let irp = inner.irp.as_ptr();
         let context = ptr::from_ref(inner).cast::<c_void>().cast_mut();
         // SAFETY: the IRP is ours and idle (not busy).
-        unsafe { sys::IoReuseIrp(irp, NtStatus::UNSUCCESSFUL.0) };
+        unsafe { sys::IoReuseIrp(irp, ARMED_STATUS.0) };
+        // SAFETY: as above.
+        unsafe { irp_fields::set_io_status(irp, ARMED_STATUS.0, ARMED_INFO) };
+        // SAFETY: no request is in flight, so the routine does not write `seen` now.
+        unsafe { *inner.seen.get() = None };
         // SAFETY: as above; an IRP from IoAllocateIrp(1) has one location below the current one.
         unsafe { irp_fields::set_completion_routine(irp, on_complete, context) };
         // SAFETY: the event was initialized in place.
@@ -347,8 +444,46 @@ impl Op {
         inner.state.store(PENDING, Ordering::Release);
         let mem = inner.mem.get();
         self.consumed = false;
+        self.what = what;
+        self.judged = false;
         self.returned = NtStatus(call(irp, mem));
         self.returned
+    }
+
+    /// What the completion routine saw for the current request, once it was observed.
+    pub(crate) fn seen(&self) -> Option<Seen> {
+        if !self.consumed {
+            return None;
+        }
+        // SAFETY: the completion routine is done (consumed) and no request is in flight, so
+        // nothing writes `seen` now.
+        self.inner().and_then(|i| unsafe { *i.seen.get() })
+    }
+
+    /// Gives the current request's completion to the WDM rules (once).
+    fn judge(&mut self) {
+        if self.judged || !self.consumed {
+            return;
+        }
+        self.judged = true;
+        if let Some(seen) = self.seen() {
+            crate::wdm::judge(self.what, self.returned, &seen);
+        }
+    }
+
+    /// The markers the completion routine left in `IoStatus` must still be there: tells the
+    /// WDM rules whether the provider touched the IRP after completing it.
+    fn check_untouched(&self) {
+        if !self.consumed || self.seen().is_none() {
+            return;
+        }
+        let Some(inner) = self.inner() else { return };
+        let irp = inner.irp.as_ptr();
+        // SAFETY: the IRP is ours and completed.
+        let status = unsafe { irp_fields::status(irp) };
+        // SAFETY: as above.
+        let info = unsafe { irp_fields::information(irp) };
+        crate::wdm::untouched(self.what, NtStatus(status) == TAKEN_STATUS && info == TAKEN_INFO);
     }
 
     /// Waits up to `timeout` for the completion; true once it was seen. IRQL: PASSIVE_LEVEL.
@@ -363,8 +498,24 @@ impl Op {
             unsafe { sys::KeWaitForSingleObject(inner.event.get().cast(), sys::Executive, sys::KERNEL_MODE, 0, &raw mut t) };
         if status == NtStatus::SUCCESS.0 {
             self.consumed = true;
+        } else if inner.strict && inner.state.load(Ordering::Acquire) == COMPLETED {
+            // SAFETY: `seen` was written before COMPLETED was published (read just above with
+            // Acquire) and the routine does not write it again.
+            let unsignalled = unsafe { *inner.seen.get() }.is_some_and(|s| !s.pending_returned);
+            // A strict routine that did not signal has finished with the op (it does not touch
+            // it after publishing COMPLETED in that case); one that signals may still be
+            // about to, so only the former counts as consumed here.
+            if unsignalled {
+                self.consumed = true;
+            }
         }
         self.consumed
+    }
+
+    /// A strict op (see [`set_strict`]) whose call returned `STATUS_PENDING` but whose
+    /// completion routine saw `PendingReturned` FALSE: a waiter of that pattern never wakes.
+    pub(crate) fn hung(&self) -> bool {
+        self.returned == NtStatus::PENDING && self.seen().is_some_and(|s| !s.pending_returned)
     }
 
     /// The observation of the last request after waiting: up to `timeout` if it returned
@@ -378,23 +529,18 @@ impl Op {
     /// The observation now, without waiting further.
     pub(crate) fn current(&mut self, completed: bool) -> Obs {
         let completed = completed && self.consumed;
-        let (status, info) = match self.inner() {
-            Some(inner) if completed => {
-                let irp = inner.irp.as_ptr();
-                // SAFETY: the IRP is ours and completed.
-                let status = unsafe { irp_fields::status(irp) };
-                // SAFETY: as above.
-                let info = unsafe { irp_fields::information(irp) };
-                (NtStatus(status), info)
-            }
+        let (status, info) = match self.seen() {
+            Some(seen) if completed => (seen.status, seen.info),
             _ => (self.returned, 0),
         };
-        Obs { returned: self.returned, completed, status, info, made: true }
+        self.judge();
+        let hung = self.inner().is_some_and(|i| i.strict) && self.hung();
+        Obs { returned: self.returned, completed, status, info, made: true, hung }
     }
 
     /// Issue + observe.
-    pub(crate) fn run(&mut self, timeout: Duration, call: impl FnOnce(*mut sys::IRP, *mut Mem) -> i32) -> Obs {
-        self.issue(call);
+    pub(crate) fn run(&mut self, what: &'static str, timeout: Duration, call: impl FnOnce(*mut sys::IRP, *mut Mem) -> i32) -> Obs {
+        self.issue(what, call);
         self.observe(timeout)
     }
 
@@ -417,6 +563,10 @@ impl Op {
 
 impl Drop for Op {
     fn drop(&mut self) {
+        if self.consumed {
+            self.judge();
+            self.check_untouched();
+        }
         let Some(inner) = self.inner.take() else { return };
         if self.consumed {
             return;
@@ -722,7 +872,7 @@ impl Socket {
         let socket = self.as_ptr();
         self.open = false;
         // SAFETY: the socket was open and is closed exactly once (`open` is now false).
-        op.issue(|irp, _| unsafe { close(socket, irp) })
+        op.issue("WskCloseSocket", |irp, _| unsafe { close(socket, irp) })
     }
 
     /// Records that a close issued with [`Socket::issue_close`] completed (takes the socket
@@ -779,7 +929,7 @@ pub(crate) fn socket(
         Kind::Datagram => (sys::SOCK_DGRAM_TYPE, sys::IPPROTO_UDP),
         _ => (sys::SOCK_STREAM_TYPE, sys::IPPROTO_TCP),
     };
-    let obs = op.run(WAIT, |irp, _| {
+    let obs = op.run("WskSocket", WAIT, |irp, _| {
         // SAFETY: the NPI is captured; the context and dispatch are NULL or outlive the
         // socket (callers' contract); the descriptor is NULL or a cached copy.
         unsafe { socket_fn(npi, family, ty, proto, kind.flags(), context, dispatch, ptr::null_mut(), ptr::null_mut(), security, irp) }
@@ -804,7 +954,7 @@ pub(crate) fn bind(socket: &Socket, local: AddrBuf) -> Obs {
     let addr = mem.addr[0].as_sockaddr();
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the address lives in the op's memory.
-    op.run(WAIT, |irp, _| unsafe { bind_fn(s, addr, 0, irp) })
+    op.run("WskBind", WAIT, |irp, _| unsafe { bind_fn(s, addr, 0, irp) })
 }
 
 /// `WskConnect` on a bound connection socket, on `op` (address in `mem.addr[1]`).
@@ -815,7 +965,7 @@ pub(crate) fn connect(socket: &Socket, op: &mut Op, remote: AddrBuf, timeout: Du
     let addr = mem.addr[1].as_sockaddr();
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the address lives in the op's memory.
-    op.run(timeout, |irp, _| unsafe { connect_fn(s, addr, 0, irp) })
+    op.run("WskConnect", timeout, |irp, _| unsafe { connect_fn(s, addr, 0, irp) })
 }
 
 /// Issues `WskSend` of `data` on `op` and waits.
@@ -829,7 +979,7 @@ pub(crate) fn send(socket: &Socket, op: &mut Op, data: &[u8]) -> Obs {
     let buf = op.prepare_buf(len);
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the WSK_BUF and its MDL live in the op.
-    op.run(WAIT, |irp, _| unsafe { send_fn(s, buf, 0, irp) })
+    op.run("WskSend", WAIT, |irp, _| unsafe { send_fn(s, buf, 0, irp) })
 }
 
 /// Issues `WskReceive` of up to `len` bytes on `op` without waiting; returns what it returned.
@@ -838,7 +988,7 @@ pub(crate) fn issue_receive(socket: &Socket, op: &mut Op, len: usize) -> NtStatu
     let buf = op.prepare_buf(len);
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the WSK_BUF and its MDL live in the op.
-    op.issue(|irp, _| unsafe { receive_fn(s, buf, 0, irp) })
+    op.issue("WskReceive", |irp, _| unsafe { receive_fn(s, buf, 0, irp) })
 }
 
 /// Receives until `want` bytes arrived, the peer closed, or `timeout` passed per receive.
@@ -885,20 +1035,23 @@ pub(crate) fn issue_accept(listener: &Socket, op: &mut Op) -> Result<NtStatus, O
     let (local, remote) = (mem.addr[0].as_sockaddr(), mem.addr[1].as_sockaddr());
     let l = listener.as_ptr();
     // SAFETY: the listener is open and bound; both address buffers live in the op.
-    Ok(op.issue(|irp, _| unsafe { accept_fn(l, 0, ptr::null_mut(), ptr::null(), local, remote, irp) }))
+    Ok(op.issue("WskAccept", |irp, _| unsafe { accept_fn(l, 0, ptr::null_mut(), ptr::null(), local, remote, irp) }))
 }
 
 /// `WskGetLocalAddress` (or `WskGetRemoteAddress`) of a connection socket into
 /// `mem.addr[0]` (prefilled with `0xAA`).
 pub(crate) fn get_address(socket: &Socket, op: &mut Op, remote: bool) -> Obs {
-    let f = socket.connection().and_then(|d| if remote { d.WskGetRemoteAddress } else { d.WskGetLocalAddress });
+    let f = match socket.kind {
+        Kind::Listen if !remote => socket.listen().and_then(|d| d.WskGetLocalAddress),
+        _ => socket.connection().and_then(|d| if remote { d.WskGetRemoteAddress } else { d.WskGetLocalAddress }),
+    };
     let Some(f) = f else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
     let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
     mem.addr[0] = AddrBuf::poisoned();
     let out = mem.addr[0].as_sockaddr();
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the address buffer lives in the op.
-    op.run(WAIT, |irp, _| unsafe { f(s, out, irp) })
+    op.run("WskGetLocal/RemoteAddress", WAIT, |irp, _| unsafe { f(s, out, irp) })
 }
 
 /// `WskControlSocket` with an IRP on a fresh op (one a provider never completes stays
@@ -916,7 +1069,7 @@ pub(crate) fn control_socket(socket: &Socket, request: sys::WSK_CONTROL_SOCKET_T
     let returned: *mut u64 = &raw mut mem.size;
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the buffers live in the op until the request completes.
-    let obs = op.run(WAIT, |irp, _| unsafe { f(s, request, code, level, in_len, input, out_len, output, returned, irp) });
+    let obs = op.run("WskControlSocket", WAIT, |irp, _| unsafe { f(s, request, code, level, in_len, input, out_len, output, returned, irp) });
     let read = op.mem().map_or(0, |m| m.ulongs[1]);
     (obs, read)
 }
@@ -935,7 +1088,7 @@ pub(crate) fn socket_security(socket: &Socket, op: &mut Op, set: Option<*mut c_v
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the pointer variables live in the op; a descriptor being
     // set is a cached copy the caller keeps until the request completed.
-    let obs = op.run(WAIT, |irp, _| unsafe {
+    let obs = op.run("WskControlSocket(SO_WSK_SECURITY)", WAIT, |irp, _| unsafe {
         f(s, request, sys::SO_WSK_SECURITY, sys::SOL_SOCKET, in_len, input, out_len, output, ptr::null_mut(), irp)
     });
     let got = op.mem().map_or(ptr::null_mut(), |m| m.ptrs[1]);
@@ -966,6 +1119,21 @@ pub(crate) fn event_callbacks(socket: &Socket, mask: u32) -> NtStatus {
     })
 }
 
+/// `WskControlSocket(WskSetOption, SO_WSK_EVENT_CALLBACK)` with an IRP (the input lives in
+/// the op).
+pub(crate) fn event_callbacks_with_irp(socket: &Socket, op: &mut Op, mask: u32) -> Obs {
+    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
+    let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
+    mem.event_control = sys::WSK_EVENT_CALLBACK_CONTROL { NpiId: &raw const sys::NPI_WSK_INTERFACE_ID, EventMask: mask };
+    let input: *mut c_void = (&raw mut mem.event_control).cast();
+    let size = core::mem::size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>() as u64;
+    let s = socket.as_ptr();
+    // SAFETY: the socket is open; the input lives in the op until the IRP completed.
+    op.run("WskControlSocket(SO_WSK_EVENT_CALLBACK)", WAIT, |irp, _| unsafe {
+        f(s, sys::WskSetOption, sys::SO_WSK_EVENT_CALLBACK, sys::SOL_SOCKET, size, input, 0, ptr::null_mut(), ptr::null_mut(), irp)
+    })
+}
+
 /// `WskControlClient` without an IRP (synchronous): `input` and `output` are the pointer
 /// variables `WSK_CACHE_SD` / `WSK_RELEASE_SD` take.
 pub(crate) fn control_client(client: &Client, code: u32, input: &mut *mut c_void, output: Option<&mut *mut c_void>) -> NtStatus {
@@ -987,7 +1155,7 @@ pub(crate) fn disconnect(socket: &Socket, op: &mut Op, flags: u32) -> Obs {
     let Some(f) = socket.connection().and_then(|d| d.WskDisconnect) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
     let s = socket.as_ptr();
     // SAFETY: the socket is open and connected; no buffer is passed.
-    op.run(WAIT, |irp, _| unsafe { f(s, ptr::null_mut(), flags, irp) })
+    op.run("WskDisconnect", WAIT, |irp, _| unsafe { f(s, ptr::null_mut(), flags, irp) })
 }
 
 /// `WskSocketConnect` (TCP, no callbacks, default security) from `local` to `remote`.
@@ -997,7 +1165,7 @@ pub(crate) fn socket_connect(client: &Client, op: &mut Op, local: AddrBuf, remot
     let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), None) };
     mem.addr = [local, remote];
     let (local, remote) = (mem.addr[0].as_sockaddr(), mem.addr[1].as_sockaddr());
-    let obs = op.run(WAIT, |irp, _| {
+    let obs = op.run("WskSocketConnect", WAIT, |irp, _| {
         // SAFETY: the NPI is captured; both addresses live in the op; no callbacks.
         unsafe {
             f(npi, sys::SOCK_STREAM_TYPE, sys::IPPROTO_TCP, local, remote, 0, ptr::null_mut(), ptr::null(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), irp)
@@ -1043,7 +1211,7 @@ pub(crate) fn get_address_info(client: &Client, name: &str) -> (Obs, Resolved) {
     mem.ptrs[0] = ptr::null_mut();
     let result: *mut *mut sys::ADDRINFOEXW = (&raw mut mem.ptrs[0]).cast();
     // SAFETY: the NPI is captured; the name and the result variable live in the op.
-    let obs = op.run(WAIT, |irp, _| unsafe {
+    let obs = op.run("WskGetAddressInfo", WAIT, |irp, _| unsafe {
         f(npi, node, ptr::null_mut(), 0, ptr::null_mut(), ptr::null_mut(), result, ptr::null_mut(), ptr::null_mut(), irp)
     });
     if !obs.ok() {
@@ -1089,7 +1257,7 @@ pub(crate) fn get_name_info(client: &Client, addr: AddrBuf, out: &mut [u8]) -> (
     let node = set_name(mem, 0, "");
     let service = set_name(mem, 1, "");
     // SAFETY: the NPI is captured; the address and both strings (256-byte buffers) live in the op.
-    let obs = op.run(WAIT, |irp, _| unsafe { f(npi, sockaddr, len, node, service, 0, ptr::null_mut(), ptr::null_mut(), irp) });
+    let obs = op.run("WskGetNameInfo", WAIT, |irp, _| unsafe { f(npi, sockaddr, len, node, service, 0, ptr::null_mut(), ptr::null_mut(), irp) });
     let mut n = 0usize;
     if obs.ok() {
         if let Some(mem) = op.mem() {
@@ -1109,7 +1277,7 @@ pub(crate) fn listen(socket: &Socket) -> Obs {
     let Some(mut op) = Op::new(1) else { return Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES) };
     let s = socket.as_ptr();
     // SAFETY: the socket is open; WskListen takes nothing but the IRP.
-    op.run(WAIT, |irp, _| unsafe { f(s, irp) })
+    op.run("WskListen", WAIT, |irp, _| unsafe { f(s, irp) })
 }
 
 /// `WskControlSocket(WskIoctl, code)` with an IRP and a `SIZE_T` output (level 0, no input,
@@ -1124,7 +1292,7 @@ pub(crate) fn ioctl_size(socket: &Socket, code: u32) -> (Obs, u64) {
     let s = socket.as_ptr();
     let size = core::mem::size_of::<u64>() as u64;
     // SAFETY: the socket is open; the output SIZE_T lives in the op until the request completes.
-    let obs = op.run(WAIT, |irp, _| unsafe { f(s, sys::WskIoctl, code, 0, 0, ptr::null_mut(), size, output, ptr::null_mut(), irp) });
+    let obs = op.run("WskControlSocket(WskIoctl)", WAIT, |irp, _| unsafe { f(s, sys::WskIoctl, code, 0, 0, ptr::null_mut(), size, output, ptr::null_mut(), irp) });
     let value = op.mem().map_or(0, |m| m.size);
     (obs, value)
 }
@@ -1141,7 +1309,7 @@ pub(crate) fn ioctl_set_address(socket: &Socket, code: u32, to: AddrBuf) -> Obs 
     let len: u64 = if to.family() == sys::AF_INET6_FAMILY { 28 } else { 16 };
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the address lives in the op until the request completes.
-    op.run(WAIT, |irp, _| unsafe { f(s, sys::WskIoctl, code, 0, len, input, 0, ptr::null_mut(), ptr::null_mut(), irp) })
+    op.run("WskControlSocket(WskIoctl)", WAIT, |irp, _| unsafe { f(s, sys::WskIoctl, code, 0, len, input, 0, ptr::null_mut(), ptr::null_mut(), irp) })
 }
 
 /// `WskReceiveFrom` of up to `len` bytes on a datagram socket, without waiting; the sender's
@@ -1156,7 +1324,7 @@ pub(crate) fn issue_receive_from(socket: &Socket, op: &mut Op, len: usize) -> Nt
     let control_flags: *mut u32 = &raw mut mem.ulongs[1];
     let s = socket.as_ptr();
     // SAFETY: the socket is open and bound; every pointer is into the op.
-    op.issue(|irp, _| unsafe { receive_from(s, buf, 0, from, control_len, ptr::null_mut(), control_flags, irp) })
+    op.issue("WskReceiveFrom", |irp, _| unsafe { receive_from(s, buf, 0, from, control_len, ptr::null_mut(), control_flags, irp) })
 }
 
 /// `WskSendTo` of `data` to `to` on a datagram socket, on `op`.
@@ -1184,7 +1352,7 @@ pub(crate) fn send_to_opt(socket: &Socket, op: &mut Op, data: &[u8], to: Option<
     let s = socket.as_ptr();
     // SAFETY: the socket is open and bound; the data, its WSK_BUF and the address (if any)
     // are in the op.
-    op.run(WAIT, |irp, _| unsafe { send_to(s, out, 0, to, 0, ptr::null_mut(), irp) })
+    op.run("WskSendTo", WAIT, |irp, _| unsafe { send_to(s, out, 0, to, 0, ptr::null_mut(), irp) })
 }
 
 /// What the connection event callbacks saw.
@@ -1288,6 +1456,85 @@ impl EventSink {
 
     /// What the callbacks saw so far. IRQL <= DISPATCH_LEVEL.
     pub(crate) fn snapshot(&self) -> EventData {
+        *self.0.lock()
+    }
+
+    /// Frees the context once no callback can run (`closed`: the socket's close completed);
+    /// leaks it otherwise.
+    pub(crate) fn release(self, closed: bool) {
+        if !closed {
+            LEAKED.fetch_add(1, Ordering::AcqRel);
+            let _ = self.0.into_raw();
+        }
+    }
+}
+
+/// What `WskAcceptEvent` saw on a listening socket.
+#[derive(Clone, Copy)]
+pub(crate) struct AcceptData {
+    /// Calls.
+    pub(crate) calls: u32,
+    /// The first connection's socket (accepted: the sink's owner closes it), 0 if none.
+    pub(crate) socket: usize,
+    /// Its remote address.
+    pub(crate) remote: AddrBuf,
+}
+
+/// The socket context of a listening socket with the accept event, in pool; it must live
+/// until the socket's close completed ([`AcceptSink::release`]).
+pub(crate) struct AcceptSink(PoolBox<SpinLock<AcceptData>>);
+
+/// `WskAcceptEvent`: accepts the first connection (no context, no dispatch: no events on
+/// it), refuses any other. IRQL <= DISPATCH_LEVEL.
+unsafe extern "C" fn on_accept(
+    context: *mut c_void,
+    _flags: u32,
+    _local: *mut sys::SOCKADDR,
+    remote: *mut sys::SOCKADDR,
+    accept_socket: *mut sys::WSK_SOCKET,
+    _accept_context: *mut c_void,
+    _accept_dispatch: *mut *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
+) -> i32 {
+    // SAFETY: `context` is the sink's pool object, alive until the socket's close completed.
+    let Some(state) = (unsafe { context.cast::<SpinLock<AcceptData>>().as_ref() }) else { return NtStatus::DATA_NOT_ACCEPTED.0 };
+    let mut data = state.lock();
+    data.calls = data.calls.saturating_add(1);
+    if accept_socket.is_null() || data.socket != 0 {
+        return NtStatus::DATA_NOT_ACCEPTED.0;
+    }
+    data.socket = accept_socket as usize;
+    if !remote.is_null() {
+        // SAFETY: the provider passes a socket address of the listener's family, readable
+        // during the callback; an IPv4 one is 16 bytes.
+        let family = unsafe { remote.cast::<u16>().read_unaligned() };
+        let len = if family == sys::AF_INET6_FAMILY { AddrBuf::V6_LEN } else { 16 };
+        // SAFETY: as above, `len` bytes readable; the destination holds 32.
+        unsafe { ptr::copy_nonoverlapping(remote.cast::<u8>(), data.remote.0.as_mut_ptr(), len) };
+    }
+    NtStatus::SUCCESS.0
+}
+
+static LISTEN_EVENTS: sys::WSK_CLIENT_LISTEN_DISPATCH =
+    sys::WSK_CLIENT_LISTEN_DISPATCH { WskAcceptEvent: Some(on_accept), WskInspectEvent: None, WskAbortEvent: None };
+
+impl AcceptSink {
+    pub(crate) fn new() -> Option<Self> {
+        let data = AcceptData { calls: 0, socket: 0, remote: AddrBuf::poisoned() };
+        PoolBox::try_new(SpinLock::new(data)).ok().map(Self)
+    }
+
+    /// The socket context to pass to `WskSocket`.
+    pub(crate) fn context(&self) -> *mut c_void {
+        self.0.as_ptr().cast()
+    }
+
+    /// The client listen dispatch to pass to `WskSocket`.
+    pub(crate) fn dispatch() -> *const c_void {
+        ptr::from_ref(&LISTEN_EVENTS).cast()
+    }
+
+    /// What the callback saw so far. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn snapshot(&self) -> AcceptData {
         *self.0.lock()
     }
 
