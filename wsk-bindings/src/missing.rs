@@ -149,6 +149,28 @@ pub const TCP_NODELAY: u32 = 0x0001;
 /// `IPV6_V6ONLY` (level `IPPROTO_IPV6`).
 pub const IPV6_V6ONLY: u32 = 27;
 
+// `IPPROTO_TCP` options of "IPPROTO_TCP socket options" (learn.microsoft.com/windows/win32/
+// winsock/ipproto-tcp-socket-options), values from the SDK's ws2ipdef.h as published in the
+// Win32 metadata (windows-sys 0.61, `Win32::Networking::WinSock`; `TCP_MAXRT` also in Wine's
+// ws2ipdef.h). Each is a DWORD.
+
+/// `TCP_KEEPALIVE` / `TCP_KEEPIDLE`: seconds idle before keep-alive probes (Windows 10 1709+).
+pub const TCP_KEEPIDLE: u32 = 3;
+/// `TCP_MAXRT`: connection timeout in seconds; `-1` (0xFFFFFFFF) retransmits forever.
+pub const TCP_MAXRT: u32 = 5;
+/// `TCP_TIMESTAMPS`: RFC 1323 time stamps (boolean).
+pub const TCP_TIMESTAMPS: u32 = 10;
+/// `TCP_FASTOPEN`: RFC 7413 TCP Fast Open (boolean; Windows 10 1607+).
+pub const TCP_FASTOPEN: u32 = 15;
+/// `TCP_KEEPCNT`: keep-alive probes before the connection is dropped, at most 255 (1703+).
+pub const TCP_KEEPCNT: u32 = 16;
+/// `TCP_KEEPINTVL`: seconds between keep-alive probes (Windows 10 1709+).
+pub const TCP_KEEPINTVL: u32 = 17;
+/// `TCP_FAIL_CONNECT_ON_ICMP_ERROR`: a connect fails on an ICMP host-unreachable (boolean).
+pub const TCP_FAIL_CONNECT_ON_ICMP_ERROR: u32 = 18;
+const _: () = assert!(TCP_KEEPIDLE == 3 && TCP_MAXRT == 5 && TCP_TIMESTAMPS == 10 && TCP_FASTOPEN == 15);
+const _: () = assert!(TCP_KEEPCNT == 16 && TCP_KEEPINTVL == 17 && TCP_FAIL_CONNECT_ON_ICMP_ERROR == 18);
+
 // Security descriptors, SIDs, ACLs and ACEs (winnt.h / ntifs.h). Wine's ddk headers reached
 // through wsk.h declare only `SECURITY_DESCRIPTOR` and `ACL`. Values and layouts are from
 // [MS-DTYP] 2.4 (https://learn.microsoft.com/openspecs/windows_protocols/ms-dtyp/), checked

@@ -53,6 +53,8 @@ mod socket;
 #[cfg(windows)]
 mod status;
 #[cfg(windows)]
+mod tcpopt;
+#[cfg(windows)]
 mod trace;
 
 #[cfg(windows)]

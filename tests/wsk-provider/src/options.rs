@@ -145,13 +145,82 @@ unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
     }
     // SAFETY: the input buffer is readable for `len` bytes (caller's contract).
     if unsafe { ws::setsockopt(h, level, name, req.input.cast_const().cast(), len) } != 0 {
-        return (crate::status::last_wsa(), 0);
+        // SAFETY: no preconditions.
+        let error = unsafe { ws::WSAGetLastError() };
+        if error == ws::WSAENOPROTOOPT && crate::tcpopt::emulated(req.level, req.code) && s.is_tcp() {
+            // SAFETY: caller's contract (the input buffer is readable for its size).
+            return (unsafe { set_emulated(s, h, req) }, 0);
+        }
+        return (crate::status::from_wsa(error), 0);
     }
     if req.level == sys::SOL_SOCKET && req.code == sys::SO_SNDBUF {
         // The ideal send backlog this provider reports follows the send buffer.
         crate::events::send_buffer_changed(s);
     }
+    if req.level == sys::SOL_SOCKET && req.code == sys::SO_KEEPALIVE {
+        // Keep-alive turned on: the tuned time and interval apply from now on.
+        apply_keepalive(s, h);
+    }
     (NtStatus::SUCCESS, 0)
+}
+
+/// A `WskSetOption` of an `IPPROTO_TCP` option Winsock refused (`crate::tcpopt`): a DWORD,
+/// validated and stored; keep-alive tuning also reaches the Linux socket.
+///
+/// # Safety
+/// `req`'s input buffer is readable for `input_size` bytes.
+unsafe fn set_emulated(s: &Socket, h: ws::SOCKET, req: &Request) -> NtStatus {
+    if req.input.is_null() || req.input_size < size_of::<u32>() {
+        return NtStatus::INVALID_PARAMETER;
+    }
+    // SAFETY: at least 4 readable bytes (checked; caller's contract).
+    let value = unsafe { req.input.cast::<u32>().read_unaligned() };
+    if let Err(e) = s.set_tcp_option(req.code, value) {
+        return e;
+    }
+    crate::trace::line(format_args!("IPPROTO_TCP option {} = {value} (answered by the provider)", req.code));
+    if matches!(req.code, sys::TCP_KEEPIDLE | sys::TCP_KEEPINTVL) {
+        apply_keepalive(s, h);
+    }
+    NtStatus::SUCCESS
+}
+
+/// Applies the keep-alive time and interval the client tuned to the Winsock socket through
+/// `SIO_KEEPALIVE_VALS` (Wine sets the Linux socket's `TCP_KEEPIDLE` / `TCP_KEEPINTVL` from
+/// it), when keep-alive is on; `SIO_KEEPALIVE_VALS` with keep-alive off would change nothing
+/// but `SO_KEEPALIVE`, so it waits for `SO_KEEPALIVE` to be turned on.
+fn apply_keepalive(s: &Socket, h: ws::SOCKET) {
+    let Some(tuned) = s.tcp_keepalive() else { return };
+    let mut on = [0u8; 4];
+    let mut len = 4i32;
+    // SAFETY: `on` is writable for `len` bytes.
+    let r = unsafe { ws::getsockopt(h, ws::SOL_SOCKET, ws::SO_KEEPALIVE, on.as_mut_ptr(), &raw mut len) };
+    if r != 0 || on == [0; 4] {
+        return;
+    }
+    let vals = ws::tcp_keepalive { onoff: 1, keepalivetime: tuned.time_ms, keepaliveinterval: tuned.interval_ms };
+    let mut returned = 0u32;
+    // The structure is 12 bytes.
+    #[allow(clippy::cast_possible_truncation)]
+    let size = size_of::<ws::tcp_keepalive>() as u32;
+    // SAFETY: the input is a tcp_keepalive of `size` bytes; no output; no overlapped.
+    let r = unsafe {
+        ws::WSAIoctl(
+            h,
+            ws::SIO_KEEPALIVE_VALS,
+            (&raw const vals).cast(),
+            size,
+            std::ptr::null_mut(),
+            0,
+            &raw mut returned,
+            std::ptr::null_mut(),
+            None,
+        )
+    };
+    crate::trace::line(format_args!(
+        "SIO_KEEPALIVE_VALS({} ms, {} ms) -> {r}",
+        tuned.time_ms, tuned.interval_ms
+    ));
 }
 
 /// # Safety
@@ -188,7 +257,18 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
     }
     // SAFETY: the output buffer is writable for `len` bytes (caller's contract).
     if unsafe { ws::getsockopt(h, level, name, req.output.cast(), &raw mut len) } != 0 {
-        return (crate::status::last_wsa(), 0);
+        // SAFETY: no preconditions.
+        let error = unsafe { ws::WSAGetLastError() };
+        if error == ws::WSAENOPROTOOPT && crate::tcpopt::emulated(req.level, req.code) && s.is_tcp() {
+            let Some(value) = s.tcp_option(req.code) else { return (NtStatus::INVALID_PARAMETER, 0) };
+            if req.output_size < size_of::<u32>() {
+                return (NtStatus::BUFFER_TOO_SMALL, 0);
+            }
+            // SAFETY: at least 4 writable bytes (checked; caller's contract).
+            unsafe { req.output.cast::<u32>().write_unaligned(value) };
+            return (NtStatus::SUCCESS, size_of::<u32>());
+        }
+        return (crate::status::from_wsa(error), 0);
     }
     let mut len = usize::try_from(len).unwrap_or(0);
     if is_boolean(req.level, req.code) && len < 4 && req.output_size >= 4 {

@@ -74,6 +74,8 @@ struct State {
     /// Datagram sockets: the fixed destination (`SIO_WSK_SET_SENDTO_ADDRESS` or
     /// `SIO_WSK_SET_REMOTE_ADDRESS`) a `WskSendTo` without a remote address goes to.
     fixed_to: Option<Addr>,
+    /// `IPPROTO_TCP` options Wine's Winsock refuses, answered by the provider.
+    tcp: crate::tcpopt::TcpOptions,
 }
 
 /// A WSK socket.
@@ -870,6 +872,26 @@ impl Socket {
     /// The Winsock socket for option calls.
     pub(crate) fn option_handle(&self) -> Result<ws::SOCKET, NtStatus> {
         self.usable()
+    }
+
+    /// Whether this is a TCP socket (the emulated `IPPROTO_TCP` options apply to it).
+    pub(crate) fn is_tcp(&self) -> bool {
+        self.sock_type == wsk_bindings::SOCK_STREAM_TYPE
+    }
+
+    /// Sets an emulated `IPPROTO_TCP` option (`crate::tcpopt`).
+    pub(crate) fn set_tcp_option(&self, code: u32, value: u32) -> Result<(), NtStatus> {
+        self.lock().tcp.set(code, value)
+    }
+
+    /// An emulated `IPPROTO_TCP` option's value.
+    pub(crate) fn tcp_option(&self, code: u32) -> Option<u32> {
+        self.lock().tcp.get(code)
+    }
+
+    /// The keep-alive time and interval the client tuned, if it did.
+    pub(crate) fn tcp_keepalive(&self) -> Option<crate::tcpopt::KeepAlive> {
+        self.lock().tcp.keepalive()
     }
 }
 

@@ -497,6 +497,31 @@ fn options(cx: &mut Cx<'_, '_>) {
     };
     round_trip(cx, "opt.tcp_nodelay_set_get", &socket, sys::IPPROTO_TCP, sys::TCP_NODELAY, 1, false);
     round_trip(cx, "opt.so_rcvbuf_set_get", &socket, sys::SOL_SOCKET, sys::SO_RCVBUF, 48 * 1024, true);
+    tcp_keepcnt(cx, &socket);
+}
+
+/// `TCP_KEEPCNT` (Windows 10 1703+, which Wine 8.0's Winsock refuses): Windows' default 10
+/// ("the number of keep-alive probes ... is set to 10", SIO_KEEPALIVE_VALS), set 5 and read
+/// back, and 256 refused ("it is illegal to set TCP_KEEPCNT to a value greater than 255")
+/// with the value kept.
+fn tcp_keepcnt(cx: &mut Cx<'_, '_>, socket: &Socket) {
+    let name = "opt.tcp_keepcnt_default_set_get_validated";
+    let (first, initial) = raw::control_socket(socket, sys::WskGetOption, sys::IPPROTO_TCP, sys::TCP_KEEPCNT, None);
+    if !first.ok() {
+        return cx.simple(name, &first, &detail!(""));
+    }
+    let (set, _) = raw::control_socket(socket, sys::WskSetOption, sys::IPPROTO_TCP, sys::TCP_KEEPCNT, Some(5));
+    let (_, read) = raw::control_socket(socket, sys::WskGetOption, sys::IPPROTO_TCP, sys::TCP_KEEPCNT, None);
+    let (too_big, _) = raw::control_socket(socket, sys::WskSetOption, sys::IPPROTO_TCP, sys::TCP_KEEPCNT, Some(256));
+    let (_, kept) = raw::control_socket(socket, sys::WskGetOption, sys::IPPROTO_TCP, sys::TCP_KEEPCNT, None);
+    let refused = too_big.completed && too_big.status == NtStatus::INVALID_PARAMETER;
+    let ok = initial == 10 && set.ok() && read == 5 && refused && kept == 5;
+    cx.push(
+        name,
+        if ok { Outcome::Pass } else { Outcome::Fail },
+        set.status,
+        &detail!("initial {initial}, set 5 -> {}, read {read}; set 256 -> {}, then {kept}", St(set.status), St(too_big.status)),
+    );
 }
 
 /// Reads the initial value, sets `value`, reads it back. `at_least`: the value read back may

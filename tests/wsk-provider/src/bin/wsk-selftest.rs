@@ -152,6 +152,81 @@ mod selftest {
         }
     }
 
+    /// The `IPPROTO_TCP` options Wine's Winsock refuses, answered by the provider: Windows'
+    /// defaults, round trips (each target first differs from the value read), validation, and
+    /// keep-alive tuning reaching the Linux socket (its keep-alive timer in /proc/net/tcp*).
+    fn tcp_options(a: *mut sys::WSK_SOCKET, v: &str, me: SocketAddr, peer: SocketAddr) {
+        let defaults = [
+            (sys::TCP_KEEPCNT, 10),
+            (sys::TCP_KEEPIDLE, 7200),
+            (sys::TCP_KEEPINTVL, 1),
+            (sys::TCP_MAXRT, u32::MAX),
+            (sys::TCP_TIMESTAMPS, 0),
+            (sys::TCP_FASTOPEN, 0),
+            (sys::TCP_FAIL_CONNECT_ON_ICMP_ERROR, 0),
+        ];
+        let got: Vec<_> = defaults.iter().map(|(n, _)| get_u32(a, sys::IPPROTO_TCP, *n)).collect();
+        check(
+            &format!("tcp{v}: IPPROTO_TCP options Wine refuses read Windows' defaults (KEEPCNT 10, KEEPIDLE 7200, KEEPINTVL 1, ...)"),
+            defaults.iter().zip(&got).all(|((_, d), g)| *g == Some(*d)),
+            format!("{got:?}"),
+        );
+        let mut bad = Vec::new();
+        for (name, target) in [
+            (sys::TCP_KEEPCNT, 5),
+            (sys::TCP_KEEPIDLE, 7),
+            (sys::TCP_KEEPINTVL, 3),
+            (sys::TCP_MAXRT, 30),
+            (sys::TCP_TIMESTAMPS, 1),
+            (sys::TCP_FASTOPEN, 1),
+            (sys::TCP_FAIL_CONNECT_ON_ICMP_ERROR, 1),
+        ] {
+            let before = get_u32(a, sys::IPPROTO_TCP, name);
+            let st = set_u32(a, sys::IPPROTO_TCP, name, target);
+            let after = get_u32(a, sys::IPPROTO_TCP, name);
+            if before == Some(target) || !st.is_success() || after != Some(target) {
+                bad.push(format!("{name}: {before:?} -> {st:?} -> {after:?}"));
+            }
+        }
+        check(
+            &format!("tcp{v}: TCP_KEEPCNT/KEEPIDLE/KEEPINTVL/MAXRT/TIMESTAMPS/FASTOPEN/FAIL_CONNECT_ON_ICMP_ERROR round trip"),
+            bad.is_empty(),
+            bad.join("; "),
+        );
+        let st = set_u32(a, sys::IPPROTO_TCP, sys::TCP_KEEPCNT, 256);
+        let after = get_u32(a, sys::IPPROTO_TCP, sys::TCP_KEEPCNT);
+        let st2 = set_u32(a, sys::IPPROTO_TCP, sys::TCP_KEEPIDLE, u32::MAX);
+        check(
+            &format!("tcp{v}: TCP_KEEPCNT 256 and TCP_KEEPIDLE 0xFFFFFFFF -> INVALID_PARAMETER, value kept"),
+            st == NtStatus::INVALID_PARAMETER && after == Some(5) && st2 == NtStatus::INVALID_PARAMETER,
+            format!("{st:?} {after:?} {st2:?}"),
+        );
+        // SO_KEEPALIVE is on (set above): KEEPIDLE 7 s went to Linux through SIO_KEEPALIVE_VALS.
+        let timer = keepalive_timer(me, peer);
+        check(
+            &format!("tcp{v}: TCP_KEEPIDLE 7 reaches the Linux socket (keep-alive timer <= 7 s)"),
+            timer.is_some_and(|t| t <= Duration::from_secs(7)),
+            format!("{timer:?}"),
+        );
+    }
+
+    /// The keep-alive timer of the connection `local` -> `remote` as /proc/net/tcp(6) shows
+    /// it (timer 2, remaining time in USER_HZ = 100 ticks per second).
+    fn keepalive_timer(local: SocketAddr, remote: SocketAddr) -> Option<Duration> {
+        let file = if local.is_ipv4() { r"Z:\proc\net\tcp" } else { r"Z:\proc\net\tcp6" };
+        let text = std::fs::read_to_string(file).ok()?;
+        let port = |field: &str| field.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+        text.lines().skip(1).find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 6 || port(f[1]) != Some(local.port()) || port(f[2]) != Some(remote.port()) {
+                return None;
+            }
+            let (kind, when) = f[5].split_once(':')?;
+            let ticks = u64::from_str_radix(when, 16).ok()?;
+            (kind == "02").then(|| Duration::from_millis(ticks * 10))
+        })
+    }
+
     /// A buffer described by a chain of MDLs (one per piece).
     struct Chain {
         bufs: Vec<Vec<u8>>,
@@ -1231,6 +1306,7 @@ mod selftest {
             ok,
             "see above",
         );
+        tcp_options(a, v, me, peer.local_addr().unwrap());
         // Send across a chain with an offset.
         let mut chain = Chain::new(&[5, 1, 7]);
         chain.fill(b"XXhello, world");
