@@ -19,7 +19,7 @@ use wskrs_fake_kernel as fake;
 /// Runs `f` in both provider flavours: Windows (an inline completion returns its status) and
 /// Wine (an inline completion still returns STATUS_PENDING).
 fn both_flavours(f: impl Fn()) {
-    for config in [Config::WINDOWS, Config::WINE] {
+    for config in Config::ALL {
         let kernel = fake::Kernel::start();
         provider::configure(config);
         f();

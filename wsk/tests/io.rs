@@ -25,7 +25,7 @@ use wskrs_fake_kernel as fake;
 const SHOW_UP: Duration = Duration::from_secs(5);
 
 fn for_each_flavour(f: impl Fn(Config)) {
-    for config in [Config::WINDOWS, Config::WINE] {
+    for config in Config::ALL {
         let kernel = fake::Kernel::start();
         provider::configure(config);
         f(config);

@@ -13,7 +13,7 @@ use wskrs_fake_kernel as fake;
 
 #[test]
 fn name_of_answers_host_and_service_for_ipv4_and_ipv6() {
-    for config in [Config::WINDOWS, Config::WINE] {
+    for config in Config::ALL {
         let kernel = fake::Kernel::start();
         provider::configure(config);
         let client = register();

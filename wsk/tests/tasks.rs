@@ -116,7 +116,7 @@ impl Session for Echo {
 }
 
 fn for_each_flavour(f: impl Fn()) {
-    for config in [Config::WINDOWS, Config::WINE] {
+    for config in Config::ALL {
         let kernel = fake::Kernel::start();
         provider::configure(config);
         f();

@@ -705,12 +705,17 @@ pub unsafe extern "C" fn IofCompleteRequest(irp: *mut sys::IRP, _priority_boost:
             break;
         }
         // SAFETY: live IRP; a location inside its stack (current <= count).
-        let location = unsafe { &*sys::irp::current_stack_location(irp) };
+        let location = unsafe { &mut *sys::irp::current_stack_location(irp) };
         let (routine, control, context) = (
             location.CompletionRoutine,
             u32::from(location.Control),
             location.Context,
         );
+        // As Windows' and Wine's: the location's SL_PENDING_RETURNED (set by IoMarkIrpPending
+        // in the driver that owned it) becomes Irp->PendingReturned for the routine above.
+        location.Control = 0;
+        // SAFETY: live IRP; plain field write by the completing thread.
+        unsafe { (*irp).PendingReturned = u8::from(control & sys::SL_PENDING_RETURNED != 0) };
         // SAFETY: live IRP.
         let cancelled = unsafe { (*irp).Cancel } != 0;
         let call = routine.is_some()

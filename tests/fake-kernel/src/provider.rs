@@ -94,24 +94,63 @@ pub enum Behavior {
 /// Provider-wide behaviour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Return `STATUS_PENDING` even after completing the IRP inline (Wine's netio does);
-    /// otherwise return the completion status (Windows).
+    /// Return `STATUS_PENDING` even after completing the IRP inline (Wine's netio and the
+    /// wsk-rs provider do); otherwise return the completion status.
     pub pending_after_inline: bool,
     /// Waiting requests get a cancel routine (Windows); Wine's netio sets none.
     pub honour_cancel: bool,
+    /// Every request the call returns `STATUS_PENDING` for is marked pending
+    /// (`IoMarkIrpPending` on the provider's stack location, before anything can complete
+    /// it), so the client's completion routine sees `Irp->PendingReturned` TRUE; requests
+    /// completed inline whose real status is returned are not. Wine's netio marks nothing.
+    pub mark_pending: bool,
 }
 
 impl Config {
-    /// Windows: inline completions return their status, cancellation works.
+    /// Windows: inline completions return their status, requests that wait are marked
+    /// pending, cancellation works.
     pub const WINDOWS: Self = Self {
         pending_after_inline: false,
         honour_cancel: true,
+        mark_pending: true,
     };
-    /// Wine 8's netio: `STATUS_PENDING` after inline completion, `IoCancelIrp` does nothing.
+    /// Wine 8's netio: `STATUS_PENDING` after inline completion without marking the IRP
+    /// pending, `IoCancelIrp` does nothing.
     pub const WINE: Self = Self {
         pending_after_inline: true,
         honour_cancel: false,
+        mark_pending: false,
     };
+    /// The wsk-rs provider (tests/wsk-provider): `STATUS_PENDING` also after an inline
+    /// completion, with the IRP marked pending first (as Windows does for `WskSocket`,
+    /// `WskBind`, `WskCloseSocket`); cancellation works.
+    pub const WSKRS: Self = Self {
+        pending_after_inline: true,
+        honour_cancel: true,
+        mark_pending: true,
+    };
+    /// Every flavour, for tests that must hold whatever the provider does.
+    pub const ALL: [Self; 3] = [Self::WINDOWS, Self::WINE, Self::WSKRS];
+}
+
+/// `IoMarkIrpPending` by the provider, or its undoing: `SL_PENDING_RETURNED` in the location
+/// the provider owns, the one below the client's current location (this provider moves there
+/// only when it completes, see [`complete`]).
+///
+/// # Safety
+/// The provider holds `irp`, which has a location below the current one.
+unsafe fn set_pending_mark(irp: usize, on: bool) {
+    let irp = irp as *mut sys::IRP;
+    // SAFETY: the caller guarantees the IRP is live with a location below the current one.
+    let location = unsafe { &mut *sys::irp::next_stack_location(irp) };
+    // SL_PENDING_RETURNED (0x01) fits the u8 Control field.
+    #[allow(clippy::cast_possible_truncation)]
+    let bit = sys::SL_PENDING_RETURNED as u8;
+    if on {
+        location.Control |= bit;
+    } else {
+        location.Control &= !bit;
+    }
 }
 
 /// Bytes a connection socket holds unread before its peer's sends wait (flow control); a send
@@ -502,6 +541,12 @@ fn call(
             ));
             return NtStatus::INVALID_PARAMETER.0;
         }
+        if net.config.mark_pending {
+            // Marked as soon as it is taken (before another thread can complete it); taken
+            // back below if the call completes it inline and returns the real status.
+            // SAFETY: the provider holds the IRP; the client prepared the location below.
+            unsafe { set_pending_mark(irp, true) };
+        }
         let open = key == 0 || net.sockets.get(&key).is_some_and(|s| s.open);
         let own = if open {
             match behavior {
@@ -553,6 +598,11 @@ fn call(
             panic!("fake provider: cannot spawn a completion thread: {e}");
         }
         return NtStatus::PENDING.0;
+    }
+    if config.mark_pending && !config.pending_after_inline {
+        // Completed inline and the real status is returned: not pending after all.
+        // SAFETY: the provider still holds the IRP (completed just below).
+        unsafe { set_pending_mark(irp, false) };
     }
     complete(&Done {
         irp,
