@@ -86,7 +86,7 @@ pub(crate) fn report(report: &mut Report<'_>) {
         ("wdm.io_status_set_before_completion", &IO_STATUS, "IoStatus set before IoCompleteRequest", Shown::Statuses),
         ("wdm.cancel_routine_cleared_before_completion", &CANCEL_ROUTINE, "no cancel routine left on a completed IRP", Shown::Statuses),
         ("wdm.irp_untouched_after_completion", &UNTOUCHED, "IoStatus unchanged after the completion routine ran", Shown::Request),
-        ("wdm.completion_at_most_dispatch_level", &IRQL, "completion routine ran at IRQL <= DISPATCH_LEVEL (Wine reports PASSIVE_LEVEL for every IRQL)", Shown::Irql),
+        ("wdm.completion_at_most_dispatch_level", &IRQL, "completion routine ran at IRQL <= DISPATCH_LEVEL (under Wine always PASSIVE_LEVEL: no IRQL)", Shown::Irql),
     ];
     for (name, tally, rule, shown) in rules {
         let judged = tally.judged.load(Ordering::Acquire);
