@@ -349,6 +349,44 @@ pub(crate) fn run(
     })
 }
 
+/// The suite (or the cases in `only`) once with the wsk-rs provider and its verifier on
+/// (`WSKRS_PROVIDER_VERIFY=1`, set in the services' environment): passes when every case
+/// passes, the provider said the verifier was on, and it reported no client mistake (its
+/// report lines are printed).
+pub(crate) fn run_with_verifier(layout: &Layout, built: &Built, only: &[String]) -> Result<ExitCode> {
+    let known = case_names();
+    if let Some(bad) = only.iter().find(|n| !known.contains(&n.as_str())) {
+        bail!("unknown e2e case `{bad}`; cases: {}", known.join(", "));
+    }
+    say("== e2e with WSK provider `wskrs` and its verifier on (WSKRS_PROVIDER_VERIFY=1)");
+    provider::select(Provider::Wskrs);
+    provider::set_verify(true);
+    let tally = run_once(layout, built, only, Provider::Wskrs);
+    if let Err(err) = provider::clear_verify(layout) {
+        say(&format!("e2e: could not take WSKRS_PROVIDER_VERIFY out of the prefix again: {err:#}"));
+    }
+    // What the provider's verifier wrote (it starts empty: the session removed it).
+    let log = std::fs::read_to_string(provider::verifier_log(layout)).unwrap_or_default();
+    let on = log.contains(provider::VERIFIER_ON);
+    let reports: Vec<&str> = log.lines().filter(|l| l.contains(provider::VERIFIER_REPORT)).collect();
+    for line in reports.iter().take(20) {
+        say(&format!("  {line}"));
+    }
+    say(&format!(
+        "e2e [wskrs+verify]: {} passed, {} failed, {} skipped; verifier {}; {} report(s)",
+        tally.passed,
+        tally.failed,
+        tally.skipped.len(),
+        if on { "on" } else { "NOT on (WSKRS_PROVIDER_VERIFY did not reach the driver host)" },
+        reports.len()
+    ));
+    Ok(if tally.failed == 0 && on && reports.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 /// One run of the suite in a fresh Wine session with `provider`.
 fn run_once(layout: &Layout, built: &Built, only: &[String], provider: Provider) -> Tally {
     let selected = |name: &str| only.is_empty() || only.iter().any(|n| n == name);

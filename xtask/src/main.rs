@@ -116,6 +116,10 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
             let names = utf8_args(rest)?;
             setup::ensure(&layout)?;
             let built = artifacts::build(&layout)?;
+            if std::env::var("WSKRS_PROVIDER_VERIFY").is_ok_and(|v| v == "1") {
+                // The wsk-rs provider with its verifier of client mistakes on.
+                return e2e::run_with_verifier(&layout, &built, &names);
+            }
             e2e::run(&layout, &built, &names, &[Provider::chosen()?])
         }
         "conformance" => {
@@ -177,13 +181,25 @@ fn test(layout: &Layout) -> Result<ExitCode> {
     };
     let e2e_result =
         artifacts::build(layout).and_then(|built| e2e::run(layout, &built, &[], &providers));
-    let e2e_ok = match e2e_result {
+    let mut e2e_ok = match e2e_result {
         Ok(code) => code == ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: end-to-end suite could not run: {err:#}");
             false
         }
     };
+    if providers.contains(&Provider::Wskrs) {
+        // Once more with the wsk-rs provider's verifier on: the driver must make none of the
+        // client mistakes it reports.
+        let verified = artifacts::build(layout).and_then(|built| e2e::run_with_verifier(layout, &built, &[]));
+        e2e_ok &= match verified {
+            Ok(code) => code == ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: end-to-end suite with the verifier could not run: {err:#}");
+                false
+            }
+        };
+    }
 
     // WSK provider conformance, after the e2e suite: informational for Wine's netio.sys; a
     // FAIL under the wsk-rs provider fails the run (rule in docs/running-on-linux.md).

@@ -12,7 +12,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -33,6 +33,17 @@ pub(crate) enum Provider {
 
 /// The provider set by `--provider` or [`select`]: 0 none, else [`Provider::code`].
 static CHOSEN: AtomicU8 = AtomicU8::new(0);
+/// Sessions with the wsk-rs provider run it with `WSKRS_PROVIDER_VERIFY=1` (its verifier of
+/// client mistakes, `tests/wsk-provider/src/verify.rs`).
+static VERIFY: AtomicBool = AtomicBool::new(false);
+/// Where services (the driver host) take their environment from.
+const ENV_KEY: &str = r"HKCU\Environment";
+/// The provider's verifier switch.
+const VERIFY_VALUE: &str = "WSKRS_PROVIDER_VERIFY";
+/// What the provider prints (standard error, in `wine.log`) at each registration with the
+/// verifier on, and how its reports start.
+pub(crate) const VERIFIER_ON: &str = "wsk-provider: verifier on (WSKRS_PROVIDER_VERIFY)";
+pub(crate) const VERIFIER_REPORT: &str = "wsk-provider verifier:";
 
 const REG_KEY: &str = r"HKCU\Software\Wine\DllOverrides";
 const REG_VALUE: &str = "netio.sys";
@@ -102,6 +113,66 @@ impl Provider {
 /// suite once per provider).
 pub(crate) fn select(provider: Provider) {
     CHOSEN.store(provider.code(), Ordering::Relaxed);
+}
+
+/// Turns the wsk-rs provider's verifier on or off for the sessions that follow.
+pub(crate) fn set_verify(on: bool) {
+    VERIFY.store(on, Ordering::Relaxed);
+}
+
+/// Whether the sessions that follow run the wsk-rs provider with its verifier on.
+pub(crate) fn verify() -> bool {
+    VERIFY.load(Ordering::Relaxed) && matches!(Provider::chosen(), Ok(Provider::Wskrs))
+}
+
+fn verify_marker(layout: &Layout) -> PathBuf {
+    drivers_dir(layout).join("netio.sys.wskrs-verify")
+}
+
+/// After a run with the verifier: takes `WSKRS_PROVIDER_VERIFY` out of the prefix's
+/// `HKCU\Environment` again (a short Wine session), so that nothing run in the prefix later
+/// (`cargo xtask up`, `wsk-selftest` by hand) inherits it.
+pub(crate) fn clear_verify(layout: &Layout) -> Result<()> {
+    set_verify(false);
+    let marker = verify_marker(layout);
+    if !marker.is_file() {
+        return Ok(());
+    }
+    let wine = Wine::new(layout)?;
+    let result = reg(&wine, &["delete", ENV_KEY, "/v", VERIFY_VALUE, "/f"]);
+    let stopped = wine.stop_server();
+    result?;
+    stopped?;
+    std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))
+}
+
+/// The file the provider's verifier writes its lines to (a Windows path for the driver host).
+pub(crate) fn verifier_log(layout: &Layout) -> PathBuf {
+    layout.logs.join("wsk-provider-verifier.log")
+}
+
+/// Sets `WSKRS_PROVIDER_VERIFY=<verifier_log>` in the environment services get
+/// (`HKCU\Environment`; the driver host has no standard error anyone reads), or removes it
+/// when an earlier session set it. Returns whether the value changed: the Wine server must
+/// then be restarted, since services.exe reads that environment when it starts.
+fn apply_verify(wine: &Wine, layout: &Layout) -> Result<bool> {
+    let marker = verify_marker(layout);
+    if verify() {
+        let log = verifier_log(layout);
+        let _ = std::fs::remove_file(&log);
+        let path = crate::util::wine_path(&log)?;
+        reg(wine, &["add", ENV_KEY, "/v", VERIFY_VALUE, "/t", "REG_SZ", "/d", &path, "/f"])?;
+        std::fs::write(&marker, "WSKRS_PROVIDER_VERIFY=1\n")
+            .with_context(|| format!("writing {}", marker.display()))?;
+        say(&format!("provider: verifier on (HKCU\\Environment WSKRS_PROVIDER_VERIFY={path})"));
+        return Ok(true);
+    }
+    if marker.is_file() {
+        reg(wine, &["delete", ENV_KEY, "/v", VERIFY_VALUE, "/f"])?;
+        std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// Removes `--provider X` / `--provider=X` from the arguments of the commands that load the
@@ -180,8 +251,11 @@ fn build(layout: &Layout) -> Result<PathBuf> {
 }
 
 /// Puts the chosen provider in place. Call with the prefix's wineserver running and before
-/// the driver is loaded (the override is read when winedevice.exe loads the driver).
-pub(crate) fn apply(wine: &Wine, layout: &Layout) -> Result<()> {
+/// the driver is loaded (the override is read when winedevice.exe loads the driver). Returns
+/// whether the environment of services changed ([`set_verify`]): the caller then restarts
+/// the Wine server.
+pub(crate) fn apply(wine: &Wine, layout: &Layout) -> Result<bool> {
+    let environment_changed = apply_verify(wine, layout)?;
     let netio = drivers_dir(layout).join("netio.sys");
     match Provider::chosen()? {
         Provider::Wskrs => {
@@ -223,7 +297,7 @@ pub(crate) fn apply(wine: &Wine, layout: &Layout) -> Result<()> {
             }
         }
     }
-    Ok(())
+    Ok(environment_changed)
 }
 
 fn reg(wine: &Wine, args: &[&str]) -> Result<()> {

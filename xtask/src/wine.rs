@@ -373,7 +373,12 @@ impl Session {
         session.prefix_created = session.wine.ensure_prefix()?;
         session.wine.install_files(built)?;
         session.wine.start_server(Some(SESSION_LINGER))?;
-        crate::provider::apply(&session.wine, layout)?;
+        if crate::provider::apply(&session.wine, layout)? {
+            // services.exe took its environment from the registry when it started: restart
+            // the server so that the driver host gets the new one.
+            session.wine.stop_server()?;
+            session.wine.start_server(Some(SESSION_LINGER))?;
+        }
         Ok(session)
     }
 
@@ -455,7 +460,11 @@ pub(crate) fn up(layout: &Layout, built: &Built) -> Result<()> {
         if !wine.server_running() {
             wine.start_server(None)?;
         }
-        crate::provider::apply(&wine, layout)?;
+        if crate::provider::apply(&wine, layout)? {
+            // The services' environment changed (see Session::start).
+            wine.stop_server()?;
+            wine.start_server(None)?;
+        }
         let (install, start) = wine.load_driver()?;
         let info = wine.wskctl_ok(&["info"], WSKCTL_TIMEOUT)?;
         say(&format!(

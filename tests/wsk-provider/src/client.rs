@@ -83,6 +83,7 @@ pub(crate) unsafe fn register(
         return NtStatus::INVALID_PARAMETER;
     }
     crate::fault::configure();
+    crate::verify::configure();
     if let Err(status) = crate::engine::get() {
         return status;
     }
@@ -252,7 +253,7 @@ unsafe extern "C" fn wsk_socket(
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     // SAFETY: WSK contract: the client's IRP with a stack location for us, or null.
-    let Some(irp) = (unsafe { PendingIrp::take(irp) }) else {
+    let Some(irp) = (unsafe { PendingIrp::take(irp, "WskSocket", std::ptr::null()) }) else {
         return NtStatus::INVALID_PARAMETER.0;
     };
     // SAFETY: WSK contract: the WSK_CLIENT from the captured NPI.
@@ -311,7 +312,7 @@ unsafe extern "C" fn wsk_socket_connect(
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     // SAFETY: as in wsk_socket.
-    let Some(irp) = (unsafe { PendingIrp::take(irp) }) else {
+    let Some(irp) = (unsafe { PendingIrp::take(irp, "WskSocketConnect", std::ptr::null()) }) else {
         return NtStatus::INVALID_PARAMETER.0;
     };
     // SAFETY: as in wsk_socket.

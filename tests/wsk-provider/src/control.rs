@@ -25,7 +25,7 @@ pub(crate) unsafe extern "C" fn wsk_control_client(
     #[allow(clippy::cast_possible_truncation)]
     let (input_size, output_size) = (input_size as usize, output_size as usize);
     // SAFETY: WSK contract: the client's IRP (or null).
-    let irp = unsafe { PendingIrp::take(irp) };
+    let irp = unsafe { PendingIrp::take(irp, "WskControlClient", std::ptr::null()) };
     let (status, bytes) = if client.is_null() {
         (NtStatus::INVALID_HANDLE, 0)
     } else {

@@ -53,11 +53,19 @@ impl PendingIrp {
     /// Takes over `irp` the way `IoCallDriver` hands an IRP to the next driver: one stack
     /// location down. Null gives `None`.
     ///
+    /// `op` and `socket` (null for client-level calls) name the call for the verifier
+    /// (`crate::verify`), which refuses (`None`) an IRP still in flight or without a stack
+    /// location for the provider when `WSKRS_PROVIDER_VERIFY=1`.
+    ///
     /// # Safety
     /// `irp` is null or a live IRP the caller passed to a WSK function, with a stack location
     /// reserved for the provider (`IoAllocateIrp(1, ..)` or more).
-    pub(crate) unsafe fn take(irp: *mut sys::IRP) -> Option<Self> {
+    pub(crate) unsafe fn take(irp: *mut sys::IRP, op: &str, socket: *const std::ffi::c_void) -> Option<Self> {
         let irp = NonNull::new(irp)?;
+        // SAFETY: the caller guarantees the IRP is live.
+        if !unsafe { crate::verify::take(irp.as_ptr(), op, socket) } {
+            return None;
+        }
         // SAFETY: the caller guarantees the IRP is live and is now ours.
         let r = unsafe { &mut *irp.as_ptr() };
         r.CurrentLocation = r.CurrentLocation.wrapping_sub(1);
@@ -93,6 +101,7 @@ impl PendingIrp {
         let irp = self.0.as_ptr();
         std::mem::forget(self);
         crate::trace::irp_completed(irp, status, information);
+        crate::verify::release(irp);
         // SAFETY: the IRP is live and ours (type invariant).
         unsafe { fields::set_io_status(irp, status.0, information) };
         // SAFETY: as above; completing hands it back to its owner, and `self` is gone.

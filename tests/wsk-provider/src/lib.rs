@@ -56,6 +56,8 @@ mod status;
 mod tcpopt;
 #[cfg(windows)]
 mod trace;
+#[cfg(windows)]
+mod verify;
 
 #[cfg(windows)]
 pub use exports::*;
@@ -111,6 +113,13 @@ mod exports {
     pub unsafe extern "system" fn WskReleaseProviderNPI(registration: *mut sys::WSK_REGISTRATION) {
         // SAFETY: forwarded contract.
         unsafe { crate::client::release(registration) };
+    }
+
+    /// Client mistakes `WSKRS_PROVIDER_VERIFY=1` reported since the process started (for the
+    /// self-test; not a WSK export).
+    #[must_use]
+    pub fn verifier_reports() -> u64 {
+        crate::verify::reports()
     }
 
     /// `WskQueryProviderCharacteristics`: NPI 1.0 only.

@@ -75,7 +75,7 @@ pub(crate) unsafe extern "C" fn wsk_get_address_info(
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     // SAFETY: WSK contract: the client's IRP (or null, which Windows rejects).
-    let Some(irp) = (unsafe { PendingIrp::take(irp) }) else {
+    let Some(irp) = (unsafe { PendingIrp::take(irp, "WskGetAddressInfo", std::ptr::null()) }) else {
         return NtStatus::INVALID_PARAMETER.0;
     };
     if client.is_null() || result.is_null() {
@@ -135,7 +135,7 @@ pub(crate) unsafe extern "C" fn wsk_get_name_info(
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     // SAFETY: as in wsk_get_address_info.
-    let Some(irp) = (unsafe { PendingIrp::take(irp) }) else {
+    let Some(irp) = (unsafe { PendingIrp::take(irp, "WskGetNameInfo", std::ptr::null()) }) else {
         return NtStatus::INVALID_PARAMETER.0;
     };
     if client.is_null() || address.is_null() || (node.is_null() && service.is_null()) {

@@ -33,7 +33,7 @@ pub(crate) unsafe extern "C" fn wsk_control_socket(
     #[allow(clippy::cast_possible_truncation)]
     let (input_size, output_size) = (input_size as usize, output_size as usize);
     // SAFETY: WSK contract: the client's IRP (or null).
-    let irp = unsafe { PendingIrp::take(irp) };
+    let irp = unsafe { PendingIrp::take(irp, "WskControlSocket", socket.cast_const().cast()) };
     if request == sys::WskSetOption
         && level == sys::SOL_SOCKET
         && code == sys::SO_WSK_EVENT_CALLBACK

@@ -941,11 +941,12 @@ pub(crate) fn new_winsock_socket(
 /// # Safety
 /// As [`Socket::from_handle`] and [`PendingIrp::take`].
 unsafe fn enter(
+    op: &str,
     handle: *mut sys::WSK_SOCKET,
     irp: *mut sys::IRP,
 ) -> Result<(Arc<Socket>, PendingIrp), NtStatus> {
     // SAFETY: caller's contract.
-    let Some(irp) = (unsafe { PendingIrp::take(irp) }) else {
+    let Some(irp) = (unsafe { PendingIrp::take(irp, op, handle.cast_const().cast()) }) else {
         return Err(NtStatus::INVALID_PARAMETER);
     };
     // SAFETY: caller's contract.
@@ -956,9 +957,9 @@ unsafe fn enter(
 }
 
 macro_rules! enter_or_return {
-    ($socket:expr, $irp:expr) => {
+    ($op:expr, $socket:expr, $irp:expr) => {
         // SAFETY: WSK passes the handle it gave the client and the client's IRP.
-        match unsafe { enter($socket, $irp) } {
+        match unsafe { enter($op, $socket, $irp) } {
             Ok(pair) => pair,
             Err(status) => return status.0,
         }
@@ -969,7 +970,7 @@ unsafe extern "C" fn wsk_close_socket(
     socket: *mut sys::WSK_SOCKET,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (s, irp) = enter_or_return!(socket, irp);
+    let (s, irp) = enter_or_return!("WskCloseSocket", socket, irp);
     crate::trace::line(format_args!("WskCloseSocket {socket:p}"));
     s.close(irp).0
 }
@@ -980,7 +981,7 @@ unsafe extern "C" fn wsk_bind(
     _flags: u32,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (s, irp) = enter_or_return!(socket, irp);
+    let (s, irp) = enter_or_return!("WskBind", socket, irp);
     s.bind(address, irp).0
 }
 
@@ -989,7 +990,7 @@ unsafe extern "C" fn wsk_get_local_address(
     address: *mut sys::SOCKADDR,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (s, irp) = enter_or_return!(socket, irp);
+    let (s, irp) = enter_or_return!("WskGetLocalAddress", socket, irp);
     s.address(address, false, irp).0
 }
 
@@ -998,7 +999,7 @@ unsafe extern "C" fn wsk_get_remote_address(
     address: *mut sys::SOCKADDR,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (s, irp) = enter_or_return!(socket, irp);
+    let (s, irp) = enter_or_return!("WskGetRemoteAddress", socket, irp);
     s.address(address, true, irp).0
 }
 
@@ -1011,7 +1012,7 @@ unsafe extern "C" fn wsk_accept(
     remote: *mut sys::SOCKADDR,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (s, irp) = enter_or_return!(socket, irp);
+    let (s, irp) = enter_or_return!("WskAccept", socket, irp);
     s.accept(context, dispatch.cast(), local, remote, irp).0
 }
 
@@ -1021,7 +1022,7 @@ unsafe extern "C" fn wsk_connect(
     _flags: u32,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (s, irp) = enter_or_return!(socket, irp);
+    let (s, irp) = enter_or_return!("WskConnect", socket, irp);
     // SAFETY: the WSK contract: a readable address of its family's size.
     let Some(remote) = (unsafe { Addr::read(remote) }) else {
         return fail(irp, NtStatus::INVALID_PARAMETER).0;
@@ -1055,7 +1056,7 @@ unsafe extern "C" fn wsk_send(
     _flags: u32,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (s, irp) = enter_or_return!(socket, irp);
+    let (s, irp) = enter_or_return!("WskSend", socket, irp);
     // SAFETY: the WSK contract: the buffer and its MDLs are valid until completion.
     match unsafe { crate::buf::wsabufs(buffer) } {
         Ok(bufs) => {
@@ -1079,7 +1080,7 @@ unsafe extern "C" fn wsk_receive(
     flags: u32,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (s, irp) = enter_or_return!(socket, irp);
+    let (s, irp) = enter_or_return!("WskReceive", socket, irp);
     // SAFETY: as in wsk_send.
     match unsafe { crate::buf::wsabufs(buffer) } {
         Ok(bufs) => {
@@ -1102,7 +1103,7 @@ unsafe extern "C" fn wsk_disconnect(
     flags: u32,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (s, irp) = enter_or_return!(socket, irp);
+    let (s, irp) = enter_or_return!("WskDisconnect", socket, irp);
     s.disconnect(buffer, flags, irp).0
 }
 
@@ -1115,7 +1116,7 @@ unsafe extern "C" fn wsk_send_to(
     control: *mut sys::CMSGHDR,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (s, irp) = enter_or_return!(socket, irp);
+    let (s, irp) = enter_or_return!("WskSendTo", socket, irp);
     // A null remote address: the fixed destination, if one was set
     // (SIO_WSK_SET_SENDTO_ADDRESS / SIO_WSK_SET_REMOTE_ADDRESS).
     let to = if remote.is_null() {
@@ -1156,7 +1157,7 @@ unsafe extern "C" fn wsk_receive_from(
     control_flags: *mut u32,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (s, irp) = enter_or_return!(socket, irp);
+    let (s, irp) = enter_or_return!("WskReceiveFrom", socket, irp);
     // The page: ControlLength NULL means no control information (ControlInfo ignored).
     let control_room = if control_length.is_null() || control.is_null() {
         0
@@ -1193,7 +1194,7 @@ unsafe extern "C" fn wsk_release_data(
 ) -> sys::NTSTATUS {
     // SAFETY: WSK contract: a handle from this provider, not yet closed.
     match unsafe { Socket::from_handle(socket) } {
-        Some(s) => crate::events::release_data(&s, data).0,
+        Some(s) => released(socket, data.cast(), crate::events::release_data(&s, data)).0,
         None => NtStatus::INVALID_HANDLE.0,
     }
 }
@@ -1206,13 +1207,26 @@ unsafe extern "C" fn wsk_release_datagrams(
 ) -> sys::NTSTATUS {
     // SAFETY: as above.
     match unsafe { Socket::from_handle(socket) } {
-        Some(s) => crate::events::release_datagrams(&s, data).0,
+        Some(s) => released(socket, data.cast(), crate::events::release_datagrams(&s, data)).0,
         None => NtStatus::INVALID_HANDLE.0,
     }
 }
 
+/// `WskRelease`'s result; a chain the provider does not know is a client mistake the
+/// verifier reports (a second release of the same chain, or one never handed out).
+fn released(socket: *mut sys::WSK_SOCKET, chain: *const c_void, status: NtStatus) -> NtStatus {
+    if status == NtStatus::INVALID_PARAMETER && crate::verify::on() {
+        crate::verify::report(
+            "WskRelease",
+            socket.cast_const().cast(),
+            format_args!("indication chain {chain:p} is not the client's (released twice, or never handed out)"),
+        );
+    }
+    status
+}
+
 unsafe extern "C" fn wsk_listen(socket: *mut sys::WSK_SOCKET, irp: *mut sys::IRP) -> sys::NTSTATUS {
-    let (s, irp) = enter_or_return!(socket, irp);
+    let (s, irp) = enter_or_return!("WskListen", socket, irp);
     s.listen(irp).0
 }
 
@@ -1222,7 +1236,7 @@ unsafe extern "C" fn wsk_inspect_complete(
     _action: sys::WSK_INSPECT_ACTION,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (_s, irp) = enter_or_return!(socket, irp);
+    let (_s, irp) = enter_or_return!("WskInspectComplete", socket, irp);
     fail(irp, NtStatus::NOT_SUPPORTED).0
 }
 
@@ -1239,7 +1253,7 @@ unsafe extern "C" fn wsk_connect_ex(
     flags: u32,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (s, irp) = enter_or_return!(socket, irp);
+    let (s, irp) = enter_or_return!("WskConnectEx", socket, irp);
     if flags != 0 {
         return fail(irp, NtStatus::INVALID_PARAMETER).0;
     }
@@ -1281,7 +1295,7 @@ unsafe extern "C" fn wsk_send_messages(
     _control: *mut sys::CMSGHDR,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (_s, irp) = enter_or_return!(socket, irp);
+    let (_s, irp) = enter_or_return!("WskSendMessages", socket, irp);
     fail(irp, NtStatus::NOT_SUPPORTED).0
 }
 
@@ -1295,7 +1309,7 @@ unsafe extern "C" fn wsk_send_ex(
     _control: *mut sys::CMSGHDR,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (_s, irp) = enter_or_return!(socket, irp);
+    let (_s, irp) = enter_or_return!("WskSendEx", socket, irp);
     fail(irp, NtStatus::NOT_SUPPORTED).0
 }
 
@@ -1310,7 +1324,7 @@ unsafe extern "C" fn wsk_receive_ex(
     _control_flags: *mut u32,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let (_s, irp) = enter_or_return!(socket, irp);
+    let (_s, irp) = enter_or_return!("WskReceiveEx", socket, irp);
     fail(irp, NtStatus::NOT_SUPPORTED).0
 }
 

@@ -563,6 +563,12 @@ mod selftest {
         faults::delay_nth();
         faults::drop_nth();
         with_switch("WSKRS_PROVIDER_DROP", "1", events::dropped);
+        check(
+            "verifier: no report while WSKRS_PROVIDER_VERIFY is off (every check above)",
+            netio::verifier_reports() == 0,
+            netio::verifier_reports(),
+        );
+        with_switch("WSKRS_PROVIDER_VERIFY", "1", events::verifier);
         let compared = PENDING_COMPARED.load(Ordering::SeqCst);
         let mismatch = PENDING_MISMATCH.lock().unwrap().take();
         check(
@@ -2808,6 +2814,59 @@ mod selftest {
         /// `WSKRS_PROVIDER_DROP=1` with a receive-event client: the first received data is
         /// indicated, then the reset is reported as `WskDisconnectEvent(WSK_FLAG_ABORTIVE)`;
         /// later requests fail with `STATUS_CONNECTION_ABORTED`.
+        /// `WSKRS_PROVIDER_VERIFY=1`: an IRP reused while its receive is in flight, an IRP
+        /// without a stack location for the provider and a `WskRelease` of a chain the client
+        /// does not hold are each refused with INVALID_PARAMETER and reported once; the
+        /// receive in flight is untouched and completes with the peer's data.
+        pub(super) fn verifier(wsk: &Wsk) {
+            let before = netio::verifier_reports();
+            let rec = Recorder::new();
+            let (s, mut peer) = connected_pair(wsk, &rec);
+            let chain = Chain::new(&[4]);
+            let r = Req::new();
+            let mut wb = chain.wsk_buf(0, 4);
+            let first = NtStatus(unsafe { (conn(s).WskReceive.unwrap())(s, &raw mut wb, 0, r.arm()) });
+            // The same IRP again, not re-armed (re-arming would itself corrupt the request).
+            let again = NtStatus(unsafe { (conn(s).WskReceive.unwrap())(s, &raw mut wb, 0, r.irp) });
+            let reused = netio::verifier_reports() - before;
+            peer.write_all(b"data").unwrap();
+            let done = r.wait(Duration::from_secs(10));
+            check(
+                "verifier: IRP reused while in flight -> INVALID_PARAMETER, reported; the first receive completes",
+                first == NtStatus::PENDING
+                    && again == NtStatus::INVALID_PARAMETER
+                    && reused == 1
+                    && done == Some((NtStatus::SUCCESS, 4))
+                    && chain.bytes() == b"data",
+                format!("{first:?} {again:?} reports {reused} {done:?}"),
+            );
+            let bare = unsafe { sys::IoAllocateIrp(0, 0) };
+            let mut wb = chain.wsk_buf(0, 4);
+            let st = NtStatus(unsafe { (conn(s).WskReceive.unwrap())(s, &raw mut wb, 0, bare) });
+            unsafe { sys::IoFreeIrp(bare) };
+            let located = netio::verifier_reports() - before;
+            check(
+                "verifier: IRP without a stack location for the provider -> INVALID_PARAMETER, reported",
+                st == NtStatus::INVALID_PARAMETER && located == 2,
+                format!("{st:?} reports {located}"),
+            );
+            let mut bogus = sys::WSK_DATA_INDICATION::default();
+            let st = NtStatus(unsafe { (conn(s).WskRelease.unwrap())(s, &raw mut bogus) });
+            let released = netio::verifier_reports() - before;
+            check(
+                "verifier: WskRelease of a chain the client does not hold -> INVALID_PARAMETER, reported",
+                st == NtStatus::INVALID_PARAMETER && released == 3,
+                format!("{st:?} reports {released}"),
+            );
+            let (_, st) = close(s);
+            rec.closed.store(true, Ordering::SeqCst);
+            check(
+                "verifier: correct use after the mistakes (close) reports nothing more",
+                st.is_success() && netio::verifier_reports() - before == 3,
+                format!("{st:?}"),
+            );
+        }
+
         pub(super) fn dropped(wsk: &Wsk) {
             let rec = Recorder::new();
             let (s, mut peer) = connected_pair(wsk, &rec);
