@@ -167,20 +167,6 @@ pub unsafe fn unmark_pending(irp: *mut IRP) {
     location.Control &= !pending;
 }
 
-/// Whether the current stack location is marked pending (`SL_PENDING_RETURNED`).
-///
-/// # Safety
-/// `irp` points to a live IRP with a current stack location.
-#[must_use]
-pub unsafe fn is_marked_pending(irp: *mut IRP) -> bool {
-    // SAFETY: the caller guarantees the IRP is live with a valid current location.
-    let control = unsafe { (*current_stack_location(irp)).Control };
-    // SL_PENDING_RETURNED (0x01) fits the u8 `Control` field.
-    #[allow(clippy::cast_possible_truncation)]
-    let pending = SL_PENDING_RETURNED as u8;
-    control & pending != 0
-}
-
 /// `Irp->PendingReturned`: what `IoCompleteRequest` copied from `SL_PENDING_RETURNED` of the
 /// stack location whose completion routine is running (read it in a completion routine).
 ///
