@@ -973,8 +973,10 @@ fn shell_in_a_terminal(cx: &Ctx<'_>) -> Result<()> {
         count(s, "ID  KIND") == 1
     })?;
     tmux.keys(&["Up", "Enter"])?;
+    // Until the prompt follows the second table (its rows are on the screen by then).
     let screen = tmux.wait("the list again (history)", Duration::from_secs(20), |s| {
         count(s, "ID  KIND") == 2
+            && s.rsplit_once("ID  KIND").is_some_and(|(_, after)| after.contains("wskctl>"))
     })?;
     let row = format!("127.0.0.1:{port}");
     ensure!(
@@ -1221,7 +1223,12 @@ fn cancelled_receive_returns_promptly(cx: &Ctx<'_>) -> Result<()> {
 
     // The session goes on: `list` still shows the connection.
     let row = format!("127.0.0.1:{port}");
-    let screen = shell_line(&tmux, "list", "the list", |s| count(s, "ID  KIND") == 1)?;
+    // Wait for the prompt after the table: the header alone can be on the screen before the
+    // rows (seen: a capture with the header and no row yet, reported as "gone").
+    let screen = shell_line(&tmux, "list", "the list", |s| {
+        count(s, "ID  KIND") == 1
+            && s.split_once("ID  KIND").is_some_and(|(_, after)| after.contains("wskctl>"))
+    })?;
     let listed = screen
         .lines()
         .skip_while(|line| !line.contains("ID  KIND"))
