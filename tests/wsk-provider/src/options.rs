@@ -56,6 +56,7 @@ pub(crate) unsafe extern "C" fn wsk_control_socket(
     let (status, bytes) = match unsafe { Socket::from_handle(socket) } {
         None => (NtStatus::INVALID_HANDLE, 0),
         Some(s) => {
+            crate::verify::after_close("WskControlSocket", socket.cast_const().cast(), s.is_closing());
             let req = Request {
                 code,
                 level,

@@ -951,7 +951,10 @@ unsafe fn enter(
     };
     // SAFETY: caller's contract.
     match unsafe { Socket::from_handle(handle) } {
-        Some(s) => Ok((s, irp)),
+        Some(s) => {
+            crate::verify::after_close(op, handle.cast_const().cast(), s.is_closing());
+            Ok((s, irp))
+        }
         None => Err(fail(irp, NtStatus::INVALID_HANDLE)),
     }
 }

@@ -12,6 +12,9 @@
 //!   same way;
 //! - `WskRelease` of an indication chain the provider did not hand out or that was released
 //!   already (Windows would free it twice): reported, `STATUS_INVALID_PARAMETER` as without
+//!   the switch;
+//! - a call on a socket whose `WskCloseSocket` has begun (a second close included; once the
+//!   close completed, Windows may have freed the socket): reported, the call fails as without
 //!   the switch.
 //!
 //! A completion routine that ignores `Irp->PendingReturned`, or a buffer or MDL freed while a
@@ -108,6 +111,14 @@ pub(crate) unsafe fn take(irp: *mut wsk_bindings::IRP, op: &str, socket: *const 
         return false;
     }
     true
+}
+
+/// A call on a socket whose `WskCloseSocket` has begun (`closing`): reported (Windows may
+/// free the socket once the close completes; until then calls fail, as here).
+pub(crate) fn after_close(op: &str, socket: *const c_void, closing: bool) {
+    if closing && on() {
+        report(op, socket, format_args!("called after WskCloseSocket on this socket began"));
+    }
 }
 
 /// The provider is about to complete `irp` (the client may reuse it from its completion

@@ -2865,6 +2865,34 @@ mod selftest {
                 st.is_success() && netio::verifier_reports() - before == 3,
                 format!("{st:?}"),
             );
+            // A call while WskCloseSocket waits for a receive callback that is still running.
+            let slow = Recorder::new();
+            slow.answers.lock().unwrap().push_back(Answer::Slow(800));
+            let (s, mut peer) = connected_pair(wsk, &slow);
+            let enabled = event_control(s, sys::WSK_EVENT_RECEIVE, None);
+            peer.write_all(b"x").unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while !slow.in_callback.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let c = Req::new();
+            let closing = NtStatus(unsafe { (super::basic(s).WskCloseSocket.unwrap())(s, c.arm()) });
+            let mut out = [0u8; 28];
+            let (_, late, _) = Req::new().run(|irp| unsafe {
+                (conn(s).WskGetLocalAddress.unwrap())(s, out.as_mut_ptr().cast(), irp)
+            });
+            let after_close = netio::verifier_reports() - before;
+            let closed = c.wait(Duration::from_secs(10));
+            slow.closed.store(true, Ordering::SeqCst);
+            check(
+                "verifier: a call after WskCloseSocket began (callback still running) is reported",
+                enabled.is_success()
+                    && closing == NtStatus::PENDING
+                    && !late.is_success()
+                    && after_close == 4
+                    && closed.is_some_and(|(st, _)| st.is_success()),
+                format!("{enabled:?} {closing:?} {late:?} reports {after_close} {closed:?}"),
+            );
         }
 
         pub(super) fn dropped(wsk: &Wsk) {
