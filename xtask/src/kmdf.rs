@@ -384,7 +384,7 @@ fn patch_wdk_build(dir: &Path) -> Result<()> {
 
 /// Writes `bytes` to `path` unless it already holds them (unchanged files keep their mtime,
 /// so cargo does not rebuild the bindings).
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool> {
+pub(crate) fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool> {
     if fs::read(path).is_ok_and(|old| old == bytes) {
         return Ok(false);
     }
@@ -395,7 +395,7 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<bool> {
     Ok(true)
 }
 
-fn symlink_dir(target: &Path, link: &Path) -> Result<()> {
+pub(crate) fn symlink_dir(target: &Path, link: &Path) -> Result<()> {
     if fs::read_link(link).is_ok_and(|t| t == target) {
         return Ok(());
     }

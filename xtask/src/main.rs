@@ -19,6 +19,7 @@ mod provider;
 mod scenarios;
 mod setup;
 mod util;
+mod wdk_names;
 #[cfg(test)]
 mod windows_package;
 mod wine;
@@ -45,7 +46,9 @@ Other commands:
   setup              install missing Debian packages (apt-get) and Rust targets (rustup)
   build              build wskrs.sys (WDM shell), kmdf/wskrs.sys (KMDF shell, with a
                      Linux kit in target/kmdf-build), wskctl.exe and the bcryptprimitives.dll shim
-  lint               cargo clippy of the KMDF shell for x86_64-pc-windows-msvc, warnings denied
+  lint               cargo clippy of the KMDF shell for x86_64-pc-windows-msvc, warnings
+                     denied; wsk-bindings + wsk checked in their WDK configuration against a
+                     header set that also declares every name wsk-bindings declares by hand
   e2e [CASE...]      only the end-to-end suite (all cases, or the named ones)
   conformance [wine] [wskrs]
                      the WSK provider conformance suite: one table of checks per provider
@@ -110,8 +113,13 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
         "lint" => {
             no_args(command, rest)?;
             setup::ensure(&layout)?;
-            let ok = kmdf::clippy(&layout)?;
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            let clippy_ok = kmdf::clippy(&layout)?;
+            let names_ok = wdk_names::check(&layout)?;
+            Ok(if clippy_ok && names_ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         "demo" => {
             no_args(command, rest)?;
@@ -194,6 +202,20 @@ fn test(layout: &Layout) -> Result<ExitCode> {
         eprintln!("KMDF shell clippy: FAILED (see its output above)");
     }
 
+    println!("== wsk-bindings in its WDK configuration: hand-declared names vs the headers'");
+    let names_ok = match wdk_names::check(layout) {
+        Ok(ok) => ok,
+        Err(err) => {
+            eprintln!("error: the WDK-configuration check could not run: {err:#}");
+            false
+        }
+    };
+    if names_ok {
+        println!("wdk-names: ok (no clash)");
+    } else {
+        eprintln!("wdk-names: FAILED (see cargo's output above)");
+    }
+
     println!("== end-to-end suite under Wine");
     // An explicit --provider / WSKRS_PROVIDER runs the suite with that provider only.
     let providers = match Provider::explicit()? {
@@ -231,7 +253,10 @@ fn test(layout: &Layout) -> Result<ExitCode> {
     if !kmdf_clippy_ok {
         eprintln!("xtask test: FAILED: clippy of the KMDF shell (output above)");
     }
-    Ok(if unit_ok && kmdf_clippy_ok && e2e_ok && conformance_ok {
+    if !names_ok {
+        eprintln!("xtask test: FAILED: wsk-bindings in its WDK configuration (output above)");
+    }
+    Ok(if unit_ok && kmdf_clippy_ok && names_ok && e2e_ok && conformance_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
