@@ -605,3 +605,83 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod declaration_tests {
+    //! The KMDF declarations (driver/kmdf/linux-wdk/wdf.h) as facts: the function table is
+    //! whole and in order, and agrees with indices published independently of the header it
+    //! was taken from.
+
+    /// `(name, index)` of every `<Name>TableIndex = N,` line of `_WDFFUNCENUM`.
+    fn table() -> Vec<(String, usize)> {
+        let header = include_str!("../../driver/kmdf/linux-wdk/wdf.h");
+        let start = header.find("typedef enum _WDFFUNCENUM {").expect("the enum is declared");
+        let end = header[start..].find("} WDFFUNCENUM;").expect("the enum ends") + start;
+        header[start..end]
+            .lines()
+            .filter_map(|line| {
+                let (name, rest) = line.trim().split_once("TableIndex = ")?;
+                Some((name.to_owned(), rest.trim_end_matches(',').parse().ok()?))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn function_table_has_458_entries_in_order() {
+        let table = table();
+        assert_eq!(table.len(), 458);
+        for (position, (name, index)) in table.iter().enumerate() {
+            assert_eq!(*index, position, "{name}");
+        }
+        let mut names: Vec<&String> = table.iter().map(|(n, _)| n).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), 458, "a name appears twice");
+        let header = include_str!("../../driver/kmdf/linux-wdk/wdf.h");
+        assert!(header.contains("WdfFunctionTableNumEntries = 458,"));
+    }
+
+    #[test]
+    fn indices_agree_with_other_published_bindings() {
+        // Indices other public KMDF bindings use (and the first and last entries of 1.33).
+        let table = table();
+        let index = |name: &str| table.iter().find(|(n, _)| n == name).map(|(_, i)| *i);
+        for (name, expected) in [
+            ("WdfChildListCreate", 0),
+            ("WdfDeviceInitSetPnpPowerEventCallbacks", 55),
+            ("WdfDeviceInitSetFileObjectConfig", 71),
+            ("WdfDeviceCreate", 75),
+            ("WdfDeviceCreateSymbolicLink", 80),
+            ("WdfDriverCreate", 116),
+            ("WdfFileObjectGetDevice", 139),
+            ("WdfIoQueueCreate", 152),
+            ("WdfRequestMarkCancelableEx", 393),
+            ("WdfDeviceSetDeviceInterfaceStateEx", 457),
+        ] {
+            assert_eq!(index(name), Some(expected), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_pfn_type_names_a_table_entry() {
+        // The wdk-sys macro pairs PFN_<NAME> with <Name>TableIndex; a PFN_ without an entry
+        // would be callable by nobody, and a misspelt one would hide a DDI.
+        let header = include_str!("../../driver/kmdf/linux-wdk/wdf.h");
+        let table = table();
+        let mut checked = 0;
+        // `(NTAPI *PFN_WDFDRIVERCREATE)`, `(FASTCALL *PFN_WDF...)`; callback types are
+        // `PFN_WDF_...` (an underscore after WDF) and are not DDIs.
+        for part in header.split("*PFN_WDF").skip(1) {
+            let upper: String = part.chars().take_while(char::is_ascii_alphanumeric).collect();
+            if upper.is_empty() {
+                continue;
+            }
+            let found = table
+                .iter()
+                .any(|(n, _)| n.to_ascii_uppercase() == format!("WDF{upper}"));
+            assert!(found, "PFN_WDF{upper} has no table entry");
+            checked += 1;
+        }
+        assert!(checked >= 30, "only {checked} PFN types found");
+    }
+}
