@@ -1250,11 +1250,15 @@ fn graceful_disconnect(cx: &Ctx<'_>) -> Step {
 }
 
 fn abortive_disconnect(cx: &Ctx<'_>) -> Step {
-    let (address, peer) = server(LOCALHOST4, cx.timeout, "in-process server", |mut stream| {
+    // The reset comes once the server has the connection and its first bytes (a connection
+    // reset while still in the accept queue is another test).
+    let (ready, got_ready) = mpsc::channel();
+    let (address, peer) = server(LOCALHOST4, cx.timeout, "in-process server", move |mut stream| {
         let mut first = [0u8; 4];
         stream
             .read_exact(&mut first)
             .map_err(|error| format!("reading the first bytes: {error}"))?;
+        let _ = ready.send(());
         let mut rest = Vec::new();
         match stream.read_to_end(&mut rest) {
             Err(error)
@@ -1271,6 +1275,10 @@ fn abortive_disconnect(cx: &Ctx<'_>) -> Step {
     })?;
     let mut stream = kernel_connect(cx, address)?;
     stream.write_all(&heap(b"ping"))?;
+    if got_ready.recv_timeout(cx.timeout).is_err() {
+        // The server failed or never got the bytes: its result says why.
+        return peer.join(cx.timeout);
+    }
     needs(needs::DISCONNECT, stream.shutdown(Shutdown::Both))?;
     peer.join(cx.timeout)
 }
