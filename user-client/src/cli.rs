@@ -187,9 +187,12 @@ pub enum Command {
 const SELFTEST_HELP: &str = "\
 Examples:
   wskctl selftest
-  wskctl --json selftest > selftest.json
+  wskctl --json selftest
   wskctl selftest --list
   wskctl selftest --only tcp_connect_echo_1mib recv_cancel --timeout-ms 10000
+
+For a bug report, save the JSON report to a file (in cmd or PowerShell:
+`wskctl --json selftest > selftest.json`) and attach it.
 
 Exit status: 0 every scenario passed or was skipped; 1 a scenario failed; 3 the device
 could not be opened (is the driver loaded? `wskctl driver status`).";

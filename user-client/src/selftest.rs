@@ -92,7 +92,11 @@ impl Problem {
 
     /// What was seen shows that the provider (or the machine) lacks `needs`.
     #[must_use]
-    pub fn lacks(needs: &'static str, message: impl Into<String>, status: Option<NtStatus>) -> Self {
+    pub fn lacks(
+        needs: &'static str,
+        message: impl Into<String>,
+        status: Option<NtStatus>,
+    ) -> Self {
         Self {
             message: message.into(),
             status,
@@ -524,7 +528,10 @@ struct Peer<T> {
 }
 
 impl<T: Send + 'static> Peer<T> {
-    fn spawn(what: &'static str, body: impl FnOnce() -> Result<T, String> + Send + 'static) -> Self {
+    fn spawn(
+        what: &'static str,
+        body: impl FnOnce() -> Result<T, String> + Send + 'static,
+    ) -> Self {
         let (sender, done) = mpsc::channel();
         let thread = thread::spawn(move || {
             let _ = sender.send(body());
@@ -562,13 +569,19 @@ fn std_listener(ip: IpAddr) -> Step<TcpListener> {
                 None,
             )
         } else {
-            Problem::check(format!("the in-process peer cannot listen on {ip}: {error}"))
+            Problem::check(format!(
+                "the in-process peer cannot listen on {ip}: {error}"
+            ))
         }
     })
 }
 
 /// Accepts one connection on `listener` before `deadline`, with read and write timeouts set.
-fn accept_before(listener: &TcpListener, deadline: Instant, timeout: Duration) -> Result<TcpStream, String> {
+fn accept_before(
+    listener: &TcpListener,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<TcpStream, String> {
     listener
         .set_nonblocking(true)
         .map_err(|error| format!("set_nonblocking: {error}"))?;
@@ -607,9 +620,12 @@ fn std_connect(address: SocketAddr, timeout: Duration) -> Result<TcpStream, Stri
 /// Reads until end of stream; returns the bytes.
 fn read_to_eof(stream: &mut TcpStream) -> Result<Vec<u8>, String> {
     let mut data = Vec::new();
-    stream
-        .read_to_end(&mut data)
-        .map_err(|error| format!("reading until end of stream (after {} bytes): {error}", data.len()))?;
+    stream.read_to_end(&mut data).map_err(|error| {
+        format!(
+            "reading until end of stream (after {} bytes): {error}",
+            data.len()
+        )
+    })?;
     Ok(data)
 }
 
@@ -684,7 +700,9 @@ fn std_udp(ip: IpAddr) -> Step<UdpSocket> {
                 None,
             )
         } else {
-            Problem::check(format!("the in-process peer cannot bind UDP on {ip}: {error}"))
+            Problem::check(format!(
+                "the in-process peer cannot bind UDP on {ip}: {error}"
+            ))
         }
     })
 }
@@ -834,7 +852,10 @@ fn connect_echo(cx: &Ctx<'_>, ip: IpAddr, total: usize) -> Step {
     let (address, peer) = echo_server(ip, cx.timeout)?;
     let mut stream = kernel_connect(cx, address)?;
     ensure(stream.peer_addr().ok() == Some(address), || {
-        format!("the connection's peer is {:?}, expected {address}", stream.peer_addr().ok())
+        format!(
+            "the connection's peer is {:?}, expected {address}",
+            stream.peer_addr().ok()
+        )
     })?;
     let data = pattern(total, 0x5e1f_7e57);
     let mut back = vec![0u8; total];
@@ -851,9 +872,14 @@ fn connect_echo(cx: &Ctx<'_>, ip: IpAddr, total: usize) -> Step {
     })?;
     drop(stream);
     let (echoed, echoed_sha) = peer.join(cx.timeout)?;
-    ensure(echoed == total as u64 && echoed_sha == sha256(&data), || {
-        format!("the echo server echoed {echoed} bytes (SHA-256 {echoed_sha}), expected {total}")
-    })
+    ensure(
+        echoed == total as u64 && echoed_sha == sha256(&data),
+        || {
+            format!(
+                "the echo server echoed {echoed} bytes (SHA-256 {echoed_sha}), expected {total}"
+            )
+        },
+    )
 }
 
 fn listener_echo(cx: &Ctx<'_>, ip: IpAddr) -> Step {
@@ -943,7 +969,10 @@ fn listener_source(cx: &Ctx<'_>) -> Step {
         stream
             .read_exact(&mut data)
             .map_err(|error| format!("reading {TOTAL} bytes: {error}"))?;
-        match (0u64..).zip(&data).find(|&(index, &byte)| byte != source_byte(index)) {
+        match (0u64..)
+            .zip(&data)
+            .find(|&(index, &byte)| byte != source_byte(index))
+        {
             Some((index, byte)) => Err(format!(
                 "byte {index} is {byte}, the pattern says {}",
                 source_byte(index)
@@ -967,26 +996,37 @@ fn tcp_accept(cx: &Ctx<'_>) -> Step {
     let client = Peer::spawn("in-process client", move || {
         let mut stream = std_connect(address, timeout)?;
         let local = stream.local_addr().map_err(|error| error.to_string())?;
-        stream.write_all(HELLO).map_err(|error| format!("sending: {error}"))?;
+        stream
+            .write_all(HELLO)
+            .map_err(|error| format!("sending: {error}"))?;
         let mut answer = vec![0u8; ANSWER.len()];
         stream
             .read_exact(&mut answer)
             .map_err(|error| format!("reading the answer: {error}"))?;
         if answer != ANSWER {
-            return Err(format!("the answer is {:?}", String::from_utf8_lossy(&answer)));
+            return Err(format!(
+                "the answer is {:?}",
+                String::from_utf8_lossy(&answer)
+            ));
         }
         let rest = read_to_eof(&mut stream)?;
         if rest.is_empty() {
             Ok(local)
         } else {
-            Err(format!("{} unexpected bytes before the end of stream", rest.len()))
+            Err(format!(
+                "{} unexpected bytes before the end of stream",
+                rest.len()
+            ))
         }
     });
     let (mut stream, peer) = listener.accept_timeout(cx.timeout)?;
     let mut hello = vec![0u8; HELLO.len()];
     stream.read_exact(&mut hello)?;
     ensure(hello == HELLO, || {
-        format!("the accepted connection read {:?}", String::from_utf8_lossy(&hello))
+        format!(
+            "the accepted connection read {:?}",
+            String::from_utf8_lossy(&hello)
+        )
     })?;
     stream.write_all(&heap(ANSWER))?;
     drop(stream);
@@ -1006,9 +1046,10 @@ fn tcp_accept(cx: &Ctx<'_>) -> Step {
                 format!("a second ACCEPT should time out: {}", problem.message)
             })?;
             let took = started.elapsed();
-            ensure(took >= wait.saturating_sub(Duration::from_millis(50)), || {
-                format!("the 300 ms ACCEPT timed out after {} ms", took.as_millis())
-            })
+            ensure(
+                took >= wait.saturating_sub(Duration::from_millis(50)),
+                || format!("the 300 ms ACCEPT timed out after {} ms", took.as_millis()),
+            )
         }
     }
 }
@@ -1055,10 +1096,13 @@ fn tcp_serve_echo(cx: &Ctx<'_>) -> Step {
             .find(|entry| entry.status.id == endpoint.id)
             .map(|entry| entry.status);
         last = entry;
-        Ok(entry.filter(|status| status.bytes_sent >= expected && status.bytes_received >= expected))
+        Ok(entry
+            .filter(|status| status.bytes_sent >= expected && status.bytes_received >= expected))
     })?;
     let status = counted.ok_or_else(|| {
-        Problem::check(format!("LIST does not show {expected} bytes each way: {last:?}"))
+        Problem::check(format!(
+            "LIST does not show {expected} bytes each way: {last:?}"
+        ))
     })?;
     ensure(status.service == Service::Echo, || {
         format!("LIST shows service {}, expected echo", status.service)
@@ -1089,7 +1133,9 @@ fn udp_echo_service(cx: &Ctx<'_>, ip: IpAddr) -> Step {
             .map_err(|error| Problem::check(format!("sending datagram {index}: {error}")))?;
         let mut buffer = [0u8; 1500];
         let (got, from) = peer.recv_from(&mut buffer).map_err(|error| {
-            Problem::check(format!("datagram {index} ({len} bytes) did not come back: {error}"))
+            Problem::check(format!(
+                "datagram {index} ({len} bytes) did not come back: {error}"
+            ))
         })?;
         ensure(buffer.get(..got) == Some(datagram.as_slice()), || {
             format!("datagram {index} came back as {got} different bytes")
@@ -1183,7 +1229,10 @@ fn socket_options(cx: &Ctx<'_>, ip: IpAddr) -> Step {
         let after = needs(what, set(device, id, !before))?;
         let again = needs(what, get(device, id))?;
         ensure(after != before && again != before, || {
-            format!("{name}: was {before}, set {}, read back {after} then {again}", !before)
+            format!(
+                "{name}: was {before}, set {}, read back {after} then {again}",
+                !before
+            )
         })?;
     }
     let before = needs(what, device.recv_buffer_size(id))?;
@@ -1234,14 +1283,22 @@ fn graceful_disconnect(cx: &Ctx<'_>) -> Step {
     let mut after = vec![0u8; AFTER.len()];
     stream.read_exact(&mut after)?;
     ensure(after == AFTER, || {
-        format!("after DISCONNECT received {:?}", String::from_utf8_lossy(&after))
+        format!(
+            "after DISCONNECT received {:?}",
+            String::from_utf8_lossy(&after)
+        )
     })?;
     let mut rest = [0u8; 16];
     let end = stream.read(&mut rest)?;
-    ensure(end == 0, || format!("{end} bytes where the end of stream was expected"))?;
+    ensure(end == 0, || {
+        format!("{end} bytes where the end of stream was expected")
+    })?;
     let got = peer.join(cx.timeout)?;
     ensure(got == LAST, || {
-        format!("the peer read {:?} before the end of stream", String::from_utf8_lossy(&got))
+        format!(
+            "the peer read {:?} before the end of stream",
+            String::from_utf8_lossy(&got)
+        )
     })?;
     let state = stream.status()?.status.state;
     ensure(state == EndpointState::Disconnected, || {
@@ -1253,26 +1310,31 @@ fn abortive_disconnect(cx: &Ctx<'_>) -> Step {
     // The reset comes once the server has the connection and its first bytes (a connection
     // reset while still in the accept queue is another test).
     let (ready, got_ready) = mpsc::channel();
-    let (address, peer) = server(LOCALHOST4, cx.timeout, "in-process server", move |mut stream| {
-        let mut first = [0u8; 4];
-        stream
-            .read_exact(&mut first)
-            .map_err(|error| format!("reading the first bytes: {error}"))?;
-        let _ = ready.send(());
-        let mut rest = Vec::new();
-        match stream.read_to_end(&mut rest) {
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
-                ) =>
-            {
-                Ok(())
+    let (address, peer) = server(
+        LOCALHOST4,
+        cx.timeout,
+        "in-process server",
+        move |mut stream| {
+            let mut first = [0u8; 4];
+            stream
+                .read_exact(&mut first)
+                .map_err(|error| format!("reading the first bytes: {error}"))?;
+            let _ = ready.send(());
+            let mut rest = Vec::new();
+            match stream.read_to_end(&mut rest) {
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                    ) =>
+                {
+                    Ok(())
+                }
+                Err(error) => Err(format!("expected a reset, got: {error}")),
+                Ok(_) => Err("the peer saw an orderly end of stream, not a reset".to_owned()),
             }
-            Err(error) => Err(format!("expected a reset, got: {error}")),
-            Ok(_) => Err("the peer saw an orderly end of stream, not a reset".to_owned()),
-        }
-    })?;
+        },
+    )?;
     let mut stream = kernel_connect(cx, address)?;
     stream.write_all(&heap(b"ping"))?;
     if got_ready.recv_timeout(cx.timeout).is_err() {
@@ -1337,7 +1399,9 @@ fn recv_cancel(cx: &Ctx<'_>) -> Step {
     let result = stream.read(&mut buffer);
     let took = started.elapsed();
     let was_outstanding = cancelling.join(cx.timeout)?;
-    ensure(was_outstanding, || "nothing was outstanding when the cancel came".to_owned())?;
+    ensure(was_outstanding, || {
+        "nothing was outstanding when the cancel came".to_owned()
+    })?;
     match result {
         Ok(count) => {
             return Err(Problem::check(format!(
@@ -1355,15 +1419,16 @@ fn recv_cancel(cx: &Ctx<'_>) -> Step {
         format!("the cancel took {} ms to end the receive", took.as_millis())
     })?;
     // The connection still works.
-    let still = stream
-        .write_all(&heap(b"ping"))
-        .and_then(|()| {
-            let mut echo = [0u8; 4];
-            stream.read_exact(&mut echo).map(|()| echo)
-        });
+    let still = stream.write_all(&heap(b"ping")).and_then(|()| {
+        let mut echo = [0u8; 4];
+        stream.read_exact(&mut echo).map(|()| echo)
+    });
     match still {
         Ok(echo) => ensure(&echo == b"ping", || {
-            format!("after the cancel the echo is {:?}", String::from_utf8_lossy(&echo))
+            format!(
+                "after the cancel the echo is {:?}",
+                String::from_utf8_lossy(&echo)
+            )
         })?,
         Err(error) => {
             let problem = Problem::from(error);
@@ -1389,10 +1454,13 @@ fn recv_cancel(cx: &Ctx<'_>) -> Step {
 
 fn resolve_localhost(cx: &Ctx<'_>) -> Step {
     let addresses = cx.device.resolve("localhost", "", cx.timeout_ms())?;
-    ensure(!addresses.is_empty(), || "localhost resolved to nothing".to_owned())?;
-    ensure(addresses.iter().all(|address| address.ip().is_loopback()), || {
-        format!("localhost resolved to non-loopback addresses: {addresses:?}")
+    ensure(!addresses.is_empty(), || {
+        "localhost resolved to nothing".to_owned()
     })?;
+    ensure(
+        addresses.iter().all(|address| address.ip().is_loopback()),
+        || format!("localhost resolved to non-loopback addresses: {addresses:?}"),
+    )?;
     ensure(
         addresses
             .iter()
@@ -1454,7 +1522,10 @@ fn malformed_requests(cx: &Ctx<'_>) -> Step {
     for (what, code, input, out_len, expected) in cases {
         let reply = cx.device.raw(code, input, out_len);
         ensure(reply.status == expected, || {
-            format!("{what}: the driver answered {}, expected {expected}", reply.status)
+            format!(
+                "{what}: the driver answered {}, expected {expected}",
+                reply.status
+            )
         })?;
     }
     match cx.device.close(EndpointId(u64::from(u32::MAX) << 8)) {
@@ -1482,7 +1553,12 @@ fn handle_close_closes_endpoints(cx: &Ctx<'_>) -> Step {
     peer.join(cx.timeout)
         .map_err(|problem| problem.context("the connection's peer after the handle closed"))?;
     let left = poll(cx, || {
-        let ids: Vec<EndpointId> = cx.device.list()?.iter().map(|entry| entry.status.id).collect();
+        let ids: Vec<EndpointId> = cx
+            .device
+            .list()?
+            .iter()
+            .map(|entry| entry.status.id)
+            .collect();
         Ok((!ids.contains(&connection.id) && !ids.contains(&listener.id)).then_some(()))
     })?;
     ensure(left.is_some(), || {
@@ -1664,4 +1740,366 @@ pub fn list_json() -> String {
         })
         .collect();
     crate::output::to_json(&entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{main_with, Streams, Terminal};
+    use crate::fake::FakeDriver;
+
+    fn driver_error(status: NtStatus) -> Problem {
+        Problem::from(ClientError::driver("udp bind on 127.0.0.1:0", status))
+    }
+
+    #[test]
+    fn a_marked_step_the_provider_lacks_is_a_skip_with_its_status() {
+        for status in [NtStatus::NOT_IMPLEMENTED, NtStatus::NOT_SUPPORTED] {
+            let outcome = Outcome::of(Err(driver_error(status).needing(needs::DATAGRAM)));
+            let Outcome::Skipped {
+                reason,
+                needs: needed,
+                status: seen,
+            } = &outcome
+            else {
+                panic!("{status:?}: {outcome:?}");
+            };
+            assert_eq!((*needed, *seen), (needs::DATAGRAM, Some(status)));
+            assert!(reason.starts_with("needs datagram sockets"), "{reason}");
+            assert!(reason.contains(status.name().unwrap()), "{reason}");
+            assert!(reason.contains("WskSendTo"), "{reason}");
+        }
+    }
+
+    #[test]
+    fn other_failures_are_failures_even_of_marked_steps() {
+        // Another status of a marked step: the provider has the call and it failed.
+        let outcome = Outcome::of(Err(
+            driver_error(NtStatus::ACCESS_DENIED).needing(needs::DATAGRAM)
+        ));
+        assert_eq!(outcome.word(), "fail");
+        assert_eq!(outcome.status(), Some(NtStatus::ACCESS_DENIED));
+        assert!(outcome.reason().unwrap().contains("STATUS_ACCESS_DENIED"));
+        assert_eq!(outcome.needs(), None);
+        // NOT_IMPLEMENTED from a step that needs nothing beyond the basics is a failure.
+        let outcome = Outcome::of(Err(driver_error(NtStatus::NOT_IMPLEMENTED)));
+        assert_eq!(outcome.word(), "fail");
+        // A check that did not hold.
+        let outcome = Outcome::of(Err(Problem::check("the echo differs")));
+        assert_eq!(
+            outcome,
+            Outcome::Failed {
+                reason: "the echo differs".to_owned(),
+                status: None
+            }
+        );
+        assert_eq!(Outcome::of(Ok(())), Outcome::Passed);
+    }
+
+    #[test]
+    fn an_observed_gap_is_a_skip_whatever_the_status() {
+        let outcome = Outcome::of(Err(Problem::lacks(
+            needs::CANCEL,
+            "LIST: broken",
+            Some(NtStatus::DEVICE_BUSY),
+        )));
+        assert_eq!(outcome.word(), "skip");
+        assert_eq!(outcome.needs(), Some(needs::CANCEL));
+        assert_eq!(outcome.status(), Some(NtStatus::DEVICE_BUSY));
+        assert_eq!(
+            outcome.reason(),
+            Some("needs cancelling a pending WskReceive (IoCancelIrp): LIST: broken")
+        );
+    }
+
+    #[test]
+    fn problems_from_io_errors_keep_the_driver_status() {
+        let error = io::Error::from(ClientError::driver(
+            "recv on endpoint 3",
+            NtStatus::IO_TIMEOUT,
+        ));
+        let problem = Problem::from(error).context("reading");
+        assert_eq!(problem.status(), Some(NtStatus::IO_TIMEOUT));
+        assert!(problem
+            .message
+            .starts_with("reading: recv on endpoint 3: STATUS_IO_TIMEOUT"));
+        let plain = Problem::from(io::Error::other("boom"));
+        assert_eq!((plain.status(), plain.message.as_str()), (None, "boom"));
+    }
+
+    fn sample_report() -> Report {
+        Report {
+            info: DriverInfo {
+                driver_version: (0, 1, 0),
+                wsk_version: 0x0100,
+                abi_version: 3,
+                endpoint_count: 0,
+            },
+            os: Some("Windows 10.0.22631".to_owned()),
+            timeout_ms: 5000,
+            scenarios: vec![
+                ScenarioReport {
+                    name: "info_and_stats",
+                    outcome: Outcome::Passed,
+                    duration: Duration::from_millis(3),
+                },
+                ScenarioReport {
+                    name: "udp_echo_service",
+                    outcome: Outcome::of(Err(
+                        driver_error(NtStatus::NOT_IMPLEMENTED).needing(needs::DATAGRAM)
+                    )),
+                    duration: Duration::from_millis(1),
+                },
+                ScenarioReport {
+                    name: "recv_timeout",
+                    outcome: Outcome::of(Err(Problem::check("took 9 s"))),
+                    duration: Duration::from_millis(1534),
+                },
+            ],
+            duration: Duration::from_millis(1600),
+        }
+    }
+
+    #[test]
+    fn the_table_has_the_versions_a_row_per_scenario_and_the_counts() {
+        let text = text(&sample_report());
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!(
+                "wsk-rs self-test: wskctl {}, driver 0.1.0, protocol 3, WSK provider 1.0",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        assert_eq!(lines[1], "OS: Windows 10.0.22631");
+        assert_eq!(lines[3], "SCENARIO          RESULT  TIME    REASON");
+        assert_eq!(lines[4], "info_and_stats    PASS    3ms");
+        assert!(lines[5].starts_with("udp_echo_service  SKIP    1ms     needs datagram sockets"));
+        assert!(lines[5].contains("udp bind on 127.0.0.1:0: STATUS_NOT_IMPLEMENTED (0xC0000002)"));
+        assert_eq!(lines[6], "recv_timeout      FAIL    1.5s    took 9 s");
+        assert_eq!(
+            lines[8],
+            "3 scenarios: 1 passed, 1 failed, 1 skipped (1.6s)"
+        );
+        assert_eq!(
+            lines[9],
+            "skipped scenarios need what the WSK provider lacks; they are not passes"
+        );
+        assert_eq!(lines.len(), 10);
+    }
+
+    #[test]
+    fn the_json_report_has_versions_os_and_each_outcome() {
+        let report = sample_report();
+        let value: serde_json::Value = serde_json::from_str(&json(&report)).unwrap();
+        assert_eq!(value["wskctl_version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(value["os"], "Windows 10.0.22631");
+        assert_eq!(value["driver_version"], "0.1.0");
+        assert_eq!(value["protocol"], 3);
+        assert_eq!(value["wsk_version"], "1.0");
+        assert_eq!(value["timeout_ms"], 5000);
+        assert_eq!(
+            (
+                value["passed"].as_u64(),
+                value["failed"].as_u64(),
+                value["skipped"].as_u64()
+            ),
+            (Some(1), Some(1), Some(1))
+        );
+        assert_eq!(value["duration_ms"], 1600);
+        let scenarios = value["scenarios"].as_array().unwrap();
+        assert_eq!(scenarios.len(), 3);
+        assert_eq!(scenarios[0]["outcome"], "pass");
+        assert!(scenarios[0]["reason"].is_null() && scenarios[0]["status"].is_null());
+        assert_eq!(scenarios[1]["outcome"], "skip");
+        assert_eq!(scenarios[1]["status"], "STATUS_NOT_IMPLEMENTED");
+        assert_eq!(scenarios[1]["needs"], needs::DATAGRAM);
+        assert_eq!(scenarios[2]["name"], "recv_timeout");
+        assert_eq!(scenarios[2]["outcome"], "fail");
+        assert_eq!(scenarios[2]["reason"], "took 9 s");
+        assert!(scenarios[2]["needs"].is_null());
+        assert_eq!(scenarios[2]["duration_ms"], 1534);
+        assert_eq!(report.exit_code(), 1);
+        let mut passing = report;
+        passing.scenarios.remove(2);
+        assert_eq!(passing.exit_code(), 0, "a skip alone does not fail the run");
+    }
+
+    #[test]
+    fn scenario_names_are_unique_and_found() {
+        for (index, scenario) in SCENARIOS.iter().enumerate() {
+            assert!(SCENARIOS[index + 1..]
+                .iter()
+                .all(|other| other.name != scenario.name));
+            assert_eq!(find(scenario.name).map(|s| s.name), Some(scenario.name));
+        }
+        assert!(find("nope").is_none());
+        assert_eq!(SCENARIOS.last().unwrap().name, "endpoints_back_to_start");
+    }
+
+    struct Run {
+        code: u8,
+        stdout: String,
+        stderr: String,
+    }
+
+    fn wskctl(fake: &FakeDriver, args: &str) -> Run {
+        let (mut stdout, mut stderr, mut stdin) = (Vec::new(), Vec::new(), &b""[..]);
+        let open = |_: &str| -> Result<Device, ClientError> {
+            Ok(Device::from_transport(Box::new(fake.handle())))
+        };
+        let mut streams = Streams {
+            stdout: &mut stdout,
+            stderr: &mut stderr,
+            stdin: &mut stdin,
+            terminal: Terminal::default(),
+        };
+        let code = main_with(
+            std::iter::once("wskctl").chain(args.split_whitespace()),
+            &open,
+            &mut streams,
+        );
+        Run {
+            code,
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    fn outcomes(run: &Run) -> Vec<(String, String, Option<String>)> {
+        let value: serde_json::Value = serde_json::from_str(&run.stdout)
+            .unwrap_or_else(|error| panic!("{error}: {} {}", run.stdout, run.stderr));
+        value["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_owned(),
+                    s["outcome"].as_str().unwrap().to_owned(),
+                    s["reason"].as_str().map(ToOwned::to_owned),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn scenarios_without_a_network_pass_against_the_fake_driver() {
+        let fake = FakeDriver::default();
+        let run = wskctl(
+            &fake,
+            "--json selftest --only info_and_stats resolve_localhost malformed_requests endpoints_back_to_start",
+        );
+        let seen = outcomes(&run);
+        assert_eq!(
+            seen.iter()
+                .map(|(name, outcome, _)| (name.as_str(), outcome.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("info_and_stats", "pass"),
+                ("resolve_localhost", "pass"),
+                ("malformed_requests", "pass"),
+                ("endpoints_back_to_start", "pass"),
+            ],
+            "{seen:?}"
+        );
+        assert_eq!(run.code, 0);
+        assert!(fake.endpoint_ids().is_empty());
+    }
+
+    #[test]
+    fn a_provider_without_datagram_sockets_skips_and_a_refusal_fails() {
+        let fake = FakeDriver::default();
+        fake.fail_next(IoctlCode::UDP_BIND, NtStatus::NOT_IMPLEMENTED);
+        let run = wskctl(
+            &fake,
+            "--json selftest --only udp_sendto_recvfrom --timeout-ms 500",
+        );
+        let seen = outcomes(&run);
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].1, "skip", "{seen:?}");
+        let reason = seen[0].2.as_deref().unwrap();
+        assert!(
+            reason.contains("WskSendTo") && reason.contains("STATUS_NOT_IMPLEMENTED"),
+            "{reason}"
+        );
+        assert_eq!(run.code, 0, "a skip is not a failure");
+
+        fake.fail_next(IoctlCode::UDP_BIND, NtStatus::ACCESS_DENIED);
+        let run = wskctl(
+            &fake,
+            "--json selftest --only udp_sendto_recvfrom --timeout-ms 500",
+        );
+        let seen = outcomes(&run);
+        assert_eq!(seen[0].1, "fail", "{seen:?}");
+        assert!(seen[0]
+            .2
+            .as_deref()
+            .unwrap()
+            .contains("STATUS_ACCESS_DENIED"));
+        assert_eq!(run.code, 1);
+    }
+
+    #[test]
+    fn an_ipv6_listener_failing_where_ipv4_opens_is_a_skip() {
+        let fake = FakeDriver::default();
+        fake.fail_next(IoctlCode::TCP_LISTEN, NtStatus::NO_MEMORY);
+        let run = wskctl(
+            &fake,
+            "--json selftest --only tcp_listener_echo_ipv6 --timeout-ms 500",
+        );
+        let seen = outcomes(&run);
+        assert_eq!(seen[0].1, "skip", "{seen:?}");
+        let reason = seen[0].2.as_deref().unwrap();
+        assert!(
+            reason.starts_with("needs IPv6 sockets (WskSocket and WskBind with AF_INET6)")
+                && reason.contains("STATUS_NO_MEMORY")
+                && reason.contains("the same listener on 127.0.0.1 opens"),
+            "{reason}"
+        );
+        assert!(
+            fake.endpoint_ids().is_empty(),
+            "the IPv4 control listener was closed"
+        );
+    }
+
+    #[test]
+    fn the_text_table_and_the_list() {
+        let fake = FakeDriver::default();
+        let run = wskctl(&fake, "selftest --only info_and_stats");
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stdout.contains("\ninfo_and_stats  PASS"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("WSK provider 1.0\nOS: unknown\n"),
+            "{}",
+            run.stdout
+        );
+        let last = run.stdout.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("1 scenarios: 1 passed, 0 failed, 0 skipped ("),
+            "{last}"
+        );
+
+        let fake = FakeDriver::default();
+        let run = wskctl(&fake, "selftest --list");
+        assert_eq!(run.code, 0);
+        assert_eq!(run.stdout.lines().count(), SCENARIOS.len());
+        assert!(run.stdout.starts_with("info_and_stats "));
+        let run = wskctl(&fake, "--json selftest --list");
+        let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(value.as_array().unwrap().len(), SCENARIOS.len());
+        assert!(fake.requests().is_empty(), "--list sends nothing");
+
+        let run = wskctl(&fake, "selftest --only no_such_scenario");
+        assert_eq!(run.code, 2);
+        assert!(
+            run.stderr.contains("no scenario 'no_such_scenario'"),
+            "{}",
+            run.stderr
+        );
+    }
 }

@@ -495,7 +495,8 @@ fn wine_version() -> Option<String> {
     let export = unsafe { GetProcAddress(module, c"wine_get_version".as_ptr().cast()) }?;
     // SAFETY: Wine declares `const char *wine_get_version(void)` (include/wine/library.h of
     // older releases, ntdll's spec file since); the export has that signature.
-    let get: unsafe extern "C" fn() -> *const std::ffi::c_char = unsafe { std::mem::transmute(export) };
+    let get: unsafe extern "C" fn() -> *const std::ffi::c_char =
+        unsafe { std::mem::transmute(export) };
     // SAFETY: `get` takes no arguments and returns a pointer to a static string (or NULL).
     let version = unsafe { get() };
     if version.is_null() {
