@@ -16,11 +16,12 @@ mod peers;
 mod proc;
 mod provider;
 mod scenarios;
+mod selftest;
 mod setup;
 mod util;
-mod wine;
 #[cfg(test)]
 mod windows_package;
+mod wine;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
