@@ -1024,8 +1024,10 @@ pub(crate) fn run_in(
         Ok(device)
     };
     let open: OpenDevice<'_> = match &cli.command {
-        // The shell watches the device of each of its lines.
-        Command::Shell(_) => open,
+        // The shell watches the device of each of its lines. The self-test opens many
+        // handles and cancels requests itself: Ctrl-C ends it as it ends any console program
+        // (no device is watched), and the handles' closing closes its endpoints.
+        Command::Shell(_) | Command::Selftest(_) => open,
         _ => &watched,
     };
     match &cli.command {
