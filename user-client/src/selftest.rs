@@ -302,7 +302,7 @@ impl Report {
 }
 
 /// What a scenario can use.
-pub struct Ctx<'a> {
+struct Ctx<'a> {
     /// Opens another handle to the device (a scenario's endpoints belong to it).
     open: &'a dyn Fn() -> Result<Device, ClientError>,
     /// The self-test's own handle (INFO, STATS, LIST, RESOLVE, raw requests).
