@@ -1101,6 +1101,15 @@ pub(crate) fn run_in(
         }
         Command::List => run_list(&open(&cli.device)?, json, streams),
         Command::StreamSend(args) => run_stream_send(open(&cli.device)?, args, json, streams),
+        // A shell's lines share one handle; the self-test needs handles of its own (it
+        // checks that closing one closes its endpoints).
+        Command::Selftest(_) if session == Session::Shell => Err(ClientError::io(
+            "selftest",
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "run `wskctl selftest` as a command of its own, not in `wskctl shell`",
+            ),
+        )),
         Command::Selftest(args) => run_selftest(&cli.device, open, args, json, streams),
         Command::Raw(args) => {
             let reply =

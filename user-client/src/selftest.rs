@@ -2064,6 +2064,29 @@ mod tests {
     }
 
     #[test]
+    fn the_shell_refuses_the_self_test() {
+        let fake = FakeDriver::default();
+        let cli = crate::cli::parse(["wskctl", "selftest"]).unwrap();
+        let open = |_: &str| -> Result<Device, ClientError> {
+            Ok(Device::from_transport(Box::new(fake.handle())))
+        };
+        let (mut stdout, mut stderr, mut stdin) = (Vec::new(), Vec::new(), &b""[..]);
+        let mut streams = Streams {
+            stdout: &mut stdout,
+            stderr: &mut stderr,
+            stdin: &mut stdin,
+            terminal: Terminal::default(),
+        };
+        let error =
+            crate::cli::run_in(&cli, &open, &mut streams, crate::cli::Session::Shell).unwrap_err();
+        assert!(
+            error.to_string().contains("not in `wskctl shell`"),
+            "{error}"
+        );
+        assert!(fake.requests().is_empty());
+    }
+
+    #[test]
     fn the_text_table_and_the_list() {
         let fake = FakeDriver::default();
         let run = wskctl(&fake, "selftest --only info_and_stats");
