@@ -173,7 +173,8 @@ pub enum Command {
     /// driver_version, protocol, wsk_version, timeout_ms, passed, failed, skipped,
     /// duration_ms and scenarios (name, outcome pass/fail/skip, reason, status, needs,
     /// duration_ms). Exit status 1 when a scenario failed. Ctrl-C stops it (its handles
-    /// close, and with them its endpoints).
+    /// close, and with them its endpoints). It opens handles of its own, so it is not
+    /// available in `wskctl shell`.
     #[command(after_help = SELFTEST_HELP)]
     Selftest(SelftestArgs),
     /// Connect with the library's KernelTcpStream and copy a file into the connection
