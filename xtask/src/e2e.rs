@@ -230,6 +230,7 @@ const CASES: &[CaseDef] = &[
         crate::cases_v3::serve_hands_an_outbound_connection_to_echo,
         &[],
     ),
+    case("selftest", crate::selftest::selftest, &[]),
     case(
         "unload_with_open_endpoints",
         unload_with_open_endpoints,

@@ -17,6 +17,7 @@ mod peers;
 mod proc;
 mod provider;
 mod scenarios;
+mod selftest;
 mod setup;
 mod util;
 mod wdk_names;
