@@ -1184,7 +1184,13 @@ fn cancelled_receive_returns_promptly(cx: &Ctx<'_>) -> Result<()> {
 
     // The session goes on: `list` still shows the connection.
     let row = format!("127.0.0.1:{port}");
-    let screen = shell_line(&tmux, "list", "the list", |s| count(s, "ID  KIND") == 1)?;
+    // Wait for the connection's row, not just the header: the rows can be drawn later.
+    let screen = shell_line(&tmux, "list", "the list", |s| {
+        count(s, "ID  KIND") == 1
+            && s.lines()
+                .skip_while(|line| !line.contains("ID  KIND"))
+                .any(|line| line.contains(&row))
+    })?;
     let listed = screen
         .lines()
         .skip_while(|line| !line.contains("ID  KIND"))
