@@ -136,6 +136,7 @@ const VARS: &[&str] = &[
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=include");
+    println!("cargo:rerun-if-changed=src/missing.rs");
     println!("cargo:rerun-if-env-changed=WDKContentRoot");
     println!("cargo:rerun-if-env-changed=WSK_BINDINGS_WINE_INCLUDE");
 
@@ -145,8 +146,9 @@ fn main() {
         Some(root) => wdk_setup(&manifest, Path::new(&root)),
         None => wine_setup(&manifest),
     };
+    let hand_declared = hand_declared_names(&manifest.join("src/missing.rs"));
 
-    let types = builder(&header, &args)
+    let types = builder(&header, &args, &hand_declared)
         .with_codegen_config(bindgen::CodegenConfig::TYPES | bindgen::CodegenConfig::VARS)
         .allowlist_type(TYPES.join("|"))
         .allowlist_var(VARS.join("|"))
@@ -156,20 +158,54 @@ fn main() {
         );
     write(&types, &out.join("types.rs"), None);
 
-    let ntoskrnl = builder(&header, &args)
+    let ntoskrnl = builder(&header, &args, &hand_declared)
         .with_codegen_config(bindgen::CodegenConfig::FUNCTIONS)
         .allowlist_function(NTOSKRNL_FUNCTIONS.join("|"));
     write(&ntoskrnl, &out.join("ntoskrnl.rs"), Some("ntoskrnl.exe"));
 
-    let netio = builder(&header, &args)
+    let netio = builder(&header, &args, &hand_declared)
         .with_codegen_config(bindgen::CodegenConfig::FUNCTIONS)
         .allowlist_function(NETIO_FUNCTIONS.join("|"));
     write(&netio, &out.join("netio.rs"), Some("NETIO.SYS"));
 }
 
+/// Every name `src/missing.rs` declares (`pub const|static|fn|struct|type|enum|union NAME`),
+/// so that bindgen never generates one of them: the WDK's headers define many of the names
+/// Wine's lack (`WSK_CACHE_SD`, `IPPROTO_TCP`, `WSK_CLIENT_DATAGRAM_DISPATCH`, ...), and the
+/// two glob re-exports of lib.rs would then be ambiguous. The hand declaration wins, with the
+/// same type under both header sets.
+fn hand_declared_names(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", path.display())));
+    let mut names: Vec<String> = text
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim_start().strip_prefix("pub ")?;
+            let rest = rest.strip_prefix("unsafe ").unwrap_or(rest);
+            let (kind, rest) = rest.split_once(' ')?;
+            if !matches!(kind, "const" | "static" | "fn" | "struct" | "type" | "enum" | "union") {
+                return None;
+            }
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        fail(&format!("no declarations found in {}", path.display()));
+    }
+    names
+}
+
 /// bindgen settings shared by every pass.
-fn builder(header: &Path, args: &[String]) -> bindgen::Builder {
-    bindgen::Builder::default()
+fn builder(header: &Path, args: &[String], hand_declared: &[String]) -> bindgen::Builder {
+    hand_declared
+        .iter()
+        .fold(bindgen::Builder::default(), bindgen::Builder::blocklist_item)
         .header(header.to_string_lossy())
         .clang_args(args)
         .use_core()

@@ -193,6 +193,9 @@ statuses! {
     CANT_WAIT = 0xC000_00D8, "The operation could not complete without waiting.", NO_WSA, NO_HINT;
     INTERNAL_ERROR = 0xC000_00E5, "An internal error occurred.", NO_WSA,
         Some("This is a bug: report it with the driver's debug output.");
+    INVALID_USER_BUFFER = 0xC000_00E8, "The buffer given with the request could not be used for it.",
+        Some(WinsockError::WSAEFAULT),
+        Some("Under Wine 8.0, data sent from read-only memory (a string literal) is refused: send from a writable buffer.");
     TOO_MANY_OPENED_FILES = 0xC000_011F, "Too many files or handles are open.", NO_WSA,
         Some("Close unused handles and retry.");
     CANCELLED = 0xC000_0120, "The operation was cancelled.", Some(WinsockError::WSA_OPERATION_ABORTED), NO_HINT;

@@ -55,7 +55,8 @@ Examples:
   wskctl opt 3 nodelay on
   wskctl resolve localhost
   wskctl list --json
-  wskctl shell";
+  wskctl shell
+  wskctl selftest";
 
 /// Drive the wsk-rs kernel driver: install and load it, open in-kernel TCP and UDP
 /// endpoints, send and receive through them, set their options, resolve names.
@@ -67,7 +68,7 @@ pub struct Cli {
     pub device: String,
     /// Print machine-readable JSON (every command that prints a result: info, list, stats,
     /// tcp, udp, send, recv, serve, sendto, recvfrom, disconnect, opt, security, resolve,
-    /// close, raw, driver status).
+    /// close, raw, driver status, selftest).
     #[arg(long, global = true)]
     pub json: bool,
     /// What to do.
@@ -159,6 +160,23 @@ pub enum Command {
         after_help = "Examples:\n  wskctl shell\n  wskctl shell --history C:\\users\\me\\wskctl-history.txt\n  wskctl shell --no-history\n\nA session:\n  wskctl> tcp connect 127.0.0.1:9000\n  endpoint 1 connected 127.0.0.1:50000 -> 127.0.0.1:9000\n  wskctl> send 1 --text 'hello world'\n  sent 11 bytes\n  wskctl> recv 1 --exact 11\n  hello world\n  received 11 bytes\n  wskctl> exit"
     )]
     Shell(ShellArgs),
+    /// Run the end-to-end self-test against the installed driver: each scenario's peers live
+    /// in this process (user-mode Winsock), so no other machine is needed.
+    ///
+    /// Prints the wskctl, driver, protocol and WSK provider versions and the OS, then one row
+    /// per scenario: PASS, FAIL with the reason (the NTSTATUS name and meaning when the
+    /// driver refused), or SKIP when the WSK provider lacks what the scenario needs (decided
+    /// by the status the driver returned, e.g. STATUS_NOT_IMPLEMENTED; a skip is never a
+    /// pass). Every step waits at most --timeout-ms; every endpoint a scenario opens is
+    /// closed, and the last scenario checks the driver's endpoint count is back where it was.
+    /// --json gives one object to attach to a bug report: wskctl_version, os,
+    /// driver_version, protocol, wsk_version, timeout_ms, passed, failed, skipped,
+    /// duration_ms and scenarios (name, outcome pass/fail/skip, reason, status, needs,
+    /// duration_ms). Exit status 1 when a scenario failed. Ctrl-C stops it (its handles
+    /// close, and with them its endpoints). It opens handles of its own, so it is not
+    /// available in `wskctl shell`.
+    #[command(after_help = SELFTEST_HELP)]
+    Selftest(SelftestArgs),
     /// Connect with the library's KernelTcpStream and copy a file into the connection
     /// (std::io::copy through a 4 MiB BufWriter), then close it; prints the bytes, the time,
     /// the rate and the SHA-256 of what was sent.
@@ -166,6 +184,43 @@ pub enum Command {
         after_help = "Examples:\n  wskctl stream-send 127.0.0.1:9000 --file payload.bin\n  wskctl --json stream-send [::1]:9000 --file payload.bin --timeout-ms 30000"
     )]
     StreamSend(StreamSendArgs),
+}
+
+const SELFTEST_HELP: &str = "\
+Examples:
+  wskctl selftest
+  wskctl --json selftest
+  wskctl selftest --list
+  wskctl selftest --only tcp_connect_echo_1mib recv_cancel --timeout-ms 10000
+
+For a bug report, save the JSON report to a file (in cmd or PowerShell:
+`wskctl --json selftest > selftest.json`) and attach it.
+
+Exit status: 0 every scenario passed or was skipped; 1 a scenario failed; 3 the device
+could not be opened (is the driver loaded? `wskctl driver status`).";
+
+/// Arguments of `wskctl selftest`.
+#[derive(Debug, Args)]
+pub struct SelftestArgs {
+    /// Run only these scenarios (names from --list), in the usual order.
+    #[arg(long, value_name = "NAME", num_args = 1.., value_parser = parse_scenario)]
+    pub only: Vec<String>,
+    /// List the scenarios and what each checks, without running them.
+    #[arg(long, conflicts_with = "only")]
+    pub list: bool,
+    /// How long one step may wait (a request to the driver, a peer's read), in
+    /// milliseconds.
+    #[arg(long, value_name = "N", default_value_t = crate::selftest::DEFAULT_TIMEOUT_MS, value_parser = clap::value_parser!(u32).range(500..=600_000))]
+    pub timeout_ms: u32,
+}
+
+fn parse_scenario(text: &str) -> Result<String, String> {
+    match crate::selftest::find(text) {
+        Some(scenario) => Ok(scenario.name.to_owned()),
+        None => Err(format!(
+            "no scenario '{text}'; `wskctl selftest --list` lists them"
+        )),
+    }
 }
 
 /// Arguments of `wskctl stream-send`.
@@ -971,8 +1026,10 @@ pub(crate) fn run_in(
         Ok(device)
     };
     let open: OpenDevice<'_> = match &cli.command {
-        // The shell watches the device of each of its lines.
-        Command::Shell(_) => open,
+        // The shell watches the device of each of its lines. The self-test opens many
+        // handles and cancels requests itself: Ctrl-C ends it as it ends any console program
+        // (no device is watched), and the handles' closing closes its endpoints.
+        Command::Shell(_) | Command::Selftest(_) => open,
         _ => &watched,
     };
     match &cli.command {
@@ -1043,17 +1100,18 @@ pub(crate) fn run_in(
             })?;
             Ok(0)
         }
-        Command::List => {
-            let entries = open(&cli.device)?.list()?;
-            if json {
-                streams.line(&output::list_json(&entries))?;
-            } else {
-                let table = output::list_table(&entries);
-                streams.line(table.trim_end())?;
-            }
-            Ok(0)
-        }
+        Command::List => run_list(&open(&cli.device)?, json, streams),
         Command::StreamSend(args) => run_stream_send(open(&cli.device)?, args, json, streams),
+        // A shell's lines share one handle; the self-test needs handles of its own (it
+        // checks that closing one closes its endpoints).
+        Command::Selftest(_) if session == Session::Shell => Err(ClientError::io(
+            "selftest",
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "run `wskctl selftest` as a command of its own, not in `wskctl shell`",
+            ),
+        )),
+        Command::Selftest(args) => run_selftest(&cli.device, open, args, json, streams),
         Command::Raw(args) => {
             let reply =
                 open(&cli.device)?.raw(args.code, &args.input_hex.0, args.output_len as usize);
@@ -1281,6 +1339,50 @@ fn run_stream_send(
         )
     })?;
     Ok(0)
+}
+
+/// `wskctl list`: the table, or the JSON array.
+fn run_list(device: &Device, json: bool, streams: &mut Streams<'_>) -> Result<u8, ClientError> {
+    let entries = device.list()?;
+    if json {
+        streams.line(&output::list_json(&entries))?;
+    } else {
+        let table = output::list_table(&entries);
+        streams.line(table.trim_end())?;
+    }
+    Ok(0)
+}
+
+/// `wskctl selftest`: the scenarios, then the report (text table or JSON).
+fn run_selftest(
+    path: &str,
+    open: OpenDevice<'_>,
+    args: &SelftestArgs,
+    json: bool,
+    streams: &mut Streams<'_>,
+) -> Result<u8, ClientError> {
+    if args.list {
+        streams.line(&if json {
+            crate::selftest::list_json()
+        } else {
+            crate::selftest::list_text()
+        })?;
+        return Ok(0);
+    }
+    let device = open(path)?;
+    let report = crate::selftest::run(
+        &device,
+        &|| open(path),
+        &args.only,
+        args.timeout_ms,
+        crate::sys::os_version(),
+    )?;
+    streams.line(&if json {
+        crate::selftest::json(&report)
+    } else {
+        crate::selftest::text(&report)
+    })?;
+    Ok(report.exit_code())
 }
 
 /// Sends the text, or the file (with a progress bar when `show_progress`).

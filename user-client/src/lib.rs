@@ -19,7 +19,8 @@
 //!   [`KernelTcpStream::serve`] hands a connection to an in-kernel service
 //!   ([`ServedTcpConnection`]).
 //! - [`ServiceManager`]: install, start, stop, uninstall and query the driver's service.
-//! - [`cli`]: the `wskctl` commands, runnable against any [`Transport`] (tests use a fake).
+//! - [`cli`]: the `wskctl` commands, runnable against any [`Transport`] (tests use a fake);
+//!   [`selftest`]: the scenarios of `wskctl selftest` and its report.
 //!
 //! Windows API calls live in one private module (`sys`); elsewhere they fail with
 //! `Unsupported`, so everything else builds and is tested on any host.
@@ -46,6 +47,7 @@ mod error;
 mod net;
 pub mod output;
 mod progress;
+pub mod selftest;
 mod service;
 mod shell;
 #[cfg_attr(not(windows), path = "sys_unsupported.rs")]

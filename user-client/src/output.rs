@@ -617,7 +617,7 @@ pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
         .collect())
 }
 
-fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
+pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     // Serializing these plain structs cannot fail; an empty object would hide a bug, so
     // the error text is returned instead.
     serde_json::to_string(value).unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))

@@ -1,4 +1,5 @@
-//! The Windows API calls of the client: the device handle and the service control manager.
+//! The Windows API calls of the client: the device handle, the service control manager and
+//! the OS version.
 //!
 //! This is the only module with `unsafe`. Each wrapper owns its handle and closes it in
 //! `Drop`; every unsafe block says why its pointers are valid.
@@ -451,4 +452,57 @@ pub(crate) fn query_state(service: &ScHandle) -> io::Result<u32> {
 pub(crate) fn delete_service(service: &ScHandle) -> io::Result<()> {
     // SAFETY: `service.0` is a valid service handle opened with DELETE access (type invariant).
     check(unsafe { DeleteService(service.0) })
+}
+
+/// The OS version for `wskctl selftest`'s report, from `RtlGetVersion` (which, unlike
+/// `GetVersionExW`, is not capped by the program's manifest): `Windows 10.0.22631`, with
+/// `(Wine 8.0)` appended when ntdll exports Wine's `wine_get_version`.
+pub(crate) fn os_version() -> Option<String> {
+    let mut info = windows_sys::Win32::System::SystemInformation::OSVERSIONINFOW {
+        dwOSVersionInfoSize: u32::try_from(std::mem::size_of::<
+            windows_sys::Win32::System::SystemInformation::OSVERSIONINFOW,
+        >())
+        .ok()?,
+        ..Default::default()
+    };
+    // SAFETY: `info` is a live OSVERSIONINFOW whose size field says so; the call writes it.
+    let status =
+        unsafe { windows_sys::Wdk::System::SystemServices::RtlGetVersion(ptr::addr_of_mut!(info)) };
+    if status < 0 {
+        return None;
+    }
+    let windows = format!(
+        "Windows {}.{}.{}",
+        info.dwMajorVersion, info.dwMinorVersion, info.dwBuildNumber
+    );
+    Some(match wine_version() {
+        Some(wine) => format!("{windows} (Wine {wine})"),
+        None => windows,
+    })
+}
+
+/// Wine's version, if this process runs under Wine (ntdll exports `wine_get_version`).
+fn wine_version() -> Option<String> {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+    let ntdll = wide("ntdll.dll");
+    // SAFETY: `ntdll` is a NUL-terminated UTF-16 string alive for the call; ntdll is loaded
+    // in every process, and the handle is not reference-counted (nothing to release).
+    let module = unsafe { GetModuleHandleW(ntdll.as_ptr()) };
+    if module.is_null() {
+        return None;
+    }
+    // SAFETY: `module` is ntdll's handle; the name is a NUL-terminated ASCII literal.
+    let export = unsafe { GetProcAddress(module, c"wine_get_version".as_ptr().cast()) }?;
+    // SAFETY: Wine declares `const char *wine_get_version(void)` (include/wine/library.h of
+    // older releases, ntdll's spec file since); the export has that signature.
+    let get: unsafe extern "C" fn() -> *const std::ffi::c_char =
+        unsafe { std::mem::transmute(export) };
+    // SAFETY: `get` takes no arguments and returns a pointer to a static string (or NULL).
+    let version = unsafe { get() };
+    if version.is_null() {
+        return None;
+    }
+    // SAFETY: a non-NULL result points at a NUL-terminated static string in ntdll.
+    let version = unsafe { std::ffi::CStr::from_ptr(version) };
+    Some(version.to_string_lossy().into_owned())
 }

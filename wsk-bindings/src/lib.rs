@@ -47,6 +47,9 @@ pub mod ctypes {
     clippy::restriction
 )]
 mod generated {
+    // Generated items may name what build.rs keeps out of them (the hand declarations).
+    #[allow(unused_imports)]
+    use crate::missing::*;
     include!(concat!(env!("OUT_DIR"), "/types.rs"));
     include!(concat!(env!("OUT_DIR"), "/ntoskrnl.rs"));
     include!(concat!(env!("OUT_DIR"), "/netio.rs"));

@@ -15,6 +15,8 @@ use crate::util::{copy_atomic, fmt_duration, say};
 #[derive(Debug, Clone)]
 pub(crate) struct Built {
     pub(crate) driver_sys: PathBuf,
+    /// The KMDF shell (`driver/kmdf`), built on Linux against the kit in `target/kmdf-build`.
+    pub(crate) kmdf_sys: PathBuf,
     pub(crate) wskctl_exe: PathBuf,
     pub(crate) shim_dll: PathBuf,
     pub(crate) elapsed: Duration,
@@ -22,7 +24,12 @@ pub(crate) struct Built {
 
 impl Built {
     pub(crate) fn print_summary(&self) {
-        for path in [&self.driver_sys, &self.wskctl_exe, &self.shim_dll] {
+        for path in [
+            &self.driver_sys,
+            &self.kmdf_sys,
+            &self.wskctl_exe,
+            &self.shim_dll,
+        ] {
             let size = fs::metadata(path).map_or(0, |m| m.len());
             say(&format!(
                 "  {} ({} KiB)",
@@ -90,9 +97,11 @@ pub(crate) fn build(layout: &Layout) -> Result<Built> {
     }
 
     let shim = build_shim(layout)?;
+    let kmdf_sys = crate::kmdf::build(layout)?;
 
     let built = Built {
         driver_sys: sys,
+        kmdf_sys,
         wskctl_exe: exe,
         shim_dll: shim,
         elapsed: started.elapsed(),

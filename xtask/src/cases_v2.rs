@@ -547,7 +547,17 @@ pub(crate) fn security_round_trip(cx: &Ctx<'_>) -> Result<()> {
     // A UDP socket gets its descriptor through WskSocket's SecurityDescriptor parameter
     // (the listener above through SO_WSK_SECURITY): read back the same way.
     let udp_port = free_port()?;
-    let udp = json_ok(cx.wine, &["udp", "bind", &at(LOOPBACK4, udp_port), "--sddl", SDDL, "--detach"])?;
+    let udp = json_ok(
+        cx.wine,
+        &[
+            "udp",
+            "bind",
+            &at(LOOPBACK4, udp_port),
+            "--sddl",
+            SDDL,
+            "--detach",
+        ],
+    )?;
     let udp_id = json_u64(&udp, "id")?;
     let reply = json_ok(cx.wine, &["security", &udp_id.to_string()])?;
     ensure!(

@@ -38,11 +38,26 @@ pub(crate) fn slow_reader_back_pressure(cx: &Ctx<'_>) -> Result<()> {
         cx.layout,
         "sink_server.py",
         "sink-server-held",
-        &["--host".into(), "127.0.0.1".into(), "--port".into(), "0".into(), "--hold".into()],
+        &[
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            "0".into(),
+            "--hold".into(),
+        ],
     )?;
-    let port = json_u64(&sink.wait_event("listening", Duration::from_secs(10))?, "port")?;
+    let port = json_u64(
+        &sink.wait_event("listening", Duration::from_secs(10))?,
+        "port",
+    )?;
     let out = cx.wine.wskctl_ok(
-        &["--json", "tcp", "connect", &format!("127.0.0.1:{port}"), "--detach"],
+        &[
+            "--json",
+            "tcp",
+            "connect",
+            &format!("127.0.0.1:{port}"),
+            "--detach",
+        ],
         WSKCTL_TIMEOUT,
     )?;
     let id = json_u64(&parse_json_output(&out.stdout)?, "id")?;
@@ -53,7 +68,14 @@ pub(crate) fn slow_reader_back_pressure(cx: &Ctx<'_>) -> Result<()> {
     let len = usize::try_from(OFFERED).context("size")?;
     write_random_file(&file, len)?;
     let out = cx.wine.wskctl(
-        &["send", &id_s, "--file", &wine_path(&file)?, "--timeout-ms", "2000"],
+        &[
+            "send",
+            &id_s,
+            "--file",
+            &wine_path(&file)?,
+            "--timeout-ms",
+            "2000",
+        ],
         TRANSFER_TIMEOUT,
     )?;
     let text = out.combined();
@@ -75,9 +97,22 @@ pub(crate) fn slow_reader_back_pressure(cx: &Ctx<'_>) -> Result<()> {
     sink.send_line("release")?;
     let more = cx.layout.scratch.join("after-release.bin");
     write_random_file(&more, usize::try_from(AFTER).context("size")?)?;
-    cx.wine.wskctl_ok(&["send", &id_s, "--file", &wine_path(&more)?, "--timeout-ms", "10000"], TRANSFER_TIMEOUT)?;
+    cx.wine.wskctl_ok(
+        &[
+            "send",
+            &id_s,
+            "--file",
+            &wine_path(&more)?,
+            "--timeout-ms",
+            "10000",
+        ],
+        TRANSFER_TIMEOUT,
+    )?;
     let total = sent_by(cx, id)?;
-    ensure!(total == sent + AFTER, "endpoint {id}: {total} bytes sent after {sent} + {AFTER}");
+    ensure!(
+        total == sent + AFTER,
+        "endpoint {id}: {total} bytes sent after {sent} + {AFTER}"
+    );
     cx.wine.wskctl_ok(&["close", &id_s], WSKCTL_TIMEOUT)?;
     let done = sink.wait_event("done", Duration::from_secs(30))?;
     let received = json_u64(&done, "received")?;
@@ -108,18 +143,35 @@ pub(crate) fn serve_hands_an_outbound_connection_to_echo(cx: &Ctx<'_>) -> Result
         cx.layout,
         "echo_checker.py",
         "echo-checker",
-        &["--host".into(), "127.0.0.1".into(), "--bytes".into(), ECHOED.to_string()],
+        &[
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--bytes".into(),
+            ECHOED.to_string(),
+        ],
     )?;
-    let port = json_u64(&server.wait_event("listening", Duration::from_secs(10))?, "port")?;
+    let port = json_u64(
+        &server.wait_event("listening", Duration::from_secs(10))?,
+        "port",
+    )?;
     let out = cx.wine.wskctl_ok(
-        &["--json", "tcp", "connect", &format!("127.0.0.1:{port}"), "--detach"],
+        &[
+            "--json",
+            "tcp",
+            "connect",
+            &format!("127.0.0.1:{port}"),
+            "--detach",
+        ],
         WSKCTL_TIMEOUT,
     )?;
     let id = json_u64(&parse_json_output(&out.stdout)?, "id")?;
     let id_s = id.to_string();
     server.wait_event("accept", Duration::from_secs(5))?;
 
-    let out = cx.wine.wskctl_ok(&["--json", "serve", &id_s, "--service", "echo"], WSKCTL_TIMEOUT)?;
+    let out = cx.wine.wskctl_ok(
+        &["--json", "serve", &id_s, "--service", "echo"],
+        WSKCTL_TIMEOUT,
+    )?;
     let handed = parse_json_output(&out.stdout)?;
     ensure!(
         json_u64(&handed, "id")? == id && json_str(&handed, "service")? == "echo",
@@ -137,8 +189,10 @@ pub(crate) fn serve_hands_an_outbound_connection_to_echo(cx: &Ctx<'_>) -> Result
     // has the bytes, so LIST is read again for a moment.
     let deadline = Instant::now() + Duration::from_secs(5);
     let entry = loop {
-        let entry = find_endpoint(&list(cx.wine)?, id).with_context(|| format!("served endpoint {id} is not listed"))?;
-        let counted = json_u64(&entry, "sent")? == ECHOED && json_u64(&entry, "received")? == ECHOED;
+        let entry = find_endpoint(&list(cx.wine)?, id)
+            .with_context(|| format!("served endpoint {id} is not listed"))?;
+        let counted =
+            json_u64(&entry, "sent")? == ECHOED && json_u64(&entry, "received")? == ECHOED;
         if counted || Instant::now() >= deadline {
             break entry;
         }
@@ -152,7 +206,9 @@ pub(crate) fn serve_hands_an_outbound_connection_to_echo(cx: &Ctx<'_>) -> Result
         "served endpoint {id} is listed as {entry}; expected kind tcp, service echo, {ECHOED} bytes each way"
     );
 
-    let out = cx.wine.wskctl(&["send", &id_s, "--text", "mine"], WSKCTL_TIMEOUT)?;
+    let out = cx
+        .wine
+        .wskctl(&["send", &id_s, "--text", "mine"], WSKCTL_TIMEOUT)?;
     let text = out.combined();
     ensure!(
         out.code() == Some(1) && text.contains("STATUS_INVALID_DEVICE_STATE"),
@@ -170,13 +226,17 @@ pub(crate) fn serve_hands_an_outbound_connection_to_echo(cx: &Ctx<'_>) -> Result
         find_endpoint(&list(cx.wine)?, id).is_none(),
         "endpoint {id} is still listed after `close`"
     );
-    println!("    echo service on an outbound connection: {} back exactly", fmt_bytes(ECHOED));
+    println!(
+        "    echo service on an outbound connection: {} back exactly",
+        fmt_bytes(ECHOED)
+    );
     Ok(())
 }
 
 /// Bytes LIST reports sent on endpoint `id`; also checks the endpoint saw the timeout.
 fn sent_by(cx: &Ctx<'_>, id: u64) -> Result<u64> {
-    let entry = find_endpoint(&list(cx.wine)?, id).with_context(|| format!("endpoint {id} vanished"))?;
+    let entry =
+        find_endpoint(&list(cx.wine)?, id).with_context(|| format!("endpoint {id} vanished"))?;
     ensure!(
         json_str(&entry, "last_status")? == "STATUS_IO_TIMEOUT" && json_u64(&entry, "errors")? == 1,
         "endpoint {id} should show the one timed-out SEND: {entry}"

@@ -243,7 +243,10 @@ fn with_session(
         &[],
     )?;
     let ready = peers.wait_event("ready", Duration::from_secs(10))?;
-    let request = RunRequest { query_characteristics: p == Provider::Wskrs, ..request_from(&ready)? };
+    let request = RunRequest {
+        query_characteristics: p == Provider::Wskrs,
+        ..request_from(&ready)?
+    };
 
     wine.wskctl_ok(
         &[

@@ -230,6 +230,7 @@ const CASES: &[CaseDef] = &[
         crate::cases_v3::serve_hands_an_outbound_connection_to_echo,
         &[],
     ),
+    case("selftest", crate::selftest::selftest, &[]),
     case(
         "unload_with_open_endpoints",
         unload_with_open_endpoints,
@@ -1223,11 +1224,12 @@ fn cancelled_receive_returns_promptly(cx: &Ctx<'_>) -> Result<()> {
 
     // The session goes on: `list` still shows the connection.
     let row = format!("127.0.0.1:{port}");
-    // Wait for the prompt after the table: the header alone can be on the screen before the
-    // rows (seen: a capture with the header and no row yet, reported as "gone").
+    // Wait for the connection's row, not just the header: the rows can be drawn later.
     let screen = shell_line(&tmux, "list", "the list", |s| {
         count(s, "ID  KIND") == 1
-            && s.split_once("ID  KIND").is_some_and(|(_, after)| after.contains("wskctl>"))
+            && s.lines()
+                .skip_while(|line| !line.contains("ID  KIND"))
+                .any(|line| line.contains(&row))
     })?;
     let listed = screen
         .lines()

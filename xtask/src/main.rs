@@ -11,16 +11,19 @@ mod cases_v3;
 mod conformance;
 mod demo;
 mod e2e;
+mod kmdf;
 mod layout;
 mod peers;
 mod proc;
 mod provider;
 mod scenarios;
+mod selftest;
 mod setup;
 mod util;
-mod wine;
+mod wdk_names;
 #[cfg(test)]
 mod windows_package;
+mod wine;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -42,7 +45,11 @@ Main commands:
 
 Other commands:
   setup              install missing Debian packages (apt-get) and Rust targets (rustup)
-  build              build wskrs.sys, wskctl.exe and the bcryptprimitives.dll shim
+  build              build wskrs.sys (WDM shell), kmdf/wskrs.sys (KMDF shell, with a
+                     Linux kit in target/kmdf-build), wskctl.exe and the bcryptprimitives.dll shim
+  lint               cargo clippy of the KMDF shell for x86_64-pc-windows-msvc, warnings
+                     denied; wsk-bindings + wsk checked in their WDK configuration against a
+                     header set that also declares every name wsk-bindings declares by hand
   e2e [CASE...]      only the end-to-end suite (all cases, or the named ones)
   conformance [wine] [wskrs]
                      the WSK provider conformance suite: one table of checks per provider
@@ -103,6 +110,17 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
             let built = artifacts::build(&layout)?;
             built.print_summary();
             Ok(ExitCode::SUCCESS)
+        }
+        "lint" => {
+            no_args(command, rest)?;
+            setup::ensure(&layout)?;
+            let clippy_ok = kmdf::clippy(&layout)?;
+            let names_ok = wdk_names::check(&layout)?;
+            Ok(if clippy_ok && names_ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         "demo" => {
             no_args(command, rest)?;
@@ -173,6 +191,36 @@ fn test(layout: &Layout) -> Result<ExitCode> {
         eprintln!("host unit tests: FAILED (see cargo's output above)");
     }
 
+    // The KMDF shell compiles for its target with the real windows-drivers-rs crates; its
+    // lints are denied like every other crate's (`cargo xtask build` links it).
+    println!("== KMDF shell: cargo clippy (x86_64-pc-windows-msvc, -D warnings)");
+    let kmdf_clippy_ok = match kmdf::clippy(layout) {
+        Ok(ok) => ok,
+        Err(err) => {
+            eprintln!("error: clippy of the KMDF shell could not run: {err:#}");
+            false
+        }
+    };
+    if kmdf_clippy_ok {
+        println!("KMDF shell clippy: ok");
+    } else {
+        eprintln!("KMDF shell clippy: FAILED (see its output above)");
+    }
+
+    println!("== wsk-bindings in its WDK configuration: hand-declared names vs the headers'");
+    let names_ok = match wdk_names::check(layout) {
+        Ok(ok) => ok,
+        Err(err) => {
+            eprintln!("error: the WDK-configuration check could not run: {err:#}");
+            false
+        }
+    };
+    if names_ok {
+        println!("wdk-names: ok (no clash)");
+    } else {
+        eprintln!("wdk-names: FAILED (see cargo's output above)");
+    }
+
     println!("== end-to-end suite under Wine");
     // An explicit --provider / WSKRS_PROVIDER runs the suite with that provider only.
     let providers = match Provider::explicit()? {
@@ -219,7 +267,13 @@ fn test(layout: &Layout) -> Result<ExitCode> {
     if !unit_ok {
         eprintln!("xtask test: FAILED: the host unit tests failed (cargo's output above)");
     }
-    Ok(if unit_ok && e2e_ok && conformance_ok {
+    if !kmdf_clippy_ok {
+        eprintln!("xtask test: FAILED: clippy of the KMDF shell (output above)");
+    }
+    if !names_ok {
+        eprintln!("xtask test: FAILED: wsk-bindings in its WDK configuration (output above)");
+    }
+    Ok(if unit_ok && kmdf_clippy_ok && names_ok && e2e_ok && conformance_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

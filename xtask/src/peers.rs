@@ -89,8 +89,13 @@ impl Peer {
     /// Writes one line to the peer's stdin (a command to the peer script).
     pub(crate) fn send_line(&mut self, line: &str) -> Result<()> {
         use std::io::Write as _;
-        let stdin = self.stdin.as_mut().with_context(|| format!("peer {}: stdin is closed", self.name))?;
-        writeln!(stdin, "{line}").and_then(|()| stdin.flush()).with_context(|| format!("peer {}: writing {line:?}", self.name))
+        let stdin = self
+            .stdin
+            .as_mut()
+            .with_context(|| format!("peer {}: stdin is closed", self.name))?;
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .with_context(|| format!("peer {}: writing {line:?}", self.name))
     }
 
     /// Waits until an event (past or new) satisfies `pred`; returns it.

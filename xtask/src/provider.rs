@@ -275,7 +275,15 @@ pub(crate) fn apply(wine: &Wine, layout: &Layout) -> Result<bool> {
             reg(
                 wine,
                 &[
-                    "add", VERSION_KEY, "/v", "Version", "/t", "REG_SZ", "/d", "win10", "/f",
+                    "add",
+                    VERSION_KEY,
+                    "/v",
+                    "Version",
+                    "/t",
+                    "REG_SZ",
+                    "/d",
+                    "win10",
+                    "/f",
                 ],
             )?;
             std::fs::write(marker(layout), "netio.sys=native\n")

@@ -1,0 +1,2 @@
+/* The WDK's ntifs.h for a Linux KMDF build: see wskrs-prelude.h. */
+#include "wskrs-prelude.h"
