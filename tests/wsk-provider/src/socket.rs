@@ -183,10 +183,15 @@ impl Socket {
             context,
             dispatch,
         );
+        // The emulated TCP options are inherited, as Winsock's `accept` documents for the
+        // socket it returns ("the same properties as socket s"); the Linux socket inherits
+        // its own options from the listening one.
+        let tcp = listen.lock().tcp;
         {
             let mut st = socket.lock();
             st.bound = true;
             st.connected = true;
+            st.tcp = tcp;
         }
         socket
     }

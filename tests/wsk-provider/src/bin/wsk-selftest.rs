@@ -162,7 +162,6 @@ mod selftest {
             (sys::TCP_KEEPINTVL, 1),
             (sys::TCP_MAXRT, u32::MAX),
             (sys::TCP_TIMESTAMPS, 0),
-            (sys::TCP_FASTOPEN, 0),
             (sys::TCP_FAIL_CONNECT_ON_ICMP_ERROR, 0),
         ];
         let got: Vec<_> = defaults.iter().map(|(n, _)| get_u32(a, sys::IPPROTO_TCP, *n)).collect();
@@ -178,7 +177,6 @@ mod selftest {
             (sys::TCP_KEEPINTVL, 3),
             (sys::TCP_MAXRT, 30),
             (sys::TCP_TIMESTAMPS, 1),
-            (sys::TCP_FASTOPEN, 1),
             (sys::TCP_FAIL_CONNECT_ON_ICMP_ERROR, 1),
         ] {
             let before = get_u32(a, sys::IPPROTO_TCP, name);
@@ -189,7 +187,7 @@ mod selftest {
             }
         }
         check(
-            &format!("tcp{v}: TCP_KEEPCNT/KEEPIDLE/KEEPINTVL/MAXRT/TIMESTAMPS/FASTOPEN/FAIL_CONNECT_ON_ICMP_ERROR round trip"),
+            &format!("tcp{v}: TCP_KEEPCNT/KEEPIDLE/KEEPINTVL/MAXRT/TIMESTAMPS/FAIL_CONNECT_ON_ICMP_ERROR round trip"),
             bad.is_empty(),
             bad.join("; "),
         );
@@ -1248,6 +1246,11 @@ mod selftest {
             me.port() != 0,
             me,
         );
+        // An emulated TCP option set on the listening socket is inherited by accepted ones.
+        let fast_open = (
+            get_u32(l, sys::IPPROTO_TCP, sys::TCP_FASTOPEN),
+            set_u32(l, sys::IPPROTO_TCP, sys::TCP_FASTOPEN, 1),
+        );
         let (mut la, mut ra) = ([0u8; 28], [0u8; 28]);
         let r = Req::new();
         let ret = NtStatus(unsafe {
@@ -1311,6 +1314,12 @@ mod selftest {
             &format!("tcp{v}: WskControlSocket set/get SO_KEEPALIVE, TCP_NODELAY, SO_RCVBUF"),
             ok,
             "see above",
+        );
+        let inherited = get_u32(a, sys::IPPROTO_TCP, sys::TCP_FASTOPEN);
+        check(
+            &format!("tcp{v}: TCP_FASTOPEN set on the listening socket (0 before) is inherited by the accepted one"),
+            fast_open == (Some(0), NtStatus::SUCCESS) && inherited == Some(1),
+            format!("{fast_open:?} {inherited:?}"),
         );
         tcp_options(a, v, me, peer.local_addr().unwrap());
         // Send across a chain with an offset.
