@@ -18,6 +18,7 @@ mod proc;
 mod provider;
 mod scenarios;
 mod setup;
+mod shell;
 mod util;
 #[cfg(test)]
 mod windows_package;
@@ -86,6 +87,8 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
     let rest = args.get(1..).unwrap_or_default();
     // `--provider wine|wskrs` (see provider.rs) is taken out before the command sees its args.
     let stripped = provider::take_flag(command, rest)?;
+    // `--shell wdm|kmdf` (see shell.rs) likewise.
+    let stripped = shell::take_flag(command, &stripped)?;
     let rest = stripped.as_slice();
     if matches!(command, "help" | "-h" | "--help") {
         println!("{USAGE}");

@@ -251,12 +251,13 @@ impl Wine {
     /// Puts the driver and the shim where Windows programs look for them.
     pub(crate) fn install_files(&self, built: &Built) -> Result<()> {
         let system32 = self.prefix.join("drive_c").join("windows").join("system32");
+        // The build of the chosen driver shell (`--shell`, shell.rs).
         let targets = [
             (
-                &built.driver_sys,
+                crate::shell::Shell::chosen()?.sys(built),
                 system32.join("drivers").join("wskrs.sys"),
             ),
-            (&built.shim_dll, system32.join("bcryptprimitives.dll")),
+            (built.shim_dll.as_path(), system32.join("bcryptprimitives.dll")),
         ];
         for (from, to) in targets {
             if !same_content(from, &to) {
@@ -374,6 +375,7 @@ impl Session {
         session.wine.install_files(built)?;
         session.wine.start_server(Some(SESSION_LINGER))?;
         crate::provider::apply(&session.wine, layout)?;
+        crate::shell::apply(layout)?;
         Ok(session)
     }
 
@@ -456,6 +458,7 @@ pub(crate) fn up(layout: &Layout, built: &Built) -> Result<()> {
             wine.start_server(None)?;
         }
         crate::provider::apply(&wine, layout)?;
+        crate::shell::apply(layout)?;
         let (install, start) = wine.load_driver()?;
         let info = wine.wskctl_ok(&["info"], WSKCTL_TIMEOUT)?;
         say(&format!(

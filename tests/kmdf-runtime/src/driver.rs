@@ -138,6 +138,7 @@ unsafe extern "C" fn unload(_wdm: *mut DRIVER_OBJECT) {
         // SAFETY: the driver's callback with its own handle, at PASSIVE_LEVEL.
         unsafe { evt(driver.cast()) };
     }
+    log!("unload: {}", crate::request::COUNTERS.report());
     // SAFETY: EvtDriverUnload returned; nothing of the driver runs any more.
     unsafe { delete_children(d) };
 }

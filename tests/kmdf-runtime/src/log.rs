@@ -1,16 +1,45 @@
 //! The runtime's voice: every line goes to `DbgPrint` (Wine shows it with
-//! `WINEDEBUG=warn+debugstr`) and to the driver host's standard error (the harness's
-//! `target/wine/logs/wine.log`), prefixed `wdfldr:`.
+//! `WINEDEBUG=warn+debugstr`), to the driver host's standard error, and to [`LOG_FILE`] in the
+//! prefix (`target/wine/prefix/drive_c/windows/temp/wskrs-kmdf-runtime.log`); each line is
+//! prefixed `wdfldr:`.
 
 use std::ffi::CString;
 use std::io::Write as _;
 
 use crate::sys;
 
+/// Where the lines are appended: a fixed file in the prefix (the driver host gets its
+/// environment from the service manager, not from the harness, so no variable can name it).
+/// The harness (`xtask/src/shell.rs`) deletes it when a KMDF session starts.
+pub(crate) const LOG_FILE: &str = r"C:\windows\temp\wskrs-kmdf-runtime.log";
+
+/// The log file, opened once, appended to.
+fn file() -> Option<&'static std::sync::Mutex<std::fs::File>> {
+    static FILE: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| match std::fs::OpenOptions::new().create(true).append(true).open(LOG_FILE) {
+        Ok(file) => Some(std::sync::Mutex::new(file)),
+        Err(err) => {
+            dbg_print(&format!("wdfldr: cannot open {LOG_FILE}: {err}"));
+            None
+        }
+    })
+    .as_ref()
+}
+
 /// Writes one line.
 pub(crate) fn line(args: std::fmt::Arguments<'_>) {
     let text = format!("wdfldr: {args}");
     let _ = writeln!(std::io::stderr(), "{text}");
+    if let Some(file) = file() {
+        if let Ok(mut f) = file.lock() {
+            let _ = writeln!(f, "{text}");
+        }
+    }
+    dbg_print(&text);
+}
+
+/// One line through DbgPrint.
+fn dbg_print(text: &str) {
     if let Ok(c) = CString::new(format!("{}\n", text.replace('\0', " "))) {
         // SAFETY: a "%s" format with one NUL-terminated string argument, both live across
         // the call.

@@ -23,6 +23,41 @@ use crate::log::{log, violation};
 use crate::object::{self, Object, Tag};
 use crate::sys::*;
 
+/// What happened to requests since the driver bound (reported at unload).
+pub(crate) struct Counters {
+    presented: AtomicUsize,
+    completed: AtomicUsize,
+    cancel_callbacks: AtomicUsize,
+    marked_already_cancelled: AtomicUsize,
+    unmarked_cancelled: AtomicUsize,
+}
+
+pub(crate) static COUNTERS: Counters = Counters {
+    presented: AtomicUsize::new(0),
+    completed: AtomicUsize::new(0),
+    cancel_callbacks: AtomicUsize::new(0),
+    marked_already_cancelled: AtomicUsize::new(0),
+    unmarked_cancelled: AtomicUsize::new(0),
+};
+
+impl Counters {
+    /// One line for the log: requests presented, completed, still pending, and the
+    /// cancellation paths taken.
+    pub(crate) fn report(&self) -> String {
+        let presented = self.presented.load(Ordering::Acquire);
+        let completed = self.completed.load(Ordering::Acquire);
+        format!(
+            "requests: {presented} presented, {completed} completed, {} not completed; \
+             EvtRequestCancel called {} times; WdfRequestMarkCancelableEx found {} already \
+             cancelled; WdfRequestUnmarkCancelable returned STATUS_CANCELLED {} times",
+            presented.saturating_sub(completed),
+            self.cancel_callbacks.load(Ordering::Acquire),
+            self.marked_already_cancelled.load(Ordering::Acquire),
+            self.unmarked_cancelled.load(Ordering::Acquire),
+        )
+    }
+}
+
 const IDLE: u8 = 0;
 const ARMED: u8 = 1;
 const TAKEN: u8 = 2;
@@ -125,6 +160,7 @@ pub(crate) unsafe fn present(
         completed: AtomicBool::new(false),
     });
     let handle: WDFREQUEST = Arc::into_raw(request).cast_mut().cast();
+    COUNTERS.presented.fetch_add(1, Ordering::AcqRel);
     // SAFETY: ours; the framework's use of the owner's DriverContext (the cancel routine
     // finds the request there).
     unsafe { (*irp::driver_context(irp))[0] = handle.cast() };
@@ -317,6 +353,7 @@ pub(crate) unsafe extern "C" fn complete_with_information(
     unsafe { irp::set_io_status(irp, status, information as usize) };
     // SAFETY: as above; completed once (the flag above).
     unsafe { IofCompleteRequest(irp, 0) };
+    COUNTERS.completed.fetch_add(1, Ordering::AcqRel);
     // SAFETY: the driver's reference, made by Arc::into_raw in `present`, given back once.
     drop(unsafe { Arc::from_raw(handle.cast_const().cast::<Request>()) });
 }
@@ -339,6 +376,7 @@ unsafe extern "C" fn cancel_routine(_device: *mut DEVICE_OBJECT, irp: *mut IRP) 
     let evt = r.evt_cancel.load(Ordering::Acquire);
     r.state.store(IN_CANCEL, Ordering::Release);
     if evt != 0 {
+        COUNTERS.cancel_callbacks.fetch_add(1, Ordering::AcqRel);
         // SAFETY: stored from a PFN_WDF_REQUEST_CANCEL by mark_cancelable_ex.
         let evt: unsafe extern "C" fn(WDFREQUEST) = unsafe { core::mem::transmute::<usize, unsafe extern "C" fn(WDFREQUEST)>(evt) };
         // SAFETY: the driver's callback with its (live) request, at DISPATCH_LEVEL or below.
@@ -372,6 +410,7 @@ pub(crate) unsafe extern "C" fn mark_cancelable_ex(
         if unsafe { irp::set_cancel_routine(r.irp, None) }.is_some() {
             // Cancelled before the routine was set: nothing will call it.
             r.state.store(IDLE, Ordering::Release);
+            COUNTERS.marked_already_cancelled.fetch_add(1, Ordering::AcqRel);
             return NtStatus::CANCELLED.0;
         }
         // IoCancelIrp took the routine: EvtRequestCancel will be called.
@@ -395,6 +434,7 @@ pub(crate) unsafe extern "C" fn unmark_cancelable(_globals: PWDF_DRIVER_GLOBALS,
         return NtStatus::SUCCESS.0;
     }
     let _ = r.state.compare_exchange(ARMED, TAKEN, Ordering::AcqRel, Ordering::Acquire);
+    COUNTERS.unmarked_cancelled.fetch_add(1, Ordering::AcqRel);
     NtStatus::CANCELLED.0
 }
 

@@ -1,0 +1,180 @@
+//! Which driver shell runs under Wine: the WDM shell (`driver/wdm`, the default) or the KMDF
+//! shell (`driver/kmdf`) over the project's KMDF runtime (`tests/kmdf-runtime`), chosen with
+//! `--shell wdm|kmdf` on `up`, `e2e`, `test` and `demo`, or with `WSKRS_SHELL=wdm|kmdf`.
+//! `cargo xtask test` without a choice runs the end-to-end suite with both.
+//!
+//! Loading mechanism: both builds are installed as `C:\windows\system32\drivers\wskrs.sys`
+//! (service `WskRs`); the KMDF one imports `WDFLDR.SYS`, which no Wine has: for `kmdf` this
+//! module builds the runtime (`cargo build -p wskrs-kmdf-runtime --target
+//! x86_64-pc-windows-gnu --release`, output `wdfldr.dll`) and copies it to
+//! `system32\drivers\wdfldr.sys`, where Wine's loader finds a driver's imports (there is no
+//! built-in module of that name to override).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use anyhow::{bail, Context, Result};
+
+use crate::artifacts::Built;
+use crate::layout::Layout;
+use crate::proc::run_visible;
+use crate::util::{copy_atomic, same_content, say};
+
+/// A driver shell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shell {
+    /// `driver/wdm`: WDM dispatch routines (`target/wskrs/wskrs.sys`).
+    Wdm,
+    /// `driver/kmdf`: the production KMDF driver (`target/wskrs/kmdf/wskrs.sys`) over the
+    /// project's KMDF runtime for Wine.
+    Kmdf,
+}
+
+/// Set by `--shell` or [`select`]: 0 none, 1 wdm, 2 kmdf.
+static CHOSEN: AtomicU8 = AtomicU8::new(0);
+
+impl Shell {
+    /// Both, in the order `cargo xtask test` runs the suite with them.
+    pub(crate) const ALL: [Self; 2] = [Self::Wdm, Self::Kmdf];
+
+    /// `wdm` or `kmdf`, as on the command line.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::Wdm => "wdm",
+            Self::Kmdf => "kmdf",
+        }
+    }
+
+    /// What it is, for reports.
+    pub(crate) const fn describe(self) -> &'static str {
+        match self {
+            Self::Wdm => "the WDM shell, driver/wdm",
+            Self::Kmdf => "the KMDF shell, driver/kmdf, over the KMDF runtime tests/kmdf-runtime",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "wdm" => Ok(Self::Wdm),
+            "kmdf" => Ok(Self::Kmdf),
+            other => bail!("unknown driver shell `{other}`: use `wdm` or `kmdf`"),
+        }
+    }
+
+    /// The shell chosen by `--shell`, else `WSKRS_SHELL`, else the WDM shell.
+    pub(crate) fn chosen() -> Result<Self> {
+        Ok(Self::explicit()?.unwrap_or(Self::Wdm))
+    }
+
+    /// The shell chosen by `--shell` (or [`select`]), else `WSKRS_SHELL`; `None` when neither
+    /// says (`cargo xtask test` then runs the suite with both).
+    pub(crate) fn explicit() -> Result<Option<Self>> {
+        match CHOSEN.load(Ordering::Relaxed) {
+            1 => return Ok(Some(Self::Wdm)),
+            2 => return Ok(Some(Self::Kmdf)),
+            _ => {}
+        }
+        match std::env::var("WSKRS_SHELL") {
+            Ok(v) if !v.is_empty() => Self::parse(&v).context("in WSKRS_SHELL").map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The build of this shell.
+    pub(crate) fn sys(self, built: &Built) -> &Path {
+        match self {
+            Self::Wdm => &built.driver_sys,
+            Self::Kmdf => &built.kmdf_sys,
+        }
+    }
+}
+
+/// Makes `shell` the choice for the sessions that follow.
+pub(crate) fn select(shell: Shell) {
+    let code = match shell {
+        Shell::Wdm => 1,
+        Shell::Kmdf => 2,
+    };
+    CHOSEN.store(code, Ordering::Relaxed);
+}
+
+/// Removes `--shell X` / `--shell=X` from the arguments of the commands that load the driver,
+/// remembering the choice; other commands' arguments are returned unchanged.
+pub(crate) fn take_flag(command: &str, args: &[OsString]) -> Result<Vec<OsString>> {
+    if !matches!(command, "up" | "e2e" | "test" | "demo") {
+        return Ok(args.to_vec());
+    }
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let value = if a == "--shell" {
+            let v = it.next().context("--shell needs a value: wdm or kmdf")?;
+            v.to_str().context("--shell value is not UTF-8")?.to_owned()
+        } else if let Some(v) = a.to_str().and_then(|s| s.strip_prefix("--shell=")) {
+            v.to_owned()
+        } else {
+            rest.push(a.clone());
+            continue;
+        };
+        select(Shell::parse(&value)?);
+    }
+    Ok(rest)
+}
+
+fn drivers_dir(layout: &Layout) -> PathBuf {
+    layout.prefix.join("drive_c").join("windows").join("system32").join("drivers")
+}
+
+/// The runtime as cargo leaves it.
+fn runtime_dll(layout: &Layout) -> PathBuf {
+    layout.target.join("x86_64-pc-windows-gnu").join("release").join("wdfldr.dll")
+}
+
+fn build_runtime(layout: &Layout) -> Result<PathBuf> {
+    say("shell: building the KMDF runtime for Wine (wskrs-kmdf-runtime, x86_64-pc-windows-gnu, release)");
+    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(program);
+    cmd.current_dir(&layout.root).args([
+        "build",
+        "--release",
+        "-p",
+        "wskrs-kmdf-runtime",
+        "--target",
+        "x86_64-pc-windows-gnu",
+    ]);
+    let status = run_visible(&mut cmd, "cargo build -p wskrs-kmdf-runtime")?;
+    if !status.success() {
+        bail!("building the KMDF runtime failed ({status})");
+    }
+    let dll = runtime_dll(layout);
+    if !dll.is_file() {
+        bail!("cargo built wskrs-kmdf-runtime but {} is missing", dll.display());
+    }
+    Ok(dll)
+}
+
+/// For the KMDF shell, builds the runtime and installs it as `drivers\wdfldr.sys` (the shell's
+/// own build is installed as `wskrs.sys` by [`crate::wine::Wine::install_files`]). Call
+/// before the driver is loaded.
+pub(crate) fn apply(layout: &Layout) -> Result<()> {
+    let shell = Shell::chosen()?;
+    if shell == Shell::Kmdf {
+        // One session's lines per log (the file is created by the runtime when it logs).
+        let _ = std::fs::remove_file(runtime_log(layout));
+        let dll = build_runtime(layout)?;
+        let wdfldr = drivers_dir(layout).join("wdfldr.sys");
+        if !same_content(&dll, &wdfldr) {
+            copy_atomic(&dll, &wdfldr)?;
+        }
+    }
+    say(&format!("shell: {} ({})", shell.name(), shell.describe()));
+    Ok(())
+}
+
+/// The KMDF runtime's log: `C:\windows\temp\wskrs-kmdf-runtime.log` in the prefix (every
+/// line it prints, bind, device creation, unload, and the name and index of any DDI it lacks).
+pub(crate) fn runtime_log(layout: &Layout) -> PathBuf {
+    layout.prefix.join("drive_c").join("windows").join("temp").join("wskrs-kmdf-runtime.log")
+}
