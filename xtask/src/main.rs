@@ -128,7 +128,13 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
             let names = utf8_args(rest)?;
             setup::ensure(&layout)?;
             let built = artifacts::build(&layout)?;
-            e2e::run(&layout, &built, &names, &[Provider::chosen()?])
+            e2e::run(
+                &layout,
+                &built,
+                &names,
+                &[shell::Shell::chosen()?],
+                &[Provider::chosen()?],
+            )
         }
         "conformance" => {
             let providers = conformance::parse_providers(&utf8_args(rest)?)?;
@@ -203,8 +209,13 @@ fn test(layout: &Layout) -> Result<ExitCode> {
         Some(provider) => vec![provider],
         None => Provider::ALL.to_vec(),
     };
-    let e2e_result =
-        artifacts::build(layout).and_then(|built| e2e::run(layout, &built, &[], &providers));
+    // Likewise --shell / WSKRS_SHELL: one shell, else both.
+    let shells = match shell::Shell::explicit()? {
+        Some(shell) => vec![shell],
+        None => shell::Shell::ALL.to_vec(),
+    };
+    let e2e_result = artifacts::build(layout)
+        .and_then(|built| e2e::run(layout, &built, &[], &shells, &providers));
     let e2e_ok = match e2e_result {
         Ok(code) => code == ExitCode::SUCCESS,
         Err(err) => {

@@ -178,3 +178,89 @@ pub(crate) fn apply(layout: &Layout) -> Result<()> {
 pub(crate) fn runtime_log(layout: &Layout) -> PathBuf {
     layout.prefix.join("drive_c").join("windows").join("temp").join("wskrs-kmdf-runtime.log")
 }
+
+/// Cases of the end-to-end suite that only one shell can pass, with the reason: the run of
+/// the other shell lists them as skipped (never as passed). None today: every case passes
+/// against both shells (the KMDF shell over the runtime, with each provider).
+const ONLY_ONE_SHELL_PASSES: &[(&str, Shell, &str)] = &[];
+
+/// Why `shell` cannot pass `case`, if it cannot.
+pub(crate) fn only_one_shell_passes(shell: Shell, case: &str) -> Option<&'static str> {
+    ONLY_ONE_SHELL_PASSES
+        .iter()
+        .find(|(name, passes_with, _)| *name == case && *passes_with != shell)
+        .map(|(_, _, reason)| *reason)
+}
+
+/// After a KMDF run's driver was unloaded: the runtime's log must show no violation, each
+/// unload with EvtDriverUnload before the control device was deleted, and no request left
+/// uncompleted. Nothing to check for the WDM shell.
+pub(crate) fn check_after_unload(shell: Shell, layout: &Layout) -> Result<()> {
+    if shell != Shell::Kmdf {
+        return Ok(());
+    }
+    let path = runtime_log(layout);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the KMDF runtime's log {}", path.display()))?;
+    let problems = runtime_log_problems(&text);
+    if !problems.is_empty() {
+        bail!("the KMDF runtime's log ({}) shows: {}", path.display(), problems.join("; "));
+    }
+    Ok(())
+}
+
+/// What is wrong in a runtime log (see [`check_after_unload`]).
+fn runtime_log_problems(text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for line in text.lines().filter(|l| l.contains("VIOLATION")) {
+        problems.push(line.to_owned());
+    }
+    let mut unloads = 0;
+    let mut pending_unload = false;
+    for line in text.lines() {
+        if line.contains(": EvtDriverUnload") {
+            pending_unload = true;
+        } else if line.contains("deleted control device") {
+            if !pending_unload {
+                problems.push("the control device was deleted before EvtDriverUnload ran".into());
+            }
+            pending_unload = false;
+            unloads += 1;
+        } else if line.contains("requests:") && !line.contains(", 0 not completed") {
+            problems.push(format!("requests left at unload: {line}"));
+        }
+    }
+    if unloads == 0 {
+        problems.push("no unload (EvtDriverUnload, then the control device deleted) was logged".into());
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clean_log_passes_and_each_problem_is_named() {
+        let clean = "wdfldr: WdfVersionBind: bound WskRs\n\
+                     wdfldr: unload: WskRs: EvtDriverUnload\n\
+                     wdfldr: unload: requests: 5 presented, 5 completed, 0 not completed; x\n\
+                     wdfldr: unload: deleted control device \\Device\\WskRs and its symbolic link\n";
+        assert!(runtime_log_problems(clean).is_empty());
+        assert_eq!(runtime_log_problems("wdfldr: WdfVersionBind: bound WskRs\n").len(), 1);
+        let leak = clean.replace(", 0 not completed", ", 1 not completed");
+        assert_eq!(runtime_log_problems(&leak).len(), 1);
+        let early = "wdfldr: unload: deleted control device x\n";
+        assert_eq!(runtime_log_problems(early).len(), 1);
+        let violation = format!("{clean}wdfldr: VIOLATION: the driver called WdfFoo\n");
+        assert_eq!(runtime_log_problems(&violation).len(), 1);
+    }
+
+    #[test]
+    fn shell_only_cases_name_real_cases() {
+        let names = crate::e2e::case_names();
+        for (name, _, _) in ONLY_ONE_SHELL_PASSES {
+            assert!(names.contains(name), "{name}");
+        }
+    }
+}
