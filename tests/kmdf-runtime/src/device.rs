@@ -338,8 +338,10 @@ pub(crate) unsafe extern "C" fn create(
         request_context: init.request_context,
         files: Mutex::new(HashMap::new()),
     }));
-    // SAFETY: IoCreateDevice made the device with a pointer-sized extension.
-    unsafe { (*wdm).DeviceExtension.cast::<*mut Device>().write(device) };
+    // SAFETY: the device object IoCreateDevice just made.
+    let extension = unsafe { (*wdm).DeviceExtension };
+    // SAFETY: IoCreateDevice made it with a pointer-sized extension.
+    unsafe { extension.cast::<*mut Device>().write(device) };
     let mut flags = DO_DEVICE_INITIALIZING;
     if init.io_type == WdfDeviceIoBuffered {
         flags |= DO_BUFFERED_IO;
@@ -523,8 +525,10 @@ pub(crate) fn dispatch_for(major: usize) -> unsafe extern "C" fn(*mut DEVICE_OBJ
 /// # Safety
 /// `wdm` is a live device object created by [`create`].
 unsafe fn device_of<'a>(wdm: *mut DEVICE_OBJECT) -> &'a Device {
+    // SAFETY: a live device object of this runtime (caller's contract).
+    let extension = unsafe { (*wdm).DeviceExtension };
     // SAFETY: the extension holds the Device's address (type invariant).
-    let device = unsafe { (*wdm).DeviceExtension.cast::<*mut Device>().read() };
+    let device = unsafe { extension.cast::<*mut Device>().read() };
     // SAFETY: as above.
     unsafe { object::get::<Device>(device.cast_const().cast(), "dispatch") }
 }

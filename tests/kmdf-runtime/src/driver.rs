@@ -24,8 +24,11 @@ pub(crate) struct Driver {
     evt_unload: PFN_WDF_DRIVER_UNLOAD,
     /// The control devices created for it (`Box<Device>` raw pointers), deleted at unload.
     pub(crate) devices: Mutex<Vec<usize>>,
-    /// Spin locks and timers (parented to the driver or a device; freed at unload).
+    /// Spin locks and timers (parented to the driver or a device; freed at unload). Boxed:
+    /// their handles are the boxes' addresses, which must not move when the Vec grows.
+    #[allow(clippy::vec_box)]
     pub(crate) spin_locks: Mutex<Vec<Box<crate::sync::SpinLock>>>,
+    #[allow(clippy::vec_box)]
     pub(crate) timers: Mutex<Vec<Box<crate::sync::Timer>>>,
 }
 

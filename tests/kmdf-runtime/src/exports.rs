@@ -34,8 +34,10 @@ unsafe fn wide(p: *const u16) -> String {
     }
     let mut chars = Vec::new();
     for i in 0..64 {
-        // SAFETY: within the string (stops at its NUL).
-        let c = unsafe { p.add(i).read() };
+        // SAFETY: within the string (it stops at its NUL).
+        let c = unsafe { p.add(i) };
+        // SAFETY: as above.
+        let c = unsafe { c.read() };
         if c == 0 {
             break;
         }

@@ -161,9 +161,11 @@ pub(crate) unsafe fn present(
     });
     let handle: WDFREQUEST = Arc::into_raw(request).cast_mut().cast();
     COUNTERS.presented.fetch_add(1, Ordering::AcqRel);
-    // SAFETY: ours; the framework's use of the owner's DriverContext (the cancel routine
-    // finds the request there).
-    unsafe { (*irp::driver_context(irp))[0] = handle.cast() };
+    // SAFETY: ours.
+    let driver_context = unsafe { irp::driver_context(irp) };
+    // SAFETY: the owner's DriverContext of the live IRP (the cancel routine finds the request
+    // there).
+    unsafe { (*driver_context)[0] = handle.cast() };
     // SAFETY: the driver's callback with a request it now owns, at PASSIVE_LEVEL.
     unsafe { evt(queue, handle, output_len as usize, input_len as usize, code) };
     // The request may be completed and freed already: only the status is returned.
@@ -247,7 +249,7 @@ unsafe fn system_address(mdl: *mut MDL) -> *mut c_void {
         return m.MappedSystemVa;
     }
     // SAFETY: locked pages (caller's contract); a kernel-mode, cached mapping.
-    unsafe { MmMapLockedPagesSpecifyCache(mdl, KERNEL_MODE, MmCached, ptr::null_mut(), 0, NormalPagePriority as i32) }
+    unsafe { MmMapLockedPagesSpecifyCache(mdl, KERNEL_MODE, MmCached, ptr::null_mut(), 0, NormalPagePriority) }
 }
 
 /// `WdfRequestRetrieveOutputBuffer`: METHOD_BUFFERED → the system buffer; METHOD_IN_DIRECT /
@@ -363,7 +365,9 @@ pub(crate) unsafe extern "C" fn complete_with_information(
 unsafe extern "C" fn cancel_routine(_device: *mut DEVICE_OBJECT, irp: *mut IRP) {
     // SAFETY: IoCancelIrp passes the live IRP; DriverContext[0] is the request (set in
     // `present`), alive because the driver cannot complete it while its state is ARMED/TAKEN.
-    let handle = unsafe { (*irp::driver_context(irp))[0] }.cast::<Request>().cast_const();
+    let driver_context = unsafe { irp::driver_context(irp) };
+    // SAFETY: as above.
+    let handle = unsafe { (*driver_context)[0] }.cast::<Request>().cast_const();
     // SAFETY: a live Arc<Request> (as above): one more reference for this routine.
     unsafe { Arc::increment_strong_count(handle) };
     // SAFETY: the reference just taken.
@@ -456,8 +460,11 @@ pub(crate) unsafe extern "C" fn object_get_typed_context_worker(
     let Some((memory, _, declared)) = r.context else {
         return ptr::null_mut();
     };
-    // SAFETY: both are the driver's static type information.
-    let same = unsafe { (*declared).UniqueType == (*info).UniqueType };
+    // SAFETY: the driver's static type information.
+    let declared = unsafe { (*declared).UniqueType };
+    // SAFETY: as above.
+    let asked = unsafe { (*info).UniqueType };
+    let same = declared == asked;
     if same {
         memory.as_ptr().cast()
     } else {

@@ -150,12 +150,14 @@ pub(crate) unsafe extern "C" fn timer_create(
     if c.UseHighResolutionTimer != 0 {
         log!("WdfTimerCreate: high-resolution timers are not modelled (a normal KTIMER is used)");
     }
-    // SAFETY: KTIMER and KDPC are plain C structs, initialized below before any use.
-    let zeroed = unsafe { (core::mem::zeroed::<KTIMER>(), core::mem::zeroed::<KDPC>()) };
+    // SAFETY: a plain C struct, initialized below before any use.
+    let ktimer = unsafe { core::mem::zeroed::<KTIMER>() };
+    // SAFETY: as above.
+    let kdpc = unsafe { core::mem::zeroed::<KDPC>() };
     let timer = Box::new(Timer {
         tag: Tag::Timer,
-        timer: UnsafeCell::new(zeroed.0),
-        dpc: UnsafeCell::new(zeroed.1),
+        timer: UnsafeCell::new(ktimer),
+        dpc: UnsafeCell::new(kdpc),
         evt: c.EvtTimerFunc,
         period: c.Period,
         running: AtomicU32::new(0),
