@@ -364,6 +364,7 @@ pub(crate) fn run(
             ));
         }
     }
+    shell::forget_selection();
     let passed: u32 = runs.iter().map(|(_, _, t)| t.passed).sum();
     let failed: u32 = runs.iter().map(|(_, _, t)| t.failed).sum();
     // Always the last line of the suite's output.
@@ -405,6 +406,11 @@ fn run_once(
                 provider,
                 shell,
             };
+            if shell == Shell::Kmdf {
+                // The runtime's own checks (real IRPs, no shell), before the driver loads.
+                let started = Instant::now();
+                tally.record("kmdf_runtime_selftest", started, shell::selftest(&session.wine, layout));
+            }
             let started = Instant::now();
             tally.record("driver_loads", started, driver_loads(&cx));
             for case in CASES.iter().filter(|c| selected(c.name)) {

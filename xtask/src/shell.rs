@@ -91,6 +91,12 @@ impl Shell {
     }
 }
 
+/// Forgets the choice made by [`select`] (the suite's loop), so what follows (the conformance
+/// suite) sees only `--shell` / `WSKRS_SHELL` again.
+pub(crate) fn forget_selection() {
+    CHOSEN.store(0, Ordering::Relaxed);
+}
+
 /// Makes `shell` the choice for the sessions that follow.
 pub(crate) fn select(shell: Shell) {
     let code = match shell {
@@ -170,6 +176,28 @@ pub(crate) fn apply(layout: &Layout) -> Result<()> {
         }
     }
     say(&format!("shell: {} ({})", shell.name(), shell.describe()));
+    Ok(())
+}
+
+/// `kmdf-runtime-selftest.exe` (built with the runtime): the runtime's own checks under Wine,
+/// with real IRPs and without the shell (tests/kmdf-runtime/README.md). Run in each KMDF
+/// session before the driver is loaded; it leaves the runtime's log empty behind it.
+pub(crate) fn selftest(wine: &crate::wine::Wine, layout: &Layout) -> Result<()> {
+    let exe = layout.target.join("x86_64-pc-windows-gnu").join("release").join("kmdf-runtime-selftest.exe");
+    let exe = exe.to_str().context("the self-test's path is not UTF-8")?.to_owned();
+    let out = wine.run("wine", &[&exe], std::time::Duration::from_secs(120))?;
+    let _ = std::fs::remove_file(runtime_log(layout));
+    let failures: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    let checks = out.stdout.lines().filter(|l| l.starts_with("ok ")).count();
+    if !out.success() || !failures.is_empty() || !out.stdout.contains("kmdf-runtime-selftest: 0 failed") {
+        bail!(
+            "kmdf-runtime-selftest.exe: {} ({} ok): {}",
+            out.status,
+            checks,
+            if failures.is_empty() { out.combined() } else { failures.join(" | ") }
+        );
+    }
+    say(&format!("shell: kmdf-runtime-selftest.exe: {checks} checks ok"));
     Ok(())
 }
 

@@ -348,6 +348,10 @@ pub(crate) unsafe extern "C" fn create(
     }
     // SAFETY: our new device object.
     unsafe { (*wdm).Flags |= flags };
+    // Wine 8.0's IoCreateDevice does not store the characteristics it is given; the device
+    // object carries them as on Windows.
+    // SAFETY: as above.
+    unsafe { (*wdm).Characteristics |= init.characteristics };
     lock(&d.devices).push(device as usize);
     log!(
         "WdfDeviceCreate: {} type {:#x} characteristics {:#x}; SDDL `{}` recorded, not enforced (Wine 8.0 applies no device security descriptor)",

@@ -249,7 +249,14 @@ unsafe fn system_address(mdl: *mut MDL) -> *mut c_void {
         return m.MappedSystemVa;
     }
     // SAFETY: locked pages (caller's contract); a kernel-mode, cached mapping.
-    unsafe { MmMapLockedPagesSpecifyCache(mdl, KERNEL_MODE, MmCached, ptr::null_mut(), 0, NormalPagePriority) }
+    let mapped = unsafe { MmMapLockedPagesSpecifyCache(mdl, KERNEL_MODE, MmCached, ptr::null_mut(), 0, NormalPagePriority) };
+    if mapped.is_null() {
+        // Wine 8.0 maps nothing (its MmMapLockedPagesSpecifyCache is a stub returning NULL)
+        // and its driver host has one address space: the MDL's own virtual address is the
+        // memory (as the WSK provider, tests/wsk-provider, reads MDLs).
+        return m.StartVa.cast::<u8>().wrapping_add(m.ByteOffset as usize).cast();
+    }
+    mapped
 }
 
 /// `WdfRequestRetrieveOutputBuffer`: METHOD_BUFFERED → the system buffer; METHOD_IN_DIRECT /
