@@ -322,7 +322,7 @@ pub(crate) unsafe extern "C" fn create(
     // SAFETY: the driver's WDM driver object; the name (if any) outlives the call; the
     // extension holds one pointer.
     let status = unsafe {
-        IoCreateDevice(d.wdm, size_of::<*mut Device>() as u32, name_ptr, init.device_type, init.characteristics, 0, &raw mut wdm)
+        IoCreateDevice(d.wdm, u32::try_from(size_of::<*mut Device>()).unwrap_or(8), name_ptr, init.device_type, init.characteristics, 0, &raw mut wdm)
     };
     if !NtStatus(status).is_success() {
         log!("WdfDeviceCreate: IoCreateDevice failed: {:?}", NtStatus(status));

@@ -51,7 +51,7 @@ pub(crate) fn name() -> String {
     }
     // SAFETY: the globals live from bind to unbind, and DDIs run only in between.
     let raw = unsafe { (*globals).DriverName };
-    let bytes: Vec<u8> = raw.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let bytes: Vec<u8> = raw.iter().take_while(|&&c| c != 0).map(|&c| c.to_ne_bytes()[0]).collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 

@@ -133,7 +133,7 @@ pub unsafe extern "system" fn WdfVersionBind(
     // SAFETY: just allocated.
     let name = unsafe { &mut (*globals).DriverName };
     for (slot, byte) in name.iter_mut().zip(service.bytes().filter(u8::is_ascii).take(31)) {
-        *slot = byte as i8;
+        *slot = i8::from_ne_bytes([byte]);
     }
     if GLOBALS.compare_exchange(ptr::null_mut(), globals, Ordering::AcqRel, Ordering::Acquire).is_err() {
         // SAFETY: just allocated, never shared.

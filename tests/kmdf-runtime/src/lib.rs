@@ -23,6 +23,8 @@
         clippy::indexing_slicing
     )
 )]
+// `use crate::sys::*` everywhere: `sys` is the raw-name namespace (bindgen's names).
+#![allow(clippy::wildcard_imports)]
 
 /// Raw names: the WDF declarations of `wdf.h` (bindgen) over `wsk-bindings`' NT ones.
 #[allow(

@@ -245,7 +245,8 @@ pub(crate) unsafe extern "C" fn retrieve_input_buffer(
 unsafe fn system_address(mdl: *mut MDL) -> *mut c_void {
     // SAFETY: live MDL.
     let m = unsafe { &*mdl };
-    if m.MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) as i16 != 0 {
+    let mapped_flags = i16::try_from(MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL).unwrap_or(0);
+    if m.MdlFlags & mapped_flags != 0 {
         return m.MappedSystemVa;
     }
     // SAFETY: locked pages (caller's contract); a kernel-mode, cached mapping.
@@ -359,12 +360,15 @@ pub(crate) unsafe extern "C" fn complete_with_information(
     r.tag.0.store(Tag::Dead as u32, Ordering::Release);
     let irp = r.irp;
     // SAFETY: the request's IRP, owned by it until now; information fits (x64).
-    unsafe { irp::set_io_status(irp, status, information as usize) };
+    unsafe { irp::set_io_status(irp, status, usize::try_from(information).unwrap_or(usize::MAX)) };
     // SAFETY: as above; completed once (the flag above).
     unsafe { IofCompleteRequest(irp, 0) };
     COUNTERS.completed.fetch_add(1, Ordering::AcqRel);
+    // The handle is the address of an Arc<Request>'s data (made in `present`), so aligned.
+    #[allow(clippy::cast_ptr_alignment)]
+    let raw = handle.cast_const().cast::<Request>();
     // SAFETY: the driver's reference, made by Arc::into_raw in `present`, given back once.
-    drop(unsafe { Arc::from_raw(handle.cast_const().cast::<Request>()) });
+    drop(unsafe { Arc::from_raw(raw) });
 }
 
 /// The WDM cancel routine of cancelable requests: takes a reference, releases the cancel

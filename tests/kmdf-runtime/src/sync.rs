@@ -82,7 +82,7 @@ pub(crate) unsafe extern "C" fn spin_lock_release(_globals: PWDF_DRIVER_GLOBALS,
 #[repr(C)]
 pub(crate) struct Timer {
     tag: Tag,
-    timer: UnsafeCell<KTIMER>,
+    ktimer: UnsafeCell<KTIMER>,
     dpc: UnsafeCell<KDPC>,
     evt: PFN_WDF_TIMER,
     period: u32,
@@ -103,7 +103,7 @@ impl Timer {
     /// Cancels the timer and waits for a running callback (unload).
     pub(crate) fn cancel_and_wait(&self) {
         // SAFETY: an initialized KTIMER (type invariant).
-        let _ = unsafe { KeCancelTimer(self.timer.get()) };
+        let _ = unsafe { KeCancelTimer(self.ktimer.get()) };
         self.wait_idle();
     }
 
@@ -156,7 +156,7 @@ pub(crate) unsafe extern "C" fn timer_create(
     let kdpc = unsafe { core::mem::zeroed::<KDPC>() };
     let timer = Box::new(Timer {
         tag: Tag::Timer,
-        timer: UnsafeCell::new(ktimer),
+        ktimer: UnsafeCell::new(ktimer),
         dpc: UnsafeCell::new(kdpc),
         evt: c.EvtTimerFunc,
         period: c.Period,
@@ -164,7 +164,7 @@ pub(crate) unsafe extern "C" fn timer_create(
     });
     let handle = ptr::from_ref::<Timer>(&timer).cast_mut();
     // SAFETY: the boxed KTIMER, which never moves.
-    unsafe { KeInitializeTimer(timer.timer.get()) };
+    unsafe { KeInitializeTimer(timer.ktimer.get()) };
     // SAFETY: the boxed KDPC; the context is the boxed Timer.
     unsafe { KeInitializeDpc(timer.dpc.get(), Some(timer_dpc), handle.cast()) };
     driver().timers.lock().unwrap_or_else(PoisonError::into_inner).push(timer);
@@ -180,7 +180,7 @@ pub(crate) unsafe extern "C" fn timer_start(_globals: PWDF_DRIVER_GLOBALS, handl
     let t = unsafe { object::get::<Timer>(handle.cast::<c_void>(), "WdfTimerStart") };
     let due = LARGE_INTEGER { QuadPart: due };
     // SAFETY: the initialized timer and DPC (type invariant).
-    unsafe { KeSetTimerEx(t.timer.get(), due, t.period as i32, t.dpc.get()) }
+    unsafe { KeSetTimerEx(t.ktimer.get(), due, i32::try_from(t.period).unwrap_or(i32::MAX), t.dpc.get()) }
 }
 
 /// `WdfTimerStop`: KeCancelTimer; with Wait, also waits for a running EvtTimerFunc (unless
@@ -189,7 +189,7 @@ pub(crate) unsafe extern "C" fn timer_stop(_globals: PWDF_DRIVER_GLOBALS, handle
     // SAFETY: the driver's handle.
     let t = unsafe { object::get::<Timer>(handle.cast::<c_void>(), "WdfTimerStop") };
     // SAFETY: the initialized timer.
-    let queued = unsafe { KeCancelTimer(t.timer.get()) };
+    let queued = unsafe { KeCancelTimer(t.ktimer.get()) };
     if wait != 0 {
         t.wait_idle();
     }

@@ -32,7 +32,13 @@ fn main() {
     clippy::panic,
     clippy::indexing_slicing,
     clippy::wildcard_imports,
-    clippy::similar_names
+    clippy::similar_names,
+    clippy::many_single_char_names,
+    clippy::cast_sign_loss,
+    clippy::items_after_statements,
+    clippy::borrow_as_ptr,
+    clippy::cast_possible_wrap,
+    clippy::uninlined_format_args
 )]
 mod selftest {
     // A test program: FFI calls follow the KMDF/WDM contracts inline; panics are failures.
