@@ -123,8 +123,12 @@ fn main() {
     let mut names: Vec<(usize, String)> = Vec::new();
     for line in text.lines() {
         let line = line.trim();
-        let Some((name, rest)) = line.split_once("TableIndex = ") else { continue };
-        let Ok(index) = rest.trim_end_matches(',').trim().parse::<usize>() else { continue };
+        let Some((name, rest)) = line.split_once("TableIndex = ") else {
+            continue;
+        };
+        let Ok(index) = rest.trim_end_matches(',').trim().parse::<usize>() else {
+            continue;
+        };
         names.push((index, name.to_owned()));
     }
     names.sort();

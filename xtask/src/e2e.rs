@@ -120,7 +120,8 @@ pub(crate) struct Ctx<'a> {
     /// The WSK provider of the run (what a case may expect after a cancelled request).
     pub(crate) provider: Provider,
     /// The driver shell of the run.
-    #[allow(dead_code)] // no case depends on the shell today (see shell::only_one_shell_passes)
+    #[allow(dead_code)]
+    // no case depends on the shell today (see shell::only_one_shell_passes)
     pub(crate) shell: Shell,
 }
 
@@ -273,7 +274,10 @@ pub(crate) struct Tally {
 impl Tally {
     fn skip_for_shell(&mut self, name: &'static str, shell: Shell, reason: &'static str) {
         self.shell_skipped.push((name, reason));
-        say(&format!("SKIP {name}: not with the {} shell ({reason})", shell.name()));
+        say(&format!(
+            "SKIP {name}: not with the {} shell ({reason})",
+            shell.name()
+        ));
     }
 
     fn skip(&mut self, name: &'static str, lacks: &[&str]) {
@@ -332,7 +336,11 @@ pub(crate) fn run(
             }
             shell::select(shell);
             provider::select(provider);
-            runs.push((shell, provider, run_once(layout, built, only, shell, provider)));
+            runs.push((
+                shell,
+                provider,
+                run_once(layout, built, only, shell, provider),
+            ));
         }
     }
     if runs.len() > 1 {
@@ -409,7 +417,11 @@ fn run_once(
             if shell == Shell::Kmdf {
                 // The runtime's own checks (real IRPs, no shell), before the driver loads.
                 let started = Instant::now();
-                tally.record("kmdf_runtime_selftest", started, shell::selftest(&session.wine, layout));
+                tally.record(
+                    "kmdf_runtime_selftest",
+                    started,
+                    shell::selftest(&session.wine, layout),
+                );
             }
             let started = Instant::now();
             tally.record("driver_loads", started, driver_loads(&cx));

@@ -130,12 +130,21 @@ pub(crate) fn take_flag(command: &str, args: &[OsString]) -> Result<Vec<OsString
 }
 
 fn drivers_dir(layout: &Layout) -> PathBuf {
-    layout.prefix.join("drive_c").join("windows").join("system32").join("drivers")
+    layout
+        .prefix
+        .join("drive_c")
+        .join("windows")
+        .join("system32")
+        .join("drivers")
 }
 
 /// The runtime as cargo leaves it.
 fn runtime_dll(layout: &Layout) -> PathBuf {
-    layout.target.join("x86_64-pc-windows-gnu").join("release").join("wdfldr.dll")
+    layout
+        .target
+        .join("x86_64-pc-windows-gnu")
+        .join("release")
+        .join("wdfldr.dll")
 }
 
 fn build_runtime(layout: &Layout) -> Result<PathBuf> {
@@ -156,7 +165,10 @@ fn build_runtime(layout: &Layout) -> Result<PathBuf> {
     }
     let dll = runtime_dll(layout);
     if !dll.is_file() {
-        bail!("cargo built wskrs-kmdf-runtime but {} is missing", dll.display());
+        bail!(
+            "cargo built wskrs-kmdf-runtime but {} is missing",
+            dll.display()
+        );
     }
     Ok(dll)
 }
@@ -183,28 +195,53 @@ pub(crate) fn apply(layout: &Layout) -> Result<()> {
 /// with real IRPs and without the shell (tests/kmdf-runtime/README.md). Run in each KMDF
 /// session before the driver is loaded; it leaves the runtime's log empty behind it.
 pub(crate) fn selftest(wine: &crate::wine::Wine, layout: &Layout) -> Result<()> {
-    let exe = layout.target.join("x86_64-pc-windows-gnu").join("release").join("kmdf-runtime-selftest.exe");
-    let exe = exe.to_str().context("the self-test's path is not UTF-8")?.to_owned();
+    let exe = layout
+        .target
+        .join("x86_64-pc-windows-gnu")
+        .join("release")
+        .join("kmdf-runtime-selftest.exe");
+    let exe = exe
+        .to_str()
+        .context("the self-test's path is not UTF-8")?
+        .to_owned();
     let out = wine.run("wine", &[&exe], std::time::Duration::from_secs(120))?;
     let _ = std::fs::remove_file(runtime_log(layout));
-    let failures: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    let failures: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("FAIL"))
+        .collect();
     let checks = out.stdout.lines().filter(|l| l.starts_with("ok ")).count();
-    if !out.success() || !failures.is_empty() || !out.stdout.contains("kmdf-runtime-selftest: 0 failed") {
+    if !out.success()
+        || !failures.is_empty()
+        || !out.stdout.contains("kmdf-runtime-selftest: 0 failed")
+    {
         bail!(
             "kmdf-runtime-selftest.exe: {} ({} ok): {}",
             out.status,
             checks,
-            if failures.is_empty() { out.combined() } else { failures.join(" | ") }
+            if failures.is_empty() {
+                out.combined()
+            } else {
+                failures.join(" | ")
+            }
         );
     }
-    say(&format!("shell: kmdf-runtime-selftest.exe: {checks} checks ok"));
+    say(&format!(
+        "shell: kmdf-runtime-selftest.exe: {checks} checks ok"
+    ));
     Ok(())
 }
 
 /// The KMDF runtime's log: `C:\windows\temp\wskrs-kmdf-runtime.log` in the prefix (every
 /// line it prints, bind, device creation, unload, and the name and index of any DDI it lacks).
 pub(crate) fn runtime_log(layout: &Layout) -> PathBuf {
-    layout.prefix.join("drive_c").join("windows").join("temp").join("wskrs-kmdf-runtime.log")
+    layout
+        .prefix
+        .join("drive_c")
+        .join("windows")
+        .join("temp")
+        .join("wskrs-kmdf-runtime.log")
 }
 
 /// Cases of the end-to-end suite that only one shell can pass, with the reason: the run of
@@ -232,7 +269,11 @@ pub(crate) fn check_after_unload(shell: Shell, layout: &Layout) -> Result<()> {
         .with_context(|| format!("reading the KMDF runtime's log {}", path.display()))?;
     let problems = runtime_log_problems(&text);
     if !problems.is_empty() {
-        bail!("the KMDF runtime's log ({}) shows: {}", path.display(), problems.join("; "));
+        bail!(
+            "the KMDF runtime's log ({}) shows: {}",
+            path.display(),
+            problems.join("; ")
+        );
     }
     Ok(())
 }
@@ -259,7 +300,8 @@ fn runtime_log_problems(text: &str) -> Vec<String> {
         }
     }
     if unloads == 0 {
-        problems.push("no unload (EvtDriverUnload, then the control device deleted) was logged".into());
+        problems
+            .push("no unload (EvtDriverUnload, then the control device deleted) was logged".into());
     }
     problems
 }
@@ -275,7 +317,10 @@ mod tests {
                      wdfldr: unload: requests: 5 presented, 5 completed, 0 not completed; x\n\
                      wdfldr: unload: deleted control device \\Device\\WskRs and its symbolic link\n";
         assert!(runtime_log_problems(clean).is_empty());
-        assert_eq!(runtime_log_problems("wdfldr: WdfVersionBind: bound WskRs\n").len(), 1);
+        assert_eq!(
+            runtime_log_problems("wdfldr: WdfVersionBind: bound WskRs\n").len(),
+            1
+        );
         let leak = clean.replace(", 0 not completed", ", 1 not completed");
         assert_eq!(runtime_log_problems(&leak).len(), 1);
         let early = "wdfldr: unload: deleted control device x\n";

@@ -257,7 +257,10 @@ impl Wine {
                 crate::shell::Shell::chosen()?.sys(built),
                 system32.join("drivers").join("wskrs.sys"),
             ),
-            (built.shim_dll.as_path(), system32.join("bcryptprimitives.dll")),
+            (
+                built.shim_dll.as_path(),
+                system32.join("bcryptprimitives.dll"),
+            ),
         ];
         for (from, to) in targets {
             if !same_content(from, &to) {

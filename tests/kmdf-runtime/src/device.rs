@@ -133,7 +133,11 @@ unsafe fn copy_unicode(s: *const UNICODE_STRING) -> Option<Vec<u16>> {
 /// A counted string over `chars` (which must outlive its use).
 fn unicode(chars: &[u16]) -> UNICODE_STRING {
     let bytes = u16::try_from(chars.len() * 2).unwrap_or(u16::MAX);
-    UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: chars.as_ptr().cast_mut() }
+    UNICODE_STRING {
+        Length: bytes,
+        MaximumLength: bytes,
+        Buffer: chars.as_ptr().cast_mut(),
+    }
 }
 
 /// The init structure behind a `PWDFDEVICE_INIT`.
@@ -160,7 +164,9 @@ pub(crate) unsafe extern "C" fn control_device_init_allocate(
     let d = unsafe { driver::get(driver, "WdfControlDeviceInitAllocate") };
     // SAFETY: the caller's counted string.
     let Some(sddl) = (unsafe { copy_unicode(sddl) }) else {
-        log!("WdfControlDeviceInitAllocate: no SDDL string (KMDF requires one for a control device)");
+        log!(
+            "WdfControlDeviceInitAllocate: no SDDL string (KMDF requires one for a control device)"
+        );
         return ptr::null_mut();
     };
     if !String::from_utf16_lossy(&sddl).starts_with("D:") {
@@ -195,7 +201,11 @@ pub(crate) unsafe extern "C" fn init_free(_globals: PWDF_DRIVER_GLOBALS, handle:
 
 /// `WdfDeviceInitSetIoType`: buffered is modelled (it sets DO_BUFFERED_IO, which only affects
 /// reads and writes; IOCTLs take their method from the code); others are recorded with a note.
-pub(crate) unsafe extern "C" fn init_set_io_type(_globals: PWDF_DRIVER_GLOBALS, handle: PWDFDEVICE_INIT, io_type: WDF_DEVICE_IO_TYPE) {
+pub(crate) unsafe extern "C" fn init_set_io_type(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: PWDFDEVICE_INIT,
+    io_type: WDF_DEVICE_IO_TYPE,
+) {
     // SAFETY: the driver's handle.
     let init = unsafe { init(handle, "WdfDeviceInitSetIoType") };
     if io_type != WdfDeviceIoBuffered {
@@ -205,7 +215,11 @@ pub(crate) unsafe extern "C" fn init_set_io_type(_globals: PWDF_DRIVER_GLOBALS, 
 }
 
 /// `WdfDeviceInitSetDeviceType`.
-pub(crate) unsafe extern "C" fn init_set_device_type(_globals: PWDF_DRIVER_GLOBALS, handle: PWDFDEVICE_INIT, device_type: ULONG) {
+pub(crate) unsafe extern "C" fn init_set_device_type(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: PWDFDEVICE_INIT,
+    device_type: ULONG,
+) {
     // SAFETY: the driver's handle.
     unsafe { init(handle, "WdfDeviceInitSetDeviceType") }.device_type = device_type;
 }
@@ -227,7 +241,11 @@ pub(crate) unsafe extern "C" fn init_set_characteristics(
 }
 
 /// `WdfDeviceInitAssignName`: the device's name (copied).
-pub(crate) unsafe extern "C" fn init_assign_name(_globals: PWDF_DRIVER_GLOBALS, handle: PWDFDEVICE_INIT, name: PCUNICODE_STRING) -> NTSTATUS {
+pub(crate) unsafe extern "C" fn init_assign_name(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: PWDFDEVICE_INIT,
+    name: PCUNICODE_STRING,
+) -> NTSTATUS {
     // SAFETY: the driver's handle.
     let init = unsafe { init(handle, "WdfDeviceInitAssignName") };
     // SAFETY: the caller's counted string (NULL clears the name).
@@ -253,12 +271,18 @@ pub(crate) unsafe extern "C" fn init_set_file_object_config(
     // SAFETY: the caller's config.
     let config = unsafe { &*config };
     if config.Size as usize != size_of::<WDF_FILEOBJECT_CONFIG>() {
-        crate::log::violation(&format!("WdfDeviceInitSetFileObjectConfig: Size {}", config.Size), config.Size as usize);
+        crate::log::violation(
+            &format!("WdfDeviceInitSetFileObjectConfig: Size {}", config.Size),
+            config.Size as usize,
+        );
     }
     if config.EvtDeviceFileCreate.is_some() || !attributes.is_null() {
         crate::log::violation("WdfDeviceInitSetFileObjectConfig: EvtDeviceFileCreate and file-object attributes are not modelled by this runtime", 0);
     }
-    init.file_config = Some(FileConfig { cleanup: config.EvtFileCleanup, close: config.EvtFileClose });
+    init.file_config = Some(FileConfig {
+        cleanup: config.EvtFileCleanup,
+        close: config.EvtFileClose,
+    });
 }
 
 /// `WdfDeviceInitSetRequestAttributes`: every request of the device gets a zeroed context of
@@ -276,7 +300,10 @@ pub(crate) unsafe extern "C" fn init_set_request_attributes(
     // SAFETY: the caller's attributes.
     let a = unsafe { &*attributes };
     if a.Size as usize != size_of::<WDF_OBJECT_ATTRIBUTES>() {
-        crate::log::violation(&format!("WdfDeviceInitSetRequestAttributes: Size {}", a.Size), a.Size as usize);
+        crate::log::violation(
+            &format!("WdfDeviceInitSetRequestAttributes: Size {}", a.Size),
+            a.Size as usize,
+        );
     }
     if a.EvtCleanupCallback.is_some() || a.EvtDestroyCallback.is_some() {
         log!("WdfDeviceInitSetRequestAttributes: request cleanup/destroy callbacks are not modelled (ignored)");
@@ -287,7 +314,10 @@ pub(crate) unsafe extern "C" fn init_set_request_attributes(
     }
     // SAFETY: the driver's static type information.
     let info = unsafe { &*a.ContextTypeInfo };
-    init.request_context = Some(ContextType { info: a.ContextTypeInfo, size: info.ContextSize.max(a.ContextSizeOverride) });
+    init.request_context = Some(ContextType {
+        info: a.ContextTypeInfo,
+        size: info.ContextSize.max(a.ContextSizeOverride),
+    });
 }
 
 /// `WdfDeviceCreate` (control device): IoCreateDevice with the init's name, type and
@@ -322,10 +352,21 @@ pub(crate) unsafe extern "C" fn create(
     // SAFETY: the driver's WDM driver object; the name (if any) outlives the call; the
     // extension holds one pointer.
     let status = unsafe {
-        IoCreateDevice(d.wdm, u32::try_from(size_of::<*mut Device>()).unwrap_or(8), name_ptr, init.device_type, init.characteristics, 0, &raw mut wdm)
+        IoCreateDevice(
+            d.wdm,
+            u32::try_from(size_of::<*mut Device>()).unwrap_or(8),
+            name_ptr,
+            init.device_type,
+            init.characteristics,
+            0,
+            &raw mut wdm,
+        )
     };
     if !NtStatus(status).is_success() {
-        log!("WdfDeviceCreate: IoCreateDevice failed: {:?}", NtStatus(status));
+        log!(
+            "WdfDeviceCreate: IoCreateDevice failed: {:?}",
+            NtStatus(status)
+        );
         return status;
     }
     let device = Box::into_raw(Box::new(Device {
@@ -381,7 +422,11 @@ unsafe fn device<'a>(handle: WDFDEVICE, ddi: &str) -> &'a Device {
 
 /// `WdfDeviceCreateSymbolicLink`: IoCreateSymbolicLink to the device's name; the link is
 /// deleted with the device.
-pub(crate) unsafe extern "C" fn create_symbolic_link(_globals: PWDF_DRIVER_GLOBALS, handle: WDFDEVICE, link: PCUNICODE_STRING) -> NTSTATUS {
+pub(crate) unsafe extern "C" fn create_symbolic_link(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: WDFDEVICE,
+    link: PCUNICODE_STRING,
+) -> NTSTATUS {
     // SAFETY: the driver's handle.
     let dev = unsafe { device(handle, "WdfDeviceCreateSymbolicLink") };
     let Some(name) = dev.name.as_deref() else {
@@ -446,8 +491,15 @@ pub(crate) unsafe extern "C" fn io_queue_create(
             log!("WdfIoQueueCreate: WdfExecutionLevelDispatch is not modelled (callbacks run at PASSIVE_LEVEL)");
         }
     }
-    let queue = Box::into_raw(Box::new(Queue { tag: Tag::Queue, evt_io_device_control: c.EvtIoDeviceControl }));
-    if dev.queue.compare_exchange(ptr::null_mut(), queue, Ordering::AcqRel, Ordering::Acquire).is_err() {
+    let queue = Box::into_raw(Box::new(Queue {
+        tag: Tag::Queue,
+        evt_io_device_control: c.EvtIoDeviceControl,
+    }));
+    if dev
+        .queue
+        .compare_exchange(ptr::null_mut(), queue, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
         // SAFETY: just made, never shared.
         drop(unsafe { Box::from_raw(queue) });
         log!("WdfIoQueueCreate: the device has a default queue already");
@@ -461,7 +513,10 @@ pub(crate) unsafe extern "C" fn io_queue_create(
 }
 
 /// `WdfControlFinishInitializing`: clears DO_DEVICE_INITIALIZING; the device takes requests.
-pub(crate) unsafe extern "C" fn control_finish_initializing(_globals: PWDF_DRIVER_GLOBALS, handle: WDFDEVICE) {
+pub(crate) unsafe extern "C" fn control_finish_initializing(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: WDFDEVICE,
+) {
     // SAFETY: the driver's handle.
     let dev = unsafe { device(handle, "WdfControlFinishInitializing") };
     // SAFETY: the device's WDM device object lives as long as it.
@@ -469,13 +524,19 @@ pub(crate) unsafe extern "C" fn control_finish_initializing(_globals: PWDF_DRIVE
 }
 
 /// `WdfDeviceWdmGetDeviceObject`.
-pub(crate) unsafe extern "C" fn wdm_get_device_object(_globals: PWDF_DRIVER_GLOBALS, handle: WDFDEVICE) -> PDEVICE_OBJECT {
+pub(crate) unsafe extern "C" fn wdm_get_device_object(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: WDFDEVICE,
+) -> PDEVICE_OBJECT {
     // SAFETY: the driver's handle.
     unsafe { device(handle, "WdfDeviceWdmGetDeviceObject") }.wdm
 }
 
 /// `WdfFileObjectWdmGetFileObject`.
-pub(crate) unsafe extern "C" fn file_object_wdm_get_file_object(_globals: PWDF_DRIVER_GLOBALS, handle: WDFFILEOBJECT) -> PFILE_OBJECT {
+pub(crate) unsafe extern "C" fn file_object_wdm_get_file_object(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: WDFFILEOBJECT,
+) -> PFILE_OBJECT {
     // SAFETY: the driver's handle.
     unsafe { object::get::<File>(handle.cast::<c_void>(), "WdfFileObjectWdmGetFileObject") }.wdm
 }
@@ -506,7 +567,9 @@ pub(crate) unsafe fn delete(device: *mut Device) {
     unsafe { IoDeleteDevice(dev.wdm) };
     log!(
         "unload: deleted control device {} and its symbolic link",
-        dev.name.as_deref().map_or_else(String::new, String::from_utf16_lossy)
+        dev.name
+            .as_deref()
+            .map_or_else(String::new, String::from_utf16_lossy)
     );
     dev.tag = Tag::Dead;
 }
@@ -514,7 +577,9 @@ pub(crate) unsafe fn delete(device: *mut Device) {
 // ---- dispatch routines ----------------------------------------------------------------
 
 /// The framework's dispatch routine for a major function.
-pub(crate) fn dispatch_for(major: usize) -> unsafe extern "C" fn(*mut DEVICE_OBJECT, *mut IRP) -> NTSTATUS {
+pub(crate) fn dispatch_for(
+    major: usize,
+) -> unsafe extern "C" fn(*mut DEVICE_OBJECT, *mut IRP) -> NTSTATUS {
     match u32::try_from(major).unwrap_or(u32::MAX) {
         IRP_MJ_CREATE => dispatch_create,
         IRP_MJ_CLEANUP => dispatch_cleanup,
@@ -566,7 +631,14 @@ unsafe extern "C" fn dispatch_create(wdm: *mut DEVICE_OBJECT, irp: *mut IRP) -> 
     let dev = unsafe { device_of(wdm) };
     // SAFETY: as above.
     let file = unsafe { wdm_file(irp) };
-    lock(&dev.files).insert(file as usize, Box::new(File { tag: Tag::File, wdm: file, cleaned: AtomicBool::new(false) }));
+    lock(&dev.files).insert(
+        file as usize,
+        Box::new(File {
+            tag: Tag::File,
+            wdm: file,
+            cleaned: AtomicBool::new(false),
+        }),
+    );
     // SAFETY: ours.
     unsafe { complete(irp, NtStatus::SUCCESS) }
 }
@@ -623,14 +695,18 @@ unsafe extern "C" fn dispatch_device_control(wdm: *mut DEVICE_OBJECT, irp: *mut 
     let dev = unsafe { device_of(wdm) };
     let queue = dev.queue.load(Ordering::Acquire);
     // SAFETY: the queue lives as long as its device.
-    let evt = (!queue.is_null()).then(|| unsafe { (*queue).evt_io_device_control }).flatten();
+    let evt = (!queue.is_null())
+        .then(|| unsafe { (*queue).evt_io_device_control })
+        .flatten();
     let Some(evt) = evt else {
         // SAFETY: ours.
         return unsafe { complete(irp, NtStatus::INVALID_DEVICE_REQUEST) };
     };
     // SAFETY: as above.
     let key = unsafe { wdm_file(irp) } as usize;
-    let file = lock(&dev.files).get(&key).map_or(ptr::null_mut(), |f| ptr::from_ref::<File>(f).cast_mut());
+    let file = lock(&dev.files)
+        .get(&key)
+        .map_or(ptr::null_mut(), |f| ptr::from_ref::<File>(f).cast_mut());
     // SAFETY: a live device-control IRP we own; the queue's callback; the file object lives
     // until IRP_MJ_CLOSE, which comes after every request of the handle completed.
     unsafe { crate::request::present(dev, queue.cast(), evt, irp, file.cast()) }

@@ -51,7 +51,11 @@ pub(crate) fn name() -> String {
     }
     // SAFETY: the globals live from bind to unbind, and DDIs run only in between.
     let raw = unsafe { (*globals).DriverName };
-    let bytes: Vec<u8> = raw.iter().take_while(|&&c| c != 0).map(|&c| c.to_ne_bytes()[0]).collect();
+    let bytes: Vec<u8> = raw
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c.to_ne_bytes()[0])
+        .collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -77,10 +81,16 @@ pub(crate) unsafe extern "C" fn create(
     // SAFETY: non-null, the caller's valid config.
     let config = unsafe { &*config };
     if config.Size as usize != size_of::<WDF_DRIVER_CONFIG>() {
-        log!("WdfDriverCreate: WDF_DRIVER_CONFIG.Size {} is not {}", config.Size, size_of::<WDF_DRIVER_CONFIG>());
+        log!(
+            "WdfDriverCreate: WDF_DRIVER_CONFIG.Size {} is not {}",
+            config.Size,
+            size_of::<WDF_DRIVER_CONFIG>()
+        );
         return NtStatus::INFO_LENGTH_MISMATCH.0;
     }
-    if config.DriverInitFlags & WdfDriverInitNonPnpDriver as u32 == 0 || config.EvtDriverDeviceAdd.is_some() {
+    if config.DriverInitFlags & WdfDriverInitNonPnpDriver as u32 == 0
+        || config.EvtDriverDeviceAdd.is_some()
+    {
         log!("WdfDriverCreate: PnP drivers (EvtDriverDeviceAdd, no WdfDriverInitNonPnpDriver) are not modelled by this runtime");
         return NtStatus::NOT_SUPPORTED.0;
     }
@@ -95,7 +105,10 @@ pub(crate) unsafe extern "C" fn create(
         spin_locks: Mutex::new(Vec::new()),
         timers: Mutex::new(Vec::new()),
     }));
-    if DRIVER.compare_exchange(ptr::null_mut(), driver, Ordering::AcqRel, Ordering::Acquire).is_err() {
+    if DRIVER
+        .compare_exchange(ptr::null_mut(), driver, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
         // SAFETY: just allocated, never shared.
         drop(unsafe { Box::from_raw(driver) });
         log!("WdfDriverCreate: called twice for one bind");
@@ -120,7 +133,11 @@ pub(crate) unsafe extern "C" fn create(
     log!(
         "WdfDriverCreate: {}: non-PnP driver, EvtDriverUnload {}, pool tag {:#010x}",
         name(),
-        if config.EvtDriverUnload.is_some() { "set" } else { "none (not unloadable)" },
+        if config.EvtDriverUnload.is_some() {
+            "set"
+        } else {
+            "none (not unloadable)"
+        },
         config.DriverPoolTag
     );
     NtStatus::SUCCESS.0
@@ -152,16 +169,29 @@ unsafe extern "C" fn unload(_wdm: *mut DRIVER_OBJECT) {
 /// # Safety
 /// No callback of the driver runs or will run on these objects.
 pub(crate) unsafe fn delete_children(d: &Driver) {
-    let devices = std::mem::take(&mut *d.devices.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let devices = std::mem::take(
+        &mut *d
+            .devices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
     for device in devices {
         // SAFETY: each entry is a Box<Device> the runtime made in WdfDeviceCreate, listed once.
         unsafe { crate::device::delete(device as *mut crate::device::Device) };
     }
-    let timers = std::mem::take(&mut *d.timers.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let timers = std::mem::take(
+        &mut *d
+            .timers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
     for timer in timers {
         timer.cancel_and_wait();
     }
-    d.spin_locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    d.spin_locks
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clear();
 }
 
 /// Frees the driver object (WdfVersionUnbind), deleting its children if unload did not

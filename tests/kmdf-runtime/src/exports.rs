@@ -113,7 +113,11 @@ pub unsafe extern "system" fn WdfVersionBind(
     let higher = version.Minor > MINOR;
     if !info2.ClientVersionHigherThanFramework.is_null() {
         // SAFETY: the stub's variable.
-        unsafe { info2.ClientVersionHigherThanFramework.write(u8::from(higher)) };
+        unsafe {
+            info2
+                .ClientVersionHigherThanFramework
+                .write(u8::from(higher))
+        };
     }
     if higher {
         log!("WdfVersionBind: {service}: refused: the driver needs KMDF 1.{}, this runtime is {MAJOR}.{MINOR}", version.Minor);
@@ -132,10 +136,21 @@ pub unsafe extern "system" fn WdfVersionBind(
     }));
     // SAFETY: just allocated.
     let name = unsafe { &mut (*globals).DriverName };
-    for (slot, byte) in name.iter_mut().zip(service.bytes().filter(u8::is_ascii).take(31)) {
+    for (slot, byte) in name
+        .iter_mut()
+        .zip(service.bytes().filter(u8::is_ascii).take(31))
+    {
         *slot = i8::from_ne_bytes([byte]);
     }
-    if GLOBALS.compare_exchange(ptr::null_mut(), globals, Ordering::AcqRel, Ordering::Acquire).is_err() {
+    if GLOBALS
+        .compare_exchange(
+            ptr::null_mut(),
+            globals,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
         // SAFETY: just allocated, never shared.
         drop(unsafe { Box::from_raw(globals) });
         log!("WdfVersionBind: {service}: refused: another driver is bound (this runtime serves one KMDF driver per driver host)");
@@ -145,7 +160,11 @@ pub unsafe extern "system" fn WdfVersionBind(
     debug_assert!(info.FuncCount > TABLE_BY_ADDRESS_ABOVE);
     // SAFETY: for FuncCount > 438, FuncTable is the address of the driver's
     // `const WDFFUNC *WdfFunctions_01033`: the loader stores its table's address there.
-    unsafe { info.FuncTable.cast::<*const WDFFUNC>().write(table.as_ptr()) };
+    unsafe {
+        info.FuncTable
+            .cast::<*const WDFFUNC>()
+            .write(table.as_ptr())
+    };
     if !info2.FuncCountPtr.is_null() {
         // SAFETY: the stub's variable.
         unsafe { info2.FuncCountPtr.write(WdfFunctionTableNumEntries as u32) };

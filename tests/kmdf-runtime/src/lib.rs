@@ -51,16 +51,16 @@ mod layout;
 pub mod table;
 
 #[cfg(windows)]
+mod device;
+#[cfg(windows)]
+mod driver;
+#[cfg(windows)]
+pub mod exports;
+#[cfg(windows)]
 mod log;
 #[cfg(windows)]
 mod object;
 #[cfg(windows)]
-mod driver;
-#[cfg(windows)]
-mod device;
-#[cfg(windows)]
 mod request;
 #[cfg(windows)]
 mod sync;
-#[cfg(windows)]
-pub mod exports;

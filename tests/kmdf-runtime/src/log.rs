@@ -15,12 +15,19 @@ pub(crate) const LOG_FILE: &str = r"C:\windows\temp\wskrs-kmdf-runtime.log";
 
 /// The log file, opened once, appended to.
 fn file() -> Option<&'static std::sync::Mutex<std::fs::File>> {
-    static FILE: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> = std::sync::OnceLock::new();
-    FILE.get_or_init(|| match std::fs::OpenOptions::new().create(true).append(true).open(LOG_FILE) {
-        Ok(file) => Some(std::sync::Mutex::new(file)),
-        Err(err) => {
-            dbg_print(&format!("wdfldr: cannot open {LOG_FILE}: {err}"));
-            None
+    static FILE: std::sync::OnceLock<Option<std::sync::Mutex<std::fs::File>>> =
+        std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(LOG_FILE)
+        {
+            Ok(file) => Some(std::sync::Mutex::new(file)),
+            Err(err) => {
+                dbg_print(&format!("wdfldr: cannot open {LOG_FILE}: {err}"));
+                None
+            }
         }
     })
     .as_ref()
@@ -59,7 +66,9 @@ pub(crate) const WDF_VIOLATION: u32 = 0x10D;
 /// A framework rule broken (or a DDI the runtime lacks): says what, then bug-checks with
 /// WDF_VIOLATION (Wine's KeBugCheckEx ends the driver host), so no test passes over it.
 pub(crate) fn violation(what: &str, detail: usize) -> ! {
-    line(format_args!("VIOLATION: {what}; bug check WDF_VIOLATION (0x10D)"));
+    line(format_args!(
+        "VIOLATION: {what}; bug check WDF_VIOLATION (0x10D)"
+    ));
     // SAFETY: KeBugCheckEx takes plain values and never returns.
     unsafe { sys::KeBugCheckEx(WDF_VIOLATION, 0xEEEE, detail as u64, 0, 0) }
 }

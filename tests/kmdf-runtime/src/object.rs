@@ -58,7 +58,10 @@ pub(crate) unsafe fn get<'a, T: Object>(handle: *const c_void, ddi: &str) -> &'a
     let tag = unsafe { tag_of(handle) };
     if tag != Some(T::TAG as u32) {
         crate::log::violation(
-            &format!("{ddi}: {handle:p} is not a live {} (tag {tag:08x?})", T::KIND),
+            &format!(
+                "{ddi}: {handle:p} is not a live {} (tag {tag:08x?})",
+                T::KIND
+            ),
             handle as usize,
         );
     }

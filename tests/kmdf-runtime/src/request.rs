@@ -135,12 +135,14 @@ pub(crate) unsafe fn present(
     let location = unsafe { irp::current_stack_location(irp) };
     // SAFETY: a device-control location.
     let (code, input_len, output_len) = unsafe { irp::device_io_control(location) };
-    let context = device.request_context.and_then(|ContextType { info, size }| {
-        let layout = Layout::from_size_align(size.max(1), 16).ok()?;
-        // SAFETY: a non-zero size.
-        let memory = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
-        Some((memory, layout, info))
-    });
+    let context = device
+        .request_context
+        .and_then(|ContextType { info, size }| {
+            let layout = Layout::from_size_align(size.max(1), 16).ok()?;
+            // SAFETY: a non-zero size.
+            let memory = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+            Some((memory, layout, info))
+        });
     if device.request_context.is_some() && context.is_none() {
         // SAFETY: ours; completed once.
         unsafe { irp::set_io_status(irp, NtStatus::INSUFFICIENT_RESOURCES.0, 0) };
@@ -196,7 +198,13 @@ unsafe fn parameters(r: &Request) -> (u32, usize, usize) {
 ///
 /// # Safety
 /// `out` is writable; `len_out` null or writable.
-unsafe fn hand_out(buffer: *mut c_void, length: usize, minimum: usize, out: *mut PVOID, len_out: *mut usize) -> NTSTATUS {
+unsafe fn hand_out(
+    buffer: *mut c_void,
+    length: usize,
+    minimum: usize,
+    out: *mut PVOID,
+    len_out: *mut usize,
+) -> NTSTATUS {
     if length == 0 || length < minimum {
         return NtStatus::BUFFER_TOO_SMALL.0;
     }
@@ -229,7 +237,10 @@ pub(crate) unsafe extern "C" fn retrieve_input_buffer(
     }
     // SAFETY: live.
     let (code, input, _) = unsafe { parameters(r) };
-    if !matches!(method(code), METHOD_BUFFERED | METHOD_IN_DIRECT | METHOD_OUT_DIRECT) {
+    if !matches!(
+        method(code),
+        METHOD_BUFFERED | METHOD_IN_DIRECT | METHOD_OUT_DIRECT
+    ) {
         return NtStatus::INVALID_DEVICE_REQUEST.0;
     }
     // SAFETY: live IRP.
@@ -245,17 +256,31 @@ pub(crate) unsafe extern "C" fn retrieve_input_buffer(
 unsafe fn system_address(mdl: *mut MDL) -> *mut c_void {
     // SAFETY: live MDL.
     let m = unsafe { &*mdl };
-    let mapped_flags = i16::try_from(MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL).unwrap_or(0);
+    let mapped_flags =
+        i16::try_from(MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL).unwrap_or(0);
     if m.MdlFlags & mapped_flags != 0 {
         return m.MappedSystemVa;
     }
     // SAFETY: locked pages (caller's contract); a kernel-mode, cached mapping.
-    let mapped = unsafe { MmMapLockedPagesSpecifyCache(mdl, KERNEL_MODE, MmCached, ptr::null_mut(), 0, NormalPagePriority) };
+    let mapped = unsafe {
+        MmMapLockedPagesSpecifyCache(
+            mdl,
+            KERNEL_MODE,
+            MmCached,
+            ptr::null_mut(),
+            0,
+            NormalPagePriority,
+        )
+    };
     if mapped.is_null() {
         // Wine 8.0 maps nothing (its MmMapLockedPagesSpecifyCache is a stub returning NULL)
         // and its driver host has one address space: the MDL's own virtual address is the
         // memory (as the WSK provider, tests/wsk-provider, reads MDLs).
-        return m.StartVa.cast::<u8>().wrapping_add(m.ByteOffset as usize).cast();
+        return m
+            .StartVa
+            .cast::<u8>()
+            .wrapping_add(m.ByteOffset as usize)
+            .cast();
     }
     mapped
 }
@@ -298,7 +323,11 @@ pub(crate) unsafe extern "C" fn retrieve_output_buffer(
 /// `WdfRequestRetrieveOutputWdmMdl`: `Irp->MdlAddress` for METHOD_IN_DIRECT and
 /// METHOD_OUT_DIRECT (STATUS_BUFFER_TOO_SMALL without one: a zero-length buffer). The MDL of
 /// a METHOD_BUFFERED system buffer is not modelled (refused with a log line).
-pub(crate) unsafe extern "C" fn retrieve_output_wdm_mdl(_globals: PWDF_DRIVER_GLOBALS, handle: WDFREQUEST, out: *mut PMDL) -> NTSTATUS {
+pub(crate) unsafe extern "C" fn retrieve_output_wdm_mdl(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: WDFREQUEST,
+    out: *mut PMDL,
+) -> NTSTATUS {
     // SAFETY: the driver's handle.
     let r = unsafe { get(handle, "WdfRequestRetrieveOutputWdmMdl") };
     if out.is_null() {
@@ -326,7 +355,10 @@ pub(crate) unsafe extern "C" fn retrieve_output_wdm_mdl(_globals: PWDF_DRIVER_GL
 }
 
 /// `WdfRequestGetFileObject`: the framework file object of the request's handle.
-pub(crate) unsafe extern "C" fn get_file_object(_globals: PWDF_DRIVER_GLOBALS, handle: WDFREQUEST) -> WDFFILEOBJECT {
+pub(crate) unsafe extern "C" fn get_file_object(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: WDFREQUEST,
+) -> WDFFILEOBJECT {
     // SAFETY: the driver's handle.
     unsafe { get(handle, "WdfRequestGetFileObject") }.file
 }
@@ -355,12 +387,21 @@ pub(crate) unsafe extern "C" fn complete_with_information(
         _ => {}
     }
     if r.completed.swap(true, Ordering::AcqRel) {
-        violation("WdfRequestCompleteWithInformation: the request was completed twice", handle as usize);
+        violation(
+            "WdfRequestCompleteWithInformation: the request was completed twice",
+            handle as usize,
+        );
     }
     r.tag.0.store(Tag::Dead as u32, Ordering::Release);
     let irp = r.irp;
     // SAFETY: the request's IRP, owned by it until now; information fits (x64).
-    unsafe { irp::set_io_status(irp, status, usize::try_from(information).unwrap_or(usize::MAX)) };
+    unsafe {
+        irp::set_io_status(
+            irp,
+            status,
+            usize::try_from(information).unwrap_or(usize::MAX),
+        )
+    };
     // SAFETY: as above; completed once (the flag above).
     unsafe { IofCompleteRequest(irp, 0) };
     COUNTERS.completed.fetch_add(1, Ordering::AcqRel);
@@ -378,7 +419,9 @@ unsafe extern "C" fn cancel_routine(_device: *mut DEVICE_OBJECT, irp: *mut IRP) 
     // `present`), alive because the driver cannot complete it while its state is ARMED/TAKEN.
     let driver_context = unsafe { irp::driver_context(irp) };
     // SAFETY: as above.
-    let handle = unsafe { (*driver_context)[0] }.cast::<Request>().cast_const();
+    let handle = unsafe { (*driver_context)[0] }
+        .cast::<Request>()
+        .cast_const();
     // SAFETY: a live Arc<Request> (as above): one more reference for this routine.
     unsafe { Arc::increment_strong_count(handle) };
     // SAFETY: the reference just taken.
@@ -387,17 +430,22 @@ unsafe extern "C" fn cancel_routine(_device: *mut DEVICE_OBJECT, irp: *mut IRP) 
     let irql = unsafe { irp::cancel_irql(irp) };
     // SAFETY: released once, here.
     unsafe { IoReleaseCancelSpinLock(irql) };
-    let _ = r.state.compare_exchange(ARMED, TAKEN, Ordering::AcqRel, Ordering::Acquire);
+    let _ = r
+        .state
+        .compare_exchange(ARMED, TAKEN, Ordering::AcqRel, Ordering::Acquire);
     let evt = r.evt_cancel.load(Ordering::Acquire);
     r.state.store(IN_CANCEL, Ordering::Release);
     if evt != 0 {
         COUNTERS.cancel_callbacks.fetch_add(1, Ordering::AcqRel);
         // SAFETY: stored from a PFN_WDF_REQUEST_CANCEL by mark_cancelable_ex.
-        let evt: unsafe extern "C" fn(WDFREQUEST) = unsafe { core::mem::transmute::<usize, unsafe extern "C" fn(WDFREQUEST)>(evt) };
+        let evt: unsafe extern "C" fn(WDFREQUEST) =
+            unsafe { core::mem::transmute::<usize, unsafe extern "C" fn(WDFREQUEST)>(evt) };
         // SAFETY: the driver's callback with its (live) request, at DISPATCH_LEVEL or below.
         unsafe { evt(handle.cast_mut().cast()) };
     }
-    let _ = r.state.compare_exchange(IN_CANCEL, CANCEL_DONE, Ordering::AcqRel, Ordering::Acquire);
+    let _ = r
+        .state
+        .compare_exchange(IN_CANCEL, CANCEL_DONE, Ordering::AcqRel, Ordering::Acquire);
 }
 
 /// `WdfRequestMarkCancelableEx`: the request becomes cancelable with EvtRequestCancel; if the
@@ -413,7 +461,10 @@ pub(crate) unsafe extern "C" fn mark_cancelable_ex(
         violation("WdfRequestMarkCancelableEx: NULL EvtRequestCancel", 0);
     };
     if r.state.load(Ordering::Acquire) != IDLE {
-        violation("WdfRequestMarkCancelableEx: the request is already cancelable (or being cancelled)", handle as usize);
+        violation(
+            "WdfRequestMarkCancelableEx: the request is already cancelable (or being cancelled)",
+            handle as usize,
+        );
     }
     r.evt_cancel.store(evt as usize, Ordering::Release);
     r.state.store(ARMED, Ordering::Release);
@@ -425,7 +476,9 @@ pub(crate) unsafe extern "C" fn mark_cancelable_ex(
         if unsafe { irp::set_cancel_routine(r.irp, None) }.is_some() {
             // Cancelled before the routine was set: nothing will call it.
             r.state.store(IDLE, Ordering::Release);
-            COUNTERS.marked_already_cancelled.fetch_add(1, Ordering::AcqRel);
+            COUNTERS
+                .marked_already_cancelled
+                .fetch_add(1, Ordering::AcqRel);
             return NtStatus::CANCELLED.0;
         }
         // IoCancelIrp took the routine: EvtRequestCancel will be called.
@@ -436,7 +489,10 @@ pub(crate) unsafe extern "C" fn mark_cancelable_ex(
 /// `WdfRequestUnmarkCancelable`: STATUS_SUCCESS if the request is no longer cancelable and
 /// EvtRequestCancel will not run; STATUS_CANCELLED if EvtRequestCancel has been or will be
 /// called (the driver must then not complete it before EvtRequestCancel runs).
-pub(crate) unsafe extern "C" fn unmark_cancelable(_globals: PWDF_DRIVER_GLOBALS, handle: WDFREQUEST) -> NTSTATUS {
+pub(crate) unsafe extern "C" fn unmark_cancelable(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: WDFREQUEST,
+) -> NTSTATUS {
     // SAFETY: the driver's handle.
     let r = unsafe { get(handle, "WdfRequestUnmarkCancelable") };
     if r.state.load(Ordering::Acquire) == IDLE {
@@ -448,7 +504,9 @@ pub(crate) unsafe extern "C" fn unmark_cancelable(_globals: PWDF_DRIVER_GLOBALS,
         r.state.store(IDLE, Ordering::Release);
         return NtStatus::SUCCESS.0;
     }
-    let _ = r.state.compare_exchange(ARMED, TAKEN, Ordering::AcqRel, Ordering::Acquire);
+    let _ = r
+        .state
+        .compare_exchange(ARMED, TAKEN, Ordering::AcqRel, Ordering::Acquire);
     COUNTERS.unmarked_cancelled.fetch_add(1, Ordering::AcqRel);
     NtStatus::CANCELLED.0
 }

@@ -42,20 +42,35 @@ fn driver() -> &'static crate::driver::Driver {
 }
 
 /// `WdfSpinLockCreate`.
-pub(crate) unsafe extern "C" fn spin_lock_create(_globals: PWDF_DRIVER_GLOBALS, _attributes: PWDF_OBJECT_ATTRIBUTES, out: *mut WDFSPINLOCK) -> NTSTATUS {
+pub(crate) unsafe extern "C" fn spin_lock_create(
+    _globals: PWDF_DRIVER_GLOBALS,
+    _attributes: PWDF_OBJECT_ATTRIBUTES,
+    out: *mut WDFSPINLOCK,
+) -> NTSTATUS {
     if out.is_null() {
         return NtStatus::INVALID_PARAMETER.0;
     }
-    let lock = Box::new(SpinLock { tag: Tag::SpinLock, lock: UnsafeCell::new(0), irql: UnsafeCell::new(0) });
+    let lock = Box::new(SpinLock {
+        tag: Tag::SpinLock,
+        lock: UnsafeCell::new(0),
+        irql: UnsafeCell::new(0),
+    });
     let handle = ptr::from_ref::<SpinLock>(&lock).cast_mut();
-    driver().spin_locks.lock().unwrap_or_else(PoisonError::into_inner).push(lock);
+    driver()
+        .spin_locks
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(lock);
     // SAFETY: the caller's output.
     unsafe { out.write(handle.cast()) };
     NtStatus::SUCCESS.0
 }
 
 /// `WdfSpinLockAcquire`: KeAcquireSpinLockRaiseToDpc; the previous IRQL is kept in the lock.
-pub(crate) unsafe extern "C" fn spin_lock_acquire(_globals: PWDF_DRIVER_GLOBALS, handle: WDFSPINLOCK) {
+pub(crate) unsafe extern "C" fn spin_lock_acquire(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: WDFSPINLOCK,
+) {
     // SAFETY: the driver's handle.
     let l = unsafe { object::get::<SpinLock>(handle.cast::<c_void>(), "WdfSpinLockAcquire") };
     // SAFETY: a KSPIN_LOCK of this object, initialized to 0.
@@ -65,7 +80,10 @@ pub(crate) unsafe extern "C" fn spin_lock_acquire(_globals: PWDF_DRIVER_GLOBALS,
 }
 
 /// `WdfSpinLockRelease`.
-pub(crate) unsafe extern "C" fn spin_lock_release(_globals: PWDF_DRIVER_GLOBALS, handle: WDFSPINLOCK) {
+pub(crate) unsafe extern "C" fn spin_lock_release(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: WDFSPINLOCK,
+) {
     // SAFETY: the driver's handle.
     let l = unsafe { object::get::<SpinLock>(handle.cast::<c_void>(), "WdfSpinLockRelease") };
     // SAFETY: the holder reads what it wrote.
@@ -119,7 +137,12 @@ impl Timer {
 }
 
 /// The timer's DPC: calls EvtTimerFunc.
-unsafe extern "C" fn timer_dpc(_dpc: *mut KDPC, context: *mut c_void, _a: *mut c_void, _b: *mut c_void) {
+unsafe extern "C" fn timer_dpc(
+    _dpc: *mut KDPC,
+    context: *mut c_void,
+    _a: *mut c_void,
+    _b: *mut c_void,
+) {
     // SAFETY: the context is the boxed Timer, alive until unload cancels it and waits.
     let t = unsafe { &*context.cast::<Timer>() };
     t.running.fetch_add(1, Ordering::AcqRel);
@@ -167,7 +190,11 @@ pub(crate) unsafe extern "C" fn timer_create(
     unsafe { KeInitializeTimer(timer.ktimer.get()) };
     // SAFETY: the boxed KDPC; the context is the boxed Timer.
     unsafe { KeInitializeDpc(timer.dpc.get(), Some(timer_dpc), handle.cast()) };
-    driver().timers.lock().unwrap_or_else(PoisonError::into_inner).push(timer);
+    driver()
+        .timers
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(timer);
     // SAFETY: the caller's output.
     unsafe { out.write(handle.cast()) };
     NtStatus::SUCCESS.0
@@ -175,17 +202,32 @@ pub(crate) unsafe extern "C" fn timer_create(
 
 /// `WdfTimerStart`: KeSetTimerEx (DueTime in 100-ns units, negative = relative; the period
 /// from the config, in ms). Returns whether the timer was already queued.
-pub(crate) unsafe extern "C" fn timer_start(_globals: PWDF_DRIVER_GLOBALS, handle: WDFTIMER, due: LONGLONG) -> BOOLEAN {
+pub(crate) unsafe extern "C" fn timer_start(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: WDFTIMER,
+    due: LONGLONG,
+) -> BOOLEAN {
     // SAFETY: the driver's handle.
     let t = unsafe { object::get::<Timer>(handle.cast::<c_void>(), "WdfTimerStart") };
     let due = LARGE_INTEGER { QuadPart: due };
     // SAFETY: the initialized timer and DPC (type invariant).
-    unsafe { KeSetTimerEx(t.ktimer.get(), due, i32::try_from(t.period).unwrap_or(i32::MAX), t.dpc.get()) }
+    unsafe {
+        KeSetTimerEx(
+            t.ktimer.get(),
+            due,
+            i32::try_from(t.period).unwrap_or(i32::MAX),
+            t.dpc.get(),
+        )
+    }
 }
 
 /// `WdfTimerStop`: KeCancelTimer; with Wait, also waits for a running EvtTimerFunc (unless
 /// called from it). Returns whether the timer was queued.
-pub(crate) unsafe extern "C" fn timer_stop(_globals: PWDF_DRIVER_GLOBALS, handle: WDFTIMER, wait: BOOLEAN) -> BOOLEAN {
+pub(crate) unsafe extern "C" fn timer_stop(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: WDFTIMER,
+    wait: BOOLEAN,
+) -> BOOLEAN {
     // SAFETY: the driver's handle.
     let t = unsafe { object::get::<Timer>(handle.cast::<c_void>(), "WdfTimerStop") };
     // SAFETY: the initialized timer.

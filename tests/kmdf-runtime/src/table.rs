@@ -126,13 +126,18 @@ mod tests {
     /// The `PFN_WDF*` function-pointer typedefs of wdf.h: the DDIs the shell can call (wdk-sys's
     /// macro needs the PFN type), so the ones the runtime must implement.
     fn pfn_typedefs_in_wdf_h() -> BTreeSet<String> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../driver/kmdf/linux-wdk/wdf.h");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../driver/kmdf/linux-wdk/wdf.h"
+        );
         let text = std::fs::read_to_string(path).expect("wdf.h is readable");
         let mut found = BTreeSet::new();
         for piece in text.split("typedef").skip(1) {
             // `RET (NTAPI *PFN_WDFXXX)(...)`: a DDI's function-pointer type (callbacks are
             // `PFN_WDF_...` with an underscore after WDF and are typedef'd differently).
-            let Some(start) = piece.find("*PFN_WDF") else { continue };
+            let Some(start) = piece.find("*PFN_WDF") else {
+                continue;
+            };
             let name: String = piece[start + 1..]
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
@@ -151,16 +156,26 @@ mod tests {
         assert!(declared.len() >= 31, "parsed only {declared:?}");
         let implemented: BTreeSet<String> = IMPLEMENTED.iter().map(|d| d.pfn.to_owned()).collect();
         let missing: Vec<_> = declared.difference(&implemented).collect();
-        assert!(missing.is_empty(), "wdf.h declares DDIs the runtime lacks: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "wdf.h declares DDIs the runtime lacks: {missing:?}"
+        );
         let extra: Vec<_> = implemented.difference(&declared).collect();
-        assert!(extra.is_empty(), "the runtime implements DDIs wdf.h has no PFN type for: {extra:?}");
+        assert!(
+            extra.is_empty(),
+            "the runtime implements DDIs wdf.h has no PFN type for: {extra:?}"
+        );
     }
 
     #[test]
     fn each_entry_pairs_name_pfn_and_index() {
         let mut indices = BTreeSet::new();
         for ddi in IMPLEMENTED {
-            assert_eq!(ddi.pfn, format!("PFN_{}", ddi.name.to_uppercase()), "{ddi:?}");
+            assert_eq!(
+                ddi.pfn,
+                format!("PFN_{}", ddi.name.to_uppercase()),
+                "{ddi:?}"
+            );
             assert_eq!(ddi.index_name, format!("{}TableIndex", ddi.name), "{ddi:?}");
             assert_eq!(DDI_NAMES[ddi.index], ddi.name, "{ddi:?}");
             assert!(indices.insert(ddi.index), "two DDIs at index {}", ddi.index);
@@ -169,7 +184,10 @@ mod tests {
 
     #[test]
     fn names_cover_the_whole_table() {
-        assert_eq!(DDI_NAMES.len(), crate::sys::WdfFunctionTableNumEntries as usize);
+        assert_eq!(
+            DDI_NAMES.len(),
+            crate::sys::WdfFunctionTableNumEntries as usize
+        );
         assert_eq!(DDI_NAMES[116], "WdfDriverCreate");
         assert_eq!(DDI_NAMES[457], "WdfDeviceSetDeviceInterfaceStateEx");
         let unique: BTreeSet<_> = DDI_NAMES.iter().collect();
