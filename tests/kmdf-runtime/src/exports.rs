@@ -116,7 +116,7 @@ pub unsafe extern "system" fn WdfVersionBind(
         unsafe {
             info2
                 .ClientVersionHigherThanFramework
-                .write(u8::from(higher))
+                .write(u8::from(higher));
         };
     }
     if higher {
@@ -163,7 +163,7 @@ pub unsafe extern "system" fn WdfVersionBind(
     unsafe {
         info.FuncTable
             .cast::<*const WDFFUNC>()
-            .write(table.as_ptr())
+            .write(table.as_ptr());
     };
     if !info2.FuncCountPtr.is_null() {
         // SAFETY: the stub's variable.

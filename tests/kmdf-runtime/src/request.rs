@@ -400,7 +400,7 @@ pub(crate) unsafe extern "C" fn complete_with_information(
             irp,
             status,
             usize::try_from(information).unwrap_or(usize::MAX),
-        )
+        );
     };
     // SAFETY: as above; completed once (the flag above).
     unsafe { IofCompleteRequest(irp, 0) };
