@@ -38,9 +38,10 @@ usage: cargo xtask <command>
 Main commands:
   demo               install what is missing, build, load the driver under Wine and run a
                      short scripted session against Linux peers on 127.0.0.1; then unload
-  test               host unit tests (cargo test), then the end-to-end suite under Wine,
-                     once with Wine's netio.sys and once with the wsk-rs provider, then
-                     the WSK provider conformance table (both providers)
+  test               host unit tests (cargo test), clippy of the KMDF shell, then the
+                     end-to-end suite under Wine for each shell (WDM, KMDF) with each WSK
+                     provider (Wine's netio.sys, the wsk-rs provider), then the WSK
+                     provider conformance table (both providers)
 
 Other commands:
   setup              install missing Debian packages (apt-get) and Rust targets (rustup)
@@ -59,6 +60,11 @@ WSK provider: `--provider wskrs` (or WSKRS_PROVIDER=wskrs) on up/e2e/test/demo l
 project's own netio.sys (tests/wsk-provider) instead of Wine's built-in one (default: wine;
 `test` without a choice runs the suite with both). Cases that need WSK calls Wine's netio.sys
 lacks are reported as SKIP with Wine's and run with the wsk-rs provider.
+
+Driver shell: `--shell kmdf` (or WSKRS_SHELL=kmdf) on up/e2e/test/demo loads the KMDF
+shell (driver/kmdf) over the project's KMDF runtime for Wine (tests/kmdf-runtime, installed
+as drivers\\wdfldr.sys) instead of the WDM shell (default: wdm; `test` without a choice runs
+the suite with both).
 
 Environment: WINEDEBUG is passed to Wine (default -all); CARGO_TARGET_DIR is honoured.
 Wine's output goes to target/wine/logs/wine.log. See docs/running-on-linux.md.";
