@@ -1,5 +1,7 @@
 //! The runtime's voice: every line goes to `DbgPrint` (Wine shows it with
-//! `WINEDEBUG=warn+debugstr`), to the driver host's standard error, and to [`LOG_FILE`] in the
+//! `WINEDEBUG=warn+debugstr`), to standard error (seen when a console program links the
+//! runtime, as the self-test does; Wine's driver host has no standard error handle, so Rust
+//! drops them there), and to [`LOG_FILE`] in the
 //! prefix (`target/wine/prefix/drive_c/windows/temp/wskrs-kmdf-runtime.log`); each line is
 //! prefixed `wdfldr:`.
 
