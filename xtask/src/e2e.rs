@@ -987,12 +987,10 @@ fn shell_in_a_terminal(cx: &Ctx<'_>) -> Result<()> {
     // `list`, then Up + Enter runs it again from the history.
     tmux.keys(&["-l", "list"])?;
     tmux.keys(&["Enter"])?;
-    tmux.wait("the list", Duration::from_secs(20), |s| {
-        count(s, "ID  KIND") == 1
-    })?;
+    tmux.wait("the list", Duration::from_secs(20), |s| listed(s, 1))?;
     tmux.keys(&["Up", "Enter"])?;
     let screen = tmux.wait("the list again (history)", Duration::from_secs(20), |s| {
-        count(s, "ID  KIND") == 2
+        listed(s, 2)
     })?;
     let row = format!("127.0.0.1:{port}");
     ensure!(
@@ -1156,6 +1154,15 @@ fn direct_output_length_checked(cx: &Ctx<'_>) -> Result<()> {
 }
 
 /// Types `line` and Enter into the shell; waits until the screen satisfies `done`.
+/// The screen shows `n` LIST tables and the shell's next prompt after the last one, so that
+/// table is complete (its header can be on the screen before its rows).
+fn listed(screen: &str, n: usize) -> bool {
+    count(screen, "ID  KIND") == n
+        && screen
+            .rsplit_once("ID  KIND")
+            .is_some_and(|(_, after)| after.lines().any(|l| l.trim_start().starts_with("wskctl>")))
+}
+
 fn shell_line(tmux: &Tmux, line: &str, what: &str, done: impl Fn(&str) -> bool) -> Result<String> {
     tmux.keys(&["-l", line])?;
     tmux.keys(&["Enter"])?;
@@ -1239,7 +1246,7 @@ fn cancelled_receive_returns_promptly(cx: &Ctx<'_>) -> Result<()> {
 
     // The session goes on: `list` still shows the connection.
     let row = format!("127.0.0.1:{port}");
-    let screen = shell_line(&tmux, "list", "the list", |s| count(s, "ID  KIND") == 1)?;
+    let screen = shell_line(&tmux, "list", "the list", |s| listed(s, 1))?;
     let listed = screen
         .lines()
         .skip_while(|line| !line.contains("ID  KIND"))
