@@ -17,6 +17,7 @@ use crate::layout::Layout;
 use crate::peers::{self, Peer};
 use crate::provider::{self, Provider};
 use crate::scenarios::{self, find_endpoint, list, wait_closed};
+use crate::shell::{self, Shell};
 use crate::util::{fmt_duration, free_port, json_str, json_u64, parse_json_output, say, wine_path};
 use crate::wine::{Session, Wine, SERVICE, WSKCTL_TIMEOUT};
 
@@ -118,6 +119,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) wine: &'a Wine,
     /// The WSK provider of the run (what a case may expect after a cancelled request).
     pub(crate) provider: Provider,
+    /// The driver shell of the run.
+    #[allow(dead_code)]
+    // no case depends on the shell today (see shell::only_one_shell_passes)
+    pub(crate) shell: Shell,
 }
 
 type Case = fn(&Ctx<'_>) -> Result<()>;
@@ -263,9 +268,19 @@ pub(crate) struct Tally {
     passed: u32,
     failed: u32,
     skipped: Vec<&'static str>,
+    /// Cases this run's shell cannot pass (shell::only_one_shell_passes), with the reason.
+    shell_skipped: Vec<(&'static str, &'static str)>,
 }
 
 impl Tally {
+    fn skip_for_shell(&mut self, name: &'static str, shell: Shell, reason: &'static str) {
+        self.shell_skipped.push((name, reason));
+        say(&format!(
+            "SKIP {name}: not with the {} shell ({reason})",
+            shell.name()
+        ));
+    }
+
     fn skip(&mut self, name: &'static str, lacks: &[&str]) {
         self.skipped.push(name);
         say(&format!(
@@ -294,13 +309,14 @@ impl Tally {
     }
 }
 
-/// Runs the suite once per provider in `providers` (each in its own Wine session), printing
-/// each case's line, then a per-provider summary when there is more than one, the skipped
-/// cases, and last `e2e: N passed, N failed` over all runs.
+/// Runs the suite once per shell in `shells` and provider in `providers` (each in its own
+/// Wine session), printing each case's line, then a summary per shell × provider when there
+/// is more than one run, the skipped cases, and last `e2e: N passed, N failed` over all runs.
 pub(crate) fn run(
     layout: &Layout,
     built: &Built,
     only: &[String],
+    shells: &[Shell],
     providers: &[Provider],
 ) -> Result<ExitCode> {
     let known = case_names();
@@ -308,39 +324,58 @@ pub(crate) fn run(
         bail!("unknown e2e case `{bad}`; cases: {}", known.join(", "));
     }
     let mut runs = Vec::new();
-    for &provider in providers {
-        if providers.len() > 1 {
-            say(&format!(
-                "== e2e with WSK provider `{}` ({})",
-                provider.name(),
-                provider.describe()
+    for &shell in shells {
+        for &provider in providers {
+            if shells.len() * providers.len() > 1 {
+                say(&format!(
+                    "== e2e with the {} shell ({}) and WSK provider `{}` ({})",
+                    shell.name(),
+                    shell.describe(),
+                    provider.name(),
+                    provider.describe()
+                ));
+            }
+            shell::select(shell);
+            provider::select(provider);
+            runs.push((
+                shell,
+                provider,
+                run_once(layout, built, only, shell, provider),
             ));
         }
-        provider::select(provider);
-        runs.push((provider, run_once(layout, built, only, provider)));
     }
     if runs.len() > 1 {
-        for (provider, tally) in &runs {
+        for (shell, provider, tally) in &runs {
             say(&format!(
-                "e2e [{}]: {} passed, {} failed, {} skipped",
+                "e2e [{}, {}]: {} passed, {} failed, {} skipped",
+                shell.name(),
                 provider.name(),
                 tally.passed,
                 tally.failed,
-                tally.skipped.len()
+                tally.skipped.len() + tally.shell_skipped.len()
             ));
         }
     }
-    for (provider, tally) in &runs {
+    for (shell, provider, tally) in &runs {
         if !tally.skipped.is_empty() {
             say(&format!(
-                "e2e: skipped with provider `{}` (need the wsk-rs provider), not counted: {}",
+                "e2e: skipped with [{}, {}] (need the wsk-rs provider), not counted: {}",
+                shell.name(),
                 provider.name(),
                 tally.skipped.join(", ")
             ));
         }
+        for (name, reason) in &tally.shell_skipped {
+            say(&format!(
+                "e2e: skipped with [{}, {}] (only the other shell can pass it), not counted: {name}: {reason}",
+                shell.name(),
+                provider.name()
+            ));
+        }
     }
-    let passed: u32 = runs.iter().map(|(_, t)| t.passed).sum();
-    let failed: u32 = runs.iter().map(|(_, t)| t.failed).sum();
+    shell::forget_selection();
+    let passed: u32 = runs.iter().map(|(_, _, t)| t.passed).sum();
+    let failed: u32 = runs.iter().map(|(_, _, t)| t.failed).sum();
     // Always the last line of the suite's output.
     say(&format!("e2e: {passed} passed, {failed} failed"));
     Ok(if failed == 0 {
@@ -354,7 +389,12 @@ pub(crate) fn run(
 /// (`WSKRS_PROVIDER_VERIFY=1`, set in the services' environment): passes when every case
 /// passes, the provider said the verifier was on, and it reported no client mistake (its
 /// report lines are printed).
-pub(crate) fn run_with_verifier(layout: &Layout, built: &Built, only: &[String]) -> Result<ExitCode> {
+pub(crate) fn run_with_verifier(
+    layout: &Layout,
+    built: &Built,
+    only: &[String],
+    shell: Shell,
+) -> Result<ExitCode> {
     let known = case_names();
     if let Some(bad) = only.iter().find(|n| !known.contains(&n.as_str())) {
         bail!("unknown e2e case `{bad}`; cases: {}", known.join(", "));
@@ -362,7 +402,8 @@ pub(crate) fn run_with_verifier(layout: &Layout, built: &Built, only: &[String])
     say("== e2e with WSK provider `wskrs` and its verifier on (WSKRS_PROVIDER_VERIFY=1)");
     provider::select(Provider::Wskrs);
     provider::set_verify(true);
-    let tally = run_once(layout, built, only, Provider::Wskrs);
+    shell::select(shell);
+    let tally = run_once(layout, built, only, shell, Provider::Wskrs);
     if let Err(err) = provider::clear_verify(layout) {
         say(&format!("e2e: could not take WSKRS_PROVIDER_VERIFY out of the prefix again: {err:#}"));
     }
@@ -374,7 +415,8 @@ pub(crate) fn run_with_verifier(layout: &Layout, built: &Built, only: &[String])
         say(&format!("  {line}"));
     }
     say(&format!(
-        "e2e [wskrs+verify]: {} passed, {} failed, {} skipped; verifier {}; {} report(s)",
+        "e2e [{}, wskrs+verify]: {} passed, {} failed, {} skipped; verifier {}; {} report(s)",
+        shell.name(),
         tally.passed,
         tally.failed,
         tally.skipped.len(),
@@ -389,7 +431,13 @@ pub(crate) fn run_with_verifier(layout: &Layout, built: &Built, only: &[String])
 }
 
 /// One run of the suite in a fresh Wine session with `provider`.
-fn run_once(layout: &Layout, built: &Built, only: &[String], provider: Provider) -> Tally {
+fn run_once(
+    layout: &Layout,
+    built: &Built,
+    only: &[String],
+    shell: Shell,
+    provider: Provider,
+) -> Tally {
     let selected = |name: &str| only.is_empty() || only.iter().any(|n| n == name);
     let mut tally = Tally::default();
     let suite_started = Instant::now();
@@ -410,12 +458,24 @@ fn run_once(layout: &Layout, built: &Built, only: &[String], provider: Provider)
                 layout,
                 wine: &session.wine,
                 provider,
+                shell,
             };
+            if shell == Shell::Kmdf {
+                // The runtime's own checks (real IRPs, no shell), before the driver loads.
+                let started = Instant::now();
+                tally.record(
+                    "kmdf_runtime_selftest",
+                    started,
+                    shell::selftest(&session.wine, layout),
+                );
+            }
             let started = Instant::now();
             tally.record("driver_loads", started, driver_loads(&cx));
             for case in CASES.iter().filter(|c| selected(c.name)) {
                 let lacks = lacking(provider, case.needs);
-                if lacks.is_empty() {
+                if let Some(reason) = shell::only_one_shell_passes(shell, case.name) {
+                    tally.skip_for_shell(case.name, shell, reason);
+                } else if lacks.is_empty() {
                     let started = Instant::now();
                     tally.record(case.name, started, (case.run)(&cx));
                 } else {
@@ -423,13 +483,16 @@ fn run_once(layout: &Layout, built: &Built, only: &[String], provider: Provider)
                 }
             }
             let started = Instant::now();
-            let teardown = clean_teardown(&cx).and(session.finish());
+            let teardown = clean_teardown(&cx)
+                .and_then(|()| shell::check_after_unload(shell, layout))
+                .and(session.finish());
             tally.record("clean_teardown", started, teardown);
         }
     }
 
     say(&format!(
-        "(suite with provider `{}` took {}; Wine's output: {})",
+        "(suite with the {} shell and provider `{}` took {}; Wine's output: {})",
+        shell.name(),
         provider.name(),
         fmt_duration(suite_started.elapsed()),
         layout.wine_log().display()
@@ -970,14 +1033,11 @@ fn shell_in_a_terminal(cx: &Ctx<'_>) -> Result<()> {
     // `list`, then Up + Enter runs it again from the history.
     tmux.keys(&["-l", "list"])?;
     tmux.keys(&["Enter"])?;
-    tmux.wait("the list", Duration::from_secs(20), |s| {
-        count(s, "ID  KIND") == 1
-    })?;
+    tmux.wait("the list", Duration::from_secs(20), |s| listed(s, 1))?;
     tmux.keys(&["Up", "Enter"])?;
     // Until the prompt follows the second table (its rows are on the screen by then).
     let screen = tmux.wait("the list again (history)", Duration::from_secs(20), |s| {
-        count(s, "ID  KIND") == 2
-            && s.rsplit_once("ID  KIND").is_some_and(|(_, after)| after.contains("wskctl>"))
+        listed(s, 2)
     })?;
     let row = format!("127.0.0.1:{port}");
     ensure!(
@@ -1141,6 +1201,15 @@ fn direct_output_length_checked(cx: &Ctx<'_>) -> Result<()> {
 }
 
 /// Types `line` and Enter into the shell; waits until the screen satisfies `done`.
+/// The screen shows `n` LIST tables and the shell's next prompt after the last one, so that
+/// table is complete (its header can be on the screen before its rows).
+fn listed(screen: &str, n: usize) -> bool {
+    count(screen, "ID  KIND") == n
+        && screen
+            .rsplit_once("ID  KIND")
+            .is_some_and(|(_, after)| after.lines().any(|l| l.trim_start().starts_with("wskctl>")))
+}
+
 fn shell_line(tmux: &Tmux, line: &str, what: &str, done: impl Fn(&str) -> bool) -> Result<String> {
     tmux.keys(&["-l", line])?;
     tmux.keys(&["Enter"])?;
@@ -1224,13 +1293,7 @@ fn cancelled_receive_returns_promptly(cx: &Ctx<'_>) -> Result<()> {
 
     // The session goes on: `list` still shows the connection.
     let row = format!("127.0.0.1:{port}");
-    // Wait for the connection's row, not just the header: the rows can be drawn later.
-    let screen = shell_line(&tmux, "list", "the list", |s| {
-        count(s, "ID  KIND") == 1
-            && s.lines()
-                .skip_while(|line| !line.contains("ID  KIND"))
-                .any(|line| line.contains(&row))
-    })?;
+    let screen = shell_line(&tmux, "list", "the list", |s| listed(s, 1))?;
     let listed = screen
         .lines()
         .skip_while(|line| !line.contains("ID  KIND"))

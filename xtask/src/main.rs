@@ -19,6 +19,7 @@ mod provider;
 mod scenarios;
 mod selftest;
 mod setup;
+mod shell;
 mod util;
 mod wdk_names;
 #[cfg(test)]
@@ -39,9 +40,10 @@ usage: cargo xtask <command>
 Main commands:
   demo               install what is missing, build, load the driver under Wine and run a
                      short scripted session against Linux peers on 127.0.0.1; then unload
-  test               host unit tests (cargo test), then the end-to-end suite under Wine,
-                     once with Wine's netio.sys and once with the wsk-rs provider, then
-                     the WSK provider conformance table (both providers)
+  test               host unit tests (cargo test), clippy of the KMDF shell, then the
+                     end-to-end suite under Wine for each shell (WDM, KMDF) with each WSK
+                     provider (Wine's netio.sys, the wsk-rs provider), then the WSK
+                     provider conformance table (both providers)
 
 Other commands:
   setup              install missing Debian packages (apt-get) and Rust targets (rustup)
@@ -62,6 +64,11 @@ WSK provider: `--provider wskrs` (or WSKRS_PROVIDER=wskrs) on up/e2e/test/demo l
 project's own netio.sys (tests/wsk-provider) instead of Wine's built-in one (default: wine;
 `test` without a choice runs the suite with both). Cases that need WSK calls Wine's netio.sys
 lacks are reported as SKIP with Wine's and run with the wsk-rs provider.
+
+Driver shell: `--shell kmdf` (or WSKRS_SHELL=kmdf) on up/e2e/test/demo loads the KMDF
+shell (driver/kmdf) over the project's KMDF runtime for Wine (tests/kmdf-runtime, installed
+as drivers\\wdfldr.sys) instead of the WDM shell (default: wdm; `test` without a choice runs
+the suite with both).
 
 Environment: WINEDEBUG is passed to Wine (default -all); CARGO_TARGET_DIR is honoured.
 Wine's output goes to target/wine/logs/wine.log. See docs/running-on-linux.md.";
@@ -90,6 +97,8 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
     let rest = args.get(1..).unwrap_or_default();
     // `--provider wine|wskrs` (see provider.rs) is taken out before the command sees its args.
     let stripped = provider::take_flag(command, rest)?;
+    // `--shell wdm|kmdf` (see shell.rs) likewise.
+    let stripped = shell::take_flag(command, &stripped)?;
     let rest = stripped.as_slice();
     if matches!(command, "help" | "-h" | "--help") {
         println!("{USAGE}");
@@ -134,11 +143,12 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
             let names = utf8_args(rest)?;
             setup::ensure(&layout)?;
             let built = artifacts::build(&layout)?;
+            let shell = shell::Shell::chosen()?;
             if std::env::var("WSKRS_PROVIDER_VERIFY").is_ok_and(|v| v == "1") {
                 // The wsk-rs provider with its verifier of client mistakes on.
-                return e2e::run_with_verifier(&layout, &built, &names);
+                return e2e::run_with_verifier(&layout, &built, &names, shell);
             }
-            e2e::run(&layout, &built, &names, &[Provider::chosen()?])
+            e2e::run(&layout, &built, &names, &[shell], &[Provider::chosen()?])
         }
         "conformance" => {
             let providers = conformance::parse_providers(&utf8_args(rest)?)?;
@@ -227,8 +237,13 @@ fn test(layout: &Layout) -> Result<ExitCode> {
         Some(provider) => vec![provider],
         None => Provider::ALL.to_vec(),
     };
-    let e2e_result =
-        artifacts::build(layout).and_then(|built| e2e::run(layout, &built, &[], &providers));
+    // Likewise --shell / WSKRS_SHELL: one shell, else both.
+    let shells = match shell::Shell::explicit()? {
+        Some(shell) => vec![shell],
+        None => shell::Shell::ALL.to_vec(),
+    };
+    let e2e_result = artifacts::build(layout)
+        .and_then(|built| e2e::run(layout, &built, &[], &shells, &providers));
     let mut e2e_ok = match e2e_result {
         Ok(code) => code == ExitCode::SUCCESS,
         Err(err) => {
@@ -239,7 +254,11 @@ fn test(layout: &Layout) -> Result<ExitCode> {
     if providers.contains(&Provider::Wskrs) {
         // Once more with the wsk-rs provider's verifier on: the driver must make none of the
         // client mistakes it reports.
-        let verified = artifacts::build(layout).and_then(|built| e2e::run_with_verifier(layout, &built, &[]));
+        // The verifier watches the driver core's WSK calls, which both shells share: the
+        // first shell of the run is enough.
+        let verify_shell = shells.first().copied().unwrap_or(shell::Shell::Wdm);
+        let verified = artifacts::build(layout)
+            .and_then(|built| e2e::run_with_verifier(layout, &built, &[], verify_shell));
         e2e_ok &= match verified {
             Ok(code) => code == ExitCode::SUCCESS,
             Err(err) => {

@@ -251,12 +251,16 @@ impl Wine {
     /// Puts the driver and the shim where Windows programs look for them.
     pub(crate) fn install_files(&self, built: &Built) -> Result<()> {
         let system32 = self.prefix.join("drive_c").join("windows").join("system32");
+        // The build of the chosen driver shell (`--shell`, shell.rs).
         let targets = [
             (
-                &built.driver_sys,
+                crate::shell::Shell::chosen()?.sys(built),
                 system32.join("drivers").join("wskrs.sys"),
             ),
-            (&built.shim_dll, system32.join("bcryptprimitives.dll")),
+            (
+                built.shim_dll.as_path(),
+                system32.join("bcryptprimitives.dll"),
+            ),
         ];
         for (from, to) in targets {
             if !same_content(from, &to) {
@@ -379,6 +383,7 @@ impl Session {
             session.wine.stop_server()?;
             session.wine.start_server(Some(SESSION_LINGER))?;
         }
+        crate::shell::apply(layout)?;
         Ok(session)
     }
 
@@ -465,6 +470,7 @@ pub(crate) fn up(layout: &Layout, built: &Built) -> Result<()> {
             wine.stop_server()?;
             wine.start_server(None)?;
         }
+        crate::shell::apply(layout)?;
         let (install, start) = wine.load_driver()?;
         let info = wine.wskctl_ok(&["info"], WSKCTL_TIMEOUT)?;
         say(&format!(

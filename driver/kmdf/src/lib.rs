@@ -760,8 +760,10 @@ impl PendingRequest for PendedRequest {
         let Some(state) = self.state() else {
             return true;
         };
-        // Before marking: EvtRequestCancel may run as soon as the request is cancelable.
+        // Before marking: EvtRequestCancel may run as soon as the request is cancelable, and
+        // from that moment a completion must unmark first, so `armed` is set beforehand too.
         state.set_ticket(ticket);
+        state.armed.store(true, Ordering::Release);
         // SAFETY: the request is ours (type invariant); evt_request_cancel is this driver's.
         let status = unsafe {
             call_unsafe_wdf_function_binding!(
@@ -770,13 +772,16 @@ impl PendingRequest for PendedRequest {
                 Some(evt_request_cancel)
             )
         };
+        if !nt_success(status) {
+            // Not cancelable: nothing to unmark.
+            state.armed.store(false, Ordering::Release);
+        }
         if status == NtStatus::CANCELLED.0 {
             // Already cancelled: EvtRequestCancel will not be called; the core completes.
             return false;
         }
         // Any other failure leaves the request pending but not cancelable (its deadline and
         // cleanup still end it).
-        state.armed.store(nt_success(status), Ordering::Release);
         true
     }
 
