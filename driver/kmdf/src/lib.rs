@@ -8,8 +8,10 @@
 //! framework deletes the control device. The WSK client registers on the first request that
 //! needs it, through [`wsk::WskClient`], with the control device's WDM device object.
 //!
-//! It builds only on a Windows host with the WDK (wdk-build refuses any other host) and has
-//! not been built or run on the project's Linux machines; docs/deploying-on-windows.md says how.
+//! On Windows it builds with the WDK (docs/deploying-on-windows.md). On Linux `cargo xtask
+//! build` compiles and links it against a kit of the project's own (`linux-wdk/README.md`),
+//! and the end-to-end suite runs it under Wine over the project's KMDF runtime
+//! (`tests/kmdf-runtime`), not over Microsoft's framework.
 //!
 //! # Names
 //! WDF names come from `wdk-sys` (bindings generated from the WDK's headers at build time) and
