@@ -110,6 +110,27 @@ pub(crate) fn build(layout: &Layout) -> Result<Built> {
     Ok(built)
 }
 
+/// `cargo build --release -p PACKAGE --target TARGET` at the workspace root; returns the
+/// artifact cargo leaves as `target/TARGET/release/FILE`, after checking it is there.
+pub(crate) fn cargo_build_release(
+    layout: &Layout,
+    package: &str,
+    target: &str,
+    file: &str,
+) -> Result<PathBuf> {
+    let mut cmd = cargo(layout);
+    cmd.args(["build", "--release", "-p", package, "--target", target]);
+    check(
+        run_visible(&mut cmd, &format!("cargo build -p {package}"))?,
+        &format!("building {package}"),
+    )?;
+    let artifact = layout.target.join(target).join("release").join(file);
+    if !artifact.is_file() {
+        bail!("cargo built {package} but {} is missing", artifact.display());
+    }
+    Ok(artifact)
+}
+
 /// `bcryptprimitives.dll` (`ProcessPrng`) for Wine 8.0, which lacks it; Rust std imports it.
 /// Rebuilt only when the DLL is older than its two source files.
 fn build_shim(layout: &Layout) -> Result<PathBuf> {

@@ -14,7 +14,7 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -25,7 +25,6 @@ use wskrs_ntstatus::NtStatus;
 use crate::artifacts::Built;
 use crate::layout::Layout;
 use crate::peers::Peer;
-use crate::proc::run_visible;
 use crate::provider::{self, Provider};
 use crate::util::{copy_atomic, fmt_duration, parse_json_output, say};
 use crate::wine::{Session, WSKCTL_TIMEOUT};
@@ -104,31 +103,12 @@ pub(crate) fn parse_providers(args: &[String]) -> Result<Vec<Provider>> {
 /// `cargo build` of the conformance driver; copies it to `target/wskrs/wskrs-conformance.sys`.
 pub(crate) fn build_driver(layout: &Layout) -> Result<PathBuf> {
     say("conformance: building the conformance driver (wskrs-conformance, x86_64-pc-windows-msvc, release)");
-    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(program);
-    cmd.current_dir(&layout.root).args([
-        "build",
-        "--release",
-        "-p",
+    let dll = crate::artifacts::cargo_build_release(
+        layout,
         "wskrs-conformance",
-        "--target",
         "x86_64-pc-windows-msvc",
-    ]);
-    let status = run_visible(&mut cmd, "cargo build -p wskrs-conformance")?;
-    if !status.success() {
-        bail!("building the conformance driver failed ({status})");
-    }
-    let dll = layout
-        .target
-        .join("x86_64-pc-windows-msvc")
-        .join("release")
-        .join("wskrs_conformance.dll");
-    if !dll.is_file() {
-        bail!(
-            "cargo built wskrs-conformance but {} is missing",
-            dll.display()
-        );
-    }
+        "wskrs_conformance.dll",
+    )?;
     let sys = layout.out.join("wskrs-conformance.sys");
     copy_atomic(&dll, &sys)?;
     Ok(sys)

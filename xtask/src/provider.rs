@@ -11,14 +11,12 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
 use crate::layout::Layout;
-use crate::proc::run_visible;
 use crate::util::{copy_atomic, same_content, say};
 use crate::wine::Wine;
 
@@ -215,39 +213,9 @@ fn marker(layout: &Layout) -> PathBuf {
     drivers_dir(layout).join("netio.sys.wskrs-provider")
 }
 
-/// The provider as cargo leaves it.
-fn built_dll(layout: &Layout) -> PathBuf {
-    layout
-        .target
-        .join("x86_64-pc-windows-gnu")
-        .join("release")
-        .join("netio.dll")
-}
-
 fn build(layout: &Layout) -> Result<PathBuf> {
     say("provider: building the wsk-rs WSK provider (wskrs-provider, x86_64-pc-windows-gnu, release)");
-    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(program);
-    cmd.current_dir(&layout.root).args([
-        "build",
-        "--release",
-        "-p",
-        "wskrs-provider",
-        "--target",
-        "x86_64-pc-windows-gnu",
-    ]);
-    let status = run_visible(&mut cmd, "cargo build -p wskrs-provider")?;
-    if !status.success() {
-        bail!("building the WSK provider failed ({status})");
-    }
-    let dll = built_dll(layout);
-    if !dll.is_file() {
-        bail!(
-            "cargo built wskrs-provider but {} is missing",
-            dll.display()
-        );
-    }
-    Ok(dll)
+    crate::artifacts::cargo_build_release(layout, "wskrs-provider", "x86_64-pc-windows-gnu", "netio.dll")
 }
 
 /// Puts the chosen provider in place. Call with the prefix's wineserver running and before

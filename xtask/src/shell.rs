@@ -12,14 +12,12 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use anyhow::{bail, Context, Result};
 
 use crate::artifacts::Built;
 use crate::layout::Layout;
-use crate::proc::run_visible;
 use crate::util::{copy_atomic, same_content, say};
 
 /// A driver shell.
@@ -138,39 +136,14 @@ fn drivers_dir(layout: &Layout) -> PathBuf {
         .join("drivers")
 }
 
-/// The runtime as cargo leaves it.
-fn runtime_dll(layout: &Layout) -> PathBuf {
-    layout
-        .target
-        .join("x86_64-pc-windows-gnu")
-        .join("release")
-        .join("wdfldr.dll")
-}
-
 fn build_runtime(layout: &Layout) -> Result<PathBuf> {
     say("shell: building the KMDF runtime for Wine (wskrs-kmdf-runtime, x86_64-pc-windows-gnu, release)");
-    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(program);
-    cmd.current_dir(&layout.root).args([
-        "build",
-        "--release",
-        "-p",
+    crate::artifacts::cargo_build_release(
+        layout,
         "wskrs-kmdf-runtime",
-        "--target",
         "x86_64-pc-windows-gnu",
-    ]);
-    let status = run_visible(&mut cmd, "cargo build -p wskrs-kmdf-runtime")?;
-    if !status.success() {
-        bail!("building the KMDF runtime failed ({status})");
-    }
-    let dll = runtime_dll(layout);
-    if !dll.is_file() {
-        bail!(
-            "cargo built wskrs-kmdf-runtime but {} is missing",
-            dll.display()
-        );
-    }
-    Ok(dll)
+        "wdfldr.dll",
+    )
 }
 
 /// For the KMDF shell, builds the runtime and installs it as `drivers\wdfldr.sys` (the shell's
