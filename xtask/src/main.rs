@@ -13,6 +13,7 @@ mod demo;
 mod e2e;
 mod kmdf;
 mod layout;
+mod lint;
 mod peers;
 mod proc;
 mod provider;
@@ -40,18 +41,20 @@ usage: cargo xtask <command>
 Main commands:
   demo               install what is missing, build, load the driver under Wine and run a
                      short scripted session against Linux peers on 127.0.0.1; then unload
-  test               host unit tests (cargo test), clippy of the KMDF shell, then the
+  test               host unit tests (cargo test), lint (below), then the
                      end-to-end suite under Wine for each shell (WDM, KMDF) with each WSK
                      provider (Wine's netio.sys, the wsk-rs provider), then the WSK
                      provider conformance table (both providers)
 
 Other commands:
-  setup              install missing Debian packages (apt-get) and Rust targets (rustup)
+  setup              install missing Debian packages (apt-get), Rust targets and the clippy
+                     and rustfmt components (rustup)
   build              build wskrs.sys (WDM shell), kmdf/wskrs.sys (KMDF shell, with a
                      Linux kit in target/kmdf-build), wskctl.exe and the bcryptprimitives.dll shim
-  lint               cargo clippy of the KMDF shell for x86_64-pc-windows-msvc, warnings
-                     denied; wsk-bindings + wsk checked in their WDK configuration against a
-                     header set that also declares every name wsk-bindings declares by hand
+  lint               cargo fmt --check; cargo clippy with warnings denied on every crate and
+                     target (host, x86_64-pc-windows-msvc, x86_64-pc-windows-gnu, the KMDF
+                     shell); wsk-bindings + wsk in their WDK configuration against a header set
+                     that also declares every name wsk-bindings declares by hand
   e2e [CASE...]      only the end-to-end suite (all cases, or the named ones)
   conformance [wine] [wskrs]
                      the WSK provider conformance suite: one table of checks per provider
@@ -123,9 +126,7 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
         "lint" => {
             no_args(command, rest)?;
             setup::ensure(&layout)?;
-            let clippy_ok = kmdf::clippy(&layout)?;
-            let names_ok = wdk_names::check(&layout)?;
-            Ok(if clippy_ok && names_ok {
+            Ok(if lint::run(&layout)? {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -201,35 +202,16 @@ fn test(layout: &Layout) -> Result<ExitCode> {
         eprintln!("host unit tests: FAILED (see cargo's output above)");
     }
 
-    // The KMDF shell compiles for its target with the real windows-drivers-rs crates; its
-    // lints are denied like every other crate's (`cargo xtask build` links it).
-    println!("== KMDF shell: cargo clippy (x86_64-pc-windows-msvc, -D warnings)");
-    let kmdf_clippy_ok = match kmdf::clippy(layout) {
+    // The house rules on every crate and target (formatting, clippy with warnings denied,
+    // the KMDF shell, wsk-bindings' WDK configuration): `cargo xtask lint`.
+    println!("== lint: cargo fmt --check, clippy -D warnings on every crate and target");
+    let lint_ok = match lint::run(layout) {
         Ok(ok) => ok,
         Err(err) => {
-            eprintln!("error: clippy of the KMDF shell could not run: {err:#}");
+            eprintln!("error: the lint steps could not run: {err:#}");
             false
         }
     };
-    if kmdf_clippy_ok {
-        println!("KMDF shell clippy: ok");
-    } else {
-        eprintln!("KMDF shell clippy: FAILED (see its output above)");
-    }
-
-    println!("== wsk-bindings in its WDK configuration: hand-declared names vs the headers'");
-    let names_ok = match wdk_names::check(layout) {
-        Ok(ok) => ok,
-        Err(err) => {
-            eprintln!("error: the WDK-configuration check could not run: {err:#}");
-            false
-        }
-    };
-    if names_ok {
-        println!("wdk-names: ok (no clash)");
-    } else {
-        eprintln!("wdk-names: FAILED (see cargo's output above)");
-    }
 
     println!("== end-to-end suite under Wine");
     // An explicit --provider / WSKRS_PROVIDER runs the suite with that provider only.
@@ -286,13 +268,10 @@ fn test(layout: &Layout) -> Result<ExitCode> {
     if !unit_ok {
         eprintln!("xtask test: FAILED: the host unit tests failed (cargo's output above)");
     }
-    if !kmdf_clippy_ok {
-        eprintln!("xtask test: FAILED: clippy of the KMDF shell (output above)");
+    if !lint_ok {
+        eprintln!("xtask test: FAILED: lint (the `lint: ...: FAILED` lines above)");
     }
-    if !names_ok {
-        eprintln!("xtask test: FAILED: wsk-bindings in its WDK configuration (output above)");
-    }
-    Ok(if unit_ok && kmdf_clippy_ok && names_ok && e2e_ok && conformance_ok {
+    Ok(if unit_ok && lint_ok && e2e_ok && conformance_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -53,6 +53,9 @@ pub(crate) const PACKAGES: &[(&str, &str)] = &[
 /// Rust targets: the driver and the user-mode programs.
 pub(crate) const TARGETS: &[&str] = &["x86_64-pc-windows-msvc", "x86_64-pc-windows-gnu"];
 
+/// rustup components `cargo xtask lint` and `test` run (rustup's minimal profile lacks them).
+pub(crate) const COMPONENTS: &[&str] = &["clippy", "rustfmt"];
+
 pub(crate) fn ensure(layout: &Layout) -> Result<()> {
     let started = Instant::now();
     let missing_pkgs = missing_packages()?;
@@ -86,7 +89,26 @@ pub(crate) fn ensure(layout: &Layout) -> Result<()> {
         }
     }
 
-    if missing_pkgs.is_empty() && missing_targets.is_empty() {
+    let missing_components = missing_components(layout)?;
+    if !missing_components.is_empty() {
+        say(&format!(
+            "setup: adding rustup components: {}",
+            missing_components.join(" ")
+        ));
+        let mut cmd = Command::new("rustup");
+        cmd.current_dir(&layout.root)
+            .args(["component", "add"])
+            .args(&missing_components);
+        let status = run_visible(&mut cmd, "rustup component add")?;
+        if !status.success() {
+            bail!(
+                "`rustup component add {}` failed ({status})",
+                missing_components.join(" ")
+            );
+        }
+    }
+
+    if missing_pkgs.is_empty() && missing_targets.is_empty() && missing_components.is_empty() {
         say(&format!(
             "setup: {} Debian packages and {} Rust targets already present ({})",
             PACKAGES.len(),
@@ -204,27 +226,39 @@ fn privilege_prefix() -> Result<Option<String>> {
 }
 
 fn missing_targets(layout: &Layout) -> Result<Vec<String>> {
+    missing_from_rustup(layout, "target", TARGETS)
+}
+
+fn missing_components(layout: &Layout) -> Result<Vec<String>> {
+    // `rustup component list --installed` names them with the host triple: clippy-x86_64-...
+    missing_from_rustup(layout, "component", COMPONENTS)
+}
+
+/// Which of `wanted` `rustup KIND list --installed` does not list (a component matches with or
+/// without the host-triple suffix).
+fn missing_from_rustup(layout: &Layout, kind: &str, wanted: &[&str]) -> Result<Vec<String>> {
     let output = Command::new("rustup")
         .current_dir(&layout.root)
-        .args(["target", "list", "--installed"])
+        .args([kind, "list", "--installed"])
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
         .context(
-            "running `rustup target list --installed` (the Windows targets are added with \
+            "running `rustup list --installed` (targets and components are added with \
              rustup; install Rust with rustup)",
         )?;
     if !output.status.success() {
-        bail!(
-            "`rustup target list --installed` failed ({})",
-            output.status
-        );
+        bail!("`rustup {kind} list --installed` failed ({})", output.status);
     }
     let text = String::from_utf8_lossy(&output.stdout);
     let installed: BTreeSet<&str> = text.lines().map(str::trim).collect();
-    Ok(TARGETS
+    Ok(wanted
         .iter()
-        .filter(|t| !installed.contains(*t))
-        .map(|t| (*t).to_owned())
+        .filter(|w| {
+            !installed
+                .iter()
+                .any(|i| i == *w || i.strip_prefix(*w).is_some_and(|rest| rest.starts_with('-')))
+        })
+        .map(|w| (*w).to_owned())
         .collect())
 }
