@@ -154,7 +154,12 @@ fn main() {
         .allowlist_var(VARS.join("|"))
         // Functions only contribute the types of their parameters.
         .allowlist_function(
-            NTOSKRNL_FUNCTIONS.iter().chain(NETIO_FUNCTIONS).copied().collect::<Vec<_>>().join("|"),
+            NTOSKRNL_FUNCTIONS
+                .iter()
+                .chain(NETIO_FUNCTIONS)
+                .copied()
+                .collect::<Vec<_>>()
+                .join("|"),
         );
     write(&types, &out.join("types.rs"), None);
 
@@ -183,7 +188,10 @@ fn hand_declared_names(path: &Path) -> Vec<String> {
             let rest = line.trim_start().strip_prefix("pub ")?;
             let rest = rest.strip_prefix("unsafe ").unwrap_or(rest);
             let (kind, rest) = rest.split_once(' ')?;
-            if !matches!(kind, "const" | "static" | "fn" | "struct" | "type" | "enum" | "union") {
+            if !matches!(
+                kind,
+                "const" | "static" | "fn" | "struct" | "type" | "enum" | "union"
+            ) {
                 return None;
             }
             let name: String = rest
@@ -205,7 +213,10 @@ fn hand_declared_names(path: &Path) -> Vec<String> {
 fn builder(header: &Path, args: &[String], hand_declared: &[String]) -> bindgen::Builder {
     hand_declared
         .iter()
-        .fold(bindgen::Builder::default(), bindgen::Builder::blocklist_item)
+        .fold(
+            bindgen::Builder::default(),
+            bindgen::Builder::blocklist_item,
+        )
         .header(header.to_string_lossy())
         .clang_args(args)
         .use_core()
@@ -257,7 +268,8 @@ fn common_args() -> Vec<String> {
 
 /// Linux host: Wine's headers, with clang's own resource headers (stdarg.h, ...).
 fn wine_setup(manifest: &Path) -> (PathBuf, Vec<String>) {
-    let wine = env::var("WSK_BINDINGS_WINE_INCLUDE").unwrap_or_else(|_| "/usr/include/wine/wine".into());
+    let wine =
+        env::var("WSK_BINDINGS_WINE_INCLUDE").unwrap_or_else(|_| "/usr/include/wine/wine".into());
     let wine = PathBuf::from(wine);
     if !wine.join("windows/ddk/wsk.h").exists() {
         fail(&format!(
@@ -277,7 +289,9 @@ fn wine_setup(manifest: &Path) -> (PathBuf, Vec<String>) {
 /// Windows host: the WDK's kernel-mode headers (never exercised on the Linux machines).
 fn wdk_setup(manifest: &Path, root: &Path) -> (PathBuf, Vec<String>) {
     let include = root.join("Include");
-    let version = env::var("WDK_VERSION").ok().or_else(|| newest_subdir(&include));
+    let version = env::var("WDK_VERSION")
+        .ok()
+        .or_else(|| newest_subdir(&include));
     let Some(version) = version else {
         fail(&format!("no WDK version found under {}", include.display()));
     };
@@ -312,7 +326,11 @@ fn clang_resource_include() -> PathBuf {
         .flatten()
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().starts_with("llvm-"))
-        .flat_map(|e| std::fs::read_dir(e.path().join("lib/clang")).into_iter().flatten())
+        .flat_map(|e| {
+            std::fs::read_dir(e.path().join("lib/clang"))
+                .into_iter()
+                .flatten()
+        })
         .filter_map(Result::ok)
         .map(|e| e.path().join("include"))
         .filter(|p| p.join("stdarg.h").exists())

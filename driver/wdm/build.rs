@@ -2,7 +2,12 @@
 fn main() {
     let target = std::env::var("TARGET").unwrap_or_default();
     if target.ends_with("windows-msvc") {
-        for arg in ["/DRIVER", "/SUBSYSTEM:NATIVE", "/ENTRY:DriverEntry", "/NODEFAULTLIB"] {
+        for arg in [
+            "/DRIVER",
+            "/SUBSYSTEM:NATIVE",
+            "/ENTRY:DriverEntry",
+            "/NODEFAULTLIB",
+        ] {
             println!("cargo:rustc-cdylib-link-arg={arg}");
         }
     }

@@ -6,12 +6,12 @@ use zerocopy::FromBytes;
 
 use crate::text::{read_padded, write_padded};
 use crate::wire::{
-    header, AcceptRequest, ServeReply, ServeRequest, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest,
+    header, AcceptRequest, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest,
     EndpointInfo, EndpointReply, Header, InfoReply, InfoRequest, ListReply, ListRequest,
     RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply,
-    SecurityRequest, SendRequest, SendToRequest, SocketOptionReply, SocketOptionRequest,
-    StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest, UdpBindRequest, WireAddr,
-    WireSize,
+    SecurityRequest, SendRequest, SendToRequest, ServeReply, ServeRequest, SocketOptionReply,
+    SocketOptionRequest, StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest,
+    UdpBindRequest, WireAddr, WireSize,
 };
 use crate::{
     BindFlags, EndpointId, EndpointKind, EndpointState, OptionId, ProtocolError, Service, Stats,

@@ -10,8 +10,9 @@ use zerocopy::{Immutable, IntoBytes};
 
 use crate::text::{write_padded, FieldWriter};
 use crate::wire::{
-    header, CloseReply, ServeReply, DisconnectReply, EndpointInfo, EndpointReply, InfoReply, ListReply,
-    RecvFromReply, ResolveReply, SecurityReply, SocketOptionReply, StatsReply, WireAddr, WireSize,
+    header, CloseReply, DisconnectReply, EndpointInfo, EndpointReply, InfoReply, ListReply,
+    RecvFromReply, ResolveReply, SecurityReply, ServeReply, SocketOptionReply, StatsReply,
+    WireAddr, WireSize,
 };
 use crate::{EndpointId, IoctlCode, ProtocolError, Stats, ABI_VERSION};
 
@@ -198,7 +199,12 @@ pub fn write_disconnect(out: &mut [u8]) -> Result<usize, ProtocolError> {
 /// # Errors
 /// [`ProtocolError::BufferTooSmall`] when `out` is shorter than the reply.
 pub fn write_serve(out: &mut [u8]) -> Result<usize, ProtocolError> {
-    write_fixed(out, &ServeReply { header: header(ServeReply::LEN_U32) })
+    write_fixed(
+        out,
+        &ServeReply {
+            header: header(ServeReply::LEN_U32),
+        },
+    )
 }
 
 /// Writes a `SOCKET_OPTION` reply: the option's value (after a set, the value read back).

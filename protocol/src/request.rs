@@ -7,10 +7,10 @@ use zerocopy::FromBytes;
 
 use crate::text::{read_padded, read_sddl};
 use crate::wire::{
-    AcceptRequest, ServeRequest, CloseRequest, DisconnectRequest, Header, InfoRequest, ListRequest,
+    AcceptRequest, CloseRequest, DisconnectRequest, Header, InfoRequest, ListRequest,
     RecvFromRequest, RecvRequest, ResolveRequest, SecurityRequest, SendRequest, SendToRequest,
-    SocketOptionRequest, StatsRequest, TcpConnectRequest, TcpListenRequest, UdpBindRequest,
-    WireAddr, WireSize,
+    ServeRequest, SocketOptionRequest, StatsRequest, TcpConnectRequest, TcpListenRequest,
+    UdpBindRequest, WireAddr, WireSize,
 };
 use crate::{
     EndpointId, IoctlCode, OptionId, ProtocolError, Service, UdpService, ABI_VERSION,
@@ -550,7 +550,10 @@ fn parse_serve(request: &ServeRequest) -> Result<Serve, ProtocolError> {
     if service == Service::None || request.reserved != 0 {
         return Err(ProtocolError::InvalidParameter);
     }
-    Ok(Serve { id: EndpointId::checked(request.id)?, service })
+    Ok(Serve {
+        id: EndpointId::checked(request.id)?,
+        service,
+    })
 }
 
 fn parse_socket_option(request: &SocketOptionRequest) -> Result<SocketOption, ProtocolError> {

@@ -533,13 +533,25 @@ fn serve_round_trips_and_needs_a_service() {
         assert_eq!(direct_output_len(&Request::Serve(serve)), None, "buffered");
     }
     let none = wskrs_protocol::encode_serve(EndpointId(3), Service::None);
-    assert_eq!(parse_request(code, &none), Err(ProtocolError::InvalidParameter), "no service");
+    assert_eq!(
+        parse_request(code, &none),
+        Err(ProtocolError::InvalidParameter),
+        "no service"
+    );
     let mut unknown = wskrs_protocol::encode_serve(EndpointId(3), Service::Echo);
     put_u32(&mut unknown, 16, 9);
-    assert_eq!(parse_request(code, &unknown), Err(ProtocolError::InvalidParameter), "service 9");
+    assert_eq!(
+        parse_request(code, &unknown),
+        Err(ProtocolError::InvalidParameter),
+        "service 9"
+    );
     let mut reserved = wskrs_protocol::encode_serve(EndpointId(3), Service::Echo);
     put_u32(&mut reserved, 20, 1);
-    assert_eq!(parse_request(code, &reserved), Err(ProtocolError::InvalidParameter), "reserved");
+    assert_eq!(
+        parse_request(code, &reserved),
+        Err(ProtocolError::InvalidParameter),
+        "reserved"
+    );
     let mut buffer = [0u8; 8];
     assert_eq!(wskrs_protocol::write_serve(&mut buffer), Ok(8));
     assert_eq!(wskrs_protocol::parse_serve_reply(&buffer), Ok(()));

@@ -15,13 +15,16 @@
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::{
-    ctypes::c_void, FILE_OBJECT, IO_STACK_LOCATION, IRP, MDL, NTSTATUS, PDRIVER_CANCEL, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR,
-    SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED,
+    ctypes::c_void, FILE_OBJECT, IO_STACK_LOCATION, IRP, MDL, NTSTATUS, PDRIVER_CANCEL,
+    SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS, SL_PENDING_RETURNED,
 };
 
 /// Completion routine as called by `IofCompleteRequest`.
-pub type CompletionRoutine =
-    unsafe extern "C" fn(device: *mut crate::DEVICE_OBJECT, irp: *mut IRP, context: *mut c_void) -> NTSTATUS;
+pub type CompletionRoutine = unsafe extern "C" fn(
+    device: *mut crate::DEVICE_OBJECT,
+    irp: *mut IRP,
+    context: *mut c_void,
+) -> NTSTATUS;
 
 /// `IoGetCurrentIrpStackLocation`.
 ///
@@ -31,7 +34,14 @@ pub type CompletionRoutine =
 pub unsafe fn current_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
     // SAFETY: the caller guarantees `irp` is live; reading a union member that the I/O
     // manager always keeps as the stack pointer for non-packet IRPs.
-    unsafe { (*irp).Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation }
+    unsafe {
+        (*irp)
+            .Tail
+            .Overlay
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .CurrentStackLocation
+    }
 }
 
 /// `IoGetNextIrpStackLocation`: the location a lower driver (here, the WSK provider) uses.
@@ -51,7 +61,11 @@ pub unsafe fn next_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
 ///
 /// # Safety
 /// `irp` is live, owned by the caller, and has a next stack location.
-pub unsafe fn set_completion_routine(irp: *mut IRP, routine: CompletionRoutine, context: *mut c_void) {
+pub unsafe fn set_completion_routine(
+    irp: *mut IRP,
+    routine: CompletionRoutine,
+    context: *mut c_void,
+) {
     // SAFETY: the caller guarantees the IRP has a next stack location we may write.
     let next = unsafe { &mut *next_stack_location(irp) };
     next.CompletionRoutine = Some(routine);
@@ -218,7 +232,11 @@ pub unsafe fn set_cancel_routine(irp: *mut IRP, routine: PDRIVER_CANCEL) -> PDRI
         return None;
     }
     // SAFETY: only cancel routines (or null) are ever stored in this field.
-    Some(unsafe { core::mem::transmute::<*mut c_void, unsafe extern "C" fn(*mut crate::DEVICE_OBJECT, *mut IRP)>(old) })
+    Some(unsafe {
+        core::mem::transmute::<*mut c_void, unsafe extern "C" fn(*mut crate::DEVICE_OBJECT, *mut IRP)>(
+            old,
+        )
+    })
 }
 
 /// `Irp->Cancel`: whether `IoCancelIrp` was called on the IRP.
@@ -252,5 +270,14 @@ pub unsafe fn cancel_irql(irp: *const IRP) -> u8 {
 pub unsafe fn driver_context(irp: *mut IRP) -> *mut [*mut c_void; 4] {
     // SAFETY: the caller guarantees the IRP is live; DriverContext is the union member a
     // driver that owns the IRP may use.
-    unsafe { core::ptr::addr_of_mut!((*irp).Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext) }
+    unsafe {
+        core::ptr::addr_of_mut!(
+            (*irp)
+                .Tail
+                .Overlay
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .DriverContext
+        )
+    }
 }

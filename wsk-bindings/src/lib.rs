@@ -57,8 +57,8 @@ mod generated {
 pub use generated::*;
 
 pub mod irp;
-pub mod sockaddr;
 pub mod missing;
+pub mod sockaddr;
 pub use missing::*;
 
 pub use wskrs_ntstatus::NtStatus;

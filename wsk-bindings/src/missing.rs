@@ -12,7 +12,10 @@ pub const IPPROTO_UDP: u32 = 17;
 
 // `IoCompleteRequest` is a macro over `IofCompleteRequest` in the WDK's wdm.h, and x64
 // ntoskrnl exports `IofCompleteRequest`; Wine's wdm.h declares only `IoCompleteRequest`.
-#[cfg_attr(windows, link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim"))]
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
 extern "system" {
     /// Completes an IRP (`IofCompleteRequest`, wdm.h). IRQL <= DISPATCH_LEVEL.
     pub fn IofCompleteRequest(irp: *mut IRP, priority_boost: i8);
@@ -20,7 +23,10 @@ extern "system" {
 
 // `KeQueryInterruptTime` is exported by ntoskrnl (and by Wine's); the WDK also has an inline
 // version on x64, and Wine's wdm.h does not declare it.
-#[cfg_attr(windows, link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim"))]
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
 extern "system" {
     /// Interrupt time: 100-ns units since boot, monotonic. IRQL: any.
     pub fn KeQueryInterruptTime() -> u64;
@@ -28,7 +34,10 @@ extern "system" {
 
 // `KeFlushQueuedDpcs` (wdm.h, Windows XP and later; exported by ntoskrnl and by Wine's) is
 // missing from Wine's wdm.h.
-#[cfg_attr(windows, link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim"))]
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
 extern "system" {
     /// Returns once every DPC queued on any processor has run. IRQL: PASSIVE_LEVEL.
     pub fn KeFlushQueuedDpcs();
@@ -42,12 +51,23 @@ pub const NonPagedPoolNx: crate::POOL_TYPE = 512;
 
 // The compiler emits calls to these for copies and fills; on the msvc target the CRT would
 // provide them, and in the kernel ntoskrnl.exe exports them (as every Windows version does).
-#[cfg_attr(windows, link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim"))]
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
 extern "C" {
     /// `memcpy`, for compiler-generated copies.
-    pub fn memcpy(dest: *mut core::ffi::c_void, src: *const core::ffi::c_void, n: usize) -> *mut core::ffi::c_void;
+    pub fn memcpy(
+        dest: *mut core::ffi::c_void,
+        src: *const core::ffi::c_void,
+        n: usize,
+    ) -> *mut core::ffi::c_void;
     /// `memmove`, for compiler-generated overlapping copies.
-    pub fn memmove(dest: *mut core::ffi::c_void, src: *const core::ffi::c_void, n: usize) -> *mut core::ffi::c_void;
+    pub fn memmove(
+        dest: *mut core::ffi::c_void,
+        src: *const core::ffi::c_void,
+        n: usize,
+    ) -> *mut core::ffi::c_void;
     /// `memset`, for compiler-generated fills.
     pub fn memset(dest: *mut core::ffi::c_void, c: i32, n: usize) -> *mut core::ffi::c_void;
     /// `memcmp`, for compiler-generated comparisons.
@@ -168,8 +188,10 @@ pub const TCP_KEEPCNT: u32 = 16;
 pub const TCP_KEEPINTVL: u32 = 17;
 /// `TCP_FAIL_CONNECT_ON_ICMP_ERROR`: a connect fails on an ICMP host-unreachable (boolean).
 pub const TCP_FAIL_CONNECT_ON_ICMP_ERROR: u32 = 18;
-const _: () = assert!(TCP_KEEPIDLE == 3 && TCP_MAXRT == 5 && TCP_TIMESTAMPS == 10 && TCP_FASTOPEN == 15);
-const _: () = assert!(TCP_KEEPCNT == 16 && TCP_KEEPINTVL == 17 && TCP_FAIL_CONNECT_ON_ICMP_ERROR == 18);
+const _: () =
+    assert!(TCP_KEEPIDLE == 3 && TCP_MAXRT == 5 && TCP_TIMESTAMPS == 10 && TCP_FASTOPEN == 15);
+const _: () =
+    assert!(TCP_KEEPCNT == 16 && TCP_KEEPINTVL == 17 && TCP_FAIL_CONNECT_ON_ICMP_ERROR == 18);
 
 // Security descriptors, SIDs, ACLs and ACEs (winnt.h / ntifs.h). Wine's ddk headers reached
 // through wsk.h declare only `SECURITY_DESCRIPTOR` and `ACL`. Values and layouts are from
@@ -408,7 +430,10 @@ pub struct WSK_PROVIDER_CHARACTERISTICS {
 // `WskQueryProviderCharacteristics` (wsk.h of the WDK, Windows Vista and later; Wine's
 // `ddk/wsk.h` lacks it, and Wine 8.0's netio.sys exports it as a stub). Signature from
 // <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nf-wsk-wskqueryprovidercharacteristics>.
-#[cfg_attr(windows, link(name = "NETIO.SYS", kind = "raw-dylib", modifiers = "+verbatim"))]
+#[cfg_attr(
+    windows,
+    link(name = "NETIO.SYS", kind = "raw-dylib", modifiers = "+verbatim")
+)]
 extern "system" {
     /// The range of WSK NPI versions the WSK subsystem supports. IRQL: PASSIVE_LEVEL.
     pub fn WskQueryProviderCharacteristics(
@@ -491,7 +516,6 @@ const _: () = {
     assert!(SIO_WSK_QUERY_INSPECT_ID == 0x4F00_0005);
     assert!(SIO_WSK_SET_SENDTO_ADDRESS == 0x8F00_0006);
 };
-
 
 // `WSK_PROVIDER_STREAM_DISPATCH` (stream sockets, Windows 10 1703+) is in Wine's ddk/wsk.h;
 // its member order is checked here against Microsoft's page
@@ -594,7 +618,10 @@ pub struct WSK_CLIENT_LISTEN_DISPATCH_WDK {
 pub const STATUS_REQUEST_NOT_ACCEPTED: NTSTATUS = i32::from_ne_bytes(0xC000_00D0_u32.to_ne_bytes());
 
 const _: () = {
-    assert!(core::mem::size_of::<WSK_CLIENT_LISTEN_DISPATCH_WDK>() == core::mem::size_of::<crate::WSK_CLIENT_LISTEN_DISPATCH>());
+    assert!(
+        core::mem::size_of::<WSK_CLIENT_LISTEN_DISPATCH_WDK>()
+            == core::mem::size_of::<crate::WSK_CLIENT_LISTEN_DISPATCH>()
+    );
     assert!(core::mem::offset_of!(WSK_CLIENT_LISTEN_DISPATCH_WDK, WskAbortEvent) == 16);
 };
 
@@ -669,7 +696,10 @@ mod control_info_tests {
     #[test]
     fn control_info_values_and_layouts() {
         assert_eq!((IPPROTO_IP, IP_PKTINFO, IPV6_PKTINFO), (0, 19, 19));
-        assert_eq!((MSG_TRUNC, MSG_CTRUNC, MSG_BCAST, MSG_MCAST), (0x100, 0x200, 0x400, 0x800));
+        assert_eq!(
+            (MSG_TRUNC, MSG_CTRUNC, MSG_BCAST, MSG_MCAST),
+            (0x100, 0x200, 0x400, 0x800)
+        );
         assert_eq!(core::mem::size_of::<IN_PKTINFO>(), 8);
         assert_eq!(core::mem::size_of::<IN6_PKTINFO>(), 20);
         assert_eq!((CMSGHDR_ALIGN, CMSGDATA_ALIGN), (8, 8));
@@ -712,7 +742,10 @@ const _: () = {
 
 // `RtlGetVersion` (wdm.h; exported by ntoskrnl and by Wine's):
 // https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-rtlgetversion
-#[cfg_attr(windows, link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim"))]
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
 extern "system" {
     /// The running Windows version. IRQL: PASSIVE_LEVEL. Always `STATUS_SUCCESS`.
     pub fn RtlGetVersion(info: *mut RTL_OSVERSIONINFOW) -> NTSTATUS;

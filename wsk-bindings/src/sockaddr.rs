@@ -3,7 +3,9 @@
 //! Ports and IPv4 addresses are given and returned in host order; the functions store them
 //! in network order as the structures require.
 
-use crate::{in6_addr, in6_addr__bindgen_ty_1, in_addr, in_addr__bindgen_ty_1, SOCKADDR_IN, SOCKADDR_IN6};
+use crate::{
+    in6_addr, in6_addr__bindgen_ty_1, in_addr, in_addr__bindgen_ty_1, SOCKADDR_IN, SOCKADDR_IN6,
+};
 
 // Wine's headers type the family as a C short, the WDK's as ADDRESS_FAMILY (u16); the values
 // (2 and 23) fit both.
@@ -20,7 +22,11 @@ pub fn v4(octets: [u8; 4], port: u16) -> SOCKADDR_IN {
     SOCKADDR_IN {
         sin_family: FAMILY_INET,
         sin_port: port.to_be(),
-        sin_addr: in_addr { S_un: in_addr__bindgen_ty_1 { S_addr: u32::from_ne_bytes(octets) } },
+        sin_addr: in_addr {
+            S_un: in_addr__bindgen_ty_1 {
+                S_addr: u32::from_ne_bytes(octets),
+            },
+        },
         sin_zero: [0; 8],
     }
 }
@@ -40,7 +46,9 @@ pub fn v6(octets: [u8; 16], port: u16, flowinfo: u32, scope_id: u32) -> SOCKADDR
         sin6_family: FAMILY_INET6,
         sin6_port: port.to_be(),
         sin6_flowinfo: flowinfo.to_be(),
-        sin6_addr: in6_addr { u: in6_addr__bindgen_ty_1 { Byte: octets } },
+        sin6_addr: in6_addr {
+            u: in6_addr__bindgen_ty_1 { Byte: octets },
+        },
         sin6_scope_id: scope_id,
     }
 }
@@ -50,7 +58,12 @@ pub fn v6(octets: [u8; 16], port: u16, flowinfo: u32, scope_id: u32) -> SOCKADDR
 pub fn v6_parts(a: &SOCKADDR_IN6) -> ([u8; 16], u16, u32, u32) {
     // SAFETY: every bit pattern is a valid [u8; 16]; Byte overlays the whole union.
     let octets = unsafe { a.sin6_addr.u.Byte };
-    (octets, u16::from_be(a.sin6_port), u32::from_be(a.sin6_flowinfo), a.sin6_scope_id)
+    (
+        octets,
+        u16::from_be(a.sin6_port),
+        u32::from_be(a.sin6_flowinfo),
+        a.sin6_scope_id,
+    )
 }
 
 /// The address family stored in the first two bytes of any socket address.

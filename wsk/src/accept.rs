@@ -12,7 +12,6 @@ use crate::socket::RawSocket;
 use crate::task::{self, Task, TaskCore};
 use crate::{ConnectionSocket, Error, ListenSocket, NtStatus, Result, Shared, SockAddr};
 
-
 /// Receives accepted connections. Called at IRQL <= DISPATCH_LEVEL (except `finished`); must not block.
 pub trait AcceptHandler: Send + Sync + 'static {
     /// A connection from `remote` was accepted. Return false to stop accepting.
@@ -92,9 +91,20 @@ impl<H: AcceptHandler> Task for AcceptInner<H> {
         let remote = unsafe { &mut *self.remote.get() }.as_mut_ptr();
         self.core.with_open(|socket| {
             // SAFETY: the socket is an open listen socket.
-            let accept_fn = unsafe { socket.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept?;
+            let accept_fn =
+                unsafe { socket.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept?;
             // SAFETY: the socket is open; the address buffers live as long as the task.
-            Some(unsafe { accept_fn(socket.as_ptr(), 0, ptr::null_mut(), ptr::null(), local, remote, irp) })
+            Some(unsafe {
+                accept_fn(
+                    socket.as_ptr(),
+                    0,
+                    ptr::null_mut(),
+                    ptr::null(),
+                    local,
+                    remote,
+                    irp,
+                )
+            })
         })
     }
 
@@ -107,7 +117,8 @@ impl<H: AcceptHandler> Task for AcceptInner<H> {
         };
         // SAFETY: the request finished; the provider wrote the remote address.
         let remote = unsafe { (*this.remote.get()).to_socket_addr() };
-        let connection = ConnectionSocket::from_raw(RawSocket::accepted(accepted), this.core.client().clone());
+        let connection =
+            ConnectionSocket::from_raw(RawSocket::accepted(accepted), this.core.client().clone());
         if this.core.is_closing() {
             connection.close_later();
             return false;

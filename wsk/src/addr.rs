@@ -46,12 +46,20 @@ impl SockAddr {
             sys::AF_INET => {
                 // SAFETY: the family says the IPv4 member is in use.
                 let (octets, port) = sockaddr::v4_parts(unsafe { &self.v4 });
-                Some(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(octets), port)))
+                Some(SocketAddr::V4(SocketAddrV4::new(
+                    Ipv4Addr::from(octets),
+                    port,
+                )))
             }
             sys::AF_INET6 => {
                 // SAFETY: the family says the IPv6 member is in use.
                 let (octets, port, flow, scope) = sockaddr::v6_parts(unsafe { &self.v6 });
-                Some(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(octets), port, flow, scope)))
+                Some(SocketAddr::V6(SocketAddrV6::new(
+                    Ipv6Addr::from(octets),
+                    port,
+                    flow,
+                    scope,
+                )))
             }
             _ => None,
         }
@@ -79,7 +87,9 @@ impl From<SocketAddr> for SockAddr {
                 s.v4 = sockaddr::v4(a.ip().octets(), a.port());
                 s
             }
-            SocketAddr::V6(a) => Self { v6: sockaddr::v6(a.ip().octets(), a.port(), a.flowinfo(), a.scope_id()) },
+            SocketAddr::V6(a) => Self {
+                v6: sockaddr::v6(a.ip().octets(), a.port(), a.flowinfo(), a.scope_id()),
+            },
         }
     }
 }
@@ -117,6 +127,9 @@ mod tests {
     #[test]
     fn empty_storage_has_no_address() {
         assert_eq!(SockAddr::empty().to_socket_addr(), None);
-        assert_eq!(SockAddr::unspecified_like(&"[::1]:1".parse().unwrap()).family(), 23);
+        assert_eq!(
+            SockAddr::unspecified_like(&"[::1]:1".parse().unwrap()).family(),
+            23
+        );
     }
 }

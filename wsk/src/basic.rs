@@ -50,11 +50,29 @@ impl BasicSocket {
     /// # Errors
     /// The status of `WskSocket` (`STATUS_NOT_IMPLEMENTED` or `STATUS_NOT_SUPPORTED` from a
     /// provider without basic sockets).
-    pub fn new(client: &WskClient, transport: Transport, ipv6: bool, timeout: Duration) -> Result<Self> {
-        let family = if ipv6 { wsk_bindings::AF_INET6_FAMILY } else { wsk_bindings::AF_INET_FAMILY };
-        let category = Category::Basic { datagram: transport == Transport::Udp };
-        let (raw, blocking) = socket::create(client, family, category, BindOptions::default(), timeout)?;
-        Ok(Self { core: SocketCore { raw, blocking, client: client.clone() } })
+    pub fn new(
+        client: &WskClient,
+        transport: Transport,
+        ipv6: bool,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let family = if ipv6 {
+            wsk_bindings::AF_INET6_FAMILY
+        } else {
+            wsk_bindings::AF_INET_FAMILY
+        };
+        let category = Category::Basic {
+            datagram: transport == Transport::Udp,
+        };
+        let (raw, blocking) =
+            socket::create(client, family, category, BindOptions::default(), timeout)?;
+        Ok(Self {
+            core: SocketCore {
+                raw,
+                blocking,
+                client: client.clone(),
+            },
+        })
     }
 
     /// Whether the socket is still open. IRQL: any.

@@ -52,7 +52,11 @@ impl BufferChain {
     /// An empty chain (no buffer). IRQL: any.
     #[must_use]
     pub const fn new() -> Self {
-        Self { head: None, len: 0, links: 0 }
+        Self {
+            head: None,
+            len: 0,
+            links: 0,
+        }
     }
 
     /// A chain of zeroed buffers of `sizes` bytes each (each at least 1), in order.
@@ -69,11 +73,17 @@ impl BufferChain {
         let mut chain = Self::new();
         for &size in sizes.iter().rev() {
             let buffer = PoolBuffer::try_new(size)?;
-            let next_mdl = chain.head.as_ref().map_or(ptr::null_mut(), |l| l.buffer.mdl_ptr());
+            let next_mdl = chain
+                .head
+                .as_ref()
+                .map_or(ptr::null_mut(), |l| l.buffer.mdl_ptr());
             // SAFETY: the MDL belongs to `buffer`, which no request uses yet.
             unsafe { (*buffer.mdl_ptr()).Next = next_mdl };
             let added = buffer.len();
-            let link = PoolBox::try_new(Link { buffer, next: chain.head.take() })?;
+            let link = PoolBox::try_new(Link {
+                buffer,
+                next: chain.head.take(),
+            })?;
             // INVARIANT: the new link's MDL points at the old head's; lengths add up.
             chain.head = Some(link);
             chain.len = chain.len.saturating_add(added);
@@ -139,7 +149,9 @@ impl BufferChain {
     pub fn copy_to(&self, out: &mut [u8]) -> usize {
         let mut copied = 0;
         for chunk in self.chunks() {
-            let Some(rest) = out.get_mut(copied..) else { break };
+            let Some(rest) = out.get_mut(copied..) else {
+                break;
+            };
             let n = rest.len().min(chunk.len());
             if let (Some(d), Some(s)) = (rest.get_mut(..n), chunk.get(..n)) {
                 d.copy_from_slice(s);
@@ -174,7 +186,11 @@ impl BufferChain {
     pub(crate) fn wsk_buf(&self, offset: usize, len: usize) -> Option<sys::WSK_BUF> {
         let (index, inner) = self.locate(offset, len)?;
         let link = self.iter().nth(index)?;
-        Some(sys::WSK_BUF { Mdl: link.buffer.mdl_ptr(), Offset: u32::try_from(inner).ok()?, Length: len as u64 })
+        Some(sys::WSK_BUF {
+            Mdl: link.buffer.mdl_ptr(),
+            Offset: u32::try_from(inner).ok()?,
+            Length: len as u64,
+        })
     }
 }
 
@@ -201,7 +217,8 @@ mod tests {
             let chain = BufferChain::try_new(&[10, 20, 5]).unwrap();
             assert_eq!((chain.len(), chain.links()), (35, 3));
             // Each buffer's MDL links to the next one; the last ends the chain.
-            let mdls: std::vec::Vec<*mut sys::MDL> = chain.iter().map(|l| l.buffer.mdl_ptr()).collect();
+            let mdls: std::vec::Vec<*mut sys::MDL> =
+                chain.iter().map(|l| l.buffer.mdl_ptr()).collect();
             // SAFETY: live MDLs of the chain, read only.
             let next = |m: *mut sys::MDL| unsafe { (*m).Next };
             assert_eq!(next(mdls[0]), mdls[1]);

@@ -12,8 +12,11 @@ use crate::error::nt_result;
 use crate::{Error, PoolBox, Result, Shared};
 
 /// The client dispatch we register: WSK 1.0, no client-level event callback.
-static CLIENT_DISPATCH: sys::WSK_CLIENT_DISPATCH =
-    sys::WSK_CLIENT_DISPATCH { Version: make_wsk_version(1, 0), Reserved: 0, WskClientEvent: None };
+static CLIENT_DISPATCH: sys::WSK_CLIENT_DISPATCH = sys::WSK_CLIENT_DISPATCH {
+    Version: make_wsk_version(1, 0),
+    Reserved: 0,
+    WskClientEvent: None,
+};
 
 /// Registration progress, so that drop undoes exactly what was done.
 const NOT_REGISTERED: u8 = 0;
@@ -84,8 +87,14 @@ impl WskClient {
     pub unsafe fn register(device: NonNull<c_void>, capture_wait: Duration) -> Result<Self> {
         let mut inner = Shared::try_new(ClientInner {
             registration: UnsafeCell::new(sys::WSK_REGISTRATION::default()),
-            client_npi: sys::WSK_CLIENT_NPI { ClientContext: ptr::null_mut(), Dispatch: &raw const CLIENT_DISPATCH },
-            provider: UnsafeCell::new(sys::WSK_PROVIDER_NPI { Client: ptr::null_mut(), Dispatch: ptr::null() }),
+            client_npi: sys::WSK_CLIENT_NPI {
+                ClientContext: ptr::null_mut(),
+                Dispatch: &raw const CLIENT_DISPATCH,
+            },
+            provider: UnsafeCell::new(sys::WSK_PROVIDER_NPI {
+                Client: ptr::null_mut(),
+                Dispatch: ptr::null(),
+            }),
             progress: AtomicU8::new(NOT_REGISTERED),
             device: device.cast(),
         })?;
@@ -95,7 +104,9 @@ impl WskClient {
         *this.progress.get_mut() = REGISTERED;
         let wait_ms = u32::try_from(capture_wait.as_millis()).unwrap_or(sys::WSK_INFINITE_WAIT - 1);
         // SAFETY: registered above; `provider` is valid for writes.
-        nt_result(unsafe { sys::WskCaptureProviderNPI(this.registration.get(), wait_ms, this.provider.get()) })?;
+        nt_result(unsafe {
+            sys::WskCaptureProviderNPI(this.registration.get(), wait_ms, this.provider.get())
+        })?;
         *this.progress.get_mut() = CAPTURED;
         Ok(Self(inner))
     }
@@ -113,8 +124,16 @@ impl WskClient {
         let mut characteristics = sys::WSK_PROVIDER_CHARACTERISTICS::default();
         // SAFETY: the registration is live (the NPI is captured while this handle exists) and
         // `characteristics` is writable for the call.
-        nt_result(unsafe { sys::WskQueryProviderCharacteristics(self.0.registration.get(), &raw mut characteristics) })?;
-        Ok(ProviderCharacteristics { lowest: characteristics.LowestVersion, highest: characteristics.HighestVersion })
+        nt_result(unsafe {
+            sys::WskQueryProviderCharacteristics(
+                self.0.registration.get(),
+                &raw mut characteristics,
+            )
+        })?;
+        Ok(ProviderCharacteristics {
+            lowest: characteristics.LowestVersion,
+            highest: characteristics.HighestVersion,
+        })
     }
 
     /// The provider's dispatch version (`MAKE_WSK_VERSION(major, minor)`). IRQL: any.
@@ -156,8 +175,14 @@ impl WskClient {
     pub fn defer<T: Send + 'static>(&self, item: T, routine: fn(T)) -> core::result::Result<(), T> {
         // SAFETY: the device object outlives the client (contract of `register`).
         let work_item = unsafe { sys::IoAllocateWorkItem(self.0.device.as_ptr()) };
-        let Some(work_item) = NonNull::new(work_item) else { return Err(item) };
-        let job = match PoolBox::try_new_or_return(Deferred { work_item, item, routine }) {
+        let Some(work_item) = NonNull::new(work_item) else {
+            return Err(item);
+        };
+        let job = match PoolBox::try_new_or_return(Deferred {
+            work_item,
+            item,
+            routine,
+        }) {
             Ok(job) => job,
             Err(job) => {
                 // SAFETY: allocated above and never queued.
@@ -167,7 +192,14 @@ impl WskClient {
         };
         let context = job.into_raw().cast::<c_void>();
         // SAFETY: `work_item` is ours; `context` is the pool job that `run_deferred::<T>` takes back.
-        unsafe { sys::IoQueueWorkItem(work_item.as_ptr(), Some(run_deferred::<T>), sys::DelayedWorkQueue, context) };
+        unsafe {
+            sys::IoQueueWorkItem(
+                work_item.as_ptr(),
+                Some(run_deferred::<T>),
+                sys::DelayedWorkQueue,
+                context,
+            )
+        };
         Ok(())
     }
 }
@@ -182,7 +214,11 @@ struct Deferred<T> {
 unsafe extern "C" fn run_deferred<T>(_: *mut sys::DEVICE_OBJECT, context: *mut c_void) {
     // SAFETY: `context` is the job queued by `defer::<T>`, taken back once here.
     let job = unsafe { PoolBox::from_raw(context.cast::<Deferred<T>>()) };
-    let Deferred { work_item, item, routine } = PoolBox::into_inner(job);
+    let Deferred {
+        work_item,
+        item,
+        routine,
+    } = PoolBox::into_inner(job);
     routine(item);
     // SAFETY: the work item has run; it is freed once, here.
     unsafe { sys::IoFreeWorkItem(work_item.as_ptr()) };

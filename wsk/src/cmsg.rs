@@ -20,7 +20,8 @@ use wsk_bindings as sys;
 
 /// Size of `WSACMSGHDR` on x64, where an object's data starts (`WSA_CMSGDATA_ALIGN(16)`).
 const HEADER: usize = 16;
-const _: () = assert!(HEADER == core::mem::size_of::<sys::WSACMSGHDR>() && HEADER % sys::CMSGDATA_ALIGN == 0);
+const _: () =
+    assert!(HEADER == core::mem::size_of::<sys::WSACMSGHDR>() && HEADER % sys::CMSGDATA_ALIGN == 0);
 
 /// `IPPROTO_IP`, `IPPROTO_IPV6` and `IP_PKTINFO` (= `IPV6_PKTINFO`) as `cmsg_level` /
 /// `cmsg_type` values (small constants: the casts are exact).
@@ -65,17 +66,26 @@ impl ControlMessage<'_> {
     /// or `IPV6_PKTINFO` (level `IPPROTO_IPV6`, 20 bytes). IRQL: any.
     #[must_use]
     pub fn packet_info(&self) -> Option<PacketInfo> {
-        let (level, kind) = (u32::try_from(self.level).ok()?, u32::try_from(self.kind).ok()?);
+        let (level, kind) = (
+            u32::try_from(self.level).ok()?,
+            u32::try_from(self.kind).ok()?,
+        );
         match (level, kind) {
             (sys::IPPROTO_IP, sys::IP_PKTINFO) => {
                 let addr: [u8; 4] = self.data.get(..4)?.try_into().ok()?;
                 let index: [u8; 4] = self.data.get(4..8)?.try_into().ok()?;
-                Some(PacketInfo { addr: IpAddr::V4(Ipv4Addr::from(addr)), interface: u32::from_ne_bytes(index) })
+                Some(PacketInfo {
+                    addr: IpAddr::V4(Ipv4Addr::from(addr)),
+                    interface: u32::from_ne_bytes(index),
+                })
             }
             (sys::IPPROTO_IPV6, sys::IPV6_PKTINFO) => {
                 let addr: [u8; 16] = self.data.get(..16)?.try_into().ok()?;
                 let index: [u8; 4] = self.data.get(16..20)?.try_into().ok()?;
-                Some(PacketInfo { addr: IpAddr::V6(Ipv6Addr::from(addr)), interface: u32::from_ne_bytes(index) })
+                Some(PacketInfo {
+                    addr: IpAddr::V6(Ipv6Addr::from(addr)),
+                    interface: u32::from_ne_bytes(index),
+                })
             }
             _ => None,
         }
@@ -132,7 +142,9 @@ impl<'a> Iterator for Iter<'a> {
             return None;
         };
         // The next object starts at the aligned length, or there is none.
-        self.rest = align_header(len).and_then(|next| self.rest.get(next..)).unwrap_or(&[]);
+        self.rest = align_header(len)
+            .and_then(|next| self.rest.get(next..))
+            .unwrap_or(&[]);
         Some(ControlMessage { level, kind, data })
     }
 }
@@ -165,21 +177,38 @@ impl ControlBuffer {
     /// No objects. IRQL: any.
     #[must_use]
     pub const fn new() -> Self {
-        Self { bytes: [0; MAX_CONTROL], len: 0 }
+        Self {
+            bytes: [0; MAX_CONTROL],
+            len: 0,
+        }
     }
 
     /// Appends one object; `false` (and nothing written) if it does not fit. IRQL: any.
     pub fn push(&mut self, level: i32, kind: i32, data: &[u8]) -> bool {
-        let Some(total) = HEADER.checked_add(data.len()) else { return false };
-        let Some(end) = self.len.checked_add(space(data.len())) else { return false };
-        let Some(object) = self.bytes.get_mut(self.len..end) else { return false };
+        let Some(total) = HEADER.checked_add(data.len()) else {
+            return false;
+        };
+        let Some(end) = self.len.checked_add(space(data.len())) else {
+            return false;
+        };
+        let Some(object) = self.bytes.get_mut(self.len..end) else {
+            return false;
+        };
         object.fill(0);
-        let fields = [(0..8, &(total as u64).to_ne_bytes()[..]), (8..12, &level.to_ne_bytes()[..]), (12..16, &kind.to_ne_bytes()[..])];
+        let fields = [
+            (0..8, &(total as u64).to_ne_bytes()[..]),
+            (8..12, &level.to_ne_bytes()[..]),
+            (12..16, &kind.to_ne_bytes()[..]),
+        ];
         for (range, value) in fields {
-            let Some(dst) = object.get_mut(range) else { return false };
+            let Some(dst) = object.get_mut(range) else {
+                return false;
+            };
             dst.copy_from_slice(value);
         }
-        let Some(dst) = object.get_mut(HEADER..total) else { return false };
+        let Some(dst) = object.get_mut(HEADER..total) else {
+            return false;
+        };
         dst.copy_from_slice(data);
         self.len = end;
         true
@@ -221,13 +250,23 @@ mod tests {
     #[test]
     fn round_trips_packet_info_v4_and_v6() {
         let mut buf = ControlBuffer::new();
-        let v4 = PacketInfo { addr: IpAddr::V4(Ipv4Addr::LOCALHOST), interface: 1 };
-        let v6 = PacketInfo { addr: IpAddr::V6(Ipv6Addr::LOCALHOST), interface: 7 };
+        let v4 = PacketInfo {
+            addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            interface: 1,
+        };
+        let v6 = PacketInfo {
+            addr: IpAddr::V6(Ipv6Addr::LOCALHOST),
+            interface: 7,
+        };
         assert!(buf.push_packet_info(v4));
         assert!(buf.push_packet_info(v6));
         // 16 + 8 = 24 (aligned), then 16 + 20 = 36 -> 40.
         assert_eq!(buf.as_bytes().len(), 24 + 40);
-        assert_eq!(u64::from_ne_bytes(buf.as_bytes()[24..32].try_into().unwrap()), 36, "cmsg_len excludes the padding");
+        assert_eq!(
+            u64::from_ne_bytes(buf.as_bytes()[24..32].try_into().unwrap()),
+            36,
+            "cmsg_len excludes the padding"
+        );
         let all: std::vec::Vec<_> = ControlMessages::new(buf.as_bytes()).into_iter().collect();
         assert_eq!(all.len(), 2);
         assert_eq!((all[0].level, all[0].kind, all[0].data.len()), (0, 19, 8));
@@ -243,7 +282,12 @@ mod tests {
         assert!(buf.push(1, 2, b"abc"));
         let good = buf.as_bytes().to_vec();
         // Truncated: the object's length runs past the bytes given.
-        assert_eq!(ControlMessages::new(&good[..good.len() - 6]).into_iter().count(), 0);
+        assert_eq!(
+            ControlMessages::new(&good[..good.len() - 6])
+                .into_iter()
+                .count(),
+            0
+        );
         // A length smaller than a header.
         let mut short = good.clone();
         short[..8].copy_from_slice(&8u64.to_ne_bytes());
@@ -258,7 +302,14 @@ mod tests {
         // The last object may end without padding.
         let exact = &good[..HEADER + 3];
         let one: std::vec::Vec<_> = ControlMessages::new(exact).into_iter().collect();
-        assert_eq!(one, [ControlMessage { level: 1, kind: 2, data: b"abc" }]);
+        assert_eq!(
+            one,
+            [ControlMessage {
+                level: 1,
+                kind: 2,
+                data: b"abc"
+            }]
+        );
         // A wrong-size PKTINFO is not packet information.
         let mut odd = ControlBuffer::new();
         assert!(odd.push(0, 19, &[127, 0, 0]));

@@ -26,7 +26,13 @@ pub enum Disconnect<'a> {
 
 impl ConnectionSocket {
     pub(crate) fn from_raw(raw: RawSocket, client: WskClient) -> Self {
-        Self { core: SocketCore { raw, blocking: Blocking::new(), client } }
+        Self {
+            core: SocketCore {
+                raw,
+                blocking: Blocking::new(),
+                client,
+            },
+        }
     }
 
     pub(crate) fn into_parts(self) -> (RawSocket, WskClient) {
@@ -38,7 +44,12 @@ impl ConnectionSocket {
     ///
     /// # Errors
     /// `STATUS_CONNECTION_REFUSED`, `STATUS_IO_TIMEOUT`, or another provider status.
-    pub fn connect(client: &WskClient, remote: SocketAddr, local: Option<SocketAddr>, timeout: Duration) -> Result<Self> {
+    pub fn connect(
+        client: &WskClient,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+        timeout: Duration,
+    ) -> Result<Self> {
         Self::connect_with(client, remote, local, BindOptions::default(), timeout)
     }
 
@@ -47,10 +58,19 @@ impl ConnectionSocket {
     /// # Errors
     /// `STATUS_NOT_IMPLEMENTED` from a provider without it (Wine's netio); otherwise as
     /// [`ConnectionSocket::connect`].
-    pub fn socket_connect(client: &WskClient, remote: SocketAddr, local: Option<SocketAddr>, timeout: Duration) -> Result<Self> {
+    pub fn socket_connect(
+        client: &WskClient,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+        timeout: Duration,
+    ) -> Result<Self> {
         let (npi_client, dispatch) = client.provider();
-        let Some(socket_connect_fn) = dispatch.WskSocketConnect else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-        let local = local.or_else(|| SockAddr::unspecified_like(&remote).to_socket_addr()).unwrap_or(remote);
+        let Some(socket_connect_fn) = dispatch.WskSocketConnect else {
+            return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+        };
+        let local = local
+            .or_else(|| SockAddr::unspecified_like(&remote).to_socket_addr())
+            .unwrap_or(remote);
         let mut blocking = Blocking::new();
         let (info, _) = blocking.run(
             0,
@@ -79,7 +99,8 @@ impl ConnectionSocket {
             },
             || {},
         )?;
-        let socket = core::ptr::NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
+        let socket = core::ptr::NonNull::new(info as *mut sys::WSK_SOCKET)
+            .ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
         Ok(Self::from_raw(RawSocket::accepted(socket), client.clone()))
     }
 
@@ -95,7 +116,10 @@ impl ConnectionSocket {
         options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
-        let plain = !options.reuse_address && !options.exclusive_address && options.ipv6_only.is_none() && options.security.is_none();
+        let plain = !options.reuse_address
+            && !options.exclusive_address
+            && options.ipv6_only.is_none()
+            && options.security.is_none();
         if plain {
             match Self::socket_connect(client, remote, local, timeout) {
                 Err(e) if e.status() == NtStatus::NOT_IMPLEMENTED => {}
@@ -103,7 +127,8 @@ impl ConnectionSocket {
             }
         }
         let family = SockAddr::socket_family(&remote);
-        let (raw, blocking) = socket::create(client, family, Category::Connection, options, timeout)?;
+        let (raw, blocking) =
+            socket::create(client, family, Category::Connection, options, timeout)?;
         Self::connect_created(raw, blocking, client, remote, local, timeout)
     }
 
@@ -148,9 +173,24 @@ impl ConnectionSocket {
             return Err(Error::new(NtStatus::INVALID_BUFFER_SIZE));
         }
         let family = SockAddr::socket_family(&remote);
-        let (mut raw, mut blocking) = socket::create(client, family, Category::Connection, BindOptions::default(), timeout)?;
+        let (mut raw, mut blocking) = socket::create(
+            client,
+            family,
+            Category::Connection,
+            BindOptions::default(),
+            timeout,
+        )?;
         match Self::bind_and_connect_ex(&mut raw, &mut blocking, remote, local, data, timeout) {
-            Ok(sent) => Ok((Self { core: SocketCore { raw, blocking, client: client.clone() } }, sent.min(len))),
+            Ok(sent) => Ok((
+                Self {
+                    core: SocketCore {
+                        raw,
+                        blocking,
+                        client: client.clone(),
+                    },
+                },
+                sent.min(len),
+            )),
             Err(e) => {
                 let _ = raw.close();
                 Err(e)
@@ -174,8 +214,12 @@ impl ConnectionSocket {
         // SAFETY: `raw` is a connection socket.
         let dispatch = unsafe { raw.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
         let (bind_fn, connect_ex_fn) = (dispatch.WskBind, dispatch.WskConnectEx);
-        let Some(connect_ex_fn) = connect_ex_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-        let local = local.or_else(|| SockAddr::unspecified_like(&remote).to_socket_addr()).unwrap_or(remote);
+        let Some(connect_ex_fn) = connect_ex_fn else {
+            return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+        };
+        let local = local
+            .or_else(|| SockAddr::unspecified_like(&remote).to_socket_addr())
+            .unwrap_or(remote);
         socket::bind(raw, blocking, bind_fn, local, timeout)?;
         connect_ex_on(raw, blocking, connect_ex_fn, remote, data, timeout)
     }
@@ -193,7 +237,13 @@ impl ConnectionSocket {
             let _ = raw.close();
             return Err(e);
         }
-        Ok(Self { core: SocketCore { raw, blocking, client: client.clone() } })
+        Ok(Self {
+            core: SocketCore {
+                raw,
+                blocking,
+                client: client.clone(),
+            },
+        })
     }
 
     pub(crate) fn raw(&self) -> &RawSocket {
@@ -210,9 +260,13 @@ impl ConnectionSocket {
         // SAFETY: `raw` is a connection socket.
         let dispatch = unsafe { raw.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
         let (bind_fn, connect_fn) = (dispatch.WskBind, dispatch.WskConnect);
-        let local = local.or_else(|| SockAddr::unspecified_like(&remote).to_socket_addr()).unwrap_or(remote);
+        let local = local
+            .or_else(|| SockAddr::unspecified_like(&remote).to_socket_addr())
+            .unwrap_or(remote);
         socket::bind(raw, blocking, bind_fn, local, timeout)?;
-        let Some(connect_fn) = connect_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+        let Some(connect_fn) = connect_fn else {
+            return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+        };
         let socket = raw.as_ptr();
         blocking
             .run(
@@ -233,7 +287,11 @@ impl ConnectionSocket {
             return Err(Error::new(NtStatus::CONNECTION_ABORTED));
         }
         // SAFETY: `raw` is an open connection socket.
-        Ok(unsafe { self.core.raw.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() })
+        Ok(unsafe {
+            self.core
+                .raw
+                .dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>()
+        })
     }
 
     /// Sends up to [`CHUNK`] bytes of `data` (`WskSend`); returns how many were sent.
@@ -277,7 +335,12 @@ impl ConnectionSocket {
     ///
     /// # Errors
     /// As [`ConnectionSocket::receive`].
-    pub fn receive_with_flags(&mut self, out: &mut [u8], flags: u32, timeout: Duration) -> Result<usize> {
+    pub fn receive_with_flags(
+        &mut self,
+        out: &mut [u8],
+        flags: u32,
+        timeout: Duration,
+    ) -> Result<usize> {
         let receive_fn = self.dispatch()?.WskReceive;
         receive_on(&mut self.core, receive_fn, out, flags, timeout)
     }
@@ -292,16 +355,25 @@ impl ConnectionSocket {
     /// # Errors
     /// `STATUS_INVALID_BUFFER_SIZE` when the range is not inside the chain (a `WSK_BUF` never
     /// describes more than its MDLs); otherwise as [`ConnectionSocket::send`].
-    pub fn send_chain(&mut self, chain: &mut crate::BufferChain, offset: usize, len: usize, timeout: Duration) -> Result<usize> {
+    pub fn send_chain(
+        &mut self,
+        chain: &mut crate::BufferChain,
+        offset: usize,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<usize> {
         if chain.locate(offset, len).is_none() {
             return Err(Error::new(NtStatus::INVALID_BUFFER_SIZE));
         }
         let send_fn = self.dispatch()?.WskSend;
-        let Some(send_fn) = send_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+        let Some(send_fn) = send_fn else {
+            return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+        };
         let socket = self.core.raw.as_ptr();
         // SAFETY: the socket is open; the WSK_BUF describes the chain, which lives in the
         // request's memory until the request completes (or forever, if abandoned).
-        let start = move |irp, wsk_buf: &mut sys::WSK_BUF| unsafe { send_fn(socket, wsk_buf, 0, irp) };
+        let start =
+            move |irp, wsk_buf: &mut sys::WSK_BUF| unsafe { send_fn(socket, wsk_buf, 0, irp) };
         self.chain_request(chain, offset, len, timeout, start)
     }
 
@@ -312,16 +384,23 @@ impl ConnectionSocket {
     /// # Errors
     /// `STATUS_INVALID_BUFFER_SIZE` for an empty chain; otherwise as
     /// [`ConnectionSocket::receive`].
-    pub fn receive_chain(&mut self, chain: &mut crate::BufferChain, timeout: Duration) -> Result<usize> {
+    pub fn receive_chain(
+        &mut self,
+        chain: &mut crate::BufferChain,
+        timeout: Duration,
+    ) -> Result<usize> {
         let len = chain.len();
         if chain.locate(0, len).is_none() {
             return Err(Error::new(NtStatus::INVALID_BUFFER_SIZE));
         }
         let receive_fn = self.dispatch()?.WskReceive;
-        let Some(receive_fn) = receive_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+        let Some(receive_fn) = receive_fn else {
+            return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+        };
         let socket = self.core.raw.as_ptr();
         // SAFETY: as in `send_chain`.
-        let start = move |irp, wsk_buf: &mut sys::WSK_BUF| unsafe { receive_fn(socket, wsk_buf, 0, irp) };
+        let start =
+            move |irp, wsk_buf: &mut sys::WSK_BUF| unsafe { receive_fn(socket, wsk_buf, 0, irp) };
         self.chain_request(chain, 0, len, timeout, start)
     }
 
@@ -345,7 +424,8 @@ impl ConnectionSocket {
                 timeout,
                 |m| m.chain = moved.take(),
                 |irp, m| {
-                    let Some(mut wsk_buf) = m.chain.as_ref().and_then(|c| c.wsk_buf(offset, len)) else {
+                    let Some(mut wsk_buf) = m.chain.as_ref().and_then(|c| c.wsk_buf(offset, len))
+                    else {
                         return NtStatus::INVALID_BUFFER_SIZE.0;
                     };
                     start(irp, &mut wsk_buf)
@@ -368,7 +448,12 @@ impl ConnectionSocket {
     /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio).
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = self.dispatch()?.WskGetLocalAddress;
-        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
+        socket::address(
+            &self.core.raw,
+            &mut self.core.blocking,
+            f,
+            crate::options::OPTION_TIMEOUT,
+        )
     }
 
     /// The peer's address (`WskGetRemoteAddress`). IRQL: PASSIVE_LEVEL.
@@ -377,7 +462,12 @@ impl ConnectionSocket {
     /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio).
     pub fn peer_addr(&mut self) -> Result<SocketAddr> {
         let f = self.dispatch()?.WskGetRemoteAddress;
-        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
+        socket::address(
+            &self.core.raw,
+            &mut self.core.blocking,
+            f,
+            crate::options::OPTION_TIMEOUT,
+        )
     }
 
     /// Ends the connection (`WskDisconnect`): gracefully after optional final data (at most
@@ -417,17 +507,28 @@ impl ConnectionSocket {
 
 /// `WskSend` of up to [`CHUNK`] bytes through `send_fn` (a connection's or a stream
 /// socket's). IRQL: PASSIVE_LEVEL.
-pub(crate) fn send_on(core: &mut SocketCore, send_fn: sys::PFN_WSK_SEND, data: &[u8], timeout: Duration) -> Result<usize> {
+pub(crate) fn send_on(
+    core: &mut SocketCore,
+    send_fn: sys::PFN_WSK_SEND,
+    data: &[u8],
+    timeout: Duration,
+) -> Result<usize> {
     let len = data.len().min(CHUNK);
     let chunk = data.get(..len).unwrap_or_default();
-    let Some(send_fn) = send_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+    let Some(send_fn) = send_fn else {
+        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+    };
     let socket = core.raw.as_ptr();
     let raw = &mut core.raw;
     let (sent, _) = core.blocking.run(
         CHUNK,
         timeout,
         |m| {
-            if let Some(dst) = m.buffer.as_mut().and_then(|b| b.as_mut_slice().get_mut(..len)) {
+            if let Some(dst) = m
+                .buffer
+                .as_mut()
+                .and_then(|b| b.as_mut_slice().get_mut(..len))
+            {
                 dst.copy_from_slice(chunk);
             }
         },
@@ -448,9 +549,17 @@ pub(crate) fn send_on(core: &mut SocketCore, send_fn: sys::PFN_WSK_SEND, data: &
 
 /// `WskReceive` of up to `out.len()` (at most [`CHUNK`]) bytes through `receive_fn`.
 /// IRQL: PASSIVE_LEVEL.
-pub(crate) fn receive_on(core: &mut SocketCore, receive_fn: sys::PFN_WSK_RECEIVE, out: &mut [u8], flags: u32, timeout: Duration) -> Result<usize> {
+pub(crate) fn receive_on(
+    core: &mut SocketCore,
+    receive_fn: sys::PFN_WSK_RECEIVE,
+    out: &mut [u8],
+    flags: u32,
+    timeout: Duration,
+) -> Result<usize> {
     let len = out.len().min(CHUNK);
-    let Some(receive_fn) = receive_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+    let Some(receive_fn) = receive_fn else {
+        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+    };
     let socket = core.raw.as_ptr();
     let raw = &mut core.raw;
     let (received, memory) = core.blocking.run(
@@ -477,7 +586,12 @@ pub(crate) fn receive_on(core: &mut SocketCore, receive_fn: sys::PFN_WSK_RECEIVE
 }
 
 /// `WskDisconnect` through `disconnect_fn`. IRQL: PASSIVE_LEVEL.
-pub(crate) fn disconnect_on(core: &mut SocketCore, disconnect_fn: sys::PFN_WSK_DISCONNECT, how: Disconnect<'_>, timeout: Duration) -> Result<()> {
+pub(crate) fn disconnect_on(
+    core: &mut SocketCore,
+    disconnect_fn: sys::PFN_WSK_DISCONNECT,
+    how: Disconnect<'_>,
+    timeout: Duration,
+) -> Result<()> {
     let (data, flags) = match how {
         Disconnect::Graceful(data) => (data, 0),
         Disconnect::Abortive => (&[][..], sys::WSK_FLAG_ABORTIVE),
@@ -486,7 +600,9 @@ pub(crate) fn disconnect_on(core: &mut SocketCore, disconnect_fn: sys::PFN_WSK_D
         return Err(Error::new(NtStatus::INVALID_BUFFER_SIZE));
     }
     let len = data.len();
-    let Some(disconnect_fn) = disconnect_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+    let Some(disconnect_fn) = disconnect_fn else {
+        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+    };
     let socket = core.raw.as_ptr();
     let raw = &mut core.raw;
     core.blocking
@@ -494,12 +610,20 @@ pub(crate) fn disconnect_on(core: &mut SocketCore, disconnect_fn: sys::PFN_WSK_D
             if len == 0 { 0 } else { CHUNK },
             timeout,
             |m| {
-                if let Some(dst) = m.buffer.as_mut().and_then(|b| b.as_mut_slice().get_mut(..len)) {
+                if let Some(dst) = m
+                    .buffer
+                    .as_mut()
+                    .and_then(|b| b.as_mut_slice().get_mut(..len))
+                {
                     dst.copy_from_slice(data);
                 }
             },
             |irp, m| {
-                let mut wsk_buf = if len == 0 { None } else { m.buffer.as_ref().and_then(|b| b.wsk_buf(0, len)) };
+                let mut wsk_buf = if len == 0 {
+                    None
+                } else {
+                    m.buffer.as_ref().and_then(|b| b.wsk_buf(0, len))
+                };
                 let buffer = wsk_buf.as_mut().map_or(ptr::null_mut(), ptr::from_mut);
                 // SAFETY: the socket is open; the optional WSK_BUF describes the
                 // request's pool buffer.
@@ -517,7 +641,8 @@ pub(crate) fn disconnect_on(core: &mut SocketCore, disconnect_fn: sys::PFN_WSK_D
 const WIN10_1703_BUILD: u32 = 15063;
 /// `sizeof(RTL_OSVERSIONINFOW)`.
 const OSVERSIONINFO_SIZE: u32 = 276;
-const _: () = assert!(core::mem::size_of::<sys::RTL_OSVERSIONINFOW>() == OSVERSIONINFO_SIZE as usize);
+const _: () =
+    assert!(core::mem::size_of::<sys::RTL_OSVERSIONINFOW>() == OSVERSIONINFO_SIZE as usize);
 
 /// Whether the running Windows' connection dispatch table has the `WskConnectEx` member.
 /// IRQL: PASSIVE_LEVEL.
@@ -527,7 +652,8 @@ fn has_connect_ex() -> bool {
     info.dwOSVersionInfoSize = OSVERSIONINFO_SIZE;
     // SAFETY: `info` is writable and its size field set, as the page requires.
     let status = unsafe { sys::RtlGetVersion(&raw mut info) };
-    NtStatus(status).is_success() && (info.dwMajorVersion, info.dwBuildNumber) >= (10, WIN10_1703_BUILD)
+    NtStatus(status).is_success()
+        && (info.dwMajorVersion, info.dwBuildNumber) >= (10, WIN10_1703_BUILD)
 }
 
 /// `WskConnectEx` through `connect_ex_fn` on a bound socket, sending `data` (at most
@@ -536,7 +662,13 @@ fn has_connect_ex() -> bool {
 pub(crate) fn connect_ex_on(
     raw: &mut RawSocket,
     blocking: &mut Blocking,
-    connect_ex_fn: unsafe extern "C" fn(*mut sys::WSK_SOCKET, *mut sys::SOCKADDR, *mut sys::WSK_BUF, u32, *mut sys::IRP) -> i32,
+    connect_ex_fn: unsafe extern "C" fn(
+        *mut sys::WSK_SOCKET,
+        *mut sys::SOCKADDR,
+        *mut sys::WSK_BUF,
+        u32,
+        *mut sys::IRP,
+    ) -> i32,
     remote: SocketAddr,
     data: &[u8],
     timeout: Duration,
@@ -548,12 +680,20 @@ pub(crate) fn connect_ex_on(
         timeout,
         |m| {
             m.addresses[1] = SockAddr::from(remote);
-            if let Some(dst) = m.buffer.as_mut().and_then(|b| b.as_mut_slice().get_mut(..len)) {
+            if let Some(dst) = m
+                .buffer
+                .as_mut()
+                .and_then(|b| b.as_mut_slice().get_mut(..len))
+            {
                 dst.copy_from_slice(data);
             }
         },
         |irp, m| {
-            let mut wsk_buf = if len == 0 { None } else { m.buffer.as_ref().and_then(|b| b.wsk_buf(0, len)) };
+            let mut wsk_buf = if len == 0 {
+                None
+            } else {
+                m.buffer.as_ref().and_then(|b| b.wsk_buf(0, len))
+            };
             if len > 0 && wsk_buf.is_none() {
                 return NtStatus::INSUFFICIENT_RESOURCES.0;
             }

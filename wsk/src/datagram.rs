@@ -50,16 +50,28 @@ impl DatagramSocket {
     ///
     /// # Errors
     /// As [`DatagramSocket::bind`], or the status of setting an option.
-    pub fn bind_with(client: &WskClient, local: SocketAddr, options: BindOptions<'_>, timeout: Duration) -> Result<Self> {
+    pub fn bind_with(
+        client: &WskClient,
+        local: SocketAddr,
+        options: BindOptions<'_>,
+        timeout: Duration,
+    ) -> Result<Self> {
         let family = SockAddr::socket_family(&local);
-        let (mut raw, mut blocking) = socket::create(client, family, Category::Datagram, options, timeout)?;
+        let (mut raw, mut blocking) =
+            socket::create(client, family, Category::Datagram, options, timeout)?;
         // SAFETY: `raw` is a datagram socket.
         let bind_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() }.WskBind;
         if let Err(e) = socket::bind(&raw, &mut blocking, bind_fn, local, timeout) {
             let _ = raw.close();
             return Err(e);
         }
-        Ok(Self { core: SocketCore { raw, blocking, client: client.clone() } })
+        Ok(Self {
+            core: SocketCore {
+                raw,
+                blocking,
+                client: client.clone(),
+            },
+        })
     }
 
     fn dispatch(&self) -> Result<&sys::WSK_PROVIDER_DATAGRAM_DISPATCH> {
@@ -67,7 +79,11 @@ impl DatagramSocket {
             return Err(Error::new(NtStatus::INVALID_HANDLE));
         }
         // SAFETY: `raw` is an open datagram socket.
-        Ok(unsafe { self.core.raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() })
+        Ok(unsafe {
+            self.core
+                .raw
+                .dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>()
+        })
     }
 
     /// Sends one datagram of at most [`CHUNK`] bytes to `remote` (`WskSendTo`); returns the
@@ -99,13 +115,22 @@ impl DatagramSocket {
     /// # Errors
     /// `STATUS_INVALID_BUFFER_SIZE` for a datagram over [`CHUNK`] or control information over
     /// [`crate::cmsg::MAX_CONTROL`]; the provider's status.
-    pub fn send_to_with_control(&mut self, data: &[u8], remote: SocketAddr, control: &[u8], timeout: Duration) -> Result<usize> {
+    pub fn send_to_with_control(
+        &mut self,
+        data: &[u8],
+        remote: SocketAddr,
+        control: &[u8],
+        timeout: Duration,
+    ) -> Result<usize> {
         let (len, control_len) = (data.len(), control.len());
         if len > CHUNK || control_len > MAX_CONTROL {
             return Err(Error::new(NtStatus::INVALID_BUFFER_SIZE));
         }
-        let Some(send_to_fn) = self.dispatch()?.WskSendTo else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-        let control_info_len = u32::try_from(control_len).map_err(|_| Error::new(NtStatus::INVALID_BUFFER_SIZE))?;
+        let Some(send_to_fn) = self.dispatch()?.WskSendTo else {
+            return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+        };
+        let control_info_len =
+            u32::try_from(control_len).map_err(|_| Error::new(NtStatus::INVALID_BUFFER_SIZE))?;
         let socket = self.core.raw.as_ptr();
         let raw = &mut self.core.raw;
         let (sent, _) = self.core.blocking.run(
@@ -124,20 +149,38 @@ impl DatagramSocket {
                 m.addresses[1] = SockAddr::from(remote);
             },
             |irp, m| {
-                let Some(buffer) = m.buffer.as_mut() else { return NtStatus::INSUFFICIENT_RESOURCES.0 };
-                let Some(mut wsk_buf) = buffer.wsk_buf(0, len) else { return NtStatus::INSUFFICIENT_RESOURCES.0 };
+                let Some(buffer) = m.buffer.as_mut() else {
+                    return NtStatus::INSUFFICIENT_RESOURCES.0;
+                };
+                let Some(mut wsk_buf) = buffer.wsk_buf(0, len) else {
+                    return NtStatus::INSUFFICIENT_RESOURCES.0;
+                };
                 // Pool memory is 16-byte aligned and CHUNK a multiple of 16: the control
                 // objects start 8-aligned, as WSACMSGHDR needs.
                 #[allow(clippy::cast_ptr_alignment)]
                 let control_ptr = if control_len == 0 {
                     ptr::null_mut()
                 } else {
-                    buffer.as_mut_slice().as_mut_ptr().wrapping_add(CHUNK).cast::<sys::CMSGHDR>()
+                    buffer
+                        .as_mut_slice()
+                        .as_mut_ptr()
+                        .wrapping_add(CHUNK)
+                        .cast::<sys::CMSGHDR>()
                 };
                 // SAFETY: the socket is open; the data, the address and the control objects
                 // (`control_len` bytes at CHUNK, 8-aligned in 16-aligned pool memory) live in
                 // the request's memory until it completes.
-                unsafe { send_to_fn(socket, &raw mut wsk_buf, 0, m.addresses[1].as_mut_ptr(), control_info_len, control_ptr, irp) }
+                unsafe {
+                    send_to_fn(
+                        socket,
+                        &raw mut wsk_buf,
+                        0,
+                        m.addresses[1].as_mut_ptr(),
+                        control_info_len,
+                        control_ptr,
+                        irp,
+                    )
+                }
             },
             || {
                 let _ = raw.close();
@@ -151,8 +194,13 @@ impl DatagramSocket {
     ///
     /// # Errors
     /// `STATUS_IO_TIMEOUT`, or the provider's status.
-    pub fn receive_from(&mut self, out: &mut [u8], timeout: Duration) -> Result<(usize, Option<SocketAddr>)> {
-        self.receive_from_with_control(out, &mut [], timeout).map(|r| (r.len, r.from))
+    pub fn receive_from(
+        &mut self,
+        out: &mut [u8],
+        timeout: Duration,
+    ) -> Result<(usize, Option<SocketAddr>)> {
+        self.receive_from_with_control(out, &mut [], timeout)
+            .map(|r| (r.len, r.from))
     }
 
     /// Like [`DatagramSocket::receive_from`], also returning the datagram's control
@@ -175,10 +223,17 @@ impl DatagramSocket {
     ///
     /// # Errors
     /// `STATUS_IO_TIMEOUT`, or the provider's status.
-    pub fn receive_from_with_control(&mut self, out: &mut [u8], control: &mut [u8], timeout: Duration) -> Result<Received> {
+    pub fn receive_from_with_control(
+        &mut self,
+        out: &mut [u8],
+        control: &mut [u8],
+        timeout: Duration,
+    ) -> Result<Received> {
         let len = out.len().min(CHUNK);
         let room = control.len().min(MAX_CONTROL);
-        let Some(receive_fn) = self.dispatch()?.WskReceiveFrom else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+        let Some(receive_fn) = self.dispatch()?.WskReceiveFrom else {
+            return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+        };
         let socket = self.core.raw.as_ptr();
         let raw = &mut self.core.raw;
         let (received, memory) = self.core.blocking.run(
@@ -202,8 +257,12 @@ impl DatagramSocket {
                 }
             },
             |irp, m| {
-                let Some(buffer) = m.buffer.as_mut() else { return NtStatus::INSUFFICIENT_RESOURCES.0 };
-                let Some(mut wsk_buf) = buffer.wsk_buf(0, CHUNK) else { return NtStatus::INSUFFICIENT_RESOURCES.0 };
+                let Some(buffer) = m.buffer.as_mut() else {
+                    return NtStatus::INSUFFICIENT_RESOURCES.0;
+                };
+                let Some(mut wsk_buf) = buffer.wsk_buf(0, CHUNK) else {
+                    return NtStatus::INSUFFICIENT_RESOURCES.0;
+                };
                 let base = buffer.as_mut_slice().as_mut_ptr();
                 // Pool memory is 16-byte aligned and CHUNK, LENGTHS multiples of 8: every
                 // pointer below is aligned for its type.
@@ -220,25 +279,61 @@ impl DatagramSocket {
                 // SAFETY: the socket is open; the data area, the control area (`room` bytes
                 // at CHUNK), ControlLength and ControlFlags (aligned u32s after it) and the
                 // address storage live in the request's pool memory until it completes.
-                unsafe { receive_fn(socket, &raw mut wsk_buf, 0, m.addresses[1].as_mut_ptr(), length_ptr, control_ptr, flags_ptr, irp) }
+                unsafe {
+                    receive_fn(
+                        socket,
+                        &raw mut wsk_buf,
+                        0,
+                        m.addresses[1].as_mut_ptr(),
+                        length_ptr,
+                        control_ptr,
+                        flags_ptr,
+                        irp,
+                    )
+                }
             },
             || {
                 let _ = raw.close();
             },
         )?;
         let n = received.min(len);
-        let bytes = memory.buffer.as_ref().map(crate::PoolBuffer::as_slice).unwrap_or_default();
+        let bytes = memory
+            .buffer
+            .as_ref()
+            .map(crate::PoolBuffer::as_slice)
+            .unwrap_or_default();
         if let (Some(dst), Some(src)) = (out.get_mut(..n), bytes.get(..n)) {
             dst.copy_from_slice(src);
         }
-        let word = |at: usize| bytes.get(at..at.saturating_add(4)).and_then(|b| b.try_into().ok()).map_or(0, u32::from_ne_bytes);
+        let word = |at: usize| {
+            bytes
+                .get(at..at.saturating_add(4))
+                .and_then(|b| b.try_into().ok())
+                .map_or(0, u32::from_ne_bytes)
+        };
         // Never trust the provider's length beyond the room it was given.
-        let control_len = if room == 0 { 0 } else { usize::try_from(word(LENGTHS)).unwrap_or(0).min(room) };
-        let flags = if room == 0 { 0 } else { word(LENGTHS.saturating_add(4)) };
-        if let (Some(dst), Some(src)) = (control.get_mut(..control_len), bytes.get(CHUNK..CHUNK.saturating_add(control_len))) {
+        let control_len = if room == 0 {
+            0
+        } else {
+            usize::try_from(word(LENGTHS)).unwrap_or(0).min(room)
+        };
+        let flags = if room == 0 {
+            0
+        } else {
+            word(LENGTHS.saturating_add(4))
+        };
+        if let (Some(dst), Some(src)) = (
+            control.get_mut(..control_len),
+            bytes.get(CHUNK..CHUNK.saturating_add(control_len)),
+        ) {
             dst.copy_from_slice(src);
         }
-        Ok(Received { len: n, from: memory.addresses[1].to_socket_addr(), control_len, flags })
+        Ok(Received {
+            len: n,
+            from: memory.addresses[1].to_socket_addr(),
+            control_len,
+            flags,
+        })
     }
 
     /// Turns the return of packet information on or off: `IP_PKTINFO` (IPv4 sockets) or
@@ -253,7 +348,14 @@ impl DatagramSocket {
             SocketAddr::V4(_) => (sys::IPPROTO_IP, sys::IP_PKTINFO),
             SocketAddr::V6(_) => (sys::IPPROTO_IPV6, sys::IPV6_PKTINFO),
         };
-        socket::set_option(&self.core.raw, &mut self.core.blocking, level, name, &u32::from(on).to_ne_bytes(), crate::options::OPTION_TIMEOUT)
+        socket::set_option(
+            &self.core.raw,
+            &mut self.core.blocking,
+            level,
+            name,
+            &u32::from(on).to_ne_bytes(),
+            crate::options::OPTION_TIMEOUT,
+        )
     }
 
     /// The local address (`WskGetLocalAddress`), e.g. the port chosen for port 0.
@@ -263,7 +365,12 @@ impl DatagramSocket {
     /// The provider's status.
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = self.dispatch()?.WskGetLocalAddress;
-        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
+        socket::address(
+            &self.core.raw,
+            &mut self.core.blocking,
+            f,
+            crate::options::OPTION_TIMEOUT,
+        )
     }
 
     /// Whether the socket is still open (a timed-out request that the provider could not
@@ -286,5 +393,3 @@ impl DatagramSocket {
         raw.close()
     }
 }
-
-

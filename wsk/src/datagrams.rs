@@ -163,11 +163,32 @@ impl<S: DatagramSession> Task for DatagramInner<S> {
                 let f = dispatch.WskReceiveFrom?;
                 // SAFETY: the socket is open; buffer and address live as long as the task;
                 // no control information is requested.
-                Some(unsafe { f(socket.as_ptr(), &raw mut wsk_buf, 0, address, ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), irp) })
+                Some(unsafe {
+                    f(
+                        socket.as_ptr(),
+                        &raw mut wsk_buf,
+                        0,
+                        address,
+                        ptr::null_mut(),
+                        ptr::null_mut(),
+                        ptr::null_mut(),
+                        irp,
+                    )
+                })
             } else {
                 let f = dispatch.WskSendTo?;
                 // SAFETY: as above.
-                Some(unsafe { f(socket.as_ptr(), &raw mut wsk_buf, 0, address, 0, ptr::null_mut(), irp) })
+                Some(unsafe {
+                    f(
+                        socket.as_ptr(),
+                        &raw mut wsk_buf,
+                        0,
+                        address,
+                        0,
+                        ptr::null_mut(),
+                        irp,
+                    )
+                })
             }
         })
     }
@@ -191,7 +212,8 @@ impl<S: DatagramSession> Task for DatagramInner<S> {
             DatagramStep::Receive => {
                 // SAFETY: as above; the provider wrote the sender's address.
                 let from = unsafe { (*this.address.get()).to_socket_addr() };
-                this.session.received(buffer, information.min(buffer.len()), from)
+                this.session
+                    .received(buffer, information.min(buffer.len()), from)
             }
             DatagramStep::SendTo(len, _) => this.session.sent(buffer, len),
             DatagramStep::Close => DatagramStep::Close,

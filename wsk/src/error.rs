@@ -74,9 +74,15 @@ mod tests {
 
     #[test]
     fn success_is_never_an_error() {
-        assert_eq!(Error::new(NtStatus::SUCCESS).status(), NtStatus::UNSUCCESSFUL);
+        assert_eq!(
+            Error::new(NtStatus::SUCCESS).status(),
+            NtStatus::UNSUCCESSFUL
+        );
         assert!(nt_result(0).is_ok());
         assert!(nt_result(0x103).is_ok());
-        assert_eq!(nt_result(NtStatus::CONNECTION_REFUSED.0), Err(Error::new(NtStatus::CONNECTION_REFUSED)));
+        assert_eq!(
+            nt_result(NtStatus::CONNECTION_REFUSED.0),
+            Err(Error::new(NtStatus::CONNECTION_REFUSED))
+        );
     }
 }

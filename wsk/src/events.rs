@@ -22,8 +22,8 @@
 
 use core::ffi::c_void;
 use core::net::SocketAddr;
-use core::sync::atomic::{AtomicUsize, Ordering};
 use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 
 use wsk_bindings as sys;
@@ -97,7 +97,9 @@ fn wsk_buf_slice<'a>(buf: &sys::WSK_BUF) -> Option<&'a [u8]> {
     let base = mapped_address(mdl)?;
     offset = offset.min(count);
     // SAFETY: `base` maps the MDL's `ByteCount` bytes; `offset + remaining <= ByteCount`.
-    Some(unsafe { core::slice::from_raw_parts(base.as_ptr().cast_const().wrapping_add(offset), remaining) })
+    Some(unsafe {
+        core::slice::from_raw_parts(base.as_ptr().cast_const().wrapping_add(offset), remaining)
+    })
 }
 
 /// `MmGetSystemAddressForMdlSafe`: the MDL's system address, mapping it if needed.
@@ -112,7 +114,14 @@ pub(crate) fn mapped_address(mdl: &sys::MDL) -> Option<NonNull<u8>> {
     // SAFETY: the MDL describes locked pages of the indication; mapping them read-only for
     // the callback's duration is what the WDK's MmGetSystemAddressForMdlSafe does.
     let va = unsafe {
-        sys::MmMapLockedPagesSpecifyCache(ptr::from_ref(mdl).cast_mut(), sys::KERNEL_MODE, sys::MmCached, ptr::null_mut(), 0, priority)
+        sys::MmMapLockedPagesSpecifyCache(
+            ptr::from_ref(mdl).cast_mut(),
+            sys::KERNEL_MODE,
+            sys::MmCached,
+            ptr::null_mut(),
+            0,
+            priority,
+        )
     };
     NonNull::new(va.cast())
 }
@@ -152,7 +161,8 @@ unsafe extern "C" fn receive_event<E: ConnectionEvents>(
     _accepted: *mut u64,
 ) -> i32 {
     // SAFETY: `context` is the raw reference the socket holds until its close completed.
-    let context = unsafe { Shared::<ConnectionContext<E>>::borrow_raw(context.cast_const().cast()) };
+    let context =
+        unsafe { Shared::<ConnectionContext<E>>::borrow_raw(context.cast_const().cast()) };
     let events = &*context.events;
     let Some(head) = NonNull::new(indication) else {
         // No data: the socket is no longer functional.
@@ -162,7 +172,11 @@ unsafe extern "C" fn receive_event<E: ConnectionEvents>(
     // SAFETY: the chain is valid during the callback.
     let first = unsafe { head.as_ref() };
     let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
-    let data = Indication { first: Some(first), single: None, bytes };
+    let data = Indication {
+        first: Some(first),
+        single: None,
+        bytes,
+    };
     match events.received(&data) {
         Verdict::Consumed => NtStatus::SUCCESS.0,
         Verdict::NotAccepted => NtStatus::DATA_NOT_ACCEPTED.0,
@@ -170,7 +184,12 @@ unsafe extern "C" fn receive_event<E: ConnectionEvents>(
             // STATUS_PENDING accepts everything indicated; `BytesAccepted` is only set for a
             // partial STATUS_SUCCESS, so it stays untouched.
             let socket = context.socket.load(Ordering::Acquire);
-            match RetainedData::new(socket, RetainedList::Data(head), bytes, &context.outstanding) {
+            match RetainedData::new(
+                socket,
+                RetainedList::Data(head),
+                bytes,
+                &context.outstanding,
+            ) {
                 Some(handle) => hand_over(handle, |h| events.retained(h)),
                 // No memory for the handle: leave the data queued rather than lose it.
                 None => NtStatus::DATA_NOT_ACCEPTED.0,
@@ -180,18 +199,30 @@ unsafe extern "C" fn receive_event<E: ConnectionEvents>(
 }
 
 /// Disconnect callback. IRQL <= DISPATCH_LEVEL.
-unsafe extern "C" fn disconnect_event<E: ConnectionEvents>(context: *mut c_void, flags: u32) -> i32 {
+unsafe extern "C" fn disconnect_event<E: ConnectionEvents>(
+    context: *mut c_void,
+    flags: u32,
+) -> i32 {
     // SAFETY: as in `receive_event`.
-    let context = unsafe { Shared::<ConnectionContext<E>>::borrow_raw(context.cast_const().cast()) };
-    context.events.disconnected(flags & sys::WSK_FLAG_ABORTIVE != 0);
+    let context =
+        unsafe { Shared::<ConnectionContext<E>>::borrow_raw(context.cast_const().cast()) };
+    context
+        .events
+        .disconnected(flags & sys::WSK_FLAG_ABORTIVE != 0);
     NtStatus::SUCCESS.0
 }
 
 /// Send-backlog callback. IRQL <= DISPATCH_LEVEL.
-unsafe extern "C" fn send_backlog_event<E: ConnectionEvents>(context: *mut c_void, ideal: u64) -> i32 {
+unsafe extern "C" fn send_backlog_event<E: ConnectionEvents>(
+    context: *mut c_void,
+    ideal: u64,
+) -> i32 {
     // SAFETY: as in `receive_event`.
-    let context = unsafe { Shared::<ConnectionContext<E>>::borrow_raw(context.cast_const().cast()) };
-    context.events.send_backlog(usize::try_from(ideal).unwrap_or(usize::MAX));
+    let context =
+        unsafe { Shared::<ConnectionContext<E>>::borrow_raw(context.cast_const().cast()) };
+    context
+        .events
+        .send_backlog(usize::try_from(ideal).unwrap_or(usize::MAX));
     NtStatus::SUCCESS.0
 }
 
@@ -248,9 +279,19 @@ impl<E: ConnectionEvents> EventConnection<E> {
         let context = Shared::into_raw(context);
         // A promoted constant: the table lives for 'static, as the provider requires.
         let dispatch: &'static sys::WSK_CLIENT_CONNECTION_DISPATCH = &Dispatch::<E>::TABLE;
-        let callbacks = Callbacks { context: context.cast_mut().cast(), dispatch: ptr::from_ref(dispatch).cast() };
+        let callbacks = Callbacks {
+            context: context.cast_mut().cast(),
+            dispatch: ptr::from_ref(dispatch).cast(),
+        };
         let family = SockAddr::socket_family(&remote);
-        let created = socket::create_with(client, family, Category::Connection, options, callbacks, timeout);
+        let created = socket::create_with(
+            client,
+            family,
+            Category::Connection,
+            options,
+            callbacks,
+            timeout,
+        );
         let (raw, blocking) = match created {
             Ok(parts) => parts,
             Err(e) => {
@@ -263,7 +304,9 @@ impl<E: ConnectionEvents> EventConnection<E> {
         let shared = unsafe { Shared::<ConnectionContext<E>>::borrow_raw(context) };
         shared.socket.store(raw.as_ptr(), Ordering::Release);
         let this = Self {
-            socket: Some(ConnectionSocket::connect_created(raw, blocking, client, remote, local, timeout)?),
+            socket: Some(ConnectionSocket::connect_created(
+                raw, blocking, client, remote, local, timeout,
+            )?),
             events,
             context,
         };
@@ -273,7 +316,10 @@ impl<E: ConnectionEvents> EventConnection<E> {
     }
 
     fn socket_raw(&self) -> Result<&socket::RawSocket> {
-        self.socket.as_ref().map(ConnectionSocket::raw).ok_or(Error::new(NtStatus::INVALID_HANDLE))
+        self.socket
+            .as_ref()
+            .map(ConnectionSocket::raw)
+            .ok_or(Error::new(NtStatus::INVALID_HANDLE))
     }
 
     /// The events object.
@@ -294,7 +340,11 @@ impl<E: ConnectionEvents> EventConnection<E> {
     /// The first failing status (e.g. `STATUS_EVENT_PENDING` while that callback runs); the
     /// events before it are disabled.
     pub fn disable(&mut self) -> Result<()> {
-        for event in [sys::WSK_EVENT_RECEIVE, sys::WSK_EVENT_DISCONNECT, sys::WSK_EVENT_SEND_BACKLOG] {
+        for event in [
+            sys::WSK_EVENT_RECEIVE,
+            sys::WSK_EVENT_DISCONNECT,
+            sys::WSK_EVENT_SEND_BACKLOG,
+        ] {
             socket::event_callbacks(self.socket_raw()?, sys::WSK_EVENT_DISABLE | event)?;
         }
         Ok(())
@@ -428,11 +478,25 @@ impl RetainedData {
     }
 
     /// Makes the handle for a list a callback is about to retain.
-    fn new(socket: *mut sys::WSK_SOCKET, list: RetainedList, bytes: usize, outstanding: &Shared<AtomicUsize>) -> Option<Self> {
+    fn new(
+        socket: *mut sys::WSK_SOCKET,
+        list: RetainedList,
+        bytes: usize,
+        outstanding: &Shared<AtomicUsize>,
+    ) -> Option<Self> {
         let socket = NonNull::new(socket)?;
-        let state = Shared::try_new(RetainState { state: core::sync::atomic::AtomicU8::new(IN_CALLBACK), outstanding: outstanding.clone() }).ok()?;
+        let state = Shared::try_new(RetainState {
+            state: core::sync::atomic::AtomicU8::new(IN_CALLBACK),
+            outstanding: outstanding.clone(),
+        })
+        .ok()?;
         outstanding.fetch_add(1, Ordering::AcqRel);
-        Some(Self { socket, list, bytes, state })
+        Some(Self {
+            socket,
+            list,
+            bytes,
+            state,
+        })
     }
 }
 
@@ -441,7 +505,11 @@ impl RetainedData {
 fn hand_over(handle: RetainedData, keep: impl FnOnce(RetainedData)) -> i32 {
     let state = handle.state.clone();
     keep(handle);
-    if state.state.compare_exchange(IN_CALLBACK, HELD, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+    if state
+        .state
+        .compare_exchange(IN_CALLBACK, HELD, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
         NtStatus::PENDING.0
     } else {
         state.outstanding.fetch_sub(1, Ordering::AcqRel);
@@ -466,11 +534,22 @@ impl RetainedData {
     /// `WskRelease` of the list unless the handle is still inside its callback; at most once.
     fn give_back(&mut self) -> Result<()> {
         let state = &self.state.state;
-        if state.compare_exchange(IN_CALLBACK, DROPPED_EARLY, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if state
+            .compare_exchange(
+                IN_CALLBACK,
+                DROPPED_EARLY,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+        {
             // Still inside the callback: it reports the data consumed; nothing to release.
             return Ok(());
         }
-        if state.compare_exchange(HELD, RELEASED, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        if state
+            .compare_exchange(HELD, RELEASED, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
             return Ok(());
         }
         let socket = self.socket.as_ptr();
@@ -480,7 +559,8 @@ impl RetainedData {
                 let dispatch = unsafe { (*socket).Dispatch };
                 // SAFETY: the socket's category names its provider dispatch table, valid while
                 // the socket is open.
-                let dispatch = unsafe { &*dispatch.cast::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
+                let dispatch =
+                    unsafe { &*dispatch.cast::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
                 match dispatch.WskRelease {
                     // SAFETY: the list was retained from this socket and is released once, here.
                     Some(release) => unsafe { release(socket, list.as_ptr()) },
@@ -517,7 +597,13 @@ fn remote_of(indication: &sys::WSK_DATAGRAM_INDICATION) -> Option<SocketAddr> {
     let mut storage = SockAddr::empty();
     // SAFETY: `RemoteAddress` points to a SOCKADDR of the socket's family (at most a
     // SOCKADDR_IN6, the size of `SockAddr`), valid while the indication is.
-    unsafe { ptr::copy_nonoverlapping(p.as_ptr().cast::<u8>(), ptr::from_mut(&mut storage).cast::<u8>(), family_size(p)) };
+    unsafe {
+        ptr::copy_nonoverlapping(
+            p.as_ptr().cast::<u8>(),
+            ptr::from_mut(&mut storage).cast::<u8>(),
+            family_size(p),
+        )
+    };
     storage.to_socket_addr()
 }
 
@@ -607,7 +693,11 @@ unsafe extern "C" fn receive_from_event<D: DatagramEvents>(
         next = unsafe { datagram.Next.as_ref() };
         let bytes = usize::try_from(datagram.Buffer.Length).unwrap_or(usize::MAX);
         total = total.saturating_add(bytes);
-        let data = Indication { first: None, single: Some(&datagram.Buffer), bytes };
+        let data = Indication {
+            first: None,
+            single: Some(&datagram.Buffer),
+            bytes,
+        };
         match context.events.received(&data, remote_of(datagram)) {
             Verdict::Consumed => {}
             Verdict::Retain => retain = true,
@@ -620,7 +710,12 @@ unsafe extern "C" fn receive_from_event<D: DatagramEvents>(
         return NtStatus::SUCCESS.0;
     }
     let socket = context.socket.load(Ordering::Acquire);
-    match RetainedData::new(socket, RetainedList::Datagram(head), total, &context.outstanding) {
+    match RetainedData::new(
+        socket,
+        RetainedList::Datagram(head),
+        total,
+        &context.outstanding,
+    ) {
         Some(handle) => hand_over(handle, |h| context.events.retained(h)),
         // No socket yet or no memory for the handle: leave the chain with the provider.
         None => NtStatus::SUCCESS.0,
@@ -644,9 +739,19 @@ impl<D: DatagramEvents> EventDatagram<D> {
     /// # Errors
     /// The status of `WskSocket` (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio),
     /// `WskBind` or enabling the event; `STATUS_INSUFFICIENT_RESOURCES` without pool memory.
-    pub fn bind(client: &WskClient, local: SocketAddr, options: BindOptions<'_>, events: D, timeout: Duration) -> Result<Self> {
+    pub fn bind(
+        client: &WskClient,
+        local: SocketAddr,
+        options: BindOptions<'_>,
+        events: D,
+        timeout: Duration,
+    ) -> Result<Self> {
         let outstanding = Shared::try_new(AtomicUsize::new(0))?;
-        let context = DatagramContext { events, socket: core::sync::atomic::AtomicPtr::new(ptr::null_mut()), outstanding };
+        let context = DatagramContext {
+            events,
+            socket: core::sync::atomic::AtomicPtr::new(ptr::null_mut()),
+            outstanding,
+        };
         EventSocket::bind(client, local, options, context, timeout).map(Self)
     }
 
@@ -675,7 +780,9 @@ impl<D: DatagramEvents> EventDatagram<D> {
 struct DatagramDispatch<D>(core::marker::PhantomData<D>);
 
 impl<D: DatagramEvents> DatagramDispatch<D> {
-    const TABLE: sys::WSK_CLIENT_DATAGRAM_DISPATCH = sys::WSK_CLIENT_DATAGRAM_DISPATCH { WskReceiveFromEvent: Some(receive_from_event::<D>) };
+    const TABLE: sys::WSK_CLIENT_DATAGRAM_DISPATCH = sys::WSK_CLIENT_DATAGRAM_DISPATCH {
+        WskReceiveFromEvent: Some(receive_from_event::<D>),
+    };
 }
 
 // ------------------------------------------------------------------------------------------
@@ -696,7 +803,11 @@ pub trait ListenEvents: Send + Sync + 'static {
     /// The accepted socket gets no connection event callbacks: the accept callback sets its
     /// `AcceptSocketContext` and `AcceptSocketDispatch` out-parameters to NULL. Receive with
     /// [`ConnectionSocket::receive`] or the completion-driven [`crate::stream`] API.
-    fn accepted(&self, connection: ConnectionSocket, remote: Option<SocketAddr>) -> core::result::Result<(), ConnectionSocket>;
+    fn accepted(
+        &self,
+        connection: ConnectionSocket,
+        remote: Option<SocketAddr>,
+    ) -> core::result::Result<(), ConnectionSocket>;
 }
 
 /// The context a listen socket's callback receives.
@@ -735,10 +846,17 @@ unsafe extern "C" fn accept_event<L: ListenEvents>(
         let mut storage = SockAddr::empty();
         // SAFETY: the provider's remote address is a SOCKADDR of the socket's family, valid
         // during the callback; at most `family_size` (<= size of `SockAddr`) bytes are read.
-        unsafe { ptr::copy_nonoverlapping(p.as_ptr().cast::<u8>(), ptr::from_mut(&mut storage).cast::<u8>(), family_size(p)) };
+        unsafe {
+            ptr::copy_nonoverlapping(
+                p.as_ptr().cast::<u8>(),
+                ptr::from_mut(&mut storage).cast::<u8>(),
+                family_size(p),
+            )
+        };
         storage.to_socket_addr()
     });
-    let connection = ConnectionSocket::from_raw(socket::RawSocket::accepted(socket), context.client.clone());
+    let connection =
+        ConnectionSocket::from_raw(socket::RawSocket::accepted(socket), context.client.clone());
     match context.events.accepted(connection, remote) {
         Ok(()) => NtStatus::SUCCESS.0,
         Err(rejected) => {
@@ -778,8 +896,24 @@ impl<L: ListenEvents> EventListener<L> {
     /// # Errors
     /// The status of `WskSocket` (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio),
     /// `WskBind` or enabling the event; `STATUS_INSUFFICIENT_RESOURCES` without pool memory.
-    pub fn bind(client: &WskClient, local: SocketAddr, options: BindOptions<'_>, events: L, timeout: Duration) -> Result<Self> {
-        EventSocket::bind(client, local, options, ListenContext { events, client: client.clone() }, timeout).map(Self)
+    pub fn bind(
+        client: &WskClient,
+        local: SocketAddr,
+        options: BindOptions<'_>,
+        events: L,
+        timeout: Duration,
+    ) -> Result<Self> {
+        EventSocket::bind(
+            client,
+            local,
+            options,
+            ListenContext {
+                events,
+                client: client.clone(),
+            },
+            timeout,
+        )
+        .map(Self)
     }
 
     /// The events object. IRQL: any.
@@ -849,9 +983,18 @@ unsafe impl<K: EventKind> Sync for EventSocket<K> {}
 impl<K: EventKind> EventSocket<K> {
     /// Creates the socket with `context` and `K`'s dispatch, binds it to `local` and enables
     /// `K::EVENT`. IRQL: PASSIVE_LEVEL.
-    fn bind(client: &WskClient, local: SocketAddr, options: BindOptions<'_>, context: K::Context, timeout: Duration) -> Result<Self> {
+    fn bind(
+        client: &WskClient,
+        local: SocketAddr,
+        options: BindOptions<'_>,
+        context: K::Context,
+        timeout: Duration,
+    ) -> Result<Self> {
         let context = Shared::into_raw(Shared::try_new(context)?);
-        let callbacks = Callbacks { context: context.cast_mut().cast(), dispatch: K::dispatch() };
+        let callbacks = Callbacks {
+            context: context.cast_mut().cast(),
+            dispatch: K::dispatch(),
+        };
         let family = SockAddr::socket_family(&local);
         let created = socket::create_with(client, family, K::CATEGORY, options, callbacks, timeout);
         let (raw, blocking) = match created {
@@ -863,11 +1006,21 @@ impl<K: EventKind> EventSocket<K> {
             }
         };
         // SAFETY: the raw reference is live until `Drop` takes it back.
-        K::attach(unsafe { Shared::<K::Context>::borrow_raw(context) }, raw.as_ptr());
+        K::attach(
+            unsafe { Shared::<K::Context>::borrow_raw(context) },
+            raw.as_ptr(),
+        );
         let bind_fn = K::bind_fn(&raw);
         // From here on, dropping `this` closes the socket before freeing the context.
         let mut this = Self {
-            socket: Some(K::wrap(socket::SocketCore { raw, blocking, client: client.clone() }, local)),
+            socket: Some(K::wrap(
+                socket::SocketCore {
+                    raw,
+                    blocking,
+                    client: client.clone(),
+                },
+                local,
+            )),
             context,
             _kind: core::marker::PhantomData,
         };
@@ -878,7 +1031,10 @@ impl<K: EventKind> EventSocket<K> {
     }
 
     fn core(&mut self) -> Result<&mut socket::SocketCore> {
-        self.socket.as_mut().map(K::core).ok_or(Error::new(NtStatus::INVALID_HANDLE))
+        self.socket
+            .as_mut()
+            .map(K::core)
+            .ok_or(Error::new(NtStatus::INVALID_HANDLE))
     }
 
     fn context(&self) -> &K::Context {

@@ -20,7 +20,9 @@ use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use wsk_bindings as sys;
 
 use crate::irp::Irp;
-use crate::{ConnectionSocket, DatagramSocket, Error, NtStatus, Result, Shared, SockAddr, SpinLock};
+use crate::{
+    ConnectionSocket, DatagramSocket, Error, NtStatus, Result, Shared, SockAddr, SpinLock,
+};
 
 /// Longest MDL chain accepted (a bound on the walk over caller-supplied links).
 const MAX_CHAIN: usize = 1024;
@@ -64,8 +66,11 @@ impl MdlBuffer {
             }
             // SAFETY: the caller guarantees every MDL of the chain is valid.
             let m = unsafe { m.as_ref() };
-            let count = usize::try_from(m.ByteCount).map_err(|_| Error::new(NtStatus::INVALID_PARAMETER))?;
-            len = len.checked_add(count).ok_or(Error::new(NtStatus::INVALID_PARAMETER))?;
+            let count = usize::try_from(m.ByteCount)
+                .map_err(|_| Error::new(NtStatus::INVALID_PARAMETER))?;
+            len = len
+                .checked_add(count)
+                .ok_or(Error::new(NtStatus::INVALID_PARAMETER))?;
             next = NonNull::new(m.Next);
         }
         if len == 0 {
@@ -96,7 +101,11 @@ impl MdlBuffer {
         if end > self.len || (offset > 0 && offset >= first) {
             return None;
         }
-        Some(sys::WSK_BUF { Mdl: self.mdl.as_ptr(), Offset: u32::try_from(offset).ok()?, Length: len as u64 })
+        Some(sys::WSK_BUF {
+            Mdl: self.mdl.as_ptr(),
+            Offset: u32::try_from(offset).ok()?,
+            Length: len as u64,
+        })
     }
 
     /// Copies `bytes` into the first MDL at `offset` (a reply header in front of received
@@ -108,15 +117,24 @@ impl MdlBuffer {
     pub fn write_at(&self, offset: usize, bytes: &[u8]) -> Result<()> {
         // SAFETY: the head MDL is valid (type invariant).
         let first = unsafe { self.mdl.as_ref() };
-        let count = usize::try_from(first.ByteCount).map_err(|_| Error::new(NtStatus::BUFFER_TOO_SMALL))?;
-        let end = offset.checked_add(bytes.len()).ok_or(Error::new(NtStatus::BUFFER_TOO_SMALL))?;
+        let count =
+            usize::try_from(first.ByteCount).map_err(|_| Error::new(NtStatus::BUFFER_TOO_SMALL))?;
+        let end = offset
+            .checked_add(bytes.len())
+            .ok_or(Error::new(NtStatus::BUFFER_TOO_SMALL))?;
         if end > count {
             return Err(Error::new(NtStatus::BUFFER_TOO_SMALL));
         }
         let base = crate::events::mapped_address(first).ok_or(Error::NO_MEMORY)?;
         // SAFETY: `base` maps the MDL's `ByteCount` bytes, `offset + bytes.len() <= ByteCount`,
         // and the memory is the caller's (not in use by a request while it writes a header).
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), base.as_ptr().wrapping_add(offset), bytes.len()) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                base.as_ptr().wrapping_add(offset),
+                bytes.len(),
+            )
+        };
         Ok(())
     }
 }
@@ -251,20 +269,65 @@ impl<H: IoHandler> IoSlot<H> {
 
     /// Sends `len` bytes of `buffer` (`WskSend`, `flags` as WSK takes them); completes when
     /// the transport accepted all of them. IRQL <= DISPATCH_LEVEL.
-    pub fn send(&self, socket: &ConnectionSocket, buffer: &MdlBuffer, len: usize, flags: u32, context: H::Context) -> Started<H::Context> {
-        self.start(Operation::Send(socket), buffer, 0, len, flags, None, context)
+    pub fn send(
+        &self,
+        socket: &ConnectionSocket,
+        buffer: &MdlBuffer,
+        len: usize,
+        flags: u32,
+        context: H::Context,
+    ) -> Started<H::Context> {
+        self.start(
+            Operation::Send(socket),
+            buffer,
+            0,
+            len,
+            flags,
+            None,
+            context,
+        )
     }
 
     /// Receives up to `len` bytes into `buffer` (`WskReceive`); 0 bytes means the peer closed
     /// its side. IRQL <= DISPATCH_LEVEL.
-    pub fn receive(&self, socket: &ConnectionSocket, buffer: &MdlBuffer, len: usize, flags: u32, context: H::Context) -> Started<H::Context> {
-        self.start(Operation::Receive(socket), buffer, 0, len, flags, None, context)
+    pub fn receive(
+        &self,
+        socket: &ConnectionSocket,
+        buffer: &MdlBuffer,
+        len: usize,
+        flags: u32,
+        context: H::Context,
+    ) -> Started<H::Context> {
+        self.start(
+            Operation::Receive(socket),
+            buffer,
+            0,
+            len,
+            flags,
+            None,
+            context,
+        )
     }
 
     /// Sends `len` bytes of `buffer` as one datagram to `remote` (`WskSendTo`).
     /// IRQL <= DISPATCH_LEVEL.
-    pub fn send_to(&self, socket: &DatagramSocket, buffer: &MdlBuffer, len: usize, remote: SocketAddr, context: H::Context) -> Started<H::Context> {
-        self.start(Operation::SendTo(socket), buffer, 0, len, 0, Some(remote), context)
+    pub fn send_to(
+        &self,
+        socket: &DatagramSocket,
+        buffer: &MdlBuffer,
+        len: usize,
+        remote: SocketAddr,
+        context: H::Context,
+    ) -> Started<H::Context> {
+        self.start(
+            Operation::SendTo(socket),
+            buffer,
+            0,
+            len,
+            0,
+            Some(remote),
+            context,
+        )
     }
 
     /// Receives one datagram into `buffer[offset..offset + len]` (`WskReceiveFrom`; a longer
@@ -277,7 +340,15 @@ impl<H: IoHandler> IoSlot<H> {
         len: usize,
         context: H::Context,
     ) -> Started<H::Context> {
-        self.start(Operation::ReceiveFrom(socket), buffer, offset, len, 0, None, context)
+        self.start(
+            Operation::ReceiveFrom(socket),
+            buffer,
+            offset,
+            len,
+            0,
+            None,
+            context,
+        )
     }
 
     #[allow(clippy::too_many_arguments)] // one private funnel for the four public starts
@@ -292,7 +363,11 @@ impl<H: IoHandler> IoSlot<H> {
         context: H::Context,
     ) -> Started<H::Context> {
         let inner = &self.0;
-        if inner.state.compare_exchange(IDLE, ISSUING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        if inner
+            .state
+            .compare_exchange(IDLE, ISSUING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
             return Started::Done(context, Err(Error::new(NtStatus::DEVICE_BUSY)));
         }
         let Some(wsk_buf) = buffer.wsk_buf(offset, len) else {
@@ -302,7 +377,10 @@ impl<H: IoHandler> IoSlot<H> {
         let generation = {
             let _serial = inner.cancel_lock.lock();
             inner.cancel.store(NO_CANCEL, Ordering::Release);
-            inner.generation.fetch_add(1, Ordering::AcqRel).wrapping_add(1)
+            inner
+                .generation
+                .fetch_add(1, Ordering::AcqRel)
+                .wrapping_add(1)
         };
         *inner.context.lock() = Some(context);
         // SAFETY: the slot is ISSUING (ours alone); nothing in flight reads these.
@@ -314,8 +392,17 @@ impl<H: IoHandler> IoSlot<H> {
         // SAFETY: no request is pending on the IRP (state was IDLE); `reference` keeps the slot
         // alive until the completion routine or this function takes it back.
         unsafe { inner.irp.prepare(slot_completion::<H>, reference.cast()) };
-        let returned = issue(&operation, inner.irp.as_ptr(), inner.wsk_buf.get(), inner.address.get(), flags);
-        let pending = inner.state.compare_exchange(ISSUING, PENDING, Ordering::SeqCst, Ordering::SeqCst).is_ok();
+        let returned = issue(
+            &operation,
+            inner.irp.as_ptr(),
+            inner.wsk_buf.get(),
+            inner.address.get(),
+            flags,
+        );
+        let pending = inner
+            .state
+            .compare_exchange(ISSUING, PENDING, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
         if pending {
             match returned {
                 Some(status) if status == NtStatus::PENDING.0 || NtStatus(status).is_success() => {
@@ -374,12 +461,21 @@ impl<H: IoHandler> IoSlot<H> {
         let inner = &self.0;
         let finished = {
             let _serial = inner.cancel_lock.lock();
-            if inner.generation.load(Ordering::Acquire) != generation || inner.state.load(Ordering::Acquire) == IDLE {
+            if inner.generation.load(Ordering::Acquire) != generation
+                || inner.state.load(Ordering::Acquire) == IDLE
+            {
                 return;
             }
-            let code = if reason == CancelReason::TimedOut { TIMED_OUT } else { CANCELLED };
+            let code = if reason == CancelReason::TimedOut {
+                TIMED_OUT
+            } else {
+                CANCELLED
+            };
             // SeqCst with the starter's ISSUING -> PENDING: one of the two sees the other's write.
-            let _ = inner.cancel.compare_exchange(NO_CANCEL, code, Ordering::SeqCst, Ordering::SeqCst);
+            let _ =
+                inner
+                    .cancel
+                    .compare_exchange(NO_CANCEL, code, Ordering::SeqCst, Ordering::SeqCst);
             cancel_pending(inner)
         };
         // Completed during IoCancelIrp (Windows completes a waiting request there): delivered
@@ -393,16 +489,26 @@ impl<H: IoHandler> IoSlot<H> {
 /// With `cancel_lock` held: cancels the request in flight if it is PENDING (`IoCancelIrp`).
 /// Returns its context and result if it completed during the call (the caller delivers them
 /// after releasing the lock); `None` if it was not pending or is still in flight.
-fn cancel_pending<H: IoHandler>(inner: &SlotInner<H>) -> Option<(Option<H::Context>, Result<Transferred>)> {
+fn cancel_pending<H: IoHandler>(
+    inner: &SlotInner<H>,
+) -> Option<(Option<H::Context>, Result<Transferred>)> {
     // SeqCst: see `IoSlot::cancel`.
-    if inner.state.compare_exchange(PENDING, CANCELLING, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+    if inner
+        .state
+        .compare_exchange(PENDING, CANCELLING, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
         // ISSUING: the starter cancels after the provider call. IDLE or done: nothing to cancel.
         return None;
     }
     // The IRP stays allocated until its completion routine ran, so cancelling one that
     // completes meanwhile is harmless.
     inner.irp.cancel();
-    if inner.state.compare_exchange(CANCELLING, PENDING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+    if inner
+        .state
+        .compare_exchange(CANCELLING, PENDING, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
         return None;
     }
     // DONE_IN_CANCEL: the completion routine left the result to us.
@@ -410,7 +516,13 @@ fn cancel_pending<H: IoHandler>(inner: &SlotInner<H>) -> Option<(Option<H::Conte
 }
 
 /// Calls the provider. `None` when the socket is closed or the provider lacks the function.
-fn issue(operation: &Operation<'_>, irp: *mut sys::IRP, wsk_buf: *mut sys::WSK_BUF, address: *mut SockAddr, flags: u32) -> Option<i32> {
+fn issue(
+    operation: &Operation<'_>,
+    irp: *mut sys::IRP,
+    wsk_buf: *mut sys::WSK_BUF,
+    address: *mut SockAddr,
+    flags: u32,
+) -> Option<i32> {
     match operation {
         Operation::Send(socket) | Operation::Receive(socket) => {
             let raw = socket.raw();
@@ -419,7 +531,11 @@ fn issue(operation: &Operation<'_>, irp: *mut sys::IRP, wsk_buf: *mut sys::WSK_B
             }
             // SAFETY: an open connection socket's dispatch is the connection dispatch.
             let dispatch = unsafe { raw.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
-            let f = if matches!(operation, Operation::Send(_)) { dispatch.WskSend } else { dispatch.WskReceive }?;
+            let f = if matches!(operation, Operation::Send(_)) {
+                dispatch.WskSend
+            } else {
+                dispatch.WskReceive
+            }?;
             // SAFETY: the socket is open; `wsk_buf` lives in the slot, describes the caller's
             // MdlBuffer (valid until completion by its contract) and stays put until completion.
             Some(unsafe { f(raw.as_ptr(), wsk_buf, flags, irp) })
@@ -436,12 +552,31 @@ fn issue(operation: &Operation<'_>, irp: *mut sys::IRP, wsk_buf: *mut sys::WSK_B
             if matches!(operation, Operation::SendTo(_)) {
                 let f = dispatch.WskSendTo?;
                 // SAFETY: as for sends; the remote address lives in the slot until completion.
-                Some(unsafe { f(raw.as_ptr(), wsk_buf, 0, address, 0, core::ptr::null_mut(), irp) })
+                Some(unsafe {
+                    f(
+                        raw.as_ptr(),
+                        wsk_buf,
+                        0,
+                        address,
+                        0,
+                        core::ptr::null_mut(),
+                        irp,
+                    )
+                })
             } else {
                 let f = dispatch.WskReceiveFrom?;
                 // SAFETY: as above; the provider writes the sender into the slot's address.
                 Some(unsafe {
-                    f(raw.as_ptr(), wsk_buf, 0, address, core::ptr::null_mut(), core::ptr::null_mut(), core::ptr::null_mut(), irp)
+                    f(
+                        raw.as_ptr(),
+                        wsk_buf,
+                        0,
+                        address,
+                        core::ptr::null_mut(),
+                        core::ptr::null_mut(),
+                        core::ptr::null_mut(),
+                        irp,
+                    )
                 })
             }
         }
@@ -454,7 +589,10 @@ fn finish<H: IoHandler>(inner: &SlotInner<H>) -> (Option<H::Context>, Result<Tra
     let result = if status.is_success() {
         // SAFETY: the request finished; the provider no longer writes the address.
         let remote = unsafe { (*inner.address.get()).to_socket_addr() };
-        Ok(Transferred { bytes: information, remote })
+        Ok(Transferred {
+            bytes: information,
+            remote,
+        })
     } else if status == NtStatus::CANCELLED && inner.cancel.load(Ordering::Acquire) == TIMED_OUT {
         Err(Error::TIMEOUT)
     } else {
@@ -466,17 +604,34 @@ fn finish<H: IoHandler>(inner: &SlotInner<H>) -> (Option<H::Context>, Result<Tra
 }
 
 /// Completion routine of slot requests. IRQL <= DISPATCH_LEVEL.
-unsafe extern "C" fn slot_completion<H: IoHandler>(_: *mut sys::DEVICE_OBJECT, _: *mut sys::IRP, context: *mut c_void) -> i32 {
+unsafe extern "C" fn slot_completion<H: IoHandler>(
+    _: *mut sys::DEVICE_OBJECT,
+    _: *mut sys::IRP,
+    context: *mut c_void,
+) -> i32 {
     let reference = context.cast_const().cast::<()>();
     // SAFETY: `context` is the raw reference taken by `start`, not yet given back.
     let inner = unsafe { Shared::<SlotInner<H>>::clone_raw(reference) };
-    if inner.state.compare_exchange(ISSUING, DONE_INLINE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+    if inner
+        .state
+        .compare_exchange(ISSUING, DONE_INLINE, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
         // The starter is still in the provider call: it takes the result (and the reference).
         return NtStatus::MORE_PROCESSING_REQUIRED.0;
     }
     // SAFETY: the request was pending, so this routine owns the raw reference.
     drop(unsafe { Shared::<SlotInner<H>>::from_raw(reference) });
-    if inner.state.compare_exchange(CANCELLING, DONE_IN_CANCEL, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+    if inner
+        .state
+        .compare_exchange(
+            CANCELLING,
+            DONE_IN_CANCEL,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_ok()
+    {
         // A canceller holds the slot's lock in IoCancelIrp (perhaps this very call): it
         // delivers the result once it let go of the lock (its handle keeps the slot alive).
         return NtStatus::MORE_PROCESSING_REQUIRED.0;

@@ -42,7 +42,11 @@ impl Irp {
     ///
     /// # Safety
     /// No request is pending on the IRP, and `context` stays valid until `routine` runs.
-    pub(crate) unsafe fn prepare(&self, routine: irp_fields::CompletionRoutine, context: *const c_void) {
+    pub(crate) unsafe fn prepare(
+        &self,
+        routine: irp_fields::CompletionRoutine,
+        context: *const c_void,
+    ) {
         // SAFETY: the IRP is ours and idle (caller's contract).
         unsafe { sys::IoReuseIrp(self.as_ptr(), NtStatus::UNSUCCESSFUL.0) };
         // SAFETY: as above; an IRP from IoAllocateIrp(1) has one location below the current one.
@@ -102,7 +106,11 @@ struct SyncOp {
 }
 
 /// Completion routine of blocking requests. Runs at IRQL <= DISPATCH_LEVEL.
-unsafe extern "C" fn sync_completion(_: *mut sys::DEVICE_OBJECT, _: *mut sys::IRP, context: *mut c_void) -> i32 {
+unsafe extern "C" fn sync_completion(
+    _: *mut sys::DEVICE_OBJECT,
+    _: *mut sys::IRP,
+    context: *mut c_void,
+) -> i32 {
     let op = context.cast::<SyncOp>().cast_const();
     // SAFETY: `context` is the SyncOp that issued this IRP; it stays allocated until this
     // routine has either set the event (owner frees it later) or, when abandoned, freed it.
@@ -129,13 +137,34 @@ impl Blocking {
 
     fn op(&mut self, buffer_len: usize) -> Result<&mut SyncOp> {
         let fits = match &self.slot {
-            Some(op) => buffer_len == 0 || op.memory.buffer.as_ref().is_some_and(|b| b.len() >= buffer_len),
+            Some(op) => {
+                buffer_len == 0
+                    || op
+                        .memory
+                        .buffer
+                        .as_ref()
+                        .is_some_and(|b| b.len() >= buffer_len)
+            }
             None => false,
         };
         if !fits {
-            let buffer = if buffer_len == 0 { None } else { Some(PoolBuffer::try_new(buffer_len)?) };
-            let memory = OpMemory { buffer, addresses: [SockAddr::empty(); 2], size_returned: 0, chain: None };
-            let op = PoolBox::try_new(SyncOp { event: Event::uninit(), irp: Irp::try_new()?, state: AtomicU8::new(IDLE), memory })?;
+            let buffer = if buffer_len == 0 {
+                None
+            } else {
+                Some(PoolBuffer::try_new(buffer_len)?)
+            };
+            let memory = OpMemory {
+                buffer,
+                addresses: [SockAddr::empty(); 2],
+                size_returned: 0,
+                chain: None,
+            };
+            let op = PoolBox::try_new(SyncOp {
+                event: Event::uninit(),
+                irp: Irp::try_new()?,
+                state: AtomicU8::new(IDLE),
+                memory,
+            })?;
             op.event.init();
             self.slot = Some(op);
         }
@@ -186,7 +215,11 @@ impl Blocking {
         op.state.store(IDLE, Ordering::Release);
         let (status, info) = op.irp.result();
         if !status.is_success() {
-            return Err(if completed { Error::new(status) } else { Error::TIMEOUT });
+            return Err(if completed {
+                Error::new(status)
+            } else {
+                Error::TIMEOUT
+            });
         }
         Ok((info, &op.memory))
     }
@@ -194,13 +227,17 @@ impl Blocking {
     /// Takes back the buffer chain a request's memory holds; `None` if there is none or the
     /// request was abandoned (the chain then stays with it, never freed under the provider).
     pub(crate) fn take_chain(&mut self) -> Option<crate::BufferChain> {
-        self.slot.as_deref_mut().and_then(|op| op.memory.chain.take())
+        self.slot
+            .as_deref_mut()
+            .and_then(|op| op.memory.chain.take())
     }
 
     /// After a timeout: cancel, then force, then abandon. True if the request completed
     /// (with whatever status); false if it was abandoned to its completion routine.
     fn cancel_and_wait(&mut self, force: impl FnOnce()) -> bool {
-        let Some(op) = self.slot.as_deref() else { return false };
+        let Some(op) = self.slot.as_deref() else {
+            return false;
+        };
         op.irp.cancel();
         if op.event.wait(CANCEL_GRACE) {
             return true;
@@ -209,11 +246,16 @@ impl Blocking {
         if op.event.wait(FORCE_GRACE) {
             return true;
         }
-        let Some(op) = self.slot.take() else { return false };
+        let Some(op) = self.slot.take() else {
+            return false;
+        };
         let raw = op.into_raw();
         // SAFETY: `raw` is the live op we just released; the completion routine frees it.
         let state = unsafe { &(*raw).state };
-        if state.compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if state
+            .compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             return false;
         }
         // Completed between the wait and the exchange: the op is ours again.

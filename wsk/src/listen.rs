@@ -31,16 +31,29 @@ impl ListenSocket {
     ///
     /// # Errors
     /// As [`ListenSocket::bind`], or the status of setting an option.
-    pub fn bind_with(client: &WskClient, local: SocketAddr, options: BindOptions<'_>, timeout: Duration) -> Result<Self> {
+    pub fn bind_with(
+        client: &WskClient,
+        local: SocketAddr,
+        options: BindOptions<'_>,
+        timeout: Duration,
+    ) -> Result<Self> {
         let family = SockAddr::socket_family(&local);
-        let (mut raw, mut blocking) = socket::create(client, family, Category::Listen, options, timeout)?;
+        let (mut raw, mut blocking) =
+            socket::create(client, family, Category::Listen, options, timeout)?;
         // SAFETY: `raw` is a listen socket.
         let bind_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskBind;
         if let Err(e) = socket::bind(&raw, &mut blocking, bind_fn, local, timeout) {
             let _ = raw.close();
             return Err(e);
         }
-        Ok(Self { core: SocketCore { raw, blocking, client: client.clone() }, local })
+        Ok(Self {
+            core: SocketCore {
+                raw,
+                blocking,
+                client: client.clone(),
+            },
+            local,
+        })
     }
 
     /// The address this socket was bound to, as requested (see [`ListenSocket::local_addr`]
@@ -56,8 +69,18 @@ impl ListenSocket {
     /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio).
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         // SAFETY: `raw` is a listen socket.
-        let f = unsafe { self.core.raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskGetLocalAddress;
-        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
+        let f = unsafe {
+            self.core
+                .raw
+                .dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>()
+        }
+        .WskGetLocalAddress;
+        socket::address(
+            &self.core.raw,
+            &mut self.core.blocking,
+            f,
+            crate::options::OPTION_TIMEOUT,
+        )
     }
 
     /// Waits up to `timeout` for a connection (`WskAccept`); returns it with the remote
@@ -67,7 +90,12 @@ impl ListenSocket {
     /// `STATUS_IO_TIMEOUT`, or the provider's status.
     pub fn accept(&mut self, timeout: Duration) -> Result<(ConnectionSocket, Option<SocketAddr>)> {
         // SAFETY: `raw` is a listen socket.
-        let accept_fn = unsafe { self.core.raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskAccept;
+        let accept_fn = unsafe {
+            self.core
+                .raw
+                .dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>()
+        }
+        .WskAccept;
         accept_on(&mut self.core, accept_fn, timeout)
     }
 
@@ -87,8 +115,14 @@ impl ListenSocket {
 
 /// `WskAccept` through `accept_fn` (a listen socket's or a stream socket's); the accepted
 /// socket is a connection socket. IRQL: PASSIVE_LEVEL.
-pub(crate) fn accept_on(core: &mut SocketCore, accept_fn: sys::PFN_WSK_ACCEPT, timeout: Duration) -> Result<(ConnectionSocket, Option<SocketAddr>)> {
-    let Some(accept_fn) = accept_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+pub(crate) fn accept_on(
+    core: &mut SocketCore,
+    accept_fn: sys::PFN_WSK_ACCEPT,
+    timeout: Duration,
+) -> Result<(ConnectionSocket, Option<SocketAddr>)> {
+    let Some(accept_fn) = accept_fn else {
+        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+    };
     let socket = core.raw.as_ptr();
     let raw = &mut core.raw;
     let (info, memory) = core.blocking.run(
@@ -98,13 +132,27 @@ pub(crate) fn accept_on(core: &mut SocketCore, accept_fn: sys::PFN_WSK_ACCEPT, t
         |irp, m| {
             let [local, remote] = &mut m.addresses;
             // SAFETY: the socket is open; the address storage lives in the request's memory.
-            unsafe { accept_fn(socket, 0, ptr::null_mut(), ptr::null(), local.as_mut_ptr(), remote.as_mut_ptr(), irp) }
+            unsafe {
+                accept_fn(
+                    socket,
+                    0,
+                    ptr::null_mut(),
+                    ptr::null(),
+                    local.as_mut_ptr(),
+                    remote.as_mut_ptr(),
+                    irp,
+                )
+            }
         },
         || {
             let _ = raw.close();
         },
     )?;
     let remote = memory.addresses[1].to_socket_addr();
-    let accepted = NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
-    Ok((ConnectionSocket::from_raw(RawSocket::accepted(accepted), core.client.clone()), remote))
+    let accepted =
+        NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
+    Ok((
+        ConnectionSocket::from_raw(RawSocket::accepted(accepted), core.client.clone()),
+        remote,
+    ))
 }

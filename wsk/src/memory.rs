@@ -19,7 +19,8 @@ const POOL_ALIGNMENT: usize = 16;
 fn allocate(bytes: usize) -> Result<NonNull<u8>> {
     // SAFETY: ExAllocatePoolWithTag has no preconditions beyond IRQL <= DISPATCH_LEVEL for
     // nonpaged pool, which holds for every caller in this crate.
-    let p = unsafe { sys::ExAllocatePoolWithTag(sys::NonPagedPoolNx, bytes.max(1) as u64, POOL_TAG) };
+    let p =
+        unsafe { sys::ExAllocatePoolWithTag(sys::NonPagedPoolNx, bytes.max(1) as u64, POOL_TAG) };
     NonNull::new(p.cast::<u8>()).ok_or(Error::NO_MEMORY)
 }
 
@@ -61,12 +62,17 @@ impl<T> PoolBox<T> {
     /// Returns `value` when no memory could be allocated.
     pub fn try_new_or_return(value: T) -> core::result::Result<Self, T> {
         let () = Self::FITS_POOL_ALIGNMENT;
-        let Ok(ptr) = allocate(size_of::<T>()) else { return Err(value) };
+        let Ok(ptr) = allocate(size_of::<T>()) else {
+            return Err(value);
+        };
         let ptr = ptr.cast::<T>();
         // SAFETY: fresh allocation of size_of::<T>() bytes, aligned to 16 >= align_of::<T>().
         unsafe { ptr.as_ptr().write(value) };
         // INVARIANT: initialized just above.
-        Ok(Self { ptr, _owns: PhantomData })
+        Ok(Self {
+            ptr,
+            _owns: PhantomData,
+        })
     }
 
     /// The address of the `T`, stable for the box's lifetime.
@@ -104,7 +110,10 @@ impl<T> PoolBox<T> {
     pub unsafe fn from_raw(p: *mut T) -> Self {
         // SAFETY: into_raw never yields null.
         let ptr = unsafe { NonNull::new_unchecked(p) };
-        Self { ptr, _owns: PhantomData }
+        Self {
+            ptr,
+            _owns: PhantomData,
+        }
     }
 }
 
@@ -156,7 +165,8 @@ impl PoolBuffer {
     /// does not fit an MDL.
     pub fn try_new(len: usize) -> Result<Self> {
         let len = len.max(1);
-        let mdl_len = u32::try_from(len).map_err(|_| Error::new(crate::NtStatus::INVALID_PARAMETER))?;
+        let mdl_len =
+            u32::try_from(len).map_err(|_| Error::new(crate::NtStatus::INVALID_PARAMETER))?;
         let va = allocate(len)?;
         // SAFETY: `va` points to `len` freshly allocated bytes.
         unsafe { ptr::write_bytes(va.as_ptr(), 0, len) };
@@ -221,7 +231,11 @@ impl PoolBuffer {
         if end > self.len {
             return None;
         }
-        Some(sys::WSK_BUF { Mdl: self.mdl.as_ptr(), Offset: u32::try_from(offset).ok()?, Length: len as u64 })
+        Some(sys::WSK_BUF {
+            Mdl: self.mdl.as_ptr(),
+            Offset: u32::try_from(offset).ok()?,
+            Length: len as u64,
+        })
     }
 }
 

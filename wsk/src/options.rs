@@ -39,18 +39,39 @@ fn u32_value(bytes: [u8; 4], len: usize) -> Result<u32> {
 
 fn option_u32(core: &mut SocketCore, level: u32, name: u32) -> Result<u32> {
     let mut value = [0u8; 4];
-    let n = socket::get_option(&core.raw, &mut core.blocking, level, name, &mut value, OPTION_TIMEOUT)?;
+    let n = socket::get_option(
+        &core.raw,
+        &mut core.blocking,
+        level,
+        name,
+        &mut value,
+        OPTION_TIMEOUT,
+    )?;
     u32_value(value, n)
 }
 
 fn option_bool(core: &mut SocketCore, level: u32, name: u32) -> Result<bool> {
     let mut value = [0u8; 4];
-    let n = socket::get_option(&core.raw, &mut core.blocking, level, name, &mut value, OPTION_TIMEOUT)?;
+    let n = socket::get_option(
+        &core.raw,
+        &mut core.blocking,
+        level,
+        name,
+        &mut value,
+        OPTION_TIMEOUT,
+    )?;
     Ok(bool_value(&value, n))
 }
 
 fn set_u32(core: &mut SocketCore, level: u32, name: u32, value: u32) -> Result<()> {
-    socket::set_option(&core.raw, &mut core.blocking, level, name, &value.to_ne_bytes(), OPTION_TIMEOUT)
+    socket::set_option(
+        &core.raw,
+        &mut core.blocking,
+        level,
+        name,
+        &value.to_ne_bytes(),
+        OPTION_TIMEOUT,
+    )
 }
 
 /// Options every socket type has. The errors are the provider's status
@@ -62,7 +83,14 @@ pub trait SocketOptions: sealed::Core {
     /// The provider's status.
     fn set_option_raw(&mut self, level: u32, name: u32, value: &[u8]) -> Result<()> {
         let core = self.core();
-        socket::set_option(&core.raw, &mut core.blocking, level, name, value, OPTION_TIMEOUT)
+        socket::set_option(
+            &core.raw,
+            &mut core.blocking,
+            level,
+            name,
+            value,
+            OPTION_TIMEOUT,
+        )
     }
 
     /// Reads an option (`WskGetOption`) into `value` (at most 256 bytes); returns the bytes
@@ -72,7 +100,14 @@ pub trait SocketOptions: sealed::Core {
     /// The provider's status.
     fn option_raw(&mut self, level: u32, name: u32, value: &mut [u8]) -> Result<usize> {
         let core = self.core();
-        socket::get_option(&core.raw, &mut core.blocking, level, name, value, OPTION_TIMEOUT)
+        socket::get_option(
+            &core.raw,
+            &mut core.blocking,
+            level,
+            name,
+            value,
+            OPTION_TIMEOUT,
+        )
     }
 
     /// A socket I/O control operation (`WskIoctl`); returns the output bytes.
@@ -81,8 +116,19 @@ pub trait SocketOptions: sealed::Core {
     /// The provider's status.
     fn ioctl_raw(&mut self, code: u32, input: &[u8], output: &mut [u8]) -> Result<usize> {
         let core = self.core();
-        let what = Control { request: sys::WskIoctl, code, level: 0 };
-        socket::control(&core.raw, &mut core.blocking, what, input, output, OPTION_TIMEOUT)
+        let what = Control {
+            request: sys::WskIoctl,
+            code,
+            level: 0,
+        };
+        socket::control(
+            &core.raw,
+            &mut core.blocking,
+            what,
+            input,
+            output,
+            OPTION_TIMEOUT,
+        )
     }
 
     /// `SO_KEEPALIVE` (`SOL_SOCKET`): send keep-alive probes.
@@ -90,7 +136,12 @@ pub trait SocketOptions: sealed::Core {
     /// # Errors
     /// The provider's status.
     fn set_keepalive(&mut self, on: bool) -> Result<()> {
-        set_u32(self.core(), sys::SOL_SOCKET, sys::SO_KEEPALIVE, u32::from(on))
+        set_u32(
+            self.core(),
+            sys::SOL_SOCKET,
+            sys::SO_KEEPALIVE,
+            u32::from(on),
+        )
     }
 
     /// Whether `SO_KEEPALIVE` is set.
@@ -163,7 +214,12 @@ pub trait SocketOptions: sealed::Core {
     /// The provider's status.
     fn security(&mut self) -> Result<CachedSecurityDescriptor> {
         let core = self.core();
-        crate::security::socket_security(&core.client, &core.raw, &mut core.blocking, OPTION_TIMEOUT)
+        crate::security::socket_security(
+            &core.client,
+            &core.raw,
+            &mut core.blocking,
+            OPTION_TIMEOUT,
+        )
     }
 }
 
@@ -174,7 +230,12 @@ pub trait TcpOptions: SocketOptions {
     /// # Errors
     /// The provider's status.
     fn set_nodelay(&mut self, on: bool) -> Result<()> {
-        set_u32(self.core(), sys::IPPROTO_TCP, sys::TCP_NODELAY, u32::from(on))
+        set_u32(
+            self.core(),
+            sys::IPPROTO_TCP,
+            sys::TCP_NODELAY,
+            u32::from(on),
+        )
     }
 
     /// Whether `TCP_NODELAY` is set.

@@ -48,7 +48,11 @@ fn utf16_into(text: &str, out: &mut [u16]) -> Option<usize> {
 fn counted(buffer: &mut [u16], units: usize) -> Option<sys::UNICODE_STRING> {
     let bytes = u16::try_from(units.checked_mul(2)?).ok()?;
     let max = u16::try_from(buffer.len().checked_mul(2)?).ok()?;
-    Some(sys::UNICODE_STRING { Length: bytes, MaximumLength: max, Buffer: buffer.as_mut_ptr() })
+    Some(sys::UNICODE_STRING {
+        Length: bytes,
+        MaximumLength: max,
+        Buffer: buffer.as_mut_ptr(),
+    })
 }
 
 /// The addresses a name resolved to. Frees the provider's list on drop.
@@ -73,28 +77,44 @@ impl AddressInfo {
     /// `STATUS_INVALID_PARAMETER` for a name longer than [`MAX_NAME`] (service: [`MAX_SERVICE`])
     /// or containing NUL; `STATUS_NOT_FOUND` when nothing resolved; `STATUS_IO_TIMEOUT`; or
     /// the provider's status.
-    pub fn resolve(client: &WskClient, name: &str, service: Option<&str>, timeout: Duration) -> Result<Self> {
+    pub fn resolve(
+        client: &WskClient,
+        name: &str,
+        service: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Self> {
         let invalid = Error::new(NtStatus::INVALID_PARAMETER);
         let (npi_client, dispatch) = client.provider();
-        let Some(get_fn) = dispatch.WskGetAddressInfo else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+        let Some(get_fn) = dispatch.WskGetAddressInfo else {
+            return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+        };
         let prepared = core::cell::Cell::new(false);
         let mut blocking = Blocking::new();
         let (_, memory) = blocking.run(
             size_of::<Names>(),
             timeout,
             |m| {
-                let Some(names) = m.buffer.as_ref().and_then(crate::PoolBuffer::typed_ptr::<Names>) else { return };
+                let Some(names) = m
+                    .buffer
+                    .as_ref()
+                    .and_then(crate::PoolBuffer::typed_ptr::<Names>)
+                else {
+                    return;
+                };
                 // SAFETY: `typed_ptr` checked size and alignment; the buffer is zeroed or holds
                 // a previous `Names`, and every bit pattern is valid for `Names` (integers and
                 // raw pointers); nothing else uses the buffer between requests.
                 let names = unsafe { &mut *names };
-                let (Some(node_len), Some(service_len)) =
-                    (utf16_into(name, &mut names.node_buf), utf16_into(service.unwrap_or(""), &mut names.service_buf))
-                else {
+                let (Some(node_len), Some(service_len)) = (
+                    utf16_into(name, &mut names.node_buf),
+                    utf16_into(service.unwrap_or(""), &mut names.service_buf),
+                ) else {
                     return;
                 };
-                let (Some(node), Some(svc)) = (counted(&mut names.node_buf, node_len), counted(&mut names.service_buf, service_len))
-                else {
+                let (Some(node), Some(svc)) = (
+                    counted(&mut names.node_buf, node_len),
+                    counted(&mut names.service_buf, service_len),
+                ) else {
                     return;
                 };
                 names.node = node;
@@ -106,12 +126,20 @@ impl AddressInfo {
                 if !prepared.get() {
                     return NtStatus::INVALID_PARAMETER.0;
                 }
-                let Some(names) = m.buffer.as_ref().and_then(crate::PoolBuffer::typed_ptr::<Names>) else {
+                let Some(names) = m
+                    .buffer
+                    .as_ref()
+                    .and_then(crate::PoolBuffer::typed_ptr::<Names>)
+                else {
                     return NtStatus::INSUFFICIENT_RESOURCES.0;
                 };
                 // SAFETY: `fill` initialized the `Names` in the request's pool buffer above.
                 let names = unsafe { &mut *names };
-                let service_name = if service.is_some() { &raw mut names.service } else { ptr::null_mut() };
+                let service_name = if service.is_some() {
+                    &raw mut names.service
+                } else {
+                    ptr::null_mut()
+                };
                 // SAFETY: every pointer points into the request's pool buffer, which lives until
                 // the request completes (or forever, if abandoned).
                 unsafe {
@@ -134,12 +162,18 @@ impl AddressInfo {
         if !prepared.get() {
             return Err(invalid);
         }
-        let names = memory.buffer.as_ref().and_then(crate::PoolBuffer::typed_ptr::<Names>);
+        let names = memory
+            .buffer
+            .as_ref()
+            .and_then(crate::PoolBuffer::typed_ptr::<Names>);
         // SAFETY: the request completed successfully, so the provider wrote `result`.
         let result = names.map(|n| unsafe { (*n).result }).and_then(NonNull::new);
         let head = result.ok_or(Error::new(NtStatus::NOT_FOUND))?;
         // INVARIANT: a list the provider just returned.
-        Ok(Self { client: client.clone(), head })
+        Ok(Self {
+            client: client.clone(),
+            head,
+        })
     }
 
     /// The socket addresses in the list, in the provider's order (entries of other families
@@ -158,12 +192,20 @@ impl AddressInfo {
 }
 
 fn entry_address(entry: &sys::ADDRINFOEXW) -> Option<SocketAddr> {
-    let len = usize::try_from(entry.ai_addrlen).ok()?.min(size_of::<SockAddr>());
+    let len = usize::try_from(entry.ai_addrlen)
+        .ok()?
+        .min(size_of::<SockAddr>());
     let src = NonNull::new(entry.ai_addr)?;
     let mut storage = SockAddr::empty();
     // SAFETY: `ai_addr` points to `ai_addrlen` readable bytes (the provider's list); at most
     // size_of::<SockAddr>() are copied into our storage.
-    unsafe { ptr::copy_nonoverlapping(src.as_ptr().cast::<u8>(), ptr::from_mut(&mut storage).cast::<u8>(), len) };
+    unsafe {
+        ptr::copy_nonoverlapping(
+            src.as_ptr().cast::<u8>(),
+            ptr::from_mut(&mut storage).cast::<u8>(),
+            len,
+        )
+    };
     storage.to_socket_addr()
 }
 
@@ -204,7 +246,10 @@ impl<const CAP: usize> FixedName<CAP> {
     #[must_use]
     pub const fn new() -> Self {
         // INVARIANT: the empty string is UTF-8.
-        Self { buf: [0; CAP], len: 0 }
+        Self {
+            buf: [0; CAP],
+            len: 0,
+        }
     }
 
     /// The name from UTF-16 code units (unpaired surrogates become U+FFFD); `None` if the
@@ -227,7 +272,10 @@ impl<const CAP: usize> FixedName<CAP> {
     #[must_use]
     pub fn as_str(&self) -> &str {
         // By the invariant the bytes are UTF-8 and in range; the fallback is never taken.
-        self.buf.get(..self.len).and_then(|b| core::str::from_utf8(b).ok()).unwrap_or("")
+        self.buf
+            .get(..self.len)
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or("")
     }
 }
 
@@ -293,9 +341,15 @@ fn filled<'a>(s: &sys::UNICODE_STRING, buf: &'a [u16]) -> &'a [u16] {
 /// after `timeout`; the provider's status (e.g. `STATUS_BUFFER_TOO_SMALL` for a name longer
 /// than the buffers, or a lookup failure); `STATUS_INSUFFICIENT_RESOURCES` without pool
 /// memory.
-pub fn name_of(client: &WskClient, addr: SocketAddr, timeout: Duration) -> Result<(HostName, ServiceName)> {
+pub fn name_of(
+    client: &WskClient,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<(HostName, ServiceName)> {
     let (npi_client, dispatch) = client.provider();
-    let Some(get_fn) = dispatch.WskGetNameInfo else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+    let Some(get_fn) = dispatch.WskGetNameInfo else {
+        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+    };
     let addr_len = match addr {
         SocketAddr::V4(_) => size_of::<sys::SOCKADDR_IN>(),
         SocketAddr::V6(_) => size_of::<sys::SOCKADDR_IN6>(),
@@ -307,7 +361,11 @@ pub fn name_of(client: &WskClient, addr: SocketAddr, timeout: Duration) -> Resul
         timeout,
         |_| {},
         |irp, m| {
-            let Some(request) = m.buffer.as_ref().and_then(crate::PoolBuffer::typed_ptr::<NameRequest>) else {
+            let Some(request) = m
+                .buffer
+                .as_ref()
+                .and_then(crate::PoolBuffer::typed_ptr::<NameRequest>)
+            else {
                 return NtStatus::INSUFFICIENT_RESOURCES.0;
             };
             // SAFETY: `typed_ptr` checked size and alignment; every bit pattern is valid for
@@ -317,7 +375,10 @@ pub fn name_of(client: &WskClient, addr: SocketAddr, timeout: Duration) -> Resul
             request.addr = SockAddr::from(addr);
             request.node_buf = [0; MAX_NAME + 1];
             request.service_buf = [0; MAX_SERVICE + 1];
-            let (Some(node), Some(service)) = (counted(&mut request.node_buf, 0), counted(&mut request.service_buf, 0)) else {
+            let (Some(node), Some(service)) = (
+                counted(&mut request.node_buf, 0),
+                counted(&mut request.service_buf, 0),
+            ) else {
                 return NtStatus::INVALID_PARAMETER.0;
             };
             request.node = node;
@@ -340,14 +401,18 @@ pub fn name_of(client: &WskClient, addr: SocketAddr, timeout: Duration) -> Resul
         },
         || {},
     )?;
-    let request = memory.buffer.as_ref().and_then(crate::PoolBuffer::typed_ptr::<NameRequest>);
+    let request = memory
+        .buffer
+        .as_ref()
+        .and_then(crate::PoolBuffer::typed_ptr::<NameRequest>);
     let request = request.ok_or(Error::new(NtStatus::INSUFFICIENT_RESOURCES))?;
     // SAFETY: the request completed successfully; the provider is done with the buffer, which
     // holds the `NameRequest` written above.
     let request = unsafe { &*request };
     let too_long = Error::new(NtStatus::BUFFER_OVERFLOW);
     let host = HostName::from_utf16(filled(&request.node, &request.node_buf)).ok_or(too_long)?;
-    let service = ServiceName::from_utf16(filled(&request.service, &request.service_buf)).ok_or(too_long)?;
+    let service =
+        ServiceName::from_utf16(filled(&request.service, &request.service_buf)).ok_or(too_long)?;
     Ok((host, service))
 }
 
@@ -373,7 +438,10 @@ mod tests {
         let name = FixedName::<8>::from_utf16(&units).unwrap();
         assert_eq!(name.as_str(), "héllo");
         assert_eq!(FixedName::<5>::from_utf16(&units), None);
-        assert_eq!(FixedName::<4>::from_utf16(&[0xD800]).unwrap().as_str(), "\u{FFFD}");
+        assert_eq!(
+            FixedName::<4>::from_utf16(&[0xD800]).unwrap().as_str(),
+            "\u{FFFD}"
+        );
     }
 
     #[test]

@@ -31,9 +31,14 @@ impl<T> Shared<T> {
     /// # Errors
     /// `STATUS_INSUFFICIENT_RESOURCES` on exhaustion.
     pub fn try_new(value: T) -> Result<Self> {
-        let boxed = PoolBox::try_new(Inner { count: AtomicUsize::new(1), value })?;
+        let boxed = PoolBox::try_new(Inner {
+            count: AtomicUsize::new(1),
+            value,
+        })?;
         // INVARIANT: one handle, the one returned.
-        Ok(Self { ptr: boxed.into_raw() })
+        Ok(Self {
+            ptr: boxed.into_raw(),
+        })
     }
 
     fn inner(&self) -> &Inner<T> {
@@ -71,7 +76,9 @@ impl<T> Shared<T> {
     /// `p` came from `into_raw` on a `Shared<T>` and is taken back once.
     #[must_use]
     pub unsafe fn from_raw(p: *const ()) -> Self {
-        Self { ptr: p.cast_mut().cast() }
+        Self {
+            ptr: p.cast_mut().cast(),
+        }
     }
 
     /// A new handle to the object a raw reference points to, leaving the raw reference intact.

@@ -72,7 +72,9 @@ impl RawSocket {
         // SAFETY: every category's dispatch starts with the basic dispatch; the socket was open.
         let close = unsafe { self.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskCloseSocket;
         self.open = false;
-        let Some(close) = close else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+        let Some(close) = close else {
+            return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+        };
         let mut blocking = Blocking::new();
         blocking
             .run(
@@ -113,7 +115,11 @@ impl SocketCore {
 /// If no work item can be had, the socket stays open rather than block. IRQL <= DISPATCH_LEVEL.
 #[allow(clippy::needless_pass_by_value)] // takes ownership of the client reference it hands over
 pub(crate) fn close_later(raw: RawSocket, client: WskClient) {
-    let core = SocketCore { raw, blocking: Blocking::new(), client: client.clone() };
+    let core = SocketCore {
+        raw,
+        blocking: Blocking::new(),
+        client: client.clone(),
+    };
     if let Err(core) = client.defer(core, drop) {
         core::mem::forget(core);
     }
@@ -132,7 +138,9 @@ pub(crate) enum Category {
     Connection,
     Datagram,
     /// `WSK_FLAG_BASIC_SOCKET` over TCP (`false`) or UDP (`true`).
-    Basic { datagram: bool },
+    Basic {
+        datagram: bool,
+    },
     /// `WSK_FLAG_STREAM_SOCKET` (TCP).
     Stream,
 }
@@ -150,8 +158,12 @@ impl Category {
 
     fn type_and_protocol(self) -> (u16, u32) {
         match self {
-            Self::Listen | Self::Connection | Self::Stream | Self::Basic { datagram: false } => (sys::SOCK_STREAM_TYPE, sys::IPPROTO_TCP),
-            Self::Datagram | Self::Basic { datagram: true } => (sys::SOCK_DGRAM_TYPE, sys::IPPROTO_UDP),
+            Self::Listen | Self::Connection | Self::Stream | Self::Basic { datagram: false } => {
+                (sys::SOCK_STREAM_TYPE, sys::IPPROTO_TCP)
+            }
+            Self::Datagram | Self::Basic { datagram: true } => {
+                (sys::SOCK_DGRAM_TYPE, sys::IPPROTO_UDP)
+            }
         }
     }
 }
@@ -197,7 +209,10 @@ pub(crate) struct Callbacks {
 
 impl Callbacks {
     /// No event callbacks.
-    pub(crate) const NONE: Self = Self { context: ptr::null_mut(), dispatch: ptr::null() };
+    pub(crate) const NONE: Self = Self {
+        context: ptr::null_mut(),
+        dispatch: ptr::null(),
+    };
 }
 
 /// Creates a socket and applies `options`, ready to bind.
@@ -222,9 +237,14 @@ pub(crate) fn create_with(
     timeout: Duration,
 ) -> Result<(RawSocket, Blocking)> {
     let (npi_client, dispatch) = client.provider();
-    let Some(socket_fn) = dispatch.WskSocket else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+    let Some(socket_fn) = dispatch.WskSocket else {
+        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+    };
     let (socket_type, protocol) = category.type_and_protocol();
-    let creation_security = options.creation_security.map_or(ptr::null_mut(), crate::security::CachedSecurityDescriptor::as_ptr);
+    let creation_security = options.creation_security.map_or(
+        ptr::null_mut(),
+        crate::security::CachedSecurityDescriptor::as_ptr,
+    );
     let mut blocking = Blocking::new();
     let (info, _) = blocking.run(
         0,
@@ -252,7 +272,8 @@ pub(crate) fn create_with(
         },
         || {},
     )?;
-    let socket = NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
+    let socket =
+        NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
     // INVARIANT: WskSocket succeeded and returned an open socket of this category.
     let mut raw = RawSocket { socket, open: true };
     if let Err(e) = apply_bind_options(&raw, &mut blocking, family, options, timeout) {
@@ -262,25 +283,60 @@ pub(crate) fn create_with(
     Ok((raw, blocking))
 }
 
-fn apply_bind_options(raw: &RawSocket, blocking: &mut Blocking, family: u16, options: BindOptions<'_>, timeout: Duration) -> Result<()> {
+fn apply_bind_options(
+    raw: &RawSocket,
+    blocking: &mut Blocking,
+    family: u16,
+    options: BindOptions<'_>,
+    timeout: Duration,
+) -> Result<()> {
     if let Some(sd) = options.security {
         crate::security::apply_security(raw, blocking, sd, timeout)?;
     }
     if options.reuse_address {
-        set_option(raw, blocking, sys::SOL_SOCKET, sys::SO_REUSEADDR, &1u32.to_ne_bytes(), timeout)?;
+        set_option(
+            raw,
+            blocking,
+            sys::SOL_SOCKET,
+            sys::SO_REUSEADDR,
+            &1u32.to_ne_bytes(),
+            timeout,
+        )?;
     }
     if options.exclusive_address {
-        set_option(raw, blocking, sys::SOL_SOCKET, sys::SO_EXCLUSIVEADDRUSE, &1u32.to_ne_bytes(), timeout)?;
+        set_option(
+            raw,
+            blocking,
+            sys::SOL_SOCKET,
+            sys::SO_EXCLUSIVEADDRUSE,
+            &1u32.to_ne_bytes(),
+            timeout,
+        )?;
     }
     if let (Some(only), sys::AF_INET6_FAMILY) = (options.ipv6_only, family) {
-        set_option(raw, blocking, sys::IPPROTO_IPV6, sys::IPV6_V6ONLY, &u32::from(only).to_ne_bytes(), timeout)?;
+        set_option(
+            raw,
+            blocking,
+            sys::IPPROTO_IPV6,
+            sys::IPV6_V6ONLY,
+            &u32::from(only).to_ne_bytes(),
+            timeout,
+        )?;
     }
     Ok(())
 }
 
 /// `WskBind` through the category's bind function.
-pub(crate) fn bind(raw: &RawSocket, blocking: &mut Blocking, bind_fn: sys::PFN_WSK_BIND, local: SocketAddr, timeout: Duration) -> Result<()> {
-    let Some(bind_fn) = bind_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+pub(crate) fn bind(
+    raw: &RawSocket,
+    blocking: &mut Blocking,
+    bind_fn: sys::PFN_WSK_BIND,
+    local: SocketAddr,
+    timeout: Duration,
+) -> Result<()> {
+    let Some(bind_fn) = bind_fn else {
+        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+    };
     let socket = raw.as_ptr();
     blocking
         .run(
@@ -295,8 +351,15 @@ pub(crate) fn bind(raw: &RawSocket, blocking: &mut Blocking, bind_fn: sys::PFN_W
 }
 
 /// `WskGetLocalAddress` / `WskGetRemoteAddress` through `address_fn`.
-pub(crate) fn address(raw: &RawSocket, blocking: &mut Blocking, address_fn: sys::PFN_WSK_GET_LOCAL_ADDRESS, timeout: Duration) -> Result<SocketAddr> {
-    let Some(address_fn) = address_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+pub(crate) fn address(
+    raw: &RawSocket,
+    blocking: &mut Blocking,
+    address_fn: sys::PFN_WSK_GET_LOCAL_ADDRESS,
+    timeout: Duration,
+) -> Result<SocketAddr> {
+    let Some(address_fn) = address_fn else {
+        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+    };
     if !raw.is_open() {
         return Err(Error::new(NtStatus::INVALID_HANDLE));
     }
@@ -309,7 +372,9 @@ pub(crate) fn address(raw: &RawSocket, blocking: &mut Blocking, address_fn: sys:
         |irp, m| unsafe { address_fn(socket, m.addresses[0].as_mut_ptr(), irp) },
         || {},
     )?;
-    memory.addresses[0].to_socket_addr().ok_or(Error::new(NtStatus::INVALID_ADDRESS))
+    memory.addresses[0]
+        .to_socket_addr()
+        .ok_or(Error::new(NtStatus::INVALID_ADDRESS))
 }
 
 /// Largest option value or control buffer passed through [`control`].
@@ -336,7 +401,11 @@ pub(crate) fn control(
     output: &mut [u8],
     timeout: Duration,
 ) -> Result<usize> {
-    let Control { request, code, level } = what;
+    let Control {
+        request,
+        code,
+        level,
+    } = what;
     if input.len() > MAX_CONTROL || output.len() > MAX_CONTROL {
         return Err(Error::new(NtStatus::INVALID_BUFFER_SIZE));
     }
@@ -345,34 +414,64 @@ pub(crate) fn control(
     }
     // SAFETY: every category's dispatch starts with the basic dispatch; the socket is open.
     let control_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskControlSocket;
-    let Some(control_fn) = control_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+    let Some(control_fn) = control_fn else {
+        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+    };
     let socket = raw.as_ptr();
     let (in_len, out_len) = (input.len(), output.len());
     let (returned, memory) = blocking.run(
         2 * MAX_CONTROL,
         timeout,
         |m| {
-            if let Some(dst) = m.buffer.as_mut().and_then(|b| b.as_mut_slice().get_mut(..in_len)) {
+            if let Some(dst) = m
+                .buffer
+                .as_mut()
+                .and_then(|b| b.as_mut_slice().get_mut(..in_len))
+            {
                 dst.copy_from_slice(input);
             }
         },
         |irp, m| {
-            let Some(buffer) = m.buffer.as_mut() else { return NtStatus::INSUFFICIENT_RESOURCES.0 };
+            let Some(buffer) = m.buffer.as_mut() else {
+                return NtStatus::INSUFFICIENT_RESOURCES.0;
+            };
             let base = buffer.as_mut_slice().as_mut_ptr();
-            let in_ptr = if in_len == 0 { ptr::null_mut() } else { base.cast() };
+            let in_ptr = if in_len == 0 {
+                ptr::null_mut()
+            } else {
+                base.cast()
+            };
             // The output area starts after the largest input, inside the same buffer.
-            let out_ptr = if out_len == 0 { ptr::null_mut() } else { base.wrapping_add(MAX_CONTROL).cast() };
+            let out_ptr = if out_len == 0 {
+                ptr::null_mut()
+            } else {
+                base.wrapping_add(MAX_CONTROL).cast()
+            };
             // SAFETY: the socket is open; both areas lie in the request's pool buffer
             // (2 * MAX_CONTROL bytes) and stay alive until the request completes. With an
             // IRP, the returned size comes back in IoStatus.Information.
             unsafe {
-                control_fn(socket, request, code, level, in_len as u64, in_ptr, out_len as u64, out_ptr, ptr::null_mut(), irp)
+                control_fn(
+                    socket,
+                    request,
+                    code,
+                    level,
+                    in_len as u64,
+                    in_ptr,
+                    out_len as u64,
+                    out_ptr,
+                    ptr::null_mut(),
+                    irp,
+                )
             }
         },
         || {},
     )?;
     let n = returned.min(out_len);
-    let src = memory.buffer.as_ref().and_then(|b| b.as_slice().get(MAX_CONTROL..MAX_CONTROL.saturating_add(n)));
+    let src = memory
+        .buffer
+        .as_ref()
+        .and_then(|b| b.as_slice().get(MAX_CONTROL..MAX_CONTROL.saturating_add(n)));
     if let (Some(src), Some(dst)) = (src, output.get_mut(..n)) {
         dst.copy_from_slice(src);
     }
@@ -387,8 +486,13 @@ pub(crate) fn event_callbacks(raw: &RawSocket, mask: u32) -> Result<()> {
     }
     // SAFETY: every category's dispatch starts with the basic dispatch; the socket is open.
     let control_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskControlSocket;
-    let Some(control_fn) = control_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-    let mut control = sys::WSK_EVENT_CALLBACK_CONTROL { NpiId: &raw const sys::NPI_WSK_INTERFACE_ID, EventMask: mask };
+    let Some(control_fn) = control_fn else {
+        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+    };
+    let mut control = sys::WSK_EVENT_CALLBACK_CONTROL {
+        NpiId: &raw const sys::NPI_WSK_INTERFACE_ID,
+        EventMask: mask,
+    };
     let size = core::mem::size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>() as u64;
     // SAFETY: the socket is open; the request is synchronous (no IRP), so `control` only
     // needs to live across the call.
@@ -410,13 +514,35 @@ pub(crate) fn event_callbacks(raw: &RawSocket, mask: u32) -> Result<()> {
 }
 
 /// `WskControlSocket(WskSetOption)`.
-pub(crate) fn set_option(raw: &RawSocket, blocking: &mut Blocking, level: u32, name: u32, value: &[u8], timeout: Duration) -> Result<()> {
-    let what = Control { request: sys::WskSetOption, code: name, level };
+pub(crate) fn set_option(
+    raw: &RawSocket,
+    blocking: &mut Blocking,
+    level: u32,
+    name: u32,
+    value: &[u8],
+    timeout: Duration,
+) -> Result<()> {
+    let what = Control {
+        request: sys::WskSetOption,
+        code: name,
+        level,
+    };
     control(raw, blocking, what, value, &mut [], timeout).map(|_| ())
 }
 
 /// `WskControlSocket(WskGetOption)` into `value`; returns the bytes written.
-pub(crate) fn get_option(raw: &RawSocket, blocking: &mut Blocking, level: u32, name: u32, value: &mut [u8], timeout: Duration) -> Result<usize> {
-    let what = Control { request: sys::WskGetOption, code: name, level };
+pub(crate) fn get_option(
+    raw: &RawSocket,
+    blocking: &mut Blocking,
+    level: u32,
+    name: u32,
+    value: &mut [u8],
+    timeout: Duration,
+) -> Result<usize> {
+    let what = Control {
+        request: sys::WskGetOption,
+        code: name,
+        level,
+    };
     control(raw, blocking, what, &[], value, timeout)
 }

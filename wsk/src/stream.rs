@@ -109,7 +109,9 @@ impl<S: Session> StreamTask<S> {
             session,
         })?;
         // SAFETY: nothing else drives the task yet.
-        let first = inner.session.start(unsafe { (*inner.buffer.get()).as_mut_slice() });
+        let first = inner
+            .session
+            .start(unsafe { (*inner.buffer.get()).as_mut_slice() });
         let task = Self(inner);
         if task.advance(first) {
             task::drive(&task.0);
@@ -142,7 +144,11 @@ fn advance<S: Session>(inner: &Shared<StreamInner<S>>, step: Step) -> bool {
         Step::Close => false,
     };
     if !fits {
-        let error = if step == Step::Close { None } else { Some(Error::new(NtStatus::INVALID_PARAMETER)) };
+        let error = if step == Step::Close {
+            None
+        } else {
+            Some(Error::new(NtStatus::INVALID_PARAMETER))
+        };
         task::close(inner, error);
         return false;
     }
@@ -179,7 +185,11 @@ impl<S: Session> Task for StreamInner<S> {
         self.core.with_open(|socket| {
             // SAFETY: the socket is an open connection socket.
             let dispatch = unsafe { socket.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
-            let f = if step == Step::Receive { dispatch.WskReceive } else { dispatch.WskSend }?;
+            let f = if step == Step::Receive {
+                dispatch.WskReceive
+            } else {
+                dispatch.WskSend
+            }?;
             // SAFETY: the socket is open; `wsk_buf` describes our buffer, which lives as long
             // as the task; WSK copies the WSK_BUF itself before returning.
             Some(unsafe { f(socket.as_ptr(), &raw mut wsk_buf, 0, irp) })

@@ -52,12 +52,29 @@ impl StreamSocket {
     /// # Errors
     /// The status of `WskSocket` (a provider without stream sockets refuses them), of an
     /// option or of `WskBind`.
-    pub fn bind(client: &WskClient, local: SocketAddr, options: BindOptions<'_>, timeout: Duration) -> Result<Self> {
+    pub fn bind(
+        client: &WskClient,
+        local: SocketAddr,
+        options: BindOptions<'_>,
+        timeout: Duration,
+    ) -> Result<Self> {
         let family = SockAddr::socket_family(&local);
         let (raw, blocking) = socket::create(client, family, Category::Stream, options, timeout)?;
-        let mut this = Self { core: SocketCore { raw, blocking, client: client.clone() } };
+        let mut this = Self {
+            core: SocketCore {
+                raw,
+                blocking,
+                client: client.clone(),
+            },
+        };
         let bind_fn = dispatch(&this.core)?.WskBind;
-        socket::bind(&this.core.raw, &mut this.core.blocking, bind_fn, local, timeout)?;
+        socket::bind(
+            &this.core.raw,
+            &mut this.core.blocking,
+            bind_fn,
+            local,
+            timeout,
+        )?;
         Ok(this)
     }
 
@@ -68,7 +85,12 @@ impl StreamSocket {
     /// The provider's status.
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = dispatch(&self.core)?.WskGetLocalAddress;
-        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
+        socket::address(
+            &self.core.raw,
+            &mut self.core.blocking,
+            f,
+            crate::options::OPTION_TIMEOUT,
+        )
     }
 
     /// Makes the socket a listener (`WskListen`). IRQL: PASSIVE_LEVEL.
@@ -78,7 +100,9 @@ impl StreamSocket {
     /// # Errors
     /// The provider's status; the socket is closed.
     pub fn listen(mut self, timeout: Duration) -> Result<StreamListener> {
-        let Some(listen_fn) = dispatch(&self.core)?.WskListen else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+        let Some(listen_fn) = dispatch(&self.core)?.WskListen else {
+            return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+        };
         let socket = self.core.raw.as_ptr();
         let raw = &mut self.core.raw;
         self.core.blocking.run(
@@ -100,7 +124,9 @@ impl StreamSocket {
     /// `STATUS_CONNECTION_REFUSED`, `STATUS_IO_TIMEOUT` or another provider status; the
     /// socket is closed.
     pub fn connect(mut self, remote: SocketAddr, timeout: Duration) -> Result<StreamConnection> {
-        let Some(connect_fn) = dispatch(&self.core)?.WskConnect else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+        let Some(connect_fn) = dispatch(&self.core)?.WskConnect else {
+            return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+        };
         let socket = self.core.raw.as_ptr();
         let raw = &mut self.core.raw;
         self.core.blocking.run(
@@ -124,12 +150,26 @@ impl StreamSocket {
     /// `STATUS_INVALID_BUFFER_SIZE` for too much data; `STATUS_NOT_IMPLEMENTED` when the
     /// provider's stream dispatch has no `WskConnectEx`; otherwise as
     /// [`StreamSocket::connect`].
-    pub fn connect_with_data(mut self, remote: SocketAddr, data: &[u8], timeout: Duration) -> Result<(StreamConnection, usize)> {
+    pub fn connect_with_data(
+        mut self,
+        remote: SocketAddr,
+        data: &[u8],
+        timeout: Duration,
+    ) -> Result<(StreamConnection, usize)> {
         if data.len() > ConnectionSocket::MAX_CONNECT_DATA {
             return Err(Error::new(NtStatus::INVALID_BUFFER_SIZE));
         }
-        let Some(connect_ex_fn) = dispatch(&self.core)?.WskConnectEx else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
-        let sent = connect_ex_on(&mut self.core.raw, &mut self.core.blocking, connect_ex_fn, remote, data, timeout)?;
+        let Some(connect_ex_fn) = dispatch(&self.core)?.WskConnectEx else {
+            return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+        };
+        let sent = connect_ex_on(
+            &mut self.core.raw,
+            &mut self.core.blocking,
+            connect_ex_fn,
+            remote,
+            data,
+            timeout,
+        )?;
         Ok((StreamConnection { core: self.core }, sent.min(data.len())))
     }
 }
@@ -156,7 +196,12 @@ impl StreamListener {
     /// The provider's status.
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = dispatch(&self.core)?.WskGetLocalAddress;
-        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
+        socket::address(
+            &self.core.raw,
+            &mut self.core.blocking,
+            f,
+            crate::options::OPTION_TIMEOUT,
+        )
     }
 
     /// Closes the listener. IRQL: PASSIVE_LEVEL.
@@ -216,7 +261,12 @@ impl StreamConnection {
     /// The provider's status.
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = dispatch(&self.core)?.WskGetLocalAddress;
-        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
+        socket::address(
+            &self.core.raw,
+            &mut self.core.blocking,
+            f,
+            crate::options::OPTION_TIMEOUT,
+        )
     }
 
     /// The peer's address (`WskGetRemoteAddress`). IRQL: PASSIVE_LEVEL.
@@ -225,7 +275,12 @@ impl StreamConnection {
     /// The provider's status.
     pub fn peer_addr(&mut self) -> Result<SocketAddr> {
         let f = dispatch(&self.core)?.WskGetRemoteAddress;
-        socket::address(&self.core.raw, &mut self.core.blocking, f, crate::options::OPTION_TIMEOUT)
+        socket::address(
+            &self.core.raw,
+            &mut self.core.blocking,
+            f,
+            crate::options::OPTION_TIMEOUT,
+        )
     }
 
     /// Ends the connection (`WskDisconnect`). IRQL: PASSIVE_LEVEL.

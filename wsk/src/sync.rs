@@ -23,7 +23,10 @@ unsafe impl<T: Send> Sync for SpinLock<T> {}
 impl<T> SpinLock<T> {
     /// A new, unlocked lock. (`KeInitializeSpinLock` stores zero on x64.)
     pub const fn new(data: T) -> Self {
-        Self { lock: UnsafeCell::new(0), data: UnsafeCell::new(data) }
+        Self {
+            lock: UnsafeCell::new(0),
+            data: UnsafeCell::new(data),
+        }
     }
 
     /// The data, through exclusive access (no locking needed). IRQL: any.
@@ -36,7 +39,10 @@ impl<T> SpinLock<T> {
         // SAFETY: `lock` is a valid KSPIN_LOCK for the lifetime of `self`, which the guard
         // borrows, so it cannot move or be freed while held.
         let old_irql = unsafe { sys::KeAcquireSpinLockRaiseToDpc(self.lock.get()) };
-        SpinLockGuard { owner: self, old_irql }
+        SpinLockGuard {
+            owner: self,
+            old_irql,
+        }
     }
 }
 
@@ -104,10 +110,18 @@ impl Event {
 
     /// Waits up to `timeout`; true if signaled. IRQL: PASSIVE_LEVEL (zero timeout: <= DISPATCH).
     pub(crate) fn wait(&self, timeout: Duration) -> bool {
-        let mut t = sys::LARGE_INTEGER { QuadPart: crate::time::relative(timeout) };
+        let mut t = sys::LARGE_INTEGER {
+            QuadPart: crate::time::relative(timeout),
+        };
         // SAFETY: the event was initialized in place; `t` outlives the call.
         let status = unsafe {
-            sys::KeWaitForSingleObject(self.0.get().cast(), sys::Executive, sys::KERNEL_MODE, 0, &raw mut t)
+            sys::KeWaitForSingleObject(
+                self.0.get().cast(),
+                sys::Executive,
+                sys::KERNEL_MODE,
+                0,
+                &raw mut t,
+            )
         };
         status == 0
     }

@@ -110,7 +110,14 @@ fn finish<T: Task>(this: Shared<T>) {
 /// Handles a failed request: a cancellation caused by closing is no error. Always stops.
 pub(crate) fn failed<T: Task>(this: &Shared<T>, status: NtStatus) -> bool {
     let cancelled = status == NtStatus::CANCELLED && this.core().is_closing();
-    close(this, if cancelled { None } else { Some(Error::new(status)) });
+    close(
+        this,
+        if cancelled {
+            None
+        } else {
+            Some(Error::new(status))
+        },
+    );
     false
 }
 
@@ -136,11 +143,17 @@ pub(crate) fn drive<T: Task>(this: &Shared<T>) {
         // takes it back.
         unsafe { this.core().irp.prepare(completion::<T>, context.cast()) };
         let returned = this.issue(this.core().irp.as_ptr());
-        let pending = this.core().state.compare_exchange(ISSUING, PENDING, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        let pending = this
+            .core()
+            .state
+            .compare_exchange(ISSUING, PENDING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
         let (status, info) = if pending {
             match returned {
                 // The provider owns the IRP; the completion routine continues.
-                Some(status) if status == NtStatus::PENDING.0 || NtStatus(status).is_success() => return,
+                Some(status) if status == NtStatus::PENDING.0 || NtStatus(status).is_success() => {
+                    return
+                }
                 // Refused without completing the IRP (it is still ours), or not issued.
                 Some(status) => (NtStatus(status), 0),
                 None => {
@@ -164,11 +177,20 @@ pub(crate) fn drive<T: Task>(this: &Shared<T>) {
 }
 
 /// IRP completion routine of tasks. IRQL <= DISPATCH_LEVEL.
-unsafe extern "C" fn completion<T: Task>(_: *mut sys::DEVICE_OBJECT, _: *mut sys::IRP, context: *mut c_void) -> i32 {
+unsafe extern "C" fn completion<T: Task>(
+    _: *mut sys::DEVICE_OBJECT,
+    _: *mut sys::IRP,
+    context: *mut c_void,
+) -> i32 {
     let context = context.cast_const().cast::<()>();
     // SAFETY: `context` is a raw reference from `drive`, still held (not yet taken back).
     let task = unsafe { Shared::<T>::clone_raw(context) };
-    if task.core().state.compare_exchange(ISSUING, DONE_INLINE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+    if task
+        .core()
+        .state
+        .compare_exchange(ISSUING, DONE_INLINE, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
         return NtStatus::MORE_PROCESSING_REQUIRED.0;
     }
     // SAFETY: the request was pending, so this routine owns the raw reference.

@@ -20,10 +20,14 @@ pub fn uptime() -> Duration {
 
 /// Sleeps the calling thread. IRQL: PASSIVE_LEVEL.
 pub fn sleep(d: Duration) {
-    let mut interval = wsk_bindings::LARGE_INTEGER { QuadPart: relative(d) };
+    let mut interval = wsk_bindings::LARGE_INTEGER {
+        QuadPart: relative(d),
+    };
     // SAFETY: `interval` outlives the call; KernelMode, non-alertable waits are always valid
     // at PASSIVE_LEVEL, which the caller guarantees.
-    let _ = unsafe { wsk_bindings::KeDelayExecutionThread(wsk_bindings::KERNEL_MODE, 0, &raw mut interval) };
+    let _ = unsafe {
+        wsk_bindings::KeDelayExecutionThread(wsk_bindings::KERNEL_MODE, 0, &raw mut interval)
+    };
 }
 
 #[cfg(test)]

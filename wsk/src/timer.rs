@@ -53,7 +53,11 @@ impl<T: Sync + 'static> PeriodicTimer<T> {
         // SAFETY: the KDPC is pool memory at its final address; `context` is the TimerInner<T>
         // that `timer_dpc::<T>` reads, alive until Drop flushed every DPC.
         unsafe { sys::KeInitializeDpc(inner.dpc.get(), Some(timer_dpc::<T>), context) };
-        let due = sys::LARGE_INTEGER { QuadPart: crate::time::relative(Duration::from_millis(u64::from(millis.unsigned_abs()))) };
+        let due = sys::LARGE_INTEGER {
+            QuadPart: crate::time::relative(Duration::from_millis(u64::from(
+                millis.unsigned_abs(),
+            ))),
+        };
         // SAFETY: both objects were initialized just above and live until Drop.
         let _ = unsafe { sys::KeSetTimerEx(inner.timer.get(), due, millis, inner.dpc.get()) };
         // INVARIANT: initialized and set.
@@ -80,7 +84,12 @@ impl<T: Sync + 'static> Drop for PeriodicTimer<T> {
 }
 
 /// The timer's DPC routine. IRQL: DISPATCH_LEVEL.
-unsafe extern "C" fn timer_dpc<T: Sync + 'static>(_: *mut sys::KDPC, context: *mut c_void, _: *mut c_void, _: *mut c_void) {
+unsafe extern "C" fn timer_dpc<T: Sync + 'static>(
+    _: *mut sys::KDPC,
+    context: *mut c_void,
+    _: *mut c_void,
+    _: *mut c_void,
+) {
     // SAFETY: `context` is the TimerInner<T> given to KeInitializeDpc; Drop cancels the timer
     // and flushes DPCs before freeing it, so it is alive while this runs.
     let inner = unsafe { &*context.cast_const().cast::<TimerInner<T>>() };

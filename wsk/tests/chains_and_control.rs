@@ -41,7 +41,11 @@ fn a_chain_is_sent_from_an_offset_and_received_across_its_links() {
     assert_eq!(got, data[9..]);
     let pieces: Vec<usize> = back.chunks().map(<[u8]>::len).collect();
     assert_eq!(pieces, [5, 6, 1000]);
-    assert_eq!(provider::calls(Op::Send), 1, "one WskSend for the whole range");
+    assert_eq!(
+        provider::calls(Op::Send),
+        1,
+        "one WskSend for the whole range"
+    );
     drop((near, far, out, back));
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
@@ -61,7 +65,10 @@ fn a_range_outside_the_chain_never_reaches_the_provider() {
             "{offset}+{len}"
         );
     }
-    assert_eq!(near.receive_chain(&mut BufferChain::new(), QUICK), Err(Error::new(NtStatus::INVALID_BUFFER_SIZE)));
+    assert_eq!(
+        near.receive_chain(&mut BufferChain::new(), QUICK),
+        Err(Error::new(NtStatus::INVALID_BUFFER_SIZE))
+    );
     assert_eq!(provider::calls(Op::Send), sends);
     assert_eq!(chain.len(), 8, "the chain is untouched");
     drop((near, far, chain));
@@ -76,10 +83,22 @@ fn the_chain_comes_back_after_failures() {
     let (mut near, far) = pair(&client);
     let mut chain = BufferChain::try_new(&[10, 10]).unwrap();
     // Completed with an error, and refused without completion (Wine's stubs).
-    provider::script(Op::Send, [Behavior::Fail(NtStatus::CONNECTION_RESET), Behavior::FailSync(NtStatus::NOT_IMPLEMENTED)]);
-    assert_eq!(near.send_chain(&mut chain, 0, 20, QUICK), Err(Error::new(NtStatus::CONNECTION_RESET)));
+    provider::script(
+        Op::Send,
+        [
+            Behavior::Fail(NtStatus::CONNECTION_RESET),
+            Behavior::FailSync(NtStatus::NOT_IMPLEMENTED),
+        ],
+    );
+    assert_eq!(
+        near.send_chain(&mut chain, 0, 20, QUICK),
+        Err(Error::new(NtStatus::CONNECTION_RESET))
+    );
     assert_eq!((chain.len(), chain.links()), (20, 2));
-    assert_eq!(near.send_chain(&mut chain, 0, 20, QUICK), Err(Error::new(NtStatus::NOT_IMPLEMENTED)));
+    assert_eq!(
+        near.send_chain(&mut chain, 0, 20, QUICK),
+        Err(Error::new(NtStatus::NOT_IMPLEMENTED))
+    );
     assert_eq!((chain.len(), chain.links()), (20, 2));
     drop((near, far, chain));
     assert!(client.shutdown(QUICK));
@@ -93,14 +112,29 @@ fn an_abandoned_request_keeps_the_chain_until_it_completes() {
     fake::set_time_scale(20);
     let client = register();
     let (near, mut far) = pair(&client);
-    provider::script(Op::Receive, [Behavior::Hang { cancel: false, close: false }]);
+    provider::script(
+        Op::Receive,
+        [Behavior::Hang {
+            cancel: false,
+            close: false,
+        }],
+    );
     let mut chain = BufferChain::try_new(&[8, 8]).unwrap();
-    assert_eq!(far.receive_chain(&mut chain, Duration::from_millis(100)), Err(Error::TIMEOUT));
-    assert!(chain.is_empty(), "the chain stayed with the abandoned request");
+    assert_eq!(
+        far.receive_chain(&mut chain, Duration::from_millis(100)),
+        Err(Error::TIMEOUT)
+    );
+    assert!(
+        chain.is_empty(),
+        "the chain stayed with the abandoned request"
+    );
     drop((near, far));
     assert!(client.shutdown(QUICK));
     let held = fake::counts();
-    assert!(held.pool_live > kernel.baseline().pool_live, "its buffers are alive");
+    assert!(
+        held.pool_live > kernel.baseline().pool_live,
+        "its buffers are alive"
+    );
     assert!(fake::violations().is_empty(), "{:?}", fake::violations());
     // The provider completes it at last: the completion routine frees the request and the
     // chain with it.
@@ -118,13 +152,33 @@ fn datagram_control_info_is_empty_from_a_provider_without_it_and_the_data_arrive
     let to = rx.local_addr().unwrap();
     let mut tx = DatagramSocket::bind(&client, "127.0.0.1:0".parse().unwrap(), QUICK).unwrap();
     let mut control = ControlBuffer::new();
-    assert!(control.push_packet_info(PacketInfo { addr: to.ip(), interface: 0 }));
-    assert_eq!(tx.send_to_with_control(b"with control", to, control.as_bytes(), QUICK), Ok(12));
+    assert!(control.push_packet_info(PacketInfo {
+        addr: to.ip(),
+        interface: 0
+    }));
+    assert_eq!(
+        tx.send_to_with_control(b"with control", to, control.as_bytes(), QUICK),
+        Ok(12)
+    );
     let (mut data, mut info) = ([0u8; 32], [0xAAu8; MAX_CONTROL]);
-    let got = rx.receive_from_with_control(&mut data, &mut info, QUICK).unwrap();
-    assert_eq!((&data[..got.len], got.from), (&b"with control"[..], Some(tx.local_addr().unwrap())));
-    assert_eq!((got.control_len, got.flags), (0, 0), "the fake returns no control information");
-    assert_eq!(ControlMessages::new(&info[..got.control_len]).into_iter().count(), 0);
+    let got = rx
+        .receive_from_with_control(&mut data, &mut info, QUICK)
+        .unwrap();
+    assert_eq!(
+        (&data[..got.len], got.from),
+        (&b"with control"[..], Some(tx.local_addr().unwrap()))
+    );
+    assert_eq!(
+        (got.control_len, got.flags),
+        (0, 0),
+        "the fake returns no control information"
+    );
+    assert_eq!(
+        ControlMessages::new(&info[..got.control_len])
+            .into_iter()
+            .count(),
+        0
+    );
     // Too much control information is refused before any request.
     let sends = provider::calls(Op::SendTo);
     assert_eq!(
@@ -149,7 +203,11 @@ fn connect_with_data_on_a_provider_without_wsk_connect_ex_is_not_implemented_and
         ConnectionSocket::connect_with_data(&client, addr, None, b"hello", QUICK).err(),
         Some(Error::new(NtStatus::NOT_IMPLEMENTED))
     );
-    assert_eq!(provider::calls(Op::Close), closes + 1, "the socket it created is closed");
+    assert_eq!(
+        provider::calls(Op::Close),
+        closes + 1,
+        "the socket it created is closed"
+    );
     assert_eq!(
         ConnectionSocket::connect_with_data(&client, addr, None, &vec![0; 65_536], QUICK).err(),
         Some(Error::new(NtStatus::INVALID_BUFFER_SIZE)),

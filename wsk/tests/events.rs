@@ -11,8 +11,8 @@ use std::time::Duration;
 use common::{listener, register, QUICK};
 use fake::provider;
 use wsk::events::{
-    ConnectionEvents, DatagramEvents, EventConnection, EventDatagram, EventListener, Indication, ListenEvents, RetainedData,
-    Verdict,
+    ConnectionEvents, DatagramEvents, EventConnection, EventDatagram, EventListener, Indication,
+    ListenEvents, RetainedData, Verdict,
 };
 use wsk::{BindOptions, ConnectionSocket, DatagramSocket, NtStatus};
 use wskrs_fake_kernel as fake;
@@ -33,7 +33,10 @@ impl DatagramEvents for Datagrams {
     fn received(&self, datagram: &Indication<'_>, from: Option<SocketAddr>) -> Verdict {
         let bytes: Vec<u8> = datagram.chunks().flatten().copied().collect();
         assert_eq!(bytes.len(), datagram.len());
-        self.seen.lock().unwrap().push((bytes, from, fake::current_irql()));
+        self.seen
+            .lock()
+            .unwrap()
+            .push((bytes, from, fake::current_irql()));
         self.verdict
     }
 
@@ -46,7 +49,14 @@ impl DatagramEvents for Datagrams {
 
 fn datagrams(verdict: Verdict, keep: Option<Arc<Mutex<Vec<RetainedData>>>>) -> (Datagrams, Seen) {
     let seen = Seen::default();
-    (Datagrams { verdict, seen: seen.clone(), keep }, seen)
+    (
+        Datagrams {
+            verdict,
+            seen: seen.clone(),
+            keep,
+        },
+        seen,
+    )
 }
 
 #[test]
@@ -55,7 +65,14 @@ fn datagram_events_deliver_consumed_datagrams_at_dispatch_ipv4_and_ipv6() {
     let client = register();
     for at in [V4, V6] {
         let (events, seen) = datagrams(Verdict::Consumed, None);
-        let mut rx = EventDatagram::bind(&client, at.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+        let mut rx = EventDatagram::bind(
+            &client,
+            at.parse().unwrap(),
+            BindOptions::default(),
+            events,
+            QUICK,
+        )
+        .unwrap();
         let to = rx.socket().unwrap().local_addr().unwrap();
         let mut tx = DatagramSocket::bind(&client, at.parse().unwrap(), QUICK).unwrap();
         let from = tx.local_addr().unwrap();
@@ -64,7 +81,10 @@ fn datagram_events_deliver_consumed_datagrams_at_dispatch_ipv4_and_ipv6() {
         let seen = seen.lock().unwrap().clone();
         assert_eq!(
             seen,
-            vec![(b"one".to_vec(), Some(from), fake::DISPATCH_LEVEL), (b"two!".to_vec(), Some(from), fake::DISPATCH_LEVEL)],
+            vec![
+                (b"one".to_vec(), Some(from), fake::DISPATCH_LEVEL),
+                (b"two!".to_vec(), Some(from), fake::DISPATCH_LEVEL)
+            ],
             "{at}"
         );
         assert_eq!(provider::retained_indications(), 0);
@@ -78,7 +98,14 @@ fn datagram_not_accepted_stays_queued_for_receive_from() {
     let kernel = fake::Kernel::start();
     let client = register();
     let (events, seen) = datagrams(Verdict::NotAccepted, None);
-    let mut rx = EventDatagram::bind(&client, V4.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let mut rx = EventDatagram::bind(
+        &client,
+        V4.parse().unwrap(),
+        BindOptions::default(),
+        events,
+        QUICK,
+    )
+    .unwrap();
     let to = rx.socket().unwrap().local_addr().unwrap();
     let mut tx = DatagramSocket::bind(&client, V4.parse().unwrap(), QUICK).unwrap();
     tx.send_to(b"later", to, QUICK).unwrap();
@@ -86,7 +113,10 @@ fn datagram_not_accepted_stays_queued_for_receive_from() {
     rx.disable().unwrap();
     let mut buf = [0u8; 16];
     let (n, from) = rx.socket().unwrap().receive_from(&mut buf, QUICK).unwrap();
-    assert_eq!((&buf[..n], from), (&b"later"[..], Some(tx.local_addr().unwrap())));
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"later"[..], Some(tx.local_addr().unwrap()))
+    );
     drop((rx, tx));
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
@@ -98,19 +128,38 @@ fn retained_datagrams_stay_valid_until_dropped_then_are_released() {
     let client = register();
     let keep = Arc::new(Mutex::new(Vec::new()));
     let (events, _) = datagrams(Verdict::Retain, Some(keep.clone()));
-    let mut rx = EventDatagram::bind(&client, V6.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let mut rx = EventDatagram::bind(
+        &client,
+        V6.parse().unwrap(),
+        BindOptions::default(),
+        events,
+        QUICK,
+    )
+    .unwrap();
     let to = rx.socket().unwrap().local_addr().unwrap();
     let mut tx = DatagramSocket::bind(&client, V6.parse().unwrap(), QUICK).unwrap();
     tx.send_to(b"kept", to, QUICK).unwrap();
-    assert_eq!(provider::retained_indications(), 1, "the callback returned STATUS_PENDING");
+    assert_eq!(
+        provider::retained_indications(),
+        1,
+        "the callback returned STATUS_PENDING"
+    );
     let handle = keep.lock().unwrap().pop().unwrap();
     assert_eq!(handle.len(), 4);
-    let datagrams: Vec<(Vec<u8>, Option<SocketAddr>)> = handle.datagrams().map(|(d, f)| (d.to_vec(), f)).collect();
-    assert_eq!(datagrams, vec![(b"kept".to_vec(), Some(tx.local_addr().unwrap()))]);
+    let datagrams: Vec<(Vec<u8>, Option<SocketAddr>)> =
+        handle.datagrams().map(|(d, f)| (d.to_vec(), f)).collect();
+    assert_eq!(
+        datagrams,
+        vec![(b"kept".to_vec(), Some(tx.local_addr().unwrap()))]
+    );
     assert_eq!(handle.chunks().collect::<Vec<_>>(), vec![&b"kept"[..]]);
     // Released from another thread, at DISPATCH_LEVEL as WSK allows.
     std::thread::spawn(move || drop(handle)).join().unwrap();
-    assert_eq!(provider::retained_indications(), 0, "WskRelease gave the chain back");
+    assert_eq!(
+        provider::retained_indications(),
+        0,
+        "WskRelease gave the chain back"
+    );
     drop((rx, tx));
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
@@ -122,7 +171,14 @@ fn release_returns_the_status_of_wsk_release_and_releases_once() {
     let client = register();
     let keep = Arc::new(Mutex::new(Vec::new()));
     let (events, _) = datagrams(Verdict::Retain, Some(keep.clone()));
-    let mut rx = EventDatagram::bind(&client, V4.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let mut rx = EventDatagram::bind(
+        &client,
+        V4.parse().unwrap(),
+        BindOptions::default(),
+        events,
+        QUICK,
+    )
+    .unwrap();
     let to = rx.socket().unwrap().local_addr().unwrap();
     let mut tx = DatagramSocket::bind(&client, V4.parse().unwrap(), QUICK).unwrap();
     tx.send_to(b"one", to, QUICK).unwrap();
@@ -132,7 +188,11 @@ fn release_returns_the_status_of_wsk_release_and_releases_once() {
     for handle in handles {
         handle.release().unwrap();
     }
-    assert_eq!(provider::retained_indications(), 0, "each release gave its chain back once");
+    assert_eq!(
+        provider::retained_indications(),
+        0,
+        "each release gave its chain back once"
+    );
     drop((rx, tx));
     assert!(client.shutdown(QUICK));
     // A second WskRelease of a chain would be recorded as a violation.
@@ -145,12 +205,23 @@ fn retained_handle_dropped_inside_the_callback_counts_as_consumed() {
     let client = register();
     // No keeper: the default-like `retained` drops the handle before the callback returns.
     let (events, seen) = datagrams(Verdict::Retain, None);
-    let mut rx = EventDatagram::bind(&client, V4.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let mut rx = EventDatagram::bind(
+        &client,
+        V4.parse().unwrap(),
+        BindOptions::default(),
+        events,
+        QUICK,
+    )
+    .unwrap();
     let to = rx.socket().unwrap().local_addr().unwrap();
     let mut tx = DatagramSocket::bind(&client, V4.parse().unwrap(), QUICK).unwrap();
     tx.send_to(b"x", to, QUICK).unwrap();
     assert_eq!(seen.lock().unwrap().len(), 1);
-    assert_eq!(provider::retained_indications(), 0, "STATUS_SUCCESS, nothing to release");
+    assert_eq!(
+        provider::retained_indications(),
+        0,
+        "STATUS_SUCCESS, nothing to release"
+    );
     drop((rx, tx));
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
@@ -162,14 +233,24 @@ fn dropping_the_event_socket_waits_for_retained_handles_before_closing() {
     let client = register();
     let keep = Arc::new(Mutex::new(Vec::new()));
     let (events, _) = datagrams(Verdict::Retain, Some(keep.clone()));
-    let mut rx = EventDatagram::bind(&client, V4.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let mut rx = EventDatagram::bind(
+        &client,
+        V4.parse().unwrap(),
+        BindOptions::default(),
+        events,
+        QUICK,
+    )
+    .unwrap();
     let to = rx.socket().unwrap().local_addr().unwrap();
     let mut tx = DatagramSocket::bind(&client, V4.parse().unwrap(), QUICK).unwrap();
     tx.send_to(b"held", to, QUICK).unwrap();
     let handle = keep.lock().unwrap().pop().unwrap();
     let closer = std::thread::spawn(move || drop(rx));
     std::thread::sleep(Duration::from_millis(50));
-    assert!(!closer.is_finished(), "the close waits for the retained chain");
+    assert!(
+        !closer.is_finished(),
+        "the close waits for the retained chain"
+    );
     assert_eq!(provider::calls(provider::Op::Close), 0);
     drop(handle);
     closer.join().unwrap();
@@ -190,15 +271,30 @@ fn a_retained_handle_never_dropped_bounds_the_close_also_with_wine_interrupt_tim
     let client = register();
     let keep = Arc::new(Mutex::new(Vec::new()));
     let (events, _) = datagrams(Verdict::Retain, Some(keep.clone()));
-    let mut rx = EventDatagram::bind(&client, V4.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let mut rx = EventDatagram::bind(
+        &client,
+        V4.parse().unwrap(),
+        BindOptions::default(),
+        events,
+        QUICK,
+    )
+    .unwrap();
     let to = rx.socket().unwrap().local_addr().unwrap();
     let mut tx = DatagramSocket::bind(&client, V4.parse().unwrap(), QUICK).unwrap();
     tx.send_to(b"held", to, QUICK).unwrap();
     let handle = keep.lock().unwrap().pop().unwrap();
     let started = std::time::Instant::now();
     drop(rx);
-    assert!(started.elapsed() < Duration::from_secs(5), "gave up after RETAIN_WAIT: {:?}", started.elapsed());
-    assert_eq!(provider::calls(provider::Op::Close), 0, "a socket with a retained chain is never closed");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "gave up after RETAIN_WAIT: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        provider::calls(provider::Op::Close),
+        0,
+        "a socket with a retained chain is never closed"
+    );
     // The socket and its context are leaked on purpose; the next Kernel::start resets the fake.
     std::mem::forget(handle);
     drop(tx);
@@ -214,11 +310,18 @@ struct Listener {
 }
 
 impl ListenEvents for Listener {
-    fn accepted(&self, connection: ConnectionSocket, remote: Option<SocketAddr>) -> Result<(), ConnectionSocket> {
+    fn accepted(
+        &self,
+        connection: ConnectionSocket,
+        remote: Option<SocketAddr>,
+    ) -> Result<(), ConnectionSocket> {
         if !self.accept {
             return Err(connection);
         }
-        self.accepted.lock().unwrap().push((connection, remote, fake::current_irql()));
+        self.accepted
+            .lock()
+            .unwrap()
+            .push((connection, remote, fake::current_irql()));
         Ok(())
     }
 }
@@ -229,14 +332,28 @@ fn accept_events_hand_over_working_connections_ipv4_and_ipv6() {
     let client = register();
     for at in [V4, V6] {
         let accepted = Arc::new(Mutex::new(Vec::new()));
-        let events = Listener { accept: true, accepted: accepted.clone() };
-        let mut listener = EventListener::bind(&client, at.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+        let events = Listener {
+            accept: true,
+            accepted: accepted.clone(),
+        };
+        let mut listener = EventListener::bind(
+            &client,
+            at.parse().unwrap(),
+            BindOptions::default(),
+            events,
+            QUICK,
+        )
+        .unwrap();
         let addr = listener.socket().unwrap().local_addr().unwrap();
         let mut near = ConnectionSocket::connect(&client, addr, None, QUICK).unwrap();
         let (mut far, remote, irql) = accepted.lock().unwrap().pop().expect("accept event ran");
         assert_eq!(remote, Some(near.local_addr().unwrap()), "{at}");
         assert_eq!(irql, fake::DISPATCH_LEVEL);
-        assert_eq!(provider::calls(provider::Op::Accept), 0, "no WskAccept request");
+        assert_eq!(
+            provider::calls(provider::Op::Accept),
+            0,
+            "no WskAccept request"
+        );
         near.send_all(b"hello", QUICK).unwrap();
         let mut buf = [0u8; 8];
         assert_eq!(far.receive(&mut buf, QUICK).unwrap(), 5);
@@ -252,13 +369,26 @@ fn rejected_connections_are_closed_by_the_provider_and_reset_the_peer() {
     let kernel = fake::Kernel::start();
     let client = register();
     let accepted = Arc::new(Mutex::new(Vec::new()));
-    let events = Listener { accept: false, accepted: accepted.clone() };
-    let mut listener = EventListener::bind(&client, V4.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let events = Listener {
+        accept: false,
+        accepted: accepted.clone(),
+    };
+    let mut listener = EventListener::bind(
+        &client,
+        V4.parse().unwrap(),
+        BindOptions::default(),
+        events,
+        QUICK,
+    )
+    .unwrap();
     let addr = listener.socket().unwrap().local_addr().unwrap();
     let mut near = ConnectionSocket::connect(&client, addr, None, QUICK).unwrap();
     assert!(accepted.lock().unwrap().is_empty());
     let mut buf = [0u8; 4];
-    assert_eq!(near.receive(&mut buf, QUICK).unwrap_err().status(), NtStatus::CONNECTION_RESET);
+    assert_eq!(
+        near.receive(&mut buf, QUICK).unwrap_err().status(),
+        NtStatus::CONNECTION_RESET
+    );
     drop((near, listener));
     drop(client);
     // No double close and no leaked socket (the rejected one was never the client's).
@@ -270,13 +400,26 @@ fn disabled_accept_events_fall_back_to_accept_requests() {
     let kernel = fake::Kernel::start();
     let client = register();
     let accepted = Arc::new(Mutex::new(Vec::new()));
-    let events = Listener { accept: true, accepted: accepted.clone() };
-    let mut listener = EventListener::bind(&client, V4.parse().unwrap(), BindOptions::default(), events, QUICK).unwrap();
+    let events = Listener {
+        accept: true,
+        accepted: accepted.clone(),
+    };
+    let mut listener = EventListener::bind(
+        &client,
+        V4.parse().unwrap(),
+        BindOptions::default(),
+        events,
+        QUICK,
+    )
+    .unwrap();
     listener.disable().unwrap();
     let addr = listener.socket().unwrap().local_addr().unwrap();
     let near = ConnectionSocket::connect(&client, addr, None, QUICK).unwrap();
     let (far, _) = listener.socket().unwrap().accept(QUICK).unwrap();
-    assert!(accepted.lock().unwrap().is_empty(), "no event after WSK_EVENT_DISABLE");
+    assert!(
+        accepted.lock().unwrap().is_empty(),
+        "no event after WSK_EVENT_DISABLE"
+    );
     drop((near, far, listener));
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
@@ -291,7 +434,10 @@ struct Stream {
 
 impl ConnectionEvents for Stream {
     fn received(&self, data: &Indication<'_>) -> Verdict {
-        self.seen.lock().unwrap().push(data.chunks().flatten().copied().collect());
+        self.seen
+            .lock()
+            .unwrap()
+            .push(data.chunks().flatten().copied().collect());
         self.verdict
     }
 
@@ -308,7 +454,15 @@ type Kept = Arc<Mutex<Vec<RetainedData>>>;
 
 fn stream(verdict: Verdict) -> (Stream, StreamSeen, Kept) {
     let (seen, keep) = (Arc::default(), Arc::default());
-    (Stream { verdict, seen: Arc::clone(&seen), keep: Arc::clone(&keep) }, seen, keep)
+    (
+        Stream {
+            verdict,
+            seen: Arc::clone(&seen),
+            keep: Arc::clone(&keep),
+        },
+        seen,
+        keep,
+    )
 }
 
 #[test]
@@ -317,17 +471,29 @@ fn connection_receive_retained_until_dropped_then_released() {
     let client = register();
     let (mut l, addr) = listener(&client);
     let (events, seen, keep) = stream(Verdict::Retain);
-    let near = EventConnection::connect(&client, addr, None, BindOptions::default(), events, QUICK).unwrap();
+    let near = EventConnection::connect(&client, addr, None, BindOptions::default(), events, QUICK)
+        .unwrap();
     let (mut far, _) = l.accept(QUICK).unwrap();
     far.send_all(b"abc", QUICK).unwrap();
     assert_eq!(*seen.lock().unwrap(), vec![b"abc".to_vec()]);
-    assert_eq!(provider::retained_indications(), 1, "STATUS_PENDING: the list is the client's");
+    assert_eq!(
+        provider::retained_indications(),
+        1,
+        "STATUS_PENDING: the list is the client's"
+    );
     let handle = keep.lock().unwrap().pop().unwrap();
     assert_eq!(handle.len(), 3);
     assert_eq!(handle.chunks().collect::<Vec<_>>(), vec![&b"abc"[..]]);
-    assert_eq!(handle.datagrams().map(|(_, from)| from).collect::<Vec<_>>(), vec![None]);
+    assert_eq!(
+        handle.datagrams().map(|(_, from)| from).collect::<Vec<_>>(),
+        vec![None]
+    );
     drop(handle);
-    assert_eq!(provider::retained_indications(), 0, "WskRelease (connection dispatch)");
+    assert_eq!(
+        provider::retained_indications(),
+        0,
+        "WskRelease (connection dispatch)"
+    );
     drop((near, far, l));
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
@@ -339,7 +505,9 @@ fn connection_not_accepted_data_stays_queued_for_receive() {
     let client = register();
     let (mut l, addr) = listener(&client);
     let (events, seen, _) = stream(Verdict::NotAccepted);
-    let mut near = EventConnection::connect(&client, addr, None, BindOptions::default(), events, QUICK).unwrap();
+    let mut near =
+        EventConnection::connect(&client, addr, None, BindOptions::default(), events, QUICK)
+            .unwrap();
     let (mut far, _) = l.accept(QUICK).unwrap();
     far.send_all(b"queued", QUICK).unwrap();
     assert_eq!(seen.lock().unwrap().len(), 1);
@@ -359,7 +527,8 @@ fn dropping_an_event_connection_waits_for_retained_data() {
     let client = register();
     let (mut l, addr) = listener(&client);
     let (events, _, keep) = stream(Verdict::Retain);
-    let near = EventConnection::connect(&client, addr, None, BindOptions::default(), events, QUICK).unwrap();
+    let near = EventConnection::connect(&client, addr, None, BindOptions::default(), events, QUICK)
+        .unwrap();
     let (mut far, _) = l.accept(QUICK).unwrap();
     far.send_all(b"zz", QUICK).unwrap();
     let handle = keep.lock().unwrap().pop().unwrap();
@@ -367,7 +536,11 @@ fn dropping_an_event_connection_waits_for_retained_data() {
     let dropper = std::thread::spawn(move || drop(near));
     std::thread::sleep(Duration::from_millis(50));
     assert!(!dropper.is_finished());
-    assert_eq!(provider::calls(provider::Op::Close), closes, "no WskCloseSocket while data is retained");
+    assert_eq!(
+        provider::calls(provider::Op::Close),
+        closes,
+        "no WskCloseSocket while data is retained"
+    );
     drop(handle);
     dropper.join().unwrap();
     drop((far, l));

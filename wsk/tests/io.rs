@@ -4,7 +4,11 @@
 
 // Test data are byte patterns that wrap on purpose; the small helpers below take `Started` by
 // value and build expected results, which reads best as they are.
-#![allow(clippy::cast_possible_truncation, clippy::needless_pass_by_value, clippy::unnecessary_wraps)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::needless_pass_by_value,
+    clippy::unnecessary_wraps
+)]
 
 mod common;
 
@@ -47,12 +51,17 @@ unsafe impl Sync for Chain {}
 impl Chain {
     /// One MDL per length, linked in order; each over its own zeroed buffer.
     fn new(lengths: &[usize]) -> Self {
-        let mut parts: Vec<Box<[u8]>> = lengths.iter().map(|n| vec![0u8; *n].into_boxed_slice()).collect();
+        let mut parts: Vec<Box<[u8]>> = lengths
+            .iter()
+            .map(|n| vec![0u8; *n].into_boxed_slice())
+            .collect();
         let mut mdls = Vec::new();
         for part in &mut parts {
             let len = u32::try_from(part.len()).unwrap();
             // SAFETY: the buffer outlives the MDL (both owned by the chain, MDLs freed first).
-            let mdl = unsafe { sys::IoAllocateMdl(part.as_mut_ptr().cast(), len, 0, 0, std::ptr::null_mut()) };
+            let mdl = unsafe {
+                sys::IoAllocateMdl(part.as_mut_ptr().cast(), len, 0, 0, std::ptr::null_mut())
+            };
             let mdl = NonNull::new(mdl).expect("IoAllocateMdl");
             // SAFETY: a fresh MDL over heap memory (which the fake treats as nonpaged).
             unsafe { sys::MmBuildMdlForNonPagedPool(mdl.as_ptr()) };
@@ -127,7 +136,12 @@ impl IoHandler for Recorder {
     type Context = u32;
 
     fn completed(&self, context: u32, result: wsk::Result<Transferred>) {
-        let c = Completion { context, result, irql: fake::current_irql(), inside_routine: fake::in_completion_routine() };
+        let c = Completion {
+            context,
+            result,
+            irql: fake::current_irql(),
+            inside_routine: fake::in_completion_routine(),
+        };
         self.0.lock().unwrap().push(c);
     }
 }
@@ -144,7 +158,9 @@ fn reclaim(socket: Arc<ConnectionSocket>) -> ConnectionSocket {
 fn done<C: std::fmt::Debug>(started: Started<C>) -> (C, wsk::Result<Transferred>) {
     match started {
         Started::Done(context, result) => (context, result),
-        Started::Pending { generation } => panic!("expected Done, got Pending {{ generation: {generation} }}"),
+        Started::Pending { generation } => {
+            panic!("expected Done, got Pending {{ generation: {generation} }}")
+        }
     }
 }
 
@@ -156,7 +172,10 @@ fn pending<C>(started: Started<C>) -> u32 {
 }
 
 fn received(bytes: usize) -> wsk::Result<Transferred> {
-    Ok(Transferred { bytes, remote: None })
+    Ok(Transferred {
+        bytes,
+        remote: None,
+    })
 }
 
 fn error(status: NtStatus) -> wsk::Result<Transferred> {
@@ -175,14 +194,21 @@ fn a_pending_receive_completes_through_the_handler_with_the_bytes() {
 
         let generation = pending(slot.receive(&near, &buffer, 64, 0, 7));
         assert!(slot.is_busy());
-        assert!(recorder.all().is_empty(), "no completion before data arrives");
+        assert!(
+            recorder.all().is_empty(),
+            "no completion before data arrives"
+        );
 
         far.send_all(b"hello, slot", QUICK).unwrap();
         let all = recorder.wait_for(1);
         assert_eq!(all.len(), 1, "{all:?}");
         assert_eq!(all[0].context, 7);
         assert_eq!(all[0].result, received(11));
-        assert_eq!(all[0].irql, fake::DISPATCH_LEVEL, "completion at DISPATCH_LEVEL");
+        assert_eq!(
+            all[0].irql,
+            fake::DISPATCH_LEVEL,
+            "completion at DISPATCH_LEVEL"
+        );
         assert!(all[0].inside_routine);
         assert_eq!(&chain.part(0)[..11], b"hello, slot");
         assert!(!slot.is_busy());
@@ -221,12 +247,25 @@ fn an_inline_completion_is_returned_as_done_and_never_calls_the_handler() {
         // A send completes inline too (the peer's window has room).
         chain.buffer().unwrap().write_at(0, b"pong").unwrap();
         let (context, result) = done(slot.send(&near, &buffer, 4, 0, 4));
-        assert_eq!((context, result), (4, Ok(Transferred { bytes: 4, remote: None })));
+        assert_eq!(
+            (context, result),
+            (
+                4,
+                Ok(Transferred {
+                    bytes: 4,
+                    remote: None
+                })
+            )
+        );
         let mut got = [0u8; 4];
         assert_eq!(far.receive(&mut got, QUICK), Ok(4));
         assert_eq!(&got, b"pong");
 
-        assert!(recorder.after_a_pause().is_empty(), "the handler never ran: {:?}", recorder.all());
+        assert!(
+            recorder.after_a_pause().is_empty(),
+            "the handler never ran: {:?}",
+            recorder.all()
+        );
         drop(slot);
         drop((near, far));
         assert!(client.shutdown(QUICK));
@@ -251,7 +290,8 @@ impl IoHandler for Restarter {
         loop {
             let Ok(t) = result else { return };
             assert_eq!(t.bytes, 1);
-            self.sum.fetch_add(usize::from(self.chain.part(0)[0]), Ordering::Relaxed);
+            self.sum
+                .fetch_add(usize::from(self.chain.part(0)[0]), Ordering::Relaxed);
             if self.left.fetch_sub(1, Ordering::Relaxed) == 1 {
                 return;
             }
@@ -291,9 +331,16 @@ fn a_handler_that_restarts_on_inline_completions_does_not_recurse() {
         }
         assert_eq!(slot.handler().left.load(Ordering::Relaxed), 0);
         assert_eq!(slot.handler().restarts.load(Ordering::Relaxed), BYTES - 1);
-        assert_eq!(slot.handler().sum.load(Ordering::Relaxed), data.iter().map(|b| usize::from(*b)).sum::<usize>());
+        assert_eq!(
+            slot.handler().sum.load(Ordering::Relaxed),
+            data.iter().map(|b| usize::from(*b)).sum::<usize>()
+        );
         // One level for the provider's completion, one for the first inline restart: flat.
-        assert!(fake::max_completion_depth() <= 2, "completion nesting {}", fake::max_completion_depth());
+        assert!(
+            fake::max_completion_depth() <= 2,
+            "completion nesting {}",
+            fake::max_completion_depth()
+        );
         drop(slot);
         drop(far);
         drop(reclaim(socket));
@@ -320,9 +367,17 @@ fn a_busy_slot_refuses_a_second_request_without_touching_the_first() {
         assert_eq!((context, result), (2, error(NtStatus::DEVICE_BUSY)));
         let (context, result) = done(slot.send(&near, &other.buffer().unwrap(), 4, 0, 3));
         assert_eq!((context, result), (3, error(NtStatus::DEVICE_BUSY)));
-        assert_eq!(provider::calls(Op::Receive), receives, "the refused start never reached the provider");
+        assert_eq!(
+            provider::calls(Op::Receive),
+            receives,
+            "the refused start never reached the provider"
+        );
         assert_eq!(provider::calls(Op::Send), sends);
-        assert_eq!(fake::counts().cancel_calls, cancels, "the request in flight was not cancelled");
+        assert_eq!(
+            fake::counts().cancel_calls,
+            cancels,
+            "the request in flight was not cancelled"
+        );
         assert!(slot.is_busy());
 
         far.send_all(b"first", QUICK).unwrap();
@@ -330,7 +385,10 @@ fn a_busy_slot_refuses_a_second_request_without_touching_the_first() {
         assert_eq!(all.len(), 1, "{all:?}");
         assert_eq!((all[0].context, all[0].result), (1, received(5)));
         assert_eq!(&chain.part(0)[..5], b"first");
-        assert!(other.part(0).iter().all(|b| *b == 0), "the refused buffer was not used");
+        assert!(
+            other.part(0).iter().all(|b| *b == 0),
+            "the refused buffer was not used"
+        );
         // Cancelling the finished request now does nothing.
         slot.cancel(generation, CancelReason::Cancelled);
         assert_eq!(fake::counts().cancel_calls, cancels);
@@ -343,7 +401,10 @@ fn a_busy_slot_refuses_a_second_request_without_touching_the_first() {
 
 #[test]
 fn cancelling_the_current_generation_completes_it_as_cancelled_or_timed_out() {
-    for (reason, status) in [(CancelReason::Cancelled, NtStatus::CANCELLED), (CancelReason::TimedOut, NtStatus::IO_TIMEOUT)] {
+    for (reason, status) in [
+        (CancelReason::Cancelled, NtStatus::CANCELLED),
+        (CancelReason::TimedOut, NtStatus::IO_TIMEOUT),
+    ] {
         // Windows: IoCancelIrp completes the request at once.
         let kernel = fake::Kernel::start();
         provider::configure(Config::WINDOWS);
@@ -357,7 +418,11 @@ fn cancelling_the_current_generation_completes_it_as_cancelled_or_timed_out() {
         slot.cancel(generation, reason);
         let all = recorder.wait_for(1);
         assert_eq!(all.len(), 1, "{all:?}");
-        assert_eq!((all[0].context, all[0].result), (9, error(status)), "{reason:?}");
+        assert_eq!(
+            (all[0].context, all[0].result),
+            (9, error(status)),
+            "{reason:?}"
+        );
         assert!(!slot.is_busy());
         drop(slot);
         drop((near, far, buffer, chain));
@@ -377,12 +442,19 @@ fn cancelling_the_current_generation_completes_it_as_cancelled_or_timed_out() {
         let slot = IoSlot::new(recorder.clone()).unwrap();
         let generation = pending(slot.receive(&near, &buffer, 8, 0, 10));
         slot.cancel(generation, reason);
-        assert!(recorder.after_a_pause().is_empty(), "Wine's netio ignores IoCancelIrp");
+        assert!(
+            recorder.after_a_pause().is_empty(),
+            "Wine's netio ignores IoCancelIrp"
+        );
         assert!(slot.is_busy());
         drop(near);
         let all = recorder.wait_for(1);
         assert_eq!(all.len(), 1, "{all:?}");
-        assert_eq!((all[0].context, all[0].result), (10, error(status)), "{reason:?}");
+        assert_eq!(
+            (all[0].context, all[0].result),
+            (10, error(status)),
+            "{reason:?}"
+        );
         drop(slot);
         drop((far, buffer, chain));
         assert!(client.shutdown(QUICK));
@@ -409,15 +481,30 @@ fn a_stale_generation_does_not_cancel_the_next_request() {
     let cancels = fake::counts().cancel_calls;
     slot.cancel(first, CancelReason::Cancelled);
     slot.cancel(first, CancelReason::TimedOut);
-    assert_eq!(fake::counts().cancel_calls, cancels, "no IoCancelIrp for a stale generation");
+    assert_eq!(
+        fake::counts().cancel_calls,
+        cancels,
+        "no IoCancelIrp for a stale generation"
+    );
     assert!(slot.is_busy());
-    assert_eq!(provider::waiting_requests(), 1, "the second request still waits in the provider");
+    assert_eq!(
+        provider::waiting_requests(),
+        1,
+        "the second request still waits in the provider"
+    );
 
     far.send_all(b"late", QUICK).unwrap();
     let all = recorder.wait_for(2);
     assert_eq!(all.len(), 2, "{all:?}");
-    assert_eq!((all[0].context, all[0].result), (1, error(NtStatus::IO_TIMEOUT)));
-    assert_eq!((all[1].context, all[1].result), (2, received(4)), "the next request was not cancelled");
+    assert_eq!(
+        (all[0].context, all[0].result),
+        (1, error(NtStatus::IO_TIMEOUT))
+    );
+    assert_eq!(
+        (all[1].context, all[1].result),
+        (2, received(4)),
+        "the next request was not cancelled"
+    );
     drop(slot);
     drop((near, far, buffer, chain));
     assert!(client.shutdown(QUICK));
@@ -448,7 +535,11 @@ fn a_synchronous_refusal_is_done_with_the_providers_status() {
         far.send_all(b"ok", QUICK).unwrap();
         let (context, result) = done(slot.receive(&near, &buffer, 8, 0, 3));
         assert_eq!((context, result), (3, received(2)));
-        assert!(recorder.after_a_pause().is_empty(), "the handler never ran: {:?}", recorder.all());
+        assert!(
+            recorder.after_a_pause().is_empty(),
+            "the handler never ran: {:?}",
+            recorder.all()
+        );
         drop(slot);
         drop((near, far));
         assert!(client.shutdown(QUICK));
@@ -458,12 +549,21 @@ fn a_synchronous_refusal_is_done_with_the_providers_status() {
 #[test]
 fn mdl_buffer_rejects_empty_and_over_long_chains() {
     let kernel = fake::Kernel::start();
-    assert_eq!(Chain::new(&[0]).buffer().err(), Some(Error::new(NtStatus::INVALID_PARAMETER)));
-    assert_eq!(Chain::new(&[0, 0, 0]).buffer().err(), Some(Error::new(NtStatus::INVALID_PARAMETER)));
+    assert_eq!(
+        Chain::new(&[0]).buffer().err(),
+        Some(Error::new(NtStatus::INVALID_PARAMETER))
+    );
+    assert_eq!(
+        Chain::new(&[0, 0, 0]).buffer().err(),
+        Some(Error::new(NtStatus::INVALID_PARAMETER))
+    );
     let longest = Chain::new(&[1; 1024]);
     assert_eq!(longest.buffer().map(|b| b.len()), Ok(1024));
     let too_long = Chain::new(&[1; 1025]);
-    assert_eq!(too_long.buffer().err(), Some(Error::new(NtStatus::INVALID_PARAMETER)));
+    assert_eq!(
+        too_long.buffer().err(),
+        Some(Error::new(NtStatus::INVALID_PARAMETER))
+    );
     let chain = Chain::new(&[0, 3, 4]);
     assert_eq!(chain.buffer().map(|b| b.len()), Ok(7));
     drop((longest, too_long, chain));
@@ -481,16 +581,34 @@ fn a_range_past_the_chain_is_refused_before_the_provider() {
         assert_eq!(buffer.len(), 32);
         let recorder = Recorder::default();
         let slot = IoSlot::new(recorder.clone()).unwrap();
-        let calls = || (provider::calls(Op::Receive), provider::calls(Op::Send), provider::calls(Op::ReceiveFrom));
+        let calls = || {
+            (
+                provider::calls(Op::Receive),
+                provider::calls(Op::Send),
+                provider::calls(Op::ReceiveFrom),
+            )
+        };
         let before = calls();
         let invalid = error(NtStatus::INVALID_PARAMETER);
 
         assert_eq!(done(slot.receive(&near, &buffer, 33, 0, 1)), (1, invalid));
-        assert_eq!(done(slot.send(&near, &buffer, usize::MAX, 0, 2)), (2, invalid));
+        assert_eq!(
+            done(slot.send(&near, &buffer, usize::MAX, 0, 2)),
+            (2, invalid)
+        );
         // Offset + length past the end, and an offset outside the first MDL (WSK applies it there).
-        assert_eq!(done(slot.receive_from(&udp, &buffer, 8, 25, 3)), (3, invalid));
-        assert_eq!(done(slot.receive_from(&udp, &buffer, 16, 1, 4)), (4, invalid));
-        assert_eq!(done(slot.receive_from(&udp, &buffer, usize::MAX, 2, 5)), (5, invalid));
+        assert_eq!(
+            done(slot.receive_from(&udp, &buffer, 8, 25, 3)),
+            (3, invalid)
+        );
+        assert_eq!(
+            done(slot.receive_from(&udp, &buffer, 16, 1, 4)),
+            (4, invalid)
+        );
+        assert_eq!(
+            done(slot.receive_from(&udp, &buffer, usize::MAX, 2, 5)),
+            (5, invalid)
+        );
         assert_eq!(calls(), before, "no refused range reached the provider");
         assert!(!slot.is_busy());
         assert!(recorder.after_a_pause().is_empty());
@@ -507,14 +625,29 @@ fn write_at_stays_inside_the_first_mdl() {
     let buffer = chain.buffer().unwrap();
     let too_small = Err(Error::new(NtStatus::BUFFER_TOO_SMALL));
     assert_eq!(buffer.write_at(0, b"head"), Ok(()));
-    assert_eq!(buffer.write_at(4, b"tail"), Ok(()), "exactly to the end of the first MDL");
+    assert_eq!(
+        buffer.write_at(4, b"tail"),
+        Ok(()),
+        "exactly to the end of the first MDL"
+    );
     assert_eq!(chain.part(0), b"headtail");
-    assert_eq!(buffer.write_at(5, b"over"), too_small, "one byte into the second MDL");
+    assert_eq!(
+        buffer.write_at(5, b"over"),
+        too_small,
+        "one byte into the second MDL"
+    );
     assert_eq!(buffer.write_at(8, b"x"), too_small);
-    assert_eq!(buffer.write_at(usize::MAX, b"x"), too_small, "offset + length overflows");
+    assert_eq!(
+        buffer.write_at(usize::MAX, b"x"),
+        too_small,
+        "offset + length overflows"
+    );
     assert_eq!(buffer.write_at(8, b""), Ok(()), "an empty write at the end");
     assert_eq!(chain.part(0), b"headtail");
-    assert!(chain.part(1).iter().all(|b| *b == 0), "the second MDL is untouched");
+    assert!(
+        chain.part(1).iter().all(|b| *b == 0),
+        "the second MDL is untouched"
+    );
     drop((buffer, chain));
     kernel.assert_clean();
 }
@@ -542,7 +675,16 @@ fn datagrams_go_out_and_come_back_with_the_sender() {
     assert_eq!((context, result.map(|t| t.bytes)), (2, Ok(5)));
     let all = recorder.wait_for(1);
     assert_eq!(all.len(), 1, "{all:?}");
-    assert_eq!((all[0].context, all[0].result), (1, Ok(Transferred { bytes: 5, remote: Some(a_at) })));
+    assert_eq!(
+        (all[0].context, all[0].result),
+        (
+            1,
+            Ok(Transferred {
+                bytes: 5,
+                remote: Some(a_at)
+            })
+        )
+    );
     assert_eq!(&rx_chain.part(0)[..9], b"\0\0\0\0dgram");
     drop((rx, tx));
     drop((a, b, rx_buffer, rx_chain, tx_buffer, tx_chain));
@@ -564,7 +706,11 @@ fn the_slot_outlives_its_dropped_handles_while_a_request_is_pending() {
         let pool = fake::counts().pool_live;
         drop(slot);
         drop(copy);
-        assert_eq!(fake::counts().pool_live, pool, "the pending request keeps the slot");
+        assert_eq!(
+            fake::counts().pool_live,
+            pool,
+            "the pending request keeps the slot"
+        );
         assert_eq!(fake::counts().irps_in_provider, 1);
 
         if config == Config::WINDOWS {
@@ -579,7 +725,10 @@ fn the_slot_outlives_its_dropped_handles_while_a_request_is_pending() {
             drop(near);
             let all = recorder.wait_for(1);
             assert_eq!(all.len(), 1, "{all:?}");
-            assert_eq!((all[0].context, all[0].result), (5, error(NtStatus::CANCELLED)));
+            assert_eq!(
+                (all[0].context, all[0].result),
+                (5, error(NtStatus::CANCELLED))
+            );
         }
         // The completion freed the slot (and its IRP) without touching freed memory
         // (Kernel::assert_clean checks the pool and the violations).
@@ -604,7 +753,10 @@ impl IoHandler for Requeue {
         if context == 1 {
             let buffer = self.chain.buffer().unwrap();
             let started = slot.receive(&self.socket, &buffer, 8, 0, (2, slot.clone()));
-            assert!(matches!(started, Started::Pending { .. }), "the next request waits for data");
+            assert!(
+                matches!(started, Started::Pending { .. }),
+                "the next request waits for data"
+            );
         }
     }
 }
@@ -618,14 +770,22 @@ fn a_handler_may_start_the_next_request_when_a_cancel_completes_inline() {
     let socket = Arc::new(near);
     let chain = Arc::new(Chain::new(&[8]));
     let results = Recorder::default();
-    let slot = IoSlot::new(Requeue { socket: socket.clone(), chain: chain.clone(), results: results.clone() }).unwrap();
+    let slot = IoSlot::new(Requeue {
+        socket: socket.clone(),
+        chain: chain.clone(),
+        results: results.clone(),
+    })
+    .unwrap();
     let buffer = chain.buffer().unwrap();
     let generation = pending(slot.receive(&socket, &buffer, 8, 0, (1, slot.clone())));
     // IoCancelIrp completes the request inside `cancel`; the handler starts the next one.
     slot.cancel(generation, CancelReason::Cancelled);
     let all = results.wait_for(1);
     assert_eq!(all.len(), 1, "{all:?}");
-    assert_eq!((all[0].context, all[0].result), (1, error(NtStatus::CANCELLED)));
+    assert_eq!(
+        (all[0].context, all[0].result),
+        (1, error(NtStatus::CANCELLED))
+    );
     assert!(slot.is_busy(), "the next request is in flight");
     far.send_all(b"next", QUICK).unwrap();
     let all = results.wait_for(2);

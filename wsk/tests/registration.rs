@@ -161,7 +161,10 @@ fn provider_characteristics_come_from_the_registration() {
     let kernel = fake::Kernel::start();
     let client = register();
     let characteristics = client.provider_characteristics().unwrap();
-    assert_eq!((characteristics.lowest, characteristics.highest), (0x0100, 0x0100));
+    assert_eq!(
+        (characteristics.lowest, characteristics.highest),
+        (0x0100, 0x0100)
+    );
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
 }

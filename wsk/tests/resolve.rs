@@ -17,7 +17,10 @@ fn name_of_answers_host_and_service_for_ipv4_and_ipv6() {
         let kernel = fake::Kernel::start();
         provider::configure(config);
         let client = register();
-        for (at, host, service) in [("192.0.2.7:80", "192.0.2.7", "80"), ("[2001:db8::1]:65535", "2001:db8::1", "65535")] {
+        for (at, host, service) in [
+            ("192.0.2.7:80", "192.0.2.7", "80"),
+            ("[2001:db8::1]:65535", "2001:db8::1", "65535"),
+        ] {
             let addr: SocketAddr = at.parse().unwrap();
             let (h, s) = name_of(&client, addr, QUICK).unwrap();
             assert_eq!((h.as_str(), s.as_str()), (host, service), "{config:?} {at}");
@@ -35,11 +38,23 @@ fn name_of_reports_the_provider_status() {
     let client = register();
     let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
     provider::script(Op::NameInfo, [Behavior::Fail(NtStatus::NOT_FOUND)]);
-    assert_eq!(name_of(&client, addr, QUICK).unwrap_err().status(), NtStatus::NOT_FOUND);
-    provider::script(Op::NameInfo, [Behavior::FailSync(NtStatus::NOT_IMPLEMENTED)]);
-    assert_eq!(name_of(&client, addr, QUICK).unwrap_err().status(), NtStatus::NOT_IMPLEMENTED);
+    assert_eq!(
+        name_of(&client, addr, QUICK).unwrap_err().status(),
+        NtStatus::NOT_FOUND
+    );
+    provider::script(
+        Op::NameInfo,
+        [Behavior::FailSync(NtStatus::NOT_IMPLEMENTED)],
+    );
+    assert_eq!(
+        name_of(&client, addr, QUICK).unwrap_err().status(),
+        NtStatus::NOT_IMPLEMENTED
+    );
     // The next call works again.
-    assert_eq!(name_of(&client, addr, QUICK).unwrap().0.as_str(), "127.0.0.1");
+    assert_eq!(
+        name_of(&client, addr, QUICK).unwrap().0.as_str(),
+        "127.0.0.1"
+    );
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
 }
@@ -50,10 +65,20 @@ fn name_of_times_out_and_cancels() {
     provider::configure(Config::WINDOWS);
     let client = register();
     let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
-    provider::script(Op::NameInfo, [Behavior::Hang { cancel: true, close: false }]);
+    provider::script(
+        Op::NameInfo,
+        [Behavior::Hang {
+            cancel: true,
+            close: false,
+        }],
+    );
     let e = name_of(&client, addr, Duration::from_millis(50)).unwrap_err();
     assert_eq!(e.status(), NtStatus::IO_TIMEOUT);
-    assert_eq!(provider::waiting_requests(), 0, "the cancelled request completed");
+    assert_eq!(
+        provider::waiting_requests(),
+        0,
+        "the cancelled request completed"
+    );
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
 }

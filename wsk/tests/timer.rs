@@ -50,11 +50,26 @@ fn a_periodic_timer_ticks_repeatedly_and_stops_on_drop() {
     assert!(Arc::ptr_eq(timer.context(), &ticks));
     drop(timer);
     let after_drop = ticks.count.load(Ordering::SeqCst);
-    assert!(!ticks.in_tick.load(Ordering::SeqCst), "no tick runs once drop returned");
+    assert!(
+        !ticks.in_tick.load(Ordering::SeqCst),
+        "no tick runs once drop returned"
+    );
     // Twenty periods: a timer still queued would have ticked.
     thread::sleep(PERIOD * 20);
-    assert_eq!(ticks.count.load(Ordering::SeqCst), after_drop, "no tick after drop");
-    assert!(ticks.irqls.lock().unwrap().iter().all(|irql| *irql == fake::DISPATCH_LEVEL), "ticks run at DISPATCH_LEVEL");
+    assert_eq!(
+        ticks.count.load(Ordering::SeqCst),
+        after_drop,
+        "no tick after drop"
+    );
+    assert!(
+        ticks
+            .irqls
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|irql| *irql == fake::DISPATCH_LEVEL),
+        "ticks run at DISPATCH_LEVEL"
+    );
     assert_eq!(fake::counts().timers_queued, 0);
     kernel.assert_clean();
 }
@@ -70,12 +85,22 @@ fn dropping_during_a_tick_waits_for_it() {
     drop(timer);
     // The tick was in its 100 ms dwell: drop waited for it (KeFlushQueuedDpcs) before freeing
     // the memory the DPC reads; the fake reports freeing a running DPC as a violation.
-    assert!(!ticks.in_tick.load(Ordering::SeqCst), "drop returned while a tick ran");
-    assert!(started.elapsed() > Duration::from_millis(10), "drop waited for the tick");
+    assert!(
+        !ticks.in_tick.load(Ordering::SeqCst),
+        "drop returned while a tick ran"
+    );
+    assert!(
+        started.elapsed() > Duration::from_millis(10),
+        "drop waited for the tick"
+    );
     let after_drop = ticks.count.load(Ordering::SeqCst);
     assert!(after_drop >= 1);
     thread::sleep(Duration::from_millis(150));
-    assert_eq!(ticks.count.load(Ordering::SeqCst), after_drop, "no tick after drop");
+    assert_eq!(
+        ticks.count.load(Ordering::SeqCst),
+        after_drop,
+        "no tick after drop"
+    );
     kernel.assert_clean();
 }
 

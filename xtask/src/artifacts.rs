@@ -126,7 +126,10 @@ pub(crate) fn cargo_build_release(
     )?;
     let artifact = layout.target.join(target).join("release").join(file);
     if !artifact.is_file() {
-        bail!("cargo built {package} but {} is missing", artifact.display());
+        bail!(
+            "cargo built {package} but {} is missing",
+            artifact.display()
+        );
     }
     Ok(artifact)
 }

@@ -405,12 +405,17 @@ pub(crate) fn run_with_verifier(
     shell::select(shell);
     let tally = run_once(layout, built, only, shell, Provider::Wskrs);
     if let Err(err) = provider::clear_verify(layout) {
-        say(&format!("e2e: could not take WSKRS_PROVIDER_VERIFY out of the prefix again: {err:#}"));
+        say(&format!(
+            "e2e: could not take WSKRS_PROVIDER_VERIFY out of the prefix again: {err:#}"
+        ));
     }
     // What the provider's verifier wrote (it starts empty: the session removed it).
     let log = std::fs::read_to_string(provider::verifier_log(layout)).unwrap_or_default();
     let on = log.contains(provider::VERIFIER_ON);
-    let reports: Vec<&str> = log.lines().filter(|l| l.contains(provider::VERIFIER_REPORT)).collect();
+    let reports: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(provider::VERIFIER_REPORT))
+        .collect();
     for line in reports.iter().take(20) {
         say(&format!("  {line}"));
     }
@@ -420,7 +425,11 @@ pub(crate) fn run_with_verifier(
         tally.passed,
         tally.failed,
         tally.skipped.len(),
-        if on { "on" } else { "NOT on (WSKRS_PROVIDER_VERIFY did not reach the driver host)" },
+        if on {
+            "on"
+        } else {
+            "NOT on (WSKRS_PROVIDER_VERIFY did not reach the driver host)"
+        },
         reports.len()
     ));
     Ok(if tally.failed == 0 && on && reports.is_empty() {

@@ -615,8 +615,13 @@ mod declaration_tests {
     /// `(name, index)` of every `<Name>TableIndex = N,` line of `_WDFFUNCENUM`.
     fn table() -> Vec<(String, usize)> {
         let header = include_str!("../../driver/kmdf/linux-wdk/wdf.h");
-        let start = header.find("typedef enum _WDFFUNCENUM {").expect("the enum is declared");
-        let end = header[start..].find("} WDFFUNCENUM;").expect("the enum ends") + start;
+        let start = header
+            .find("typedef enum _WDFFUNCENUM {")
+            .expect("the enum is declared");
+        let end = header[start..]
+            .find("} WDFFUNCENUM;")
+            .expect("the enum ends")
+            + start;
         header[start..end]
             .lines()
             .filter_map(|line| {
@@ -672,7 +677,10 @@ mod declaration_tests {
         // `(NTAPI *PFN_WDFDRIVERCREATE)`, `(FASTCALL *PFN_WDF...)`; callback types are
         // `PFN_WDF_...` (an underscore after WDF) and are not DDIs.
         for part in header.split("*PFN_WDF").skip(1) {
-            let upper: String = part.chars().take_while(char::is_ascii_alphanumeric).collect();
+            let upper: String = part
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect();
             if upper.is_empty() {
                 continue;
             }

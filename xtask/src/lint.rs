@@ -31,22 +31,40 @@ pub(crate) fn run(layout: &Layout) -> Result<bool> {
     let kmdf_manifest = layout.root.join("driver").join("kmdf").join("Cargo.toml");
     let kmdf_manifest = kmdf_manifest.to_string_lossy().into_owned();
     let mut steps: Vec<(&str, Command)> = vec![
-        ("cargo fmt --check", cargo(layout, &["fmt", "--all", "--", "--check"])),
+        (
+            "cargo fmt --check",
+            cargo(layout, &["fmt", "--all", "--", "--check"]),
+        ),
         (
             "cargo fmt --check (KMDF shell)",
-            cargo(layout, &["fmt", "--manifest-path", &kmdf_manifest, "--", "--check"]),
+            cargo(
+                layout,
+                &["fmt", "--manifest-path", &kmdf_manifest, "--", "--check"],
+            ),
         ),
         (
             "clippy (host, all targets)",
-            cargo(layout, &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"]),
+            cargo(
+                layout,
+                &["clippy", "--quiet", "--all-targets", "--", "-D", "warnings"],
+            ),
         ),
         (
             "clippy (x86_64-pc-windows-msvc: WDM shell, conformance driver)",
             cargo(
                 layout,
                 &[
-                    "clippy", "--quiet", "-p", "wskrs-wdm", "-p", "wskrs-conformance", "--target",
-                    "x86_64-pc-windows-msvc", "--", "-D", "warnings",
+                    "clippy",
+                    "--quiet",
+                    "-p",
+                    "wskrs-wdm",
+                    "-p",
+                    "wskrs-conformance",
+                    "--target",
+                    "x86_64-pc-windows-msvc",
+                    "--",
+                    "-D",
+                    "warnings",
                 ],
             ),
         ),
@@ -55,9 +73,20 @@ pub(crate) fn run(layout: &Layout) -> Result<bool> {
             cargo(
                 layout,
                 &[
-                    "clippy", "--quiet", "-p", "wskrs-client", "-p", "wskrs-provider", "-p",
-                    "wskrs-kmdf-runtime", "--target", "x86_64-pc-windows-gnu", "--all-targets",
-                    "--", "-D", "warnings",
+                    "clippy",
+                    "--quiet",
+                    "-p",
+                    "wskrs-client",
+                    "-p",
+                    "wskrs-provider",
+                    "-p",
+                    "wskrs-kmdf-runtime",
+                    "--target",
+                    "x86_64-pc-windows-gnu",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
                 ],
             ),
         ),

@@ -159,10 +159,25 @@ fn apply_verify(wine: &Wine, layout: &Layout) -> Result<bool> {
         let log = verifier_log(layout);
         let _ = std::fs::remove_file(&log);
         let path = crate::util::wine_path(&log)?;
-        reg(wine, &["add", ENV_KEY, "/v", VERIFY_VALUE, "/t", "REG_SZ", "/d", &path, "/f"])?;
+        reg(
+            wine,
+            &[
+                "add",
+                ENV_KEY,
+                "/v",
+                VERIFY_VALUE,
+                "/t",
+                "REG_SZ",
+                "/d",
+                &path,
+                "/f",
+            ],
+        )?;
         std::fs::write(&marker, "WSKRS_PROVIDER_VERIFY=1\n")
             .with_context(|| format!("writing {}", marker.display()))?;
-        say(&format!("provider: verifier on (HKCU\\Environment WSKRS_PROVIDER_VERIFY={path})"));
+        say(&format!(
+            "provider: verifier on (HKCU\\Environment WSKRS_PROVIDER_VERIFY={path})"
+        ));
         return Ok(true);
     }
     if marker.is_file() {
@@ -215,7 +230,12 @@ fn marker(layout: &Layout) -> PathBuf {
 
 fn build(layout: &Layout) -> Result<PathBuf> {
     say("provider: building the wsk-rs WSK provider (wskrs-provider, x86_64-pc-windows-gnu, release)");
-    crate::artifacts::cargo_build_release(layout, "wskrs-provider", "x86_64-pc-windows-gnu", "netio.dll")
+    crate::artifacts::cargo_build_release(
+        layout,
+        "wskrs-provider",
+        "x86_64-pc-windows-gnu",
+        "netio.dll",
+    )
 }
 
 /// Puts the chosen provider in place. Call with the prefix's wineserver running and before

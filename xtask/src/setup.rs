@@ -248,7 +248,10 @@ fn missing_from_rustup(layout: &Layout, kind: &str, wanted: &[&str]) -> Result<V
              rustup; install Rust with rustup)",
         )?;
     if !output.status.success() {
-        bail!("`rustup {kind} list --installed` failed ({})", output.status);
+        bail!(
+            "`rustup {kind} list --installed` failed ({})",
+            output.status
+        );
     }
     let text = String::from_utf8_lossy(&output.stdout);
     let installed: BTreeSet<&str> = text.lines().map(str::trim).collect();

@@ -105,9 +105,11 @@ pub(crate) fn check(layout: &Layout) -> Result<bool> {
         }
         let before = pending.len();
         pending.retain(|d| {
-            !matches!(d, Declared::Type(_) | Declared::Function(_) | Declared::Variable(_))
-                || !(errors.contains(&format!("'{}'", d.name()))
-                    || errors.contains(&format!("struct {}'", d.name())))
+            !matches!(
+                d,
+                Declared::Type(_) | Declared::Function(_) | Declared::Variable(_)
+            ) || !(errors.contains(&format!("'{}'", d.name()))
+                || errors.contains(&format!("struct {}'", d.name())))
         });
         already += before - pending.len();
         if pending.len() == before {
@@ -126,7 +128,16 @@ pub(crate) fn check(layout: &Layout) -> Result<bool> {
     let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(program);
     cmd.current_dir(&layout.root)
-        .args(["check", "--quiet", "-p", "wsk-bindings", "-p", "wsk", "--target", "x86_64-pc-windows-msvc"])
+        .args([
+            "check",
+            "--quiet",
+            "-p",
+            "wsk-bindings",
+            "-p",
+            "wsk",
+            "--target",
+            "x86_64-pc-windows-msvc",
+        ])
         .env("WDKContentRoot", &kit)
         .env("WDK_VERSION", KIT_VERSION)
         .env("CARGO_TARGET_DIR", work.join("target"))
@@ -188,7 +199,9 @@ fn syntax_errors(include: &Path) -> Result<String> {
         .context("starting clang (is it installed? `cargo xtask setup`)")?;
     if let Some(mut stdin) = child.stdin.take() {
         use std::io::Write as _;
-        stdin.write_all(source.as_bytes()).context("writing to clang")?;
+        stdin
+            .write_all(source.as_bytes())
+            .context("writing to clang")?;
     }
     let out = child.wait_with_output().context("waiting for clang")?;
     if out.status.success() {
@@ -225,8 +238,17 @@ mod tests {
     #[test]
     fn the_real_file_declares_what_the_wdk_also_defines() {
         let text = include_str!("../../wsk-bindings/src/missing.rs");
-        let names: Vec<String> = hand_declared(text).iter().map(|d| d.name().to_owned()).collect();
-        for expected in ["WSK_CACHE_SD", "SO_WSK_SECURITY", "IPPROTO_TCP", "WSK_CLIENT_DATAGRAM_DISPATCH", "IofCompleteRequest"] {
+        let names: Vec<String> = hand_declared(text)
+            .iter()
+            .map(|d| d.name().to_owned())
+            .collect();
+        for expected in [
+            "WSK_CACHE_SD",
+            "SO_WSK_SECURITY",
+            "IPPROTO_TCP",
+            "WSK_CLIENT_DATAGRAM_DISPATCH",
+            "IofCompleteRequest",
+        ] {
             assert!(names.iter().any(|n| n == expected), "{expected} not found");
         }
     }

@@ -111,7 +111,8 @@ impl<R: PendingRequest> IoHandler for DirectIo<R> {
     type Context = R;
 
     fn completed(&self, request: R, result: wsk::Result<Transferred>) {
-        self.driver.finish_direct(self.endpoint, self.direction, request, result);
+        self.driver
+            .finish_direct(self.endpoint, self.direction, request, result);
     }
 }
 
@@ -176,7 +177,14 @@ impl<R: PendingRequest> Driver<R> {
     /// Handles a direct-I/O request (SEND, RECV, SEND_TO, RECV_FROM): the request is always
     /// completed, now or later, through [`PendingRequest::complete`]. The shell marks it
     /// pending before the call and returns `STATUS_PENDING`. IRQL: PASSIVE_LEVEL.
-    pub fn direct(&'static self, caller: Caller, code: u32, input: &[u8], output_len: usize, request: R) {
+    pub fn direct(
+        &'static self,
+        caller: Caller,
+        code: u32,
+        input: &[u8],
+        output_len: usize,
+        request: R,
+    ) {
         match self.start_direct(caller, code, input, output_len, request) {
             Ok(()) => {}
             // Refused before any I/O: not an endpoint error (as for buffered requests).
@@ -184,7 +192,14 @@ impl<R: PendingRequest> Driver<R> {
         }
     }
 
-    fn start_direct(&'static self, caller: Caller, code: u32, input: &[u8], output_len: usize, mut request: R) -> Result<(), (R, NtStatus)> {
+    fn start_direct(
+        &'static self,
+        caller: Caller,
+        code: u32,
+        input: &[u8],
+        output_len: usize,
+        mut request: R,
+    ) -> Result<(), (R, NtStatus)> {
         let parsed = match protocol::parse_request(code, input) {
             Ok(parsed) => parsed,
             Err(e) => return Err((request, e.status())),
@@ -195,28 +210,52 @@ impl<R: PendingRequest> Driver<R> {
         let Some(expected) = protocol::direct_output_len(&parsed) else {
             return Err((request, NtStatus::INVALID_DEVICE_REQUEST));
         };
-        let Some(data) = data_request(&parsed) else { return Err((request, NtStatus::INVALID_DEVICE_REQUEST)) };
+        let Some(data) = data_request(&parsed) else {
+            return Err((request, NtStatus::INVALID_DEVICE_REQUEST));
+        };
         if output_len != expected {
             return Err((request, NtStatus::INVALID_PARAMETER));
         }
         let Some(buffer) = request.data().filter(|b| b.len() >= expected) else {
             return Err((request, NtStatus::INVALID_PARAMETER));
         };
-        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        let ticket = Ticket { endpoint: data.id.0, direction: data.direction.as_u64(), sequence };
-        let deadline = self.ticks.load(Ordering::Acquire).saturating_add(ticks_for(data.timeout_ms));
+        let sequence = self
+            .sequence
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
+        let ticket = Ticket {
+            endpoint: data.id.0,
+            direction: data.direction.as_u64(),
+            sequence,
+        };
+        let deadline = self
+            .ticks
+            .load(Ordering::Acquire)
+            .saturating_add(ticks_for(data.timeout_ms));
 
         let mut table = self.endpoints.inner.lock();
         let endpoint = match table.find(caller, data.id) {
             Ok(endpoint) => endpoint,
             Err(status) => return Err((request, status)),
         };
-        let offset = if data.with_header { core::mem::size_of::<protocol::RecvFromReply>() } else { 0 };
+        let offset = if data.with_header {
+            core::mem::size_of::<protocol::RecvFromReply>()
+        } else {
+            0
+        };
         let (target, io) = match &mut endpoint.kind {
-            Kind::Connection { socket: Some(socket), io } if data.remote.is_none() && !data.with_header => (Target::Tcp(socket), io),
-            Kind::Datagram { socket: Some(socket), io } if data.remote.is_some() || data.with_header => (Target::Udp(socket), io),
+            Kind::Connection {
+                socket: Some(socket),
+                io,
+            } if data.remote.is_none() && !data.with_header => (Target::Tcp(socket), io),
+            Kind::Datagram {
+                socket: Some(socket),
+                io,
+            } if data.remote.is_some() || data.with_header => (Target::Udp(socket), io),
             // The socket is out for a blocking request (DISCONNECT, an option) right now.
-            Kind::Connection { socket: None, .. } | Kind::Datagram { socket: None, .. } => return Err((request, NtStatus::DEVICE_BUSY)),
+            Kind::Connection { socket: None, .. } | Kind::Datagram { socket: None, .. } => {
+                return Err((request, NtStatus::DEVICE_BUSY))
+            }
             _ => return Err((request, NtStatus::INVALID_DEVICE_STATE)),
         };
         let slot = match self.slot(io.slot_mut(data.direction), data.id, data.direction) {
@@ -239,15 +278,28 @@ impl<R: PendingRequest> Driver<R> {
             with_header: data.with_header,
         });
         let started = match (target, data.direction, data.remote) {
-            (Target::Tcp(socket), Direction::Send, _) => slot.send(socket, &buffer, data.length, 0, request),
-            (Target::Tcp(socket), Direction::Receive, _) => slot.receive(socket, &buffer, data.length, 0, request),
-            (Target::Udp(socket), Direction::Send, Some(remote)) => slot.send_to(socket, &buffer, data.length, remote, request),
-            (Target::Udp(socket), Direction::Receive, _) => slot.receive_from(socket, &buffer, offset, data.length, request),
-            (Target::Udp(_), Direction::Send, None) => Started::Done(request, Err(wsk::Error::new(NtStatus::INVALID_DEVICE_REQUEST))),
+            (Target::Tcp(socket), Direction::Send, _) => {
+                slot.send(socket, &buffer, data.length, 0, request)
+            }
+            (Target::Tcp(socket), Direction::Receive, _) => {
+                slot.receive(socket, &buffer, data.length, 0, request)
+            }
+            (Target::Udp(socket), Direction::Send, Some(remote)) => {
+                slot.send_to(socket, &buffer, data.length, remote, request)
+            }
+            (Target::Udp(socket), Direction::Receive, _) => {
+                slot.receive_from(socket, &buffer, offset, data.length, request)
+            }
+            (Target::Udp(_), Direction::Send, None) => Started::Done(
+                request,
+                Err(wsk::Error::new(NtStatus::INVALID_DEVICE_REQUEST)),
+            ),
         };
         let mut cancel_now = None;
         if let Started::Pending { generation } = started {
-            if let Some(op) = direct_slots(&mut table, data.id).and_then(|io| io.pending_mut(data.direction).as_mut()) {
+            if let Some(op) = direct_slots(&mut table, data.id)
+                .and_then(|io| io.pending_mut(data.direction).as_mut())
+            {
                 if op.sequence == sequence {
                     op.generation = Some(generation);
                     cancel_now = op.cancelled.map(|(reason, _)| (generation, reason));
@@ -262,30 +314,53 @@ impl<R: PendingRequest> Driver<R> {
                     slot.cancel(generation, reason);
                 }
             }
-            Started::Done(request, result) => self.finish_direct(data.id, data.direction, request, result),
+            Started::Done(request, result) => {
+                self.finish_direct(data.id, data.direction, request, result)
+            }
         }
         Ok(())
     }
 
     /// ACCEPT: hands over a queued connection now, or parks the request on the listener until
     /// one arrives, it is cancelled, or its deadline passes.
-    fn start_accept(&'static self, caller: Caller, output_len: usize, mut request: R, accept: protocol::Accept) -> Result<(), (R, NtStatus)> {
+    fn start_accept(
+        &'static self,
+        caller: Caller,
+        output_len: usize,
+        mut request: R,
+        accept: protocol::Accept,
+    ) -> Result<(), (R, NtStatus)> {
         if output_len != core::mem::size_of::<protocol::EndpointReply>() {
             return Err((request, NtStatus::INVALID_PARAMETER));
         }
         if request.data().is_none_or(|b| b.len() < output_len) {
             return Err((request, NtStatus::INVALID_PARAMETER));
         }
-        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
-        let ticket = Ticket { endpoint: accept.id.0, direction: Direction::Receive.as_u64(), sequence };
-        let deadline = self.ticks.load(Ordering::Acquire).saturating_add(ticks_for(accept.timeout_ms));
+        let sequence = self
+            .sequence
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
+        let ticket = Ticket {
+            endpoint: accept.id.0,
+            direction: Direction::Receive.as_u64(),
+            sequence,
+        };
+        let deadline = self
+            .ticks
+            .load(Ordering::Acquire)
+            .saturating_add(ticks_for(accept.timeout_ms));
         let mut table = self.endpoints.inner.lock();
         let endpoint = match table.find(caller, accept.id) {
             Ok(endpoint) => endpoint,
             Err(status) => return Err((request, status)),
         };
         let local = endpoint.local();
-        let Kind::Listener { service: protocol::Service::None, listener, waiting } = &mut endpoint.kind else {
+        let Kind::Listener {
+            service: protocol::Service::None,
+            listener,
+            waiting,
+        } = &mut endpoint.kind
+        else {
             return Err((request, NtStatus::INVALID_DEVICE_STATE));
         };
         if waiting.is_some() {
@@ -299,16 +374,36 @@ impl<R: PendingRequest> Driver<R> {
         if !request.arm_cancel(ticket) {
             return Err((request, NtStatus::CANCELLED));
         }
-        let op = PendingOp { sequence, caller, deadline, generation: None, cancelled: None, escalated: false, with_header: false };
-        *waiting = Some(WaitingAccept { op, request, detach: accept.detach });
+        let op = PendingOp {
+            sequence,
+            caller,
+            deadline,
+            generation: None,
+            cancelled: None,
+            escalated: false,
+            with_header: false,
+        };
+        *waiting = Some(WaitingAccept {
+            op,
+            request,
+            detach: accept.detach,
+        });
         Ok(())
     }
 
     /// Makes `queued` a connection endpoint of `caller` and completes the ACCEPT with it.
     /// IRQL <= DISPATCH_LEVEL.
-    fn hand_over(&'static self, request: R, caller: Caller, detach: bool, local: Option<SocketAddr>, queued: QueuedConnection) {
+    fn hand_over(
+        &'static self,
+        request: R,
+        caller: Caller,
+        detach: bool,
+        local: Option<SocketAddr>,
+        queued: QueuedConnection,
+    ) {
         let remote = queued.remote.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
-        let endpoint = crate::endpoints::Endpoint::connection(caller, detach, local, remote, queued.socket);
+        let endpoint =
+            crate::endpoints::Endpoint::connection(caller, detach, local, remote, queued.socket);
         let id = match self.insert(endpoint) {
             Ok(id) => id,
             Err(status) => {
@@ -334,17 +429,33 @@ impl<R: PendingRequest> Driver<R> {
     }
 
     /// The endpoint's slot for `direction`, created on first use.
-    fn slot(&'static self, slot: &mut Option<IoSlot<DirectIo<R>>>, endpoint: EndpointId, direction: Direction) -> Result<IoSlot<DirectIo<R>>, NtStatus> {
+    fn slot(
+        &'static self,
+        slot: &mut Option<IoSlot<DirectIo<R>>>,
+        endpoint: EndpointId,
+        direction: Direction,
+    ) -> Result<IoSlot<DirectIo<R>>, NtStatus> {
         if let Some(existing) = slot {
             return Ok(existing.clone());
         }
-        let created = IoSlot::new(DirectIo { driver: self, endpoint, direction }).map_err(NtStatus::from)?;
+        let created = IoSlot::new(DirectIo {
+            driver: self,
+            endpoint,
+            direction,
+        })
+        .map_err(NtStatus::from)?;
         *slot = Some(created.clone());
         Ok(created)
     }
 
     /// Completes a finished data request and records it. IRQL <= DISPATCH_LEVEL.
-    fn finish_direct(&self, id: EndpointId, direction: Direction, request: R, result: wsk::Result<Transferred>) {
+    fn finish_direct(
+        &self,
+        id: EndpointId,
+        direction: Direction,
+        request: R,
+        result: wsk::Result<Transferred>,
+    ) {
         let mut with_header = false;
         {
             let mut table = self.endpoints.inner.lock();
@@ -359,7 +470,11 @@ impl<R: PendingRequest> Driver<R> {
                 let socket_open = !escalated;
                 let moved = result.as_ref().map_or(0, |t| t.bytes);
                 let outcome = match direction {
-                    Direction::Send => Outcome { sent: moved, send_ops: 1, ..Outcome::failed(&result) },
+                    Direction::Send => Outcome {
+                        sent: moved,
+                        send_ops: 1,
+                        ..Outcome::failed(&result)
+                    },
                     Direction::Receive => Outcome {
                         received: moved,
                         recv_ops: 1,
@@ -373,7 +488,10 @@ impl<R: PendingRequest> Driver<R> {
         let moved = result.as_ref().map_or(0, |t| t.bytes) as u64;
         match direction {
             Direction::Send => self.totals.bytes_sent.fetch_add(moved, Ordering::Relaxed),
-            Direction::Receive => self.totals.bytes_received.fetch_add(moved, Ordering::Relaxed),
+            Direction::Receive => self
+                .totals
+                .bytes_received
+                .fetch_add(moved, Ordering::Relaxed),
         };
         let transferred = match result {
             Ok(t) => t,
@@ -390,8 +508,9 @@ impl<R: PendingRequest> Driver<R> {
         // RECV_FROM: the reply header goes in front of the datagram, in the same buffer.
         let mut header = [0u8; core::mem::size_of::<protocol::RecvFromReply>()];
         let length = u32::try_from(transferred.bytes).unwrap_or(u32::MAX);
-        let written =
-            write_reply(&request, &mut header, |out| protocol::write_recv_from_header(out, length, transferred.remote));
+        let written = write_reply(&request, &mut header, |out| {
+            protocol::write_recv_from_header(out, length, transferred.remote)
+        });
         match written {
             Ok(information) => request.complete(NtStatus::SUCCESS, information),
             Err(status) => request.complete(status, 0),
@@ -401,11 +520,16 @@ impl<R: PendingRequest> Driver<R> {
     /// The requester cancelled the request `ticket` names (the shell's cancel routine).
     /// IRQL <= DISPATCH_LEVEL.
     pub fn cancel(&self, ticket: Ticket) {
-        let Some(direction) = Direction::from_u64(ticket.direction) else { return };
+        let Some(direction) = Direction::from_u64(ticket.direction) else {
+            return;
+        };
         let now = self.ticks.load(Ordering::Acquire);
         let target = {
             let mut table = self.endpoints.inner.lock();
-            if let Some(Kind::Listener { waiting, .. }) = table.find_any(EndpointId(ticket.endpoint)).map(|e| &mut e.kind) {
+            if let Some(Kind::Listener { waiting, .. }) = table
+                .find_any(EndpointId(ticket.endpoint))
+                .map(|e| &mut e.kind)
+            {
                 let parked = waiting.take_if(|w| w.op.sequence == ticket.sequence);
                 drop(table);
                 if let Some(parked) = parked {
@@ -413,9 +537,17 @@ impl<R: PendingRequest> Driver<R> {
                 }
                 return;
             }
-            let Some(io) = direct_slots(&mut table, EndpointId(ticket.endpoint)) else { return };
+            let Some(io) = direct_slots(&mut table, EndpointId(ticket.endpoint)) else {
+                return;
+            };
             let slot = io.slot_mut(direction).clone();
-            let Some(op) = io.pending_mut(direction).as_mut().filter(|op| op.sequence == ticket.sequence) else { return };
+            let Some(op) = io
+                .pending_mut(direction)
+                .as_mut()
+                .filter(|op| op.sequence == ticket.sequence)
+            else {
+                return;
+            };
             if op.cancelled.is_none() {
                 op.cancelled = Some((CancelReason::Cancelled, now));
             }
@@ -430,7 +562,9 @@ impl<R: PendingRequest> Driver<R> {
     /// Cancels every data request `caller` has in flight (its handle is closing).
     /// IRQL <= DISPATCH_LEVEL.
     pub(crate) fn cancel_requests_of(&self, caller: Caller) {
-        self.sweep(|op, _| (op.caller == caller && op.cancelled.is_none()).then_some(CancelReason::Cancelled));
+        self.sweep(|op, _| {
+            (op.caller == caller && op.cancelled.is_none()).then_some(CancelReason::Cancelled)
+        });
         self.expire_accepts(|op, _| op.caller == caller, NtStatus::CANCELLED);
     }
 
@@ -469,7 +603,9 @@ impl<R: PendingRequest> Driver<R> {
     /// cancelled requests that a provider did not finish in time. IRQL: DISPATCH_LEVEL.
     pub(crate) fn tick(&'static self) {
         self.ticks.fetch_add(1, Ordering::AcqRel);
-        self.sweep(|op, now| (op.cancelled.is_none() && op.deadline <= now).then_some(CancelReason::TimedOut));
+        self.sweep(|op, now| {
+            (op.cancelled.is_none() && op.deadline <= now).then_some(CancelReason::TimedOut)
+        });
         self.expire_accepts(|op, now| op.deadline <= now, NtStatus::IO_TIMEOUT);
         self.escalate();
     }
@@ -485,11 +621,17 @@ impl<R: PendingRequest> Driver<R> {
             {
                 let mut table = self.endpoints.inner.lock();
                 'scan: for (index, entry) in table.slots.iter_mut().enumerate().skip(start) {
-                    let Some(io) = entry.as_mut().and_then(|e| io_of(&mut e.kind)) else { continue };
+                    let Some(io) = entry.as_mut().and_then(|e| io_of(&mut e.kind)) else {
+                        continue;
+                    };
                     for direction in [Direction::Send, Direction::Receive] {
                         let slot = io.slot_mut(direction).clone();
-                        let Some(op) = io.pending_mut(direction).as_mut() else { continue };
-                        let Some(reason) = pick(op, now) else { continue };
+                        let Some(op) = io.pending_mut(direction).as_mut() else {
+                            continue;
+                        };
+                        let Some(reason) = pick(op, now) else {
+                            continue;
+                        };
                         if used >= BATCH {
                             resume = Some(index);
                             break 'scan;
@@ -524,11 +666,15 @@ impl<R: PendingRequest> Driver<R> {
             let mut table = self.endpoints.inner.lock();
             for endpoint in table.slots.iter_mut().flatten() {
                 let id = endpoint.id();
-                let Some(io) = io_of(&mut endpoint.kind) else { continue };
+                let Some(io) = io_of(&mut endpoint.kind) else {
+                    continue;
+                };
                 let mut hit = false;
                 for direction in [Direction::Send, Direction::Receive] {
                     if let Some(op) = io.pending_mut(direction).as_mut() {
-                        let overdue = op.cancelled.is_some_and(|(_, at)| now.saturating_sub(at) >= CANCEL_GRACE_TICKS);
+                        let overdue = op
+                            .cancelled
+                            .is_some_and(|(_, at)| now.saturating_sub(at) >= CANCEL_GRACE_TICKS);
                         if overdue && !op.escalated {
                             op.escalated = true;
                             hit = true;
@@ -549,7 +695,9 @@ impl<R: PendingRequest> Driver<R> {
         if used == 0 {
             return;
         }
-        let Some(client) = self.client.lock().clone() else { return };
+        let Some(client) = self.client.lock().clone() else {
+            return;
+        };
         for id in stuck.into_iter().flatten() {
             let _ = client.defer((self, id), |(driver, id)| driver.close_socket_of(id));
         }
@@ -560,9 +708,14 @@ impl<R: PendingRequest> Driver<R> {
     fn close_socket_of(&self, id: EndpointId) {
         let taken = {
             let mut table = self.endpoints.inner.lock();
-            let Some(endpoint) = table.find_any(id) else { return };
+            let Some(endpoint) = table.find_any(id) else {
+                return;
+            };
             endpoint.mark_broken();
-            (ConnectionSocket::take(&mut endpoint.kind).ok(), DatagramSocket::take(&mut endpoint.kind).ok())
+            (
+                ConnectionSocket::take(&mut endpoint.kind).ok(),
+                DatagramSocket::take(&mut endpoint.kind).ok(),
+            )
         };
         // Dropping closes (PASSIVE_LEVEL, bounded); pending requests complete meanwhile.
         drop(taken);
@@ -611,18 +764,35 @@ impl<R: PendingRequest> AcceptSink for Driver<R> {
         loop {
             let handed = {
                 let mut table = self.endpoints.inner.lock();
-                let Some(endpoint) = table.find_any(listener) else { return };
+                let Some(endpoint) = table.find_any(listener) else {
+                    return;
+                };
                 let local = endpoint.local();
-                let Kind::Listener { listener: service, waiting, .. } = &mut endpoint.kind else { return };
+                let Kind::Listener {
+                    listener: service,
+                    waiting,
+                    ..
+                } = &mut endpoint.kind
+                else {
+                    return;
+                };
                 if waiting.is_none() {
                     return;
                 }
-                let Some(queued) = service.pop_queued() else { return };
+                let Some(queued) = service.pop_queued() else {
+                    return;
+                };
                 let Some(parked) = waiting.take() else { return };
                 (parked, local, queued)
             };
             let (parked, local, queued) = handed;
-            self.hand_over(parked.request, parked.op.caller, parked.detach, local, queued);
+            self.hand_over(
+                parked.request,
+                parked.op.caller,
+                parked.detach,
+                local,
+                queued,
+            );
         }
     }
 }

@@ -11,9 +11,11 @@ use core::time::Duration;
 use wsk::datagrams::DatagramTask;
 use wsk::io::IoSlot;
 use wsk::{ConnectionSocket, DatagramSocket, NtStatus, SpinLock};
-use wskrs_protocol::{self as protocol, EndpointId, EndpointInfo, EndpointState, Service, WireAddr};
+use wskrs_protocol::{
+    self as protocol, EndpointId, EndpointInfo, EndpointState, Service, WireAddr,
+};
 
-use crate::direct::{Direction, DirectIo, PendingOp, PendingRequest};
+use crate::direct::{DirectIo, Direction, PendingOp, PendingRequest};
 use crate::services::{ServedConnection, ServiceListener, ServiceStats, UdpEchoSession};
 use crate::Caller;
 
@@ -23,14 +25,29 @@ pub(crate) const MAX_ENDPOINTS: usize = 256;
 pub(crate) enum Kind<R: PendingRequest> {
     /// `socket` is `None` while an operation has it out of the table. Fields drop in order:
     /// the socket closes (completing its pending requests) before the slots go.
-    Connection { socket: Option<ConnectionSocket>, io: DirectSlots<R> },
+    Connection {
+        socket: Option<ConnectionSocket>,
+        io: DirectSlots<R>,
+    },
     /// A user-driven UDP socket; `None` while an operation has it out.
-    Datagram { socket: Option<DatagramSocket>, io: DirectSlots<R> },
+    Datagram {
+        socket: Option<DatagramSocket>,
+        io: DirectSlots<R>,
+    },
     /// `waiting`: an ACCEPT parked until a connection arrives (accept mode).
-    Listener { service: Service, listener: ServiceListener, waiting: Option<WaitingAccept<R>> },
-    UdpEcho { task: DatagramTask<UdpEchoSession> },
+    Listener {
+        service: Service,
+        listener: ServiceListener,
+        waiting: Option<WaitingAccept<R>>,
+    },
+    UdpEcho {
+        task: DatagramTask<UdpEchoSession>,
+    },
     /// A connection handed to an in-kernel service (SERVE).
-    Served { service: Service, connection: ServedConnection },
+    Served {
+        service: Service,
+        connection: ServedConnection,
+    },
 }
 
 /// The direct-I/O requests of a user-driven endpoint: one slot (IRP) per direction, created
@@ -42,7 +59,10 @@ pub(crate) struct DirectSlots<R: PendingRequest> {
 
 impl<R: PendingRequest> DirectSlots<R> {
     pub(crate) const fn new() -> Self {
-        Self { slots: [None, None], pending: [None, None] }
+        Self {
+            slots: [None, None],
+            pending: [None, None],
+        }
     }
 
     pub(crate) fn pending_mut(&mut self, direction: Direction) -> &mut Option<PendingOp> {
@@ -144,7 +164,10 @@ pub(crate) struct Outcome {
 impl Outcome {
     /// No bytes moved; the error of `result`, if any.
     pub(crate) fn failed<T>(result: &wsk::Result<T>) -> Self {
-        Self { error: result.as_ref().err().map(|e| e.status()), ..Self::default() }
+        Self {
+            error: result.as_ref().err().map(|e| e.status()),
+            ..Self::default()
+        }
     }
 }
 
@@ -161,20 +184,29 @@ pub(crate) struct SddlText {
 impl SddlText {
     /// Formats `value`; `None` if the text does not fit.
     pub(crate) fn format(value: &impl core::fmt::Display) -> Option<Self> {
-        let mut text = Self { bytes: [0; SDDL_CAPACITY], len: 0 };
+        let mut text = Self {
+            bytes: [0; SDDL_CAPACITY],
+            len: 0,
+        };
         core::fmt::write(&mut text, format_args!("{value}")).ok()?;
         Some(text)
     }
 
     pub(crate) fn as_str(&self) -> &str {
-        self.bytes.get(..self.len).and_then(|b| core::str::from_utf8(b).ok()).unwrap_or("")
+        self.bytes
+            .get(..self.len)
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .unwrap_or("")
     }
 }
 
 impl core::fmt::Write for SddlText {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
-        self.bytes.get_mut(self.len..end).ok_or(core::fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(core::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
         self.len = end;
         Ok(())
     }
@@ -229,14 +261,27 @@ impl<R: PendingRequest> Endpoint<R> {
             local,
             remote: Some(remote),
             state: EndpointState::Connected,
-            stats: Stats { opened_at: wsk::uptime(), ..Stats::default() },
+            stats: Stats {
+                opened_at: wsk::uptime(),
+                ..Stats::default()
+            },
             security: None,
-            kind: Kind::Connection { socket: Some(socket), io: DirectSlots::new() },
+            kind: Kind::Connection {
+                socket: Some(socket),
+                io: DirectSlots::new(),
+            },
         }
     }
 
     /// A listener; `id` is its reserved id (or 0 to get one on insert).
-    pub(crate) fn listener(id: EndpointId, owner: Caller, detached: bool, local: SocketAddr, service: Service, listener: ServiceListener) -> Self {
+    pub(crate) fn listener(
+        id: EndpointId,
+        owner: Caller,
+        detached: bool,
+        local: SocketAddr,
+        service: Service,
+        listener: ServiceListener,
+    ) -> Self {
         Self {
             id,
             owner,
@@ -244,16 +289,31 @@ impl<R: PendingRequest> Endpoint<R> {
             local: Some(local),
             remote: None,
             state: EndpointState::Listening,
-            stats: Stats { opened_at: wsk::uptime(), ..Stats::default() },
+            stats: Stats {
+                opened_at: wsk::uptime(),
+                ..Stats::default()
+            },
             security: None,
-            kind: Kind::Listener { service, listener, waiting: None },
+            kind: Kind::Listener {
+                service,
+                listener,
+                waiting: None,
+            },
         }
     }
 
     /// A user-driven UDP socket, or a UDP echo service when `echo` is given.
-    pub(crate) fn datagram(owner: Caller, detached: bool, local: SocketAddr, kind: DatagramKind) -> Self {
+    pub(crate) fn datagram(
+        owner: Caller,
+        detached: bool,
+        local: SocketAddr,
+        kind: DatagramKind,
+    ) -> Self {
         let kind = match kind {
-            DatagramKind::User(socket) => Kind::Datagram { socket: Some(socket), io: DirectSlots::new() },
+            DatagramKind::User(socket) => Kind::Datagram {
+                socket: Some(socket),
+                io: DirectSlots::new(),
+            },
             DatagramKind::Echo(task) => Kind::UdpEcho { task },
         };
         Self {
@@ -263,7 +323,10 @@ impl<R: PendingRequest> Endpoint<R> {
             local: Some(local),
             remote: None,
             state: EndpointState::Bound,
-            stats: Stats { opened_at: wsk::uptime(), ..Stats::default() },
+            stats: Stats {
+                opened_at: wsk::uptime(),
+                ..Stats::default()
+            },
             security: None,
             kind,
         }
@@ -302,7 +365,11 @@ impl<R: PendingRequest> Endpoint<R> {
         // A reset or aborted connection stays dead whatever the socket says: only CLOSE helps.
         let connection_lost = matches!(
             outcome.error,
-            Some(NtStatus::CONNECTION_RESET | NtStatus::CONNECTION_ABORTED | NtStatus::CONNECTION_DISCONNECTED)
+            Some(
+                NtStatus::CONNECTION_RESET
+                    | NtStatus::CONNECTION_ABORTED
+                    | NtStatus::CONNECTION_DISCONNECTED
+            )
         );
         if !socket_open || connection_lost {
             self.state = EndpointState::Broken;
@@ -323,7 +390,9 @@ impl<R: PendingRequest> Endpoint<R> {
     pub(crate) fn close(mut self) -> ServiceStats {
         match &mut self.kind {
             Kind::Connection { .. } | Kind::Datagram { .. } => {}
-            Kind::Listener { listener, waiting, .. } => {
+            Kind::Listener {
+                listener, waiting, ..
+            } => {
                 if let Some(waiting) = waiting.take() {
                     waiting.request.complete(NtStatus::CANCELLED, 0);
                 }
@@ -364,11 +433,14 @@ impl<R: PendingRequest> Endpoint<R> {
             local: WireAddr::from_option(self.local),
             remote: WireAddr::from_option(self.remote),
             bytes_sent: s.bytes_sent.saturating_add(service_stats.bytes_sent),
-            bytes_received: s.bytes_received.saturating_add(service_stats.bytes_received),
+            bytes_received: s
+                .bytes_received
+                .saturating_add(service_stats.bytes_received),
             connections_served: service_stats.served,
             connections_active: service_stats.active,
             reserved: 0,
-            opened_ms: u64::try_from(now.saturating_sub(s.opened_at).as_millis()).unwrap_or(u64::MAX),
+            opened_ms: u64::try_from(now.saturating_sub(s.opened_at).as_millis())
+                .unwrap_or(u64::MAX),
             send_ops: s.send_ops,
             recv_ops: s.recv_ops,
             errors: s.errors,
@@ -384,7 +456,11 @@ impl<R: PendingRequest> Endpoint<R> {
             Kind::UdpEcho { task } => {
                 let session = task.session();
                 let bytes = session.bytes.load(core::sync::atomic::Ordering::Relaxed);
-                ServiceStats { bytes_sent: bytes, bytes_received: bytes, ..ServiceStats::default() }
+                ServiceStats {
+                    bytes_sent: bytes,
+                    bytes_received: bytes,
+                    ..ServiceStats::default()
+                }
             }
             Kind::Served { connection, .. } => connection.stats(),
             Kind::Connection { .. } | Kind::Datagram { .. } => ServiceStats::default(),
@@ -400,7 +476,11 @@ pub(crate) struct Table<R: PendingRequest> {
 }
 
 impl<R: PendingRequest> Table<R> {
-    pub(crate) fn find(&mut self, caller: Caller, id: EndpointId) -> Result<&mut Endpoint<R>, NtStatus> {
+    pub(crate) fn find(
+        &mut self,
+        caller: Caller,
+        id: EndpointId,
+    ) -> Result<&mut Endpoint<R>, NtStatus> {
         self.slots
             .iter_mut()
             .flatten()
@@ -414,7 +494,10 @@ impl<R: PendingRequest> Table<R> {
     }
 
     fn take_where(&mut self, pick: impl Fn(&Endpoint<R>) -> bool) -> Option<Endpoint<R>> {
-        self.slots.iter_mut().find(|s| s.as_ref().is_some_and(&pick)).and_then(Option::take)
+        self.slots
+            .iter_mut()
+            .find(|s| s.as_ref().is_some_and(&pick))
+            .and_then(Option::take)
     }
 }
 
@@ -428,7 +511,13 @@ impl<R: PendingRequest> EndpointTable<R> {
     /// initializer, where it is evaluated at compile time, never on a kernel stack.
     #[allow(clippy::large_stack_arrays)]
     pub(crate) const fn new() -> Self {
-        Self { inner: SpinLock::new(Table { slots: [const { None }; MAX_ENDPOINTS], next_id: 1, peak: 0 }) }
+        Self {
+            inner: SpinLock::new(Table {
+                slots: [const { None }; MAX_ENDPOINTS],
+                next_id: 1,
+                peak: 0,
+            }),
+        }
     }
 
     /// An id for an endpoint that needs it before it is inserted (a listener that announces
@@ -446,7 +535,11 @@ impl<R: PendingRequest> EndpointTable<R> {
         let rejected = {
             let mut t = self.inner.lock();
             let reserved = endpoint.id.0 != 0;
-            let id = if reserved { endpoint.id } else { EndpointId(t.next_id) };
+            let id = if reserved {
+                endpoint.id
+            } else {
+                EndpointId(t.next_id)
+            };
             match t.slots.iter_mut().find(|s| s.is_none()) {
                 Some(slot) => {
                     endpoint.id = id;
@@ -471,7 +564,11 @@ impl<R: PendingRequest> EndpointTable<R> {
     }
 
     /// Takes a socket out for a blocking operation; [`EndpointTable::give_back`] returns it.
-    pub(crate) fn borrow<S: Borrowable>(&self, caller: Caller, id: EndpointId) -> Result<S, NtStatus> {
+    pub(crate) fn borrow<S: Borrowable>(
+        &self,
+        caller: Caller,
+        id: EndpointId,
+    ) -> Result<S, NtStatus> {
         let mut t = self.inner.lock();
         S::take(&mut t.find(caller, id)?.kind)
     }
@@ -495,17 +592,29 @@ impl<R: PendingRequest> EndpointTable<R> {
 
     /// Removes an endpoint visible to `caller`.
     pub(crate) fn remove(&self, caller: Caller, id: EndpointId) -> Result<Endpoint<R>, NtStatus> {
-        self.inner.lock().take_where(|e| e.id == id && e.visible_to(caller)).ok_or(NtStatus::NOT_FOUND)
+        self.inner
+            .lock()
+            .take_where(|e| e.id == id && e.visible_to(caller))
+            .ok_or(NtStatus::NOT_FOUND)
     }
 
     /// Removes one endpoint that `caller` created without detaching.
     pub(crate) fn remove_owned_by(&self, caller: Caller) -> Option<Endpoint<R>> {
-        self.inner.lock().take_where(|e| e.owner == caller && !e.detached)
+        self.inner
+            .lock()
+            .take_where(|e| e.owner == caller && !e.detached)
     }
 
     /// Detached endpoints of a closing handle belong to no handle from now on.
     pub(crate) fn disown(&self, caller: Caller) {
-        for endpoint in self.inner.lock().slots.iter_mut().flatten().filter(|e| e.owner == caller) {
+        for endpoint in self
+            .inner
+            .lock()
+            .slots
+            .iter_mut()
+            .flatten()
+            .filter(|e| e.owner == caller)
+        {
             endpoint.owner = Caller::NOBODY;
         }
     }
@@ -516,7 +625,12 @@ impl<R: PendingRequest> EndpointTable<R> {
     }
 
     /// Calls `f` with the statistics of every endpoint visible to `caller`.
-    pub(crate) fn for_each_visible(&self, caller: Caller, now: Duration, mut f: impl FnMut(EndpointInfo)) {
+    pub(crate) fn for_each_visible(
+        &self,
+        caller: Caller,
+        now: Duration,
+        mut f: impl FnMut(EndpointInfo),
+    ) {
         let t = self.inner.lock();
         for endpoint in t.slots.iter().flatten().filter(|e| e.visible_to(caller)) {
             f(endpoint.info(caller, now));
@@ -524,7 +638,11 @@ impl<R: PendingRequest> EndpointTable<R> {
     }
 
     /// The SDDL read back for an endpoint visible to `caller` (`None`: no descriptor set).
-    pub(crate) fn security(&self, caller: Caller, id: EndpointId) -> Result<Option<SddlText>, NtStatus> {
+    pub(crate) fn security(
+        &self,
+        caller: Caller,
+        id: EndpointId,
+    ) -> Result<Option<SddlText>, NtStatus> {
         Ok(self.inner.lock().find(caller, id)?.security)
     }
 
@@ -537,14 +655,25 @@ impl<R: PendingRequest> EndpointTable<R> {
     /// Bytes (sent, received) by the in-kernel services of the open endpoints.
     pub(crate) fn service_bytes(&self) -> (u64, u64) {
         let t = self.inner.lock();
-        t.slots.iter().flatten().map(Endpoint::<R>::service_stats).fold((0, 0), |(s, r), x| {
-            (s.saturating_add(x.bytes_sent), r.saturating_add(x.bytes_received))
-        })
+        t.slots
+            .iter()
+            .flatten()
+            .map(Endpoint::<R>::service_stats)
+            .fold((0, 0), |(s, r), x| {
+                (
+                    s.saturating_add(x.bytes_sent),
+                    r.saturating_add(x.bytes_received),
+                )
+            })
     }
 
     /// Connections served by the open listeners.
     pub(crate) fn connections_served(&self) -> u64 {
         let t = self.inner.lock();
-        t.slots.iter().flatten().map(|e| e.service_stats().served).fold(0, u64::saturating_add)
+        t.slots
+            .iter()
+            .flatten()
+            .map(|e| e.service_stats().served)
+            .fold(0, u64::saturating_add)
     }
 }

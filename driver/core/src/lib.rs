@@ -65,11 +65,17 @@ pub struct Completion {
 
 impl Completion {
     fn ok(information: usize) -> Self {
-        Self { status: NtStatus::SUCCESS, information }
+        Self {
+            status: NtStatus::SUCCESS,
+            information,
+        }
     }
 
     fn failed(status: NtStatus) -> Self {
-        Self { status, information: 0 }
+        Self {
+            status,
+            information: 0,
+        }
     }
 }
 
@@ -155,7 +161,8 @@ impl<R: PendingRequest> Driver<R> {
     pub fn loaded(&'static self) -> Result<(), NtStatus> {
         let now = u64::try_from(wsk::uptime().as_millis()).unwrap_or(u64::MAX);
         self.totals.loaded_ms.store(now, Ordering::Relaxed);
-        let timer = PeriodicTimer::start(TICK, self, |driver: &&'static Self| driver.tick()).map_err(NtStatus::from)?;
+        let timer = PeriodicTimer::start(TICK, self, |driver: &&'static Self| driver.tick())
+            .map_err(NtStatus::from)?;
         *self.timer.lock() = Some(timer);
         Ok(())
     }
@@ -213,8 +220,10 @@ impl<R: PendingRequest> Driver<R> {
         let served = endpoint.close();
         let t = &self.totals;
         t.bytes_sent.fetch_add(served.bytes_sent, Ordering::Relaxed);
-        t.bytes_received.fetch_add(served.bytes_received, Ordering::Relaxed);
-        t.connections_served.fetch_add(served.served, Ordering::Relaxed);
+        t.bytes_received
+            .fetch_add(served.bytes_received, Ordering::Relaxed);
+        t.connections_served
+            .fetch_add(served.served, Ordering::Relaxed);
     }
 
     /// Closes an endpoint on a worker thread (closing waits). IRQL <= DISPATCH_LEVEL.
@@ -225,7 +234,9 @@ impl<R: PendingRequest> Driver<R> {
             let _ = endpoint.close();
             return;
         };
-        if let Err((_, endpoint)) = client.defer((self, endpoint), |(driver, endpoint)| driver.close_endpoint(endpoint)) {
+        if let Err((_, endpoint)) = client.defer((self, endpoint), |(driver, endpoint)| {
+            driver.close_endpoint(endpoint)
+        }) {
             // No work item: leak the endpoint's sockets rather than block here.
             core::mem::forget(endpoint);
         }
@@ -244,4 +255,3 @@ impl<R: PendingRequest> Driver<R> {
         client.is_none_or(|c| c.shutdown(SHUTDOWN_TIMEOUT))
     }
 }
-

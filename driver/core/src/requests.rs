@@ -10,10 +10,12 @@ use core::time::Duration;
 use wsk::datagrams::DatagramTask;
 use wsk::security::CachedSecurityDescriptor;
 use wsk::{
-    AddressInfo, BindOptions, ConnectionSocket, DatagramSocket, Disconnect, ListenSocket, NtStatus, SocketOptions, TcpOptions,
-    WskClient,
+    AddressInfo, BindOptions, ConnectionSocket, DatagramSocket, Disconnect, ListenSocket, NtStatus,
+    SocketOptions, TcpOptions, WskClient,
 };
-use wskrs_protocol::{self as protocol, BindFlags, EndpointId, OptionId, ProtocolError, Request, Service, UdpService};
+use wskrs_protocol::{
+    self as protocol, BindFlags, EndpointId, OptionId, ProtocolError, Request, Service, UdpService,
+};
 
 use crate::endpoints::{DatagramKind, Endpoint, Kind, Outcome, SddlText};
 use crate::services::{AcceptSink, ServedConnection, ServiceListener, TcpService, UdpEchoSession};
@@ -31,8 +33,16 @@ const UDP_ECHO_BUFFER: usize = 64 * 1024;
 /// A reply that owns everything it needs, so the request's borrow of the buffer can end
 /// before the reply is written over it.
 enum Reply {
-    Info { wsk_version: u16, endpoints: u32 },
-    Endpoint { id: EndpointId, kind: u32, local: Option<SocketAddr>, remote: Option<SocketAddr> },
+    Info {
+        wsk_version: u16,
+        endpoints: u32,
+    },
+    Endpoint {
+        id: EndpointId,
+        kind: u32,
+        local: Option<SocketAddr>,
+        remote: Option<SocketAddr>,
+    },
     Closed,
     Disconnected,
     Served,
@@ -57,7 +67,9 @@ fn bind_options(flags: BindFlags) -> BindOptions<'static> {
 }
 
 fn output(buffer: &mut [u8], output_len: usize) -> Result<&mut [u8], Failure> {
-    buffer.get_mut(..output_len).ok_or(Failure(NtStatus::INVALID_PARAMETER))
+    buffer
+        .get_mut(..output_len)
+        .ok_or(Failure(NtStatus::INVALID_PARAMETER))
 }
 
 impl<R: crate::PendingRequest> Driver<R> {
@@ -69,9 +81,12 @@ impl<R: crate::PendingRequest> Driver<R> {
         input_len: usize,
         output_len: usize,
     ) -> Result<usize, Failure> {
-        let input = buffer.get(..input_len).ok_or(Failure(NtStatus::INVALID_PARAMETER))?;
+        let input = buffer
+            .get(..input_len)
+            .ok_or(Failure(NtStatus::INVALID_PARAMETER))?;
         let request = protocol::parse_request(code, input)?;
-        let min_output = protocol::min_output_len(code).ok_or(Failure(NtStatus::INVALID_DEVICE_REQUEST))?;
+        let min_output =
+            protocol::min_output_len(code).ok_or(Failure(NtStatus::INVALID_DEVICE_REQUEST))?;
         if output_len < min_output {
             return Err(ProtocolError::BufferTooSmall.into());
         }
@@ -90,18 +105,31 @@ impl<R: crate::PendingRequest> Driver<R> {
                 // there yet is reported as version 0 rather than failing INFO.
                 let wsk_version = self.client().map_or(0, |c| c.provider_version());
                 let endpoints = u32::try_from(self.endpoints.count()).unwrap_or(u32::MAX);
-                Ok(Reply::Info { wsk_version, endpoints })
+                Ok(Reply::Info {
+                    wsk_version,
+                    endpoints,
+                })
             }
             Request::TcpConnect(c) => {
                 let client = self.client()?;
-                let mut socket =
-                    ConnectionSocket::connect_with(&client, c.remote, c.local, bind_options(c.bind), millis(c.timeout_ms))?;
+                let mut socket = ConnectionSocket::connect_with(
+                    &client,
+                    c.remote,
+                    c.local,
+                    bind_options(c.bind),
+                    millis(c.timeout_ms),
+                )?;
                 // The provider knows the port it chose; a provider without WskGetLocalAddress
                 // (Wine's netio) leaves the requested address, if any.
                 let local = socket.local_addr().ok().or(c.local);
                 let endpoint = Endpoint::connection(caller, c.detach, local, c.remote, socket);
                 let id = self.insert(endpoint)?;
-                Ok(Reply::Endpoint { id, kind: protocol::KIND_TCP_CONNECTION, local, remote: Some(c.remote) })
+                Ok(Reply::Endpoint {
+                    id,
+                    kind: protocol::KIND_TCP_CONNECTION,
+                    local,
+                    remote: Some(c.remote),
+                })
             }
             Request::TcpListen(l) => {
                 let service = match l.service {
@@ -112,32 +140,59 @@ impl<R: crate::PendingRequest> Driver<R> {
                     Service::None => TcpService::Accept,
                 };
                 let client = self.client()?;
-                let (listener, security) = secured(&client, l.sddl, ApplySecurity::Option, bind_options(l.bind), |options| {
-                    ListenSocket::bind_with(&client, l.local, options, BIND_TIMEOUT)
-                })?;
+                let (listener, security) = secured(
+                    &client,
+                    l.sddl,
+                    ApplySecurity::Option,
+                    bind_options(l.bind),
+                    |options| ListenSocket::bind_with(&client, l.local, options, BIND_TIMEOUT),
+                )?;
                 let max = usize::try_from(l.max_connections).unwrap_or(usize::MAX);
                 let id = self.endpoints.reserve_id();
-                let sink: Option<(&'static dyn AcceptSink, EndpointId)> = (service == TcpService::Accept).then_some((self, id));
+                let sink: Option<(&'static dyn AcceptSink, EndpointId)> =
+                    (service == TcpService::Accept).then_some((self, id));
                 let listener = ServiceListener::start(listener, service, max, sink)?;
-                let endpoint = Endpoint::listener(id, caller, l.detach, l.local, l.service, listener).with_security(security);
+                let endpoint =
+                    Endpoint::listener(id, caller, l.detach, l.local, l.service, listener)
+                        .with_security(security);
                 let id = self.insert(endpoint)?;
                 // Connections that arrived before the endpoint was in the table wait: announce.
                 if service == TcpService::Accept {
                     self.connection_queued(id);
                 }
-                Ok(Reply::Endpoint { id, kind: protocol::KIND_TCP_LISTENER, local: Some(l.local), remote: None })
+                Ok(Reply::Endpoint {
+                    id,
+                    kind: protocol::KIND_TCP_LISTENER,
+                    local: Some(l.local),
+                    remote: None,
+                })
             }
             Request::UdpBind(u) => {
                 let client = self.client()?;
-                let (socket, security) = secured(&client, u.sddl, ApplySecurity::AtCreation, bind_options(u.bind), |options| {
-                    DatagramSocket::bind_with(&client, u.local, options, BIND_TIMEOUT)
-                })?;
+                let (socket, security) = secured(
+                    &client,
+                    u.sddl,
+                    ApplySecurity::AtCreation,
+                    bind_options(u.bind),
+                    |options| DatagramSocket::bind_with(&client, u.local, options, BIND_TIMEOUT),
+                )?;
                 let kind = match u.service {
                     UdpService::None => DatagramKind::User(socket),
-                    UdpService::Echo => DatagramKind::Echo(DatagramTask::start(socket, UDP_ECHO_BUFFER, UdpEchoSession::new())?),
+                    UdpService::Echo => DatagramKind::Echo(DatagramTask::start(
+                        socket,
+                        UDP_ECHO_BUFFER,
+                        UdpEchoSession::new(),
+                    )?),
                 };
-                let id = self.insert(Endpoint::datagram(caller, u.detach, u.local, kind).with_security(security))?;
-                Ok(Reply::Endpoint { id, kind: protocol::KIND_UDP, local: Some(u.local), remote: None })
+                let id = self.insert(
+                    Endpoint::datagram(caller, u.detach, u.local, kind).with_security(security),
+                )?;
+                Ok(Reply::Endpoint {
+                    id,
+                    kind: protocol::KIND_UDP,
+                    local: Some(u.local),
+                    remote: None,
+                })
             }
             Request::Close(id) => {
                 self.close_endpoint(self.endpoints.remove(caller, id)?);
@@ -145,9 +200,20 @@ impl<R: crate::PendingRequest> Driver<R> {
             }
             Request::Disconnect(d) => {
                 let mut socket: ConnectionSocket = self.endpoints.borrow(caller, d.id)?;
-                let how = if d.abortive { Disconnect::Abortive } else { Disconnect::Graceful(&[]) };
+                let how = if d.abortive {
+                    Disconnect::Abortive
+                } else {
+                    Disconnect::Graceful(&[])
+                };
                 let result = socket.disconnect(how, millis(d.timeout_ms));
-                self.give_back(d.id, socket, Outcome { disconnected: result.is_ok(), ..Outcome::failed(&result) });
+                self.give_back(
+                    d.id,
+                    socket,
+                    Outcome {
+                        disconnected: result.is_ok(),
+                        ..Outcome::failed(&result)
+                    },
+                );
                 result?;
                 Ok(Reply::Disconnected)
             }
@@ -160,13 +226,21 @@ impl<R: crate::PendingRequest> Driver<R> {
             Request::Resolve(r) => {
                 let client = self.client()?;
                 let service = (!r.service.is_empty()).then_some(r.service);
-                Ok(Reply::Resolved(AddressInfo::resolve(&client, r.name, service, millis(r.timeout_ms))?))
+                Ok(Reply::Resolved(AddressInfo::resolve(
+                    &client,
+                    r.name,
+                    service,
+                    millis(r.timeout_ms),
+                )?))
             }
             Request::Stats => Ok(Reply::Stats(self.stats())),
             // LIST: handled in `dispatch`. Data requests use direct I/O (`Driver::direct`).
-            Request::List | Request::Send(_) | Request::Recv(_) | Request::SendTo(_) | Request::RecvFrom(_) | Request::Accept(_) => {
-                Err(Failure(NtStatus::INVALID_DEVICE_REQUEST))
-            }
+            Request::List
+            | Request::Send(_)
+            | Request::Recv(_)
+            | Request::SendTo(_)
+            | Request::RecvFrom(_)
+            | Request::Accept(_) => Err(Failure(NtStatus::INVALID_DEVICE_REQUEST)),
         }
     }
 
@@ -177,10 +251,19 @@ impl<R: crate::PendingRequest> Driver<R> {
     }
 
     /// Returns a borrowed socket and adds the operation to the driver-wide counters.
-    fn give_back<S: crate::endpoints::Borrowable>(&self, id: EndpointId, socket: S, outcome: Outcome) {
+    fn give_back<S: crate::endpoints::Borrowable>(
+        &self,
+        id: EndpointId,
+        socket: S,
+        outcome: Outcome,
+    ) {
         self.endpoints.give_back(id, socket, outcome);
-        self.totals.bytes_sent.fetch_add(outcome.sent as u64, Ordering::Relaxed);
-        self.totals.bytes_received.fetch_add(outcome.received as u64, Ordering::Relaxed);
+        self.totals
+            .bytes_sent
+            .fetch_add(outcome.sent as u64, Ordering::Relaxed);
+        self.totals
+            .bytes_received
+            .fetch_add(outcome.received as u64, Ordering::Relaxed);
         if outcome.error.is_some() {
             self.totals.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -198,7 +281,9 @@ impl<R: crate::PendingRequest> Driver<R> {
         let socket = {
             let mut table = self.endpoints.inner.lock();
             let endpoint = table.find(caller, s.id)?;
-            let Kind::Connection { socket, io } = &mut endpoint.kind else { return Err(Failure(NtStatus::INVALID_DEVICE_STATE)) };
+            let Kind::Connection { socket, io } = &mut endpoint.kind else {
+                return Err(Failure(NtStatus::INVALID_DEVICE_STATE));
+            };
             if io.pending.iter().any(Option::is_some) {
                 return Err(Failure(NtStatus::DEVICE_BUSY));
             }
@@ -216,7 +301,10 @@ impl<R: crate::PendingRequest> Driver<R> {
         };
         match started {
             Ok(connection) => {
-                endpoint.kind = Kind::Served { service: s.service, connection };
+                endpoint.kind = Kind::Served {
+                    service: s.service,
+                    connection,
+                };
                 Ok(())
             }
             Err(status) => {
@@ -260,9 +348,18 @@ impl<R: crate::PendingRequest> Driver<R> {
             endpoints_open: u32::try_from(open).unwrap_or(u32::MAX),
             endpoints_peak: u32::try_from(peak).unwrap_or(u32::MAX),
             endpoints_opened: t.endpoints_opened.load(Ordering::Relaxed),
-            bytes_sent: t.bytes_sent.load(Ordering::Relaxed).saturating_add(self.endpoints.service_bytes().0),
-            bytes_received: t.bytes_received.load(Ordering::Relaxed).saturating_add(self.endpoints.service_bytes().1),
-            connections_served: t.connections_served.load(Ordering::Relaxed).saturating_add(self.endpoints.connections_served()),
+            bytes_sent: t
+                .bytes_sent
+                .load(Ordering::Relaxed)
+                .saturating_add(self.endpoints.service_bytes().0),
+            bytes_received: t
+                .bytes_received
+                .load(Ordering::Relaxed)
+                .saturating_add(self.endpoints.service_bytes().1),
+            connections_served: t
+                .connections_served
+                .load(Ordering::Relaxed)
+                .saturating_add(self.endpoints.connections_served()),
             errors: t.errors.load(Ordering::Relaxed),
             uptime_ms: now.saturating_sub(t.loaded_ms.load(Ordering::Relaxed)),
         }
@@ -278,11 +375,19 @@ fn secured<S: SocketOptions>(
     options: BindOptions<'_>,
     create: impl FnOnce(BindOptions<'_>) -> wsk::Result<S>,
 ) -> Result<(S, Option<SddlText>), Failure> {
-    let Some(sddl) = sddl else { return Ok((create(options)?, None)) };
+    let Some(sddl) = sddl else {
+        return Ok((create(options)?, None));
+    };
     let descriptor = CachedSecurityDescriptor::from_sddl(client, sddl)?;
     let options = match how {
-        ApplySecurity::Option => BindOptions { security: Some(&descriptor), ..options },
-        ApplySecurity::AtCreation => BindOptions { creation_security: Some(&descriptor), ..options },
+        ApplySecurity::Option => BindOptions {
+            security: Some(&descriptor),
+            ..options
+        },
+        ApplySecurity::AtCreation => BindOptions {
+            creation_security: Some(&descriptor),
+            ..options
+        },
     };
     let mut socket = create(options)?;
     drop(descriptor);
@@ -301,7 +406,11 @@ enum ApplySecurity {
 }
 
 /// Gets (`set` = None) or sets an option every socket type has; `None` for TCP_NODELAY.
-fn common_option<S: SocketOptions>(socket: &mut S, option: OptionId, set: Option<u32>) -> Option<wsk::Result<u32>> {
+fn common_option<S: SocketOptions>(
+    socket: &mut S,
+    option: OptionId,
+    set: Option<u32>,
+) -> Option<wsk::Result<u32>> {
     Some(match (option, set) {
         (OptionId::NoDelay, _) => return None,
         (OptionId::Keepalive, Some(v)) => socket.set_keepalive(v != 0).map(|()| v),
@@ -317,7 +426,11 @@ fn common_option<S: SocketOptions>(socket: &mut S, option: OptionId, set: Option
 }
 
 /// Gets or sets an option of a TCP connection; returns its value.
-fn connection_option(socket: &mut ConnectionSocket, option: OptionId, set: Option<u32>) -> wsk::Result<u32> {
+fn connection_option(
+    socket: &mut ConnectionSocket,
+    option: OptionId,
+    set: Option<u32>,
+) -> wsk::Result<u32> {
     common_option(socket, option, set).unwrap_or_else(|| match set {
         Some(v) => socket.set_nodelay(v != 0).map(|()| v),
         None => socket.nodelay().map(u32::from),
@@ -325,19 +438,34 @@ fn connection_option(socket: &mut ConnectionSocket, option: OptionId, set: Optio
 }
 
 /// Gets or sets an option of a UDP socket (TCP_NODELAY does not apply).
-fn datagram_option(socket: &mut DatagramSocket, option: OptionId, set: Option<u32>) -> wsk::Result<u32> {
-    common_option(socket, option, set).unwrap_or(Err(wsk::Error::new(NtStatus::INVALID_DEVICE_STATE)))
+fn datagram_option(
+    socket: &mut DatagramSocket,
+    option: OptionId,
+    set: Option<u32>,
+) -> wsk::Result<u32> {
+    common_option(socket, option, set)
+        .unwrap_or(Err(wsk::Error::new(NtStatus::INVALID_DEVICE_STATE)))
 }
 
 fn write(reply: Reply, out: &mut [u8]) -> Result<usize, Failure> {
     let n = match reply {
-        Reply::Info { wsk_version, endpoints } => protocol::write_info(out, DRIVER_VERSION, wsk_version, endpoints)?,
-        Reply::Endpoint { id, kind, local, remote } => protocol::write_endpoint(out, id, kind, local, remote)?,
+        Reply::Info {
+            wsk_version,
+            endpoints,
+        } => protocol::write_info(out, DRIVER_VERSION, wsk_version, endpoints)?,
+        Reply::Endpoint {
+            id,
+            kind,
+            local,
+            remote,
+        } => protocol::write_endpoint(out, id, kind, local, remote)?,
         Reply::Closed => protocol::write_close(out)?,
         Reply::Disconnected => protocol::write_disconnect(out)?,
         Reply::Served => protocol::write_serve(out)?,
         Reply::OptionValue(v) => protocol::write_socket_option(out, v)?,
-        Reply::Security(sddl) => protocol::write_security(out, sddl.as_ref().map_or("", SddlText::as_str))?,
+        Reply::Security(sddl) => {
+            protocol::write_security(out, sddl.as_ref().map_or("", SddlText::as_str))?
+        }
         Reply::Resolved(addresses) => {
             // Providers return one entry per socket type; report each address once.
             let mut writer = protocol::ResolveWriter::new(out)?;

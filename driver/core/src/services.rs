@@ -43,7 +43,11 @@ struct AcceptQueue {
 
 impl AcceptQueue {
     const fn new() -> Self {
-        Self { items: [const { None }; MAX_QUEUED], head: 0, len: 0 }
+        Self {
+            items: [const { None }; MAX_QUEUED],
+            head: 0,
+            len: 0,
+        }
     }
 
     /// Appends; gives the connection back when `capacity` (at most MAX_QUEUED) are waiting.
@@ -144,10 +148,20 @@ impl ServiceState {
 
     /// Runs `service` on `connection` in session slot `index` (reserved as `Starting` by the
     /// caller). False if the task could not start (the connection is closed then).
-    fn run_session(this: &Shared<Self>, index: usize, service: TcpService, connection: ConnectionSocket) -> bool {
+    fn run_session(
+        this: &Shared<Self>,
+        index: usize,
+        service: TcpService,
+        connection: ConnectionSocket,
+    ) -> bool {
         this.served.fetch_add(1, Ordering::Relaxed);
         this.active.fetch_add(1, Ordering::Relaxed);
-        let session = ServiceSession { state: this.clone(), index, service, offset: AtomicU64::new(0) };
+        let session = ServiceSession {
+            state: this.clone(),
+            index,
+            service,
+            offset: AtomicU64::new(0),
+        };
         if let Ok(task) = StreamTask::start(connection, SESSION_BUFFER, session) {
             let mut sessions = this.sessions.lock();
             let stopping = this.stopping.load(Ordering::Acquire);
@@ -190,7 +204,10 @@ pub(crate) struct ServedConnection {
 
 impl ServedConnection {
     /// Runs `service` on `connection`. IRQL <= DISPATCH_LEVEL.
-    pub(crate) fn start(connection: ConnectionSocket, service: TcpService) -> Result<Self, NtStatus> {
+    pub(crate) fn start(
+        connection: ConnectionSocket,
+        service: TcpService,
+    ) -> Result<Self, NtStatus> {
         let state = match ServiceState::try_new() {
             Ok(state) => state,
             Err(status) => {
@@ -229,7 +246,15 @@ impl ServiceListener {
     ) -> Result<Self, NtStatus> {
         let state = ServiceState::try_new()?;
         let max_sessions = max_sessions.clamp(1, MAX_SESSIONS);
-        let acceptor = Acceptor::start(listener, ServiceAcceptor { state, service, max_sessions, sink })?;
+        let acceptor = Acceptor::start(
+            listener,
+            ServiceAcceptor {
+                state,
+                service,
+                max_sessions,
+                sink,
+            },
+        )?;
         Ok(Self { acceptor })
     }
 
@@ -269,7 +294,11 @@ struct ServiceAcceptor {
 impl ServiceAcceptor {
     /// Accept mode: queues the connection and announces it.
     fn queue(&self, socket: ConnectionSocket, remote: Option<SocketAddr>) {
-        let pushed = self.state.queue.lock().push(QueuedConnection { socket, remote }, self.max_sessions);
+        let pushed = self
+            .state
+            .queue
+            .lock()
+            .push(QueuedConnection { socket, remote }, self.max_sessions);
         match pushed {
             Ok(()) => {
                 self.state.served.fetch_add(1, Ordering::Relaxed);
@@ -292,7 +321,10 @@ impl AcceptHandler for ServiceAcceptor {
         }
         let reserved = {
             let mut sessions = self.state.sessions.lock();
-            let free = sessions.iter().take(self.max_sessions).position(|s| matches!(s, Slot::Free));
+            let free = sessions
+                .iter()
+                .take(self.max_sessions)
+                .position(|s| matches!(s, Slot::Free));
             if let Some(slot) = free.and_then(|i| sessions.get_mut(i)) {
                 *slot = Slot::Starting;
             }
@@ -340,7 +372,9 @@ impl Session for ServiceSession {
         if len == 0 {
             return Step::Close;
         }
-        self.state.bytes_received.fetch_add(len as u64, Ordering::Relaxed);
+        self.state
+            .bytes_received
+            .fetch_add(len as u64, Ordering::Relaxed);
         match self.service {
             TcpService::Echo => Step::Send(len),
             TcpService::Discard | TcpService::Source | TcpService::Accept => Step::Receive,
@@ -348,11 +382,16 @@ impl Session for ServiceSession {
     }
 
     fn sent(&self, buffer: &mut [u8], len: usize) -> Step {
-        self.state.bytes_sent.fetch_add(len as u64, Ordering::Relaxed);
+        self.state
+            .bytes_sent
+            .fetch_add(len as u64, Ordering::Relaxed);
         match self.service {
             TcpService::Echo | TcpService::Discard | TcpService::Accept => Step::Receive,
             TcpService::Source => {
-                let offset = self.offset.fetch_add(len as u64, Ordering::Relaxed).saturating_add(len as u64);
+                let offset = self
+                    .offset
+                    .fetch_add(len as u64, Ordering::Relaxed)
+                    .saturating_add(len as u64);
                 fill_pattern(buffer, offset);
                 Step::Send(buffer.len())
             }
@@ -381,7 +420,10 @@ pub(crate) struct UdpEchoSession {
 
 impl UdpEchoSession {
     pub(crate) const fn new() -> Self {
-        Self { datagrams: AtomicU64::new(0), bytes: AtomicU64::new(0) }
+        Self {
+            datagrams: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
     }
 }
 
@@ -422,8 +464,14 @@ mod tests {
     fn echo_session_sends_back_to_the_sender() {
         let session = UdpEchoSession::new();
         let from: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        assert_eq!(session.received(&mut [0; 8], 8, Some(from)), DatagramStep::SendTo(8, from));
-        assert_eq!(session.received(&mut [0; 8], 8, None), DatagramStep::Receive);
+        assert_eq!(
+            session.received(&mut [0; 8], 8, Some(from)),
+            DatagramStep::SendTo(8, from)
+        );
+        assert_eq!(
+            session.received(&mut [0; 8], 8, None),
+            DatagramStep::Receive
+        );
         assert_eq!(session.bytes.load(Ordering::Relaxed), 16);
     }
 }

@@ -162,14 +162,20 @@ fn a_pended_receive_leaves_the_connection_usable_and_ends_by_data_cancel_timeout
         let idle = fake::provider::waiting_requests();
         let request = protocol::encode_recv(c.id, timeout_ms, u32::try_from(room).unwrap());
         let pended = common::direct(d, ALICE, IoctlCode::RECV, &request, &vec![0u8; room]);
-        eventually("the RECV is waiting in the provider", || fake::provider::waiting_requests() > idle);
+        eventually("the RECV is waiting in the provider", || {
+            fake::provider::waiting_requests() > idle
+        });
         pended
     };
 
     // Data ends it; meanwhile the other direction, options and LIST work, a second RECV is
     // busy and a foreign caller still gets NOT_FOUND.
     let pended = pend_recv(64, common::QUICK_MS);
-    assert_eq!(send(d, ALICE, c.id, b"x"), Ok(1), "a send while a receive is pended");
+    assert_eq!(
+        send(d, ALICE, c.id, b"x"),
+        Ok(1),
+        "a send while a receive is pended"
+    );
     let mut buf = [0u8; 8];
     assert_eq!(far.receive(&mut buf, Duration::from_secs(5)).unwrap(), 1);
     assert!(common::option(d, ALICE, c.id, protocol::OptionId::NoDelay, None).is_ok());
@@ -193,7 +199,10 @@ fn a_pended_receive_leaves_the_connection_usable_and_ends_by_data_cancel_timeout
     assert_eq!((status, &data[..n]), (NtStatus::SUCCESS, &b"still"[..]));
 
     // Its deadline passes: STATUS_IO_TIMEOUT, and the connection still works.
-    assert_eq!(common::recv_with(d, ALICE, c.id, 64, 300), Err(NtStatus::IO_TIMEOUT));
+    assert_eq!(
+        common::recv_with(d, ALICE, c.id, 64, 300),
+        Err(NtStatus::IO_TIMEOUT)
+    );
     assert_eq!(send(d, ALICE, c.id, b"ping"), Ok(4));
     assert_eq!(far.receive(&mut buf, Duration::from_secs(5)).unwrap(), 4);
 
@@ -202,7 +211,9 @@ fn a_pended_receive_leaves_the_connection_usable_and_ends_by_data_cancel_timeout
     close(d, ALICE, c.id).unwrap();
     assert_eq!(pended.wait().0, NtStatus::CANCELLED);
     assert_eq!(close(d, ALICE, c.id), Err(NtStatus::NOT_FOUND));
-    eventually("the connection closed", || fake::counts().sockets_open == open - 1);
+    eventually("the connection closed", || {
+        fake::counts().sockets_open == open - 1
+    });
     assert_eq!(
         far.receive(&mut buf, Duration::from_secs(5)).unwrap(),
         0,

@@ -267,10 +267,34 @@ fn malformed_requests_get_their_documented_status_and_change_nothing() {
     // endpoint of the wrong kind, are refused before any I/O.
     let recv10 = protocol::encode_recv(udp.id, QUICK_MS, 10);
     let direct_cases: [(&str, IoctlCode, Vec<u8>, usize, NtStatus); 4] = [
-        ("RECV data short", IoctlCode::RECV, recv10.to_vec(), 9, NtStatus::INVALID_PARAMETER),
-        ("RECV data long", IoctlCode::RECV, recv10.to_vec(), 11, NtStatus::INVALID_PARAMETER),
-        ("RECV on UDP", IoctlCode::RECV, recv10.to_vec(), 10, NtStatus::INVALID_DEVICE_STATE),
-        ("ACCEPT on UDP", IoctlCode::ACCEPT, protocol::encode_accept(udp.id, QUICK_MS, false).to_vec(), 80, NtStatus::INVALID_DEVICE_STATE),
+        (
+            "RECV data short",
+            IoctlCode::RECV,
+            recv10.to_vec(),
+            9,
+            NtStatus::INVALID_PARAMETER,
+        ),
+        (
+            "RECV data long",
+            IoctlCode::RECV,
+            recv10.to_vec(),
+            11,
+            NtStatus::INVALID_PARAMETER,
+        ),
+        (
+            "RECV on UDP",
+            IoctlCode::RECV,
+            recv10.to_vec(),
+            10,
+            NtStatus::INVALID_DEVICE_STATE,
+        ),
+        (
+            "ACCEPT on UDP",
+            IoctlCode::ACCEPT,
+            protocol::encode_accept(udp.id, QUICK_MS, false).to_vec(),
+            80,
+            NtStatus::INVALID_DEVICE_STATE,
+        ),
     ];
     for (name, code, input, data_len, expected) in direct_cases {
         let (status, n, _) = common::direct(d, ALICE, code, &input, &vec![0u8; data_len]).wait();

@@ -49,7 +49,8 @@ fn tcp_connect_send_recv_through_the_loopback() {
     far.send_all(b"abcdef", QUICK).unwrap();
     let request = protocol::encode_recv(c.id, common::QUICK_MS, 3);
     assert_eq!(
-        common::direct_call(d, ALICE, protocol::IoctlCode::RECV, &request, &[0u8; 116]).map(|(n, _)| n),
+        common::direct_call(d, ALICE, protocol::IoctlCode::RECV, &request, &[0u8; 116])
+            .map(|(n, _)| n),
         Err(NtStatus::INVALID_PARAMETER)
     );
     assert_eq!(recv(d, ALICE, c.id, 3).unwrap(), (b"abc".to_vec(), false));
@@ -265,7 +266,10 @@ fn udp_bind_with_user_send_to_and_recv_from() {
     );
     // Room for no data is refused before any I/O: the datagram stays queued.
     assert_eq!(send_to(d, ALICE, a.id, b_at, b"kept"), Ok(4));
-    assert_eq!(recv_from(d, ALICE, b.id, 0), Err(NtStatus::INVALID_PARAMETER));
+    assert_eq!(
+        recv_from(d, ALICE, b.id, 0),
+        Err(NtStatus::INVALID_PARAMETER)
+    );
     assert_eq!(
         recv_from(d, ALICE, b.id, 100).unwrap(),
         (b"kept".to_vec(), Some(a_at))
@@ -279,7 +283,11 @@ fn udp_bind_with_user_send_to_and_recv_from() {
     let (status, activity) = entry(d, ALICE, a.id).unwrap();
     assert_eq!(status.state, EndpointState::Bound);
     assert_eq!((status.bytes_sent, status.bytes_received), (21, 4));
-    assert_eq!((activity.send_ops, activity.recv_ops), (3, 1), "refused requests are no operations");
+    assert_eq!(
+        (activity.send_ops, activity.recv_ops),
+        (3, 1),
+        "refused requests are no operations"
+    );
     setup.finish();
 }
 
@@ -590,7 +598,13 @@ fn an_accept_mode_listener_hands_connections_to_accept() {
     assert_eq!(l.kind, EndpointKind::TcpListener);
     let peer = register(QUICK).expect("peer registration");
     let accept = |timeout_ms: u32, detach: bool| {
-        common::direct(d, ALICE, protocol::IoctlCode::ACCEPT, &protocol::encode_accept(l.id, timeout_ms, detach), &[0u8; 80])
+        common::direct(
+            d,
+            ALICE,
+            protocol::IoctlCode::ACCEPT,
+            &protocol::encode_accept(l.id, timeout_ms, detach),
+            &[0u8; 80],
+        )
     };
     let accepted = |pended: common::Pended| {
         let (status, n, reply) = pended.wait();
@@ -600,7 +614,9 @@ fn an_accept_mode_listener_hands_connections_to_accept() {
 
     // A connection that arrived before ACCEPT waits in the queue.
     let mut first = wsk::ConnectionSocket::connect(&peer, at, None, QUICK).unwrap();
-    eventually("the connection is queued", || entry(d, ALICE, l.id).unwrap().0.connections_active == 1);
+    eventually("the connection is queued", || {
+        entry(d, ALICE, l.id).unwrap().0.connections_active == 1
+    });
     let c = accepted(accept(common::QUICK_MS, false));
     assert_eq!((c.kind, c.local), (EndpointKind::TcpConnection, Some(at)));
     assert!(c.remote.is_some(), "the peer's address");
@@ -641,12 +657,26 @@ fn serve_hands_a_connection_to_an_in_kernel_service() {
     let c = connect(d, ALICE, addr("127.0.0.1:9400"), false).unwrap();
     let (mut far, _) = listener.accept(QUICK).unwrap();
     let serve = |id, service| {
-        common::call(d, ALICE, protocol::IoctlCode::SERVE, &protocol::encode_serve(id, service), 64)
-            .map(|reply| protocol::parse_serve_reply(&reply).unwrap())
+        common::call(
+            d,
+            ALICE,
+            protocol::IoctlCode::SERVE,
+            &protocol::encode_serve(id, service),
+            64,
+        )
+        .map(|reply| protocol::parse_serve_reply(&reply).unwrap())
     };
-    assert_eq!(serve(c.id, Service::None), Err(NtStatus::INVALID_PARAMETER), "a service is required");
+    assert_eq!(
+        serve(c.id, Service::None),
+        Err(NtStatus::INVALID_PARAMETER),
+        "a service is required"
+    );
     let l = listen(d, ALICE, addr("127.0.0.1:9401"), Service::Echo, false).unwrap();
-    assert_eq!(serve(l.id, Service::Echo), Err(NtStatus::INVALID_DEVICE_STATE), "only connections");
+    assert_eq!(
+        serve(l.id, Service::Echo),
+        Err(NtStatus::INVALID_DEVICE_STATE),
+        "only connections"
+    );
 
     assert_eq!(serve(c.id, Service::Echo), Ok(()));
     far.send_all(b"served by the kernel", QUICK).unwrap();
@@ -659,14 +689,25 @@ fn serve_hands_a_connection_to_an_in_kernel_service() {
     }
     assert_eq!(got, b"served by the kernel");
     // The user's data requests are refused from now on; LIST shows the service's counters.
-    assert_eq!(send(d, ALICE, c.id, b"x"), Err(NtStatus::INVALID_DEVICE_STATE));
-    assert_eq!(serve(c.id, Service::Discard), Err(NtStatus::INVALID_DEVICE_STATE), "served once");
+    assert_eq!(
+        send(d, ALICE, c.id, b"x"),
+        Err(NtStatus::INVALID_DEVICE_STATE)
+    );
+    assert_eq!(
+        serve(c.id, Service::Discard),
+        Err(NtStatus::INVALID_DEVICE_STATE),
+        "served once"
+    );
     eventually("LIST counts the echo", || {
         let (status, _) = entry(d, ALICE, c.id).unwrap();
         status.service == Service::Echo && status.bytes_received == 20 && status.bytes_sent == 20
     });
     close(d, ALICE, c.id).unwrap();
-    assert_eq!(far.receive(&mut buf, QUICK).unwrap(), 0, "closing the endpoint ends the service's connection");
+    assert_eq!(
+        far.receive(&mut buf, QUICK).unwrap(),
+        0,
+        "closing the endpoint ends the service's connection"
+    );
     drop((far, listener));
     assert!(peer.shutdown(QUICK));
     setup.finish();

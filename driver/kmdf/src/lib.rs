@@ -93,7 +93,6 @@ static DRIVER: Driver<PendedRequest> = Driver::new(register_wsk);
 /// device accepts requests, cleared in unload.
 static WDM_DEVICE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 
-
 static DEVICE_NAME: &[u16] = wsk::utf16!(wskrs_protocol::DEVICE_NAME);
 static LINK_NAME: &[u16] = wsk::utf16!(wskrs_protocol::DOS_DEVICE_NAME);
 /// `SDDL_DEVOBJ_SYS_ALL_ADM_ALL` (wdmsec.h; "SDDL for Device Objects" in the WDK docs):

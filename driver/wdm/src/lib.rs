@@ -31,7 +31,6 @@ static DRIVER: Driver<PendedIrp> = Driver::new(register_wsk);
 /// This driver's device object, set in `DriverEntry`, cleared in unload.
 static DEVICE: AtomicPtr<sys::DEVICE_OBJECT> = AtomicPtr::new(ptr::null_mut());
 
-
 static DEVICE_NAME: &[u16] = wsk::utf16!(wskrs_protocol::DEVICE_NAME);
 static LINK_NAME: &[u16] = wsk::utf16!(wskrs_protocol::DOS_DEVICE_NAME);
 
@@ -39,12 +38,17 @@ static LINK_NAME: &[u16] = wsk::utf16!(wskrs_protocol::DOS_DEVICE_NAME);
 fn unicode(s: &'static [u16]) -> sys::UNICODE_STRING {
     // The names are a few dozen characters: the byte length fits in u16.
     let bytes = u16::try_from(s.len().saturating_mul(2)).unwrap_or(u16::MAX);
-    sys::UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: s.as_ptr().cast_mut() }
+    sys::UNICODE_STRING {
+        Length: bytes,
+        MaximumLength: bytes,
+        Buffer: s.as_ptr().cast_mut(),
+    }
 }
 
 /// Registers the WSK client on the core's first request. IRQL: PASSIVE_LEVEL.
 fn register_wsk(capture_wait: Duration) -> wsk::Result<WskClient> {
-    let device = NonNull::new(DEVICE.load(Ordering::Acquire)).ok_or(wsk::Error::new(NtStatus::DEVICE_NOT_READY))?;
+    let device = NonNull::new(DEVICE.load(Ordering::Acquire))
+        .ok_or(wsk::Error::new(NtStatus::DEVICE_NOT_READY))?;
     // SAFETY: the device object lives until unload, which shuts the client down first.
     unsafe { WskClient::register(device.cast(), capture_wait) }
 }
@@ -54,12 +58,23 @@ fn register_wsk(capture_wait: Duration) -> wsk::Result<WskClient> {
 /// # Safety
 /// Called by the I/O manager with a valid driver object.
 #[no_mangle]
-pub unsafe extern "system" fn DriverEntry(driver: *mut sys::DRIVER_OBJECT, _registry_path: *mut sys::UNICODE_STRING) -> i32 {
+pub unsafe extern "system" fn DriverEntry(
+    driver: *mut sys::DRIVER_OBJECT,
+    _registry_path: *mut sys::UNICODE_STRING,
+) -> i32 {
     let mut name = unicode(DEVICE_NAME);
     let mut device = ptr::null_mut();
     // SAFETY: `driver` is valid (I/O manager contract); the name outlives the call.
     let status = unsafe {
-        sys::IoCreateDevice(driver, 0, &raw mut name, wskrs_protocol::DEVICE_TYPE, sys::FILE_DEVICE_SECURE_OPEN, 0, &raw mut device)
+        sys::IoCreateDevice(
+            driver,
+            0,
+            &raw mut name,
+            wskrs_protocol::DEVICE_TYPE,
+            sys::FILE_DEVICE_SECURE_OPEN,
+            0,
+            &raw mut device,
+        )
     };
     if !NtStatus(status).is_success() {
         return status;
@@ -131,7 +146,10 @@ unsafe fn caller_of(irp: *mut sys::IRP) -> Caller {
 }
 
 /// IRP_MJ_CLEANUP and IRP_MJ_CLOSE: the handle is gone; its endpoints close with it.
-unsafe extern "C" fn dispatch_cleanup_close(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
+unsafe extern "C" fn dispatch_cleanup_close(
+    _device: *mut sys::DEVICE_OBJECT,
+    irp: *mut sys::IRP,
+) -> i32 {
     // SAFETY: the I/O manager passes a live IRP we now own.
     let caller = unsafe { caller_of(irp) };
     DRIVER.cleanup(caller);
@@ -141,7 +159,10 @@ unsafe extern "C" fn dispatch_cleanup_close(_device: *mut sys::DEVICE_OBJECT, ir
 
 /// IRP_MJ_DEVICE_CONTROL: METHOD_BUFFERED requests to the core, completed here; direct-I/O
 /// data requests pended and handed over ([`PendedIrp`]).
-unsafe extern "C" fn dispatch_device_control(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
+unsafe extern "C" fn dispatch_device_control(
+    _device: *mut sys::DEVICE_OBJECT,
+    irp: *mut sys::IRP,
+) -> i32 {
     // SAFETY: the I/O manager passes a live IRP we now own.
     let location = unsafe { irp::current_stack_location(irp) };
     // SAFETY: this is a device-control request, so its location has those parameters.
@@ -166,7 +187,10 @@ unsafe extern "C" fn dispatch_device_control(_device: *mut sys::DEVICE_OBJECT, i
         };
         DRIVER.device_control(caller, code, buffer, input_len, output_len)
     } else {
-        wskrs_driver::Completion { status: NtStatus::INVALID_PARAMETER, information: 0 }
+        wskrs_driver::Completion {
+            status: NtStatus::INVALID_PARAMETER,
+            information: 0,
+        }
     };
     // SAFETY: as above; the buffer slice is no longer used.
     unsafe { complete(irp, completion.status, completion.information) }
@@ -178,7 +202,13 @@ unsafe extern "C" fn dispatch_device_control(_device: *mut sys::DEVICE_OBJECT, i
 ///
 /// # Safety
 /// `irp` is a live device-control IRP we own, of a METHOD_IN_DIRECT/OUT_DIRECT code.
-unsafe fn dispatch_direct(irp: *mut sys::IRP, caller: Caller, code: u32, input_len: usize, output_len: usize) -> i32 {
+unsafe fn dispatch_direct(
+    irp: *mut sys::IRP,
+    caller: Caller,
+    code: u32,
+    input_len: usize,
+    output_len: usize,
+) -> i32 {
     // SAFETY: the IRP is ours (caller's contract).
     unsafe { irp::mark_pending(irp) };
     // SAFETY: as above.
@@ -228,7 +258,11 @@ impl PendingRequest for PendedIrp {
         let context = unsafe { &mut *context };
         // The ticket's numbers are kept as pointer-sized values (x64: no truncation).
         #[allow(clippy::cast_possible_truncation)]
-        let values = [ticket.endpoint as usize, ticket.direction as usize, ticket.sequence as usize];
+        let values = [
+            ticket.endpoint as usize,
+            ticket.direction as usize,
+            ticket.sequence as usize,
+        ];
         for (slot, value) in context.iter_mut().zip(values) {
             // Plain numbers kept in pointer-sized slots; never dereferenced.
             *slot = value as *mut core::ffi::c_void;
@@ -277,7 +311,11 @@ unsafe extern "C" fn cancel_pended(_device: *mut sys::DEVICE_OBJECT, irp: *mut s
     // SAFETY: IoCancelIrp acquired the cancel spin lock for us; released once, here.
     unsafe { sys::IoReleaseCancelSpinLock(irql) };
     // The IRP may be completed from here on: only the ticket is used.
-    DRIVER.cancel(Ticket { endpoint, direction, sequence });
+    DRIVER.cancel(Ticket {
+        endpoint,
+        direction,
+        sequence,
+    });
 }
 
 /// Unload: close every socket, release WSK, then delete the link and the device.

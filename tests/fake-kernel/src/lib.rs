@@ -80,7 +80,8 @@ pub fn set_time_scale(scale: u32) {
 }
 
 /// `KeQueryInterruptTime` in milliseconds instead of 100-ns units (what Wine 8.0 returns).
-static INTERRUPT_TIME_IN_MS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static INTERRUPT_TIME_IN_MS: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 /// Makes `KeQueryInterruptTime` return milliseconds, as Wine 8.0's does (its tick count),
 /// instead of the documented 100-ns units. Reset by [`Kernel::start`].

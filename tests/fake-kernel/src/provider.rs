@@ -923,12 +923,15 @@ unsafe fn take_buf(buf: *const sys::WSK_BUF, op: Op) -> Result<Option<Buf>, NtSt
     let needed = offset.checked_add(len);
     while !m.is_null() && needed.is_some_and(|n| held < n) {
         if !ntoskrnl::is_live_mdl(m) {
-            violation(format!("{op:?}: MDL chain with a link that is not live ({m:p})"));
+            violation(format!(
+                "{op:?}: MDL chain with a link that is not live ({m:p})"
+            ));
             return Err(NtStatus::INVALID_PARAMETER);
         }
         // SAFETY: a live MDL.
         let link = unsafe { &*m };
-        #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // MDL flags fit a CSHORT
+        #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+        // MDL flags fit a CSHORT
         let mapped = (sys::MDL_SOURCE_IS_NONPAGED_POOL | sys::MDL_MAPPED_TO_SYSTEM_VA) as i16;
         if link.MdlFlags & mapped == 0 {
             violation(format!("{op:?}: MDL not built for nonpaged pool"));
@@ -964,7 +967,13 @@ fn segments<'a>(buf: Buf) -> Option<Vec<&'a mut [u8]>> {
         // SAFETY: a live MDL built for nonpaged pool (checked in take_buf): MappedSystemVa
         // maps ByteCount bytes. The client owns the memory and lets the provider use it while
         // the request is pending.
-        let (base, count, next) = unsafe { ((*mdl).MappedSystemVa.cast::<u8>(), (*mdl).ByteCount as usize, (*mdl).Next) };
+        let (base, count, next) = unsafe {
+            (
+                (*mdl).MappedSystemVa.cast::<u8>(),
+                (*mdl).ByteCount as usize,
+                (*mdl).Next,
+            )
+        };
         if skip < count {
             let take = (count - skip).min(left);
             // SAFETY: `skip + take <= ByteCount`, inside the mapping.
@@ -1175,7 +1184,10 @@ unsafe extern "C" fn wsk_get_name_info(
             let Some(remote) = (unsafe { read_addr(a as *const sys::SOCKADDR) }) else {
                 return Some((NtStatus::INVALID_PARAMETER, 0));
             };
-            for (p, text) in [(n, remote.ip().to_string()), (sv, remote.port().to_string())] {
+            for (p, text) in [
+                (n, remote.ip().to_string()),
+                (sv, remote.port().to_string()),
+            ] {
                 // SAFETY: the client passes NULL or a UNICODE_STRING with a writable buffer.
                 if let Err(status) = unsafe { write_unicode(p, &text) } {
                     return Some((status, 0));
@@ -1306,11 +1318,17 @@ unsafe fn event_callback_option(
         return NtStatus::INVALID_PARAMETER.0;
     }
     // SAFETY: checked size; the client passes a WSK_EVENT_CALLBACK_CONTROL.
-    let control = unsafe { input.cast::<sys::WSK_EVENT_CALLBACK_CONTROL>().read_unaligned() };
+    let control = unsafe {
+        input
+            .cast::<sys::WSK_EVENT_CALLBACK_CONTROL>()
+            .read_unaligned()
+    };
     with_net(|net| {
         net.calls.add(Op::Control);
         let Some(s) = net.sockets.get_mut(&key).filter(|s| s.open) else {
-            violation(format!("SO_WSK_EVENT_CALLBACK on a closed or unknown socket ({key:#x})"));
+            violation(format!(
+                "SO_WSK_EVENT_CALLBACK on a closed or unknown socket ({key:#x})"
+            ));
             return NtStatus::INVALID_HANDLE.0;
         };
         if s.client_events.1 == 0 {
@@ -1402,8 +1420,14 @@ fn indicate_accept(listener: usize, accepted: usize) {
     let rp = ptr::from_mut(&mut *remote_storage) as usize;
     // SAFETY: both point to SOCKADDR_IN6 storage.
     unsafe {
-        write_addr(lp, local.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))));
-        write_addr(rp, remote.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))));
+        write_addr(
+            lp,
+            local.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+        );
+        write_addr(
+            rp,
+            remote.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+        );
     }
     // SAFETY: the client registered this table with WskSocket; it lives while the socket does.
     let table = unsafe { &*(dispatch as *const sys::WSK_CLIENT_LISTEN_DISPATCH_WDK) };
@@ -1478,7 +1502,11 @@ fn indicate_datagrams(socket: usize, datagrams: Vec<(Vec<u8>, SocketAddr)>) {
         unsafe { write_addr(ptr::from_mut(&mut *addr) as usize, from) };
         let mut indication = Box::new(sys::WSK_DATAGRAM_INDICATION {
             Next: next,
-            Buffer: sys::WSK_BUF { Mdl: ptr::from_mut(&mut *mdl), Offset: 0, Length: data.len() as u64 },
+            Buffer: sys::WSK_BUF {
+                Mdl: ptr::from_mut(&mut *mdl),
+                Offset: 0,
+                Length: data.len() as u64,
+            },
             ControlInfo: ptr::null_mut(),
             ControlInfoLength: 0,
             RemoteAddress: ptr::from_mut(&mut *addr).cast(),
@@ -1493,11 +1521,22 @@ fn indicate_datagrams(socket: usize, datagrams: Vec<(Vec<u8>, SocketAddr)>) {
         return;
     };
     // SAFETY: the chain is valid during the call (and until released, if retained).
-    let status = unsafe { receive_from(context as *mut c_void, sys::WSK_FLAG_AT_DISPATCH_LEVEL, next) };
+    let status = unsafe {
+        receive_from(
+            context as *mut c_void,
+            sys::WSK_FLAG_AT_DISPATCH_LEVEL,
+            next,
+        )
+    };
     if status == NtStatus::PENDING.0 {
-        lock(&RETAINED)
-            .get_or_insert_with(HashMap::new)
-            .insert(next as usize, RetainedChain { socket, _datagrams: parts, _data: None });
+        lock(&RETAINED).get_or_insert_with(HashMap::new).insert(
+            next as usize,
+            RetainedChain {
+                socket,
+                _datagrams: parts,
+                _data: None,
+            },
+        );
     } else if status == NtStatus::DATA_NOT_ACCEPTED.0 {
         // Not accepted: kept for WskReceiveFrom.
         with_net(|net| {
@@ -1518,8 +1557,8 @@ fn provider_mdl(data: &mut [u8]) -> Box<sys::MDL> {
     mdl.MappedSystemVa = data.as_mut_ptr().cast();
     mdl.StartVa = data.as_mut_ptr().cast();
     mdl.ByteCount = u32::try_from(data.len()).unwrap_or(u32::MAX);
-    mdl.MdlFlags = i16::try_from(sys::MDL_SOURCE_IS_NONPAGED_POOL | sys::MDL_MAPPED_TO_SYSTEM_VA)
-        .unwrap_or(0);
+    mdl.MdlFlags =
+        i16::try_from(sys::MDL_SOURCE_IS_NONPAGED_POOL | sys::MDL_MAPPED_TO_SYSTEM_VA).unwrap_or(0);
     mdl
 }
 
@@ -1533,7 +1572,11 @@ fn indicate_data(socket: usize, mut data: Vec<u8>) {
     let mut mdl = provider_mdl(&mut data);
     let mut indication = Box::new(sys::WSK_DATA_INDICATION {
         Next: ptr::null_mut(),
-        Buffer: sys::WSK_BUF { Mdl: ptr::from_mut(&mut *mdl), Offset: 0, Length: data.len() as u64 },
+        Buffer: sys::WSK_BUF {
+            Mdl: ptr::from_mut(&mut *mdl),
+            Offset: 0,
+            Length: data.len() as u64,
+        },
     });
     let head = ptr::from_mut(&mut *indication);
     // SAFETY: the client registered this table with WskSocket; it lives while the socket does.
@@ -1545,12 +1588,22 @@ fn indicate_data(socket: usize, mut data: Vec<u8>) {
     let mut accepted: sys::SIZE_T = 0;
     // SAFETY: the indication is valid during the call (and until released, if retained).
     let status = unsafe {
-        receive(context as *mut c_void, sys::WSK_FLAG_AT_DISPATCH_LEVEL, head, data.len() as sys::SIZE_T, &raw mut accepted)
+        receive(
+            context as *mut c_void,
+            sys::WSK_FLAG_AT_DISPATCH_LEVEL,
+            head,
+            data.len() as sys::SIZE_T,
+            &raw mut accepted,
+        )
     };
     if status == NtStatus::PENDING.0 {
         lock(&RETAINED).get_or_insert_with(HashMap::new).insert(
             head as usize,
-            RetainedChain { socket, _datagrams: Vec::new(), _data: Some((indication, mdl, data)) },
+            RetainedChain {
+                socket,
+                _datagrams: Vec::new(),
+                _data: Some((indication, mdl, data)),
+            },
         );
     } else if status == NtStatus::DATA_NOT_ACCEPTED.0 {
         let mut done = Vec::new();

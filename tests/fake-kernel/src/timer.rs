@@ -104,7 +104,10 @@ pub(crate) fn reset() {
 pub(crate) fn counts() -> (usize, usize) {
     let mut r = registry();
     let r = r.get();
-    (r.timers.values().filter(|t| t.queued).count(), r.outstanding.len())
+    (
+        r.timers.values().filter(|t| t.queued).count(),
+        r.outstanding.len(),
+    )
 }
 
 /// A pool block is freed: the timers and DPCs in it are gone. Freeing a queued timer or a DPC
@@ -116,13 +119,17 @@ pub(crate) fn forget_in(start: usize, len: usize) {
     let timers: Vec<usize> = r.timers.range(start..end).map(|(k, _)| *k).collect();
     for k in timers {
         if r.timers.remove(&k).is_some_and(|t| t.queued) {
-            violation(format!("pool block freed with the timer at {k:#x} still queued (KeCancelTimer first)"));
+            violation(format!(
+                "pool block freed with the timer at {k:#x} still queued (KeCancelTimer first)"
+            ));
         }
     }
     let dpcs: Vec<usize> = r.dpcs.range(start..end).map(|(k, _)| *k).collect();
     for k in dpcs {
         if r.dpcs.remove(&k).is_some_and(|d| d.running > 0) {
-            violation(format!("pool block freed while the DPC at {k:#x} runs (KeFlushQueuedDpcs first)"));
+            violation(format!(
+                "pool block freed while the DPC at {k:#x} runs (KeFlushQueuedDpcs first)"
+            ));
         }
     }
     CHANGED.notify_all();
@@ -143,7 +150,13 @@ pub unsafe extern "C" fn KeInitializeTimer(timer: *mut sys::KTIMER) {
         violation(format!("KeInitializeTimer({timer:p}): the timer is queued"));
     }
     let generation = r.generation();
-    r.timers.insert(timer as usize, Timer { generation, queued: false });
+    r.timers.insert(
+        timer as usize,
+        Timer {
+            generation,
+            queued: false,
+        },
+    );
     CHANGED.notify_all();
 }
 
@@ -153,7 +166,11 @@ pub unsafe extern "C" fn KeInitializeTimer(timer: *mut sys::KTIMER) {
 /// `dpc` points to a KDPC at its final address; `routine` may be called with `context` at
 /// DISPATCH_LEVEL on any thread.
 #[no_mangle]
-pub unsafe extern "C" fn KeInitializeDpc(dpc: *mut sys::KDPC, routine: sys::PKDEFERRED_ROUTINE, context: *mut c_void) {
+pub unsafe extern "C" fn KeInitializeDpc(
+    dpc: *mut sys::KDPC,
+    routine: sys::PKDEFERRED_ROUTINE,
+    context: *mut c_void,
+) {
     let Some(routine) = routine else {
         violation(format!("KeInitializeDpc({dpc:p}) without a routine"));
         return;
@@ -163,7 +180,14 @@ pub unsafe extern "C" fn KeInitializeDpc(dpc: *mut sys::KDPC, routine: sys::PKDE
     if r.dpcs.get(&(dpc as usize)).is_some_and(|d| d.running > 0) {
         violation(format!("KeInitializeDpc({dpc:p}): its routine is running"));
     }
-    r.dpcs.insert(dpc as usize, Dpc { routine, context: context as usize, running: 0 });
+    r.dpcs.insert(
+        dpc as usize,
+        Dpc {
+            routine,
+            context: context as usize,
+            running: 0,
+        },
+    );
 }
 
 /// `KeSetTimerEx`: (re)arms the timer; TRUE if it was queued.
@@ -184,7 +208,9 @@ pub unsafe extern "C" fn KeSetTimerEx(
     // SAFETY: QuadPart overlays the whole union.
     let due = unsafe { due.QuadPart };
     if due > 0 {
-        violation(format!("KeSetTimerEx({timer:p}): absolute due time {due} (the fake supports relative ones)"));
+        violation(format!(
+            "KeSetTimerEx({timer:p}): absolute due time {due} (the fake supports relative ones)"
+        ));
     }
     let Ok(period_ms) = u64::try_from(period) else {
         violation(format!("KeSetTimerEx({timer:p}): negative period {period}"));
@@ -193,7 +219,9 @@ pub unsafe extern "C" fn KeSetTimerEx(
     let mut r = registry();
     let r = r.get();
     if !dpc.is_null() && !r.dpcs.contains_key(&(dpc as usize)) {
-        violation(format!("KeSetTimerEx({timer:p}): DPC {dpc:p} is not initialized (or freed)"));
+        violation(format!(
+            "KeSetTimerEx({timer:p}): DPC {dpc:p} is not initialized (or freed)"
+        ));
         return 0;
     }
     let Some(t) = r.timers.get_mut(&(timer as usize)) else {
@@ -214,7 +242,9 @@ pub unsafe extern "C" fn KeSetTimerEx(
         first: Duration::from_nanos(due.unsigned_abs().saturating_mul(100)),
     };
     CHANGED.notify_all();
-    let spawned = std::thread::Builder::new().name("fake-timer".into()).spawn(move || arm.run());
+    let spawned = std::thread::Builder::new()
+        .name("fake-timer".into())
+        .spawn(move || arm.run());
     if let Err(e) = spawned {
         panic!("fake-kernel: cannot spawn a timer thread: {e}");
     }
@@ -252,7 +282,10 @@ pub unsafe extern "C" fn KeCancelTimer(timer: *mut sys::KTIMER) -> sys::BOOLEAN 
 pub unsafe extern "C" fn KeFlushQueuedDpcs() {
     if state::current_irql() != PASSIVE_LEVEL {
         // From a DPC this would wait for itself.
-        violation(format!("KeFlushQueuedDpcs at IRQL {} (PASSIVE_LEVEL only)", state::current_irql()));
+        violation(format!(
+            "KeFlushQueuedDpcs at IRQL {} (PASSIVE_LEVEL only)",
+            state::current_irql()
+        ));
         return;
     }
     let deadline = Instant::now() + FLUSH_LIMIT;
@@ -267,7 +300,12 @@ pub unsafe extern "C" fn KeFlushQueuedDpcs() {
             violation("KeFlushQueuedDpcs: a DPC queued before the call did not finish within 10 s");
             return;
         }
-        r = Guard(CHANGED.wait_timeout(r.0, deadline - now).unwrap_or_else(std::sync::PoisonError::into_inner).0);
+        r = Guard(
+            CHANGED
+                .wait_timeout(r.0, deadline - now)
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0,
+        );
     }
 }
 
@@ -296,14 +334,23 @@ impl Arm {
                 if now >= due {
                     break;
                 }
-                r = Guard(CHANGED.wait_timeout(r.0, due - now).unwrap_or_else(std::sync::PoisonError::into_inner).0);
+                r = Guard(
+                    CHANGED
+                        .wait_timeout(r.0, due - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0,
+                );
             }
             let periodic = !self.period.is_zero();
             if let Some(t) = r.get().timers.get_mut(&self.timer) {
                 // A one-shot timer leaves the queue as it expires; a periodic one stays.
                 t.queued = periodic;
             }
-            let call = if self.dpc == 0 { None } else { Self::queue_dpc(r.get(), self.dpc) };
+            let call = if self.dpc == 0 {
+                None
+            } else {
+                Self::queue_dpc(r.get(), self.dpc)
+            };
             drop(r);
             if let Some((routine, context, ticket)) = call {
                 self.call_dpc(routine, context, ticket);
@@ -320,14 +367,18 @@ impl Arm {
     }
 
     fn current(&self, r: &Registry) -> bool {
-        r.timers.get(&self.timer).is_some_and(|t| t.generation == self.generation && t.queued)
+        r.timers
+            .get(&self.timer)
+            .is_some_and(|t| t.generation == self.generation && t.queued)
     }
 
     /// Queues (and here at once starts) the DPC: counted running and outstanding.
     fn queue_dpc(r: &mut Registry, dpc: usize) -> Option<(DeferredRoutine, usize, u64)> {
         let ticket = r.next_ticket;
         let Some(d) = r.dpcs.get_mut(&dpc) else {
-            violation(format!("timer expired with its DPC at {dpc:#x} freed or re-initialized away"));
+            violation(format!(
+                "timer expired with its DPC at {dpc:#x} freed or re-initialized away"
+            ));
             return None;
         };
         d.running += 1;
@@ -341,9 +392,19 @@ impl Arm {
         let old = state::raise_irql(DISPATCH_LEVEL);
         // SAFETY: the routine and context were registered together with KeInitializeDpc for
         // this KDPC; a timer DPC gets no system arguments.
-        unsafe { routine(self.dpc as *mut sys::KDPC, context as *mut c_void, ptr::null_mut(), ptr::null_mut()) };
+        unsafe {
+            routine(
+                self.dpc as *mut sys::KDPC,
+                context as *mut c_void,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
         if state::current_irql() != DISPATCH_LEVEL {
-            violation(format!("DPC routine returned at IRQL {} (entered at DISPATCH_LEVEL)", state::current_irql()));
+            violation(format!(
+                "DPC routine returned at IRQL {} (entered at DISPATCH_LEVEL)",
+                state::current_irql()
+            ));
         }
         state::set_irql(old);
         let mut r = registry();

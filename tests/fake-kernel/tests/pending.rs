@@ -6,7 +6,10 @@
 //! would hang under Wine's netio, which returns `STATUS_PENDING` without marking the IRP.
 //! The wsk crate's own suites (io, blocking, resolve, tasks) run under all three flavours.
 
-#![allow(clippy::undocumented_unsafe_blocks, clippy::multiple_unsafe_ops_per_block)]
+#![allow(
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block
+)]
 
 use std::ffi::c_void;
 use std::ptr::null_mut;
@@ -23,15 +26,23 @@ struct Seen {
     pending_returned: AtomicBool,
 }
 
-unsafe extern "C" fn routine(_: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP, context: *mut c_void) -> i32 {
+unsafe extern "C" fn routine(
+    _: *mut sys::DEVICE_OBJECT,
+    irp: *mut sys::IRP,
+    context: *mut c_void,
+) -> i32 {
     let seen = unsafe { &*context.cast::<Seen>() };
-    seen.pending_returned.store(unsafe { sys::irp::pending_returned(irp) }, Ordering::SeqCst);
+    seen.pending_returned
+        .store(unsafe { sys::irp::pending_returned(irp) }, Ordering::SeqCst);
     seen.calls.fetch_add(1, Ordering::SeqCst);
     NtStatus::MORE_PROCESSING_REQUIRED.0
 }
 
-static CLIENT_DISPATCH: sys::WSK_CLIENT_DISPATCH =
-    sys::WSK_CLIENT_DISPATCH { Version: sys::make_wsk_version(1, 0), Reserved: 0, WskClientEvent: None };
+static CLIENT_DISPATCH: sys::WSK_CLIENT_DISPATCH = sys::WSK_CLIENT_DISPATCH {
+    Version: sys::make_wsk_version(1, 0),
+    Reserved: 0,
+    WskClientEvent: None,
+};
 
 /// What one `WskSocket` did: (returned, PendingReturned, the socket).
 fn socket(npi: &sys::WSK_PROVIDER_NPI) -> (NtStatus, bool, *mut sys::WSK_SOCKET) {
@@ -59,17 +70,29 @@ fn socket(npi: &sys::WSK_PROVIDER_NPI) -> (NtStatus, bool, *mut sys::WSK_SOCKET)
     while seen.calls.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(seen.calls.load(Ordering::SeqCst), 1, "the IRP completed once");
+    assert_eq!(
+        seen.calls.load(Ordering::SeqCst),
+        1,
+        "the IRP completed once"
+    );
     let socket = unsafe { sys::irp::information(irp) } as *mut sys::WSK_SOCKET;
     unsafe { sys::IoFreeIrp(irp) };
-    (returned, seen.pending_returned.load(Ordering::SeqCst), socket)
+    (
+        returned,
+        seen.pending_returned.load(Ordering::SeqCst),
+        socket,
+    )
 }
 
 fn close(socket: *mut sys::WSK_SOCKET) {
     let irp = unsafe { sys::IoAllocateIrp(1, 0) };
     let seen = Seen::default();
     unsafe { sys::irp::set_completion_routine(irp, routine, (&raw const seen).cast_mut().cast()) };
-    let basic = unsafe { &*(*socket).Dispatch.cast::<sys::WSK_PROVIDER_BASIC_DISPATCH>() };
+    let basic = unsafe {
+        &*(*socket)
+            .Dispatch
+            .cast::<sys::WSK_PROVIDER_BASIC_DISPATCH>()
+    };
     let _ = unsafe { (basic.WskCloseSocket.unwrap())(socket, irp) };
     let deadline = Instant::now() + Duration::from_secs(5);
     while seen.calls.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
@@ -88,17 +111,40 @@ fn waiter_wakes(returned: NtStatus, pending_returned: bool) -> bool {
 fn pending_returned_follows_each_flavour() {
     for (config, inline, later) in [
         // (flavour, (returned, PendingReturned) inline, the same when completed later)
-        (Config::WINDOWS, (NtStatus::SUCCESS, false), (NtStatus::PENDING, true)),
-        (Config::WSKRS, (NtStatus::PENDING, true), (NtStatus::PENDING, true)),
-        (Config::WINE, (NtStatus::PENDING, false), (NtStatus::PENDING, false)),
+        (
+            Config::WINDOWS,
+            (NtStatus::SUCCESS, false),
+            (NtStatus::PENDING, true),
+        ),
+        (
+            Config::WSKRS,
+            (NtStatus::PENDING, true),
+            (NtStatus::PENDING, true),
+        ),
+        (
+            Config::WINE,
+            (NtStatus::PENDING, false),
+            (NtStatus::PENDING, false),
+        ),
     ] {
         let kernel = fake::Kernel::start();
         provider::configure(config);
-        let mut client_npi = sys::WSK_CLIENT_NPI { ClientContext: null_mut(), Dispatch: &raw const CLIENT_DISPATCH };
+        let mut client_npi = sys::WSK_CLIENT_NPI {
+            ClientContext: null_mut(),
+            Dispatch: &raw const CLIENT_DISPATCH,
+        };
         let mut registration = sys::WSK_REGISTRATION::default();
-        assert!(NtStatus(unsafe { sys::WskRegister(&raw mut client_npi, &raw mut registration) }).is_success());
-        let mut npi = sys::WSK_PROVIDER_NPI { Client: null_mut(), Dispatch: std::ptr::null() };
-        let st = unsafe { sys::WskCaptureProviderNPI(&raw mut registration, sys::WSK_INFINITE_WAIT, &raw mut npi) };
+        assert!(
+            NtStatus(unsafe { sys::WskRegister(&raw mut client_npi, &raw mut registration) })
+                .is_success()
+        );
+        let mut npi = sys::WSK_PROVIDER_NPI {
+            Client: null_mut(),
+            Dispatch: std::ptr::null(),
+        };
+        let st = unsafe {
+            sys::WskCaptureProviderNPI(&raw mut registration, sys::WSK_INFINITE_WAIT, &raw mut npi)
+        };
         assert!(NtStatus(st).is_success());
 
         let (returned, marked, s) = socket(&npi);
@@ -106,11 +152,19 @@ fn pending_returned_follows_each_flavour() {
         close(s);
         provider::script(Op::Socket, [Behavior::Later(Duration::from_millis(20))]);
         let (returned, marked, s) = socket(&npi);
-        assert_eq!((returned, marked), later, "{config:?}: completion after the call returned");
+        assert_eq!(
+            (returned, marked),
+            later,
+            "{config:?}: completion after the call returned"
+        );
         close(s);
 
         let wakes = waiter_wakes(inline.0, inline.1) && waiter_wakes(later.0, later.1);
-        assert_eq!(wakes, config != Config::WINE, "{config:?}: a PendingReturned-only waiter");
+        assert_eq!(
+            wakes,
+            config != Config::WINE,
+            "{config:?}: a PendingReturned-only waiter"
+        );
 
         unsafe { sys::WskReleaseProviderNPI(&raw mut registration) };
         unsafe { sys::WskDeregister(&raw mut registration) };

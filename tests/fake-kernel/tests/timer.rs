@@ -5,9 +5,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use fake::timer::{
+    KeCancelTimer, KeFlushQueuedDpcs, KeInitializeDpc, KeInitializeTimer, KeSetTimerEx,
+};
 use wsk_bindings as sys;
 use wskrs_fake_kernel as fake;
-use fake::timer::{KeCancelTimer, KeFlushQueuedDpcs, KeInitializeDpc, KeInitializeTimer, KeSetTimerEx};
 
 /// Pool tag of the test's own allocations.
 const TAG: u32 = u32::from_le_bytes(*b"TEST");
@@ -19,8 +21,16 @@ struct Fixture {
     calls: Box<(AtomicUsize, Duration)>,
 }
 
-unsafe extern "C" fn count(_: *mut sys::KDPC, context: *mut c_void, a1: *mut c_void, a2: *mut c_void) {
-    assert!(a1.is_null() && a2.is_null(), "a timer DPC gets no system arguments");
+unsafe extern "C" fn count(
+    _: *mut sys::KDPC,
+    context: *mut c_void,
+    a1: *mut c_void,
+    a2: *mut c_void,
+) {
+    assert!(
+        a1.is_null() && a2.is_null(),
+        "a timer DPC gets no system arguments"
+    );
     // SAFETY: the fixture's counter, alive while the timer may fire.
     let calls = unsafe { &*context.cast_const().cast::<(AtomicUsize, Duration)>() };
     thread::sleep(calls.1);
@@ -29,7 +39,11 @@ unsafe extern "C" fn count(_: *mut sys::KDPC, context: *mut c_void, a1: *mut c_v
 
 impl Fixture {
     fn new(dwell: Duration) -> Self {
-        let mut f = Self { timer: Box::default(), dpc: Box::default(), calls: Box::new((AtomicUsize::new(0), dwell)) };
+        let mut f = Self {
+            timer: Box::default(),
+            dpc: Box::default(),
+            calls: Box::new((AtomicUsize::new(0), dwell)),
+        };
         let context = std::ptr::from_ref(&*f.calls).cast_mut().cast::<c_void>();
         // SAFETY: boxed objects at their final addresses.
         unsafe { KeInitializeTimer(&raw mut *f.timer) };
@@ -39,7 +53,9 @@ impl Fixture {
     }
 
     fn set(&mut self, due: Duration, period_ms: i32) -> bool {
-        let due = sys::LARGE_INTEGER { QuadPart: -i64::try_from(due.as_nanos() / 100).unwrap() };
+        let due = sys::LARGE_INTEGER {
+            QuadPart: -i64::try_from(due.as_nanos() / 100).unwrap(),
+        };
         // SAFETY: initialized in `new`, alive until the test cancels it.
         unsafe { KeSetTimerEx(&raw mut *self.timer, due, period_ms, &raw mut *self.dpc) != 0 }
     }
@@ -80,7 +96,10 @@ fn cancelling_before_expiry_returns_true_and_the_dpc_never_runs() {
     let kernel = fake::Kernel::start();
     let mut f = Fixture::new(Duration::ZERO);
     assert!(!f.set(Duration::from_millis(50), 0));
-    assert!(f.set(Duration::from_millis(50), 0), "setting a queued timer reports it was queued");
+    assert!(
+        f.set(Duration::from_millis(50), 0),
+        "setting a queued timer reports it was queued"
+    );
     assert!(f.cancel());
     assert!(!f.cancel(), "already dequeued");
     thread::sleep(Duration::from_millis(100));
@@ -94,7 +113,11 @@ fn a_periodic_timer_stays_queued_until_cancelled() {
     let mut f = Fixture::new(Duration::ZERO);
     assert!(!f.set(Duration::from_millis(1), 2));
     wait_until(|| f.calls() >= 3);
-    assert_eq!(fake::counts().timers_queued, 1, "periodic timers stay in the queue");
+    assert_eq!(
+        fake::counts().timers_queued,
+        1,
+        "periodic timers stay in the queue"
+    );
     assert!(f.cancel(), "always TRUE for a set periodic timer");
     // SAFETY: PASSIVE_LEVEL test thread.
     unsafe { KeFlushQueuedDpcs() };
@@ -132,11 +155,21 @@ fn misuse_is_reported() {
     // A queued timer in pool memory that is freed (no KeCancelTimer first).
     let size = std::mem::size_of::<sys::KTIMER>() as u64;
     // SAFETY: a plain allocation of the fake's pool.
-    let p = unsafe { fake::ntoskrnl::ExAllocatePoolWithTag(sys::NonPagedPoolNx, size, TAG) }.cast::<sys::KTIMER>();
+    let p = unsafe { fake::ntoskrnl::ExAllocatePoolWithTag(sys::NonPagedPoolNx, size, TAG) }
+        .cast::<sys::KTIMER>();
     // SAFETY: pool memory for a KTIMER.
     unsafe { KeInitializeTimer(p) };
     // SAFETY: initialized just above; one second: it is still queued when freed.
-    let _ = unsafe { KeSetTimerEx(p, sys::LARGE_INTEGER { QuadPart: -10_000_000 }, 0, std::ptr::null_mut()) };
+    let _ = unsafe {
+        KeSetTimerEx(
+            p,
+            sys::LARGE_INTEGER {
+                QuadPart: -10_000_000,
+            },
+            0,
+            std::ptr::null_mut(),
+        )
+    };
     // SAFETY: allocated above with this tag; freeing it queued is the misuse under test.
     unsafe { fake::ntoskrnl::ExFreePoolWithTag(p.cast(), TAG) };
     let v = fake::violations();

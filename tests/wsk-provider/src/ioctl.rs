@@ -172,8 +172,5 @@ unsafe fn winsock_ioctl(s: &Socket, req: &Request) -> Outcome {
     if r != 0 {
         return (crate::status::last_wsa(), 0);
     }
-    (
-        NtStatus::SUCCESS,
-        usize::try_from(returned).unwrap_or(0),
-    )
+    (NtStatus::SUCCESS, usize::try_from(returned).unwrap_or(0))
 }

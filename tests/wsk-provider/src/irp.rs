@@ -60,7 +60,11 @@ impl PendingIrp {
     /// # Safety
     /// `irp` is null or a live IRP the caller passed to a WSK function, with a stack location
     /// reserved for the provider (`IoAllocateIrp(1, ..)` or more).
-    pub(crate) unsafe fn take(irp: *mut sys::IRP, op: &str, socket: *const std::ffi::c_void) -> Option<Self> {
+    pub(crate) unsafe fn take(
+        irp: *mut sys::IRP,
+        op: &str,
+        socket: *const std::ffi::c_void,
+    ) -> Option<Self> {
         let irp = NonNull::new(irp)?;
         // SAFETY: the caller guarantees the IRP is live.
         if !unsafe { crate::verify::take(irp.as_ptr(), op, socket) } {

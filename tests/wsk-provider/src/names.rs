@@ -75,7 +75,8 @@ pub(crate) unsafe extern "C" fn wsk_get_address_info(
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     // SAFETY: WSK contract: the client's IRP (or null, which Windows rejects).
-    let Some(irp) = (unsafe { PendingIrp::take(irp, "WskGetAddressInfo", std::ptr::null()) }) else {
+    let Some(irp) = (unsafe { PendingIrp::take(irp, "WskGetAddressInfo", std::ptr::null()) })
+    else {
         return NtStatus::INVALID_PARAMETER.0;
     };
     if client.is_null() || result.is_null() {

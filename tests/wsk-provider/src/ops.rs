@@ -365,7 +365,12 @@ impl Op {
                     ) == 0
                 }
             }
-            Kind::SendTo { bufs, to, control, msg } if !control.is_empty() => {
+            Kind::SendTo {
+                bufs,
+                to,
+                control,
+                msg,
+            } if !control.is_empty() => {
                 let msg = msg.get();
                 // SAFETY: `msg` lives in the op, which no longer moves; every pointer in it
                 // (address, buffers, control bytes) lives in the op or the client's MDLs
@@ -377,7 +382,8 @@ impl Op {
                         lpBuffers: bufs.as_ptr().cast_mut(),
                         dwBufferCount: count(bufs),
                         Control: ws::WSABUF {
-                            len: u32::try_from(control.len()).map_err(|_| NtStatus::INVALID_PARAMETER)?,
+                            len: u32::try_from(control.len())
+                                .map_err(|_| NtStatus::INVALID_PARAMETER)?,
                             buf: control.as_ptr().cast_mut(),
                         },
                         dwFlags: 0,
@@ -403,7 +409,11 @@ impl Op {
                 }
             }
             Kind::ReceiveFrom {
-                bufs, from, out, msg, ..
+                bufs,
+                from,
+                out,
+                msg,
+                ..
             } if !out.control.is_null() && out.control_room > 0 => {
                 let recv_msg = engine.recv_msg.ok_or(NtStatus::NOT_SUPPORTED)?;
                 let from = from.get();
@@ -419,7 +429,10 @@ impl Op {
                         namelen: from_len,
                         lpBuffers: bufs.as_ptr().cast_mut(),
                         dwBufferCount: count(bufs),
-                        Control: ws::WSABUF { len: out.control_room, buf: out.control.cast() },
+                        Control: ws::WSABUF {
+                            len: out.control_room,
+                            buf: out.control.cast(),
+                        },
                         dwFlags: 0,
                     });
                 }
@@ -475,8 +488,13 @@ impl Op {
             Kind::Notify => return engine.post(ovl),
             Kind::Connect { remote, data, .. } => {
                 let connect_ex = engine.connect_ex.ok_or(NtStatus::NOT_SUPPORTED)?;
-                let send = if data.is_empty() { std::ptr::null() } else { data.as_ptr().cast() };
-                let send_len = u32::try_from(data.len()).map_err(|_| NtStatus::INVALID_PARAMETER)?;
+                let send = if data.is_empty() {
+                    std::ptr::null()
+                } else {
+                    data.as_ptr().cast()
+                };
+                let send_len =
+                    u32::try_from(data.len()).map_err(|_| NtStatus::INVALID_PARAMETER)?;
                 // SAFETY: `remote` and `data` live in the op until it completes.
                 unsafe {
                     connect_ex(
@@ -728,14 +746,21 @@ impl Op {
                     unsafe { from.write(out.remote) };
                     // With a control buffer, WSARecvMsg updated `msg`: the control bytes
                     // written and the receive flags; without one, no control information.
-                    let (control_len, control_flags) = if out.control.is_null() || out.control_room == 0 {
-                        (0, 0)
-                    } else {
-                        // SAFETY: the request is complete; Winsock no longer writes `msg`.
-                        let msg = unsafe { &*msg.get() };
-                        (msg.Control.len.min(out.control_room), msg.dwFlags & CONTROL_FLAGS)
-                    };
-                    for (p, value) in [(out.control_length, control_len), (out.control_flags, control_flags)] {
+                    let (control_len, control_flags) =
+                        if out.control.is_null() || out.control_room == 0 {
+                            (0, 0)
+                        } else {
+                            // SAFETY: the request is complete; Winsock no longer writes `msg`.
+                            let msg = unsafe { &*msg.get() };
+                            (
+                                msg.Control.len.min(out.control_room),
+                                msg.dwFlags & CONTROL_FLAGS,
+                            )
+                        };
+                    for (p, value) in [
+                        (out.control_length, control_len),
+                        (out.control_flags, control_flags),
+                    ] {
                         if !p.is_null() {
                             // SAFETY: as above.
                             unsafe { p.write_unaligned(value) };
@@ -788,7 +813,9 @@ impl Op {
                 }
                 (NtStatus::SUCCESS, Socket::into_handle(socket) as usize)
             }
-            Kind::Connect { hand_over, data, .. } => {
+            Kind::Connect {
+                hand_over, data, ..
+            } => {
                 if status.is_success() {
                     self.socket.connected();
                     self.socket.established();
@@ -796,7 +823,11 @@ impl Op {
                 }
                 if !*hand_over {
                     // WskConnectEx: Information is the bytes of `data` sent.
-                    let sent = if status.is_success() { bytes.min(data.len()) } else { 0 };
+                    let sent = if status.is_success() {
+                        bytes.min(data.len())
+                    } else {
+                        0
+                    };
                     return (status, sent);
                 }
                 if status.is_success() {

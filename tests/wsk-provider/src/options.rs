@@ -56,7 +56,11 @@ pub(crate) unsafe extern "C" fn wsk_control_socket(
     let (status, bytes) = match unsafe { Socket::from_handle(socket) } {
         None => (NtStatus::INVALID_HANDLE, 0),
         Some(s) => {
-            crate::verify::after_close("WskControlSocket", socket.cast_const().cast(), s.is_closing());
+            crate::verify::after_close(
+                "WskControlSocket",
+                socket.cast_const().cast(),
+                s.is_closing(),
+            );
             let req = Request {
                 code,
                 level,
@@ -148,7 +152,8 @@ unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
     if unsafe { ws::setsockopt(h, level, name, req.input.cast_const().cast(), len) } != 0 {
         // SAFETY: no preconditions.
         let error = unsafe { ws::WSAGetLastError() };
-        if error == ws::WSAENOPROTOOPT && crate::tcpopt::emulated(req.level, req.code) && s.is_tcp() {
+        if error == ws::WSAENOPROTOOPT && crate::tcpopt::emulated(req.level, req.code) && s.is_tcp()
+        {
             // SAFETY: caller's contract (the input buffer is readable for its size).
             return (unsafe { set_emulated(s, h, req) }, 0);
         }
@@ -179,7 +184,10 @@ unsafe fn set_emulated(s: &Socket, h: ws::SOCKET, req: &Request) -> NtStatus {
     if let Err(e) = s.set_tcp_option(req.code, value) {
         return e;
     }
-    crate::trace::line(format_args!("IPPROTO_TCP option {} = {value} (answered by the provider)", req.code));
+    crate::trace::line(format_args!(
+        "IPPROTO_TCP option {} = {value} (answered by the provider)",
+        req.code
+    ));
     if matches!(req.code, sys::TCP_KEEPIDLE | sys::TCP_KEEPINTVL) {
         apply_keepalive(s, h);
     }
@@ -191,15 +199,29 @@ unsafe fn set_emulated(s: &Socket, h: ws::SOCKET, req: &Request) -> NtStatus {
 /// it), when keep-alive is on; `SIO_KEEPALIVE_VALS` with keep-alive off would change nothing
 /// but `SO_KEEPALIVE`, so it waits for `SO_KEEPALIVE` to be turned on.
 fn apply_keepalive(s: &Socket, h: ws::SOCKET) {
-    let Some(tuned) = s.tcp_keepalive() else { return };
+    let Some(tuned) = s.tcp_keepalive() else {
+        return;
+    };
     let mut on = [0u8; 4];
     let mut len = 4i32;
     // SAFETY: `on` is writable for `len` bytes.
-    let r = unsafe { ws::getsockopt(h, ws::SOL_SOCKET, ws::SO_KEEPALIVE, on.as_mut_ptr(), &raw mut len) };
+    let r = unsafe {
+        ws::getsockopt(
+            h,
+            ws::SOL_SOCKET,
+            ws::SO_KEEPALIVE,
+            on.as_mut_ptr(),
+            &raw mut len,
+        )
+    };
     if r != 0 || on == [0; 4] {
         return;
     }
-    let vals = ws::tcp_keepalive { onoff: 1, keepalivetime: tuned.time_ms, keepaliveinterval: tuned.interval_ms };
+    let vals = ws::tcp_keepalive {
+        onoff: 1,
+        keepalivetime: tuned.time_ms,
+        keepaliveinterval: tuned.interval_ms,
+    };
     let mut returned = 0u32;
     // The structure is 12 bytes.
     #[allow(clippy::cast_possible_truncation)]
@@ -260,8 +282,11 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
     if unsafe { ws::getsockopt(h, level, name, req.output.cast(), &raw mut len) } != 0 {
         // SAFETY: no preconditions.
         let error = unsafe { ws::WSAGetLastError() };
-        if error == ws::WSAENOPROTOOPT && crate::tcpopt::emulated(req.level, req.code) && s.is_tcp() {
-            let Some(value) = s.tcp_option(req.code) else { return (NtStatus::INVALID_PARAMETER, 0) };
+        if error == ws::WSAENOPROTOOPT && crate::tcpopt::emulated(req.level, req.code) && s.is_tcp()
+        {
+            let Some(value) = s.tcp_option(req.code) else {
+                return (NtStatus::INVALID_PARAMETER, 0);
+            };
             if req.output_size < size_of::<u32>() {
                 return (NtStatus::BUFFER_TOO_SMALL, 0);
             }

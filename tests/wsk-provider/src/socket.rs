@@ -666,10 +666,7 @@ impl Socket {
 
     /// Starts an overlapped request of `kind` (after the category and state checks).
     fn start(self: &Arc<Self>, irp: PendingIrp, kind: Kind) -> NtStatus {
-        if matches!(kind, Kind::Connect { .. })
-            && self.uncommitted_stream()
-            && self.lock().bound
-        {
+        if matches!(kind, Kind::Connect { .. }) && self.uncommitted_stream() && self.lock().bound {
             // WskConnect commits a bound stream socket to the connection role.
             self.commit_stream(ROLE_CONNECTION);
         }
@@ -1142,12 +1139,18 @@ unsafe extern "C" fn wsk_send_to(
         Vec::new()
     } else {
         // SAFETY: the WSK contract: `control_length` readable bytes at `control`.
-        unsafe { std::slice::from_raw_parts(control.cast::<u8>(), control_length as usize) }.to_vec()
+        unsafe { std::slice::from_raw_parts(control.cast::<u8>(), control_length as usize) }
+            .to_vec()
     };
     // SAFETY: as in wsk_send.
     match unsafe { crate::buf::wsabufs(buffer) } {
         Ok(bufs) => {
-            let kind = Kind::SendTo { bufs, to, control, msg: crate::ops::empty_msg() };
+            let kind = Kind::SendTo {
+                bufs,
+                to,
+                control,
+                msg: crate::ops::empty_msg(),
+            };
             s.start(irp, kind).0
         }
         Err(e) => fail(irp, e).0,
@@ -1215,7 +1218,14 @@ unsafe extern "C" fn wsk_release_datagrams(
 ) -> sys::NTSTATUS {
     // SAFETY: as above.
     match unsafe { Socket::from_handle(socket) } {
-        Some(s) => released(socket, data.cast(), crate::events::release_datagrams(&s, data)).0,
+        Some(s) => {
+            released(
+                socket,
+                data.cast(),
+                crate::events::release_datagrams(&s, data),
+            )
+            .0
+        }
         None => NtStatus::INVALID_HANDLE.0,
     }
 }
@@ -1280,7 +1290,9 @@ unsafe extern "C" fn wsk_connect_ex(
     let mut data = Vec::with_capacity(crate::buf::total(&bufs));
     for b in &bufs {
         // SAFETY: each WSABUF points to `len` readable bytes of the client's MDLs.
-        data.extend_from_slice(unsafe { std::slice::from_raw_parts(b.buf.cast_const(), b.len as usize) });
+        data.extend_from_slice(unsafe {
+            std::slice::from_raw_parts(b.buf.cast_const(), b.len as usize)
+        });
     }
     s.start(
         irp,

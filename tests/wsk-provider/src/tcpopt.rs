@@ -96,7 +96,9 @@ impl TcpOptions {
             sys::TCP_MAXRT => self.max_rt = value,
             sys::TCP_TIMESTAMPS => self.timestamps = u32::from(value != 0),
             sys::TCP_FASTOPEN => self.fast_open = u32::from(value != 0),
-            sys::TCP_FAIL_CONNECT_ON_ICMP_ERROR => self.fail_connect_on_icmp_error = u32::from(value != 0),
+            sys::TCP_FAIL_CONNECT_ON_ICMP_ERROR => {
+                self.fail_connect_on_icmp_error = u32::from(value != 0)
+            }
             _ => return Err(NtStatus::INVALID_PARAMETER),
         }
         Ok(())

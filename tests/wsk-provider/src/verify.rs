@@ -50,7 +50,11 @@ fn with_in_flight<R>(f: impl FnOnce(&mut HashSet<usize>) -> R) -> R {
 pub(crate) fn configure() {
     let value = std::env::var_os("WSKRS_PROVIDER_VERIFY").filter(|v| !v.is_empty());
     let file = value.as_ref().filter(|v| *v != "1").and_then(|path| {
-        std::fs::OpenOptions::new().create(true).append(true).open(path).ok()
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .ok()
     });
     *SINK.lock().unwrap_or_else(PoisonError::into_inner) = file;
     let on = value.is_some();
@@ -100,14 +104,24 @@ pub(crate) unsafe fn take(irp: *mut wsk_bindings::IRP, op: &str, socket: *const 
         return true;
     }
     if !with_in_flight(|set| set.insert(irp as usize)) {
-        report(op, socket, format_args!("IRP {irp:p} reused while a request on it is in flight"));
+        report(
+            op,
+            socket,
+            format_args!("IRP {irp:p} reused while a request on it is in flight"),
+        );
         return false;
     }
     // SAFETY: the caller guarantees a live IRP; CurrentLocation is a plain CHAR.
     let location = unsafe { (*irp).CurrentLocation };
     if location <= 1 {
         with_in_flight(|set| set.remove(&(irp as usize)));
-        report(op, socket, format_args!("IRP {irp:p} has no stack location for the provider (CurrentLocation {location})"));
+        report(
+            op,
+            socket,
+            format_args!(
+                "IRP {irp:p} has no stack location for the provider (CurrentLocation {location})"
+            ),
+        );
         return false;
     }
     true
@@ -117,7 +131,11 @@ pub(crate) unsafe fn take(irp: *mut wsk_bindings::IRP, op: &str, socket: *const 
 /// free the socket once the close completes; until then calls fail, as here).
 pub(crate) fn after_close(op: &str, socket: *const c_void, closing: bool) {
     if closing && on() {
-        report(op, socket, format_args!("called after WskCloseSocket on this socket began"));
+        report(
+            op,
+            socket,
+            format_args!("called after WskCloseSocket on this socket began"),
+        );
     }
 }
 

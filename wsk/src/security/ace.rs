@@ -191,20 +191,35 @@ impl Ace {
     /// An access-allowed ACE without flags. IRQL: any.
     #[must_use]
     pub const fn allow(mask: AccessMask, sid: Sid) -> Self {
-        Self { ace_type: AceType::AccessAllowed, flags: AceFlags::NONE, mask, sid }
+        Self {
+            ace_type: AceType::AccessAllowed,
+            flags: AceFlags::NONE,
+            mask,
+            sid,
+        }
     }
 
     /// An access-denied ACE without flags. IRQL: any.
     #[must_use]
     pub const fn deny(mask: AccessMask, sid: Sid) -> Self {
-        Self { ace_type: AceType::AccessDenied, flags: AceFlags::NONE, mask, sid }
+        Self {
+            ace_type: AceType::AccessDenied,
+            flags: AceFlags::NONE,
+            mask,
+            sid,
+        }
     }
 
     /// A system-audit ACE; `flags` usually holds `SUCCESSFUL_ACCESS` and/or `FAILED_ACCESS`.
     /// IRQL: any.
     #[must_use]
     pub const fn audit(flags: AceFlags, mask: AccessMask, sid: Sid) -> Self {
-        Self { ace_type: AceType::SystemAudit, flags, mask, sid }
+        Self {
+            ace_type: AceType::SystemAudit,
+            flags,
+            mask,
+            sid,
+        }
     }
 
     /// The same ACE with `flags`. IRQL: any.
@@ -258,9 +273,17 @@ impl AclFlags {
     #[must_use]
     pub(crate) const fn control(self, dacl: bool) -> u16 {
         let (p, ar, ai) = if dacl {
-            (sys::SE_DACL_PROTECTED, sys::SE_DACL_AUTO_INHERIT_REQ, sys::SE_DACL_AUTO_INHERITED)
+            (
+                sys::SE_DACL_PROTECTED,
+                sys::SE_DACL_AUTO_INHERIT_REQ,
+                sys::SE_DACL_AUTO_INHERITED,
+            )
         } else {
-            (sys::SE_SACL_PROTECTED, sys::SE_SACL_AUTO_INHERIT_REQ, sys::SE_SACL_AUTO_INHERITED)
+            (
+                sys::SE_SACL_PROTECTED,
+                sys::SE_SACL_AUTO_INHERIT_REQ,
+                sys::SE_SACL_AUTO_INHERITED,
+            )
         };
         let mut bits = 0;
         if self.contains(Self::PROTECTED) {

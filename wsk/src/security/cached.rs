@@ -73,12 +73,32 @@ unsafe impl Sync for CachedSecurityDescriptor {}
 /// # Safety
 /// `input` / `output` point to `input_len` / `output_len` bytes valid for the duration of
 /// the call, as `code` requires.
-unsafe fn control_client(client: &WskClient, code: u32, input: *mut c_void, input_len: usize, output: *mut c_void, output_len: usize) -> Result<()> {
+unsafe fn control_client(
+    client: &WskClient,
+    code: u32,
+    input: *mut c_void,
+    input_len: usize,
+    output: *mut c_void,
+    output_len: usize,
+) -> Result<()> {
     let (npi_client, dispatch) = client.provider();
-    let Some(control) = dispatch.WskControlClient else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+    let Some(control) = dispatch.WskControlClient else {
+        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+    };
     // SAFETY: the NPI is captured while `client` lives; the buffers are valid (caller's
     // contract); with a NULL IRP the call completes before it returns.
-    nt_result(unsafe { control(npi_client, code, input_len as u64, input, output_len as u64, output, ptr::null_mut(), ptr::null_mut()) })
+    nt_result(unsafe {
+        control(
+            npi_client,
+            code,
+            input_len as u64,
+            input,
+            output_len as u64,
+            output,
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    })
 }
 
 impl CachedSecurityDescriptor {
@@ -111,7 +131,11 @@ impl CachedSecurityDescriptor {
         }
         let sd = NonNull::new(output).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
         // INVARIANT: a cached copy from this client's provider, not yet released.
-        Ok(Self { client: client.clone(), sd, pinned: AtomicBool::new(false) })
+        Ok(Self {
+            client: client.clone(),
+            sd,
+            pinned: AtomicBool::new(false),
+        })
     }
 
     /// Parses `sddl` (see [`super::parse_sddl`]) into a 512-byte stack buffer and caches the
@@ -123,7 +147,9 @@ impl CachedSecurityDescriptor {
     /// [`Self::new`].
     pub fn from_sddl(client: &WskClient, sddl: &str) -> Result<Self> {
         let mut buf = super::SecurityDescriptorBuf::<512>::new();
-        let sd = buf.from_sddl(sddl).map_err(|_| Error::new(NtStatus::INVALID_PARAMETER))?;
+        let sd = buf
+            .from_sddl(sddl)
+            .map_err(|_| Error::new(NtStatus::INVALID_PARAMETER))?;
         Self::new(client, sd)
     }
 
@@ -140,7 +166,9 @@ impl CachedSecurityDescriptor {
         // SECURITY_DESCRIPTOR_RELATIVE header, readable while `self` lives.
         let header = unsafe { core::slice::from_raw_parts(base, super::HEADER_LEN) };
         let offset = |at: usize| -> usize {
-            let word = header.get(at..at.saturating_add(4)).and_then(|b| <[u8; 4]>::try_from(b).ok());
+            let word = header
+                .get(at..at.saturating_add(4))
+                .and_then(|b| <[u8; 4]>::try_from(b).ok());
             word.map_or(0, |w| usize::try_from(u32::from_le_bytes(w)).unwrap_or(0))
         };
         let read = |at: usize, len: usize| -> Option<&[u8]> {
@@ -159,7 +187,10 @@ impl CachedSecurityDescriptor {
         for at in [offset(12), offset(16)] {
             // An ACL: AclSize (u16) at byte 2 of its 8-byte header.
             if let Some(acl) = read(at, 8) {
-                let size = acl.get(2..4).and_then(|b| <[u8; 2]>::try_from(b).ok()).map_or(0, u16::from_le_bytes);
+                let size = acl
+                    .get(2..4)
+                    .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                    .map_or(0, u16::from_le_bytes);
                 end = end.max(at.saturating_add(usize::from(size)));
             }
         }
@@ -180,7 +211,7 @@ impl CachedSecurityDescriptor {
 
     /// Never release the copy: call when a request that was given [`Self::as_ptr`] timed out
     /// and may still be pending at the provider. IRQL: any.
-        pub(crate) fn pin(&self) {
+    pub(crate) fn pin(&self) {
         self.pinned.store(true, Ordering::Release);
     }
 }
@@ -194,13 +225,24 @@ impl Drop for CachedSecurityDescriptor {
         let mut input: *mut c_void = self.sd.as_ptr();
         // SAFETY: `input` holds the cached copy (type invariant), released once, here; it
         // lives across the call.
-        let _ = unsafe { control_client(&self.client, sys::WSK_RELEASE_SD, (&raw mut input).cast(), SD_POINTER, ptr::null_mut(), 0) };
+        let _ = unsafe {
+            control_client(
+                &self.client,
+                sys::WSK_RELEASE_SD,
+                (&raw mut input).cast(),
+                SD_POINTER,
+                ptr::null_mut(),
+                0,
+            )
+        };
     }
 }
 
 impl core::fmt::Debug for CachedSecurityDescriptor {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_tuple("CachedSecurityDescriptor").field(&self.sd).finish()
+        f.debug_tuple("CachedSecurityDescriptor")
+            .field(&self.sd)
+            .finish()
     }
 }
 
@@ -215,9 +257,21 @@ impl core::fmt::Debug for CachedSecurityDescriptor {
 /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio), or
 /// `STATUS_IO_TIMEOUT`.
 // Called by socket creation and the socket types (wired in socket.rs).
-pub(crate) fn apply_security(raw: &RawSocket, blocking: &mut Blocking, sd: &CachedSecurityDescriptor, timeout: Duration) -> Result<()> {
+pub(crate) fn apply_security(
+    raw: &RawSocket,
+    blocking: &mut Blocking,
+    sd: &CachedSecurityDescriptor,
+    timeout: Duration,
+) -> Result<()> {
     let value = (sd.sd.as_ptr() as usize).to_ne_bytes();
-    let result = crate::socket::set_option(raw, blocking, sys::SOL_SOCKET, sys::SO_WSK_SECURITY, &value, timeout);
+    let result = crate::socket::set_option(
+        raw,
+        blocking,
+        sys::SOL_SOCKET,
+        sys::SO_WSK_SECURITY,
+        &value,
+        timeout,
+    );
     if result == Err(Error::TIMEOUT) {
         sd.pin();
     }
@@ -231,13 +285,20 @@ pub(crate) fn apply_security(raw: &RawSocket, blocking: &mut Blocking, sd: &Cach
 /// The provider's status, `STATUS_IO_TIMEOUT`, or `STATUS_UNSUCCESSFUL` when the provider
 /// returned no descriptor.
 // Called by the socket types' `security()` getters (wired in socket.rs / options.rs).
-pub(crate) fn socket_security(client: &WskClient, raw: &RawSocket, blocking: &mut Blocking, timeout: Duration) -> Result<CachedSecurityDescriptor> {
+pub(crate) fn socket_security(
+    client: &WskClient,
+    raw: &RawSocket,
+    blocking: &mut Blocking,
+    timeout: Duration,
+) -> Result<CachedSecurityDescriptor> {
     if !raw.is_open() {
         return Err(Error::new(NtStatus::INVALID_HANDLE));
     }
     // SAFETY: every category's dispatch starts with the basic dispatch; the socket is open.
     let control_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskControlSocket;
-    let Some(control_fn) = control_fn else { return Err(Error::new(NtStatus::NOT_IMPLEMENTED)) };
+    let Some(control_fn) = control_fn else {
+        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
+    };
     let socket = raw.as_ptr();
     // The output variable is the first SD_POINTER bytes of the request's pool buffer, zeroed
     // first: the pointer is read whatever size the provider reports.
@@ -245,26 +306,52 @@ pub(crate) fn socket_security(client: &WskClient, raw: &RawSocket, blocking: &mu
         SD_POINTER,
         timeout,
         |m| {
-            if let Some(out) = m.buffer.as_mut().and_then(|b| b.as_mut_slice().get_mut(..SD_POINTER)) {
+            if let Some(out) = m
+                .buffer
+                .as_mut()
+                .and_then(|b| b.as_mut_slice().get_mut(..SD_POINTER))
+            {
                 out.fill(0);
             }
         },
         |irp, m| {
-            let Some(out) = m.buffer.as_mut().filter(|b| b.len() >= SD_POINTER) else { return NtStatus::INSUFFICIENT_RESOURCES.0 };
+            let Some(out) = m.buffer.as_mut().filter(|b| b.len() >= SD_POINTER) else {
+                return NtStatus::INSUFFICIENT_RESOURCES.0;
+            };
             let out = out.as_mut_slice().as_mut_ptr().cast::<c_void>();
             // SAFETY: the socket is open; the output variable lies in the request's pool
             // buffer, alive until the request completes (or forever, if abandoned).
             unsafe {
-                control_fn(socket, sys::WskGetOption, sys::SO_WSK_SECURITY, sys::SOL_SOCKET, 0, ptr::null_mut(), SD_POINTER as u64, out, ptr::null_mut(), irp)
+                control_fn(
+                    socket,
+                    sys::WskGetOption,
+                    sys::SO_WSK_SECURITY,
+                    sys::SOL_SOCKET,
+                    0,
+                    ptr::null_mut(),
+                    SD_POINTER as u64,
+                    out,
+                    ptr::null_mut(),
+                    irp,
+                )
             }
         },
         || {},
     )?;
     let mut value = [0u8; SD_POINTER];
-    if let Some(src) = memory.buffer.as_ref().and_then(|b| b.as_slice().get(..SD_POINTER)) {
+    if let Some(src) = memory
+        .buffer
+        .as_ref()
+        .and_then(|b| b.as_slice().get(..SD_POINTER))
+    {
         value.copy_from_slice(src);
     }
-    let sd = NonNull::new(usize::from_ne_bytes(value) as *mut c_void).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
+    let sd = NonNull::new(usize::from_ne_bytes(value) as *mut c_void)
+        .ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
     // INVARIANT: SO_WSK_SECURITY returned a cached copy that the caller must release.
-    Ok(CachedSecurityDescriptor { client: client.clone(), sd, pinned: AtomicBool::new(false) })
+    Ok(CachedSecurityDescriptor {
+        client: client.clone(),
+        sd,
+        pinned: AtomicBool::new(false),
+    })
 }

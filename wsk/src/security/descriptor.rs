@@ -16,7 +16,7 @@ use core::mem::{offset_of, size_of};
 use wsk_bindings as sys;
 
 use super::ace::{ACE_FIXED, ACL_HEADER};
-use super::{Ace, AceFlags, AceType, AccessMask, AclFlags, Sid, SidError};
+use super::{AccessMask, Ace, AceFlags, AceType, AclFlags, Sid, SidError};
 
 /// Size of the fixed part (`SECURITY_DESCRIPTOR_RELATIVE`).
 pub const HEADER_LEN: usize = size_of::<sys::SECURITY_DESCRIPTOR_RELATIVE>();
@@ -70,10 +70,14 @@ pub enum Component {
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::BufferTooSmall => f.write_str("the buffer is too small for the security descriptor"),
+            Self::BufferTooSmall => {
+                f.write_str("the buffer is too small for the security descriptor")
+            }
             Self::Duplicate(c) => write!(f, "{c:?} given twice"),
             Self::NoOpenAcl => f.write_str("an ACE needs an open DACL or SACL"),
-            Self::WrongAclForAce => f.write_str("allow/deny ACEs go in the DACL, audit ACEs in the SACL"),
+            Self::WrongAclForAce => {
+                f.write_str("allow/deny ACEs go in the DACL, audit ACEs in the SACL")
+            }
             Self::UnknownAceFlags => f.write_str("unknown ACE flags"),
             Self::AclTooLarge => f.write_str("the ACL exceeds 65535 bytes or ACEs"),
         }
@@ -174,7 +178,11 @@ impl<const N: usize> Default for SecurityDescriptorBuf<N> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Open {
     None,
-    Acl { dacl: bool, start: usize, count: u16 },
+    Acl {
+        dacl: bool,
+        start: usize,
+        count: u16,
+    },
 }
 
 /// Writes a self-relative security descriptor into a caller's buffer, without allocating.
@@ -203,7 +211,14 @@ impl<'b> SecurityDescriptorBuilder<'b> {
             }
             None => Some(BuildError::BufferTooSmall),
         };
-        Self { buf, len: HEADER_LEN, control: sys::SE_SELF_RELATIVE, offsets: [0; 4], open: Open::None, error }
+        Self {
+            buf,
+            len: HEADER_LEN,
+            control: sys::SE_SELF_RELATIVE,
+            offsets: [0; 4],
+            open: Open::None,
+            error,
+        }
     }
 
     fn fail(&mut self, e: BuildError) {
@@ -216,7 +231,10 @@ impl<'b> SecurityDescriptorBuilder<'b> {
     fn reserve(&mut self, n: usize) -> Result<(usize, &mut [u8]), BuildError> {
         let start = self.len;
         let end = start.checked_add(n).ok_or(BuildError::BufferTooSmall)?;
-        let room = self.buf.get_mut(start..end).ok_or(BuildError::BufferTooSmall)?;
+        let room = self
+            .buf
+            .get_mut(start..end)
+            .ok_or(BuildError::BufferTooSmall)?;
         self.len = end;
         Ok((start, room))
     }
@@ -225,8 +243,12 @@ impl<'b> SecurityDescriptorBuilder<'b> {
     fn close_acl(&mut self) -> Result<(), BuildError> {
         if let Open::Acl { start, count, .. } = self.open {
             self.open = Open::None;
-            let size = u16::try_from(self.len.saturating_sub(start)).map_err(|_| BuildError::AclTooLarge)?;
-            let header = self.buf.get_mut(start..start.saturating_add(ACL_HEADER)).ok_or(BuildError::BufferTooSmall)?;
+            let size = u16::try_from(self.len.saturating_sub(start))
+                .map_err(|_| BuildError::AclTooLarge)?;
+            let header = self
+                .buf
+                .get_mut(start..start.saturating_add(ACL_HEADER))
+                .ok_or(BuildError::BufferTooSmall)?;
             let [s0, s1] = size.to_le_bytes();
             let [c0, c1] = count.to_le_bytes();
             header.copy_from_slice(&[sys::ACL_REVISION, 0, s0, s1, c0, c1, 0, 0]);
@@ -245,7 +267,10 @@ impl<'b> SecurityDescriptorBuilder<'b> {
 
     fn set_offset(&mut self, c: Component, offset: usize) -> Result<(), BuildError> {
         let offset = u32::try_from(offset).map_err(|_| BuildError::BufferTooSmall)?;
-        let slot = self.offsets.get_mut(Self::slot(c)).ok_or(BuildError::Duplicate(c))?;
+        let slot = self
+            .offsets
+            .get_mut(Self::slot(c))
+            .ok_or(BuildError::Duplicate(c))?;
         if *slot != 0 {
             return Err(BuildError::Duplicate(c));
         }
@@ -291,15 +316,28 @@ impl<'b> SecurityDescriptorBuilder<'b> {
     fn acl(self, dacl: bool, flags: AclFlags) -> Self {
         self.step(|b| {
             b.close_acl()?;
-            let c = if dacl { Component::Dacl } else { Component::Sacl };
+            let c = if dacl {
+                Component::Dacl
+            } else {
+                Component::Sacl
+            };
             if b.is_set(c) {
                 return Err(BuildError::Duplicate(c));
             }
             let (at, room) = b.reserve(ACL_HEADER)?;
             room.fill(0);
             b.set_offset(c, at)?;
-            b.control |= flags.control(dacl) | if dacl { sys::SE_DACL_PRESENT } else { sys::SE_SACL_PRESENT };
-            b.open = Open::Acl { dacl, start: at, count: 0 };
+            b.control |= flags.control(dacl)
+                | if dacl {
+                    sys::SE_DACL_PRESENT
+                } else {
+                    sys::SE_SACL_PRESENT
+                };
+            b.open = Open::Acl {
+                dacl,
+                start: at,
+                count: 0,
+            };
             Ok(())
         })
     }
@@ -318,7 +356,9 @@ impl<'b> SecurityDescriptorBuilder<'b> {
     /// Appends `ace` to the open ACL. IRQL: any.
     pub fn ace(self, ace: Ace) -> Self {
         self.step(|b| {
-            let Open::Acl { dacl, start, count } = b.open else { return Err(BuildError::NoOpenAcl) };
+            let Open::Acl { dacl, start, count } = b.open else {
+                return Err(BuildError::NoOpenAcl);
+            };
             if ace.ace_type.is_discretionary() != dacl {
                 return Err(BuildError::WrongAclForAce);
             }
@@ -356,7 +396,10 @@ impl<'b> SecurityDescriptorBuilder<'b> {
         }
         self.close_acl()?;
         let [c0, c1] = self.control.to_le_bytes();
-        let header = self.buf.get_mut(..HEADER_LEN).ok_or(BuildError::BufferTooSmall)?;
+        let header = self
+            .buf
+            .get_mut(..HEADER_LEN)
+            .ok_or(BuildError::BufferTooSmall)?;
         let (fixed, offsets) = header.split_at_mut(OWNER_AT);
         fixed.copy_from_slice(&[sys::SECURITY_DESCRIPTOR_REVISION, 0, c0, c1]);
         for (chunk, offset) in offsets.chunks_exact_mut(size_of::<u32>()).zip(self.offsets) {
@@ -407,11 +450,20 @@ fn offset(bytes: &[u8], field: usize) -> Result<Option<usize>, LayoutError> {
 
 /// Validates the ACL at `at`; returns where it ends.
 fn check_acl(bytes: &[u8], at: usize, dacl: bool) -> Result<usize, LayoutError> {
-    let header = bytes.get(at..at.saturating_add(ACL_HEADER)).ok_or(LayoutError::Truncated)?;
-    let [revision, sbz1, s0, s1, c0, c1, z0, z1] = <[u8; 8]>::try_from(header).map_err(|_| LayoutError::Truncated)?;
+    let header = bytes
+        .get(at..at.saturating_add(ACL_HEADER))
+        .ok_or(LayoutError::Truncated)?;
+    let [revision, sbz1, s0, s1, c0, c1, z0, z1] =
+        <[u8; 8]>::try_from(header).map_err(|_| LayoutError::Truncated)?;
     let size = usize::from(u16::from_le_bytes([s0, s1]));
     let count = u16::from_le_bytes([c0, c1]);
-    if revision != sys::ACL_REVISION || sbz1 != 0 || z0 != 0 || z1 != 0 || size < ACL_HEADER || size % 4 != 0 {
+    if revision != sys::ACL_REVISION
+        || sbz1 != 0
+        || z0 != 0
+        || z1 != 0
+        || size < ACL_HEADER
+        || size % 4 != 0
+    {
         return Err(LayoutError::AclHeader);
     }
     let end = at.checked_add(size).ok_or(LayoutError::Truncated)?;
@@ -420,7 +472,8 @@ fn check_acl(bytes: &[u8], at: usize, dacl: bool) -> Result<usize, LayoutError> 
     for _ in 0..count {
         let ace_type = *acl.get(pos).ok_or(LayoutError::AceSize)?;
         let flags = *acl.get(pos.saturating_add(1)).ok_or(LayoutError::AceSize)?;
-        let ace_size = usize::from(read_u16(acl, pos.saturating_add(2)).ok_or(LayoutError::AceSize)?);
+        let ace_size =
+            usize::from(read_u16(acl, pos.saturating_add(2)).ok_or(LayoutError::AceSize)?);
         let ace_type = AceType::from_raw(ace_type).ok_or(LayoutError::AceType)?;
         if ace_type.is_discretionary() != dacl {
             return Err(LayoutError::AceType);
@@ -429,7 +482,9 @@ fn check_acl(bytes: &[u8], at: usize, dacl: bool) -> Result<usize, LayoutError> 
             return Err(LayoutError::AceFlags);
         }
         let ace_end = pos.checked_add(ace_size).ok_or(LayoutError::AceSize)?;
-        let sid_bytes = acl.get(pos.saturating_add(ACE_FIXED)..ace_end).ok_or(LayoutError::AceSize)?;
+        let sid_bytes = acl
+            .get(pos.saturating_add(ACE_FIXED)..ace_end)
+            .ok_or(LayoutError::AceSize)?;
         let (_, sid_len) = Sid::decode(sid_bytes).map_err(|e| match e {
             SidError::Truncated => LayoutError::AceSize,
             e => LayoutError::Sid(e),
@@ -470,11 +525,20 @@ impl<'a> SecurityDescriptor<'a> {
         for field in [OWNER_AT, GROUP_AT] {
             if let Some(at) = offset(bytes, field)? {
                 let tail = bytes.get(at..).ok_or(LayoutError::Offset)?;
-                let (_, len) = Sid::decode(tail).map_err(|e| if e == SidError::Truncated { LayoutError::Truncated } else { LayoutError::Sid(e) })?;
+                let (_, len) = Sid::decode(tail).map_err(|e| {
+                    if e == SidError::Truncated {
+                        LayoutError::Truncated
+                    } else {
+                        LayoutError::Sid(e)
+                    }
+                })?;
                 end = end.max(at.saturating_add(len));
             }
         }
-        for (field, present, dacl) in [(SACL_AT, sys::SE_SACL_PRESENT, false), (DACL_AT, sys::SE_DACL_PRESENT, true)] {
+        for (field, present, dacl) in [
+            (SACL_AT, sys::SE_SACL_PRESENT, false),
+            (DACL_AT, sys::SE_DACL_PRESENT, true),
+        ] {
             let flags = AclFlags::from_control(control, dacl);
             match (offset(bytes, field)?, control & present != 0) {
                 (Some(at), true) => end = end.max(check_acl(bytes, at, dacl)?),
@@ -513,7 +577,9 @@ impl<'a> SecurityDescriptor<'a> {
     }
 
     fn sid_at(&self, field: usize) -> Option<Sid> {
-        let at = usize::try_from(read_u32(self.bytes, field)?).ok().filter(|at| *at != 0)?;
+        let at = usize::try_from(read_u32(self.bytes, field)?)
+            .ok()
+            .filter(|at| *at != 0)?;
         Sid::decode(self.bytes.get(at..)?).ok().map(|(sid, _)| sid)
     }
 
@@ -530,11 +596,17 @@ impl<'a> SecurityDescriptor<'a> {
     }
 
     fn acl_at(&self, field: usize, dacl: bool) -> Option<Acl<'a>> {
-        let at = usize::try_from(read_u32(self.bytes, field)?).ok().filter(|at| *at != 0)?;
+        let at = usize::try_from(read_u32(self.bytes, field)?)
+            .ok()
+            .filter(|at| *at != 0)?;
         let size = usize::from(read_u16(self.bytes, at.checked_add(2)?)?);
         let count = read_u16(self.bytes, at.checked_add(4)?)?;
         let bytes = self.bytes.get(at..at.checked_add(size)?)?;
-        Some(Acl { bytes, count, flags: AclFlags::from_control(self.control(), dacl) })
+        Some(Acl {
+            bytes,
+            count,
+            flags: AclFlags::from_control(self.control(), dacl),
+        })
     }
 
     /// The DACL (`D:`), if present. IRQL: any.
@@ -592,7 +664,11 @@ impl<'a> Acl<'a> {
     /// The ACEs, in order. IRQL: any.
     #[must_use]
     pub fn aces(&self) -> AceIter<'a> {
-        AceIter { bytes: self.bytes, pos: ACL_HEADER, left: self.count }
+        AceIter {
+            bytes: self.bytes,
+            pos: ACL_HEADER,
+            left: self.count,
+        }
     }
 }
 
@@ -615,7 +691,12 @@ impl Iterator for AceIter<'_> {
         let mask = AccessMask(read_u32(fixed, 4)?);
         let (sid, _) = Sid::decode(self.bytes.get(self.pos.checked_add(ACE_FIXED)?..)?).ok()?;
         self.pos = self.pos.checked_add(size)?;
-        Some(Ace { ace_type, flags, mask, sid })
+        Some(Ace {
+            ace_type,
+            flags,
+            mask,
+            sid,
+        })
     }
 }
 
@@ -637,27 +718,99 @@ mod tests {
     #[test]
     fn builder_errors() {
         let mut tiny = [0u8; 19];
-        assert_eq!(SecurityDescriptorBuilder::new(&mut tiny).finish().err(), Some(BuildError::BufferTooSmall));
+        assert_eq!(
+            SecurityDescriptorBuilder::new(&mut tiny).finish().err(),
+            Some(BuildError::BufferTooSmall)
+        );
         let mut buf = SecurityDescriptorBuf::<256>::new();
-        assert_eq!(buf.builder().allow(AccessMask::GENERIC_ALL, Sid::EVERYONE).finish().err(), Some(BuildError::NoOpenAcl));
-        assert_eq!(buf.builder().owner(Sid::EVERYONE).owner(Sid::EVERYONE).finish().err(), Some(BuildError::Duplicate(Component::Owner)));
-        assert_eq!(buf.builder().group(Sid::EVERYONE).group(Sid::EVERYONE).finish().err(), Some(BuildError::Duplicate(Component::Group)));
-        assert_eq!(buf.builder().dacl(AclFlags::NONE).dacl(AclFlags::NONE).finish().err(), Some(BuildError::Duplicate(Component::Dacl)));
-        assert_eq!(buf.builder().sacl(AclFlags::NONE).sacl(AclFlags::NONE).finish().err(), Some(BuildError::Duplicate(Component::Sacl)));
-        let audit = Ace::audit(AceFlags::FAILED_ACCESS, AccessMask::GENERIC_READ, Sid::EVERYONE);
-        assert_eq!(buf.builder().dacl(AclFlags::NONE).ace(audit).finish().err(), Some(BuildError::WrongAclForAce));
-        assert_eq!(buf.builder().sacl(AclFlags::NONE).allow(AccessMask::GENERIC_ALL, Sid::EVERYONE).finish().err(), Some(BuildError::WrongAclForAce));
+        assert_eq!(
+            buf.builder()
+                .allow(AccessMask::GENERIC_ALL, Sid::EVERYONE)
+                .finish()
+                .err(),
+            Some(BuildError::NoOpenAcl)
+        );
+        assert_eq!(
+            buf.builder()
+                .owner(Sid::EVERYONE)
+                .owner(Sid::EVERYONE)
+                .finish()
+                .err(),
+            Some(BuildError::Duplicate(Component::Owner))
+        );
+        assert_eq!(
+            buf.builder()
+                .group(Sid::EVERYONE)
+                .group(Sid::EVERYONE)
+                .finish()
+                .err(),
+            Some(BuildError::Duplicate(Component::Group))
+        );
+        assert_eq!(
+            buf.builder()
+                .dacl(AclFlags::NONE)
+                .dacl(AclFlags::NONE)
+                .finish()
+                .err(),
+            Some(BuildError::Duplicate(Component::Dacl))
+        );
+        assert_eq!(
+            buf.builder()
+                .sacl(AclFlags::NONE)
+                .sacl(AclFlags::NONE)
+                .finish()
+                .err(),
+            Some(BuildError::Duplicate(Component::Sacl))
+        );
+        let audit = Ace::audit(
+            AceFlags::FAILED_ACCESS,
+            AccessMask::GENERIC_READ,
+            Sid::EVERYONE,
+        );
+        assert_eq!(
+            buf.builder().dacl(AclFlags::NONE).ace(audit).finish().err(),
+            Some(BuildError::WrongAclForAce)
+        );
+        assert_eq!(
+            buf.builder()
+                .sacl(AclFlags::NONE)
+                .allow(AccessMask::GENERIC_ALL, Sid::EVERYONE)
+                .finish()
+                .err(),
+            Some(BuildError::WrongAclForAce)
+        );
         let odd = Ace::allow(AccessMask::GENERIC_ALL, Sid::EVERYONE).with_flags(AceFlags(0x20));
-        assert_eq!(buf.builder().dacl(AclFlags::NONE).ace(odd).finish().err(), Some(BuildError::UnknownAceFlags));
+        assert_eq!(
+            buf.builder().dacl(AclFlags::NONE).ace(odd).finish().err(),
+            Some(BuildError::UnknownAceFlags)
+        );
         // ACEs after an owner do not reopen the closed DACL.
         assert_eq!(
-            buf.builder().dacl(AclFlags::NONE).owner(Sid::EVERYONE).allow(AccessMask::GENERIC_ALL, Sid::EVERYONE).finish().err(),
+            buf.builder()
+                .dacl(AclFlags::NONE)
+                .owner(Sid::EVERYONE)
+                .allow(AccessMask::GENERIC_ALL, Sid::EVERYONE)
+                .finish()
+                .err(),
             Some(BuildError::NoOpenAcl)
         );
         let mut small = SecurityDescriptorBuf::<47>::new();
-        assert_eq!(small.builder().dacl(AclFlags::NONE).allow(AccessMask::GENERIC_ALL, Sid::LOCAL_SYSTEM).finish().err(), Some(BuildError::BufferTooSmall));
+        assert_eq!(
+            small
+                .builder()
+                .dacl(AclFlags::NONE)
+                .allow(AccessMask::GENERIC_ALL, Sid::LOCAL_SYSTEM)
+                .finish()
+                .err(),
+            Some(BuildError::BufferTooSmall)
+        );
         let mut exact = SecurityDescriptorBuf::<48>::new();
-        assert!(exact.builder().dacl(AclFlags::NONE).allow(AccessMask::GENERIC_ALL, Sid::LOCAL_SYSTEM).finish().is_ok());
+        assert!(exact
+            .builder()
+            .dacl(AclFlags::NONE)
+            .allow(AccessMask::GENERIC_ALL, Sid::LOCAL_SYSTEM)
+            .finish()
+            .is_ok());
     }
 
     #[test]
@@ -674,7 +827,10 @@ mod tests {
     fn empty_descriptor() {
         let mut buf = SecurityDescriptorBuf::<32>::new();
         let sd = buf.builder().finish().unwrap();
-        assert_eq!(sd.as_bytes(), &[1, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            sd.as_bytes(),
+            &[1, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
         assert_eq!((sd.owner(), sd.group()), (None, None));
         assert!(sd.dacl().is_none() && sd.sacl().is_none());
     }
@@ -698,7 +854,10 @@ mod tests {
         // Trailing bytes are not part of the view.
         let mut longer = good.clone();
         longer.extend_from_slice(&[0xAA; 8]);
-        assert_eq!(SecurityDescriptor::from_bytes(&longer).unwrap().len(), good.len());
+        assert_eq!(
+            SecurityDescriptor::from_bytes(&longer).unwrap().len(),
+            good.len()
+        );
 
         let mutate = |f: &dyn Fn(&mut Vec<u8>)| {
             let mut b = good.clone();
@@ -709,9 +868,18 @@ mod tests {
         assert_eq!(mutate(&|b| b.truncate(19)), Some(LayoutError::Truncated));
         assert_eq!(mutate(&|b| b[0] = 2), Some(LayoutError::Revision));
         assert_eq!(mutate(&|b| b[1] = 1), Some(LayoutError::Revision));
-        assert_eq!(mutate(&|b| b[3] &= 0x7F), Some(LayoutError::NotSelfRelative));
-        assert_eq!(mutate(&|b| b[2] |= 0x01), Some(LayoutError::UnsupportedControl));
-        assert_eq!(mutate(&|b| b[3] |= 0x20), Some(LayoutError::UnsupportedControl));
+        assert_eq!(
+            mutate(&|b| b[3] &= 0x7F),
+            Some(LayoutError::NotSelfRelative)
+        );
+        assert_eq!(
+            mutate(&|b| b[2] |= 0x01),
+            Some(LayoutError::UnsupportedControl)
+        );
+        assert_eq!(
+            mutate(&|b| b[3] |= 0x20),
+            Some(LayoutError::UnsupportedControl)
+        );
         assert_eq!(mutate(&|b| b[4] = 2), Some(LayoutError::Offset));
         assert_eq!(mutate(&|b| b[4] = 49), Some(LayoutError::Offset));
         assert_eq!(mutate(&|b| b[4] = 200), Some(LayoutError::Offset));
@@ -727,8 +895,14 @@ mod tests {
         assert_eq!(mutate(&|b| b[28] = 5), Some(LayoutError::AceType));
         assert_eq!(mutate(&|b| b[29] = 0x20), Some(LayoutError::AceFlags));
         assert_eq!(mutate(&|b| b[30] = 24), Some(LayoutError::AceSize));
-        assert_eq!(mutate(&|b| b[36] = 3), Some(LayoutError::Sid(SidError::Revision)));
-        assert_eq!(mutate(&|b| b[48] = 3), Some(LayoutError::Sid(SidError::Revision)));
+        assert_eq!(
+            mutate(&|b| b[36] = 3),
+            Some(LayoutError::Sid(SidError::Revision))
+        );
+        assert_eq!(
+            mutate(&|b| b[48] = 3),
+            Some(LayoutError::Sid(SidError::Revision))
+        );
         assert_eq!(mutate(&|b| b[49] = 3), Some(LayoutError::Truncated));
     }
 }

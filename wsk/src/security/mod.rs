@@ -52,7 +52,10 @@ pub use ace::{AccessMask, Ace, AceFlags, AceType, AclFlags};
 pub use cached::CachedSecurityDescriptor;
 #[allow(unused_imports)]
 pub(crate) use cached::{apply_security, socket_security};
-pub use descriptor::{Acl, AceIter, BuildError, Component, LayoutError, SecurityDescriptor, SecurityDescriptorBuf, SecurityDescriptorBuilder, HEADER_LEN};
+pub use descriptor::{
+    AceIter, Acl, BuildError, Component, LayoutError, SecurityDescriptor, SecurityDescriptorBuf,
+    SecurityDescriptorBuilder, HEADER_LEN,
+};
 pub use sddl::{parse_sddl, Sddl, SddlError, SddlErrorKind};
 pub use sid::{Sid, SidError};
 

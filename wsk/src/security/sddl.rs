@@ -25,7 +25,7 @@
 use core::fmt;
 
 use super::descriptor::{BuildError, Component, SecurityDescriptor, SecurityDescriptorBuilder};
-use super::{Ace, AceFlags, AceType, AccessMask, AclFlags, Sid, SidError};
+use super::{AccessMask, Ace, AceFlags, AceType, AclFlags, Sid, SidError};
 use wsk_bindings as sys;
 
 /// Why an SDDL string was rejected, and where.
@@ -86,12 +86,18 @@ impl fmt::Display for SddlError {
             SddlErrorKind::DuplicateComponent(c) => write!(f, "{c:?} given twice"),
             SddlErrorKind::Sid(e) => write!(f, "invalid SID: {e}"),
             SddlErrorKind::UnknownAlias => f.write_str("unknown SID alias"),
-            SddlErrorKind::DomainRelativeAlias => f.write_str("domain-relative SID aliases are not supported"),
+            SddlErrorKind::DomainRelativeAlias => {
+                f.write_str("domain-relative SID aliases are not supported")
+            }
             SddlErrorKind::AclFlag => f.write_str("expected ACL flags P, AI or AR (each once)"),
             SddlErrorKind::NullAcl => f.write_str("NO_ACCESS_CONTROL is not supported"),
             SddlErrorKind::ExpectedAce => f.write_str("expected '(' or the end of the ACL"),
-            SddlErrorKind::UnsupportedAceType => f.write_str("supported ACE types: A, D (DACL), AU (SACL)"),
-            SddlErrorKind::AceFlag => f.write_str("expected ACE flags OI, CI, NP, IO, ID, SA, FA (each once)"),
+            SddlErrorKind::UnsupportedAceType => {
+                f.write_str("supported ACE types: A, D (DACL), AU (SACL)")
+            }
+            SddlErrorKind::AceFlag => {
+                f.write_str("expected ACE flags OI, CI, NP, IO, ID, SA, FA (each once)")
+            }
             SddlErrorKind::Right => f.write_str("unsupported access right"),
             SddlErrorKind::HexRights => f.write_str("hex rights are 0x and 1 to 8 hex digits"),
             SddlErrorKind::ObjectGuid => f.write_str("object ACE GUIDs are not supported"),
@@ -135,7 +141,10 @@ const ALIASES: &[(&[u8; 2], Sid)] = &[
 ];
 
 /// Aliases that need the domain's SID, which a driver does not have.
-const DOMAIN_ALIASES: &[&[u8; 2]] = &[b"DA", b"DU", b"DG", b"DC", b"DD", b"CA", b"CN", b"EA", b"LA", b"LG", b"PA", b"RS", b"SA", b"AP", b"RO"];
+const DOMAIN_ALIASES: &[&[u8; 2]] = &[
+    b"DA", b"DU", b"DG", b"DC", b"DD", b"CA", b"CN", b"EA", b"LA", b"LG", b"PA", b"RS", b"SA",
+    b"AP", b"RO",
+];
 
 /// Rights codes that stand for one exact mask, tried first when formatting.
 const COMPOSITE_RIGHTS: &[(&[u8; 2], u32)] = &[
@@ -191,7 +200,10 @@ type Parsed<T> = Result<T, SddlError>;
 
 impl Cursor<'_> {
     fn err<T>(&self, kind: SddlErrorKind) -> Parsed<T> {
-        Err(SddlError { position: self.pos, kind })
+        Err(SddlError {
+            position: self.pos,
+            kind,
+        })
     }
 
     fn peek(&self) -> Option<u8> {
@@ -204,7 +216,9 @@ impl Cursor<'_> {
     }
 
     fn starts_with(&self, prefix: &[u8]) -> bool {
-        self.s.get(self.pos..).is_some_and(|rest| rest.starts_with(prefix))
+        self.s
+            .get(self.pos..)
+            .is_some_and(|rest| rest.starts_with(prefix))
     }
 
     fn advance(&mut self, n: usize) {
@@ -225,11 +239,17 @@ impl Cursor<'_> {
     /// A trustee: `S-1-...` or a two-letter alias.
     fn sid(&mut self) -> Parsed<Sid> {
         if self.starts_with(b"S-") {
-            let (sid, end) = Sid::parse_at(self.s, self.pos).map_err(|(position, e)| SddlError { position, kind: SddlErrorKind::Sid(e) })?;
+            let (sid, end) =
+                Sid::parse_at(self.s, self.pos).map_err(|(position, e)| SddlError {
+                    position,
+                    kind: SddlErrorKind::Sid(e),
+                })?;
             self.pos = end;
             return Ok(sid);
         }
-        let Some(code) = self.two() else { return self.err(SddlErrorKind::UnexpectedEnd) };
+        let Some(code) = self.two() else {
+            return self.err(SddlErrorKind::UnexpectedEnd);
+        };
         if let Some((_, sid)) = ALIASES.iter().find(|(a, _)| **a == code) {
             self.advance(2);
             return Ok(*sid);
@@ -266,9 +286,17 @@ impl Cursor<'_> {
 
     /// An ACE type code valid in this ACL.
     fn ace_type(&mut self, dacl: bool) -> Parsed<AceType> {
-        let end = self.s.get(self.pos..).and_then(|rest| rest.iter().position(|c| *c == b';'));
-        let Some(len) = end else { return self.err(SddlErrorKind::UnexpectedEnd) };
-        let code = self.s.get(self.pos..self.pos.saturating_add(len)).unwrap_or(&[]);
+        let end = self
+            .s
+            .get(self.pos..)
+            .and_then(|rest| rest.iter().position(|c| *c == b';'));
+        let Some(len) = end else {
+            return self.err(SddlErrorKind::UnexpectedEnd);
+        };
+        let code = self
+            .s
+            .get(self.pos..self.pos.saturating_add(len))
+            .unwrap_or(&[]);
         let ace_type = match (code, dacl) {
             (b"A", true) => AceType::AccessAllowed,
             (b"D", true) => AceType::AccessDenied,
@@ -282,8 +310,12 @@ impl Cursor<'_> {
     fn ace_flags(&mut self) -> Parsed<AceFlags> {
         let mut flags = 0u8;
         while self.peek() != Some(b';') {
-            let Some(code) = self.two() else { return self.err(SddlErrorKind::UnexpectedEnd) };
-            let Some((_, bit)) = ACE_FLAGS.iter().find(|(c, _)| **c == code) else { return self.err(SddlErrorKind::AceFlag) };
+            let Some(code) = self.two() else {
+                return self.err(SddlErrorKind::UnexpectedEnd);
+            };
+            let Some((_, bit)) = ACE_FLAGS.iter().find(|(c, _)| **c == code) else {
+                return self.err(SddlErrorKind::AceFlag);
+            };
             if flags & bit != 0 {
                 return self.err(SddlErrorKind::AceFlag);
             }
@@ -312,9 +344,16 @@ impl Cursor<'_> {
         }
         let mut mask = 0u32;
         while self.peek() != Some(b';') {
-            let Some(code) = self.two() else { return self.err(SddlErrorKind::UnexpectedEnd) };
-            let found = COMPOSITE_RIGHTS.iter().chain(BIT_RIGHTS).find(|(c, _)| **c == code);
-            let Some((_, bits)) = found else { return self.err(SddlErrorKind::Right) };
+            let Some(code) = self.two() else {
+                return self.err(SddlErrorKind::UnexpectedEnd);
+            };
+            let found = COMPOSITE_RIGHTS
+                .iter()
+                .chain(BIT_RIGHTS)
+                .find(|(c, _)| **c == code);
+            let Some((_, bits)) = found else {
+                return self.err(SddlErrorKind::Right);
+            };
             mask |= bits;
             self.advance(2);
         }
@@ -334,7 +373,12 @@ impl Cursor<'_> {
         self.expect(b';', SddlErrorKind::ObjectGuid)?;
         let sid = self.sid()?;
         self.expect(b')', SddlErrorKind::ExpectedCloseParen)?;
-        Ok(Ace { ace_type, flags, mask, sid })
+        Ok(Ace {
+            ace_type,
+            flags,
+            mask,
+            sid,
+        })
     }
 }
 
@@ -386,7 +430,13 @@ fn scan(s: &[u8]) -> Parsed<Layout> {
                 }
                 if c.pos < s.len() && !c.two().is_some_and(is_component) {
                     let no_ace = c.pos == first;
-                    return c.err(if no_ace && c.peek().is_some_and(|x| x.is_ascii_uppercase()) { SddlErrorKind::AclFlag } else { SddlErrorKind::ExpectedAce });
+                    return c.err(
+                        if no_ace && c.peek().is_some_and(|x| x.is_ascii_uppercase()) {
+                            SddlErrorKind::AclFlag
+                        } else {
+                            SddlErrorKind::ExpectedAce
+                        },
+                    );
                 }
                 if dacl {
                     layout.dacl = Some((flags, first));
@@ -403,7 +453,12 @@ fn scan(s: &[u8]) -> Parsed<Layout> {
 }
 
 /// Second pass over an ACL the first pass accepted: adds its ACEs to the builder.
-fn emit_aces<'b>(s: &[u8], first: usize, dacl: bool, mut b: SecurityDescriptorBuilder<'b>) -> Parsed<SecurityDescriptorBuilder<'b>> {
+fn emit_aces<'b>(
+    s: &[u8],
+    first: usize,
+    dacl: bool,
+    mut b: SecurityDescriptorBuilder<'b>,
+) -> Parsed<SecurityDescriptorBuilder<'b>> {
     let mut c = Cursor { s, pos: first };
     while c.peek() == Some(b'(') {
         b = b.ace(c.ace(dacl)?);
@@ -444,7 +499,10 @@ pub fn parse_sddl<'b>(sddl: &str, buf: &'b mut [u8]) -> Result<SecurityDescripto
     if let Some(group) = layout.group {
         b = b.group(group);
     }
-    b.finish().map_err(|e| SddlError { position: s.len(), kind: SddlErrorKind::Build(e) })
+    b.finish().map_err(|e| SddlError {
+        position: s.len(),
+        kind: SddlErrorKind::Build(e),
+    })
 }
 
 /// The SDDL form of a [`SecurityDescriptor`] (its `Display`): `O:`, `G:`, `D:`, `S:` in that
@@ -579,7 +637,16 @@ mod tests {
     // Independent encoders, straight from the documented layouts ([MS-DTYP] 2.4.2.2 SID,
     // 2.4.4.1/2.4.4.2 ACE, 2.4.5 ACL, 2.4.6 SECURITY_DESCRIPTOR), not from the code under test.
     fn sid(authority: u8, subs: &[u32]) -> Vec<u8> {
-        let mut v = std::vec![1, u8::try_from(subs.len()).unwrap(), 0, 0, 0, 0, 0, authority];
+        let mut v = std::vec![
+            1,
+            u8::try_from(subs.len()).unwrap(),
+            0,
+            0,
+            0,
+            0,
+            0,
+            authority
+        ];
         for s in subs {
             v.extend_from_slice(&s.to_le_bytes());
         }
@@ -635,12 +702,21 @@ mod tests {
     fn device_style_dacl_is_byte_exact() {
         let expected = descriptor(
             0x0004 | 0x1000, // SE_DACL_PRESENT | SE_DACL_PROTECTED
-            &[(Component::Dacl, acl(&[ace(0, 0, 0x1000_0000, &sid(5, SY)), ace(0, 0, 0x1000_0000, &sid(5, BA))]))],
+            &[(
+                Component::Dacl,
+                acl(&[
+                    ace(0, 0, 0x1000_0000, &sid(5, SY)),
+                    ace(0, 0, 0x1000_0000, &sid(5, BA)),
+                ]),
+            )],
         );
         assert_eq!(expected.len(), 72);
         assert_eq!(parse("D:P(A;;GA;;;SY)(A;;GA;;;BA)").unwrap(), expected);
         // The same with SID strings and hex rights.
-        assert_eq!(parse("D:P(A;;0x10000000;;;S-1-5-18)(A;;0X10000000;;;S-1-5-32-544)").unwrap(), expected);
+        assert_eq!(
+            parse("D:P(A;;0x10000000;;;S-1-5-18)(A;;0X10000000;;;S-1-5-32-544)").unwrap(),
+            expected
+        );
     }
 
     /// [MS-DTYP] 2.5.1.4 "SDDL String to Binary Security Descriptor Examples"
@@ -649,17 +725,28 @@ mod tests {
     #[test]
     fn ms_dtyp_example_is_byte_exact() {
         const MS_DTYP_2_5_1_4: [u8; 0xb0] = [
-            0x01, 0x00, 0x14, 0xb0, 0x90, 0x00, 0x00, 0x00, 0xa0, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, //
-            0x30, 0x00, 0x00, 0x00, 0x02, 0x00, 0x1c, 0x00, 0x01, 0x00, 0x00, 0x00, 0x02, 0x80, 0x14, 0x00, //
-            0x00, 0x00, 0x00, 0x80, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, //
-            0x02, 0x00, 0x60, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x03, 0x18, 0x00, 0x00, 0x00, 0x00, 0xa0, //
-            0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x20, 0x00, 0x00, 0x00, 0x21, 0x02, 0x00, 0x00, //
-            0x00, 0x03, 0x18, 0x00, 0x00, 0x00, 0x00, 0x10, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, //
-            0x20, 0x00, 0x00, 0x00, 0x20, 0x02, 0x00, 0x00, 0x00, 0x03, 0x14, 0x00, 0x00, 0x00, 0x00, 0x10, //
-            0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x12, 0x00, 0x00, 0x00, 0x00, 0x03, 0x14, 0x00, //
-            0x00, 0x00, 0x00, 0x10, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00, //
-            0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x20, 0x00, 0x00, 0x00, 0x20, 0x02, 0x00, 0x00, //
-            0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x20, 0x00, 0x00, 0x00, 0x20, 0x02, 0x00, 0x00, //
+            0x01, 0x00, 0x14, 0xb0, 0x90, 0x00, 0x00, 0x00, 0xa0, 0x00, 0x00, 0x00, 0x14, 0x00,
+            0x00, 0x00, //
+            0x30, 0x00, 0x00, 0x00, 0x02, 0x00, 0x1c, 0x00, 0x01, 0x00, 0x00, 0x00, 0x02, 0x80,
+            0x14, 0x00, //
+            0x00, 0x00, 0x00, 0x80, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+            0x00, 0x00, //
+            0x02, 0x00, 0x60, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x03, 0x18, 0x00, 0x00, 0x00,
+            0x00, 0xa0, //
+            0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x20, 0x00, 0x00, 0x00, 0x21, 0x02,
+            0x00, 0x00, //
+            0x00, 0x03, 0x18, 0x00, 0x00, 0x00, 0x00, 0x10, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00,
+            0x00, 0x05, //
+            0x20, 0x00, 0x00, 0x00, 0x20, 0x02, 0x00, 0x00, 0x00, 0x03, 0x14, 0x00, 0x00, 0x00,
+            0x00, 0x10, //
+            0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x12, 0x00, 0x00, 0x00, 0x00, 0x03,
+            0x14, 0x00, //
+            0x00, 0x00, 0x00, 0x10, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00,
+            0x00, 0x00, //
+            0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x20, 0x00, 0x00, 0x00, 0x20, 0x02,
+            0x00, 0x00, //
+            0x01, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05, 0x20, 0x00, 0x00, 0x00, 0x20, 0x02,
+            0x00, 0x00, //
         ];
         let text = "O:BAG:BAD:P(A;CIOI;GRGX;;;BU)(A;CIOI;GA;;;BA)(A;CIOI;GA;;;SY)(A;CIOI;GA;;;CO)S:P(AU;FA;GR;;;WD)";
         assert_eq!(parse(text).unwrap(), MS_DTYP_2_5_1_4);
@@ -667,7 +754,10 @@ mod tests {
         let rebuilt = descriptor(
             0x0004 | 0x0010 | 0x1000 | 0x2000,
             &[
-                (Component::Sacl, acl(&[ace(2, 0x80, 0x8000_0000, &sid(1, &[0]))])),
+                (
+                    Component::Sacl,
+                    acl(&[ace(2, 0x80, 0x8000_0000, &sid(1, &[0]))]),
+                ),
                 (
                     Component::Dacl,
                     acl(&[
@@ -693,7 +783,14 @@ mod tests {
     fn components_in_any_order_give_the_same_layout() {
         let a = parse("O:SYG:BAD:(A;;GA;;;SY)").unwrap();
         assert_eq!(parse("D:(A;;GA;;;SY)G:BAO:SY").unwrap(), a);
-        let expected = descriptor(0x0004, &[(Component::Dacl, acl(&[ace(0, 0, 0x1000_0000, &sid(5, SY))])), (Component::Owner, sid(5, SY)), (Component::Group, sid(5, BA))]);
+        let expected = descriptor(
+            0x0004,
+            &[
+                (Component::Dacl, acl(&[ace(0, 0, 0x1000_0000, &sid(5, SY))])),
+                (Component::Owner, sid(5, SY)),
+                (Component::Group, sid(5, BA)),
+            ],
+        );
         assert_eq!(a, expected);
     }
 
@@ -702,13 +799,19 @@ mod tests {
         let bytes = parse("D:PAIAR(D;OICINPIOID;FAFRFW;;;WD)(A;;KAKR;;;AN)(A;;RCSDWDWO;;;NS)(A;;0xffffffff;;;S-1-0x123456789ABC-1)").unwrap();
         let sd = SecurityDescriptor::from_bytes(&bytes).unwrap();
         let dacl = sd.dacl().unwrap();
-        assert_eq!(dacl.flags(), AclFlags::PROTECTED | AclFlags::AUTO_INHERITED | AclFlags::AUTO_INHERIT_REQ);
+        assert_eq!(
+            dacl.flags(),
+            AclFlags::PROTECTED | AclFlags::AUTO_INHERITED | AclFlags::AUTO_INHERIT_REQ
+        );
         assert_eq!(sd.control(), 0x8000 | 0x0004 | 0x1000 | 0x0400 | 0x0100);
         let aces: Vec<Ace> = dacl.aces().collect();
         assert_eq!(aces.len(), 4);
         assert_eq!(aces[0].ace_type, AceType::AccessDenied);
         assert_eq!(aces[0].flags, AceFlags(0x1F));
-        assert_eq!(aces[0].mask, AccessMask(0x001F_01FF | 0x0012_0089 | 0x0012_0116));
+        assert_eq!(
+            aces[0].mask,
+            AccessMask(0x001F_01FF | 0x0012_0089 | 0x0012_0116)
+        );
         assert_eq!(aces[0].sid, Sid::EVERYONE);
         assert_eq!(aces[1].mask, AccessMask(0x000F_003F));
         assert_eq!(aces[1].sid, Sid::ANONYMOUS);
@@ -722,13 +825,33 @@ mod tests {
             let [a, b] = **alias;
             let text = std::format!("O:{}{}", char::from(a), char::from(b));
             let sd_bytes = parse(&text).unwrap();
-            assert_eq!(SecurityDescriptor::from_bytes(&sd_bytes).unwrap().owner(), Some(*expected), "{text}");
+            assert_eq!(
+                SecurityDescriptor::from_bytes(&sd_bytes).unwrap().owner(),
+                Some(*expected),
+                "{text}"
+            );
         }
         // Rights codes map to the documented masks.
-        for (code, mask) in [("GA", 0x1000_0000u32), ("GR", 0x8000_0000), ("GW", 0x4000_0000), ("GX", 0x2000_0000), ("FA", 0x1F_01FF), ("FX", 0x12_00A0), ("KW", 0x2_0006), ("KX", 0x2_0019)] {
+        for (code, mask) in [
+            ("GA", 0x1000_0000u32),
+            ("GR", 0x8000_0000),
+            ("GW", 0x4000_0000),
+            ("GX", 0x2000_0000),
+            ("FA", 0x1F_01FF),
+            ("FX", 0x12_00A0),
+            ("KW", 0x2_0006),
+            ("KX", 0x2_0019),
+        ] {
             let text = std::format!("D:(A;;{code};;;SY)");
             let sd_bytes = parse(&text).unwrap();
-            let got = SecurityDescriptor::from_bytes(&sd_bytes).unwrap().dacl().unwrap().aces().next().unwrap().mask;
+            let got = SecurityDescriptor::from_bytes(&sd_bytes)
+                .unwrap()
+                .dacl()
+                .unwrap()
+                .aces()
+                .next()
+                .unwrap()
+                .mask;
             assert_eq!(got, AccessMask(mask), "{code}");
         }
     }
@@ -736,10 +859,22 @@ mod tests {
     #[test]
     fn empty_parts() {
         assert_eq!(parse("").unwrap(), descriptor(0, &[]));
-        assert_eq!(parse("D:").unwrap(), descriptor(0x0004, &[(Component::Dacl, acl(&[]))]));
-        assert_eq!(parse("D:P").unwrap(), descriptor(0x1004, &[(Component::Dacl, acl(&[]))]));
+        assert_eq!(
+            parse("D:").unwrap(),
+            descriptor(0x0004, &[(Component::Dacl, acl(&[]))])
+        );
+        assert_eq!(
+            parse("D:P").unwrap(),
+            descriptor(0x1004, &[(Component::Dacl, acl(&[]))])
+        );
         let rights_zero = parse("D:(A;;;;;SY)").unwrap();
-        assert_eq!(rights_zero, descriptor(0x0004, &[(Component::Dacl, acl(&[ace(0, 0, 0, &sid(5, SY))]))]));
+        assert_eq!(
+            rights_zero,
+            descriptor(
+                0x0004,
+                &[(Component::Dacl, acl(&[ace(0, 0, 0, &sid(5, SY))]))]
+            )
+        );
         let sd = SecurityDescriptor::from_bytes(&rights_zero).unwrap();
         assert_eq!(sd.sddl().to_string(), "D:(A;;0x0;;;SY)");
     }
@@ -779,14 +914,22 @@ mod tests {
             ("D:(A;;0x;;;SY)", 8, K::HexRights),
             ("D:(A;;0x123456789;;;SY)", 16, K::HexRights),
             ("D:(A;;0x12G;;;SY)", 10, K::HexRights),
-            ("D:(A;;GA;bf967aba-0de6-11d0-a285-00aa003049e2;;SY)", 9, K::ObjectGuid),
+            (
+                "D:(A;;GA;bf967aba-0de6-11d0-a285-00aa003049e2;;SY)",
+                9,
+                K::ObjectGuid,
+            ),
             ("D:(A;;GA;;x;SY)", 10, K::ObjectGuid),
             ("D:(A;;GA;;;SY;(x))", 13, K::ExpectedCloseParen),
             ("D:(A;;GA;;;SY", 13, K::UnexpectedEnd),
             ("D:(A;;GA;;;S-1-5-18", 19, K::UnexpectedEnd),
             ("D:(A;;GA;;;LW)", 11, K::UnknownAlias),
             ("D:(A;;GA;;;DU)", 11, K::DomainRelativeAlias),
-            ("D:(XA;;GA;;;WD;(Member_of {SID(BA)}))", 3, K::UnsupportedAceType),
+            (
+                "D:(XA;;GA;;;WD;(Member_of {SID(BA)}))",
+                3,
+                K::UnsupportedAceType,
+            ),
         ];
         for (text, position, kind) in cases {
             assert_eq!(err(text), (*position, *kind), "{text:?}");
@@ -798,7 +941,10 @@ mod tests {
         let mut buf = [0u8; 40];
         let text = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
         let e = parse_sddl(text, &mut buf).unwrap_err();
-        assert_eq!((e.position, e.kind), (text.len(), SddlErrorKind::Build(BuildError::BufferTooSmall)));
+        assert_eq!(
+            (e.position, e.kind),
+            (text.len(), SddlErrorKind::Build(BuildError::BufferTooSmall))
+        );
         let mut fits = SecurityDescriptorBuf::<72>::new();
         assert_eq!(fits.from_sddl(text).unwrap().len(), 72);
         assert!(!e.to_string().is_empty());
@@ -808,14 +954,32 @@ mod tests {
 
     fn any_sid() -> impl Strategy<Value = Sid> {
         let alias = proptest::sample::select(ALIASES.iter().map(|(_, s)| *s).collect::<Vec<_>>());
-        let custom = (0u64..(1 << 48), proptest::collection::vec(any::<u32>(), 1..=15)).prop_map(|(a, s)| Sid::new(a, &s).unwrap());
+        let custom = (
+            0u64..(1 << 48),
+            proptest::collection::vec(any::<u32>(), 1..=15),
+        )
+            .prop_map(|(a, s)| Sid::new(a, &s).unwrap());
         prop_oneof![alias, custom]
     }
 
     fn any_mask() -> impl Strategy<Value = AccessMask> {
-        let codes = proptest::sample::select(COMPOSITE_RIGHTS.iter().chain(BIT_RIGHTS).map(|(_, m)| *m).collect::<Vec<_>>());
-        prop_oneof![any::<u32>(), codes, proptest::collection::vec(proptest::sample::select(BIT_RIGHTS.iter().map(|(_, m)| *m).collect::<Vec<_>>()), 0..4).prop_map(|v| v.into_iter().fold(0, |a, b| a | b))]
-            .prop_map(AccessMask)
+        let codes = proptest::sample::select(
+            COMPOSITE_RIGHTS
+                .iter()
+                .chain(BIT_RIGHTS)
+                .map(|(_, m)| *m)
+                .collect::<Vec<_>>(),
+        );
+        prop_oneof![
+            any::<u32>(),
+            codes,
+            proptest::collection::vec(
+                proptest::sample::select(BIT_RIGHTS.iter().map(|(_, m)| *m).collect::<Vec<_>>()),
+                0..4
+            )
+            .prop_map(|v| v.into_iter().fold(0, |a, b| a | b))
+        ]
+        .prop_map(AccessMask)
     }
 
     fn any_acl_flags() -> impl Strategy<Value = AclFlags> {
@@ -835,8 +999,19 @@ mod tests {
     }
 
     fn any_ace(dacl: bool) -> impl Strategy<Value = Ace> {
-        let ace_type = if dacl { prop_oneof![Just(AceType::AccessAllowed), Just(AceType::AccessDenied)].boxed() } else { Just(AceType::SystemAudit).boxed() };
-        (ace_type, any::<u8>(), any_mask(), any_sid()).prop_map(|(ace_type, flags, mask, sid)| Ace { ace_type, flags: AceFlags(flags & AceFlags::ALL.0), mask, sid })
+        let ace_type = if dacl {
+            prop_oneof![Just(AceType::AccessAllowed), Just(AceType::AccessDenied)].boxed()
+        } else {
+            Just(AceType::SystemAudit).boxed()
+        };
+        (ace_type, any::<u8>(), any_mask(), any_sid()).prop_map(|(ace_type, flags, mask, sid)| {
+            Ace {
+                ace_type,
+                flags: AceFlags(flags & AceFlags::ALL.0),
+                mask,
+                sid,
+            }
+        })
     }
 
     #[derive(Debug, Clone)]
@@ -853,11 +1028,29 @@ mod tests {
         (
             proptest::option::of(any_sid()),
             proptest::option::of(any_sid()),
-            proptest::option::of((any_acl_flags(), proptest::collection::vec(any_ace(true), 0..6))),
-            proptest::option::of((any_acl_flags(), proptest::collection::vec(any_ace(false), 0..6))),
-            Just([Component::Owner, Component::Group, Component::Dacl, Component::Sacl]).prop_shuffle(),
+            proptest::option::of((
+                any_acl_flags(),
+                proptest::collection::vec(any_ace(true), 0..6),
+            )),
+            proptest::option::of((
+                any_acl_flags(),
+                proptest::collection::vec(any_ace(false), 0..6),
+            )),
+            Just([
+                Component::Owner,
+                Component::Group,
+                Component::Dacl,
+                Component::Sacl,
+            ])
+            .prop_shuffle(),
         )
-            .prop_map(|(owner, group, dacl, sacl, order)| Model { owner, group, dacl, sacl, order })
+            .prop_map(|(owner, group, dacl, sacl, order)| Model {
+                owner,
+                group,
+                dacl,
+                sacl,
+                order,
+            })
     }
 
     fn build<'b>(m: &Model, buf: &'b mut [u8]) -> SecurityDescriptor<'b> {

@@ -139,7 +139,11 @@ impl Sid {
 
     /// A well-known SID with one or two sub-authorities (compile-time constants only).
     const fn known(authority: u64, count: u8, first: u32, second: u32) -> Self {
-        Self { authority, count, subs: [first, second, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] }
+        Self {
+            authority,
+            count,
+            subs: [first, second, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        }
     }
 
     /// A SID from its identifier authority and sub-authorities. IRQL: any.
@@ -166,7 +170,11 @@ impl Sid {
         }
         let count = u8::try_from(sub_authorities.len()).map_err(|_| SidError::SubAuthorityCount)?;
         // INVARIANT: checked above; the unused sub-authorities stay zero.
-        Ok(Self { authority, count, subs })
+        Ok(Self {
+            authority,
+            count,
+            subs,
+        })
     }
 
     /// The 48-bit identifier authority (5 for `NT AUTHORITY`). IRQL: any.
@@ -195,8 +203,20 @@ impl Sid {
         let out = out.get_mut(..len)?;
         let (header, rest) = out.split_at_mut(SID_HEADER);
         let authority = self.authority.to_be_bytes();
-        header.copy_from_slice(&[sys::SID_REVISION, self.count, authority[2], authority[3], authority[4], authority[5], authority[6], authority[7]]);
-        for (chunk, sub) in rest.chunks_exact_mut(size_of::<u32>()).zip(self.sub_authorities()) {
+        header.copy_from_slice(&[
+            sys::SID_REVISION,
+            self.count,
+            authority[2],
+            authority[3],
+            authority[4],
+            authority[5],
+            authority[6],
+            authority[7],
+        ]);
+        for (chunk, sub) in rest
+            .chunks_exact_mut(size_of::<u32>())
+            .zip(self.sub_authorities())
+        {
             chunk.copy_from_slice(&sub.to_le_bytes());
         }
         Some(len)
@@ -208,7 +228,9 @@ impl Sid {
     /// [`SidError::Truncated`], [`SidError::Revision`] or [`SidError::SubAuthorityCount`].
     pub fn decode(bytes: &[u8]) -> Result<(Self, usize), SidError> {
         let header = bytes.get(..SID_HEADER).ok_or(SidError::Truncated)?;
-        let (&[revision, count], authority) = header.split_at(2) else { return Err(SidError::Truncated) };
+        let (&[revision, count], authority) = header.split_at(2) else {
+            return Err(SidError::Truncated);
+        };
         if revision != sys::SID_REVISION {
             return Err(SidError::Revision);
         }
@@ -230,7 +252,14 @@ impl Sid {
             *dst = u32::from_le_bytes(le);
         }
         // INVARIANT: 6 bytes make < 2^48; 1 <= count <= 15; unused sub-authorities are zero.
-        Ok((Self { authority, count, subs }, end))
+        Ok((
+            Self {
+                authority,
+                count,
+                subs,
+            },
+            end,
+        ))
     }
 
     /// Parses a SID string starting at `start` in `s` and returns it with the index just past
@@ -247,10 +276,13 @@ impl Sid {
         }
         let authority = if s.get(pos..pos.saturating_add(2)) == Some(b"0x".as_slice()) {
             let digits_at = pos.saturating_add(2);
-            let digits = s.get(digits_at..digits_at.saturating_add(12)).ok_or((digits_at, SidError::HexAuthority))?;
+            let digits = s
+                .get(digits_at..digits_at.saturating_add(12))
+                .ok_or((digits_at, SidError::HexAuthority))?;
             let mut value: u64 = 0;
             for (i, c) in digits.iter().enumerate() {
-                let d = hex_digit(*c).ok_or((digits_at.saturating_add(i), SidError::HexAuthority))?;
+                let d =
+                    hex_digit(*c).ok_or((digits_at.saturating_add(i), SidError::HexAuthority))?;
                 value = (value << 4) | u64::from(d);
             }
             if u32::try_from(value).is_ok() {
@@ -268,7 +300,9 @@ impl Sid {
         while s.get(pos) == Some(&b'-') {
             let at = pos.saturating_add(1);
             let (value, end) = decimal(s, at)?;
-            let slot = subs.get_mut(count).ok_or((pos, SidError::SubAuthorityCount))?;
+            let slot = subs
+                .get_mut(count)
+                .ok_or((pos, SidError::SubAuthorityCount))?;
             *slot = value;
             count = count.saturating_add(1);
             pos = end;
@@ -278,7 +312,14 @@ impl Sid {
         }
         let count = u8::try_from(count).map_err(|_| (pos, SidError::SubAuthorityCount))?;
         // INVARIANT: the authority is at most 12 hex digits (< 2^48) or a u32; 1 <= count <= 15.
-        Ok((Self { authority, count, subs }, pos))
+        Ok((
+            Self {
+                authority,
+                count,
+                subs,
+            },
+            pos,
+        ))
     }
 }
 
@@ -386,7 +427,11 @@ mod tests {
             assert_eq!(Sid::new(*authority, subs), Ok(*sid));
             let mut out = [0u8; 68];
             let n = sid.encode(&mut out).unwrap();
-            assert_eq!(&out[..n], expected_bytes(*authority, subs).as_slice(), "{text}");
+            assert_eq!(
+                &out[..n],
+                expected_bytes(*authority, subs).as_slice(),
+                "{text}"
+            );
             assert_eq!(Sid::decode(&out[..n]), Ok((*sid, n)));
         }
         // [MS-DTYP] 2.5.1.4 shows BA as 01 02 00 00 00 00 00 05 20 00 00 00 20 02 00 00.
@@ -401,7 +446,10 @@ mod tests {
         assert_eq!(sid.authority(), 0x1234_5678_9ABC);
         assert_eq!(sid.to_string(), "S-1-0x123456789ABC-7");
         assert_eq!(Sid::new(1 << 48, &[1]), Err(SidError::AuthorityTooLarge));
-        assert_eq!("S-1-4294967295-1".parse::<Sid>().map(|s| s.authority()), Ok(u64::from(u32::MAX)));
+        assert_eq!(
+            "S-1-4294967295-1".parse::<Sid>().map(|s| s.authority()),
+            Ok(u64::from(u32::MAX))
+        );
     }
 
     #[test]
@@ -421,36 +469,69 @@ mod tests {
             ("S-1-0x00000000FFFF-1", SidError::HexAuthority),
             ("S-1-0x12345678ABCG-1", SidError::HexAuthority),
             ("S-1-5-18 ", SidError::UnexpectedChar),
-            ("S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16", SidError::SubAuthorityCount),
+            (
+                "S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16",
+                SidError::SubAuthorityCount,
+            ),
         ];
         for (text, error) in cases {
             assert_eq!(text.parse::<Sid>(), Err(*error), "{text:?}");
         }
-        assert!("S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15".parse::<Sid>().is_ok());
+        assert!("S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15"
+            .parse::<Sid>()
+            .is_ok());
         assert_eq!(Sid::new(5, &[]), Err(SidError::SubAuthorityCount));
         assert_eq!(Sid::new(5, &[0; 16]), Err(SidError::SubAuthorityCount));
     }
 
     #[test]
     fn error_positions() {
-        assert_eq!(Sid::parse_at(b"S-1-5-018", 0), Err((6, SidError::LeadingZero)));
-        assert_eq!(Sid::parse_at(b"xxS-1-5-18D:", 2), Ok((Sid::LOCAL_SYSTEM, 10)));
-        assert_eq!(Sid::parse_at(b"S-1-x", 0), Err((4, SidError::MissingNumber)));
+        assert_eq!(
+            Sid::parse_at(b"S-1-5-018", 0),
+            Err((6, SidError::LeadingZero))
+        );
+        assert_eq!(
+            Sid::parse_at(b"xxS-1-5-18D:", 2),
+            Ok((Sid::LOCAL_SYSTEM, 10))
+        );
+        assert_eq!(
+            Sid::parse_at(b"S-1-x", 0),
+            Err((4, SidError::MissingNumber))
+        );
     }
 
     #[test]
     fn binary_rejections() {
-        assert_eq!(Sid::decode(&[1, 1, 0, 0, 0, 0, 0]), Err(SidError::Truncated));
-        assert_eq!(Sid::decode(&[2, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]), Err(SidError::Revision));
-        assert_eq!(Sid::decode(&[1, 0, 0, 0, 0, 0, 0, 5]), Err(SidError::SubAuthorityCount));
-        assert_eq!(Sid::decode(&[1, 16, 0, 0, 0, 0, 0, 5]), Err(SidError::SubAuthorityCount));
-        assert_eq!(Sid::decode(&[1, 2, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]), Err(SidError::Truncated));
+        assert_eq!(
+            Sid::decode(&[1, 1, 0, 0, 0, 0, 0]),
+            Err(SidError::Truncated)
+        );
+        assert_eq!(
+            Sid::decode(&[2, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]),
+            Err(SidError::Revision)
+        );
+        assert_eq!(
+            Sid::decode(&[1, 0, 0, 0, 0, 0, 0, 5]),
+            Err(SidError::SubAuthorityCount)
+        );
+        assert_eq!(
+            Sid::decode(&[1, 16, 0, 0, 0, 0, 0, 5]),
+            Err(SidError::SubAuthorityCount)
+        );
+        assert_eq!(
+            Sid::decode(&[1, 2, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0]),
+            Err(SidError::Truncated)
+        );
         let mut small = [0u8; 11];
         assert_eq!(Sid::LOCAL_SYSTEM.encode(&mut small), None);
     }
 
     fn any_sid() -> impl Strategy<Value = Sid> {
-        (0u64..(1 << 48), proptest::collection::vec(any::<u32>(), 1..=15)).prop_map(|(a, s)| Sid::new(a, &s).unwrap())
+        (
+            0u64..(1 << 48),
+            proptest::collection::vec(any::<u32>(), 1..=15),
+        )
+            .prop_map(|(a, s)| Sid::new(a, &s).unwrap())
     }
 
     proptest! {

@@ -50,7 +50,15 @@ impl LockedBuffer {
         let bytes = Box::into_raw(data.to_vec().into_boxed_slice()).cast::<u8>();
         let len = data.len();
         // SAFETY: `bytes` points to `len` bytes that live until Drop frees the MDL first.
-        let mdl = unsafe { wsk_bindings::IoAllocateMdl(bytes.cast(), u32::try_from(len).expect("len"), 0, 0, std::ptr::null_mut()) };
+        let mdl = unsafe {
+            wsk_bindings::IoAllocateMdl(
+                bytes.cast(),
+                u32::try_from(len).expect("len"),
+                0,
+                0,
+                std::ptr::null_mut(),
+            )
+        };
         let mdl = NonNull::new(mdl).expect("MDL");
         // SAFETY: the MDL was just allocated over our memory.
         unsafe { wsk_bindings::MmBuildMdlForNonPagedPool(mdl.as_ptr()) };
@@ -115,15 +123,27 @@ impl Pended {
     /// Waits (real time, at most `limit`) for the completion: (status, information, data buffer).
     pub(crate) fn wait_for(&self, limit: Duration) -> Option<(NtStatus, usize, Vec<u8>)> {
         let done = self.state.done.lock().expect("lock");
-        let (done, _) = self.state.signal.wait_timeout_while(done, limit, |d| d.is_none()).expect("lock");
+        let (done, _) = self
+            .state
+            .signal
+            .wait_timeout_while(done, limit, |d| d.is_none())
+            .expect("lock");
         let (status, information) = (*done)?;
-        Some((status, information, self.buffer.as_ref().map(|b| b.contents()).unwrap_or_default()))
+        Some((
+            status,
+            information,
+            self.buffer
+                .as_ref()
+                .map(|b| b.contents())
+                .unwrap_or_default(),
+        ))
     }
 
     /// Waits for the completion (ten seconds at most, else the test fails); the data buffer
     /// is released (its MDL freed) afterwards.
     pub(crate) fn wait(self) -> (NtStatus, usize, Vec<u8>) {
-        self.wait_for(Duration::from_secs(10)).expect("the request completed")
+        self.wait_for(Duration::from_secs(10))
+            .expect("the request completed")
     }
 
     /// The ticket the driver gave the request when it pended it.
@@ -134,16 +154,31 @@ impl Pended {
 
 /// Hands a direct-I/O request to the driver as the shell does: `input` in the system buffer,
 /// `data` in locked pages (the DeviceIoControl output buffer).
-pub(crate) fn direct(driver: &'static Driver, caller: Caller, code: IoctlCode, input: &[u8], data: &[u8]) -> Pended {
+pub(crate) fn direct(
+    driver: &'static Driver,
+    caller: Caller,
+    code: IoctlCode,
+    input: &[u8],
+    data: &[u8],
+) -> Pended {
     let state = Arc::new(RequestState::default());
     let buffer = (!data.is_empty()).then(|| Arc::new(LockedBuffer::new(data)));
-    let request = TestRequest { state: state.clone(), buffer: buffer.clone() };
+    let request = TestRequest {
+        state: state.clone(),
+        buffer: buffer.clone(),
+    };
     driver.direct(caller, code.0, input, data.len(), request);
     Pended { state, buffer }
 }
 
 /// Like [`direct`], waiting for the result: Ok((information, data)) or the failure status.
-pub(crate) fn direct_call(driver: &'static Driver, caller: Caller, code: IoctlCode, input: &[u8], data: &[u8]) -> Result<(usize, Vec<u8>), NtStatus> {
+pub(crate) fn direct_call(
+    driver: &'static Driver,
+    caller: Caller,
+    code: IoctlCode,
+    input: &[u8],
+    data: &[u8],
+) -> Result<(usize, Vec<u8>), NtStatus> {
     let (status, information, data) = direct(driver, caller, code, input, data).wait();
     if status == NtStatus::SUCCESS {
         Ok((information, data))
@@ -177,7 +212,11 @@ impl Setup {
         let kernel = fake::Kernel::start();
         let driver: &'static Driver = Box::leak(Box::new(Driver::new(register)));
         driver.loaded().expect("driver loaded");
-        Self { driver, kernel, finished: false }
+        Self {
+            driver,
+            kernel,
+            finished: false,
+        }
     }
 
     /// Unloads the driver (it must close everything and deregister) and asserts that the fake
@@ -297,7 +336,8 @@ pub(crate) fn send(
     data: &[u8],
 ) -> Result<u32, NtStatus> {
     let request = protocol::encode_send(id, QUICK_MS, u32::try_from(data.len()).expect("len"));
-    direct_call(driver, caller, IoctlCode::SEND, &request, data).map(|(n, _)| u32::try_from(n).expect("n"))
+    direct_call(driver, caller, IoctlCode::SEND, &request, data)
+        .map(|(n, _)| u32::try_from(n).expect("n"))
 }
 
 /// RECV with room for `room` data bytes; returns (data, eof).
@@ -323,7 +363,12 @@ pub(crate) fn recv(
 }
 
 /// Receives until `n` bytes arrived.
-pub(crate) fn recv_exact(driver: &'static Driver, caller: Caller, id: EndpointId, n: usize) -> Vec<u8> {
+pub(crate) fn recv_exact(
+    driver: &'static Driver,
+    caller: Caller,
+    id: EndpointId,
+    n: usize,
+) -> Vec<u8> {
     let mut got = Vec::new();
     while got.len() < n {
         let (data, eof) = recv(driver, caller, id, n - got.len()).expect("RECV");
@@ -333,7 +378,11 @@ pub(crate) fn recv_exact(driver: &'static Driver, caller: Caller, id: EndpointId
     got
 }
 
-pub(crate) fn close(driver: &'static Driver, caller: Caller, id: EndpointId) -> Result<(), NtStatus> {
+pub(crate) fn close(
+    driver: &'static Driver,
+    caller: Caller,
+    id: EndpointId,
+) -> Result<(), NtStatus> {
     call(
         driver,
         caller,
@@ -384,8 +433,14 @@ pub(crate) fn send_to(
     remote: SocketAddr,
     data: &[u8],
 ) -> Result<u32, NtStatus> {
-    let request = protocol::encode_send_to(id, QUICK_MS, remote, u32::try_from(data.len()).expect("len"));
-    direct_call(driver, caller, IoctlCode::SEND_TO, &request, data).map(|(n, _)| u32::try_from(n).expect("n"))
+    let request = protocol::encode_send_to(
+        id,
+        QUICK_MS,
+        remote,
+        u32::try_from(data.len()).expect("len"),
+    );
+    direct_call(driver, caller, IoctlCode::SEND_TO, &request, data)
+        .map(|(n, _)| u32::try_from(n).expect("n"))
 }
 
 pub(crate) fn recv_from(
@@ -396,7 +451,13 @@ pub(crate) fn recv_from(
 ) -> Result<(Vec<u8>, Option<SocketAddr>), NtStatus> {
     let max = u32::try_from(room).expect("room");
     let request = protocol::encode_recv_from(id, QUICK_MS, max);
-    let (n, reply) = direct_call(driver, caller, IoctlCode::RECV_FROM, &request, &vec![0u8; protocol::recv_from_output_len(max)])?;
+    let (n, reply) = direct_call(
+        driver,
+        caller,
+        IoctlCode::RECV_FROM,
+        &request,
+        &vec![0u8; protocol::recv_from_output_len(max)],
+    )?;
     let r = protocol::parse_recv_from_reply(&reply[..n]).expect("RECV_FROM reply");
     Ok((r.data.to_vec(), r.remote))
 }

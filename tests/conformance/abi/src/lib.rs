@@ -121,7 +121,11 @@ impl PeerAddr {
         let mut addr = [0; 16];
         addr[0] = 127;
         addr[3] = 1;
-        Self { family: FAMILY_V4, port, addr }
+        Self {
+            family: FAMILY_V4,
+            port,
+            addr,
+        }
     }
 
     /// `[::1]:port`.
@@ -129,7 +133,11 @@ impl PeerAddr {
     pub const fn v6_loopback(port: u16) -> Self {
         let mut addr = [0; 16];
         addr[15] = 1;
-        Self { family: FAMILY_V6, port, addr }
+        Self {
+            family: FAMILY_V6,
+            port,
+            addr,
+        }
     }
 
     /// The IPv4 octets (the first four address bytes).
@@ -146,7 +154,11 @@ impl PeerAddr {
     }
 
     fn decode(input: &mut Reader<'_>) -> Option<Self> {
-        Some(Self { family: input.u16()?, port: input.u16()?, addr: input.array()? })
+        Some(Self {
+            family: input.u16()?,
+            port: input.u16()?,
+            addr: input.array()?,
+        })
     }
 }
 
@@ -176,10 +188,18 @@ impl RunRequest {
     #[must_use]
     pub fn encode(&self) -> [u8; REQUEST_LEN] {
         let mut buf = [0u8; REQUEST_LEN];
-        let mut w = Writer { buf: &mut buf, at: 0 };
+        let mut w = Writer {
+            buf: &mut buf,
+            at: 0,
+        };
         w.u32(MAGIC);
         w.u32(VERSION);
-        for peer in self.tcp_echo.iter().chain(&self.udp_echo).chain(&self.closed) {
+        for peer in self
+            .tcp_echo
+            .iter()
+            .chain(&self.udp_echo)
+            .chain(&self.closed)
+        {
             peer.encode(&mut w);
         }
         for port in self.spare_ports.iter().flatten() {
@@ -214,7 +234,14 @@ impl RunRequest {
             1 => true,
             _ => return None,
         };
-        Some(Self { tcp_echo, udp_echo, closed, spare_ports, helper, query_characteristics })
+        Some(Self {
+            tcp_echo,
+            udp_echo,
+            closed,
+            spare_ports,
+            helper,
+            query_characteristics,
+        })
     }
 }
 
@@ -232,7 +259,9 @@ pub struct ReplyHeader {
 impl ReplyHeader {
     /// Writes the header into the first [`HEADER_LEN`] bytes of `out`; false if too short.
     pub fn encode_into(&self, out: &mut [u8]) -> bool {
-        let Some(buf) = out.get_mut(..HEADER_LEN) else { return false };
+        let Some(buf) = out.get_mut(..HEADER_LEN) else {
+            return false;
+        };
         let mut w = Writer { buf, at: 0 };
         w.u32(MAGIC);
         w.u32(VERSION);
@@ -246,7 +275,10 @@ impl ReplyHeader {
     /// Parses the header at the start of `bytes`.
     #[must_use]
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader { buf: bytes.get(..HEADER_LEN)?, at: 0 };
+        let mut r = Reader {
+            buf: bytes.get(..HEADER_LEN)?,
+            at: 0,
+        };
         if r.u32()? != MAGIC || r.u32()? != VERSION {
             return None;
         }
@@ -254,7 +286,11 @@ impl ReplyHeader {
         if usize::try_from(r.u32()?).ok()? != RECORD_LEN {
             return None;
         }
-        Some(Self { count, provider_version: r.u32()?, leaked: r.u32()? })
+        Some(Self {
+            count,
+            provider_version: r.u32()?,
+            leaked: r.u32()?,
+        })
     }
 }
 
@@ -276,7 +312,10 @@ impl Record {
     #[must_use]
     pub fn encode(&self) -> [u8; RECORD_LEN] {
         let mut buf = [0u8; RECORD_LEN];
-        let mut w = Writer { buf: &mut buf, at: 0 };
+        let mut w = Writer {
+            buf: &mut buf,
+            at: 0,
+        };
         w.bytes(&self.name);
         w.u32(self.result);
         w.u32(self.status);
@@ -287,8 +326,16 @@ impl Record {
     /// Parses one record from the start of `bytes`.
     #[must_use]
     pub fn decode(bytes: &[u8]) -> Option<Self> {
-        let mut r = Reader { buf: bytes.get(..RECORD_LEN)?, at: 0 };
-        Some(Self { name: r.array()?, result: r.u32()?, status: r.u32()?, detail: r.array()? })
+        let mut r = Reader {
+            buf: bytes.get(..RECORD_LEN)?,
+            at: 0,
+        };
+        Some(Self {
+            name: r.array()?,
+            result: r.u32()?,
+            status: r.u32()?,
+            detail: r.array()?,
+        })
     }
 
     /// The name up to its first NUL (lossy: non-ASCII bytes are replaced by `?`).
@@ -309,7 +356,13 @@ impl Record {
 }
 
 fn text(bytes: &[u8]) -> impl Iterator<Item = char> + '_ {
-    bytes.iter().take_while(|b| **b != 0).map(|b| if b.is_ascii_graphic() || *b == b' ' { char::from(*b) } else { '?' })
+    bytes.iter().take_while(|b| **b != 0).map(|b| {
+        if b.is_ascii_graphic() || *b == b' ' {
+            char::from(*b)
+        } else {
+            '?'
+        }
+    })
 }
 
 /// Sequential little-endian writer over a buffer sized by the caller (writes past the end are
@@ -394,14 +447,23 @@ mod tests {
     #[test]
     fn header_and_records_round_trip() {
         let mut out = [0u8; HEADER_LEN + RECORD_LEN];
-        let header = ReplyHeader { count: 1, provider_version: 0x100, leaked: 2 };
+        let header = ReplyHeader {
+            count: 1,
+            provider_version: 0x100,
+            leaked: 2,
+        };
         assert!(header.encode_into(&mut out));
         assert_eq!(ReplyHeader::decode(&out), Some(header));
         let mut name = [0u8; NAME_LEN];
         name[..4].copy_from_slice(b"test");
         let mut detail = [0u8; DETAIL_LEN];
         detail[..3].copy_from_slice(b"ok\x01");
-        let rec = Record { name, result: Outcome::Pass as u32, status: 0xC000_0120, detail };
+        let rec = Record {
+            name,
+            result: Outcome::Pass as u32,
+            status: 0xC000_0120,
+            detail,
+        };
         let bytes = rec.encode();
         assert_eq!(Record::decode(&bytes), Some(rec));
         assert_eq!(rec.name_str().collect::<std::string::String>(), "test");

@@ -35,18 +35,28 @@ pub(crate) fn run(request: &RunRequest, out: &mut [u8], device: *mut sys::DEVICE
     let leaked_before = raw::LEAKED.load(Ordering::Acquire);
     let mut report = Report::new(out);
     let (client, status, step) = Client::register(3000);
-    let version = client.as_ref().and_then(Client::dispatch).map_or(0, |(_, d)| d.Version);
+    let version = client
+        .as_ref()
+        .and_then(Client::dispatch)
+        .map_or(0, |(_, d)| d.Version);
     {
         let (outcome, text) = match (&client, version) {
             (Some(_), v) if status.is_success() => {
                 let [major, minor] = v.to_be_bytes();
-                (Outcome::Pass, detail!("captured; dispatch version {major}.{minor}"))
+                (
+                    Outcome::Pass,
+                    detail!("captured; dispatch version {major}.{minor}"),
+                )
             }
             _ => (Outcome::Fail, detail!("{step} failed")),
         };
         report.push("register.capture_provider_npi", outcome, status, &text);
     }
-    let mut cx = Cx { client: client.as_ref(), req: request, report: &mut report };
+    let mut cx = Cx {
+        client: client.as_ref(),
+        req: request,
+        report: &mut report,
+    };
     for check in CHECKS {
         check(&mut cx);
     }
@@ -58,14 +68,31 @@ pub(crate) fn run(request: &RunRequest, out: &mut [u8], device: *mut sys::DEVICE
     let outstanding = raw::OUTSTANDING.load(Ordering::Acquire);
     let released = client.is_none_or(Client::release);
     let (outcome, text) = if released {
-        (Outcome::Pass, detail!("WskReleaseProviderNPI + WskDeregister returned"))
+        (
+            Outcome::Pass,
+            detail!("WskReleaseProviderNPI + WskDeregister returned"),
+        )
     } else {
-        (Outcome::Fail, detail!("skipped: {open} sockets open, {outstanding} IRPs pending (leaked)"))
+        (
+            Outcome::Fail,
+            detail!("skipped: {open} sockets open, {outstanding} IRPs pending (leaked)"),
+        )
     };
-    report.push("deregister.after_all_sockets_closed", outcome, NtStatus::SUCCESS, &text);
+    report.push(
+        "deregister.after_all_sockets_closed",
+        outcome,
+        NtStatus::SUCCESS,
+        &text,
+    );
 
-    let leaked = raw::LEAKED.load(Ordering::Acquire).saturating_sub(leaked_before);
-    let header = ReplyHeader { count: u32::try_from(report.count()).unwrap_or(0), provider_version: u32::from(version), leaked };
+    let leaked = raw::LEAKED
+        .load(Ordering::Acquire)
+        .saturating_sub(leaked_before);
+    let header = ReplyHeader {
+        count: u32::try_from(report.count()).unwrap_or(0),
+        provider_version: u32::from(version),
+        leaked,
+    };
     let used = report.len();
     let _ = header.encode_into(report.buffer());
     used
@@ -128,12 +155,22 @@ impl<'c> Cx<'c, '_> {
 
     /// A check that could not run because `what` failed first.
     fn prerequisite(&mut self, name: &str, what: &str, obs: &Obs) {
-        self.push(name, Outcome::Unsupported, obs.status, &detail!("needs {what}: {}", How(*obs)));
+        self.push(
+            name,
+            Outcome::Unsupported,
+            obs.status,
+            &detail!("needs {what}: {}", How(*obs)),
+        );
     }
 
     /// A check that could not run because a synchronous call (no IRP) returned `status`.
     fn prerequisite_status(&mut self, name: &str, what: &str, status: NtStatus) {
-        self.push(name, Outcome::Unsupported, status, &detail!("needs {what}: ret {}", St(status)));
+        self.push(
+            name,
+            Outcome::Unsupported,
+            status,
+            &detail!("needs {what}: ret {}", St(status)),
+        );
     }
 
     fn client(&self) -> Option<&'c Client> {
@@ -160,7 +197,15 @@ impl fmt::Display for How {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let o = self.0;
         if !o.made {
-            write!(f, "not called: {}", if o.status == NtStatus::NOT_IMPLEMENTED { "dispatch entry NULL" } else { "no memory" })
+            write!(
+                f,
+                "not called: {}",
+                if o.status == NtStatus::NOT_IMPLEMENTED {
+                    "dispatch entry NULL"
+                } else {
+                    "no memory"
+                }
+            )
         } else if o.completed {
             write!(f, "IRP {}", St(o.status))?;
             if o.returned != NtStatus::PENDING && o.returned != o.status {
@@ -192,7 +237,11 @@ fn unspecified(idx: usize) -> AddrBuf {
 }
 
 fn loopback(idx: usize, port: u16) -> AddrBuf {
-    let p = if idx == 0 { PeerAddr::v4_loopback(port) } else { PeerAddr::v6_loopback(port) };
+    let p = if idx == 0 {
+        PeerAddr::v4_loopback(port)
+    } else {
+        PeerAddr::v6_loopback(port)
+    };
     peer(&p)
 }
 
@@ -210,15 +259,32 @@ fn pick<T: Copy>(items: &[T], idx: usize) -> Option<T> {
 }
 
 /// A connection socket bound to the unspecified address and connected to `to`.
-fn connect_to(cx: &Cx<'_, '_>, idx: usize, to: AddrBuf, context: *mut c_void, dispatch: *const c_void) -> Result<Socket, (&'static str, Obs)> {
-    let Some(client) = cx.client() else { return Err(("a client", Obs::not_made(raw::NOINTERFACE))) };
-    let (obs, socket) = raw::socket(client, family(idx), Kind::Connection, context, dispatch, ptr::null_mut());
+fn connect_to(
+    cx: &Cx<'_, '_>,
+    idx: usize,
+    to: AddrBuf,
+    context: *mut c_void,
+    dispatch: *const c_void,
+) -> Result<Socket, (&'static str, Obs)> {
+    let Some(client) = cx.client() else {
+        return Err(("a client", Obs::not_made(raw::NOINTERFACE)));
+    };
+    let (obs, socket) = raw::socket(
+        client,
+        family(idx),
+        Kind::Connection,
+        context,
+        dispatch,
+        ptr::null_mut(),
+    );
     let socket = socket.ok_or(("WskSocket", obs))?;
     let obs = raw::bind(&socket, unspecified(idx));
     if !obs.ok() {
         return Err(("WskBind", obs));
     }
-    let Some(mut op) = Op::new(1) else { return Err(("memory", Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES))) };
+    let Some(mut op) = Op::new(1) else {
+        return Err(("memory", Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES)));
+    };
     let obs = raw::connect(&socket, &mut op, to, raw::WAIT);
     if !obs.ok() {
         return Err(("WskConnect", obs));
@@ -235,15 +301,36 @@ fn sockets_by_category(cx: &mut Cx<'_, '_>) {
         ("socket.basic", Kind::Basic),
     ] {
         let Some(client) = cx.client() else {
-            cx.push(name, Outcome::Unsupported, raw::NOINTERFACE, &detail!("no provider NPI"));
+            cx.push(
+                name,
+                Outcome::Unsupported,
+                raw::NOINTERFACE,
+                &detail!("no provider NPI"),
+            );
             continue;
         };
-        let (obs, socket) = raw::socket(client, sys::AF_INET_FAMILY, kind, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        let (obs, socket) = raw::socket(
+            client,
+            sys::AF_INET_FAMILY,
+            kind,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        );
         match socket {
             Some(socket) => {
                 let close = socket.close();
-                let outcome = if close.ok() { Outcome::Pass } else { Outcome::Fail };
-                cx.push(name, outcome, obs.status, &detail!("{}; close: {}", How(obs), How(close)));
+                let outcome = if close.ok() {
+                    Outcome::Pass
+                } else {
+                    Outcome::Fail
+                };
+                cx.push(
+                    name,
+                    outcome,
+                    obs.status,
+                    &detail!("{}; close: {}", How(obs), How(close)),
+                );
             }
             None => cx.simple(name, &obs, &detail!("no socket returned")),
         }
@@ -252,35 +339,86 @@ fn sockets_by_category(cx: &mut Cx<'_, '_>) {
 
 /// Bind, connect, send and receive the echo, over IPv4 or IPv6.
 fn echo(cx: &mut Cx<'_, '_>, idx: usize) {
-    let name = if idx == 0 { "tcp4.connect_send_receive_echo" } else { "tcp6.connect_send_receive_echo" };
-    let Some(target) = pick(&cx.req.tcp_echo, idx) else { return };
-    let payload: &[u8] = if idx == 0 { b"wsk-rs conformance: tcp4 echo 0123456789" } else { b"wsk-rs conformance: tcp6 echo 9876543210" };
-    let (Some(mut send_op), Some(mut recv_op)) = (Op::new(256), Op::new(256)) else { return };
+    let name = if idx == 0 {
+        "tcp4.connect_send_receive_echo"
+    } else {
+        "tcp6.connect_send_receive_echo"
+    };
+    let Some(target) = pick(&cx.req.tcp_echo, idx) else {
+        return;
+    };
+    let payload: &[u8] = if idx == 0 {
+        b"wsk-rs conformance: tcp4 echo 0123456789"
+    } else {
+        b"wsk-rs conformance: tcp6 echo 9876543210"
+    };
+    let (Some(mut send_op), Some(mut recv_op)) = (Op::new(256), Op::new(256)) else {
+        return;
+    };
     let socket = match connect_to(cx, idx, peer(&target), ptr::null_mut(), ptr::null()) {
         Ok(s) => s,
-        Err((what, obs)) => return cx.push(name, outcome_of(&obs), obs.status, &detail!("{what}: {}", How(obs))),
+        Err((what, obs)) => {
+            return cx.push(
+                name,
+                outcome_of(&obs),
+                obs.status,
+                &detail!("{what}: {}", How(obs)),
+            )
+        }
     };
     let sent = raw::send(&socket, &mut send_op, payload);
     if !sent.ok() || sent.info != payload.len() {
-        return cx.push(name, Outcome::Fail, sent.status, &detail!("send: {} ({} bytes)", How(sent), sent.info));
+        return cx.push(
+            name,
+            Outcome::Fail,
+            sent.status,
+            &detail!("send: {} ({} bytes)", How(sent), sent.info),
+        );
     }
     let mut back = [0u8; 64];
     let (obs, got) = raw::receive_exact(&socket, &mut recv_op, payload.len(), &mut back, ECHO_WAIT);
     let same = back.get(..got) == Some(payload);
     let outcome = if same { Outcome::Pass } else { Outcome::Fail };
-    cx.push(name, outcome, obs.status, &detail!("{} of {} bytes echoed; last receive {}", got, payload.len(), How(obs)));
+    cx.push(
+        name,
+        outcome,
+        obs.status,
+        &detail!(
+            "{} of {} bytes echoed; last receive {}",
+            got,
+            payload.len(),
+            How(obs)
+        ),
+    );
 }
 
 /// Listen on loopback, connect from an explicitly bound client, and compare the addresses
 /// `WskAccept` returns with the client's and the listener's, byte for byte (28 bytes for IPv6).
 fn accept_addresses(cx: &mut Cx<'_, '_>, idx: usize) {
-    let name = if idx == 0 { "tcp4.accept_returns_full_addresses" } else { "tcp6.accept_returns_full_addresses" };
+    let name = if idx == 0 {
+        "tcp4.accept_returns_full_addresses"
+    } else {
+        "tcp6.accept_returns_full_addresses"
+    };
     let spare = cx.req.spare_ports.get(idx).copied().unwrap_or_default();
     let [listen_port, client_port, ..] = spare;
-    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
-    let (Some(mut accept_op), Some(mut connect_op)) = (Op::new(1), Op::new(1)) else { return };
-    let (obs, listener) = raw::socket(client, family(idx), Kind::Listen, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-    let Some(listener) = listener else { return cx.prerequisite(name, "WskSocket(listen)", &obs) };
+    let Some(client) = cx.client() else {
+        return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE));
+    };
+    let (Some(mut accept_op), Some(mut connect_op)) = (Op::new(1), Op::new(1)) else {
+        return;
+    };
+    let (obs, listener) = raw::socket(
+        client,
+        family(idx),
+        Kind::Listen,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    );
+    let Some(listener) = listener else {
+        return cx.prerequisite(name, "WskSocket(listen)", &obs);
+    };
     let obs = raw::bind(&listener, loopback(idx, listen_port));
     if !obs.ok() {
         return cx.prerequisite(name, "WskBind(listen)", &obs);
@@ -289,15 +427,33 @@ fn accept_addresses(cx: &mut Cx<'_, '_>, idx: usize) {
         return cx.simple(name, &obs, &detail!(""));
     }
 
-    let (obs, connecting) = raw::socket(client, family(idx), Kind::Connection, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-    let Some(connecting) = connecting else { return cx.prerequisite(name, "WskSocket(connection)", &obs) };
+    let (obs, connecting) = raw::socket(
+        client,
+        family(idx),
+        Kind::Connection,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    );
+    let Some(connecting) = connecting else {
+        return cx.prerequisite(name, "WskSocket(connection)", &obs);
+    };
     let obs = raw::bind(&connecting, loopback(idx, client_port));
     if !obs.ok() {
         return cx.prerequisite(name, "WskBind(client)", &obs);
     }
-    let connected = raw::connect(&connecting, &mut connect_op, loopback(idx, listen_port), raw::WAIT);
+    let connected = raw::connect(
+        &connecting,
+        &mut connect_op,
+        loopback(idx, listen_port),
+        raw::WAIT,
+    );
     let accepted = accept_op.observe(raw::WAIT);
-    let _accepted_socket = if accepted.ok() { Socket::from_info(accepted.info, Kind::Connection) } else { None };
+    let _accepted_socket = if accepted.ok() {
+        Socket::from_info(accepted.info, Kind::Connection)
+    } else {
+        None
+    };
     if !accepted.ok() {
         return cx.simple(name, &accepted, &detail!(""));
     }
@@ -309,8 +465,13 @@ fn accept_addresses(cx: &mut Cx<'_, '_>, idx: usize) {
     let exact = written == len && got_remote.head(len) == expected.head(len);
     // The local address is the listener's (`WskAccept`'s LocalAddress).
     let local_written = got_local.written_len();
-    let local_ok = local_written == len && got_local.head(len) == loopback(idx, listen_port).head(len);
-    let outcome = if exact && local_ok && connected.ok() { Outcome::Pass } else { Outcome::Fail };
+    let local_ok =
+        local_written == len && got_local.head(len) == loopback(idx, listen_port).head(len);
+    let outcome = if exact && local_ok && connected.ok() {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
     cx.push(
         name,
         outcome,
@@ -327,30 +488,67 @@ fn accept_addresses(cx: &mut Cx<'_, '_>, idx: usize) {
 
 /// Connecting to a port nothing listens on completes the IRP with STATUS_CONNECTION_REFUSED.
 fn refused(cx: &mut Cx<'_, '_>, idx: usize) {
-    let name = if idx == 0 { "tcp4.connect_refused_completes_irp" } else { "tcp6.connect_refused_completes_irp" };
-    let Some(target) = pick(&cx.req.closed, idx) else { return };
-    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
+    let name = if idx == 0 {
+        "tcp4.connect_refused_completes_irp"
+    } else {
+        "tcp6.connect_refused_completes_irp"
+    };
+    let Some(target) = pick(&cx.req.closed, idx) else {
+        return;
+    };
+    let Some(client) = cx.client() else {
+        return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE));
+    };
     let Some(mut op) = Op::new(1) else { return };
-    let (obs, socket) = raw::socket(client, family(idx), Kind::Connection, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-    let Some(socket) = socket else { return cx.prerequisite(name, "WskSocket", &obs) };
+    let (obs, socket) = raw::socket(
+        client,
+        family(idx),
+        Kind::Connection,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    );
+    let Some(socket) = socket else {
+        return cx.prerequisite(name, "WskSocket", &obs);
+    };
     let obs = raw::bind(&socket, unspecified(idx));
     if !obs.ok() {
         return cx.prerequisite(name, "WskBind", &obs);
     }
     let obs = raw::connect(&socket, &mut op, peer(&target), raw::WAIT);
-    let outcome = if obs.completed && obs.status == NtStatus::CONNECTION_REFUSED { Outcome::Pass } else { Outcome::Fail };
+    let outcome = if obs.completed && obs.status == NtStatus::CONNECTION_REFUSED {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
     cx.push(name, outcome, obs.status, &detail!("{}", How(obs)));
 }
 
 /// A request rejected synchronously still completes its IRP (with the error), and the call
 /// returns that error or STATUS_PENDING.
 fn sync_failures(cx: &mut Cx<'_, '_>) {
-    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
-    for (name, bad_bind) in [("sync_failure.connect_unbound_completes_irp", false), ("sync_failure.bind_bad_family_completes_irp", true)] {
-        let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else {
+        return;
+    };
+    for (name, bad_bind) in [
+        ("sync_failure.connect_unbound_completes_irp", false),
+        ("sync_failure.bind_bad_family_completes_irp", true),
+    ] {
+        let Some(client) = cx.client() else {
+            return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE));
+        };
         let Some(mut op) = Op::new(1) else { return };
-        let (obs, socket) = raw::socket(client, sys::AF_INET_FAMILY, Kind::Connection, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-        let Some(socket) = socket else { return cx.prerequisite(name, "WskSocket", &obs) };
+        let (obs, socket) = raw::socket(
+            client,
+            sys::AF_INET_FAMILY,
+            Kind::Connection,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        );
+        let Some(socket) = socket else {
+            return cx.prerequisite(name, "WskSocket", &obs);
+        };
         let obs = if bad_bind {
             raw::bind(&socket, AddrBuf::from_peer(99, 0, [0; 16]))
         } else {
@@ -373,7 +571,9 @@ fn sync_failures(cx: &mut Cx<'_, '_>) {
 /// IoCancelIrp on a pending receive completes it with STATUS_CANCELLED within 1 s.
 fn cancel_pending_receive(cx: &mut Cx<'_, '_>) {
     let name = "irp.cancel_pending_receive_within_1s";
-    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else {
+        return;
+    };
     let Some(mut op) = Op::new(64) else { return };
     let socket = match connect_to(cx, 0, peer(&target), ptr::null_mut(), ptr::null()) {
         Ok(s) => s,
@@ -382,22 +582,52 @@ fn cancel_pending_receive(cx: &mut Cx<'_, '_>) {
     let returned = raw::issue_receive(&socket, &mut op, 64);
     if returned != NtStatus::PENDING || op.wait(Duration::ZERO) {
         let obs = op.observe(Duration::ZERO);
-        let outcome = if obs.unsupported() { Outcome::Unsupported } else { Outcome::Fail };
-        return cx.push(name, outcome, obs.status, &detail!("receive did not pend: {}", How(obs)));
+        let outcome = if obs.unsupported() {
+            Outcome::Unsupported
+        } else {
+            Outcome::Fail
+        };
+        return cx.push(
+            name,
+            outcome,
+            obs.status,
+            &detail!("receive did not pend: {}", How(obs)),
+        );
     }
     let accepted = op.cancel();
     if op.wait(CANCEL_WAIT) {
         let obs = op.current(true);
-        let outcome = if obs.status == NtStatus::CANCELLED { Outcome::Pass } else { Outcome::Fail };
-        return cx.push(name, outcome, obs.status, &detail!("IoCancelIrp={}; {}", u8::from(accepted), How(obs)));
+        let outcome = if obs.status == NtStatus::CANCELLED {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        };
+        return cx.push(
+            name,
+            outcome,
+            obs.status,
+            &detail!("IoCancelIrp={}; {}", u8::from(accepted), How(obs)),
+        );
     }
     let close = socket.close();
-    let after = if op.wait(Duration::from_secs(2)) { op.current(true) } else { op.current(false) };
+    let after = if op.wait(Duration::from_secs(2)) {
+        op.current(true)
+    } else {
+        op.current(false)
+    };
     cx.push(
         name,
         Outcome::Fail,
         NtStatus::TIMEOUT,
-        &detail!("ignored (IoCancelIrp={}); after close: {}", u8::from(accepted), if close.completed { St(after.status) } else { St(NtStatus::TIMEOUT) }),
+        &detail!(
+            "ignored (IoCancelIrp={}); after close: {}",
+            u8::from(accepted),
+            if close.completed {
+                St(after.status)
+            } else {
+                St(NtStatus::TIMEOUT)
+            }
+        ),
     );
 }
 
@@ -405,8 +635,12 @@ fn cancel_pending_receive(cx: &mut Cx<'_, '_>) {
 /// the close does.
 fn close_cancels_receive(cx: &mut Cx<'_, '_>) {
     let name = "close.cancels_pending_receive_first";
-    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
-    let (Some(mut recv_op), Some(mut close_op)) = (Op::new(64), Op::new(1)) else { return };
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else {
+        return;
+    };
+    let (Some(mut recv_op), Some(mut close_op)) = (Op::new(64), Op::new(1)) else {
+        return;
+    };
     let mut socket = match connect_to(cx, 0, peer(&target), ptr::null_mut(), ptr::null()) {
         Ok(s) => s,
         Err((what, obs)) => return cx.prerequisite(name, what, &obs),
@@ -414,23 +648,44 @@ fn close_cancels_receive(cx: &mut Cx<'_, '_>) {
     let returned = raw::issue_receive(&socket, &mut recv_op, 64);
     if returned != NtStatus::PENDING || recv_op.wait(Duration::ZERO) {
         let obs = recv_op.observe(Duration::ZERO);
-        return cx.push(name, outcome_unless_unsupported(&obs), obs.status, &detail!("receive did not pend: {}", How(obs)));
+        return cx.push(
+            name,
+            outcome_unless_unsupported(&obs),
+            obs.status,
+            &detail!("receive did not pend: {}", How(obs)),
+        );
     }
     socket.issue_close(&mut close_op);
     let close = close_op.observe(raw::WAIT);
     if close.completed {
         socket.closed();
     }
-    let recv_done = recv_op.wait(if close.completed { Duration::from_millis(500) } else { Duration::ZERO });
+    let recv_done = recv_op.wait(if close.completed {
+        Duration::from_millis(500)
+    } else {
+        Duration::ZERO
+    });
     let recv = recv_op.current(recv_done);
     let (recv_seq, close_seq) = (recv_op.seq(), close_op.seq());
     let first = recv.completed && close.completed && recv_seq < close_seq;
-    let outcome = if first && recv.status == NtStatus::CANCELLED && close.ok() { Outcome::Pass } else { Outcome::Fail };
+    let outcome = if first && recv.status == NtStatus::CANCELLED && close.ok() {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
     cx.push(
         name,
         outcome,
         recv.status,
-        &detail!("receive {} #{recv_seq}, close {} #{close_seq}", St(recv.status), if close.completed { St(close.status) } else { St(NtStatus::TIMEOUT) }),
+        &detail!(
+            "receive {} #{recv_seq}, close {} #{close_seq}",
+            St(recv.status),
+            if close.completed {
+                St(close.status)
+            } else {
+                St(NtStatus::TIMEOUT)
+            }
+        ),
     );
 }
 
@@ -449,7 +704,9 @@ fn addresses(cx: &mut Cx<'_, '_>) {
         ("tcp4.get_remote_address", 0, true),
         ("tcp6.get_remote_address_full_28_bytes", 1, true),
     ] {
-        let Some(target) = pick(&cx.req.tcp_echo, idx) else { return };
+        let Some(target) = pick(&cx.req.tcp_echo, idx) else {
+            return;
+        };
         let Some(mut op) = Op::new(1) else { return };
         let socket = match connect_to(cx, idx, peer(&target), ptr::null_mut(), ptr::null()) {
             Ok(s) => s,
@@ -472,20 +729,48 @@ fn addresses(cx: &mut Cx<'_, '_>) {
             written == len && got.head(len) == want.head(len)
         } else {
             let want = loopback(0, 0);
-            got.family() == sys::AF_INET_FAMILY && got.port() != 0 && got.head(16).get(4..8) == want.head(16).get(4..8)
+            got.family() == sys::AF_INET_FAMILY
+                && got.port() != 0
+                && got.head(16).get(4..8) == want.head(16).get(4..8)
         };
         let outcome = if ok { Outcome::Pass } else { Outcome::Fail };
-        cx.push(name, outcome, obs.status, &detail!("family {} port {} ({written}/{len} bytes written)", got.family(), got.port()));
+        cx.push(
+            name,
+            outcome,
+            obs.status,
+            &detail!(
+                "family {} port {} ({written}/{len} bytes written)",
+                got.family(),
+                got.port()
+            ),
+        );
     }
 }
 
 /// SO_REUSEADDR (before bind), TCP_NODELAY and SO_RCVBUF (connected): set, then get.
 fn options(cx: &mut Cx<'_, '_>) {
-    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else {
+        return;
+    };
     let Some(client) = cx.client() else { return };
-    let (obs, fresh) = raw::socket(client, sys::AF_INET_FAMILY, Kind::Connection, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+    let (obs, fresh) = raw::socket(
+        client,
+        sys::AF_INET_FAMILY,
+        Kind::Connection,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    );
     match fresh {
-        Some(fresh) => round_trip(cx, "opt.so_reuseaddr_set_get", &fresh, sys::SOL_SOCKET, sys::SO_REUSEADDR, 1, false),
+        Some(fresh) => round_trip(
+            cx,
+            "opt.so_reuseaddr_set_get",
+            &fresh,
+            sys::SOL_SOCKET,
+            sys::SO_REUSEADDR,
+            1,
+            false,
+        ),
         None => cx.prerequisite("opt.so_reuseaddr_set_get", "WskSocket", &obs),
     }
     let socket = match connect_to(cx, 0, peer(&target), ptr::null_mut(), ptr::null()) {
@@ -495,8 +780,24 @@ fn options(cx: &mut Cx<'_, '_>) {
             return cx.prerequisite("opt.so_rcvbuf_set_get", what, &obs);
         }
     };
-    round_trip(cx, "opt.tcp_nodelay_set_get", &socket, sys::IPPROTO_TCP, sys::TCP_NODELAY, 1, false);
-    round_trip(cx, "opt.so_rcvbuf_set_get", &socket, sys::SOL_SOCKET, sys::SO_RCVBUF, 48 * 1024, true);
+    round_trip(
+        cx,
+        "opt.tcp_nodelay_set_get",
+        &socket,
+        sys::IPPROTO_TCP,
+        sys::TCP_NODELAY,
+        1,
+        false,
+    );
+    round_trip(
+        cx,
+        "opt.so_rcvbuf_set_get",
+        &socket,
+        sys::SOL_SOCKET,
+        sys::SO_RCVBUF,
+        48 * 1024,
+        true,
+    );
     tcp_keepcnt(cx, &socket);
 }
 
@@ -506,21 +807,55 @@ fn options(cx: &mut Cx<'_, '_>) {
 /// with the value kept.
 fn tcp_keepcnt(cx: &mut Cx<'_, '_>, socket: &Socket) {
     let name = "opt.tcp_keepcnt_default_set_get_validated";
-    let (first, initial) = raw::control_socket(socket, sys::WskGetOption, sys::IPPROTO_TCP, sys::TCP_KEEPCNT, None);
+    let (first, initial) = raw::control_socket(
+        socket,
+        sys::WskGetOption,
+        sys::IPPROTO_TCP,
+        sys::TCP_KEEPCNT,
+        None,
+    );
     if !first.ok() {
         return cx.simple(name, &first, &detail!(""));
     }
-    let (set, _) = raw::control_socket(socket, sys::WskSetOption, sys::IPPROTO_TCP, sys::TCP_KEEPCNT, Some(5));
-    let (_, read) = raw::control_socket(socket, sys::WskGetOption, sys::IPPROTO_TCP, sys::TCP_KEEPCNT, None);
-    let (too_big, _) = raw::control_socket(socket, sys::WskSetOption, sys::IPPROTO_TCP, sys::TCP_KEEPCNT, Some(256));
-    let (_, kept) = raw::control_socket(socket, sys::WskGetOption, sys::IPPROTO_TCP, sys::TCP_KEEPCNT, None);
+    let (set, _) = raw::control_socket(
+        socket,
+        sys::WskSetOption,
+        sys::IPPROTO_TCP,
+        sys::TCP_KEEPCNT,
+        Some(5),
+    );
+    let (_, read) = raw::control_socket(
+        socket,
+        sys::WskGetOption,
+        sys::IPPROTO_TCP,
+        sys::TCP_KEEPCNT,
+        None,
+    );
+    let (too_big, _) = raw::control_socket(
+        socket,
+        sys::WskSetOption,
+        sys::IPPROTO_TCP,
+        sys::TCP_KEEPCNT,
+        Some(256),
+    );
+    let (_, kept) = raw::control_socket(
+        socket,
+        sys::WskGetOption,
+        sys::IPPROTO_TCP,
+        sys::TCP_KEEPCNT,
+        None,
+    );
     let refused = too_big.completed && too_big.status == NtStatus::INVALID_PARAMETER;
     let ok = initial == 10 && set.ok() && read == 5 && refused && kept == 5;
     cx.push(
         name,
         if ok { Outcome::Pass } else { Outcome::Fail },
         set.status,
-        &detail!("initial {initial}, set 5 -> {}, read {read}; set 256 -> {}, then {kept}", St(set.status), St(too_big.status)),
+        &detail!(
+            "initial {initial}, set 5 -> {}, read {read}; set 256 -> {}, then {kept}",
+            St(set.status),
+            St(too_big.status)
+        ),
     );
 }
 
@@ -528,7 +863,15 @@ fn tcp_keepcnt(cx: &mut Cx<'_, '_>, socket: &Socket) {
 /// exceed the one set (a Linux-backed stack doubles buffer sizes); otherwise any non-zero
 /// value matches a boolean `1`.
 #[allow(clippy::too_many_arguments)]
-fn round_trip(cx: &mut Cx<'_, '_>, name: &str, socket: &Socket, level: u32, code: u32, value: u32, at_least: bool) {
+fn round_trip(
+    cx: &mut Cx<'_, '_>,
+    name: &str,
+    socket: &Socket,
+    level: u32,
+    code: u32,
+    value: u32,
+    at_least: bool,
+) {
     let (first, initial) = raw::control_socket(socket, sys::WskGetOption, level, code, None);
     let (set, _) = raw::control_socket(socket, sys::WskSetOption, level, code, Some(value));
     if !set.ok() {
@@ -536,29 +879,61 @@ fn round_trip(cx: &mut Cx<'_, '_>, name: &str, socket: &Socket, level: u32, code
     }
     let (get, read) = raw::control_socket(socket, sys::WskGetOption, level, code, None);
     if !get.ok() {
-        return cx.push(name, outcome_of(&get), get.status, &detail!("set ok; get: {}", How(get)));
+        return cx.push(
+            name,
+            outcome_of(&get),
+            get.status,
+            &detail!("set ok; get: {}", How(get)),
+        );
     }
     let ok = if at_least { read >= value } else { read != 0 };
     let outcome = if ok { Outcome::Pass } else { Outcome::Fail };
     let initial_text = if first.ok() { initial } else { u32::MAX };
-    cx.push(name, outcome, get.status, &detail!("initial {initial_text}, set {value}, read back {read}"));
+    cx.push(
+        name,
+        outcome,
+        get.status,
+        &detail!("initial {initial_text}, set {value}, read back {read}"),
+    );
 }
 
 /// `WskControlClient` without an IRP through the client, if there is one.
-fn control_client(cx: &Cx<'_, '_>, code: u32, input: &mut *mut c_void, output: Option<&mut *mut c_void>) -> NtStatus {
-    cx.client().map_or(raw::NOINTERFACE, |client| raw::control_client(client, code, input, output))
+fn control_client(
+    cx: &Cx<'_, '_>,
+    code: u32,
+    input: &mut *mut c_void,
+    output: Option<&mut *mut c_void>,
+) -> NtStatus {
+    cx.client().map_or(raw::NOINTERFACE, |client| {
+        raw::control_client(client, code, input, output)
+    })
 }
 
 /// WSK_CACHE_SD, SO_WSK_SECURITY (set before bind, get), WSK_RELEASE_SD.
 fn security(cx: &mut Cx<'_, '_>) {
     let mut sd_buf = wsk::security::SecurityDescriptorBuf::<256>::new();
-    let Ok(sd) = sd_buf.from_sddl("D:P(A;;GA;;;SY)(A;;GA;;;BA)") else { return };
+    let Ok(sd) = sd_buf.from_sddl("D:P(A;;GA;;;SY)(A;;GA;;;BA)") else {
+        return;
+    };
     let mut input: *mut c_void = sd.as_bytes().as_ptr().cast_mut().cast();
     let mut cached: *mut c_void = ptr::null_mut();
     let status = control_client(cx, sys::WSK_CACHE_SD, &mut input, Some(&mut cached));
     let cache_ok = status.is_success() && !cached.is_null();
-    let outcome = if cache_ok { Outcome::Pass } else { outcome_unless_unsupported(&Obs::not_made(status)) };
-    cx.push("client.wsk_cache_sd", outcome, status, &detail!("ret {}; copy {}", St(status), if cached.is_null() { "NULL" } else { "returned" }));
+    let outcome = if cache_ok {
+        Outcome::Pass
+    } else {
+        outcome_unless_unsupported(&Obs::not_made(status))
+    };
+    cx.push(
+        "client.wsk_cache_sd",
+        outcome,
+        status,
+        &detail!(
+            "ret {}; copy {}",
+            St(status),
+            if cached.is_null() { "NULL" } else { "returned" }
+        ),
+    );
 
     let name = "opt.so_wsk_security_set_before_bind_get";
     let mut release_ok_to_try = cache_ok;
@@ -566,7 +941,14 @@ fn security(cx: &mut Cx<'_, '_>) {
         cx.prerequisite_status(name, "WSK_CACHE_SD", status);
     } else if let Some(client) = cx.client() {
         let Some(mut op) = Op::new(1) else { return };
-        let (obs, socket) = raw::socket(client, sys::AF_INET_FAMILY, Kind::Listen, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        let (obs, socket) = raw::socket(
+            client,
+            sys::AF_INET_FAMILY,
+            Kind::Listen,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        );
         match socket {
             None => cx.prerequisite(name, "WskSocket(listen)", &obs),
             Some(socket) => {
@@ -578,12 +960,21 @@ fn security(cx: &mut Cx<'_, '_>) {
                 if set.ok() {
                     let (get, mut got) = raw::socket_security(&socket, &mut op, None);
                     let bound = raw::bind(&socket, loopback(0, cx.req.spare_ports[0][2]));
-                    let outcome = if get.ok() && !got.is_null() { Outcome::Pass } else { outcome_of(&get).min_fail() };
+                    let outcome = if get.ok() && !got.is_null() {
+                        Outcome::Pass
+                    } else {
+                        outcome_of(&get).min_fail()
+                    };
                     cx.push(
                         name,
                         outcome,
                         get.status,
-                        &detail!("set ok; get {} ({}); bind {}", St(get.status), if got.is_null() { "NULL" } else { "a copy" }, St(bound.status)),
+                        &detail!(
+                            "set ok; get {} ({}); bind {}",
+                            St(get.status),
+                            if got.is_null() { "NULL" } else { "a copy" },
+                            St(bound.status)
+                        ),
                     );
                     if !got.is_null() {
                         // The copy a get returns is the caller's to release.
@@ -598,7 +989,11 @@ fn security(cx: &mut Cx<'_, '_>) {
     let name = "client.wsk_release_sd";
     if release_ok_to_try {
         let status = control_client(cx, sys::WSK_RELEASE_SD, &mut cached, None);
-        let outcome = if status.is_success() { Outcome::Pass } else { outcome_unless_unsupported(&Obs::not_made(status)) };
+        let outcome = if status.is_success() {
+            Outcome::Pass
+        } else {
+            outcome_unless_unsupported(&Obs::not_made(status))
+        };
         cx.push(name, outcome, status, &detail!("ret {}", St(status)));
     } else {
         cx.prerequisite_status(name, "a cached descriptor", status);
@@ -623,9 +1018,17 @@ impl MinFail for Outcome {
 /// WskDisconnect: graceful (the peer's echo still arrives, then end of stream) or abortive
 /// (later sends fail).
 fn disconnect(cx: &mut Cx<'_, '_>, abortive: bool) {
-    let name = if abortive { "tcp4.disconnect_abortive" } else { "tcp4.disconnect_graceful" };
-    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
-    let (Some(mut op), Some(mut recv_op)) = (Op::new(64), Op::new(64)) else { return };
+    let name = if abortive {
+        "tcp4.disconnect_abortive"
+    } else {
+        "tcp4.disconnect_graceful"
+    };
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else {
+        return;
+    };
+    let (Some(mut op), Some(mut recv_op)) = (Op::new(64), Op::new(64)) else {
+        return;
+    };
     let socket = match connect_to(cx, 0, peer(&target), ptr::null_mut(), ptr::null()) {
         Ok(s) => s,
         Err((what, obs)) => return cx.prerequisite(name, what, &obs),
@@ -644,54 +1047,115 @@ fn disconnect(cx: &mut Cx<'_, '_>, abortive: bool) {
     }
     if abortive {
         let after = raw::send(&socket, &mut op, payload);
-        let outcome = if after.completed && !after.status.is_success() { Outcome::Pass } else { Outcome::Fail };
-        return cx.push(name, outcome, obs.status, &detail!("disconnect ok; later send: {}", How(after)));
+        let outcome = if after.completed && !after.status.is_success() {
+            Outcome::Pass
+        } else {
+            Outcome::Fail
+        };
+        return cx.push(
+            name,
+            outcome,
+            obs.status,
+            &detail!("disconnect ok; later send: {}", How(after)),
+        );
     }
     let mut back = [0u8; 8];
     let (r, got) = raw::receive_exact(&socket, &mut recv_op, payload.len(), &mut back, ECHO_WAIT);
     let (eof, _) = raw::receive_exact(&socket, &mut recv_op, 1, &mut back, ECHO_WAIT);
     let echoed = back.get(..got) == Some(payload.as_slice());
     let clean_eof = eof.ok() && eof.info == 0;
-    let outcome = if echoed && clean_eof { Outcome::Pass } else { Outcome::Fail };
-    cx.push(name, outcome, obs.status, &detail!("echo {got}/3 ({}), then {} {} bytes", St(r.status), St(eof.status), eof.info));
+    let outcome = if echoed && clean_eof {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
+    cx.push(
+        name,
+        outcome,
+        obs.status,
+        &detail!(
+            "echo {got}/3 ({}), then {} {} bytes",
+            St(r.status),
+            St(eof.status),
+            eof.info
+        ),
+    );
 }
 
 /// WskSocketConnect to the IPv4 echo server, then an echo through the new socket.
 fn socket_connect(cx: &mut Cx<'_, '_>) {
     let name = "client.wsk_socket_connect";
-    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
-    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
-    let (Some(mut op), Some(mut io)) = (Op::new(1), Op::new(64)) else { return };
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else {
+        return;
+    };
+    let Some(client) = cx.client() else {
+        return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE));
+    };
+    let (Some(mut op), Some(mut io)) = (Op::new(1), Op::new(64)) else {
+        return;
+    };
     let (obs, socket) = raw::socket_connect(client, &mut op, unspecified(0), peer(&target));
-    let Some(socket) = socket else { return cx.simple(name, &obs, &detail!("no socket returned")) };
+    let Some(socket) = socket else {
+        return cx.simple(name, &obs, &detail!("no socket returned"));
+    };
     let sent = raw::send(&socket, &mut io, b"hello");
     let mut back = [0u8; 8];
     let (_, got) = raw::receive_exact(&socket, &mut io, 5, &mut back, ECHO_WAIT);
-    let outcome = if sent.ok() && back.get(..got) == Some(b"hello".as_slice()) { Outcome::Pass } else { Outcome::Fail };
-    cx.push(name, outcome, obs.status, &detail!("connected; echo {got}/5 bytes"));
+    let outcome = if sent.ok() && back.get(..got) == Some(b"hello".as_slice()) {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
+    cx.push(
+        name,
+        outcome,
+        obs.status,
+        &detail!("connected; echo {got}/5 bytes"),
+    );
 }
 
 /// WskGetAddressInfo("localhost") finds a loopback address.
 fn get_address_info(cx: &mut Cx<'_, '_>) {
     let name = "client.wsk_get_address_info_localhost";
-    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
+    let Some(client) = cx.client() else {
+        return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE));
+    };
     let (obs, resolved) = raw::get_address_info(client, "localhost");
     if !obs.ok() {
         return cx.simple(name, &obs, &detail!(""));
     }
     let loopback_found = resolved.addrs.iter().flatten().any(|a| {
-        let v4 = a.family() == sys::AF_INET_FAMILY && a.head(8).get(4..8) == Some([127u8, 0, 0, 1].as_slice());
-        let v6 = a.family() == sys::AF_INET6_FAMILY && a.head(24).get(8..24) == Some(loopback(1, 0).head(24).get(8..24).unwrap_or_default());
+        let v4 = a.family() == sys::AF_INET_FAMILY
+            && a.head(8).get(4..8) == Some([127u8, 0, 0, 1].as_slice());
+        let v6 = a.family() == sys::AF_INET6_FAMILY
+            && a.head(24).get(8..24)
+                == Some(loopback(1, 0).head(24).get(8..24).unwrap_or_default());
         v4 || v6
     });
-    let outcome = if loopback_found { Outcome::Pass } else { Outcome::Fail };
-    cx.push(name, outcome, obs.status, &detail!("{} entries, first family {}, loopback {}", resolved.count, resolved.first_family, u8::from(loopback_found)));
+    let outcome = if loopback_found {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
+    cx.push(
+        name,
+        outcome,
+        obs.status,
+        &detail!(
+            "{} entries, first family {}, loopback {}",
+            resolved.count,
+            resolved.first_family,
+            u8::from(loopback_found)
+        ),
+    );
 }
 
 /// WskGetNameInfo(127.0.0.1) gives a host name.
 fn get_name_info(cx: &mut Cx<'_, '_>) {
     let name = "client.wsk_get_name_info_127.0.0.1";
-    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
+    let Some(client) = cx.client() else {
+        return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE));
+    };
     let mut node = [0u8; 40];
     let (obs, n) = raw::get_name_info(client, loopback(0, 80), &mut node);
     if !obs.ok() {
@@ -704,12 +1168,31 @@ fn get_name_info(cx: &mut Cx<'_, '_>) {
 
 /// WskSendTo to the UDP echo server, WskReceiveFrom of the echo with its full remote address.
 fn datagram(cx: &mut Cx<'_, '_>, idx: usize) {
-    let name = if idx == 0 { "udp4.send_to_receive_from_with_address" } else { "udp6.send_to_receive_from_with_address" };
-    let Some(target) = pick(&cx.req.udp_echo, idx) else { return };
-    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
-    let (Some(mut recv_op), Some(mut send_op)) = (Op::new(128), Op::new(128)) else { return };
-    let (obs, socket) = raw::socket(client, family(idx), Kind::Datagram, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-    let Some(socket) = socket else { return cx.simple(name, &obs, &detail!("")) };
+    let name = if idx == 0 {
+        "udp4.send_to_receive_from_with_address"
+    } else {
+        "udp6.send_to_receive_from_with_address"
+    };
+    let Some(target) = pick(&cx.req.udp_echo, idx) else {
+        return;
+    };
+    let Some(client) = cx.client() else {
+        return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE));
+    };
+    let (Some(mut recv_op), Some(mut send_op)) = (Op::new(128), Op::new(128)) else {
+        return;
+    };
+    let (obs, socket) = raw::socket(
+        client,
+        family(idx),
+        Kind::Datagram,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    );
+    let Some(socket) = socket else {
+        return cx.simple(name, &obs, &detail!(""));
+    };
     let obs = raw::bind(&socket, unspecified(idx));
     if !obs.ok() {
         return cx.prerequisite(name, "WskBind", &obs);
@@ -719,31 +1202,63 @@ fn datagram(cx: &mut Cx<'_, '_>, idx: usize) {
     if !recv_op.in_flight() && returned == NtStatus::NOT_IMPLEMENTED {
         return cx.simple(name, &Obs::not_made(returned), &detail!(""));
     }
-    let payload: &[u8] = if idx == 0 { b"wsk-rs conformance udp4" } else { b"wsk-rs conformance udp6" };
+    let payload: &[u8] = if idx == 0 {
+        b"wsk-rs conformance udp4"
+    } else {
+        b"wsk-rs conformance udp6"
+    };
     let sent = raw::send_to(&socket, &mut send_op, payload, peer(&target));
     if !sent.ok() {
         return cx.simple(name, &sent, &detail!(""));
     }
-    let received = if returned == NtStatus::PENDING { recv_op.observe(ECHO_WAIT) } else { recv_op.observe(Duration::ZERO) };
+    let received = if returned == NtStatus::PENDING {
+        recv_op.observe(ECHO_WAIT)
+    } else {
+        recv_op.observe(Duration::ZERO)
+    };
     if !received.ok() {
-        return cx.push(name, outcome_of(&received).min_fail(), received.status, &detail!("send ok; receive: {}", How(received)));
+        return cx.push(
+            name,
+            outcome_of(&received).min_fail(),
+            received.status,
+            &detail!("send ok; receive: {}", How(received)),
+        );
     }
     let n = received.info.min(payload.len());
-    let same = received.info == payload.len() && recv_op.data().and_then(|d| d.get(..n)) == Some(payload);
+    let same =
+        received.info == payload.len() && recv_op.data().and_then(|d| d.get(..n)) == Some(payload);
     let Some(mem) = recv_op.mem() else { return };
     let got = mem.addr[0];
     let len = addr_len(idx);
     let written = got.written_len();
     let exact = written == len && got.head(len) == peer(&target).head(len);
-    let outcome = if same && exact { Outcome::Pass } else { Outcome::Fail };
-    cx.push(name, outcome, received.status, &detail!("data {}; from {written}/{len} bytes port {}", if same { "ok" } else { "differs" }, got.port()));
+    let outcome = if same && exact {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
+    cx.push(
+        name,
+        outcome,
+        received.status,
+        &detail!(
+            "data {}; from {written}/{len} bytes port {}",
+            if same { "ok" } else { "differs" },
+            got.port()
+        ),
+    );
 }
 
 /// SO_WSK_EVENT_CALLBACK enabling WSK_EVENT_RECEIVE on a connection socket created with a
 /// client connection dispatch; the receive event then delivers the echoed bytes.
 fn events(cx: &mut Cx<'_, '_>) {
-    let (enable_name, deliver_name) = ("events.so_wsk_event_callback_enable_receive", "events.receive_event_delivers_echo");
-    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
+    let (enable_name, deliver_name) = (
+        "events.so_wsk_event_callback_enable_receive",
+        "events.receive_event_delivers_echo",
+    );
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else {
+        return;
+    };
     let Some(sink) = EventSink::new() else { return };
     let Some(mut op) = Op::new(64) else { return };
     let socket = match connect_to(cx, 0, peer(&target), sink.context(), EventSink::dispatch()) {
@@ -759,10 +1274,24 @@ fn events(cx: &mut Cx<'_, '_>) {
     let status = raw::event_callbacks(&socket, sys::WSK_EVENT_RECEIVE);
     let enabled = status.is_success();
     let as_obs = Obs::not_made(status);
-    let outcome = if enabled { Outcome::Pass } else { outcome_unless_unsupported(&as_obs) };
-    cx.push(enable_name, outcome, status, &detail!("ret {} (no IRP)", St(status)));
+    let outcome = if enabled {
+        Outcome::Pass
+    } else {
+        outcome_unless_unsupported(&as_obs)
+    };
+    cx.push(
+        enable_name,
+        outcome,
+        status,
+        &detail!("ret {} (no IRP)", St(status)),
+    );
     if !enabled {
-        cx.push(deliver_name, Outcome::Unsupported, status, &detail!("needs the receive event enabled"));
+        cx.push(
+            deliver_name,
+            Outcome::Unsupported,
+            status,
+            &detail!("needs the receive event enabled"),
+        );
         let close = socket.close();
         return sink.release(close.completed);
     }
@@ -781,7 +1310,13 @@ fn events(cx: &mut Cx<'_, '_>) {
         deliver_name,
         outcome,
         sent.status,
-        &detail!("{} events, {} bytes, data {}, {} unmapped", seen.calls, seen.bytes, if same { "ok" } else { "differs" }, seen.unmapped),
+        &detail!(
+            "{} events, {} bytes, data {}, {} unmapped",
+            seen.calls,
+            seen.bytes,
+            if same { "ok" } else { "differs" },
+            seen.unmapped
+        ),
     );
     let close = socket.close();
     sink.release(close.completed);
@@ -791,8 +1326,12 @@ fn events(cx: &mut Cx<'_, '_>) {
 /// arrived and was not received yet reports exactly those bytes; a receive then gets them.
 fn ioctl_receive_backlog(cx: &mut Cx<'_, '_>) {
     let name = "ioctl.receive_backlog_with_queued_data";
-    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
-    let (Some(mut send_op), Some(mut recv_op)) = (Op::new(64), Op::new(64)) else { return };
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else {
+        return;
+    };
+    let (Some(mut send_op), Some(mut recv_op)) = (Op::new(64), Op::new(64)) else {
+        return;
+    };
     let socket = match connect_to(cx, 0, peer(&target), ptr::null_mut(), ptr::null()) {
         Ok(s) => s,
         Err((what, obs)) => return cx.prerequisite(name, what, &obs),
@@ -819,19 +1358,47 @@ fn ioctl_receive_backlog(cx: &mut Cx<'_, '_>) {
     let (after_obs, after) = raw::ioctl_size(&socket, sys::SIO_WSK_QUERY_RECEIVE_BACKLOG);
     let exact = value == payload.len() as u64 && obs.info == 8;
     let drained = back.get(..got) == Some(payload) && after_obs.ok() && after == 0;
-    let outcome = if exact && drained { Outcome::Pass } else { Outcome::Fail };
-    cx.push(name, outcome, obs.status, &detail!("backlog {value} of {} ({}B out); received {got}; then {after}", payload.len(), obs.info));
+    let outcome = if exact && drained {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
+    cx.push(
+        name,
+        outcome,
+        obs.status,
+        &detail!(
+            "backlog {value} of {} ({}B out); received {got}; then {after}",
+            payload.len(),
+            obs.info
+        ),
+    );
 }
 
 /// `WskIoctl(SIO_WSK_SET_SENDTO_ADDRESS)` (IRP) on a bound datagram socket, then `WskSendTo`
 /// with a NULL remote address reaches the UDP echo server; the echo comes back from it.
 fn ioctl_sendto_address(cx: &mut Cx<'_, '_>) {
     let name = "ioctl.set_sendto_address_then_send_to_null";
-    let Some(target) = pick(&cx.req.udp_echo, 0) else { return };
-    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
-    let (Some(mut recv_op), Some(mut send_op)) = (Op::new(128), Op::new(128)) else { return };
-    let (obs, socket) = raw::socket(client, family(0), Kind::Datagram, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-    let Some(socket) = socket else { return cx.prerequisite(name, "WskSocket(datagram)", &obs) };
+    let Some(target) = pick(&cx.req.udp_echo, 0) else {
+        return;
+    };
+    let Some(client) = cx.client() else {
+        return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE));
+    };
+    let (Some(mut recv_op), Some(mut send_op)) = (Op::new(128), Op::new(128)) else {
+        return;
+    };
+    let (obs, socket) = raw::socket(
+        client,
+        family(0),
+        Kind::Datagram,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    );
+    let Some(socket) = socket else {
+        return cx.prerequisite(name, "WskSocket(datagram)", &obs);
+    };
     let obs = raw::bind(&socket, unspecified(0));
     if !obs.ok() {
         return cx.prerequisite(name, "WskBind", &obs);
@@ -847,19 +1414,47 @@ fn ioctl_sendto_address(cx: &mut Cx<'_, '_>) {
     let payload: &[u8] = b"wsk-rs conformance fixed sendto";
     let sent = raw::send_to_opt(&socket, &mut send_op, payload, None);
     if !sent.ok() || sent.info != payload.len() {
-        return cx.push(name, outcome_of(&sent).min_fail(), sent.status, &detail!("set ok; send to NULL: {} ({} bytes)", How(sent), sent.info));
+        return cx.push(
+            name,
+            outcome_of(&sent).min_fail(),
+            sent.status,
+            &detail!("set ok; send to NULL: {} ({} bytes)", How(sent), sent.info),
+        );
     }
-    let received = if returned == NtStatus::PENDING { recv_op.observe(ECHO_WAIT) } else { recv_op.observe(Duration::ZERO) };
+    let received = if returned == NtStatus::PENDING {
+        recv_op.observe(ECHO_WAIT)
+    } else {
+        recv_op.observe(Duration::ZERO)
+    };
     if !received.ok() {
-        return cx.push(name, Outcome::Fail, received.status, &detail!("set ok; sent; receive: {}", How(received)));
+        return cx.push(
+            name,
+            Outcome::Fail,
+            received.status,
+            &detail!("set ok; sent; receive: {}", How(received)),
+        );
     }
     let n = received.info.min(payload.len());
-    let same = received.info == payload.len() && recv_op.data().and_then(|d| d.get(..n)) == Some(payload);
+    let same =
+        received.info == payload.len() && recv_op.data().and_then(|d| d.get(..n)) == Some(payload);
     let Some(mem) = recv_op.mem() else { return };
     let from = mem.addr[0];
     let from_target = from.head(16) == peer(&target).head(16);
-    let outcome = if same && from_target { Outcome::Pass } else { Outcome::Fail };
-    cx.push(name, outcome, received.status, &detail!("echo {}; from port {}", if same { "ok" } else { "differs" }, from.port()));
+    let outcome = if same && from_target {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
+    cx.push(
+        name,
+        outcome,
+        received.status,
+        &detail!(
+            "echo {}; from port {}",
+            if same { "ok" } else { "differs" },
+            from.port()
+        ),
+    );
 }
 
 /// A stream socket (`WSK_FLAG_STREAM_SOCKET`): `WskBind` to a loopback port, `WskListen`,
@@ -867,10 +1462,23 @@ fn ioctl_sendto_address(cx: &mut Cx<'_, '_>) {
 fn stream_listen_accept(cx: &mut Cx<'_, '_>) {
     let name = "stream.bind_listen_accept";
     let port = cx.req.spare_ports.first().map_or(0, |p| p[3]);
-    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
-    let (Some(mut accept_op), Some(mut connect_op)) = (Op::new(1), Op::new(1)) else { return };
-    let (obs, listener) = raw::socket(client, family(0), Kind::Stream, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-    let Some(listener) = listener else { return cx.prerequisite(name, "WskSocket(stream)", &obs) };
+    let Some(client) = cx.client() else {
+        return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE));
+    };
+    let (Some(mut accept_op), Some(mut connect_op)) = (Op::new(1), Op::new(1)) else {
+        return;
+    };
+    let (obs, listener) = raw::socket(
+        client,
+        family(0),
+        Kind::Stream,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    );
+    let Some(listener) = listener else {
+        return cx.prerequisite(name, "WskSocket(stream)", &obs);
+    };
     let obs = raw::bind(&listener, loopback(0, port));
     if !obs.ok() {
         return cx.prerequisite(name, "WskBind(stream)", &obs);
@@ -880,31 +1488,79 @@ fn stream_listen_accept(cx: &mut Cx<'_, '_>) {
         return cx.simple(name, &listen_obs, &detail!(""));
     }
     if let Err(obs) = raw::issue_accept(&listener, &mut accept_op) {
-        return cx.push(name, outcome_of(&obs).min_fail(), obs.status, &detail!("listen ok; accept: {}", How(obs)));
+        return cx.push(
+            name,
+            outcome_of(&obs).min_fail(),
+            obs.status,
+            &detail!("listen ok; accept: {}", How(obs)),
+        );
     }
-    let (obs, connecting) = raw::socket(client, family(0), Kind::Connection, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-    let Some(connecting) = connecting else { return cx.prerequisite(name, "WskSocket(connection)", &obs) };
+    let (obs, connecting) = raw::socket(
+        client,
+        family(0),
+        Kind::Connection,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    );
+    let Some(connecting) = connecting else {
+        return cx.prerequisite(name, "WskSocket(connection)", &obs);
+    };
     let obs = raw::bind(&connecting, unspecified(0));
     if !obs.ok() {
         return cx.prerequisite(name, "WskBind(client)", &obs);
     }
     let connected = raw::connect(&connecting, &mut connect_op, loopback(0, port), raw::WAIT);
     let accepted = accept_op.observe(raw::WAIT);
-    let _accepted_socket = if accepted.ok() { Socket::from_info(accepted.info, Kind::Connection) } else { None };
+    let _accepted_socket = if accepted.ok() {
+        Socket::from_info(accepted.info, Kind::Connection)
+    } else {
+        None
+    };
     let remote_port = accept_op.mem().map_or(0, |m| m.addr[1].port());
-    let outcome = if accepted.ok() && connected.ok() && remote_port != 0 { Outcome::Pass } else { Outcome::Fail };
-    cx.push(name, outcome, accepted.status, &detail!("listen ok; accept {}; connect {}; peer port {remote_port}", How(accepted), St(connected.status)));
+    let outcome = if accepted.ok() && connected.ok() && remote_port != 0 {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
+    cx.push(
+        name,
+        outcome,
+        accepted.status,
+        &detail!(
+            "listen ok; accept {}; connect {}; peer port {remote_port}",
+            How(accepted),
+            St(connected.status)
+        ),
+    );
 }
 
 /// A stream socket: `WskBind`, `WskConnect` to the TCP echo server, send and receive the echo
 /// through `WSK_PROVIDER_STREAM_DISPATCH`.
 fn stream_connect_echo(cx: &mut Cx<'_, '_>) {
     let name = "stream.bind_connect_echo";
-    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
-    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
-    let (Some(mut connect_op), Some(mut send_op), Some(mut recv_op)) = (Op::new(1), Op::new(64), Op::new(64)) else { return };
-    let (obs, socket) = raw::socket(client, family(0), Kind::Stream, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-    let Some(socket) = socket else { return cx.prerequisite(name, "WskSocket(stream)", &obs) };
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else {
+        return;
+    };
+    let Some(client) = cx.client() else {
+        return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE));
+    };
+    let (Some(mut connect_op), Some(mut send_op), Some(mut recv_op)) =
+        (Op::new(1), Op::new(64), Op::new(64))
+    else {
+        return;
+    };
+    let (obs, socket) = raw::socket(
+        client,
+        family(0),
+        Kind::Stream,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    );
+    let Some(socket) = socket else {
+        return cx.prerequisite(name, "WskSocket(stream)", &obs);
+    };
     let obs = raw::bind(&socket, unspecified(0));
     if !obs.ok() {
         return cx.prerequisite(name, "WskBind(stream)", &obs);
@@ -916,13 +1572,28 @@ fn stream_connect_echo(cx: &mut Cx<'_, '_>) {
     let payload: &[u8] = b"wsk-rs conformance: stream socket echo";
     let sent = raw::send(&socket, &mut send_op, payload);
     if !sent.ok() || sent.info != payload.len() {
-        return cx.push(name, Outcome::Fail, sent.status, &detail!("connected; send: {} ({} bytes)", How(sent), sent.info));
+        return cx.push(
+            name,
+            Outcome::Fail,
+            sent.status,
+            &detail!("connected; send: {} ({} bytes)", How(sent), sent.info),
+        );
     }
     let mut back = [0u8; 64];
     let (obs, got) = raw::receive_exact(&socket, &mut recv_op, payload.len(), &mut back, ECHO_WAIT);
     let same = back.get(..got) == Some(payload);
     let outcome = if same { Outcome::Pass } else { Outcome::Fail };
-    cx.push(name, outcome, obs.status, &detail!("connected; {} of {} bytes echoed; last receive {}", got, payload.len(), How(obs)));
+    cx.push(
+        name,
+        outcome,
+        obs.status,
+        &detail!(
+            "connected; {} of {} bytes echoed; last receive {}",
+            got,
+            payload.len(),
+            How(obs)
+        ),
+    );
 }
 
 /// `SO_WSK_EVENT_CALLBACK` enabling `WSK_EVENT_ACCEPT` with an IRP on a bound listening
@@ -931,10 +1602,25 @@ fn stream_connect_echo(cx: &mut Cx<'_, '_>) {
 /// event with the new socket and the connecting socket's address.
 fn accept_event_with_irp(cx: &mut Cx<'_, '_>) {
     let name = "events.accept_event_enabled_with_irp_fires";
-    let Some(client) = cx.client() else { return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE)) };
-    let Some(sink) = AcceptSink::new() else { return };
-    let (Some(mut op), Some(mut addr_op), Some(mut connect_op)) = (Op::new(1), Op::new(1), Op::new(1)) else { return };
-    let (obs, listener) = raw::socket(client, sys::AF_INET_FAMILY, Kind::Listen, sink.context(), AcceptSink::dispatch(), ptr::null_mut());
+    let Some(client) = cx.client() else {
+        return cx.prerequisite(name, "a client", &Obs::not_made(raw::NOINTERFACE));
+    };
+    let Some(sink) = AcceptSink::new() else {
+        return;
+    };
+    let (Some(mut op), Some(mut addr_op), Some(mut connect_op)) =
+        (Op::new(1), Op::new(1), Op::new(1))
+    else {
+        return;
+    };
+    let (obs, listener) = raw::socket(
+        client,
+        sys::AF_INET_FAMILY,
+        Kind::Listen,
+        sink.context(),
+        AcceptSink::dispatch(),
+        ptr::null_mut(),
+    );
     let Some(listener) = listener else {
         cx.prerequisite(name, "WskSocket(listen)", &obs);
         return sink.release(false);
@@ -956,7 +1642,12 @@ fn accept_event_with_irp(cx: &mut Cx<'_, '_>) {
     }
     let enabled = raw::event_callbacks_with_irp(&listener, &mut op, sys::WSK_EVENT_ACCEPT);
     if !enabled.ok() {
-        cx.push(name, outcome_of(&enabled), enabled.status, &detail!("enable with IRP: {}", How(enabled)));
+        cx.push(
+            name,
+            outcome_of(&enabled),
+            enabled.status,
+            &detail!("enable with IRP: {}", How(enabled)),
+        );
         return finish(listener, sink);
     }
     let connecting = match connect_to(cx, 0, loopback(0, port), ptr::null_mut(), ptr::null()) {
@@ -977,7 +1668,9 @@ fn accept_event_with_irp(cx: &mut Cx<'_, '_>) {
     let seen = sink.snapshot();
     // The accepted socket is ours (the callback returned STATUS_SUCCESS): close it.
     let accepted = Socket::from_info(seen.socket, Kind::Connection);
-    let from_client = local.ok() && seen.remote.port() == client_port && seen.remote.family() == sys::AF_INET_FAMILY;
+    let from_client = local.ok()
+        && seen.remote.port() == client_port
+        && seen.remote.family() == sys::AF_INET_FAMILY;
     let ok = seen.calls == 1 && accepted.is_some() && from_client;
     cx.push(
         name,
@@ -1004,7 +1697,9 @@ fn accept_event_with_irp(cx: &mut Cx<'_, '_>) {
 /// (SO_RCVBUF with an IRP), WskDisconnect, WskCloseSocket. Every step must wake it.
 fn strict_waiter_sequence(cx: &mut Cx<'_, '_>) {
     let name = "wdm.pending_returned_only_waiter_tcp_session";
-    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else {
+        return;
+    };
     raw::set_strict(true);
     let result = strict_session(cx, peer(&target));
     raw::set_strict(false);
@@ -1023,13 +1718,32 @@ fn strict_waiter_sequence(cx: &mut Cx<'_, '_>) {
 /// The requests of [`strict_waiter_sequence`]; the number of requests, or the first that
 /// failed or would have hung.
 fn strict_session(cx: &Cx<'_, '_>, to: AddrBuf) -> Result<u32, (&'static str, Obs)> {
-    let check = |step: &'static str, obs: Obs| if obs.ok() && !obs.hung { Ok(()) } else { Err((step, obs)) };
-    let Some(client) = cx.client() else { return Err(("a client", Obs::not_made(raw::NOINTERFACE))) };
+    let check = |step: &'static str, obs: Obs| {
+        if obs.ok() && !obs.hung {
+            Ok(())
+        } else {
+            Err((step, obs))
+        }
+    };
+    let Some(client) = cx.client() else {
+        return Err(("a client", Obs::not_made(raw::NOINTERFACE)));
+    };
     let nomem = || ("memory", Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES));
-    let (Some(mut op), Some(mut recv_op)) = (Op::new(64), Op::new(64)) else { return Err(nomem()) };
-    let (obs, socket) = raw::socket(client, sys::AF_INET_FAMILY, Kind::Connection, ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+    let (Some(mut op), Some(mut recv_op)) = (Op::new(64), Op::new(64)) else {
+        return Err(nomem());
+    };
+    let (obs, socket) = raw::socket(
+        client,
+        sys::AF_INET_FAMILY,
+        Kind::Connection,
+        ptr::null_mut(),
+        ptr::null_mut(),
+        ptr::null_mut(),
+    );
     check("WskSocket", obs)?;
-    let Some(socket) = socket else { return Err(("WskSocket", obs)) };
+    let Some(socket) = socket else {
+        return Err(("WskSocket", obs));
+    };
     check("WskBind", raw::bind(&socket, unspecified(0)))?;
     check("WskConnect", raw::connect(&socket, &mut op, to, raw::WAIT))?;
     let payload: &[u8] = b"pending-returned waiter";
@@ -1040,8 +1754,17 @@ fn strict_session(cx: &Cx<'_, '_>, to: AddrBuf) -> Result<u32, (&'static str, Ob
     if back.get(..got) != Some(payload) {
         return Err(("WskReceive (echo differs)", obs));
     }
-    check("WskGetLocalAddress", raw::get_address(&socket, &mut op, false))?;
-    let (obs, _) = raw::control_socket(&socket, sys::WskGetOption, sys::SOL_SOCKET, sys::SO_RCVBUF, None);
+    check(
+        "WskGetLocalAddress",
+        raw::get_address(&socket, &mut op, false),
+    )?;
+    let (obs, _) = raw::control_socket(
+        &socket,
+        sys::WskGetOption,
+        sys::SOL_SOCKET,
+        sys::SO_RCVBUF,
+        None,
+    );
     check("WskControlSocket(SO_RCVBUF)", obs)?;
     check("WskDisconnect", raw::disconnect(&socket, &mut op, 0))?;
     check("WskCloseSocket", socket.close())?;
@@ -1055,8 +1778,12 @@ fn strict_session(cx: &Cx<'_, '_>, to: AddrBuf) -> Result<u32, (&'static str, Ob
 fn cancel_racing_completion(cx: &mut Cx<'_, '_>) {
     const ROUNDS: u8 = 16;
     let name = "wdm.cancel_racing_completion";
-    let Some(target) = pick(&cx.req.tcp_echo, 0) else { return };
-    let (Some(mut recv_op), Some(mut send_op)) = (Op::new(64), Op::new(8)) else { return };
+    let Some(target) = pick(&cx.req.tcp_echo, 0) else {
+        return;
+    };
+    let (Some(mut recv_op), Some(mut send_op)) = (Op::new(64), Op::new(8)) else {
+        return;
+    };
     let socket = match connect_to(cx, 0, peer(&target), ptr::null_mut(), ptr::null()) {
         Ok(s) => s,
         Err((what, obs)) => return cx.prerequisite(name, what, &obs),
@@ -1075,19 +1802,42 @@ fn cancel_racing_completion(cx: &mut Cx<'_, '_>) {
         let _ = recv_op.cancel();
         let obs = recv_op.observe(CANCEL_WAIT);
         if !obs.completed {
-            return cx.push(name, Outcome::Fail, NtStatus::TIMEOUT, &detail!("round {round}: receive (ret {}) not completed 1 s after IoCancelIrp", St(returned)));
+            return cx.push(
+                name,
+                Outcome::Fail,
+                NtStatus::TIMEOUT,
+                &detail!(
+                    "round {round}: receive (ret {}) not completed 1 s after IoCancelIrp",
+                    St(returned)
+                ),
+            );
         }
         match obs.status {
             NtStatus::SUCCESS => got = got.saturating_add(obs.info),
             NtStatus::CANCELLED => cancelled = cancelled.saturating_add(1),
-            other => return cx.push(name, Outcome::Fail, other, &detail!("round {round}: receive completed with {}", St(other))),
+            other => {
+                return cx.push(
+                    name,
+                    Outcome::Fail,
+                    other,
+                    &detail!("round {round}: receive completed with {}", St(other)),
+                )
+            }
         }
     }
     let want = usize::from(ROUNDS);
     let rest = want.saturating_sub(got);
     let mut back = [0u8; 64];
-    let drained = if rest == 0 { 0 } else { raw::receive_exact(&socket, &mut recv_op, rest, &mut back, ECHO_WAIT).1 };
+    let drained = if rest == 0 {
+        0
+    } else {
+        raw::receive_exact(&socket, &mut recv_op, rest, &mut back, ECHO_WAIT).1
+    };
     let total = got.saturating_add(drained);
-    let outcome = if total == want { Outcome::Pass } else { Outcome::Fail };
+    let outcome = if total == want {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
     cx.push(name, outcome, NtStatus::SUCCESS, &detail!("{ROUNDS} rounds: {cancelled} cancelled, {got} bytes received in the race, {drained} after; {total}/{want} bytes"));
 }

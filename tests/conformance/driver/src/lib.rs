@@ -41,14 +41,17 @@ static DEVICE: AtomicPtr<sys::DEVICE_OBJECT> = AtomicPtr::new(ptr::null_mut());
 /// One RUN at a time.
 static RUNNING: AtomicBool = AtomicBool::new(false);
 
-
 static DEVICE_NAME: &[u16] = wsk::utf16!(abi::DEVICE_NAME);
 static LINK_NAME: &[u16] = wsk::utf16!(abi::DOS_DEVICE_NAME);
 
 /// A counted string over static UTF-16 (not NUL-terminated, as `UNICODE_STRING` allows).
 fn unicode(s: &'static [u16]) -> sys::UNICODE_STRING {
     let bytes = u16::try_from(s.len().saturating_mul(2)).unwrap_or(u16::MAX);
-    sys::UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: s.as_ptr().cast_mut() }
+    sys::UNICODE_STRING {
+        Length: bytes,
+        MaximumLength: bytes,
+        Buffer: s.as_ptr().cast_mut(),
+    }
 }
 
 /// Driver entry point. IRQL: PASSIVE_LEVEL.
@@ -56,12 +59,23 @@ fn unicode(s: &'static [u16]) -> sys::UNICODE_STRING {
 /// # Safety
 /// Called by the I/O manager with a valid driver object.
 #[no_mangle]
-pub unsafe extern "system" fn DriverEntry(driver: *mut sys::DRIVER_OBJECT, _registry_path: *mut sys::UNICODE_STRING) -> i32 {
+pub unsafe extern "system" fn DriverEntry(
+    driver: *mut sys::DRIVER_OBJECT,
+    _registry_path: *mut sys::UNICODE_STRING,
+) -> i32 {
     let mut name = unicode(DEVICE_NAME);
     let mut device = ptr::null_mut();
     // SAFETY: `driver` is valid (I/O manager contract); the name outlives the call.
     let status = unsafe {
-        sys::IoCreateDevice(driver, 0, &raw mut name, abi::DEVICE_TYPE, sys::FILE_DEVICE_SECURE_OPEN, 0, &raw mut device)
+        sys::IoCreateDevice(
+            driver,
+            0,
+            &raw mut name,
+            abi::DEVICE_TYPE,
+            sys::FILE_DEVICE_SECURE_OPEN,
+            0,
+            &raw mut device,
+        )
     };
     if !NtStatus(status).is_success() {
         return status;
@@ -112,7 +126,10 @@ unsafe extern "C" fn dispatch_nothing(_device: *mut sys::DEVICE_OBJECT, irp: *mu
 }
 
 /// IRP_MJ_DEVICE_CONTROL: `IOCTL_RUN` only.
-unsafe extern "C" fn dispatch_device_control(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
+unsafe extern "C" fn dispatch_device_control(
+    _device: *mut sys::DEVICE_OBJECT,
+    irp: *mut sys::IRP,
+) -> i32 {
     // SAFETY: the I/O manager passes a live IRP we now own.
     let location = unsafe { irp::current_stack_location(irp) };
     // SAFETY: this is a device-control request, so its location has those parameters.
@@ -134,9 +151,12 @@ unsafe extern "C" fn dispatch_device_control(_device: *mut sys::DEVICE_OBJECT, i
     }
     // SAFETY: for METHOD_BUFFERED the I/O manager allocated a nonpaged system buffer of
     // max(input, output) bytes, owned by this IRP until we complete it.
-    let buffer = unsafe { core::slice::from_raw_parts_mut(system_buffer, input_len.max(output_len)) };
+    let buffer =
+        unsafe { core::slice::from_raw_parts_mut(system_buffer, input_len.max(output_len)) };
     // Read the input once, before the reply overwrites the buffer.
-    let request = buffer.get(..abi::REQUEST_LEN).and_then(abi::RunRequest::decode);
+    let request = buffer
+        .get(..abi::REQUEST_LEN)
+        .and_then(abi::RunRequest::decode);
     let Some(request) = request else {
         // SAFETY: as above; the slice is no longer used.
         return unsafe { complete(irp, NtStatus::REVISION_MISMATCH, 0) };

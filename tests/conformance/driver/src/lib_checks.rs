@@ -15,14 +15,17 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 
-use wsk::events::{
-    ConnectionEvents, DatagramEvents, EventConnection, EventDatagram, EventListener, Indication, ListenEvents, RetainedData,
-    Verdict,
-};
 use wsk::basic::{BasicSocket, Transport};
 use wsk::cmsg::{ControlBuffer, ControlMessages, PacketInfo, MAX_CONTROL};
+use wsk::events::{
+    ConnectionEvents, DatagramEvents, EventConnection, EventDatagram, EventListener, Indication,
+    ListenEvents, RetainedData, Verdict,
+};
 use wsk::stream_socket::StreamSocket;
-use wsk::{BindOptions, BufferChain, ConnectionSocket, DatagramSocket, Error, NtStatus, SocketOptions, SpinLock, WskClient};
+use wsk::{
+    BindOptions, BufferChain, ConnectionSocket, DatagramSocket, Error, NtStatus, SocketOptions,
+    SpinLock, WskClient,
+};
 use wsk_bindings as sys;
 use wskrs_conformance_abi::{Outcome, PeerAddr, RunRequest};
 
@@ -40,7 +43,12 @@ const MAX: usize = 64;
 pub(crate) fn run(device: *mut sys::DEVICE_OBJECT, req: &RunRequest, report: &mut Report<'_>) {
     let name = "lib.client_register";
     let Some(device) = NonNull::new(device.cast::<core::ffi::c_void>()) else {
-        return report.push(name, Outcome::Fail, NtStatus::UNSUCCESSFUL, &detail!("no device object"));
+        return report.push(
+            name,
+            Outcome::Fail,
+            NtStatus::UNSUCCESSFUL,
+            &detail!("no device object"),
+        );
     };
     // SAFETY: `device` is this driver's device object, deleted only in unload, after the run
     // (and this client) ended.
@@ -48,12 +56,28 @@ pub(crate) fn run(device: *mut sys::DEVICE_OBJECT, req: &RunRequest, report: &mu
     let client = match registered {
         Ok(client) => {
             let [major, minor] = client.provider_version().to_be_bytes();
-            report.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("WskClient::register; dispatch {major}.{minor}"));
+            report.push(
+                name,
+                Outcome::Pass,
+                NtStatus::SUCCESS,
+                &detail!("WskClient::register; dispatch {major}.{minor}"),
+            );
             client
         }
-        Err(e) => return report.push(name, outcome_of(e), e.status(), &detail!("WskClient::register: {}", St(e.status()))),
+        Err(e) => {
+            return report.push(
+                name,
+                outcome_of(e),
+                e.status(),
+                &detail!("WskClient::register: {}", St(e.status())),
+            )
+        }
     };
-    let mut cx = LibCx { client: &client, req, report };
+    let mut cx = LibCx {
+        client: &client,
+        req,
+        report,
+    };
     provider_characteristics(&mut cx);
     connection_echo(&mut cx, 0);
     connection_echo(&mut cx, 1);
@@ -74,7 +98,11 @@ pub(crate) fn run(device: *mut sys::DEVICE_OBJECT, req: &RunRequest, report: &mu
     let name = "lib.client_shutdown";
     let done = client.shutdown(WAIT);
     let outcome = if done { Outcome::Pass } else { Outcome::Fail };
-    let text = if done { detail!("every wsk socket closed; registration released") } else { detail!("a socket still holds the client after 5 s") };
+    let text = if done {
+        detail!("every wsk socket closed; registration released")
+    } else {
+        detail!("a socket still holds the client after 5 s")
+    };
     report.push(name, outcome, NtStatus::SUCCESS, &text);
 }
 
@@ -91,7 +119,12 @@ impl LibCx<'_, '_> {
 
     /// A failed step: UNSUPPORTED if the provider lacks it, FAIL otherwise.
     fn failed(&mut self, name: &str, step: &str, e: Error) {
-        self.push(name, outcome_of(e), e.status(), &detail!("{step}: {}", St(e.status())));
+        self.push(
+            name,
+            outcome_of(e),
+            e.status(),
+            &detail!("{step}: {}", St(e.status())),
+        );
     }
 }
 
@@ -133,7 +166,9 @@ fn wait_until(limit: Duration, mut ready: impl FnMut() -> bool) -> bool {
 fn receive_exact(socket: &mut ConnectionSocket, out: &mut [u8]) -> Result<usize, Error> {
     let mut got = 0;
     while got < out.len() {
-        let Some(rest) = out.get_mut(got..) else { break };
+        let Some(rest) = out.get_mut(got..) else {
+            break;
+        };
         let n = socket.receive(rest, WAIT)?;
         if n == 0 {
             break;
@@ -152,12 +187,17 @@ struct Bytes {
 
 impl Bytes {
     const fn new() -> Self {
-        Self { buf: [0; MAX], len: 0 }
+        Self {
+            buf: [0; MAX],
+            len: 0,
+        }
     }
 
     fn push(&mut self, data: &[u8]) {
         for b in data {
-            let Some(slot) = self.buf.get_mut(self.len) else { return };
+            let Some(slot) = self.buf.get_mut(self.len) else {
+                return;
+            };
             *slot = *b;
             self.len = self.len.saturating_add(1);
         }
@@ -177,7 +217,10 @@ struct Line {
 impl core::fmt::Write for Line {
     fn write_str(&mut self, s: &str) -> core::fmt::Result {
         let end = self.len.checked_add(s.len()).ok_or(core::fmt::Error)?;
-        self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?.copy_from_slice(s.as_bytes());
+        self.buf
+            .get_mut(self.len..end)
+            .ok_or(core::fmt::Error)?
+            .copy_from_slice(s.as_bytes());
         self.len = end;
         Ok(())
     }
@@ -191,7 +234,10 @@ struct Helper {
 impl Helper {
     /// Connects to the helper and sends `<kind> <port> <hex payload>\n`.
     fn start(cx: &LibCx<'_, '_>, kind: &str, port: u16, payload: &[u8]) -> Result<Self, Error> {
-        let mut line = Line { buf: [0; 256], len: 0 };
+        let mut line = Line {
+            buf: [0; 256],
+            len: 0,
+        };
         let _ = write!(line, "{kind} {port} ");
         for b in payload {
             let _ = write!(line, "{b:02x}");
@@ -205,9 +251,19 @@ impl Helper {
     /// The helper's answer: `Ok(bytes)` for `ok <hex>`, `Err(text)` (its first bytes) for
     /// anything else.
     fn answer(mut self) -> Result<Bytes, Said> {
-        let mut text = Line { buf: [0; 256], len: 0 };
-        while !text.buf.get(..text.len).unwrap_or_default().contains(&b'\n') {
-            let Some(rest) = text.buf.get_mut(text.len..) else { break };
+        let mut text = Line {
+            buf: [0; 256],
+            len: 0,
+        };
+        while !text
+            .buf
+            .get(..text.len)
+            .unwrap_or_default()
+            .contains(&b'\n')
+        {
+            let Some(rest) = text.buf.get_mut(text.len..) else {
+                break;
+            };
             match self.conn.receive(rest, WAIT) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => text.len = text.len.saturating_add(n),
@@ -222,7 +278,9 @@ impl Helper {
         };
         let mut out = Bytes::new();
         for pair in hex.chunks(2) {
-            let digits = core::str::from_utf8(pair).ok().and_then(|d| u8::from_str_radix(d, 16).ok());
+            let digits = core::str::from_utf8(pair)
+                .ok()
+                .and_then(|d| u8::from_str_radix(d, 16).ok());
             out.push(&[digits.unwrap_or(b'?')]);
         }
         Ok(out)
@@ -241,8 +299,14 @@ impl core::fmt::Display for Said {
 /// `ConnectionSocket::connect` (WskSocketConnect, or socket + bind + connect), `send_all`,
 /// `receive` of the echo from the Linux TCP echo server.
 fn connection_echo(cx: &mut LibCx<'_, '_>, idx: usize) {
-    let name = if idx == 0 { "lib.tcp4.connection_socket_echo" } else { "lib.tcp6.connection_socket_echo" };
-    let Some(target) = cx.req.tcp_echo.get(idx).map(addr_of) else { return };
+    let name = if idx == 0 {
+        "lib.tcp4.connection_socket_echo"
+    } else {
+        "lib.tcp6.connection_socket_echo"
+    };
+    let Some(target) = cx.req.tcp_echo.get(idx).map(addr_of) else {
+        return;
+    };
     let payload: &[u8] = b"wsk crate: ConnectionSocket echo";
     let mut socket = match ConnectionSocket::connect(cx.client, target, None, WAIT) {
         Ok(s) => s,
@@ -252,15 +316,28 @@ fn connection_echo(cx: &mut LibCx<'_, '_>, idx: usize) {
         return cx.failed(name, "send_all", e);
     }
     let mut back = [0u8; MAX];
-    let got = receive_exact(&mut socket, back.get_mut(..payload.len()).unwrap_or_default());
+    let got = receive_exact(
+        &mut socket,
+        back.get_mut(..payload.len()).unwrap_or_default(),
+    );
     let peer = socket.peer_addr();
     let _ = socket.close();
     match got {
         Ok(n) if back.get(..n) == Some(payload) => {
             let port = peer.map_or(0, |a| a.port());
-            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("{n} bytes echoed; peer_addr port {port}"));
+            cx.push(
+                name,
+                Outcome::Pass,
+                NtStatus::SUCCESS,
+                &detail!("{n} bytes echoed; peer_addr port {port}"),
+            );
         }
-        Ok(n) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("{n} of {} bytes echoed or data differs", payload.len())),
+        Ok(n) => cx.push(
+            name,
+            Outcome::Fail,
+            NtStatus::SUCCESS,
+            &detail!("{n} of {} bytes echoed or data differs", payload.len()),
+        ),
         Err(e) => cx.failed(name, "receive", e),
     }
 }
@@ -272,7 +349,11 @@ struct Accepts {
 }
 
 impl ListenEvents for Accepts {
-    fn accepted(&self, connection: ConnectionSocket, remote: Option<SocketAddr>) -> Result<(), ConnectionSocket> {
+    fn accepted(
+        &self,
+        connection: ConnectionSocket,
+        remote: Option<SocketAddr>,
+    ) -> Result<(), ConnectionSocket> {
         self.calls.fetch_add(1, Ordering::AcqRel);
         let mut slot = self.slot.lock();
         if slot.is_some() {
@@ -287,15 +368,26 @@ impl ListenEvents for Accepts {
 /// hands the connection over, the check echoes the helper's bytes on it.
 fn event_listener(cx: &mut LibCx<'_, '_>) {
     let name = "lib.event_listener.accept_linux_client_echo";
-    let events = Accepts { slot: SpinLock::new(None), calls: AtomicUsize::new(0) };
-    let mut listener = match EventListener::bind(cx.client, LOOPBACK4, BindOptions::default(), events, WAIT) {
-        Ok(l) => l,
-        Err(e) => return cx.failed(name, "EventListener::bind", e),
+    let events = Accepts {
+        slot: SpinLock::new(None),
+        calls: AtomicUsize::new(0),
     };
+    let mut listener =
+        match EventListener::bind(cx.client, LOOPBACK4, BindOptions::default(), events, WAIT) {
+            Ok(l) => l,
+            Err(e) => return cx.failed(name, "EventListener::bind", e),
+        };
     let port = match listener.socket().map(wsk::ListenSocket::local_addr) {
         Some(Ok(a)) => a.port(),
         Some(Err(e)) => return cx.failed(name, "local_addr", e),
-        None => return cx.push(name, Outcome::Fail, NtStatus::UNSUCCESSFUL, &detail!("no socket")),
+        None => {
+            return cx.push(
+                name,
+                Outcome::Fail,
+                NtStatus::UNSUCCESSFUL,
+                &detail!("no socket"),
+            )
+        }
     };
     let payload: &[u8] = b"accepted by an event listener";
     let helper = match Helper::start(cx, "tcp", port, payload) {
@@ -307,14 +399,29 @@ fn event_listener(cx: &mut LibCx<'_, '_>) {
     let Some((mut connection, remote)) = taken.filter(|_| arrived) else {
         let calls = listener.events().calls.load(Ordering::Acquire);
         return match helper.answer() {
-            Ok(_) => cx.push(name, Outcome::Fail, NtStatus::IO_TIMEOUT, &detail!("no accept event in 3 s ({calls} calls); helper ok")),
-            Err(line) => cx.push(name, Outcome::Fail, NtStatus::IO_TIMEOUT, &detail!("no accept event ({calls} calls); helper: {line}")),
+            Ok(_) => cx.push(
+                name,
+                Outcome::Fail,
+                NtStatus::IO_TIMEOUT,
+                &detail!("no accept event in 3 s ({calls} calls); helper ok"),
+            ),
+            Err(line) => cx.push(
+                name,
+                Outcome::Fail,
+                NtStatus::IO_TIMEOUT,
+                &detail!("no accept event ({calls} calls); helper: {line}"),
+            ),
         };
     };
     let mut data = [0u8; MAX];
-    let got = receive_exact(&mut connection, data.get_mut(..payload.len()).unwrap_or_default());
+    let got = receive_exact(
+        &mut connection,
+        data.get_mut(..payload.len()).unwrap_or_default(),
+    );
     let echoed = match got {
-        Ok(n) => connection.send_all(data.get(..n).unwrap_or_default(), WAIT).map(|()| n),
+        Ok(n) => connection
+            .send_all(data.get(..n).unwrap_or_default(), WAIT)
+            .map(|()| n),
         Err(e) => Err(e),
     };
     let answer = helper.answer();
@@ -322,11 +429,26 @@ fn event_listener(cx: &mut LibCx<'_, '_>) {
     let remote_port = remote.map_or(0, |a| a.port());
     match (echoed, answer) {
         (Ok(n), Ok(back)) if back.as_slice() == payload => {
-            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("port {port}: client port {remote_port}, {n} bytes echoed"));
+            cx.push(
+                name,
+                Outcome::Pass,
+                NtStatus::SUCCESS,
+                &detail!("port {port}: client port {remote_port}, {n} bytes echoed"),
+            );
         }
-        (Ok(n), Ok(back)) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("{n} received, helper got {} bytes, differs", back.len)),
+        (Ok(n), Ok(back)) => cx.push(
+            name,
+            Outcome::Fail,
+            NtStatus::SUCCESS,
+            &detail!("{n} received, helper got {} bytes, differs", back.len),
+        ),
         (Err(e), _) => cx.failed(name, "serving the accepted connection", e),
-        (Ok(_), Err(line)) => cx.push(name, Outcome::Fail, NtStatus::UNSUCCESSFUL, &detail!("helper: {line}")),
+        (Ok(_), Err(line)) => cx.push(
+            name,
+            Outcome::Fail,
+            NtStatus::UNSUCCESSFUL,
+            &detail!("helper: {line}"),
+        ),
     }
 }
 
@@ -369,18 +491,39 @@ impl DatagramEvents for Datagrams {
 /// callback answers `Verdict::Retain`; the check replies with the retained bytes, read after
 /// the callback returned, then releases them (`RetainedData::release`, `WskRelease`).
 fn event_datagram(cx: &mut LibCx<'_, '_>, retain: bool) {
-    let name = if retain { "lib.event_datagram.retain_reply_release" } else { "lib.event_datagram.receive_from_linux_reply" };
-    let events = Datagrams { retain, first: SpinLock::new(None), retained: SpinLock::new(None), calls: AtomicUsize::new(0) };
-    let mut socket = match EventDatagram::bind(cx.client, LOOPBACK4, BindOptions::default(), events, WAIT) {
-        Ok(s) => s,
-        Err(e) => return cx.failed(name, "EventDatagram::bind", e),
+    let name = if retain {
+        "lib.event_datagram.retain_reply_release"
+    } else {
+        "lib.event_datagram.receive_from_linux_reply"
     };
+    let events = Datagrams {
+        retain,
+        first: SpinLock::new(None),
+        retained: SpinLock::new(None),
+        calls: AtomicUsize::new(0),
+    };
+    let mut socket =
+        match EventDatagram::bind(cx.client, LOOPBACK4, BindOptions::default(), events, WAIT) {
+            Ok(s) => s,
+            Err(e) => return cx.failed(name, "EventDatagram::bind", e),
+        };
     let port = match socket.socket().map(wsk::DatagramSocket::local_addr) {
         Some(Ok(a)) => a.port(),
         Some(Err(e)) => return cx.failed(name, "local_addr", e),
-        None => return cx.push(name, Outcome::Fail, NtStatus::UNSUCCESSFUL, &detail!("no socket")),
+        None => {
+            return cx.push(
+                name,
+                Outcome::Fail,
+                NtStatus::UNSUCCESSFUL,
+                &detail!("no socket"),
+            )
+        }
     };
-    let payload: &[u8] = if retain { b"retained datagram from linux" } else { b"datagram from linux" };
+    let payload: &[u8] = if retain {
+        b"retained datagram from linux"
+    } else {
+        b"datagram from linux"
+    };
     let helper = match Helper::start(cx, "udp", port, payload) {
         Ok(h) => h,
         Err(e) => return cx.failed(name, "helper connect", e),
@@ -397,7 +540,12 @@ fn event_datagram(cx: &mut LibCx<'_, '_>, retain: bool) {
     let calls = socket.events().calls.load(Ordering::Acquire);
     let Some((seen, Some(from))) = first.filter(|_| arrived) else {
         let _ = helper.answer();
-        return cx.push(name, Outcome::Fail, NtStatus::IO_TIMEOUT, &detail!("no datagram event in 3 s ({calls} calls)"));
+        return cx.push(
+            name,
+            Outcome::Fail,
+            NtStatus::IO_TIMEOUT,
+            &detail!("no datagram event in 3 s ({calls} calls)"),
+        );
     };
     // The reply: what the callback copied, or the retained bytes read now.
     let mut reply = Bytes::new();
@@ -405,7 +553,12 @@ fn event_datagram(cx: &mut LibCx<'_, '_>, retain: bool) {
     if retain {
         let Some(kept) = retained else {
             let _ = helper.answer();
-            return cx.push(name, Outcome::Fail, NtStatus::UNSUCCESSFUL, &detail!("Retain answered but no RetainedData"));
+            return cx.push(
+                name,
+                Outcome::Fail,
+                NtStatus::UNSUCCESSFUL,
+                &detail!("Retain answered but no RetainedData"),
+            );
         };
         for (data, sender) in kept.datagrams() {
             if sender == Some(from) {
@@ -417,18 +570,45 @@ fn event_datagram(cx: &mut LibCx<'_, '_>, retain: bool) {
         reply.push(b"re:");
         reply.push(seen.as_slice());
     }
-    let sent = socket.socket().map(|s| s.send_to(reply.as_slice(), from, WAIT));
+    let sent = socket
+        .socket()
+        .map(|s| s.send_to(reply.as_slice(), from, WAIT));
     let answer = helper.answer();
     let same_as_sent = seen.as_slice() == payload;
     match (sent, answer, released) {
-        (Some(Ok(_)), Ok(back), Ok(())) if back.as_slice() == reply.as_slice() && same_as_sent && reply.len > 0 => {
-            let what = if retain { "retained bytes right, released" } else { "replied" };
-            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("{calls} calls; from port {}; {what}", from.port()));
+        (Some(Ok(_)), Ok(back), Ok(()))
+            if back.as_slice() == reply.as_slice() && same_as_sent && reply.len > 0 =>
+        {
+            let what = if retain {
+                "retained bytes right, released"
+            } else {
+                "replied"
+            };
+            cx.push(
+                name,
+                Outcome::Pass,
+                NtStatus::SUCCESS,
+                &detail!("{calls} calls; from port {}; {what}", from.port()),
+            );
         }
         (_, _, Err(e)) => cx.failed(name, "RetainedData::release", e),
         (Some(Err(e)), _, _) => cx.failed(name, "send_to", e),
-        (_, Err(line), _) => cx.push(name, Outcome::Fail, NtStatus::UNSUCCESSFUL, &detail!("helper: {line}")),
-        _ => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("data differs ({} bytes seen, {} replied)", seen.len, reply.len)),
+        (_, Err(line), _) => cx.push(
+            name,
+            Outcome::Fail,
+            NtStatus::UNSUCCESSFUL,
+            &detail!("helper: {line}"),
+        ),
+        _ => cx.push(
+            name,
+            Outcome::Fail,
+            NtStatus::SUCCESS,
+            &detail!(
+                "data differs ({} bytes seen, {} replied)",
+                seen.len,
+                reply.len
+            ),
+        ),
     }
 }
 
@@ -459,9 +639,21 @@ impl ConnectionEvents for Retainer {
 /// `RetainedData::release` (`WskRelease`), then the socket closes without waiting for them.
 fn event_connection_retain(cx: &mut LibCx<'_, '_>) {
     let name = "lib.event_connection.retain_then_release";
-    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else { return };
-    let events = Retainer { kept: SpinLock::new([None, None, None, None]), bytes: AtomicUsize::new(0) };
-    let mut connection = match EventConnection::connect(cx.client, target, None, BindOptions::default(), events, WAIT) {
+    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else {
+        return;
+    };
+    let events = Retainer {
+        kept: SpinLock::new([None, None, None, None]),
+        bytes: AtomicUsize::new(0),
+    };
+    let mut connection = match EventConnection::connect(
+        cx.client,
+        target,
+        None,
+        BindOptions::default(),
+        events,
+        WAIT,
+    ) {
         Ok(c) => c,
         Err(e) => return cx.failed(name, "EventConnection::connect", e),
     };
@@ -470,7 +662,9 @@ fn event_connection_retain(cx: &mut LibCx<'_, '_>) {
     if let Some(Err(e)) = sent {
         return cx.failed(name, "send_all", e);
     }
-    let _ = wait_until(EVENT_WAIT, || connection.events().bytes.load(Ordering::Acquire) >= payload.len());
+    let _ = wait_until(EVENT_WAIT, || {
+        connection.events().bytes.load(Ordering::Acquire) >= payload.len()
+    });
     // Give a callback that counted the bytes the time to hand its handle over.
     wsk::sleep(Duration::from_millis(50));
     let kept: [Option<RetainedData>; 4] = core::mem::take(&mut *connection.events().kept.lock());
@@ -492,9 +686,22 @@ fn event_connection_retain(cx: &mut LibCx<'_, '_>) {
     match first_error {
         Some(e) => cx.failed(name, "RetainedData::release", e),
         None if seen.as_slice() == payload => {
-            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("{handles} retained, {} bytes right, each released", seen.len));
+            cx.push(
+                name,
+                Outcome::Pass,
+                NtStatus::SUCCESS,
+                &detail!(
+                    "{handles} retained, {} bytes right, each released",
+                    seen.len
+                ),
+            );
         }
-        None => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("{handles} retained, {} bytes, data differs", seen.len)),
+        None => cx.push(
+            name,
+            Outcome::Fail,
+            NtStatus::SUCCESS,
+            &detail!("{handles} retained, {} bytes, data differs", seen.len),
+        ),
     }
 }
 
@@ -504,9 +711,19 @@ fn name_of(cx: &mut LibCx<'_, '_>) {
     let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 80);
     match wsk::name_of(cx.client, addr, WAIT) {
         Ok((host, service)) if !host.as_str().is_empty() => {
-            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("host {}, service {}", host.as_str(), service.as_str()));
+            cx.push(
+                name,
+                Outcome::Pass,
+                NtStatus::SUCCESS,
+                &detail!("host {}, service {}", host.as_str(), service.as_str()),
+            );
         }
-        Ok(_) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("empty host name")),
+        Ok(_) => cx.push(
+            name,
+            Outcome::Fail,
+            NtStatus::SUCCESS,
+            &detail!("empty host name"),
+        ),
         Err(e) => cx.failed(name, "name_of", e),
     }
 }
@@ -531,11 +748,21 @@ fn basic_socket(cx: &mut LibCx<'_, '_>) {
     let closed = socket.close();
     match (ioctl, closed) {
         (Ok(4), Ok(())) if size >= 48 * 1024 && pending == [0; 4] => {
-            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("SO_RCVBUF {size}; FIONREAD 0 (4 bytes); closed"));
+            cx.push(
+                name,
+                Outcome::Pass,
+                NtStatus::SUCCESS,
+                &detail!("SO_RCVBUF {size}; FIONREAD 0 (4 bytes); closed"),
+            );
         }
         (Err(e), _) => cx.failed(name, "ioctl_raw(FIONREAD)", e),
         (_, Err(e)) => cx.failed(name, "close", e),
-        (Ok(n), Ok(())) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("SO_RCVBUF {size}; FIONREAD {n} bytes {pending:?}")),
+        (Ok(n), Ok(())) => cx.push(
+            name,
+            Outcome::Fail,
+            NtStatus::SUCCESS,
+            &detail!("SO_RCVBUF {size}; FIONREAD {n} bytes {pending:?}"),
+        ),
     }
 }
 
@@ -568,8 +795,15 @@ fn stream_listen_accept(cx: &mut LibCx<'_, '_>) {
         }
     };
     let mut data = [0u8; MAX];
-    let echoed = receive_exact(&mut connection, data.get_mut(..payload.len()).unwrap_or_default())
-        .and_then(|n| connection.send_all(data.get(..n).unwrap_or_default(), WAIT).map(|()| n));
+    let echoed = receive_exact(
+        &mut connection,
+        data.get_mut(..payload.len()).unwrap_or_default(),
+    )
+    .and_then(|n| {
+        connection
+            .send_all(data.get(..n).unwrap_or_default(), WAIT)
+            .map(|()| n)
+    });
     let answer = helper.answer();
     let _ = connection.close();
     let _ = listener.close();
@@ -578,11 +812,24 @@ fn stream_listen_accept(cx: &mut LibCx<'_, '_>) {
             name,
             Outcome::Pass,
             NtStatus::SUCCESS,
-            &detail!("port {port}: client port {}, {n} bytes echoed", remote.map_or(0, |a| a.port())),
+            &detail!(
+                "port {port}: client port {}, {n} bytes echoed",
+                remote.map_or(0, |a| a.port())
+            ),
         ),
         (Err(e), _) => cx.failed(name, "serving the accepted connection", e),
-        (Ok(n), Ok(back)) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("{n} received, helper got {} bytes, differs", back.len)),
-        (Ok(_), Err(line)) => cx.push(name, Outcome::Fail, NtStatus::UNSUCCESSFUL, &detail!("helper: {line}")),
+        (Ok(n), Ok(back)) => cx.push(
+            name,
+            Outcome::Fail,
+            NtStatus::SUCCESS,
+            &detail!("{n} received, helper got {} bytes, differs", back.len),
+        ),
+        (Ok(_), Err(line)) => cx.push(
+            name,
+            Outcome::Fail,
+            NtStatus::UNSUCCESSFUL,
+            &detail!("helper: {line}"),
+        ),
     }
 }
 
@@ -590,7 +837,9 @@ fn stream_listen_accept(cx: &mut LibCx<'_, '_>) {
 /// dispatch) to the TCP echo server, then `send_all` and `receive` of both echoes, `peer_addr`.
 fn stream_connect(cx: &mut LibCx<'_, '_>) {
     let name = "lib.stream_socket.connect_with_data_echo";
-    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else { return };
+    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else {
+        return;
+    };
     let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
     let socket = match StreamSocket::bind(cx.client, unspecified, BindOptions::default(), WAIT) {
         Ok(s) => s,
@@ -608,7 +857,9 @@ fn stream_connect(cx: &mut LibCx<'_, '_>) {
     let want = first.len().saturating_add(second.len());
     let mut got = 0;
     while got < want {
-        let Some(rest) = back.get_mut(got..want) else { break };
+        let Some(rest) = back.get_mut(got..want) else {
+            break;
+        };
         match connection.receive(rest, WAIT) {
             Ok(0) | Err(_) => break,
             Ok(n) => got = got.saturating_add(n),
@@ -616,29 +867,61 @@ fn stream_connect(cx: &mut LibCx<'_, '_>) {
     }
     let peer = connection.peer_addr().map_or(0, |a| a.port());
     let _ = connection.close();
-    let same = back.get(..first.len()) == Some(first) && back.get(first.len()..want) == Some(second);
-    let outcome = if same && sent == first.len() && peer == target.port() { Outcome::Pass } else { Outcome::Fail };
-    cx.push(name, outcome, NtStatus::SUCCESS, &detail!("ConnectEx sent {sent}; echo {got}/{want} {}; peer port {peer}", if same { "ok" } else { "differs" }));
+    let same =
+        back.get(..first.len()) == Some(first) && back.get(first.len()..want) == Some(second);
+    let outcome = if same && sent == first.len() && peer == target.port() {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
+    cx.push(
+        name,
+        outcome,
+        NtStatus::SUCCESS,
+        &detail!(
+            "ConnectEx sent {sent}; echo {got}/{want} {}; peer port {peer}",
+            if same { "ok" } else { "differs" }
+        ),
+    );
 }
 
 /// `ConnectionSocket::connect_with_data` (`WskConnectEx`) to the TCP echo server: the data
 /// sent with the connection comes back.
 fn connect_with_data(cx: &mut LibCx<'_, '_>) {
     let name = "lib.tcp4.connect_with_data_echo";
-    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else { return };
-    let payload: &[u8] = b"sent with the connection (WskConnectEx)";
-    let (mut connection, sent) = match ConnectionSocket::connect_with_data(cx.client, target, None, payload, WAIT) {
-        Ok(c) => c,
-        Err(e) => return cx.failed(name, "connect_with_data", e),
+    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else {
+        return;
     };
+    let payload: &[u8] = b"sent with the connection (WskConnectEx)";
+    let (mut connection, sent) =
+        match ConnectionSocket::connect_with_data(cx.client, target, None, payload, WAIT) {
+            Ok(c) => c,
+            Err(e) => return cx.failed(name, "connect_with_data", e),
+        };
     let mut back = [0u8; MAX];
-    let got = receive_exact(&mut connection, back.get_mut(..payload.len()).unwrap_or_default());
+    let got = receive_exact(
+        &mut connection,
+        back.get_mut(..payload.len()).unwrap_or_default(),
+    );
     let _ = connection.close();
     match got {
         Ok(n) if back.get(..n) == Some(payload) && sent == payload.len() => {
-            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("{sent} bytes sent with the connect, echoed"));
+            cx.push(
+                name,
+                Outcome::Pass,
+                NtStatus::SUCCESS,
+                &detail!("{sent} bytes sent with the connect, echoed"),
+            );
         }
-        Ok(n) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("sent {sent}; {n} of {} echoed or data differs", payload.len())),
+        Ok(n) => cx.push(
+            name,
+            Outcome::Fail,
+            NtStatus::SUCCESS,
+            &detail!(
+                "sent {sent}; {n} of {} echoed or data differs",
+                payload.len()
+            ),
+        ),
         Err(e) => cx.failed(name, "receive", e),
     }
 }
@@ -660,7 +943,16 @@ fn provider_characteristics(cx: &mut LibCx<'_, '_>) {
             let version = cx.client.provider_version();
             let fits = c.lowest <= version && version <= c.highest;
             let outcome = if fits { Outcome::Pass } else { Outcome::Fail };
-            cx.push(name, outcome, NtStatus::SUCCESS, &detail!("versions {:#06x}..={:#06x}; dispatch {version:#06x}", c.lowest, c.highest));
+            cx.push(
+                name,
+                outcome,
+                NtStatus::SUCCESS,
+                &detail!(
+                    "versions {:#06x}..={:#06x}; dispatch {version:#06x}",
+                    c.lowest,
+                    c.highest
+                ),
+            );
         }
         Err(e) => cx.failed(name, "provider_characteristics", e),
     }
@@ -671,7 +963,9 @@ fn provider_characteristics(cx: &mut LibCx<'_, '_>) {
 /// this side reads the data and then the end of the stream.
 fn disconnect_with_final_data(cx: &mut LibCx<'_, '_>) {
     let name = "lib.tcp4.disconnect_with_final_data";
-    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else { return };
+    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else {
+        return;
+    };
     let payload: &[u8] = b"last words before the FIN (WskDisconnect with a buffer)";
     let mut connection = match ConnectionSocket::connect(cx.client, target, None, WAIT) {
         Ok(c) => c,
@@ -682,15 +976,31 @@ fn disconnect_with_final_data(cx: &mut LibCx<'_, '_>) {
         return cx.failed(name, "disconnect", e);
     }
     let mut back = [0u8; MAX];
-    let got = receive_exact(&mut connection, back.get_mut(..payload.len()).unwrap_or_default());
+    let got = receive_exact(
+        &mut connection,
+        back.get_mut(..payload.len()).unwrap_or_default(),
+    );
     let mut end = [0u8; 1];
     let eof = connection.receive(&mut end, WAIT);
     let _ = connection.close();
     match (got, eof) {
         (Ok(n), Ok(0)) if back.get(..n) == Some(payload) => {
-            cx.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("{n} bytes sent with the FIN, echoed, then end of stream"));
+            cx.push(
+                name,
+                Outcome::Pass,
+                NtStatus::SUCCESS,
+                &detail!("{n} bytes sent with the FIN, echoed, then end of stream"),
+            );
         }
-        (Ok(n), Ok(more)) => cx.push(name, Outcome::Fail, NtStatus::SUCCESS, &detail!("{n} of {} echoed (or differs); {more} bytes after", payload.len())),
+        (Ok(n), Ok(more)) => cx.push(
+            name,
+            Outcome::Fail,
+            NtStatus::SUCCESS,
+            &detail!(
+                "{n} of {} echoed (or differs); {more} bytes after",
+                payload.len()
+            ),
+        ),
         (Err(e), _) => cx.failed(name, "receive", e),
         (Ok(_), Err(e)) => cx.failed(name, "receive end of stream", e),
     }
@@ -700,9 +1010,19 @@ fn disconnect_with_final_data(cx: &mut LibCx<'_, '_>) {
 /// UDP echo server with `IP_PKTINFO` / `IPV6_PKTINFO` naming the loopback source, then
 /// `receive_from_with_control`: the echo, and a `PacketInfo` whose destination is loopback.
 fn packet_info(cx: &mut LibCx<'_, '_>, idx: usize) {
-    let name = if idx == 0 { "lib.udp4.control_info_pktinfo_send_receive" } else { "lib.udp6.control_info_pktinfo_send_receive" };
-    let Some(target) = cx.req.udp_echo.get(idx).map(addr_of) else { return };
-    let loopback = if idx == 0 { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { IpAddr::V6(Ipv6Addr::LOCALHOST) };
+    let name = if idx == 0 {
+        "lib.udp4.control_info_pktinfo_send_receive"
+    } else {
+        "lib.udp6.control_info_pktinfo_send_receive"
+    };
+    let Some(target) = cx.req.udp_echo.get(idx).map(addr_of) else {
+        return;
+    };
+    let loopback = if idx == 0 {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        IpAddr::V6(Ipv6Addr::LOCALHOST)
+    };
     let mut socket = match DatagramSocket::bind(cx.client, SocketAddr::new(loopback, 0), WAIT) {
         Ok(s) => s,
         Err(e) => return cx.failed(name, "DatagramSocket::bind", e),
@@ -711,7 +1031,10 @@ fn packet_info(cx: &mut LibCx<'_, '_>, idx: usize) {
         return cx.failed(name, "set_packet_info", e);
     }
     let mut control = ControlBuffer::new();
-    let _ = control.push_packet_info(PacketInfo { addr: loopback, interface: 0 });
+    let _ = control.push_packet_info(PacketInfo {
+        addr: loopback,
+        interface: 0,
+    });
     let payload: &[u8] = b"datagram with control information";
     if let Err(e) = socket.send_to_with_control(payload, target, control.as_bytes(), WAIT) {
         return cx.failed(name, "send_to_with_control", e);
@@ -730,13 +1053,24 @@ fn packet_info(cx: &mut LibCx<'_, '_>, idx: usize) {
             name,
             Outcome::Pass,
             NtStatus::SUCCESS,
-            &detail!("echo ok; {} control bytes, {count} objects; to {} if {}", got.control_len, p.addr, p.interface),
+            &detail!(
+                "echo ok; {} control bytes, {count} objects; to {} if {}",
+                got.control_len,
+                p.addr,
+                p.interface
+            ),
         ),
         _ => cx.push(
             name,
             Outcome::Fail,
             NtStatus::SUCCESS,
-            &detail!("echo {}; {} control bytes, {count} objects, pktinfo {}; flags {:#x}", if same { "ok" } else { "differs" }, got.control_len, u8::from(pktinfo.is_some()), got.flags),
+            &detail!(
+                "echo {}; {} control bytes, {count} objects, pktinfo {}; flags {:#x}",
+                if same { "ok" } else { "differs" },
+                got.control_len,
+                u8::from(pktinfo.is_some()),
+                got.flags
+            ),
         ),
     }
 }
@@ -747,8 +1081,13 @@ fn packet_info(cx: &mut LibCx<'_, '_>, idx: usize) {
 /// before any request.
 fn buffer_chain(cx: &mut LibCx<'_, '_>) {
     let name = "lib.buffer_chain.send_receive_echo";
-    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else { return };
-    let (mut out, mut back) = match (BufferChain::try_new(&[7, 4096, 13]), BufferChain::try_new(&[5, 100, 5000])) {
+    let Some(target) = cx.req.tcp_echo.first().map(addr_of) else {
+        return;
+    };
+    let (mut out, mut back) = match (
+        BufferChain::try_new(&[7, 4096, 13]),
+        BufferChain::try_new(&[5, 100, 5000]),
+    ) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return cx.failed(name, "BufferChain::try_new", e),
     };
@@ -777,7 +1116,10 @@ fn buffer_chain(cx: &mut LibCx<'_, '_>) {
             Ok(n) => {
                 let mut piece = [0u8; 4116];
                 let copied = back.copy_to(piece.get_mut(..n).unwrap_or_default());
-                if let (Some(dst), Some(src)) = (got.get_mut(total..total.saturating_add(copied)), piece.get(..copied)) {
+                if let (Some(dst), Some(src)) = (
+                    got.get_mut(total..total.saturating_add(copied)),
+                    piece.get(..copied),
+                ) {
                     dst.copy_from_slice(src);
                 }
                 total = total.saturating_add(copied);
@@ -786,15 +1128,26 @@ fn buffer_chain(cx: &mut LibCx<'_, '_>) {
         }
     }
     let _ = connection.close();
-    let expected = pattern.get(offset..offset.saturating_add(len)).unwrap_or_default();
+    let expected = pattern
+        .get(offset..offset.saturating_add(len))
+        .unwrap_or_default();
     let same = got.get(..total) == Some(expected);
     let refused_ok = refused.err().map(Error::status) == Some(NtStatus::INVALID_BUFFER_SIZE);
     let whole = out.len() == 4116 && back.len() == 5105;
-    let outcome = if same && sent == len && refused_ok && whole { Outcome::Pass } else { Outcome::Fail };
+    let outcome = if same && sent == len && refused_ok && whole {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
     cx.push(
         name,
         outcome,
         NtStatus::SUCCESS,
-        &detail!("sent {sent}/{len} at +{offset}; {total} back, {} recv, {}; overrun refused {}", receives, if same { "same" } else { "differs" }, u8::from(refused_ok)),
+        &detail!(
+            "sent {sent}/{len} at +{offset}; {total} back, {} recv, {}; overrun refused {}",
+            receives,
+            if same { "same" } else { "differs" },
+            u8::from(refused_ok)
+        ),
     );
 }

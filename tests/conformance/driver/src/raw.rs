@@ -90,7 +90,9 @@ fn relative(d: Duration) -> i64 {
 
 /// Sleeps the calling thread. IRQL: PASSIVE_LEVEL.
 pub(crate) fn sleep(d: Duration) {
-    let mut interval = sys::LARGE_INTEGER { QuadPart: relative(d) };
+    let mut interval = sys::LARGE_INTEGER {
+        QuadPart: relative(d),
+    };
     // SAFETY: `interval` outlives the call; a non-alertable kernel-mode delay is valid at
     // PASSIVE_LEVEL, which every caller runs at.
     let _ = unsafe { sys::KeDelayExecutionThread(sys::KERNEL_MODE, 0, &raw mut interval) };
@@ -119,7 +121,10 @@ impl AddrBuf {
         let head = if family == sys::AF_INET6_FAMILY {
             // family, port, flowinfo 0, address, scope id 0.
             let mut h = [0u8; 28];
-            for (dst, src) in h.iter_mut().zip([f0, f1, p0, p1, 0, 0, 0, 0].iter().chain(addr.iter())) {
+            for (dst, src) in h
+                .iter_mut()
+                .zip([f0, f1, p0, p1, 0, 0, 0, 0].iter().chain(addr.iter()))
+            {
                 *dst = *src;
             }
             h
@@ -152,7 +157,9 @@ impl AddrBuf {
     /// the length a provider wrote, assuming it wrote a prefix.
     pub(crate) fn written_len(&self) -> usize {
         let head = self.0.get(..Self::V6_LEN).unwrap_or_default();
-        head.iter().rposition(|b| *b != 0xAA).map_or(0, |i| i.saturating_add(1))
+        head.iter()
+            .rposition(|b| *b != 0xAA)
+            .map_or(0, |i| i.saturating_add(1))
     }
 
     /// The first `len` bytes.
@@ -193,9 +200,20 @@ impl Mem {
             ptrs: [ptr::null_mut(); 2],
             ulongs: [0; 4],
             size: 0,
-            wsk_buf: sys::WSK_BUF { Mdl: ptr::null_mut(), Offset: 0, Length: 0 },
-            event_control: sys::WSK_EVENT_CALLBACK_CONTROL { NpiId: ptr::null(), EventMask: 0 },
-            names: [sys::UNICODE_STRING { Length: 0, MaximumLength: 0, Buffer: ptr::null_mut() }; 2],
+            wsk_buf: sys::WSK_BUF {
+                Mdl: ptr::null_mut(),
+                Offset: 0,
+                Length: 0,
+            },
+            event_control: sys::WSK_EVENT_CALLBACK_CONTROL {
+                NpiId: ptr::null(),
+                EventMask: 0,
+            },
+            names: [sys::UNICODE_STRING {
+                Length: 0,
+                MaximumLength: 0,
+                Buffer: ptr::null_mut(),
+            }; 2],
             name_chars: [[0; 128]; 2],
         }
     }
@@ -249,7 +267,11 @@ fn current_irql(probe: *mut sys::KSPIN_LOCK) -> u8 {
 }
 
 /// Completion routine of every request. IRQL <= DISPATCH_LEVEL.
-unsafe extern "C" fn on_complete(_: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP, context: *mut c_void) -> i32 {
+unsafe extern "C" fn on_complete(
+    _: *mut sys::DEVICE_OBJECT,
+    irp: *mut sys::IRP,
+    context: *mut c_void,
+) -> i32 {
     let op = context.cast::<OpInner>().cast_const();
     // SAFETY: `context` is the OpInner that issued the IRP; it is alive until this routine
     // either signals its event (the owner frees it afterwards) or frees it (abandoned).
@@ -263,7 +285,13 @@ unsafe extern "C" fn on_complete(_: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP,
     let info = unsafe { irp_fields::information(irp) };
     // SAFETY: as above.
     let cancel_routine = unsafe { irp_fields::has_cancel_routine(irp) };
-    let seen = Seen { pending_returned, status: NtStatus(status), info, cancel_routine, irql };
+    let seen = Seen {
+        pending_returned,
+        status: NtStatus(status),
+        info,
+        cancel_routine,
+        irql,
+    };
     // SAFETY: only this routine writes `seen` while the request is in flight; the owner reads
     // it after `state` says COMPLETED (the swap below publishes it).
     unsafe { *inner.seen.get() = Some(seen) };
@@ -271,7 +299,9 @@ unsafe extern "C" fn on_complete(_: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP,
     // changes them (checked before the IRP is armed again or freed).
     // SAFETY: the IRP is ours again.
     unsafe { irp_fields::set_io_status(irp, TAKEN_STATUS.0, TAKEN_INFO) };
-    inner.seq.store(NEXT_SEQ.fetch_add(1, Ordering::AcqRel), Ordering::Release);
+    inner
+        .seq
+        .store(NEXT_SEQ.fetch_add(1, Ordering::AcqRel), Ordering::Release);
     let previous = inner.state.swap(COMPLETED, Ordering::AcqRel);
     if previous == ABANDONED {
         if inner.counted.load(Ordering::Acquire) {
@@ -314,12 +344,25 @@ impl Obs {
 
     /// The provider said it does not implement the request.
     pub(crate) fn unsupported(&self) -> bool {
-        matches!(self.status, NtStatus::NOT_IMPLEMENTED | NtStatus::NOT_SUPPORTED | NtStatus::INVALID_DEVICE_REQUEST | NOINTERFACE)
+        matches!(
+            self.status,
+            NtStatus::NOT_IMPLEMENTED
+                | NtStatus::NOT_SUPPORTED
+                | NtStatus::INVALID_DEVICE_REQUEST
+                | NOINTERFACE
+        )
     }
 
     /// An observation for a call that could not be made (NULL dispatch entry, no memory).
     pub(crate) fn not_made(status: NtStatus) -> Self {
-        Self { returned: status, completed: false, status, info: 0, made: false, hung: false }
+        Self {
+            returned: status,
+            completed: false,
+            status,
+            info: 0,
+            made: false,
+            hung: false,
+        }
     }
 }
 
@@ -371,7 +414,13 @@ impl Op {
         };
         // SAFETY: the event is at its final (pool) address.
         unsafe { sys::KeInitializeEvent(inner.event.get(), sys::SynchronizationEvent, 0) };
-        Some(Self { inner: Some(inner), consumed: true, returned: NtStatus::SUCCESS, what: "", judged: true })
+        Some(Self {
+            inner: Some(inner),
+            consumed: true,
+            returned: NtStatus::SUCCESS,
+            what: "",
+            judged: true,
+        })
     }
 
     fn inner(&self) -> Option<&OpInner> {
@@ -405,11 +454,19 @@ impl Op {
     /// A `WSK_BUF` over the first `len` bytes of the data buffer, stored in the request
     /// memory; returns its address for the provider. Call before [`Op::issue`].
     pub(crate) fn prepare_buf(&mut self, len: usize) -> *mut sys::WSK_BUF {
-        let Some(inner) = self.inner.as_deref() else { return ptr::null_mut() };
+        let Some(inner) = self.inner.as_deref() else {
+            return ptr::null_mut();
+        };
         let len = len.min(inner.buffer.len());
         let mdl = inner.buffer.mdl.as_ptr();
-        let Some(mem) = self.mem() else { return ptr::null_mut() };
-        mem.wsk_buf = sys::WSK_BUF { Mdl: mdl, Offset: 0, Length: len as u64 };
+        let Some(mem) = self.mem() else {
+            return ptr::null_mut();
+        };
+        mem.wsk_buf = sys::WSK_BUF {
+            Mdl: mdl,
+            Offset: 0,
+            Length: len as u64,
+        };
         &raw mut mem.wsk_buf
     }
 
@@ -421,13 +478,19 @@ impl Op {
     /// Issues one request: `call(irp, mem)` must call the WSK function with the IRP and only
     /// pointers into `mem` (or the data buffer's `WSK_BUF`). Returns what the call returned.
     /// IRQL: PASSIVE_LEVEL.
-    pub(crate) fn issue(&mut self, what: &'static str, call: impl FnOnce(*mut sys::IRP, *mut Mem) -> i32) -> NtStatus {
+    pub(crate) fn issue(
+        &mut self,
+        what: &'static str,
+        call: impl FnOnce(*mut sys::IRP, *mut Mem) -> i32,
+    ) -> NtStatus {
         if self.busy() {
             return NtStatus::DEVICE_BUSY;
         }
         self.judge();
         self.check_untouched();
-        let Some(inner) = self.inner() else { return NtStatus::INSUFFICIENT_RESOURCES };
+        let Some(inner) = self.inner() else {
+            return NtStatus::INSUFFICIENT_RESOURCES;
+        };
         let irp = inner.irp.as_ptr();
         let context = ptr::from_ref(inner).cast::<c_void>().cast_mut();
         // SAFETY: the IRP is ours and idle (not busy).
@@ -483,7 +546,10 @@ impl Op {
         let status = unsafe { irp_fields::status(irp) };
         // SAFETY: as above.
         let info = unsafe { irp_fields::information(irp) };
-        crate::wdm::untouched(self.what, NtStatus(status) == TAKEN_STATUS && info == TAKEN_INFO);
+        crate::wdm::untouched(
+            self.what,
+            NtStatus(status) == TAKEN_STATUS && info == TAKEN_INFO,
+        );
     }
 
     /// Waits up to `timeout` for the completion; true once it was seen. IRQL: PASSIVE_LEVEL.
@@ -491,11 +557,22 @@ impl Op {
         if self.consumed {
             return true;
         }
-        let Some(inner) = self.inner() else { return false };
-        let mut t = sys::LARGE_INTEGER { QuadPart: relative(timeout) };
+        let Some(inner) = self.inner() else {
+            return false;
+        };
+        let mut t = sys::LARGE_INTEGER {
+            QuadPart: relative(timeout),
+        };
         // SAFETY: the event was initialized in place; `t` outlives the call.
-        let status =
-            unsafe { sys::KeWaitForSingleObject(inner.event.get().cast(), sys::Executive, sys::KERNEL_MODE, 0, &raw mut t) };
+        let status = unsafe {
+            sys::KeWaitForSingleObject(
+                inner.event.get().cast(),
+                sys::Executive,
+                sys::KERNEL_MODE,
+                0,
+                &raw mut t,
+            )
+        };
         if status == NtStatus::SUCCESS.0 {
             self.consumed = true;
         } else if inner.strict && inner.state.load(Ordering::Acquire) == COMPLETED {
@@ -521,7 +598,11 @@ impl Op {
     /// The observation of the last request after waiting: up to `timeout` if it returned
     /// `STATUS_PENDING`, [`SYNC_GRACE`] otherwise.
     pub(crate) fn observe(&mut self, timeout: Duration) -> Obs {
-        let wait = if self.returned == NtStatus::PENDING { timeout } else { SYNC_GRACE };
+        let wait = if self.returned == NtStatus::PENDING {
+            timeout
+        } else {
+            SYNC_GRACE
+        };
         let completed = self.wait(wait);
         self.current(completed)
     }
@@ -535,11 +616,23 @@ impl Op {
         };
         self.judge();
         let hung = self.inner().is_some_and(|i| i.strict) && self.hung();
-        Obs { returned: self.returned, completed, status, info, made: true, hung }
+        Obs {
+            returned: self.returned,
+            completed,
+            status,
+            info,
+            made: true,
+            hung,
+        }
     }
 
     /// Issue + observe.
-    pub(crate) fn run(&mut self, what: &'static str, timeout: Duration, call: impl FnOnce(*mut sys::IRP, *mut Mem) -> i32) -> Obs {
+    pub(crate) fn run(
+        &mut self,
+        what: &'static str,
+        timeout: Duration,
+        call: impl FnOnce(*mut sys::IRP, *mut Mem) -> i32,
+    ) -> Obs {
         self.issue(what, call);
         self.observe(timeout)
     }
@@ -549,7 +642,9 @@ impl Op {
         if !self.busy() {
             return false;
         }
-        let Some(inner) = self.inner() else { return false };
+        let Some(inner) = self.inner() else {
+            return false;
+        };
         // SAFETY: the IRP stays allocated until its completion routine ran (an op in flight
         // is never freed, only abandoned), so cancelling it is valid even if it completes now.
         unsafe { sys::IoCancelIrp(inner.irp.as_ptr()) != 0 }
@@ -567,7 +662,9 @@ impl Drop for Op {
             self.judge();
             self.check_untouched();
         }
-        let Some(inner) = self.inner.take() else { return };
+        let Some(inner) = self.inner.take() else {
+            return;
+        };
         if self.consumed {
             return;
         }
@@ -579,7 +676,10 @@ impl Drop for Op {
         let raw = inner.into_raw();
         // SAFETY: `raw` is the live op just released; nothing frees it before the exchange.
         let state = unsafe { &(*raw).state };
-        if state.compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if state
+            .compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             // The completion routine frees it, if the provider ever completes the request.
             LEAKED.fetch_add(1, Ordering::AcqRel);
             return;
@@ -590,9 +690,19 @@ impl Drop for Op {
         }
         // SAFETY: the completion routine did not take ownership (the state was not ABANDONED).
         let inner = unsafe { PoolBox::from_raw(raw) };
-        let mut t = sys::LARGE_INTEGER { QuadPart: relative(WAIT) };
+        let mut t = sys::LARGE_INTEGER {
+            QuadPart: relative(WAIT),
+        };
         // SAFETY: the event was initialized in place; `t` outlives the call.
-        let status = unsafe { sys::KeWaitForSingleObject(inner.event.get().cast(), sys::Executive, sys::KERNEL_MODE, 0, &raw mut t) };
+        let status = unsafe {
+            sys::KeWaitForSingleObject(
+                inner.event.get().cast(),
+                sys::Executive,
+                sys::KERNEL_MODE,
+                0,
+                &raw mut t,
+            )
+        };
         if status != NtStatus::SUCCESS.0 {
             // Never seen signaled: keep the memory rather than free it under the routine.
             LEAKED.fetch_add(1, Ordering::AcqRel);
@@ -619,7 +729,10 @@ impl Buf {
         let len = len.max(1);
         let mdl_len = u32::try_from(len).ok()?;
         // SAFETY: nonpaged pool at IRQL <= DISPATCH_LEVEL has no other precondition.
-        let va = NonNull::new(unsafe { sys::ExAllocatePoolWithTag(sys::NonPagedPoolNx, len as u64, TAG) }.cast::<u8>())?;
+        let va = NonNull::new(
+            unsafe { sys::ExAllocatePoolWithTag(sys::NonPagedPoolNx, len as u64, TAG) }
+                .cast::<u8>(),
+        )?;
         // SAFETY: `va` points to `len` freshly allocated bytes.
         unsafe { ptr::write_bytes(va.as_ptr(), 0, len) };
         // SAFETY: `va`/`mdl_len` describe our own allocation; no IRP is associated.
@@ -678,8 +791,11 @@ unsafe impl Send for ClientMem {}
 unsafe impl Sync for ClientMem {}
 
 /// The client dispatch we register: WSK 1.0, no client-level event callback.
-static CLIENT_DISPATCH: sys::WSK_CLIENT_DISPATCH =
-    sys::WSK_CLIENT_DISPATCH { Version: sys::make_wsk_version(1, 0), Reserved: 0, WskClientEvent: None };
+static CLIENT_DISPATCH: sys::WSK_CLIENT_DISPATCH = sys::WSK_CLIENT_DISPATCH {
+    Version: sys::make_wsk_version(1, 0),
+    Reserved: 0,
+    WskClientEvent: None,
+};
 
 impl Client {
     /// `WskRegister` + `WskCaptureProviderNPI(wait_ms)`. Returns the client (when registered)
@@ -687,11 +803,19 @@ impl Client {
     pub(crate) fn register(wait_ms: u32) -> (Option<Self>, NtStatus, &'static str) {
         let mem = ClientMem {
             registration: UnsafeCell::new(sys::WSK_REGISTRATION::default()),
-            client_npi: sys::WSK_CLIENT_NPI { ClientContext: ptr::null_mut(), Dispatch: &raw const CLIENT_DISPATCH },
-            provider: UnsafeCell::new(sys::WSK_PROVIDER_NPI { Client: ptr::null_mut(), Dispatch: ptr::null() }),
+            client_npi: sys::WSK_CLIENT_NPI {
+                ClientContext: ptr::null_mut(),
+                Dispatch: &raw const CLIENT_DISPATCH,
+            },
+            provider: UnsafeCell::new(sys::WSK_PROVIDER_NPI {
+                Client: ptr::null_mut(),
+                Dispatch: ptr::null(),
+            }),
             captured: false,
         };
-        let Ok(mut mem) = PoolBox::try_new(mem) else { return (None, NtStatus::INSUFFICIENT_RESOURCES, "pool") };
+        let Ok(mut mem) = PoolBox::try_new(mem) else {
+            return (None, NtStatus::INSUFFICIENT_RESOURCES, "pool");
+        };
         let client_npi = ptr::from_ref(&mem.client_npi).cast_mut();
         // SAFETY: both structures live in pool at a stable address until WskDeregister.
         let status = NtStatus(unsafe { sys::WskRegister(client_npi, mem.registration.get()) });
@@ -699,7 +823,9 @@ impl Client {
             return (None, status, "WskRegister");
         }
         // SAFETY: registered above; `provider` is valid for writes.
-        let status = NtStatus(unsafe { sys::WskCaptureProviderNPI(mem.registration.get(), wait_ms, mem.provider.get()) });
+        let status = NtStatus(unsafe {
+            sys::WskCaptureProviderNPI(mem.registration.get(), wait_ms, mem.provider.get())
+        });
         mem.captured = status.is_success();
         let this = Self { mem: Some(mem) };
         (Some(this), status, "WskCaptureProviderNPI")
@@ -721,7 +847,9 @@ impl Client {
     /// Releases the NPI and deregisters if nothing is left open; returns whether it did.
     /// IRQL: PASSIVE_LEVEL.
     pub(crate) fn release(mut self) -> bool {
-        let Some(mem) = self.mem.take() else { return true };
+        let Some(mem) = self.mem.take() else {
+            return true;
+        };
         if OPEN_SOCKETS.load(Ordering::Acquire) != 0 || OUTSTANDING.load(Ordering::Acquire) != 0 {
             // WskDeregister would wait for those forever: leak the registration instead.
             let _ = mem.into_raw();
@@ -787,7 +915,11 @@ impl Socket {
         let ptr = NonNull::new(info as *mut sys::WSK_SOCKET)?;
         OPEN_SOCKETS.fetch_add(1, Ordering::AcqRel);
         // INVARIANT: the provider handed over an open socket of this category.
-        Some(Self { ptr, kind, open: true })
+        Some(Self {
+            ptr,
+            kind,
+            open: true,
+        })
     }
 
     pub(crate) fn as_ptr(&self) -> *mut sys::WSK_SOCKET {
@@ -805,7 +937,11 @@ impl Socket {
             return None;
         }
         // SAFETY: every category's dispatch starts with the basic dispatch; valid while open.
-        unsafe { self.dispatch_ptr().cast::<sys::WSK_PROVIDER_BASIC_DISPATCH>().as_ref() }
+        unsafe {
+            self.dispatch_ptr()
+                .cast::<sys::WSK_PROVIDER_BASIC_DISPATCH>()
+                .as_ref()
+        }
     }
 
     /// The connection dispatch, for connection sockets.
@@ -814,7 +950,11 @@ impl Socket {
             return None;
         }
         // SAFETY: a connection socket's dispatch is a connection dispatch; valid while open.
-        unsafe { self.dispatch_ptr().cast::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>().as_ref() }
+        unsafe {
+            self.dispatch_ptr()
+                .cast::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>()
+                .as_ref()
+        }
     }
 
     /// The listen dispatch, for listen sockets.
@@ -823,7 +963,11 @@ impl Socket {
             return None;
         }
         // SAFETY: a listen socket's dispatch is a listen dispatch; valid while open.
-        unsafe { self.dispatch_ptr().cast::<sys::WSK_PROVIDER_LISTEN_DISPATCH>().as_ref() }
+        unsafe {
+            self.dispatch_ptr()
+                .cast::<sys::WSK_PROVIDER_LISTEN_DISPATCH>()
+                .as_ref()
+        }
     }
 
     /// The datagram dispatch, for datagram sockets.
@@ -832,7 +976,11 @@ impl Socket {
             return None;
         }
         // SAFETY: a datagram socket's dispatch is a datagram dispatch; valid while open.
-        unsafe { self.dispatch_ptr().cast::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>().as_ref() }
+        unsafe {
+            self.dispatch_ptr()
+                .cast::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>()
+                .as_ref()
+        }
     }
 
     /// The stream dispatch, for stream sockets.
@@ -842,33 +990,47 @@ impl Socket {
         }
         // SAFETY: a stream socket's dispatch is a stream dispatch (its layout is asserted in
         // wsk-bindings against Microsoft's page); valid while open.
-        unsafe { self.dispatch_ptr().cast::<sys::WSK_PROVIDER_STREAM_DISPATCH>().as_ref() }
+        unsafe {
+            self.dispatch_ptr()
+                .cast::<sys::WSK_PROVIDER_STREAM_DISPATCH>()
+                .as_ref()
+        }
     }
 
     /// `WskConnect`, from the connection or the stream dispatch.
     fn connect_fn(&self) -> sys::PFN_WSK_CONNECT {
-        self.connection().and_then(|d| d.WskConnect).or_else(|| self.stream().and_then(|d| d.WskConnect))
+        self.connection()
+            .and_then(|d| d.WskConnect)
+            .or_else(|| self.stream().and_then(|d| d.WskConnect))
     }
 
     /// `WskSend`, from the connection or the stream dispatch.
     fn send_fn(&self) -> sys::PFN_WSK_SEND {
-        self.connection().and_then(|d| d.WskSend).or_else(|| self.stream().and_then(|d| d.WskSend))
+        self.connection()
+            .and_then(|d| d.WskSend)
+            .or_else(|| self.stream().and_then(|d| d.WskSend))
     }
 
     /// `WskReceive`, from the connection or the stream dispatch.
     fn receive_fn(&self) -> sys::PFN_WSK_RECEIVE {
-        self.connection().and_then(|d| d.WskReceive).or_else(|| self.stream().and_then(|d| d.WskReceive))
+        self.connection()
+            .and_then(|d| d.WskReceive)
+            .or_else(|| self.stream().and_then(|d| d.WskReceive))
     }
 
     /// `WskAccept`, from the listen or the stream dispatch.
     fn accept_fn(&self) -> sys::PFN_WSK_ACCEPT {
-        self.listen().and_then(|d| d.WskAccept).or_else(|| self.stream().and_then(|d| d.WskAccept))
+        self.listen()
+            .and_then(|d| d.WskAccept)
+            .or_else(|| self.stream().and_then(|d| d.WskAccept))
     }
 
     /// Issues `WskCloseSocket` on `op` without waiting (the caller observes it). The socket
     /// counts as closed once the close completes ([`Socket::closed`]).
     pub(crate) fn issue_close(&mut self, op: &mut Op) -> NtStatus {
-        let Some(close) = self.basic().and_then(|b| b.WskCloseSocket) else { return NtStatus::NOT_IMPLEMENTED };
+        let Some(close) = self.basic().and_then(|b| b.WskCloseSocket) else {
+            return NtStatus::NOT_IMPLEMENTED;
+        };
         let socket = self.as_ptr();
         self.open = false;
         // SAFETY: the socket was open and is closed exactly once (`open` is now false).
@@ -922,9 +1084,15 @@ pub(crate) fn socket(
     dispatch: *const c_void,
     security: *mut sys::SECURITY_DESCRIPTOR,
 ) -> (Obs, Option<Socket>) {
-    let Some((npi, provider)) = client.dispatch() else { return (Obs::not_made(NOINTERFACE), None) };
-    let Some(socket_fn) = provider.WskSocket else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), None) };
-    let Some(mut op) = Op::new(1) else { return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), None) };
+    let Some((npi, provider)) = client.dispatch() else {
+        return (Obs::not_made(NOINTERFACE), None);
+    };
+    let Some(socket_fn) = provider.WskSocket else {
+        return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), None);
+    };
+    let Some(mut op) = Op::new(1) else {
+        return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), None);
+    };
     let (ty, proto) = match kind {
         Kind::Datagram => (sys::SOCK_DGRAM_TYPE, sys::IPPROTO_UDP),
         _ => (sys::SOCK_STREAM_TYPE, sys::IPPROTO_TCP),
@@ -932,9 +1100,27 @@ pub(crate) fn socket(
     let obs = op.run("WskSocket", WAIT, |irp, _| {
         // SAFETY: the NPI is captured; the context and dispatch are NULL or outlive the
         // socket (callers' contract); the descriptor is NULL or a cached copy.
-        unsafe { socket_fn(npi, family, ty, proto, kind.flags(), context, dispatch, ptr::null_mut(), ptr::null_mut(), security, irp) }
+        unsafe {
+            socket_fn(
+                npi,
+                family,
+                ty,
+                proto,
+                kind.flags(),
+                context,
+                dispatch,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                security,
+                irp,
+            )
+        }
     });
-    let socket = if obs.ok() { Socket::from_info(obs.info, kind) } else { None };
+    let socket = if obs.ok() {
+        Socket::from_info(obs.info, kind)
+    } else {
+        None
+    };
     (obs, socket)
 }
 
@@ -947,30 +1133,46 @@ pub(crate) fn bind(socket: &Socket, local: AddrBuf) -> Obs {
         Kind::Stream => socket.stream().and_then(|d| d.WskBind),
         Kind::Basic => None,
     };
-    let Some(bind_fn) = bind_fn else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
-    let Some(mut op) = Op::new(1) else { return Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES) };
-    let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
+    let Some(bind_fn) = bind_fn else {
+        return Obs::not_made(NtStatus::NOT_IMPLEMENTED);
+    };
+    let Some(mut op) = Op::new(1) else {
+        return Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES);
+    };
+    let Some(mem) = op.mem() else {
+        return Obs::not_made(NtStatus::DEVICE_BUSY);
+    };
     mem.addr[0] = local;
     let addr = mem.addr[0].as_sockaddr();
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the address lives in the op's memory.
-    op.run("WskBind", WAIT, |irp, _| unsafe { bind_fn(s, addr, 0, irp) })
+    op.run("WskBind", WAIT, |irp, _| unsafe {
+        bind_fn(s, addr, 0, irp)
+    })
 }
 
 /// `WskConnect` on a bound connection socket, on `op` (address in `mem.addr[1]`).
 pub(crate) fn connect(socket: &Socket, op: &mut Op, remote: AddrBuf, timeout: Duration) -> Obs {
-    let Some(connect_fn) = socket.connect_fn() else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
-    let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
+    let Some(connect_fn) = socket.connect_fn() else {
+        return Obs::not_made(NtStatus::NOT_IMPLEMENTED);
+    };
+    let Some(mem) = op.mem() else {
+        return Obs::not_made(NtStatus::DEVICE_BUSY);
+    };
     mem.addr[1] = remote;
     let addr = mem.addr[1].as_sockaddr();
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the address lives in the op's memory.
-    op.run("WskConnect", timeout, |irp, _| unsafe { connect_fn(s, addr, 0, irp) })
+    op.run("WskConnect", timeout, |irp, _| unsafe {
+        connect_fn(s, addr, 0, irp)
+    })
 }
 
 /// Issues `WskSend` of `data` on `op` and waits.
 pub(crate) fn send(socket: &Socket, op: &mut Op, data: &[u8]) -> Obs {
-    let Some(send_fn) = socket.send_fn() else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
+    let Some(send_fn) = socket.send_fn() else {
+        return Obs::not_made(NtStatus::NOT_IMPLEMENTED);
+    };
     let len = data.len();
     match op.data().and_then(|d| d.get_mut(..len)) {
         Some(dst) => dst.copy_from_slice(data),
@@ -984,7 +1186,9 @@ pub(crate) fn send(socket: &Socket, op: &mut Op, data: &[u8]) -> Obs {
 
 /// Issues `WskReceive` of up to `len` bytes on `op` without waiting; returns what it returned.
 pub(crate) fn issue_receive(socket: &Socket, op: &mut Op, len: usize) -> NtStatus {
-    let Some(receive_fn) = socket.receive_fn() else { return NtStatus::NOT_IMPLEMENTED };
+    let Some(receive_fn) = socket.receive_fn() else {
+        return NtStatus::NOT_IMPLEMENTED;
+    };
     let buf = op.prepare_buf(len);
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the WSK_BUF and its MDL live in the op.
@@ -993,7 +1197,13 @@ pub(crate) fn issue_receive(socket: &Socket, op: &mut Op, len: usize) -> NtStatu
 
 /// Receives until `want` bytes arrived, the peer closed, or `timeout` passed per receive.
 /// Returns (the last observation, the bytes received so far).
-pub(crate) fn receive_exact(socket: &Socket, op: &mut Op, want: usize, out: &mut [u8], timeout: Duration) -> (Obs, usize) {
+pub(crate) fn receive_exact(
+    socket: &Socket,
+    op: &mut Op,
+    want: usize,
+    out: &mut [u8],
+    timeout: Duration,
+) -> (Obs, usize) {
     let mut got = 0usize;
     let mut obs = Obs::not_made(NtStatus::UNSUCCESSFUL);
     while got < want {
@@ -1007,7 +1217,8 @@ pub(crate) fn receive_exact(socket: &Socket, op: &mut Op, want: usize, out: &mut
         }
         let n = obs.info.min(want.saturating_sub(got));
         let end = got.saturating_add(n);
-        if let (Some(src), Some(dst)) = (op.data().and_then(|d| d.get(..n)), out.get_mut(got..end)) {
+        if let (Some(src), Some(dst)) = (op.data().and_then(|d| d.get(..n)), out.get_mut(got..end))
+        {
             dst.copy_from_slice(src);
         }
         got = got.saturating_add(n);
@@ -1029,13 +1240,19 @@ pub(crate) fn drain_outstanding(limit: Duration) -> bool {
 /// `WskAccept` on a bound listen socket, without waiting; the local and remote address
 /// buffers (`mem.addr[0]`, `mem.addr[1]`) are prefilled with `0xAA`.
 pub(crate) fn issue_accept(listener: &Socket, op: &mut Op) -> Result<NtStatus, Obs> {
-    let Some(accept_fn) = listener.accept_fn() else { return Err(Obs::not_made(NtStatus::NOT_IMPLEMENTED)) };
-    let Some(mem) = op.mem() else { return Err(Obs::not_made(NtStatus::DEVICE_BUSY)) };
+    let Some(accept_fn) = listener.accept_fn() else {
+        return Err(Obs::not_made(NtStatus::NOT_IMPLEMENTED));
+    };
+    let Some(mem) = op.mem() else {
+        return Err(Obs::not_made(NtStatus::DEVICE_BUSY));
+    };
     mem.addr = [AddrBuf::poisoned(); 2];
     let (local, remote) = (mem.addr[0].as_sockaddr(), mem.addr[1].as_sockaddr());
     let l = listener.as_ptr();
     // SAFETY: the listener is open and bound; both address buffers live in the op.
-    Ok(op.issue("WskAccept", |irp, _| unsafe { accept_fn(l, 0, ptr::null_mut(), ptr::null(), local, remote, irp) }))
+    Ok(op.issue("WskAccept", |irp, _| unsafe {
+        accept_fn(l, 0, ptr::null_mut(), ptr::null(), local, remote, irp)
+    }))
 }
 
 /// `WskGetLocalAddress` (or `WskGetRemoteAddress`) of a connection socket into
@@ -1043,53 +1260,125 @@ pub(crate) fn issue_accept(listener: &Socket, op: &mut Op) -> Result<NtStatus, O
 pub(crate) fn get_address(socket: &Socket, op: &mut Op, remote: bool) -> Obs {
     let f = match socket.kind {
         Kind::Listen if !remote => socket.listen().and_then(|d| d.WskGetLocalAddress),
-        _ => socket.connection().and_then(|d| if remote { d.WskGetRemoteAddress } else { d.WskGetLocalAddress }),
+        _ => socket.connection().and_then(|d| {
+            if remote {
+                d.WskGetRemoteAddress
+            } else {
+                d.WskGetLocalAddress
+            }
+        }),
     };
-    let Some(f) = f else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
-    let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
+    let Some(f) = f else {
+        return Obs::not_made(NtStatus::NOT_IMPLEMENTED);
+    };
+    let Some(mem) = op.mem() else {
+        return Obs::not_made(NtStatus::DEVICE_BUSY);
+    };
     mem.addr[0] = AddrBuf::poisoned();
     let out = mem.addr[0].as_sockaddr();
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the address buffer lives in the op.
-    op.run("WskGetLocal/RemoteAddress", WAIT, |irp, _| unsafe { f(s, out, irp) })
+    op.run("WskGetLocal/RemoteAddress", WAIT, |irp, _| unsafe {
+        f(s, out, irp)
+    })
 }
 
 /// `WskControlSocket` with an IRP on a fresh op (one a provider never completes stays
 /// abandoned): `value` in, or up to 4 bytes out. Returns the observation and the value read
 /// back as a ULONG (1-byte booleans read as 0 or 1).
-pub(crate) fn control_socket(socket: &Socket, request: sys::WSK_CONTROL_SOCKET_TYPE, level: u32, code: u32, value: Option<u32>) -> (Obs, u32) {
-    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), 0) };
-    let Some(mut op) = Op::new(1) else { return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), 0) };
-    let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), 0) };
+pub(crate) fn control_socket(
+    socket: &Socket,
+    request: sys::WSK_CONTROL_SOCKET_TYPE,
+    level: u32,
+    code: u32,
+    value: Option<u32>,
+) -> (Obs, u32) {
+    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else {
+        return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), 0);
+    };
+    let Some(mut op) = Op::new(1) else {
+        return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), 0);
+    };
+    let Some(mem) = op.mem() else {
+        return (Obs::not_made(NtStatus::DEVICE_BUSY), 0);
+    };
     mem.ulongs = [value.unwrap_or(0), 0, 0, 0];
     mem.size = 0;
-    let input: *mut c_void = if value.is_some() { (&raw mut mem.ulongs[0]).cast() } else { ptr::null_mut() };
-    let output: *mut c_void = if value.is_some() { ptr::null_mut() } else { (&raw mut mem.ulongs[1]).cast() };
-    let (in_len, out_len) = if value.is_some() { (4u64, 0u64) } else { (0, 4) };
+    let input: *mut c_void = if value.is_some() {
+        (&raw mut mem.ulongs[0]).cast()
+    } else {
+        ptr::null_mut()
+    };
+    let output: *mut c_void = if value.is_some() {
+        ptr::null_mut()
+    } else {
+        (&raw mut mem.ulongs[1]).cast()
+    };
+    let (in_len, out_len) = if value.is_some() {
+        (4u64, 0u64)
+    } else {
+        (0, 4)
+    };
     let returned: *mut u64 = &raw mut mem.size;
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the buffers live in the op until the request completes.
-    let obs = op.run("WskControlSocket", WAIT, |irp, _| unsafe { f(s, request, code, level, in_len, input, out_len, output, returned, irp) });
+    let obs = op.run("WskControlSocket", WAIT, |irp, _| unsafe {
+        f(
+            s, request, code, level, in_len, input, out_len, output, returned, irp,
+        )
+    });
     let read = op.mem().map_or(0, |m| m.ulongs[1]);
     (obs, read)
 }
 
 /// `SO_WSK_SECURITY` set (`Some(descriptor)`, a cached copy) or get (`None`) with an IRP, on
 /// `op`. Returns the observation and, for a get, the copy returned (the caller releases it).
-pub(crate) fn socket_security(socket: &Socket, op: &mut Op, set: Option<*mut c_void>) -> (Obs, *mut c_void) {
-    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), ptr::null_mut()) };
-    let size = core::mem::size_of::<*mut c_void>() as u64;
-    let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), ptr::null_mut()) };
-    mem.ptrs = [set.unwrap_or(ptr::null_mut()), ptr::null_mut()];
-    let (request, input, in_len, output, out_len): (_, *mut c_void, u64, *mut c_void, u64) = match set {
-        Some(_) => (sys::WskSetOption, (&raw mut mem.ptrs[0]).cast(), size, ptr::null_mut(), 0),
-        None => (sys::WskGetOption, ptr::null_mut(), 0, (&raw mut mem.ptrs[1]).cast(), size),
+pub(crate) fn socket_security(
+    socket: &Socket,
+    op: &mut Op,
+    set: Option<*mut c_void>,
+) -> (Obs, *mut c_void) {
+    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else {
+        return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), ptr::null_mut());
     };
+    let size = core::mem::size_of::<*mut c_void>() as u64;
+    let Some(mem) = op.mem() else {
+        return (Obs::not_made(NtStatus::DEVICE_BUSY), ptr::null_mut());
+    };
+    mem.ptrs = [set.unwrap_or(ptr::null_mut()), ptr::null_mut()];
+    let (request, input, in_len, output, out_len): (_, *mut c_void, u64, *mut c_void, u64) =
+        match set {
+            Some(_) => (
+                sys::WskSetOption,
+                (&raw mut mem.ptrs[0]).cast(),
+                size,
+                ptr::null_mut(),
+                0,
+            ),
+            None => (
+                sys::WskGetOption,
+                ptr::null_mut(),
+                0,
+                (&raw mut mem.ptrs[1]).cast(),
+                size,
+            ),
+        };
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the pointer variables live in the op; a descriptor being
     // set is a cached copy the caller keeps until the request completed.
     let obs = op.run("WskControlSocket(SO_WSK_SECURITY)", WAIT, |irp, _| unsafe {
-        f(s, request, sys::SO_WSK_SECURITY, sys::SOL_SOCKET, in_len, input, out_len, output, ptr::null_mut(), irp)
+        f(
+            s,
+            request,
+            sys::SO_WSK_SECURITY,
+            sys::SOL_SOCKET,
+            in_len,
+            input,
+            out_len,
+            output,
+            ptr::null_mut(),
+            irp,
+        )
     });
     let got = op.mem().map_or(ptr::null_mut(), |m| m.ptrs[1]);
     (obs, got)
@@ -1098,8 +1387,13 @@ pub(crate) fn socket_security(socket: &Socket, op: &mut Op, set: Option<*mut c_v
 /// `SO_WSK_EVENT_CALLBACK` (no IRP): enables (or, with `WSK_EVENT_DISABLE`, disables) the
 /// events in `mask`; returns the provider's status.
 pub(crate) fn event_callbacks(socket: &Socket, mask: u32) -> NtStatus {
-    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else { return NtStatus::NOT_IMPLEMENTED };
-    let mut control = sys::WSK_EVENT_CALLBACK_CONTROL { NpiId: &raw const sys::NPI_WSK_INTERFACE_ID, EventMask: mask };
+    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else {
+        return NtStatus::NOT_IMPLEMENTED;
+    };
+    let mut control = sys::WSK_EVENT_CALLBACK_CONTROL {
+        NpiId: &raw const sys::NPI_WSK_INTERFACE_ID,
+        EventMask: mask,
+    };
     let size = core::mem::size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>() as u64;
     // SAFETY: the socket is open; this option takes no IRP, so `control` only needs to live
     // across the call.
@@ -1122,23 +1416,54 @@ pub(crate) fn event_callbacks(socket: &Socket, mask: u32) -> NtStatus {
 /// `WskControlSocket(WskSetOption, SO_WSK_EVENT_CALLBACK)` with an IRP (the input lives in
 /// the op).
 pub(crate) fn event_callbacks_with_irp(socket: &Socket, op: &mut Op, mask: u32) -> Obs {
-    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
-    let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
-    mem.event_control = sys::WSK_EVENT_CALLBACK_CONTROL { NpiId: &raw const sys::NPI_WSK_INTERFACE_ID, EventMask: mask };
+    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else {
+        return Obs::not_made(NtStatus::NOT_IMPLEMENTED);
+    };
+    let Some(mem) = op.mem() else {
+        return Obs::not_made(NtStatus::DEVICE_BUSY);
+    };
+    mem.event_control = sys::WSK_EVENT_CALLBACK_CONTROL {
+        NpiId: &raw const sys::NPI_WSK_INTERFACE_ID,
+        EventMask: mask,
+    };
     let input: *mut c_void = (&raw mut mem.event_control).cast();
     let size = core::mem::size_of::<sys::WSK_EVENT_CALLBACK_CONTROL>() as u64;
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the input lives in the op until the IRP completed.
-    op.run("WskControlSocket(SO_WSK_EVENT_CALLBACK)", WAIT, |irp, _| unsafe {
-        f(s, sys::WskSetOption, sys::SO_WSK_EVENT_CALLBACK, sys::SOL_SOCKET, size, input, 0, ptr::null_mut(), ptr::null_mut(), irp)
-    })
+    op.run(
+        "WskControlSocket(SO_WSK_EVENT_CALLBACK)",
+        WAIT,
+        |irp, _| unsafe {
+            f(
+                s,
+                sys::WskSetOption,
+                sys::SO_WSK_EVENT_CALLBACK,
+                sys::SOL_SOCKET,
+                size,
+                input,
+                0,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                irp,
+            )
+        },
+    )
 }
 
 /// `WskControlClient` without an IRP (synchronous): `input` and `output` are the pointer
 /// variables `WSK_CACHE_SD` / `WSK_RELEASE_SD` take.
-pub(crate) fn control_client(client: &Client, code: u32, input: &mut *mut c_void, output: Option<&mut *mut c_void>) -> NtStatus {
-    let Some((npi, provider)) = client.dispatch() else { return NOINTERFACE };
-    let Some(f) = provider.WskControlClient else { return NtStatus::NOT_IMPLEMENTED };
+pub(crate) fn control_client(
+    client: &Client,
+    code: u32,
+    input: &mut *mut c_void,
+    output: Option<&mut *mut c_void>,
+) -> NtStatus {
+    let Some((npi, provider)) = client.dispatch() else {
+        return NOINTERFACE;
+    };
+    let Some(f) = provider.WskControlClient else {
+        return NtStatus::NOT_IMPLEMENTED;
+    };
     let size = core::mem::size_of::<*mut c_void>() as u64;
     let (out_ptr, out_len): (*mut c_void, u64) = match output {
         Some(o) => (ptr::from_mut(o).cast(), size),
@@ -1147,38 +1472,83 @@ pub(crate) fn control_client(client: &Client, code: u32, input: &mut *mut c_void
     let in_ptr: *mut c_void = ptr::from_mut(input).cast();
     // SAFETY: the NPI is captured; both pointer variables live across this synchronous call
     // (no IRP: the provider completes the request before returning).
-    NtStatus(unsafe { f(npi, code, size, in_ptr, out_len, out_ptr, ptr::null_mut(), ptr::null_mut()) })
+    NtStatus(unsafe {
+        f(
+            npi,
+            code,
+            size,
+            in_ptr,
+            out_len,
+            out_ptr,
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
+    })
 }
 
 /// `WskDisconnect` without data, with `flags` (0 or `WSK_FLAG_ABORTIVE`), on `op`.
 pub(crate) fn disconnect(socket: &Socket, op: &mut Op, flags: u32) -> Obs {
-    let Some(f) = socket.connection().and_then(|d| d.WskDisconnect) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
+    let Some(f) = socket.connection().and_then(|d| d.WskDisconnect) else {
+        return Obs::not_made(NtStatus::NOT_IMPLEMENTED);
+    };
     let s = socket.as_ptr();
     // SAFETY: the socket is open and connected; no buffer is passed.
-    op.run("WskDisconnect", WAIT, |irp, _| unsafe { f(s, ptr::null_mut(), flags, irp) })
+    op.run("WskDisconnect", WAIT, |irp, _| unsafe {
+        f(s, ptr::null_mut(), flags, irp)
+    })
 }
 
 /// `WskSocketConnect` (TCP, no callbacks, default security) from `local` to `remote`.
-pub(crate) fn socket_connect(client: &Client, op: &mut Op, local: AddrBuf, remote: AddrBuf) -> (Obs, Option<Socket>) {
-    let Some((npi, provider)) = client.dispatch() else { return (Obs::not_made(NOINTERFACE), None) };
-    let Some(f) = provider.WskSocketConnect else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), None) };
-    let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), None) };
+pub(crate) fn socket_connect(
+    client: &Client,
+    op: &mut Op,
+    local: AddrBuf,
+    remote: AddrBuf,
+) -> (Obs, Option<Socket>) {
+    let Some((npi, provider)) = client.dispatch() else {
+        return (Obs::not_made(NOINTERFACE), None);
+    };
+    let Some(f) = provider.WskSocketConnect else {
+        return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), None);
+    };
+    let Some(mem) = op.mem() else {
+        return (Obs::not_made(NtStatus::DEVICE_BUSY), None);
+    };
     mem.addr = [local, remote];
     let (local, remote) = (mem.addr[0].as_sockaddr(), mem.addr[1].as_sockaddr());
     let obs = op.run("WskSocketConnect", WAIT, |irp, _| {
         // SAFETY: the NPI is captured; both addresses live in the op; no callbacks.
         unsafe {
-            f(npi, sys::SOCK_STREAM_TYPE, sys::IPPROTO_TCP, local, remote, 0, ptr::null_mut(), ptr::null(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), irp)
+            f(
+                npi,
+                sys::SOCK_STREAM_TYPE,
+                sys::IPPROTO_TCP,
+                local,
+                remote,
+                0,
+                ptr::null_mut(),
+                ptr::null(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                irp,
+            )
         }
     });
-    let socket = if obs.ok() { Socket::from_info(obs.info, Kind::Connection) } else { None };
+    let socket = if obs.ok() {
+        Socket::from_info(obs.info, Kind::Connection)
+    } else {
+        None
+    };
     (obs, socket)
 }
 
 /// Sets counted string `slot` of `mem` to ASCII `text` (NUL-terminated too: Wine passes the
 /// buffer on as a C string); returns its address.
 fn set_name(mem: &mut Mem, slot: usize, text: &str) -> *mut sys::UNICODE_STRING {
-    let (Some(chars), Some(name)) = (mem.name_chars.get_mut(slot), mem.names.get_mut(slot)) else { return ptr::null_mut() };
+    let (Some(chars), Some(name)) = (mem.name_chars.get_mut(slot), mem.names.get_mut(slot)) else {
+        return ptr::null_mut();
+    };
     chars.fill(0);
     let mut n = 0usize;
     for (dst, src) in chars.iter_mut().take(127).zip(text.bytes()) {
@@ -1186,7 +1556,11 @@ fn set_name(mem: &mut Mem, slot: usize, text: &str) -> *mut sys::UNICODE_STRING 
         n = n.saturating_add(1);
     }
     let bytes = u16::try_from(n.saturating_mul(2)).unwrap_or(0);
-    *name = sys::UNICODE_STRING { Length: bytes, MaximumLength: 256, Buffer: chars.as_mut_ptr() };
+    *name = sys::UNICODE_STRING {
+        Length: bytes,
+        MaximumLength: 256,
+        Buffer: chars.as_mut_ptr(),
+    };
     ptr::from_mut(name)
 }
 
@@ -1202,36 +1576,75 @@ pub(crate) struct Resolved {
 
 /// `WskGetAddressInfo(name)` (all namespaces, no service, no hints), then `WskFreeAddressInfo`.
 pub(crate) fn get_address_info(client: &Client, name: &str) -> (Obs, Resolved) {
-    let mut resolved = Resolved { count: 0, first_family: 0, addrs: [None; 8] };
-    let Some((npi, provider)) = client.dispatch() else { return (Obs::not_made(NOINTERFACE), resolved) };
-    let Some(f) = provider.WskGetAddressInfo else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), resolved) };
-    let Some(mut op) = Op::new(1) else { return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), resolved) };
-    let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), resolved) };
+    let mut resolved = Resolved {
+        count: 0,
+        first_family: 0,
+        addrs: [None; 8],
+    };
+    let Some((npi, provider)) = client.dispatch() else {
+        return (Obs::not_made(NOINTERFACE), resolved);
+    };
+    let Some(f) = provider.WskGetAddressInfo else {
+        return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), resolved);
+    };
+    let Some(mut op) = Op::new(1) else {
+        return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), resolved);
+    };
+    let Some(mem) = op.mem() else {
+        return (Obs::not_made(NtStatus::DEVICE_BUSY), resolved);
+    };
     let node = set_name(mem, 0, name);
     mem.ptrs[0] = ptr::null_mut();
     let result: *mut *mut sys::ADDRINFOEXW = (&raw mut mem.ptrs[0]).cast();
     // SAFETY: the NPI is captured; the name and the result variable live in the op.
     let obs = op.run("WskGetAddressInfo", WAIT, |irp, _| unsafe {
-        f(npi, node, ptr::null_mut(), 0, ptr::null_mut(), ptr::null_mut(), result, ptr::null_mut(), ptr::null_mut(), irp)
+        f(
+            npi,
+            node,
+            ptr::null_mut(),
+            0,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            result,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            irp,
+        )
     });
     if !obs.ok() {
         return (obs, resolved);
     }
-    let head = op.mem().map_or(ptr::null_mut(), |m| m.ptrs[0]).cast::<sys::ADDRINFOEXW>();
+    let head = op
+        .mem()
+        .map_or(ptr::null_mut(), |m| m.ptrs[0])
+        .cast::<sys::ADDRINFOEXW>();
     let mut next = head.cast_const();
     while resolved.count < 64 {
         // SAFETY: `next` is NULL or an entry of the list the provider just returned.
-        let Some(entry) = (unsafe { next.as_ref() }) else { break };
+        let Some(entry) = (unsafe { next.as_ref() }) else {
+            break;
+        };
         if resolved.count == 0 {
             resolved.first_family = entry.ai_family;
         }
         let mut addr = AddrBuf([0; 32]);
-        let len = usize::try_from(entry.ai_addrlen).unwrap_or(0).min(AddrBuf::V6_LEN);
+        let len = usize::try_from(entry.ai_addrlen)
+            .unwrap_or(0)
+            .min(AddrBuf::V6_LEN);
         if !entry.ai_addr.is_null() {
             // SAFETY: `ai_addr` points to `ai_addrlen` readable bytes; at most 28 are copied.
-            unsafe { ptr::copy_nonoverlapping(entry.ai_addr.cast::<u8>().cast_const(), addr.0.as_mut_ptr(), len) };
+            unsafe {
+                ptr::copy_nonoverlapping(
+                    entry.ai_addr.cast::<u8>().cast_const(),
+                    addr.0.as_mut_ptr(),
+                    len,
+                )
+            };
         }
-        if let Some(slot) = usize::try_from(resolved.count).ok().and_then(|i| resolved.addrs.get_mut(i)) {
+        if let Some(slot) = usize::try_from(resolved.count)
+            .ok()
+            .and_then(|i| resolved.addrs.get_mut(i))
+        {
             *slot = Some(addr);
         }
         resolved.count = resolved.count.saturating_add(1);
@@ -1247,23 +1660,50 @@ pub(crate) fn get_address_info(client: &Client, name: &str) -> (Obs, Resolved) {
 /// `WskGetNameInfo(addr)` into a 127-character node name; returns it as ASCII (`?` for the
 /// rest) in `out`, with its length.
 pub(crate) fn get_name_info(client: &Client, addr: AddrBuf, out: &mut [u8]) -> (Obs, usize) {
-    let Some((npi, provider)) = client.dispatch() else { return (Obs::not_made(NOINTERFACE), 0) };
-    let Some(f) = provider.WskGetNameInfo else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), 0) };
-    let Some(mut op) = Op::new(1) else { return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), 0) };
-    let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), 0) };
+    let Some((npi, provider)) = client.dispatch() else {
+        return (Obs::not_made(NOINTERFACE), 0);
+    };
+    let Some(f) = provider.WskGetNameInfo else {
+        return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), 0);
+    };
+    let Some(mut op) = Op::new(1) else {
+        return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), 0);
+    };
+    let Some(mem) = op.mem() else {
+        return (Obs::not_made(NtStatus::DEVICE_BUSY), 0);
+    };
     mem.addr[0] = addr;
     let sockaddr = mem.addr[0].as_sockaddr();
-    let len = if addr.family() == sys::AF_INET6_FAMILY { 28 } else { 16 };
+    let len = if addr.family() == sys::AF_INET6_FAMILY {
+        28
+    } else {
+        16
+    };
     let node = set_name(mem, 0, "");
     let service = set_name(mem, 1, "");
     // SAFETY: the NPI is captured; the address and both strings (256-byte buffers) live in the op.
-    let obs = op.run("WskGetNameInfo", WAIT, |irp, _| unsafe { f(npi, sockaddr, len, node, service, 0, ptr::null_mut(), ptr::null_mut(), irp) });
+    let obs = op.run("WskGetNameInfo", WAIT, |irp, _| unsafe {
+        f(
+            npi,
+            sockaddr,
+            len,
+            node,
+            service,
+            0,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            irp,
+        )
+    });
     let mut n = 0usize;
     if obs.ok() {
         if let Some(mem) = op.mem() {
             let units = usize::from(mem.names[0].Length / 2).min(127);
             for (dst, unit) in out.iter_mut().zip(mem.name_chars[0].iter().take(units)) {
-                *dst = u8::try_from(*unit).ok().filter(u8::is_ascii).unwrap_or(b'?');
+                *dst = u8::try_from(*unit)
+                    .ok()
+                    .filter(u8::is_ascii)
+                    .unwrap_or(b'?');
                 n = n.saturating_add(1);
             }
         }
@@ -1273,8 +1713,12 @@ pub(crate) fn get_name_info(client: &Client, addr: AddrBuf, out: &mut [u8]) -> (
 
 /// `WskListen` on a bound stream socket (IRP required), on a fresh op.
 pub(crate) fn listen(socket: &Socket) -> Obs {
-    let Some(f) = socket.stream().and_then(|d| d.WskListen) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
-    let Some(mut op) = Op::new(1) else { return Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES) };
+    let Some(f) = socket.stream().and_then(|d| d.WskListen) else {
+        return Obs::not_made(NtStatus::NOT_IMPLEMENTED);
+    };
+    let Some(mut op) = Op::new(1) else {
+        return Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES);
+    };
     let s = socket.as_ptr();
     // SAFETY: the socket is open; WskListen takes nothing but the IRP.
     op.run("WskListen", WAIT, |irp, _| unsafe { f(s, irp) })
@@ -1284,15 +1728,34 @@ pub(crate) fn listen(socket: &Socket) -> Obs {
 /// `OutputSizeReturned` NULL, as `SIO_WSK_QUERY_RECEIVE_BACKLOG`'s page gives), on a fresh
 /// op. Returns the observation and the value.
 pub(crate) fn ioctl_size(socket: &Socket, code: u32) -> (Obs, u64) {
-    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else { return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), 0) };
-    let Some(mut op) = Op::new(1) else { return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), 0) };
-    let Some(mem) = op.mem() else { return (Obs::not_made(NtStatus::DEVICE_BUSY), 0) };
+    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else {
+        return (Obs::not_made(NtStatus::NOT_IMPLEMENTED), 0);
+    };
+    let Some(mut op) = Op::new(1) else {
+        return (Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES), 0);
+    };
+    let Some(mem) = op.mem() else {
+        return (Obs::not_made(NtStatus::DEVICE_BUSY), 0);
+    };
     mem.size = u64::MAX;
     let output: *mut c_void = (&raw mut mem.size).cast();
     let s = socket.as_ptr();
     let size = core::mem::size_of::<u64>() as u64;
     // SAFETY: the socket is open; the output SIZE_T lives in the op until the request completes.
-    let obs = op.run("WskControlSocket(WskIoctl)", WAIT, |irp, _| unsafe { f(s, sys::WskIoctl, code, 0, 0, ptr::null_mut(), size, output, ptr::null_mut(), irp) });
+    let obs = op.run("WskControlSocket(WskIoctl)", WAIT, |irp, _| unsafe {
+        f(
+            s,
+            sys::WskIoctl,
+            code,
+            0,
+            0,
+            ptr::null_mut(),
+            size,
+            output,
+            ptr::null_mut(),
+            irp,
+        )
+    });
     let value = op.mem().map_or(0, |m| m.size);
     (obs, value)
 }
@@ -1301,30 +1764,68 @@ pub(crate) fn ioctl_size(socket: &Socket, code: u32) -> (Obs, u64) {
 /// `InputSize` the address's size, no output: `SIO_WSK_SET_SENDTO_ADDRESS` /
 /// `SIO_WSK_SET_REMOTE_ADDRESS`), on a fresh op.
 pub(crate) fn ioctl_set_address(socket: &Socket, code: u32, to: AddrBuf) -> Obs {
-    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
-    let Some(mut op) = Op::new(1) else { return Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES) };
-    let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
+    let Some(f) = socket.basic().and_then(|b| b.WskControlSocket) else {
+        return Obs::not_made(NtStatus::NOT_IMPLEMENTED);
+    };
+    let Some(mut op) = Op::new(1) else {
+        return Obs::not_made(NtStatus::INSUFFICIENT_RESOURCES);
+    };
+    let Some(mem) = op.mem() else {
+        return Obs::not_made(NtStatus::DEVICE_BUSY);
+    };
     mem.addr[0] = to;
     let input: *mut c_void = mem.addr[0].as_sockaddr().cast();
-    let len: u64 = if to.family() == sys::AF_INET6_FAMILY { 28 } else { 16 };
+    let len: u64 = if to.family() == sys::AF_INET6_FAMILY {
+        28
+    } else {
+        16
+    };
     let s = socket.as_ptr();
     // SAFETY: the socket is open; the address lives in the op until the request completes.
-    op.run("WskControlSocket(WskIoctl)", WAIT, |irp, _| unsafe { f(s, sys::WskIoctl, code, 0, len, input, 0, ptr::null_mut(), ptr::null_mut(), irp) })
+    op.run("WskControlSocket(WskIoctl)", WAIT, |irp, _| unsafe {
+        f(
+            s,
+            sys::WskIoctl,
+            code,
+            0,
+            len,
+            input,
+            0,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            irp,
+        )
+    })
 }
 
 /// `WskReceiveFrom` of up to `len` bytes on a datagram socket, without waiting; the sender's
 /// address goes to `mem.addr[0]` (prefilled with `0xAA`).
 pub(crate) fn issue_receive_from(socket: &Socket, op: &mut Op, len: usize) -> NtStatus {
-    let Some(receive_from) = socket.datagram().and_then(|d| d.WskReceiveFrom) else { return NtStatus::NOT_IMPLEMENTED };
+    let Some(receive_from) = socket.datagram().and_then(|d| d.WskReceiveFrom) else {
+        return NtStatus::NOT_IMPLEMENTED;
+    };
     let buf = op.prepare_buf(len);
-    let Some(mem) = op.mem() else { return NtStatus::DEVICE_BUSY };
+    let Some(mem) = op.mem() else {
+        return NtStatus::DEVICE_BUSY;
+    };
     mem.addr[0] = AddrBuf::poisoned();
     let from = mem.addr[0].as_sockaddr();
     let control_len: *mut u32 = &raw mut mem.ulongs[0];
     let control_flags: *mut u32 = &raw mut mem.ulongs[1];
     let s = socket.as_ptr();
     // SAFETY: the socket is open and bound; every pointer is into the op.
-    op.issue("WskReceiveFrom", |irp, _| unsafe { receive_from(s, buf, 0, from, control_len, ptr::null_mut(), control_flags, irp) })
+    op.issue("WskReceiveFrom", |irp, _| unsafe {
+        receive_from(
+            s,
+            buf,
+            0,
+            from,
+            control_len,
+            ptr::null_mut(),
+            control_flags,
+            irp,
+        )
+    })
 }
 
 /// `WskSendTo` of `data` to `to` on a datagram socket, on `op`.
@@ -1335,13 +1836,17 @@ pub(crate) fn send_to(socket: &Socket, op: &mut Op, data: &[u8], to: AddrBuf) ->
 /// `WskSendTo` of `data` to `to`, or with a NULL remote address (`None`: the fixed
 /// destination `SIO_WSK_SET_SENDTO_ADDRESS` / `SIO_WSK_SET_REMOTE_ADDRESS` set), on `op`.
 pub(crate) fn send_to_opt(socket: &Socket, op: &mut Op, data: &[u8], to: Option<AddrBuf>) -> Obs {
-    let Some(send_to) = socket.datagram().and_then(|d| d.WskSendTo) else { return Obs::not_made(NtStatus::NOT_IMPLEMENTED) };
+    let Some(send_to) = socket.datagram().and_then(|d| d.WskSendTo) else {
+        return Obs::not_made(NtStatus::NOT_IMPLEMENTED);
+    };
     match op.data().and_then(|d| d.get_mut(..data.len())) {
         Some(dst) => dst.copy_from_slice(data),
         None => return Obs::not_made(NtStatus::BUFFER_TOO_SMALL),
     }
     let out = op.prepare_buf(data.len());
-    let Some(mem) = op.mem() else { return Obs::not_made(NtStatus::DEVICE_BUSY) };
+    let Some(mem) = op.mem() else {
+        return Obs::not_made(NtStatus::DEVICE_BUSY);
+    };
     let to = match to {
         Some(a) => {
             mem.addr[1] = a;
@@ -1352,7 +1857,9 @@ pub(crate) fn send_to_opt(socket: &Socket, op: &mut Op, data: &[u8], to: Option<
     let s = socket.as_ptr();
     // SAFETY: the socket is open and bound; the data, its WSK_BUF and the address (if any)
     // are in the op.
-    op.run("WskSendTo", WAIT, |irp, _| unsafe { send_to(s, out, 0, to, 0, ptr::null_mut(), irp) })
+    op.run("WskSendTo", WAIT, |irp, _| unsafe {
+        send_to(s, out, 0, to, 0, ptr::null_mut(), irp)
+    })
 }
 
 /// What the connection event callbacks saw.
@@ -1377,12 +1884,22 @@ pub(crate) struct EventData {
 pub(crate) struct EventSink(PoolBox<SpinLock<EventData>>);
 
 /// `WskReceiveEvent`. IRQL <= DISPATCH_LEVEL.
-unsafe extern "C" fn on_receive(context: *mut c_void, _flags: u32, indication: *mut sys::WSK_DATA_INDICATION, size: u64, _accepted: *mut u64) -> i32 {
+unsafe extern "C" fn on_receive(
+    context: *mut c_void,
+    _flags: u32,
+    indication: *mut sys::WSK_DATA_INDICATION,
+    size: u64,
+    _accepted: *mut u64,
+) -> i32 {
     // SAFETY: `context` is the sink's pool object, alive until the socket's close completed.
-    let Some(state) = (unsafe { context.cast::<SpinLock<EventData>>().as_ref() }) else { return NtStatus::SUCCESS.0 };
+    let Some(state) = (unsafe { context.cast::<SpinLock<EventData>>().as_ref() }) else {
+        return NtStatus::SUCCESS.0;
+    };
     let mut data = state.lock();
     data.calls = data.calls.saturating_add(1);
-    data.bytes = data.bytes.saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
+    data.bytes = data
+        .bytes
+        .saturating_add(usize::try_from(size).unwrap_or(usize::MAX));
     let mut next = indication.cast_const();
     // SAFETY: the chain is valid during the callback.
     while let Some(item) = unsafe { next.as_ref() } {
@@ -1393,7 +1910,9 @@ unsafe extern "C" fn on_receive(context: *mut c_void, _flags: u32, indication: *
         };
         for b in slice {
             let at = data.len;
-            let Some(slot) = data.data.get_mut(at) else { break };
+            let Some(slot) = data.data.get_mut(at) else {
+                break;
+            };
             *slot = *b;
             data.len = at.saturating_add(1);
         }
@@ -1411,8 +1930,11 @@ unsafe extern "C" fn on_disconnect(context: *mut c_void, _flags: u32) -> i32 {
     NtStatus::SUCCESS.0
 }
 
-static EVENT_DISPATCH: sys::WSK_CLIENT_CONNECTION_DISPATCH =
-    sys::WSK_CLIENT_CONNECTION_DISPATCH { WskReceiveEvent: Some(on_receive), WskDisconnectEvent: Some(on_disconnect), WskSendBacklogEvent: None };
+static EVENT_DISPATCH: sys::WSK_CLIENT_CONNECTION_DISPATCH = sys::WSK_CLIENT_CONNECTION_DISPATCH {
+    WskReceiveEvent: Some(on_receive),
+    WskDisconnectEvent: Some(on_disconnect),
+    WskSendBacklogEvent: None,
+};
 
 /// The bytes of an indication buffer (`MmGetSystemAddressForMdlSafe`).
 fn mapped<'a>(buf: &sys::WSK_BUF) -> Option<&'a [u8]> {
@@ -1420,7 +1942,9 @@ fn mapped<'a>(buf: &sys::WSK_BUF) -> Option<&'a [u8]> {
     let mdl = unsafe { buf.Mdl.as_ref() }?;
     let count = usize::try_from(mdl.ByteCount).ok()?;
     let offset = usize::try_from(buf.Offset).ok()?.min(count);
-    let len = usize::try_from(buf.Length).ok()?.min(count.saturating_sub(offset));
+    let len = usize::try_from(buf.Length)
+        .ok()?
+        .min(count.saturating_sub(offset));
     #[allow(clippy::cast_sign_loss)]
     let flags = u32::from(mdl.MdlFlags as u16);
     let base = if flags & (sys::MDL_MAPPED_TO_SYSTEM_VA | sys::MDL_SOURCE_IS_NONPAGED_POOL) != 0 {
@@ -1429,18 +1953,36 @@ fn mapped<'a>(buf: &sys::WSK_BUF) -> Option<&'a [u8]> {
         let priority = sys::NormalPagePriority | sys::MdlMappingNoExecute;
         // SAFETY: the MDL describes locked pages of the indication; mapping them for the
         // callback is what MmGetSystemAddressForMdlSafe does.
-        unsafe { sys::MmMapLockedPagesSpecifyCache(ptr::from_ref(mdl).cast_mut(), sys::KERNEL_MODE, sys::MmCached, ptr::null_mut(), 0, priority) }
+        unsafe {
+            sys::MmMapLockedPagesSpecifyCache(
+                ptr::from_ref(mdl).cast_mut(),
+                sys::KERNEL_MODE,
+                sys::MmCached,
+                ptr::null_mut(),
+                0,
+                priority,
+            )
+        }
     };
     if base.is_null() {
         return None;
     }
     // SAFETY: `base` maps the MDL's ByteCount bytes; offset + len <= ByteCount.
-    Some(unsafe { core::slice::from_raw_parts(base.cast::<u8>().cast_const().wrapping_add(offset), len) })
+    Some(unsafe {
+        core::slice::from_raw_parts(base.cast::<u8>().cast_const().wrapping_add(offset), len)
+    })
 }
 
 impl EventSink {
     pub(crate) fn new() -> Option<Self> {
-        let data = EventData { calls: 0, bytes: 0, data: [0; 64], len: 0, unmapped: 0, disconnects: 0 };
+        let data = EventData {
+            calls: 0,
+            bytes: 0,
+            data: [0; 64],
+            len: 0,
+            unmapped: 0,
+            disconnects: 0,
+        };
         PoolBox::try_new(SpinLock::new(data)).ok().map(Self)
     }
 
@@ -1496,7 +2038,9 @@ unsafe extern "C" fn on_accept(
     _accept_dispatch: *mut *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
 ) -> i32 {
     // SAFETY: `context` is the sink's pool object, alive until the socket's close completed.
-    let Some(state) = (unsafe { context.cast::<SpinLock<AcceptData>>().as_ref() }) else { return NtStatus::DATA_NOT_ACCEPTED.0 };
+    let Some(state) = (unsafe { context.cast::<SpinLock<AcceptData>>().as_ref() }) else {
+        return NtStatus::DATA_NOT_ACCEPTED.0;
+    };
     let mut data = state.lock();
     data.calls = data.calls.saturating_add(1);
     if accept_socket.is_null() || data.socket != 0 {
@@ -1507,19 +2051,30 @@ unsafe extern "C" fn on_accept(
         // SAFETY: the provider passes a socket address of the listener's family, readable
         // during the callback; an IPv4 one is 16 bytes.
         let family = unsafe { remote.cast::<u16>().read_unaligned() };
-        let len = if family == sys::AF_INET6_FAMILY { AddrBuf::V6_LEN } else { 16 };
+        let len = if family == sys::AF_INET6_FAMILY {
+            AddrBuf::V6_LEN
+        } else {
+            16
+        };
         // SAFETY: as above, `len` bytes readable; the destination holds 32.
         unsafe { ptr::copy_nonoverlapping(remote.cast::<u8>(), data.remote.0.as_mut_ptr(), len) };
     }
     NtStatus::SUCCESS.0
 }
 
-static LISTEN_EVENTS: sys::WSK_CLIENT_LISTEN_DISPATCH =
-    sys::WSK_CLIENT_LISTEN_DISPATCH { WskAcceptEvent: Some(on_accept), WskInspectEvent: None, WskAbortEvent: None };
+static LISTEN_EVENTS: sys::WSK_CLIENT_LISTEN_DISPATCH = sys::WSK_CLIENT_LISTEN_DISPATCH {
+    WskAcceptEvent: Some(on_accept),
+    WskInspectEvent: None,
+    WskAbortEvent: None,
+};
 
 impl AcceptSink {
     pub(crate) fn new() -> Option<Self> {
-        let data = AcceptData { calls: 0, socket: 0, remote: AddrBuf::poisoned() };
+        let data = AcceptData {
+            calls: 0,
+            socket: 0,
+            remote: AddrBuf::poisoned(),
+        };
         PoolBox::try_new(SpinLock::new(data)).ok().map(Self)
     }
 

@@ -3,7 +3,9 @@
 use core::fmt::{self, Write};
 
 use wsk::NtStatus;
-use wskrs_conformance_abi::{Outcome, Record, DETAIL_LEN, HEADER_LEN, MAX_RECORDS, NAME_LEN, RECORD_LEN};
+use wskrs_conformance_abi::{
+    Outcome, Record, DETAIL_LEN, HEADER_LEN, MAX_RECORDS, NAME_LEN, RECORD_LEN,
+};
 
 /// A record's detail text, truncated at [`DETAIL_LEN`] bytes (NUL-padded).
 pub(crate) struct Detail {
@@ -13,14 +15,19 @@ pub(crate) struct Detail {
 
 impl Detail {
     pub(crate) const fn new() -> Self {
-        Self { buf: [0; DETAIL_LEN], len: 0 }
+        Self {
+            buf: [0; DETAIL_LEN],
+            len: 0,
+        }
     }
 }
 
 impl Write for Detail {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         for b in s.bytes() {
-            let Some(slot) = self.buf.get_mut(self.len) else { break };
+            let Some(slot) = self.buf.get_mut(self.len) else {
+                break;
+            };
             *slot = if b.is_ascii() { b } else { b'?' };
             self.len = self.len.saturating_add(1);
         }
@@ -68,11 +75,23 @@ impl<'a> Report<'a> {
         if self.count >= MAX_RECORDS {
             return;
         }
-        let mut record = Record { name: [0; NAME_LEN], result: outcome as u32, status: status.as_u32(), detail: detail.buf };
-        for (dst, src) in record.name.iter_mut().zip(name.bytes().take(NAME_LEN.saturating_sub(1))) {
+        let mut record = Record {
+            name: [0; NAME_LEN],
+            result: outcome as u32,
+            status: status.as_u32(),
+            detail: detail.buf,
+        };
+        for (dst, src) in record
+            .name
+            .iter_mut()
+            .zip(name.bytes().take(NAME_LEN.saturating_sub(1)))
+        {
             *dst = src;
         }
-        let at = self.count.saturating_mul(RECORD_LEN).saturating_add(HEADER_LEN);
+        let at = self
+            .count
+            .saturating_mul(RECORD_LEN)
+            .saturating_add(HEADER_LEN);
         if let Some(dst) = self.out.get_mut(at..at.saturating_add(RECORD_LEN)) {
             dst.copy_from_slice(&record.encode());
             self.count = self.count.saturating_add(1);
@@ -86,7 +105,9 @@ impl<'a> Report<'a> {
 
     /// Bytes used (header and records).
     pub(crate) fn len(&self) -> usize {
-        self.count.saturating_mul(RECORD_LEN).saturating_add(HEADER_LEN)
+        self.count
+            .saturating_mul(RECORD_LEN)
+            .saturating_add(HEADER_LEN)
     }
 
     /// The buffer, for the header.

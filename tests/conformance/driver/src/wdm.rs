@@ -35,10 +35,21 @@ struct Tally {
 
 impl Tally {
     const fn new() -> Self {
-        Self { judged: AtomicU32::new(0), broken: AtomicU32::new(0), first: SpinLock::new(None) }
+        Self {
+            judged: AtomicU32::new(0),
+            broken: AtomicU32::new(0),
+            first: SpinLock::new(None),
+        }
     }
 
-    fn record(&self, ok: bool, what: &'static str, returned: NtStatus, status: NtStatus, extra: u32) {
+    fn record(
+        &self,
+        ok: bool,
+        what: &'static str,
+        returned: NtStatus,
+        status: NtStatus,
+        extra: u32,
+    ) {
         self.judged.fetch_add(1, Ordering::AcqRel);
         if !ok {
             self.broken.fetch_add(1, Ordering::AcqRel);
@@ -59,10 +70,28 @@ static IRQL: Tally = Tally::new();
 /// Judges one completed request against the rules that its completion routine can see.
 pub(crate) fn judge(what: &'static str, returned: NtStatus, seen: &Seen) {
     let marked = seen.pending_returned;
-    PENDING.record(marked == (returned == NtStatus::PENDING), what, returned, seen.status, u32::from(marked));
-    IO_STATUS.record(seen.status != ARMED_STATUS && seen.info != ARMED_INFO, what, returned, seen.status, 0);
+    PENDING.record(
+        marked == (returned == NtStatus::PENDING),
+        what,
+        returned,
+        seen.status,
+        u32::from(marked),
+    );
+    IO_STATUS.record(
+        seen.status != ARMED_STATUS && seen.info != ARMED_INFO,
+        what,
+        returned,
+        seen.status,
+        0,
+    );
     CANCEL_ROUTINE.record(!seen.cancel_routine, what, returned, seen.status, 0);
-    IRQL.record(seen.irql <= DISPATCH_LEVEL, what, returned, seen.status, u32::from(seen.irql));
+    IRQL.record(
+        seen.irql <= DISPATCH_LEVEL,
+        what,
+        returned,
+        seen.status,
+        u32::from(seen.irql),
+    );
 }
 
 /// Records whether a completed IRP still carried the completion routine's markers.
@@ -93,16 +122,32 @@ pub(crate) fn report(report: &mut Report<'_>) {
         let broken = tally.broken.load(Ordering::Acquire);
         let first = *tally.first.lock();
         match first {
-            _ if judged == 0 => report.push(name, Outcome::Unsupported, NtStatus::SUCCESS, &detail!("needs completed requests: none")),
-            None => report.push(name, Outcome::Pass, NtStatus::SUCCESS, &detail!("{judged} requests: {rule}")),
+            _ if judged == 0 => report.push(
+                name,
+                Outcome::Unsupported,
+                NtStatus::SUCCESS,
+                &detail!("needs completed requests: none"),
+            ),
+            None => report.push(
+                name,
+                Outcome::Pass,
+                NtStatus::SUCCESS,
+                &detail!("{judged} requests: {rule}"),
+            ),
             Some((what, returned, status, extra)) => {
                 let text = match shown {
                     Shown::Pending => {
                         detail!("{broken}/{judged} broke it; first {what}: ret {}, IRP {}, PendingReturned {}", St(returned), St(status), extra != 0)
                     }
-                    Shown::Irql => detail!("{broken}/{judged} broke it; first {what}: IRQL {extra}"),
+                    Shown::Irql => {
+                        detail!("{broken}/{judged} broke it; first {what}: IRQL {extra}")
+                    }
                     Shown::Request => detail!("{broken}/{judged} broke it; first {what}"),
-                    Shown::Statuses => detail!("{broken}/{judged} broke it; first {what}: ret {}, IRP {}", St(returned), St(status)),
+                    Shown::Statuses => detail!(
+                        "{broken}/{judged} broke it; first {what}: ret {}, IRP {}",
+                        St(returned),
+                        St(status)
+                    ),
                 };
                 report.push(name, Outcome::Fail, status, &text);
             }

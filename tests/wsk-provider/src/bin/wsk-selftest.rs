@@ -164,7 +164,10 @@ mod selftest {
             (sys::TCP_TIMESTAMPS, 0),
             (sys::TCP_FAIL_CONNECT_ON_ICMP_ERROR, 0),
         ];
-        let got: Vec<_> = defaults.iter().map(|(n, _)| get_u32(a, sys::IPPROTO_TCP, *n)).collect();
+        let got: Vec<_> = defaults
+            .iter()
+            .map(|(n, _)| get_u32(a, sys::IPPROTO_TCP, *n))
+            .collect();
         check(
             &format!("tcp{v}: IPPROTO_TCP options Wine refuses read Windows' defaults (KEEPCNT 10, KEEPIDLE 7200, KEEPINTVL 1, ...)"),
             defaults.iter().zip(&got).all(|((_, d), g)| *g == Some(*d)),
@@ -211,12 +214,22 @@ mod selftest {
     /// The keep-alive timer of the connection `local` -> `remote` as /proc/net/tcp(6) shows
     /// it (timer 2, remaining time in USER_HZ = 100 ticks per second).
     fn keepalive_timer(local: SocketAddr, remote: SocketAddr) -> Option<Duration> {
-        let file = if local.is_ipv4() { r"Z:\proc\net\tcp" } else { r"Z:\proc\net\tcp6" };
+        let file = if local.is_ipv4() {
+            r"Z:\proc\net\tcp"
+        } else {
+            r"Z:\proc\net\tcp6"
+        };
         let text = std::fs::read_to_string(file).ok()?;
-        let port = |field: &str| field.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+        let port = |field: &str| {
+            field
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok())
+        };
         text.lines().skip(1).find_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 6 || port(f[1]) != Some(local.port()) || port(f[2]) != Some(remote.port()) {
+            if f.len() < 6 || port(f[1]) != Some(local.port()) || port(f[2]) != Some(remote.port())
+            {
                 return None;
             }
             let (kind, when) = f[5].split_once(':')?;
@@ -776,7 +789,18 @@ mod selftest {
         let f = basic(s).WskControlSocket.unwrap();
         if with_irp {
             Req::new().run(|irp| unsafe {
-                f(s, sys::WskIoctl, code, 0, il as u64, ip, ol as u64, op, null_mut(), irp)
+                f(
+                    s,
+                    sys::WskIoctl,
+                    code,
+                    0,
+                    il as u64,
+                    ip,
+                    ol as u64,
+                    op,
+                    null_mut(),
+                    irp,
+                )
             })
         } else {
             let mut returned: u64 = 0;
@@ -857,7 +881,10 @@ mod selftest {
         check(
             "ioctl: SIO_WSK_QUERY_RECEIVE_BACKLOG with data queued -> 5 (SIZE_T, IRP)",
             cst.is_success() && st.is_success() && info == 8 && u64::from_le_bytes(backlog) == 5,
-            format!("{cst:?} {ret:?} {st:?} {info} {}", u64::from_le_bytes(backlog)),
+            format!(
+                "{cst:?} {ret:?} {st:?} {info} {}",
+                u64::from_le_bytes(backlog)
+            ),
         );
         let (ret, _, _) = ioctl(
             s,
@@ -989,7 +1016,9 @@ mod selftest {
             format!("{st:?} {sst:?} {sent} {got:?}"),
         );
         let (sst, _) = send_to(d, b"override", Some(other.local_addr().unwrap()));
-        other.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        other
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let got = other.recv_from(&mut buf);
         check(
             "ioctl: WskSendTo with an address overrides the fixed one",
@@ -1047,7 +1076,10 @@ mod selftest {
             rst.is_success()
                 && chain.bytes().get(..n) == Some(b"from-peer".as_slice())
                 && parse(&from) == Some(peer.local_addr().unwrap()),
-            format!("{rst:?} {:?}", String::from_utf8_lossy(&chain.bytes()[..n.min(32)])),
+            format!(
+                "{rst:?} {:?}",
+                String::from_utf8_lossy(&chain.bytes()[..n.min(32)])
+            ),
         );
         let mut b8 = [0u8; 8];
         let (_, st, _) = ioctl(
@@ -1131,8 +1163,8 @@ mod selftest {
             let mut chain = Chain::new(&[6]);
             chain.fill(b"stream");
             let mut wb = chain.wsk_buf(0, 6);
-            let (_, st, _) = Req::new()
-                .run(|irp| unsafe { (conn(a).WskSend.unwrap())(a, &raw mut wb, 0, irp) });
+            let (_, st, _) =
+                Req::new().run(|irp| unsafe { (conn(a).WskSend.unwrap())(a, &raw mut wb, 0, irp) });
             let mut got = [0u8; 6];
             let read = peer.read_exact(&mut got);
             check(
@@ -1210,8 +1242,8 @@ mod selftest {
                 && parse(&remote) == Some(target),
             format!("{sst:?} {rst:?} {n} {ast:?}"),
         );
-        let (_, dst, _) = Req::new()
-            .run(|irp| unsafe { (sd.WskDisconnect.unwrap())(s, null_mut(), 0, irp) });
+        let (_, dst, _) =
+            Req::new().run(|irp| unsafe { (sd.WskDisconnect.unwrap())(s, null_mut(), 0, irp) });
         let eof = Chain::new(&[4]);
         let mut wb = eof.wsk_buf(0, 4);
         let (_, est, en) =
@@ -1504,23 +1536,34 @@ mod selftest {
     fn connect_ex(wsk: &Wsk) {
         let server = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut to = sockaddr(server.local_addr().unwrap());
-        let (st, s) = wsk.socket(family(server.local_addr().unwrap()), 1, 6, sys::WSK_FLAG_CONNECTION_SOCKET);
-        check("connect-ex: WskSocket connection", st.is_success(), format!("{st:?}"));
+        let (st, s) = wsk.socket(
+            family(server.local_addr().unwrap()),
+            1,
+            6,
+            sys::WSK_FLAG_CONNECTION_SOCKET,
+        );
+        check(
+            "connect-ex: WskSocket connection",
+            st.is_success(),
+            format!("{st:?}"),
+        );
         let c = conn(s);
         let st = bind(s, "127.0.0.1:0".parse().unwrap(), c.WskBind);
         check("connect-ex: WskBind", st.is_success(), format!("{st:?}"));
         let mut chain = Chain::new(&[6, 20]);
         chain.fill(b"xxhello with the connect!");
         let mut wb = chain.wsk_buf(2, 23);
-        let (ret, st, _) = Req::new()
-            .run(|irp| unsafe { (c.WskConnectEx.unwrap())(s, to.as_mut_ptr().cast(), &raw mut wb, 1, irp) });
+        let (ret, st, _) = Req::new().run(|irp| unsafe {
+            (c.WskConnectEx.unwrap())(s, to.as_mut_ptr().cast(), &raw mut wb, 1, irp)
+        });
         check(
             "connect-ex: flags != 0 -> INVALID_PARAMETER (returned and completed)",
             ret == NtStatus::INVALID_PARAMETER && st == ret,
             format!("{ret:?} {st:?}"),
         );
-        let (ret, st, info) = Req::new()
-            .run(|irp| unsafe { (c.WskConnectEx.unwrap())(s, to.as_mut_ptr().cast(), &raw mut wb, 0, irp) });
+        let (ret, st, info) = Req::new().run(|irp| unsafe {
+            (c.WskConnectEx.unwrap())(s, to.as_mut_ptr().cast(), &raw mut wb, 0, irp)
+        });
         check(
             "connect-ex: WskConnectEx with a 2-MDL chain, Information = bytes sent",
             ret == NtStatus::PENDING && st.is_success() && info == 23,
@@ -1536,7 +1579,11 @@ mod selftest {
             format!("{read:?} {:?}", String::from_utf8_lossy(&got)),
         );
         let (_, st) = close(s);
-        check("connect-ex: WskCloseSocket", st.is_success(), format!("{st:?}"));
+        check(
+            "connect-ex: WskCloseSocket",
+            st.is_success(),
+            format!("{st:?}"),
+        );
     }
 
     /// Control information: `IP_PKTINFO` set, `WskReceiveFrom` with a control buffer returns an
@@ -1544,13 +1591,23 @@ mod selftest {
     /// reaches the peer.
     fn control_info(wsk: &Wsk) {
         let (st, s) = wsk.socket(sys::AF_INET_FAMILY, 2, 17, sys::WSK_FLAG_DATAGRAM_SOCKET);
-        check("control: WskSocket datagram", st.is_success(), format!("{st:?}"));
+        check(
+            "control: WskSocket datagram",
+            st.is_success(),
+            format!("{st:?}"),
+        );
         let d = dgram(s);
         let st = bind(s, "127.0.0.1:0".parse().unwrap(), d.WskBind);
         check("control: WskBind", st.is_success(), format!("{st:?}"));
         let st = set_u32(s, sys::IPPROTO_IP, sys::IP_PKTINFO, 1);
-        check("control: set IP_PKTINFO", st.is_success(), format!("{st:?}"));
-        let Some(me) = local_address(s, d.WskGetLocalAddress) else { return };
+        check(
+            "control: set IP_PKTINFO",
+            st.is_success(),
+            format!("{st:?}"),
+        );
+        let Some(me) = local_address(s, d.WskGetLocalAddress) else {
+            return;
+        };
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let chain = Chain::new(&[32]);
@@ -1609,7 +1666,15 @@ mod selftest {
         let mut wb = chain.wsk_buf(0, 5);
         let mut to = sockaddr(peer.local_addr().unwrap());
         let (ret, st, info) = Req::new().run(|irp| unsafe {
-            (d.WskSendTo.unwrap())(s, &raw mut wb, 0, to.as_mut_ptr().cast(), 24, out.as_mut_ptr().cast(), irp)
+            (d.WskSendTo.unwrap())(
+                s,
+                &raw mut wb,
+                0,
+                to.as_mut_ptr().cast(),
+                24,
+                out.as_mut_ptr().cast(),
+                irp,
+            )
         });
         let mut got = [0u8; 16];
         let recv = peer.recv_from(&mut got);
@@ -1618,11 +1683,17 @@ mod selftest {
             ret == NtStatus::PENDING
                 && st.is_success()
                 && info == 5
-                && recv.as_ref().is_ok_and(|(n, a)| &got[..*n] == b"reply" && *a == me),
+                && recv
+                    .as_ref()
+                    .is_ok_and(|(n, a)| &got[..*n] == b"reply" && *a == me),
             format!("{ret:?} {st:?} {info} {recv:?}"),
         );
         let (_, st) = close(s);
-        check("control: WskCloseSocket", st.is_success(), format!("{st:?}"));
+        check(
+            "control: WskCloseSocket",
+            st.is_success(),
+            format!("{st:?}"),
+        );
     }
 
     fn socket_connect(wsk: &Wsk) {
@@ -2834,9 +2905,11 @@ mod selftest {
             let chain = Chain::new(&[4]);
             let r = Req::new();
             let mut wb = chain.wsk_buf(0, 4);
-            let first = NtStatus(unsafe { (conn(s).WskReceive.unwrap())(s, &raw mut wb, 0, r.arm()) });
+            let first =
+                NtStatus(unsafe { (conn(s).WskReceive.unwrap())(s, &raw mut wb, 0, r.arm()) });
             // The same IRP again, not re-armed (re-arming would itself corrupt the request).
-            let again = NtStatus(unsafe { (conn(s).WskReceive.unwrap())(s, &raw mut wb, 0, r.irp) });
+            let again =
+                NtStatus(unsafe { (conn(s).WskReceive.unwrap())(s, &raw mut wb, 0, r.irp) });
             let reused = netio::verifier_reports() - before;
             peer.write_all(b"data").unwrap();
             let done = r.wait(Duration::from_secs(10));
@@ -2885,7 +2958,8 @@ mod selftest {
                 std::thread::sleep(Duration::from_millis(5));
             }
             let c = Req::new();
-            let closing = NtStatus(unsafe { (super::basic(s).WskCloseSocket.unwrap())(s, c.arm()) });
+            let closing =
+                NtStatus(unsafe { (super::basic(s).WskCloseSocket.unwrap())(s, c.arm()) });
             let mut out = [0u8; 28];
             let (_, late, _) = Req::new().run(|irp| unsafe {
                 (conn(s).WskGetLocalAddress.unwrap())(s, out.as_mut_ptr().cast(), irp)
