@@ -198,8 +198,8 @@ impl WskClient {
                 Some(run_deferred::<T>),
                 sys::DelayedWorkQueue,
                 context,
-            )
-        };
+            );
+        }
         Ok(())
     }
 }

@@ -602,8 +602,8 @@ fn remote_of(indication: &sys::WSK_DATAGRAM_INDICATION) -> Option<SocketAddr> {
             p.as_ptr().cast::<u8>(),
             ptr::from_mut(&mut storage).cast::<u8>(),
             family_size(p),
-        )
-    };
+        );
+    }
     storage.to_socket_addr()
 }
 
@@ -851,8 +851,8 @@ unsafe extern "C" fn accept_event<L: ListenEvents>(
                 p.as_ptr().cast::<u8>(),
                 ptr::from_mut(&mut storage).cast::<u8>(),
                 family_size(p),
-            )
-        };
+            );
+        }
         storage.to_socket_addr()
     });
     let connection =

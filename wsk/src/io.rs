@@ -133,8 +133,8 @@ impl MdlBuffer {
                 bytes.as_ptr(),
                 base.as_ptr().wrapping_add(offset),
                 bytes.len(),
-            )
-        };
+            );
+        }
         Ok(())
     }
 }

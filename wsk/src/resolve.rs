@@ -204,8 +204,8 @@ fn entry_address(entry: &sys::ADDRINFOEXW) -> Option<SocketAddr> {
             src.as_ptr().cast::<u8>(),
             ptr::from_mut(&mut storage).cast::<u8>(),
             len,
-        )
-    };
+        );
+    }
     storage.to_socket_addr()
 }
 

@@ -235,7 +235,7 @@ impl<R: PendingRequest> Driver<R> {
             return;
         };
         if let Err((_, endpoint)) = client.defer((self, endpoint), |(driver, endpoint)| {
-            driver.close_endpoint(endpoint)
+            driver.close_endpoint(endpoint);
         }) {
             // No work item: leak the endpoint's sockets rather than block here.
             core::mem::forget(endpoint);

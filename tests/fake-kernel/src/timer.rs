@@ -398,8 +398,8 @@ impl Arm {
                 context as *mut c_void,
                 ptr::null_mut(),
                 ptr::null_mut(),
-            )
-        };
+            );
+        }
         if state::current_irql() != DISPATCH_LEVEL {
             violation(format!(
                 "DPC routine returned at IRQL {} (entered at DISPATCH_LEVEL)",

@@ -739,33 +739,10 @@ impl Op {
             | Kind::Notify => (status, if status.is_success() { bytes } else { 0 }),
             Kind::ReceiveFrom { from, out, msg, .. } => {
                 if status.is_success() {
-                    // SAFETY: the request is complete; `from` was filled by Winsock.
-                    let from = unsafe { &*from.get() };
-                    // SAFETY: the client's buffers stay valid until its IRP completes (WSK
-                    // contract); null pointers are skipped.
-                    unsafe { from.write(out.remote) };
-                    // With a control buffer, WSARecvMsg updated `msg`: the control bytes
-                    // written and the receive flags; without one, no control information.
-                    let (control_len, control_flags) =
-                        if out.control.is_null() || out.control_room == 0 {
-                            (0, 0)
-                        } else {
-                            // SAFETY: the request is complete; Winsock no longer writes `msg`.
-                            let msg = unsafe { &*msg.get() };
-                            (
-                                msg.Control.len.min(out.control_room),
-                                msg.dwFlags & CONTROL_FLAGS,
-                            )
-                        };
-                    for (p, value) in [
-                        (out.control_length, control_len),
-                        (out.control_flags, control_flags),
-                    ] {
-                        if !p.is_null() {
-                            // SAFETY: as above.
-                            unsafe { p.write_unaligned(value) };
-                        }
-                    }
+                    // SAFETY: the request completed successfully; Winsock no longer writes
+                    // `from` or `msg`, and the client's buffers in `out` stay valid until its
+                    // IRP completes (WSK contract).
+                    unsafe { finish_receive_from(from, out, msg) };
                     (status, bytes)
                 } else {
                     (status, 0)
@@ -911,4 +888,41 @@ pub(crate) fn allowed(category: Category, kind: &Kind) -> bool {
             Kind::SendTo { .. } | Kind::ReceiveFrom { .. }
         ) | (Category::Listen, Kind::Accept { .. })
     )
+}
+
+/// Writes a completed `WskReceiveFrom`'s outputs: the sender's address and, with a control
+/// buffer, the control bytes written and the receive flags (`WSARecvMsg` updated `msg`).
+///
+/// # Safety
+/// The request completed successfully (Winsock no longer writes `from` or `msg`) and the
+/// client's pointers in `out` are valid or null (WSK contract: until its IRP completes).
+unsafe fn finish_receive_from(
+    from: &UnsafeCell<Addr>,
+    out: &FromOut,
+    msg: &UnsafeCell<ws::WSAMSG>,
+) {
+    // SAFETY: the caller guarantees Winsock no longer writes `from`.
+    let from = unsafe { &*from.get() };
+    // SAFETY: the client's buffers stay valid until its IRP completes (WSK contract); null
+    // pointers are skipped.
+    unsafe { from.write(out.remote) };
+    let (control_len, control_flags) = if out.control.is_null() || out.control_room == 0 {
+        (0, 0)
+    } else {
+        // SAFETY: the caller guarantees Winsock no longer writes `msg`.
+        let msg = unsafe { &*msg.get() };
+        (
+            msg.Control.len.min(out.control_room),
+            msg.dwFlags & CONTROL_FLAGS,
+        )
+    };
+    for (p, value) in [
+        (out.control_length, control_len),
+        (out.control_flags, control_flags),
+    ] {
+        if !p.is_null() {
+            // SAFETY: as above.
+            unsafe { p.write_unaligned(value) };
+        }
+    }
 }

@@ -97,7 +97,7 @@ impl TcpOptions {
             sys::TCP_TIMESTAMPS => self.timestamps = u32::from(value != 0),
             sys::TCP_FASTOPEN => self.fast_open = u32::from(value != 0),
             sys::TCP_FAIL_CONNECT_ON_ICMP_ERROR => {
-                self.fail_connect_on_icmp_error = u32::from(value != 0)
+                self.fail_connect_on_icmp_error = u32::from(value != 0);
             }
             _ => return Err(NtStatus::INVALID_PARAMETER),
         }

@@ -490,6 +490,10 @@ impl DatagramEvents for Datagrams {
 /// callback gets it with its sender, the check replies with `send_to`. With `retain`, the
 /// callback answers `Verdict::Retain`; the check replies with the retained bytes, read after
 /// the callback returned, then releases them (`RetainedData::release`, `WskRelease`).
+#[allow(
+    clippy::too_many_lines,
+    reason = "one check's steps, in the order they run"
+)]
 fn event_datagram(cx: &mut LibCx<'_, '_>, retain: bool) {
     let name = if retain {
         "lib.event_datagram.retain_reply_release"

@@ -1638,8 +1638,8 @@ pub(crate) fn get_address_info(client: &Client, name: &str) -> (Obs, Resolved) {
                     entry.ai_addr.cast::<u8>().cast_const(),
                     addr.0.as_mut_ptr(),
                     len,
-                )
-            };
+                );
+            }
         }
         if let Some(slot) = usize::try_from(resolved.count)
             .ok()
