@@ -1,92 +1,34 @@
-//! Reply writers and the client's reply parsers: round trips, buffer sizes and rejection of
-//! malformed replies.
+//! The endpoint table's messages: CLOSE and LIST requests, the `EndpointReply` every request
+//! that opens an endpoint returns, and LIST replies (entries with their activity fields,
+//! truncation, malformed replies).
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use wskrs_protocol::{
-    min_output_len, parse_close_reply, parse_endpoint_reply, parse_info_reply, parse_list_reply,
-    write_close, write_endpoint, write_info, DriverInfo, EndpointId, EndpointInfo, EndpointKind,
-    EndpointState, EndpointStatus, IoctlCode, ListWriter, OpenedEndpoint, ProtocolError, Service,
-    ABI_VERSION, KIND_TCP_CONNECTION, KIND_TCP_LISTENER,
+    encode_close, encode_list, list_output_len, parse_endpoint_reply, parse_list_reply,
+    parse_request, write_endpoint, EndpointActivity, EndpointId, EndpointInfo, EndpointKind,
+    EndpointState, EndpointStatus, IoctlCode, ListWriter, NtStatus, OpenedEndpoint, ProtocolError,
+    Request, Service, KIND_TCP_CONNECTION, KIND_TCP_LISTENER,
 };
 
-/// Bytes of one LIST entry (`EndpointInfo`, 152 in ABI v2).
-const ENTRY: usize = 152;
+mod common;
 
-fn put_u32(bytes: &mut [u8], offset: usize, value: u32) {
-    bytes[offset..offset + 4].copy_from_slice(&value.to_le_bytes());
-}
+use common::{put_u32, v4};
 
 #[test]
-fn min_output_len_per_code() {
-    let expected = [
-        (IoctlCode::INFO, 24),
-        (IoctlCode::TCP_CONNECT, 80),
-        (IoctlCode::TCP_LISTEN, 80),
-        // v3: SEND and RECV have no reply; their output buffer is the data (at least 1 byte).
-        (IoctlCode::SEND, 1),
-        (IoctlCode::RECV, 1),
-        (IoctlCode::CLOSE, 8),
-        (IoctlCode::LIST, 16),
-    ];
-    for (code, len) in expected {
-        assert_eq!(min_output_len(code.0), Some(len), "{code:?}");
-    }
-    assert_eq!(min_output_len(0), None);
-}
-
-#[test]
-fn info_round_trip() {
-    let mut out = [0xFFu8; 64];
-    let written = write_info(&mut out, (0, 1, 2), 0x0100, 5).unwrap();
-    assert_eq!(written, 24);
-    let info = parse_info_reply(&out[..written]).unwrap();
+fn list_request_round_trips() {
     assert_eq!(
-        info,
-        DriverInfo {
-            driver_version: (0, 1, 2),
-            wsk_version: 0x0100,
-            abi_version: ABI_VERSION,
-            endpoint_count: 5
-        }
-    );
-    assert_eq!(info.wsk_version_parts(), Some((1, 0)));
-    assert_eq!(
-        DriverInfo {
-            wsk_version: 0,
-            ..info
-        }
-        .wsk_version_parts(),
-        None
+        parse_request(IoctlCode::LIST.0, &encode_list()),
+        Ok(Request::List)
     );
 }
 
 #[test]
-fn writers_need_their_fixed_size_exactly() {
-    let mut out = [0u8; 80];
+fn close_request_round_trips() {
     assert_eq!(
-        write_info(&mut out[..23], (0, 1, 0), 0, 0),
-        Err(ProtocolError::BufferTooSmall)
+        parse_request(IoctlCode::CLOSE.0, &encode_close(EndpointId(u64::MAX))),
+        Ok(Request::Close(EndpointId(u64::MAX)))
     );
-    assert_eq!(write_info(&mut out[..24], (0, 1, 0), 0, 0), Ok(24));
-    assert_eq!(
-        write_endpoint(&mut out[..79], EndpointId(1), 1, None, None),
-        Err(ProtocolError::BufferTooSmall)
-    );
-    assert_eq!(
-        write_endpoint(&mut out[..80], EndpointId(1), 1, None, None),
-        Ok(80)
-    );
-    assert_eq!(
-        write_close(&mut out[..7]),
-        Err(ProtocolError::BufferTooSmall)
-    );
-    assert_eq!(write_close(&mut out[..8]), Ok(8));
-    assert_eq!(
-        ListWriter::new(&mut out[..15]).err(),
-        Some(ProtocolError::BufferTooSmall)
-    );
-    assert_eq!(ProtocolError::BufferTooSmall.status().as_u32(), 0xC000_0023);
 }
 
 #[test]
@@ -157,36 +99,8 @@ fn endpoint_reply_rejections() {
     );
 }
 
-#[test]
-fn reply_header_checks() {
-    let mut out = [0u8; 24];
-    write_info(&mut out, (0, 1, 0), 0, 0).unwrap();
-    let mut version = out;
-    put_u32(&mut version, 0, 1);
-    assert_eq!(
-        parse_info_reply(&version),
-        Err(ProtocolError::VersionMismatch)
-    );
-    let mut size = out;
-    put_u32(&mut size, 4, 23);
-    assert_eq!(parse_info_reply(&size), Err(ProtocolError::LengthMismatch));
-    assert_eq!(
-        parse_info_reply(&out[..23]),
-        Err(ProtocolError::LengthMismatch)
-    );
-    assert_eq!(
-        parse_info_reply(&out[..4]),
-        Err(ProtocolError::LengthMismatch)
-    );
-    assert_eq!(parse_info_reply(&[]), Err(ProtocolError::LengthMismatch));
-    // A close reply (8 bytes, consistent header) is too short to be an INFO reply.
-    let mut close = [0u8; 8];
-    write_close(&mut close).unwrap();
-    assert_eq!(parse_info_reply(&close), Err(ProtocolError::LengthMismatch));
-    assert_eq!(parse_close_reply(&close), Ok(()));
-    // And an INFO reply is too long to be a close reply.
-    assert_eq!(parse_close_reply(&out), Err(ProtocolError::LengthMismatch));
-}
+/// Bytes of one LIST entry (`EndpointInfo`).
+const ENTRY: usize = 152;
 
 fn sample_status(id: u64) -> EndpointStatus {
     EndpointStatus {
@@ -297,5 +211,96 @@ fn list_reply_rejections() {
     assert_eq!(
         parse_list_reply(&bad_address).err(),
         Some(ProtocolError::BadAddress)
+    );
+}
+
+fn udp_status(id: u64) -> EndpointStatus {
+    EndpointStatus {
+        id: EndpointId(id),
+        kind: EndpointKind::Udp,
+        state: EndpointState::Bound,
+        service: Service::Echo,
+        detached: false,
+        owned_by_caller: true,
+        local: Some(v4(5353)),
+        remote: None,
+        bytes_sent: 1,
+        bytes_received: 2,
+        connections_served: 0,
+        connections_active: 0,
+    }
+}
+
+#[test]
+fn list_carries_activity() {
+    let activity = EndpointActivity {
+        opened_ms: 1234,
+        send_ops: 5,
+        recv_ops: 6,
+        errors: 1,
+        last_status: Some(NtStatus::IO_TIMEOUT),
+    };
+    let idle = EndpointActivity::default();
+    let mut out = vec![0u8; list_output_len(2)];
+    assert_eq!(out.len(), 16 + 2 * 152);
+    let mut writer = ListWriter::new(&mut out).unwrap();
+    assert!(writer.push(&EndpointInfo::from((&udp_status(1), &activity))));
+    assert!(writer.push(&EndpointInfo::from(&udp_status(2))));
+    let written = writer.finish();
+    let list = parse_list_reply(&out[..written]).unwrap();
+    assert_eq!(
+        list.iter_with_activity().collect::<Vec<_>>(),
+        [(udp_status(1), activity), (udp_status(2), idle)]
+    );
+    assert_eq!(
+        list.iter().collect::<Vec<_>>(),
+        [udp_status(1), udp_status(2)]
+    );
+    // The wire fields.
+    assert_eq!(
+        u32::from_le_bytes(out[16 + 144..16 + 148].try_into().unwrap()),
+        0xC000_00B5
+    );
+    assert_eq!(
+        u64::from_le_bytes(out[16 + 112..16 + 120].try_into().unwrap()),
+        1234
+    );
+}
+
+#[test]
+fn list_entry_field_rejections() {
+    let mut out = vec![0u8; list_output_len(1)];
+    let mut writer = ListWriter::new(&mut out).unwrap();
+    writer.push(&EndpointInfo::from(&udp_status(1)));
+    assert_eq!(writer.finish(), out.len());
+    let mut reserved2 = out.clone();
+    put_u32(&mut reserved2, 16 + 148, 1);
+    assert_eq!(
+        parse_list_reply(&reserved2).err(),
+        Some(ProtocolError::InvalidParameter)
+    );
+    for (offset, value, ok) in [
+        (16 + 8, 3, true),   // kind udp
+        (16 + 8, 4, false),  // kind 4
+        (16 + 12, 5, true),  // state bound
+        (16 + 12, 6, true),  // state disconnected
+        (16 + 12, 7, false), // state 7
+        (16 + 16, 3, true),  // service source
+        (16 + 16, 4, false), // service 4
+    ] {
+        let mut bytes = out.clone();
+        put_u32(&mut bytes, offset, value);
+        assert_eq!(
+            parse_list_reply(&bytes).is_ok(),
+            ok,
+            "offset {offset} = {value}"
+        );
+    }
+    // An entry without its activity fields (112 bytes) does not parse.
+    let mut short = out[..16 + 112].to_vec();
+    put_u32(&mut short, 4, 128);
+    assert_eq!(
+        parse_list_reply(&short).err(),
+        Some(ProtocolError::LengthMismatch)
     );
 }

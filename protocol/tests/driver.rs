@@ -1,0 +1,73 @@
+//! INFO and STATS, what the driver reports about itself: requests (the header alone) and
+//! replies (round trips, exact sizes).
+
+use wskrs_protocol::{
+    encode_info, encode_stats, parse_info_reply, parse_request, parse_stats_reply, write_info,
+    write_stats, DriverInfo, IoctlCode, ProtocolError, Request, Stats, ABI_VERSION,
+};
+
+#[test]
+fn info_request_is_the_header_alone() {
+    assert_eq!(
+        parse_request(IoctlCode::INFO.0, &encode_info()),
+        Ok(Request::Info)
+    );
+    assert_eq!(encode_info(), [3, 0, 0, 0, 8, 0, 0, 0]);
+}
+
+#[test]
+fn info_round_trip() {
+    let mut out = [0xFFu8; 64];
+    let written = write_info(&mut out, (0, 1, 2), 0x0100, 5).unwrap();
+    assert_eq!(written, 24);
+    let info = parse_info_reply(&out[..written]).unwrap();
+    assert_eq!(
+        info,
+        DriverInfo {
+            driver_version: (0, 1, 2),
+            wsk_version: 0x0100,
+            abi_version: ABI_VERSION,
+            endpoint_count: 5
+        }
+    );
+    assert_eq!(info.wsk_version_parts(), Some((1, 0)));
+    assert_eq!(
+        DriverInfo {
+            wsk_version: 0,
+            ..info
+        }
+        .wsk_version_parts(),
+        None
+    );
+}
+
+#[test]
+fn stats_request_is_the_header_alone() {
+    assert_eq!(
+        parse_request(IoctlCode::STATS.0, &encode_stats()),
+        Ok(Request::Stats)
+    );
+    assert_eq!(encode_stats(), [3, 0, 0, 0, 8, 0, 0, 0]);
+}
+
+#[test]
+fn stats_round_trip() {
+    let stats = Stats {
+        endpoints_open: 3,
+        endpoints_peak: 9,
+        endpoints_opened: 120,
+        bytes_sent: 1 << 40,
+        bytes_received: u64::MAX,
+        connections_served: 77,
+        errors: 2,
+        uptime_ms: 86_400_000,
+    };
+    let mut out = [0u8; 64];
+    assert_eq!(write_stats(&mut out, &stats), Ok(64));
+    assert_eq!(parse_stats_reply(&out), Ok(stats));
+    assert_eq!(&out[..8], &[3, 0, 0, 0, 64, 0, 0, 0]);
+    assert_eq!(
+        parse_stats_reply(&out[..63]),
+        Err(ProtocolError::LengthMismatch)
+    );
+}
