@@ -6,8 +6,6 @@
 //! `docs/running-on-linux.md` describes what happens under the hood.
 
 mod artifacts;
-mod cases_v2;
-mod cases_v3;
 mod conformance;
 mod demo;
 mod e2e;
@@ -18,7 +16,6 @@ mod peers;
 mod proc;
 mod provider;
 mod scenarios;
-mod selftest;
 mod setup;
 mod shell;
 mod util;

@@ -7,8 +7,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
-use crate::cases_v2::Need;
-use crate::e2e::Ctx;
+use super::{abi, Ctx, Need};
 use crate::provider::Provider;
 use crate::util::{json_str, json_u64, parse_json_output, say};
 use crate::wine::WSKCTL_TIMEOUT;
@@ -29,20 +28,11 @@ fn call_of(need: Need) -> &'static str {
     }
 }
 
-const NEEDS: [Need; 6] = [
-    Need::Datagram,
-    Need::SocketOptions,
-    Need::Disconnect,
-    Need::Security,
-    Need::Ipv6,
-    Need::Cancel,
-];
-
 /// `wskctl --json selftest`: exit 0, every scenario of `--list` ran, none failed; with the
 /// wsk-rs provider every one passed; with Wine's netio.sys each skip names the WSK call it
 /// lacks and carries the driver's status. The driver's endpoint count is unchanged, and the
 /// text table says the same as the JSON.
-pub(crate) fn selftest(cx: &Ctx<'_>) -> Result<()> {
+pub(super) fn selftest(cx: &Ctx<'_>) -> Result<()> {
     let info = parse_json_output(
         &cx.wine
             .wskctl_ok(&["--json", "info"], WSKCTL_TIMEOUT)?
@@ -114,7 +104,8 @@ pub(crate) fn selftest(cx: &Ctx<'_>) -> Result<()> {
         );
     }
     ensure!(
-        json_u64(&report, "protocol")? == 3 && json_str(&report, "driver_version")? == "0.1.0",
+        json_u64(&report, "protocol")? == u64::from(abi::ABI_VERSION)
+            && json_str(&report, "driver_version")? == "0.1.0",
         "versions in the report: {report}"
     );
     json_str(&report, "wsk_version").context("the WSK provider's version")?;
@@ -177,7 +168,7 @@ fn check_provider_rules(
             for scenario in skipped {
                 let needs = json_str(scenario, "needs")?;
                 ensure!(
-                    NEEDS.iter().any(|&need| needs.contains(call_of(need))),
+                    Need::ALL.iter().any(|&need| needs.contains(call_of(need))),
                     "{}: the skip names no WSK call Wine lacks: {needs}",
                     scenario["name"]
                 );

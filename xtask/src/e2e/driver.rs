@@ -1,0 +1,272 @@
+//! The driver as a whole: it loads and answers INFO with the documented versions, refuses
+//! malformed requests with the documented statuses (a direct request's output buffer
+//! included), unloads with endpoints open and loads again, and last stops and uninstalls.
+
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use serde_json::Value;
+
+use super::helpers::{at, close, connect_detached, connected_sink, listen, LOOPBACK4};
+use super::{abi, Ctx};
+use crate::peers::{self, Peer};
+use crate::scenarios::wait_closed;
+use crate::util::{fmt_duration, free_port, json_str, json_u64, parse_json_output};
+use crate::wine::{Wine, SERVICE, WSKCTL_TIMEOUT};
+
+/// Checks `wskctl --json info`: driver version 0.1.0, the documented ABI version. Returns the
+/// reply.
+fn check_info(wine: &Wine) -> Result<Value> {
+    let out = wine.wskctl_ok(&["--json", "info"], WSKCTL_TIMEOUT)?;
+    let info = parse_json_output(&out.stdout)?;
+    let version = json_str(&info, "driver_version")?;
+    ensure!(
+        version == "0.1.0",
+        "driver version {version}, expected 0.1.0"
+    );
+    let protocol = json_u64(&info, "protocol")?;
+    ensure!(
+        u32::try_from(protocol) == Ok(abi::ABI_VERSION),
+        "protocol {protocol}, expected {}",
+        abi::ABI_VERSION
+    );
+    Ok(info)
+}
+
+/// The driver installs and starts as a kernel service; `info` answers.
+pub(super) fn driver_loads(cx: &Ctx<'_>) -> Result<()> {
+    cx.wine.load_driver()?;
+    let status = cx.wine.wskctl_ok(
+        &["--json", "driver", "status", "--name", SERVICE],
+        WSKCTL_TIMEOUT,
+    )?;
+    let status = parse_json_output(&status.stdout)?;
+    let state = json_str(&status, "state")?;
+    ensure!(
+        state == "running",
+        "`driver status` says {state}, expected running"
+    );
+    let info = check_info(cx.wine)?;
+    let endpoints = json_u64(&info, "endpoints")?;
+    ensure!(
+        endpoints == 0,
+        "a freshly loaded driver reports {endpoints} endpoints"
+    );
+    Ok(())
+}
+
+/// Expects wskctl to have exited 1 naming `status` (e.g. `STATUS_NOT_FOUND`).
+fn expect_refusal(wine: &Wine, args: &[&str], status: &str) -> Result<()> {
+    let out = wine.wskctl(args, WSKCTL_TIMEOUT)?;
+    let text = out.combined();
+    ensure!(
+        out.code() == Some(1) && text.contains(status),
+        "`wskctl {}`: expected exit 1 with {status}, got exit {:?}: {}",
+        args.join(" "),
+        out.code(),
+        text
+    );
+    Ok(())
+}
+
+/// `wskctl raw --code CODE --input-hex HEX --output-len N` must exit 1 naming `status`.
+fn expect_raw_refusal(
+    wine: &Wine,
+    code: u32,
+    input: &[u8],
+    out_len: u32,
+    status: &str,
+) -> Result<()> {
+    expect_refusal(
+        wine,
+        &[
+            "raw",
+            "--code",
+            &format!("{code:#010x}"),
+            "--input-hex",
+            &abi::hex(input),
+            "--output-len",
+            &out_len.to_string(),
+        ],
+        status,
+    )
+}
+
+/// Malformed requests are refused with the documented statuses; the driver keeps working.
+pub(super) fn malformed_requests(cx: &Ctx<'_>) -> Result<()> {
+    let before = json_u64(&check_info(cx.wine)?, "endpoints")?;
+    let header = abi::header(abi::ABI_VERSION, 8);
+    let cases: [(&str, u32, Vec<u8>, u32, &str); 6] = [
+        // The header alone is 8 bytes.
+        (
+            "INFO with 4 bytes",
+            abi::INFO,
+            header[..4].to_vec(),
+            24,
+            "STATUS_INFO_LENGTH_MISMATCH",
+        ),
+        (
+            "INFO with ABI version 4",
+            abi::INFO,
+            abi::header(abi::ABI_VERSION + 1, 8),
+            24,
+            "STATUS_REVISION_MISMATCH",
+        ),
+        // Clients of earlier ABI versions: the version is checked before anything else.
+        (
+            "INFO with ABI version 1",
+            abi::INFO,
+            abi::header(1, 8),
+            24,
+            "STATUS_REVISION_MISMATCH",
+        ),
+        (
+            "INFO with ABI version 2",
+            abi::INFO,
+            abi::header(2, 8),
+            24,
+            "STATUS_REVISION_MISMATCH",
+        ),
+        (
+            "TCP_CONNECT with family 99",
+            abi::TCP_CONNECT,
+            abi::tcp_connect(99, 80),
+            80,
+            "STATUS_INVALID_ADDRESS_COMPONENT",
+        ),
+        (
+            "unknown IOCTL code",
+            abi::UNKNOWN,
+            header.clone(),
+            64,
+            "STATUS_INVALID_DEVICE_REQUEST",
+        ),
+    ];
+    for (what, code, input, out_len, status) in &cases {
+        expect_raw_refusal(cx.wine, *code, input, *out_len, status).context(*what)?;
+    }
+
+    // An endpoint id the driver never issued.
+    expect_refusal(cx.wine, &["close", "999999"], "STATUS_NOT_FOUND")
+        .context("close of an unknown endpoint")?;
+
+    // A well-formed INFO through `raw` succeeds: the refusals above were about the input.
+    let ok = cx.wine.wskctl(
+        &[
+            "raw",
+            "--code",
+            &format!("{:#010x}", abi::INFO),
+            "--input-hex",
+            &abi::hex(&header),
+            "--output-len",
+            "24",
+        ],
+        WSKCTL_TIMEOUT,
+    )?;
+    ensure!(
+        ok.success() && ok.combined().contains("STATUS_SUCCESS"),
+        "a valid INFO through `wskctl raw` failed: {}",
+        ok.combined()
+    );
+
+    let after = json_u64(&check_info(cx.wine)?, "endpoints")?;
+    ensure!(
+        after == before,
+        "endpoint count changed from {before} to {after} after refused requests"
+    );
+    Ok(())
+}
+
+/// The rules for a direct request's output buffer (docs/protocol.md, validation step 6):
+/// a RECV whose output buffer is not `max_length` bytes, or whose `max_length` is 0, is
+/// refused with `STATUS_INVALID_PARAMETER` before the endpoint is looked at.
+pub(super) fn direct_output_length_checked(cx: &Ctx<'_>) -> Result<()> {
+    // The sink stays up until the case ends: the connection must not close under the checks.
+    let (_sink, id) = connected_sink(cx, "sink-server-direct", &[])?;
+    let cases: [(&str, Vec<u8>, u32); 3] = [
+        (
+            "RECV of 16 bytes with a 15-byte buffer",
+            abi::recv(id, 500, 16),
+            15,
+        ),
+        (
+            "RECV of 16 bytes with a 17-byte buffer",
+            abi::recv(id, 500, 16),
+            17,
+        ),
+        ("RECV of 0 bytes", abi::recv(id, 500, 0), 0),
+    ];
+    let mut failures = Vec::new();
+    for (what, input, out_len) in &cases {
+        if let Err(error) = expect_raw_refusal(
+            cx.wine,
+            abi::RECV,
+            input,
+            *out_len,
+            "STATUS_INVALID_PARAMETER",
+        ) {
+            failures.push(format!("{what}: {error:#}"));
+        }
+    }
+    close(cx.wine, id)?;
+    ensure!(failures.is_empty(), "{}", failures.join("\n"));
+    Ok(())
+}
+
+/// Unloading with open endpoints (a listener with an idle client, an outbound connection)
+/// takes under 5 s, closes the sockets, and the driver loads again.
+pub(super) fn unload_with_open_endpoints(cx: &Ctx<'_>) -> Result<()> {
+    let (mut server, sport) = peers::echo_server(cx.layout, "echo-server-unload")?;
+    connect_detached(cx.wine, &at(LOOPBACK4, sport))?;
+    server.wait_event("accept", Duration::from_secs(5))?;
+
+    let lport = free_port()?;
+    listen(cx.wine, &at(LOOPBACK4, lport), "echo", &[])?;
+    let mut idle = Peer::spawn(
+        cx.layout,
+        "idle_client.py",
+        "idle-client-unload",
+        &["--port".into(), lport.to_string()],
+    )?;
+    idle.wait_event("connected", Duration::from_secs(10))
+        .context("the idle client never got its ping echoed")?;
+
+    let stop = cx.wine.wskctl_ok(
+        &["driver", "stop", "--name", SERVICE],
+        Duration::from_secs(20),
+    )?;
+    ensure!(
+        stop.elapsed < Duration::from_secs(5),
+        "`wskctl driver stop` took {} with endpoints open (limit 5 s)",
+        fmt_duration(stop.elapsed)
+    );
+    let gone = cx.wine.wskctl(&["info"], WSKCTL_TIMEOUT)?;
+    ensure!(
+        gone.code() == Some(3),
+        "after `driver stop`, `wskctl info` exited {:?} (expected 3, no device): {}",
+        gone.code(),
+        gone.combined()
+    );
+    wait_closed(&mut server, Duration::from_secs(5))
+        .context("the outbound connection was not closed by the unload")?;
+    idle.wait_event("closed", Duration::from_secs(5))
+        .context("the idle client's connection was not closed by the unload")?;
+
+    cx.wine
+        .wskctl_ok(&["driver", "start", "--name", SERVICE], WSKCTL_TIMEOUT)
+        .context("reloading the driver")?;
+    let info = check_info(cx.wine)?;
+    let endpoints = json_u64(&info, "endpoints")?;
+    ensure!(
+        endpoints == 0,
+        "the reloaded driver reports {endpoints} endpoints"
+    );
+    Ok(())
+}
+
+/// Last: the driver stops and uninstalls; then (checked by the caller through
+/// `Session::finish`) no Wine process of the prefix survives `wineserver -k`.
+pub(super) fn clean_teardown(cx: &Ctx<'_>) -> Result<()> {
+    cx.wine.unload_driver()?;
+    Ok(())
+}

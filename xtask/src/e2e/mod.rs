@@ -1,0 +1,524 @@
+//! The end-to-end suite: the real driver under Wine, real IRPs through wskctl, real Linux
+//! peers on 127.0.0.1 and ::1. Every case asserts; each prints `PASS name (time)` or
+//! `FAIL name: reason`, or `SKIP name: needs the wsk-rs provider (Wine's netio lacks X)` when
+//! it needs a WSK call the run's provider does not implement. Skips are never counted as
+//! passes: a line before the last lists them, and the suite ends with
+//! `e2e: N passed, N failed`.
+//!
+//! This module owns the runner (one Wine session per shell and provider), the case table and
+//! what a case needs of the provider ([`Need`]). The cases live in files named for the
+//! feature they cover: `driver` (load, INFO, malformed requests, unload), `endpoints`,
+//! `tcp`, `udp`, `services`, `options`, `security`, `resolve`, `stats`, `cancel`,
+//! `terminal` (`wskctl shell` in tmux) and `selftest`; `abi` spells out the documented IOCTL
+//! ABI and `helpers` holds what several of them use.
+
+mod abi;
+mod cancel;
+mod driver;
+mod endpoints;
+mod helpers;
+mod options;
+mod resolve;
+mod security;
+mod selftest;
+mod services;
+mod stats;
+mod tcp;
+mod terminal;
+mod udp;
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+
+use crate::artifacts::Built;
+use crate::layout::Layout;
+use crate::provider::{self, Provider};
+use crate::shell::{self, Shell};
+use crate::util::{fmt_duration, say};
+use crate::wine::{Session, Wine};
+
+/// What a case gets: where things are, the Wine session, and which provider and shell the
+/// run loaded.
+struct Ctx<'a> {
+    layout: &'a Layout,
+    wine: &'a Wine,
+    /// The WSK provider of the run (what a case may expect after a cancelled request).
+    provider: Provider,
+    /// The driver shell of the run.
+    #[allow(dead_code)]
+    // no case depends on the shell today (see shell::only_one_shell_passes)
+    shell: Shell,
+}
+
+/// A WSK capability a case needs beyond what Wine 8.0's built-in netio.sys implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Need {
+    /// Datagram sockets (`WskSendTo`, `WskReceiveFrom`).
+    Datagram,
+    /// `WskControlSocket` option gets and sets.
+    SocketOptions,
+    /// `WskDisconnect`.
+    Disconnect,
+    /// `SO_WSK_SECURITY` and `WSK_CACHE_SD` (`WskControlSocket`, `WskControlClient`).
+    Security,
+    /// Cancelling a pending request (`IoCancelIrp`): Wine's netio sets no cancel routines, so
+    /// the driver can only end the request by closing the connection.
+    Cancel,
+    /// IPv6 sockets: Wine 8.0's `WskBind` passes `sizeof(SOCKADDR)` (16 bytes) as the address
+    /// length, so binding an IPv6 address fails (`WSAEFAULT`, reported as STATUS_NO_MEMORY).
+    Ipv6,
+}
+
+impl Need {
+    /// Every capability, in the order the SKIP lines name them.
+    const ALL: [Self; 6] = [
+        Self::Datagram,
+        Self::SocketOptions,
+        Self::Disconnect,
+        Self::Security,
+        Self::Ipv6,
+        Self::Cancel,
+    ];
+
+    /// What Wine's netio.sys lacks, for the SKIP line.
+    const fn lacking(self) -> &'static str {
+        match self {
+            Self::Datagram => "datagram sockets: WskSendTo/WskReceiveFrom",
+            Self::SocketOptions => "WskControlSocket",
+            Self::Disconnect => "WskDisconnect",
+            Self::Security => "SO_WSK_SECURITY and WSK_CACHE_SD",
+            Self::Ipv6 => "IPv6 binds: WskBind passes a 16-byte address length",
+            Self::Cancel => "cancellation of pending requests (IoCancelIrp)",
+        }
+    }
+}
+
+type Case = fn(&Ctx<'_>) -> Result<()>;
+
+/// A case, and the WSK capabilities it needs beyond Wine's built-in netio.sys.
+struct CaseDef {
+    name: &'static str,
+    run: Case,
+    needs: &'static [Need],
+}
+
+const fn case(name: &'static str, run: Case, needs: &'static [Need]) -> CaseDef {
+    CaseDef { name, run, needs }
+}
+
+/// The cases in order. `driver_loads` always runs first (it loads the driver the others use),
+/// `unload_with_open_endpoints` reloads it, `clean_teardown` always runs last.
+const CASES: &[CaseDef] = &[
+    case("connect_out_echo_1mib", tcp::connect_out_echo_1mib, &[]),
+    case("listener_50_clients", services::listener_50_clients, &[]),
+    case("malformed_requests", driver::malformed_requests, &[]),
+    case(
+        "handle_close_closes_endpoints",
+        endpoints::handle_close_closes_endpoints,
+        &[],
+    ),
+    case("discard_counts_bytes", services::discard_counts_bytes, &[]),
+    case(
+        "source_sends_the_pattern",
+        services::source_sends_the_pattern,
+        &[],
+    ),
+    case("echo_200_concurrent", services::echo_200_concurrent, &[]),
+    case(
+        "ipv6_echo_listener",
+        services::ipv6_echo_listener,
+        &[Need::Ipv6],
+    ),
+    case("resolve_localhost", resolve::resolve_localhost, &[]),
+    case("stats_reflect_traffic", stats::stats_reflect_traffic, &[]),
+    case(
+        "udp_echo_1000_datagrams",
+        udp::udp_echo_1000_datagrams,
+        &[Need::Datagram],
+    ),
+    case(
+        "udp_sendto_recvfrom",
+        udp::udp_sendto_recvfrom,
+        &[Need::Datagram, Need::Ipv6],
+    ),
+    case(
+        "options_round_trip",
+        options::options_round_trip,
+        &[Need::SocketOptions, Need::Ipv6],
+    ),
+    case(
+        "graceful_disconnect",
+        tcp::graceful_disconnect,
+        &[Need::Disconnect],
+    ),
+    case(
+        "abortive_disconnect",
+        tcp::abortive_disconnect,
+        &[Need::Disconnect],
+    ),
+    case(
+        "security_round_trip",
+        security::security_round_trip,
+        &[Need::Security],
+    ),
+    case(
+        "accept_service_hands_connections_to_user",
+        services::accept_service_hands_connections_to_user,
+        &[],
+    ),
+    case(
+        "dual_stack_listener_accepts_ipv4_and_ipv6",
+        services::dual_stack_listener_accepts_ipv4_and_ipv6,
+        &[Need::Ipv6],
+    ),
+    case("stream_send_100mib", tcp::stream_send_100mib, &[]),
+    case("shell_in_a_terminal", terminal::shell_in_a_terminal, &[]),
+    case("recv_timeout_status", tcp::recv_timeout_status, &[]),
+    case(
+        "direct_output_length_checked",
+        driver::direct_output_length_checked,
+        &[],
+    ),
+    case(
+        "cancelled_receive_returns_promptly",
+        cancel::cancelled_receive_returns_promptly,
+        &[],
+    ),
+    case(
+        "ctrl_c_cancels_a_single_command",
+        cancel::ctrl_c_cancels_a_single_command,
+        &[],
+    ),
+    case(
+        "slow_reader_back_pressure",
+        tcp::slow_reader_back_pressure,
+        &[Need::Cancel],
+    ),
+    case(
+        "serve_hands_an_outbound_connection_to_echo",
+        services::serve_hands_an_outbound_connection_to_echo,
+        &[],
+    ),
+    case("selftest", selftest::selftest, &[]),
+    case(
+        "unload_with_open_endpoints",
+        driver::unload_with_open_endpoints,
+        &[],
+    ),
+];
+
+/// Names accepted on the command line (`cargo xtask e2e NAME...`).
+pub(crate) fn case_names() -> Vec<&'static str> {
+    let mut names = vec!["driver_loads"];
+    names.extend(CASES.iter().map(|c| c.name));
+    names.push("clean_teardown");
+    names
+}
+
+/// What `provider` lacks of `needs`: empty when the case can run.
+fn lacking(provider: Provider, needs: &[Need]) -> Vec<&'static str> {
+    match provider {
+        // Wine 8.0's netio.sys: IPv4 TCP connect/listen/accept/send/receive and name
+        // resolution; WskDisconnect, WskControlSocket, WskControlClient and datagram sockets
+        // are stubs, and WskBind truncates IPv6 addresses.
+        Provider::Wine => needs.iter().map(|need| need.lacking()).collect(),
+        // tests/wsk-provider implements every call the cases need.
+        Provider::Wskrs => Vec::new(),
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    passed: u32,
+    failed: u32,
+    skipped: Vec<&'static str>,
+    /// Cases this run's shell cannot pass (shell::only_one_shell_passes), with the reason.
+    shell_skipped: Vec<(&'static str, &'static str)>,
+}
+
+impl Tally {
+    fn skip_for_shell(&mut self, name: &'static str, shell: Shell, reason: &'static str) {
+        self.shell_skipped.push((name, reason));
+        say(&format!(
+            "SKIP {name}: not with the {} shell ({reason})",
+            shell.name()
+        ));
+    }
+
+    fn skip(&mut self, name: &'static str, lacks: &[&str]) {
+        self.skipped.push(name);
+        say(&format!(
+            "SKIP {name}: needs the wsk-rs provider (Wine's netio lacks {})",
+            lacks.join(", ")
+        ));
+    }
+
+    fn record(&mut self, name: &str, started: Instant, result: Result<()>) -> bool {
+        match result {
+            Ok(()) => {
+                self.passed += 1;
+                say(&format!(
+                    "PASS {name} ({})",
+                    fmt_duration(started.elapsed())
+                ));
+                true
+            }
+            Err(err) => {
+                self.failed += 1;
+                let reason = format!("{err:#}").replace('\n', " | ");
+                say(&format!("FAIL {name}: {reason}"));
+                false
+            }
+        }
+    }
+}
+
+/// Fails on a name in `only` that is not a case.
+fn check_names(only: &[String]) -> Result<()> {
+    let known = case_names();
+    if let Some(bad) = only.iter().find(|n| !known.contains(&n.as_str())) {
+        bail!("unknown e2e case `{bad}`; cases: {}", known.join(", "));
+    }
+    Ok(())
+}
+
+/// Runs the suite once per shell in `shells` and provider in `providers` (each in its own
+/// Wine session), printing each case's line, then a summary per shell × provider when there
+/// is more than one run, the skipped cases, and last `e2e: N passed, N failed` over all runs.
+pub(crate) fn run(
+    layout: &Layout,
+    built: &Built,
+    only: &[String],
+    shells: &[Shell],
+    providers: &[Provider],
+) -> Result<ExitCode> {
+    check_names(only)?;
+    let mut runs = Vec::new();
+    for &shell in shells {
+        for &provider in providers {
+            if shells.len() * providers.len() > 1 {
+                say(&format!(
+                    "== e2e with the {} shell ({}) and WSK provider `{}` ({})",
+                    shell.name(),
+                    shell.describe(),
+                    provider.name(),
+                    provider.describe()
+                ));
+            }
+            shell::select(shell);
+            provider::select(provider);
+            runs.push((
+                shell,
+                provider,
+                run_once(layout, built, only, shell, provider),
+            ));
+        }
+    }
+    if runs.len() > 1 {
+        for (shell, provider, tally) in &runs {
+            say(&format!(
+                "e2e [{}, {}]: {} passed, {} failed, {} skipped",
+                shell.name(),
+                provider.name(),
+                tally.passed,
+                tally.failed,
+                tally.skipped.len() + tally.shell_skipped.len()
+            ));
+        }
+    }
+    for (shell, provider, tally) in &runs {
+        if !tally.skipped.is_empty() {
+            say(&format!(
+                "e2e: skipped with [{}, {}] (need the wsk-rs provider), not counted: {}",
+                shell.name(),
+                provider.name(),
+                tally.skipped.join(", ")
+            ));
+        }
+        for (name, reason) in &tally.shell_skipped {
+            say(&format!(
+                "e2e: skipped with [{}, {}] (only the other shell can pass it), not counted: {name}: {reason}",
+                shell.name(),
+                provider.name()
+            ));
+        }
+    }
+    shell::forget_selection();
+    let passed: u32 = runs.iter().map(|(_, _, t)| t.passed).sum();
+    let failed: u32 = runs.iter().map(|(_, _, t)| t.failed).sum();
+    // Always the last line of the suite's output.
+    say(&format!("e2e: {passed} passed, {failed} failed"));
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The suite (or the cases in `only`) once with the wsk-rs provider and its verifier on
+/// (`WSKRS_PROVIDER_VERIFY=1`, set in the services' environment): passes when every case
+/// passes, the provider said the verifier was on, and it reported no client mistake (its
+/// report lines are printed).
+pub(crate) fn run_with_verifier(
+    layout: &Layout,
+    built: &Built,
+    only: &[String],
+    shell: Shell,
+) -> Result<ExitCode> {
+    check_names(only)?;
+    say("== e2e with WSK provider `wskrs` and its verifier on (WSKRS_PROVIDER_VERIFY=1)");
+    provider::select(Provider::Wskrs);
+    provider::set_verify(true);
+    shell::select(shell);
+    let tally = run_once(layout, built, only, shell, Provider::Wskrs);
+    if let Err(err) = provider::clear_verify(layout) {
+        say(&format!(
+            "e2e: could not take WSKRS_PROVIDER_VERIFY out of the prefix again: {err:#}"
+        ));
+    }
+    // What the provider's verifier wrote (it starts empty: the session removed it).
+    let log = std::fs::read_to_string(provider::verifier_log(layout)).unwrap_or_default();
+    let on = log.contains(provider::VERIFIER_ON);
+    let reports: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(provider::VERIFIER_REPORT))
+        .collect();
+    for line in reports.iter().take(20) {
+        say(&format!("  {line}"));
+    }
+    say(&format!(
+        "e2e [{}, wskrs+verify]: {} passed, {} failed, {} skipped; verifier {}; {} report(s)",
+        shell.name(),
+        tally.passed,
+        tally.failed,
+        tally.skipped.len(),
+        if on {
+            "on"
+        } else {
+            "NOT on (WSKRS_PROVIDER_VERIFY did not reach the driver host)"
+        },
+        reports.len()
+    ));
+    Ok(if tally.failed == 0 && on && reports.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// One run of the suite in a fresh Wine session with `provider`.
+fn run_once(
+    layout: &Layout,
+    built: &Built,
+    only: &[String],
+    shell: Shell,
+    provider: Provider,
+) -> Tally {
+    let selected = |name: &str| only.is_empty() || only.iter().any(|n| n == name);
+    let mut tally = Tally::default();
+    let suite_started = Instant::now();
+
+    let started = Instant::now();
+    match Session::start(layout, built) {
+        Err(err) => {
+            tally.record("wine_session", started, Err(err));
+        }
+        Ok(session) => {
+            if let Some(took) = session.prefix_created {
+                say(&format!(
+                    "e2e: created the Wine prefix in {}",
+                    fmt_duration(took)
+                ));
+            }
+            let cx = Ctx {
+                layout,
+                wine: &session.wine,
+                provider,
+                shell,
+            };
+            if shell == Shell::Kmdf {
+                // The runtime's own checks (real IRPs, no shell), before the driver loads.
+                let started = Instant::now();
+                tally.record(
+                    "kmdf_runtime_selftest",
+                    started,
+                    shell::selftest(&session.wine, layout),
+                );
+            }
+            let started = Instant::now();
+            tally.record("driver_loads", started, driver::driver_loads(&cx));
+            for case in CASES.iter().filter(|c| selected(c.name)) {
+                let lacks = lacking(provider, case.needs);
+                if let Some(reason) = shell::only_one_shell_passes(shell, case.name) {
+                    tally.skip_for_shell(case.name, shell, reason);
+                } else if lacks.is_empty() {
+                    let started = Instant::now();
+                    tally.record(case.name, started, (case.run)(&cx));
+                } else {
+                    tally.skip(case.name, &lacks);
+                }
+            }
+            let started = Instant::now();
+            let teardown = driver::clean_teardown(&cx)
+                .and_then(|()| shell::check_after_unload(shell, layout))
+                .and(session.finish());
+            tally.record("clean_teardown", started, teardown);
+        }
+    }
+
+    say(&format!(
+        "(suite with the {} shell and provider `{}` took {}; Wine's output: {})",
+        shell.name(),
+        provider.name(),
+        fmt_duration(suite_started.elapsed()),
+        layout.wine_log().display()
+    ));
+    tally
+}
+
+#[cfg(test)]
+mod case_tests {
+    use super::{case_names, lacking, Need, CASES};
+    use crate::provider::Provider;
+
+    #[test]
+    fn names_are_unique() {
+        let mut names = case_names();
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count);
+    }
+
+    #[test]
+    fn wine_skips_exactly_the_cases_with_needs() {
+        let skipped: Vec<&str> = CASES
+            .iter()
+            .filter(|c| !lacking(Provider::Wine, c.needs).is_empty())
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                "ipv6_echo_listener",
+                "udp_echo_1000_datagrams",
+                "udp_sendto_recvfrom",
+                "options_round_trip",
+                "graceful_disconnect",
+                "abortive_disconnect",
+                "security_round_trip",
+                "dual_stack_listener_accepts_ipv4_and_ipv6",
+                "slow_reader_back_pressure"
+            ]
+        );
+        assert!(CASES
+            .iter()
+            .all(|c| lacking(Provider::Wskrs, c.needs).is_empty()));
+        assert_eq!(
+            lacking(Provider::Wine, &[Need::Disconnect]),
+            ["WskDisconnect"]
+        );
+    }
+}
