@@ -1,4 +1,4 @@
-//! Ctrl-C in `wskctl`: while a request is outstanding it cancels that request instead of
+//! Ctrl-C in a console program such as `wskctl`: while a request is outstanding it cancels that request instead of
 //! ending the process.
 //!
 //! The console calls its control handlers on a thread of their own (measured under Wine
@@ -14,19 +14,16 @@
 use std::thread;
 use std::time::Duration;
 
+pub use crate::sys::CtrlCHandler;
 use crate::Canceller;
 
 /// A request issued just as Ctrl-C arrived (after the interrupt check, before the cancel)
 /// is cancelled by a second pass this much later.
-#[cfg_attr(
-    not(windows),
-    allow(dead_code, reason = "the console handler exists on Windows")
-)]
 const SECOND_PASS: Duration = Duration::from_millis(100);
 
 /// The device of the running command and whether `wskctl shell` runs, for the handler
 /// thread: process-wide.
-#[cfg(not(test))]
+#[cfg(not(any(test, feature = "fake")))]
 mod slot {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Mutex, PoisonError};
@@ -56,9 +53,9 @@ mod slot {
     }
 }
 
-/// In tests, per thread: tests run in parallel, and a test's fake driver runs its "wait"
+/// In tests (and with the `fake` feature, for `wskctl`'s tests), per thread: tests run in parallel, and a test's fake driver runs its "wait"
 /// (where the test plays the console's Ctrl-C) on the test's own thread.
-#[cfg(test)]
+#[cfg(any(test, feature = "fake"))]
 mod slot {
     use std::cell::{Cell, RefCell};
 
@@ -87,20 +84,22 @@ mod slot {
 }
 
 /// Ctrl-C now cancels the requests of the device `canceller` belongs to.
-pub(crate) fn watch(canceller: Canceller) {
+pub fn watch(canceller: Canceller) {
     slot::set_watched(Some(canceller));
 }
 
 /// Ctrl-C cancels nothing any more (the shell's command ended).
-pub(crate) fn unwatch() {
+pub fn unwatch() {
     slot::set_watched(None);
 }
 
 /// While it lives the process is `wskctl shell`, which Ctrl-C never ends.
-pub(crate) struct ShellMode(());
+pub struct ShellMode(());
 
 impl ShellMode {
-    pub(crate) fn enter() -> Self {
+    /// Marks the process as `wskctl shell` until the guard is dropped.
+    #[must_use]
+    pub fn enter() -> Self {
         slot::set_in_shell(true);
         Self(())
     }
@@ -114,11 +113,8 @@ impl Drop for ShellMode {
 
 /// What Ctrl-C (or Ctrl-Break) does; returns whether it was handled (`false` lets the
 /// process end). Runs on the console's handler thread.
-#[cfg_attr(
-    not(windows),
-    allow(dead_code, reason = "the console handler exists on Windows")
-)]
-pub(crate) fn on_ctrl_c() -> bool {
+#[must_use]
+pub fn on_ctrl_c() -> bool {
     let in_shell = slot::in_shell();
     let Some(canceller) = slot::watched() else {
         return in_shell;

@@ -1029,7 +1029,11 @@ fn read_up_to(reader: &mut dyn Read, buffer: &mut [u8]) -> io::Result<usize> {
 }
 
 /// Writes raw bytes; a Windows console refuses non-UTF-8 bytes, so those go out lossily there.
-pub(crate) fn write_data(sink: &mut dyn Write, data: &[u8]) -> io::Result<()> {
+///
+/// # Errors
+///
+/// The sink's write error.
+pub fn write_data(sink: &mut dyn Write, data: &[u8]) -> io::Result<()> {
     match sink.write_all(data) {
         Err(error) if error.kind() == io::ErrorKind::InvalidData => {
             sink.write_all(String::from_utf8_lossy(data).as_bytes())

@@ -162,7 +162,7 @@ impl ClientError {
     }
 
     /// The error for a request that completed with the failure `status`.
-    pub(crate) fn driver(op: impl Into<String>, status: NtStatus) -> Self {
+    pub fn driver(op: impl Into<String>, status: NtStatus) -> Self {
         if status == NtStatus::CANCELLED {
             return Self::Cancelled {
                 op: op.into(),
@@ -175,7 +175,8 @@ impl ClientError {
         }
     }
 
-    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+    /// A failed local I/O operation (`context` says which: "opening FILE", ...).
+    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
         Self::Io {
             context: context.into(),
             source,

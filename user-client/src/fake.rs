@@ -38,6 +38,11 @@
 //!   connection. The fake never has a request outstanding, so it never answers
 //!   `STATUS_DEVICE_BUSY` by itself (use [`FakeDriver::fail_next`]).
 
+#![allow(
+    clippy::must_use_candidate,
+    reason = "test support: callers assert on what they use"
+)]
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
@@ -60,15 +65,15 @@ use crate::cancel::CancelIo;
 use crate::device::{IoctlCompletion, Transport};
 
 /// The port whose connects are refused (and where UDP datagrams are lost).
-pub(crate) const REFUSING_PORT: u16 = 1;
+pub const REFUSING_PORT: u16 = 1;
 /// The port whose peer closes at once.
-pub(crate) const CLOSED_PEER_PORT: u16 = 2;
+pub const CLOSED_PEER_PORT: u16 = 2;
 /// Milliseconds the fake clock advances per request.
-pub(crate) const TICK_MS: u64 = 10;
+pub const TICK_MS: u64 = 10;
 /// Most connections a listener without a service keeps for ACCEPT (docs/protocol.md).
-pub(crate) const ACCEPT_QUEUE_LIMIT: u32 = 64;
+pub const ACCEPT_QUEUE_LIMIT: u32 = 64;
 /// `SO_RCVBUF` / `SO_SNDBUF` of a new socket.
-pub(crate) const DEFAULT_BUFFER: u32 = 65_536;
+pub const DEFAULT_BUFFER: u32 = 65_536;
 
 #[derive(Debug)]
 struct Endpoint {
@@ -333,11 +338,11 @@ impl State {
 
 /// The fake driver; clones share its state. Open a [`FakeHandle`] to send it requests.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct FakeDriver(Rc<RefCell<State>>);
+pub struct FakeDriver(Rc<RefCell<State>>);
 
 /// An open handle on the fake driver (what `CreateFileW` gives a client).
 #[derive(Debug)]
-pub(crate) struct FakeHandle {
+pub struct FakeHandle {
     driver: FakeDriver,
     id: u64,
     cancel: Arc<FakeCancel>,
@@ -355,7 +360,7 @@ impl Drop for FakeHandle {
 
 impl FakeDriver {
     /// Opens a new handle.
-    pub(crate) fn handle(&self) -> FakeHandle {
+    pub fn handle(&self) -> FakeHandle {
         let mut state = self.0.borrow_mut();
         state.last_handle += 1;
         FakeHandle {
@@ -366,18 +371,18 @@ impl FakeDriver {
     }
 
     /// The ids of the open endpoints.
-    pub(crate) fn endpoint_ids(&self) -> Vec<u64> {
+    pub fn endpoint_ids(&self) -> Vec<u64> {
         self.0.borrow().endpoints.keys().copied().collect()
     }
 
     /// The IOCTL codes received so far.
-    pub(crate) fn requests(&self) -> Vec<u32> {
+    pub fn requests(&self) -> Vec<u32> {
         self.0.borrow().requests.clone()
     }
 
     /// Queues bytes from the peer of connection `id` (a served connection's service takes
     /// them at once).
-    pub(crate) fn peer_sends(&self, id: u64, data: &[u8]) {
+    pub fn peer_sends(&self, id: u64, data: &[u8]) {
         let mut state = self.0.borrow_mut();
         if let Some(endpoint) = state.endpoints.get_mut(&id) {
             endpoint.inbox.extend(data);
@@ -390,7 +395,7 @@ impl FakeDriver {
     }
 
     /// What the service of served connection `id` has sent to its peer so far.
-    pub(crate) fn peer_received(&self, id: u64) -> Vec<u8> {
+    pub fn peer_received(&self, id: u64) -> Vec<u8> {
         self.0
             .borrow()
             .endpoints
@@ -400,7 +405,7 @@ impl FakeDriver {
     }
 
     /// Queues a datagram from `from` on UDP endpoint `id`.
-    pub(crate) fn peer_sends_to(&self, id: u64, from: SocketAddr, data: &[u8]) {
+    pub fn peer_sends_to(&self, id: u64, from: SocketAddr, data: &[u8]) {
         if let Some(endpoint) = self.0.borrow_mut().endpoints.get_mut(&id) {
             endpoint.datagrams.push_back((from, data.to_vec()));
         }
@@ -408,12 +413,12 @@ impl FakeDriver {
 
     /// Runs `hook` whenever a receive waits for data (the test's stand-in for another
     /// thread acting while the request is pending, e.g. cancelling it).
-    pub(crate) fn while_waiting(&self, hook: impl FnMut() + 'static) {
+    pub fn while_waiting(&self, hook: impl FnMut() + 'static) {
         self.0.borrow_mut().while_waiting = WaitHook(Some(Box::new(hook)));
     }
 
     /// Makes the next request with `code` fail with `status` once it has been validated.
-    pub(crate) fn fail_next(&self, code: IoctlCode, status: NtStatus) {
+    pub fn fail_next(&self, code: IoctlCode, status: NtStatus) {
         self.0.borrow_mut().faults.insert(code.0, status);
     }
 
@@ -422,13 +427,7 @@ impl FakeDriver {
     /// read, or `None` when the listener is unknown or refuses (at `max_connections`). On a
     /// listener without a service the client is queued for ACCEPT instead (it reads nothing
     /// here); `None` when the queue is full.
-    pub(crate) fn client_session(
-        &self,
-        id: u64,
-        data: &[u8],
-        read: usize,
-        stay: bool,
-    ) -> Option<Vec<u8>> {
+    pub fn client_session(&self, id: u64, data: &[u8], read: usize, stay: bool) -> Option<Vec<u8>> {
         let mut state = self.0.borrow_mut();
         let listener = state.endpoints.get_mut(&id)?;
         if listener.kind != EndpointKind::TcpListener

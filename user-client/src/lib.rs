@@ -1,5 +1,5 @@
 //! User-mode client for the wsk-rs driver: typed calls over the IOCTL protocol, the
-//! service control manager, and the `wskctl` command line.
+//! and the service control manager.
 //!
 //! - [`Device`]: open `\\.\WskRs` and call [`Device::info`], [`Device::tcp_connect`],
 //!   [`Device::tcp_listen_with`], [`Device::send`], [`Device::recv`], [`Device::udp_bind`],
@@ -19,8 +19,9 @@
 //!   [`KernelTcpStream::serve`] hands a connection to an in-kernel service
 //!   ([`ServedTcpConnection`]).
 //! - [`ServiceManager`]: install, start, stop, uninstall and query the driver's service.
-//! - [`cli`]: the `wskctl` commands, runnable against any [`Transport`] (tests use a fake);
-//!   [`selftest`]: the scenarios of `wskctl selftest` and its report.
+//! - [`ctrl_c`]: a console Ctrl-C cancels the watched device's outstanding request.
+//!
+//! The `wskctl` command line is its own crate on top of this one.
 //!
 //! Windows API calls live in one private module (`sys`); elsewhere they fail with
 //! `Unsupported`, so everything else builds and is tested on any host.
@@ -40,30 +41,28 @@
 #![deny(unsafe_code)]
 
 mod cancel;
-pub mod cli;
-mod ctrl_c;
+pub mod ctrl_c;
 mod device;
 mod error;
 mod net;
-pub mod output;
-mod progress;
-pub mod selftest;
 mod service;
-mod shell;
 #[cfg_attr(not(windows), path = "sys_unsupported.rs")]
 mod sys;
 
-#[cfg(test)]
-mod fake;
+/// A fake driver behind a [`Transport`], for tests of this crate and of `wskctl`.
+#[cfg(any(test, feature = "fake"))]
+#[doc(hidden)]
+pub mod fake;
 
 pub use cancel::{CancelIo, Canceller};
 pub use device::{
-    Datagram, Device, IoctlCompletion, ListedEndpoint, RawReply, ReceivedData, Transport,
-    UdpOptions,
+    write_data, Datagram, Device, IoctlCompletion, ListedEndpoint, RawReply, ReceivedData,
+    Transport, UdpOptions,
 };
 pub use error::{ClientError, EXIT_CANCELLED};
 pub use net::{KernelTcpListener, KernelTcpStream, KernelUdpSocket, ServedTcpConnection};
 pub use service::{
     InstallOutcome, ServiceManager, ServiceState, StartOutcome, StopOutcome, UninstallOutcome,
 };
+pub use sys::os_version;
 pub use wskrs_ntstatus::{NtStatus, WinsockError};

@@ -56,7 +56,7 @@ const _: () = {
 
 /// While it lives, the console's Ctrl-C and Ctrl-Break go to [`crate::ctrl_c::on_ctrl_c`],
 /// which cancels the request wskctl waits for instead of letting the process end.
-pub(crate) struct CtrlCHandler(());
+pub struct CtrlCHandler(());
 
 /// The console control handler (it runs on a thread the console starts for the event).
 /// Returning FALSE passes the event on to the default handler, which ends the process.
@@ -69,7 +69,11 @@ unsafe extern "system" fn console_ctrl(kind: u32) -> BOOL {
 
 impl CtrlCHandler {
     /// Adds the handler until the guard is dropped.
-    pub(crate) fn install() -> io::Result<Self> {
+    ///
+    /// # Errors
+    ///
+    /// The console's refusal (`SetConsoleCtrlHandler`).
+    pub fn install() -> io::Result<Self> {
         // SAFETY: `console_ctrl` is a `HandlerRoutine` (takes the event type, returns a
         // BOOL) that lives as long as the program.
         let ok = unsafe { SetConsoleCtrlHandler(Some(console_ctrl), 1) };
@@ -457,7 +461,8 @@ pub(crate) fn delete_service(service: &ScHandle) -> io::Result<()> {
 /// The OS version for `wskctl selftest`'s report, from `RtlGetVersion` (which, unlike
 /// `GetVersionExW`, is not capped by the program's manifest): `Windows 10.0.22631`, with
 /// `(Wine 8.0)` appended when ntdll exports Wine's `wine_get_version`.
-pub(crate) fn os_version() -> Option<String> {
+#[must_use]
+pub fn os_version() -> Option<String> {
     let mut info = windows_sys::Win32::System::SystemInformation::OSVERSIONINFOW {
         dwOSVersionInfoSize: u32::try_from(std::mem::size_of::<
             windows_sys::Win32::System::SystemInformation::OSVERSIONINFOW,

@@ -15,17 +15,23 @@ fn unsupported() -> io::Error {
 }
 
 /// Off Windows there is no console control handler to install: nothing to do.
-pub(crate) struct CtrlCHandler(());
+pub struct CtrlCHandler(());
 
 impl CtrlCHandler {
+    /// Does nothing off Windows.
+    ///
+    /// # Errors
+    ///
+    /// None off Windows (the Windows version can fail).
     #[allow(clippy::unnecessary_wraps, reason = "the Windows version can fail")]
-    pub(crate) fn install() -> io::Result<Self> {
+    pub fn install() -> io::Result<Self> {
         Ok(Self(()))
     }
 }
 
 /// Off Windows the self-test's OS line says `unknown`.
-pub(crate) fn os_version() -> Option<String> {
+#[must_use]
+pub fn os_version() -> Option<String> {
     None
 }
 

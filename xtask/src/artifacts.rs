@@ -75,20 +75,18 @@ pub(crate) fn build(layout: &Layout) -> Result<Built> {
     let sys = layout.driver_sys();
     copy_atomic(&dll, &sys)?;
 
-    say("build: wskctl (wskrs-client, x86_64-pc-windows-gnu, release)");
+    say("build: wskctl (x86_64-pc-windows-gnu, release)");
     let mut cmd = cargo(layout);
     cmd.args([
         "build",
         "--release",
         "-p",
-        "wskrs-client",
+        "wskctl",
         "--target",
         "x86_64-pc-windows-gnu",
-        "--bin",
-        "wskctl",
     ]);
     check(
-        run_visible(&mut cmd, "cargo build -p wskrs-client")?,
+        run_visible(&mut cmd, "cargo build -p wskctl")?,
         "building wskctl",
     )?;
     let exe = layout.wskctl_exe();

@@ -69,7 +69,7 @@ pub(crate) fn run(layout: &Layout) -> Result<bool> {
             ),
         ),
         (
-            "clippy (x86_64-pc-windows-gnu: client, WSK provider, KMDF runtime)",
+            "clippy (x86_64-pc-windows-gnu: client library, wskctl, WSK provider, KMDF runtime)",
             cargo(
                 layout,
                 &[
@@ -77,6 +77,8 @@ pub(crate) fn run(layout: &Layout) -> Result<bool> {
                     "--quiet",
                     "-p",
                     "wskrs-client",
+                    "-p",
+                    "wskctl",
                     "-p",
                     "wskrs-provider",
                     "-p",

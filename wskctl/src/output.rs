@@ -7,24 +7,24 @@ use serde::Serialize;
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{DriverInfo, EndpointStatus, OpenedEndpoint, Service, Stats};
 
-use crate::device::{Datagram, ListedEndpoint, RawReply};
+use wskrs_client::{Datagram, ListedEndpoint, RawReply};
 
 /// `0.1.0` from (0, 1, 0).
 #[must_use]
-pub fn version_text((major, minor, patch): (u16, u16, u16)) -> String {
+pub(crate) fn version_text((major, minor, patch): (u16, u16, u16)) -> String {
     format!("{major}.{minor}.{patch}")
 }
 
 /// `1.0` from the WSK version `0x0100`, or `None` if unknown (0).
 #[must_use]
-pub fn wsk_version_text(info: &DriverInfo) -> Option<String> {
+pub(crate) fn wsk_version_text(info: &DriverInfo) -> Option<String> {
     info.wsk_version_parts()
         .map(|(major, minor)| format!("{major}.{minor}"))
 }
 
 /// `wsk-rs driver 0.1.0, protocol 3, WSK provider 1.0, 0 endpoints`.
 #[must_use]
-pub fn info_text(info: &DriverInfo) -> String {
+pub(crate) fn info_text(info: &DriverInfo) -> String {
     let wsk = wsk_version_text(info).unwrap_or_else(|| "unknown".to_owned());
     let plural = if info.endpoint_count == 1 { "" } else { "s" };
     format!(
@@ -45,7 +45,7 @@ struct InfoJson {
 
 /// `{"driver_version":"0.1.0","protocol":2,"wsk_version":"1.0","endpoints":0}`.
 #[must_use]
-pub fn info_json(info: &DriverInfo) -> String {
+pub(crate) fn info_json(info: &DriverInfo) -> String {
     to_json(&InfoJson {
         driver_version: version_text(info.driver_version),
         protocol: info.abi_version,
@@ -60,7 +60,7 @@ fn address_or(address: Option<SocketAddr>, missing: &str) -> String {
 
 /// `endpoint 3 connected 127.0.0.1:50000 -> 127.0.0.1:9000` (`?` for an unknown address).
 #[must_use]
-pub fn connected_text(endpoint: &OpenedEndpoint) -> String {
+pub(crate) fn connected_text(endpoint: &OpenedEndpoint) -> String {
     format!(
         "endpoint {} connected {} -> {}",
         endpoint.id,
@@ -72,7 +72,7 @@ pub fn connected_text(endpoint: &OpenedEndpoint) -> String {
 /// `endpoint 5 accepted 127.0.0.1:9100 <- 127.0.0.1:50000 (listener 4)`: the new
 /// connection's local and remote addresses (`?` for an unknown one).
 #[must_use]
-pub fn accepted_text(endpoint: &OpenedEndpoint, listener: u64) -> String {
+pub(crate) fn accepted_text(endpoint: &OpenedEndpoint, listener: u64) -> String {
     format!(
         "endpoint {} accepted {} <- {} (listener {listener})",
         endpoint.id,
@@ -84,7 +84,7 @@ pub fn accepted_text(endpoint: &OpenedEndpoint, listener: u64) -> String {
 /// `endpoint 4 listening on 127.0.0.1:9100 (service echo)`; `requested` stands in for an
 /// unknown local address.
 #[must_use]
-pub fn listening_text(
+pub(crate) fn listening_text(
     endpoint: &OpenedEndpoint,
     requested: SocketAddr,
     service: Service,
@@ -113,7 +113,7 @@ struct EndpointJson<'a> {
 /// The JSON object for a new endpoint: `{"id":3,"kind":"tcp","local":...,"remote":...,"detached":false}`
 /// (listeners add `"service"`).
 #[must_use]
-pub fn endpoint_json(
+pub(crate) fn endpoint_json(
     endpoint: &OpenedEndpoint,
     service: Option<Service>,
     detached: bool,
@@ -132,7 +132,7 @@ pub fn endpoint_json(
 /// The JSON object for an accepted connection: [`endpoint_json`]'s fields and the
 /// `"listener"` it came from.
 #[must_use]
-pub fn accepted_json(endpoint: &OpenedEndpoint, listener: u64, detached: bool) -> String {
+pub(crate) fn accepted_json(endpoint: &OpenedEndpoint, listener: u64, detached: bool) -> String {
     to_json(&EndpointJson {
         id: endpoint.id.0,
         kind: endpoint.kind.name(),
@@ -146,13 +146,13 @@ pub fn accepted_json(endpoint: &OpenedEndpoint, listener: u64, detached: bool) -
 
 /// `sent N bytes`.
 #[must_use]
-pub fn sent_text(sent: u64) -> String {
+pub(crate) fn sent_text(sent: u64) -> String {
     format!("sent {sent} {}", bytes_word(sent))
 }
 
 /// `{"id":3,"sent":N}`.
 #[must_use]
-pub fn sent_json(id: u64, sent: u64) -> String {
+pub(crate) fn sent_json(id: u64, sent: u64) -> String {
     #[derive(Serialize)]
     struct SentJson {
         id: u64,
@@ -163,7 +163,7 @@ pub fn sent_json(id: u64, sent: u64) -> String {
 
 /// `received N bytes`, or `peer closed` for an end of stream with no data.
 #[must_use]
-pub fn received_text(received: u64, eof: bool) -> String {
+pub(crate) fn received_text(received: u64, eof: bool) -> String {
     if received == 0 && eof {
         "peer closed".to_owned()
     } else {
@@ -173,7 +173,7 @@ pub fn received_text(received: u64, eof: bool) -> String {
 
 /// `{"id":3,"received":N,"eof":false}`.
 #[must_use]
-pub fn received_json(id: u64, received: u64, eof: bool) -> String {
+pub(crate) fn received_json(id: u64, received: u64, eof: bool) -> String {
     #[derive(Serialize)]
     struct ReceivedJson {
         id: u64,
@@ -193,13 +193,13 @@ fn bytes_word(count: u64) -> &'static str {
 
 /// `closed endpoint 3`.
 #[must_use]
-pub fn closed_text(id: u64) -> String {
+pub(crate) fn closed_text(id: u64) -> String {
     format!("closed endpoint {id}")
 }
 
 /// `{"id":3,"closed":true}`.
 #[must_use]
-pub fn closed_json(id: u64) -> String {
+pub(crate) fn closed_json(id: u64) -> String {
     #[derive(Serialize)]
     struct ClosedJson {
         id: u64,
@@ -221,14 +221,14 @@ fn flag_names(entry: &EndpointStatus) -> Vec<&'static str> {
 
 /// The columns of `wskctl list`: ABI v1's, then the activity counters of v2 (how long the
 /// endpoint has been open, send/receive operations, failed operations, the last failure).
-pub const LIST_COLUMNS: [&str; 15] = [
+pub(crate) const LIST_COLUMNS: [&str; 15] = [
     "ID", "KIND", "STATE", "SERVICE", "LOCAL", "REMOTE", "SENT", "RECEIVED", "SERVED", "ACTIVE",
     "FLAGS", "OPEN", "OPS", "ERRORS", "LAST",
 ];
 
 /// A duration in milliseconds for the OPEN column: `350ms`, `12.5s`, `3m07s`, `2h05m`.
 #[must_use]
-pub fn age_text(ms: u64) -> String {
+pub(crate) fn age_text(ms: u64) -> String {
     let seconds = ms / 1000;
     if ms < 1000 {
         format!("{ms}ms")
@@ -250,7 +250,7 @@ fn status_name(status: NtStatus) -> String {
 
 /// The `wskctl list` table: a header row and one row per endpoint, columns aligned.
 #[must_use]
-pub fn list_table(entries: &[ListedEndpoint]) -> String {
+pub(crate) fn list_table(entries: &[ListedEndpoint]) -> String {
     let mut rows: Vec<Vec<String>> =
         vec![LIST_COLUMNS.iter().map(|&title| title.to_owned()).collect()];
     for ListedEndpoint {
@@ -325,7 +325,7 @@ struct ListEntryJson<'a> {
 /// lowercase fields (`flags` is an array of names), then `opened_ms`, `send_ops`,
 /// `recv_ops`, `errors` and `last_status` (the status name, null if nothing failed).
 #[must_use]
-pub fn list_json(entries: &[ListedEndpoint]) -> String {
+pub(crate) fn list_json(entries: &[ListedEndpoint]) -> String {
     let rows: Vec<ListEntryJson<'_>> = entries
         .iter()
         .map(
@@ -358,7 +358,11 @@ pub fn list_json(entries: &[ListedEndpoint]) -> String {
 /// `endpoint 5 bound to 127.0.0.1:9200 (service echo)`; `requested` stands in for an
 /// unknown local address.
 #[must_use]
-pub fn bound_text(endpoint: &OpenedEndpoint, requested: SocketAddr, service: Service) -> String {
+pub(crate) fn bound_text(
+    endpoint: &OpenedEndpoint,
+    requested: SocketAddr,
+    service: Service,
+) -> String {
     format!(
         "endpoint {} bound to {} (service {service})",
         endpoint.id,
@@ -368,13 +372,13 @@ pub fn bound_text(endpoint: &OpenedEndpoint, requested: SocketAddr, service: Ser
 
 /// `sent N bytes to ADDR`.
 #[must_use]
-pub fn sent_to_text(sent: u64, remote: SocketAddr) -> String {
+pub(crate) fn sent_to_text(sent: u64, remote: SocketAddr) -> String {
     format!("sent {sent} {} to {remote}", bytes_word(sent))
 }
 
 /// `{"id":5,"sent":N,"to":"ADDR"}`.
 #[must_use]
-pub fn sent_to_json(id: u64, sent: u64, remote: SocketAddr) -> String {
+pub(crate) fn sent_to_json(id: u64, sent: u64, remote: SocketAddr) -> String {
     #[derive(Serialize)]
     struct SentToJson {
         id: u64,
@@ -390,7 +394,7 @@ pub fn sent_to_json(id: u64, sent: u64, remote: SocketAddr) -> String {
 
 /// `received N bytes from ADDR` (`from ?` when the sender is unknown).
 #[must_use]
-pub fn received_from_text(datagram: &Datagram) -> String {
+pub(crate) fn received_from_text(datagram: &Datagram) -> String {
     let count = datagram.data.len() as u64;
     format!(
         "received {count} {} from {}",
@@ -401,7 +405,7 @@ pub fn received_from_text(datagram: &Datagram) -> String {
 
 /// `{"id":5,"received":N,"from":"ADDR"}` (`from` null when unknown).
 #[must_use]
-pub fn received_from_json(id: u64, datagram: &Datagram) -> String {
+pub(crate) fn received_from_json(id: u64, datagram: &Datagram) -> String {
     #[derive(Serialize)]
     struct ReceivedFromJson {
         id: u64,
@@ -425,13 +429,13 @@ fn disconnect_kind(abortive: bool) -> &'static str {
 
 /// `disconnected endpoint 3 (graceful)` / `(abortive)`.
 #[must_use]
-pub fn disconnected_text(id: u64, abortive: bool) -> String {
+pub(crate) fn disconnected_text(id: u64, abortive: bool) -> String {
     format!("disconnected endpoint {id} ({})", disconnect_kind(abortive))
 }
 
 /// `{"id":3,"disconnected":"graceful"}`.
 #[must_use]
-pub fn disconnected_json(id: u64, abortive: bool) -> String {
+pub(crate) fn disconnected_json(id: u64, abortive: bool) -> String {
     #[derive(Serialize)]
     struct DisconnectedJson {
         id: u64,
@@ -445,13 +449,13 @@ pub fn disconnected_json(id: u64, abortive: bool) -> String {
 
 /// `endpoint 3 handed to the echo service`.
 #[must_use]
-pub fn served_text(id: u64, service: Service) -> String {
+pub(crate) fn served_text(id: u64, service: Service) -> String {
     format!("endpoint {id} handed to the {service} service")
 }
 
 /// `{"id":3,"service":"echo"}`.
 #[must_use]
-pub fn served_json(id: u64, service: Service) -> String {
+pub(crate) fn served_json(id: u64, service: Service) -> String {
     #[derive(Serialize)]
     struct ServedJson {
         id: u64,
@@ -465,13 +469,13 @@ pub fn served_json(id: u64, service: Service) -> String {
 
 /// `keepalive = 1` (the value as the driver returned it).
 #[must_use]
-pub fn option_text(name: &str, value: u32) -> String {
+pub(crate) fn option_text(name: &str, value: u32) -> String {
     format!("{name} = {value}")
 }
 
 /// `{"id":3,"option":"keepalive","value":1}`.
 #[must_use]
-pub fn option_json(id: u64, name: &str, value: u32) -> String {
+pub(crate) fn option_json(id: u64, name: &str, value: u32) -> String {
     #[derive(Serialize)]
     struct OptionJson<'a> {
         id: u64,
@@ -487,7 +491,7 @@ pub fn option_json(id: u64, name: &str, value: u32) -> String {
 
 /// `{"id":4,"sddl":"D:P(A;;GA;;;SY)"}` (`sddl` null when the endpoint has no descriptor).
 #[must_use]
-pub fn security_json(id: u64, sddl: Option<&str>) -> String {
+pub(crate) fn security_json(id: u64, sddl: Option<&str>) -> String {
     #[derive(Serialize)]
     struct SecurityJson<'a> {
         id: u64,
@@ -498,7 +502,7 @@ pub fn security_json(id: u64, sddl: Option<&str>) -> String {
 
 /// `{"name":"localhost","addresses":["127.0.0.1:0","[::1]:0"]}`.
 #[must_use]
-pub fn resolved_json(name: &str, addresses: &[SocketAddr]) -> String {
+pub(crate) fn resolved_json(name: &str, addresses: &[SocketAddr]) -> String {
     #[derive(Serialize)]
     struct ResolvedJson<'a> {
         name: &'a str,
@@ -512,7 +516,7 @@ pub fn resolved_json(name: &str, addresses: &[SocketAddr]) -> String {
 
 /// The `wskctl stats` lines: `name value`, one counter per line, aligned.
 #[must_use]
-pub fn stats_text(stats: &Stats) -> String {
+pub(crate) fn stats_text(stats: &Stats) -> String {
     let rows = [
         ("endpoints open", stats.endpoints_open.to_string()),
         ("endpoints peak", stats.endpoints_peak.to_string()),
@@ -532,7 +536,7 @@ pub fn stats_text(stats: &Stats) -> String {
 
 /// `{"endpoints_open":0,...,"uptime_ms":N}`: every STATS counter under its field name.
 #[must_use]
-pub fn stats_json(stats: &Stats) -> String {
+pub(crate) fn stats_json(stats: &Stats) -> String {
     #[derive(Serialize)]
     struct StatsJson {
         endpoints_open: u32,
@@ -558,7 +562,7 @@ pub fn stats_json(stats: &Stats) -> String {
 
 /// `status STATUS_NAME (0x...)` and `output <hex>` lines (no trailing newline).
 #[must_use]
-pub fn raw_text(reply: &RawReply) -> String {
+pub(crate) fn raw_text(reply: &RawReply) -> String {
     let hex = hex_encode(&reply.output);
     let separator = if hex.is_empty() { "" } else { " " };
     format!("status {:?}\noutput{separator}{hex}", reply.status)
@@ -566,7 +570,7 @@ pub fn raw_text(reply: &RawReply) -> String {
 
 /// `{"status":"STATUS_NAME","code":"0x...","output":"<hex>"}` (`status` is null when unknown).
 #[must_use]
-pub fn raw_json(reply: &RawReply) -> String {
+pub(crate) fn raw_json(reply: &RawReply) -> String {
     #[derive(Serialize)]
     struct RawJson {
         status: Option<&'static str>,
@@ -582,7 +586,7 @@ pub fn raw_json(reply: &RawReply) -> String {
 
 /// Lowercase hex, no separators.
 #[must_use]
-pub fn hex_encode(bytes: &[u8]) -> String {
+pub(crate) fn hex_encode(bytes: &[u8]) -> String {
     let mut text = String::with_capacity(bytes.len() * 2);
     for byte in bytes {
         let _ = write!(text, "{byte:02x}");
@@ -595,7 +599,7 @@ pub fn hex_encode(bytes: &[u8]) -> String {
 /// # Errors
 ///
 /// A message naming the problem: a non-hex character or an odd number of digits.
-pub fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = text
         .chars()
         .filter(|c| !c.is_whitespace())

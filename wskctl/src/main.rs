@@ -1,10 +1,16 @@
 //! `wskctl`: the command line for the wsk-rs driver. See `wskctl --help`.
 #![deny(unsafe_code)]
 
+mod cli;
+mod output;
+mod progress;
+mod selftest;
+mod shell;
+
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
-use wskrs_client::cli::{main_with, Streams, Terminal};
+use cli::{main_with, Streams, Terminal};
 use wskrs_client::Device;
 
 fn main() -> ExitCode {

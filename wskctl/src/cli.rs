@@ -18,20 +18,20 @@ use wskrs_protocol::{
     SERVICE_NAME, USER_DEVICE_PATH,
 };
 
-use crate::device::write_data;
 use crate::output;
 use crate::progress::{self, Counting, Progress};
-use crate::{
+use wskrs_client::write_data;
+use wskrs_client::{
     ClientError, Device, InstallOutcome, ServiceManager, StartOutcome, StopOutcome, UdpOptions,
     UninstallOutcome,
 };
 
 /// The driver file `wskctl driver install` registers by default.
-pub const DEFAULT_DRIVER_PATH: &str = r"C:\windows\system32\drivers\wskrs.sys";
+pub(crate) const DEFAULT_DRIVER_PATH: &str = r"C:\windows\system32\drivers\wskrs.sys";
 /// How long `wskctl driver stop` waits for the driver to unload.
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// `wskctl recv` without `--max` or `--exact` asks for at most this many bytes.
-pub const DEFAULT_RECV_MAX: u32 = 65_536;
+pub(crate) const DEFAULT_RECV_MAX: u32 = 65_536;
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -62,23 +62,23 @@ Examples:
 /// endpoints, send and receive through them, set their options, resolve names.
 #[derive(Debug, Parser)]
 #[command(name = "wskctl", bin_name = "wskctl", version, after_help = EXIT_CODES)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The device to open.
     #[arg(long, global = true, value_name = "PATH", default_value = USER_DEVICE_PATH)]
-    pub device: String,
+    pub(crate) device: String,
     /// Print machine-readable JSON (every command that prints a result: info, list, stats,
     /// tcp, udp, send, recv, serve, sendto, recvfrom, disconnect, opt, security, resolve,
     /// close, raw, driver status, selftest).
     #[arg(long, global = true)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// The `wskctl` subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Install, start, stop, uninstall or query the driver's service.
     #[command(subcommand)]
     Driver(DriverCommand),
@@ -201,17 +201,17 @@ could not be opened (is the driver loaded? `wskctl driver status`).";
 
 /// Arguments of `wskctl selftest`.
 #[derive(Debug, Args)]
-pub struct SelftestArgs {
+pub(crate) struct SelftestArgs {
     /// Run only these scenarios (names from --list), in the usual order.
     #[arg(long, value_name = "NAME", num_args = 1.., value_parser = parse_scenario)]
-    pub only: Vec<String>,
+    pub(crate) only: Vec<String>,
     /// List the scenarios and what each checks, without running them.
     #[arg(long, conflicts_with = "only")]
-    pub list: bool,
+    pub(crate) list: bool,
     /// How long one step may wait (a request to the driver, a peer's read), in
     /// milliseconds.
     #[arg(long, value_name = "N", default_value_t = crate::selftest::DEFAULT_TIMEOUT_MS, value_parser = clap::value_parser!(u32).range(500..=600_000))]
-    pub timeout_ms: u32,
+    pub(crate) timeout_ms: u32,
 }
 
 fn parse_scenario(text: &str) -> Result<String, String> {
@@ -225,34 +225,34 @@ fn parse_scenario(text: &str) -> Result<String, String> {
 
 /// Arguments of `wskctl stream-send`.
 #[derive(Debug, Args)]
-pub struct StreamSendArgs {
+pub(crate) struct StreamSendArgs {
     /// The server, e.g. `127.0.0.1:9000`.
     #[arg(value_name = "ADDR:PORT")]
-    pub remote: SocketAddr,
+    pub(crate) remote: SocketAddr,
     /// The file to send.
     #[arg(long, value_name = "F")]
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// Connect timeout and the timeout of each SEND, in milliseconds (0: the driver's
     /// default, 10000).
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub timeout_ms: u32,
+    pub(crate) timeout_ms: u32,
 }
 
 /// Arguments of `wskctl shell`.
 #[derive(Debug, Args)]
-pub struct ShellArgs {
+pub(crate) struct ShellArgs {
     /// Keep the line history in this file (default: .wskctl_history in the user's profile
     /// directory).
     #[arg(long, value_name = "F", conflicts_with = "no_history")]
-    pub history: Option<PathBuf>,
+    pub(crate) history: Option<PathBuf>,
     /// Keep no history file.
     #[arg(long)]
-    pub no_history: bool,
+    pub(crate) no_history: bool,
 }
 
 /// The subcommands new in ABI v2 that act on endpoints or the driver as a whole.
 #[derive(Debug, Subcommand)]
-pub enum V2Command {
+pub(crate) enum V2Command {
     /// Send one datagram from a UDP endpoint; prints `sent N bytes to ADDR`.
     ///
     /// The datagram has 1 to 65507 bytes: ABI v3 cannot send empty datagrams.
@@ -306,7 +306,7 @@ pub enum V2Command {
 
 /// `wskctl driver ...`.
 #[derive(Debug, Subcommand)]
-pub enum DriverCommand {
+pub(crate) enum DriverCommand {
     /// Register the driver as a demand-start kernel driver service (already installed: exit 0).
     #[command(
         after_help = "Example:\n  wskctl driver install --path C:\\windows\\system32\\drivers\\wskrs.sys"
@@ -351,7 +351,7 @@ pub enum DriverCommand {
 
 /// `wskctl tcp ...`.
 #[derive(Debug, Subcommand)]
-pub enum TcpCommand {
+pub(crate) enum TcpCommand {
     /// Connect to a TCP server from the kernel; optionally send, then receive, then hand the
     /// connection to an in-kernel service (--serve), then exit.
     ///
@@ -383,18 +383,18 @@ pub enum TcpCommand {
 
 /// Arguments of `wskctl serve`.
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// The connection's endpoint id (from `tcp connect`, `tcp accept` or `list`).
     #[arg(value_parser = parse_endpoint_id)]
-    pub id: EndpointId,
+    pub(crate) id: EndpointId,
     /// The service that takes the connection over.
     #[arg(long, value_enum)]
-    pub service: ServeServiceArg,
+    pub(crate) service: ServeServiceArg,
 }
 
 /// The services a connection can be handed to (`serve`, `tcp connect --serve`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ServeServiceArg {
+pub(crate) enum ServeServiceArg {
     /// Echo back everything the peer sends.
     Echo,
     /// Read and drop everything, counting the bytes (LIST's RECEIVED).
@@ -415,21 +415,21 @@ impl From<ServeServiceArg> for Service {
 
 /// Arguments of `wskctl tcp accept`.
 #[derive(Debug, Args)]
-pub struct AcceptArgs {
+pub(crate) struct AcceptArgs {
     /// The listener's endpoint id (a `tcp listen --service none` listener).
     #[arg(value_name = "LISTENER", value_parser = parse_endpoint_id)]
-    pub id: EndpointId,
+    pub(crate) id: EndpointId,
     /// How long to wait for a connection, in milliseconds (0: the driver's default, 10000).
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub timeout_ms: u32,
+    pub(crate) timeout_ms: u32,
     /// Keep the connection open after wskctl exits (close it with `wskctl close`).
     #[arg(long)]
-    pub detach: bool,
+    pub(crate) detach: bool,
 }
 
 /// `wskctl udp ...`.
 #[derive(Debug, Subcommand)]
-pub enum UdpCommand {
+pub(crate) enum UdpCommand {
     /// Open a UDP socket in the kernel: user-driven (`sendto`, `recvfrom`) or running the
     /// echo service.
     ///
@@ -447,19 +447,19 @@ pub enum UdpCommand {
     clippy::struct_excessive_bools,
     reason = "four command-line switches, two pairs that clap keeps exclusive"
 )]
-pub struct BindArgs {
+pub(crate) struct BindArgs {
     /// Set SO_REUSEADDR before binding.
     #[arg(long, conflicts_with = "exclusive_addr")]
-    pub reuse_addr: bool,
+    pub(crate) reuse_addr: bool,
     /// Set SO_EXCLUSIVEADDRUSE before binding.
     #[arg(long)]
-    pub exclusive_addr: bool,
+    pub(crate) exclusive_addr: bool,
     /// IPv6 sockets: set IPV6_V6ONLY (IPv6 traffic only).
     #[arg(long, conflicts_with = "dual_stack")]
     pub v6only: bool,
     /// IPv6 sockets: clear IPV6_V6ONLY, so a wildcard socket also serves IPv4.
     #[arg(long)]
-    pub dual_stack: bool,
+    pub(crate) dual_stack: bool,
 }
 
 impl From<BindArgs> for BindFlags {
@@ -492,44 +492,44 @@ impl BindArgs {
 
 /// Arguments of `wskctl tcp connect`.
 #[derive(Debug, Args)]
-pub struct ConnectArgs {
+pub(crate) struct ConnectArgs {
     /// The server, e.g. `127.0.0.1:9000` or `[::1]:9000`.
     #[arg(value_name = "ADDR:PORT")]
-    pub remote: SocketAddr,
+    pub(crate) remote: SocketAddr,
     /// The local address to bind (default: any address, any port).
     #[arg(long, value_name = "ADDR:PORT")]
-    pub local: Option<SocketAddr>,
+    pub(crate) local: Option<SocketAddr>,
     /// Connect timeout in milliseconds (0: the driver's default, 10000).
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub timeout_ms: u32,
+    pub(crate) timeout_ms: u32,
     /// Keep the connection open after wskctl exits (close it with `wskctl close`).
     #[arg(long)]
-    pub detach: bool,
+    pub(crate) detach: bool,
     /// After connecting, send this text.
     #[arg(long, value_name = "T", conflicts_with = "send_file")]
-    pub send_text: Option<String>,
+    pub(crate) send_text: Option<String>,
     /// After connecting, send this file's contents.
     #[arg(long, value_name = "F")]
-    pub send_file: Option<PathBuf>,
+    pub(crate) send_file: Option<PathBuf>,
     /// Then receive exactly N bytes (to stdout, or to --recv-to-file).
     #[arg(long, value_name = "N")]
-    pub recv_exact: Option<u64>,
+    pub(crate) recv_exact: Option<u64>,
     /// Write the bytes received by --recv-exact to this file.
     #[arg(long, value_name = "F", requires = "recv_exact")]
-    pub recv_to_file: Option<PathBuf>,
+    pub(crate) recv_to_file: Option<PathBuf>,
     /// Last, hand the connection to this in-kernel service (as `wskctl serve`). Without
     /// --detach wskctl then keeps it until Ctrl-C or the end of its standard input (in
     /// `wskctl shell`: until the shell ends), then closes it.
     #[arg(long, value_name = "SERVICE", value_enum)]
-    pub serve: Option<ServeServiceArg>,
+    pub(crate) serve: Option<ServeServiceArg>,
     /// Options applied before binding.
     #[command(flatten)]
-    pub bind: BindArgs,
+    pub(crate) bind: BindArgs,
 }
 
 /// The services `tcp listen` can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ServiceArg {
+pub(crate) enum ServiceArg {
     /// Echo back everything received.
     Echo,
     /// Read and drop everything, counting the bytes (LIST's RECEIVED).
@@ -554,7 +554,7 @@ impl From<ServiceArg> for Service {
 
 /// The services `udp bind` can run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum UdpServiceArg {
+pub(crate) enum UdpServiceArg {
     /// Send every datagram back to its sender.
     Echo,
     /// Nothing by itself: drive the socket with `sendto` and `recvfrom`.
@@ -590,105 +590,105 @@ fn parse_sddl(text: &str) -> Result<String, String> {
 
 /// Arguments of `wskctl tcp listen`.
 #[derive(Debug, Args)]
-pub struct ListenArgs {
+pub(crate) struct ListenArgs {
     /// The address to listen on, e.g. 127.0.0.1:9100.
     #[arg(value_name = "ADDR:PORT")]
-    pub local: SocketAddr,
+    pub(crate) local: SocketAddr,
     /// The service run on each accepted connection.
     #[arg(long, value_enum)]
-    pub service: ServiceArg,
+    pub(crate) service: ServiceArg,
     /// The listen backlog (0: the driver's choice).
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub backlog: u32,
+    pub(crate) backlog: u32,
     /// Keep the listener after wskctl exits (close it with `wskctl close`).
     #[arg(long)]
-    pub detach: bool,
+    pub(crate) detach: bool,
     /// Connections served at once (0: the driver's default, 256; at most 256).
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_CONNECTIONS)))]
-    pub max_connections: u32,
+    pub(crate) max_connections: u32,
     /// The listening socket's security descriptor, in SDDL (e.g. "D:P(A;;GA;;;SY)").
     #[arg(long, value_name = "S", value_parser = parse_sddl)]
-    pub sddl: Option<String>,
+    pub(crate) sddl: Option<String>,
     /// Options applied before binding.
     #[command(flatten)]
-    pub bind: BindArgs,
+    pub(crate) bind: BindArgs,
 }
 
 /// Arguments of `wskctl udp bind`.
 #[derive(Debug, Args)]
-pub struct UdpBindArgs {
+pub(crate) struct UdpBindArgs {
     /// The address to bind, e.g. 127.0.0.1:9200 (port 0: the stack chooses).
     #[arg(value_name = "ADDR:PORT")]
-    pub local: SocketAddr,
+    pub(crate) local: SocketAddr,
     /// What the socket does with its datagrams.
     #[arg(long, value_enum, default_value = "none")]
-    pub service: UdpServiceArg,
+    pub(crate) service: UdpServiceArg,
     /// Keep the socket after wskctl exits (close it with `wskctl close`).
     #[arg(long)]
-    pub detach: bool,
+    pub(crate) detach: bool,
     /// The socket's security descriptor, in SDDL (e.g. "D:P(A;;GA;;;SY)").
     #[arg(long, value_name = "S", value_parser = parse_sddl)]
-    pub sddl: Option<String>,
+    pub(crate) sddl: Option<String>,
     /// Options applied before binding.
     #[command(flatten)]
-    pub bind: BindArgs,
+    pub(crate) bind: BindArgs,
 }
 
 /// Arguments of `wskctl sendto`.
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("payload").required(true))]
-pub struct SendToArgs {
+pub(crate) struct SendToArgs {
     /// The UDP endpoint's id.
     #[arg(value_parser = parse_endpoint_id)]
-    pub id: EndpointId,
+    pub(crate) id: EndpointId,
     /// The destination, e.g. 127.0.0.1:9000 or [::1]:9000.
     #[arg(value_name = "ADDR:PORT")]
-    pub remote: SocketAddr,
+    pub(crate) remote: SocketAddr,
     /// Send this text as the datagram.
     #[arg(long, value_name = "T", group = "payload")]
-    pub text: Option<String>,
+    pub(crate) text: Option<String>,
     /// Send this file as one datagram (at most 65507 bytes).
     #[arg(long, value_name = "F", group = "payload")]
-    pub file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
     /// Timeout in milliseconds (0: the driver's default, 10000).
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub timeout_ms: u32,
+    pub(crate) timeout_ms: u32,
 }
 
 /// Arguments of `wskctl recvfrom`.
 #[derive(Debug, Args)]
-pub struct RecvFromArgs {
+pub(crate) struct RecvFromArgs {
     /// The UDP endpoint's id.
     #[arg(value_parser = parse_endpoint_id)]
-    pub id: EndpointId,
+    pub(crate) id: EndpointId,
     /// The most bytes to return (a longer datagram is truncated; at most 65507).
     #[arg(long, value_name = "N", default_value_t = MAX_DATAGRAM, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_DATAGRAM)))]
-    pub max: u32,
+    pub(crate) max: u32,
     /// Timeout in milliseconds (0: the driver's default, 10000).
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub timeout_ms: u32,
+    pub(crate) timeout_ms: u32,
     /// Write the datagram to this file instead of stdout.
     #[arg(long, value_name = "F")]
-    pub to_file: Option<PathBuf>,
+    pub(crate) to_file: Option<PathBuf>,
 }
 
 /// Arguments of `wskctl disconnect`.
 #[derive(Debug, Args)]
-pub struct DisconnectArgs {
+pub(crate) struct DisconnectArgs {
     /// The connection's endpoint id.
     #[arg(value_parser = parse_endpoint_id)]
-    pub id: EndpointId,
+    pub(crate) id: EndpointId,
     /// Reset the connection instead of shutting down the send direction.
     #[arg(long)]
-    pub abortive: bool,
+    pub(crate) abortive: bool,
     /// Timeout in milliseconds (0: the driver's default, 10000).
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub timeout_ms: u32,
+    pub(crate) timeout_ms: u32,
 }
 
 /// The socket options `wskctl opt` knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum OptName {
+pub(crate) enum OptName {
     /// SO_KEEPALIVE (on/off).
     Keepalive,
     /// TCP_NODELAY (on/off).
@@ -708,7 +708,7 @@ pub enum OptName {
 impl OptName {
     /// The protocol's option.
     #[must_use]
-    pub const fn option(self) -> OptionId {
+    pub(crate) const fn option(self) -> OptionId {
         match self {
             Self::Keepalive => OptionId::Keepalive,
             Self::Nodelay => OptionId::NoDelay,
@@ -722,7 +722,7 @@ impl OptName {
 
     /// The name on the command line.
     #[must_use]
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Keepalive => "keepalive",
             Self::Nodelay => "nodelay",
@@ -739,7 +739,7 @@ impl OptName {
     /// # Errors
     ///
     /// A sentence for a get-only option or a value the option cannot take.
-    pub fn parse_value(self, text: &str) -> Result<u32, String> {
+    pub(crate) fn parse_value(self, text: &str) -> Result<u32, String> {
         let option = self.option();
         if !option.is_settable() {
             let flag = match self {
@@ -776,88 +776,88 @@ impl OptName {
 
 /// Arguments of `wskctl opt`.
 #[derive(Debug, Args)]
-pub struct OptArgs {
+pub(crate) struct OptArgs {
     /// The endpoint id.
     #[arg(value_parser = parse_endpoint_id)]
-    pub id: EndpointId,
+    pub(crate) id: EndpointId,
     /// The option.
     #[arg(value_enum)]
-    pub name: OptName,
+    pub(crate) name: OptName,
     /// Set the option to this value (on/off for keepalive and nodelay, bytes for rcvbuf
     /// and sndbuf); without it the option is read.
-    pub value: Option<String>,
+    pub(crate) value: Option<String>,
 }
 
 /// Arguments of `wskctl resolve`.
 #[derive(Debug, Args)]
-pub struct ResolveArgs {
+pub(crate) struct ResolveArgs {
     /// The host name or address literal (1 to 255 bytes).
     #[arg(value_name = "NAME", value_parser = |text: &str| bounded_text(text, 1, RESOLVE_NAME_LEN - 1))]
-    pub name: String,
+    pub(crate) name: String,
     /// A service: a port number or a name such as http, up to 31 bytes (the addresses
     /// carry its port).
     #[arg(long, value_name = "S", default_value = "", value_parser = |text: &str| bounded_text(text, 0, RESOLVE_SERVICE_LEN - 1))]
-    pub service: String,
+    pub(crate) service: String,
     /// Timeout in milliseconds (0: the driver's default, 10000).
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub timeout_ms: u32,
+    pub(crate) timeout_ms: u32,
 }
 
 /// Arguments of `wskctl send`.
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("payload").required(true))]
-pub struct SendArgs {
+pub(crate) struct SendArgs {
     /// The connection's endpoint id.
     #[arg(value_parser = parse_endpoint_id)]
-    pub id: EndpointId,
+    pub(crate) id: EndpointId,
     /// Send this text.
     #[arg(long, value_name = "T", group = "payload")]
-    pub text: Option<String>,
+    pub(crate) text: Option<String>,
     /// Send this file (in 4 MiB requests when larger).
     #[arg(long, value_name = "F", group = "payload")]
-    pub file: Option<PathBuf>,
+    pub(crate) file: Option<PathBuf>,
     /// Timeout per request in milliseconds (0: the driver's default, 10000).
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub timeout_ms: u32,
+    pub(crate) timeout_ms: u32,
 }
 
 /// Arguments of `wskctl recv`.
 #[derive(Debug, Args)]
-pub struct RecvArgs {
+pub(crate) struct RecvArgs {
     /// The connection's endpoint id.
     #[arg(value_parser = parse_endpoint_id)]
-    pub id: EndpointId,
+    pub(crate) id: EndpointId,
     /// Receive once, at most N bytes (default 65536; at most 4194304).
     #[arg(long, value_name = "N", conflicts_with = "exact", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_TRANSFER)))]
-    pub max: Option<u32>,
+    pub(crate) max: Option<u32>,
     /// Receive until exactly N bytes arrived (error if the peer closes first).
     #[arg(long, value_name = "N")]
-    pub exact: Option<u64>,
+    pub(crate) exact: Option<u64>,
     /// Write the data to this file instead of stdout.
     #[arg(long, value_name = "F")]
-    pub to_file: Option<PathBuf>,
+    pub(crate) to_file: Option<PathBuf>,
     /// Timeout per request in milliseconds (0: the driver's default, 10000).
     #[arg(long, value_name = "N", default_value_t = 0)]
-    pub timeout_ms: u32,
+    pub(crate) timeout_ms: u32,
 }
 
 /// Arguments of `wskctl raw`.
 #[derive(Debug, Args)]
-pub struct RawArgs {
+pub(crate) struct RawArgs {
     /// The IOCTL code, decimal or 0x-prefixed hex.
     #[arg(long, value_name = "CODE", value_parser = parse_code)]
-    pub code: u32,
+    pub(crate) code: u32,
     /// The input bytes as hex (spaces allowed), sent as is.
     #[arg(long, value_name = "HEX", value_parser = parse_hex, default_value = "")]
-    pub input_hex: HexBytes,
+    pub(crate) input_hex: HexBytes,
     /// The output buffer size in bytes.
     #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_TRANSFER) + 16))]
-    pub output_len: u32,
+    pub(crate) output_len: u32,
 }
 
 /// Bytes given as hex on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HexBytes(pub Vec<u8>);
+pub(crate) struct HexBytes(pub Vec<u8>);
 
 fn parse_endpoint_id(text: &str) -> Result<EndpointId, String> {
     text.parse()
@@ -879,23 +879,23 @@ fn parse_hex(text: &str) -> Result<HexBytes, String> {
 /// Which standard streams are terminals (`std::io::IsTerminal`); all `false` in tests and
 /// pipelines.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Terminal {
+pub(crate) struct Terminal {
     /// Standard input is a terminal: `wskctl shell` edits lines and keeps history.
-    pub stdin: bool,
+    pub(crate) stdin: bool,
     /// Standard error is a terminal: long transfers draw a progress bar there.
-    pub stderr: bool,
+    pub(crate) stderr: bool,
 }
 
 /// The standard streams a command reads and writes.
-pub struct Streams<'a> {
+pub(crate) struct Streams<'a> {
     /// Results.
-    pub stdout: &'a mut dyn Write,
+    pub(crate) stdout: &'a mut dyn Write,
     /// Errors and receive summaries.
-    pub stderr: &'a mut dyn Write,
+    pub(crate) stderr: &'a mut dyn Write,
     /// Read by `tcp listen` (end of file closes the listener) and `wskctl shell`.
-    pub stdin: &'a mut dyn Read,
+    pub(crate) stdin: &'a mut dyn Read,
     /// Which of the process's streams are terminals.
-    pub terminal: Terminal,
+    pub(crate) terminal: Terminal,
 }
 
 impl Streams<'_> {
@@ -913,11 +913,11 @@ impl Streams<'_> {
 }
 
 /// Opens the device named by `--device`.
-pub type OpenDevice<'a> = &'a dyn Fn(&str) -> Result<Device, ClientError>;
+pub(crate) type OpenDevice<'a> = &'a dyn Fn(&str) -> Result<Device, ClientError>;
 
 /// The whole `wskctl` program: parses `args` (the first is the program name), runs the
 /// command and returns the exit status, writing errors as `error: ...` to `streams.stderr`.
-pub fn main_with<I, T>(args: I, open: OpenDevice<'_>, streams: &mut Streams<'_>) -> u8
+pub(crate) fn main_with<I, T>(args: I, open: OpenDevice<'_>, streams: &mut Streams<'_>) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -928,7 +928,7 @@ where
     };
     // Ctrl-C cancels the request the command waits for (see `ctrl_c`). Without a console
     // handler Ctrl-C keeps its default (ending the process), so a failure is not fatal.
-    let _ctrl_c = crate::sys::CtrlCHandler::install();
+    let _ctrl_c = wskrs_client::ctrl_c::CtrlCHandler::install();
     match run(&cli, open, streams) {
         Ok(code) => code,
         Err(error) => {
@@ -998,7 +998,11 @@ fn check(cli: &Cli) -> Result<(), clap::Error> {
 /// # Errors
 ///
 /// Whatever the command's calls fail with; [`ClientError::exit_code`] gives the status.
-pub fn run(cli: &Cli, open: OpenDevice<'_>, streams: &mut Streams<'_>) -> Result<u8, ClientError> {
+pub(crate) fn run(
+    cli: &Cli,
+    open: OpenDevice<'_>,
+    streams: &mut Streams<'_>,
+) -> Result<u8, ClientError> {
     run_in(cli, open, streams, Session::OneShot)
 }
 
@@ -1022,7 +1026,7 @@ pub(crate) fn run_in(
     // Ctrl-C cancels the requests of the device the command opens.
     let watched = |path: &str| -> Result<Device, ClientError> {
         let device = open(path)?;
-        crate::ctrl_c::watch(device.canceller());
+        wskrs_client::ctrl_c::watch(device.canceller());
         Ok(device)
     };
     let open: OpenDevice<'_> = match &cli.command {
@@ -1280,7 +1284,7 @@ fn from_io(error: io::Error, context: &str) -> ClientError {
     ClientError::io(context, error)
 }
 
-/// `wskctl stream-send`: the file through a [`KernelTcpStream`](crate::KernelTcpStream).
+/// `wskctl stream-send`: the file through a [`KernelTcpStream`](wskrs_client::KernelTcpStream).
 fn run_stream_send(
     device: Device,
     args: &StreamSendArgs,
@@ -1294,7 +1298,7 @@ fn run_stream_send(
     let total = file.metadata().map_or(0, |metadata| metadata.len());
     let timeout = (args.timeout_ms != 0).then(|| Duration::from_millis(args.timeout_ms.into()));
     let started = std::time::Instant::now();
-    let mut stream = crate::KernelTcpStream::connect_on(device, args.remote, timeout)
+    let mut stream = wskrs_client::KernelTcpStream::connect_on(device, args.remote, timeout)
         .map_err(|error| from_io(error, "connect"))?;
     stream
         .set_write_timeout(timeout)
@@ -1375,7 +1379,7 @@ fn run_selftest(
         &|| open(path),
         &args.only,
         args.timeout_ms,
-        crate::sys::os_version(),
+        wskrs_client::os_version(),
     )?;
     streams.line(&if json {
         crate::selftest::json(&report)
@@ -1741,10 +1745,10 @@ fn run_recv(
 #[cfg(test)]
 mod tests {
     use super::{main_with, Cli, Streams};
-    use crate::fake::{FakeDriver, CLOSED_PEER_PORT, REFUSING_PORT};
-    use crate::{ClientError, Device};
     use clap::{CommandFactory, Parser};
     use std::io;
+    use wskrs_client::fake::{FakeDriver, CLOSED_PEER_PORT, REFUSING_PORT};
+    use wskrs_client::{ClientError, Device};
     use wskrs_protocol::{IoctlCode, MAX_DATAGRAM, MAX_TRANSFER};
 
     struct Outcome {
@@ -2039,7 +2043,7 @@ mod tests {
         wskctl(&fake, "tcp listen 127.0.0.1:9103 --service none --detach");
         fake.while_waiting(|| {
             assert!(
-                crate::ctrl_c::on_ctrl_c(),
+                wskrs_client::ctrl_c::on_ctrl_c(),
                 "handled: the ACCEPT is outstanding"
             );
         });
@@ -2062,7 +2066,7 @@ mod tests {
         fake.while_waiting(move || {
             counter.set(counter.get() + 1);
             assert!(
-                crate::ctrl_c::on_ctrl_c(),
+                wskrs_client::ctrl_c::on_ctrl_c(),
                 "handled: a request is outstanding"
             );
         });

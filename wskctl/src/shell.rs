@@ -17,7 +17,7 @@ use rustyline::error::ReadlineError;
 use crate::cli::{self, Cli, OpenDevice, Session, ShellArgs, Streams, Terminal};
 use wskrs_protocol::USER_DEVICE_PATH;
 
-use crate::{ClientError, Device};
+use wskrs_client::{ClientError, Device};
 
 /// The prompt.
 pub(crate) const PROMPT: &str = "wskctl> ";
@@ -232,7 +232,7 @@ pub(crate) fn run_shell(
     // session: during a command it cancels the command's request (`ctrl_c`), at the prompt
     // it abandons the line (a key for the line editor in a Windows console; under Wine on a
     // Unix terminal the handler swallows it).
-    let _shell_mode = terminal.stdin.then(crate::ctrl_c::ShellMode::enter);
+    let _shell_mode = terminal.stdin.then(wskrs_client::ctrl_c::ShellMode::enter);
     let at_line_start = Cell::new(true);
     let mut stdout = LineTracker {
         inner: &mut **stdout,
@@ -330,7 +330,7 @@ fn run_line(words: &[String], open: OpenDevice<'_>, streams: &mut Streams<'_>) {
     };
     let result = cli::run_in(&cli, open, streams, Session::Shell);
     // Ctrl-C at the prompt must not touch the device the command used.
-    crate::ctrl_c::unwatch();
+    wskrs_client::ctrl_c::unwatch();
     if let Err(error) = result {
         cli::report_error(&error, streams.stderr);
     }
@@ -340,8 +340,8 @@ fn run_line(words: &[String], open: OpenDevice<'_>, streams: &mut Streams<'_>) {
 mod tests {
     use super::{classify, Line};
     use crate::cli::{main_with, Streams, Terminal};
-    use crate::fake::FakeDriver;
-    use crate::{ClientError, Device};
+    use wskrs_client::fake::FakeDriver;
+    use wskrs_client::{ClientError, Device};
 
     struct Outcome {
         code: u8,
@@ -462,7 +462,7 @@ tcp connect 127.0.0.1:9000 --detach
         // Ctrl-C while the first receive waits; later waits time out normally.
         fake.while_waiting(move || {
             if !first.replace(true) {
-                assert!(crate::ctrl_c::on_ctrl_c());
+                assert!(wskrs_client::ctrl_c::on_ctrl_c());
             }
         });
         let lines = "\
@@ -510,7 +510,7 @@ list
         let first = std::rc::Rc::clone(&pressed);
         fake.while_waiting(move || {
             if !first.replace(true) {
-                assert!(crate::ctrl_c::on_ctrl_c());
+                assert!(wskrs_client::ctrl_c::on_ctrl_c());
             }
         });
         let lines = "\

@@ -34,42 +34,44 @@ use wskrs_protocol::{
     IoctlCode, ListenOptions, Service, UdpService, ABI_VERSION, DEVICE_TYPE, METHOD_BUFFERED,
 };
 
-use crate::{ClientError, Device, KernelTcpListener, KernelTcpStream, KernelUdpSocket, UdpOptions};
+use wskrs_client::{
+    ClientError, Device, KernelTcpListener, KernelTcpStream, KernelUdpSocket, UdpOptions,
+};
 
 /// The default of `--timeout-ms`: how long one step may wait.
-pub const DEFAULT_TIMEOUT_MS: u32 = 5_000;
+pub(crate) const DEFAULT_TIMEOUT_MS: u32 = 5_000;
 
 /// What the WSK capabilities are called in skip reasons (the WSK calls behind them).
-pub mod needs {
+pub(crate) mod needs {
     /// Datagram sockets.
-    pub const DATAGRAM: &str =
+    pub(crate) const DATAGRAM: &str =
         "datagram sockets (WskSocket with WSK_FLAG_DATAGRAM_SOCKET, WskSendTo, WskReceiveFrom)";
     /// Socket options.
-    pub const OPTIONS: &str = "socket options (WskControlSocket)";
+    pub(crate) const OPTIONS: &str = "socket options (WskControlSocket)";
     /// DISCONNECT.
-    pub const DISCONNECT: &str = "WskDisconnect";
+    pub(crate) const DISCONNECT: &str = "WskDisconnect";
     /// Security descriptors.
-    pub const SECURITY: &str =
+    pub(crate) const SECURITY: &str =
         "security descriptors (WskControlClient WSK_CACHE_SD, WskControlSocket SO_WSK_SECURITY)";
     /// IPv6 sockets.
-    pub const IPV6: &str = "IPv6 sockets (WskSocket and WskBind with AF_INET6)";
+    pub(crate) const IPV6: &str = "IPv6 sockets (WskSocket and WskBind with AF_INET6)";
     /// Cancelling a pending request.
-    pub const CANCEL: &str = "cancelling a pending WskReceive (IoCancelIrp)";
+    pub(crate) const CANCEL: &str = "cancelling a pending WskReceive (IoCancelIrp)";
     /// IPv6 in this machine's user-mode Winsock (for the in-process peer).
-    pub const IPV6_LOOPBACK: &str = "an IPv6 loopback (::1) for the in-process peer";
+    pub(crate) const IPV6_LOOPBACK: &str = "an IPv6 loopback (::1) for the in-process peer";
 }
 
 /// Whether `status` says the WSK provider does not implement the call that returned it:
 /// `STATUS_NOT_IMPLEMENTED` or `STATUS_NOT_SUPPORTED` (what WSK stubs and providers without a
 /// feature answer, passed on unchanged by the driver).
 #[must_use]
-pub fn provider_lacks(status: NtStatus) -> bool {
+pub(crate) fn provider_lacks(status: NtStatus) -> bool {
     status == NtStatus::NOT_IMPLEMENTED || status == NtStatus::NOT_SUPPORTED
 }
 
 /// Why a scenario did not pass.
 #[derive(Debug)]
-pub struct Problem {
+pub(crate) struct Problem {
     message: String,
     status: Option<NtStatus>,
     /// What the failing step needed of the WSK provider, if it was marked.
@@ -81,7 +83,7 @@ pub struct Problem {
 impl Problem {
     /// A check that failed.
     #[must_use]
-    pub fn check(message: impl Into<String>) -> Self {
+    pub(crate) fn check(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
             status: None,
@@ -92,7 +94,7 @@ impl Problem {
 
     /// What was seen shows that the provider (or the machine) lacks `needs`.
     #[must_use]
-    pub fn lacks(
+    pub(crate) fn lacks(
         needs: &'static str,
         message: impl Into<String>,
         status: Option<NtStatus>,
@@ -107,21 +109,21 @@ impl Problem {
 
     /// The step that failed needed `needs` of the WSK provider.
     #[must_use]
-    pub fn needing(mut self, needs: &'static str) -> Self {
+    pub(crate) fn needing(mut self, needs: &'static str) -> Self {
         self.needs = Some(needs);
         self
     }
 
     /// Puts what was being done in front of the message.
     #[must_use]
-    pub fn context(mut self, what: &str) -> Self {
+    pub(crate) fn context(mut self, what: &str) -> Self {
         self.message = format!("{what}: {}", self.message);
         self
     }
 
     /// The NTSTATUS the driver returned, if the problem is one.
     #[must_use]
-    pub fn status(&self) -> Option<NtStatus> {
+    pub(crate) fn status(&self) -> Option<NtStatus> {
         self.status
     }
 }
@@ -170,7 +172,7 @@ fn ensure(condition: bool, message: impl FnOnce() -> String) -> Step {
 
 /// How a scenario ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Everything it checked held.
     Passed,
     /// Something it checked did not hold, or a request failed.
@@ -197,7 +199,7 @@ impl Outcome {
     /// ([`provider_lacks`]) or when the driver showed the symptom ([`Problem::lacks`]);
     /// everything else that is not `Ok` is a failure.
     #[must_use]
-    pub fn of(result: Step) -> Self {
+    pub(crate) fn of(result: Step) -> Self {
         let problem = match result {
             Ok(()) => return Self::Passed,
             Err(problem) => problem,
@@ -219,7 +221,7 @@ impl Outcome {
 
     /// `pass`, `fail` or `skip`.
     #[must_use]
-    pub fn word(&self) -> &'static str {
+    pub(crate) fn word(&self) -> &'static str {
         match self {
             Self::Passed => "pass",
             Self::Failed { .. } => "fail",
@@ -229,7 +231,7 @@ impl Outcome {
 
     /// The reason of a failure or skip.
     #[must_use]
-    pub fn reason(&self) -> Option<&str> {
+    pub(crate) fn reason(&self) -> Option<&str> {
         match self {
             Self::Passed => None,
             Self::Failed { reason, .. } | Self::Skipped { reason, .. } => Some(reason),
@@ -238,7 +240,7 @@ impl Outcome {
 
     /// The status of a failure or skip, if it came from the driver.
     #[must_use]
-    pub fn status(&self) -> Option<NtStatus> {
+    pub(crate) fn status(&self) -> Option<NtStatus> {
         match self {
             Self::Passed => None,
             Self::Failed { status, .. } | Self::Skipped { status, .. } => *status,
@@ -247,7 +249,7 @@ impl Outcome {
 
     /// The capability a skipped scenario needs.
     #[must_use]
-    pub fn needs(&self) -> Option<&'static str> {
+    pub(crate) fn needs(&self) -> Option<&'static str> {
         match self {
             Self::Skipped { needs, .. } => Some(needs),
             _ => None,
@@ -257,34 +259,34 @@ impl Outcome {
 
 /// One scenario's line of the report.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ScenarioReport {
+pub(crate) struct ScenarioReport {
     /// The scenario's name.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// How it ended.
-    pub outcome: Outcome,
+    pub(crate) outcome: Outcome,
     /// How long it took.
-    pub duration: Duration,
+    pub(crate) duration: Duration,
 }
 
 /// What `wskctl selftest` found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Report {
+pub(crate) struct Report {
     /// The driver's INFO at the start.
-    pub info: DriverInfo,
+    pub(crate) info: DriverInfo,
     /// The operating system, e.g. `Windows 10.0.22631`, if known.
-    pub os: Option<String>,
+    pub(crate) os: Option<String>,
     /// The `--timeout-ms` of the run.
-    pub timeout_ms: u32,
+    pub(crate) timeout_ms: u32,
     /// The scenarios run, in order.
-    pub scenarios: Vec<ScenarioReport>,
+    pub(crate) scenarios: Vec<ScenarioReport>,
     /// How long the whole run took.
-    pub duration: Duration,
+    pub(crate) duration: Duration,
 }
 
 impl Report {
     /// (passed, failed, skipped).
     #[must_use]
-    pub fn counts(&self) -> (usize, usize, usize) {
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
         let count = |word: &str| {
             self.scenarios
                 .iter()
@@ -296,7 +298,7 @@ impl Report {
 
     /// The exit status: 1 when a scenario failed, else 0.
     #[must_use]
-    pub fn exit_code(&self) -> u8 {
+    pub(crate) fn exit_code(&self) -> u8 {
         u8::from(self.counts().1 > 0)
     }
 }
@@ -331,11 +333,11 @@ impl Ctx<'_> {
 type Run = fn(&Ctx<'_>) -> Step;
 
 /// A scenario: its name (for `--only`), one line about it (for `--list`), and its steps.
-pub struct Scenario {
+pub(crate) struct Scenario {
     /// The name `--only` takes.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// What it checks, in one line.
-    pub about: &'static str,
+    pub(crate) about: &'static str,
     run: Run,
 }
 
@@ -344,7 +346,7 @@ const fn scenario(name: &'static str, about: &'static str, run: Run) -> Scenario
 }
 
 /// Every scenario, in the order they run.
-pub const SCENARIOS: &[Scenario] = &[
+pub(crate) const SCENARIOS: &[Scenario] = &[
     scenario(
         "info_and_stats",
         "INFO speaks this protocol; STATS agrees with it and its uptime does not go back",
@@ -464,7 +466,7 @@ pub const SCENARIOS: &[Scenario] = &[
 
 /// The scenario called `name`.
 #[must_use]
-pub fn find(name: &str) -> Option<&'static Scenario> {
+pub(crate) fn find(name: &str) -> Option<&'static Scenario> {
     SCENARIOS.iter().find(|scenario| scenario.name == name)
 }
 
@@ -474,7 +476,7 @@ pub fn find(name: &str) -> Option<&'static Scenario> {
 /// # Errors
 ///
 /// INFO's error: without it there is nothing to test against.
-pub fn run(
+pub(crate) fn run(
     device: &Device,
     open: &dyn Fn() -> Result<Device, ClientError>,
     only: &[String],
@@ -1607,7 +1609,7 @@ fn time_text(duration: Duration) -> String {
 /// The report as text: the versions, one row per scenario (SCENARIO RESULT TIME REASON,
 /// columns aligned), then the counts.
 #[must_use]
-pub fn text(report: &Report) -> String {
+pub(crate) fn text(report: &Report) -> String {
     use std::fmt::Write as _;
     let info = &report.info;
     let wsk = crate::output::wsk_version_text(info).unwrap_or_else(|| "unknown".to_owned());
@@ -1680,7 +1682,7 @@ fn millis(duration: Duration) -> u64 {
 
 /// The report as one JSON object (see `wskctl selftest --help`).
 #[must_use]
-pub fn json(report: &Report) -> String {
+pub(crate) fn json(report: &Report) -> String {
     let (passed, failed, skipped) = report.counts();
     let value = ReportJson {
         wskctl_version: env!("CARGO_PKG_VERSION"),
@@ -1715,7 +1717,7 @@ pub fn json(report: &Report) -> String {
 
 /// `wskctl selftest --list`: one line per scenario, name then what it checks.
 #[must_use]
-pub fn list_text() -> String {
+pub(crate) fn list_text() -> String {
     let width = SCENARIOS.iter().map(|s| s.name.len()).max().unwrap_or(0);
     SCENARIOS
         .iter()
@@ -1726,7 +1728,7 @@ pub fn list_text() -> String {
 
 /// `wskctl --json selftest --list`: `[{"name":...,"about":...}, ...]`.
 #[must_use]
-pub fn list_json() -> String {
+pub(crate) fn list_json() -> String {
     #[derive(Serialize)]
     struct Entry {
         name: &'static str,
@@ -1746,7 +1748,7 @@ pub fn list_json() -> String {
 mod tests {
     use super::*;
     use crate::cli::{main_with, Streams, Terminal};
-    use crate::fake::FakeDriver;
+    use wskrs_client::fake::FakeDriver;
 
     fn driver_error(status: NtStatus) -> Problem {
         Problem::from(ClientError::driver("udp bind on 127.0.0.1:0", status))
