@@ -74,6 +74,8 @@ macro_rules! utf16 {
 pub mod accept;
 mod addr;
 pub mod basic;
+#[cfg(doctest)]
+mod category_checks;
 mod chain;
 mod client;
 pub mod cmsg;

@@ -76,7 +76,7 @@ unsafe impl<S: Session> Sync for StreamInner<S> {}
 // SAFETY: as above.
 unsafe impl<S: Session> Send for StreamInner<S> {}
 
-/// A connection run by a [`Session`]. Dropping the handle does not stop it; [`StreamTask::abort`] does.
+/// A connection run by a [`Session`]. Dropping the handle does not stop it; [`StreamTask::stop`] does.
 pub struct StreamTask<S: Session>(Shared<StreamInner<S>>);
 
 impl<S: Session> Clone for StreamTask<S> {
@@ -127,7 +127,7 @@ impl<S: Session> StreamTask<S> {
 
     /// Closes the connection; pending requests complete as cancelled and
     /// [`Session::finished`] follows. IRQL <= DISPATCH_LEVEL.
-    pub fn abort(&self) {
+    pub fn stop(&self) {
         task::close(&self.0, None);
     }
 

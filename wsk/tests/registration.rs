@@ -90,7 +90,7 @@ fn shutdown_waits_for_sockets_and_tasks_then_deregisters() {
         [0, 0],
         "still waiting for the task"
     );
-    task.abort();
+    task.stop();
     drop(task);
     assert!(waiter.join().unwrap(), "shutdown released the registration");
     assert_eq!(registration_calls(), [1, 1, 1, 1]);

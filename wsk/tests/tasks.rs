@@ -241,13 +241,13 @@ fn abort_while_a_receive_is_pending_completes_it_cancelled_and_finishes_once_at_
         let task = StreamTask::start(far, 64, Echo::default()).unwrap();
         assert_eq!(fake::counts().irps_in_provider, 1, "the receive is pending");
         let closes = provider::calls(Op::Close);
-        task.abort();
+        task.stop();
         // The pending receive completed (cancelled, by the close); no error is reported for it.
         assert_eq!(task.session().finishes.assert_once_at_passive(FINISH), None);
         assert_eq!(provider::calls(Op::Close), closes + 1);
         assert_eq!(fake::counts().irps_in_provider, 0);
         // Aborting again does nothing.
-        task.abort();
+        task.stop();
         assert_eq!(task.session().finishes.wait(Duration::ZERO).len(), 1);
         assert_eq!(
             near.receive(&mut [0u8; 4], QUICK),
@@ -290,7 +290,7 @@ fn abort_races_with_completions_and_other_aborts() {
         let abort = |task: StreamTask<Echo>, delay: u64| {
             thread::spawn(move || {
                 thread::sleep(Duration::from_micros(delay));
-                task.abort();
+                task.stop();
             })
         };
         let aborts = [

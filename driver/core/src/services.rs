@@ -170,7 +170,7 @@ impl ServiceState {
                     Slot::Free
                 } else {
                     if stopping {
-                        task.abort();
+                        task.stop();
                     }
                     Slot::Running(task)
                 };
@@ -191,7 +191,7 @@ impl ServiceState {
         self.stopping.store(true, Ordering::Release);
         for slot in sessions.iter() {
             if let Slot::Running(task) = slot {
-                task.abort();
+                task.stop();
             }
         }
     }
