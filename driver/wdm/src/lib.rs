@@ -2,8 +2,9 @@
 //!
 //! It creates `\Device\WskRs` and `\DosDevices\WskRs`, turns each IRP into a call on the
 //! framework-neutral core ([`wskrs_driver::Driver`]) and completes it with the core's answer.
-//! All unsafe code of the driver outside `wsk` lives here: the entry point, dispatch routines
-//! and the panic handler.
+//! All unsafe code of the driver outside `wsk` and the shared kernel plumbing
+//! ([`wskrs_kernel`]: device and link, cancel spin lock, IRP completion, panic bug check) lives
+//! here: the entry point and the dispatch routines.
 #![no_std]
 #![cfg_attr(
     not(test),
@@ -16,38 +17,32 @@
     )
 )]
 
-use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::ptr::NonNull;
 use core::time::Duration;
 
 use wsk::io::MdlBuffer;
 use wsk::{NtStatus, WskClient};
 use wsk_bindings::{self as sys, irp};
 use wskrs_driver::{Caller, Driver, PendingRequest, Ticket};
+use wskrs_kernel::{complete_irp, CancelSpinLockGuard, ControlDeviceSlot, ControlDeviceSpec};
 
 /// The core, shared by every dispatch routine.
 static DRIVER: Driver<PendedIrp> = Driver::new(register_wsk);
 
-/// This driver's device object, set in `DriverEntry`, cleared in unload.
-static DEVICE: AtomicPtr<sys::DEVICE_OBJECT> = AtomicPtr::new(ptr::null_mut());
-
-static DEVICE_NAME: &[u16] = wsk::utf16!(wskrs_protocol::DEVICE_NAME);
-static LINK_NAME: &[u16] = wsk::utf16!(wskrs_protocol::DOS_DEVICE_NAME);
-
-/// A counted string over static UTF-16 (not NUL-terminated, as `UNICODE_STRING` allows).
-fn unicode(s: &'static [u16]) -> sys::UNICODE_STRING {
-    // The names are a few dozen characters: the byte length fits in u16.
-    let bytes = u16::try_from(s.len().saturating_mul(2)).unwrap_or(u16::MAX);
-    sys::UNICODE_STRING {
-        Length: bytes,
-        MaximumLength: bytes,
-        Buffer: s.as_ptr().cast_mut(),
-    }
-}
+/// This driver's device (`\Device\WskRs`) and its link, created in `DriverEntry`, deleted in
+/// unload.
+static DEVICE: ControlDeviceSlot = ControlDeviceSlot::new(ControlDeviceSpec {
+    name: wsk::utf16!(wskrs_protocol::DEVICE_NAME),
+    link: wsk::utf16!(wskrs_protocol::DOS_DEVICE_NAME),
+    device_type: wskrs_protocol::DEVICE_TYPE,
+    characteristics: 0,
+    exclusive: false,
+});
 
 /// Registers the WSK client on the core's first request. IRQL: PASSIVE_LEVEL.
 fn register_wsk(capture_wait: Duration) -> wsk::Result<WskClient> {
-    let device = NonNull::new(DEVICE.load(Ordering::Acquire))
+    let device = DEVICE
+        .device_object()
         .ok_or(wsk::Error::new(NtStatus::DEVICE_NOT_READY))?;
     // SAFETY: the device object lives until unload, which shuts the client down first.
     unsafe { WskClient::register(device.cast(), capture_wait) }
@@ -62,38 +57,13 @@ pub unsafe extern "system" fn DriverEntry(
     driver: *mut sys::DRIVER_OBJECT,
     _registry_path: *mut sys::UNICODE_STRING,
 ) -> i32 {
-    let mut name = unicode(DEVICE_NAME);
-    let mut device = ptr::null_mut();
-    // SAFETY: `driver` is valid (I/O manager contract); the name outlives the call.
-    let status = unsafe {
-        sys::IoCreateDevice(
-            driver,
-            0,
-            &raw mut name,
-            wskrs_protocol::DEVICE_TYPE,
-            sys::FILE_DEVICE_SECURE_OPEN,
-            0,
-            &raw mut device,
-        )
-    };
-    if !NtStatus(status).is_success() {
-        return status;
+    // SAFETY: `driver` is valid (I/O manager contract).
+    if let Err(status) = unsafe { DEVICE.create(driver) } {
+        return status.0;
     }
-    let mut link = unicode(LINK_NAME);
-    // SAFETY: both names are valid counted strings.
-    let status = unsafe { sys::IoCreateSymbolicLink(&raw mut link, &raw mut name) };
-    if !NtStatus(status).is_success() {
-        // SAFETY: created above, not yet published.
-        unsafe { sys::IoDeleteDevice(device) };
-        return status;
-    }
-    DEVICE.store(device, Ordering::Release);
     if let Err(status) = DRIVER.loaded() {
-        DEVICE.store(ptr::null_mut(), Ordering::Release);
-        // SAFETY: created above; no request can have arrived (dispatch routines not set yet).
-        let _ = unsafe { sys::IoDeleteSymbolicLink(&raw mut link) };
-        // SAFETY: as above.
-        unsafe { sys::IoDeleteDevice(device) };
+        // SAFETY: no request can have arrived (dispatch routines not set yet).
+        drop(unsafe { DEVICE.take() });
         return status.0;
     }
     // SAFETY: `driver` is valid and ours to fill during DriverEntry.
@@ -116,22 +86,10 @@ pub unsafe extern "system" fn DriverEntry(
 
 type DispatchFn = unsafe extern "C" fn(*mut sys::DEVICE_OBJECT, *mut sys::IRP) -> i32;
 
-/// Completes `irp` with `status` and `information`.
-///
-/// # Safety
-/// `irp` is a live IRP owned by this driver's dispatch routine.
-unsafe fn complete(irp: *mut sys::IRP, status: NtStatus, information: usize) -> i32 {
-    // SAFETY: the caller owns the IRP.
-    unsafe { irp::set_io_status(irp, status.0, information) };
-    // SAFETY: as above; completed once, here.
-    unsafe { sys::IofCompleteRequest(irp, 0) };
-    status.0
-}
-
 /// IRP_MJ_CREATE: nothing to set up per handle.
 unsafe extern "C" fn dispatch_create(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
     // SAFETY: the I/O manager passes a live IRP we now own.
-    unsafe { complete(irp, NtStatus::SUCCESS, 0) }
+    unsafe { complete_irp(irp, NtStatus::SUCCESS, 0) }.0
 }
 
 /// The caller identity of a request: its file object's address.
@@ -154,7 +112,7 @@ unsafe extern "C" fn dispatch_cleanup_close(
     let caller = unsafe { caller_of(irp) };
     DRIVER.cleanup(caller);
     // SAFETY: as above.
-    unsafe { complete(irp, NtStatus::SUCCESS, 0) }
+    unsafe { complete_irp(irp, NtStatus::SUCCESS, 0) }.0
 }
 
 /// IRP_MJ_DEVICE_CONTROL: METHOD_BUFFERED requests to the core, completed here; direct-I/O
@@ -193,7 +151,7 @@ unsafe extern "C" fn dispatch_device_control(
         }
     };
     // SAFETY: as above; the buffer slice is no longer used.
-    unsafe { complete(irp, completion.status, completion.information) }
+    unsafe { complete_irp(irp, completion.status, completion.information) }.0
 }
 
 /// A direct-I/O request: its input (the request struct) is in the system buffer, its data in
@@ -285,14 +243,10 @@ impl PendingRequest for PendedIrp {
         if unsafe { irp::set_cancel_routine(irp, None) }.is_none() {
             // IoCancelIrp took the routine (or none was set): wait until a running routine
             // has read the IRP, which it does holding the cancel spin lock.
-            let mut irql: sys::KIRQL = 0;
-            // SAFETY: a plain acquire of the global cancel spin lock, released just below.
-            unsafe { sys::IoAcquireCancelSpinLock(&raw mut irql) };
-            // SAFETY: acquired just above.
-            unsafe { sys::IoReleaseCancelSpinLock(irql) };
+            drop(CancelSpinLockGuard::acquire());
         }
         // SAFETY: the IRP is ours and completed exactly once, here (type invariant).
-        let _ = unsafe { complete(irp, status, information) };
+        let _ = unsafe { complete_irp(irp, status, information) };
     }
 }
 
@@ -321,23 +275,16 @@ unsafe extern "C" fn cancel_pended(_device: *mut sys::DEVICE_OBJECT, irp: *mut s
 /// Unload: close every socket, release WSK, then delete the link and the device.
 unsafe extern "C" fn driver_unload(_driver: *mut sys::DRIVER_OBJECT) {
     let _ = DRIVER.shutdown();
-    let mut link = unicode(LINK_NAME);
-    // SAFETY: created in DriverEntry.
-    let _ = unsafe { sys::IoDeleteSymbolicLink(&raw mut link) };
-    let device = DEVICE.swap(ptr::null_mut(), Ordering::AcqRel);
-    if !device.is_null() {
-        // SAFETY: created in DriverEntry; no request can arrive after unload started.
-        unsafe { sys::IoDeleteDevice(device) };
-    }
+    // SAFETY: no request can arrive after unload started, and the WSK client (the only other
+    // user of the device object) was shut down just above.
+    drop(unsafe { DEVICE.take() });
 }
 
-/// A panic in the kernel is a bug check (the code is written not to panic).
+/// A panic in the kernel is a bug check (the code is written not to panic), with the location.
 #[cfg(not(test))]
 #[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    // SAFETY: KeBugCheckEx never returns; 0xE2 is MANUALLY_INITIATED_CRASH's neighbour range
-    // reserved for drivers' own codes; the tag "WskR" identifies this driver.
-    unsafe { sys::KeBugCheckEx(0xE2, u64::from(u32::from_le_bytes(*b"WskR")), 0, 0, 0) }
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    wskrs_kernel::bug_check_on_panic(info)
 }
 
 /// The MSVC linker expects this symbol when floating point is used anywhere.

@@ -10,6 +10,8 @@
 //!   location at a time, as the I/O manager does; `IoCancelIrp` honours `CancelRoutine` under a
 //!   cancel spin lock), MDLs, events keyed by address, spin locks, work items (each on its own
 //!   thread, at "PASSIVE_LEVEL"), interrupt time and delays (scalable, see [`set_time_scale`]).
+//! - The [`devices`] module: `IoCreateDevice`/`IoDeleteDevice`/`IoCreateSymbolicLink`/
+//!   `IoDeleteSymbolicLink`, with injectable failures and the list of what exists.
 //! - The [`timer`] module: kernel timers (one-shot and periodic, relative due times in virtual
 //!   time) whose DPCs run at DISPATCH_LEVEL on a timer thread; `KeCancelTimer` and
 //!   `KeFlushQueuedDpcs` as documented; freeing a queued timer or a running DPC is a violation.
@@ -39,6 +41,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+pub mod devices;
 pub mod netio;
 pub mod ntoskrnl;
 pub mod provider;
@@ -197,6 +200,7 @@ impl Kernel {
         let _ = wait_for_work_items(Duration::from_secs(10));
         provider::reset();
         netio::reset();
+        devices::reset();
         timer::reset();
         lock(&VIOLATIONS).clear();
         TIME_SCALE.store(1, Ordering::Relaxed);

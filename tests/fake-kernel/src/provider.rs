@@ -298,6 +298,28 @@ pub(crate) fn holds(irp: *mut sys::IRP) -> bool {
     with_held(|h| h.contains(&(irp as usize)))
 }
 
+/// Hands `irp` down to a driver under test, as `IoCallDriver` does: moves to the location
+/// below the current one, and lets that driver complete it (the fake counts it as held, like an
+/// IRP the provider received). For tests of drivers' own dispatch and completion code.
+///
+/// # Safety
+/// `irp` is live, owned by the caller, and has a location below the current one.
+pub unsafe fn pass_down(irp: *mut sys::IRP) {
+    with_held(|h| h.insert(irp as usize));
+    // SAFETY: caller's contract: the location below exists; plain field writes.
+    unsafe {
+        let r = &mut *irp;
+        r.CurrentLocation -= 1;
+        let slot = &mut r
+            .Tail
+            .Overlay
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .CurrentStackLocation;
+        *slot = slot.wrapping_sub(1);
+    }
+}
+
 /// The provider lets go of `irp` as it completes it.
 pub(crate) fn release_hold(irp: *mut sys::IRP) {
     if !with_held(|h| h.remove(&(irp as usize))) {

@@ -28,31 +28,26 @@ mod raw;
 mod report;
 mod wdm;
 
-use core::ptr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 
 use wsk::NtStatus;
 use wsk_bindings::{self as sys, irp};
 use wskrs_conformance_abi as abi;
+use wskrs_kernel::{complete_irp, ControlDeviceSlot, ControlDeviceSpec};
 
-/// This driver's device object, set in `DriverEntry`, cleared in unload.
-static DEVICE: AtomicPtr<sys::DEVICE_OBJECT> = AtomicPtr::new(ptr::null_mut());
+/// This driver's device (`\Device\WskRsConformance`) and its link, created in `DriverEntry`,
+/// deleted in unload.
+static DEVICE: ControlDeviceSlot = ControlDeviceSlot::new(ControlDeviceSpec {
+    name: wsk::utf16!(abi::DEVICE_NAME),
+    link: wsk::utf16!(abi::DOS_DEVICE_NAME),
+    device_type: abi::DEVICE_TYPE,
+    characteristics: 0,
+    exclusive: false,
+});
 /// One RUN at a time.
 static RUNNING: AtomicBool = AtomicBool::new(false);
-
-static DEVICE_NAME: &[u16] = wsk::utf16!(abi::DEVICE_NAME);
-static LINK_NAME: &[u16] = wsk::utf16!(abi::DOS_DEVICE_NAME);
-
-/// A counted string over static UTF-16 (not NUL-terminated, as `UNICODE_STRING` allows).
-fn unicode(s: &'static [u16]) -> sys::UNICODE_STRING {
-    let bytes = u16::try_from(s.len().saturating_mul(2)).unwrap_or(u16::MAX);
-    sys::UNICODE_STRING {
-        Length: bytes,
-        MaximumLength: bytes,
-        Buffer: s.as_ptr().cast_mut(),
-    }
-}
 
 /// Driver entry point. IRQL: PASSIVE_LEVEL.
 ///
@@ -63,32 +58,10 @@ pub unsafe extern "system" fn DriverEntry(
     driver: *mut sys::DRIVER_OBJECT,
     _registry_path: *mut sys::UNICODE_STRING,
 ) -> i32 {
-    let mut name = unicode(DEVICE_NAME);
-    let mut device = ptr::null_mut();
-    // SAFETY: `driver` is valid (I/O manager contract); the name outlives the call.
-    let status = unsafe {
-        sys::IoCreateDevice(
-            driver,
-            0,
-            &raw mut name,
-            abi::DEVICE_TYPE,
-            sys::FILE_DEVICE_SECURE_OPEN,
-            0,
-            &raw mut device,
-        )
-    };
-    if !NtStatus(status).is_success() {
-        return status;
+    // SAFETY: `driver` is valid (I/O manager contract).
+    if let Err(status) = unsafe { DEVICE.create(driver) } {
+        return status.0;
     }
-    let mut link = unicode(LINK_NAME);
-    // SAFETY: both names are valid counted strings.
-    let status = unsafe { sys::IoCreateSymbolicLink(&raw mut link, &raw mut name) };
-    if !NtStatus(status).is_success() {
-        // SAFETY: created above, not yet published.
-        unsafe { sys::IoDeleteDevice(device) };
-        return status;
-    }
-    DEVICE.store(device, Ordering::Release);
     // SAFETY: `driver` is valid and ours to fill during DriverEntry.
     let driver = unsafe { &mut *driver };
     for (major, routine) in [
@@ -107,22 +80,10 @@ pub unsafe extern "system" fn DriverEntry(
 
 type DispatchFn = unsafe extern "C" fn(*mut sys::DEVICE_OBJECT, *mut sys::IRP) -> i32;
 
-/// Completes `irp` with `status` and `information`.
-///
-/// # Safety
-/// `irp` is a live IRP owned by this driver's dispatch routine.
-unsafe fn complete(irp: *mut sys::IRP, status: NtStatus, information: usize) -> i32 {
-    // SAFETY: the caller owns the IRP.
-    unsafe { irp::set_io_status(irp, status.0, information) };
-    // SAFETY: as above; completed once, here.
-    unsafe { sys::IofCompleteRequest(irp, 0) };
-    status.0
-}
-
 /// CREATE, CLEANUP, CLOSE: no per-handle state.
 unsafe extern "C" fn dispatch_nothing(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
     // SAFETY: the I/O manager passes a live IRP we now own.
-    unsafe { complete(irp, NtStatus::SUCCESS, 0) }
+    unsafe { complete_irp(irp, NtStatus::SUCCESS, 0) }.0
 }
 
 /// IRP_MJ_DEVICE_CONTROL: `IOCTL_RUN` only.
@@ -139,15 +100,15 @@ unsafe extern "C" fn dispatch_device_control(
     let system_buffer = unsafe { irp::system_buffer(irp) }.cast::<u8>();
     if code != abi::IOCTL_RUN {
         // SAFETY: as above.
-        return unsafe { complete(irp, NtStatus::INVALID_DEVICE_REQUEST, 0) };
+        return unsafe { complete_irp(irp, NtStatus::INVALID_DEVICE_REQUEST, 0) }.0;
     }
     if input_len != abi::REQUEST_LEN || system_buffer.is_null() {
         // SAFETY: as above.
-        return unsafe { complete(irp, NtStatus::INFO_LENGTH_MISMATCH, 0) };
+        return unsafe { complete_irp(irp, NtStatus::INFO_LENGTH_MISMATCH, 0) }.0;
     }
     if output_len < abi::REPLY_LEN {
         // SAFETY: as above.
-        return unsafe { complete(irp, NtStatus::BUFFER_TOO_SMALL, 0) };
+        return unsafe { complete_irp(irp, NtStatus::BUFFER_TOO_SMALL, 0) }.0;
     }
     // SAFETY: for METHOD_BUFFERED the I/O manager allocated a nonpaged system buffer of
     // max(input, output) bytes, owned by this IRP until we complete it.
@@ -159,40 +120,37 @@ unsafe extern "C" fn dispatch_device_control(
         .and_then(abi::RunRequest::decode);
     let Some(request) = request else {
         // SAFETY: as above; the slice is no longer used.
-        return unsafe { complete(irp, NtStatus::REVISION_MISMATCH, 0) };
+        return unsafe { complete_irp(irp, NtStatus::REVISION_MISMATCH, 0) }.0;
     };
     if RUNNING.swap(true, Ordering::AcqRel) {
         // SAFETY: as above.
-        return unsafe { complete(irp, NtStatus::DEVICE_BUSY, 0) };
+        return unsafe { complete_irp(irp, NtStatus::DEVICE_BUSY, 0) }.0;
     }
     buffer.fill(0);
     let reply = buffer.get_mut(..abi::REPLY_LEN).unwrap_or_default();
-    let used = checks::run(&request, reply, DEVICE.load(Ordering::Acquire));
+    let device = DEVICE
+        .device_object()
+        .map_or(ptr::null_mut(), NonNull::as_ptr);
+    let used = checks::run(&request, reply, device);
     RUNNING.store(false, Ordering::Release);
     // SAFETY: as above; the slice is no longer used.
-    unsafe { complete(irp, NtStatus::SUCCESS, used) }
+    unsafe { complete_irp(irp, NtStatus::SUCCESS, used) }.0
 }
 
 /// Unload: wait (bounded) for requests the provider still holds, then delete the device.
 /// Requests that never complete stay leaked (see `raw`).
 unsafe extern "C" fn driver_unload(_driver: *mut sys::DRIVER_OBJECT) {
     let _ = raw::drain_outstanding(Duration::from_secs(3));
-    let mut link = unicode(LINK_NAME);
-    // SAFETY: created in DriverEntry.
-    let _ = unsafe { sys::IoDeleteSymbolicLink(&raw mut link) };
-    let device = DEVICE.swap(ptr::null_mut(), Ordering::AcqRel);
-    if !device.is_null() {
-        // SAFETY: created in DriverEntry; no request can arrive after unload started.
-        unsafe { sys::IoDeleteDevice(device) };
-    }
+    // SAFETY: no request can arrive after unload started; a RUN (the only user of the device
+    // object) cannot be in progress while the driver unloads.
+    drop(unsafe { DEVICE.take() });
 }
 
-/// A panic in the kernel is a bug check (the code is written not to panic).
+/// A panic in the kernel is a bug check (the code is written not to panic), with the location.
 #[cfg(not(test))]
 #[panic_handler]
-fn panic(_info: &core::panic::PanicInfo<'_>) -> ! {
-    // SAFETY: KeBugCheckEx never returns; 0xE2 range as in wskrs.sys, tag "WkCf".
-    unsafe { sys::KeBugCheckEx(0xE2, u64::from(u32::from_le_bytes(*b"WkCf")), 0, 0, 0) }
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    wskrs_kernel::bug_check_on_panic(info)
 }
 
 /// The MSVC linker expects this symbol when floating point is used anywhere.

@@ -1,0 +1,35 @@
+//! Kernel plumbing shared by the WDM shell (`wskrs.sys`) and the conformance driver
+//! (`wskrs-conformance.sys`): what both need around their dispatch logic, in one place.
+//!
+//! - [`ControlDevice`] / [`ControlDeviceSlot`]: a named control device and its symbolic link,
+//!   owned together and deleted together (link first) on drop.
+//! - [`CancelSpinLockGuard`]: the I/O manager's global cancel spin lock, released on drop at
+//!   the IRQL it was acquired from.
+//! - [`complete_irp`]: sets an IRP's `IoStatus` and completes it.
+//! - [`bug_check_on_panic`]: the body of a `#[panic_handler]`; bug checks as `wdk-panic` does,
+//!   keeping the panic's location.
+//!
+//! The KMDF shell (`driver/kmdf`) does not use this crate: it is built against `wdk-sys`'s
+//! types, not `wsk-bindings`', creates its device through WDF objects (which own their own
+//! deletion) and takes `wdk-panic`'s handler, whose bug check [`bug_check_on_panic`] matches.
+#![no_std]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+mod cancel;
+mod device;
+mod irp;
+mod panic;
+
+pub use cancel::CancelSpinLockGuard;
+pub use device::{ControlDevice, ControlDeviceSlot, ControlDeviceSpec};
+pub use irp::complete_irp;
+pub use panic::{bug_check_on_panic, BugCheck, RUST_PANIC_BUGCHECK_CODE};

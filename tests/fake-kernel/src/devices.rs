@@ -1,0 +1,196 @@
+//! Device objects and symbolic links: `IoCreateDevice`, `IoDeleteDevice`,
+//! `IoCreateSymbolicLink`, `IoDeleteSymbolicLink`, with injectable failures and a log of what
+//! exists, so that tests can check that a driver creates and deletes both (link first).
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Mutex;
+
+use wsk_bindings::{self as sys, NtStatus};
+
+use crate::{lock, violation};
+
+/// `STATUS_OBJECT_NAME_COLLISION` (ntstatus.h).
+const OBJECT_NAME_COLLISION: i32 = NtStatus::from_u32(0xC000_0035).0;
+
+/// A device the fake created and has not deleted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// The device object's address.
+    pub object: usize,
+    /// Its name.
+    pub name: String,
+    /// `DeviceType`.
+    pub device_type: u32,
+    /// `DeviceCharacteristics`.
+    pub characteristics: u32,
+    /// `Exclusive`.
+    pub exclusive: bool,
+}
+
+static DEVICES: Mutex<Vec<Device>> = Mutex::new(Vec::new());
+/// Symbolic links: (link name, target name).
+static LINKS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+/// What the next `IoCreateDevice` / `IoCreateSymbolicLink` returns instead of working (0: work).
+static FAIL_CREATE_DEVICE: AtomicI32 = AtomicI32::new(0);
+static FAIL_CREATE_LINK: AtomicI32 = AtomicI32::new(0);
+
+/// Forgets every failure script (devices and links stay: a test that leaves one fails in its
+/// own assertions).
+pub(crate) fn reset() {
+    FAIL_CREATE_DEVICE.store(0, Ordering::Relaxed);
+    FAIL_CREATE_LINK.store(0, Ordering::Relaxed);
+}
+
+/// Makes the next `IoCreateDevice` fail with `status` (creating nothing).
+pub fn fail_next_create_device(status: i32) {
+    FAIL_CREATE_DEVICE.store(status, Ordering::Relaxed);
+}
+
+/// Makes the next `IoCreateSymbolicLink` fail with `status` (creating nothing).
+pub fn fail_next_create_link(status: i32) {
+    FAIL_CREATE_LINK.store(status, Ordering::Relaxed);
+}
+
+/// The devices that exist now.
+#[must_use]
+pub fn devices() -> Vec<Device> {
+    lock(&DEVICES).clone()
+}
+
+/// The symbolic links that exist now: (link name, target name).
+#[must_use]
+pub fn links() -> Vec<(String, String)> {
+    lock(&LINKS).clone()
+}
+
+/// The text of a counted string.
+///
+/// # Safety
+/// `s` is a valid `UNICODE_STRING`.
+unsafe fn text(s: *const sys::UNICODE_STRING) -> String {
+    // SAFETY: caller's contract.
+    let s = unsafe { &*s };
+    if s.Buffer.is_null() {
+        return String::new();
+    }
+    // SAFETY: a valid UNICODE_STRING's buffer holds Length bytes.
+    let units = unsafe { std::slice::from_raw_parts(s.Buffer, usize::from(s.Length) / 2) };
+    String::from_utf16_lossy(units)
+}
+
+/// `IoCreateDevice` (no device extension supported; a non-zero size is a violation).
+///
+/// # Safety
+/// `name` is a valid `UNICODE_STRING`; `device` is valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn IoCreateDevice(
+    _driver: *mut sys::DRIVER_OBJECT,
+    extension_size: sys::ULONG,
+    name: *mut sys::UNICODE_STRING,
+    device_type: sys::ULONG,
+    characteristics: sys::ULONG,
+    exclusive: sys::BOOLEAN,
+    device: *mut *mut sys::DEVICE_OBJECT,
+) -> sys::NTSTATUS {
+    if extension_size != 0 {
+        violation(format!(
+            "IoCreateDevice: extension of {extension_size} bytes"
+        ));
+    }
+    let failure = FAIL_CREATE_DEVICE.swap(0, Ordering::Relaxed);
+    if failure != 0 {
+        return failure;
+    }
+    // SAFETY: caller's contract.
+    let name = unsafe { text(name) };
+    let mut devices = lock(&DEVICES);
+    if devices.iter().any(|d| d.name == name) {
+        return OBJECT_NAME_COLLISION;
+    }
+    let mut object = Box::new(sys::DEVICE_OBJECT::default());
+    object.DeviceType = device_type;
+    object.Characteristics = characteristics;
+    let object = Box::into_raw(object);
+    devices.push(Device {
+        object: object as usize,
+        name,
+        device_type,
+        characteristics,
+        exclusive: exclusive != 0,
+    });
+    // SAFETY: caller's contract.
+    unsafe { device.write(object) };
+    0
+}
+
+/// `IoDeleteDevice`: deleting a device a link still names is a violation (drivers delete
+/// the link first), as is deleting an unknown one.
+///
+/// # Safety
+/// `device` came from `IoCreateDevice` and is not used after this.
+#[no_mangle]
+pub unsafe extern "C" fn IoDeleteDevice(device: *mut sys::DEVICE_OBJECT) {
+    let mut devices = lock(&DEVICES);
+    let Some(index) = devices.iter().position(|d| d.object == device as usize) else {
+        violation(format!("IoDeleteDevice({device:p}): not a device"));
+        return;
+    };
+    let removed = devices.remove(index);
+    if lock(&LINKS)
+        .iter()
+        .any(|(_, target)| *target == removed.name)
+    {
+        violation(format!(
+            "IoDeleteDevice({}) while a symbolic link names it",
+            removed.name
+        ));
+    }
+    // SAFETY: allocated by Box in IoCreateDevice, removed from the live list once.
+    drop(unsafe { Box::from_raw(device) });
+}
+
+/// `IoCreateSymbolicLink`: the target must be a device that exists.
+///
+/// # Safety
+/// Both are valid `UNICODE_STRING`s.
+#[no_mangle]
+pub unsafe extern "C" fn IoCreateSymbolicLink(
+    link: *mut sys::UNICODE_STRING,
+    target: *mut sys::UNICODE_STRING,
+) -> sys::NTSTATUS {
+    let failure = FAIL_CREATE_LINK.swap(0, Ordering::Relaxed);
+    if failure != 0 {
+        return failure;
+    }
+    // SAFETY: caller's contract.
+    let link = unsafe { text(link) };
+    // SAFETY: caller's contract.
+    let target = unsafe { text(target) };
+    if !lock(&DEVICES).iter().any(|d| d.name == target) {
+        return NtStatus::OBJECT_NAME_NOT_FOUND.0;
+    }
+    let mut links = lock(&LINKS);
+    if links.iter().any(|(name, _)| *name == link) {
+        return OBJECT_NAME_COLLISION;
+    }
+    links.push((link, target));
+    0
+}
+
+/// `IoDeleteSymbolicLink`.
+///
+/// # Safety
+/// `link` is a valid `UNICODE_STRING`.
+#[no_mangle]
+pub unsafe extern "C" fn IoDeleteSymbolicLink(link: *mut sys::UNICODE_STRING) -> sys::NTSTATUS {
+    // SAFETY: caller's contract.
+    let link = unsafe { text(link) };
+    let mut links = lock(&LINKS);
+    match links.iter().position(|(name, _)| *name == link) {
+        Some(index) => {
+            links.remove(index);
+            0
+        }
+        None => NtStatus::OBJECT_NAME_NOT_FOUND.0,
+    }
+}
