@@ -74,7 +74,7 @@ pub fn encode_tcp_connect_with(
     })
 }
 
-/// The optional parts of a `TCP_LISTEN` request; the default is v1's listener (driver's
+/// The optional parts of a `TCP_LISTEN` request; the default is the plain listener (driver's
 /// backlog, not detached, default connection limit, no bind options, no descriptor).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ListenOptions<'a> {
@@ -92,8 +92,8 @@ pub struct ListenOptions<'a> {
     pub sddl: Option<&'a str>,
 }
 
-/// A `TCP_LISTEN` request with v1's parameters (no connection limit, bind options or
-/// descriptor); `backlog` 0 lets the driver choose.
+/// A `TCP_LISTEN` request with the plain parameters (default connection limit, no bind
+/// options or descriptor); `backlog` 0 lets the driver choose.
 #[must_use]
 pub fn encode_tcp_listen(
     local: SocketAddr,
@@ -120,7 +120,7 @@ fn listen_request(
     }
 }
 
-/// A `TCP_LISTEN` request with every v2 option.
+/// A `TCP_LISTEN` request with every option.
 ///
 /// # Errors
 ///
@@ -464,8 +464,8 @@ pub fn parse_close_reply(bytes: &[u8]) -> Result<(), ProtocolError> {
     read_fixed_reply::<CloseReply>(bytes).map(|_| ())
 }
 
-/// One endpoint of a LIST reply, validated: what it is (v1's fields; see
-/// [`EndpointActivity`] for v2's).
+/// One endpoint of a LIST reply, validated: what it is (its counters are in
+/// [`EndpointActivity`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EndpointStatus {
     /// The endpoint's id.
@@ -521,7 +521,7 @@ impl TryFrom<&EndpointInfo> for EndpointStatus {
     }
 }
 
-/// The activity counters of a LIST entry (new in ABI v2).
+/// The activity counters of a LIST entry.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EndpointActivity {
     /// Milliseconds the endpoint has been open.

@@ -108,7 +108,7 @@ impl IoctlCode {
     /// on the service drives it and the user's data requests on it are refused.
     pub const SERVE: Self = Self(ctl_code(DEVICE_TYPE, 0x810, METHOD_BUFFERED, READ_WRITE));
 
-    /// Every code of ABI version 3, in function order (0x800 upwards).
+    /// Every code of the ABI, in function order (0x800 upwards).
     pub const ALL: [Self; 17] = [
         Self::INFO,
         Self::TCP_CONNECT,
@@ -212,7 +212,7 @@ mod tests {
         assert_eq!(IoctlCode::INFO.0, 0x8057_2000);
         assert_eq!(IoctlCode::TCP_CONNECT.0, 0x8057_E004);
         assert_eq!(IoctlCode::TCP_LISTEN.0, 0x8057_E008);
-        // The data codes of ABI v3 carry their method: 1 (in direct) or 2 (out direct).
+        // The data codes carry their method: 1 (in direct) or 2 (out direct).
         assert_eq!(IoctlCode::SEND.0, 0x8057_E00D);
         assert_eq!(IoctlCode::RECV.0, 0x8057_E012);
         assert_eq!(IoctlCode::CLOSE.0, 0x8057_E014);

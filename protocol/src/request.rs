@@ -212,7 +212,7 @@ pub struct SendTo {
     pub timeout_ms: u32,
     /// The destination (nonzero port).
     pub remote: SocketAddr,
-    /// The datagram's length: 1 to [`MAX_DATAGRAM`] (ABI v3 cannot send empty datagrams).
+    /// The datagram's length: 1 to [`MAX_DATAGRAM`] (an empty datagram is not a request).
     pub length: u32,
 }
 
@@ -460,7 +460,7 @@ fn parse_tcp_listen(input: &[u8]) -> Result<TcpListen<'_>, ProtocolError> {
     })
 }
 
-/// A direct request's data length: 1 to `max` (an empty transfer is not a request in v3).
+/// A direct request's data length: 1 to `max` (an empty transfer is not a request).
 fn check_data_length(length: u32, max: u32) -> Result<(), ProtocolError> {
     if length == 0 || length > max {
         return Err(ProtocolError::InvalidParameter);

@@ -1,4 +1,4 @@
-//! The wire layouts of ABI version 2: `#[repr(C)]`, native x64 (little-endian) layout,
+//! The wire layouts of the ABI: `#[repr(C)]`, native x64 (little-endian) layout,
 //! explicit reserved fields instead of padding.
 //!
 //! Every message starts with a [`Header`]; its `size` counts the whole message, trailing
@@ -181,7 +181,8 @@ pub struct TcpConnectRequest {
     pub timeout_ms: u32,
 }
 
-/// `TCP_LISTEN` request: v1's 52 bytes, then `max_connections` and an inline SDDL.
+/// `TCP_LISTEN` request: 52 bytes of address, service, backlog and flags, then
+/// `max_connections` and an inline SDDL.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
 pub struct TcpListenRequest {
@@ -404,7 +405,7 @@ pub struct SendToRequest {
     /// Timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
     pub timeout_ms: u32,
     /// The datagram's length: the output buffer's length, 1 to [`crate::MAX_DATAGRAM`]
-    /// (zero-length datagrams cannot be sent in ABI v3).
+    /// (zero-length datagrams cannot be sent).
     pub length: u32,
     /// The destination (required, nonzero port).
     pub remote: WireAddr,
@@ -757,8 +758,7 @@ mod tests {
     }
 
     #[test]
-    fn v2_field_offsets_match_the_spec() {
-        // TCP_LISTEN keeps v1's 52 bytes and appends.
+    fn listen_and_endpoint_info_offsets_match_the_spec() {
         assert_eq!(offset_of!(TcpListenRequest, local), 8);
         assert_eq!(offset_of!(TcpListenRequest, service), 36);
         assert_eq!(offset_of!(TcpListenRequest, backlog), 40);
@@ -766,7 +766,6 @@ mod tests {
         assert_eq!(offset_of!(TcpListenRequest, reserved), 48);
         assert_eq!(offset_of!(TcpListenRequest, max_connections), 52);
         assert_eq!(offset_of!(TcpListenRequest, sddl), 56);
-        // EndpointInfo keeps v1's 112 bytes and appends.
         assert_eq!(offset_of!(EndpointInfo, reserved), 108);
         assert_eq!(offset_of!(EndpointInfo, opened_ms), 112);
         assert_eq!(offset_of!(EndpointInfo, send_ops), 120);

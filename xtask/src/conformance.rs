@@ -23,9 +23,10 @@ use wskrs_conformance_abi::{self as abi, Outcome, PeerAddr, Record, ReplyHeader,
 use wskrs_ntstatus::NtStatus;
 
 use crate::artifacts::Built;
+use crate::choice::Choice;
 use crate::layout::Layout;
 use crate::peers::Peer;
-use crate::provider::{self, Provider};
+use crate::provider::Provider;
 use crate::util::{copy_atomic, fmt_duration, parse_json_output, say};
 use crate::wine::{Session, WSKCTL_TIMEOUT};
 
@@ -85,10 +86,7 @@ pub(crate) fn parse_providers(args: &[String]) -> Result<Vec<Provider>> {
         } else {
             a.strip_prefix("--provider=").unwrap_or(a)
         };
-        let p = Provider::ALL
-            .into_iter()
-            .find(|p| p.name() == name)
-            .with_context(|| format!("unknown provider `{name}`: use wine and/or wskrs"))?;
+        let p = Provider::parse(name)?;
         if !chosen.contains(&p) {
             chosen.push(p);
         }
@@ -124,7 +122,7 @@ pub(crate) fn run(layout: &Layout, built: &Built, providers: &[Provider]) -> Res
             p.name(),
             p.describe()
         ));
-        provider::select(p);
+        p.select();
         let started = Instant::now();
         let result = run_one(layout, built, &sys, p).map(|mut t| {
             t.took = started.elapsed();
@@ -206,13 +204,7 @@ fn with_session(
     p: Provider,
 ) -> Result<Table> {
     let wine = &session.wine;
-    let target = layout
-        .prefix
-        .join("drive_c")
-        .join("windows")
-        .join("system32")
-        .join("drivers")
-        .join("wskrs-conformance.sys");
+    let target = layout.drivers_dir().join("wskrs-conformance.sys");
     copy_atomic(sys, &target)?;
 
     let mut peers = Peer::spawn(

@@ -51,6 +51,16 @@ impl Layout {
         })
     }
 
+    /// The prefix's `C:\windows\system32\drivers`, where drivers and the modules they
+    /// import are installed.
+    pub(crate) fn drivers_dir(&self) -> PathBuf {
+        self.prefix
+            .join("drive_c")
+            .join("windows")
+            .join("system32")
+            .join("drivers")
+    }
+
     /// The driver as cargo leaves it (a cdylib named `.dll`).
     pub(crate) fn driver_dll(&self) -> PathBuf {
         self.target

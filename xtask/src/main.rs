@@ -6,6 +6,7 @@
 //! `docs/running-on-linux.md` describes what happens under the hood.
 
 mod artifacts;
+mod choice;
 mod conformance;
 mod demo;
 mod e2e;
@@ -29,6 +30,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
+use crate::choice::Choice;
 use crate::layout::Layout;
 use crate::provider::Provider;
 
@@ -96,9 +98,9 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
         .context("the command name is not valid UTF-8")?;
     let rest = args.get(1..).unwrap_or_default();
     // `--provider wine|wskrs` (see provider.rs) is taken out before the command sees its args.
-    let stripped = provider::take_flag(command, rest)?;
+    let stripped = Provider::take_flag(command, rest)?;
     // `--shell wdm|kmdf` (see shell.rs) likewise.
-    let stripped = shell::take_flag(command, &stripped)?;
+    let stripped = shell::Shell::take_flag(command, &stripped)?;
     let rest = stripped.as_slice();
     if matches!(command, "help" | "-h" | "--help") {
         println!("{USAGE}");

@@ -9,12 +9,13 @@
 //! copies it there and sets the override; for `wine` it removes both again (Wine's own PE
 //! copy of netio.sys is put back). A marker file records that the prefix was switched.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+
+use crate::choice::Choice;
 
 use crate::layout::Layout;
 use crate::util::{copy_atomic, same_content, say};
@@ -29,7 +30,7 @@ pub(crate) enum Provider {
     Wskrs,
 }
 
-/// The provider set by `--provider` or [`select`]: 0 none, else [`Provider::code`].
+/// The provider set by `--provider` or [`Choice::select`] (see [`Choice::slot`]).
 static CHOSEN: AtomicU8 = AtomicU8::new(0);
 /// Sessions with the wsk-rs provider run it with `WSKRS_PROVIDER_VERIFY=1` (its verifier of
 /// client mistakes, `tests/wsk-provider/src/verify.rs`).
@@ -52,25 +53,25 @@ const REG_TIMEOUT: Duration = Duration::from_secs(60);
 /// Where Debian's Wine keeps its PE modules (to restore the prefix's own netio.sys copy).
 const WINE_PE_DIR: &str = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows";
 
-impl Provider {
-    /// Both, in the order `cargo xtask test` runs the suite with them.
-    pub(crate) const ALL: [Self; 2] = [Self::Wine, Self::Wskrs];
+impl Choice for Provider {
+    const ALL: &'static [Self] = &[Self::Wine, Self::Wskrs];
+    const WHAT: &'static str = "WSK provider";
+    const FLAG: &'static str = "--provider";
+    const ENV: &'static str = "WSKRS_PROVIDER";
 
-    const fn code(self) -> u8 {
-        match self {
-            Self::Wine => 1,
-            Self::Wskrs => 2,
-        }
-    }
-
-    /// `wine` or `wskrs`, as on the command line.
-    pub(crate) const fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Self::Wine => "wine",
             Self::Wskrs => "wskrs",
         }
     }
 
+    fn slot() -> &'static AtomicU8 {
+        &CHOSEN
+    }
+}
+
+impl Provider {
     /// What it is, for reports.
     pub(crate) const fn describe(self) -> &'static str {
         match self {
@@ -78,39 +79,6 @@ impl Provider {
             Self::Wskrs => "the wsk-rs provider (tests/wsk-provider)",
         }
     }
-
-    fn parse(s: &str) -> Result<Self> {
-        match s {
-            "wine" => Ok(Self::Wine),
-            "wskrs" => Ok(Self::Wskrs),
-            other => bail!("unknown WSK provider `{other}`: use `wine` or `wskrs`"),
-        }
-    }
-
-    /// The provider chosen by `--provider`, else `WSKRS_PROVIDER`, else Wine's.
-    pub(crate) fn chosen() -> Result<Self> {
-        Ok(Self::explicit()?.unwrap_or(Self::Wine))
-    }
-
-    /// The provider chosen by `--provider` (or [`select`]), else `WSKRS_PROVIDER`; `None`
-    /// when neither says (`cargo xtask test` then runs the suite with both).
-    pub(crate) fn explicit() -> Result<Option<Self>> {
-        match CHOSEN.load(Ordering::Relaxed) {
-            1 => return Ok(Some(Self::Wine)),
-            2 => return Ok(Some(Self::Wskrs)),
-            _ => {}
-        }
-        match std::env::var("WSKRS_PROVIDER") {
-            Ok(v) if !v.is_empty() => Self::parse(&v).context("in WSKRS_PROVIDER").map(Some),
-            _ => Ok(None),
-        }
-    }
-}
-
-/// Makes `provider` the choice for the sessions that follow (`cargo xtask test` runs the
-/// suite once per provider).
-pub(crate) fn select(provider: Provider) {
-    CHOSEN.store(provider.code(), Ordering::Relaxed);
 }
 
 /// Turns the wsk-rs provider's verifier on or off for the sessions that follow.
@@ -124,7 +92,7 @@ pub(crate) fn verify() -> bool {
 }
 
 fn verify_marker(layout: &Layout) -> PathBuf {
-    drivers_dir(layout).join("netio.sys.wskrs-verify")
+    layout.drivers_dir().join("netio.sys.wskrs-verify")
 }
 
 /// After a run with the verifier: takes `WSKRS_PROVIDER_VERIFY` out of the prefix's
@@ -188,44 +156,8 @@ fn apply_verify(wine: &Wine, layout: &Layout) -> Result<bool> {
     Ok(false)
 }
 
-/// Removes `--provider X` / `--provider=X` from the arguments of the commands that load the
-/// driver, remembering the choice; other commands' arguments are returned unchanged.
-pub(crate) fn take_flag(command: &str, args: &[OsString]) -> Result<Vec<OsString>> {
-    if !matches!(command, "up" | "e2e" | "test" | "demo") {
-        return Ok(args.to_vec());
-    }
-    let mut rest = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let value = if a == "--provider" {
-            let v = it
-                .next()
-                .context("--provider needs a value: wine or wskrs")?;
-            v.to_str()
-                .context("--provider value is not UTF-8")?
-                .to_owned()
-        } else if let Some(v) = a.to_str().and_then(|s| s.strip_prefix("--provider=")) {
-            v.to_owned()
-        } else {
-            rest.push(a.clone());
-            continue;
-        };
-        select(Provider::parse(&value)?);
-    }
-    Ok(rest)
-}
-
-fn drivers_dir(layout: &Layout) -> PathBuf {
-    layout
-        .prefix
-        .join("drive_c")
-        .join("windows")
-        .join("system32")
-        .join("drivers")
-}
-
 fn marker(layout: &Layout) -> PathBuf {
-    drivers_dir(layout).join("netio.sys.wskrs-provider")
+    layout.drivers_dir().join("netio.sys.wskrs-provider")
 }
 
 fn build(layout: &Layout) -> Result<PathBuf> {
@@ -244,7 +176,7 @@ fn build(layout: &Layout) -> Result<PathBuf> {
 /// the Wine server.
 pub(crate) fn apply(wine: &Wine, layout: &Layout) -> Result<bool> {
     let environment_changed = apply_verify(wine, layout)?;
-    let netio = drivers_dir(layout).join("netio.sys");
+    let netio = layout.drivers_dir().join("netio.sys");
     match Provider::chosen()? {
         Provider::Wskrs => {
             let dll = build(layout)?;

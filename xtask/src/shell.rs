@@ -10,11 +10,12 @@
 //! `system32\drivers\wdfldr.sys`, where Wine's loader finds a driver's imports (there is no
 //! built-in module of that name to override).
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::AtomicU8;
 
 use anyhow::{bail, Context, Result};
+
+use crate::choice::Choice;
 
 use crate::artifacts::Built;
 use crate::layout::Layout;
@@ -30,53 +31,33 @@ pub(crate) enum Shell {
     Kmdf,
 }
 
-/// Set by `--shell` or [`select`]: 0 none, 1 wdm, 2 kmdf.
+/// Set by `--shell` or [`Choice::select`] (see [`Choice::slot`]).
 static CHOSEN: AtomicU8 = AtomicU8::new(0);
 
-impl Shell {
-    /// Both, in the order `cargo xtask test` runs the suite with them.
-    pub(crate) const ALL: [Self; 2] = [Self::Wdm, Self::Kmdf];
+impl Choice for Shell {
+    const ALL: &'static [Self] = &[Self::Wdm, Self::Kmdf];
+    const WHAT: &'static str = "driver shell";
+    const FLAG: &'static str = "--shell";
+    const ENV: &'static str = "WSKRS_SHELL";
 
-    /// `wdm` or `kmdf`, as on the command line.
-    pub(crate) const fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Self::Wdm => "wdm",
             Self::Kmdf => "kmdf",
         }
     }
 
+    fn slot() -> &'static AtomicU8 {
+        &CHOSEN
+    }
+}
+
+impl Shell {
     /// What it is, for reports.
     pub(crate) const fn describe(self) -> &'static str {
         match self {
             Self::Wdm => "the WDM shell, driver/wdm",
             Self::Kmdf => "the KMDF shell, driver/kmdf, over the KMDF runtime tests/kmdf-runtime",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        match s {
-            "wdm" => Ok(Self::Wdm),
-            "kmdf" => Ok(Self::Kmdf),
-            other => bail!("unknown driver shell `{other}`: use `wdm` or `kmdf`"),
-        }
-    }
-
-    /// The shell chosen by `--shell`, else `WSKRS_SHELL`, else the WDM shell.
-    pub(crate) fn chosen() -> Result<Self> {
-        Ok(Self::explicit()?.unwrap_or(Self::Wdm))
-    }
-
-    /// The shell chosen by `--shell` (or [`select`]), else `WSKRS_SHELL`; `None` when neither
-    /// says (`cargo xtask test` then runs the suite with both).
-    pub(crate) fn explicit() -> Result<Option<Self>> {
-        match CHOSEN.load(Ordering::Relaxed) {
-            1 => return Ok(Some(Self::Wdm)),
-            2 => return Ok(Some(Self::Kmdf)),
-            _ => {}
-        }
-        match std::env::var("WSKRS_SHELL") {
-            Ok(v) if !v.is_empty() => Self::parse(&v).context("in WSKRS_SHELL").map(Some),
-            _ => Ok(None),
         }
     }
 
@@ -87,53 +68,6 @@ impl Shell {
             Self::Kmdf => &built.kmdf_sys,
         }
     }
-}
-
-/// Forgets the choice made by [`select`] (the suite's loop), so what follows (the conformance
-/// suite) sees only `--shell` / `WSKRS_SHELL` again.
-pub(crate) fn forget_selection() {
-    CHOSEN.store(0, Ordering::Relaxed);
-}
-
-/// Makes `shell` the choice for the sessions that follow.
-pub(crate) fn select(shell: Shell) {
-    let code = match shell {
-        Shell::Wdm => 1,
-        Shell::Kmdf => 2,
-    };
-    CHOSEN.store(code, Ordering::Relaxed);
-}
-
-/// Removes `--shell X` / `--shell=X` from the arguments of the commands that load the driver,
-/// remembering the choice; other commands' arguments are returned unchanged.
-pub(crate) fn take_flag(command: &str, args: &[OsString]) -> Result<Vec<OsString>> {
-    if !matches!(command, "up" | "e2e" | "test" | "demo") {
-        return Ok(args.to_vec());
-    }
-    let mut rest = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let value = if a == "--shell" {
-            let v = it.next().context("--shell needs a value: wdm or kmdf")?;
-            v.to_str().context("--shell value is not UTF-8")?.to_owned()
-        } else if let Some(v) = a.to_str().and_then(|s| s.strip_prefix("--shell=")) {
-            v.to_owned()
-        } else {
-            rest.push(a.clone());
-            continue;
-        };
-        select(Shell::parse(&value)?);
-    }
-    Ok(rest)
-}
-
-fn drivers_dir(layout: &Layout) -> PathBuf {
-    layout
-        .prefix
-        .join("drive_c")
-        .join("windows")
-        .join("system32")
-        .join("drivers")
 }
 
 fn build_runtime(layout: &Layout) -> Result<PathBuf> {
@@ -155,7 +89,7 @@ pub(crate) fn apply(layout: &Layout) -> Result<()> {
         // One session's lines per log (the file is created by the runtime when it logs).
         let _ = std::fs::remove_file(runtime_log(layout));
         let dll = build_runtime(layout)?;
-        let wdfldr = drivers_dir(layout).join("wdfldr.sys");
+        let wdfldr = layout.drivers_dir().join("wdfldr.sys");
         if !same_content(&dll, &wdfldr) {
             copy_atomic(&dll, &wdfldr)?;
         }

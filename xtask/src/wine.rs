@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::artifacts::Built;
+use crate::choice::Choice;
 use crate::layout::Layout;
 use crate::proc::{self, run_captured, Capture, Outcome};
 use crate::util::{copy_atomic, fmt_duration, same_content, say};

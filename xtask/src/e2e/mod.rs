@@ -33,6 +33,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 
 use crate::artifacts::Built;
+use crate::choice::Choice;
 use crate::layout::Layout;
 use crate::provider::{self, Provider};
 use crate::shell::{self, Shell};
@@ -307,8 +308,8 @@ pub(crate) fn run(
                     provider.describe()
                 ));
             }
-            shell::select(shell);
-            provider::select(provider);
+            shell.select();
+            provider.select();
             runs.push((
                 shell,
                 provider,
@@ -345,7 +346,7 @@ pub(crate) fn run(
             ));
         }
     }
-    shell::forget_selection();
+    Shell::forget_selection();
     let passed: u32 = runs.iter().map(|(_, _, t)| t.passed).sum();
     let failed: u32 = runs.iter().map(|(_, _, t)| t.failed).sum();
     // Always the last line of the suite's output.
@@ -369,9 +370,9 @@ pub(crate) fn run_with_verifier(
 ) -> Result<ExitCode> {
     check_names(only)?;
     say("== e2e with WSK provider `wskrs` and its verifier on (WSKRS_PROVIDER_VERIFY=1)");
-    provider::select(Provider::Wskrs);
+    Provider::Wskrs.select();
     provider::set_verify(true);
-    shell::select(shell);
+    shell.select();
     let tally = run_once(layout, built, only, shell, Provider::Wskrs);
     if let Err(err) = provider::clear_verify(layout) {
         say(&format!(

@@ -8,6 +8,7 @@ use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
 use super::{abi, Ctx, Need};
+use crate::choice::Choice;
 use crate::provider::Provider;
 use crate::util::{json_str, json_u64, parse_json_output, say};
 use crate::wine::WSKCTL_TIMEOUT;
