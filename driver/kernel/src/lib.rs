@@ -3,6 +3,7 @@
 //!
 //! - [`ControlDevice`] / [`ControlDeviceSlot`]: a named control device and its symbolic link,
 //!   owned together and deleted together (link first) on drop.
+//! - [`DispatchTable`]: the routines a driver fills in `DriverEntry`.
 //! - [`CancelSpinLockGuard`]: the I/O manager's global cancel spin lock, released on drop at
 //!   the IRQL it was acquired from.
 //! - [`complete_irp`]: sets an IRP's `IoStatus` and completes it.
@@ -26,10 +27,12 @@
 
 mod cancel;
 mod device;
+mod dispatch;
 mod irp;
 mod panic;
 
 pub use cancel::CancelSpinLockGuard;
 pub use device::{ControlDevice, ControlDeviceSlot, ControlDeviceSpec};
+pub use dispatch::{DispatchRoutine, DispatchTable, UnloadRoutine};
 pub use irp::complete_irp;
 pub use panic::{bug_check_on_panic, BugCheck, RUST_PANIC_BUGCHECK_CODE};

@@ -7,6 +7,7 @@ use wsk_bindings::{self as sys, irp};
 use wskrs_fake_kernel::{self as fake, devices, Kernel};
 use wskrs_kernel::{
     complete_irp, CancelSpinLockGuard, ControlDevice, ControlDeviceSlot, ControlDeviceSpec,
+    DispatchTable,
 };
 use wskrs_ntstatus::NtStatus;
 
@@ -165,4 +166,47 @@ fn complete_irp_sets_io_status_then_completes() {
     // SAFETY: the routine returned MORE_PROCESSING_REQUIRED: the IRP is ours to free.
     unsafe { sys::IoFreeIrp(irp) };
     kernel.assert_clean();
+}
+
+unsafe extern "C" fn routine_a(_device: *mut sys::DEVICE_OBJECT, _irp: *mut sys::IRP) -> i32 {
+    1
+}
+
+unsafe extern "C" fn routine_b(_device: *mut sys::DEVICE_OBJECT, _irp: *mut sys::IRP) -> i32 {
+    2
+}
+
+unsafe extern "C" fn unload(_driver: *mut sys::DRIVER_OBJECT) {}
+
+#[test]
+fn dispatch_table_fills_its_four_major_functions_and_unload_only() {
+    let mut driver = sys::DRIVER_OBJECT::default();
+    DispatchTable {
+        create: routine_a,
+        cleanup: routine_b,
+        close: routine_b,
+        device_control: routine_a,
+        unload,
+    }
+    .install(&mut driver);
+    let filled: Vec<(usize, i32)> = driver
+        .MajorFunction
+        .iter()
+        .enumerate()
+        .filter_map(|(major, slot)| {
+            // SAFETY: the routines above ignore their arguments.
+            slot.map(|f| (major, unsafe { f(ptr::null_mut(), ptr::null_mut()) }))
+        })
+        .collect();
+    let major = |m: u32| usize::try_from(m).unwrap();
+    assert_eq!(
+        filled,
+        vec![
+            (major(sys::IRP_MJ_CREATE), 1),
+            (major(sys::IRP_MJ_CLOSE), 2),
+            (major(sys::IRP_MJ_DEVICE_CONTROL), 1),
+            (major(sys::IRP_MJ_CLEANUP), 2),
+        ]
+    );
+    assert!(driver.DriverUnload.is_some());
 }

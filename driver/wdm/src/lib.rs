@@ -24,7 +24,9 @@ use wsk::io::MdlBuffer;
 use wsk::{NtStatus, WskClient};
 use wsk_bindings::{self as sys, irp};
 use wskrs_driver::{Caller, Driver, PendingRequest, Ticket};
-use wskrs_kernel::{complete_irp, CancelSpinLockGuard, ControlDeviceSlot, ControlDeviceSpec};
+use wskrs_kernel::{
+    complete_irp, CancelSpinLockGuard, ControlDeviceSlot, ControlDeviceSpec, DispatchTable,
+};
 
 /// The core, shared by every dispatch routine.
 static DRIVER: Driver<PendedIrp> = Driver::new(register_wsk);
@@ -66,25 +68,19 @@ pub unsafe extern "system" fn DriverEntry(
         drop(unsafe { DEVICE.take() });
         return status.0;
     }
-    // SAFETY: `driver` is valid and ours to fill during DriverEntry.
-    let driver = unsafe { &mut *driver };
-    for (major, routine) in [
-        (sys::IRP_MJ_CREATE, dispatch_create as DispatchFn),
+    DispatchTable {
+        create: dispatch_create,
         // Windows sends CLEANUP when the last handle closes, then CLOSE; Wine sends only
         // CLOSE. Both release the handle's endpoints (the second finds none left).
-        (sys::IRP_MJ_CLEANUP, dispatch_cleanup_close),
-        (sys::IRP_MJ_CLOSE, dispatch_cleanup_close),
-        (sys::IRP_MJ_DEVICE_CONTROL, dispatch_device_control),
-    ] {
-        if let Some(slot) = driver.MajorFunction.get_mut(major as usize) {
-            *slot = Some(routine);
-        }
+        cleanup: dispatch_cleanup_close,
+        close: dispatch_cleanup_close,
+        device_control: dispatch_device_control,
+        unload: driver_unload,
     }
-    driver.DriverUnload = Some(driver_unload);
+    // SAFETY: `driver` is valid and ours to fill during DriverEntry.
+    .install(unsafe { &mut *driver });
     NtStatus::SUCCESS.0
 }
-
-type DispatchFn = unsafe extern "C" fn(*mut sys::DEVICE_OBJECT, *mut sys::IRP) -> i32;
 
 /// IRP_MJ_CREATE: nothing to set up per handle.
 unsafe extern "C" fn dispatch_create(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {

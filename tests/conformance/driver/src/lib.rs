@@ -35,7 +35,7 @@ use core::time::Duration;
 use wsk::NtStatus;
 use wsk_bindings::{self as sys, irp};
 use wskrs_conformance_abi as abi;
-use wskrs_kernel::{complete_irp, ControlDeviceSlot, ControlDeviceSpec};
+use wskrs_kernel::{complete_irp, ControlDeviceSlot, ControlDeviceSpec, DispatchTable};
 
 /// This driver's device (`\Device\WskRsConformance`) and its link, created in `DriverEntry`,
 /// deleted in unload.
@@ -62,23 +62,17 @@ pub unsafe extern "system" fn DriverEntry(
     if let Err(status) = unsafe { DEVICE.create(driver) } {
         return status.0;
     }
-    // SAFETY: `driver` is valid and ours to fill during DriverEntry.
-    let driver = unsafe { &mut *driver };
-    for (major, routine) in [
-        (sys::IRP_MJ_CREATE, dispatch_nothing as DispatchFn),
-        (sys::IRP_MJ_CLEANUP, dispatch_nothing),
-        (sys::IRP_MJ_CLOSE, dispatch_nothing),
-        (sys::IRP_MJ_DEVICE_CONTROL, dispatch_device_control),
-    ] {
-        if let Some(slot) = driver.MajorFunction.get_mut(major as usize) {
-            *slot = Some(routine);
-        }
+    DispatchTable {
+        create: dispatch_nothing,
+        cleanup: dispatch_nothing,
+        close: dispatch_nothing,
+        device_control: dispatch_device_control,
+        unload: driver_unload,
     }
-    driver.DriverUnload = Some(driver_unload);
+    // SAFETY: `driver` is valid and ours to fill during DriverEntry.
+    .install(unsafe { &mut *driver });
     NtStatus::SUCCESS.0
 }
-
-type DispatchFn = unsafe extern "C" fn(*mut sys::DEVICE_OBJECT, *mut sys::IRP) -> i32;
 
 /// CREATE, CLEANUP, CLOSE: no per-handle state.
 unsafe extern "C" fn dispatch_nothing(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
