@@ -10,7 +10,7 @@ use wsk_bindings::{self as sys, NtStatus};
 use crate::{lock, violation};
 
 /// `STATUS_OBJECT_NAME_COLLISION` (ntstatus.h).
-const OBJECT_NAME_COLLISION: i32 = NtStatus::from_u32(0xC000_0035).0;
+const OBJECT_NAME_COLLISION: i32 = NtStatus::OBJECT_NAME_COLLISION.0;
 
 /// A device the fake created and has not deleted.
 #[derive(Clone, Debug, PartialEq, Eq)]
