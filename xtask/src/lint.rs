@@ -5,7 +5,7 @@
 //! fails: `cargo fmt --check` (root workspace and the KMDF shell's); `cargo clippy` with
 //! warnings denied for the host (default members, all targets), for the kernel target
 //! (`x86_64-pc-windows-msvc`: the WDM shell and the conformance driver), for the Windows
-//! user-mode target (`x86_64-pc-windows-gnu`: the client and wskctl, the WSK provider, the KMDF
+//! user-mode target (`x86_64-pc-windows-gnu`: the client and wskctl, the bench program, the WSK provider, the KMDF
 //! runtime, with their tests and tools) and for the KMDF shell (its own workspace, built
 //! against the Linux kit); then `wsk-bindings` in its WDK configuration ([`crate::wdk_names`]).
 
@@ -69,7 +69,7 @@ pub(crate) fn run(layout: &Layout) -> Result<bool> {
             ),
         ),
         (
-            "clippy (x86_64-pc-windows-gnu: client library, wskctl, WSK provider, KMDF runtime)",
+            "clippy (x86_64-pc-windows-gnu: client library, wskctl, bench program, WSK provider, KMDF runtime)",
             cargo(
                 layout,
                 &[
@@ -79,6 +79,8 @@ pub(crate) fn run(layout: &Layout) -> Result<bool> {
                     "wskrs-client",
                     "-p",
                     "wskctl",
+                    "-p",
+                    "wskrs-bench",
                     "-p",
                     "wskrs-provider",
                     "-p",

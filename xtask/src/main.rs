@@ -6,6 +6,7 @@
 //! `docs/running-on-linux.md` describes what happens under the hood.
 
 mod artifacts;
+mod bench;
 mod choice;
 mod conformance;
 mod demo;
@@ -43,7 +44,8 @@ Main commands:
   test               host unit tests (cargo test), lint (below), then the
                      end-to-end suite under Wine for each shell (WDM, KMDF) with each WSK
                      provider (Wine's netio.sys, the wsk-rs provider), then the WSK
-                     provider conformance table (both providers)
+                     provider conformance table (both providers), then `bench --quick`
+                     (proves the bench runs; no timing is judged)
 
 Other commands:
   setup              install missing Debian packages (apt-get), Rust targets and the clippy
@@ -57,17 +59,22 @@ Other commands:
   e2e [CASE...]      only the end-to-end suite (all cases, or the named ones)
   conformance [wine] [wskrs]
                      the WSK provider conformance suite: one table of checks per provider
+  bench [--runs N] [--quick] [--json]
+                     the speed table: in-kernel services and the IOCTL path beside the same
+                     work through user-mode Winsock under Wine and native Linux, every
+                     process pinned to CPU 0, N runs per figure (default 5), each shell x
+                     provider (--quick: small transfers, one run, wdm + wskrs)
   up                 prepare the prefix, load the driver and keep it loaded
   wskctl -- ARGS...  run wskctl.exe in the prefix (after `up`); passes its exit code
   down               stop and uninstall the driver, stop Wine
   clean-prefix       stop Wine and delete the Wine prefix (target/wine/prefix)
 
-WSK provider: `--provider wskrs` (or WSKRS_PROVIDER=wskrs) on up/e2e/test/demo loads the
+WSK provider: `--provider wskrs` (or WSKRS_PROVIDER=wskrs) on up/e2e/test/demo/bench loads the
 project's own netio.sys (tests/wsk-provider) instead of Wine's built-in one (default: wine;
 `test` without a choice runs the suite with both). Cases that need WSK calls Wine's netio.sys
 lacks are reported as SKIP with Wine's and run with the wsk-rs provider.
 
-Driver shell: `--shell kmdf` (or WSKRS_SHELL=kmdf) on up/e2e/test/demo loads the KMDF
+Driver shell: `--shell kmdf` (or WSKRS_SHELL=kmdf) on up/e2e/test/demo/bench loads the KMDF
 shell (driver/kmdf) over the project's KMDF runtime for Wine (tests/kmdf-runtime, installed
 as drivers\\wdfldr.sys) instead of the WDM shell (default: wdm; `test` without a choice runs
 the suite with both).
@@ -149,6 +156,10 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
                 return e2e::run_with_verifier(&layout, &built, &names, shell);
             }
             e2e::run(&layout, &built, &names, &[shell], &[Provider::chosen()?])
+        }
+        "bench" => {
+            let options = bench::Options::parse(&utf8_args(rest)?)?;
+            bench::run(&layout, &options)
         }
         "conformance" => {
             let providers = conformance::parse_providers(&utf8_args(rest)?)?;
@@ -262,6 +273,19 @@ fn test(layout: &Layout) -> Result<ExitCode> {
         }
     };
 
+    // The bench's short form: the command works end to end (figures are not judged here).
+    println!("== bench --quick");
+    let bench_ok = match bench::run(layout, &bench::Options::quick()) {
+        Ok(code) => code == ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: bench --quick failed: {err:#}");
+            false
+        }
+    };
+    if bench_ok {
+        println!("bench: ok (--quick ran every figure; timings are not judged in tests)");
+    }
+
     // The suites' summary lines (`e2e: ...`, `conformance: ...`) end the output unless
     // something else failed.
     if !unit_ok {
@@ -270,11 +294,16 @@ fn test(layout: &Layout) -> Result<ExitCode> {
     if !lint_ok {
         eprintln!("xtask test: FAILED: lint (the `lint: ...: FAILED` lines above)");
     }
-    Ok(if unit_ok && lint_ok && e2e_ok && conformance_ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    if !bench_ok {
+        eprintln!("xtask test: FAILED: bench --quick could not run (its error above)");
+    }
+    Ok(
+        if unit_ok && lint_ok && e2e_ok && conformance_ok && bench_ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 fn no_args(command: &str, rest: &[OsString]) -> Result<()> {

@@ -1,0 +1,625 @@
+//! `cargo xtask bench`: the project's speed beside what a user would pick instead, measured in
+//! one run on one CPU.
+//!
+//! Every process is pinned to CPU 0 (`taskset`; unpinned figures on a 2-vCPU machine are
+//! bimodal), each figure is measured `--runs` times (interleaved) and reported as its median
+//! and spread. Columns: the driver under each shell × WSK provider, the Winsock anchor (the
+//! same work through user-mode Winsock under the same Wine: `wskrs-bench.exe`, tests/bench),
+//! and native Linux (the machine's ceiling). Ratios are against the Winsock anchor.
+//!
+//! The figures (docs/performance.md says what each measures and how to read it):
+//! - through the driver's in-kernel services, driven by a Linux client: echo round trips of
+//!   64 B and 64 KiB, bulk into discard, connect + 1 B echo + close per second;
+//! - through the IOCTL path, driven by a Windows client (`wskctl`'s library): INFO round trip
+//!   and the floor (a code the driver refuses at once), `KernelTcpStream` round trips of 64 B
+//!   and bulk with 128 KiB and 4 MiB writes, to a native Linux server.
+//!
+//! `--quick` is the short form `cargo xtask test` runs to prove the command works: one run,
+//! small transfers, one shell × provider unless `--shell`/`--provider` say; no figure is judged.
+
+mod native;
+mod windows;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+use crate::artifacts;
+use crate::choice::Choice;
+use crate::layout::Layout;
+use crate::provider::Provider;
+use crate::shell::Shell;
+use crate::util::{fmt_duration, json_u64, parse_json_output, say};
+use crate::wine::{Session, Wine, WSKCTL_TIMEOUT};
+
+/// What `bench` was asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Options {
+    /// Measurements per figure and column.
+    runs: usize,
+    /// The short form (small transfers, one run, one shell × provider by default).
+    quick: bool,
+    /// One JSON document instead of the table.
+    json: bool,
+}
+
+impl Options {
+    pub(crate) fn parse(args: &[String]) -> Result<Self> {
+        let mut options = Self {
+            runs: 5,
+            quick: false,
+            json: false,
+        };
+        let mut runs_given = false;
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--quick" => options.quick = true,
+                "--json" => options.json = true,
+                "--runs" => {
+                    let value = it.next().context("--runs needs a number (1 to 99)")?;
+                    options.runs = match value.parse() {
+                        Ok(n @ 1..=99) => n,
+                        _ => bail!("--runs {value}: give a number from 1 to 99"),
+                    };
+                    runs_given = true;
+                }
+                other => bail!(
+                    "`bench` does not take `{other}`: --runs N, --quick, --json, --shell, --provider"
+                ),
+            }
+        }
+        if options.quick && !runs_given {
+            options.runs = 1;
+        }
+        Ok(options)
+    }
+}
+
+impl Options {
+    /// The short form `cargo xtask test` runs.
+    pub(crate) const fn quick() -> Self {
+        Self {
+            runs: 1,
+            quick: true,
+            json: false,
+        }
+    }
+}
+
+/// How much work each measurement does.
+struct Plan {
+    round_trips: usize,
+    bulk_bytes: u64,
+    connections: usize,
+    ioctls: usize,
+}
+
+impl Plan {
+    const fn for_options(options: &Options) -> Self {
+        if options.quick {
+            Self {
+                round_trips: 200,
+                bulk_bytes: 16 << 20,
+                connections: 50,
+                ioctls: 200,
+            }
+        } else {
+            Self {
+                round_trips: 2_000,
+                bulk_bytes: 1 << 30,
+                connections: 500,
+                ioctls: 5_000,
+            }
+        }
+    }
+}
+
+/// What a figure counts, and which way is better.
+#[derive(Clone, Copy)]
+enum Unit {
+    Micros,
+    GbitPerSecond,
+    PerSecond,
+    MibPerSecond,
+}
+
+impl Unit {
+    const fn label(self) -> &'static str {
+        match self {
+            Self::Micros => "µs",
+            Self::GbitPerSecond => "Gbit/s",
+            Self::PerSecond => "/s",
+            Self::MibPerSecond => "MiB/s",
+        }
+    }
+
+    const fn higher_is_better(self) -> bool {
+        !matches!(self, Self::Micros)
+    }
+}
+
+/// One row of the table.
+#[derive(Clone, Copy)]
+struct Figure {
+    key: &'static str,
+    title: &'static str,
+    unit: Unit,
+}
+
+const ECHO_RTT_64: Figure = Figure {
+    key: "service_echo_rtt_64b",
+    title: "in-kernel echo service, RTT 64 B",
+    unit: Unit::Micros,
+};
+const ECHO_RTT_64K: Figure = Figure {
+    key: "service_echo_rtt_64kib",
+    title: "in-kernel echo service, RTT 64 KiB",
+    unit: Unit::Micros,
+};
+const DISCARD_BULK: Figure = Figure {
+    key: "service_discard_bulk",
+    title: "bulk into in-kernel discard",
+    unit: Unit::GbitPerSecond,
+};
+const CONNECT_RATE: Figure = Figure {
+    key: "service_connect_echo_close",
+    title: "connect + 1 B echo + close",
+    unit: Unit::PerSecond,
+};
+const IOCTL_INFO: Figure = Figure {
+    key: "ioctl_info_rtt",
+    title: "INFO IOCTL round trip",
+    unit: Unit::Micros,
+};
+const IOCTL_FLOOR: Figure = Figure {
+    key: "ioctl_floor_rtt",
+    title: "refused IOCTL round trip (floor)",
+    unit: Unit::Micros,
+};
+const STREAM_RTT_64: Figure = Figure {
+    key: "stream_rtt_64b",
+    title: "KernelTcpStream RTT 64 B",
+    unit: Unit::Micros,
+};
+const STREAM_BULK_128K: Figure = Figure {
+    key: "stream_bulk_128kib_writes",
+    title: "KernelTcpStream bulk, 128 KiB writes",
+    unit: Unit::MibPerSecond,
+};
+const STREAM_BULK_4M: Figure = Figure {
+    key: "stream_bulk_4mib_writes",
+    title: "KernelTcpStream bulk, 4 MiB writes",
+    unit: Unit::MibPerSecond,
+};
+
+const FIGURES: [Figure; 9] = [
+    ECHO_RTT_64,
+    ECHO_RTT_64K,
+    DISCARD_BULK,
+    CONNECT_RATE,
+    IOCTL_INFO,
+    IOCTL_FLOOR,
+    STREAM_RTT_64,
+    STREAM_BULK_128K,
+    STREAM_BULK_4M,
+];
+
+/// The anchors' column names.
+const WINSOCK: &str = "winsock";
+const NATIVE: &str = "native";
+
+/// The measurements, by figure key and column.
+#[derive(Default)]
+struct Results {
+    columns: Vec<String>,
+    samples: BTreeMap<(&'static str, String), Vec<f64>>,
+}
+
+impl Results {
+    fn add(&mut self, figure: Figure, column: &str, value: f64) {
+        if !self.columns.iter().any(|c| c == column) {
+            self.columns.push(column.to_owned());
+        }
+        self.samples
+            .entry((figure.key, column.to_owned()))
+            .or_default()
+            .push(value);
+    }
+
+    fn median(&self, figure: Figure, column: &str) -> Option<f64> {
+        let mut values = self.samples.get(&(figure.key, column.to_owned()))?.clone();
+        Some(median(&mut values))
+    }
+}
+
+/// A byte or operation count as a float for rates: counts here stay far below 2^52, exact.
+#[allow(
+    clippy::cast_precision_loss,
+    reason = "counts below 2^52 are exact in f64"
+)]
+pub(crate) const fn count_f64(n: u64) -> f64 {
+    n as f64
+}
+
+/// The median of `values` (sorted in place); 0 for none.
+pub(crate) fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// `cargo xtask bench [--runs N] [--quick] [--json]` (after `--shell`/`--provider` were taken).
+pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
+    let started = Instant::now();
+    crate::setup::ensure(layout)?;
+    let built = artifacts::build(layout)?;
+    let exe = windows::build(layout)?;
+    pin_to_one_cpu()?;
+    let plan = Plan::for_options(options);
+    let combos = combinations(options)?;
+
+    let native_echo = native::serve(native::Service::Echo)?;
+    let native_discard = native::serve(native::Service::Discard)?;
+    let mut results = Results::default();
+    let mut anchors_done = false;
+    for (shell, provider) in combos {
+        shell.select();
+        provider.select();
+        let column = format!("{}/{}", shell.name(), provider.name());
+        say(&format!(
+            "bench: {column} ({}, {})",
+            shell.describe(),
+            provider.describe()
+        ));
+        let session = Session::start(layout, &built)?;
+        let measured = measure_session(
+            &session.wine,
+            &exe,
+            &plan,
+            options.runs,
+            &column,
+            !anchors_done,
+            (native_echo, native_discard),
+            &mut results,
+        );
+        let finished = session.finish();
+        measured?;
+        finished?;
+        anchors_done = true;
+    }
+    Shell::forget_selection();
+    Provider::forget_selection();
+
+    if options.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&results, options))?
+        );
+    } else {
+        print!("{}", table(&results, options));
+    }
+    say(&format!(
+        "bench: {} run(s) per figure, pinned to CPU 0, in {}",
+        options.runs,
+        fmt_duration(started.elapsed())
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The shell × provider sessions: the explicit choices, else all four (`--quick`: the WDM
+/// shell with the wsk-rs provider).
+fn combinations(options: &Options) -> Result<Vec<(Shell, Provider)>> {
+    let shells = match (Shell::explicit()?, options.quick) {
+        (Some(shell), _) => vec![shell],
+        (None, true) => vec![Shell::Wdm],
+        (None, false) => Shell::ALL.to_vec(),
+    };
+    let providers = match (Provider::explicit()?, options.quick) {
+        (Some(provider), _) => vec![provider],
+        (None, true) => vec![Provider::Wskrs],
+        (None, false) => Provider::ALL.to_vec(),
+    };
+    Ok(shells
+        .iter()
+        .flat_map(|s| providers.iter().map(move |p| (*s, *p)))
+        .collect())
+}
+
+/// Pins this process and every thread and child it will have to CPU 0.
+fn pin_to_one_cpu() -> Result<()> {
+    let pid = std::process::id().to_string();
+    let status = Command::new("taskset")
+        .args(["-a", "-cp", "0", &pid])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("running taskset (util-linux)")?;
+    if !status.success() {
+        bail!("taskset -a -cp 0 {pid} failed: {status}");
+    }
+    say("bench: pinned to CPU 0 (taskset): Wine, the driver, the peers and the clients");
+    Ok(())
+}
+
+/// `wskctl --json tcp listen 127.0.0.1:0-ish --service S --detach`: the listener's address.
+fn kernel_listener(wine: &Wine, service: &str) -> Result<SocketAddr> {
+    let port = crate::util::free_port()?;
+    let local = format!("127.0.0.1:{port}");
+    let out = wine.wskctl_ok(
+        &[
+            "--json",
+            "tcp",
+            "listen",
+            &local,
+            "--service",
+            service,
+            "--detach",
+        ],
+        WSKCTL_TIMEOUT,
+    )?;
+    json_u64(&parse_json_output(&out.stdout)?, "id")?;
+    local.parse().context("listener address")
+}
+
+fn field(v: &Value, key: &str) -> Result<f64> {
+    v.get(key)
+        .and_then(Value::as_f64)
+        .with_context(|| format!("no `{key}` in {v}"))
+}
+
+/// One shell × provider session: the driver's figures, and the anchors' when `anchors`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call site; the parts are all distinct"
+)]
+fn measure_session(
+    wine: &Wine,
+    exe: &Path,
+    plan: &Plan,
+    runs: usize,
+    column: &str,
+    anchors: bool,
+    (native_echo, native_discard): (SocketAddr, SocketAddr),
+    results: &mut Results,
+) -> Result<()> {
+    wine.load_driver()?;
+    let kernel_echo = kernel_listener(wine, "echo")?;
+    let kernel_discard = kernel_listener(wine, "discard")?;
+    let winsock = if anchors {
+        Some((
+            windows::WinsockServer::start(wine, exe, "echo")?,
+            windows::WinsockServer::start(wine, exe, "discard")?,
+        ))
+    } else {
+        None
+    };
+    let n = plan.round_trips;
+    let bulk = plan.bulk_bytes;
+    let gbit = |seconds: f64| count_f64(bulk) * 8.0 / seconds / 1e9;
+    let mib = |seconds: f64| count_f64(bulk) / f64::from(1u32 << 20) / seconds;
+    let bench = |args: &[&str]| windows::measure(wine, exe, args);
+    let (rtt, bulk_text, ioctls) = (n.to_string(), bulk.to_string(), plan.ioctls.to_string());
+    let native_echo_text = native_echo.to_string();
+    let native_discard_text = native_discard.to_string();
+    for run in 0..runs {
+        say(&format!("bench: {column}: run {} of {runs}", run + 1));
+        // Servers, driven by the Linux client.
+        let mut servers = vec![(column.to_owned(), kernel_echo, kernel_discard)];
+        if let Some((echo, discard)) = &winsock {
+            servers.push((WINSOCK.to_owned(), echo.address, discard.address));
+            servers.push((NATIVE.to_owned(), native_echo, native_discard));
+        }
+        for (name, echo, discard) in &servers {
+            results.add(ECHO_RTT_64, name, native::round_trips(*echo, 64, n)?);
+            results.add(
+                ECHO_RTT_64K,
+                name,
+                native::round_trips(*echo, 64 << 10, n / 4)?,
+            );
+            results.add(
+                DISCARD_BULK,
+                name,
+                gbit(native::send(*discard, bulk, 128 << 10)?),
+            );
+            results.add(
+                CONNECT_RATE,
+                name,
+                native::connect_echo_close(*echo, plan.connections)?,
+            );
+        }
+        // The IOCTL path, driven by the Windows client.
+        let info = bench(&["ioctl", "info", &ioctls])?;
+        results.add(IOCTL_INFO, column, field(&info, "median_us")?);
+        let floor = bench(&["ioctl", "floor", &ioctls])?;
+        results.add(IOCTL_FLOOR, column, field(&floor, "median_us")?);
+        let mut clients = vec![("kernel", column.to_owned())];
+        if anchors {
+            clients.push(("winsock", WINSOCK.to_owned()));
+        }
+        for (via, name) in &clients {
+            let rtt_out = bench(&["rtt", via, &native_echo_text, "64", &rtt])?;
+            results.add(STREAM_RTT_64, name, field(&rtt_out, "median_us")?);
+            for (figure, write) in [(STREAM_BULK_128K, 128u32 << 10), (STREAM_BULK_4M, 4 << 20)] {
+                let out = bench(&[
+                    "send",
+                    via,
+                    &native_discard_text,
+                    &bulk_text,
+                    &write.to_string(),
+                ])?;
+                results.add(figure, name, mib(field(&out, "seconds")?));
+            }
+        }
+        if anchors {
+            results.add(
+                STREAM_RTT_64,
+                NATIVE,
+                native::round_trips(native_echo, 64, n)?,
+            );
+            for (figure, write) in [
+                (STREAM_BULK_128K, 128usize << 10),
+                (STREAM_BULK_4M, 4 << 20),
+            ] {
+                results.add(
+                    figure,
+                    NATIVE,
+                    mib(native::send(native_discard, bulk, write)?),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn format_value(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0}")
+    } else if value >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// The table: a row per figure, a column per shell/provider and anchor; each cell the median
+/// and, with more than one run, the spread; driver cells add their ratio to Winsock.
+fn table(results: &Results, options: &Options) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nwsk-rs bench: median of {} run(s){}; ratio = driver / Winsock under the same Wine \
+         (µs: lower is better; rates: higher is better)",
+        options.runs,
+        if options.quick {
+            ", --quick (small transfers)"
+        } else {
+            ""
+        }
+    );
+    let mut header = format!("{:<46}", "figure");
+    for column in &results.columns {
+        let _ = write!(header, " | {column:>24}");
+    }
+    let _ = writeln!(out, "{header}");
+    let _ = writeln!(out, "{}", "-".repeat(header.chars().count()));
+    for figure in FIGURES {
+        let mut row = format!(
+            "{:<46}",
+            format!("{} ({})", figure.title, figure.unit.label())
+        );
+        let anchor = results.median(figure, WINSOCK);
+        for column in &results.columns {
+            let cell = match results.samples.get(&(figure.key, column.clone())) {
+                None => "—".to_owned(),
+                Some(values) => {
+                    let mut values = values.clone();
+                    let mid = median(&mut values);
+                    let mut cell = format_value(mid);
+                    if let (Some(lo), Some(hi)) = (values.first(), values.last()) {
+                        if values.len() > 1 {
+                            let _ = write!(cell, " [{}–{}]", format_value(*lo), format_value(*hi));
+                        }
+                    }
+                    if let Some(a) =
+                        anchor.filter(|a| *a > 0.0 && column != WINSOCK && column != NATIVE)
+                    {
+                        let _ = write!(cell, " {:.2}×", mid / a);
+                    }
+                    cell
+                }
+            };
+            let _ = write!(row, " | {cell:>24}");
+        }
+        let _ = writeln!(out, "{row}");
+    }
+    out
+}
+
+fn to_json(results: &Results, options: &Options) -> Value {
+    let figures: Vec<Value> = FIGURES
+        .iter()
+        .map(|figure| {
+            let anchor = results.median(*figure, WINSOCK);
+            let mut columns = serde_json::Map::new();
+            for column in &results.columns {
+                if let Some(values) = results.samples.get(&(figure.key, column.clone())) {
+                    let mut values = values.clone();
+                    let mid = median(&mut values);
+                    columns.insert(
+                        column.clone(),
+                        json!({
+                            "median": mid,
+                            "min": values.first(),
+                            "max": values.last(),
+                            "runs": values.len(),
+                            "ratio_to_winsock": anchor.filter(|a| *a > 0.0).map(|a| mid / a),
+                        }),
+                    );
+                }
+            }
+            json!({
+                "key": figure.key,
+                "title": figure.title,
+                "unit": figure.unit.label(),
+                "higher_is_better": figure.unit.higher_is_better(),
+                "columns": columns,
+            })
+        })
+        .collect();
+    json!({ "runs": options.runs, "quick": options.quick, "pinned_cpu": 0, "figures": figures })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn options_default_to_five_runs_and_quick_to_one() {
+        let o = Options::parse(&[]).unwrap();
+        assert_eq!((o.runs, o.quick, o.json), (5, false, false));
+        let o = Options::parse(&args(&["--quick", "--json"])).unwrap();
+        assert_eq!((o.runs, o.quick, o.json), (1, true, true));
+        let o = Options::parse(&args(&["--quick", "--runs", "3"])).unwrap();
+        assert_eq!(o.runs, 3);
+    }
+
+    #[test]
+    fn bad_options_say_what_is_taken() {
+        assert!(Options::parse(&args(&["--runs", "0"])).is_err());
+        assert!(Options::parse(&args(&["--runs"])).is_err());
+        let e = Options::parse(&args(&["--fast"])).unwrap_err().to_string();
+        assert!(e.contains("--runs N, --quick, --json"), "{e}");
+    }
+
+    #[test]
+    fn the_table_has_medians_spreads_and_ratios_to_winsock() {
+        let mut r = Results::default();
+        for v in [30.0, 10.0, 20.0] {
+            r.add(ECHO_RTT_64, "wdm/wskrs", v);
+        }
+        for v in [10.0, 10.0, 10.0] {
+            r.add(ECHO_RTT_64, WINSOCK, v);
+        }
+        let options = Options {
+            runs: 3,
+            quick: false,
+            json: false,
+        };
+        let text = table(&r, &options);
+        assert!(text.contains("20.0 [10.0–30.0] 2.00×"), "{text}");
+        let json = to_json(&r, &options);
+        let cell = &json["figures"][0]["columns"]["wdm/wskrs"];
+        assert_eq!(cell["median"], 20.0);
+        assert_eq!(cell["ratio_to_winsock"], 2.0);
+        assert_eq!(json["figures"].as_array().unwrap().len(), FIGURES.len());
+    }
+}

@@ -1,0 +1,126 @@
+//! The Linux side of the bench: echo and discard servers (the native anchor) and the clients
+//! that drive every server — the driver's in-kernel services, the Winsock servers under Wine
+//! and the native ones — the same way, so rows differ only in the server.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+
+/// How long one client operation may block before the measurement is abandoned.
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a native server does with what it reads.
+#[derive(Clone, Copy)]
+pub(super) enum Service {
+    /// Sends it back.
+    Echo,
+    /// Drops it; closes at the client's end of stream.
+    Discard,
+}
+
+/// Starts a native server on 127.0.0.1 (an OS-chosen port), a thread per connection, for the
+/// rest of the process; returns its address.
+pub(super) fn serve(service: Service) -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("binding a native server")?;
+    let address = listener.local_addr()?;
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || serve_one(stream, service));
+        }
+    });
+    Ok(address)
+}
+
+fn serve_one(mut stream: TcpStream, service: Service) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+    let mut buffer = vec![0u8; 256 << 10];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if let (Service::Echo, Some(data)) = (service, buffer.get(..n)) {
+                    if stream.write_all(data).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn connect(to: SocketAddr) -> Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&to, IO_TIMEOUT)
+        .with_context(|| format!("connecting to {to}"))?;
+    // The measuring side never waits for Nagle: any wait seen is the server's.
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    Ok(stream)
+}
+
+/// `count` round trips of `size` bytes through the echo server at `to`: the median, in µs.
+pub(super) fn round_trips(to: SocketAddr, size: usize, count: usize) -> Result<f64> {
+    let mut stream = connect(to)?;
+    let message: Vec<u8> = (0..size)
+        .map(|i| u8::try_from(i % 251).unwrap_or(0))
+        .collect();
+    let mut back = vec![0u8; size];
+    let mut micros = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        stream.write_all(&message)?;
+        stream
+            .read_exact(&mut back)
+            .with_context(|| format!("reading the echo from {to}"))?;
+        micros.push(started.elapsed().as_secs_f64() * 1e6);
+        ensure!(
+            back == message,
+            "the echo from {to} differs from what was sent"
+        );
+    }
+    Ok(super::median(&mut micros))
+}
+
+/// `total` bytes in writes of `write` bytes into the discard server at `to`, timed until the
+/// server closed after the end of stream: seconds.
+pub(super) fn send(to: SocketAddr, total: u64, write: usize) -> Result<f64> {
+    let mut stream = connect(to)?;
+    let chunk = vec![0x5Au8; write];
+    let started = Instant::now();
+    let mut left = total;
+    while left > 0 {
+        let n = usize::try_from(left).map_or(write, |l| l.min(write));
+        stream
+            .write_all(chunk.get(..n).unwrap_or(&chunk))
+            .with_context(|| format!("sending to {to}"))?;
+        left = left.saturating_sub(n as u64);
+    }
+    stream.shutdown(Shutdown::Write)?;
+    let mut rest = [0u8; 64];
+    while stream
+        .read(&mut rest)
+        .with_context(|| format!("waiting for {to} to close"))?
+        > 0
+    {}
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// `count` times: connect to the echo server at `to`, one byte there and back, close. Per
+/// second.
+pub(super) fn connect_echo_close(to: SocketAddr, count: usize) -> Result<f64> {
+    let started = Instant::now();
+    for _ in 0..count {
+        let mut stream = connect(to)?;
+        stream.write_all(b"x")?;
+        let mut back = [0u8; 1];
+        stream
+            .read_exact(&mut back)
+            .with_context(|| format!("reading the echoed byte from {to}"))?;
+        drop(stream);
+    }
+    Ok(super::count_f64(count as u64) / started.elapsed().as_secs_f64())
+}
