@@ -9,15 +9,29 @@
 use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
+
+use clap::Args;
 use std::rc::Rc;
 
 use clap::CommandFactory;
 use rustyline::error::ReadlineError;
 
-use crate::cli::{self, Cli, OpenDevice, Session, ShellArgs, Streams, Terminal};
+use crate::cli::{self, Cli, OpenDevice, Session, Streams, Terminal};
 use wskrs_protocol::USER_DEVICE_PATH;
 
 use wskrs_client::{ClientError, Device};
+
+/// Arguments of `wskctl shell`.
+#[derive(Debug, Args)]
+pub(crate) struct ShellArgs {
+    /// Keep the line history in this file (default: .wskctl_history in the user's profile
+    /// directory).
+    #[arg(long, value_name = "F", conflicts_with = "no_history")]
+    pub(crate) history: Option<PathBuf>,
+    /// Keep no history file.
+    #[arg(long)]
+    pub(crate) no_history: bool,
+}
 
 /// The prompt.
 pub(crate) const PROMPT: &str = "wskctl> ";
@@ -339,34 +353,14 @@ fn run_line(words: &[String], open: OpenDevice<'_>, streams: &mut Streams<'_>) {
 #[cfg(test)]
 mod tests {
     use super::{classify, Line};
+    use crate::cli::testing::{wskctl_with_stdin, Outcome};
     use crate::cli::{main_with, Streams, Terminal};
     use wskrs_client::fake::FakeDriver;
     use wskrs_client::{ClientError, Device};
 
-    struct Outcome {
-        code: u8,
-        stdout: String,
-        stderr: String,
-    }
-
+    /// `wskctl ARGS` reading the shell's `lines` from standard input.
     fn shell(fake: &FakeDriver, args: &str, lines: &str) -> Outcome {
-        let (mut stdout, mut stderr, mut input) = (Vec::new(), Vec::new(), lines.as_bytes());
-        let open = |_: &str| -> Result<Device, ClientError> {
-            Ok(Device::from_transport(Box::new(fake.handle())))
-        };
-        let mut streams = Streams {
-            stdout: &mut stdout,
-            stderr: &mut stderr,
-            stdin: &mut input,
-            terminal: Terminal::default(),
-        };
-        let command_line = ["wskctl"].into_iter().chain(args.split_whitespace());
-        let code = main_with(command_line, &open, &mut streams);
-        Outcome {
-            code,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        }
+        wskctl_with_stdin(fake, args, lines.as_bytes())
     }
 
     #[test]

@@ -38,6 +38,74 @@ use wskrs_client::{
     ClientError, Device, KernelTcpListener, KernelTcpStream, KernelUdpSocket, UdpOptions,
 };
 
+use super::{OpenDevice, Streams};
+use clap::Args;
+
+pub(crate) const SELFTEST_HELP: &str = "\
+Examples:
+  wskctl selftest
+  wskctl --json selftest
+  wskctl selftest --list
+  wskctl selftest --only tcp_connect_echo_1mib recv_cancel --timeout-ms 10000
+
+For a bug report, save the JSON report to a file (in cmd or PowerShell:
+`wskctl --json selftest > selftest.json`) and attach it.
+
+Exit status: 0 every scenario passed or was skipped; 1 a scenario failed; 3 the device
+could not be opened (is the driver loaded? `wskctl driver status`).";
+
+/// Arguments of `wskctl selftest`.
+#[derive(Debug, Args)]
+pub(crate) struct SelftestArgs {
+    /// Run only these scenarios (names from --list), in the usual order.
+    #[arg(long, value_name = "NAME", num_args = 1.., value_parser = parse_scenario)]
+    pub(crate) only: Vec<String>,
+    /// List the scenarios and what each checks, without running them.
+    #[arg(long, conflicts_with = "only")]
+    pub(crate) list: bool,
+    /// How long one step may wait (a request to the driver, a peer's read), in
+    /// milliseconds.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_TIMEOUT_MS, value_parser = clap::value_parser!(u32).range(500..=600_000))]
+    pub(crate) timeout_ms: u32,
+}
+
+fn parse_scenario(text: &str) -> Result<String, String> {
+    match find(text) {
+        Some(scenario) => Ok(scenario.name.to_owned()),
+        None => Err(format!(
+            "no scenario '{text}'; `wskctl selftest --list` lists them"
+        )),
+    }
+}
+
+/// `wskctl selftest`: the scenarios, then the report (text table or JSON).
+pub(crate) fn run_selftest(
+    path: &str,
+    open: OpenDevice<'_>,
+    args: &SelftestArgs,
+    json: bool,
+    streams: &mut Streams<'_>,
+) -> Result<u8, ClientError> {
+    if args.list {
+        streams.line(&if json { list_json() } else { list_text() })?;
+        return Ok(0);
+    }
+    let device = open(path)?;
+    let report = run(
+        &device,
+        &|| open(path),
+        &args.only,
+        args.timeout_ms,
+        wskrs_client::os_version(),
+    )?;
+    streams.line(&if json {
+        self::json(&report)
+    } else {
+        text(&report)
+    })?;
+    Ok(report.exit_code())
+}
+
 /// The default of `--timeout-ms`: how long one step may wait.
 pub(crate) const DEFAULT_TIMEOUT_MS: u32 = 5_000;
 
@@ -1747,7 +1815,7 @@ pub(crate) fn list_json() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{main_with, Streams, Terminal};
+    use crate::cli::{Streams, Terminal};
     use wskrs_client::fake::FakeDriver;
 
     fn driver_error(status: NtStatus) -> Problem {
@@ -1939,34 +2007,7 @@ mod tests {
         assert_eq!(SCENARIOS.last().unwrap().name, "endpoints_back_to_start");
     }
 
-    struct Run {
-        code: u8,
-        stdout: String,
-        stderr: String,
-    }
-
-    fn wskctl(fake: &FakeDriver, args: &str) -> Run {
-        let (mut stdout, mut stderr, mut stdin) = (Vec::new(), Vec::new(), &b""[..]);
-        let open = |_: &str| -> Result<Device, ClientError> {
-            Ok(Device::from_transport(Box::new(fake.handle())))
-        };
-        let mut streams = Streams {
-            stdout: &mut stdout,
-            stderr: &mut stderr,
-            stdin: &mut stdin,
-            terminal: Terminal::default(),
-        };
-        let code = main_with(
-            std::iter::once("wskctl").chain(args.split_whitespace()),
-            &open,
-            &mut streams,
-        );
-        Run {
-            code,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        }
-    }
+    use crate::cli::testing::{wskctl, Outcome as Run};
 
     fn outcomes(run: &Run) -> Vec<(String, String, Option<String>)> {
         let value: serde_json::Value = serde_json::from_str(&run.stdout)
