@@ -10,6 +10,7 @@ use wskrs_client::{
 use wskrs_protocol::SERVICE_NAME;
 
 use super::Streams;
+use crate::output::{self, Format};
 
 /// The driver file `wskctl driver install` registers by default.
 pub(crate) const DEFAULT_DRIVER_PATH: &str = r"C:\windows\system32\drivers\wskrs.sys";
@@ -63,7 +64,7 @@ pub(crate) enum DriverCommand {
 
 pub(crate) fn run(
     command: &DriverCommand,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     let manager = ServiceManager::local();
@@ -91,11 +92,9 @@ pub(crate) fn run(
         }
         DriverCommand::Status { name } => {
             let state = manager.status(name)?;
-            if json {
-                serde_json::json!({ "name": name, "state": state.name() }).to_string()
-            } else {
-                format!("service {name}: {state}")
-            }
+            return streams
+                .reply(format, &output::ServiceStatus::new(name, state))
+                .map(|()| 0);
         }
     };
     streams.line(&message)?;

@@ -10,7 +10,7 @@ use wskrs_client::{ClientError, Device};
 use wskrs_protocol::{EndpointId, Service};
 
 use super::{parse_endpoint_id, Session, Streams};
-use crate::output;
+use crate::output::{self, Format};
 
 /// Arguments of `wskctl serve`.
 #[derive(Debug, Args)]
@@ -47,16 +47,11 @@ impl From<ServeServiceArg> for Service {
 /// `wskctl list`: the table, or the JSON array.
 pub(crate) fn run_list(
     device: &Device,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     let entries = device.list()?;
-    if json {
-        streams.line(&output::list_json(&entries))?;
-    } else {
-        let table = output::list_table(&entries);
-        streams.line(table.trim_end())?;
-    }
+    streams.reply(format, &output::EndpointList::from(entries.as_slice()))?;
     Ok(0)
 }
 
@@ -65,16 +60,12 @@ pub(crate) fn hand_to_service(
     device: &Device,
     id: EndpointId,
     service: ServeServiceArg,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<(), ClientError> {
     let service = Service::from(service);
     device.serve(id, service)?;
-    streams.line(&if json {
-        output::served_json(id.0, service)
-    } else {
-        output::served_text(id.0, service)
-    })
+    streams.reply(format, &output::Served::new(id.0, service))
 }
 
 /// What follows opening a listener, a UDP socket or a served connection: nothing when
@@ -84,21 +75,21 @@ pub(crate) fn keep_open(
     device: &Device,
     id: EndpointId,
     detach: bool,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
     session: Session,
 ) -> Result<u8, ClientError> {
     match session {
         _ if detach => Ok(0),
         Session::Shell => {
-            if !json {
+            if format == Format::Text {
                 streams.note(&format!(
                     "endpoint {id} stays open until `close {id}` or the end of the shell"
                 ))?;
             }
             Ok(0)
         }
-        Session::OneShot => serve_until_stdin_ends(device, id, json, streams),
+        Session::OneShot => serve_until_stdin_ends(device, id, format, streams),
     }
 }
 
@@ -106,7 +97,7 @@ pub(crate) fn keep_open(
 fn serve_until_stdin_ends(
     device: &Device,
     id: EndpointId,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     // Serve until stdin ends; Ctrl-C ends the process, and closing its handle closes the
@@ -114,11 +105,7 @@ fn serve_until_stdin_ends(
     io::copy(&mut *streams.stdin, &mut io::sink())
         .map_err(|source| ClientError::io("reading stdin", source))?;
     device.close(id)?;
-    streams.line(&if json {
-        output::closed_json(id.0)
-    } else {
-        output::closed_text(id.0)
-    })?;
+    streams.reply(format, &output::Closed::new(id.0))?;
     Ok(0)
 }
 
@@ -126,10 +113,10 @@ fn serve_until_stdin_ends(
 pub(crate) fn run_serve(
     device: &Device,
     args: &ServeArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
-    hand_to_service(device, args.id, args.service, json, streams)?;
+    hand_to_service(device, args.id, args.service, format, streams)?;
     Ok(0)
 }
 
@@ -137,15 +124,11 @@ pub(crate) fn run_serve(
 pub(crate) fn run_close(
     device: &Device,
     id: EndpointId,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     device.close(id)?;
-    streams.line(&if json {
-        output::closed_json(id.0)
-    } else {
-        output::closed_text(id.0)
-    })?;
+    streams.reply(format, &output::Closed::new(id.0))?;
     Ok(0)
 }
 

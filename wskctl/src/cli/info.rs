@@ -3,35 +3,27 @@
 use wskrs_client::{ClientError, Device};
 
 use super::Streams;
-use crate::output;
+use crate::output::{self, Format};
 
 /// `wskctl info`.
 pub(crate) fn run_info(
     device: &Device,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     let info = device.info()?;
-    streams.line(&if json {
-        output::info_json(&info)
-    } else {
-        output::info_text(&info)
-    })?;
+    streams.reply(format, &output::Info::from(&info))?;
     Ok(0)
 }
 
 /// `wskctl stats`.
 pub(crate) fn run_stats(
     device: &Device,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     let stats = device.stats()?;
-    streams.line(&if json {
-        output::stats_json(&stats)
-    } else {
-        output::stats_text(&stats)
-    })?;
+    streams.reply(format, &output::DriverStats::from(&stats))?;
     Ok(0)
 }
 

@@ -22,6 +22,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 use wskrs_client::{ClientError, Device};
 use wskrs_protocol::{EndpointId, USER_DEVICE_PATH};
 
+use crate::output::{Format, Reply};
+
 pub(crate) mod driver;
 pub(crate) mod endpoints;
 pub(crate) mod info;
@@ -269,6 +271,29 @@ impl Streams<'_> {
             .and_then(|()| self.stderr.flush())
             .map_err(|source| ClientError::io("writing to stderr", source))
     }
+
+    /// Prints a command's result in `format` on stdout (a text remark on stderr); an empty
+    /// text prints nothing.
+    pub(crate) fn reply(&mut self, format: Format, reply: &impl Reply) -> Result<(), ClientError> {
+        let text = format.render(reply);
+        if text.is_empty() {
+            Ok(())
+        } else if format.is_remark(reply) {
+            self.note(&text)
+        } else {
+            self.line(&text)
+        }
+    }
+
+    /// Prints a summary in `format` on stderr: what `recv` and `recvfrom` print beside the
+    /// data they write to stdout.
+    pub(crate) fn summary(
+        &mut self,
+        format: Format,
+        reply: &impl Reply,
+    ) -> Result<(), ClientError> {
+        self.note(&format.render(reply))
+    }
 }
 
 /// Opens the device named by `--device`.
@@ -381,7 +406,7 @@ pub(crate) fn run_in(
     streams: &mut Streams<'_>,
     session: Session,
 ) -> Result<u8, ClientError> {
-    let json = cli.json;
+    let format = Format::from_json_flag(cli.json);
     // Ctrl-C cancels the requests of the device the command opens.
     let watched = |path: &str| -> Result<Device, ClientError> {
         let device = open(path)?;
@@ -412,27 +437,29 @@ pub(crate) fn run_in(
                 "run `wskctl selftest` as a command of its own, not in `wskctl shell`",
             ),
         )),
-        Command::Selftest(args) => selftest::run_selftest(&cli.device, open, args, json, streams),
-        Command::Driver(command) => driver::run(command, json, streams),
-        Command::Info => info::run_info(&open(&cli.device)?, json, streams),
-        Command::Stats => info::run_stats(&open(&cli.device)?, json, streams),
-        Command::Tcp(command) => tcp::run(&open(&cli.device)?, command, json, streams, session),
-        Command::Disconnect(args) => tcp::run_disconnect(&open(&cli.device)?, args, json, streams),
-        Command::Udp(command) => udp::run(&open(&cli.device)?, command, json, streams, session),
-        Command::Sendto(args) => udp::run_send_to(&open(&cli.device)?, args, json, streams),
-        Command::Recvfrom(args) => udp::run_recv_from(&open(&cli.device)?, args, json, streams),
-        Command::Send(args) => transfer::run_send(&open(&cli.device)?, args, json, streams),
-        Command::Recv(args) => transfer::run_recv(&open(&cli.device)?, args, json, streams),
-        Command::StreamSend(args) => {
-            transfer::run_stream_send(open(&cli.device)?, args, json, streams)
+        Command::Selftest(args) => selftest::run_selftest(&cli.device, open, args, format, streams),
+        Command::Driver(command) => driver::run(command, format, streams),
+        Command::Info => info::run_info(&open(&cli.device)?, format, streams),
+        Command::Stats => info::run_stats(&open(&cli.device)?, format, streams),
+        Command::Tcp(command) => tcp::run(&open(&cli.device)?, command, format, streams, session),
+        Command::Disconnect(args) => {
+            tcp::run_disconnect(&open(&cli.device)?, args, format, streams)
         }
-        Command::Serve(args) => endpoints::run_serve(&open(&cli.device)?, args, json, streams),
-        Command::Close { id } => endpoints::run_close(&open(&cli.device)?, *id, json, streams),
-        Command::List => endpoints::run_list(&open(&cli.device)?, json, streams),
-        Command::Opt(args) => options::run(&open(&cli.device)?, args, json, streams),
-        Command::Security(args) => security::run(&open(&cli.device)?, args, json, streams),
-        Command::Resolve(args) => resolve::run(&open(&cli.device)?, args, json, streams),
-        Command::Raw(args) => raw::run(&open(&cli.device)?, args, json, streams),
+        Command::Udp(command) => udp::run(&open(&cli.device)?, command, format, streams, session),
+        Command::Sendto(args) => udp::run_send_to(&open(&cli.device)?, args, format, streams),
+        Command::Recvfrom(args) => udp::run_recv_from(&open(&cli.device)?, args, format, streams),
+        Command::Send(args) => transfer::run_send(&open(&cli.device)?, args, format, streams),
+        Command::Recv(args) => transfer::run_recv(&open(&cli.device)?, args, format, streams),
+        Command::StreamSend(args) => {
+            transfer::run_stream_send(open(&cli.device)?, args, format, streams)
+        }
+        Command::Serve(args) => endpoints::run_serve(&open(&cli.device)?, args, format, streams),
+        Command::Close { id } => endpoints::run_close(&open(&cli.device)?, *id, format, streams),
+        Command::List => endpoints::run_list(&open(&cli.device)?, format, streams),
+        Command::Opt(args) => options::run(&open(&cli.device)?, args, format, streams),
+        Command::Security(args) => security::run(&open(&cli.device)?, args, format, streams),
+        Command::Resolve(args) => resolve::run(&open(&cli.device)?, args, format, streams),
+        Command::Raw(args) => raw::run(&open(&cli.device)?, args, format, streams),
     }
 }
 

@@ -10,7 +10,7 @@ use wskrs_client::{ClientError, Device};
 use wskrs_protocol::{BindFlags, EndpointId, OptionId, MAX_OPTION_VALUE};
 
 use super::{parse_endpoint_id, Streams};
-use crate::output;
+use crate::output::{self, Format};
 
 /// Options applied to a socket before it is bound (`tcp connect`, `tcp listen`, `udp bind`).
 #[derive(Debug, Args, Clone, Copy, Default)]
@@ -167,7 +167,7 @@ pub(crate) struct OptArgs {
 pub(crate) fn run(
     device: &Device,
     args: &OptArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     let option = args.name.option();
@@ -182,11 +182,10 @@ pub(crate) fn run(
         }
         None => device.socket_option(args.id, option)?,
     };
-    streams.line(&if json {
-        output::option_json(args.id.0, args.name.name(), value)
-    } else {
-        output::option_text(args.name.name(), value)
-    })?;
+    streams.reply(
+        format,
+        &output::OptionValue::new(args.id.0, args.name.name(), value),
+    )?;
     Ok(0)
 }
 

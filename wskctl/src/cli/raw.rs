@@ -5,7 +5,7 @@ use wskrs_client::{ClientError, Device};
 use wskrs_protocol::MAX_TRANSFER;
 
 use super::Streams;
-use crate::output;
+use crate::output::{self, Format};
 
 /// Arguments of `wskctl raw`.
 #[derive(Debug, Args)]
@@ -41,15 +41,11 @@ fn parse_hex(text: &str) -> Result<HexBytes, String> {
 pub(crate) fn run(
     device: &Device,
     args: &RawArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     let reply = device.raw(args.code, &args.input_hex.0, args.output_len as usize);
-    streams.line(&if json {
-        output::raw_json(&reply)
-    } else {
-        output::raw_text(&reply)
-    })?;
+    streams.reply(format, &output::RawResult::from(&reply))?;
     Ok(u8::from(!reply.status.is_success()))
 }
 

@@ -5,7 +5,7 @@ use wskrs_client::{ClientError, Device};
 use wskrs_protocol::{RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN};
 
 use super::Streams;
-use crate::output;
+use crate::output::{self, Format};
 
 /// Text of `min..=max` bytes without NUL (RESOLVE's name and service).
 fn bounded_text(text: &str, min: usize, max: usize) -> Result<String, String> {
@@ -34,17 +34,11 @@ pub(crate) struct ResolveArgs {
 pub(crate) fn run(
     device: &Device,
     args: &ResolveArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     let addresses = device.resolve(&args.name, &args.service, args.timeout_ms)?;
-    if json {
-        streams.line(&output::resolved_json(&args.name, &addresses))?;
-    } else {
-        for address in &addresses {
-            streams.line(&address.to_string())?;
-        }
-    }
+    streams.reply(format, &output::Resolved::new(&args.name, &addresses))?;
     Ok(0)
 }
 

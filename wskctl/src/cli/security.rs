@@ -6,7 +6,7 @@ use wskrs_client::{ClientError, Device};
 use wskrs_protocol::{EndpointId, SDDL_LEN};
 
 use super::{parse_endpoint_id, Streams};
-use crate::output;
+use crate::output::{self, Format};
 
 /// An SDDL string for a socket's security descriptor (at most 256 bytes).
 pub(crate) fn parse_sddl(text: &str) -> Result<String, String> {
@@ -30,18 +30,11 @@ pub(crate) struct SecurityArgs {
 pub(crate) fn run(
     device: &Device,
     args: &SecurityArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
-    let id = args.id;
-    let sddl = device.security(id)?;
-    if json {
-        streams.line(&output::security_json(id.0, sddl.as_deref()))?;
-    } else if let Some(sddl) = sddl {
-        streams.line(&sddl)?;
-    } else {
-        streams.note(&format!("endpoint {id} has no security descriptor"))?;
-    }
+    let sddl = device.security(args.id)?;
+    streams.reply(format, &output::Security::new(args.id.0, sddl))?;
     Ok(0)
 }
 

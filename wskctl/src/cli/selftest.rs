@@ -39,6 +39,7 @@ use wskrs_client::{
 };
 
 use super::{OpenDevice, Streams};
+use crate::output::{Format, Reply};
 use clap::Args;
 
 pub(crate) const SELFTEST_HELP: &str = "\
@@ -83,11 +84,11 @@ pub(crate) fn run_selftest(
     path: &str,
     open: OpenDevice<'_>,
     args: &SelftestArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     if args.list {
-        streams.line(&if json { list_json() } else { list_text() })?;
+        streams.reply(format, &ScenarioList)?;
         return Ok(0);
     }
     let device = open(path)?;
@@ -98,11 +99,7 @@ pub(crate) fn run_selftest(
         args.timeout_ms,
         wskrs_client::os_version(),
     )?;
-    streams.line(&if json {
-        self::json(&report)
-    } else {
-        text(&report)
-    })?;
+    streams.reply(format, &report)?;
     Ok(report.exit_code())
 }
 
@@ -1674,10 +1671,22 @@ fn time_text(duration: Duration) -> String {
     }
 }
 
-/// The report as text: the versions, one row per scenario (SCENARIO RESULT TIME REASON,
-/// columns aligned), then the counts.
-#[must_use]
-pub(crate) fn text(report: &Report) -> String {
+impl Reply for Report {
+    /// The versions, one row per scenario (SCENARIO RESULT TIME REASON, columns aligned),
+    /// then the counts.
+    fn text(&self) -> String {
+        report_text(self)
+    }
+}
+
+impl Serialize for Report {
+    /// One JSON object (see `wskctl selftest --help`).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        report_json(self).serialize(serializer)
+    }
+}
+
+fn report_text(report: &Report) -> String {
     use std::fmt::Write as _;
     let info = &report.info;
     let wsk = crate::output::wsk_version_text(info).unwrap_or_else(|| "unknown".to_owned());
@@ -1748,11 +1757,9 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The report as one JSON object (see `wskctl selftest --help`).
-#[must_use]
-pub(crate) fn json(report: &Report) -> String {
+fn report_json(report: &Report) -> ReportJson<'_> {
     let (passed, failed, skipped) = report.counts();
-    let value = ReportJson {
+    ReportJson {
         wskctl_version: env!("CARGO_PKG_VERSION"),
         os: report.os.as_deref(),
         driver_version: crate::output::version_text(report.info.driver_version),
@@ -1779,37 +1786,37 @@ pub(crate) fn json(report: &Report) -> String {
                 duration_ms: millis(scenario.duration),
             })
             .collect(),
-    };
-    crate::output::to_json(&value)
-}
-
-/// `wskctl selftest --list`: one line per scenario, name then what it checks.
-#[must_use]
-pub(crate) fn list_text() -> String {
-    let width = SCENARIOS.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    SCENARIOS
-        .iter()
-        .map(|scenario| format!("{:<width$}  {}", scenario.name, scenario.about))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// `wskctl --json selftest --list`: `[{"name":...,"about":...}, ...]`.
-#[must_use]
-pub(crate) fn list_json() -> String {
-    #[derive(Serialize)]
-    struct Entry {
-        name: &'static str,
-        about: &'static str,
     }
-    let entries: Vec<Entry> = SCENARIOS
-        .iter()
-        .map(|scenario| Entry {
+}
+
+/// `wskctl selftest --list`: one line per scenario, name then what it checks; in JSON
+/// `[{"name":...,"about":...}, ...]`.
+#[derive(Debug)]
+pub(crate) struct ScenarioList;
+
+impl Reply for ScenarioList {
+    fn text(&self) -> String {
+        let width = SCENARIOS.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        SCENARIOS
+            .iter()
+            .map(|scenario| format!("{:<width$}  {}", scenario.name, scenario.about))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Serialize for ScenarioList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Entry {
+            name: &'static str,
+            about: &'static str,
+        }
+        serializer.collect_seq(SCENARIOS.iter().map(|scenario| Entry {
             name: scenario.name,
             about: scenario.about,
-        })
-        .collect();
-    crate::output::to_json(&entries)
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -1932,7 +1939,7 @@ mod tests {
 
     #[test]
     fn the_table_has_the_versions_a_row_per_scenario_and_the_counts() {
-        let text = text(&sample_report());
+        let text = sample_report().text();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
@@ -1961,7 +1968,8 @@ mod tests {
     #[test]
     fn the_json_report_has_versions_os_and_each_outcome() {
         let report = sample_report();
-        let value: serde_json::Value = serde_json::from_str(&json(&report)).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&crate::output::to_json(&report)).unwrap();
         assert_eq!(value["wskctl_version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(value["os"], "Windows 10.0.22631");
         assert_eq!(value["driver_version"], "0.1.0");

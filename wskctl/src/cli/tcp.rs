@@ -13,7 +13,7 @@ use super::options::BindArgs;
 use super::security::parse_sddl;
 use super::transfer::{receive_to_file, receive_to_stdout, send_payload};
 use super::{parse_endpoint_id, Session, Streams};
-use crate::output;
+use crate::output::{self, Format};
 use crate::progress;
 
 /// `wskctl tcp ...`.
@@ -167,7 +167,7 @@ pub(crate) struct DisconnectArgs {
 fn run_connect(
     device: &Device,
     args: &ConnectArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
     session: Session,
 ) -> Result<u8, ClientError> {
@@ -179,11 +179,7 @@ fn run_connect(
         args.bind.into(),
     )?;
     let id = endpoint.id;
-    streams.line(&if json {
-        output::endpoint_json(&endpoint, None, args.detach)
-    } else {
-        output::connected_text(&endpoint)
-    })?;
+    streams.reply(format, &output::Opened::connected(&endpoint, args.detach))?;
     if args.send_text.is_some() || args.send_file.is_some() {
         let sent = send_payload(
             device,
@@ -191,13 +187,9 @@ fn run_connect(
             args.send_text.as_deref(),
             args.send_file.as_deref(),
             args.timeout_ms,
-            progress::wanted(streams.terminal.stderr, json),
+            progress::wanted(streams.terminal.stderr, format),
         )?;
-        streams.line(&if json {
-            output::sent_json(id.0, sent)
-        } else {
-            output::sent_text(sent)
-        })?;
+        streams.reply(format, &output::Sent::new(id.0, sent))?;
     }
     if let Some(count) = args.recv_exact {
         let received = match &args.recv_to_file {
@@ -207,19 +199,15 @@ fn run_connect(
                 count,
                 args.timeout_ms,
                 path,
-                progress::wanted(streams.terminal.stderr, json),
+                progress::wanted(streams.terminal.stderr, format),
             )?,
             None => receive_to_stdout(device, id, count, args.timeout_ms, streams)?,
         };
-        streams.note(&if json {
-            output::received_json(id.0, received, false)
-        } else {
-            output::received_text(received, false)
-        })?;
+        streams.summary(format, &output::Received::new(id.0, received, false))?;
     }
     if let Some(service) = args.serve {
-        hand_to_service(device, id, service, json, streams)?;
-        return keep_open(device, id, args.detach, json, streams, session);
+        hand_to_service(device, id, service, format, streams)?;
+        return keep_open(device, id, args.detach, format, streams, session);
     }
     Ok(0)
 }
@@ -227,7 +215,7 @@ fn run_connect(
 fn run_listen(
     device: &Device,
     args: &ListenArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
     session: Session,
 ) -> Result<u8, ClientError> {
@@ -240,32 +228,30 @@ fn run_listen(
         sddl: args.sddl.as_deref(),
     };
     let endpoint = device.tcp_listen_with(args.local, service, &options)?;
-    streams.line(&if json {
-        output::endpoint_json(&endpoint, Some(service), args.detach)
-    } else {
-        output::listening_text(&endpoint, args.local, service)
-    })?;
-    keep_open(device, endpoint.id, args.detach, json, streams, session)
+    streams.reply(
+        format,
+        &output::Opened::listening(&endpoint, args.local, service, args.detach),
+    )?;
+    keep_open(device, endpoint.id, args.detach, format, streams, session)
 }
 
 /// `wskctl tcp ...`.
 pub(crate) fn run(
     device: &Device,
     command: &TcpCommand,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
     session: Session,
 ) -> Result<u8, ClientError> {
     match command {
-        TcpCommand::Connect(args) => run_connect(device, args, json, streams, session),
-        TcpCommand::Listen(args) => run_listen(device, args, json, streams, session),
+        TcpCommand::Connect(args) => run_connect(device, args, format, streams, session),
+        TcpCommand::Listen(args) => run_listen(device, args, format, streams, session),
         TcpCommand::Accept(args) => {
             let endpoint = device.accept(args.id, args.timeout_ms, args.detach)?;
-            streams.line(&if json {
-                output::accepted_json(&endpoint, args.id.0, args.detach)
-            } else {
-                output::accepted_text(&endpoint, args.id.0)
-            })?;
+            streams.reply(
+                format,
+                &output::Opened::accepted(&endpoint, args.id.0, args.detach),
+            )?;
             Ok(0)
         }
     }
@@ -275,15 +261,11 @@ pub(crate) fn run(
 pub(crate) fn run_disconnect(
     device: &Device,
     args: &DisconnectArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     device.disconnect(args.id, args.abortive, args.timeout_ms)?;
-    streams.line(&if json {
-        output::disconnected_json(args.id.0, args.abortive)
-    } else {
-        output::disconnected_text(args.id.0, args.abortive)
-    })?;
+    streams.reply(format, &output::Disconnected::new(args.id.0, args.abortive))?;
     Ok(0)
 }
 

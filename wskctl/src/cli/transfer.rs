@@ -12,7 +12,7 @@ use wskrs_client::{write_data, ClientError, Device};
 use wskrs_protocol::{EndpointId, MAX_TRANSFER};
 
 use super::{create_file, parse_endpoint_id, Streams};
-use crate::output;
+use crate::output::{self, Format};
 use crate::progress::{self, Counting, Progress};
 
 /// `wskctl recv` without `--max` or `--exact` asks for at most this many bytes.
@@ -107,7 +107,7 @@ fn from_io(error: io::Error, context: &str) -> ClientError {
 pub(crate) fn run_stream_send(
     device: Device,
     args: &StreamSendArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     use sha2::Digest as _;
@@ -124,7 +124,7 @@ pub(crate) fn run_stream_send(
         .map_err(|error| from_io(error, "setting the write timeout"))?;
     let id = stream.id();
     let progress = Progress::new(
-        progress::wanted(streams.terminal.stderr, json),
+        progress::wanted(streams.terminal.stderr, format),
         total,
         &format!("send {what}"),
     );
@@ -144,23 +144,10 @@ pub(crate) fn run_stream_send(
     let sha256 = output::hex_encode(&reader.hasher.finalize());
     drop(progress);
     let seconds = started.elapsed().as_secs_f64();
-    streams.line(&if json {
-        serde_json::json!({
-            "id": id.0,
-            "remote": args.remote.to_string(),
-            "sent": sent,
-            "seconds": (seconds * 1000.0).round() / 1000.0,
-            "sha256": sha256,
-        })
-        .to_string()
-    } else {
-        #[allow(clippy::cast_precision_loss, reason = "a rate for people to read")]
-        let rate = sent as f64 / seconds.max(1e-9) / f64::from(1u32 << 20);
-        format!(
-            "sent {sent} bytes to {} in {seconds:.3} s ({rate:.1} MiB/s), sha256 {sha256}",
-            args.remote
-        )
-    })?;
+    streams.reply(
+        format,
+        &output::StreamSent::new(id.0, args.remote, sent, sha256, seconds),
+    )?;
     Ok(0)
 }
 
@@ -235,7 +222,7 @@ pub(crate) fn receive_to_stdout(
 pub(crate) fn run_recv(
     device: &Device,
     args: &RecvArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     let id = args.id;
@@ -247,7 +234,7 @@ pub(crate) fn run_recv(
                 count,
                 args.timeout_ms,
                 path,
-                progress::wanted(streams.terminal.stderr, json),
+                progress::wanted(streams.terminal.stderr, format),
             )?,
             None => receive_to_stdout(device, id, count, args.timeout_ms, streams)?,
         };
@@ -269,11 +256,7 @@ pub(crate) fn run_recv(
         }
         (chunk.data.len() as u64, chunk.eof)
     };
-    streams.note(&if json {
-        output::received_json(id.0, received, eof)
-    } else {
-        output::received_text(received, eof)
-    })?;
+    streams.summary(format, &output::Received::new(id.0, received, eof))?;
     Ok(0)
 }
 
@@ -281,7 +264,7 @@ pub(crate) fn run_recv(
 pub(crate) fn run_send(
     device: &Device,
     args: &SendArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     let sent = send_payload(
@@ -290,13 +273,9 @@ pub(crate) fn run_send(
         args.text.as_deref(),
         args.file.as_deref(),
         args.timeout_ms,
-        progress::wanted(streams.terminal.stderr, json),
+        progress::wanted(streams.terminal.stderr, format),
     )?;
-    streams.line(&if json {
-        output::sent_json(args.id.0, sent)
-    } else {
-        output::sent_text(sent)
-    })?;
+    streams.reply(format, &output::Sent::new(args.id.0, sent))?;
     Ok(0)
 }
 

@@ -13,7 +13,7 @@ use super::endpoints::keep_open;
 use super::options::BindArgs;
 use super::security::parse_sddl;
 use super::{create_file, parse_endpoint_id, Session, Streams};
-use crate::output;
+use crate::output::{self, Format};
 
 /// `wskctl udp ...`.
 #[derive(Debug, Subcommand)]
@@ -108,7 +108,7 @@ pub(crate) struct RecvFromArgs {
 fn run_udp_bind(
     device: &Device,
     args: &UdpBindArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
     session: Session,
 ) -> Result<u8, ClientError> {
@@ -119,12 +119,11 @@ fn run_udp_bind(
         sddl: args.sddl.as_deref(),
     };
     let endpoint = device.udp_bind(args.local, service, &options)?;
-    streams.line(&if json {
-        output::endpoint_json(&endpoint, Some(service.into()), args.detach)
-    } else {
-        output::bound_text(&endpoint, args.local, service.into())
-    })?;
-    keep_open(device, endpoint.id, args.detach, json, streams, session)
+    streams.reply(
+        format,
+        &output::Opened::bound(&endpoint, args.local, service.into(), args.detach),
+    )?;
+    keep_open(device, endpoint.id, args.detach, format, streams, session)
 }
 
 /// The datagram `sendto` sends: the text, or the whole file if it fits in one datagram.
@@ -170,7 +169,7 @@ fn nonempty_datagram(args: &SendToArgs) -> Result<Vec<u8>, ClientError> {
 pub(crate) fn run_recv_from(
     device: &Device,
     args: &RecvFromArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     let datagram = device.recv_from(args.id, args.max, args.timeout_ms)?;
@@ -186,11 +185,7 @@ pub(crate) fn run_recv_from(
                 .map_err(|source| ClientError::io("writing to stdout", source))?;
         }
     }
-    streams.note(&if json {
-        output::received_from_json(args.id.0, &datagram)
-    } else {
-        output::received_from_text(&datagram)
-    })?;
+    streams.summary(format, &output::ReceivedFrom::new(args.id.0, &datagram))?;
     Ok(0)
 }
 
@@ -198,12 +193,12 @@ pub(crate) fn run_recv_from(
 pub(crate) fn run(
     device: &Device,
     command: &UdpCommand,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
     session: Session,
 ) -> Result<u8, ClientError> {
     match command {
-        UdpCommand::Bind(args) => run_udp_bind(device, args, json, streams, session),
+        UdpCommand::Bind(args) => run_udp_bind(device, args, format, streams, session),
     }
 }
 
@@ -211,16 +206,15 @@ pub(crate) fn run(
 pub(crate) fn run_send_to(
     device: &Device,
     args: &SendToArgs,
-    json: bool,
+    format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     let data = nonempty_datagram(args)?;
     let sent = device.send_to(args.id, args.remote, &data, args.timeout_ms)?;
-    streams.line(&if json {
-        output::sent_to_json(args.id.0, sent.into(), args.remote)
-    } else {
-        output::sent_to_text(sent.into(), args.remote)
-    })?;
+    streams.reply(
+        format,
+        &output::SentTo::new(args.id.0, sent.into(), args.remote),
+    )?;
     Ok(0)
 }
 
