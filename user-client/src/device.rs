@@ -33,8 +33,10 @@ pub struct IoctlCompletion {
 /// Something that carries IOCTLs to the driver: the real device on Windows, or a fake.
 ///
 /// Each call returns once the request completed (a request the driver pends is waited for),
-/// so the buffers are the driver's only for the duration of the call.
-pub trait Transport {
+/// so the buffers are the driver's only for the duration of the call. A transport is
+/// `Send + Sync`, as a handle is: a [`Device`] (and the sockets over it) can move to
+/// another thread, and one device can serve several (a listener and its accepted streams).
+pub trait Transport: Send + Sync {
     /// Sends `code` with `input`, lets the driver write up to `output.len()` bytes, and
     /// returns how it completed. For `METHOD_OUT_DIRECT` codes `output` is the data buffer
     /// the driver writes through an MDL.
@@ -67,7 +69,9 @@ impl Transport for Device {
     }
 }
 
-impl<T: Transport + ?Sized> Transport for std::rc::Rc<T> {
+/// A shared transport: the accepted streams of a [`KernelTcpListener`](crate::KernelTcpListener)
+/// go through the listener's device.
+impl<T: Transport + ?Sized> Transport for Arc<T> {
     fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoctlCompletion {
         (**self).ioctl(code, input, output)
     }
@@ -1041,3 +1045,6 @@ pub fn write_data(sink: &mut dyn Write, data: &[u8]) -> io::Result<()> {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -66,3 +66,53 @@ pub use service::{
 };
 pub use sys::os_version;
 pub use wskrs_ntstatus::{NtStatus, WinsockError};
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        Canceller, Device, KernelTcpListener, KernelTcpStream, KernelUdpSocket,
+        ServedTcpConnection, ServiceManager,
+    };
+
+    /// Compiles only for types that may move to, and be shared with, another thread.
+    const fn send_and_sync<T: Send + Sync>() {}
+
+    /// The handle and the sockets are `Send + Sync` like `std::net`'s and `File`: one can be
+    /// opened on one thread and used (or cancelled) on another. A type that stops being so
+    /// fails to compile here.
+    #[test]
+    fn the_std_shaped_types_are_send_and_sync() {
+        const {
+            send_and_sync::<Device>();
+            send_and_sync::<KernelTcpStream>();
+            send_and_sync::<KernelTcpListener>();
+            send_and_sync::<KernelUdpSocket>();
+            send_and_sync::<ServedTcpConnection>();
+            send_and_sync::<Canceller>();
+            send_and_sync::<ServiceManager>();
+        }
+    }
+
+    /// A stream opened on one thread is read and written on another.
+    #[test]
+    fn a_stream_moves_to_another_thread() {
+        use std::io::{Read, Write};
+        let fake = crate::fake::FakeDriver::default();
+        let device = Device::from_transport(Box::new(fake.handle()));
+        let mut stream =
+            KernelTcpStream::connect_on(device, "127.0.0.1:9000".parse().unwrap(), None).unwrap();
+        let echoed = std::thread::spawn(move || {
+            stream.write_all(b"moved").unwrap();
+            let mut reply = [0; 5];
+            stream.read_exact(&mut reply).unwrap();
+            reply
+        })
+        .join()
+        .unwrap();
+        assert_eq!(&echoed, b"moved");
+        assert!(
+            fake.endpoint_ids().is_empty(),
+            "dropped on the other thread"
+        );
+    }
+}

@@ -29,7 +29,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use wskrs_ntstatus::NtStatus;
@@ -464,7 +464,7 @@ impl Drop for KernelTcpStream {
 #[derive(Debug)]
 pub struct KernelTcpListener {
     /// Shared with the accepted streams: their endpoints belong to this handle.
-    device: Rc<Device>,
+    device: Arc<Device>,
     id: EndpointId,
     local: SocketAddr,
     service: Service,
@@ -519,7 +519,7 @@ impl KernelTcpListener {
         Ok(Self {
             id: endpoint.id,
             local: endpoint.local.unwrap_or(local),
-            device: Rc::new(device),
+            device: Arc::new(device),
             service,
         })
     }
@@ -570,7 +570,7 @@ impl KernelTcpListener {
             ));
         }
         let endpoint = self.device.accept(self.id, timeout_ms, false)?;
-        let shared = Device::from_transport(Box::new(Rc::clone(&self.device)));
+        let shared = Device::from_transport(Box::new(Arc::clone(&self.device)));
         let stream = KernelTcpStream::from_endpoint(shared, &endpoint);
         let peer = endpoint
             .remote

@@ -101,12 +101,12 @@ pub(crate) fn run(
     Ok(0)
 }
 
-#[cfg(test)]
+/// Off Windows there is no service manager: every command fails with a sentence.
+#[cfg(all(test, not(windows)))]
 mod tests {
     use crate::cli::testing::wskctl;
     use wskrs_client::fake::FakeDriver;
 
-    #[cfg(not(windows))]
     #[test]
     fn driver_commands_off_windows_fail_with_a_sentence() {
         let fake = FakeDriver::default();

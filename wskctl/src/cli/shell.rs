@@ -11,7 +11,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 
 use clap::Args;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use clap::CommandFactory;
 use rustyline::error::ReadlineError;
@@ -258,7 +258,7 @@ pub(crate) fn run_shell(
         enabled: terminal.stdin,
     };
 
-    let shared: RefCell<Option<Rc<Device>>> = RefCell::new(None);
+    let shared: RefCell<Option<Arc<Device>>> = RefCell::new(None);
     let open_shared = |path: &str| -> Result<Device, ClientError> {
         // A line without --device names the default: that means the shell's device.
         if path != cli.device && path != USER_DEVICE_PATH {
@@ -275,8 +275,8 @@ pub(crate) fn run_shell(
         }
         let mut slot = shared.borrow_mut();
         let device = match slot.as_ref() {
-            Some(device) => Rc::clone(device),
-            None => Rc::clone(slot.insert(Rc::new(open(&cli.device)?))),
+            Some(device) => Arc::clone(device),
+            None => Arc::clone(slot.insert(Arc::new(open(&cli.device)?))),
         };
         Ok(Device::from_transport(Box::new(device)))
     };
@@ -451,11 +451,11 @@ tcp connect 127.0.0.1:9000 --detach
     #[test]
     fn ctrl_c_cancels_a_command_and_the_session_goes_on() {
         let fake = FakeDriver::default();
-        let pressed = std::rc::Rc::new(std::cell::Cell::new(false));
-        let first = std::rc::Rc::clone(&pressed);
+        let pressed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let first = std::sync::Arc::clone(&pressed);
         // Ctrl-C while the first receive waits; later waits time out normally.
         fake.while_waiting(move || {
-            if !first.replace(true) {
+            if !first.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 assert!(wskrs_client::ctrl_c::on_ctrl_c());
             }
         });
@@ -468,7 +468,7 @@ list
 ";
         let out = shell(&fake, "shell", lines);
         assert_eq!(out.code, 0, "{}", out.stderr);
-        assert!(pressed.get());
+        assert!(pressed.load(std::sync::atomic::Ordering::SeqCst));
         assert!(
             out.stderr.contains(
                 "cancelled: recv on endpoint 1: the request was cancelled (STATUS_CANCELLED)\n"
@@ -500,10 +500,10 @@ list
         );
         assert_eq!(listen.code, 0, "{}", listen.stderr);
         fake.client_session(1, b"hello", 0, true).unwrap();
-        let pressed = std::rc::Rc::new(std::cell::Cell::new(false));
-        let first = std::rc::Rc::clone(&pressed);
+        let pressed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let first = std::sync::Arc::clone(&pressed);
         fake.while_waiting(move || {
-            if !first.replace(true) {
+            if !first.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 assert!(wskrs_client::ctrl_c::on_ctrl_c());
             }
         });
@@ -516,7 +516,7 @@ recv 2 --exact 5
 ";
         let out = shell(&fake, "shell", lines);
         assert_eq!(out.code, 0, "{}", out.stderr);
-        assert!(pressed.get());
+        assert!(pressed.load(std::sync::atomic::Ordering::SeqCst));
         assert!(
             out.stdout.starts_with(
                 "endpoint 2 accepted 127.0.0.1:9103 <- 127.0.0.1:40000 (listener 1)\nhello"

@@ -318,17 +318,17 @@ mod tests {
         let fake = FakeDriver::default();
         wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
         // The console's Ctrl-C handler, played while the RECV waits in the driver.
-        let pressed = std::rc::Rc::new(std::cell::Cell::new(0));
-        let counter = std::rc::Rc::clone(&pressed);
+        let pressed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = std::sync::Arc::clone(&pressed);
         fake.while_waiting(move || {
-            counter.set(counter.get() + 1);
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             assert!(
                 wskrs_client::ctrl_c::on_ctrl_c(),
                 "handled: a request is outstanding"
             );
         });
         let out = wskctl(&fake, "recv 1 --timeout-ms 30000");
-        assert_eq!(pressed.get(), 1);
+        assert_eq!(pressed.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert_eq!(out.code, 130);
         assert_eq!(
             out.stderr,
@@ -336,7 +336,10 @@ mod tests {
         );
         // `--exact` stops too (its later RECVs are refused at once).
         let out = wskctl(&fake, "recv 1 --exact 10");
-        assert_eq!((out.code, pressed.get()), (130, 2));
+        assert_eq!(
+            (out.code, pressed.load(std::sync::atomic::Ordering::SeqCst)),
+            (130, 2)
+        );
         // The endpoint is intact: send and receive work.
         fake.while_waiting(|| {});
         assert_eq!(wskctl(&fake, "send 1 --text ok").code, 0);
