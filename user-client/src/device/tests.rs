@@ -2,10 +2,11 @@
 //! library refuses before sending, cancellation and interruption.
 
 use crate::fake::{FakeDriver, DEFAULT_BUFFER};
-use crate::{ClientError, Device};
+use crate::{ClientError, Device, Lifetime, TcpConnectOptions};
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
     encode_recv, encode_recv_from, encode_send, encode_send_to, parse_recv_from_reply, EndpointId,
@@ -16,11 +17,19 @@ fn device(fake: &FakeDriver) -> Device {
     Device::from_transport(Box::new(fake.handle()))
 }
 
+/// A connection that outlives its handle.
+fn detached() -> TcpConnectOptions {
+    TcpConnectOptions {
+        lifetime: Lifetime::Detached,
+        ..TcpConnectOptions::default()
+    }
+}
+
 #[test]
 fn udp_sockets_reach_each_other_and_the_echo_service() {
     let fake = FakeDriver::default();
     let device = device(&fake);
-    let options = crate::UdpOptions::default();
+    let options = crate::UdpBindOptions::default();
     let echo = device
         .udp_bind(
             "127.0.0.1:7000".parse().unwrap(),
@@ -37,9 +46,9 @@ fn udp_sockets_reach_each_other_and_the_echo_service() {
         )
         .unwrap();
     device
-        .send_to(user.id, "127.0.0.1:7000".parse().unwrap(), b"ping", 0)
+        .send_to(user.id, "127.0.0.1:7000".parse().unwrap(), b"ping", None)
         .unwrap();
-    let back = device.recv_from(user.id, 100, 0).unwrap();
+    let back = device.recv_from(user.id, 100, None).unwrap();
     assert_eq!(back.data, b"ping");
     assert_eq!(back.from, Some("127.0.0.1:7000".parse().unwrap()));
     // The same address again conflicts.
@@ -60,13 +69,19 @@ fn serve_runs_the_service_counts_its_bytes_and_refuses_the_rest() {
     let fake = FakeDriver::default();
     let device = device(&fake);
     let remote = "127.0.0.1:9000".parse().unwrap();
-    let echo = device.tcp_connect(remote, None, false, 0).unwrap().id;
-    let discard = device.tcp_connect(remote, None, false, 0).unwrap().id;
+    let echo = device
+        .tcp_connect(remote, &TcpConnectOptions::default())
+        .unwrap()
+        .id;
+    let discard = device
+        .tcp_connect(remote, &TcpConnectOptions::default())
+        .unwrap()
+        .id;
     let udp = device
         .udp_bind(
             "127.0.0.1:0".parse().unwrap(),
             UdpService::None,
-            &crate::UdpOptions::default(),
+            &crate::UdpBindOptions::default(),
         )
         .unwrap()
         .id;
@@ -91,7 +106,7 @@ fn serve_runs_the_service_counts_its_bytes_and_refuses_the_rest() {
         Some(NtStatus::NOT_FOUND)
     );
 
-    device.send_all(discard, b"12345", 0).unwrap();
+    device.send_all(discard, b"12345", None).unwrap();
     assert_eq!(status(echo, Service::Echo), None);
     assert_eq!(status(discard, Service::Discard), None);
     assert_eq!(
@@ -103,7 +118,7 @@ fn serve_runs_the_service_counts_its_bytes_and_refuses_the_rest() {
     assert_eq!(fake.peer_received(echo.0), b"abc");
     assert!(fake.peer_received(discard.0).is_empty());
     assert_eq!(
-        device.send(echo, b"x", 0).unwrap_err().status(),
+        device.send(echo, b"x", None).unwrap_err().status(),
         Some(NtStatus::INVALID_DEVICE_STATE)
     );
     assert_eq!(
@@ -149,10 +164,13 @@ fn closing_a_handle_closes_what_it_created_without_detach() {
     let first = device(&fake);
     let second = device(&fake);
     let kept = first
-        .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, true, 0)
+        .tcp_connect("127.0.0.1:9000".parse().unwrap(), &detached())
         .unwrap();
     let owned = first
-        .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
+        .tcp_connect(
+            "127.0.0.1:9000".parse().unwrap(),
+            &TcpConnectOptions::default(),
+        )
         .unwrap();
     let mine: Vec<bool> = first
         .list()
@@ -179,7 +197,7 @@ fn options_follow_the_kind_and_faults_are_counted() {
         .udp_bind(
             "[::1]:0".parse().unwrap(),
             UdpService::None,
-            &crate::UdpOptions::default(),
+            &crate::UdpBindOptions::default(),
         )
         .unwrap();
     assert_eq!(
@@ -193,7 +211,7 @@ fn options_follow_the_kind_and_faults_are_counted() {
     );
     fake.fail_next(IoctlCode::RECV_FROM, NtStatus::CONNECTION_RESET);
     assert_eq!(
-        device.recv_from(udp.id, 1, 0).unwrap_err().status(),
+        device.recv_from(udp.id, 1, None).unwrap_err().status(),
         Some(NtStatus::CONNECTION_RESET)
     );
     let entry = &device.list().unwrap()[0];
@@ -208,14 +226,17 @@ fn direct_requests_need_their_exact_output_buffer() {
     let fake = FakeDriver::default();
     let device = device(&fake);
     let id = device
-        .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
+        .tcp_connect(
+            "127.0.0.1:9000".parse().unwrap(),
+            &TcpConnectOptions::default(),
+        )
         .unwrap()
         .id;
     let udp = device
         .udp_bind(
             "127.0.0.1:7005".parse().unwrap(),
             UdpService::None,
-            &crate::UdpOptions::default(),
+            &crate::UdpBindOptions::default(),
         )
         .unwrap()
         .id;
@@ -290,14 +311,17 @@ fn the_library_refuses_what_the_driver_would_without_a_request() {
     let fake = FakeDriver::default();
     let device = device(&fake);
     let id = device
-        .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
+        .tcp_connect(
+            "127.0.0.1:9000".parse().unwrap(),
+            &TcpConnectOptions::default(),
+        )
         .unwrap()
         .id;
     let udp = device
         .udp_bind(
             "127.0.0.1:7007".parse().unwrap(),
             UdpService::None,
-            &crate::UdpOptions::default(),
+            &crate::UdpBindOptions::default(),
         )
         .unwrap()
         .id;
@@ -312,36 +336,39 @@ fn the_library_refuses_what_the_driver_would_without_a_request() {
             })
         )
     };
-    assert!(not_sent(device.send_to(udp, to, b"", 0)), "empty datagram");
+    assert!(
+        not_sent(device.send_to(udp, to, b"", None)),
+        "empty datagram"
+    );
     assert!(not_sent(device.send_to(
         udp,
         to,
         &vec![0; MAX_DATAGRAM as usize + 1],
-        0
+        None
     )));
     assert!(not_sent(device.send(
         id,
         &vec![0; MAX_TRANSFER as usize + 1],
-        0
+        None
     )));
     assert!(matches!(
-        device.recv(id, 0, 0),
+        device.recv(id, 0, None),
         Err(ClientError::Request { .. })
     ));
     assert!(matches!(
-        device.recv_from(udp, 0, 0),
+        device.recv_from(udp, 0, None),
         Err(ClientError::Request { .. })
     ));
     assert!(matches!(
-        device.recv_from(udp, MAX_DATAGRAM + 1, 0),
+        device.recv_from(udp, MAX_DATAGRAM + 1, None),
         Err(ClientError::Request { .. })
     ));
     assert_eq!(
-        device.send(id, b"", 0).unwrap(),
+        device.send(id, b"", None).unwrap(),
         0,
         "nothing to send: no request"
     );
-    assert_eq!(device.recv_into(id, &mut [], 0).unwrap(), 0);
+    assert_eq!(device.recv_into(id, &mut [], None).unwrap(), 0);
     assert_eq!(fake.requests().len(), before);
 }
 
@@ -353,7 +380,7 @@ fn recv_from_output_carries_the_header_then_the_datagram() {
         .udp_bind(
             "127.0.0.1:7006".parse().unwrap(),
             UdpService::None,
-            &crate::UdpOptions::default(),
+            &crate::UdpBindOptions::default(),
         )
         .unwrap()
         .id;
@@ -371,7 +398,10 @@ fn a_cancelled_receive_fails_with_status_cancelled_and_the_endpoint_stays_usable
     let fake = FakeDriver::default();
     let device = device(&fake);
     let id = device
-        .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
+        .tcp_connect(
+            "127.0.0.1:9000".parse().unwrap(),
+            &TcpConnectOptions::default(),
+        )
         .unwrap()
         .id;
     let canceller = device.canceller();
@@ -381,7 +411,9 @@ fn a_cancelled_receive_fails_with_status_cancelled_and_the_endpoint_stays_usable
         seen.store(hook_canceller.outstanding(), Ordering::SeqCst);
         assert!(hook_canceller.cancel(), "a request is outstanding");
     });
-    let error = device.recv(id, 100, 30_000).unwrap_err();
+    let error = device
+        .recv(id, 100, Some(Duration::from_secs(30)))
+        .unwrap_err();
     assert_eq!(seen_outstanding.load(Ordering::SeqCst), 1);
     assert!(error.is_cancelled(), "{error:?}");
     assert_eq!(error.status(), Some(NtStatus::CANCELLED));
@@ -394,14 +426,16 @@ fn a_cancelled_receive_fails_with_status_cancelled_and_the_endpoint_stays_usable
     assert_eq!(canceller.outstanding(), 0);
     // Without a cancel the same wait times out; the endpoint still echoes.
     fake.while_waiting(|| {});
-    let timed_out = device.recv(id, 100, 5).unwrap_err();
+    let timed_out = device
+        .recv(id, 100, Some(Duration::from_millis(5)))
+        .unwrap_err();
     assert_eq!(timed_out.status(), Some(NtStatus::IO_TIMEOUT));
-    device.send(id, b"still here", 0).unwrap();
-    assert_eq!(device.recv(id, 100, 0).unwrap().data, b"still here");
+    device.send(id, b"still here", None).unwrap();
+    assert_eq!(device.recv(id, 100, None).unwrap().data, b"still here");
     // A cancel with nothing outstanding does not hit the next request.
     assert!(!canceller.cancel());
-    device.send(id, b"x", 0).unwrap();
-    assert_eq!(device.recv(id, 1, 0).unwrap().data, b"x");
+    device.send(id, b"x", None).unwrap();
+    assert_eq!(device.recv(id, 1, None).unwrap().data, b"x");
 }
 
 #[test]
@@ -413,7 +447,7 @@ fn an_interrupted_device_refuses_requests_until_cleared() {
     let before = fake.requests().len();
     let error = device.info().unwrap_err();
     assert!(error.is_cancelled(), "{error:?}");
-    let error = device.send(EndpointId(1), b"abc", 0).unwrap_err();
+    let error = device.send(EndpointId(1), b"abc", None).unwrap_err();
     assert!(error.is_cancelled(), "{error:?}");
     assert_eq!(fake.requests().len(), before, "nothing reached the driver");
     canceller.clear_interrupt();

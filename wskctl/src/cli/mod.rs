@@ -16,6 +16,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
@@ -230,6 +231,11 @@ pub(crate) enum Command {
         after_help = "Examples:\n  wskctl stream-send 127.0.0.1:9000 --file payload.bin\n  wskctl --json stream-send [::1]:9000 --file payload.bin --timeout-ms 30000"
     )]
     StreamSend(transfer::StreamSendArgs),
+}
+
+/// The timeout a `--timeout-ms N` argument asks for: 0 is the driver's default (`None`).
+pub(crate) fn timeout_arg(ms: u32) -> Option<Duration> {
+    (ms != 0).then(|| Duration::from_millis(u64::from(ms)))
 }
 
 pub(crate) fn parse_endpoint_id(text: &str) -> Result<EndpointId, String> {

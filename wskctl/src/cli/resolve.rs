@@ -4,7 +4,7 @@ use clap::Args;
 use wskrs_client::{ClientError, Device};
 use wskrs_protocol::{RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN};
 
-use super::Streams;
+use super::{timeout_arg, Streams};
 use crate::output::{self, Format};
 
 /// Text of `min..=max` bytes without NUL (RESOLVE's name and service).
@@ -37,7 +37,7 @@ pub(crate) fn run(
     format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
-    let addresses = device.resolve(&args.name, &args.service, args.timeout_ms)?;
+    let addresses = device.resolve(&args.name, &args.service, timeout_arg(args.timeout_ms))?;
     streams.reply(format, &output::Resolved::new(&args.name, &addresses))?;
     Ok(0)
 }

@@ -31,11 +31,12 @@ use sha2::{Digest as _, Sha256};
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
     ctl_code, encode_info, encode_tcp_connect, source_byte, DriverInfo, EndpointId, EndpointState,
-    IoctlCode, ListenOptions, Service, UdpService, ABI_VERSION, DEVICE_TYPE, METHOD_BUFFERED,
+    IoctlCode, Service, UdpService, ABI_VERSION, DEVICE_TYPE, METHOD_BUFFERED,
 };
 
 use wskrs_client::{
-    ClientError, Device, KernelTcpListener, KernelTcpStream, KernelUdpSocket, UdpOptions,
+    ClientError, Device, KernelTcpListener, KernelTcpStream, KernelUdpSocket, TcpConnectOptions,
+    TcpListenOptions, UdpBindOptions,
 };
 
 use super::{OpenDevice, Streams};
@@ -385,9 +386,12 @@ impl Ctx<'_> {
         (self.open)().map_err(|error| Problem::from(error).context("opening another handle"))
     }
 
-    /// The step timeout as a request's `timeout_ms`.
-    fn timeout_ms(&self) -> u32 {
-        u32::try_from(self.timeout.as_millis()).unwrap_or(u32::MAX)
+    /// A connection of this handle that connects within the step timeout.
+    fn connect_options(&self) -> TcpConnectOptions {
+        TcpConnectOptions {
+            timeout: Some(self.timeout),
+            ..TcpConnectOptions::default()
+        }
     }
 
     fn deadline(&self) -> Instant {
@@ -832,7 +836,7 @@ fn check_ipv6(cx: &Ctx<'_>, ip: IpAddr) -> Step {
 
 /// Opens and closes a kernel echo listener on `ip`.
 fn open_listener(cx: &Ctx<'_>, ip: IpAddr) -> Step {
-    kernel_listener(cx, ip, Service::Echo, &ListenOptions::default()).map(drop)
+    kernel_listener(cx, ip, Service::Echo, &TcpListenOptions::default()).map(drop)
 }
 
 /// A kernel connection to `remote` on a new handle, with the step timeout for reads and
@@ -850,7 +854,7 @@ fn kernel_listener(
     cx: &Ctx<'_>,
     ip: IpAddr,
     service: Service,
-    options: &ListenOptions<'_>,
+    options: &TcpListenOptions<'_>,
 ) -> Step<KernelTcpListener> {
     let mut attempt = 0;
     loop {
@@ -953,7 +957,7 @@ fn listener_echo(cx: &Ctx<'_>, ip: IpAddr) -> Step {
     const CLIENTS: usize = 8;
     const EACH: usize = 64 << 10;
     check_ipv6(cx, ip)?;
-    let listener = kernel_listener(cx, ip, Service::Echo, &ListenOptions::default())?;
+    let listener = kernel_listener(cx, ip, Service::Echo, &TcpListenOptions::default())?;
     let address = listener.local_addr()?;
     let timeout = cx.timeout;
     let clients: Vec<Peer<()>> = (0..CLIENTS)
@@ -990,7 +994,12 @@ fn listener_echo(cx: &Ctx<'_>, ip: IpAddr) -> Step {
 
 fn listener_discard(cx: &Ctx<'_>) -> Step {
     const TOTAL: usize = (1 << 20) + 12_345;
-    let listener = kernel_listener(cx, LOCALHOST4, Service::Discard, &ListenOptions::default())?;
+    let listener = kernel_listener(
+        cx,
+        LOCALHOST4,
+        Service::Discard,
+        &TcpListenOptions::default(),
+    )?;
     let address = listener.local_addr()?;
     let timeout = cx.timeout;
     let client = Peer::spawn("in-process client", move || {
@@ -1027,7 +1036,12 @@ fn listener_discard(cx: &Ctx<'_>) -> Step {
 
 fn listener_source(cx: &Ctx<'_>) -> Step {
     const TOTAL: usize = 256 << 10;
-    let listener = kernel_listener(cx, LOCALHOST4, Service::Source, &ListenOptions::default())?;
+    let listener = kernel_listener(
+        cx,
+        LOCALHOST4,
+        Service::Source,
+        &TcpListenOptions::default(),
+    )?;
     let address = listener.local_addr()?;
     let timeout = cx.timeout;
     let client = Peer::spawn("in-process client", move || {
@@ -1053,9 +1067,9 @@ fn listener_source(cx: &Ctx<'_>) -> Step {
 fn tcp_accept(cx: &Ctx<'_>) -> Step {
     const HELLO: &[u8] = b"hello from the self-test\n";
     const ANSWER: &[u8] = b"hello back\n";
-    let options = ListenOptions {
-        max_connections: 4,
-        ..ListenOptions::default()
+    let options = TcpListenOptions {
+        max_connections: Some(4),
+        ..TcpListenOptions::default()
     };
     let listener = kernel_listener(cx, LOCALHOST4, Service::None, &options)?;
     let address = listener.local_addr()?;
@@ -1144,9 +1158,9 @@ fn tcp_serve_echo(cx: &Ctx<'_>) -> Step {
         }
     })?;
     let device = cx.open()?;
-    let endpoint = device.tcp_connect(address, None, false, cx.timeout_ms())?;
+    let endpoint = device.tcp_connect(address, &cx.connect_options())?;
     device.serve(endpoint.id, Service::Echo)?;
-    match device.send(endpoint.id, &heap(b"x"), cx.timeout_ms()) {
+    match device.send(endpoint.id, &heap(b"x"), Some(cx.timeout)) {
         Err(error) if error.status() == Some(NtStatus::INVALID_DEVICE_STATE) => {}
         Err(error) => {
             return Err(Problem::from(error).context("SEND on a served connection"));
@@ -1187,7 +1201,7 @@ fn udp_echo_service(cx: &Ctx<'_>, ip: IpAddr) -> Step {
     let device = cx.open()?;
     let endpoint = needs(
         needs::DATAGRAM,
-        device.udp_bind(local, UdpService::Echo, &UdpOptions::default()),
+        device.udp_bind(local, UdpService::Echo, &UdpBindOptions::default()),
     )?;
     let mut total = 0u64;
     for index in 0u16..50 {
@@ -1317,13 +1331,13 @@ fn security_descriptor(cx: &Ctx<'_>) -> Step {
     const SDDL: &str = "D:P(A;;GA;;;SY)";
     let device = cx.open()?;
     let local = SocketAddr::new(LOCALHOST4, free_tcp_port(LOCALHOST4)?);
-    let options = ListenOptions {
+    let options = TcpListenOptions {
         sddl: Some(SDDL),
-        ..ListenOptions::default()
+        ..TcpListenOptions::default()
     };
     let endpoint = needs(
         needs::SECURITY,
-        device.tcp_listen_with(local, Service::Echo, &options),
+        device.tcp_listen(local, Service::Echo, &options),
     )?;
     let read = needs(needs::SECURITY, device.security(endpoint.id))?;
     ensure(read.as_deref() == Some(SDDL), || {
@@ -1520,7 +1534,7 @@ fn recv_cancel(cx: &Ctx<'_>) -> Step {
 }
 
 fn resolve_localhost(cx: &Ctx<'_>) -> Step {
-    let addresses = cx.device.resolve("localhost", "", cx.timeout_ms())?;
+    let addresses = cx.device.resolve("localhost", "", Some(cx.timeout))?;
     ensure(!addresses.is_empty(), || {
         "localhost resolved to nothing".to_owned()
     })?;
@@ -1611,10 +1625,10 @@ fn handle_close_closes_endpoints(cx: &Ctx<'_>) -> Step {
         read_to_eof(&mut stream).map(|_| ())
     })?;
     let other = cx.open()?;
-    let connection = other.tcp_connect(address, None, false, cx.timeout_ms())?;
+    let connection = other.tcp_connect(address, &cx.connect_options())?;
     let port = free_tcp_port(LOCALHOST4)?;
     let listen_at = SocketAddr::new(LOCALHOST4, port);
-    let listener = other.tcp_listen(listen_at, Service::Echo, 0, false)?;
+    let listener = other.tcp_listen(listen_at, Service::Echo, &TcpListenOptions::default())?;
     // Closing the handle (no CLOSE requests) must close both.
     drop(other);
     peer.join(cx.timeout)

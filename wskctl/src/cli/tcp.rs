@@ -5,14 +5,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use wskrs_client::{ClientError, Device};
-use wskrs_protocol::{EndpointId, ListenOptions, Service, MAX_CONNECTIONS};
+use wskrs_client::{
+    ClientError, Device, DisconnectMode, Lifetime, TcpConnectOptions, TcpListenOptions,
+};
+use wskrs_protocol::{EndpointId, Service, MAX_CONNECTIONS};
 
 use super::endpoints::{hand_to_service, keep_open, ServeServiceArg};
 use super::options::BindArgs;
 use super::security::parse_sddl;
 use super::transfer::{receive_to_file, receive_to_stdout, send_payload};
-use super::{parse_endpoint_id, Session, Streams};
+use super::{parse_endpoint_id, timeout_arg, Session, Streams};
 use crate::output::{self, Format};
 use crate::progress;
 
@@ -171,13 +173,14 @@ fn run_connect(
     streams: &mut Streams<'_>,
     session: Session,
 ) -> Result<u8, ClientError> {
-    let endpoint = device.tcp_connect_with(
-        args.remote,
-        args.local,
-        args.detach,
-        args.timeout_ms,
-        args.bind.into(),
-    )?;
+    let timeout = timeout_arg(args.timeout_ms);
+    let options = TcpConnectOptions {
+        local: args.local,
+        lifetime: Lifetime::detached_if(args.detach),
+        timeout,
+        bind: args.bind.into(),
+    };
+    let endpoint = device.tcp_connect(args.remote, &options)?;
     let id = endpoint.id;
     streams.reply(format, &output::Opened::connected(&endpoint, args.detach))?;
     if args.send_text.is_some() || args.send_file.is_some() {
@@ -186,7 +189,7 @@ fn run_connect(
             id,
             args.send_text.as_deref(),
             args.send_file.as_deref(),
-            args.timeout_ms,
+            timeout,
             progress::wanted(streams.terminal.stderr, format),
         )?;
         streams.reply(format, &output::Sent::new(id.0, sent))?;
@@ -197,11 +200,11 @@ fn run_connect(
                 device,
                 id,
                 count,
-                args.timeout_ms,
+                timeout,
                 path,
                 progress::wanted(streams.terminal.stderr, format),
             )?,
-            None => receive_to_stdout(device, id, count, args.timeout_ms, streams)?,
+            None => receive_to_stdout(device, id, count, timeout, streams)?,
         };
         streams.summary(format, &output::Received::new(id.0, received, false))?;
     }
@@ -220,14 +223,14 @@ fn run_listen(
     session: Session,
 ) -> Result<u8, ClientError> {
     let service = Service::from(args.service);
-    let options = ListenOptions {
-        backlog: args.backlog,
-        detach: args.detach,
-        max_connections: args.max_connections,
+    let options = TcpListenOptions {
+        backlog: (args.backlog != 0).then_some(args.backlog),
+        max_connections: (args.max_connections != 0).then_some(args.max_connections),
+        lifetime: Lifetime::detached_if(args.detach),
         bind: args.bind.into(),
         sddl: args.sddl.as_deref(),
     };
-    let endpoint = device.tcp_listen_with(args.local, service, &options)?;
+    let endpoint = device.tcp_listen(args.local, service, &options)?;
     streams.reply(
         format,
         &output::Opened::listening(&endpoint, args.local, service, args.detach),
@@ -247,7 +250,8 @@ pub(crate) fn run(
         TcpCommand::Connect(args) => run_connect(device, args, format, streams, session),
         TcpCommand::Listen(args) => run_listen(device, args, format, streams, session),
         TcpCommand::Accept(args) => {
-            let endpoint = device.accept(args.id, args.timeout_ms, args.detach)?;
+            let lifetime = Lifetime::detached_if(args.detach);
+            let endpoint = device.accept(args.id, lifetime, timeout_arg(args.timeout_ms))?;
             streams.reply(
                 format,
                 &output::Opened::accepted(&endpoint, args.id.0, args.detach),
@@ -264,7 +268,12 @@ pub(crate) fn run_disconnect(
     format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
-    device.disconnect(args.id, args.abortive, args.timeout_ms)?;
+    let mode = if args.abortive {
+        DisconnectMode::Abortive
+    } else {
+        DisconnectMode::Graceful
+    };
+    device.disconnect(args.id, mode, timeout_arg(args.timeout_ms))?;
     streams.reply(format, &output::Disconnected::new(args.id.0, args.abortive))?;
     Ok(0)
 }

@@ -11,7 +11,7 @@ use clap::Args;
 use wskrs_client::{write_data, ClientError, Device};
 use wskrs_protocol::{EndpointId, MAX_TRANSFER};
 
-use super::{create_file, parse_endpoint_id, Streams};
+use super::{create_file, parse_endpoint_id, timeout_arg, Streams};
 use crate::output::{self, Format};
 use crate::progress::{self, Counting, Progress};
 
@@ -115,7 +115,7 @@ pub(crate) fn run_stream_send(
     let mut file = File::open(&args.file)
         .map_err(|source| ClientError::io(format!("opening {what}"), source))?;
     let total = file.metadata().map_or(0, |metadata| metadata.len());
-    let timeout = (args.timeout_ms != 0).then(|| Duration::from_millis(args.timeout_ms.into()));
+    let timeout = timeout_arg(args.timeout_ms);
     let started = std::time::Instant::now();
     let mut stream = wskrs_client::KernelTcpStream::connect_on(device, args.remote, timeout)
         .map_err(|error| from_io(error, "connect"))?;
@@ -157,11 +157,11 @@ pub(crate) fn send_payload(
     id: EndpointId,
     text: Option<&str>,
     file: Option<&Path>,
-    timeout_ms: u32,
+    timeout: Option<Duration>,
     show_progress: bool,
 ) -> Result<u64, ClientError> {
     if let Some(text) = text {
-        return device.send_all(id, text.as_bytes(), timeout_ms);
+        return device.send_all(id, text.as_bytes(), timeout);
     }
     let Some(path) = file else {
         return Ok(0);
@@ -171,7 +171,7 @@ pub(crate) fn send_payload(
         File::open(path).map_err(|source| ClientError::io(format!("opening {what}"), source))?;
     let total = reader.metadata().map_or(0, |metadata| metadata.len());
     let progress = Progress::new(show_progress, total, &format!("send {what}"));
-    send_with_progress(device, id, &mut reader, &what, timeout_ms, &progress)
+    send_with_progress(device, id, &mut reader, &what, timeout, &progress)
 }
 
 fn send_with_progress(
@@ -179,10 +179,10 @@ fn send_with_progress(
     id: EndpointId,
     reader: &mut dyn Read,
     what: &str,
-    timeout_ms: u32,
+    timeout: Option<Duration>,
     progress: &Progress,
 ) -> Result<u64, ClientError> {
-    device.send_reader_reporting(id, reader, what, timeout_ms, &mut |sent| progress.add(sent))
+    device.send_reader_reporting(id, reader, what, timeout, &mut |sent| progress.add(sent))
 }
 
 /// Receives exactly `count` bytes into the file at `path` (with a progress bar when
@@ -191,7 +191,7 @@ pub(crate) fn receive_to_file(
     device: &Device,
     id: EndpointId,
     count: u64,
-    timeout_ms: u32,
+    timeout: Option<Duration>,
     path: &Path,
     show_progress: bool,
 ) -> Result<u64, ClientError> {
@@ -201,17 +201,17 @@ pub(crate) fn receive_to_file(
         inner: &mut file,
         progress: &progress,
     };
-    device.recv_exact(id, count, timeout_ms, &mut sink)
+    device.recv_exact(id, count, timeout, &mut sink)
 }
 
 pub(crate) fn receive_to_stdout(
     device: &Device,
     id: EndpointId,
     count: u64,
-    timeout_ms: u32,
+    timeout: Option<Duration>,
     streams: &mut Streams<'_>,
 ) -> Result<u64, ClientError> {
-    let received = device.recv_exact(id, count, timeout_ms, &mut *streams.stdout)?;
+    let received = device.recv_exact(id, count, timeout, &mut *streams.stdout)?;
     streams
         .stdout
         .flush()
@@ -232,15 +232,19 @@ pub(crate) fn run_recv(
                 device,
                 id,
                 count,
-                args.timeout_ms,
+                timeout_arg(args.timeout_ms),
                 path,
                 progress::wanted(streams.terminal.stderr, format),
             )?,
-            None => receive_to_stdout(device, id, count, args.timeout_ms, streams)?,
+            None => receive_to_stdout(device, id, count, timeout_arg(args.timeout_ms), streams)?,
         };
         (received, false)
     } else {
-        let chunk = device.recv(id, args.max.unwrap_or(DEFAULT_RECV_MAX), args.timeout_ms)?;
+        let chunk = device.recv(
+            id,
+            args.max.unwrap_or(DEFAULT_RECV_MAX),
+            timeout_arg(args.timeout_ms),
+        )?;
         match &args.to_file {
             Some(path) => {
                 let mut file = create_file(path)?;
@@ -272,7 +276,7 @@ pub(crate) fn run_send(
         args.id,
         args.text.as_deref(),
         args.file.as_deref(),
-        args.timeout_ms,
+        timeout_arg(args.timeout_ms),
         progress::wanted(streams.terminal.stderr, format),
     )?;
     streams.reply(format, &output::Sent::new(args.id.0, sent))?;
@@ -405,20 +409,23 @@ mod tests {
         let fake = FakeDriver::default();
         let device = Device::from_transport(Box::new(fake.handle()));
         let id = device
-            .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
+            .tcp_connect(
+                "127.0.0.1:9000".parse().unwrap(),
+                &wskrs_client::TcpConnectOptions::default(),
+            )
             .unwrap()
             .id;
         let data = vec![5u8; MAX_TRANSFER as usize + 10];
         let len = data.len() as u64;
         let progress = crate::progress::Progress::hidden(len);
         let sent =
-            super::send_with_progress(&device, id, &mut data.as_slice(), "data", 0, &progress)
+            super::send_with_progress(&device, id, &mut data.as_slice(), "data", None, &progress)
                 .unwrap();
         assert_eq!((sent, progress.position()), (len, len));
         let dir = std::env::temp_dir().join(format!("wskctl-progress-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("back.bin");
-        let received = super::receive_to_file(&device, id, len, 0, &file, false).unwrap();
+        let received = super::receive_to_file(&device, id, len, None, &file, false).unwrap();
         let back = std::fs::read(&file).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(received, len);

@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use wskrs_client::{write_data, ClientError, Device, UdpOptions};
+use wskrs_client::{write_data, ClientError, Device, Lifetime, UdpBindOptions};
 use wskrs_protocol::{EndpointId, UdpService, MAX_DATAGRAM};
 
 use super::endpoints::keep_open;
 use super::options::BindArgs;
 use super::security::parse_sddl;
-use super::{create_file, parse_endpoint_id, Session, Streams};
+use super::{create_file, parse_endpoint_id, timeout_arg, Session, Streams};
 use crate::output::{self, Format};
 
 /// `wskctl udp ...`.
@@ -113,8 +113,8 @@ fn run_udp_bind(
     session: Session,
 ) -> Result<u8, ClientError> {
     let service = UdpService::from(args.service);
-    let options = UdpOptions {
-        detach: args.detach,
+    let options = UdpBindOptions {
+        lifetime: Lifetime::detached_if(args.detach),
         bind: args.bind.into(),
         sddl: args.sddl.as_deref(),
     };
@@ -172,7 +172,7 @@ pub(crate) fn run_recv_from(
     format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
-    let datagram = device.recv_from(args.id, args.max, args.timeout_ms)?;
+    let datagram = device.recv_from(args.id, args.max, timeout_arg(args.timeout_ms))?;
     match &args.to_file {
         Some(path) => {
             let mut file = create_file(path)?;
@@ -210,7 +210,7 @@ pub(crate) fn run_send_to(
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     let data = nonempty_datagram(args)?;
-    let sent = device.send_to(args.id, args.remote, &data, args.timeout_ms)?;
+    let sent = device.send_to(args.id, args.remote, &data, timeout_arg(args.timeout_ms))?;
     streams.reply(
         format,
         &output::SentTo::new(args.id.0, sent.into(), args.remote),
