@@ -629,22 +629,24 @@ impl<T: Send + 'static> Peer<T> {
     }
 }
 
-/// A std listener on `ip`, port chosen by the stack; `None` when `ip` cannot be bound here
+/// The problem of an in-process peer that cannot `act` (listen, bind UDP) on `ip`: on IPv6
+/// this machine lacks an IPv6 loopback (a skip), on IPv4 it is a failure.
+fn peer_cannot(act: &str, ip: IpAddr, error: &io::Error) -> Problem {
+    if ip.is_ipv6() {
+        Problem::lacks(
+            needs::IPV6_LOOPBACK,
+            format!("the in-process peer cannot {act} on [::1]: {error}"),
+            None,
+        )
+    } else {
+        Problem::check(format!("the in-process peer cannot {act} on {ip}: {error}"))
+    }
+}
+
+/// A std listener on `ip`, port chosen by the stack; a skip when `ip` cannot be bound here
 /// (no IPv6 loopback).
 fn std_listener(ip: IpAddr) -> Step<TcpListener> {
-    TcpListener::bind(SocketAddr::new(ip, 0)).map_err(|error| {
-        if ip.is_ipv6() {
-            Problem::lacks(
-                needs::IPV6_LOOPBACK,
-                format!("the in-process peer cannot listen on [::1]: {error}"),
-                None,
-            )
-        } else {
-            Problem::check(format!(
-                "the in-process peer cannot listen on {ip}: {error}"
-            ))
-        }
-    })
+    TcpListener::bind(SocketAddr::new(ip, 0)).map_err(|error| peer_cannot("listen", ip, &error))
 }
 
 /// Accepts one connection on `listener` before `deadline`, with read and write timeouts set.
@@ -762,20 +764,10 @@ fn free_udp_port(ip: IpAddr) -> Step<u16> {
         .map_err(|error| Problem::check(format!("local_addr of a UDP socket: {error}")))
 }
 
+/// A std UDP socket on `ip`, port chosen by the stack; a skip when `ip` cannot be bound
+/// here (no IPv6 loopback).
 fn std_udp(ip: IpAddr) -> Step<UdpSocket> {
-    UdpSocket::bind(SocketAddr::new(ip, 0)).map_err(|error| {
-        if ip.is_ipv6() {
-            Problem::lacks(
-                needs::IPV6_LOOPBACK,
-                format!("the in-process peer cannot bind UDP on [::1]: {error}"),
-                None,
-            )
-        } else {
-            Problem::check(format!(
-                "the in-process peer cannot bind UDP on {ip}: {error}"
-            ))
-        }
-    })
+    UdpSocket::bind(SocketAddr::new(ip, 0)).map_err(|error| peer_cannot("bind UDP", ip, &error))
 }
 
 /// `len` bytes of a pseudo-random sequence (xorshift) from `seed`: data that compression or
@@ -836,7 +828,7 @@ fn check_ipv6(cx: &Ctx<'_>, ip: IpAddr) -> Step {
 
 /// Opens and closes a kernel echo listener on `ip`.
 fn open_listener(cx: &Ctx<'_>, ip: IpAddr) -> Step {
-    kernel_listener(cx, ip, Service::Echo, &TcpListenOptions::default()).map(drop)
+    service_listener(cx, ip, Service::Echo).map(drop)
 }
 
 /// A kernel connection to `remote` on a new handle, with the step timeout for reads and
@@ -846,6 +838,11 @@ fn kernel_connect(cx: &Ctx<'_>, remote: SocketAddr) -> Step<KernelTcpStream> {
     stream.set_read_timeout(Some(cx.timeout))?;
     stream.set_write_timeout(Some(cx.timeout))?;
     Ok(stream)
+}
+
+/// [`kernel_listener`] with the driver's defaults.
+fn service_listener(cx: &Ctx<'_>, ip: IpAddr, service: Service) -> Step<KernelTcpListener> {
+    kernel_listener(cx, ip, service, &TcpListenOptions::default())
 }
 
 /// A kernel listener on `ip` with `service` on a new handle (a free port, tried up to three
@@ -957,7 +954,7 @@ fn listener_echo(cx: &Ctx<'_>, ip: IpAddr) -> Step {
     const CLIENTS: usize = 8;
     const EACH: usize = 64 << 10;
     check_ipv6(cx, ip)?;
-    let listener = kernel_listener(cx, ip, Service::Echo, &TcpListenOptions::default())?;
+    let listener = service_listener(cx, ip, Service::Echo)?;
     let address = listener.local_addr()?;
     let timeout = cx.timeout;
     let clients: Vec<Peer<()>> = (0..CLIENTS)
@@ -994,12 +991,7 @@ fn listener_echo(cx: &Ctx<'_>, ip: IpAddr) -> Step {
 
 fn listener_discard(cx: &Ctx<'_>) -> Step {
     const TOTAL: usize = (1 << 20) + 12_345;
-    let listener = kernel_listener(
-        cx,
-        LOCALHOST4,
-        Service::Discard,
-        &TcpListenOptions::default(),
-    )?;
+    let listener = service_listener(cx, LOCALHOST4, Service::Discard)?;
     let address = listener.local_addr()?;
     let timeout = cx.timeout;
     let client = Peer::spawn("in-process client", move || {
@@ -1036,12 +1028,7 @@ fn listener_discard(cx: &Ctx<'_>) -> Step {
 
 fn listener_source(cx: &Ctx<'_>) -> Step {
     const TOTAL: usize = 256 << 10;
-    let listener = kernel_listener(
-        cx,
-        LOCALHOST4,
-        Service::Source,
-        &TcpListenOptions::default(),
-    )?;
+    let listener = service_listener(cx, LOCALHOST4, Service::Source)?;
     let address = listener.local_addr()?;
     let timeout = cx.timeout;
     let client = Peer::spawn("in-process client", move || {
@@ -1426,6 +1413,25 @@ fn abortive_disconnect(cx: &Ctx<'_>) -> Step {
     peer.join(cx.timeout)
 }
 
+/// Checks that a receive failed with `status`; `received` says what is wrong when it
+/// returned data instead.
+fn failed_with(
+    result: io::Result<usize>,
+    status: NtStatus,
+    received: impl FnOnce(usize) -> String,
+) -> Step {
+    match result {
+        Ok(count) => Err(Problem::check(received(count))),
+        Err(error) => {
+            let problem = Problem::from(error);
+            ensure(problem.status() == Some(status), || {
+                let name = status.name().unwrap_or("the status");
+                format!("expected {name}: {}", problem.message)
+            })
+        }
+    }
+}
+
 fn recv_timeout(cx: &Ctx<'_>) -> Step {
     let (address, peer) = server(LOCALHOST4, cx.timeout, "in-process sink", |mut stream| {
         read_to_eof(&mut stream).map(|_| ())
@@ -1437,19 +1443,9 @@ fn recv_timeout(cx: &Ctx<'_>) -> Step {
     let mut buffer = [0u8; 64];
     let result = stream.read(&mut buffer);
     let took = started.elapsed();
-    match result {
-        Ok(count) => {
-            return Err(Problem::check(format!(
-                "the receive returned {count} bytes from a silent peer"
-            )))
-        }
-        Err(error) => {
-            let problem = Problem::from(error);
-            ensure(problem.status() == Some(NtStatus::IO_TIMEOUT), || {
-                format!("expected STATUS_IO_TIMEOUT: {}", problem.message)
-            })?;
-        }
-    }
+    failed_with(result, NtStatus::IO_TIMEOUT, |count| {
+        format!("the receive returned {count} bytes from a silent peer")
+    })?;
     ensure(
         took >= wait.saturating_sub(Duration::from_millis(50)) && took <= wait + cx.timeout,
         || format!("the 500 ms receive timed out after {} ms", took.as_millis()),
@@ -1483,19 +1479,9 @@ fn recv_cancel(cx: &Ctx<'_>) -> Step {
     ensure(was_outstanding, || {
         "nothing was outstanding when the cancel came".to_owned()
     })?;
-    match result {
-        Ok(count) => {
-            return Err(Problem::check(format!(
-                "the cancelled receive returned {count} bytes"
-            )))
-        }
-        Err(error) => {
-            let problem = Problem::from(error);
-            ensure(problem.status() == Some(NtStatus::CANCELLED), || {
-                format!("expected STATUS_CANCELLED: {}", problem.message)
-            })?;
-        }
-    }
+    failed_with(result, NtStatus::CANCELLED, |count| {
+        format!("the cancelled receive returned {count} bytes")
+    })?;
     ensure(took < cx.timeout, || {
         format!("the cancel took {} ms to end the receive", took.as_millis())
     })?;
