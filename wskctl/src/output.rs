@@ -849,6 +849,7 @@ pub(crate) fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
         .collect())
 }
 
+/// `value` as one line of JSON.
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     // Serializing these plain structs cannot fail; an empty object would hide a bug, so
     // the error text is returned instead.

@@ -266,12 +266,14 @@ pub(crate) struct Streams<'a> {
 }
 
 impl Streams<'_> {
+    /// Writes `text` and a newline to stdout, flushed.
     pub(crate) fn line(&mut self, text: &str) -> Result<(), ClientError> {
         writeln!(self.stdout, "{text}")
             .and_then(|()| self.stdout.flush())
             .map_err(|source| ClientError::io("writing to stdout", source))
     }
 
+    /// Writes `text` and a newline to stderr, flushed.
     pub(crate) fn note(&mut self, text: &str) -> Result<(), ClientError> {
         writeln!(self.stderr, "{text}")
             .and_then(|()| self.stderr.flush())
