@@ -3,6 +3,7 @@
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
@@ -12,14 +13,16 @@ use wskrs_protocol::{
     encode_udp_bind, list_output_len, parse_close_reply, parse_disconnect_reply,
     parse_endpoint_reply, parse_info_reply, parse_list_reply, parse_recv_from_reply,
     parse_resolve_reply, parse_security_reply, parse_serve_reply, parse_socket_option_reply,
-    parse_stats_reply, recv_from_output_len, resolve_output_len, BindFlags, DriverInfo,
-    EndpointActivity, EndpointId, EndpointReply, EndpointStatus, IoctlCode, ListenOptions,
-    OpenedEndpoint, OptionId, ProtocolError, Service, Stats, UdpService, MAX_DATAGRAM,
-    MAX_TRANSFER,
+    parse_stats_reply, recv_from_output_len, resolve_output_len, DriverInfo, EndpointActivity,
+    EndpointId, EndpointReply, EndpointStatus, IoctlCode, OpenedEndpoint, OptionId, ProtocolError,
+    Service, Stats, UdpService, MAX_DATAGRAM, MAX_TRANSFER,
 };
 
 use crate::cancel::{CancelIo, Canceller, Gate};
 use crate::error::ClientError;
+use crate::options::{
+    wire_timeout, DisconnectMode, Lifetime, TcpConnectOptions, TcpListenOptions, UdpBindOptions,
+};
 
 /// How one IOCTL completed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,8 +36,10 @@ pub struct IoctlCompletion {
 /// Something that carries IOCTLs to the driver: the real device on Windows, or a fake.
 ///
 /// Each call returns once the request completed (a request the driver pends is waited for),
-/// so the buffers are the driver's only for the duration of the call.
-pub trait Transport {
+/// so the buffers are the driver's only for the duration of the call. A transport is
+/// `Send + Sync`, as a handle is: a [`Device`] (and the sockets over it) can move to
+/// another thread, and one device can serve several (a listener and its accepted streams).
+pub trait Transport: Send + Sync {
     /// Sends `code` with `input`, lets the driver write up to `output.len()` bytes, and
     /// returns how it completed. For `METHOD_OUT_DIRECT` codes `output` is the data buffer
     /// the driver writes through an MDL.
@@ -67,7 +72,9 @@ impl Transport for Device {
     }
 }
 
-impl<T: Transport + ?Sized> Transport for std::rc::Rc<T> {
+/// A shared transport: the accepted streams of a [`KernelTcpListener`](crate::KernelTcpListener)
+/// go through the listener's device.
+impl<T: Transport + ?Sized> Transport for Arc<T> {
     fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> IoctlCompletion {
         (**self).ioctl(code, input, output)
     }
@@ -102,23 +109,10 @@ pub struct Datagram {
 /// One endpoint of a LIST: what it is and what it has done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListedEndpoint {
-    /// Its identity, state and byte counters (ABI v1's fields).
+    /// Its identity, state and byte counters.
     pub status: EndpointStatus,
-    /// Its age, operation and error counters (new in ABI v2).
+    /// Its age, operation and error counters.
     pub activity: EndpointActivity,
-}
-
-/// The optional parts of [`Device::udp_bind`]; the default is a socket bound with the
-/// provider's defaults that closes with the handle.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct UdpOptions<'a> {
-    /// The socket outlives the handle that created it (`FLAG_DETACH`).
-    pub detach: bool,
-    /// Options applied before binding.
-    pub bind: BindFlags,
-    /// The socket's security descriptor as SDDL (at most 256 bytes); `None` for the
-    /// provider's default.
-    pub sddl: Option<&'a str>,
 }
 
 /// The raw outcome of [`Device::raw`].
@@ -277,90 +271,77 @@ impl Device {
         parse_info_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })
     }
 
-    /// Opens a TCP connection to `remote` (`TCP_CONNECT`). `timeout_ms` 0 means the driver's
-    /// default; `detach` keeps the endpoint open after this handle closes.
+    /// Opens a TCP connection to `remote` (`TCP_CONNECT`), from `options.local` if given,
+    /// with the bind options applied to the socket first (`SO_REUSEADDR`,
+    /// `SO_EXCLUSIVEADDRUSE`, `IPV6_V6ONLY`).
     ///
     /// # Errors
     ///
-    /// As [`Device::info`]; e.g. `STATUS_CONNECTION_REFUSED`, `STATUS_IO_TIMEOUT`.
+    /// As [`Device::info`]; e.g. `STATUS_CONNECTION_REFUSED`, `STATUS_IO_TIMEOUT`;
+    /// `STATUS_INVALID_PARAMETER` for a forbidden combination of bind options (reuse with
+    /// exclusive, an IPv6 option on an IPv4 remote).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use wskrs_client::{Device, Lifetime, TcpConnectOptions};
+    ///
+    /// let device = Device::open(wskrs_protocol::USER_DEVICE_PATH)?;
+    /// let options = TcpConnectOptions {
+    ///     lifetime: Lifetime::Detached,
+    ///     timeout: Some(Duration::from_secs(2)),
+    ///     ..TcpConnectOptions::default()
+    /// };
+    /// let endpoint = device.tcp_connect("127.0.0.1:9000".parse().unwrap(), &options)?;
+    /// println!("endpoint {} from {:?}", endpoint.id, endpoint.local);
+    /// # Ok::<(), wskrs_client::ClientError>(())
+    /// ```
     pub fn tcp_connect(
         &self,
         remote: SocketAddr,
-        local: Option<SocketAddr>,
-        detach: bool,
-        timeout_ms: u32,
-    ) -> Result<OpenedEndpoint, ClientError> {
-        self.tcp_connect_with(remote, local, detach, timeout_ms, BindFlags::default())
-    }
-
-    /// Like [`Device::tcp_connect`], with options applied to the socket before it is bound
-    /// (`SO_REUSEADDR`, `SO_EXCLUSIVEADDRUSE`, `IPV6_V6ONLY`).
-    ///
-    /// # Errors
-    ///
-    /// As [`Device::tcp_connect`]; `STATUS_INVALID_PARAMETER` for a forbidden combination
-    /// (reuse with exclusive, an IPv6 option on an IPv4 remote).
-    pub fn tcp_connect_with(
-        &self,
-        remote: SocketAddr,
-        local: Option<SocketAddr>,
-        detach: bool,
-        timeout_ms: u32,
-        bind: BindFlags,
+        options: &TcpConnectOptions,
     ) -> Result<OpenedEndpoint, ClientError> {
         let op = || format!("tcp connect to {remote}");
-        let request = encode_tcp_connect_with(remote, local, detach, timeout_ms, bind);
+        let request = encode_tcp_connect_with(
+            remote,
+            options.local,
+            options.lifetime.is_detached(),
+            wire_timeout(options.timeout),
+            options.bind,
+        );
         let reply = self.call(&op, IoctlCode::TCP_CONNECT, &request, 80)?;
         parse_endpoint_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })
     }
 
-    /// Opens a TCP listener on `local` running `service` on every accepted connection
-    /// (`TCP_LISTEN`). `backlog` 0 lets the driver choose.
+    /// Opens a TCP listener on `local` (`TCP_LISTEN`) running `service` on every accepted
+    /// connection, or with [`Service::None`] queueing them for [`Device::accept`]; the
+    /// options set the backlog, the connection limit, the bind options and the listening
+    /// socket's security descriptor (SDDL).
     ///
     /// # Errors
     ///
-    /// As [`Device::info`]; e.g. `STATUS_ADDRESS_ALREADY_EXISTS`.
+    /// As [`Device::info`]; e.g. `STATUS_ADDRESS_ALREADY_EXISTS`; [`ClientError::Request`]
+    /// with `InvalidParameter` for an SDDL longer than 256 bytes or containing a NUL (not
+    /// sent); `STATUS_INVALID_PARAMETER` from the driver for an SDDL it cannot convert.
     pub fn tcp_listen(
         &self,
         local: SocketAddr,
         service: Service,
-        backlog: u32,
-        detach: bool,
-    ) -> Result<OpenedEndpoint, ClientError> {
-        let options = ListenOptions {
-            backlog,
-            detach,
-            ..ListenOptions::default()
-        };
-        self.tcp_listen_with(local, service, &options)
-    }
-
-    /// Opens a TCP listener with every v2 option: connection limit, bind options and a
-    /// security descriptor (SDDL) for the listening socket.
-    ///
-    /// # Errors
-    ///
-    /// As [`Device::tcp_listen`]; [`ClientError::Request`] with `InvalidParameter` for an
-    /// SDDL longer than 256 bytes or containing a NUL (not sent); `STATUS_INVALID_PARAMETER`
-    /// from the driver for an SDDL it cannot convert.
-    pub fn tcp_listen_with(
-        &self,
-        local: SocketAddr,
-        service: Service,
-        options: &ListenOptions<'_>,
+        options: &TcpListenOptions<'_>,
     ) -> Result<OpenedEndpoint, ClientError> {
         let op = || format!("tcp listen on {local}");
         let protocol = |error| ClientError::Protocol { op: op(), error };
-        let request = encode_tcp_listen_with(local, service, options)
+        let request = encode_tcp_listen_with(local, service, &options.wire())
             .map_err(|error| ClientError::Request { op: op(), error })?;
         let reply = self.call(&op, IoctlCode::TCP_LISTEN, &request, 80)?;
         parse_endpoint_reply(&reply).map_err(protocol)
     }
 
     /// Takes the oldest connection queued on listener `id` (ACCEPT), which must have been
-    /// opened with [`Service::None`]; waits for one up to `timeout_ms` (0: the driver's
+    /// opened with [`Service::None`]; waits for one up to `timeout` (`None`: the driver's
     /// default, 10 s) if none is queued. The connection becomes an endpoint of this handle
-    /// (closed with it unless `detach`); the reply names it, its local address (the
+    /// living as `lifetime` says; the reply names it, its local address (the
     /// listener's) and its peer. Direct I/O: the driver writes the 80-byte reply into the
     /// output buffer when a connection arrives, so the wait can be cancelled
     /// ([`Canceller`]).
@@ -375,27 +356,29 @@ impl Device {
     /// # Examples
     ///
     /// ```no_run
-    /// use wskrs_client::Device;
-    /// use wskrs_protocol::{ListenOptions, Service};
+    /// use std::time::Duration;
+    /// use wskrs_client::{Device, Lifetime, TcpListenOptions};
+    /// use wskrs_protocol::Service;
     ///
     /// let device = Device::open(wskrs_protocol::USER_DEVICE_PATH)?;
-    /// let listener = device.tcp_listen_with(
+    /// let listener = device.tcp_listen(
     ///     "127.0.0.1:9100".parse().unwrap(),
     ///     Service::None,
-    ///     &ListenOptions::default(),
+    ///     &TcpListenOptions::default(),
     /// )?;
-    /// let connection = device.accept(listener.id, 30_000, false)?;
+    /// let timeout = Some(Duration::from_secs(30));
+    /// let connection = device.accept(listener.id, Lifetime::Handle, timeout)?;
     /// println!("endpoint {} from {:?}", connection.id, connection.remote);
     /// # Ok::<(), wskrs_client::ClientError>(())
     /// ```
     pub fn accept(
         &self,
         id: EndpointId,
-        timeout_ms: u32,
-        detach: bool,
+        lifetime: Lifetime,
+        timeout: Option<Duration>,
     ) -> Result<OpenedEndpoint, ClientError> {
         let op = || format!("accept on listener {id}");
-        let request = encode_accept(id, timeout_ms, detach);
+        let request = encode_accept(id, wire_timeout(timeout), lifetime.is_detached());
         // METHOD_OUT_DIRECT: the output buffer must be exactly the reply's size.
         let mut reply = [0u8; core::mem::size_of::<EndpointReply>()];
         let written = self.exchange(&op, &mut |transport| {
@@ -414,18 +397,20 @@ impl Device {
     ///
     /// # Errors
     ///
-    /// As [`Device::tcp_listen_with`]; e.g. `STATUS_ADDRESS_ALREADY_EXISTS`.
+    /// As [`Device::tcp_listen`]; e.g. `STATUS_ADDRESS_ALREADY_EXISTS`.
     ///
     /// # Examples
     ///
     /// ```no_run
-    /// use wskrs_client::{Device, UdpOptions};
+    /// use std::time::Duration;
+    /// use wskrs_client::{Device, UdpBindOptions};
     /// use wskrs_protocol::UdpService;
     ///
     /// let device = Device::open(wskrs_protocol::USER_DEVICE_PATH)?;
-    /// let socket = device.udp_bind("127.0.0.1:0".parse().unwrap(), UdpService::None, &UdpOptions::default())?;
-    /// device.send_to(socket.id, "127.0.0.1:9000".parse().unwrap(), b"ping", 0)?;
-    /// let reply = device.recv_from(socket.id, 1500, 2000)?;
+    /// let local = "127.0.0.1:0".parse().unwrap();
+    /// let socket = device.udp_bind(local, UdpService::None, &UdpBindOptions::default())?;
+    /// device.send_to(socket.id, "127.0.0.1:9000".parse().unwrap(), b"ping", None)?;
+    /// let reply = device.recv_from(socket.id, 1500, Some(Duration::from_secs(2)))?;
     /// println!("{} bytes from {:?}", reply.data.len(), reply.from);
     /// # Ok::<(), wskrs_client::ClientError>(())
     /// ```
@@ -433,11 +418,12 @@ impl Device {
         &self,
         local: SocketAddr,
         service: UdpService,
-        options: &UdpOptions<'_>,
+        options: &UdpBindOptions<'_>,
     ) -> Result<OpenedEndpoint, ClientError> {
         let op = || format!("udp bind on {local}");
         let protocol = |error| ClientError::Protocol { op: op(), error };
-        let request = encode_udp_bind(local, service, options.detach, options.bind, options.sddl)
+        let detach = options.lifetime.is_detached();
+        let request = encode_udp_bind(local, service, detach, options.bind, options.sddl)
             .map_err(|error| ClientError::Request { op: op(), error })?;
         let reply = self.call(&op, IoctlCode::UDP_BIND, &request, 80)?;
         parse_endpoint_reply(&reply).map_err(protocol)
@@ -445,7 +431,7 @@ impl Device {
 
     /// Sends `data` as one datagram (1 to [`MAX_DATAGRAM`] bytes) from UDP endpoint `id` to
     /// `remote` (`SEND_TO`, direct I/O: the driver reads `data` in place); returns the bytes
-    /// sent. Waits until the datagram is sent, up to `timeout_ms` (0: the driver's default).
+    /// sent. Waits until the datagram is sent, up to `timeout` (`None`: the driver's default).
     ///
     /// # Errors
     ///
@@ -457,20 +443,20 @@ impl Device {
         id: EndpointId,
         remote: SocketAddr,
         data: &[u8],
-        timeout_ms: u32,
+        timeout: Option<Duration>,
     ) -> Result<u32, ClientError> {
         let op = || format!("sendto on endpoint {id} to {remote}");
         let length = data_length(data.len(), MAX_DATAGRAM).ok_or_else(|| ClientError::Request {
             op: op(),
             error: ProtocolError::InvalidParameter,
         })?;
-        let request = encode_send_to(id, timeout_ms, remote, length);
+        let request = encode_send_to(id, wire_timeout(timeout), remote, length);
         self.call_in_direct(&op, IoctlCode::SEND_TO, &request, data)?;
         Ok(length)
     }
 
     /// Receives one datagram of at most `max` bytes (1 to [`MAX_DATAGRAM`]; a longer one is
-    /// truncated) on UDP endpoint `id` (`RECV_FROM`), waiting up to `timeout_ms` (0: the
+    /// truncated) on UDP endpoint `id` (`RECV_FROM`), waiting up to `timeout` (`None`: the
     /// driver's default).
     ///
     /// # Errors
@@ -482,7 +468,7 @@ impl Device {
         &self,
         id: EndpointId,
         max: u32,
-        timeout_ms: u32,
+        timeout: Option<Duration>,
     ) -> Result<Datagram, ClientError> {
         let op = || format!("recvfrom on endpoint {id}");
         let protocol = |error| ClientError::Protocol { op: op(), error };
@@ -492,7 +478,7 @@ impl Device {
                 error: ProtocolError::InvalidParameter,
             });
         }
-        let request = encode_recv_from(id, timeout_ms, max);
+        let request = encode_recv_from(id, wire_timeout(timeout), max);
         // The driver writes the 48-byte RecvFromReply and the datagram after it.
         let reply = self.call(
             &op,
@@ -507,9 +493,11 @@ impl Device {
         })
     }
 
-    /// Shuts a connection down (DISCONNECT): graceful shuts down the send direction (the
-    /// peer sees end of stream; receiving still works), `abortive` resets it. The endpoint
-    /// stays listed, in state `disconnected`, until [`Device::close`].
+    /// Shuts a connection down (DISCONNECT): [`DisconnectMode::Graceful`] shuts down the
+    /// send direction (the peer sees end of stream; receiving still works),
+    /// [`DisconnectMode::Abortive`] resets it. Waits up to `timeout` (`None`: the driver's
+    /// default). The endpoint stays listed, in state `disconnected`, until
+    /// [`Device::close`].
     ///
     /// # Errors
     ///
@@ -517,11 +505,11 @@ impl Device {
     pub fn disconnect(
         &self,
         id: EndpointId,
-        abortive: bool,
-        timeout_ms: u32,
+        mode: DisconnectMode,
+        timeout: Option<Duration>,
     ) -> Result<(), ClientError> {
         let op = || format!("disconnect endpoint {id}");
-        let request = encode_disconnect(id, timeout_ms, abortive);
+        let request = encode_disconnect(id, wire_timeout(timeout), mode.is_abortive());
         let reply = self.call(&op, IoctlCode::DISCONNECT, &request, 8)?;
         parse_disconnect_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })
     }
@@ -542,11 +530,15 @@ impl Device {
     /// # Examples
     ///
     /// ```no_run
-    /// use wskrs_client::Device;
+    /// use wskrs_client::{Device, Lifetime, TcpConnectOptions};
     /// use wskrs_protocol::Service;
     ///
     /// let device = Device::open(wskrs_protocol::USER_DEVICE_PATH)?;
-    /// let endpoint = device.tcp_connect("127.0.0.1:9000".parse().unwrap(), None, true, 0)?;
+    /// let options = TcpConnectOptions {
+    ///     lifetime: Lifetime::Detached,
+    ///     ..TcpConnectOptions::default()
+    /// };
+    /// let endpoint = device.tcp_connect("127.0.0.1:9000".parse().unwrap(), &options)?;
     /// device.serve(endpoint.id, Service::Echo)?;
     /// # Ok::<(), wskrs_client::ClientError>(())
     /// ```
@@ -728,7 +720,8 @@ impl Device {
 
     /// Resolves a host name (or address literal) and optional service (a port number or a
     /// name such as `http`; empty for none) in the kernel (RESOLVE, `WskGetAddressInfo`);
-    /// returns every address, in the provider's order, with the service's port.
+    /// returns every address, in the provider's order, with the service's port. Waits up
+    /// to `timeout` (`None`: the driver's default).
     ///
     /// # Errors
     ///
@@ -739,11 +732,11 @@ impl Device {
         &self,
         name: &str,
         service: &str,
-        timeout_ms: u32,
+        timeout: Option<Duration>,
     ) -> Result<Vec<SocketAddr>, ClientError> {
         let op = || format!("resolve {name}");
         let protocol = |error| ClientError::Protocol { op: op(), error };
-        let request = encode_resolve(name, service, timeout_ms)
+        let request = encode_resolve(name, service, wire_timeout(timeout))
             .map_err(|error| ClientError::Request { op: op(), error })?;
         let mut room = RESOLVE_FIRST_GUESS;
         for attempt in 1..=LIST_ATTEMPTS {
@@ -770,15 +763,20 @@ impl Device {
 
     /// Sends `data` (at most [`MAX_TRANSFER`] bytes) in one SEND; returns the bytes sent,
     /// all of them. Direct I/O: the driver reads `data` in place, and the SEND completes once
-    /// the transport has taken every byte, so a slow reader makes it wait (up to
-    /// `timeout_ms`; 0: the driver's default). Empty `data` sends nothing and returns 0.
+    /// the transport has taken every byte, so a slow reader makes it wait (up to `timeout`;
+    /// `None`: the driver's default). Empty `data` sends nothing and returns 0.
     ///
     /// # Errors
     ///
     /// As [`Device::info`]; [`ClientError::Request`] with `InvalidParameter` if `data` is
     /// longer than [`MAX_TRANSFER`] (use [`Device::send_all`]); [`ClientError::Cancelled`];
     /// `STATUS_DEVICE_BUSY` if another send is outstanding on the endpoint.
-    pub fn send(&self, id: EndpointId, data: &[u8], timeout_ms: u32) -> Result<u32, ClientError> {
+    pub fn send(
+        &self,
+        id: EndpointId,
+        data: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<u32, ClientError> {
         let op = || format!("send on endpoint {id}");
         if data.is_empty() {
             return Ok(0);
@@ -787,7 +785,7 @@ impl Device {
             op: op(),
             error: ProtocolError::InvalidParameter,
         })?;
-        let request = encode_send(id, timeout_ms, length);
+        let request = encode_send(id, wire_timeout(timeout), length);
         self.call_in_direct(&op, IoctlCode::SEND, &request, data)?;
         Ok(length)
     }
@@ -801,14 +799,14 @@ impl Device {
         &self,
         id: EndpointId,
         data: &[u8],
-        timeout_ms: u32,
+        timeout: Option<Duration>,
     ) -> Result<u64, ClientError> {
         let mut sent_total = 0u64;
         let mut rest = data;
         while !rest.is_empty() {
             let chunk_len = rest.len().min(MAX_TRANSFER as usize);
             let (chunk, _) = rest.split_at(chunk_len);
-            let sent = self.send(id, chunk, timeout_ms)?;
+            let sent = self.send(id, chunk, timeout)?;
             if sent == 0 {
                 // The driver promises all-or-error; zero progress would loop forever.
                 return Err(ClientError::Protocol {
@@ -834,9 +832,9 @@ impl Device {
         id: EndpointId,
         reader: &mut dyn Read,
         what: &str,
-        timeout_ms: u32,
+        timeout: Option<Duration>,
     ) -> Result<u64, ClientError> {
-        self.send_reader_reporting(id, reader, what, timeout_ms, &mut |_| {})
+        self.send_reader_reporting(id, reader, what, timeout, &mut |_| {})
     }
 
     /// Like [`Device::send_reader`], calling `sent` with the bytes of each SEND once it
@@ -850,7 +848,7 @@ impl Device {
         id: EndpointId,
         reader: &mut dyn Read,
         what: &str,
-        timeout_ms: u32,
+        timeout: Option<Duration>,
         sent: &mut dyn FnMut(u64),
     ) -> Result<u64, ClientError> {
         let mut buffer = vec![0; MAX_TRANSFER as usize];
@@ -861,14 +859,14 @@ impl Device {
             let Some(chunk) = buffer.get(..filled).filter(|chunk| !chunk.is_empty()) else {
                 return Ok(sent_total);
             };
-            let chunk_sent = self.send_all(id, chunk, timeout_ms)?;
+            let chunk_sent = self.send_all(id, chunk, timeout)?;
             sent(chunk_sent);
             sent_total = sent_total.saturating_add(chunk_sent);
         }
     }
 
-    /// Receives at most `max` bytes (RECV, 1 to [`MAX_TRANSFER`]); waits up to `timeout_ms`
-    /// (0: driver default) for the first byte.
+    /// Receives at most `max` bytes (RECV, 1 to [`MAX_TRANSFER`]); waits up to `timeout`
+    /// (`None`: the driver's default) for the first byte.
     ///
     /// # Errors
     ///
@@ -877,7 +875,7 @@ impl Device {
         &self,
         id: EndpointId,
         max: u32,
-        timeout_ms: u32,
+        timeout: Option<Duration>,
     ) -> Result<ReceivedData, ClientError> {
         let op = || format!("recv on endpoint {id}");
         if max == 0 || max > MAX_TRANSFER {
@@ -887,7 +885,7 @@ impl Device {
             });
         }
         let mut data = vec![0; max as usize];
-        let received = self.recv_into(id, &mut data, timeout_ms)?;
+        let received = self.recv_into(id, &mut data, timeout)?;
         data.truncate(received);
         Ok(ReceivedData {
             eof: data.is_empty(),
@@ -898,7 +896,7 @@ impl Device {
     /// Receives into `buffer` (RECV by direct I/O: the driver writes the bytes straight into
     /// it, no copy), at most [`MAX_TRANSFER`] bytes; returns how many arrived, 0 when the
     /// peer closed its side (end of stream). An empty `buffer` returns 0 without a request.
-    /// Waits up to `timeout_ms` (0: driver default) for the first byte.
+    /// Waits up to `timeout` (`None`: the driver's default) for the first byte.
     ///
     /// # Errors
     ///
@@ -909,14 +907,15 @@ impl Device {
         &self,
         id: EndpointId,
         buffer: &mut [u8],
-        timeout_ms: u32,
+        timeout: Option<Duration>,
     ) -> Result<usize, ClientError> {
         let op = || format!("recv on endpoint {id}");
         let len = buffer.len().min(MAX_TRANSFER as usize);
         let Some(buffer) = buffer.get_mut(..len).filter(|buffer| !buffer.is_empty()) else {
             return Ok(0);
         };
-        let request = encode_recv(id, timeout_ms, data_length(len, MAX_TRANSFER).unwrap_or(0));
+        let length = data_length(len, MAX_TRANSFER).unwrap_or(0);
+        let request = encode_recv(id, wire_timeout(timeout), length);
         let received = self.exchange(&op, &mut |transport| {
             transport.ioctl(IoctlCode::RECV.0, &request, buffer)
         })?;
@@ -939,7 +938,7 @@ impl Device {
         &self,
         id: EndpointId,
         count: u64,
-        timeout_ms: u32,
+        timeout: Option<Duration>,
         sink: &mut dyn Write,
     ) -> Result<u64, ClientError> {
         // One buffer for every RECV: the driver writes into it directly.
@@ -953,7 +952,7 @@ impl Device {
                 .unwrap_or(usize::MAX)
                 .min(room);
             let chunk = buffer.get_mut(..want).unwrap_or_default();
-            let got = self.recv_into(id, chunk, timeout_ms)?;
+            let got = self.recv_into(id, chunk, timeout)?;
             if got == 0 {
                 return Err(ClientError::UnexpectedEof {
                     id,
@@ -1041,3 +1040,6 @@ pub fn write_data(sink: &mut dyn Write, data: &[u8]) -> io::Result<()> {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests;

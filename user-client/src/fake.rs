@@ -43,13 +43,11 @@
     reason = "test support: callers assert on what they use"
 )]
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
@@ -218,7 +216,7 @@ struct State {
 
 /// What runs while a receive waits (see [`FakeDriver::while_waiting`]).
 #[derive(Default)]
-struct WaitHook(Option<Box<dyn FnMut()>>);
+struct WaitHook(Option<Box<dyn FnMut() + Send>>);
 
 impl std::fmt::Debug for WaitHook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -338,7 +336,7 @@ impl State {
 
 /// The fake driver; clones share its state. Open a [`FakeHandle`] to send it requests.
 #[derive(Clone, Debug, Default)]
-pub struct FakeDriver(Rc<RefCell<State>>);
+pub struct FakeDriver(Arc<Mutex<State>>);
 
 /// An open handle on the fake driver (what `CreateFileW` gives a client).
 #[derive(Debug)]
@@ -351,7 +349,7 @@ pub struct FakeHandle {
 impl Drop for FakeHandle {
     /// Closes the endpoints this handle created without `detach`.
     fn drop(&mut self) {
-        let mut state = self.driver.0.borrow_mut();
+        let mut state = self.driver.state();
         state
             .endpoints
             .retain(|_, endpoint| endpoint.detached || endpoint.owner != self.id);
@@ -359,9 +357,14 @@ impl Drop for FakeHandle {
 }
 
 impl FakeDriver {
+    /// The shared state (a test that panicked while holding it leaves it usable).
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Opens a new handle.
     pub fn handle(&self) -> FakeHandle {
-        let mut state = self.0.borrow_mut();
+        let mut state = self.state();
         state.last_handle += 1;
         FakeHandle {
             driver: self.clone(),
@@ -372,18 +375,18 @@ impl FakeDriver {
 
     /// The ids of the open endpoints.
     pub fn endpoint_ids(&self) -> Vec<u64> {
-        self.0.borrow().endpoints.keys().copied().collect()
+        self.state().endpoints.keys().copied().collect()
     }
 
     /// The IOCTL codes received so far.
     pub fn requests(&self) -> Vec<u32> {
-        self.0.borrow().requests.clone()
+        self.state().requests.clone()
     }
 
     /// Queues bytes from the peer of connection `id` (a served connection's service takes
     /// them at once).
     pub fn peer_sends(&self, id: u64, data: &[u8]) {
-        let mut state = self.0.borrow_mut();
+        let mut state = self.state();
         if let Some(endpoint) = state.endpoints.get_mut(&id) {
             endpoint.inbox.extend(data);
             if endpoint.is_served() {
@@ -396,8 +399,7 @@ impl FakeDriver {
 
     /// What the service of served connection `id` has sent to its peer so far.
     pub fn peer_received(&self, id: u64) -> Vec<u8> {
-        self.0
-            .borrow()
+        self.state()
             .endpoints
             .get(&id)
             .map(|endpoint| endpoint.outbox.clone())
@@ -406,20 +408,20 @@ impl FakeDriver {
 
     /// Queues a datagram from `from` on UDP endpoint `id`.
     pub fn peer_sends_to(&self, id: u64, from: SocketAddr, data: &[u8]) {
-        if let Some(endpoint) = self.0.borrow_mut().endpoints.get_mut(&id) {
+        if let Some(endpoint) = self.state().endpoints.get_mut(&id) {
             endpoint.datagrams.push_back((from, data.to_vec()));
         }
     }
 
     /// Runs `hook` whenever a receive waits for data (the test's stand-in for another
     /// thread acting while the request is pending, e.g. cancelling it).
-    pub fn while_waiting(&self, hook: impl FnMut() + 'static) {
-        self.0.borrow_mut().while_waiting = WaitHook(Some(Box::new(hook)));
+    pub fn while_waiting(&self, hook: impl FnMut() + Send + 'static) {
+        self.state().while_waiting = WaitHook(Some(Box::new(hook)));
     }
 
     /// Makes the next request with `code` fail with `status` once it has been validated.
     pub fn fail_next(&self, code: IoctlCode, status: NtStatus) {
-        self.0.borrow_mut().faults.insert(code.0, status);
+        self.state().faults.insert(code.0, status);
     }
 
     /// A client connects to listener `id`, sends `data`, reads up to `read` bytes of what the
@@ -428,7 +430,7 @@ impl FakeDriver {
     /// listener without a service the client is queued for ACCEPT instead (it reads nothing
     /// here); `None` when the queue is full.
     pub fn client_session(&self, id: u64, data: &[u8], read: usize, stay: bool) -> Option<Vec<u8>> {
-        let mut state = self.0.borrow_mut();
+        let mut state = self.state();
         let listener = state.endpoints.get_mut(&id)?;
         if listener.kind != EndpointKind::TcpListener
             || listener.connections_active >= listener.max_connections
@@ -515,7 +517,7 @@ impl FakeDriver {
         input: &[u8],
         mut output: Output<'_>,
     ) -> Result<usize, NtStatus> {
-        let mut state = self.0.borrow_mut();
+        let mut state = self.state();
         state.requests.push(code);
         state.clock += TICK_MS;
         let request = parse_request(code, input).map_err(ProtocolError::status)?;
@@ -902,433 +904,5 @@ impl Transport for FakeHandle {
     fn cancel_target(&self) -> Option<Weak<dyn CancelIo>> {
         let target: Weak<dyn CancelIo> = Arc::downgrade(&self.cancel) as Weak<dyn CancelIo>;
         Some(target)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{FakeDriver, DEFAULT_BUFFER};
-    use crate::{ClientError, Device};
-    use std::cell::Cell;
-    use std::io;
-    use std::rc::Rc;
-    use wskrs_ntstatus::NtStatus;
-    use wskrs_protocol::{
-        encode_recv, encode_recv_from, encode_send, encode_send_to, parse_recv_from_reply,
-        EndpointId, IoctlCode, OptionId, ProtocolError, UdpService, MAX_DATAGRAM, MAX_TRANSFER,
-    };
-
-    fn device(fake: &FakeDriver) -> Device {
-        Device::from_transport(Box::new(fake.handle()))
-    }
-
-    #[test]
-    fn udp_sockets_reach_each_other_and_the_echo_service() {
-        let fake = FakeDriver::default();
-        let device = device(&fake);
-        let options = crate::UdpOptions::default();
-        let echo = device
-            .udp_bind(
-                "127.0.0.1:7000".parse().unwrap(),
-                UdpService::Echo,
-                &options,
-            )
-            .unwrap();
-        assert_eq!(echo.kind, wskrs_protocol::EndpointKind::Udp);
-        let user = device
-            .udp_bind(
-                "127.0.0.1:7001".parse().unwrap(),
-                UdpService::None,
-                &options,
-            )
-            .unwrap();
-        device
-            .send_to(user.id, "127.0.0.1:7000".parse().unwrap(), b"ping", 0)
-            .unwrap();
-        let back = device.recv_from(user.id, 100, 0).unwrap();
-        assert_eq!(back.data, b"ping");
-        assert_eq!(back.from, Some("127.0.0.1:7000".parse().unwrap()));
-        // The same address again conflicts.
-        let again = device.udp_bind(
-            "127.0.0.1:7000".parse().unwrap(),
-            UdpService::None,
-            &options,
-        );
-        assert_eq!(
-            again.unwrap_err().status(),
-            Some(NtStatus::ADDRESS_ALREADY_EXISTS)
-        );
-    }
-
-    #[test]
-    fn serve_runs_the_service_counts_its_bytes_and_refuses_the_rest() {
-        use wskrs_protocol::{encode_serve, Service};
-        let fake = FakeDriver::default();
-        let device = device(&fake);
-        let remote = "127.0.0.1:9000".parse().unwrap();
-        let echo = device.tcp_connect(remote, None, false, 0).unwrap().id;
-        let discard = device.tcp_connect(remote, None, false, 0).unwrap().id;
-        let udp = device
-            .udp_bind(
-                "127.0.0.1:0".parse().unwrap(),
-                UdpService::None,
-                &crate::UdpOptions::default(),
-            )
-            .unwrap()
-            .id;
-        let status = |id, service| device.serve(id, service).err().and_then(|e| e.status());
-        // Validation first: SERVICE_NONE and a nonzero reserved field.
-        assert_eq!(
-            status(echo, Service::None),
-            Some(NtStatus::INVALID_PARAMETER)
-        );
-        let mut bad = encode_serve(echo, Service::Echo);
-        bad[20] = 1;
-        assert_eq!(
-            device.raw(IoctlCode::SERVE.0, &bad, 8).status,
-            NtStatus::INVALID_PARAMETER
-        );
-        assert_eq!(
-            status(udp, Service::Echo),
-            Some(NtStatus::INVALID_DEVICE_STATE)
-        );
-        assert_eq!(
-            status(EndpointId(99), Service::Echo),
-            Some(NtStatus::NOT_FOUND)
-        );
-
-        device.send_all(discard, b"12345", 0).unwrap();
-        assert_eq!(status(echo, Service::Echo), None);
-        assert_eq!(status(discard, Service::Discard), None);
-        assert_eq!(
-            status(echo, Service::Source),
-            Some(NtStatus::INVALID_DEVICE_STATE)
-        );
-        fake.peer_sends(echo.0, b"abc");
-        fake.peer_sends(discard.0, b"xyz");
-        assert_eq!(fake.peer_received(echo.0), b"abc");
-        assert!(fake.peer_received(discard.0).is_empty());
-        assert_eq!(
-            device.send(echo, b"x", 0).unwrap_err().status(),
-            Some(NtStatus::INVALID_DEVICE_STATE)
-        );
-        assert_eq!(
-            device.nodelay(discard).unwrap_err().status(),
-            Some(NtStatus::INVALID_DEVICE_STATE)
-        );
-        let list = device.list().unwrap();
-        let counters: Vec<_> = list
-            .iter()
-            .map(|e| {
-                (
-                    e.status.service,
-                    e.status.bytes_sent,
-                    e.status.bytes_received,
-                )
-            })
-            .collect();
-        // The discard connection's 5 echoed bytes went to its service, with the peer's 3.
-        assert_eq!(
-            counters,
-            [
-                (Service::Echo, 3, 3),
-                (Service::Discard, 5, 8),
-                (Service::None, 0, 0)
-            ]
-        );
-        let totals = device.stats().unwrap();
-        assert_eq!(
-            (
-                totals.bytes_sent,
-                totals.bytes_received,
-                totals.connections_served
-            ),
-            (8, 11, 2)
-        );
-        device.close(echo).unwrap();
-        assert_eq!(fake.endpoint_ids(), [discard.0, udp.0]);
-    }
-
-    #[test]
-    fn closing_a_handle_closes_what_it_created_without_detach() {
-        let fake = FakeDriver::default();
-        let first = device(&fake);
-        let second = device(&fake);
-        let kept = first
-            .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, true, 0)
-            .unwrap();
-        let owned = first
-            .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
-            .unwrap();
-        let mine: Vec<bool> = first
-            .list()
-            .unwrap()
-            .iter()
-            .map(|entry| entry.status.owned_by_caller)
-            .collect();
-        assert_eq!(mine, [true, true]);
-        assert!(second
-            .list()
-            .unwrap()
-            .iter()
-            .all(|e| !e.status.owned_by_caller));
-        drop(first);
-        assert_eq!(fake.endpoint_ids(), [kept.id.0]);
-        assert_ne!(kept.id, owned.id);
-    }
-
-    #[test]
-    fn options_follow_the_kind_and_faults_are_counted() {
-        let fake = FakeDriver::default();
-        let device = device(&fake);
-        let udp = device
-            .udp_bind(
-                "[::1]:0".parse().unwrap(),
-                UdpService::None,
-                &crate::UdpOptions::default(),
-            )
-            .unwrap();
-        assert_eq!(
-            device.socket_option(udp.id, OptionId::RcvBuf).unwrap(),
-            DEFAULT_BUFFER
-        );
-        assert!(device.only_v6(udp.id).unwrap());
-        assert_eq!(
-            device.nodelay(udp.id).unwrap_err().status(),
-            Some(NtStatus::INVALID_DEVICE_STATE)
-        );
-        fake.fail_next(IoctlCode::RECV_FROM, NtStatus::CONNECTION_RESET);
-        assert_eq!(
-            device.recv_from(udp.id, 1, 0).unwrap_err().status(),
-            Some(NtStatus::CONNECTION_RESET)
-        );
-        let entry = &device.list().unwrap()[0];
-        // The nodelay refusal and the injected reset.
-        assert_eq!(entry.activity.errors, 2);
-        assert_eq!(entry.activity.last_status, Some(NtStatus::CONNECTION_RESET));
-        assert_eq!(device.stats().unwrap().errors, 2);
-    }
-
-    #[test]
-    fn direct_requests_need_their_exact_output_buffer() {
-        let fake = FakeDriver::default();
-        let device = device(&fake);
-        let id = device
-            .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
-            .unwrap()
-            .id;
-        let udp = device
-            .udp_bind(
-                "127.0.0.1:7005".parse().unwrap(),
-                UdpService::None,
-                &crate::UdpOptions::default(),
-            )
-            .unwrap()
-            .id;
-        let to = "127.0.0.1:9999".parse().unwrap();
-        let status =
-            |code: IoctlCode, input: &[u8], out_len| device.raw(code.0, input, out_len).status;
-        // SEND / SEND_TO: the output buffer is the data, exactly `length` bytes.
-        assert_eq!(
-            status(IoctlCode::SEND, &encode_send(id, 0, 5), 4),
-            NtStatus::INVALID_PARAMETER
-        );
-        assert_eq!(
-            status(IoctlCode::SEND, &encode_send(id, 0, 5), 6),
-            NtStatus::INVALID_PARAMETER
-        );
-        assert_eq!(
-            status(IoctlCode::SEND, &encode_send(id, 0, 5), 5),
-            NtStatus::SUCCESS
-        );
-        assert_eq!(
-            status(IoctlCode::SEND_TO, &encode_send_to(udp, 0, to, 3), 2),
-            NtStatus::INVALID_PARAMETER
-        );
-        // RECV: exactly `max_length`; RECV_FROM: 48 + `max_length`.
-        assert_eq!(
-            status(IoctlCode::RECV, &encode_recv(id, 0, 5), 16 + 5),
-            NtStatus::INVALID_PARAMETER
-        );
-        assert_eq!(
-            status(IoctlCode::RECV, &encode_recv(id, 0, 5), 0),
-            NtStatus::INVALID_PARAMETER
-        );
-        let echoed = device.raw(IoctlCode::RECV.0, &encode_recv(id, 0, 5), 5);
-        assert_eq!(
-            (echoed.status, echoed.output.len()),
-            (NtStatus::SUCCESS, 5),
-            "the 5 zero bytes sent above"
-        );
-        // Even below the smallest RECV_FROM buffer (49): the length differs.
-        assert_eq!(
-            status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 10), 10),
-            NtStatus::INVALID_PARAMETER
-        );
-        assert_eq!(
-            status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 10), 48 + 9),
-            NtStatus::INVALID_PARAMETER
-        );
-        assert_eq!(
-            status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 10), 48),
-            NtStatus::INVALID_PARAMETER
-        );
-        // Zero lengths are not requests in v3.
-        assert_eq!(
-            status(IoctlCode::SEND, &encode_send(id, 0, 0), 0),
-            NtStatus::INVALID_PARAMETER
-        );
-        assert_eq!(
-            status(IoctlCode::RECV, &encode_recv(id, 0, 0), 0),
-            NtStatus::INVALID_PARAMETER
-        );
-        assert_eq!(
-            status(IoctlCode::SEND_TO, &encode_send_to(udp, 0, to, 0), 0),
-            NtStatus::INVALID_PARAMETER
-        );
-        assert_eq!(
-            status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 0), 48),
-            NtStatus::INVALID_PARAMETER
-        );
-    }
-
-    #[test]
-    fn the_library_refuses_what_the_driver_would_without_a_request() {
-        let fake = FakeDriver::default();
-        let device = device(&fake);
-        let id = device
-            .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
-            .unwrap()
-            .id;
-        let udp = device
-            .udp_bind(
-                "127.0.0.1:7007".parse().unwrap(),
-                UdpService::None,
-                &crate::UdpOptions::default(),
-            )
-            .unwrap()
-            .id;
-        let to = "127.0.0.1:9999".parse().unwrap();
-        let before = fake.requests().len();
-        let not_sent = |result: Result<u32, ClientError>| {
-            matches!(
-                result,
-                Err(ClientError::Request {
-                    error: ProtocolError::InvalidParameter,
-                    ..
-                })
-            )
-        };
-        assert!(not_sent(device.send_to(udp, to, b"", 0)), "empty datagram");
-        assert!(not_sent(device.send_to(
-            udp,
-            to,
-            &vec![0; MAX_DATAGRAM as usize + 1],
-            0
-        )));
-        assert!(not_sent(device.send(
-            id,
-            &vec![0; MAX_TRANSFER as usize + 1],
-            0
-        )));
-        assert!(matches!(
-            device.recv(id, 0, 0),
-            Err(ClientError::Request { .. })
-        ));
-        assert!(matches!(
-            device.recv_from(udp, 0, 0),
-            Err(ClientError::Request { .. })
-        ));
-        assert!(matches!(
-            device.recv_from(udp, MAX_DATAGRAM + 1, 0),
-            Err(ClientError::Request { .. })
-        ));
-        assert_eq!(
-            device.send(id, b"", 0).unwrap(),
-            0,
-            "nothing to send: no request"
-        );
-        assert_eq!(device.recv_into(id, &mut [], 0).unwrap(), 0);
-        assert_eq!(fake.requests().len(), before);
-    }
-
-    #[test]
-    fn recv_from_output_carries_the_header_then_the_datagram() {
-        let fake = FakeDriver::default();
-        let device = device(&fake);
-        let udp = device
-            .udp_bind(
-                "127.0.0.1:7006".parse().unwrap(),
-                UdpService::None,
-                &crate::UdpOptions::default(),
-            )
-            .unwrap()
-            .id;
-        let from = "10.0.0.1:53".parse().unwrap();
-        fake.peer_sends_to(udp.0, from, b"0123456789");
-        // A 4-byte room truncates the datagram: Information is 48 + 4.
-        let raw = device.raw(IoctlCode::RECV_FROM.0, &encode_recv_from(udp, 0, 4), 48 + 4);
-        assert_eq!((raw.status, raw.output.len()), (NtStatus::SUCCESS, 52));
-        let reply = parse_recv_from_reply(&raw.output).unwrap();
-        assert_eq!((reply.data, reply.remote), (&b"0123"[..], Some(from)));
-    }
-
-    #[test]
-    fn a_cancelled_receive_fails_with_status_cancelled_and_the_endpoint_stays_usable() {
-        let fake = FakeDriver::default();
-        let device = device(&fake);
-        let id = device
-            .tcp_connect("127.0.0.1:9000".parse().unwrap(), None, false, 0)
-            .unwrap()
-            .id;
-        let canceller = device.canceller();
-        let seen_outstanding = Rc::new(Cell::new(0));
-        let (hook_canceller, seen) = (canceller.clone(), Rc::clone(&seen_outstanding));
-        fake.while_waiting(move || {
-            seen.set(hook_canceller.outstanding());
-            assert!(hook_canceller.cancel(), "a request is outstanding");
-        });
-        let error = device.recv(id, 100, 30_000).unwrap_err();
-        assert_eq!(seen_outstanding.get(), 1);
-        assert!(error.is_cancelled(), "{error:?}");
-        assert_eq!(error.status(), Some(NtStatus::CANCELLED));
-        assert_eq!(error.kind(), io::ErrorKind::Interrupted);
-        assert_eq!(error.exit_code(), crate::EXIT_CANCELLED);
-        assert_eq!(
-            error.to_string(),
-            "recv on endpoint 1: the request was cancelled (STATUS_CANCELLED)"
-        );
-        assert_eq!(canceller.outstanding(), 0);
-        // Without a cancel the same wait times out; the endpoint still echoes.
-        fake.while_waiting(|| {});
-        let timed_out = device.recv(id, 100, 5).unwrap_err();
-        assert_eq!(timed_out.status(), Some(NtStatus::IO_TIMEOUT));
-        device.send(id, b"still here", 0).unwrap();
-        assert_eq!(device.recv(id, 100, 0).unwrap().data, b"still here");
-        // A cancel with nothing outstanding does not hit the next request.
-        assert!(!canceller.cancel());
-        device.send(id, b"x", 0).unwrap();
-        assert_eq!(device.recv(id, 1, 0).unwrap().data, b"x");
-    }
-
-    #[test]
-    fn an_interrupted_device_refuses_requests_until_cleared() {
-        let fake = FakeDriver::default();
-        let device = device(&fake);
-        let canceller = device.canceller();
-        assert!(!canceller.interrupt(), "nothing outstanding");
-        let before = fake.requests().len();
-        let error = device.info().unwrap_err();
-        assert!(error.is_cancelled(), "{error:?}");
-        let error = device.send(EndpointId(1), b"abc", 0).unwrap_err();
-        assert!(error.is_cancelled(), "{error:?}");
-        assert_eq!(fake.requests().len(), before, "nothing reached the driver");
-        canceller.clear_interrupt();
-        device.info().unwrap();
-        // Cancellers of another handle do not touch this one.
-        let other = super::FakeDriver::default();
-        let other_device = Device::from_transport(Box::new(other.handle()));
-        assert!(!other_device.canceller().interrupt());
-        device.info().unwrap();
     }
 }

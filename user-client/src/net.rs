@@ -8,8 +8,9 @@
 //! [`io::ErrorKind::ConnectionRefused`], `STATUS_IO_TIMEOUT` is [`io::ErrorKind::TimedOut`],
 //! and so on (see [`ClientError::kind`]).
 //!
-//! Timeouts: each request to the driver carries a `timeout_ms` (0: the driver's default,
-//! 10 s). A read timeout of `None` (the default) waits for data indefinitely, as `std` does:
+//! Timeouts: each request to the driver carries a timeout in whole milliseconds (`None`:
+//! the driver's default, 10 s). A read timeout of `None` (the default) waits for data
+//! indefinitely, as `std` does:
 //! the RECV is issued again each time the driver's default timeout passes. A write timeout of
 //! `None` uses the driver's default for each SEND.
 //!
@@ -29,40 +30,34 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
-    EndpointId, ListenOptions, OpenedEndpoint, Service, UdpService, MAX_DATAGRAM, MAX_TRANSFER,
-    USER_DEVICE_PATH,
+    EndpointId, OpenedEndpoint, Service, UdpService, MAX_DATAGRAM, MAX_TRANSFER, USER_DEVICE_PATH,
 };
 
-use crate::{Canceller, ClientError, Device, ListedEndpoint, UdpOptions};
+use crate::options::wire_timeout;
+use crate::{
+    Canceller, ClientError, Device, DisconnectMode, Lifetime, ListedEndpoint, TcpConnectOptions,
+    TcpListenOptions, UdpBindOptions,
+};
 
-/// The wire `timeout_ms` of a `std`-style timeout: `None` is 0 (the driver's default); a
-/// duration is rounded up to whole milliseconds and capped at `u32::MAX`.
+/// A `std`-style timeout as the driver keeps it: rounded up to whole milliseconds (at most
+/// `u32::MAX`); `None` stays `None`.
 ///
 /// # Errors
 ///
 /// [`io::ErrorKind::InvalidInput`] for a zero duration, as `std`'s `set_read_timeout`.
-fn timeout_ms(timeout: Option<Duration>) -> io::Result<u32> {
-    let Some(timeout) = timeout else {
-        return Ok(0);
-    };
-    if timeout.is_zero() {
+fn checked_timeout(timeout: Option<Duration>) -> io::Result<Option<Duration>> {
+    if timeout.is_some_and(|timeout| timeout.is_zero()) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "cannot set a 0 duration timeout",
         ));
     }
-    let ms = timeout.as_nanos().div_ceil(1_000_000);
-    Ok(u32::try_from(ms).unwrap_or(u32::MAX))
-}
-
-/// The `std` timeout of a wire `timeout_ms`.
-fn timeout_of(ms: u32) -> Option<Duration> {
-    (ms != 0).then(|| Duration::from_millis(u64::from(ms)))
+    Ok(timeout.map(|_| Duration::from_millis(u64::from(wire_timeout(timeout)))))
 }
 
 /// The address the driver reported, or an error saying it did not.
@@ -134,8 +129,8 @@ pub struct KernelTcpStream {
     id: EndpointId,
     local: Option<SocketAddr>,
     peer: Option<SocketAddr>,
-    read_timeout_ms: u32,
-    write_timeout_ms: u32,
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
     /// The peer's end of stream was seen: later reads return 0 without asking the driver.
     eof: bool,
 }
@@ -175,7 +170,11 @@ impl KernelTcpStream {
         remote: SocketAddr,
         timeout: Option<Duration>,
     ) -> io::Result<Self> {
-        let endpoint = device.tcp_connect(remote, None, false, timeout_ms(timeout)?)?;
+        let options = TcpConnectOptions {
+            timeout: checked_timeout(timeout)?,
+            ..TcpConnectOptions::default()
+        };
+        let endpoint = device.tcp_connect(remote, &options)?;
         Ok(Self::from_endpoint(device, &endpoint))
     }
 
@@ -185,8 +184,8 @@ impl KernelTcpStream {
             id: endpoint.id,
             local: endpoint.local,
             peer: endpoint.remote,
-            read_timeout_ms: 0,
-            write_timeout_ms: 0,
+            read_timeout: None,
+            write_timeout: None,
             eof: false,
         }
     }
@@ -215,38 +214,38 @@ impl KernelTcpStream {
         reported(self.local, "local")
     }
 
-    /// Sets how long one read waits for data (`timeout_ms` of each RECV); `None` waits
+    /// Sets how long one read waits for data (the timeout of each RECV); `None` waits
     /// indefinitely.
     ///
     /// # Errors
     ///
     /// [`io::ErrorKind::InvalidInput`] for a zero duration.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.read_timeout_ms = timeout_ms(timeout)?;
+        self.read_timeout = checked_timeout(timeout)?;
         Ok(())
     }
 
-    /// Sets how long one write may take (`timeout_ms` of each SEND); `None` is the
+    /// Sets how long one write may take (the timeout of each SEND); `None` is the
     /// driver's default (10 s).
     ///
     /// # Errors
     ///
     /// [`io::ErrorKind::InvalidInput`] for a zero duration.
     pub fn set_write_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.write_timeout_ms = timeout_ms(timeout)?;
+        self.write_timeout = checked_timeout(timeout)?;
         Ok(())
     }
 
     /// The read timeout (`None`: wait indefinitely).
     #[must_use]
     pub fn read_timeout(&self) -> Option<Duration> {
-        timeout_of(self.read_timeout_ms)
+        self.read_timeout
     }
 
     /// The write timeout (`None`: the driver's default).
     #[must_use]
     pub fn write_timeout(&self) -> Option<Duration> {
-        timeout_of(self.write_timeout_ms)
+        self.write_timeout
     }
 
     /// Shuts the connection down: [`Shutdown::Write`] is a graceful DISCONNECT (the peer
@@ -259,9 +258,9 @@ impl KernelTcpStream {
     /// (e.g. `STATUS_INVALID_DEVICE_STATE` after an earlier shutdown, or
     /// `STATUS_NOT_IMPLEMENTED` from a provider without `WskDisconnect`).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        let abortive = match how {
-            Shutdown::Write => false,
-            Shutdown::Both => true,
+        let mode = match how {
+            Shutdown::Write => DisconnectMode::Graceful,
+            Shutdown::Both => DisconnectMode::Abortive,
             Shutdown::Read => {
                 return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
@@ -270,7 +269,7 @@ impl KernelTcpStream {
             }
         };
         self.device
-            .disconnect(self.id, abortive, self.write_timeout_ms)
+            .disconnect(self.id, mode, self.write_timeout)
             .map_err(io::Error::from)
     }
 
@@ -392,10 +391,10 @@ impl Read for KernelTcpStream {
         }
         // Direct I/O: the driver writes into `buffer` itself (at most MAX_TRANSFER bytes).
         let received = loop {
-            match self.device.recv_into(self.id, buffer, self.read_timeout_ms) {
+            match self.device.recv_into(self.id, buffer, self.read_timeout) {
                 // No timeout set: wait on, as a blocking std socket does.
                 Err(error)
-                    if self.read_timeout_ms == 0
+                    if self.read_timeout.is_none()
                         && error.status() == Some(NtStatus::IO_TIMEOUT) => {}
                 other => break other?,
             }
@@ -414,7 +413,7 @@ impl Write for KernelTcpStream {
         if chunk.is_empty() {
             return Ok(0);
         }
-        let sent = self.device.send(self.id, chunk, self.write_timeout_ms)?;
+        let sent = self.device.send(self.id, chunk, self.write_timeout)?;
         Ok((sent as usize).min(chunk.len()))
     }
 
@@ -464,7 +463,7 @@ impl Drop for KernelTcpStream {
 #[derive(Debug)]
 pub struct KernelTcpListener {
     /// Shared with the accepted streams: their endpoints belong to this handle.
-    device: Rc<Device>,
+    device: Arc<Device>,
     id: EndpointId,
     local: SocketAddr,
     service: Service,
@@ -478,7 +477,12 @@ impl KernelTcpListener {
     ///
     /// [`io::ErrorKind::AddrInUse`] if the address is taken; as [`KernelTcpStream::connect`].
     pub fn bind(local: SocketAddr, service: Service) -> io::Result<Self> {
-        Self::bind_on(open_default()?, local, service, &ListenOptions::default())
+        Self::bind_on(
+            open_default()?,
+            local,
+            service,
+            &TcpListenOptions::default(),
+        )
     }
 
     /// Like [`KernelTcpListener::bind`], serving at most `max_connections` connections at
@@ -492,15 +496,15 @@ impl KernelTcpListener {
         service: Service,
         max_connections: u32,
     ) -> io::Result<Self> {
-        let options = ListenOptions {
-            max_connections,
-            ..ListenOptions::default()
+        let options = TcpListenOptions {
+            max_connections: Some(max_connections),
+            ..TcpListenOptions::default()
         };
         Self::bind_on(open_default()?, local, service, &options)
     }
 
-    /// Listens through `device` (which the listener keeps) with every option; `detach` is
-    /// ignored (the listener closes when dropped).
+    /// Listens through `device` (which the listener keeps) with every option; the lifetime
+    /// is ignored (the listener closes when dropped).
     ///
     /// # Errors
     ///
@@ -509,17 +513,17 @@ impl KernelTcpListener {
         device: Device,
         local: SocketAddr,
         service: Service,
-        options: &ListenOptions<'_>,
+        options: &TcpListenOptions<'_>,
     ) -> io::Result<Self> {
-        let options = ListenOptions {
-            detach: false,
+        let options = TcpListenOptions {
+            lifetime: Lifetime::Handle,
             ..*options
         };
-        let endpoint = device.tcp_listen_with(local, service, &options)?;
+        let endpoint = device.tcp_listen(local, service, &options)?;
         Ok(Self {
             id: endpoint.id,
             local: endpoint.local.unwrap_or(local),
-            device: Rc::new(device),
+            device: Arc::new(device),
             service,
         })
     }
@@ -540,7 +544,7 @@ impl KernelTcpListener {
     /// meanwhile; the ACCEPT's error.
     pub fn accept(&self) -> io::Result<(KernelTcpStream, SocketAddr)> {
         loop {
-            match self.accept_within(0) {
+            match self.accept_within(None) {
                 // No timeout: wait on, as a blocking std listener does.
                 Err(error) if status_of(&error) == Some(NtStatus::IO_TIMEOUT) => {}
                 other => return other,
@@ -555,10 +559,13 @@ impl KernelTcpListener {
     /// As [`accept`](Self::accept); [`io::ErrorKind::TimedOut`] when `timeout` passes
     /// (`STATUS_IO_TIMEOUT`); [`io::ErrorKind::InvalidInput`] for a zero timeout.
     pub fn accept_timeout(&self, timeout: Duration) -> io::Result<(KernelTcpStream, SocketAddr)> {
-        self.accept_within(timeout_ms(Some(timeout))?)
+        self.accept_within(checked_timeout(Some(timeout))?)
     }
 
-    fn accept_within(&self, timeout_ms: u32) -> io::Result<(KernelTcpStream, SocketAddr)> {
+    fn accept_within(
+        &self,
+        timeout: Option<Duration>,
+    ) -> io::Result<(KernelTcpStream, SocketAddr)> {
         if self.service != Service::None {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -569,8 +576,8 @@ impl KernelTcpListener {
                 ),
             ));
         }
-        let endpoint = self.device.accept(self.id, timeout_ms, false)?;
-        let shared = Device::from_transport(Box::new(Rc::clone(&self.device)));
+        let endpoint = self.device.accept(self.id, Lifetime::Handle, timeout)?;
+        let shared = Device::from_transport(Box::new(Arc::clone(&self.device)));
         let stream = KernelTcpStream::from_endpoint(shared, &endpoint);
         let peer = endpoint
             .remote
@@ -638,7 +645,7 @@ pub struct KernelUdpSocket {
     device: Device,
     id: EndpointId,
     local: SocketAddr,
-    read_timeout_ms: u32,
+    read_timeout: Option<Duration>,
 }
 
 impl KernelUdpSocket {
@@ -657,12 +664,12 @@ impl KernelUdpSocket {
     ///
     /// As [`KernelUdpSocket::bind`].
     pub fn bind_on(device: Device, local: SocketAddr) -> io::Result<Self> {
-        let endpoint = device.udp_bind(local, UdpService::None, &UdpOptions::default())?;
+        let endpoint = device.udp_bind(local, UdpService::None, &UdpBindOptions::default())?;
         Ok(Self {
             id: endpoint.id,
             local: endpoint.local.unwrap_or(local),
             device,
-            read_timeout_ms: 0,
+            read_timeout: None,
         })
     }
 
@@ -688,7 +695,7 @@ impl KernelUdpSocket {
     /// [`io::ErrorKind::InvalidInput`] for a datagram that is empty (ABI v3 cannot send
     /// zero-length datagrams) or too long (not sent); the SEND_TO's error.
     pub fn send_to(&self, data: &[u8], remote: SocketAddr) -> io::Result<usize> {
-        let sent = self.device.send_to(self.id, remote, data, 0)?;
+        let sent = self.device.send_to(self.id, remote, data, None)?;
         Ok(sent as usize)
     }
 
@@ -705,9 +712,9 @@ impl KernelUdpSocket {
             .unwrap_or(MAX_DATAGRAM)
             .clamp(1, MAX_DATAGRAM);
         let datagram = loop {
-            match self.device.recv_from(self.id, want, self.read_timeout_ms) {
+            match self.device.recv_from(self.id, want, self.read_timeout) {
                 Err(error)
-                    if self.read_timeout_ms == 0
+                    if self.read_timeout.is_none()
                         && error.status() == Some(NtStatus::IO_TIMEOUT) => {}
                 other => break other?,
             }
@@ -735,14 +742,14 @@ impl KernelUdpSocket {
     ///
     /// [`io::ErrorKind::InvalidInput`] for a zero duration.
     pub fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
-        self.read_timeout_ms = timeout_ms(timeout)?;
+        self.read_timeout = checked_timeout(timeout)?;
         Ok(())
     }
 
     /// The read timeout (`None`: wait indefinitely).
     #[must_use]
     pub fn read_timeout(&self) -> Option<Duration> {
-        timeout_of(self.read_timeout_ms)
+        self.read_timeout
     }
 }
 
@@ -756,12 +763,12 @@ impl Drop for KernelUdpSocket {
 mod tests {
     use super::{KernelTcpListener, KernelTcpStream, KernelUdpSocket};
     use crate::fake::{FakeDriver, CLOSED_PEER_PORT, REFUSING_PORT};
-    use crate::{ClientError, Device};
+    use crate::{ClientError, Device, Lifetime, TcpListenOptions};
     use std::io::{self, Read, Write};
     use std::net::{Shutdown, SocketAddr};
     use std::time::Duration;
     use wskrs_ntstatus::NtStatus;
-    use wskrs_protocol::{IoctlCode, ListenOptions, Service, MAX_TRANSFER};
+    use wskrs_protocol::{IoctlCode, Service, MAX_TRANSFER};
 
     fn device(fake: &FakeDriver) -> Device {
         Device::from_transport(Box::new(fake.handle()))
@@ -997,14 +1004,14 @@ mod tests {
             device(&fake),
             addr("127.0.0.1:9100"),
             Service::Echo,
-            &ListenOptions::default(),
+            &TcpListenOptions::default(),
         )
         .unwrap();
         let taken = KernelTcpListener::bind_on(
             device(&fake),
             addr("127.0.0.1:9100"),
             Service::Discard,
-            &ListenOptions::default(),
+            &TcpListenOptions::default(),
         )
         .unwrap_err();
         assert_eq!(taken.kind(), io::ErrorKind::AddrInUse);
@@ -1034,9 +1041,9 @@ mod tests {
             device(&fake),
             addr("127.0.0.1:9100"),
             Service::Echo,
-            &ListenOptions {
-                detach: true,
-                ..ListenOptions::default()
+            &TcpListenOptions {
+                lifetime: Lifetime::Detached,
+                ..TcpListenOptions::default()
             },
         )
         .unwrap();
@@ -1067,9 +1074,9 @@ mod tests {
             device(&fake),
             addr("127.0.0.1:9100"),
             Service::Echo,
-            &ListenOptions {
-                max_connections: 1,
-                ..ListenOptions::default()
+            &TcpListenOptions {
+                max_connections: Some(1),
+                ..TcpListenOptions::default()
             },
         )
         .unwrap();
@@ -1090,9 +1097,9 @@ mod tests {
             device(fake),
             addr("127.0.0.1:9103"),
             Service::None,
-            &ListenOptions {
-                max_connections,
-                ..ListenOptions::default()
+            &TcpListenOptions {
+                max_connections: Some(max_connections),
+                ..TcpListenOptions::default()
             },
         )
         .unwrap()
@@ -1155,7 +1162,7 @@ mod tests {
             device(&fake),
             addr("127.0.0.1:9100"),
             Service::Echo,
-            &ListenOptions::default(),
+            &TcpListenOptions::default(),
         )
         .unwrap();
         let before = fake.requests().len();
@@ -1167,9 +1174,9 @@ mod tests {
         let stream =
             KernelTcpStream::connect_on(device(&fake), addr("127.0.0.1:9000"), None).unwrap();
         let raw = device(&fake);
-        let refused = raw.accept(echo.id(), 0, false).unwrap_err();
+        let refused = raw.accept(echo.id(), Lifetime::Handle, None).unwrap_err();
         assert_eq!(refused.status(), Some(NtStatus::INVALID_DEVICE_STATE));
-        let refused = raw.accept(stream.id(), 0, false).unwrap_err();
+        let refused = raw.accept(stream.id(), Lifetime::Handle, None).unwrap_err();
         assert_eq!(refused.status(), Some(NtStatus::INVALID_DEVICE_STATE));
     }
 

@@ -4,8 +4,6 @@
 mod cli;
 mod output;
 mod progress;
-mod selftest;
-mod shell;
 
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;

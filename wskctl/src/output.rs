@@ -1,4 +1,6 @@
-//! What `wskctl` prints: the text and JSON forms of each result, and hex helpers.
+//! What `wskctl` prints: each command's result is one value (a [`Reply`]) that renders as
+//! text or, with `--json`, as its JSON; [`Format`] is the one place that chooses. Also the
+//! hex helpers and the text of versions and ages that the self-test report shares.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -7,7 +9,55 @@ use serde::Serialize;
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{DriverInfo, EndpointStatus, OpenedEndpoint, Service, Stats};
 
-use wskrs_client::{Datagram, ListedEndpoint, RawReply};
+use wskrs_client::{Datagram, ListedEndpoint, RawReply, ServiceState};
+
+/// A command's result: its JSON is the `Serialize` form, its text [`Reply::text`].
+pub(crate) trait Reply: Serialize {
+    /// The text form, without a trailing newline (empty: nothing is printed).
+    fn text(&self) -> String;
+
+    /// Whether the text form is a remark for standard error rather than a result (the
+    /// JSON form always is the result).
+    fn text_is_remark(&self) -> bool {
+        false
+    }
+}
+
+/// How results are printed: text, or JSON with `--json`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// For people.
+    Text,
+    /// One JSON value per result (`--json`).
+    Json,
+}
+
+impl Format {
+    /// [`Format::Json`] when `--json` was given.
+    #[must_use]
+    pub(crate) const fn from_json_flag(json: bool) -> Self {
+        if json {
+            Self::Json
+        } else {
+            Self::Text
+        }
+    }
+
+    /// `reply` in this format.
+    #[must_use]
+    pub(crate) fn render(self, reply: &impl Reply) -> String {
+        match self {
+            Self::Text => reply.text(),
+            Self::Json => to_json(reply),
+        }
+    }
+
+    /// Whether `reply` in this format is a remark (see [`Reply::text_is_remark`]).
+    #[must_use]
+    pub(crate) fn is_remark(self, reply: &impl Reply) -> bool {
+        self == Self::Text && reply.text_is_remark()
+    }
+}
 
 /// `0.1.0` from (0, 1, 0).
 #[must_use]
@@ -22,165 +72,12 @@ pub(crate) fn wsk_version_text(info: &DriverInfo) -> Option<String> {
         .map(|(major, minor)| format!("{major}.{minor}"))
 }
 
-/// `wsk-rs driver 0.1.0, protocol 3, WSK provider 1.0, 0 endpoints`.
-#[must_use]
-pub(crate) fn info_text(info: &DriverInfo) -> String {
-    let wsk = wsk_version_text(info).unwrap_or_else(|| "unknown".to_owned());
-    let plural = if info.endpoint_count == 1 { "" } else { "s" };
-    format!(
-        "wsk-rs driver {}, protocol {}, WSK provider {wsk}, {} endpoint{plural}",
-        version_text(info.driver_version),
-        info.abi_version,
-        info.endpoint_count
-    )
+fn address_or(address: Option<&str>, missing: &str) -> String {
+    address.unwrap_or(missing).to_owned()
 }
 
-#[derive(Serialize)]
-struct InfoJson {
-    driver_version: String,
-    protocol: u32,
-    wsk_version: Option<String>,
-    endpoints: u32,
-}
-
-/// `{"driver_version":"0.1.0","protocol":2,"wsk_version":"1.0","endpoints":0}`.
-#[must_use]
-pub(crate) fn info_json(info: &DriverInfo) -> String {
-    to_json(&InfoJson {
-        driver_version: version_text(info.driver_version),
-        protocol: info.abi_version,
-        wsk_version: wsk_version_text(info),
-        endpoints: info.endpoint_count,
-    })
-}
-
-fn address_or(address: Option<SocketAddr>, missing: &str) -> String {
-    address.map_or_else(|| missing.to_owned(), |address| address.to_string())
-}
-
-/// `endpoint 3 connected 127.0.0.1:50000 -> 127.0.0.1:9000` (`?` for an unknown address).
-#[must_use]
-pub(crate) fn connected_text(endpoint: &OpenedEndpoint) -> String {
-    format!(
-        "endpoint {} connected {} -> {}",
-        endpoint.id,
-        address_or(endpoint.local, "?"),
-        address_or(endpoint.remote, "?")
-    )
-}
-
-/// `endpoint 5 accepted 127.0.0.1:9100 <- 127.0.0.1:50000 (listener 4)`: the new
-/// connection's local and remote addresses (`?` for an unknown one).
-#[must_use]
-pub(crate) fn accepted_text(endpoint: &OpenedEndpoint, listener: u64) -> String {
-    format!(
-        "endpoint {} accepted {} <- {} (listener {listener})",
-        endpoint.id,
-        address_or(endpoint.local, "?"),
-        address_or(endpoint.remote, "?")
-    )
-}
-
-/// `endpoint 4 listening on 127.0.0.1:9100 (service echo)`; `requested` stands in for an
-/// unknown local address.
-#[must_use]
-pub(crate) fn listening_text(
-    endpoint: &OpenedEndpoint,
-    requested: SocketAddr,
-    service: Service,
-) -> String {
-    format!(
-        "endpoint {} listening on {} (service {service})",
-        endpoint.id,
-        endpoint.local.unwrap_or(requested)
-    )
-}
-
-#[derive(Serialize)]
-struct EndpointJson<'a> {
-    id: u64,
-    kind: &'a str,
-    local: Option<String>,
-    remote: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    service: Option<&'a str>,
-    /// The listener an accepted connection came from.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    listener: Option<u64>,
-    detached: bool,
-}
-
-/// The JSON object for a new endpoint: `{"id":3,"kind":"tcp","local":...,"remote":...,"detached":false}`
-/// (listeners add `"service"`).
-#[must_use]
-pub(crate) fn endpoint_json(
-    endpoint: &OpenedEndpoint,
-    service: Option<Service>,
-    detached: bool,
-) -> String {
-    to_json(&EndpointJson {
-        id: endpoint.id.0,
-        kind: endpoint.kind.name(),
-        local: endpoint.local.map(|address| address.to_string()),
-        remote: endpoint.remote.map(|address| address.to_string()),
-        service: service.map(Service::name),
-        listener: None,
-        detached,
-    })
-}
-
-/// The JSON object for an accepted connection: [`endpoint_json`]'s fields and the
-/// `"listener"` it came from.
-#[must_use]
-pub(crate) fn accepted_json(endpoint: &OpenedEndpoint, listener: u64, detached: bool) -> String {
-    to_json(&EndpointJson {
-        id: endpoint.id.0,
-        kind: endpoint.kind.name(),
-        local: endpoint.local.map(|address| address.to_string()),
-        remote: endpoint.remote.map(|address| address.to_string()),
-        service: None,
-        listener: Some(listener),
-        detached,
-    })
-}
-
-/// `sent N bytes`.
-#[must_use]
-pub(crate) fn sent_text(sent: u64) -> String {
-    format!("sent {sent} {}", bytes_word(sent))
-}
-
-/// `{"id":3,"sent":N}`.
-#[must_use]
-pub(crate) fn sent_json(id: u64, sent: u64) -> String {
-    #[derive(Serialize)]
-    struct SentJson {
-        id: u64,
-        sent: u64,
-    }
-    to_json(&SentJson { id, sent })
-}
-
-/// `received N bytes`, or `peer closed` for an end of stream with no data.
-#[must_use]
-pub(crate) fn received_text(received: u64, eof: bool) -> String {
-    if received == 0 && eof {
-        "peer closed".to_owned()
-    } else {
-        format!("received {received} {}", bytes_word(received))
-    }
-}
-
-/// `{"id":3,"received":N,"eof":false}`.
-#[must_use]
-pub(crate) fn received_json(id: u64, received: u64, eof: bool) -> String {
-    #[derive(Serialize)]
-    struct ReceivedJson {
-        id: u64,
-        received: u64,
-        eof: bool,
-    }
-    to_json(&ReceivedJson { id, received, eof })
+fn address_string(address: Option<SocketAddr>) -> Option<String> {
+    address.map(|address| address.to_string())
 }
 
 fn bytes_word(count: u64) -> &'static str {
@@ -191,21 +88,227 @@ fn bytes_word(count: u64) -> &'static str {
     }
 }
 
-/// `closed endpoint 3`.
-#[must_use]
-pub(crate) fn closed_text(id: u64) -> String {
-    format!("closed endpoint {id}")
+/// `wskctl info`: `wsk-rs driver 0.1.0, protocol 3, WSK provider 1.0, 0 endpoints`;
+/// `{"driver_version":"0.1.0","protocol":3,"wsk_version":"1.0","endpoints":0}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Info {
+    driver_version: String,
+    protocol: u32,
+    wsk_version: Option<String>,
+    endpoints: u32,
 }
 
-/// `{"id":3,"closed":true}`.
-#[must_use]
-pub(crate) fn closed_json(id: u64) -> String {
-    #[derive(Serialize)]
-    struct ClosedJson {
-        id: u64,
-        closed: bool,
+impl From<&DriverInfo> for Info {
+    fn from(info: &DriverInfo) -> Self {
+        Self {
+            driver_version: version_text(info.driver_version),
+            protocol: info.abi_version,
+            wsk_version: wsk_version_text(info),
+            endpoints: info.endpoint_count,
+        }
     }
-    to_json(&ClosedJson { id, closed: true })
+}
+
+impl Reply for Info {
+    fn text(&self) -> String {
+        let plural = if self.endpoints == 1 { "" } else { "s" };
+        format!(
+            "wsk-rs driver {}, protocol {}, WSK provider {}, {} endpoint{plural}",
+            self.driver_version,
+            self.protocol,
+            self.wsk_version.as_deref().unwrap_or("unknown"),
+            self.endpoints
+        )
+    }
+}
+
+/// How a new endpoint came to be, for its text form.
+#[derive(Debug)]
+enum Opening {
+    /// `tcp connect`.
+    Connected,
+    /// `tcp accept` (the listener is in the JSON).
+    Accepted,
+    /// `tcp listen`, with the address shown.
+    Listening(SocketAddr),
+    /// `udp bind`, with the address shown.
+    Bound(SocketAddr),
+}
+
+/// A new endpoint. Text: `endpoint 3 connected 127.0.0.1:50000 -> 127.0.0.1:9000`,
+/// `endpoint 5 accepted 127.0.0.1:9100 <- 127.0.0.1:50000 (listener 4)`, `endpoint 4
+/// listening on 127.0.0.1:9100 (service echo)`, `endpoint 5 bound to 127.0.0.1:9200
+/// (service echo)` (`?` for an unknown address). JSON:
+/// `{"id":3,"kind":"tcp","local":...,"remote":...,"detached":false}`, with `"service"` for
+/// listeners and UDP sockets, `"listener"` for accepted connections.
+#[derive(Debug, Serialize)]
+pub(crate) struct Opened {
+    id: u64,
+    kind: &'static str,
+    local: Option<String>,
+    remote: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service: Option<&'static str>,
+    /// The listener an accepted connection came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listener: Option<u64>,
+    detached: bool,
+    #[serde(skip)]
+    opening: Opening,
+}
+
+impl Opened {
+    fn new(endpoint: &OpenedEndpoint, detached: bool, opening: Opening) -> Self {
+        Self {
+            id: endpoint.id.0,
+            kind: endpoint.kind.name(),
+            local: address_string(endpoint.local),
+            remote: address_string(endpoint.remote),
+            service: None,
+            listener: None,
+            detached,
+            opening,
+        }
+    }
+
+    /// A connection made by `tcp connect`.
+    #[must_use]
+    pub(crate) fn connected(endpoint: &OpenedEndpoint, detached: bool) -> Self {
+        Self::new(endpoint, detached, Opening::Connected)
+    }
+
+    /// A connection taken from `listener` by `tcp accept`.
+    #[must_use]
+    pub(crate) fn accepted(endpoint: &OpenedEndpoint, listener: u64, detached: bool) -> Self {
+        Self {
+            listener: Some(listener),
+            ..Self::new(endpoint, detached, Opening::Accepted)
+        }
+    }
+
+    /// A listener running `service`; `requested` stands in for an unknown local address.
+    #[must_use]
+    pub(crate) fn listening(
+        endpoint: &OpenedEndpoint,
+        requested: SocketAddr,
+        service: Service,
+        detached: bool,
+    ) -> Self {
+        let shown = endpoint.local.unwrap_or(requested);
+        Self {
+            service: Some(service.name()),
+            ..Self::new(endpoint, detached, Opening::Listening(shown))
+        }
+    }
+
+    /// A UDP socket running `service`; `requested` stands in for an unknown local address.
+    #[must_use]
+    pub(crate) fn bound(
+        endpoint: &OpenedEndpoint,
+        requested: SocketAddr,
+        service: Service,
+        detached: bool,
+    ) -> Self {
+        let shown = endpoint.local.unwrap_or(requested);
+        Self {
+            service: Some(service.name()),
+            ..Self::new(endpoint, detached, Opening::Bound(shown))
+        }
+    }
+}
+
+impl Reply for Opened {
+    fn text(&self) -> String {
+        let (id, local, remote) = (
+            self.id,
+            address_or(self.local.as_deref(), "?"),
+            address_or(self.remote.as_deref(), "?"),
+        );
+        let service = self.service.unwrap_or("none");
+        match (&self.opening, self.listener) {
+            (Opening::Connected, _) => format!("endpoint {id} connected {local} -> {remote}"),
+            (Opening::Accepted, listener) => format!(
+                "endpoint {id} accepted {local} <- {remote} (listener {})",
+                listener.unwrap_or_default()
+            ),
+            (Opening::Listening(shown), _) => {
+                format!("endpoint {id} listening on {shown} (service {service})")
+            }
+            (Opening::Bound(shown), _) => {
+                format!("endpoint {id} bound to {shown} (service {service})")
+            }
+        }
+    }
+}
+
+/// `sent N bytes`; `{"id":3,"sent":N}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Sent {
+    id: u64,
+    sent: u64,
+}
+
+impl Sent {
+    /// `sent` bytes went out on endpoint `id`.
+    #[must_use]
+    pub(crate) const fn new(id: u64, sent: u64) -> Self {
+        Self { id, sent }
+    }
+}
+
+impl Reply for Sent {
+    fn text(&self) -> String {
+        format!("sent {} {}", self.sent, bytes_word(self.sent))
+    }
+}
+
+/// `received N bytes`, or `peer closed` for an end of stream with no data;
+/// `{"id":3,"received":N,"eof":false}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Received {
+    id: u64,
+    #[serde(rename = "received")]
+    bytes: u64,
+    eof: bool,
+}
+
+impl Received {
+    /// `bytes` arrived on endpoint `id`; `eof`: the peer closed.
+    #[must_use]
+    pub(crate) const fn new(id: u64, bytes: u64, eof: bool) -> Self {
+        Self { id, bytes, eof }
+    }
+}
+
+impl Reply for Received {
+    fn text(&self) -> String {
+        if self.bytes == 0 && self.eof {
+            "peer closed".to_owned()
+        } else {
+            format!("received {} {}", self.bytes, bytes_word(self.bytes))
+        }
+    }
+}
+
+/// `closed endpoint 3`; `{"id":3,"closed":true}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Closed {
+    id: u64,
+    closed: bool,
+}
+
+impl Closed {
+    /// Endpoint `id` was closed.
+    #[must_use]
+    pub(crate) const fn new(id: u64) -> Self {
+        Self { id, closed: true }
+    }
+}
+
+impl Reply for Closed {
+    fn text(&self) -> String {
+        format!("closed endpoint {}", self.id)
+    }
 }
 
 fn flag_names(entry: &EndpointStatus) -> Vec<&'static str> {
@@ -219,8 +322,9 @@ fn flag_names(entry: &EndpointStatus) -> Vec<&'static str> {
     flags
 }
 
-/// The columns of `wskctl list`: ABI v1's, then the activity counters of v2 (how long the
-/// endpoint has been open, send/receive operations, failed operations, the last failure).
+/// The columns of `wskctl list`: identity, state and byte counters, then the activity
+/// counters (how long the endpoint has been open, send/receive operations, failed
+/// operations, the last failure).
 pub(crate) const LIST_COLUMNS: [&str; 15] = [
     "ID", "KIND", "STATE", "SERVICE", "LOCAL", "REMOTE", "SENT", "RECEIVED", "SERVED", "ACTIVE",
     "FLAGS", "OPEN", "OPS", "ERRORS", "LAST",
@@ -242,78 +346,26 @@ pub(crate) fn age_text(ms: u64) -> String {
 }
 
 /// A status by name (`STATUS_CONNECTION_RESET`), or in hex when it has none.
-fn status_name(status: NtStatus) -> String {
+pub(crate) fn status_name(status: NtStatus) -> String {
     status
         .name()
         .map_or_else(|| format!("0x{:08X}", status.as_u32()), ToOwned::to_owned)
 }
 
-/// The `wskctl list` table: a header row and one row per endpoint, columns aligned.
-#[must_use]
-pub(crate) fn list_table(entries: &[ListedEndpoint]) -> String {
-    let mut rows: Vec<Vec<String>> =
-        vec![LIST_COLUMNS.iter().map(|&title| title.to_owned()).collect()];
-    for ListedEndpoint {
-        status: entry,
-        activity,
-    } in entries
-    {
-        let flags = flag_names(entry);
-        rows.push(vec![
-            entry.id.to_string(),
-            entry.kind.name().to_owned(),
-            entry.state.name().to_owned(),
-            entry.service.name().to_owned(),
-            address_or(entry.local, "-"),
-            address_or(entry.remote, "-"),
-            entry.bytes_sent.to_string(),
-            entry.bytes_received.to_string(),
-            entry.connections_served.to_string(),
-            entry.connections_active.to_string(),
-            if flags.is_empty() {
-                "-".to_owned()
-            } else {
-                flags.join(",")
-            },
-            age_text(activity.opened_ms),
-            format!("{}/{}", activity.send_ops, activity.recv_ops),
-            activity.errors.to_string(),
-            activity
-                .last_status
-                .map_or_else(|| "-".to_owned(), status_name),
-        ]);
-    }
-    let mut widths = [0usize; LIST_COLUMNS.len()];
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut table = String::new();
-    for row in &rows {
-        let mut line = String::new();
-        for (cell, width) in row.iter().zip(widths) {
-            let _ = write!(line, "{cell:<width$}  ");
-        }
-        table.push_str(line.trim_end());
-        table.push('\n');
-    }
-    table
-}
-
-#[derive(Serialize)]
-struct ListEntryJson<'a> {
+/// One row of `wskctl list`.
+#[derive(Debug, Serialize)]
+struct ListRow {
     id: u64,
-    kind: &'a str,
-    state: &'a str,
-    service: &'a str,
+    kind: &'static str,
+    state: &'static str,
+    service: &'static str,
     local: Option<String>,
     remote: Option<String>,
     sent: u64,
     received: u64,
     served: u64,
     active: u32,
-    flags: Vec<&'a str>,
+    flags: Vec<&'static str>,
     opened_ms: u64,
     send_ops: u64,
     recv_ops: u64,
@@ -321,267 +373,443 @@ struct ListEntryJson<'a> {
     last_status: Option<String>,
 }
 
-/// The `wskctl list --json` array: one object per endpoint with the table's v1 columns as
-/// lowercase fields (`flags` is an array of names), then `opened_ms`, `send_ops`,
-/// `recv_ops`, `errors` and `last_status` (the status name, null if nothing failed).
-#[must_use]
-pub(crate) fn list_json(entries: &[ListedEndpoint]) -> String {
-    let rows: Vec<ListEntryJson<'_>> = entries
-        .iter()
-        .map(
-            |ListedEndpoint {
-                 status: entry,
-                 activity,
-             }| ListEntryJson {
-                id: entry.id.0,
-                kind: entry.kind.name(),
-                state: entry.state.name(),
-                service: entry.service.name(),
-                local: entry.local.map(|address| address.to_string()),
-                remote: entry.remote.map(|address| address.to_string()),
-                sent: entry.bytes_sent,
-                received: entry.bytes_received,
-                served: entry.connections_served,
-                active: entry.connections_active,
-                flags: flag_names(entry),
-                opened_ms: activity.opened_ms,
-                send_ops: activity.send_ops,
-                recv_ops: activity.recv_ops,
-                errors: activity.errors,
-                last_status: activity.last_status.map(status_name),
+impl ListRow {
+    fn cells(&self) -> [String; LIST_COLUMNS.len()] {
+        [
+            self.id.to_string(),
+            self.kind.to_owned(),
+            self.state.to_owned(),
+            self.service.to_owned(),
+            address_or(self.local.as_deref(), "-"),
+            address_or(self.remote.as_deref(), "-"),
+            self.sent.to_string(),
+            self.received.to_string(),
+            self.served.to_string(),
+            self.active.to_string(),
+            if self.flags.is_empty() {
+                "-".to_owned()
+            } else {
+                self.flags.join(",")
             },
+            age_text(self.opened_ms),
+            format!("{}/{}", self.send_ops, self.recv_ops),
+            self.errors.to_string(),
+            address_or(self.last_status.as_deref(), "-"),
+        ]
+    }
+}
+
+/// `wskctl list`: a table with a header row and one row per endpoint, columns aligned;
+/// the JSON array has one object per endpoint with the columns as lowercase fields
+/// (`flags` an array of names, `opened_ms`, `send_ops`, `recv_ops`, `errors`, and
+/// `last_status`: the status name, null if nothing failed).
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub(crate) struct EndpointList(Vec<ListRow>);
+
+impl From<&[ListedEndpoint]> for EndpointList {
+    fn from(entries: &[ListedEndpoint]) -> Self {
+        Self(
+            entries
+                .iter()
+                .map(
+                    |ListedEndpoint {
+                         status: entry,
+                         activity,
+                     }| ListRow {
+                        id: entry.id.0,
+                        kind: entry.kind.name(),
+                        state: entry.state.name(),
+                        service: entry.service.name(),
+                        local: address_string(entry.local),
+                        remote: address_string(entry.remote),
+                        sent: entry.bytes_sent,
+                        received: entry.bytes_received,
+                        served: entry.connections_served,
+                        active: entry.connections_active,
+                        flags: flag_names(entry),
+                        opened_ms: activity.opened_ms,
+                        send_ops: activity.send_ops,
+                        recv_ops: activity.recv_ops,
+                        errors: activity.errors,
+                        last_status: activity.last_status.map(status_name),
+                    },
+                )
+                .collect(),
         )
-        .collect();
-    to_json(&rows)
-}
-
-/// `endpoint 5 bound to 127.0.0.1:9200 (service echo)`; `requested` stands in for an
-/// unknown local address.
-#[must_use]
-pub(crate) fn bound_text(
-    endpoint: &OpenedEndpoint,
-    requested: SocketAddr,
-    service: Service,
-) -> String {
-    format!(
-        "endpoint {} bound to {} (service {service})",
-        endpoint.id,
-        endpoint.local.unwrap_or(requested)
-    )
-}
-
-/// `sent N bytes to ADDR`.
-#[must_use]
-pub(crate) fn sent_to_text(sent: u64, remote: SocketAddr) -> String {
-    format!("sent {sent} {} to {remote}", bytes_word(sent))
-}
-
-/// `{"id":5,"sent":N,"to":"ADDR"}`.
-#[must_use]
-pub(crate) fn sent_to_json(id: u64, sent: u64, remote: SocketAddr) -> String {
-    #[derive(Serialize)]
-    struct SentToJson {
-        id: u64,
-        sent: u64,
-        to: String,
     }
-    to_json(&SentToJson {
-        id,
-        sent,
-        to: remote.to_string(),
-    })
 }
 
-/// `received N bytes from ADDR` (`from ?` when the sender is unknown).
-#[must_use]
-pub(crate) fn received_from_text(datagram: &Datagram) -> String {
-    let count = datagram.data.len() as u64;
-    format!(
-        "received {count} {} from {}",
-        bytes_word(count),
-        address_or(datagram.from, "?")
-    )
+impl Reply for EndpointList {
+    fn text(&self) -> String {
+        let rows: Vec<[String; LIST_COLUMNS.len()]> =
+            std::iter::once(LIST_COLUMNS.map(ToOwned::to_owned))
+                .chain(self.0.iter().map(ListRow::cells))
+                .collect();
+        let mut widths = [0usize; LIST_COLUMNS.len()];
+        for row in &rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let mut table = String::new();
+        for row in &rows {
+            let mut line = String::new();
+            for (cell, width) in row.iter().zip(widths) {
+                let _ = write!(line, "{cell:<width$}  ");
+            }
+            table.push_str(line.trim_end());
+            table.push('\n');
+        }
+        table.trim_end().to_owned()
+    }
 }
 
+/// `sent N bytes to ADDR`; `{"id":5,"sent":N,"to":"ADDR"}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct SentTo {
+    id: u64,
+    sent: u64,
+    to: String,
+}
+
+impl SentTo {
+    /// A datagram of `sent` bytes went from endpoint `id` to `remote`.
+    #[must_use]
+    pub(crate) fn new(id: u64, sent: u64, remote: SocketAddr) -> Self {
+        Self {
+            id,
+            sent,
+            to: remote.to_string(),
+        }
+    }
+}
+
+impl Reply for SentTo {
+    fn text(&self) -> String {
+        format!(
+            "sent {} {} to {}",
+            self.sent,
+            bytes_word(self.sent),
+            self.to
+        )
+    }
+}
+
+/// `received N bytes from ADDR` (`from ?` when the sender is unknown);
 /// `{"id":5,"received":N,"from":"ADDR"}` (`from` null when unknown).
-#[must_use]
-pub(crate) fn received_from_json(id: u64, datagram: &Datagram) -> String {
-    #[derive(Serialize)]
-    struct ReceivedFromJson {
-        id: u64,
-        received: usize,
-        from: Option<String>,
-    }
-    to_json(&ReceivedFromJson {
-        id,
-        received: datagram.data.len(),
-        from: datagram.from.map(|address| address.to_string()),
-    })
+#[derive(Debug, Serialize)]
+pub(crate) struct ReceivedFrom {
+    id: u64,
+    received: u64,
+    from: Option<String>,
 }
 
-fn disconnect_kind(abortive: bool) -> &'static str {
-    if abortive {
-        "abortive"
-    } else {
-        "graceful"
+impl ReceivedFrom {
+    /// `datagram` arrived on endpoint `id`.
+    #[must_use]
+    pub(crate) fn new(id: u64, datagram: &Datagram) -> Self {
+        Self {
+            id,
+            received: datagram.data.len() as u64,
+            from: address_string(datagram.from),
+        }
     }
 }
 
-/// `disconnected endpoint 3 (graceful)` / `(abortive)`.
-#[must_use]
-pub(crate) fn disconnected_text(id: u64, abortive: bool) -> String {
-    format!("disconnected endpoint {id} ({})", disconnect_kind(abortive))
-}
-
-/// `{"id":3,"disconnected":"graceful"}`.
-#[must_use]
-pub(crate) fn disconnected_json(id: u64, abortive: bool) -> String {
-    #[derive(Serialize)]
-    struct DisconnectedJson {
-        id: u64,
-        disconnected: &'static str,
+impl Reply for ReceivedFrom {
+    fn text(&self) -> String {
+        format!(
+            "received {} {} from {}",
+            self.received,
+            bytes_word(self.received),
+            address_or(self.from.as_deref(), "?")
+        )
     }
-    to_json(&DisconnectedJson {
-        id,
-        disconnected: disconnect_kind(abortive),
-    })
 }
 
-/// `endpoint 3 handed to the echo service`.
-#[must_use]
-pub(crate) fn served_text(id: u64, service: Service) -> String {
-    format!("endpoint {id} handed to the {service} service")
+/// `disconnected endpoint 3 (graceful)` / `(abortive)`; `{"id":3,"disconnected":"graceful"}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Disconnected {
+    id: u64,
+    disconnected: &'static str,
 }
 
-/// `{"id":3,"service":"echo"}`.
-#[must_use]
-pub(crate) fn served_json(id: u64, service: Service) -> String {
-    #[derive(Serialize)]
-    struct ServedJson {
-        id: u64,
-        service: &'static str,
+impl Disconnected {
+    /// Endpoint `id` was shut down, reset when `abortive`.
+    #[must_use]
+    pub(crate) const fn new(id: u64, abortive: bool) -> Self {
+        Self {
+            id,
+            disconnected: if abortive { "abortive" } else { "graceful" },
+        }
     }
-    to_json(&ServedJson {
-        id,
-        service: service.name(),
-    })
 }
 
-/// `keepalive = 1` (the value as the driver returned it).
-#[must_use]
-pub(crate) fn option_text(name: &str, value: u32) -> String {
-    format!("{name} = {value}")
+impl Reply for Disconnected {
+    fn text(&self) -> String {
+        format!("disconnected endpoint {} ({})", self.id, self.disconnected)
+    }
 }
 
+/// `endpoint 3 handed to the echo service`; `{"id":3,"service":"echo"}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Served {
+    id: u64,
+    service: &'static str,
+}
+
+impl Served {
+    /// Endpoint `id` was handed to `service`.
+    #[must_use]
+    pub(crate) const fn new(id: u64, service: Service) -> Self {
+        Self {
+            id,
+            service: service.name(),
+        }
+    }
+}
+
+impl Reply for Served {
+    fn text(&self) -> String {
+        format!(
+            "endpoint {} handed to the {} service",
+            self.id, self.service
+        )
+    }
+}
+
+/// `keepalive = 1` (the value as the driver returned it);
 /// `{"id":3,"option":"keepalive","value":1}`.
-#[must_use]
-pub(crate) fn option_json(id: u64, name: &str, value: u32) -> String {
-    #[derive(Serialize)]
-    struct OptionJson<'a> {
-        id: u64,
-        option: &'a str,
-        value: u32,
-    }
-    to_json(&OptionJson {
-        id,
-        option: name,
-        value,
-    })
+#[derive(Debug, Serialize)]
+pub(crate) struct OptionValue {
+    id: u64,
+    option: &'static str,
+    value: u32,
 }
 
-/// `{"id":4,"sddl":"D:P(A;;GA;;;SY)"}` (`sddl` null when the endpoint has no descriptor).
-#[must_use]
-pub(crate) fn security_json(id: u64, sddl: Option<&str>) -> String {
-    #[derive(Serialize)]
-    struct SecurityJson<'a> {
-        id: u64,
-        sddl: Option<&'a str>,
+impl OptionValue {
+    /// Option `option` of endpoint `id` is `value`.
+    #[must_use]
+    pub(crate) const fn new(id: u64, option: &'static str, value: u32) -> Self {
+        Self { id, option, value }
     }
-    to_json(&SecurityJson { id, sddl })
 }
 
-/// `{"name":"localhost","addresses":["127.0.0.1:0","[::1]:0"]}`.
-#[must_use]
-pub(crate) fn resolved_json(name: &str, addresses: &[SocketAddr]) -> String {
-    #[derive(Serialize)]
-    struct ResolvedJson<'a> {
-        name: &'a str,
-        addresses: Vec<String>,
+impl Reply for OptionValue {
+    fn text(&self) -> String {
+        format!("{} = {}", self.option, self.value)
     }
-    to_json(&ResolvedJson {
-        name,
-        addresses: addresses.iter().map(ToString::to_string).collect(),
-    })
 }
 
-/// The `wskctl stats` lines: `name value`, one counter per line, aligned.
-#[must_use]
-pub(crate) fn stats_text(stats: &Stats) -> String {
-    let rows = [
-        ("endpoints open", stats.endpoints_open.to_string()),
-        ("endpoints peak", stats.endpoints_peak.to_string()),
-        ("endpoints opened", stats.endpoints_opened.to_string()),
-        ("bytes sent", stats.bytes_sent.to_string()),
-        ("bytes received", stats.bytes_received.to_string()),
-        ("connections served", stats.connections_served.to_string()),
-        ("errors", stats.errors.to_string()),
-        ("uptime", age_text(stats.uptime_ms)),
-    ];
-    let mut text = String::new();
-    for (name, value) in rows {
-        let _ = writeln!(text, "{name:<20}{value}");
-    }
-    text.trim_end().to_owned()
+/// The SDDL of an endpoint's security descriptor, or the remark `endpoint 4 has no
+/// security descriptor`; `{"id":4,"sddl":"D:P(A;;GA;;;SY)"}` (`sddl` null when none).
+#[derive(Debug, Serialize)]
+pub(crate) struct Security {
+    id: u64,
+    sddl: Option<String>,
 }
 
+impl Security {
+    /// Endpoint `id` has the descriptor `sddl`, if any.
+    #[must_use]
+    pub(crate) const fn new(id: u64, sddl: Option<String>) -> Self {
+        Self { id, sddl }
+    }
+}
+
+impl Reply for Security {
+    fn text(&self) -> String {
+        match &self.sddl {
+            Some(sddl) => sddl.clone(),
+            None => format!("endpoint {} has no security descriptor", self.id),
+        }
+    }
+
+    fn text_is_remark(&self) -> bool {
+        self.sddl.is_none()
+    }
+}
+
+/// One address per line; `{"name":"localhost","addresses":["127.0.0.1:0","[::1]:0"]}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Resolved {
+    name: String,
+    addresses: Vec<String>,
+}
+
+impl Resolved {
+    /// `name` resolved to `addresses`.
+    #[must_use]
+    pub(crate) fn new(name: &str, addresses: &[SocketAddr]) -> Self {
+        Self {
+            name: name.to_owned(),
+            addresses: addresses.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+impl Reply for Resolved {
+    fn text(&self) -> String {
+        self.addresses.join("\n")
+    }
+}
+
+/// `wskctl stats`: `name value`, one counter per line, aligned;
 /// `{"endpoints_open":0,...,"uptime_ms":N}`: every STATS counter under its field name.
-#[must_use]
-pub(crate) fn stats_json(stats: &Stats) -> String {
-    #[derive(Serialize)]
-    struct StatsJson {
-        endpoints_open: u32,
-        endpoints_peak: u32,
-        endpoints_opened: u64,
-        bytes_sent: u64,
-        bytes_received: u64,
-        connections_served: u64,
-        errors: u64,
-        uptime_ms: u64,
-    }
-    to_json(&StatsJson {
-        endpoints_open: stats.endpoints_open,
-        endpoints_peak: stats.endpoints_peak,
-        endpoints_opened: stats.endpoints_opened,
-        bytes_sent: stats.bytes_sent,
-        bytes_received: stats.bytes_received,
-        connections_served: stats.connections_served,
-        errors: stats.errors,
-        uptime_ms: stats.uptime_ms,
-    })
+#[derive(Debug, Serialize)]
+pub(crate) struct DriverStats {
+    endpoints_open: u32,
+    endpoints_peak: u32,
+    endpoints_opened: u64,
+    bytes_sent: u64,
+    bytes_received: u64,
+    connections_served: u64,
+    errors: u64,
+    uptime_ms: u64,
 }
 
-/// `status STATUS_NAME (0x...)` and `output <hex>` lines (no trailing newline).
-#[must_use]
-pub(crate) fn raw_text(reply: &RawReply) -> String {
-    let hex = hex_encode(&reply.output);
-    let separator = if hex.is_empty() { "" } else { " " };
-    format!("status {:?}\noutput{separator}{hex}", reply.status)
+impl From<&Stats> for DriverStats {
+    fn from(stats: &Stats) -> Self {
+        Self {
+            endpoints_open: stats.endpoints_open,
+            endpoints_peak: stats.endpoints_peak,
+            endpoints_opened: stats.endpoints_opened,
+            bytes_sent: stats.bytes_sent,
+            bytes_received: stats.bytes_received,
+            connections_served: stats.connections_served,
+            errors: stats.errors,
+            uptime_ms: stats.uptime_ms,
+        }
+    }
 }
 
-/// `{"status":"STATUS_NAME","code":"0x...","output":"<hex>"}` (`status` is null when unknown).
-#[must_use]
-pub(crate) fn raw_json(reply: &RawReply) -> String {
-    #[derive(Serialize)]
-    struct RawJson {
-        status: Option<&'static str>,
-        code: String,
-        output: String,
+impl Reply for DriverStats {
+    fn text(&self) -> String {
+        let rows = [
+            ("endpoints open", self.endpoints_open.to_string()),
+            ("endpoints peak", self.endpoints_peak.to_string()),
+            ("endpoints opened", self.endpoints_opened.to_string()),
+            ("bytes sent", self.bytes_sent.to_string()),
+            ("bytes received", self.bytes_received.to_string()),
+            ("connections served", self.connections_served.to_string()),
+            ("errors", self.errors.to_string()),
+            ("uptime", age_text(self.uptime_ms)),
+        ];
+        let mut text = String::new();
+        for (name, value) in rows {
+            let _ = writeln!(text, "{name:<20}{value}");
+        }
+        text.trim_end().to_owned()
     }
-    to_json(&RawJson {
-        status: reply.status.name(),
-        code: format!("0x{:08X}", reply.status.as_u32()),
-        output: hex_encode(&reply.output),
-    })
+}
+
+/// `wskctl raw`: `status STATUS_NAME (0x...)` and `output <hex>` lines;
+/// `{"status":"STATUS_NAME","code":"0x...","output":"<hex>"}` (`status` null when unknown).
+#[derive(Debug, Serialize)]
+pub(crate) struct RawResult {
+    status: Option<&'static str>,
+    code: String,
+    output: String,
+    /// The status as `NtStatus`'s `Debug` prints it (name and code, or the code alone).
+    #[serde(skip)]
+    status_text: String,
+}
+
+impl From<&RawReply> for RawResult {
+    fn from(reply: &RawReply) -> Self {
+        Self {
+            status: reply.status.name(),
+            code: format!("0x{:08X}", reply.status.as_u32()),
+            output: hex_encode(&reply.output),
+            status_text: format!("{:?}", reply.status),
+        }
+    }
+}
+
+impl Reply for RawResult {
+    fn text(&self) -> String {
+        let separator = if self.output.is_empty() { "" } else { " " };
+        format!(
+            "status {}\noutput{separator}{}",
+            self.status_text, self.output
+        )
+    }
+}
+
+/// `wskctl driver status`: `service WskRs: running`; `{"name":"WskRs","state":"running"}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ServiceStatus {
+    name: String,
+    state: &'static str,
+    /// The state as text (an unknown state with its value).
+    #[serde(skip)]
+    state_text: String,
+}
+
+impl ServiceStatus {
+    /// Service `name` is in `state`.
+    #[must_use]
+    pub(crate) fn new(name: &str, state: ServiceState) -> Self {
+        Self {
+            name: name.to_owned(),
+            state: state.name(),
+            state_text: state.to_string(),
+        }
+    }
+}
+
+impl Reply for ServiceStatus {
+    fn text(&self) -> String {
+        format!("service {}: {}", self.name, self.state_text)
+    }
+}
+
+/// `wskctl stream-send`: `sent N bytes to ADDR in S s (R MiB/s), sha256 H`;
+/// `{"id":3,"remote":"ADDR","seconds":S,"sent":N,"sha256":"H"}` (seconds rounded to ms).
+#[derive(Debug, Serialize)]
+pub(crate) struct StreamSent {
+    id: u64,
+    remote: String,
+    seconds: f64,
+    sent: u64,
+    sha256: String,
+    /// The time taken, unrounded, for the text's rate.
+    #[serde(skip)]
+    elapsed: f64,
+}
+
+impl StreamSent {
+    /// `sent` bytes with digest `sha256` went to `remote` through endpoint `id` in `elapsed`
+    /// seconds.
+    #[must_use]
+    pub(crate) fn new(
+        id: u64,
+        remote: SocketAddr,
+        sent: u64,
+        sha256: String,
+        elapsed: f64,
+    ) -> Self {
+        Self {
+            id,
+            remote: remote.to_string(),
+            seconds: (elapsed * 1000.0).round() / 1000.0,
+            sent,
+            sha256,
+            elapsed,
+        }
+    }
+}
+
+impl Reply for StreamSent {
+    fn text(&self) -> String {
+        #[allow(clippy::cast_precision_loss, reason = "a rate for people to read")]
+        let rate = self.sent as f64 / self.elapsed.max(1e-9) / f64::from(1u32 << 20);
+        format!(
+            "sent {} bytes to {} in {:.3} s ({rate:.1} MiB/s), sha256 {}",
+            self.sent, self.remote, self.elapsed, self.sha256
+        )
+    }
 }
 
 /// Lowercase hex, no separators.
@@ -621,6 +849,7 @@ pub(crate) fn hex_decode(text: &str) -> Result<Vec<u8>, String> {
         .collect())
 }
 
+/// `value` as one line of JSON.
 pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> String {
     // Serializing these plain structs cannot fail; an empty object would hide a bug, so
     // the error text is returned instead.
@@ -646,19 +875,19 @@ mod tests {
     #[test]
     fn info_forms() {
         assert_eq!(
-            info_text(&info(0x0100, 0)),
+            Info::from(&info(0x0100, 0)).text(),
             "wsk-rs driver 0.1.0, protocol 2, WSK provider 1.0, 0 endpoints"
         );
         assert_eq!(
-            info_text(&info(0, 1)),
+            Info::from(&info(0, 1)).text(),
             "wsk-rs driver 0.1.0, protocol 2, WSK provider unknown, 1 endpoint"
         );
         assert_eq!(
-            info_json(&info(0x0100, 0)),
+            to_json(&Info::from(&info(0x0100, 0))),
             r#"{"driver_version":"0.1.0","protocol":2,"wsk_version":"1.0","endpoints":0}"#
         );
         assert_eq!(
-            info_json(&info(0, 2)),
+            to_json(&Info::from(&info(0, 2))),
             r#"{"driver_version":"0.1.0","protocol":2,"wsk_version":null,"endpoints":2}"#
         );
     }
@@ -676,11 +905,11 @@ mod tests {
             remote: Some(addr(9000)),
         };
         assert_eq!(
-            connected_text(&connection),
+            Opened::connected(&connection, false).text(),
             "endpoint 3 connected 127.0.0.1:50000 -> 127.0.0.1:9000"
         );
         assert_eq!(
-            endpoint_json(&connection, None, false),
+            to_json(&Opened::connected(&connection, false)),
             r#"{"id":3,"kind":"tcp","local":"127.0.0.1:50000","remote":"127.0.0.1:9000","detached":false}"#
         );
         let unknown_local = OpenedEndpoint {
@@ -688,7 +917,7 @@ mod tests {
             ..connection
         };
         assert_eq!(
-            connected_text(&unknown_local),
+            Opened::connected(&unknown_local, false).text(),
             "endpoint 3 connected ? -> 127.0.0.1:9000"
         );
         let listener = OpenedEndpoint {
@@ -698,40 +927,42 @@ mod tests {
             remote: None,
         };
         assert_eq!(
-            listening_text(&listener, addr(1), Service::Echo),
+            Opened::listening(&listener, addr(1), Service::Echo, true).text(),
             "endpoint 4 listening on 127.0.0.1:9100 (service echo)"
         );
         assert_eq!(
-            listening_text(
+            Opened::listening(
                 &OpenedEndpoint {
                     local: None,
                     ..listener
                 },
                 addr(9100),
-                Service::Echo
-            ),
+                Service::Echo,
+                true
+            )
+            .text(),
             "endpoint 4 listening on 127.0.0.1:9100 (service echo)"
         );
         assert_eq!(
-            endpoint_json(&listener, Some(Service::Echo), true),
+            to_json(&Opened::listening(&listener, addr(1), Service::Echo, true)),
             r#"{"id":4,"kind":"tcp-listener","local":"127.0.0.1:9100","remote":null,"service":"echo","detached":true}"#
         );
     }
 
     #[test]
     fn summaries() {
-        assert_eq!(sent_text(5), "sent 5 bytes");
-        assert_eq!(sent_text(1), "sent 1 byte");
-        assert_eq!(received_text(0, true), "peer closed");
-        assert_eq!(received_text(0, false), "received 0 bytes");
-        assert_eq!(received_text(7, true), "received 7 bytes");
-        assert_eq!(closed_text(3), "closed endpoint 3");
-        assert_eq!(sent_json(3, 5), r#"{"id":3,"sent":5}"#);
+        assert_eq!(Sent::new(3, 5).text(), "sent 5 bytes");
+        assert_eq!(Sent::new(3, 1).text(), "sent 1 byte");
+        assert_eq!(Received::new(3, 0, true).text(), "peer closed");
+        assert_eq!(Received::new(3, 0, false).text(), "received 0 bytes");
+        assert_eq!(Received::new(3, 7, true).text(), "received 7 bytes");
+        assert_eq!(Closed::new(3).text(), "closed endpoint 3");
+        assert_eq!(to_json(&Sent::new(3, 5)), r#"{"id":3,"sent":5}"#);
         assert_eq!(
-            received_json(3, 5, false),
+            to_json(&Received::new(3, 5, false)),
             r#"{"id":3,"received":5,"eof":false}"#
         );
-        assert_eq!(closed_json(3), r#"{"id":3,"closed":true}"#);
+        assert_eq!(to_json(&Closed::new(3)), r#"{"id":3,"closed":true}"#);
     }
 
     fn entry(id: u64, detached: bool) -> ListedEndpoint {
@@ -761,7 +992,7 @@ mod tests {
 
     #[test]
     fn list_forms() {
-        let table = list_table(&[entry(4, true), entry(12, false)]);
+        let table = EndpointList::from(&[entry(4, true), entry(12, false)][..]).text();
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(lines.len(), 3);
         assert_eq!(
@@ -798,13 +1029,13 @@ mod tests {
             })
             .collect();
         assert!(kind_at.windows(2).all(|pair| pair[0] == pair[1]), "{table}");
-        assert_eq!(list_table(&[]).lines().count(), 1);
+        assert_eq!(EndpointList::from(&[][..]).text().lines().count(), 1);
         assert_eq!(
-            list_json(&[entry(4, true)]),
+            to_json(&EndpointList::from(&[entry(4, true)][..])),
             r#"[{"id":4,"kind":"tcp-listener","state":"listening","service":"echo","local":"127.0.0.1:9100","remote":null,"sent":10,"received":12,"served":2,"active":1,"flags":["detached"],"opened_ms":61500,"send_ops":3,"recv_ops":4,"errors":0,"last_status":null}]"#
         );
-        assert_eq!(list_json(&[]), "[]");
-        assert!(list_json(&[entry(5, false)])
+        assert_eq!(to_json(&EndpointList::from(&[][..])), "[]");
+        assert!(to_json(&EndpointList::from(&[entry(5, false)][..]))
             .contains(r#""errors":1,"last_status":"STATUS_CONNECTION_RESET""#));
     }
 
@@ -822,37 +1053,40 @@ mod tests {
     }
 
     #[test]
-    fn v2_forms() {
+    fn datagram_option_resolve_and_stats_forms() {
         let datagram = Datagram {
             data: b"ping".to_vec(),
             from: Some(addr(7)),
         };
         assert_eq!(
-            received_from_text(&datagram),
+            ReceivedFrom::new(5, &datagram).text(),
             "received 4 bytes from 127.0.0.1:7"
         );
         assert_eq!(
-            received_from_json(
+            to_json(&ReceivedFrom::new(
                 5,
                 &Datagram {
                     from: None,
                     ..datagram
                 }
-            ),
+            )),
             r#"{"id":5,"received":4,"from":null}"#
         );
-        assert_eq!(sent_to_text(1, addr(7)), "sent 1 byte to 127.0.0.1:7");
         assert_eq!(
-            sent_to_json(5, 4, addr(7)),
+            SentTo::new(5, 1, addr(7)).text(),
+            "sent 1 byte to 127.0.0.1:7"
+        );
+        assert_eq!(
+            to_json(&SentTo::new(5, 4, addr(7))),
             r#"{"id":5,"sent":4,"to":"127.0.0.1:7"}"#
         );
         assert_eq!(
-            disconnected_text(3, true),
+            Disconnected::new(3, true).text(),
             "disconnected endpoint 3 (abortive)"
         );
-        assert_eq!(option_text("rcvbuf", 8192), "rcvbuf = 8192");
+        assert_eq!(OptionValue::new(3, "rcvbuf", 8192).text(), "rcvbuf = 8192");
         assert_eq!(
-            resolved_json("x", &[addr(80)]),
+            to_json(&Resolved::new("x", &[addr(80)])),
             r#"{"name":"x","addresses":["127.0.0.1:80"]}"#
         );
         let stats = Stats {
@@ -866,10 +1100,12 @@ mod tests {
             uptime_ms: 8000,
         };
         assert_eq!(
-            stats_json(&stats),
+            to_json(&DriverStats::from(&stats)),
             r#"{"endpoints_open":1,"endpoints_peak":2,"endpoints_opened":3,"bytes_sent":4,"bytes_received":5,"connections_served":6,"errors":7,"uptime_ms":8000}"#
         );
-        assert!(stats_text(&stats).ends_with("uptime              8.0s"));
+        assert!(DriverStats::from(&stats)
+            .text()
+            .ends_with("uptime              8.0s"));
         assert_eq!(status_name(NtStatus::from_u32(0xC0DE_0001)), "0xC0DE0001");
     }
 
@@ -880,7 +1116,7 @@ mod tests {
             output: vec![],
         };
         assert_eq!(
-            raw_text(&reply),
+            RawResult::from(&reply).text(),
             "status STATUS_INVALID_DEVICE_REQUEST (0xC0000010)\noutput"
         );
         let reply = RawReply {
@@ -888,18 +1124,87 @@ mod tests {
             output: vec![1, 0, 0xAB],
         };
         assert_eq!(
-            raw_text(&reply),
+            RawResult::from(&reply).text(),
             "status STATUS_SUCCESS (0x00000000)\noutput 0100ab"
         );
         assert_eq!(
-            raw_json(&reply),
+            to_json(&RawResult::from(&reply)),
             r#"{"status":"STATUS_SUCCESS","code":"0x00000000","output":"0100ab"}"#
         );
         let unknown = RawReply {
             status: NtStatus::from_u32(0xC0DE_0001),
             output: vec![],
         };
-        assert_eq!(raw_text(&unknown), "status NTSTATUS 0xC0DE0001\noutput");
+        assert_eq!(
+            RawResult::from(&unknown).text(),
+            "status NTSTATUS 0xC0DE0001\noutput"
+        );
+    }
+
+    #[test]
+    fn one_value_renders_both_forms_and_remarks_only_as_text() {
+        let reply = Sent::new(3, 5);
+        assert_eq!(Format::Text.render(&reply), "sent 5 bytes");
+        assert_eq!(Format::Json.render(&reply), r#"{"id":3,"sent":5}"#);
+        assert_eq!(Format::from_json_flag(true), Format::Json);
+        assert_eq!(Format::from_json_flag(false), Format::Text);
+        let none = Security::new(4, None);
+        assert_eq!(none.text(), "endpoint 4 has no security descriptor");
+        assert!(Format::Text.is_remark(&none));
+        assert!(!Format::Json.is_remark(&none));
+        assert_eq!(Format::Json.render(&none), r#"{"id":4,"sddl":null}"#);
+        let some = Security::new(4, Some("D:P(A;;GA;;;SY)".to_owned()));
+        assert!(!Format::Text.is_remark(&some));
+        assert_eq!(Format::Text.render(&some), "D:P(A;;GA;;;SY)");
+    }
+
+    #[test]
+    fn accepted_bound_served_and_service_forms() {
+        let connection = OpenedEndpoint {
+            id: EndpointId(5),
+            kind: EndpointKind::TcpConnection,
+            local: Some(addr(9100)),
+            remote: Some(addr(50000)),
+        };
+        let accepted = Opened::accepted(&connection, 4, false);
+        assert_eq!(
+            accepted.text(),
+            "endpoint 5 accepted 127.0.0.1:9100 <- 127.0.0.1:50000 (listener 4)"
+        );
+        assert_eq!(
+            to_json(&accepted),
+            r#"{"id":5,"kind":"tcp","local":"127.0.0.1:9100","remote":"127.0.0.1:50000","listener":4,"detached":false}"#
+        );
+        let socket = OpenedEndpoint {
+            id: EndpointId(6),
+            kind: EndpointKind::Udp,
+            local: None,
+            remote: None,
+        };
+        assert_eq!(
+            Opened::bound(&socket, addr(9200), Service::Echo, true).text(),
+            "endpoint 6 bound to 127.0.0.1:9200 (service echo)"
+        );
+        assert_eq!(
+            Served::new(3, Service::Echo).text(),
+            "endpoint 3 handed to the echo service"
+        );
+        assert_eq!(
+            to_json(&Served::new(3, Service::Echo)),
+            r#"{"id":3,"service":"echo"}"#
+        );
+        let status = ServiceStatus::new("WskRs", ServiceState::Running);
+        assert_eq!(status.text(), "service WskRs: running");
+        assert_eq!(to_json(&status), r#"{"name":"WskRs","state":"running"}"#);
+        let sent = StreamSent::new(3, addr(9000), 1 << 20, "ab".to_owned(), 0.5004);
+        assert_eq!(
+            sent.text(),
+            "sent 1048576 bytes to 127.0.0.1:9000 in 0.500 s (2.0 MiB/s), sha256 ab"
+        );
+        assert_eq!(
+            to_json(&sent),
+            r#"{"id":3,"remote":"127.0.0.1:9000","seconds":0.5,"sent":1048576,"sha256":"ab"}"#
+        );
     }
 
     #[test]

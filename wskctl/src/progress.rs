@@ -6,6 +6,8 @@ use std::io::{self, Write};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::output::Format;
+
 /// How a bar looks: what, bar, bytes done of the total, rate, time left.
 const TEMPLATE: &str = "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}";
 
@@ -69,8 +71,8 @@ impl Drop for Progress {
 }
 
 /// Whether a bar is drawn: standard error is a terminal and the output is not JSON.
-pub(crate) fn wanted(stderr_is_terminal: bool, json: bool) -> bool {
-    stderr_is_terminal && !json
+pub(crate) fn wanted(stderr_is_terminal: bool, format: Format) -> bool {
+    stderr_is_terminal && format == Format::Text
 }
 
 /// A writer that counts what it writes on a [`Progress`].
@@ -93,14 +95,14 @@ impl Write for Counting<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{wanted, Counting, Progress};
+    use super::{wanted, Counting, Format, Progress};
     use std::io::Write;
 
     #[test]
     fn drawn_only_on_a_terminal_without_json() {
-        assert!(wanted(true, false));
-        assert!(!wanted(true, true));
-        assert!(!wanted(false, false));
+        assert!(wanted(true, Format::Text));
+        assert!(!wanted(true, Format::Json));
+        assert!(!wanted(false, Format::Text));
         assert!(Progress::new(false, 10, "x").bar.is_none());
     }
 

@@ -405,7 +405,7 @@ mod tests {
     fn the_kmdf_binary_is_wskrs_sys_like_the_wdm_build() {
         // wskctl's default install path and the Linux build's output both name wskrs.sys.
         assert_eq!(kmdf_binary(), "wskrs.sys");
-        let client = read("wskctl/src/cli.rs");
+        let client = read("wskctl/src/cli/driver.rs");
         assert!(client
             .contains(r#"DEFAULT_DRIVER_PATH: &str = r"C:\windows\system32\drivers\wskrs.sys""#));
     }

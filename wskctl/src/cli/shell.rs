@@ -9,15 +9,29 @@
 use std::cell::{Cell, RefCell};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::rc::Rc;
+
+use clap::Args;
+use std::sync::Arc;
 
 use clap::CommandFactory;
 use rustyline::error::ReadlineError;
 
-use crate::cli::{self, Cli, OpenDevice, Session, ShellArgs, Streams, Terminal};
+use crate::cli::{self, Cli, OpenDevice, Session, Streams, Terminal};
 use wskrs_protocol::USER_DEVICE_PATH;
 
 use wskrs_client::{ClientError, Device};
+
+/// Arguments of `wskctl shell`.
+#[derive(Debug, Args)]
+pub(crate) struct ShellArgs {
+    /// Keep the line history in this file (default: .wskctl_history in the user's profile
+    /// directory).
+    #[arg(long, value_name = "F", conflicts_with = "no_history")]
+    pub(crate) history: Option<PathBuf>,
+    /// Keep no history file.
+    #[arg(long)]
+    pub(crate) no_history: bool,
+}
 
 /// The prompt.
 pub(crate) const PROMPT: &str = "wskctl> ";
@@ -244,7 +258,7 @@ pub(crate) fn run_shell(
         enabled: terminal.stdin,
     };
 
-    let shared: RefCell<Option<Rc<Device>>> = RefCell::new(None);
+    let shared: RefCell<Option<Arc<Device>>> = RefCell::new(None);
     let open_shared = |path: &str| -> Result<Device, ClientError> {
         // A line without --device names the default: that means the shell's device.
         if path != cli.device && path != USER_DEVICE_PATH {
@@ -261,8 +275,8 @@ pub(crate) fn run_shell(
         }
         let mut slot = shared.borrow_mut();
         let device = match slot.as_ref() {
-            Some(device) => Rc::clone(device),
-            None => Rc::clone(slot.insert(Rc::new(open(&cli.device)?))),
+            Some(device) => Arc::clone(device),
+            None => Arc::clone(slot.insert(Arc::new(open(&cli.device)?))),
         };
         Ok(Device::from_transport(Box::new(device)))
     };
@@ -339,34 +353,14 @@ fn run_line(words: &[String], open: OpenDevice<'_>, streams: &mut Streams<'_>) {
 #[cfg(test)]
 mod tests {
     use super::{classify, Line};
+    use crate::cli::testing::{wskctl_with_stdin, Outcome};
     use crate::cli::{main_with, Streams, Terminal};
     use wskrs_client::fake::FakeDriver;
     use wskrs_client::{ClientError, Device};
 
-    struct Outcome {
-        code: u8,
-        stdout: String,
-        stderr: String,
-    }
-
+    /// `wskctl ARGS` reading the shell's `lines` from standard input.
     fn shell(fake: &FakeDriver, args: &str, lines: &str) -> Outcome {
-        let (mut stdout, mut stderr, mut input) = (Vec::new(), Vec::new(), lines.as_bytes());
-        let open = |_: &str| -> Result<Device, ClientError> {
-            Ok(Device::from_transport(Box::new(fake.handle())))
-        };
-        let mut streams = Streams {
-            stdout: &mut stdout,
-            stderr: &mut stderr,
-            stdin: &mut input,
-            terminal: Terminal::default(),
-        };
-        let command_line = ["wskctl"].into_iter().chain(args.split_whitespace());
-        let code = main_with(command_line, &open, &mut streams);
-        Outcome {
-            code,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        }
+        wskctl_with_stdin(fake, args, lines.as_bytes())
     }
 
     #[test]
@@ -457,11 +451,11 @@ tcp connect 127.0.0.1:9000 --detach
     #[test]
     fn ctrl_c_cancels_a_command_and_the_session_goes_on() {
         let fake = FakeDriver::default();
-        let pressed = std::rc::Rc::new(std::cell::Cell::new(false));
-        let first = std::rc::Rc::clone(&pressed);
+        let pressed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let first = std::sync::Arc::clone(&pressed);
         // Ctrl-C while the first receive waits; later waits time out normally.
         fake.while_waiting(move || {
-            if !first.replace(true) {
+            if !first.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 assert!(wskrs_client::ctrl_c::on_ctrl_c());
             }
         });
@@ -474,7 +468,7 @@ list
 ";
         let out = shell(&fake, "shell", lines);
         assert_eq!(out.code, 0, "{}", out.stderr);
-        assert!(pressed.get());
+        assert!(pressed.load(std::sync::atomic::Ordering::SeqCst));
         assert!(
             out.stderr.contains(
                 "cancelled: recv on endpoint 1: the request was cancelled (STATUS_CANCELLED)\n"
@@ -506,10 +500,10 @@ list
         );
         assert_eq!(listen.code, 0, "{}", listen.stderr);
         fake.client_session(1, b"hello", 0, true).unwrap();
-        let pressed = std::rc::Rc::new(std::cell::Cell::new(false));
-        let first = std::rc::Rc::clone(&pressed);
+        let pressed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let first = std::sync::Arc::clone(&pressed);
         fake.while_waiting(move || {
-            if !first.replace(true) {
+            if !first.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 assert!(wskrs_client::ctrl_c::on_ctrl_c());
             }
         });
@@ -522,7 +516,7 @@ recv 2 --exact 5
 ";
         let out = shell(&fake, "shell", lines);
         assert_eq!(out.code, 0, "{}", out.stderr);
-        assert!(pressed.get());
+        assert!(pressed.load(std::sync::atomic::Ordering::SeqCst));
         assert!(
             out.stdout.starts_with(
                 "endpoint 2 accepted 127.0.0.1:9103 <- 127.0.0.1:40000 (listener 1)\nhello"

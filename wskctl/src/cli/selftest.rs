@@ -31,12 +31,78 @@ use sha2::{Digest as _, Sha256};
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
     ctl_code, encode_info, encode_tcp_connect, source_byte, DriverInfo, EndpointId, EndpointState,
-    IoctlCode, ListenOptions, Service, UdpService, ABI_VERSION, DEVICE_TYPE, METHOD_BUFFERED,
+    IoctlCode, Service, UdpService, ABI_VERSION, DEVICE_TYPE, METHOD_BUFFERED,
 };
 
 use wskrs_client::{
-    ClientError, Device, KernelTcpListener, KernelTcpStream, KernelUdpSocket, UdpOptions,
+    ClientError, Device, KernelTcpListener, KernelTcpStream, KernelUdpSocket, TcpConnectOptions,
+    TcpListenOptions, UdpBindOptions,
 };
+
+use super::{OpenDevice, Streams};
+use crate::output::{Format, Reply};
+use clap::Args;
+
+pub(crate) const SELFTEST_HELP: &str = "\
+Examples:
+  wskctl selftest
+  wskctl --json selftest
+  wskctl selftest --list
+  wskctl selftest --only tcp_connect_echo_1mib recv_cancel --timeout-ms 10000
+
+For a bug report, save the JSON report to a file (in cmd or PowerShell:
+`wskctl --json selftest > selftest.json`) and attach it.
+
+Exit status: 0 every scenario passed or was skipped; 1 a scenario failed; 3 the device
+could not be opened (is the driver loaded? `wskctl driver status`).";
+
+/// Arguments of `wskctl selftest`.
+#[derive(Debug, Args)]
+pub(crate) struct SelftestArgs {
+    /// Run only these scenarios (names from --list), in the usual order.
+    #[arg(long, value_name = "NAME", num_args = 1.., value_parser = parse_scenario)]
+    pub(crate) only: Vec<String>,
+    /// List the scenarios and what each checks, without running them.
+    #[arg(long, conflicts_with = "only")]
+    pub(crate) list: bool,
+    /// How long one step may wait (a request to the driver, a peer's read), in
+    /// milliseconds.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_TIMEOUT_MS, value_parser = clap::value_parser!(u32).range(500..=600_000))]
+    pub(crate) timeout_ms: u32,
+}
+
+fn parse_scenario(text: &str) -> Result<String, String> {
+    match find(text) {
+        Some(scenario) => Ok(scenario.name.to_owned()),
+        None => Err(format!(
+            "no scenario '{text}'; `wskctl selftest --list` lists them"
+        )),
+    }
+}
+
+/// `wskctl selftest`: the scenarios, then the report (text table or JSON).
+pub(crate) fn run_selftest(
+    path: &str,
+    open: OpenDevice<'_>,
+    args: &SelftestArgs,
+    format: Format,
+    streams: &mut Streams<'_>,
+) -> Result<u8, ClientError> {
+    if args.list {
+        streams.reply(format, &ScenarioList)?;
+        return Ok(0);
+    }
+    let device = open(path)?;
+    let report = run(
+        &device,
+        &|| open(path),
+        &args.only,
+        args.timeout_ms,
+        wskrs_client::os_version(),
+    )?;
+    streams.reply(format, &report)?;
+    Ok(report.exit_code())
+}
 
 /// The default of `--timeout-ms`: how long one step may wait.
 pub(crate) const DEFAULT_TIMEOUT_MS: u32 = 5_000;
@@ -320,9 +386,12 @@ impl Ctx<'_> {
         (self.open)().map_err(|error| Problem::from(error).context("opening another handle"))
     }
 
-    /// The step timeout as a request's `timeout_ms`.
-    fn timeout_ms(&self) -> u32 {
-        u32::try_from(self.timeout.as_millis()).unwrap_or(u32::MAX)
+    /// A connection of this handle that connects within the step timeout.
+    fn connect_options(&self) -> TcpConnectOptions {
+        TcpConnectOptions {
+            timeout: Some(self.timeout),
+            ..TcpConnectOptions::default()
+        }
     }
 
     fn deadline(&self) -> Instant {
@@ -560,22 +629,24 @@ impl<T: Send + 'static> Peer<T> {
     }
 }
 
-/// A std listener on `ip`, port chosen by the stack; `None` when `ip` cannot be bound here
+/// The problem of an in-process peer that cannot `act` (listen, bind UDP) on `ip`: on IPv6
+/// this machine lacks an IPv6 loopback (a skip), on IPv4 it is a failure.
+fn peer_cannot(act: &str, ip: IpAddr, error: &io::Error) -> Problem {
+    if ip.is_ipv6() {
+        Problem::lacks(
+            needs::IPV6_LOOPBACK,
+            format!("the in-process peer cannot {act} on [::1]: {error}"),
+            None,
+        )
+    } else {
+        Problem::check(format!("the in-process peer cannot {act} on {ip}: {error}"))
+    }
+}
+
+/// A std listener on `ip`, port chosen by the stack; a skip when `ip` cannot be bound here
 /// (no IPv6 loopback).
 fn std_listener(ip: IpAddr) -> Step<TcpListener> {
-    TcpListener::bind(SocketAddr::new(ip, 0)).map_err(|error| {
-        if ip.is_ipv6() {
-            Problem::lacks(
-                needs::IPV6_LOOPBACK,
-                format!("the in-process peer cannot listen on [::1]: {error}"),
-                None,
-            )
-        } else {
-            Problem::check(format!(
-                "the in-process peer cannot listen on {ip}: {error}"
-            ))
-        }
-    })
+    TcpListener::bind(SocketAddr::new(ip, 0)).map_err(|error| peer_cannot("listen", ip, &error))
 }
 
 /// Accepts one connection on `listener` before `deadline`, with read and write timeouts set.
@@ -693,20 +764,10 @@ fn free_udp_port(ip: IpAddr) -> Step<u16> {
         .map_err(|error| Problem::check(format!("local_addr of a UDP socket: {error}")))
 }
 
+/// A std UDP socket on `ip`, port chosen by the stack; a skip when `ip` cannot be bound
+/// here (no IPv6 loopback).
 fn std_udp(ip: IpAddr) -> Step<UdpSocket> {
-    UdpSocket::bind(SocketAddr::new(ip, 0)).map_err(|error| {
-        if ip.is_ipv6() {
-            Problem::lacks(
-                needs::IPV6_LOOPBACK,
-                format!("the in-process peer cannot bind UDP on [::1]: {error}"),
-                None,
-            )
-        } else {
-            Problem::check(format!(
-                "the in-process peer cannot bind UDP on {ip}: {error}"
-            ))
-        }
-    })
+    UdpSocket::bind(SocketAddr::new(ip, 0)).map_err(|error| peer_cannot("bind UDP", ip, &error))
 }
 
 /// `len` bytes of a pseudo-random sequence (xorshift) from `seed`: data that compression or
@@ -767,7 +828,7 @@ fn check_ipv6(cx: &Ctx<'_>, ip: IpAddr) -> Step {
 
 /// Opens and closes a kernel echo listener on `ip`.
 fn open_listener(cx: &Ctx<'_>, ip: IpAddr) -> Step {
-    kernel_listener(cx, ip, Service::Echo, &ListenOptions::default()).map(drop)
+    service_listener(cx, ip, Service::Echo).map(drop)
 }
 
 /// A kernel connection to `remote` on a new handle, with the step timeout for reads and
@@ -779,13 +840,18 @@ fn kernel_connect(cx: &Ctx<'_>, remote: SocketAddr) -> Step<KernelTcpStream> {
     Ok(stream)
 }
 
+/// [`kernel_listener`] with the driver's defaults.
+fn service_listener(cx: &Ctx<'_>, ip: IpAddr, service: Service) -> Step<KernelTcpListener> {
+    kernel_listener(cx, ip, service, &TcpListenOptions::default())
+}
+
 /// A kernel listener on `ip` with `service` on a new handle (a free port, tried up to three
 /// times if another program takes it meanwhile).
 fn kernel_listener(
     cx: &Ctx<'_>,
     ip: IpAddr,
     service: Service,
-    options: &ListenOptions<'_>,
+    options: &TcpListenOptions<'_>,
 ) -> Step<KernelTcpListener> {
     let mut attempt = 0;
     loop {
@@ -888,7 +954,7 @@ fn listener_echo(cx: &Ctx<'_>, ip: IpAddr) -> Step {
     const CLIENTS: usize = 8;
     const EACH: usize = 64 << 10;
     check_ipv6(cx, ip)?;
-    let listener = kernel_listener(cx, ip, Service::Echo, &ListenOptions::default())?;
+    let listener = service_listener(cx, ip, Service::Echo)?;
     let address = listener.local_addr()?;
     let timeout = cx.timeout;
     let clients: Vec<Peer<()>> = (0..CLIENTS)
@@ -925,7 +991,7 @@ fn listener_echo(cx: &Ctx<'_>, ip: IpAddr) -> Step {
 
 fn listener_discard(cx: &Ctx<'_>) -> Step {
     const TOTAL: usize = (1 << 20) + 12_345;
-    let listener = kernel_listener(cx, LOCALHOST4, Service::Discard, &ListenOptions::default())?;
+    let listener = service_listener(cx, LOCALHOST4, Service::Discard)?;
     let address = listener.local_addr()?;
     let timeout = cx.timeout;
     let client = Peer::spawn("in-process client", move || {
@@ -962,7 +1028,7 @@ fn listener_discard(cx: &Ctx<'_>) -> Step {
 
 fn listener_source(cx: &Ctx<'_>) -> Step {
     const TOTAL: usize = 256 << 10;
-    let listener = kernel_listener(cx, LOCALHOST4, Service::Source, &ListenOptions::default())?;
+    let listener = service_listener(cx, LOCALHOST4, Service::Source)?;
     let address = listener.local_addr()?;
     let timeout = cx.timeout;
     let client = Peer::spawn("in-process client", move || {
@@ -988,9 +1054,9 @@ fn listener_source(cx: &Ctx<'_>) -> Step {
 fn tcp_accept(cx: &Ctx<'_>) -> Step {
     const HELLO: &[u8] = b"hello from the self-test\n";
     const ANSWER: &[u8] = b"hello back\n";
-    let options = ListenOptions {
-        max_connections: 4,
-        ..ListenOptions::default()
+    let options = TcpListenOptions {
+        max_connections: Some(4),
+        ..TcpListenOptions::default()
     };
     let listener = kernel_listener(cx, LOCALHOST4, Service::None, &options)?;
     let address = listener.local_addr()?;
@@ -1079,9 +1145,9 @@ fn tcp_serve_echo(cx: &Ctx<'_>) -> Step {
         }
     })?;
     let device = cx.open()?;
-    let endpoint = device.tcp_connect(address, None, false, cx.timeout_ms())?;
+    let endpoint = device.tcp_connect(address, &cx.connect_options())?;
     device.serve(endpoint.id, Service::Echo)?;
-    match device.send(endpoint.id, &heap(b"x"), cx.timeout_ms()) {
+    match device.send(endpoint.id, &heap(b"x"), Some(cx.timeout)) {
         Err(error) if error.status() == Some(NtStatus::INVALID_DEVICE_STATE) => {}
         Err(error) => {
             return Err(Problem::from(error).context("SEND on a served connection"));
@@ -1122,7 +1188,7 @@ fn udp_echo_service(cx: &Ctx<'_>, ip: IpAddr) -> Step {
     let device = cx.open()?;
     let endpoint = needs(
         needs::DATAGRAM,
-        device.udp_bind(local, UdpService::Echo, &UdpOptions::default()),
+        device.udp_bind(local, UdpService::Echo, &UdpBindOptions::default()),
     )?;
     let mut total = 0u64;
     for index in 0u16..50 {
@@ -1252,13 +1318,13 @@ fn security_descriptor(cx: &Ctx<'_>) -> Step {
     const SDDL: &str = "D:P(A;;GA;;;SY)";
     let device = cx.open()?;
     let local = SocketAddr::new(LOCALHOST4, free_tcp_port(LOCALHOST4)?);
-    let options = ListenOptions {
+    let options = TcpListenOptions {
         sddl: Some(SDDL),
-        ..ListenOptions::default()
+        ..TcpListenOptions::default()
     };
     let endpoint = needs(
         needs::SECURITY,
-        device.tcp_listen_with(local, Service::Echo, &options),
+        device.tcp_listen(local, Service::Echo, &options),
     )?;
     let read = needs(needs::SECURITY, device.security(endpoint.id))?;
     ensure(read.as_deref() == Some(SDDL), || {
@@ -1347,6 +1413,25 @@ fn abortive_disconnect(cx: &Ctx<'_>) -> Step {
     peer.join(cx.timeout)
 }
 
+/// Checks that a receive failed with `status`; `received` says what is wrong when it
+/// returned data instead.
+fn failed_with(
+    result: io::Result<usize>,
+    status: NtStatus,
+    received: impl FnOnce(usize) -> String,
+) -> Step {
+    match result {
+        Ok(count) => Err(Problem::check(received(count))),
+        Err(error) => {
+            let problem = Problem::from(error);
+            ensure(problem.status() == Some(status), || {
+                let name = status.name().unwrap_or("the status");
+                format!("expected {name}: {}", problem.message)
+            })
+        }
+    }
+}
+
 fn recv_timeout(cx: &Ctx<'_>) -> Step {
     let (address, peer) = server(LOCALHOST4, cx.timeout, "in-process sink", |mut stream| {
         read_to_eof(&mut stream).map(|_| ())
@@ -1358,19 +1443,9 @@ fn recv_timeout(cx: &Ctx<'_>) -> Step {
     let mut buffer = [0u8; 64];
     let result = stream.read(&mut buffer);
     let took = started.elapsed();
-    match result {
-        Ok(count) => {
-            return Err(Problem::check(format!(
-                "the receive returned {count} bytes from a silent peer"
-            )))
-        }
-        Err(error) => {
-            let problem = Problem::from(error);
-            ensure(problem.status() == Some(NtStatus::IO_TIMEOUT), || {
-                format!("expected STATUS_IO_TIMEOUT: {}", problem.message)
-            })?;
-        }
-    }
+    failed_with(result, NtStatus::IO_TIMEOUT, |count| {
+        format!("the receive returned {count} bytes from a silent peer")
+    })?;
     ensure(
         took >= wait.saturating_sub(Duration::from_millis(50)) && took <= wait + cx.timeout,
         || format!("the 500 ms receive timed out after {} ms", took.as_millis()),
@@ -1404,19 +1479,9 @@ fn recv_cancel(cx: &Ctx<'_>) -> Step {
     ensure(was_outstanding, || {
         "nothing was outstanding when the cancel came".to_owned()
     })?;
-    match result {
-        Ok(count) => {
-            return Err(Problem::check(format!(
-                "the cancelled receive returned {count} bytes"
-            )))
-        }
-        Err(error) => {
-            let problem = Problem::from(error);
-            ensure(problem.status() == Some(NtStatus::CANCELLED), || {
-                format!("expected STATUS_CANCELLED: {}", problem.message)
-            })?;
-        }
-    }
+    failed_with(result, NtStatus::CANCELLED, |count| {
+        format!("the cancelled receive returned {count} bytes")
+    })?;
     ensure(took < cx.timeout, || {
         format!("the cancel took {} ms to end the receive", took.as_millis())
     })?;
@@ -1455,7 +1520,7 @@ fn recv_cancel(cx: &Ctx<'_>) -> Step {
 }
 
 fn resolve_localhost(cx: &Ctx<'_>) -> Step {
-    let addresses = cx.device.resolve("localhost", "", cx.timeout_ms())?;
+    let addresses = cx.device.resolve("localhost", "", Some(cx.timeout))?;
     ensure(!addresses.is_empty(), || {
         "localhost resolved to nothing".to_owned()
     })?;
@@ -1546,10 +1611,10 @@ fn handle_close_closes_endpoints(cx: &Ctx<'_>) -> Step {
         read_to_eof(&mut stream).map(|_| ())
     })?;
     let other = cx.open()?;
-    let connection = other.tcp_connect(address, None, false, cx.timeout_ms())?;
+    let connection = other.tcp_connect(address, &cx.connect_options())?;
     let port = free_tcp_port(LOCALHOST4)?;
     let listen_at = SocketAddr::new(LOCALHOST4, port);
-    let listener = other.tcp_listen(listen_at, Service::Echo, 0, false)?;
+    let listener = other.tcp_listen(listen_at, Service::Echo, &TcpListenOptions::default())?;
     // Closing the handle (no CLOSE requests) must close both.
     drop(other);
     peer.join(cx.timeout)
@@ -1606,10 +1671,22 @@ fn time_text(duration: Duration) -> String {
     }
 }
 
-/// The report as text: the versions, one row per scenario (SCENARIO RESULT TIME REASON,
-/// columns aligned), then the counts.
-#[must_use]
-pub(crate) fn text(report: &Report) -> String {
+impl Reply for Report {
+    /// The versions, one row per scenario (SCENARIO RESULT TIME REASON, columns aligned),
+    /// then the counts.
+    fn text(&self) -> String {
+        report_text(self)
+    }
+}
+
+impl Serialize for Report {
+    /// One JSON object (see `wskctl selftest --help`).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        report_json(self).serialize(serializer)
+    }
+}
+
+fn report_text(report: &Report) -> String {
     use std::fmt::Write as _;
     let info = &report.info;
     let wsk = crate::output::wsk_version_text(info).unwrap_or_else(|| "unknown".to_owned());
@@ -1680,11 +1757,9 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The report as one JSON object (see `wskctl selftest --help`).
-#[must_use]
-pub(crate) fn json(report: &Report) -> String {
+fn report_json(report: &Report) -> ReportJson<'_> {
     let (passed, failed, skipped) = report.counts();
-    let value = ReportJson {
+    ReportJson {
         wskctl_version: env!("CARGO_PKG_VERSION"),
         os: report.os.as_deref(),
         driver_version: crate::output::version_text(report.info.driver_version),
@@ -1711,43 +1786,43 @@ pub(crate) fn json(report: &Report) -> String {
                 duration_ms: millis(scenario.duration),
             })
             .collect(),
-    };
-    crate::output::to_json(&value)
-}
-
-/// `wskctl selftest --list`: one line per scenario, name then what it checks.
-#[must_use]
-pub(crate) fn list_text() -> String {
-    let width = SCENARIOS.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    SCENARIOS
-        .iter()
-        .map(|scenario| format!("{:<width$}  {}", scenario.name, scenario.about))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// `wskctl --json selftest --list`: `[{"name":...,"about":...}, ...]`.
-#[must_use]
-pub(crate) fn list_json() -> String {
-    #[derive(Serialize)]
-    struct Entry {
-        name: &'static str,
-        about: &'static str,
     }
-    let entries: Vec<Entry> = SCENARIOS
-        .iter()
-        .map(|scenario| Entry {
+}
+
+/// `wskctl selftest --list`: one line per scenario, name then what it checks; in JSON
+/// `[{"name":...,"about":...}, ...]`.
+#[derive(Debug)]
+pub(crate) struct ScenarioList;
+
+impl Reply for ScenarioList {
+    fn text(&self) -> String {
+        let width = SCENARIOS.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        SCENARIOS
+            .iter()
+            .map(|scenario| format!("{:<width$}  {}", scenario.name, scenario.about))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Serialize for ScenarioList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Entry {
+            name: &'static str,
+            about: &'static str,
+        }
+        serializer.collect_seq(SCENARIOS.iter().map(|scenario| Entry {
             name: scenario.name,
             about: scenario.about,
-        })
-        .collect();
-    crate::output::to_json(&entries)
+        }))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{main_with, Streams, Terminal};
+    use crate::cli::{Streams, Terminal};
     use wskrs_client::fake::FakeDriver;
 
     fn driver_error(status: NtStatus) -> Problem {
@@ -1864,7 +1939,7 @@ mod tests {
 
     #[test]
     fn the_table_has_the_versions_a_row_per_scenario_and_the_counts() {
-        let text = text(&sample_report());
+        let text = sample_report().text();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
@@ -1893,7 +1968,8 @@ mod tests {
     #[test]
     fn the_json_report_has_versions_os_and_each_outcome() {
         let report = sample_report();
-        let value: serde_json::Value = serde_json::from_str(&json(&report)).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&crate::output::to_json(&report)).unwrap();
         assert_eq!(value["wskctl_version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(value["os"], "Windows 10.0.22631");
         assert_eq!(value["driver_version"], "0.1.0");
@@ -1939,34 +2015,7 @@ mod tests {
         assert_eq!(SCENARIOS.last().unwrap().name, "endpoints_back_to_start");
     }
 
-    struct Run {
-        code: u8,
-        stdout: String,
-        stderr: String,
-    }
-
-    fn wskctl(fake: &FakeDriver, args: &str) -> Run {
-        let (mut stdout, mut stderr, mut stdin) = (Vec::new(), Vec::new(), &b""[..]);
-        let open = |_: &str| -> Result<Device, ClientError> {
-            Ok(Device::from_transport(Box::new(fake.handle())))
-        };
-        let mut streams = Streams {
-            stdout: &mut stdout,
-            stderr: &mut stderr,
-            stdin: &mut stdin,
-            terminal: Terminal::default(),
-        };
-        let code = main_with(
-            std::iter::once("wskctl").chain(args.split_whitespace()),
-            &open,
-            &mut streams,
-        );
-        Run {
-            code,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        }
-    }
+    use crate::cli::testing::{wskctl, Outcome as Run};
 
     fn outcomes(run: &Run) -> Vec<(String, String, Option<String>)> {
         let value: serde_json::Value = serde_json::from_str(&run.stdout)

@@ -1,0 +1,460 @@
+//! The device's calls against the fake driver: what each request carries, what the
+//! library refuses before sending, cancellation and interruption.
+
+use crate::fake::{FakeDriver, DEFAULT_BUFFER};
+use crate::{ClientError, Device, Lifetime, TcpConnectOptions};
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use wskrs_ntstatus::NtStatus;
+use wskrs_protocol::{
+    encode_recv, encode_recv_from, encode_send, encode_send_to, parse_recv_from_reply, EndpointId,
+    IoctlCode, OptionId, ProtocolError, UdpService, MAX_DATAGRAM, MAX_TRANSFER,
+};
+
+fn device(fake: &FakeDriver) -> Device {
+    Device::from_transport(Box::new(fake.handle()))
+}
+
+/// A connection that outlives its handle.
+fn detached() -> TcpConnectOptions {
+    TcpConnectOptions {
+        lifetime: Lifetime::Detached,
+        ..TcpConnectOptions::default()
+    }
+}
+
+#[test]
+fn udp_sockets_reach_each_other_and_the_echo_service() {
+    let fake = FakeDriver::default();
+    let device = device(&fake);
+    let options = crate::UdpBindOptions::default();
+    let echo = device
+        .udp_bind(
+            "127.0.0.1:7000".parse().unwrap(),
+            UdpService::Echo,
+            &options,
+        )
+        .unwrap();
+    assert_eq!(echo.kind, wskrs_protocol::EndpointKind::Udp);
+    let user = device
+        .udp_bind(
+            "127.0.0.1:7001".parse().unwrap(),
+            UdpService::None,
+            &options,
+        )
+        .unwrap();
+    device
+        .send_to(user.id, "127.0.0.1:7000".parse().unwrap(), b"ping", None)
+        .unwrap();
+    let back = device.recv_from(user.id, 100, None).unwrap();
+    assert_eq!(back.data, b"ping");
+    assert_eq!(back.from, Some("127.0.0.1:7000".parse().unwrap()));
+    // The same address again conflicts.
+    let again = device.udp_bind(
+        "127.0.0.1:7000".parse().unwrap(),
+        UdpService::None,
+        &options,
+    );
+    assert_eq!(
+        again.unwrap_err().status(),
+        Some(NtStatus::ADDRESS_ALREADY_EXISTS)
+    );
+}
+
+#[test]
+fn serve_runs_the_service_counts_its_bytes_and_refuses_the_rest() {
+    use wskrs_protocol::{encode_serve, Service};
+    let fake = FakeDriver::default();
+    let device = device(&fake);
+    let remote = "127.0.0.1:9000".parse().unwrap();
+    let echo = device
+        .tcp_connect(remote, &TcpConnectOptions::default())
+        .unwrap()
+        .id;
+    let discard = device
+        .tcp_connect(remote, &TcpConnectOptions::default())
+        .unwrap()
+        .id;
+    let udp = device
+        .udp_bind(
+            "127.0.0.1:0".parse().unwrap(),
+            UdpService::None,
+            &crate::UdpBindOptions::default(),
+        )
+        .unwrap()
+        .id;
+    let status = |id, service| device.serve(id, service).err().and_then(|e| e.status());
+    // Validation first: SERVICE_NONE and a nonzero reserved field.
+    assert_eq!(
+        status(echo, Service::None),
+        Some(NtStatus::INVALID_PARAMETER)
+    );
+    let mut bad = encode_serve(echo, Service::Echo);
+    bad[20] = 1;
+    assert_eq!(
+        device.raw(IoctlCode::SERVE.0, &bad, 8).status,
+        NtStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        status(udp, Service::Echo),
+        Some(NtStatus::INVALID_DEVICE_STATE)
+    );
+    assert_eq!(
+        status(EndpointId(99), Service::Echo),
+        Some(NtStatus::NOT_FOUND)
+    );
+
+    device.send_all(discard, b"12345", None).unwrap();
+    assert_eq!(status(echo, Service::Echo), None);
+    assert_eq!(status(discard, Service::Discard), None);
+    assert_eq!(
+        status(echo, Service::Source),
+        Some(NtStatus::INVALID_DEVICE_STATE)
+    );
+    fake.peer_sends(echo.0, b"abc");
+    fake.peer_sends(discard.0, b"xyz");
+    assert_eq!(fake.peer_received(echo.0), b"abc");
+    assert!(fake.peer_received(discard.0).is_empty());
+    assert_eq!(
+        device.send(echo, b"x", None).unwrap_err().status(),
+        Some(NtStatus::INVALID_DEVICE_STATE)
+    );
+    assert_eq!(
+        device.nodelay(discard).unwrap_err().status(),
+        Some(NtStatus::INVALID_DEVICE_STATE)
+    );
+    let list = device.list().unwrap();
+    let counters: Vec<_> = list
+        .iter()
+        .map(|e| {
+            (
+                e.status.service,
+                e.status.bytes_sent,
+                e.status.bytes_received,
+            )
+        })
+        .collect();
+    // The discard connection's 5 echoed bytes went to its service, with the peer's 3.
+    assert_eq!(
+        counters,
+        [
+            (Service::Echo, 3, 3),
+            (Service::Discard, 5, 8),
+            (Service::None, 0, 0)
+        ]
+    );
+    let totals = device.stats().unwrap();
+    assert_eq!(
+        (
+            totals.bytes_sent,
+            totals.bytes_received,
+            totals.connections_served
+        ),
+        (8, 11, 2)
+    );
+    device.close(echo).unwrap();
+    assert_eq!(fake.endpoint_ids(), [discard.0, udp.0]);
+}
+
+#[test]
+fn closing_a_handle_closes_what_it_created_without_detach() {
+    let fake = FakeDriver::default();
+    let first = device(&fake);
+    let second = device(&fake);
+    let kept = first
+        .tcp_connect("127.0.0.1:9000".parse().unwrap(), &detached())
+        .unwrap();
+    let owned = first
+        .tcp_connect(
+            "127.0.0.1:9000".parse().unwrap(),
+            &TcpConnectOptions::default(),
+        )
+        .unwrap();
+    let mine: Vec<bool> = first
+        .list()
+        .unwrap()
+        .iter()
+        .map(|entry| entry.status.owned_by_caller)
+        .collect();
+    assert_eq!(mine, [true, true]);
+    assert!(second
+        .list()
+        .unwrap()
+        .iter()
+        .all(|e| !e.status.owned_by_caller));
+    drop(first);
+    assert_eq!(fake.endpoint_ids(), [kept.id.0]);
+    assert_ne!(kept.id, owned.id);
+}
+
+#[test]
+fn options_follow_the_kind_and_faults_are_counted() {
+    let fake = FakeDriver::default();
+    let device = device(&fake);
+    let udp = device
+        .udp_bind(
+            "[::1]:0".parse().unwrap(),
+            UdpService::None,
+            &crate::UdpBindOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(
+        device.socket_option(udp.id, OptionId::RcvBuf).unwrap(),
+        DEFAULT_BUFFER
+    );
+    assert!(device.only_v6(udp.id).unwrap());
+    assert_eq!(
+        device.nodelay(udp.id).unwrap_err().status(),
+        Some(NtStatus::INVALID_DEVICE_STATE)
+    );
+    fake.fail_next(IoctlCode::RECV_FROM, NtStatus::CONNECTION_RESET);
+    assert_eq!(
+        device.recv_from(udp.id, 1, None).unwrap_err().status(),
+        Some(NtStatus::CONNECTION_RESET)
+    );
+    let entry = &device.list().unwrap()[0];
+    // The nodelay refusal and the injected reset.
+    assert_eq!(entry.activity.errors, 2);
+    assert_eq!(entry.activity.last_status, Some(NtStatus::CONNECTION_RESET));
+    assert_eq!(device.stats().unwrap().errors, 2);
+}
+
+#[test]
+fn direct_requests_need_their_exact_output_buffer() {
+    let fake = FakeDriver::default();
+    let device = device(&fake);
+    let id = device
+        .tcp_connect(
+            "127.0.0.1:9000".parse().unwrap(),
+            &TcpConnectOptions::default(),
+        )
+        .unwrap()
+        .id;
+    let udp = device
+        .udp_bind(
+            "127.0.0.1:7005".parse().unwrap(),
+            UdpService::None,
+            &crate::UdpBindOptions::default(),
+        )
+        .unwrap()
+        .id;
+    let to = "127.0.0.1:9999".parse().unwrap();
+    let status = |code: IoctlCode, input: &[u8], out_len| device.raw(code.0, input, out_len).status;
+    // SEND / SEND_TO: the output buffer is the data, exactly `length` bytes.
+    assert_eq!(
+        status(IoctlCode::SEND, &encode_send(id, 0, 5), 4),
+        NtStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        status(IoctlCode::SEND, &encode_send(id, 0, 5), 6),
+        NtStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        status(IoctlCode::SEND, &encode_send(id, 0, 5), 5),
+        NtStatus::SUCCESS
+    );
+    assert_eq!(
+        status(IoctlCode::SEND_TO, &encode_send_to(udp, 0, to, 3), 2),
+        NtStatus::INVALID_PARAMETER
+    );
+    // RECV: exactly `max_length`; RECV_FROM: 48 + `max_length`.
+    assert_eq!(
+        status(IoctlCode::RECV, &encode_recv(id, 0, 5), 16 + 5),
+        NtStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        status(IoctlCode::RECV, &encode_recv(id, 0, 5), 0),
+        NtStatus::INVALID_PARAMETER
+    );
+    let echoed = device.raw(IoctlCode::RECV.0, &encode_recv(id, 0, 5), 5);
+    assert_eq!(
+        (echoed.status, echoed.output.len()),
+        (NtStatus::SUCCESS, 5),
+        "the 5 zero bytes sent above"
+    );
+    // Even below the smallest RECV_FROM buffer (49): the length differs.
+    assert_eq!(
+        status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 10), 10),
+        NtStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 10), 48 + 9),
+        NtStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 10), 48),
+        NtStatus::INVALID_PARAMETER
+    );
+    // Zero lengths are not requests in v3.
+    assert_eq!(
+        status(IoctlCode::SEND, &encode_send(id, 0, 0), 0),
+        NtStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        status(IoctlCode::RECV, &encode_recv(id, 0, 0), 0),
+        NtStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        status(IoctlCode::SEND_TO, &encode_send_to(udp, 0, to, 0), 0),
+        NtStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        status(IoctlCode::RECV_FROM, &encode_recv_from(udp, 0, 0), 48),
+        NtStatus::INVALID_PARAMETER
+    );
+}
+
+#[test]
+fn the_library_refuses_what_the_driver_would_without_a_request() {
+    let fake = FakeDriver::default();
+    let device = device(&fake);
+    let id = device
+        .tcp_connect(
+            "127.0.0.1:9000".parse().unwrap(),
+            &TcpConnectOptions::default(),
+        )
+        .unwrap()
+        .id;
+    let udp = device
+        .udp_bind(
+            "127.0.0.1:7007".parse().unwrap(),
+            UdpService::None,
+            &crate::UdpBindOptions::default(),
+        )
+        .unwrap()
+        .id;
+    let to = "127.0.0.1:9999".parse().unwrap();
+    let before = fake.requests().len();
+    let not_sent = |result: Result<u32, ClientError>| {
+        matches!(
+            result,
+            Err(ClientError::Request {
+                error: ProtocolError::InvalidParameter,
+                ..
+            })
+        )
+    };
+    assert!(
+        not_sent(device.send_to(udp, to, b"", None)),
+        "empty datagram"
+    );
+    assert!(not_sent(device.send_to(
+        udp,
+        to,
+        &vec![0; MAX_DATAGRAM as usize + 1],
+        None
+    )));
+    assert!(not_sent(device.send(
+        id,
+        &vec![0; MAX_TRANSFER as usize + 1],
+        None
+    )));
+    assert!(matches!(
+        device.recv(id, 0, None),
+        Err(ClientError::Request { .. })
+    ));
+    assert!(matches!(
+        device.recv_from(udp, 0, None),
+        Err(ClientError::Request { .. })
+    ));
+    assert!(matches!(
+        device.recv_from(udp, MAX_DATAGRAM + 1, None),
+        Err(ClientError::Request { .. })
+    ));
+    assert_eq!(
+        device.send(id, b"", None).unwrap(),
+        0,
+        "nothing to send: no request"
+    );
+    assert_eq!(device.recv_into(id, &mut [], None).unwrap(), 0);
+    assert_eq!(fake.requests().len(), before);
+}
+
+#[test]
+fn recv_from_output_carries_the_header_then_the_datagram() {
+    let fake = FakeDriver::default();
+    let device = device(&fake);
+    let udp = device
+        .udp_bind(
+            "127.0.0.1:7006".parse().unwrap(),
+            UdpService::None,
+            &crate::UdpBindOptions::default(),
+        )
+        .unwrap()
+        .id;
+    let from = "10.0.0.1:53".parse().unwrap();
+    fake.peer_sends_to(udp.0, from, b"0123456789");
+    // A 4-byte room truncates the datagram: Information is 48 + 4.
+    let raw = device.raw(IoctlCode::RECV_FROM.0, &encode_recv_from(udp, 0, 4), 48 + 4);
+    assert_eq!((raw.status, raw.output.len()), (NtStatus::SUCCESS, 52));
+    let reply = parse_recv_from_reply(&raw.output).unwrap();
+    assert_eq!((reply.data, reply.remote), (&b"0123"[..], Some(from)));
+}
+
+#[test]
+fn a_cancelled_receive_fails_with_status_cancelled_and_the_endpoint_stays_usable() {
+    let fake = FakeDriver::default();
+    let device = device(&fake);
+    let id = device
+        .tcp_connect(
+            "127.0.0.1:9000".parse().unwrap(),
+            &TcpConnectOptions::default(),
+        )
+        .unwrap()
+        .id;
+    let canceller = device.canceller();
+    let seen_outstanding = Arc::new(AtomicUsize::new(0));
+    let (hook_canceller, seen) = (canceller.clone(), Arc::clone(&seen_outstanding));
+    fake.while_waiting(move || {
+        seen.store(hook_canceller.outstanding(), Ordering::SeqCst);
+        assert!(hook_canceller.cancel(), "a request is outstanding");
+    });
+    let error = device
+        .recv(id, 100, Some(Duration::from_secs(30)))
+        .unwrap_err();
+    assert_eq!(seen_outstanding.load(Ordering::SeqCst), 1);
+    assert!(error.is_cancelled(), "{error:?}");
+    assert_eq!(error.status(), Some(NtStatus::CANCELLED));
+    assert_eq!(error.kind(), io::ErrorKind::Interrupted);
+    assert_eq!(error.exit_code(), crate::EXIT_CANCELLED);
+    assert_eq!(
+        error.to_string(),
+        "recv on endpoint 1: the request was cancelled (STATUS_CANCELLED)"
+    );
+    assert_eq!(canceller.outstanding(), 0);
+    // Without a cancel the same wait times out; the endpoint still echoes.
+    fake.while_waiting(|| {});
+    let timed_out = device
+        .recv(id, 100, Some(Duration::from_millis(5)))
+        .unwrap_err();
+    assert_eq!(timed_out.status(), Some(NtStatus::IO_TIMEOUT));
+    device.send(id, b"still here", None).unwrap();
+    assert_eq!(device.recv(id, 100, None).unwrap().data, b"still here");
+    // A cancel with nothing outstanding does not hit the next request.
+    assert!(!canceller.cancel());
+    device.send(id, b"x", None).unwrap();
+    assert_eq!(device.recv(id, 1, None).unwrap().data, b"x");
+}
+
+#[test]
+fn an_interrupted_device_refuses_requests_until_cleared() {
+    let fake = FakeDriver::default();
+    let device = device(&fake);
+    let canceller = device.canceller();
+    assert!(!canceller.interrupt(), "nothing outstanding");
+    let before = fake.requests().len();
+    let error = device.info().unwrap_err();
+    assert!(error.is_cancelled(), "{error:?}");
+    let error = device.send(EndpointId(1), b"abc", None).unwrap_err();
+    assert!(error.is_cancelled(), "{error:?}");
+    assert_eq!(fake.requests().len(), before, "nothing reached the driver");
+    canceller.clear_interrupt();
+    device.info().unwrap();
+    // Cancellers of another handle do not touch this one.
+    let other = FakeDriver::default();
+    let other_device = Device::from_transport(Box::new(other.handle()));
+    assert!(!other_device.canceller().interrupt());
+    device.info().unwrap();
+}

@@ -1,0 +1,121 @@
+//! `wskctl driver ...`: install, start, stop, uninstall and query the driver's service
+//! through the service control manager.
+
+use std::time::Duration;
+
+use clap::Subcommand;
+use wskrs_client::{
+    ClientError, InstallOutcome, ServiceManager, StartOutcome, StopOutcome, UninstallOutcome,
+};
+use wskrs_protocol::SERVICE_NAME;
+
+use super::Streams;
+use crate::output::{self, Format};
+
+/// The driver file `wskctl driver install` registers by default.
+pub(crate) const DEFAULT_DRIVER_PATH: &str = r"C:\windows\system32\drivers\wskrs.sys";
+/// How long `wskctl driver stop` waits for the driver to unload.
+pub(crate) const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `wskctl driver ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DriverCommand {
+    /// Register the driver as a demand-start kernel driver service (already installed: exit 0).
+    #[command(
+        after_help = "Example:\n  wskctl driver install --path C:\\windows\\system32\\drivers\\wskrs.sys"
+    )]
+    Install {
+        /// The service name.
+        #[arg(long, default_value = SERVICE_NAME)]
+        name: String,
+        /// The driver file.
+        #[arg(long, default_value = DEFAULT_DRIVER_PATH)]
+        path: String,
+    },
+    /// Load the driver (already running: exit 0).
+    #[command(after_help = "Example:\n  wskctl driver start")]
+    Start {
+        /// The service name.
+        #[arg(long, default_value = SERVICE_NAME)]
+        name: String,
+    },
+    /// Unload the driver, waiting up to 10 s for it to stop (not running: exit 0).
+    #[command(after_help = "Example:\n  wskctl driver stop")]
+    Stop {
+        /// The service name.
+        #[arg(long, default_value = SERVICE_NAME)]
+        name: String,
+    },
+    /// Delete the driver's service (not installed: exit 0).
+    #[command(after_help = "Example:\n  wskctl driver uninstall")]
+    Uninstall {
+        /// The service name.
+        #[arg(long, default_value = SERVICE_NAME)]
+        name: String,
+    },
+    /// Show whether the driver's service is installed and running.
+    #[command(after_help = "Example:\n  wskctl driver status\n  service WskRs: running")]
+    Status {
+        /// The service name.
+        #[arg(long, default_value = SERVICE_NAME)]
+        name: String,
+    },
+}
+
+pub(crate) fn run(
+    command: &DriverCommand,
+    format: Format,
+    streams: &mut Streams<'_>,
+) -> Result<u8, ClientError> {
+    let manager = ServiceManager::local();
+    let message = match command {
+        DriverCommand::Install { name, path } => match manager.install(name, path)? {
+            InstallOutcome::Installed => format!("installed service {name} ({path})"),
+            InstallOutcome::AlreadyInstalled => format!("service {name} is already installed"),
+        },
+        DriverCommand::Start { name } => match manager.start(name)? {
+            StartOutcome::Started => format!("started service {name}"),
+            StartOutcome::AlreadyRunning => format!("service {name} is already running"),
+        },
+        DriverCommand::Stop { name } => match manager.stop(name, STOP_TIMEOUT)? {
+            StopOutcome::Stopped => format!("stopped service {name}"),
+            StopOutcome::AlreadyStopped => format!("service {name} is not running"),
+        },
+        DriverCommand::Uninstall { name } => {
+            match manager.uninstall(name)? {
+                UninstallOutcome::Uninstalled => format!("uninstalled service {name}"),
+                UninstallOutcome::MarkedForDeletion => {
+                    format!("service {name} is marked for deletion; it is removed when the driver stops")
+                }
+                UninstallOutcome::NotInstalled => format!("service {name} is not installed"),
+            }
+        }
+        DriverCommand::Status { name } => {
+            let state = manager.status(name)?;
+            return streams
+                .reply(format, &output::ServiceStatus::new(name, state))
+                .map(|()| 0);
+        }
+    };
+    streams.line(&message)?;
+    Ok(0)
+}
+
+/// Off Windows there is no service manager: every command fails with a sentence.
+#[cfg(all(test, not(windows)))]
+mod tests {
+    use crate::cli::testing::wskctl;
+    use wskrs_client::fake::FakeDriver;
+
+    #[test]
+    fn driver_commands_off_windows_fail_with_a_sentence() {
+        let fake = FakeDriver::default();
+        let out = wskctl(&fake, "driver status");
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.starts_with("error: query service WskRs: "),
+            "{}",
+            out.stderr
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! Security descriptors: `wskctl security` (an endpoint's descriptor as SDDL) and the
+//! `--sddl` argument of `tcp listen` and `udp bind`.
+
+use clap::Args;
+use wskrs_client::{ClientError, Device};
+use wskrs_protocol::{EndpointId, SDDL_LEN};
+
+use super::{parse_endpoint_id, Streams};
+use crate::output::{self, Format};
+
+/// An SDDL string for a socket's security descriptor (at most 256 bytes).
+pub(crate) fn parse_sddl(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > SDDL_LEN || text.contains('\0') {
+        return Err(format!(
+            "an SDDL descriptor is 1 to {SDDL_LEN} bytes without NUL, e.g. \"D:P(A;;GA;;;SY)\""
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// Arguments of `wskctl security`.
+#[derive(Debug, Args)]
+pub(crate) struct SecurityArgs {
+    /// The endpoint id.
+    #[arg(value_parser = parse_endpoint_id)]
+    pub(crate) id: EndpointId,
+}
+
+/// `wskctl security`: the SDDL, or a note on stderr when the endpoint has no descriptor.
+pub(crate) fn run(
+    device: &Device,
+    args: &SecurityArgs,
+    format: Format,
+    streams: &mut Streams<'_>,
+) -> Result<u8, ClientError> {
+    let sddl = device.security(args.id)?;
+    streams.reply(format, &output::Security::new(args.id.0, sddl))?;
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::testing::wskctl;
+    use wskrs_client::fake::FakeDriver;
+
+    #[test]
+    fn security_prints_the_sddl() {
+        let fake = FakeDriver::default();
+        let out = wskctl(
+            &fake,
+            "tcp listen 127.0.0.1:9100 --service echo --sddl D:P(A;;GA;;;SY) --detach",
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let out = wskctl(&fake, "security 1");
+        assert_eq!((out.code, out.stdout.as_str()), (0, "D:P(A;;GA;;;SY)\n"));
+        let out = wskctl(&fake, "--json security 1");
+        assert_eq!(out.stdout, "{\"id\":1,\"sddl\":\"D:P(A;;GA;;;SY)\"}\n");
+        wskctl(&fake, "udp bind 127.0.0.1:0 --sddl D:(A;;GA;;;WD) --detach");
+        assert_eq!(wskctl(&fake, "security 2").stdout, "D:(A;;GA;;;WD)\n");
+        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
+        let out = wskctl(&fake, "security 3");
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (0, "", "endpoint 3 has no security descriptor\n")
+        );
+        assert_eq!(
+            wskctl(&fake, "--json security 3").stdout,
+            "{\"id\":3,\"sddl\":null}\n"
+        );
+        let out = wskctl(
+            &fake,
+            "tcp listen 127.0.0.1:9101 --service echo --sddl nonsense",
+        );
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.contains("STATUS_INVALID_PARAMETER"),
+            "{}",
+            out.stderr
+        );
+        let long = format!("--sddl D:{}", "A".repeat(300));
+        let out = wskctl(
+            &fake,
+            &format!("tcp listen 127.0.0.1:9101 --service echo {long}"),
+        );
+        assert_eq!(out.code, 2, "{}", out.stderr);
+    }
+}
