@@ -17,9 +17,9 @@
 /// ```
 pub struct ListenSocketHasNoSend;
 
-/// A [`BasicSocket`](crate::basic::BasicSocket) has no `send`:
+/// A [`BasicSocket`](crate::BasicSocket) has no `send`:
 /// ```compile_fail,E0599
-/// fn send_on(socket: &mut wsk::basic::BasicSocket) {
+/// fn send_on(socket: &mut wsk::BasicSocket) {
 ///     let _ = socket.send(b"x", core::time::Duration::ZERO);
 /// }
 /// ```
@@ -31,9 +31,9 @@ pub struct ListenSocketHasNoSend;
 /// ```
 pub struct BasicSocketHasNoSend;
 
-/// A [`BasicSocket`](crate::basic::BasicSocket) has no `bind`:
+/// A [`BasicSocket`](crate::BasicSocket) has no `bind`:
 /// ```compile_fail,E0599
-/// let _ = wsk::basic::BasicSocket::bind;
+/// let _ = wsk::BasicSocket::bind;
 /// ```
 /// A [`DatagramSocket`](crate::DatagramSocket) has:
 /// ```
@@ -55,15 +55,15 @@ pub struct BasicSocketHasNoBind;
 /// ```
 pub struct DatagramSocketHasNoAccept;
 
-/// A [`StreamSocket`](crate::stream_socket::StreamSocket) cannot `send` before `connect`:
+/// A [`StreamSocket`](crate::StreamSocket) cannot `send` before `connect`:
 /// ```compile_fail,E0599
-/// fn send_on(socket: &mut wsk::stream_socket::StreamSocket) {
+/// fn send_on(socket: &mut wsk::StreamSocket) {
 ///     let _ = socket.send(b"x", core::time::Duration::ZERO);
 /// }
 /// ```
-/// The [`StreamConnection`](crate::stream_socket::StreamConnection) `connect` returns can:
+/// The [`StreamConnectionSocket`](crate::StreamConnectionSocket) `connect` returns can:
 /// ```
-/// fn send_on(socket: &mut wsk::stream_socket::StreamConnection) {
+/// fn send_on(socket: &mut wsk::StreamConnectionSocket) {
 ///     let _ = socket.send(b"x", core::time::Duration::ZERO);
 /// }
 /// ```

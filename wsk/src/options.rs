@@ -262,13 +262,13 @@ impl_core!(
     crate::ListenSocket,
     crate::ConnectionSocket,
     crate::DatagramSocket,
-    crate::basic::BasicSocket,
-    crate::stream_socket::StreamSocket,
-    crate::stream_socket::StreamListener,
-    crate::stream_socket::StreamConnection
+    crate::BasicSocket,
+    crate::StreamSocket,
+    crate::StreamListenSocket,
+    crate::StreamConnectionSocket
 );
 impl TcpOptions for crate::ConnectionSocket {}
-impl TcpOptions for crate::stream_socket::StreamConnection {}
+impl TcpOptions for crate::StreamConnectionSocket {}
 
 #[cfg(test)]
 mod tests {

@@ -6,8 +6,7 @@ mod common;
 
 use common::{register, QUICK};
 use fake::provider::{self, Op};
-use wsk::basic::{BasicSocket, Transport};
-use wsk::SocketOptions;
+use wsk::{BasicSocket, SocketOptions, Transport};
 use wskrs_fake_kernel as fake;
 
 #[test]

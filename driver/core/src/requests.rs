@@ -7,8 +7,8 @@ use core::net::SocketAddr;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
 
-use wsk::datagrams::DatagramTask;
 use wsk::security::CachedSecurityDescriptor;
+use wsk::task::DatagramTask;
 use wsk::{
     AddressInfo, BindOptions, ConnectionSocket, DatagramSocket, Disconnect, ListenSocket, NtStatus,
     SocketOptions, TcpOptions, WskClient,

@@ -5,6 +5,12 @@
 //! [`crate::DatagramSocket`]), so an operation a category lacks does not compile. Dropping
 //! a socket closes it (bounded wait).
 
+pub(crate) mod basic;
+pub(crate) mod connection;
+pub(crate) mod datagram;
+pub(crate) mod listen;
+pub(crate) mod stream;
+
 use core::net::SocketAddr;
 use core::ptr::{self, NonNull};
 use core::time::Duration;
@@ -15,7 +21,7 @@ use crate::irp::Blocking;
 use crate::{Error, NtStatus, Result, SockAddr, WskClient};
 
 /// Largest chunk one blocking send or receive moves (the size of the socket's own buffer).
-pub const CHUNK: usize = 64 * 1024;
+pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// How long closing a socket may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);

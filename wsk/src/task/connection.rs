@@ -1,26 +1,26 @@
-//! Completion-driven connections: a [`Session`] decides what to do with each received or
-//! sent buffer, and a [`StreamTask`] runs it with one IRP and one buffer, no thread.
+//! Completion-driven connections: a [`ConnectionHandler`] decides what to do with each received or
+//! sent buffer, and a [`ConnectionTask`] runs it with one IRP and one buffer, no thread.
 //!
 //! ```no_run
-//! use wsk::stream::{Session, Step, StreamTask};
+//! use wsk::task::{ConnectionHandler, ConnectionStep, ConnectionTask};
 //! use wsk::{ConnectionSocket, Error};
 //!
 //! /// Sends every byte back.
 //! struct Echo;
 //!
-//! impl Session for Echo {
-//!     fn received(&self, _: &mut [u8], len: usize) -> Step {
-//!         if len == 0 { Step::Close } else { Step::Send(len) }
+//! impl ConnectionHandler for Echo {
+//!     fn received(&self, _: &mut [u8], len: usize) -> ConnectionStep {
+//!         if len == 0 { ConnectionStep::Close } else { ConnectionStep::Send(len) }
 //!     }
-//!     fn sent(&self, _: &mut [u8], _: usize) -> Step {
-//!         Step::Receive
+//!     fn sent(&self, _: &mut [u8], _: usize) -> ConnectionStep {
+//!         ConnectionStep::Receive
 //!     }
 //!     fn finished(&self, _: Option<Error>) {}
 //! }
 //!
 //! /// IRQL <= DISPATCH_LEVEL: nothing here blocks.
-//! fn serve(connection: ConnectionSocket) -> wsk::Result<StreamTask<Echo>> {
-//!     StreamTask::start(connection, 16 * 1024, Echo)
+//! fn serve(connection: ConnectionSocket) -> wsk::Result<ConnectionTask<Echo>> {
+//!     ConnectionTask::start(connection, 16 * 1024, Echo)
 //! }
 //! ```
 
@@ -30,11 +30,11 @@ use wsk_bindings as sys;
 
 use crate::irp::Irp;
 use crate::task::{self, Task, TaskCore};
-use crate::{ConnectionSocket, Error, NtStatus, PoolBuffer, Result, Shared};
+use crate::{ConnectionSocket, Error, NtStatus, PoolArc, PoolBuffer, Result};
 
-/// What a session wants next.
+/// What a handler wants next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step {
+pub enum ConnectionStep {
     /// Receive into the whole buffer.
     Receive,
     /// Send the first `n` bytes of the buffer (all of them, across partial sends).
@@ -44,54 +44,54 @@ pub enum Step {
 }
 
 /// The behaviour of a connection. Called at IRQL <= DISPATCH_LEVEL except
-/// [`Session::finished`]; none of these may block.
-pub trait Session: Send + Sync + 'static {
+/// [`ConnectionHandler::finished`]; none of these may block.
+pub trait ConnectionHandler: Send + Sync + 'static {
     /// The first step; `buffer` may be filled for an initial send. Default: receive.
-    fn start(&self, buffer: &mut [u8]) -> Step {
+    fn start(&self, buffer: &mut [u8]) -> ConnectionStep {
         let _ = buffer;
-        Step::Receive
+        ConnectionStep::Receive
     }
     /// `len` bytes arrived at the start of `buffer`; `len == 0` means the peer closed its side.
-    fn received(&self, buffer: &mut [u8], len: usize) -> Step;
+    fn received(&self, buffer: &mut [u8], len: usize) -> ConnectionStep;
     /// A `Send(len)` step finished; the buffer may be refilled.
-    fn sent(&self, buffer: &mut [u8], len: usize) -> Step;
-    /// The socket is closed; `error` is the failure that ended the session, if any.
+    fn sent(&self, buffer: &mut [u8], len: usize) -> ConnectionStep;
+    /// The socket is closed; `error` is the failure that ended the handler, if any.
     /// Runs once, at PASSIVE_LEVEL.
     fn finished(&self, error: Option<Error>);
 }
 
-struct StreamInner<S> {
+struct ConnectionInner<H> {
     core: TaskCore,
     /// The step in flight; written only by the thread that issues, read by the one that
     /// completes (ordered through `state`).
-    current: UnsafeCell<Step>,
+    current: UnsafeCell<ConnectionStep>,
     /// Accessed only by whoever drives the task (one request in flight at a time).
     buffer: UnsafeCell<PoolBuffer>,
-    session: S,
+    handler: H,
 }
 
 // SAFETY: `current` and `buffer` are accessed only by the single thread driving the task at
 // any moment (the task protocol in `task.rs`), everything else is synchronized.
-unsafe impl<S: Session> Sync for StreamInner<S> {}
+unsafe impl<H: ConnectionHandler> Sync for ConnectionInner<H> {}
 // SAFETY: as above.
-unsafe impl<S: Session> Send for StreamInner<S> {}
+unsafe impl<H: ConnectionHandler> Send for ConnectionInner<H> {}
 
-/// A connection run by a [`Session`]. Dropping the handle does not stop it; [`StreamTask::stop`] does.
-pub struct StreamTask<S: Session>(Shared<StreamInner<S>>);
+/// A connection run by a [`ConnectionHandler`]. Dropping the handle does not stop it; [`ConnectionTask::stop`] does.
+pub struct ConnectionTask<H: ConnectionHandler>(PoolArc<ConnectionInner<H>>);
 
-impl<S: Session> Clone for StreamTask<S> {
+impl<H: ConnectionHandler> Clone for ConnectionTask<H> {
     fn clone(&self) -> Self {
         Self(self.0.clone())
     }
 }
 
-impl<S: Session> StreamTask<S> {
-    /// Starts running `session` on `socket` with a buffer of `buffer_len` bytes.
+impl<H: ConnectionHandler> ConnectionTask<H> {
+    /// Starts running `handler` on `socket` with a buffer of `buffer_len` bytes.
     /// IRQL <= DISPATCH_LEVEL.
     ///
     /// # Errors
     /// `STATUS_INSUFFICIENT_RESOURCES`; the socket is closed in that case.
-    pub fn start(socket: ConnectionSocket, buffer_len: usize, session: S) -> Result<Self> {
+    pub fn start(socket: ConnectionSocket, buffer_len: usize, handler: H) -> Result<Self> {
         let (raw, client) = socket.into_parts();
         let parts = Irp::try_new().and_then(|irp| Ok((irp, PoolBuffer::try_new(buffer_len)?)));
         let (irp, buffer) = match parts {
@@ -102,15 +102,15 @@ impl<S: Session> StreamTask<S> {
             }
         };
         // From here a failure drops the TaskCore, which closes the socket on a worker thread.
-        let inner = Shared::try_new(StreamInner {
+        let inner = PoolArc::try_new(ConnectionInner {
             core: TaskCore::new(raw, client, irp),
-            current: UnsafeCell::new(Step::Receive),
+            current: UnsafeCell::new(ConnectionStep::Receive),
             buffer: UnsafeCell::new(buffer),
-            session,
+            handler,
         })?;
         // SAFETY: nothing else drives the task yet.
         let first = inner
-            .session
+            .handler
             .start(unsafe { (*inner.buffer.get()).as_mut_slice() });
         let task = Self(inner);
         if task.advance(first) {
@@ -119,32 +119,35 @@ impl<S: Session> StreamTask<S> {
         Ok(task)
     }
 
-    /// The session.
+    /// The handler.
     #[must_use]
-    pub fn session(&self) -> &S {
-        &self.0.session
+    pub fn handler(&self) -> &H {
+        &self.0.handler
     }
 
     /// Closes the connection; pending requests complete as cancelled and
-    /// [`Session::finished`] follows. IRQL <= DISPATCH_LEVEL.
+    /// [`ConnectionHandler::finished`] follows. IRQL <= DISPATCH_LEVEL.
     pub fn stop(&self) {
         task::close(&self.0, None);
     }
 
     /// Records `step` as the next request; false if the task stops instead.
-    fn advance(&self, step: Step) -> bool {
+    fn advance(&self, step: ConnectionStep) -> bool {
         advance(&self.0, step)
     }
 }
 
-fn advance<S: Session>(inner: &Shared<StreamInner<S>>, step: Step) -> bool {
+fn advance<H: ConnectionHandler>(
+    inner: &PoolArc<ConnectionInner<H>>,
+    step: ConnectionStep,
+) -> bool {
     let fits = match step {
-        Step::Send(n) => n > 0 && n <= buffer_len(inner),
-        Step::Receive => true,
-        Step::Close => false,
+        ConnectionStep::Send(n) => n > 0 && n <= buffer_len(inner),
+        ConnectionStep::Receive => true,
+        ConnectionStep::Close => false,
     };
     if !fits {
-        let error = if step == Step::Close {
+        let error = if step == ConnectionStep::Close {
             None
         } else {
             Some(Error::new(NtStatus::INVALID_PARAMETER))
@@ -157,18 +160,18 @@ fn advance<S: Session>(inner: &Shared<StreamInner<S>>, step: Step) -> bool {
     true
 }
 
-fn buffer_len<S: Session>(inner: &StreamInner<S>) -> usize {
+fn buffer_len<H: ConnectionHandler>(inner: &ConnectionInner<H>) -> usize {
     // SAFETY: the length never changes; reading it races with nothing.
     unsafe { (*inner.buffer.get()).len() }
 }
 
-impl<S: Session> Task for StreamInner<S> {
+impl<H: ConnectionHandler> Task for ConnectionInner<H> {
     fn core(&self) -> &TaskCore {
         &self.core
     }
 
     fn finished(&self, error: Option<Error>) {
-        self.session.finished(error);
+        self.handler.finished(error);
     }
 
     fn issue(&self, irp: *mut sys::IRP) -> Option<i32> {
@@ -177,15 +180,15 @@ impl<S: Session> Task for StreamInner<S> {
         // SAFETY: the driving thread has exclusive use of the buffer while no request is pending.
         let buffer = unsafe { &*self.buffer.get() };
         let len = match step {
-            Step::Receive => buffer.len(),
-            Step::Send(n) => n,
-            Step::Close => return None,
+            ConnectionStep::Receive => buffer.len(),
+            ConnectionStep::Send(n) => n,
+            ConnectionStep::Close => return None,
         };
         let mut wsk_buf = buffer.wsk_buf(0, len)?;
         self.core.with_open(|socket| {
             // SAFETY: the socket is an open connection socket.
             let dispatch = unsafe { socket.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
-            let f = if step == Step::Receive {
+            let f = if step == ConnectionStep::Receive {
                 dispatch.WskReceive
             } else {
                 dispatch.WskSend
@@ -196,7 +199,7 @@ impl<S: Session> Task for StreamInner<S> {
         })
     }
 
-    fn completed(this: &Shared<Self>, status: NtStatus, information: usize) -> bool {
+    fn completed(this: &PoolArc<Self>, status: NtStatus, information: usize) -> bool {
         if !status.is_success() {
             return task::failed(this, status);
         }
@@ -205,14 +208,14 @@ impl<S: Session> Task for StreamInner<S> {
         // SAFETY: as above: exclusive use of the buffer between requests.
         let buffer = unsafe { (*this.buffer.get()).as_mut_slice() };
         let next = match step {
-            Step::Receive => this.session.received(buffer, information.min(buffer.len())),
-            Step::Send(len) if information < len => {
+            ConnectionStep::Receive => this.handler.received(buffer, information.min(buffer.len())),
+            ConnectionStep::Send(len) if information < len => {
                 // Partial send: move the rest to the front and send it.
                 buffer.copy_within(information..len, 0);
-                Step::Send(len.saturating_sub(information))
+                ConnectionStep::Send(len.saturating_sub(information))
             }
-            Step::Send(len) => this.session.sent(buffer, len),
-            Step::Close => Step::Close,
+            ConnectionStep::Send(len) => this.handler.sent(buffer, len),
+            ConnectionStep::Close => ConnectionStep::Close,
         };
         advance(this, next)
     }

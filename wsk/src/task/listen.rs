@@ -1,5 +1,5 @@
-//! Completion-driven accepting: an [`Acceptor`] keeps one `WskAccept` pending on a
-//! [`ListenSocket`] and hands each connection to an [`AcceptHandler`], no thread.
+//! Completion-driven accepting: an [`ListenTask`] keeps one `WskAccept` pending on a
+//! [`ListenSocket`] and hands each connection to an [`ListenHandler`], no thread.
 
 use core::cell::UnsafeCell;
 use core::net::SocketAddr;
@@ -10,10 +10,10 @@ use wsk_bindings as sys;
 use crate::irp::Irp;
 use crate::socket::RawSocket;
 use crate::task::{self, Task, TaskCore};
-use crate::{ConnectionSocket, Error, ListenSocket, NtStatus, Result, Shared, SockAddr};
+use crate::{ConnectionSocket, Error, ListenSocket, NtStatus, PoolArc, Result, SockAddr};
 
 /// Receives accepted connections. Called at IRQL <= DISPATCH_LEVEL (except `finished`); must not block.
-pub trait AcceptHandler: Send + Sync + 'static {
+pub trait ListenHandler: Send + Sync + 'static {
     /// A connection from `remote` was accepted. Return false to stop accepting.
     fn accepted(&self, connection: ConnectionSocket, remote: Option<SocketAddr>) -> bool;
     /// The listen socket is closed; `error` is the failure that stopped accepting, if any.
@@ -30,14 +30,14 @@ struct AcceptInner<H> {
 }
 
 // SAFETY: the address buffers are used by one request at a time (task protocol).
-unsafe impl<H: AcceptHandler> Sync for AcceptInner<H> {}
+unsafe impl<H: ListenHandler> Sync for AcceptInner<H> {}
 // SAFETY: as above.
-unsafe impl<H: AcceptHandler> Send for AcceptInner<H> {}
+unsafe impl<H: ListenHandler> Send for AcceptInner<H> {}
 
 /// A listener that accepts asynchronously.
-pub struct Acceptor<H: AcceptHandler>(Shared<AcceptInner<H>>);
+pub struct ListenTask<H: ListenHandler>(PoolArc<AcceptInner<H>>);
 
-impl<H: AcceptHandler> Acceptor<H> {
+impl<H: ListenHandler> ListenTask<H> {
     /// Starts accepting on `listener`. IRQL <= DISPATCH_LEVEL.
     ///
     /// # Errors
@@ -52,7 +52,7 @@ impl<H: AcceptHandler> Acceptor<H> {
             }
         };
         // From here a failure drops the TaskCore, which closes the socket on a worker thread.
-        let inner = Shared::try_new(AcceptInner {
+        let inner = PoolArc::try_new(AcceptInner {
             core: TaskCore::new(raw, client, irp),
             remote: UnsafeCell::new(SockAddr::empty()),
             local: UnsafeCell::new(SockAddr::empty()),
@@ -69,13 +69,13 @@ impl<H: AcceptHandler> Acceptor<H> {
     }
 
     /// Closes the listen socket; a pending accept completes as cancelled and
-    /// [`AcceptHandler::finished`] follows. IRQL <= DISPATCH_LEVEL.
+    /// [`ListenHandler::finished`] follows. IRQL <= DISPATCH_LEVEL.
     pub fn stop(&self) {
         task::close(&self.0, None);
     }
 }
 
-impl<H: AcceptHandler> Task for AcceptInner<H> {
+impl<H: ListenHandler> Task for AcceptInner<H> {
     fn core(&self) -> &TaskCore {
         &self.core
     }
@@ -108,7 +108,7 @@ impl<H: AcceptHandler> Task for AcceptInner<H> {
         })
     }
 
-    fn completed(this: &Shared<Self>, status: NtStatus, information: usize) -> bool {
+    fn completed(this: &PoolArc<Self>, status: NtStatus, information: usize) -> bool {
         if !status.is_success() {
             return task::failed(this, status);
         }

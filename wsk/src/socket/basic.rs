@@ -27,7 +27,7 @@ pub enum Transport {
 ///
 /// ```no_run
 /// # fn demo(client: &wsk::WskClient) -> wsk::Result<()> {
-/// use wsk::basic::{BasicSocket, Transport};
+/// use wsk::{BasicSocket, Transport};
 /// use wsk::SocketOptions;
 /// let timeout = core::time::Duration::from_secs(5);
 /// let mut socket = BasicSocket::new(client, Transport::Udp, false, timeout)?;

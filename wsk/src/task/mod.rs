@@ -6,6 +6,14 @@
 //! issuing loop after the call returns, never by recursion, so a provider that completes
 //! synchronously (Wine often does) cannot grow the stack.
 
+mod connection;
+mod datagram;
+mod listen;
+
+pub use connection::{ConnectionHandler, ConnectionStep, ConnectionTask};
+pub use datagram::{DatagramHandler, DatagramStep, DatagramTask};
+pub use listen::{ListenHandler, ListenTask};
+
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
@@ -13,7 +21,7 @@ use wsk_bindings as sys;
 
 use crate::irp::Irp;
 use crate::socket::RawSocket;
-use crate::{Error, NtStatus, Shared, SpinLock, WskClient};
+use crate::{Error, NtStatus, PoolArc, SpinLock, WskClient};
 
 pub(crate) const IDLE: u8 = 0;
 const ISSUING: u8 = 1;
@@ -79,7 +87,7 @@ impl Drop for TaskCore {
 
 /// Starts closing a task: once, on a worker thread (closing from a completion routine can
 /// deadlock a provider that waits for its own callbacks, as Wine's does). IRQL <= DISPATCH_LEVEL.
-pub(crate) fn close<T: Task>(this: &Shared<T>, error: Option<Error>) {
+pub(crate) fn close<T: Task>(this: &PoolArc<T>, error: Option<Error>) {
     let socket = this.core();
     if let Some(e) = error {
         let mut slot = socket.error.lock();
@@ -98,7 +106,7 @@ pub(crate) fn close<T: Task>(this: &Shared<T>, error: Option<Error>) {
 
 /// Closes the socket and reports the end. PASSIVE_LEVEL (work item).
 #[allow(clippy::needless_pass_by_value)] // the signature of a deferred routine: it owns the reference
-fn finish<T: Task>(this: Shared<T>) {
+fn finish<T: Task>(this: PoolArc<T>) {
     let socket = this.core().socket.lock().take();
     if let Some(mut socket) = socket {
         let _ = socket.close();
@@ -108,7 +116,7 @@ fn finish<T: Task>(this: Shared<T>) {
 }
 
 /// Handles a failed request: a cancellation caused by closing is no error. Always stops.
-pub(crate) fn failed<T: Task>(this: &Shared<T>, status: NtStatus) -> bool {
+pub(crate) fn failed<T: Task>(this: &PoolArc<T>, status: NtStatus) -> bool {
     let cancelled = status == NtStatus::CANCELLED && this.core().is_closing();
     close(
         this,
@@ -130,13 +138,13 @@ pub(crate) trait Task: Send + Sync + Sized + 'static {
     /// is closing (nothing issued). Runs at IRQL <= DISPATCH_LEVEL.
     fn issue(&self, irp: *mut sys::IRP) -> Option<i32>;
     /// Handles a finished request; returns whether to issue another. IRQL <= DISPATCH_LEVEL.
-    fn completed(this: &Shared<Self>, status: NtStatus, information: usize) -> bool;
+    fn completed(this: &PoolArc<Self>, status: NtStatus, information: usize) -> bool;
 }
 
 /// Issues requests until one is left pending or the task stops. IRQL <= DISPATCH_LEVEL.
-pub(crate) fn drive<T: Task>(this: &Shared<T>) {
+pub(crate) fn drive<T: Task>(this: &PoolArc<T>) {
     loop {
-        let context = Shared::into_raw(this.clone());
+        let context = PoolArc::into_raw(this.clone());
         this.core().state.store(ISSUING, Ordering::Release);
         // SAFETY: the state was IDLE (one request at a time), and `context` holds a
         // reference that keeps the task alive until the completion routine or this loop
@@ -158,7 +166,7 @@ pub(crate) fn drive<T: Task>(this: &Shared<T>) {
                 Some(status) => (NtStatus(status), 0),
                 None => {
                     // SAFETY: nothing was issued, so no completion will take the reference.
-                    drop(unsafe { Shared::<T>::from_raw(context) });
+                    drop(unsafe { PoolArc::<T>::from_raw(context) });
                     this.core().state.store(IDLE, Ordering::Release);
                     return;
                 }
@@ -168,7 +176,7 @@ pub(crate) fn drive<T: Task>(this: &Shared<T>) {
             this.core().irp.result()
         };
         // SAFETY: either no completion will run, or it ran and left the reference to us.
-        drop(unsafe { Shared::<T>::from_raw(context) });
+        drop(unsafe { PoolArc::<T>::from_raw(context) });
         this.core().state.store(IDLE, Ordering::Release);
         if !T::completed(this, status, info) {
             return;
@@ -184,7 +192,7 @@ unsafe extern "C" fn completion<T: Task>(
 ) -> i32 {
     let context = context.cast_const().cast::<()>();
     // SAFETY: `context` is a raw reference from `drive`, still held (not yet taken back).
-    let task = unsafe { Shared::<T>::clone_raw(context) };
+    let task = unsafe { PoolArc::<T>::clone_raw(context) };
     if task
         .core()
         .state
@@ -194,7 +202,7 @@ unsafe extern "C" fn completion<T: Task>(
         return NtStatus::MORE_PROCESSING_REQUIRED.0;
     }
     // SAFETY: the request was pending, so this routine owns the raw reference.
-    drop(unsafe { Shared::<T>::from_raw(context) });
+    drop(unsafe { PoolArc::<T>::from_raw(context) });
     task.core().state.store(IDLE, Ordering::Release);
     let (status, info) = task.core().irp.result();
     if T::completed(&task, status, info) {

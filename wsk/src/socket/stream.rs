@@ -6,14 +6,14 @@
 //! a provider without them refuses `WskSocket` with `WSK_FLAG_STREAM_SOCKET`
 //! (`STATUS_NOT_SUPPORTED`, `STATUS_INVALID_PARAMETER` or `STATUS_NOT_IMPLEMENTED`), which
 //! [`StreamSocket::bind`] returns. The roles are distinct types: a [`StreamSocket`] (bound,
-//! no role yet) is consumed by [`StreamSocket::listen`] into a [`StreamListener`] or by
-//! [`StreamSocket::connect`] into a [`StreamConnection`], so an operation of the other role
+//! no role yet) is consumed by [`StreamSocket::listen`] into a [`StreamListenSocket`] or by
+//! [`StreamSocket::connect`] into a [`StreamConnectionSocket`], so an operation of the other role
 //! does not compile. Both use the stream dispatch table; connections accepted on a
-//! [`StreamListener`] are ordinary [`ConnectionSocket`]s.
+//! [`StreamListenSocket`] are ordinary [`ConnectionSocket`]s.
 //!
 //! ```no_run
 //! # fn demo(client: &wsk::WskClient, local: core::net::SocketAddr, server: core::net::SocketAddr) -> wsk::Result<()> {
-//! use wsk::stream_socket::StreamSocket;
+//! use wsk::StreamSocket;
 //! let timeout = core::time::Duration::from_secs(5);
 //! let mut listener = StreamSocket::bind(client, local, wsk::BindOptions::default(), timeout)?.listen(timeout)?;
 //! let mut out = StreamSocket::bind(client, "0.0.0.0:0".parse().unwrap(), wsk::BindOptions::default(), timeout)?.connect(server, timeout)?;
@@ -27,7 +27,7 @@ use core::time::Duration;
 
 use wsk_bindings as sys;
 
-use crate::connection::{connect_ex_on, disconnect_on, receive_on, send_on};
+use crate::socket::connection::{connect_ex_on, disconnect_on, receive_on, send_on};
 use crate::socket::{self, BindOptions, Category, SocketCore};
 use crate::{ConnectionSocket, Disconnect, Error, NtStatus, Result, SockAddr, WskClient};
 
@@ -99,7 +99,7 @@ impl StreamSocket {
     ///
     /// # Errors
     /// The provider's status; the socket is closed.
-    pub fn listen(mut self, timeout: Duration) -> Result<StreamListener> {
+    pub fn listen(mut self, timeout: Duration) -> Result<StreamListenSocket> {
         let Some(listen_fn) = dispatch(&self.core)?.WskListen else {
             return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
         };
@@ -115,7 +115,7 @@ impl StreamSocket {
                 let _ = raw.close();
             },
         )?;
-        Ok(StreamListener { core: self.core })
+        Ok(StreamListenSocket { core: self.core })
     }
 
     /// Makes the socket a connection to `remote` (`WskConnect`). IRQL: PASSIVE_LEVEL.
@@ -123,7 +123,11 @@ impl StreamSocket {
     /// # Errors
     /// `STATUS_CONNECTION_REFUSED`, `STATUS_IO_TIMEOUT` or another provider status; the
     /// socket is closed.
-    pub fn connect(mut self, remote: SocketAddr, timeout: Duration) -> Result<StreamConnection> {
+    pub fn connect(
+        mut self,
+        remote: SocketAddr,
+        timeout: Duration,
+    ) -> Result<StreamConnectionSocket> {
         let Some(connect_fn) = dispatch(&self.core)?.WskConnect else {
             return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
         };
@@ -139,7 +143,7 @@ impl StreamSocket {
                 let _ = raw.close();
             },
         )?;
-        Ok(StreamConnection { core: self.core })
+        Ok(StreamConnectionSocket { core: self.core })
     }
 
     /// Like [`StreamSocket::connect`], sending `data` (at most
@@ -155,7 +159,7 @@ impl StreamSocket {
         remote: SocketAddr,
         data: &[u8],
         timeout: Duration,
-    ) -> Result<(StreamConnection, usize)> {
+    ) -> Result<(StreamConnectionSocket, usize)> {
         if data.len() > ConnectionSocket::MAX_CONNECT_DATA {
             return Err(Error::new(NtStatus::INVALID_BUFFER_SIZE));
         }
@@ -170,16 +174,19 @@ impl StreamSocket {
             data,
             timeout,
         )?;
-        Ok((StreamConnection { core: self.core }, sent.min(data.len())))
+        Ok((
+            StreamConnectionSocket { core: self.core },
+            sent.min(data.len()),
+        ))
     }
 }
 
 /// A stream socket that listens. Dropping it closes it (pending accepts complete cancelled).
-pub struct StreamListener {
+pub struct StreamListenSocket {
     pub(crate) core: SocketCore,
 }
 
-impl StreamListener {
+impl StreamListenSocket {
     /// Waits up to `timeout` for a connection (`WskAccept` through the stream dispatch);
     /// returns it with the remote address. IRQL: PASSIVE_LEVEL.
     ///
@@ -187,7 +194,7 @@ impl StreamListener {
     /// `STATUS_IO_TIMEOUT`, or the provider's status.
     pub fn accept(&mut self, timeout: Duration) -> Result<(ConnectionSocket, Option<SocketAddr>)> {
         let accept_fn = dispatch(&self.core)?.WskAccept;
-        crate::listen::accept_on(&mut self.core, accept_fn, timeout)
+        crate::socket::listen::accept_on(&mut self.core, accept_fn, timeout)
     }
 
     /// The local address (`WskGetLocalAddress`). IRQL: PASSIVE_LEVEL.
@@ -215,11 +222,11 @@ impl StreamListener {
 }
 
 /// A connected stream socket. Dropping it closes it.
-pub struct StreamConnection {
+pub struct StreamConnectionSocket {
     pub(crate) core: SocketCore,
 }
 
-impl StreamConnection {
+impl StreamConnectionSocket {
     /// Sends up to [`crate::CHUNK`] bytes (`WskSend`); returns how many were sent.
     /// IRQL: PASSIVE_LEVEL.
     ///
@@ -233,7 +240,7 @@ impl StreamConnection {
     /// Sends all of `data`. IRQL: PASSIVE_LEVEL.
     ///
     /// # Errors
-    /// As [`StreamConnection::send`].
+    /// As [`StreamConnectionSocket::send`].
     pub fn send_all(&mut self, mut data: &[u8], timeout: Duration) -> Result<()> {
         while !data.is_empty() {
             let n = self.send(data, timeout)?;
