@@ -116,6 +116,10 @@ mod addr;
 mod category_checks;
 mod chain;
 mod client;
+/// The categories a [`ConnectedSocket`] belongs to: type parameters, nothing to construct.
+pub mod category {
+    pub use crate::socket::connected::{Connected, Connection, Stream};
+}
 pub mod cmsg;
 mod error;
 pub mod events;
@@ -141,7 +145,8 @@ pub use options::{SocketOptions, TcpOptions};
 pub use pool_arc::PoolArc;
 pub use resolve::{name_of, AddressInfo, HostName, ServiceName};
 pub use socket::basic::{BasicSocket, Transport};
-pub use socket::connection::{ConnectionSocket, Disconnect};
+pub use socket::connected::{ConnectedSocket, Disconnect};
+pub use socket::connection::ConnectionSocket;
 pub use socket::datagram::{DatagramSocket, Received};
 pub use socket::listen::ListenSocket;
 pub use socket::stream::{StreamConnectionSocket, StreamListenSocket, StreamSocket};

@@ -132,11 +132,12 @@ impl DatagramSocket {
         let control_info_len =
             u32::try_from(control_len).map_err(|_| Error::new(NtStatus::INVALID_BUFFER_SIZE))?;
         let socket = self.core.raw.as_ptr();
-        let raw = &mut self.core.raw;
-        let (sent, _) = self.core.blocking.run(
-            BUFFER,
-            timeout,
-            |m| {
+        let (sent, _) = self
+            .core
+            .blocking
+            .request(timeout)
+            .buffer(BUFFER)
+            .fill(|m| {
                 if let Some(buffer) = m.buffer.as_mut() {
                     let bytes = buffer.as_mut_slice();
                     if let Some(dst) = bytes.get_mut(..len) {
@@ -146,9 +147,10 @@ impl DatagramSocket {
                         dst.copy_from_slice(control);
                     }
                 }
-                m.addresses[1] = SockAddr::from(remote);
-            },
-            |irp, m| {
+                m.remote = SockAddr::from(remote);
+            })
+            .close_if_stuck(&mut self.core.raw)
+            .start(|irp, m| {
                 let Some(buffer) = m.buffer.as_mut() else {
                     return NtStatus::INSUFFICIENT_RESOURCES.0;
                 };
@@ -175,17 +177,13 @@ impl DatagramSocket {
                         socket,
                         &raw mut wsk_buf,
                         0,
-                        m.addresses[1].as_mut_ptr(),
+                        m.remote.as_mut_ptr(),
                         control_info_len,
                         control_ptr,
                         irp,
                     )
                 }
-            },
-            || {
-                let _ = raw.close();
-            },
-        )?;
+            })?;
         Ok(sent.min(len))
     }
 
@@ -235,12 +233,13 @@ impl DatagramSocket {
             return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
         };
         let socket = self.core.raw.as_ptr();
-        let raw = &mut self.core.raw;
-        let (received, memory) = self.core.blocking.run(
-            BUFFER,
-            timeout,
-            |m| {
-                m.addresses[1] = SockAddr::empty();
+        let (received, memory) = self
+            .core
+            .blocking
+            .request(timeout)
+            .buffer(BUFFER)
+            .fill(|m| {
+                m.remote = SockAddr::empty();
                 let room_bytes = u32::try_from(room).unwrap_or(0).to_ne_bytes();
                 if let Some(bytes) = m.buffer.as_mut().map(crate::PoolBuffer::as_mut_slice) {
                     // The control area zeroed: what a provider leaves unwritten reads as a
@@ -255,8 +254,9 @@ impl DatagramSocket {
                         }
                     }
                 }
-            },
-            |irp, m| {
+            })
+            .close_if_stuck(&mut self.core.raw)
+            .start(|irp, m| {
                 let Some(buffer) = m.buffer.as_mut() else {
                     return NtStatus::INSUFFICIENT_RESOURCES.0;
                 };
@@ -284,18 +284,14 @@ impl DatagramSocket {
                         socket,
                         &raw mut wsk_buf,
                         0,
-                        m.addresses[1].as_mut_ptr(),
+                        m.remote.as_mut_ptr(),
                         length_ptr,
                         control_ptr,
                         flags_ptr,
                         irp,
                     )
                 }
-            },
-            || {
-                let _ = raw.close();
-            },
-        )?;
+            })?;
         let n = received.min(len);
         let bytes = memory
             .buffer
@@ -330,7 +326,7 @@ impl DatagramSocket {
         }
         Ok(Received {
             len: n,
-            from: memory.addresses[1].to_socket_addr(),
+            from: memory.remote.to_socket_addr(),
             control_len,
             flags,
         })

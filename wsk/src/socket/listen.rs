@@ -124,13 +124,15 @@ pub(crate) fn accept_on(
         return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
     };
     let socket = core.raw.as_ptr();
-    let raw = &mut core.raw;
-    let (info, memory) = core.blocking.run(
-        0,
-        timeout,
-        |m| m.addresses = [SockAddr::empty(); 2],
-        |irp, m| {
-            let [local, remote] = &mut m.addresses;
+    let (info, memory) = core
+        .blocking
+        .request(timeout)
+        .fill(|m| {
+            m.local = SockAddr::empty();
+            m.remote = SockAddr::empty();
+        })
+        .close_if_stuck(&mut core.raw)
+        .start(|irp, m| {
             // SAFETY: the socket is open; the address storage lives in the request's memory.
             unsafe {
                 accept_fn(
@@ -138,17 +140,13 @@ pub(crate) fn accept_on(
                     0,
                     ptr::null_mut(),
                     ptr::null(),
-                    local.as_mut_ptr(),
-                    remote.as_mut_ptr(),
+                    m.local.as_mut_ptr(),
+                    m.remote.as_mut_ptr(),
                     irp,
                 )
             }
-        },
-        || {
-            let _ = raw.close();
-        },
-    )?;
-    let remote = memory.addresses[1].to_socket_addr();
+        })?;
+    let remote = memory.remote.to_socket_addr();
     let accepted =
         NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
     Ok((

@@ -6,6 +6,7 @@
 //! a socket closes it (bounded wait).
 
 pub(crate) mod basic;
+pub(crate) mod connected;
 pub(crate) mod connection;
 pub(crate) mod datagram;
 pub(crate) mod listen;
@@ -83,14 +84,9 @@ impl RawSocket {
         };
         let mut blocking = Blocking::new();
         blocking
-            .run(
-                0,
-                CLOSE_TIMEOUT,
-                |_| {},
-                // SAFETY: the socket is open and closed exactly once (`open` was true).
-                |irp, _| unsafe { close(socket, irp) },
-                || {},
-            )
+            .request(CLOSE_TIMEOUT)
+            // SAFETY: the socket is open and closed exactly once (`open` was true).
+            .start(|irp, _| unsafe { close(socket, irp) })
             .map(|_| ())
     }
 }
@@ -252,32 +248,26 @@ pub(crate) fn create_with(
         crate::security::CachedSecurityDescriptor::as_ptr,
     );
     let mut blocking = Blocking::new();
-    let (info, _) = blocking.run(
-        0,
-        timeout,
-        |_| {},
-        |irp, _| {
-            // SAFETY: the NPI is captured for the client's lifetime; the context and dispatch
-            // are NULL or valid until the socket closes (caller's contract); default owner; the
-            // security descriptor is NULL or a cached copy alive for this call (borrowed).
-            unsafe {
-                socket_fn(
-                    npi_client,
-                    family,
-                    socket_type,
-                    protocol,
-                    category.flags(),
-                    callbacks.context,
-                    callbacks.dispatch,
-                    ptr::null_mut(),
-                    ptr::null_mut(),
-                    creation_security,
-                    irp,
-                )
-            }
-        },
-        || {},
-    )?;
+    let (info, _) = blocking.request(timeout).start(|irp, _| {
+        // SAFETY: the NPI is captured for the client's lifetime; the context and dispatch
+        // are NULL or valid until the socket closes (caller's contract); default owner; the
+        // security descriptor is NULL or a cached copy alive for this call (borrowed).
+        unsafe {
+            socket_fn(
+                npi_client,
+                family,
+                socket_type,
+                protocol,
+                category.flags(),
+                callbacks.context,
+                callbacks.dispatch,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                creation_security,
+                irp,
+            )
+        }
+    })?;
     let socket =
         NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
     // INVARIANT: WskSocket succeeded and returned an open socket of this category.
@@ -345,14 +335,10 @@ pub(crate) fn bind(
     };
     let socket = raw.as_ptr();
     blocking
-        .run(
-            0,
-            timeout,
-            |m| m.addresses[0] = SockAddr::from(local),
-            // SAFETY: the socket is open; the address lives in the request's memory.
-            |irp, m| unsafe { bind_fn(socket, m.addresses[0].as_mut_ptr(), 0, irp) },
-            || {},
-        )
+        .request(timeout)
+        .fill(|m| m.local = SockAddr::from(local))
+        // SAFETY: the socket is open; the address lives in the request's memory.
+        .start(|irp, m| unsafe { bind_fn(socket, m.local.as_mut_ptr(), 0, irp) })
         .map(|_| ())
 }
 
@@ -370,15 +356,14 @@ pub(crate) fn address(
         return Err(Error::new(NtStatus::INVALID_HANDLE));
     }
     let socket = raw.as_ptr();
-    let (_, memory) = blocking.run(
-        0,
-        timeout,
-        |m| m.addresses[0] = SockAddr::empty(),
+    // Local or remote, the provider writes the one address into the request's `local`.
+    let (_, memory) = blocking
+        .request(timeout)
+        .fill(|m| m.local = SockAddr::empty())
         // SAFETY: the socket is open; the address storage lives in the request's memory.
-        |irp, m| unsafe { address_fn(socket, m.addresses[0].as_mut_ptr(), irp) },
-        || {},
-    )?;
-    memory.addresses[0]
+        .start(|irp, m| unsafe { address_fn(socket, m.local.as_mut_ptr(), irp) })?;
+    memory
+        .local
         .to_socket_addr()
         .ok_or(Error::new(NtStatus::INVALID_ADDRESS))
 }
@@ -425,10 +410,10 @@ pub(crate) fn control(
     };
     let socket = raw.as_ptr();
     let (in_len, out_len) = (input.len(), output.len());
-    let (returned, memory) = blocking.run(
-        2 * MAX_CONTROL,
-        timeout,
-        |m| {
+    let (returned, memory) = blocking
+        .request(timeout)
+        .buffer(2 * MAX_CONTROL)
+        .fill(|m| {
             if let Some(dst) = m
                 .buffer
                 .as_mut()
@@ -436,8 +421,8 @@ pub(crate) fn control(
             {
                 dst.copy_from_slice(input);
             }
-        },
-        |irp, m| {
+        })
+        .start(|irp, m| {
             let Some(buffer) = m.buffer.as_mut() else {
                 return NtStatus::INSUFFICIENT_RESOURCES.0;
             };
@@ -470,9 +455,7 @@ pub(crate) fn control(
                     irp,
                 )
             }
-        },
-        || {},
-    )?;
+        })?;
     let n = returned.min(out_len);
     let src = memory
         .buffer

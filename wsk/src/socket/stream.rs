@@ -27,9 +27,10 @@ use core::time::Duration;
 
 use wsk_bindings as sys;
 
-use crate::socket::connection::{connect_ex_on, disconnect_on, receive_on, send_on};
+use crate::socket::connected::{ConnectedSocket, Stream};
+use crate::socket::connection::connect_ex_on;
 use crate::socket::{self, BindOptions, Category, SocketCore};
-use crate::{ConnectionSocket, Disconnect, Error, NtStatus, Result, SockAddr, WskClient};
+use crate::{ConnectionSocket, Error, NtStatus, Result, SockAddr, WskClient};
 
 /// The stream dispatch of `core`'s socket, if it is open.
 fn dispatch(core: &SocketCore) -> Result<&sys::WSK_PROVIDER_STREAM_DISPATCH> {
@@ -104,17 +105,12 @@ impl StreamSocket {
             return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
         };
         let socket = self.core.raw.as_ptr();
-        let raw = &mut self.core.raw;
-        self.core.blocking.run(
-            0,
-            timeout,
-            |_| {},
+        self.core
+            .blocking
+            .request(timeout)
+            .close_if_stuck(&mut self.core.raw)
             // SAFETY: the socket is an open, bound stream socket.
-            |irp, _| unsafe { listen_fn(socket, irp) },
-            || {
-                let _ = raw.close();
-            },
-        )?;
+            .start(|irp, _| unsafe { listen_fn(socket, irp) })?;
         Ok(StreamListenSocket { core: self.core })
     }
 
@@ -132,18 +128,14 @@ impl StreamSocket {
             return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
         };
         let socket = self.core.raw.as_ptr();
-        let raw = &mut self.core.raw;
-        self.core.blocking.run(
-            0,
-            timeout,
-            |m| m.addresses[1] = SockAddr::from(remote),
+        self.core
+            .blocking
+            .request(timeout)
+            .fill(|m| m.remote = SockAddr::from(remote))
+            .close_if_stuck(&mut self.core.raw)
             // SAFETY: the socket is open and bound; the address lives in the request's memory.
-            |irp, m| unsafe { connect_fn(socket, m.addresses[1].as_mut_ptr(), 0, irp) },
-            || {
-                let _ = raw.close();
-            },
-        )?;
-        Ok(StreamConnectionSocket { core: self.core })
+            .start(|irp, m| unsafe { connect_fn(socket, m.remote.as_mut_ptr(), 0, irp) })?;
+        Ok(ConnectedSocket::from_core(self.core))
     }
 
     /// Like [`StreamSocket::connect`], sending `data` (at most
@@ -174,10 +166,7 @@ impl StreamSocket {
             data,
             timeout,
         )?;
-        Ok((
-            StreamConnectionSocket { core: self.core },
-            sent.min(data.len()),
-        ))
+        Ok((ConnectedSocket::from_core(self.core), sent.min(data.len())))
     }
 }
 
@@ -221,90 +210,7 @@ impl StreamListenSocket {
     }
 }
 
-/// A connected stream socket. Dropping it closes it.
-pub struct StreamConnectionSocket {
-    pub(crate) core: SocketCore,
-}
-
-impl StreamConnectionSocket {
-    /// Sends up to [`crate::CHUNK`] bytes (`WskSend`); returns how many were sent.
-    /// IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// As [`ConnectionSocket::send`].
-    pub fn send(&mut self, data: &[u8], timeout: Duration) -> Result<usize> {
-        let send_fn = dispatch(&self.core)?.WskSend;
-        send_on(&mut self.core, send_fn, data, timeout)
-    }
-
-    /// Sends all of `data`. IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// As [`StreamConnectionSocket::send`].
-    pub fn send_all(&mut self, mut data: &[u8], timeout: Duration) -> Result<()> {
-        while !data.is_empty() {
-            let n = self.send(data, timeout)?;
-            if n == 0 {
-                return Err(Error::new(NtStatus::CONNECTION_ABORTED));
-            }
-            data = data.get(n..).unwrap_or_default();
-        }
-        Ok(())
-    }
-
-    /// Receives up to `out.len()` bytes (`WskReceive`); 0 means the peer closed.
-    /// IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// As [`ConnectionSocket::receive`].
-    pub fn receive(&mut self, out: &mut [u8], timeout: Duration) -> Result<usize> {
-        let receive_fn = dispatch(&self.core)?.WskReceive;
-        receive_on(&mut self.core, receive_fn, out, 0, timeout)
-    }
-
-    /// The local address (`WskGetLocalAddress`). IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// The provider's status.
-    pub fn local_addr(&mut self) -> Result<SocketAddr> {
-        let f = dispatch(&self.core)?.WskGetLocalAddress;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
-    }
-
-    /// The peer's address (`WskGetRemoteAddress`). IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// The provider's status.
-    pub fn peer_addr(&mut self) -> Result<SocketAddr> {
-        let f = dispatch(&self.core)?.WskGetRemoteAddress;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
-    }
-
-    /// Ends the connection (`WskDisconnect`). IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// As [`ConnectionSocket::disconnect`].
-    pub fn disconnect(&mut self, how: Disconnect<'_>, timeout: Duration) -> Result<()> {
-        let disconnect_fn = dispatch(&self.core)?.WskDisconnect;
-        disconnect_on(&mut self.core, disconnect_fn, how, timeout)
-    }
-
-    /// Closes the connection. IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// The status of `WskCloseSocket`; the socket is released either way.
-    pub fn close(self) -> Result<()> {
-        let (mut raw, _client) = self.core.into_parts();
-        raw.close()
-    }
-}
+/// A connected stream socket (`WSK_PROVIDER_STREAM_DISPATCH`), from
+/// [`StreamSocket::connect`] or [`StreamSocket::connect_with_data`]. Its data calls are
+/// [`ConnectedSocket`]'s, the same as a [`ConnectionSocket`]'s. Dropping it closes it.
+pub type StreamConnectionSocket = ConnectedSocket<Stream>;
