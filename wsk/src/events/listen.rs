@@ -9,10 +9,9 @@ use core::time::Duration;
 
 use wsk_bindings as sys;
 
-use super::retained::family_size;
-use super::{EventKind, EventSocket};
+use super::{socket_addr_at, EventKind, EventSocket};
 use crate::socket::{self, BindOptions, Category};
-use crate::{ConnectionSocket, NtStatus, PoolArc, Result, SockAddr, WskClient};
+use crate::{ConnectionSocket, NtStatus, PoolArc, Result, WskClient};
 
 /// What a listen socket's owner wants to hear about. Runs at IRQL <= DISPATCH_LEVEL and must
 /// not block.
@@ -68,19 +67,9 @@ unsafe extern "C" fn accept_event<L: ListenEvents>(
         // NULL AcceptSocket: the listening socket stopped working.
         return NtStatus::SUCCESS.0;
     };
-    let remote = NonNull::new(remote).and_then(|p| {
-        let mut storage = SockAddr::empty();
-        // SAFETY: the provider's remote address is a SOCKADDR of the socket's family, valid
-        // during the callback; at most `family_size` (<= size of `SockAddr`) bytes are read.
-        unsafe {
-            ptr::copy_nonoverlapping(
-                p.as_ptr().cast::<u8>(),
-                ptr::from_mut(&mut storage).cast::<u8>(),
-                family_size(p),
-            );
-        }
-        storage.to_socket_addr()
-    });
+    // SAFETY: the provider's remote address is a SOCKADDR of the socket's family, valid
+    // during the callback.
+    let remote = NonNull::new(remote).and_then(|p| unsafe { socket_addr_at(p) });
     let connection =
         ConnectionSocket::from_raw(socket::RawSocket::accepted(socket), context.client.clone());
     match context.events.accepted(connection, remote) {

@@ -113,6 +113,36 @@ fn wsk_buf_slice<'a>(buf: &sys::WSK_BUF) -> Option<&'a [u8]> {
     })
 }
 
+/// The address at `p`, copied out of the provider's memory.
+///
+/// # Safety
+/// `p` points to a SOCKADDR of the socket's family (at most a SOCKADDR_IN6, the size of
+/// [`SockAddr`]) that stays valid during the call.
+unsafe fn socket_addr_at(p: NonNull<sys::SOCKADDR>) -> Option<SocketAddr> {
+    let mut storage = SockAddr::empty();
+    // SAFETY: at most `family_size` (<= size of `SockAddr`) bytes of the caller's SOCKADDR
+    // are read; the storage is ours.
+    unsafe {
+        ptr::copy_nonoverlapping(
+            p.as_ptr().cast::<u8>(),
+            ptr::from_mut(&mut storage).cast::<u8>(),
+            family_size(p),
+        );
+    }
+    storage.to_socket_addr()
+}
+
+/// Bytes of the SOCKADDR at `p` by its family (0 for other families).
+fn family_size(p: NonNull<sys::SOCKADDR>) -> usize {
+    // SAFETY: every SOCKADDR starts with its 16-bit family.
+    let family = unsafe { p.as_ptr().cast::<u16>().read_unaligned() };
+    match family {
+        sys::AF_INET_FAMILY => core::mem::size_of::<sys::SOCKADDR_IN>(),
+        sys::AF_INET6_FAMILY => core::mem::size_of::<sys::SOCKADDR_IN6>(),
+        _ => 0,
+    }
+}
+
 /// `MmGetSystemAddressForMdlSafe`: the MDL's system address, mapping it if needed.
 pub(crate) fn mapped_address(mdl: &sys::MDL) -> Option<NonNull<u8>> {
     // The flags are a C short; reinterpret the bits.

@@ -2,14 +2,14 @@
 //! and the wait an event socket's close makes for them.
 
 use core::net::SocketAddr;
-use core::ptr::{self, NonNull};
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 
 use wsk_bindings as sys;
 
-use super::wsk_buf_slice;
-use crate::{NtStatus, PoolArc, Result, SockAddr};
+use super::{socket_addr_at, wsk_buf_slice};
+use crate::{NtStatus, PoolArc, Result};
 
 /// Per retained-handle state: whether the handle is still inside the callback that made it.
 const IN_CALLBACK: u8 = 0;
@@ -229,28 +229,9 @@ impl Drop for RetainedData {
 /// The sender of one datagram indication.
 pub(super) fn remote_of(indication: &sys::WSK_DATAGRAM_INDICATION) -> Option<SocketAddr> {
     let p = NonNull::new(indication.RemoteAddress)?;
-    let mut storage = SockAddr::empty();
-    // SAFETY: `RemoteAddress` points to a SOCKADDR of the socket's family (at most a
-    // SOCKADDR_IN6, the size of `SockAddr`), valid while the indication is.
-    unsafe {
-        ptr::copy_nonoverlapping(
-            p.as_ptr().cast::<u8>(),
-            ptr::from_mut(&mut storage).cast::<u8>(),
-            family_size(p),
-        );
-    }
-    storage.to_socket_addr()
-}
-
-/// Bytes of the SOCKADDR at `p` by its family (0 for other families).
-pub(super) fn family_size(p: NonNull<sys::SOCKADDR>) -> usize {
-    // SAFETY: every SOCKADDR starts with its 16-bit family.
-    let family = unsafe { p.as_ptr().cast::<u16>().read_unaligned() };
-    match family {
-        sys::AF_INET_FAMILY => core::mem::size_of::<sys::SOCKADDR_IN>(),
-        sys::AF_INET6_FAMILY => core::mem::size_of::<sys::SOCKADDR_IN6>(),
-        _ => 0,
-    }
+    // SAFETY: `RemoteAddress` points to a SOCKADDR of the socket's family, valid while the
+    // indication is.
+    unsafe { socket_addr_at(p) }
 }
 
 /// Waits (PASSIVE_LEVEL, bounded by [`RETAIN_WAIT`]) until no list of a socket is retained.

@@ -25,6 +25,20 @@ pub struct DataCalls {
     remote_address: sys::PFN_WSK_GET_REMOTE_ADDRESS,
 }
 
+/// The [`DataCalls`] of a provider dispatch table (connection and stream tables name the
+/// members alike).
+macro_rules! data_calls {
+    ($dispatch:expr) => {
+        DataCalls {
+            send: $dispatch.WskSend,
+            receive: $dispatch.WskReceive,
+            disconnect: $dispatch.WskDisconnect,
+            local_address: $dispatch.WskGetLocalAddress,
+            remote_address: $dispatch.WskGetRemoteAddress,
+        }
+    };
+}
+
 pub(crate) mod sealed {
     /// How a category's provider dispatch table is read; not implementable outside this crate.
     pub trait Dispatch {
@@ -53,13 +67,7 @@ impl sealed::Dispatch for Connection {
     fn calls(core: &SocketCore) -> DataCalls {
         // SAFETY: the caller's socket is an open connection socket.
         let d = unsafe { core.raw.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
-        DataCalls {
-            send: d.WskSend,
-            receive: d.WskReceive,
-            disconnect: d.WskDisconnect,
-            local_address: d.WskGetLocalAddress,
-            remote_address: d.WskGetRemoteAddress,
-        }
+        data_calls!(d)
     }
 }
 
@@ -68,13 +76,7 @@ impl sealed::Dispatch for Stream {
     fn calls(core: &SocketCore) -> DataCalls {
         // SAFETY: the caller's socket is an open stream socket.
         let d = unsafe { core.raw.dispatch::<sys::WSK_PROVIDER_STREAM_DISPATCH>() };
-        DataCalls {
-            send: d.WskSend,
-            receive: d.WskReceive,
-            disconnect: d.WskDisconnect,
-            local_address: d.WskGetLocalAddress,
-            remote_address: d.WskGetRemoteAddress,
-        }
+        data_calls!(d)
     }
 }
 
@@ -179,12 +181,7 @@ impl<C: Connected> ConnectedSocket<C> {
     /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio).
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = self.calls()?.local_address;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
+        self.core.address(f)
     }
 
     /// The peer's address (`WskGetRemoteAddress`). IRQL: PASSIVE_LEVEL.
@@ -193,12 +190,7 @@ impl<C: Connected> ConnectedSocket<C> {
     /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio).
     pub fn peer_addr(&mut self) -> Result<SocketAddr> {
         let f = self.calls()?.remote_address;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
+        self.core.address(f)
     }
 
     /// Ends the connection (`WskDisconnect`): gracefully after optional final data (at most

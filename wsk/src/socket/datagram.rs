@@ -56,22 +56,11 @@ impl DatagramSocket {
         options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
-        let family = SockAddr::socket_family(&local);
-        let (mut raw, mut blocking) =
-            socket::create(client, family, Category::Datagram, options, timeout)?;
-        // SAFETY: `raw` is a datagram socket.
-        let bind_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() }.WskBind;
-        if let Err(e) = socket::bind(&raw, &mut blocking, bind_fn, local, timeout) {
-            let _ = raw.close();
-            return Err(e);
-        }
-        Ok(Self {
-            core: SocketCore {
-                raw,
-                blocking,
-                client: client.clone(),
-            },
-        })
+        let core = SocketCore::bind(client, local, Category::Datagram, options, timeout, |raw| {
+            // SAFETY: `raw` was just created as a datagram socket.
+            unsafe { raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() }.WskBind
+        })?;
+        Ok(Self { core })
     }
 
     fn dispatch(&self) -> Result<&sys::WSK_PROVIDER_DATAGRAM_DISPATCH> {
@@ -361,12 +350,7 @@ impl DatagramSocket {
     /// The provider's status.
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = self.dispatch()?.WskGetLocalAddress;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
+        self.core.address(f)
     }
 
     /// Whether the socket is still open (a timed-out request that the provider could not

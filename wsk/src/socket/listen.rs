@@ -6,7 +6,7 @@ use core::time::Duration;
 
 use wsk_bindings as sys;
 
-use crate::socket::{self, BindOptions, Category, RawSocket, SocketCore};
+use crate::socket::{BindOptions, Category, RawSocket, SocketCore};
 use crate::{ConnectionSocket, Error, NtStatus, Result, SockAddr, WskClient};
 
 /// A listening TCP socket.
@@ -37,23 +37,11 @@ impl ListenSocket {
         options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
-        let family = SockAddr::socket_family(&local);
-        let (mut raw, mut blocking) =
-            socket::create(client, family, Category::Listen, options, timeout)?;
-        // SAFETY: `raw` is a listen socket.
-        let bind_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskBind;
-        if let Err(e) = socket::bind(&raw, &mut blocking, bind_fn, local, timeout) {
-            let _ = raw.close();
-            return Err(e);
-        }
-        Ok(Self {
-            core: SocketCore {
-                raw,
-                blocking,
-                client: client.clone(),
-            },
-            local,
-        })
+        let core = SocketCore::bind(client, local, Category::Listen, options, timeout, |raw| {
+            // SAFETY: `raw` was just created as a listen socket.
+            unsafe { raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskBind
+        })?;
+        Ok(Self { core, local })
     }
 
     /// The address this socket was bound to, as requested (see [`ListenSocket::local_addr`]
@@ -75,12 +63,7 @@ impl ListenSocket {
                 .dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>()
         }
         .WskGetLocalAddress;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
+        self.core.address(f)
     }
 
     /// Waits up to `timeout` for a connection (`WskAccept`); returns it with the remote

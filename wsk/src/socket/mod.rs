@@ -127,6 +127,46 @@ pub(crate) fn close_later(raw: RawSocket, client: WskClient) {
     }
 }
 
+impl SocketCore {
+    /// Creates a socket of `category` for `local`'s family, applies `options` and binds it to
+    /// `local` through the bind function `bind_fn` reads from its dispatch table; the socket
+    /// is closed on failure. IRQL: PASSIVE_LEVEL.
+    pub(crate) fn bind(
+        client: &WskClient,
+        local: SocketAddr,
+        category: Category,
+        options: BindOptions<'_>,
+        timeout: Duration,
+        bind_fn: impl FnOnce(&RawSocket) -> sys::PFN_WSK_BIND,
+    ) -> Result<Self> {
+        let family = SockAddr::socket_family(&local);
+        let (raw, blocking) = create(client, family, category, options, timeout)?;
+        // From here dropping `core` closes the socket.
+        let mut core = Self {
+            raw,
+            blocking,
+            client: client.clone(),
+        };
+        let bind_fn = bind_fn(&core.raw);
+        bind(&core.raw, &mut core.blocking, bind_fn, local, timeout)?;
+        Ok(core)
+    }
+
+    /// `WskGetLocalAddress` or `WskGetRemoteAddress` through `address_fn`, read from the
+    /// socket's dispatch table. IRQL: PASSIVE_LEVEL.
+    pub(crate) fn address(
+        &mut self,
+        address_fn: sys::PFN_WSK_GET_LOCAL_ADDRESS,
+    ) -> Result<SocketAddr> {
+        address(
+            &self.raw,
+            &mut self.blocking,
+            address_fn,
+            crate::options::OPTION_TIMEOUT,
+        )
+    }
+}
+
 impl Drop for SocketCore {
     fn drop(&mut self) {
         let _ = self.raw.close();

@@ -29,7 +29,7 @@ use wsk_bindings as sys;
 
 use crate::socket::connected::{ConnectedSocket, Stream};
 use crate::socket::connection::connect_ex_on;
-use crate::socket::{self, BindOptions, Category, SocketCore};
+use crate::socket::{BindOptions, Category, SocketCore};
 use crate::{ConnectionSocket, Error, NtStatus, Result, SockAddr, WskClient};
 
 /// The stream dispatch of `core`'s socket, if it is open.
@@ -59,24 +59,11 @@ impl StreamSocket {
         options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
-        let family = SockAddr::socket_family(&local);
-        let (raw, blocking) = socket::create(client, family, Category::Stream, options, timeout)?;
-        let mut this = Self {
-            core: SocketCore {
-                raw,
-                blocking,
-                client: client.clone(),
-            },
-        };
-        let bind_fn = dispatch(&this.core)?.WskBind;
-        socket::bind(
-            &this.core.raw,
-            &mut this.core.blocking,
-            bind_fn,
-            local,
-            timeout,
-        )?;
-        Ok(this)
+        let core = SocketCore::bind(client, local, Category::Stream, options, timeout, |raw| {
+            // SAFETY: `raw` was just created as a stream socket.
+            unsafe { raw.dispatch::<sys::WSK_PROVIDER_STREAM_DISPATCH>() }.WskBind
+        })?;
+        Ok(Self { core })
     }
 
     /// The local address (`WskGetLocalAddress`), e.g. the port chosen for port 0.
@@ -86,12 +73,7 @@ impl StreamSocket {
     /// The provider's status.
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = dispatch(&self.core)?.WskGetLocalAddress;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
+        self.core.address(f)
     }
 
     /// Makes the socket a listener (`WskListen`). IRQL: PASSIVE_LEVEL.
@@ -192,12 +174,7 @@ impl StreamListenSocket {
     /// The provider's status.
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = dispatch(&self.core)?.WskGetLocalAddress;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
+        self.core.address(f)
     }
 
     /// Closes the listener. IRQL: PASSIVE_LEVEL.

@@ -28,7 +28,6 @@ use core::cell::UnsafeCell;
 
 use wsk_bindings as sys;
 
-use crate::irp::Irp;
 use crate::task::{self, Task, TaskCore};
 use crate::{ConnectionSocket, Error, NtStatus, PoolArc, PoolBuffer, Result};
 
@@ -93,17 +92,10 @@ impl<H: ConnectionHandler> ConnectionTask<H> {
     /// `STATUS_INSUFFICIENT_RESOURCES`; the socket is closed in that case.
     pub fn start(socket: ConnectionSocket, buffer_len: usize, handler: H) -> Result<Self> {
         let (raw, client) = socket.into_parts();
-        let parts = Irp::try_new().and_then(|irp| Ok((irp, PoolBuffer::try_new(buffer_len)?)));
-        let (irp, buffer) = match parts {
-            Ok(parts) => parts,
-            Err(e) => {
-                crate::socket::close_later(raw, client);
-                return Err(e);
-            }
-        };
-        // From here a failure drops the TaskCore, which closes the socket on a worker thread.
+        let core = TaskCore::try_new(raw, client)?;
+        let buffer = PoolBuffer::try_new(buffer_len)?;
         let inner = PoolArc::try_new(ConnectionInner {
-            core: TaskCore::new(raw, client, irp),
+            core,
             current: UnsafeCell::new(ConnectionStep::Receive),
             buffer: UnsafeCell::new(buffer),
             handler,

@@ -8,7 +8,6 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use wsk_bindings as sys;
 
-use crate::irp::Irp;
 use crate::task::{self, Task, TaskCore};
 use crate::{DatagramSocket, Error, NtStatus, PoolArc, PoolBuffer, Result, SockAddr};
 
@@ -71,17 +70,10 @@ impl<H: DatagramHandler> DatagramTask<H> {
     /// `STATUS_INSUFFICIENT_RESOURCES`.
     pub fn start(socket: DatagramSocket, buffer_len: usize, handler: H) -> Result<Self> {
         let (raw, client) = socket.into_parts();
-        let parts = Irp::try_new().and_then(|irp| Ok((irp, PoolBuffer::try_new(buffer_len)?)));
-        let (irp, buffer) = match parts {
-            Ok(parts) => parts,
-            Err(e) => {
-                crate::socket::close_later(raw, client);
-                return Err(e);
-            }
-        };
-        // From here a failure drops the TaskCore, which closes the socket on a worker thread.
+        let core = TaskCore::try_new(raw, client)?;
+        let buffer = PoolBuffer::try_new(buffer_len)?;
         let inner = PoolArc::try_new(DatagramInner {
-            core: TaskCore::new(raw, client, irp),
+            core,
             failures: AtomicU32::new(0),
             current: UnsafeCell::new(DatagramStep::Receive),
             buffer: UnsafeCell::new(buffer),

@@ -7,7 +7,6 @@ use core::ptr::{self, NonNull};
 
 use wsk_bindings as sys;
 
-use crate::irp::Irp;
 use crate::socket::RawSocket;
 use crate::task::{self, Task, TaskCore};
 use crate::{ConnectionSocket, Error, ListenSocket, NtStatus, PoolArc, Result, SockAddr};
@@ -44,16 +43,9 @@ impl<H: ListenHandler> ListenTask<H> {
     /// `STATUS_INSUFFICIENT_RESOURCES`; the listener is closed in that case.
     pub fn start(listener: ListenSocket, handler: H) -> Result<Self> {
         let (raw, client) = listener.into_parts();
-        let irp = match Irp::try_new() {
-            Ok(irp) => irp,
-            Err(e) => {
-                crate::socket::close_later(raw, client);
-                return Err(e);
-            }
-        };
-        // From here a failure drops the TaskCore, which closes the socket on a worker thread.
+        let core = TaskCore::try_new(raw, client)?;
         let inner = PoolArc::try_new(AcceptInner {
-            core: TaskCore::new(raw, client, irp),
+            core,
             remote: UnsafeCell::new(SockAddr::empty()),
             local: UnsafeCell::new(SockAddr::empty()),
             handler,

@@ -21,7 +21,7 @@ use wsk_bindings as sys;
 
 use crate::irp::Irp;
 use crate::socket::RawSocket;
-use crate::{Error, NtStatus, PoolArc, SpinLock, WskClient};
+use crate::{Error, NtStatus, PoolArc, Result, SpinLock, WskClient};
 
 pub(crate) const IDLE: u8 = 0;
 const ISSUING: u8 = 1;
@@ -39,15 +39,25 @@ pub(crate) struct TaskCore {
 }
 
 impl TaskCore {
-    pub(crate) fn new(raw: RawSocket, client: WskClient, irp: Irp) -> Self {
-        Self {
+    /// The core of a task about to run on `raw`, with its IRP. Without memory for the IRP
+    /// the socket is closed on a worker thread. From here, dropping the core (a later
+    /// allocation failed) closes the socket the same way. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn try_new(raw: RawSocket, client: WskClient) -> Result<Self> {
+        let irp = match Irp::try_new() {
+            Ok(irp) => irp,
+            Err(e) => {
+                crate::socket::close_later(raw, client);
+                return Err(e);
+            }
+        };
+        Ok(Self {
             socket: SpinLock::new(Some(raw)),
             closing: AtomicBool::new(false),
             error: SpinLock::new(None),
             client,
             irp,
             state: AtomicU8::new(IDLE),
-        }
+        })
     }
 
     /// Takes the socket out and closes it on a worker thread, for a task that is being
