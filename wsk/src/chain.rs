@@ -37,7 +37,8 @@ struct Link {
 ///
 /// # Invariants
 /// The links' MDLs are linked in order (`Next` of each is the next link's MDL, the last one's
-/// is NULL); `len` is the sum of the buffers' lengths; there are at most [`BufferChain::MAX_LINKS`] links.
+/// is NULL); `len` is the sum of the buffers' lengths; there are at most
+/// [`BufferChain::MAX_LINKS`] links.
 #[derive(Default)]
 pub struct BufferChain {
     head: Option<PoolBox<Link>>,

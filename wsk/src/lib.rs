@@ -41,7 +41,8 @@
 //! - completion-driven tasks ([`task`]): [`task::ListenTask`], [`task::ConnectionTask`],
 //!   [`task::DatagramTask`], each run by a handler ([`task::ListenHandler`],
 //!   [`task::ConnectionHandler`], [`task::DatagramHandler`]), started with `start` and
-//!   stopped with `stop`; no thread per socket;
+//!   stopped with `stop`; no thread per socket; a listen handler gets each connection as an
+//!   [`AcceptedConnection`], which has no blocking calls;
 //! - event callbacks ([`events`]): [`events::ListenEventSocket`],
 //!   [`events::ConnectionEventSocket`], [`events::DatagramEventSocket`], each calling an
 //!   events trait ([`events::ListenEvents`], [`events::ConnectionEvents`],
@@ -146,7 +147,7 @@ pub use pool_arc::PoolArc;
 pub use resolve::{name_of, AddressInfo, HostName, ServiceName};
 pub use socket::basic::{BasicSocket, Transport};
 pub use socket::connected::{ConnectedSocket, Disconnect};
-pub use socket::connection::ConnectionSocket;
+pub use socket::connection::{AcceptedConnection, ConnectionSocket};
 pub use socket::datagram::{DatagramSocket, Received};
 pub use socket::listen::ListenSocket;
 pub use socket::stream::{StreamConnectionSocket, StreamListenSocket, StreamSocket};

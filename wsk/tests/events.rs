@@ -14,7 +14,7 @@ use wsk::events::{
     ConnectionEventSocket, ConnectionEvents, DatagramEventSocket, DatagramEvents, Indication,
     ListenEventSocket, ListenEvents, RetainedData, Verdict,
 };
-use wsk::{BindOptions, ConnectionSocket, DatagramSocket, NtStatus};
+use wsk::{AcceptedConnection, BindOptions, ConnectionSocket, DatagramSocket, NtStatus};
 use wskrs_fake_kernel as fake;
 
 const V4: &str = "127.0.0.1:0";
@@ -301,7 +301,7 @@ fn a_retained_handle_never_dropped_bounds_the_close_also_with_wine_interrupt_tim
 }
 
 /// Accepted connections with their remote address and the IRQL the callback ran at.
-type Accepted = Arc<Mutex<Vec<(ConnectionSocket, Option<SocketAddr>, u8)>>>;
+type Accepted = Arc<Mutex<Vec<(AcceptedConnection, Option<SocketAddr>, u8)>>>;
 
 /// Accepts (keeping the connection) or rejects every connection.
 struct Listener {
@@ -312,9 +312,9 @@ struct Listener {
 impl ListenEvents for Listener {
     fn accepted(
         &self,
-        connection: ConnectionSocket,
+        connection: AcceptedConnection,
         remote: Option<SocketAddr>,
-    ) -> Result<(), ConnectionSocket> {
+    ) -> Result<(), AcceptedConnection> {
         if !self.accept {
             return Err(connection);
         }
@@ -346,7 +346,8 @@ fn accept_events_hand_over_working_connections_ipv4_and_ipv6() {
         .unwrap();
         let addr = listener.socket().unwrap().local_addr().unwrap();
         let mut near = ConnectionSocket::connect(&client, addr, None, QUICK).unwrap();
-        let (mut far, remote, irql) = accepted.lock().unwrap().pop().expect("accept event ran");
+        let (far, remote, irql) = accepted.lock().unwrap().pop().expect("accept event ran");
+        let mut far = far.into_socket();
         assert_eq!(remote, Some(near.local_addr().unwrap()), "{at}");
         assert_eq!(irql, fake::DISPATCH_LEVEL);
         assert_eq!(

@@ -19,7 +19,7 @@ use wsk::task::{
     ConnectionHandler, ConnectionStep, ConnectionTask, DatagramHandler, DatagramStep, DatagramTask,
     ListenHandler, ListenTask,
 };
-use wsk::{ConnectionSocket, DatagramSocket, Disconnect, Error, NtStatus};
+use wsk::{AcceptedConnection, ConnectionSocket, DatagramSocket, Disconnect, Error, NtStatus};
 use wskrs_fake_kernel as fake;
 
 /// Stack of the threads that drive inline storms: far too small for one frame per request.
@@ -333,7 +333,7 @@ struct Server {
 }
 
 impl ListenHandler for Server {
-    fn accepted(&self, connection: ConnectionSocket, remote: Option<SocketAddr>) -> bool {
+    fn accepted(&self, connection: AcceptedConnection, remote: Option<SocketAddr>) -> bool {
         assert!(fake::current_irql() <= fake::DISPATCH_LEVEL);
         self.remotes.lock().unwrap().push(remote);
         let task = ConnectionTask::start(connection, 256, Echo::default()).unwrap();
@@ -382,6 +382,46 @@ fn acceptor_hands_connections_to_echo_tasks_then_stops() {
             assert_eq!(task.handler().finishes.assert_once_at_passive(FINISH), None);
         }
         drop(acceptor);
+        assert!(client.shutdown(QUICK));
+    });
+}
+
+/// Drops every accepted connection inside the handler, where it runs (IRQL <= DISPATCH_LEVEL).
+#[derive(Default)]
+struct Dropper {
+    accepted: AtomicUsize,
+    finishes: Finishes,
+}
+
+impl ListenHandler for Dropper {
+    fn accepted(&self, connection: AcceptedConnection, _: Option<SocketAddr>) -> bool {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        // No blocking close here: the connection closes on a worker thread.
+        drop(connection);
+        true
+    }
+    fn finished(&self, error: Option<Error>) {
+        self.finishes.record(error);
+    }
+}
+
+#[test]
+fn an_accepted_connection_dropped_in_the_handler_closes_without_blocking() {
+    for_each_flavour(|| {
+        let client = register();
+        let (l, addr) = listener(&client);
+        let task = ListenTask::start(l, Dropper::default()).unwrap();
+        let closes = provider::calls(Op::Close);
+        let mut near = ConnectionSocket::connect(&client, addr, None, QUICK).unwrap();
+        // The far side was closed: the peer reads the end of the stream.
+        let mut buf = [0u8; 4];
+        assert_eq!(near.receive(&mut buf, QUICK), Ok(0));
+        assert_eq!(task.handler().accepted.load(Ordering::Relaxed), 1);
+        assert!(fake::wait_for_work_items(QUICK));
+        assert_eq!(provider::calls(Op::Close), closes + 1);
+        task.stop();
+        assert_eq!(task.handler().finishes.assert_once_at_passive(FINISH), None);
+        drop((near, task));
         assert!(client.shutdown(QUICK));
     });
 }

@@ -10,7 +10,7 @@ use wsk::task::{
     ConnectionHandler, ConnectionStep, ConnectionTask, DatagramHandler, DatagramStep,
     ListenHandler, ListenTask,
 };
-use wsk::{ConnectionSocket, Error, ListenSocket, NtStatus, PoolArc, SpinLock};
+use wsk::{AcceptedConnection, ConnectionSocket, Error, ListenSocket, NtStatus, PoolArc, SpinLock};
 use wskrs_protocol::EndpointId;
 
 /// Most connections one listener serves at once; more are closed on arrival.
@@ -153,7 +153,7 @@ impl ServiceState {
         this: &PoolArc<Self>,
         index: usize,
         service: TcpService,
-        connection: ConnectionSocket,
+        connection: impl Into<ConnectionSocket>,
     ) -> bool {
         this.served.fetch_add(1, Ordering::Relaxed);
         this.active.fetch_add(1, Ordering::Relaxed);
@@ -294,7 +294,9 @@ struct ServiceAcceptor {
 
 impl ServiceAcceptor {
     /// Accept mode: queues the connection and announces it.
-    fn queue(&self, socket: ConnectionSocket, remote: Option<SocketAddr>) {
+    fn queue(&self, connection: AcceptedConnection, remote: Option<SocketAddr>) {
+        // An ACCEPT request takes it and uses its blocking calls at PASSIVE_LEVEL.
+        let socket = connection.into_socket();
         let pushed = self
             .state
             .queue
@@ -315,7 +317,7 @@ impl ServiceAcceptor {
 }
 
 impl ListenHandler for ServiceAcceptor {
-    fn accepted(&self, connection: ConnectionSocket, remote: Option<SocketAddr>) -> bool {
+    fn accepted(&self, connection: AcceptedConnection, remote: Option<SocketAddr>) -> bool {
         if self.service == TcpService::Accept {
             self.queue(connection, remote);
             return true;

@@ -11,14 +11,14 @@ use wsk_bindings as sys;
 
 use super::{socket_addr_at, EventKind, EventSocket};
 use crate::socket::{self, BindOptions, Category};
-use crate::{ConnectionSocket, NtStatus, PoolArc, Result, WskClient};
+use crate::{AcceptedConnection, NtStatus, PoolArc, Result, WskClient};
 
 /// What a listen socket's owner wants to hear about. Runs at IRQL <= DISPATCH_LEVEL and must
 /// not block.
 pub trait ListenEvents: Send + Sync + 'static {
     /// A connection from `remote` arrived. `Ok(())` accepts it: `connection` is then the
-    /// driver's to keep and close (dropping it closes it with a blocking wait, which needs
-    /// PASSIVE_LEVEL; at raised IRQL use [`ConnectionSocket::close_later`]).
+    /// driver's to keep, serve or close (see [`AcceptedConnection`]: it has no blocking calls;
+    /// dropping it closes it on a worker thread).
     ///
     /// # Errors
     /// Return `Err(connection)` to reject the connection: the callback answers
@@ -27,12 +27,13 @@ pub trait ListenEvents: Send + Sync + 'static {
     ///
     /// The accepted socket gets no connection event callbacks: the accept callback sets its
     /// `AcceptSocketContext` and `AcceptSocketDispatch` out-parameters to NULL. Receive with
-    /// [`ConnectionSocket::receive`] or the completion-driven [`crate::stream`] API.
+    /// a [`crate::task::ConnectionTask`], or at PASSIVE_LEVEL with
+    /// [`crate::ConnectionSocket::receive`] after [`AcceptedConnection::into_socket`].
     fn accepted(
         &self,
-        connection: ConnectionSocket,
+        connection: AcceptedConnection,
         remote: Option<SocketAddr>,
-    ) -> core::result::Result<(), ConnectionSocket>;
+    ) -> core::result::Result<(), AcceptedConnection>;
 }
 
 /// The context a listen socket's callback receives.
@@ -70,15 +71,13 @@ unsafe extern "C" fn accept_event<L: ListenEvents>(
     // SAFETY: the provider's remote address is a SOCKADDR of the socket's family, valid
     // during the callback.
     let remote = NonNull::new(remote).and_then(|p| unsafe { socket_addr_at(p) });
-    let connection =
-        ConnectionSocket::from_raw(socket::RawSocket::accepted(socket), context.client.clone());
+    let connection = AcceptedConnection::new(socket, context.client.clone());
     match context.events.accepted(connection, remote) {
         Ok(()) => NtStatus::SUCCESS.0,
         Err(rejected) => {
             // The WSK subsystem closes a rejected socket; closing it here too would be a
             // double close.
-            // The raw socket has no Drop: splitting the handle forgets it without closing.
-            let (_raw, _client) = rejected.into_parts();
+            rejected.forget();
             sys::STATUS_REQUEST_NOT_ACCEPTED
         }
     }

@@ -256,7 +256,7 @@ impl core::fmt::Debug for CachedSecurityDescriptor {
 /// # Errors
 /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio), or
 /// `STATUS_IO_TIMEOUT`.
-// Called by socket creation and the socket types (wired in socket.rs).
+// Called by socket creation and the socket types (wired in `socket/mod.rs`).
 pub(crate) fn apply_security(
     raw: &RawSocket,
     blocking: &mut Blocking,
@@ -284,7 +284,7 @@ pub(crate) fn apply_security(
 /// # Errors
 /// The provider's status, `STATUS_IO_TIMEOUT`, or `STATUS_UNSUCCESSFUL` when the provider
 /// returned no descriptor.
-// Called by the socket types' `security()` getters (wired in socket.rs / options.rs).
+// Called by the socket types' `security()` getters (wired in `socket/mod.rs` / `options.rs`).
 pub(crate) fn socket_security(
     client: &WskClient,
     raw: &RawSocket,

@@ -2,8 +2,9 @@
 //! connects, and the calls only this category has (`WskConnectEx`, buffer chains). Its data
 //! calls are [`ConnectedSocket`]'s.
 
+use core::mem::ManuallyDrop;
 use core::net::SocketAddr;
-use core::ptr;
+use core::ptr::{self, NonNull};
 use core::time::Duration;
 
 use wsk_bindings as sys;
@@ -16,8 +17,37 @@ use crate::{Error, NtStatus, Result, SockAddr, WskClient};
 /// A connected TCP socket (`WSK_FLAG_CONNECTION_SOCKET`): from
 /// [`ConnectionSocket::connect`], or accepted on a [`crate::ListenSocket`]. Its data calls
 /// (`send`, `receive`, `disconnect`, addresses, `close`) are [`ConnectedSocket`]'s; this
-/// category adds [`ConnectionSocket::connect_with_data`] and buffer chains. Dropping it
-/// closes it (bounded wait, PASSIVE_LEVEL).
+/// category adds [`ConnectionSocket::connect_with_data`] and buffer chains. To serve it
+/// without a thread, start a [`crate::task::ConnectionTask`] on it. Dropping it closes it
+/// (bounded wait, PASSIVE_LEVEL).
+///
+/// ```
+/// # use wskrs_fake_kernel as fake; // on the host: the fake kernel and WSK provider
+/// # let _kernel = fake::Kernel::start();
+/// # let timeout = core::time::Duration::from_secs(5);
+/// # // SAFETY: the fake kernel's device object lives for the whole process.
+/// # let client = unsafe { wsk::WskClient::register(fake::device(), timeout) }?;
+/// # let (mut listener, server) = {
+/// #     let mut l = wsk::ListenSocket::bind(&client, "127.0.0.1:0".parse().unwrap(), timeout)?;
+/// #     let a = l.local_addr()?;
+/// #     (l, a)
+/// # };
+/// use wsk::ConnectionSocket;
+///
+/// let mut connection = ConnectionSocket::connect(&client, server, None, timeout)?;
+/// connection.send_all(b"ping", timeout)?;
+/// # let (mut peer, _) = listener.accept(timeout)?;
+/// # let mut got = [0u8; 4];
+/// # assert_eq!(peer.receive(&mut got, timeout)?, 4);
+/// # peer.send_all(b"pong", timeout)?;
+/// let mut reply = [0u8; 64];
+/// let n = connection.receive(&mut reply, timeout)?;
+/// assert_eq!(&reply[..n], b"pong");
+/// connection.close()?;
+/// # drop((peer, listener));
+/// # assert!(client.shutdown(timeout));
+/// # Ok::<(), wsk::Error>(())
+/// ```
 pub type ConnectionSocket = ConnectedSocket<Connection>;
 
 impl ConnectedSocket<Connection> {
@@ -351,6 +381,67 @@ impl ConnectedSocket<Connection> {
             *chain = back;
         }
         result
+    }
+}
+
+/// A connection just accepted, as a listen handler ([`crate::task::ListenHandler`]) or an
+/// accept callback ([`crate::events::ListenEvents`]) receives it, at IRQL <= DISPATCH_LEVEL.
+/// It has no blocking calls (they need PASSIVE_LEVEL), so the callback cannot block on it by
+/// mistake: start a [`crate::task::ConnectionTask`] on it, close it with
+/// [`AcceptedConnection::close_later`] (dropping it does the same), or keep it and take the
+/// blocking [`ConnectionSocket`] out with [`AcceptedConnection::into_socket`] where
+/// PASSIVE_LEVEL code will use it.
+///
+/// # Invariants
+/// `socket` is a connected socket that is taken out (and never used again) only by
+/// `into_socket` or `drop`.
+pub struct AcceptedConnection {
+    socket: ManuallyDrop<ConnectionSocket>,
+}
+
+impl AcceptedConnection {
+    /// A connection the provider handed over on `client`'s listen socket.
+    pub(crate) fn new(socket: NonNull<sys::WSK_SOCKET>, client: WskClient) -> Self {
+        Self {
+            socket: ManuallyDrop::new(ConnectionSocket::from_raw(
+                RawSocket::accepted(socket),
+                client,
+            )),
+        }
+    }
+
+    /// The blocking connection socket. IRQL: any; the socket's own calls, and dropping it,
+    /// need PASSIVE_LEVEL.
+    #[must_use]
+    pub fn into_socket(self) -> ConnectionSocket {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped or used again, so the socket is taken out once.
+        unsafe { ManuallyDrop::take(&mut this.socket) }
+    }
+
+    /// Closes the connection on a worker thread. IRQL <= DISPATCH_LEVEL.
+    pub fn close_later(self) {
+        self.into_socket().close_later();
+    }
+
+    /// Gives the socket up without closing it (the provider closes a rejected connection).
+    pub(crate) fn forget(self) {
+        // The raw socket has no Drop: splitting the handle forgets it without closing.
+        let (_raw, _client) = self.into_socket().into_parts();
+    }
+}
+
+impl From<AcceptedConnection> for ConnectionSocket {
+    fn from(accepted: AcceptedConnection) -> Self {
+        accepted.into_socket()
+    }
+}
+
+impl Drop for AcceptedConnection {
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once and nothing uses the socket after it.
+        let socket = unsafe { ManuallyDrop::take(&mut self.socket) };
+        socket.close_later();
     }
 }
 

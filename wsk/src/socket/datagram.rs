@@ -30,7 +30,29 @@ pub struct Received {
     pub flags: u32,
 }
 
-/// A bound UDP socket.
+/// A bound UDP socket (`WSK_FLAG_DATAGRAM_SOCKET`). To serve it without a thread, start a
+/// [`crate::task::DatagramTask`] on it; for receive callbacks, bind a
+/// [`crate::events::DatagramEventSocket`] instead. Dropping it closes it (PASSIVE_LEVEL).
+///
+/// ```
+/// # use wskrs_fake_kernel as fake; // on the host: the fake kernel and WSK provider
+/// # let _kernel = fake::Kernel::start();
+/// # let timeout = core::time::Duration::from_secs(5);
+/// # // SAFETY: the fake kernel's device object lives for the whole process.
+/// # let client = unsafe { wsk::WskClient::register(fake::device(), timeout) }?;
+/// use wsk::DatagramSocket;
+///
+/// let any = "127.0.0.1:0".parse().unwrap();
+/// let (mut a, mut b) = (DatagramSocket::bind(&client, any, timeout)?, DatagramSocket::bind(&client, any, timeout)?);
+/// let to = b.local_addr()?;
+/// a.send_to(b"hello", to, timeout)?;
+/// let mut datagram = [0u8; 1500];
+/// let (len, from) = b.receive_from(&mut datagram, timeout)?;
+/// assert_eq!((&datagram[..len], from), (&b"hello"[..], Some(a.local_addr()?)));
+/// # drop((a, b));
+/// # assert!(client.shutdown(timeout));
+/// # Ok::<(), wsk::Error>(())
+/// ```
 pub struct DatagramSocket {
     pub(crate) core: SocketCore,
 }
@@ -75,11 +97,11 @@ impl DatagramSocket {
         })
     }
 
-    /// Sends one datagram of at most [`CHUNK`] bytes to `remote` (`WskSendTo`); returns the
+    /// Sends one datagram of at most 64 KiB to `remote` (`WskSendTo`); returns the
     /// bytes sent. IRQL: PASSIVE_LEVEL.
     ///
     /// # Errors
-    /// `STATUS_INVALID_BUFFER_SIZE` for a datagram over [`CHUNK`]; the provider's status.
+    /// `STATUS_INVALID_BUFFER_SIZE` for a datagram over 64 KiB; the provider's status.
     pub fn send_to(&mut self, data: &[u8], remote: SocketAddr, timeout: Duration) -> Result<usize> {
         self.send_to_with_control(data, remote, &[], timeout)
     }
@@ -102,7 +124,7 @@ impl DatagramSocket {
     /// ```
     ///
     /// # Errors
-    /// `STATUS_INVALID_BUFFER_SIZE` for a datagram over [`CHUNK`] or control information over
+    /// `STATUS_INVALID_BUFFER_SIZE` for a datagram over 64 KiB or control information over
     /// [`crate::cmsg::MAX_CONTROL`]; the provider's status.
     pub fn send_to_with_control(
         &mut self,
@@ -177,7 +199,7 @@ impl DatagramSocket {
     }
 
     /// Receives one datagram into `out` (`WskReceiveFrom`); returns its length (truncated to
-    /// `out`, at most [`CHUNK`]) and sender. IRQL: PASSIVE_LEVEL.
+    /// `out`, at most 64 KiB) and sender. IRQL: PASSIVE_LEVEL.
     ///
     /// # Errors
     /// `STATUS_IO_TIMEOUT`, or the provider's status.

@@ -9,7 +9,28 @@ use wsk_bindings as sys;
 use crate::socket::{BindOptions, Category, RawSocket, SocketCore};
 use crate::{ConnectionSocket, Error, NtStatus, Result, SockAddr, WskClient};
 
-/// A listening TCP socket.
+/// A listening TCP socket (`WSK_FLAG_LISTEN_SOCKET`): it listens once bound, and each
+/// [`ListenSocket::accept`] gives a [`ConnectionSocket`]. To accept without a thread, start a
+/// [`crate::task::ListenTask`] on it; for accept callbacks, bind a
+/// [`crate::events::ListenEventSocket`] instead. Dropping it closes it (PASSIVE_LEVEL).
+///
+/// ```
+/// # use wskrs_fake_kernel as fake; // on the host: the fake kernel and WSK provider
+/// # let _kernel = fake::Kernel::start();
+/// # let timeout = core::time::Duration::from_secs(5);
+/// # // SAFETY: the fake kernel's device object lives for the whole process.
+/// # let client = unsafe { wsk::WskClient::register(fake::device(), timeout) }?;
+/// use wsk::{ConnectionSocket, ListenSocket};
+///
+/// let mut listener = ListenSocket::bind(&client, "127.0.0.1:0".parse().unwrap(), timeout)?;
+/// let server = listener.local_addr()?; // the port the provider chose
+/// let mut near = ConnectionSocket::connect(&client, server, None, timeout)?;
+/// let (far, from) = listener.accept(timeout)?;
+/// assert_eq!(from, Some(near.local_addr()?));
+/// # drop((near, far, listener));
+/// # assert!(client.shutdown(timeout));
+/// # Ok::<(), wsk::Error>(())
+/// ```
 pub struct ListenSocket {
     pub(crate) core: SocketCore,
     pub(crate) local: SocketAddr,

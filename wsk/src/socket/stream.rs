@@ -11,6 +11,11 @@
 //! does not compile. Both use the stream dispatch table; connections accepted on a
 //! [`StreamListenSocket`] are ordinary [`ConnectionSocket`]s.
 //!
+//! Not run as a doctest: the host's fake provider has no stream category (a stream socket
+//! there would be read through the wrong dispatch table). The same calls run in the kernel,
+//! under Wine, in the conformance suite's `lib.stream_socket.*` checks
+//! (`tests/conformance/driver/src/lib_checks.rs`).
+//!
 //! ```no_run
 //! # fn demo(client: &wsk::WskClient, local: core::net::SocketAddr, server: core::net::SocketAddr) -> wsk::Result<()> {
 //! use wsk::StreamSocket;

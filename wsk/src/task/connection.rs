@@ -70,7 +70,7 @@ struct ConnectionInner<H> {
 }
 
 // SAFETY: `current` and `buffer` are accessed only by the single thread driving the task at
-// any moment (the task protocol in `task.rs`), everything else is synchronized.
+// any moment (the task protocol in `task/mod.rs`), everything else is synchronized.
 unsafe impl<H: ConnectionHandler> Sync for ConnectionInner<H> {}
 // SAFETY: as above.
 unsafe impl<H: ConnectionHandler> Send for ConnectionInner<H> {}
@@ -85,13 +85,18 @@ impl<H: ConnectionHandler> Clone for ConnectionTask<H> {
 }
 
 impl<H: ConnectionHandler> ConnectionTask<H> {
-    /// Starts running `handler` on `socket` with a buffer of `buffer_len` bytes.
+    /// Starts running `handler` on `socket` (a [`ConnectionSocket`], or the
+    /// [`crate::AcceptedConnection`] a listen handler got) with a buffer of `buffer_len` bytes.
     /// IRQL <= DISPATCH_LEVEL.
     ///
     /// # Errors
     /// `STATUS_INSUFFICIENT_RESOURCES`; the socket is closed in that case.
-    pub fn start(socket: ConnectionSocket, buffer_len: usize, handler: H) -> Result<Self> {
-        let (raw, client) = socket.into_parts();
+    pub fn start(
+        socket: impl Into<ConnectionSocket>,
+        buffer_len: usize,
+        handler: H,
+    ) -> Result<Self> {
+        let (raw, client) = socket.into().into_parts();
         let core = TaskCore::try_new(raw, client)?;
         let buffer = PoolBuffer::try_new(buffer_len)?;
         let inner = PoolArc::try_new(ConnectionInner {

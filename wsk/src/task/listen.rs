@@ -7,14 +7,13 @@ use core::ptr::{self, NonNull};
 
 use wsk_bindings as sys;
 
-use crate::socket::RawSocket;
 use crate::task::{self, Task, TaskCore};
-use crate::{ConnectionSocket, Error, ListenSocket, NtStatus, PoolArc, Result, SockAddr};
+use crate::{AcceptedConnection, Error, ListenSocket, NtStatus, PoolArc, Result, SockAddr};
 
 /// Receives accepted connections. Called at IRQL <= DISPATCH_LEVEL (except `finished`); must not block.
 pub trait ListenHandler: Send + Sync + 'static {
     /// A connection from `remote` was accepted. Return false to stop accepting.
-    fn accepted(&self, connection: ConnectionSocket, remote: Option<SocketAddr>) -> bool;
+    fn accepted(&self, connection: AcceptedConnection, remote: Option<SocketAddr>) -> bool;
     /// The listen socket is closed; `error` is the failure that stopped accepting, if any.
     /// Runs once, at PASSIVE_LEVEL.
     fn finished(&self, error: Option<Error>);
@@ -109,8 +108,7 @@ impl<H: ListenHandler> Task for AcceptInner<H> {
         };
         // SAFETY: the request finished; the provider wrote the remote address.
         let remote = unsafe { (*this.remote.get()).to_socket_addr() };
-        let connection =
-            ConnectionSocket::from_raw(RawSocket::accepted(accepted), this.core.client().clone());
+        let connection = AcceptedConnection::new(accepted, this.core.client().clone());
         if this.core.is_closing() {
             connection.close_later();
             return false;

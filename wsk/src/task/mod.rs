@@ -1,6 +1,11 @@
-//! The completion trampoline shared by asynchronous tasks ([`crate::stream`], [`crate::accept`]).
+//! Completion-driven tasks: a socket served without a thread, one request at a time, by a
+//! handler that says what to do next. One per category, one pattern: [`ListenTask`] runs a
+//! [`ListenHandler`], [`ConnectionTask`] a [`ConnectionHandler`], [`DatagramTask`] a
+//! [`DatagramHandler`]; each starts with `start(socket, ..., handler)` (IRQL <=
+//! DISPATCH_LEVEL), shows its handler with `handler()` and ends with `stop()`. Handlers run
+//! at IRQL <= DISPATCH_LEVEL (their `finished` at PASSIVE_LEVEL) and must not block.
 //!
-//! A task has one request in flight at a time on one reused IRP. Its state is explicit:
+//! The rest of this module is the crate-private trampoline the tasks share. A task has one request in flight at a time on one reused IRP. Its state is explicit:
 //! `IDLE` -> `ISSUING` (inside the provider call) -> `PENDING` (provider owns the IRP) or
 //! `DONE_INLINE` (completed during the call). A completion during the call is handled by the
 //! issuing loop after the call returns, never by recursion, so a provider that completes

@@ -21,8 +21,8 @@ use wsk::events::{
     ListenEventSocket, ListenEvents, RetainedData, Verdict,
 };
 use wsk::{
-    BasicSocket, BindOptions, BufferChain, ConnectionSocket, DatagramSocket, Error, NtStatus,
-    SocketOptions, SpinLock, StreamSocket, Transport, WskClient,
+    AcceptedConnection, BasicSocket, BindOptions, BufferChain, ConnectionSocket, DatagramSocket,
+    Error, NtStatus, SocketOptions, SpinLock, StreamSocket, Transport, WskClient,
 };
 use wsk_bindings as sys;
 use wskrs_conformance_abi::{Outcome, PeerAddr, RunRequest};
@@ -342,16 +342,16 @@ fn connection_echo(cx: &mut LibCx<'_, '_>, idx: usize) {
 
 /// Accepted connections, kept for the check thread (the callback must not block).
 struct Accepts {
-    slot: SpinLock<Option<(ConnectionSocket, Option<SocketAddr>)>>,
+    slot: SpinLock<Option<(AcceptedConnection, Option<SocketAddr>)>>,
     calls: AtomicUsize,
 }
 
 impl ListenEvents for Accepts {
     fn accepted(
         &self,
-        connection: ConnectionSocket,
+        connection: AcceptedConnection,
         remote: Option<SocketAddr>,
-    ) -> Result<(), ConnectionSocket> {
+    ) -> Result<(), AcceptedConnection> {
         self.calls.fetch_add(1, Ordering::AcqRel);
         let mut slot = self.slot.lock();
         if slot.is_some() {
@@ -394,7 +394,7 @@ fn event_listener(cx: &mut LibCx<'_, '_>) {
     };
     let arrived = wait_until(EVENT_WAIT, || listener.events().slot.lock().is_some());
     let taken = listener.events().slot.lock().take();
-    let Some((mut connection, remote)) = taken.filter(|_| arrived) else {
+    let Some((connection, remote)) = taken.filter(|_| arrived) else {
         let calls = listener.events().calls.load(Ordering::Acquire);
         return match helper.answer() {
             Ok(_) => cx.push(
@@ -411,6 +411,8 @@ fn event_listener(cx: &mut LibCx<'_, '_>) {
             ),
         };
     };
+    // The check thread runs at PASSIVE_LEVEL: the blocking socket may be used here.
+    let mut connection = connection.into_socket();
     let mut data = [0u8; MAX];
     let got = receive_exact(
         &mut connection,
