@@ -103,9 +103,10 @@ pub struct StreamConnectionSocketHasNoChains;
 /// A listen handler runs at IRQL <= DISPATCH_LEVEL, where blocking is not allowed: the
 /// [`AcceptedConnection`](crate::AcceptedConnection) it receives has no blocking calls:
 /// ```compile_fail,E0599
+/// # use core::net::SocketAddr;
 /// struct Handler;
 /// impl wsk::task::ListenHandler for Handler {
-///     fn accepted(&self, connection: wsk::AcceptedConnection, _: Option<core::net::SocketAddr>) -> bool {
+///     fn accepted(&self, connection: wsk::AcceptedConnection, _: Option<SocketAddr>) -> bool {
 ///         let _ = connection.send(b"x", core::time::Duration::ZERO);
 ///         true
 ///     }
@@ -114,9 +115,10 @@ pub struct StreamConnectionSocketHasNoChains;
 /// ```
 /// Only the explicit step to the blocking socket (for PASSIVE_LEVEL code) has them:
 /// ```
+/// # use core::net::SocketAddr;
 /// struct Handler;
 /// impl wsk::task::ListenHandler for Handler {
-///     fn accepted(&self, connection: wsk::AcceptedConnection, _: Option<core::net::SocketAddr>) -> bool {
+///     fn accepted(&self, connection: wsk::AcceptedConnection, _: Option<SocketAddr>) -> bool {
 ///         let _ = connection.into_socket().send(b"x", core::time::Duration::ZERO);
 ///         true
 ///     }
@@ -127,19 +129,23 @@ pub struct AcceptedConnectionHasNoBlockingCalls;
 
 /// The same holds for accept callbacks ([`ListenEvents`](crate::events::ListenEvents)):
 /// ```compile_fail,E0599
+/// # use core::net::SocketAddr;
+/// # use wsk::AcceptedConnection;
 /// struct Events;
 /// impl wsk::events::ListenEvents for Events {
-///     fn accepted(&self, connection: wsk::AcceptedConnection, _: Option<core::net::SocketAddr>) -> Result<(), wsk::AcceptedConnection> {
-///         let _ = connection.receive(&mut [0; 4], core::time::Duration::ZERO);
+///     fn accepted(&self, c: AcceptedConnection, _: Option<SocketAddr>) -> Result<(), AcceptedConnection> {
+///         let _ = c.receive(&mut [0; 4], core::time::Duration::ZERO);
 ///         Ok(())
 ///     }
 /// }
 /// ```
 /// ```
+/// # use core::net::SocketAddr;
+/// # use wsk::AcceptedConnection;
 /// struct Events;
 /// impl wsk::events::ListenEvents for Events {
-///     fn accepted(&self, connection: wsk::AcceptedConnection, _: Option<core::net::SocketAddr>) -> Result<(), wsk::AcceptedConnection> {
-///         let _ = connection.into_socket().receive(&mut [0; 4], core::time::Duration::ZERO);
+///     fn accepted(&self, c: AcceptedConnection, _: Option<SocketAddr>) -> Result<(), AcceptedConnection> {
+///         let _ = c.into_socket().receive(&mut [0; 4], core::time::Duration::ZERO);
 ///         Ok(())
 ///     }
 /// }

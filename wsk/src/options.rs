@@ -156,7 +156,7 @@ pub trait SocketOptions: sealed::Core {
     ///
     /// # Errors
     /// The provider's status.
-    fn set_recv_buffer_size(&mut self, bytes: u32) -> Result<()> {
+    fn set_receive_buffer_size(&mut self, bytes: u32) -> Result<()> {
         set_u32(self.core(), sys::SOL_SOCKET, sys::SO_RCVBUF, bytes)
     }
 
@@ -164,7 +164,7 @@ pub trait SocketOptions: sealed::Core {
     ///
     /// # Errors
     /// The provider's status.
-    fn recv_buffer_size(&mut self) -> Result<u32> {
+    fn receive_buffer_size(&mut self) -> Result<u32> {
         option_u32(self.core(), sys::SOL_SOCKET, sys::SO_RCVBUF)
     }
 

@@ -27,7 +27,7 @@ struct Inner<T> {
 ///
 /// # Invariants
 /// `ptr` came from `PoolBox::<Inner<T>>::into_raw`; `count` is the number of live `PoolArc`
-/// handles plus raw references from [`PoolArc::into_raw`]; the allocation is freed when it
+/// handles plus raw references from `PoolArc::into_raw`; the allocation is freed when it
 /// reaches zero.
 pub struct PoolArc<T> {
     ptr: *mut Inner<T>,

@@ -210,7 +210,7 @@ impl<E: ConnectionEvents> ConnectionEventSocket<E> {
             .ok_or(Error::new(NtStatus::INVALID_HANDLE))
     }
 
-    /// The events object.
+    /// The events object. IRQL: any.
     #[must_use]
     pub fn events(&self) -> &E {
         &self.events

@@ -4,7 +4,7 @@
 //! - [`ConnectionEventSocket`] + [`ConnectionEvents`]: data arrived (`WskReceiveEvent`), the peer
 //!   disconnected, the ideal send backlog changed.
 //! - [`ListenEventSocket`] + [`ListenEvents`]: a connection arrived on a listen socket
-//!   (`WskAcceptEvent`); the callback takes the [`ConnectionSocket`] or rejects it.
+//!   (`WskAcceptEvent`); the callback takes the [`crate::AcceptedConnection`] or rejects it.
 //! - [`DatagramEventSocket`] + [`DatagramEvents`]: datagrams arrived (`WskReceiveFromEvent`).
 //!
 //! Callbacks run at IRQL <= DISPATCH_LEVEL and must not block. Data handed to a receive

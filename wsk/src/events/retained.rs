@@ -41,9 +41,9 @@ struct RetainState {
 /// Dropping it gives the list back with `WskRelease` (IRQL <= DISPATCH_LEVEL).
 ///
 /// WSK does not release retained lists when the socket closes, so the socket's owner
-/// ([`ConnectionEventSocket`], [`DatagramEventSocket`]) waits for every `RetainedData` of its socket to
-/// be dropped before it closes the socket, and leaves the socket open if that does not happen
-/// within its close timeout. Drop these handles promptly, in particular when the provider
+/// ([`super::ConnectionEventSocket`], [`super::DatagramEventSocket`]) waits for every
+/// `RetainedData` of its socket to be dropped before it closes the socket, and leaves the
+/// socket open if that does not happen within its close timeout. Drop these handles promptly, in particular when the provider
 /// sets `WSK_FLAG_RELEASE_ASAP`.
 ///
 /// See <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_release_data_indication_list>

@@ -34,8 +34,8 @@ pub enum Transport {
 /// use wsk::{BasicSocket, SocketOptions, Transport};
 ///
 /// let mut socket = BasicSocket::new(&client, Transport::Udp, false, timeout)?;
-/// socket.set_recv_buffer_size(64 * 1024)?;
-/// assert!(socket.recv_buffer_size()? >= 64 * 1024);
+/// socket.set_receive_buffer_size(64 * 1024)?;
+/// assert!(socket.receive_buffer_size()? >= 64 * 1024);
 /// // I/O controls the same way: socket.ioctl_raw(wsk_bindings::FIONREAD, &[], &mut out)
 /// socket.close()?;
 /// # assert!(client.shutdown(timeout));

@@ -376,7 +376,7 @@ impl DatagramSocket {
     }
 
     /// Whether the socket is still open (a timed-out request that the provider could not
-    /// cancel closes it).
+    /// cancel closes it). IRQL: any.
     #[must_use]
     pub fn is_open(&self) -> bool {
         self.core.raw.is_open()

@@ -1,9 +1,13 @@
-//! What every socket category shares: the provider socket pointer ([`RawSocket`]), creation,
-//! bind, addresses and control requests, and [`BindOptions`].
+//! Socket categories and their blocking calls, one file each: [`crate::BasicSocket`]
+//! (`basic.rs`), [`crate::ListenSocket`] (`listen.rs`), [`crate::ConnectionSocket`]
+//! (`connection.rs`), [`crate::DatagramSocket`] (`datagram.rs`), [`crate::StreamSocket`] and
+//! its roles (`stream.rs`); the data calls both connected categories share
+//! ([`crate::ConnectedSocket`], `connected.rs`).
 //!
-//! The categories are distinct types ([`crate::ListenSocket`], [`crate::ConnectionSocket`],
-//! [`crate::DatagramSocket`]), so an operation a category lacks does not compile. Dropping
-//! a socket closes it (bounded wait).
+//! This module owns what every category shares: the provider socket pointer
+//! ([`RawSocket`]), [`SocketCore`], creation, bind, addresses and control requests, and
+//! [`BindOptions`]. The categories are distinct types, so an operation a category lacks does
+//! not compile. Dropping a socket closes it (bounded wait).
 
 pub(crate) mod basic;
 pub(crate) mod connected;

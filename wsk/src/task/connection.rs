@@ -116,7 +116,7 @@ impl<H: ConnectionHandler> ConnectionTask<H> {
         Ok(task)
     }
 
-    /// The handler.
+    /// The handler. IRQL: any.
     #[must_use]
     pub fn handler(&self) -> &H {
         &self.0.handler

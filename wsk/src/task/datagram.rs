@@ -84,7 +84,7 @@ impl<H: DatagramHandler> DatagramTask<H> {
         Ok(Self(inner))
     }
 
-    /// The handler.
+    /// The handler. IRQL: any.
     #[must_use]
     pub fn handler(&self) -> &H {
         &self.0.handler

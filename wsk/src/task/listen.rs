@@ -53,7 +53,7 @@ impl<H: ListenHandler> ListenTask<H> {
         Ok(Self(inner))
     }
 
-    /// The handler.
+    /// The handler. IRQL: any.
     #[must_use]
     pub fn handler(&self) -> &H {
         &self.0.handler

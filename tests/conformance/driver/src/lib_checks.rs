@@ -741,12 +741,12 @@ fn basic_socket(cx: &mut LibCx<'_, '_>) {
         Ok(s) => s,
         Err(e) => return cx.failed(name, "BasicSocket::new", e),
     };
-    if let Err(e) = socket.set_recv_buffer_size(48 * 1024) {
-        return cx.failed(name, "set_recv_buffer_size", e);
+    if let Err(e) = socket.set_receive_buffer_size(48 * 1024) {
+        return cx.failed(name, "set_receive_buffer_size", e);
     }
-    let size = match socket.recv_buffer_size() {
+    let size = match socket.receive_buffer_size() {
         Ok(n) => n,
-        Err(e) => return cx.failed(name, "recv_buffer_size", e),
+        Err(e) => return cx.failed(name, "receive_buffer_size", e),
     };
     let mut pending = [0xFFu8; 4];
     let ioctl = socket.ioctl_raw(sys::FIONREAD, &[], &mut pending);
