@@ -44,8 +44,11 @@ pub(crate) mod sealed {
     pub trait Dispatch {
         /// What a data call on a closed socket returns.
         const CLOSED: crate::NtStatus;
-        /// The data calls of `core`'s socket, which is open and of this category.
-        fn calls(core: &crate::socket::SocketCore) -> super::DataCalls;
+        /// The data calls of `core`'s socket.
+        ///
+        /// # Safety
+        /// `core`'s socket is open and of this category.
+        unsafe fn calls(core: &crate::socket::SocketCore) -> super::DataCalls;
     }
 }
 
@@ -64,8 +67,8 @@ impl Connected for Stream {}
 
 impl sealed::Dispatch for Connection {
     const CLOSED: NtStatus = NtStatus::CONNECTION_ABORTED;
-    fn calls(core: &SocketCore) -> DataCalls {
-        // SAFETY: the caller's socket is an open connection socket.
+    unsafe fn calls(core: &SocketCore) -> DataCalls {
+        // SAFETY: the caller's socket is an open connection socket (this fn's contract).
         let d = unsafe { core.raw.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
         data_calls!(d)
     }
@@ -73,8 +76,8 @@ impl sealed::Dispatch for Connection {
 
 impl sealed::Dispatch for Stream {
     const CLOSED: NtStatus = NtStatus::INVALID_HANDLE;
-    fn calls(core: &SocketCore) -> DataCalls {
-        // SAFETY: the caller's socket is an open stream socket.
+    unsafe fn calls(core: &SocketCore) -> DataCalls {
+        // SAFETY: the caller's socket is an open stream socket (this fn's contract).
         let d = unsafe { core.raw.dispatch::<sys::WSK_PROVIDER_STREAM_DISPATCH>() };
         data_calls!(d)
     }
@@ -121,7 +124,8 @@ impl<C: Connected> ConnectedSocket<C> {
         if !self.core.raw.is_open() {
             return Err(Error::new(C::CLOSED));
         }
-        Ok(C::calls(&self.core))
+        // SAFETY: the socket is open (checked above) and of category `C` (type invariant).
+        Ok(unsafe { C::calls(&self.core) })
     }
 
     /// Sends up to 64 KiB of `data` (`WskSend`); returns how many were sent.
