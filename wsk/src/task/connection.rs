@@ -1,11 +1,16 @@
 //! Completion-driven connections: a [`ConnectionHandler`] decides what to do with each received or
 //! sent buffer, and a [`ConnectionTask`] runs it with one IRP and one buffer, no thread.
 //!
-//! ```no_run
+//! ```
+//! # use wskrs_fake_kernel as fake; // on the host: the fake kernel and WSK provider
+//! # let _kernel = fake::Kernel::start();
+//! # let timeout = core::time::Duration::from_secs(5);
+//! # // SAFETY: the fake kernel's device object lives for the whole process.
+//! # let client = unsafe { wsk::WskClient::register(fake::device(), timeout) }?;
 //! use wsk::task::{ConnectionHandler, ConnectionStep, ConnectionTask};
-//! use wsk::{ConnectionSocket, Error};
+//! use wsk::{ConnectionSocket, Error, ListenSocket};
 //!
-//! /// Sends every byte back.
+//! /// Sends every byte back. Runs at IRQL <= DISPATCH_LEVEL: nothing here blocks.
 //! struct Echo;
 //!
 //! impl ConnectionHandler for Echo {
@@ -18,10 +23,20 @@
 //!     fn finished(&self, _: Option<Error>) {}
 //! }
 //!
-//! /// IRQL <= DISPATCH_LEVEL: nothing here blocks.
-//! fn serve(connection: ConnectionSocket) -> wsk::Result<ConnectionTask<Echo>> {
-//!     ConnectionTask::start(connection, 16 * 1024, Echo)
+//! let mut listener = ListenSocket::bind(&client, "127.0.0.1:0".parse().unwrap(), timeout)?;
+//! let mut peer = ConnectionSocket::connect(&client, listener.local_addr()?, None, timeout)?;
+//! let (served, _) = listener.accept(timeout)?;
+//! let task = ConnectionTask::start(served, 16 * 1024, Echo)?;
+//! peer.send_all(b"echo", timeout)?;
+//! let (mut back, mut got) = ([0u8; 4], 0);
+//! while got < back.len() {
+//!     got += peer.receive(&mut back[got..], timeout)?;
 //! }
+//! assert_eq!(&back, b"echo");
+//! task.stop();
+//! # drop((task, peer, listener));
+//! # assert!(client.shutdown(timeout));
+//! # Ok::<(), wsk::Error>(())
 //! ```
 
 use core::cell::UnsafeCell;
