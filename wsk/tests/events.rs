@@ -449,7 +449,7 @@ impl ConnectionEvents for Stream {
     }
 }
 
-/// The chunks a stream session saw, and the indications it retained.
+/// The chunks a connection's events saw, and the indications it retained.
 type StreamSeen = Arc<Mutex<Vec<Vec<u8>>>>;
 type Kept = Arc<Mutex<Vec<RetainedData>>>;
 

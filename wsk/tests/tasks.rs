@@ -1,6 +1,6 @@
 //! The completion trampoline (`task.rs`) through its three users (stream, accept and datagram
 //! tasks) against the fake kernel and provider: inline completion storms on a small stack,
-//! completions from other threads, close while a request is pending, stop/abort races.
+//! completions from other threads, close while a request is pending, stop races.
 
 // Test data are byte patterns that wrap on purpose.
 #![allow(clippy::cast_possible_truncation)]
@@ -131,14 +131,14 @@ fn inline_send_storm_does_not_grow_the_stack() {
         let client = register();
         let (near, mut far) = pair(&client);
         let finishes = Finishes::default();
-        let session = Sender {
+        let handler = Sender {
             left: AtomicUsize::new(STORM),
             finishes: finishes.clone(),
         };
         let sends = provider::calls(Op::Send);
         // Every send completes during the WskSend call; the whole storm runs inside start().
         let task = on_small_stack(move || {
-            ConnectionTask::start(near, 16, session)
+            ConnectionTask::start(near, 16, handler)
                 .map(|t| t.handler().left.load(Ordering::Relaxed))
         });
         assert_eq!(task, Ok(0));
@@ -174,11 +174,11 @@ fn inline_receive_storm_does_not_grow_the_stack() {
         let data: Vec<u8> = (0..STORM).map(|i| (i % 253) as u8).collect();
         far.send_all(&data, QUICK).unwrap();
         far.disconnect(Disconnect::Graceful(b""), QUICK).unwrap();
-        let session = Receiver::default();
-        let finishes = session.finishes.clone();
+        let handler = Receiver::default();
+        let finishes = handler.finishes.clone();
         // A one-byte buffer: one inline completion per byte, all inside start().
         let (count, sum) = on_small_stack(move || {
-            let task = ConnectionTask::start(near, 1, session).unwrap();
+            let task = ConnectionTask::start(near, 1, handler).unwrap();
             let s = task.handler();
             (
                 s.count.load(Ordering::Relaxed),
@@ -236,7 +236,7 @@ fn echo_task_completed_from_other_threads() {
 }
 
 #[test]
-fn abort_while_a_receive_is_pending_completes_it_cancelled_and_finishes_once_at_passive() {
+fn stop_while_a_receive_is_pending_completes_it_cancelled_and_finishes_once_at_passive() {
     for_each_flavour(|| {
         let client = register();
         let (mut near, far) = pair(&client);
@@ -278,7 +278,7 @@ fn a_reset_connection_finishes_with_the_error() {
 }
 
 #[test]
-fn abort_races_with_completions_and_other_aborts() {
+fn stop_races_with_completions_and_other_stops() {
     let kernel = fake::Kernel::start();
     let client = register();
     for round in 0..40 {
@@ -289,16 +289,16 @@ fn abort_races_with_completions_and_other_aborts() {
         }
         let (mut near, far) = pair(&client);
         let task = ConnectionTask::start(far, 64, Echo::default()).unwrap();
-        let abort = |task: ConnectionTask<Echo>, delay: u64| {
+        let stop = |task: ConnectionTask<Echo>, delay: u64| {
             thread::spawn(move || {
                 thread::sleep(Duration::from_micros(delay));
                 task.stop();
             })
         };
-        let aborts = [
-            abort(task.clone(), 200),
-            abort(task.clone(), 250),
-            abort(task.clone(), 300),
+        let stops = [
+            stop(task.clone(), 200),
+            stop(task.clone(), 250),
+            stop(task.clone(), 300),
         ];
         let traffic = thread::spawn(move || {
             for _ in 0..50 {
@@ -308,7 +308,7 @@ fn abort_races_with_completions_and_other_aborts() {
                 let _ = near.receive(&mut [0u8; 16], Duration::from_millis(20));
             }
         });
-        for t in aborts {
+        for t in stops {
             t.join().unwrap();
         }
         traffic.join().unwrap();
@@ -346,11 +346,11 @@ impl ListenHandler for Server {
 }
 
 #[test]
-fn acceptor_hands_connections_to_echo_tasks_then_stops() {
+fn listen_task_hands_connections_to_echo_tasks_then_stops() {
     for_each_flavour(|| {
         let client = register();
         let (l, addr) = listener(&client);
-        let acceptor = ListenTask::start(l, Server::default()).unwrap();
+        let listen_task = ListenTask::start(l, Server::default()).unwrap();
         let mut clients = Vec::new();
         for i in 0..20u8 {
             let mut c = ConnectionSocket::connect(&client, addr, None, QUICK).unwrap();
@@ -363,14 +363,17 @@ fn acceptor_hands_connections_to_echo_tasks_then_stops() {
             assert_eq!(buf, [i; 10]);
             let local = c.local_addr().unwrap();
             assert_eq!(
-                acceptor.handler().remotes.lock().unwrap()[usize::from(i)],
+                listen_task.handler().remotes.lock().unwrap()[usize::from(i)],
                 Some(local)
             );
             clients.push(c);
         }
-        acceptor.stop();
+        listen_task.stop();
         assert_eq!(
-            acceptor.handler().finishes.assert_once_at_passive(FINISH),
+            listen_task
+                .handler()
+                .finishes
+                .assert_once_at_passive(FINISH),
             None
         );
         assert_eq!(
@@ -378,10 +381,10 @@ fn acceptor_hands_connections_to_echo_tasks_then_stops() {
             Some(Error::new(NtStatus::CONNECTION_REFUSED))
         );
         drop(clients);
-        for task in acceptor.handler().tasks.lock().unwrap().iter() {
+        for task in listen_task.handler().tasks.lock().unwrap().iter() {
             assert_eq!(task.handler().finishes.assert_once_at_passive(FINISH), None);
         }
-        drop(acceptor);
+        drop(listen_task);
         assert!(client.shutdown(QUICK));
     });
 }
@@ -459,10 +462,10 @@ fn datagram_task_echoes_a_queued_storm_inline_on_a_small_stack() {
             peer.send_to(&(i as u32).to_le_bytes(), server_addr, QUICK)
                 .unwrap();
         }
-        let session = DatagramEcho::default();
-        let finishes = session.finishes.clone();
+        let handler = DatagramEcho::default();
+        let finishes = handler.finishes.clone();
         // Every queued datagram is received and echoed inline, inside start().
-        let task = on_small_stack(move || DatagramTask::start(server, 64, session).unwrap());
+        let task = on_small_stack(move || DatagramTask::start(server, 64, handler).unwrap());
         assert_eq!(task.handler().received.load(Ordering::Relaxed), DATAGRAMS);
         assert!(
             fake::max_completion_depth() <= 2,
