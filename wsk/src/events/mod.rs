@@ -19,6 +19,44 @@
 //! Lifetime: each event socket's callback context is freed only after the socket's close
 //! completed; if the close does not complete, the context is leaked rather than freed under
 //! a callback.
+//!
+//! ```
+//! # use wskrs_fake_kernel as fake; // on the host: the fake kernel and WSK provider
+//! # let _kernel = fake::Kernel::start();
+//! # let timeout = core::time::Duration::from_secs(5);
+//! # // SAFETY: the fake kernel's device object lives for the whole process.
+//! # let client = unsafe { wsk::WskClient::register(fake::device(), timeout) }?;
+//! use core::net::SocketAddr;
+//! use core::sync::atomic::{AtomicUsize, Ordering};
+//! use wsk::events::{DatagramEventSocket, DatagramEvents, Indication, Verdict};
+//! use wsk::{BindOptions, DatagramSocket};
+//!
+//! /// Counts the bytes that arrive. Runs at IRQL <= DISPATCH_LEVEL: nothing here blocks.
+//! #[derive(Default)]
+//! struct Count(AtomicUsize);
+//!
+//! impl DatagramEvents for Count {
+//!     fn received(&self, datagram: &Indication<'_>, _from: Option<SocketAddr>) -> Verdict {
+//!         self.0.fetch_add(datagram.len(), Ordering::Relaxed);
+//!         Verdict::Consumed
+//!     }
+//! }
+//!
+//! let any = "127.0.0.1:0".parse().unwrap();
+//! let mut receiver =
+//!     DatagramEventSocket::bind(&client, any, BindOptions::default(), Count::default(), timeout)?;
+//! let to = receiver.socket().expect("bound").local_addr()?;
+//! let mut sender = DatagramSocket::bind(&client, any, timeout)?;
+//! sender.send_to(b"hello", to, timeout)?;
+//! # for _ in 0..500 {
+//! #     if receiver.events().0.load(Ordering::Relaxed) == 5 { break; }
+//! #     std::thread::sleep(std::time::Duration::from_millis(10));
+//! # }
+//! assert_eq!(receiver.events().0.load(Ordering::Relaxed), 5);
+//! # drop((receiver, sender));
+//! # assert!(client.shutdown(timeout));
+//! # Ok::<(), wsk::Error>(())
+//! ```
 
 mod connection;
 mod datagram;

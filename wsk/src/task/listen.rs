@@ -1,5 +1,42 @@
-//! Completion-driven accepting: an [`ListenTask`] keeps one `WskAccept` pending on a
-//! [`ListenSocket`] and hands each connection to an [`ListenHandler`], no thread.
+//! Completion-driven accepting: a [`ListenTask`] keeps one `WskAccept` pending on a
+//! [`ListenSocket`] and hands each connection to a [`ListenHandler`], no thread. The handler
+//! gets an [`AcceptedConnection`] (no blocking calls): it starts a
+//! [`crate::task::ConnectionTask`] on it, keeps it, or closes it.
+//!
+//! ```
+//! # use wskrs_fake_kernel as fake; // on the host: the fake kernel and WSK provider
+//! # let _kernel = fake::Kernel::start();
+//! # let timeout = core::time::Duration::from_secs(5);
+//! # // SAFETY: the fake kernel's device object lives for the whole process.
+//! # let client = unsafe { wsk::WskClient::register(fake::device(), timeout) }?;
+//! use core::net::SocketAddr;
+//! use core::sync::atomic::{AtomicUsize, Ordering};
+//! use wsk::task::{ListenHandler, ListenTask};
+//! use wsk::{AcceptedConnection, ConnectionSocket, Error, ListenSocket};
+//!
+//! /// Counts connections and closes them. Runs at IRQL <= DISPATCH_LEVEL: nothing blocks.
+//! struct CountAndClose(AtomicUsize);
+//!
+//! impl ListenHandler for CountAndClose {
+//!     fn accepted(&self, connection: AcceptedConnection, _: Option<SocketAddr>) -> bool {
+//!         self.0.fetch_add(1, Ordering::Relaxed);
+//!         connection.close_later();
+//!         true // keep accepting
+//!     }
+//!     fn finished(&self, _: Option<Error>) {}
+//! }
+//!
+//! let mut listener = ListenSocket::bind(&client, "127.0.0.1:0".parse().unwrap(), timeout)?;
+//! let server = listener.local_addr()?;
+//! let task = ListenTask::start(listener, CountAndClose(AtomicUsize::new(0)))?;
+//! let mut peer = ConnectionSocket::connect(&client, server, None, timeout)?;
+//! assert_eq!(peer.receive(&mut [0u8; 1], timeout)?, 0); // the handler closed it
+//! assert_eq!(task.handler().0.load(Ordering::Relaxed), 1);
+//! task.stop();
+//! # drop((task, peer));
+//! # assert!(client.shutdown(timeout));
+//! # Ok::<(), wsk::Error>(())
+//! ```
 
 use core::cell::UnsafeCell;
 use core::net::SocketAddr;
