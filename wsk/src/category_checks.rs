@@ -1,6 +1,8 @@
-//! Compile-time proof that socket categories lack what they do not support: each
-//! `compile_fail` example is pinned to E0599 (no such method or associated function) and has a
-//! compiling twin that differs only in the socket type, so it cannot fail for another reason.
+//! Compile-time proof of what the types promise: a socket category lacks the operations it
+//! does not support, a handler at DISPATCH_LEVEL gets no blocking calls, tasks end with
+//! `stop`, pool plumbing stays private. Each `compile_fail` example is pinned to its error
+//! (E0599: no such method or associated function; E0624: private) and has a compiling twin
+//! that differs only in what the check is about, so it cannot fail for another reason.
 //! Collected by `cargo test --doc` only.
 
 /// A [`ListenSocket`](crate::ListenSocket) has no `send`:
@@ -17,9 +19,9 @@
 /// ```
 pub struct ListenSocketHasNoSend;
 
-/// A [`BasicSocket`](crate::basic::BasicSocket) has no `send`:
+/// A [`BasicSocket`](crate::BasicSocket) has no `send`:
 /// ```compile_fail,E0599
-/// fn send_on(socket: &mut wsk::basic::BasicSocket) {
+/// fn send_on(socket: &mut wsk::BasicSocket) {
 ///     let _ = socket.send(b"x", core::time::Duration::ZERO);
 /// }
 /// ```
@@ -31,9 +33,9 @@ pub struct ListenSocketHasNoSend;
 /// ```
 pub struct BasicSocketHasNoSend;
 
-/// A [`BasicSocket`](crate::basic::BasicSocket) has no `bind`:
+/// A [`BasicSocket`](crate::BasicSocket) has no `bind`:
 /// ```compile_fail,E0599
-/// let _ = wsk::basic::BasicSocket::bind;
+/// let _ = wsk::BasicSocket::bind;
 /// ```
 /// A [`DatagramSocket`](crate::DatagramSocket) has:
 /// ```
@@ -55,16 +57,120 @@ pub struct BasicSocketHasNoBind;
 /// ```
 pub struct DatagramSocketHasNoAccept;
 
-/// A [`StreamSocket`](crate::stream_socket::StreamSocket) cannot `send` before `connect`:
+/// A [`StreamSocket`](crate::StreamSocket) cannot `send` before `connect`:
 /// ```compile_fail,E0599
-/// fn send_on(socket: &mut wsk::stream_socket::StreamSocket) {
+/// fn send_on(socket: &mut wsk::StreamSocket) {
 ///     let _ = socket.send(b"x", core::time::Duration::ZERO);
 /// }
 /// ```
-/// The [`StreamConnection`](crate::stream_socket::StreamConnection) `connect` returns can:
+/// The [`StreamConnectionSocket`](crate::StreamConnectionSocket) `connect` returns can:
 /// ```
-/// fn send_on(socket: &mut wsk::stream_socket::StreamConnection) {
+/// fn send_on(socket: &mut wsk::StreamConnectionSocket) {
 ///     let _ = socket.send(b"x", core::time::Duration::ZERO);
 /// }
 /// ```
 pub struct StreamSocketSendsOnlyAfterConnect;
+
+/// A [`StreamListenSocket`](crate::StreamListenSocket) has no `send`:
+/// ```compile_fail,E0599
+/// fn send_on(socket: &mut wsk::StreamListenSocket) {
+///     let _ = socket.send(b"x", core::time::Duration::ZERO);
+/// }
+/// ```
+/// A [`StreamConnectionSocket`](crate::StreamConnectionSocket) has:
+/// ```
+/// fn send_on(socket: &mut wsk::StreamConnectionSocket) {
+///     let _ = socket.send(b"x", core::time::Duration::ZERO);
+/// }
+/// ```
+pub struct StreamListenSocketHasNoSend;
+
+/// Buffer chains are the connection category's: a
+/// [`StreamConnectionSocket`](crate::StreamConnectionSocket) has no `receive_chain`:
+/// ```compile_fail,E0599
+/// fn receive_on(socket: &mut wsk::StreamConnectionSocket, chain: &mut wsk::BufferChain) {
+///     let _ = socket.receive_chain(chain, core::time::Duration::ZERO);
+/// }
+/// ```
+/// A [`ConnectionSocket`](crate::ConnectionSocket) has:
+/// ```
+/// fn receive_on(socket: &mut wsk::ConnectionSocket, chain: &mut wsk::BufferChain) {
+///     let _ = socket.receive_chain(chain, core::time::Duration::ZERO);
+/// }
+/// ```
+pub struct StreamConnectionSocketHasNoChains;
+
+/// A listen handler runs at IRQL <= DISPATCH_LEVEL, where blocking is not allowed: the
+/// [`AcceptedConnection`](crate::AcceptedConnection) it receives has no blocking calls:
+/// ```compile_fail,E0599
+/// # use core::net::SocketAddr;
+/// struct Handler;
+/// impl wsk::task::ListenHandler for Handler {
+///     fn accepted(&self, connection: wsk::AcceptedConnection, _: Option<SocketAddr>) -> bool {
+///         let _ = connection.send(b"x", core::time::Duration::ZERO);
+///         true
+///     }
+///     fn finished(&self, _: Option<wsk::Error>) {}
+/// }
+/// ```
+/// Only the explicit step to the blocking socket (for PASSIVE_LEVEL code) has them:
+/// ```
+/// # use core::net::SocketAddr;
+/// struct Handler;
+/// impl wsk::task::ListenHandler for Handler {
+///     fn accepted(&self, connection: wsk::AcceptedConnection, _: Option<SocketAddr>) -> bool {
+///         let _ = connection.into_socket().send(b"x", core::time::Duration::ZERO);
+///         true
+///     }
+///     fn finished(&self, _: Option<wsk::Error>) {}
+/// }
+/// ```
+pub struct AcceptedConnectionHasNoBlockingCalls;
+
+/// The same holds for accept callbacks ([`ListenEvents`](crate::events::ListenEvents)):
+/// ```compile_fail,E0599
+/// # use core::net::SocketAddr;
+/// # use wsk::AcceptedConnection;
+/// struct Events;
+/// impl wsk::events::ListenEvents for Events {
+///     fn accepted(&self, c: AcceptedConnection, _: Option<SocketAddr>) -> Result<(), AcceptedConnection> {
+///         let _ = c.receive(&mut [0; 4], core::time::Duration::ZERO);
+///         Ok(())
+///     }
+/// }
+/// ```
+/// ```
+/// # use core::net::SocketAddr;
+/// # use wsk::AcceptedConnection;
+/// struct Events;
+/// impl wsk::events::ListenEvents for Events {
+///     fn accepted(&self, c: AcceptedConnection, _: Option<SocketAddr>) -> Result<(), AcceptedConnection> {
+///         let _ = c.into_socket().receive(&mut [0; 4], core::time::Duration::ZERO);
+///         Ok(())
+///     }
+/// }
+/// ```
+pub struct AcceptEventsGetNoBlockingCalls;
+
+/// Tasks end with `stop`; a [`ConnectionTask`](crate::task::ConnectionTask) has no `abort`:
+/// ```compile_fail,E0599
+/// fn end<H: wsk::task::ConnectionHandler>(task: &wsk::task::ConnectionTask<H>) {
+///     task.abort();
+/// }
+/// ```
+/// ```
+/// fn end<H: wsk::task::ConnectionHandler>(task: &wsk::task::ConnectionTask<H>) {
+///     task.stop();
+/// }
+/// ```
+pub struct TasksStopWithStop;
+
+/// The raw-reference plumbing of [`PoolArc`](crate::PoolArc) is crate-private:
+/// ```compile_fail,E0624
+/// let _ = wsk::PoolArc::<u32>::into_raw;
+/// ```
+/// Its safe API is public:
+/// ```
+/// let _ = wsk::PoolArc::<u32>::count;
+/// ```
+pub struct PoolArcRawReferencesArePrivate;

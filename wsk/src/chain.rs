@@ -15,9 +15,6 @@ use wsk_bindings as sys;
 
 use crate::{Error, NtStatus, PoolBox, PoolBuffer, Result};
 
-/// Most buffers in one chain (bounds the walk of every operation).
-pub const MAX_LINKS: usize = 64;
-
 struct Link {
     buffer: PoolBuffer,
     next: Option<PoolBox<Link>>,
@@ -40,7 +37,8 @@ struct Link {
 ///
 /// # Invariants
 /// The links' MDLs are linked in order (`Next` of each is the next link's MDL, the last one's
-/// is NULL); `len` is the sum of the buffers' lengths; there are at most [`MAX_LINKS`] links.
+/// is NULL); `len` is the sum of the buffers' lengths; there are at most
+/// [`BufferChain::MAX_LINKS`] links.
 #[derive(Default)]
 pub struct BufferChain {
     head: Option<PoolBox<Link>>,
@@ -49,6 +47,9 @@ pub struct BufferChain {
 }
 
 impl BufferChain {
+    /// Most buffers in one chain (bounds the walk of every operation).
+    pub const MAX_LINKS: usize = 64;
+
     /// An empty chain (no buffer). IRQL: any.
     #[must_use]
     pub const fn new() -> Self {
@@ -63,10 +64,10 @@ impl BufferChain {
     /// IRQL <= DISPATCH_LEVEL.
     ///
     /// # Errors
-    /// `STATUS_INVALID_PARAMETER` for no sizes or more than [`MAX_LINKS`];
+    /// `STATUS_INVALID_PARAMETER` for no sizes or more than [`BufferChain::MAX_LINKS`];
     /// `STATUS_INSUFFICIENT_RESOURCES` without pool memory (nothing is kept then).
     pub fn try_new(sizes: &[usize]) -> Result<Self> {
-        if sizes.is_empty() || sizes.len() > MAX_LINKS {
+        if sizes.is_empty() || sizes.len() > Self::MAX_LINKS {
             return Err(Error::new(NtStatus::INVALID_PARAMETER));
         }
         // Built back to front, so that each new link's MDL points at the chain so far.
@@ -253,11 +254,11 @@ mod tests {
             assert_eq!(chain.copy_to(&mut out), 8);
             assert_eq!(&out, b"abcdefgh");
             assert!(BufferChain::try_new(&[]).is_err());
-            assert!(BufferChain::try_new(&[1; MAX_LINKS + 1]).is_err());
+            assert!(BufferChain::try_new(&[1; BufferChain::MAX_LINKS + 1]).is_err());
             let empty = BufferChain::new();
             assert!(empty.is_empty() && empty.wsk_buf(0, 1).is_none());
             // A long chain drops without recursion.
-            drop(BufferChain::try_new(&[1; MAX_LINKS]).unwrap());
+            drop(BufferChain::try_new(&[1; BufferChain::MAX_LINKS]).unwrap());
         }
         kernel.assert_clean();
     }

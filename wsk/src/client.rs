@@ -9,7 +9,7 @@ use core::time::Duration;
 use wsk_bindings::{self as sys, make_wsk_version};
 
 use crate::error::nt_result;
-use crate::{Error, PoolBox, Result, Shared};
+use crate::{Error, PoolArc, PoolBox, Result};
 
 /// The client dispatch we register: WSK 1.0, no client-level event callback.
 static CLIENT_DISPATCH: sys::WSK_CLIENT_DISPATCH = sys::WSK_CLIENT_DISPATCH {
@@ -69,7 +69,7 @@ pub struct ProviderCharacteristics {
 /// Cloning shares the registration; every socket holds a clone, so the registration is
 /// released (`WskReleaseProviderNPI`, `WskDeregister`) only after the last socket is closed.
 #[derive(Clone)]
-pub struct WskClient(Shared<ClientInner>);
+pub struct WskClient(PoolArc<ClientInner>);
 
 impl WskClient {
     /// Registers with WSK and captures the provider NPI, waiting at most `capture_wait` for
@@ -85,7 +85,7 @@ impl WskClient {
     /// `device` is this driver's device object and outlives the client and all its sockets
     /// (deferred work items are queued on it).
     pub unsafe fn register(device: NonNull<c_void>, capture_wait: Duration) -> Result<Self> {
-        let mut inner = Shared::try_new(ClientInner {
+        let mut inner = PoolArc::try_new(ClientInner {
             registration: UnsafeCell::new(sys::WSK_REGISTRATION::default()),
             client_npi: sys::WSK_CLIENT_NPI {
                 ClientContext: ptr::null_mut(),
@@ -98,7 +98,7 @@ impl WskClient {
             progress: AtomicU8::new(NOT_REGISTERED),
             device: device.cast(),
         })?;
-        let this = Shared::get_mut(&mut inner).ok_or(Error::NO_MEMORY)?;
+        let this = PoolArc::get_mut(&mut inner).ok_or(Error::NO_MEMORY)?;
         // SAFETY: both structures live in pool at a stable address until WskDeregister (in drop).
         nt_result(unsafe { sys::WskRegister(&raw mut this.client_npi, this.registration.get()) })?;
         *this.progress.get_mut() = REGISTERED;
@@ -157,11 +157,11 @@ impl WskClient {
     pub fn shutdown(self, timeout: Duration) -> bool {
         let step = Duration::from_millis(10);
         let mut waited = Duration::ZERO;
-        while Shared::count(&self.0) > 1 && waited < timeout {
+        while PoolArc::count(&self.0) > 1 && waited < timeout {
             crate::sleep(step);
             waited = waited.saturating_add(step);
         }
-        let released = Shared::count(&self.0) == 1;
+        let released = PoolArc::count(&self.0) == 1;
         drop(self);
         released
     }

@@ -21,7 +21,7 @@ use wsk_bindings as sys;
 
 use crate::irp::Irp;
 use crate::{
-    ConnectionSocket, DatagramSocket, Error, NtStatus, Result, Shared, SockAddr, SpinLock,
+    ConnectionSocket, DatagramSocket, Error, NtStatus, PoolArc, Result, SockAddr, SpinLock,
 };
 
 /// Longest MDL chain accepted (a bound on the walk over caller-supplied links).
@@ -218,7 +218,7 @@ unsafe impl<H: IoHandler> Send for SlotInner<H> {}
 /// One reusable asynchronous request on a socket: one IRP, at most one request in flight.
 /// Clones share the slot. The slot's memory lives while a request is in flight even if every
 /// handle is dropped (the completion holds a reference).
-pub struct IoSlot<H: IoHandler>(Shared<SlotInner<H>>);
+pub struct IoSlot<H: IoHandler>(PoolArc<SlotInner<H>>);
 
 impl<H: IoHandler> Clone for IoSlot<H> {
     fn clone(&self) -> Self {
@@ -241,7 +241,7 @@ impl<H: IoHandler> IoSlot<H> {
     /// # Errors
     /// `STATUS_INSUFFICIENT_RESOURCES`.
     pub fn new(handler: H) -> Result<Self> {
-        let inner = Shared::try_new(SlotInner {
+        let inner = PoolArc::try_new(SlotInner {
             irp: Irp::try_new()?,
             state: AtomicU8::new(IDLE),
             generation: AtomicU32::new(0),
@@ -388,7 +388,7 @@ impl<H: IoHandler> IoSlot<H> {
         // SAFETY: as above.
         unsafe { *inner.address.get() = remote.map_or_else(SockAddr::empty, SockAddr::from) };
 
-        let reference = Shared::into_raw(inner.clone());
+        let reference = PoolArc::into_raw(inner.clone());
         // SAFETY: no request is pending on the IRP (state was IDLE); `reference` keeps the slot
         // alive until the completion routine or this function takes it back.
         unsafe { inner.irp.prepare(slot_completion::<H>, reference.cast()) };
@@ -428,7 +428,7 @@ impl<H: IoHandler> IoSlot<H> {
                 _ => {
                     // Refused without completing the IRP, or not issued: it is still ours.
                     // SAFETY: no completion will run, so the reference is ours to take back.
-                    drop(unsafe { Shared::<SlotInner<H>>::from_raw(reference) });
+                    drop(unsafe { PoolArc::<SlotInner<H>>::from_raw(reference) });
                     let status = returned.map_or(NtStatus::NOT_IMPLEMENTED, NtStatus);
                     let context = inner.context.lock().take();
                     inner.state.store(IDLE, Ordering::Release);
@@ -441,7 +441,7 @@ impl<H: IoHandler> IoSlot<H> {
         }
         // Completed during the call: the routine left the reference and the result to us.
         // SAFETY: the completion routine ran without taking the reference back.
-        drop(unsafe { Shared::<SlotInner<H>>::from_raw(reference) });
+        drop(unsafe { PoolArc::<SlotInner<H>>::from_raw(reference) });
         let (context, result) = finish(inner);
         match context {
             Some(context) => Started::Done(context, result),
@@ -611,7 +611,7 @@ unsafe extern "C" fn slot_completion<H: IoHandler>(
 ) -> i32 {
     let reference = context.cast_const().cast::<()>();
     // SAFETY: `context` is the raw reference taken by `start`, not yet given back.
-    let inner = unsafe { Shared::<SlotInner<H>>::clone_raw(reference) };
+    let inner = unsafe { PoolArc::<SlotInner<H>>::clone_raw(reference) };
     if inner
         .state
         .compare_exchange(ISSUING, DONE_INLINE, Ordering::AcqRel, Ordering::Acquire)
@@ -621,7 +621,7 @@ unsafe extern "C" fn slot_completion<H: IoHandler>(
         return NtStatus::MORE_PROCESSING_REQUIRED.0;
     }
     // SAFETY: the request was pending, so this routine owns the raw reference.
-    drop(unsafe { Shared::<SlotInner<H>>::from_raw(reference) });
+    drop(unsafe { PoolArc::<SlotInner<H>>::from_raw(reference) });
     if inner
         .state
         .compare_exchange(

@@ -7,6 +7,7 @@ use core::time::Duration;
 
 use wsk_bindings::{self as sys, irp as irp_fields};
 
+use crate::socket::RawSocket;
 use crate::sync::Event;
 use crate::{Error, NtStatus, PoolBox, PoolBuffer, Result, SockAddr};
 
@@ -88,8 +89,10 @@ const ABANDONED: u8 = 3;
 pub(crate) struct OpMemory {
     /// Data sent or received, with its MDL.
     pub(crate) buffer: Option<PoolBuffer>,
-    /// Socket addresses passed in or filled by the provider (local, remote).
-    pub(crate) addresses: [SockAddr; 2],
+    /// The local address passed in or filled by the provider.
+    pub(crate) local: SockAddr,
+    /// The remote address passed in or filled by the provider.
+    pub(crate) remote: SockAddr,
     /// `OutputSizeReturned` of control requests.
     pub(crate) size_returned: usize,
     /// A caller's buffer chain, moved here for the request (see [`Blocking::take_chain`]).
@@ -155,7 +158,8 @@ impl Blocking {
             };
             let memory = OpMemory {
                 buffer,
-                addresses: [SockAddr::empty(); 2],
+                local: SockAddr::empty(),
+                remote: SockAddr::empty(),
                 size_returned: 0,
                 chain: None,
             };
@@ -171,6 +175,18 @@ impl Blocking {
         self.slot.as_deref_mut().ok_or(Error::NO_MEMORY)
     }
 
+    /// A blocking request that waits at most `timeout`, to describe with [`Request`]'s
+    /// methods and issue with [`Request::start`]. IRQL: PASSIVE_LEVEL.
+    pub(crate) fn request(&mut self, timeout: Duration) -> Request<'_, fn(&mut OpMemory)> {
+        Request {
+            blocking: self,
+            timeout,
+            buffer_len: 0,
+            fill: |_| {},
+            stuck: None,
+        }
+    }
+
     /// Issues one request and waits for it. IRQL: PASSIVE_LEVEL.
     ///
     /// `fill` prepares the request's memory (outgoing bytes in a buffer of at least
@@ -178,7 +194,7 @@ impl Blocking {
     /// only pointers into that memory. When `timeout` expires, the IRP is cancelled; if the
     /// provider does not complete it within a grace period, `force` must make it (by closing
     /// the socket). Returns the IRP's `Information` and the memory.
-    pub(crate) fn run(
+    fn run(
         &mut self,
         buffer_len: usize,
         timeout: Duration,
@@ -262,5 +278,62 @@ impl Blocking {
         // SAFETY: the completion routine ran without taking ownership (state was not ABANDONED).
         self.slot = Some(unsafe { PoolBox::from_raw(raw) });
         true
+    }
+}
+
+/// One blocking request, described step by step: the pool buffer it needs ([`Request::buffer`]),
+/// what goes into its memory first ([`Request::fill`]), whether a request the provider does not
+/// complete after cancellation closes its socket ([`Request::close_if_stuck`]), and the
+/// provider call that starts it ([`Request::start`]).
+pub(crate) struct Request<'b, Fill> {
+    blocking: &'b mut Blocking,
+    timeout: Duration,
+    buffer_len: usize,
+    fill: Fill,
+    stuck: Option<&'b mut RawSocket>,
+}
+
+impl<'b, Fill: FnOnce(&mut OpMemory)> Request<'b, Fill> {
+    /// The request's memory gets a pool buffer of at least `len` bytes (with its MDL).
+    pub(crate) fn buffer(mut self, len: usize) -> Self {
+        self.buffer_len = len;
+        self
+    }
+
+    /// `fill` prepares the request's memory (outgoing bytes, addresses) before the call.
+    pub(crate) fn fill<F: FnOnce(&mut OpMemory)>(self, fill: F) -> Request<'b, F> {
+        Request {
+            blocking: self.blocking,
+            timeout: self.timeout,
+            buffer_len: self.buffer_len,
+            fill,
+            stuck: self.stuck,
+        }
+    }
+
+    /// When the provider completes a timed-out request neither after cancellation nor in a
+    /// grace period, `socket` is closed to make it complete (a provider that ignores
+    /// cancellation, as Wine's netio does). Without this the request is abandoned to its
+    /// completion routine then.
+    pub(crate) fn close_if_stuck(mut self, socket: &'b mut RawSocket) -> Self {
+        self.stuck = Some(socket);
+        self
+    }
+
+    /// Issues the request: `call` passes the IRP and pointers into the request's memory to
+    /// the WSK function and returns its status. Waits for completion; returns the IRP's
+    /// `Information` and the memory. IRQL: PASSIVE_LEVEL.
+    pub(crate) fn start(
+        self,
+        call: impl FnOnce(*mut sys::IRP, &mut OpMemory) -> i32,
+    ) -> Result<(usize, &'b OpMemory)> {
+        let stuck = self.stuck;
+        let force = || {
+            if let Some(socket) = stuck {
+                let _ = socket.close();
+            }
+        };
+        self.blocking
+            .run(self.buffer_len, self.timeout, self.fill, call, force)
     }
 }

@@ -1,29 +1,70 @@
 //! Safe Rust over Winsock Kernel (WSK), for Windows kernel drivers.
 //!
-//! `wsk` owns the WSK client registration ([`WskClient`]), sockets by category
-//! ([`ListenSocket`], [`ConnectionSocket`]), the IRPs and buffers beneath every operation, and
-//! the completion-driven machinery ([`stream`], [`accept`]) that lets a driver serve many
-//! connections without a thread each.
+//! ```
+//! # use wskrs_fake_kernel as fake; // on the host, a fake kernel and WSK provider
+//! # let _kernel = fake::Kernel::start();
+//! # let device = fake::device(); // in a driver: its DEVICE_OBJECT
+//! use core::time::Duration;
+//! use wsk::{ConnectionSocket, ListenSocket, WskClient};
 //!
-//! Every socket category is its own type, so an operation a category lacks does not compile:
-//! [`basic::BasicSocket`] (options and I/O controls only), [`ListenSocket`],
-//! [`ConnectionSocket`] (also [`ConnectionSocket::connect_with_data`], `WskConnectEx`, and
-//! scatter/gather over a [`BufferChain`]), [`DatagramSocket`] (with control information,
-//! [`cmsg`]), and stream sockets ([`stream_socket`]) that become a listener or a connection.
-//! Event callbacks are in [`events`], name resolution in [`resolve`], security descriptors in
-//! [`security`].
+//! let timeout = Duration::from_secs(5);
+//! // SAFETY: the device object outlives the client and its sockets.
+//! let client = unsafe { WskClient::register(device, timeout) }?;
+//! let mut listener = ListenSocket::bind(&client, "127.0.0.1:0".parse().unwrap(), timeout)?;
+//! let server = listener.local_addr()?;
+//! let mut connection = ConnectionSocket::connect(&client, server, None, timeout)?;
+//! let (mut accepted, _from) = listener.accept(timeout)?;
+//! connection.send_all(b"hello", timeout)?;
+//! let mut reply = [0u8; 16];
+//! let n = accepted.receive(&mut reply, timeout)?;
+//! assert_eq!(&reply[..n], b"hello");
+//! drop((connection, accepted, listener));
+//! assert!(client.shutdown(timeout));
+//! # Ok::<(), wsk::Error>(())
+//! ```
+//!
+//! `wsk` is organised by two axes, each named once.
+//!
+//! **Socket categories** (crate root; `src/socket/`): each category is its own type, so an
+//! operation a category lacks does not compile. Their methods are the blocking calls
+//! (PASSIVE_LEVEL, each with a timeout).
+//! - [`BasicSocket`]: options and I/O controls only (`WSK_FLAG_BASIC_SOCKET`).
+//! - [`ListenSocket`]: TCP listener; [`ListenSocket::accept`] gives [`ConnectionSocket`]s.
+//! - [`ConnectionSocket`]: TCP connection (also `WskConnectEx` and scatter/gather over a
+//!   [`BufferChain`]).
+//! - [`DatagramSocket`]: UDP (with control information, [`cmsg`]).
+//! - [`StreamSocket`]: one socket that becomes a [`StreamListenSocket`] or a
+//!   [`StreamConnectionSocket`] after bind (`WSK_FLAG_STREAM_SOCKET`).
+//!
+//! **Completion styles**, by category:
+//! - blocking calls: the methods of the socket types above;
+//! - completion-driven tasks ([`task`]): [`task::ListenTask`], [`task::ConnectionTask`],
+//!   [`task::DatagramTask`], each run by a handler ([`task::ListenHandler`],
+//!   [`task::ConnectionHandler`], [`task::DatagramHandler`]), started with `start` and
+//!   stopped with `stop`; no thread per socket; a listen handler gets each connection as an
+//!   [`AcceptedConnection`], which has no blocking calls;
+//! - event callbacks ([`events`]): [`events::ListenEventSocket`],
+//!   [`events::ConnectionEventSocket`], [`events::DatagramEventSocket`], each calling an
+//!   events trait ([`events::ListenEvents`], [`events::ConnectionEvents`],
+//!   [`events::DatagramEvents`]);
+//! - direct I/O into a caller's locked pages ([`io`]): [`io::IoSlot`] over [`io::MdlBuffer`]s.
+//!
+//! Around them: the registration ([`WskClient`]), options ([`SocketOptions`],
+//! [`TcpOptions`], [`BindOptions`]), name resolution ([`resolve`]), security descriptors
+//! ([`security`]), pool memory ([`PoolBox`], [`PoolBuffer`], [`PoolArc`]), [`SpinLock`] and
+//! [`timer`].
 //!
 //! # Completion model
 //! - Blocking calls run at PASSIVE_LEVEL and take a timeout. When it expires the IRP is
 //!   cancelled and the call waits for the cancellation to finish before any buffer is freed;
 //!   a provider that ignores cancellation (Wine's netio) gets its socket closed, which completes
 //!   the IRP. Memory a provider may still write is never freed under it.
-//! - Asynchronous tasks complete through handlers, reuse one IRP per task and never recurse
-//!   when a provider completes synchronously.
+//! - Tasks complete through handlers, reuse one IRP per task and never recurse when a
+//!   provider completes synchronously.
 //!
 //! # IRQL
-//! Every function documents its IRQL. Blocking functions require PASSIVE_LEVEL; handlers run
-//! at IRQL <= DISPATCH_LEVEL and must not block.
+//! Every function documents its IRQL. Blocking functions require PASSIVE_LEVEL; handlers and
+//! event callbacks run at IRQL <= DISPATCH_LEVEL and must not block.
 //!
 //! See the crate's README (`wsk/README.md`) for the guide to embedding it in a WDM or KMDF
 //! driver.
@@ -71,48 +112,46 @@ macro_rules! utf16 {
     }};
 }
 
-pub mod accept;
 mod addr;
-pub mod basic;
 #[cfg(doctest)]
 mod category_checks;
 mod chain;
 mod client;
+/// The categories a [`ConnectedSocket`] belongs to: type parameters, nothing to construct.
+pub mod category {
+    pub use crate::socket::connected::{Connected, Connection, Stream};
+}
 pub mod cmsg;
-mod connection;
-mod datagram;
-pub mod datagrams;
 mod error;
 pub mod events;
 pub mod io;
 mod irp;
-mod listen;
 mod memory;
 mod options;
+mod pool_arc;
 pub mod resolve;
 pub mod security;
-mod shared;
 mod socket;
-pub mod stream;
-pub mod stream_socket;
 mod sync;
-mod task;
+pub mod task;
 mod time;
 pub mod timer;
 
 pub use addr::SockAddr;
-pub use chain::{BufferChain, MAX_LINKS};
+pub use chain::BufferChain;
 pub use client::{ProviderCharacteristics, WskClient};
-pub use connection::{ConnectionSocket, Disconnect};
-pub use datagram::DatagramSocket;
-pub use datagram::Received;
 pub use error::{nt_result, Error, Result};
-pub use listen::ListenSocket;
 pub use memory::{PoolBox, PoolBuffer};
 pub use options::{SocketOptions, TcpOptions};
+pub use pool_arc::PoolArc;
 pub use resolve::{name_of, AddressInfo, HostName, ServiceName};
-pub use shared::Shared;
-pub use socket::{BindOptions, CHUNK};
+pub use socket::basic::{BasicSocket, Transport};
+pub use socket::connected::{ConnectedSocket, Disconnect};
+pub use socket::connection::{AcceptedConnection, ConnectionSocket};
+pub use socket::datagram::{DatagramSocket, Received};
+pub use socket::listen::ListenSocket;
+pub use socket::stream::{StreamConnectionSocket, StreamListenSocket, StreamSocket};
+pub use socket::BindOptions;
 pub use sync::{SpinLock, SpinLockGuard};
 pub use time::{sleep, uptime};
 pub use wskrs_ntstatus::NtStatus;

@@ -156,7 +156,7 @@ pub trait SocketOptions: sealed::Core {
     ///
     /// # Errors
     /// The provider's status.
-    fn set_recv_buffer_size(&mut self, bytes: u32) -> Result<()> {
+    fn set_receive_buffer_size(&mut self, bytes: u32) -> Result<()> {
         set_u32(self.core(), sys::SOL_SOCKET, sys::SO_RCVBUF, bytes)
     }
 
@@ -164,7 +164,7 @@ pub trait SocketOptions: sealed::Core {
     ///
     /// # Errors
     /// The provider's status.
-    fn recv_buffer_size(&mut self) -> Result<u32> {
+    fn receive_buffer_size(&mut self) -> Result<u32> {
         option_u32(self.core(), sys::SOL_SOCKET, sys::SO_RCVBUF)
     }
 
@@ -262,13 +262,13 @@ impl_core!(
     crate::ListenSocket,
     crate::ConnectionSocket,
     crate::DatagramSocket,
-    crate::basic::BasicSocket,
-    crate::stream_socket::StreamSocket,
-    crate::stream_socket::StreamListener,
-    crate::stream_socket::StreamConnection
+    crate::BasicSocket,
+    crate::StreamSocket,
+    crate::StreamListenSocket,
+    crate::StreamConnectionSocket
 );
 impl TcpOptions for crate::ConnectionSocket {}
-impl TcpOptions for crate::stream_socket::StreamConnection {}
+impl TcpOptions for crate::StreamConnectionSocket {}
 
 #[cfg(test)]
 mod tests {

@@ -90,10 +90,10 @@ impl AddressInfo {
         };
         let prepared = core::cell::Cell::new(false);
         let mut blocking = Blocking::new();
-        let (_, memory) = blocking.run(
-            size_of::<Names>(),
-            timeout,
-            |m| {
+        let (_, memory) = blocking
+            .request(timeout)
+            .buffer(size_of::<Names>())
+            .fill(|m| {
                 let Some(names) = m
                     .buffer
                     .as_ref()
@@ -121,8 +121,8 @@ impl AddressInfo {
                 names.service = svc;
                 names.result = ptr::null_mut();
                 prepared.set(true);
-            },
-            |irp, m| {
+            })
+            .start(|irp, m| {
                 if !prepared.get() {
                     return NtStatus::INVALID_PARAMETER.0;
                 }
@@ -156,9 +156,7 @@ impl AddressInfo {
                         irp,
                     )
                 }
-            },
-            || {},
-        )?;
+            })?;
         if !prepared.get() {
             return Err(invalid);
         }
@@ -356,11 +354,10 @@ pub fn name_of(
     };
     let addr_len = u32::try_from(addr_len).map_err(|_| Error::new(NtStatus::INVALID_PARAMETER))?;
     let mut blocking = Blocking::new();
-    let (_, memory) = blocking.run(
-        size_of::<NameRequest>(),
-        timeout,
-        |_| {},
-        |irp, m| {
+    let (_, memory) = blocking
+        .request(timeout)
+        .buffer(size_of::<NameRequest>())
+        .start(|irp, m| {
             let Some(request) = m
                 .buffer
                 .as_ref()
@@ -398,9 +395,7 @@ pub fn name_of(
                     irp,
                 )
             }
-        },
-        || {},
-    )?;
+        })?;
     let request = memory
         .buffer
         .as_ref()

@@ -6,8 +6,7 @@ mod common;
 
 use common::{register, QUICK};
 use fake::provider::{self, Op};
-use wsk::basic::{BasicSocket, Transport};
-use wsk::SocketOptions;
+use wsk::{BasicSocket, SocketOptions, Transport};
 use wskrs_fake_kernel as fake;
 
 #[test]
@@ -17,8 +16,8 @@ fn a_basic_socket_sets_and_reads_options_then_closes() {
     for (transport, ipv6) in [(Transport::Udp, false), (Transport::Tcp, true)] {
         let mut socket = BasicSocket::new(&client, transport, ipv6, QUICK).unwrap();
         assert!(socket.is_open());
-        socket.set_recv_buffer_size(48 * 1024).unwrap();
-        assert!(socket.recv_buffer_size().unwrap() >= 48 * 1024);
+        socket.set_receive_buffer_size(48 * 1024).unwrap();
+        assert!(socket.receive_buffer_size().unwrap() >= 48 * 1024);
         socket.set_keepalive(true).unwrap();
         assert!(socket.keepalive().unwrap());
         let closes = provider::calls(Op::Close);

@@ -1,5 +1,5 @@
 //! Event callbacks against the fake provider: accept events on listen sockets
-//! (`EventListener`), receive-from events on datagram sockets (`EventDatagram`), and retained
+//! (`ListenEventSocket`), receive-from events on datagram sockets (`DatagramEventSocket`), and retained
 //! datagram indications (`Verdict::Retain`, `RetainedData`, `WskRelease`).
 
 mod common;
@@ -11,10 +11,10 @@ use std::time::Duration;
 use common::{listener, register, QUICK};
 use fake::provider;
 use wsk::events::{
-    ConnectionEvents, DatagramEvents, EventConnection, EventDatagram, EventListener, Indication,
-    ListenEvents, RetainedData, Verdict,
+    ConnectionEventSocket, ConnectionEvents, DatagramEventSocket, DatagramEvents, Indication,
+    ListenEventSocket, ListenEvents, RetainedData, Verdict,
 };
-use wsk::{BindOptions, ConnectionSocket, DatagramSocket, NtStatus};
+use wsk::{AcceptedConnection, BindOptions, ConnectionSocket, DatagramSocket, NtStatus};
 use wskrs_fake_kernel as fake;
 
 const V4: &str = "127.0.0.1:0";
@@ -65,7 +65,7 @@ fn datagram_events_deliver_consumed_datagrams_at_dispatch_ipv4_and_ipv6() {
     let client = register();
     for at in [V4, V6] {
         let (events, seen) = datagrams(Verdict::Consumed, None);
-        let mut rx = EventDatagram::bind(
+        let mut rx = DatagramEventSocket::bind(
             &client,
             at.parse().unwrap(),
             BindOptions::default(),
@@ -98,7 +98,7 @@ fn datagram_not_accepted_stays_queued_for_receive_from() {
     let kernel = fake::Kernel::start();
     let client = register();
     let (events, seen) = datagrams(Verdict::NotAccepted, None);
-    let mut rx = EventDatagram::bind(
+    let mut rx = DatagramEventSocket::bind(
         &client,
         V4.parse().unwrap(),
         BindOptions::default(),
@@ -128,7 +128,7 @@ fn retained_datagrams_stay_valid_until_dropped_then_are_released() {
     let client = register();
     let keep = Arc::new(Mutex::new(Vec::new()));
     let (events, _) = datagrams(Verdict::Retain, Some(keep.clone()));
-    let mut rx = EventDatagram::bind(
+    let mut rx = DatagramEventSocket::bind(
         &client,
         V6.parse().unwrap(),
         BindOptions::default(),
@@ -171,7 +171,7 @@ fn release_returns_the_status_of_wsk_release_and_releases_once() {
     let client = register();
     let keep = Arc::new(Mutex::new(Vec::new()));
     let (events, _) = datagrams(Verdict::Retain, Some(keep.clone()));
-    let mut rx = EventDatagram::bind(
+    let mut rx = DatagramEventSocket::bind(
         &client,
         V4.parse().unwrap(),
         BindOptions::default(),
@@ -205,7 +205,7 @@ fn retained_handle_dropped_inside_the_callback_counts_as_consumed() {
     let client = register();
     // No keeper: the default-like `retained` drops the handle before the callback returns.
     let (events, seen) = datagrams(Verdict::Retain, None);
-    let mut rx = EventDatagram::bind(
+    let mut rx = DatagramEventSocket::bind(
         &client,
         V4.parse().unwrap(),
         BindOptions::default(),
@@ -233,7 +233,7 @@ fn dropping_the_event_socket_waits_for_retained_handles_before_closing() {
     let client = register();
     let keep = Arc::new(Mutex::new(Vec::new()));
     let (events, _) = datagrams(Verdict::Retain, Some(keep.clone()));
-    let mut rx = EventDatagram::bind(
+    let mut rx = DatagramEventSocket::bind(
         &client,
         V4.parse().unwrap(),
         BindOptions::default(),
@@ -271,7 +271,7 @@ fn a_retained_handle_never_dropped_bounds_the_close_also_with_wine_interrupt_tim
     let client = register();
     let keep = Arc::new(Mutex::new(Vec::new()));
     let (events, _) = datagrams(Verdict::Retain, Some(keep.clone()));
-    let mut rx = EventDatagram::bind(
+    let mut rx = DatagramEventSocket::bind(
         &client,
         V4.parse().unwrap(),
         BindOptions::default(),
@@ -301,7 +301,7 @@ fn a_retained_handle_never_dropped_bounds_the_close_also_with_wine_interrupt_tim
 }
 
 /// Accepted connections with their remote address and the IRQL the callback ran at.
-type Accepted = Arc<Mutex<Vec<(ConnectionSocket, Option<SocketAddr>, u8)>>>;
+type Accepted = Arc<Mutex<Vec<(AcceptedConnection, Option<SocketAddr>, u8)>>>;
 
 /// Accepts (keeping the connection) or rejects every connection.
 struct Listener {
@@ -312,9 +312,9 @@ struct Listener {
 impl ListenEvents for Listener {
     fn accepted(
         &self,
-        connection: ConnectionSocket,
+        connection: AcceptedConnection,
         remote: Option<SocketAddr>,
-    ) -> Result<(), ConnectionSocket> {
+    ) -> Result<(), AcceptedConnection> {
         if !self.accept {
             return Err(connection);
         }
@@ -336,7 +336,7 @@ fn accept_events_hand_over_working_connections_ipv4_and_ipv6() {
             accept: true,
             accepted: accepted.clone(),
         };
-        let mut listener = EventListener::bind(
+        let mut listener = ListenEventSocket::bind(
             &client,
             at.parse().unwrap(),
             BindOptions::default(),
@@ -346,7 +346,8 @@ fn accept_events_hand_over_working_connections_ipv4_and_ipv6() {
         .unwrap();
         let addr = listener.socket().unwrap().local_addr().unwrap();
         let mut near = ConnectionSocket::connect(&client, addr, None, QUICK).unwrap();
-        let (mut far, remote, irql) = accepted.lock().unwrap().pop().expect("accept event ran");
+        let (far, remote, irql) = accepted.lock().unwrap().pop().expect("accept event ran");
+        let mut far = far.into_socket();
         assert_eq!(remote, Some(near.local_addr().unwrap()), "{at}");
         assert_eq!(irql, fake::DISPATCH_LEVEL);
         assert_eq!(
@@ -373,7 +374,7 @@ fn rejected_connections_are_closed_by_the_provider_and_reset_the_peer() {
         accept: false,
         accepted: accepted.clone(),
     };
-    let mut listener = EventListener::bind(
+    let mut listener = ListenEventSocket::bind(
         &client,
         V4.parse().unwrap(),
         BindOptions::default(),
@@ -404,7 +405,7 @@ fn disabled_accept_events_fall_back_to_accept_requests() {
         accept: true,
         accepted: accepted.clone(),
     };
-    let mut listener = EventListener::bind(
+    let mut listener = ListenEventSocket::bind(
         &client,
         V4.parse().unwrap(),
         BindOptions::default(),
@@ -448,7 +449,7 @@ impl ConnectionEvents for Stream {
     }
 }
 
-/// The chunks a stream session saw, and the indications it retained.
+/// The chunks a connection's events saw, and the indications it retained.
 type StreamSeen = Arc<Mutex<Vec<Vec<u8>>>>;
 type Kept = Arc<Mutex<Vec<RetainedData>>>;
 
@@ -471,8 +472,9 @@ fn connection_receive_retained_until_dropped_then_released() {
     let client = register();
     let (mut l, addr) = listener(&client);
     let (events, seen, keep) = stream(Verdict::Retain);
-    let near = EventConnection::connect(&client, addr, None, BindOptions::default(), events, QUICK)
-        .unwrap();
+    let near =
+        ConnectionEventSocket::connect(&client, addr, None, BindOptions::default(), events, QUICK)
+            .unwrap();
     let (mut far, _) = l.accept(QUICK).unwrap();
     far.send_all(b"abc", QUICK).unwrap();
     assert_eq!(*seen.lock().unwrap(), vec![b"abc".to_vec()]);
@@ -506,7 +508,7 @@ fn connection_not_accepted_data_stays_queued_for_receive() {
     let (mut l, addr) = listener(&client);
     let (events, seen, _) = stream(Verdict::NotAccepted);
     let mut near =
-        EventConnection::connect(&client, addr, None, BindOptions::default(), events, QUICK)
+        ConnectionEventSocket::connect(&client, addr, None, BindOptions::default(), events, QUICK)
             .unwrap();
     let (mut far, _) = l.accept(QUICK).unwrap();
     far.send_all(b"queued", QUICK).unwrap();
@@ -527,8 +529,9 @@ fn dropping_an_event_connection_waits_for_retained_data() {
     let client = register();
     let (mut l, addr) = listener(&client);
     let (events, _, keep) = stream(Verdict::Retain);
-    let near = EventConnection::connect(&client, addr, None, BindOptions::default(), events, QUICK)
-        .unwrap();
+    let near =
+        ConnectionEventSocket::connect(&client, addr, None, BindOptions::default(), events, QUICK)
+            .unwrap();
     let (mut far, _) = l.accept(QUICK).unwrap();
     far.send_all(b"zz", QUICK).unwrap();
     let handle = keep.lock().unwrap().pop().unwrap();

@@ -8,23 +8,23 @@ use std::time::Duration;
 
 use common::{pair, register, QUICK};
 use fake::netio::{self, Event};
-use wsk::stream::{Session, Step, StreamTask};
+use wsk::task::{ConnectionHandler, ConnectionStep, ConnectionTask};
 use wsk::{Error, NtStatus, WskClient};
 use wskrs_fake_kernel as fake;
 
 /// Receives and ignores.
 struct Idle;
 
-impl Session for Idle {
-    fn received(&self, _: &mut [u8], len: usize) -> Step {
+impl ConnectionHandler for Idle {
+    fn received(&self, _: &mut [u8], len: usize) -> ConnectionStep {
         if len == 0 {
-            Step::Close
+            ConnectionStep::Close
         } else {
-            Step::Receive
+            ConnectionStep::Receive
         }
     }
-    fn sent(&self, _: &mut [u8], _: usize) -> Step {
-        Step::Receive
+    fn sent(&self, _: &mut [u8], _: usize) -> ConnectionStep {
+        ConnectionStep::Receive
     }
     fn finished(&self, _: Option<Error>) {}
 }
@@ -71,7 +71,7 @@ fn shutdown_waits_for_sockets_and_tasks_then_deregisters() {
     let kernel = fake::Kernel::start();
     let client = register();
     let (near, far) = pair(&client);
-    let task = StreamTask::start(far, 64, Idle).unwrap();
+    let task = ConnectionTask::start(far, 64, Idle).unwrap();
     let waiter = {
         let client = client.clone();
         thread::spawn(move || client.shutdown(Duration::from_secs(10)))

@@ -1,6 +1,6 @@
 //! The completion trampoline (`task.rs`) through its three users (stream, accept and datagram
 //! tasks) against the fake kernel and provider: inline completion storms on a small stack,
-//! completions from other threads, close while a request is pending, stop/abort races.
+//! completions from other threads, close while a request is pending, stop races.
 
 // Test data are byte patterns that wrap on purpose.
 #![allow(clippy::cast_possible_truncation)]
@@ -15,10 +15,11 @@ use std::time::Duration;
 
 use common::{listener, pair, register, Finishes, QUICK};
 use fake::provider::{self, Behavior, Config, Op};
-use wsk::accept::{AcceptHandler, Acceptor};
-use wsk::datagrams::{DatagramSession, DatagramStep, DatagramTask};
-use wsk::stream::{Session, Step, StreamTask};
-use wsk::{ConnectionSocket, DatagramSocket, Disconnect, Error, NtStatus};
+use wsk::task::{
+    ConnectionHandler, ConnectionStep, ConnectionTask, DatagramHandler, DatagramStep, DatagramTask,
+    ListenHandler, ListenTask,
+};
+use wsk::{AcceptedConnection, ConnectionSocket, DatagramSocket, Disconnect, Error, NtStatus};
 use wskrs_fake_kernel as fake;
 
 /// Stack of the threads that drive inline storms: far too small for one frame per request.
@@ -44,21 +45,21 @@ struct Sender {
     finishes: Finishes,
 }
 
-impl Session for Sender {
-    fn start(&self, buffer: &mut [u8]) -> Step {
+impl ConnectionHandler for Sender {
+    fn start(&self, buffer: &mut [u8]) -> ConnectionStep {
         buffer[0] = 0;
-        Step::Send(1)
+        ConnectionStep::Send(1)
     }
-    fn received(&self, _: &mut [u8], _: usize) -> Step {
-        Step::Close
+    fn received(&self, _: &mut [u8], _: usize) -> ConnectionStep {
+        ConnectionStep::Close
     }
-    fn sent(&self, buffer: &mut [u8], len: usize) -> Step {
+    fn sent(&self, buffer: &mut [u8], len: usize) -> ConnectionStep {
         assert_eq!(len, 1);
         if self.left.fetch_sub(1, Ordering::Relaxed) == 1 {
-            return Step::Close;
+            return ConnectionStep::Close;
         }
         buffer[0] = buffer[0].wrapping_add(1);
-        Step::Send(1)
+        ConnectionStep::Send(1)
     }
     fn finished(&self, error: Option<Error>) {
         self.finishes.record(error);
@@ -73,20 +74,20 @@ struct Receiver {
     finishes: Finishes,
 }
 
-impl Session for Receiver {
-    fn received(&self, buffer: &mut [u8], len: usize) -> Step {
+impl ConnectionHandler for Receiver {
+    fn received(&self, buffer: &mut [u8], len: usize) -> ConnectionStep {
         if len == 0 {
-            return Step::Close;
+            return ConnectionStep::Close;
         }
         self.count.fetch_add(len, Ordering::Relaxed);
         self.sum.fetch_add(
             buffer[..len].iter().map(|b| u64::from(*b)).sum(),
             Ordering::Relaxed,
         );
-        Step::Receive
+        ConnectionStep::Receive
     }
-    fn sent(&self, _: &mut [u8], _: usize) -> Step {
-        Step::Receive
+    fn sent(&self, _: &mut [u8], _: usize) -> ConnectionStep {
+        ConnectionStep::Receive
     }
     fn finished(&self, error: Option<Error>) {
         self.finishes.record(error);
@@ -99,16 +100,16 @@ struct Echo {
     finishes: Finishes,
 }
 
-impl Session for Echo {
-    fn received(&self, _: &mut [u8], len: usize) -> Step {
+impl ConnectionHandler for Echo {
+    fn received(&self, _: &mut [u8], len: usize) -> ConnectionStep {
         if len == 0 {
-            Step::Close
+            ConnectionStep::Close
         } else {
-            Step::Send(len)
+            ConnectionStep::Send(len)
         }
     }
-    fn sent(&self, _: &mut [u8], _: usize) -> Step {
-        Step::Receive
+    fn sent(&self, _: &mut [u8], _: usize) -> ConnectionStep {
+        ConnectionStep::Receive
     }
     fn finished(&self, error: Option<Error>) {
         self.finishes.record(error);
@@ -130,14 +131,15 @@ fn inline_send_storm_does_not_grow_the_stack() {
         let client = register();
         let (near, mut far) = pair(&client);
         let finishes = Finishes::default();
-        let session = Sender {
+        let handler = Sender {
             left: AtomicUsize::new(STORM),
             finishes: finishes.clone(),
         };
         let sends = provider::calls(Op::Send);
         // Every send completes during the WskSend call; the whole storm runs inside start().
         let task = on_small_stack(move || {
-            StreamTask::start(near, 16, session).map(|t| t.session().left.load(Ordering::Relaxed))
+            ConnectionTask::start(near, 16, handler)
+                .map(|t| t.handler().left.load(Ordering::Relaxed))
         });
         assert_eq!(task, Ok(0));
         assert_eq!(provider::calls(Op::Send) - sends, STORM as u64);
@@ -172,12 +174,12 @@ fn inline_receive_storm_does_not_grow_the_stack() {
         let data: Vec<u8> = (0..STORM).map(|i| (i % 253) as u8).collect();
         far.send_all(&data, QUICK).unwrap();
         far.disconnect(Disconnect::Graceful(b""), QUICK).unwrap();
-        let session = Receiver::default();
-        let finishes = session.finishes.clone();
+        let handler = Receiver::default();
+        let finishes = handler.finishes.clone();
         // A one-byte buffer: one inline completion per byte, all inside start().
         let (count, sum) = on_small_stack(move || {
-            let task = StreamTask::start(near, 1, session).unwrap();
-            let s = task.session();
+            let task = ConnectionTask::start(near, 1, handler).unwrap();
+            let s = task.handler();
             (
                 s.count.load(Ordering::Relaxed),
                 s.sum.load(Ordering::Relaxed),
@@ -206,7 +208,7 @@ fn echo_task_completed_from_other_threads() {
         }
         let client = register();
         let (mut near, far) = pair(&client);
-        let echo = StreamTask::start(far, 512, Echo::default()).unwrap();
+        let echo = ConnectionTask::start(far, 512, Echo::default()).unwrap();
         let mut buf = vec![0u8; 4096];
         for round in 0..200usize {
             let len = 1 + (round * 37) % 1500;
@@ -226,7 +228,7 @@ fn echo_task_completed_from_other_threads() {
             fake::max_completion_depth()
         );
         drop(near);
-        assert_eq!(echo.session().finishes.assert_once_at_passive(FINISH), None);
+        assert_eq!(echo.handler().finishes.assert_once_at_passive(FINISH), None);
         drop(echo);
         assert!(client.shutdown(QUICK));
         kernel.assert_clean();
@@ -234,21 +236,21 @@ fn echo_task_completed_from_other_threads() {
 }
 
 #[test]
-fn abort_while_a_receive_is_pending_completes_it_cancelled_and_finishes_once_at_passive() {
+fn stop_while_a_receive_is_pending_completes_it_cancelled_and_finishes_once_at_passive() {
     for_each_flavour(|| {
         let client = register();
         let (mut near, far) = pair(&client);
-        let task = StreamTask::start(far, 64, Echo::default()).unwrap();
+        let task = ConnectionTask::start(far, 64, Echo::default()).unwrap();
         assert_eq!(fake::counts().irps_in_provider, 1, "the receive is pending");
         let closes = provider::calls(Op::Close);
         task.stop();
         // The pending receive completed (cancelled, by the close); no error is reported for it.
-        assert_eq!(task.session().finishes.assert_once_at_passive(FINISH), None);
+        assert_eq!(task.handler().finishes.assert_once_at_passive(FINISH), None);
         assert_eq!(provider::calls(Op::Close), closes + 1);
         assert_eq!(fake::counts().irps_in_provider, 0);
         // Aborting again does nothing.
         task.stop();
-        assert_eq!(task.session().finishes.wait(Duration::ZERO).len(), 1);
+        assert_eq!(task.handler().finishes.wait(Duration::ZERO).len(), 1);
         assert_eq!(
             near.receive(&mut [0u8; 4], QUICK),
             Ok(0),
@@ -264,10 +266,10 @@ fn a_reset_connection_finishes_with_the_error() {
     let kernel = fake::Kernel::start();
     let client = register();
     let (mut near, far) = pair(&client);
-    let task = StreamTask::start(far, 64, Echo::default()).unwrap();
+    let task = ConnectionTask::start(far, 64, Echo::default()).unwrap();
     near.disconnect(Disconnect::Abortive, QUICK).unwrap();
     assert_eq!(
-        task.session().finishes.assert_once_at_passive(FINISH),
+        task.handler().finishes.assert_once_at_passive(FINISH),
         Some(Error::new(NtStatus::CONNECTION_RESET))
     );
     drop((near, task));
@@ -276,7 +278,7 @@ fn a_reset_connection_finishes_with_the_error() {
 }
 
 #[test]
-fn abort_races_with_completions_and_other_aborts() {
+fn stop_races_with_completions_and_other_stops() {
     let kernel = fake::Kernel::start();
     let client = register();
     for round in 0..40 {
@@ -286,17 +288,17 @@ fn abort_races_with_completions_and_other_aborts() {
             provider::set_default(Op::Send, Behavior::Normal);
         }
         let (mut near, far) = pair(&client);
-        let task = StreamTask::start(far, 64, Echo::default()).unwrap();
-        let abort = |task: StreamTask<Echo>, delay: u64| {
+        let task = ConnectionTask::start(far, 64, Echo::default()).unwrap();
+        let stop = |task: ConnectionTask<Echo>, delay: u64| {
             thread::spawn(move || {
                 thread::sleep(Duration::from_micros(delay));
                 task.stop();
             })
         };
-        let aborts = [
-            abort(task.clone(), 200),
-            abort(task.clone(), 250),
-            abort(task.clone(), 300),
+        let stops = [
+            stop(task.clone(), 200),
+            stop(task.clone(), 250),
+            stop(task.clone(), 300),
         ];
         let traffic = thread::spawn(move || {
             for _ in 0..50 {
@@ -306,11 +308,11 @@ fn abort_races_with_completions_and_other_aborts() {
                 let _ = near.receive(&mut [0u8; 16], Duration::from_millis(20));
             }
         });
-        for t in aborts {
+        for t in stops {
             t.join().unwrap();
         }
         traffic.join().unwrap();
-        let all = task.session().finishes.wait(FINISH);
+        let all = task.handler().finishes.wait(FINISH);
         assert_eq!(all.len(), 1, "round {round}: finished once: {all:?}");
         assert!(
             all[0].work_item && !all[0].in_completion && all[0].irql == fake::PASSIVE_LEVEL,
@@ -325,16 +327,16 @@ fn abort_races_with_completions_and_other_aborts() {
 /// Starts an echo task for every accepted connection.
 #[derive(Default)]
 struct Server {
-    tasks: Mutex<Vec<StreamTask<Echo>>>,
+    tasks: Mutex<Vec<ConnectionTask<Echo>>>,
     remotes: Mutex<Vec<Option<SocketAddr>>>,
     finishes: Finishes,
 }
 
-impl AcceptHandler for Server {
-    fn accepted(&self, connection: ConnectionSocket, remote: Option<SocketAddr>) -> bool {
+impl ListenHandler for Server {
+    fn accepted(&self, connection: AcceptedConnection, remote: Option<SocketAddr>) -> bool {
         assert!(fake::current_irql() <= fake::DISPATCH_LEVEL);
         self.remotes.lock().unwrap().push(remote);
-        let task = StreamTask::start(connection, 256, Echo::default()).unwrap();
+        let task = ConnectionTask::start(connection, 256, Echo::default()).unwrap();
         self.tasks.lock().unwrap().push(task);
         true
     }
@@ -344,11 +346,11 @@ impl AcceptHandler for Server {
 }
 
 #[test]
-fn acceptor_hands_connections_to_echo_tasks_then_stops() {
+fn listen_task_hands_connections_to_echo_tasks_then_stops() {
     for_each_flavour(|| {
         let client = register();
         let (l, addr) = listener(&client);
-        let acceptor = Acceptor::start(l, Server::default()).unwrap();
+        let listen_task = ListenTask::start(l, Server::default()).unwrap();
         let mut clients = Vec::new();
         for i in 0..20u8 {
             let mut c = ConnectionSocket::connect(&client, addr, None, QUICK).unwrap();
@@ -361,14 +363,17 @@ fn acceptor_hands_connections_to_echo_tasks_then_stops() {
             assert_eq!(buf, [i; 10]);
             let local = c.local_addr().unwrap();
             assert_eq!(
-                acceptor.handler().remotes.lock().unwrap()[usize::from(i)],
+                listen_task.handler().remotes.lock().unwrap()[usize::from(i)],
                 Some(local)
             );
             clients.push(c);
         }
-        acceptor.stop();
+        listen_task.stop();
         assert_eq!(
-            acceptor.handler().finishes.assert_once_at_passive(FINISH),
+            listen_task
+                .handler()
+                .finishes
+                .assert_once_at_passive(FINISH),
             None
         );
         assert_eq!(
@@ -376,10 +381,50 @@ fn acceptor_hands_connections_to_echo_tasks_then_stops() {
             Some(Error::new(NtStatus::CONNECTION_REFUSED))
         );
         drop(clients);
-        for task in acceptor.handler().tasks.lock().unwrap().iter() {
-            assert_eq!(task.session().finishes.assert_once_at_passive(FINISH), None);
+        for task in listen_task.handler().tasks.lock().unwrap().iter() {
+            assert_eq!(task.handler().finishes.assert_once_at_passive(FINISH), None);
         }
-        drop(acceptor);
+        drop(listen_task);
+        assert!(client.shutdown(QUICK));
+    });
+}
+
+/// Drops every accepted connection inside the handler, where it runs (IRQL <= DISPATCH_LEVEL).
+#[derive(Default)]
+struct Dropper {
+    accepted: AtomicUsize,
+    finishes: Finishes,
+}
+
+impl ListenHandler for Dropper {
+    fn accepted(&self, connection: AcceptedConnection, _: Option<SocketAddr>) -> bool {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        // No blocking close here: the connection closes on a worker thread.
+        drop(connection);
+        true
+    }
+    fn finished(&self, error: Option<Error>) {
+        self.finishes.record(error);
+    }
+}
+
+#[test]
+fn an_accepted_connection_dropped_in_the_handler_closes_without_blocking() {
+    for_each_flavour(|| {
+        let client = register();
+        let (l, addr) = listener(&client);
+        let task = ListenTask::start(l, Dropper::default()).unwrap();
+        let closes = provider::calls(Op::Close);
+        let mut near = ConnectionSocket::connect(&client, addr, None, QUICK).unwrap();
+        // The far side was closed: the peer reads the end of the stream.
+        let mut buf = [0u8; 4];
+        assert_eq!(near.receive(&mut buf, QUICK), Ok(0));
+        assert_eq!(task.handler().accepted.load(Ordering::Relaxed), 1);
+        assert!(fake::wait_for_work_items(QUICK));
+        assert_eq!(provider::calls(Op::Close), closes + 1);
+        task.stop();
+        assert_eq!(task.handler().finishes.assert_once_at_passive(FINISH), None);
+        drop((near, task));
         assert!(client.shutdown(QUICK));
     });
 }
@@ -391,7 +436,7 @@ struct DatagramEcho {
     finishes: Finishes,
 }
 
-impl DatagramSession for DatagramEcho {
+impl DatagramHandler for DatagramEcho {
     fn received(&self, _: &mut [u8], len: usize, from: Option<SocketAddr>) -> DatagramStep {
         self.received.fetch_add(1, Ordering::Relaxed);
         DatagramStep::SendTo(len, from.expect("sender address"))
@@ -417,11 +462,11 @@ fn datagram_task_echoes_a_queued_storm_inline_on_a_small_stack() {
             peer.send_to(&(i as u32).to_le_bytes(), server_addr, QUICK)
                 .unwrap();
         }
-        let session = DatagramEcho::default();
-        let finishes = session.finishes.clone();
+        let handler = DatagramEcho::default();
+        let finishes = handler.finishes.clone();
         // Every queued datagram is received and echoed inline, inside start().
-        let task = on_small_stack(move || DatagramTask::start(server, 64, session).unwrap());
-        assert_eq!(task.session().received.load(Ordering::Relaxed), DATAGRAMS);
+        let task = on_small_stack(move || DatagramTask::start(server, 64, handler).unwrap());
+        assert_eq!(task.handler().received.load(Ordering::Relaxed), DATAGRAMS);
         assert!(
             fake::max_completion_depth() <= 2,
             "nesting {}",
@@ -442,7 +487,7 @@ fn datagram_task_echoes_a_queued_storm_inline_on_a_small_stack() {
     });
 }
 
-/// `StreamTask::start` when the pool runs out for the task object itself: the socket must be
+/// `ConnectionTask::start` when the pool runs out for the task object itself: the socket must be
 /// closed (on a worker thread), not leaked, and the client must not be released with it open.
 #[test]
 fn start_without_memory_closes_the_socket() {
@@ -451,7 +496,7 @@ fn start_without_memory_closes_the_socket() {
     let (near, far) = pair(&client);
     // The task's buffer is the first pool allocation of start(), the task object the second.
     fake::ntoskrnl::fail_pool_allocations(1, 1);
-    let result = StreamTask::start(far, 64, Echo::default());
+    let result = ConnectionTask::start(far, 64, Echo::default());
     assert_eq!(result.err(), Some(Error::NO_MEMORY));
     drop(near);
     assert!(client.shutdown(QUICK), "every socket closed");

@@ -8,8 +8,8 @@
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use wsk::datagrams::DatagramTask;
 use wsk::io::IoSlot;
+use wsk::task::DatagramTask;
 use wsk::{ConnectionSocket, DatagramSocket, NtStatus, SpinLock};
 use wskrs_protocol::{
     self as protocol, EndpointId, EndpointInfo, EndpointState, Service, WireAddr,
@@ -454,7 +454,7 @@ impl<R: PendingRequest> Endpoint<R> {
         match &self.kind {
             Kind::Listener { listener, .. } => listener.stats(),
             Kind::UdpEcho { task } => {
-                let session = task.session();
+                let session = task.handler();
                 let bytes = session.bytes.load(core::sync::atomic::Ordering::Relaxed);
                 ServiceStats {
                     bytes_sent: bytes,

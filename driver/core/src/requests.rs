@@ -7,8 +7,8 @@ use core::net::SocketAddr;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
 
-use wsk::datagrams::DatagramTask;
 use wsk::security::CachedSecurityDescriptor;
+use wsk::task::DatagramTask;
 use wsk::{
     AddressInfo, BindOptions, ConnectionSocket, DatagramSocket, Disconnect, ListenSocket, NtStatus,
     SocketOptions, TcpOptions, WskClient,
@@ -416,8 +416,8 @@ fn common_option<S: SocketOptions>(
         (OptionId::NoDelay, _) => return None,
         (OptionId::Keepalive, Some(v)) => socket.set_keepalive(v != 0).map(|()| v),
         (OptionId::Keepalive, None) => socket.keepalive().map(u32::from),
-        (OptionId::RcvBuf, Some(v)) => socket.set_recv_buffer_size(v).map(|()| v),
-        (OptionId::RcvBuf, None) => socket.recv_buffer_size(),
+        (OptionId::RcvBuf, Some(v)) => socket.set_receive_buffer_size(v).map(|()| v),
+        (OptionId::RcvBuf, None) => socket.receive_buffer_size(),
         (OptionId::SndBuf, Some(v)) => socket.set_send_buffer_size(v).map(|()| v),
         (OptionId::SndBuf, None) => socket.send_buffer_size(),
         (OptionId::ReuseAddr, _) => socket.reuse_address().map(u32::from),

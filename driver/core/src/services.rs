@@ -6,10 +6,11 @@
 use core::net::SocketAddr;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use wsk::accept::{AcceptHandler, Acceptor};
-use wsk::datagrams::{DatagramSession, DatagramStep};
-use wsk::stream::{Session, Step, StreamTask};
-use wsk::{ConnectionSocket, Error, ListenSocket, NtStatus, Shared, SpinLock};
+use wsk::task::{
+    ConnectionHandler, ConnectionStep, ConnectionTask, DatagramHandler, DatagramStep,
+    ListenHandler, ListenTask,
+};
+use wsk::{AcceptedConnection, ConnectionSocket, Error, ListenSocket, NtStatus, PoolArc, SpinLock};
 use wskrs_protocol::EndpointId;
 
 /// Most connections one listener serves at once; more are closed on arrival.
@@ -105,7 +106,7 @@ enum Slot {
     Starting,
     /// The session finished before `Starting` became `Running`.
     FinishedEarly,
-    Running(StreamTask<ServiceSession>),
+    Running(ConnectionTask<ServiceSession>),
 }
 
 struct ServiceState {
@@ -121,12 +122,12 @@ struct ServiceState {
 
 /// A listener running a service.
 pub(crate) struct ServiceListener {
-    acceptor: Acceptor<ServiceAcceptor>,
+    acceptor: ListenTask<ServiceAcceptor>,
 }
 
 impl ServiceState {
-    fn try_new() -> Result<Shared<Self>, NtStatus> {
-        Ok(Shared::try_new(ServiceState {
+    fn try_new() -> Result<PoolArc<Self>, NtStatus> {
+        Ok(PoolArc::try_new(ServiceState {
             sessions: SpinLock::new([const { Slot::Free }; MAX_SESSIONS]),
             queue: SpinLock::new(AcceptQueue::new()),
             stopping: AtomicBool::new(false),
@@ -149,10 +150,10 @@ impl ServiceState {
     /// Runs `service` on `connection` in session slot `index` (reserved as `Starting` by the
     /// caller). False if the task could not start (the connection is closed then).
     fn run_session(
-        this: &Shared<Self>,
+        this: &PoolArc<Self>,
         index: usize,
         service: TcpService,
-        connection: ConnectionSocket,
+        connection: impl Into<ConnectionSocket>,
     ) -> bool {
         this.served.fetch_add(1, Ordering::Relaxed);
         this.active.fetch_add(1, Ordering::Relaxed);
@@ -162,7 +163,7 @@ impl ServiceState {
             service,
             offset: AtomicU64::new(0),
         };
-        if let Ok(task) = StreamTask::start(connection, SESSION_BUFFER, session) {
+        if let Ok(task) = ConnectionTask::start(connection, SESSION_BUFFER, session) {
             let mut sessions = this.sessions.lock();
             let stopping = this.stopping.load(Ordering::Acquire);
             if let Some(slot) = sessions.get_mut(index) {
@@ -199,7 +200,7 @@ impl ServiceState {
 
 /// A connection the user handed to an in-kernel service (SERVE).
 pub(crate) struct ServedConnection {
-    state: Shared<ServiceState>,
+    state: PoolArc<ServiceState>,
 }
 
 impl ServedConnection {
@@ -246,7 +247,7 @@ impl ServiceListener {
     ) -> Result<Self, NtStatus> {
         let state = ServiceState::try_new()?;
         let max_sessions = max_sessions.clamp(1, MAX_SESSIONS);
-        let acceptor = Acceptor::start(
+        let acceptor = ListenTask::start(
             listener,
             ServiceAcceptor {
                 state,
@@ -284,7 +285,7 @@ impl ServiceListener {
 }
 
 struct ServiceAcceptor {
-    state: Shared<ServiceState>,
+    state: PoolArc<ServiceState>,
     service: TcpService,
     max_sessions: usize,
     /// Accept mode: who hands queued connections to ACCEPT requests, and the listener's id.
@@ -293,7 +294,9 @@ struct ServiceAcceptor {
 
 impl ServiceAcceptor {
     /// Accept mode: queues the connection and announces it.
-    fn queue(&self, socket: ConnectionSocket, remote: Option<SocketAddr>) {
+    fn queue(&self, connection: AcceptedConnection, remote: Option<SocketAddr>) {
+        // An ACCEPT request takes it and uses its blocking calls at PASSIVE_LEVEL.
+        let socket = connection.into_socket();
         let pushed = self
             .state
             .queue
@@ -313,8 +316,8 @@ impl ServiceAcceptor {
     }
 }
 
-impl AcceptHandler for ServiceAcceptor {
-    fn accepted(&self, connection: ConnectionSocket, remote: Option<SocketAddr>) -> bool {
+impl ListenHandler for ServiceAcceptor {
+    fn accepted(&self, connection: AcceptedConnection, remote: Option<SocketAddr>) -> bool {
         if self.service == TcpService::Accept {
             self.queue(connection, remote);
             return true;
@@ -344,7 +347,7 @@ impl AcceptHandler for ServiceAcceptor {
 
 /// One connection of a service.
 struct ServiceSession {
-    state: Shared<ServiceState>,
+    state: PoolArc<ServiceState>,
     index: usize,
     service: TcpService,
     /// Bytes of the pattern sent so far (source).
@@ -357,43 +360,45 @@ fn fill_pattern(buffer: &mut [u8], offset: u64) {
     let _ = wskrs_protocol::fill_source_pattern(buffer, offset);
 }
 
-impl Session for ServiceSession {
-    fn start(&self, buffer: &mut [u8]) -> Step {
+impl ConnectionHandler for ServiceSession {
+    fn start(&self, buffer: &mut [u8]) -> ConnectionStep {
         match self.service {
-            TcpService::Echo | TcpService::Discard | TcpService::Accept => Step::Receive,
+            TcpService::Echo | TcpService::Discard | TcpService::Accept => ConnectionStep::Receive,
             TcpService::Source => {
                 fill_pattern(buffer, 0);
-                Step::Send(buffer.len())
+                ConnectionStep::Send(buffer.len())
             }
         }
     }
 
-    fn received(&self, _buffer: &mut [u8], len: usize) -> Step {
+    fn received(&self, _buffer: &mut [u8], len: usize) -> ConnectionStep {
         if len == 0 {
-            return Step::Close;
+            return ConnectionStep::Close;
         }
         self.state
             .bytes_received
             .fetch_add(len as u64, Ordering::Relaxed);
         match self.service {
-            TcpService::Echo => Step::Send(len),
-            TcpService::Discard | TcpService::Source | TcpService::Accept => Step::Receive,
+            TcpService::Echo => ConnectionStep::Send(len),
+            TcpService::Discard | TcpService::Source | TcpService::Accept => {
+                ConnectionStep::Receive
+            }
         }
     }
 
-    fn sent(&self, buffer: &mut [u8], len: usize) -> Step {
+    fn sent(&self, buffer: &mut [u8], len: usize) -> ConnectionStep {
         self.state
             .bytes_sent
             .fetch_add(len as u64, Ordering::Relaxed);
         match self.service {
-            TcpService::Echo | TcpService::Discard | TcpService::Accept => Step::Receive,
+            TcpService::Echo | TcpService::Discard | TcpService::Accept => ConnectionStep::Receive,
             TcpService::Source => {
                 let offset = self
                     .offset
                     .fetch_add(len as u64, Ordering::Relaxed)
                     .saturating_add(len as u64);
                 fill_pattern(buffer, offset);
-                Step::Send(buffer.len())
+                ConnectionStep::Send(buffer.len())
             }
         }
     }
@@ -427,7 +432,7 @@ impl UdpEchoSession {
     }
 }
 
-impl DatagramSession for UdpEchoSession {
+impl DatagramHandler for UdpEchoSession {
     fn received(&self, _buffer: &mut [u8], len: usize, from: Option<SocketAddr>) -> DatagramStep {
         self.datagrams.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(len as u64, Ordering::Relaxed);

@@ -256,7 +256,7 @@ impl core::fmt::Debug for CachedSecurityDescriptor {
 /// # Errors
 /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio), or
 /// `STATUS_IO_TIMEOUT`.
-// Called by socket creation and the socket types (wired in socket.rs).
+// Called by socket creation and the socket types (wired in `socket/mod.rs`).
 pub(crate) fn apply_security(
     raw: &RawSocket,
     blocking: &mut Blocking,
@@ -284,7 +284,7 @@ pub(crate) fn apply_security(
 /// # Errors
 /// The provider's status, `STATUS_IO_TIMEOUT`, or `STATUS_UNSUCCESSFUL` when the provider
 /// returned no descriptor.
-// Called by the socket types' `security()` getters (wired in socket.rs / options.rs).
+// Called by the socket types' `security()` getters (wired in `socket/mod.rs` / `options.rs`).
 pub(crate) fn socket_security(
     client: &WskClient,
     raw: &RawSocket,
@@ -302,10 +302,10 @@ pub(crate) fn socket_security(
     let socket = raw.as_ptr();
     // The output variable is the first SD_POINTER bytes of the request's pool buffer, zeroed
     // first: the pointer is read whatever size the provider reports.
-    let (_, memory) = blocking.run(
-        SD_POINTER,
-        timeout,
-        |m| {
+    let (_, memory) = blocking
+        .request(timeout)
+        .buffer(SD_POINTER)
+        .fill(|m| {
             if let Some(out) = m
                 .buffer
                 .as_mut()
@@ -313,8 +313,8 @@ pub(crate) fn socket_security(
             {
                 out.fill(0);
             }
-        },
-        |irp, m| {
+        })
+        .start(|irp, m| {
             let Some(out) = m.buffer.as_mut().filter(|b| b.len() >= SD_POINTER) else {
                 return NtStatus::INSUFFICIENT_RESOURCES.0;
             };
@@ -335,9 +335,7 @@ pub(crate) fn socket_security(
                     irp,
                 )
             }
-        },
-        || {},
-    )?;
+        })?;
     let mut value = [0u8; SD_POINTER];
     if let Some(src) = memory
         .buffer

@@ -1,4 +1,4 @@
-//! Helpers shared by the fake-kernel tests: registration, connected pairs, sessions that record
+//! Helpers shared by the fake-kernel tests: registration, connected pairs, handlers that record
 //! where and how often they were called.
 
 // Each test binary uses a different subset of these helpers.

@@ -15,16 +15,14 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 
-use wsk::basic::{BasicSocket, Transport};
 use wsk::cmsg::{ControlBuffer, ControlMessages, PacketInfo, MAX_CONTROL};
 use wsk::events::{
-    ConnectionEvents, DatagramEvents, EventConnection, EventDatagram, EventListener, Indication,
-    ListenEvents, RetainedData, Verdict,
+    ConnectionEventSocket, ConnectionEvents, DatagramEventSocket, DatagramEvents, Indication,
+    ListenEventSocket, ListenEvents, RetainedData, Verdict,
 };
-use wsk::stream_socket::StreamSocket;
 use wsk::{
-    BindOptions, BufferChain, ConnectionSocket, DatagramSocket, Error, NtStatus, SocketOptions,
-    SpinLock, WskClient,
+    AcceptedConnection, BasicSocket, BindOptions, BufferChain, ConnectionSocket, DatagramSocket,
+    Error, NtStatus, SocketOptions, SpinLock, StreamSocket, Transport, WskClient,
 };
 use wsk_bindings as sys;
 use wskrs_conformance_abi::{Outcome, PeerAddr, RunRequest};
@@ -344,16 +342,16 @@ fn connection_echo(cx: &mut LibCx<'_, '_>, idx: usize) {
 
 /// Accepted connections, kept for the check thread (the callback must not block).
 struct Accepts {
-    slot: SpinLock<Option<(ConnectionSocket, Option<SocketAddr>)>>,
+    slot: SpinLock<Option<(AcceptedConnection, Option<SocketAddr>)>>,
     calls: AtomicUsize,
 }
 
 impl ListenEvents for Accepts {
     fn accepted(
         &self,
-        connection: ConnectionSocket,
+        connection: AcceptedConnection,
         remote: Option<SocketAddr>,
-    ) -> Result<(), ConnectionSocket> {
+    ) -> Result<(), AcceptedConnection> {
         self.calls.fetch_add(1, Ordering::AcqRel);
         let mut slot = self.slot.lock();
         if slot.is_some() {
@@ -364,7 +362,7 @@ impl ListenEvents for Accepts {
     }
 }
 
-/// `EventListener` on 127.0.0.1: the helper (a Linux client) connects, the accept callback
+/// `ListenEventSocket` on 127.0.0.1: the helper (a Linux client) connects, the accept callback
 /// hands the connection over, the check echoes the helper's bytes on it.
 fn event_listener(cx: &mut LibCx<'_, '_>) {
     let name = "lib.event_listener.accept_linux_client_echo";
@@ -373,9 +371,9 @@ fn event_listener(cx: &mut LibCx<'_, '_>) {
         calls: AtomicUsize::new(0),
     };
     let mut listener =
-        match EventListener::bind(cx.client, LOOPBACK4, BindOptions::default(), events, WAIT) {
+        match ListenEventSocket::bind(cx.client, LOOPBACK4, BindOptions::default(), events, WAIT) {
             Ok(l) => l,
-            Err(e) => return cx.failed(name, "EventListener::bind", e),
+            Err(e) => return cx.failed(name, "ListenEventSocket::bind", e),
         };
     let port = match listener.socket().map(wsk::ListenSocket::local_addr) {
         Some(Ok(a)) => a.port(),
@@ -396,7 +394,7 @@ fn event_listener(cx: &mut LibCx<'_, '_>) {
     };
     let arrived = wait_until(EVENT_WAIT, || listener.events().slot.lock().is_some());
     let taken = listener.events().slot.lock().take();
-    let Some((mut connection, remote)) = taken.filter(|_| arrived) else {
+    let Some((connection, remote)) = taken.filter(|_| arrived) else {
         let calls = listener.events().calls.load(Ordering::Acquire);
         return match helper.answer() {
             Ok(_) => cx.push(
@@ -413,6 +411,8 @@ fn event_listener(cx: &mut LibCx<'_, '_>) {
             ),
         };
     };
+    // The check thread runs at PASSIVE_LEVEL: the blocking socket may be used here.
+    let mut connection = connection.into_socket();
     let mut data = [0u8; MAX];
     let got = receive_exact(
         &mut connection,
@@ -486,7 +486,7 @@ impl DatagramEvents for Datagrams {
     }
 }
 
-/// `EventDatagram` on 127.0.0.1: the helper sends a datagram from Linux, the receive-from
+/// `DatagramEventSocket` on 127.0.0.1: the helper sends a datagram from Linux, the receive-from
 /// callback gets it with its sender, the check replies with `send_to`. With `retain`, the
 /// callback answers `Verdict::Retain`; the check replies with the retained bytes, read after
 /// the callback returned, then releases them (`RetainedData::release`, `WskRelease`).
@@ -507,9 +507,10 @@ fn event_datagram(cx: &mut LibCx<'_, '_>, retain: bool) {
         calls: AtomicUsize::new(0),
     };
     let mut socket =
-        match EventDatagram::bind(cx.client, LOOPBACK4, BindOptions::default(), events, WAIT) {
+        match DatagramEventSocket::bind(cx.client, LOOPBACK4, BindOptions::default(), events, WAIT)
+        {
             Ok(s) => s,
-            Err(e) => return cx.failed(name, "EventDatagram::bind", e),
+            Err(e) => return cx.failed(name, "DatagramEventSocket::bind", e),
         };
     let port = match socket.socket().map(wsk::DatagramSocket::local_addr) {
         Some(Ok(a)) => a.port(),
@@ -638,7 +639,7 @@ impl ConnectionEvents for Retainer {
     }
 }
 
-/// `EventConnection` to the TCP echo server whose receive callback answers `Verdict::Retain`:
+/// `ConnectionEventSocket` to the TCP echo server whose receive callback answers `Verdict::Retain`:
 /// after the callback returned, the retained buffers hold the echo; each is released with
 /// `RetainedData::release` (`WskRelease`), then the socket closes without waiting for them.
 fn event_connection_retain(cx: &mut LibCx<'_, '_>) {
@@ -650,7 +651,7 @@ fn event_connection_retain(cx: &mut LibCx<'_, '_>) {
         kept: SpinLock::new([None, None, None, None]),
         bytes: AtomicUsize::new(0),
     };
-    let mut connection = match EventConnection::connect(
+    let mut connection = match ConnectionEventSocket::connect(
         cx.client,
         target,
         None,
@@ -659,7 +660,7 @@ fn event_connection_retain(cx: &mut LibCx<'_, '_>) {
         WAIT,
     ) {
         Ok(c) => c,
-        Err(e) => return cx.failed(name, "EventConnection::connect", e),
+        Err(e) => return cx.failed(name, "ConnectionEventSocket::connect", e),
     };
     let payload: &[u8] = b"retained until WskRelease";
     let sent = connection.socket().map(|s| s.send_all(payload, WAIT));
@@ -740,12 +741,12 @@ fn basic_socket(cx: &mut LibCx<'_, '_>) {
         Ok(s) => s,
         Err(e) => return cx.failed(name, "BasicSocket::new", e),
     };
-    if let Err(e) = socket.set_recv_buffer_size(48 * 1024) {
-        return cx.failed(name, "set_recv_buffer_size", e);
+    if let Err(e) = socket.set_receive_buffer_size(48 * 1024) {
+        return cx.failed(name, "set_receive_buffer_size", e);
     }
-    let size = match socket.recv_buffer_size() {
+    let size = match socket.receive_buffer_size() {
         Ok(n) => n,
-        Err(e) => return cx.failed(name, "recv_buffer_size", e),
+        Err(e) => return cx.failed(name, "receive_buffer_size", e),
     };
     let mut pending = [0xFFu8; 4];
     let ioctl = socket.ioctl_raw(sys::FIONREAD, &[], &mut pending);
@@ -771,7 +772,7 @@ fn basic_socket(cx: &mut LibCx<'_, '_>) {
 }
 
 /// `StreamSocket` bound to 127.0.0.1:0, `listen`; the helper connects from Linux;
-/// `StreamListener::accept` gives a `ConnectionSocket` that echoes the helper's bytes.
+/// `StreamListenSocket::accept` gives a `ConnectionSocket` that echoes the helper's bytes.
 fn stream_listen_accept(cx: &mut LibCx<'_, '_>) {
     let name = "lib.stream_socket.listen_accept_linux_client";
     let mut socket = match StreamSocket::bind(cx.client, LOOPBACK4, BindOptions::default(), WAIT) {

@@ -1,4 +1,4 @@
-//! Completion-driven UDP: a [`DatagramSession`] decides what to do with each datagram
+//! Completion-driven UDP: a [`DatagramHandler`] decides what to do with each datagram
 //! received or sent, and a [`DatagramTask`] runs it with one IRP and one buffer, no thread.
 
 use core::cell::UnsafeCell;
@@ -8,14 +8,13 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use wsk_bindings as sys;
 
-use crate::irp::Irp;
 use crate::task::{self, Task, TaskCore};
-use crate::{DatagramSocket, Error, NtStatus, PoolBuffer, Result, Shared, SockAddr};
+use crate::{DatagramSocket, Error, NtStatus, PoolArc, PoolBuffer, Result, SockAddr};
 
 /// Receive failures in a row after which a task gives up (a provider error that repeats).
 const MAX_FAILURES_IN_A_ROW: u32 = 64;
 
-/// What a datagram session wants next.
+/// What a datagram handler wants next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DatagramStep {
     /// Receive the next datagram into the whole buffer.
@@ -27,8 +26,8 @@ pub enum DatagramStep {
 }
 
 /// The behaviour of a UDP socket. Called at IRQL <= DISPATCH_LEVEL except
-/// [`DatagramSession::finished`]; none of these may block.
-pub trait DatagramSession: Send + Sync + 'static {
+/// [`DatagramHandler::finished`]; none of these may block.
+pub trait DatagramHandler: Send + Sync + 'static {
     /// A datagram of `len` bytes from `from` is at the start of `buffer`.
     fn received(&self, buffer: &mut [u8], len: usize, from: Option<SocketAddr>) -> DatagramStep;
     /// A `SendTo` step finished.
@@ -39,12 +38,12 @@ pub trait DatagramSession: Send + Sync + 'static {
         let _ = error;
         DatagramStep::Receive
     }
-    /// The socket is closed; `error` is the failure that ended the session, if any.
+    /// The socket is closed; `error` is the failure that ended the handler, if any.
     /// Runs once, at PASSIVE_LEVEL.
     fn finished(&self, error: Option<Error>);
 }
 
-struct DatagramInner<S> {
+struct DatagramInner<H> {
     core: TaskCore,
     failures: AtomicU32,
     /// The step in flight and the buffer and address it uses: accessed only by the thread
@@ -52,62 +51,55 @@ struct DatagramInner<S> {
     current: UnsafeCell<DatagramStep>,
     buffer: UnsafeCell<PoolBuffer>,
     address: UnsafeCell<SockAddr>,
-    session: S,
+    handler: H,
 }
 
 // SAFETY: the cells are accessed only by the single thread driving the task at any moment.
-unsafe impl<S: DatagramSession> Sync for DatagramInner<S> {}
+unsafe impl<H: DatagramHandler> Sync for DatagramInner<H> {}
 // SAFETY: as above.
-unsafe impl<S: DatagramSession> Send for DatagramInner<S> {}
+unsafe impl<H: DatagramHandler> Send for DatagramInner<H> {}
 
-/// A UDP socket run by a [`DatagramSession`].
-pub struct DatagramTask<S: DatagramSession>(Shared<DatagramInner<S>>);
+/// A UDP socket run by a [`DatagramHandler`].
+pub struct DatagramTask<H: DatagramHandler>(PoolArc<DatagramInner<H>>);
 
-impl<S: DatagramSession> DatagramTask<S> {
+impl<H: DatagramHandler> DatagramTask<H> {
     /// Starts receiving on `socket` with a buffer of `buffer_len` bytes (a datagram longer
     /// than the buffer is truncated). IRQL <= DISPATCH_LEVEL.
     ///
     /// # Errors
     /// `STATUS_INSUFFICIENT_RESOURCES`.
-    pub fn start(socket: DatagramSocket, buffer_len: usize, session: S) -> Result<Self> {
+    pub fn start(socket: DatagramSocket, buffer_len: usize, handler: H) -> Result<Self> {
         let (raw, client) = socket.into_parts();
-        let parts = Irp::try_new().and_then(|irp| Ok((irp, PoolBuffer::try_new(buffer_len)?)));
-        let (irp, buffer) = match parts {
-            Ok(parts) => parts,
-            Err(e) => {
-                crate::socket::close_later(raw, client);
-                return Err(e);
-            }
-        };
-        // From here a failure drops the TaskCore, which closes the socket on a worker thread.
-        let inner = Shared::try_new(DatagramInner {
-            core: TaskCore::new(raw, client, irp),
+        let core = TaskCore::try_new(raw, client)?;
+        let buffer = PoolBuffer::try_new(buffer_len)?;
+        let inner = PoolArc::try_new(DatagramInner {
+            core,
             failures: AtomicU32::new(0),
             current: UnsafeCell::new(DatagramStep::Receive),
             buffer: UnsafeCell::new(buffer),
             address: UnsafeCell::new(SockAddr::empty()),
-            session,
+            handler,
         })?;
         task::drive(&inner);
         Ok(Self(inner))
     }
 
-    /// The session.
+    /// The handler. IRQL: any.
     #[must_use]
-    pub fn session(&self) -> &S {
-        &self.0.session
+    pub fn handler(&self) -> &H {
+        &self.0.handler
     }
 
     /// Closes the socket; a pending receive completes as cancelled and
-    /// [`DatagramSession::finished`] follows. IRQL <= DISPATCH_LEVEL.
+    /// [`DatagramHandler::finished`] follows. IRQL <= DISPATCH_LEVEL.
     pub fn stop(&self) {
         task::close(&self.0, None);
     }
 }
 
-impl<S: DatagramSession> DatagramInner<S> {
+impl<H: DatagramHandler> DatagramInner<H> {
     /// Records `step` as the next request; false if the task stops instead.
-    fn advance(this: &Shared<Self>, step: DatagramStep) -> bool {
+    fn advance(this: &PoolArc<Self>, step: DatagramStep) -> bool {
         // SAFETY: the driving thread has exclusive use of the buffer between requests.
         let buffer_len = unsafe { (*this.buffer.get()).len() };
         match step {
@@ -134,13 +126,13 @@ impl<S: DatagramSession> DatagramInner<S> {
     }
 }
 
-impl<S: DatagramSession> Task for DatagramInner<S> {
+impl<H: DatagramHandler> Task for DatagramInner<H> {
     fn core(&self) -> &TaskCore {
         &self.core
     }
 
     fn finished(&self, error: Option<Error>) {
-        self.session.finished(error);
+        self.handler.finished(error);
     }
 
     fn issue(&self, irp: *mut sys::IRP) -> Option<i32> {
@@ -193,7 +185,7 @@ impl<S: DatagramSession> Task for DatagramInner<S> {
         })
     }
 
-    fn completed(this: &Shared<Self>, status: NtStatus, information: usize) -> bool {
+    fn completed(this: &PoolArc<Self>, status: NtStatus, information: usize) -> bool {
         // SAFETY: the request finished, so this thread now drives the task.
         let step = unsafe { *this.current.get() };
         if !status.is_success() {
@@ -202,7 +194,7 @@ impl<S: DatagramSession> Task for DatagramInner<S> {
             if !receiving || failures >= MAX_FAILURES_IN_A_ROW {
                 return task::failed(this, status);
             }
-            let next = this.session.receive_failed(Error::new(status));
+            let next = this.handler.receive_failed(Error::new(status));
             return Self::advance(this, next);
         }
         this.failures.store(0, Ordering::Relaxed);
@@ -212,10 +204,10 @@ impl<S: DatagramSession> Task for DatagramInner<S> {
             DatagramStep::Receive => {
                 // SAFETY: as above; the provider wrote the sender's address.
                 let from = unsafe { (*this.address.get()).to_socket_addr() };
-                this.session
+                this.handler
                     .received(buffer, information.min(buffer.len()), from)
             }
-            DatagramStep::SendTo(len, _) => this.session.sent(buffer, len),
+            DatagramStep::SendTo(len, _) => this.handler.sent(buffer, len),
             DatagramStep::Close => DatagramStep::Close,
         };
         Self::advance(this, next)

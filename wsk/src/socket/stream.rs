@@ -6,14 +6,19 @@
 //! a provider without them refuses `WskSocket` with `WSK_FLAG_STREAM_SOCKET`
 //! (`STATUS_NOT_SUPPORTED`, `STATUS_INVALID_PARAMETER` or `STATUS_NOT_IMPLEMENTED`), which
 //! [`StreamSocket::bind`] returns. The roles are distinct types: a [`StreamSocket`] (bound,
-//! no role yet) is consumed by [`StreamSocket::listen`] into a [`StreamListener`] or by
-//! [`StreamSocket::connect`] into a [`StreamConnection`], so an operation of the other role
+//! no role yet) is consumed by [`StreamSocket::listen`] into a [`StreamListenSocket`] or by
+//! [`StreamSocket::connect`] into a [`StreamConnectionSocket`], so an operation of the other role
 //! does not compile. Both use the stream dispatch table; connections accepted on a
-//! [`StreamListener`] are ordinary [`ConnectionSocket`]s.
+//! [`StreamListenSocket`] are ordinary [`ConnectionSocket`]s.
+//!
+//! Not run as a doctest: the host's fake provider has no stream category (a stream socket
+//! there would be read through the wrong dispatch table). The same calls run in the kernel,
+//! under Wine, in the conformance suite's `lib.stream_socket.*` checks
+//! (`tests/conformance/driver/src/lib_checks.rs`).
 //!
 //! ```no_run
 //! # fn demo(client: &wsk::WskClient, local: core::net::SocketAddr, server: core::net::SocketAddr) -> wsk::Result<()> {
-//! use wsk::stream_socket::StreamSocket;
+//! use wsk::StreamSocket;
 //! let timeout = core::time::Duration::from_secs(5);
 //! let mut listener = StreamSocket::bind(client, local, wsk::BindOptions::default(), timeout)?.listen(timeout)?;
 //! let mut out = StreamSocket::bind(client, "0.0.0.0:0".parse().unwrap(), wsk::BindOptions::default(), timeout)?.connect(server, timeout)?;
@@ -27,9 +32,10 @@ use core::time::Duration;
 
 use wsk_bindings as sys;
 
-use crate::connection::{connect_ex_on, disconnect_on, receive_on, send_on};
-use crate::socket::{self, BindOptions, Category, SocketCore};
-use crate::{ConnectionSocket, Disconnect, Error, NtStatus, Result, SockAddr, WskClient};
+use crate::socket::connected::{ConnectedSocket, Stream};
+use crate::socket::connection::connect_ex_on;
+use crate::socket::{BindOptions, Category, SocketCore};
+use crate::{ConnectionSocket, Error, NtStatus, Result, SockAddr, WskClient};
 
 /// The stream dispatch of `core`'s socket, if it is open.
 fn dispatch(core: &SocketCore) -> Result<&sys::WSK_PROVIDER_STREAM_DISPATCH> {
@@ -58,24 +64,11 @@ impl StreamSocket {
         options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
-        let family = SockAddr::socket_family(&local);
-        let (raw, blocking) = socket::create(client, family, Category::Stream, options, timeout)?;
-        let mut this = Self {
-            core: SocketCore {
-                raw,
-                blocking,
-                client: client.clone(),
-            },
-        };
-        let bind_fn = dispatch(&this.core)?.WskBind;
-        socket::bind(
-            &this.core.raw,
-            &mut this.core.blocking,
-            bind_fn,
-            local,
-            timeout,
-        )?;
-        Ok(this)
+        let core = SocketCore::bind(client, local, Category::Stream, options, timeout, |raw| {
+            // SAFETY: `raw` was just created as a stream socket.
+            unsafe { raw.dispatch::<sys::WSK_PROVIDER_STREAM_DISPATCH>() }.WskBind
+        })?;
+        Ok(Self { core })
     }
 
     /// The local address (`WskGetLocalAddress`), e.g. the port chosen for port 0.
@@ -85,12 +78,7 @@ impl StreamSocket {
     /// The provider's status.
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = dispatch(&self.core)?.WskGetLocalAddress;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
+        self.core.address(f)
     }
 
     /// Makes the socket a listener (`WskListen`). IRQL: PASSIVE_LEVEL.
@@ -99,23 +87,18 @@ impl StreamSocket {
     ///
     /// # Errors
     /// The provider's status; the socket is closed.
-    pub fn listen(mut self, timeout: Duration) -> Result<StreamListener> {
+    pub fn listen(mut self, timeout: Duration) -> Result<StreamListenSocket> {
         let Some(listen_fn) = dispatch(&self.core)?.WskListen else {
             return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
         };
         let socket = self.core.raw.as_ptr();
-        let raw = &mut self.core.raw;
-        self.core.blocking.run(
-            0,
-            timeout,
-            |_| {},
+        self.core
+            .blocking
+            .request(timeout)
+            .close_if_stuck(&mut self.core.raw)
             // SAFETY: the socket is an open, bound stream socket.
-            |irp, _| unsafe { listen_fn(socket, irp) },
-            || {
-                let _ = raw.close();
-            },
-        )?;
-        Ok(StreamListener { core: self.core })
+            .start(|irp, _| unsafe { listen_fn(socket, irp) })?;
+        Ok(StreamListenSocket { core: self.core })
     }
 
     /// Makes the socket a connection to `remote` (`WskConnect`). IRQL: PASSIVE_LEVEL.
@@ -123,23 +106,23 @@ impl StreamSocket {
     /// # Errors
     /// `STATUS_CONNECTION_REFUSED`, `STATUS_IO_TIMEOUT` or another provider status; the
     /// socket is closed.
-    pub fn connect(mut self, remote: SocketAddr, timeout: Duration) -> Result<StreamConnection> {
+    pub fn connect(
+        mut self,
+        remote: SocketAddr,
+        timeout: Duration,
+    ) -> Result<StreamConnectionSocket> {
         let Some(connect_fn) = dispatch(&self.core)?.WskConnect else {
             return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
         };
         let socket = self.core.raw.as_ptr();
-        let raw = &mut self.core.raw;
-        self.core.blocking.run(
-            0,
-            timeout,
-            |m| m.addresses[1] = SockAddr::from(remote),
+        self.core
+            .blocking
+            .request(timeout)
+            .fill(|m| m.remote = SockAddr::from(remote))
+            .close_if_stuck(&mut self.core.raw)
             // SAFETY: the socket is open and bound; the address lives in the request's memory.
-            |irp, m| unsafe { connect_fn(socket, m.addresses[1].as_mut_ptr(), 0, irp) },
-            || {
-                let _ = raw.close();
-            },
-        )?;
-        Ok(StreamConnection { core: self.core })
+            .start(|irp, m| unsafe { connect_fn(socket, m.remote.as_mut_ptr(), 0, irp) })?;
+        Ok(ConnectedSocket::from_core(self.core))
     }
 
     /// Like [`StreamSocket::connect`], sending `data` (at most
@@ -155,7 +138,7 @@ impl StreamSocket {
         remote: SocketAddr,
         data: &[u8],
         timeout: Duration,
-    ) -> Result<(StreamConnection, usize)> {
+    ) -> Result<(StreamConnectionSocket, usize)> {
         if data.len() > ConnectionSocket::MAX_CONNECT_DATA {
             return Err(Error::new(NtStatus::INVALID_BUFFER_SIZE));
         }
@@ -170,16 +153,16 @@ impl StreamSocket {
             data,
             timeout,
         )?;
-        Ok((StreamConnection { core: self.core }, sent.min(data.len())))
+        Ok((ConnectedSocket::from_core(self.core), sent.min(data.len())))
     }
 }
 
 /// A stream socket that listens. Dropping it closes it (pending accepts complete cancelled).
-pub struct StreamListener {
+pub struct StreamListenSocket {
     pub(crate) core: SocketCore,
 }
 
-impl StreamListener {
+impl StreamListenSocket {
     /// Waits up to `timeout` for a connection (`WskAccept` through the stream dispatch);
     /// returns it with the remote address. IRQL: PASSIVE_LEVEL.
     ///
@@ -187,7 +170,7 @@ impl StreamListener {
     /// `STATUS_IO_TIMEOUT`, or the provider's status.
     pub fn accept(&mut self, timeout: Duration) -> Result<(ConnectionSocket, Option<SocketAddr>)> {
         let accept_fn = dispatch(&self.core)?.WskAccept;
-        crate::listen::accept_on(&mut self.core, accept_fn, timeout)
+        crate::socket::listen::accept_on(&mut self.core, accept_fn, timeout)
     }
 
     /// The local address (`WskGetLocalAddress`). IRQL: PASSIVE_LEVEL.
@@ -196,12 +179,7 @@ impl StreamListener {
     /// The provider's status.
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = dispatch(&self.core)?.WskGetLocalAddress;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
+        self.core.address(f)
     }
 
     /// Closes the listener. IRQL: PASSIVE_LEVEL.
@@ -214,90 +192,7 @@ impl StreamListener {
     }
 }
 
-/// A connected stream socket. Dropping it closes it.
-pub struct StreamConnection {
-    pub(crate) core: SocketCore,
-}
-
-impl StreamConnection {
-    /// Sends up to [`crate::CHUNK`] bytes (`WskSend`); returns how many were sent.
-    /// IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// As [`ConnectionSocket::send`].
-    pub fn send(&mut self, data: &[u8], timeout: Duration) -> Result<usize> {
-        let send_fn = dispatch(&self.core)?.WskSend;
-        send_on(&mut self.core, send_fn, data, timeout)
-    }
-
-    /// Sends all of `data`. IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// As [`StreamConnection::send`].
-    pub fn send_all(&mut self, mut data: &[u8], timeout: Duration) -> Result<()> {
-        while !data.is_empty() {
-            let n = self.send(data, timeout)?;
-            if n == 0 {
-                return Err(Error::new(NtStatus::CONNECTION_ABORTED));
-            }
-            data = data.get(n..).unwrap_or_default();
-        }
-        Ok(())
-    }
-
-    /// Receives up to `out.len()` bytes (`WskReceive`); 0 means the peer closed.
-    /// IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// As [`ConnectionSocket::receive`].
-    pub fn receive(&mut self, out: &mut [u8], timeout: Duration) -> Result<usize> {
-        let receive_fn = dispatch(&self.core)?.WskReceive;
-        receive_on(&mut self.core, receive_fn, out, 0, timeout)
-    }
-
-    /// The local address (`WskGetLocalAddress`). IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// The provider's status.
-    pub fn local_addr(&mut self) -> Result<SocketAddr> {
-        let f = dispatch(&self.core)?.WskGetLocalAddress;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
-    }
-
-    /// The peer's address (`WskGetRemoteAddress`). IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// The provider's status.
-    pub fn peer_addr(&mut self) -> Result<SocketAddr> {
-        let f = dispatch(&self.core)?.WskGetRemoteAddress;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
-    }
-
-    /// Ends the connection (`WskDisconnect`). IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// As [`ConnectionSocket::disconnect`].
-    pub fn disconnect(&mut self, how: Disconnect<'_>, timeout: Duration) -> Result<()> {
-        let disconnect_fn = dispatch(&self.core)?.WskDisconnect;
-        disconnect_on(&mut self.core, disconnect_fn, how, timeout)
-    }
-
-    /// Closes the connection. IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// The status of `WskCloseSocket`; the socket is released either way.
-    pub fn close(self) -> Result<()> {
-        let (mut raw, _client) = self.core.into_parts();
-        raw.close()
-    }
-}
+/// A connected stream socket (`WSK_PROVIDER_STREAM_DISPATCH`), from
+/// [`StreamSocket::connect`] or [`StreamSocket::connect_with_data`]. Its data calls are
+/// [`ConnectedSocket`]'s, the same as a [`ConnectionSocket`]'s. Dropping it closes it.
+pub type StreamConnectionSocket = ConnectedSocket<Stream>;

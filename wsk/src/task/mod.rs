@@ -1,10 +1,23 @@
-//! The completion trampoline shared by asynchronous tasks ([`crate::stream`], [`crate::accept`]).
+//! Completion-driven tasks: a socket served without a thread, one request at a time, by a
+//! handler that says what to do next. One per category, one pattern: [`ListenTask`] runs a
+//! [`ListenHandler`], [`ConnectionTask`] a [`ConnectionHandler`], [`DatagramTask`] a
+//! [`DatagramHandler`]; each starts with `start(socket, ..., handler)` (IRQL <=
+//! DISPATCH_LEVEL), shows its handler with `handler()` and ends with `stop()`. Handlers run
+//! at IRQL <= DISPATCH_LEVEL (their `finished` at PASSIVE_LEVEL) and must not block.
 //!
-//! A task has one request in flight at a time on one reused IRP. Its state is explicit:
+//! The rest of this module is the crate-private trampoline the tasks share. A task has one request in flight at a time on one reused IRP. Its state is explicit:
 //! `IDLE` -> `ISSUING` (inside the provider call) -> `PENDING` (provider owns the IRP) or
 //! `DONE_INLINE` (completed during the call). A completion during the call is handled by the
 //! issuing loop after the call returns, never by recursion, so a provider that completes
 //! synchronously (Wine often does) cannot grow the stack.
+
+mod connection;
+mod datagram;
+mod listen;
+
+pub use connection::{ConnectionHandler, ConnectionStep, ConnectionTask};
+pub use datagram::{DatagramHandler, DatagramStep, DatagramTask};
+pub use listen::{ListenHandler, ListenTask};
 
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -13,7 +26,7 @@ use wsk_bindings as sys;
 
 use crate::irp::Irp;
 use crate::socket::RawSocket;
-use crate::{Error, NtStatus, Shared, SpinLock, WskClient};
+use crate::{Error, NtStatus, PoolArc, Result, SpinLock, WskClient};
 
 pub(crate) const IDLE: u8 = 0;
 const ISSUING: u8 = 1;
@@ -31,15 +44,25 @@ pub(crate) struct TaskCore {
 }
 
 impl TaskCore {
-    pub(crate) fn new(raw: RawSocket, client: WskClient, irp: Irp) -> Self {
-        Self {
+    /// The core of a task about to run on `raw`, with its IRP. Without memory for the IRP
+    /// the socket is closed on a worker thread. From here, dropping the core (a later
+    /// allocation failed) closes the socket the same way. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn try_new(raw: RawSocket, client: WskClient) -> Result<Self> {
+        let irp = match Irp::try_new() {
+            Ok(irp) => irp,
+            Err(e) => {
+                crate::socket::close_later(raw, client);
+                return Err(e);
+            }
+        };
+        Ok(Self {
             socket: SpinLock::new(Some(raw)),
             closing: AtomicBool::new(false),
             error: SpinLock::new(None),
             client,
             irp,
             state: AtomicU8::new(IDLE),
-        }
+        })
     }
 
     /// Takes the socket out and closes it on a worker thread, for a task that is being
@@ -79,7 +102,7 @@ impl Drop for TaskCore {
 
 /// Starts closing a task: once, on a worker thread (closing from a completion routine can
 /// deadlock a provider that waits for its own callbacks, as Wine's does). IRQL <= DISPATCH_LEVEL.
-pub(crate) fn close<T: Task>(this: &Shared<T>, error: Option<Error>) {
+pub(crate) fn close<T: Task>(this: &PoolArc<T>, error: Option<Error>) {
     let socket = this.core();
     if let Some(e) = error {
         let mut slot = socket.error.lock();
@@ -98,7 +121,7 @@ pub(crate) fn close<T: Task>(this: &Shared<T>, error: Option<Error>) {
 
 /// Closes the socket and reports the end. PASSIVE_LEVEL (work item).
 #[allow(clippy::needless_pass_by_value)] // the signature of a deferred routine: it owns the reference
-fn finish<T: Task>(this: Shared<T>) {
+fn finish<T: Task>(this: PoolArc<T>) {
     let socket = this.core().socket.lock().take();
     if let Some(mut socket) = socket {
         let _ = socket.close();
@@ -108,7 +131,7 @@ fn finish<T: Task>(this: Shared<T>) {
 }
 
 /// Handles a failed request: a cancellation caused by closing is no error. Always stops.
-pub(crate) fn failed<T: Task>(this: &Shared<T>, status: NtStatus) -> bool {
+pub(crate) fn failed<T: Task>(this: &PoolArc<T>, status: NtStatus) -> bool {
     let cancelled = status == NtStatus::CANCELLED && this.core().is_closing();
     close(
         this,
@@ -130,13 +153,13 @@ pub(crate) trait Task: Send + Sync + Sized + 'static {
     /// is closing (nothing issued). Runs at IRQL <= DISPATCH_LEVEL.
     fn issue(&self, irp: *mut sys::IRP) -> Option<i32>;
     /// Handles a finished request; returns whether to issue another. IRQL <= DISPATCH_LEVEL.
-    fn completed(this: &Shared<Self>, status: NtStatus, information: usize) -> bool;
+    fn completed(this: &PoolArc<Self>, status: NtStatus, information: usize) -> bool;
 }
 
 /// Issues requests until one is left pending or the task stops. IRQL <= DISPATCH_LEVEL.
-pub(crate) fn drive<T: Task>(this: &Shared<T>) {
+pub(crate) fn drive<T: Task>(this: &PoolArc<T>) {
     loop {
-        let context = Shared::into_raw(this.clone());
+        let context = PoolArc::into_raw(this.clone());
         this.core().state.store(ISSUING, Ordering::Release);
         // SAFETY: the state was IDLE (one request at a time), and `context` holds a
         // reference that keeps the task alive until the completion routine or this loop
@@ -158,7 +181,7 @@ pub(crate) fn drive<T: Task>(this: &Shared<T>) {
                 Some(status) => (NtStatus(status), 0),
                 None => {
                     // SAFETY: nothing was issued, so no completion will take the reference.
-                    drop(unsafe { Shared::<T>::from_raw(context) });
+                    drop(unsafe { PoolArc::<T>::from_raw(context) });
                     this.core().state.store(IDLE, Ordering::Release);
                     return;
                 }
@@ -168,7 +191,7 @@ pub(crate) fn drive<T: Task>(this: &Shared<T>) {
             this.core().irp.result()
         };
         // SAFETY: either no completion will run, or it ran and left the reference to us.
-        drop(unsafe { Shared::<T>::from_raw(context) });
+        drop(unsafe { PoolArc::<T>::from_raw(context) });
         this.core().state.store(IDLE, Ordering::Release);
         if !T::completed(this, status, info) {
             return;
@@ -184,7 +207,7 @@ unsafe extern "C" fn completion<T: Task>(
 ) -> i32 {
     let context = context.cast_const().cast::<()>();
     // SAFETY: `context` is a raw reference from `drive`, still held (not yet taken back).
-    let task = unsafe { Shared::<T>::clone_raw(context) };
+    let task = unsafe { PoolArc::<T>::clone_raw(context) };
     if task
         .core()
         .state
@@ -194,7 +217,7 @@ unsafe extern "C" fn completion<T: Task>(
         return NtStatus::MORE_PROCESSING_REQUIRED.0;
     }
     // SAFETY: the request was pending, so this routine owns the raw reference.
-    drop(unsafe { Shared::<T>::from_raw(context) });
+    drop(unsafe { PoolArc::<T>::from_raw(context) });
     task.core().state.store(IDLE, Ordering::Release);
     let (status, info) = task.core().irp.result();
     if T::completed(&task, status, info) {

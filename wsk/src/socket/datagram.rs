@@ -30,7 +30,29 @@ pub struct Received {
     pub flags: u32,
 }
 
-/// A bound UDP socket.
+/// A bound UDP socket (`WSK_FLAG_DATAGRAM_SOCKET`). To serve it without a thread, start a
+/// [`crate::task::DatagramTask`] on it; for receive callbacks, bind a
+/// [`crate::events::DatagramEventSocket`] instead. Dropping it closes it (PASSIVE_LEVEL).
+///
+/// ```
+/// # use wskrs_fake_kernel as fake; // on the host: the fake kernel and WSK provider
+/// # let _kernel = fake::Kernel::start();
+/// # let timeout = core::time::Duration::from_secs(5);
+/// # // SAFETY: the fake kernel's device object lives for the whole process.
+/// # let client = unsafe { wsk::WskClient::register(fake::device(), timeout) }?;
+/// use wsk::DatagramSocket;
+///
+/// let any = "127.0.0.1:0".parse().unwrap();
+/// let (mut a, mut b) = (DatagramSocket::bind(&client, any, timeout)?, DatagramSocket::bind(&client, any, timeout)?);
+/// let to = b.local_addr()?;
+/// a.send_to(b"hello", to, timeout)?;
+/// let mut datagram = [0u8; 1500];
+/// let (len, from) = b.receive_from(&mut datagram, timeout)?;
+/// assert_eq!((&datagram[..len], from), (&b"hello"[..], Some(a.local_addr()?)));
+/// # drop((a, b));
+/// # assert!(client.shutdown(timeout));
+/// # Ok::<(), wsk::Error>(())
+/// ```
 pub struct DatagramSocket {
     pub(crate) core: SocketCore,
 }
@@ -56,22 +78,11 @@ impl DatagramSocket {
         options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
-        let family = SockAddr::socket_family(&local);
-        let (mut raw, mut blocking) =
-            socket::create(client, family, Category::Datagram, options, timeout)?;
-        // SAFETY: `raw` is a datagram socket.
-        let bind_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() }.WskBind;
-        if let Err(e) = socket::bind(&raw, &mut blocking, bind_fn, local, timeout) {
-            let _ = raw.close();
-            return Err(e);
-        }
-        Ok(Self {
-            core: SocketCore {
-                raw,
-                blocking,
-                client: client.clone(),
-            },
-        })
+        let core = SocketCore::bind(client, local, Category::Datagram, options, timeout, |raw| {
+            // SAFETY: `raw` was just created as a datagram socket.
+            unsafe { raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() }.WskBind
+        })?;
+        Ok(Self { core })
     }
 
     fn dispatch(&self) -> Result<&sys::WSK_PROVIDER_DATAGRAM_DISPATCH> {
@@ -86,11 +97,11 @@ impl DatagramSocket {
         })
     }
 
-    /// Sends one datagram of at most [`CHUNK`] bytes to `remote` (`WskSendTo`); returns the
+    /// Sends one datagram of at most 64 KiB to `remote` (`WskSendTo`); returns the
     /// bytes sent. IRQL: PASSIVE_LEVEL.
     ///
     /// # Errors
-    /// `STATUS_INVALID_BUFFER_SIZE` for a datagram over [`CHUNK`]; the provider's status.
+    /// `STATUS_INVALID_BUFFER_SIZE` for a datagram over 64 KiB; the provider's status.
     pub fn send_to(&mut self, data: &[u8], remote: SocketAddr, timeout: Duration) -> Result<usize> {
         self.send_to_with_control(data, remote, &[], timeout)
     }
@@ -113,7 +124,7 @@ impl DatagramSocket {
     /// ```
     ///
     /// # Errors
-    /// `STATUS_INVALID_BUFFER_SIZE` for a datagram over [`CHUNK`] or control information over
+    /// `STATUS_INVALID_BUFFER_SIZE` for a datagram over 64 KiB or control information over
     /// [`crate::cmsg::MAX_CONTROL`]; the provider's status.
     pub fn send_to_with_control(
         &mut self,
@@ -132,11 +143,12 @@ impl DatagramSocket {
         let control_info_len =
             u32::try_from(control_len).map_err(|_| Error::new(NtStatus::INVALID_BUFFER_SIZE))?;
         let socket = self.core.raw.as_ptr();
-        let raw = &mut self.core.raw;
-        let (sent, _) = self.core.blocking.run(
-            BUFFER,
-            timeout,
-            |m| {
+        let (sent, _) = self
+            .core
+            .blocking
+            .request(timeout)
+            .buffer(BUFFER)
+            .fill(|m| {
                 if let Some(buffer) = m.buffer.as_mut() {
                     let bytes = buffer.as_mut_slice();
                     if let Some(dst) = bytes.get_mut(..len) {
@@ -146,9 +158,10 @@ impl DatagramSocket {
                         dst.copy_from_slice(control);
                     }
                 }
-                m.addresses[1] = SockAddr::from(remote);
-            },
-            |irp, m| {
+                m.remote = SockAddr::from(remote);
+            })
+            .close_if_stuck(&mut self.core.raw)
+            .start(|irp, m| {
                 let Some(buffer) = m.buffer.as_mut() else {
                     return NtStatus::INSUFFICIENT_RESOURCES.0;
                 };
@@ -175,22 +188,18 @@ impl DatagramSocket {
                         socket,
                         &raw mut wsk_buf,
                         0,
-                        m.addresses[1].as_mut_ptr(),
+                        m.remote.as_mut_ptr(),
                         control_info_len,
                         control_ptr,
                         irp,
                     )
                 }
-            },
-            || {
-                let _ = raw.close();
-            },
-        )?;
+            })?;
         Ok(sent.min(len))
     }
 
     /// Receives one datagram into `out` (`WskReceiveFrom`); returns its length (truncated to
-    /// `out`, at most [`CHUNK`]) and sender. IRQL: PASSIVE_LEVEL.
+    /// `out`, at most 64 KiB) and sender. IRQL: PASSIVE_LEVEL.
     ///
     /// # Errors
     /// `STATUS_IO_TIMEOUT`, or the provider's status.
@@ -235,12 +244,13 @@ impl DatagramSocket {
             return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
         };
         let socket = self.core.raw.as_ptr();
-        let raw = &mut self.core.raw;
-        let (received, memory) = self.core.blocking.run(
-            BUFFER,
-            timeout,
-            |m| {
-                m.addresses[1] = SockAddr::empty();
+        let (received, memory) = self
+            .core
+            .blocking
+            .request(timeout)
+            .buffer(BUFFER)
+            .fill(|m| {
+                m.remote = SockAddr::empty();
                 let room_bytes = u32::try_from(room).unwrap_or(0).to_ne_bytes();
                 if let Some(bytes) = m.buffer.as_mut().map(crate::PoolBuffer::as_mut_slice) {
                     // The control area zeroed: what a provider leaves unwritten reads as a
@@ -255,8 +265,9 @@ impl DatagramSocket {
                         }
                     }
                 }
-            },
-            |irp, m| {
+            })
+            .close_if_stuck(&mut self.core.raw)
+            .start(|irp, m| {
                 let Some(buffer) = m.buffer.as_mut() else {
                     return NtStatus::INSUFFICIENT_RESOURCES.0;
                 };
@@ -284,18 +295,14 @@ impl DatagramSocket {
                         socket,
                         &raw mut wsk_buf,
                         0,
-                        m.addresses[1].as_mut_ptr(),
+                        m.remote.as_mut_ptr(),
                         length_ptr,
                         control_ptr,
                         flags_ptr,
                         irp,
                     )
                 }
-            },
-            || {
-                let _ = raw.close();
-            },
-        )?;
+            })?;
         let n = received.min(len);
         let bytes = memory
             .buffer
@@ -330,7 +337,7 @@ impl DatagramSocket {
         }
         Ok(Received {
             len: n,
-            from: memory.addresses[1].to_socket_addr(),
+            from: memory.remote.to_socket_addr(),
             control_len,
             flags,
         })
@@ -365,16 +372,11 @@ impl DatagramSocket {
     /// The provider's status.
     pub fn local_addr(&mut self) -> Result<SocketAddr> {
         let f = self.dispatch()?.WskGetLocalAddress;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
+        self.core.address(f)
     }
 
     /// Whether the socket is still open (a timed-out request that the provider could not
-    /// cancel closes it).
+    /// cancel closes it). IRQL: any.
     #[must_use]
     pub fn is_open(&self) -> bool {
         self.core.raw.is_open()

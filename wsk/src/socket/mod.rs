@@ -1,9 +1,20 @@
-//! What every socket category shares: the provider socket pointer ([`RawSocket`]), creation,
-//! bind, addresses and control requests, and [`BindOptions`].
+//! Socket categories and their blocking calls, one file each: [`crate::BasicSocket`]
+//! (`basic.rs`), [`crate::ListenSocket`] (`listen.rs`), [`crate::ConnectionSocket`]
+//! (`connection.rs`), [`crate::DatagramSocket`] (`datagram.rs`), [`crate::StreamSocket`] and
+//! its roles (`stream.rs`); the data calls both connected categories share
+//! ([`crate::ConnectedSocket`], `connected.rs`).
 //!
-//! The categories are distinct types ([`crate::ListenSocket`], [`crate::ConnectionSocket`],
-//! [`crate::DatagramSocket`]), so an operation a category lacks does not compile. Dropping
-//! a socket closes it (bounded wait).
+//! This module owns what every category shares: the provider socket pointer
+//! ([`RawSocket`]), [`SocketCore`], creation, bind, addresses and control requests, and
+//! [`BindOptions`]. The categories are distinct types, so an operation a category lacks does
+//! not compile. Dropping a socket closes it (bounded wait).
+
+pub(crate) mod basic;
+pub(crate) mod connected;
+pub(crate) mod connection;
+pub(crate) mod datagram;
+pub(crate) mod listen;
+pub(crate) mod stream;
 
 use core::net::SocketAddr;
 use core::ptr::{self, NonNull};
@@ -15,7 +26,7 @@ use crate::irp::Blocking;
 use crate::{Error, NtStatus, Result, SockAddr, WskClient};
 
 /// Largest chunk one blocking send or receive moves (the size of the socket's own buffer).
-pub const CHUNK: usize = 64 * 1024;
+pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// How long closing a socket may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -77,14 +88,9 @@ impl RawSocket {
         };
         let mut blocking = Blocking::new();
         blocking
-            .run(
-                0,
-                CLOSE_TIMEOUT,
-                |_| {},
-                // SAFETY: the socket is open and closed exactly once (`open` was true).
-                |irp, _| unsafe { close(socket, irp) },
-                || {},
-            )
+            .request(CLOSE_TIMEOUT)
+            // SAFETY: the socket is open and closed exactly once (`open` was true).
+            .start(|irp, _| unsafe { close(socket, irp) })
             .map(|_| ())
     }
 }
@@ -122,6 +128,46 @@ pub(crate) fn close_later(raw: RawSocket, client: WskClient) {
     };
     if let Err(core) = client.defer(core, drop) {
         core::mem::forget(core);
+    }
+}
+
+impl SocketCore {
+    /// Creates a socket of `category` for `local`'s family, applies `options` and binds it to
+    /// `local` through the bind function `bind_fn` reads from its dispatch table; the socket
+    /// is closed on failure. IRQL: PASSIVE_LEVEL.
+    pub(crate) fn bind(
+        client: &WskClient,
+        local: SocketAddr,
+        category: Category,
+        options: BindOptions<'_>,
+        timeout: Duration,
+        bind_fn: impl FnOnce(&RawSocket) -> sys::PFN_WSK_BIND,
+    ) -> Result<Self> {
+        let family = SockAddr::socket_family(&local);
+        let (raw, blocking) = create(client, family, category, options, timeout)?;
+        // From here dropping `core` closes the socket.
+        let mut core = Self {
+            raw,
+            blocking,
+            client: client.clone(),
+        };
+        let bind_fn = bind_fn(&core.raw);
+        bind(&core.raw, &mut core.blocking, bind_fn, local, timeout)?;
+        Ok(core)
+    }
+
+    /// `WskGetLocalAddress` or `WskGetRemoteAddress` through `address_fn`, read from the
+    /// socket's dispatch table. IRQL: PASSIVE_LEVEL.
+    pub(crate) fn address(
+        &mut self,
+        address_fn: sys::PFN_WSK_GET_LOCAL_ADDRESS,
+    ) -> Result<SocketAddr> {
+        address(
+            &self.raw,
+            &mut self.blocking,
+            address_fn,
+            crate::options::OPTION_TIMEOUT,
+        )
     }
 }
 
@@ -246,32 +292,26 @@ pub(crate) fn create_with(
         crate::security::CachedSecurityDescriptor::as_ptr,
     );
     let mut blocking = Blocking::new();
-    let (info, _) = blocking.run(
-        0,
-        timeout,
-        |_| {},
-        |irp, _| {
-            // SAFETY: the NPI is captured for the client's lifetime; the context and dispatch
-            // are NULL or valid until the socket closes (caller's contract); default owner; the
-            // security descriptor is NULL or a cached copy alive for this call (borrowed).
-            unsafe {
-                socket_fn(
-                    npi_client,
-                    family,
-                    socket_type,
-                    protocol,
-                    category.flags(),
-                    callbacks.context,
-                    callbacks.dispatch,
-                    ptr::null_mut(),
-                    ptr::null_mut(),
-                    creation_security,
-                    irp,
-                )
-            }
-        },
-        || {},
-    )?;
+    let (info, _) = blocking.request(timeout).start(|irp, _| {
+        // SAFETY: the NPI is captured for the client's lifetime; the context and dispatch
+        // are NULL or valid until the socket closes (caller's contract); default owner; the
+        // security descriptor is NULL or a cached copy alive for this call (borrowed).
+        unsafe {
+            socket_fn(
+                npi_client,
+                family,
+                socket_type,
+                protocol,
+                category.flags(),
+                callbacks.context,
+                callbacks.dispatch,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                creation_security,
+                irp,
+            )
+        }
+    })?;
     let socket =
         NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
     // INVARIANT: WskSocket succeeded and returned an open socket of this category.
@@ -339,14 +379,10 @@ pub(crate) fn bind(
     };
     let socket = raw.as_ptr();
     blocking
-        .run(
-            0,
-            timeout,
-            |m| m.addresses[0] = SockAddr::from(local),
-            // SAFETY: the socket is open; the address lives in the request's memory.
-            |irp, m| unsafe { bind_fn(socket, m.addresses[0].as_mut_ptr(), 0, irp) },
-            || {},
-        )
+        .request(timeout)
+        .fill(|m| m.local = SockAddr::from(local))
+        // SAFETY: the socket is open; the address lives in the request's memory.
+        .start(|irp, m| unsafe { bind_fn(socket, m.local.as_mut_ptr(), 0, irp) })
         .map(|_| ())
 }
 
@@ -364,15 +400,14 @@ pub(crate) fn address(
         return Err(Error::new(NtStatus::INVALID_HANDLE));
     }
     let socket = raw.as_ptr();
-    let (_, memory) = blocking.run(
-        0,
-        timeout,
-        |m| m.addresses[0] = SockAddr::empty(),
+    // Local or remote, the provider writes the one address into the request's `local`.
+    let (_, memory) = blocking
+        .request(timeout)
+        .fill(|m| m.local = SockAddr::empty())
         // SAFETY: the socket is open; the address storage lives in the request's memory.
-        |irp, m| unsafe { address_fn(socket, m.addresses[0].as_mut_ptr(), irp) },
-        || {},
-    )?;
-    memory.addresses[0]
+        .start(|irp, m| unsafe { address_fn(socket, m.local.as_mut_ptr(), irp) })?;
+    memory
+        .local
         .to_socket_addr()
         .ok_or(Error::new(NtStatus::INVALID_ADDRESS))
 }
@@ -419,10 +454,10 @@ pub(crate) fn control(
     };
     let socket = raw.as_ptr();
     let (in_len, out_len) = (input.len(), output.len());
-    let (returned, memory) = blocking.run(
-        2 * MAX_CONTROL,
-        timeout,
-        |m| {
+    let (returned, memory) = blocking
+        .request(timeout)
+        .buffer(2 * MAX_CONTROL)
+        .fill(|m| {
             if let Some(dst) = m
                 .buffer
                 .as_mut()
@@ -430,8 +465,8 @@ pub(crate) fn control(
             {
                 dst.copy_from_slice(input);
             }
-        },
-        |irp, m| {
+        })
+        .start(|irp, m| {
             let Some(buffer) = m.buffer.as_mut() else {
                 return NtStatus::INSUFFICIENT_RESOURCES.0;
             };
@@ -464,9 +499,7 @@ pub(crate) fn control(
                     irp,
                 )
             }
-        },
-        || {},
-    )?;
+        })?;
     let n = returned.min(out_len);
     let src = memory
         .buffer

@@ -1,44 +1,56 @@
-//! [`ConnectionSocket`]: a connected TCP socket (`WSK_FLAG_CONNECTION_SOCKET`).
+//! [`ConnectionSocket`]: a connected TCP socket (`WSK_FLAG_CONNECTION_SOCKET`): how it
+//! connects, and the calls only this category has (`WskConnectEx`, buffer chains). Its data
+//! calls are [`ConnectedSocket`]'s.
 
+use core::mem::ManuallyDrop;
 use core::net::SocketAddr;
-use core::ptr;
+use core::ptr::{self, NonNull};
 use core::time::Duration;
 
 use wsk_bindings as sys;
 
 use crate::irp::Blocking;
-use crate::socket::{self, BindOptions, Category, RawSocket, SocketCore, CHUNK};
+use crate::socket::connected::{ConnectedSocket, Connection};
+use crate::socket::{self, BindOptions, Category, RawSocket, SocketCore};
 use crate::{Error, NtStatus, Result, SockAddr, WskClient};
 
-/// A connected TCP socket.
-pub struct ConnectionSocket {
-    pub(crate) core: SocketCore,
-}
+/// A connected TCP socket (`WSK_FLAG_CONNECTION_SOCKET`): from
+/// [`ConnectionSocket::connect`], or accepted on a [`crate::ListenSocket`]. Its data calls
+/// (`send`, `receive`, `disconnect`, addresses, `close`) are [`ConnectedSocket`]'s; this
+/// category adds [`ConnectionSocket::connect_with_data`] and buffer chains. To serve it
+/// without a thread, start a [`crate::task::ConnectionTask`] on it. Dropping it closes it
+/// (bounded wait, PASSIVE_LEVEL).
+///
+/// ```
+/// # use wskrs_fake_kernel as fake; // on the host: the fake kernel and WSK provider
+/// # let _kernel = fake::Kernel::start();
+/// # let timeout = core::time::Duration::from_secs(5);
+/// # // SAFETY: the fake kernel's device object lives for the whole process.
+/// # let client = unsafe { wsk::WskClient::register(fake::device(), timeout) }?;
+/// # let (mut listener, server) = {
+/// #     let mut l = wsk::ListenSocket::bind(&client, "127.0.0.1:0".parse().unwrap(), timeout)?;
+/// #     let a = l.local_addr()?;
+/// #     (l, a)
+/// # };
+/// use wsk::ConnectionSocket;
+///
+/// let mut connection = ConnectionSocket::connect(&client, server, None, timeout)?;
+/// connection.send_all(b"ping", timeout)?;
+/// # let (mut peer, _) = listener.accept(timeout)?;
+/// # let mut got = [0u8; 4];
+/// # assert_eq!(peer.receive(&mut got, timeout)?, 4);
+/// # peer.send_all(b"pong", timeout)?;
+/// let mut reply = [0u8; 64];
+/// let n = connection.receive(&mut reply, timeout)?;
+/// assert_eq!(&reply[..n], b"pong");
+/// connection.close()?;
+/// # drop((peer, listener));
+/// # assert!(client.shutdown(timeout));
+/// # Ok::<(), wsk::Error>(())
+/// ```
+pub type ConnectionSocket = ConnectedSocket<Connection>;
 
-/// How a connection ends ([`ConnectionSocket::disconnect`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Disconnect<'a> {
-    /// Send this final data (may be empty), then FIN; received data can still be read.
-    Graceful(&'a [u8]),
-    /// Reset the connection at once (`WSK_FLAG_ABORTIVE`); unsent data is dropped.
-    Abortive,
-}
-
-impl ConnectionSocket {
-    pub(crate) fn from_raw(raw: RawSocket, client: WskClient) -> Self {
-        Self {
-            core: SocketCore {
-                raw,
-                blocking: Blocking::new(),
-                client,
-            },
-        }
-    }
-
-    pub(crate) fn into_parts(self) -> (RawSocket, WskClient) {
-        self.core.into_parts()
-    }
-
+impl ConnectedSocket<Connection> {
     /// Connects to `remote` from `local` (or the unspecified address of the same family, port
     /// 0): `WskSocket` + `WskBind` + `WskConnect`. IRQL: PASSIVE_LEVEL.
     ///
@@ -72,12 +84,13 @@ impl ConnectionSocket {
             .or_else(|| SockAddr::unspecified_like(&remote).to_socket_addr())
             .unwrap_or(remote);
         let mut blocking = Blocking::new();
-        let (info, _) = blocking.run(
-            0,
-            timeout,
-            |m| m.addresses = [SockAddr::from(local), SockAddr::from(remote)],
-            |irp, m| {
-                let [local, remote] = &mut m.addresses;
+        let (info, _) = blocking
+            .request(timeout)
+            .fill(|m| {
+                m.local = SockAddr::from(local);
+                m.remote = SockAddr::from(remote);
+            })
+            .start(|irp, m| {
                 // SAFETY: the NPI is captured for the client's lifetime; both addresses live in
                 // the request's memory; no context, client dispatch, owner or descriptor.
                 unsafe {
@@ -85,8 +98,8 @@ impl ConnectionSocket {
                         npi_client,
                         sys::SOCK_STREAM_TYPE,
                         sys::IPPROTO_TCP,
-                        local.as_mut_ptr(),
-                        remote.as_mut_ptr(),
+                        m.local.as_mut_ptr(),
+                        m.remote.as_mut_ptr(),
                         0,
                         ptr::null_mut(),
                         ptr::null(),
@@ -96,9 +109,7 @@ impl ConnectionSocket {
                         irp,
                     )
                 }
-            },
-            || {},
-        )?;
+            })?;
         let socket = core::ptr::NonNull::new(info as *mut sys::WSK_SOCKET)
             .ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
         Ok(Self::from_raw(RawSocket::accepted(socket), client.clone()))
@@ -182,13 +193,11 @@ impl ConnectionSocket {
         )?;
         match Self::bind_and_connect_ex(&mut raw, &mut blocking, remote, local, data, timeout) {
             Ok(sent) => Ok((
-                Self {
-                    core: SocketCore {
-                        raw,
-                        blocking,
-                        client: client.clone(),
-                    },
-                },
+                Self::from_core(SocketCore {
+                    raw,
+                    blocking,
+                    client: client.clone(),
+                }),
                 sent.min(len),
             )),
             Err(e) => {
@@ -237,17 +246,11 @@ impl ConnectionSocket {
             let _ = raw.close();
             return Err(e);
         }
-        Ok(Self {
-            core: SocketCore {
-                raw,
-                blocking,
-                client: client.clone(),
-            },
-        })
-    }
-
-    pub(crate) fn raw(&self) -> &RawSocket {
-        &self.core.raw
+        Ok(Self::from_core(SocketCore {
+            raw,
+            blocking,
+            client: client.clone(),
+        }))
     }
 
     fn bind_and_connect(
@@ -269,16 +272,11 @@ impl ConnectionSocket {
         };
         let socket = raw.as_ptr();
         blocking
-            .run(
-                0,
-                timeout,
-                |m| m.addresses[1] = SockAddr::from(remote),
-                // SAFETY: the socket is open and bound; the address lives in the request's memory.
-                |irp, m| unsafe { connect_fn(socket, m.addresses[1].as_mut_ptr(), 0, irp) },
-                || {
-                    let _ = raw.close();
-                },
-            )
+            .request(timeout)
+            .fill(|m| m.remote = SockAddr::from(remote))
+            .close_if_stuck(raw)
+            // SAFETY: the socket is open and bound; the address lives in the request's memory.
+            .start(|irp, m| unsafe { connect_fn(socket, m.remote.as_mut_ptr(), 0, irp) })
             .map(|_| ())
     }
 
@@ -292,57 +290,6 @@ impl ConnectionSocket {
                 .raw
                 .dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>()
         })
-    }
-
-    /// Sends up to [`CHUNK`] bytes of `data` (`WskSend`); returns how many were sent.
-    /// IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// `STATUS_IO_TIMEOUT` (the connection is then closed if the provider could not cancel),
-    /// or the provider's status (`STATUS_CONNECTION_RESET`, ...).
-    pub fn send(&mut self, data: &[u8], timeout: Duration) -> Result<usize> {
-        let send_fn = self.dispatch()?.WskSend;
-        send_on(&mut self.core, send_fn, data, timeout)
-    }
-
-    /// Sends all of `data`, each chunk within `timeout`. IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// As [`ConnectionSocket::send`]; bytes sent before the error are not reported.
-    pub fn send_all(&mut self, mut data: &[u8], timeout: Duration) -> Result<()> {
-        while !data.is_empty() {
-            let n = self.send(data, timeout)?;
-            if n == 0 {
-                return Err(Error::new(NtStatus::CONNECTION_ABORTED));
-            }
-            data = data.get(n..).unwrap_or_default();
-        }
-        Ok(())
-    }
-
-    /// Receives up to `out.len()` (at most [`CHUNK`]) bytes (`WskReceive`); 0 means the peer
-    /// closed its side. IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// `STATUS_IO_TIMEOUT` when nothing arrived in time (the connection is then closed if the
-    /// provider could not cancel), or the provider's status.
-    pub fn receive(&mut self, out: &mut [u8], timeout: Duration) -> Result<usize> {
-        self.receive_with_flags(out, 0, timeout)
-    }
-
-    /// Like [`ConnectionSocket::receive`] with `WskReceive` flags (`WSK_FLAG_WAITALL`:
-    /// complete only when `out` is full or the connection ends).
-    ///
-    /// # Errors
-    /// As [`ConnectionSocket::receive`].
-    pub fn receive_with_flags(
-        &mut self,
-        out: &mut [u8],
-        flags: u32,
-        timeout: Duration,
-    ) -> Result<usize> {
-        let receive_fn = self.dispatch()?.WskReceive;
-        receive_on(&mut self.core, receive_fn, out, flags, timeout)
     }
 
     /// Sends `offset..offset + len` of `chain` in one `WskSend` whose `WSK_BUF` spans the
@@ -415,25 +362,19 @@ impl ConnectionSocket {
         start: impl FnOnce(*mut sys::IRP, &mut sys::WSK_BUF) -> i32,
     ) -> Result<usize> {
         let mut moved = Some(core::mem::take(chain));
-        let raw = &mut self.core.raw;
         let result = self
             .core
             .blocking
-            .run(
-                0,
-                timeout,
-                |m| m.chain = moved.take(),
-                |irp, m| {
-                    let Some(mut wsk_buf) = m.chain.as_ref().and_then(|c| c.wsk_buf(offset, len))
-                    else {
-                        return NtStatus::INVALID_BUFFER_SIZE.0;
-                    };
-                    start(irp, &mut wsk_buf)
-                },
-                || {
-                    let _ = raw.close();
-                },
-            )
+            .request(timeout)
+            .fill(|m| m.chain = moved.take())
+            .close_if_stuck(&mut self.core.raw)
+            .start(|irp, m| {
+                let Some(mut wsk_buf) = m.chain.as_ref().and_then(|c| c.wsk_buf(offset, len))
+                else {
+                    return NtStatus::INVALID_BUFFER_SIZE.0;
+                };
+                start(irp, &mut wsk_buf)
+            })
             .map(|(n, _)| n.min(len));
         // Back to the caller: from the request's memory, or never handed over at all.
         if let Some(back) = moved.or_else(|| self.core.blocking.take_chain()) {
@@ -441,199 +382,67 @@ impl ConnectionSocket {
         }
         result
     }
+}
 
-    /// The local address (`WskGetLocalAddress`). IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio).
-    pub fn local_addr(&mut self) -> Result<SocketAddr> {
-        let f = self.dispatch()?.WskGetLocalAddress;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
+/// A connection just accepted, as a listen handler ([`crate::task::ListenHandler`]) or an
+/// accept callback ([`crate::events::ListenEvents`]) receives it, at IRQL <= DISPATCH_LEVEL.
+/// It has no blocking calls (they need PASSIVE_LEVEL), so the callback cannot block on it by
+/// mistake: start a [`crate::task::ConnectionTask`] on it, close it with
+/// [`AcceptedConnection::close_later`] (dropping it does the same), or keep it and take the
+/// blocking [`ConnectionSocket`] out with [`AcceptedConnection::into_socket`] where
+/// PASSIVE_LEVEL code will use it.
+///
+/// # Invariants
+/// `socket` is a connected socket that is taken out (and never used again) only by
+/// `into_socket` or `drop`.
+pub struct AcceptedConnection {
+    socket: ManuallyDrop<ConnectionSocket>,
+}
+
+impl AcceptedConnection {
+    /// A connection the provider handed over on `client`'s listen socket.
+    pub(crate) fn new(socket: NonNull<sys::WSK_SOCKET>, client: WskClient) -> Self {
+        Self {
+            socket: ManuallyDrop::new(ConnectionSocket::from_raw(
+                RawSocket::accepted(socket),
+                client,
+            )),
+        }
     }
 
-    /// The peer's address (`WskGetRemoteAddress`). IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// The provider's status (`STATUS_NOT_IMPLEMENTED` from Wine's built-in netio).
-    pub fn peer_addr(&mut self) -> Result<SocketAddr> {
-        let f = self.dispatch()?.WskGetRemoteAddress;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
-    }
-
-    /// Ends the connection (`WskDisconnect`): gracefully after optional final data (at most
-    /// [`CHUNK`] bytes), or abortively. The socket stays open (receive what the peer still
-    /// sends, then close). IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// `STATUS_INVALID_BUFFER_SIZE` for final data over [`CHUNK`]; the provider's status.
-    pub fn disconnect(&mut self, how: Disconnect<'_>, timeout: Duration) -> Result<()> {
-        let disconnect_fn = self.dispatch()?.WskDisconnect;
-        disconnect_on(&mut self.core, disconnect_fn, how, timeout)
-    }
-
-    /// Whether the socket is still open (a timed-out request that the provider could not
-    /// cancel closes it).
+    /// The blocking connection socket. IRQL: any; the socket's own calls, and dropping it,
+    /// need PASSIVE_LEVEL.
     #[must_use]
-    pub fn is_open(&self) -> bool {
-        self.core.raw.is_open()
+    pub fn into_socket(self) -> ConnectionSocket {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped or used again, so the socket is taken out once.
+        unsafe { ManuallyDrop::take(&mut this.socket) }
     }
 
-    /// Closes the connection on a worker thread. IRQL <= DISPATCH_LEVEL (where dropping,
-    /// which closes and waits, is not allowed).
+    /// Closes the connection on a worker thread. IRQL <= DISPATCH_LEVEL.
     pub fn close_later(self) {
-        let (raw, client) = self.core.into_parts();
-        socket::close_later(raw, client);
+        self.into_socket().close_later();
     }
 
-    /// Closes the connection (abortively if data is unsent). IRQL: PASSIVE_LEVEL.
-    ///
-    /// # Errors
-    /// The status of `WskCloseSocket`; the socket is released either way.
-    pub fn close(self) -> Result<()> {
-        let (mut raw, _client) = self.core.into_parts();
-        raw.close()
+    /// Gives the socket up without closing it (the provider closes a rejected connection).
+    pub(crate) fn forget(self) {
+        // The raw socket has no Drop: splitting the handle forgets it without closing.
+        let (_raw, _client) = self.into_socket().into_parts();
     }
 }
 
-/// `WskSend` of up to [`CHUNK`] bytes through `send_fn` (a connection's or a stream
-/// socket's). IRQL: PASSIVE_LEVEL.
-pub(crate) fn send_on(
-    core: &mut SocketCore,
-    send_fn: sys::PFN_WSK_SEND,
-    data: &[u8],
-    timeout: Duration,
-) -> Result<usize> {
-    let len = data.len().min(CHUNK);
-    let chunk = data.get(..len).unwrap_or_default();
-    let Some(send_fn) = send_fn else {
-        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
-    };
-    let socket = core.raw.as_ptr();
-    let raw = &mut core.raw;
-    let (sent, _) = core.blocking.run(
-        CHUNK,
-        timeout,
-        |m| {
-            if let Some(dst) = m
-                .buffer
-                .as_mut()
-                .and_then(|b| b.as_mut_slice().get_mut(..len))
-            {
-                dst.copy_from_slice(chunk);
-            }
-        },
-        |irp, m| {
-            let Some(mut wsk_buf) = m.buffer.as_ref().and_then(|b| b.wsk_buf(0, len)) else {
-                return NtStatus::INSUFFICIENT_RESOURCES.0;
-            };
-            // SAFETY: the socket is open; `wsk_buf` describes the request's pool buffer,
-            // which lives until the request completes; WSK copies the WSK_BUF itself.
-            unsafe { send_fn(socket, &raw mut wsk_buf, 0, irp) }
-        },
-        || {
-            let _ = raw.close();
-        },
-    )?;
-    Ok(sent.min(len))
+impl From<AcceptedConnection> for ConnectionSocket {
+    fn from(accepted: AcceptedConnection) -> Self {
+        accepted.into_socket()
+    }
 }
 
-/// `WskReceive` of up to `out.len()` (at most [`CHUNK`]) bytes through `receive_fn`.
-/// IRQL: PASSIVE_LEVEL.
-pub(crate) fn receive_on(
-    core: &mut SocketCore,
-    receive_fn: sys::PFN_WSK_RECEIVE,
-    out: &mut [u8],
-    flags: u32,
-    timeout: Duration,
-) -> Result<usize> {
-    let len = out.len().min(CHUNK);
-    let Some(receive_fn) = receive_fn else {
-        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
-    };
-    let socket = core.raw.as_ptr();
-    let raw = &mut core.raw;
-    let (received, memory) = core.blocking.run(
-        CHUNK,
-        timeout,
-        |_| {},
-        |irp, m| {
-            let Some(mut wsk_buf) = m.buffer.as_ref().and_then(|b| b.wsk_buf(0, len)) else {
-                return NtStatus::INSUFFICIENT_RESOURCES.0;
-            };
-            // SAFETY: the socket is open; `wsk_buf` describes the request's pool buffer.
-            unsafe { receive_fn(socket, &raw mut wsk_buf, flags, irp) }
-        },
-        || {
-            let _ = raw.close();
-        },
-    )?;
-    let n = received.min(len);
-    let src = memory.buffer.as_ref().and_then(|b| b.as_slice().get(..n));
-    if let (Some(dst), Some(src)) = (out.get_mut(..n), src) {
-        dst.copy_from_slice(src);
+impl Drop for AcceptedConnection {
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once and nothing uses the socket after it.
+        let socket = unsafe { ManuallyDrop::take(&mut self.socket) };
+        socket.close_later();
     }
-    Ok(n)
-}
-
-/// `WskDisconnect` through `disconnect_fn`. IRQL: PASSIVE_LEVEL.
-pub(crate) fn disconnect_on(
-    core: &mut SocketCore,
-    disconnect_fn: sys::PFN_WSK_DISCONNECT,
-    how: Disconnect<'_>,
-    timeout: Duration,
-) -> Result<()> {
-    let (data, flags) = match how {
-        Disconnect::Graceful(data) => (data, 0),
-        Disconnect::Abortive => (&[][..], sys::WSK_FLAG_ABORTIVE),
-    };
-    if data.len() > CHUNK {
-        return Err(Error::new(NtStatus::INVALID_BUFFER_SIZE));
-    }
-    let len = data.len();
-    let Some(disconnect_fn) = disconnect_fn else {
-        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
-    };
-    let socket = core.raw.as_ptr();
-    let raw = &mut core.raw;
-    core.blocking
-        .run(
-            if len == 0 { 0 } else { CHUNK },
-            timeout,
-            |m| {
-                if let Some(dst) = m
-                    .buffer
-                    .as_mut()
-                    .and_then(|b| b.as_mut_slice().get_mut(..len))
-                {
-                    dst.copy_from_slice(data);
-                }
-            },
-            |irp, m| {
-                let mut wsk_buf = if len == 0 {
-                    None
-                } else {
-                    m.buffer.as_ref().and_then(|b| b.wsk_buf(0, len))
-                };
-                let buffer = wsk_buf.as_mut().map_or(ptr::null_mut(), ptr::from_mut);
-                // SAFETY: the socket is open; the optional WSK_BUF describes the
-                // request's pool buffer.
-                unsafe { disconnect_fn(socket, buffer, flags, irp) }
-            },
-            || {
-                let _ = raw.close();
-            },
-        )
-        .map(|_| ())
 }
 
 /// Build of Windows 10, version 1703, the first whose WSK dispatch tables have `WskConnectEx`,
@@ -675,11 +484,11 @@ pub(crate) fn connect_ex_on(
 ) -> Result<usize> {
     let socket = raw.as_ptr();
     let len = data.len();
-    let (sent, _) = blocking.run(
-        len,
-        timeout,
-        |m| {
-            m.addresses[1] = SockAddr::from(remote);
+    let (sent, _) = blocking
+        .request(timeout)
+        .buffer(len)
+        .fill(|m| {
+            m.remote = SockAddr::from(remote);
             if let Some(dst) = m
                 .buffer
                 .as_mut()
@@ -687,8 +496,9 @@ pub(crate) fn connect_ex_on(
             {
                 dst.copy_from_slice(data);
             }
-        },
-        |irp, m| {
+        })
+        .close_if_stuck(raw)
+        .start(|irp, m| {
             let mut wsk_buf = if len == 0 {
                 None
             } else {
@@ -701,11 +511,7 @@ pub(crate) fn connect_ex_on(
             // SAFETY: the socket is open and bound; the address and the data (described by
             // `wsk_buf`, copied by WSK) live in the request's memory until it completes;
             // Flags must be 0.
-            unsafe { connect_ex_fn(socket, m.addresses[1].as_mut_ptr(), buffer, 0, irp) }
-        },
-        || {
-            let _ = raw.close();
-        },
-    )?;
+            unsafe { connect_ex_fn(socket, m.remote.as_mut_ptr(), buffer, 0, irp) }
+        })?;
     Ok(sent)
 }

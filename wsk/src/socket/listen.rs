@@ -6,10 +6,31 @@ use core::time::Duration;
 
 use wsk_bindings as sys;
 
-use crate::socket::{self, BindOptions, Category, RawSocket, SocketCore};
+use crate::socket::{BindOptions, Category, RawSocket, SocketCore};
 use crate::{ConnectionSocket, Error, NtStatus, Result, SockAddr, WskClient};
 
-/// A listening TCP socket.
+/// A listening TCP socket (`WSK_FLAG_LISTEN_SOCKET`): it listens once bound, and each
+/// [`ListenSocket::accept`] gives a [`ConnectionSocket`]. To accept without a thread, start a
+/// [`crate::task::ListenTask`] on it; for accept callbacks, bind a
+/// [`crate::events::ListenEventSocket`] instead. Dropping it closes it (PASSIVE_LEVEL).
+///
+/// ```
+/// # use wskrs_fake_kernel as fake; // on the host: the fake kernel and WSK provider
+/// # let _kernel = fake::Kernel::start();
+/// # let timeout = core::time::Duration::from_secs(5);
+/// # // SAFETY: the fake kernel's device object lives for the whole process.
+/// # let client = unsafe { wsk::WskClient::register(fake::device(), timeout) }?;
+/// use wsk::{ConnectionSocket, ListenSocket};
+///
+/// let mut listener = ListenSocket::bind(&client, "127.0.0.1:0".parse().unwrap(), timeout)?;
+/// let server = listener.local_addr()?; // the port the provider chose
+/// let mut near = ConnectionSocket::connect(&client, server, None, timeout)?;
+/// let (far, from) = listener.accept(timeout)?;
+/// assert_eq!(from, Some(near.local_addr()?));
+/// # drop((near, far, listener));
+/// # assert!(client.shutdown(timeout));
+/// # Ok::<(), wsk::Error>(())
+/// ```
 pub struct ListenSocket {
     pub(crate) core: SocketCore,
     pub(crate) local: SocketAddr,
@@ -37,23 +58,11 @@ impl ListenSocket {
         options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
-        let family = SockAddr::socket_family(&local);
-        let (mut raw, mut blocking) =
-            socket::create(client, family, Category::Listen, options, timeout)?;
-        // SAFETY: `raw` is a listen socket.
-        let bind_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskBind;
-        if let Err(e) = socket::bind(&raw, &mut blocking, bind_fn, local, timeout) {
-            let _ = raw.close();
-            return Err(e);
-        }
-        Ok(Self {
-            core: SocketCore {
-                raw,
-                blocking,
-                client: client.clone(),
-            },
-            local,
-        })
+        let core = SocketCore::bind(client, local, Category::Listen, options, timeout, |raw| {
+            // SAFETY: `raw` was just created as a listen socket.
+            unsafe { raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskBind
+        })?;
+        Ok(Self { core, local })
     }
 
     /// The address this socket was bound to, as requested (see [`ListenSocket::local_addr`]
@@ -75,12 +84,7 @@ impl ListenSocket {
                 .dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>()
         }
         .WskGetLocalAddress;
-        socket::address(
-            &self.core.raw,
-            &mut self.core.blocking,
-            f,
-            crate::options::OPTION_TIMEOUT,
-        )
+        self.core.address(f)
     }
 
     /// Waits up to `timeout` for a connection (`WskAccept`); returns it with the remote
@@ -124,13 +128,15 @@ pub(crate) fn accept_on(
         return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
     };
     let socket = core.raw.as_ptr();
-    let raw = &mut core.raw;
-    let (info, memory) = core.blocking.run(
-        0,
-        timeout,
-        |m| m.addresses = [SockAddr::empty(); 2],
-        |irp, m| {
-            let [local, remote] = &mut m.addresses;
+    let (info, memory) = core
+        .blocking
+        .request(timeout)
+        .fill(|m| {
+            m.local = SockAddr::empty();
+            m.remote = SockAddr::empty();
+        })
+        .close_if_stuck(&mut core.raw)
+        .start(|irp, m| {
             // SAFETY: the socket is open; the address storage lives in the request's memory.
             unsafe {
                 accept_fn(
@@ -138,17 +144,13 @@ pub(crate) fn accept_on(
                     0,
                     ptr::null_mut(),
                     ptr::null(),
-                    local.as_mut_ptr(),
-                    remote.as_mut_ptr(),
+                    m.local.as_mut_ptr(),
+                    m.remote.as_mut_ptr(),
                     irp,
                 )
             }
-        },
-        || {
-            let _ = raw.close();
-        },
-    )?;
-    let remote = memory.addresses[1].to_socket_addr();
+        })?;
+    let remote = memory.remote.to_socket_addr();
     let accepted =
         NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
     Ok((

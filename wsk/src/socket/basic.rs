@@ -25,17 +25,21 @@ pub enum Transport {
 /// A basic socket: options ([`crate::SocketOptions`], including `set_option_raw`,
 /// `option_raw` and `ioctl_raw`) and close. Dropping it closes it (PASSIVE_LEVEL).
 ///
-/// ```no_run
-/// # fn demo(client: &wsk::WskClient) -> wsk::Result<()> {
-/// use wsk::basic::{BasicSocket, Transport};
-/// use wsk::SocketOptions;
-/// let timeout = core::time::Duration::from_secs(5);
-/// let mut socket = BasicSocket::new(client, Transport::Udp, false, timeout)?;
-/// socket.set_recv_buffer_size(64 * 1024)?;
-/// let mut pending = [0u8; 4];
-/// socket.ioctl_raw(wsk_bindings::FIONREAD, &[], &mut pending)?;
+/// ```
+/// # use wskrs_fake_kernel as fake; // on the host: the fake kernel and WSK provider
+/// # let _kernel = fake::Kernel::start();
+/// # let timeout = core::time::Duration::from_secs(5);
+/// # // SAFETY: the fake kernel's device object lives for the whole process.
+/// # let client = unsafe { wsk::WskClient::register(fake::device(), timeout) }?;
+/// use wsk::{BasicSocket, SocketOptions, Transport};
+///
+/// let mut socket = BasicSocket::new(&client, Transport::Udp, false, timeout)?;
+/// socket.set_receive_buffer_size(64 * 1024)?;
+/// assert!(socket.receive_buffer_size()? >= 64 * 1024);
+/// // I/O controls the same way: socket.ioctl_raw(wsk_bindings::FIONREAD, &[], &mut out)
 /// socket.close()?;
-/// # Ok(()) }
+/// # assert!(client.shutdown(timeout));
+/// # Ok::<(), wsk::Error>(())
 /// ```
 pub struct BasicSocket {
     pub(crate) core: SocketCore,

@@ -1,5 +1,42 @@
-//! Completion-driven accepting: an [`Acceptor`] keeps one `WskAccept` pending on a
-//! [`ListenSocket`] and hands each connection to an [`AcceptHandler`], no thread.
+//! Completion-driven accepting: a [`ListenTask`] keeps one `WskAccept` pending on a
+//! [`ListenSocket`] and hands each connection to a [`ListenHandler`], no thread. The handler
+//! gets an [`AcceptedConnection`] (no blocking calls): it starts a
+//! [`crate::task::ConnectionTask`] on it, keeps it, or closes it.
+//!
+//! ```
+//! # use wskrs_fake_kernel as fake; // on the host: the fake kernel and WSK provider
+//! # let _kernel = fake::Kernel::start();
+//! # let timeout = core::time::Duration::from_secs(5);
+//! # // SAFETY: the fake kernel's device object lives for the whole process.
+//! # let client = unsafe { wsk::WskClient::register(fake::device(), timeout) }?;
+//! use core::net::SocketAddr;
+//! use core::sync::atomic::{AtomicUsize, Ordering};
+//! use wsk::task::{ListenHandler, ListenTask};
+//! use wsk::{AcceptedConnection, ConnectionSocket, Error, ListenSocket};
+//!
+//! /// Counts connections and closes them. Runs at IRQL <= DISPATCH_LEVEL: nothing blocks.
+//! struct CountAndClose(AtomicUsize);
+//!
+//! impl ListenHandler for CountAndClose {
+//!     fn accepted(&self, connection: AcceptedConnection, _: Option<SocketAddr>) -> bool {
+//!         self.0.fetch_add(1, Ordering::Relaxed);
+//!         connection.close_later();
+//!         true // keep accepting
+//!     }
+//!     fn finished(&self, _: Option<Error>) {}
+//! }
+//!
+//! let mut listener = ListenSocket::bind(&client, "127.0.0.1:0".parse().unwrap(), timeout)?;
+//! let server = listener.local_addr()?;
+//! let task = ListenTask::start(listener, CountAndClose(AtomicUsize::new(0)))?;
+//! let mut peer = ConnectionSocket::connect(&client, server, None, timeout)?;
+//! assert_eq!(peer.receive(&mut [0u8; 1], timeout)?, 0); // the handler closed it
+//! assert_eq!(task.handler().0.load(Ordering::Relaxed), 1);
+//! task.stop();
+//! # drop((task, peer));
+//! # assert!(client.shutdown(timeout));
+//! # Ok::<(), wsk::Error>(())
+//! ```
 
 use core::cell::UnsafeCell;
 use core::net::SocketAddr;
@@ -7,15 +44,13 @@ use core::ptr::{self, NonNull};
 
 use wsk_bindings as sys;
 
-use crate::irp::Irp;
-use crate::socket::RawSocket;
 use crate::task::{self, Task, TaskCore};
-use crate::{ConnectionSocket, Error, ListenSocket, NtStatus, Result, Shared, SockAddr};
+use crate::{AcceptedConnection, Error, ListenSocket, NtStatus, PoolArc, Result, SockAddr};
 
 /// Receives accepted connections. Called at IRQL <= DISPATCH_LEVEL (except `finished`); must not block.
-pub trait AcceptHandler: Send + Sync + 'static {
+pub trait ListenHandler: Send + Sync + 'static {
     /// A connection from `remote` was accepted. Return false to stop accepting.
-    fn accepted(&self, connection: ConnectionSocket, remote: Option<SocketAddr>) -> bool;
+    fn accepted(&self, connection: AcceptedConnection, remote: Option<SocketAddr>) -> bool;
     /// The listen socket is closed; `error` is the failure that stopped accepting, if any.
     /// Runs once, at PASSIVE_LEVEL.
     fn finished(&self, error: Option<Error>);
@@ -30,30 +65,23 @@ struct AcceptInner<H> {
 }
 
 // SAFETY: the address buffers are used by one request at a time (task protocol).
-unsafe impl<H: AcceptHandler> Sync for AcceptInner<H> {}
+unsafe impl<H: ListenHandler> Sync for AcceptInner<H> {}
 // SAFETY: as above.
-unsafe impl<H: AcceptHandler> Send for AcceptInner<H> {}
+unsafe impl<H: ListenHandler> Send for AcceptInner<H> {}
 
 /// A listener that accepts asynchronously.
-pub struct Acceptor<H: AcceptHandler>(Shared<AcceptInner<H>>);
+pub struct ListenTask<H: ListenHandler>(PoolArc<AcceptInner<H>>);
 
-impl<H: AcceptHandler> Acceptor<H> {
+impl<H: ListenHandler> ListenTask<H> {
     /// Starts accepting on `listener`. IRQL <= DISPATCH_LEVEL.
     ///
     /// # Errors
     /// `STATUS_INSUFFICIENT_RESOURCES`; the listener is closed in that case.
     pub fn start(listener: ListenSocket, handler: H) -> Result<Self> {
         let (raw, client) = listener.into_parts();
-        let irp = match Irp::try_new() {
-            Ok(irp) => irp,
-            Err(e) => {
-                crate::socket::close_later(raw, client);
-                return Err(e);
-            }
-        };
-        // From here a failure drops the TaskCore, which closes the socket on a worker thread.
-        let inner = Shared::try_new(AcceptInner {
-            core: TaskCore::new(raw, client, irp),
+        let core = TaskCore::try_new(raw, client)?;
+        let inner = PoolArc::try_new(AcceptInner {
+            core,
             remote: UnsafeCell::new(SockAddr::empty()),
             local: UnsafeCell::new(SockAddr::empty()),
             handler,
@@ -62,20 +90,20 @@ impl<H: AcceptHandler> Acceptor<H> {
         Ok(Self(inner))
     }
 
-    /// The handler.
+    /// The handler. IRQL: any.
     #[must_use]
     pub fn handler(&self) -> &H {
         &self.0.handler
     }
 
     /// Closes the listen socket; a pending accept completes as cancelled and
-    /// [`AcceptHandler::finished`] follows. IRQL <= DISPATCH_LEVEL.
+    /// [`ListenHandler::finished`] follows. IRQL <= DISPATCH_LEVEL.
     pub fn stop(&self) {
         task::close(&self.0, None);
     }
 }
 
-impl<H: AcceptHandler> Task for AcceptInner<H> {
+impl<H: ListenHandler> Task for AcceptInner<H> {
     fn core(&self) -> &TaskCore {
         &self.core
     }
@@ -108,7 +136,7 @@ impl<H: AcceptHandler> Task for AcceptInner<H> {
         })
     }
 
-    fn completed(this: &Shared<Self>, status: NtStatus, information: usize) -> bool {
+    fn completed(this: &PoolArc<Self>, status: NtStatus, information: usize) -> bool {
         if !status.is_success() {
             return task::failed(this, status);
         }
@@ -117,8 +145,7 @@ impl<H: AcceptHandler> Task for AcceptInner<H> {
         };
         // SAFETY: the request finished; the provider wrote the remote address.
         let remote = unsafe { (*this.remote.get()).to_socket_addr() };
-        let connection =
-            ConnectionSocket::from_raw(RawSocket::accepted(accepted), this.core.client().clone());
+        let connection = AcceptedConnection::new(accepted, this.core.client().clone());
         if this.core.is_closing() {
             connection.close_later();
             return false;
