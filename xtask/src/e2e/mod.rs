@@ -127,6 +127,12 @@ const CASES: &[CaseDef] = &[
         &[],
     ),
     case("echo_200_concurrent", services::echo_200_concurrent, &[]),
+    // The echo service turns Nagle off with WskControlSocket, which Wine's netio lacks.
+    case(
+        "echo_round_trips_without_stall",
+        services::echo_round_trips_without_stall,
+        &[Need::SocketOptions],
+    ),
     case(
         "ipv6_echo_listener",
         services::ipv6_echo_listener,
