@@ -267,6 +267,10 @@ impl_core!(
     crate::StreamListenSocket,
     crate::StreamConnectionSocket
 );
+/// On a listening socket the options are for the connections it accepts: Winsock documents
+/// that an accepted socket has the listening socket's properties, and the wsk-rs provider
+/// follows it (Windows' `WskAccept` documentation does not say).
+impl TcpOptions for crate::ListenSocket {}
 impl TcpOptions for crate::ConnectionSocket {}
 impl TcpOptions for crate::StreamConnectionSocket {}
 
