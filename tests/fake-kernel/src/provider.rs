@@ -29,6 +29,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use wsk_bindings::{self as sys, sockaddr, NtStatus};
+use wskrs_provider_model::{self as model, options::OptionStore};
 
 use crate::netio::{self, Event};
 use crate::ntoskrnl;
@@ -201,6 +202,21 @@ enum Category {
     Datagram,
 }
 
+impl Category {
+    /// What kind of socket the option catalogue sees.
+    fn option_kind(self) -> model::options::SocketKind {
+        match self {
+            Self::Listen | Self::Connection => model::options::SocketKind::Tcp,
+            Self::Datagram => model::options::SocketKind::Datagram,
+            Self::Basic => model::options::SocketKind::Basic,
+        }
+    }
+}
+
+/// The fake transport's send and receive buffer size: the value of `SO_RCVBUF` and
+/// `SO_SNDBUF` before a set ("transport-specific" on Windows).
+const TRANSPORT_BUFFER: u32 = 8192;
+
 // The flags are independent states of one socket, as a real provider keeps them.
 #[allow(clippy::struct_excessive_bools)]
 struct Sock {
@@ -220,7 +236,8 @@ struct Sock {
     /// Sends waiting for room in the peer's receive window (flow control), with their data.
     blocked: VecDeque<(Request, Vec<u8>)>,
     hung: Vec<Request>,
-    options: HashMap<(u32, u32), Vec<u8>>,
+    /// Option values, answered as the catalogue says (`wskrs_provider_model::options`).
+    options: OptionStore,
     /// The client's event context and dispatch table (`WskSocket`), as addresses.
     client_events: (usize, usize),
     /// `WSK_EVENT_*` callbacks enabled with `SO_WSK_EVENT_CALLBACK`.
@@ -244,7 +261,7 @@ impl Sock {
             waiting: VecDeque::new(),
             blocked: VecDeque::new(),
             hung: Vec::new(),
-            options: HashMap::new(),
+            options: OptionStore::new(category.option_kind(), TRANSPORT_BUFFER),
             client_events: (0, 0),
             event_mask: 0,
         }
@@ -1031,54 +1048,14 @@ fn copy_out(request: &Request, from: &mut VecDeque<u8>) -> usize {
     n
 }
 
-/// Reads a SOCKADDR_IN or SOCKADDR_IN6.
-///
-/// # Safety
-/// `p` is null or points to a socket address of the size its family says.
-unsafe fn read_addr(p: *const sys::SOCKADDR) -> Option<SocketAddr> {
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: every socket address starts with its 16-bit family.
-    let family = unsafe { p.cast::<u16>().read_unaligned() };
-    match family {
-        sys::AF_INET_FAMILY => {
-            // SAFETY: the family says this is a SOCKADDR_IN.
-            let a = unsafe { p.cast::<sys::SOCKADDR_IN>().read_unaligned() };
-            let (octets, port) = sockaddr::v4_parts(&a);
-            Some(SocketAddr::new(IpAddr::from(octets), port))
-        }
-        sys::AF_INET6_FAMILY => {
-            // SAFETY: the family says this is a SOCKADDR_IN6.
-            let a = unsafe { p.cast::<sys::SOCKADDR_IN6>().read_unaligned() };
-            let (octets, port, _, _) = sockaddr::v6_parts(&a);
-            Some(SocketAddr::new(IpAddr::from(octets), port))
-        }
-        _ => None,
-    }
-}
-
 /// Writes `addr` as SOCKADDR_IN or SOCKADDR_IN6 at `p` (0: nowhere).
 ///
 /// # Safety
 /// `p` is 0 or points to storage for a SOCKADDR_IN6.
 unsafe fn write_addr(p: usize, addr: SocketAddr) {
-    if p == 0 {
-        return;
-    }
-    match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: caller's contract (a SOCKADDR_IN is smaller than a SOCKADDR_IN6).
-            unsafe {
-                (p as *mut sys::SOCKADDR_IN)
-                    .write_unaligned(sockaddr::v4(a.ip().octets(), a.port()));
-            }
-        }
-        SocketAddr::V6(a) => {
-            let v6 = sockaddr::v6(a.ip().octets(), a.port(), a.flowinfo(), a.scope_id());
-            // SAFETY: caller's contract.
-            unsafe { (p as *mut sys::SOCKADDR_IN6).write_unaligned(v6) };
-        }
+    if p != 0 {
+        // SAFETY: caller's contract: room for a SOCKADDR_IN6.
+        unsafe { model::sockaddr::write(p as *mut sys::SOCKADDR, addr) };
     }
 }
 
@@ -1203,7 +1180,7 @@ unsafe extern "C" fn wsk_get_name_info(
                 return Some((NtStatus::INVALID_PARAMETER, 0));
             }
             // SAFETY: the client passes a socket address of `length` bytes.
-            let Some(remote) = (unsafe { read_addr(a as *const sys::SOCKADDR) }) else {
+            let Some(remote) = (unsafe { model::sockaddr::read(a as *const sys::SOCKADDR) }) else {
                 return Some((NtStatus::INVALID_PARAMETER, 0));
             };
             for (p, text) in [
@@ -1289,27 +1266,23 @@ unsafe extern "C" fn control_socket(
             let s = net.sock(key);
             match request_type {
                 sys::WskSetOption => {
-                    let value = if input.is_null() {
-                        Vec::new()
-                    } else {
+                    let value = (!input.is_null()).then(|| {
                         // SAFETY: the client passes `input_size` readable bytes.
                         unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
-                            .to_vec()
-                    };
-                    s.options.insert((level, code), value);
-                    Some((NtStatus::SUCCESS, 0))
+                    });
+                    let status = s.options.set(level, code, value).err();
+                    Some((status.unwrap_or(NtStatus::SUCCESS), 0))
                 }
                 sys::WskGetOption => {
-                    let value = s
-                        .options
-                        .get(&(level, code))
-                        .cloned()
-                        .unwrap_or_else(|| 0u32.to_ne_bytes().to_vec());
-                    let n = value.len().min(output_size);
-                    if n > 0 && !output.is_null() {
-                        // SAFETY: the client passes `output_size` writable bytes.
-                        unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
-                    }
+                    let room = if output.is_null() { 0 } else { output_size };
+                    let value = match s.options.get(level, code, room) {
+                        Ok(value) => value,
+                        Err(status) => return Some((status, 0)),
+                    };
+                    let n = value.len();
+                    // SAFETY: the client passes `output_size` writable bytes; the store
+                    // answers only values that fit.
+                    unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
                     if !returned.is_null() {
                         // SAFETY: the client passes a writable SIZE_T or null.
                         unsafe { returned.write(n as sys::SIZE_T) };
@@ -1680,7 +1653,7 @@ unsafe extern "C" fn bind(
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     // SAFETY: the client passes a socket address.
-    let addr = unsafe { read_addr(local) };
+    let addr = unsafe { model::sockaddr::read(local) };
     call(
         Op::Bind,
         socket as usize,
@@ -1712,7 +1685,7 @@ unsafe extern "C" fn connect(
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     // SAFETY: the client passes a socket address.
-    let remote = unsafe { read_addr(remote) };
+    let remote = unsafe { model::sockaddr::read(remote) };
     call(
         Op::Connect,
         socket as usize,
@@ -1930,7 +1903,7 @@ unsafe extern "C" fn send_to(
     // SAFETY: the client passes a WSK_BUF.
     let buf = unsafe { take_buf(buf, Op::SendTo) };
     // SAFETY: the client passes a socket address.
-    let to = unsafe { read_addr(remote) };
+    let to = unsafe { model::sockaddr::read(remote) };
     call(
         Op::SendTo,
         socket as usize,

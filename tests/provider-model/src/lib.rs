@@ -1,0 +1,15 @@
+//! What the project's two WSK providers model alike, defined once: the Wine provider
+//! (`tests/wsk-provider`, WSK over Winsock) and the host fake's scriptable provider
+//! (`tests/fake-kernel`).
+//!
+//! - [`sockaddr`]: `SOCKADDR_IN` / `SOCKADDR_IN6` in client memory and [`std::net::SocketAddr`].
+//! - [`options`]: the socket-option catalogue (value kind, default, which sockets, the status
+//!   a bad request gets), the `IPPROTO_TCP` options Wine's Winsock refuses that the providers
+//!   answer themselves ([`options::TcpOptions`]), and a per-socket store of option values for
+//!   a provider with no transport beneath it ([`options::OptionStore`]).
+//!
+//! It builds for the host (the fake) and for `x86_64-pc-windows-gnu` (the Wine provider), on
+//! `std`, with every WSK type from `wsk-bindings`.
+
+pub mod options;
+pub mod sockaddr;
