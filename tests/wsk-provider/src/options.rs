@@ -1,10 +1,22 @@
 //! `WskControlSocket`: socket options (`WskSetOption` / `WskGetOption`) mapped to Winsock's
-//! `setsockopt` / `getsockopt`, plus `SO_WSK_SECURITY` kept by the provider.
+//! `setsockopt` / `getsockopt`, plus `SO_WSK_SECURITY` kept by the provider; the catalogue
+//! (kinds, defaults, statuses) is the one the host fake answers from
+//! (`wskrs_provider_model::options`).
+//!
+//! `IPPROTO_TCP` options that Windows supports and Wine 8.0's Winsock refuses
+//! ([`model::emulated`]) are answered by the provider: a WSK client written for Windows sets
+//! them and expects them to stick. Winsock is always asked first: an option a later Wine
+//! accepts goes to the real Linux socket and is read back from it. `TCP_KEEPIDLE` and
+//! `TCP_KEEPINTVL` also reach the Linux socket through `SIO_KEEPALIVE_VALS` (Wine sets
+//! `TCP_KEEPIDLE` / `TCP_KEEPINTVL` from it) while keep-alive is on, and again whenever
+//! `SO_KEEPALIVE` is turned on. The others cannot reach it through Wine 8.0's Winsock
+//! (README, "TCP options").
 
 use std::ffi::c_void;
 
 use windows_sys::Win32::Networking::WinSock as ws;
 use wsk_bindings::{self as sys, NtStatus};
+use wskrs_provider_model::options as model;
 
 use crate::irp::PendingIrp;
 use crate::security::CachedSd;
@@ -121,9 +133,8 @@ pub(crate) unsafe fn read_sd_pointer(p: *const c_void, size: usize) -> Option<*m
 /// `req`'s input buffer is readable for `input_size` bytes.
 unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
     if req.level == sys::SOL_SOCKET && req.code == sys::SO_WSK_SECURITY {
-        // The documentation requires an IRP for this option.
         if !req.has_irp {
-            return (NtStatus::INVALID_PARAMETER, 0);
+            return (model::SECURITY_WITHOUT_IRP, 0);
         }
         // SAFETY: caller's contract.
         let Some(sd) = (unsafe { read_sd_pointer(req.input, req.input_size) }) else {
@@ -140,7 +151,7 @@ unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
     };
     let (Ok(level), Ok(name), Ok(len)) = (
         i32::try_from(req.level),
-        Ok::<i32, ()>(option_name(req.code)),
+        Ok::<i32, ()>(model::winsock_name(req.code)),
         i32::try_from(req.input_size),
     ) else {
         return (NtStatus::INVALID_PARAMETER, 0);
@@ -152,8 +163,7 @@ unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
     if unsafe { ws::setsockopt(h, level, name, req.input.cast_const().cast(), len) } != 0 {
         // SAFETY: no preconditions.
         let error = unsafe { ws::WSAGetLastError() };
-        if error == ws::WSAENOPROTOOPT && crate::tcpopt::emulated(req.level, req.code) && s.is_tcp()
-        {
+        if error == ws::WSAENOPROTOOPT && model::emulated(req.level, req.code) && s.is_tcp() {
             // SAFETY: caller's contract (the input buffer is readable for its size).
             return (unsafe { set_emulated(s, h, req) }, 0);
         }
@@ -170,14 +180,14 @@ unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
     (NtStatus::SUCCESS, 0)
 }
 
-/// A `WskSetOption` of an `IPPROTO_TCP` option Winsock refused (`crate::tcpopt`): a DWORD,
+/// A `WskSetOption` of an `IPPROTO_TCP` option Winsock refused ([`model::emulated`]): a DWORD,
 /// validated and stored; keep-alive tuning also reaches the Linux socket.
 ///
 /// # Safety
 /// `req`'s input buffer is readable for `input_size` bytes.
 unsafe fn set_emulated(s: &Socket, h: ws::SOCKET, req: &Request) -> NtStatus {
     if req.input.is_null() || req.input_size < size_of::<u32>() {
-        return NtStatus::INVALID_PARAMETER;
+        return model::SHORT_INPUT;
     }
     // SAFETY: at least 4 readable bytes (checked; caller's contract).
     let value = unsafe { req.input.cast::<u32>().read_unaligned() };
@@ -251,10 +261,10 @@ fn apply_keepalive(s: &Socket, h: ws::SOCKET) {
 unsafe fn get(s: &Socket, req: &Request) -> Outcome {
     if req.level == sys::SOL_SOCKET && req.code == sys::SO_WSK_SECURITY {
         if !req.has_irp {
-            return (NtStatus::INVALID_PARAMETER, 0);
+            return (model::SECURITY_WITHOUT_IRP, 0);
         }
         if req.output.is_null() || req.output_size < size_of::<*mut c_void>() {
-            return (NtStatus::BUFFER_TOO_SMALL, 0);
+            return (model::SHORT_OUTPUT, 0);
         }
         // A socket without a descriptor reports NULL (it uses the default descriptor).
         let sd = s
@@ -270,7 +280,7 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
     };
     let (Ok(level), Ok(name), Ok(mut len)) = (
         i32::try_from(req.level),
-        Ok::<i32, ()>(option_name(req.code)),
+        Ok::<i32, ()>(model::winsock_name(req.code)),
         i32::try_from(req.output_size),
     ) else {
         return (NtStatus::INVALID_PARAMETER, 0);
@@ -282,13 +292,12 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
     if unsafe { ws::getsockopt(h, level, name, req.output.cast(), &raw mut len) } != 0 {
         // SAFETY: no preconditions.
         let error = unsafe { ws::WSAGetLastError() };
-        if error == ws::WSAENOPROTOOPT && crate::tcpopt::emulated(req.level, req.code) && s.is_tcp()
-        {
+        if error == ws::WSAENOPROTOOPT && model::emulated(req.level, req.code) && s.is_tcp() {
             let Some(value) = s.tcp_option(req.code) else {
-                return (NtStatus::INVALID_PARAMETER, 0);
+                return (model::UNKNOWN_OPTION, 0);
             };
             if req.output_size < size_of::<u32>() {
-                return (NtStatus::BUFFER_TOO_SMALL, 0);
+                return (model::SHORT_OUTPUT, 0);
             }
             // SAFETY: at least 4 writable bytes (checked; caller's contract).
             unsafe { req.output.cast::<u32>().write_unaligned(value) };
@@ -297,7 +306,7 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
         return (crate::status::from_wsa(error), 0);
     }
     let mut len = usize::try_from(len).unwrap_or(0);
-    if is_boolean(req.level, req.code) && len < 4 && req.output_size >= 4 {
+    if model::is_boolean(req.level, req.code) && len < 4 && req.output_size >= 4 {
         // Winsock (Windows' and Wine's) returns one byte for these; WSK clients read a ULONG.
         let rest = req.output.cast::<u8>().wrapping_add(len);
         // SAFETY: the buffer has at least 4 writable bytes (checked); `len` < 4 were written.
@@ -305,21 +314,4 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
         len = 4;
     }
     (NtStatus::SUCCESS, len)
-}
-
-/// Options whose value is a boolean (`BOOL`/`DWORD` when set, a single byte when read).
-fn is_boolean(level: u32, code: u32) -> bool {
-    matches!(
-        (level, code),
-        (
-            sys::SOL_SOCKET,
-            sys::SO_REUSEADDR | sys::SO_EXCLUSIVEADDRUSE | sys::SO_KEEPALIVE
-        ) | (sys::IPPROTO_TCP, sys::TCP_NODELAY)
-            | (sys::IPPROTO_IPV6, sys::IPV6_V6ONLY)
-    )
-}
-
-/// Option names are `int` in Winsock; `SO_EXCLUSIVEADDRUSE` is `~SO_REUSEADDR`, a negative int.
-fn option_name(code: u32) -> i32 {
-    i32::from_ne_bytes(code.to_ne_bytes())
 }

@@ -75,7 +75,7 @@ struct State {
     /// `SIO_WSK_SET_REMOTE_ADDRESS`) a `WskSendTo` without a remote address goes to.
     fixed_to: Option<Addr>,
     /// `IPPROTO_TCP` options Wine's Winsock refuses, answered by the provider.
-    tcp: crate::tcpopt::TcpOptions,
+    tcp: wskrs_provider_model::options::TcpOptions,
 }
 
 /// A WSK socket.
@@ -881,7 +881,7 @@ impl Socket {
         self.sock_type == wsk_bindings::SOCK_STREAM_TYPE
     }
 
-    /// Sets an emulated `IPPROTO_TCP` option (`crate::tcpopt`).
+    /// Sets an emulated `IPPROTO_TCP` option (`wskrs_provider_model::options::emulated`).
     pub(crate) fn set_tcp_option(&self, code: u32, value: u32) -> Result<(), NtStatus> {
         self.lock().tcp.set(code, value)
     }
@@ -892,7 +892,7 @@ impl Socket {
     }
 
     /// The keep-alive time and interval the client tuned, if it did.
-    pub(crate) fn tcp_keepalive(&self) -> Option<crate::tcpopt::KeepAlive> {
+    pub(crate) fn tcp_keepalive(&self) -> Option<wskrs_provider_model::options::KeepAlive> {
         self.lock().tcp.keepalive()
     }
 }
