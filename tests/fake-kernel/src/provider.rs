@@ -29,7 +29,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use wsk_bindings::{self as sys, sockaddr, NtStatus};
-use wskrs_provider_model::{self as model, options::OptionStore};
+use wskrs_provider_model::{self as model, dispatch, options::OptionStore};
 
 use crate::netio::{self, Event};
 use crate::ntoskrnl;
@@ -450,15 +450,15 @@ static PROVIDER: sys::WSK_PROVIDER_DISPATCH = sys::WSK_PROVIDER_DISPATCH {
     Version: sys::make_wsk_version(1, 0),
     Reserved: 0,
     WskSocket: Some(wsk_socket),
-    WskSocketConnect: Some(wsk_socket_connect),
-    WskControlClient: Some(wsk_control_client),
-    WskGetAddressInfo: Some(wsk_get_address_info),
+    WskSocketConnect: Some(dispatch::socket_connect::<Fake>),
+    WskControlClient: Some(dispatch::control_client::<Fake>),
+    WskGetAddressInfo: Some(dispatch::get_address_info::<Fake>),
     WskFreeAddressInfo: Some(wsk_free_address_info),
-    WskGetNameInfo: Some(wsk_get_name_info),
+    WskGetNameInfo: Some(dispatch::get_name_info::<Fake>),
 };
 
 const BASIC: sys::WSK_PROVIDER_BASIC_DISPATCH = sys::WSK_PROVIDER_BASIC_DISPATCH {
-    WskControlSocket: Some(control_socket),
+    WskControlSocket: Some(dispatch::control_socket::<Fake>),
     WskCloseSocket: Some(close_socket),
 };
 
@@ -490,7 +490,7 @@ static DATAGRAM: sys::WSK_PROVIDER_DATAGRAM_DISPATCH = sys::WSK_PROVIDER_DATAGRA
     Basic: BASIC,
     WskBind: Some(bind),
     WskSendTo: Some(send_to),
-    WskReceiveFrom: Some(receive_from),
+    WskReceiveFrom: Some(dispatch::receive_from::<Fake>),
     WskRelease: Some(release_datagrams),
     WskGetLocalAddress: Some(local_address),
     WskSendMessages: None,
@@ -1100,51 +1100,6 @@ unsafe extern "C" fn wsk_socket(
     )
 }
 
-unsafe extern "C" fn wsk_socket_connect(
-    _client: *mut sys::WSK_CLIENT,
-    _socket_type: u16,
-    _protocol: u32,
-    _local: *mut sys::SOCKADDR,
-    _remote: *mut sys::SOCKADDR,
-    _flags: u32,
-    _context: *mut c_void,
-    _dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    _security: *mut sys::SECURITY_DESCRIPTOR,
-    _irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    NtStatus::NOT_IMPLEMENTED.0
-}
-
-unsafe extern "C" fn wsk_control_client(
-    _client: *mut sys::WSK_CLIENT,
-    _control: u32,
-    _input_size: sys::SIZE_T,
-    _input: *mut c_void,
-    _output_size: sys::SIZE_T,
-    _output: *mut c_void,
-    _returned: *mut sys::SIZE_T,
-    _irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    NtStatus::NOT_IMPLEMENTED.0
-}
-
-unsafe extern "C" fn wsk_get_address_info(
-    _client: *mut sys::WSK_CLIENT,
-    _node: *mut sys::UNICODE_STRING,
-    _service: *mut sys::UNICODE_STRING,
-    _namespace: u32,
-    _provider: *mut sys::GUID,
-    _hints: *mut sys::ADDRINFOEXW,
-    _result: *mut *mut sys::ADDRINFOEXW,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    _irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    NtStatus::NOT_IMPLEMENTED.0
-}
-
 unsafe extern "C" fn wsk_free_address_info(
     _client: *mut sys::WSK_CLIENT,
     _info: *mut sys::ADDRINFOEXW,
@@ -1152,49 +1107,158 @@ unsafe extern "C" fn wsk_free_address_info(
     violation("WskFreeAddressInfo of a list this provider never returned");
 }
 
-unsafe extern "C" fn wsk_get_name_info(
-    client: *mut sys::WSK_CLIENT,
-    addr: *mut sys::SOCKADDR,
-    length: u32,
-    node: *mut sys::UNICODE_STRING,
-    service: *mut sys::UNICODE_STRING,
-    _flags: u32,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    if client != (&raw const CLIENT).cast_mut().cast() {
-        violation("WskGetNameInfo with a client that is not the captured NPI's");
+/// The fake's handling of the routines whose parameter lists the providers share
+/// ([`model::dispatch`]).
+struct Fake;
+
+impl dispatch::Provider for Fake {
+    unsafe fn socket_connect(_: dispatch::SocketConnect) -> sys::NTSTATUS {
+        NtStatus::NOT_IMPLEMENTED.0
     }
-    if node.is_null() && service.is_null() {
-        violation("WskGetNameInfo with neither NodeName nor ServiceName");
+
+    unsafe fn control_client(_: dispatch::ControlClient) -> sys::NTSTATUS {
+        NtStatus::NOT_IMPLEMENTED.0
     }
-    let (a, n, sv) = (addr as usize, node as usize, service as usize);
-    // Numeric answers: the host as its address text, the service as its port number.
-    call(
-        Op::NameInfo,
-        0,
-        Request::new(irp, Op::NameInfo),
-        move |_, _, _, _| {
-            if a == 0 || (length as usize) < std::mem::size_of::<sys::SOCKADDR_IN>() {
-                return Some((NtStatus::INVALID_PARAMETER, 0));
-            }
-            // SAFETY: the client passes a socket address of `length` bytes.
-            let Some(remote) = (unsafe { model::sockaddr::read(a as *const sys::SOCKADDR) }) else {
-                return Some((NtStatus::INVALID_PARAMETER, 0));
-            };
-            for (p, text) in [
-                (n, remote.ip().to_string()),
-                (sv, remote.port().to_string()),
-            ] {
-                // SAFETY: the client passes NULL or a UNICODE_STRING with a writable buffer.
-                if let Err(status) = unsafe { write_unicode(p, &text) } {
-                    return Some((status, 0));
+
+    unsafe fn get_address_info(_: dispatch::GetAddressInfo) -> sys::NTSTATUS {
+        NtStatus::NOT_IMPLEMENTED.0
+    }
+
+    unsafe fn get_name_info(routine: dispatch::GetNameInfo) -> sys::NTSTATUS {
+        let dispatch::GetNameInfo {
+            client,
+            address: addr,
+            length,
+            node,
+            service,
+            irp,
+            ..
+        } = routine;
+        if client != (&raw const CLIENT).cast_mut().cast() {
+            violation("WskGetNameInfo with a client that is not the captured NPI's");
+        }
+        if node.is_null() && service.is_null() {
+            violation("WskGetNameInfo with neither NodeName nor ServiceName");
+        }
+        let (a, n, sv) = (addr as usize, node as usize, service as usize);
+        // Numeric answers: the host as its address text, the service as its port number.
+        call(
+            Op::NameInfo,
+            0,
+            Request::new(irp, Op::NameInfo),
+            move |_, _, _, _| {
+                if a == 0 || (length as usize) < std::mem::size_of::<sys::SOCKADDR_IN>() {
+                    return Some((NtStatus::INVALID_PARAMETER, 0));
                 }
+                // SAFETY: the client passes a socket address of `length` bytes.
+                let Some(remote) = (unsafe { model::sockaddr::read(a as *const sys::SOCKADDR) })
+                else {
+                    return Some((NtStatus::INVALID_PARAMETER, 0));
+                };
+                for (p, text) in [
+                    (n, remote.ip().to_string()),
+                    (sv, remote.port().to_string()),
+                ] {
+                    // SAFETY: the client passes NULL or a UNICODE_STRING with a writable buffer.
+                    if let Err(status) = unsafe { write_unicode(p, &text) } {
+                        return Some((status, 0));
+                    }
+                }
+                Some((NtStatus::SUCCESS, 0))
+            },
+        )
+    }
+
+    unsafe fn control_socket(routine: dispatch::ControlSocket) -> sys::NTSTATUS {
+        let dispatch::ControlSocket {
+            socket,
+            request: request_type,
+            code,
+            level,
+            input,
+            input_size,
+            output,
+            output_size,
+            returned,
+            irp,
+        } = routine;
+        if routine.is_event_callback() {
+            // SAFETY: the client passes `input_size` bytes (checked below before reading).
+            return unsafe { event_callback_option(socket as usize, input, input_size, irp) };
+        }
+        call(
+            Op::Control,
+            socket as usize,
+            Request::new(irp, Op::Control),
+            |net, key, _, _| {
+                let s = net.sock(key);
+                match request_type {
+                    sys::WskSetOption => {
+                        let value = (!input.is_null()).then(|| {
+                            // SAFETY: the client passes `input_size` readable bytes.
+                            unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
+                        });
+                        let status = s.options.set(level, code, value).err();
+                        Some((status.unwrap_or(NtStatus::SUCCESS), 0))
+                    }
+                    sys::WskGetOption => {
+                        let room = if output.is_null() { 0 } else { output_size };
+                        let value = match s.options.get(level, code, room) {
+                            Ok(value) => value,
+                            Err(status) => return Some((status, 0)),
+                        };
+                        let n = value.len();
+                        // SAFETY: the client passes `output_size` writable bytes; the store
+                        // answers only values that fit.
+                        unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
+                        if !returned.is_null() {
+                            // SAFETY: the client passes a writable SIZE_T or null.
+                            unsafe { returned.write(n as sys::SIZE_T) };
+                        }
+                        Some((NtStatus::SUCCESS, n))
+                    }
+                    _ => Some((NtStatus::INVALID_DEVICE_REQUEST, 0)),
+                }
+            },
+        )
+    }
+
+    unsafe fn receive_from(routine: dispatch::ReceiveFrom) -> sys::NTSTATUS {
+        let dispatch::ReceiveFrom {
+            socket,
+            buffer: buf,
+            remote,
+            control_length,
+            control_flags,
+            irp,
+            ..
+        } = routine;
+        // The fake has no control information: 0 bytes of it and no flags (written now; the
+        // client's ULONGs stay valid until the IRP completes).
+        for p in [control_length, control_flags] {
+            if !p.is_null() {
+                // SAFETY: the client's ULONG when not null (WSK contract).
+                unsafe { p.write_unaligned(0) };
             }
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+        }
+        // SAFETY: the client passes a WSK_BUF.
+        let buf = unsafe { take_buf(buf, Op::ReceiveFrom) };
+        let mut request = Request::new(irp, Op::ReceiveFrom);
+        request.addr[0] = remote as usize;
+        call(
+            Op::ReceiveFrom,
+            socket as usize,
+            Request::new(irp, Op::ReceiveFrom),
+            |net, key, _, done| {
+                match buf {
+                    Ok(Some(b)) => request.buf = Some(b),
+                    Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+                    Err(status) => return Some((status, 0)),
+                }
+                net.wait(key, request, done)
+            },
+        )
+    }
 }
 
 /// Writes `text` NUL-terminated into the UNICODE_STRING at `p` (0: nowhere) and sets `Length`.
@@ -1231,66 +1295,6 @@ unsafe extern "C" fn close_socket(
         |net, key, _, done| {
             net.close(key, done);
             Some((NtStatus::SUCCESS, 0))
-        },
-    )
-}
-
-unsafe extern "C" fn control_socket(
-    socket: *mut sys::WSK_SOCKET,
-    request_type: sys::WSK_CONTROL_SOCKET_TYPE,
-    code: u32,
-    level: u32,
-    input_size: sys::SIZE_T,
-    input: *mut c_void,
-    output_size: sys::SIZE_T,
-    output: *mut c_void,
-    returned: *mut sys::SIZE_T,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    let (input_size, output_size) = (
-        usize::try_from(input_size).unwrap_or(0),
-        usize::try_from(output_size).unwrap_or(0),
-    );
-    if request_type == sys::WskSetOption
-        && code == sys::SO_WSK_EVENT_CALLBACK
-        && level == sys::SOL_SOCKET
-    {
-        // SAFETY: the client passes `input_size` bytes (checked below before reading).
-        return unsafe { event_callback_option(socket as usize, input, input_size, irp) };
-    }
-    call(
-        Op::Control,
-        socket as usize,
-        Request::new(irp, Op::Control),
-        |net, key, _, _| {
-            let s = net.sock(key);
-            match request_type {
-                sys::WskSetOption => {
-                    let value = (!input.is_null()).then(|| {
-                        // SAFETY: the client passes `input_size` readable bytes.
-                        unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
-                    });
-                    let status = s.options.set(level, code, value).err();
-                    Some((status.unwrap_or(NtStatus::SUCCESS), 0))
-                }
-                sys::WskGetOption => {
-                    let room = if output.is_null() { 0 } else { output_size };
-                    let value = match s.options.get(level, code, room) {
-                        Ok(value) => value,
-                        Err(status) => return Some((status, 0)),
-                    };
-                    let n = value.len();
-                    // SAFETY: the client passes `output_size` writable bytes; the store
-                    // answers only values that fit.
-                    unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
-                    if !returned.is_null() {
-                        // SAFETY: the client passes a writable SIZE_T or null.
-                        unsafe { returned.write(n as sys::SIZE_T) };
-                    }
-                    Some((NtStatus::SUCCESS, n))
-                }
-                _ => Some((NtStatus::INVALID_DEVICE_REQUEST, 0)),
-            }
         },
     )
 }
@@ -1936,43 +1940,6 @@ unsafe extern "C" fn send_to(
                 }
             }
             Some((NtStatus::SUCCESS, len))
-        },
-    )
-}
-
-unsafe extern "C" fn receive_from(
-    socket: *mut sys::WSK_SOCKET,
-    buf: *mut sys::WSK_BUF,
-    _flags: u32,
-    remote: *mut sys::SOCKADDR,
-    control_length: *mut u32,
-    _control: *mut sys::CMSGHDR,
-    control_flags: *mut u32,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    // The fake has no control information: 0 bytes of it and no flags (written now; the
-    // client's ULONGs stay valid until the IRP completes).
-    for p in [control_length, control_flags] {
-        if !p.is_null() {
-            // SAFETY: the client's ULONG when not null (WSK contract).
-            unsafe { p.write_unaligned(0) };
-        }
-    }
-    // SAFETY: the client passes a WSK_BUF.
-    let buf = unsafe { take_buf(buf, Op::ReceiveFrom) };
-    let mut request = Request::new(irp, Op::ReceiveFrom);
-    request.addr[0] = remote as usize;
-    call(
-        Op::ReceiveFrom,
-        socket as usize,
-        Request::new(irp, Op::ReceiveFrom),
-        |net, key, _, done| {
-            match buf {
-                Ok(Some(b)) => request.buf = Some(b),
-                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                Err(status) => return Some((status, 0)),
-            }
-            net.wait(key, request, done)
         },
     )
 }

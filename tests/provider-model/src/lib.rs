@@ -8,8 +8,12 @@
 //!   answer themselves ([`options::TcpOptions`]), and a per-socket store of option values for
 //!   a provider with no transport beneath it ([`options::OptionStore`]).
 //!
+//! - [`dispatch`]: the parameter lists of the WSK routines both providers implement alike,
+//!   written once as generic routines that hand a call struct to the provider.
+//!
 //! It builds for the host (the fake) and for `x86_64-pc-windows-gnu` (the Wine provider), on
 //! `std`, with every WSK type from `wsk-bindings`.
 
+pub mod dispatch;
 pub mod options;
 pub mod sockaddr;

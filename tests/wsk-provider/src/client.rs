@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Networking::WinSock as ws;
 use wsk_bindings::{self as sys, make_wsk_version, NtStatus};
+use wskrs_provider_model::dispatch;
 
 use crate::addr::Addr;
 use crate::irp::PendingIrp;
@@ -183,12 +184,48 @@ static PROVIDER_DISPATCH: sys::WSK_PROVIDER_DISPATCH = sys::WSK_PROVIDER_DISPATC
     Version: VERSION,
     Reserved: 0,
     WskSocket: Some(wsk_socket),
-    WskSocketConnect: Some(wsk_socket_connect),
-    WskControlClient: Some(crate::control::wsk_control_client),
-    WskGetAddressInfo: Some(crate::names::wsk_get_address_info),
+    WskSocketConnect: Some(dispatch::socket_connect::<WinsockProvider>),
+    WskControlClient: Some(dispatch::control_client::<WinsockProvider>),
+    WskGetAddressInfo: Some(dispatch::get_address_info::<WinsockProvider>),
     WskFreeAddressInfo: Some(crate::names::wsk_free_address_info),
-    WskGetNameInfo: Some(crate::names::wsk_get_name_info),
+    WskGetNameInfo: Some(dispatch::get_name_info::<WinsockProvider>),
 };
+
+/// This provider's handlers of the routines whose parameter lists it shares with the host
+/// fake ([`dispatch`]): each lives with its subject (options, control, names, sockets).
+pub(crate) struct WinsockProvider;
+
+impl dispatch::Provider for WinsockProvider {
+    unsafe fn control_socket(call: dispatch::ControlSocket) -> sys::NTSTATUS {
+        // SAFETY: the WSK contract, passed on.
+        unsafe { crate::options::wsk_control_socket(call) }
+    }
+
+    unsafe fn control_client(call: dispatch::ControlClient) -> sys::NTSTATUS {
+        // SAFETY: the WSK contract, passed on.
+        unsafe { crate::control::wsk_control_client(call) }
+    }
+
+    unsafe fn get_address_info(call: dispatch::GetAddressInfo) -> sys::NTSTATUS {
+        // SAFETY: the WSK contract, passed on.
+        unsafe { crate::names::wsk_get_address_info(call) }
+    }
+
+    unsafe fn get_name_info(call: dispatch::GetNameInfo) -> sys::NTSTATUS {
+        // SAFETY: the WSK contract, passed on.
+        unsafe { crate::names::wsk_get_name_info(call) }
+    }
+
+    unsafe fn socket_connect(call: dispatch::SocketConnect) -> sys::NTSTATUS {
+        // SAFETY: the WSK contract, passed on.
+        unsafe { wsk_socket_connect(call) }
+    }
+
+    unsafe fn receive_from(call: dispatch::ReceiveFrom) -> sys::NTSTATUS {
+        // SAFETY: the WSK contract, passed on.
+        unsafe { crate::socket::wsk_receive_from(call) }
+    }
+}
 
 /// Creates the Winsock socket and its WSK socket object (`WskSocket`'s parameters).
 #[allow(clippy::too_many_arguments)]
@@ -296,21 +333,23 @@ unsafe extern "C" fn wsk_socket(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-unsafe extern "C" fn wsk_socket_connect(
-    client: *mut sys::WSK_CLIENT,
-    socket_type: u16,
-    protocol: u32,
-    local: *mut sys::SOCKADDR,
-    remote: *mut sys::SOCKADDR,
-    flags: u32,
-    context: *mut c_void,
-    dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    security: *mut sys::SECURITY_DESCRIPTOR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskSocketConnect` ([`dispatch::Provider`]).
+///
+/// # Safety
+/// The WSK contract of `WskSocketConnect` for `call`'s parameters.
+unsafe fn wsk_socket_connect(call: dispatch::SocketConnect) -> sys::NTSTATUS {
+    let dispatch::SocketConnect {
+        client,
+        socket_type,
+        protocol,
+        local,
+        remote,
+        flags,
+        context,
+        dispatch,
+        security,
+        irp,
+    } = call;
     // SAFETY: as in wsk_socket.
     let Some(irp) = (unsafe { PendingIrp::take(irp, "WskSocketConnect", std::ptr::null()) }) else {
         return NtStatus::INVALID_PARAMETER.0;

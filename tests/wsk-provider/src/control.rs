@@ -3,6 +3,7 @@
 use std::ffi::c_void;
 
 use wsk_bindings::{self as sys, NtStatus};
+use wskrs_provider_model::dispatch;
 
 use crate::irp::PendingIrp;
 use crate::options::read_sd_pointer;
@@ -10,20 +11,20 @@ use crate::security::{self, CachedSd};
 
 /// `WskControlClient`. The documented client controls take no IRP; if a client passes one
 /// anyway it is completed with the same status.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe extern "C" fn wsk_control_client(
-    client: *mut sys::WSK_CLIENT,
-    code: u32,
-    input_size: sys::SIZE_T,
-    input: *mut c_void,
-    output_size: sys::SIZE_T,
-    output: *mut c_void,
-    returned: *mut sys::SIZE_T,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    // SIZE_T is 64-bit in the x64 ABI, like usize here.
-    #[allow(clippy::cast_possible_truncation)]
-    let (input_size, output_size) = (input_size as usize, output_size as usize);
+///
+/// # Safety
+/// The WSK contract of `WskControlClient` for `call`'s parameters.
+pub(crate) unsafe fn wsk_control_client(call: dispatch::ControlClient) -> sys::NTSTATUS {
+    let dispatch::ControlClient {
+        client,
+        code,
+        input_size,
+        input,
+        output_size,
+        output,
+        returned,
+        irp,
+    } = call;
     // SAFETY: WSK contract: the client's IRP (or null).
     let irp = unsafe { PendingIrp::take(irp, "WskControlClient", std::ptr::null()) };
     let (status, bytes) = if client.is_null() {

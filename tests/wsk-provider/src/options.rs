@@ -16,6 +16,7 @@ use std::ffi::c_void;
 
 use windows_sys::Win32::Networking::WinSock as ws;
 use wsk_bindings::{self as sys, NtStatus};
+use wskrs_provider_model::dispatch;
 use wskrs_provider_model::options as model;
 
 use crate::irp::PendingIrp;
@@ -28,28 +29,25 @@ pub(crate) type Outcome = (NtStatus, usize);
 /// `WskControlSocket`. With an IRP, the IRP is completed (Information = bytes returned) and
 /// the same status is returned; without one, the status is returned and the byte count goes
 /// to `OutputSizeReturned`. Every request completes synchronously.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe extern "C" fn wsk_control_socket(
-    socket: *mut sys::WSK_SOCKET,
-    request: sys::WSK_CONTROL_SOCKET_TYPE,
-    code: u32,
-    level: u32,
-    input_size: sys::SIZE_T,
-    input: *mut c_void,
-    output_size: sys::SIZE_T,
-    output: *mut c_void,
-    returned: *mut sys::SIZE_T,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    // SIZE_T is 64-bit in the x64 ABI, like usize here.
-    #[allow(clippy::cast_possible_truncation)]
-    let (input_size, output_size) = (input_size as usize, output_size as usize);
+///
+/// # Safety
+/// The WSK contract of `WskControlSocket` for `call`'s parameters.
+pub(crate) unsafe fn wsk_control_socket(call: dispatch::ControlSocket) -> sys::NTSTATUS {
+    let dispatch::ControlSocket {
+        socket,
+        request,
+        code,
+        level,
+        input,
+        input_size,
+        output,
+        output_size,
+        returned,
+        irp,
+    } = call;
     // SAFETY: WSK contract: the client's IRP (or null).
     let irp = unsafe { PendingIrp::take(irp, "WskControlSocket", socket.cast_const().cast()) };
-    if request == sys::WskSetOption
-        && level == sys::SOL_SOCKET
-        && code == sys::SO_WSK_EVENT_CALLBACK
-    {
+    if call.is_event_callback() {
         if !returned.is_null() {
             // SAFETY: WSK contract: a writable SIZE_T when not null.
             unsafe { returned.write_unaligned(0) };

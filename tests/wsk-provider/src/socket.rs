@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use windows_sys::Win32::Networking::WinSock as ws;
 use wsk_bindings::{self as sys, NtStatus};
+use wskrs_provider_model::dispatch;
 
 use crate::addr::Addr;
 use crate::client::Client;
@@ -1157,17 +1158,21 @@ unsafe extern "C" fn wsk_send_to(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-unsafe extern "C" fn wsk_receive_from(
-    socket: *mut sys::WSK_SOCKET,
-    buffer: *mut sys::WSK_BUF,
-    _flags: u32,
-    remote: *mut sys::SOCKADDR,
-    control_length: *mut u32,
-    control: *mut sys::CMSGHDR,
-    control_flags: *mut u32,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskReceiveFrom` ([`dispatch::Provider`]).
+///
+/// # Safety
+/// The WSK contract of `WskReceiveFrom` for `call`'s parameters.
+pub(crate) unsafe fn wsk_receive_from(call: dispatch::ReceiveFrom) -> sys::NTSTATUS {
+    let dispatch::ReceiveFrom {
+        socket,
+        buffer,
+        remote,
+        control_length,
+        control,
+        control_flags,
+        irp,
+        ..
+    } = call;
     let (s, irp) = enter_or_return!("WskReceiveFrom", socket, irp);
     // The page: ControlLength NULL means no control information (ControlInfo ignored).
     let control_room = if control_length.is_null() || control.is_null() {
@@ -1349,7 +1354,7 @@ unsafe extern "C" fn wsk_receive_ex(
 }
 
 const BASIC: sys::WSK_PROVIDER_BASIC_DISPATCH = sys::WSK_PROVIDER_BASIC_DISPATCH {
-    WskControlSocket: Some(crate::options::wsk_control_socket),
+    WskControlSocket: Some(dispatch::control_socket::<crate::client::WinsockProvider>),
     WskCloseSocket: Some(wsk_close_socket),
 };
 
@@ -1396,7 +1401,7 @@ static DATAGRAM_DISPATCH: Table<sys::WSK_PROVIDER_DATAGRAM_DISPATCH> =
         Basic: BASIC,
         WskBind: Some(wsk_bind),
         WskSendTo: Some(wsk_send_to),
-        WskReceiveFrom: Some(wsk_receive_from),
+        WskReceiveFrom: Some(dispatch::receive_from::<crate::client::WinsockProvider>),
         WskRelease: Some(wsk_release_datagrams),
         WskGetLocalAddress: Some(wsk_get_local_address),
         WskSendMessages: Some(wsk_send_messages),
