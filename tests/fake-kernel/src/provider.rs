@@ -449,7 +449,7 @@ unsafe impl<T> Sync for Table<T> {}
 static PROVIDER: sys::WSK_PROVIDER_DISPATCH = sys::WSK_PROVIDER_DISPATCH {
     Version: sys::make_wsk_version(1, 0),
     Reserved: 0,
-    WskSocket: Some(wsk_socket),
+    WskSocket: Some(dispatch::socket::<Fake>),
     WskSocketConnect: Some(dispatch::socket_connect::<Fake>),
     WskControlClient: Some(dispatch::control_client::<Fake>),
     WskGetAddressInfo: Some(dispatch::get_address_info::<Fake>),
@@ -465,7 +465,7 @@ const BASIC: sys::WSK_PROVIDER_BASIC_DISPATCH = sys::WSK_PROVIDER_BASIC_DISPATCH
 static LISTEN: sys::WSK_PROVIDER_LISTEN_DISPATCH = sys::WSK_PROVIDER_LISTEN_DISPATCH {
     Basic: BASIC,
     WskBind: Some(bind),
-    WskAccept: Some(accept),
+    WskAccept: Some(dispatch::accept::<Fake>),
     WskInspectComplete: None,
     WskGetLocalAddress: Some(local_address),
 };
@@ -489,7 +489,7 @@ static CONNECTION: Table<sys::WSK_PROVIDER_CONNECTION_DISPATCH> =
 static DATAGRAM: sys::WSK_PROVIDER_DATAGRAM_DISPATCH = sys::WSK_PROVIDER_DATAGRAM_DISPATCH {
     Basic: BASIC,
     WskBind: Some(bind),
-    WskSendTo: Some(send_to),
+    WskSendTo: Some(dispatch::send_to::<Fake>),
     WskReceiveFrom: Some(dispatch::receive_from::<Fake>),
     WskRelease: Some(release_datagrams),
     WskGetLocalAddress: Some(local_address),
@@ -1062,44 +1062,6 @@ unsafe fn write_addr(p: usize, addr: SocketAddr) {
 // ------------------------------------------------------------------------------------------
 // Client-level dispatch (WSK_PROVIDER_DISPATCH)
 
-unsafe extern "C" fn wsk_socket(
-    client: *mut sys::WSK_CLIENT,
-    _family: sys::ADDRESS_FAMILY,
-    _socket_type: u16,
-    _protocol: u32,
-    flags: u32,
-    context: *mut c_void,
-    dispatch: *const c_void,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    _security: *mut sys::SECURITY_DESCRIPTOR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    if client != (&raw const CLIENT).cast_mut().cast() {
-        violation("WskSocket with a client that is not the captured NPI's");
-    }
-    let category = match flags {
-        sys::WSK_FLAG_LISTEN_SOCKET => Category::Listen,
-        sys::WSK_FLAG_CONNECTION_SOCKET => Category::Connection,
-        sys::WSK_FLAG_DATAGRAM_SOCKET => Category::Datagram,
-        _ => Category::Basic,
-    };
-    if !dispatch.is_null() && category == Category::Basic {
-        violation("WskSocket of a basic socket with a client dispatch");
-    }
-    let events = (context as usize, dispatch as usize);
-    call(
-        Op::Socket,
-        0,
-        Request::new(irp, Op::Socket),
-        |net, _, _, _| {
-            let socket = net.new_socket(category, true);
-            net.sock(socket).client_events = events;
-            Some((NtStatus::SUCCESS, socket))
-        },
-    )
-}
-
 unsafe extern "C" fn wsk_free_address_info(
     _client: *mut sys::WSK_CLIENT,
     _info: *mut sys::ADDRINFOEXW,
@@ -1112,6 +1074,105 @@ unsafe extern "C" fn wsk_free_address_info(
 struct Fake;
 
 impl dispatch::Provider for Fake {
+    unsafe fn send_to(routine: dispatch::SendTo) -> sys::NTSTATUS {
+        let dispatch::SendTo {
+            socket,
+            buffer: buf,
+            remote,
+            irp,
+            ..
+        } = routine;
+        // SAFETY: the client passes a WSK_BUF.
+        let buf = unsafe { take_buf(buf, Op::SendTo) };
+        // SAFETY: the client passes a socket address.
+        let to = unsafe { model::sockaddr::read(remote) };
+        call(
+            Op::SendTo,
+            socket as usize,
+            Request::new(irp, Op::SendTo),
+            |net, key, _, done| {
+                let buf = match buf {
+                    Ok(Some(b)) => b,
+                    Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+                    Err(status) => return Some((status, 0)),
+                };
+                let Some(to) = to else {
+                    return Some((NtStatus::INVALID_ADDRESS, 0));
+                };
+                let Some(data) = gather(buf) else {
+                    return Some((NtStatus::INVALID_PARAMETER, 0));
+                };
+                let from = match net.sock(key).local {
+                    Some(l) if l.ip().is_unspecified() => SocketAddr::new(to.ip(), l.port()),
+                    Some(l) => l,
+                    None => return Some((NtStatus::INVALID_DEVICE_STATE, 0)),
+                };
+                let len = data.len();
+                if let Some(target) = net.find_bound(to, Category::Datagram) {
+                    let t = net.sock(target);
+                    if t.event_mask & sys::WSK_EVENT_RECEIVE_FROM != 0 && t.waiting.is_empty() {
+                        lock(&EVENTS).push_back(Indicate::ReceiveFrom(target, vec![(data, from)]));
+                    } else {
+                        t.datagrams.push_back((data, from));
+                        net.pump(target, done);
+                    }
+                }
+                Some((NtStatus::SUCCESS, len))
+            },
+        )
+    }
+
+    unsafe fn accept(routine: dispatch::Accept) -> sys::NTSTATUS {
+        let dispatch::Accept {
+            socket,
+            dispatch,
+            local,
+            remote,
+            irp,
+            ..
+        } = routine;
+        if !dispatch.is_null() {
+            violation("WskAccept with a client dispatch: event callbacks are not faked");
+        }
+        let mut request = Request::new(irp, Op::Accept);
+        request.addr = [local as usize, remote as usize];
+        call(Op::Accept, socket as usize, request, Net::wait)
+    }
+
+    unsafe fn socket(routine: dispatch::Socket) -> sys::NTSTATUS {
+        let dispatch::Socket {
+            client,
+            flags,
+            context,
+            dispatch,
+            irp,
+            ..
+        } = routine;
+        if client != (&raw const CLIENT).cast_mut().cast() {
+            violation("WskSocket with a client that is not the captured NPI's");
+        }
+        let category = match flags {
+            sys::WSK_FLAG_LISTEN_SOCKET => Category::Listen,
+            sys::WSK_FLAG_CONNECTION_SOCKET => Category::Connection,
+            sys::WSK_FLAG_DATAGRAM_SOCKET => Category::Datagram,
+            _ => Category::Basic,
+        };
+        if !dispatch.is_null() && category == Category::Basic {
+            violation("WskSocket of a basic socket with a client dispatch");
+        }
+        let events = (context as usize, dispatch as usize);
+        call(
+            Op::Socket,
+            0,
+            Request::new(irp, Op::Socket),
+            |net, _, _, _| {
+                let socket = net.new_socket(category, true);
+                net.sock(socket).client_events = events;
+                Some((NtStatus::SUCCESS, socket))
+            },
+        )
+    }
+
     unsafe fn socket_connect(_: dispatch::SocketConnect) -> sys::NTSTATUS {
         NtStatus::NOT_IMPLEMENTED.0
     }
@@ -1170,18 +1231,11 @@ impl dispatch::Provider for Fake {
     }
 
     unsafe fn control_socket(routine: dispatch::ControlSocket) -> sys::NTSTATUS {
-        let dispatch::ControlSocket {
-            socket,
-            request: request_type,
-            code,
-            level,
-            input,
-            input_size,
-            output,
-            output_size,
-            returned,
-            irp,
-        } = routine;
+        let (socket, irp, input, output) =
+            (routine.socket, routine.irp, routine.input, routine.output);
+        let (input_size, output_size) = (routine.input_len(), routine.output_len());
+        let (request_type, level, code) = (routine.request, routine.level, routine.code);
+        let returned = routine.returned;
         if routine.is_event_callback() {
             // SAFETY: the client passes `input_size` bytes (checked below before reading).
             return unsafe { event_callback_option(socket as usize, input, input_size, irp) };
@@ -1730,23 +1784,6 @@ unsafe extern "C" fn connect(
     )
 }
 
-unsafe extern "C" fn accept(
-    socket: *mut sys::WSK_SOCKET,
-    _flags: u32,
-    _context: *mut c_void,
-    dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
-    local: *mut sys::SOCKADDR,
-    remote: *mut sys::SOCKADDR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    if !dispatch.is_null() {
-        violation("WskAccept with a client dispatch: event callbacks are not faked");
-    }
-    let mut request = Request::new(irp, Op::Accept);
-    request.addr = [local as usize, remote as usize];
-    call(Op::Accept, socket as usize, request, Net::wait)
-}
-
 unsafe extern "C" fn send(
     socket: *mut sys::WSK_SOCKET,
     buf: *mut sys::WSK_BUF,
@@ -1891,55 +1928,6 @@ unsafe extern "C" fn remote_address(
             // SAFETY: the client passes storage for a socket address.
             unsafe { write_addr(p, remote) };
             Some((NtStatus::SUCCESS, 0))
-        },
-    )
-}
-
-unsafe extern "C" fn send_to(
-    socket: *mut sys::WSK_SOCKET,
-    buf: *mut sys::WSK_BUF,
-    _flags: u32,
-    remote: *mut sys::SOCKADDR,
-    _control_length: u32,
-    _control: *mut sys::CMSGHDR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    // SAFETY: the client passes a WSK_BUF.
-    let buf = unsafe { take_buf(buf, Op::SendTo) };
-    // SAFETY: the client passes a socket address.
-    let to = unsafe { model::sockaddr::read(remote) };
-    call(
-        Op::SendTo,
-        socket as usize,
-        Request::new(irp, Op::SendTo),
-        |net, key, _, done| {
-            let buf = match buf {
-                Ok(Some(b)) => b,
-                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                Err(status) => return Some((status, 0)),
-            };
-            let Some(to) = to else {
-                return Some((NtStatus::INVALID_ADDRESS, 0));
-            };
-            let Some(data) = gather(buf) else {
-                return Some((NtStatus::INVALID_PARAMETER, 0));
-            };
-            let from = match net.sock(key).local {
-                Some(l) if l.ip().is_unspecified() => SocketAddr::new(to.ip(), l.port()),
-                Some(l) => l,
-                None => return Some((NtStatus::INVALID_DEVICE_STATE, 0)),
-            };
-            let len = data.len();
-            if let Some(target) = net.find_bound(to, Category::Datagram) {
-                let t = net.sock(target);
-                if t.event_mask & sys::WSK_EVENT_RECEIVE_FROM != 0 && t.waiting.is_empty() {
-                    lock(&EVENTS).push_back(Indicate::ReceiveFrom(target, vec![(data, from)]));
-                } else {
-                    t.datagrams.push_back((data, from));
-                    net.pump(target, done);
-                }
-            }
-            Some((NtStatus::SUCCESS, len))
         },
     )
 }

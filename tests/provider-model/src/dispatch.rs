@@ -1,8 +1,8 @@
-//! The WSK dispatch routines whose handling both providers share the shape of, with their
-//! parameter lists written once: each generic routine here turns its raw parameters into a
-//! call struct (`SIZE_T` lengths as `usize`) and hands it to the provider's [`Provider`]
-//! method. A provider puts `control_socket::<Itself>` (and the others) in its dispatch
-//! tables.
+//! The WSK dispatch routines both providers implement, with their parameter lists written
+//! once: [`routines!`] makes, from one list per routine, a call struct holding the raw
+//! parameters and a generic `extern "C"` routine that packs them and calls the provider's
+//! [`Provider`] method. A provider puts `control_socket::<Itself>` (and the others) in its
+//! dispatch tables.
 //!
 //! The parameters are those of the WSK DDIs of the same names
 //! (<https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/>); their contracts pass
@@ -14,33 +14,206 @@ use wsk_bindings as sys;
 
 /// A `SIZE_T` length as `usize` (the same width on every target the providers build for;
 /// 0, claiming no bytes, if it ever were not).
-fn length(size: sys::SIZE_T) -> usize {
+#[must_use]
+pub fn length(size: sys::SIZE_T) -> usize {
     usize::try_from(size).unwrap_or(0)
 }
 
-/// `WskControlSocket`'s parameters.
-#[derive(Clone, Copy, Debug)]
-pub struct ControlSocket {
-    /// The socket.
-    pub socket: *mut sys::WSK_SOCKET,
-    /// `WskSetOption`, `WskGetOption` or `WskIoctl`.
-    pub request: sys::WSK_CONTROL_SOCKET_TYPE,
-    /// The option or I/O control code.
-    pub code: u32,
-    /// The option's level.
-    pub level: u32,
-    /// Readable for `input_size` bytes, or NULL.
-    pub input: *mut c_void,
-    /// Bytes of `input`.
-    pub input_size: usize,
-    /// Writable for `output_size` bytes, or NULL.
-    pub output: *mut c_void,
-    /// Bytes of `output`.
-    pub output_size: usize,
-    /// Receives the bytes returned, or NULL.
-    pub returned: *mut sys::SIZE_T,
-    /// The client's IRP, or NULL.
-    pub irp: *mut sys::IRP,
+/// Defines, for each routine, its call struct (one public field per parameter, in order) and
+/// the generic routine `$routine::<P>` that calls `P::$method`.
+macro_rules! routines {
+    ($(
+        $(#[$doc:meta])*
+        $ddi:literal: $routine:ident => $method:ident($call:ident {
+            $($(#[$field_doc:meta])* $field:ident: $ty:ty,)*
+        });
+    )*) => {
+        $(
+            #[doc = concat!("`", $ddi, "`'s parameters, in order.")]
+            $(#[$doc])*
+            #[derive(Clone, Copy, Debug)]
+            pub struct $call {
+                $(
+                    #[doc = concat!("The `", stringify!($field), "` parameter.")]
+                    $(#[$field_doc])*
+                    pub $field: $ty,
+                )*
+            }
+
+            #[doc = concat!("`", $ddi, "` of provider `P`: calls [`Provider::", stringify!($method), "`].")]
+            ///
+            /// # Safety
+            #[doc = concat!("The WSK contract of `", $ddi, "`.")]
+            #[allow(clippy::too_many_arguments)]
+            pub unsafe extern "C" fn $routine<P: Provider>($($field: $ty),*) -> sys::NTSTATUS {
+                // SAFETY: the caller's contract, passed on unchanged.
+                unsafe { P::$method($call { $($field),* }) }
+            }
+        )*
+
+        /// A provider's handling of the routines of this module.
+        pub trait Provider {
+            $(
+                #[doc = concat!("`", $ddi, "`.")]
+                ///
+                /// # Safety
+                #[doc = concat!("The WSK contract of `", $ddi, "` for `call`'s parameters.")]
+                unsafe fn $method(call: $call) -> sys::NTSTATUS;
+            )*
+        }
+    };
+}
+
+routines! {
+    "WskSocket": socket => socket(Socket {
+        /// The client object from the captured provider NPI.
+        client: *mut sys::WSK_CLIENT,
+        family: sys::ADDRESS_FAMILY,
+        socket_type: u16,
+        protocol: u32,
+        /// `WSK_FLAG_*_SOCKET`: the category.
+        flags: u32,
+        /// The client's socket context.
+        context: *mut c_void,
+        /// The client's event callbacks for the category, or NULL.
+        dispatch: *const c_void,
+        process: sys::PEPROCESS,
+        thread: sys::PETHREAD,
+        /// A cached security descriptor, or NULL.
+        security: *mut sys::SECURITY_DESCRIPTOR,
+        /// The IRP, which the call completes.
+        irp: *mut sys::IRP,
+    });
+    "WskSocketConnect": socket_connect => socket_connect(SocketConnect {
+        client: *mut sys::WSK_CLIENT,
+        socket_type: u16,
+        protocol: u32,
+        /// The local address to bind.
+        local: *mut sys::SOCKADDR,
+        /// The remote address to connect to.
+        remote: *mut sys::SOCKADDR,
+        /// Reserved (0).
+        flags: u32,
+        context: *mut c_void,
+        /// The client's connection event callbacks, or NULL.
+        dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
+        process: sys::PEPROCESS,
+        thread: sys::PETHREAD,
+        security: *mut sys::SECURITY_DESCRIPTOR,
+        irp: *mut sys::IRP,
+    });
+    "WskControlClient": control_client => control_client(ControlClient {
+        client: *mut sys::WSK_CLIENT,
+        /// `WSK_CACHE_SD`, `WSK_RELEASE_SD`, `WSK_SET_STATIC_EVENT_CALLBACKS`, ...
+        code: u32,
+        input_size: sys::SIZE_T,
+        /// Readable for `input_size` bytes, or NULL.
+        input: *mut c_void,
+        output_size: sys::SIZE_T,
+        /// Writable for `output_size` bytes, or NULL.
+        output: *mut c_void,
+        /// Receives the bytes returned, or NULL.
+        returned: *mut sys::SIZE_T,
+        /// The client's IRP, or NULL (the documented codes take none).
+        irp: *mut sys::IRP,
+    });
+    "WskGetAddressInfo": get_address_info => get_address_info(GetAddressInfo {
+        client: *mut sys::WSK_CLIENT,
+        /// The host name or address text, or NULL.
+        node: *mut sys::UNICODE_STRING,
+        /// The service name or port text, or NULL.
+        service: *mut sys::UNICODE_STRING,
+        name_space: u32,
+        provider: *mut sys::GUID,
+        hints: *mut sys::ADDRINFOEXW,
+        /// Receives the result list (freed with `WskFreeAddressInfo`).
+        result: *mut *mut sys::ADDRINFOEXW,
+        process: sys::PEPROCESS,
+        thread: sys::PETHREAD,
+        irp: *mut sys::IRP,
+    });
+    "WskGetNameInfo": get_name_info => get_name_info(GetNameInfo {
+        client: *mut sys::WSK_CLIENT,
+        /// The socket address to name.
+        address: *mut sys::SOCKADDR,
+        /// Bytes of `address`.
+        length: u32,
+        /// Receives the host name, or NULL.
+        node: *mut sys::UNICODE_STRING,
+        /// Receives the service name, or NULL.
+        service: *mut sys::UNICODE_STRING,
+        /// `NI_*` flags.
+        flags: u32,
+        process: sys::PEPROCESS,
+        thread: sys::PETHREAD,
+        irp: *mut sys::IRP,
+    });
+    "WskControlSocket": control_socket => control_socket(ControlSocket {
+        socket: *mut sys::WSK_SOCKET,
+        /// `WskSetOption`, `WskGetOption` or `WskIoctl`.
+        request: sys::WSK_CONTROL_SOCKET_TYPE,
+        /// The option or I/O control code.
+        code: u32,
+        /// The option's level.
+        level: u32,
+        input_size: sys::SIZE_T,
+        /// Readable for `input_size` bytes, or NULL.
+        input: *mut c_void,
+        output_size: sys::SIZE_T,
+        /// Writable for `output_size` bytes, or NULL.
+        output: *mut c_void,
+        /// Receives the bytes returned, or NULL.
+        returned: *mut sys::SIZE_T,
+        /// The client's IRP, or NULL.
+        irp: *mut sys::IRP,
+    });
+    "WskAccept": accept => accept(Accept {
+        /// The listening socket.
+        socket: *mut sys::WSK_SOCKET,
+        /// Reserved (0).
+        flags: u32,
+        /// The accepted socket's client context.
+        context: *mut c_void,
+        /// The accepted socket's connection event callbacks, or NULL.
+        dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
+        /// Receives the local address, or NULL.
+        local: *mut sys::SOCKADDR,
+        /// Receives the remote address, or NULL.
+        remote: *mut sys::SOCKADDR,
+        irp: *mut sys::IRP,
+    });
+    "WskSendTo": send_to => send_to(SendTo {
+        /// The datagram socket.
+        socket: *mut sys::WSK_SOCKET,
+        /// The datagram.
+        buffer: *mut sys::WSK_BUF,
+        /// Reserved (0).
+        flags: u32,
+        /// The destination, or NULL for the fixed one.
+        remote: *mut sys::SOCKADDR,
+        /// Bytes of `control`.
+        control_length: u32,
+        /// Control information, or NULL.
+        control: *mut sys::CMSGHDR,
+        irp: *mut sys::IRP,
+    });
+    "WskReceiveFrom": receive_from => receive_from(ReceiveFrom {
+        /// The datagram socket.
+        socket: *mut sys::WSK_SOCKET,
+        /// The buffer for the datagram.
+        buffer: *mut sys::WSK_BUF,
+        /// Reserved (0).
+        flags: u32,
+        /// Receives the sender's address, or NULL.
+        remote: *mut sys::SOCKADDR,
+        /// In: room for control information; out: its length. Or NULL.
+        control_length: *mut u32,
+        /// Receives the control information, or NULL.
+        control: *mut sys::CMSGHDR,
+        /// Receives the `MSG_*` flags, or NULL.
+        control_flags: *mut u32,
+        irp: *mut sys::IRP,
+    });
 }
 
 impl ControlSocket {
@@ -52,333 +225,32 @@ impl ControlSocket {
             && self.level == sys::SOL_SOCKET
             && self.code == sys::SO_WSK_EVENT_CALLBACK
     }
-}
 
-/// `WskControlClient`'s parameters.
-#[derive(Clone, Copy, Debug)]
-pub struct ControlClient {
-    /// The client object from the captured provider NPI.
-    pub client: *mut sys::WSK_CLIENT,
-    /// `WSK_CACHE_SD`, `WSK_RELEASE_SD`, `WSK_SET_STATIC_EVENT_CALLBACKS`, ...
-    pub code: u32,
     /// Bytes of `input`.
-    pub input_size: usize,
-    /// Readable for `input_size` bytes, or NULL.
-    pub input: *mut c_void,
+    #[must_use]
+    pub fn input_len(&self) -> usize {
+        length(self.input_size)
+    }
+
     /// Bytes of `output`.
-    pub output_size: usize,
-    /// Writable for `output_size` bytes, or NULL.
-    pub output: *mut c_void,
-    /// Receives the bytes returned, or NULL.
-    pub returned: *mut sys::SIZE_T,
-    /// The client's IRP, or NULL (the documented codes take none).
-    pub irp: *mut sys::IRP,
+    #[must_use]
+    pub fn output_len(&self) -> usize {
+        length(self.output_size)
+    }
 }
 
-/// `WskGetAddressInfo`'s parameters.
-#[derive(Clone, Copy, Debug)]
-pub struct GetAddressInfo {
-    /// The client object from the captured provider NPI.
-    pub client: *mut sys::WSK_CLIENT,
-    /// The host name or address text, or NULL.
-    pub node: *mut sys::UNICODE_STRING,
-    /// The service name or port text, or NULL.
-    pub service: *mut sys::UNICODE_STRING,
-    /// `NS_*` name space.
-    pub name_space: u32,
-    /// The name space provider, or NULL.
-    pub provider: *mut sys::GUID,
-    /// The hints, or NULL.
-    pub hints: *mut sys::ADDRINFOEXW,
-    /// Receives the result list (freed with `WskFreeAddressInfo`).
-    pub result: *mut *mut sys::ADDRINFOEXW,
-    /// The IRP, which the call completes.
-    pub irp: *mut sys::IRP,
-}
+impl ControlClient {
+    /// Bytes of `input`.
+    #[must_use]
+    pub fn input_len(&self) -> usize {
+        length(self.input_size)
+    }
 
-/// `WskGetNameInfo`'s parameters.
-#[derive(Clone, Copy, Debug)]
-pub struct GetNameInfo {
-    /// The client object from the captured provider NPI.
-    pub client: *mut sys::WSK_CLIENT,
-    /// The socket address to name.
-    pub address: *mut sys::SOCKADDR,
-    /// Bytes of `address`.
-    pub length: u32,
-    /// Receives the host name, or NULL.
-    pub node: *mut sys::UNICODE_STRING,
-    /// Receives the service name, or NULL.
-    pub service: *mut sys::UNICODE_STRING,
-    /// `NI_*` flags.
-    pub flags: u32,
-    /// The IRP, which the call completes.
-    pub irp: *mut sys::IRP,
-}
-
-/// `WskSocketConnect`'s parameters.
-#[derive(Clone, Copy, Debug)]
-pub struct SocketConnect {
-    /// The client object from the captured provider NPI.
-    pub client: *mut sys::WSK_CLIENT,
-    /// `SOCK_STREAM`.
-    pub socket_type: u16,
-    /// The transport protocol.
-    pub protocol: u32,
-    /// The local address to bind.
-    pub local: *mut sys::SOCKADDR,
-    /// The remote address to connect to.
-    pub remote: *mut sys::SOCKADDR,
-    /// Reserved (0).
-    pub flags: u32,
-    /// The client's socket context.
-    pub context: *mut c_void,
-    /// The client's connection event callbacks, or NULL.
-    pub dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
-    /// The security descriptor (cached), or NULL.
-    pub security: *mut sys::SECURITY_DESCRIPTOR,
-    /// The IRP, which the call completes.
-    pub irp: *mut sys::IRP,
-}
-
-/// `WskReceiveFrom`'s parameters.
-#[derive(Clone, Copy, Debug)]
-pub struct ReceiveFrom {
-    /// The datagram socket.
-    pub socket: *mut sys::WSK_SOCKET,
-    /// The buffer for the datagram.
-    pub buffer: *mut sys::WSK_BUF,
-    /// Reserved (0).
-    pub flags: u32,
-    /// Receives the sender's address, or NULL.
-    pub remote: *mut sys::SOCKADDR,
-    /// In: room for control information; out: its length. Or NULL.
-    pub control_length: *mut u32,
-    /// Receives the control information, or NULL.
-    pub control: *mut sys::CMSGHDR,
-    /// Receives the `MSG_*` flags, or NULL.
-    pub control_flags: *mut u32,
-    /// The IRP, which the call completes.
-    pub irp: *mut sys::IRP,
-}
-
-/// A provider's handling of the routines of this module.
-pub trait Provider {
-    /// `WskControlSocket`.
-    ///
-    /// # Safety
-    /// The WSK contract of `WskControlSocket` for `call`'s parameters.
-    unsafe fn control_socket(call: ControlSocket) -> sys::NTSTATUS;
-    /// `WskControlClient`.
-    ///
-    /// # Safety
-    /// The WSK contract of `WskControlClient` for `call`'s parameters.
-    unsafe fn control_client(call: ControlClient) -> sys::NTSTATUS;
-    /// `WskGetAddressInfo`.
-    ///
-    /// # Safety
-    /// The WSK contract of `WskGetAddressInfo` for `call`'s parameters.
-    unsafe fn get_address_info(call: GetAddressInfo) -> sys::NTSTATUS;
-    /// `WskGetNameInfo`.
-    ///
-    /// # Safety
-    /// The WSK contract of `WskGetNameInfo` for `call`'s parameters.
-    unsafe fn get_name_info(call: GetNameInfo) -> sys::NTSTATUS;
-    /// `WskSocketConnect`.
-    ///
-    /// # Safety
-    /// The WSK contract of `WskSocketConnect` for `call`'s parameters.
-    unsafe fn socket_connect(call: SocketConnect) -> sys::NTSTATUS;
-    /// `WskReceiveFrom`.
-    ///
-    /// # Safety
-    /// The WSK contract of `WskReceiveFrom` for `call`'s parameters.
-    unsafe fn receive_from(call: ReceiveFrom) -> sys::NTSTATUS;
-}
-
-/// `WskControlSocket` of provider `P`.
-///
-/// # Safety
-/// The WSK contract of `WskControlSocket`.
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn control_socket<P: Provider>(
-    socket: *mut sys::WSK_SOCKET,
-    request: sys::WSK_CONTROL_SOCKET_TYPE,
-    code: u32,
-    level: u32,
-    input_size: sys::SIZE_T,
-    input: *mut c_void,
-    output_size: sys::SIZE_T,
-    output: *mut c_void,
-    returned: *mut sys::SIZE_T,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    let call = ControlSocket {
-        socket,
-        request,
-        code,
-        level,
-        input,
-        input_size: length(input_size),
-        output,
-        output_size: length(output_size),
-        returned,
-        irp,
-    };
-    // SAFETY: the caller's contract, passed on unchanged.
-    unsafe { P::control_socket(call) }
-}
-
-/// `WskControlClient` of provider `P`.
-///
-/// # Safety
-/// The WSK contract of `WskControlClient`.
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn control_client<P: Provider>(
-    client: *mut sys::WSK_CLIENT,
-    code: u32,
-    input_size: sys::SIZE_T,
-    input: *mut c_void,
-    output_size: sys::SIZE_T,
-    output: *mut c_void,
-    returned: *mut sys::SIZE_T,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    let call = ControlClient {
-        client,
-        code,
-        input_size: length(input_size),
-        input,
-        output_size: length(output_size),
-        output,
-        returned,
-        irp,
-    };
-    // SAFETY: the caller's contract, passed on unchanged.
-    unsafe { P::control_client(call) }
-}
-
-/// `WskGetAddressInfo` of provider `P` (the owning process and thread are not used).
-///
-/// # Safety
-/// The WSK contract of `WskGetAddressInfo`.
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn get_address_info<P: Provider>(
-    client: *mut sys::WSK_CLIENT,
-    node: *mut sys::UNICODE_STRING,
-    service: *mut sys::UNICODE_STRING,
-    name_space: u32,
-    provider: *mut sys::GUID,
-    hints: *mut sys::ADDRINFOEXW,
-    result: *mut *mut sys::ADDRINFOEXW,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    let call = GetAddressInfo {
-        client,
-        node,
-        service,
-        name_space,
-        provider,
-        hints,
-        result,
-        irp,
-    };
-    // SAFETY: the caller's contract, passed on unchanged.
-    unsafe { P::get_address_info(call) }
-}
-
-/// `WskGetNameInfo` of provider `P` (the owning process and thread are not used).
-///
-/// # Safety
-/// The WSK contract of `WskGetNameInfo`.
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn get_name_info<P: Provider>(
-    client: *mut sys::WSK_CLIENT,
-    address: *mut sys::SOCKADDR,
-    length: u32,
-    node: *mut sys::UNICODE_STRING,
-    service: *mut sys::UNICODE_STRING,
-    flags: u32,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    let call = GetNameInfo {
-        client,
-        address,
-        length,
-        node,
-        service,
-        flags,
-        irp,
-    };
-    // SAFETY: the caller's contract, passed on unchanged.
-    unsafe { P::get_name_info(call) }
-}
-
-/// `WskSocketConnect` of provider `P` (the owning process and thread are not used).
-///
-/// # Safety
-/// The WSK contract of `WskSocketConnect`.
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn socket_connect<P: Provider>(
-    client: *mut sys::WSK_CLIENT,
-    socket_type: u16,
-    protocol: u32,
-    local: *mut sys::SOCKADDR,
-    remote: *mut sys::SOCKADDR,
-    flags: u32,
-    context: *mut c_void,
-    dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    security: *mut sys::SECURITY_DESCRIPTOR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    let call = SocketConnect {
-        client,
-        socket_type,
-        protocol,
-        local,
-        remote,
-        flags,
-        context,
-        dispatch,
-        security,
-        irp,
-    };
-    // SAFETY: the caller's contract, passed on unchanged.
-    unsafe { P::socket_connect(call) }
-}
-
-/// `WskReceiveFrom` of provider `P`.
-///
-/// # Safety
-/// The WSK contract of `WskReceiveFrom`.
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn receive_from<P: Provider>(
-    socket: *mut sys::WSK_SOCKET,
-    buffer: *mut sys::WSK_BUF,
-    flags: u32,
-    remote: *mut sys::SOCKADDR,
-    control_length: *mut u32,
-    control: *mut sys::CMSGHDR,
-    control_flags: *mut u32,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    let call = ReceiveFrom {
-        socket,
-        buffer,
-        flags,
-        remote,
-        control_length,
-        control,
-        control_flags,
-        irp,
-    };
-    // SAFETY: the caller's contract, passed on unchanged.
-    unsafe { P::receive_from(call) }
+    /// Bytes of `output`.
+    #[must_use]
+    pub fn output_len(&self) -> usize {
+        length(self.output_size)
+    }
 }
 
 #[cfg(test)]
@@ -395,21 +267,30 @@ mod tests {
     impl Provider for Recorder {
         unsafe fn control_socket(call: ControlSocket) -> sys::NTSTATUS {
             *SEEN.lock().unwrap() =
-                Some((call.code, call.level, call.input_size, call.output_size));
+                Some((call.code, call.level, call.input_len(), call.output_len()));
             i32::from(call.is_event_callback())
         }
         unsafe fn control_client(call: ControlClient) -> sys::NTSTATUS {
-            *SEEN.lock().unwrap() = Some((call.code, 0, call.input_size, call.output_size));
+            *SEEN.lock().unwrap() = Some((call.code, 0, call.input_len(), call.output_len()));
             2
-        }
-        unsafe fn get_address_info(_: GetAddressInfo) -> sys::NTSTATUS {
-            3
         }
         unsafe fn get_name_info(call: GetNameInfo) -> sys::NTSTATUS {
             i32::try_from(call.length).unwrap()
         }
+        unsafe fn socket(call: Socket) -> sys::NTSTATUS {
+            i32::from(call.socket_type)
+        }
         unsafe fn socket_connect(call: SocketConnect) -> sys::NTSTATUS {
             i32::from(call.socket_type)
+        }
+        unsafe fn get_address_info(call: GetAddressInfo) -> sys::NTSTATUS {
+            i32::try_from(call.name_space).unwrap()
+        }
+        unsafe fn accept(call: Accept) -> sys::NTSTATUS {
+            i32::try_from(call.flags).unwrap()
+        }
+        unsafe fn send_to(call: SendTo) -> sys::NTSTATUS {
+            i32::try_from(call.control_length).unwrap()
         }
         unsafe fn receive_from(call: ReceiveFrom) -> sys::NTSTATUS {
             i32::try_from(call.flags).unwrap()

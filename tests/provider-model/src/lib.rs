@@ -10,10 +10,12 @@
 //!
 //! - [`dispatch`]: the parameter lists of the WSK routines both providers implement alike,
 //!   written once as generic routines that hand a call struct to the provider.
+//! - [`irp`]: `Irp->CancelRoutine` swapped as `IoSetCancelRoutine` does.
 //!
 //! It builds for the host (the fake) and for `x86_64-pc-windows-gnu` (the Wine provider), on
 //! `std`, with every WSK type from `wsk-bindings`.
 
 pub mod dispatch;
+pub mod irp;
 pub mod options;
 pub mod sockaddr;

@@ -183,7 +183,7 @@ pub(crate) unsafe fn release(registration: *mut sys::WSK_REGISTRATION) {
 static PROVIDER_DISPATCH: sys::WSK_PROVIDER_DISPATCH = sys::WSK_PROVIDER_DISPATCH {
     Version: VERSION,
     Reserved: 0,
-    WskSocket: Some(wsk_socket),
+    WskSocket: Some(dispatch::socket::<WinsockProvider>),
     WskSocketConnect: Some(dispatch::socket_connect::<WinsockProvider>),
     WskControlClient: Some(dispatch::control_client::<WinsockProvider>),
     WskGetAddressInfo: Some(dispatch::get_address_info::<WinsockProvider>),
@@ -196,6 +196,21 @@ static PROVIDER_DISPATCH: sys::WSK_PROVIDER_DISPATCH = sys::WSK_PROVIDER_DISPATC
 pub(crate) struct WinsockProvider;
 
 impl dispatch::Provider for WinsockProvider {
+    unsafe fn socket(call: dispatch::Socket) -> sys::NTSTATUS {
+        // SAFETY: the WSK contract, passed on.
+        unsafe { wsk_socket(call) }
+    }
+
+    unsafe fn accept(call: dispatch::Accept) -> sys::NTSTATUS {
+        // SAFETY: the WSK contract, passed on.
+        unsafe { crate::socket::wsk_accept(call) }
+    }
+
+    unsafe fn send_to(call: dispatch::SendTo) -> sys::NTSTATUS {
+        // SAFETY: the WSK contract, passed on.
+        unsafe { crate::socket::wsk_send_to(call) }
+    }
+
     unsafe fn control_socket(call: dispatch::ControlSocket) -> sys::NTSTATUS {
         // SAFETY: the WSK contract, passed on.
         unsafe { crate::options::wsk_control_socket(call) }
@@ -275,20 +290,23 @@ fn create(
     Ok(socket)
 }
 
-#[allow(clippy::too_many_arguments)]
-unsafe extern "C" fn wsk_socket(
-    client: *mut sys::WSK_CLIENT,
-    family: sys::ADDRESS_FAMILY,
-    socket_type: u16,
-    protocol: u32,
-    flags: u32,
-    context: *mut c_void,
-    dispatch: *const c_void,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    security: *mut sys::SECURITY_DESCRIPTOR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskSocket` ([`dispatch::Provider`]).
+///
+/// # Safety
+/// The WSK contract of `WskSocket` for `call`'s parameters.
+unsafe fn wsk_socket(call: dispatch::Socket) -> sys::NTSTATUS {
+    let dispatch::Socket {
+        client,
+        family,
+        socket_type,
+        protocol,
+        flags,
+        context,
+        dispatch,
+        security,
+        irp,
+        ..
+    } = call;
     // SAFETY: WSK contract: the client's IRP with a stack location for us, or null.
     let Some(irp) = (unsafe { PendingIrp::take(irp, "WskSocket", std::ptr::null()) }) else {
         return NtStatus::INVALID_PARAMETER.0;
@@ -349,6 +367,7 @@ unsafe fn wsk_socket_connect(call: dispatch::SocketConnect) -> sys::NTSTATUS {
         dispatch,
         security,
         irp,
+        ..
     } = call;
     // SAFETY: as in wsk_socket.
     let Some(irp) = (unsafe { PendingIrp::take(irp, "WskSocketConnect", std::ptr::null()) }) else {

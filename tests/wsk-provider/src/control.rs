@@ -15,16 +15,9 @@ use crate::security::{self, CachedSd};
 /// # Safety
 /// The WSK contract of `WskControlClient` for `call`'s parameters.
 pub(crate) unsafe fn wsk_control_client(call: dispatch::ControlClient) -> sys::NTSTATUS {
-    let dispatch::ControlClient {
-        client,
-        code,
-        input_size,
-        input,
-        output_size,
-        output,
-        returned,
-        irp,
-    } = call;
+    let (client, code, returned, irp) = (call.client, call.code, call.returned, call.irp);
+    let (input, input_size) = (call.input, call.input_len());
+    let (output, output_size) = (call.output, call.output_len());
     // SAFETY: WSK contract: the client's IRP (or null).
     let irp = unsafe { PendingIrp::take(irp, "WskControlClient", std::ptr::null()) };
     let (status, bytes) = if client.is_null() {

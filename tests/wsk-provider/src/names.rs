@@ -76,6 +76,7 @@ pub(crate) unsafe fn wsk_get_address_info(call: dispatch::GetAddressInfo) -> sys
         hints,
         result,
         irp,
+        ..
     } = call;
     // SAFETY: WSK contract: the client's IRP (or null, which Windows rejects).
     let Some(irp) = (unsafe { PendingIrp::take(irp, "WskGetAddressInfo", std::ptr::null()) })
@@ -139,6 +140,7 @@ pub(crate) unsafe fn wsk_get_name_info(call: dispatch::GetNameInfo) -> sys::NTST
         service,
         flags,
         irp,
+        ..
     } = call;
     // SAFETY: as in wsk_get_address_info.
     let Some(irp) = (unsafe { PendingIrp::take(irp, "WskGetNameInfo", std::ptr::null()) }) else {

@@ -33,18 +33,10 @@ pub(crate) type Outcome = (NtStatus, usize);
 /// # Safety
 /// The WSK contract of `WskControlSocket` for `call`'s parameters.
 pub(crate) unsafe fn wsk_control_socket(call: dispatch::ControlSocket) -> sys::NTSTATUS {
-    let dispatch::ControlSocket {
-        socket,
-        request,
-        code,
-        level,
-        input,
-        input_size,
-        output,
-        output_size,
-        returned,
-        irp,
-    } = call;
+    let (socket, request, code, level) = (call.socket, call.request, call.code, call.level);
+    let (input, input_size) = (call.input, call.input_len());
+    let (output, output_size) = (call.output, call.output_len());
+    let (returned, irp) = (call.returned, call.irp);
     // SAFETY: WSK contract: the client's IRP (or null).
     let irp = unsafe { PendingIrp::take(irp, "WskControlSocket", socket.cast_const().cast()) };
     if call.is_event_callback() {

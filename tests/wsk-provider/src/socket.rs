@@ -1009,15 +1009,20 @@ unsafe extern "C" fn wsk_get_remote_address(
     s.address(address, true, irp).0
 }
 
-unsafe extern "C" fn wsk_accept(
-    socket: *mut sys::WSK_SOCKET,
-    _flags: u32,
-    context: *mut c_void,
-    dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
-    local: *mut sys::SOCKADDR,
-    remote: *mut sys::SOCKADDR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskAccept` ([`dispatch::Provider`]).
+///
+/// # Safety
+/// The WSK contract of `WskAccept` for `call`'s parameters.
+pub(crate) unsafe fn wsk_accept(call: dispatch::Accept) -> sys::NTSTATUS {
+    let dispatch::Accept {
+        socket,
+        context,
+        dispatch,
+        local,
+        remote,
+        irp,
+        ..
+    } = call;
     let (s, irp) = enter_or_return!("WskAccept", socket, irp);
     s.accept(context, dispatch.cast(), local, remote, irp).0
 }
@@ -1113,15 +1118,20 @@ unsafe extern "C" fn wsk_disconnect(
     s.disconnect(buffer, flags, irp).0
 }
 
-unsafe extern "C" fn wsk_send_to(
-    socket: *mut sys::WSK_SOCKET,
-    buffer: *mut sys::WSK_BUF,
-    _flags: u32,
-    remote: *mut sys::SOCKADDR,
-    control_length: u32,
-    control: *mut sys::CMSGHDR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskSendTo` ([`dispatch::Provider`]).
+///
+/// # Safety
+/// The WSK contract of `WskSendTo` for `call`'s parameters.
+pub(crate) unsafe fn wsk_send_to(call: dispatch::SendTo) -> sys::NTSTATUS {
+    let dispatch::SendTo {
+        socket,
+        buffer,
+        remote,
+        control_length,
+        control,
+        irp,
+        ..
+    } = call;
     let (s, irp) = enter_or_return!("WskSendTo", socket, irp);
     // A null remote address: the fixed destination, if one was set
     // (SIO_WSK_SET_SENDTO_ADDRESS / SIO_WSK_SET_REMOTE_ADDRESS).
@@ -1373,7 +1383,7 @@ static LISTEN_DISPATCH: Table<sys::WSK_PROVIDER_LISTEN_DISPATCH> =
     Table(sys::WSK_PROVIDER_LISTEN_DISPATCH {
         Basic: BASIC,
         WskBind: Some(wsk_bind),
-        WskAccept: Some(wsk_accept),
+        WskAccept: Some(dispatch::accept::<crate::client::WinsockProvider>),
         WskInspectComplete: Some(wsk_inspect_complete),
         WskGetLocalAddress: Some(wsk_get_local_address),
     });
@@ -1400,7 +1410,7 @@ static DATAGRAM_DISPATCH: Table<sys::WSK_PROVIDER_DATAGRAM_DISPATCH> =
     Table(sys::WSK_PROVIDER_DATAGRAM_DISPATCH {
         Basic: BASIC,
         WskBind: Some(wsk_bind),
-        WskSendTo: Some(wsk_send_to),
+        WskSendTo: Some(dispatch::send_to::<crate::client::WinsockProvider>),
         WskReceiveFrom: Some(dispatch::receive_from::<crate::client::WinsockProvider>),
         WskRelease: Some(wsk_release_datagrams),
         WskGetLocalAddress: Some(wsk_get_local_address),
@@ -1413,7 +1423,7 @@ static STREAM_DISPATCH: Table<sys::WSK_PROVIDER_STREAM_DISPATCH> =
     Table(sys::WSK_PROVIDER_STREAM_DISPATCH {
         Basic: BASIC,
         WskBind: Some(wsk_bind),
-        WskAccept: Some(wsk_accept),
+        WskAccept: Some(dispatch::accept::<crate::client::WinsockProvider>),
         WskConnect: Some(wsk_connect),
         WskListen: Some(wsk_listen),
         WskSend: Some(wsk_send),
