@@ -13,6 +13,13 @@
 //! routine when [`Config::honour_cancel`] says so (Windows) or not (Wine); closing a socket
 //! completes its pending requests with `STATUS_CANCELLED` before the close completes.
 //!
+//! What it models as the Wine provider (`tests/wsk-provider`) does comes from
+//! `wskrs_provider_model`, shared with it: socket options answered from one catalogue
+//! (Windows' defaults, booleans read back as 0/1, the statuses of unknown options, options of
+//! another kind of socket and short buffers; `SO_RCVBUF`/`SO_SNDBUF` start at the fake
+//! transport's 8192), socket addresses, the parameter lists of the dispatch routines, and the
+//! exchange of `Irp->CancelRoutine`.
+//!
 //! # Safety
 //! The `unsafe extern "C"` functions here are WSK dispatch routines with the contracts of the
 //! WSK DDIs they imitate; the client calls them through the dispatch tables.
@@ -1075,13 +1082,8 @@ struct Fake;
 
 impl dispatch::Provider for Fake {
     unsafe fn send_to(routine: dispatch::SendTo) -> sys::NTSTATUS {
-        let dispatch::SendTo {
-            socket,
-            buffer: buf,
-            remote,
-            irp,
-            ..
-        } = routine;
+        let (socket, buf, remote, irp) =
+            (routine.socket, routine.buffer, routine.remote, routine.irp);
         // SAFETY: the client passes a WSK_BUF.
         let buf = unsafe { take_buf(buf, Op::SendTo) };
         // SAFETY: the client passes a socket address.
@@ -1123,14 +1125,8 @@ impl dispatch::Provider for Fake {
     }
 
     unsafe fn accept(routine: dispatch::Accept) -> sys::NTSTATUS {
-        let dispatch::Accept {
-            socket,
-            dispatch,
-            local,
-            remote,
-            irp,
-            ..
-        } = routine;
+        let (socket, dispatch, irp) = (routine.socket, routine.dispatch, routine.irp);
+        let (local, remote) = (routine.local, routine.remote);
         if !dispatch.is_null() {
             violation("WskAccept with a client dispatch: event callbacks are not faked");
         }
@@ -1140,14 +1136,8 @@ impl dispatch::Provider for Fake {
     }
 
     unsafe fn socket(routine: dispatch::Socket) -> sys::NTSTATUS {
-        let dispatch::Socket {
-            client,
-            flags,
-            context,
-            dispatch,
-            irp,
-            ..
-        } = routine;
+        let (client, flags, irp) = (routine.client, routine.flags, routine.irp);
+        let (context, dispatch) = (routine.context, routine.dispatch);
         if client != (&raw const CLIENT).cast_mut().cast() {
             violation("WskSocket with a client that is not the captured NPI's");
         }
@@ -1186,15 +1176,9 @@ impl dispatch::Provider for Fake {
     }
 
     unsafe fn get_name_info(routine: dispatch::GetNameInfo) -> sys::NTSTATUS {
-        let dispatch::GetNameInfo {
-            client,
-            address: addr,
-            length,
-            node,
-            service,
-            irp,
-            ..
-        } = routine;
+        let (client, addr, length, irp) =
+            (routine.client, routine.address, routine.length, routine.irp);
+        let (node, service) = (routine.node, routine.service);
         if client != (&raw const CLIENT).cast_mut().cast() {
             violation("WskGetNameInfo with a client that is not the captured NPI's");
         }
@@ -1278,15 +1262,9 @@ impl dispatch::Provider for Fake {
     }
 
     unsafe fn receive_from(routine: dispatch::ReceiveFrom) -> sys::NTSTATUS {
-        let dispatch::ReceiveFrom {
-            socket,
-            buffer: buf,
-            remote,
-            control_length,
-            control_flags,
-            irp,
-            ..
-        } = routine;
+        let (socket, buf, remote, irp) =
+            (routine.socket, routine.buffer, routine.remote, routine.irp);
+        let (control_length, control_flags) = (routine.control_length, routine.control_flags);
         // The fake has no control information: 0 bytes of it and no flags (written now; the
         // client's ULONGs stay valid until the IRP completes).
         for p in [control_length, control_flags] {
