@@ -712,3 +712,52 @@ fn serve_hands_a_connection_to_an_in_kernel_service() {
     assert!(peer.shutdown(QUICK));
     setup.finish();
 }
+
+#[test]
+fn a_descriptor_given_at_creation_reads_back_as_the_same_sddl_and_is_released() {
+    // The fake caches descriptors as the Wine provider does: a listener gets its descriptor
+    // through SO_WSK_SECURITY, a UDP socket through WskSocket's SecurityDescriptor.
+    const SDDL: &str = "D:P(A;;GA;;;SY)";
+    let setup = Setup::start();
+    let d = setup.driver;
+    let options = protocol::ListenOptions {
+        sddl: Some(SDDL),
+        ..protocol::ListenOptions::default()
+    };
+    let request =
+        protocol::encode_tcp_listen_with(addr("127.0.0.1:9500"), Service::Echo, &options).unwrap();
+    let reply = common::call(d, ALICE, protocol::IoctlCode::TCP_LISTEN, &request, 128).unwrap();
+    let listener = protocol::parse_endpoint_reply(&reply).unwrap().id;
+    let request = protocol::encode_udp_bind(
+        addr("127.0.0.1:9501"),
+        UdpService::None,
+        false,
+        protocol::BindFlags::default(),
+        Some(SDDL),
+    )
+    .unwrap();
+    let reply = common::call(d, ALICE, protocol::IoctlCode::UDP_BIND, &request, 128).unwrap();
+    let udp = protocol::parse_endpoint_reply(&reply).unwrap().id;
+    for id in [listener, udp] {
+        let reply = common::call(
+            d,
+            ALICE,
+            protocol::IoctlCode::SECURITY,
+            &protocol::encode_security(id),
+            512,
+        )
+        .unwrap();
+        assert_eq!(protocol::parse_security_reply(&reply), Ok(SDDL), "{id}");
+    }
+    assert_eq!(
+        fake::provider::cached_security_descriptors(),
+        2,
+        "one copy per socket, held by the socket"
+    );
+    close(d, ALICE, listener).unwrap();
+    close(d, ALICE, udp).unwrap();
+    eventually("the sockets released their descriptors", || {
+        fake::provider::cached_security_descriptors() == 0
+    });
+    setup.finish();
+}

@@ -36,6 +36,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use wsk_bindings::{self as sys, sockaddr, NtStatus};
+use wskrs_provider_model::security::{self, CachedSd, ClientControl, SdCache};
 use wskrs_provider_model::{self as model, dispatch, options::OptionStore};
 
 use crate::netio::{self, Event};
@@ -245,6 +246,8 @@ struct Sock {
     hung: Vec<Request>,
     /// Option values, answered as the catalogue says (`wskrs_provider_model::options`).
     options: OptionStore,
+    /// `SO_WSK_SECURITY` (or `WskSocket`'s descriptor): a reference to a cached copy.
+    security: Option<CachedSd>,
     /// The client's event context and dispatch table (`WskSocket`), as addresses.
     client_events: (usize, usize),
     /// `WSK_EVENT_*` callbacks enabled with `SO_WSK_EVENT_CALLBACK`.
@@ -269,6 +272,7 @@ impl Sock {
             blocked: VecDeque::new(),
             hung: Vec::new(),
             options: OptionStore::new(category.option_kind(), TRANSPORT_BUFFER),
+            security: None,
             client_events: (0, 0),
             event_mask: 0,
         }
@@ -359,6 +363,7 @@ pub(crate) fn irps_held() -> usize {
 }
 
 pub(crate) fn reset() {
+    SD_CACHE.clear();
     *lock(&RETAINED) = None;
     lock(&EVENTS).clear();
     let objects = with_net(|net| std::mem::take(net).objects);
@@ -424,6 +429,13 @@ pub fn release_stuck(status: NtStatus) -> usize {
     n
 }
 
+/// Security descriptors cached with `WSK_CACHE_SD` and still referenced (by the client, a
+/// socket or a read of `SO_WSK_SECURITY` not yet released).
+#[must_use]
+pub fn cached_security_descriptors() -> usize {
+    SD_CACHE.live()
+}
+
 /// Requests waiting in the provider (for data, a connection, window room, or hung).
 #[must_use]
 pub fn waiting_requests() -> usize {
@@ -446,6 +458,10 @@ pub(crate) fn npi() -> sys::WSK_PROVIDER_NPI {
 
 /// The client object (its address is all that matters).
 static CLIENT: u8 = 0;
+
+/// The security descriptors cached with `WSK_CACHE_SD` (copies made by their self-relative
+/// layout).
+static SD_CACHE: SdCache = SdCache::new();
 
 /// Dispatch tables hold raw pointers (the unused `WskSendEx`/`WskReceiveEx` slots), which are
 /// not `Sync`; they are immutable and point nowhere.
@@ -882,6 +898,7 @@ impl Net {
         }
         let s = self.sock(key);
         s.open = false;
+        s.security = None;
         let cancelled = NtStatus::CANCELLED.0;
         done.extend(s.waiting.drain(..).map(|r| Done {
             irp: r.irp,
@@ -1151,13 +1168,23 @@ impl dispatch::Provider for Fake {
             violation("WskSocket of a basic socket with a client dispatch");
         }
         let events = (context as usize, dispatch as usize);
+        let descriptor = routine.security as usize;
         call(
             Op::Socket,
             0,
             Request::new(irp, Op::Socket),
             |net, _, _, _| {
+                let security = match descriptor {
+                    0 => None,
+                    sd => match SD_CACHE.find(sd as *const c_void) {
+                        Some(sd) => Some(sd),
+                        None => return Some((NtStatus::INVALID_PARAMETER, 0)),
+                    },
+                };
                 let socket = net.new_socket(category, true);
-                net.sock(socket).client_events = events;
+                let s = net.sock(socket);
+                s.client_events = events;
+                s.security = security;
                 Some((NtStatus::SUCCESS, socket))
             },
         )
@@ -1167,8 +1194,34 @@ impl dispatch::Provider for Fake {
         NtStatus::NOT_IMPLEMENTED.0
     }
 
-    unsafe fn control_client(_: dispatch::ControlClient) -> sys::NTSTATUS {
-        NtStatus::NOT_IMPLEMENTED.0
+    unsafe fn control_client(routine: dispatch::ControlClient) -> sys::NTSTATUS {
+        if routine.client != (&raw const CLIENT).cast_mut().cast() {
+            violation("WskControlClient with a client that is not the captured NPI's");
+        }
+        if !routine.irp.is_null() {
+            violation("WskControlClient with an IRP (the documented codes take none)");
+        }
+        let (status, bytes) = match ClientControl::of(routine.code) {
+            ClientControl::CacheSd => {
+                let copy = |sd| {
+                    // SAFETY: WSK contract: `sd` is the client's security descriptor.
+                    unsafe { security::copy_self_relative(sd) }
+                };
+                // SAFETY: WSK contract: PSECURITY_DESCRIPTOR variables of their sizes.
+                unsafe { security::cache_sd(&routine, &SD_CACHE, copy) }
+            }
+            // SAFETY: as above.
+            ClientControl::ReleaseSd => (unsafe { security::release_sd(&routine, &SD_CACHE) }, 0),
+            // The fake keeps no static event callbacks.
+            ClientControl::SetStaticEventCallbacks | ClientControl::Unsupported => {
+                (NtStatus::NOT_SUPPORTED, 0)
+            }
+        };
+        if !routine.returned.is_null() {
+            // SAFETY: the client passes a writable SIZE_T or null.
+            unsafe { routine.returned.write(bytes as sys::SIZE_T) };
+        }
+        status.0
     }
 
     unsafe fn get_address_info(_: dispatch::GetAddressInfo) -> sys::NTSTATUS {
@@ -1230,7 +1283,36 @@ impl dispatch::Provider for Fake {
             Request::new(irp, Op::Control),
             |net, key, _, _| {
                 let s = net.sock(key);
+                let security_option = level == sys::SOL_SOCKET && code == sys::SO_WSK_SECURITY;
+                let has_irp = !irp.is_null();
                 match request_type {
+                    sys::WskSetOption if security_option => {
+                        // SAFETY: the client passes `input_size` readable bytes.
+                        let sd = unsafe {
+                            security::option_to_set(&SD_CACHE, input, input_size, has_irp)
+                        };
+                        let status = match sd {
+                            Ok(_) if s.local.is_some() => security::SET_AFTER_BIND,
+                            Ok(sd) => {
+                                s.security = Some(sd);
+                                NtStatus::SUCCESS
+                            }
+                            Err(status) => status,
+                        };
+                        Some((status, 0))
+                    }
+                    sys::WskGetOption if security_option => {
+                        let current = s.security.as_ref().map(CachedSd::add_ref);
+                        // SAFETY: the client passes `output_size` writable bytes.
+                        let (status, n) = unsafe {
+                            security::write_option(current, output, output_size, has_irp)
+                        };
+                        if !returned.is_null() {
+                            // SAFETY: the client passes a writable SIZE_T or null.
+                            unsafe { returned.write(n as sys::SIZE_T) };
+                        }
+                        Some((status, n))
+                    }
                     sys::WskSetOption => {
                         let value = (!input.is_null()).then(|| {
                             // SAFETY: the client passes `input_size` readable bytes.

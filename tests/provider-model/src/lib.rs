@@ -10,6 +10,8 @@
 //!
 //! - [`dispatch`]: the parameter lists of the WSK routines both providers implement alike,
 //!   written once as generic routines that hand a call struct to the provider.
+//! - [`security`]: cached security descriptors (`WSK_CACHE_SD`, `WSK_RELEASE_SD`,
+//!   `SO_WSK_SECURITY`) and the client control codes that manage them.
 //! - [`irp`]: `Irp->CancelRoutine` swapped as `IoSetCancelRoutine` does.
 //!
 //! It builds for the host (the fake) and for `x86_64-pc-windows-gnu` (the Wine provider), on
@@ -18,4 +20,5 @@
 pub mod dispatch;
 pub mod irp;
 pub mod options;
+pub mod security;
 pub mod sockaddr;

@@ -364,9 +364,9 @@ impl TcpOptions {
 /// fake): every option of the catalogue with its default until set, the [`emulated`] TCP
 /// options through [`TcpOptions`], and the catalogue's statuses for bad requests.
 ///
-/// `SO_WSK_SECURITY` reads as NULL (no descriptor); setting it is refused with
-/// `STATUS_INVALID_PARAMETER`, as for a descriptor the provider did not cache, because a
-/// store caches none.
+/// A provider that caches descriptors answers `SO_WSK_SECURITY` through [`crate::security`]
+/// before the store; to the store alone it reads as NULL (no descriptor) and setting it is
+/// refused with `STATUS_INVALID_PARAMETER`, as for a descriptor the provider did not cache.
 #[derive(Clone, Debug)]
 pub struct OptionStore {
     kind: SocketKind,

@@ -277,8 +277,9 @@ fn create(
     );
     crate::events::created(&socket);
     if !security.is_null() {
-        let sd =
-            crate::security::CachedSd::find(security.cast()).ok_or(NtStatus::INVALID_PARAMETER);
+        let sd = crate::security::CACHE
+            .find(security.cast())
+            .ok_or(NtStatus::INVALID_PARAMETER);
         match sd.and_then(|sd| socket.set_security(sd)) {
             Ok(()) => {}
             Err(e) => {

@@ -18,9 +18,10 @@ use windows_sys::Win32::Networking::WinSock as ws;
 use wsk_bindings::{self as sys, NtStatus};
 use wskrs_provider_model::dispatch;
 use wskrs_provider_model::options as model;
+use wskrs_provider_model::security;
 
 use crate::irp::PendingIrp;
-use crate::security::CachedSd;
+use crate::security::CACHE;
 use crate::socket::Socket;
 
 /// The outcome of a control request: status and bytes written to the output buffer.
@@ -107,33 +108,18 @@ pub(crate) struct Request {
     pub(crate) has_irp: bool,
 }
 
-/// Reads the `PSECURITY_DESCRIPTOR` a WSK buffer holds.
-///
-/// # Safety
-/// `p` is null or readable for `size` bytes.
-pub(crate) unsafe fn read_sd_pointer(p: *const c_void, size: usize) -> Option<*mut c_void> {
-    if p.is_null() || size < size_of::<*mut c_void>() {
-        return None;
-    }
-    // SAFETY: caller's contract; at least a pointer's worth of bytes.
-    Some(unsafe { p.cast::<*mut c_void>().read_unaligned() })
-}
-
 /// # Safety
 /// `req`'s input buffer is readable for `input_size` bytes.
 unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
     if req.level == sys::SOL_SOCKET && req.code == sys::SO_WSK_SECURITY {
-        if !req.has_irp {
-            return (model::SECURITY_WITHOUT_IRP, 0);
-        }
         // SAFETY: caller's contract.
-        let Some(sd) = (unsafe { read_sd_pointer(req.input, req.input_size) }) else {
-            return (NtStatus::INVALID_PARAMETER, 0);
-        };
-        let Some(sd) = CachedSd::find(sd) else {
-            return (NtStatus::INVALID_PARAMETER, 0);
-        };
-        return (s.set_security(sd).err().unwrap_or(NtStatus::SUCCESS), 0);
+        let sd = unsafe { security::option_to_set(&CACHE, req.input, req.input_size, req.has_irp) };
+        return (
+            sd.and_then(|sd| s.set_security(sd))
+                .err()
+                .unwrap_or(NtStatus::SUCCESS),
+            0,
+        );
     }
     let h = match s.option_handle() {
         Ok(h) => h,
@@ -250,19 +236,11 @@ fn apply_keepalive(s: &Socket, h: ws::SOCKET) {
 /// `req`'s output buffer is writable for `output_size` bytes.
 unsafe fn get(s: &Socket, req: &Request) -> Outcome {
     if req.level == sys::SOL_SOCKET && req.code == sys::SO_WSK_SECURITY {
-        if !req.has_irp {
-            return (model::SECURITY_WITHOUT_IRP, 0);
-        }
-        if req.output.is_null() || req.output_size < size_of::<*mut c_void>() {
-            return (model::SHORT_OUTPUT, 0);
-        }
         // A socket without a descriptor reports NULL (it uses the default descriptor).
-        let sd = s
-            .security()
-            .map_or(std::ptr::null_mut(), CachedSd::into_client);
-        // SAFETY: room for a pointer (checked above).
-        unsafe { req.output.cast::<*mut c_void>().write_unaligned(sd) };
-        return (NtStatus::SUCCESS, size_of::<*mut c_void>());
+        // SAFETY: caller's contract.
+        return unsafe {
+            security::write_option(s.security(), req.output, req.output_size, req.has_irp)
+        };
     }
     let h = match s.option_handle() {
         Ok(h) => h,

@@ -558,7 +558,7 @@ impl Socket {
     pub(crate) fn finish_close(this: &Arc<Self>, irp: PendingIrp) {
         this.close_handle();
         if let Some(sd) = this.lock().security.take() {
-            sd.release();
+            drop(sd);
         }
         this.client.sockets.fetch_sub(1, Ordering::AcqRel);
         irp.complete(NtStatus::SUCCESS, 0);
@@ -862,12 +862,12 @@ impl Socket {
         let mut st = self.lock();
         if st.bound {
             drop(st);
-            sd.release();
+            drop(sd);
             return Err(NtStatus::INVALID_DEVICE_STATE);
         }
         if let Some(old) = st.security.replace(sd) {
             drop(st);
-            old.release();
+            drop(old);
         }
         Ok(())
     }
