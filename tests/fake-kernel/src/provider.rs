@@ -1098,281 +1098,321 @@ unsafe extern "C" fn wsk_free_address_info(
 struct Fake;
 
 impl dispatch::Provider for Fake {
-    unsafe fn send_to(routine: dispatch::SendTo) -> sys::NTSTATUS {
-        let (socket, buf, remote, irp) =
-            (routine.socket, routine.buffer, routine.remote, routine.irp);
-        // SAFETY: the client passes a WSK_BUF.
-        let buf = unsafe { take_buf(buf, Op::SendTo) };
-        // SAFETY: the client passes a socket address.
-        let to = unsafe { model::sockaddr::read(remote) };
-        call(
-            Op::SendTo,
-            socket as usize,
-            Request::new(irp, Op::SendTo),
-            |net, key, _, done| {
-                let buf = match buf {
-                    Ok(Some(b)) => b,
-                    Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                    Err(status) => return Some((status, 0)),
-                };
-                let Some(to) = to else {
-                    return Some((NtStatus::INVALID_ADDRESS, 0));
-                };
-                let Some(data) = gather(buf) else {
-                    return Some((NtStatus::INVALID_PARAMETER, 0));
-                };
-                let from = match net.sock(key).local {
-                    Some(l) if l.ip().is_unspecified() => SocketAddr::new(to.ip(), l.port()),
-                    Some(l) => l,
-                    None => return Some((NtStatus::INVALID_DEVICE_STATE, 0)),
-                };
-                let len = data.len();
-                if let Some(target) = net.find_bound(to, Category::Datagram) {
-                    let t = net.sock(target);
-                    if t.event_mask & sys::WSK_EVENT_RECEIVE_FROM != 0 && t.waiting.is_empty() {
-                        lock(&EVENTS).push_back(Indicate::ReceiveFrom(target, vec![(data, from)]));
-                    } else {
-                        t.datagrams.push_back((data, from));
-                        net.pump(target, done);
-                    }
+    const SOCKET: dispatch::Handler<dispatch::Socket> = wsk_socket;
+    const SOCKET_CONNECT: dispatch::Handler<dispatch::SocketConnect> = wsk_socket_connect;
+    const CONTROL_CLIENT: dispatch::Handler<dispatch::ControlClient> = wsk_control_client;
+    const GET_ADDRESS_INFO: dispatch::Handler<dispatch::GetAddressInfo> = wsk_get_address_info;
+    const GET_NAME_INFO: dispatch::Handler<dispatch::GetNameInfo> = wsk_get_name_info;
+    const CONTROL_SOCKET: dispatch::Handler<dispatch::ControlSocket> = control_socket;
+    const ACCEPT: dispatch::Handler<dispatch::Accept> = accept;
+    const SEND_TO: dispatch::Handler<dispatch::SendTo> = send_to;
+    const RECEIVE_FROM: dispatch::Handler<dispatch::ReceiveFrom> = receive_from;
+}
+
+/// `WskSendTo` (`dispatch::Provider::SEND_TO`).
+///
+/// # Safety
+/// The WSK contract of `WskSendTo`.
+unsafe fn send_to(routine: dispatch::SendTo) -> sys::NTSTATUS {
+    let (socket, buf, remote, irp) = (routine.socket, routine.buffer, routine.remote, routine.irp);
+    // SAFETY: the client passes a WSK_BUF.
+    let buf = unsafe { take_buf(buf, Op::SendTo) };
+    // SAFETY: the client passes a socket address.
+    let to = unsafe { model::sockaddr::read(remote) };
+    call(
+        Op::SendTo,
+        socket as usize,
+        Request::new(irp, Op::SendTo),
+        |net, key, _, done| {
+            let buf = match buf {
+                Ok(Some(b)) => b,
+                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+                Err(status) => return Some((status, 0)),
+            };
+            let Some(to) = to else {
+                return Some((NtStatus::INVALID_ADDRESS, 0));
+            };
+            let Some(data) = gather(buf) else {
+                return Some((NtStatus::INVALID_PARAMETER, 0));
+            };
+            let from = match net.sock(key).local {
+                Some(l) if l.ip().is_unspecified() => SocketAddr::new(to.ip(), l.port()),
+                Some(l) => l,
+                None => return Some((NtStatus::INVALID_DEVICE_STATE, 0)),
+            };
+            let len = data.len();
+            if let Some(target) = net.find_bound(to, Category::Datagram) {
+                let t = net.sock(target);
+                if t.event_mask & sys::WSK_EVENT_RECEIVE_FROM != 0 && t.waiting.is_empty() {
+                    lock(&EVENTS).push_back(Indicate::ReceiveFrom(target, vec![(data, from)]));
+                } else {
+                    t.datagrams.push_back((data, from));
+                    net.pump(target, done);
                 }
-                Some((NtStatus::SUCCESS, len))
-            },
-        )
-    }
-
-    unsafe fn accept(routine: dispatch::Accept) -> sys::NTSTATUS {
-        let (socket, dispatch, irp) = (routine.socket, routine.dispatch, routine.irp);
-        let (local, remote) = (routine.local, routine.remote);
-        if !dispatch.is_null() {
-            violation("WskAccept with a client dispatch: event callbacks are not faked");
-        }
-        let mut request = Request::new(irp, Op::Accept);
-        request.addr = [local as usize, remote as usize];
-        call(Op::Accept, socket as usize, request, Net::wait)
-    }
-
-    unsafe fn socket(routine: dispatch::Socket) -> sys::NTSTATUS {
-        let (client, flags, irp) = (routine.client, routine.flags, routine.irp);
-        let (context, dispatch) = (routine.context, routine.dispatch);
-        if client != (&raw const CLIENT).cast_mut().cast() {
-            violation("WskSocket with a client that is not the captured NPI's");
-        }
-        let category = match flags {
-            sys::WSK_FLAG_LISTEN_SOCKET => Category::Listen,
-            sys::WSK_FLAG_CONNECTION_SOCKET => Category::Connection,
-            sys::WSK_FLAG_DATAGRAM_SOCKET => Category::Datagram,
-            _ => Category::Basic,
-        };
-        if !dispatch.is_null() && category == Category::Basic {
-            violation("WskSocket of a basic socket with a client dispatch");
-        }
-        let events = (context as usize, dispatch as usize);
-        let descriptor = routine.security as usize;
-        call(
-            Op::Socket,
-            0,
-            Request::new(irp, Op::Socket),
-            |net, _, _, _| {
-                let security = match descriptor {
-                    0 => None,
-                    sd => match SD_CACHE.find(sd as *const c_void) {
-                        Some(sd) => Some(sd),
-                        None => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                    },
-                };
-                let socket = net.new_socket(category, true);
-                let s = net.sock(socket);
-                s.client_events = events;
-                s.security = security;
-                Some((NtStatus::SUCCESS, socket))
-            },
-        )
-    }
-
-    unsafe fn socket_connect(_: dispatch::SocketConnect) -> sys::NTSTATUS {
-        NtStatus::NOT_IMPLEMENTED.0
-    }
-
-    unsafe fn control_client(routine: dispatch::ControlClient) -> sys::NTSTATUS {
-        if routine.client != (&raw const CLIENT).cast_mut().cast() {
-            violation("WskControlClient with a client that is not the captured NPI's");
-        }
-        if !routine.irp.is_null() {
-            violation("WskControlClient with an IRP (the documented codes take none)");
-        }
-        let (status, bytes) = match ClientControl::of(routine.code) {
-            ClientControl::CacheSd => {
-                let copy = |sd| {
-                    // SAFETY: WSK contract: `sd` is the client's security descriptor.
-                    unsafe { security::copy_self_relative(sd) }
-                };
-                // SAFETY: WSK contract: PSECURITY_DESCRIPTOR variables of their sizes.
-                unsafe { security::cache_sd(&routine, &SD_CACHE, copy) }
             }
-            // SAFETY: as above.
-            ClientControl::ReleaseSd => (unsafe { security::release_sd(&routine, &SD_CACHE) }, 0),
-            // The fake keeps no static event callbacks.
-            ClientControl::SetStaticEventCallbacks | ClientControl::Unsupported => {
-                (NtStatus::NOT_SUPPORTED, 0)
+            Some((NtStatus::SUCCESS, len))
+        },
+    )
+}
+
+/// `WskAccept` (`dispatch::Provider::ACCEPT`).
+///
+/// # Safety
+/// The WSK contract of `WskAccept`.
+unsafe fn accept(routine: dispatch::Accept) -> sys::NTSTATUS {
+    let (socket, dispatch, irp) = (routine.socket, routine.dispatch, routine.irp);
+    let (local, remote) = (routine.local, routine.remote);
+    if !dispatch.is_null() {
+        violation("WskAccept with a client dispatch: event callbacks are not faked");
+    }
+    let mut request = Request::new(irp, Op::Accept);
+    request.addr = [local as usize, remote as usize];
+    call(Op::Accept, socket as usize, request, Net::wait)
+}
+
+/// `WskSocket` (`dispatch::Provider::SOCKET`).
+///
+/// # Safety
+/// The WSK contract of `WskSocket`.
+unsafe fn wsk_socket(routine: dispatch::Socket) -> sys::NTSTATUS {
+    let (client, flags, irp) = (routine.client, routine.flags, routine.irp);
+    let (context, dispatch) = (routine.context, routine.dispatch);
+    if client != (&raw const CLIENT).cast_mut().cast() {
+        violation("WskSocket with a client that is not the captured NPI's");
+    }
+    let category = match flags {
+        sys::WSK_FLAG_LISTEN_SOCKET => Category::Listen,
+        sys::WSK_FLAG_CONNECTION_SOCKET => Category::Connection,
+        sys::WSK_FLAG_DATAGRAM_SOCKET => Category::Datagram,
+        _ => Category::Basic,
+    };
+    if !dispatch.is_null() && category == Category::Basic {
+        violation("WskSocket of a basic socket with a client dispatch");
+    }
+    let events = (context as usize, dispatch as usize);
+    let descriptor = routine.security as usize;
+    call(
+        Op::Socket,
+        0,
+        Request::new(irp, Op::Socket),
+        |net, _, _, _| {
+            let security = match descriptor {
+                0 => None,
+                sd => match SD_CACHE.find(sd as *const c_void) {
+                    Some(sd) => Some(sd),
+                    None => return Some((NtStatus::INVALID_PARAMETER, 0)),
+                },
+            };
+            let socket = net.new_socket(category, true);
+            let s = net.sock(socket);
+            s.client_events = events;
+            s.security = security;
+            Some((NtStatus::SUCCESS, socket))
+        },
+    )
+}
+
+/// `WskSocketConnect` (`dispatch::Provider::SOCKET_CONNECT`).
+///
+/// # Safety
+/// The WSK contract of `WskSocketConnect`.
+unsafe fn wsk_socket_connect(_: dispatch::SocketConnect) -> sys::NTSTATUS {
+    NtStatus::NOT_IMPLEMENTED.0
+}
+
+/// `WskControlClient` (`dispatch::Provider::CONTROL_CLIENT`).
+///
+/// # Safety
+/// The WSK contract of `WskControlClient`.
+unsafe fn wsk_control_client(routine: dispatch::ControlClient) -> sys::NTSTATUS {
+    if routine.client != (&raw const CLIENT).cast_mut().cast() {
+        violation("WskControlClient with a client that is not the captured NPI's");
+    }
+    if !routine.irp.is_null() {
+        violation("WskControlClient with an IRP (the documented codes take none)");
+    }
+    let (status, bytes) = match ClientControl::of(routine.code) {
+        ClientControl::CacheSd => {
+            let copy = |sd| {
+                // SAFETY: WSK contract: `sd` is the client's security descriptor.
+                unsafe { security::copy_self_relative(sd) }
+            };
+            // SAFETY: WSK contract: PSECURITY_DESCRIPTOR variables of their sizes.
+            unsafe { security::cache_sd(&routine, &SD_CACHE, copy) }
+        }
+        // SAFETY: as above.
+        ClientControl::ReleaseSd => (unsafe { security::release_sd(&routine, &SD_CACHE) }, 0),
+        // The fake keeps no static event callbacks.
+        ClientControl::SetStaticEventCallbacks | ClientControl::Unsupported => {
+            (NtStatus::NOT_SUPPORTED, 0)
+        }
+    };
+    if !routine.returned.is_null() {
+        // SAFETY: the client passes a writable SIZE_T or null.
+        unsafe { routine.returned.write(bytes as sys::SIZE_T) };
+    }
+    status.0
+}
+
+/// `WskGetAddressInfo` (`dispatch::Provider::GET_ADDRESS_INFO`).
+///
+/// # Safety
+/// The WSK contract of `WskGetAddressInfo`.
+unsafe fn wsk_get_address_info(_: dispatch::GetAddressInfo) -> sys::NTSTATUS {
+    NtStatus::NOT_IMPLEMENTED.0
+}
+
+/// `WskGetNameInfo` (`dispatch::Provider::GET_NAME_INFO`).
+///
+/// # Safety
+/// The WSK contract of `WskGetNameInfo`.
+unsafe fn wsk_get_name_info(routine: dispatch::GetNameInfo) -> sys::NTSTATUS {
+    let (client, addr, length, irp) =
+        (routine.client, routine.address, routine.length, routine.irp);
+    let (node, service) = (routine.node, routine.service);
+    if client != (&raw const CLIENT).cast_mut().cast() {
+        violation("WskGetNameInfo with a client that is not the captured NPI's");
+    }
+    if node.is_null() && service.is_null() {
+        violation("WskGetNameInfo with neither NodeName nor ServiceName");
+    }
+    let (a, n, sv) = (addr as usize, node as usize, service as usize);
+    // Numeric answers: the host as its address text, the service as its port number.
+    call(
+        Op::NameInfo,
+        0,
+        Request::new(irp, Op::NameInfo),
+        move |_, _, _, _| {
+            if a == 0 || (length as usize) < std::mem::size_of::<sys::SOCKADDR_IN>() {
+                return Some((NtStatus::INVALID_PARAMETER, 0));
             }
-        };
-        if !routine.returned.is_null() {
-            // SAFETY: the client passes a writable SIZE_T or null.
-            unsafe { routine.returned.write(bytes as sys::SIZE_T) };
-        }
-        status.0
-    }
-
-    unsafe fn get_address_info(_: dispatch::GetAddressInfo) -> sys::NTSTATUS {
-        NtStatus::NOT_IMPLEMENTED.0
-    }
-
-    unsafe fn get_name_info(routine: dispatch::GetNameInfo) -> sys::NTSTATUS {
-        let (client, addr, length, irp) =
-            (routine.client, routine.address, routine.length, routine.irp);
-        let (node, service) = (routine.node, routine.service);
-        if client != (&raw const CLIENT).cast_mut().cast() {
-            violation("WskGetNameInfo with a client that is not the captured NPI's");
-        }
-        if node.is_null() && service.is_null() {
-            violation("WskGetNameInfo with neither NodeName nor ServiceName");
-        }
-        let (a, n, sv) = (addr as usize, node as usize, service as usize);
-        // Numeric answers: the host as its address text, the service as its port number.
-        call(
-            Op::NameInfo,
-            0,
-            Request::new(irp, Op::NameInfo),
-            move |_, _, _, _| {
-                if a == 0 || (length as usize) < std::mem::size_of::<sys::SOCKADDR_IN>() {
-                    return Some((NtStatus::INVALID_PARAMETER, 0));
+            // SAFETY: the client passes a socket address of `length` bytes.
+            let Some(remote) = (unsafe { model::sockaddr::read(a as *const sys::SOCKADDR) }) else {
+                return Some((NtStatus::INVALID_PARAMETER, 0));
+            };
+            for (p, text) in [
+                (n, remote.ip().to_string()),
+                (sv, remote.port().to_string()),
+            ] {
+                // SAFETY: the client passes NULL or a UNICODE_STRING with a writable buffer.
+                if let Err(status) = unsafe { write_unicode(p, &text) } {
+                    return Some((status, 0));
                 }
-                // SAFETY: the client passes a socket address of `length` bytes.
-                let Some(remote) = (unsafe { model::sockaddr::read(a as *const sys::SOCKADDR) })
-                else {
-                    return Some((NtStatus::INVALID_PARAMETER, 0));
-                };
-                for (p, text) in [
-                    (n, remote.ip().to_string()),
-                    (sv, remote.port().to_string()),
-                ] {
-                    // SAFETY: the client passes NULL or a UNICODE_STRING with a writable buffer.
-                    if let Err(status) = unsafe { write_unicode(p, &text) } {
-                        return Some((status, 0));
+            }
+            Some((NtStatus::SUCCESS, 0))
+        },
+    )
+}
+
+/// `WskControlSocket` (`dispatch::Provider::CONTROL_SOCKET`).
+///
+/// # Safety
+/// The WSK contract of `WskControlSocket`.
+unsafe fn control_socket(routine: dispatch::ControlSocket) -> sys::NTSTATUS {
+    let (socket, irp, input, output) = (routine.socket, routine.irp, routine.input, routine.output);
+    let (input_size, output_size) = (routine.input_len(), routine.output_len());
+    let (request_type, level, code) = (routine.request, routine.level, routine.code);
+    let returned = routine.returned;
+    if routine.is_event_callback() {
+        // SAFETY: the client passes `input_size` bytes (checked below before reading).
+        return unsafe { event_callback_option(socket as usize, input, input_size, irp) };
+    }
+    call(
+        Op::Control,
+        socket as usize,
+        Request::new(irp, Op::Control),
+        |net, key, _, _| {
+            let s = net.sock(key);
+            let security_option = level == sys::SOL_SOCKET && code == sys::SO_WSK_SECURITY;
+            let has_irp = !irp.is_null();
+            match request_type {
+                sys::WskSetOption if security_option => {
+                    // SAFETY: the client passes `input_size` readable bytes.
+                    let sd =
+                        unsafe { security::option_to_set(&SD_CACHE, input, input_size, has_irp) };
+                    let status = match sd {
+                        Ok(_) if s.local.is_some() => security::SET_AFTER_BIND,
+                        Ok(sd) => {
+                            s.security = Some(sd);
+                            NtStatus::SUCCESS
+                        }
+                        Err(status) => status,
+                    };
+                    Some((status, 0))
+                }
+                sys::WskGetOption if security_option => {
+                    let current = s.security.as_ref().map(CachedSd::add_ref);
+                    // SAFETY: the client passes `output_size` writable bytes.
+                    let (status, n) =
+                        unsafe { security::write_option(current, output, output_size, has_irp) };
+                    if !returned.is_null() {
+                        // SAFETY: the client passes a writable SIZE_T or null.
+                        unsafe { returned.write(n as sys::SIZE_T) };
                     }
+                    Some((status, n))
                 }
-                Some((NtStatus::SUCCESS, 0))
-            },
-        )
-    }
-
-    unsafe fn control_socket(routine: dispatch::ControlSocket) -> sys::NTSTATUS {
-        let (socket, irp, input, output) =
-            (routine.socket, routine.irp, routine.input, routine.output);
-        let (input_size, output_size) = (routine.input_len(), routine.output_len());
-        let (request_type, level, code) = (routine.request, routine.level, routine.code);
-        let returned = routine.returned;
-        if routine.is_event_callback() {
-            // SAFETY: the client passes `input_size` bytes (checked below before reading).
-            return unsafe { event_callback_option(socket as usize, input, input_size, irp) };
-        }
-        call(
-            Op::Control,
-            socket as usize,
-            Request::new(irp, Op::Control),
-            |net, key, _, _| {
-                let s = net.sock(key);
-                let security_option = level == sys::SOL_SOCKET && code == sys::SO_WSK_SECURITY;
-                let has_irp = !irp.is_null();
-                match request_type {
-                    sys::WskSetOption if security_option => {
+                sys::WskSetOption => {
+                    let value = (!input.is_null()).then(|| {
                         // SAFETY: the client passes `input_size` readable bytes.
-                        let sd = unsafe {
-                            security::option_to_set(&SD_CACHE, input, input_size, has_irp)
-                        };
-                        let status = match sd {
-                            Ok(_) if s.local.is_some() => security::SET_AFTER_BIND,
-                            Ok(sd) => {
-                                s.security = Some(sd);
-                                NtStatus::SUCCESS
-                            }
-                            Err(status) => status,
-                        };
-                        Some((status, 0))
-                    }
-                    sys::WskGetOption if security_option => {
-                        let current = s.security.as_ref().map(CachedSd::add_ref);
-                        // SAFETY: the client passes `output_size` writable bytes.
-                        let (status, n) = unsafe {
-                            security::write_option(current, output, output_size, has_irp)
-                        };
-                        if !returned.is_null() {
-                            // SAFETY: the client passes a writable SIZE_T or null.
-                            unsafe { returned.write(n as sys::SIZE_T) };
-                        }
-                        Some((status, n))
-                    }
-                    sys::WskSetOption => {
-                        let value = (!input.is_null()).then(|| {
-                            // SAFETY: the client passes `input_size` readable bytes.
-                            unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
-                        });
-                        let status = s.options.set(level, code, value).err();
-                        Some((status.unwrap_or(NtStatus::SUCCESS), 0))
-                    }
-                    sys::WskGetOption => {
-                        let room = if output.is_null() { 0 } else { output_size };
-                        let value = match s.options.get(level, code, room) {
-                            Ok(value) => value,
-                            Err(status) => return Some((status, 0)),
-                        };
-                        let n = value.len();
-                        // SAFETY: the client passes `output_size` writable bytes; the store
-                        // answers only values that fit.
-                        unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
-                        if !returned.is_null() {
-                            // SAFETY: the client passes a writable SIZE_T or null.
-                            unsafe { returned.write(n as sys::SIZE_T) };
-                        }
-                        Some((NtStatus::SUCCESS, n))
-                    }
-                    _ => Some((NtStatus::INVALID_DEVICE_REQUEST, 0)),
+                        unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
+                    });
+                    let status = s.options.set(level, code, value).err();
+                    Some((status.unwrap_or(NtStatus::SUCCESS), 0))
                 }
-            },
-        )
-    }
-
-    unsafe fn receive_from(routine: dispatch::ReceiveFrom) -> sys::NTSTATUS {
-        let (socket, buf, remote, irp) =
-            (routine.socket, routine.buffer, routine.remote, routine.irp);
-        let (control_length, control_flags) = (routine.control_length, routine.control_flags);
-        // The fake has no control information: 0 bytes of it and no flags (written now; the
-        // client's ULONGs stay valid until the IRP completes).
-        for p in [control_length, control_flags] {
-            if !p.is_null() {
-                // SAFETY: the client's ULONG when not null (WSK contract).
-                unsafe { p.write_unaligned(0) };
+                sys::WskGetOption => {
+                    let room = if output.is_null() { 0 } else { output_size };
+                    let value = match s.options.get(level, code, room) {
+                        Ok(value) => value,
+                        Err(status) => return Some((status, 0)),
+                    };
+                    let n = value.len();
+                    // SAFETY: the client passes `output_size` writable bytes; the store
+                    // answers only values that fit.
+                    unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
+                    if !returned.is_null() {
+                        // SAFETY: the client passes a writable SIZE_T or null.
+                        unsafe { returned.write(n as sys::SIZE_T) };
+                    }
+                    Some((NtStatus::SUCCESS, n))
+                }
+                _ => Some((NtStatus::INVALID_DEVICE_REQUEST, 0)),
             }
+        },
+    )
+}
+
+/// `WskReceiveFrom` (`dispatch::Provider::RECEIVE_FROM`).
+///
+/// # Safety
+/// The WSK contract of `WskReceiveFrom`.
+unsafe fn receive_from(routine: dispatch::ReceiveFrom) -> sys::NTSTATUS {
+    let (socket, buf, remote, irp) = (routine.socket, routine.buffer, routine.remote, routine.irp);
+    let (control_length, control_flags) = (routine.control_length, routine.control_flags);
+    // The fake has no control information: 0 bytes of it and no flags (written now; the
+    // client's ULONGs stay valid until the IRP completes).
+    for p in [control_length, control_flags] {
+        if !p.is_null() {
+            // SAFETY: the client's ULONG when not null (WSK contract).
+            unsafe { p.write_unaligned(0) };
         }
-        // SAFETY: the client passes a WSK_BUF.
-        let buf = unsafe { take_buf(buf, Op::ReceiveFrom) };
-        let mut request = Request::new(irp, Op::ReceiveFrom);
-        request.addr[0] = remote as usize;
-        call(
-            Op::ReceiveFrom,
-            socket as usize,
-            Request::new(irp, Op::ReceiveFrom),
-            |net, key, _, done| {
-                match buf {
-                    Ok(Some(b)) => request.buf = Some(b),
-                    Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                    Err(status) => return Some((status, 0)),
-                }
-                net.wait(key, request, done)
-            },
-        )
     }
+    // SAFETY: the client passes a WSK_BUF.
+    let buf = unsafe { take_buf(buf, Op::ReceiveFrom) };
+    let mut request = Request::new(irp, Op::ReceiveFrom);
+    request.addr[0] = remote as usize;
+    call(
+        Op::ReceiveFrom,
+        socket as usize,
+        Request::new(irp, Op::ReceiveFrom),
+        |net, key, _, done| {
+            match buf {
+                Ok(Some(b)) => request.buf = Some(b),
+                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+                Err(status) => return Some((status, 0)),
+            }
+            net.wait(key, request, done)
+        },
+    )
 }
 
 /// Writes `text` NUL-terminated into the UNICODE_STRING at `p` (0: nowhere) and sets `Length`.

@@ -19,12 +19,19 @@ pub fn length(size: sys::SIZE_T) -> usize {
     usize::try_from(size).unwrap_or(0)
 }
 
-/// Defines, for each routine, its call struct (one public field per parameter, in order) and
-/// the generic routine `$routine::<P>` that calls `P::$method`.
+/// How a provider handles one routine: its call struct in, the routine's status out.
+///
+/// # Safety
+/// A handler is called with the WSK contract of its routine for the call's parameters.
+pub type Handler<C> = unsafe fn(C) -> sys::NTSTATUS;
+
+/// Defines, for each routine, its call struct (one public field per parameter, in order), the
+/// provider's handler constant `$handler` of [`Provider`], and the generic routine
+/// `$routine::<P>` that packs the parameters and calls `P::$handler`.
 macro_rules! routines {
     ($(
         $(#[$doc:meta])*
-        $ddi:literal: $routine:ident => $method:ident($call:ident {
+        $ddi:literal: $routine:ident => $handler:ident($call:ident {
             $($(#[$field_doc:meta])* $field:ident: $ty:ty,)*
         });
     )*) => {
@@ -40,32 +47,30 @@ macro_rules! routines {
                 )*
             }
 
-            #[doc = concat!("`", $ddi, "` of provider `P`: calls [`Provider::", stringify!($method), "`].")]
+            #[doc = concat!("`", $ddi, "` of provider `P`: calls [`Provider::", stringify!($handler), "`].")]
             ///
             /// # Safety
             #[doc = concat!("The WSK contract of `", $ddi, "`.")]
             #[allow(clippy::too_many_arguments)]
             pub unsafe extern "C" fn $routine<P: Provider>($($field: $ty),*) -> sys::NTSTATUS {
                 // SAFETY: the caller's contract, passed on unchanged.
-                unsafe { P::$method($call { $($field),* }) }
+                unsafe { (P::$handler)($call { $($field),* }) }
             }
         )*
 
-        /// A provider's handling of the routines of this module.
+        /// A provider's handlers of the routines of this module, one function each (called
+        /// with the WSK contract of the routine).
         pub trait Provider {
             $(
-                #[doc = concat!("`", $ddi, "`.")]
-                ///
-                /// # Safety
-                #[doc = concat!("The WSK contract of `", $ddi, "` for `call`'s parameters.")]
-                unsafe fn $method(call: $call) -> sys::NTSTATUS;
+                #[doc = concat!("Handles `", $ddi, "`.")]
+                const $handler: Handler<$call>;
             )*
         }
     };
 }
 
 routines! {
-    "WskSocket": socket => socket(Socket {
+    "WskSocket": socket => SOCKET(Socket {
         /// The client object from the captured provider NPI.
         client: *mut sys::WSK_CLIENT,
         family: sys::ADDRESS_FAMILY,
@@ -84,7 +89,7 @@ routines! {
         /// The IRP, which the call completes.
         irp: *mut sys::IRP,
     });
-    "WskSocketConnect": socket_connect => socket_connect(SocketConnect {
+    "WskSocketConnect": socket_connect => SOCKET_CONNECT(SocketConnect {
         client: *mut sys::WSK_CLIENT,
         socket_type: u16,
         protocol: u32,
@@ -102,7 +107,7 @@ routines! {
         security: *mut sys::SECURITY_DESCRIPTOR,
         irp: *mut sys::IRP,
     });
-    "WskControlClient": control_client => control_client(ControlClient {
+    "WskControlClient": control_client => CONTROL_CLIENT(ControlClient {
         client: *mut sys::WSK_CLIENT,
         /// `WSK_CACHE_SD`, `WSK_RELEASE_SD`, `WSK_SET_STATIC_EVENT_CALLBACKS`, ...
         code: u32,
@@ -117,7 +122,7 @@ routines! {
         /// The client's IRP, or NULL (the documented codes take none).
         irp: *mut sys::IRP,
     });
-    "WskGetAddressInfo": get_address_info => get_address_info(GetAddressInfo {
+    "WskGetAddressInfo": get_address_info => GET_ADDRESS_INFO(GetAddressInfo {
         client: *mut sys::WSK_CLIENT,
         /// The host name or address text, or NULL.
         node: *mut sys::UNICODE_STRING,
@@ -132,7 +137,7 @@ routines! {
         thread: sys::PETHREAD,
         irp: *mut sys::IRP,
     });
-    "WskGetNameInfo": get_name_info => get_name_info(GetNameInfo {
+    "WskGetNameInfo": get_name_info => GET_NAME_INFO(GetNameInfo {
         client: *mut sys::WSK_CLIENT,
         /// The socket address to name.
         address: *mut sys::SOCKADDR,
@@ -148,7 +153,7 @@ routines! {
         thread: sys::PETHREAD,
         irp: *mut sys::IRP,
     });
-    "WskControlSocket": control_socket => control_socket(ControlSocket {
+    "WskControlSocket": control_socket => CONTROL_SOCKET(ControlSocket {
         socket: *mut sys::WSK_SOCKET,
         /// `WskSetOption`, `WskGetOption` or `WskIoctl`.
         request: sys::WSK_CONTROL_SOCKET_TYPE,
@@ -167,7 +172,7 @@ routines! {
         /// The client's IRP, or NULL.
         irp: *mut sys::IRP,
     });
-    "WskAccept": accept => accept(Accept {
+    "WskAccept": accept => ACCEPT(Accept {
         /// The listening socket.
         socket: *mut sys::WSK_SOCKET,
         /// Reserved (0).
@@ -182,7 +187,7 @@ routines! {
         remote: *mut sys::SOCKADDR,
         irp: *mut sys::IRP,
     });
-    "WskSendTo": send_to => send_to(SendTo {
+    "WskSendTo": send_to => SEND_TO(SendTo {
         /// The datagram socket.
         socket: *mut sys::WSK_SOCKET,
         /// The datagram.
@@ -197,7 +202,7 @@ routines! {
         control: *mut sys::CMSGHDR,
         irp: *mut sys::IRP,
     });
-    "WskReceiveFrom": receive_from => receive_from(ReceiveFrom {
+    "WskReceiveFrom": receive_from => RECEIVE_FROM(ReceiveFrom {
         /// The datagram socket.
         socket: *mut sys::WSK_SOCKET,
         /// The buffer for the datagram.
@@ -264,37 +269,34 @@ mod tests {
 
     struct Recorder;
 
+    unsafe fn control_socket_seen(call: ControlSocket) -> sys::NTSTATUS {
+        *SEEN.lock().unwrap() = Some((call.code, call.level, call.input_len(), call.output_len()));
+        i32::from(call.is_event_callback())
+    }
+
+    unsafe fn control_client_seen(call: ControlClient) -> sys::NTSTATUS {
+        *SEEN.lock().unwrap() = Some((call.code, 0, call.input_len(), call.output_len()));
+        2
+    }
+
+    unsafe fn length_of(call: GetNameInfo) -> sys::NTSTATUS {
+        i32::try_from(call.length).unwrap()
+    }
+
+    unsafe fn unused<C>(_: C) -> sys::NTSTATUS {
+        unreachable!("not called by the test")
+    }
+
     impl Provider for Recorder {
-        unsafe fn control_socket(call: ControlSocket) -> sys::NTSTATUS {
-            *SEEN.lock().unwrap() =
-                Some((call.code, call.level, call.input_len(), call.output_len()));
-            i32::from(call.is_event_callback())
-        }
-        unsafe fn control_client(call: ControlClient) -> sys::NTSTATUS {
-            *SEEN.lock().unwrap() = Some((call.code, 0, call.input_len(), call.output_len()));
-            2
-        }
-        unsafe fn get_name_info(call: GetNameInfo) -> sys::NTSTATUS {
-            i32::try_from(call.length).unwrap()
-        }
-        unsafe fn socket(call: Socket) -> sys::NTSTATUS {
-            i32::from(call.socket_type)
-        }
-        unsafe fn socket_connect(call: SocketConnect) -> sys::NTSTATUS {
-            i32::from(call.socket_type)
-        }
-        unsafe fn get_address_info(call: GetAddressInfo) -> sys::NTSTATUS {
-            i32::try_from(call.name_space).unwrap()
-        }
-        unsafe fn accept(call: Accept) -> sys::NTSTATUS {
-            i32::try_from(call.flags).unwrap()
-        }
-        unsafe fn send_to(call: SendTo) -> sys::NTSTATUS {
-            i32::try_from(call.control_length).unwrap()
-        }
-        unsafe fn receive_from(call: ReceiveFrom) -> sys::NTSTATUS {
-            i32::try_from(call.flags).unwrap()
-        }
+        const SOCKET: Handler<Socket> = unused;
+        const SOCKET_CONNECT: Handler<SocketConnect> = unused;
+        const CONTROL_CLIENT: Handler<ControlClient> = control_client_seen;
+        const GET_ADDRESS_INFO: Handler<GetAddressInfo> = unused;
+        const GET_NAME_INFO: Handler<GetNameInfo> = length_of;
+        const CONTROL_SOCKET: Handler<ControlSocket> = control_socket_seen;
+        const ACCEPT: Handler<Accept> = unused;
+        const SEND_TO: Handler<SendTo> = unused;
+        const RECEIVE_FROM: Handler<ReceiveFrom> = unused;
     }
 
     /// The routine of a dispatch table entry (`PFN_*`, an `Option` of the routine's type).

@@ -196,50 +196,18 @@ static PROVIDER_DISPATCH: sys::WSK_PROVIDER_DISPATCH = sys::WSK_PROVIDER_DISPATC
 pub(crate) struct WinsockProvider;
 
 impl dispatch::Provider for WinsockProvider {
-    unsafe fn socket(call: dispatch::Socket) -> sys::NTSTATUS {
-        // SAFETY: the WSK contract, passed on.
-        unsafe { wsk_socket(call) }
-    }
-
-    unsafe fn accept(call: dispatch::Accept) -> sys::NTSTATUS {
-        // SAFETY: the WSK contract, passed on.
-        unsafe { crate::socket::wsk_accept(call) }
-    }
-
-    unsafe fn send_to(call: dispatch::SendTo) -> sys::NTSTATUS {
-        // SAFETY: the WSK contract, passed on.
-        unsafe { crate::socket::wsk_send_to(call) }
-    }
-
-    unsafe fn control_socket(call: dispatch::ControlSocket) -> sys::NTSTATUS {
-        // SAFETY: the WSK contract, passed on.
-        unsafe { crate::options::wsk_control_socket(call) }
-    }
-
-    unsafe fn control_client(call: dispatch::ControlClient) -> sys::NTSTATUS {
-        // SAFETY: the WSK contract, passed on.
-        unsafe { crate::control::wsk_control_client(call) }
-    }
-
-    unsafe fn get_address_info(call: dispatch::GetAddressInfo) -> sys::NTSTATUS {
-        // SAFETY: the WSK contract, passed on.
-        unsafe { crate::names::wsk_get_address_info(call) }
-    }
-
-    unsafe fn get_name_info(call: dispatch::GetNameInfo) -> sys::NTSTATUS {
-        // SAFETY: the WSK contract, passed on.
-        unsafe { crate::names::wsk_get_name_info(call) }
-    }
-
-    unsafe fn socket_connect(call: dispatch::SocketConnect) -> sys::NTSTATUS {
-        // SAFETY: the WSK contract, passed on.
-        unsafe { wsk_socket_connect(call) }
-    }
-
-    unsafe fn receive_from(call: dispatch::ReceiveFrom) -> sys::NTSTATUS {
-        // SAFETY: the WSK contract, passed on.
-        unsafe { crate::socket::wsk_receive_from(call) }
-    }
+    const SOCKET: dispatch::Handler<dispatch::Socket> = wsk_socket;
+    const SOCKET_CONNECT: dispatch::Handler<dispatch::SocketConnect> = wsk_socket_connect;
+    const CONTROL_CLIENT: dispatch::Handler<dispatch::ControlClient> =
+        crate::control::wsk_control_client;
+    const GET_ADDRESS_INFO: dispatch::Handler<dispatch::GetAddressInfo> =
+        crate::names::wsk_get_address_info;
+    const GET_NAME_INFO: dispatch::Handler<dispatch::GetNameInfo> = crate::names::wsk_get_name_info;
+    const CONTROL_SOCKET: dispatch::Handler<dispatch::ControlSocket> =
+        crate::options::wsk_control_socket;
+    const ACCEPT: dispatch::Handler<dispatch::Accept> = crate::socket::wsk_accept;
+    const SEND_TO: dispatch::Handler<dispatch::SendTo> = crate::socket::wsk_send_to;
+    const RECEIVE_FROM: dispatch::Handler<dispatch::ReceiveFrom> = crate::socket::wsk_receive_from;
 }
 
 /// Creates the Winsock socket and its WSK socket object (`WskSocket`'s parameters).
@@ -296,18 +264,10 @@ fn create(
 /// # Safety
 /// The WSK contract of `WskSocket` for `call`'s parameters.
 unsafe fn wsk_socket(call: dispatch::Socket) -> sys::NTSTATUS {
-    let dispatch::Socket {
-        client,
-        family,
-        socket_type,
-        protocol,
-        flags,
-        context,
-        dispatch,
-        security,
-        irp,
-        ..
-    } = call;
+    let (client, family, socket_type, protocol) =
+        (call.client, call.family, call.socket_type, call.protocol);
+    let (flags, context, dispatch) = (call.flags, call.context, call.dispatch);
+    let (security, irp) = (call.security, call.irp);
     // SAFETY: WSK contract: the client's IRP with a stack location for us, or null.
     let Some(irp) = (unsafe { PendingIrp::take(irp, "WskSocket", std::ptr::null()) }) else {
         return NtStatus::INVALID_PARAMETER.0;
@@ -357,19 +317,10 @@ unsafe fn wsk_socket(call: dispatch::Socket) -> sys::NTSTATUS {
 /// # Safety
 /// The WSK contract of `WskSocketConnect` for `call`'s parameters.
 unsafe fn wsk_socket_connect(call: dispatch::SocketConnect) -> sys::NTSTATUS {
-    let dispatch::SocketConnect {
-        client,
-        socket_type,
-        protocol,
-        local,
-        remote,
-        flags,
-        context,
-        dispatch,
-        security,
-        irp,
-        ..
-    } = call;
+    let (client, socket_type, protocol, flags) =
+        (call.client, call.socket_type, call.protocol, call.flags);
+    let (local, remote) = (call.local, call.remote);
+    let (context, dispatch, security, irp) = (call.context, call.dispatch, call.security, call.irp);
     // SAFETY: as in wsk_socket.
     let Some(irp) = (unsafe { PendingIrp::take(irp, "WskSocketConnect", std::ptr::null()) }) else {
         return NtStatus::INVALID_PARAMETER.0;
