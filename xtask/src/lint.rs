@@ -5,9 +5,10 @@
 //! fails: `cargo fmt --check` (root workspace and the KMDF shell's); `cargo clippy` with
 //! warnings denied for the host (default members, all targets), for the kernel target
 //! (`x86_64-pc-windows-msvc`: the WDM shell and the conformance driver), for the Windows
-//! user-mode target (`x86_64-pc-windows-gnu`: the client and wskctl, the bench program, the WSK provider, the KMDF
-//! runtime, with their tests and tools) and for the KMDF shell (its own workspace, built
-//! against the Linux kit); then `wsk-bindings` in its WDK configuration ([`crate::wdk_names`]).
+//! user-mode target (`x86_64-pc-windows-gnu`: the client and wskctl, the bench program, the WSK
+//! provider and the provider model it shares with the host fake, the KMDF runtime, with their
+//! tests and tools) and for the KMDF shell (its own workspace, built against the Linux kit);
+//! then `wsk-bindings` in its WDK configuration ([`crate::wdk_names`]).
 
 use std::process::Command;
 
@@ -69,7 +70,7 @@ pub(crate) fn run(layout: &Layout) -> Result<bool> {
             ),
         ),
         (
-            "clippy (x86_64-pc-windows-gnu: client library, wskctl, bench program, WSK provider, KMDF runtime)",
+            "clippy (x86_64-pc-windows-gnu: client library, wskctl, bench program, WSK provider and its model, KMDF runtime)",
             cargo(
                 layout,
                 &[
@@ -83,6 +84,8 @@ pub(crate) fn run(layout: &Layout) -> Result<bool> {
                     "wskrs-bench",
                     "-p",
                     "wskrs-provider",
+                    "-p",
+                    "wskrs-provider-model",
                     "-p",
                     "wskrs-kmdf-runtime",
                     "--target",

@@ -23,6 +23,7 @@ use wskrs_protocol::{self as protocol, EndpointId, ProtocolError, Request};
 
 use crate::endpoints::{Borrowable, Kind, Outcome, WaitingAccept};
 use crate::services::{AcceptSink, QueuedConnection};
+use crate::ticket::{Direction, Sequence, Ticket};
 use crate::{Caller, Driver};
 
 /// Period of the deadline timer.
@@ -48,56 +49,123 @@ pub trait PendingRequest: Send + Sized + 'static {
     fn complete(self, status: NtStatus, information: usize);
 }
 
-/// Names one pended request, for cancellation: plain values the shell can keep in the IRP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ticket {
-    /// The endpoint.
-    pub endpoint: u64,
-    /// 0: send direction, 1: receive direction.
-    pub direction: u64,
-    /// The driver-wide sequence number of the request.
-    pub sequence: u64,
+/// Who a pended request belongs to, which request it is, and when it times out.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pended {
+    pub(crate) sequence: Sequence,
+    pub(crate) caller: Caller,
+    /// Tick at which the request times out.
+    pub(crate) deadline: u64,
 }
 
-/// The two directions of an endpoint's data path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Direction {
-    Send,
-    Receive,
-}
-
-impl Direction {
-    fn as_u64(self) -> u64 {
-        match self {
-            Self::Send => 0,
-            Self::Receive => 1,
-        }
-    }
-
-    fn from_u64(value: u64) -> Option<Self> {
-        match value {
-            0 => Some(Self::Send),
-            1 => Some(Self::Receive),
-            _ => None,
-        }
-    }
+/// Where an in-flight data request is. Changed only by the methods of [`PendingOp`].
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// The provider call that starts it has not returned: no generation yet.
+    Starting,
+    /// The provider has it as `generation` of the direction's slot.
+    Pending { generation: u32 },
+    /// Cancelled for `reason` at tick `since`; `generation` once the provider has it. The
+    /// completion is awaited; past the grace period the request is escalated.
+    Cancelled {
+        generation: Option<u32>,
+        reason: CancelReason,
+        since: u64,
+    },
+    /// Cancelled, not completed within the grace period: its socket is being closed, which
+    /// completes it.
+    Escalated,
 }
 
 /// What a direction has in flight.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PendingOp {
-    sequence: u64,
-    caller: Caller,
-    /// Tick at which the request times out.
-    deadline: u64,
-    /// The slot's generation, once the provider has the request.
-    generation: Option<u32>,
-    /// Why and when it was cancelled.
-    cancelled: Option<(CancelReason, u64)>,
-    /// The socket was closed to finish it.
-    escalated: bool,
+    pended: Pended,
+    phase: Phase,
     /// RECV_FROM: the reply header goes in front of the data.
     with_header: bool,
+}
+
+impl PendingOp {
+    const fn starting(pended: Pended, with_header: bool) -> Self {
+        Self {
+            pended,
+            phase: Phase::Starting,
+            with_header,
+        }
+    }
+
+    /// Not cancelled yet (starting or pending).
+    const fn is_live(&self) -> bool {
+        matches!(self.phase, Phase::Starting | Phase::Pending { .. })
+    }
+
+    /// The provider took the request as `generation`. Returns the reason to cancel it with
+    /// now if it was cancelled while starting.
+    fn started(&mut self, generation: u32) -> Option<CancelReason> {
+        match self.phase {
+            Phase::Starting => {
+                self.phase = Phase::Pending { generation };
+                None
+            }
+            Phase::Cancelled {
+                generation: None,
+                reason,
+                since,
+            } => {
+                self.phase = Phase::Cancelled {
+                    generation: Some(generation),
+                    reason,
+                    since,
+                };
+                Some(reason)
+            }
+            Phase::Pending { .. } | Phase::Cancelled { .. } | Phase::Escalated => None,
+        }
+    }
+
+    /// Cancels the request for `reason` at tick `now` (the first reason stays). Returns the
+    /// generation to cancel at the provider, if it has the request: again for a request
+    /// already cancelled, never for one escalated (closing its socket completes it).
+    fn cancel(&mut self, reason: CancelReason, now: u64) -> Option<u32> {
+        match self.phase {
+            Phase::Starting => {
+                self.phase = Phase::Cancelled {
+                    generation: None,
+                    reason,
+                    since: now,
+                };
+                None
+            }
+            Phase::Pending { generation } => {
+                self.phase = Phase::Cancelled {
+                    generation: Some(generation),
+                    reason,
+                    since: now,
+                };
+                Some(generation)
+            }
+            Phase::Cancelled { generation, .. } => generation,
+            Phase::Escalated => None,
+        }
+    }
+
+    /// Escalates a request cancelled at least [`CANCEL_GRACE_TICKS`] before `now`; true if
+    /// it did (its socket is to be closed).
+    fn escalate_if_overdue(&mut self, now: u64) -> bool {
+        match self.phase {
+            Phase::Cancelled { since, .. } if now.saturating_sub(since) >= CANCEL_GRACE_TICKS => {
+                self.phase = Phase::Escalated;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Its socket was closed to finish it.
+    const fn is_escalated(&self) -> bool {
+        matches!(self.phase, Phase::Escalated)
+    }
 }
 
 /// The handler of an endpoint's slot: finishes the user's request.
@@ -192,10 +260,7 @@ impl<R: PendingRequest> Driver<R> {
         }
     }
 
-    #[allow(
-        clippy::too_many_lines,
-        reason = "one request's start, in order; its state becomes one enum under issue 10"
-    )]
+    #[allow(clippy::too_many_lines, reason = "one request's start, in order")]
     fn start_direct(
         &'static self,
         caller: Caller,
@@ -223,19 +288,12 @@ impl<R: PendingRequest> Driver<R> {
         let Some(buffer) = request.data().filter(|b| b.len() >= expected) else {
             return Err((request, NtStatus::INVALID_PARAMETER));
         };
-        let sequence = self
-            .sequence
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_add(1);
+        let pended = self.pended(caller, data.timeout_ms);
         let ticket = Ticket {
-            endpoint: data.id.0,
-            direction: data.direction.as_u64(),
-            sequence,
+            endpoint: data.id,
+            direction: data.direction,
+            sequence: pended.sequence,
         };
-        let deadline = self
-            .ticks
-            .load(Ordering::Acquire)
-            .saturating_add(ticks_for(data.timeout_ms));
 
         let mut table = self.endpoints.inner.lock();
         let endpoint = match table.find(caller, data.id) {
@@ -272,15 +330,7 @@ impl<R: PendingRequest> Driver<R> {
         if !request.arm_cancel(ticket) {
             return Err((request, NtStatus::CANCELLED));
         }
-        *io.pending_mut(data.direction) = Some(PendingOp {
-            sequence,
-            caller,
-            deadline,
-            generation: None,
-            cancelled: None,
-            escalated: false,
-            with_header: data.with_header,
-        });
+        *io.pending_mut(data.direction) = Some(PendingOp::starting(pended, data.with_header));
         let started = match (target, data.direction, data.remote) {
             (Target::Tcp(socket), Direction::Send, _) => {
                 slot.send(socket, &buffer, data.length, 0, request)
@@ -304,9 +354,8 @@ impl<R: PendingRequest> Driver<R> {
             if let Some(op) = direct_slots(&mut table, data.id)
                 .and_then(|io| io.pending_mut(data.direction).as_mut())
             {
-                if op.sequence == sequence {
-                    op.generation = Some(generation);
-                    cancel_now = op.cancelled.map(|(reason, _)| (generation, reason));
+                if op.pended.sequence == pended.sequence {
+                    cancel_now = op.started(generation).map(|reason| (generation, reason));
                 }
             }
         }
@@ -325,6 +374,23 @@ impl<R: PendingRequest> Driver<R> {
         Ok(())
     }
 
+    /// Numbers a new request of `caller` and sets its deadline `timeout_ms` from now.
+    /// IRQL <= DISPATCH_LEVEL.
+    fn pended(&self, caller: Caller, timeout_ms: u32) -> Pended {
+        let sequence = self
+            .sequence
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
+        Pended {
+            sequence: Sequence(sequence),
+            caller,
+            deadline: self
+                .ticks
+                .load(Ordering::Acquire)
+                .saturating_add(ticks_for(timeout_ms)),
+        }
+    }
+
     /// ACCEPT: hands over a queued connection now, or parks the request on the listener until
     /// one arrives, it is cancelled, or its deadline passes.
     fn start_accept(
@@ -340,19 +406,12 @@ impl<R: PendingRequest> Driver<R> {
         if request.data().is_none_or(|b| b.len() < output_len) {
             return Err((request, NtStatus::INVALID_PARAMETER));
         }
-        let sequence = self
-            .sequence
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_add(1);
+        let pended = self.pended(caller, accept.timeout_ms);
         let ticket = Ticket {
-            endpoint: accept.id.0,
-            direction: Direction::Receive.as_u64(),
-            sequence,
+            endpoint: accept.id,
+            direction: Direction::Receive,
+            sequence: pended.sequence,
         };
-        let deadline = self
-            .ticks
-            .load(Ordering::Acquire)
-            .saturating_add(ticks_for(accept.timeout_ms));
         let mut table = self.endpoints.inner.lock();
         let endpoint = match table.find(caller, accept.id) {
             Ok(endpoint) => endpoint,
@@ -378,17 +437,8 @@ impl<R: PendingRequest> Driver<R> {
         if !request.arm_cancel(ticket) {
             return Err((request, NtStatus::CANCELLED));
         }
-        let op = PendingOp {
-            sequence,
-            caller,
-            deadline,
-            generation: None,
-            cancelled: None,
-            escalated: false,
-            with_header: false,
-        };
         *waiting = Some(WaitingAccept {
-            op,
+            pended,
             request,
             detach: accept.detach,
         });
@@ -468,7 +518,7 @@ impl<R: PendingRequest> Driver<R> {
                 if let Some(io) = io_of(&mut endpoint.kind) {
                     if let Some(op) = io.pending_mut(direction).take() {
                         with_header = op.with_header;
-                        escalated = op.escalated;
+                        escalated = op.is_escalated();
                     }
                 }
                 let socket_open = !escalated;
@@ -524,39 +574,33 @@ impl<R: PendingRequest> Driver<R> {
     /// The requester cancelled the request `ticket` names (the shell's cancel routine).
     /// IRQL <= DISPATCH_LEVEL.
     pub fn cancel(&self, ticket: Ticket) {
-        let Some(direction) = Direction::from_u64(ticket.direction) else {
-            return;
-        };
+        let direction = ticket.direction;
         let now = self.ticks.load(Ordering::Acquire);
         let target = {
             let mut table = self.endpoints.inner.lock();
-            if let Some(Kind::Listener { waiting, .. }) = table
-                .find_any(EndpointId(ticket.endpoint))
-                .map(|e| &mut e.kind)
+            if let Some(Kind::Listener { waiting, .. }) =
+                table.find_any(ticket.endpoint).map(|e| &mut e.kind)
             {
-                let parked = waiting.take_if(|w| w.op.sequence == ticket.sequence);
+                let parked = waiting.take_if(|w| w.pended.sequence == ticket.sequence);
                 drop(table);
                 if let Some(parked) = parked {
                     parked.request.complete(NtStatus::CANCELLED, 0);
                 }
                 return;
             }
-            let Some(io) = direct_slots(&mut table, EndpointId(ticket.endpoint)) else {
+            let Some(io) = direct_slots(&mut table, ticket.endpoint) else {
                 return;
             };
             let slot = io.slot_mut(direction).clone();
             let Some(op) = io
                 .pending_mut(direction)
                 .as_mut()
-                .filter(|op| op.sequence == ticket.sequence)
+                .filter(|op| op.pended.sequence == ticket.sequence)
             else {
                 return;
             };
-            if op.cancelled.is_none() {
-                op.cancelled = Some((CancelReason::Cancelled, now));
-            }
             // Without a generation the provider call is still running: the starter cancels.
-            op.generation.zip(slot)
+            op.cancel(CancelReason::Cancelled, now).zip(slot)
         };
         if let Some((generation, slot)) = target {
             slot.cancel(generation, CancelReason::Cancelled);
@@ -566,14 +610,12 @@ impl<R: PendingRequest> Driver<R> {
     /// Cancels every data request `caller` has in flight (its handle is closing).
     /// IRQL <= DISPATCH_LEVEL.
     pub(crate) fn cancel_requests_of(&self, caller: Caller) {
-        self.sweep(|op, _| {
-            (op.caller == caller && op.cancelled.is_none()).then_some(CancelReason::Cancelled)
-        });
-        self.expire_accepts(|op, _| op.caller == caller, NtStatus::CANCELLED);
+        self.sweep(|pended, _| (pended.caller == caller).then_some(CancelReason::Cancelled));
+        self.expire_accepts(|pended, _| pended.caller == caller, NtStatus::CANCELLED);
     }
 
     /// Completes, with `status`, the parked ACCEPTs that `pick` selects.
-    fn expire_accepts(&self, pick: impl Fn(&PendingOp, u64) -> bool, status: NtStatus) {
+    fn expire_accepts(&self, pick: impl Fn(&Pended, u64) -> bool, status: NtStatus) {
         let now = self.ticks.load(Ordering::Acquire);
         loop {
             let mut batch: [Option<R>; BATCH] = [const { None }; BATCH];
@@ -585,7 +627,7 @@ impl<R: PendingRequest> Driver<R> {
                         break;
                     }
                     if let Kind::Listener { waiting, .. } = &mut endpoint.kind {
-                        if let Some(parked) = waiting.take_if(|w| pick(&w.op, now)) {
+                        if let Some(parked) = waiting.take_if(|w| pick(&w.pended, now)) {
                             if let Some(place) = batch.get_mut(used) {
                                 *place = Some(parked.request);
                                 used = used.saturating_add(1);
@@ -607,15 +649,14 @@ impl<R: PendingRequest> Driver<R> {
     /// cancelled requests that a provider did not finish in time. IRQL: DISPATCH_LEVEL.
     pub(crate) fn tick(&'static self) {
         self.ticks.fetch_add(1, Ordering::AcqRel);
-        self.sweep(|op, now| {
-            (op.cancelled.is_none() && op.deadline <= now).then_some(CancelReason::TimedOut)
-        });
-        self.expire_accepts(|op, now| op.deadline <= now, NtStatus::IO_TIMEOUT);
+        self.sweep(|pended, now| (pended.deadline <= now).then_some(CancelReason::TimedOut));
+        self.expire_accepts(|pended, now| pended.deadline <= now, NtStatus::IO_TIMEOUT);
         self.escalate();
     }
 
-    /// Cancels (outside the table lock) the in-flight requests `pick` selects.
-    fn sweep(&self, pick: impl Fn(&PendingOp, u64) -> Option<CancelReason>) {
+    /// Cancels (outside the table lock) the in-flight requests not yet cancelled that `pick`
+    /// selects.
+    fn sweep(&self, pick: impl Fn(&Pended, u64) -> Option<CancelReason>) {
         let now = self.ticks.load(Ordering::Acquire);
         let mut start = 0;
         loop {
@@ -630,18 +671,18 @@ impl<R: PendingRequest> Driver<R> {
                     };
                     for direction in [Direction::Send, Direction::Receive] {
                         let slot = io.slot_mut(direction).clone();
-                        let Some(op) = io.pending_mut(direction).as_mut() else {
+                        let Some(op) = io.pending_mut(direction).as_mut().filter(|op| op.is_live())
+                        else {
                             continue;
                         };
-                        let Some(reason) = pick(op, now) else {
+                        let Some(reason) = pick(&op.pended, now) else {
                             continue;
                         };
                         if used >= BATCH {
                             resume = Some(index);
                             break 'scan;
                         }
-                        op.cancelled = Some((reason, now));
-                        if let (Some(generation), Some(slot)) = (op.generation, slot) {
+                        if let (Some(generation), Some(slot)) = (op.cancel(reason, now), slot) {
                             if let Some(place) = batch.get_mut(used) {
                                 *place = Some((slot, generation, reason));
                                 used = used.saturating_add(1);
@@ -676,13 +717,7 @@ impl<R: PendingRequest> Driver<R> {
                 let mut hit = false;
                 for direction in [Direction::Send, Direction::Receive] {
                     if let Some(op) = io.pending_mut(direction).as_mut() {
-                        let overdue = op
-                            .cancelled
-                            .is_some_and(|(_, at)| now.saturating_sub(at) >= CANCEL_GRACE_TICKS);
-                        if overdue && !op.escalated {
-                            op.escalated = true;
-                            hit = true;
-                        }
+                        hit |= op.escalate_if_overdue(now);
                     }
                 }
                 if hit {
@@ -792,11 +827,76 @@ impl<R: PendingRequest> AcceptSink for Driver<R> {
             let (parked, local, queued) = handed;
             self.hand_over(
                 parked.request,
-                parked.op.caller,
+                parked.pended.caller,
                 parked.detach,
                 local,
                 queued,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GENERATION: u32 = 7;
+
+    fn op() -> PendingOp {
+        let pended = Pended {
+            sequence: Sequence(1),
+            caller: Caller(1),
+            deadline: 10,
+        };
+        PendingOp::starting(pended, false)
+    }
+
+    #[test]
+    fn a_pending_request_keeps_its_first_cancel_reason_and_a_later_cancel_retries() {
+        let mut op = op();
+        assert!(op.is_live());
+        assert_eq!(op.started(GENERATION), None);
+        assert!(op.is_live());
+        assert_eq!(op.cancel(CancelReason::TimedOut, 3), Some(GENERATION));
+        assert!(!op.is_live());
+        // A later cancel by the requester retries at the provider; the reason stays.
+        assert_eq!(op.cancel(CancelReason::Cancelled, 4), Some(GENERATION));
+        assert!(matches!(
+            op.phase,
+            Phase::Cancelled {
+                reason: CancelReason::TimedOut,
+                since: 3,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_request_cancelled_while_starting_is_cancelled_when_the_provider_has_it() {
+        let mut op = op();
+        assert_eq!(op.cancel(CancelReason::Cancelled, 2), None);
+        assert_eq!(op.started(GENERATION), Some(CancelReason::Cancelled));
+        assert_eq!(op.cancel(CancelReason::Cancelled, 3), Some(GENERATION));
+    }
+
+    #[test]
+    fn escalation_comes_after_the_grace_period_once_and_ends_cancelling() {
+        let mut op = op();
+        assert_eq!(op.started(GENERATION), None);
+        assert!(
+            !op.escalate_if_overdue(100),
+            "a live request is not escalated"
+        );
+        assert_eq!(op.cancel(CancelReason::TimedOut, 5), Some(GENERATION));
+        assert!(!op.escalate_if_overdue(5 + CANCEL_GRACE_TICKS - 1));
+        assert!(!op.is_escalated());
+        assert!(op.escalate_if_overdue(5 + CANCEL_GRACE_TICKS));
+        assert!(op.is_escalated());
+        assert!(
+            !op.escalate_if_overdue(5 + CANCEL_GRACE_TICKS + 1),
+            "only once"
+        );
+        assert_eq!(op.cancel(CancelReason::Cancelled, 50), None);
+        assert!(!op.is_live());
     }
 }

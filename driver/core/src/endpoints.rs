@@ -15,8 +15,9 @@ use wskrs_protocol::{
     self as protocol, EndpointId, EndpointInfo, EndpointState, Service, WireAddr,
 };
 
-use crate::direct::{DirectIo, Direction, PendingOp, PendingRequest};
+use crate::direct::{DirectIo, Pended, PendingOp, PendingRequest};
 use crate::services::{ServedConnection, ServiceListener, ServiceStats, UdpEchoSession};
+use crate::ticket::Direction;
 use crate::Caller;
 
 /// Most endpoints the driver holds at once.
@@ -84,7 +85,7 @@ impl<R: PendingRequest> DirectSlots<R> {
 
 /// An ACCEPT waiting for a connection.
 pub(crate) struct WaitingAccept<R: PendingRequest> {
-    pub(crate) op: PendingOp,
+    pub(crate) pended: Pended,
     pub(crate) request: R,
     /// The connection it gets is detached.
     pub(crate) detach: bool,

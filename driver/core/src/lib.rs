@@ -24,8 +24,10 @@ mod direct;
 mod endpoints;
 mod requests;
 mod services;
+mod ticket;
 
-pub use direct::{PendingRequest, Ticket, TICK};
+pub use direct::{PendingRequest, TICK};
+pub use ticket::{Direction, Sequence, Ticket};
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;

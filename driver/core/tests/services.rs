@@ -14,7 +14,7 @@ use common::{
 use wsk::{ListenSocket, NtStatus};
 use wskrs_fake_kernel as fake;
 use wskrs_protocol::{
-    self as protocol, EndpointKind, EndpointState, OptionId, Service, UdpService,
+    self as protocol, EndpointId, EndpointKind, EndpointState, OptionId, Service, UdpService,
 };
 
 const QUICK: Duration = Duration::from_secs(5);
@@ -526,6 +526,19 @@ fn abortive_disconnect_resets_the_peer() {
     setup.finish();
 }
 
+/// The SDDL of an endpoint's security descriptor (SECURITY), "" for none.
+fn security_of(d: &'static common::Driver, caller: wskrs_driver::Caller, id: EndpointId) -> String {
+    let reply = common::call(
+        d,
+        caller,
+        protocol::IoctlCode::SECURITY,
+        &protocol::encode_security(id),
+        512,
+    )
+    .unwrap();
+    protocol::parse_security_reply(&reply).unwrap().to_owned()
+}
+
 #[test]
 fn a_detached_connection_is_usable_by_every_caller_and_security_reports_none() {
     let setup = Setup::start();
@@ -536,19 +549,7 @@ fn a_detached_connection_is_usable_by_every_caller_and_security_reports_none() {
     send(d, bob, c.id, b"from bob").unwrap();
     assert_eq!(recv_exact(d, ALICE, c.id, 8), b"from bob");
     for id in [l.id, c.id] {
-        let reply = common::call(
-            d,
-            bob,
-            protocol::IoctlCode::SECURITY,
-            &protocol::encode_security(id),
-            512,
-        )
-        .unwrap();
-        assert_eq!(
-            protocol::parse_security_reply(&reply),
-            Ok(""),
-            "no descriptor"
-        );
+        assert_eq!(security_of(d, bob, id), "", "no descriptor");
     }
     // Both handles close: detached endpoints stay until unload.
     d.cleanup(ALICE);
@@ -710,5 +711,46 @@ fn serve_hands_a_connection_to_an_in_kernel_service() {
     );
     drop((far, listener));
     assert!(peer.shutdown(QUICK));
+    setup.finish();
+}
+
+#[test]
+fn a_descriptor_given_at_creation_reads_back_as_the_same_sddl_and_is_released() {
+    // The fake caches descriptors as the Wine provider does: a listener gets its descriptor
+    // through SO_WSK_SECURITY, a UDP socket through WskSocket's SecurityDescriptor.
+    const SDDL: &str = "D:P(A;;GA;;;SY)";
+    let setup = Setup::start();
+    let d = setup.driver;
+    let options = protocol::ListenOptions {
+        sddl: Some(SDDL),
+        ..protocol::ListenOptions::default()
+    };
+    let request =
+        protocol::encode_tcp_listen_with(addr("127.0.0.1:9500"), Service::Echo, &options).unwrap();
+    let reply = common::call(d, ALICE, protocol::IoctlCode::TCP_LISTEN, &request, 128).unwrap();
+    let listener = protocol::parse_endpoint_reply(&reply).unwrap().id;
+    let request = protocol::encode_udp_bind(
+        addr("127.0.0.1:9501"),
+        UdpService::None,
+        false,
+        protocol::BindFlags::default(),
+        Some(SDDL),
+    )
+    .unwrap();
+    let reply = common::call(d, ALICE, protocol::IoctlCode::UDP_BIND, &request, 128).unwrap();
+    let udp = protocol::parse_endpoint_reply(&reply).unwrap().id;
+    for id in [listener, udp] {
+        assert_eq!(security_of(d, ALICE, id), SDDL, "{id}");
+    }
+    assert_eq!(
+        fake::provider::cached_security_descriptors(),
+        2,
+        "one copy per socket, held by the socket"
+    );
+    close(d, ALICE, listener).unwrap();
+    close(d, ALICE, udp).unwrap();
+    eventually("the sockets released their descriptors", || {
+        fake::provider::cached_security_descriptors() == 0
+    });
     setup.finish();
 }

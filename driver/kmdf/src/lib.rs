@@ -644,8 +644,9 @@ struct RequestState {
     /// Who may still complete a cancelled request: the completion and EvtRequestCancel; the
     /// one that brings this to zero completes it.
     owners: AtomicU32,
-    /// The core's ticket (endpoint, direction, sequence), read by EvtRequestCancel.
-    ticket: [AtomicU64; 3],
+    /// The core's ticket in its word encoding ([`Ticket::to_words`]), read by
+    /// EvtRequestCancel.
+    ticket: [AtomicU64; Ticket::WORDS],
     /// The result a completion left for EvtRequestCancel to complete with.
     status: AtomicI32,
     information: AtomicUsize,
@@ -656,26 +657,25 @@ impl RequestState {
         Self {
             armed: AtomicBool::new(false),
             owners: AtomicU32::new(2),
-            ticket: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+            ticket: [const { AtomicU64::new(0) }; Ticket::WORDS],
             status: AtomicI32::new(0),
             information: AtomicUsize::new(0),
         }
     }
 
-    fn ticket(&self) -> Ticket {
-        let [endpoint, direction, sequence] = &self.ticket;
-        Ticket {
-            endpoint: endpoint.load(Ordering::Acquire),
-            direction: direction.load(Ordering::Acquire),
-            sequence: sequence.load(Ordering::Acquire),
-        }
+    /// The stored ticket; `None` if the words are not one (never stored, or corrupt).
+    fn ticket(&self) -> Option<Ticket> {
+        Ticket::from_words(
+            self.ticket
+                .each_ref()
+                .map(|word| word.load(Ordering::Acquire)),
+        )
     }
 
     fn set_ticket(&self, ticket: Ticket) {
-        let [endpoint, direction, sequence] = &self.ticket;
-        endpoint.store(ticket.endpoint, Ordering::Release);
-        direction.store(ticket.direction, Ordering::Release);
-        sequence.store(ticket.sequence, Ordering::Release);
+        for (word, value) in self.ticket.iter().zip(ticket.to_words()) {
+            word.store(value, Ordering::Release);
+        }
     }
 
     /// Gives up one claim on completing a cancelled request; true if the caller is the last
@@ -826,7 +826,10 @@ unsafe extern "C" fn evt_request_cancel(request: WDFREQUEST) {
     let state = unsafe { state.as_ref() };
     // May complete the request through `PendedRequest::complete`, which then leaves the
     // completion to this callback (the request stays live until then).
-    DRIVER.cancel(state.ticket());
+    // Words that are not a ticket name no request: its deadline still ends it.
+    if let Some(ticket) = state.ticket() {
+        DRIVER.cancel(ticket);
+    }
     if state.release_owner() {
         let status = NtStatus(state.status.load(Ordering::Relaxed));
         let information = state.information.load(Ordering::Relaxed);

@@ -210,16 +210,12 @@ impl PendingRequest for PendedIrp {
         let context = unsafe { irp::driver_context(irp) };
         // SAFETY: `context` points into the live IRP we own (just above).
         let context = unsafe { &mut *context };
-        // The ticket's numbers are kept as pointer-sized values (x64: no truncation).
+        // The ticket's words are kept as pointer-sized values (x64: no truncation).
         #[allow(clippy::cast_possible_truncation)]
-        let values = [
-            ticket.endpoint as usize,
-            ticket.direction as usize,
-            ticket.sequence as usize,
-        ];
-        for (slot, value) in context.iter_mut().zip(values) {
+        let words = ticket.to_words().map(|word| word as usize);
+        for (slot, word) in context.iter_mut().zip(words) {
             // Plain numbers kept in pointer-sized slots; never dereferenced.
-            *slot = value as *mut core::ffi::c_void;
+            *slot = word as *mut core::ffi::c_void;
         }
         // SAFETY: as above.
         let _ = unsafe { irp::set_cancel_routine(irp, Some(cancel_pended)) };
@@ -255,17 +251,16 @@ unsafe extern "C" fn cancel_pended(_device: *mut sys::DEVICE_OBJECT, irp: *mut s
     let context = unsafe { irp::driver_context(irp) };
     // SAFETY: as above: the IRP is live while we hold the cancel spin lock.
     let context = unsafe { *context };
-    let [endpoint, direction, sequence, _] = context.map(|p| p as usize as u64);
+    let ticket = Ticket::from_words(context.map(|p| p as usize as u64));
     // SAFETY: as above; CancelIrql was set by IoCancelIrp before calling us.
     let irql = unsafe { irp::cancel_irql(irp) };
     // SAFETY: IoCancelIrp acquired the cancel spin lock for us; released once, here.
     unsafe { sys::IoReleaseCancelSpinLock(irql) };
-    // The IRP may be completed from here on: only the ticket is used.
-    DRIVER.cancel(Ticket {
-        endpoint,
-        direction,
-        sequence,
-    });
+    // The IRP may be completed from here on: only the ticket is used. Words that are not a
+    // ticket name no request: its deadline still ends it.
+    if let Some(ticket) = ticket {
+        DRIVER.cancel(ticket);
+    }
 }
 
 /// Unload: close every socket, release WSK, then delete the link and the device.

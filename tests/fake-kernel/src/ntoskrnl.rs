@@ -16,7 +16,7 @@ use std::alloc::{self, Layout};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -600,39 +600,9 @@ pub(crate) fn cancel_counts() -> (u64, u64) {
     )
 }
 
-/// `Irp->CancelRoutine` as an atomic pointer (IoSetCancelRoutine is an interlocked exchange).
-///
-/// # Safety
-/// `irp` is live.
-pub(crate) unsafe fn cancel_routine_slot<'a>(irp: *mut sys::IRP) -> &'a AtomicPtr<c_void> {
-    // SAFETY: CancelRoutine is a pointer-sized, pointer-aligned field of a live IRP that
-    // everyone accesses atomically.
-    unsafe { AtomicPtr::from_ptr(ptr::addr_of_mut!((*irp).CancelRoutine).cast::<*mut c_void>()) }
-}
-
-/// `IoSetCancelRoutine`: swaps the cancel routine; returns the previous one.
-///
-/// # Safety
-/// `irp` is live.
-pub(crate) unsafe fn set_cancel_routine(
-    irp: *mut sys::IRP,
-    routine: sys::PDRIVER_CANCEL,
-) -> sys::PDRIVER_CANCEL {
-    let new = routine.map_or(ptr::null_mut(), |f| f as *mut c_void);
-    // SAFETY: caller's contract.
-    let old = unsafe { cancel_routine_slot(irp) }.swap(new, Ordering::AcqRel);
-    if old.is_null() {
-        None
-    } else {
-        // SAFETY: only cancel routines (or null) are ever stored in this field.
-        Some(unsafe {
-            std::mem::transmute::<
-                *mut c_void,
-                unsafe extern "C" fn(*mut sys::DEVICE_OBJECT, *mut sys::IRP),
-            >(old)
-        })
-    }
-}
+pub(crate) use wskrs_provider_model::irp::{
+    cancel_routine_slot, exchange_cancel_routine as set_cancel_routine,
+};
 
 /// `IoCancelIrp`: sets `Cancel`, takes the cancel routine and calls it with the cancel spin
 /// lock held (the routine releases it). TRUE if a routine was called.

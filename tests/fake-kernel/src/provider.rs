@@ -13,6 +13,13 @@
 //! routine when [`Config::honour_cancel`] says so (Windows) or not (Wine); closing a socket
 //! completes its pending requests with `STATUS_CANCELLED` before the close completes.
 //!
+//! What it models as the Wine provider (`tests/wsk-provider`) does comes from
+//! `wskrs_provider_model`, shared with it: socket options answered from one catalogue
+//! (Windows' defaults, booleans read back as 0/1, the statuses of unknown options, options of
+//! another kind of socket and short buffers; `SO_RCVBUF`/`SO_SNDBUF` start at the fake
+//! transport's 8192), socket addresses, the parameter lists of the dispatch routines, and the
+//! exchange of `Irp->CancelRoutine`.
+//!
 //! # Safety
 //! The `unsafe extern "C"` functions here are WSK dispatch routines with the contracts of the
 //! WSK DDIs they imitate; the client calls them through the dispatch tables.
@@ -29,6 +36,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use wsk_bindings::{self as sys, sockaddr, NtStatus};
+use wskrs_provider_model::security::{self, CachedSd, ClientControl, SdCache};
+use wskrs_provider_model::{self as model, dispatch, options::OptionStore};
 
 use crate::netio::{self, Event};
 use crate::ntoskrnl;
@@ -201,6 +210,21 @@ enum Category {
     Datagram,
 }
 
+impl Category {
+    /// What kind of socket the option catalogue sees.
+    fn option_kind(self) -> model::options::SocketKind {
+        match self {
+            Self::Listen | Self::Connection => model::options::SocketKind::Tcp,
+            Self::Datagram => model::options::SocketKind::Datagram,
+            Self::Basic => model::options::SocketKind::Basic,
+        }
+    }
+}
+
+/// The fake transport's send and receive buffer size: the value of `SO_RCVBUF` and
+/// `SO_SNDBUF` before a set ("transport-specific" on Windows).
+const TRANSPORT_BUFFER: u32 = 8192;
+
 // The flags are independent states of one socket, as a real provider keeps them.
 #[allow(clippy::struct_excessive_bools)]
 struct Sock {
@@ -220,7 +244,10 @@ struct Sock {
     /// Sends waiting for room in the peer's receive window (flow control), with their data.
     blocked: VecDeque<(Request, Vec<u8>)>,
     hung: Vec<Request>,
-    options: HashMap<(u32, u32), Vec<u8>>,
+    /// Option values, answered as the catalogue says (`wskrs_provider_model::options`).
+    options: OptionStore,
+    /// `SO_WSK_SECURITY` (or `WskSocket`'s descriptor): a reference to a cached copy.
+    security: Option<CachedSd>,
     /// The client's event context and dispatch table (`WskSocket`), as addresses.
     client_events: (usize, usize),
     /// `WSK_EVENT_*` callbacks enabled with `SO_WSK_EVENT_CALLBACK`.
@@ -244,7 +271,8 @@ impl Sock {
             waiting: VecDeque::new(),
             blocked: VecDeque::new(),
             hung: Vec::new(),
-            options: HashMap::new(),
+            options: OptionStore::new(category.option_kind(), TRANSPORT_BUFFER),
+            security: None,
             client_events: (0, 0),
             event_mask: 0,
         }
@@ -335,6 +363,7 @@ pub(crate) fn irps_held() -> usize {
 }
 
 pub(crate) fn reset() {
+    SD_CACHE.clear();
     *lock(&RETAINED) = None;
     lock(&EVENTS).clear();
     let objects = with_net(|net| std::mem::take(net).objects);
@@ -400,6 +429,13 @@ pub fn release_stuck(status: NtStatus) -> usize {
     n
 }
 
+/// Security descriptors cached with `WSK_CACHE_SD` and still referenced (by the client, a
+/// socket or a read of `SO_WSK_SECURITY` not yet released).
+#[must_use]
+pub fn cached_security_descriptors() -> usize {
+    SD_CACHE.live()
+}
+
 /// Requests waiting in the provider (for data, a connection, window room, or hung).
 #[must_use]
 pub fn waiting_requests() -> usize {
@@ -423,6 +459,10 @@ pub(crate) fn npi() -> sys::WSK_PROVIDER_NPI {
 /// The client object (its address is all that matters).
 static CLIENT: u8 = 0;
 
+/// The security descriptors cached with `WSK_CACHE_SD` (copies made by their self-relative
+/// layout).
+static SD_CACHE: SdCache = SdCache::new();
+
 /// Dispatch tables hold raw pointers (the unused `WskSendEx`/`WskReceiveEx` slots), which are
 /// not `Sync`; they are immutable and point nowhere.
 struct Table<T>(T);
@@ -432,23 +472,23 @@ unsafe impl<T> Sync for Table<T> {}
 static PROVIDER: sys::WSK_PROVIDER_DISPATCH = sys::WSK_PROVIDER_DISPATCH {
     Version: sys::make_wsk_version(1, 0),
     Reserved: 0,
-    WskSocket: Some(wsk_socket),
-    WskSocketConnect: Some(wsk_socket_connect),
-    WskControlClient: Some(wsk_control_client),
-    WskGetAddressInfo: Some(wsk_get_address_info),
+    WskSocket: Some(dispatch::socket::<Fake>),
+    WskSocketConnect: Some(dispatch::socket_connect::<Fake>),
+    WskControlClient: Some(dispatch::control_client::<Fake>),
+    WskGetAddressInfo: Some(dispatch::get_address_info::<Fake>),
     WskFreeAddressInfo: Some(wsk_free_address_info),
-    WskGetNameInfo: Some(wsk_get_name_info),
+    WskGetNameInfo: Some(dispatch::get_name_info::<Fake>),
 };
 
 const BASIC: sys::WSK_PROVIDER_BASIC_DISPATCH = sys::WSK_PROVIDER_BASIC_DISPATCH {
-    WskControlSocket: Some(control_socket),
+    WskControlSocket: Some(dispatch::control_socket::<Fake>),
     WskCloseSocket: Some(close_socket),
 };
 
 static LISTEN: sys::WSK_PROVIDER_LISTEN_DISPATCH = sys::WSK_PROVIDER_LISTEN_DISPATCH {
     Basic: BASIC,
     WskBind: Some(bind),
-    WskAccept: Some(accept),
+    WskAccept: Some(dispatch::accept::<Fake>),
     WskInspectComplete: None,
     WskGetLocalAddress: Some(local_address),
 };
@@ -472,8 +512,8 @@ static CONNECTION: Table<sys::WSK_PROVIDER_CONNECTION_DISPATCH> =
 static DATAGRAM: sys::WSK_PROVIDER_DATAGRAM_DISPATCH = sys::WSK_PROVIDER_DATAGRAM_DISPATCH {
     Basic: BASIC,
     WskBind: Some(bind),
-    WskSendTo: Some(send_to),
-    WskReceiveFrom: Some(receive_from),
+    WskSendTo: Some(dispatch::send_to::<Fake>),
+    WskReceiveFrom: Some(dispatch::receive_from::<Fake>),
     WskRelease: Some(release_datagrams),
     WskGetLocalAddress: Some(local_address),
     WskSendMessages: None,
@@ -858,6 +898,7 @@ impl Net {
         }
         let s = self.sock(key);
         s.open = false;
+        s.security = None;
         let cancelled = NtStatus::CANCELLED.0;
         done.extend(s.waiting.drain(..).map(|r| Done {
             irp: r.irp,
@@ -1031,73 +1072,111 @@ fn copy_out(request: &Request, from: &mut VecDeque<u8>) -> usize {
     n
 }
 
-/// Reads a SOCKADDR_IN or SOCKADDR_IN6.
-///
-/// # Safety
-/// `p` is null or points to a socket address of the size its family says.
-unsafe fn read_addr(p: *const sys::SOCKADDR) -> Option<SocketAddr> {
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: every socket address starts with its 16-bit family.
-    let family = unsafe { p.cast::<u16>().read_unaligned() };
-    match family {
-        sys::AF_INET_FAMILY => {
-            // SAFETY: the family says this is a SOCKADDR_IN.
-            let a = unsafe { p.cast::<sys::SOCKADDR_IN>().read_unaligned() };
-            let (octets, port) = sockaddr::v4_parts(&a);
-            Some(SocketAddr::new(IpAddr::from(octets), port))
-        }
-        sys::AF_INET6_FAMILY => {
-            // SAFETY: the family says this is a SOCKADDR_IN6.
-            let a = unsafe { p.cast::<sys::SOCKADDR_IN6>().read_unaligned() };
-            let (octets, port, _, _) = sockaddr::v6_parts(&a);
-            Some(SocketAddr::new(IpAddr::from(octets), port))
-        }
-        _ => None,
-    }
-}
-
 /// Writes `addr` as SOCKADDR_IN or SOCKADDR_IN6 at `p` (0: nowhere).
 ///
 /// # Safety
 /// `p` is 0 or points to storage for a SOCKADDR_IN6.
 unsafe fn write_addr(p: usize, addr: SocketAddr) {
-    if p == 0 {
-        return;
-    }
-    match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: caller's contract (a SOCKADDR_IN is smaller than a SOCKADDR_IN6).
-            unsafe {
-                (p as *mut sys::SOCKADDR_IN)
-                    .write_unaligned(sockaddr::v4(a.ip().octets(), a.port()));
-            }
-        }
-        SocketAddr::V6(a) => {
-            let v6 = sockaddr::v6(a.ip().octets(), a.port(), a.flowinfo(), a.scope_id());
-            // SAFETY: caller's contract.
-            unsafe { (p as *mut sys::SOCKADDR_IN6).write_unaligned(v6) };
-        }
+    if p != 0 {
+        // SAFETY: caller's contract: room for a SOCKADDR_IN6.
+        unsafe { model::sockaddr::write(p as *mut sys::SOCKADDR, addr) };
     }
 }
 
 // ------------------------------------------------------------------------------------------
 // Client-level dispatch (WSK_PROVIDER_DISPATCH)
 
-unsafe extern "C" fn wsk_socket(
-    client: *mut sys::WSK_CLIENT,
-    _family: sys::ADDRESS_FAMILY,
-    _socket_type: u16,
-    _protocol: u32,
-    flags: u32,
-    context: *mut c_void,
-    dispatch: *const c_void,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    _security: *mut sys::SECURITY_DESCRIPTOR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+unsafe extern "C" fn wsk_free_address_info(
+    _client: *mut sys::WSK_CLIENT,
+    _info: *mut sys::ADDRINFOEXW,
+) {
+    violation("WskFreeAddressInfo of a list this provider never returned");
+}
+
+/// The fake's handling of the routines whose parameter lists the providers share
+/// ([`model::dispatch`]).
+struct Fake;
+
+impl dispatch::Provider for Fake {
+    const SOCKET: dispatch::Handler<dispatch::Socket> = wsk_socket;
+    const SOCKET_CONNECT: dispatch::Handler<dispatch::SocketConnect> = wsk_socket_connect;
+    const CONTROL_CLIENT: dispatch::Handler<dispatch::ControlClient> = wsk_control_client;
+    const GET_ADDRESS_INFO: dispatch::Handler<dispatch::GetAddressInfo> = wsk_get_address_info;
+    const GET_NAME_INFO: dispatch::Handler<dispatch::GetNameInfo> = wsk_get_name_info;
+    const CONTROL_SOCKET: dispatch::Handler<dispatch::ControlSocket> = control_socket;
+    const ACCEPT: dispatch::Handler<dispatch::Accept> = accept;
+    const SEND_TO: dispatch::Handler<dispatch::SendTo> = send_to;
+    const RECEIVE_FROM: dispatch::Handler<dispatch::ReceiveFrom> = receive_from;
+}
+
+/// `WskSendTo` (`dispatch::Provider::SEND_TO`).
+///
+/// # Safety
+/// The WSK contract of `WskSendTo`.
+unsafe fn send_to(routine: dispatch::SendTo) -> sys::NTSTATUS {
+    let (socket, buf, remote, irp) = (routine.socket, routine.buffer, routine.remote, routine.irp);
+    // SAFETY: the client passes a WSK_BUF.
+    let buf = unsafe { take_buf(buf, Op::SendTo) };
+    // SAFETY: the client passes a socket address.
+    let to = unsafe { model::sockaddr::read(remote) };
+    call(
+        Op::SendTo,
+        socket as usize,
+        Request::new(irp, Op::SendTo),
+        |net, key, _, done| {
+            let buf = match buf {
+                Ok(Some(b)) => b,
+                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+                Err(status) => return Some((status, 0)),
+            };
+            let Some(to) = to else {
+                return Some((NtStatus::INVALID_ADDRESS, 0));
+            };
+            let Some(data) = gather(buf) else {
+                return Some((NtStatus::INVALID_PARAMETER, 0));
+            };
+            let from = match net.sock(key).local {
+                Some(l) if l.ip().is_unspecified() => SocketAddr::new(to.ip(), l.port()),
+                Some(l) => l,
+                None => return Some((NtStatus::INVALID_DEVICE_STATE, 0)),
+            };
+            let len = data.len();
+            if let Some(target) = net.find_bound(to, Category::Datagram) {
+                let t = net.sock(target);
+                if t.event_mask & sys::WSK_EVENT_RECEIVE_FROM != 0 && t.waiting.is_empty() {
+                    lock(&EVENTS).push_back(Indicate::ReceiveFrom(target, vec![(data, from)]));
+                } else {
+                    t.datagrams.push_back((data, from));
+                    net.pump(target, done);
+                }
+            }
+            Some((NtStatus::SUCCESS, len))
+        },
+    )
+}
+
+/// `WskAccept` (`dispatch::Provider::ACCEPT`).
+///
+/// # Safety
+/// The WSK contract of `WskAccept`.
+unsafe fn accept(routine: dispatch::Accept) -> sys::NTSTATUS {
+    let (socket, dispatch, irp) = (routine.socket, routine.dispatch, routine.irp);
+    let (local, remote) = (routine.local, routine.remote);
+    if !dispatch.is_null() {
+        violation("WskAccept with a client dispatch: event callbacks are not faked");
+    }
+    let mut request = Request::new(irp, Op::Accept);
+    request.addr = [local as usize, remote as usize];
+    call(Op::Accept, socket as usize, request, Net::wait)
+}
+
+/// `WskSocket` (`dispatch::Provider::SOCKET`).
+///
+/// # Safety
+/// The WSK contract of `WskSocket`.
+unsafe fn wsk_socket(routine: dispatch::Socket) -> sys::NTSTATUS {
+    let (client, flags, irp) = (routine.client, routine.flags, routine.irp);
+    let (context, dispatch) = (routine.context, routine.dispatch);
     if client != (&raw const CLIENT).cast_mut().cast() {
         violation("WskSocket with a client that is not the captured NPI's");
     }
@@ -1111,81 +1190,86 @@ unsafe extern "C" fn wsk_socket(
         violation("WskSocket of a basic socket with a client dispatch");
     }
     let events = (context as usize, dispatch as usize);
+    let descriptor = routine.security as usize;
     call(
         Op::Socket,
         0,
         Request::new(irp, Op::Socket),
         |net, _, _, _| {
+            let security = match descriptor {
+                0 => None,
+                sd => match SD_CACHE.find(sd as *const c_void) {
+                    Some(sd) => Some(sd),
+                    None => return Some((NtStatus::INVALID_PARAMETER, 0)),
+                },
+            };
             let socket = net.new_socket(category, true);
-            net.sock(socket).client_events = events;
+            let s = net.sock(socket);
+            s.client_events = events;
+            s.security = security;
             Some((NtStatus::SUCCESS, socket))
         },
     )
 }
 
-unsafe extern "C" fn wsk_socket_connect(
-    _client: *mut sys::WSK_CLIENT,
-    _socket_type: u16,
-    _protocol: u32,
-    _local: *mut sys::SOCKADDR,
-    _remote: *mut sys::SOCKADDR,
-    _flags: u32,
-    _context: *mut c_void,
-    _dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    _security: *mut sys::SECURITY_DESCRIPTOR,
-    _irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskSocketConnect` (`dispatch::Provider::SOCKET_CONNECT`).
+///
+/// # Safety
+/// The WSK contract of `WskSocketConnect`.
+unsafe fn wsk_socket_connect(_: dispatch::SocketConnect) -> sys::NTSTATUS {
     NtStatus::NOT_IMPLEMENTED.0
 }
 
-unsafe extern "C" fn wsk_control_client(
-    _client: *mut sys::WSK_CLIENT,
-    _control: u32,
-    _input_size: sys::SIZE_T,
-    _input: *mut c_void,
-    _output_size: sys::SIZE_T,
-    _output: *mut c_void,
-    _returned: *mut sys::SIZE_T,
-    _irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskControlClient` (`dispatch::Provider::CONTROL_CLIENT`).
+///
+/// # Safety
+/// The WSK contract of `WskControlClient`.
+unsafe fn wsk_control_client(routine: dispatch::ControlClient) -> sys::NTSTATUS {
+    if routine.client != (&raw const CLIENT).cast_mut().cast() {
+        violation("WskControlClient with a client that is not the captured NPI's");
+    }
+    if !routine.irp.is_null() {
+        violation("WskControlClient with an IRP (the documented codes take none)");
+    }
+    let (status, bytes) = match ClientControl::of(routine.code) {
+        ClientControl::CacheSd => {
+            let copy = |sd| {
+                // SAFETY: WSK contract: `sd` is the client's security descriptor.
+                unsafe { security::copy_self_relative(sd) }
+            };
+            // SAFETY: WSK contract: PSECURITY_DESCRIPTOR variables of their sizes.
+            unsafe { security::cache_sd(&routine, &SD_CACHE, copy) }
+        }
+        // SAFETY: as above.
+        ClientControl::ReleaseSd => (unsafe { security::release_sd(&routine, &SD_CACHE) }, 0),
+        // The fake keeps no static event callbacks.
+        ClientControl::SetStaticEventCallbacks | ClientControl::Unsupported => {
+            (NtStatus::NOT_SUPPORTED, 0)
+        }
+    };
+    if !routine.returned.is_null() {
+        // SAFETY: the client passes a writable SIZE_T or null.
+        unsafe { routine.returned.write(bytes as sys::SIZE_T) };
+    }
+    status.0
+}
+
+/// `WskGetAddressInfo` (`dispatch::Provider::GET_ADDRESS_INFO`).
+///
+/// # Safety
+/// The WSK contract of `WskGetAddressInfo`.
+unsafe fn wsk_get_address_info(_: dispatch::GetAddressInfo) -> sys::NTSTATUS {
     NtStatus::NOT_IMPLEMENTED.0
 }
 
-unsafe extern "C" fn wsk_get_address_info(
-    _client: *mut sys::WSK_CLIENT,
-    _node: *mut sys::UNICODE_STRING,
-    _service: *mut sys::UNICODE_STRING,
-    _namespace: u32,
-    _provider: *mut sys::GUID,
-    _hints: *mut sys::ADDRINFOEXW,
-    _result: *mut *mut sys::ADDRINFOEXW,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    _irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    NtStatus::NOT_IMPLEMENTED.0
-}
-
-unsafe extern "C" fn wsk_free_address_info(
-    _client: *mut sys::WSK_CLIENT,
-    _info: *mut sys::ADDRINFOEXW,
-) {
-    violation("WskFreeAddressInfo of a list this provider never returned");
-}
-
-unsafe extern "C" fn wsk_get_name_info(
-    client: *mut sys::WSK_CLIENT,
-    addr: *mut sys::SOCKADDR,
-    length: u32,
-    node: *mut sys::UNICODE_STRING,
-    service: *mut sys::UNICODE_STRING,
-    _flags: u32,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskGetNameInfo` (`dispatch::Provider::GET_NAME_INFO`).
+///
+/// # Safety
+/// The WSK contract of `WskGetNameInfo`.
+unsafe fn wsk_get_name_info(routine: dispatch::GetNameInfo) -> sys::NTSTATUS {
+    let (client, addr, length, irp) =
+        (routine.client, routine.address, routine.length, routine.irp);
+    let (node, service) = (routine.node, routine.service);
     if client != (&raw const CLIENT).cast_mut().cast() {
         violation("WskGetNameInfo with a client that is not the captured NPI's");
     }
@@ -1203,7 +1287,7 @@ unsafe extern "C" fn wsk_get_name_info(
                 return Some((NtStatus::INVALID_PARAMETER, 0));
             }
             // SAFETY: the client passes a socket address of `length` bytes.
-            let Some(remote) = (unsafe { read_addr(a as *const sys::SOCKADDR) }) else {
+            let Some(remote) = (unsafe { model::sockaddr::read(a as *const sys::SOCKADDR) }) else {
                 return Some((NtStatus::INVALID_PARAMETER, 0));
             };
             for (p, text) in [
@@ -1216,6 +1300,117 @@ unsafe extern "C" fn wsk_get_name_info(
                 }
             }
             Some((NtStatus::SUCCESS, 0))
+        },
+    )
+}
+
+/// `WskControlSocket` (`dispatch::Provider::CONTROL_SOCKET`).
+///
+/// # Safety
+/// The WSK contract of `WskControlSocket`.
+unsafe fn control_socket(routine: dispatch::ControlSocket) -> sys::NTSTATUS {
+    let (socket, irp, input, output) = (routine.socket, routine.irp, routine.input, routine.output);
+    let (input_size, output_size) = (routine.input_len(), routine.output_len());
+    let (request_type, level, code) = (routine.request, routine.level, routine.code);
+    let returned = routine.returned;
+    if routine.is_event_callback() {
+        // SAFETY: the client passes `input_size` bytes (checked below before reading).
+        return unsafe { event_callback_option(socket as usize, input, input_size, irp) };
+    }
+    call(
+        Op::Control,
+        socket as usize,
+        Request::new(irp, Op::Control),
+        |net, key, _, _| {
+            let s = net.sock(key);
+            let security_option = level == sys::SOL_SOCKET && code == sys::SO_WSK_SECURITY;
+            let has_irp = !irp.is_null();
+            match request_type {
+                sys::WskSetOption if security_option => {
+                    // SAFETY: the client passes `input_size` readable bytes.
+                    let sd =
+                        unsafe { security::option_to_set(&SD_CACHE, input, input_size, has_irp) };
+                    let status = match sd {
+                        Ok(_) if s.local.is_some() => security::SET_AFTER_BIND,
+                        Ok(sd) => {
+                            s.security = Some(sd);
+                            NtStatus::SUCCESS
+                        }
+                        Err(status) => status,
+                    };
+                    Some((status, 0))
+                }
+                sys::WskGetOption if security_option => {
+                    let current = s.security.as_ref().map(CachedSd::add_ref);
+                    // SAFETY: the client passes `output_size` writable bytes.
+                    let (status, n) =
+                        unsafe { security::write_option(current, output, output_size, has_irp) };
+                    if !returned.is_null() {
+                        // SAFETY: the client passes a writable SIZE_T or null.
+                        unsafe { returned.write(n as sys::SIZE_T) };
+                    }
+                    Some((status, n))
+                }
+                sys::WskSetOption => {
+                    let value = (!input.is_null()).then(|| {
+                        // SAFETY: the client passes `input_size` readable bytes.
+                        unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
+                    });
+                    let status = s.options.set(level, code, value).err();
+                    Some((status.unwrap_or(NtStatus::SUCCESS), 0))
+                }
+                sys::WskGetOption => {
+                    let room = if output.is_null() { 0 } else { output_size };
+                    let value = match s.options.get(level, code, room) {
+                        Ok(value) => value,
+                        Err(status) => return Some((status, 0)),
+                    };
+                    let n = value.len();
+                    // SAFETY: the client passes `output_size` writable bytes; the store
+                    // answers only values that fit.
+                    unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
+                    if !returned.is_null() {
+                        // SAFETY: the client passes a writable SIZE_T or null.
+                        unsafe { returned.write(n as sys::SIZE_T) };
+                    }
+                    Some((NtStatus::SUCCESS, n))
+                }
+                _ => Some((NtStatus::INVALID_DEVICE_REQUEST, 0)),
+            }
+        },
+    )
+}
+
+/// `WskReceiveFrom` (`dispatch::Provider::RECEIVE_FROM`).
+///
+/// # Safety
+/// The WSK contract of `WskReceiveFrom`.
+unsafe fn receive_from(routine: dispatch::ReceiveFrom) -> sys::NTSTATUS {
+    let (socket, buf, remote, irp) = (routine.socket, routine.buffer, routine.remote, routine.irp);
+    let (control_length, control_flags) = (routine.control_length, routine.control_flags);
+    // The fake has no control information: 0 bytes of it and no flags (written now; the
+    // client's ULONGs stay valid until the IRP completes).
+    for p in [control_length, control_flags] {
+        if !p.is_null() {
+            // SAFETY: the client's ULONG when not null (WSK contract).
+            unsafe { p.write_unaligned(0) };
+        }
+    }
+    // SAFETY: the client passes a WSK_BUF.
+    let buf = unsafe { take_buf(buf, Op::ReceiveFrom) };
+    let mut request = Request::new(irp, Op::ReceiveFrom);
+    request.addr[0] = remote as usize;
+    call(
+        Op::ReceiveFrom,
+        socket as usize,
+        Request::new(irp, Op::ReceiveFrom),
+        |net, key, _, done| {
+            match buf {
+                Ok(Some(b)) => request.buf = Some(b),
+                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+                Err(status) => return Some((status, 0)),
+            }
+            net.wait(key, request, done)
         },
     )
 }
@@ -1254,70 +1449,6 @@ unsafe extern "C" fn close_socket(
         |net, key, _, done| {
             net.close(key, done);
             Some((NtStatus::SUCCESS, 0))
-        },
-    )
-}
-
-unsafe extern "C" fn control_socket(
-    socket: *mut sys::WSK_SOCKET,
-    request_type: sys::WSK_CONTROL_SOCKET_TYPE,
-    code: u32,
-    level: u32,
-    input_size: sys::SIZE_T,
-    input: *mut c_void,
-    output_size: sys::SIZE_T,
-    output: *mut c_void,
-    returned: *mut sys::SIZE_T,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    let (input_size, output_size) = (
-        usize::try_from(input_size).unwrap_or(0),
-        usize::try_from(output_size).unwrap_or(0),
-    );
-    if request_type == sys::WskSetOption
-        && code == sys::SO_WSK_EVENT_CALLBACK
-        && level == sys::SOL_SOCKET
-    {
-        // SAFETY: the client passes `input_size` bytes (checked below before reading).
-        return unsafe { event_callback_option(socket as usize, input, input_size, irp) };
-    }
-    call(
-        Op::Control,
-        socket as usize,
-        Request::new(irp, Op::Control),
-        |net, key, _, _| {
-            let s = net.sock(key);
-            match request_type {
-                sys::WskSetOption => {
-                    let value = if input.is_null() {
-                        Vec::new()
-                    } else {
-                        // SAFETY: the client passes `input_size` readable bytes.
-                        unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
-                            .to_vec()
-                    };
-                    s.options.insert((level, code), value);
-                    Some((NtStatus::SUCCESS, 0))
-                }
-                sys::WskGetOption => {
-                    let value = s
-                        .options
-                        .get(&(level, code))
-                        .cloned()
-                        .unwrap_or_else(|| 0u32.to_ne_bytes().to_vec());
-                    let n = value.len().min(output_size);
-                    if n > 0 && !output.is_null() {
-                        // SAFETY: the client passes `output_size` writable bytes.
-                        unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
-                    }
-                    if !returned.is_null() {
-                        // SAFETY: the client passes a writable SIZE_T or null.
-                        unsafe { returned.write(n as sys::SIZE_T) };
-                    }
-                    Some((NtStatus::SUCCESS, n))
-                }
-                _ => Some((NtStatus::INVALID_DEVICE_REQUEST, 0)),
-            }
         },
     )
 }
@@ -1680,7 +1811,7 @@ unsafe extern "C" fn bind(
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     // SAFETY: the client passes a socket address.
-    let addr = unsafe { read_addr(local) };
+    let addr = unsafe { model::sockaddr::read(local) };
     call(
         Op::Bind,
         socket as usize,
@@ -1712,7 +1843,7 @@ unsafe extern "C" fn connect(
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     // SAFETY: the client passes a socket address.
-    let remote = unsafe { read_addr(remote) };
+    let remote = unsafe { model::sockaddr::read(remote) };
     call(
         Op::Connect,
         socket as usize,
@@ -1751,23 +1882,6 @@ unsafe extern "C" fn connect(
             Some((NtStatus::SUCCESS, 0))
         },
     )
-}
-
-unsafe extern "C" fn accept(
-    socket: *mut sys::WSK_SOCKET,
-    _flags: u32,
-    _context: *mut c_void,
-    dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
-    local: *mut sys::SOCKADDR,
-    remote: *mut sys::SOCKADDR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    if !dispatch.is_null() {
-        violation("WskAccept with a client dispatch: event callbacks are not faked");
-    }
-    let mut request = Request::new(irp, Op::Accept);
-    request.addr = [local as usize, remote as usize];
-    call(Op::Accept, socket as usize, request, Net::wait)
 }
 
 unsafe extern "C" fn send(
@@ -1914,92 +2028,6 @@ unsafe extern "C" fn remote_address(
             // SAFETY: the client passes storage for a socket address.
             unsafe { write_addr(p, remote) };
             Some((NtStatus::SUCCESS, 0))
-        },
-    )
-}
-
-unsafe extern "C" fn send_to(
-    socket: *mut sys::WSK_SOCKET,
-    buf: *mut sys::WSK_BUF,
-    _flags: u32,
-    remote: *mut sys::SOCKADDR,
-    _control_length: u32,
-    _control: *mut sys::CMSGHDR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    // SAFETY: the client passes a WSK_BUF.
-    let buf = unsafe { take_buf(buf, Op::SendTo) };
-    // SAFETY: the client passes a socket address.
-    let to = unsafe { read_addr(remote) };
-    call(
-        Op::SendTo,
-        socket as usize,
-        Request::new(irp, Op::SendTo),
-        |net, key, _, done| {
-            let buf = match buf {
-                Ok(Some(b)) => b,
-                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                Err(status) => return Some((status, 0)),
-            };
-            let Some(to) = to else {
-                return Some((NtStatus::INVALID_ADDRESS, 0));
-            };
-            let Some(data) = gather(buf) else {
-                return Some((NtStatus::INVALID_PARAMETER, 0));
-            };
-            let from = match net.sock(key).local {
-                Some(l) if l.ip().is_unspecified() => SocketAddr::new(to.ip(), l.port()),
-                Some(l) => l,
-                None => return Some((NtStatus::INVALID_DEVICE_STATE, 0)),
-            };
-            let len = data.len();
-            if let Some(target) = net.find_bound(to, Category::Datagram) {
-                let t = net.sock(target);
-                if t.event_mask & sys::WSK_EVENT_RECEIVE_FROM != 0 && t.waiting.is_empty() {
-                    lock(&EVENTS).push_back(Indicate::ReceiveFrom(target, vec![(data, from)]));
-                } else {
-                    t.datagrams.push_back((data, from));
-                    net.pump(target, done);
-                }
-            }
-            Some((NtStatus::SUCCESS, len))
-        },
-    )
-}
-
-unsafe extern "C" fn receive_from(
-    socket: *mut sys::WSK_SOCKET,
-    buf: *mut sys::WSK_BUF,
-    _flags: u32,
-    remote: *mut sys::SOCKADDR,
-    control_length: *mut u32,
-    _control: *mut sys::CMSGHDR,
-    control_flags: *mut u32,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    // The fake has no control information: 0 bytes of it and no flags (written now; the
-    // client's ULONGs stay valid until the IRP completes).
-    for p in [control_length, control_flags] {
-        if !p.is_null() {
-            // SAFETY: the client's ULONG when not null (WSK contract).
-            unsafe { p.write_unaligned(0) };
-        }
-    }
-    // SAFETY: the client passes a WSK_BUF.
-    let buf = unsafe { take_buf(buf, Op::ReceiveFrom) };
-    let mut request = Request::new(irp, Op::ReceiveFrom);
-    request.addr[0] = remote as usize;
-    call(
-        Op::ReceiveFrom,
-        socket as usize,
-        Request::new(irp, Op::ReceiveFrom),
-        |net, key, _, done| {
-            match buf {
-                Ok(Some(b)) => request.buf = Some(b),
-                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                Err(status) => return Some((status, 0)),
-            }
-            net.wait(key, request, done)
         },
     )
 }

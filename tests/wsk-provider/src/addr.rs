@@ -6,7 +6,8 @@
 use std::mem::size_of;
 
 use windows_sys::Win32::Networking::WinSock::SOCKADDR_STORAGE;
-use wsk_bindings::{self as sys, AF_INET6_FAMILY, AF_INET_FAMILY};
+use wsk_bindings as sys;
+pub(crate) use wskrs_provider_model::sockaddr::len_of_family;
 
 /// An address copied out of (or into) client memory.
 #[derive(Clone, Copy)]
@@ -14,15 +15,6 @@ pub(crate) struct Addr {
     pub(crate) storage: SOCKADDR_STORAGE,
     /// Bytes of `storage` in use (16 for IPv4, 28 for IPv6).
     pub(crate) len: i32,
-}
-
-/// The size of a socket address of `family`, or `None` for a family WSK sockets do not use.
-pub(crate) fn len_of_family(family: u16) -> Option<usize> {
-    match family {
-        AF_INET_FAMILY => Some(size_of::<sys::SOCKADDR_IN>()),
-        AF_INET6_FAMILY => Some(size_of::<sys::SOCKADDR_IN6>()),
-        _ => None,
-    }
 }
 
 impl Addr {

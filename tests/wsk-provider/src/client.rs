@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Networking::WinSock as ws;
 use wsk_bindings::{self as sys, make_wsk_version, NtStatus};
+use wskrs_provider_model::dispatch;
 
 use crate::addr::Addr;
 use crate::irp::PendingIrp;
@@ -182,13 +183,32 @@ pub(crate) unsafe fn release(registration: *mut sys::WSK_REGISTRATION) {
 static PROVIDER_DISPATCH: sys::WSK_PROVIDER_DISPATCH = sys::WSK_PROVIDER_DISPATCH {
     Version: VERSION,
     Reserved: 0,
-    WskSocket: Some(wsk_socket),
-    WskSocketConnect: Some(wsk_socket_connect),
-    WskControlClient: Some(crate::control::wsk_control_client),
-    WskGetAddressInfo: Some(crate::names::wsk_get_address_info),
+    WskSocket: Some(dispatch::socket::<WinsockProvider>),
+    WskSocketConnect: Some(dispatch::socket_connect::<WinsockProvider>),
+    WskControlClient: Some(dispatch::control_client::<WinsockProvider>),
+    WskGetAddressInfo: Some(dispatch::get_address_info::<WinsockProvider>),
     WskFreeAddressInfo: Some(crate::names::wsk_free_address_info),
-    WskGetNameInfo: Some(crate::names::wsk_get_name_info),
+    WskGetNameInfo: Some(dispatch::get_name_info::<WinsockProvider>),
 };
+
+/// This provider's handlers of the routines whose parameter lists it shares with the host
+/// fake ([`dispatch`]): each lives with its subject (options, control, names, sockets).
+pub(crate) struct WinsockProvider;
+
+impl dispatch::Provider for WinsockProvider {
+    const SOCKET: dispatch::Handler<dispatch::Socket> = wsk_socket;
+    const SOCKET_CONNECT: dispatch::Handler<dispatch::SocketConnect> = wsk_socket_connect;
+    const CONTROL_CLIENT: dispatch::Handler<dispatch::ControlClient> =
+        crate::control::wsk_control_client;
+    const GET_ADDRESS_INFO: dispatch::Handler<dispatch::GetAddressInfo> =
+        crate::names::wsk_get_address_info;
+    const GET_NAME_INFO: dispatch::Handler<dispatch::GetNameInfo> = crate::names::wsk_get_name_info;
+    const CONTROL_SOCKET: dispatch::Handler<dispatch::ControlSocket> =
+        crate::options::wsk_control_socket;
+    const ACCEPT: dispatch::Handler<dispatch::Accept> = crate::socket::wsk_accept;
+    const SEND_TO: dispatch::Handler<dispatch::SendTo> = crate::socket::wsk_send_to;
+    const RECEIVE_FROM: dispatch::Handler<dispatch::ReceiveFrom> = crate::socket::wsk_receive_from;
+}
 
 /// Creates the Winsock socket and its WSK socket object (`WskSocket`'s parameters).
 #[allow(clippy::too_many_arguments)]
@@ -225,8 +245,9 @@ fn create(
     );
     crate::events::created(&socket);
     if !security.is_null() {
-        let sd =
-            crate::security::CachedSd::find(security.cast()).ok_or(NtStatus::INVALID_PARAMETER);
+        let sd = crate::security::CACHE
+            .find(security.cast())
+            .ok_or(NtStatus::INVALID_PARAMETER);
         match sd.and_then(|sd| socket.set_security(sd)) {
             Ok(()) => {}
             Err(e) => {
@@ -238,20 +259,15 @@ fn create(
     Ok(socket)
 }
 
-#[allow(clippy::too_many_arguments)]
-unsafe extern "C" fn wsk_socket(
-    client: *mut sys::WSK_CLIENT,
-    family: sys::ADDRESS_FAMILY,
-    socket_type: u16,
-    protocol: u32,
-    flags: u32,
-    context: *mut c_void,
-    dispatch: *const c_void,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    security: *mut sys::SECURITY_DESCRIPTOR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskSocket` ([`dispatch::Provider`]).
+///
+/// # Safety
+/// The WSK contract of `WskSocket` for `call`'s parameters.
+unsafe fn wsk_socket(call: dispatch::Socket) -> sys::NTSTATUS {
+    let (client, family, socket_type, protocol) =
+        (call.client, call.family, call.socket_type, call.protocol);
+    let (flags, context, dispatch) = (call.flags, call.context, call.dispatch);
+    let (security, irp) = (call.security, call.irp);
     // SAFETY: WSK contract: the client's IRP with a stack location for us, or null.
     let Some(irp) = (unsafe { PendingIrp::take(irp, "WskSocket", std::ptr::null()) }) else {
         return NtStatus::INVALID_PARAMETER.0;
@@ -296,21 +312,15 @@ unsafe extern "C" fn wsk_socket(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-unsafe extern "C" fn wsk_socket_connect(
-    client: *mut sys::WSK_CLIENT,
-    socket_type: u16,
-    protocol: u32,
-    local: *mut sys::SOCKADDR,
-    remote: *mut sys::SOCKADDR,
-    flags: u32,
-    context: *mut c_void,
-    dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    security: *mut sys::SECURITY_DESCRIPTOR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskSocketConnect` ([`dispatch::Provider`]).
+///
+/// # Safety
+/// The WSK contract of `WskSocketConnect` for `call`'s parameters.
+unsafe fn wsk_socket_connect(call: dispatch::SocketConnect) -> sys::NTSTATUS {
+    let (client, socket_type, protocol, flags) =
+        (call.client, call.socket_type, call.protocol, call.flags);
+    let (local, remote) = (call.local, call.remote);
+    let (context, dispatch, security, irp) = (call.context, call.dispatch, call.security, call.irp);
     // SAFETY: as in wsk_socket.
     let Some(irp) = (unsafe { PendingIrp::take(irp, "WskSocketConnect", std::ptr::null()) }) else {
         return NtStatus::INVALID_PARAMETER.0;

@@ -1,69 +1,38 @@
-//! `WskControlClient`: `WSK_CACHE_SD` and `WSK_RELEASE_SD`.
-
-use std::ffi::c_void;
+//! `WskControlClient`: `WSK_CACHE_SD` and `WSK_RELEASE_SD` (as the host fake answers them,
+//! `wskrs_provider_model::security`) and `WSK_SET_STATIC_EVENT_CALLBACKS`.
 
 use wsk_bindings::{self as sys, NtStatus};
+use wskrs_provider_model::dispatch;
+use wskrs_provider_model::security::{self, ClientControl};
 
 use crate::irp::PendingIrp;
-use crate::options::read_sd_pointer;
-use crate::security::{self, CachedSd};
+use crate::security::{self_relative_copy, CACHE};
 
 /// `WskControlClient`. The documented client controls take no IRP; if a client passes one
 /// anyway it is completed with the same status.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe extern "C" fn wsk_control_client(
-    client: *mut sys::WSK_CLIENT,
-    code: u32,
-    input_size: sys::SIZE_T,
-    input: *mut c_void,
-    output_size: sys::SIZE_T,
-    output: *mut c_void,
-    returned: *mut sys::SIZE_T,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    // SIZE_T is 64-bit in the x64 ABI, like usize here.
-    #[allow(clippy::cast_possible_truncation)]
-    let (input_size, output_size) = (input_size as usize, output_size as usize);
+///
+/// # Safety
+/// The WSK contract of `WskControlClient` for `call`'s parameters.
+pub(crate) unsafe fn wsk_control_client(call: dispatch::ControlClient) -> sys::NTSTATUS {
+    let (client, code, returned, irp) = (call.client, call.code, call.returned, call.irp);
+    let (input, input_size) = (call.input, call.input_len());
     // SAFETY: WSK contract: the client's IRP (or null).
     let irp = unsafe { PendingIrp::take(irp, "WskControlClient", std::ptr::null()) };
     let (status, bytes) = if client.is_null() {
         (NtStatus::INVALID_HANDLE, 0)
     } else {
-        match code {
-            sys::WSK_CACHE_SD => {
-                // SAFETY: WSK contract: a PSECURITY_DESCRIPTOR variable of `input_size` bytes.
-                match unsafe { read_sd_pointer(input, input_size) } {
-                    Some(sd) if !output.is_null() && output_size >= size_of::<*mut c_void>() => {
-                        // SAFETY: `sd` is the client's security descriptor.
-                        match unsafe { CachedSd::cache(sd) } {
-                            Ok(cached) => {
-                                // SAFETY: room for a pointer (checked above).
-                                unsafe {
-                                    output
-                                        .cast::<*mut c_void>()
-                                        .write_unaligned(cached.into_client());
-                                };
-                                (NtStatus::SUCCESS, size_of::<*mut c_void>())
-                            }
-                            Err(e) => (e, 0),
-                        }
-                    }
-                    _ => (NtStatus::INVALID_PARAMETER, 0),
-                }
+        match ClientControl::of(code) {
+            ClientControl::CacheSd => {
+                let copy = |sd| {
+                    // SAFETY: WSK contract: `sd` is the client's security descriptor.
+                    unsafe { self_relative_copy(sd) }
+                };
+                // SAFETY: WSK contract: PSECURITY_DESCRIPTOR variables of their sizes.
+                unsafe { security::cache_sd(&call, &CACHE, copy) }
             }
-            sys::WSK_RELEASE_SD => {
-                // SAFETY: as above.
-                match unsafe { read_sd_pointer(input, input_size) } {
-                    Some(sd) => (
-                        security::release_client(sd)
-                            .err()
-                            .unwrap_or(NtStatus::SUCCESS),
-                        0,
-                    ),
-                    None => (NtStatus::INVALID_PARAMETER, 0),
-                }
-            }
-            sys::WSK_SET_STATIC_EVENT_CALLBACKS => {
+            // SAFETY: as above.
+            ClientControl::ReleaseSd => (unsafe { security::release_sd(&call, &CACHE) }, 0),
+            ClientControl::SetStaticEventCallbacks => {
                 // SAFETY: WSK contract: the client from the captured NPI.
                 match unsafe { crate::client::Client::borrow(client) } {
                     // SAFETY: WSK contract: a WSK_EVENT_CALLBACK_CONTROL of `input_size` bytes.
@@ -74,8 +43,7 @@ pub(crate) unsafe extern "C" fn wsk_control_client(
                     None => (NtStatus::INVALID_HANDLE, 0),
                 }
             }
-            // Transport lists, TDI mappings: not provided.
-            _ => (NtStatus::NOT_SUPPORTED, 0),
+            ClientControl::Unsupported => (NtStatus::NOT_SUPPORTED, 0),
         }
     };
     crate::trace::line(format_args!("WskControlClient code {code} -> {status:?}"));

@@ -143,31 +143,15 @@ fn with_table<R>(f: impl FnOnce(&mut HashMap<usize, Arc<dyn Cancel>>) -> R) -> R
     f(guard.get_or_insert_with(HashMap::new))
 }
 
-/// `IoSetCancelRoutine`: an interlocked exchange of `Irp->CancelRoutine`.
+/// `IoSetCancelRoutine` on an IRP this provider holds.
 fn exchange_cancel_routine(
     irp: *mut sys::IRP,
     routine: sys::PDRIVER_CANCEL,
 ) -> sys::PDRIVER_CANCEL {
-    // SAFETY: the IRP is live (callers hold a PendingIrp); CancelRoutine is pointer-sized and
-    // pointer-aligned, and IoCancelIrp accesses it with interlocked operations too.
-    let slot = unsafe {
-        &*std::ptr::addr_of!((*irp).CancelRoutine)
-            .cast::<std::sync::atomic::AtomicPtr<std::ffi::c_void>>()
-    };
-    let new = routine.map_or(std::ptr::null_mut(), |f| f as *mut std::ffi::c_void);
-    let old = slot.swap(new, std::sync::atomic::Ordering::AcqRel);
-    if old.is_null() {
-        None
-    } else {
-        // SAFETY: the only non-null value ever stored there by anyone is a cancel routine
-        // (ours, or the previous owner's, which has none while the IRP is with us).
-        Some(unsafe {
-            std::mem::transmute::<
-                *mut std::ffi::c_void,
-                unsafe extern "C" fn(*mut sys::DEVICE_OBJECT, *mut sys::IRP),
-            >(old)
-        })
-    }
+    // SAFETY: the IRP is live (callers hold a PendingIrp); IoCancelIrp accesses its
+    // CancelRoutine with interlocked operations too, and only cancel routines are stored there
+    // (ours, or the previous owner's, which has none while the IRP is with us).
+    unsafe { wskrs_provider_model::irp::exchange_cancel_routine(irp, routine) }
 }
 
 /// Makes `irp` cancellable through `IoCancelIrp`: the cancel routine calls `request.cancel()`.

@@ -53,8 +53,6 @@ mod socket;
 #[cfg(windows)]
 mod status;
 #[cfg(windows)]
-mod tcpopt;
-#[cfg(windows)]
 mod trace;
 #[cfg(windows)]
 mod verify;

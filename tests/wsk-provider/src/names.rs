@@ -3,6 +3,7 @@
 
 use windows_sys::Win32::Networking::WinSock as ws;
 use wsk_bindings::{self as sys, NtStatus};
+use wskrs_provider_model::dispatch;
 
 use crate::irp::PendingIrp;
 
@@ -61,19 +62,22 @@ fn spawn(irp: PendingIrp, work: impl FnOnce() -> NtStatus + Send + 'static) -> N
     NtStatus::PENDING
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe extern "C" fn wsk_get_address_info(
-    client: *mut sys::WSK_CLIENT,
-    node: *mut sys::UNICODE_STRING,
-    service: *mut sys::UNICODE_STRING,
-    name_space: u32,
-    provider: *mut sys::GUID,
-    hints: *mut sys::ADDRINFOEXW,
-    result: *mut *mut sys::ADDRINFOEXW,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskGetAddressInfo` ([`dispatch::Provider`]).
+///
+/// # Safety
+/// The WSK contract of `WskGetAddressInfo` for `call`'s parameters.
+pub(crate) unsafe fn wsk_get_address_info(call: dispatch::GetAddressInfo) -> sys::NTSTATUS {
+    let dispatch::GetAddressInfo {
+        client,
+        node,
+        service,
+        name_space,
+        provider,
+        hints,
+        result,
+        irp,
+        ..
+    } = call;
     // SAFETY: WSK contract: the client's IRP (or null, which Windows rejects).
     let Some(irp) = (unsafe { PendingIrp::take(irp, "WskGetAddressInfo", std::ptr::null()) })
     else {
@@ -123,18 +127,21 @@ pub(crate) unsafe extern "C" fn wsk_free_address_info(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe extern "C" fn wsk_get_name_info(
-    client: *mut sys::WSK_CLIENT,
-    address: *mut sys::SOCKADDR,
-    length: u32,
-    node: *mut sys::UNICODE_STRING,
-    service: *mut sys::UNICODE_STRING,
-    flags: u32,
-    _process: sys::PEPROCESS,
-    _thread: sys::PETHREAD,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskGetNameInfo` ([`dispatch::Provider`]).
+///
+/// # Safety
+/// The WSK contract of `WskGetNameInfo` for `call`'s parameters.
+pub(crate) unsafe fn wsk_get_name_info(call: dispatch::GetNameInfo) -> sys::NTSTATUS {
+    let dispatch::GetNameInfo {
+        client,
+        address,
+        length,
+        node,
+        service,
+        flags,
+        irp,
+        ..
+    } = call;
     // SAFETY: as in wsk_get_address_info.
     let Some(irp) = (unsafe { PendingIrp::take(irp, "WskGetNameInfo", std::ptr::null()) }) else {
         return NtStatus::INVALID_PARAMETER.0;

@@ -1,13 +1,27 @@
 //! `WskControlSocket`: socket options (`WskSetOption` / `WskGetOption`) mapped to Winsock's
-//! `setsockopt` / `getsockopt`, plus `SO_WSK_SECURITY` kept by the provider.
+//! `setsockopt` / `getsockopt`, plus `SO_WSK_SECURITY` kept by the provider; the catalogue
+//! (kinds, defaults, statuses) is the one the host fake answers from
+//! (`wskrs_provider_model::options`).
+//!
+//! `IPPROTO_TCP` options that Windows supports and Wine 8.0's Winsock refuses
+//! ([`model::emulated`]) are answered by the provider: a WSK client written for Windows sets
+//! them and expects them to stick. Winsock is always asked first: an option a later Wine
+//! accepts goes to the real Linux socket and is read back from it. `TCP_KEEPIDLE` and
+//! `TCP_KEEPINTVL` also reach the Linux socket through `SIO_KEEPALIVE_VALS` (Wine sets
+//! `TCP_KEEPIDLE` / `TCP_KEEPINTVL` from it) while keep-alive is on, and again whenever
+//! `SO_KEEPALIVE` is turned on. The others cannot reach it through Wine 8.0's Winsock
+//! (README, "TCP options").
 
 use std::ffi::c_void;
 
 use windows_sys::Win32::Networking::WinSock as ws;
 use wsk_bindings::{self as sys, NtStatus};
+use wskrs_provider_model::dispatch;
+use wskrs_provider_model::options as model;
+use wskrs_provider_model::security;
 
 use crate::irp::PendingIrp;
-use crate::security::CachedSd;
+use crate::security::CACHE;
 use crate::socket::Socket;
 
 /// The outcome of a control request: status and bytes written to the output buffer.
@@ -16,28 +30,17 @@ pub(crate) type Outcome = (NtStatus, usize);
 /// `WskControlSocket`. With an IRP, the IRP is completed (Information = bytes returned) and
 /// the same status is returned; without one, the status is returned and the byte count goes
 /// to `OutputSizeReturned`. Every request completes synchronously.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe extern "C" fn wsk_control_socket(
-    socket: *mut sys::WSK_SOCKET,
-    request: sys::WSK_CONTROL_SOCKET_TYPE,
-    code: u32,
-    level: u32,
-    input_size: sys::SIZE_T,
-    input: *mut c_void,
-    output_size: sys::SIZE_T,
-    output: *mut c_void,
-    returned: *mut sys::SIZE_T,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
-    // SIZE_T is 64-bit in the x64 ABI, like usize here.
-    #[allow(clippy::cast_possible_truncation)]
-    let (input_size, output_size) = (input_size as usize, output_size as usize);
+///
+/// # Safety
+/// The WSK contract of `WskControlSocket` for `call`'s parameters.
+pub(crate) unsafe fn wsk_control_socket(call: dispatch::ControlSocket) -> sys::NTSTATUS {
+    let (socket, request, code, level) = (call.socket, call.request, call.code, call.level);
+    let (input, input_size) = (call.input, call.input_len());
+    let (output, output_size) = (call.output, call.output_len());
+    let (returned, irp) = (call.returned, call.irp);
     // SAFETY: WSK contract: the client's IRP (or null).
     let irp = unsafe { PendingIrp::take(irp, "WskControlSocket", socket.cast_const().cast()) };
-    if request == sys::WskSetOption
-        && level == sys::SOL_SOCKET
-        && code == sys::SO_WSK_EVENT_CALLBACK
-    {
+    if call.is_event_callback() {
         if !returned.is_null() {
             // SAFETY: WSK contract: a writable SIZE_T when not null.
             unsafe { returned.write_unaligned(0) };
@@ -105,34 +108,18 @@ pub(crate) struct Request {
     pub(crate) has_irp: bool,
 }
 
-/// Reads the `PSECURITY_DESCRIPTOR` a WSK buffer holds.
-///
-/// # Safety
-/// `p` is null or readable for `size` bytes.
-pub(crate) unsafe fn read_sd_pointer(p: *const c_void, size: usize) -> Option<*mut c_void> {
-    if p.is_null() || size < size_of::<*mut c_void>() {
-        return None;
-    }
-    // SAFETY: caller's contract; at least a pointer's worth of bytes.
-    Some(unsafe { p.cast::<*mut c_void>().read_unaligned() })
-}
-
 /// # Safety
 /// `req`'s input buffer is readable for `input_size` bytes.
 unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
     if req.level == sys::SOL_SOCKET && req.code == sys::SO_WSK_SECURITY {
-        // The documentation requires an IRP for this option.
-        if !req.has_irp {
-            return (NtStatus::INVALID_PARAMETER, 0);
-        }
         // SAFETY: caller's contract.
-        let Some(sd) = (unsafe { read_sd_pointer(req.input, req.input_size) }) else {
-            return (NtStatus::INVALID_PARAMETER, 0);
-        };
-        let Some(sd) = CachedSd::find(sd) else {
-            return (NtStatus::INVALID_PARAMETER, 0);
-        };
-        return (s.set_security(sd).err().unwrap_or(NtStatus::SUCCESS), 0);
+        let sd = unsafe { security::option_to_set(&CACHE, req.input, req.input_size, req.has_irp) };
+        return (
+            sd.and_then(|sd| s.set_security(sd))
+                .err()
+                .unwrap_or(NtStatus::SUCCESS),
+            0,
+        );
     }
     let h = match s.option_handle() {
         Ok(h) => h,
@@ -140,7 +127,7 @@ unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
     };
     let (Ok(level), Ok(name), Ok(len)) = (
         i32::try_from(req.level),
-        Ok::<i32, ()>(option_name(req.code)),
+        Ok::<i32, ()>(model::winsock_name(req.code)),
         i32::try_from(req.input_size),
     ) else {
         return (NtStatus::INVALID_PARAMETER, 0);
@@ -152,8 +139,7 @@ unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
     if unsafe { ws::setsockopt(h, level, name, req.input.cast_const().cast(), len) } != 0 {
         // SAFETY: no preconditions.
         let error = unsafe { ws::WSAGetLastError() };
-        if error == ws::WSAENOPROTOOPT && crate::tcpopt::emulated(req.level, req.code) && s.is_tcp()
-        {
+        if error == ws::WSAENOPROTOOPT && model::emulated(req.level, req.code) && s.is_tcp() {
             // SAFETY: caller's contract (the input buffer is readable for its size).
             return (unsafe { set_emulated(s, h, req) }, 0);
         }
@@ -170,14 +156,14 @@ unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
     (NtStatus::SUCCESS, 0)
 }
 
-/// A `WskSetOption` of an `IPPROTO_TCP` option Winsock refused (`crate::tcpopt`): a DWORD,
+/// A `WskSetOption` of an `IPPROTO_TCP` option Winsock refused ([`model::emulated`]): a DWORD,
 /// validated and stored; keep-alive tuning also reaches the Linux socket.
 ///
 /// # Safety
 /// `req`'s input buffer is readable for `input_size` bytes.
 unsafe fn set_emulated(s: &Socket, h: ws::SOCKET, req: &Request) -> NtStatus {
     if req.input.is_null() || req.input_size < size_of::<u32>() {
-        return NtStatus::INVALID_PARAMETER;
+        return model::SHORT_INPUT;
     }
     // SAFETY: at least 4 readable bytes (checked; caller's contract).
     let value = unsafe { req.input.cast::<u32>().read_unaligned() };
@@ -250,19 +236,11 @@ fn apply_keepalive(s: &Socket, h: ws::SOCKET) {
 /// `req`'s output buffer is writable for `output_size` bytes.
 unsafe fn get(s: &Socket, req: &Request) -> Outcome {
     if req.level == sys::SOL_SOCKET && req.code == sys::SO_WSK_SECURITY {
-        if !req.has_irp {
-            return (NtStatus::INVALID_PARAMETER, 0);
-        }
-        if req.output.is_null() || req.output_size < size_of::<*mut c_void>() {
-            return (NtStatus::BUFFER_TOO_SMALL, 0);
-        }
         // A socket without a descriptor reports NULL (it uses the default descriptor).
-        let sd = s
-            .security()
-            .map_or(std::ptr::null_mut(), CachedSd::into_client);
-        // SAFETY: room for a pointer (checked above).
-        unsafe { req.output.cast::<*mut c_void>().write_unaligned(sd) };
-        return (NtStatus::SUCCESS, size_of::<*mut c_void>());
+        // SAFETY: caller's contract.
+        return unsafe {
+            security::write_option(s.security(), req.output, req.output_size, req.has_irp)
+        };
     }
     let h = match s.option_handle() {
         Ok(h) => h,
@@ -270,7 +248,7 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
     };
     let (Ok(level), Ok(name), Ok(mut len)) = (
         i32::try_from(req.level),
-        Ok::<i32, ()>(option_name(req.code)),
+        Ok::<i32, ()>(model::winsock_name(req.code)),
         i32::try_from(req.output_size),
     ) else {
         return (NtStatus::INVALID_PARAMETER, 0);
@@ -282,13 +260,12 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
     if unsafe { ws::getsockopt(h, level, name, req.output.cast(), &raw mut len) } != 0 {
         // SAFETY: no preconditions.
         let error = unsafe { ws::WSAGetLastError() };
-        if error == ws::WSAENOPROTOOPT && crate::tcpopt::emulated(req.level, req.code) && s.is_tcp()
-        {
+        if error == ws::WSAENOPROTOOPT && model::emulated(req.level, req.code) && s.is_tcp() {
             let Some(value) = s.tcp_option(req.code) else {
-                return (NtStatus::INVALID_PARAMETER, 0);
+                return (model::UNKNOWN_OPTION, 0);
             };
             if req.output_size < size_of::<u32>() {
-                return (NtStatus::BUFFER_TOO_SMALL, 0);
+                return (model::SHORT_OUTPUT, 0);
             }
             // SAFETY: at least 4 writable bytes (checked; caller's contract).
             unsafe { req.output.cast::<u32>().write_unaligned(value) };
@@ -297,7 +274,7 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
         return (crate::status::from_wsa(error), 0);
     }
     let mut len = usize::try_from(len).unwrap_or(0);
-    if is_boolean(req.level, req.code) && len < 4 && req.output_size >= 4 {
+    if model::is_boolean(req.level, req.code) && len < 4 && req.output_size >= 4 {
         // Winsock (Windows' and Wine's) returns one byte for these; WSK clients read a ULONG.
         let rest = req.output.cast::<u8>().wrapping_add(len);
         // SAFETY: the buffer has at least 4 writable bytes (checked); `len` < 4 were written.
@@ -305,21 +282,4 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
         len = 4;
     }
     (NtStatus::SUCCESS, len)
-}
-
-/// Options whose value is a boolean (`BOOL`/`DWORD` when set, a single byte when read).
-fn is_boolean(level: u32, code: u32) -> bool {
-    matches!(
-        (level, code),
-        (
-            sys::SOL_SOCKET,
-            sys::SO_REUSEADDR | sys::SO_EXCLUSIVEADDRUSE | sys::SO_KEEPALIVE
-        ) | (sys::IPPROTO_TCP, sys::TCP_NODELAY)
-            | (sys::IPPROTO_IPV6, sys::IPV6_V6ONLY)
-    )
-}
-
-/// Option names are `int` in Winsock; `SO_EXCLUSIVEADDRUSE` is `~SO_REUSEADDR`, a negative int.
-fn option_name(code: u32) -> i32 {
-    i32::from_ne_bytes(code.to_ne_bytes())
 }

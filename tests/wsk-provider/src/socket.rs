@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use windows_sys::Win32::Networking::WinSock as ws;
 use wsk_bindings::{self as sys, NtStatus};
+use wskrs_provider_model::dispatch;
 
 use crate::addr::Addr;
 use crate::client::Client;
@@ -75,7 +76,7 @@ struct State {
     /// `SIO_WSK_SET_REMOTE_ADDRESS`) a `WskSendTo` without a remote address goes to.
     fixed_to: Option<Addr>,
     /// `IPPROTO_TCP` options Wine's Winsock refuses, answered by the provider.
-    tcp: crate::tcpopt::TcpOptions,
+    tcp: wskrs_provider_model::options::TcpOptions,
 }
 
 /// A WSK socket.
@@ -557,7 +558,7 @@ impl Socket {
     pub(crate) fn finish_close(this: &Arc<Self>, irp: PendingIrp) {
         this.close_handle();
         if let Some(sd) = this.lock().security.take() {
-            sd.release();
+            drop(sd);
         }
         this.client.sockets.fetch_sub(1, Ordering::AcqRel);
         irp.complete(NtStatus::SUCCESS, 0);
@@ -861,12 +862,12 @@ impl Socket {
         let mut st = self.lock();
         if st.bound {
             drop(st);
-            sd.release();
+            drop(sd);
             return Err(NtStatus::INVALID_DEVICE_STATE);
         }
         if let Some(old) = st.security.replace(sd) {
             drop(st);
-            old.release();
+            drop(old);
         }
         Ok(())
     }
@@ -881,7 +882,7 @@ impl Socket {
         self.sock_type == wsk_bindings::SOCK_STREAM_TYPE
     }
 
-    /// Sets an emulated `IPPROTO_TCP` option (`crate::tcpopt`).
+    /// Sets an emulated `IPPROTO_TCP` option (`wskrs_provider_model::options::emulated`).
     pub(crate) fn set_tcp_option(&self, code: u32, value: u32) -> Result<(), NtStatus> {
         self.lock().tcp.set(code, value)
     }
@@ -892,7 +893,7 @@ impl Socket {
     }
 
     /// The keep-alive time and interval the client tuned, if it did.
-    pub(crate) fn tcp_keepalive(&self) -> Option<crate::tcpopt::KeepAlive> {
+    pub(crate) fn tcp_keepalive(&self) -> Option<wskrs_provider_model::options::KeepAlive> {
         self.lock().tcp.keepalive()
     }
 }
@@ -1008,15 +1009,20 @@ unsafe extern "C" fn wsk_get_remote_address(
     s.address(address, true, irp).0
 }
 
-unsafe extern "C" fn wsk_accept(
-    socket: *mut sys::WSK_SOCKET,
-    _flags: u32,
-    context: *mut c_void,
-    dispatch: *const sys::WSK_CLIENT_CONNECTION_DISPATCH,
-    local: *mut sys::SOCKADDR,
-    remote: *mut sys::SOCKADDR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskAccept` ([`dispatch::Provider`]).
+///
+/// # Safety
+/// The WSK contract of `WskAccept` for `call`'s parameters.
+pub(crate) unsafe fn wsk_accept(call: dispatch::Accept) -> sys::NTSTATUS {
+    let dispatch::Accept {
+        socket,
+        context,
+        dispatch,
+        local,
+        remote,
+        irp,
+        ..
+    } = call;
     let (s, irp) = enter_or_return!("WskAccept", socket, irp);
     s.accept(context, dispatch.cast(), local, remote, irp).0
 }
@@ -1112,15 +1118,20 @@ unsafe extern "C" fn wsk_disconnect(
     s.disconnect(buffer, flags, irp).0
 }
 
-unsafe extern "C" fn wsk_send_to(
-    socket: *mut sys::WSK_SOCKET,
-    buffer: *mut sys::WSK_BUF,
-    _flags: u32,
-    remote: *mut sys::SOCKADDR,
-    control_length: u32,
-    control: *mut sys::CMSGHDR,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskSendTo` ([`dispatch::Provider`]).
+///
+/// # Safety
+/// The WSK contract of `WskSendTo` for `call`'s parameters.
+pub(crate) unsafe fn wsk_send_to(call: dispatch::SendTo) -> sys::NTSTATUS {
+    let dispatch::SendTo {
+        socket,
+        buffer,
+        remote,
+        control_length,
+        control,
+        irp,
+        ..
+    } = call;
     let (s, irp) = enter_or_return!("WskSendTo", socket, irp);
     // A null remote address: the fixed destination, if one was set
     // (SIO_WSK_SET_SENDTO_ADDRESS / SIO_WSK_SET_REMOTE_ADDRESS).
@@ -1157,17 +1168,21 @@ unsafe extern "C" fn wsk_send_to(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-unsafe extern "C" fn wsk_receive_from(
-    socket: *mut sys::WSK_SOCKET,
-    buffer: *mut sys::WSK_BUF,
-    _flags: u32,
-    remote: *mut sys::SOCKADDR,
-    control_length: *mut u32,
-    control: *mut sys::CMSGHDR,
-    control_flags: *mut u32,
-    irp: *mut sys::IRP,
-) -> sys::NTSTATUS {
+/// `WskReceiveFrom` ([`dispatch::Provider`]).
+///
+/// # Safety
+/// The WSK contract of `WskReceiveFrom` for `call`'s parameters.
+pub(crate) unsafe fn wsk_receive_from(call: dispatch::ReceiveFrom) -> sys::NTSTATUS {
+    let dispatch::ReceiveFrom {
+        socket,
+        buffer,
+        remote,
+        control_length,
+        control,
+        control_flags,
+        irp,
+        ..
+    } = call;
     let (s, irp) = enter_or_return!("WskReceiveFrom", socket, irp);
     // The page: ControlLength NULL means no control information (ControlInfo ignored).
     let control_room = if control_length.is_null() || control.is_null() {
@@ -1349,7 +1364,7 @@ unsafe extern "C" fn wsk_receive_ex(
 }
 
 const BASIC: sys::WSK_PROVIDER_BASIC_DISPATCH = sys::WSK_PROVIDER_BASIC_DISPATCH {
-    WskControlSocket: Some(crate::options::wsk_control_socket),
+    WskControlSocket: Some(dispatch::control_socket::<crate::client::WinsockProvider>),
     WskCloseSocket: Some(wsk_close_socket),
 };
 
@@ -1368,7 +1383,7 @@ static LISTEN_DISPATCH: Table<sys::WSK_PROVIDER_LISTEN_DISPATCH> =
     Table(sys::WSK_PROVIDER_LISTEN_DISPATCH {
         Basic: BASIC,
         WskBind: Some(wsk_bind),
-        WskAccept: Some(wsk_accept),
+        WskAccept: Some(dispatch::accept::<crate::client::WinsockProvider>),
         WskInspectComplete: Some(wsk_inspect_complete),
         WskGetLocalAddress: Some(wsk_get_local_address),
     });
@@ -1395,8 +1410,8 @@ static DATAGRAM_DISPATCH: Table<sys::WSK_PROVIDER_DATAGRAM_DISPATCH> =
     Table(sys::WSK_PROVIDER_DATAGRAM_DISPATCH {
         Basic: BASIC,
         WskBind: Some(wsk_bind),
-        WskSendTo: Some(wsk_send_to),
-        WskReceiveFrom: Some(wsk_receive_from),
+        WskSendTo: Some(dispatch::send_to::<crate::client::WinsockProvider>),
+        WskReceiveFrom: Some(dispatch::receive_from::<crate::client::WinsockProvider>),
         WskRelease: Some(wsk_release_datagrams),
         WskGetLocalAddress: Some(wsk_get_local_address),
         WskSendMessages: Some(wsk_send_messages),
@@ -1408,7 +1423,7 @@ static STREAM_DISPATCH: Table<sys::WSK_PROVIDER_STREAM_DISPATCH> =
     Table(sys::WSK_PROVIDER_STREAM_DISPATCH {
         Basic: BASIC,
         WskBind: Some(wsk_bind),
-        WskAccept: Some(wsk_accept),
+        WskAccept: Some(dispatch::accept::<crate::client::WinsockProvider>),
         WskConnect: Some(wsk_connect),
         WskListen: Some(wsk_listen),
         WskSend: Some(wsk_send),

@@ -84,7 +84,8 @@ impl Drop for LockedBuffer {
 struct RequestState {
     done: Mutex<Option<(NtStatus, usize)>>,
     signal: Condvar,
-    ticket: Mutex<Option<Ticket>>,
+    /// The ticket as a shell keeps it: its plain words.
+    ticket: Mutex<Option<[u64; Ticket::WORDS]>>,
 }
 
 /// A pended direct-I/O request as the shell hands it over (the test's IRP).
@@ -101,7 +102,7 @@ impl PendingRequest for TestRequest {
     }
 
     fn arm_cancel(&mut self, ticket: Ticket) -> bool {
-        *self.state.ticket.lock().expect("lock") = Some(ticket);
+        *self.state.ticket.lock().expect("lock") = Some(ticket.to_words());
         true
     }
 
@@ -146,9 +147,11 @@ impl Pended {
             .expect("the request completed")
     }
 
-    /// The ticket the driver gave the request when it pended it.
+    /// The ticket the driver gave the request when it pended it, read back from its words
+    /// as a shell's cancel routine does.
     pub(crate) fn ticket(&self) -> Option<Ticket> {
-        *self.state.ticket.lock().expect("lock")
+        let words = (*self.state.ticket.lock().expect("lock"))?;
+        Some(Ticket::from_words(words).expect("the stored words decode"))
     }
 }
 

@@ -291,44 +291,11 @@ mod selftest {
     }
 
     fn sockaddr(a: SocketAddr) -> [u8; 28] {
-        let mut out = [0u8; 28];
-        match a {
-            SocketAddr::V4(v) => {
-                let s = wsk_bindings::sockaddr::v4(v.ip().octets(), v.port());
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        (&raw const s).cast::<u8>(),
-                        out.as_mut_ptr(),
-                        16,
-                    );
-                };
-            }
-            SocketAddr::V6(v) => {
-                let s = wsk_bindings::sockaddr::v6(v.ip().octets(), v.port(), 0, v.scope_id());
-                unsafe {
-                    std::ptr::copy_nonoverlapping(
-                        (&raw const s).cast::<u8>(),
-                        out.as_mut_ptr(),
-                        28,
-                    );
-                };
-            }
-        }
-        out
+        wskrs_provider_model::sockaddr::to_bytes(a).0
     }
 
     fn parse(a: &[u8; 28]) -> Option<SocketAddr> {
-        let family = u16::from_le_bytes([a[0], a[1]]);
-        let port = u16::from_be_bytes([a[2], a[3]]);
-        match family {
-            2 => Some(SocketAddr::from(([a[4], a[5], a[6], a[7]], port))),
-            23 => {
-                let mut o = [0u8; 16];
-                o.copy_from_slice(&a[8..24]);
-                Some(SocketAddr::from((o, port)))
-            }
-            _ => None,
-        }
+        wskrs_provider_model::sockaddr::from_bytes(a)
     }
 
     struct Wsk {
