@@ -11,14 +11,14 @@
 //! wskrs-bench rtt kernel|winsock ADDR SIZE COUNT
 //!                                           COUNT round trips of SIZE bytes to an echo server
 //! wskrs-bench send kernel|winsock ADDR TOTAL WRITE
-//!                                           TOTAL bytes in writes of WRITE bytes to a discard
-//!                                           server, then the end of stream and its close
+//!                                           to a counting sink: TOTAL as 8 bytes (LE), TOTAL
+//!                                           bytes in writes of WRITE bytes, then its answer
 //! wskrs-bench ioctl info|floor COUNT        COUNT INFO requests, or COUNT requests with a code
 //!                                           the driver refuses at once (the IOCTL path's floor)
 //! ```
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -101,13 +101,6 @@ impl Stream {
             Self::Winsock(s) => s,
         }
     }
-
-    fn shutdown_write(&self) -> io::Result<()> {
-        match self {
-            Self::Kernel(s) => s.shutdown(Shutdown::Write),
-            Self::Winsock(s) => s.shutdown(Shutdown::Write),
-        }
-    }
 }
 
 trait ReadWrite: Read + Write {}
@@ -140,6 +133,12 @@ fn send(via: &str, to: SocketAddr, total: u64, write: usize) -> Result<String, S
     let mut stream = Stream::connect(via, to)?;
     let chunk = vec![0x5Au8; write];
     let started = Instant::now();
+    // The count first: the sink answers once it has it all (no end of stream needed, which a
+    // KernelTcpStream over Wine's netio cannot send: no WskDisconnect).
+    stream
+        .io()
+        .write_all(&total.to_le_bytes())
+        .map_err(|e| format!("write: {e}"))?;
     let mut left = total;
     while left > 0 {
         let n = usize::try_from(left).map_or(write, |l| l.min(write));
@@ -149,17 +148,11 @@ fn send(via: &str, to: SocketAddr, total: u64, write: usize) -> Result<String, S
             .map_err(|e| format!("write: {e}"))?;
         left -= n as u64;
     }
+    let mut answer = [0u8; 1];
     stream
-        .shutdown_write()
-        .map_err(|e| format!("shutdown: {e}"))?;
-    // The discard server closes once it has read everything: the transfer is then complete.
-    let mut rest = [0u8; 64];
-    while stream
         .io()
-        .read(&mut rest)
-        .map_err(|e| format!("read: {e}"))?
-        > 0
-    {}
+        .read_exact(&mut answer)
+        .map_err(|e| format!("waiting for the sink's answer: {e}"))?;
     let seconds = started.elapsed().as_secs_f64();
     Ok(format!(
         "{{\"event\":\"send\",\"via\":\"{via}\",\"bytes\":{total},\"write\":{write},\"seconds\":{seconds:.6}}}"

@@ -233,6 +233,14 @@ impl Results {
             .push(value);
     }
 
+    /// The driver's columns in the order measured, then the anchors.
+    fn ordered_columns(&self) -> Vec<&String> {
+        let anchor = |c: &&String| c.as_str() == WINSOCK || c.as_str() == NATIVE;
+        let mut columns: Vec<&String> = self.columns.iter().filter(|c| !anchor(c)).collect();
+        columns.extend(self.columns.iter().filter(anchor));
+        columns
+    }
+
     fn median(&self, figure: Figure, column: &str) -> Option<f64> {
         let mut values = self.samples.get(&(figure.key, column.to_owned()))?.clone();
         Some(median(&mut values))
@@ -266,6 +274,7 @@ pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
 
     let native_echo = native::serve(native::Service::Echo)?;
     let native_discard = native::serve(native::Service::Discard)?;
+    let native_sink = native::serve(native::Service::CountedSink)?;
     let mut results = Results::default();
     let mut anchors_done = false;
     for (shell, provider) in combos {
@@ -285,7 +294,7 @@ pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
             options.runs,
             &column,
             !anchors_done,
-            (native_echo, native_discard),
+            (native_echo, native_discard, native_sink),
             &mut results,
         );
         let finished = session.finish();
@@ -384,7 +393,7 @@ fn measure_session(
     runs: usize,
     column: &str,
     anchors: bool,
-    (native_echo, native_discard): (SocketAddr, SocketAddr),
+    (native_echo, native_discard, native_sink): (SocketAddr, SocketAddr, SocketAddr),
     results: &mut Results,
 ) -> Result<()> {
     wine.load_driver()?;
@@ -405,7 +414,7 @@ fn measure_session(
     let bench = |args: &[&str]| windows::measure(wine, exe, args);
     let (rtt, bulk_text, ioctls) = (n.to_string(), bulk.to_string(), plan.ioctls.to_string());
     let native_echo_text = native_echo.to_string();
-    let native_discard_text = native_discard.to_string();
+    let native_sink_text = native_sink.to_string();
     for run in 0..runs {
         say(&format!("bench: {column}: run {} of {runs}", run + 1));
         // Servers, driven by the Linux client.
@@ -448,7 +457,7 @@ fn measure_session(
                 let out = bench(&[
                     "send",
                     via,
-                    &native_discard_text,
+                    &native_sink_text,
                     &bulk_text,
                     &write.to_string(),
                 ])?;
@@ -468,7 +477,7 @@ fn measure_session(
                 results.add(
                     figure,
                     NATIVE,
-                    mib(native::send(native_discard, bulk, write)?),
+                    mib(native::send_counted(native_sink, bulk, write)?),
                 );
             }
         }
@@ -502,7 +511,7 @@ fn table(results: &Results, options: &Options) -> String {
         }
     );
     let mut header = format!("{:<46}", "figure");
-    for column in &results.columns {
+    for column in results.ordered_columns() {
         let _ = write!(header, " | {column:>24}");
     }
     let _ = writeln!(out, "{header}");
@@ -513,7 +522,7 @@ fn table(results: &Results, options: &Options) -> String {
             format!("{} ({})", figure.title, figure.unit.label())
         );
         let anchor = results.median(figure, WINSOCK);
-        for column in &results.columns {
+        for column in results.ordered_columns() {
             let cell = match results.samples.get(&(figure.key, column.clone())) {
                 None => "—".to_owned(),
                 Some(values) => {
@@ -546,7 +555,7 @@ fn to_json(results: &Results, options: &Options) -> Value {
         .map(|figure| {
             let anchor = results.median(*figure, WINSOCK);
             let mut columns = serde_json::Map::new();
-            for column in &results.columns {
+            for column in results.ordered_columns() {
                 if let Some(values) = results.samples.get(&(figure.key, column.clone())) {
                     let mut values = values.clone();
                     let mid = median(&mut values);

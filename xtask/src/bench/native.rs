@@ -19,6 +19,10 @@ pub(super) enum Service {
     Echo,
     /// Drops it; closes at the client's end of stream.
     Discard,
+    /// Reads an 8-byte little-endian count, drops that many bytes, answers one byte; again
+    /// until the end of stream. For clients that cannot end their stream (a `KernelTcpStream`
+    /// over Wine's netio has no `WskDisconnect`).
+    CountedSink,
 }
 
 /// Starts a native server on 127.0.0.1 (an OS-chosen port), a thread per connection, for the
@@ -37,6 +41,10 @@ pub(super) fn serve(service: Service) -> Result<SocketAddr> {
 fn serve_one(mut stream: TcpStream, service: Service) {
     let _ = stream.set_nodelay(true);
     let _ = stream.set_read_timeout(Some(IO_TIMEOUT));
+    if let Service::CountedSink = service {
+        while counted_sink_once(&mut stream).is_ok() {}
+        return;
+    }
     let mut buffer = vec![0u8; 256 << 10];
     loop {
         match stream.read(&mut buffer) {
@@ -50,6 +58,23 @@ fn serve_one(mut stream: TcpStream, service: Service) {
             }
         }
     }
+}
+
+/// One counted transfer: the count, the bytes, the answer.
+fn counted_sink_once(stream: &mut TcpStream) -> std::io::Result<()> {
+    let mut count = [0u8; 8];
+    stream.read_exact(&mut count)?;
+    let mut left = u64::from_le_bytes(count);
+    let mut buffer = vec![0u8; 256 << 10];
+    while left > 0 {
+        let want = usize::try_from(left).map_or(buffer.len(), |l| l.min(buffer.len()));
+        let n = stream.read(buffer.get_mut(..want).unwrap_or_default())?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        left = left.saturating_sub(n as u64);
+    }
+    stream.write_all(b"k")
 }
 
 fn connect(to: SocketAddr) -> Result<TcpStream> {
@@ -106,6 +131,28 @@ pub(super) fn send(to: SocketAddr, total: u64, write: usize) -> Result<f64> {
         .with_context(|| format!("waiting for {to} to close"))?
         > 0
     {}
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// `total` bytes in writes of `write` bytes into the counted sink at `to`, timed until its
+/// answer: seconds.
+pub(super) fn send_counted(to: SocketAddr, total: u64, write: usize) -> Result<f64> {
+    let mut stream = connect(to)?;
+    let chunk = vec![0x5Au8; write];
+    let started = Instant::now();
+    stream.write_all(&total.to_le_bytes())?;
+    let mut left = total;
+    while left > 0 {
+        let n = usize::try_from(left).map_or(write, |l| l.min(write));
+        stream
+            .write_all(chunk.get(..n).unwrap_or(&chunk))
+            .with_context(|| format!("sending to {to}"))?;
+        left = left.saturating_sub(n as u64);
+    }
+    let mut answer = [0u8; 1];
+    stream
+        .read_exact(&mut answer)
+        .with_context(|| format!("waiting for {to} to count it all"))?;
     Ok(started.elapsed().as_secs_f64())
 }
 
