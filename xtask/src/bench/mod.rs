@@ -433,7 +433,12 @@ fn measure_session(
             results.add(
                 DISCARD_BULK,
                 name,
-                gbit(native::send(*discard, bulk, 128 << 10)?),
+                gbit(native::send(
+                    *discard,
+                    bulk,
+                    128 << 10,
+                    native::BulkEnd::EndOfStream,
+                )?),
             );
             results.add(
                 CONNECT_RATE,
@@ -477,7 +482,12 @@ fn measure_session(
                 results.add(
                     figure,
                     NATIVE,
-                    mib(native::send_counted(native_sink, bulk, write)?),
+                    mib(native::send(
+                        native_sink,
+                        bulk,
+                        write,
+                        native::BulkEnd::Counted,
+                    )?),
                 );
             }
         }

@@ -110,37 +110,24 @@ pub(super) fn round_trips(to: SocketAddr, size: usize, count: usize) -> Result<f
     Ok(super::median(&mut micros))
 }
 
-/// `total` bytes in writes of `write` bytes into the discard server at `to`, timed until the
-/// server closed after the end of stream: seconds.
-pub(super) fn send(to: SocketAddr, total: u64, write: usize) -> Result<f64> {
-    let mut stream = connect(to)?;
-    let chunk = vec![0x5Au8; write];
-    let started = Instant::now();
-    let mut left = total;
-    while left > 0 {
-        let n = usize::try_from(left).map_or(write, |l| l.min(write));
-        stream
-            .write_all(chunk.get(..n).unwrap_or(&chunk))
-            .with_context(|| format!("sending to {to}"))?;
-        left = left.saturating_sub(n as u64);
-    }
-    stream.shutdown(Shutdown::Write)?;
-    let mut rest = [0u8; 64];
-    while stream
-        .read(&mut rest)
-        .with_context(|| format!("waiting for {to} to close"))?
-        > 0
-    {}
-    Ok(started.elapsed().as_secs_f64())
+/// How a bulk transfer tells the server it is complete.
+#[derive(Clone, Copy)]
+pub(super) enum BulkEnd {
+    /// The end of stream; the discard server then closes.
+    EndOfStream,
+    /// An 8-byte count first; the counted sink answers one byte.
+    Counted,
 }
 
-/// `total` bytes in writes of `write` bytes into the counted sink at `to`, timed until its
-/// answer: seconds.
-pub(super) fn send_counted(to: SocketAddr, total: u64, write: usize) -> Result<f64> {
+/// `total` bytes in writes of `write` bytes to `to`, timed until the server has it all:
+/// seconds.
+pub(super) fn send(to: SocketAddr, total: u64, write: usize, end: BulkEnd) -> Result<f64> {
     let mut stream = connect(to)?;
     let chunk = vec![0x5Au8; write];
     let started = Instant::now();
-    stream.write_all(&total.to_le_bytes())?;
+    if let BulkEnd::Counted = end {
+        stream.write_all(&total.to_le_bytes())?;
+    }
     let mut left = total;
     while left > 0 {
         let n = usize::try_from(left).map_or(write, |l| l.min(write));
@@ -149,10 +136,23 @@ pub(super) fn send_counted(to: SocketAddr, total: u64, write: usize) -> Result<f
             .with_context(|| format!("sending to {to}"))?;
         left = left.saturating_sub(n as u64);
     }
-    let mut answer = [0u8; 1];
-    stream
-        .read_exact(&mut answer)
-        .with_context(|| format!("waiting for {to} to count it all"))?;
+    match end {
+        BulkEnd::EndOfStream => {
+            stream.shutdown(Shutdown::Write)?;
+            let mut rest = [0u8; 64];
+            while stream
+                .read(&mut rest)
+                .with_context(|| format!("waiting for {to} to close"))?
+                > 0
+            {}
+        }
+        BulkEnd::Counted => {
+            let mut answer = [0u8; 1];
+            stream
+                .read_exact(&mut answer)
+                .with_context(|| format!("waiting for {to} to count it all"))?;
+        }
+    }
     Ok(started.elapsed().as_secs_f64())
 }
 
