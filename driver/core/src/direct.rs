@@ -458,7 +458,9 @@ impl<R: PendingRequest> Driver<R> {
         let remote = queued.remote.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
         let endpoint =
             crate::endpoints::Endpoint::connection(caller, detach, local, remote, queued.socket);
-        let id = match self.insert(endpoint) {
+        // A parked ACCEPT is handed its connection from the accept completion, possibly at
+        // DISPATCH_LEVEL: a refused endpoint is closed on a worker thread.
+        let id = match self.insert_or(endpoint, |rejected| self.close_endpoint_later(rejected)) {
             Ok(id) => id,
             Err(status) => {
                 self.totals.errors.fetch_add(1, Ordering::Relaxed);

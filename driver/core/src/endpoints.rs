@@ -531,8 +531,9 @@ impl<R: PendingRequest> EndpointTable<R> {
     }
 
     /// Adds an endpoint and assigns its id (unless it has a reserved one). When the table is
-    /// full the endpoint is closed and `STATUS_INSUFFICIENT_RESOURCES` returned.
-    pub(crate) fn insert(&self, mut endpoint: Endpoint<R>) -> Result<EndpointId, NtStatus> {
+    /// full the endpoint comes back, unserved, for the caller to close as its IRQL allows.
+    /// IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn insert(&self, mut endpoint: Endpoint<R>) -> Result<EndpointId, Endpoint<R>> {
         let rejected = {
             let mut t = self.inner.lock();
             let reserved = endpoint.id.0 != 0;
@@ -555,9 +556,7 @@ impl<R: PendingRequest> EndpointTable<R> {
                 None => endpoint,
             }
         };
-        // Nothing was served yet: its service was never reachable through the table.
-        let _ = rejected.close();
-        Err(NtStatus::INSUFFICIENT_RESOURCES)
+        Err(rejected)
     }
 
     pub(crate) fn count(&self) -> usize {

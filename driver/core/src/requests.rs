@@ -245,10 +245,32 @@ impl<R: crate::PendingRequest> Driver<R> {
         }
     }
 
+    /// Adds `endpoint` to the table; when it is full, closes it (which waits) and answers
+    /// `STATUS_INSUFFICIENT_RESOURCES`. IRQL: PASSIVE_LEVEL.
     pub(crate) fn insert(&self, endpoint: Endpoint<R>) -> Result<EndpointId, NtStatus> {
-        let id = self.endpoints.insert(endpoint)?;
-        self.totals.endpoints_opened.fetch_add(1, Ordering::Relaxed);
-        Ok(id)
+        self.insert_or(endpoint, |rejected| {
+            // Nothing was served yet: its service was never reachable through the table.
+            let _ = rejected.close();
+        })
+    }
+
+    /// Like [`Driver::insert`], but a refused endpoint goes to `close` (e.g. a close on a
+    /// worker thread from DISPATCH_LEVEL). IRQL: whatever `close` allows.
+    pub(crate) fn insert_or(
+        &self,
+        endpoint: Endpoint<R>,
+        close: impl FnOnce(Endpoint<R>),
+    ) -> Result<EndpointId, NtStatus> {
+        match self.endpoints.insert(endpoint) {
+            Ok(id) => {
+                self.totals.endpoints_opened.fetch_add(1, Ordering::Relaxed);
+                Ok(id)
+            }
+            Err(rejected) => {
+                close(rejected);
+                Err(NtStatus::INSUFFICIENT_RESOURCES)
+            }
+        }
     }
 
     /// Returns a borrowed socket and adds the operation to the driver-wide counters.

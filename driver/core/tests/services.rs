@@ -754,3 +754,51 @@ fn a_descriptor_given_at_creation_reads_back_as_the_same_sddl_and_is_released() 
     });
     setup.finish();
 }
+
+/// A connection handed to a parked ACCEPT when the endpoint table is full is refused without
+/// a close that waits: the hand-over runs in the accept completion, at DISPATCH_LEVEL, where
+/// the fake kernel records any wait as a violation (`Setup::finish` asserts there is none).
+#[test]
+fn a_connection_accepted_into_a_full_table_is_refused_without_waiting() {
+    let setup = Setup::start();
+    let d = setup.driver;
+    let at = addr("127.0.0.1:9500");
+    let l = listen(d, ALICE, at, Service::None, false).unwrap();
+    let mut fillers = Vec::new();
+    loop {
+        match udp_bind(d, ALICE, addr("127.0.0.1:0"), UdpService::None, false) {
+            Ok(e) => fillers.push(e.id),
+            Err(status) => {
+                assert_eq!(
+                    status,
+                    NtStatus::INSUFFICIENT_RESOURCES,
+                    "the table is full"
+                );
+                break;
+            }
+        }
+    }
+    let parked = common::direct(
+        d,
+        ALICE,
+        protocol::IoctlCode::ACCEPT,
+        &protocol::encode_accept(l.id, common::QUICK_MS, false),
+        &[0u8; 80],
+    );
+    let peer = register(QUICK).expect("peer registration");
+    // Closes complete from another thread, as Windows' do: a close that waits really waits.
+    fake::provider::set_default(
+        fake::provider::Op::Close,
+        fake::provider::Behavior::Later(Duration::from_millis(1)),
+    );
+    let connection = wsk::ConnectionSocket::connect(&peer, at, None, QUICK).unwrap();
+    assert_eq!(parked.wait().0, NtStatus::INSUFFICIENT_RESOURCES);
+    let v = fake::violations();
+    assert!(v.is_empty(), "violations: {v:#?}");
+    for id in fillers {
+        close(d, ALICE, id).unwrap();
+    }
+    drop(connection);
+    assert!(peer.shutdown(QUICK));
+    setup.finish();
+}
