@@ -531,9 +531,13 @@ impl<R: PendingRequest> EndpointTable<R> {
     }
 
     /// Adds an endpoint and assigns its id (unless it has a reserved one). When the table is
-    /// full the endpoint comes back, unserved, for the caller to close as its IRQL allows.
-    /// IRQL <= DISPATCH_LEVEL.
-    pub(crate) fn insert(&self, mut endpoint: Endpoint<R>) -> Result<EndpointId, Endpoint<R>> {
+    /// full the endpoint, unserved, goes to `reject` (which closes it as the caller's IRQL
+    /// allows) and `STATUS_INSUFFICIENT_RESOURCES` is returned. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn insert(
+        &self,
+        mut endpoint: Endpoint<R>,
+        reject: impl FnOnce(Endpoint<R>),
+    ) -> Result<EndpointId, NtStatus> {
         let rejected = {
             let mut t = self.inner.lock();
             let reserved = endpoint.id.0 != 0;
@@ -556,7 +560,8 @@ impl<R: PendingRequest> EndpointTable<R> {
                 None => endpoint,
             }
         };
-        Err(rejected)
+        reject(rejected);
+        Err(NtStatus::INSUFFICIENT_RESOURCES)
     }
 
     pub(crate) fn count(&self) -> usize {

@@ -261,16 +261,9 @@ impl<R: crate::PendingRequest> Driver<R> {
         endpoint: Endpoint<R>,
         close: impl FnOnce(Endpoint<R>),
     ) -> Result<EndpointId, NtStatus> {
-        match self.endpoints.insert(endpoint) {
-            Ok(id) => {
-                self.totals.endpoints_opened.fetch_add(1, Ordering::Relaxed);
-                Ok(id)
-            }
-            Err(rejected) => {
-                close(rejected);
-                Err(NtStatus::INSUFFICIENT_RESOURCES)
-            }
-        }
+        let id = self.endpoints.insert(endpoint, close)?;
+        self.totals.endpoints_opened.fetch_add(1, Ordering::Relaxed);
+        Ok(id)
     }
 
     /// Returns a borrowed socket and adds the operation to the driver-wide counters.
