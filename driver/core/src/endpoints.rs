@@ -444,8 +444,11 @@ impl<R: PendingRequest> Endpoint<R> {
                 .unwrap_or(u64::MAX),
             send_ops: s.send_ops,
             recv_ops: s.recv_ops,
-            errors: s.errors,
-            last_status: s.last_status.map_or(0, NtStatus::as_u32),
+            errors: s.errors.saturating_add(service_stats.refused),
+            last_status: s
+                .last_status
+                .or((service_stats.refused > 0).then_some(NtStatus::CONNECTION_REFUSED))
+                .map_or(0, NtStatus::as_u32),
             reserved2: 0,
         }
     }
@@ -673,6 +676,16 @@ impl<R: PendingRequest> EndpointTable<R> {
     }
 
     /// Connections served by the open listeners.
+    /// Connections the open endpoints' services refused at their limit.
+    pub(crate) fn connections_refused(&self) -> u64 {
+        let t = self.inner.lock();
+        t.slots
+            .iter()
+            .flatten()
+            .map(|e| e.service_stats().refused)
+            .fold(0, u64::saturating_add)
+    }
+
     pub(crate) fn connections_served(&self) -> u64 {
         let t = self.inner.lock();
         t.slots

@@ -226,6 +226,7 @@ impl<R: PendingRequest> Driver<R> {
             .fetch_add(served.bytes_received, Ordering::Relaxed);
         t.connections_served
             .fetch_add(served.served, Ordering::Relaxed);
+        t.errors.fetch_add(served.refused, Ordering::Relaxed);
     }
 
     /// Closes an endpoint on a worker thread (closing waits). IRQL <= DISPATCH_LEVEL.

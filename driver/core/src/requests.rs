@@ -376,7 +376,10 @@ impl<R: crate::PendingRequest> Driver<R> {
                 .connections_served
                 .load(Ordering::Relaxed)
                 .saturating_add(self.endpoints.connections_served()),
-            errors: t.errors.load(Ordering::Relaxed),
+            errors: t
+                .errors
+                .load(Ordering::Relaxed)
+                .saturating_add(self.endpoints.connections_refused()),
             uptime_ms: now.saturating_sub(t.loaded_ms.load(Ordering::Relaxed)),
         }
     }

@@ -101,6 +101,9 @@ pub(crate) struct ServiceStats {
     pub(crate) active: u32,
     pub(crate) bytes_sent: u64,
     pub(crate) bytes_received: u64,
+    /// Connections closed at once because the listener was at its limit (LIST and STATS count
+    /// them as errors).
+    pub(crate) refused: u64,
 }
 
 enum Slot {
@@ -121,6 +124,7 @@ struct ServiceState {
     active: AtomicU32,
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
+    refused: AtomicU64,
 }
 
 /// A listener running a service.
@@ -138,6 +142,7 @@ impl ServiceState {
             active: AtomicU32::new(0),
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         })?)
     }
 
@@ -147,6 +152,7 @@ impl ServiceState {
             active: self.active.load(Ordering::Relaxed),
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
         }
     }
 
@@ -326,7 +332,10 @@ impl ServiceAcceptor {
                 self.state.active.fetch_add(1, Ordering::Relaxed);
             }
             // Full: refuse this connection, keep listening.
-            Err(refused) => refused.socket.close_later(),
+            Err(refused) => {
+                self.state.refused.fetch_add(1, Ordering::Relaxed);
+                refused.socket.close_later();
+            }
         }
         if let Some((sink, id)) = self.sink {
             sink.connection_queued(id);
@@ -353,6 +362,7 @@ impl ListenHandler for ServiceAcceptor {
         };
         let Some(index) = reserved else {
             // Full: refuse this connection, keep listening.
+            self.state.refused.fetch_add(1, Ordering::Relaxed);
             connection.close_later();
             return true;
         };

@@ -442,11 +442,18 @@ fn a_listener_serves_at_most_max_connections_at_once() {
     // The second connection is accepted by the provider and closed by the service.
     let second = connect(d, ALICE, at, false).unwrap();
     assert_eq!(recv(d, ALICE, second.id, 16).unwrap(), (Vec::new(), true));
-    let (listener, _) = entry(d, ALICE, l.id).unwrap();
+    let (listener, activity) = entry(d, ALICE, l.id).unwrap();
     assert_eq!(
         (listener.connections_served, listener.connections_active),
         (1, 1)
     );
+    // The refusal is visible: an error of the listener in LIST, and in STATS.
+    assert_eq!(
+        (activity.errors, activity.last_status),
+        (1, Some(NtStatus::CONNECTION_REFUSED))
+    );
+    let errors_before_close = stats(d).errors;
+    assert!(errors_before_close >= 1, "STATS counts the refusal");
     // When the first goes away, there is room again.
     close(d, ALICE, first.id).unwrap();
     eventually("the first session ended", || {
@@ -456,6 +463,9 @@ fn a_listener_serves_at_most_max_connections_at_once() {
     send(d, ALICE, third.id, b"again").unwrap();
     assert_eq!(recv_exact(d, ALICE, third.id, 5), b"again");
     assert_eq!(entry(d, ALICE, l.id).unwrap().0.connections_served, 2);
+    // Closing the listener keeps its refusals in STATS.
+    close(d, ALICE, l.id).unwrap();
+    assert!(stats(d).errors >= errors_before_close);
     setup.finish();
 }
 
