@@ -23,7 +23,7 @@ const SECOND_PASS: Duration = Duration::from_millis(100);
 
 /// The device of the running command and whether `wskctl shell` runs, for the handler
 /// thread: process-wide.
-#[cfg(not(any(test, feature = "fake")))]
+#[cfg(not(any(test, feature = "fake", feature = "host-driver")))]
 mod slot {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Mutex, PoisonError};
@@ -53,9 +53,10 @@ mod slot {
     }
 }
 
-/// In tests (and with the `fake` feature, for `wskctl`'s tests), per thread: tests run in parallel, and a test's fake driver runs its "wait"
-/// (where the test plays the console's Ctrl-C) on the test's own thread.
-#[cfg(any(test, feature = "fake"))]
+/// In tests (and with the `host-driver` or `fake` feature, for `wskctl`'s tests), per thread:
+/// tests run in parallel, and a test's in-process driver runs its "wait" hook (where the test
+/// plays the console's Ctrl-C) on the test's own thread.
+#[cfg(any(test, feature = "fake", feature = "host-driver"))]
 mod slot {
     use std::cell::{Cell, RefCell};
 
@@ -131,13 +132,13 @@ pub fn on_ctrl_c() -> bool {
 #[cfg(test)]
 mod tests {
     use super::{on_ctrl_c, unwatch, watch, ShellMode};
-    use crate::fake::FakeDriver;
+    use crate::host_driver::HostDriver;
     use crate::Device;
 
     #[test]
     fn interrupts_the_watched_device_and_keeps_the_shell() {
-        let fake = FakeDriver::default();
-        let device = Device::from_transport(Box::new(fake.handle()));
+        let driver = HostDriver::default();
+        let device = Device::from_transport(Box::new(driver.handle()));
         unwatch();
         assert!(!on_ctrl_c(), "a single command with no device ends");
         watch(device.canceller());

@@ -57,6 +57,11 @@ mod sys;
 #[cfg(any(test, feature = "fake"))]
 #[doc(hidden)]
 pub mod fake;
+/// The real driver core on the fake kernel behind a [`Transport`], for tests of this crate
+/// and of `wskctl`.
+#[cfg(any(test, feature = "host-driver"))]
+#[doc(hidden)]
+pub mod host_driver;
 
 pub use cancel::{CancelIo, Canceller};
 pub use device::{
@@ -102,10 +107,10 @@ mod tests {
     #[test]
     fn a_stream_moves_to_another_thread() {
         use std::io::{Read, Write};
-        let fake = crate::fake::FakeDriver::default();
-        let device = Device::from_transport(Box::new(fake.handle()));
-        let mut stream =
-            KernelTcpStream::connect_on(device, "127.0.0.1:9000".parse().unwrap(), None).unwrap();
+        let driver = crate::host_driver::HostDriver::default();
+        let device = Device::from_transport(Box::new(driver.handle()));
+        let echo = (std::net::Ipv4Addr::LOCALHOST, crate::host_driver::ECHO_PORT).into();
+        let mut stream = KernelTcpStream::connect_on(device, echo, None).unwrap();
         let echoed = std::thread::spawn(move || {
             stream.write_all(b"moved").unwrap();
             let mut reply = [0; 5];
@@ -116,7 +121,7 @@ mod tests {
         .unwrap();
         assert_eq!(&echoed, b"moved");
         assert!(
-            fake.endpoint_ids().is_empty(),
+            driver.endpoint_ids().is_empty(),
             "dropped on the other thread"
         );
     }

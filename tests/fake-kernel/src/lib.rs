@@ -15,6 +15,8 @@
 //! - The [`timer`] module: kernel timers (one-shot and periodic, relative due times in virtual
 //!   time) whose DPCs run at DISPATCH_LEVEL on a timer thread; `KeCancelTimer` and
 //!   `KeFlushQueuedDpcs` as documented; freeing a queued timer or a running DPC is a violation.
+//! - The [`locked`] module: a data buffer behind an MDL, as the I/O manager locks the output
+//!   buffer of a direct-I/O request (for tests that play a driver shell).
 //! - The [`netio`] module: `WskRegister`/`WskDeregister`/`WskCaptureProviderNPI`/`WskReleaseProviderNPI`,
 //!   counted and logged ([`netio::log`]).
 //! - The [`provider`] module: a WSK provider whose dispatch tables are the `wsk-bindings` structs, with
@@ -42,6 +44,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 pub mod devices;
+pub mod locked;
 pub mod netio;
 pub mod ntoskrnl;
 pub mod provider;

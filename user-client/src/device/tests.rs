@@ -1,7 +1,8 @@
-//! The device's calls against the fake driver: what each request carries, what the
-//! library refuses before sending, cancellation and interruption.
+//! Tests of [`Device`] against the real driver core on the fake kernel
+//! ([`crate::host_driver`]): what the library sends, what it refuses before sending, and how
+//! it reads the core's replies, cancellations and failures.
 
-use crate::fake::{FakeDriver, DEFAULT_BUFFER};
+use crate::host_driver::{HostDriver, ECHO_PORT, RECORDING_PORT};
 use crate::{ClientError, Device, Lifetime, TcpConnectOptions};
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,8 +14,12 @@ use wskrs_protocol::{
     IoctlCode, OptionId, ProtocolError, UdpService, MAX_DATAGRAM, MAX_TRANSFER,
 };
 
-fn device(fake: &FakeDriver) -> Device {
-    Device::from_transport(Box::new(fake.handle()))
+fn device(driver: &HostDriver) -> Device {
+    Device::from_transport(Box::new(driver.handle()))
+}
+
+fn echo() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], ECHO_PORT))
 }
 
 /// A connection that outlives its handle.
@@ -27,8 +32,8 @@ fn detached() -> TcpConnectOptions {
 
 #[test]
 fn udp_sockets_reach_each_other_and_the_echo_service() {
-    let fake = FakeDriver::default();
-    let device = device(&fake);
+    let driver = HostDriver::default();
+    let device = device(&driver);
     let options = crate::UdpBindOptions::default();
     let echo = device
         .udp_bind(
@@ -66,9 +71,9 @@ fn udp_sockets_reach_each_other_and_the_echo_service() {
 #[test]
 fn serve_runs_the_service_counts_its_bytes_and_refuses_the_rest() {
     use wskrs_protocol::{encode_serve, Service};
-    let fake = FakeDriver::default();
-    let device = device(&fake);
-    let remote = "127.0.0.1:9000".parse().unwrap();
+    let driver = HostDriver::default();
+    let device = device(&driver);
+    let remote = std::net::SocketAddr::from(([127, 0, 0, 1], RECORDING_PORT));
     let echo = device
         .tcp_connect(remote, &TcpConnectOptions::default())
         .unwrap()
@@ -113,10 +118,14 @@ fn serve_runs_the_service_counts_its_bytes_and_refuses_the_rest() {
         status(echo, Service::Source),
         Some(NtStatus::INVALID_DEVICE_STATE)
     );
-    fake.peer_sends(echo.0, b"abc");
-    fake.peer_sends(discard.0, b"xyz");
-    assert_eq!(fake.peer_received(echo.0), b"abc");
-    assert!(fake.peer_received(discard.0).is_empty());
+    driver.peer_sends(echo.0, b"abc");
+    driver.peer_sends(discard.0, b"xyz");
+    assert_eq!(driver.peer_received(echo.0, 3), b"abc");
+    assert_eq!(
+        driver.peer_received(discard.0, 5),
+        b"12345",
+        "what the user sent; the service sent nothing"
+    );
     assert_eq!(
         device.send(echo, b"x", None).unwrap_err().status(),
         Some(NtStatus::INVALID_DEVICE_STATE)
@@ -136,12 +145,12 @@ fn serve_runs_the_service_counts_its_bytes_and_refuses_the_rest() {
             )
         })
         .collect();
-    // The discard connection's 5 echoed bytes went to its service, with the peer's 3.
+    // The discard connection's service took the peer's 3 bytes and sent nothing.
     assert_eq!(
         counters,
         [
             (Service::Echo, 3, 3),
-            (Service::Discard, 5, 8),
+            (Service::Discard, 5, 3),
             (Service::None, 0, 0)
         ]
     );
@@ -152,25 +161,20 @@ fn serve_runs_the_service_counts_its_bytes_and_refuses_the_rest() {
             totals.bytes_received,
             totals.connections_served
         ),
-        (8, 11, 2)
+        (8, 6, 2)
     );
     device.close(echo).unwrap();
-    assert_eq!(fake.endpoint_ids(), [discard.0, udp.0]);
+    assert_eq!(driver.endpoint_ids(), [discard.0, udp.0]);
 }
 
 #[test]
 fn closing_a_handle_closes_what_it_created_without_detach() {
-    let fake = FakeDriver::default();
-    let first = device(&fake);
-    let second = device(&fake);
-    let kept = first
-        .tcp_connect("127.0.0.1:9000".parse().unwrap(), &detached())
-        .unwrap();
+    let driver = HostDriver::default();
+    let first = device(&driver);
+    let second = device(&driver);
+    let kept = first.tcp_connect(echo(), &detached()).unwrap();
     let owned = first
-        .tcp_connect(
-            "127.0.0.1:9000".parse().unwrap(),
-            &TcpConnectOptions::default(),
-        )
+        .tcp_connect(echo(), &TcpConnectOptions::default())
         .unwrap();
     let mine: Vec<bool> = first
         .list()
@@ -185,51 +189,62 @@ fn closing_a_handle_closes_what_it_created_without_detach() {
         .iter()
         .all(|e| !e.status.owned_by_caller));
     drop(first);
-    assert_eq!(fake.endpoint_ids(), [kept.id.0]);
+    assert_eq!(driver.endpoint_ids(), [kept.id.0]);
     assert_ne!(kept.id, owned.id);
 }
 
 #[test]
-fn options_follow_the_kind_and_faults_are_counted() {
-    let fake = FakeDriver::default();
-    let device = device(&fake);
+fn options_follow_the_kind_and_failures_are_counted() {
+    let driver = HostDriver::default();
+    let device = device(&driver);
     let udp = device
         .udp_bind(
             "[::1]:0".parse().unwrap(),
             UdpService::None,
-            &crate::UdpBindOptions::default(),
+            &crate::UdpBindOptions {
+                bind: wskrs_protocol::BindFlags {
+                    v6only: Some(true),
+                    ..wskrs_protocol::BindFlags::default()
+                },
+                ..crate::UdpBindOptions::default()
+            },
         )
         .unwrap();
     assert_eq!(
-        device.socket_option(udp.id, OptionId::RcvBuf).unwrap(),
-        DEFAULT_BUFFER
+        device
+            .set_socket_option(udp.id, OptionId::RcvBuf, 32_768)
+            .unwrap(),
+        32_768
     );
-    assert!(device.only_v6(udp.id).unwrap());
+    assert_eq!(
+        device.socket_option(udp.id, OptionId::RcvBuf).unwrap(),
+        32_768
+    );
+    assert!(device.only_v6(udp.id).unwrap(), "as bound");
     assert_eq!(
         device.nodelay(udp.id).unwrap_err().status(),
         Some(NtStatus::INVALID_DEVICE_STATE)
     );
-    fake.fail_next(IoctlCode::RECV_FROM, NtStatus::CONNECTION_RESET);
     assert_eq!(
-        device.recv_from(udp.id, 1, None).unwrap_err().status(),
-        Some(NtStatus::CONNECTION_RESET)
+        device
+            .recv_from(udp.id, 1, Some(Duration::from_millis(5)))
+            .unwrap_err()
+            .status(),
+        Some(NtStatus::IO_TIMEOUT)
     );
     let entry = &device.list().unwrap()[0];
-    // The nodelay refusal and the injected reset.
+    // The nodelay refusal and the timeout.
     assert_eq!(entry.activity.errors, 2);
-    assert_eq!(entry.activity.last_status, Some(NtStatus::CONNECTION_RESET));
+    assert_eq!(entry.activity.last_status, Some(NtStatus::IO_TIMEOUT));
     assert_eq!(device.stats().unwrap().errors, 2);
 }
 
 #[test]
 fn direct_requests_need_their_exact_output_buffer() {
-    let fake = FakeDriver::default();
-    let device = device(&fake);
+    let driver = HostDriver::default();
+    let device = device(&driver);
     let id = device
-        .tcp_connect(
-            "127.0.0.1:9000".parse().unwrap(),
-            &TcpConnectOptions::default(),
-        )
+        .tcp_connect(echo(), &TcpConnectOptions::default())
         .unwrap()
         .id;
     let udp = device
@@ -308,13 +323,10 @@ fn direct_requests_need_their_exact_output_buffer() {
 
 #[test]
 fn the_library_refuses_what_the_driver_would_without_a_request() {
-    let fake = FakeDriver::default();
-    let device = device(&fake);
+    let driver = HostDriver::default();
+    let device = device(&driver);
     let id = device
-        .tcp_connect(
-            "127.0.0.1:9000".parse().unwrap(),
-            &TcpConnectOptions::default(),
-        )
+        .tcp_connect(echo(), &TcpConnectOptions::default())
         .unwrap()
         .id;
     let udp = device
@@ -326,7 +338,7 @@ fn the_library_refuses_what_the_driver_would_without_a_request() {
         .unwrap()
         .id;
     let to = "127.0.0.1:9999".parse().unwrap();
-    let before = fake.requests().len();
+    let before = driver.requests().len();
     let not_sent = |result: Result<u32, ClientError>| {
         matches!(
             result,
@@ -369,13 +381,13 @@ fn the_library_refuses_what_the_driver_would_without_a_request() {
         "nothing to send: no request"
     );
     assert_eq!(device.recv_into(id, &mut [], None).unwrap(), 0);
-    assert_eq!(fake.requests().len(), before);
+    assert_eq!(driver.requests().len(), before);
 }
 
 #[test]
 fn recv_from_output_carries_the_header_then_the_datagram() {
-    let fake = FakeDriver::default();
-    let device = device(&fake);
+    let driver = HostDriver::default();
+    let device = device(&driver);
     let udp = device
         .udp_bind(
             "127.0.0.1:7006".parse().unwrap(),
@@ -384,8 +396,19 @@ fn recv_from_output_carries_the_header_then_the_datagram() {
         )
         .unwrap()
         .id;
-    let from = "10.0.0.1:53".parse().unwrap();
-    fake.peer_sends_to(udp.0, from, b"0123456789");
+    let from = "127.0.0.1:7008".parse().unwrap();
+    let sender = device
+        .udp_bind(from, UdpService::None, &crate::UdpBindOptions::default())
+        .unwrap()
+        .id;
+    device
+        .send_to(
+            sender,
+            "127.0.0.1:7006".parse().unwrap(),
+            b"0123456789",
+            None,
+        )
+        .unwrap();
     // A 4-byte room truncates the datagram: Information is 48 + 4.
     let raw = device.raw(IoctlCode::RECV_FROM.0, &encode_recv_from(udp, 0, 4), 48 + 4);
     assert_eq!((raw.status, raw.output.len()), (NtStatus::SUCCESS, 52));
@@ -395,19 +418,16 @@ fn recv_from_output_carries_the_header_then_the_datagram() {
 
 #[test]
 fn a_cancelled_receive_fails_with_status_cancelled_and_the_endpoint_stays_usable() {
-    let fake = FakeDriver::default();
-    let device = device(&fake);
+    let driver = HostDriver::default();
+    let device = device(&driver);
     let id = device
-        .tcp_connect(
-            "127.0.0.1:9000".parse().unwrap(),
-            &TcpConnectOptions::default(),
-        )
+        .tcp_connect(echo(), &TcpConnectOptions::default())
         .unwrap()
         .id;
     let canceller = device.canceller();
     let seen_outstanding = Arc::new(AtomicUsize::new(0));
     let (hook_canceller, seen) = (canceller.clone(), Arc::clone(&seen_outstanding));
-    fake.while_waiting(move || {
+    driver.while_waiting(move || {
         seen.store(hook_canceller.outstanding(), Ordering::SeqCst);
         assert!(hook_canceller.cancel(), "a request is outstanding");
     });
@@ -425,7 +445,7 @@ fn a_cancelled_receive_fails_with_status_cancelled_and_the_endpoint_stays_usable
     );
     assert_eq!(canceller.outstanding(), 0);
     // Without a cancel the same wait times out; the endpoint still echoes.
-    fake.while_waiting(|| {});
+    driver.while_waiting(|| {});
     let timed_out = device
         .recv(id, 100, Some(Duration::from_millis(5)))
         .unwrap_err();
@@ -440,21 +460,24 @@ fn a_cancelled_receive_fails_with_status_cancelled_and_the_endpoint_stays_usable
 
 #[test]
 fn an_interrupted_device_refuses_requests_until_cleared() {
-    let fake = FakeDriver::default();
-    let device = device(&fake);
+    let driver = HostDriver::default();
+    let device = device(&driver);
     let canceller = device.canceller();
     assert!(!canceller.interrupt(), "nothing outstanding");
-    let before = fake.requests().len();
+    let before = driver.requests().len();
     let error = device.info().unwrap_err();
     assert!(error.is_cancelled(), "{error:?}");
     let error = device.send(EndpointId(1), b"abc", None).unwrap_err();
     assert!(error.is_cancelled(), "{error:?}");
-    assert_eq!(fake.requests().len(), before, "nothing reached the driver");
+    assert_eq!(
+        driver.requests().len(),
+        before,
+        "nothing reached the driver"
+    );
     canceller.clear_interrupt();
     device.info().unwrap();
     // Cancellers of another handle do not touch this one.
-    let other = FakeDriver::default();
-    let other_device = Device::from_transport(Box::new(other.handle()));
+    let other_device = Device::from_transport(Box::new(driver.handle()));
     assert!(!other_device.canceller().interrupt());
     device.info().unwrap();
 }
