@@ -233,6 +233,11 @@ impl Drop for Inner {
         assert!(peers_closed, "the peers closed their sockets");
         assert!(unloaded, "the driver closed everything in time");
         assert_eq!(
+            fake::provider::address_lists_live(),
+            0,
+            "every WskGetAddressInfo list was freed"
+        );
+        assert_eq!(
             fake::netio::registrations(),
             0,
             "both WSK registrations ended"

@@ -20,6 +20,11 @@
 //! transport's 8192), socket addresses, the parameter lists of the dispatch routines, and the
 //! exchange of `Irp->CancelRoutine`.
 //!
+//! Name resolution (`WskGetAddressInfo`, see the `names` module) knows `localhost`
+//! (127.0.0.1, then ::1), address literals and numeric services; other names are
+//! `STATUS_NOT_FOUND`. `WskGetNameInfo` answers numerically. Lists not freed yet:
+//! [`address_lists_live`].
+//!
 //! # Safety
 //! The `unsafe extern "C"` functions here are WSK dispatch routines with the contracts of the
 //! WSK DDIs they imitate; the client calls them through the dispatch tables.
@@ -40,6 +45,8 @@ use wskrs_provider_model::security::{self, CachedSd, ClientControl, SdCache};
 use wskrs_provider_model::{self as model, dispatch, options::OptionStore};
 
 use crate::netio::{self, Event};
+
+mod names;
 use crate::ntoskrnl;
 use crate::{lock, violation, Tally};
 
@@ -74,6 +81,8 @@ pub enum Op {
     RemoteAddress,
     /// `WskGetNameInfo`.
     NameInfo,
+    /// `WskGetAddressInfo`.
+    AddressInfo,
 }
 
 /// What the provider does with one call.
@@ -395,6 +404,12 @@ pub fn set_default(op: Op, behavior: Behavior) {
 #[must_use]
 pub fn calls(op: Op) -> u64 {
     with_net(|net| net.calls.get(&op))
+}
+
+/// `WskGetAddressInfo` lists handed to clients and not freed yet.
+#[must_use]
+pub fn address_lists_live() -> usize {
+    names::live_lists()
 }
 
 /// Sockets handed to the client and not closed.
@@ -1088,9 +1103,10 @@ unsafe fn write_addr(p: usize, addr: SocketAddr) {
 
 unsafe extern "C" fn wsk_free_address_info(
     _client: *mut sys::WSK_CLIENT,
-    _info: *mut sys::ADDRINFOEXW,
+    info: *mut sys::ADDRINFOEXW,
 ) {
-    violation("WskFreeAddressInfo of a list this provider never returned");
+    // SAFETY: the client passes a list this provider returned (checked before use).
+    unsafe { names::free_list(info) };
 }
 
 /// The fake's handling of the routines whose parameter lists the providers share
@@ -1258,8 +1274,48 @@ unsafe fn wsk_control_client(routine: dispatch::ControlClient) -> sys::NTSTATUS 
 ///
 /// # Safety
 /// The WSK contract of `WskGetAddressInfo`.
-unsafe fn wsk_get_address_info(_: dispatch::GetAddressInfo) -> sys::NTSTATUS {
-    NtStatus::NOT_IMPLEMENTED.0
+unsafe fn wsk_get_address_info(routine: dispatch::GetAddressInfo) -> sys::NTSTATUS {
+    let (client, irp, result) = (routine.client, routine.irp, routine.result);
+    if client != (&raw const CLIENT).cast_mut().cast() {
+        violation("WskGetAddressInfo with a client that is not the captured NPI's");
+    }
+    if result.is_null() {
+        violation("WskGetAddressInfo without a result pointer");
+    }
+    // SAFETY: the client passes NULL or a UNICODE_STRING with `Length` readable bytes.
+    let (node, service) = unsafe { (read_unicode(routine.node), read_unicode(routine.service)) };
+    let result = result as usize;
+    call(
+        Op::AddressInfo,
+        0,
+        Request::new(irp, Op::AddressInfo),
+        move |_, _, _, _| {
+            let addresses = match names::resolve(node.as_deref().unwrap_or(""), service.as_deref()) {
+                Ok(addresses) => addresses,
+                Err(status) => return Some((status, 0)),
+            };
+            let head = names::build_list(&addresses);
+            // SAFETY: the client's result pointer stays valid until the request completes.
+            unsafe { (result as *mut *mut sys::ADDRINFOEXW).write(head) };
+            Some((NtStatus::SUCCESS, 0))
+        },
+    )
+}
+
+/// The text of the UNICODE_STRING at `p` (`None` for NULL).
+///
+/// # Safety
+/// `p` is null or points to a UNICODE_STRING whose `Buffer` has `Length` readable bytes.
+unsafe fn read_unicode(p: *const sys::UNICODE_STRING) -> Option<String> {
+    // SAFETY: caller's contract.
+    let s = unsafe { p.as_ref() }?;
+    if s.Buffer.is_null() {
+        return Some(String::new());
+    }
+    let units = usize::from(s.Length) / 2;
+    // SAFETY: caller's contract: `Length` readable bytes at `Buffer`.
+    let text = unsafe { std::slice::from_raw_parts(s.Buffer, units) };
+    Some(String::from_utf16_lossy(text))
 }
 
 /// `WskGetNameInfo` (`dispatch::Provider::GET_NAME_INFO`).

@@ -105,12 +105,12 @@ pub(crate) fn run(
 #[cfg(all(test, not(windows)))]
 mod tests {
     use crate::cli::testing::wskctl;
-    use wskrs_client::fake::FakeDriver;
+    use wskrs_client::host_driver::HostDriver;
 
     #[test]
     fn driver_commands_off_windows_fail_with_a_sentence() {
-        let fake = FakeDriver::default();
-        let out = wskctl(&fake, "driver status");
+        let driver = HostDriver::default();
+        let out = wskctl(&driver, "driver status");
         assert_eq!(out.code, 1);
         assert!(
             out.stderr.starts_with("error: query service WskRs: "),

@@ -30,12 +30,12 @@ pub(crate) fn run_stats(
 #[cfg(test)]
 mod tests {
     use crate::cli::testing::wskctl;
-    use wskrs_client::fake::FakeDriver;
+    use wskrs_client::host_driver::HostDriver;
 
     #[test]
     fn info_text_and_json() {
-        let fake = FakeDriver::default();
-        let out = wskctl(&fake, "info");
+        let driver = HostDriver::default();
+        let out = wskctl(&driver, "info");
         assert_eq!(
             (out.code, out.stdout.as_str()),
             (
@@ -43,9 +43,9 @@ mod tests {
                 "wsk-rs driver 0.1.0, protocol 3, WSK provider 1.0, 0 endpoints\n"
             )
         );
-        let out = wskctl(&fake, "info --json");
+        let out = wskctl(&driver, "info --json");
         assert_eq!(out.stdout, "{\"driver_version\":\"0.1.0\",\"protocol\":3,\"wsk_version\":\"1.0\",\"endpoints\":0}\n");
-        let out = wskctl(&fake, "--json info");
+        let out = wskctl(&driver, "--json info");
         assert_eq!(out.code, 0);
         assert!(out.stdout.starts_with('{'));
     }

@@ -477,11 +477,12 @@ pub(crate) fn create_file(path: &Path) -> Result<File, ClientError> {
         .map_err(|source| ClientError::io(format!("creating {}", path.display()), source))
 }
 
-/// Runs `wskctl` against a fake driver, for the tests of every command family.
+/// Runs `wskctl` against the real driver core on the fake kernel
+/// ([`wskrs_client::host_driver`]), for the tests of every command family.
 #[cfg(test)]
 pub(crate) mod testing {
     use super::{main_with, Streams, Terminal};
-    use wskrs_client::fake::FakeDriver;
+    use wskrs_client::host_driver::HostDriver;
     use wskrs_client::{ClientError, Device};
 
     /// What one run printed and returned.
@@ -492,10 +493,10 @@ pub(crate) mod testing {
     }
 
     /// `wskctl ARGS` (split on whitespace) with `stdin` as its standard input.
-    pub(crate) fn wskctl_with_stdin(fake: &FakeDriver, args: &str, stdin: &[u8]) -> Outcome {
+    pub(crate) fn wskctl_with_stdin(driver: &HostDriver, args: &str, stdin: &[u8]) -> Outcome {
         let (mut stdout, mut stderr, mut input) = (Vec::new(), Vec::new(), stdin);
         let open = |_: &str| -> Result<Device, ClientError> {
-            Ok(Device::from_transport(Box::new(fake.handle())))
+            Ok(Device::from_transport(Box::new(driver.handle())))
         };
         let mut streams = Streams {
             stdout: &mut stdout,
@@ -513,8 +514,8 @@ pub(crate) mod testing {
     }
 
     /// `wskctl ARGS` with an empty standard input.
-    pub(crate) fn wskctl(fake: &FakeDriver, args: &str) -> Outcome {
-        wskctl_with_stdin(fake, args, b"")
+    pub(crate) fn wskctl(driver: &HostDriver, args: &str) -> Outcome {
+        wskctl_with_stdin(driver, args, b"")
     }
 }
 
@@ -524,7 +525,7 @@ mod tests {
     use super::{main_with, Cli, Streams};
     use clap::{CommandFactory, Parser};
     use std::io;
-    use wskrs_client::fake::FakeDriver;
+    use wskrs_client::host_driver::HostDriver;
     use wskrs_client::{ClientError, Device};
 
     #[test]
@@ -588,7 +589,7 @@ mod tests {
     }
     #[test]
     fn usage_errors_exit_2() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         for args in [
             "",
             "bogus",
@@ -626,7 +627,7 @@ mod tests {
             "resolve",
             "stats extra",
         ] {
-            let out = wskctl(&fake, args);
+            let out = wskctl(&driver, args);
             assert_eq!(
                 out.code, 2,
                 "`wskctl {args}` gave {} / {}",
@@ -635,19 +636,19 @@ mod tests {
             assert!(out.stderr.contains("error"), "{args}: {}", out.stderr);
         }
         assert!(
-            fake.requests().is_empty(),
+            driver.requests().is_empty(),
             "usage errors must not reach the driver"
         );
     }
 
     #[test]
     fn help_goes_to_stdout_and_exits_0() {
-        let fake = FakeDriver::default();
-        let out = wskctl(&fake, "--help");
+        let driver = HostDriver::default();
+        let out = wskctl(&driver, "--help");
         assert_eq!(out.code, 0);
         assert!(out.stdout.contains("Usage: wskctl"));
         assert!(out.stdout.contains("Exit status:"));
-        let out = wskctl(&fake, "tcp connect --help");
+        let out = wskctl(&driver, "tcp connect --help");
         assert!(out.stdout.contains("--recv-exact"));
         assert!(out.stdout.contains("Examples:"));
     }

@@ -52,18 +52,18 @@ pub(crate) fn run(
 #[cfg(test)]
 mod tests {
     use crate::cli::testing::wskctl;
-    use wskrs_client::fake::FakeDriver;
+    use wskrs_client::host_driver::HostDriver;
 
     #[test]
     fn raw_reports_status_and_exit_code() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let out = wskctl(
-            &fake,
+            &driver,
             "raw --code 0x80572000 --input-hex 0300000008000000 --output-len 24",
         );
         assert_eq!(out.code, 0);
         assert_eq!(out.stdout, "status STATUS_SUCCESS (0x00000000)\noutput 030000001800000000000100000000010300000000000000\n");
-        let out = wskctl(&fake, "raw --code 0x80572000 --input-hex 03000000");
+        let out = wskctl(&driver, "raw --code 0x80572000 --input-hex 03000000");
         assert_eq!(
             (out.code, out.stdout.as_str()),
             (
@@ -72,18 +72,18 @@ mod tests {
             )
         );
         // A v1 client's INFO: the version is checked before anything else.
-        let out = wskctl(&fake, "raw --code 2153193472 --input-hex 0100000008000000");
+        let out = wskctl(&driver, "raw --code 2153193472 --input-hex 0100000008000000");
         assert_eq!(
             (out.code, out.stdout.as_str()),
             (1, "status STATUS_REVISION_MISMATCH (0xC0000059)\noutput\n")
         );
-        let out = wskctl(&fake, "raw --code 0x1234");
+        let out = wskctl(&driver, "raw --code 0x1234");
         assert_eq!(
             out.stdout,
             "status STATUS_INVALID_DEVICE_REQUEST (0xC0000010)\noutput\n"
         );
         let out = wskctl(
-            &fake,
+            &driver,
             "raw --code 0x80572000 --input-hex 0300000008000000 --output-len 8",
         );
         assert_eq!(

@@ -41,34 +41,34 @@ pub(crate) fn run(
 #[cfg(test)]
 mod tests {
     use crate::cli::testing::wskctl;
-    use wskrs_client::fake::FakeDriver;
+    use wskrs_client::host_driver::HostDriver;
 
     #[test]
     fn security_prints_the_sddl() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let out = wskctl(
-            &fake,
+            &driver,
             "tcp listen 127.0.0.1:9100 --service echo --sddl D:P(A;;GA;;;SY) --detach",
         );
         assert_eq!(out.code, 0, "{}", out.stderr);
-        let out = wskctl(&fake, "security 1");
+        let out = wskctl(&driver, "security 1");
         assert_eq!((out.code, out.stdout.as_str()), (0, "D:P(A;;GA;;;SY)\n"));
-        let out = wskctl(&fake, "--json security 1");
+        let out = wskctl(&driver, "--json security 1");
         assert_eq!(out.stdout, "{\"id\":1,\"sddl\":\"D:P(A;;GA;;;SY)\"}\n");
-        wskctl(&fake, "udp bind 127.0.0.1:0 --sddl D:(A;;GA;;;WD) --detach");
-        assert_eq!(wskctl(&fake, "security 2").stdout, "D:(A;;GA;;;WD)\n");
-        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
-        let out = wskctl(&fake, "security 3");
+        wskctl(&driver, "udp bind 127.0.0.1:0 --sddl D:(A;;GA;;;WD) --detach");
+        assert_eq!(wskctl(&driver, "security 2").stdout, "D:(A;;GA;;;WD)\n");
+        wskctl(&driver, "tcp connect 127.0.0.1:9000 --detach");
+        let out = wskctl(&driver, "security 3");
         assert_eq!(
             (out.code, out.stdout.as_str(), out.stderr.as_str()),
             (0, "", "endpoint 3 has no security descriptor\n")
         );
         assert_eq!(
-            wskctl(&fake, "--json security 3").stdout,
+            wskctl(&driver, "--json security 3").stdout,
             "{\"id\":3,\"sddl\":null}\n"
         );
         let out = wskctl(
-            &fake,
+            &driver,
             "tcp listen 127.0.0.1:9101 --service echo --sddl nonsense",
         );
         assert_eq!(out.code, 1);
@@ -79,7 +79,7 @@ mod tests {
         );
         let long = format!("--sddl D:{}", "A".repeat(300));
         let out = wskctl(
-            &fake,
+            &driver,
             &format!("tcp listen 127.0.0.1:9101 --service echo {long}"),
         );
         assert_eq!(out.code, 2, "{}", out.stderr);

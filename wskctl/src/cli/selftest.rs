@@ -1823,7 +1823,7 @@ impl Serialize for ScenarioList {
 mod tests {
     use super::*;
     use crate::cli::{Streams, Terminal};
-    use wskrs_client::fake::FakeDriver;
+    use wskrs_client::host_driver::HostDriver;
 
     fn driver_error(status: NtStatus) -> Problem {
         Problem::from(ClientError::driver("udp bind on 127.0.0.1:0", status))
@@ -2036,9 +2036,9 @@ mod tests {
 
     #[test]
     fn scenarios_without_a_network_pass_against_the_fake_driver() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let run = wskctl(
-            &fake,
+            &driver,
             "--json selftest --only info_and_stats resolve_localhost malformed_requests endpoints_back_to_start",
         );
         let seen = outcomes(&run);
@@ -2055,15 +2055,15 @@ mod tests {
             "{seen:?}"
         );
         assert_eq!(run.code, 0);
-        assert!(fake.endpoint_ids().is_empty());
+        assert!(driver.endpoint_ids().is_empty());
     }
 
     #[test]
     fn a_provider_without_datagram_sockets_skips_and_a_refusal_fails() {
-        let fake = FakeDriver::default();
-        fake.fail_next(IoctlCode::UDP_BIND, NtStatus::NOT_IMPLEMENTED);
+        let driver = HostDriver::default();
+        driver.fail_next(IoctlCode::UDP_BIND, NtStatus::NOT_IMPLEMENTED);
         let run = wskctl(
-            &fake,
+            &driver,
             "--json selftest --only udp_sendto_recvfrom --timeout-ms 500",
         );
         let seen = outcomes(&run);
@@ -2076,9 +2076,9 @@ mod tests {
         );
         assert_eq!(run.code, 0, "a skip is not a failure");
 
-        fake.fail_next(IoctlCode::UDP_BIND, NtStatus::ACCESS_DENIED);
+        driver.fail_next(IoctlCode::UDP_BIND, NtStatus::ACCESS_DENIED);
         let run = wskctl(
-            &fake,
+            &driver,
             "--json selftest --only udp_sendto_recvfrom --timeout-ms 500",
         );
         let seen = outcomes(&run);
@@ -2093,10 +2093,10 @@ mod tests {
 
     #[test]
     fn an_ipv6_listener_failing_where_ipv4_opens_is_a_skip() {
-        let fake = FakeDriver::default();
-        fake.fail_next(IoctlCode::TCP_LISTEN, NtStatus::NO_MEMORY);
+        let driver = HostDriver::default();
+        driver.fail_next(IoctlCode::TCP_LISTEN, NtStatus::NO_MEMORY);
         let run = wskctl(
-            &fake,
+            &driver,
             "--json selftest --only tcp_listener_echo_ipv6 --timeout-ms 500",
         );
         let seen = outcomes(&run);
@@ -2109,17 +2109,17 @@ mod tests {
             "{reason}"
         );
         assert!(
-            fake.endpoint_ids().is_empty(),
+            driver.endpoint_ids().is_empty(),
             "the IPv4 control listener was closed"
         );
     }
 
     #[test]
     fn the_shell_refuses_the_self_test() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let cli = crate::cli::parse(["wskctl", "selftest"]).unwrap();
         let open = |_: &str| -> Result<Device, ClientError> {
-            Ok(Device::from_transport(Box::new(fake.handle())))
+            Ok(Device::from_transport(Box::new(driver.handle())))
         };
         let (mut stdout, mut stderr, mut stdin) = (Vec::new(), Vec::new(), &b""[..]);
         let mut streams = Streams {
@@ -2134,13 +2134,13 @@ mod tests {
             error.to_string().contains("not in `wskctl shell`"),
             "{error}"
         );
-        assert!(fake.requests().is_empty());
+        assert!(driver.requests().is_empty());
     }
 
     #[test]
     fn the_text_table_and_the_list() {
-        let fake = FakeDriver::default();
-        let run = wskctl(&fake, "selftest --only info_and_stats");
+        let driver = HostDriver::default();
+        let run = wskctl(&driver, "selftest --only info_and_stats");
         assert_eq!(run.code, 0, "{}", run.stderr);
         assert!(
             run.stdout.contains("\ninfo_and_stats  PASS"),
@@ -2158,17 +2158,19 @@ mod tests {
             "{last}"
         );
 
-        let fake = FakeDriver::default();
-        let run = wskctl(&fake, "selftest --list");
+        // One driver at a time: the fake kernel is process-wide.
+        drop(driver);
+        let driver = HostDriver::default();
+        let run = wskctl(&driver, "selftest --list");
         assert_eq!(run.code, 0);
         assert_eq!(run.stdout.lines().count(), SCENARIOS.len());
         assert!(run.stdout.starts_with("info_and_stats "));
-        let run = wskctl(&fake, "--json selftest --list");
+        let run = wskctl(&driver, "--json selftest --list");
         let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
         assert_eq!(value.as_array().unwrap().len(), SCENARIOS.len());
-        assert!(fake.requests().is_empty(), "--list sends nothing");
+        assert!(driver.requests().is_empty(), "--list sends nothing");
 
-        let run = wskctl(&fake, "selftest --only no_such_scenario");
+        let run = wskctl(&driver, "selftest --only no_such_scenario");
         assert_eq!(run.code, 2);
         assert!(
             run.stderr.contains("no scenario 'no_such_scenario'"),

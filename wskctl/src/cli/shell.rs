@@ -355,17 +355,17 @@ mod tests {
     use super::{classify, Line};
     use crate::cli::testing::{wskctl_with_stdin, Outcome};
     use crate::cli::{main_with, Streams, Terminal};
-    use wskrs_client::fake::FakeDriver;
+    use wskrs_client::host_driver::HostDriver;
     use wskrs_client::{ClientError, Device};
 
     /// `wskctl ARGS` reading the shell's `lines` from standard input.
-    fn shell(fake: &FakeDriver, args: &str, lines: &str) -> Outcome {
-        wskctl_with_stdin(fake, args, lines.as_bytes())
+    fn shell(driver: &HostDriver, args: &str, lines: &str) -> Outcome {
+        wskctl_with_stdin(driver, args, lines.as_bytes())
     }
 
     #[test]
     fn endpoints_live_between_lines_and_close_with_the_shell() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let lines = "\
 tcp connect 127.0.0.1:9000
 send 1 --text 'hello world'
@@ -374,13 +374,13 @@ tcp listen 127.0.0.1:9100 --service echo
 list
 exit
 ";
-        let out = shell(&fake, "shell", lines);
+        let out = shell(&driver, "shell", lines);
         assert_eq!(out.code, 0, "{}", out.stderr);
         let stdout: Vec<&str> = out.stdout.lines().collect();
         assert_eq!(
             stdout[..4],
             [
-                "endpoint 1 connected 127.0.0.1:50000 -> 127.0.0.1:9000",
+                "endpoint 1 connected 127.0.0.1:50001 -> 127.0.0.1:9000",
                 "sent 11 bytes",
                 // The raw data, then a line break before the next output.
                 "hello world",
@@ -398,14 +398,14 @@ exit
             "received 11 bytes\nendpoint 2 stays open until `close 2` or the end of the shell\n"
         );
         assert!(
-            fake.endpoint_ids().is_empty(),
+            driver.endpoint_ids().is_empty(),
             "the shell's handle closed them"
         );
     }
 
     #[test]
     fn errors_do_not_end_the_shell() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let lines = "\
 # a comment, then a blank line
 
@@ -417,11 +417,11 @@ tcp connect 127.0.0.1:9000 --detach
 --json send 1 --text hi
 ";
         // No `exit`: the end of input ends the shell.
-        let out = shell(&fake, "shell", lines);
+        let out = shell(&driver, "shell", lines);
         assert_eq!(out.code, 0);
         assert_eq!(
             out.stdout,
-            "endpoint 1 connected 127.0.0.1:50000 -> 127.0.0.1:9000\n{\"id\":1,\"sent\":2}\n"
+            "endpoint 1 connected 127.0.0.1:50001 -> 127.0.0.1:9000\n{\"id\":1,\"sent\":2}\n"
         );
         let errors: Vec<&str> = out
             .stderr
@@ -442,7 +442,7 @@ tcp connect 127.0.0.1:9000 --detach
             errors[3]
         );
         assert_eq!(
-            fake.endpoint_ids(),
+            driver.endpoint_ids(),
             [1],
             "the detached connection outlives the shell"
         );
@@ -450,11 +450,11 @@ tcp connect 127.0.0.1:9000 --detach
 
     #[test]
     fn ctrl_c_cancels_a_command_and_the_session_goes_on() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let pressed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let first = std::sync::Arc::clone(&pressed);
         // Ctrl-C while the first receive waits; later waits time out normally.
-        fake.while_waiting(move || {
+        driver.while_waiting(move || {
             if !first.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 assert!(wskrs_client::ctrl_c::on_ctrl_c());
             }
@@ -466,7 +466,7 @@ send 1 --text again
 recv 1 --exact 5
 list
 ";
-        let out = shell(&fake, "shell", lines);
+        let out = shell(&driver, "shell", lines);
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert!(pressed.load(std::sync::atomic::Ordering::SeqCst));
         assert!(
@@ -484,7 +484,7 @@ list
             out.stdout
         );
         assert_eq!(
-            fake.endpoint_ids(),
+            driver.endpoint_ids(),
             Vec::<u64>::new(),
             "closed with the shell"
         );
@@ -492,17 +492,17 @@ list
 
     #[test]
     fn accept_in_the_shell_and_ctrl_c_cancels_its_wait() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let listen = shell(
-            &fake,
+            &driver,
             "tcp listen 127.0.0.1:9103 --service none --detach",
             "",
         );
         assert_eq!(listen.code, 0, "{}", listen.stderr);
-        fake.client_session(1, b"hello", 0, true).unwrap();
+        driver.client_session(1, b"hello", 0, true).unwrap();
         let pressed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let first = std::sync::Arc::clone(&pressed);
-        fake.while_waiting(move || {
+        driver.while_waiting(move || {
             if !first.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 assert!(wskrs_client::ctrl_c::on_ctrl_c());
             }
@@ -514,12 +514,12 @@ tcp accept 1 --timeout-ms 30000
 send 2 --text again
 recv 2 --exact 5
 ";
-        let out = shell(&fake, "shell", lines);
+        let out = shell(&driver, "shell", lines);
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert!(pressed.load(std::sync::atomic::Ordering::SeqCst));
         assert!(
             out.stdout.starts_with(
-                "endpoint 2 accepted 127.0.0.1:9103 <- 127.0.0.1:40000 (listener 1)\nhello"
+                "endpoint 2 accepted 127.0.0.1:9103 <- 127.0.0.1:50001 (listener 1)\nhello"
             ),
             "{}",
             out.stdout
@@ -537,7 +537,7 @@ recv 2 --exact 5
             out.stdout
         );
         assert_eq!(
-            fake.endpoint_ids(),
+            driver.endpoint_ids(),
             [1],
             "the accepted connection closed with the shell, the detached listener stays"
         );
@@ -545,7 +545,7 @@ recv 2 --exact 5
 
     #[test]
     fn serve_in_the_shell_keeps_the_served_connection_until_the_shell_ends() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let lines = "\
 tcp connect 127.0.0.1:9000
 serve 1 --service echo
@@ -553,15 +553,15 @@ send 1 --text nope
 tcp connect 127.0.0.1:9001 --send-text hi --serve discard
 list
 ";
-        let out = shell(&fake, "shell", lines);
+        let out = shell(&driver, "shell", lines);
         assert_eq!(out.code, 0, "{}", out.stderr);
         let stdout: Vec<&str> = out.stdout.lines().collect();
         assert_eq!(
             stdout[..5],
             [
-                "endpoint 1 connected 127.0.0.1:50000 -> 127.0.0.1:9000",
+                "endpoint 1 connected 127.0.0.1:50001 -> 127.0.0.1:9000",
                 "endpoint 1 handed to the echo service",
-                "endpoint 2 connected 127.0.0.1:50000 -> 127.0.0.1:9001",
+                "endpoint 2 connected 127.0.0.1:50002 -> 127.0.0.1:9001",
                 "sent 2 bytes",
                 "endpoint 2 handed to the discard service",
             ],
@@ -585,13 +585,13 @@ list
             "{}",
             out.stderr
         );
-        assert!(fake.endpoint_ids().is_empty(), "closed with the shell");
+        assert!(driver.endpoint_ids().is_empty(), "closed with the shell");
     }
 
     #[test]
     fn help_and_command_help() {
-        let fake = FakeDriver::default();
-        let out = shell(&fake, "shell", "help\ntcp connect --help\nquit\ninfo\n");
+        let driver = HostDriver::default();
+        let out = shell(&driver, "shell", "help\ntcp connect --help\nquit\ninfo\n");
         assert!(
             out.stdout.starts_with("Type wskctl commands"),
             "{}",
@@ -608,19 +608,19 @@ list
             !out.stdout.contains("wsk-rs driver"),
             "nothing runs after quit"
         );
-        assert!(fake.requests().is_empty());
+        assert!(driver.requests().is_empty());
     }
 
     #[test]
     fn one_handle_for_the_whole_shell_and_only_its_device() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let opened = std::cell::Cell::new(0);
         let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
         let mut input = "info\nlist\n--device other info\ninfo\n".as_bytes();
         let open = |path: &str| -> Result<Device, ClientError> {
             assert_eq!(path, r"\\.\Mine");
             opened.set(opened.get() + 1);
-            Ok(Device::from_transport(Box::new(fake.handle())))
+            Ok(Device::from_transport(Box::new(driver.handle())))
         };
         let mut streams = Streams {
             stdout: &mut stdout,

