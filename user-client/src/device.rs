@@ -33,7 +33,8 @@ pub struct IoctlCompletion {
     pub information: usize,
 }
 
-/// Something that carries IOCTLs to the driver: the real device on Windows, or a fake.
+/// Something that carries IOCTLs to the driver: the real device on Windows, or the driver
+/// core on the fake kernel in tests.
 ///
 /// Each call returns once the request completed (a request the driver pends is waited for),
 /// so the buffers are the driver's only for the duration of the call. A transport is
@@ -163,7 +164,7 @@ impl Device {
             })
     }
 
-    /// A device over any transport (a fake driver in tests, a proxy, ...).
+    /// A device over any transport (the driver core on the fake kernel in tests, a proxy, ...).
     #[must_use]
     pub fn from_transport(transport: Box<dyn Transport>) -> Self {
         Self {

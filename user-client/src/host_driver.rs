@@ -420,26 +420,6 @@ impl HostDriver {
     }
 }
 
-/// A driver a test opens handles on: [`HostDriver`], or the model in `crate::fake` for the
-/// few tests that need what the fake provider lacks (name resolution, security descriptors).
-pub trait OpenHandle {
-    /// Opens a new handle.
-    fn open_handle(&self) -> Box<dyn Transport>;
-}
-
-impl OpenHandle for HostDriver {
-    fn open_handle(&self) -> Box<dyn Transport> {
-        Box::new(self.handle())
-    }
-}
-
-#[cfg(any(test, feature = "fake"))]
-impl OpenHandle for crate::fake::FakeDriver {
-    fn open_handle(&self) -> Box<dyn Transport> {
-        Box::new(self.handle())
-    }
-}
-
 /// An open handle on the driver (what `CreateFileW` gives a client); dropping it is the
 /// handle's cleanup.
 pub struct HostHandle {

@@ -53,10 +53,6 @@ mod service;
 #[cfg_attr(not(windows), path = "sys_unsupported.rs")]
 mod sys;
 
-/// A fake driver behind a [`Transport`], for tests of this crate and of `wskctl`.
-#[cfg(any(test, feature = "fake"))]
-#[doc(hidden)]
-pub mod fake;
 /// The real driver core on the fake kernel behind a [`Transport`], for tests of this crate
 /// and of `wskctl`.
 #[cfg(any(test, feature = "host-driver"))]

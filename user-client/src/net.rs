@@ -159,7 +159,7 @@ impl KernelTcpStream {
         Self::connect_on(open_default()?, *address, Some(timeout))
     }
 
-    /// Connects to `remote` through `device` (which the stream keeps; a fake in tests).
+    /// Connects to `remote` through `device` (which the stream keeps; the host driver in tests).
     /// `timeout` `None` is the driver's default.
     ///
     /// # Errors

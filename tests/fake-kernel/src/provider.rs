@@ -1290,7 +1290,8 @@ unsafe fn wsk_get_address_info(routine: dispatch::GetAddressInfo) -> sys::NTSTAT
         0,
         Request::new(irp, Op::AddressInfo),
         move |_, _, _, _| {
-            let addresses = match names::resolve(node.as_deref().unwrap_or(""), service.as_deref()) {
+            let addresses = match names::resolve(node.as_deref().unwrap_or(""), service.as_deref())
+            {
                 Ok(addresses) => addresses,
                 Err(status) => return Some((status, 0)),
             };

@@ -191,7 +191,10 @@ mod tests {
     #[test]
     fn serve_hands_a_connection_to_a_service_and_refuses_what_the_driver_refuses() {
         let driver = HostDriver::default();
-        wskctl(&driver, "tcp connect 127.0.0.1:9001 --detach --send-text abc");
+        wskctl(
+            &driver,
+            "tcp connect 127.0.0.1:9001 --detach --send-text abc",
+        );
         let out = wskctl(&driver, "serve 1 --service echo");
         assert_eq!(
             (out.code, out.stdout.as_str(), out.stderr.as_str()),

@@ -10,7 +10,8 @@
 //! [`shell`] and [`selftest`].
 //!
 //! [`main_with`] is the whole program with its environment passed in (arguments, how to
-//! open the device, the three standard streams), so tests run it against a fake driver.
+//! open the device, the three standard streams), so tests run it against the real driver
+//! core on the fake kernel (`testing`).
 
 use std::ffi::OsString;
 use std::fs::File;

@@ -72,7 +72,10 @@ mod tests {
             )
         );
         // A v1 client's INFO: the version is checked before anything else.
-        let out = wskctl(&driver, "raw --code 2153193472 --input-hex 0100000008000000");
+        let out = wskctl(
+            &driver,
+            "raw --code 2153193472 --input-hex 0100000008000000",
+        );
         assert_eq!(
             (out.code, out.stdout.as_str()),
             (1, "status STATUS_REVISION_MISMATCH (0xC0000059)\noutput\n")

@@ -55,7 +55,10 @@ mod tests {
         assert_eq!((out.code, out.stdout.as_str()), (0, "D:P(A;;GA;;;SY)\n"));
         let out = wskctl(&driver, "--json security 1");
         assert_eq!(out.stdout, "{\"id\":1,\"sddl\":\"D:P(A;;GA;;;SY)\"}\n");
-        wskctl(&driver, "udp bind 127.0.0.1:0 --sddl D:(A;;GA;;;WD) --detach");
+        wskctl(
+            &driver,
+            "udp bind 127.0.0.1:0 --sddl D:(A;;GA;;;WD) --detach",
+        );
         assert_eq!(wskctl(&driver, "security 2").stdout, "D:(A;;GA;;;WD)\n");
         wskctl(&driver, "tcp connect 127.0.0.1:9000 --detach");
         let out = wskctl(&driver, "security 3");

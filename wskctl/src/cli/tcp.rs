@@ -482,7 +482,8 @@ mod tests {
         );
         assert!(driver.endpoint_ids().is_empty());
         assert_eq!(
-            driver.requests()
+            driver
+                .requests()
                 .iter()
                 .filter(|&&code| code == IoctlCode::SERVE.0)
                 .count(),
@@ -505,7 +506,10 @@ mod tests {
     #[test]
     fn graceful_and_abortive_disconnect() {
         let driver = HostDriver::default();
-        wskctl(&driver, "tcp connect 127.0.0.1:9000 --detach --send-text abc");
+        wskctl(
+            &driver,
+            "tcp connect 127.0.0.1:9000 --detach --send-text abc",
+        );
         let out = wskctl(&driver, "disconnect 1");
         assert_eq!(
             (out.code, out.stdout.as_str()),
@@ -525,7 +529,10 @@ mod tests {
         assert_eq!(row[2], "disconnected");
         assert_eq!(row[12..], ["1/2", "0", "-"]);
 
-        wskctl(&driver, "tcp connect 127.0.0.1:9000 --detach --send-text abc");
+        wskctl(
+            &driver,
+            "tcp connect 127.0.0.1:9000 --detach --send-text abc",
+        );
         let out = wskctl(&driver, "--json disconnect 2 --abortive");
         assert_eq!(out.stdout, "{\"id\":2,\"disconnected\":\"abortive\"}\n");
         // The connection is gone: a second DISCONNECT fails.

@@ -332,7 +332,11 @@ mod tests {
             "{}",
             out.stderr
         );
-        assert_eq!(driver.requests().len(), before, "nothing reached the driver");
+        assert_eq!(
+            driver.requests().len(),
+            before,
+            "nothing reached the driver"
+        );
         std::fs::write(&file, vec![1u8; MAX_DATAGRAM as usize]).unwrap();
         let out = wskctl(
             &driver,

@@ -40,7 +40,10 @@ pub(crate) fn resolve(name: &str, service: Option<&str>) -> Result<Vec<SocketAdd
     } else {
         vec![name.parse().map_err(|_| NtStatus::NOT_FOUND)?]
     };
-    Ok(ips.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
+    Ok(ips
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect())
 }
 
 /// A list of `addresses` as `WskGetAddressInfo` returns it (null for none).
@@ -67,7 +70,9 @@ pub(crate) fn build_list(addresses: &[SocketAddr]) -> *mut sys::ADDRINFOEXW {
         head = raw.cast();
     }
     if !head.is_null() {
-        lock(&LIVE).get_or_insert_with(HashSet::new).insert(head as usize);
+        lock(&LIVE)
+            .get_or_insert_with(HashSet::new)
+            .insert(head as usize);
     }
     head
 }
@@ -96,4 +101,67 @@ pub(crate) unsafe fn free_list(head: *mut sys::ADDRINFOEXW) {
 /// Lists handed out and not freed yet.
 pub(crate) fn live_lists() -> usize {
     lock(&LIVE).as_ref().map_or(0, HashSet::len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{build_list, free_list, live_lists, resolve};
+    use std::net::SocketAddr;
+    use wsk_bindings::NtStatus;
+    use wskrs_provider_model as model;
+
+    fn addresses(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|text| text.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn localhost_literals_and_numeric_services_resolve_and_nothing_else() {
+        assert_eq!(
+            resolve("localhost", None),
+            Ok(addresses(&["127.0.0.1:0", "[::1]:0"]))
+        );
+        assert_eq!(
+            resolve("LocalHost", Some("80")),
+            Ok(addresses(&["127.0.0.1:80", "[::1]:80"]))
+        );
+        assert_eq!(
+            resolve("192.0.2.7", Some("9000")),
+            Ok(addresses(&["192.0.2.7:9000"]))
+        );
+        assert_eq!(
+            resolve("fe80::1", Some("")),
+            Ok(addresses(&["[fe80::1]:0"]))
+        );
+        assert_eq!(resolve("no.such.host", None), Err(NtStatus::NOT_FOUND));
+        assert_eq!(resolve("", None), Err(NtStatus::NOT_FOUND));
+        assert_eq!(
+            resolve("localhost", Some("http")),
+            Err(NtStatus::INVALID_PARAMETER)
+        );
+        assert_eq!(
+            resolve("localhost", Some("65536")),
+            Err(NtStatus::INVALID_PARAMETER)
+        );
+    }
+
+    #[test]
+    fn a_list_holds_the_addresses_in_order_until_freed() {
+        let before = live_lists();
+        let wanted = addresses(&["127.0.0.1:80", "[::1]:80"]);
+        let head = build_list(&wanted);
+        assert_eq!(live_lists(), before + 1);
+        let mut seen = Vec::new();
+        let mut next = head.cast_const();
+        // SAFETY: `head` is a list just built; its entries live until `free_list`.
+        while let Some(entry) = unsafe { next.as_ref() } {
+            // SAFETY: `ai_addr` points to the entry's own socket address.
+            seen.push(unsafe { model::sockaddr::read(entry.ai_addr) }.unwrap());
+            next = entry.ai_next;
+        }
+        assert_eq!(seen, wanted);
+        // SAFETY: a list this provider returned, freed once.
+        unsafe { free_list(head) };
+        assert_eq!(live_lists(), before);
+        assert!(build_list(&[]).is_null(), "no addresses: no list");
+    }
 }
