@@ -489,17 +489,29 @@ fn failed_opens_leave_nothing_behind() {
         udp_bind(d, ALICE, addr("127.0.0.1:9202"), UdpService::Echo, false),
         Err(NtStatus::ADDRESS_ALREADY_EXISTS)
     );
-    // The provider lacks WskGetAddressInfo: its status comes back unchanged.
-    let request = protocol::encode_resolve("localhost", "80", 1_000).unwrap();
-    assert_eq!(
+    // The provider's name resolution: a name it does not know, its status unchanged; then
+    // `localhost` with a numeric service, both addresses in the provider's order.
+    let resolve = |name: &str| {
+        let request = protocol::encode_resolve(name, "80", 1_000).unwrap();
         common::call(
             d,
             ALICE,
             protocol::IoctlCode::RESOLVE,
             &request,
-            protocol::resolve_output_len(4)
-        ),
-        Err(NtStatus::NOT_IMPLEMENTED)
+            protocol::resolve_output_len(4),
+        )
+    };
+    assert_eq!(resolve("no.such.host"), Err(NtStatus::NOT_FOUND));
+    let reply = resolve("localhost").unwrap();
+    let resolved: Vec<std::net::SocketAddr> = protocol::parse_resolve_reply(&reply)
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(resolved, [addr("127.0.0.1:80"), addr("[::1]:80")]);
+    assert_eq!(
+        fake::provider::address_lists_live(),
+        0,
+        "the driver freed the list"
     );
     assert_eq!(list(d, ALICE).len(), 2);
     assert_eq!(

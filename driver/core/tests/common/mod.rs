@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::ptr::NonNull;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -14,6 +13,7 @@ use wsk::io::MdlBuffer;
 use wsk::{NtStatus, WskClient};
 use wskrs_driver::{Caller, PendingRequest, Ticket};
 use wskrs_fake_kernel as fake;
+use wskrs_fake_kernel::locked::LockedBuffer;
 use wskrs_protocol::{self as protocol, EndpointId, IoctlCode, OpenedEndpoint};
 
 /// Timeout for requests that complete at once (milliseconds, as on the wire).
@@ -33,53 +33,6 @@ pub(crate) fn register(capture_wait: Duration) -> wsk::Result<WskClient> {
 /// The driver as the tests instantiate it.
 pub(crate) type Driver = wskrs_driver::Driver<TestRequest>;
 
-/// A data buffer with its MDL, as the I/O manager would lock for a direct-I/O request.
-struct LockedBuffer {
-    bytes: *mut u8,
-    len: usize,
-    mdl: NonNull<wsk_bindings::MDL>,
-}
-
-// SAFETY: plain heap memory and an MDL over it, used by one request at a time.
-unsafe impl Send for LockedBuffer {}
-// SAFETY: as above.
-unsafe impl Sync for LockedBuffer {}
-
-impl LockedBuffer {
-    fn new(data: &[u8]) -> Self {
-        let bytes = Box::into_raw(data.to_vec().into_boxed_slice()).cast::<u8>();
-        let len = data.len();
-        // SAFETY: `bytes` points to `len` bytes that live until Drop frees the MDL first.
-        let mdl = unsafe {
-            wsk_bindings::IoAllocateMdl(
-                bytes.cast(),
-                u32::try_from(len).expect("len"),
-                0,
-                0,
-                std::ptr::null_mut(),
-            )
-        };
-        let mdl = NonNull::new(mdl).expect("MDL");
-        // SAFETY: the MDL was just allocated over our memory.
-        unsafe { wsk_bindings::MmBuildMdlForNonPagedPool(mdl.as_ptr()) };
-        Self { bytes, len, mdl }
-    }
-
-    fn contents(&self) -> Vec<u8> {
-        // SAFETY: `bytes` points to `len` live bytes; no request uses them any more.
-        unsafe { std::slice::from_raw_parts(self.bytes, self.len) }.to_vec()
-    }
-}
-
-impl Drop for LockedBuffer {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new`, not used by any request any more.
-        unsafe { wsk_bindings::IoFreeMdl(self.mdl.as_ptr()) };
-        // SAFETY: from Box::into_raw in `new`, freed once.
-        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.bytes, self.len)) });
-    }
-}
-
 #[derive(Default)]
 struct RequestState {
     done: Mutex<Option<(NtStatus, usize)>>,
@@ -98,7 +51,7 @@ impl PendingRequest for TestRequest {
     fn data(&self) -> Option<MdlBuffer> {
         let buffer = self.buffer.as_ref()?;
         // SAFETY: the buffer lives (Arc) at least until the test reads the completion.
-        unsafe { MdlBuffer::from_raw(buffer.mdl) }.ok()
+        unsafe { MdlBuffer::from_raw(buffer.mdl()) }.ok()
     }
 
     fn arm_cancel(&mut self, ticket: Ticket) -> bool {
