@@ -15,10 +15,14 @@
 //! [`RECORDING_PORT`] (both on 127.0.0.1 and ::1), nothing at [`REFUSING_PORT`], and clients
 //! of the driver's listeners ([`HostDriver::client_session`]).
 //!
-//! The fake kernel is process-global: a [`HostDriver`] holds it (`wskrs_fake_kernel::Kernel`)
-//! from creation to drop, so tests that use one run one at a time. Dropping the last clone
-//! unloads the driver and, unless the test is already failing, asserts that everything was
-//! released (pool, IRPs, MDLs, sockets, the WSK registrations).
+//! The fake kernel is process-global: a [`HostDriver`] holds it (`wskrs_fake_kernel::Kernel`,
+//! on a thread of its own, since the last clone may drop on any thread) from creation to
+//! drop, so tests that use one run one at a time, and a test drops one before it creates the
+//! next. Dropping the last clone unloads the driver and, unless the test is already failing,
+//! asserts that everything was released (pool, IRPs, MDLs, sockets, name lists, the WSK
+//! registrations).
+//!
+//! Name resolution is the fake provider's: `localhost`, address literals, numeric services.
 
 #![allow(
     unsafe_code,
