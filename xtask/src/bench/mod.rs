@@ -47,7 +47,39 @@ pub(crate) struct Options {
     quick: bool,
     /// One JSON document instead of the table.
     json: bool,
+    /// Which figures: all, or one group (`--only`).
+    only: Option<Group>,
+    /// `--help`: print the usage and measure nothing.
+    help: bool,
 }
+
+/// A group of figures `--only` can pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    /// The in-kernel services, driven by Linux clients.
+    Services,
+    /// The IOCTL path (INFO, the floor, `KernelTcpStream`), driven by a Windows client.
+    Ioctl,
+}
+
+/// `cargo xtask bench --help`.
+const USAGE: &str = "\
+usage: cargo xtask bench [--runs N] [--quick] [--json] [--only services|ioctl]
+                         [--shell wdm|kmdf] [--provider wine|wskrs]
+
+Measures the driver's speed beside user-mode Winsock under the same Wine and native Linux,
+every process pinned to CPU 0, and prints one table (docs/performance.md says what each
+figure measures).
+
+  --runs N       measurements per figure and column, 1 to 99 (default 5; --quick: 1)
+  --quick        small transfers, one run, the WDM shell with the wsk-rs provider unless
+                 --shell/--provider say: what `cargo xtask test` runs
+  --json         one JSON document instead of the table
+  --only GROUP   services: the in-kernel services (echo, discard, connect rate);
+                 ioctl: the IOCTL path (INFO, the floor, KernelTcpStream)
+  --shell S      one shell (default: both)
+  --provider P   one WSK provider (default: both)
+";
 
 impl Options {
     pub(crate) fn parse(args: &[String]) -> Result<Self> {
@@ -55,6 +87,8 @@ impl Options {
             runs: 5,
             quick: false,
             json: false,
+            only: None,
+            help: false,
         };
         let mut runs_given = false;
         let mut it = args.iter();
@@ -62,6 +96,17 @@ impl Options {
             match arg.as_str() {
                 "--quick" => options.quick = true,
                 "--json" => options.json = true,
+                "--help" | "-h" => options.help = true,
+                "--only" => {
+                    options.only = Some(match it.next().map(String::as_str) {
+                        Some("services") => Group::Services,
+                        Some("ioctl") => Group::Ioctl,
+                        other => bail!(
+                            "--only {}: give `services` or `ioctl`",
+                            other.unwrap_or("(nothing)")
+                        ),
+                    });
+                }
                 "--runs" => {
                     let value = it.next().context("--runs needs a number (1 to 99)")?;
                     options.runs = match value.parse() {
@@ -71,7 +116,8 @@ impl Options {
                     runs_given = true;
                 }
                 other => bail!(
-                    "`bench` does not take `{other}`: --runs N, --quick, --json, --shell, --provider"
+                    "`bench` does not take `{other}`: --runs N, --quick, --json, --only, --shell, \
+                     --provider (see `cargo xtask bench --help`)"
                 ),
             }
         }
@@ -89,7 +135,14 @@ impl Options {
             runs: 1,
             quick: true,
             json: false,
+            only: None,
+            help: false,
         }
+    }
+
+    /// Whether `group`'s figures are measured.
+    fn measures(&self, group: Group) -> bool {
+        self.only.is_none_or(|only| only == group)
     }
 }
 
@@ -264,6 +317,10 @@ pub(crate) fn median(values: &mut [f64]) -> f64 {
 
 /// `cargo xtask bench [--runs N] [--quick] [--json]` (after `--shell`/`--provider` were taken).
 pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
+    if options.help {
+        print!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let started = Instant::now();
     crate::setup::ensure(layout)?;
     let built = artifacts::build(layout)?;
@@ -291,7 +348,7 @@ pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
             &session.wine,
             &exe,
             &plan,
-            options.runs,
+            options,
             &column,
             !anchors_done,
             (native_echo, native_discard, native_sink),
@@ -390,7 +447,7 @@ fn measure_session(
     wine: &Wine,
     exe: &Path,
     plan: &Plan,
-    runs: usize,
+    options: &Options,
     column: &str,
     anchors: bool,
     (native_echo, native_discard, native_sink): (SocketAddr, SocketAddr, SocketAddr),
@@ -409,42 +466,24 @@ fn measure_session(
     };
     let n = plan.round_trips;
     let bulk = plan.bulk_bytes;
-    let gbit = |seconds: f64| count_f64(bulk) * 8.0 / seconds / 1e9;
     let mib = |seconds: f64| count_f64(bulk) / f64::from(1u32 << 20) / seconds;
     let bench = |args: &[&str]| windows::measure(wine, exe, args);
     let (rtt, bulk_text, ioctls) = (n.to_string(), bulk.to_string(), plan.ioctls.to_string());
     let native_echo_text = native_echo.to_string();
     let native_sink_text = native_sink.to_string();
+    let runs = options.runs;
     for run in 0..runs {
         say(&format!("bench: {column}: run {} of {runs}", run + 1));
-        // Servers, driven by the Linux client.
-        let mut servers = vec![(column.to_owned(), kernel_echo, kernel_discard)];
-        if let Some((echo, discard)) = &winsock {
-            servers.push((WINSOCK.to_owned(), echo.address, discard.address));
-            servers.push((NATIVE.to_owned(), native_echo, native_discard));
+        if options.measures(Group::Services) {
+            let mut servers = vec![(column, kernel_echo, kernel_discard)];
+            if let Some((echo, discard)) = &winsock {
+                servers.push((WINSOCK, echo.address, discard.address));
+                servers.push((NATIVE, native_echo, native_discard));
+            }
+            measure_services(plan, &servers, results)?;
         }
-        for (name, echo, discard) in &servers {
-            results.add(ECHO_RTT_64, name, native::round_trips(*echo, 64, n)?);
-            results.add(
-                ECHO_RTT_64K,
-                name,
-                native::round_trips(*echo, 64 << 10, n / 4)?,
-            );
-            results.add(
-                DISCARD_BULK,
-                name,
-                gbit(native::send(
-                    *discard,
-                    bulk,
-                    128 << 10,
-                    native::BulkEnd::EndOfStream,
-                )?),
-            );
-            results.add(
-                CONNECT_RATE,
-                name,
-                native::connect_echo_close(*echo, plan.connections)?,
-            );
+        if !options.measures(Group::Ioctl) {
+            continue;
         }
         // The IOCTL path, driven by the Windows client.
         let info = bench(&["ioctl", "info", &ioctls])?;
@@ -495,6 +534,32 @@ fn measure_session(
     Ok(())
 }
 
+/// The in-kernel services' figures (and the anchors' servers), driven by the Linux client:
+/// `servers` are (column, echo address, discard address).
+fn measure_services(
+    plan: &Plan,
+    servers: &[(&str, SocketAddr, SocketAddr)],
+    results: &mut Results,
+) -> Result<()> {
+    let (n, bulk) = (plan.round_trips, plan.bulk_bytes);
+    for (name, echo, discard) in servers {
+        results.add(ECHO_RTT_64, name, native::round_trips(*echo, 64, n)?);
+        results.add(
+            ECHO_RTT_64K,
+            name,
+            native::round_trips(*echo, 64 << 10, n / 4)?,
+        );
+        let seconds = native::send(*discard, bulk, 128 << 10, native::BulkEnd::EndOfStream)?;
+        results.add(DISCARD_BULK, name, count_f64(bulk) * 8.0 / seconds / 1e9);
+        results.add(
+            CONNECT_RATE,
+            name,
+            native::connect_echo_close(*echo, plan.connections)?,
+        );
+    }
+    Ok(())
+}
+
 fn format_value(value: f64) -> String {
     if value >= 100.0 {
         format!("{value:.0}")
@@ -527,6 +592,10 @@ fn table(results: &Results, options: &Options) -> String {
     let _ = writeln!(out, "{header}");
     let _ = writeln!(out, "{}", "-".repeat(header.chars().count()));
     for figure in FIGURES {
+        let measured = |c: &&String| results.samples.contains_key(&(figure.key, (*c).clone()));
+        if !results.ordered_columns().iter().any(measured) {
+            continue; // not in this run's `--only` group
+        }
         let mut row = format!(
             "{:<46}",
             format!("{} ({})", figure.title, figure.unit.label())
@@ -612,6 +681,19 @@ mod tests {
     }
 
     #[test]
+    fn only_picks_a_group_and_help_measures_nothing() {
+        let o = Options::parse(&args(&["--only", "services"])).unwrap();
+        assert!(o.measures(Group::Services) && !o.measures(Group::Ioctl));
+        let o = Options::parse(&args(&["--only", "ioctl"])).unwrap();
+        assert!(!o.measures(Group::Services) && o.measures(Group::Ioctl));
+        let o = Options::parse(&[]).unwrap();
+        assert!(o.measures(Group::Services) && o.measures(Group::Ioctl));
+        assert!(Options::parse(&args(&["--only", "disks"])).is_err());
+        assert!(Options::parse(&args(&["--only"])).is_err());
+        assert!(Options::parse(&args(&["--help"])).unwrap().help);
+    }
+
+    #[test]
     fn bad_options_say_what_is_taken() {
         assert!(Options::parse(&args(&["--runs", "0"])).is_err());
         assert!(Options::parse(&args(&["--runs"])).is_err());
@@ -630,8 +712,7 @@ mod tests {
         }
         let options = Options {
             runs: 3,
-            quick: false,
-            json: false,
+            ..Options::quick()
         };
         let text = table(&r, &options);
         assert!(text.contains("20.0 [10.0–30.0] 2.00×"), "{text}");
