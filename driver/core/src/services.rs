@@ -19,8 +19,19 @@ use wskrs_protocol::EndpointId;
 /// Most connections one listener serves at once; more are closed on arrival.
 pub(crate) const MAX_SESSIONS: usize = 256;
 
-/// Buffer per connection: one receive is echoed before the next is issued.
-const SESSION_BUFFER: usize = 16 * 1024;
+/// A session's buffer (one request in flight at a time: a receive is echoed before the next
+/// is issued). 64 KiB takes a 64 KiB message in one receive and sends it back in one send:
+/// with 16 KiB the echo's second send of a message waited for the first one's delayed ACK
+/// (Nagle) wherever `TCP_NODELAY` cannot be set, 44 ms a round trip (Wine's netio.sys), and
+/// discard made four times the requests. Measured by `cargo xtask bench --only services`
+/// (docs/performance.md).
+const fn session_buffer(service: TcpService) -> usize {
+    match service {
+        // Receives only: larger requests, fewer provider round trips per byte.
+        TcpService::Discard => 256 * 1024,
+        TcpService::Echo | TcpService::Source | TcpService::Accept => 64 * 1024,
+    }
+}
 
 /// Most accepted connections one listener keeps waiting for ACCEPT; more are closed on
 /// arrival.
@@ -172,7 +183,7 @@ impl ServiceState {
             service,
             offset: AtomicU64::new(0),
         };
-        if let Ok(task) = ConnectionTask::start(connection, SESSION_BUFFER, session) {
+        if let Ok(task) = ConnectionTask::start(connection, session_buffer(service), session) {
             let mut sessions = this.sessions.lock();
             let stopping = this.stopping.load(Ordering::Acquire);
             if let Some(slot) = sessions.get_mut(index) {
