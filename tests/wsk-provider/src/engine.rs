@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use windows_sys::Win32::Foundation::{HANDLE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::Networking::WinSock as ws;
+use windows_sys::Win32::Storage::FileSystem::SetFileCompletionNotificationModes;
 use windows_sys::Win32::System::IO::{
     CreateIoCompletionPort, GetQueuedCompletionStatus, PostQueuedCompletionStatus, OVERLAPPED,
 };
@@ -21,6 +22,9 @@ use crate::ops::Op;
 /// request from there; more than one keeps a slow completion routine from stalling others.
 const WORKERS: usize = 4;
 
+/// `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS` (winbase.h; `SetFileCompletionNotificationModes`).
+const SKIP_ON_SUCCESS: u8 = 1;
+
 /// The process-wide engine, started by the first `WskRegister`.
 pub(crate) struct Engine {
     port: HANDLE,
@@ -29,6 +33,11 @@ pub(crate) struct Engine {
     pub(crate) connect_ex: ws::LPFN_CONNECTEX,
     /// `WSARecvMsg`, for `WskReceiveFrom` with control information.
     pub(crate) recv_msg: ws::LPFN_WSARECVMSG,
+    /// Every socket is in `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS` mode: a request that succeeds
+    /// at once queues no packet and is finished by the thread that issued it, which saves a
+    /// trip through the port (and under Wine, through its server) on every such request.
+    /// Set when [`skips_packets_on_success`] saw the mode honoured.
+    pub(crate) skip_on_success: bool,
 }
 
 // SAFETY: a completion port handle and function pointers may be used from any thread.
@@ -60,6 +69,15 @@ fn start() -> Result<Engine, NtStatus> {
         return Err(NtStatus::INSUFFICIENT_RESOURCES);
     }
     let (accept_ex, get_accept_ex_sockaddrs, connect_ex, recv_msg) = extension_functions()?;
+    let skip_on_success = skips_packets_on_success();
+    crate::trace::line(format_args!(
+        "engine: FILE_SKIP_COMPLETION_PORT_ON_SUCCESS {}",
+        if skip_on_success {
+            "honoured: used"
+        } else {
+            "not honoured: every request completes through the port"
+        }
+    ));
     for i in 0..WORKERS {
         let port = port as usize;
         std::thread::Builder::new()
@@ -73,7 +91,103 @@ fn start() -> Result<Engine, NtStatus> {
         get_accept_ex_sockaddrs,
         connect_ex,
         recv_msg,
+        skip_on_success,
     })
+}
+
+/// Whether a socket in `FILE_SKIP_COMPLETION_PORT_ON_SUCCESS` mode really queues no packet
+/// for a request that succeeds at once. Tried on a UDP socket sending to itself through a
+/// private port: finishing a request inline that also gets a packet would finish it twice, so
+/// the mode is used only when seen to work.
+fn skips_packets_on_success() -> bool {
+    // SAFETY: a new overlapped UDP socket, closed below.
+    let s = unsafe {
+        ws::WSASocketW(
+            i32::from(ws::AF_INET),
+            ws::SOCK_DGRAM,
+            ws::IPPROTO_UDP,
+            std::ptr::null(),
+            0,
+            ws::WSA_FLAG_OVERLAPPED,
+        )
+    };
+    if s == ws::INVALID_SOCKET {
+        return false;
+    }
+    // SAFETY: creating a private port for the socket.
+    let port = unsafe { CreateIoCompletionPort(s as HANDLE, std::ptr::null_mut(), 0, 0) };
+    let honoured = !port.is_null() && {
+        // SAFETY: `s` is open and associated with `port`.
+        let set = unsafe { SetFileCompletionNotificationModes(s as HANDLE, SKIP_ON_SUCCESS) } != 0;
+        // SAFETY: `s` is open; `port` is ours.
+        set && unsafe { sends_without_packet(s, port) }
+    };
+    // SAFETY: ours; nothing is pending on it (a send to self never pends).
+    unsafe { ws::closesocket(s) };
+    if !port.is_null() {
+        // SAFETY: ours, no longer used.
+        unsafe { windows_sys::Win32::Foundation::CloseHandle(port) };
+    }
+    honoured
+}
+
+/// Binds `s` to loopback and sends one datagram to itself: true if the send succeeded at once
+/// and no packet reached `port`.
+///
+/// # Safety
+/// `s` is an open overlapped UDP socket associated with `port`.
+unsafe fn sends_without_packet(s: ws::SOCKET, port: HANDLE) -> bool {
+    let mut addr = ws::SOCKADDR_IN {
+        sin_family: ws::AF_INET,
+        sin_port: 0,
+        sin_addr: ws::IN_ADDR {
+            S_un: ws::IN_ADDR_0 {
+                S_addr: u32::from_ne_bytes([127, 0, 0, 1]),
+            },
+        },
+        sin_zero: [0; 8],
+    };
+    let Ok(mut len) = i32::try_from(std::mem::size_of::<ws::SOCKADDR_IN>()) else {
+        return false;
+    };
+    // SAFETY: `addr` is a valid SOCKADDR_IN of `len` bytes.
+    let bound = unsafe { ws::bind(s, (&raw const addr).cast(), len) } == 0
+        // SAFETY: as above, written by getsockname.
+        && unsafe { ws::getsockname(s, (&raw mut addr).cast(), &raw mut len) } == 0;
+    if !bound {
+        return false;
+    }
+    let mut byte = [0u8; 1];
+    let buf = ws::WSABUF {
+        len: 1,
+        buf: byte.as_mut_ptr(),
+    };
+    // SAFETY: OVERLAPPED is plain data.
+    let mut ovl = unsafe { std::mem::zeroed::<OVERLAPPED>() };
+    let mut sent = 0u32;
+    // SAFETY: the buffer and OVERLAPPED outlive the call, which completes at once or fails
+    // (a datagram to a local socket does not pend).
+    let immediate = unsafe {
+        ws::WSASendTo(
+            s,
+            &raw const buf,
+            1,
+            &raw mut sent,
+            0,
+            (&raw const addr).cast(),
+            len,
+            &raw mut ovl,
+            None,
+        )
+    } == 0;
+    if !immediate {
+        return false;
+    }
+    let (mut bytes, mut key) = (0u32, 0usize);
+    let mut got: *mut OVERLAPPED = std::ptr::null_mut();
+    // SAFETY: out-pointers are valid; 50 ms is plenty for a packet queued during the call.
+    unsafe { GetQueuedCompletionStatus(port, &raw mut bytes, &raw mut key, &raw mut got, 50) };
+    got.is_null()
 }
 
 /// Keeps this module loaded for the life of the process: the worker threads run its code,
@@ -167,10 +281,17 @@ impl Engine {
         // SAFETY: `s` is an open overlapped socket; the port lives for the process.
         let r = unsafe { CreateIoCompletionPort(s as HANDLE, self.port, 0, 0) };
         if r.is_null() {
-            Err(NtStatus::INSUFFICIENT_RESOURCES)
-        } else {
-            Ok(())
+            return Err(NtStatus::INSUFFICIENT_RESOURCES);
         }
+        // Every socket in the same mode: `Op::start` finishes inline only in this mode.
+        if self.skip_on_success {
+            // SAFETY: `s` is open and associated.
+            let set = unsafe { SetFileCompletionNotificationModes(s as HANDLE, SKIP_ON_SUCCESS) };
+            if set == 0 {
+                return Err(NtStatus::INSUFFICIENT_RESOURCES);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -197,10 +318,23 @@ impl Engine {
         self.post_with_key(ovl, RELEASED)
     }
 
+    /// Queues `ovl` as a request that succeeded with `bytes` (one that completed at once in
+    /// skip-on-success mode and is to finish on a worker thread all the same).
+    ///
+    /// # Errors
+    /// As [`Engine::post`].
+    pub(crate) fn post_completed(&self, ovl: *mut OVERLAPPED, bytes: u32) -> Result<(), NtStatus> {
+        self.post_packet(ovl, bytes, 0)
+    }
+
     fn post_with_key(&self, ovl: *mut OVERLAPPED, key: usize) -> Result<(), NtStatus> {
+        self.post_packet(ovl, 0, key)
+    }
+
+    fn post_packet(&self, ovl: *mut OVERLAPPED, bytes: u32, key: usize) -> Result<(), NtStatus> {
         // SAFETY: the port lives for the process; `ovl` is an op's OVERLAPPED whose in-flight
         // reference was given up, taken back by the worker that dequeues the packet.
-        if unsafe { PostQueuedCompletionStatus(self.port, 0, key, ovl) } == 0 {
+        if unsafe { PostQueuedCompletionStatus(self.port, bytes, key, ovl) } == 0 {
             Err(NtStatus::INSUFFICIENT_RESOURCES)
         } else {
             Ok(())

@@ -286,16 +286,30 @@ impl Op {
             op.kind.name(),
             raw
         ));
-        if let Err(status) = started {
-            // No completion will be queued for a request that failed synchronously.
-            // SAFETY: `raw` came from Arc::into_raw above and was not consumed.
-            drop(unsafe { Arc::from_raw(raw) });
-            op.finish(status, 0);
-        } else if op.cancel_requested.load(Ordering::SeqCst) {
-            // Cancelled while it was being issued: CancelIoEx may have found nothing then.
-            op.cancel_io();
-        }
+        op.after_issue(raw, started);
         NtStatus::PENDING
+    }
+
+    /// What follows the Winsock call: a request that failed, or (in skip-on-success mode)
+    /// succeeded at once, gets no packet, so it is finished here with the in-flight reference
+    /// `raw` taken back; a pending one is left to the port (and cancelled now if the client
+    /// asked while it was being issued: `CancelIoEx` may have found nothing then).
+    fn after_issue(self: &Arc<Self>, raw: *const Self, started: Result<Option<u32>, NtStatus>) {
+        let finished_now = match started {
+            Err(status) => Some((status, 0)),
+            Ok(Some(bytes)) if crate::engine::get().is_ok_and(|e| e.skip_on_success) => {
+                Some((NtStatus::SUCCESS, bytes as usize))
+            }
+            Ok(_) => None,
+        };
+        if let Some((status, bytes)) = finished_now {
+            // SAFETY: `raw` came from Arc::into_raw in the caller and no packet will give it
+            // back.
+            drop(unsafe { Arc::from_raw(raw) });
+            Arc::clone(self).finish(status, bytes);
+        } else if self.cancel_requested.load(Ordering::SeqCst) {
+            self.cancel_io();
+        }
     }
 
     /// Starts a provider-internal request (event pumps, notifications): no IRP; its result
@@ -316,24 +330,31 @@ impl Op {
         };
         let raw = Arc::into_raw(op.clone());
         // SAFETY: as in `start`.
-        let started = unsafe { op.issue(handle, raw.cast_mut().cast()) };
-        if let Err(status) = started {
-            // SAFETY: `raw` came from Arc::into_raw above and was not consumed.
-            drop(unsafe { Arc::from_raw(raw) });
-            op.finish(status, 0);
-        } else if op.cancel_requested.load(Ordering::SeqCst) {
-            op.cancel_io();
-        }
+        let started = match unsafe { op.issue(handle, raw.cast_mut().cast()) } {
+            // Event callbacks never run inside the client's call that started the pump: a
+            // request that succeeded at once goes through the port as if it had pended.
+            Ok(Some(bytes)) => match crate::engine::get() {
+                // (Should the port refuse the packet, the request is finished here after all:
+                // it did succeed.)
+                Ok(engine) if engine.skip_on_success => engine
+                    .post_completed(raw.cast_mut().cast(), bytes)
+                    .map_or(Ok(Some(bytes)), |()| Ok(None)),
+                _ => Ok(Some(bytes)),
+            },
+            other => other,
+        };
+        op.after_issue(raw, started);
     }
 
-    /// The Winsock call. `Ok` when the request succeeded or is pending (a completion packet
-    /// follows either way), `Err` when it failed synchronously.
+    /// The Winsock call. `Ok(Some(bytes))` when the request succeeded at once (no packet
+    /// follows when the engine runs in skip-on-success mode), `Ok(None)` when it is pending (a
+    /// packet follows), `Err` when it failed synchronously (no packet).
     ///
     /// # Safety
     /// `ovl` is this op's OVERLAPPED, with the in-flight reference given up.
     // One flat match over the request kinds, one Winsock call each.
     #[allow(clippy::too_many_lines)]
-    unsafe fn issue(&self, s: ws::SOCKET, ovl: *mut OVERLAPPED) -> Result<(), NtStatus> {
+    unsafe fn issue(&self, s: ws::SOCKET, ovl: *mut OVERLAPPED) -> Result<Option<u32>, NtStatus> {
         let engine = crate::engine::get()?;
         let mut bytes = 0u32;
         let ok = match &self.kind {
@@ -485,7 +506,7 @@ impl Op {
                     ) != 0
                 }
             }
-            Kind::Notify => return engine.post(ovl),
+            Kind::Notify => return engine.post(ovl).map(|()| None),
             Kind::Connect { remote, data, .. } => {
                 let connect_ex = engine.connect_ex.ok_or(NtStatus::NOT_SUPPORTED)?;
                 let send = if data.is_empty() {
@@ -510,11 +531,11 @@ impl Op {
             }
         };
         if ok {
-            return Ok(());
+            return Ok(Some(bytes));
         }
         // SAFETY: no preconditions.
         match unsafe { ws::WSAGetLastError() } {
-            ws::WSA_IO_PENDING => Ok(()),
+            ws::WSA_IO_PENDING => Ok(None),
             error => Err(crate::status::from_wsa(error)),
         }
     }
