@@ -13,6 +13,8 @@
 //! - [`security`]: cached security descriptors (`WSK_CACHE_SD`, `WSK_RELEASE_SD`,
 //!   `SO_WSK_SECURITY`) and the client control codes that manage them.
 //! - [`irp`]: `Irp->CancelRoutine` swapped as `IoSetCancelRoutine` does.
+//! - [`sharing`]: which second bind to an address in use succeeds (the WSK documentation's
+//!   `SO_REUSEADDR` / `SO_EXCLUSIVEADDRUSE` table) and the addresses a provider has bound.
 //!
 //! It builds for the host (the fake) and for `x86_64-pc-windows-gnu` (the Wine provider), on
 //! `std`, with every WSK type from `wsk-bindings`.
@@ -21,4 +23,5 @@ pub mod dispatch;
 pub mod irp;
 pub mod options;
 pub mod security;
+pub mod sharing;
 pub mod sockaddr;
