@@ -443,9 +443,11 @@ pub(super) fn serve_hands_an_outbound_connection_to_echo(cx: &Ctx<'_>) -> Result
 }
 
 /// Round trips through an in-kernel echo listener, 1 B to 1 MiB (9 of each size, the Linux
-/// client with TCP_NODELAY), never wait for a delayed ACK: each size's median stays under
-/// 30 ms. Linux delays an ACK by 40 ms; with Nagle's algorithm on the service's connections,
-/// every 64 KiB round trip waited for one (44 ms, issue 11).
+/// client with TCP_NODELAY), never wait for a delayed ACK: the fastest of each size stays
+/// under 30 ms. Linux delays an ACK by 40 ms; with Nagle's algorithm on the service's
+/// connections, every 64 KiB round trip waited for one (44 ms, issue 11). The stall delays
+/// every round trip and a machine busy with other work only some, so the fastest is the
+/// figure that tells them apart (a median of 35 ms was seen under load with no stall).
 pub(super) fn echo_round_trips_without_stall(cx: &Ctx<'_>) -> Result<()> {
     const SLOW_MS: f64 = 30.0;
     const SIZES: [u64; 7] = [1, 64, 1024, 16 << 10, 64 << 10, 256 << 10, MIB];
@@ -477,12 +479,18 @@ pub(super) fn echo_round_trips_without_stall(cx: &Ctx<'_>) -> Result<()> {
     for (event, expected) in reported.iter().zip(SIZES) {
         let bytes = json_u64(event, "bytes")?;
         ensure!(bytes == expected, "sizes out of order: {event}");
-        let median = event
-            .get("median_ms")
-            .and_then(Value::as_f64)
-            .with_context(|| format!("no median in {event}"))?;
-        table.push(format!("{} {median:.2} ms", fmt_bytes(bytes)));
-        if median > SLOW_MS {
+        let ms = |key: &str| {
+            event
+                .get(key)
+                .and_then(Value::as_f64)
+                .with_context(|| format!("no {key} in {event}"))
+        };
+        let (fastest, median) = (ms("min_ms")?, ms("median_ms")?);
+        table.push(format!(
+            "{} {fastest:.2} ms (median {median:.2})",
+            fmt_bytes(bytes)
+        ));
+        if fastest > SLOW_MS {
             slow.push(event.to_string());
         }
     }
@@ -493,12 +501,12 @@ pub(super) fn echo_round_trips_without_stall(cx: &Ctx<'_>) -> Result<()> {
         SIZES.len()
     );
     say(&format!(
-        "  echo round trips, median of 9: {}",
+        "  echo round trips, fastest of 9: {}",
         table.join(", ")
     ));
     ensure!(
         slow.is_empty(),
-        "round trips took longer than {SLOW_MS} ms (a delayed-ACK wait): {}",
+        "every round trip of a size took longer than {SLOW_MS} ms (a delayed-ACK wait): {}",
         slow.join("; ")
     );
     close(cx.wine, id)
