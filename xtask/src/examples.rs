@@ -181,8 +181,14 @@ pub(crate) fn debug_lines(layout: &Layout, from: usize) -> Vec<String> {
     let text = String::from_utf8_lossy(log.get(from..).unwrap_or_default()).into_owned();
     text.lines()
         .filter(|l| l.contains("debugstr"))
-        // `warn:debugstr:vDbgPrintExWithPrefix 0000004d:00000008: text`
-        .map(|l| l.splitn(3, ": ").nth(2).unwrap_or(l).trim_end().to_owned())
+        // `0140:warn:debugstr:vDbgPrintExWithPrefix 0000004d:00000008: text`
+        .map(|l| {
+            l.split_once("debugstr:")
+                .and_then(|(_, rest)| rest.split_once(": "))
+                .map_or(l, |(_, text)| text)
+                .trim_end()
+                .to_owned()
+        })
         .collect()
 }
 
@@ -340,6 +346,27 @@ pub(crate) fn run_examples(layout: &Layout, built: &Built, providers: &[Provider
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_lines_are_the_drivers_text() {
+        let layout = Layout::discover().unwrap_or_else(|e| panic!("{e:#}"));
+        let layout = Layout {
+            logs: std::env::temp_dir().join(format!("xtask-debug-lines-{}", std::process::id())),
+            ..layout
+        };
+        fs::create_dir_all(&layout.logs).unwrap_or_else(|e| panic!("{e}"));
+        fs::write(
+            layout.wine_log(),
+            "== wskctl driver start\n0140:warn:debugstr:vDbgPrintExWithPrefix 0000004d:00000008: my-driver: echo received: 3 bytes\nother: line\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            debug_lines(&layout, 0),
+            vec!["my-driver: echo received: 3 bytes".to_owned()]
+        );
+        assert!(debug_lines(&layout, 10_000).is_empty());
+        let _ = fs::remove_dir_all(&layout.logs);
+    }
 
     #[test]
     fn names_become_service_names() {
