@@ -55,12 +55,7 @@ extern "system" {
 extern "C" {
     /// Prints a formatted message to the kernel debugger if `ComponentId`'s filter passes
     /// `Level` (wdm.h). IRQL <= DIRQL; `%s` with a nonpaged buffer is safe at any IRQL.
-    pub fn DbgPrintEx(
-        component_id: u32,
-        level: u32,
-        format: *const core::ffi::c_char,
-        ...
-    ) -> u32;
+    pub fn DbgPrintEx(component_id: u32, level: u32, format: *const core::ffi::c_char, ...) -> u32;
 }
 
 /// `DPFLTR_IHVDRIVER_ID` (dpfilter.h `DPFLTR_TYPE`, value 77): the component ID Microsoft's

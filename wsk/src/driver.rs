@@ -191,7 +191,10 @@ mod tests {
         };
         let second = client.clone();
         assert!(slot.set(client).is_ok());
-        assert!(slot.set(second).is_err(), "a full slot gives the client back");
+        assert!(
+            slot.set(second).is_err(),
+            "a full slot gives the client back"
+        );
         assert!(slot.get().is_some());
         let Some(client) = slot.take() else {
             panic!("the slot was emptied early");

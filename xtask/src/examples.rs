@@ -316,6 +316,42 @@ fn round_trip(at: SocketAddr) -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask lint`'s steps for the examples: in each example's directory (its own
+/// workspace), `cargo fmt --check` and `cargo clippy` (kernel target, release) with warnings
+/// denied. Each step reports a line; returns whether all passed.
+pub(crate) fn lint(layout: &Layout) -> Result<bool> {
+    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut all_ok = true;
+    for &(name, _) in EXAMPLES {
+        let dir = layout.root.join("examples").join(name);
+        let steps: [(&str, &[&str]); 2] = [
+            ("cargo fmt --check", &["fmt", "--", "--check"]),
+            (
+                "clippy -D warnings",
+                &["clippy", "--quiet", "--release", "--", "-D", "warnings"],
+            ),
+        ];
+        for (what, args) in steps {
+            let step = format!("{what} (examples/{name})");
+            say(&format!("lint: {step}"));
+            let mut cmd = Command::new(&program);
+            cmd.current_dir(&dir)
+                .args(args)
+                .env("CARGO_TARGET_DIR", layout.target.join("examples"))
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_BUILD_TARGET");
+            let ok = run_visible(&mut cmd, &step)?.success();
+            if ok {
+                say(&format!("lint: {step}: ok"));
+            } else {
+                eprintln!("lint: {step}: FAILED (output above)");
+            }
+            all_ok &= ok;
+        }
+    }
+    Ok(all_ok)
+}
+
 /// Builds and runs every example under each provider; prints one line per run. True if all
 /// passed.
 pub(crate) fn run_examples(layout: &Layout, built: &Built, providers: &[Provider]) -> bool {

@@ -43,11 +43,15 @@ pub unsafe extern "C" fn DbgPrintEx(
     // SAFETY: the caller passes NUL-terminated strings (this fn's contract).
     let format = unsafe { CStr::from_ptr(format) };
     if format.to_bytes() != b"%s" || text.is_null() {
-        violation(format!("DbgPrintEx with format {format:?}: only \"%s\" is faked"));
+        violation(format!(
+            "DbgPrintEx with format {format:?}: only \"%s\" is faked"
+        ));
         return 0;
     }
     // SAFETY: as above.
-    let text = unsafe { CStr::from_ptr(text) }.to_string_lossy().into_owned();
+    let text = unsafe { CStr::from_ptr(text) }
+        .to_string_lossy()
+        .into_owned();
     lock(&MESSAGES).push(Message {
         component,
         level,
