@@ -122,6 +122,11 @@ macro_rules! utf16 {
 mod addr;
 #[cfg(doctest)]
 mod category_checks;
+/// The README's Rust snippets, run as doctests (its build recipe and smallest driver are
+/// `examples/wdm-echo-client`'s files, checked by xtask and built by `cargo xtask test`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 mod chain;
 mod client;
 pub mod driver;

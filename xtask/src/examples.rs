@@ -405,6 +405,26 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_shows_the_minimal_example_verbatim() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let readme = fs::read_to_string(root.join("wsk/README.md")).unwrap_or_default();
+        let example = root.join("examples/wdm-echo-client");
+        for (file, fence) in [
+            ("Cargo.toml", "```toml\n"),
+            (".cargo/config.toml", "```toml\n"),
+            ("build.rs", "```rust\n"),
+            ("src/lib.rs", "```rust,ignore\n"),
+        ] {
+            let text = fs::read_to_string(example.join(file)).unwrap_or_default();
+            assert!(!text.is_empty(), "{file}");
+            assert!(
+                readme.contains(&format!("{fence}{text}```")),
+                "wsk/README.md does not show examples/wdm-echo-client/{file} verbatim"
+            );
+        }
+    }
+
+    #[test]
     fn names_become_service_names() {
         assert_eq!(camel_case("wdm-echo-client"), "WdmEchoClient");
         assert_eq!(camel_case("my_driver-2"), "MyDriver2");
