@@ -80,8 +80,9 @@ Other commands:
   down               stop and uninstall the driver, stop Wine
   clean-prefix       stop Wine and delete the Wine prefix (target/wine/prefix)
 
-WSK provider: `--provider wskrs` (or WSKRS_PROVIDER=wskrs) on up/e2e/test/demo/bench loads the
-project's own netio.sys (tests/wsk-provider) instead of Wine's built-in one (default: wine;
+WSK provider: `--provider wskrs` (or WSKRS_PROVIDER=wskrs) on up/e2e/test/demo/bench (and
+examples/run-driver) loads the project's own netio.sys (tests/wsk-provider) instead of Wine's
+built-in one (default: wine;
 `test` without a choice runs the suite with both). Cases that need WSK calls Wine's netio.sys
 lacks are reported as SKIP with Wine's and run with the wsk-rs provider.
 
