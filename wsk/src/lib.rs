@@ -74,7 +74,7 @@
 //! See the crate's README (`wsk/README.md`) for the guide to embedding it in a WDM or KMDF
 //! driver. Around the sockets, a driver finds the NT items it needs in [`nt`], the control
 //! device, dispatch table, panic handler and a `static` home for the client in [`driver`],
-//! and logging to the debugger without allocation in [`log`] ([`info!`], [`error!`], ...).
+//! and logging to the debugger without allocation in [`mod@log`] ([`info!`], [`error!`], ...).
 //!
 //! # Teardown
 //! Sockets hold a reference to their [`WskClient`]; the registration is released only after

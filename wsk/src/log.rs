@@ -1,4 +1,4 @@
-//! Logging to the kernel debugger without allocating: [`crate::log!`] (and [`crate::error!`],
+//! Logging to the kernel debugger without allocating: [`log!`](macro@crate::log) (and [`crate::error!`],
 //! [`crate::warn!`], [`crate::info!`], [`crate::trace!`]) format into a [`Line`] on the stack
 //! and print it with one `DbgPrintEx(DPFLTR_IHVDRIVER_ID, level, "%s", line)`.
 //!
@@ -140,7 +140,7 @@ impl fmt::Write for Line {
     }
 }
 
-/// Formats `args` into a [`Line`] and prints it at `level`; what [`crate::log!`] expands to.
+/// Formats `args` into a [`Line`] and prints it at `level`; what [`log!`](macro@crate::log) expands to.
 /// IRQL <= DIRQL; the formatting itself must not touch paged memory above APC_LEVEL.
 pub fn print(level: Level, args: fmt::Arguments<'_>) {
     let mut line = Line::new();
@@ -149,7 +149,7 @@ pub fn print(level: Level, args: fmt::Arguments<'_>) {
 }
 
 /// Prints a formatted message to the kernel debugger at a [`log::Level`](crate::log::Level),
-/// without allocating (see [`crate::log`]). IRQL <= DIRQL.
+/// without allocating (see [`mod@crate::log`]). IRQL <= DIRQL.
 ///
 /// ```
 /// # use wskrs_fake_kernel as fake;
@@ -164,25 +164,25 @@ macro_rules! log {
     };
 }
 
-/// [`crate::log!`] at `Level::Error` (shown by default on Windows). IRQL <= DIRQL.
+/// [`log!`](macro@crate::log) at `Level::Error` (shown by default on Windows). IRQL <= DIRQL.
 #[macro_export]
 macro_rules! error {
     ($($arg:tt)+) => { $crate::log!($crate::log::Level::Error, $($arg)+) };
 }
 
-/// [`crate::log!`] at `Level::Warning`. IRQL <= DIRQL.
+/// [`log!`](macro@crate::log) at `Level::Warning`. IRQL <= DIRQL.
 #[macro_export]
 macro_rules! warn {
     ($($arg:tt)+) => { $crate::log!($crate::log::Level::Warning, $($arg)+) };
 }
 
-/// [`crate::log!`] at `Level::Info`. IRQL <= DIRQL.
+/// [`log!`](macro@crate::log) at `Level::Info`. IRQL <= DIRQL.
 #[macro_export]
 macro_rules! info {
     ($($arg:tt)+) => { $crate::log!($crate::log::Level::Info, $($arg)+) };
 }
 
-/// [`crate::log!`] at `Level::Trace`. IRQL <= DIRQL.
+/// [`log!`](macro@crate::log) at `Level::Trace`. IRQL <= DIRQL.
 #[macro_export]
 macro_rules! trace {
     ($($arg:tt)+) => { $crate::log!($crate::log::Level::Trace, $($arg)+) };

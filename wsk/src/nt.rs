@@ -2,7 +2,7 @@
 //! the entry point's and unload routine's types, device creation and deletion, counted
 //! strings, the bug check, the debugger print. They are the `wsk-bindings` items themselves
 //! (one definition each), re-exported; the safe forms are in [`crate::driver`]
-//! (control device, dispatch table, panic handler) and [`crate::log`] (`DbgPrintEx`).
+//! (control device, dispatch table, panic handler) and [`mod@crate::log`] (`DbgPrintEx`).
 //!
 //! ```
 //! use wsk::nt::{DRIVER_OBJECT, NTSTATUS, UNICODE_STRING};
