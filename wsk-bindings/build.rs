@@ -148,15 +148,13 @@ fn main() {
 
     let out = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default());
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let (source, (header, args)) = match env::var_os("WDKContentRoot") {
-        Some(root) => ("wdk", wdk_setup(&manifest, Path::new(&root))),
-        None => match wine_setup(&manifest) {
-            Some(setup) => ("wine", setup),
-            None => {
-                use_pregenerated(&manifest, &out);
-                return;
-            }
-        },
+    let (source, (header, args)) = if let Some(root) = env::var_os("WDKContentRoot") {
+        ("wdk", wdk_setup(&manifest, Path::new(&root)))
+    } else if let Some(setup) = wine_setup(&manifest) {
+        ("wine", setup)
+    } else {
+        use_pregenerated(&manifest, &out);
+        return;
     };
     write_source(&out, source);
     let hand_declared = hand_declared_names(&manifest.join("src/missing.rs"));
