@@ -4,6 +4,11 @@
 //! with a WDK), otherwise Wine's `ddk/wdm.h` + `ddk/wsk.h` (Debian `libwine-dev`). Clang always
 //! parses for `x86_64-pc-windows-msvc`, and C integer types map through `crate::ctypes`, so the
 //! generated layouts are the x64 Windows ones whatever the Rust target (host unit tests included).
+//!
+//! Without either header set (docs.rs, a machine without `libwine-dev`), the bindings generated
+//! once from Wine's headers and checked in (`pregenerated/`) are used instead, with a
+//! warning; `tests/pregenerated.rs` fails when they differ from a fresh generation. What was
+//! used is written to `OUT_DIR/bindings-source.txt` (`wdk`, `wine` or `pregenerated`).
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -139,13 +144,19 @@ fn main() {
     println!("cargo:rerun-if-changed=src/missing.rs");
     println!("cargo:rerun-if-env-changed=WDKContentRoot");
     println!("cargo:rerun-if-env-changed=WSK_BINDINGS_WINE_INCLUDE");
+    println!("cargo:rerun-if-changed=pregenerated");
 
     let out = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default());
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let (header, args) = match env::var_os("WDKContentRoot") {
-        Some(root) => wdk_setup(&manifest, Path::new(&root)),
-        None => wine_setup(&manifest),
+    let (source, (header, args)) = if let Some(root) = env::var_os("WDKContentRoot") {
+        ("wdk", wdk_setup(&manifest, Path::new(&root)))
+    } else if let Some(setup) = wine_setup(&manifest) {
+        ("wine", setup)
+    } else {
+        use_pregenerated(&manifest, &out);
+        return;
     };
+    write_source(&out, source);
     let hand_declared = hand_declared_names(&manifest.join("src/missing.rs"));
 
     let types = builder(&header, &args, &hand_declared)
@@ -266,24 +277,46 @@ fn common_args() -> Vec<String> {
     ]
 }
 
-/// Linux host: Wine's headers, with clang's own resource headers (stdarg.h, ...).
-fn wine_setup(manifest: &Path) -> (PathBuf, Vec<String>) {
+/// The bindings checked in under `pregenerated/` (generated from Wine's headers by this
+/// script), for a machine with neither header set.
+const PREGENERATED: [&str; 3] = ["types.rs", "ntoskrnl.rs", "netio.rs"];
+
+fn use_pregenerated(manifest: &Path, out: &Path) {
+    println!(
+        "cargo:warning=wsk-bindings: no WDK (WDKContentRoot) and no Wine headers (libwine-dev): \
+         using the bindings checked in under pregenerated/"
+    );
+    for file in PREGENERATED {
+        let from = manifest.join("pregenerated").join(file);
+        if let Err(e) = std::fs::copy(&from, out.join(file)) {
+            fail(&format!("cannot copy {}: {e}", from.display()));
+        }
+    }
+    write_source(out, "pregenerated");
+}
+
+fn write_source(out: &Path, source: &str) {
+    let path = out.join("bindings-source.txt");
+    if let Err(e) = std::fs::write(&path, source) {
+        fail(&format!("cannot write {}: {e}", path.display()));
+    }
+}
+
+/// Linux host: Wine's headers, with clang's own resource headers (stdarg.h, ...); `None` when
+/// they are not installed.
+fn wine_setup(manifest: &Path) -> Option<(PathBuf, Vec<String>)> {
     let wine =
         env::var("WSK_BINDINGS_WINE_INCLUDE").unwrap_or_else(|_| "/usr/include/wine/wine".into());
     let wine = PathBuf::from(wine);
     if !wine.join("windows/ddk/wsk.h").exists() {
-        fail(&format!(
-            "{}/windows/ddk/wsk.h not found: install Wine's headers (Debian: apt-get install libwine-dev) \
-             or run `cargo xtask setup`",
-            wine.display()
-        ));
+        return None;
     }
     let mut args = common_args();
     args.push("-nostdinc".into());
     args.push(format!("-isystem{}", clang_resource_include().display()));
     args.push(format!("-I{}", wine.join("msvcrt").display()));
     args.push(format!("-I{}", wine.join("windows").display()));
-    (manifest.join("include/wine.h"), args)
+    Some((manifest.join("include/wine.h"), args))
 }
 
 /// Windows host: the WDK's kernel-mode headers (never exercised on the Linux machines).

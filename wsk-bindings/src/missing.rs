@@ -43,6 +43,33 @@ extern "system" {
     pub fn KeFlushQueuedDpcs();
 }
 
+// `DbgPrintEx` (wdm.h: `ULONG __cdecl DbgPrintEx(ULONG ComponentId, ULONG Level, PCSTR
+// Format, ...)`) is declared by hand: Wine's winternl.h spells its return type `NTSTATUS`, the
+// WDK `ULONG`; one declaration keeps the crates above identical under both header sets.
+// Exported by ntoskrnl.exe (and by Wine's, forwarded to ntdll, which prints it on the
+// `debugstr` channel at the `warn` level).
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
+extern "C" {
+    /// Prints a formatted message to the kernel debugger if `ComponentId`'s filter passes
+    /// `Level` (wdm.h). IRQL <= DIRQL; `%s` with a nonpaged buffer is safe at any IRQL.
+    pub fn DbgPrintEx(component_id: u32, level: u32, format: *const core::ffi::c_char, ...) -> u32;
+}
+
+/// `DPFLTR_IHVDRIVER_ID` (dpfilter.h `DPFLTR_TYPE`, value 77): the component ID Microsoft's
+/// "Reading and Filtering Debugging Messages" page tells third-party drivers to use.
+pub const DPFLTR_IHVDRIVER_ID: u32 = 77;
+/// `DPFLTR_ERROR_LEVEL` (wdm.h, winternl.h): always shown by a debugger.
+pub const DPFLTR_ERROR_LEVEL: u32 = 0;
+/// `DPFLTR_WARNING_LEVEL` (wdm.h, winternl.h).
+pub const DPFLTR_WARNING_LEVEL: u32 = 1;
+/// `DPFLTR_TRACE_LEVEL` (wdm.h, winternl.h).
+pub const DPFLTR_TRACE_LEVEL: u32 = 2;
+/// `DPFLTR_INFO_LEVEL` (wdm.h, winternl.h).
+pub const DPFLTR_INFO_LEVEL: u32 = 3;
+
 /// Keeps the signature honest: the completion routine type returns an NTSTATUS.
 pub type CompletionStatus = NTSTATUS;
 

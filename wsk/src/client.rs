@@ -83,8 +83,13 @@ impl WskClient {
     ///
     /// # Safety
     /// `device` is this driver's device object and outlives the client and all its sockets
-    /// (deferred work items are queued on it).
-    pub unsafe fn register(device: NonNull<c_void>, capture_wait: Duration) -> Result<Self> {
+    /// (deferred work items are queued on it). Keep the client until unload in a `static`
+    /// [`crate::driver::ClientSlot`] and shut it down there.
+    pub unsafe fn register(
+        device: impl crate::driver::DeviceObjectPtr,
+        capture_wait: Duration,
+    ) -> Result<Self> {
+        let device = device.into_device_object();
         let mut inner = PoolArc::try_new(ClientInner {
             registration: UnsafeCell::new(sys::WSK_REGISTRATION::default()),
             client_npi: sys::WSK_CLIENT_NPI {
@@ -96,7 +101,7 @@ impl WskClient {
                 Dispatch: ptr::null(),
             }),
             progress: AtomicU8::new(NOT_REGISTERED),
-            device: device.cast(),
+            device,
         })?;
         let this = PoolArc::get_mut(&mut inner).ok_or(Error::NO_MEMORY)?;
         // SAFETY: both structures live in pool at a stable address until WskDeregister (in drop).

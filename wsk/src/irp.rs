@@ -12,7 +12,10 @@ use crate::sync::Event;
 use crate::{Error, NtStatus, PoolBox, PoolBuffer, Result, SockAddr};
 
 /// How long a cancelled request may take to complete before its socket is closed under it.
-const CANCEL_GRACE: Duration = Duration::from_secs(1);
+/// A blocking call's timeout therefore costs up to `timeout + CANCEL_GRACE` under a provider
+/// that ignores cancellation (Wine's netio), and the socket is closed afterwards: the call
+/// then fails with [`Error::TIMEOUT_SOCKET_CLOSED`]. Documented on the socket types' calls.
+pub(crate) const CANCEL_GRACE: Duration = Duration::from_secs(1);
 /// How long closing the socket may take to complete a request before it is abandoned.
 const FORCE_GRACE: Duration = Duration::from_secs(5);
 
@@ -193,14 +196,14 @@ impl Blocking {
     /// `buffer_len` bytes, addresses). `start` calls the WSK function with the IRP, passing
     /// only pointers into that memory. When `timeout` expires, the IRP is cancelled; if the
     /// provider does not complete it within a grace period, `force` must make it (by closing
-    /// the socket). Returns the IRP's `Information` and the memory.
+    /// the socket; it returns true if it did). Returns the IRP's `Information` and the memory.
     fn run(
         &mut self,
         buffer_len: usize,
         timeout: Duration,
         fill: impl FnOnce(&mut OpMemory),
         start: impl FnOnce(*mut sys::IRP, &mut OpMemory) -> i32,
-        force: impl FnOnce(),
+        force: impl FnOnce() -> bool,
     ) -> Result<(usize, &OpMemory)> {
         let op = self.op(buffer_len)?;
         op.memory.size_returned = 0;
@@ -224,9 +227,20 @@ impl Blocking {
             op.state.store(IDLE, Ordering::Release);
             return Err(Error::new(returned));
         }
-        if !completed && !self.cancel_and_wait(force) {
-            return Err(Error::TIMEOUT);
-        }
+        let timed_out = if completed {
+            Error::TIMEOUT
+        } else {
+            let (ended, closed) = self.cancel_and_wait(force);
+            let timed_out = if closed {
+                Error::TIMEOUT_SOCKET_CLOSED
+            } else {
+                Error::TIMEOUT
+            };
+            if !ended {
+                return Err(timed_out);
+            }
+            timed_out
+        };
         let op = self.slot.as_deref_mut().ok_or(Error::NO_MEMORY)?;
         op.state.store(IDLE, Ordering::Release);
         let (status, info) = op.irp.result();
@@ -234,7 +248,7 @@ impl Blocking {
             return Err(if completed {
                 Error::new(status)
             } else {
-                Error::TIMEOUT
+                timed_out
             });
         }
         Ok((info, &op.memory))
@@ -248,22 +262,23 @@ impl Blocking {
             .and_then(|op| op.memory.chain.take())
     }
 
-    /// After a timeout: cancel, then force, then abandon. True if the request completed
-    /// (with whatever status); false if it was abandoned to its completion routine.
-    fn cancel_and_wait(&mut self, force: impl FnOnce()) -> bool {
+    /// After a timeout: cancel, then force, then abandon. Returns (true if the request
+    /// completed, with whatever status, false if it was abandoned to its completion routine;
+    /// true if `force` closed the socket).
+    fn cancel_and_wait(&mut self, force: impl FnOnce() -> bool) -> (bool, bool) {
         let Some(op) = self.slot.as_deref() else {
-            return false;
+            return (false, false);
         };
         op.irp.cancel();
         if op.event.wait(CANCEL_GRACE) {
-            return true;
+            return (true, false);
         }
-        force();
+        let closed = force();
         if op.event.wait(FORCE_GRACE) {
-            return true;
+            return (true, closed);
         }
         let Some(op) = self.slot.take() else {
-            return false;
+            return (false, closed);
         };
         let raw = op.into_raw();
         // SAFETY: `raw` is the live op we just released; the completion routine frees it.
@@ -272,12 +287,12 @@ impl Blocking {
             .compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            return false;
+            return (false, closed);
         }
         // Completed between the wait and the exchange: the op is ours again.
         // SAFETY: the completion routine ran without taking ownership (state was not ABANDONED).
         self.slot = Some(unsafe { PoolBox::from_raw(raw) });
-        true
+        (true, closed)
     }
 }
 
@@ -328,10 +343,12 @@ impl<'b, Fill: FnOnce(&mut OpMemory)> Request<'b, Fill> {
         call: impl FnOnce(*mut sys::IRP, &mut OpMemory) -> i32,
     ) -> Result<(usize, &'b OpMemory)> {
         let stuck = self.stuck;
-        let force = || {
-            if let Some(socket) = stuck {
+        let force = || match stuck {
+            Some(socket) => {
                 let _ = socket.close();
+                true
             }
+            None => false,
         };
         self.blocking
             .run(self.buffer_len, self.timeout, self.fill, call, force)

@@ -58,7 +58,12 @@
 //! - Blocking calls run at PASSIVE_LEVEL and take a timeout. When it expires the IRP is
 //!   cancelled and the call waits for the cancellation to finish before any buffer is freed;
 //!   a provider that ignores cancellation (Wine's netio) gets its socket closed, which completes
-//!   the IRP. Memory a provider may still write is never freed under it.
+//!   the IRP. Memory a provider may still write is never freed under it. What a timeout
+//!   costs: under a provider that honours cancellation, about the timeout, and the socket
+//!   stays usable ([`Error::TIMEOUT`]); under one that ignores it, the timeout plus a one-second
+//!   grace period, after which the socket is closed and the error says so
+//!   ([`Error::TIMEOUT_SOCKET_CLOSED`], [`Error::socket_closed`]): a 1 s receive timeout under
+//!   Wine's netio.sys returns after about 2 s, and the connection is gone.
 //! - Tasks complete through handlers, reuse one IRP per task and never recurse when a
 //!   provider completes synchronously.
 //!
@@ -67,7 +72,9 @@
 //! event callbacks run at IRQL <= DISPATCH_LEVEL and must not block.
 //!
 //! See the crate's README (`wsk/README.md`) for the guide to embedding it in a WDM or KMDF
-//! driver.
+//! driver. Around the sockets, a driver finds the NT items it needs in [`nt`], the control
+//! device, dispatch table, panic handler and a `static` home for the client in [`driver`],
+//! and logging to the debugger without allocation in [`mod@log`] ([`info!`], [`error!`], ...).
 //!
 //! # Teardown
 //! Sockets hold a reference to their [`WskClient`]; the registration is released only after
@@ -115,8 +122,14 @@ macro_rules! utf16 {
 mod addr;
 #[cfg(doctest)]
 mod category_checks;
+/// The README's Rust snippets, run as doctests (its build recipe and smallest driver are
+/// `examples/wdm-echo-client`'s files, checked by xtask and built by `cargo xtask test`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 mod chain;
 mod client;
+pub mod driver;
 /// The categories a [`ConnectedSocket`] belongs to: type parameters, nothing to construct.
 pub mod category {
     pub use crate::socket::connected::{Connected, Connection, Stream};
@@ -124,9 +137,12 @@ pub mod category {
 pub mod cmsg;
 mod error;
 pub mod events;
+mod exact;
 pub mod io;
 mod irp;
+pub mod log;
 mod memory;
+pub mod nt;
 mod options;
 mod pool_arc;
 pub mod resolve;

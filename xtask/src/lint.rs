@@ -8,7 +8,8 @@
 //! user-mode target (`x86_64-pc-windows-gnu`: the client and wskctl, the bench program, the WSK
 //! provider and the provider model it shares with the host fake, the KMDF runtime, with their
 //! tests and tools) and for the KMDF shell (its own workspace, built against the Linux kit);
-//! then `wsk-bindings` in its WDK configuration ([`crate::wdk_names`]).
+//! then `wsk-bindings` in its WDK configuration ([`crate::wdk_names`]); then fmt and clippy in
+//! each example driver crate under `examples/` ([`crate::examples::lint`]).
 
 use std::process::Command;
 
@@ -111,6 +112,8 @@ pub(crate) fn run(layout: &Layout) -> Result<bool> {
     let ok = wdk_names::check(layout)?;
     report("wsk-bindings in its WDK configuration (no name clash)", ok);
     all_ok &= ok;
+    // The stand-alone example drivers (each its own workspace).
+    all_ok &= crate::examples::lint(layout)?;
     Ok(all_ok)
 }
 

@@ -11,9 +11,11 @@ mod choice;
 mod conformance;
 mod demo;
 mod e2e;
+mod examples;
 mod kmdf;
 mod layout;
 mod lint;
+mod new_driver;
 mod peers;
 mod proc;
 mod provider;
@@ -45,7 +47,8 @@ Main commands:
                      end-to-end suite under Wine for each shell (WDM, KMDF) with each WSK
                      provider (Wine's netio.sys, the wsk-rs provider), then the WSK
                      provider conformance table (both providers), then `bench --quick`
-                     (proves the bench runs; no timing is judged)
+                     (proves the bench runs; no timing is judged), then the examples and
+                     the new-driver template (built and run under Wine, below)
 
 Other commands:
   setup              install missing Debian packages (apt-get), Rust targets and the clippy
@@ -64,13 +67,22 @@ Other commands:
                      work through user-mode Winsock under Wine and native Linux, every
                      process pinned to CPU 0, N runs per figure (default 5), each shell x
                      provider (--quick: small transfers, one run, wdm + wskrs)
+  examples           build every stand-alone driver crate under examples/ and run it under
+                     Wine against a Linux peer (its DbgPrintEx output checked in wine.log)
+  new-driver NAME [--dir DIR]
+                     create DIR/NAME (default: ./NAME), a driver crate made from
+                     examples/wdm-echo-client with its name filled in
+  run-driver PATH    build the driver crate at PATH, load it under Wine (WINEDEBUG with
+                     warn+debugstr) next to a Linux echo server, print its debug output
+                     and whether it logged 'echo received'; then unload
   up                 prepare the prefix, load the driver and keep it loaded
   wskctl -- ARGS...  run wskctl.exe in the prefix (after `up`); passes its exit code
   down               stop and uninstall the driver, stop Wine
   clean-prefix       stop Wine and delete the Wine prefix (target/wine/prefix)
 
-WSK provider: `--provider wskrs` (or WSKRS_PROVIDER=wskrs) on up/e2e/test/demo/bench loads the
-project's own netio.sys (tests/wsk-provider) instead of Wine's built-in one (default: wine;
+WSK provider: `--provider wskrs` (or WSKRS_PROVIDER=wskrs) on up/e2e/test/demo/bench (and
+examples/run-driver) loads the project's own netio.sys (tests/wsk-provider) instead of Wine's
+built-in one (default: wine;
 `test` without a choice runs the suite with both). Cases that need WSK calls Wine's netio.sys
 lacks are reported as SKIP with Wine's and run with the wsk-rs provider.
 
@@ -166,6 +178,9 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
             setup::ensure(&layout)?;
             let built = artifacts::build(&layout)?;
             conformance::run(&layout, &built, &providers)
+        }
+        "examples" | "new-driver" | "run-driver" => {
+            new_driver::dispatch(&layout, command, &utf8_args(rest)?)
         }
         "up" => {
             no_args(command, rest)?;
@@ -286,6 +301,10 @@ fn test(layout: &Layout) -> Result<ExitCode> {
         println!("bench: ok (--quick ran every figure; timings are not judged in tests)");
     }
 
+    // The stand-alone driver crates and the new-driver template, run under Wine.
+    println!("== examples and the new-driver template");
+    let examples_ok = new_driver::test_step(layout, &providers);
+
     // The suites' summary lines (`e2e: ...`, `conformance: ...`) end the output unless
     // something else failed.
     if !unit_ok {
@@ -297,8 +316,11 @@ fn test(layout: &Layout) -> Result<ExitCode> {
     if !bench_ok {
         eprintln!("xtask test: FAILED: bench --quick could not run (its error above)");
     }
+    if !examples_ok {
+        eprintln!("xtask test: FAILED: an example or the template (the `FAILED` lines above)");
+    }
     Ok(
-        if unit_ok && lint_ok && e2e_ok && conformance_ok && bench_ok {
+        if unit_ok && lint_ok && e2e_ok && conformance_ok && bench_ok && examples_ok {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE

@@ -351,7 +351,23 @@ pub(crate) struct Session {
 
 impl Session {
     pub(crate) fn start(layout: &Layout, built: &Built) -> Result<Self> {
-        let wine = Wine::new(layout)?;
+        Self::start_with(layout, built, Wine::new(layout)?)
+    }
+
+    /// A session whose Wine processes all run with `WINEDEBUG=debug` (set before the first
+    /// one starts, so that services.exe and the driver host inherit it), e.g.
+    /// `-all,warn+debugstr` to get drivers' `DbgPrintEx` output in `wine.log`.
+    pub(crate) fn start_with_debug(layout: &Layout, built: &Built, debug: &str) -> Result<Self> {
+        let mut wine = Wine::new(layout)?;
+        for (k, v) in &mut wine.env {
+            if k == "WINEDEBUG" {
+                debug.clone_into(v);
+            }
+        }
+        Self::start_with(layout, built, wine)
+    }
+
+    fn start_with(layout: &Layout, built: &Built, wine: Wine) -> Result<Self> {
         remove_stale_scratch(layout);
         fs::create_dir_all(&layout.logs)
             .with_context(|| format!("creating {}", layout.logs.display()))?;

@@ -47,7 +47,7 @@ fn register_wsk(capture_wait: Duration) -> wsk::Result<WskClient> {
         .device_object()
         .ok_or(wsk::Error::new(NtStatus::DEVICE_NOT_READY))?;
     // SAFETY: the device object lives until unload, which shuts the client down first.
-    unsafe { WskClient::register(device.cast(), capture_wait) }
+    unsafe { WskClient::register(device, capture_wait) }
 }
 
 /// Driver entry point. IRQL: PASSIVE_LEVEL.

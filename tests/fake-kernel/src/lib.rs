@@ -43,6 +43,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+pub mod debug_print;
 pub mod devices;
 pub mod locked;
 pub mod netio;

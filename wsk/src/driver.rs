@@ -1,0 +1,212 @@
+//! What a driver needs around its sockets, in safe form: the device object the client is
+//! registered with ([`DeviceObjectPtr`]), a `static` home for the client until unload
+//! ([`ClientSlot`]), and the kernel plumbing of `wskrs-kernel` (the crate the wsk-rs drivers
+//! themselves use, re-exported here so that one dependency is enough): a named control device
+//! with its symbolic link ([`ControlDevice`], [`ControlDeviceSlot`]), the dispatch table
+//! ([`DispatchTable`]), IRP completion ([`complete_irp`]) and the bug check a panic ends in
+//! ([`bug_check_on_panic`]).
+//!
+//! The smallest driver that keeps a client until unload:
+//! ```
+//! # use wskrs_fake_kernel as fake;
+//! # let _kernel = fake::Kernel::start();
+//! use core::time::Duration;
+//! use wsk::driver::{ClientSlot, ControlDeviceSlot, ControlDeviceSpec};
+//! use wsk::nt::{DRIVER_OBJECT, NTSTATUS, UNICODE_STRING};
+//! use wsk::{NtStatus, WskClient};
+//!
+//! static DEVICE: ControlDeviceSlot = ControlDeviceSlot::new(ControlDeviceSpec {
+//!     name: wsk::utf16!("\\Device\\MyDriver"),
+//!     link: wsk::utf16!("\\DosDevices\\MyDriver"),
+//!     device_type: wsk::nt::FILE_DEVICE_UNKNOWN,
+//!     characteristics: 0,
+//!     exclusive: false,
+//! });
+//! static CLIENT: ClientSlot = ClientSlot::new();
+//!
+//! #[no_mangle]
+//! pub unsafe extern "system" fn DriverEntry(
+//!     driver: *mut DRIVER_OBJECT,
+//!     _registry_path: *mut UNICODE_STRING,
+//! ) -> NTSTATUS {
+//!     // SAFETY: the I/O manager passes this driver's valid driver object.
+//!     if let Err(status) = unsafe { DEVICE.create(driver) } {
+//!         return status.0;
+//!     }
+//!     let Some(device) = DEVICE.device_object() else {
+//!         return NtStatus::UNSUCCESSFUL.0;
+//!     };
+//!     // SAFETY: the device lives until unload, which shuts the client down first.
+//!     match unsafe { WskClient::register(device, Duration::from_secs(5)) } {
+//!         Ok(client) => drop(CLIENT.set(client)),
+//!         Err(e) => {
+//!             // SAFETY: nothing else uses the device yet.
+//!             drop(unsafe { DEVICE.take() });
+//!             return e.status().0;
+//!         }
+//!     }
+//!     // SAFETY: `driver` is valid and ours to fill in DriverEntry.
+//!     unsafe { (*driver).DriverUnload = Some(driver_unload) };
+//!     NtStatus::SUCCESS.0
+//! }
+//!
+//! unsafe extern "C" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
+//!     if let Some(client) = CLIENT.take() {
+//!         let _ = client.shutdown(Duration::from_secs(5));
+//!     }
+//!     // SAFETY: unload: no request can arrive, and the client is gone.
+//!     drop(unsafe { DEVICE.take() });
+//! }
+//! # let mut driver = wsk::nt::DRIVER_OBJECT::default();
+//! # assert_eq!(unsafe { DriverEntry(&mut driver, core::ptr::null_mut()) }, 0);
+//! # let client = CLIENT.get().unwrap();
+//! # assert!(client.provider_version() > 0);
+//! # drop(client);
+//! # unsafe { driver.DriverUnload.unwrap()(&mut driver) };
+//! # assert!(CLIENT.get().is_none());
+//! ```
+
+use core::ffi::c_void;
+use core::ptr::NonNull;
+
+use wsk_bindings as sys;
+
+pub use wskrs_kernel::{
+    bug_check_on_panic, complete_irp, BugCheck, CancelSpinLockGuard, ControlDevice,
+    ControlDeviceSlot, ControlDeviceSpec, DispatchRoutine, DispatchTable, UnloadRoutine,
+    RUST_PANIC_BUGCHECK_CODE,
+};
+
+use crate::{SpinLock, WskClient};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A pointer to a `DEVICE_OBJECT`: what [`WskClient::register`] takes, so that a driver object
+/// (or any other pointer) passed by mistake does not compile. Sealed.
+///
+/// Implemented for `NonNull<wsk::nt::DEVICE_OBJECT>` (what [`ControlDeviceSlot`] hands out)
+/// and for `NonNull<c_void>`, the untyped form for a device object typed by another bindings
+/// crate (KMDF: `WdfDeviceWdmGetDeviceObject` returns `wdk_sys::PDEVICE_OBJECT`; cast it).
+///
+/// ```compile_fail
+/// # use core::ptr::NonNull;
+/// # fn driver_entry(driver: NonNull<wsk::nt::DRIVER_OBJECT>) -> wsk::Result<()> {
+/// // A DRIVER_OBJECT is not a device object: this does not compile.
+/// let _client = unsafe { wsk::WskClient::register(driver, core::time::Duration::ZERO) }?;
+/// # Ok(()) }
+/// ```
+/// ```
+/// # use core::ptr::NonNull;
+/// # fn device_added(device: NonNull<wsk::nt::DEVICE_OBJECT>) -> wsk::Result<()> {
+/// let _client = unsafe { wsk::WskClient::register(device, core::time::Duration::ZERO) }?;
+/// # Ok(()) }
+/// ```
+pub trait DeviceObjectPtr: sealed::Sealed {
+    /// The device object.
+    fn into_device_object(self) -> NonNull<sys::DEVICE_OBJECT>;
+}
+
+impl sealed::Sealed for NonNull<sys::DEVICE_OBJECT> {}
+impl DeviceObjectPtr for NonNull<sys::DEVICE_OBJECT> {
+    fn into_device_object(self) -> NonNull<sys::DEVICE_OBJECT> {
+        self
+    }
+}
+
+impl sealed::Sealed for NonNull<c_void> {}
+impl DeviceObjectPtr for NonNull<c_void> {
+    fn into_device_object(self) -> NonNull<sys::DEVICE_OBJECT> {
+        self.cast()
+    }
+}
+
+/// A `static` home for a driver's [`WskClient`], from `DriverEntry` (or first use) until
+/// unload: [`Self::set`] once, [`Self::get`] a clone wherever a socket is opened,
+/// [`Self::take`] in unload and then [`WskClient::shutdown`].
+///
+/// # Invariants
+/// Holds at most one client; the lock is held only to move or clone it (never to drop one,
+/// since dropping the last clone deregisters, which needs PASSIVE_LEVEL).
+pub struct ClientSlot(SpinLock<Option<WskClient>>);
+
+impl ClientSlot {
+    /// An empty slot. IRQL: any.
+    #[must_use]
+    pub const fn new() -> Self {
+        Self(SpinLock::new(None))
+    }
+
+    /// Keeps `client`. IRQL <= DISPATCH_LEVEL.
+    ///
+    /// # Errors
+    /// Gives `client` back if the slot already holds one.
+    pub fn set(&self, client: WskClient) -> Result<(), WskClient> {
+        let mut slot = self.0.lock();
+        if slot.is_some() {
+            return Err(client);
+        }
+        *slot = Some(client);
+        Ok(())
+    }
+
+    /// A clone of the client, if the slot holds one. IRQL <= DISPATCH_LEVEL; drop the clone at
+    /// PASSIVE_LEVEL if the slot might have been emptied meanwhile (the last clone deregisters).
+    #[must_use]
+    pub fn get(&self) -> Option<WskClient> {
+        self.0.lock().clone()
+    }
+
+    /// Empties the slot, handing the client back (for [`WskClient::shutdown`] in unload).
+    /// IRQL <= DISPATCH_LEVEL; drop or shut down the result at PASSIVE_LEVEL.
+    #[must_use]
+    pub fn take(&self) -> Option<WskClient> {
+        self.0.lock().take()
+    }
+}
+
+impl Default for ClientSlot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+
+    use super::*;
+    use wskrs_fake_kernel as fake;
+
+    #[test]
+    fn slot_holds_one_client_until_taken() {
+        let _kernel = fake::Kernel::start();
+        let slot = ClientSlot::new();
+        assert!(slot.get().is_none());
+        // SAFETY: the fake device lives for the whole process.
+        let client = unsafe { WskClient::register(fake::device(), Duration::from_secs(1)) };
+        let Ok(client) = client else {
+            panic!("register failed: {:?}", client.err());
+        };
+        let second = client.clone();
+        assert!(slot.set(client).is_ok());
+        assert!(
+            slot.set(second).is_err(),
+            "a full slot gives the client back"
+        );
+        assert!(slot.get().is_some());
+        let Some(client) = slot.take() else {
+            panic!("the slot was emptied early");
+        };
+        assert!(slot.get().is_none());
+        assert!(client.shutdown(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn a_typed_device_pointer_is_the_same_address() {
+        let untyped = fake::device();
+        let typed: NonNull<sys::DEVICE_OBJECT> = untyped.cast();
+        assert_eq!(untyped.into_device_object(), typed.into_device_object());
+    }
+}

@@ -1,0 +1,294 @@
+//! `cargo xtask new-driver NAME [--dir DIR]`: a new driver crate from the minimal WDM example
+//! (`examples/wdm-echo-client`), its name filled in, depending on this checkout's `wsk` by
+//! path; and `cargo xtask run-driver PATH`, which builds such a crate and loads it under Wine
+//! (see `examples.rs`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use std::process::ExitCode;
+
+use crate::artifacts::{self, Built};
+use crate::choice::Choice;
+use crate::examples::{self, camel_case, Check, DriverCrate};
+use crate::layout::Layout;
+use crate::provider::Provider;
+use crate::setup;
+use crate::util::{fmt_duration, say};
+
+/// The example the template is made from, and the names in it that become the new crate's.
+const TEMPLATE: &str = "wdm-echo-client";
+const TEMPLATE_SERVICE: &str = "WdmEchoClient";
+/// Files copied (relative to the example); `target/` is not.
+const FILES: &[&str] = &[
+    "Cargo.toml",
+    "Cargo.lock",
+    "build.rs",
+    ".cargo/config.toml",
+    "src/lib.rs",
+];
+
+/// A crate name cargo accepts and a service name Windows accepts: lowercase ASCII letter
+/// first, then letters, digits, `-` or `_`, at most 64 characters.
+fn check_name(name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+    let rest_ok =
+        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !first_ok || !rest_ok || name.len() > 64 {
+        bail!(
+            "`{name}` is not a usable driver name: start with a lowercase letter, then lowercase \
+             letters, digits, `-` or `_` (at most 64)"
+        );
+    }
+    Ok(())
+}
+
+/// The template's text with `name` filled in.
+fn fill(file: &str, text: &str, name: &str, wsk_path: &str) -> String {
+    let service = camel_case(name);
+    match file {
+        "Cargo.toml" => text
+            .replace(
+                &format!("name = \"{TEMPLATE}\""),
+                &format!("name = \"{name}\""),
+            )
+            .replace(
+                "Example: a WDM driver that connects to an echo server from DriverEntry",
+                "A WDM driver on wsk",
+            )
+            .replace("path = \"../../wsk\"", &format!("path = \"{wsk_path}\"")),
+        "Cargo.lock" => text.replace(
+            &format!("name = \"{TEMPLATE}\""),
+            &format!("name = \"{name}\""),
+        ),
+        "src/lib.rs" => text
+            .replace(&format!("{TEMPLATE}:"), &format!("{name}:"))
+            .replace(TEMPLATE_SERVICE, &service),
+        _ => text.to_owned(),
+    }
+}
+
+/// Creates `DIR/NAME` (DIR: the current directory by default). Returns the crate's directory.
+pub(crate) fn create(layout: &Layout, name: &str, dir: Option<&Path>) -> Result<PathBuf> {
+    check_name(name)?;
+    let parent = match dir {
+        Some(d) => d.to_path_buf(),
+        None => std::env::current_dir().context("reading the current directory")?,
+    };
+    let dest = parent.join(name);
+    if dest.exists() {
+        bail!("{} exists already", dest.display());
+    }
+    let template = layout.root.join("examples").join(TEMPLATE);
+    let wsk = layout.root.join("wsk");
+    let wsk_path = wsk
+        .to_str()
+        .with_context(|| format!("{} is not valid UTF-8", wsk.display()))?;
+    for file in FILES {
+        let from = template.join(file);
+        let text = match fs::read_to_string(&from) {
+            Ok(text) => text,
+            // The lock file is optional: cargo makes one.
+            Err(_) if *file == "Cargo.lock" => continue,
+            Err(e) => return Err(e).with_context(|| format!("reading {}", from.display())),
+        };
+        let to = dest.join(file);
+        if let Some(folder) = to.parent() {
+            fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+        }
+        fs::write(&to, fill(file, &text, name, wsk_path))
+            .with_context(|| format!("writing {}", to.display()))?;
+    }
+    Ok(dest)
+}
+
+/// The commands of this module and of `examples.rs`: `examples`, `new-driver`, `run-driver`.
+pub(crate) fn dispatch(layout: &Layout, command: &str, args: &[String]) -> Result<ExitCode> {
+    match command {
+        "new-driver" => {
+            new_driver(layout, args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "run-driver" => {
+            let [path] = args else {
+                bail!("usage: cargo xtask run-driver PATH");
+            };
+            setup::ensure(layout)?;
+            let built = artifacts::build(layout)?;
+            run_driver(layout, &built, Path::new(path))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => {
+            if let Some(extra) = args.first() {
+                bail!("`{command}` takes no arguments (got `{extra}`)");
+            }
+            setup::ensure(layout)?;
+            let built = artifacts::build(layout)?;
+            let providers = match Provider::explicit()? {
+                Some(provider) => vec![provider],
+                None => vec![Provider::chosen()?],
+            };
+            Ok(if examples::run_examples(layout, &built, &providers) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+/// `cargo xtask new-driver NAME [--dir DIR]`.
+fn new_driver(layout: &Layout, args: &[String]) -> Result<()> {
+    let mut name = None;
+    let mut dir = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--dir" => dir = Some(PathBuf::from(it.next().context("--dir needs a value")?)),
+            other if other.starts_with('-') => bail!("new-driver: unknown option `{other}`"),
+            other if name.is_none() => name = Some(other.to_owned()),
+            other => bail!("new-driver: one NAME only (got `{other}` too)"),
+        }
+    }
+    let name = name.context("usage: cargo xtask new-driver NAME [--dir DIR]")?;
+    let dest = create(layout, &name, dir.as_deref())?;
+    say(&format!("new-driver: created {}", dest.display()));
+    say(&format!(
+        "  build it:  cd {} && ECHO_SERVER=127.0.0.1:7000 cargo build --release",
+        dest.display()
+    ));
+    say(&format!(
+        "  load it under Wine against a Linux echo server: cargo xtask run-driver {}",
+        dest.display()
+    ));
+    Ok(())
+}
+
+/// `cargo xtask run-driver PATH`: builds the crate at PATH, loads it under Wine next to its
+/// peer (an echo server, or a Linux client when the crate listens on `LISTEN_ADDR`), prints
+/// its debug output and the result, unloads it.
+pub(crate) fn run_driver(layout: &Layout, built: &Built, path: &Path) -> Result<()> {
+    let krate = DriverCrate::open(path)?;
+    let check = check_of(&krate);
+    let ran = examples::run(layout, built, &krate, check)?;
+    for line in &ran.output {
+        say(&format!("  driver: {line}"));
+    }
+    say(&format!(
+        "run-driver {}: built ({}), loaded ({}) as service {}, {}",
+        krate.package,
+        fmt_duration(ran.built),
+        fmt_duration(ran.loaded),
+        krate.service(),
+        ran.result
+    ));
+    Ok(())
+}
+
+/// A crate that reads `LISTEN_ADDR` is a server; any other one an echo client.
+fn check_of(krate: &DriverCrate) -> Check {
+    let lib = fs::read_to_string(krate.dir.join("src/lib.rs")).unwrap_or_default();
+    if lib.contains("option_env!(\"LISTEN_ADDR\")") {
+        Check::EchoServer
+    } else {
+        Check::EchoClient
+    }
+}
+
+/// `cargo xtask test`'s step: every example under each of `providers`, built as its author
+/// builds it and run under Wine (one line each), then a crate made by `new-driver` in a
+/// temporary directory. True if all passed.
+pub(crate) fn test_step(layout: &Layout, providers: &[Provider]) -> bool {
+    match artifacts::build(layout) {
+        Ok(built) => {
+            let examples_ok = examples::run_examples(layout, &built, providers);
+            providers
+                .first()
+                .copied()
+                .unwrap_or(Provider::Wine)
+                .select();
+            test_template(layout, &built) && examples_ok
+        }
+        Err(err) => {
+            eprintln!("error: the examples could not run: {err:#}");
+            false
+        }
+    }
+}
+
+/// The template step: a crate made in a temporary directory, built and
+/// loaded, reaching "echo received". True if it did.
+fn test_template(layout: &Layout, built: &Built) -> bool {
+    let scratch = layout
+        .target
+        .join("tmp")
+        .join(format!("new-driver-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&scratch);
+    let result = create(layout, "my-first-driver", Some(&scratch)).and_then(|dir| {
+        let krate = DriverCrate::open(&dir)?;
+        examples::run(layout, built, &krate, check_of(&krate))
+    });
+    let _ = fs::remove_dir_all(&scratch);
+    match result {
+        Ok(ran) => {
+            say(&format!(
+                "template new-driver my-first-driver: built ({}), loaded ({}), {}",
+                fmt_duration(ran.built),
+                fmt_duration(ran.loaded),
+                ran.result
+            ));
+            true
+        }
+        Err(e) => {
+            say(&format!(
+                "template new-driver my-first-driver: FAILED: {e:#}"
+            ));
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(check_name("my-driver_2").is_ok());
+        for bad in ["", "My", "2x", "a b", "a/b", "é"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_template_gets_the_new_name_everywhere() {
+        let layout = Layout::discover().unwrap_or_else(|e| panic!("{e:#}"));
+        let scratch = std::env::temp_dir().join(format!("xtask-new-driver-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&scratch);
+        let dir = create(&layout, "net-probe", Some(&scratch)).unwrap_or_else(|e| panic!("{e:#}"));
+        let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+        let lib = fs::read_to_string(dir.join("src/lib.rs")).unwrap_or_default();
+        assert_eq!(
+            examples::package_name(&manifest).as_deref(),
+            Some("net-probe")
+        );
+        let wsk = layout.root.join("wsk");
+        assert!(
+            manifest.contains(&format!("path = \"{}\"", wsk.display())),
+            "{manifest}"
+        );
+        assert!(lib.contains("\\\\Device\\\\NetProbe"), "{lib}");
+        assert!(lib.contains("net-probe: echo received"), "{lib}");
+        assert!(!lib.contains(TEMPLATE) && !lib.contains(TEMPLATE_SERVICE));
+        assert!(dir.join(".cargo/config.toml").is_file());
+        assert!(dir.join("build.rs").is_file());
+        assert!(
+            create(&layout, "net-probe", Some(&scratch)).is_err(),
+            "exists"
+        );
+        let _ = fs::remove_dir_all(&scratch);
+    }
+}
