@@ -193,7 +193,7 @@ pub(crate) enum Command {
     ///
     /// Exits 0 when the driver answered with a success status, 1 otherwise.
     #[command(
-        after_help = "Examples:\n  wskctl raw --code 0x80572000 --input-hex 0300000008000000 --output-len 24\n  wskctl raw --code 0x80572000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
+        after_help = "Examples:\n  wskctl raw --code 0x80576000 --input-hex 0400000008000000 --output-len 24\n  wskctl raw --code 0x80576000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
     )]
     Raw(raw::RawArgs),
     /// An interactive session on one device handle: type wskctl commands without `wskctl`.

@@ -59,11 +59,11 @@ mod tests {
         let driver = HostDriver::default();
         let out = wskctl(
             &driver,
-            "raw --code 0x80572000 --input-hex 0300000008000000 --output-len 24",
+            "raw --code 0x80576000 --input-hex 0400000008000000 --output-len 24",
         );
         assert_eq!(out.code, 0);
-        assert_eq!(out.stdout, "status STATUS_SUCCESS (0x00000000)\noutput 030000001800000000000100000000010300000000000000\n");
-        let out = wskctl(&driver, "raw --code 0x80572000 --input-hex 03000000");
+        assert_eq!(out.stdout, "status STATUS_SUCCESS (0x00000000)\noutput 040000001800000000000100000000010400000000000000\n");
+        let out = wskctl(&driver, "raw --code 0x80576000 --input-hex 04000000");
         assert_eq!(
             (out.code, out.stdout.as_str()),
             (
@@ -71,7 +71,8 @@ mod tests {
                 "status STATUS_INFO_LENGTH_MISMATCH (0xC0000004)\noutput\n"
             )
         );
-        // A v1 client's INFO: the version is checked before anything else.
+        // A v1 client's INFO (its code without the read-access bits of ABI 4): the version
+        // mismatch, not an unknown code.
         let out = wskctl(
             &driver,
             "raw --code 2153193472 --input-hex 0100000008000000",
@@ -87,7 +88,7 @@ mod tests {
         );
         let out = wskctl(
             &driver,
-            "raw --code 0x80572000 --input-hex 0300000008000000 --output-len 8",
+            "raw --code 0x80576000 --input-hex 0400000008000000 --output-len 8",
         );
         assert_eq!(
             out.stdout,
