@@ -36,11 +36,14 @@ pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32)
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IoctlCode(pub u32);
 
+/// What the query codes need (ABI 4).
+const READ: u32 = FILE_READ_DATA;
+/// What every code that changes state needs.
 const READ_WRITE: u32 = FILE_READ_DATA | FILE_WRITE_DATA;
 
 impl IoctlCode {
     /// Driver and ABI versions and the endpoint count (`InfoRequest` -> `InfoReply`).
-    pub const INFO: Self = Self(ctl_code(DEVICE_TYPE, 0x800, METHOD_BUFFERED, FILE_READ_DATA));
+    pub const INFO: Self = Self(ctl_code(DEVICE_TYPE, 0x800, METHOD_BUFFERED, READ));
     /// Open a TCP connection (`TcpConnectRequest` -> `EndpointReply`).
     pub const TCP_CONNECT: Self = Self(ctl_code(DEVICE_TYPE, 0x801, METHOD_BUFFERED, READ_WRITE));
     /// Open a TCP listener running an in-kernel service (`TcpListenRequest` -> `EndpointReply`).
@@ -54,7 +57,7 @@ impl IoctlCode {
     /// Close an endpoint (`CloseRequest` -> `CloseReply`).
     pub const CLOSE: Self = Self(ctl_code(DEVICE_TYPE, 0x805, METHOD_BUFFERED, READ_WRITE));
     /// List the endpoints visible to the caller (`ListRequest` -> `ListReply` + entries).
-    pub const LIST: Self = Self(ctl_code(DEVICE_TYPE, 0x806, METHOD_BUFFERED, FILE_READ_DATA));
+    pub const LIST: Self = Self(ctl_code(DEVICE_TYPE, 0x806, METHOD_BUFFERED, READ));
 
     /// Open a UDP socket, user-driven or running an in-kernel service
     /// (`UdpBindRequest` -> `EndpointReply`).
@@ -70,11 +73,11 @@ impl IoctlCode {
     /// Get or set a socket option (`SocketOptionRequest` -> `SocketOptionReply`).
     pub const SOCKET_OPTION: Self = Self(ctl_code(DEVICE_TYPE, 0x80B, METHOD_BUFFERED, READ_WRITE));
     /// An endpoint's security descriptor as SDDL (`SecurityRequest` -> `SecurityReply`).
-    pub const SECURITY: Self = Self(ctl_code(DEVICE_TYPE, 0x80C, METHOD_BUFFERED, FILE_READ_DATA));
+    pub const SECURITY: Self = Self(ctl_code(DEVICE_TYPE, 0x80C, METHOD_BUFFERED, READ));
     /// Resolve a name to addresses (`ResolveRequest` -> `ResolveReply` + addresses).
-    pub const RESOLVE: Self = Self(ctl_code(DEVICE_TYPE, 0x80D, METHOD_BUFFERED, FILE_READ_DATA));
+    pub const RESOLVE: Self = Self(ctl_code(DEVICE_TYPE, 0x80D, METHOD_BUFFERED, READ));
     /// Driver-wide counters (`StatsRequest` -> `StatsReply`).
-    pub const STATS: Self = Self(ctl_code(DEVICE_TYPE, 0x80E, METHOD_BUFFERED, FILE_READ_DATA));
+    pub const STATS: Self = Self(ctl_code(DEVICE_TYPE, 0x80E, METHOD_BUFFERED, READ));
 
     /// Take a connection queued on an accept-mode listener (`AcceptRequest`; the output
     /// buffer, by direct I/O, receives the new connection's `EndpointReply`). Pends until a
@@ -88,8 +91,12 @@ impl IoctlCode {
     /// INFO as clients of ABI versions 1 to 3 send it (`FILE_ANY_ACCESS`): not a code of this
     /// ABI, but answered with `STATUS_REVISION_MISMATCH` so that such a client reports the
     /// version mismatch rather than an unknown code.
-    pub const INFO_BEFORE_ABI_4: Self =
-        Self(ctl_code(DEVICE_TYPE, 0x800, METHOD_BUFFERED, FILE_ANY_ACCESS));
+    pub const INFO_BEFORE_ABI_4: Self = Self(ctl_code(
+        DEVICE_TYPE,
+        0x800,
+        METHOD_BUFFERED,
+        FILE_ANY_ACCESS,
+    ));
 
     /// Every code of the ABI, in function order (0x800 upwards).
     pub const ALL: [Self; 17] = [
