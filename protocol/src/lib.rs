@@ -89,6 +89,9 @@ pub const DEVICE_NAME: &str = "\\Device\\WskRs";
 pub const DOS_DEVICE_NAME: &str = "\\DosDevices\\WskRs";
 /// The path user mode passes to `CreateFileW`.
 pub const USER_DEVICE_PATH: &str = "\\\\.\\WskRs";
+/// Who may open the device: SYSTEM and Administrators, full access; nobody else
+/// (`SDDL_DEVOBJ_SYS_ALL_ADM_ALL`, wdmsec.h). Both shells apply it to the device object.
+pub const DEVICE_SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
 /// The service (driver) name under which the driver is installed.
 pub const SERVICE_NAME: &str = "WskRs";
 /// The version of this ABI; every request and reply carries it in its [`Header`].

@@ -43,6 +43,42 @@ extern "system" {
     pub fn KeFlushQueuedDpcs();
 }
 
+// A device object's security descriptor, set the way `IoCreateDeviceSecure` (wdmsec.lib,
+// which the project does not link) does it: a kernel handle to the object
+// (`ObOpenObjectByPointer`, ntifs.h), `ZwSetSecurityObject` (ntifs.h; Wine's wdm.h), then
+// `ZwClose` (wdm.h). Declared by hand: the header sets disagree on where they live. Wine 8.0
+// implements all three; its `ObSetSecurityObjectByPointer` is a stub.
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
+extern "system" {
+    /// Opens a handle to a referenced object. IRQL: PASSIVE_LEVEL.
+    pub fn ObOpenObjectByPointer(
+        object: *mut core::ffi::c_void,
+        handle_attributes: u32,
+        access_state: *mut core::ffi::c_void,
+        desired_access: u32,
+        object_type: *mut core::ffi::c_void,
+        access_mode: i8,
+        handle: *mut *mut core::ffi::c_void,
+    ) -> NTSTATUS;
+    /// Sets parts of an object's security descriptor. IRQL: PASSIVE_LEVEL.
+    pub fn ZwSetSecurityObject(
+        handle: *mut core::ffi::c_void,
+        security_information: u32,
+        security_descriptor: *mut core::ffi::c_void,
+    ) -> NTSTATUS;
+    /// Closes a handle. IRQL: PASSIVE_LEVEL.
+    pub fn ZwClose(handle: *mut core::ffi::c_void) -> NTSTATUS;
+}
+
+/// `OBJ_KERNEL_HANDLE` (ntdef.h): a handle in the system process's table, out of reach of
+/// user mode.
+pub const OBJ_KERNEL_HANDLE: u32 = 0x0000_0200;
+/// `DACL_SECURITY_INFORMATION` (winnt.h): the DACL part of a security descriptor.
+pub const DACL_SECURITY_INFORMATION: u32 = 0x0000_0004;
+
 /// Keeps the signature honest: the completion routine type returns an NTSTATUS.
 pub type CompletionStatus = NTSTATUS;
 

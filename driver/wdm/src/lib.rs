@@ -31,14 +31,15 @@ use wskrs_kernel::{
 /// The core, shared by every dispatch routine.
 static DRIVER: Driver<PendedIrp> = Driver::new(register_wsk);
 
-/// This driver's device (`\Device\WskRs`) and its link, created in `DriverEntry`, deleted in
-/// unload.
+/// This driver's device (`\Device\WskRs`, SYSTEM and Administrators only) and its link,
+/// created in `DriverEntry`, deleted in unload.
 static DEVICE: ControlDeviceSlot = ControlDeviceSlot::new(ControlDeviceSpec {
     name: wsk::utf16!(wskrs_protocol::DEVICE_NAME),
     link: wsk::utf16!(wskrs_protocol::DOS_DEVICE_NAME),
     device_type: wskrs_protocol::DEVICE_TYPE,
     characteristics: 0,
     exclusive: false,
+    sddl: Some(wskrs_protocol::DEVICE_SDDL),
 });
 
 /// Registers the WSK client on the core's first request. IRQL: PASSIVE_LEVEL.
