@@ -73,6 +73,40 @@ extern "system" {
     pub fn ZwClose(handle: *mut core::ffi::c_void) -> NTSTATUS;
 }
 
+// Who opened a handle: the user of the current process's token, read at IRP_MJ_CREATE (which
+// runs in the opener's context on Windows). `ZwOpenProcessTokenEx` and
+// `ZwQueryInformationToken` (ntifs.h); Wine 8.0 implements both (forwarded to ntdll), while
+// its `PsReferencePrimaryToken` is a stub.
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
+extern "system" {
+    /// Opens a process's primary token. IRQL: PASSIVE_LEVEL.
+    pub fn ZwOpenProcessTokenEx(
+        process: *mut core::ffi::c_void,
+        desired_access: u32,
+        handle_attributes: u32,
+        token: *mut *mut core::ffi::c_void,
+    ) -> NTSTATUS;
+    /// Reads one class of information from a token. IRQL: PASSIVE_LEVEL.
+    pub fn ZwQueryInformationToken(
+        token: *mut core::ffi::c_void,
+        information_class: u32,
+        information: *mut core::ffi::c_void,
+        length: u32,
+        return_length: *mut u32,
+    ) -> NTSTATUS;
+}
+
+/// `NtCurrentProcess()` (wdm.h): the pseudo-handle of the current process, `(HANDLE)-1`.
+pub const NT_CURRENT_PROCESS: isize = -1;
+/// `TOKEN_QUERY` (winnt.h): the access right to query a token.
+pub const TOKEN_QUERY: u32 = 0x0008;
+/// `TokenUser` (ntifs.h `TOKEN_INFORMATION_CLASS`): a `TOKEN_USER`, whose first field is a
+/// `SID_AND_ATTRIBUTES { PSID Sid; ULONG Attributes; }` pointing into the same buffer.
+pub const TOKEN_USER_CLASS: u32 = 1;
+
 /// `OBJ_KERNEL_HANDLE` (ntdef.h): a handle in the system process's table, out of reach of
 /// user mode.
 pub const OBJ_KERNEL_HANDLE: u32 = 0x0000_0200;

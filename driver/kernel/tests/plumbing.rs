@@ -230,7 +230,11 @@ fn a_spec_with_sddl_gets_that_dacl_before_its_link_exists() {
         Some(expected.as_bytes()),
         "the device object carries exactly the descriptor of the SDDL"
     );
-    assert_eq!(devices::open_handles(), 0, "the handle to the device is closed");
+    assert_eq!(
+        devices::open_handles(),
+        0,
+        "the handle to the device is closed"
+    );
     drop(device);
 
     // A failure to set it leaves nothing behind, and no link was ever made.
@@ -249,5 +253,23 @@ fn a_spec_with_sddl_gets_that_dacl_before_its_link_exists() {
     let refused = unsafe { ControlDevice::create(driver(), owner_only) };
     assert_eq!(refused.err(), Some(NtStatus::INVALID_PARAMETER));
     assert!(devices::devices().is_empty());
+    kernel.assert_clean();
+}
+
+#[test]
+fn the_current_process_user_is_read_from_its_token() {
+    let kernel = Kernel::start();
+    let user = wskrs_kernel::current_process_user().expect("the token's user");
+    assert_eq!(user.to_string(), "S-1-5-21-1-2-3-1001");
+    wskrs_fake_kernel::security::set_current_user(5, &[18]);
+    assert_eq!(
+        wskrs_kernel::current_process_user().map(|s| s.to_string()),
+        Ok("S-1-5-18".to_owned())
+    );
+    wskrs_fake_kernel::security::fail_next_open_token(NtStatus::ACCESS_DENIED.0);
+    assert_eq!(
+        wskrs_kernel::current_process_user(),
+        Err(NtStatus::ACCESS_DENIED)
+    );
     kernel.assert_clean();
 }

@@ -59,7 +59,7 @@ pub fn fail_next_set_security(status: i32) {
     FAIL_SET_SECURITY.store(status, Ordering::Relaxed);
 }
 
-/// Kernel handles opened and not closed yet.
+/// Kernel handles (to devices and tokens) opened and not closed yet.
 #[must_use]
 pub fn open_handles() -> usize {
     lock(&HANDLES).len()
@@ -242,11 +242,25 @@ pub unsafe extern "C" fn ObOpenObjectByPointer(
     if !lock(&DEVICES).iter().any(|d| d.object == object as usize) {
         return NtStatus::INVALID_HANDLE.0;
     }
-    let value = NEXT_HANDLE.fetch_add(4, Ordering::Relaxed);
-    lock(&HANDLES).push((value, object as usize));
+    let value = open_handle(object as usize);
     // SAFETY: caller's contract.
     unsafe { handle.write(value as *mut core::ffi::c_void) };
     0
+}
+
+/// A new kernel handle to `object` (closed by `ZwClose`).
+pub(crate) fn open_handle(object: usize) -> usize {
+    let value = NEXT_HANDLE.fetch_add(4, Ordering::Relaxed);
+    lock(&HANDLES).push((value, object));
+    value
+}
+
+/// The object a kernel handle names, if it is open.
+pub(crate) fn handle_object(handle: usize) -> Option<usize> {
+    lock(&HANDLES)
+        .iter()
+        .find(|(h, _)| *h == handle)
+        .map(|&(_, object)| object)
 }
 
 /// The length of a self-relative security descriptor: its header and its furthest part.
@@ -300,7 +314,9 @@ pub unsafe extern "C" fn ZwSetSecurityObject(
         ));
     }
     let Some(&(_, object)) = lock(&HANDLES).iter().find(|(h, _)| *h == handle as usize) else {
-        violation(format!("ZwSetSecurityObject({handle:p}): not an open handle"));
+        violation(format!(
+            "ZwSetSecurityObject({handle:p}): not an open handle"
+        ));
         return NtStatus::INVALID_HANDLE.0;
     };
     let bytes = descriptor.cast::<u8>().cast_const();

@@ -409,7 +409,10 @@ pub(crate) unsafe extern "C" fn create(
     lock(&d.devices).push(device as usize);
     log!(
         "WdfDeviceCreate: {} type {:#x} characteristics {:#x}; DACL `{}` set on the device object",
-        name_string.as_ref().map_or_else(|| "(unnamed)".into(), |_| String::from_utf16_lossy(init.name.as_deref().unwrap_or_default())),
+        name_string.as_ref().map_or_else(
+            || "(unnamed)".into(),
+            |_| String::from_utf16_lossy(init.name.as_deref().unwrap_or_default())
+        ),
         init.device_type,
         init.characteristics,
         String::from_utf16_lossy(&init.sddl)

@@ -468,6 +468,9 @@ pub(crate) fn run_in(
         Command::Opt(args) => options::run(&open(&cli.device)?, args, format, streams),
         Command::Security(args) => security::run(&open(&cli.device)?, args, format, streams),
         Command::Resolve(args) => resolve::run(&open(&cli.device)?, args, format, streams),
+        Command::Raw(args) if args.read_only => {
+            raw::run(&Device::open_read_only(&cli.device)?, args, format, streams)
+        }
         Command::Raw(args) => raw::run(&open(&cli.device)?, args, format, streams),
     }
 }

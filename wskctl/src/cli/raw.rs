@@ -16,6 +16,10 @@ pub(crate) struct RawArgs {
     /// The input bytes as hex (spaces allowed), sent as is.
     #[arg(long, value_name = "HEX", value_parser = parse_hex, default_value = "")]
     pub(crate) input_hex: HexBytes,
+    /// Open the device for reading only (GENERIC_READ): codes that need write access are
+    /// refused with STATUS_ACCESS_DENIED by the I/O manager, before the driver sees them.
+    #[arg(long)]
+    pub(crate) read_only: bool,
     /// The output buffer size in bytes.
     #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_TRANSFER) + 16))]
     pub(crate) output_len: u32,

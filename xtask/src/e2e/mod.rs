@@ -17,6 +17,7 @@ mod cancel;
 mod driver;
 mod endpoints;
 mod helpers;
+mod isolation;
 mod options;
 mod resolve;
 mod security;
@@ -206,6 +207,12 @@ const CASES: &[CaseDef] = &[
     case(
         "serve_hands_an_outbound_connection_to_echo",
         services::serve_hands_an_outbound_connection_to_echo,
+        &[],
+    ),
+    case("device_access_bits", isolation::device_access_bits, &[]),
+    case(
+        "isolation_between_processes",
+        isolation::isolation_between_processes,
         &[],
     ),
     case("selftest", selftest::selftest, &[]),
