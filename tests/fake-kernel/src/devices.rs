@@ -264,31 +264,35 @@ pub(crate) fn handle_object(handle: usize) -> Option<usize> {
 }
 
 /// The length of a self-relative security descriptor: its header and its furthest part.
-fn descriptor_len(sd: *const u8) -> usize {
-    let read_u32 = |offset: usize| {
-        // SAFETY: the caller passes a self-relative descriptor, whose header is 20 bytes.
-        u32::from_le_bytes(unsafe { std::ptr::read_unaligned(sd.add(offset).cast::<[u8; 4]>()) })
-            as usize
+///
+/// # Safety
+/// `sd` points to a valid self-relative security descriptor.
+unsafe fn descriptor_len(sd: *const u8) -> usize {
+    const HEADER: usize = 20;
+    let word = |bytes: &[u8], at: usize| {
+        bytes
+            .get(at..at + 4)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, |b| u32::from_le_bytes(b) as usize)
     };
-    let read_u8 = |offset: usize| {
-        // SAFETY: inside the descriptor its offsets name.
-        unsafe { *sd.add(offset) }
-    };
-    let read_u16 = |offset: usize| {
-        // SAFETY: inside the descriptor its offsets name.
-        u16::from_le_bytes(unsafe { std::ptr::read_unaligned(sd.add(offset).cast::<[u8; 2]>()) })
-            as usize
-    };
-    let mut end = 20;
-    for sid_at in [read_u32(4), read_u32(8)] {
-        if sid_at != 0 {
-            end = end.max(sid_at + 8 + 4 * usize::from(read_u8(sid_at + 1)));
+    // SAFETY: a self-relative descriptor starts with its 20-byte header (caller's contract).
+    let header = unsafe { std::slice::from_raw_parts(sd, HEADER) };
+    let mut end = HEADER;
+    // Owner and group SIDs (8 bytes + 4 per sub-authority), then SACL and DACL (AclSize).
+    for (field, is_acl) in [(4, false), (8, false), (12, true), (16, true)] {
+        let at = word(header, field);
+        if at == 0 {
+            continue;
         }
-    }
-    for acl_at in [read_u32(12), read_u32(16)] {
-        if acl_at != 0 {
-            end = end.max(acl_at + read_u16(acl_at + 2));
-        }
+        // SAFETY: each part lies where the header says and starts with 4 bytes that give its
+        // size (caller's contract).
+        let head = unsafe { std::slice::from_raw_parts(sd.wrapping_add(at), 4) };
+        let len = if is_acl {
+            usize::from(u16::from_le_bytes([head[2], head[3]]))
+        } else {
+            8 + 4 * usize::from(head[1])
+        };
+        end = end.max(at + len);
     }
     end
 }
@@ -320,7 +324,8 @@ pub unsafe extern "C" fn ZwSetSecurityObject(
         return NtStatus::INVALID_HANDLE.0;
     };
     let bytes = descriptor.cast::<u8>().cast_const();
-    let len = descriptor_len(bytes);
+    // SAFETY: the caller passes a valid self-relative descriptor.
+    let len = unsafe { descriptor_len(bytes) };
     // SAFETY: the caller's descriptor spans `len` bytes (its own offsets say so).
     let copy = unsafe { std::slice::from_raw_parts(bytes, len) }.to_vec();
     if let Some(device) = lock(&DEVICES).iter_mut().find(|d| d.object == object) {
@@ -333,14 +338,10 @@ pub unsafe extern "C" fn ZwSetSecurityObject(
 #[no_mangle]
 pub extern "C" fn ZwClose(handle: *mut core::ffi::c_void) -> sys::NTSTATUS {
     let mut handles = lock(&HANDLES);
-    match handles.iter().position(|(h, _)| *h == handle as usize) {
-        Some(index) => {
-            handles.remove(index);
-            0
-        }
-        None => {
-            violation(format!("ZwClose({handle:p}): not an open handle"));
-            NtStatus::INVALID_HANDLE.0
-        }
-    }
+    let Some(index) = handles.iter().position(|(h, _)| *h == handle as usize) else {
+        violation(format!("ZwClose({handle:p}): not an open handle"));
+        return NtStatus::INVALID_HANDLE.0;
+    };
+    handles.remove(index);
+    0
 }

@@ -220,6 +220,30 @@ fn second_process(wine: &Wine, id: &str, udp: bool) -> Result<Vec<(&'static str,
     Ok(results)
 }
 
+/// The first process's connection `id` still echoes; then its shell exits.
+fn still_served(tmux: &Tmux, connection: &str) -> Result<()> {
+    shell_line(
+        tmux,
+        &format!("send {connection} --text still-mine"),
+        "`sent 10 bytes`",
+        |s| s.contains("sent 10 bytes") || s.contains("error:"),
+    )?;
+    let screen = shell_line(
+        tmux,
+        &format!("recv {connection} --exact 10"),
+        "the echo",
+        |s| s.contains("received 10 bytes") || s.contains("error:"),
+    )?;
+    ensure!(
+        screen.contains("received 10 bytes") && !screen.contains("error:"),
+        "the first process's connection {connection} is not served after the second's attempts:\n{screen}"
+    );
+    shell_line(tmux, "exit", "the shell's exit", |s| {
+        s.contains("wskctl exited")
+    })?;
+    Ok(())
+}
+
 /// A first process (`wskctl shell` in tmux, one handle) opens an echo listener, a connection
 /// to it, an accept-mode listener, a UDP socket (wsk-rs provider) and a detached listener; a
 /// second process (separate `wskctl` invocations, handles of their own) runs every code that
@@ -311,26 +335,7 @@ pub(super) fn isolation_between_processes(cx: &Ctx<'_>) -> Result<()> {
     }
     cx.wine.wskctl_ok(&["close", &detached], WSKCTL_TIMEOUT)?;
 
-    // The first process is still served.
-    shell_line(
-        &tmux,
-        &format!("send {connection} --text still-mine"),
-        "`sent 10 bytes`",
-        |s| s.contains("sent 10 bytes") || s.contains("error:"),
-    )?;
-    let screen = shell_line(
-        &tmux,
-        &format!("recv {connection} --exact 10"),
-        "the echo",
-        |s| s.contains("received 10 bytes") || s.contains("error:"),
-    )?;
-    ensure!(
-        screen.contains("received 10 bytes") && !screen.contains("error:"),
-        "the first process's connection {connection} is not served after the second's attempts:\n{screen}"
-    );
-    shell_line(&tmux, "exit", "the shell's exit", |s| {
-        s.contains("wskctl exited")
-    })?;
+    still_served(&tmux, &connection)?;
     ensure!(wrong.is_empty(), "isolation broken: {}", wrong.join("; "));
     Ok(())
 }
