@@ -90,7 +90,7 @@ pub(crate) enum Command {
     Driver(driver::DriverCommand),
     /// Show the driver's version, protocol, WSK provider version and endpoint count.
     #[command(
-        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 3, WSK provider 1.0, 0 endpoints"
+        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 4, WSK provider 1.0, 0 endpoints"
     )]
     Info,
     /// Open TCP endpoints in the kernel.

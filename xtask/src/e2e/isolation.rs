@@ -339,3 +339,105 @@ pub(super) fn isolation_between_processes(cx: &Ctx<'_>) -> Result<()> {
     ensure!(wrong.is_empty(), "isolation broken: {}", wrong.join("; "));
     Ok(())
 }
+
+/// The default endpoint quota of a handle (docs/protocol.md, Security).
+const ENDPOINT_QUOTA: usize = 64;
+
+/// A handle's endpoint quota: a `wskctl shell` (one handle) opens an echo listener and
+/// connections to it until it owns 64 endpoints; the next connect gets
+/// `STATUS_QUOTA_EXCEEDED`. A second process (its own handle) still connects, and the first
+/// handle's connections still echo; closing one gives the first handle room again.
+/// (The quotas of pended requests and locked bytes need many requests in flight on one
+/// handle, which `wskctl` does not issue: they are tested on the driver core.)
+pub(super) fn endpoint_quota_per_handle(cx: &Ctx<'_>) -> Result<()> {
+    let port = free_port()?;
+    let tmux = Tmux::new("wskrs-e2e-quota");
+    tmux_wskctl(cx, &tmux, "shell --no-history")?;
+    tmux.wait("prompt", Duration::from_secs(30), |s| s.contains("wskctl>"))?;
+    let listener = open_in_shell(
+        &tmux,
+        &format!("tcp listen 127.0.0.1:{port} --service echo"),
+        "listening",
+        &format!(":{port}"),
+    )?;
+    let mut connections = Vec::new();
+    for _ in 1..ENDPOINT_QUOTA {
+        let line = format!("tcp connect 127.0.0.1:{port}");
+        // Ids grow by one per endpoint: wait for the next one's line.
+        let expected = listener
+            .parse::<u64>()
+            .context("listener id")?
+            .saturating_add(u64::try_from(connections.len() + 1).unwrap_or(u64::MAX))
+            .to_string();
+        let marker = format!("endpoint {expected} connected");
+        let screen = shell_line(&tmux, &line, &marker, |s| {
+            s.contains(&marker) || s.contains("error:")
+        })?;
+        ensure!(
+            !screen.contains("error:"),
+            "connection {} of the handle failed:\n{screen}",
+            connections.len() + 1
+        );
+        connections.push(expected);
+    }
+    let screen = shell_line(
+        &tmux,
+        &format!("tcp connect 127.0.0.1:{port}"),
+        "the refusal",
+        |s| s.contains("error:"),
+    )?;
+    ensure!(
+        screen.contains("STATUS_QUOTA_EXCEEDED"),
+        "endpoint {} of one handle was not refused with STATUS_QUOTA_EXCEEDED:\n{screen}",
+        ENDPOINT_QUOTA + 1
+    );
+    say(&format!(
+        "     one handle: {ENDPOINT_QUOTA} endpoints open, the next connect gets STATUS_QUOTA_EXCEEDED"
+    ));
+    // Another process's handle is unaffected.
+    let other = cx.wine.wskctl(
+        &[
+            "tcp",
+            "connect",
+            &format!("127.0.0.1:{port}"),
+            "--send-text",
+            "hi",
+            "--recv-exact",
+            "2",
+        ],
+        WSKCTL_TIMEOUT,
+    )?;
+    ensure!(
+        other.success(),
+        "a second process could not connect while the first is at its quota: {}",
+        other.combined()
+    );
+    say("     a second process's handle: connects and echoes");
+    // The first handle is still served, and closing one endpoint gives it room again.
+    let first = connections.first().context("no connection")?.clone();
+    shell_line(&tmux, &format!("close {first}"), "the close", |s| {
+        s.contains(&format!("closed endpoint {first}")) || s.contains("error:")
+    })?;
+    let closed = format!("closed endpoint {first}");
+    let after_close = |s: &str| {
+        s.rsplit_once(closed.as_str())
+            .map(|(_, after)| after.to_owned())
+            .unwrap_or_default()
+    };
+    let screen = shell_line(
+        &tmux,
+        &format!("tcp connect 127.0.0.1:{port}"),
+        "a connection after the close",
+        |s| {
+            let after = after_close(s);
+            after.contains(" connected ") || after.contains("error:")
+        },
+    )?;
+    ensure!(
+        after_close(&screen).contains(" connected "),
+        "after closing one endpoint the handle still cannot connect:\n{screen}"
+    );
+    say("     after closing one endpoint, the first handle connects again");
+    let last = connections.last().context("no connection")?.clone();
+    still_served(&tmux, &last)
+}

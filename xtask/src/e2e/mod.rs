@@ -215,6 +215,11 @@ const CASES: &[CaseDef] = &[
         isolation::isolation_between_processes,
         &[],
     ),
+    case(
+        "endpoint_quota_per_handle",
+        isolation::endpoint_quota_per_handle,
+        &[],
+    ),
     case("selftest", selftest::selftest, &[]),
     case(
         "unload_with_open_endpoints",
