@@ -220,24 +220,42 @@ fn second_process(wine: &Wine, id: &str, udp: bool) -> Result<Vec<(&'static str,
     Ok(results)
 }
 
-/// The first process's connection `id` still echoes; then its shell exits.
+/// What the screen shows after the last time `line` was typed at the prompt.
+fn after_line(screen: &str, line: &str) -> String {
+    screen
+        .rsplit_once(&format!("wskctl> {line}"))
+        .map(|(_, after)| after.to_owned())
+        .unwrap_or_default()
+}
+
+/// Types `line` and waits for `done` in what follows it, or an error; returns that part.
+fn answer(tmux: &Tmux, line: &str, done: &str) -> Result<String> {
+    let screen = shell_line(tmux, line, done, |s| {
+        let after = after_line(s, line);
+        after.contains(done) || after.contains("error:")
+    })?;
+    let after = after_line(&screen, line);
+    ensure!(
+        after.contains(done) && !after.contains("error:"),
+        "`{line}` in the first process: {after}"
+    );
+    Ok(after)
+}
+
+/// The first process's connection still echoes; then its shell exits.
 fn still_served(tmux: &Tmux, connection: &str) -> Result<()> {
-    shell_line(
+    answer(
         tmux,
         &format!("send {connection} --text still-mine"),
-        "`sent 10 bytes`",
-        |s| s.contains("sent 10 bytes") || s.contains("error:"),
-    )?;
-    let screen = shell_line(
+        "sent 10 bytes",
+    )
+    .context("the first process is not served after the second's attempts")?;
+    answer(
         tmux,
         &format!("recv {connection} --exact 10"),
-        "the echo",
-        |s| s.contains("received 10 bytes") || s.contains("error:"),
-    )?;
-    ensure!(
-        screen.contains("received 10 bytes") && !screen.contains("error:"),
-        "the first process's connection {connection} is not served after the second's attempts:\n{screen}"
-    );
+        "received 10 bytes",
+    )
+    .context("the first process is not served after the second's attempts")?;
     shell_line(tmux, "exit", "the shell's exit", |s| {
         s.contains("wskctl exited")
     })?;
@@ -415,28 +433,18 @@ pub(super) fn endpoint_quota_per_handle(cx: &Ctx<'_>) -> Result<()> {
     say("     a second process's handle: connects and echoes");
     // The first handle is still served, and closing one endpoint gives it room again.
     let first = connections.first().context("no connection")?.clone();
-    shell_line(&tmux, &format!("close {first}"), "the close", |s| {
-        s.contains(&format!("closed endpoint {first}")) || s.contains("error:")
-    })?;
-    let closed = format!("closed endpoint {first}");
-    let after_close = |s: &str| {
-        s.rsplit_once(closed.as_str())
-            .map(|(_, after)| after.to_owned())
-            .unwrap_or_default()
-    };
-    let screen = shell_line(
+    answer(
         &tmux,
-        &format!("tcp connect 127.0.0.1:{port}"),
-        "a connection after the close",
-        |s| {
-            let after = after_close(s);
-            after.contains(" connected ") || after.contains("error:")
-        },
+        &format!("close {first}"),
+        &format!("closed endpoint {first}"),
     )?;
-    ensure!(
-        after_close(&screen).contains(" connected "),
-        "after closing one endpoint the handle still cannot connect:\n{screen}"
-    );
+    // A line of its own (the refused one above reads the same otherwise).
+    answer(
+        &tmux,
+        &format!("tcp connect 127.0.0.1:{port} --timeout-ms 4999"),
+        " connected ",
+    )
+    .context("after closing one endpoint the handle still cannot connect")?;
     say("     after closing one endpoint, the first handle connects again");
     let last = connections.last().context("no connection")?.clone();
     still_served(&tmux, &last)
