@@ -228,13 +228,18 @@ fn after_line(screen: &str, line: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Types `line` and waits for `done` in what follows it, or an error; returns that part.
-fn answer(tmux: &Tmux, line: &str, done: &str) -> Result<String> {
-    let screen = shell_line(tmux, line, done, |s| {
-        let after = after_line(s, line);
-        after.contains(done) || after.contains("error:")
+/// Types `line` (unique in the session) and waits for the shell's next prompt after it;
+/// returns what the command printed.
+fn finished(tmux: &Tmux, line: &str) -> Result<String> {
+    let screen = shell_line(tmux, line, line, |s| {
+        after_line(s, line).contains("wskctl>")
     })?;
-    let after = after_line(&screen, line);
+    Ok(after_line(&screen, line))
+}
+
+/// Types `line` (unique in the session); what it prints must contain `done` and no error.
+fn answer(tmux: &Tmux, line: &str, done: &str) -> Result<String> {
+    let after = finished(tmux, line)?;
     ensure!(
         after.contains(done) && !after.contains("error:"),
         "`{line}` in the first process: {after}"
@@ -398,11 +403,10 @@ pub(super) fn endpoint_quota_per_handle(cx: &Ctx<'_>) -> Result<()> {
         );
         connections.push(expected);
     }
-    let screen = shell_line(
+    // A line of its own: the wait is for the prompt after it.
+    let screen = finished(
         &tmux,
-        &format!("tcp connect 127.0.0.1:{port}"),
-        "the refusal",
-        |s| s.contains("error:"),
+        &format!("tcp connect 127.0.0.1:{port} --timeout-ms 4998"),
     )?;
     ensure!(
         screen.contains("STATUS_QUOTA_EXCEEDED"),
@@ -438,7 +442,6 @@ pub(super) fn endpoint_quota_per_handle(cx: &Ctx<'_>) -> Result<()> {
         &format!("close {first}"),
         &format!("closed endpoint {first}"),
     )?;
-    // A line of its own (the refused one above reads the same otherwise).
     answer(
         &tmux,
         &format!("tcp connect 127.0.0.1:{port} --timeout-ms 4999"),
