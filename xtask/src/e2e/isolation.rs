@@ -15,6 +15,7 @@ use anyhow::{ensure, Context, Result};
 
 use super::terminal::{shell_line, tmux_wskctl, Tmux};
 use super::{abi, Ctx};
+use crate::peers;
 use crate::provider::Provider;
 use crate::scenarios::{find_endpoint, list};
 use crate::util::{free_port, say};
@@ -366,31 +367,31 @@ pub(super) fn isolation_between_processes(cx: &Ctx<'_>) -> Result<()> {
 /// The default endpoint quota of a handle (docs/protocol.md, Security).
 const ENDPOINT_QUOTA: usize = 64;
 
-/// A handle's endpoint quota: a `wskctl shell` (one handle) opens an echo listener and
-/// connections to it until it owns 64 endpoints; the next connect gets
+/// A handle's endpoint quota: a `wskctl shell` (one handle) opens connections to a Linux echo
+/// server until it owns 64 endpoints; the next connect gets
 /// `STATUS_QUOTA_EXCEEDED`. A second process (its own handle) still connects, and the first
 /// handle's connections still echo; closing one gives the first handle room again.
 /// (The quotas of pended requests and locked bytes need many requests in flight on one
 /// handle, which `wskctl` does not issue: they are tested on the driver core.)
 pub(super) fn endpoint_quota_per_handle(cx: &Ctx<'_>) -> Result<()> {
-    let port = free_port()?;
+    // A Linux echo server: the handle's endpoints are its 64 connections.
+    let (_server, port) = peers::echo_server(cx.layout, "echo-server-quota")?;
     let tmux = Tmux::new("wskrs-e2e-quota");
     tmux_wskctl(cx, &tmux, "shell --no-history")?;
     tmux.wait("prompt", Duration::from_secs(30), |s| s.contains("wskctl>"))?;
-    let listener = open_in_shell(
+    let first = open_in_shell(
         &tmux,
-        &format!("tcp listen 127.0.0.1:{port} --service echo"),
-        "listening",
-        &format!(":{port}"),
+        &format!("tcp connect 127.0.0.1:{port}"),
+        "connected",
+        &format!("-> 127.0.0.1:{port}"),
     )?;
-    let mut connections = Vec::new();
+    let first_id: u64 = first.parse().context("endpoint id")?;
+    let mut connections = vec![first];
     for _ in 1..ENDPOINT_QUOTA {
         let line = format!("tcp connect 127.0.0.1:{port}");
         // Ids grow by one per endpoint: wait for the next one's line.
-        let expected = listener
-            .parse::<u64>()
-            .context("listener id")?
-            .saturating_add(u64::try_from(connections.len() + 1).unwrap_or(u64::MAX))
+        let expected = first_id
+            .saturating_add(u64::try_from(connections.len()).unwrap_or(u64::MAX))
             .to_string();
         let marker = format!("endpoint {expected} connected");
         let screen = shell_line(&tmux, &line, &marker, |s| {
