@@ -176,6 +176,9 @@ statuses! {
         Some("Another instance of the driver (or another driver) already created the device; stop it first.");
     SHARING_VIOLATION = 0xC000_0043, "The object is already in use in a way that prevents sharing.",
         Some(WinsockError::WSAEADDRINUSE), NO_HINT;
+    QUOTA_EXCEEDED = 0xC000_0044, "The handle's quota (endpoints, pending requests or locked bytes) is used up.",
+        Some(WinsockError::WSAENOBUFS),
+        Some("Close endpoints or wait for pending requests to complete; each handle has its own quota.");
     DELETE_PENDING = 0xC000_0056, "The object is being deleted.", NO_WSA,
         Some("Wait for the driver to stop completely, then retry.");
     REVISION_MISMATCH = 0xC000_0059, "The request's version does not match the version the driver speaks.",

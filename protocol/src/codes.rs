@@ -14,11 +14,13 @@ pub const METHOD_IN_DIRECT: u32 = 1;
 /// `METHOD_OUT_DIRECT` (2): the input buffer is copied; the output buffer is locked and
 /// handed to the driver as an MDL it writes to (RECV, `RECV_FROM`: the data received).
 pub const METHOD_OUT_DIRECT: u32 = 2;
-/// `FILE_ANY_ACCESS`: any open handle may send the code.
+/// `FILE_ANY_ACCESS`: any open handle may send the code (no wsk-rs code uses it since ABI 4).
 pub const FILE_ANY_ACCESS: u32 = 0;
-/// `FILE_READ_DATA` access bit.
+/// `FILE_READ_DATA` (`FILE_READ_ACCESS`) access bit: the I/O manager refuses the code with
+/// `STATUS_ACCESS_DENIED` on a handle opened without read access. The query codes need it.
 pub const FILE_READ_DATA: u32 = 1;
-/// `FILE_WRITE_DATA` access bit.
+/// `FILE_WRITE_DATA` (`FILE_WRITE_ACCESS`) access bit: with [`FILE_READ_DATA`], what every
+/// code that changes state needs.
 pub const FILE_WRITE_DATA: u32 = 2;
 
 /// The Windows `CTL_CODE` macro: `(device_type << 16) | (access << 14) | (function << 2) | method`.
@@ -34,16 +36,14 @@ pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32)
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IoctlCode(pub u32);
 
+/// What the query codes need (ABI 4).
+const READ: u32 = FILE_READ_DATA;
+/// What every code that changes state needs.
 const READ_WRITE: u32 = FILE_READ_DATA | FILE_WRITE_DATA;
 
 impl IoctlCode {
     /// Driver and ABI versions and the endpoint count (`InfoRequest` -> `InfoReply`).
-    pub const INFO: Self = Self(ctl_code(
-        DEVICE_TYPE,
-        0x800,
-        METHOD_BUFFERED,
-        FILE_ANY_ACCESS,
-    ));
+    pub const INFO: Self = Self(ctl_code(DEVICE_TYPE, 0x800, METHOD_BUFFERED, READ));
     /// Open a TCP connection (`TcpConnectRequest` -> `EndpointReply`).
     pub const TCP_CONNECT: Self = Self(ctl_code(DEVICE_TYPE, 0x801, METHOD_BUFFERED, READ_WRITE));
     /// Open a TCP listener running an in-kernel service (`TcpListenRequest` -> `EndpointReply`).
@@ -57,12 +57,7 @@ impl IoctlCode {
     /// Close an endpoint (`CloseRequest` -> `CloseReply`).
     pub const CLOSE: Self = Self(ctl_code(DEVICE_TYPE, 0x805, METHOD_BUFFERED, READ_WRITE));
     /// List the endpoints visible to the caller (`ListRequest` -> `ListReply` + entries).
-    pub const LIST: Self = Self(ctl_code(
-        DEVICE_TYPE,
-        0x806,
-        METHOD_BUFFERED,
-        FILE_ANY_ACCESS,
-    ));
+    pub const LIST: Self = Self(ctl_code(DEVICE_TYPE, 0x806, METHOD_BUFFERED, READ));
 
     /// Open a UDP socket, user-driven or running an in-kernel service
     /// (`UdpBindRequest` -> `EndpointReply`).
@@ -78,26 +73,11 @@ impl IoctlCode {
     /// Get or set a socket option (`SocketOptionRequest` -> `SocketOptionReply`).
     pub const SOCKET_OPTION: Self = Self(ctl_code(DEVICE_TYPE, 0x80B, METHOD_BUFFERED, READ_WRITE));
     /// An endpoint's security descriptor as SDDL (`SecurityRequest` -> `SecurityReply`).
-    pub const SECURITY: Self = Self(ctl_code(
-        DEVICE_TYPE,
-        0x80C,
-        METHOD_BUFFERED,
-        FILE_ANY_ACCESS,
-    ));
+    pub const SECURITY: Self = Self(ctl_code(DEVICE_TYPE, 0x80C, METHOD_BUFFERED, READ));
     /// Resolve a name to addresses (`ResolveRequest` -> `ResolveReply` + addresses).
-    pub const RESOLVE: Self = Self(ctl_code(
-        DEVICE_TYPE,
-        0x80D,
-        METHOD_BUFFERED,
-        FILE_ANY_ACCESS,
-    ));
+    pub const RESOLVE: Self = Self(ctl_code(DEVICE_TYPE, 0x80D, METHOD_BUFFERED, READ));
     /// Driver-wide counters (`StatsRequest` -> `StatsReply`).
-    pub const STATS: Self = Self(ctl_code(
-        DEVICE_TYPE,
-        0x80E,
-        METHOD_BUFFERED,
-        FILE_ANY_ACCESS,
-    ));
+    pub const STATS: Self = Self(ctl_code(DEVICE_TYPE, 0x80E, METHOD_BUFFERED, READ));
 
     /// Take a connection queued on an accept-mode listener (`AcceptRequest`; the output
     /// buffer, by direct I/O, receives the new connection's `EndpointReply`). Pends until a
@@ -107,6 +87,16 @@ impl IoctlCode {
     /// Hand a connection to an in-kernel service (`ServeRequest` -> `ServeReply`): from then
     /// on the service drives it and the user's data requests on it are refused.
     pub const SERVE: Self = Self(ctl_code(DEVICE_TYPE, 0x810, METHOD_BUFFERED, READ_WRITE));
+
+    /// INFO as clients of ABI versions 1 to 3 send it (`FILE_ANY_ACCESS`): not a code of this
+    /// ABI, but answered with `STATUS_REVISION_MISMATCH` so that such a client reports the
+    /// version mismatch rather than an unknown code.
+    pub const INFO_BEFORE_ABI_4: Self = Self(ctl_code(
+        DEVICE_TYPE,
+        0x800,
+        METHOD_BUFFERED,
+        FILE_ANY_ACCESS,
+    ));
 
     /// Every code of the ABI, in function order (0x800 upwards).
     pub const ALL: [Self; 17] = [
@@ -209,14 +199,14 @@ mod tests {
 
     #[test]
     fn codes_match_ctl_code_by_hand() {
-        assert_eq!(IoctlCode::INFO.0, 0x8057_2000);
+        assert_eq!(IoctlCode::INFO.0, 0x8057_6000);
         assert_eq!(IoctlCode::TCP_CONNECT.0, 0x8057_E004);
         assert_eq!(IoctlCode::TCP_LISTEN.0, 0x8057_E008);
         // The data codes carry their method: 1 (in direct) or 2 (out direct).
         assert_eq!(IoctlCode::SEND.0, 0x8057_E00D);
         assert_eq!(IoctlCode::RECV.0, 0x8057_E012);
         assert_eq!(IoctlCode::CLOSE.0, 0x8057_E014);
-        assert_eq!(IoctlCode::LIST.0, 0x8057_2018);
+        assert_eq!(IoctlCode::LIST.0, 0x8057_6018);
         assert_eq!(IoctlCode::UDP_BIND.0, 0x8057_E01C);
         assert_eq!(IoctlCode::SEND_TO.0, 0x8057_E021);
         assert_eq!(IoctlCode::RECV_FROM.0, 0x8057_E026);
@@ -226,9 +216,10 @@ mod tests {
         // CTL_CODE(0x8057, 0x810, METHOD_BUFFERED, FILE_READ_DATA | FILE_WRITE_DATA)
         assert_eq!(IoctlCode::SERVE.0, 0x8057_E040);
         assert_eq!(IoctlCode::SOCKET_OPTION.0, 0x8057_E02C);
-        assert_eq!(IoctlCode::SECURITY.0, 0x8057_2030);
-        assert_eq!(IoctlCode::RESOLVE.0, 0x8057_2034);
-        assert_eq!(IoctlCode::STATS.0, 0x8057_2038);
+        // CTL_CODE(0x8057, 0x80C, METHOD_BUFFERED, FILE_READ_DATA): the query codes (ABI 4).
+        assert_eq!(IoctlCode::SECURITY.0, 0x8057_6030);
+        assert_eq!(IoctlCode::RESOLVE.0, 0x8057_6034);
+        assert_eq!(IoctlCode::STATS.0, 0x8057_6038);
         // Well-known Windows codes: IOCTL_DISK_GET_DRIVE_GEOMETRY = CTL_CODE(7, 0, 0, 0);
         // IOCTL_SCSI_PASS_THROUGH_DIRECT = CTL_CODE(4, 0x405, METHOD_BUFFERED, 3) = 0x4D014
         // and FSCTL_READ_FROM_PLEX = CTL_CODE(9, 71, METHOD_OUT_DIRECT, FILE_READ_DATA)
@@ -255,14 +246,15 @@ mod tests {
                 code.function(),
                 0x800 + u32::try_from(index).unwrap_or(u32::MAX)
             );
-            let any_access = [
+            let read_only = [
                 IoctlCode::INFO,
                 IoctlCode::LIST,
                 IoctlCode::SECURITY,
                 IoctlCode::RESOLVE,
                 IoctlCode::STATS,
             ];
-            let expected_access = if any_access.contains(code) { 0 } else { 3 };
+            // No code is FILE_ANY_ACCESS: queries need read access, the rest read and write.
+            let expected_access = if read_only.contains(code) { 1 } else { 3 };
             assert_eq!(code.access(), expected_access, "{code:?}");
             assert!(code.name().is_some());
         }
@@ -278,7 +270,7 @@ mod tests {
         assert_eq!(IoctlCode(0x1234).name(), None);
         assert_eq!(
             format!("{:?}", IoctlCode::INFO),
-            "IOCTL_WSKRS_INFO (0x80572000)"
+            "IOCTL_WSKRS_INFO (0x80576000)"
         );
         assert_eq!(format!("{}", IoctlCode(0x1234)), "IOCTL 0x00001234");
     }

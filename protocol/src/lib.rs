@@ -89,13 +89,17 @@ pub const DEVICE_NAME: &str = "\\Device\\WskRs";
 pub const DOS_DEVICE_NAME: &str = "\\DosDevices\\WskRs";
 /// The path user mode passes to `CreateFileW`.
 pub const USER_DEVICE_PATH: &str = "\\\\.\\WskRs";
+/// Who may open the device: SYSTEM and Administrators, full access; nobody else
+/// (`SDDL_DEVOBJ_SYS_ALL_ADM_ALL`, wdmsec.h). Both shells apply it to the device object.
+pub const DEVICE_SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
 /// The service (driver) name under which the driver is installed.
 pub const SERVICE_NAME: &str = "WskRs";
 /// The version of this ABI; every request and reply carries it in its [`Header`].
 ///
 /// Any change to a code, a layout or a meaning bumps it. Version 3 moved SEND, RECV,
-/// `SEND_TO` and `RECV_FROM` to direct I/O.
-pub const ABI_VERSION: u32 = 3;
+/// `SEND_TO` and `RECV_FROM` to direct I/O; version 4 made the query codes (INFO, LIST,
+/// SECURITY, RESOLVE, STATS) require `FILE_READ_DATA` instead of `FILE_ANY_ACCESS`.
+pub const ABI_VERSION: u32 = 4;
 
 /// [`EndpointKind::TcpConnection`] on the wire.
 pub const KIND_TCP_CONNECTION: u32 = 1;

@@ -300,6 +300,11 @@ pub struct Resolve<'a> {
 /// [`ProtocolError::status`].
 pub fn parse_request(code: u32, input: &[u8]) -> Result<Request<'_>, ProtocolError> {
     let code = IoctlCode(code);
+    if code == IoctlCode::INFO_BEFORE_ABI_4 {
+        // An older client's INFO: its header says which version it speaks.
+        Header::read_from_prefix(input).map_err(|_| ProtocolError::LengthMismatch)?;
+        return Err(ProtocolError::VersionMismatch);
+    }
     if code.name().is_none() {
         return Err(ProtocolError::UnknownCode);
     }

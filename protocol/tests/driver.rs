@@ -12,7 +12,7 @@ fn info_request_is_the_header_alone() {
         parse_request(IoctlCode::INFO.0, &encode_info()),
         Ok(Request::Info)
     );
-    assert_eq!(encode_info(), [3, 0, 0, 0, 8, 0, 0, 0]);
+    assert_eq!(encode_info(), [4, 0, 0, 0, 8, 0, 0, 0]);
 }
 
 #[test]
@@ -47,7 +47,7 @@ fn stats_request_is_the_header_alone() {
         parse_request(IoctlCode::STATS.0, &encode_stats()),
         Ok(Request::Stats)
     );
-    assert_eq!(encode_stats(), [3, 0, 0, 0, 8, 0, 0, 0]);
+    assert_eq!(encode_stats(), [4, 0, 0, 0, 8, 0, 0, 0]);
 }
 
 #[test]
@@ -65,7 +65,7 @@ fn stats_round_trip() {
     let mut out = [0u8; 64];
     assert_eq!(write_stats(&mut out, &stats), Ok(64));
     assert_eq!(parse_stats_reply(&out), Ok(stats));
-    assert_eq!(&out[..8], &[3, 0, 0, 0, 64, 0, 0, 0]);
+    assert_eq!(&out[..8], &[4, 0, 0, 0, 64, 0, 0, 0]);
     assert_eq!(
         parse_stats_reply(&out[..63]),
         Err(ProtocolError::LengthMismatch)

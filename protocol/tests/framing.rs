@@ -41,6 +41,30 @@ fn unknown_codes() {
     );
 }
 
+#[test]
+fn an_older_clients_info_gets_the_version_mismatch() {
+    // Before ABI 4, INFO was FILE_ANY_ACCESS (0x80572000); the other query codes then are
+    // simply unknown now.
+    assert_eq!(IoctlCode::INFO_BEFORE_ABI_4.0, 0x8057_2000);
+    let mut old = encode_info();
+    old[..4].copy_from_slice(&3u32.to_le_bytes());
+    assert_eq!(
+        parse_request(IoctlCode::INFO_BEFORE_ABI_4.0, &old),
+        Err(ProtocolError::VersionMismatch)
+    );
+    assert_eq!(
+        parse_request(IoctlCode::INFO_BEFORE_ABI_4.0, &old[..4]),
+        Err(ProtocolError::LengthMismatch)
+    );
+    for old_query in [0x8057_2018, 0x8057_2030, 0x8057_2034, 0x8057_2038] {
+        assert_eq!(
+            parse_request(old_query, &old),
+            Err(ProtocolError::UnknownCode),
+            "{old_query:#x}"
+        );
+    }
+}
+
 /// One valid request per code, for the checks that apply to all of them.
 fn valid_requests() -> Vec<(IoctlCode, Vec<u8>)> {
     vec![

@@ -164,6 +164,22 @@ impl Device {
             })
     }
 
+    /// Opens the device at `path` for reading only (`GENERIC_READ`): the query codes (INFO,
+    /// LIST, SECURITY, RESOLVE, STATS) work, every other code gets `STATUS_ACCESS_DENIED`
+    /// from the I/O manager (ABI 4). For tools and tests of the access rules.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::open`].
+    pub fn open_read_only(path: &str) -> Result<Self, ClientError> {
+        crate::sys::DeviceHandle::open_read_only(path)
+            .map(|handle| Self::from_transport(Box::new(handle)))
+            .map_err(|source| ClientError::Open {
+                path: path.to_owned(),
+                source,
+            })
+    }
+
     /// A device over any transport (the driver core on the fake kernel in tests, a proxy, ...).
     #[must_use]
     pub fn from_transport(transport: Box<dyn Transport>) -> Self {

@@ -160,13 +160,23 @@ impl DeviceHandle {
     /// FILE_FLAG_OVERLAPPED)`: requests may pend in the driver, and another thread can
     /// cancel them.
     pub(crate) fn open(path: &str) -> io::Result<Self> {
+        Self::open_with(path, GENERIC_READ | GENERIC_WRITE)
+    }
+
+    /// Like [`DeviceHandle::open`] with `GENERIC_READ` only: the I/O manager refuses every
+    /// code that needs write access on it (ABI 4).
+    pub(crate) fn open_read_only(path: &str) -> io::Result<Self> {
+        Self::open_with(path, GENERIC_READ)
+    }
+
+    fn open_with(path: &str, access: u32) -> io::Result<Self> {
         let path = wide(path);
         // SAFETY: `path` is a NUL-terminated UTF-16 string that outlives the call; the
         // security attributes and template handle may be null.
         let handle = unsafe {
             CreateFileW(
                 path.as_ptr(),
-                GENERIC_READ | GENERIC_WRITE,
+                access,
                 0,
                 ptr::null(),
                 OPEN_EXISTING,

@@ -42,6 +42,10 @@ impl DeviceHandle {
     pub(crate) fn open(_path: &str) -> io::Result<Self> {
         Err(unsupported())
     }
+
+    pub(crate) fn open_read_only(_path: &str) -> io::Result<Self> {
+        Err(unsupported())
+    }
 }
 
 impl Transport for DeviceHandle {

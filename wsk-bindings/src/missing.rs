@@ -70,6 +70,76 @@ pub const DPFLTR_TRACE_LEVEL: u32 = 2;
 /// `DPFLTR_INFO_LEVEL` (wdm.h, winternl.h).
 pub const DPFLTR_INFO_LEVEL: u32 = 3;
 
+// A device object's security descriptor, set the way `IoCreateDeviceSecure` (wdmsec.lib,
+// which the project does not link) does it: a kernel handle to the object
+// (`ObOpenObjectByPointer`, ntifs.h), `ZwSetSecurityObject` (ntifs.h; Wine's wdm.h), then
+// `ZwClose` (wdm.h). Declared by hand: the header sets disagree on where they live. Wine 8.0
+// implements all three; its `ObSetSecurityObjectByPointer` is a stub.
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
+extern "system" {
+    /// Opens a handle to a referenced object. IRQL: PASSIVE_LEVEL.
+    pub fn ObOpenObjectByPointer(
+        object: *mut core::ffi::c_void,
+        handle_attributes: u32,
+        access_state: *mut core::ffi::c_void,
+        desired_access: u32,
+        object_type: *mut core::ffi::c_void,
+        access_mode: i8,
+        handle: *mut *mut core::ffi::c_void,
+    ) -> NTSTATUS;
+    /// Sets parts of an object's security descriptor. IRQL: PASSIVE_LEVEL.
+    pub fn ZwSetSecurityObject(
+        handle: *mut core::ffi::c_void,
+        security_information: u32,
+        security_descriptor: *mut core::ffi::c_void,
+    ) -> NTSTATUS;
+    /// Closes a handle. IRQL: PASSIVE_LEVEL.
+    pub fn ZwClose(handle: *mut core::ffi::c_void) -> NTSTATUS;
+}
+
+// Who opened a handle: the user of the current process's token, read at IRP_MJ_CREATE (which
+// runs in the opener's context on Windows). `ZwOpenProcessTokenEx` and
+// `ZwQueryInformationToken` (ntifs.h); Wine 8.0 implements both (forwarded to ntdll), while
+// its `PsReferencePrimaryToken` is a stub.
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
+extern "system" {
+    /// Opens a process's primary token. IRQL: PASSIVE_LEVEL.
+    pub fn ZwOpenProcessTokenEx(
+        process: *mut core::ffi::c_void,
+        desired_access: u32,
+        handle_attributes: u32,
+        token: *mut *mut core::ffi::c_void,
+    ) -> NTSTATUS;
+    /// Reads one class of information from a token. IRQL: PASSIVE_LEVEL.
+    pub fn ZwQueryInformationToken(
+        token: *mut core::ffi::c_void,
+        information_class: u32,
+        information: *mut core::ffi::c_void,
+        length: u32,
+        return_length: *mut u32,
+    ) -> NTSTATUS;
+}
+
+/// `NtCurrentProcess()` (wdm.h): the pseudo-handle of the current process, `(HANDLE)-1`.
+pub const NT_CURRENT_PROCESS: isize = -1;
+/// `TOKEN_QUERY` (winnt.h): the access right to query a token.
+pub const TOKEN_QUERY: u32 = 0x0008;
+/// `TokenUser` (ntifs.h `TOKEN_INFORMATION_CLASS`): a `TOKEN_USER`, whose first field is a
+/// `SID_AND_ATTRIBUTES { PSID Sid; ULONG Attributes; }` pointing into the same buffer.
+pub const TOKEN_USER_CLASS: u32 = 1;
+
+/// `OBJ_KERNEL_HANDLE` (ntdef.h): a handle in the system process's table, out of reach of
+/// user mode.
+pub const OBJ_KERNEL_HANDLE: u32 = 0x0000_0200;
+/// `DACL_SECURITY_INFORMATION` (winnt.h): the DACL part of a security descriptor.
+pub const DACL_SECURITY_INFORMATION: u32 = 0x0000_0004;
+
 /// Keeps the signature honest: the completion routine type returns an NTSTATUS.
 pub type CompletionStatus = NTSTATUS;
 

@@ -1,17 +1,19 @@
 //! What a driver needs around its sockets, in safe form: the device object the client is
-//! registered with ([`DeviceObjectPtr`]), a `static` home for the client until unload
-//! ([`ClientSlot`]), and the kernel plumbing of `wskrs-kernel` (the crate the wsk-rs drivers
-//! themselves use, re-exported here so that one dependency is enough): a named control device
-//! with its symbolic link ([`ControlDevice`], [`ControlDeviceSlot`]), the dispatch table
-//! ([`DispatchTable`]), IRP completion ([`complete_irp`]) and the bug check a panic ends in
-//! ([`bug_check_on_panic`]).
+//! registered with ([`DeviceObjectPtr`]) and a `static` home for the client until unload
+//! ([`ClientSlot`]). The rest of a driver's kernel plumbing is the crate `wskrs-kernel`
+//! (`driver/kernel`, the crate the wsk-rs drivers themselves use, a dependency of its own
+//! because it builds on this crate's security descriptors): a named control device with its
+//! symbolic link and DACL (`ControlDevice`, `ControlDeviceSlot`), the dispatch table
+//! (`DispatchTable`), IRP completion (`complete_irp`), the caller's identity and the bug
+//! check a panic ends in (`bug_check_on_panic`).
 //!
 //! The smallest driver that keeps a client until unload:
 //! ```
 //! # use wskrs_fake_kernel as fake;
 //! # let _kernel = fake::Kernel::start();
 //! use core::time::Duration;
-//! use wsk::driver::{ClientSlot, ControlDeviceSlot, ControlDeviceSpec};
+//! use wsk::driver::ClientSlot;
+//! use wskrs_kernel::{ControlDeviceSlot, ControlDeviceSpec};
 //! use wsk::nt::{DRIVER_OBJECT, NTSTATUS, UNICODE_STRING};
 //! use wsk::{NtStatus, WskClient};
 //!
@@ -21,6 +23,7 @@
 //!     device_type: wsk::nt::FILE_DEVICE_UNKNOWN,
 //!     characteristics: 0,
 //!     exclusive: false,
+//!     sddl: None,
 //! });
 //! static CLIENT: ClientSlot = ClientSlot::new();
 //!
@@ -71,11 +74,6 @@ use core::ptr::NonNull;
 
 use wsk_bindings as sys;
 
-pub use wskrs_kernel::{
-    bug_check_on_panic, complete_irp, BugCheck, CancelSpinLockGuard, ControlDevice,
-    ControlDeviceSlot, ControlDeviceSpec, DispatchRoutine, DispatchTable, UnloadRoutine,
-    RUST_PANIC_BUGCHECK_CODE,
-};
 
 use crate::{SpinLock, WskClient};
 
@@ -86,7 +84,7 @@ mod sealed {
 /// A pointer to a `DEVICE_OBJECT`: what [`WskClient::register`] takes, so that a driver object
 /// (or any other pointer) passed by mistake does not compile. Sealed.
 ///
-/// Implemented for `NonNull<wsk::nt::DEVICE_OBJECT>` (what [`ControlDeviceSlot`] hands out)
+/// Implemented for `NonNull<wsk::nt::DEVICE_OBJECT>` (what `wskrs_kernel::ControlDeviceSlot` hands out)
 /// and for `NonNull<c_void>`, the untyped form for a device object typed by another bindings
 /// crate (KMDF: `WdfDeviceWdmGetDeviceObject` returns `wdk_sys::PDEVICE_OBJECT`; cast it).
 ///

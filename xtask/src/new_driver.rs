@@ -47,7 +47,7 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 /// The template's text with `name` filled in.
-fn fill(file: &str, text: &str, name: &str, wsk_path: &str) -> String {
+fn fill(file: &str, text: &str, name: &str, root: &str) -> String {
     let service = camel_case(name);
     match file {
         "Cargo.toml" => text
@@ -59,7 +59,8 @@ fn fill(file: &str, text: &str, name: &str, wsk_path: &str) -> String {
                 "Example: a WDM driver that connects to an echo server from DriverEntry",
                 "A WDM driver on wsk",
             )
-            .replace("path = \"../../wsk\"", &format!("path = \"{wsk_path}\"")),
+            // The project's crates by absolute path (`../../wsk`, `../../driver/kernel`).
+            .replace("path = \"../../", &format!("path = \"{root}/")),
         "Cargo.lock" => text.replace(
             &format!("name = \"{TEMPLATE}\""),
             &format!("name = \"{name}\""),
@@ -83,10 +84,10 @@ pub(crate) fn create(layout: &Layout, name: &str, dir: Option<&Path>) -> Result<
         bail!("{} exists already", dest.display());
     }
     let template = layout.root.join("examples").join(TEMPLATE);
-    let wsk = layout.root.join("wsk");
-    let wsk_path = wsk
+    let root = layout
+        .root
         .to_str()
-        .with_context(|| format!("{} is not valid UTF-8", wsk.display()))?;
+        .with_context(|| format!("{} is not valid UTF-8", layout.root.display()))?;
     for file in FILES {
         let from = template.join(file);
         let text = match fs::read_to_string(&from) {
@@ -99,7 +100,7 @@ pub(crate) fn create(layout: &Layout, name: &str, dir: Option<&Path>) -> Result<
         if let Some(folder) = to.parent() {
             fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
         }
-        fs::write(&to, fill(file, &text, name, wsk_path))
+        fs::write(&to, fill(file, &text, name, root))
             .with_context(|| format!("writing {}", to.display()))?;
     }
     Ok(dest)

@@ -21,10 +21,10 @@ use wsk::io::{CancelReason, IoHandler, IoSlot, MdlBuffer, Started, Transferred};
 use wsk::{ConnectionSocket, DatagramSocket, NtStatus};
 use wskrs_protocol::{self as protocol, EndpointId, ProtocolError, Request};
 
-use crate::endpoints::{Borrowable, Kind, Outcome, WaitingAccept};
+use crate::endpoints::{Borrowable, Kind, Outcome, Table, WaitingAccept};
 use crate::services::{AcceptSink, QueuedConnection};
 use crate::ticket::{Direction, Sequence, Ticket};
-use crate::{Caller, Driver};
+use crate::{Caller, Driver, Requester};
 
 /// Period of the deadline timer.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -56,6 +56,8 @@ pub(crate) struct Pended {
     pub(crate) caller: Caller,
     /// Tick at which the request times out.
     pub(crate) deadline: u64,
+    /// Bytes of the caller's memory the request keeps locked (its output buffer).
+    pub(crate) locked: usize,
 }
 
 /// Where an in-flight data request is. Changed only by the methods of [`PendingOp`].
@@ -93,6 +95,11 @@ impl PendingOp {
             phase: Phase::Starting,
             with_header,
         }
+    }
+
+    /// Whose request it is.
+    pub(crate) const fn pended(&self) -> &Pended {
+        &self.pended
     }
 
     /// Not cancelled yet (starting or pending).
@@ -253,7 +260,8 @@ impl<R: PendingRequest> Driver<R> {
         output_len: usize,
         request: R,
     ) {
-        match self.start_direct(caller, code, input, output_len, request) {
+        let requester = self.requester(caller);
+        match self.start_direct(&requester, code, input, output_len, request) {
             Ok(()) => {}
             // Refused before any I/O: not an endpoint error (as for buffered requests).
             Err((request, status)) => request.complete(status, 0),
@@ -263,7 +271,7 @@ impl<R: PendingRequest> Driver<R> {
     #[allow(clippy::too_many_lines, reason = "one request's start, in order")]
     fn start_direct(
         &'static self,
-        caller: Caller,
+        requester: &Requester,
         code: u32,
         input: &[u8],
         output_len: usize,
@@ -274,7 +282,7 @@ impl<R: PendingRequest> Driver<R> {
             Err(e) => return Err((request, e.status())),
         };
         if let Request::Accept(accept) = parsed {
-            return self.start_accept(caller, output_len, request, accept);
+            return self.start_accept(requester, output_len, request, accept);
         }
         let Some(expected) = protocol::direct_output_len(&parsed) else {
             return Err((request, NtStatus::INVALID_DEVICE_REQUEST));
@@ -288,7 +296,7 @@ impl<R: PendingRequest> Driver<R> {
         let Some(buffer) = request.data().filter(|b| b.len() >= expected) else {
             return Err((request, NtStatus::INVALID_PARAMETER));
         };
-        let pended = self.pended(caller, data.timeout_ms);
+        let pended = self.pended(requester.handle, data.timeout_ms, output_len);
         let ticket = Ticket {
             endpoint: data.id,
             direction: data.direction,
@@ -296,7 +304,13 @@ impl<R: PendingRequest> Driver<R> {
         };
 
         let mut table = self.endpoints.inner.lock();
-        let endpoint = match table.find(caller, data.id) {
+        if let Err(status) = table.find(requester, data.id).map(|_| ()) {
+            return Err((request, status));
+        }
+        if let Err(status) = self.check_pended_quota(&table, &pended) {
+            return Err((request, status));
+        }
+        let endpoint = match table.find(requester, data.id) {
             Ok(endpoint) => endpoint,
             Err(status) => return Err((request, status)),
         };
@@ -374,9 +388,20 @@ impl<R: PendingRequest> Driver<R> {
         Ok(())
     }
 
-    /// Numbers a new request of `caller` and sets its deadline `timeout_ms` from now.
-    /// IRQL <= DISPATCH_LEVEL.
-    fn pended(&self, caller: Caller, timeout_ms: u32) -> Pended {
+    /// `STATUS_QUOTA_EXCEEDED` if `new` would take its handle past its quota of pended
+    /// requests or of locked bytes. Called under the table lock, where requests are added.
+    fn check_pended_quota(&self, table: &Table<R>, new: &Pended) -> Result<(), NtStatus> {
+        let (count, locked) = table.pended_by(new.caller);
+        let locked = locked.saturating_add(new.locked);
+        if count >= self.quotas.pended || locked > self.quotas.locked_bytes {
+            return Err(NtStatus::QUOTA_EXCEEDED);
+        }
+        Ok(())
+    }
+
+    /// Numbers a new request of `caller` that locks `locked` bytes and sets its deadline
+    /// `timeout_ms` from now. IRQL <= DISPATCH_LEVEL.
+    fn pended(&self, caller: Caller, timeout_ms: u32, locked: usize) -> Pended {
         let sequence = self
             .sequence
             .fetch_add(1, Ordering::Relaxed)
@@ -384,6 +409,7 @@ impl<R: PendingRequest> Driver<R> {
         Pended {
             sequence: Sequence(sequence),
             caller,
+            locked,
             deadline: self
                 .ticks
                 .load(Ordering::Acquire)
@@ -395,7 +421,7 @@ impl<R: PendingRequest> Driver<R> {
     /// one arrives, it is cancelled, or its deadline passes.
     fn start_accept(
         &'static self,
-        caller: Caller,
+        requester: &Requester,
         output_len: usize,
         mut request: R,
         accept: protocol::Accept,
@@ -406,14 +432,20 @@ impl<R: PendingRequest> Driver<R> {
         if request.data().is_none_or(|b| b.len() < output_len) {
             return Err((request, NtStatus::INVALID_PARAMETER));
         }
-        let pended = self.pended(caller, accept.timeout_ms);
+        let pended = self.pended(requester.handle, accept.timeout_ms, output_len);
         let ticket = Ticket {
             endpoint: accept.id,
             direction: Direction::Receive,
             sequence: pended.sequence,
         };
         let mut table = self.endpoints.inner.lock();
-        let endpoint = match table.find(caller, accept.id) {
+        if let Err(status) = table.find(requester, accept.id).map(|_| ()) {
+            return Err((request, status));
+        }
+        if let Err(status) = self.check_pended_quota(&table, &pended) {
+            return Err((request, status));
+        }
+        let endpoint = match table.find(requester, accept.id) {
             Ok(endpoint) => endpoint,
             Err(status) => return Err((request, status)),
         };
@@ -431,7 +463,7 @@ impl<R: PendingRequest> Driver<R> {
         }
         if let Some(queued) = listener.pop_queued() {
             drop(table);
-            self.hand_over(request, caller, accept.detach, local, queued);
+            self.hand_over(request, *requester, accept.detach, local, queued);
             return Ok(());
         }
         if !request.arm_cancel(ticket) {
@@ -441,23 +473,24 @@ impl<R: PendingRequest> Driver<R> {
             pended,
             request,
             detach: accept.detach,
+            identity: requester.identity,
         });
         Ok(())
     }
 
-    /// Makes `queued` a connection endpoint of `caller` and completes the ACCEPT with it.
+    /// Makes `queued` a connection endpoint of `requester` and completes the ACCEPT with it.
     /// IRQL <= DISPATCH_LEVEL.
     fn hand_over(
         &'static self,
         request: R,
-        caller: Caller,
+        requester: Requester,
         detach: bool,
         local: Option<SocketAddr>,
         queued: QueuedConnection,
     ) {
         let remote = queued.remote.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
         let endpoint =
-            crate::endpoints::Endpoint::connection(caller, detach, local, remote, queued.socket);
+            crate::endpoints::Endpoint::connection(requester, detach, local, remote, queued.socket);
         // A parked ACCEPT is handed its connection from the accept completion, possibly at
         // DISPATCH_LEVEL: a refused endpoint is closed on a worker thread.
         let id = match self.insert_or(endpoint, |rejected| self.close_endpoint_later(rejected)) {
@@ -476,7 +509,7 @@ impl<R: PendingRequest> Driver<R> {
             Ok(information) => request.complete(NtStatus::SUCCESS, information),
             Err(status) => {
                 // The user never learns the id: do not leave the connection behind.
-                if let Ok(endpoint) = self.endpoints.remove(caller, id) {
+                if let Ok(endpoint) = self.endpoints.remove(&requester, id) {
                     self.close_endpoint_later(endpoint);
                 }
                 request.complete(status, 0);
@@ -827,13 +860,11 @@ impl<R: PendingRequest> AcceptSink for Driver<R> {
                 (parked, local, queued)
             };
             let (parked, local, queued) = handed;
-            self.hand_over(
-                parked.request,
-                parked.pended.caller,
-                parked.detach,
-                local,
-                queued,
-            );
+            let requester = Requester {
+                handle: parked.pended.caller,
+                identity: parked.identity,
+            };
+            self.hand_over(parked.request, requester, parked.detach, local, queued);
         }
     }
 }
@@ -849,6 +880,7 @@ mod tests {
             sequence: Sequence(1),
             caller: Caller(1),
             deadline: 10,
+            locked: 0,
         };
         PendingOp::starting(pended, false)
     }

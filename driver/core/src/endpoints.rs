@@ -1,9 +1,12 @@
-//! The endpoint table: ids, ownership by handle, and per-endpoint statistics.
+//! The endpoint table: ids, ownership by handle and identity, per-handle endpoint quotas, and
+//! per-endpoint statistics.
 //!
 //! Ids come from a counter and are never reused while the driver is loaded, so a stale id
-//! is simply unknown. An endpoint is visible to the handle that created it and, once
-//! detached, to every handle. Endpoints leave the table before they are closed: closing
-//! blocks, and nothing blocks under the table's spin lock.
+//! is simply unknown. An endpoint is reachable by the handle that created it and, if
+//! detached, by every handle of the identity that created it; every lookup is filtered so,
+//! and an endpoint out of reach is answered exactly as an id that does not exist
+//! (`STATUS_NOT_FOUND`). Endpoints leave the table before they are closed: closing blocks,
+//! and nothing blocks under the table's spin lock.
 
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -18,7 +21,7 @@ use wskrs_protocol::{
 use crate::direct::{DirectIo, Pended, PendingOp, PendingRequest};
 use crate::services::{ServedConnection, ServiceListener, ServiceStats, UdpEchoSession};
 use crate::ticket::Direction;
-use crate::Caller;
+use crate::{Caller, Identity, Requester};
 
 /// Most endpoints the driver holds at once.
 pub(crate) const MAX_ENDPOINTS: usize = 256;
@@ -89,6 +92,8 @@ pub(crate) struct WaitingAccept<R: PendingRequest> {
     pub(crate) request: R,
     /// The connection it gets is detached.
     pub(crate) detach: bool,
+    /// The identity of the handle that parked it (the connection's owner).
+    pub(crate) identity: Option<Identity>,
 }
 
 /// A socket an operation takes out of the table and gives back.
@@ -236,7 +241,10 @@ pub(crate) enum DatagramKind {
 /// One endpoint and its statistics.
 pub(crate) struct Endpoint<R: PendingRequest> {
     id: EndpointId,
+    /// The handle that created it ([`Caller::NOBODY`] once that handle closed).
     owner: Caller,
+    /// The identity of that handle: who may reach it once detached.
+    identity: Option<Identity>,
     detached: bool,
     local: Option<SocketAddr>,
     remote: Option<SocketAddr>,
@@ -249,7 +257,7 @@ pub(crate) struct Endpoint<R: PendingRequest> {
 
 impl<R: PendingRequest> Endpoint<R> {
     pub(crate) fn connection(
-        owner: Caller,
+        owner: Requester,
         detached: bool,
         local: Option<SocketAddr>,
         remote: SocketAddr,
@@ -257,7 +265,8 @@ impl<R: PendingRequest> Endpoint<R> {
     ) -> Self {
         Self {
             id: EndpointId(0),
-            owner,
+            owner: owner.handle,
+            identity: owner.identity,
             detached,
             local,
             remote: Some(remote),
@@ -277,7 +286,7 @@ impl<R: PendingRequest> Endpoint<R> {
     /// A listener; `id` is its reserved id (or 0 to get one on insert).
     pub(crate) fn listener(
         id: EndpointId,
-        owner: Caller,
+        owner: Requester,
         detached: bool,
         local: SocketAddr,
         service: Service,
@@ -285,7 +294,8 @@ impl<R: PendingRequest> Endpoint<R> {
     ) -> Self {
         Self {
             id,
-            owner,
+            owner: owner.handle,
+            identity: owner.identity,
             detached,
             local: Some(local),
             remote: None,
@@ -305,7 +315,7 @@ impl<R: PendingRequest> Endpoint<R> {
 
     /// A user-driven UDP socket, or a UDP echo service when `echo` is given.
     pub(crate) fn datagram(
-        owner: Caller,
+        owner: Requester,
         detached: bool,
         local: SocketAddr,
         kind: DatagramKind,
@@ -319,7 +329,8 @@ impl<R: PendingRequest> Endpoint<R> {
         };
         Self {
             id: EndpointId(0),
-            owner,
+            owner: owner.handle,
+            identity: owner.identity,
             detached,
             local: Some(local),
             remote: None,
@@ -382,8 +393,10 @@ impl<R: PendingRequest> Endpoint<R> {
         }
     }
 
-    pub(crate) fn visible_to(&self, caller: Caller) -> bool {
-        self.detached || self.owner == caller
+    /// Whether `requester` may list, use and close it: its creating handle, or, once
+    /// detached, any handle of the identity that created it.
+    pub(crate) fn reachable_by(&self, requester: &Requester) -> bool {
+        self.owner == requester.handle || (self.detached && self.identity == requester.identity)
     }
 
     /// Closes the endpoint; returns what its in-kernel service did, which the driver keeps in
@@ -480,16 +493,52 @@ pub(crate) struct Table<R: PendingRequest> {
 }
 
 impl<R: PendingRequest> Table<R> {
+    /// The endpoint `id` if `requester` may reach it; `STATUS_NOT_FOUND` for an unknown id
+    /// and for one out of reach alike.
     pub(crate) fn find(
         &mut self,
-        caller: Caller,
+        requester: &Requester,
         id: EndpointId,
     ) -> Result<&mut Endpoint<R>, NtStatus> {
         self.slots
             .iter_mut()
             .flatten()
-            .find(|e| e.id == id && e.visible_to(caller))
+            .find(|e| e.id == id && e.reachable_by(requester))
             .ok_or(NtStatus::NOT_FOUND)
+    }
+
+    /// Direct requests `caller` has pended (in flight, cancelled but not completed, or a
+    /// parked ACCEPT), and the bytes of its memory they lock.
+    pub(crate) fn pended_by(&self, caller: Caller) -> (usize, usize) {
+        let (mut count, mut bytes) = (0usize, 0usize);
+        let mut add = |pended: &Pended| {
+            if pended.caller == caller {
+                count = count.saturating_add(1);
+                bytes = bytes.saturating_add(pended.locked);
+            }
+        };
+        for endpoint in self.slots.iter().flatten() {
+            match &endpoint.kind {
+                Kind::Connection { io, .. } | Kind::Datagram { io, .. } => {
+                    io.pending.iter().flatten().for_each(|op| add(op.pended()));
+                }
+                Kind::Listener {
+                    waiting: Some(waiting),
+                    ..
+                } => add(&waiting.pended),
+                _ => {}
+            }
+        }
+        (count, bytes)
+    }
+
+    /// Endpoints `caller` created and still owns.
+    fn owned_by(&self, caller: Caller) -> usize {
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|e| e.owner == caller)
+            .count()
     }
 
     /// The endpoint `id`, whoever owns it (completions and timers).
@@ -534,15 +583,23 @@ impl<R: PendingRequest> EndpointTable<R> {
     }
 
     /// Adds an endpoint and assigns its id (unless it has a reserved one). When the table is
-    /// full the endpoint, unserved, goes to `reject` (which closes it as the caller's IRQL
-    /// allows) and `STATUS_INSUFFICIENT_RESOURCES` is returned. IRQL <= DISPATCH_LEVEL.
+    /// full, or its handle owns `quota` endpoints already, the endpoint, unserved, goes to
+    /// `reject` (which closes it as the caller's IRQL allows) and
+    /// `STATUS_INSUFFICIENT_RESOURCES` (table full) or `STATUS_QUOTA_EXCEEDED` is returned.
+    /// IRQL <= DISPATCH_LEVEL.
     pub(crate) fn insert(
         &self,
         mut endpoint: Endpoint<R>,
+        quota: usize,
         reject: impl FnOnce(Endpoint<R>),
     ) -> Result<EndpointId, NtStatus> {
-        let rejected = {
+        let (rejected, status) = {
             let mut t = self.inner.lock();
+            if t.owned_by(endpoint.owner) >= quota {
+                drop(t);
+                reject(endpoint);
+                return Err(NtStatus::QUOTA_EXCEEDED);
+            }
             let reserved = endpoint.id.0 != 0;
             let id = if reserved {
                 endpoint.id
@@ -560,11 +617,20 @@ impl<R: PendingRequest> EndpointTable<R> {
                     t.peak = t.peak.max(open);
                     return Ok(id);
                 }
-                None => endpoint,
+                None => (endpoint, NtStatus::INSUFFICIENT_RESOURCES),
             }
         };
         reject(rejected);
-        Err(NtStatus::INSUFFICIENT_RESOURCES)
+        Err(status)
+    }
+
+    /// `STATUS_QUOTA_EXCEEDED` if `caller` owns `quota` endpoints already.
+    /// IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn check_quota(&self, caller: Caller, quota: usize) -> Result<(), NtStatus> {
+        if self.inner.lock().owned_by(caller) >= quota {
+            return Err(NtStatus::QUOTA_EXCEEDED);
+        }
+        Ok(())
     }
 
     pub(crate) fn count(&self) -> usize {
@@ -574,11 +640,11 @@ impl<R: PendingRequest> EndpointTable<R> {
     /// Takes a socket out for a blocking operation; [`EndpointTable::give_back`] returns it.
     pub(crate) fn borrow<S: Borrowable>(
         &self,
-        caller: Caller,
+        requester: &Requester,
         id: EndpointId,
     ) -> Result<S, NtStatus> {
         let mut t = self.inner.lock();
-        S::take(&mut t.find(caller, id)?.kind)
+        S::take(&mut t.find(requester, id)?.kind)
     }
 
     /// Returns a borrowed socket with what the operation did. If the endpoint was closed
@@ -598,11 +664,15 @@ impl<R: PendingRequest> EndpointTable<R> {
         drop(orphan);
     }
 
-    /// Removes an endpoint visible to `caller`.
-    pub(crate) fn remove(&self, caller: Caller, id: EndpointId) -> Result<Endpoint<R>, NtStatus> {
+    /// Removes an endpoint `requester` may reach.
+    pub(crate) fn remove(
+        &self,
+        requester: &Requester,
+        id: EndpointId,
+    ) -> Result<Endpoint<R>, NtStatus> {
         self.inner
             .lock()
-            .take_where(|e| e.id == id && e.visible_to(caller))
+            .take_where(|e| e.id == id && e.reachable_by(requester))
             .ok_or(NtStatus::NOT_FOUND)
     }
 
@@ -613,7 +683,8 @@ impl<R: PendingRequest> EndpointTable<R> {
             .take_where(|e| e.owner == caller && !e.detached)
     }
 
-    /// Detached endpoints of a closing handle belong to no handle from now on.
+    /// Detached endpoints of a closing handle belong to no handle from now on (their
+    /// identity keeps them reachable).
     pub(crate) fn disown(&self, caller: Caller) {
         for endpoint in self
             .inner
@@ -632,26 +703,31 @@ impl<R: PendingRequest> EndpointTable<R> {
         self.inner.lock().take_where(|_| true)
     }
 
-    /// Calls `f` with the statistics of every endpoint visible to `caller`.
+    /// Calls `f` with the statistics of every endpoint `requester` may reach.
     pub(crate) fn for_each_visible(
         &self,
-        caller: Caller,
+        requester: &Requester,
         now: Duration,
         mut f: impl FnMut(EndpointInfo),
     ) {
         let t = self.inner.lock();
-        for endpoint in t.slots.iter().flatten().filter(|e| e.visible_to(caller)) {
-            f(endpoint.info(caller, now));
+        for endpoint in t
+            .slots
+            .iter()
+            .flatten()
+            .filter(|e| e.reachable_by(requester))
+        {
+            f(endpoint.info(requester.handle, now));
         }
     }
 
-    /// The SDDL read back for an endpoint visible to `caller` (`None`: no descriptor set).
+    /// The SDDL read back for an endpoint `requester` may reach (`None`: no descriptor set).
     pub(crate) fn security(
         &self,
-        caller: Caller,
+        requester: &Requester,
         id: EndpointId,
     ) -> Result<Option<SddlText>, NtStatus> {
-        Ok(self.inner.lock().find(caller, id)?.security)
+        Ok(self.inner.lock().find(requester, id)?.security)
     }
 
     /// Endpoints open now, and the most open at once since load.

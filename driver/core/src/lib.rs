@@ -1,9 +1,15 @@
 //! The framework-neutral core of the wsk-rs driver.
 //!
-//! It owns the endpoint table, turns validated IOCTL requests into `wsk` calls and runs the
-//! in-kernel services. It knows nothing of KMDF or WDM: a shell hands it each request as
-//! (caller, code, buffer, input length, output length) and completes the IRP with the
-//! [`Completion`] it returns.
+//! It owns the endpoint table, the identities of the open handles and their quotas, turns
+//! validated IOCTL requests into `wsk` calls and runs the in-kernel services. It knows nothing
+//! of KMDF or WDM: a shell hands it each request as (caller, code, buffer, input length,
+//! output length) and completes the IRP with the [`Completion`] it returns.
+//!
+//! # Who reaches what
+//! A handle reaches the endpoints it created. A detached endpoint outlives its handle and is
+//! reachable by every handle of the same [`Identity`] (the user SID the shell read from the
+//! opener's token, [`Driver::identify`]). Any other id is answered as an unknown one
+//! (`STATUS_NOT_FOUND`). Each handle has [`Quotas`]; past one, `STATUS_QUOTA_EXCEEDED`.
 //!
 //! # IRQL
 //! Every entry point runs at PASSIVE_LEVEL, in the context of the dispatch routine.
@@ -28,6 +34,7 @@ mod ticket;
 
 pub use direct::{PendingRequest, TICK};
 pub use ticket::{Direction, Sequence, Ticket};
+pub use wsk::security::Sid as Identity;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
@@ -54,6 +61,45 @@ pub struct Caller(pub usize);
 impl Caller {
     /// The owner of detached endpoints whose creating handle has closed.
     pub const NOBODY: Self = Self(0);
+}
+
+/// Where a request comes from: its handle and the identity the shell gave that handle
+/// (`None`: not identified; unidentified handles share one identity, see `docs/protocol.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Requester {
+    pub(crate) handle: Caller,
+    pub(crate) identity: Option<Identity>,
+}
+
+/// Per-handle limits, so that one caller cannot starve the others (`STATUS_QUOTA_EXCEEDED`
+/// past any of them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quotas {
+    /// Endpoints a handle created and still owns (detached ones count until it closes).
+    pub endpoints: usize,
+    /// Direct-I/O requests (SEND, RECV, `SEND_TO`, `RECV_FROM`, ACCEPT) pended at once.
+    pub pended: usize,
+    /// Bytes of user memory locked at once: the sum of the output buffers of its pended
+    /// requests.
+    pub locked_bytes: usize,
+}
+
+impl Quotas {
+    /// The defaults: 64 endpoints (a quarter of the table), 32 pended requests, 16 MiB locked
+    /// (four requests of the largest transfer).
+    pub const DEFAULT: Self = Self {
+        endpoints: 64,
+        pended: 32,
+        locked_bytes: 16 << 20,
+    };
+}
+
+/// Most handles the driver tells apart by identity at once.
+pub const MAX_HANDLES: usize = 256;
+
+/// The identities of the open handles (`Driver::identify`), behind a spin lock.
+struct Handles {
+    slots: [Option<(Caller, Identity)>; MAX_HANDLES],
 }
 
 /// How to complete a request: its status and the bytes written to the output buffer.
@@ -123,6 +169,8 @@ pub struct Driver<R: PendingRequest> {
     register: RegisterWsk,
     client: SpinLock<Option<WskClient>>,
     endpoints: EndpointTable<R>,
+    handles: SpinLock<Handles>,
+    quotas: Quotas,
     totals: Totals,
     /// Sequence numbers of data requests (tickets).
     sequence: AtomicU64,
@@ -132,12 +180,24 @@ pub struct Driver<R: PendingRequest> {
 }
 
 impl<R: PendingRequest> Driver<R> {
-    /// A driver with no endpoints; `register` is called on the first request that needs WSK.
+    /// A driver with no endpoints and the default [`Quotas`]; `register` is called on the
+    /// first request that needs WSK.
     ///
     /// The value is large (the endpoint table): use it to initialize a `static`.
     #[must_use]
     pub const fn new(register: RegisterWsk) -> Self {
+        Self::with_quotas(register, Quotas::DEFAULT)
+    }
+
+    /// Like [`Driver::new`] with the given per-handle quotas.
+    #[must_use]
+    #[allow(clippy::large_stack_arrays)] // evaluated at compile time for a static
+    pub const fn with_quotas(register: RegisterWsk, quotas: Quotas) -> Self {
         Self {
+            handles: SpinLock::new(Handles {
+                slots: [None; MAX_HANDLES],
+            }),
+            quotas,
             sequence: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             timer: SpinLock::new(None),
@@ -186,6 +246,44 @@ impl<R: PendingRequest> Driver<R> {
         Ok(client)
     }
 
+    /// Records who `caller` (a handle being opened) acts for: the user SID of the opener's
+    /// token. Call it from IRP_MJ_CREATE; [`Driver::cleanup`] forgets it. A handle never
+    /// identified shares one identity with every other such handle. IRQL <= DISPATCH_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_INSUFFICIENT_RESOURCES` when [`MAX_HANDLES`] handles are identified already
+    /// (refuse the open).
+    pub fn identify(&self, caller: Caller, identity: Identity) -> Result<(), NtStatus> {
+        let mut handles = self.handles.lock();
+        let slot = match handles
+            .slots
+            .iter()
+            .position(|s| s.is_some_and(|(c, _)| c == caller))
+        {
+            Some(index) => handles.slots.get_mut(index),
+            None => handles.slots.iter_mut().find(|s| s.is_none()),
+        };
+        let slot = slot.ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
+        *slot = Some((caller, identity));
+        Ok(())
+    }
+
+    /// The requester behind `caller`: its handle and identity. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn requester(&self, caller: Caller) -> Requester {
+        let identity = self
+            .handles
+            .lock()
+            .slots
+            .iter()
+            .flatten()
+            .find(|(c, _)| *c == caller)
+            .map(|(_, identity)| *identity);
+        Requester {
+            handle: caller,
+            identity,
+        }
+    }
+
     /// Handles IRP_MJ_DEVICE_CONTROL. `buffer` is the METHOD_BUFFERED system buffer, of
     /// `max(input_len, output_len)` bytes: the request is read from its first `input_len`
     /// bytes and the reply written over it.
@@ -204,7 +302,8 @@ impl<R: PendingRequest> Driver<R> {
     }
 
     /// Handles IRP_MJ_CLEANUP: the caller's handle is closing, so its endpoints close too
-    /// (detached ones stay).
+    /// (detached ones stay, reachable by the handles of its identity) and its identity is
+    /// forgotten.
     pub fn cleanup(&self, caller: Caller) {
         // Its pended requests on detached endpoints end now; those on its own endpoints end
         // as the endpoints close.
@@ -214,6 +313,11 @@ impl<R: PendingRequest> Driver<R> {
         }
         // A later handle may get the same file object address: it must not inherit these.
         self.endpoints.disown(caller);
+        for slot in &mut self.handles.lock().slots {
+            if slot.is_some_and(|(c, _)| c == caller) {
+                *slot = None;
+            }
+        }
     }
 
     /// Closes an endpoint that left the table, keeping what its service did in the totals

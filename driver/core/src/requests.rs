@@ -19,7 +19,7 @@ use wskrs_protocol::{
 
 use crate::endpoints::{DatagramKind, Endpoint, Kind, Outcome, SddlText};
 use crate::services::{AcceptSink, ServedConnection, ServiceListener, TcpService, UdpEchoSession};
-use crate::{Caller, Driver, Failure, DRIVER_VERSION};
+use crate::{Caller, Driver, Failure, Requester, DRIVER_VERSION};
 
 /// How long creating and binding a listener or UDP socket may take.
 const BIND_TIMEOUT: Duration = Duration::from_secs(5);
@@ -85,6 +85,7 @@ impl<R: crate::PendingRequest> Driver<R> {
             .get(..input_len)
             .ok_or(Failure(NtStatus::INVALID_PARAMETER))?;
         let request = protocol::parse_request(code, input)?;
+        let requester = self.requester(caller);
         let min_output =
             protocol::min_output_len(code).ok_or(Failure(NtStatus::INVALID_DEVICE_REQUEST))?;
         if output_len < min_output {
@@ -92,14 +93,22 @@ impl<R: crate::PendingRequest> Driver<R> {
         }
         // LIST writes its entries straight into the output buffer.
         if let Request::List = request {
-            return self.list(caller, output(buffer, output_len)?);
+            return self.list(requester, output(buffer, output_len)?);
         }
-        let reply = self.run(caller, request)?;
+        let reply = self.run(requester, request)?;
         write(reply, output(buffer, output_len)?)
     }
 
     #[allow(clippy::too_many_lines, reason = "one short arm per request code")]
-    fn run(&'static self, caller: Caller, request: Request<'_>) -> Result<Reply, Failure> {
+    fn run(&'static self, requester: Requester, request: Request<'_>) -> Result<Reply, Failure> {
+        if matches!(
+            request,
+            Request::TcpConnect(_) | Request::TcpListen(_) | Request::UdpBind(_)
+        ) {
+            // Before any socket exists (a connect reaches the network); `insert` checks again.
+            self.endpoints
+                .check_quota(requester.handle, self.quotas.endpoints)?;
+        }
         match request {
             Request::Info => {
                 // Registering here lets INFO report the provider; a provider that is not
@@ -123,7 +132,7 @@ impl<R: crate::PendingRequest> Driver<R> {
                 // The provider knows the port it chose; a provider without WskGetLocalAddress
                 // (Wine's netio) leaves the requested address, if any.
                 let local = socket.local_addr().ok().or(c.local);
-                let endpoint = Endpoint::connection(caller, c.detach, local, c.remote, socket);
+                let endpoint = Endpoint::connection(requester, c.detach, local, c.remote, socket);
                 let id = self.insert(endpoint)?;
                 Ok(Reply::Endpoint {
                     id,
@@ -154,7 +163,7 @@ impl<R: crate::PendingRequest> Driver<R> {
                     (service == TcpService::Accept).then_some((self, id));
                 let listener = ServiceListener::start(listener, service, max, sink)?;
                 let endpoint =
-                    Endpoint::listener(id, caller, l.detach, l.local, l.service, listener)
+                    Endpoint::listener(id, requester, l.detach, l.local, l.service, listener)
                         .with_security(security);
                 let id = self.insert(endpoint)?;
                 // Connections that arrived before the endpoint was in the table wait: announce.
@@ -186,7 +195,7 @@ impl<R: crate::PendingRequest> Driver<R> {
                     )?),
                 };
                 let id = self.insert(
-                    Endpoint::datagram(caller, u.detach, u.local, kind).with_security(security),
+                    Endpoint::datagram(requester, u.detach, u.local, kind).with_security(security),
                 )?;
                 Ok(Reply::Endpoint {
                     id,
@@ -196,11 +205,11 @@ impl<R: crate::PendingRequest> Driver<R> {
                 })
             }
             Request::Close(id) => {
-                self.close_endpoint(self.endpoints.remove(caller, id)?);
+                self.close_endpoint(self.endpoints.remove(&requester, id)?);
                 Ok(Reply::Closed)
             }
             Request::Disconnect(d) => {
-                let mut socket: ConnectionSocket = self.endpoints.borrow(caller, d.id)?;
+                let mut socket: ConnectionSocket = self.endpoints.borrow(&requester, d.id)?;
                 let how = if d.abortive {
                     Disconnect::Abortive
                 } else {
@@ -218,12 +227,12 @@ impl<R: crate::PendingRequest> Driver<R> {
                 result?;
                 Ok(Reply::Disconnected)
             }
-            Request::SocketOption(o) => self.socket_option(caller, o).map(Reply::OptionValue),
+            Request::SocketOption(o) => self.socket_option(requester, o).map(Reply::OptionValue),
             Request::Serve(s) => {
-                self.serve(caller, s)?;
+                self.serve(requester, s)?;
                 Ok(Reply::Served)
             }
-            Request::Security(id) => Ok(Reply::Security(self.endpoints.security(caller, id)?)),
+            Request::Security(id) => Ok(Reply::Security(self.endpoints.security(&requester, id)?)),
             Request::Resolve(r) => {
                 let client = self.client()?;
                 let service = (!r.service.is_empty()).then_some(r.service);
@@ -246,7 +255,8 @@ impl<R: crate::PendingRequest> Driver<R> {
     }
 
     /// Adds `endpoint` to the table; when it is full, closes it (which waits) and answers
-    /// `STATUS_INSUFFICIENT_RESOURCES`. IRQL: PASSIVE_LEVEL.
+    /// `STATUS_INSUFFICIENT_RESOURCES` (`STATUS_QUOTA_EXCEEDED` when its handle owns its
+    /// quota of endpoints already). IRQL: PASSIVE_LEVEL.
     pub(crate) fn insert(&self, endpoint: Endpoint<R>) -> Result<EndpointId, NtStatus> {
         self.insert_or(endpoint, |rejected| {
             // Nothing was served yet: its service was never reachable through the table.
@@ -261,7 +271,9 @@ impl<R: crate::PendingRequest> Driver<R> {
         endpoint: Endpoint<R>,
         close: impl FnOnce(Endpoint<R>),
     ) -> Result<EndpointId, NtStatus> {
-        let id = self.endpoints.insert(endpoint, close)?;
+        let id = self
+            .endpoints
+            .insert(endpoint, self.quotas.endpoints, close)?;
         self.totals.endpoints_opened.fetch_add(1, Ordering::Relaxed);
         Ok(id)
     }
@@ -287,7 +299,7 @@ impl<R: crate::PendingRequest> Driver<R> {
 
     /// SERVE: the connection's socket goes to an in-kernel service; the endpoint stays (its
     /// counters are the service's from now on). Refused while a data request is in flight.
-    fn serve(&self, caller: Caller, s: protocol::Serve) -> Result<(), Failure> {
+    fn serve(&self, requester: Requester, s: protocol::Serve) -> Result<(), Failure> {
         let service = match s.service {
             Service::Echo => TcpService::Echo,
             Service::Discard => TcpService::Discard,
@@ -296,7 +308,7 @@ impl<R: crate::PendingRequest> Driver<R> {
         };
         let socket = {
             let mut table = self.endpoints.inner.lock();
-            let endpoint = table.find(caller, s.id)?;
+            let endpoint = table.find(&requester, s.id)?;
             let Kind::Connection { socket, io } = &mut endpoint.kind else {
                 return Err(Failure(NtStatus::INVALID_DEVICE_STATE));
             };
@@ -330,24 +342,28 @@ impl<R: crate::PendingRequest> Driver<R> {
         }
     }
 
-    fn list(&self, caller: Caller, out: &mut [u8]) -> Result<usize, Failure> {
+    fn list(&self, requester: Requester, out: &mut [u8]) -> Result<usize, Failure> {
         let mut writer = protocol::ListWriter::new(out)?;
         let now = wsk::uptime();
-        self.endpoints.for_each_visible(caller, now, |info| {
+        self.endpoints.for_each_visible(&requester, now, |info| {
             let _ = writer.push(&info);
         });
         Ok(writer.finish())
     }
 
-    fn socket_option(&self, caller: Caller, o: protocol::SocketOption) -> Result<u32, Failure> {
-        match self.endpoints.borrow::<ConnectionSocket>(caller, o.id) {
+    fn socket_option(
+        &self,
+        requester: Requester,
+        o: protocol::SocketOption,
+    ) -> Result<u32, Failure> {
+        match self.endpoints.borrow::<ConnectionSocket>(&requester, o.id) {
             Ok(mut socket) => {
                 let result = connection_option(&mut socket, o.option, o.set);
                 self.give_back(o.id, socket, Outcome::failed(&result));
                 Ok(result?)
             }
             Err(NtStatus::INVALID_DEVICE_STATE) => {
-                let mut socket: DatagramSocket = self.endpoints.borrow(caller, o.id)?;
+                let mut socket: DatagramSocket = self.endpoints.borrow(&requester, o.id)?;
                 let result = datagram_option(&mut socket, o.option, o.set);
                 self.give_back(o.id, socket, Outcome::failed(&result));
                 Ok(result?)

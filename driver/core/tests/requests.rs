@@ -134,13 +134,23 @@ fn malformed_requests_get_their_documented_status_and_change_nothing() {
         128,
         NtStatus::REVISION_MISMATCH,
     ));
-    let mut v4 = protocol::encode_list().to_vec();
-    v4[0..4].copy_from_slice(&4u32.to_le_bytes());
+    let mut next = protocol::encode_list().to_vec();
+    next[0..4].copy_from_slice(&(protocol::ABI_VERSION + 1).to_le_bytes());
     cases.push((
-        "version 4",
+        "the next version",
         IoctlCode::LIST,
-        v4,
+        next,
         4096,
+        NtStatus::REVISION_MISMATCH,
+    ));
+    // A version 3 client's INFO: its code without the read-access bits of ABI 4.
+    let mut v3 = protocol::encode_info().to_vec();
+    v3[0..4].copy_from_slice(&3u32.to_le_bytes());
+    cases.push((
+        "a version 3 INFO",
+        IoctlCode::INFO_BEFORE_ABI_4,
+        v3,
+        64,
         NtStatus::REVISION_MISMATCH,
     ));
     // Bad family in the remote address (offset 8: after the header).

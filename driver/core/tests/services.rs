@@ -782,7 +782,11 @@ fn a_descriptor_given_at_creation_reads_back_as_the_same_sddl_and_is_released() 
 /// the fake kernel records any wait as a violation (`Setup::finish` asserts there is none).
 #[test]
 fn a_connection_accepted_into_a_full_table_is_refused_without_waiting() {
-    let setup = Setup::start();
+    // One handle fills the table (the default quota is a quarter of it).
+    let setup = Setup::with_quotas(wskrs_driver::Quotas {
+        endpoints: usize::MAX,
+        ..wskrs_driver::Quotas::DEFAULT
+    });
     let d = setup.driver;
     let at = addr("127.0.0.1:9500");
     let l = listen(d, ALICE, at, Service::None, false).unwrap();

@@ -1,15 +1,14 @@
-//! A named control device and its symbolic link, owned together.
+//! A named control device, its security descriptor and its symbolic link, owned together.
 
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
+use wsk::security::SecurityDescriptorBuf;
 use wsk_bindings as sys;
 use wskrs_ntstatus::NtStatus;
 
-/// What a control device is: its names, type, characteristics and exclusivity.
-///
-/// A later field may carry a security descriptor (`IoCreateDeviceSecure` semantics); the
-/// constructors take the whole spec so that callers do not change when it does.
+/// What a control device is: its names, type, characteristics, exclusivity and who may open
+/// it.
 #[derive(Clone, Copy, Debug)]
 pub struct ControlDeviceSpec {
     /// The device's name (`\Device\...`), UTF-16, not NUL-terminated.
@@ -22,6 +21,73 @@ pub struct ControlDeviceSpec {
     pub characteristics: u32,
     /// `Exclusive`: one handle at a time.
     pub exclusive: bool,
+    /// The device's DACL as SDDL (`D:...` only, as `IoCreateDeviceSecure` takes it), applied
+    /// before the symbolic link exists; `None` keeps the default security `IoCreateDevice`
+    /// gives.
+    pub sddl: Option<&'static str>,
+}
+
+/// Largest self-relative descriptor a device SDDL may make.
+const DEVICE_DESCRIPTOR_CAPACITY: usize = 256;
+
+/// Sets `device`'s DACL to `sddl` the way `IoCreateDeviceSecure` does (it lives in the static
+/// wdmsec.lib, which the project does not link): a kernel handle to the device object
+/// ([`ObOpenObjectByPointer`]), [`ZwSetSecurityObject`] with `DACL_SECURITY_INFORMATION`, and
+/// the handle closed. IRQL: PASSIVE_LEVEL.
+///
+/// # Errors
+/// `STATUS_INVALID_PARAMETER` if `sddl` is not a DACL the `wsk` SDDL parser accepts (only
+/// `D:` is allowed); otherwise the failing status of the calls.
+///
+/// # Safety
+/// `device` is a live device object of this driver.
+///
+/// [`ObOpenObjectByPointer`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-obopenobjectbypointer
+/// [`ZwSetSecurityObject`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-zwsetsecurityobject
+pub unsafe fn set_device_dacl(
+    device: NonNull<sys::DEVICE_OBJECT>,
+    sddl: &str,
+) -> Result<(), NtStatus> {
+    if !sddl.starts_with("D:") {
+        return Err(NtStatus::INVALID_PARAMETER);
+    }
+    let mut buffer = SecurityDescriptorBuf::<DEVICE_DESCRIPTOR_CAPACITY>::new();
+    let descriptor = buffer
+        .from_sddl(sddl)
+        .map_err(|_| NtStatus::INVALID_PARAMETER)?;
+    let mut handle = ptr::null_mut();
+    // SAFETY: `device` is live (caller's contract); no access state, any object type, kernel
+    // mode; `handle` is a valid local.
+    let status = NtStatus(unsafe {
+        sys::ObOpenObjectByPointer(
+            device.as_ptr().cast(),
+            sys::OBJ_KERNEL_HANDLE,
+            ptr::null_mut(),
+            sys::WRITE_DAC,
+            ptr::null_mut(),
+            sys::KERNEL_MODE,
+            &raw mut handle,
+        )
+    });
+    if !status.is_success() {
+        return Err(status);
+    }
+    // SAFETY: `handle` was just opened with WRITE_DAC; the descriptor is a valid self-relative
+    // one that outlives the call, which only reads it.
+    let status = NtStatus(unsafe {
+        sys::ZwSetSecurityObject(
+            handle,
+            sys::DACL_SECURITY_INFORMATION,
+            descriptor.as_bytes().as_ptr().cast_mut().cast(),
+        )
+    });
+    // SAFETY: opened above, closed once here. Nothing to do if closing fails.
+    let _ = unsafe { sys::ZwClose(handle) };
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(status)
+    }
 }
 
 /// A counted string over static UTF-16 (not NUL-terminated, as `UNICODE_STRING` allows).
@@ -48,14 +114,15 @@ pub struct ControlDevice {
 
 impl ControlDevice {
     /// Creates the device ([`IoCreateDevice`], no extension, `FILE_DEVICE_SECURE_OPEN` added to
-    /// the characteristics) and its symbolic link ([`IoCreateSymbolicLink`]). On failure
-    /// nothing stays created.
+    /// the characteristics), applies the spec's DACL ([`set_device_dacl`]), then creates its
+    /// symbolic link ([`IoCreateSymbolicLink`]): no name reaches the device before its DACL
+    /// does. On failure nothing stays created.
     ///
     /// IRQL: PASSIVE_LEVEL.
     ///
     /// # Errors
-    /// The failing status of `IoCreateDevice` or `IoCreateSymbolicLink` (e.g.
-    /// `STATUS_OBJECT_NAME_COLLISION`).
+    /// The failing status of `IoCreateDevice`, [`set_device_dacl`] or `IoCreateSymbolicLink`
+    /// (e.g. `STATUS_OBJECT_NAME_COLLISION`).
     ///
     /// # Safety
     /// `driver` is this driver's valid driver object (during `DriverEntry`, or later while the
@@ -86,6 +153,14 @@ impl ControlDevice {
             return Err(status);
         }
         let device = NonNull::new(device).ok_or(NtStatus::UNSUCCESSFUL)?;
+        if let Some(sddl) = spec.sddl {
+            // SAFETY: created above.
+            if let Err(status) = unsafe { set_device_dacl(device, sddl) } {
+                // SAFETY: created above and not handed out: nothing else refers to it.
+                unsafe { sys::IoDeleteDevice(device.as_ptr()) };
+                return Err(status);
+            }
+        }
         let mut link = unicode(spec.link);
         // SAFETY: both are valid counted strings that outlive the call.
         let status = NtStatus(unsafe { sys::IoCreateSymbolicLink(&raw mut link, &raw mut name) });

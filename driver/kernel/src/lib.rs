@@ -1,9 +1,11 @@
 //! Kernel plumbing shared by the WDM shell (`wskrs.sys`) and the conformance driver
 //! (`wskrs-conformance.sys`): what both need around their dispatch logic, in one place.
 //!
-//! - [`ControlDevice`] / [`ControlDeviceSlot`]: a named control device and its symbolic link,
-//!   owned together and deleted together (link first) on drop.
+//! - [`ControlDevice`] / [`ControlDeviceSlot`]: a named control device (its DACL applied as
+//!   `IoCreateDeviceSecure` does, [`set_device_dacl`]) and its symbolic link, owned together
+//!   and deleted together (link first) on drop.
 //! - [`DispatchTable`]: the routines a driver fills in `DriverEntry`.
+//! - [`current_process_user`]: who opens a handle (the token user SID), for IRP_MJ_CREATE.
 //! - [`CancelSpinLockGuard`]: the I/O manager's global cancel spin lock, released on drop at
 //!   the IRQL it was acquired from.
 //! - [`complete_irp`]: sets an IRP's `IoStatus` and completes it.
@@ -28,11 +30,13 @@
 mod cancel;
 mod device;
 mod dispatch;
+mod identity;
 mod irp;
 mod panic;
 
 pub use cancel::CancelSpinLockGuard;
-pub use device::{ControlDevice, ControlDeviceSlot, ControlDeviceSpec};
+pub use device::{set_device_dacl, ControlDevice, ControlDeviceSlot, ControlDeviceSpec};
 pub use dispatch::{DispatchRoutine, DispatchTable, UnloadRoutine};
+pub use identity::current_process_user;
 pub use irp::complete_irp;
 pub use panic::{bug_check_on_panic, BugCheck, RUST_PANIC_BUGCHECK_CODE};

@@ -25,6 +25,7 @@ fn spec() -> &'static ControlDeviceSpec {
         device_type: 0x8A57,
         characteristics: 0,
         exclusive: true,
+        sddl: None,
     }))
 }
 
@@ -209,4 +210,66 @@ fn dispatch_table_fills_its_four_major_functions_and_unload_only() {
         ]
     );
     assert!(driver.DriverUnload.is_some());
+}
+
+#[test]
+fn a_spec_with_sddl_gets_that_dacl_before_its_link_exists() {
+    let kernel = Kernel::start();
+    let sddl = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
+    let secured: &'static ControlDeviceSpec = Box::leak(Box::new(ControlDeviceSpec {
+        sddl: Some(sddl),
+        ..*spec()
+    }));
+    // SAFETY: a driver object the fake accepts.
+    let device = unsafe { ControlDevice::create(driver(), secured) }.expect("create");
+    let mut expected = [0u8; 128];
+    let expected = wsk::security::parse_sddl(sddl, &mut expected).expect("SDDL");
+    let created = devices::devices();
+    assert_eq!(
+        created[0].dacl_descriptor.as_deref(),
+        Some(expected.as_bytes()),
+        "the device object carries exactly the descriptor of the SDDL"
+    );
+    assert_eq!(
+        devices::open_handles(),
+        0,
+        "the handle to the device is closed"
+    );
+    drop(device);
+
+    // A failure to set it leaves nothing behind, and no link was ever made.
+    devices::fail_next_set_security(NtStatus::ACCESS_DENIED.0);
+    // SAFETY: as above.
+    let refused = unsafe { ControlDevice::create(driver(), secured) };
+    assert_eq!(refused.err(), Some(NtStatus::ACCESS_DENIED));
+    assert!(devices::devices().is_empty());
+    assert!(devices::links().is_empty());
+    // Not a DACL: refused before anything is set.
+    let owner_only: &'static ControlDeviceSpec = Box::leak(Box::new(ControlDeviceSpec {
+        sddl: Some("O:SY"),
+        ..*spec()
+    }));
+    // SAFETY: as above.
+    let refused = unsafe { ControlDevice::create(driver(), owner_only) };
+    assert_eq!(refused.err(), Some(NtStatus::INVALID_PARAMETER));
+    assert!(devices::devices().is_empty());
+    kernel.assert_clean();
+}
+
+#[test]
+fn the_current_process_user_is_read_from_its_token() {
+    let kernel = Kernel::start();
+    let user = wskrs_kernel::current_process_user().expect("the token's user");
+    assert_eq!(user.to_string(), "S-1-5-21-1-2-3-1001");
+    wskrs_fake_kernel::security::set_current_user(5, &[18]);
+    assert_eq!(
+        wskrs_kernel::current_process_user().map(|s| s.to_string()),
+        Ok("S-1-5-18".to_owned())
+    );
+    wskrs_fake_kernel::security::fail_next_open_token(NtStatus::ACCESS_DENIED.0);
+    assert_eq!(
+        wskrs_kernel::current_process_user(),
+        Err(NtStatus::ACCESS_DENIED)
+    );
+    kernel.assert_clean();
 }

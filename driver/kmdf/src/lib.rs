@@ -95,11 +95,11 @@ static WDM_DEVICE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 
 static DEVICE_NAME: &[u16] = wsk::utf16!(wskrs_protocol::DEVICE_NAME);
 static LINK_NAME: &[u16] = wsk::utf16!(wskrs_protocol::DOS_DEVICE_NAME);
-/// `SDDL_DEVOBJ_SYS_ALL_ADM_ALL` (wdmsec.h; "SDDL for Device Objects" in the WDK docs):
-/// SYSTEM and Administrators only: the driver opens kernel sockets on its callers' behalf.
-/// (WdfControlDeviceInitAllocate requires an SDDL string; the WDM shell keeps the default DACL
-/// that IoCreateDevice gives.)
-static DEVICE_SDDL: &[u16] = wsk::utf16!("D:P(A;;GA;;;SY)(A;;GA;;;BA)");
+/// [`wskrs_protocol::DEVICE_SDDL`] (`SDDL_DEVOBJ_SYS_ALL_ADM_ALL`, wdmsec.h; "SDDL for Device
+/// Objects" in the WDK docs): SYSTEM and Administrators only, as the WDM shell's device: the
+/// driver opens kernel sockets on its callers' behalf. WdfControlDeviceInitAllocate requires
+/// an SDDL string and applies it as IoCreateDeviceSecure does.
+static DEVICE_SDDL: &[u16] = wsk::utf16!(wskrs_protocol::DEVICE_SDDL);
 
 /// Pool tag of the framework's allocations for this driver ("WskR" in a debugger's `!pool`).
 const POOL_TAG: ULONG = u32::from_le_bytes(*b"WskR");

@@ -31,14 +31,15 @@ use wskrs_kernel::{
 /// The core, shared by every dispatch routine.
 static DRIVER: Driver<PendedIrp> = Driver::new(register_wsk);
 
-/// This driver's device (`\Device\WskRs`) and its link, created in `DriverEntry`, deleted in
-/// unload.
+/// This driver's device (`\Device\WskRs`, SYSTEM and Administrators only) and its link,
+/// created in `DriverEntry`, deleted in unload.
 static DEVICE: ControlDeviceSlot = ControlDeviceSlot::new(ControlDeviceSpec {
     name: wsk::utf16!(wskrs_protocol::DEVICE_NAME),
     link: wsk::utf16!(wskrs_protocol::DOS_DEVICE_NAME),
     device_type: wskrs_protocol::DEVICE_TYPE,
     characteristics: 0,
     exclusive: false,
+    sddl: Some(wskrs_protocol::DEVICE_SDDL),
 });
 
 /// Registers the WSK client on the core's first request. IRQL: PASSIVE_LEVEL.
@@ -82,10 +83,22 @@ pub unsafe extern "system" fn DriverEntry(
     NtStatus::SUCCESS.0
 }
 
-/// IRP_MJ_CREATE: nothing to set up per handle.
+/// IRP_MJ_CREATE: the new handle's identity is the user of the opener's token (this runs in
+/// the opener's thread on Windows; under Wine, in winedevice.exe's, whose user is every
+/// process's). A token that cannot be read leaves the handle unidentified (see
+/// `Driver::identify`); a full identity table refuses the open.
 unsafe extern "C" fn dispatch_create(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) -> i32 {
     // SAFETY: the I/O manager passes a live IRP we now own.
-    unsafe { complete_irp(irp, NtStatus::SUCCESS, 0) }.0
+    let caller = unsafe { caller_of(irp) };
+    let status = match wskrs_kernel::current_process_user() {
+        Ok(user) => DRIVER
+            .identify(caller, user)
+            .err()
+            .unwrap_or(NtStatus::SUCCESS),
+        Err(_) => NtStatus::SUCCESS,
+    };
+    // SAFETY: as above.
+    unsafe { complete_irp(irp, status, 0) }.0
 }
 
 /// The caller identity of a request: its file object's address.

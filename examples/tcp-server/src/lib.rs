@@ -9,7 +9,8 @@
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use wsk::driver::{ClientSlot, ControlDeviceSlot, ControlDeviceSpec};
+use wsk::driver::ClientSlot;
+use wskrs_kernel::{ControlDeviceSlot, ControlDeviceSpec};
 use wsk::nt::{DRIVER_OBJECT, NTSTATUS, UNICODE_STRING};
 use wsk::task::{ConnectionHandler, ConnectionStep, ConnectionTask, ListenHandler, ListenTask};
 use wsk::{AcceptedConnection, Error, ListenSocket, NtStatus, SpinLock, WskClient};
@@ -30,6 +31,8 @@ static DEVICE: ControlDeviceSlot = ControlDeviceSlot::new(ControlDeviceSpec {
     device_type: wsk::nt::FILE_DEVICE_UNKNOWN,
     characteristics: 0,
     exclusive: false,
+    // Administrators and SYSTEM only (SDDL_DEVOBJ_SYS_ALL_ADM_ALL).
+    sddl: Some("D:P(A;;GA;;;SY)(A;;GA;;;BA)"),
 });
 static CLIENT: ClientSlot = ClientSlot::new();
 /// The listener, from `DriverEntry` until unload.
@@ -148,7 +151,7 @@ unsafe extern "C" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
 /// A panic in the kernel is a bug check, with the panic's location.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    wsk::driver::bug_check_on_panic(info)
+    wskrs_kernel::bug_check_on_panic(info)
 }
 
 /// The MSVC linker expects this symbol when floating point is used anywhere.

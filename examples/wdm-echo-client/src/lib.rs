@@ -8,7 +8,8 @@
 
 use core::time::Duration;
 
-use wsk::driver::{ClientSlot, ControlDeviceSlot, ControlDeviceSpec};
+use wsk::driver::ClientSlot;
+use wskrs_kernel::{ControlDeviceSlot, ControlDeviceSpec};
 use wsk::nt::{DRIVER_OBJECT, NTSTATUS, UNICODE_STRING};
 use wsk::{ConnectionSocket, NtStatus, WskClient};
 
@@ -29,6 +30,8 @@ static DEVICE: ControlDeviceSlot = ControlDeviceSlot::new(ControlDeviceSpec {
     device_type: wsk::nt::FILE_DEVICE_UNKNOWN,
     characteristics: 0,
     exclusive: false,
+    // Administrators and SYSTEM only (SDDL_DEVOBJ_SYS_ALL_ADM_ALL).
+    sddl: Some("D:P(A;;GA;;;SY)(A;;GA;;;BA)"),
 });
 
 /// The WSK client, from `DriverEntry` until unload.
@@ -107,7 +110,7 @@ unsafe extern "C" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
 /// A panic in the kernel is a bug check, with the panic's location.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    wsk::driver::bug_check_on_panic(info)
+    wskrs_kernel::bug_check_on_panic(info)
 }
 
 /// The MSVC linker expects this symbol when floating point is used anywhere.

@@ -49,6 +49,7 @@ pub mod locked;
 pub mod netio;
 pub mod ntoskrnl;
 pub mod provider;
+pub mod security;
 mod state;
 pub mod timer;
 
@@ -205,6 +206,7 @@ impl Kernel {
         provider::reset();
         netio::reset();
         devices::reset();
+        security::reset();
         timer::reset();
         lock(&VIOLATIONS).clear();
         TIME_SCALE.store(1, Ordering::Relaxed);

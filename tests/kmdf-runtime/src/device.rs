@@ -324,9 +324,12 @@ pub(crate) unsafe extern "C" fn init_set_request_attributes(
 /// characteristics (DO_BUFFERED_IO for buffered I/O; DO_DEVICE_INITIALIZING stays set until
 /// WdfControlFinishInitializing); consumes the init (sets `*DeviceInit` to NULL) on success.
 ///
-/// The SDDL: Wine 8.0's ntoskrnl has no IoCreateDeviceSecure and no way to set a device
-/// object's security descriptor from a driver, and every Wine process runs as an
-/// administrator, so the DACL is recorded and logged, not enforced.
+/// The SDDL is applied to the device object as IoCreateDeviceSecure does
+/// (`wskrs_kernel::set_device_dacl`: a kernel handle to the device and ZwSetSecurityObject,
+/// which Wine 8.0 implements; its IoCreateDeviceSecure does not exist); a descriptor that
+/// cannot be applied fails the call and deletes the device. Wine stores the descriptor on
+/// the device object but checks no open against it, and every Wine process runs as an
+/// administrator anyway.
 pub(crate) unsafe extern "C" fn create(
     _globals: PWDF_DRIVER_GLOBALS,
     init_ptr: *mut PWDFDEVICE_INIT,
@@ -379,6 +382,16 @@ pub(crate) unsafe extern "C" fn create(
         request_context: init.request_context,
         files: Mutex::new(HashMap::new()),
     }));
+    let sddl = String::from_utf16_lossy(&init.sddl);
+    if let Some(object) = ptr::NonNull::new(wdm.cast::<wsk_bindings::DEVICE_OBJECT>()) {
+        // SAFETY: the device object IoCreateDevice just made, not handed out yet.
+        if let Err(status) = unsafe { wskrs_kernel::set_device_dacl(object, &sddl) } {
+            log!("WdfDeviceCreate: the SDDL `{sddl}` cannot be applied: {status:?}");
+            // SAFETY: as above; nothing refers to it.
+            unsafe { IoDeleteDevice(wdm) };
+            return status.0;
+        }
+    }
     // SAFETY: the device object IoCreateDevice just made.
     let extension = unsafe { (*wdm).DeviceExtension };
     // SAFETY: IoCreateDevice made it with a pointer-sized extension.
@@ -395,8 +408,11 @@ pub(crate) unsafe extern "C" fn create(
     unsafe { (*wdm).Characteristics |= init.characteristics };
     lock(&d.devices).push(device as usize);
     log!(
-        "WdfDeviceCreate: {} type {:#x} characteristics {:#x}; SDDL `{}` recorded, not enforced (Wine 8.0 applies no device security descriptor)",
-        name_string.as_ref().map_or_else(|| "(unnamed)".into(), |_| String::from_utf16_lossy(init.name.as_deref().unwrap_or_default())),
+        "WdfDeviceCreate: {} type {:#x} characteristics {:#x}; DACL `{}` set on the device object",
+        name_string.as_ref().map_or_else(
+            || "(unnamed)".into(),
+            |_| String::from_utf16_lossy(init.name.as_deref().unwrap_or_default())
+        ),
         init.device_type,
         init.characteristics,
         String::from_utf16_lossy(&init.sddl)

@@ -90,7 +90,7 @@ pub(crate) enum Command {
     Driver(driver::DriverCommand),
     /// Show the driver's version, protocol, WSK provider version and endpoint count.
     #[command(
-        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 3, WSK provider 1.0, 0 endpoints"
+        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 4, WSK provider 1.0, 0 endpoints"
     )]
     Info,
     /// Open TCP endpoints in the kernel.
@@ -193,7 +193,7 @@ pub(crate) enum Command {
     ///
     /// Exits 0 when the driver answered with a success status, 1 otherwise.
     #[command(
-        after_help = "Examples:\n  wskctl raw --code 0x80572000 --input-hex 0300000008000000 --output-len 24\n  wskctl raw --code 0x80572000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
+        after_help = "Examples:\n  wskctl raw --code 0x80576000 --input-hex 0400000008000000 --output-len 24\n  wskctl raw --code 0x80576000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
     )]
     Raw(raw::RawArgs),
     /// An interactive session on one device handle: type wskctl commands without `wskctl`.
@@ -468,6 +468,9 @@ pub(crate) fn run_in(
         Command::Opt(args) => options::run(&open(&cli.device)?, args, format, streams),
         Command::Security(args) => security::run(&open(&cli.device)?, args, format, streams),
         Command::Resolve(args) => resolve::run(&open(&cli.device)?, args, format, streams),
+        Command::Raw(args) if args.read_only => {
+            raw::run(&Device::open_read_only(&cli.device)?, args, format, streams)
+        }
         Command::Raw(args) => raw::run(&open(&cli.device)?, args, format, streams),
     }
 }

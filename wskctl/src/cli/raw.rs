@@ -16,6 +16,10 @@ pub(crate) struct RawArgs {
     /// The input bytes as hex (spaces allowed), sent as is.
     #[arg(long, value_name = "HEX", value_parser = parse_hex, default_value = "")]
     pub(crate) input_hex: HexBytes,
+    /// Open the device for reading only (GENERIC_READ): codes that need write access are
+    /// refused with STATUS_ACCESS_DENIED by the I/O manager, before the driver sees them.
+    #[arg(long)]
+    pub(crate) read_only: bool,
     /// The output buffer size in bytes.
     #[arg(long, value_name = "N", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_TRANSFER) + 16))]
     pub(crate) output_len: u32,
@@ -59,11 +63,11 @@ mod tests {
         let driver = HostDriver::default();
         let out = wskctl(
             &driver,
-            "raw --code 0x80572000 --input-hex 0300000008000000 --output-len 24",
+            "raw --code 0x80576000 --input-hex 0400000008000000 --output-len 24",
         );
         assert_eq!(out.code, 0);
-        assert_eq!(out.stdout, "status STATUS_SUCCESS (0x00000000)\noutput 030000001800000000000100000000010300000000000000\n");
-        let out = wskctl(&driver, "raw --code 0x80572000 --input-hex 03000000");
+        assert_eq!(out.stdout, "status STATUS_SUCCESS (0x00000000)\noutput 040000001800000000000100000000010400000000000000\n");
+        let out = wskctl(&driver, "raw --code 0x80576000 --input-hex 04000000");
         assert_eq!(
             (out.code, out.stdout.as_str()),
             (
@@ -71,7 +75,8 @@ mod tests {
                 "status STATUS_INFO_LENGTH_MISMATCH (0xC0000004)\noutput\n"
             )
         );
-        // A v1 client's INFO: the version is checked before anything else.
+        // A v1 client's INFO (its code without the read-access bits of ABI 4): the version
+        // mismatch, not an unknown code.
         let out = wskctl(
             &driver,
             "raw --code 2153193472 --input-hex 0100000008000000",
@@ -87,7 +92,7 @@ mod tests {
         );
         let out = wskctl(
             &driver,
-            "raw --code 0x80572000 --input-hex 0300000008000000 --output-len 8",
+            "raw --code 0x80576000 --input-hex 0400000008000000 --output-len 8",
         );
         assert_eq!(
             out.stdout,

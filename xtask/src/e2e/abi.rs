@@ -1,9 +1,10 @@
-//! The IOCTL ABI as documented (docs/protocol.md, ABI version 3), spelled out independently of
+//! The IOCTL ABI as documented (docs/protocol.md, ABI version 4), spelled out independently of
 //! the `wskrs-protocol` crate on purpose: the suite checks the driver against the document.
 
 pub(super) const DEVICE_TYPE: u32 = 0x8057;
-pub(super) const ABI_VERSION: u32 = 3;
+pub(super) const ABI_VERSION: u32 = 4;
 pub(super) const FILE_ANY_ACCESS: u32 = 0;
+pub(super) const FILE_READ_ACCESS: u32 = 1;
 pub(super) const FILE_READ_WRITE: u32 = 3;
 pub(super) const METHOD_OUT_DIRECT: u32 = 2;
 
@@ -11,7 +12,9 @@ pub(super) const fn ctl_code(function: u32, access: u32) -> u32 {
     (DEVICE_TYPE << 16) | (access << 14) | (function << 2)
 }
 
-pub(super) const INFO: u32 = ctl_code(0x800, FILE_ANY_ACCESS);
+/// INFO needs read access (ABI 4); clients of ABI 1-3 sent it with `FILE_ANY_ACCESS`.
+pub(super) const INFO: u32 = ctl_code(0x800, FILE_READ_ACCESS);
+pub(super) const INFO_BEFORE_ABI_4: u32 = ctl_code(0x800, FILE_ANY_ACCESS);
 pub(super) const TCP_CONNECT: u32 = ctl_code(0x801, FILE_READ_WRITE);
 /// RECV is `METHOD_OUT_DIRECT`: the output buffer is the data.
 pub(super) const RECV: u32 = ctl_code(0x804, FILE_READ_WRITE) | METHOD_OUT_DIRECT;
@@ -71,7 +74,8 @@ mod tests {
 
     #[test]
     fn codes_follow_ctl_code() {
-        assert_eq!(INFO, 0x8057_2000);
+        assert_eq!(INFO, 0x8057_6000);
+        assert_eq!(INFO_BEFORE_ABI_4, 0x8057_2000);
         assert_eq!(TCP_CONNECT, 0x8057_E004);
         assert_eq!(RECV, 0x8057_E012);
     }
@@ -80,6 +84,6 @@ mod tests {
     fn requests_have_their_documented_sizes() {
         assert_eq!(tcp_connect(2, 80).len(), 72);
         assert_eq!(recv(1, 0, 1).len(), 24);
-        assert_eq!(&hex(&header(3, 8)), "0300000008000000");
+        assert_eq!(&hex(&header(4, 8)), "0400000008000000");
     }
 }

@@ -96,7 +96,7 @@ fn expect_raw_refusal(
 pub(super) fn malformed_requests(cx: &Ctx<'_>) -> Result<()> {
     let before = json_u64(&check_info(cx.wine)?, "endpoints")?;
     let header = abi::header(abi::ABI_VERSION, 8);
-    let cases: [(&str, u32, Vec<u8>, u32, &str); 6] = [
+    let cases: [(&str, u32, Vec<u8>, u32, &str); 7] = [
         // The header alone is 8 bytes.
         (
             "INFO with 4 bytes",
@@ -106,7 +106,7 @@ pub(super) fn malformed_requests(cx: &Ctx<'_>) -> Result<()> {
             "STATUS_INFO_LENGTH_MISMATCH",
         ),
         (
-            "INFO with ABI version 4",
+            "INFO with ABI version 5",
             abi::INFO,
             abi::header(abi::ABI_VERSION + 1, 8),
             24,
@@ -124,6 +124,14 @@ pub(super) fn malformed_requests(cx: &Ctx<'_>) -> Result<()> {
             "INFO with ABI version 2",
             abi::INFO,
             abi::header(2, 8),
+            24,
+            "STATUS_REVISION_MISMATCH",
+        ),
+        // How a version 3 client sends INFO (its code without the read-access bits).
+        (
+            "INFO of a version 3 client",
+            abi::INFO_BEFORE_ABI_4,
+            abi::header(3, 8),
             24,
             "STATUS_REVISION_MISMATCH",
         ),

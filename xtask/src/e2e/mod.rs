@@ -17,6 +17,7 @@ mod cancel;
 mod driver;
 mod endpoints;
 mod helpers;
+mod isolation;
 mod options;
 mod resolve;
 mod security;
@@ -208,6 +209,17 @@ const CASES: &[CaseDef] = &[
     case(
         "serve_hands_an_outbound_connection_to_echo",
         services::serve_hands_an_outbound_connection_to_echo,
+        &[],
+    ),
+    case("device_access_bits", isolation::device_access_bits, &[]),
+    case(
+        "isolation_between_processes",
+        isolation::isolation_between_processes,
+        &[],
+    ),
+    case(
+        "endpoint_quota_per_handle",
+        isolation::endpoint_quota_per_handle,
         &[],
     ),
     case("selftest", selftest::selftest, &[]),

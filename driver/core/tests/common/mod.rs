@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use wsk::io::MdlBuffer;
 use wsk::{NtStatus, WskClient};
-use wskrs_driver::{Caller, PendingRequest, Ticket};
+use wskrs_driver::{Caller, PendingRequest, Quotas, Ticket};
 use wskrs_fake_kernel as fake;
 use wskrs_fake_kernel::locked::LockedBuffer;
 use wskrs_protocol::{self as protocol, EndpointId, IoctlCode, OpenedEndpoint};
@@ -165,8 +165,13 @@ impl Drop for Setup {
 impl Setup {
     /// Resets the fake kernel and loads a driver.
     pub(crate) fn start() -> Self {
+        Self::with_quotas(Quotas::DEFAULT)
+    }
+
+    /// Like [`Setup::start`], with the given per-handle quotas.
+    pub(crate) fn with_quotas(quotas: Quotas) -> Self {
         let kernel = fake::Kernel::start();
-        let driver: &'static Driver = Box::leak(Box::new(Driver::new(register)));
+        let driver: &'static Driver = Box::leak(Box::new(Driver::with_quotas(register, quotas)));
         driver.loaded().expect("driver loaded");
         Self {
             driver,

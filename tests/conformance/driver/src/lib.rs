@@ -45,6 +45,8 @@ static DEVICE: ControlDeviceSlot = ControlDeviceSlot::new(ControlDeviceSpec {
     device_type: abi::DEVICE_TYPE,
     characteristics: 0,
     exclusive: false,
+    // A test driver: the default security of IoCreateDevice.
+    sddl: None,
 });
 /// One RUN at a time.
 static RUNNING: AtomicBool = AtomicBool::new(false);
