@@ -59,6 +59,8 @@ pub enum Op {
     Bind,
     /// `WskConnect`.
     Connect,
+    /// `WskListen` (stream sockets).
+    Listen,
     /// `WskAccept`.
     Accept,
     /// `WskSend`.
@@ -217,13 +219,16 @@ enum Category {
     Listen,
     Connection,
     Datagram,
+    /// `WSK_FLAG_STREAM_SOCKET` before `WskListen` or `WskConnect`; the first of them makes it
+    /// a [`Category::Listen`] or a [`Category::Connection`] socket (on its stream dispatch).
+    Stream,
 }
 
 impl Category {
     /// What kind of socket the option catalogue sees.
     fn option_kind(self) -> model::options::SocketKind {
         match self {
-            Self::Listen | Self::Connection => model::options::SocketKind::Tcp,
+            Self::Listen | Self::Connection | Self::Stream => model::options::SocketKind::Tcp,
             Self::Datagram => model::options::SocketKind::Datagram,
             Self::Basic => model::options::SocketKind::Basic,
         }
@@ -257,8 +262,12 @@ struct Sock {
     options: OptionStore,
     /// `SO_WSK_SECURITY` (or `WskSocket`'s descriptor): a reference to a cached copy.
     security: Option<CachedSd>,
-    /// The client's event context and dispatch table (`WskSocket`), as addresses.
+    /// The client's event context and dispatch table (`WskSocket`), as addresses; a stream
+    /// socket's is its `WSK_CLIENT_STREAM_DISPATCH` until it takes a role.
     client_events: (usize, usize),
+    /// Created as a stream socket: its role is taken from its category at `WskListen` or
+    /// `WskConnect`.
+    stream: bool,
     /// `WSK_EVENT_*` callbacks enabled with `SO_WSK_EVENT_CALLBACK`.
     event_mask: u32,
 }
@@ -283,8 +292,30 @@ impl Sock {
             options: OptionStore::new(category.option_kind(), TRANSPORT_BUFFER),
             security: None,
             client_events: (0, 0),
+            stream: category == Category::Stream,
             event_mask: 0,
         }
+    }
+
+    /// A stream socket takes `role` (listen or connection) with its first `WskListen` or
+    /// `WskConnect`: its client dispatch becomes the matching member of the client's
+    /// `WSK_CLIENT_STREAM_DISPATCH`. False if the socket is not a role-less stream socket.
+    fn take_stream_role(&mut self, role: Category) -> bool {
+        if self.category != Category::Stream {
+            return false;
+        }
+        self.category = role;
+        let table = self.client_events.1 as *const sys::WSK_CLIENT_STREAM_DISPATCH;
+        // SAFETY: WSK contract: the WSK_CLIENT_STREAM_DISPATCH given to WskSocket (or null)
+        // stays valid while the socket is open.
+        if let Some(t) = unsafe { table.as_ref() } {
+            self.client_events.1 = if role == Category::Listen {
+                t.Listen as usize
+            } else {
+                t.Connect as usize
+            };
+        }
+        true
     }
 }
 
@@ -534,6 +565,24 @@ static DATAGRAM: sys::WSK_PROVIDER_DATAGRAM_DISPATCH = sys::WSK_PROVIDER_DATAGRA
     WskSendMessages: None,
 };
 
+static STREAM: Table<sys::WSK_PROVIDER_STREAM_DISPATCH> =
+    Table(sys::WSK_PROVIDER_STREAM_DISPATCH {
+        Basic: BASIC,
+        WskBind: Some(bind),
+        WskAccept: Some(dispatch::accept::<Fake>),
+        WskConnect: Some(connect),
+        WskListen: Some(listen),
+        WskSend: Some(send),
+        WskReceive: Some(receive),
+        WskDisconnect: Some(disconnect),
+        WskRelease: Some(release_data),
+        WskGetLocalAddress: Some(local_address),
+        WskGetRemoteAddress: Some(remote_address),
+        WskConnectEx: None,
+        WskSendEx: ptr::null_mut(),
+        WskReceiveEx: ptr::null_mut(),
+    });
+
 static BASIC_TABLE: sys::WSK_PROVIDER_BASIC_DISPATCH = BASIC;
 
 // ------------------------------------------------------------------------------------------
@@ -759,6 +808,7 @@ impl Net {
             Category::Listen => (&raw const LISTEN).cast(),
             Category::Connection => (&raw const CONNECTION.0).cast(),
             Category::Datagram => (&raw const DATAGRAM).cast(),
+            Category::Stream => (&raw const STREAM.0).cast(),
         };
         let object = Box::into_raw(Box::new(sys::WSK_SOCKET { Dispatch: dispatch })) as usize;
         self.objects.push(object);
@@ -1200,6 +1250,7 @@ unsafe fn wsk_socket(routine: dispatch::Socket) -> sys::NTSTATUS {
         sys::WSK_FLAG_LISTEN_SOCKET => Category::Listen,
         sys::WSK_FLAG_CONNECTION_SOCKET => Category::Connection,
         sys::WSK_FLAG_DATAGRAM_SOCKET => Category::Datagram,
+        sys::WSK_FLAG_STREAM_SOCKET => Category::Stream,
         _ => Category::Basic,
     };
     if !dispatch.is_null() && category == Category::Basic {
@@ -1909,6 +1960,10 @@ unsafe extern "C" fn connect(
             let Some(remote) = remote else {
                 return Some((NtStatus::INVALID_ADDRESS, 0));
             };
+            let s = net.sock(key);
+            if s.stream && !s.take_stream_role(Category::Connection) {
+                return Some((NtStatus::INVALID_DEVICE_STATE, 0));
+            }
             let Some(listener) = net.find_bound(remote, Category::Listen) else {
                 return Some((NtStatus::CONNECTION_REFUSED, 0));
             };
@@ -1935,6 +1990,22 @@ unsafe extern "C" fn connect(
             } else {
                 l.backlog.push_back(server);
                 net.pump(listener, done);
+            }
+            Some((NtStatus::SUCCESS, 0))
+        },
+    )
+}
+
+/// `WskListen` (stream sockets): a bound stream socket without a role becomes a listener.
+unsafe extern "C" fn listen(socket: *mut sys::WSK_SOCKET, irp: *mut sys::IRP) -> sys::NTSTATUS {
+    call(
+        Op::Listen,
+        socket as usize,
+        Request::new(irp, Op::Listen),
+        |net, key, _, _| {
+            let s = net.sock(key);
+            if s.local.is_none() || !s.take_stream_role(Category::Listen) {
+                return Some((NtStatus::INVALID_DEVICE_STATE, 0));
             }
             Some((NtStatus::SUCCESS, 0))
         },

@@ -42,12 +42,21 @@ const _: () = assert!(SD_POINTER == size_of::<usize>());
 /// without an IRP), so neither waits.
 ///
 /// # Examples
-/// ```no_run
-/// # fn demo(client: &wsk::WskClient) -> wsk::Result<()> {
+/// ```
+/// # use wskrs_fake_kernel as fake; // on the host, a fake kernel and WSK provider
+/// # let _kernel = fake::Kernel::start();
+/// # let device = fake::device(); // in a driver: its DEVICE_OBJECT
+/// # let timeout = core::time::Duration::from_secs(5);
+/// # // SAFETY: the device object outlives the client and its sockets.
+/// # let client = unsafe { wsk::WskClient::register(device, timeout) }?;
 /// use wsk::security::CachedSecurityDescriptor;
-/// let sd = CachedSecurityDescriptor::from_sddl(client, "D:P(A;;GA;;;SY)(A;;GA;;;BA)")?;
+/// let sd = CachedSecurityDescriptor::from_sddl(&client, "D:P(A;;GA;;;SY)(A;;GA;;;BA)")?;
 /// // ... pass `sd` to socket creation; dropping it releases the cached copy.
-/// # drop(sd); Ok(()) }
+/// # assert_eq!(fake::provider::cached_security_descriptors(), 1);
+/// drop(sd);
+/// # assert_eq!(fake::provider::cached_security_descriptors(), 0);
+/// # assert!(client.shutdown(timeout));
+/// # Ok::<(), wsk::Error>(())
 /// ```
 ///
 /// # Invariants

@@ -113,14 +113,29 @@ impl DatagramSocket {
     ///
     /// See <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send_to>.
     ///
-    /// ```no_run
-    /// # fn demo(socket: &mut wsk::DatagramSocket, peer: core::net::SocketAddr) -> wsk::Result<()> {
+    /// ```
+    /// # use wskrs_fake_kernel as fake; // on the host, a fake kernel and WSK provider
+    /// # let _kernel = fake::Kernel::start();
+    /// # let device = fake::device(); // in a driver: its DEVICE_OBJECT
+    /// # let timeout = core::time::Duration::from_secs(5);
+    /// # // SAFETY: the device object outlives the client and its sockets.
+    /// # let client = unsafe { wsk::WskClient::register(device, timeout) }?;
+    /// # let localhost = "127.0.0.1:0".parse().unwrap();
+    /// # let mut socket = wsk::DatagramSocket::bind(&client, localhost, timeout)?;
+    /// # let mut receiver = wsk::DatagramSocket::bind(&client, localhost, timeout)?;
+    /// # let peer = receiver.local_addr()?;
     /// use core::net::{IpAddr, Ipv4Addr};
     /// use wsk::cmsg::{ControlBuffer, PacketInfo};
     /// let mut control = ControlBuffer::new();
     /// control.push_packet_info(PacketInfo { addr: IpAddr::V4(Ipv4Addr::LOCALHOST), interface: 0 });
-    /// socket.send_to_with_control(b"hello", peer, control.as_bytes(), core::time::Duration::from_secs(5))?;
-    /// # Ok(()) }
+    /// let sent = socket.send_to_with_control(b"hello", peer, control.as_bytes(), timeout)?;
+    /// assert_eq!(sent, 5);
+    /// # let mut datagram = [0u8; 16];
+    /// # let (n, _from) = receiver.receive_from(&mut datagram, timeout)?;
+    /// # assert_eq!(&datagram[..n], b"hello");
+    /// # drop((socket, receiver));
+    /// # assert!(client.shutdown(timeout));
+    /// # Ok::<(), wsk::Error>(())
     /// ```
     ///
     /// # Errors
@@ -220,6 +235,8 @@ impl DatagramSocket {
     /// IRQL: PASSIVE_LEVEL.
     ///
     /// See <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from>.
+    ///
+    /// Not run as a doctest: the host's fake provider returns no control information.
     ///
     /// ```no_run
     /// # fn demo(socket: &mut wsk::DatagramSocket) -> wsk::Result<()> {
