@@ -22,6 +22,22 @@ pub struct Header {
     pub size: u32,
 }
 
+/// Declares a message that is only its [`Header`] (a request without parameters, a reply
+/// without results), with the derives of every wire struct.
+macro_rules! header_only {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[repr(C)]
+        #[derive(
+            Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+        )]
+        pub struct $name {
+            /// Common header.
+            pub header: Header,
+        }
+    };
+}
+
 /// A socket address on the wire.
 ///
 /// `family` 0 means none, 2 (`AF_INET`) IPv4 in `addr[0..4]` with everything after it,
@@ -127,14 +143,9 @@ impl From<IpAddr> for WireAddr {
     }
 }
 
-/// INFO request.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
-pub struct InfoRequest {
-    /// Common header.
-    pub header: Header,
+header_only! {
+    /// INFO request.
+    InfoRequest
 }
 
 /// INFO reply.
@@ -286,24 +297,14 @@ pub struct CloseRequest {
     pub id: u64,
 }
 
-/// CLOSE reply.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
-pub struct CloseReply {
-    /// Common header.
-    pub header: Header,
+header_only! {
+    /// CLOSE reply.
+    CloseReply
 }
 
-/// LIST request.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
-pub struct ListRequest {
-    /// Common header.
-    pub header: Header,
+header_only! {
+    /// LIST request.
+    ListRequest
 }
 
 /// LIST reply; `count` [`EndpointInfo`] entries follow it.
@@ -499,24 +500,14 @@ pub struct ServeRequest {
     pub reserved: u32,
 }
 
-/// SERVE reply (shaped like [`CloseReply`]).
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
-pub struct ServeReply {
-    /// Common header.
-    pub header: Header,
+header_only! {
+    /// SERVE reply.
+    ServeReply
 }
 
-/// DISCONNECT reply (shaped like [`CloseReply`]).
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
-pub struct DisconnectReply {
-    /// Common header.
-    pub header: Header,
+header_only! {
+    /// DISCONNECT reply.
+    DisconnectReply
 }
 
 /// `SOCKET_OPTION` request.
@@ -632,14 +623,9 @@ pub struct ResolveReply {
     pub total: u32,
 }
 
-/// STATS request.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
-pub struct StatsRequest {
-    /// Common header.
-    pub header: Header,
+header_only! {
+    /// STATS request.
+    StatsRequest
 }
 
 /// STATS reply: driver-wide counters since the driver loaded.
