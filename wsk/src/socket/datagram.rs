@@ -7,7 +7,7 @@ use core::time::Duration;
 use wsk_bindings as sys;
 
 use crate::cmsg::MAX_CONTROL;
-use crate::socket::{self, BindOptions, Category, RawSocket, SocketCore, CHUNK};
+use crate::socket::{BindOptions, Category, RawSocket, SocketCore, CHUNK};
 use crate::{Error, NtStatus, Result, SockAddr, WskClient};
 
 /// Where a datagram request keeps its control objects (after the data) and, after them,
@@ -78,10 +78,7 @@ impl DatagramSocket {
         options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
-        let core = SocketCore::bind(client, local, Category::Datagram, options, timeout, |raw| {
-            // SAFETY: `raw` was just created as a datagram socket.
-            unsafe { raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() }.WskBind
-        })?;
+        let core = SocketCore::bind(client, local, Category::Datagram, options, timeout)?;
         Ok(Self { core })
     }
 
@@ -372,14 +369,7 @@ impl DatagramSocket {
             SocketAddr::V4(_) => (sys::IPPROTO_IP, sys::IP_PKTINFO),
             SocketAddr::V6(_) => (sys::IPPROTO_IPV6, sys::IPV6_PKTINFO),
         };
-        socket::set_option(
-            &self.core.raw,
-            &mut self.core.blocking,
-            level,
-            name,
-            &u32::from(on).to_ne_bytes(),
-            crate::options::OPTION_TIMEOUT,
-        )
+        crate::options::set_bool(&mut self.core, level, name, on)
     }
 
     /// The local address (`WskGetLocalAddress`), e.g. the port chosen for port 0.

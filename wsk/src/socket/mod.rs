@@ -141,7 +141,6 @@ impl SocketCore {
         category: Category,
         options: BindOptions<'_>,
         timeout: Duration,
-        bind_fn: impl FnOnce(&RawSocket) -> sys::PFN_WSK_BIND,
     ) -> Result<Self> {
         let family = SockAddr::socket_family(&local);
         let (raw, blocking) = create(client, family, category, options, timeout)?;
@@ -151,7 +150,8 @@ impl SocketCore {
             blocking,
             client: client.clone(),
         };
-        let bind_fn = bind_fn(&core.raw);
+        // SAFETY: `core.raw` was just created with `category`.
+        let bind_fn = unsafe { category.bind_fn(&core.raw) };
         bind(&core.raw, &mut core.blocking, bind_fn, local, timeout)?;
         Ok(core)
     }
@@ -199,6 +199,29 @@ impl Category {
             Self::Datagram => sys::WSK_FLAG_DATAGRAM_SOCKET,
             Self::Basic { .. } => sys::WSK_FLAG_BASIC_SOCKET,
             Self::Stream => sys::WSK_FLAG_STREAM_SOCKET,
+        }
+    }
+
+    /// `WskBind` of a socket of this category, from the category's provider dispatch table
+    /// (basic sockets have none).
+    ///
+    /// # Safety
+    /// `raw` was created with this category's flags (so its dispatch table is the category's).
+    pub(crate) unsafe fn bind_fn(self, raw: &RawSocket) -> sys::PFN_WSK_BIND {
+        match self {
+            // SAFETY: the caller's contract: the dispatch table is the listen dispatch.
+            Self::Listen => unsafe { raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskBind,
+            Self::Connection => {
+                // SAFETY: as above, the connection dispatch.
+                unsafe { raw.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() }.WskBind
+            }
+            Self::Datagram => {
+                // SAFETY: as above, the datagram dispatch.
+                unsafe { raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() }.WskBind
+            }
+            // SAFETY: as above, the stream dispatch.
+            Self::Stream => unsafe { raw.dispatch::<sys::WSK_PROVIDER_STREAM_DISPATCH>() }.WskBind,
+            Self::Basic { .. } => None,
         }
     }
 

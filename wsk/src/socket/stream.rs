@@ -78,10 +78,7 @@ impl StreamSocket {
         options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
-        let core = SocketCore::bind(client, local, Category::Stream, options, timeout, |raw| {
-            // SAFETY: `raw` was just created as a stream socket.
-            unsafe { raw.dispatch::<sys::WSK_PROVIDER_STREAM_DISPATCH>() }.WskBind
-        })?;
+        let core = SocketCore::bind(client, local, Category::Stream, options, timeout)?;
         Ok(Self { core })
     }
 
