@@ -2123,20 +2123,7 @@ unsafe extern "C" fn local_address(
     addr: *mut sys::SOCKADDR,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let p = addr as usize;
-    call(
-        Op::LocalAddress,
-        socket as usize,
-        Request::new(irp, Op::LocalAddress),
-        |net, key, _, _| {
-            let Some(local) = net.sock(key).local else {
-                return Some((NtStatus::INVALID_DEVICE_STATE, 0));
-            };
-            // SAFETY: the client passes storage for a socket address.
-            unsafe { write_addr(p, local) };
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+    socket_address(socket, addr, irp, Op::LocalAddress)
 }
 
 unsafe extern "C" fn remote_address(
@@ -2144,17 +2131,34 @@ unsafe extern "C" fn remote_address(
     addr: *mut sys::SOCKADDR,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
+    socket_address(socket, addr, irp, Op::RemoteAddress)
+}
+
+/// `WskGetLocalAddress` (`op` [`Op::LocalAddress`]; `STATUS_INVALID_DEVICE_STATE` before
+/// bind) or `WskGetRemoteAddress` (`STATUS_INVALID_CONNECTION` before connect).
+fn socket_address(
+    socket: *mut sys::WSK_SOCKET,
+    addr: *mut sys::SOCKADDR,
+    irp: *mut sys::IRP,
+    op: Op,
+) -> sys::NTSTATUS {
     let p = addr as usize;
     call(
-        Op::RemoteAddress,
+        op,
         socket as usize,
-        Request::new(irp, Op::RemoteAddress),
+        Request::new(irp, op),
         |net, key, _, _| {
-            let Some(remote) = net.sock(key).remote else {
-                return Some((NtStatus::INVALID_CONNECTION, 0));
+            let s = net.sock(key);
+            let (address, missing) = if op == Op::LocalAddress {
+                (s.local, NtStatus::INVALID_DEVICE_STATE)
+            } else {
+                (s.remote, NtStatus::INVALID_CONNECTION)
+            };
+            let Some(address) = address else {
+                return Some((missing, 0));
             };
             // SAFETY: the client passes storage for a socket address.
-            unsafe { write_addr(p, remote) };
+            unsafe { write_addr(p, address) };
             Some((NtStatus::SUCCESS, 0))
         },
     )
