@@ -6,7 +6,7 @@
 
 use core::mem::size_of;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 
 use crate::ProtocolError;
 
@@ -216,21 +216,6 @@ pub struct TcpListenRequest {
     pub sddl: [u8; 256],
 }
 
-impl Default for TcpListenRequest {
-    fn default() -> Self {
-        Self {
-            header: Header::default(),
-            local: WireAddr::NONE,
-            service: 0,
-            backlog: 0,
-            flags: 0,
-            reserved: 0,
-            max_connections: 0,
-            sddl: [0; 256],
-        }
-    }
-}
-
 /// The reply to `TCP_CONNECT`, `TCP_LISTEN` and `UDP_BIND`.
 #[repr(C)]
 #[derive(
@@ -379,18 +364,6 @@ pub struct UdpBindRequest {
     pub flags: u32,
     /// The socket's security descriptor as SDDL: UTF-8, NUL-padded; all zero for none.
     pub sddl: [u8; 256],
-}
-
-impl Default for UdpBindRequest {
-    fn default() -> Self {
-        Self {
-            header: Header::default(),
-            local: WireAddr::NONE,
-            service: 0,
-            flags: 0,
-            sddl: [0; 256],
-        }
-    }
 }
 
 /// `SEND_TO` request. The datagram is the request's output buffer (`METHOD_IN_DIRECT`).
@@ -570,17 +543,6 @@ pub struct SecurityReply {
     pub sddl: [u8; 256],
 }
 
-impl Default for SecurityReply {
-    fn default() -> Self {
-        Self {
-            header: Header::default(),
-            length: 0,
-            reserved: 0,
-            sddl: [0; 256],
-        }
-    }
-}
-
 /// RESOLVE request.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
@@ -595,18 +557,6 @@ pub struct ResolveRequest {
     pub name: [u8; 256],
     /// The service (port number or name): UTF-8, NUL-padded, 0 to 31 bytes.
     pub service: [u8; 32],
-}
-
-impl Default for ResolveRequest {
-    fn default() -> Self {
-        Self {
-            header: Header::default(),
-            timeout_ms: 0,
-            reserved: 0,
-            name: [0; 256],
-            service: [0; 32],
-        }
-    }
 }
 
 /// RESOLVE reply; `count` [`WireAddr`]s follow it.
@@ -705,6 +655,25 @@ wire_size! {
     StatsRequest = 8;
     StatsReply = 64;
 }
+
+/// `Default` for the wire structs with arrays too long to derive it: all zero, as every
+/// default message is (an empty address, no SDDL, no name).
+macro_rules! zeroed_default {
+    ($($type:ty),*) => {$(
+        impl Default for $type {
+            fn default() -> Self {
+                Self::new_zeroed()
+            }
+        }
+    )*};
+}
+
+zeroed_default!(
+    TcpListenRequest,
+    UdpBindRequest,
+    SecurityReply,
+    ResolveRequest
+);
 
 /// A header for a message of `len` bytes.
 pub(crate) const fn header(len: u32) -> Header {
