@@ -742,6 +742,16 @@ fn call(
     }
 }
 
+/// [`call`] with the plain request of `op` on `irp`.
+fn call_on(
+    op: Op,
+    key: usize,
+    irp: *mut sys::IRP,
+    body: impl FnOnce(&mut Net, usize, Request, &mut Vec<Done>) -> Option<(NtStatus, usize)>,
+) -> i32 {
+    call(op, key, Request::new(irp, op), body)
+}
+
 impl Net {
     fn next_behavior(&mut self, op: Op) -> Behavior {
         if let Some(b) = self.scripts.get_mut(&op).and_then(VecDeque::pop_front) {
@@ -1185,40 +1195,35 @@ unsafe fn send_to(routine: dispatch::SendTo) -> sys::NTSTATUS {
     let buf = unsafe { take_buf(buf, Op::SendTo) };
     // SAFETY: the client passes a socket address.
     let to = unsafe { model::sockaddr::read(remote) };
-    call(
-        Op::SendTo,
-        socket as usize,
-        Request::new(irp, Op::SendTo),
-        |net, key, _, done| {
-            let buf = match buf {
-                Ok(Some(b)) => b,
-                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                Err(status) => return Some((status, 0)),
-            };
-            let Some(to) = to else {
-                return Some((NtStatus::INVALID_ADDRESS, 0));
-            };
-            let Some(data) = gather(buf) else {
-                return Some((NtStatus::INVALID_PARAMETER, 0));
-            };
-            let from = match net.sock(key).local {
-                Some(l) if l.ip().is_unspecified() => SocketAddr::new(to.ip(), l.port()),
-                Some(l) => l,
-                None => return Some((NtStatus::INVALID_DEVICE_STATE, 0)),
-            };
-            let len = data.len();
-            if let Some(target) = net.find_bound(to, Category::Datagram) {
-                let t = net.sock(target);
-                if t.event_mask & sys::WSK_EVENT_RECEIVE_FROM != 0 && t.waiting.is_empty() {
-                    lock(&EVENTS).push_back(Indicate::ReceiveFrom(target, vec![(data, from)]));
-                } else {
-                    t.datagrams.push_back((data, from));
-                    net.pump(target, done);
-                }
+    call_on(Op::SendTo, socket as usize, irp, |net, key, _, done| {
+        let buf = match buf {
+            Ok(Some(b)) => b,
+            Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+            Err(status) => return Some((status, 0)),
+        };
+        let Some(to) = to else {
+            return Some((NtStatus::INVALID_ADDRESS, 0));
+        };
+        let Some(data) = gather(buf) else {
+            return Some((NtStatus::INVALID_PARAMETER, 0));
+        };
+        let from = match net.sock(key).local {
+            Some(l) if l.ip().is_unspecified() => SocketAddr::new(to.ip(), l.port()),
+            Some(l) => l,
+            None => return Some((NtStatus::INVALID_DEVICE_STATE, 0)),
+        };
+        let len = data.len();
+        if let Some(target) = net.find_bound(to, Category::Datagram) {
+            let t = net.sock(target);
+            if t.event_mask & sys::WSK_EVENT_RECEIVE_FROM != 0 && t.waiting.is_empty() {
+                lock(&EVENTS).push_back(Indicate::ReceiveFrom(target, vec![(data, from)]));
+            } else {
+                t.datagrams.push_back((data, from));
+                net.pump(target, done);
             }
-            Some((NtStatus::SUCCESS, len))
-        },
-    )
+        }
+        Some((NtStatus::SUCCESS, len))
+    })
 }
 
 /// `WskAccept` (`dispatch::Provider::ACCEPT`).
@@ -1258,25 +1263,20 @@ unsafe fn wsk_socket(routine: dispatch::Socket) -> sys::NTSTATUS {
     }
     let events = (context as usize, dispatch as usize);
     let descriptor = routine.security as usize;
-    call(
-        Op::Socket,
-        0,
-        Request::new(irp, Op::Socket),
-        |net, _, _, _| {
-            let security = match descriptor {
-                0 => None,
-                sd => match SD_CACHE.find(sd as *const c_void) {
-                    Some(sd) => Some(sd),
-                    None => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                },
-            };
-            let socket = net.new_socket(category, true);
-            let s = net.sock(socket);
-            s.client_events = events;
-            s.security = security;
-            Some((NtStatus::SUCCESS, socket))
-        },
-    )
+    call_on(Op::Socket, 0, irp, |net, _, _, _| {
+        let security = match descriptor {
+            0 => None,
+            sd => match SD_CACHE.find(sd as *const c_void) {
+                Some(sd) => Some(sd),
+                None => return Some((NtStatus::INVALID_PARAMETER, 0)),
+            },
+        };
+        let socket = net.new_socket(category, true);
+        let s = net.sock(socket);
+        s.client_events = events;
+        s.security = security;
+        Some((NtStatus::SUCCESS, socket))
+    })
 }
 
 /// `WskSocketConnect` (`dispatch::Provider::SOCKET_CONNECT`).
@@ -1336,22 +1336,16 @@ unsafe fn wsk_get_address_info(routine: dispatch::GetAddressInfo) -> sys::NTSTAT
     // SAFETY: the client passes NULL or a UNICODE_STRING with `Length` readable bytes.
     let (node, service) = unsafe { (read_unicode(routine.node), read_unicode(routine.service)) };
     let result = result as usize;
-    call(
-        Op::AddressInfo,
-        0,
-        Request::new(irp, Op::AddressInfo),
-        move |_, _, _, _| {
-            let addresses = match names::resolve(node.as_deref().unwrap_or(""), service.as_deref())
-            {
-                Ok(addresses) => addresses,
-                Err(status) => return Some((status, 0)),
-            };
-            let head = names::build_list(&addresses);
-            // SAFETY: the client's result pointer stays valid until the request completes.
-            unsafe { (result as *mut *mut sys::ADDRINFOEXW).write(head) };
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+    call_on(Op::AddressInfo, 0, irp, move |_, _, _, _| {
+        let addresses = match names::resolve(node.as_deref().unwrap_or(""), service.as_deref()) {
+            Ok(addresses) => addresses,
+            Err(status) => return Some((status, 0)),
+        };
+        let head = names::build_list(&addresses);
+        // SAFETY: the client's result pointer stays valid until the request completes.
+        unsafe { (result as *mut *mut sys::ADDRINFOEXW).write(head) };
+        Some((NtStatus::SUCCESS, 0))
+    })
 }
 
 /// The text of the UNICODE_STRING at `p` (`None` for NULL).
@@ -1386,30 +1380,25 @@ unsafe fn wsk_get_name_info(routine: dispatch::GetNameInfo) -> sys::NTSTATUS {
     }
     let (a, n, sv) = (addr as usize, node as usize, service as usize);
     // Numeric answers: the host as its address text, the service as its port number.
-    call(
-        Op::NameInfo,
-        0,
-        Request::new(irp, Op::NameInfo),
-        move |_, _, _, _| {
-            if a == 0 || (length as usize) < std::mem::size_of::<sys::SOCKADDR_IN>() {
-                return Some((NtStatus::INVALID_PARAMETER, 0));
+    call_on(Op::NameInfo, 0, irp, move |_, _, _, _| {
+        if a == 0 || (length as usize) < std::mem::size_of::<sys::SOCKADDR_IN>() {
+            return Some((NtStatus::INVALID_PARAMETER, 0));
+        }
+        // SAFETY: the client passes a socket address of `length` bytes.
+        let Some(remote) = (unsafe { model::sockaddr::read(a as *const sys::SOCKADDR) }) else {
+            return Some((NtStatus::INVALID_PARAMETER, 0));
+        };
+        for (p, text) in [
+            (n, remote.ip().to_string()),
+            (sv, remote.port().to_string()),
+        ] {
+            // SAFETY: the client passes NULL or a UNICODE_STRING with a writable buffer.
+            if let Err(status) = unsafe { write_unicode(p, &text) } {
+                return Some((status, 0));
             }
-            // SAFETY: the client passes a socket address of `length` bytes.
-            let Some(remote) = (unsafe { model::sockaddr::read(a as *const sys::SOCKADDR) }) else {
-                return Some((NtStatus::INVALID_PARAMETER, 0));
-            };
-            for (p, text) in [
-                (n, remote.ip().to_string()),
-                (sv, remote.port().to_string()),
-            ] {
-                // SAFETY: the client passes NULL or a UNICODE_STRING with a writable buffer.
-                if let Err(status) = unsafe { write_unicode(p, &text) } {
-                    return Some((status, 0));
-                }
-            }
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+        }
+        Some((NtStatus::SUCCESS, 0))
+    })
 }
 
 /// `WskControlSocket` (`dispatch::Provider::CONTROL_SOCKET`).
@@ -1425,68 +1414,62 @@ unsafe fn control_socket(routine: dispatch::ControlSocket) -> sys::NTSTATUS {
         // SAFETY: the client passes `input_size` bytes (checked below before reading).
         return unsafe { event_callback_option(socket as usize, input, input_size, irp) };
     }
-    call(
-        Op::Control,
-        socket as usize,
-        Request::new(irp, Op::Control),
-        |net, key, _, _| {
-            let s = net.sock(key);
-            let security_option = level == sys::SOL_SOCKET && code == sys::SO_WSK_SECURITY;
-            let has_irp = !irp.is_null();
-            match request_type {
-                sys::WskSetOption if security_option => {
-                    // SAFETY: the client passes `input_size` readable bytes.
-                    let sd =
-                        unsafe { security::option_to_set(&SD_CACHE, input, input_size, has_irp) };
-                    let status = match sd {
-                        Ok(_) if s.local.is_some() => security::SET_AFTER_BIND,
-                        Ok(sd) => {
-                            s.security = Some(sd);
-                            NtStatus::SUCCESS
-                        }
-                        Err(status) => status,
-                    };
-                    Some((status, 0))
-                }
-                sys::WskGetOption if security_option => {
-                    let current = s.security.as_ref().map(CachedSd::add_ref);
-                    // SAFETY: the client passes `output_size` writable bytes.
-                    let (status, n) =
-                        unsafe { security::write_option(current, output, output_size, has_irp) };
-                    if !returned.is_null() {
-                        // SAFETY: the client passes a writable SIZE_T or null.
-                        unsafe { returned.write(n as sys::SIZE_T) };
+    call_on(Op::Control, socket as usize, irp, |net, key, _, _| {
+        let s = net.sock(key);
+        let security_option = level == sys::SOL_SOCKET && code == sys::SO_WSK_SECURITY;
+        let has_irp = !irp.is_null();
+        match request_type {
+            sys::WskSetOption if security_option => {
+                // SAFETY: the client passes `input_size` readable bytes.
+                let sd = unsafe { security::option_to_set(&SD_CACHE, input, input_size, has_irp) };
+                let status = match sd {
+                    Ok(_) if s.local.is_some() => security::SET_AFTER_BIND,
+                    Ok(sd) => {
+                        s.security = Some(sd);
+                        NtStatus::SUCCESS
                     }
-                    Some((status, n))
-                }
-                sys::WskSetOption => {
-                    let value = (!input.is_null()).then(|| {
-                        // SAFETY: the client passes `input_size` readable bytes.
-                        unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
-                    });
-                    let status = s.options.set(level, code, value).err();
-                    Some((status.unwrap_or(NtStatus::SUCCESS), 0))
-                }
-                sys::WskGetOption => {
-                    let room = if output.is_null() { 0 } else { output_size };
-                    let value = match s.options.get(level, code, room) {
-                        Ok(value) => value,
-                        Err(status) => return Some((status, 0)),
-                    };
-                    let n = value.len();
-                    // SAFETY: the client passes `output_size` writable bytes; the store
-                    // answers only values that fit.
-                    unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
-                    if !returned.is_null() {
-                        // SAFETY: the client passes a writable SIZE_T or null.
-                        unsafe { returned.write(n as sys::SIZE_T) };
-                    }
-                    Some((NtStatus::SUCCESS, n))
-                }
-                _ => Some((NtStatus::INVALID_DEVICE_REQUEST, 0)),
+                    Err(status) => status,
+                };
+                Some((status, 0))
             }
-        },
-    )
+            sys::WskGetOption if security_option => {
+                let current = s.security.as_ref().map(CachedSd::add_ref);
+                // SAFETY: the client passes `output_size` writable bytes.
+                let (status, n) =
+                    unsafe { security::write_option(current, output, output_size, has_irp) };
+                if !returned.is_null() {
+                    // SAFETY: the client passes a writable SIZE_T or null.
+                    unsafe { returned.write(n as sys::SIZE_T) };
+                }
+                Some((status, n))
+            }
+            sys::WskSetOption => {
+                let value = (!input.is_null()).then(|| {
+                    // SAFETY: the client passes `input_size` readable bytes.
+                    unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
+                });
+                let status = s.options.set(level, code, value).err();
+                Some((status.unwrap_or(NtStatus::SUCCESS), 0))
+            }
+            sys::WskGetOption => {
+                let room = if output.is_null() { 0 } else { output_size };
+                let value = match s.options.get(level, code, room) {
+                    Ok(value) => value,
+                    Err(status) => return Some((status, 0)),
+                };
+                let n = value.len();
+                // SAFETY: the client passes `output_size` writable bytes; the store
+                // answers only values that fit.
+                unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
+                if !returned.is_null() {
+                    // SAFETY: the client passes a writable SIZE_T or null.
+                    unsafe { returned.write(n as sys::SIZE_T) };
+                }
+                Some((NtStatus::SUCCESS, n))
+            }
+            _ => Some((NtStatus::INVALID_DEVICE_REQUEST, 0)),
+        }
+    })
 }
 
 /// `WskReceiveFrom` (`dispatch::Provider::RECEIVE_FROM`).
@@ -1508,10 +1491,10 @@ unsafe fn receive_from(routine: dispatch::ReceiveFrom) -> sys::NTSTATUS {
     let buf = unsafe { take_buf(buf, Op::ReceiveFrom) };
     let mut request = Request::new(irp, Op::ReceiveFrom);
     request.addr[0] = remote as usize;
-    call(
+    call_on(
         Op::ReceiveFrom,
         socket as usize,
-        Request::new(irp, Op::ReceiveFrom),
+        irp,
         |net, key, _, done| {
             match buf {
                 Ok(Some(b)) => request.buf = Some(b),
@@ -1550,15 +1533,10 @@ unsafe extern "C" fn close_socket(
     socket: *mut sys::WSK_SOCKET,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    call(
-        Op::Close,
-        socket as usize,
-        Request::new(irp, Op::Close),
-        |net, key, _, done| {
-            net.close(key, done);
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+    call_on(Op::Close, socket as usize, irp, |net, key, _, done| {
+        net.close(key, done);
+        Some((NtStatus::SUCCESS, 0))
+    })
 }
 
 /// `SO_WSK_EVENT_CALLBACK`: synchronous, without an IRP (WSK requires NULL).
@@ -1920,28 +1898,23 @@ unsafe extern "C" fn bind(
 ) -> sys::NTSTATUS {
     // SAFETY: the client passes a socket address.
     let addr = unsafe { model::sockaddr::read(local) };
-    call(
-        Op::Bind,
-        socket as usize,
-        Request::new(irp, Op::Bind),
-        |net, key, _, _| {
-            let Some(mut addr) = addr else {
-                return Some((NtStatus::INVALID_ADDRESS, 0));
-            };
-            if addr.port() == 0 {
-                addr = net.ephemeral(addr.ip());
+    call_on(Op::Bind, socket as usize, irp, |net, key, _, _| {
+        let Some(mut addr) = addr else {
+            return Some((NtStatus::INVALID_ADDRESS, 0));
+        };
+        if addr.port() == 0 {
+            addr = net.ephemeral(addr.ip());
+        }
+        let category = net.sock(key).category;
+        if category != Category::Connection {
+            if net.bound.contains_key(&addr) {
+                return Some((NtStatus::ADDRESS_ALREADY_EXISTS, 0));
             }
-            let category = net.sock(key).category;
-            if category != Category::Connection {
-                if net.bound.contains_key(&addr) {
-                    return Some((NtStatus::ADDRESS_ALREADY_EXISTS, 0));
-                }
-                net.bound.insert(addr, key);
-            }
-            net.sock(key).local = Some(addr);
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+            net.bound.insert(addr, key);
+        }
+        net.sock(key).local = Some(addr);
+        Some((NtStatus::SUCCESS, 0))
+    })
 }
 
 unsafe extern "C" fn connect(
@@ -1952,64 +1925,54 @@ unsafe extern "C" fn connect(
 ) -> sys::NTSTATUS {
     // SAFETY: the client passes a socket address.
     let remote = unsafe { model::sockaddr::read(remote) };
-    call(
-        Op::Connect,
-        socket as usize,
-        Request::new(irp, Op::Connect),
-        |net, key, _, done| {
-            let Some(remote) = remote else {
-                return Some((NtStatus::INVALID_ADDRESS, 0));
-            };
-            let s = net.sock(key);
-            if s.stream && !s.take_stream_role(Category::Connection) {
-                return Some((NtStatus::INVALID_DEVICE_STATE, 0));
-            }
-            let Some(listener) = net.find_bound(remote, Category::Listen) else {
-                return Some((NtStatus::CONNECTION_REFUSED, 0));
-            };
-            let local = match net.sock(key).local {
-                Some(l) if l.port() != 0 && !l.ip().is_unspecified() => l,
-                Some(l) if !l.ip().is_unspecified() => net.ephemeral(l.ip()),
-                Some(l) => SocketAddr::new(remote.ip(), l.port()),
-                None => net.ephemeral(remote.ip()),
-            };
-            let server = net.new_socket(Category::Connection, false);
-            {
-                let s = net.sock(server);
-                s.local = Some(remote);
-                s.remote = Some(local);
-                s.peer = Some(key);
-            }
-            let c = net.sock(key);
-            c.local = Some(local);
-            c.remote = Some(remote);
-            c.peer = Some(server);
-            let l = net.sock(listener);
-            if l.event_mask & sys::WSK_EVENT_ACCEPT != 0 && l.waiting.is_empty() {
-                lock(&EVENTS).push_back(Indicate::Accept(listener, server));
-            } else {
-                l.backlog.push_back(server);
-                net.pump(listener, done);
-            }
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+    call_on(Op::Connect, socket as usize, irp, |net, key, _, done| {
+        let Some(remote) = remote else {
+            return Some((NtStatus::INVALID_ADDRESS, 0));
+        };
+        let s = net.sock(key);
+        if s.stream && !s.take_stream_role(Category::Connection) {
+            return Some((NtStatus::INVALID_DEVICE_STATE, 0));
+        }
+        let Some(listener) = net.find_bound(remote, Category::Listen) else {
+            return Some((NtStatus::CONNECTION_REFUSED, 0));
+        };
+        let local = match net.sock(key).local {
+            Some(l) if l.port() != 0 && !l.ip().is_unspecified() => l,
+            Some(l) if !l.ip().is_unspecified() => net.ephemeral(l.ip()),
+            Some(l) => SocketAddr::new(remote.ip(), l.port()),
+            None => net.ephemeral(remote.ip()),
+        };
+        let server = net.new_socket(Category::Connection, false);
+        {
+            let s = net.sock(server);
+            s.local = Some(remote);
+            s.remote = Some(local);
+            s.peer = Some(key);
+        }
+        let c = net.sock(key);
+        c.local = Some(local);
+        c.remote = Some(remote);
+        c.peer = Some(server);
+        let l = net.sock(listener);
+        if l.event_mask & sys::WSK_EVENT_ACCEPT != 0 && l.waiting.is_empty() {
+            lock(&EVENTS).push_back(Indicate::Accept(listener, server));
+        } else {
+            l.backlog.push_back(server);
+            net.pump(listener, done);
+        }
+        Some((NtStatus::SUCCESS, 0))
+    })
 }
 
 /// `WskListen` (stream sockets): a bound stream socket without a role becomes a listener.
 unsafe extern "C" fn listen(socket: *mut sys::WSK_SOCKET, irp: *mut sys::IRP) -> sys::NTSTATUS {
-    call(
-        Op::Listen,
-        socket as usize,
-        Request::new(irp, Op::Listen),
-        |net, key, _, _| {
-            let s = net.sock(key);
-            if s.local.is_none() || !s.take_stream_role(Category::Listen) {
-                return Some((NtStatus::INVALID_DEVICE_STATE, 0));
-            }
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+    call_on(Op::Listen, socket as usize, irp, |net, key, _, _| {
+        let s = net.sock(key);
+        if s.local.is_none() || !s.take_stream_role(Category::Listen) {
+            return Some((NtStatus::INVALID_DEVICE_STATE, 0));
+        }
+        Some((NtStatus::SUCCESS, 0))
+    })
 }
 
 unsafe extern "C" fn send(
@@ -2020,37 +1983,32 @@ unsafe extern "C" fn send(
 ) -> sys::NTSTATUS {
     // SAFETY: the client passes a WSK_BUF.
     let buf = unsafe { take_buf(buf, Op::Send) };
-    call(
-        Op::Send,
-        socket as usize,
-        Request::new(irp, Op::Send),
-        |net, key, request, done| {
-            let buf = match buf {
-                Ok(Some(b)) => b,
-                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                Err(status) => return Some((status, 0)),
+    call_on(Op::Send, socket as usize, irp, |net, key, request, done| {
+        let buf = match buf {
+            Ok(Some(b)) => b,
+            Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+            Err(status) => return Some((status, 0)),
+        };
+        let Some(data) = gather(buf) else {
+            return Some((NtStatus::INVALID_PARAMETER, 0));
+        };
+        let s = net.sock(key);
+        let Some(peer) = s.peer else {
+            let status = if s.remote.is_some() {
+                NtStatus::CONNECTION_RESET
+            } else {
+                NtStatus::INVALID_CONNECTION
             };
-            let Some(data) = gather(buf) else {
-                return Some((NtStatus::INVALID_PARAMETER, 0));
-            };
-            let s = net.sock(key);
-            let Some(peer) = s.peer else {
-                let status = if s.remote.is_some() {
-                    NtStatus::CONNECTION_RESET
-                } else {
-                    NtStatus::INVALID_CONNECTION
-                };
-                return Some((status, 0));
-            };
-            // Flow control: a full receive window holds the send until the peer reads.
-            if net.sock(peer).rx.len() >= RECEIVE_WINDOW || !net.sock(key).blocked.is_empty() {
-                net.sock(key).blocked.push_back((request, data));
-                return None;
-            }
-            net.deliver(peer, &data, done);
-            Some((NtStatus::SUCCESS, data.len()))
-        },
-    )
+            return Some((status, 0));
+        };
+        // Flow control: a full receive window holds the send until the peer reads.
+        if net.sock(peer).rx.len() >= RECEIVE_WINDOW || !net.sock(key).blocked.is_empty() {
+            net.sock(key).blocked.push_back((request, data));
+            return None;
+        }
+        net.deliver(peer, &data, done);
+        Some((NtStatus::SUCCESS, data.len()))
+    })
 }
 
 unsafe extern "C" fn receive(
@@ -2062,23 +2020,18 @@ unsafe extern "C" fn receive(
     // SAFETY: the client passes a WSK_BUF.
     let buf = unsafe { take_buf(buf, Op::Receive) };
     let mut request = Request::new(irp, Op::Receive);
-    call(
-        Op::Receive,
-        socket as usize,
-        Request::new(irp, Op::Receive),
-        |net, key, _, done| {
-            match buf {
-                Ok(Some(b)) => request.buf = Some(b),
-                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                Err(status) => return Some((status, 0)),
-            }
-            let s = net.sock(key);
-            if s.peer.is_none() && s.remote.is_none() {
-                return Some((NtStatus::INVALID_CONNECTION, 0));
-            }
-            net.wait(key, request, done)
-        },
-    )
+    call_on(Op::Receive, socket as usize, irp, |net, key, _, done| {
+        match buf {
+            Ok(Some(b)) => request.buf = Some(b),
+            Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+            Err(status) => return Some((status, 0)),
+        }
+        let s = net.sock(key);
+        if s.peer.is_none() && s.remote.is_none() {
+            return Some((NtStatus::INVALID_CONNECTION, 0));
+        }
+        net.wait(key, request, done)
+    })
 }
 
 unsafe extern "C" fn disconnect(
@@ -2089,33 +2042,28 @@ unsafe extern "C" fn disconnect(
 ) -> sys::NTSTATUS {
     // SAFETY: the client passes a WSK_BUF or null.
     let buf = unsafe { take_buf(buf, Op::Disconnect) };
-    call(
-        Op::Disconnect,
-        socket as usize,
-        Request::new(irp, Op::Disconnect),
-        |net, key, _, done| {
-            let data = match buf {
-                Ok(Some(b)) => gather(b).unwrap_or_default(),
-                Ok(None) => Vec::new(),
-                Err(status) => return Some((status, 0)),
-            };
-            let Some(peer) = net.sock(key).peer else {
-                return Some((NtStatus::INVALID_CONNECTION, 0));
-            };
-            if flags & sys::WSK_FLAG_ABORTIVE != 0 {
-                net.sock(key).peer = None;
-                let p = net.sock(peer);
-                p.peer = None;
-                p.reset = true;
-                net.pump(peer, done);
-            } else {
-                net.deliver(peer, &data, done);
-                net.sock(peer).eof = true;
-                net.pump(peer, done);
-            }
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+    call_on(Op::Disconnect, socket as usize, irp, |net, key, _, done| {
+        let data = match buf {
+            Ok(Some(b)) => gather(b).unwrap_or_default(),
+            Ok(None) => Vec::new(),
+            Err(status) => return Some((status, 0)),
+        };
+        let Some(peer) = net.sock(key).peer else {
+            return Some((NtStatus::INVALID_CONNECTION, 0));
+        };
+        if flags & sys::WSK_FLAG_ABORTIVE != 0 {
+            net.sock(key).peer = None;
+            let p = net.sock(peer);
+            p.peer = None;
+            p.reset = true;
+            net.pump(peer, done);
+        } else {
+            net.deliver(peer, &data, done);
+            net.sock(peer).eof = true;
+            net.pump(peer, done);
+        }
+        Some((NtStatus::SUCCESS, 0))
+    })
 }
 
 unsafe extern "C" fn local_address(
