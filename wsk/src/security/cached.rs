@@ -25,7 +25,7 @@ use wsk_bindings as sys;
 use super::SecurityDescriptor;
 use crate::error::nt_result;
 use crate::irp::Blocking;
-use crate::socket::RawSocket;
+use crate::socket::{present, RawSocket};
 use crate::{Error, NtStatus, Result, WskClient};
 
 /// Size of the `PSECURITY_DESCRIPTOR` variables the control requests exchange.
@@ -300,14 +300,7 @@ pub(crate) fn socket_security(
     blocking: &mut Blocking,
     timeout: Duration,
 ) -> Result<CachedSecurityDescriptor> {
-    if !raw.is_open() {
-        return Err(Error::new(NtStatus::INVALID_HANDLE));
-    }
-    // SAFETY: every category's dispatch starts with the basic dispatch; the socket is open.
-    let control_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskControlSocket;
-    let Some(control_fn) = control_fn else {
-        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
-    };
+    let control_fn = present(raw.basic_dispatch()?.WskControlSocket)?;
     let socket = raw.as_ptr();
     // The output variable is the first SD_POINTER bytes of the request's pool buffer, zeroed
     // first: the pointer is read whatever size the provider reports.
