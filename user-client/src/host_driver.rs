@@ -45,9 +45,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wsk::io::MdlBuffer;
 use wsk::WskClient;
-use wskrs_driver::{Caller, PendingRequest, Ticket};
+use wskrs_driver::{Caller, Ticket};
 use wskrs_fake_kernel as fake;
 use wskrs_fake_kernel::locked::{pend, IrpWaiter, PendedIrp};
 use wskrs_ntstatus::NtStatus;
@@ -84,21 +83,7 @@ fn register(capture_wait: Duration) -> wsk::Result<WskClient> {
 /// A pended direct-I/O request as the core sees it (the shell's IRP): the fake kernel's.
 pub struct HostRequest(PendedIrp);
 
-impl PendingRequest for HostRequest {
-    fn data(&self) -> Option<MdlBuffer> {
-        // SAFETY: the locked buffer lives (the waiter holds it) at least until the shell has
-        // read the completion, after `complete`.
-        unsafe { MdlBuffer::from_raw(self.0.mdl()?) }.ok()
-    }
-
-    fn arm_cancel(&mut self, ticket: Ticket) -> bool {
-        self.0.arm_cancel(&ticket.to_words())
-    }
-
-    fn complete(self, status: NtStatus, information: usize) {
-        self.0.complete(status, information);
-    }
-}
+fake::pending_request_over_pended_irp!(HostRequest);
 
 /// The requests one handle has outstanding: what `CancelIoEx(handle, NULL)` cancels.
 struct HandleRequests {

@@ -98,6 +98,31 @@ pub struct PendedIrp {
     buffer: Option<Arc<LockedBuffer>>,
 }
 
+/// Implements the driver core's `PendingRequest` for `$request`, a newtype over [`PendedIrp`]
+/// (`struct $request(PendedIrp)`): the adapter every host shell of the core needs. It expands
+/// in the caller's crate, which depends on `wsk` and `wskrs-driver` (this crate depends on
+/// neither).
+#[macro_export]
+macro_rules! pending_request_over_pended_irp {
+    ($request:ident) => {
+        impl ::wskrs_driver::PendingRequest for $request {
+            fn data(&self) -> Option<::wsk::io::MdlBuffer> {
+                // SAFETY: the locked buffer lives (the IRP's waiter holds it) at least until
+                // the requester has read the completion, after `complete`.
+                unsafe { ::wsk::io::MdlBuffer::from_raw(self.0.mdl()?) }.ok()
+            }
+
+            fn arm_cancel(&mut self, ticket: ::wskrs_driver::Ticket) -> bool {
+                self.0.arm_cancel(&ticket.to_words())
+            }
+
+            fn complete(self, status: ::wsk::NtStatus, information: usize) {
+                self.0.complete(status, information);
+            }
+        }
+    };
+}
+
 /// The requester's side of a [`PendedIrp`]: waits for the completion, cancels, reads the data.
 #[derive(Clone)]
 pub struct IrpWaiter {

@@ -8,9 +8,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use wsk::io::MdlBuffer;
 use wsk::{NtStatus, WskClient};
-use wskrs_driver::{Caller, PendingRequest, Ticket};
+use wskrs_driver::{Caller, Ticket};
 use wskrs_fake_kernel as fake;
 use wskrs_fake_kernel::locked::{pend, IrpWaiter, PendedIrp};
 use wskrs_protocol::{self as protocol, EndpointId, IoctlCode, OpenedEndpoint};
@@ -35,21 +34,7 @@ pub(crate) type Driver = wskrs_driver::Driver<TestRequest>;
 /// A pended direct-I/O request as the shell hands it over: the fake kernel's IRP.
 pub(crate) struct TestRequest(PendedIrp);
 
-impl PendingRequest for TestRequest {
-    fn data(&self) -> Option<MdlBuffer> {
-        // SAFETY: the buffer lives (the waiter holds it) at least until the test reads the
-        // completion.
-        unsafe { MdlBuffer::from_raw(self.0.mdl()?) }.ok()
-    }
-
-    fn arm_cancel(&mut self, ticket: Ticket) -> bool {
-        self.0.arm_cancel(&ticket.to_words())
-    }
-
-    fn complete(self, status: NtStatus, information: usize) {
-        self.0.complete(status, information);
-    }
-}
+fake::pending_request_over_pended_irp!(TestRequest);
 
 /// A data request handed to the driver, until it completes.
 pub(crate) struct Pended(IrpWaiter);
