@@ -375,17 +375,7 @@ pub(crate) fn holds(irp: *mut sys::IRP) -> bool {
 pub unsafe fn pass_down(irp: *mut sys::IRP) {
     with_held(|h| h.insert(irp as usize));
     // SAFETY: caller's contract: the location below exists; plain field writes.
-    unsafe {
-        let r = &mut *irp;
-        r.CurrentLocation -= 1;
-        let slot = &mut r
-            .Tail
-            .Overlay
-            .__bindgen_anon_2
-            .__bindgen_anon_1
-            .CurrentStackLocation;
-        *slot = slot.wrapping_sub(1);
-    }
+    unsafe { ntoskrnl::move_location(irp, -1) };
 }
 
 /// The provider lets go of `irp` as it completes it.
@@ -605,17 +595,7 @@ fn complete(done: &Done) {
     unsafe { sys::irp::set_io_status(irp, done.status, done.info) };
     // SAFETY: as above. The client prepared the location below the current one; a provider
     // moves there before completing (what IoCallDriver does on the way down).
-    unsafe {
-        let r = &mut *irp;
-        r.CurrentLocation -= 1;
-        let slot = &mut r
-            .Tail
-            .Overlay
-            .__bindgen_anon_2
-            .__bindgen_anon_1
-            .CurrentStackLocation;
-        *slot = slot.wrapping_sub(1);
-    }
+    unsafe { ntoskrnl::move_location(irp, -1) };
     // SAFETY: the provider holds the IRP and gives it back here.
     unsafe { ntoskrnl::IofCompleteRequest(irp, 0) };
 }
