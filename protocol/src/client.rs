@@ -1,5 +1,6 @@
 //! Client side: encoding requests and checking replies.
 
+use core::marker::PhantomData;
 use core::net::SocketAddr;
 use wskrs_ntstatus::NtStatus;
 use zerocopy::FromBytes;
@@ -593,34 +594,41 @@ impl From<&EndpointStatus> for EndpointInfo {
     }
 }
 
-/// A validated LIST reply.
+/// A validated counted reply: `count` entries of the wire type `E`, out of `total` (LIST:
+/// [`EndpointList`]; RESOLVE: [`ResolvedAddresses`]).
 #[derive(Clone, Copy, Debug)]
-pub struct EndpointList<'a> {
+pub struct CountedReply<'a, E> {
     count: u32,
     total: u32,
     entries: &'a [u8],
+    entry: PhantomData<E>,
 }
 
-impl<'a> EndpointList<'a> {
+impl<E> CountedReply<'_, E> {
     /// Entries in the reply.
     #[must_use]
     pub const fn count(&self) -> u32 {
         self.count
     }
 
-    /// Endpoints visible to the caller; more than [`count`](Self::count) when the output
-    /// buffer was too small for all of them.
+    /// Entries there were (endpoints visible to the caller, addresses the name resolved to);
+    /// more than [`count`](Self::count) when the output buffer was too small for all of them.
     #[must_use]
     pub const fn total(&self) -> u32 {
         self.total
     }
 
-    /// True when some endpoints did not fit in the reply.
+    /// True when some entries did not fit in the reply.
     #[must_use]
     pub const fn is_truncated(&self) -> bool {
         self.total > self.count
     }
+}
 
+/// A validated LIST reply.
+pub type EndpointList<'a> = CountedReply<'a, EndpointInfo>;
+
+impl<'a> EndpointList<'a> {
     /// The entries, in the driver's order.
     pub fn iter(&self) -> impl Iterator<Item = EndpointStatus> + 'a {
         self.iter_with_activity().map(|(status, _)| status)
@@ -649,17 +657,13 @@ impl<'a> EndpointList<'a> {
 /// entries or `count` exceeds `total`; any entry's error from [`EndpointStatus::try_from`].
 pub fn parse_list_reply(bytes: &[u8]) -> Result<EndpointList<'_>, ProtocolError> {
     let (reply, entries) = read_reply::<ListReply>(bytes)?;
-    counted_entries(entries, reply.count, reply.total, EndpointInfo::LEN)?;
+    let list = counted_entries::<EndpointInfo>(entries, reply.count, reply.total)?;
     for chunk in entries.chunks_exact(EndpointInfo::LEN) {
         let info =
             EndpointInfo::read_from_bytes(chunk).map_err(|_| ProtocolError::LengthMismatch)?;
         EndpointStatus::try_from(&info)?;
     }
-    Ok(EndpointList {
-        count: reply.count,
-        total: reply.total,
-        entries,
-    })
+    Ok(list)
 }
 
 /// What a `RECV_FROM` reply says.
@@ -747,33 +751,9 @@ pub fn parse_security_reply(bytes: &[u8]) -> Result<&str, ProtocolError> {
 }
 
 /// A validated RESOLVE reply.
-#[derive(Clone, Copy, Debug)]
-pub struct ResolvedAddresses<'a> {
-    count: u32,
-    total: u32,
-    entries: &'a [u8],
-}
+pub type ResolvedAddresses<'a> = CountedReply<'a, WireAddr>;
 
 impl<'a> ResolvedAddresses<'a> {
-    /// Addresses in the reply.
-    #[must_use]
-    pub const fn count(&self) -> u32 {
-        self.count
-    }
-
-    /// Addresses the name resolved to; more than [`count`](Self::count) when the output
-    /// buffer was too small for all of them.
-    #[must_use]
-    pub const fn total(&self) -> u32 {
-        self.total
-    }
-
-    /// True when some addresses did not fit in the reply.
-    #[must_use]
-    pub const fn is_truncated(&self) -> bool {
-        self.total > self.count
-    }
-
     /// The addresses, in the provider's order.
     pub fn iter(&self) -> impl Iterator<Item = SocketAddr> + 'a {
         // Every entry was validated by `parse_resolve_reply`, so none is dropped here.
@@ -784,22 +764,26 @@ impl<'a> ResolvedAddresses<'a> {
     }
 }
 
-/// Reads the entries of a counted reply (`count` entries of `entry_len` bytes after the
-/// fixed part) and checks `count <= total`.
-fn counted_entries(
+/// The entries of a counted reply (`count` entries of `E` after the fixed part), checked for
+/// their length and `count <= total`; the entries themselves are the caller's to validate.
+fn counted_entries<E: WireSize>(
     entries: &[u8],
     count: u32,
     total: u32,
-    entry_len: usize,
-) -> Result<(), ProtocolError> {
+) -> Result<CountedReply<'_, E>, ProtocolError> {
     let expected = usize::try_from(count)
         .ok()
-        .and_then(|count| count.checked_mul(entry_len))
+        .and_then(|count| count.checked_mul(E::LEN))
         .ok_or(ProtocolError::LengthMismatch)?;
     if entries.len() != expected || count > total {
         return Err(ProtocolError::LengthMismatch);
     }
-    Ok(())
+    Ok(CountedReply {
+        count,
+        total,
+        entries,
+        entry: PhantomData,
+    })
 }
 
 /// Reads a RESOLVE reply and validates every address.
@@ -811,17 +795,13 @@ fn counted_entries(
 /// address or one of family 0.
 pub fn parse_resolve_reply(bytes: &[u8]) -> Result<ResolvedAddresses<'_>, ProtocolError> {
     let (reply, entries) = read_reply::<ResolveReply>(bytes)?;
-    counted_entries(entries, reply.count, reply.total, WireAddr::LEN)?;
+    let addresses = counted_entries::<WireAddr>(entries, reply.count, reply.total)?;
     for chunk in entries.chunks_exact(WireAddr::LEN) {
         let address =
             WireAddr::read_from_bytes(chunk).map_err(|_| ProtocolError::LengthMismatch)?;
         address.to_socket_addr()?.ok_or(ProtocolError::BadAddress)?;
     }
-    Ok(ResolvedAddresses {
-        count: reply.count,
-        total: reply.total,
-        entries,
-    })
+    Ok(addresses)
 }
 
 /// Reads a STATS reply.

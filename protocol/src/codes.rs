@@ -41,53 +41,78 @@ const READ: u32 = FILE_READ_DATA;
 /// What every code that changes state needs.
 const READ_WRITE: u32 = FILE_READ_DATA | FILE_WRITE_DATA;
 
-impl IoctlCode {
+/// Declares the wsk-rs IOCTL codes, each once: its constant (function, transfer method and
+/// required access; the device type is [`DEVICE_TYPE`]), its place in [`IoctlCode::ALL`]
+/// (the table's order, by function) and its name.
+macro_rules! ioctl_codes {
+    ($($(#[$doc:meta])* $name:ident = $function:literal, $method:ident, $access:expr;)*) => {
+        impl IoctlCode {
+            $(
+                $(#[$doc])*
+                pub const $name: Self = Self(ctl_code(DEVICE_TYPE, $function, $method, $access));
+            )*
+
+            /// Every code of the ABI, in function order (0x800 upwards).
+            pub const ALL: [Self; [$(stringify!($name)),*].len()] = [$(Self::$name),*];
+
+            /// The code's name (`"TCP_CONNECT"`), or `None` if it is not a wsk-rs code.
+            #[must_use]
+            pub const fn name(self) -> Option<&'static str> {
+                match self {
+                    $(Self::$name => Some(stringify!($name)),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+ioctl_codes! {
     /// Driver and ABI versions and the endpoint count (`InfoRequest` -> `InfoReply`).
-    pub const INFO: Self = Self(ctl_code(DEVICE_TYPE, 0x800, METHOD_BUFFERED, READ));
+    INFO = 0x800, METHOD_BUFFERED, READ;
     /// Open a TCP connection (`TcpConnectRequest` -> `EndpointReply`).
-    pub const TCP_CONNECT: Self = Self(ctl_code(DEVICE_TYPE, 0x801, METHOD_BUFFERED, READ_WRITE));
+    TCP_CONNECT = 0x801, METHOD_BUFFERED, READ_WRITE;
     /// Open a TCP listener running an in-kernel service (`TcpListenRequest` -> `EndpointReply`).
-    pub const TCP_LISTEN: Self = Self(ctl_code(DEVICE_TYPE, 0x802, METHOD_BUFFERED, READ_WRITE));
+    TCP_LISTEN = 0x802, METHOD_BUFFERED, READ_WRITE;
     /// Send bytes on a connection (`SendRequest`; the data is the output buffer, by direct
     /// I/O).
-    pub const SEND: Self = Self(ctl_code(DEVICE_TYPE, 0x803, METHOD_IN_DIRECT, READ_WRITE));
+    SEND = 0x803, METHOD_IN_DIRECT, READ_WRITE;
     /// Receive bytes from a connection (`RecvRequest`; the data lands in the output buffer,
     /// by direct I/O).
-    pub const RECV: Self = Self(ctl_code(DEVICE_TYPE, 0x804, METHOD_OUT_DIRECT, READ_WRITE));
+    RECV = 0x804, METHOD_OUT_DIRECT, READ_WRITE;
     /// Close an endpoint (`CloseRequest` -> `CloseReply`).
-    pub const CLOSE: Self = Self(ctl_code(DEVICE_TYPE, 0x805, METHOD_BUFFERED, READ_WRITE));
+    CLOSE = 0x805, METHOD_BUFFERED, READ_WRITE;
     /// List the endpoints visible to the caller (`ListRequest` -> `ListReply` + entries).
-    pub const LIST: Self = Self(ctl_code(DEVICE_TYPE, 0x806, METHOD_BUFFERED, READ));
-
+    LIST = 0x806, METHOD_BUFFERED, READ;
     /// Open a UDP socket, user-driven or running an in-kernel service
     /// (`UdpBindRequest` -> `EndpointReply`).
-    pub const UDP_BIND: Self = Self(ctl_code(DEVICE_TYPE, 0x807, METHOD_BUFFERED, READ_WRITE));
+    UDP_BIND = 0x807, METHOD_BUFFERED, READ_WRITE;
     /// Send one datagram (`SendToRequest`; the datagram is the output buffer, by direct I/O).
-    pub const SEND_TO: Self = Self(ctl_code(DEVICE_TYPE, 0x808, METHOD_IN_DIRECT, READ_WRITE));
+    SEND_TO = 0x808, METHOD_IN_DIRECT, READ_WRITE;
     /// Receive one datagram (`RecvFromRequest`; the output buffer, by direct I/O, receives a
     /// `RecvFromReply` and the datagram after it).
-    pub const RECV_FROM: Self = Self(ctl_code(DEVICE_TYPE, 0x809, METHOD_OUT_DIRECT, READ_WRITE));
+    RECV_FROM = 0x809, METHOD_OUT_DIRECT, READ_WRITE;
     /// Shut down a connection, gracefully or abortively (`DisconnectRequest` ->
     /// `DisconnectReply`).
-    pub const DISCONNECT: Self = Self(ctl_code(DEVICE_TYPE, 0x80A, METHOD_BUFFERED, READ_WRITE));
+    DISCONNECT = 0x80A, METHOD_BUFFERED, READ_WRITE;
     /// Get or set a socket option (`SocketOptionRequest` -> `SocketOptionReply`).
-    pub const SOCKET_OPTION: Self = Self(ctl_code(DEVICE_TYPE, 0x80B, METHOD_BUFFERED, READ_WRITE));
+    SOCKET_OPTION = 0x80B, METHOD_BUFFERED, READ_WRITE;
     /// An endpoint's security descriptor as SDDL (`SecurityRequest` -> `SecurityReply`).
-    pub const SECURITY: Self = Self(ctl_code(DEVICE_TYPE, 0x80C, METHOD_BUFFERED, READ));
+    SECURITY = 0x80C, METHOD_BUFFERED, READ;
     /// Resolve a name to addresses (`ResolveRequest` -> `ResolveReply` + addresses).
-    pub const RESOLVE: Self = Self(ctl_code(DEVICE_TYPE, 0x80D, METHOD_BUFFERED, READ));
+    RESOLVE = 0x80D, METHOD_BUFFERED, READ;
     /// Driver-wide counters (`StatsRequest` -> `StatsReply`).
-    pub const STATS: Self = Self(ctl_code(DEVICE_TYPE, 0x80E, METHOD_BUFFERED, READ));
-
+    STATS = 0x80E, METHOD_BUFFERED, READ;
     /// Take a connection queued on an accept-mode listener (`AcceptRequest`; the output
     /// buffer, by direct I/O, receives the new connection's `EndpointReply`). Pends until a
     /// connection arrives.
-    pub const ACCEPT: Self = Self(ctl_code(DEVICE_TYPE, 0x80F, METHOD_OUT_DIRECT, READ_WRITE));
-
+    ACCEPT = 0x80F, METHOD_OUT_DIRECT, READ_WRITE;
     /// Hand a connection to an in-kernel service (`ServeRequest` -> `ServeReply`): from then
     /// on the service drives it and the user's data requests on it are refused.
-    pub const SERVE: Self = Self(ctl_code(DEVICE_TYPE, 0x810, METHOD_BUFFERED, READ_WRITE));
+    SERVE = 0x810, METHOD_BUFFERED, READ_WRITE;
+}
 
+impl IoctlCode {
     /// INFO as clients of ABI versions 1 to 3 send it (`FILE_ANY_ACCESS`): not a code of this
     /// ABI, but answered with `STATUS_REVISION_MISMATCH` so that such a client reports the
     /// version mismatch rather than an unknown code.
@@ -97,52 +122,6 @@ impl IoctlCode {
         METHOD_BUFFERED,
         FILE_ANY_ACCESS,
     ));
-
-    /// Every code of the ABI, in function order (0x800 upwards).
-    pub const ALL: [Self; 17] = [
-        Self::INFO,
-        Self::TCP_CONNECT,
-        Self::TCP_LISTEN,
-        Self::SEND,
-        Self::RECV,
-        Self::CLOSE,
-        Self::LIST,
-        Self::UDP_BIND,
-        Self::SEND_TO,
-        Self::RECV_FROM,
-        Self::DISCONNECT,
-        Self::SOCKET_OPTION,
-        Self::SECURITY,
-        Self::RESOLVE,
-        Self::STATS,
-        Self::ACCEPT,
-        Self::SERVE,
-    ];
-
-    /// The code's name (`"TCP_CONNECT"`), or `None` if it is not a wsk-rs code.
-    #[must_use]
-    pub const fn name(self) -> Option<&'static str> {
-        match self {
-            Self::INFO => Some("INFO"),
-            Self::TCP_CONNECT => Some("TCP_CONNECT"),
-            Self::TCP_LISTEN => Some("TCP_LISTEN"),
-            Self::SEND => Some("SEND"),
-            Self::RECV => Some("RECV"),
-            Self::CLOSE => Some("CLOSE"),
-            Self::LIST => Some("LIST"),
-            Self::UDP_BIND => Some("UDP_BIND"),
-            Self::SEND_TO => Some("SEND_TO"),
-            Self::RECV_FROM => Some("RECV_FROM"),
-            Self::DISCONNECT => Some("DISCONNECT"),
-            Self::SOCKET_OPTION => Some("SOCKET_OPTION"),
-            Self::SECURITY => Some("SECURITY"),
-            Self::RESOLVE => Some("RESOLVE"),
-            Self::STATS => Some("STATS"),
-            Self::ACCEPT => Some("ACCEPT"),
-            Self::SERVE => Some("SERVE"),
-            _ => None,
-        }
-    }
 
     /// The device type field (bits 31..16).
     #[must_use]

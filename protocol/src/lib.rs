@@ -55,8 +55,8 @@ pub use client::{
     parse_disconnect_reply, parse_endpoint_reply, parse_info_reply, parse_list_reply,
     parse_recv_from_reply, parse_resolve_reply, parse_security_reply, parse_serve_reply,
     parse_socket_option_reply, parse_stats_reply, recv_from_output_len, resolve_output_len,
-    DriverInfo, EndpointActivity, EndpointList, EndpointStatus, ListenOptions, OpenedEndpoint,
-    ReceivedFrom, ResolvedAddresses,
+    CountedReply, DriverInfo, EndpointActivity, EndpointList, EndpointStatus, ListenOptions,
+    OpenedEndpoint, ReceivedFrom, ResolvedAddresses,
 };
 pub use codes::{
     ctl_code, IoctlCode, DEVICE_TYPE, FILE_ANY_ACCESS, FILE_READ_DATA, FILE_WRITE_DATA,

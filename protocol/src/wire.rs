@@ -6,7 +6,7 @@
 
 use core::mem::size_of;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 
 use crate::ProtocolError;
 
@@ -20,6 +20,22 @@ pub struct Header {
     pub abi_version: u32,
     /// Total bytes of the message, header and trailing data included.
     pub size: u32,
+}
+
+/// Declares a message that is only its [`Header`] (a request without parameters, a reply
+/// without results), with the derives of every wire struct.
+macro_rules! header_only {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[repr(C)]
+        #[derive(
+            Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+        )]
+        pub struct $name {
+            /// Common header.
+            pub header: Header,
+        }
+    };
 }
 
 /// A socket address on the wire.
@@ -127,14 +143,9 @@ impl From<IpAddr> for WireAddr {
     }
 }
 
-/// INFO request.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
-pub struct InfoRequest {
-    /// Common header.
-    pub header: Header,
+header_only! {
+    /// INFO request.
+    InfoRequest
 }
 
 /// INFO reply.
@@ -205,21 +216,6 @@ pub struct TcpListenRequest {
     pub sddl: [u8; 256],
 }
 
-impl Default for TcpListenRequest {
-    fn default() -> Self {
-        Self {
-            header: Header::default(),
-            local: WireAddr::NONE,
-            service: 0,
-            backlog: 0,
-            flags: 0,
-            reserved: 0,
-            max_connections: 0,
-            sddl: [0; 256],
-        }
-    }
-}
-
 /// The reply to `TCP_CONNECT`, `TCP_LISTEN` and `UDP_BIND`.
 #[repr(C)]
 #[derive(
@@ -286,24 +282,14 @@ pub struct CloseRequest {
     pub id: u64,
 }
 
-/// CLOSE reply.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
-pub struct CloseReply {
-    /// Common header.
-    pub header: Header,
+header_only! {
+    /// CLOSE reply.
+    CloseReply
 }
 
-/// LIST request.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
-pub struct ListRequest {
-    /// Common header.
-    pub header: Header,
+header_only! {
+    /// LIST request.
+    ListRequest
 }
 
 /// LIST reply; `count` [`EndpointInfo`] entries follow it.
@@ -378,18 +364,6 @@ pub struct UdpBindRequest {
     pub flags: u32,
     /// The socket's security descriptor as SDDL: UTF-8, NUL-padded; all zero for none.
     pub sddl: [u8; 256],
-}
-
-impl Default for UdpBindRequest {
-    fn default() -> Self {
-        Self {
-            header: Header::default(),
-            local: WireAddr::NONE,
-            service: 0,
-            flags: 0,
-            sddl: [0; 256],
-        }
-    }
 }
 
 /// `SEND_TO` request. The datagram is the request's output buffer (`METHOD_IN_DIRECT`).
@@ -499,24 +473,14 @@ pub struct ServeRequest {
     pub reserved: u32,
 }
 
-/// SERVE reply (shaped like [`CloseReply`]).
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
-pub struct ServeReply {
-    /// Common header.
-    pub header: Header,
+header_only! {
+    /// SERVE reply.
+    ServeReply
 }
 
-/// DISCONNECT reply (shaped like [`CloseReply`]).
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
-pub struct DisconnectReply {
-    /// Common header.
-    pub header: Header,
+header_only! {
+    /// DISCONNECT reply.
+    DisconnectReply
 }
 
 /// `SOCKET_OPTION` request.
@@ -579,17 +543,6 @@ pub struct SecurityReply {
     pub sddl: [u8; 256],
 }
 
-impl Default for SecurityReply {
-    fn default() -> Self {
-        Self {
-            header: Header::default(),
-            length: 0,
-            reserved: 0,
-            sddl: [0; 256],
-        }
-    }
-}
-
 /// RESOLVE request.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
@@ -606,18 +559,6 @@ pub struct ResolveRequest {
     pub service: [u8; 32],
 }
 
-impl Default for ResolveRequest {
-    fn default() -> Self {
-        Self {
-            header: Header::default(),
-            timeout_ms: 0,
-            reserved: 0,
-            name: [0; 256],
-            service: [0; 32],
-        }
-    }
-}
-
 /// RESOLVE reply; `count` [`WireAddr`]s follow it.
 #[repr(C)]
 #[derive(
@@ -632,14 +573,9 @@ pub struct ResolveReply {
     pub total: u32,
 }
 
-/// STATS request.
-#[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
-pub struct StatsRequest {
-    /// Common header.
-    pub header: Header,
+header_only! {
+    /// STATS request.
+    StatsRequest
 }
 
 /// STATS reply: driver-wide counters since the driver loaded.
@@ -719,6 +655,25 @@ wire_size! {
     StatsRequest = 8;
     StatsReply = 64;
 }
+
+/// `Default` for the wire structs with arrays too long to derive it: all zero, as every
+/// default message is (an empty address, no SDDL, no name).
+macro_rules! zeroed_default {
+    ($($type:ty),*) => {$(
+        impl Default for $type {
+            fn default() -> Self {
+                Self::new_zeroed()
+            }
+        }
+    )*};
+}
+
+zeroed_default!(
+    TcpListenRequest,
+    UdpBindRequest,
+    SecurityReply,
+    ResolveRequest
+);
 
 /// A header for a message of `len` bytes.
 pub(crate) const fn header(len: u32) -> Header {

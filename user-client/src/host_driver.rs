@@ -6,8 +6,8 @@
 //! shell's role for it: [`HostHandle`] is an open handle (a [`Caller`]) whose drop is the
 //! handle's cleanup (its endpoints close, detached ones stay); buffered requests go through
 //! `Driver::device_control` with one system buffer, direct-I/O requests (SEND, RECV,
-//! `SEND_TO`, `RECV_FROM`, ACCEPT) through `Driver::direct` with the data in a
-//! [`LockedBuffer`], completed by the core, and cancelled through `Driver::cancel` as the
+//! `SEND_TO`, `RECV_FROM`, ACCEPT) through `Driver::direct` as the fake kernel's
+//! [`PendedIrp`] (the data locked in an MDL), completed by the core, and cancelled through `Driver::cancel` as the
 //! shell's cancel routine does.
 //!
 //! The network is the fake provider's loopback, with peers ([`peers`]) made of `wsk`
@@ -41,15 +41,14 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wsk::io::MdlBuffer;
 use wsk::WskClient;
-use wskrs_driver::{Caller, PendingRequest, Ticket};
+use wskrs_driver::{Caller, Ticket};
 use wskrs_fake_kernel as fake;
-use wskrs_fake_kernel::locked::LockedBuffer;
+use wskrs_fake_kernel::locked::{pend, IrpWaiter, PendedIrp};
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
     encode_list, list_output_len, parse_list_reply, EndpointId, EndpointStatus, IoctlCode,
@@ -81,72 +80,26 @@ fn register(capture_wait: Duration) -> wsk::Result<WskClient> {
     unsafe { WskClient::register(fake::device(), capture_wait) }
 }
 
-/// One pended request, as the IRP holds it: cancel flag, cancel ticket, completion.
-#[derive(Debug, Default)]
-struct RequestState {
-    progress: Mutex<Progress>,
-    done: Condvar,
-}
+/// A pended direct-I/O request as the core sees it (the shell's IRP): the fake kernel's.
+pub struct HostRequest(PendedIrp);
 
-#[derive(Debug, Default)]
-struct Progress {
-    /// `Irp->Cancel`: the requester cancelled it.
-    cancelled: bool,
-    /// What the core armed the cancel routine with (until completion).
-    ticket: Option<Ticket>,
-    /// (status, information) once completed.
-    completion: Option<(NtStatus, usize)>,
-}
-
-/// A pended direct-I/O request as the core sees it (the shell's IRP).
-pub struct HostRequest {
-    state: Arc<RequestState>,
-    buffer: Option<Arc<LockedBuffer>>,
-}
-
-impl PendingRequest for HostRequest {
-    fn data(&self) -> Option<MdlBuffer> {
-        let buffer = self.buffer.as_ref()?;
-        // SAFETY: the locked buffer lives (Arc) at least until the shell has read the
-        // completion, after `complete`.
-        unsafe { MdlBuffer::from_raw(buffer.mdl()) }.ok()
-    }
-
-    fn arm_cancel(&mut self, ticket: Ticket) -> bool {
-        let mut progress = lock(&self.state.progress);
-        if progress.cancelled {
-            return false;
-        }
-        progress.ticket = Some(ticket);
-        true
-    }
-
-    fn complete(self, status: NtStatus, information: usize) {
-        let mut progress = lock(&self.state.progress);
-        assert!(progress.completion.is_none(), "a request is completed once");
-        progress.ticket = None;
-        progress.completion = Some((status, information));
-        self.state.done.notify_all();
-    }
-}
+fake::pending_request_over_pended_irp!(HostRequest);
 
 /// The requests one handle has outstanding: what `CancelIoEx(handle, NULL)` cancels.
 struct HandleRequests {
     driver: &'static Driver,
-    outstanding: Mutex<Vec<Arc<RequestState>>>,
+    outstanding: Mutex<Vec<IrpWaiter>>,
 }
 
 impl CancelIo for HandleRequests {
     fn cancel_io(&self) -> io::Result<()> {
         let requests = lock(&self.outstanding).clone();
         for request in requests {
-            let ticket = {
-                let mut progress = lock(&request.progress);
-                progress.cancelled = true;
-                progress.ticket
-            };
-            // As the shell's cancel routine: outside every lock, since the core may complete
-            // the request at once.
+            // As the shell's cancel routine: the ticket read back from its words, then the
+            // core told outside every lock, since it may complete the request at once.
+            let ticket = request
+                .cancel()
+                .and_then(|words| Ticket::from_words(words.try_into().ok()?));
             if let Some(ticket) = ticket {
                 self.driver.cancel(ticket);
             }
@@ -487,32 +440,20 @@ impl HostHandle {
     /// A direct-I/O request: pended, handed to the core with `data` locked, waited for.
     /// Returns the completion and the data buffer as the core left it.
     fn direct(&self, code: u32, input: &[u8], data: &[u8]) -> (IoctlCompletion, Vec<u8>) {
-        let state = Arc::new(RequestState::default());
-        let buffer = (!data.is_empty()).then(|| Arc::new(LockedBuffer::new(data)));
-        let request = HostRequest {
-            state: Arc::clone(&state),
-            buffer: buffer.clone(),
-        };
-        lock(&self.requests.outstanding).push(Arc::clone(&state));
+        let (irp, waiter) = pend(data);
+        lock(&self.requests.outstanding).push(waiter.clone());
         self.driver
             .0
             .driver
-            .direct(self.caller, code, input, data.len(), request);
-        if lock(&state.progress).completion.is_none() {
+            .direct(self.caller, code, input, data.len(), HostRequest(irp));
+        if waiter.completion().is_none() {
             self.driver.run_wait_hook();
         }
-        let (status, information) = {
-            let progress = lock(&state.progress);
-            let (progress, _) = state
-                .done
-                .wait_timeout_while(progress, REQUEST_LIMIT, |p| p.completion.is_none())
-                .unwrap_or_else(PoisonError::into_inner);
-            progress
-                .completion
-                .expect("the core completed the request in time")
-        };
-        lock(&self.requests.outstanding).retain(|other| !Arc::ptr_eq(other, &state));
-        let contents = buffer.map(|b| b.contents()).unwrap_or_default();
+        let (status, information) = waiter
+            .wait_for(REQUEST_LIMIT)
+            .expect("the core completed the request in time");
+        lock(&self.requests.outstanding).retain(|other| !other.is_for_same_irp(&waiter));
+        let contents = waiter.contents();
         (
             IoctlCompletion {
                 status,

@@ -5,7 +5,17 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use crate::error::{win32, ClientError};
-use crate::sys::{self, Purpose};
+use crate::sys;
+
+/// What a service handle will be used for; decides the access rights `sys::open_service`
+/// asks for.
+#[derive(Clone, Copy)]
+pub(crate) enum Purpose {
+    Query,
+    Start,
+    Stop,
+    Delete,
+}
 
 /// What [`ServiceManager::install`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

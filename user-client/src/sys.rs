@@ -37,6 +37,7 @@ use wskrs_protocol::{IoctlCode, METHOD_IN_DIRECT};
 use crate::cancel::CancelIo;
 use crate::device::{IoctlCompletion, Transport};
 use crate::error::win32;
+use crate::service::Purpose;
 
 // The portable error numbers the client gives advice for must be the real ones (all small,
 // so the casts cannot wrap).
@@ -360,15 +361,6 @@ impl Drop for ScHandle {
         // SAFETY: `self.0` is a valid SCM handle owned by this value (type invariant).
         unsafe { CloseServiceHandle(self.0) };
     }
-}
-
-/// What a service handle will be used for; decides the access rights asked for.
-#[derive(Clone, Copy)]
-pub(crate) enum Purpose {
-    Query,
-    Start,
-    Stop,
-    Delete,
 }
 
 /// Opens the local service control manager; `create` asks for the right to create services.

@@ -6,6 +6,7 @@ use std::io;
 use wskrs_ntstatus::NtStatus;
 
 use crate::device::{IoctlCompletion, Transport};
+use crate::service::Purpose;
 
 fn unsupported() -> io::Error {
     io::Error::new(
@@ -66,15 +67,6 @@ impl Transport for DeviceHandle {
 
 /// Never constructed off Windows.
 pub(crate) struct ScHandle(());
-
-/// What a service handle will be used for.
-#[derive(Clone, Copy)]
-pub(crate) enum Purpose {
-    Query,
-    Start,
-    Stop,
-    Delete,
-}
 
 pub(crate) fn open_manager(_create: bool) -> io::Result<ScHandle> {
     Err(unsupported())

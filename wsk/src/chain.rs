@@ -23,16 +23,31 @@ struct Link {
 /// An owned chain of nonpaged buffers with linked MDLs. Dropping it frees them (IRQL <=
 /// DISPATCH_LEVEL); no request may use it then, which the socket methods that take it ensure.
 ///
-/// ```no_run
-/// # fn demo(connection: &mut wsk::ConnectionSocket) -> wsk::Result<()> {
+/// ```
+/// # use wskrs_fake_kernel as fake; // on the host, a fake kernel and WSK provider
+/// # let _kernel = fake::Kernel::start();
+/// # let device = fake::device(); // in a driver: its DEVICE_OBJECT
+/// # let timeout = core::time::Duration::from_secs(5);
+/// # // SAFETY: the device object outlives the client and its sockets.
+/// # let client = unsafe { wsk::WskClient::register(device, timeout) }?;
+/// # let mut listener = wsk::ListenSocket::bind(&client, "127.0.0.1:0".parse().unwrap(), timeout)?;
+/// # let mut connection = wsk::ConnectionSocket::connect(&client, listener.local_addr()?, None, timeout)?;
+/// # let (mut peer, _) = listener.accept(timeout)?;
 /// use wsk::BufferChain;
-/// let timeout = core::time::Duration::from_secs(5);
 /// let mut chain = BufferChain::try_new(&[16, 4096, 100])?;
 /// chain.copy_from(b"header, then the body in the next buffers");
 /// let len = chain.len();
 /// let sent = connection.send_chain(&mut chain, 0, len, timeout)?;
+/// assert_eq!(sent, len);
+/// # let mut echo = [0u8; 4212];
+/// # let mut got = 0;
+/// # while got < len { got += peer.receive(&mut echo[got..], timeout)?; }
+/// # peer.send_all(&echo[..len], timeout)?;
 /// let received = connection.receive_chain(&mut chain, timeout)?;
-/// # let _ = (sent, received); Ok(()) }
+/// assert!(received > 0 && received <= len);
+/// # drop((connection, peer, listener));
+/// # assert!(client.shutdown(timeout));
+/// # Ok::<(), wsk::Error>(())
 /// ```
 ///
 /// # Invariants

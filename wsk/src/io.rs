@@ -229,9 +229,13 @@ impl<H: IoHandler> Clone for IoSlot<H> {
 /// The WSK call that a start makes with the slot's IRP and memory.
 #[derive(Clone, Copy)]
 enum Operation<'a> {
-    Send(&'a ConnectionSocket),
-    Receive(&'a ConnectionSocket),
-    SendTo(&'a DatagramSocket),
+    /// `WskSend` with its flags.
+    Send(&'a ConnectionSocket, u32),
+    /// `WskReceive` with its flags.
+    Receive(&'a ConnectionSocket, u32),
+    /// `WskSendTo` to the remote address.
+    SendTo(&'a DatagramSocket, SocketAddr),
+    /// `WskReceiveFrom`.
     ReceiveFrom(&'a DatagramSocket),
 }
 
@@ -277,15 +281,7 @@ impl<H: IoHandler> IoSlot<H> {
         flags: u32,
         context: H::Context,
     ) -> Started<H::Context> {
-        self.start(
-            Operation::Send(socket),
-            buffer,
-            0,
-            len,
-            flags,
-            None,
-            context,
-        )
+        self.start(Operation::Send(socket, flags), buffer, 0, len, context)
     }
 
     /// Receives up to `len` bytes into `buffer` (`WskReceive`); 0 bytes means the peer closed
@@ -298,15 +294,7 @@ impl<H: IoHandler> IoSlot<H> {
         flags: u32,
         context: H::Context,
     ) -> Started<H::Context> {
-        self.start(
-            Operation::Receive(socket),
-            buffer,
-            0,
-            len,
-            flags,
-            None,
-            context,
-        )
+        self.start(Operation::Receive(socket, flags), buffer, 0, len, context)
     }
 
     /// Sends `len` bytes of `buffer` as one datagram to `remote` (`WskSendTo`).
@@ -319,15 +307,7 @@ impl<H: IoHandler> IoSlot<H> {
         remote: SocketAddr,
         context: H::Context,
     ) -> Started<H::Context> {
-        self.start(
-            Operation::SendTo(socket),
-            buffer,
-            0,
-            len,
-            0,
-            Some(remote),
-            context,
-        )
+        self.start(Operation::SendTo(socket, remote), buffer, 0, len, context)
     }
 
     /// Receives one datagram into `buffer[offset..offset + len]` (`WskReceiveFrom`; a longer
@@ -340,26 +320,16 @@ impl<H: IoHandler> IoSlot<H> {
         len: usize,
         context: H::Context,
     ) -> Started<H::Context> {
-        self.start(
-            Operation::ReceiveFrom(socket),
-            buffer,
-            offset,
-            len,
-            0,
-            None,
-            context,
-        )
+        self.start(Operation::ReceiveFrom(socket), buffer, offset, len, context)
     }
 
-    #[allow(clippy::too_many_arguments)] // one private funnel for the four public starts
+    /// The one funnel of the four public starts.
     fn start(
         &self,
         operation: Operation<'_>,
         buffer: &MdlBuffer,
         offset: usize,
         len: usize,
-        flags: u32,
-        remote: Option<SocketAddr>,
         context: H::Context,
     ) -> Started<H::Context> {
         let inner = &self.0;
@@ -386,7 +356,12 @@ impl<H: IoHandler> IoSlot<H> {
         // SAFETY: the slot is ISSUING (ours alone); nothing in flight reads these.
         unsafe { *inner.wsk_buf.get() = wsk_buf };
         // SAFETY: as above.
-        unsafe { *inner.address.get() = remote.map_or_else(SockAddr::empty, SockAddr::from) };
+        unsafe {
+            *inner.address.get() = match operation {
+                Operation::SendTo(_, remote) => SockAddr::from(remote),
+                _ => SockAddr::empty(),
+            }
+        };
 
         let reference = PoolArc::into_raw(inner.clone());
         // SAFETY: no request is pending on the IRP (state was IDLE); `reference` keeps the slot
@@ -397,7 +372,6 @@ impl<H: IoHandler> IoSlot<H> {
             inner.irp.as_ptr(),
             inner.wsk_buf.get(),
             inner.address.get(),
-            flags,
         );
         let pending = inner
             .state
@@ -521,17 +495,16 @@ fn issue(
     irp: *mut sys::IRP,
     wsk_buf: *mut sys::WSK_BUF,
     address: *mut SockAddr,
-    flags: u32,
 ) -> Option<i32> {
-    match operation {
-        Operation::Send(socket) | Operation::Receive(socket) => {
+    match *operation {
+        Operation::Send(socket, flags) | Operation::Receive(socket, flags) => {
             let raw = socket.raw();
             if !raw.is_open() {
                 return None;
             }
             // SAFETY: an open connection socket's dispatch is the connection dispatch.
             let dispatch = unsafe { raw.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() };
-            let f = if matches!(operation, Operation::Send(_)) {
+            let f = if matches!(operation, Operation::Send(..)) {
                 dispatch.WskSend
             } else {
                 dispatch.WskReceive
@@ -540,7 +513,7 @@ fn issue(
             // MdlBuffer (valid until completion by its contract) and stays put until completion.
             Some(unsafe { f(raw.as_ptr(), wsk_buf, flags, irp) })
         }
-        Operation::SendTo(socket) | Operation::ReceiveFrom(socket) => {
+        Operation::SendTo(socket, _) | Operation::ReceiveFrom(socket) => {
             let raw = &socket.core.raw;
             if !raw.is_open() {
                 return None;
@@ -549,7 +522,7 @@ fn issue(
             let dispatch = unsafe { raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() };
             // SAFETY: `address` is the slot's SockAddr, alive and unmoved until completion.
             let address = unsafe { (*address).as_mut_ptr() };
-            if matches!(operation, Operation::SendTo(_)) {
+            if matches!(operation, Operation::SendTo(..)) {
                 let f = dispatch.WskSendTo?;
                 // SAFETY: as for sends; the remote address lives in the slot until completion.
                 Some(unsafe {

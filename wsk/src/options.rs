@@ -37,7 +37,8 @@ fn u32_value(bytes: [u8; 4], len: usize) -> Result<u32> {
     Ok(u32::from_ne_bytes(bytes))
 }
 
-fn option_u32(core: &mut SocketCore, level: u32, name: u32) -> Result<u32> {
+/// An option read into four bytes, with the length the provider wrote.
+fn option_word(core: &mut SocketCore, level: u32, name: u32) -> Result<([u8; 4], usize)> {
     let mut value = [0u8; 4];
     let n = socket::get_option(
         &core.raw,
@@ -47,19 +48,16 @@ fn option_u32(core: &mut SocketCore, level: u32, name: u32) -> Result<u32> {
         &mut value,
         OPTION_TIMEOUT,
     )?;
+    Ok((value, n))
+}
+
+fn option_u32(core: &mut SocketCore, level: u32, name: u32) -> Result<u32> {
+    let (value, n) = option_word(core, level, name)?;
     u32_value(value, n)
 }
 
 fn option_bool(core: &mut SocketCore, level: u32, name: u32) -> Result<bool> {
-    let mut value = [0u8; 4];
-    let n = socket::get_option(
-        &core.raw,
-        &mut core.blocking,
-        level,
-        name,
-        &mut value,
-        OPTION_TIMEOUT,
-    )?;
+    let (value, n) = option_word(core, level, name)?;
     Ok(bool_value(&value, n))
 }
 
@@ -72,6 +70,11 @@ fn set_u32(core: &mut SocketCore, level: u32, name: u32, value: u32) -> Result<(
         &value.to_ne_bytes(),
         OPTION_TIMEOUT,
     )
+}
+
+/// A boolean option, set as the `u32` 0 or 1 the provider takes.
+pub(crate) fn set_bool(core: &mut SocketCore, level: u32, name: u32, on: bool) -> Result<()> {
+    set_u32(core, level, name, u32::from(on))
 }
 
 /// Options every socket type has. The errors are the provider's status
@@ -136,12 +139,7 @@ pub trait SocketOptions: sealed::Core {
     /// # Errors
     /// The provider's status.
     fn set_keepalive(&mut self, on: bool) -> Result<()> {
-        set_u32(
-            self.core(),
-            sys::SOL_SOCKET,
-            sys::SO_KEEPALIVE,
-            u32::from(on),
-        )
+        set_bool(self.core(), sys::SOL_SOCKET, sys::SO_KEEPALIVE, on)
     }
 
     /// Whether `SO_KEEPALIVE` is set.
@@ -230,12 +228,7 @@ pub trait TcpOptions: SocketOptions {
     /// # Errors
     /// The provider's status.
     fn set_nodelay(&mut self, on: bool) -> Result<()> {
-        set_u32(
-            self.core(),
-            sys::IPPROTO_TCP,
-            sys::TCP_NODELAY,
-            u32::from(on),
-        )
+        set_bool(self.core(), sys::IPPROTO_TCP, sys::TCP_NODELAY, on)
     }
 
     /// Whether `TCP_NODELAY` is set.

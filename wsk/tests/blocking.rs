@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::{listener, listener_at, pair, register, QUICK};
 use fake::provider::{self, Behavior, Config, Op};
-use wsk::{ConnectionSocket, DatagramSocket, Error, NtStatus, SocketOptions};
+use wsk::{
+    BindOptions, ConnectionSocket, DatagramSocket, Error, NtStatus, SocketOptions, StreamSocket,
+};
 use wskrs_fake_kernel as fake;
 
 /// Runs `f` in both provider flavours: Windows (an inline completion returns its status) and
@@ -143,6 +145,37 @@ fn failing_synchronously_without_completing_leaves_the_irp_reusable() {
         drop((near, far));
         assert!(client.shutdown(QUICK));
     });
+}
+
+#[test]
+fn a_stream_socket_takes_its_role_at_listen_or_connect() {
+    let kernel = fake::Kernel::start();
+    let client = register();
+    let localhost: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut bound = StreamSocket::bind(&client, localhost, BindOptions::default(), QUICK).unwrap();
+    let addr = bound.local_addr().unwrap();
+    // Bound without a role: not a listener yet.
+    let refused = ConnectionSocket::connect(&client, addr, None, QUICK);
+    assert_eq!(
+        refused.err(),
+        Some(Error::new(NtStatus::CONNECTION_REFUSED))
+    );
+    let mut listener = bound.listen(QUICK).unwrap();
+    assert_eq!(provider::calls(Op::Listen), 1);
+    let mut near = StreamSocket::bind(&client, localhost, BindOptions::default(), QUICK)
+        .unwrap()
+        .connect(addr, QUICK)
+        .unwrap();
+    let (mut far, from) = listener.accept(QUICK).unwrap();
+    assert_eq!(from, Some(near.local_addr().unwrap()));
+    assert_eq!(near.peer_addr().unwrap(), addr);
+    far.send_all(b"pong", QUICK).unwrap();
+    let mut got = [0u8; 8];
+    let n = near.receive(&mut got, QUICK).unwrap();
+    assert_eq!(&got[..n], b"pong");
+    drop((near, far, listener));
+    assert!(client.shutdown(QUICK));
+    kernel.assert_clean();
 }
 
 #[test]

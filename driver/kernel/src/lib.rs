@@ -10,7 +10,10 @@
 //!   the IRQL it was acquired from.
 //! - [`complete_irp`]: sets an IRP's `IoStatus` and completes it.
 //! - [`bug_check_on_panic`]: the body of a `#[panic_handler]`; bug checks as `wdk-panic` does,
-//!   keeping the panic's location.
+//!   keeping the panic's location; [`driver_image_items!`] defines the handler (and
+//!   `_fltused`) in a driver image.
+//! - `link.rs` (not a module: `include!`d by the drivers' build scripts): the link flags that
+//!   make a cdylib a kernel driver image.
 //!
 //! The KMDF shell (`driver/kmdf`) does not use this crate: it is built against `wdk-sys`'s
 //! types, not `wsk-bindings`', creates its device through WDF objects (which own their own

@@ -76,6 +76,27 @@ pub fn bug_check_on_panic(info: &PanicInfo<'_>) -> ! {
     }
 }
 
+/// The items a kernel driver image defines once, at its crate root: the `#[panic_handler]`
+/// ([`bug_check_on_panic`]; left out of the crate's own test builds, which have std's) and
+/// `_fltused`, the symbol the MSVC linker expects when floating point is used anywhere.
+#[macro_export]
+macro_rules! driver_image_items {
+    () => {
+        /// A panic in the kernel is a bug check (the code is written not to panic), with the
+        /// location.
+        #[cfg(not(test))]
+        #[panic_handler]
+        fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+            $crate::bug_check_on_panic(info)
+        }
+
+        /// The MSVC linker expects this symbol when floating point is used anywhere.
+        #[no_mangle]
+        #[used]
+        static _fltused: i32 = 0;
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -284,14 +284,4 @@ unsafe extern "C" fn driver_unload(_driver: *mut sys::DRIVER_OBJECT) {
     drop(unsafe { DEVICE.take() });
 }
 
-/// A panic in the kernel is a bug check (the code is written not to panic), with the location.
-#[cfg(not(test))]
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    wskrs_kernel::bug_check_on_panic(info)
-}
-
-/// The MSVC linker expects this symbol when floating point is used anywhere.
-#[no_mangle]
-#[used]
-static _fltused: i32 = 0;
+wskrs_kernel::driver_image_items!();

@@ -1,15 +1,7 @@
-//! Link flags that make the cdylib a kernel driver image (x86_64-pc-windows-msvc, lld-link),
-//! the same as `driver/wdm/build.rs`.
+//! Link flags that make the cdylib a kernel driver image (shared with the WDM shell:
+//! `driver/kernel/link.rs`).
+include!("../../../driver/kernel/link.rs");
+
 fn main() {
-    let target = std::env::var("TARGET").unwrap_or_default();
-    if target.ends_with("windows-msvc") {
-        for arg in [
-            "/DRIVER",
-            "/SUBSYSTEM:NATIVE",
-            "/ENTRY:DriverEntry",
-            "/NODEFAULTLIB",
-        ] {
-            println!("cargo:rustc-cdylib-link-arg={arg}");
-        }
-    }
+    link_as_kernel_driver();
 }

@@ -635,6 +635,26 @@ pub unsafe extern "C" fn IoCancelIrp(irp: *mut sys::IRP) -> sys::BOOLEAN {
     1
 }
 
+/// Moves `irp` `step` stack locations: -1 is one down, toward the next-lower driver (what
+/// `IoCallDriver` does), 1 one back up (what `IofCompleteRequest` does on the way back).
+///
+/// # Safety
+/// `irp` is live and the location it moves to exists.
+pub(crate) unsafe fn move_location(irp: *mut sys::IRP, step: i8) {
+    // SAFETY: the caller's contract; plain field writes.
+    unsafe {
+        let r = &mut *irp;
+        r.CurrentLocation += step;
+        let slot = &mut r
+            .Tail
+            .Overlay
+            .__bindgen_anon_2
+            .__bindgen_anon_1
+            .CurrentStackLocation;
+        *slot = slot.wrapping_offset(isize::from(step));
+    }
+}
+
 /// `IofCompleteRequest`: walks the stack up from the current location, calling each
 /// location's completion routine per its `Control` flags (after moving the current location
 /// up, as the I/O manager does), at DISPATCH_LEVEL; stops at
@@ -693,17 +713,7 @@ pub unsafe extern "C" fn IofCompleteRequest(irp: *mut sys::IRP, _priority_boost:
                 || (control & sys::SL_INVOKE_ON_ERROR != 0 && !NtStatus(status).is_success())
                 || (control & sys::SL_INVOKE_ON_CANCEL != 0 && cancelled));
         // SAFETY: live IRP; moving up one location, as IofCompleteRequest does.
-        unsafe {
-            let r = &mut *irp;
-            r.CurrentLocation += 1;
-            let slot = &mut r
-                .Tail
-                .Overlay
-                .__bindgen_anon_2
-                .__bindgen_anon_1
-                .CurrentStackLocation;
-            *slot = slot.wrapping_add(1);
-        }
+        unsafe { move_location(irp, 1) };
         let Some(routine) = routine.filter(|_| call) else {
             continue;
         };

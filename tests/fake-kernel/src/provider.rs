@@ -59,6 +59,8 @@ pub enum Op {
     Bind,
     /// `WskConnect`.
     Connect,
+    /// `WskListen` (stream sockets).
+    Listen,
     /// `WskAccept`.
     Accept,
     /// `WskSend`.
@@ -217,13 +219,16 @@ enum Category {
     Listen,
     Connection,
     Datagram,
+    /// `WSK_FLAG_STREAM_SOCKET` before `WskListen` or `WskConnect`; the first of them makes it
+    /// a [`Category::Listen`] or a [`Category::Connection`] socket (on its stream dispatch).
+    Stream,
 }
 
 impl Category {
     /// What kind of socket the option catalogue sees.
     fn option_kind(self) -> model::options::SocketKind {
         match self {
-            Self::Listen | Self::Connection => model::options::SocketKind::Tcp,
+            Self::Listen | Self::Connection | Self::Stream => model::options::SocketKind::Tcp,
             Self::Datagram => model::options::SocketKind::Datagram,
             Self::Basic => model::options::SocketKind::Basic,
         }
@@ -257,8 +262,12 @@ struct Sock {
     options: OptionStore,
     /// `SO_WSK_SECURITY` (or `WskSocket`'s descriptor): a reference to a cached copy.
     security: Option<CachedSd>,
-    /// The client's event context and dispatch table (`WskSocket`), as addresses.
+    /// The client's event context and dispatch table (`WskSocket`), as addresses; a stream
+    /// socket's is its `WSK_CLIENT_STREAM_DISPATCH` until it takes a role.
     client_events: (usize, usize),
+    /// Created as a stream socket: its role is taken from its category at `WskListen` or
+    /// `WskConnect`.
+    stream: bool,
     /// `WSK_EVENT_*` callbacks enabled with `SO_WSK_EVENT_CALLBACK`.
     event_mask: u32,
 }
@@ -283,8 +292,30 @@ impl Sock {
             options: OptionStore::new(category.option_kind(), TRANSPORT_BUFFER),
             security: None,
             client_events: (0, 0),
+            stream: category == Category::Stream,
             event_mask: 0,
         }
+    }
+
+    /// A stream socket takes `role` (listen or connection) with its first `WskListen` or
+    /// `WskConnect`: its client dispatch becomes the matching member of the client's
+    /// `WSK_CLIENT_STREAM_DISPATCH`. False if the socket is not a role-less stream socket.
+    fn take_stream_role(&mut self, role: Category) -> bool {
+        if self.category != Category::Stream {
+            return false;
+        }
+        self.category = role;
+        let table = self.client_events.1 as *const sys::WSK_CLIENT_STREAM_DISPATCH;
+        // SAFETY: WSK contract: the WSK_CLIENT_STREAM_DISPATCH given to WskSocket (or null)
+        // stays valid while the socket is open.
+        if let Some(t) = unsafe { table.as_ref() } {
+            self.client_events.1 = if role == Category::Listen {
+                t.Listen as usize
+            } else {
+                t.Connect as usize
+            };
+        }
+        true
     }
 }
 
@@ -344,17 +375,7 @@ pub(crate) fn holds(irp: *mut sys::IRP) -> bool {
 pub unsafe fn pass_down(irp: *mut sys::IRP) {
     with_held(|h| h.insert(irp as usize));
     // SAFETY: caller's contract: the location below exists; plain field writes.
-    unsafe {
-        let r = &mut *irp;
-        r.CurrentLocation -= 1;
-        let slot = &mut r
-            .Tail
-            .Overlay
-            .__bindgen_anon_2
-            .__bindgen_anon_1
-            .CurrentStackLocation;
-        *slot = slot.wrapping_sub(1);
-    }
+    unsafe { ntoskrnl::move_location(irp, -1) };
 }
 
 /// The provider lets go of `irp` as it completes it.
@@ -534,6 +555,24 @@ static DATAGRAM: sys::WSK_PROVIDER_DATAGRAM_DISPATCH = sys::WSK_PROVIDER_DATAGRA
     WskSendMessages: None,
 };
 
+static STREAM: Table<sys::WSK_PROVIDER_STREAM_DISPATCH> =
+    Table(sys::WSK_PROVIDER_STREAM_DISPATCH {
+        Basic: BASIC,
+        WskBind: Some(bind),
+        WskAccept: Some(dispatch::accept::<Fake>),
+        WskConnect: Some(connect),
+        WskListen: Some(listen),
+        WskSend: Some(send),
+        WskReceive: Some(receive),
+        WskDisconnect: Some(disconnect),
+        WskRelease: Some(release_data),
+        WskGetLocalAddress: Some(local_address),
+        WskGetRemoteAddress: Some(remote_address),
+        WskConnectEx: None,
+        WskSendEx: ptr::null_mut(),
+        WskReceiveEx: ptr::null_mut(),
+    });
+
 static BASIC_TABLE: sys::WSK_PROVIDER_BASIC_DISPATCH = BASIC;
 
 // ------------------------------------------------------------------------------------------
@@ -556,17 +595,7 @@ fn complete(done: &Done) {
     unsafe { sys::irp::set_io_status(irp, done.status, done.info) };
     // SAFETY: as above. The client prepared the location below the current one; a provider
     // moves there before completing (what IoCallDriver does on the way down).
-    unsafe {
-        let r = &mut *irp;
-        r.CurrentLocation -= 1;
-        let slot = &mut r
-            .Tail
-            .Overlay
-            .__bindgen_anon_2
-            .__bindgen_anon_1
-            .CurrentStackLocation;
-        *slot = slot.wrapping_sub(1);
-    }
+    unsafe { ntoskrnl::move_location(irp, -1) };
     // SAFETY: the provider holds the IRP and gives it back here.
     unsafe { ntoskrnl::IofCompleteRequest(irp, 0) };
 }
@@ -693,6 +722,16 @@ fn call(
     }
 }
 
+/// [`call`] with the plain request of `op` on `irp`.
+fn call_on(
+    op: Op,
+    key: usize,
+    irp: *mut sys::IRP,
+    body: impl FnOnce(&mut Net, usize, Request, &mut Vec<Done>) -> Option<(NtStatus, usize)>,
+) -> i32 {
+    call(op, key, Request::new(irp, op), body)
+}
+
 impl Net {
     fn next_behavior(&mut self, op: Op) -> Behavior {
         if let Some(b) = self.scripts.get_mut(&op).and_then(VecDeque::pop_front) {
@@ -759,6 +798,7 @@ impl Net {
             Category::Listen => (&raw const LISTEN).cast(),
             Category::Connection => (&raw const CONNECTION.0).cast(),
             Category::Datagram => (&raw const DATAGRAM).cast(),
+            Category::Stream => (&raw const STREAM.0).cast(),
         };
         let object = Box::into_raw(Box::new(sys::WSK_SOCKET { Dispatch: dispatch })) as usize;
         self.objects.push(object);
@@ -1135,40 +1175,35 @@ unsafe fn send_to(routine: dispatch::SendTo) -> sys::NTSTATUS {
     let buf = unsafe { take_buf(buf, Op::SendTo) };
     // SAFETY: the client passes a socket address.
     let to = unsafe { model::sockaddr::read(remote) };
-    call(
-        Op::SendTo,
-        socket as usize,
-        Request::new(irp, Op::SendTo),
-        |net, key, _, done| {
-            let buf = match buf {
-                Ok(Some(b)) => b,
-                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                Err(status) => return Some((status, 0)),
-            };
-            let Some(to) = to else {
-                return Some((NtStatus::INVALID_ADDRESS, 0));
-            };
-            let Some(data) = gather(buf) else {
-                return Some((NtStatus::INVALID_PARAMETER, 0));
-            };
-            let from = match net.sock(key).local {
-                Some(l) if l.ip().is_unspecified() => SocketAddr::new(to.ip(), l.port()),
-                Some(l) => l,
-                None => return Some((NtStatus::INVALID_DEVICE_STATE, 0)),
-            };
-            let len = data.len();
-            if let Some(target) = net.find_bound(to, Category::Datagram) {
-                let t = net.sock(target);
-                if t.event_mask & sys::WSK_EVENT_RECEIVE_FROM != 0 && t.waiting.is_empty() {
-                    lock(&EVENTS).push_back(Indicate::ReceiveFrom(target, vec![(data, from)]));
-                } else {
-                    t.datagrams.push_back((data, from));
-                    net.pump(target, done);
-                }
+    call_on(Op::SendTo, socket as usize, irp, |net, key, _, done| {
+        let buf = match buf {
+            Ok(Some(b)) => b,
+            Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+            Err(status) => return Some((status, 0)),
+        };
+        let Some(to) = to else {
+            return Some((NtStatus::INVALID_ADDRESS, 0));
+        };
+        let Some(data) = gather(buf) else {
+            return Some((NtStatus::INVALID_PARAMETER, 0));
+        };
+        let from = match net.sock(key).local {
+            Some(l) if l.ip().is_unspecified() => SocketAddr::new(to.ip(), l.port()),
+            Some(l) => l,
+            None => return Some((NtStatus::INVALID_DEVICE_STATE, 0)),
+        };
+        let len = data.len();
+        if let Some(target) = net.find_bound(to, Category::Datagram) {
+            let t = net.sock(target);
+            if t.event_mask & sys::WSK_EVENT_RECEIVE_FROM != 0 && t.waiting.is_empty() {
+                lock(&EVENTS).push_back(Indicate::ReceiveFrom(target, vec![(data, from)]));
+            } else {
+                t.datagrams.push_back((data, from));
+                net.pump(target, done);
             }
-            Some((NtStatus::SUCCESS, len))
-        },
-    )
+        }
+        Some((NtStatus::SUCCESS, len))
+    })
 }
 
 /// `WskAccept` (`dispatch::Provider::ACCEPT`).
@@ -1200,6 +1235,7 @@ unsafe fn wsk_socket(routine: dispatch::Socket) -> sys::NTSTATUS {
         sys::WSK_FLAG_LISTEN_SOCKET => Category::Listen,
         sys::WSK_FLAG_CONNECTION_SOCKET => Category::Connection,
         sys::WSK_FLAG_DATAGRAM_SOCKET => Category::Datagram,
+        sys::WSK_FLAG_STREAM_SOCKET => Category::Stream,
         _ => Category::Basic,
     };
     if !dispatch.is_null() && category == Category::Basic {
@@ -1207,25 +1243,20 @@ unsafe fn wsk_socket(routine: dispatch::Socket) -> sys::NTSTATUS {
     }
     let events = (context as usize, dispatch as usize);
     let descriptor = routine.security as usize;
-    call(
-        Op::Socket,
-        0,
-        Request::new(irp, Op::Socket),
-        |net, _, _, _| {
-            let security = match descriptor {
-                0 => None,
-                sd => match SD_CACHE.find(sd as *const c_void) {
-                    Some(sd) => Some(sd),
-                    None => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                },
-            };
-            let socket = net.new_socket(category, true);
-            let s = net.sock(socket);
-            s.client_events = events;
-            s.security = security;
-            Some((NtStatus::SUCCESS, socket))
-        },
-    )
+    call_on(Op::Socket, 0, irp, |net, _, _, _| {
+        let security = match descriptor {
+            0 => None,
+            sd => match SD_CACHE.find(sd as *const c_void) {
+                Some(sd) => Some(sd),
+                None => return Some((NtStatus::INVALID_PARAMETER, 0)),
+            },
+        };
+        let socket = net.new_socket(category, true);
+        let s = net.sock(socket);
+        s.client_events = events;
+        s.security = security;
+        Some((NtStatus::SUCCESS, socket))
+    })
 }
 
 /// `WskSocketConnect` (`dispatch::Provider::SOCKET_CONNECT`).
@@ -1285,22 +1316,16 @@ unsafe fn wsk_get_address_info(routine: dispatch::GetAddressInfo) -> sys::NTSTAT
     // SAFETY: the client passes NULL or a UNICODE_STRING with `Length` readable bytes.
     let (node, service) = unsafe { (read_unicode(routine.node), read_unicode(routine.service)) };
     let result = result as usize;
-    call(
-        Op::AddressInfo,
-        0,
-        Request::new(irp, Op::AddressInfo),
-        move |_, _, _, _| {
-            let addresses = match names::resolve(node.as_deref().unwrap_or(""), service.as_deref())
-            {
-                Ok(addresses) => addresses,
-                Err(status) => return Some((status, 0)),
-            };
-            let head = names::build_list(&addresses);
-            // SAFETY: the client's result pointer stays valid until the request completes.
-            unsafe { (result as *mut *mut sys::ADDRINFOEXW).write(head) };
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+    call_on(Op::AddressInfo, 0, irp, move |_, _, _, _| {
+        let addresses = match names::resolve(node.as_deref().unwrap_or(""), service.as_deref()) {
+            Ok(addresses) => addresses,
+            Err(status) => return Some((status, 0)),
+        };
+        let head = names::build_list(&addresses);
+        // SAFETY: the client's result pointer stays valid until the request completes.
+        unsafe { (result as *mut *mut sys::ADDRINFOEXW).write(head) };
+        Some((NtStatus::SUCCESS, 0))
+    })
 }
 
 /// The text of the UNICODE_STRING at `p` (`None` for NULL).
@@ -1335,30 +1360,25 @@ unsafe fn wsk_get_name_info(routine: dispatch::GetNameInfo) -> sys::NTSTATUS {
     }
     let (a, n, sv) = (addr as usize, node as usize, service as usize);
     // Numeric answers: the host as its address text, the service as its port number.
-    call(
-        Op::NameInfo,
-        0,
-        Request::new(irp, Op::NameInfo),
-        move |_, _, _, _| {
-            if a == 0 || (length as usize) < std::mem::size_of::<sys::SOCKADDR_IN>() {
-                return Some((NtStatus::INVALID_PARAMETER, 0));
+    call_on(Op::NameInfo, 0, irp, move |_, _, _, _| {
+        if a == 0 || (length as usize) < std::mem::size_of::<sys::SOCKADDR_IN>() {
+            return Some((NtStatus::INVALID_PARAMETER, 0));
+        }
+        // SAFETY: the client passes a socket address of `length` bytes.
+        let Some(remote) = (unsafe { model::sockaddr::read(a as *const sys::SOCKADDR) }) else {
+            return Some((NtStatus::INVALID_PARAMETER, 0));
+        };
+        for (p, text) in [
+            (n, remote.ip().to_string()),
+            (sv, remote.port().to_string()),
+        ] {
+            // SAFETY: the client passes NULL or a UNICODE_STRING with a writable buffer.
+            if let Err(status) = unsafe { write_unicode(p, &text) } {
+                return Some((status, 0));
             }
-            // SAFETY: the client passes a socket address of `length` bytes.
-            let Some(remote) = (unsafe { model::sockaddr::read(a as *const sys::SOCKADDR) }) else {
-                return Some((NtStatus::INVALID_PARAMETER, 0));
-            };
-            for (p, text) in [
-                (n, remote.ip().to_string()),
-                (sv, remote.port().to_string()),
-            ] {
-                // SAFETY: the client passes NULL or a UNICODE_STRING with a writable buffer.
-                if let Err(status) = unsafe { write_unicode(p, &text) } {
-                    return Some((status, 0));
-                }
-            }
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+        }
+        Some((NtStatus::SUCCESS, 0))
+    })
 }
 
 /// `WskControlSocket` (`dispatch::Provider::CONTROL_SOCKET`).
@@ -1374,68 +1394,62 @@ unsafe fn control_socket(routine: dispatch::ControlSocket) -> sys::NTSTATUS {
         // SAFETY: the client passes `input_size` bytes (checked below before reading).
         return unsafe { event_callback_option(socket as usize, input, input_size, irp) };
     }
-    call(
-        Op::Control,
-        socket as usize,
-        Request::new(irp, Op::Control),
-        |net, key, _, _| {
-            let s = net.sock(key);
-            let security_option = level == sys::SOL_SOCKET && code == sys::SO_WSK_SECURITY;
-            let has_irp = !irp.is_null();
-            match request_type {
-                sys::WskSetOption if security_option => {
-                    // SAFETY: the client passes `input_size` readable bytes.
-                    let sd =
-                        unsafe { security::option_to_set(&SD_CACHE, input, input_size, has_irp) };
-                    let status = match sd {
-                        Ok(_) if s.local.is_some() => security::SET_AFTER_BIND,
-                        Ok(sd) => {
-                            s.security = Some(sd);
-                            NtStatus::SUCCESS
-                        }
-                        Err(status) => status,
-                    };
-                    Some((status, 0))
-                }
-                sys::WskGetOption if security_option => {
-                    let current = s.security.as_ref().map(CachedSd::add_ref);
-                    // SAFETY: the client passes `output_size` writable bytes.
-                    let (status, n) =
-                        unsafe { security::write_option(current, output, output_size, has_irp) };
-                    if !returned.is_null() {
-                        // SAFETY: the client passes a writable SIZE_T or null.
-                        unsafe { returned.write(n as sys::SIZE_T) };
+    call_on(Op::Control, socket as usize, irp, |net, key, _, _| {
+        let s = net.sock(key);
+        let security_option = level == sys::SOL_SOCKET && code == sys::SO_WSK_SECURITY;
+        let has_irp = !irp.is_null();
+        match request_type {
+            sys::WskSetOption if security_option => {
+                // SAFETY: the client passes `input_size` readable bytes.
+                let sd = unsafe { security::option_to_set(&SD_CACHE, input, input_size, has_irp) };
+                let status = match sd {
+                    Ok(_) if s.local.is_some() => security::SET_AFTER_BIND,
+                    Ok(sd) => {
+                        s.security = Some(sd);
+                        NtStatus::SUCCESS
                     }
-                    Some((status, n))
-                }
-                sys::WskSetOption => {
-                    let value = (!input.is_null()).then(|| {
-                        // SAFETY: the client passes `input_size` readable bytes.
-                        unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
-                    });
-                    let status = s.options.set(level, code, value).err();
-                    Some((status.unwrap_or(NtStatus::SUCCESS), 0))
-                }
-                sys::WskGetOption => {
-                    let room = if output.is_null() { 0 } else { output_size };
-                    let value = match s.options.get(level, code, room) {
-                        Ok(value) => value,
-                        Err(status) => return Some((status, 0)),
-                    };
-                    let n = value.len();
-                    // SAFETY: the client passes `output_size` writable bytes; the store
-                    // answers only values that fit.
-                    unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
-                    if !returned.is_null() {
-                        // SAFETY: the client passes a writable SIZE_T or null.
-                        unsafe { returned.write(n as sys::SIZE_T) };
-                    }
-                    Some((NtStatus::SUCCESS, n))
-                }
-                _ => Some((NtStatus::INVALID_DEVICE_REQUEST, 0)),
+                    Err(status) => status,
+                };
+                Some((status, 0))
             }
-        },
-    )
+            sys::WskGetOption if security_option => {
+                let current = s.security.as_ref().map(CachedSd::add_ref);
+                // SAFETY: the client passes `output_size` writable bytes.
+                let (status, n) =
+                    unsafe { security::write_option(current, output, output_size, has_irp) };
+                if !returned.is_null() {
+                    // SAFETY: the client passes a writable SIZE_T or null.
+                    unsafe { returned.write(n as sys::SIZE_T) };
+                }
+                Some((status, n))
+            }
+            sys::WskSetOption => {
+                let value = (!input.is_null()).then(|| {
+                    // SAFETY: the client passes `input_size` readable bytes.
+                    unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
+                });
+                let status = s.options.set(level, code, value).err();
+                Some((status.unwrap_or(NtStatus::SUCCESS), 0))
+            }
+            sys::WskGetOption => {
+                let room = if output.is_null() { 0 } else { output_size };
+                let value = match s.options.get(level, code, room) {
+                    Ok(value) => value,
+                    Err(status) => return Some((status, 0)),
+                };
+                let n = value.len();
+                // SAFETY: the client passes `output_size` writable bytes; the store
+                // answers only values that fit.
+                unsafe { ptr::copy_nonoverlapping(value.as_ptr(), output.cast::<u8>(), n) };
+                if !returned.is_null() {
+                    // SAFETY: the client passes a writable SIZE_T or null.
+                    unsafe { returned.write(n as sys::SIZE_T) };
+                }
+                Some((NtStatus::SUCCESS, n))
+            }
+            _ => Some((NtStatus::INVALID_DEVICE_REQUEST, 0)),
+        }
+    })
 }
 
 /// `WskReceiveFrom` (`dispatch::Provider::RECEIVE_FROM`).
@@ -1457,10 +1471,10 @@ unsafe fn receive_from(routine: dispatch::ReceiveFrom) -> sys::NTSTATUS {
     let buf = unsafe { take_buf(buf, Op::ReceiveFrom) };
     let mut request = Request::new(irp, Op::ReceiveFrom);
     request.addr[0] = remote as usize;
-    call(
+    call_on(
         Op::ReceiveFrom,
         socket as usize,
-        Request::new(irp, Op::ReceiveFrom),
+        irp,
         |net, key, _, done| {
             match buf {
                 Ok(Some(b)) => request.buf = Some(b),
@@ -1499,15 +1513,10 @@ unsafe extern "C" fn close_socket(
     socket: *mut sys::WSK_SOCKET,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    call(
-        Op::Close,
-        socket as usize,
-        Request::new(irp, Op::Close),
-        |net, key, _, done| {
-            net.close(key, done);
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+    call_on(Op::Close, socket as usize, irp, |net, key, _, done| {
+        net.close(key, done);
+        Some((NtStatus::SUCCESS, 0))
+    })
 }
 
 /// `SO_WSK_EVENT_CALLBACK`: synchronous, without an IRP (WSK requires NULL).
@@ -1869,28 +1878,23 @@ unsafe extern "C" fn bind(
 ) -> sys::NTSTATUS {
     // SAFETY: the client passes a socket address.
     let addr = unsafe { model::sockaddr::read(local) };
-    call(
-        Op::Bind,
-        socket as usize,
-        Request::new(irp, Op::Bind),
-        |net, key, _, _| {
-            let Some(mut addr) = addr else {
-                return Some((NtStatus::INVALID_ADDRESS, 0));
-            };
-            if addr.port() == 0 {
-                addr = net.ephemeral(addr.ip());
+    call_on(Op::Bind, socket as usize, irp, |net, key, _, _| {
+        let Some(mut addr) = addr else {
+            return Some((NtStatus::INVALID_ADDRESS, 0));
+        };
+        if addr.port() == 0 {
+            addr = net.ephemeral(addr.ip());
+        }
+        let category = net.sock(key).category;
+        if category != Category::Connection {
+            if net.bound.contains_key(&addr) {
+                return Some((NtStatus::ADDRESS_ALREADY_EXISTS, 0));
             }
-            let category = net.sock(key).category;
-            if category != Category::Connection {
-                if net.bound.contains_key(&addr) {
-                    return Some((NtStatus::ADDRESS_ALREADY_EXISTS, 0));
-                }
-                net.bound.insert(addr, key);
-            }
-            net.sock(key).local = Some(addr);
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+            net.bound.insert(addr, key);
+        }
+        net.sock(key).local = Some(addr);
+        Some((NtStatus::SUCCESS, 0))
+    })
 }
 
 unsafe extern "C" fn connect(
@@ -1901,44 +1905,54 @@ unsafe extern "C" fn connect(
 ) -> sys::NTSTATUS {
     // SAFETY: the client passes a socket address.
     let remote = unsafe { model::sockaddr::read(remote) };
-    call(
-        Op::Connect,
-        socket as usize,
-        Request::new(irp, Op::Connect),
-        |net, key, _, done| {
-            let Some(remote) = remote else {
-                return Some((NtStatus::INVALID_ADDRESS, 0));
-            };
-            let Some(listener) = net.find_bound(remote, Category::Listen) else {
-                return Some((NtStatus::CONNECTION_REFUSED, 0));
-            };
-            let local = match net.sock(key).local {
-                Some(l) if l.port() != 0 && !l.ip().is_unspecified() => l,
-                Some(l) if !l.ip().is_unspecified() => net.ephemeral(l.ip()),
-                Some(l) => SocketAddr::new(remote.ip(), l.port()),
-                None => net.ephemeral(remote.ip()),
-            };
-            let server = net.new_socket(Category::Connection, false);
-            {
-                let s = net.sock(server);
-                s.local = Some(remote);
-                s.remote = Some(local);
-                s.peer = Some(key);
-            }
-            let c = net.sock(key);
-            c.local = Some(local);
-            c.remote = Some(remote);
-            c.peer = Some(server);
-            let l = net.sock(listener);
-            if l.event_mask & sys::WSK_EVENT_ACCEPT != 0 && l.waiting.is_empty() {
-                lock(&EVENTS).push_back(Indicate::Accept(listener, server));
-            } else {
-                l.backlog.push_back(server);
-                net.pump(listener, done);
-            }
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+    call_on(Op::Connect, socket as usize, irp, |net, key, _, done| {
+        let Some(remote) = remote else {
+            return Some((NtStatus::INVALID_ADDRESS, 0));
+        };
+        let s = net.sock(key);
+        if s.stream && !s.take_stream_role(Category::Connection) {
+            return Some((NtStatus::INVALID_DEVICE_STATE, 0));
+        }
+        let Some(listener) = net.find_bound(remote, Category::Listen) else {
+            return Some((NtStatus::CONNECTION_REFUSED, 0));
+        };
+        let local = match net.sock(key).local {
+            Some(l) if l.port() != 0 && !l.ip().is_unspecified() => l,
+            Some(l) if !l.ip().is_unspecified() => net.ephemeral(l.ip()),
+            Some(l) => SocketAddr::new(remote.ip(), l.port()),
+            None => net.ephemeral(remote.ip()),
+        };
+        let server = net.new_socket(Category::Connection, false);
+        {
+            let s = net.sock(server);
+            s.local = Some(remote);
+            s.remote = Some(local);
+            s.peer = Some(key);
+        }
+        let c = net.sock(key);
+        c.local = Some(local);
+        c.remote = Some(remote);
+        c.peer = Some(server);
+        let l = net.sock(listener);
+        if l.event_mask & sys::WSK_EVENT_ACCEPT != 0 && l.waiting.is_empty() {
+            lock(&EVENTS).push_back(Indicate::Accept(listener, server));
+        } else {
+            l.backlog.push_back(server);
+            net.pump(listener, done);
+        }
+        Some((NtStatus::SUCCESS, 0))
+    })
+}
+
+/// `WskListen` (stream sockets): a bound stream socket without a role becomes a listener.
+unsafe extern "C" fn listen(socket: *mut sys::WSK_SOCKET, irp: *mut sys::IRP) -> sys::NTSTATUS {
+    call_on(Op::Listen, socket as usize, irp, |net, key, _, _| {
+        let s = net.sock(key);
+        if s.local.is_none() || !s.take_stream_role(Category::Listen) {
+            return Some((NtStatus::INVALID_DEVICE_STATE, 0));
+        }
+        Some((NtStatus::SUCCESS, 0))
+    })
 }
 
 unsafe extern "C" fn send(
@@ -1949,37 +1963,32 @@ unsafe extern "C" fn send(
 ) -> sys::NTSTATUS {
     // SAFETY: the client passes a WSK_BUF.
     let buf = unsafe { take_buf(buf, Op::Send) };
-    call(
-        Op::Send,
-        socket as usize,
-        Request::new(irp, Op::Send),
-        |net, key, request, done| {
-            let buf = match buf {
-                Ok(Some(b)) => b,
-                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                Err(status) => return Some((status, 0)),
+    call_on(Op::Send, socket as usize, irp, |net, key, request, done| {
+        let buf = match buf {
+            Ok(Some(b)) => b,
+            Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+            Err(status) => return Some((status, 0)),
+        };
+        let Some(data) = gather(buf) else {
+            return Some((NtStatus::INVALID_PARAMETER, 0));
+        };
+        let s = net.sock(key);
+        let Some(peer) = s.peer else {
+            let status = if s.remote.is_some() {
+                NtStatus::CONNECTION_RESET
+            } else {
+                NtStatus::INVALID_CONNECTION
             };
-            let Some(data) = gather(buf) else {
-                return Some((NtStatus::INVALID_PARAMETER, 0));
-            };
-            let s = net.sock(key);
-            let Some(peer) = s.peer else {
-                let status = if s.remote.is_some() {
-                    NtStatus::CONNECTION_RESET
-                } else {
-                    NtStatus::INVALID_CONNECTION
-                };
-                return Some((status, 0));
-            };
-            // Flow control: a full receive window holds the send until the peer reads.
-            if net.sock(peer).rx.len() >= RECEIVE_WINDOW || !net.sock(key).blocked.is_empty() {
-                net.sock(key).blocked.push_back((request, data));
-                return None;
-            }
-            net.deliver(peer, &data, done);
-            Some((NtStatus::SUCCESS, data.len()))
-        },
-    )
+            return Some((status, 0));
+        };
+        // Flow control: a full receive window holds the send until the peer reads.
+        if net.sock(peer).rx.len() >= RECEIVE_WINDOW || !net.sock(key).blocked.is_empty() {
+            net.sock(key).blocked.push_back((request, data));
+            return None;
+        }
+        net.deliver(peer, &data, done);
+        Some((NtStatus::SUCCESS, data.len()))
+    })
 }
 
 unsafe extern "C" fn receive(
@@ -1991,23 +2000,18 @@ unsafe extern "C" fn receive(
     // SAFETY: the client passes a WSK_BUF.
     let buf = unsafe { take_buf(buf, Op::Receive) };
     let mut request = Request::new(irp, Op::Receive);
-    call(
-        Op::Receive,
-        socket as usize,
-        Request::new(irp, Op::Receive),
-        |net, key, _, done| {
-            match buf {
-                Ok(Some(b)) => request.buf = Some(b),
-                Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
-                Err(status) => return Some((status, 0)),
-            }
-            let s = net.sock(key);
-            if s.peer.is_none() && s.remote.is_none() {
-                return Some((NtStatus::INVALID_CONNECTION, 0));
-            }
-            net.wait(key, request, done)
-        },
-    )
+    call_on(Op::Receive, socket as usize, irp, |net, key, _, done| {
+        match buf {
+            Ok(Some(b)) => request.buf = Some(b),
+            Ok(None) => return Some((NtStatus::INVALID_PARAMETER, 0)),
+            Err(status) => return Some((status, 0)),
+        }
+        let s = net.sock(key);
+        if s.peer.is_none() && s.remote.is_none() {
+            return Some((NtStatus::INVALID_CONNECTION, 0));
+        }
+        net.wait(key, request, done)
+    })
 }
 
 unsafe extern "C" fn disconnect(
@@ -2018,33 +2022,28 @@ unsafe extern "C" fn disconnect(
 ) -> sys::NTSTATUS {
     // SAFETY: the client passes a WSK_BUF or null.
     let buf = unsafe { take_buf(buf, Op::Disconnect) };
-    call(
-        Op::Disconnect,
-        socket as usize,
-        Request::new(irp, Op::Disconnect),
-        |net, key, _, done| {
-            let data = match buf {
-                Ok(Some(b)) => gather(b).unwrap_or_default(),
-                Ok(None) => Vec::new(),
-                Err(status) => return Some((status, 0)),
-            };
-            let Some(peer) = net.sock(key).peer else {
-                return Some((NtStatus::INVALID_CONNECTION, 0));
-            };
-            if flags & sys::WSK_FLAG_ABORTIVE != 0 {
-                net.sock(key).peer = None;
-                let p = net.sock(peer);
-                p.peer = None;
-                p.reset = true;
-                net.pump(peer, done);
-            } else {
-                net.deliver(peer, &data, done);
-                net.sock(peer).eof = true;
-                net.pump(peer, done);
-            }
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+    call_on(Op::Disconnect, socket as usize, irp, |net, key, _, done| {
+        let data = match buf {
+            Ok(Some(b)) => gather(b).unwrap_or_default(),
+            Ok(None) => Vec::new(),
+            Err(status) => return Some((status, 0)),
+        };
+        let Some(peer) = net.sock(key).peer else {
+            return Some((NtStatus::INVALID_CONNECTION, 0));
+        };
+        if flags & sys::WSK_FLAG_ABORTIVE != 0 {
+            net.sock(key).peer = None;
+            let p = net.sock(peer);
+            p.peer = None;
+            p.reset = true;
+            net.pump(peer, done);
+        } else {
+            net.deliver(peer, &data, done);
+            net.sock(peer).eof = true;
+            net.pump(peer, done);
+        }
+        Some((NtStatus::SUCCESS, 0))
+    })
 }
 
 unsafe extern "C" fn local_address(
@@ -2052,20 +2051,7 @@ unsafe extern "C" fn local_address(
     addr: *mut sys::SOCKADDR,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
-    let p = addr as usize;
-    call(
-        Op::LocalAddress,
-        socket as usize,
-        Request::new(irp, Op::LocalAddress),
-        |net, key, _, _| {
-            let Some(local) = net.sock(key).local else {
-                return Some((NtStatus::INVALID_DEVICE_STATE, 0));
-            };
-            // SAFETY: the client passes storage for a socket address.
-            unsafe { write_addr(p, local) };
-            Some((NtStatus::SUCCESS, 0))
-        },
-    )
+    socket_address(socket, addr, irp, Op::LocalAddress)
 }
 
 unsafe extern "C" fn remote_address(
@@ -2073,17 +2059,34 @@ unsafe extern "C" fn remote_address(
     addr: *mut sys::SOCKADDR,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
+    socket_address(socket, addr, irp, Op::RemoteAddress)
+}
+
+/// `WskGetLocalAddress` (`op` [`Op::LocalAddress`]; `STATUS_INVALID_DEVICE_STATE` before
+/// bind) or `WskGetRemoteAddress` (`STATUS_INVALID_CONNECTION` before connect).
+fn socket_address(
+    socket: *mut sys::WSK_SOCKET,
+    addr: *mut sys::SOCKADDR,
+    irp: *mut sys::IRP,
+    op: Op,
+) -> sys::NTSTATUS {
     let p = addr as usize;
     call(
-        Op::RemoteAddress,
+        op,
         socket as usize,
-        Request::new(irp, Op::RemoteAddress),
+        Request::new(irp, op),
         |net, key, _, _| {
-            let Some(remote) = net.sock(key).remote else {
-                return Some((NtStatus::INVALID_CONNECTION, 0));
+            let s = net.sock(key);
+            let (address, missing) = if op == Op::LocalAddress {
+                (s.local, NtStatus::INVALID_DEVICE_STATE)
+            } else {
+                (s.remote, NtStatus::INVALID_CONNECTION)
+            };
+            let Some(address) = address else {
+                return Some((missing, 0));
             };
             // SAFETY: the client passes storage for a socket address.
-            unsafe { write_addr(p, remote) };
+            unsafe { write_addr(p, address) };
             Some((NtStatus::SUCCESS, 0))
         },
     )

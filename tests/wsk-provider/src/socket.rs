@@ -431,20 +431,7 @@ impl Socket {
         {
             op.reset();
         }
-        let linger = ws::LINGER {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: plain option set on an open socket; LINGER is 4 bytes.
-        let r = unsafe {
-            ws::setsockopt(
-                h,
-                ws::SOL_SOCKET,
-                ws::SO_LINGER,
-                (&raw const linger).cast(),
-                4,
-            )
-        };
+        let r = linger_reset(h);
         crate::trace::line(format_args!(
             "fault injection: connection {:p} dropped (reset); SO_LINGER(1, 0) -> {r}, {} \
              request(s) pending",
@@ -829,20 +816,7 @@ impl Socket {
         for op in &pending {
             crate::irp::Cancel::cancel(&**op);
         }
-        let linger = ws::LINGER {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: plain option set on an open socket; LINGER is 4 bytes.
-        let r = unsafe {
-            ws::setsockopt(
-                h,
-                ws::SOL_SOCKET,
-                ws::SO_LINGER,
-                (&raw const linger).cast(),
-                4,
-            )
-        };
+        let r = linger_reset(h);
         crate::trace::line(format_args!(
             "abortive disconnect: SO_LINGER(1, 0) -> {r} ({:?})",
             crate::status::last_wsa()
@@ -1049,6 +1023,25 @@ unsafe extern "C" fn wsk_connect(
     .0
 }
 
+/// Starts on `s` the request `kind` makes of the caller's `WSK_BUF` (its pages as
+/// `WSABUF`s), or fails the IRP with the buffer's error.
+///
+/// # Safety
+/// `buffer` is null or a `WSK_BUF` whose MDLs stay valid until the IRP completes (the WSK
+/// contract of the send and receive calls).
+unsafe fn start_on_buffer(
+    s: &Arc<Socket>,
+    irp: PendingIrp,
+    buffer: *const sys::WSK_BUF,
+    kind: impl FnOnce(Vec<ws::WSABUF>) -> Kind,
+) -> NtStatus {
+    // SAFETY: the caller's contract.
+    match unsafe { crate::buf::wsabufs(buffer) } {
+        Ok(bufs) => s.start(irp, kind(bufs)),
+        Err(e) => fail(irp, e),
+    }
+}
+
 /// Send and receive flags WSK shares with Winsock.
 fn recv_flags(flags: u32) -> u32 {
     // MSG_WAITALL is 8 and WSK_FLAG_WAITALL 2; other WSK flags have no Winsock counterpart.
@@ -1068,21 +1061,13 @@ unsafe extern "C" fn wsk_send(
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     let (s, irp) = enter_or_return!("WskSend", socket, irp);
+    let kind = |bufs| Kind::Send {
+        bufs,
+        flags: 0,
+        then_shutdown: false,
+    };
     // SAFETY: the WSK contract: the buffer and its MDLs are valid until completion.
-    match unsafe { crate::buf::wsabufs(buffer) } {
-        Ok(bufs) => {
-            s.start(
-                irp,
-                Kind::Send {
-                    bufs,
-                    flags: 0,
-                    then_shutdown: false,
-                },
-            )
-            .0
-        }
-        Err(e) => fail(irp, e).0,
-    }
+    unsafe { start_on_buffer(&s, irp, buffer, kind) }.0
 }
 
 unsafe extern "C" fn wsk_receive(
@@ -1092,20 +1077,12 @@ unsafe extern "C" fn wsk_receive(
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     let (s, irp) = enter_or_return!("WskReceive", socket, irp);
+    let kind = |bufs| Kind::Receive {
+        bufs,
+        flags: std::cell::UnsafeCell::new(recv_flags(flags)),
+    };
     // SAFETY: as in wsk_send.
-    match unsafe { crate::buf::wsabufs(buffer) } {
-        Ok(bufs) => {
-            s.start(
-                irp,
-                Kind::Receive {
-                    bufs,
-                    flags: std::cell::UnsafeCell::new(recv_flags(flags)),
-                },
-            )
-            .0
-        }
-        Err(e) => fail(irp, e).0,
-    }
+    unsafe { start_on_buffer(&s, irp, buffer, kind) }.0
 }
 
 unsafe extern "C" fn wsk_disconnect(
@@ -1153,19 +1130,14 @@ pub(crate) unsafe fn wsk_send_to(call: dispatch::SendTo) -> sys::NTSTATUS {
         unsafe { std::slice::from_raw_parts(control.cast::<u8>(), control_length as usize) }
             .to_vec()
     };
+    let kind = |bufs| Kind::SendTo {
+        bufs,
+        to,
+        control,
+        msg: crate::ops::empty_msg(),
+    };
     // SAFETY: as in wsk_send.
-    match unsafe { crate::buf::wsabufs(buffer) } {
-        Ok(bufs) => {
-            let kind = Kind::SendTo {
-                bufs,
-                to,
-                control,
-                msg: crate::ops::empty_msg(),
-            };
-            s.start(irp, kind).0
-        }
-        Err(e) => fail(irp, e).0,
-    }
+    unsafe { start_on_buffer(&s, irp, buffer, kind) }.0
 }
 
 /// `WskReceiveFrom` ([`dispatch::Provider`]).
@@ -1436,3 +1408,22 @@ static STREAM_DISPATCH: Table<sys::WSK_PROVIDER_STREAM_DISPATCH> =
         WskSendEx: wsk_send_ex as *mut c_void,
         WskReceiveEx: wsk_receive_ex as *mut c_void,
     });
+
+/// `SO_LINGER` on with 0 seconds: closing `h` then resets the connection (RST) instead of
+/// ending it gracefully. Returns `setsockopt`'s result.
+fn linger_reset(h: ws::SOCKET) -> i32 {
+    let linger = ws::LINGER {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: plain option set on an open socket; LINGER is 4 bytes.
+    unsafe {
+        ws::setsockopt(
+            h,
+            ws::SOL_SOCKET,
+            ws::SO_LINGER,
+            (&raw const linger).cast(),
+            4,
+        )
+    }
+}

@@ -171,11 +171,6 @@ impl<D: DatagramEvents> EventKind for DatagramKind<D> {
         ptr::from_ref(table).cast()
     }
 
-    fn bind_fn(raw: &socket::RawSocket) -> sys::PFN_WSK_BIND {
-        // SAFETY: `raw` was created as a datagram socket (`CATEGORY`).
-        unsafe { raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() }.WskBind
-    }
-
     fn wrap(core: socket::SocketCore, _local: SocketAddr) -> Self::Socket {
         crate::DatagramSocket { core }
     }

@@ -166,11 +166,6 @@ impl<L: ListenEvents> EventKind for ListenKind<L> {
         ptr::from_ref(table).cast()
     }
 
-    fn bind_fn(raw: &socket::RawSocket) -> sys::PFN_WSK_BIND {
-        // SAFETY: `raw` was created as a listen socket (`CATEGORY`).
-        unsafe { raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskBind
-    }
-
     fn wrap(core: socket::SocketCore, local: SocketAddr) -> Self::Socket {
         crate::ListenSocket { core, local }
     }

@@ -216,8 +216,6 @@ trait EventKind {
     const EVENT: u32;
     /// The client dispatch table (a `'static` table for the context type).
     fn dispatch() -> *const c_void;
-    /// The provider's bind function of the category.
-    fn bind_fn(raw: &socket::RawSocket) -> sys::PFN_WSK_BIND;
     fn wrap(core: socket::SocketCore, local: SocketAddr) -> Self::Socket;
     fn core(socket: &mut Self::Socket) -> &mut socket::SocketCore;
     fn close(socket: Self::Socket) -> Result<()>;
@@ -275,7 +273,8 @@ impl<K: EventKind> EventSocket<K> {
             unsafe { PoolArc::<K::Context>::borrow_raw(context) },
             raw.as_ptr(),
         );
-        let bind_fn = K::bind_fn(&raw);
+        // SAFETY: `raw` was just created with `K::CATEGORY`.
+        let bind_fn = unsafe { K::CATEGORY.bind_fn(&raw) };
         // From here on, dropping `this` closes the socket before freeing the context.
         let mut this = Self {
             socket: Some(K::wrap(

@@ -25,7 +25,7 @@ use wsk_bindings as sys;
 use super::SecurityDescriptor;
 use crate::error::nt_result;
 use crate::irp::Blocking;
-use crate::socket::RawSocket;
+use crate::socket::{present, RawSocket};
 use crate::{Error, NtStatus, Result, WskClient};
 
 /// Size of the `PSECURITY_DESCRIPTOR` variables the control requests exchange.
@@ -42,12 +42,21 @@ const _: () = assert!(SD_POINTER == size_of::<usize>());
 /// without an IRP), so neither waits.
 ///
 /// # Examples
-/// ```no_run
-/// # fn demo(client: &wsk::WskClient) -> wsk::Result<()> {
+/// ```
+/// # use wskrs_fake_kernel as fake; // on the host, a fake kernel and WSK provider
+/// # let _kernel = fake::Kernel::start();
+/// # let device = fake::device(); // in a driver: its DEVICE_OBJECT
+/// # let timeout = core::time::Duration::from_secs(5);
+/// # // SAFETY: the device object outlives the client and its sockets.
+/// # let client = unsafe { wsk::WskClient::register(device, timeout) }?;
 /// use wsk::security::CachedSecurityDescriptor;
-/// let sd = CachedSecurityDescriptor::from_sddl(client, "D:P(A;;GA;;;SY)(A;;GA;;;BA)")?;
+/// let sd = CachedSecurityDescriptor::from_sddl(&client, "D:P(A;;GA;;;SY)(A;;GA;;;BA)")?;
 /// // ... pass `sd` to socket creation; dropping it releases the cached copy.
-/// # drop(sd); Ok(()) }
+/// # assert_eq!(fake::provider::cached_security_descriptors(), 1);
+/// drop(sd);
+/// # assert_eq!(fake::provider::cached_security_descriptors(), 0);
+/// # assert!(client.shutdown(timeout));
+/// # Ok::<(), wsk::Error>(())
 /// ```
 ///
 /// # Invariants
@@ -291,14 +300,7 @@ pub(crate) fn socket_security(
     blocking: &mut Blocking,
     timeout: Duration,
 ) -> Result<CachedSecurityDescriptor> {
-    if !raw.is_open() {
-        return Err(Error::new(NtStatus::INVALID_HANDLE));
-    }
-    // SAFETY: every category's dispatch starts with the basic dispatch; the socket is open.
-    let control_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskControlSocket;
-    let Some(control_fn) = control_fn else {
-        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
-    };
+    let control_fn = present(raw.basic_dispatch()?.WskControlSocket)?;
     let socket = raw.as_ptr();
     // The output variable is the first SD_POINTER bytes of the request's pool buffer, zeroed
     // first: the pointer is read whatever size the provider reports.

@@ -161,6 +161,8 @@ impl ConnectedSocket<Connection> {
     ///
     /// See <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_connect_ex>.
     ///
+    /// Not run as a doctest: the host's fake provider models one without `WskConnectEx`.
+    ///
     /// ```no_run
     /// # fn demo(client: &wsk::WskClient, server: core::net::SocketAddr) -> wsk::Result<()> {
     /// let timeout = core::time::Duration::from_secs(5);

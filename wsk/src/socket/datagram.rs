@@ -7,7 +7,7 @@ use core::time::Duration;
 use wsk_bindings as sys;
 
 use crate::cmsg::MAX_CONTROL;
-use crate::socket::{self, BindOptions, Category, RawSocket, SocketCore, CHUNK};
+use crate::socket::{BindOptions, Category, RawSocket, SocketCore, CHUNK};
 use crate::{Error, NtStatus, Result, SockAddr, WskClient};
 
 /// Where a datagram request keeps its control objects (after the data) and, after them,
@@ -78,10 +78,7 @@ impl DatagramSocket {
         options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
-        let core = SocketCore::bind(client, local, Category::Datagram, options, timeout, |raw| {
-            // SAFETY: `raw` was just created as a datagram socket.
-            unsafe { raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() }.WskBind
-        })?;
+        let core = SocketCore::bind(client, local, Category::Datagram, options, timeout)?;
         Ok(Self { core })
     }
 
@@ -113,14 +110,29 @@ impl DatagramSocket {
     ///
     /// See <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_send_to>.
     ///
-    /// ```no_run
-    /// # fn demo(socket: &mut wsk::DatagramSocket, peer: core::net::SocketAddr) -> wsk::Result<()> {
+    /// ```
+    /// # use wskrs_fake_kernel as fake; // on the host, a fake kernel and WSK provider
+    /// # let _kernel = fake::Kernel::start();
+    /// # let device = fake::device(); // in a driver: its DEVICE_OBJECT
+    /// # let timeout = core::time::Duration::from_secs(5);
+    /// # // SAFETY: the device object outlives the client and its sockets.
+    /// # let client = unsafe { wsk::WskClient::register(device, timeout) }?;
+    /// # let localhost = "127.0.0.1:0".parse().unwrap();
+    /// # let mut socket = wsk::DatagramSocket::bind(&client, localhost, timeout)?;
+    /// # let mut receiver = wsk::DatagramSocket::bind(&client, localhost, timeout)?;
+    /// # let peer = receiver.local_addr()?;
     /// use core::net::{IpAddr, Ipv4Addr};
     /// use wsk::cmsg::{ControlBuffer, PacketInfo};
     /// let mut control = ControlBuffer::new();
     /// control.push_packet_info(PacketInfo { addr: IpAddr::V4(Ipv4Addr::LOCALHOST), interface: 0 });
-    /// socket.send_to_with_control(b"hello", peer, control.as_bytes(), core::time::Duration::from_secs(5))?;
-    /// # Ok(()) }
+    /// let sent = socket.send_to_with_control(b"hello", peer, control.as_bytes(), timeout)?;
+    /// assert_eq!(sent, 5);
+    /// # let mut datagram = [0u8; 16];
+    /// # let (n, _from) = receiver.receive_from(&mut datagram, timeout)?;
+    /// # assert_eq!(&datagram[..n], b"hello");
+    /// # drop((socket, receiver));
+    /// # assert!(client.shutdown(timeout));
+    /// # Ok::<(), wsk::Error>(())
     /// ```
     ///
     /// # Errors
@@ -220,6 +232,8 @@ impl DatagramSocket {
     /// IRQL: PASSIVE_LEVEL.
     ///
     /// See <https://learn.microsoft.com/windows-hardware/drivers/ddi/wsk/nc-wsk-pfn_wsk_receive_from>.
+    ///
+    /// Not run as a doctest: the host's fake provider returns no control information.
     ///
     /// ```no_run
     /// # fn demo(socket: &mut wsk::DatagramSocket) -> wsk::Result<()> {
@@ -355,14 +369,7 @@ impl DatagramSocket {
             SocketAddr::V4(_) => (sys::IPPROTO_IP, sys::IP_PKTINFO),
             SocketAddr::V6(_) => (sys::IPPROTO_IPV6, sys::IPV6_PKTINFO),
         };
-        socket::set_option(
-            &self.core.raw,
-            &mut self.core.blocking,
-            level,
-            name,
-            &u32::from(on).to_ne_bytes(),
-            crate::options::OPTION_TIMEOUT,
-        )
+        crate::options::set_bool(&mut self.core, level, name, on)
     }
 
     /// The local address (`WskGetLocalAddress`), e.g. the port chosen for port 0.

@@ -58,10 +58,7 @@ impl ListenSocket {
         options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
-        let core = SocketCore::bind(client, local, Category::Listen, options, timeout, |raw| {
-            // SAFETY: `raw` was just created as a listen socket.
-            unsafe { raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskBind
-        })?;
+        let core = SocketCore::bind(client, local, Category::Listen, options, timeout)?;
         Ok(Self { core, local })
     }
 

@@ -73,6 +73,18 @@ impl RawSocket {
         self.open
     }
 
+    /// The basic dispatch of the open socket (every category's table starts with it).
+    ///
+    /// # Errors
+    /// `STATUS_INVALID_HANDLE` once the socket is closed.
+    pub(crate) fn basic_dispatch(&self) -> Result<&sys::WSK_PROVIDER_BASIC_DISPATCH> {
+        if !self.open {
+            return Err(Error::new(NtStatus::INVALID_HANDLE));
+        }
+        // SAFETY: every category's dispatch starts with the basic dispatch; the socket is open.
+        Ok(unsafe { self.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() })
+    }
+
     /// `WskCloseSocket`, waiting at most `CLOSE_TIMEOUT`. Pending requests on the socket
     /// complete (cancelled) before the close does. IRQL: PASSIVE_LEVEL.
     pub(crate) fn close(&mut self) -> Result<()> {
@@ -141,7 +153,6 @@ impl SocketCore {
         category: Category,
         options: BindOptions<'_>,
         timeout: Duration,
-        bind_fn: impl FnOnce(&RawSocket) -> sys::PFN_WSK_BIND,
     ) -> Result<Self> {
         let family = SockAddr::socket_family(&local);
         let (raw, blocking) = create(client, family, category, options, timeout)?;
@@ -151,7 +162,8 @@ impl SocketCore {
             blocking,
             client: client.clone(),
         };
-        let bind_fn = bind_fn(&core.raw);
+        // SAFETY: `core.raw` was just created with `category`.
+        let bind_fn = unsafe { category.bind_fn(&core.raw) };
         bind(&core.raw, &mut core.blocking, bind_fn, local, timeout)?;
         Ok(core)
     }
@@ -199,6 +211,29 @@ impl Category {
             Self::Datagram => sys::WSK_FLAG_DATAGRAM_SOCKET,
             Self::Basic { .. } => sys::WSK_FLAG_BASIC_SOCKET,
             Self::Stream => sys::WSK_FLAG_STREAM_SOCKET,
+        }
+    }
+
+    /// `WskBind` of a socket of this category, from the category's provider dispatch table
+    /// (basic sockets have none).
+    ///
+    /// # Safety
+    /// `raw` was created with this category's flags (so its dispatch table is the category's).
+    pub(crate) unsafe fn bind_fn(self, raw: &RawSocket) -> sys::PFN_WSK_BIND {
+        match self {
+            // SAFETY: the caller's contract: the dispatch table is the listen dispatch.
+            Self::Listen => unsafe { raw.dispatch::<sys::WSK_PROVIDER_LISTEN_DISPATCH>() }.WskBind,
+            Self::Connection => {
+                // SAFETY: as above, the connection dispatch.
+                unsafe { raw.dispatch::<sys::WSK_PROVIDER_CONNECTION_DISPATCH>() }.WskBind
+            }
+            Self::Datagram => {
+                // SAFETY: as above, the datagram dispatch.
+                unsafe { raw.dispatch::<sys::WSK_PROVIDER_DATAGRAM_DISPATCH>() }.WskBind
+            }
+            // SAFETY: as above, the stream dispatch.
+            Self::Stream => unsafe { raw.dispatch::<sys::WSK_PROVIDER_STREAM_DISPATCH>() }.WskBind,
+            Self::Basic { .. } => None,
         }
     }
 
@@ -367,6 +402,14 @@ fn apply_bind_options(
 }
 
 /// `WskBind` through the category's bind function.
+/// A dispatch member the provider filled in.
+///
+/// # Errors
+/// `STATUS_NOT_IMPLEMENTED` when the member is NULL.
+pub(crate) fn present<F>(member: Option<F>) -> Result<F> {
+    member.ok_or(Error::new(NtStatus::NOT_IMPLEMENTED))
+}
+
 pub(crate) fn bind(
     raw: &RawSocket,
     blocking: &mut Blocking,
@@ -444,14 +487,7 @@ pub(crate) fn control(
     if input.len() > MAX_CONTROL || output.len() > MAX_CONTROL {
         return Err(Error::new(NtStatus::INVALID_BUFFER_SIZE));
     }
-    if !raw.is_open() {
-        return Err(Error::new(NtStatus::INVALID_HANDLE));
-    }
-    // SAFETY: every category's dispatch starts with the basic dispatch; the socket is open.
-    let control_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskControlSocket;
-    let Some(control_fn) = control_fn else {
-        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
-    };
+    let control_fn = present(raw.basic_dispatch()?.WskControlSocket)?;
     let socket = raw.as_ptr();
     let (in_len, out_len) = (input.len(), output.len());
     let (returned, memory) = blocking
@@ -514,14 +550,7 @@ pub(crate) fn control(
 /// `WskControlSocket(WskSetOption, SO_WSK_EVENT_CALLBACK)`: enables (or, with
 /// `WSK_EVENT_DISABLE`, disables) event callbacks. Synchronous: this option takes no IRP.
 pub(crate) fn event_callbacks(raw: &RawSocket, mask: u32) -> Result<()> {
-    if !raw.is_open() {
-        return Err(Error::new(NtStatus::INVALID_HANDLE));
-    }
-    // SAFETY: every category's dispatch starts with the basic dispatch; the socket is open.
-    let control_fn = unsafe { raw.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskControlSocket;
-    let Some(control_fn) = control_fn else {
-        return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
-    };
+    let control_fn = present(raw.basic_dispatch()?.WskControlSocket)?;
     let mut control = sys::WSK_EVENT_CALLBACK_CONTROL {
         NpiId: &raw const sys::NPI_WSK_INTERFACE_ID,
         EventMask: mask,

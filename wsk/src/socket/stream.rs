@@ -11,20 +11,34 @@
 //! does not compile. Both use the stream dispatch table; connections accepted on a
 //! [`StreamListenSocket`] are ordinary [`ConnectionSocket`]s.
 //!
-//! Not run as a doctest: the host's fake provider has no stream category (a stream socket
-//! there would be read through the wrong dispatch table). The same calls run in the kernel,
-//! under Wine, in the conformance suite's `lib.stream_socket.*` checks
-//! (`tests/conformance/driver/src/lib_checks.rs`).
+//! The same calls run in the kernel, under Wine, in the conformance suite's
+//! `lib.stream_socket.*` checks (`tests/conformance/driver/src/lib_checks.rs`).
 //!
-//! ```no_run
-//! # fn demo(client: &wsk::WskClient, local: core::net::SocketAddr, server: core::net::SocketAddr) -> wsk::Result<()> {
-//! use wsk::StreamSocket;
-//! let timeout = core::time::Duration::from_secs(5);
-//! let mut listener = StreamSocket::bind(client, local, wsk::BindOptions::default(), timeout)?.listen(timeout)?;
-//! let mut out = StreamSocket::bind(client, "0.0.0.0:0".parse().unwrap(), wsk::BindOptions::default(), timeout)?.connect(server, timeout)?;
+//! ```
+//! # use wskrs_fake_kernel as fake; // on the host, a fake kernel and WSK provider
+//! # let _kernel = fake::Kernel::start();
+//! # let device = fake::device(); // in a driver: its DEVICE_OBJECT
+//! use core::time::Duration;
+//! use wsk::{BindOptions, StreamSocket, WskClient};
+//!
+//! let timeout = Duration::from_secs(5);
+//! // SAFETY: the device object outlives the client and its sockets.
+//! let client = unsafe { WskClient::register(device, timeout) }?;
+//! let any = "127.0.0.1:0".parse().unwrap();
+//! let mut listener = StreamSocket::bind(&client, any, BindOptions::default(), timeout)?;
+//! let server = listener.local_addr()?;
+//! let mut listener = listener.listen(timeout)?;
+//! let mut out = StreamSocket::bind(&client, any, BindOptions::default(), timeout)?
+//!     .connect(server, timeout)?;
 //! out.send_all(b"hello", timeout)?;
-//! let (connection, from) = listener.accept(timeout)?;
-//! # let _ = (connection, from); Ok(()) }
+//! let (mut accepted, from) = listener.accept(timeout)?;
+//! assert_eq!(from, Some(out.local_addr()?));
+//! let mut reply = [0u8; 16];
+//! let n = accepted.receive(&mut reply, timeout)?;
+//! assert_eq!(&reply[..n], b"hello");
+//! drop((out, accepted, listener));
+//! assert!(client.shutdown(timeout));
+//! # Ok::<(), wsk::Error>(())
 //! ```
 
 use core::net::SocketAddr;
@@ -64,10 +78,7 @@ impl StreamSocket {
         options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
-        let core = SocketCore::bind(client, local, Category::Stream, options, timeout, |raw| {
-            // SAFETY: `raw` was just created as a stream socket.
-            unsafe { raw.dispatch::<sys::WSK_PROVIDER_STREAM_DISPATCH>() }.WskBind
-        })?;
+        let core = SocketCore::bind(client, local, Category::Stream, options, timeout)?;
         Ok(Self { core })
     }
 

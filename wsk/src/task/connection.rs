@@ -93,6 +93,12 @@ unsafe impl<H: ConnectionHandler> Send for ConnectionInner<H> {}
 /// A connection run by a [`ConnectionHandler`]. Dropping the handle does not stop it; [`ConnectionTask::stop`] does.
 pub struct ConnectionTask<H: ConnectionHandler>(PoolArc<ConnectionInner<H>>);
 
+handle_methods!(
+    ConnectionTask<ConnectionHandler>,
+    "Closes the connection; pending requests complete as cancelled and \
+     [`ConnectionHandler::finished`] follows. IRQL <= DISPATCH_LEVEL."
+);
+
 impl<H: ConnectionHandler> Clone for ConnectionTask<H> {
     fn clone(&self) -> Self {
         Self(self.0.clone())
@@ -129,18 +135,6 @@ impl<H: ConnectionHandler> ConnectionTask<H> {
             task::drive(&task.0);
         }
         Ok(task)
-    }
-
-    /// The handler. IRQL: any.
-    #[must_use]
-    pub fn handler(&self) -> &H {
-        &self.0.handler
-    }
-
-    /// Closes the connection; pending requests complete as cancelled and
-    /// [`ConnectionHandler::finished`] follows. IRQL <= DISPATCH_LEVEL.
-    pub fn stop(&self) {
-        task::close(&self.0, None);
     }
 
     /// Records `step` as the next request; false if the task stops instead.

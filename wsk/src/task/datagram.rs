@@ -62,6 +62,12 @@ unsafe impl<H: DatagramHandler> Send for DatagramInner<H> {}
 /// A UDP socket run by a [`DatagramHandler`].
 pub struct DatagramTask<H: DatagramHandler>(PoolArc<DatagramInner<H>>);
 
+handle_methods!(
+    DatagramTask<DatagramHandler>,
+    "Closes the socket; a pending receive completes as cancelled and \
+     [`DatagramHandler::finished`] follows. IRQL <= DISPATCH_LEVEL."
+);
+
 impl<H: DatagramHandler> DatagramTask<H> {
     /// Starts receiving on `socket` with a buffer of `buffer_len` bytes (a datagram longer
     /// than the buffer is truncated). IRQL <= DISPATCH_LEVEL.
@@ -82,18 +88,6 @@ impl<H: DatagramHandler> DatagramTask<H> {
         })?;
         task::drive(&inner);
         Ok(Self(inner))
-    }
-
-    /// The handler. IRQL: any.
-    #[must_use]
-    pub fn handler(&self) -> &H {
-        &self.0.handler
-    }
-
-    /// Closes the socket; a pending receive completes as cancelled and
-    /// [`DatagramHandler::finished`] follows. IRQL <= DISPATCH_LEVEL.
-    pub fn stop(&self) {
-        task::close(&self.0, None);
     }
 }
 

@@ -72,6 +72,12 @@ unsafe impl<H: ListenHandler> Send for AcceptInner<H> {}
 /// A listener that accepts asynchronously.
 pub struct ListenTask<H: ListenHandler>(PoolArc<AcceptInner<H>>);
 
+handle_methods!(
+    ListenTask<ListenHandler>,
+    "Closes the listen socket; a pending accept completes as cancelled and \
+     [`ListenHandler::finished`] follows. IRQL <= DISPATCH_LEVEL."
+);
+
 impl<H: ListenHandler> ListenTask<H> {
     /// Starts accepting on `listener`. IRQL <= DISPATCH_LEVEL.
     ///
@@ -88,18 +94,6 @@ impl<H: ListenHandler> ListenTask<H> {
         })?;
         task::drive(&inner);
         Ok(Self(inner))
-    }
-
-    /// The handler. IRQL: any.
-    #[must_use]
-    pub fn handler(&self) -> &H {
-        &self.0.handler
-    }
-
-    /// Closes the listen socket; a pending accept completes as cancelled and
-    /// [`ListenHandler::finished`] follows. IRQL <= DISPATCH_LEVEL.
-    pub fn stop(&self) {
-        task::close(&self.0, None);
     }
 }
 

@@ -11,6 +11,25 @@
 //! issuing loop after the call returns, never by recursion, so a provider that completes
 //! synchronously (Wine often does) cannot grow the stack.
 
+/// The methods every task handle has besides `start`: `handler()`, and `stop()` (documented
+/// with `$stop`: what closing the socket does to the task's requests).
+macro_rules! handle_methods {
+    ($task:ident<$handler:ident>, $stop:literal) => {
+        impl<H: $handler> $task<H> {
+            /// The handler. IRQL: any.
+            #[must_use]
+            pub fn handler(&self) -> &H {
+                &self.0.handler
+            }
+
+            #[doc = $stop]
+            pub fn stop(&self) {
+                crate::task::close(&self.0, None);
+            }
+        }
+    };
+}
+
 mod connection;
 mod datagram;
 mod listen;

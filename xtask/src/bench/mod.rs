@@ -206,63 +206,26 @@ struct Figure {
     unit: Unit,
 }
 
-const ECHO_RTT_64: Figure = Figure {
-    key: "service_echo_rtt_64b",
-    title: "in-kernel echo service, RTT 64 B",
-    unit: Unit::Micros,
-};
-const ECHO_RTT_64K: Figure = Figure {
-    key: "service_echo_rtt_64kib",
-    title: "in-kernel echo service, RTT 64 KiB",
-    unit: Unit::Micros,
-};
-const DISCARD_BULK: Figure = Figure {
-    key: "service_discard_bulk",
-    title: "bulk into in-kernel discard",
-    unit: Unit::GbitPerSecond,
-};
-const CONNECT_RATE: Figure = Figure {
-    key: "service_connect_echo_close",
-    title: "connect + 1 B echo + close",
-    unit: Unit::PerSecond,
-};
-const IOCTL_INFO: Figure = Figure {
-    key: "ioctl_info_rtt",
-    title: "INFO IOCTL round trip",
-    unit: Unit::Micros,
-};
-const IOCTL_FLOOR: Figure = Figure {
-    key: "ioctl_floor_rtt",
-    title: "refused IOCTL round trip (floor)",
-    unit: Unit::Micros,
-};
-const STREAM_RTT_64: Figure = Figure {
-    key: "stream_rtt_64b",
-    title: "KernelTcpStream RTT 64 B",
-    unit: Unit::Micros,
-};
-const STREAM_BULK_128K: Figure = Figure {
-    key: "stream_bulk_128kib_writes",
-    title: "KernelTcpStream bulk, 128 KiB writes",
-    unit: Unit::MibPerSecond,
-};
-const STREAM_BULK_4M: Figure = Figure {
-    key: "stream_bulk_4mib_writes",
-    title: "KernelTcpStream bulk, 4 MiB writes",
-    unit: Unit::MibPerSecond,
-};
+/// Declares each figure once: its constant and its row in `FIGURES` (the table's order).
+macro_rules! figures {
+    ($($name:ident = $key:literal, $title:literal, $unit:ident;)*) => {
+        $(const $name: Figure = Figure { key: $key, title: $title, unit: Unit::$unit };)*
+        const FIGURES: [Figure; [$(stringify!($name)),*].len()] = [$($name),*];
+    };
+}
 
-const FIGURES: [Figure; 9] = [
-    ECHO_RTT_64,
-    ECHO_RTT_64K,
-    DISCARD_BULK,
-    CONNECT_RATE,
-    IOCTL_INFO,
-    IOCTL_FLOOR,
-    STREAM_RTT_64,
-    STREAM_BULK_128K,
-    STREAM_BULK_4M,
-];
+figures! {
+    ECHO_RTT_64 = "service_echo_rtt_64b", "in-kernel echo service, RTT 64 B", Micros;
+    ECHO_RTT_64K = "service_echo_rtt_64kib", "in-kernel echo service, RTT 64 KiB", Micros;
+    DISCARD_BULK = "service_discard_bulk", "bulk into in-kernel discard", GbitPerSecond;
+    CONNECT_RATE = "service_connect_echo_close", "connect + 1 B echo + close", PerSecond;
+    IOCTL_INFO = "ioctl_info_rtt", "INFO IOCTL round trip", Micros;
+    IOCTL_FLOOR = "ioctl_floor_rtt", "refused IOCTL round trip (floor)", Micros;
+    STREAM_RTT_64 = "stream_rtt_64b", "KernelTcpStream RTT 64 B", Micros;
+    STREAM_BULK_128K =
+        "stream_bulk_128kib_writes", "KernelTcpStream bulk, 128 KiB writes", MibPerSecond;
+    STREAM_BULK_4M = "stream_bulk_4mib_writes", "KernelTcpStream bulk, 4 MiB writes", MibPerSecond;
+}
 
 /// The anchors' column names.
 const WINSOCK: &str = "winsock";

@@ -6,14 +6,12 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use wsk::io::MdlBuffer;
 use wsk::{NtStatus, WskClient};
-use wskrs_driver::{Caller, PendingRequest, Quotas, Ticket};
+use wskrs_driver::{Caller, Quotas, Ticket};
 use wskrs_fake_kernel as fake;
-use wskrs_fake_kernel::locked::LockedBuffer;
+use wskrs_fake_kernel::locked::{pend, IrpWaiter, PendedIrp};
 use wskrs_protocol::{self as protocol, EndpointId, IoctlCode, OpenedEndpoint};
 
 /// Timeout for requests that complete at once (milliseconds, as on the wire).
@@ -33,64 +31,19 @@ pub(crate) fn register(capture_wait: Duration) -> wsk::Result<WskClient> {
 /// The driver as the tests instantiate it.
 pub(crate) type Driver = wskrs_driver::Driver<TestRequest>;
 
-#[derive(Default)]
-struct RequestState {
-    done: Mutex<Option<(NtStatus, usize)>>,
-    signal: Condvar,
-    /// The ticket as a shell keeps it: its plain words.
-    ticket: Mutex<Option<[u64; Ticket::WORDS]>>,
-}
+/// A pended direct-I/O request as the shell hands it over: the fake kernel's IRP.
+pub(crate) struct TestRequest(PendedIrp);
 
-/// A pended direct-I/O request as the shell hands it over (the test's IRP).
-pub(crate) struct TestRequest {
-    state: Arc<RequestState>,
-    buffer: Option<Arc<LockedBuffer>>,
-}
-
-impl PendingRequest for TestRequest {
-    fn data(&self) -> Option<MdlBuffer> {
-        let buffer = self.buffer.as_ref()?;
-        // SAFETY: the buffer lives (Arc) at least until the test reads the completion.
-        unsafe { MdlBuffer::from_raw(buffer.mdl()) }.ok()
-    }
-
-    fn arm_cancel(&mut self, ticket: Ticket) -> bool {
-        *self.state.ticket.lock().expect("lock") = Some(ticket.to_words());
-        true
-    }
-
-    fn complete(self, status: NtStatus, information: usize) {
-        let mut done = self.state.done.lock().expect("lock");
-        assert!(done.is_none(), "a request is completed once");
-        *done = Some((status, information));
-        self.state.signal.notify_all();
-    }
-}
+fake::pending_request_over_pended_irp!(TestRequest);
 
 /// A data request handed to the driver, until it completes.
-pub(crate) struct Pended {
-    state: Arc<RequestState>,
-    buffer: Option<Arc<LockedBuffer>>,
-}
+pub(crate) struct Pended(IrpWaiter);
 
 impl Pended {
     /// Waits (real time, at most `limit`) for the completion: (status, information, data buffer).
     pub(crate) fn wait_for(&self, limit: Duration) -> Option<(NtStatus, usize, Vec<u8>)> {
-        let done = self.state.done.lock().expect("lock");
-        let (done, _) = self
-            .state
-            .signal
-            .wait_timeout_while(done, limit, |d| d.is_none())
-            .expect("lock");
-        let (status, information) = (*done)?;
-        Some((
-            status,
-            information,
-            self.buffer
-                .as_ref()
-                .map(|b| b.contents())
-                .unwrap_or_default(),
-        ))
+        let (status, information) = self.0.wait_for(limit)?;
+        Some((status, information, self.0.contents()))
     }
 
     /// Waits for the completion (ten seconds at most, else the test fails); the data buffer
@@ -103,7 +56,11 @@ impl Pended {
     /// The ticket the driver gave the request when it pended it, read back from its words
     /// as a shell's cancel routine does.
     pub(crate) fn ticket(&self) -> Option<Ticket> {
-        let words = (*self.state.ticket.lock().expect("lock"))?;
+        let words = self
+            .0
+            .cancel_words()?
+            .try_into()
+            .expect("the ticket's words");
         Some(Ticket::from_words(words).expect("the stored words decode"))
     }
 }
@@ -117,14 +74,9 @@ pub(crate) fn direct(
     input: &[u8],
     data: &[u8],
 ) -> Pended {
-    let state = Arc::new(RequestState::default());
-    let buffer = (!data.is_empty()).then(|| Arc::new(LockedBuffer::new(data)));
-    let request = TestRequest {
-        state: state.clone(),
-        buffer: buffer.clone(),
-    };
-    driver.direct(caller, code.0, input, data.len(), request);
-    Pended { state, buffer }
+    let (irp, waiter) = pend(data);
+    driver.direct(caller, code.0, input, data.len(), TestRequest(irp));
+    Pended(waiter)
 }
 
 /// Like [`direct`], waiting for the result: Ok((information, data)) or the failure status.
