@@ -108,8 +108,17 @@ impl IoctlCode {
     /// on the service drives it and the user's data requests on it are refused.
     pub const SERVE: Self = Self(ctl_code(DEVICE_TYPE, 0x810, METHOD_BUFFERED, READ_WRITE));
 
+    /// What the driver's WSK library holds now: pool, IRPs, MDLs, sockets, work items
+    /// (`HeldRequest` -> `HeldReply`), for leak checks.
+    pub const HELD: Self = Self(ctl_code(
+        DEVICE_TYPE,
+        0x811,
+        METHOD_BUFFERED,
+        FILE_ANY_ACCESS,
+    ));
+
     /// Every code of the ABI, in function order (0x800 upwards).
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::INFO,
         Self::TCP_CONNECT,
         Self::TCP_LISTEN,
@@ -127,6 +136,7 @@ impl IoctlCode {
         Self::STATS,
         Self::ACCEPT,
         Self::SERVE,
+        Self::HELD,
     ];
 
     /// The code's name (`"TCP_CONNECT"`), or `None` if it is not a wsk-rs code.
@@ -150,6 +160,7 @@ impl IoctlCode {
             Self::STATS => Some("STATS"),
             Self::ACCEPT => Some("ACCEPT"),
             Self::SERVE => Some("SERVE"),
+            Self::HELD => Some("HELD"),
             _ => None,
         }
     }
@@ -229,6 +240,8 @@ mod tests {
         assert_eq!(IoctlCode::SECURITY.0, 0x8057_2030);
         assert_eq!(IoctlCode::RESOLVE.0, 0x8057_2034);
         assert_eq!(IoctlCode::STATS.0, 0x8057_2038);
+        // CTL_CODE(0x8057, 0x811, METHOD_BUFFERED, FILE_ANY_ACCESS)
+        assert_eq!(IoctlCode::HELD.0, 0x8057_2044);
         // Well-known Windows codes: IOCTL_DISK_GET_DRIVE_GEOMETRY = CTL_CODE(7, 0, 0, 0);
         // IOCTL_SCSI_PASS_THROUGH_DIRECT = CTL_CODE(4, 0x405, METHOD_BUFFERED, 3) = 0x4D014
         // and FSCTL_READ_FROM_PLEX = CTL_CODE(9, 71, METHOD_OUT_DIRECT, FILE_READ_DATA)
@@ -261,6 +274,7 @@ mod tests {
                 IoctlCode::SECURITY,
                 IoctlCode::RESOLVE,
                 IoctlCode::STATS,
+                IoctlCode::HELD,
             ];
             let expected_access = if any_access.contains(code) { 0 } else { 3 };
             assert_eq!(code.access(), expected_access, "{code:?}");
