@@ -11,6 +11,7 @@ mod choice;
 mod conformance;
 mod demo;
 mod e2e;
+mod fuzz;
 mod kmdf;
 mod layout;
 mod lint;
@@ -44,8 +45,8 @@ Main commands:
   test               host unit tests (cargo test), lint (below), then the
                      end-to-end suite under Wine for each shell (WDM, KMDF) with each WSK
                      provider (Wine's netio.sys, the wsk-rs provider), then the WSK
-                     provider conformance table (both providers), then `bench --quick`
-                     (proves the bench runs; no timing is judged)
+                     provider conformance table (both providers), a short `fuzz` (below),
+                     then `bench --quick` (proves the bench runs; no timing is judged)
 
 Other commands:
   setup              install missing Debian packages (apt-get), Rust targets and the clippy
@@ -64,6 +65,10 @@ Other commands:
                      work through user-mode Winsock under Wine and native Linux, every
                      process pinned to CPU 0, N runs per figure (default 5), each shell x
                      provider (--quick: small transfers, one run, wdm + wskrs)
+  fuzz [--seed N] [--requests N | --seconds N] [--threads N] [--pin]
+                     the live IOCTL fuzzer (tests/fuzz) against the loaded driver while
+                     Linux peers connect, send and reset; then the driver must still echo
+                     and hold what it held before (HELD); WDM + wsk-rs unless chosen
   up                 prepare the prefix, load the driver and keep it loaded
   wskctl -- ARGS...  run wskctl.exe in the prefix (after `up`); passes its exit code
   down               stop and uninstall the driver, stop Wine
@@ -160,6 +165,10 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
         "bench" => {
             let options = bench::Options::parse(&utf8_args(rest)?)?;
             bench::run(&layout, &options)
+        }
+        "fuzz" => {
+            let options = fuzz::Options::parse(&utf8_args(rest)?)?;
+            fuzz::run(&layout, &options)
         }
         "conformance" => {
             let providers = conformance::parse_providers(&utf8_args(rest)?)?;
@@ -273,6 +282,26 @@ fn test(layout: &Layout) -> Result<ExitCode> {
         }
     };
 
+    // The fuzzer's short form (WDM shell, wsk-rs provider): tens of thousands of requests,
+    // then the driver must still echo and hold what it held before.
+    println!("== fuzz (short)");
+    let fuzz_ok = artifacts::build(layout)
+        .and_then(|built| {
+            fuzz::run_with(
+                layout,
+                &built,
+                &fuzz::Options::short(),
+                shell::Shell::Wdm,
+                Provider::Wskrs,
+            )
+        })
+        .unwrap_or_else(|err| {
+            eprintln!("error: the short fuzz run could not run: {err:#}");
+            false
+        });
+    shell::Shell::forget_selection();
+    Provider::forget_selection();
+
     // The bench's short form: the command works end to end (figures are not judged here).
     println!("== bench --quick");
     let bench_ok = match bench::run(layout, &bench::Options::quick()) {
@@ -297,8 +326,11 @@ fn test(layout: &Layout) -> Result<ExitCode> {
     if !bench_ok {
         eprintln!("xtask test: FAILED: bench --quick could not run (its error above)");
     }
+    if !fuzz_ok {
+        eprintln!("xtask test: FAILED: the short fuzz run (its `fuzz [...]` lines above)");
+    }
     Ok(
-        if unit_ok && lint_ok && e2e_ok && conformance_ok && bench_ok {
+        if unit_ok && lint_ok && e2e_ok && conformance_ok && bench_ok && fuzz_ok {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE

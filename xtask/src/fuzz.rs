@@ -1,0 +1,432 @@
+//! `cargo xtask fuzz`: the live IOCTL fuzzer (`wskrs-fuzz.exe`, tests/fuzz) against the
+//! loaded driver under Wine, while Linux peers connect, send and reset; then the checks that
+//! the driver survived it: it still answers and echoes through wskctl, every endpoint is
+//! closed and what its WSK library holds (HELD) is back to where it was before the run.
+//!
+//! This module owns the command's options, the run and its report lines (`fuzz [...]: ...`).
+
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::artifacts::{self, Built};
+use crate::choice::Choice;
+use crate::layout::Layout;
+use crate::peers::{self, Peer};
+use crate::provider::Provider;
+use crate::shell::Shell;
+use crate::util::{fmt_duration, json_u64, parse_json_output, say};
+use crate::wine::{Session, Wine, WSKCTL_TIMEOUT};
+
+/// Ports the fuzzer's listeners and UDP sockets bind (Linux clients churn against them).
+const LISTEN_PORTS: u16 = 6;
+/// How long the driver may take to close everything after the run.
+const SETTLE: Duration = Duration::from_secs(30);
+
+/// What `cargo xtask fuzz` was asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Options {
+    /// The seed (printed; the same seed plans the same requests).
+    pub(crate) seed: u64,
+    /// Stop after this many requests (0: no limit).
+    pub(crate) requests: u64,
+    /// Stop after this many seconds (0: no limit).
+    pub(crate) seconds: u64,
+    /// Worker threads in the fuzzer.
+    pub(crate) threads: usize,
+    /// Pin Wine, the driver, the peers and the fuzzer to CPU 0 (`taskset`), as the bench.
+    pub(crate) pin: bool,
+}
+
+fn time_seed() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs() ^ u64::from(d.subsec_nanos()))
+}
+
+impl Options {
+    /// `[--seed N] [--requests N | --seconds N] [--threads N] [--pin]`; without a bound,
+    /// 60 seconds.
+    pub(crate) fn parse(args: &[String]) -> Result<Self> {
+        let mut options = Self {
+            seed: time_seed(),
+            requests: 0,
+            seconds: 0,
+            threads: 4,
+            pin: false,
+        };
+        let mut rest = args.iter();
+        while let Some(flag) = rest.next() {
+            if flag == "--pin" {
+                options.pin = true;
+                continue;
+            }
+            let value = rest
+                .next()
+                .with_context(|| format!("`{flag}` needs a value"))?;
+            let number = || -> Result<u64> {
+                value
+                    .parse()
+                    .with_context(|| format!("`{flag} {value}`: not a number"))
+            };
+            match flag.as_str() {
+                "--seed" => options.seed = number()?,
+                "--requests" => options.requests = number()?,
+                "--seconds" => options.seconds = number()?,
+                "--threads" => options.threads = usize::try_from(number()?.clamp(1, 64))?,
+                other => bail!(
+                    "unknown fuzz option `{other}`; use --seed N, --requests N, --seconds N, \
+                     --threads N, --pin"
+                ),
+            }
+        }
+        if options.requests == 0 && options.seconds == 0 {
+            options.seconds = 60;
+        }
+        Ok(options)
+    }
+
+    /// The short run inside `cargo xtask test`: tens of thousands of requests, at most 45 s.
+    pub(crate) fn short() -> Self {
+        Self {
+            seed: time_seed(),
+            requests: 30_000,
+            seconds: 45,
+            threads: 4,
+            pin: false,
+        }
+    }
+}
+
+/// Builds `wskrs-fuzz.exe` (x86_64-pc-windows-gnu, release).
+fn build_fuzzer(layout: &Layout) -> Result<std::path::PathBuf> {
+    artifacts::cargo_build_release(
+        layout,
+        "wskrs-fuzz",
+        "x86_64-pc-windows-gnu",
+        "wskrs-fuzz.exe",
+    )
+}
+
+/// Pins this process and every thread and child it will have to CPU 0.
+fn pin_to_cpu0() -> Result<()> {
+    let pid = std::process::id().to_string();
+    let status = Command::new("taskset")
+        .args(["-a", "-cp", "0", &pid])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("running taskset (util-linux)")?;
+    if !status.success() {
+        bail!("taskset -a -cp 0 {pid} failed: {status}");
+    }
+    say("fuzz: pinned to CPU 0 (taskset): Wine, the driver, the peers and the fuzzer");
+    Ok(())
+}
+
+/// `cargo xtask fuzz`: one run with the chosen shell and provider (defaults: WDM, wsk-rs).
+pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
+    crate::setup::ensure(layout)?;
+    let built = artifacts::build(layout)?;
+    let shell = Shell::explicit()?.unwrap_or(Shell::Wdm);
+    let provider = Provider::explicit()?.unwrap_or(Provider::Wskrs);
+    let ok = run_with(layout, &built, options, shell, provider)?;
+    Shell::forget_selection();
+    Provider::forget_selection();
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// One fuzzing session with `shell` and `provider`; prints the report lines; true when the
+/// fuzzer found nothing and every check after it passed.
+pub(crate) fn run_with(
+    layout: &Layout,
+    built: &Built,
+    options: &Options,
+    shell: Shell,
+    provider: Provider,
+) -> Result<bool> {
+    let exe = build_fuzzer(layout)?;
+    if options.pin {
+        pin_to_cpu0()?;
+    }
+    shell.select();
+    provider.select();
+    let label = format!("fuzz [{}, {}]", shell.name(), provider.name());
+    say(&format!(
+        "{label}: seed {}, {} worker(s), {}",
+        options.seed,
+        options.threads,
+        match (options.requests, options.seconds) {
+            (0, s) => format!("{s} s"),
+            (r, 0) => format!("{r} requests"),
+            (r, s) => format!("{r} requests or {s} s"),
+        }
+    ));
+    let session = Session::start(layout, built)?;
+    let result = fuzz_session(layout, &session.wine, &exe, options, &label);
+    let finished = session.finish();
+    let ok = match result {
+        Ok(ok) => ok,
+        Err(err) => {
+            say(&format!("{label}: FAILED: {err:#}"));
+            false
+        }
+    };
+    if let Err(err) = finished {
+        say(&format!("{label}: FAILED: the driver did not unload cleanly: {err:#}"));
+        return Ok(false);
+    }
+    Ok(ok)
+}
+
+/// (endpoints open, HELD counters) as `wskctl --json stats` reports them.
+fn held(wine: &Wine) -> Result<(u64, Value)> {
+    let out = wine.wskctl_ok(&["--json", "stats"], WSKCTL_TIMEOUT)?;
+    let stats = parse_json_output(&out.stdout)?;
+    let held = stats
+        .get("held")
+        .filter(|h| h.is_object())
+        .cloned()
+        .with_context(|| format!("`wskctl stats` reports no HELD counters: {stats}"))?;
+    Ok((json_u64(&stats, "endpoints_open")?, held))
+}
+
+/// The Linux peers: an echo server, a sink, a UDP answerer, and the churn client.
+struct Peers {
+    echo: (Peer, u16),
+    sink: (Peer, u16),
+    udp: (Peer, u16),
+    churn: Peer,
+}
+
+fn port_of(peer: &mut Peer, event: &str, name: &str) -> Result<u16> {
+    let ready = peer.wait_event(event, Duration::from_secs(10))?;
+    json_u64(&ready, "port")
+        .ok()
+        .and_then(|p| u16::try_from(p).ok())
+        .with_context(|| format!("{name}: bad `{event}` event {ready}"))
+}
+
+fn start_peers(layout: &Layout, seed: u64, listen: &[u16]) -> Result<Peers> {
+    let echo = peers::echo_server(layout, "fuzz-echo")?;
+    let loopback = || ["--host".to_owned(), "127.0.0.1".to_owned()];
+    let mut sink = Peer::spawn(
+        layout,
+        "sink_server.py",
+        "fuzz-sink",
+        &[&loopback()[..], &["--port".to_owned(), "0".to_owned()]].concat(),
+    )?;
+    let sink_port = port_of(&mut sink, "listening", "fuzz-sink")?;
+    let mut udp = Peer::spawn(
+        layout,
+        "udp_peer.py",
+        "fuzz-udp",
+        &[&loopback()[..], &["--mode".to_owned(), "answer".to_owned()]].concat(),
+    )?;
+    let udp_port = port_of(&mut udp, "bound", "fuzz-udp")?;
+    let ports: Vec<String> = listen.iter().map(u16::to_string).collect();
+    let mut churn = Peer::spawn(
+        layout,
+        "churn_client.py",
+        "fuzz-churn",
+        &[
+            "--ports".to_owned(),
+            ports.join(","),
+            "--seed".to_owned(),
+            seed.to_string(),
+        ],
+    )?;
+    churn.wait_event("started", Duration::from_secs(10))?;
+    Ok(Peers {
+        echo,
+        sink: (sink, sink_port),
+        udp: (udp, udp_port),
+        churn,
+    })
+}
+
+fn fuzz_session(
+    layout: &Layout,
+    wine: &Wine,
+    exe: &std::path::Path,
+    options: &Options,
+    label: &str,
+) -> Result<bool> {
+    // The driver registers with WSK on its first request: read the baseline after one.
+    let _ = wine.wskctl_ok(&["info"], WSKCTL_TIMEOUT)?;
+    let (open_before, held_before) = held(wine)?;
+    let mut listen = Vec::new();
+    for _ in 0..LISTEN_PORTS {
+        listen.push(crate::util::free_port()?);
+    }
+    // Each peer stops when dropped (its stdin closes), at the end of this function.
+    let Peers {
+        echo,
+        sink,
+        udp,
+        churn,
+    } = start_peers(layout, options.seed, &listen)?;
+    let closed_port = crate::util::free_port()?;
+    let tcp = [echo.1, sink.1, closed_port]
+        .map(|p| format!("127.0.0.1:{p}"))
+        .join(",");
+    let udp = format!("127.0.0.1:{},127.0.0.1:{closed_port}", udp.1);
+    let ports: Vec<String> = listen.iter().map(u16::to_string).collect();
+    let exe = exe.to_str().context("the fuzzer's path is not UTF-8")?;
+    let (seed, requests, seconds, threads) = (
+        options.seed.to_string(),
+        options.requests.to_string(),
+        options.seconds.to_string(),
+        options.threads.to_string(),
+    );
+    let ports = ports.join(",");
+    let args = [
+        exe, "run", &seed, &requests, &seconds, &threads, &tcp, &udp, &ports,
+    ];
+    // A bound in requests alone may run long (the long run: ~10^6 requests).
+    let limit = if options.seconds > 0 {
+        Duration::from_secs(options.seconds + 300)
+    } else {
+        Duration::from_secs(6 * 3600)
+    };
+    let started = Instant::now();
+    let out = wine.run("wine", &args, limit)?;
+    let took = started.elapsed();
+    drop(churn);
+    let summary = out
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .and_then(|l| serde_json::from_str::<Value>(l).ok());
+    let done = summary
+        .as_ref()
+        .filter(|s| s.get("event").and_then(Value::as_str) == Some("done"));
+    let Some(done) = done else {
+        say(&format!(
+            "{label}: FAIL: the fuzzer found a problem (seed {}); its output:",
+            options.seed
+        ));
+        for line in out.combined().lines() {
+            say(&format!("  {line}"));
+        }
+        return Ok(false);
+    };
+    let n = |key: &str| json_u64(done, key).unwrap_or(0);
+    say(&format!(
+        "{label}: seed {}: {} requests in {} ({} requests/s, {} worker(s)); {} pended, {} \
+         succeeded, {} cancelled, {} handle closes mid-request, {} from exiting threads",
+        options.seed,
+        n("requests"),
+        fmt_duration(took),
+        n("per_second"),
+        n("threads"),
+        n("pended"),
+        n("succeeded"),
+        n("cancelled"),
+        n("handle_closes_mid_request"),
+        n("thread_exits"),
+    ));
+    if let Some(statuses) = done.get("statuses").and_then(Value::as_object) {
+        let mut list: Vec<(&String, u64)> = statuses
+            .iter()
+            .map(|(k, v)| (k, v.as_u64().unwrap_or(0)))
+            .collect();
+        list.sort_by(|a, b| b.1.cmp(&a.1));
+        let text: Vec<String> = list.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        say(&format!("{label}: statuses: {}", text.join(", ")));
+    }
+    after_run(wine, exe, label, echo.1, (open_before, &held_before))
+}
+
+/// The checks after the run: detached endpoints closed, the driver answers and echoes,
+/// endpoints and HELD back to the baseline.
+fn after_run(
+    wine: &Wine,
+    exe: &str,
+    label: &str,
+    echo_port: u16,
+    (open_before, held_before): (u64, &Value),
+) -> Result<bool> {
+    let cleanup = wine.run("wine", &[exe, "cleanup"], WSKCTL_TIMEOUT)?;
+    if !cleanup.success() {
+        say(&format!(
+            "{label}: FAIL: cleanup after the run: {}",
+            cleanup.combined().trim()
+        ));
+        return Ok(false);
+    }
+    let closed = cleanup
+        .stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .and_then(|l| serde_json::from_str::<Value>(l).ok())
+        .and_then(|v| json_u64(&v, "closed").ok())
+        .unwrap_or(0);
+    let text = "the driver still echoes after the fuzzer";
+    let echo = wine.wskctl(
+        &[
+            "tcp",
+            "connect",
+            &format!("127.0.0.1:{echo_port}"),
+            "--send-text",
+            text,
+            "--recv-exact",
+            &text.len().to_string(),
+        ],
+        WSKCTL_TIMEOUT,
+    )?;
+    let echoed = echo.success() && echo.stdout.contains(text);
+    let deadline = Instant::now() + SETTLE;
+    let (open, held_after) = loop {
+        let (open, held_after) = held(wine)?;
+        if (open == open_before && held_after == *held_before) || Instant::now() >= deadline {
+            break (open, held_after);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let held_ok = held_after == *held_before;
+    say(&format!(
+        "{label}: after the run: {closed} detached endpoint(s) closed; echo through wskctl {}; \
+         endpoints open {open} (before {open_before}); HELD {}",
+        if echoed { "ok" } else { "FAILED" },
+        if held_ok {
+            format!("back to the baseline {held_before}")
+        } else {
+            format!("{held_after}, baseline {held_before}: LEAK")
+        }
+    ));
+    if !echoed {
+        say(&format!("  wskctl: {}", echo.combined().trim()));
+    }
+    Ok(echoed && open == open_before && held_ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Options;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn options_parse_and_default_to_a_minute() {
+        let o = Options::parse(&args(&["--seed", "7"])).unwrap();
+        assert_eq!((o.seed, o.requests, o.seconds, o.threads), (7, 0, 60, 4));
+        let o = Options::parse(&args(&["--requests", "1000000", "--pin", "--threads", "2"]))
+            .unwrap();
+        assert_eq!((o.requests, o.seconds, o.threads, o.pin), (1_000_000, 0, 2, true));
+        assert!(Options::parse(&args(&["--seconds"])).is_err());
+        assert!(Options::parse(&args(&["--bogus", "1"])).is_err());
+        assert!(Options::parse(&args(&["--seed", "x"])).is_err());
+        let short = Options::short();
+        assert!(short.requests >= 10_000 && short.seconds <= 60);
+    }
+}
