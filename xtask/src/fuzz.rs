@@ -257,6 +257,7 @@ fn fuzz_session(
     options: &Options,
     label: &str,
 ) -> Result<bool> {
+    wine.load_driver()?;
     // The driver registers with WSK on its first request: read the baseline after one.
     let _ = wine.wskctl_ok(&["info"], WSKCTL_TIMEOUT)?;
     let (open_before, held_before) = held(wine)?;
@@ -290,7 +291,7 @@ fn fuzz_session(
     ];
     // A bound in requests alone may run long (the long run: ~10^6 requests).
     let limit = if options.seconds > 0 {
-        Duration::from_secs(options.seconds + 300)
+        Duration::from_secs(options.seconds + 180)
     } else {
         Duration::from_secs(6 * 3600)
     };
@@ -314,6 +315,16 @@ fn fuzz_session(
         ));
         for line in out.combined().lines() {
             say(&format!("  {line}"));
+        }
+        // A crash of the driver host shows in Wine's log, not in the fuzzer's output.
+        let log = std::fs::read(layout.wine_log()).unwrap_or_default();
+        let log = String::from_utf8_lossy(&log);
+        for line in log
+            .lines()
+            .filter(|l| l.contains("Unhandled") || l.contains("err:heap"))
+            .take(10)
+        {
+            say(&format!("  wine.log: {line}"));
         }
         return Ok(false);
     };
@@ -405,7 +416,17 @@ fn after_run(
     if !echoed {
         say(&format!("  wskctl: {}", echo.combined().trim()));
     }
-    Ok(echoed && open == open_before && held_ok)
+    let unloaded = match wine.unload_driver() {
+        Ok(took) => {
+            say(&format!("{label}: the driver unloaded in {}", fmt_duration(took)));
+            true
+        }
+        Err(err) => {
+            say(&format!("{label}: FAIL: the driver did not unload: {err:#}"));
+            false
+        }
+    };
+    Ok(echoed && open == open_before && held_ok && unloaded)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use wskrs_protocol::{self as protocol, EndpointId, IoctlCode, NtStatus, USER_DEVICE_PATH};
@@ -24,6 +24,9 @@ const COMPLETE_AFTER_CANCEL: Duration = Duration::from_secs(30);
 const LOG: usize = 80;
 /// Endpoint ids a worker remembers.
 const KNOWN: usize = 32;
+/// A worker that makes no progress this long is stuck in the device (the driver host hangs
+/// or crashed): the watchdog ends the run with its log.
+const STUCK: Duration = Duration::from_secs(60);
 
 pub(crate) struct Options {
     pub(crate) seed: u64,
@@ -59,12 +62,18 @@ impl Tally {
     }
 }
 
-/// What all workers share: the request budget, the deadline, the stop flag.
+/// What all workers share: the request budget, the deadline, the stop flag, and for the
+/// watchdog each worker's last operations and when it last made progress.
 struct Shared {
     issued: AtomicU64,
     budget: u64,
     deadline: Option<Instant>,
     stop: AtomicBool,
+    started: Instant,
+    /// Per worker: milliseconds since `started` at its last step.
+    progress: Vec<AtomicU64>,
+    /// Per worker: its last operations.
+    logs: Vec<Mutex<VecDeque<String>>>,
 }
 
 impl Shared {
@@ -89,9 +98,49 @@ struct Worker {
     handles: Vec<Option<Handle>>,
     in_flight: Vec<InFlight>,
     known: VecDeque<u64>,
-    log: VecDeque<String>,
+    shared: Arc<Shared>,
     tally: Tally,
     seed: u64,
+}
+
+/// Prints the seed, the reason and worker `index`'s last operations, and ends the process
+/// (requests still pending are not freed: the process exits).
+fn fail(shared: &Shared, seed: u64, index: usize, reason: &str) -> ! {
+    let mut text = format!(
+        "wskrs-fuzz: FAIL (seed {seed}, worker {index}): {reason}\nlast operations of worker {index}:\n"
+    );
+    if let Some(log) = shared.logs.get(index) {
+        let log = log.lock().unwrap_or_else(PoisonError::into_inner);
+        for line in log.iter() {
+            let _ = writeln!(text, "  {line}");
+        }
+    }
+    eprint!("{text}");
+    println!("{{\"event\":\"failed\",\"seed\":{seed},\"worker\":{index},\"reason\":{reason:?}}}");
+    std::process::exit(1)
+}
+
+/// Ends the run when a worker made no progress for [`STUCK`].
+fn watchdog(shared: &Shared, seed: u64) {
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = u64::try_from(shared.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        for (index, progress) in shared.progress.iter().enumerate() {
+            let last = progress.load(Ordering::Relaxed);
+            if last == u64::MAX {
+                continue; // finished
+            }
+            let idle = Duration::from_millis(now.saturating_sub(last));
+            if idle > STUCK {
+                let reason = format!(
+                    "worker {index} made no progress for {} s: a call into the device never \
+                     returned (the driver host hangs or crashed: see Wine's log)",
+                    idle.as_secs()
+                );
+                fail(shared, seed, index, &reason);
+            }
+        }
+    }
 }
 
 fn code_name(code: u32) -> String {
@@ -108,28 +157,25 @@ fn status_name(status: u32) -> String {
 
 impl Worker {
     fn note(&mut self, line: String) {
-        if self.log.len() == LOG {
-            self.log.pop_front();
+        if let Some(log) = self.shared.logs.get(self.index) {
+            let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+            if log.len() == LOG {
+                log.pop_front();
+            }
+            log.push_back(line);
         }
-        self.log.push_back(line);
     }
 
-    /// Ends the process: the seed, the reason and this worker's last operations. Requests
-    /// still pending are not freed (the process exits).
-    fn fail(&self, reason: &str) -> ! {
-        let mut text = format!(
-            "wskrs-fuzz: FAIL (seed {}, worker {}): {reason}\nlast operations of worker {}:\n",
-            self.seed, self.index, self.index
-        );
-        for line in &self.log {
-            let _ = writeln!(text, "  {line}");
+    /// Marks progress for the watchdog.
+    fn step(&self) {
+        if let Some(progress) = self.shared.progress.get(self.index) {
+            let now = u64::try_from(self.shared.started.elapsed().as_millis()).unwrap_or(0);
+            progress.store(now, Ordering::Relaxed);
         }
-        eprint!("{text}");
-        println!(
-            "{{\"event\":\"failed\",\"seed\":{},\"worker\":{},\"reason\":{:?}}}",
-            self.seed, self.index, reason
-        );
-        std::process::exit(1)
+    }
+
+    fn fail(&self, reason: &str) -> ! {
+        fail(&self.shared, self.seed, self.index, reason)
     }
 
     fn open_handle(&mut self) {
@@ -328,10 +374,13 @@ impl Worker {
         }
     }
 
-    fn run(&mut self, shared: &Shared) {
+    fn run(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        self.step();
         self.open_handle();
         let mut number = 0u64;
         while shared.more() {
+            self.step();
             match self.rng.below(100) {
                 0..=79 => {
                     number += 1;
@@ -349,6 +398,7 @@ impl Worker {
                 self.reap();
             }
         }
+        self.step();
         // The end: cancel what is pending, close every handle, wait for every completion.
         for flight in &mut self.in_flight {
             flight.request.cancel();
@@ -366,6 +416,9 @@ impl Worker {
         while !self.in_flight.is_empty() {
             self.reap();
             std::thread::sleep(Duration::from_millis(2));
+        }
+        if let Some(progress) = self.shared.progress.get(self.index) {
+            progress.store(u64::MAX, Ordering::Relaxed);
         }
     }
 }
@@ -411,21 +464,29 @@ fn check_reply(code: u32, planned: &Planned, reply: &[u8]) -> Result<(), String>
 
 /// The run: workers until the budget or the deadline, then the summary line.
 pub(crate) fn run(options: &Options) -> Result<String, String> {
+    let threads = options.threads.max(1);
     let shared = Arc::new(Shared {
         issued: AtomicU64::new(0),
         budget: options.requests,
         deadline: (options.seconds > 0)
             .then(|| Instant::now() + Duration::from_secs(options.seconds)),
         stop: AtomicBool::new(false),
+        started: Instant::now(),
+        progress: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+        logs: (0..threads).map(|_| Mutex::new(VecDeque::new())).collect(),
     });
+    {
+        let shared = Arc::clone(&shared);
+        let seed = options.seed;
+        std::thread::spawn(move || watchdog(&shared, seed));
+    }
     eprintln!(
         "wskrs-fuzz: seed {}, {} worker(s), {} request(s), {} s",
         options.seed, options.threads, options.requests, options.seconds
     );
     let started = Instant::now();
-    let workers: Vec<_> = (0..options.threads.max(1))
+    let workers: Vec<_> = (0..threads)
         .map(|index| {
-            let shared = Arc::clone(&shared);
             let mut worker = Worker {
                 index,
                 rng: Rng::new(options.seed.wrapping_add(u64::try_from(index).unwrap_or(0))),
@@ -433,12 +494,12 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
                 handles: Vec::new(),
                 in_flight: Vec::new(),
                 known: VecDeque::new(),
-                log: VecDeque::new(),
+                shared: Arc::clone(&shared),
                 tally: Tally::default(),
                 seed: options.seed,
             };
             std::thread::spawn(move || {
-                worker.run(&shared);
+                worker.run();
                 worker.tally
             })
         })
