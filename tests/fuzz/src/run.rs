@@ -101,6 +101,38 @@ struct Worker {
     shared: Arc<Shared>,
     tally: Tally,
     seed: u64,
+    knobs: Knobs,
+}
+
+/// Narrowing a run down to find what breaks (environment variables, for debugging):
+/// `WSKRS_FUZZ_THREAD_EXITS` (percent of requests issued from exiting threads, default 5),
+/// `WSKRS_FUZZ_CODES` (comma-separated code names to send; default all).
+#[derive(Clone)]
+struct Knobs {
+    thread_exits: usize,
+    codes: Option<Vec<String>>,
+}
+
+impl Knobs {
+    fn from_env() -> Self {
+        let thread_exits = std::env::var("WSKRS_FUZZ_THREAD_EXITS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5);
+        let codes = std::env::var("WSKRS_FUZZ_CODES")
+            .ok()
+            .map(|v| v.split(',').map(str::to_owned).collect());
+        Self {
+            thread_exits,
+            codes,
+        }
+    }
+
+    fn allows(&self, code: u32) -> bool {
+        self.codes
+            .as_ref()
+            .is_none_or(|codes| codes.iter().any(|c| *c == code_name(code)))
+    }
 }
 
 /// Prints the seed, the reason and worker `index`'s last operations, and ends the process
@@ -213,7 +245,10 @@ impl Worker {
         };
         let known: Vec<u64> = self.known.iter().copied().collect();
         let planned = gen::plan(&mut self.rng, &self.targets, &known);
-        let from_thread = self.rng.chance(5);
+        if !self.knobs.allows(planned.code) {
+            return;
+        }
+        let from_thread = self.rng.chance(self.knobs.thread_exits);
         let fill = u8::try_from(number & 0xFF).unwrap_or(0);
         let Some(mut request) = Request::new(planned, fill) else {
             self.fail("CreateEventW failed");
@@ -485,6 +520,7 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         options.seed, options.threads, options.requests, options.seconds
     );
     let started = Instant::now();
+    let knobs = Knobs::from_env();
     let workers: Vec<_> = (0..threads)
         .map(|index| {
             let mut worker = Worker {
@@ -497,6 +533,7 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
                 shared: Arc::clone(&shared),
                 tally: Tally::default(),
                 seed: options.seed,
+                knobs: knobs.clone(),
             };
             std::thread::spawn(move || {
                 worker.run();
