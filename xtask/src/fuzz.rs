@@ -156,6 +156,9 @@ pub(crate) fn run_with(
     }
     shell.select();
     provider.select();
+    // As for `cargo xtask e2e`: the wsk-rs provider's verifier of client mistakes.
+    let verify = std::env::var("WSKRS_PROVIDER_VERIFY").is_ok_and(|v| v == "1");
+    crate::provider::set_verify(verify && provider == Provider::Wskrs);
     let label = format!("fuzz [{}, {}]", shell.name(), provider.name());
     say(&format!(
         "{label}: seed {}, {} worker(s), {}",

@@ -147,6 +147,14 @@ fn fail(shared: &Shared, seed: u64, index: usize, reason: &str) -> ! {
             let _ = writeln!(text, "  {line}");
         }
     }
+    // The others' last steps: what broke may have been another worker's request.
+    for (other, log) in shared.logs.iter().enumerate().filter(|(i, _)| *i != index) {
+        let log = log.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = writeln!(text, "last operations of worker {other}:");
+        for line in log.iter().skip(log.len().saturating_sub(LOG / 4)) {
+            let _ = writeln!(text, "  {line}");
+        }
+    }
     eprint!("{text}");
     println!("{{\"event\":\"failed\",\"seed\":{seed},\"worker\":{index},\"reason\":{reason:?}}}");
     std::process::exit(1)
