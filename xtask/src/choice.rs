@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use anyhow::{bail, Context, Result};
 
 /// The commands whose sessions load the driver, so take `--provider` and `--shell`.
-const COMMANDS_WITH_CHOICES: [&str; 5] = ["up", "e2e", "test", "demo", "bench"];
+const COMMANDS_WITH_CHOICES: [&str; 6] = ["up", "e2e", "test", "demo", "bench", "fuzz"];
 
 /// Alternatives chosen once for a run.
 pub(crate) trait Choice: Copy + Eq + Sized + 'static {

@@ -2,12 +2,12 @@
 //! loaded driver.
 //!
 //! ```text
-//! wskrs-fuzz run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS
+//! wskrs-fuzz run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS [skip=CODE,...]
 //!     THREADS workers, each with its own handles, send random and mutated-valid requests of
 //!     every code (`gen`) until REQUESTS were sent or SECONDS passed (0: no limit), keeping
 //!     several in flight, cancelling some (CancelIoEx), closing handles under pending ones
 //!     and issuing some from threads that exit at once. Peers and ports are comma-separated
-//!     lists (`127.0.0.1:7000,...`, `7100,...`). Prints one JSON summary line; on a failure
+//!     lists (`127.0.0.1:7000,...`, `7100,...`); `skip=` names codes not to send. Prints one JSON summary line; on a failure
 //!     (a request that does not complete after its cancellation, a success reply that does
 //!     not parse, a success for an unknown code, the device gone) it prints the seed, the
 //!     failing worker's last operations and exits with 1.
@@ -46,7 +46,12 @@ fn main() -> ExitCode {
 #[cfg(windows)]
 fn dispatch(words: &[&str]) -> Result<String, String> {
     match words {
-        ["run", seed, requests, seconds, threads, tcp, udp, listen] => {
+        ["run", seed, requests, seconds, threads, tcp, udp, listen, rest @ ..] => {
+            let skip = match rest {
+                [] => Vec::new(),
+                [skip] => list(skip.strip_prefix("skip=").unwrap_or(skip))?,
+                _ => return Err(format!("unexpected arguments {rest:?}")),
+            };
             let targets = gen::Targets {
                 tcp: list(tcp)?,
                 udp: list(udp)?,
@@ -58,11 +63,12 @@ fn dispatch(words: &[&str]) -> Result<String, String> {
                 seconds: number(seconds)?,
                 threads: number(threads)?,
                 targets,
+                skip,
             })
         }
         ["cleanup"] => run::cleanup(),
         _ => Err(format!(
-            "usage: run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS | cleanup (got {words:?})"
+            "usage: run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS [skip=CODE,...] | cleanup (got {words:?})"
         )),
     }
 }

@@ -34,6 +34,8 @@ pub(crate) struct Options {
     pub(crate) seconds: u64,
     pub(crate) threads: usize,
     pub(crate) targets: Targets,
+    /// Code names not to send (their requests are planned, then dropped).
+    pub(crate) skip: Vec<String>,
 }
 
 /// What one worker counted.
@@ -106,15 +108,17 @@ struct Worker {
 
 /// Narrowing a run down to find what breaks (environment variables, for debugging):
 /// `WSKRS_FUZZ_THREAD_EXITS` (percent of requests issued from exiting threads, default 5),
-/// `WSKRS_FUZZ_CODES` (comma-separated code names to send; default all).
+/// `WSKRS_FUZZ_CODES` (comma-separated code names to send; default all); and the codes the
+/// run was told not to send ([`Options::skip`]).
 #[derive(Clone)]
 struct Knobs {
     thread_exits: usize,
     codes: Option<Vec<String>>,
+    skip: Vec<String>,
 }
 
 impl Knobs {
-    fn from_env() -> Self {
+    fn new(skip: &[String]) -> Self {
         let thread_exits = std::env::var("WSKRS_FUZZ_THREAD_EXITS")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -125,13 +129,17 @@ impl Knobs {
         Self {
             thread_exits,
             codes,
+            skip: skip.to_vec(),
         }
     }
 
     fn allows(&self, code: u32) -> bool {
-        self.codes
-            .as_ref()
-            .is_none_or(|codes| codes.iter().any(|c| *c == code_name(code)))
+        let name = code_name(code);
+        !self.skip.contains(&name)
+            && self
+                .codes
+                .as_ref()
+                .is_none_or(|codes| codes.contains(&name))
     }
 }
 
@@ -528,7 +536,7 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         options.seed, options.threads, options.requests, options.seconds
     );
     let started = Instant::now();
-    let knobs = Knobs::from_env();
+    let knobs = Knobs::new(&options.skip);
     let workers: Vec<_> = (0..threads)
         .map(|index| {
             let mut worker = Worker {
