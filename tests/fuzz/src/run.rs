@@ -90,6 +90,9 @@ impl Shared {
 struct InFlight {
     number: u64,
     handle: usize,
+    /// How it was issued (its log line), and whether its handle was closed since.
+    issued_as: String,
+    handle_closed: bool,
     request: Box<Request>,
 }
 
@@ -301,10 +304,12 @@ impl Worker {
             p.input.len(),
             p.output_len
         );
-        self.note(line);
+        self.note(line.clone());
         self.in_flight.push(InFlight {
             number,
             handle: slot,
+            issued_as: line,
+            handle_closed: false,
             request,
         });
     }
@@ -331,10 +336,18 @@ impl Worker {
                 }
                 Some(at) if at.elapsed() > COMPLETE_AFTER_CANCEL => {
                     let what = format!(
-                        "request #{} ({}) did not complete within {}s of its cancellation",
+                        "request #{} ({}) did not complete within {}s of its cancellation{}; \
+                         it was: {} (input {:02x?})",
                         flight.number,
                         code_name(flight.request.planned.code),
-                        COMPLETE_AFTER_CANCEL.as_secs()
+                        COMPLETE_AFTER_CANCEL.as_secs(),
+                        if flight.handle_closed {
+                            " (by closing its handle)"
+                        } else {
+                            ""
+                        },
+                        flight.issued_as,
+                        flight.request.planned.input
                     );
                     self.fail(&what);
                 }
@@ -405,6 +418,7 @@ impl Worker {
         }
         for flight in self.in_flight.iter_mut().filter(|f| f.handle == slot) {
             // Closing the handle must end them: from now on they are judged as cancelled.
+            flight.handle_closed = true;
             if flight.request.cancelled.is_none() {
                 flight.request.cancelled = Some(Instant::now());
             }
