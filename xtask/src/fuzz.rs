@@ -150,6 +150,27 @@ pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
     })
 }
 
+/// The short run of `cargo xtask test` (WDM shell, wsk-rs provider); true when it passed.
+pub(crate) fn short_run(layout: &Layout) -> bool {
+    let ok = artifacts::build(layout)
+        .and_then(|built| {
+            run_with(
+                layout,
+                &built,
+                &Options::short(),
+                Shell::Wdm,
+                Provider::Wskrs,
+            )
+        })
+        .unwrap_or_else(|err| {
+            eprintln!("error: the short fuzz run could not run: {err:#}");
+            false
+        });
+    Shell::forget_selection();
+    Provider::forget_selection();
+    ok
+}
+
 /// One fuzzing session with `shell` and `provider`; prints the report lines; true when the
 /// fuzzer found nothing and every check after it passed.
 pub(crate) fn run_with(
@@ -371,7 +392,7 @@ fn fuzz_session(
             .iter()
             .map(|(k, v)| (k, v.as_u64().unwrap_or(0)))
             .collect();
-        list.sort_by(|a, b| b.1.cmp(&a.1));
+        list.sort_by_key(|entry| std::cmp::Reverse(entry.1));
         let text: Vec<String> = list.iter().map(|(k, v)| format!("{k} {v}")).collect();
         say(&format!("{label}: statuses: {}", text.join(", ")));
     }

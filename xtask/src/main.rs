@@ -285,22 +285,7 @@ fn test(layout: &Layout) -> Result<ExitCode> {
     // The fuzzer's short form (WDM shell, wsk-rs provider): tens of thousands of requests,
     // then the driver must still echo and hold what it held before.
     println!("== fuzz (short)");
-    let fuzz_ok = artifacts::build(layout)
-        .and_then(|built| {
-            fuzz::run_with(
-                layout,
-                &built,
-                &fuzz::Options::short(),
-                shell::Shell::Wdm,
-                Provider::Wskrs,
-            )
-        })
-        .unwrap_or_else(|err| {
-            eprintln!("error: the short fuzz run could not run: {err:#}");
-            false
-        });
-    shell::Shell::forget_selection();
-    Provider::forget_selection();
+    let fuzz_ok = fuzz::short_run(layout);
 
     // The bench's short form: the command works end to end (figures are not judged here).
     println!("== bench --quick");
