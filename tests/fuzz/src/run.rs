@@ -82,7 +82,7 @@ impl Shared {
     fn more(&self) -> bool {
         !self.stop.load(Ordering::Relaxed)
             && self.deadline.is_none_or(|d| Instant::now() < d)
-            && (self.budget == 0 || self.issued.fetch_add(1, Ordering::Relaxed) < self.budget)
+            && (self.budget == 0 || self.issued.load(Ordering::Relaxed) < self.budget)
     }
 }
 
@@ -292,6 +292,8 @@ impl Worker {
             request.issue(handle.target());
         }
         self.tally.requests += 1;
+        // The budget counts requests sent (workers may overshoot it by one each).
+        self.shared.issued.fetch_add(1, Ordering::Relaxed);
         if request.result.is_none() {
             self.tally.pended += 1;
         }
