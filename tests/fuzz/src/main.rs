@@ -2,12 +2,13 @@
 //! loaded driver.
 //!
 //! ```text
-//! wskrs-fuzz run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS [skip=CODE,...]
+//! wskrs-fuzz run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS [skip=CODE,...] [thread-exits=PERCENT]
 //!     THREADS workers, each with its own handles, send random and mutated-valid requests of
 //!     every code (`gen`) until REQUESTS were sent or SECONDS passed (0: no limit), keeping
 //!     several in flight, cancelling some (CancelIoEx), closing handles under pending ones
 //!     and issuing some from threads that exit at once. Peers and ports are comma-separated
-//!     lists (`127.0.0.1:7000,...`, `7100,...`); `skip=` names codes not to send. Prints one JSON summary line; on a failure
+//!     lists (`127.0.0.1:7000,...`, `7100,...`); `skip=` names codes not to send,
+//!     `thread-exits=` the percentage of requests issued from exiting threads (default 5). Prints one JSON summary line; on a failure
 //!     (a request that does not complete after its cancellation, a success reply that does
 //!     not parse, a success for an unknown code, the device gone) it prints the seed, the
 //!     failing worker's last operations and exits with 1.
@@ -47,11 +48,16 @@ fn main() -> ExitCode {
 fn dispatch(words: &[&str]) -> Result<String, String> {
     match words {
         ["run", seed, requests, seconds, threads, tcp, udp, listen, rest @ ..] => {
-            let skip = match rest {
-                [] => Vec::new(),
-                [skip] => list(skip.strip_prefix("skip=").unwrap_or(skip))?,
-                _ => return Err(format!("unexpected arguments {rest:?}")),
-            };
+            let (mut skip, mut thread_exits) = (Vec::new(), None);
+            for arg in rest {
+                if let Some(codes) = arg.strip_prefix("skip=") {
+                    skip = list(codes)?;
+                } else if let Some(percent) = arg.strip_prefix("thread-exits=") {
+                    thread_exits = Some(number(percent)?);
+                } else {
+                    return Err(format!("unexpected argument `{arg}`"));
+                }
+            }
             let targets = gen::Targets {
                 tcp: list(tcp)?,
                 udp: list(udp)?,
@@ -64,11 +70,12 @@ fn dispatch(words: &[&str]) -> Result<String, String> {
                 threads: number(threads)?,
                 targets,
                 skip,
+                thread_exits,
             })
         }
         ["cleanup"] => run::cleanup(),
         _ => Err(format!(
-            "usage: run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS [skip=CODE,...] | cleanup (got {words:?})"
+            "usage: run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS [skip=CODE,...] [thread-exits=PERCENT] | cleanup (got {words:?})"
         )),
     }
 }

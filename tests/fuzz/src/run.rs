@@ -36,6 +36,8 @@ pub(crate) struct Options {
     pub(crate) targets: Targets,
     /// Code names not to send (their requests are planned, then dropped).
     pub(crate) skip: Vec<String>,
+    /// Percent of requests issued from threads that exit at once (`None`: the default).
+    pub(crate) thread_exits: Option<usize>,
 }
 
 /// What one worker counted.
@@ -121,10 +123,11 @@ struct Knobs {
 }
 
 impl Knobs {
-    fn new(skip: &[String]) -> Self {
+    fn new(skip: &[String], thread_exits: Option<usize>) -> Self {
         let thread_exits = std::env::var("WSKRS_FUZZ_THREAD_EXITS")
             .ok()
             .and_then(|v| v.parse().ok())
+            .or(thread_exits)
             .unwrap_or(5);
         let codes = std::env::var("WSKRS_FUZZ_CODES")
             .ok()
@@ -552,7 +555,7 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         options.seed, options.threads, options.requests, options.seconds
     );
     let started = Instant::now();
-    let knobs = Knobs::new(&options.skip);
+    let knobs = Knobs::new(&options.skip, options.thread_exits);
     let workers: Vec<_> = (0..threads)
         .map(|index| {
             let mut worker = Worker {
