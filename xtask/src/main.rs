@@ -66,9 +66,11 @@ Other commands:
                      process pinned to CPU 0, N runs per figure (default 5), each shell x
                      provider (--quick: small transfers, one run, wdm + wskrs)
   fuzz [--seed N] [--requests N | --seconds N] [--threads N] [--pin]
+       [--skip CODE,...|none] [--thread-exits PERCENT]
                      the live IOCTL fuzzer (tests/fuzz) against the loaded driver while
                      Linux peers connect, send and reset; then the driver must still echo
-                     and hold what it held before (HELD); WDM + wsk-rs unless chosen
+                     and hold what it held before (HELD); WDM + wsk-rs unless chosen;
+                     leaves out the open findings of docs/reliability.md unless told
   up                 prepare the prefix, load the driver and keep it loaded
   wskctl -- ARGS...  run wskctl.exe in the prefix (after `up`); passes its exit code
   down               stop and uninstall the driver, stop Wine
