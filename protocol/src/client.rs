@@ -8,16 +8,16 @@ use zerocopy::FromBytes;
 use crate::text::{read_padded, write_padded};
 use crate::wire::{
     header, AcceptRequest, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest,
-    EndpointInfo, EndpointReply, Header, InfoReply, InfoRequest, ListReply, ListRequest,
-    RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply,
-    SecurityRequest, SendRequest, SendToRequest, ServeReply, ServeRequest, SocketOptionReply,
-    SocketOptionRequest, StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest,
-    UdpBindRequest, WireAddr, WireSize,
+    EndpointInfo, EndpointReply, Header, HeldReply, HeldRequest, InfoReply, InfoRequest, ListReply,
+    ListRequest, RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest,
+    SecurityReply, SecurityRequest, SendRequest, SendToRequest, ServeReply, ServeRequest,
+    SocketOptionReply, SocketOptionRequest, StatsReply, StatsRequest, TcpConnectRequest,
+    TcpListenRequest, UdpBindRequest, WireAddr, WireSize,
 };
 use crate::{
-    BindFlags, EndpointId, EndpointKind, EndpointState, OptionId, ProtocolError, Service, Stats,
-    UdpService, ABI_VERSION, DISCONNECT_ABORTIVE, FLAG_DETACH, INFO_DETACHED, INFO_OWNED_BY_CALLER,
-    RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN,
+    BindFlags, EndpointId, EndpointKind, EndpointState, Held, OptionId, ProtocolError, Service,
+    Stats, UdpService, ABI_VERSION, DISCONNECT_ABORTIVE, FLAG_DETACH, INFO_DETACHED,
+    INFO_OWNED_BY_CALLER, RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN,
 };
 
 const fn flags_for(detach: bool) -> u32 {
@@ -314,6 +314,14 @@ pub fn encode_resolve(
 pub fn encode_stats() -> [u8; 8] {
     zerocopy::transmute!(StatsRequest {
         header: header(StatsRequest::LEN_U32)
+    })
+}
+
+/// The HELD request.
+#[must_use]
+pub fn encode_held() -> [u8; 8] {
+    zerocopy::transmute!(HeldRequest {
+        header: header(HeldRequest::LEN_U32)
     })
 }
 
@@ -820,5 +828,22 @@ pub fn parse_stats_reply(bytes: &[u8]) -> Result<Stats, ProtocolError> {
         connections_served: reply.connections_served,
         errors: reply.errors,
         uptime_ms: reply.uptime_ms,
+    })
+}
+
+/// Reads a HELD reply.
+///
+/// # Errors
+///
+/// As [`parse_info_reply`].
+pub fn parse_held_reply(bytes: &[u8]) -> Result<Held, ProtocolError> {
+    let reply: HeldReply = read_fixed_reply(bytes)?;
+    Ok(Held {
+        pool_allocations: reply.pool_allocations,
+        pool_bytes: reply.pool_bytes,
+        irps: reply.irps,
+        mdls: reply.mdls,
+        sockets: reply.sockets,
+        work_items: reply.work_items,
     })
 }

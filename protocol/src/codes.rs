@@ -110,6 +110,9 @@ ioctl_codes! {
     /// Hand a connection to an in-kernel service (`ServeRequest` -> `ServeReply`): from then
     /// on the service drives it and the user's data requests on it are refused.
     SERVE = 0x810, METHOD_BUFFERED, READ_WRITE;
+    /// What the driver's WSK library holds now: pool, IRPs, MDLs, sockets, work items
+    /// (`HeldRequest` -> `HeldReply`), for leak checks.
+    HELD = 0x811, METHOD_BUFFERED, READ;
 }
 
 impl IoctlCode {
@@ -199,6 +202,8 @@ mod tests {
         assert_eq!(IoctlCode::SECURITY.0, 0x8057_6030);
         assert_eq!(IoctlCode::RESOLVE.0, 0x8057_6034);
         assert_eq!(IoctlCode::STATS.0, 0x8057_6038);
+        // CTL_CODE(0x8057, 0x811, METHOD_BUFFERED, FILE_READ_DATA)
+        assert_eq!(IoctlCode::HELD.0, 0x8057_6044);
         // Well-known Windows codes: IOCTL_DISK_GET_DRIVE_GEOMETRY = CTL_CODE(7, 0, 0, 0);
         // IOCTL_SCSI_PASS_THROUGH_DIRECT = CTL_CODE(4, 0x405, METHOD_BUFFERED, 3) = 0x4D014
         // and FSCTL_READ_FROM_PLEX = CTL_CODE(9, 71, METHOD_OUT_DIRECT, FILE_READ_DATA)
@@ -231,6 +236,7 @@ mod tests {
                 IoctlCode::SECURITY,
                 IoctlCode::RESOLVE,
                 IoctlCode::STATS,
+                IoctlCode::HELD,
             ];
             // No code is FILE_ANY_ACCESS: queries need read access, the rest read and write.
             let expected_access = if read_only.contains(code) { 1 } else { 3 };

@@ -48,11 +48,11 @@ mod types;
 pub mod wire;
 
 pub use client::{
-    encode_accept, encode_close, encode_disconnect, encode_info, encode_list, encode_recv,
-    encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to, encode_serve,
-    encode_socket_option, encode_stats, encode_tcp_connect, encode_tcp_connect_with,
+    encode_accept, encode_close, encode_disconnect, encode_held, encode_info, encode_list,
+    encode_recv, encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to,
+    encode_serve, encode_socket_option, encode_stats, encode_tcp_connect, encode_tcp_connect_with,
     encode_tcp_listen, encode_tcp_listen_with, encode_udp_bind, list_output_len, parse_close_reply,
-    parse_disconnect_reply, parse_endpoint_reply, parse_info_reply, parse_list_reply,
+    parse_disconnect_reply, parse_endpoint_reply, parse_held_reply, parse_info_reply, parse_list_reply,
     parse_recv_from_reply, parse_resolve_reply, parse_security_reply, parse_serve_reply,
     parse_socket_option_reply, parse_stats_reply, recv_from_output_len, resolve_output_len,
     CountedReply, DriverInfo, EndpointActivity, EndpointList, EndpointStatus, ListenOptions,
@@ -65,21 +65,24 @@ pub use codes::{
 pub use error::ProtocolError;
 pub use pattern::{fill_source_pattern, source_byte, SOURCE_PATTERN_PERIOD};
 pub use reply::{
-    min_output_len, recv_from_data_area, write_close, write_disconnect, write_endpoint, write_info,
-    write_recv_from_header, write_security, write_security_fmt, write_serve, write_socket_option,
-    write_stats, ListWriter, ResolveWriter,
+    min_output_len, recv_from_data_area, write_close, write_disconnect, write_endpoint, write_held,
+    write_info, write_recv_from_header, write_security, write_security_fmt, write_serve,
+    write_socket_option, write_stats, ListWriter, ResolveWriter,
 };
 pub use request::{
     direct_output_len, parse_request, Accept, BindFlags, Disconnect, Recv, RecvFrom, Request,
     Resolve, Send, SendTo, Serve, SocketOption, TcpConnect, TcpListen, UdpBind,
 };
-pub use types::{EndpointId, EndpointKind, EndpointState, OptionId, Service, Stats, UdpService};
+pub use types::{
+    EndpointId, EndpointKind, EndpointState, Held, OptionId, Service, Stats, UdpService,
+};
 pub use wire::{
     AcceptRequest, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo,
-    EndpointReply, Header, InfoReply, InfoRequest, ListReply, ListRequest, RecvFromReply,
-    RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest,
-    SendRequest, SendToRequest, ServeReply, ServeRequest, SocketOptionReply, SocketOptionRequest,
-    StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest, UdpBindRequest, WireAddr,
+    EndpointReply, Header, HeldReply, HeldRequest, InfoReply, InfoRequest, ListReply, ListRequest,
+    RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply,
+    SecurityRequest, SendRequest, SendToRequest, ServeReply, ServeRequest, SocketOptionReply,
+    SocketOptionRequest, StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest,
+    UdpBindRequest, WireAddr,
 };
 pub use wskrs_ntstatus::NtStatus;
 

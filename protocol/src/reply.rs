@@ -10,11 +10,11 @@ use zerocopy::{Immutable, IntoBytes};
 
 use crate::text::{write_padded, FieldWriter};
 use crate::wire::{
-    header, CloseReply, DisconnectReply, EndpointInfo, EndpointReply, InfoReply, ListReply,
-    RecvFromReply, ResolveReply, SecurityReply, ServeReply, SocketOptionReply, StatsReply,
-    WireAddr, WireSize,
+    header, CloseReply, DisconnectReply, EndpointInfo, EndpointReply, HeldReply, InfoReply,
+    ListReply, RecvFromReply, ResolveReply, SecurityReply, ServeReply, SocketOptionReply,
+    StatsReply, WireAddr, WireSize,
 };
-use crate::{EndpointId, IoctlCode, ProtocolError, Stats, ABI_VERSION};
+use crate::{EndpointId, Held, IoctlCode, ProtocolError, Stats, ABI_VERSION};
 
 /// The smallest output buffer the driver accepts for `code`: the fixed reply's size, and
 /// for the direct codes the smallest data buffer (1 byte; `RECV_FROM`: its 48-byte reply
@@ -38,6 +38,7 @@ pub const fn min_output_len(code: u32) -> Option<usize> {
         IoctlCode::SECURITY => Some(SecurityReply::LEN),
         IoctlCode::RESOLVE => Some(ResolveReply::LEN),
         IoctlCode::STATS => Some(StatsReply::LEN),
+        IoctlCode::HELD => Some(HeldReply::LEN),
         _ => None,
     }
 }
@@ -285,6 +286,26 @@ pub fn write_stats(out: &mut [u8], stats: &Stats) -> Result<usize, ProtocolError
             connections_served: stats.connections_served,
             errors: stats.errors,
             uptime_ms: stats.uptime_ms,
+        },
+    )
+}
+
+/// Writes a HELD reply.
+///
+/// # Errors
+///
+/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 56 bytes.
+pub fn write_held(out: &mut [u8], held: &Held) -> Result<usize, ProtocolError> {
+    write_fixed(
+        out,
+        &HeldReply {
+            header: header(HeldReply::LEN_U32),
+            pool_allocations: held.pool_allocations,
+            pool_bytes: held.pool_bytes,
+            irps: held.irps,
+            mdls: held.mdls,
+            sockets: held.sockets,
+            work_items: held.work_items,
         },
     )
 }

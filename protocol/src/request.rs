@@ -7,7 +7,7 @@ use zerocopy::FromBytes;
 
 use crate::text::{read_padded, read_sddl};
 use crate::wire::{
-    AcceptRequest, CloseRequest, DisconnectRequest, Header, InfoRequest, ListRequest,
+    AcceptRequest, CloseRequest, DisconnectRequest, Header, HeldRequest, InfoRequest, ListRequest,
     RecvFromRequest, RecvRequest, ResolveRequest, SecurityRequest, SendRequest, SendToRequest,
     ServeRequest, SocketOptionRequest, StatsRequest, TcpConnectRequest, TcpListenRequest,
     UdpBindRequest, WireAddr, WireSize,
@@ -56,6 +56,8 @@ pub enum Request<'a> {
     Resolve(Resolve<'a>),
     /// STATS.
     Stats,
+    /// HELD.
+    Held,
 }
 
 /// The bind options of a `TCP_CONNECT`, `TCP_LISTEN` or `UDP_BIND`, applied to the socket
@@ -341,6 +343,7 @@ pub fn parse_request(code: u32, input: &[u8]) -> Result<Request<'_>, ProtocolErr
         }
         IoctlCode::RESOLVE => parse_resolve(input).map(Request::Resolve),
         IoctlCode::STATS => read_exact::<StatsRequest>(input).map(|_| Request::Stats),
+        IoctlCode::HELD => read_exact::<HeldRequest>(input).map(|_| Request::Held),
         _ => Err(ProtocolError::UnknownCode),
     }
 }
@@ -385,7 +388,8 @@ pub fn direct_output_len(request: &Request<'_>) -> Option<usize> {
         | Request::SocketOption(_)
         | Request::Security(_)
         | Request::Resolve(_)
-        | Request::Stats => return None,
+        | Request::Stats
+        | Request::Held => return None,
     };
     usize::try_from(length).ok()
 }

@@ -256,6 +256,24 @@ pub struct Stats {
     pub uptime_ms: u64,
 }
 
+/// What the driver's WSK library holds now (the HELD reply): after every endpoint it opened
+/// is closed, each count is back where it was before (else something leaked).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Held {
+    /// Nonpaged pool allocations not freed.
+    pub pool_allocations: u64,
+    /// Bytes of those allocations.
+    pub pool_bytes: u64,
+    /// IRPs not freed.
+    pub irps: u64,
+    /// MDLs not freed.
+    pub mdls: u64,
+    /// Provider sockets not closed.
+    pub sockets: u64,
+    /// Work items not freed.
+    pub work_items: u64,
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;

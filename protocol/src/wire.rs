@@ -604,6 +604,38 @@ pub struct StatsReply {
     pub uptime_ms: u64,
 }
 
+/// HELD request.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct HeldRequest {
+    /// Common header.
+    pub header: Header,
+}
+
+/// HELD reply: what the driver's WSK library holds now (each count: taken minus given back).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct HeldReply {
+    /// Common header.
+    pub header: Header,
+    /// Nonpaged pool allocations not freed.
+    pub pool_allocations: u64,
+    /// Bytes of those allocations.
+    pub pool_bytes: u64,
+    /// IRPs not freed.
+    pub irps: u64,
+    /// MDLs not freed.
+    pub mdls: u64,
+    /// Provider sockets not closed.
+    pub sockets: u64,
+    /// Work items not freed.
+    pub work_items: u64,
+}
+
 /// The fixed size of a wire struct, checked at compile time against the documented number.
 pub(crate) trait WireSize {
     /// Bytes.
@@ -654,6 +686,8 @@ wire_size! {
     ResolveReply = 16;
     StatsRequest = 8;
     StatsReply = 64;
+    HeldRequest = 8;
+    HeldReply = 56;
 }
 
 /// `Default` for the wire structs with arrays too long to derive it: all zero, as every
@@ -687,10 +721,10 @@ pub(crate) const fn header(len: u32) -> Header {
 mod tests {
     extern crate std;
     use super::{
-        DisconnectRequest, EndpointInfo, EndpointReply, InfoReply, RecvFromReply, RecvFromRequest,
-        ResolveReply, ResolveRequest, SecurityReply, SecurityRequest, SendToRequest,
-        SocketOptionReply, SocketOptionRequest, StatsReply, TcpConnectRequest, TcpListenRequest,
-        UdpBindRequest, WireAddr,
+        DisconnectRequest, EndpointInfo, EndpointReply, HeldReply, InfoReply, RecvFromReply,
+        RecvFromRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest,
+        SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply, TcpConnectRequest,
+        TcpListenRequest, UdpBindRequest, WireAddr,
     };
     use crate::ProtocolError;
     use core::mem::offset_of;
@@ -772,6 +806,12 @@ mod tests {
         assert_eq!(offset_of!(StatsReply, connections_served), 40);
         assert_eq!(offset_of!(StatsReply, errors), 48);
         assert_eq!(offset_of!(StatsReply, uptime_ms), 56);
+        assert_eq!(offset_of!(HeldReply, pool_allocations), 8);
+        assert_eq!(offset_of!(HeldReply, pool_bytes), 16);
+        assert_eq!(offset_of!(HeldReply, irps), 24);
+        assert_eq!(offset_of!(HeldReply, mdls), 32);
+        assert_eq!(offset_of!(HeldReply, sockets), 40);
+        assert_eq!(offset_of!(HeldReply, work_items), 48);
     }
 
     #[test]

@@ -71,3 +71,27 @@ fn stats_round_trip() {
         Err(ProtocolError::LengthMismatch)
     );
 }
+
+#[test]
+fn held_request_and_round_trip() {
+    use wskrs_protocol::{encode_held, parse_held_reply, write_held, Held};
+    assert_eq!(
+        parse_request(IoctlCode::HELD.0, &encode_held()),
+        Ok(Request::Held)
+    );
+    assert_eq!(encode_held(), [4, 0, 0, 0, 8, 0, 0, 0]);
+    let held = Held {
+        pool_allocations: 12,
+        pool_bytes: 1 << 33,
+        irps: 3,
+        mdls: 2,
+        sockets: 5,
+        work_items: u64::MAX,
+    };
+    let mut out = [0u8; 64];
+    assert_eq!(write_held(&mut out, &held), Ok(56));
+    assert_eq!(&out[..8], &[4, 0, 0, 0, 56, 0, 0, 0]);
+    assert_eq!(parse_held_reply(&out[..56]), Ok(held));
+    assert!(parse_held_reply(&out[..55]).is_err());
+    assert!(write_held(&mut out[..55], &held).is_err());
+}

@@ -117,6 +117,7 @@ fn valid_requests() -> Vec<(IoctlCode, Vec<u8>)> {
             IoctlCode::SERVE,
             wskrs_protocol::encode_serve(EndpointId(1), Service::Echo).to_vec(),
         ),
+        (IoctlCode::HELD, wskrs_protocol::encode_held().to_vec()),
     ]
 }
 
@@ -306,6 +307,7 @@ fn min_output_len_per_code() {
         (IoctlCode::SECURITY, 272),
         (IoctlCode::RESOLVE, 16),
         (IoctlCode::STATS, 64),
+        (IoctlCode::HELD, 56),
     ];
     for (code, len) in expected {
         assert_eq!(min_output_len(code.0), Some(len), "{code:?}");

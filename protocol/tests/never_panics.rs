@@ -81,6 +81,7 @@ fn valid_request(code: IoctlCode) -> Vec<u8> {
         IoctlCode::SECURITY => encode_security(id).to_vec(),
         IoctlCode::RESOLVE => encode_resolve("example.com", "http", 0).unwrap().to_vec(),
         IoctlCode::STATS => encode_stats().to_vec(),
+        IoctlCode::HELD => wskrs_protocol::encode_held().to_vec(),
         IoctlCode::ACCEPT => encode_accept(id, 0, true).to_vec(),
         IoctlCode::SERVE => wskrs_protocol::encode_serve(id, Service::Discard).to_vec(),
         _ => unreachable!("{code:?}"),
@@ -196,6 +197,7 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
             IoctlCode::RESOLVE
         }
         Request::Stats => IoctlCode::STATS,
+        Request::Held => IoctlCode::HELD,
         Request::Serve(serve) => {
             prop_assert!(serve.service != Service::None);
             IoctlCode::SERVE

@@ -778,6 +778,19 @@ impl Device {
         parse_stats_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })
     }
 
+    /// What the driver's WSK library holds now: pool, IRPs, MDLs, sockets, work items
+    /// (HELD). Once everything opened is closed, it is back at its earlier value.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`].
+    pub fn held(&self) -> Result<wskrs_protocol::Held, ClientError> {
+        let op = || "held".to_owned();
+        let reply = self.call(&op, IoctlCode::HELD, &wskrs_protocol::encode_held(), 56)?;
+        wskrs_protocol::parse_held_reply(&reply)
+            .map_err(|error| ClientError::Protocol { op: op(), error })
+    }
+
     /// Sends `data` (at most [`MAX_TRANSFER`] bytes) in one SEND; returns the bytes sent,
     /// all of them. Direct I/O: the driver reads `data` in place, and the SEND completes once
     /// the transport has taken every byte, so a slow reader makes it wait (up to `timeout`;

@@ -183,6 +183,7 @@ impl WskClient {
         let Some(work_item) = NonNull::new(work_item) else {
             return Err(item);
         };
+        crate::held::work_item(true);
         let job = match PoolBox::try_new_or_return(Deferred {
             work_item,
             item,
@@ -192,6 +193,7 @@ impl WskClient {
             Err(job) => {
                 // SAFETY: allocated above and never queued.
                 unsafe { sys::IoFreeWorkItem(work_item.as_ptr()) };
+                crate::held::work_item(false);
                 return Err(job.item);
             }
         };
@@ -227,4 +229,5 @@ unsafe extern "C" fn run_deferred<T>(_: *mut sys::DEVICE_OBJECT, context: *mut c
     routine(item);
     // SAFETY: the work item has run; it is freed once, here.
     unsafe { sys::IoFreeWorkItem(work_item.as_ptr()) };
+    crate::held::work_item(false);
 }

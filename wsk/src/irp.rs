@@ -35,7 +35,9 @@ impl Irp {
     pub(crate) fn try_new() -> Result<Self> {
         // SAFETY: no preconditions.
         let p = unsafe { sys::IoAllocateIrp(1, 0) };
-        NonNull::new(p).map(Self).ok_or(Error::NO_MEMORY)
+        let irp = NonNull::new(p).map(Self).ok_or(Error::NO_MEMORY)?;
+        crate::held::irp(true);
+        Ok(irp)
     }
 
     pub(crate) fn as_ptr(&self) -> *mut sys::IRP {
@@ -78,6 +80,7 @@ impl Drop for Irp {
     fn drop(&mut self) {
         // SAFETY: the IRP is ours and no request is pending on it (owners guarantee that).
         unsafe { sys::IoFreeIrp(self.as_ptr()) };
+        crate::held::irp(false);
     }
 }
 

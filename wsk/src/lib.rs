@@ -52,7 +52,7 @@
 //! Around them: the registration ([`WskClient`]), options ([`SocketOptions`],
 //! [`TcpOptions`], [`BindOptions`]), name resolution ([`resolve`]), security descriptors
 //! ([`security`]), pool memory ([`PoolBox`], [`PoolBuffer`], [`PoolArc`]), [`SpinLock`] and
-//! [`timer`].
+//! [`timer`]; what the crate holds now, for leak checks ([`held`]).
 //!
 //! # Completion model
 //! - Blocking calls run at PASSIVE_LEVEL and take a timeout. When it expires the IRP is
@@ -138,6 +138,7 @@ pub mod cmsg;
 mod error;
 pub mod events;
 mod exact;
+pub mod held;
 pub mod io;
 mod irp;
 pub mod log;
@@ -157,6 +158,7 @@ pub use addr::SockAddr;
 pub use chain::BufferChain;
 pub use client::{ProviderCharacteristics, WskClient};
 pub use error::{nt_result, Error, Result};
+pub use held::Held;
 pub use memory::{PoolBox, PoolBuffer};
 pub use options::{SocketOptions, TcpOptions};
 pub use pool_arc::PoolArc;

@@ -8,7 +8,7 @@ use core::ptr::{self, NonNull};
 
 use wsk_bindings as sys;
 
-use crate::{Error, Result};
+use crate::{held, Error, Result};
 
 /// Pool tag of every wsk-rs allocation ("WskR" as shown by pool tools).
 const POOL_TAG: u32 = u32::from_le_bytes(*b"WskR");
@@ -21,14 +21,17 @@ fn allocate(bytes: usize) -> Result<NonNull<u8>> {
     // nonpaged pool, which holds for every caller in this crate.
     let p =
         unsafe { sys::ExAllocatePoolWithTag(sys::NonPagedPoolNx, bytes.max(1) as u64, POOL_TAG) };
-    NonNull::new(p.cast::<u8>()).ok_or(Error::NO_MEMORY)
+    let p = NonNull::new(p.cast::<u8>()).ok_or(Error::NO_MEMORY)?;
+    held::pool_taken(bytes);
+    Ok(p)
 }
 
 /// # Safety
-/// `p` came from [`allocate`] and is not used afterwards.
-unsafe fn free(p: NonNull<u8>) {
+/// `p` came from [`allocate`]`(bytes)` and is not used afterwards.
+unsafe fn free(p: NonNull<u8>, bytes: usize) {
     // SAFETY: guaranteed by the caller.
     unsafe { sys::ExFreePoolWithTag(p.as_ptr().cast(), POOL_TAG) };
+    held::pool_given_back(bytes);
 }
 
 /// A `T` in nonpaged pool with a stable address, freed on drop.
@@ -98,7 +101,7 @@ impl<T> PoolBox<T> {
         // freed without dropping the T again.
         let value = unsafe { ptr.as_ptr().read() };
         // SAFETY: the allocation came from `allocate` and is not used afterwards.
-        unsafe { free(ptr.cast()) };
+        unsafe { free(ptr.cast(), size_of::<T>()) };
         value
     }
 
@@ -137,7 +140,7 @@ impl<T> Drop for PoolBox<T> {
         // SAFETY: the T is initialized and owned (type invariant) and dropped only here.
         unsafe { ptr::drop_in_place(self.ptr.as_ptr()) };
         // SAFETY: the allocation came from `allocate` and is not used after this.
-        unsafe { free(self.ptr.cast()) };
+        unsafe { free(self.ptr.cast(), size_of::<T>()) };
     }
 }
 
@@ -174,9 +177,10 @@ impl PoolBuffer {
         let mdl = unsafe { sys::IoAllocateMdl(va.as_ptr().cast(), mdl_len, 0, 0, ptr::null_mut()) };
         let Some(mdl) = NonNull::new(mdl) else {
             // SAFETY: `va` came from `allocate` and is not used afterwards.
-            unsafe { free(va) };
+            unsafe { free(va, len) };
             return Err(Error::NO_MEMORY);
         };
+        held::mdl(true);
         // SAFETY: the MDL describes nonpaged pool we own.
         unsafe { sys::MmBuildMdlForNonPagedPool(mdl.as_ptr()) };
         // INVARIANT: `mdl` describes exactly the `len` bytes at `va`.
@@ -243,7 +247,8 @@ impl Drop for PoolBuffer {
     fn drop(&mut self) {
         // SAFETY: the MDL is ours and no I/O uses it any more (owners guarantee that).
         unsafe { sys::IoFreeMdl(self.mdl.as_ptr()) };
+        held::mdl(false);
         // SAFETY: `va` came from `allocate` and is not used afterwards.
-        unsafe { free(self.va) };
+        unsafe { free(self.va, self.len) };
     }
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 use wskrs_ntstatus::NtStatus;
-use wskrs_protocol::{DriverInfo, EndpointStatus, OpenedEndpoint, Service, Stats};
+use wskrs_protocol::{DriverInfo, EndpointStatus, Held, OpenedEndpoint, Service, Stats};
 
 use wskrs_client::{Datagram, ListedEndpoint, RawReply, ServiceState};
 
@@ -656,7 +656,8 @@ impl Reply for Resolved {
 }
 
 /// `wskctl stats`: `name value`, one counter per line, aligned;
-/// `{"endpoints_open":0,...,"uptime_ms":N}`: every STATS counter under its field name.
+/// `{"endpoints_open":0,...,"uptime_ms":N,"held":{...}}`: every STATS counter under its field
+/// name, then what the WSK library holds (HELD; `null` from a driver without it).
 #[derive(Debug, Serialize)]
 pub(crate) struct DriverStats {
     endpoints_open: u32,
@@ -667,6 +668,33 @@ pub(crate) struct DriverStats {
     connections_served: u64,
     errors: u64,
     uptime_ms: u64,
+    held: Option<DriverHeld>,
+}
+
+/// The HELD counters inside [`DriverStats`].
+#[derive(Debug, Serialize)]
+pub(crate) struct DriverHeld {
+    pool_allocations: u64,
+    pool_bytes: u64,
+    irps: u64,
+    mdls: u64,
+    sockets: u64,
+    work_items: u64,
+}
+
+impl DriverStats {
+    /// Adds what the WSK library holds.
+    pub(crate) fn with_held(mut self, held: Option<&Held>) -> Self {
+        self.held = held.map(|h| DriverHeld {
+            pool_allocations: h.pool_allocations,
+            pool_bytes: h.pool_bytes,
+            irps: h.irps,
+            mdls: h.mdls,
+            sockets: h.sockets,
+            work_items: h.work_items,
+        });
+        self
+    }
 }
 
 impl From<&Stats> for DriverStats {
@@ -680,13 +708,14 @@ impl From<&Stats> for DriverStats {
             connections_served: stats.connections_served,
             errors: stats.errors,
             uptime_ms: stats.uptime_ms,
+            held: None,
         }
     }
 }
 
 impl Reply for DriverStats {
     fn text(&self) -> String {
-        let rows = [
+        let mut rows = vec![
             ("endpoints open", self.endpoints_open.to_string()),
             ("endpoints peak", self.endpoints_peak.to_string()),
             ("endpoints opened", self.endpoints_opened.to_string()),
@@ -696,6 +725,16 @@ impl Reply for DriverStats {
             ("errors", self.errors.to_string()),
             ("uptime", age_text(self.uptime_ms)),
         ];
+        if let Some(held) = &self.held {
+            rows.extend([
+                ("pool allocations", held.pool_allocations.to_string()),
+                ("pool bytes", held.pool_bytes.to_string()),
+                ("IRPs", held.irps.to_string()),
+                ("MDLs", held.mdls.to_string()),
+                ("provider sockets", held.sockets.to_string()),
+                ("work items", held.work_items.to_string()),
+            ]);
+        }
         let mut text = String::new();
         for (name, value) in rows {
             let _ = writeln!(text, "{name:<20}{value}");
@@ -1101,8 +1140,23 @@ mod tests {
         };
         assert_eq!(
             to_json(&DriverStats::from(&stats)),
-            r#"{"endpoints_open":1,"endpoints_peak":2,"endpoints_opened":3,"bytes_sent":4,"bytes_received":5,"connections_served":6,"errors":7,"uptime_ms":8000}"#
+            r#"{"endpoints_open":1,"endpoints_peak":2,"endpoints_opened":3,"bytes_sent":4,"bytes_received":5,"connections_served":6,"errors":7,"uptime_ms":8000,"held":null}"#
         );
+        let held = Held {
+            pool_allocations: 9,
+            pool_bytes: 1024,
+            irps: 2,
+            mdls: 1,
+            sockets: 3,
+            work_items: 0,
+        };
+        let with_held = DriverStats::from(&stats).with_held(Some(&held));
+        assert!(to_json(&with_held).ends_with(
+            r#""uptime_ms":8000,"held":{"pool_allocations":9,"pool_bytes":1024,"irps":2,"mdls":1,"sockets":3,"work_items":0}}"#
+        ));
+        let text = with_held.text();
+        assert!(text.contains("\npool bytes          1024\n"), "{text}");
+        assert!(text.ends_with("work items          0"), "{text}");
         assert!(DriverStats::from(&stats)
             .text()
             .ends_with("uptime              8.0s"));

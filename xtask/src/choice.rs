@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use anyhow::{bail, Context, Result};
 
 /// The commands whose sessions load the driver, so take `--provider` and `--shell`.
-const COMMANDS_WITH_CHOICES: [&str; 7] = [
+const COMMANDS_WITH_CHOICES: [&str; 8] = [
     "up",
     "e2e",
     "test",
@@ -16,6 +16,7 @@ const COMMANDS_WITH_CHOICES: [&str; 7] = [
     "bench",
     "examples",
     "run-driver",
+    "fuzz",
 ];
 
 /// Alternatives chosen once for a run.

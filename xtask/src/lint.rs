@@ -71,7 +71,7 @@ pub(crate) fn run(layout: &Layout) -> Result<bool> {
             ),
         ),
         (
-            "clippy (x86_64-pc-windows-gnu: client library, wskctl, bench program, WSK provider and its model, KMDF runtime)",
+            "clippy (x86_64-pc-windows-gnu: client library, wskctl, bench and fuzz programs, WSK provider and its model, KMDF runtime)",
             cargo(
                 layout,
                 &[
@@ -83,6 +83,8 @@ pub(crate) fn run(layout: &Layout) -> Result<bool> {
                     "wskctl",
                     "-p",
                     "wskrs-bench",
+                    "-p",
+                    "wskrs-fuzz",
                     "-p",
                     "wskrs-provider",
                     "-p",

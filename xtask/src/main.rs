@@ -12,6 +12,7 @@ mod conformance;
 mod demo;
 mod e2e;
 mod examples;
+mod fuzz;
 mod kmdf;
 mod layout;
 mod lint;
@@ -46,9 +47,9 @@ Main commands:
   test               host unit tests (cargo test), lint (below), then the
                      end-to-end suite under Wine for each shell (WDM, KMDF) with each WSK
                      provider (Wine's netio.sys, the wsk-rs provider), then the WSK
-                     provider conformance table (both providers), then `bench --quick`
-                     (proves the bench runs; no timing is judged), then the examples and
-                     the new-driver template (built and run under Wine, below)
+                     provider conformance table (both providers), a short `fuzz` (below),
+                     then `bench --quick` (proves the bench runs; no timing is judged), then
+                     the examples and the new-driver template (built and run under Wine, below)
 
 Other commands:
   setup              install missing Debian packages (apt-get), Rust targets and the clippy
@@ -75,6 +76,12 @@ Other commands:
   run-driver PATH    build the driver crate at PATH, load it under Wine (WINEDEBUG with
                      warn+debugstr) next to a Linux echo server, print its debug output
                      and whether it logged 'echo received'; then unload
+  fuzz [--seed N] [--requests N | --seconds N] [--threads N] [--pin]
+       [--skip CODE,...|none] [--thread-exits PERCENT]
+                     the live IOCTL fuzzer (tests/fuzz) against the loaded driver while
+                     Linux peers connect, send and reset; then the driver must still echo
+                     and hold what it held before (HELD); WDM + wsk-rs unless chosen;
+                     leaves out the open findings of docs/reliability.md unless told
   up                 prepare the prefix, load the driver and keep it loaded
   wskctl -- ARGS...  run wskctl.exe in the prefix (after `up`); passes its exit code
   down               stop and uninstall the driver, stop Wine
@@ -172,6 +179,10 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
         "bench" => {
             let options = bench::Options::parse(&utf8_args(rest)?)?;
             bench::run(&layout, &options)
+        }
+        "fuzz" => {
+            let options = fuzz::Options::parse(&utf8_args(rest)?)?;
+            fuzz::run(&layout, &options)
         }
         "conformance" => {
             let providers = conformance::parse_providers(&utf8_args(rest)?)?;
@@ -288,6 +299,11 @@ fn test(layout: &Layout) -> Result<ExitCode> {
         }
     };
 
+    // The fuzzer's short form (WDM shell, wsk-rs provider): tens of thousands of requests,
+    // then the driver must still echo and hold what it held before.
+    println!("== fuzz (short)");
+    let fuzz_ok = fuzz::short_run(layout);
+
     // The bench's short form: the command works end to end (figures are not judged here).
     println!("== bench --quick");
     let bench_ok = match bench::run(layout, &bench::Options::quick()) {
@@ -319,8 +335,11 @@ fn test(layout: &Layout) -> Result<ExitCode> {
     if !examples_ok {
         eprintln!("xtask test: FAILED: an example or the template (the `FAILED` lines above)");
     }
+    if !fuzz_ok {
+        eprintln!("xtask test: FAILED: the short fuzz run (its `fuzz [...]` lines above)");
+    }
     Ok(
-        if unit_ok && lint_ok && e2e_ok && conformance_ok && bench_ok && examples_ok {
+        if unit_ok && lint_ok && e2e_ok && conformance_ok && bench_ok && fuzz_ok && examples_ok {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE

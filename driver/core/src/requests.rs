@@ -50,6 +50,27 @@ enum Reply {
     Security(Option<SddlText>),
     Resolved(AddressInfo),
     Stats(protocol::Stats),
+    Held(protocol::Held),
+}
+
+/// What the WSK library holds now (HELD). Any IRQL.
+fn held() -> protocol::Held {
+    let wsk::Held {
+        pool_allocations,
+        pool_bytes,
+        irps,
+        mdls,
+        sockets,
+        work_items,
+    } = wsk::Held::now();
+    protocol::Held {
+        pool_allocations,
+        pool_bytes,
+        irps,
+        mdls,
+        sockets,
+        work_items,
+    }
 }
 
 fn millis(ms: u32) -> Duration {
@@ -244,6 +265,7 @@ impl<R: crate::PendingRequest> Driver<R> {
                 )?))
             }
             Request::Stats => Ok(Reply::Stats(self.stats())),
+            Request::Held => Ok(Reply::Held(held())),
             // LIST: handled in `dispatch`. Data requests use direct I/O (`Driver::direct`).
             Request::List
             | Request::Send(_)
@@ -517,6 +539,7 @@ fn write(reply: Reply, out: &mut [u8]) -> Result<usize, Failure> {
             writer.finish()
         }
         Reply::Stats(stats) => protocol::write_stats(out, &stats)?,
+        Reply::Held(held) => protocol::write_held(out, &held)?,
     };
     Ok(n)
 }

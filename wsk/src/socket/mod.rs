@@ -65,6 +65,7 @@ impl RawSocket {
 
     /// A socket the provider just handed over (accepted, or created by WskSocketConnect).
     pub(crate) fn accepted(socket: NonNull<sys::WSK_SOCKET>) -> Self {
+        crate::held::socket(true);
         // INVARIANT: the provider returned it open, as a connection socket.
         Self { socket, open: true }
     }
@@ -95,6 +96,7 @@ impl RawSocket {
         // SAFETY: every category's dispatch starts with the basic dispatch; the socket was open.
         let close = unsafe { self.dispatch::<sys::WSK_PROVIDER_BASIC_DISPATCH>() }.WskCloseSocket;
         self.open = false;
+        crate::held::socket(false);
         let Some(close) = close else {
             return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
         };
@@ -351,6 +353,7 @@ pub(crate) fn create_with(
         NonNull::new(info as *mut sys::WSK_SOCKET).ok_or(Error::new(NtStatus::UNSUCCESSFUL))?;
     // INVARIANT: WskSocket succeeded and returned an open socket of this category.
     let mut raw = RawSocket { socket, open: true };
+    crate::held::socket(true);
     if let Err(e) = apply_bind_options(&raw, &mut blocking, family, options, timeout) {
         let _ = raw.close();
         return Err(e);

@@ -23,7 +23,12 @@ pub(crate) fn run_stats(
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
     let stats = device.stats()?;
-    streams.reply(format, &output::DriverStats::from(&stats))?;
+    // A driver without HELD (older) still reports its STATS.
+    let held = device.held().ok();
+    streams.reply(
+        format,
+        &output::DriverStats::from(&stats).with_held(held.as_ref()),
+    )?;
     Ok(0)
 }
 

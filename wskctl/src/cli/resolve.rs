@@ -93,6 +93,10 @@ mod tests {
         assert_eq!(stats["errors"], 0);
         let text = wskctl(&driver, "stats").stdout;
         assert!(text.contains("bytes sent          5\n"), "{text}");
-        assert!(text.lines().count() == 8, "{text}");
+        // Eight STATS counters, then the six HELD counters (process-wide here: other tests
+        // run beside this one, so only their presence is checked).
+        assert!(text.lines().count() == 14, "{text}");
+        assert!(stats["held"]["pool_bytes"].is_u64(), "{stats}");
+        assert!(stats["held"]["sockets"].is_u64(), "{stats}");
     }
 }

@@ -10,12 +10,14 @@
 //! feature they cover: `driver` (load, INFO, malformed requests, unload), `endpoints`,
 //! `tcp`, `udp`, `services`, `options`, `security`, `resolve`, `stats`, `cancel`,
 //! `terminal` (`wskctl shell` in tmux) and `selftest`; `abi` spells out the documented IOCTL
-//! ABI and `helpers` holds what several of them use.
+//! ABI and `helpers` holds what several of them use. After each case that passed, `held`
+//! checks that what the driver's WSK library holds is back to its baseline (a leak fails it).
 
 mod abi;
 mod cancel;
 mod driver;
 mod endpoints;
+mod held;
 mod helpers;
 mod isolation;
 mod options;
@@ -470,13 +472,22 @@ fn run_once(
             }
             let started = Instant::now();
             tally.record("driver_loads", started, driver::driver_loads(&cx));
+            let mut baseline = held::Baseline::read(cx.wine);
             for case in CASES.iter().filter(|c| selected(c.name)) {
                 let lacks = lacking(provider, case.needs);
                 if let Some(reason) = shell::only_one_shell_passes(shell, case.name) {
                     tally.skip_for_shell(case.name, shell, reason);
                 } else if lacks.is_empty() {
                     let started = Instant::now();
-                    tally.record(case.name, started, (case.run)(&cx));
+                    let result = (case.run)(&cx).and_then(|()| match &mut baseline {
+                        Ok(baseline) => baseline.after_case(cx.wine, case.name),
+                        Err(err) => bail!("no HELD baseline after the driver loaded: {err:#}"),
+                    });
+                    if result.is_err() {
+                        // A failed case may leave anything open: compare the next with now.
+                        baseline = held::Baseline::read(cx.wine);
+                    }
+                    tally.record(case.name, started, result);
                 } else {
                     tally.skip(case.name, &lacks);
                 }

@@ -1,0 +1,105 @@
+//! `wskrs-fuzz.exe`: the Windows side of `cargo xtask fuzz`, run under Wine against the
+//! loaded driver.
+//!
+//! ```text
+//! wskrs-fuzz run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS [skip=CODE,...] [thread-exits=PERCENT]
+//!     THREADS workers, each with its own handles, send random and mutated-valid requests of
+//!     every code (`gen`) until REQUESTS were sent or SECONDS passed (0: no limit), keeping
+//!     several in flight, cancelling some (CancelIoEx), closing handles under pending ones
+//!     and issuing some from threads that exit at once. Peers and ports are comma-separated
+//!     lists (`127.0.0.1:7000,...`, `7100,...`); `skip=` names codes not to send,
+//!     `thread-exits=` the percentage of requests issued from exiting threads (default 5). Prints one JSON summary line; on a failure
+//!     (a request that does not complete after its cancellation, a success reply that does
+//!     not parse, a success for an unknown code, the device gone) it prints the seed, the
+//!     failing worker's last operations and exits with 1.
+//! wskrs-fuzz cleanup
+//!     closes every endpoint LIST shows (detached ones a mutation created); prints a JSON line.
+//! ```
+//!
+//! Worker `i` draws from `Rng::new(SEED + i)`: the choices are the seed's, while the order
+//! in which the driver completes requests (and so which ids are known) is the run's own.
+
+// On other hosts only the tests use the generator.
+#[cfg_attr(not(windows), allow(dead_code))]
+mod gen;
+#[cfg(windows)]
+mod run;
+#[cfg(windows)]
+mod win;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match dispatch(&words) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("wskrs-fuzz: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(windows)]
+fn dispatch(words: &[&str]) -> Result<String, String> {
+    match words {
+        ["run", seed, requests, seconds, threads, tcp, udp, listen, rest @ ..] => {
+            let (mut skip, mut thread_exits) = (Vec::new(), None);
+            for arg in rest {
+                if let Some(codes) = arg.strip_prefix("skip=") {
+                    skip = list(codes)?;
+                } else if let Some(percent) = arg.strip_prefix("thread-exits=") {
+                    thread_exits = Some(number(percent)?);
+                } else {
+                    return Err(format!("unexpected argument `{arg}`"));
+                }
+            }
+            let targets = gen::Targets {
+                tcp: list(tcp)?,
+                udp: list(udp)?,
+                listen: list(listen)?,
+            };
+            run::run(&run::Options {
+                seed: number(seed)?,
+                requests: number(requests)?,
+                seconds: number(seconds)?,
+                threads: number(threads)?,
+                targets,
+                skip,
+                thread_exits,
+            })
+        }
+        ["cleanup"] => run::cleanup(),
+        _ => Err(format!(
+            "usage: run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS [skip=CODE,...] [thread-exits=PERCENT] | cleanup (got {words:?})"
+        )),
+    }
+}
+
+#[cfg(not(windows))]
+fn dispatch(_: &[&str]) -> Result<String, String> {
+    // The generator (`gen`) is host code with host tests; the I/O needs Windows (or Wine).
+    let _ = gen::Rng::new(0);
+    Err("runs on Windows (or under Wine): build for x86_64-pc-windows-gnu".into())
+}
+
+#[cfg(windows)]
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.parse()
+        .map_err(|_| format!("`{text}` is not a number"))
+}
+
+#[cfg(windows)]
+fn list<T: std::str::FromStr>(text: &str) -> Result<Vec<T>, String> {
+    text.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| format!("`{s}` in `{text}` does not parse"))
+        })
+        .collect()
+}

@@ -1,0 +1,659 @@
+//! The fuzzing run: workers, what they do to requests in flight, how a completion is
+//! judged, the failure log and the summary; and the cleanup of detached endpoints.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use wskrs_protocol::{self as protocol, EndpointId, IoctlCode, NtStatus, USER_DEVICE_PATH};
+
+use crate::gen::{self, Planned, Rng, Targets};
+use crate::win::{Handle, Request};
+
+/// Requests one worker keeps in flight at most.
+const IN_FLIGHT: usize = 6;
+/// Handles one worker keeps open at most.
+const HANDLES: usize = 3;
+/// A pending request older than this is cancelled.
+const CANCEL_AFTER: Duration = Duration::from_secs(2);
+/// A cancelled request (or one whose handle closed) must complete within this.
+const COMPLETE_AFTER_CANCEL: Duration = Duration::from_secs(30);
+/// Operations kept for the failure log.
+const LOG: usize = 80;
+/// Endpoint ids a worker remembers.
+const KNOWN: usize = 32;
+/// A worker that makes no progress this long is stuck in the device (the driver host hangs
+/// or crashed): the watchdog ends the run with its log.
+const STUCK: Duration = Duration::from_secs(60);
+
+pub(crate) struct Options {
+    pub(crate) seed: u64,
+    pub(crate) requests: u64,
+    pub(crate) seconds: u64,
+    pub(crate) threads: usize,
+    pub(crate) targets: Targets,
+    /// Code names not to send (their requests are planned, then dropped).
+    pub(crate) skip: Vec<String>,
+    /// Percent of requests issued from threads that exit at once (`None`: the default).
+    pub(crate) thread_exits: Option<usize>,
+}
+
+/// What one worker counted.
+#[derive(Default)]
+struct Tally {
+    requests: u64,
+    pended: u64,
+    cancelled: u64,
+    closes_mid_request: u64,
+    thread_exits: u64,
+    succeeded: u64,
+    statuses: BTreeMap<u32, u64>,
+}
+
+impl Tally {
+    fn merge(&mut self, other: &Self) {
+        self.requests += other.requests;
+        self.pended += other.pended;
+        self.cancelled += other.cancelled;
+        self.closes_mid_request += other.closes_mid_request;
+        self.thread_exits += other.thread_exits;
+        self.succeeded += other.succeeded;
+        for (status, n) in &other.statuses {
+            *self.statuses.entry(*status).or_default() += n;
+        }
+    }
+}
+
+/// What all workers share: the request budget, the deadline, the stop flag, and for the
+/// watchdog each worker's last operations and when it last made progress.
+struct Shared {
+    issued: AtomicU64,
+    budget: u64,
+    deadline: Option<Instant>,
+    stop: AtomicBool,
+    started: Instant,
+    /// Per worker: milliseconds since `started` at its last step.
+    progress: Vec<AtomicU64>,
+    /// Per worker: its last operations.
+    logs: Vec<Mutex<VecDeque<String>>>,
+}
+
+impl Shared {
+    fn more(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed)
+            && self.deadline.is_none_or(|d| Instant::now() < d)
+            && (self.budget == 0 || self.issued.load(Ordering::Relaxed) < self.budget)
+    }
+}
+
+/// One request in flight and the handle slot it went to.
+struct InFlight {
+    number: u64,
+    handle: usize,
+    /// How it was issued (its log line), and whether its handle was closed since.
+    issued_as: String,
+    handle_closed: bool,
+    request: Box<Request>,
+}
+
+struct Worker {
+    index: usize,
+    rng: Rng,
+    targets: Targets,
+    handles: Vec<Option<Handle>>,
+    in_flight: Vec<InFlight>,
+    known: VecDeque<u64>,
+    shared: Arc<Shared>,
+    tally: Tally,
+    seed: u64,
+    knobs: Knobs,
+}
+
+/// Narrowing a run down to find what breaks (environment variables, for debugging):
+/// `WSKRS_FUZZ_THREAD_EXITS` (percent of requests issued from exiting threads, default 5),
+/// `WSKRS_FUZZ_CODES` (comma-separated code names to send; default all); and the codes the
+/// run was told not to send ([`Options::skip`]).
+#[derive(Clone)]
+struct Knobs {
+    thread_exits: usize,
+    codes: Option<Vec<String>>,
+    skip: Vec<String>,
+}
+
+impl Knobs {
+    fn new(skip: &[String], thread_exits: Option<usize>) -> Self {
+        let thread_exits = std::env::var("WSKRS_FUZZ_THREAD_EXITS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .or(thread_exits)
+            .unwrap_or(5);
+        let codes = std::env::var("WSKRS_FUZZ_CODES")
+            .ok()
+            .map(|v| v.split(',').map(str::to_owned).collect());
+        Self {
+            thread_exits,
+            codes,
+            skip: skip.to_vec(),
+        }
+    }
+
+    fn allows(&self, code: u32) -> bool {
+        let name = code_name(code);
+        !self.skip.contains(&name)
+            && self
+                .codes
+                .as_ref()
+                .is_none_or(|codes| codes.contains(&name))
+    }
+}
+
+/// Prints the seed, the reason and worker `index`'s last operations, and ends the process
+/// (requests still pending are not freed: the process exits).
+fn fail(shared: &Shared, seed: u64, index: usize, reason: &str) -> ! {
+    let mut text = format!(
+        "wskrs-fuzz: FAIL (seed {seed}, worker {index}): {reason}\nlast operations of worker {index}:\n"
+    );
+    if let Some(log) = shared.logs.get(index) {
+        let log = log.lock().unwrap_or_else(PoisonError::into_inner);
+        for line in log.iter() {
+            let _ = writeln!(text, "  {line}");
+        }
+    }
+    // The others' last steps: what broke may have been another worker's request.
+    for (other, log) in shared.logs.iter().enumerate().filter(|(i, _)| *i != index) {
+        let log = log.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = writeln!(text, "last operations of worker {other}:");
+        for line in log.iter().skip(log.len().saturating_sub(LOG / 4)) {
+            let _ = writeln!(text, "  {line}");
+        }
+    }
+    eprint!("{text}");
+    println!("{{\"event\":\"failed\",\"seed\":{seed},\"worker\":{index},\"reason\":{reason:?}}}");
+    std::process::exit(1)
+}
+
+/// Ends the run when a worker made no progress for [`STUCK`].
+fn watchdog(shared: &Shared, seed: u64) {
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = u64::try_from(shared.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        for (index, progress) in shared.progress.iter().enumerate() {
+            let last = progress.load(Ordering::Relaxed);
+            if last == u64::MAX {
+                continue; // finished
+            }
+            let idle = Duration::from_millis(now.saturating_sub(last));
+            if idle > STUCK {
+                let reason = format!(
+                    "worker {index} made no progress for {} s: a call into the device never \
+                     returned (the driver host hangs or crashed: see Wine's log)",
+                    idle.as_secs()
+                );
+                fail(shared, seed, index, &reason);
+            }
+        }
+    }
+}
+
+fn code_name(code: u32) -> String {
+    IoctlCode(code)
+        .name()
+        .map_or_else(|| format!("{code:#010x}"), str::to_owned)
+}
+
+fn status_name(status: u32) -> String {
+    NtStatus::from_u32(status)
+        .name()
+        .map_or_else(|| format!("{status:#010x}"), str::to_owned)
+}
+
+impl Worker {
+    fn note(&mut self, line: String) {
+        if let Some(log) = self.shared.logs.get(self.index) {
+            let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+            if log.len() == LOG {
+                log.pop_front();
+            }
+            log.push_back(line);
+        }
+    }
+
+    /// Marks progress for the watchdog.
+    fn step(&self) {
+        if let Some(progress) = self.shared.progress.get(self.index) {
+            let now = u64::try_from(self.shared.started.elapsed().as_millis()).unwrap_or(0);
+            progress.store(now, Ordering::Relaxed);
+        }
+    }
+
+    fn fail(&self, reason: &str) -> ! {
+        fail(&self.shared, self.seed, self.index, reason)
+    }
+
+    fn open_handle(&mut self) {
+        match Handle::open(USER_DEVICE_PATH) {
+            Ok(handle) => {
+                let free = self.handles.iter().position(Option::is_none);
+                let index = free.unwrap_or(self.handles.len());
+                if let Some(slot) = self.handles.get_mut(index) {
+                    *slot = Some(handle);
+                } else {
+                    self.handles.push(Some(handle));
+                }
+                self.note(format!("open handle h{index}"));
+            }
+            Err(err) => self.fail(&format!("cannot open {USER_DEVICE_PATH}: {err}")),
+        }
+    }
+
+    fn open_handles(&self) -> Vec<usize> {
+        (0..self.handles.len())
+            .filter(|&i| self.handles.get(i).is_some_and(Option::is_some))
+            .collect()
+    }
+
+    /// Issues the next planned request on a random open handle, sometimes from a thread
+    /// that exits as soon as the request is on its way.
+    fn issue(&mut self, number: u64) {
+        let open = self.open_handles();
+        if open.is_empty() {
+            self.open_handle();
+            return;
+        }
+        let Some(&slot) = self.rng.pick(&open) else {
+            return;
+        };
+        let known: Vec<u64> = self.known.iter().copied().collect();
+        let planned = gen::plan(&mut self.rng, &self.targets, &known);
+        if !self.knobs.allows(planned.code) {
+            return;
+        }
+        let from_thread = self.rng.chance(self.knobs.thread_exits);
+        let fill = u8::try_from(number & 0xFF).unwrap_or(0);
+        let Some(mut request) = Request::new(planned, fill) else {
+            self.fail("CreateEventW failed");
+        };
+        let Some(Some(handle)) = self.handles.get(slot) else {
+            return;
+        };
+        if from_thread {
+            // The thread issues and exits; the request's memory comes back here.
+            let target = handle.target();
+            let issued = std::thread::spawn(move || {
+                request.issue(target);
+                request
+            })
+            .join();
+            match issued {
+                Ok(r) => request = r,
+                Err(_) => self.fail("the issuing thread panicked"),
+            }
+            self.tally.thread_exits += 1;
+        } else {
+            request.issue(handle.target());
+        }
+        self.tally.requests += 1;
+        // The budget counts requests sent (workers may overshoot it by one each).
+        self.shared.issued.fetch_add(1, Ordering::Relaxed);
+        if request.result.is_none() {
+            self.tally.pended += 1;
+        }
+        let p = &request.planned;
+        let line = format!(
+            "#{number} h{slot}{} {} {} in={} out={}",
+            if from_thread { " (thread exits)" } else { "" },
+            code_name(p.code),
+            p.how,
+            p.input.len(),
+            p.output_len
+        );
+        self.note(line.clone());
+        self.in_flight.push(InFlight {
+            number,
+            handle: slot,
+            issued_as: line,
+            handle_closed: false,
+            request,
+        });
+    }
+
+    /// Judges the requests that completed, cancels old ones, fails on a hang.
+    fn reap(&mut self) {
+        let mut index = 0;
+        while index < self.in_flight.len() {
+            let Some(flight) = self.in_flight.get_mut(index) else {
+                break;
+            };
+            if flight.request.poll() {
+                let flight = self.in_flight.swap_remove(index);
+                self.judge(&flight);
+                continue;
+            }
+            let age = flight.request.issued.elapsed();
+            match flight.request.cancelled {
+                None if age > CANCEL_AFTER => {
+                    flight.request.cancel();
+                    let number = flight.number;
+                    self.tally.cancelled += 1;
+                    self.note(format!("cancel #{number} (pending {} ms)", age.as_millis()));
+                }
+                Some(at) if at.elapsed() > COMPLETE_AFTER_CANCEL => {
+                    let what = format!(
+                        "request #{} ({}) did not complete within {}s of its cancellation{}; \
+                         it was: {} (input {:02x?})",
+                        flight.number,
+                        code_name(flight.request.planned.code),
+                        COMPLETE_AFTER_CANCEL.as_secs(),
+                        if flight.handle_closed {
+                            " (by closing its handle)"
+                        } else {
+                            ""
+                        },
+                        flight.issued_as,
+                        flight.request.planned.input
+                    );
+                    self.fail(&what);
+                }
+                _ => {}
+            }
+            index += 1;
+        }
+    }
+
+    /// Checks a completed request against the protocol; remembers ids of new endpoints.
+    fn judge(&mut self, flight: &InFlight) {
+        let request = &flight.request;
+        let Some((status, information)) = request.result else {
+            return;
+        };
+        let code = request.planned.code;
+        *self.tally.statuses.entry(status).or_default() += 1;
+        let line = format!(
+            "#{} -> {} info={information}",
+            flight.number,
+            status_name(status)
+        );
+        self.note(line);
+        let success = status < 0x8000_0000;
+        if !success {
+            return;
+        }
+        self.tally.succeeded += 1;
+        let output = request.output();
+        let Some(reply) = output.get(..information) else {
+            self.fail(&format!(
+                "#{}: information {information} exceeds the output buffer ({})",
+                flight.number,
+                output.len()
+            ));
+        };
+        if let Err(why) = check_reply(code, &request.planned, reply) {
+            self.fail(&format!("#{} {}: {why}", flight.number, code_name(code)));
+        }
+        if matches!(
+            IoctlCode(code),
+            IoctlCode::TCP_CONNECT
+                | IoctlCode::TCP_LISTEN
+                | IoctlCode::UDP_BIND
+                | IoctlCode::ACCEPT
+        ) {
+            if let Ok(opened) = protocol::parse_endpoint_reply(reply) {
+                if self.known.len() == KNOWN {
+                    self.known.pop_front();
+                }
+                self.known.push_back(opened.id.0);
+            }
+        }
+    }
+
+    /// Closes a random handle, whatever is pending on it.
+    fn close_handle(&mut self) {
+        let open = self.open_handles();
+        let Some(&slot) = self.rng.pick(&open) else {
+            return;
+        };
+        let pending = self.in_flight.iter().filter(|f| f.handle == slot).count();
+        if let Some(handle) = self.handles.get_mut(slot).and_then(Option::take) {
+            handle.close();
+        }
+        if pending > 0 {
+            self.tally.closes_mid_request += 1;
+        }
+        for flight in self.in_flight.iter_mut().filter(|f| f.handle == slot) {
+            // Closing the handle must end them: from now on they are judged as cancelled.
+            flight.handle_closed = true;
+            if flight.request.cancelled.is_none() {
+                flight.request.cancelled = Some(Instant::now());
+            }
+        }
+        self.note(format!("close handle h{slot} ({pending} pending)"));
+    }
+
+    fn cancel_one(&mut self) {
+        let count = self.in_flight.len();
+        let pick = self.rng.below(count);
+        if let Some(flight) = self.in_flight.get_mut(pick) {
+            if flight.request.cancelled.is_none() && !flight.request.poll() {
+                flight.request.cancel();
+                let number = flight.number;
+                self.tally.cancelled += 1;
+                self.note(format!("cancel #{number}"));
+            }
+        }
+    }
+
+    fn run(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        self.step();
+        self.open_handle();
+        let mut number = 0u64;
+        while shared.more() {
+            self.step();
+            match self.rng.below(100) {
+                0..=79 => {
+                    number += 1;
+                    let base = u64::try_from(self.index).unwrap_or(0) << 48;
+                    self.issue(base | number);
+                }
+                80..=89 => self.cancel_one(),
+                90..=92 => self.close_handle(),
+                93..=96 if self.open_handles().len() < HANDLES => self.open_handle(),
+                _ => {}
+            }
+            self.reap();
+            while self.in_flight.len() >= IN_FLIGHT {
+                std::thread::sleep(Duration::from_millis(1));
+                self.reap();
+            }
+        }
+        self.step();
+        // The end: cancel what is pending, close every handle, wait for every completion.
+        for flight in &mut self.in_flight {
+            flight.request.cancel();
+        }
+        for slot in self.open_handles() {
+            if let Some(handle) = self.handles.get_mut(slot).and_then(Option::take) {
+                handle.close();
+            }
+        }
+        for flight in &mut self.in_flight {
+            if flight.request.cancelled.is_none() {
+                flight.request.cancelled = Some(Instant::now());
+            }
+        }
+        while !self.in_flight.is_empty() {
+            self.reap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if let Some(progress) = self.shared.progress.get(self.index) {
+            progress.store(u64::MAX, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A success reply must be what the protocol says for its code.
+fn check_reply(code: u32, planned: &Planned, reply: &[u8]) -> Result<(), String> {
+    let fmt = |e: protocol::ProtocolError| format!("success reply does not parse: {e:?}");
+    match IoctlCode(code) {
+        IoctlCode::INFO => protocol::parse_info_reply(reply).map(drop).map_err(fmt),
+        IoctlCode::TCP_CONNECT
+        | IoctlCode::TCP_LISTEN
+        | IoctlCode::UDP_BIND
+        | IoctlCode::ACCEPT => protocol::parse_endpoint_reply(reply).map(drop).map_err(fmt),
+        IoctlCode::CLOSE => protocol::parse_close_reply(reply).map_err(fmt),
+        IoctlCode::LIST => protocol::parse_list_reply(reply).map(drop).map_err(fmt),
+        IoctlCode::DISCONNECT => protocol::parse_disconnect_reply(reply).map_err(fmt),
+        IoctlCode::SOCKET_OPTION => protocol::parse_socket_option_reply(reply)
+            .map(drop)
+            .map_err(fmt),
+        IoctlCode::SECURITY => protocol::parse_security_reply(reply).map(drop).map_err(fmt),
+        IoctlCode::RESOLVE => protocol::parse_resolve_reply(reply).map(drop).map_err(fmt),
+        IoctlCode::STATS => protocol::parse_stats_reply(reply).map(drop).map_err(fmt),
+        IoctlCode::HELD => protocol::parse_held_reply(reply).map(drop).map_err(fmt),
+        IoctlCode::SERVE => protocol::parse_serve_reply(reply).map_err(fmt),
+        IoctlCode::RECV_FROM => protocol::parse_recv_from_reply(reply)
+            .map(drop)
+            .map_err(fmt),
+        IoctlCode::SEND | IoctlCode::SEND_TO => {
+            if reply.len() == planned.output_len {
+                Ok(())
+            } else {
+                Err(format!(
+                    "sent {} of {} bytes with success",
+                    reply.len(),
+                    planned.output_len
+                ))
+            }
+        }
+        IoctlCode::RECV => Ok(()),
+        _ => Err("an unknown code succeeded".into()),
+    }
+}
+
+/// The run: workers until the budget or the deadline, then the summary line.
+pub(crate) fn run(options: &Options) -> Result<String, String> {
+    let threads = options.threads.max(1);
+    let shared = Arc::new(Shared {
+        issued: AtomicU64::new(0),
+        budget: options.requests,
+        deadline: (options.seconds > 0)
+            .then(|| Instant::now() + Duration::from_secs(options.seconds)),
+        stop: AtomicBool::new(false),
+        started: Instant::now(),
+        progress: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+        logs: (0..threads).map(|_| Mutex::new(VecDeque::new())).collect(),
+    });
+    {
+        let shared = Arc::clone(&shared);
+        let seed = options.seed;
+        std::thread::spawn(move || watchdog(&shared, seed));
+    }
+    eprintln!(
+        "wskrs-fuzz: seed {}, {} worker(s), {} request(s), {} s",
+        options.seed, options.threads, options.requests, options.seconds
+    );
+    let started = Instant::now();
+    let knobs = Knobs::new(&options.skip, options.thread_exits);
+    let workers: Vec<_> = (0..threads)
+        .map(|index| {
+            let mut worker = Worker {
+                index,
+                rng: Rng::new(options.seed.wrapping_add(u64::try_from(index).unwrap_or(0))),
+                targets: options.targets.clone(),
+                handles: Vec::new(),
+                in_flight: Vec::new(),
+                known: VecDeque::new(),
+                shared: Arc::clone(&shared),
+                tally: Tally::default(),
+                seed: options.seed,
+                knobs: knobs.clone(),
+            };
+            std::thread::spawn(move || {
+                worker.run();
+                worker.tally
+            })
+        })
+        .collect();
+    let mut total = Tally::default();
+    for worker in workers {
+        let tally = worker.join().map_err(|_| "a worker panicked".to_owned())?;
+        total.merge(&tally);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    #[allow(clippy::cast_precision_loss)] // a rate
+    let per_second = total.requests as f64 / seconds.max(1e-9);
+    let statuses: Vec<String> = total
+        .statuses
+        .iter()
+        .map(|(status, n)| format!("\"{}\":{n}", status_name(*status)))
+        .collect();
+    Ok(format!(
+        "{{\"event\":\"done\",\"seed\":{},\"threads\":{},\"requests\":{},\"seconds\":{seconds:.1},\
+         \"per_second\":{per_second:.0},\"pended\":{},\"succeeded\":{},\"cancelled\":{},\
+         \"handle_closes_mid_request\":{},\"thread_exits\":{},\"statuses\":{{{}}}}}",
+        options.seed,
+        options.threads,
+        total.requests,
+        total.pended,
+        total.succeeded,
+        total.cancelled,
+        total.closes_mid_request,
+        total.thread_exits,
+        statuses.join(",")
+    ))
+}
+
+/// Closes every endpoint LIST shows (those a mutation detached outlive their handles).
+pub(crate) fn cleanup() -> Result<String, String> {
+    let handle = Handle::open(USER_DEVICE_PATH).map_err(|e| format!("open: {e}"))?;
+    let call = |planned: Planned| -> Result<(u32, Vec<u8>), String> {
+        let mut request = Request::new(planned, 0).ok_or("CreateEventW failed")?;
+        request.issue(handle.target());
+        let started = Instant::now();
+        while !request.poll() {
+            if started.elapsed() > COMPLETE_AFTER_CANCEL {
+                return Err("a cleanup request did not complete".into());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let (status, information) = request.result.unwrap_or((u32::MAX, 0));
+        let reply = request
+            .output()
+            .get(..information)
+            .unwrap_or_default()
+            .to_vec();
+        Ok((status, reply))
+    };
+    let (status, reply) = call(Planned {
+        code: IoctlCode::LIST.0,
+        input: protocol::encode_list().to_vec(),
+        output_len: protocol::list_output_len(4096),
+        how: "cleanup".into(),
+    })?;
+    if status != 0 {
+        return Err(format!("LIST failed: {}", status_name(status)));
+    }
+    let ids: Vec<EndpointId> = protocol::parse_list_reply(&reply)
+        .map_err(|e| format!("LIST reply: {e:?}"))?
+        .iter()
+        .map(|endpoint| endpoint.id)
+        .collect();
+    let mut closed = 0;
+    for id in &ids {
+        let (status, _) = call(Planned {
+            code: IoctlCode::CLOSE.0,
+            input: protocol::encode_close(*id).to_vec(),
+            output_len: 8,
+            how: "cleanup".into(),
+        })?;
+        if status == 0 {
+            closed += 1;
+        }
+    }
+    Ok(format!(
+        "{{\"event\":\"cleanup\",\"listed\":{},\"closed\":{closed}}}",
+        ids.len()
+    ))
+}

@@ -1,0 +1,227 @@
+//! The fuzzer's Windows I/O: device handles and requests in flight, each with its own
+//! OVERLAPPED, event and buffers in one heap block that lives until the request completed
+//! (whatever happened to its handle or the thread that issued it).
+//!
+//! This is the only module with `unsafe`.
+#![allow(unsafe_code)]
+
+use std::ffi::c_void;
+use std::ptr;
+use std::time::Instant;
+
+use windows_sys::Wdk::System::IO::NtDeviceIoControlFile;
+use windows_sys::Win32::Foundation::{
+    CloseHandle, GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE, STATUS_PENDING,
+};
+use windows_sys::Win32::Storage::FileSystem::{
+    CreateFileW, FILE_ATTRIBUTE_NORMAL, FILE_FLAG_OVERLAPPED, OPEN_EXISTING,
+};
+use windows_sys::Win32::System::Threading::{CreateEventW, WaitForSingleObject};
+use windows_sys::Win32::System::IO::{CancelIoEx, IO_STATUS_BLOCK, OVERLAPPED};
+
+use crate::gen::Planned;
+
+/// An open device handle (overlapped), closed on drop or by [`Handle::close`].
+///
+/// # Invariants
+/// `0` is a handle from `CreateFileW`, owned here.
+pub(crate) struct Handle(HANDLE);
+
+// SAFETY: a handle may be used and closed from any thread.
+unsafe impl Send for Handle {}
+
+impl Handle {
+    /// Opens `path` for overlapped I/O.
+    pub(crate) fn open(path: &str) -> std::io::Result<Self> {
+        let wide: Vec<u16> = path.encode_utf16().chain(Some(0)).collect();
+        // SAFETY: `wide` is NUL-terminated and outlives the call; the rest may be null.
+        let handle = unsafe {
+            CreateFileW(
+                wide.as_ptr(),
+                GENERIC_READ | GENERIC_WRITE,
+                0,
+                ptr::null(),
+                OPEN_EXISTING,
+                FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED,
+                ptr::null_mut(),
+            )
+        };
+        if handle == INVALID_HANDLE_VALUE {
+            return Err(std::io::Error::last_os_error());
+        }
+        // INVARIANT: CreateFileW succeeded.
+        Ok(Self(handle))
+    }
+
+    /// The handle's value, for issuing requests (from any thread).
+    pub(crate) fn target(&self) -> Target {
+        Target(self.0)
+    }
+
+    /// Closes the handle, maybe while requests on it are pending (the driver then cleans
+    /// up the handle's endpoints and must complete them).
+    pub(crate) fn close(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the handle is owned (type invariant) and closed once, here.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// A handle's value to send a request through; the [`Handle`] stays its owner (a request
+/// through a handle closed meanwhile fails with an invalid-handle status, nothing more).
+#[derive(Clone, Copy)]
+pub(crate) struct Target(HANDLE);
+
+// SAFETY: a handle value may be used from any thread.
+unsafe impl Send for Target {}
+
+/// A request handed to the driver and not yet seen complete.
+///
+/// # Invariants
+/// While `pending`, the I/O manager may write `status_block` and `output` and read `input`
+/// and `output`: the block is boxed (stable address) and never freed while pending (its
+/// `Drop` waits; a request that never completes is leaked, not freed).
+pub(crate) struct Request {
+    pub(crate) planned: Planned,
+    /// The handle value it went to (for CancelIoEx; the handle may be closed since).
+    handle: HANDLE,
+    event: HANDLE,
+    status_block: IO_STATUS_BLOCK,
+    output: Vec<u8>,
+    pending: bool,
+    /// Final (status, information) once known.
+    pub(crate) result: Option<(u32, usize)>,
+    pub(crate) issued: Instant,
+    pub(crate) cancelled: Option<Instant>,
+}
+
+// SAFETY: the request's memory is owned by the box; handles are usable from any thread.
+unsafe impl Send for Request {}
+
+impl Request {
+    /// A request not yet issued, with its output buffer (`fill` as its bytes, for SEND).
+    pub(crate) fn new(planned: Planned, fill: u8) -> Option<Box<Self>> {
+        // SAFETY: no name or attributes; manual reset, not signalled.
+        let event = unsafe { CreateEventW(ptr::null(), 1, 0, ptr::null()) };
+        if event.is_null() {
+            return None;
+        }
+        let output = vec![fill; planned.output_len];
+        Some(Box::new(Self {
+            planned,
+            handle: ptr::null_mut(),
+            event,
+            status_block: IO_STATUS_BLOCK::default(),
+            output,
+            pending: false,
+            result: None,
+            issued: Instant::now(),
+            cancelled: None,
+        }))
+    }
+
+    /// Sends the request through `handle` (NtDeviceIoControlFile, as DeviceIoControl does,
+    /// keeping the NTSTATUS of a request that fails at once).
+    pub(crate) fn issue(self: &mut Box<Self>, handle: Target) {
+        self.handle = handle.0;
+        self.issued = Instant::now();
+        let input_len = u32::try_from(self.planned.input.len()).unwrap_or(u32::MAX);
+        let output_len = u32::try_from(self.output.len()).unwrap_or(u32::MAX);
+        let input = if self.planned.input.is_empty() {
+            ptr::null()
+        } else {
+            self.planned.input.as_ptr().cast::<c_void>()
+        };
+        let output = if self.output.is_empty() {
+            ptr::null_mut()
+        } else {
+            self.output.as_mut_ptr().cast::<c_void>()
+        };
+        self.status_block.Anonymous.Status = STATUS_PENDING;
+        let block = &raw mut self.status_block;
+        // SAFETY: `handle` and `event` are valid; `block`, `input` and `output` point into
+        // this boxed request, which stays allocated until the request completed (type
+        // invariant); the lengths are those of the buffers.
+        let status = unsafe {
+            NtDeviceIoControlFile(
+                handle.0,
+                self.event,
+                None,
+                ptr::null(),
+                block,
+                self.planned.code,
+                input,
+                input_len,
+                output,
+                output_len,
+            )
+        };
+        if status == STATUS_PENDING {
+            self.pending = true;
+        } else {
+            #[allow(clippy::cast_sign_loss)] // an NTSTATUS's bits
+            let status = status as u32;
+            // A failure at once wrote no status block; a success did.
+            let information = if status >= 0x8000_0000 {
+                0
+            } else {
+                self.status_block.Information
+            };
+            self.result = Some((status, information));
+        }
+    }
+
+    /// Whether the request completed (its result is then set). Never blocks.
+    pub(crate) fn poll(&mut self) -> bool {
+        if self.result.is_some() {
+            return true;
+        }
+        // SAFETY: `event` is valid; a zero timeout only tests it.
+        if unsafe { WaitForSingleObject(self.event, 0) } != 0 {
+            return false;
+        }
+        // SAFETY: the event is set after the I/O manager wrote the status block.
+        let status = unsafe { ptr::read_volatile(&raw const self.status_block.Anonymous.Status) };
+        if status == STATUS_PENDING {
+            return false;
+        }
+        self.pending = false;
+        #[allow(clippy::cast_sign_loss)] // an NTSTATUS's bits
+        let status = status as u32;
+        self.result = Some((status, self.status_block.Information));
+        true
+    }
+
+    /// `CancelIoEx` for this request (a no-op once it completed or its handle is closed).
+    pub(crate) fn cancel(&mut self) {
+        if self.pending && self.cancelled.is_none() {
+            self.cancelled = Some(Instant::now());
+            let overlapped = (&raw const self.status_block).cast::<OVERLAPPED>();
+            // SAFETY: an IO_STATUS_BLOCK is how NtDeviceIoControlFile saw the OVERLAPPED
+            // that CancelIoEx matches by address; a stale handle makes the call fail, nothing
+            // more.
+            unsafe { CancelIoEx(self.handle, overlapped) };
+        }
+    }
+
+    /// The output buffer as the driver left it.
+    pub(crate) fn output(&self) -> &[u8] {
+        &self.output
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        while self.pending && !self.poll() {
+            // SAFETY: `event` is valid; the request's memory must outlive the request.
+            unsafe { WaitForSingleObject(self.event, 1000) };
+        }
+        // SAFETY: the event is owned and closed once, here.
+        unsafe { CloseHandle(self.event) };
+    }
+}
