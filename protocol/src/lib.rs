@@ -52,11 +52,11 @@ pub use client::{
     encode_recv, encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to,
     encode_serve, encode_socket_option, encode_stats, encode_tcp_connect, encode_tcp_connect_with,
     encode_tcp_listen, encode_tcp_listen_with, encode_udp_bind, list_output_len, parse_close_reply,
-    parse_disconnect_reply, parse_endpoint_reply, parse_held_reply, parse_info_reply, parse_list_reply,
-    parse_recv_from_reply, parse_resolve_reply, parse_security_reply, parse_serve_reply,
-    parse_socket_option_reply, parse_stats_reply, recv_from_output_len, resolve_output_len,
-    CountedReply, DriverInfo, EndpointActivity, EndpointList, EndpointStatus, ListenOptions,
-    OpenedEndpoint, ReceivedFrom, ResolvedAddresses,
+    parse_disconnect_reply, parse_endpoint_reply, parse_held_reply, parse_info_reply,
+    parse_list_reply, parse_recv_from_reply, parse_resolve_reply, parse_security_reply,
+    parse_serve_reply, parse_socket_option_reply, parse_stats_reply, recv_from_output_len,
+    resolve_output_len, CountedReply, DriverInfo, EndpointActivity, EndpointList, EndpointStatus,
+    ListenOptions, OpenedEndpoint, ReceivedFrom, ResolvedAddresses,
 };
 pub use codes::{
     ctl_code, IoctlCode, DEVICE_TYPE, FILE_ANY_ACCESS, FILE_READ_DATA, FILE_WRITE_DATA,

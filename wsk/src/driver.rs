@@ -74,7 +74,6 @@ use core::ptr::NonNull;
 
 use wsk_bindings as sys;
 
-
 use crate::{SpinLock, WskClient};
 
 mod sealed {

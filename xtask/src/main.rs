@@ -176,14 +176,8 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
             }
             e2e::run(&layout, &built, &names, &[shell], &[Provider::chosen()?])
         }
-        "bench" => {
-            let options = bench::Options::parse(&utf8_args(rest)?)?;
-            bench::run(&layout, &options)
-        }
-        "fuzz" => {
-            let options = fuzz::Options::parse(&utf8_args(rest)?)?;
-            fuzz::run(&layout, &options)
-        }
+        "bench" => bench::run(&layout, &bench::Options::parse(&utf8_args(rest)?)?),
+        "fuzz" => fuzz::run(&layout, &fuzz::Options::parse(&utf8_args(rest)?)?),
         "conformance" => {
             let providers = conformance::parse_providers(&utf8_args(rest)?)?;
             setup::ensure(&layout)?;
@@ -207,14 +201,13 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
             };
             wine::wskctl_passthrough(&layout, rest)
         }
-        "down" => {
+        "down" | "clean-prefix" => {
             no_args(command, rest)?;
-            wine::down(&layout)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        "clean-prefix" => {
-            no_args(command, rest)?;
-            wine::clean_prefix(&layout)?;
+            if command == "down" {
+                wine::down(&layout)?;
+            } else {
+                wine::clean_prefix(&layout)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         other => {

@@ -10,10 +10,10 @@ use core::net::SocketAddr;
 use core::time::Duration;
 
 use wsk::driver::ClientSlot;
-use wskrs_kernel::{ControlDeviceSlot, ControlDeviceSpec};
 use wsk::nt::{DRIVER_OBJECT, NTSTATUS, UNICODE_STRING};
 use wsk::task::{ConnectionHandler, ConnectionStep, ConnectionTask, ListenHandler, ListenTask};
 use wsk::{AcceptedConnection, Error, ListenSocket, NtStatus, SpinLock, WskClient};
+use wskrs_kernel::{ControlDeviceSlot, ControlDeviceSpec};
 
 /// Where the server listens (`LISTEN_ADDR` at build time).
 const LISTEN_ADDR: &str = match option_env!("LISTEN_ADDR") {

@@ -9,9 +9,9 @@
 use core::time::Duration;
 
 use wsk::driver::ClientSlot;
-use wskrs_kernel::{ControlDeviceSlot, ControlDeviceSpec};
 use wsk::nt::{DRIVER_OBJECT, NTSTATUS, UNICODE_STRING};
 use wsk::{ConnectionSocket, NtStatus, WskClient};
+use wskrs_kernel::{ControlDeviceSlot, ControlDeviceSpec};
 
 /// Where the echo server listens (`ECHO_SERVER` at build time).
 const ECHO_SERVER: &str = match option_env!("ECHO_SERVER") {
