@@ -819,16 +819,7 @@ pub fn parse_resolve_reply(bytes: &[u8]) -> Result<ResolvedAddresses<'_>, Protoc
 /// As [`parse_info_reply`].
 pub fn parse_stats_reply(bytes: &[u8]) -> Result<Stats, ProtocolError> {
     let reply: StatsReply = read_fixed_reply(bytes)?;
-    Ok(Stats {
-        endpoints_open: reply.endpoints_open,
-        endpoints_peak: reply.endpoints_peak,
-        endpoints_opened: reply.endpoints_opened,
-        bytes_sent: reply.bytes_sent,
-        bytes_received: reply.bytes_received,
-        connections_served: reply.connections_served,
-        errors: reply.errors,
-        uptime_ms: reply.uptime_ms,
-    })
+    Ok(reply.stats)
 }
 
 /// Reads a HELD reply.
@@ -838,12 +829,5 @@ pub fn parse_stats_reply(bytes: &[u8]) -> Result<Stats, ProtocolError> {
 /// As [`parse_info_reply`].
 pub fn parse_held_reply(bytes: &[u8]) -> Result<Held, ProtocolError> {
     let reply: HeldReply = read_fixed_reply(bytes)?;
-    Ok(Held {
-        pool_allocations: reply.pool_allocations,
-        pool_bytes: reply.pool_bytes,
-        irps: reply.irps,
-        mdls: reply.mdls,
-        sockets: reply.sockets,
-        work_items: reply.work_items,
-    })
+    Ok(reply.held)
 }

@@ -278,14 +278,7 @@ pub fn write_stats(out: &mut [u8], stats: &Stats) -> Result<usize, ProtocolError
         out,
         &StatsReply {
             header: header(StatsReply::LEN_U32),
-            endpoints_open: stats.endpoints_open,
-            endpoints_peak: stats.endpoints_peak,
-            endpoints_opened: stats.endpoints_opened,
-            bytes_sent: stats.bytes_sent,
-            bytes_received: stats.bytes_received,
-            connections_served: stats.connections_served,
-            errors: stats.errors,
-            uptime_ms: stats.uptime_ms,
+            stats: *stats,
         },
     )
 }
@@ -300,12 +293,7 @@ pub fn write_held(out: &mut [u8], held: &Held) -> Result<usize, ProtocolError> {
         out,
         &HeldReply {
             header: header(HeldReply::LEN_U32),
-            pool_allocations: held.pool_allocations,
-            pool_bytes: held.pool_bytes,
-            irps: held.irps,
-            mdls: held.mdls,
-            sockets: held.sockets,
-            work_items: held.work_items,
+            held: *held,
         },
     )
 }

@@ -3,6 +3,8 @@
 use core::fmt;
 use core::str::FromStr;
 
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
 use crate::{
     ProtocolError, KIND_TCP_CONNECTION, KIND_TCP_LISTENER, KIND_UDP, OPT_EXCLUSIVEADDRUSE,
     OPT_IPV6_V6ONLY, OPT_KEEPALIVE, OPT_NODELAY, OPT_RCVBUF, OPT_REUSEADDR, OPT_SNDBUF,
@@ -235,8 +237,12 @@ impl OptionId {
     }
 }
 
-/// Driver-wide counters since the driver loaded (the STATS reply).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// Driver-wide counters since the driver loaded (the STATS reply, which carries this layout
+/// after its header).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct Stats {
     /// Endpoints open now.
     pub endpoints_open: u32,
@@ -257,8 +263,12 @@ pub struct Stats {
 }
 
 /// What the driver's WSK library holds now (the HELD reply): after every endpoint it opened
-/// is closed, each count is back where it was before (else something leaked).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// is closed, each count is back where it was before (else something leaked). The HELD reply
+/// carries this layout after its header.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct Held {
     /// Nonpaged pool allocations not freed.
     pub pool_allocations: u64,

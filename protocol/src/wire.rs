@@ -8,7 +8,7 @@ use core::mem::size_of;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 
-use crate::ProtocolError;
+use crate::{Held, ProtocolError, Stats};
 
 /// The first field of every request and reply.
 #[repr(C)]
@@ -586,22 +586,8 @@ header_only! {
 pub struct StatsReply {
     /// Common header.
     pub header: Header,
-    /// Endpoints open now.
-    pub endpoints_open: u32,
-    /// The most endpoints open at once.
-    pub endpoints_peak: u32,
-    /// Endpoints opened in all.
-    pub endpoints_opened: u64,
-    /// Bytes sent by all endpoints and services.
-    pub bytes_sent: u64,
-    /// Bytes received by all endpoints and services.
-    pub bytes_received: u64,
-    /// Connections accepted and served by all listeners.
-    pub connections_served: u64,
-    /// Operations that failed.
-    pub errors: u64,
-    /// Milliseconds since the driver loaded.
-    pub uptime_ms: u64,
+    /// The counters, in [`Stats`]' own layout.
+    pub stats: Stats,
 }
 
 /// HELD request.
@@ -622,18 +608,8 @@ pub struct HeldRequest {
 pub struct HeldReply {
     /// Common header.
     pub header: Header,
-    /// Nonpaged pool allocations not freed.
-    pub pool_allocations: u64,
-    /// Bytes of those allocations.
-    pub pool_bytes: u64,
-    /// IRPs not freed.
-    pub irps: u64,
-    /// MDLs not freed.
-    pub mdls: u64,
-    /// Provider sockets not closed.
-    pub sockets: u64,
-    /// Work items not freed.
-    pub work_items: u64,
+    /// The counts, in [`Held`]'s own layout.
+    pub held: Held,
 }
 
 /// The fixed size of a wire struct, checked at compile time against the documented number.
@@ -726,7 +702,7 @@ mod tests {
         SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply, TcpConnectRequest,
         TcpListenRequest, UdpBindRequest, WireAddr,
     };
-    use crate::ProtocolError;
+    use crate::{Held, ProtocolError, Stats};
     use core::mem::offset_of;
     use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
     use zerocopy::IntoBytes;
@@ -798,20 +774,20 @@ mod tests {
         assert_eq!(offset_of!(ResolveRequest, service), 272);
         assert_eq!(offset_of!(ResolveReply, count), 8);
         assert_eq!(offset_of!(ResolveReply, total), 12);
-        assert_eq!(offset_of!(StatsReply, endpoints_open), 8);
-        assert_eq!(offset_of!(StatsReply, endpoints_peak), 12);
-        assert_eq!(offset_of!(StatsReply, endpoints_opened), 16);
-        assert_eq!(offset_of!(StatsReply, bytes_sent), 24);
-        assert_eq!(offset_of!(StatsReply, bytes_received), 32);
-        assert_eq!(offset_of!(StatsReply, connections_served), 40);
-        assert_eq!(offset_of!(StatsReply, errors), 48);
-        assert_eq!(offset_of!(StatsReply, uptime_ms), 56);
-        assert_eq!(offset_of!(HeldReply, pool_allocations), 8);
-        assert_eq!(offset_of!(HeldReply, pool_bytes), 16);
-        assert_eq!(offset_of!(HeldReply, irps), 24);
-        assert_eq!(offset_of!(HeldReply, mdls), 32);
-        assert_eq!(offset_of!(HeldReply, sockets), 40);
-        assert_eq!(offset_of!(HeldReply, work_items), 48);
+        assert_eq!(offset_of!(StatsReply, stats), 8);
+        assert_eq!(offset_of!(Stats, endpoints_peak), 4);
+        assert_eq!(offset_of!(Stats, endpoints_opened), 8);
+        assert_eq!(offset_of!(Stats, bytes_sent), 16);
+        assert_eq!(offset_of!(Stats, bytes_received), 24);
+        assert_eq!(offset_of!(Stats, connections_served), 32);
+        assert_eq!(offset_of!(Stats, errors), 40);
+        assert_eq!(offset_of!(Stats, uptime_ms), 48);
+        assert_eq!(offset_of!(HeldReply, held), 8);
+        assert_eq!(offset_of!(Held, pool_bytes), 8);
+        assert_eq!(offset_of!(Held, irps), 16);
+        assert_eq!(offset_of!(Held, mdls), 24);
+        assert_eq!(offset_of!(Held, sockets), 32);
+        assert_eq!(offset_of!(Held, work_items), 40);
     }
 
     #[test]
