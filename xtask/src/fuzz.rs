@@ -5,7 +5,7 @@
 //!
 //! This module owns the command's options, the run and its report lines (`fuzz [...]: ...`).
 
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
@@ -17,7 +17,7 @@ use crate::layout::Layout;
 use crate::peers::{self, Peer};
 use crate::provider::Provider;
 use crate::shell::Shell;
-use crate::util::{fmt_duration, json_u64, parse_json_output, say};
+use crate::util::{fmt_duration, json_u64, say};
 use crate::wine::{Session, Wine, WSKCTL_TIMEOUT};
 
 /// Ports the fuzzer's listeners and UDP sockets bind (Linux clients churn against them).
@@ -128,21 +128,6 @@ fn build_fuzzer(layout: &Layout) -> Result<std::path::PathBuf> {
     )
 }
 
-/// Pins this process and every thread and child it will have to CPU 0.
-fn pin_to_cpu0() -> Result<()> {
-    let pid = std::process::id().to_string();
-    let status = Command::new("taskset")
-        .args(["-a", "-cp", "0", &pid])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("running taskset (util-linux)")?;
-    if !status.success() {
-        bail!("taskset -a -cp 0 {pid} failed: {status}");
-    }
-    say("fuzz: pinned to CPU 0 (taskset): Wine, the driver, the peers and the fuzzer");
-    Ok(())
-}
-
 /// `cargo xtask fuzz`: one run with the chosen shell and provider (defaults: WDM, wsk-rs).
 pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
     crate::setup::ensure(layout)?;
@@ -191,7 +176,7 @@ pub(crate) fn run_with(
 ) -> Result<bool> {
     let exe = build_fuzzer(layout)?;
     if options.pin {
-        pin_to_cpu0()?;
+        crate::util::pin_to_cpu0("fuzz: Wine, the driver, the peers and the fuzzer")?;
     }
     shell.select();
     provider.select();
@@ -241,18 +226,6 @@ pub(crate) fn run_with(
         return Ok(false);
     }
     Ok(ok)
-}
-
-/// (endpoints open, HELD counters) as `wskctl --json stats` reports them.
-fn held(wine: &Wine) -> Result<(u64, Value)> {
-    let out = wine.wskctl_ok(&["--json", "stats"], WSKCTL_TIMEOUT)?;
-    let stats = parse_json_output(&out.stdout)?;
-    let held = stats
-        .get("held")
-        .filter(|h| h.is_object())
-        .cloned()
-        .with_context(|| format!("`wskctl stats` reports no HELD counters: {stats}"))?;
-    Ok((json_u64(&stats, "endpoints_open")?, held))
 }
 
 /// The Linux peers: an echo server, a sink, a UDP answerer, and the churn client.
@@ -319,7 +292,7 @@ fn fuzz_session(
     wine.load_driver()?;
     // The driver registers with WSK on its first request: read the baseline after one.
     let _ = wine.wskctl_ok(&["info"], WSKCTL_TIMEOUT)?;
-    let (open_before, held_before) = held(wine)?;
+    let (open_before, held_before) = crate::e2e::held::now(wine)?;
     let mut listen = Vec::new();
     for _ in 0..LISTEN_PORTS {
         listen.push(crate::util::free_port()?);
@@ -462,7 +435,7 @@ fn after_run(
     let echoed = echo.success() && echo.stdout.contains(text);
     let deadline = Instant::now() + SETTLE;
     let (open, held_after) = loop {
-        let (open, held_after) = held(wine)?;
+        let (open, held_after) = crate::e2e::held::now(wine)?;
         if (open == open_before && held_after == *held_before) || Instant::now() >= deadline {
             break (open, held_after);
         }

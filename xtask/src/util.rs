@@ -169,6 +169,23 @@ pub(crate) fn say(line: &str) {
     let _ = out.flush();
 }
 
+/// Pins this process and every thread and child it will have to CPU 0 (timings on these
+/// 2-vCPU machines are bimodal unless every process is pinned); `what` names the run and
+/// what it starts, for the line that says so.
+pub(crate) fn pin_to_cpu0(what: &str) -> Result<()> {
+    let pid = std::process::id().to_string();
+    let status = std::process::Command::new("taskset")
+        .args(["-a", "-cp", "0", &pid])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("running taskset (util-linux)")?;
+    if !status.success() {
+        bail!("taskset -a -cp 0 {pid} failed: {status}");
+    }
+    say(&format!("{what}: pinned to CPU 0 (taskset)"));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

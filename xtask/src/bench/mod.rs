@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -288,7 +288,7 @@ pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
     crate::setup::ensure(layout)?;
     let built = artifacts::build(layout)?;
     let exe = windows::build(layout)?;
-    pin_to_one_cpu()?;
+    crate::util::pin_to_cpu0("bench: Wine, the driver, the peers and the clients")?;
     let plan = Plan::for_options(options);
     let combos = combinations(options)?;
 
@@ -358,21 +358,6 @@ fn combinations(options: &Options) -> Result<Vec<(Shell, Provider)>> {
         .iter()
         .flat_map(|s| providers.iter().map(move |p| (*s, *p)))
         .collect())
-}
-
-/// Pins this process and every thread and child it will have to CPU 0.
-fn pin_to_one_cpu() -> Result<()> {
-    let pid = std::process::id().to_string();
-    let status = Command::new("taskset")
-        .args(["-a", "-cp", "0", &pid])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("running taskset (util-linux)")?;
-    if !status.success() {
-        bail!("taskset -a -cp 0 {pid} failed: {status}");
-    }
-    say("bench: pinned to CPU 0 (taskset): Wine, the driver, the peers and the clients");
-    Ok(())
 }
 
 /// `wskctl --json tcp listen 127.0.0.1:0-ish --service S --detach`: the listener's address.

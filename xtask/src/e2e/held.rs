@@ -26,8 +26,8 @@ pub(super) struct Baseline {
     endpoints_open: u64,
 }
 
-/// (endpoints open, held counters) now.
-fn now(wine: &Wine) -> Result<(u64, Value)> {
+/// (endpoints open, HELD counters) now, as `wskctl --json stats` reports them.
+pub(crate) fn now(wine: &Wine) -> Result<(u64, Value)> {
     let stats = json_ok(wine, &["stats"])?;
     let held = stats
         .get("held")

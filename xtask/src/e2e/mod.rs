@@ -17,7 +17,7 @@ mod abi;
 mod cancel;
 mod driver;
 mod endpoints;
-mod held;
+pub(crate) mod held;
 mod helpers;
 mod isolation;
 mod options;
