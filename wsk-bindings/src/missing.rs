@@ -847,3 +847,148 @@ extern "system" {
     /// The running Windows version. IRQL: PASSIVE_LEVEL. Always `STATUS_SUCCESS`.
     pub fn RtlGetVersion(info: *mut RTL_OSVERSIONINFOW) -> NTSTATUS;
 }
+
+// Winsock's secure socket extensions (mstcpip.h, Windows Vista and later), which Wine's
+// mstcpip.h lacks. Codes: `_WSAIOW(IOC_VENDOR, 200)` etc. (mstcpip.h), values as the Windows
+// SDK metadata gives them. Layouts: the SDK's mstcpip.h and the structures' pages
+// (https://learn.microsoft.com/windows/win32/api/mstcpip/), `SOCKADDR_STORAGE` 8-aligned.
+
+/// `SIO_SET_SECURITY`: apply `SOCKET_SECURITY_SETTINGS` (before bind / connect).
+pub const SIO_SET_SECURITY: u32 = 0x9800_00C8;
+/// `SIO_QUERY_SECURITY`: `SOCKET_SECURITY_QUERY_TEMPLATE` in, `SOCKET_SECURITY_QUERY_INFO` out.
+pub const SIO_QUERY_SECURITY: u32 = 0xD800_00C9;
+/// `SIO_SET_PEER_TARGET_NAME`: `SOCKET_PEER_TARGET_NAME` in.
+pub const SIO_SET_PEER_TARGET_NAME: u32 = 0x9800_00CA;
+/// `SIO_DELETE_PEER_TARGET_NAME`: the peer's `SOCKADDR` in.
+pub const SIO_DELETE_PEER_TARGET_NAME: u32 = 0x9800_00CB;
+
+/// `SOCKET_SECURITY_PROTOCOL_DEFAULT`.
+pub const SOCKET_SECURITY_PROTOCOL_DEFAULT: u32 = 0;
+/// `SOCKET_SECURITY_PROTOCOL_IPSEC`.
+pub const SOCKET_SECURITY_PROTOCOL_IPSEC: u32 = 1;
+/// `SOCKET_SECURITY_PROTOCOL_IPSEC2` (Windows 7 and later).
+pub const SOCKET_SECURITY_PROTOCOL_IPSEC2: u32 = 2;
+/// `SOCKET_SECURITY_PROTOCOL_INVALID`: the first value past the defined ones.
+pub const SOCKET_SECURITY_PROTOCOL_INVALID: u32 = 3;
+
+/// `SOCKET_SETTINGS_GUARANTEE_ENCRYPTION`: no packet leaves unencrypted.
+pub const SOCKET_SETTINGS_GUARANTEE_ENCRYPTION: u32 = 0x1;
+/// `SOCKET_SETTINGS_ALLOW_INSECURE`: clear text is allowed when security cannot be negotiated.
+pub const SOCKET_SETTINGS_ALLOW_INSECURE: u32 = 0x2;
+/// `SOCKET_SETTINGS_IPSEC_SKIP_FILTER_INSTANTIATION`.
+pub const SOCKET_SETTINGS_IPSEC_SKIP_FILTER_INSTANTIATION: u32 = 0x1;
+/// `SOCKET_SETTINGS_IPSEC_OPTIONAL_PEER_NAME_VERIFICATION`.
+pub const SOCKET_SETTINGS_IPSEC_OPTIONAL_PEER_NAME_VERIFICATION: u32 = 0x2;
+/// `SOCKET_SETTINGS_IPSEC_ALLOW_FIRST_INBOUND_PKT_UNENCRYPTED`.
+pub const SOCKET_SETTINGS_IPSEC_ALLOW_FIRST_INBOUND_PKT_UNENCRYPTED: u32 = 0x4;
+/// `SOCKET_SETTINGS_IPSEC_PEER_NAME_IS_RAW_FORMAT`.
+pub const SOCKET_SETTINGS_IPSEC_PEER_NAME_IS_RAW_FORMAT: u32 = 0x8;
+
+/// `SOCKET_INFO_CONNECTION_SECURED`.
+pub const SOCKET_INFO_CONNECTION_SECURED: u32 = 0x1;
+/// `SOCKET_INFO_CONNECTION_ENCRYPTED`.
+pub const SOCKET_INFO_CONNECTION_ENCRYPTED: u32 = 0x2;
+/// `SOCKET_INFO_CONNECTION_IMPERSONATED`.
+pub const SOCKET_INFO_CONNECTION_IMPERSONATED: u32 = 0x4;
+
+/// `SOCKET_SECURITY_SETTINGS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SOCKET_SECURITY_SETTINGS {
+    /// A `SOCKET_SECURITY_PROTOCOL_*` value.
+    pub SecurityProtocol: u32,
+    /// `SOCKET_SETTINGS_*` flags.
+    pub SecurityFlags: u32,
+}
+
+/// `SOCKET_SECURITY_SETTINGS_IPSEC` without its trailing `AllStrings` (user name, domain name
+/// and password, UTF-16, concatenated; each `*StringLen` in bytes), which starts at
+/// [`SOCKET_SECURITY_SETTINGS_IPSEC_STRINGS`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SOCKET_SECURITY_SETTINGS_IPSEC {
+    /// Must be `SOCKET_SECURITY_PROTOCOL_IPSEC`.
+    pub SecurityProtocol: u32,
+    /// `SOCKET_SETTINGS_*` flags.
+    pub SecurityFlags: u32,
+    /// `SOCKET_SETTINGS_IPSEC_*` flags.
+    pub IpsecFlags: u32,
+    /// WFP key of the AuthIP main-mode provider context (zero: none).
+    pub AuthipMMPolicyKey: [u8; 16],
+    /// WFP key of the AuthIP quick-mode provider context (zero: none).
+    pub AuthipQMPolicyKey: [u8; 16],
+    /// Reserved.
+    pub Reserved: [u8; 16],
+    /// Reserved.
+    pub Reserved2: u64,
+    /// Bytes of the user name in `AllStrings`.
+    pub UserNameStringLen: u32,
+    /// Bytes of the domain name in `AllStrings`.
+    pub DomainNameStringLen: u32,
+    /// Bytes of the password in `AllStrings`.
+    pub PasswordStringLen: u32,
+}
+
+/// Offset of `SOCKET_SECURITY_SETTINGS_IPSEC::AllStrings`.
+pub const SOCKET_SECURITY_SETTINGS_IPSEC_STRINGS: usize = 84;
+
+/// `SOCKET_PEER_TARGET_NAME` without its trailing `AllStrings` (the name, UTF-16), which
+/// starts at [`SOCKET_PEER_TARGET_NAME_STRINGS`].
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SOCKET_PEER_TARGET_NAME {
+    /// A `SOCKET_SECURITY_PROTOCOL_*` value.
+    pub SecurityProtocol: u32,
+    /// The peer (datagram sockets; ignored for connection-oriented ones).
+    pub PeerAddress: crate::SOCKADDR_STORAGE,
+    /// The name's length: bytes by the documentation; see `wsk::secure` for what Windows does.
+    pub PeerTargetNameStringLen: u32,
+}
+
+/// Offset of `SOCKET_PEER_TARGET_NAME::AllStrings`.
+pub const SOCKET_PEER_TARGET_NAME_STRINGS: usize = 140;
+
+/// `SOCKET_SECURITY_QUERY_TEMPLATE`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SOCKET_SECURITY_QUERY_TEMPLATE {
+    /// A `SOCKET_SECURITY_PROTOCOL_*` value.
+    pub SecurityProtocol: u32,
+    /// The peer (datagram sockets; ignored for connected TCP sockets).
+    pub PeerAddress: crate::SOCKADDR_STORAGE,
+    /// Access for the peer's token handles; 0 asks for no handle.
+    pub PeerTokenAccessMask: u32,
+}
+
+/// `SOCKET_SECURITY_QUERY_INFO`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SOCKET_SECURITY_QUERY_INFO {
+    /// The protocol that secures the connection.
+    pub SecurityProtocol: u32,
+    /// `SOCKET_INFO_CONNECTION_*` flags.
+    pub Flags: u32,
+    /// Handle of the peer application's token (0: none).
+    pub PeerApplicationAccessTokenHandle: u64,
+    /// Handle of the peer machine's token (0: none).
+    pub PeerMachineAccessTokenHandle: u64,
+}
+
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<SOCKET_SECURITY_SETTINGS>() == 8);
+    assert!(offset_of!(SOCKET_SECURITY_SETTINGS_IPSEC, AuthipMMPolicyKey) == 12);
+    assert!(offset_of!(SOCKET_SECURITY_SETTINGS_IPSEC, Reserved2) == 64);
+    assert!(offset_of!(SOCKET_SECURITY_SETTINGS_IPSEC, PasswordStringLen) == 80);
+    assert!(size_of::<SOCKET_SECURITY_SETTINGS_IPSEC>() == 88);
+    assert!(size_of::<crate::SOCKADDR_STORAGE>() == 128);
+    assert!(offset_of!(SOCKET_PEER_TARGET_NAME, PeerAddress) == 8);
+    assert!(offset_of!(SOCKET_PEER_TARGET_NAME, PeerTargetNameStringLen) == 136);
+    assert!(size_of::<SOCKET_PEER_TARGET_NAME>() == 144);
+    assert!(offset_of!(SOCKET_SECURITY_QUERY_TEMPLATE, PeerTokenAccessMask) == 136);
+    assert!(size_of::<SOCKET_SECURITY_QUERY_TEMPLATE>() == 144);
+    assert!(size_of::<SOCKET_SECURITY_QUERY_INFO>() == 24);
+    // _WSAIOW(IOC_VENDOR, n) = IOC_IN | IOC_VENDOR | n; _WSAIORW adds IOC_OUT.
+    assert!(SIO_SET_SECURITY == 0x8000_0000 | 0x1800_0000 | 200);
+    assert!(SIO_QUERY_SECURITY == 0xC000_0000 | 0x1800_0000 | 201);
+};

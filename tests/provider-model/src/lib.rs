@@ -13,6 +13,8 @@
 //! - [`security`]: cached security descriptors (`WSK_CACHE_SD`, `WSK_RELEASE_SD`,
 //!   `SO_WSK_SECURITY`) and the client control codes that manage them.
 //! - [`irp`]: `Irp->CancelRoutine` swapped as `IoSetCancelRoutine` does.
+//! - [`secure`]: Winsock's secure socket extensions (`SIO_SET_SECURITY` and the rest) as a
+//!   provider without IPsec answers them.
 //! - [`sharing`]: which second bind to an address in use succeeds (the WSK documentation's
 //!   `SO_REUSEADDR` / `SO_EXCLUSIVEADDRUSE` table) and the addresses a provider has bound.
 //!
@@ -22,6 +24,7 @@
 pub mod dispatch;
 pub mod irp;
 pub mod options;
+pub mod secure;
 pub mod security;
 pub mod sharing;
 pub mod sockaddr;
