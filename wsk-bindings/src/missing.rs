@@ -989,6 +989,6 @@ const _: () = {
     assert!(size_of::<SOCKET_SECURITY_QUERY_TEMPLATE>() == 144);
     assert!(size_of::<SOCKET_SECURITY_QUERY_INFO>() == 24);
     // _WSAIOW(IOC_VENDOR, n) = IOC_IN | IOC_VENDOR | n; _WSAIORW adds IOC_OUT.
-    assert!(SIO_SET_SECURITY == 0x8000_0000 | 0x1800_0000 | 200);
-    assert!(SIO_QUERY_SECURITY == 0xC000_0000 | 0x1800_0000 | 201);
+    assert!(SIO_SET_SECURITY == 0x8000_0000 | 0x1800_0000 | 0xC8); // 200
+    assert!(SIO_QUERY_SECURITY == 0xC000_0000 | 0x1800_0000 | 0xC9); // 201
 };
