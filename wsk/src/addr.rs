@@ -70,6 +70,18 @@ impl SockAddr {
         core::ptr::from_mut(self).cast()
     }
 
+    /// The bytes of the `SOCKADDR_IN` or `SOCKADDR_IN6` (by the family; all of the storage
+    /// for another family).
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        let len = match self.family() {
+            sys::AF_INET_FAMILY => size_of::<sys::SOCKADDR_IN>(),
+            _ => size_of::<Self>(),
+        };
+        // SAFETY: `self` is `len` <= size_of::<Self>() initialised bytes (a union of two
+        // plain-data structures, zero-filled when built).
+        unsafe { core::slice::from_raw_parts(core::ptr::from_ref(self).cast::<u8>(), len) }
+    }
+
     /// The address family as the `ADDRESS_FAMILY` WskSocket takes.
     pub(crate) fn socket_family(addr: &SocketAddr) -> u16 {
         match addr {

@@ -147,6 +147,7 @@ pub mod nt;
 mod options;
 mod pool_arc;
 pub mod resolve;
+pub mod secure;
 pub mod security;
 mod socket;
 mod sync;

@@ -119,15 +119,10 @@ pub trait SocketOptions: sealed::Core {
     /// The provider's status.
     fn ioctl_raw(&mut self, code: u32, input: &[u8], output: &mut [u8]) -> Result<usize> {
         let core = self.core();
-        let what = Control {
-            request: sys::WskIoctl,
-            code,
-            level: 0,
-        };
         socket::control(
             &core.raw,
             &mut core.blocking,
-            what,
+            Control::ioctl(code),
             input,
             output,
             OPTION_TIMEOUT,

@@ -199,9 +199,7 @@ impl SecureSocket {
                 return Answer::status(NtStatus::CONNECTION_ACTIVE)
             }
             Kind::Connection | Kind::Datagram => {}
-            Kind::Listen | Kind::Basic => {
-                return Answer::status(NtStatus::INVALID_DEVICE_REQUEST)
-            }
+            Kind::Listen | Kind::Basic => return Answer::status(NtStatus::INVALID_DEVICE_REQUEST),
         }
         let Some(input) = input else {
             return invalid();
@@ -253,7 +251,8 @@ fn parse_settings(input: Option<&[u8]>) -> Result<Settings, NtStatus> {
     let (Some(protocol), Some(flags)) = (u32_at(input, 0), u32_at(input, 4)) else {
         return Err(NtStatus::BUFFER_TOO_SMALL);
     };
-    let known_flags = sys::SOCKET_SETTINGS_GUARANTEE_ENCRYPTION | sys::SOCKET_SETTINGS_ALLOW_INSECURE;
+    let known_flags =
+        sys::SOCKET_SETTINGS_GUARANTEE_ENCRYPTION | sys::SOCKET_SETTINGS_ALLOW_INSECURE;
     if protocol >= sys::SOCKET_SECURITY_PROTOCOL_INVALID || flags & !known_flags != 0 {
         return Err(NtStatus::INVALID_PARAMETER);
     }
@@ -288,7 +287,10 @@ fn parse_settings(input: Option<&[u8]>) -> Result<Settings, NtStatus> {
         }
         total = total.checked_add(len).ok_or(NtStatus::INVALID_PARAMETER)?;
     }
-    if strings.checked_add(total).is_none_or(|end| end > input.len()) {
+    if strings
+        .checked_add(total)
+        .is_none_or(|end| end > input.len())
+    {
         return Err(NtStatus::INVALID_PARAMETER);
     }
     Ok(Settings {
@@ -342,9 +344,7 @@ fn query_security(phase: Phase, input: Option<&[u8]>, output: Option<&mut [u8]>)
     let template_size = size_of::<sys::SOCKET_SECURITY_QUERY_TEMPLATE>();
     let input = input.filter(|i| !i.is_empty());
     let protocol = match (phase.kind, input) {
-        (Kind::Listen | Kind::Basic, _) => {
-            return Answer::status(NtStatus::INVALID_DEVICE_REQUEST)
-        }
+        (Kind::Listen | Kind::Basic, _) => return Answer::status(NtStatus::INVALID_DEVICE_REQUEST),
         (Kind::Connection, None) => sys::SOCKET_SECURITY_PROTOCOL_DEFAULT,
         (_, Some(t)) if t.len() < template_size => {
             return Answer::status(NtStatus::BUFFER_TOO_SMALL)
@@ -436,7 +436,10 @@ mod tests {
             (Some(settings(3, allow)), NtStatus::INVALID_PARAMETER),
             (Some(settings(0, 0x10 | allow)), NtStatus::INVALID_PARAMETER),
             (Some(vec![0; 5]), NtStatus::BUFFER_TOO_SMALL),
-            (Some([settings(0, allow), vec![0; 4]].concat()), NtStatus::INVALID_PARAMETER),
+            (
+                Some([settings(0, allow), vec![0; 4]].concat()),
+                NtStatus::INVALID_PARAMETER,
+            ),
         ];
         for (input, want) in cases {
             let mut s = SecureSocket::default();
@@ -447,10 +450,18 @@ mod tests {
         let mut s = SecureSocket::default();
         let answer = s.ioctl(TCP, sys::SIO_SET_SECURITY, Some(&settings(0, allow)), None);
         assert_eq!(answer.status, NtStatus::SUCCESS);
-        assert!(answer.exclusive_address, "WSASetSocketSecurity takes the port exclusively");
+        assert!(
+            answer.exclusive_address,
+            "WSASetSocketSecurity takes the port exclusively"
+        );
         assert_eq!(s.settings().map(|x| x.flags), Some(allow));
         // Once per socket.
-        let again = status(&mut s, TCP, sys::SIO_SET_SECURITY, Some(&settings(0, allow)));
+        let again = status(
+            &mut s,
+            TCP,
+            sys::SIO_SET_SECURITY,
+            Some(&settings(0, allow)),
+        );
         assert_eq!(again, NtStatus::INVALID_DEVICE_STATE);
     }
 
@@ -501,11 +512,17 @@ mod tests {
             (ipsec(1, 0x10, [0, 0, 0], 0), NtStatus::INVALID_PARAMETER),
             (ipsec(1, 0, [2, 4, 8], 12), NtStatus::INVALID_PARAMETER),
             (ipsec(1, 0, [3, 0, 0], 4), NtStatus::INVALID_PARAMETER),
-            (ipsec(1, 0, [u32::MAX, 2, 0], 4), NtStatus::INVALID_PARAMETER),
+            (
+                ipsec(1, 0, [u32::MAX, 2, 0], 4),
+                NtStatus::INVALID_PARAMETER,
+            ),
         ];
         for (input, want) in cases {
             let mut s = SecureSocket::default();
-            assert_eq!(status(&mut s, TCP, sys::SIO_SET_SECURITY, Some(&input)), want);
+            assert_eq!(
+                status(&mut s, TCP, sys::SIO_SET_SECURITY, Some(&input)),
+                want
+            );
         }
         let mut reserved = ipsec(1, 0, [0, 0, 0], 0);
         reserved[50] = 1;
@@ -535,10 +552,19 @@ mod tests {
         let a: Vec<u16> = "host/a".encode_utf16().collect();
         assert_eq!(s.peer_target_name(Some(peer)), Some(a.as_slice()));
         let bad = [
-            (peer_name(1, Some(peer), "host/a", 7), NtStatus::INVALID_PARAMETER),
-            (peer_name(2, Some(peer), "host/a", 13), NtStatus::INVALID_PARAMETER),
+            (
+                peer_name(1, Some(peer), "host/a", 7),
+                NtStatus::INVALID_PARAMETER,
+            ),
+            (
+                peer_name(2, Some(peer), "host/a", 13),
+                NtStatus::INVALID_PARAMETER,
+            ),
             (peer_name(1, Some(peer), "", 0), NtStatus::INVALID_PARAMETER),
-            (peer_name(3, Some(peer), "x", 1), NtStatus::INVALID_PARAMETER),
+            (
+                peer_name(3, Some(peer), "x", 1),
+                NtStatus::INVALID_PARAMETER,
+            ),
             (peer_name(1, None, "x", 1), NtStatus::INVALID_PARAMETER),
             (
                 peer_name(1, Some("0.0.0.0:0".parse().unwrap()), "x", 1),
@@ -551,14 +577,26 @@ mod tests {
         }
         let long = "x".repeat(MAX_NAME_UNITS + 1);
         let too_long = peer_name(1, Some(peer), &long, u32::try_from(long.len()).unwrap());
-        assert_eq!(status(&mut s, udp, code, Some(&too_long)), NtStatus::INVALID_PARAMETER);
+        assert_eq!(
+            status(&mut s, udp, code, Some(&too_long)),
+            NtStatus::INVALID_PARAMETER
+        );
 
         let (addr, n) = sockaddr::to_bytes(peer);
         let delete = sys::SIO_DELETE_PEER_TARGET_NAME;
-        assert_eq!(status(&mut s, udp, delete, Some(&addr[..n])), NtStatus::SUCCESS);
+        assert_eq!(
+            status(&mut s, udp, delete, Some(&addr[..n])),
+            NtStatus::SUCCESS
+        );
         assert_eq!(s.peer_target_name(Some(peer)), None);
-        assert_eq!(status(&mut s, udp, delete, Some(&addr[..n])), NtStatus::NOT_FOUND);
-        assert_eq!(status(&mut s, udp, delete, Some(&addr[..4])), NtStatus::INVALID_PARAMETER);
+        assert_eq!(
+            status(&mut s, udp, delete, Some(&addr[..n])),
+            NtStatus::NOT_FOUND
+        );
+        assert_eq!(
+            status(&mut s, udp, delete, Some(&addr[..4])),
+            NtStatus::INVALID_PARAMETER
+        );
         assert!(s.peer_target_name(Some(other)).is_some());
     }
 
@@ -617,7 +655,8 @@ mod tests {
             NtStatus::INVALID_DEVICE_STATE
         );
         assert_eq!(
-            s.ioctl(connected, code, Some(&template[..100]), Some(&mut out)).status,
+            s.ioctl(connected, code, Some(&template[..100]), Some(&mut out))
+                .status,
             NtStatus::BUFFER_TOO_SMALL
         );
         // A datagram socket must name the peer.

@@ -127,11 +127,7 @@ impl ConnectedSocket<Connection> {
         options: BindOptions<'_>,
         timeout: Duration,
     ) -> Result<Self> {
-        let plain = !options.reuse_address
-            && !options.exclusive_address
-            && options.ipv6_only.is_none()
-            && options.security.is_none();
-        if plain {
+        if options.is_empty() {
             match Self::socket_connect(client, remote, local, timeout) {
                 Err(e) if e.status() == NtStatus::NOT_IMPLEMENTED => {}
                 result => return result,

@@ -269,6 +269,26 @@ pub struct BindOptions<'a> {
     /// "...when the socket is first created"). It must outlive only the creating call. When
     /// both are given, `security` replaces this one before bind.
     pub creation_security: Option<&'a crate::security::CachedSecurityDescriptor>,
+    /// `SIO_SET_SECURITY` (Winsock's secure socket extensions), applied after the options
+    /// above and before bind, as its page requires; on Windows it also takes the address
+    /// exclusively (`SO_EXCLUSIVEADDRUSE`). See [`crate::secure`].
+    pub socket_security: Option<&'a crate::secure::SecuritySettings<'a>>,
+    /// `SIO_SET_PEER_TARGET_NAME` before bind, hence before connect (connection sockets: the
+    /// peer address is ignored; datagram sockets: the peer it names).
+    pub peer_target_name: Option<&'a crate::secure::PeerTargetName<'a>>,
+}
+
+impl BindOptions<'_> {
+    /// No option set: nothing to apply between `WskSocket` and `WskBind`.
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.reuse_address
+            && !self.exclusive_address
+            && self.ipv6_only.is_none()
+            && self.security.is_none()
+            && self.creation_security.is_none()
+            && self.socket_security.is_none()
+            && self.peer_target_name.is_none()
+    }
 }
 
 impl core::fmt::Debug for BindOptions<'_> {
@@ -279,6 +299,8 @@ impl core::fmt::Debug for BindOptions<'_> {
             .field("ipv6_only", &self.ipv6_only)
             .field("security", &self.security.is_some())
             .field("creation_security", &self.creation_security.is_some())
+            .field("socket_security", &self.socket_security)
+            .field("peer_target_name", &self.peer_target_name)
             .finish()
     }
 }
@@ -401,6 +423,25 @@ fn apply_bind_options(
             timeout,
         )?;
     }
+    let mut buffer = [0u8; MAX_CONTROL];
+    if let Some(settings) = options.socket_security {
+        let len = settings.encode(&mut buffer)?;
+        let input = buffer.get(..len).unwrap_or_default();
+        control(
+            raw,
+            blocking,
+            Control::ioctl(sys::SIO_SET_SECURITY),
+            input,
+            &mut [],
+            timeout,
+        )?;
+    }
+    if let Some(name) = options.peer_target_name {
+        let len = name.encode(&mut buffer)?;
+        let input = buffer.get(..len).unwrap_or_default();
+        let code = Control::ioctl(sys::SIO_SET_PEER_TARGET_NAME);
+        control(raw, blocking, code, input, &mut [], timeout)?;
+    }
     Ok(())
 }
 
@@ -458,8 +499,9 @@ pub(crate) fn address(
         .ok_or(Error::new(NtStatus::INVALID_ADDRESS))
 }
 
-/// Largest option value or control buffer passed through [`control`].
-pub(crate) const MAX_CONTROL: usize = 256;
+/// Largest option value or control buffer passed through [`control`] (room for a peer
+/// target name of 186 UTF-16 units, `crate::secure`).
+pub(crate) const MAX_CONTROL: usize = 512;
 
 /// What a `WskControlSocket` request addresses.
 #[derive(Clone, Copy)]
@@ -470,6 +512,17 @@ pub(crate) struct Control {
     pub(crate) code: u32,
     /// The option level (ignored for IOCTLs).
     pub(crate) level: u32,
+}
+
+impl Control {
+    /// A `WskIoctl` of `code`.
+    pub(crate) const fn ioctl(code: u32) -> Self {
+        Self {
+            request: sys::WskIoctl,
+            code,
+            level: 0,
+        }
+    }
 }
 
 /// `WskControlSocket`: `input` is copied into the request's memory and up to `output.len()`
