@@ -42,6 +42,7 @@ use std::time::Duration;
 
 use wsk_bindings::{self as sys, sockaddr, NtStatus};
 use wskrs_provider_model::security::{self, CachedSd, ClientControl, SdCache};
+use wskrs_provider_model::secure::{self, SecureSocket};
 use wskrs_provider_model::{self as model, dispatch, options::OptionStore};
 
 use crate::netio::{self, Event};
@@ -270,6 +271,8 @@ struct Sock {
     stream: bool,
     /// `WSK_EVENT_*` callbacks enabled with `SO_WSK_EVENT_CALLBACK`.
     event_mask: u32,
+    /// Secure socket extensions (`SIO_SET_SECURITY` and the rest), answered by the model.
+    secure: SecureSocket,
 }
 
 impl Sock {
@@ -294,6 +297,7 @@ impl Sock {
             client_events: (0, 0),
             stream: category == Category::Stream,
             event_mask: 0,
+            secure: SecureSocket::default(),
         }
     }
 
@@ -1446,6 +1450,43 @@ unsafe fn control_socket(routine: dispatch::ControlSocket) -> sys::NTSTATUS {
                     unsafe { returned.write(n as sys::SIZE_T) };
                 }
                 Some((NtStatus::SUCCESS, n))
+            }
+            sys::WskIoctl if secure::is_secure_socket_code(code) => {
+                let input = (!input.is_null()).then(|| {
+                    // SAFETY: the client passes `input_size` readable bytes.
+                    unsafe { std::slice::from_raw_parts(input.cast::<u8>(), input_size) }
+                });
+                let output = (!output.is_null()).then(|| {
+                    // SAFETY: the client passes `output_size` writable bytes.
+                    unsafe { std::slice::from_raw_parts_mut(output.cast::<u8>(), output_size) }
+                });
+                let phase = secure::Phase {
+                    kind: match s.category {
+                        Category::Connection | Category::Stream => secure::Kind::Connection,
+                        Category::Listen => secure::Kind::Listen,
+                        Category::Datagram => secure::Kind::Datagram,
+                        Category::Basic => secure::Kind::Basic,
+                    },
+                    family: match s.local {
+                        Some(SocketAddr::V6(_)) => sys::AF_INET6_FAMILY,
+                        _ => sys::AF_INET_FAMILY,
+                    },
+                    bound: s.local.is_some(),
+                    connected: s.remote.is_some() && s.category != Category::Datagram,
+                };
+                let answer = s.secure.ioctl(phase, code, input, output);
+                if answer.status == NtStatus::SUCCESS && answer.exclusive_address {
+                    let on = 1u32.to_ne_bytes();
+                    let set = s.options.set(sys::SOL_SOCKET, sys::SO_EXCLUSIVEADDRUSE, Some(&on));
+                    if let Err(status) = set {
+                        return Some((status, 0));
+                    }
+                }
+                if !returned.is_null() {
+                    // SAFETY: the client passes a writable SIZE_T or null.
+                    unsafe { returned.write(answer.returned as sys::SIZE_T) };
+                }
+                Some((answer.status, answer.returned))
             }
             _ => Some((NtStatus::INVALID_DEVICE_REQUEST, 0)),
         }

@@ -10,6 +10,9 @@
 //! - `sio-wsk-set-remote-address` / `sio-wsk-set-sendto-address`: datagram sockets, after
 //!   bind; input a `SOCKADDR` of the socket's family (or none, to clear); no output; IRP
 //!   required. Remote: datagrams are also accepted only from that address.
+//! - Winsock's secure socket extensions (`SIO_SET_SECURITY`, `SIO_SET_PEER_TARGET_NAME`,
+//!   `SIO_DELETE_PEER_TARGET_NAME`, `SIO_QUERY_SECURITY`): validated and answered as
+//!   `wskrs_provider_model::secure` says for a provider without IPsec; no IRP required.
 //! - `SIO_WSK_QUERY_INSPECT_ID` needs conditional accept, `SIO_WSK_REGISTER_EXTENSION`
 //!   extension interfaces: neither is provided (`STATUS_NOT_SUPPORTED`).
 
@@ -18,6 +21,8 @@ use std::sync::Arc;
 
 use windows_sys::Win32::Networking::WinSock as ws;
 use wsk_bindings::{self as sys, NtStatus};
+
+use wskrs_provider_model::secure;
 
 use crate::addr::Addr;
 use crate::options::{Outcome, Request};
@@ -97,6 +102,10 @@ pub(crate) unsafe fn ioctl(s: &Arc<Socket>, req: &Request) -> Outcome {
                 0,
             )
         }
+        code if secure::is_secure_socket_code(code) => {
+            // SAFETY: forwarded contract.
+            unsafe { secure_socket(s, req) }
+        }
         code if pass_through(code) => {
             // SAFETY: forwarded contract.
             unsafe { winsock_ioctl(s, req) }
@@ -105,6 +114,56 @@ pub(crate) unsafe fn ioctl(s: &Arc<Socket>, req: &Request) -> Outcome {
         // extension interfaces), anything else.
         _ => (NtStatus::NOT_SUPPORTED, 0),
     }
+}
+
+/// A secure socket extension, answered by the model; accepted settings also take the
+/// address exclusively, through the same path as the client's `SO_EXCLUSIVEADDRUSE`.
+///
+/// # Safety
+/// As [`ioctl`].
+unsafe fn secure_socket(s: &Arc<Socket>, req: &Request) -> Outcome {
+    let input = (!req.input.is_null()).then(|| {
+        // SAFETY: the client's input is readable for `input_size` bytes (caller's contract).
+        unsafe { std::slice::from_raw_parts(req.input.cast::<u8>(), req.input_size) }
+    });
+    let output = (!req.output.is_null()).then(|| {
+        // SAFETY: the client's output is writable for `output_size` bytes (caller's contract).
+        unsafe { std::slice::from_raw_parts_mut(req.output.cast::<u8>(), req.output_size) }
+    });
+    let (bound, connected) = s.bound_connected();
+    let phase = secure::Phase {
+        kind: match s.category() {
+            Category::Connection | Category::Stream => secure::Kind::Connection,
+            Category::Listen => secure::Kind::Listen,
+            Category::Datagram => secure::Kind::Datagram,
+            Category::Basic => secure::Kind::Basic,
+        },
+        family: s.family,
+        bound,
+        connected: connected && s.category() != Category::Datagram,
+    };
+    let answer = match s.secure.lock() {
+        Ok(mut state) => state.ioctl(phase, req.code, input, output),
+        Err(_) => return (NtStatus::INTERNAL_ERROR, 0),
+    };
+    if answer.status == NtStatus::SUCCESS && answer.exclusive_address {
+        let mut on = 1u32;
+        let exclusive = Request {
+            code: sys::SO_EXCLUSIVEADDRUSE,
+            level: sys::SOL_SOCKET,
+            input: (&raw mut on).cast(),
+            input_size: size_of::<u32>(),
+            output: std::ptr::null_mut(),
+            output_size: 0,
+            has_irp: false,
+        };
+        // SAFETY: `exclusive` points at `on`, readable for its size.
+        let (status, _) = unsafe { crate::options::set(s, &exclusive) };
+        if status != NtStatus::SUCCESS {
+            return (status, 0);
+        }
+    }
+    (answer.status, answer.returned)
 }
 
 /// Bytes received and not yet taken: what the provider buffered for event clients plus

@@ -110,7 +110,7 @@ pub(crate) struct Request {
 
 /// # Safety
 /// `req`'s input buffer is readable for `input_size` bytes.
-unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
+pub(crate) unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
     if req.level == sys::SOL_SOCKET && req.code == sys::SO_WSK_SECURITY {
         // SAFETY: caller's contract.
         let sd = unsafe { security::option_to_set(&CACHE, req.input, req.input_size, req.has_irp) };

@@ -112,6 +112,8 @@ pub(crate) struct Socket {
     state: Mutex<State>,
     /// Event callback state (`events.rs`); never held while a client callback runs.
     events: Mutex<crate::events::Events>,
+    /// Secure socket extensions (`ioctl.rs`, rules in `wskrs_provider_model::secure`).
+    pub(crate) secure: Mutex<wskrs_provider_model::secure::SecureSocket>,
 }
 
 // SAFETY: the dispatch pointer in `wsk` points to a static table; everything else is
@@ -164,6 +166,7 @@ impl Socket {
             dispatch: AtomicUsize::new(dispatch as usize),
             state: Mutex::new(State::default()),
             events: Mutex::new(crate::events::Events::default()),
+            secure: Mutex::new(wskrs_provider_model::secure::SecureSocket::default()),
         })
     }
 
