@@ -82,8 +82,7 @@ fn bind_options(flags: BindFlags) -> BindOptions<'static> {
         reuse_address: flags.reuse,
         exclusive_address: flags.exclusive,
         ipv6_only: flags.v6only,
-        security: None,
-        creation_security: None,
+        ..BindOptions::default()
     }
 }
 

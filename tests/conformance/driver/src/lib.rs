@@ -26,6 +26,7 @@ mod checks;
 mod lib_checks;
 mod raw;
 mod report;
+mod secure_checks;
 mod wdm;
 
 use core::ptr::{self, NonNull};

@@ -30,7 +30,7 @@ use wskrs_conformance_abi::{Outcome, PeerAddr, RunRequest};
 use crate::report::{detail, Detail, Report, St};
 
 /// Bound of every blocking `wsk` call here.
-const WAIT: Duration = Duration::from_secs(5);
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
 /// How long an event may take to arrive.
 const EVENT_WAIT: Duration = Duration::from_secs(3);
 /// Largest payload a check moves.
@@ -92,6 +92,7 @@ pub(crate) fn run(device: *mut sys::DEVICE_OBJECT, req: &RunRequest, report: &mu
     packet_info(&mut cx, 0);
     packet_info(&mut cx, 1);
     buffer_chain(&mut cx);
+    crate::secure_checks::run(&mut cx);
 
     let name = "lib.client_shutdown";
     let done = client.shutdown(WAIT);
@@ -104,19 +105,19 @@ pub(crate) fn run(device: *mut sys::DEVICE_OBJECT, req: &RunRequest, report: &mu
     report.push(name, outcome, NtStatus::SUCCESS, &text);
 }
 
-struct LibCx<'a, 'r> {
-    client: &'a WskClient,
+pub(crate) struct LibCx<'a, 'r> {
+    pub(crate) client: &'a WskClient,
     req: &'a RunRequest,
     report: &'a mut Report<'r>,
 }
 
 impl LibCx<'_, '_> {
-    fn push(&mut self, name: &str, outcome: Outcome, status: NtStatus, text: &Detail) {
+    pub(crate) fn push(&mut self, name: &str, outcome: Outcome, status: NtStatus, text: &Detail) {
         self.report.push(name, outcome, status, text);
     }
 
     /// A failed step: UNSUPPORTED if the provider lacks it, FAIL otherwise.
-    fn failed(&mut self, name: &str, step: &str, e: Error) {
+    pub(crate) fn failed(&mut self, name: &str, step: &str, e: Error) {
         self.push(
             name,
             outcome_of(e),
@@ -141,7 +142,7 @@ fn addr_of(p: &PeerAddr) -> SocketAddr {
     }
 }
 
-const LOOPBACK4: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+pub(crate) const LOOPBACK4: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 
 /// Polls `ready` every 10 ms for at most `limit` (counted in sleeps: Wine's interrupt time
 /// runs in milliseconds, not 100-ns units). IRQL: PASSIVE_LEVEL.
