@@ -77,7 +77,11 @@ fn settings_that_require_security_are_refused_and_the_socket_is_closed() {
         let status = result.map(|_| ()).map_err(|e| e.status());
         assert_eq!(status, Err(NtStatus::NOT_SUPPORTED), "{settings:?}");
     }
-    assert_eq!(fake::counts().sockets_open, 0, "the refused sockets were closed");
+    assert_eq!(
+        fake::counts().sockets_open,
+        0,
+        "the refused sockets were closed"
+    );
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
 }

@@ -41,8 +41,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use wsk_bindings::{self as sys, sockaddr, NtStatus};
-use wskrs_provider_model::security::{self, CachedSd, ClientControl, SdCache};
 use wskrs_provider_model::secure::{self, SecureSocket};
+use wskrs_provider_model::security::{self, CachedSd, ClientControl, SdCache};
 use wskrs_provider_model::{self as model, dispatch, options::OptionStore};
 
 use crate::netio::{self, Event};
@@ -1477,7 +1477,9 @@ unsafe fn control_socket(routine: dispatch::ControlSocket) -> sys::NTSTATUS {
                 let answer = s.secure.ioctl(phase, code, input, output);
                 if answer.status == NtStatus::SUCCESS && answer.exclusive_address {
                     let on = 1u32.to_ne_bytes();
-                    let set = s.options.set(sys::SOL_SOCKET, sys::SO_EXCLUSIVEADDRUSE, Some(&on));
+                    let set = s
+                        .options
+                        .set(sys::SOL_SOCKET, sys::SO_EXCLUSIVEADDRUSE, Some(&on));
                     if let Err(status) = set {
                         return Some((status, 0));
                     }
