@@ -74,7 +74,7 @@ fn settings_that_require_security_are_refused_and_the_socket_is_closed() {
         };
         let result =
             ListenSocket::bind_with(&client, "127.0.0.1:0".parse().unwrap(), options, QUICK);
-        let status = result.map(|_| ()).map_err(|e| e.status());
+        let status = result.map(|_| ()).map_err(wsk::Error::status);
         assert_eq!(status, Err(NtStatus::NOT_SUPPORTED), "{settings:?}");
     }
     assert_eq!(
