@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use anyhow::{bail, Context, Result};
 
 /// The commands whose sessions load the driver, so take `--provider` and `--shell`.
-const COMMANDS_WITH_CHOICES: [&str; 8] = [
+const COMMANDS_WITH_CHOICES: [&str; 9] = [
     "up",
     "e2e",
     "test",
@@ -17,6 +17,7 @@ const COMMANDS_WITH_CHOICES: [&str; 8] = [
     "examples",
     "run-driver",
     "fuzz",
+    "soak",
 ];
 
 /// Alternatives chosen once for a run.
@@ -126,6 +127,57 @@ pub(crate) trait Choice: Copy + Eq + Sized + 'static {
         }
         Ok(rest)
     }
+}
+
+/// A command that runs one driver session (the fuzzer, the soak): with the shell and provider
+/// chosen on the command line, WDM and the wsk-rs provider otherwise. `session` says whether
+/// it passed.
+pub(crate) fn run_chosen(
+    layout: &crate::layout::Layout,
+    session: impl FnOnce(
+        &crate::artifacts::Built,
+        crate::shell::Shell,
+        crate::provider::Provider,
+    ) -> Result<bool>,
+) -> Result<std::process::ExitCode> {
+    use crate::provider::Provider;
+    use crate::shell::Shell;
+    crate::setup::ensure(layout)?;
+    let built = crate::artifacts::build(layout)?;
+    let shell = Shell::explicit()?.unwrap_or(Shell::Wdm);
+    let provider = Provider::explicit()?.unwrap_or(Provider::Wskrs);
+    let ok = session(&built, shell, provider)?;
+    Shell::forget_selection();
+    Provider::forget_selection();
+    Ok(if ok {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
+}
+
+/// The short form of such a command in `cargo xtask test` (WDM shell, wsk-rs provider); true
+/// when it passed. `what` names it in the error line.
+pub(crate) fn run_short(
+    layout: &crate::layout::Layout,
+    what: &str,
+    session: impl FnOnce(
+        &crate::artifacts::Built,
+        crate::shell::Shell,
+        crate::provider::Provider,
+    ) -> Result<bool>,
+) -> bool {
+    use crate::provider::Provider;
+    use crate::shell::Shell;
+    let ok = crate::artifacts::build(layout)
+        .and_then(|built| session(&built, Shell::Wdm, Provider::Wskrs))
+        .unwrap_or_else(|err| {
+            eprintln!("error: the short {what} could not run: {err:#}");
+            false
+        });
+    Shell::forget_selection();
+    Provider::forget_selection();
+    ok
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 
-use crate::artifacts::{self, Built};
+use crate::artifacts::Built;
 use crate::choice::Choice;
 use crate::layout::Layout;
 use crate::peers;
@@ -73,35 +73,20 @@ impl Options {
     }
 }
 
-/// The short soak of `cargo xtask test` (WDM shell, wsk-rs provider); true when it passed.
+/// The short soak of `cargo xtask test` (WDM shell, wsk-rs provider): 20 s; true when it passed.
 pub(crate) fn short_run(layout: &Layout) -> bool {
     let options = Options {
         seconds: 20,
         pin: false,
     };
-    let ok = artifacts::build(layout)
-        .and_then(|built| run_with(layout, &built, &options, Shell::Wdm, Provider::Wskrs))
-        .unwrap_or_else(|err| {
-            eprintln!("error: the short soak could not run: {err:#}");
-            false
-        });
-    Shell::forget_selection();
-    Provider::forget_selection();
-    ok
+    crate::choice::run_short(layout, "soak", |built, shell, provider| {
+        run_with(layout, built, &options, shell, provider)
+    })
 }
 
 pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
-    crate::setup::ensure(layout)?;
-    let built = artifacts::build(layout)?;
-    let shell = Shell::explicit()?.unwrap_or(Shell::Wdm);
-    let provider = Provider::explicit()?.unwrap_or(Provider::Wskrs);
-    let ok = run_with(layout, &built, options, shell, provider)?;
-    Shell::forget_selection();
-    Provider::forget_selection();
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    crate::choice::run_chosen(layout, |built, shell, provider| {
+        run_with(layout, built, options, shell, provider)
     })
 }
 
