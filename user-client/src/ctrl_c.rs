@@ -23,7 +23,7 @@ const SECOND_PASS: Duration = Duration::from_millis(100);
 
 /// The device of the running command and whether `wskctl shell` runs, for the handler
 /// thread: process-wide.
-#[cfg(not(any(test, feature = "host-driver")))]
+#[cfg(not(any(test, feature = "per-thread-ctrl-c")))]
 mod slot {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Mutex, PoisonError};
@@ -53,10 +53,10 @@ mod slot {
     }
 }
 
-/// In tests (and with the `host-driver` feature, for `wskctl`'s tests), per thread:
+/// In tests (and with the `per-thread-ctrl-c` feature, for `wskctl`'s tests), per thread:
 /// tests run in parallel, and a test's in-process driver runs its "wait" hook (where the test
 /// plays the console's Ctrl-C) on the test's own thread.
-#[cfg(any(test, feature = "host-driver"))]
+#[cfg(any(test, feature = "per-thread-ctrl-c"))]
 mod slot {
     use std::cell::{Cell, RefCell};
 

@@ -44,6 +44,10 @@
 #![deny(unsafe_code)]
 
 mod cancel;
+/// The README's snippet, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 pub mod ctrl_c;
 mod device;
 mod error;
@@ -53,11 +57,16 @@ mod service;
 #[cfg_attr(not(windows), path = "sys_unsupported.rs")]
 mod sys;
 
-/// The real driver core on the fake kernel behind a [`Transport`], for tests of this crate
-/// and of `wskctl`.
-#[cfg(any(test, feature = "host-driver"))]
-#[doc(hidden)]
+/// The real driver core on the fake kernel behind a [`Transport`], for this crate's tests:
+/// the source of the test-support crate `wskrs-host-driver` (tests/host-driver), which
+/// `wskctl`'s tests depend on. Its dependencies are this crate's dev-dependencies only.
+#[cfg(test)]
+#[path = "../../tests/host-driver/src/lib.rs"]
 pub mod host_driver;
+/// The name `host_driver`'s source uses for this crate (it is the crate `wskrs-host-driver`
+/// too, which depends on this one).
+#[cfg(test)]
+extern crate self as wskrs_client;
 
 pub use cancel::{CancelIo, Canceller};
 pub use device::{

@@ -7,6 +7,12 @@
 //! whose processes all run with `WINEDEBUG=-all,warn+debugstr`: the driver's `DbgPrintEx`
 //! output lands in `wine.log`, where the checks look for it. One line per driver: built,
 //! loaded, result.
+//!
+//! A KMDF crate (`[package.metadata.wdk.driver-model]` with `driver-type = "KMDF"`, on the
+//! windows-drivers-rs crates) is built as the KMDF shell is on Linux (`kmdf::cargo_for_crate`:
+//! the patched wdk-build, the project's kit, lld-link) and loaded over the project's KMDF
+//! runtime for Wine (`tests/kmdf-runtime`, installed as `drivers\wdfldr.sys`), whose log must
+//! show a clean unload afterwards.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -24,6 +30,7 @@ use crate::layout::Layout;
 use crate::peers::Peer;
 use crate::proc::run_visible;
 use crate::provider::Provider;
+use crate::shell::Shell;
 use crate::util::{copy_atomic, fmt_duration, free_port, json_u64, say};
 use crate::wine::{Session, Wine, WSKCTL_TIMEOUT};
 
@@ -49,14 +56,25 @@ pub(crate) enum Check {
 /// The examples `cargo xtask test` builds and runs.
 pub(crate) const EXAMPLES: &[(&str, Check)] = &[
     ("wdm-echo-client", Check::EchoClient),
+    ("kmdf-echo-client", Check::EchoClient),
     ("tcp-server", Check::EchoServer),
 ];
+
+/// The driver model of a crate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Model {
+    /// A WDM driver on `wsk` alone (its own `build.rs` link arguments).
+    Wdm,
+    /// A KMDF driver on the windows-drivers-rs crates (`wdk-build` links it).
+    Kmdf,
+}
 
 /// A driver crate on disk.
 pub(crate) struct DriverCrate {
     pub(crate) dir: PathBuf,
     /// The package name (`name = "..."` of `[package]`).
     pub(crate) package: String,
+    pub(crate) model: Model,
 }
 
 impl DriverCrate {
@@ -66,9 +84,14 @@ impl DriverCrate {
             .with_context(|| format!("reading {}", manifest.display()))?;
         let package = package_name(&text)
             .with_context(|| format!("no [package] name in {}", manifest.display()))?;
+        // Absolute: cargo runs in the crate's folder, with a target folder named from it.
+        let dir = dir
+            .canonicalize()
+            .with_context(|| format!("resolving {}", dir.display()))?;
         Ok(Self {
-            dir: dir.to_path_buf(),
+            dir,
             package,
+            model: model_of(&text),
         })
     }
 
@@ -100,6 +123,27 @@ pub(crate) fn package_name(manifest: &str) -> Option<String> {
     None
 }
 
+/// KMDF when the manifest's `[package.metadata.wdk.driver-model]` says so (what wdk-build
+/// reads), else WDM.
+pub(crate) fn model_of(manifest: &str) -> Model {
+    let mut in_model = false;
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_model = line == "[package.metadata.wdk.driver-model]";
+            continue;
+        }
+        if in_model
+            && line
+                .split_once('=')
+                .is_some_and(|(k, v)| k.trim() == "driver-type" && v.trim() == "\"KMDF\"")
+        {
+            return Model::Kmdf;
+        }
+    }
+    Model::Wdm
+}
+
 /// `my-driver_2` → `MyDriver2`.
 pub(crate) fn camel_case(name: &str) -> String {
     name.split(['-', '_'])
@@ -114,19 +158,30 @@ pub(crate) fn camel_case(name: &str) -> String {
 }
 
 /// `cargo build --release` in the crate's directory (its own workspace and
-/// `.cargo/config.toml`), all crates sharing `target/examples`; copies the image to
+/// `.cargo/config.toml`); WDM crates share `target/examples`, a KMDF crate builds in its own
+/// `target/` with the kit (`kmdf::cargo_for_crate`). Copies the image to
 /// `target/wskrs/<package>.sys`.
 pub(crate) fn build(
     layout: &Layout,
     krate: &DriverCrate,
     env: &[(&str, String)],
 ) -> Result<PathBuf> {
-    let target_dir = layout.target.join("examples");
-    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(program);
-    cmd.current_dir(&krate.dir)
-        .args(["build", "--release"])
-        .env("CARGO_TARGET_DIR", &target_dir)
+    let (mut cmd, target_dir) = match krate.model {
+        Model::Wdm => {
+            let target_dir = layout.target.join("examples");
+            let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut cmd = Command::new(program);
+            cmd.current_dir(&krate.dir)
+                .arg("build")
+                .env("CARGO_TARGET_DIR", &target_dir);
+            (cmd, target_dir)
+        }
+        Model::Kmdf => (
+            crate::kmdf::cargo_for_crate(layout, &krate.dir, "build")?,
+            krate.dir.join("target"),
+        ),
+    };
+    cmd.arg("--release")
         // The crate's own configuration decides (as it does for its author).
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET");
@@ -150,6 +205,10 @@ pub(crate) fn build(
     }
     let sys = layout.out.join(format!("{}.sys", krate.package));
     copy_atomic(&dll, &sys)?;
+    if krate.model == Model::Kmdf {
+        // Bound to KMDF (WDFLDR.SYS), nothing the runtime here lacks.
+        crate::kmdf::check_imports(&sys)?;
+    }
     Ok(sys)
 }
 
@@ -261,7 +320,15 @@ pub(crate) fn run(
     let sys = build(layout, krate, &env)?;
     let build_time = started.elapsed();
 
-    let session = Session::start_with_debug(layout, built, WINEDEBUG)?;
+    // A KMDF driver needs the KMDF runtime in the session (installed by the KMDF shell's
+    // choice); the choice is put back afterwards.
+    let shell_before = Shell::chosen()?;
+    if krate.model == Model::Kmdf {
+        Shell::Kmdf.select();
+    }
+    let session = Session::start_with_debug(layout, built, WINEDEBUG);
+    shell_before.select();
+    let session = session?;
     let from = log_len(layout);
     let started = Instant::now();
     let result = load(layout, &session.wine, &sys, &service).and_then(|()| {
@@ -278,7 +345,10 @@ pub(crate) fn run(
         };
         Ok((loaded, line))
     });
-    let unloaded = unload(&session.wine, &service);
+    let unloaded = unload(&session.wine, &service).and_then(|()| match krate.model {
+        Model::Kmdf => crate::shell::check_after_unload(Shell::Kmdf, layout),
+        Model::Wdm => Ok(()),
+    });
     let output = debug_lines(layout, from);
     // Keep this driver's transcript (the next session truncates wine.log).
     let _ = fs::copy(
@@ -331,13 +401,22 @@ pub(crate) fn lint(layout: &Layout) -> Result<bool> {
                 &["clippy", "--quiet", "--release", "--", "-D", "warnings"],
             ),
         ];
+        let kmdf = DriverCrate::open(&dir)?.model == Model::Kmdf;
         for (what, args) in steps {
             let step = format!("{what} (examples/{name})");
             say(&format!("lint: {step}"));
-            let mut cmd = Command::new(&program);
-            cmd.current_dir(&dir)
-                .args(args)
-                .env("CARGO_TARGET_DIR", layout.target.join("examples"))
+            let (subcommand, rest) = args.split_first().context("a lint step")?;
+            let mut cmd = if kmdf && *subcommand == "clippy" {
+                // wdk-build needs the kit even to check.
+                crate::kmdf::cargo_for_crate(layout, &dir, subcommand)?
+            } else {
+                let mut cmd = Command::new(&program);
+                cmd.current_dir(&dir)
+                    .arg(subcommand)
+                    .env("CARGO_TARGET_DIR", layout.target.join("examples"));
+                cmd
+            };
+            cmd.args(rest)
                 .env_remove("RUSTFLAGS")
                 .env_remove("CARGO_BUILD_TARGET");
             let ok = run_visible(&mut cmd, &step)?.success();
@@ -425,6 +504,66 @@ mod tests {
     }
 
     #[test]
+    fn kmdf_crates_are_told_by_their_wdk_metadata() {
+        let kmdf = "[package]\nname = \"x\"\n\n[package.metadata.wdk.driver-model]\ndriver-type = \"KMDF\"\nkmdf-version-major = 1\n";
+        assert_eq!(model_of(kmdf), Model::Kmdf);
+        assert_eq!(model_of("[package]\nname = \"x\"\n"), Model::Wdm);
+        let elsewhere = "[package]\nname = \"x\"\n[lib]\ndriver-type = \"KMDF\"\n";
+        assert_eq!(model_of(elsewhere), Model::Wdm);
+        let manifest = |name: &str| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(format!("../examples/{name}/Cargo.toml"));
+            fs::read_to_string(path).unwrap_or_default()
+        };
+        assert_eq!(model_of(&manifest("kmdf-echo-client")), Model::Kmdf);
+        assert_eq!(model_of(&manifest("wdm-echo-client")), Model::Wdm);
+    }
+
+    /// `(name, version)` of every crates.io package of a Cargo.lock.
+    fn registry_packages(lock: &str) -> Vec<(String, String)> {
+        lock.split("[[package]]")
+            .filter(|entry| entry.contains("source = \"registry+"))
+            .filter_map(|entry| {
+                let field = |key: &str| {
+                    entry.lines().find_map(|l| {
+                        l.strip_prefix(key).map(|v| {
+                            v.trim()
+                                .trim_start_matches('=')
+                                .trim()
+                                .trim_matches('"')
+                                .to_owned()
+                        })
+                    })
+                };
+                Some((field("name ")?, field("version ")?))
+            })
+            .collect()
+    }
+
+    /// A KMDF example builds from the crates vendored for the KMDF shell: every crate it locks
+    /// must be locked at the same version by driver/kmdf.
+    #[test]
+    fn kmdf_examples_lock_what_the_kmdf_shell_locks() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let shell = registry_packages(
+            &fs::read_to_string(root.join("driver/kmdf/Cargo.lock")).unwrap_or_default(),
+        );
+        assert!(shell.iter().any(|(n, _)| n == "wdk-build"));
+        let lock = fs::read_to_string(root.join("examples/kmdf-echo-client/Cargo.lock"))
+            .unwrap_or_default();
+        let example = registry_packages(&lock);
+        assert!(example.iter().any(|(n, _)| n == "wdk-sys"));
+        for package in &example {
+            assert!(
+                shell.contains(package),
+                "examples/kmdf-echo-client locks {} {}, which driver/kmdf/Cargo.lock does not",
+                package.0,
+                package.1
+            );
+        }
+    }
+
+    #[test]
     fn names_become_service_names() {
         assert_eq!(camel_case("wdm-echo-client"), "WdmEchoClient");
         assert_eq!(camel_case("my_driver-2"), "MyDriver2");
@@ -457,6 +596,23 @@ mod tests {
             );
             assert_eq!(manifest.matches("panic = \"abort\"").count(), 2, "{name}");
             let config = fs::read_to_string(dir.join(".cargo/config.toml")).unwrap_or_default();
+            if model_of(&manifest) == Model::Kmdf {
+                // wdk-build links it (entry point, /DRIVER, the kit's libraries) and requires
+                // the static CRT; wdk-sys defines _fltused, wdk-panic the panic handler.
+                let build = fs::read_to_string(dir.join("build.rs")).unwrap_or_default();
+                assert!(
+                    build.contains("wdk_build::configure_wdk_binary_build()"),
+                    "{name}"
+                );
+                assert!(config.contains("+crt-static"), "{name}");
+                assert!(
+                    config.contains("target = \"x86_64-pc-windows-msvc\""),
+                    "{name}"
+                );
+                let lib = fs::read_to_string(dir.join("src/lib.rs")).unwrap_or_default();
+                assert!(lib.contains("extern crate wdk_panic;"), "{name}");
+                continue;
+            }
             assert!(config.contains("linker = \"lld-link\""), "{name}");
             let build = fs::read_to_string(dir.join("build.rs")).unwrap_or_default();
             for arg in [

@@ -255,6 +255,22 @@ pub(crate) fn clippy(layout: &Layout) -> Result<bool> {
     Ok(run_visible(&mut cmd, "cargo clippy (driver/kmdf)")?.success())
 }
 
+/// A cargo command for a stand-alone KMDF crate in `dir` (`examples/kmdf-echo-client`, or one
+/// made by `new-driver --kmdf`), wired as the shell's is: the vendored crates (its locked
+/// versions must be among the shell's: the vendored set is the shell's), the patched
+/// wdk-build, the kit, lld-link; its target folder inside the crate (see [`Paths`]).
+pub(crate) fn cargo_for_crate(layout: &Layout, dir: &Path, subcommand: &str) -> Result<Command> {
+    let paths = Paths::new(layout)?;
+    fs::create_dir_all(&paths.work)
+        .with_context(|| format!("creating {}", paths.work.display()))?;
+    vendor(&paths)?;
+    assemble_kit(&paths)?;
+    let mut cmd = cargo_for_shell(&paths, subcommand);
+    cmd.current_dir(dir)
+        .env("CARGO_TARGET_DIR", dir.join("target"));
+    Ok(cmd)
+}
+
 /// Where the KMDF image is collected.
 pub(crate) fn kmdf_sys(layout: &Layout) -> PathBuf {
     layout.out.join("kmdf").join("wskrs.sys")

@@ -100,6 +100,10 @@ pub(crate) fn run(layout: &Layout) -> Result<bool> {
                 ],
             ),
         ),
+        (
+            "cargo package (the published library crates, offline: what `cargo publish --dry-run` checks before the upload)",
+            package(layout),
+        ),
     ];
     let mut all_ok = true;
     for (name, cmd) in &mut steps {
@@ -117,6 +121,26 @@ pub(crate) fn run(layout: &Layout) -> Result<bool> {
     // The stand-alone example drivers (each its own workspace).
     all_ok &= crate::examples::lint(layout)?;
     Ok(all_ok)
+}
+
+/// The crates published to crates.io, in dependency order.
+const PUBLISHED: &[&str] = &[
+    "wskrs-ntstatus",
+    "wsk-bindings",
+    "wsk",
+    "wskrs-protocol",
+    "wskrs-kernel",
+    "wskrs-client",
+];
+
+/// `cargo package` of [`PUBLISHED`]: each packaged and built from its package alone (the
+/// later ones against the earlier ones' packages), offline, from the working tree.
+fn package(layout: &Layout) -> Command {
+    let mut args = vec!["package", "--quiet", "--offline", "--allow-dirty"];
+    for name in PUBLISHED {
+        args.extend(["-p", name]);
+    }
+    cargo(layout, &args)
 }
 
 fn report(step: &str, ok: bool) {

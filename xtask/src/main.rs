@@ -71,12 +71,14 @@ Other commands:
                      provider (--quick: small transfers, one run, wdm + wskrs)
   examples           build every stand-alone driver crate under examples/ and run it under
                      Wine against a Linux peer (its DbgPrintEx output checked in wine.log)
-  new-driver NAME [--dir DIR]
+  new-driver NAME [--dir DIR] [--kmdf]
                      create DIR/NAME (default: ./NAME), a driver crate made from
-                     examples/wdm-echo-client with its name filled in
+                     examples/wdm-echo-client (--kmdf: examples/kmdf-echo-client, on the
+                     windows-drivers-rs crates) with its name filled in
   run-driver PATH    build the driver crate at PATH, load it under Wine (WINEDEBUG with
                      warn+debugstr) next to a Linux echo server, print its debug output
-                     and whether it logged 'echo received'; then unload
+                     and whether it logged 'echo received'; then unload. A KMDF crate is
+                     built with the project's kit and loaded over its KMDF runtime
   fuzz [--seed N] [--requests N | --seconds N] [--threads N] [--pin]
        [--skip CODE,...|none] [--thread-exits PERCENT]
                      the live IOCTL fuzzer (tests/fuzz) against the loaded driver while

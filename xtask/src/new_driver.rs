@@ -1,5 +1,6 @@
-//! `cargo xtask new-driver NAME [--dir DIR]`: a new driver crate from the minimal WDM example
-//! (`examples/wdm-echo-client`), its name filled in, depending on this checkout's `wsk` by
+//! `cargo xtask new-driver NAME [--dir DIR] [--kmdf]`: a new driver crate from the minimal WDM
+//! example (`examples/wdm-echo-client`; with `--kmdf` the KMDF one, `examples/kmdf-echo-client`),
+//! its name filled in, depending on this checkout's `wsk` by
 //! path; and `cargo xtask run-driver PATH`, which builds such a crate and loads it under Wine
 //! (see `examples.rs`).
 
@@ -12,21 +13,49 @@ use std::process::ExitCode;
 
 use crate::artifacts::{self, Built};
 use crate::choice::Choice;
-use crate::examples::{self, camel_case, Check, DriverCrate};
+use crate::examples::{self, camel_case, Check, DriverCrate, Model};
 use crate::layout::Layout;
 use crate::provider::Provider;
 use crate::setup;
 use crate::util::{fmt_duration, say};
 
-/// The example the template is made from, and the names in it that become the new crate's.
-const TEMPLATE: &str = "wdm-echo-client";
-const TEMPLATE_SERVICE: &str = "WdmEchoClient";
-/// Files copied (relative to the example); `target/` is not.
+/// An example a new crate is made from, and the names in it that become the new crate's.
+struct Template {
+    example: &'static str,
+    service: &'static str,
+    /// The example's `description`, replaced by a plain one.
+    description: &'static str,
+}
+
+/// The default template: the minimal WDM driver.
+const WDM: Template = Template {
+    example: "wdm-echo-client",
+    service: "WdmEchoClient",
+    description: "Example: a WDM driver that connects to an echo server from DriverEntry",
+};
+/// `--kmdf`: the minimal KMDF driver on the windows-drivers-rs crates.
+const KMDF: Template = Template {
+    example: "kmdf-echo-client",
+    service: "KmdfEchoClient",
+    description: "Example: a KMDF driver that connects to an echo server from DriverEntry",
+};
+
+impl Template {
+    const fn of(model: Model) -> &'static Self {
+        match model {
+            Model::Wdm => &WDM,
+            Model::Kmdf => &KMDF,
+        }
+    }
+}
+
+/// Files copied (relative to the example) if it has them; `target/` is not.
 const FILES: &[&str] = &[
     "Cargo.toml",
     "Cargo.lock",
     "build.rs",
     ".cargo/config.toml",
+    ".gitignore",
     "src/lib.rs",
 ];
 
@@ -47,33 +76,37 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 /// The template's text with `name` filled in.
-fn fill(file: &str, text: &str, name: &str, root: &str) -> String {
+fn fill(template: &Template, file: &str, text: &str, name: &str, root: &str) -> String {
     let service = camel_case(name);
+    let example = template.example;
     match file {
         "Cargo.toml" => text
             .replace(
-                &format!("name = \"{TEMPLATE}\""),
+                &format!("name = \"{example}\""),
                 &format!("name = \"{name}\""),
             )
-            .replace(
-                "Example: a WDM driver that connects to an echo server from DriverEntry",
-                "A WDM driver on wsk",
-            )
+            .replace(template.description, "A driver on wsk")
             // The project's crates by absolute path (`../../wsk`, `../../driver/kernel`).
             .replace("path = \"../../", &format!("path = \"{root}/")),
         "Cargo.lock" => text.replace(
-            &format!("name = \"{TEMPLATE}\""),
+            &format!("name = \"{example}\""),
             &format!("name = \"{name}\""),
         ),
         "src/lib.rs" => text
-            .replace(&format!("{TEMPLATE}:"), &format!("{name}:"))
-            .replace(TEMPLATE_SERVICE, &service),
+            .replace(&format!("{example}:"), &format!("{name}:"))
+            .replace(template.service, &service),
         _ => text.to_owned(),
     }
 }
 
 /// Creates `DIR/NAME` (DIR: the current directory by default). Returns the crate's directory.
-pub(crate) fn create(layout: &Layout, name: &str, dir: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn create(
+    layout: &Layout,
+    name: &str,
+    dir: Option<&Path>,
+    model: Model,
+) -> Result<PathBuf> {
+    let template = Template::of(model);
     check_name(name)?;
     let parent = match dir {
         Some(d) => d.to_path_buf(),
@@ -83,24 +116,24 @@ pub(crate) fn create(layout: &Layout, name: &str, dir: Option<&Path>) -> Result<
     if dest.exists() {
         bail!("{} exists already", dest.display());
     }
-    let template = layout.root.join("examples").join(TEMPLATE);
+    let example = layout.root.join("examples").join(template.example);
     let root = layout
         .root
         .to_str()
         .with_context(|| format!("{} is not valid UTF-8", layout.root.display()))?;
     for file in FILES {
-        let from = template.join(file);
+        let from = example.join(file);
         let text = match fs::read_to_string(&from) {
             Ok(text) => text,
-            // The lock file is optional: cargo makes one.
-            Err(_) if *file == "Cargo.lock" => continue,
+            // The lock file is optional (cargo makes one); not every example has a .gitignore.
+            Err(_) if matches!(*file, "Cargo.lock" | ".gitignore") => continue,
             Err(e) => return Err(e).with_context(|| format!("reading {}", from.display())),
         };
         let to = dest.join(file);
         if let Some(folder) = to.parent() {
             fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
         }
-        fs::write(&to, fill(file, &text, name, root))
+        fs::write(&to, fill(template, file, &text, name, root))
             .with_context(|| format!("writing {}", to.display()))?;
     }
     Ok(dest)
@@ -141,26 +174,35 @@ pub(crate) fn dispatch(layout: &Layout, command: &str, args: &[String]) -> Resul
     }
 }
 
-/// `cargo xtask new-driver NAME [--dir DIR]`.
+/// `cargo xtask new-driver NAME [--dir DIR] [--kmdf]`.
 fn new_driver(layout: &Layout, args: &[String]) -> Result<()> {
     let mut name = None;
     let mut dir = None;
+    let mut model = Model::Wdm;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--dir" => dir = Some(PathBuf::from(it.next().context("--dir needs a value")?)),
+            "--kmdf" => model = Model::Kmdf,
             other if other.starts_with('-') => bail!("new-driver: unknown option `{other}`"),
             other if name.is_none() => name = Some(other.to_owned()),
             other => bail!("new-driver: one NAME only (got `{other}` too)"),
         }
     }
-    let name = name.context("usage: cargo xtask new-driver NAME [--dir DIR]")?;
-    let dest = create(layout, &name, dir.as_deref())?;
+    let name = name.context("usage: cargo xtask new-driver NAME [--dir DIR] [--kmdf]")?;
+    let dest = create(layout, &name, dir.as_deref(), model)?;
     say(&format!("new-driver: created {}", dest.display()));
-    say(&format!(
-        "  build it:  cd {} && ECHO_SERVER=127.0.0.1:7000 cargo build --release",
-        dest.display()
-    ));
+    match model {
+        Model::Wdm => say(&format!(
+            "  build it:  cd {} && ECHO_SERVER=127.0.0.1:7000 cargo build --release",
+            dest.display()
+        )),
+        // wdk-build needs a WDK: on Linux the harness supplies the project's kit.
+        Model::Kmdf => say(
+            "  build it:  on Windows, `cargo build --release` in a WDK or eWDK prompt; on Linux, \
+             run-driver below builds it with the project's kit",
+        ),
+    }
     say(&format!(
         "  load it under Wine against a Linux echo server: cargo xtask run-driver {}",
         dest.display()
@@ -228,7 +270,7 @@ fn test_template(layout: &Layout, built: &Built) -> bool {
         .join("tmp")
         .join(format!("new-driver-{}", std::process::id()));
     let _ = fs::remove_dir_all(&scratch);
-    let result = create(layout, "my-first-driver", Some(&scratch)).and_then(|dir| {
+    let result = create(layout, "my-first-driver", Some(&scratch), Model::Wdm).and_then(|dir| {
         let krate = DriverCrate::open(&dir)?;
         examples::run(layout, built, &krate, check_of(&krate))
     });
@@ -269,7 +311,8 @@ mod tests {
         let layout = Layout::discover().unwrap_or_else(|e| panic!("{e:#}"));
         let scratch = std::env::temp_dir().join(format!("xtask-new-driver-{}", std::process::id()));
         let _ = fs::remove_dir_all(&scratch);
-        let dir = create(&layout, "net-probe", Some(&scratch)).unwrap_or_else(|e| panic!("{e:#}"));
+        let dir = create(&layout, "net-probe", Some(&scratch), Model::Wdm)
+            .unwrap_or_else(|e| panic!("{e:#}"));
         let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
         let lib = fs::read_to_string(dir.join("src/lib.rs")).unwrap_or_default();
         assert_eq!(
@@ -283,12 +326,40 @@ mod tests {
         );
         assert!(lib.contains("\\\\Device\\\\NetProbe"), "{lib}");
         assert!(lib.contains("net-probe: echo received"), "{lib}");
-        assert!(!lib.contains(TEMPLATE) && !lib.contains(TEMPLATE_SERVICE));
+        assert!(!lib.contains(WDM.example) && !lib.contains(WDM.service));
         assert!(dir.join(".cargo/config.toml").is_file());
         assert!(dir.join("build.rs").is_file());
         assert!(
-            create(&layout, "net-probe", Some(&scratch)).is_err(),
+            create(&layout, "net-probe", Some(&scratch), Model::Wdm).is_err(),
             "exists"
+        );
+        let _ = fs::remove_dir_all(&scratch);
+    }
+
+    #[test]
+    fn the_kmdf_template_gets_the_new_name_everywhere() {
+        let layout = Layout::discover().unwrap_or_else(|e| panic!("{e:#}"));
+        let scratch =
+            std::env::temp_dir().join(format!("xtask-new-kmdf-driver-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&scratch);
+        let dir = create(&layout, "net-probe", Some(&scratch), Model::Kmdf)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let manifest = fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+        let lock = fs::read_to_string(dir.join("Cargo.lock")).unwrap_or_default();
+        let lib = fs::read_to_string(dir.join("src/lib.rs")).unwrap_or_default();
+        assert_eq!(
+            examples::package_name(&manifest).as_deref(),
+            Some("net-probe")
+        );
+        assert_eq!(examples::model_of(&manifest), Model::Kmdf);
+        assert!(lock.contains("name = \"net-probe\""), "{lock}");
+        assert!(lib.contains("\\\\Device\\\\NetProbe"), "{lib}");
+        assert!(lib.contains("net-probe: echo received"), "{lib}");
+        assert!(!lib.contains(KMDF.example) && !lib.contains(KMDF.service));
+        assert!(!manifest.contains(KMDF.description));
+        assert!(
+            dir.join(".gitignore").is_file(),
+            "target/ is inside the crate"
         );
         let _ = fs::remove_dir_all(&scratch);
     }

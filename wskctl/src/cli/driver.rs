@@ -105,7 +105,7 @@ pub(crate) fn run(
 #[cfg(all(test, not(windows)))]
 mod tests {
     use crate::cli::testing::wskctl;
-    use wskrs_client::host_driver::HostDriver;
+    use wskrs_host_driver::HostDriver;
 
     #[test]
     fn driver_commands_off_windows_fail_with_a_sentence() {

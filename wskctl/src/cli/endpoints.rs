@@ -135,7 +135,7 @@ pub(crate) fn run_close(
 #[cfg(test)]
 mod tests {
     use crate::cli::testing::wskctl;
-    use wskrs_client::host_driver::HostDriver;
+    use wskrs_host_driver::HostDriver;
     use wskrs_protocol::IoctlCode;
 
     #[test]

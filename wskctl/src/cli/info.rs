@@ -35,7 +35,7 @@ pub(crate) fn run_stats(
 #[cfg(test)]
 mod tests {
     use crate::cli::testing::wskctl;
-    use wskrs_client::host_driver::HostDriver;
+    use wskrs_host_driver::HostDriver;
 
     #[test]
     fn info_text_and_json() {

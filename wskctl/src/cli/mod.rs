@@ -482,12 +482,12 @@ pub(crate) fn create_file(path: &Path) -> Result<File, ClientError> {
 }
 
 /// Runs `wskctl` against the real driver core on the fake kernel
-/// ([`wskrs_client::host_driver`]), for the tests of every command family.
+/// ([`wskrs_host_driver`]), for the tests of every command family.
 #[cfg(test)]
 pub(crate) mod testing {
     use super::{main_with, Streams, Terminal};
-    use wskrs_client::host_driver::HostDriver;
     use wskrs_client::{ClientError, Device};
+    use wskrs_host_driver::HostDriver;
 
     /// What one run printed and returned.
     pub(crate) struct Outcome {
@@ -529,8 +529,8 @@ mod tests {
     use super::{main_with, Cli, Streams};
     use clap::{CommandFactory, Parser};
     use std::io;
-    use wskrs_client::host_driver::HostDriver;
     use wskrs_client::{ClientError, Device};
+    use wskrs_host_driver::HostDriver;
 
     #[test]
     fn clap_definition_is_consistent() {

@@ -192,7 +192,7 @@ pub(crate) fn run(
 #[cfg(test)]
 mod tests {
     use crate::cli::testing::wskctl;
-    use wskrs_client::host_driver::HostDriver;
+    use wskrs_host_driver::HostDriver;
 
     #[test]
     fn options_round_trip() {

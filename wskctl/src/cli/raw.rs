@@ -56,7 +56,7 @@ pub(crate) fn run(
 #[cfg(test)]
 mod tests {
     use crate::cli::testing::wskctl;
-    use wskrs_client::host_driver::HostDriver;
+    use wskrs_host_driver::HostDriver;
 
     #[test]
     fn raw_reports_status_and_exit_code() {

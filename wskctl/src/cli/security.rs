@@ -41,7 +41,7 @@ pub(crate) fn run(
 #[cfg(test)]
 mod tests {
     use crate::cli::testing::wskctl;
-    use wskrs_client::host_driver::HostDriver;
+    use wskrs_host_driver::HostDriver;
 
     #[test]
     fn security_prints_the_sddl() {

@@ -1835,7 +1835,7 @@ impl Serialize for ScenarioList {
 mod tests {
     use super::*;
     use crate::cli::{Streams, Terminal};
-    use wskrs_client::host_driver::HostDriver;
+    use wskrs_host_driver::HostDriver;
 
     fn driver_error(status: NtStatus) -> Problem {
         Problem::from(ClientError::driver("udp bind on 127.0.0.1:0", status))

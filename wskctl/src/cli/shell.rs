@@ -355,8 +355,8 @@ mod tests {
     use super::{classify, Line};
     use crate::cli::testing::{wskctl_with_stdin, Outcome};
     use crate::cli::{main_with, Streams, Terminal};
-    use wskrs_client::host_driver::HostDriver;
     use wskrs_client::{ClientError, Device};
+    use wskrs_host_driver::HostDriver;
 
     /// `wskctl ARGS` reading the shell's `lines` from standard input.
     fn shell(driver: &HostDriver, args: &str, lines: &str) -> Outcome {

@@ -281,7 +281,7 @@ pub(crate) fn run_disconnect(
 #[cfg(test)]
 mod tests {
     use crate::cli::testing::{wskctl, wskctl_with_stdin};
-    use wskrs_client::host_driver::{HostDriver, REFUSING_PORT};
+    use wskrs_host_driver::{HostDriver, REFUSING_PORT};
     use wskrs_protocol::IoctlCode;
 
     #[test]

@@ -286,8 +286,8 @@ pub(crate) fn run_send(
 #[cfg(test)]
 mod tests {
     use crate::cli::testing::wskctl;
-    use wskrs_client::host_driver::{HostDriver, REFUSING_PORT};
     use wskrs_client::Device;
+    use wskrs_host_driver::{HostDriver, REFUSING_PORT};
     use wskrs_protocol::{IoctlCode, MAX_TRANSFER};
 
     #[test]

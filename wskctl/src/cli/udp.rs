@@ -221,7 +221,7 @@ pub(crate) fn run_send_to(
 #[cfg(test)]
 mod tests {
     use crate::cli::testing::wskctl;
-    use wskrs_client::host_driver::HostDriver;
+    use wskrs_host_driver::HostDriver;
     use wskrs_protocol::MAX_DATAGRAM;
 
     #[test]

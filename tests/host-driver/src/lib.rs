@@ -1,6 +1,10 @@
 //! The real driver core (`wskrs-driver`) on the fake kernel (`wskrs-fake-kernel`), in this
-//! process, behind a [`Transport`]: the client's tests run against the driver's own request
-//! handling, not a model of it.
+//! process, behind a `wskrs-client` [`Transport`]: the tests of `wskrs-client` and `wskctl`
+//! run against the driver's own request handling, not a model of it.
+//!
+//! Test support, never published: `wskctl`'s tests depend on this crate, and `wskrs-client`'s
+//! own tests compile this file as their module `host_driver` (the client itself does not
+//! depend on the driver core or the fake kernel, so it can be published).
 //!
 //! [`HostDriver`] loads a driver core on a freshly reset fake kernel and plays the WDM
 //! shell's role for it: [`HostHandle`] is an open handle (a [`Caller`]) whose drop is the
@@ -54,8 +58,7 @@ use wskrs_protocol::{
     encode_list, list_output_len, parse_list_reply, EndpointId, EndpointStatus, IoctlCode,
 };
 
-use crate::cancel::CancelIo;
-use crate::device::{IoctlCompletion, Transport};
+use wskrs_client::{CancelIo, IoctlCompletion, Transport};
 
 pub use peers::{ECHO_PORT, RECORDING_PORT, REFUSING_PORT};
 
