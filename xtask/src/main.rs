@@ -13,6 +13,7 @@ mod demo;
 mod e2e;
 mod examples;
 mod fuzz;
+mod fuzz_host;
 mod kmdf;
 mod layout;
 mod lint;
@@ -45,6 +46,7 @@ Main commands:
   demo               install what is missing, build, load the driver under Wine and run a
                      short scripted session against Linux peers on 127.0.0.1; then unload
   test               host unit tests (cargo test), lint (below), then the
+                     host fuzzing (`fuzz-host`, 5 s per target), then the
                      end-to-end suite under Wine for each shell (WDM, KMDF) with each WSK
                      provider (Wine's netio.sys, the wsk-rs provider), then the WSK
                      provider conformance table (both providers), a short `fuzz` (below),
@@ -82,6 +84,10 @@ Other commands:
                      Linux peers connect, send and reset; then the driver must still echo
                      and hold what it held before (HELD); WDM + wsk-rs unless chosen;
                      leaves out the open findings of docs/reliability.md unless told
+  fuzz-host [--seconds N] [--target NAME,...]
+                     coverage-guided fuzzing of every parser on the host (tests/host-fuzz:
+                     libFuzzer on stable Rust), N seconds per target (default 60); prints
+                     executions, coverage, corpus size and crashes per target
   up                 prepare the prefix, load the driver and keep it loaded
   wskctl -- ARGS...  run wskctl.exe in the prefix (after `up`); passes its exit code
   down               stop and uninstall the driver, stop Wine
@@ -178,6 +184,10 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
         }
         "bench" => bench::run(&layout, &bench::Options::parse(&utf8_args(rest)?)?),
         "fuzz" => fuzz::run(&layout, &fuzz::Options::parse(&utf8_args(rest)?)?),
+        "fuzz-host" => {
+            setup::ensure(&layout)?;
+            fuzz_host::run(&layout, &fuzz_host::Options::parse(&utf8_args(rest)?)?)
+        }
         "conformance" => {
             let providers = conformance::parse_providers(&utf8_args(rest)?)?;
             setup::ensure(&layout)?;
@@ -220,6 +230,7 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
 /// `cargo xtask test`: set-up, host unit tests, build, end-to-end suite, conformance suite.
 /// Every part runs even when an earlier one fails, so one CI run reports everything; any
 /// failure fails the command.
+#[allow(clippy::too_many_lines, reason = "the suite's steps, in order")]
 fn test(layout: &Layout) -> Result<ExitCode> {
     setup::ensure(layout)?;
 
@@ -241,6 +252,9 @@ fn test(layout: &Layout) -> Result<ExitCode> {
             false
         }
     };
+
+    // Every parser under coverage-guided fuzzing, briefly (prints its figures per target).
+    let host_fuzz_ok = fuzz_host::short_run(layout);
 
     println!("== end-to-end suite under Wine");
     // An explicit --provider / WSKRS_PROVIDER runs the suite with that provider only.
@@ -331,8 +345,19 @@ fn test(layout: &Layout) -> Result<ExitCode> {
     if !fuzz_ok {
         eprintln!("xtask test: FAILED: the short fuzz run (its `fuzz [...]` lines above)");
     }
+    if !host_fuzz_ok {
+        eprintln!("xtask test: FAILED: host fuzzing (its `fuzz-host: ...` lines above)");
+    }
     Ok(
-        if unit_ok && lint_ok && e2e_ok && conformance_ok && bench_ok && fuzz_ok && examples_ok {
+        if unit_ok
+            && lint_ok
+            && host_fuzz_ok
+            && e2e_ok
+            && conformance_ok
+            && bench_ok
+            && fuzz_ok
+            && examples_ok
+        {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
