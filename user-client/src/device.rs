@@ -131,6 +131,10 @@ const LIST_FIRST_GUESS: usize = 64;
 const RESOLVE_FIRST_GUESS: usize = 16;
 /// LIST (and RESOLVE) requests before giving up on getting every entry.
 const LIST_ATTEMPTS: u32 = 3;
+/// The largest output buffer a LIST or RESOLVE retry asks for (1 MiB: about 6,900 endpoints
+/// or 37,000 addresses), whatever total the last reply claimed: the claim comes from the
+/// driver, and a buffer sized from it alone could be gigabytes.
+const MAX_RETRY_OUTPUT: usize = 1 << 20;
 
 /// An open handle to the wsk-rs device.
 ///
@@ -757,7 +761,8 @@ impl Device {
             .map_err(|error| ClientError::Request { op: op(), error })?;
         let mut room = RESOLVE_FIRST_GUESS;
         for attempt in 1..=LIST_ATTEMPTS {
-            let reply = self.call(&op, IoctlCode::RESOLVE, &request, resolve_output_len(room))?;
+            let out_len = resolve_output_len(room).min(MAX_RETRY_OUTPUT);
+            let reply = self.call(&op, IoctlCode::RESOLVE, &request, out_len)?;
             let addresses = parse_resolve_reply(&reply).map_err(protocol)?;
             if !addresses.is_truncated() || attempt == LIST_ATTEMPTS {
                 return Ok(addresses.iter().collect());
@@ -1020,7 +1025,8 @@ impl Device {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let reply = self.call(&op, IoctlCode::LIST, &encode_list(), list_output_len(room))?;
+            let out_len = list_output_len(room).min(MAX_RETRY_OUTPUT);
+            let reply = self.call(&op, IoctlCode::LIST, &encode_list(), out_len)?;
             let list = parse_list_reply(&reply)
                 .map_err(|error| ClientError::Protocol { op: op(), error })?;
             // Endpoints may appear between calls: retry twice with room for all, then

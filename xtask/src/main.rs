@@ -13,6 +13,7 @@ mod demo;
 mod e2e;
 mod examples;
 mod fuzz;
+mod fuzz_host;
 mod kmdf;
 mod layout;
 mod lint;
@@ -46,6 +47,7 @@ Main commands:
   demo               install what is missing, build, load the driver under Wine and run a
                      short scripted session against Linux peers on 127.0.0.1; then unload
   test               host unit tests (cargo test), lint (below), then the
+                     host fuzzing (`fuzz-host`, 5 s per target), then the
                      end-to-end suite under Wine for each shell (WDM, KMDF) with each WSK
                      provider (Wine's netio.sys, the wsk-rs provider), then the WSK
                      provider conformance table (both providers), a short `fuzz` (below),
@@ -90,6 +92,10 @@ Other commands:
                      echo, connects/closes, timed-out receives) for N minutes (default 1);
                      HELD and the endpoint count must be back at their start after every
                      round; prints each minute's figures; WDM + wsk-rs unless chosen
+  fuzz-host [--seconds N] [--target NAME,...]
+                     coverage-guided fuzzing of every parser on the host (tests/host-fuzz:
+                     libFuzzer on stable Rust), N seconds per target (default 60); prints
+                     executions, coverage, corpus size and crashes per target
   up                 prepare the prefix, load the driver and keep it loaded
   wskctl -- ARGS...  run wskctl.exe in the prefix (after `up`); passes its exit code
   down               stop and uninstall the driver, stop Wine
@@ -187,6 +193,10 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
         "bench" => bench::run(&layout, &bench::Options::parse(&utf8_args(rest)?)?),
         "fuzz" => fuzz::run(&layout, &fuzz::Options::parse(&utf8_args(rest)?)?),
         "soak" => soak::run(&layout, &soak::Options::parse(&utf8_args(rest)?)?),
+        "fuzz-host" => {
+            setup::ensure(&layout)?;
+            fuzz_host::run(&layout, &fuzz_host::Options::parse(&utf8_args(rest)?)?)
+        }
         "conformance" => {
             let providers = conformance::parse_providers(&utf8_args(rest)?)?;
             setup::ensure(&layout)?;
@@ -229,6 +239,7 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
 /// `cargo xtask test`: set-up, host unit tests, build, end-to-end suite, conformance suite.
 /// Every part runs even when an earlier one fails, so one CI run reports everything; any
 /// failure fails the command.
+#[allow(clippy::too_many_lines, reason = "the suite's steps, in order")]
 fn test(layout: &Layout) -> Result<ExitCode> {
     setup::ensure(layout)?;
 
@@ -250,6 +261,9 @@ fn test(layout: &Layout) -> Result<ExitCode> {
             false
         }
     };
+
+    // Every parser under coverage-guided fuzzing, briefly (prints its figures per target).
+    let host_fuzz_ok = fuzz_host::short_run(layout);
 
     println!("== end-to-end suite under Wine");
     // An explicit --provider / WSKRS_PROVIDER runs the suite with that provider only.
@@ -339,6 +353,7 @@ fn test(layout: &Layout) -> Result<ExitCode> {
         ),
         (fuzz_ok, "the short fuzz run (its `fuzz [...]` lines above)"),
         (soak_ok, "the short soak (its `soak [...]` lines above)"),
+        (host_fuzz_ok, "host fuzzing (its `fuzz-host: ...` lines above)"),
     ];
     for (_, what) in steps.iter().filter(|(ok, _)| !ok) {
         eprintln!("xtask test: FAILED: {what}");

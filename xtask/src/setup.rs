@@ -41,6 +41,10 @@ pub(crate) const PACKAGES: &[(&str, &str)] = &[
         "mingw-w64: linker of wskctl.exe and compiler of the shim DLL",
     ),
     (
+        "g++",
+        "the C++ compiler that builds libFuzzer's runtime (libfuzzer-sys, tests/host-fuzz)",
+    ),
+    (
         "python3",
         "the Linux peers of the demo and the end-to-end suite",
     ),

@@ -481,3 +481,58 @@ fn an_interrupted_device_refuses_requests_until_cleared() {
     assert!(!other_device.canceller().interrupt());
     device.info().unwrap();
 }
+
+/// A driver whose LIST and RESOLVE replies claim `total` entries but carry none (found by
+/// the host fuzzer, target `client`): the retries must not size their buffers from that
+/// claim. Records the output buffer length of every request.
+struct ClaimsHugeTotal {
+    total: u32,
+    output_lens: std::sync::Mutex<Vec<usize>>,
+}
+
+impl crate::Transport for ClaimsHugeTotal {
+    fn ioctl(&self, code: u32, _input: &[u8], output: &mut [u8]) -> crate::IoctlCompletion {
+        self.output_lens.lock().unwrap().push(output.len());
+        let mut reply = [0u8; 16];
+        let len = if code == IoctlCode::LIST.0 {
+            wskrs_protocol::ListWriter::new(&mut reply)
+                .unwrap()
+                .finish()
+        } else {
+            wskrs_protocol::ResolveWriter::new(&mut reply)
+                .unwrap()
+                .finish()
+        };
+        reply[12..16].copy_from_slice(&self.total.to_le_bytes());
+        output[..len].copy_from_slice(&reply[..len]);
+        crate::IoctlCompletion {
+            status: NtStatus::SUCCESS,
+            information: len,
+        }
+    }
+
+    fn ioctl_in_direct(&self, _code: u32, _input: &[u8], _data: &[u8]) -> crate::IoctlCompletion {
+        unreachable!("LIST and RESOLVE are buffered")
+    }
+}
+
+#[test]
+fn list_and_resolve_retries_are_bounded_whatever_total_the_driver_claims() {
+    for total in [1_000_000, u32::MAX] {
+        let transport = Arc::new(ClaimsHugeTotal {
+            total,
+            output_lens: std::sync::Mutex::new(Vec::new()),
+        });
+        let device = Device::from_transport(Box::new(Arc::clone(&transport)));
+        assert_eq!(device.list().unwrap(), []);
+        assert_eq!(device.resolve("localhost", "", None).unwrap(), []);
+        let lens = transport.output_lens.lock().unwrap().clone();
+        assert_eq!(lens.len(), 6, "three LISTs and three RESOLVEs");
+        for len in lens {
+            assert!(
+                len <= super::MAX_RETRY_OUTPUT,
+                "a retry asked for {len} bytes for a claimed total of {total}"
+            );
+        }
+    }
+}
