@@ -156,6 +156,11 @@ const CASES: &[CaseDef] = &[
         &[Need::Datagram, Need::Ipv6],
     ),
     case(
+        "udp_recvfrom_truncates_a_longer_datagram",
+        udp::udp_recvfrom_truncates_a_longer_datagram,
+        &[Need::Datagram],
+    ),
+    case(
         "options_round_trip",
         options::options_round_trip,
         &[Need::SocketOptions, Need::Ipv6],
@@ -537,6 +542,7 @@ mod case_tests {
                 "ipv6_echo_listener",
                 "udp_echo_1000_datagrams",
                 "udp_sendto_recvfrom",
+                "udp_recvfrom_truncates_a_longer_datagram",
                 "options_round_trip",
                 "graceful_disconnect",
                 "abortive_disconnect",
