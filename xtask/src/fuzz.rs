@@ -197,9 +197,9 @@ pub(crate) fn run_with(
         },
         match options.thread_exits {
             None => String::new(),
-            Some(0) =>
-                "; NO requests from exiting threads (open findings 4, 5: docs/reliability.md)"
-                    .to_owned(),
+            Some(0) => "; NO requests from exiting threads (Wine's IoCancelIrp fault, finding 5: \
+                 docs/reliability.md)"
+                .to_owned(),
             Some(p) => format!("; {p}% of requests from exiting threads"),
         }
     ));
@@ -361,21 +361,7 @@ fn fuzz_session(
         }
         return Ok(false);
     };
-    let n = |key: &str| json_u64(done, key).unwrap_or(0);
-    say(&format!(
-        "{label}: seed {}: {} requests in {} ({} requests/s, {} worker(s)); {} pended, {} \
-         succeeded, {} cancelled, {} handle closes mid-request, {} from exiting threads",
-        options.seed,
-        n("requests"),
-        fmt_duration(took),
-        n("per_second"),
-        n("threads"),
-        n("pended"),
-        n("succeeded"),
-        n("cancelled"),
-        n("handle_closes_mid_request"),
-        n("thread_exits"),
-    ));
+    say(&tally_line(label, options.seed, took, done));
     if let Some(statuses) = done.get("statuses").and_then(Value::as_object) {
         let mut list: Vec<(&String, u64)> = statuses
             .iter()
@@ -386,6 +372,27 @@ fn fuzz_session(
         say(&format!("{label}: statuses: {}", text.join(", ")));
     }
     after_run(wine, exe, label, echo.1, (open_before, &held_before))
+}
+
+/// The run's counts, from the fuzzer's `done` line.
+fn tally_line(label: &str, seed: u64, took: Duration, done: &Value) -> String {
+    let n = |key: &str| json_u64(done, key).unwrap_or(0);
+    format!(
+        "{label}: seed {}: {} requests in {} ({} requests/s, {} worker(s)); {} pended, {} \
+         succeeded, {} cancelled, {} handle closes mid-request, {} from exiting threads ({} lost \
+         by Wine: completed without their status block, docs/reliability.md finding 4)",
+        seed,
+        n("requests"),
+        fmt_duration(took),
+        n("per_second"),
+        n("threads"),
+        n("pended"),
+        n("succeeded"),
+        n("cancelled"),
+        n("handle_closes_mid_request"),
+        n("thread_exits"),
+        n("lost_by_wine")
+    )
 }
 
 /// The checks after the run: detached endpoints closed, the driver answers and echoes,
