@@ -116,7 +116,7 @@ impl Options {
 }
 
 /// Builds `wskrs-fuzz.exe` (x86_64-pc-windows-gnu, release).
-fn build_fuzzer(layout: &Layout) -> Result<std::path::PathBuf> {
+pub(crate) fn build_fuzzer(layout: &Layout) -> Result<std::path::PathBuf> {
     artifacts::cargo_build_release(
         layout,
         "wskrs-fuzz",

@@ -212,7 +212,7 @@ fn code_name(code: u32) -> String {
         .map_or_else(|| format!("{code:#010x}"), str::to_owned)
 }
 
-fn status_name(status: u32) -> String {
+pub(crate) fn status_name(status: u32) -> String {
     NtStatus::from_u32(status)
         .name()
         .map_or_else(|| format!("{status:#010x}"), str::to_owned)
