@@ -310,7 +310,7 @@ impl Op {
     }
 
     /// What follows the Winsock call: a request that failed, or (in skip-on-success mode)
-    /// succeeded at once, gets no packet, so it is finished here with the in-flight reference
+    /// finished at once ([`Issued::Done`]), gets no packet, so it is finished here with the in-flight reference
     /// `raw` taken back; a pending one is left to the port (and cancelled now if the client
     /// asked while it was being issued: `CancelIoEx` may have found nothing then).
     fn after_issue(self: &Arc<Self>, raw: *const Self, started: Result<Issued, NtStatus>) {
