@@ -559,7 +559,9 @@ fn issue(
 /// Takes the finished request's context and result and makes the slot idle.
 fn finish<H: IoHandler>(inner: &SlotInner<H>) -> (Option<H::Context>, Result<Transferred>) {
     let (status, information) = inner.irp.result();
-    let result = if status.is_success() {
+    // STATUS_BUFFER_OVERFLOW is a warning: a datagram longer than the buffer, of which the
+    // `information` bytes that fit were received (a receive-from truncates, as documented).
+    let result = if status.is_success() || status == NtStatus::BUFFER_OVERFLOW {
         // SAFETY: the request finished; the provider no longer writes the address.
         let remote = unsafe { (*inner.address.get()).to_socket_addr() };
         Ok(Transferred {

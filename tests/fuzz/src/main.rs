@@ -14,6 +14,11 @@
 //!     failing worker's last operations and exits with 1.
 //! wskrs-fuzz cleanup
 //!     closes every endpoint LIST shows (detached ones a mutation created); prints a JSON line.
+//! wskrs-fuzz scale close|detach HANDLES PER_HANDLE FIRST_PORT
+//!     teardown at scale (`scale`): HANDLES handles with PER_HANDLE listeners each (free
+//!     ports from FIRST_PORT up), closed
+//!     with an ACCEPT pending on every listener (`close`), or detached and left for an unload
+//!     (`detach`); prints a JSON line.
 //! ```
 //!
 //! Worker `i` draws from `Rng::new(SEED + i)`: the choices are the seed's, while the order
@@ -24,6 +29,8 @@
 mod gen;
 #[cfg(windows)]
 mod run;
+#[cfg(windows)]
+mod scale;
 #[cfg(windows)]
 mod win;
 
@@ -74,8 +81,14 @@ fn dispatch(words: &[&str]) -> Result<String, String> {
             })
         }
         ["cleanup"] => run::cleanup(),
+        ["scale", mode, handles, per_handle, first_port] => scale::scale(
+            mode,
+            number(handles)?,
+            number(per_handle)?,
+            number(first_port)?,
+        ),
         _ => Err(format!(
-            "usage: run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS [skip=CODE,...] [thread-exits=PERCENT] | cleanup (got {words:?})"
+            "usage: run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS [skip=CODE,...] [thread-exits=PERCENT] | cleanup | scale close|detach HANDLES PER_HANDLE FIRST_PORT (got {words:?})"
         )),
     }
 }

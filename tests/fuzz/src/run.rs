@@ -20,6 +20,10 @@ const HANDLES: usize = 3;
 const CANCEL_AFTER: Duration = Duration::from_secs(2);
 /// A cancelled request (or one whose handle closed) must complete within this.
 const COMPLETE_AFTER_CANCEL: Duration = Duration::from_secs(30);
+
+/// How long a request's event may be set with its status block unwritten before the
+/// completion counts as lost by Wine (the block is written before the event is set).
+const LOST_GRACE: Duration = Duration::from_secs(1);
 /// Operations kept for the failure log.
 const LOG: usize = 80;
 /// Endpoint ids a worker remembers.
@@ -48,6 +52,8 @@ struct Tally {
     cancelled: u64,
     closes_mid_request: u64,
     thread_exits: u64,
+    /// Requests from exiting threads whose completion Wine lost ([`Request::abandon_lost`]).
+    lost_by_wine: u64,
     succeeded: u64,
     statuses: BTreeMap<u32, u64>,
 }
@@ -59,6 +65,7 @@ impl Tally {
         self.cancelled += other.cancelled;
         self.closes_mid_request += other.closes_mid_request;
         self.thread_exits += other.thread_exits;
+        self.lost_by_wine += other.lost_by_wine;
         self.succeeded += other.succeeded;
         for (status, n) in &other.statuses {
             *self.statuses.entry(*status).or_default() += n;
@@ -95,6 +102,8 @@ struct InFlight {
     /// How it was issued (its log line), and whether its handle was closed since.
     issued_as: String,
     handle_closed: bool,
+    /// Issued from a thread that exited at once.
+    from_exiting_thread: bool,
     request: Box<Request>,
 }
 
@@ -203,7 +212,7 @@ fn code_name(code: u32) -> String {
         .map_or_else(|| format!("{code:#010x}"), str::to_owned)
 }
 
-fn status_name(status: u32) -> String {
+pub(crate) fn status_name(status: u32) -> String {
     NtStatus::from_u32(status)
         .name()
         .map_or_else(|| format!("{status:#010x}"), str::to_owned)
@@ -315,6 +324,7 @@ impl Worker {
             handle: slot,
             issued_as: line,
             handle_closed: false,
+            from_exiting_thread: from_thread,
             request,
         });
     }
@@ -331,6 +341,29 @@ impl Worker {
                 self.judge(&flight);
                 continue;
             }
+            if flight
+                .request
+                .signalled_unwritten
+                .is_some_and(|at| at.elapsed() > LOST_GRACE)
+            {
+                if !flight.from_exiting_thread {
+                    let what = format!(
+                        "request #{}: its event is set but its status block was never written; \
+                         it was: {}",
+                        flight.number, flight.issued_as
+                    );
+                    self.fail(&what);
+                }
+                // Wine lost the completion with the exited thread's APC (Request::abandon_lost).
+                let mut flight = self.in_flight.swap_remove(index);
+                flight.request.abandon_lost();
+                self.tally.lost_by_wine += 1;
+                self.note(format!(
+                    "#{}: completed by Wine without its status block (issuing thread gone)",
+                    flight.number
+                ));
+                continue;
+            }
             let age = flight.request.issued.elapsed();
             match flight.request.cancelled {
                 None if age > CANCEL_AFTER => {
@@ -341,8 +374,8 @@ impl Worker {
                 }
                 Some(at) if at.elapsed() > COMPLETE_AFTER_CANCEL => {
                     let what = format!(
-                        "request #{} ({}) did not complete within {}s of its cancellation{}; \
-                         it was: {} (input {:02x?})",
+                        "request #{} ({}) did not complete within {}s of its cancellation{} \
+                         (its event not set); it was: {} (input {:02x?})",
                         flight.number,
                         code_name(flight.request.planned.code),
                         COMPLETE_AFTER_CANCEL.as_secs(),
@@ -592,7 +625,8 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
     Ok(format!(
         "{{\"event\":\"done\",\"seed\":{},\"threads\":{},\"requests\":{},\"seconds\":{seconds:.1},\
          \"per_second\":{per_second:.0},\"pended\":{},\"succeeded\":{},\"cancelled\":{},\
-         \"handle_closes_mid_request\":{},\"thread_exits\":{},\"statuses\":{{{}}}}}",
+         \"handle_closes_mid_request\":{},\"thread_exits\":{},\"lost_by_wine\":{},\
+         \"statuses\":{{{}}}}}",
         options.seed,
         options.threads,
         total.requests,
@@ -601,6 +635,7 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         total.cancelled,
         total.closes_mid_request,
         total.thread_exits,
+        total.lost_by_wine,
         statuses.join(",")
     ))
 }

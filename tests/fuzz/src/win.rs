@@ -98,6 +98,10 @@ pub(crate) struct Request {
     pub(crate) result: Option<(u32, usize)>,
     pub(crate) issued: Instant,
     pub(crate) cancelled: Option<Instant>,
+    /// When [`Request::poll`] first saw the event set while the status block still said
+    /// `STATUS_PENDING`: Wine completed the request without writing the block (see
+    /// [`Request::abandon_lost`]).
+    pub(crate) signalled_unwritten: Option<Instant>,
 }
 
 // SAFETY: the request's memory is owned by the box; handles are usable from any thread.
@@ -122,6 +126,7 @@ impl Request {
             result: None,
             issued: Instant::now(),
             cancelled: None,
+            signalled_unwritten: None,
         }))
     }
 
@@ -188,6 +193,7 @@ impl Request {
         // SAFETY: the event is set after the I/O manager wrote the status block.
         let status = unsafe { ptr::read_volatile(&raw const self.status_block.Anonymous.Status) };
         if status == STATUS_PENDING {
+            self.signalled_unwritten.get_or_insert_with(Instant::now);
             return false;
         }
         self.pending = false;
@@ -195,6 +201,18 @@ impl Request {
         let status = status as u32;
         self.result = Some((status, self.status_block.Information));
         true
+    }
+
+    /// Gives up a request whose event Wine set without ever writing its status block: Wine
+    /// 8.0 delivers a device request's result to the issuing thread as a system APC, and when
+    /// that thread exits before running it the server destroys the APC, completing the
+    /// request (event, completion port) with nothing written to the caller's memory
+    /// (`thread_apc_destroy` → `async_set_result`). Nothing writes the request's memory after
+    /// that, so it may be freed.
+    pub(crate) fn abandon_lost(&mut self) {
+        if self.signalled_unwritten.is_some() {
+            self.pending = false;
+        }
     }
 
     /// `CancelIoEx` for this request (a no-op once it completed or its handle is closed).

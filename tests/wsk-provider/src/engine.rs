@@ -69,7 +69,11 @@ fn start() -> Result<Engine, NtStatus> {
         return Err(NtStatus::INSUFFICIENT_RESOURCES);
     }
     let (accept_ex, get_accept_ex_sockaddrs, connect_ex, recv_msg) = extension_functions()?;
-    let skip_on_success = skips_packets_on_success();
+    // `WSKRS_PROVIDER_SKIP_ON_SUCCESS=0` keeps every request on the port (as where Wine does
+    // not honour the mode): the other completion path, for tests.
+    let skip_on_success = std::env::var_os("WSKRS_PROVIDER_SKIP_ON_SUCCESS")
+        .is_none_or(|v| v != "0")
+        && skips_packets_on_success();
     crate::trace::line(format_args!(
         "engine: FILE_SKIP_COMPLETION_PORT_ON_SUCCESS {}",
         if skip_on_success {

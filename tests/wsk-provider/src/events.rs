@@ -1115,7 +1115,8 @@ pub(crate) fn datagram_pumped(
         if cancelled || socket.is_closing() {
             return;
         }
-        if status.is_success() {
+        // A truncated datagram (longer than the pump's buffer) is delivered as far as it fit.
+        if crate::ops::moved_data(status) {
             ev.datagram_errors = 0;
             if ev.refused.len() >= DATAGRAM_QUEUE {
                 ev.refused.pop_front();

@@ -40,7 +40,26 @@ pub(crate) struct FromOut {
 
 /// Receive flags `WskReceiveFrom` reports in `ControlFlags` (ws2def.h values, which the WSK
 /// page names: `MSG_TRUNC`, `MSG_CTRUNC`, `MSG_BCAST`, `MSG_MCAST`).
-const CONTROL_FLAGS: u32 = 0x0100 | 0x0200 | 0x0400 | 0x0800;
+const CONTROL_FLAGS: u32 = MSG_TRUNC | 0x0200 | 0x0400 | 0x0800;
+
+/// How the Winsock call that starts a request ended, when it did not fail.
+#[derive(Clone, Copy, Debug)]
+enum Issued {
+    /// In progress: a completion packet follows.
+    Pending,
+    /// Finished during the call, with its status and bytes: `STATUS_SUCCESS`, or
+    /// `STATUS_BUFFER_OVERFLOW` for a datagram longer than the buffer (received truncated:
+    /// a warning, not a failure). Its OVERLAPPED holds the same result, and a completion
+    /// packet follows unless the socket is in skip-on-success mode (Wine queues one for the
+    /// warning too: finishing it here as a failure let that packet take back a reference
+    /// already dropped, a double free of the op; fuzz finding 1).
+    Done(NtStatus, u32),
+}
+
+/// Whether a request that ended with `status` moved data: success, or a truncated datagram.
+pub(crate) fn moved_data(status: NtStatus) -> bool {
+    status.is_success() || status == NtStatus::BUFFER_OVERFLOW
+}
 
 /// A zeroed `WSAMSG` (filled in just before the Winsock call, when the op is in place).
 pub(crate) fn empty_msg() -> UnsafeCell<ws::WSAMSG> {
@@ -291,14 +310,16 @@ impl Op {
     }
 
     /// What follows the Winsock call: a request that failed, or (in skip-on-success mode)
-    /// succeeded at once, gets no packet, so it is finished here with the in-flight reference
+    /// finished at once ([`Issued::Done`]), gets no packet, so it is finished here with the in-flight reference
     /// `raw` taken back; a pending one is left to the port (and cancelled now if the client
     /// asked while it was being issued: `CancelIoEx` may have found nothing then).
-    fn after_issue(self: &Arc<Self>, raw: *const Self, started: Result<Option<u32>, NtStatus>) {
+    fn after_issue(self: &Arc<Self>, raw: *const Self, started: Result<Issued, NtStatus>) {
         let finished_now = match started {
             Err(status) => Some((status, 0)),
-            Ok(Some(bytes)) if crate::engine::get().is_ok_and(|e| e.skip_on_success) => {
-                Some((NtStatus::SUCCESS, bytes as usize))
+            Ok(Issued::Done(status, bytes))
+                if crate::engine::get().is_ok_and(|e| e.skip_on_success) =>
+            {
+                Some((status, bytes as usize))
             }
             Ok(_) => None,
         };
@@ -332,29 +353,28 @@ impl Op {
         // SAFETY: as in `start`.
         let started = match unsafe { op.issue(handle, raw.cast_mut().cast()) } {
             // Event callbacks never run inside the client's call that started the pump: a
-            // request that succeeded at once goes through the port as if it had pended.
-            Ok(Some(bytes)) => match crate::engine::get() {
+            // request that finished at once goes through the port as if it had pended (a
+            // truncated datagram then arrives as a success of the bytes that fit).
+            Ok(Issued::Done(status, bytes)) => match crate::engine::get() {
                 // (Should the port refuse the packet, the request is finished here after all:
-                // it did succeed.)
+                // it did finish.)
                 Ok(engine) if engine.skip_on_success => engine
                     .post_completed(raw.cast_mut().cast(), bytes)
-                    .map_or(Ok(Some(bytes)), |()| Ok(None)),
-                _ => Ok(Some(bytes)),
+                    .map_or(Ok(Issued::Done(status, bytes)), |()| Ok(Issued::Pending)),
+                _ => Ok(Issued::Done(status, bytes)),
             },
             other => other,
         };
         op.after_issue(raw, started);
     }
 
-    /// The Winsock call. `Ok(Some(bytes))` when the request succeeded at once (no packet
-    /// follows when the engine runs in skip-on-success mode), `Ok(None)` when it is pending (a
-    /// packet follows), `Err` when it failed synchronously (no packet).
+    /// The Winsock call: [`Issued`], or `Err` when it failed synchronously (no packet).
     ///
     /// # Safety
     /// `ovl` is this op's OVERLAPPED, with the in-flight reference given up.
     // One flat match over the request kinds, one Winsock call each.
     #[allow(clippy::too_many_lines)]
-    unsafe fn issue(&self, s: ws::SOCKET, ovl: *mut OVERLAPPED) -> Result<Option<u32>, NtStatus> {
+    unsafe fn issue(&self, s: ws::SOCKET, ovl: *mut OVERLAPPED) -> Result<Issued, NtStatus> {
         let engine = crate::engine::get()?;
         let mut bytes = 0u32;
         let ok = match &self.kind {
@@ -506,7 +526,7 @@ impl Op {
                     ) != 0
                 }
             }
-            Kind::Notify => return engine.post(ovl).map(|()| None),
+            Kind::Notify => return engine.post(ovl).map(|()| Issued::Pending),
             Kind::Connect { remote, data, .. } => {
                 let connect_ex = engine.connect_ex.ok_or(NtStatus::NOT_SUPPORTED)?;
                 let send = if data.is_empty() {
@@ -531,11 +551,23 @@ impl Op {
             }
         };
         if ok {
-            return Ok(Some(bytes));
+            return Ok(Issued::Done(NtStatus::SUCCESS, bytes));
         }
         // SAFETY: no preconditions.
         match unsafe { ws::WSAGetLastError() } {
-            ws::WSA_IO_PENDING => Ok(None),
+            ws::WSA_IO_PENDING => Ok(Issued::Pending),
+            ws::WSAEMSGSIZE
+                if matches!(self.kind, Kind::ReceiveFrom { .. } | Kind::PumpFrom { .. }) =>
+            {
+                // Winsock reports the bytes of a call that "failed" in the OVERLAPPED only.
+                // SAFETY: the request finished during the call: Winsock no longer writes the
+                // OVERLAPPED, which lives in this op.
+                let bytes = unsafe { (*ovl).InternalHigh };
+                Ok(Issued::Done(
+                    NtStatus::BUFFER_OVERFLOW,
+                    u32::try_from(bytes).unwrap_or(u32::MAX),
+                ))
+            }
             error => Err(crate::status::from_wsa(error)),
         }
     }
@@ -575,7 +607,7 @@ impl Op {
             return;
         }
         let cancelled = self.cancel_requested.load(Ordering::SeqCst) || self.socket.is_closing();
-        let status = if status.is_success() {
+        let status = if moved_data(status) {
             status
         } else if cancelled {
             NtStatus::CANCELLED
@@ -759,11 +791,14 @@ impl Op {
             | Kind::PumpFrom { .. }
             | Kind::Notify => (status, if status.is_success() { bytes } else { 0 }),
             Kind::ReceiveFrom { from, out, msg, .. } => {
-                if status.is_success() {
-                    // SAFETY: the request completed successfully; Winsock no longer writes
+                if moved_data(status) {
+                    let truncated = !status.is_success();
+                    // SAFETY: the request completed with a datagram; Winsock no longer writes
                     // `from` or `msg`, and the client's buffers in `out` stay valid until its
                     // IRP completes (WSK contract).
-                    unsafe { finish_receive_from(from, out, msg) };
+                    unsafe { finish_receive_from(from, out, msg, truncated) };
+                    // A truncated datagram: STATUS_BUFFER_OVERFLOW, a warning whose
+                    // Information is the bytes received (as NT reports a short buffer).
                     (status, bytes)
                 } else {
                     (status, 0)
@@ -911,16 +946,21 @@ pub(crate) fn allowed(category: Category, kind: &Kind) -> bool {
     )
 }
 
+/// `MSG_TRUNC` (ws2def.h): the datagram was longer than the buffer.
+const MSG_TRUNC: u32 = 0x0100;
+
 /// Writes a completed `WskReceiveFrom`'s outputs: the sender's address and, with a control
-/// buffer, the control bytes written and the receive flags (`WSARecvMsg` updated `msg`).
+/// buffer, the control bytes written and the receive flags (`WSARecvMsg` updated `msg`);
+/// `MSG_TRUNC` in the flags when the datagram was `truncated`.
 ///
 /// # Safety
-/// The request completed successfully (Winsock no longer writes `from` or `msg`) and the
+/// The request completed with a datagram (Winsock no longer writes `from` or `msg`) and the
 /// client's pointers in `out` are valid or null (WSK contract: until its IRP completes).
 unsafe fn finish_receive_from(
     from: &UnsafeCell<Addr>,
     out: &FromOut,
     msg: &UnsafeCell<ws::WSAMSG>,
+    truncated: bool,
 ) {
     // SAFETY: the caller guarantees Winsock no longer writes `from`.
     let from = unsafe { &*from.get() };
@@ -936,6 +976,11 @@ unsafe fn finish_receive_from(
             msg.Control.len.min(out.control_room),
             msg.dwFlags & CONTROL_FLAGS,
         )
+    };
+    let control_flags = if truncated {
+        control_flags | MSG_TRUNC
+    } else {
+        control_flags
     };
     for (p, value) in [
         (out.control_length, control_len),

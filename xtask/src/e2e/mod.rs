@@ -9,7 +9,8 @@
 //! what a case needs of the provider ([`Need`]). The cases live in files named for the
 //! feature they cover: `driver` (load, INFO, malformed requests, unload), `endpoints`,
 //! `tcp`, `udp`, `services`, `options`, `security`, `resolve`, `stats`, `cancel`,
-//! `terminal` (`wskctl shell` in tmux) and `selftest`; `abi` spells out the documented IOCTL
+//! `terminal` (`wskctl shell` in tmux), `selftest` and `scale` (teardown of hundreds of
+//! sockets and pended requests); `abi` spells out the documented IOCTL
 //! ABI and `helpers` holds what several of them use. After each case that passed, `held`
 //! checks that what the driver's WSK library holds is back to its baseline (a leak fails it).
 
@@ -22,6 +23,7 @@ mod helpers;
 mod isolation;
 mod options;
 mod resolve;
+mod scale;
 mod security;
 mod selftest;
 mod services;
@@ -73,17 +75,22 @@ enum Need {
     /// IPv6 sockets: Wine 8.0's `WskBind` passes `sizeof(SOCKADDR)` (16 bytes) as the address
     /// length, so binding an IPv6 address fails (`WSAEFAULT`, reported as STATUS_NO_MEMORY).
     Ipv6,
+    /// Closing hundreds of listening sockets with accepts pending at once (`WskCloseSocket`):
+    /// Wine 8.0's netio.sys faults in `dispatch_pending_io` completing through a NULL IRP
+    /// (docs/reliability.md, finding 2).
+    ConcurrentCloses,
 }
 
 impl Need {
     /// Every capability, in the order the SKIP lines name them.
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Datagram,
         Self::SocketOptions,
         Self::Disconnect,
         Self::Security,
         Self::Ipv6,
         Self::Cancel,
+        Self::ConcurrentCloses,
     ];
 
     /// What Wine's netio.sys lacks, for the SKIP line.
@@ -95,6 +102,9 @@ impl Need {
             Self::Security => "SO_WSK_SECURITY and WSK_CACHE_SD",
             Self::Ipv6 => "IPv6 binds: WskBind passes a 16-byte address length",
             Self::Cancel => "cancellation of pending requests (IoCancelIrp)",
+            Self::ConcurrentCloses => {
+                "hundreds of WskCloseSocket at once with accepts pending (netio.sys faults)"
+            }
         }
     }
 }
@@ -113,7 +123,8 @@ const fn case(name: &'static str, run: Case, needs: &'static [Need]) -> CaseDef 
 }
 
 /// The cases in order. `driver_loads` always runs first (it loads the driver the others use),
-/// `unload_with_open_endpoints` reloads it, `clean_teardown` always runs last.
+/// `unload_with_open_endpoints` and `unload_with_hundreds_of_sockets` reload it,
+/// `clean_teardown` always runs last.
 const CASES: &[CaseDef] = &[
     case("connect_out_echo_1mib", tcp::connect_out_echo_1mib, &[]),
     case("listener_50_clients", services::listener_50_clients, &[]),
@@ -154,6 +165,11 @@ const CASES: &[CaseDef] = &[
         "udp_sendto_recvfrom",
         udp::udp_sendto_recvfrom,
         &[Need::Datagram, Need::Ipv6],
+    ),
+    case(
+        "udp_recvfrom_truncates_a_longer_datagram",
+        udp::udp_recvfrom_truncates_a_longer_datagram,
+        &[Need::Datagram],
     ),
     case(
         "options_round_trip",
@@ -229,6 +245,16 @@ const CASES: &[CaseDef] = &[
         "unload_with_open_endpoints",
         driver::unload_with_open_endpoints,
         &[],
+    ),
+    case(
+        "close_handles_with_hundreds_pended",
+        scale::close_handles_with_hundreds_pended,
+        &[Need::ConcurrentCloses],
+    ),
+    case(
+        "unload_with_hundreds_of_sockets",
+        scale::unload_with_hundreds_of_sockets,
+        &[Need::ConcurrentCloses],
     ),
 ];
 
@@ -537,12 +563,15 @@ mod case_tests {
                 "ipv6_echo_listener",
                 "udp_echo_1000_datagrams",
                 "udp_sendto_recvfrom",
+                "udp_recvfrom_truncates_a_longer_datagram",
                 "options_round_trip",
                 "graceful_disconnect",
                 "abortive_disconnect",
                 "security_round_trip",
                 "dual_stack_listener_accepts_ipv4_and_ipv6",
-                "slow_reader_back_pressure"
+                "slow_reader_back_pressure",
+                "close_handles_with_hundreds_pended",
+                "unload_with_hundreds_of_sockets"
             ]
         );
         assert!(CASES

@@ -26,6 +26,7 @@ fn call_of(need: Need) -> &'static str {
         Need::Security => "WSK_CACHE_SD",
         Need::Ipv6 => "WskBind",
         Need::Cancel => "IoCancelIrp",
+        Need::ConcurrentCloses => "WskCloseSocket",
     }
 }
 

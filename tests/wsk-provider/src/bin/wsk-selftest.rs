@@ -695,6 +695,7 @@ mod selftest {
                     .is_ok_and(|(n, a)| &buf[..*n] == b"eply-datag" && *a == me),
             format!("{st:?} {info} {got:?}"),
         );
+        truncated_datagrams(d, s, &peer, me, v);
         // Cancel a pending receive with IoCancelIrp.
         let mut wb = chain.wsk_buf(0, 12);
         let r = Req::new();
@@ -739,6 +740,79 @@ mod selftest {
                 && r.completed()
                 && r.wait(Duration::ZERO) == Some((NtStatus::CANCELLED, 0)),
             format!("{ret:?} {st:?} {:?}", r.wait(Duration::ZERO)),
+        );
+    }
+
+    /// Datagrams longer than the receive buffer, already queued when `WskReceiveFrom` starts
+    /// (so Winsock's `WSARecvFrom` fails at once with `WSAEMSGSIZE`, and Wine still queues a
+    /// completion packet for that warning) and arriving while it is pending: each completes
+    /// once with `STATUS_BUFFER_OVERFLOW`, the buffer's worth of data as Information, the
+    /// sender and `MSG_TRUNC`. Many rounds: a packet taken for a request already finished
+    /// frees its memory a second time (fuzz finding 1).
+    fn truncated_datagrams(
+        d: &sys::WSK_PROVIDER_DATAGRAM_DISPATCH,
+        s: *mut sys::WSK_SOCKET,
+        peer: &UdpSocket,
+        me: SocketAddr,
+        v: &str,
+    ) {
+        const MSG_TRUNC: u32 = 0x0100;
+        const ROUNDS: usize = 200;
+        let datagram: Vec<u8> = (0..100u8).collect();
+        let mut bad = Vec::new();
+        for round in 0..ROUNDS {
+            let queued = round % 2 == 0;
+            if queued {
+                peer.send_to(&datagram, me).unwrap();
+                // A datagram to a local socket is queued before send_to returns; give Wine's
+                // server a moment all the same.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let chain = Chain::new(&[8]);
+            let mut wb = chain.wsk_buf(0, 8);
+            let mut from = [0u8; 28];
+            let mut ctl_len = 0u32;
+            let mut ctl_flags = 77u32;
+            let r = Req::new();
+            let _ = unsafe {
+                (d.WskReceiveFrom.unwrap())(
+                    s,
+                    &raw mut wb,
+                    0,
+                    from.as_mut_ptr().cast(),
+                    &raw mut ctl_len,
+                    null_mut(),
+                    &raw mut ctl_flags,
+                    r.arm(),
+                )
+            };
+            if !queued {
+                peer.send_to(&datagram, me).unwrap();
+            }
+            let res = r.wait(Duration::from_secs(5));
+            let ok = res == Some((NtStatus::BUFFER_OVERFLOW, 8))
+                && chain.bytes() == datagram[..8]
+                && parse(&from) == Some(peer.local_addr().unwrap())
+                && ctl_flags == MSG_TRUNC;
+            if !ok && bad.len() < 3 {
+                bad.push(format!(
+                    "round {round} ({}): {res:?}, data {:?}, from {:?}, flags {ctl_flags:#x}",
+                    if queued { "queued" } else { "pending" },
+                    chain.bytes(),
+                    parse(&from)
+                ));
+            }
+            // Let a stray completion packet for this request arrive while its memory is
+            // still the provider's to free twice.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        check(
+            &format!(
+                "udp{v}: {ROUNDS} datagrams longer than the buffer (queued / while pending): \
+                 BUFFER_OVERFLOW once each, with the data that fit, the sender, MSG_TRUNC"
+            ),
+            bad.is_empty(),
+            bad.join("; "),
         );
     }
 

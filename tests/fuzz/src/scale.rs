@@ -1,0 +1,164 @@
+//! Teardown at scale (issue 13 item 5): many handles, each with as many TCP listeners and
+//! parked ACCEPTs as its quotas allow, then torn down at once.
+//!
+//! - `close`: every handle is closed with its ACCEPTs pending; each must complete with
+//!   `STATUS_CANCELLED`, and the time from the first close to the last completion is reported.
+//! - `detach`: the listeners are detached and the handles closed with nothing pending; the
+//!   endpoints (and their sockets) stay for the caller to unload the driver under them.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use wskrs_protocol::{self as protocol, IoctlCode, Service, USER_DEVICE_PATH};
+
+use crate::gen::Planned;
+use crate::run::status_name;
+use crate::win::{Handle, Request};
+
+/// A parked ACCEPT's timeout: far longer than the teardown may take.
+const ACCEPT_TIMEOUT_MS: u32 = 120_000;
+
+/// The longest a synchronous request (TCP_LISTEN) or the teardown may take.
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// Sends `planned` on `handle` and waits for it.
+fn call(handle: &Handle, planned: Planned) -> Result<(u32, Vec<u8>), String> {
+    let mut request = Request::new(planned, 0).ok_or("CreateEventW failed")?;
+    request.issue(handle.target());
+    let started = Instant::now();
+    while !request.poll() {
+        if started.elapsed() > LIMIT {
+            return Err("a request did not complete within 30 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (status, information) = request.result.unwrap_or((u32::MAX, 0));
+    let reply = request
+        .output()
+        .get(..information)
+        .unwrap_or_default()
+        .to_vec();
+    Ok((status, reply))
+}
+
+/// Ports tried past one in use, per listener.
+const PORT_TRIES: u16 = 64;
+
+/// A listener without a service (it parks ACCEPTs) on 127.0.0.1 at the first port from
+/// `*next` that is free; `*next` moves past it.
+fn listen(handle: &Handle, detach: bool, next: &mut u16) -> Result<protocol::EndpointId, String> {
+    let mut last = 0;
+    for _ in 0..PORT_TRIES {
+        let port = *next;
+        *next = next.checked_add(1).ok_or("out of ports")?;
+        let local = SocketAddr::from(([127, 0, 0, 1], port));
+        let (status, reply) = call(
+            handle,
+            Planned {
+                code: IoctlCode::TCP_LISTEN.0,
+                input: protocol::encode_tcp_listen(local, Service::None, 0, detach).to_vec(),
+                output_len: 80,
+                how: "scale".into(),
+            },
+        )?;
+        if status == 0 {
+            return protocol::parse_endpoint_reply(&reply)
+                .map(|opened| opened.id)
+                .map_err(|e| format!("TCP_LISTEN reply: {e:?}"));
+        }
+        last = status;
+    }
+    Err(format!(
+        "TCP_LISTEN: {} ({PORT_TRIES} ports tried up to {next})",
+        status_name(last)
+    ))
+}
+
+/// `scale close|detach HANDLES PER_HANDLE FIRST_PORT`: opens HANDLES handles with PER_HANDLE
+/// listeners each (on free ports from FIRST_PORT up), then tears down as described in the
+/// module docs. Prints one JSON line.
+pub(crate) fn scale(
+    mode: &str,
+    handles: usize,
+    per_handle: usize,
+    first_port: u16,
+) -> Result<String, String> {
+    let detach = match mode {
+        "close" => false,
+        "detach" => true,
+        other => return Err(format!("unknown scale mode `{other}` (close or detach)")),
+    };
+    let mut opened = Vec::new();
+    let mut in_flight = Vec::new();
+    let mut next_port = first_port;
+    for _ in 0..handles {
+        let handle = Handle::open(USER_DEVICE_PATH).map_err(|e| format!("open: {e}"))?;
+        for _ in 0..per_handle {
+            let id = listen(&handle, detach, &mut next_port)?;
+            if detach {
+                continue;
+            }
+            let mut accept = Request::new(
+                Planned {
+                    code: IoctlCode::ACCEPT.0,
+                    input: protocol::encode_accept(id, ACCEPT_TIMEOUT_MS, false).to_vec(),
+                    output_len: 80,
+                    how: "scale".into(),
+                },
+                0,
+            )
+            .ok_or("CreateEventW failed")?;
+            accept.issue(handle.target());
+            if let Some((status, _)) = accept.result {
+                return Err(format!(
+                    "ACCEPT on a fresh listener did not pend: {}",
+                    status_name(status)
+                ));
+            }
+            in_flight.push(accept);
+        }
+        opened.push(handle);
+    }
+    let listeners = handles.saturating_mul(per_handle);
+    let pended = in_flight.len();
+    let started = Instant::now();
+    for handle in opened {
+        handle.close();
+    }
+    let closed_ms = started.elapsed().as_millis();
+    let mut statuses = std::collections::BTreeMap::<u32, usize>::new();
+    while !in_flight.is_empty() {
+        if started.elapsed() > LIMIT {
+            return Err(format!(
+                "{} of {pended} ACCEPTs still pending 30 s after their handles' close",
+                in_flight.len()
+            ));
+        }
+        in_flight.retain_mut(|request| {
+            if request.poll() {
+                let status = request.result.map_or(u32::MAX, |(status, _)| status);
+                *statuses.entry(status).or_default() += 1;
+                false
+            } else {
+                true
+            }
+        });
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let completed_ms = started.elapsed().as_millis();
+    let mut list = String::new();
+    for (status, n) in &statuses {
+        let _ = write!(
+            list,
+            "{}\"{}\":{n}",
+            if list.is_empty() { "" } else { "," },
+            status_name(*status)
+        );
+    }
+    Ok(format!(
+        "{{\"event\":\"scale\",\"mode\":\"{mode}\",\"handles\":{handles},\"listeners\":{listeners},\
+         \"pended\":{pended},\"closed_ms\":{closed_ms},\"completed_ms\":{completed_ms},\
+         \"statuses\":{{{list}}}}}"
+    ))
+}
