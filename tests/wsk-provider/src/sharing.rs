@@ -23,15 +23,19 @@ use std::ffi::c_void;
 use std::net::SocketAddr;
 use std::sync::{LazyLock, Mutex, PoisonError};
 
-use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
+use windows_sys::Win32::Foundation::{CloseHandle, GetLastError, HANDLE};
 use windows_sys::Win32::Networking::WinSock as ws;
 use windows_sys::Win32::Security::{
-    AccessCheck, DuplicateToken, MapGenericMask, SecurityImpersonation, GENERIC_MAPPING,
-    PRIVILEGE_SET, TOKEN_DUPLICATE, TOKEN_QUERY,
+    AccessCheck, CreateWellKnownSid, DuplicateToken, GetSecurityDescriptorDacl,
+    GetSecurityDescriptorGroup, GetSecurityDescriptorOwner, InitializeSecurityDescriptor,
+    MapGenericMask, SecurityImpersonation, SetSecurityDescriptorDacl, SetSecurityDescriptorGroup,
+    SetSecurityDescriptorOwner, WinLocalSystemSid, ACL, GENERIC_MAPPING, PRIVILEGE_SET,
+    SECURITY_DESCRIPTOR, TOKEN_DUPLICATE, TOKEN_QUERY,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     FILE_ALL_ACCESS, FILE_GENERIC_EXECUTE, FILE_GENERIC_READ, FILE_GENERIC_WRITE,
 };
+use windows_sys::Win32::System::SystemServices::SECURITY_DESCRIPTOR_REVISION;
 use windows_sys::Win32::System::Threading::{
     GetCurrentProcess, GetCurrentProcessId, OpenProcess, OpenProcessToken,
     PROCESS_QUERY_LIMITED_INFORMATION,
@@ -127,7 +131,12 @@ pub(crate) fn bind(
             crate::trace::line(format_args!("bind {address}: SO_REUSEADDR -> {r}"));
         }
     }
-    let status = bind();
+    let mut status = bind();
+    if status == NtStatus::ACCESS_DENIED && address.port() != 0 {
+        // The table allowed the bind: this is Linux refusing it (Wine reports `EADDRINUSE`
+        // as `WSAEACCES` on a socket with `SO_REUSEADDR`), e.g. a TCP listener in the way.
+        status = NtStatus::ADDRESS_ALREADY_ASSOCIATED;
+    }
     if status.is_success() {
         let address = local_address(s).unwrap_or(address);
         bound.record(Bound {
@@ -196,6 +205,9 @@ fn grants(sd: &CachedSd, owner: Option<u32>) -> bool {
         GenericExecute: FILE_GENERIC_EXECUTE,
         GenericAll: FILE_ALL_ACCESS,
     };
+    let Some(sd) = Checkable::of(sd) else {
+        return false;
+    };
     let mut desired = SHARE_ACCESS;
     // SAFETY: both are valid locals.
     unsafe { MapGenericMask(&raw mut desired, &raw const mapping) };
@@ -207,7 +219,7 @@ fn grants(sd: &CachedSd, owner: Option<u32>) -> bool {
     // token with TOKEN_QUERY; every out-pointer is a valid local.
     let ok = unsafe {
         AccessCheck(
-            sd.as_ptr().cast::<c_void>(),
+            sd.as_ptr(),
             token.0,
             desired,
             &raw const mapping,
@@ -217,7 +229,82 @@ fn grants(sd: &CachedSd, owner: Option<u32>) -> bool {
             &raw mut status,
         )
     };
+    if ok == 0 {
+        // SAFETY: no preconditions.
+        let error = unsafe { GetLastError() };
+        crate::trace::line(format_args!("AccessCheck failed: error {error}"));
+    }
     ok != 0 && status != 0
+}
+
+/// A descriptor `AccessCheck` accepts: the cached one's DACL with an owner and a group (an
+/// SDDL such as `D:(A;;GA;;;WD)` has neither, and `AccessCheck` refuses a descriptor without
+/// them, `ERROR_INVALID_SECURITY_DESCR`). A missing owner or group becomes `LocalSystem`,
+/// which grants the second socket's user nothing implicitly.
+struct Checkable<'a> {
+    absolute: SECURITY_DESCRIPTOR,
+    /// `LocalSystem`'s SID, pointed to by `absolute` where the cached copy has none.
+    _system: Box<[u64; 2]>,
+    _cached: &'a CachedSd,
+}
+
+impl<'a> Checkable<'a> {
+    fn of(cached: &'a CachedSd) -> Option<Box<Self>> {
+        let sd: *mut c_void = cached.as_ptr();
+        // SAFETY: SECURITY_DESCRIPTOR is plain data; all-zero is valid before initialising.
+        let mut this = Box::new(Self {
+            absolute: unsafe { std::mem::zeroed() },
+            _system: Box::new([0u64; 2]),
+            _cached: cached,
+        });
+        let system = this._system.as_mut_ptr().cast::<c_void>();
+        let mut size = 16u32;
+        // SAFETY: `system` has 16 writable bytes, enough for a one-sub-authority SID.
+        if unsafe {
+            CreateWellKnownSid(
+                WinLocalSystemSid,
+                std::ptr::null_mut(),
+                system,
+                &raw mut size,
+            )
+        } == 0
+        {
+            return None;
+        }
+        let absolute: *mut c_void = (&raw mut this.absolute).cast();
+        // SAFETY: `absolute` is writable and boxed (it does not move while used).
+        if unsafe { InitializeSecurityDescriptor(absolute, SECURITY_DESCRIPTOR_REVISION) } == 0 {
+            return None;
+        }
+        let (mut present, mut defaulted) = (0i32, 0i32);
+        let mut dacl: *mut ACL = std::ptr::null_mut();
+        // SAFETY: `sd` is a live valid descriptor; the out-pointers are valid locals.
+        if unsafe {
+            GetSecurityDescriptorDacl(sd, &raw mut present, &raw mut dacl, &raw mut defaulted)
+        } == 0
+        {
+            return None;
+        }
+        let (mut owner, mut group) = (std::ptr::null_mut(), std::ptr::null_mut());
+        // SAFETY: as above.
+        unsafe { GetSecurityDescriptorOwner(sd, &raw mut owner, &raw mut defaulted) };
+        // SAFETY: as above.
+        unsafe { GetSecurityDescriptorGroup(sd, &raw mut group, &raw mut defaulted) };
+        let owner = if owner.is_null() { system } else { owner };
+        let group = if group.is_null() { system } else { group };
+        // SAFETY: `absolute` is initialised; the DACL and SIDs live as long as `this` (in the
+        // cached copy, which `this` borrows, or in `this._system`).
+        let set = unsafe {
+            SetSecurityDescriptorDacl(absolute, present, dacl, 0) != 0
+                && SetSecurityDescriptorOwner(absolute, owner, 0) != 0
+                && SetSecurityDescriptorGroup(absolute, group, 0) != 0
+        };
+        set.then_some(this)
+    }
+
+    fn as_ptr(&self) -> *mut c_void {
+        std::ptr::from_ref(&self.absolute).cast_mut().cast()
+    }
 }
 
 /// An impersonation token of a process's primary token (closed on drop).
