@@ -25,6 +25,7 @@ mod resolve;
 mod security;
 mod selftest;
 mod services;
+mod sharing;
 mod stats;
 mod tcp;
 mod terminal;
@@ -65,6 +66,10 @@ enum Need {
     SocketOptions,
     /// `WskDisconnect`.
     Disconnect,
+    /// The WSK table of address sharing: `SO_REUSEADDR` / `SO_EXCLUSIVEADDRUSE` /
+    /// `SO_WSK_SECURITY` set through `WskControlSocket`, UDP sockets, and a `WskBind` that
+    /// decides by the table.
+    AddressSharing,
     /// `SO_WSK_SECURITY` and `WSK_CACHE_SD` (`WskControlSocket`, `WskControlClient`).
     Security,
     /// Cancelling a pending request (`IoCancelIrp`): Wine's netio sets no cancel routines, so
@@ -77,10 +82,11 @@ enum Need {
 
 impl Need {
     /// Every capability, in the order the SKIP lines name them.
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Datagram,
         Self::SocketOptions,
         Self::Disconnect,
+        Self::AddressSharing,
         Self::Security,
         Self::Ipv6,
         Self::Cancel,
@@ -92,6 +98,11 @@ impl Need {
             Self::Datagram => "datagram sockets: WskSendTo/WskReceiveFrom",
             Self::SocketOptions => "WskControlSocket",
             Self::Disconnect => "WskDisconnect",
+            Self::AddressSharing => {
+                "the sharing table: WskControlSocket (SO_REUSEADDR, SO_EXCLUSIVEADDRUSE, \
+                 SO_WSK_SECURITY) and datagram sockets; its WskBind follows Wine's Winsock \
+                 rules (TCP only, exact addresses, no descriptors)"
+            }
             Self::Security => "SO_WSK_SECURITY and WSK_CACHE_SD",
             Self::Ipv6 => "IPv6 binds: WskBind passes a 16-byte address length",
             Self::Cancel => "cancellation of pending requests (IoCancelIrp)",
@@ -212,6 +223,16 @@ const CASES: &[CaseDef] = &[
         "serve_hands_an_outbound_connection_to_echo",
         services::serve_hands_an_outbound_connection_to_echo,
         &[],
+    ),
+    case(
+        "bind_sharing_table",
+        sharing::bind_sharing_table,
+        &[Need::AddressSharing],
+    ),
+    case(
+        "listener_refuses_per_descriptor",
+        sharing::listener_refuses_per_descriptor,
+        &[Need::AddressSharing],
     ),
     case("device_access_bits", isolation::device_access_bits, &[]),
     case(
