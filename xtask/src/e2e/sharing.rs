@@ -150,6 +150,24 @@ impl Cell {
         }
     }
 
+    /// What a mismatch of this cell says.
+    fn mismatch(&self, family: Family, status: &str) -> String {
+        let descriptor = match self.descriptor {
+            Descriptor::Allow => ALLOW,
+            Descriptor::Deny => DENY,
+            Descriptor::Default => "none",
+        };
+        format!(
+            "{}: first {} {:?}, second {} {:?}, descriptor {descriptor}: expected {}, got {status}",
+            family.name(),
+            self.first_addr,
+            self.first.0,
+            self.second_addr,
+            self.second.0,
+            self.expected.name()
+        )
+    }
+
     /// The shell lines: the first bind, `info`, the second bind, `info` (each `info` marks
     /// where a bind's line would be on stdout).
     fn script(&self, out: &mut String) {
@@ -266,99 +284,13 @@ pub(super) fn bind_sharing_table(cx: &Ctx<'_>) -> Result<()> {
     let mut mismatches = Vec::new();
     let mut total = 0;
     for family in [Family::V4, Family::V6, Family::DualStack] {
-        let mut cells = Vec::new();
-        for second_mode in MODES {
-            for second_scope in SCOPES {
-                for first_mode in MODES {
-                    for &first_scope in family.first_scopes() {
-                        let first = (first_mode.0, first_scope);
-                        let second = (second_mode.0, second_scope);
-                        let variants: &[Descriptor] =
-                            if second_bind(first, second) == Outcome::Check {
-                                &[Descriptor::Allow, Descriptor::Deny, Descriptor::Default]
-                            } else {
-                                &[Descriptor::Allow]
-                            };
-                        for &descriptor in variants {
-                            cells.push(Cell::new(family, first, second, descriptor, free_port()?));
-                        }
-                    }
-                }
-            }
-        }
+        let cells = cells_of(family)?;
         let mut got = Vec::new();
         for chunk in cells.chunks(CELLS_PER_SHELL) {
             got.extend(run_shell(cx, chunk)?);
         }
         total += cells.len();
-        // The matrix: one row per second bind, one column per first bind.
-        let mut text = format!(
-            "bind sharing, {}:\n{:>18} |",
-            family.name(),
-            "second \\ first"
-        );
-        for mode in MODES {
-            for &scope in family.first_scopes() {
-                let _ = write!(text, " {:^17} |", column(mode, scope));
-            }
-        }
-        text.push('\n');
-        for second_mode in MODES {
-            for second_scope in SCOPES {
-                let _ = write!(text, "{:>18} |", column(second_mode, second_scope));
-                for first_mode in MODES {
-                    for &first_scope in family.first_scopes() {
-                        let mut shown = Vec::new();
-                        for (cell, status) in cells.iter().zip(&got).filter(|(c, _)| {
-                            c.first == (first_mode.0, first_scope)
-                                && c.second == (second_mode.0, second_scope)
-                        }) {
-                            let outcome = outcome_of(status);
-                            let ok = outcome == cell.expected;
-                            shown.push(format!(
-                                "{}{}",
-                                if ok { outcome.name() } else { status },
-                                if ok { "" } else { "!" }
-                            ));
-                            if !ok {
-                                mismatches.push(format!(
-                                    "{}: first {} {:?}, second {} {:?}, descriptor {}: expected {}, got {status}",
-                                    family.name(),
-                                    cell.first_addr,
-                                    cell.first.0,
-                                    cell.second_addr,
-                                    cell.second.0,
-                                    match cell.descriptor {
-                                        Descriptor::Allow => ALLOW,
-                                        Descriptor::Deny => DENY,
-                                        Descriptor::Default => "none",
-                                    },
-                                    cell.expected.name()
-                                ));
-                            }
-                        }
-                        let cell = if shown.len() > 1 {
-                            // CHECK: allow / deny / default descriptor, by initial.
-                            let initials: Vec<&str> = shown
-                                .iter()
-                                .map(|s| match s.as_str() {
-                                    "SUCCESS" => "S",
-                                    "DENIED" => "D",
-                                    "INUSE" => "I",
-                                    other => other,
-                                })
-                                .collect();
-                            format!("CHECK {}", initials.join("/"))
-                        } else {
-                            shown.concat()
-                        };
-                        let _ = write!(text, " {cell:^17} |");
-                    }
-                }
-                text.push('\n');
-            }
-        }
-        say(&text);
+        say(&matrix(family, &cells, &got, &mut mismatches));
     }
     say(&format!(
         "bind sharing: {total} cells, {} mismatches (CHECK x/y/z: the first socket's descriptor \
@@ -372,6 +304,88 @@ pub(super) fn bind_sharing_table(cx: &Ctx<'_>) -> Result<()> {
         mismatches.join("; ")
     );
     Ok(())
+}
+
+/// Every cell of `family`'s table (a `CHECK` once per descriptor), each on its own port.
+fn cells_of(family: Family) -> Result<Vec<Cell>> {
+    let mut cells = Vec::new();
+    for second_mode in MODES {
+        for second_scope in SCOPES {
+            for first_mode in MODES {
+                for &first_scope in family.first_scopes() {
+                    let first = (first_mode.0, first_scope);
+                    let second = (second_mode.0, second_scope);
+                    let variants: &[Descriptor] = if second_bind(first, second) == Outcome::Check {
+                        &[Descriptor::Allow, Descriptor::Deny, Descriptor::Default]
+                    } else {
+                        &[Descriptor::Allow]
+                    };
+                    for &descriptor in variants {
+                        cells.push(Cell::new(family, first, second, descriptor, free_port()?));
+                    }
+                }
+            }
+        }
+    }
+    Ok(cells)
+}
+
+/// The matrix of `family`'s results (one row per second bind, one column per first bind);
+/// each mismatch is added to `mismatches` and marked `!` in its cell.
+fn matrix(family: Family, cells: &[Cell], got: &[String], mismatches: &mut Vec<String>) -> String {
+    let mut text = format!(
+        "bind sharing, {}:\n{:>18} |",
+        family.name(),
+        "second \\ first"
+    );
+    for mode in MODES {
+        for &scope in family.first_scopes() {
+            let _ = write!(text, " {:^17} |", column(mode, scope));
+        }
+    }
+    text.push('\n');
+    for second_mode in MODES {
+        for second_scope in SCOPES {
+            let _ = write!(text, "{:>18} |", column(second_mode, second_scope));
+            for first_mode in MODES {
+                for &first_scope in family.first_scopes() {
+                    let mut shown = Vec::new();
+                    for (cell, status) in cells.iter().zip(got).filter(|(c, _)| {
+                        c.first == (first_mode.0, first_scope)
+                            && c.second == (second_mode.0, second_scope)
+                    }) {
+                        let outcome = outcome_of(status);
+                        if outcome == cell.expected {
+                            shown.push(outcome.name().to_owned());
+                        } else {
+                            shown.push(format!("{status}!"));
+                            mismatches.push(cell.mismatch(family, status));
+                        }
+                    }
+                    let _ = write!(text, " {:^17} |", shown_cell(&shown));
+                }
+            }
+            text.push('\n');
+        }
+    }
+    text
+}
+
+/// One cell's text: its result, or for a `CHECK` the three results by initial.
+fn shown_cell(shown: &[String]) -> String {
+    if shown.len() < 2 {
+        return shown.concat();
+    }
+    let initials: Vec<&str> = shown
+        .iter()
+        .map(|s| match s.as_str() {
+            "SUCCESS" => "S",
+            "DENIED" => "D",
+            "INUSE" => "I",
+            other => other,
+        })
+        .collect();
+    format!("CHECK {}", initials.join("/"))
 }
 
 /// Item 4 for a TCP listener: a specific bind under a default wildcard listener is a `CHECK`;
