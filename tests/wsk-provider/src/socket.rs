@@ -547,8 +547,38 @@ impl Socket {
         }
     }
 
-    /// Closes the Winsock socket, completes the close IRP and releases the client's reference.
+    /// Closes the Winsock socket, completes the close IRP and releases the client's reference
+    /// (`WSKRS_PROVIDER_HOLD_CLOSE`: all that happens that much later, on a thread of its own).
     pub(crate) fn finish_close(this: &Arc<Self>, irp: PendingIrp) {
+        let Some(hold) = crate::fault::hold_close() else {
+            Self::finish_close_now(this, irp);
+            return;
+        };
+        crate::trace::line(format_args!(
+            "fault injection: WskCloseSocket {:p} held {} ms",
+            Arc::as_ptr(this),
+            hold.as_millis()
+        ));
+        let slot = Arc::new(Mutex::new(Some(irp)));
+        let (socket, held) = (Arc::clone(this), Arc::clone(&slot));
+        let spawned = std::thread::Builder::new()
+            .name("wsk-provider-hold-close".into())
+            .spawn(move || {
+                std::thread::sleep(hold);
+                let irp = held.lock().unwrap_or_else(PoisonError::into_inner).take();
+                if let Some(irp) = irp {
+                    Self::finish_close_now(&socket, irp);
+                }
+            });
+        if spawned.is_err() {
+            let irp = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(irp) = irp {
+                Self::finish_close_now(this, irp);
+            }
+        }
+    }
+
+    fn finish_close_now(this: &Arc<Self>, irp: PendingIrp) {
         this.close_handle();
         if let Some(sd) = this.lock().security.take() {
             drop(sd);

@@ -272,6 +272,94 @@ pub(super) fn unload_with_open_endpoints(cx: &Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
+/// How long the provider holds each `WskCloseSocket` in [`unload_waits_for_held_requests`]:
+/// longer than the library's close (5 s, then 1 s after cancelling, then 5 s after forcing,
+/// before it abandons the request) plus the provider's own `WskDeregister` wait (10 s), so
+/// that an unload that stopped waiting would return before the provider completes the close.
+const HOLD_CLOSE: Duration = Duration::from_secs(25);
+
+/// Unload with a request the provider holds (`WSKRS_PROVIDER_HOLD_CLOSE`: every
+/// `WskCloseSocket` completes 25 s late): `driver stop` returns only after the provider
+/// completed the close (the library abandoned it after 11 s; unload waits on for its
+/// completion routine, then deregisters), and the driver loads and answers again.
+pub(super) fn unload_waits_for_held_requests(cx: &Ctx<'_>) -> Result<()> {
+    let env = r"HKCU\Environment";
+    let hold_ms = HOLD_CLOSE.as_millis().to_string();
+    cx.wine.run(
+        "wine",
+        &[
+            "reg",
+            "add",
+            env,
+            "/v",
+            "WSKRS_PROVIDER_HOLD_CLOSE",
+            "/d",
+            &hold_ms,
+            "/f",
+        ],
+        WSKCTL_TIMEOUT,
+    )?;
+    let held = held_unload(cx);
+    // Switched off again for the next registration, whatever happened.
+    let off = cx.wine.run(
+        "wine",
+        &[
+            "reg",
+            "delete",
+            env,
+            "/v",
+            "WSKRS_PROVIDER_HOLD_CLOSE",
+            "/f",
+        ],
+        WSKCTL_TIMEOUT,
+    );
+    let restart = restart(cx.wine);
+    held?;
+    off?;
+    restart?;
+    let info = check_info(cx.wine)?;
+    ensure!(
+        json_u64(&info, "endpoints")? == 0,
+        "the reloaded driver reports endpoints: {info}"
+    );
+    Ok(())
+}
+
+/// Reloads the driver (a new registration reads the switch), opens a UDP socket and unloads.
+fn held_unload(cx: &Ctx<'_>) -> Result<()> {
+    restart(cx.wine)?;
+    let udp = cx.wine.wskctl_ok(
+        &["--json", "udp", "bind", &at(LOOPBACK4, 0), "--detach"],
+        WSKCTL_TIMEOUT,
+    )?;
+    json_u64(&parse_json_output(&udp.stdout)?, "id")?;
+    let limit = HOLD_CLOSE + Duration::from_secs(60);
+    let timeout = limit.as_secs().to_string();
+    let stop = cx.wine.wskctl_ok(
+        &["driver", "stop", "--name", SERVICE, "--timeout", &timeout],
+        limit + Duration::from_secs(10),
+    )?;
+    ensure!(
+        stop.elapsed >= HOLD_CLOSE,
+        "`driver stop` returned after {} while the provider held a close for {}: unload did \
+         not wait for it",
+        fmt_duration(stop.elapsed),
+        fmt_duration(HOLD_CLOSE)
+    );
+    Ok(())
+}
+
+/// `driver stop` (if running) and `driver start`.
+fn restart(wine: &Wine) -> Result<()> {
+    wine.wskctl_ok(
+        &["driver", "stop", "--name", SERVICE, "--timeout", "90"],
+        Duration::from_secs(100),
+    )?;
+    wine.wskctl_ok(&["driver", "start", "--name", SERVICE], WSKCTL_TIMEOUT)
+        .context("reloading the driver")?;
+    Ok(())
+}
+
 /// Last: the driver stops and uninstalls; then (checked by the caller through
 /// `Session::finish`) no Wine process of the prefix survives `wineserver -k`.
 pub(super) fn clean_teardown(cx: &Ctx<'_>) -> Result<()> {

@@ -18,7 +18,10 @@ use crate::wine::Wine;
 const SETTLE: Duration = Duration::from_secs(10);
 
 /// Cases that unload and load the driver again: its counters start afresh.
-const RELOADS: &[&str] = &["unload_with_open_endpoints"];
+const RELOADS: &[&str] = &[
+    "unload_with_open_endpoints",
+    "unload_waits_for_held_requests",
+];
 
 /// The counters before a case, and the number of endpoints open then.
 pub(super) struct Baseline {

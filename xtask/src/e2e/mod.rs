@@ -66,6 +66,8 @@ enum Need {
     SocketOptions,
     /// `WskDisconnect`.
     Disconnect,
+    /// A provider that can be told to hold `WskCloseSocket` (`WSKRS_PROVIDER_HOLD_CLOSE`).
+    HeldClose,
     /// The WSK table of address sharing: `SO_REUSEADDR` / `SO_EXCLUSIVEADDRUSE` /
     /// `SO_WSK_SECURITY` set through `WskControlSocket`, UDP sockets, and a `WskBind` that
     /// decides by the table.
@@ -82,7 +84,8 @@ enum Need {
 
 impl Need {
     /// Every capability, in the order the SKIP lines name them.
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
+        Self::HeldClose,
         Self::Datagram,
         Self::SocketOptions,
         Self::Disconnect,
@@ -98,6 +101,7 @@ impl Need {
             Self::Datagram => "datagram sockets: WskSendTo/WskReceiveFrom",
             Self::SocketOptions => "WskControlSocket",
             Self::Disconnect => "WskDisconnect",
+            Self::HeldClose => "a switch to hold WskCloseSocket (WSKRS_PROVIDER_HOLD_CLOSE)",
             Self::AddressSharing => {
                 "the sharing table: WskControlSocket (SO_REUSEADDR, SO_EXCLUSIVEADDRUSE, \
                  SO_WSK_SECURITY) and datagram sockets; its WskBind follows Wine's Winsock \
@@ -124,7 +128,8 @@ const fn case(name: &'static str, run: Case, needs: &'static [Need]) -> CaseDef 
 }
 
 /// The cases in order. `driver_loads` always runs first (it loads the driver the others use),
-/// `unload_with_open_endpoints` reloads it, `clean_teardown` always runs last.
+/// `unload_with_open_endpoints` and `unload_waits_for_held_requests` reload it,
+/// `clean_teardown` always runs last.
 const CASES: &[CaseDef] = &[
     case("connect_out_echo_1mib", tcp::connect_out_echo_1mib, &[]),
     case("listener_50_clients", services::listener_50_clients, &[]),
@@ -250,6 +255,11 @@ const CASES: &[CaseDef] = &[
         "unload_with_open_endpoints",
         driver::unload_with_open_endpoints,
         &[],
+    ),
+    case(
+        "unload_waits_for_held_requests",
+        driver::unload_waits_for_held_requests,
+        &[Need::HeldClose],
     ),
 ];
 
