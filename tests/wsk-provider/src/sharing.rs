@@ -244,20 +244,21 @@ fn grants(sd: &CachedSd, owner: Option<u32>) -> bool {
 struct Checkable<'a> {
     absolute: SECURITY_DESCRIPTOR,
     /// `LocalSystem`'s SID, pointed to by `absolute` where the cached copy has none.
-    _system: Box<[u64; 2]>,
+    system: Box<[u64; 2]>,
+    /// The cached copy whose DACL (and owner and group, if any) `absolute` points into.
     _cached: &'a CachedSd,
 }
 
 impl<'a> Checkable<'a> {
     fn of(cached: &'a CachedSd) -> Option<Box<Self>> {
         let sd: *mut c_void = cached.as_ptr();
-        // SAFETY: SECURITY_DESCRIPTOR is plain data; all-zero is valid before initialising.
         let mut this = Box::new(Self {
+            // SAFETY: SECURITY_DESCRIPTOR is plain data; all-zero is valid before initialising.
             absolute: unsafe { std::mem::zeroed() },
-            _system: Box::new([0u64; 2]),
+            system: Box::new([0u64; 2]),
             _cached: cached,
         });
-        let system = this._system.as_mut_ptr().cast::<c_void>();
+        let system = this.system.as_mut_ptr().cast::<c_void>();
         let mut size = 16u32;
         // SAFETY: `system` has 16 writable bytes, enough for a one-sub-authority SID.
         if unsafe {
@@ -292,14 +293,13 @@ impl<'a> Checkable<'a> {
         unsafe { GetSecurityDescriptorGroup(sd, &raw mut group, &raw mut defaulted) };
         let owner = if owner.is_null() { system } else { owner };
         let group = if group.is_null() { system } else { group };
-        // SAFETY: `absolute` is initialised; the DACL and SIDs live as long as `this` (in the
-        // cached copy, which `this` borrows, or in `this._system`).
-        let set = unsafe {
-            SetSecurityDescriptorDacl(absolute, present, dacl, 0) != 0
-                && SetSecurityDescriptorOwner(absolute, owner, 0) != 0
-                && SetSecurityDescriptorGroup(absolute, group, 0) != 0
-        };
-        set.then_some(this)
+        // SAFETY: `absolute` is initialised; the DACL lives in the cached copy `this` borrows.
+        let dacl_set = unsafe { SetSecurityDescriptorDacl(absolute, present, dacl, 0) } != 0;
+        // SAFETY: as above; the owner SID is in the cached copy or in `this.system`.
+        let owner_set = unsafe { SetSecurityDescriptorOwner(absolute, owner, 0) } != 0;
+        // SAFETY: as above, for the group SID.
+        let group_set = unsafe { SetSecurityDescriptorGroup(absolute, group, 0) } != 0;
+        (dacl_set && owner_set && group_set).then_some(this)
     }
 
     fn as_ptr(&self) -> *mut c_void {

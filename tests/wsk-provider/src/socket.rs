@@ -560,12 +560,12 @@ impl Socket {
             hold.as_millis()
         ));
         let slot = Arc::new(Mutex::new(Some(irp)));
-        let (socket, held) = (Arc::clone(this), Arc::clone(&slot));
+        let (socket, parked) = (Arc::clone(this), Arc::clone(&slot));
         let spawned = std::thread::Builder::new()
             .name("wsk-provider-hold-close".into())
             .spawn(move || {
                 std::thread::sleep(hold);
-                let irp = held.lock().unwrap_or_else(PoisonError::into_inner).take();
+                let irp = parked.lock().unwrap_or_else(PoisonError::into_inner).take();
                 if let Some(irp) = irp {
                     Self::finish_close_now(&socket, irp);
                 }
