@@ -11,6 +11,9 @@
 //! - `WSKRS_PROVIDER_DROP=N[:every]` resets the Nth connection accepted or connected (counted
 //!   from 1), or every Nth, right after its first completed send or receive (see
 //!   `Socket::drop_connection`).
+//! - `WSKRS_PROVIDER_HOLD_CLOSE=MS` completes every `WskCloseSocket` `MS` milliseconds late
+//!   (see `Socket::finish_close`); also read from `HKCU\Environment`, so that a test can
+//!   switch it for the next driver load without restarting Wine.
 
 // Parsed on any host (unit test); used only by the Windows build.
 #![cfg_attr(not(windows), allow(dead_code))]
