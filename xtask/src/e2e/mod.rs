@@ -573,7 +573,10 @@ mod case_tests {
                 "abortive_disconnect",
                 "security_round_trip",
                 "dual_stack_listener_accepts_ipv4_and_ipv6",
-                "slow_reader_back_pressure"
+                "slow_reader_back_pressure",
+                "bind_sharing_table",
+                "listener_refuses_per_descriptor",
+                "unload_waits_for_held_requests"
             ]
         );
         assert!(CASES

@@ -16,8 +16,9 @@
 //! whatever the table says (it needs `SO_REUSEPORT`, which Winsock cannot set), so
 //! [`listener_refuses_per_descriptor`] checks only what the provider decides for a listener.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 
 use anyhow::{bail, ensure, Context, Result};
 use wskrs_provider_model::sharing::{overlaps, second_bind, Bound, Outcome, Scope, Sharing};
@@ -306,8 +307,27 @@ pub(super) fn bind_sharing_table(cx: &Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
+/// A UDP port free for IPv4 and IPv6 now (a dual-stack probe), and not one of `used`: the
+/// cells of one shell keep their sockets until it exits, and a TCP probe (`free_port`) does
+/// not see them.
+fn free_udp_port(used: &mut HashSet<u16>) -> Result<u16> {
+    for _ in 0..100 {
+        let probe = UdpSocket::bind(SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0))
+            .context("binding a UDP probe on [::]:0")?;
+        let port = probe
+            .local_addr()
+            .context("reading the probe's port")?
+            .port();
+        if used.insert(port) {
+            return Ok(port);
+        }
+    }
+    bail!("no unused UDP port after 100 tries")
+}
+
 /// Every cell of `family`'s table (a `CHECK` once per descriptor), each on its own port.
 fn cells_of(family: Family) -> Result<Vec<Cell>> {
+    let mut used = HashSet::new();
     let mut cells = Vec::new();
     for second_mode in MODES {
         for second_scope in SCOPES {
@@ -321,7 +341,13 @@ fn cells_of(family: Family) -> Result<Vec<Cell>> {
                         &[Descriptor::Allow]
                     };
                     for &descriptor in variants {
-                        cells.push(Cell::new(family, first, second, descriptor, free_port()?));
+                        cells.push(Cell::new(
+                            family,
+                            first,
+                            second,
+                            descriptor,
+                            free_udp_port(&mut used)?,
+                        ));
                     }
                 }
             }
