@@ -43,6 +43,20 @@ extern "system" {
     pub fn KeFlushQueuedDpcs();
 }
 
+// The process a socket is created on behalf of (`WskSocket`'s `OwningProcess`):
+// `IoGetCurrentProcess` (wdm.h) and `PsGetProcessId` (ntddk.h), exported by ntoskrnl and by
+// Wine's; declared here so that one signature serves both header sets.
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
+extern "system" {
+    /// The process of the current thread (not referenced). IRQL <= DISPATCH_LEVEL.
+    pub fn IoGetCurrentProcess() -> crate::PEPROCESS;
+    /// The id of `process`. IRQL: any.
+    pub fn PsGetProcessId(process: crate::PEPROCESS) -> *mut core::ffi::c_void;
+}
+
 // `DbgPrintEx` (wdm.h: `ULONG __cdecl DbgPrintEx(ULONG ComponentId, ULONG Level, PCSTR
 // Format, ...)`) is declared by hand: Wine's winternl.h spells its return type `NTSTATUS`, the
 // WDK `ULONG`; one declaration keeps the crates above identical under both header sets.

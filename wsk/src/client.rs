@@ -155,20 +155,43 @@ impl WskClient {
         (npi.Client, unsafe { &*npi.Dispatch })
     }
 
-    /// Waits up to `timeout` for every socket of this client to close, then releases this
-    /// handle (which deregisters if it was the last). True if the registration was released.
+    /// Unload's end of the registration: waits until no socket holds this client (each
+    /// holds a handle) and no request abandoned to the provider is still uncompleted, then
+    /// releases this handle, which releases the NPI and deregisters if it was the last.
+    ///
+    /// The wait has no end, as WSK's own has none: `WskDeregister` "blocks until all
+    /// captured instances of the provider NPI are released, all in-progress calls to WSK
+    /// functions have returned, and all sockets are closed", and a driver whose unload
+    /// returned earlier would leave the provider calling completion routines in an unloaded
+    /// image. Closing sockets cancels their requests, so the wait ends as soon as the
+    /// provider completes them. After `patience`, and every `patience` again, it logs what it
+    /// still waits for. Returns true if it was done within `patience`.
     /// IRQL: PASSIVE_LEVEL.
     #[must_use]
-    pub fn shutdown(self, timeout: Duration) -> bool {
+    pub fn shutdown(self, patience: Duration) -> bool {
         let step = Duration::from_millis(10);
         let mut waited = Duration::ZERO;
-        while PoolArc::count(&self.0) > 1 && waited < timeout {
+        let mut report_at = patience;
+        loop {
+            let sockets = PoolArc::count(&self.0).saturating_sub(1);
+            let abandoned = crate::irp::abandoned_requests();
+            if sockets == 0 && abandoned == 0 {
+                break;
+            }
+            if waited >= report_at {
+                crate::warn!(
+                    "wsk: unload waits for {} socket(s) and {} request(s) the provider holds ({} ms)",
+                    sockets,
+                    abandoned,
+                    waited.as_millis()
+                );
+                report_at = report_at.saturating_add(patience.max(step));
+            }
             crate::sleep(step);
             waited = waited.saturating_add(step);
         }
-        let released = PoolArc::count(&self.0) == 1;
         drop(self);
-        released
+        waited <= patience
     }
 
     /// Runs `routine(item)` at PASSIVE_LEVEL on a system worker thread (`IoQueueWorkItem`),

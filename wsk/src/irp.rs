@@ -2,7 +2,7 @@
 
 use core::ffi::c_void;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use wsk_bindings::{self as sys, irp as irp_fields};
@@ -89,6 +89,16 @@ const PENDING: u8 = 1;
 const COMPLETED: u8 = 2;
 const ABANDONED: u8 = 3;
 
+/// Blocking requests abandoned to the provider whose completion routine has not run yet: code
+/// in this driver's image the provider will still call, so unload waits for it
+/// ([`crate::WskClient::shutdown`]).
+static ABANDONED_REQUESTS: AtomicUsize = AtomicUsize::new(0);
+
+/// Requests abandoned to the provider and not completed yet. IRQL: any.
+pub(crate) fn abandoned_requests() -> usize {
+    ABANDONED_REQUESTS.load(Ordering::Acquire)
+}
+
 /// Everything a provider may read or write during a blocking request. It lives in the
 /// request's pool object, never on the caller's stack, so a request abandoned to a provider
 /// that never completes it cannot write into freed memory.
@@ -127,6 +137,8 @@ unsafe extern "C" fn sync_completion(
     if previous == ABANDONED {
         // SAFETY: the waiter gave ownership up (into_raw) when it abandoned the request.
         drop(unsafe { PoolBox::from_raw(op.cast_mut()) });
+        // Last: after this, unload may go on (nothing below touches the image's data).
+        ABANDONED_REQUESTS.fetch_sub(1, Ordering::AcqRel);
     } else {
         // SAFETY: the op is alive until the waiter sees the event; nothing touches it after.
         unsafe { (*op).event.set() };
@@ -286,12 +298,16 @@ impl Blocking {
         let raw = op.into_raw();
         // SAFETY: `raw` is the live op we just released; the completion routine frees it.
         let state = unsafe { &(*raw).state };
+        // Counted before the exchange, so that a completion right after it never finds the
+        // count at zero.
+        ABANDONED_REQUESTS.fetch_add(1, Ordering::AcqRel);
         if state
             .compare_exchange(PENDING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
             return (false, closed);
         }
+        ABANDONED_REQUESTS.fetch_sub(1, Ordering::AcqRel);
         // Completed between the wait and the exchange: the op is ours again.
         // SAFETY: the completion routine ran without taking ownership (state was not ABANDONED).
         self.slot = Some(unsafe { PoolBox::from_raw(raw) });

@@ -170,7 +170,7 @@ pub use socket::connection::{AcceptedConnection, ConnectionSocket};
 pub use socket::datagram::{DatagramSocket, Received};
 pub use socket::listen::ListenSocket;
 pub use socket::stream::{StreamConnectionSocket, StreamListenSocket, StreamSocket};
-pub use socket::BindOptions;
+pub use socket::{BindOptions, SocketOwner};
 pub use sync::{SpinLock, SpinLockGuard};
 pub use time::{sleep, uptime};
 pub use wskrs_ntstatus::NtStatus;

@@ -12,6 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{listener, listener_at, pair, register, QUICK};
+use fake::netio::{self, Event};
 use fake::provider::{self, Behavior, Config, Op};
 use wsk::{
     BindOptions, ConnectionSocket, DatagramSocket, Error, NtStatus, SocketOptions, StreamSocket,
@@ -337,7 +338,17 @@ fn timeout_that_even_close_cannot_complete_is_abandoned_and_freed_by_the_late_co
     // The abandoned request keeps its pool object, IRP and buffer: nothing the provider may
     // still write was freed.
     drop((near, far));
-    assert!(client.shutdown(QUICK));
+    let unload = thread::spawn(move || client.shutdown(Duration::from_millis(20)));
+    thread::sleep(Duration::from_millis(100));
+    assert!(
+        !unload.is_finished(),
+        "unload waits while the provider holds the request"
+    );
+    assert_eq!(
+        netio::calls(Event::Deregister),
+        0,
+        "not deregistered under the provider"
+    );
     let held = fake::counts();
     assert_eq!(
         held.irps_live,
@@ -350,8 +361,14 @@ fn timeout_that_even_close_cannot_complete_is_abandoned_and_freed_by_the_late_co
         "the abandoned request's memory is alive"
     );
     assert!(fake::violations().is_empty(), "{:?}", fake::violations());
-    // The provider completes it at last: the completion routine frees everything.
+    // The provider completes it at last: the completion routine frees everything, and only
+    // then does unload release the registration.
     assert_eq!(provider::release_stuck(NtStatus::CANCELLED), 1);
+    assert!(
+        !unload.join().unwrap(),
+        "unload went on waiting past its patience"
+    );
+    assert_eq!(netio::calls(Event::Deregister), 1);
     kernel.assert_clean();
 }
 
@@ -376,7 +393,11 @@ fn abandoned_requests_never_leak_under_repetition() {
         );
     }
     assert_eq!(fake::counts().irps_in_provider, 5);
-    assert!(client.shutdown(QUICK));
+    let unload = thread::spawn(move || client.shutdown(QUICK));
+    thread::sleep(Duration::from_millis(50));
+    assert!(!unload.is_finished(), "unload waits for the 5 requests");
     assert_eq!(provider::release_stuck(NtStatus::CANCELLED), 5);
+    let _ = unload.join().unwrap();
+    assert_eq!(netio::calls(Event::Deregister), 1);
     kernel.assert_clean();
 }

@@ -129,7 +129,12 @@ fn an_abandoned_request_keeps_the_chain_until_it_completes() {
         "the chain stayed with the abandoned request"
     );
     drop((near, far));
-    assert!(client.shutdown(QUICK));
+    let unload = std::thread::spawn(move || client.shutdown(QUICK));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        !unload.is_finished(),
+        "unload waits while the provider holds the request"
+    );
     let held = fake::counts();
     assert!(
         held.pool_live > kernel.baseline().pool_live,
@@ -137,8 +142,9 @@ fn an_abandoned_request_keeps_the_chain_until_it_completes() {
     );
     assert!(fake::violations().is_empty(), "{:?}", fake::violations());
     // The provider completes it at last: the completion routine frees the request and the
-    // chain with it.
+    // chain with it; then unload deregisters.
     assert_eq!(provider::release_stuck(NtStatus::CANCELLED), 1);
+    let _ = unload.join().unwrap();
     kernel.assert_clean();
 }
 

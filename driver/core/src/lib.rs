@@ -48,7 +48,8 @@ use endpoints::EndpointTable;
 /// The driver version reported by INFO.
 pub const DRIVER_VERSION: (u16, u16, u16) = (0, 1, 0);
 
-/// How long unload waits for every socket to close.
+/// How long unload waits for every socket to close before it logs what it still waits for
+/// (it waits on: see [`Driver::shutdown`]).
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// How long a first request waits for the WSK provider to attach.
@@ -236,10 +237,11 @@ impl<R: PendingRequest> Driver<R> {
         let client = (self.register)(CAPTURE_WAIT).map_err(NtStatus::from)?;
         let mut slot = self.client.lock();
         if let Some(existing) = slot.as_ref() {
-            // Another request registered meanwhile: keep theirs, release ours.
+            // Another request registered meanwhile: keep theirs, release ours (it has no
+            // socket: dropping the only handle releases and deregisters at once).
             let existing = existing.clone();
             drop(slot);
-            let _ = client.shutdown(Duration::ZERO);
+            drop(client);
             return Ok(existing);
         }
         *slot = Some(client.clone());
@@ -349,8 +351,10 @@ impl<R: PendingRequest> Driver<R> {
         }
     }
 
-    /// Unload: closes every endpoint, then waits (bounded) for every socket to close and
-    /// releases the WSK registration. True if everything closed in time.
+    /// Unload: closes every endpoint, then waits for every socket to close and every request
+    /// the provider holds to complete, and releases the WSK registration (WSK's rule: the
+    /// provider must not call into an unloaded image, so the wait has no end; it is logged
+    /// after [`SHUTDOWN_TIMEOUT`]). True if everything closed within that time.
     pub fn shutdown(&self) -> bool {
         // Stop the timer first (dropping it waits for a tick in progress).
         let timer = self.timer.lock().take();

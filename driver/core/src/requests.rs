@@ -11,7 +11,7 @@ use wsk::security::CachedSecurityDescriptor;
 use wsk::task::DatagramTask;
 use wsk::{
     AddressInfo, BindOptions, ConnectionSocket, DatagramSocket, Disconnect, ListenSocket, NtStatus,
-    SocketOptions, TcpOptions, WskClient,
+    SocketOptions, SocketOwner, TcpOptions, WskClient,
 };
 use wskrs_protocol::{
     self as protocol, BindFlags, EndpointId, OptionId, ProtocolError, Request, Service, UdpService,
@@ -77,8 +77,12 @@ fn millis(ms: u32) -> Duration {
     Duration::from_millis(u64::from(ms))
 }
 
+/// The bind options of a request; its socket is created on behalf of the requesting process
+/// (the dispatch routine runs in its context), whose security context the provider checks
+/// when the socket asks to share an address another socket holds.
 fn bind_options(flags: BindFlags) -> BindOptions<'static> {
     BindOptions {
+        owner: SocketOwner::CurrentProcess,
         reuse_address: flags.reuse,
         exclusive_address: flags.exclusive,
         ipv6_only: flags.v6only,

@@ -100,3 +100,21 @@ pub unsafe extern "C" fn ZwQueryInformationToken(
     unsafe { std::ptr::copy_nonoverlapping(reply.as_ptr(), base, reply.len()) };
     0
 }
+
+/// What `IoGetCurrentProcess` returns: one fake process object (never dereferenced).
+const PROCESS: usize = 0x7e70;
+
+/// `IoGetCurrentProcess`: the fake's one process.
+#[no_mangle]
+pub extern "C" fn IoGetCurrentProcess() -> sys::PEPROCESS {
+    PROCESS as sys::PEPROCESS
+}
+
+/// `PsGetProcessId` of the fake's one process: this test process's id.
+#[no_mangle]
+pub extern "C" fn PsGetProcessId(process: sys::PEPROCESS) -> *mut core::ffi::c_void {
+    if process as usize != PROCESS {
+        violation(format!("PsGetProcessId({process:p}): not a process object"));
+    }
+    std::process::id() as usize as *mut core::ffi::c_void
+}

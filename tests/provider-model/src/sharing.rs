@@ -14,6 +14,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use wsk_bindings::{self as sys, NtStatus};
+
 /// How a socket lets others share its local address (set before bind).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sharing {
@@ -23,6 +25,60 @@ pub enum Sharing {
     ReuseAddress,
     /// `SO_EXCLUSIVEADDRUSE`.
     ExclusiveAddressUse,
+}
+
+/// A socket's `SO_REUSEADDR` and `SO_EXCLUSIVEADDRUSE` as its client set them (neither by
+/// default); [`SharingOptions::sharing`] is the mode its bind is decided with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SharingOptions {
+    reuse: bool,
+    exclusive: bool,
+}
+
+impl SharingOptions {
+    /// Whether `(level, code)` is `SOL_SOCKET` `SO_REUSEADDR` or `SO_EXCLUSIVEADDRUSE`.
+    #[must_use]
+    pub const fn is_sharing_option(level: u32, code: u32) -> bool {
+        level == sys::SOL_SOCKET && (code == sys::SO_REUSEADDR || code == sys::SO_EXCLUSIVEADDRUSE)
+    }
+
+    /// Sets `SO_REUSEADDR` (or else `SO_EXCLUSIVEADDRUSE`) to `on`.
+    ///
+    /// # Errors
+    /// `STATUS_INVALID_PARAMETER` (Winsock's `WSAEINVAL`) when turning one on while the other
+    /// is on.
+    pub fn set(&mut self, code: u32, on: bool) -> Result<(), NtStatus> {
+        let (this, other) = if code == sys::SO_REUSEADDR {
+            (&mut self.reuse, self.exclusive)
+        } else {
+            (&mut self.exclusive, self.reuse)
+        };
+        if on && other {
+            return Err(NtStatus::INVALID_PARAMETER);
+        }
+        *this = on;
+        Ok(())
+    }
+
+    /// The value of `SO_REUSEADDR` (or else `SO_EXCLUSIVEADDRUSE`).
+    #[must_use]
+    pub const fn get(self, code: u32) -> bool {
+        if code == sys::SO_REUSEADDR {
+            self.reuse
+        } else {
+            self.exclusive
+        }
+    }
+
+    /// The mode the table decides binds with.
+    #[must_use]
+    pub const fn sharing(self) -> Sharing {
+        match (self.reuse, self.exclusive) {
+            (true, _) => Sharing::ReuseAddress,
+            (false, true) => Sharing::ExclusiveAddressUse,
+            (false, false) => Sharing::Default,
+        }
+    }
 }
 
 /// Whether a bind names the wildcard address (`0.0.0.0`, `::`) or a specific one.
@@ -331,5 +387,29 @@ mod tests {
         // Closed, it no longer holds the address.
         table.forget(1);
         assert_eq!(table.check(&wildcard, |_| false), Ok(()));
+    }
+
+    #[test]
+    fn sharing_options_exclude_each_other() {
+        let mut o = SharingOptions::default();
+        assert_eq!(o.sharing(), Sharing::Default);
+        assert!(SharingOptions::is_sharing_option(
+            sys::SOL_SOCKET,
+            sys::SO_EXCLUSIVEADDRUSE
+        ));
+        assert!(!SharingOptions::is_sharing_option(
+            sys::SOL_SOCKET,
+            sys::SO_KEEPALIVE
+        ));
+        o.set(sys::SO_REUSEADDR, true).unwrap();
+        assert_eq!(
+            o.set(sys::SO_EXCLUSIVEADDRUSE, true),
+            Err(NtStatus::INVALID_PARAMETER)
+        );
+        assert_eq!(o.sharing(), Sharing::ReuseAddress);
+        o.set(sys::SO_REUSEADDR, false).unwrap();
+        o.set(sys::SO_EXCLUSIVEADDRUSE, true).unwrap();
+        assert!(o.get(sys::SO_EXCLUSIVEADDRUSE) && !o.get(sys::SO_REUSEADDR));
+        assert_eq!(o.sharing(), Sharing::ExclusiveAddressUse);
     }
 }

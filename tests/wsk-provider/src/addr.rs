@@ -49,6 +49,19 @@ impl Addr {
         Some(a)
     }
 
+    /// The address as std's type (`None` for a family other than IPv4 and IPv6).
+    pub(crate) fn socket_addr(&self) -> Option<std::net::SocketAddr> {
+        let len = usize::try_from(self.len).ok()?;
+        // SAFETY: `storage` is plain data of 128 bytes; `len` is at most that (clamped).
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&raw const self.storage).cast::<u8>(),
+                len.min(size_of::<SOCKADDR_STORAGE>()),
+            )
+        };
+        wskrs_provider_model::sockaddr::from_bytes(bytes)
+    }
+
     /// The family stored in the address.
     pub(crate) fn family(&self) -> u16 {
         self.storage.ss_family

@@ -220,6 +220,7 @@ fn create(
     protocol: u32,
     context: *mut c_void,
     dispatch: *const c_void,
+    process: sys::PEPROCESS,
     security: *mut sys::SECURITY_DESCRIPTOR,
 ) -> Result<Arc<Socket>, NtStatus> {
     if let Some(status) = crate::fault::inject() {
@@ -244,6 +245,11 @@ fn create(
         dispatch,
     );
     crate::events::created(&socket);
+    if !process.is_null() {
+        // SAFETY: WSK contract: a process object the caller keeps alive during the call.
+        let pid = unsafe { sys::PsGetProcessId(process) } as usize;
+        socket.set_owner(u32::try_from(pid).unwrap_or(0));
+    }
     if !security.is_null() {
         let sd = crate::security::CACHE
             .find(security.cast())
@@ -267,7 +273,7 @@ unsafe fn wsk_socket(call: dispatch::Socket) -> sys::NTSTATUS {
     let (client, family, socket_type, protocol) =
         (call.client, call.family, call.socket_type, call.protocol);
     let (flags, context, dispatch) = (call.flags, call.context, call.dispatch);
-    let (security, irp) = (call.security, call.irp);
+    let (process, security, irp) = (call.process, call.security, call.irp);
     // SAFETY: WSK contract: the client's IRP with a stack location for us, or null.
     let Some(irp) = (unsafe { PendingIrp::take(irp, "WskSocket", std::ptr::null()) }) else {
         return NtStatus::INVALID_PARAMETER.0;
@@ -295,6 +301,7 @@ unsafe fn wsk_socket(call: dispatch::Socket) -> sys::NTSTATUS {
         protocol,
         context,
         dispatch,
+        process,
         security,
     ) {
         Ok(socket) => {
@@ -321,6 +328,7 @@ unsafe fn wsk_socket_connect(call: dispatch::SocketConnect) -> sys::NTSTATUS {
         (call.client, call.socket_type, call.protocol, call.flags);
     let (local, remote) = (call.local, call.remote);
     let (context, dispatch, security, irp) = (call.context, call.dispatch, call.security, call.irp);
+    let process = call.process;
     // SAFETY: as in wsk_socket.
     let Some(irp) = (unsafe { PendingIrp::take(irp, "WskSocketConnect", std::ptr::null()) }) else {
         return NtStatus::INVALID_PARAMETER.0;
@@ -345,6 +353,7 @@ unsafe fn wsk_socket_connect(call: dispatch::SocketConnect) -> sys::NTSTATUS {
         protocol,
         context,
         dispatch.cast(),
+        process,
         security,
     ) {
         Ok(s) => s,
@@ -355,11 +364,16 @@ unsafe fn wsk_socket_connect(call: dispatch::SocketConnect) -> sys::NTSTATUS {
         socket.discard();
         return fail(irp, NtStatus::INVALID_DEVICE_STATE).0;
     };
-    // SAFETY: `local` holds `len` valid bytes.
-    if unsafe { ws::bind(h, local.as_ptr(), local.len) } != 0 {
-        let e = crate::status::last_wsa();
+    let bound = crate::sharing::bind(&socket, h, &local, || {
+        // SAFETY: `local` holds `len` valid bytes.
+        if unsafe { ws::bind(h, local.as_ptr(), local.len) } != 0 {
+            return crate::status::last_wsa();
+        }
+        NtStatus::SUCCESS
+    });
+    if !bound.is_success() {
         socket.discard();
-        irp.complete(e, 0);
+        irp.complete(bound, 0);
         return NtStatus::PENDING.0;
     }
     socket.mark_bound();

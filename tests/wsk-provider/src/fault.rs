@@ -11,6 +11,9 @@
 //! - `WSKRS_PROVIDER_DROP=N[:every]` resets the Nth connection accepted or connected (counted
 //!   from 1), or every Nth, right after its first completed send or receive (see
 //!   `Socket::drop_connection`).
+//! - `WSKRS_PROVIDER_HOLD_CLOSE=MS` completes every `WskCloseSocket` `MS` milliseconds late
+//!   (see `Socket::finish_close`); also read from `HKCU\Environment`, so that a test can
+//!   switch it for the next driver load without restarting Wine.
 
 // Parsed on any host (unit test); used only by the Windows build.
 #![cfg_attr(not(windows), allow(dead_code))]
@@ -67,6 +70,8 @@ static DELAY: Choice = Choice::new();
 static DELAY_MS: AtomicU64 = AtomicU64::new(0);
 /// `WSKRS_PROVIDER_DROP`: which connections are reset.
 static DROP: Choice = Choice::new();
+/// `WSKRS_PROVIDER_HOLD_CLOSE`: milliseconds every `WskCloseSocket` is held (0: off).
+static HOLD_CLOSE_MS: AtomicU64 = AtomicU64::new(0);
 
 /// Reads the switches (each `WskRegister` restarts the counts).
 pub(crate) fn configure() {
@@ -104,6 +109,20 @@ pub(crate) fn configure() {
             ));
         }
         None => DROP.set(0, false),
+    }
+    // Also read from the registry, so that a test can switch it for the next registration
+    // without restarting Wine (a service's environment is fixed when Wine starts).
+    let hold = var("WSKRS_PROVIDER_HOLD_CLOSE")
+        .or_else(|| registry_environment("WSKRS_PROVIDER_HOLD_CLOSE"))
+        .as_deref()
+        .and_then(|v| number(Some(v)))
+        .unwrap_or(0);
+    HOLD_CLOSE_MS.store(hold, Ordering::SeqCst);
+    #[cfg(windows)]
+    if hold > 0 {
+        crate::trace::line(format_args!(
+            "fault injection: every WskCloseSocket completes {hold} ms late"
+        ));
     }
 }
 
@@ -170,6 +189,45 @@ pub(crate) fn delay() -> Option<Duration> {
 /// first completed send or receive.
 pub(crate) fn drop_connection() -> bool {
     DROP.hit()
+}
+
+/// How long a `WskCloseSocket` is held before it completes, if `WSKRS_PROVIDER_HOLD_CLOSE`
+/// is on.
+pub(crate) fn hold_close() -> Option<Duration> {
+    let ms = HOLD_CLOSE_MS.load(Ordering::Relaxed);
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+/// `HKCU\Environment\<name>` as a string, read now.
+#[cfg(windows)]
+fn registry_environment(name: &str) -> Option<String> {
+    use windows_sys::Win32::System::Registry::{RegGetValueW, HKEY_CURRENT_USER, RRF_RT_REG_SZ};
+    let wide = |s: &str| s.encode_utf16().chain([0]).collect::<Vec<u16>>();
+    let (key, value) = (wide("Environment"), wide(name));
+    let mut data = [0u16; 64];
+    let mut size = u32::try_from(size_of_val(&data)).unwrap_or(0);
+    // SAFETY: NUL-terminated names; `data` has `size` writable bytes.
+    let r = unsafe {
+        RegGetValueW(
+            HKEY_CURRENT_USER,
+            key.as_ptr(),
+            value.as_ptr(),
+            RRF_RT_REG_SZ,
+            std::ptr::null_mut(),
+            data.as_mut_ptr().cast(),
+            &raw mut size,
+        )
+    };
+    if r != 0 {
+        return None;
+    }
+    let len = data.iter().position(|&c| c == 0).unwrap_or(data.len());
+    String::from_utf16(data.get(..len)?).ok()
+}
+
+#[cfg(not(windows))]
+fn registry_environment(_: &str) -> Option<String> {
+    None
 }
 
 #[cfg(test)]

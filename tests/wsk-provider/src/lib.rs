@@ -49,6 +49,8 @@ mod options;
 #[cfg(windows)]
 mod security;
 #[cfg(windows)]
+mod sharing;
+#[cfg(windows)]
 mod socket;
 #[cfg(windows)]
 mod status;

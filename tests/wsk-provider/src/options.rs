@@ -19,6 +19,7 @@ use wsk_bindings::{self as sys, NtStatus};
 use wskrs_provider_model::dispatch;
 use wskrs_provider_model::options as model;
 use wskrs_provider_model::security;
+use wskrs_provider_model::sharing::SharingOptions;
 
 use crate::irp::PendingIrp;
 use crate::security::CACHE;
@@ -116,6 +117,23 @@ pub(crate) unsafe fn set(s: &std::sync::Arc<Socket>, req: &Request) -> Outcome {
         let sd = unsafe { security::option_to_set(&CACHE, req.input, req.input_size, req.has_irp) };
         return (
             sd.and_then(|sd| s.set_security(sd))
+                .err()
+                .unwrap_or(NtStatus::SUCCESS),
+            0,
+        );
+    }
+    if SharingOptions::is_sharing_option(req.level, req.code) {
+        // Kept by the provider: they decide the bind (`sharing.rs`), not Winsock.
+        if let Err(e) = s.option_handle() {
+            return (e, 0);
+        }
+        if req.input.is_null() || req.input_size < size_of::<u32>() {
+            return (model::SHORT_INPUT, 0);
+        }
+        // SAFETY: at least 4 readable bytes (checked; caller's contract).
+        let on = unsafe { req.input.cast::<u32>().read_unaligned() } != 0;
+        return (
+            s.set_sharing(req.code, on)
                 .err()
                 .unwrap_or(NtStatus::SUCCESS),
             0,
@@ -241,6 +259,18 @@ unsafe fn get(s: &Socket, req: &Request) -> Outcome {
         return unsafe {
             security::write_option(s.security(), req.output, req.output_size, req.has_irp)
         };
+    }
+    if SharingOptions::is_sharing_option(req.level, req.code) {
+        if let Err(e) = s.option_handle() {
+            return (e, 0);
+        }
+        if req.output.is_null() || req.output_size < size_of::<u32>() {
+            return (model::SHORT_OUTPUT, 0);
+        }
+        let value = u32::from(s.sharing().0.get(req.code));
+        // SAFETY: at least 4 writable bytes (checked; caller's contract).
+        unsafe { req.output.cast::<u32>().write_unaligned(value) };
+        return (NtStatus::SUCCESS, size_of::<u32>());
     }
     let h = match s.option_handle() {
         Ok(h) => h,

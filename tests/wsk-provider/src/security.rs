@@ -2,8 +2,9 @@
 //! bookkeeping is the one the host fake uses (`wskrs_provider_model::security`); this module
 //! makes the copies with Windows' security API.
 //!
-//! Under Wine the descriptor controls nothing (Winsock has no per-socket descriptor); it is
-//! stored and returned so that clients' set/get round trips behave as on Windows.
+//! Winsock has no per-socket descriptor: the provider itself makes the descriptor decide who
+//! may share the socket's local address (`sharing.rs`), and returns it on `SO_WSK_SECURITY`
+//! gets as Windows does.
 
 use windows_sys::Win32::Security::{
     GetSecurityDescriptorLength, IsValidSecurityDescriptor, MakeSelfRelativeSD,

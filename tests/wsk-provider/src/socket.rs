@@ -72,6 +72,11 @@ struct State {
     aborted: bool,
     /// `SO_WSK_SECURITY` (a cached security descriptor reference).
     security: Option<CachedSd>,
+    /// `SO_REUSEADDR` / `SO_EXCLUSIVEADDRUSE`, which decide its bind (`sharing.rs`).
+    sharing: wskrs_provider_model::sharing::SharingOptions,
+    /// The id of the process the socket was created on behalf of (`WskSocket`'s
+    /// `OwningProcess`); `None`: the provider's own process.
+    owner: Option<u32>,
     /// Datagram sockets: the fixed destination (`SIO_WSK_SET_SENDTO_ADDRESS` or
     /// `SIO_WSK_SET_REMOTE_ADDRESS`) a `WskSendTo` without a remote address goes to.
     fixed_to: Option<Addr>,
@@ -463,10 +468,11 @@ impl Socket {
         Ok(())
     }
 
-    /// Closes the Winsock socket (once).
+    /// Closes the Winsock socket (once), releasing its local address.
     fn close_handle(&self) {
         let h = self.handle.swap(ws::INVALID_SOCKET, Ordering::AcqRel);
         if h != ws::INVALID_SOCKET {
+            crate::sharing::forget(self);
             // SAFETY: the handle was ours and is closed once (swapped out above).
             unsafe { ws::closesocket(h) };
         }
@@ -544,8 +550,38 @@ impl Socket {
         }
     }
 
-    /// Closes the Winsock socket, completes the close IRP and releases the client's reference.
+    /// Closes the Winsock socket, completes the close IRP and releases the client's reference
+    /// (`WSKRS_PROVIDER_HOLD_CLOSE`: all that happens that much later, on a thread of its own).
     pub(crate) fn finish_close(this: &Arc<Self>, irp: PendingIrp) {
+        let Some(hold) = crate::fault::hold_close() else {
+            Self::finish_close_now(this, irp);
+            return;
+        };
+        crate::trace::line(format_args!(
+            "fault injection: WskCloseSocket {:p} held {} ms",
+            Arc::as_ptr(this),
+            hold.as_millis()
+        ));
+        let slot = Arc::new(Mutex::new(Some(irp)));
+        let (socket, parked) = (Arc::clone(this), Arc::clone(&slot));
+        let spawned = std::thread::Builder::new()
+            .name("wsk-provider-hold-close".into())
+            .spawn(move || {
+                std::thread::sleep(hold);
+                let irp = parked.lock().unwrap_or_else(PoisonError::into_inner).take();
+                if let Some(irp) = irp {
+                    Self::finish_close_now(&socket, irp);
+                }
+            });
+        if spawned.is_err() {
+            let irp = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(irp) = irp {
+                Self::finish_close_now(this, irp);
+            }
+        }
+    }
+
+    fn finish_close_now(this: &Arc<Self>, irp: PendingIrp) {
         this.close_handle();
         if let Some(sd) = this.lock().security.take() {
             drop(sd);
@@ -575,7 +611,8 @@ impl Socket {
         if self.lock().bound {
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
         }
-        let status = crate::fault::inject().unwrap_or_else(|| self.bind_listen(s, &addr));
+        let status = crate::fault::inject()
+            .unwrap_or_else(|| crate::sharing::bind(self, s, &addr, || self.bind_listen(s, &addr)));
         if status.is_success() {
             self.lock().bound = true;
         }
@@ -827,6 +864,31 @@ impl Socket {
         self.close_handle();
         irp.complete(NtStatus::SUCCESS, 0);
         NtStatus::PENDING
+    }
+
+    /// `SO_REUSEADDR` / `SO_EXCLUSIVEADDRUSE` as set, and the owning process's id.
+    pub(crate) fn sharing(&self) -> (wskrs_provider_model::sharing::SharingOptions, Option<u32>) {
+        let st = self.lock();
+        (st.sharing, st.owner)
+    }
+
+    /// Sets `SO_REUSEADDR` or `SO_EXCLUSIVEADDRUSE` (kept by the provider; it acts at bind).
+    pub(crate) fn set_sharing(&self, code: u32, on: bool) -> Result<(), NtStatus> {
+        self.lock().sharing.set(code, on)
+    }
+
+    /// Records the process the socket was created on behalf of.
+    pub(crate) fn set_owner(&self, pid: u32) {
+        self.lock().owner = Some(pid);
+    }
+
+    /// The IP protocol (6 TCP, 17 UDP; the registry keeps addresses per protocol).
+    pub(crate) fn protocol_number(&self) -> i32 {
+        if self.sock_type == wsk_bindings::SOCK_STREAM_TYPE {
+            6
+        } else {
+            17
+        }
     }
 
     /// The socket's `SO_WSK_SECURITY` (a new reference), if one was applied.

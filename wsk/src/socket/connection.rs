@@ -11,7 +11,7 @@ use wsk_bindings as sys;
 
 use crate::irp::Blocking;
 use crate::socket::connected::{ConnectedSocket, Connection};
-use crate::socket::{self, BindOptions, Category, RawSocket, SocketCore};
+use crate::socket::{self, BindOptions, Category, RawSocket, SocketCore, SocketOwner};
 use crate::{Error, NtStatus, Result, SockAddr, WskClient};
 
 /// A connected TCP socket (`WSK_FLAG_CONNECTION_SOCKET`): from
@@ -76,6 +76,17 @@ impl ConnectedSocket<Connection> {
         local: Option<SocketAddr>,
         timeout: Duration,
     ) -> Result<Self> {
+        Self::socket_connect_as(client, remote, local, SocketOwner::Creator, timeout)
+    }
+
+    /// [`ConnectionSocket::socket_connect`] on behalf of `owner`.
+    fn socket_connect_as(
+        client: &WskClient,
+        remote: SocketAddr,
+        local: Option<SocketAddr>,
+        owner: SocketOwner,
+        timeout: Duration,
+    ) -> Result<Self> {
         let (npi_client, dispatch) = client.provider();
         let Some(socket_connect_fn) = dispatch.WskSocketConnect else {
             return Err(Error::new(NtStatus::NOT_IMPLEMENTED));
@@ -83,6 +94,7 @@ impl ConnectedSocket<Connection> {
         let local = local
             .or_else(|| SockAddr::unspecified_like(&remote).to_socket_addr())
             .unwrap_or(remote);
+        let owning_process = owner.process();
         let mut blocking = Blocking::new();
         let (info, _) = blocking
             .request(timeout)
@@ -92,7 +104,8 @@ impl ConnectedSocket<Connection> {
             })
             .start(|irp, m| {
                 // SAFETY: the NPI is captured for the client's lifetime; both addresses live in
-                // the request's memory; no context, client dispatch, owner or descriptor.
+                // the request's memory; no context, client dispatch or descriptor; the owning
+                // process is NULL or the current one, alive for this call.
                 unsafe {
                     socket_connect_fn(
                         npi_client,
@@ -103,7 +116,7 @@ impl ConnectedSocket<Connection> {
                         0,
                         ptr::null_mut(),
                         ptr::null(),
-                        ptr::null_mut(),
+                        owning_process,
                         ptr::null_mut(),
                         ptr::null_mut(),
                         irp,
@@ -128,7 +141,7 @@ impl ConnectedSocket<Connection> {
         timeout: Duration,
     ) -> Result<Self> {
         if options.is_empty() {
-            match Self::socket_connect(client, remote, local, timeout) {
+            match Self::socket_connect_as(client, remote, local, options.owner, timeout) {
                 Err(e) if e.status() == NtStatus::NOT_IMPLEMENTED => {}
                 result => return result,
             }

@@ -251,9 +251,36 @@ impl Category {
     }
 }
 
+/// On whose behalf a socket is created: `WskSocket`'s `OwningProcess`, whose security context
+/// is the one checked when the socket asks to share an address another socket holds
+/// ("Sharing Transport Addresses": the `CHECK` cells).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SocketOwner {
+    /// `OwningProcess` NULL: the context of the process that creates the socket.
+    #[default]
+    Creator,
+    /// The process current when the socket is created (`IoGetCurrentProcess`): in a
+    /// top-level driver's dispatch routine, the process that sent the request.
+    CurrentProcess,
+}
+
+impl SocketOwner {
+    /// `OwningProcess` for `WskSocket` / `WskSocketConnect`; not referenced, valid while the
+    /// current thread runs in that process (for the creating call). IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn process(self) -> sys::PEPROCESS {
+        match self {
+            Self::Creator => ptr::null_mut(),
+            // SAFETY: no preconditions; the current thread's process outlives the call.
+            Self::CurrentProcess => unsafe { sys::IoGetCurrentProcess() },
+        }
+    }
+}
+
 /// Options applied between creating a socket and binding it (they only take effect then).
 #[derive(Clone, Copy, Default)]
 pub struct BindOptions<'a> {
+    /// On whose behalf the socket is created ([`SocketOwner`]).
+    pub owner: SocketOwner,
     /// `SO_REUSEADDR`: allow binding an address in use.
     pub reuse_address: bool,
     /// `SO_EXCLUSIVEADDRUSE`: forbid any other socket from binding this address.
@@ -294,6 +321,7 @@ impl BindOptions<'_> {
 impl core::fmt::Debug for BindOptions<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("BindOptions")
+            .field("owner", &self.owner)
             .field("reuse_address", &self.reuse_address)
             .field("exclusive_address", &self.exclusive_address)
             .field("ipv6_only", &self.ipv6_only)
@@ -350,11 +378,13 @@ pub(crate) fn create_with(
         ptr::null_mut(),
         crate::security::CachedSecurityDescriptor::as_ptr,
     );
+    let owning_process = options.owner.process();
     let mut blocking = Blocking::new();
     let (info, _) = blocking.request(timeout).start(|irp, _| {
         // SAFETY: the NPI is captured for the client's lifetime; the context and dispatch
-        // are NULL or valid until the socket closes (caller's contract); default owner; the
-        // security descriptor is NULL or a cached copy alive for this call (borrowed).
+        // are NULL or valid until the socket closes (caller's contract); the owning process
+        // is NULL or the current one, alive for this call; the security descriptor is NULL or
+        // a cached copy alive for this call (borrowed).
         unsafe {
             socket_fn(
                 npi_client,
@@ -364,7 +394,7 @@ pub(crate) fn create_with(
                 category.flags(),
                 callbacks.context,
                 callbacks.dispatch,
-                ptr::null_mut(),
+                owning_process,
                 ptr::null_mut(),
                 creation_security,
                 irp,

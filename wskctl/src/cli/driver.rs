@@ -14,8 +14,8 @@ use crate::output::{self, Format};
 
 /// The driver file `wskctl driver install` registers by default.
 pub(crate) const DEFAULT_DRIVER_PATH: &str = r"C:\windows\system32\drivers\wskrs.sys";
-/// How long `wskctl driver stop` waits for the driver to unload.
-pub(crate) const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `wskctl driver stop` waits for the driver to unload, in seconds, by default.
+pub(crate) const STOP_TIMEOUT_SECS: u64 = 10;
 
 /// `wskctl driver ...`.
 #[derive(Debug, Subcommand)]
@@ -39,12 +39,17 @@ pub(crate) enum DriverCommand {
         #[arg(long, default_value = SERVICE_NAME)]
         name: String,
     },
-    /// Unload the driver, waiting up to 10 s for it to stop (not running: exit 0).
-    #[command(after_help = "Example:\n  wskctl driver stop")]
+    /// Unload the driver, waiting up to --timeout seconds for it to stop (not running: exit
+    /// 0). Unload waits for every socket to close and every request the WSK provider holds to
+    /// complete, however long that takes (the provider must not call an unloaded driver).
+    #[command(after_help = "Example:\n  wskctl driver stop\n  wskctl driver stop --timeout 60")]
     Stop {
         /// The service name.
         #[arg(long, default_value = SERVICE_NAME)]
         name: String,
+        /// Seconds to wait for the driver to stop.
+        #[arg(long, value_name = "SECONDS", default_value_t = STOP_TIMEOUT_SECS)]
+        timeout: u64,
     },
     /// Delete the driver's service (not installed: exit 0).
     #[command(after_help = "Example:\n  wskctl driver uninstall")]
@@ -77,10 +82,12 @@ pub(crate) fn run(
             StartOutcome::Started => format!("started service {name}"),
             StartOutcome::AlreadyRunning => format!("service {name} is already running"),
         },
-        DriverCommand::Stop { name } => match manager.stop(name, STOP_TIMEOUT)? {
-            StopOutcome::Stopped => format!("stopped service {name}"),
-            StopOutcome::AlreadyStopped => format!("service {name} is not running"),
-        },
+        DriverCommand::Stop { name, timeout } => {
+            match manager.stop(name, Duration::from_secs(*timeout))? {
+                StopOutcome::Stopped => format!("stopped service {name}"),
+                StopOutcome::AlreadyStopped => format!("service {name} is not running"),
+            }
+        }
         DriverCommand::Uninstall { name } => {
             match manager.uninstall(name)? {
                 UninstallOutcome::Uninstalled => format!("uninstalled service {name}"),

@@ -19,10 +19,12 @@ use crate::output::{self, Format};
     reason = "four command-line switches, two pairs that clap keeps exclusive"
 )]
 pub(crate) struct BindArgs {
-    /// Set SO_REUSEADDR before binding.
+    /// Set SO_REUSEADDR before binding: share the address with sockets that allow it (the
+    /// WSK sharing table decides each bind beside another).
     #[arg(long, conflicts_with = "exclusive_addr")]
     pub(crate) reuse_addr: bool,
-    /// Set SO_EXCLUSIVEADDRUSE before binding.
+    /// Set SO_EXCLUSIVEADDRUSE before binding: no other socket may bind an overlapping
+    /// address.
     #[arg(long)]
     pub(crate) exclusive_addr: bool,
     /// IPv6 sockets: set IPV6_V6ONLY (IPv6 traffic only).

@@ -144,7 +144,8 @@ pub(crate) struct ListenArgs {
     /// Connections served at once (0: the driver's default, 256; at most 256).
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_CONNECTIONS)))]
     pub(crate) max_connections: u32,
-    /// The listening socket's security descriptor, in SDDL (e.g. "D:P(A;;GA;;;SY)").
+    /// The listening socket's security descriptor, in SDDL (e.g. "D:P(A;;GA;;;SY)"): whom
+    /// it lets bind beside it where the sharing table checks (none: nobody).
     #[arg(long, value_name = "S", value_parser = parse_sddl)]
     pub(crate) sddl: Option<String>,
     /// Options applied before binding.

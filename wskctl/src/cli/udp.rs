@@ -59,7 +59,8 @@ pub(crate) struct UdpBindArgs {
     /// Keep the socket after wskctl exits (close it with `wskctl close`).
     #[arg(long)]
     pub(crate) detach: bool,
-    /// The socket's security descriptor, in SDDL (e.g. "D:P(A;;GA;;;SY)").
+    /// The socket's security descriptor, in SDDL (e.g. "D:P(A;;GA;;;SY)"): whom it lets bind
+    /// beside it where the sharing table checks (none: nobody).
     #[arg(long, value_name = "S", value_parser = parse_sddl)]
     pub(crate) sddl: Option<String>,
     /// Options applied before binding.

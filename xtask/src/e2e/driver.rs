@@ -2,7 +2,7 @@
 //! malformed requests with the documented statuses (a direct request's output buffer
 //! included), unloads with endpoints open and loads again, and last stops and uninstalls.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
@@ -11,7 +11,7 @@ use super::helpers::{at, close, connect_detached, connected_sink, listen, LOOPBA
 use super::{abi, Ctx};
 use crate::peers::{self, Peer};
 use crate::scenarios::wait_closed;
-use crate::util::{fmt_duration, free_port, json_str, json_u64, parse_json_output};
+use crate::util::{fmt_duration, free_port, json_str, json_u64, parse_json_output, say};
 use crate::wine::{Wine, SERVICE, WSKCTL_TIMEOUT};
 
 /// Checks `wskctl --json info`: driver version 0.1.0, the documented ABI version. Returns the
@@ -269,6 +269,125 @@ pub(super) fn unload_with_open_endpoints(cx: &Ctx<'_>) -> Result<()> {
         endpoints == 0,
         "the reloaded driver reports {endpoints} endpoints"
     );
+    Ok(())
+}
+
+/// How long the provider holds each `WskCloseSocket` in [`unload_waits_for_held_requests`]:
+/// longer than the library's close (5 s, then 1 s after cancelling, then 5 s after forcing,
+/// before it abandons the request) plus the provider's own `WskDeregister` wait (10 s), so
+/// that an unload that stopped waiting would return before the provider completes the close.
+const HOLD_CLOSE: Duration = Duration::from_secs(25);
+
+/// Unload with a request the provider holds (`WSKRS_PROVIDER_HOLD_CLOSE`: every
+/// `WskCloseSocket` completes 25 s late): `driver stop` returns only after the provider
+/// completed the close (the library abandoned it after 11 s; unload waits on for its
+/// completion routine, then deregisters), and the driver loads and answers again.
+pub(super) fn unload_waits_for_held_requests(cx: &Ctx<'_>) -> Result<()> {
+    let env = r"HKCU\Environment";
+    let hold_ms = HOLD_CLOSE.as_millis().to_string();
+    cx.wine.run(
+        "wine",
+        &[
+            "reg",
+            "add",
+            env,
+            "/v",
+            "WSKRS_PROVIDER_HOLD_CLOSE",
+            "/d",
+            &hold_ms,
+            "/f",
+        ],
+        WSKCTL_TIMEOUT,
+    )?;
+    let held = held_unload(cx);
+    // Switched off again for the next registration, whatever happened.
+    let off = cx.wine.run(
+        "wine",
+        &[
+            "reg",
+            "delete",
+            env,
+            "/v",
+            "WSKRS_PROVIDER_HOLD_CLOSE",
+            "/f",
+        ],
+        WSKCTL_TIMEOUT,
+    );
+    let restart = restart(cx.wine);
+    held?;
+    off?;
+    restart?;
+    let info = check_info(cx.wine)?;
+    ensure!(
+        json_u64(&info, "endpoints")? == 0,
+        "the reloaded driver reports endpoints: {info}"
+    );
+    Ok(())
+}
+
+/// Reloads the driver (a new registration reads the switch), opens a UDP socket and unloads:
+/// the unload must last until the provider completed the held close. Wine's services.exe
+/// answers a control that takes longer than 10 s with `ERROR_SERVICE_REQUEST_TIMEOUT` while
+/// the service goes on stopping, so the stop is followed through `driver status`.
+fn held_unload(cx: &Ctx<'_>) -> Result<()> {
+    restart(cx.wine)?;
+    let udp = cx.wine.wskctl_ok(
+        &["--json", "udp", "bind", &at(LOOPBACK4, 0), "--detach"],
+        WSKCTL_TIMEOUT,
+    )?;
+    json_u64(&parse_json_output(&udp.stdout)?, "id")?;
+    let started = Instant::now();
+    let stop = cx.wine.wskctl(
+        &["driver", "stop", "--name", SERVICE, "--timeout", "90"],
+        Duration::from_secs(100),
+    )?;
+    ensure!(
+        stop.success() || stop.combined().contains("1053"),
+        "`driver stop` failed: {}",
+        stop.combined()
+    );
+    let deadline = started + HOLD_CLOSE + Duration::from_secs(60);
+    loop {
+        let status = cx.wine.wskctl_ok(
+            &["--json", "driver", "status", "--name", SERVICE],
+            WSKCTL_TIMEOUT,
+        )?;
+        let reply = parse_json_output(&status.stdout)?;
+        let state = json_str(&reply, "state")?;
+        if state == "stopped" {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the driver is still `{state}` {} after `driver stop`",
+            fmt_duration(started.elapsed())
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let elapsed = started.elapsed();
+    ensure!(
+        elapsed >= HOLD_CLOSE,
+        "the driver stopped {} after `driver stop` while the provider held a close for {}: \
+         unload did not wait for it",
+        fmt_duration(elapsed),
+        fmt_duration(HOLD_CLOSE)
+    );
+    say(&format!(
+        "unload with a close held {}: the driver stopped after {}",
+        fmt_duration(HOLD_CLOSE),
+        fmt_duration(elapsed)
+    ));
+    Ok(())
+}
+
+/// `driver stop` (if running) and `driver start`.
+fn restart(wine: &Wine) -> Result<()> {
+    wine.wskctl_ok(
+        &["driver", "stop", "--name", SERVICE, "--timeout", "90"],
+        Duration::from_secs(100),
+    )?;
+    wine.wskctl_ok(&["driver", "start", "--name", SERVICE], WSKCTL_TIMEOUT)
+        .context("reloading the driver")?;
     Ok(())
 }
 

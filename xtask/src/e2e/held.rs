@@ -21,6 +21,7 @@ const SETTLE: Duration = Duration::from_secs(10);
 const RELOADS: &[&str] = &[
     "unload_with_open_endpoints",
     "unload_with_hundreds_of_sockets",
+    "unload_waits_for_held_requests",
 ];
 
 /// The counters before a case, and the number of endpoints open then.

@@ -27,6 +27,7 @@ mod scale;
 mod security;
 mod selftest;
 mod services;
+mod sharing;
 mod stats;
 mod tcp;
 mod terminal;
@@ -67,6 +68,12 @@ enum Need {
     SocketOptions,
     /// `WskDisconnect`.
     Disconnect,
+    /// A provider that can be told to hold `WskCloseSocket` (`WSKRS_PROVIDER_HOLD_CLOSE`).
+    HeldClose,
+    /// The WSK table of address sharing: `SO_REUSEADDR` / `SO_EXCLUSIVEADDRUSE` /
+    /// `SO_WSK_SECURITY` set through `WskControlSocket`, UDP sockets, and a `WskBind` that
+    /// decides by the table.
+    AddressSharing,
     /// `SO_WSK_SECURITY` and `WSK_CACHE_SD` (`WskControlSocket`, `WskControlClient`).
     Security,
     /// Cancelling a pending request (`IoCancelIrp`): Wine's netio sets no cancel routines, so
@@ -83,10 +90,12 @@ enum Need {
 
 impl Need {
     /// Every capability, in the order the SKIP lines name them.
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 9] = [
+        Self::HeldClose,
         Self::Datagram,
         Self::SocketOptions,
         Self::Disconnect,
+        Self::AddressSharing,
         Self::Security,
         Self::Ipv6,
         Self::Cancel,
@@ -99,6 +108,12 @@ impl Need {
             Self::Datagram => "datagram sockets: WskSendTo/WskReceiveFrom",
             Self::SocketOptions => "WskControlSocket",
             Self::Disconnect => "WskDisconnect",
+            Self::HeldClose => "a switch to hold WskCloseSocket (WSKRS_PROVIDER_HOLD_CLOSE)",
+            Self::AddressSharing => {
+                "the sharing table: WskControlSocket (SO_REUSEADDR, SO_EXCLUSIVEADDRUSE, \
+                 SO_WSK_SECURITY) and datagram sockets; its WskBind follows Wine's Winsock \
+                 rules (TCP only, exact addresses, no descriptors)"
+            }
             Self::Security => "SO_WSK_SECURITY and WSK_CACHE_SD",
             Self::Ipv6 => "IPv6 binds: WskBind passes a 16-byte address length",
             Self::Cancel => "cancellation of pending requests (IoCancelIrp)",
@@ -123,7 +138,8 @@ const fn case(name: &'static str, run: Case, needs: &'static [Need]) -> CaseDef 
 }
 
 /// The cases in order. `driver_loads` always runs first (it loads the driver the others use),
-/// `unload_with_open_endpoints` and `unload_with_hundreds_of_sockets` reload it,
+/// `unload_with_open_endpoints`, `unload_with_hundreds_of_sockets` and
+/// `unload_waits_for_held_requests` reload it,
 /// `clean_teardown` always runs last.
 const CASES: &[CaseDef] = &[
     case("connect_out_echo_1mib", tcp::connect_out_echo_1mib, &[]),
@@ -229,6 +245,16 @@ const CASES: &[CaseDef] = &[
         services::serve_hands_an_outbound_connection_to_echo,
         &[],
     ),
+    case(
+        "bind_sharing_table",
+        sharing::bind_sharing_table,
+        &[Need::AddressSharing],
+    ),
+    case(
+        "listener_refuses_per_descriptor",
+        sharing::listener_refuses_per_descriptor,
+        &[Need::AddressSharing],
+    ),
     case("device_access_bits", isolation::device_access_bits, &[]),
     case(
         "isolation_between_processes",
@@ -255,6 +281,11 @@ const CASES: &[CaseDef] = &[
         "unload_with_hundreds_of_sockets",
         scale::unload_with_hundreds_of_sockets,
         &[Need::ConcurrentCloses],
+    ),
+    case(
+        "unload_waits_for_held_requests",
+        driver::unload_waits_for_held_requests,
+        &[Need::HeldClose],
     ),
 ];
 
@@ -571,7 +602,10 @@ mod case_tests {
                 "dual_stack_listener_accepts_ipv4_and_ipv6",
                 "slow_reader_back_pressure",
                 "close_handles_with_hundreds_pended",
-                "unload_with_hundreds_of_sockets"
+                "unload_with_hundreds_of_sockets",
+                "bind_sharing_table",
+                "listener_refuses_per_descriptor",
+                "unload_waits_for_held_requests"
             ]
         );
         assert!(CASES

@@ -21,8 +21,9 @@ const SELFTEST_TIMEOUT: Duration = Duration::from_secs(180);
 fn call_of(need: Need) -> &'static str {
     match need {
         Need::Datagram => "WskSendTo",
-        Need::SocketOptions => "WskControlSocket",
+        Need::SocketOptions | Need::AddressSharing => "WskControlSocket",
         Need::Disconnect => "WskDisconnect",
+        Need::HeldClose => "WskCloseSocket",
         Need::Security => "WSK_CACHE_SD",
         Need::Ipv6 => "WskBind",
         Need::Cancel => "IoCancelIrp",
