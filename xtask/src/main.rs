@@ -353,7 +353,10 @@ fn test(layout: &Layout) -> Result<ExitCode> {
         ),
         (fuzz_ok, "the short fuzz run (its `fuzz [...]` lines above)"),
         (soak_ok, "the short soak (its `soak [...]` lines above)"),
-        (host_fuzz_ok, "host fuzzing (its `fuzz-host: ...` lines above)"),
+        (
+            host_fuzz_ok,
+            "host fuzzing (its `fuzz-host: ...` lines above)",
+        ),
     ];
     for (_, what) in steps.iter().filter(|(ok, _)| !ok) {
         eprintln!("xtask test: FAILED: {what}");

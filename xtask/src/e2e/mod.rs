@@ -601,10 +601,10 @@ mod case_tests {
                 "security_round_trip",
                 "dual_stack_listener_accepts_ipv4_and_ipv6",
                 "slow_reader_back_pressure",
-                "close_handles_with_hundreds_pended",
-                "unload_with_hundreds_of_sockets",
                 "bind_sharing_table",
                 "listener_refuses_per_descriptor",
+                "close_handles_with_hundreds_pended",
+                "unload_with_hundreds_of_sockets",
                 "unload_waits_for_held_requests"
             ]
         );

@@ -23,11 +23,10 @@ fn call_of(need: Need) -> &'static str {
         Need::Datagram => "WskSendTo",
         Need::SocketOptions | Need::AddressSharing => "WskControlSocket",
         Need::Disconnect => "WskDisconnect",
-        Need::HeldClose => "WskCloseSocket",
+        Need::HeldClose | Need::ConcurrentCloses => "WskCloseSocket",
         Need::Security => "WSK_CACHE_SD",
         Need::Ipv6 => "WskBind",
         Need::Cancel => "IoCancelIrp",
-        Need::ConcurrentCloses => "WskCloseSocket",
     }
 }
 
