@@ -49,7 +49,7 @@ fn read_only_raw(wine: &Wine, code: u32, output_len: u32) -> Result<String> {
 /// carry `FILE_READ_DATA`, or `FILE_READ_DATA | FILE_WRITE_DATA`). Prints the matrix.
 pub(super) fn device_access_bits(cx: &Ctx<'_>) -> Result<()> {
     // (code name, function, needs write access)
-    let codes: [(&str, u32, bool); 17] = [
+    let codes: [(&str, u32, bool); 21] = [
         ("INFO", 0x800, false),
         ("TCP_CONNECT", 0x801, true),
         ("TCP_LISTEN", 0x802, true),
@@ -67,6 +67,10 @@ pub(super) fn device_access_bits(cx: &Ctx<'_>) -> Result<()> {
         ("STATS", 0x80E, false),
         ("ACCEPT", 0x80F, true),
         ("SERVE", 0x810, true),
+        ("HELD", 0x811, false),
+        ("SET_PEER_TARGET_NAME", 0x812, true),
+        ("DELETE_PEER_TARGET_NAME", 0x813, true),
+        ("QUERY_SECURITY", 0x814, false),
     ];
     say("     code           access      read-only handle gets");
     let mut wrong = Vec::new();
@@ -167,6 +171,20 @@ fn second_process(wine: &Wine, id: &str, udp: bool) -> Result<Vec<(&'static str,
         ),
         ("SECURITY", vec!["security".into(), id.into()]),
         (
+            "QUERY_SECURITY",
+            if udp {
+                vec![
+                    "secure".into(),
+                    "query".into(),
+                    id.into(),
+                    "--peer".into(),
+                    "127.0.0.1:9".into(),
+                ]
+            } else {
+                vec!["secure".into(), "query".into(), id.into()]
+            },
+        ),
+        (
             "SERVE",
             vec!["serve".into(), id.into(), "--service".into(), "echo".into()],
         ),
@@ -189,6 +207,25 @@ fn second_process(wine: &Wine, id: &str, udp: bool) -> Result<Vec<(&'static str,
                 id.into(),
                 "--timeout-ms".into(),
                 "300".into(),
+            ],
+        ));
+        commands.push((
+            "SET_PEER_TARGET_NAME",
+            vec![
+                "secure".into(),
+                "set-peer-name".into(),
+                id.into(),
+                "127.0.0.1:9".into(),
+                "host/x".into(),
+            ],
+        ));
+        commands.push((
+            "DELETE_PEER_TARGET_NAME",
+            vec![
+                "secure".into(),
+                "delete-peer-name".into(),
+                id.into(),
+                "127.0.0.1:9".into(),
             ],
         ));
     }
