@@ -493,10 +493,10 @@ const PEER_TARGET_NAME: Range<usize> =
 /// settings without the flag.
 fn parse_security(
     flags: u32,
-    wire: &WireSocketSecurity,
+    wire: WireSocketSecurity,
 ) -> Result<Option<SocketSecurity>, ProtocolError> {
     if flags & FLAG_SECURE == 0 {
-        return if *wire == WireSocketSecurity::default() {
+        return if wire == WireSocketSecurity::default() {
             Ok(None)
         } else {
             Err(ProtocolError::InvalidParameter)
@@ -549,7 +549,7 @@ fn parse_tcp_connect(input: &[u8]) -> Result<TcpConnect<'_>, ProtocolError> {
         return Err(ProtocolError::BadAddress);
     }
     let (detach, bind) = BindFlags::from_flags(request.flags, remote)?;
-    let security = parse_security(request.flags, &request.security)?;
+    let security = parse_security(request.flags, request.security)?;
     let peer_target_name = read_peer_target_name(text_field(input, CONNECT_PEER_TARGET_NAME)?)?;
     // The name is for the settings' protocol: without settings it names nothing.
     if peer_target_name.is_some() && security.is_none() {
@@ -587,7 +587,7 @@ fn parse_tcp_listen(input: &[u8]) -> Result<TcpListen<'_>, ProtocolError> {
         max_connections,
         bind,
         sddl: read_sddl(text_field(input, LISTEN_SDDL)?)?,
-        security: parse_security(fixed.flags, &fixed.security)?,
+        security: parse_security(fixed.flags, fixed.security)?,
     })
 }
 
@@ -628,7 +628,7 @@ fn parse_udp_bind(input: &[u8]) -> Result<UdpBind<'_>, ProtocolError> {
         bind,
         detach,
         sddl: read_sddl(text_field(input, UDP_BIND_SDDL)?)?,
-        security: parse_security(fixed.flags, &fixed.security)?,
+        security: parse_security(fixed.flags, fixed.security)?,
     })
 }
 

@@ -681,7 +681,9 @@ fn write(reply: Reply, out: &mut [u8]) -> Result<usize, Failure> {
         Reply::PeerTargetNameSet => protocol::write_peer_target_name(out)?,
         Reply::PeerTargetNameDeleted => protocol::write_delete_peer_target_name(out)?,
         // The peer's token handles are never asked for (docs/protocol.md, QUERY_SECURITY).
-        Reply::SecurityQueried(info) => protocol::write_query_security(out, info.protocol, info.flags)?,
+        Reply::SecurityQueried(info) => {
+            protocol::write_query_security(out, info.protocol, info.flags)?
+        }
     };
     Ok(n)
 }

@@ -109,10 +109,16 @@ pub fn check(data: &[u8]) {
             let Ok(query) = wskrs_protocol::parse_query_security_reply(bytes) else {
                 return;
             };
-            let protocol = query.protocol.map_or_else(|raw| raw, |p| p.as_u32());
+            let protocol = query
+                .protocol
+                .map_or_else(|raw| raw, wskrs_protocol::SecureProtocol::as_u32);
             let len = wskrs_protocol::write_query_security(&mut out, protocol, query.flags)
                 .expect("the parsed QUERY_SECURITY reply is written back");
-            assert_eq!(&out[..len], bytes, "a QUERY_SECURITY reply has one encoding");
+            assert_eq!(
+                &out[..len],
+                bytes,
+                "a QUERY_SECURITY reply has one encoding"
+            );
         }
         "list" => list(bytes, &mut out),
         "recv_from" => {
@@ -350,7 +356,12 @@ pub(crate) fn written_replies() -> Vec<(String, &'static str, Vec<u8>)> {
     let len = wskrs_protocol::write_peer_target_name(&mut out).expect("written");
     put("peer_target_name", "peer_target_name", len, &out);
     let len = wskrs_protocol::write_delete_peer_target_name(&mut out).expect("written");
-    put("delete_peer_target_name", "delete_peer_target_name", len, &out);
+    put(
+        "delete_peer_target_name",
+        "delete_peer_target_name",
+        len,
+        &out,
+    );
     let len = wskrs_protocol::write_query_security(&mut out, 1, 0).expect("written");
     put("query_security", "query_security", len, &out);
     replies

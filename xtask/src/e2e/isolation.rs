@@ -140,94 +140,38 @@ fn open_in_shell(tmux: &Tmux, line: &str, verb: &str, marker: &str) -> Result<St
 
 /// What a second process gets for each code on `id`: (code, exit code, status or reply).
 fn second_process(wine: &Wine, id: &str, udp: bool) -> Result<Vec<(&'static str, String)>> {
+    let line =
+        |text: String| -> Vec<String> { text.split_whitespace().map(str::to_owned).collect() };
     let mut commands: Vec<(&'static str, Vec<String>)> = vec![
-        (
-            "SEND",
-            vec!["send".into(), id.into(), "--text".into(), "x".into()],
-        ),
-        (
-            "RECV",
-            vec![
-                "recv".into(),
-                id.into(),
-                "--timeout-ms".into(),
-                "300".into(),
-            ],
-        ),
-        (
-            "ACCEPT",
-            vec![
-                "tcp".into(),
-                "accept".into(),
-                id.into(),
-                "--timeout-ms".into(),
-                "300".into(),
-            ],
-        ),
-        ("DISCONNECT", vec!["disconnect".into(), id.into()]),
-        (
-            "SOCKET_OPTION",
-            vec!["opt".into(), id.into(), "rcvbuf".into()],
-        ),
-        ("SECURITY", vec!["security".into(), id.into()]),
+        ("SEND", line(format!("send {id} --text x"))),
+        ("RECV", line(format!("recv {id} --timeout-ms 300"))),
+        ("ACCEPT", line(format!("tcp accept {id} --timeout-ms 300"))),
+        ("DISCONNECT", line(format!("disconnect {id}"))),
+        ("SOCKET_OPTION", line(format!("opt {id} rcvbuf"))),
+        ("SECURITY", line(format!("security {id}"))),
         (
             "QUERY_SECURITY",
-            if udp {
-                vec![
-                    "secure".into(),
-                    "query".into(),
-                    id.into(),
-                    "--peer".into(),
-                    "127.0.0.1:9".into(),
-                ]
+            line(if udp {
+                format!("secure query {id} --peer 127.0.0.1:9")
             } else {
-                vec!["secure".into(), "query".into(), id.into()]
-            },
+                format!("secure query {id}")
+            }),
         ),
-        (
-            "SERVE",
-            vec!["serve".into(), id.into(), "--service".into(), "echo".into()],
-        ),
+        ("SERVE", line(format!("serve {id} --service echo"))),
     ];
     if udp {
-        commands.push((
-            "SEND_TO",
-            vec![
-                "sendto".into(),
-                id.into(),
-                "127.0.0.1:9".into(),
-                "--text".into(),
-                "x".into(),
-            ],
-        ));
-        commands.push((
-            "RECV_FROM",
-            vec![
-                "recvfrom".into(),
-                id.into(),
-                "--timeout-ms".into(),
-                "300".into(),
-            ],
-        ));
-        commands.push((
-            "SET_PEER_TARGET_NAME",
-            vec![
-                "secure".into(),
-                "set-peer-name".into(),
-                id.into(),
-                "127.0.0.1:9".into(),
-                "host/x".into(),
-            ],
-        ));
-        commands.push((
-            "DELETE_PEER_TARGET_NAME",
-            vec![
-                "secure".into(),
-                "delete-peer-name".into(),
-                id.into(),
-                "127.0.0.1:9".into(),
-            ],
-        ));
+        commands.extend([
+            ("SEND_TO", line(format!("sendto {id} 127.0.0.1:9 --text x"))),
+            ("RECV_FROM", line(format!("recvfrom {id} --timeout-ms 300"))),
+            (
+                "SET_PEER_TARGET_NAME",
+                line(format!("secure set-peer-name {id} 127.0.0.1:9 host/x")),
+            ),
+            (
+                "DELETE_PEER_TARGET_NAME",
+                line(format!("secure delete-peer-name {id} 127.0.0.1:9")),
+            ),
+        ]);
     }
     commands.push(("CLOSE", vec!["close".into(), id.into()]));
     let mut results = Vec::new();

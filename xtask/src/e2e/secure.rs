@@ -134,42 +134,7 @@ pub(super) fn secure_connection_settings(cx: &Ctx<'_>) -> Result<()> {
     close(cx.wine, id)?;
     wait_closed(&mut server, Duration::from_secs(5))?;
 
-    // Settings that require security: the provider has no IPsec to honour them.
-    refused(
-        cx.wine,
-        &["tcp", "connect", &remote, "--secure", "ipsec", "--detach"],
-        "STATUS_NOT_SUPPORTED",
-    )?;
-    // Bad input through the IOCTL itself (wskctl refuses it before sending).
-    for (what, request) in [
-        (
-            "protocol 3 (SOCKET_SECURITY_PROTOCOL_INVALID)",
-            abi::tcp_connect_secure(2, port, Some((3, 2)), b""),
-        ),
-        (
-            "a 128-byte peer target name",
-            abi::tcp_connect_secure(2, port, Some((0, 2)), &[b'n'; 128]),
-        ),
-        (
-            "a peer target name without FLAG_SECURE",
-            abi::tcp_connect_secure(2, port, None, b"host/x"),
-        ),
-    ] {
-        let status = raw_status(cx.wine, abi::TCP_CONNECT, &request, 80)?;
-        ensure!(
-            status == "STATUS_INVALID_PARAMETER",
-            "TCP_CONNECT with {what}: {status}, expected STATUS_INVALID_PARAMETER"
-        );
-    }
-    let usage = cx.wine.wskctl(
-        &["tcp", "connect", &remote, "--peer-target-name", "host/x"],
-        WSKCTL_TIMEOUT,
-    )?;
-    ensure!(
-        usage.code() == Some(2),
-        "--peer-target-name without --secure: exit {:?}",
-        usage.code()
-    );
+    refused_at_creation(cx, port)?;
     drop(server);
 
     // A listener with settings serves a Linux client; a listener has no security to query.
@@ -208,6 +173,48 @@ pub(super) fn secure_connection_settings(cx: &Ctx<'_>) -> Result<()> {
         "STATUS_INVALID_DEVICE_STATE",
     )?;
     close(cx.wine, listener)
+}
+
+/// Connections the provider or the driver refuses at creation: settings that require
+/// security (the provider has no IPsec to honour them), and bad input through the IOCTL
+/// itself (wskctl refuses it before sending).
+fn refused_at_creation(cx: &Ctx<'_>, port: u16) -> Result<()> {
+    let remote = at(LOOPBACK4, port);
+    refused(
+        cx.wine,
+        &["tcp", "connect", &remote, "--secure", "ipsec", "--detach"],
+        "STATUS_NOT_SUPPORTED",
+    )?;
+    for (what, request) in [
+        (
+            "protocol 3 (SOCKET_SECURITY_PROTOCOL_INVALID)",
+            abi::tcp_connect_secure(2, port, Some((3, 2)), b""),
+        ),
+        (
+            "a 128-byte peer target name",
+            abi::tcp_connect_secure(2, port, Some((0, 2)), &[b'n'; 128]),
+        ),
+        (
+            "a peer target name without FLAG_SECURE",
+            abi::tcp_connect_secure(2, port, None, b"host/x"),
+        ),
+    ] {
+        let status = raw_status(cx.wine, abi::TCP_CONNECT, &request, 80)?;
+        ensure!(
+            status == "STATUS_INVALID_PARAMETER",
+            "TCP_CONNECT with {what}: {status}, expected STATUS_INVALID_PARAMETER"
+        );
+    }
+    let usage = cx.wine.wskctl(
+        &["tcp", "connect", &remote, "--peer-target-name", "host/x"],
+        WSKCTL_TIMEOUT,
+    )?;
+    ensure!(
+        usage.code() == Some(2),
+        "--peer-target-name without --secure: exit {:?}",
+        usage.code()
+    );
+    Ok(())
 }
 
 /// A UDP endpoint with settings names a Linux peer, exchanges datagrams with it, queries the
