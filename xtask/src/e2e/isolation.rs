@@ -72,7 +72,7 @@ pub(super) fn device_access_bits(cx: &Ctx<'_>) -> Result<()> {
         ("DELETE_PEER_TARGET_NAME", 0x813, true),
         ("QUERY_SECURITY", 0x814, false),
     ];
-    say("     code           access      read-only handle gets");
+    say("     code                    access      read-only handle gets");
     let mut wrong = Vec::new();
     for (name, function, writes) in codes {
         let method = match name {
@@ -88,7 +88,7 @@ pub(super) fn device_access_bits(cx: &Ctx<'_>) -> Result<()> {
         let code = abi::ctl_code(function, access) | method;
         let status = read_only_raw(cx.wine, code, 4096)?;
         say(&format!(
-            "     {name:<14} {:<11} {status}",
+            "     {name:<23} {:<11} {status}",
             if writes { "read+write" } else { "read" }
         ));
         // A query with only the header is answered by the driver (INFO, LIST, STATS: success;
@@ -311,7 +311,7 @@ pub(super) fn isolation_between_processes(cx: &Ctx<'_>) -> Result<()> {
             "     {what} {id} (the first process's, not detached), from a second process:"
         ));
         for (code, got) in &results {
-            say(&format!("       {code:<14} {got}"));
+            say(&format!("       {code:<23} {got}"));
             let expected = if *code == "LIST" {
                 "not listed"
             } else {
