@@ -8,13 +8,13 @@ use proptest::prelude::*;
 use wskrs_protocol::{
     direct_output_len, encode_accept, encode_close, encode_disconnect, encode_info, encode_list,
     encode_recv, encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to,
-    encode_socket_option, encode_stats, encode_tcp_connect_with, encode_tcp_listen_with,
-    encode_udp_bind, parse_close_reply, parse_disconnect_reply, parse_endpoint_reply,
-    parse_info_reply, parse_list_reply, parse_recv_from_reply, parse_request, parse_resolve_reply,
-    parse_security_reply, parse_socket_option_reply, parse_stats_reply, write_recv_from_header,
-    BindFlags, EndpointId, IoctlCode, ListenOptions, OptionId, ProtocolError, Request, Resolve,
-    SecureProtocol, SendTo, Service, SocketSecurity, UdpService, ABI_VERSION, MAX_CONNECTIONS,
-    MAX_DATAGRAM, MAX_TRANSFER, SDDL_LEN,
+    encode_socket_option, encode_stats, encode_tcp_listen_with, encode_udp_bind, parse_close_reply,
+    parse_disconnect_reply, parse_endpoint_reply, parse_info_reply, parse_list_reply,
+    parse_recv_from_reply, parse_request, parse_resolve_reply, parse_security_reply,
+    parse_socket_option_reply, parse_stats_reply, write_recv_from_header, BindFlags, EndpointId,
+    IoctlCode, ListenOptions, OptionId, ProtocolError, Request, Resolve, SecureProtocol, SendTo,
+    Service, SocketSecurity, UdpService, ABI_VERSION, MAX_CONNECTIONS, MAX_DATAGRAM, MAX_TRANSFER,
+    SDDL_LEN,
 };
 
 fn any_code() -> impl Strategy<Value = u32> {
@@ -103,6 +103,15 @@ fn valid_request(code: IoctlCode) -> Vec<u8> {
         IoctlCode::HELD => wskrs_protocol::encode_held().to_vec(),
         IoctlCode::ACCEPT => encode_accept(id, 0, true).to_vec(),
         IoctlCode::SERVE => wskrs_protocol::encode_serve(id, Service::Discard).to_vec(),
+        code => valid_secure_request(code),
+    }
+}
+
+/// A valid request for one of the secure socket codes.
+fn valid_secure_request(code: IoctlCode) -> Vec<u8> {
+    let v4: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+    let id = EndpointId(1);
+    match code {
         IoctlCode::SET_PEER_TARGET_NAME => {
             wskrs_protocol::encode_set_peer_target_name(id, v4, SecureProtocol::Ipsec2, "host/p")
                 .unwrap()
@@ -141,6 +150,31 @@ fn mutated_request() -> impl Strategy<Value = (u32, Vec<u8>)> {
         })
 }
 
+/// A peer target name only with settings, 1 to 127 bytes without NUL.
+fn name_ok(name: Option<&str>, secure: bool) -> bool {
+    name.is_none_or(|name| secure && (1..128).contains(&name.len()) && !name.contains('\0'))
+}
+
+/// The invariants of an accepted secure socket request; its code.
+fn check_secure(request: &Request<'_>) -> Result<IoctlCode, TestCaseError> {
+    Ok(match *request {
+        Request::SetPeerTargetName(set) => {
+            prop_assert!(set.id.0 != 0 && set.peer.port() != 0);
+            prop_assert!((1..128).contains(&set.name.len()) && !set.name.contains('\0'));
+            IoctlCode::SET_PEER_TARGET_NAME
+        }
+        Request::DeletePeerTargetName(delete) => {
+            prop_assert!(delete.id.0 != 0 && delete.peer.port() != 0);
+            IoctlCode::DELETE_PEER_TARGET_NAME
+        }
+        Request::QuerySecurity(query) => {
+            prop_assert!(query.id.0 != 0 && query.peer.is_none_or(|peer| peer.port() != 0));
+            IoctlCode::QUERY_SECURITY
+        }
+        _ => return Err(TestCaseError::fail(format!("{request:?} unchecked"))),
+    })
+}
+
 /// Checks the documented invariants of an accepted request.
 fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), TestCaseError> {
     prop_assert_eq!(&input[..4], &ABI_VERSION.to_le_bytes());
@@ -160,12 +194,10 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
         Request::TcpConnect(connect) => {
             prop_assert!(connect.remote.port() != 0 && connect.timeout_ms != 0);
             prop_assert!(bind_ok(connect.bind, connect.remote));
-            // A peer target name only with settings, 1 to 127 bytes without NUL.
-            prop_assert!(connect
-                .peer_target_name
-                .is_none_or(|name| connect.security.is_some()
-                    && (1..128).contains(&name.len())
-                    && !name.contains('\0')));
+            prop_assert!(name_ok(
+                connect.peer_target_name,
+                connect.security.is_some()
+            ));
             IoctlCode::TCP_CONNECT
         }
         Request::TcpListen(listen) => {
@@ -232,19 +264,6 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
         }
         Request::Stats => IoctlCode::STATS,
         Request::Held => IoctlCode::HELD,
-        Request::SetPeerTargetName(set) => {
-            prop_assert!(set.id.0 != 0 && set.peer.port() != 0);
-            prop_assert!((1..128).contains(&set.name.len()) && !set.name.contains('\0'));
-            IoctlCode::SET_PEER_TARGET_NAME
-        }
-        Request::DeletePeerTargetName(delete) => {
-            prop_assert!(delete.id.0 != 0 && delete.peer.port() != 0);
-            IoctlCode::DELETE_PEER_TARGET_NAME
-        }
-        Request::QuerySecurity(query) => {
-            prop_assert!(query.id.0 != 0 && query.peer.is_none_or(|peer| peer.port() != 0));
-            IoctlCode::QUERY_SECURITY
-        }
         Request::Serve(serve) => {
             prop_assert!(serve.service != Service::None);
             IoctlCode::SERVE
@@ -254,6 +273,7 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
             prop_assert_eq!(direct_output_len(&request), Some(80));
             IoctlCode::ACCEPT
         }
+        _ => check_secure(&request)?,
     };
     prop_assert_eq!(expected_code.0, code);
     Ok(())
