@@ -125,7 +125,8 @@ struct Utf16Name {
 }
 
 impl Utf16Name {
-    /// `text` (at most 127 bytes, as the protocol admits: as many UTF-16 units at most).
+    /// `text` (at most 127 bytes, as the protocol admits: as many UTF-16 units at most);
+    /// `STATUS_INVALID_PARAMETER` for a longer one. IRQL: any.
     fn new(text: &str) -> Result<Self, Failure> {
         let mut name = Self {
             units: [0; PEER_TARGET_NAME_LEN],
@@ -502,28 +503,31 @@ impl<R: crate::PendingRequest> Driver<R> {
     }
 
     /// `QUERY_SECURITY`: a TCP connection's (no peer) or a UDP endpoint's with a peer
-    /// (`STATUS_INVALID_PARAMETER` for the other combination).
+    /// (`STATUS_INVALID_PARAMETER` for the other combination). IRQL: PASSIVE_LEVEL.
     fn query_security(
         &self,
         requester: Requester,
         q: protocol::QuerySecurity,
     ) -> Result<wsk::secure::SecurityInfo, Failure> {
-        let wrong_peer = || wsk::Error::new(NtStatus::INVALID_PARAMETER);
+        // The wrong form of request is the caller's error, not the endpoint's: not counted.
+        let wrong_form = Failure(NtStatus::INVALID_PARAMETER);
         let result = match self.endpoints.borrow::<ConnectionSocket>(&requester, q.id) {
+            Ok(socket) if q.peer.is_some() => {
+                self.give_back(q.id, socket, Outcome::default());
+                return Err(wrong_form);
+            }
             Ok(mut socket) => {
-                let result = match q.peer {
-                    None => socket.query_security(),
-                    Some(_) => Err(wrong_peer()),
-                };
+                let result = socket.query_security();
                 self.give_back(q.id, socket, Outcome::failed(&result));
                 result
             }
             Err(NtStatus::INVALID_DEVICE_STATE) => {
                 let mut socket: DatagramSocket = self.endpoints.borrow(&requester, q.id)?;
-                let result = match q.peer {
-                    Some(peer) => socket.query_security(peer),
-                    None => Err(wrong_peer()),
+                let Some(peer) = q.peer else {
+                    self.give_back(q.id, socket, Outcome::default());
+                    return Err(wrong_form);
                 };
+                let result = socket.query_security(peer);
                 self.give_back(q.id, socket, Outcome::failed(&result));
                 result
             }
