@@ -616,6 +616,8 @@ mod case_tests {
                 "graceful_disconnect",
                 "abortive_disconnect",
                 "security_round_trip",
+                "secure_connection_settings",
+                "secure_udp_peer_names",
                 "dual_stack_listener_accepts_ipv4_and_ipv6",
                 "slow_reader_back_pressure",
                 "bind_sharing_table",
