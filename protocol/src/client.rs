@@ -7,18 +7,42 @@ use zerocopy::FromBytes;
 
 use crate::text::{read_padded, write_padded};
 use crate::wire::{
-    header, AcceptRequest, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest,
-    EndpointInfo, EndpointReply, Header, HeldReply, HeldRequest, InfoReply, InfoRequest, ListReply,
-    ListRequest, RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest,
-    SecurityReply, SecurityRequest, SendRequest, SendToRequest, ServeReply, ServeRequest,
-    SocketOptionReply, SocketOptionRequest, StatsReply, StatsRequest, TcpConnectRequest,
-    TcpListenRequest, UdpBindRequest, WireAddr, WireSize,
+    header, AcceptRequest, CloseReply, CloseRequest, DeletePeerTargetNameReply,
+    DeletePeerTargetNameRequest, DisconnectReply, DisconnectRequest, EndpointInfo, EndpointReply,
+    Header, HeldReply, HeldRequest, InfoReply, InfoRequest, ListReply, ListRequest,
+    PeerTargetNameReply, PeerTargetNameRequest, QuerySecurityReply, QuerySecurityRequest,
+    RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply,
+    SecurityRequest, SendRequest, SendToRequest, ServeReply, ServeRequest, SocketOptionReply,
+    SocketOptionRequest, StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest,
+    UdpBindRequest, WireAddr, WireSize, WireSocketSecurity,
 };
 use crate::{
-    BindFlags, EndpointId, EndpointKind, EndpointState, Held, OptionId, ProtocolError, Service,
-    Stats, UdpService, ABI_VERSION, DISCONNECT_ABORTIVE, FLAG_DETACH, INFO_DETACHED,
-    INFO_OWNED_BY_CALLER, RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN,
+    BindFlags, EndpointId, EndpointKind, EndpointState, Held, OptionId, ProtocolError,
+    SecureProtocol, SecurityQuery, Service, SocketSecurity, Stats, UdpService, ABI_VERSION,
+    DISCONNECT_ABORTIVE, FLAG_DETACH, FLAG_SECURE, INFO_DETACHED, INFO_OWNED_BY_CALLER,
+    PEER_TARGET_NAME_LEN, RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN,
 };
+
+/// The `flags` bit and wire field of optional secure socket settings.
+fn security_wire(security: Option<SocketSecurity>) -> (u32, WireSocketSecurity) {
+    security.map_or((0, WireSocketSecurity::default()), |s| {
+        (
+            FLAG_SECURE,
+            WireSocketSecurity {
+                protocol: s.protocol.as_u32(),
+                settings: s.settings(),
+            },
+        )
+    })
+}
+
+/// Writes a peer target name into its field: 1 to 127 bytes, no NUL.
+fn write_peer_target_name_field(field: &mut [u8], name: &str) -> Result<(), ProtocolError> {
+    if name.is_empty() || name.len() >= PEER_TARGET_NAME_LEN {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    write_padded(field, name)
+}
 
 const fn flags_for(detach: bool) -> u32 {
     if detach {
@@ -44,7 +68,7 @@ pub fn encode_list() -> [u8; 8] {
     })
 }
 
-/// A `TCP_CONNECT` request without bind options; `timeout_ms` 0 means
+/// A `TCP_CONNECT` request without bind options or security; `timeout_ms` 0 means
 /// [`crate::DEFAULT_TIMEOUT_MS`].
 #[must_use]
 pub fn encode_tcp_connect(
@@ -52,8 +76,50 @@ pub fn encode_tcp_connect(
     local: Option<SocketAddr>,
     detach: bool,
     timeout_ms: u32,
-) -> [u8; 72] {
-    encode_tcp_connect_with(remote, local, detach, timeout_ms, BindFlags::default())
+) -> [u8; 208] {
+    zerocopy::transmute!(connect_request(
+        remote,
+        local,
+        detach,
+        timeout_ms,
+        BindFlags::default()
+    ))
+}
+
+fn connect_request(
+    remote: SocketAddr,
+    local: Option<SocketAddr>,
+    detach: bool,
+    timeout_ms: u32,
+    bind: BindFlags,
+) -> TcpConnectRequest {
+    TcpConnectRequest {
+        header: header(TcpConnectRequest::LEN_U32),
+        remote: WireAddr::from(remote),
+        local: WireAddr::from_option(local),
+        flags: flags_for(detach) | bind.to_flags(),
+        timeout_ms,
+        ..TcpConnectRequest::default()
+    }
+}
+
+/// The optional parts of a `TCP_CONNECT` request; the default connects from any address,
+/// not detached, within the driver's default timeout, without bind options or security.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectOptions<'a> {
+    /// The local address to bind first; `None` for the wildcard of the remote's family.
+    pub local: Option<SocketAddr>,
+    /// The connection outlives the handle that created it ([`FLAG_DETACH`]).
+    pub detach: bool,
+    /// Connect timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
+    pub timeout_ms: u32,
+    /// Options applied before binding.
+    pub bind: BindFlags,
+    /// Secure socket settings applied before binding ([`FLAG_SECURE`]).
+    pub security: Option<SocketSecurity>,
+    /// The peer's target name for the settings' protocol (1 to 127 bytes, no NUL); only
+    /// with `security`.
+    pub peer_target_name: Option<&'a str>,
 }
 
 /// A `TCP_CONNECT` request with bind options; `timeout_ms` 0 means
@@ -65,14 +131,51 @@ pub fn encode_tcp_connect_with(
     detach: bool,
     timeout_ms: u32,
     bind: BindFlags,
-) -> [u8; 72] {
-    zerocopy::transmute!(TcpConnectRequest {
-        header: header(TcpConnectRequest::LEN_U32),
-        remote: WireAddr::from(remote),
-        local: WireAddr::from_option(local),
-        flags: flags_for(detach) | bind.to_flags(),
-        timeout_ms,
-    })
+) -> [u8; 208] {
+    zerocopy::transmute!(connect_request(remote, local, detach, timeout_ms, bind))
+}
+
+/// A `TCP_CONNECT` request with every option.
+///
+/// # Errors
+///
+/// [`ProtocolError::InvalidParameter`] for a peer target name that is empty, longer than 127
+/// bytes or has a NUL, or one without `security`.
+///
+/// # Examples
+///
+/// ```
+/// use wskrs_protocol::{encode_tcp_connect_options, parse_request, ConnectOptions, IoctlCode, Request};
+/// use wskrs_protocol::{SecureProtocol, SocketSecurity};
+///
+/// let security = SocketSecurity { protocol: SecureProtocol::Default, guarantee_encryption: false, allow_insecure: true };
+/// let options = ConnectOptions { security: Some(security), peer_target_name: Some("host/server"), ..Default::default() };
+/// let bytes = encode_tcp_connect_options("127.0.0.1:80".parse().unwrap(), &options)?;
+/// let Request::TcpConnect(connect) = parse_request(IoctlCode::TCP_CONNECT.0, &bytes)? else { unreachable!() };
+/// assert_eq!((connect.security, connect.peer_target_name), (Some(security), Some("host/server")));
+/// # Ok::<(), wskrs_protocol::ProtocolError>(())
+/// ```
+pub fn encode_tcp_connect_options(
+    remote: SocketAddr,
+    options: &ConnectOptions<'_>,
+) -> Result<[u8; 208], ProtocolError> {
+    let mut request = connect_request(
+        remote,
+        options.local,
+        options.detach,
+        options.timeout_ms,
+        options.bind,
+    );
+    let (flag, security) = security_wire(options.security);
+    request.flags |= flag;
+    request.security = security;
+    if let Some(name) = options.peer_target_name {
+        if options.security.is_none() {
+            return Err(ProtocolError::InvalidParameter);
+        }
+        write_peer_target_name_field(&mut request.peer_target_name, name)?;
+    }
+    Ok(zerocopy::transmute!(request))
 }
 
 /// The optional parts of a `TCP_LISTEN` request; the default is the plain listener (driver's
@@ -91,6 +194,8 @@ pub struct ListenOptions<'a> {
     /// The listener's security descriptor as SDDL (at most 256 bytes, no NUL); `None` (or
     /// an empty string) for the provider's default.
     pub sddl: Option<&'a str>,
+    /// Secure socket settings applied before binding ([`FLAG_SECURE`]).
+    pub security: Option<SocketSecurity>,
 }
 
 /// A `TCP_LISTEN` request with the plain parameters (default connection limit, no bind
@@ -101,7 +206,7 @@ pub fn encode_tcp_listen(
     service: Service,
     backlog: u32,
     detach: bool,
-) -> [u8; 312] {
+) -> [u8; 320] {
     zerocopy::transmute!(listen_request(local, service, backlog, detach))
 }
 
@@ -143,16 +248,33 @@ pub fn encode_tcp_listen_with(
     local: SocketAddr,
     service: Service,
     options: &ListenOptions<'_>,
-) -> Result<[u8; 312], ProtocolError> {
+) -> Result<[u8; 320], ProtocolError> {
     let mut request = listen_request(local, service, options.backlog, options.detach);
-    request.flags |= options.bind.to_flags();
+    let (flag, security) = security_wire(options.security);
+    request.flags |= options.bind.to_flags() | flag;
+    request.security = security;
     request.max_connections = options.max_connections;
     write_padded(&mut request.sddl, options.sddl.unwrap_or(""))?;
     Ok(zerocopy::transmute!(request))
 }
 
-/// A `UDP_BIND` request: a UDP socket on `local` (port 0: the stack chooses) that runs
-/// `service`.
+/// The optional parts of a `UDP_BIND` request; the default is a socket closed with its
+/// handle, without bind options, descriptor or security.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UdpBindOptions<'a> {
+    /// The socket outlives the handle that created it ([`FLAG_DETACH`]).
+    pub detach: bool,
+    /// Options applied before binding.
+    pub bind: BindFlags,
+    /// The socket's security descriptor as SDDL (at most 256 bytes, no NUL); `None` for the
+    /// provider's default.
+    pub sddl: Option<&'a str>,
+    /// Secure socket settings applied before binding ([`FLAG_SECURE`]).
+    pub security: Option<SocketSecurity>,
+}
+
+/// A `UDP_BIND` request without security: a UDP socket on `local` (port 0: the stack
+/// chooses) that runs `service`.
 ///
 /// # Errors
 ///
@@ -164,16 +286,113 @@ pub fn encode_udp_bind(
     detach: bool,
     bind: BindFlags,
     sddl: Option<&str>,
-) -> Result<[u8; 300], ProtocolError> {
+) -> Result<[u8; 308], ProtocolError> {
+    let options = UdpBindOptions {
+        detach,
+        bind,
+        sddl,
+        security: None,
+    };
+    encode_udp_bind_options(local, service, &options)
+}
+
+/// A `UDP_BIND` request with every option.
+///
+/// # Errors
+///
+/// [`ProtocolError::InvalidParameter`] if the SDDL is longer than [`crate::SDDL_LEN`] bytes
+/// or contains a NUL.
+pub fn encode_udp_bind_options(
+    local: SocketAddr,
+    service: UdpService,
+    options: &UdpBindOptions<'_>,
+) -> Result<[u8; 308], ProtocolError> {
+    let (flag, security) = security_wire(options.security);
     let mut request = UdpBindRequest {
         header: header(UdpBindRequest::LEN_U32),
         local: WireAddr::from(local),
         service: service.as_u32(),
-        flags: flags_for(detach) | bind.to_flags(),
+        flags: flags_for(options.detach) | options.bind.to_flags() | flag,
+        security,
         ..UdpBindRequest::default()
     };
-    write_padded(&mut request.sddl, sddl.unwrap_or(""))?;
+    write_padded(&mut request.sddl, options.sddl.unwrap_or(""))?;
     Ok(zerocopy::transmute!(request))
+}
+
+/// A `SET_PEER_TARGET_NAME` request: `name` (1 to 127 bytes, no NUL) for `peer` of UDP
+/// endpoint `id`, for `protocol`.
+///
+/// # Errors
+///
+/// [`ProtocolError::InvalidParameter`] for a name that is empty, longer than 127 bytes or
+/// has a NUL.
+pub fn encode_set_peer_target_name(
+    id: EndpointId,
+    peer: SocketAddr,
+    protocol: SecureProtocol,
+    name: &str,
+) -> Result<[u8; 176], ProtocolError> {
+    let mut request = PeerTargetNameRequest {
+        header: header(PeerTargetNameRequest::LEN_U32),
+        id: id.0,
+        peer: WireAddr::from(peer),
+        protocol: protocol.as_u32(),
+        ..PeerTargetNameRequest::default()
+    };
+    write_peer_target_name_field(&mut request.name, name)?;
+    Ok(zerocopy::transmute!(request))
+}
+
+/// A `DELETE_PEER_TARGET_NAME` request for `peer` of UDP endpoint `id`.
+#[must_use]
+pub fn encode_delete_peer_target_name(id: EndpointId, peer: SocketAddr) -> [u8; 48] {
+    zerocopy::transmute!(DeletePeerTargetNameRequest {
+        header: header(DeletePeerTargetNameRequest::LEN_U32),
+        id: id.0,
+        peer: WireAddr::from(peer),
+        reserved: 0,
+    })
+}
+
+/// A `QUERY_SECURITY` request: a TCP connection's security (`peer` `None`) or a UDP
+/// endpoint's with `peer`.
+#[must_use]
+pub fn encode_query_security(id: EndpointId, peer: Option<SocketAddr>) -> [u8; 48] {
+    zerocopy::transmute!(QuerySecurityRequest {
+        header: header(QuerySecurityRequest::LEN_U32),
+        id: id.0,
+        peer: WireAddr::from_option(peer),
+        reserved: 0,
+    })
+}
+
+/// Reads a `SET_PEER_TARGET_NAME` reply.
+///
+/// # Errors
+/// As [`parse_info_reply`].
+pub fn parse_peer_target_name_reply(bytes: &[u8]) -> Result<(), ProtocolError> {
+    read_fixed_reply::<PeerTargetNameReply>(bytes).map(|_| ())
+}
+
+/// Reads a `DELETE_PEER_TARGET_NAME` reply.
+///
+/// # Errors
+/// As [`parse_info_reply`].
+pub fn parse_delete_peer_target_name_reply(bytes: &[u8]) -> Result<(), ProtocolError> {
+    read_fixed_reply::<DeletePeerTargetNameReply>(bytes).map(|_| ())
+}
+
+/// Reads a `QUERY_SECURITY` reply.
+///
+/// # Errors
+/// As [`parse_info_reply`].
+pub fn parse_query_security_reply(bytes: &[u8]) -> Result<SecurityQuery, ProtocolError> {
+    let reply: QuerySecurityReply = read_fixed_reply(bytes)?;
+    Ok(SecurityQuery {
+        protocol: SecureProtocol::from_u32(reply.protocol).ok_or(reply.protocol),
+        flags: reply.flags,
+    })
 }
 
 /// A SEND request for `length` bytes (1 to [`MAX_TRANSFER`](crate::MAX_TRANSFER)); the bytes

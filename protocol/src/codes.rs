@@ -113,6 +113,16 @@ ioctl_codes! {
     /// What the driver's WSK library holds now: pool, IRPs, MDLs, sockets, work items
     /// (`HeldRequest` -> `HeldReply`), for leak checks.
     HELD = 0x811, METHOD_BUFFERED, READ;
+    /// Name a UDP endpoint's peer for the security protocol (`SIO_SET_PEER_TARGET_NAME`;
+    /// `PeerTargetNameRequest` -> `PeerTargetNameReply`).
+    SET_PEER_TARGET_NAME = 0x812, METHOD_BUFFERED, READ_WRITE;
+    /// Forget a UDP endpoint's peer target name (`SIO_DELETE_PEER_TARGET_NAME`;
+    /// `DeletePeerTargetNameRequest` -> `DeletePeerTargetNameReply`).
+    DELETE_PEER_TARGET_NAME = 0x813, METHOD_BUFFERED, READ_WRITE;
+    /// The security of a connection, or of a UDP endpoint's traffic with a peer
+    /// (`SIO_QUERY_SECURITY`; `QuerySecurityRequest` -> `QuerySecurityReply`), never the
+    /// peer's token handles.
+    QUERY_SECURITY = 0x814, METHOD_BUFFERED, READ;
 }
 
 impl IoctlCode {
@@ -204,6 +214,11 @@ mod tests {
         assert_eq!(IoctlCode::STATS.0, 0x8057_6038);
         // CTL_CODE(0x8057, 0x811, METHOD_BUFFERED, FILE_READ_DATA)
         assert_eq!(IoctlCode::HELD.0, 0x8057_6044);
+        // CTL_CODE(0x8057, 0x812 / 0x813, METHOD_BUFFERED, FILE_READ_DATA | FILE_WRITE_DATA)
+        assert_eq!(IoctlCode::SET_PEER_TARGET_NAME.0, 0x8057_E048);
+        assert_eq!(IoctlCode::DELETE_PEER_TARGET_NAME.0, 0x8057_E04C);
+        // CTL_CODE(0x8057, 0x814, METHOD_BUFFERED, FILE_READ_DATA)
+        assert_eq!(IoctlCode::QUERY_SECURITY.0, 0x8057_6050);
         // Well-known Windows codes: IOCTL_DISK_GET_DRIVE_GEOMETRY = CTL_CODE(7, 0, 0, 0);
         // IOCTL_SCSI_PASS_THROUGH_DIRECT = CTL_CODE(4, 0x405, METHOD_BUFFERED, 3) = 0x4D014
         // and FSCTL_READ_FROM_PLEX = CTL_CODE(9, 71, METHOD_OUT_DIRECT, FILE_READ_DATA)
@@ -237,6 +252,7 @@ mod tests {
                 IoctlCode::RESOLVE,
                 IoctlCode::STATS,
                 IoctlCode::HELD,
+                IoctlCode::QUERY_SECURITY,
             ];
             // No code is FILE_ANY_ACCESS: queries need read access, the rest read and write.
             let expected_access = if read_only.contains(code) { 1 } else { 3 };

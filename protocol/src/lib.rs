@@ -1,4 +1,4 @@
-//! The wsk-rs IOCTL ABI (version 3): the one definition of the requests and replies that
+//! The wsk-rs IOCTL ABI (version 5): the one definition of the requests and replies that
 //! pass between the driver and its user-mode clients.
 //!
 //! - [`wire`]: the `#[repr(C)]` message layouts, byte for byte.
@@ -48,15 +48,18 @@ mod types;
 pub mod wire;
 
 pub use client::{
-    encode_accept, encode_close, encode_disconnect, encode_held, encode_info, encode_list,
-    encode_recv, encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to,
-    encode_serve, encode_socket_option, encode_stats, encode_tcp_connect, encode_tcp_connect_with,
-    encode_tcp_listen, encode_tcp_listen_with, encode_udp_bind, list_output_len, parse_close_reply,
-    parse_disconnect_reply, parse_endpoint_reply, parse_held_reply, parse_info_reply,
-    parse_list_reply, parse_recv_from_reply, parse_resolve_reply, parse_security_reply,
+    encode_accept, encode_close, encode_delete_peer_target_name, encode_disconnect, encode_held,
+    encode_info, encode_list, encode_query_security, encode_recv, encode_recv_from, encode_resolve,
+    encode_security, encode_send, encode_send_to, encode_serve, encode_set_peer_target_name,
+    encode_socket_option, encode_stats, encode_tcp_connect, encode_tcp_connect_options,
+    encode_tcp_connect_with, encode_tcp_listen, encode_tcp_listen_with, encode_udp_bind,
+    encode_udp_bind_options, list_output_len, parse_close_reply,
+    parse_delete_peer_target_name_reply, parse_disconnect_reply, parse_endpoint_reply,
+    parse_held_reply, parse_info_reply, parse_list_reply, parse_peer_target_name_reply,
+    parse_query_security_reply, parse_recv_from_reply, parse_resolve_reply, parse_security_reply,
     parse_serve_reply, parse_socket_option_reply, parse_stats_reply, recv_from_output_len,
-    resolve_output_len, CountedReply, DriverInfo, EndpointActivity, EndpointList, EndpointStatus,
-    ListenOptions, OpenedEndpoint, ReceivedFrom, ResolvedAddresses,
+    resolve_output_len, ConnectOptions, CountedReply, DriverInfo, EndpointActivity, EndpointList,
+    EndpointStatus, ListenOptions, OpenedEndpoint, ReceivedFrom, ResolvedAddresses, UdpBindOptions,
 };
 pub use codes::{
     ctl_code, IoctlCode, DEVICE_TYPE, FILE_ANY_ACCESS, FILE_READ_DATA, FILE_WRITE_DATA,
@@ -65,24 +68,29 @@ pub use codes::{
 pub use error::ProtocolError;
 pub use pattern::{fill_source_pattern, source_byte, SOURCE_PATTERN_PERIOD};
 pub use reply::{
-    min_output_len, recv_from_data_area, write_close, write_disconnect, write_endpoint, write_held,
-    write_info, write_recv_from_header, write_security, write_security_fmt, write_serve,
+    min_output_len, recv_from_data_area, write_close, write_delete_peer_target_name,
+    write_disconnect, write_endpoint, write_held, write_info, write_peer_target_name,
+    write_query_security, write_recv_from_header, write_security, write_security_fmt, write_serve,
     write_socket_option, write_stats, ListWriter, ResolveWriter,
 };
 pub use request::{
-    direct_output_len, parse_request, Accept, BindFlags, Disconnect, Recv, RecvFrom, Request,
-    Resolve, Send, SendTo, Serve, SocketOption, TcpConnect, TcpListen, UdpBind,
+    direct_output_len, parse_request, Accept, BindFlags, DeletePeerTargetName, Disconnect,
+    QuerySecurity, Recv, RecvFrom, Request, Resolve, Send, SendTo, Serve, SetPeerTargetName,
+    SocketOption, TcpConnect, TcpListen, UdpBind,
 };
 pub use types::{
-    EndpointId, EndpointKind, EndpointState, Held, OptionId, Service, Stats, UdpService,
+    EndpointId, EndpointKind, EndpointState, Held, OptionId, SecureProtocol, SecurityQuery,
+    Service, SocketSecurity, Stats, UdpService,
 };
 pub use wire::{
-    AcceptRequest, CloseReply, CloseRequest, DisconnectReply, DisconnectRequest, EndpointInfo,
-    EndpointReply, Header, HeldReply, HeldRequest, InfoReply, InfoRequest, ListReply, ListRequest,
+    AcceptRequest, CloseReply, CloseRequest, DeletePeerTargetNameReply,
+    DeletePeerTargetNameRequest, DisconnectReply, DisconnectRequest, EndpointInfo, EndpointReply,
+    Header, HeldReply, HeldRequest, InfoReply, InfoRequest, ListReply, ListRequest,
+    PeerTargetNameReply, PeerTargetNameRequest, QuerySecurityReply, QuerySecurityRequest,
     RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply,
     SecurityRequest, SendRequest, SendToRequest, ServeReply, ServeRequest, SocketOptionReply,
     SocketOptionRequest, StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest,
-    UdpBindRequest, WireAddr,
+    UdpBindRequest, WireAddr, WireSocketSecurity,
 };
 pub use wskrs_ntstatus::NtStatus;
 
@@ -101,8 +109,11 @@ pub const SERVICE_NAME: &str = "WskRs";
 ///
 /// Any change to a code, a layout or a meaning bumps it. Version 3 moved SEND, RECV,
 /// `SEND_TO` and `RECV_FROM` to direct I/O; version 4 made the query codes (INFO, LIST,
-/// SECURITY, RESOLVE, STATS) require `FILE_READ_DATA` instead of `FILE_ANY_ACCESS`.
-pub const ABI_VERSION: u32 = 4;
+/// SECURITY, RESOLVE, STATS) require `FILE_READ_DATA` instead of `FILE_ANY_ACCESS`; version
+/// 5 added the secure socket extensions (`FLAG_SECURE` and the grown `TCP_CONNECT`,
+/// `TCP_LISTEN`, `UDP_BIND`; `SET_PEER_TARGET_NAME`, `DELETE_PEER_TARGET_NAME`,
+/// `QUERY_SECURITY`).
+pub const ABI_VERSION: u32 = 5;
 
 /// [`EndpointKind::TcpConnection`] on the wire.
 pub const KIND_TCP_CONNECTION: u32 = 1;
@@ -149,6 +160,32 @@ pub const FLAG_V6ONLY: u32 = 8;
 /// Bind-option flag: set `IPV6_V6ONLY` to 0 before binding, so an IPv6 wildcard listener or
 /// UDP socket also accepts IPv4 (IPv6 only; [`BindFlags::v6only`] `Some(false)`).
 pub const FLAG_DUAL_STACK: u32 = 16;
+
+/// Request flag (`TCP_CONNECT`, `TCP_LISTEN`, `UDP_BIND`): apply the request's `security`
+/// (`SIO_SET_SECURITY`) and, for `TCP_CONNECT`, its `peer_target_name`
+/// (`SIO_SET_PEER_TARGET_NAME`) after the bind options and before bind.
+pub const FLAG_SECURE: u32 = 32;
+
+/// [`SecureProtocol::Default`] on the wire (`SOCKET_SECURITY_PROTOCOL_DEFAULT`, mstcpip.h).
+pub const SECURE_PROTOCOL_DEFAULT: u32 = 0;
+/// [`SecureProtocol::Ipsec`] on the wire (`SOCKET_SECURITY_PROTOCOL_IPSEC`).
+pub const SECURE_PROTOCOL_IPSEC: u32 = 1;
+/// [`SecureProtocol::Ipsec2`] on the wire (`SOCKET_SECURITY_PROTOCOL_IPSEC2`).
+pub const SECURE_PROTOCOL_IPSEC2: u32 = 2;
+/// Settings bit (`SOCKET_SETTINGS_GUARANTEE_ENCRYPTION`): no packet leaves unencrypted.
+pub const SECURE_GUARANTEE_ENCRYPTION: u32 = 0x1;
+/// Settings bit (`SOCKET_SETTINGS_ALLOW_INSECURE`): clear text when security cannot be
+/// negotiated.
+pub const SECURE_ALLOW_INSECURE: u32 = 0x2;
+/// `QUERY_SECURITY` flag (`SOCKET_INFO_CONNECTION_SECURED`): the traffic is authenticated.
+pub const SECURE_INFO_SECURED: u32 = 0x1;
+/// `QUERY_SECURITY` flag (`SOCKET_INFO_CONNECTION_ENCRYPTED`): the traffic is encrypted.
+pub const SECURE_INFO_ENCRYPTED: u32 = 0x2;
+/// `QUERY_SECURITY` flag (`SOCKET_INFO_CONNECTION_IMPERSONATED`).
+pub const SECURE_INFO_IMPERSONATED: u32 = 0x4;
+/// Bytes of a peer target name field (`TCP_CONNECT`, `SET_PEER_TARGET_NAME`); the name is 1
+/// to 127 bytes (NUL-terminated).
+pub const PEER_TARGET_NAME_LEN: usize = 128;
 
 /// `DISCONNECT` flag: reset the connection (abortive) instead of a graceful shutdown of the
 /// send direction.

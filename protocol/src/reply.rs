@@ -10,9 +10,9 @@ use zerocopy::{Immutable, IntoBytes};
 
 use crate::text::{write_padded, FieldWriter};
 use crate::wire::{
-    header, CloseReply, DisconnectReply, EndpointInfo, EndpointReply, HeldReply, InfoReply,
-    ListReply, RecvFromReply, ResolveReply, SecurityReply, ServeReply, SocketOptionReply,
-    StatsReply, WireAddr, WireSize,
+    header, CloseReply, DeletePeerTargetNameReply, DisconnectReply, EndpointInfo, EndpointReply,
+    HeldReply, InfoReply, ListReply, PeerTargetNameReply, QuerySecurityReply, RecvFromReply,
+    ResolveReply, SecurityReply, ServeReply, SocketOptionReply, StatsReply, WireAddr, WireSize,
 };
 use crate::{EndpointId, Held, IoctlCode, ProtocolError, Stats, ABI_VERSION};
 
@@ -39,6 +39,9 @@ pub const fn min_output_len(code: u32) -> Option<usize> {
         IoctlCode::RESOLVE => Some(ResolveReply::LEN),
         IoctlCode::STATS => Some(StatsReply::LEN),
         IoctlCode::HELD => Some(HeldReply::LEN),
+        IoctlCode::SET_PEER_TARGET_NAME => Some(PeerTargetNameReply::LEN),
+        IoctlCode::DELETE_PEER_TARGET_NAME => Some(DeletePeerTargetNameReply::LEN),
+        IoctlCode::QUERY_SECURITY => Some(QuerySecurityReply::LEN),
         _ => None,
     }
 }
@@ -114,6 +117,55 @@ pub fn write_close(out: &mut [u8]) -> Result<usize, ProtocolError> {
         out,
         &CloseReply {
             header: header(CloseReply::LEN_U32),
+        },
+    )
+}
+
+/// Writes a `SET_PEER_TARGET_NAME` reply.
+///
+/// # Errors
+///
+/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 8 bytes.
+pub fn write_peer_target_name(out: &mut [u8]) -> Result<usize, ProtocolError> {
+    write_fixed(
+        out,
+        &PeerTargetNameReply {
+            header: header(PeerTargetNameReply::LEN_U32),
+        },
+    )
+}
+
+/// Writes a `DELETE_PEER_TARGET_NAME` reply.
+///
+/// # Errors
+///
+/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 8 bytes.
+pub fn write_delete_peer_target_name(out: &mut [u8]) -> Result<usize, ProtocolError> {
+    write_fixed(
+        out,
+        &DeletePeerTargetNameReply {
+            header: header(DeletePeerTargetNameReply::LEN_U32),
+        },
+    )
+}
+
+/// Writes a `QUERY_SECURITY` reply: the `SECURE_PROTOCOL_*` value and the `SECURE_INFO_*`
+/// bits the provider reported (no token handles: see `docs/protocol.md`).
+///
+/// # Errors
+///
+/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 16 bytes.
+pub fn write_query_security(
+    out: &mut [u8],
+    protocol: u32,
+    flags: u32,
+) -> Result<usize, ProtocolError> {
+    write_fixed(
+        out,
+        &QuerySecurityReply {
+            header: header(QuerySecurityReply::LEN_U32),
+            protocol,
+            flags,
         },
     )
 }

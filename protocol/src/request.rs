@@ -7,16 +7,18 @@ use zerocopy::FromBytes;
 
 use crate::text::{read_padded, read_sddl};
 use crate::wire::{
-    AcceptRequest, CloseRequest, DisconnectRequest, Header, HeldRequest, InfoRequest, ListRequest,
+    AcceptRequest, CloseRequest, DeletePeerTargetNameRequest, DisconnectRequest, Header,
+    HeldRequest, InfoRequest, ListRequest, PeerTargetNameRequest, QuerySecurityRequest,
     RecvFromRequest, RecvRequest, ResolveRequest, SecurityRequest, SendRequest, SendToRequest,
     ServeRequest, SocketOptionRequest, StatsRequest, TcpConnectRequest, TcpListenRequest,
-    UdpBindRequest, WireAddr, WireSize,
+    UdpBindRequest, WireAddr, WireSize, WireSocketSecurity,
 };
 use crate::{
-    EndpointId, IoctlCode, OptionId, ProtocolError, Service, UdpService, ABI_VERSION,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_MS, DISCONNECT_ABORTIVE, FLAG_DETACH, FLAG_DUAL_STACK,
-    FLAG_EXCLUSIVEADDRUSE, FLAG_REUSEADDR, FLAG_V6ONLY, MAX_CONNECTIONS, MAX_DATAGRAM,
-    MAX_TRANSFER,
+    EndpointId, IoctlCode, OptionId, ProtocolError, SecureProtocol, Service, SocketSecurity,
+    UdpService, ABI_VERSION, DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_MS, DISCONNECT_ABORTIVE,
+    FLAG_DETACH, FLAG_DUAL_STACK, FLAG_EXCLUSIVEADDRUSE, FLAG_REUSEADDR, FLAG_SECURE, FLAG_V6ONLY,
+    MAX_CONNECTIONS, MAX_DATAGRAM, MAX_TRANSFER, PEER_TARGET_NAME_LEN, SECURE_ALLOW_INSECURE,
+    SECURE_GUARANTEE_ENCRYPTION,
 };
 
 /// A validated request: every field has been checked, so the driver can trust it.
@@ -24,8 +26,8 @@ use crate::{
 pub enum Request<'a> {
     /// INFO.
     Info,
-    /// `TCP_CONNECT`.
-    TcpConnect(TcpConnect),
+    /// `TCP_CONNECT`, borrowing its peer target name from the input buffer.
+    TcpConnect(TcpConnect<'a>),
     /// `TCP_LISTEN`, borrowing its SDDL from the input buffer.
     TcpListen(TcpListen<'a>),
     /// SEND (its data is the output buffer).
@@ -58,6 +60,12 @@ pub enum Request<'a> {
     Stats,
     /// HELD.
     Held,
+    /// `SET_PEER_TARGET_NAME`, borrowing the name from the input buffer.
+    SetPeerTargetName(SetPeerTargetName<'a>),
+    /// `DELETE_PEER_TARGET_NAME`.
+    DeletePeerTargetName(DeletePeerTargetName),
+    /// `QUERY_SECURITY`.
+    QuerySecurity(QuerySecurity),
 }
 
 /// The bind options of a `TCP_CONNECT`, `TCP_LISTEN` or `UDP_BIND`, applied to the socket
@@ -100,8 +108,13 @@ impl BindFlags {
     /// [`ProtocolError::InvalidParameter`] for unknown bits, `REUSEADDR` with
     /// `EXCLUSIVEADDRUSE`, `V6ONLY` with `DUAL_STACK`, or either of those on an IPv4 socket.
     fn from_flags(flags: u32, address: SocketAddr) -> Result<(bool, Self), ProtocolError> {
-        const KNOWN: u32 =
-            FLAG_DETACH | FLAG_REUSEADDR | FLAG_EXCLUSIVEADDRUSE | FLAG_V6ONLY | FLAG_DUAL_STACK;
+        // FLAG_SECURE is the security settings' ([`parse_security`]).
+        const KNOWN: u32 = FLAG_DETACH
+            | FLAG_REUSEADDR
+            | FLAG_EXCLUSIVEADDRUSE
+            | FLAG_V6ONLY
+            | FLAG_DUAL_STACK
+            | FLAG_SECURE;
         let set = |flag: u32| flags & flag != 0;
         if flags & !KNOWN != 0
             || (set(FLAG_REUSEADDR) && set(FLAG_EXCLUSIVEADDRUSE))
@@ -130,7 +143,7 @@ impl BindFlags {
 
 /// A validated `TCP_CONNECT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpConnect {
+pub struct TcpConnect<'a> {
     /// The peer (nonzero port).
     pub remote: SocketAddr,
     /// The local address to bind; `None` binds the wildcard address of the remote's family.
@@ -142,6 +155,11 @@ pub struct TcpConnect {
     pub timeout_ms: u32,
     /// Options applied before binding (`v6only` only for an IPv6 remote).
     pub bind: BindFlags,
+    /// Secure socket settings applied before binding ([`FLAG_SECURE`]).
+    pub security: Option<SocketSecurity>,
+    /// The peer's target name for the settings' protocol, applied before connect: 1 to 127
+    /// bytes of UTF-8 without NUL; only with `security`.
+    pub peer_target_name: Option<&'a str>,
 }
 
 /// A validated `TCP_LISTEN`.
@@ -163,6 +181,8 @@ pub struct TcpListen<'a> {
     /// The listener's security descriptor as SDDL (non-empty UTF-8 without NUL, at most 256
     /// bytes; not yet checked as SDDL), or `None` for the provider's default.
     pub sddl: Option<&'a str>,
+    /// Secure socket settings applied before binding ([`FLAG_SECURE`]).
+    pub security: Option<SocketSecurity>,
 }
 
 /// A validated SEND. The bytes to send are the request's output buffer (direct I/O), which
@@ -202,6 +222,8 @@ pub struct UdpBind<'a> {
     pub detach: bool,
     /// The socket's security descriptor as SDDL, as in [`TcpListen::sddl`].
     pub sddl: Option<&'a str>,
+    /// Secure socket settings applied before binding ([`FLAG_SECURE`]).
+    pub security: Option<SocketSecurity>,
 }
 
 /// A validated `SEND_TO`. The datagram is the request's output buffer (direct I/O), which
@@ -287,6 +309,38 @@ pub struct Resolve<'a> {
     pub timeout_ms: u32,
 }
 
+/// A validated `SET_PEER_TARGET_NAME`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetPeerTargetName<'a> {
+    /// The UDP endpoint (nonzero).
+    pub id: EndpointId,
+    /// The peer the name is for (nonzero port).
+    pub peer: SocketAddr,
+    /// The protocol the name is for.
+    pub protocol: SecureProtocol,
+    /// The name: 1 to 127 bytes of UTF-8 without NUL.
+    pub name: &'a str,
+}
+
+/// A validated `DELETE_PEER_TARGET_NAME`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeletePeerTargetName {
+    /// The UDP endpoint (nonzero).
+    pub id: EndpointId,
+    /// The peer whose name to forget (nonzero port).
+    pub peer: SocketAddr,
+}
+
+/// A validated `QUERY_SECURITY`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuerySecurity {
+    /// A TCP connection or a UDP endpoint (nonzero).
+    pub id: EndpointId,
+    /// A UDP endpoint's peer (nonzero port); `None` for a TCP connection. Which one the
+    /// endpoint needs is the driver's check.
+    pub peer: Option<SocketAddr>,
+}
+
 /// Validates the input buffer of an IOCTL.
 ///
 /// Checks, in order: the code is known; the buffer holds a [`Header`]; the header's
@@ -319,7 +373,7 @@ pub fn parse_request(code: u32, input: &[u8]) -> Result<Request<'_>, ProtocolErr
     }
     match code {
         IoctlCode::INFO => read_exact::<InfoRequest>(input).map(|_| Request::Info),
-        IoctlCode::TCP_CONNECT => parse_tcp_connect(&read_exact(input)?).map(Request::TcpConnect),
+        IoctlCode::TCP_CONNECT => parse_tcp_connect(input).map(Request::TcpConnect),
         IoctlCode::TCP_LISTEN => parse_tcp_listen(input).map(Request::TcpListen),
         IoctlCode::SEND => parse_send(&read_exact(input)?).map(Request::Send),
         IoctlCode::RECV => parse_recv(&read_exact(input)?).map(Request::Recv),
@@ -344,6 +398,15 @@ pub fn parse_request(code: u32, input: &[u8]) -> Result<Request<'_>, ProtocolErr
         IoctlCode::RESOLVE => parse_resolve(input).map(Request::Resolve),
         IoctlCode::STATS => read_exact::<StatsRequest>(input).map(|_| Request::Stats),
         IoctlCode::HELD => read_exact::<HeldRequest>(input).map(|_| Request::Held),
+        IoctlCode::SET_PEER_TARGET_NAME => {
+            parse_set_peer_target_name(input).map(Request::SetPeerTargetName)
+        }
+        IoctlCode::DELETE_PEER_TARGET_NAME => {
+            parse_delete_peer_target_name(&read_exact(input)?).map(Request::DeletePeerTargetName)
+        }
+        IoctlCode::QUERY_SECURITY => {
+            parse_query_security(&read_exact(input)?).map(Request::QuerySecurity)
+        }
         _ => Err(ProtocolError::UnknownCode),
     }
 }
@@ -389,7 +452,10 @@ pub fn direct_output_len(request: &Request<'_>) -> Option<usize> {
         | Request::Security(_)
         | Request::Resolve(_)
         | Request::Stats
-        | Request::Held => return None,
+        | Request::Held
+        | Request::SetPeerTargetName(_)
+        | Request::DeletePeerTargetName(_)
+        | Request::QuerySecurity(_) => return None,
     };
     usize::try_from(length).ok()
 }
@@ -406,11 +472,57 @@ fn text_field(input: &[u8], range: Range<usize>) -> Result<&[u8], ProtocolError>
 }
 
 /// Where the text fields lie in their requests.
-const LISTEN_SDDL: Range<usize> = offset_of!(TcpListenRequest, sddl)..TcpListenRequest::LEN;
-const UDP_BIND_SDDL: Range<usize> = offset_of!(UdpBindRequest, sddl)..UdpBindRequest::LEN;
+const LISTEN_SDDL: Range<usize> =
+    offset_of!(TcpListenRequest, sddl)..offset_of!(TcpListenRequest, security);
+const UDP_BIND_SDDL: Range<usize> =
+    offset_of!(UdpBindRequest, sddl)..offset_of!(UdpBindRequest, security);
 const RESOLVE_NAME: Range<usize> =
     offset_of!(ResolveRequest, name)..offset_of!(ResolveRequest, service);
 const RESOLVE_SERVICE: Range<usize> = offset_of!(ResolveRequest, service)..ResolveRequest::LEN;
+const CONNECT_PEER_TARGET_NAME: Range<usize> =
+    offset_of!(TcpConnectRequest, peer_target_name)..TcpConnectRequest::LEN;
+const PEER_TARGET_NAME: Range<usize> =
+    offset_of!(PeerTargetNameRequest, name)..PeerTargetNameRequest::LEN;
+
+/// The secure socket settings of a creation request: `None` without [`FLAG_SECURE`] (the
+/// field must then be all zero).
+///
+/// # Errors
+///
+/// [`ProtocolError::InvalidParameter`] for an unknown protocol or settings bit, or nonzero
+/// settings without the flag.
+fn parse_security(
+    flags: u32,
+    wire: WireSocketSecurity,
+) -> Result<Option<SocketSecurity>, ProtocolError> {
+    if flags & FLAG_SECURE == 0 {
+        return if wire == WireSocketSecurity::default() {
+            Ok(None)
+        } else {
+            Err(ProtocolError::InvalidParameter)
+        };
+    }
+    let protocol =
+        SecureProtocol::from_u32(wire.protocol).ok_or(ProtocolError::InvalidParameter)?;
+    if wire.settings & !(SECURE_GUARANTEE_ENCRYPTION | SECURE_ALLOW_INSECURE) != 0 {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    Ok(Some(SocketSecurity {
+        protocol,
+        guarantee_encryption: wire.settings & SECURE_GUARANTEE_ENCRYPTION != 0,
+        allow_insecure: wire.settings & SECURE_ALLOW_INSECURE != 0,
+    }))
+}
+
+/// A peer target name field: at most 127 bytes (it must end with a NUL inside its field);
+/// `None` when empty.
+fn read_peer_target_name(field: &[u8]) -> Result<Option<&str>, ProtocolError> {
+    let name = read_padded(field)?;
+    if name.len() >= PEER_TARGET_NAME_LEN {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    Ok((!name.is_empty()).then_some(name))
+}
 
 const fn effective_timeout(timeout_ms: u32) -> u32 {
     if timeout_ms == 0 {
@@ -429,19 +541,28 @@ fn required_address(address: &WireAddr, port_zero_ok: bool) -> Result<SocketAddr
     Ok(address)
 }
 
-fn parse_tcp_connect(request: &TcpConnectRequest) -> Result<TcpConnect, ProtocolError> {
+fn parse_tcp_connect(input: &[u8]) -> Result<TcpConnect<'_>, ProtocolError> {
+    let request: TcpConnectRequest = read_exact(input)?;
     let remote = required_address(&request.remote, false)?;
     let local = request.local.to_socket_addr()?;
     if local.is_some_and(|local| local.is_ipv4() != remote.is_ipv4()) {
         return Err(ProtocolError::BadAddress);
     }
     let (detach, bind) = BindFlags::from_flags(request.flags, remote)?;
+    let security = parse_security(request.flags, request.security)?;
+    let peer_target_name = read_peer_target_name(text_field(input, CONNECT_PEER_TARGET_NAME)?)?;
+    // The name is for the settings' protocol: without settings it names nothing.
+    if peer_target_name.is_some() && security.is_none() {
+        return Err(ProtocolError::InvalidParameter);
+    }
     Ok(TcpConnect {
         remote,
         local,
         detach,
         timeout_ms: effective_timeout(request.timeout_ms),
         bind,
+        security,
+        peer_target_name,
     })
 }
 
@@ -466,6 +587,7 @@ fn parse_tcp_listen(input: &[u8]) -> Result<TcpListen<'_>, ProtocolError> {
         max_connections,
         bind,
         sddl: read_sddl(text_field(input, LISTEN_SDDL)?)?,
+        security: parse_security(fixed.flags, fixed.security)?,
     })
 }
 
@@ -506,6 +628,7 @@ fn parse_udp_bind(input: &[u8]) -> Result<UdpBind<'_>, ProtocolError> {
         bind,
         detach,
         sddl: read_sddl(text_field(input, UDP_BIND_SDDL)?)?,
+        security: parse_security(fixed.flags, fixed.security)?,
     })
 }
 
@@ -602,5 +725,47 @@ fn parse_resolve(input: &[u8]) -> Result<Resolve<'_>, ProtocolError> {
         name,
         service,
         timeout_ms: effective_timeout(fixed.timeout_ms),
+    })
+}
+
+fn parse_set_peer_target_name(input: &[u8]) -> Result<SetPeerTargetName<'_>, ProtocolError> {
+    let fixed: PeerTargetNameRequest = read_exact(input)?;
+    let peer = required_address(&fixed.peer, false)?;
+    let protocol =
+        SecureProtocol::from_u32(fixed.protocol).ok_or(ProtocolError::InvalidParameter)?;
+    let name = read_peer_target_name(text_field(input, PEER_TARGET_NAME)?)?
+        .ok_or(ProtocolError::InvalidParameter)?;
+    Ok(SetPeerTargetName {
+        id: EndpointId::checked(fixed.id)?,
+        peer,
+        protocol,
+        name,
+    })
+}
+
+fn parse_delete_peer_target_name(
+    request: &DeletePeerTargetNameRequest,
+) -> Result<DeletePeerTargetName, ProtocolError> {
+    let peer = required_address(&request.peer, false)?;
+    if request.reserved != 0 {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    Ok(DeletePeerTargetName {
+        id: EndpointId::checked(request.id)?,
+        peer,
+    })
+}
+
+fn parse_query_security(request: &QuerySecurityRequest) -> Result<QuerySecurity, ProtocolError> {
+    let peer = request.peer.to_socket_addr()?;
+    if peer.is_some_and(|peer| peer.port() == 0) {
+        return Err(ProtocolError::BadAddress);
+    }
+    if request.reserved != 0 {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    Ok(QuerySecurity {
+        id: EndpointId::checked(request.id)?,
+        peer,
     })
 }

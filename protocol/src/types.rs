@@ -8,8 +8,11 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use crate::{
     ProtocolError, KIND_TCP_CONNECTION, KIND_TCP_LISTENER, KIND_UDP, OPT_EXCLUSIVEADDRUSE,
     OPT_IPV6_V6ONLY, OPT_KEEPALIVE, OPT_NODELAY, OPT_RCVBUF, OPT_REUSEADDR, OPT_SNDBUF,
-    SERVICE_DISCARD, SERVICE_ECHO, SERVICE_NONE, SERVICE_SOURCE, STATE_BOUND, STATE_BROKEN,
-    STATE_CONNECTED, STATE_DISCONNECTED, STATE_LISTENING, STATE_PEER_CLOSED,
+    SECURE_ALLOW_INSECURE, SECURE_GUARANTEE_ENCRYPTION, SECURE_INFO_ENCRYPTED,
+    SECURE_INFO_IMPERSONATED, SECURE_INFO_SECURED, SECURE_PROTOCOL_DEFAULT, SECURE_PROTOCOL_IPSEC,
+    SECURE_PROTOCOL_IPSEC2, SERVICE_DISCARD, SERVICE_ECHO, SERVICE_NONE, SERVICE_SOURCE,
+    STATE_BOUND, STATE_BROKEN, STATE_CONNECTED, STATE_DISCONNECTED, STATE_LISTENING,
+    STATE_PEER_CLOSED,
 };
 
 /// An endpoint's id, assigned by the driver from a counter starting at 1 and never reused
@@ -393,5 +396,76 @@ mod tests {
         assert!(OptionId::SndBuf.accepts(0) && OptionId::SndBuf.accepts(0x7FFF_FFFF));
         assert!(!OptionId::SndBuf.accepts(0x8000_0000));
         assert_eq!(OptionId::Ipv6V6Only.to_string(), "ipv6-v6only");
+    }
+}
+
+wire_enum! {
+    /// The security protocol of Winsock's secure socket extensions
+    /// (`SOCKET_SECURITY_PROTOCOL`), in `TCP_CONNECT`, `TCP_LISTEN`, `UDP_BIND`,
+    /// `SET_PEER_TARGET_NAME` and the `QUERY_SECURITY` reply.
+    SecureProtocol {
+        /// `SOCKET_SECURITY_PROTOCOL_DEFAULT`: what the administrator configured (IPsec).
+        Default = SECURE_PROTOCOL_DEFAULT, "default";
+        /// `SOCKET_SECURITY_PROTOCOL_IPSEC`.
+        Ipsec = SECURE_PROTOCOL_IPSEC, "ipsec";
+        /// `SOCKET_SECURITY_PROTOCOL_IPSEC2` (Windows 7 and later).
+        Ipsec2 = SECURE_PROTOCOL_IPSEC2, "ipsec2";
+    }
+}
+
+/// Validated secure socket settings (`SIO_SET_SECURITY` with `SOCKET_SECURITY_SETTINGS`) of a
+/// `TCP_CONNECT`, `TCP_LISTEN` or `UDP_BIND` with [`crate::FLAG_SECURE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SocketSecurity {
+    /// The protocol; [`SecureProtocol::Default`] is what Microsoft recommends.
+    pub protocol: SecureProtocol,
+    /// [`SECURE_GUARANTEE_ENCRYPTION`]: no packet leaves unencrypted.
+    pub guarantee_encryption: bool,
+    /// [`SECURE_ALLOW_INSECURE`]: clear text when security cannot be negotiated.
+    pub allow_insecure: bool,
+}
+
+impl SocketSecurity {
+    /// The wire's `settings` bits.
+    #[must_use]
+    pub const fn settings(self) -> u32 {
+        let mut bits = 0;
+        if self.guarantee_encryption {
+            bits |= SECURE_GUARANTEE_ENCRYPTION;
+        }
+        if self.allow_insecure {
+            bits |= SECURE_ALLOW_INSECURE;
+        }
+        bits
+    }
+}
+
+/// What `QUERY_SECURITY` reports (`SOCKET_SECURITY_QUERY_INFO` without token handles).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SecurityQuery {
+    /// The protocol that secures the traffic (the raw value when it is not one of
+    /// [`SecureProtocol`]'s: a later Windows may report more).
+    pub protocol: Result<SecureProtocol, u32>,
+    /// The `SECURE_INFO_*` bits.
+    pub flags: u32,
+}
+
+impl SecurityQuery {
+    /// [`SECURE_INFO_SECURED`]: the traffic is authenticated.
+    #[must_use]
+    pub const fn is_secured(&self) -> bool {
+        self.flags & SECURE_INFO_SECURED != 0
+    }
+
+    /// [`SECURE_INFO_ENCRYPTED`]: the traffic is encrypted.
+    #[must_use]
+    pub const fn is_encrypted(&self) -> bool {
+        self.flags & SECURE_INFO_ENCRYPTED != 0
+    }
+
+    /// [`SECURE_INFO_IMPERSONATED`]: the peer's token was impersonated.
+    #[must_use]
+    pub const fn is_impersonated(&self) -> bool {
+        self.flags & SECURE_INFO_IMPERSONATED != 0
     }
 }

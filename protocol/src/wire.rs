@@ -172,13 +172,11 @@ pub struct InfoReply {
 
 /// `TCP_CONNECT` request.
 ///
-/// `flags` may hold [`crate::FLAG_DETACH`] and the bind-option flags
+/// `flags` may hold [`crate::FLAG_DETACH`], the bind-option flags
 /// ([`crate::FLAG_REUSEADDR`], [`crate::FLAG_EXCLUSIVEADDRUSE`], [`crate::FLAG_V6ONLY`],
-/// [`crate::FLAG_DUAL_STACK`]).
+/// [`crate::FLAG_DUAL_STACK`]) and [`crate::FLAG_SECURE`].
 #[repr(C)]
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
 pub struct TcpConnectRequest {
     /// Common header.
     pub header: Header,
@@ -190,6 +188,26 @@ pub struct TcpConnectRequest {
     pub flags: u32,
     /// Connect timeout in milliseconds; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
     pub timeout_ms: u32,
+    /// Secure socket settings, applied before bind when `flags` has [`crate::FLAG_SECURE`];
+    /// all zero otherwise.
+    pub security: WireSocketSecurity,
+    /// The peer's target name for the settings' protocol (`SIO_SET_PEER_TARGET_NAME` before
+    /// connect): UTF-8, NUL-padded, at most 127 bytes; all zero for none. Needs
+    /// [`crate::FLAG_SECURE`].
+    pub peer_target_name: [u8; 128],
+}
+
+/// Winsock's secure socket settings on the wire (`SOCKET_SECURITY_SETTINGS`, without the
+/// IPsec-specific form): part of `TCP_CONNECT`, `TCP_LISTEN` and `UDP_BIND`.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct WireSocketSecurity {
+    /// A `SECURE_PROTOCOL_*` value (`SOCKET_SECURITY_PROTOCOL_*`).
+    pub protocol: u32,
+    /// `SECURE_GUARANTEE_ENCRYPTION` / `SECURE_ALLOW_INSECURE` bits (`SOCKET_SETTINGS_*`).
+    pub settings: u32,
 }
 
 /// `TCP_LISTEN` request: 52 bytes of address, service, backlog and flags, then
@@ -214,6 +232,9 @@ pub struct TcpListenRequest {
     pub max_connections: u32,
     /// The listener's security descriptor as SDDL: UTF-8, NUL-padded; all zero for none.
     pub sddl: [u8; 256],
+    /// Secure socket settings, applied before bind when `flags` has [`crate::FLAG_SECURE`];
+    /// all zero otherwise.
+    pub security: WireSocketSecurity,
 }
 
 /// The reply to `TCP_CONNECT`, `TCP_LISTEN` and `UDP_BIND`.
@@ -364,6 +385,9 @@ pub struct UdpBindRequest {
     pub flags: u32,
     /// The socket's security descriptor as SDDL: UTF-8, NUL-padded; all zero for none.
     pub sddl: [u8; 256],
+    /// Secure socket settings, applied before bind when `flags` has [`crate::FLAG_SECURE`];
+    /// all zero otherwise.
+    pub security: WireSocketSecurity,
 }
 
 /// `SEND_TO` request. The datagram is the request's output buffer (`METHOD_IN_DIRECT`).
@@ -543,6 +567,79 @@ pub struct SecurityReply {
     pub sddl: [u8; 256],
 }
 
+/// `SET_PEER_TARGET_NAME` request: name a UDP endpoint's peer for the security protocol.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct PeerTargetNameRequest {
+    /// Common header.
+    pub header: Header,
+    /// The UDP endpoint.
+    pub id: u64,
+    /// The peer the name is for (required, nonzero port).
+    pub peer: WireAddr,
+    /// A `SECURE_PROTOCOL_*` value: the protocol the name is for.
+    pub protocol: u32,
+    /// The name: UTF-8, NUL-padded, 1 to 127 bytes.
+    pub name: [u8; 128],
+}
+
+header_only! {
+    /// `SET_PEER_TARGET_NAME` reply.
+    PeerTargetNameReply
+}
+
+/// `DELETE_PEER_TARGET_NAME` request.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct DeletePeerTargetNameRequest {
+    /// Common header.
+    pub header: Header,
+    /// The UDP endpoint.
+    pub id: u64,
+    /// The peer whose name to forget (required, nonzero port).
+    pub peer: WireAddr,
+    /// Must be 0.
+    pub reserved: u32,
+}
+
+header_only! {
+    /// `DELETE_PEER_TARGET_NAME` reply.
+    DeletePeerTargetNameReply
+}
+
+/// `QUERY_SECURITY` request.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct QuerySecurityRequest {
+    /// Common header.
+    pub header: Header,
+    /// A TCP connection or a UDP endpoint.
+    pub id: u64,
+    /// A UDP endpoint's peer (required, nonzero port); [`WireAddr::NONE`] for a TCP
+    /// connection.
+    pub peer: WireAddr,
+    /// Must be 0.
+    pub reserved: u32,
+}
+
+/// `QUERY_SECURITY` reply (`SOCKET_SECURITY_QUERY_INFO` without its token handles).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct QuerySecurityReply {
+    /// Common header.
+    pub header: Header,
+    /// The `SECURE_PROTOCOL_*` value that secures the traffic.
+    pub protocol: u32,
+    /// `SECURE_INFO_*` bits (`SOCKET_INFO_CONNECTION_*`).
+    pub flags: u32,
+}
+
 /// RESOLVE request.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
@@ -635,8 +732,9 @@ wire_size! {
     WireAddr = 28;
     InfoRequest = 8;
     InfoReply = 24;
-    TcpConnectRequest = 72;
-    TcpListenRequest = 312;
+    WireSocketSecurity = 8;
+    TcpConnectRequest = 208;
+    TcpListenRequest = 320;
     EndpointReply = 80;
     SendRequest = 24;
     RecvRequest = 24;
@@ -645,7 +743,7 @@ wire_size! {
     ListRequest = 8;
     ListReply = 16;
     EndpointInfo = 152;
-    UdpBindRequest = 300;
+    UdpBindRequest = 308;
     SendToRequest = 56;
     RecvFromRequest = 24;
     RecvFromReply = 48;
@@ -664,6 +762,12 @@ wire_size! {
     StatsReply = 64;
     HeldRequest = 8;
     HeldReply = 56;
+    PeerTargetNameRequest = 176;
+    PeerTargetNameReply = 8;
+    DeletePeerTargetNameRequest = 48;
+    DeletePeerTargetNameReply = 8;
+    QuerySecurityRequest = 48;
+    QuerySecurityReply = 16;
 }
 
 /// `Default` for the wire structs with arrays too long to derive it: all zero, as every
@@ -679,6 +783,8 @@ macro_rules! zeroed_default {
 }
 
 zeroed_default!(
+    TcpConnectRequest,
+    PeerTargetNameRequest,
     TcpListenRequest,
     UdpBindRequest,
     SecurityReply,
@@ -697,6 +803,10 @@ pub(crate) const fn header(len: u32) -> Header {
 mod tests {
     extern crate std;
     use super::{
+        DeletePeerTargetNameRequest, PeerTargetNameRequest, QuerySecurityReply,
+        QuerySecurityRequest, WireSocketSecurity,
+    };
+    use super::{
         DisconnectRequest, EndpointInfo, EndpointReply, HeldReply, InfoReply, RecvFromReply,
         RecvFromRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest,
         SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply, TcpConnectRequest,
@@ -714,12 +824,29 @@ mod tests {
         assert_eq!(offset_of!(InfoReply, endpoint_count), 20);
         assert_eq!(offset_of!(TcpConnectRequest, local), 36);
         assert_eq!(offset_of!(TcpConnectRequest, timeout_ms), 68);
+        assert_eq!(offset_of!(TcpConnectRequest, security), 72);
+        assert_eq!(offset_of!(TcpConnectRequest, peer_target_name), 80);
         assert_eq!(offset_of!(EndpointReply, id), 8);
         assert_eq!(offset_of!(EndpointReply, local), 24);
         assert_eq!(offset_of!(EndpointReply, remote), 52);
         assert_eq!(offset_of!(EndpointInfo, local), 24);
         assert_eq!(offset_of!(EndpointInfo, bytes_sent), 80);
         assert_eq!(offset_of!(EndpointInfo, connections_active), 104);
+    }
+
+    #[test]
+    fn secure_socket_offsets_match_the_spec() {
+        assert_eq!(offset_of!(WireSocketSecurity, settings), 4);
+        assert_eq!(offset_of!(PeerTargetNameRequest, id), 8);
+        assert_eq!(offset_of!(PeerTargetNameRequest, peer), 16);
+        assert_eq!(offset_of!(PeerTargetNameRequest, protocol), 44);
+        assert_eq!(offset_of!(PeerTargetNameRequest, name), 48);
+        assert_eq!(offset_of!(DeletePeerTargetNameRequest, peer), 16);
+        assert_eq!(offset_of!(DeletePeerTargetNameRequest, reserved), 44);
+        assert_eq!(offset_of!(QuerySecurityRequest, peer), 16);
+        assert_eq!(offset_of!(QuerySecurityRequest, reserved), 44);
+        assert_eq!(offset_of!(QuerySecurityReply, protocol), 8);
+        assert_eq!(offset_of!(QuerySecurityReply, flags), 12);
     }
 
     #[test]
@@ -731,6 +858,7 @@ mod tests {
         assert_eq!(offset_of!(TcpListenRequest, reserved), 48);
         assert_eq!(offset_of!(TcpListenRequest, max_connections), 52);
         assert_eq!(offset_of!(TcpListenRequest, sddl), 56);
+        assert_eq!(offset_of!(TcpListenRequest, security), 312);
         assert_eq!(offset_of!(EndpointInfo, reserved), 108);
         assert_eq!(offset_of!(EndpointInfo, opened_ms), 112);
         assert_eq!(offset_of!(EndpointInfo, send_ops), 120);
@@ -742,6 +870,7 @@ mod tests {
         assert_eq!(offset_of!(UdpBindRequest, service), 36);
         assert_eq!(offset_of!(UdpBindRequest, flags), 40);
         assert_eq!(offset_of!(UdpBindRequest, sddl), 44);
+        assert_eq!(offset_of!(UdpBindRequest, security), 300);
         assert_eq!(offset_of!(SendToRequest, id), 8);
         assert_eq!(offset_of!(SendToRequest, timeout_ms), 16);
         assert_eq!(offset_of!(SendToRequest, length), 20);

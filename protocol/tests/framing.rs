@@ -118,6 +118,25 @@ fn valid_requests() -> Vec<(IoctlCode, Vec<u8>)> {
             wskrs_protocol::encode_serve(EndpointId(1), Service::Echo).to_vec(),
         ),
         (IoctlCode::HELD, wskrs_protocol::encode_held().to_vec()),
+        (
+            IoctlCode::SET_PEER_TARGET_NAME,
+            wskrs_protocol::encode_set_peer_target_name(
+                EndpointId(1),
+                v4(9),
+                wskrs_protocol::SecureProtocol::Default,
+                "host/peer",
+            )
+            .unwrap()
+            .to_vec(),
+        ),
+        (
+            IoctlCode::DELETE_PEER_TARGET_NAME,
+            wskrs_protocol::encode_delete_peer_target_name(EndpointId(1), v4(9)).to_vec(),
+        ),
+        (
+            IoctlCode::QUERY_SECURITY,
+            wskrs_protocol::encode_query_security(EndpointId(1), None).to_vec(),
+        ),
     ]
 }
 

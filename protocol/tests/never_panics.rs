@@ -8,12 +8,12 @@ use proptest::prelude::*;
 use wskrs_protocol::{
     direct_output_len, encode_accept, encode_close, encode_disconnect, encode_info, encode_list,
     encode_recv, encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to,
-    encode_socket_option, encode_stats, encode_tcp_connect_with, encode_tcp_listen_with,
-    encode_udp_bind, parse_close_reply, parse_disconnect_reply, parse_endpoint_reply,
-    parse_info_reply, parse_list_reply, parse_recv_from_reply, parse_request, parse_resolve_reply,
-    parse_security_reply, parse_socket_option_reply, parse_stats_reply, write_recv_from_header,
-    BindFlags, EndpointId, IoctlCode, ListenOptions, OptionId, ProtocolError, Request, Resolve,
-    SendTo, Service, UdpService, ABI_VERSION, MAX_CONNECTIONS, MAX_DATAGRAM, MAX_TRANSFER,
+    encode_socket_option, encode_stats, encode_tcp_listen_with, encode_udp_bind, parse_close_reply,
+    parse_disconnect_reply, parse_endpoint_reply, parse_info_reply, parse_list_reply,
+    parse_recv_from_reply, parse_request, parse_resolve_reply, parse_security_reply,
+    parse_socket_option_reply, parse_stats_reply, write_recv_from_header, BindFlags, EndpointId,
+    IoctlCode, ListenOptions, OptionId, ProtocolError, Request, Resolve, SecureProtocol, SendTo,
+    Service, SocketSecurity, UdpService, ABI_VERSION, MAX_CONNECTIONS, MAX_DATAGRAM, MAX_TRANSFER,
     SDDL_LEN,
 };
 
@@ -43,6 +43,13 @@ fn any_input() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// The secure socket settings of the valid creation requests.
+const SECURITY: SocketSecurity = SocketSecurity {
+    protocol: SecureProtocol::Default,
+    guarantee_encryption: false,
+    allow_insecure: true,
+};
+
 /// A valid request for `code` (one of [`IoctlCode::ALL`]).
 fn valid_request(code: IoctlCode) -> Vec<u8> {
     let v4: SocketAddr = "127.0.0.1:9000".parse().unwrap();
@@ -55,12 +62,24 @@ fn valid_request(code: IoctlCode) -> Vec<u8> {
     };
     match code {
         IoctlCode::INFO => encode_info().to_vec(),
-        IoctlCode::TCP_CONNECT => encode_tcp_connect_with(v6, None, true, 0, bind).to_vec(),
+        IoctlCode::TCP_CONNECT => {
+            let options = wskrs_protocol::ConnectOptions {
+                detach: true,
+                bind,
+                security: Some(SECURITY),
+                peer_target_name: Some("host/server.example"),
+                ..wskrs_protocol::ConnectOptions::default()
+            };
+            wskrs_protocol::encode_tcp_connect_options(v6, &options)
+                .unwrap()
+                .to_vec()
+        }
         IoctlCode::TCP_LISTEN => {
             let options = ListenOptions {
                 max_connections: 4,
                 bind,
                 sddl: Some("D:(A;;GA;;;WD)"),
+                security: Some(SECURITY),
                 ..ListenOptions::default()
             };
             encode_tcp_listen_with(v6, Service::Source, &options)
@@ -84,6 +103,24 @@ fn valid_request(code: IoctlCode) -> Vec<u8> {
         IoctlCode::HELD => wskrs_protocol::encode_held().to_vec(),
         IoctlCode::ACCEPT => encode_accept(id, 0, true).to_vec(),
         IoctlCode::SERVE => wskrs_protocol::encode_serve(id, Service::Discard).to_vec(),
+        code => valid_secure_request(code),
+    }
+}
+
+/// A valid request for one of the secure socket codes.
+fn valid_secure_request(code: IoctlCode) -> Vec<u8> {
+    let v4: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+    let id = EndpointId(1);
+    match code {
+        IoctlCode::SET_PEER_TARGET_NAME => {
+            wskrs_protocol::encode_set_peer_target_name(id, v4, SecureProtocol::Ipsec2, "host/p")
+                .unwrap()
+                .to_vec()
+        }
+        IoctlCode::DELETE_PEER_TARGET_NAME => {
+            wskrs_protocol::encode_delete_peer_target_name(id, v4).to_vec()
+        }
+        IoctlCode::QUERY_SECURITY => wskrs_protocol::encode_query_security(id, Some(v4)).to_vec(),
         _ => unreachable!("{code:?}"),
     }
 }
@@ -113,6 +150,31 @@ fn mutated_request() -> impl Strategy<Value = (u32, Vec<u8>)> {
         })
 }
 
+/// A peer target name only with settings, 1 to 127 bytes without NUL.
+fn name_ok(name: Option<&str>, secure: bool) -> bool {
+    name.is_none_or(|name| secure && (1..128).contains(&name.len()) && !name.contains('\0'))
+}
+
+/// The invariants of an accepted secure socket request; its code.
+fn check_secure(request: &Request<'_>) -> Result<IoctlCode, TestCaseError> {
+    Ok(match *request {
+        Request::SetPeerTargetName(set) => {
+            prop_assert!(set.id.0 != 0 && set.peer.port() != 0);
+            prop_assert!((1..128).contains(&set.name.len()) && !set.name.contains('\0'));
+            IoctlCode::SET_PEER_TARGET_NAME
+        }
+        Request::DeletePeerTargetName(delete) => {
+            prop_assert!(delete.id.0 != 0 && delete.peer.port() != 0);
+            IoctlCode::DELETE_PEER_TARGET_NAME
+        }
+        Request::QuerySecurity(query) => {
+            prop_assert!(query.id.0 != 0 && query.peer.is_none_or(|peer| peer.port() != 0));
+            IoctlCode::QUERY_SECURITY
+        }
+        _ => return Err(TestCaseError::fail(format!("{request:?} unchecked"))),
+    })
+}
+
 /// Checks the documented invariants of an accepted request.
 fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), TestCaseError> {
     prop_assert_eq!(&input[..4], &ABI_VERSION.to_le_bytes());
@@ -132,6 +194,10 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
         Request::TcpConnect(connect) => {
             prop_assert!(connect.remote.port() != 0 && connect.timeout_ms != 0);
             prop_assert!(bind_ok(connect.bind, connect.remote));
+            prop_assert!(name_ok(
+                connect.peer_target_name,
+                connect.security.is_some()
+            ));
             IoctlCode::TCP_CONNECT
         }
         Request::TcpListen(listen) => {
@@ -207,6 +273,7 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
             prop_assert_eq!(direct_output_len(&request), Some(80));
             IoctlCode::ACCEPT
         }
+        _ => check_secure(&request)?,
     };
     prop_assert_eq!(expected_code.0, code);
     Ok(())

@@ -47,6 +47,8 @@ fn tcp_connect_round_trips_v4_and_v6() {
             detach: true,
             timeout_ms: 2500,
             bind: BindFlags::default(),
+            security: None,
+            peer_target_name: None,
         }))
     );
     let bytes = encode_tcp_connect(v6(443), None, false, 0);
@@ -58,6 +60,8 @@ fn tcp_connect_round_trips_v4_and_v6() {
             detach: false,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             bind: BindFlags::default(),
+            security: None,
+            peer_target_name: None,
         }))
     );
 }
@@ -75,6 +79,8 @@ fn tcp_connect_carries_bind_flags() {
                     detach,
                     timeout_ms: 7,
                     bind,
+                    security: None,
+                    peer_target_name: None,
                 })),
                 "{bind:?}"
             );
@@ -94,6 +100,8 @@ fn tcp_connect_carries_bind_flags() {
             detach: true,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             bind,
+            security: None,
+            peer_target_name: None,
         }))
     );
 }
@@ -150,7 +158,7 @@ fn tcp_connect_address_errors() {
 fn tcp_connect_flag_errors() {
     // Unknown bits, REUSEADDR with EXCLUSIVEADDRUSE, V6ONLY with DUAL_STACK, and the IPv6
     // flags on an IPv4 socket.
-    for flags in [32, 33, 0x8000_0000, u32::MAX, 2 | 4, 8 | 16, 8, 16, 1 | 16] {
+    for flags in [64, 65, 0x8000_0000, u32::MAX, 2 | 4, 8 | 16, 8, 16, 1 | 16] {
         let mut bytes = encode_tcp_connect(v4(9000), None, false, 0);
         put_u32(&mut bytes, 64, flags);
         assert_eq!(
@@ -179,7 +187,7 @@ fn tcp_connect_ipv6_flags_need_an_ipv6_socket() {
     let cases: Vec<Mutation> = vec![
         ("reuse + exclusive", Box::new(|b| put_u32(b, 64, 2 | 4))),
         ("v6only + dual stack", Box::new(|b| put_u32(b, 64, 8 | 16))),
-        ("unknown bit 32", Box::new(|b| put_u32(b, 64, 32))),
+        ("unknown bit 64", Box::new(|b| put_u32(b, 64, 64))),
         ("unknown high bit", Box::new(|b| put_u32(b, 64, 1 << 31))),
     ];
     expect_all(
@@ -203,6 +211,7 @@ fn tcp_listen_round_trips() {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             bind: BindFlags::default(),
             sddl: None,
+            security: None,
         }))
     );
     let bytes = encode_tcp_listen(v6(1), Service::None, 0, true);
@@ -216,6 +225,7 @@ fn tcp_listen_round_trips() {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             bind: BindFlags::default(),
             sddl: None,
+            security: None,
         }))
     );
 }
@@ -223,8 +233,8 @@ fn tcp_listen_round_trips() {
 #[test]
 fn encode_tcp_listen_fills_the_defaults() {
     let bytes = encode_tcp_listen(v4(9100), Service::Echo, 5, true);
-    assert_eq!(bytes.len(), 312);
-    assert_eq!(&bytes[..8], &[4, 0, 0, 0, 0x38, 1, 0, 0]);
+    assert_eq!(bytes.len(), 320);
+    assert_eq!(&bytes[..8], &[5, 0, 0, 0, 0x40, 1, 0, 0]);
     assert!(bytes[48..].iter().all(|&b| b == 0));
     assert_eq!(
         parse_request(IoctlCode::TCP_LISTEN.0, &bytes),
@@ -236,6 +246,7 @@ fn encode_tcp_listen_fills_the_defaults() {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             bind: BindFlags::default(),
             sddl: None,
+            security: None,
         }))
     );
     assert_eq!(DEFAULT_MAX_CONNECTIONS, 256);
@@ -258,6 +269,7 @@ fn tcp_listen_with_round_trips_every_option() {
                 max_connections: 3,
                 bind,
                 sddl: Some(sddl),
+                security: None,
             };
             let bytes = encode_tcp_listen_with(v6_any(9200), service, &options).unwrap();
             assert_eq!(
@@ -270,6 +282,7 @@ fn tcp_listen_with_round_trips_every_option() {
                     max_connections: 3,
                     bind,
                     sddl: Some(sddl),
+                    security: None,
                 })),
                 "{service:?} {bind:?}"
             );
@@ -365,7 +378,7 @@ fn tcp_listen_errors() {
             "unknown service max",
             Box::new(|b| put_u32(b, 36, u32::MAX)),
         ),
-        ("unknown flag", Box::new(|b| put_u32(b, 44, 32))),
+        ("unknown flag", Box::new(|b| put_u32(b, 44, 64))),
         ("reserved", Box::new(|b| put_u32(b, 48, 1))),
     ];
     for (name, mutate) in invalid {
@@ -393,7 +406,7 @@ fn tcp_listen_option_errors() {
     let invalid: Vec<Mutation> = vec![
         ("service 4", Box::new(|b| put_u32(b, 36, 4))),
         ("reserved", Box::new(|b| put_u32(b, 48, 1))),
-        ("unknown flag 32", Box::new(|b| put_u32(b, 44, 32))),
+        ("unknown flag 64", Box::new(|b| put_u32(b, 44, 64))),
         ("reuse + exclusive", Box::new(|b| put_u32(b, 44, 6))),
         ("v6only on IPv4", Box::new(|b| put_u32(b, 44, 8))),
         ("dual stack on IPv4", Box::new(|b| put_u32(b, 44, 16))),

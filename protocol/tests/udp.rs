@@ -36,7 +36,7 @@ fn udp_bind_round_trips() {
         (v6(7), UdpService::None, ALL_BIND_FLAGS[1], true, Some("é")),
     ] {
         let bytes = encode_udp_bind(local, service, detach, bind, sddl).unwrap();
-        assert_eq!(bytes.len(), 300);
+        assert_eq!(bytes.len(), 308);
         assert_eq!(
             parse_request(IoctlCode::UDP_BIND.0, &bytes),
             Ok(Request::UdpBind(UdpBind {
@@ -45,6 +45,7 @@ fn udp_bind_round_trips() {
                 bind,
                 detach,
                 sddl,
+                security: None,
             }))
         );
     }

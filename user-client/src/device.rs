@@ -9,13 +9,18 @@ use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
     encode_accept, encode_close, encode_disconnect, encode_info, encode_list, encode_recv,
     encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to, encode_serve,
-    encode_socket_option, encode_stats, encode_tcp_connect_with, encode_tcp_listen_with,
-    encode_udp_bind, list_output_len, parse_close_reply, parse_disconnect_reply,
+    encode_socket_option, encode_stats, encode_tcp_connect_options, encode_tcp_listen_with,
+    encode_udp_bind_options, list_output_len, parse_close_reply, parse_disconnect_reply,
     parse_endpoint_reply, parse_info_reply, parse_list_reply, parse_recv_from_reply,
     parse_resolve_reply, parse_security_reply, parse_serve_reply, parse_socket_option_reply,
     parse_stats_reply, recv_from_output_len, resolve_output_len, DriverInfo, EndpointActivity,
     EndpointId, EndpointReply, EndpointStatus, IoctlCode, OpenedEndpoint, OptionId, ProtocolError,
     Service, Stats, UdpService, MAX_DATAGRAM, MAX_TRANSFER,
+};
+use wskrs_protocol::{
+    encode_delete_peer_target_name, encode_query_security, encode_set_peer_target_name,
+    parse_delete_peer_target_name_reply, parse_peer_target_name_reply, parse_query_security_reply,
+    SecureProtocol, SecurityQuery,
 };
 
 use crate::cancel::{CancelIo, Canceller, Gate};
@@ -300,7 +305,12 @@ impl Device {
     ///
     /// As [`Device::info`]; e.g. `STATUS_CONNECTION_REFUSED`, `STATUS_IO_TIMEOUT`;
     /// `STATUS_INVALID_PARAMETER` for a forbidden combination of bind options (reuse with
-    /// exclusive, an IPv6 option on an IPv4 remote).
+    /// exclusive, an IPv6 option on an IPv4 remote); [`ClientError::Request`] with
+    /// `InvalidParameter` for a peer target name that is empty, longer than 127 bytes, has a
+    /// NUL or comes without `security` (not sent); from the provider, e.g.
+    /// `STATUS_NOT_SUPPORTED` for settings that require security where it has no IPsec (the
+    /// project's provider for Wine), `STATUS_NOT_IMPLEMENTED` where it has no
+    /// `WskControlSocket` (Wine's netio.sys).
     ///
     /// # Examples
     ///
@@ -321,16 +331,11 @@ impl Device {
     pub fn tcp_connect(
         &self,
         remote: SocketAddr,
-        options: &TcpConnectOptions,
+        options: &TcpConnectOptions<'_>,
     ) -> Result<OpenedEndpoint, ClientError> {
         let op = || format!("tcp connect to {remote}");
-        let request = encode_tcp_connect_with(
-            remote,
-            options.local,
-            options.lifetime.is_detached(),
-            wire_timeout(options.timeout),
-            options.bind,
-        );
+        let request = encode_tcp_connect_options(remote, &options.wire())
+            .map_err(|error| ClientError::Request { op: op(), error })?;
         let reply = self.call(&op, IoctlCode::TCP_CONNECT, &request, 80)?;
         parse_endpoint_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })
     }
@@ -443,8 +448,7 @@ impl Device {
     ) -> Result<OpenedEndpoint, ClientError> {
         let op = || format!("udp bind on {local}");
         let protocol = |error| ClientError::Protocol { op: op(), error };
-        let detach = options.lifetime.is_detached();
-        let request = encode_udp_bind(local, service, detach, options.bind, options.sddl)
+        let request = encode_udp_bind_options(local, service, &options.wire())
             .map_err(|error| ClientError::Request { op: op(), error })?;
         let reply = self.call(&op, IoctlCode::UDP_BIND, &request, 80)?;
         parse_endpoint_reply(&reply).map_err(protocol)
@@ -737,6 +741,72 @@ impl Device {
         let sddl = parse_security_reply(&reply)
             .map_err(|error| ClientError::Protocol { op: op(), error })?;
         Ok((!sddl.is_empty()).then(|| sddl.to_owned()))
+    }
+
+    /// Names `peer` of UDP endpoint `id` for the security protocol `protocol`
+    /// (`SET_PEER_TARGET_NAME`, `SIO_SET_PEER_TARGET_NAME`), before the first datagram to it.
+    /// A TCP connection's peer target name is set when it is opened
+    /// ([`TcpConnectOptions::peer_target_name`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`]; [`ClientError::Request`] with `InvalidParameter` for a name that
+    /// is empty, longer than 127 bytes or has a NUL (not sent); `STATUS_INVALID_DEVICE_STATE`
+    /// on a TCP endpoint; the provider's status (`STATUS_NOT_IMPLEMENTED` without
+    /// `WskControlSocket`).
+    pub fn set_peer_target_name(
+        &self,
+        id: EndpointId,
+        peer: SocketAddr,
+        protocol: SecureProtocol,
+        name: &str,
+    ) -> Result<(), ClientError> {
+        let op = || format!("set the peer target name of {peer} on endpoint {id}");
+        let request = encode_set_peer_target_name(id, peer, protocol, name)
+            .map_err(|error| ClientError::Request { op: op(), error })?;
+        let reply = self.call(&op, IoctlCode::SET_PEER_TARGET_NAME, &request, 8)?;
+        parse_peer_target_name_reply(&reply)
+            .map_err(|error| ClientError::Protocol { op: op(), error })
+    }
+
+    /// Forgets the peer target name of `peer` on UDP endpoint `id`
+    /// (`DELETE_PEER_TARGET_NAME`, `SIO_DELETE_PEER_TARGET_NAME`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::set_peer_target_name`]; `STATUS_NOT_FOUND` from the project's provider
+    /// for a peer without a name.
+    pub fn delete_peer_target_name(
+        &self,
+        id: EndpointId,
+        peer: SocketAddr,
+    ) -> Result<(), ClientError> {
+        let op = || format!("delete the peer target name of {peer} on endpoint {id}");
+        let request = encode_delete_peer_target_name(id, peer);
+        let reply = self.call(&op, IoctlCode::DELETE_PEER_TARGET_NAME, &request, 8)?;
+        parse_delete_peer_target_name_reply(&reply)
+            .map_err(|error| ClientError::Protocol { op: op(), error })
+    }
+
+    /// The security of TCP connection `id` (`peer` `None`) or of UDP endpoint `id`'s traffic
+    /// with `peer` (`QUERY_SECURITY`, `SIO_QUERY_SECURITY`): the protocol and whether the
+    /// traffic is authenticated and encrypted. Never the peer's token handles.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`]; `STATUS_INVALID_PARAMETER` for a peer on a TCP connection or
+    /// none on a UDP endpoint; `STATUS_INVALID_DEVICE_STATE` on a listener; the provider's
+    /// status (`STATUS_NOT_IMPLEMENTED` without `WskControlSocket`).
+    pub fn query_security(
+        &self,
+        id: EndpointId,
+        peer: Option<SocketAddr>,
+    ) -> Result<SecurityQuery, ClientError> {
+        let op = || format!("query the security of endpoint {id}");
+        let request = encode_query_security(id, peer);
+        let reply = self.call(&op, IoctlCode::QUERY_SECURITY, &request, 16)?;
+        parse_query_security_reply(&reply)
+            .map_err(|error| ClientError::Protocol { op: op(), error })
     }
 
     /// Resolves a host name (or address literal) and optional service (a port number or a

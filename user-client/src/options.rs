@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use wskrs_protocol::{BindFlags, ListenOptions};
+use wskrs_protocol::{BindFlags, ConnectOptions, ListenOptions, SocketSecurity};
 
 /// How long a new endpoint lives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -56,10 +56,10 @@ impl DisconnectMode {
 }
 
 /// The optional parts of [`Device::tcp_connect`](crate::Device::tcp_connect); the default
-/// connects from any local address within the driver's default timeout, and the
-/// connection closes with the handle.
+/// connects from any local address within the driver's default timeout, without secure
+/// socket settings, and the connection closes with the handle.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct TcpConnectOptions {
+pub struct TcpConnectOptions<'a> {
     /// The local address to bind first; `None` for any address and port.
     pub local: Option<SocketAddr>,
     /// How long the connection lives.
@@ -68,6 +68,26 @@ pub struct TcpConnectOptions {
     pub timeout: Option<Duration>,
     /// Options applied to the socket before it is bound.
     pub bind: BindFlags,
+    /// Winsock's secure socket settings (`SIO_SET_SECURITY`), applied before bind; `None`
+    /// for none.
+    pub security: Option<SocketSecurity>,
+    /// The peer's target name for the settings' protocol (`SIO_SET_PEER_TARGET_NAME` before
+    /// connect; 1 to 127 bytes, no NUL); only with `security`.
+    pub peer_target_name: Option<&'a str>,
+}
+
+impl<'a> TcpConnectOptions<'a> {
+    /// The request's encoding of these options (0 stands for the driver's timeout).
+    pub(crate) fn wire(&self) -> ConnectOptions<'a> {
+        ConnectOptions {
+            local: self.local,
+            detach: self.lifetime.is_detached(),
+            timeout_ms: wire_timeout(self.timeout),
+            bind: self.bind,
+            security: self.security,
+            peer_target_name: self.peer_target_name,
+        }
+    }
 }
 
 /// The optional parts of [`Device::tcp_listen`](crate::Device::tcp_listen); the default is
@@ -87,6 +107,9 @@ pub struct TcpListenOptions<'a> {
     /// The listening socket's security descriptor as SDDL (at most 256 bytes, no NUL);
     /// `None` for the provider's default.
     pub sddl: Option<&'a str>,
+    /// Winsock's secure socket settings (`SIO_SET_SECURITY`), applied before bind; `None`
+    /// for none.
+    pub security: Option<SocketSecurity>,
 }
 
 impl<'a> TcpListenOptions<'a> {
@@ -104,6 +127,7 @@ impl<'a> TcpListenOptions<'a> {
             },
             bind: self.bind,
             sddl: self.sddl,
+            security: self.security,
         }
     }
 }
@@ -119,6 +143,21 @@ pub struct UdpBindOptions<'a> {
     /// The socket's security descriptor as SDDL (at most 256 bytes, no NUL); `None` for
     /// the provider's default.
     pub sddl: Option<&'a str>,
+    /// Winsock's secure socket settings (`SIO_SET_SECURITY`), applied before bind; `None`
+    /// for none.
+    pub security: Option<SocketSecurity>,
+}
+
+impl<'a> UdpBindOptions<'a> {
+    /// The request's encoding of these options.
+    pub(crate) const fn wire(&self) -> wskrs_protocol::UdpBindOptions<'a> {
+        wskrs_protocol::UdpBindOptions {
+            detach: self.lifetime.is_detached(),
+            bind: self.bind,
+            sddl: self.sddl,
+            security: self.security,
+        }
+    }
 }
 
 /// A request's `timeout_ms`: `None` is 0 (the driver's default); a duration is rounded up

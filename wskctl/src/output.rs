@@ -88,7 +88,7 @@ fn bytes_word(count: u64) -> &'static str {
     }
 }
 
-/// `wskctl info`: `wsk-rs driver 0.1.0, protocol 4, WSK provider 1.0, 0 endpoints`;
+/// `wskctl info`: `wsk-rs driver 0.1.0, protocol 5, WSK provider 1.0, 0 endpoints`;
 /// `{"driver_version":"0.1.0","protocol":4,"wsk_version":"1.0","endpoints":0}`.
 #[derive(Debug, Serialize)]
 pub(crate) struct Info {
@@ -628,6 +628,105 @@ impl Reply for Security {
 
     fn text_is_remark(&self) -> bool {
         self.sddl.is_none()
+    }
+}
+
+/// `wskctl secure query`: `endpoint 3: protocol ipsec, not secured, not encrypted`;
+/// `{"id":3,"peer":null,"protocol":"ipsec","protocol_value":1,"flags":0,"secured":false,
+/// "encrypted":false}` (`protocol` null for a value this wskctl does not know).
+#[derive(Debug, Serialize)]
+pub(crate) struct SecurityQueried {
+    id: u64,
+    peer: Option<String>,
+    protocol: Option<&'static str>,
+    protocol_value: u32,
+    flags: u32,
+    secured: bool,
+    encrypted: bool,
+}
+
+impl SecurityQueried {
+    /// What `QUERY_SECURITY` reported for endpoint `id` (and `peer`).
+    #[must_use]
+    pub(crate) fn new(
+        id: u64,
+        peer: Option<SocketAddr>,
+        query: &wskrs_protocol::SecurityQuery,
+    ) -> Self {
+        Self {
+            id,
+            peer: peer.map(|p| p.to_string()),
+            protocol: query
+                .protocol
+                .ok()
+                .map(wskrs_protocol::SecureProtocol::name),
+            protocol_value: query
+                .protocol
+                .map_or_else(|raw| raw, wskrs_protocol::SecureProtocol::as_u32),
+            flags: query.flags,
+            secured: query.is_secured(),
+            encrypted: query.is_encrypted(),
+        }
+    }
+}
+
+impl Reply for SecurityQueried {
+    fn text(&self) -> String {
+        let peer = self
+            .peer
+            .as_ref()
+            .map_or_else(String::new, |p| format!(" with {p}"));
+        let protocol = self
+            .protocol
+            .map_or_else(|| format!("{}", self.protocol_value), str::to_owned);
+        let not = |set: bool| if set { "" } else { "not " };
+        format!(
+            "endpoint {}{peer}: protocol {protocol}, {}secured, {}encrypted",
+            self.id,
+            not(self.secured),
+            not(self.encrypted)
+        )
+    }
+}
+
+/// `wskctl secure set-peer-name` / `delete-peer-name`: `endpoint 5: peer ADDR named NAME` /
+/// `endpoint 5: peer ADDR has no name now`; `{"id":5,"peer":"ADDR","name":"NAME"}` (`name`
+/// null after a delete).
+#[derive(Debug, Serialize)]
+pub(crate) struct PeerTargetName {
+    id: u64,
+    peer: String,
+    name: Option<String>,
+}
+
+impl PeerTargetName {
+    /// `peer` of endpoint `id` is named `name`.
+    #[must_use]
+    pub(crate) fn set(id: u64, peer: SocketAddr, name: &str) -> Self {
+        Self {
+            id,
+            peer: peer.to_string(),
+            name: Some(name.to_owned()),
+        }
+    }
+
+    /// `peer` of endpoint `id` has no name any more.
+    #[must_use]
+    pub(crate) fn deleted(id: u64, peer: SocketAddr) -> Self {
+        Self {
+            id,
+            peer: peer.to_string(),
+            name: None,
+        }
+    }
+}
+
+impl Reply for PeerTargetName {
+    fn text(&self) -> String {
+        match &self.name {
+            Some(name) => format!("endpoint {}: peer {} named {name}", self.id, self.peer),
+            None => format!("endpoint {}: peer {} has no name now", self.id, self.peer),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use core::net::SocketAddr;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
 
+use wsk::secure::{PeerTargetName, SecurityProtocol, SecuritySettings};
 use wsk::security::CachedSecurityDescriptor;
 use wsk::task::DatagramTask;
 use wsk::{
@@ -14,7 +15,8 @@ use wsk::{
     SocketOptions, SocketOwner, TcpOptions, WskClient,
 };
 use wskrs_protocol::{
-    self as protocol, BindFlags, EndpointId, OptionId, ProtocolError, Request, Service, UdpService,
+    self as protocol, BindFlags, EndpointId, OptionId, ProtocolError, Request, SecureProtocol,
+    Service, SocketSecurity, UdpService, PEER_TARGET_NAME_LEN,
 };
 
 use crate::endpoints::{DatagramKind, Endpoint, Kind, Outcome, SddlText};
@@ -51,6 +53,9 @@ enum Reply {
     Resolved(AddressInfo),
     Stats(protocol::Stats),
     Held(protocol::Held),
+    PeerTargetNameSet,
+    PeerTargetNameDeleted,
+    SecurityQueried(wsk::secure::SecurityInfo),
 }
 
 /// What the WSK library holds now (HELD). Any IRQL.
@@ -87,6 +92,59 @@ fn bind_options(flags: BindFlags) -> BindOptions<'static> {
         exclusive_address: flags.exclusive,
         ipv6_only: flags.v6only,
         ..BindOptions::default()
+    }
+}
+
+/// The `wsk` form of a request's security protocol.
+const fn security_protocol(protocol: SecureProtocol) -> SecurityProtocol {
+    match protocol {
+        SecureProtocol::Default => SecurityProtocol::Default,
+        SecureProtocol::Ipsec => SecurityProtocol::Ipsec,
+        SecureProtocol::Ipsec2 => SecurityProtocol::Ipsec2,
+    }
+}
+
+/// The `wsk` form of a request's secure socket settings (never the IPsec-specific form: the
+/// protocol carries no credentials).
+const fn security_settings(security: SocketSecurity) -> SecuritySettings<'static> {
+    SecuritySettings {
+        protocol: security_protocol(security.protocol),
+        guarantee_encryption: security.guarantee_encryption,
+        allow_insecure: security.allow_insecure,
+        ipsec: None,
+    }
+}
+
+// Every name the protocol admits fits one WSK request.
+const _: () = assert!(PEER_TARGET_NAME_LEN <= PeerTargetName::MAX_UNITS);
+
+/// A peer target name in UTF-16, as `SOCKET_PEER_TARGET_NAME` carries it.
+struct Utf16Name {
+    units: [u16; PEER_TARGET_NAME_LEN],
+    len: usize,
+}
+
+impl Utf16Name {
+    /// `text` (at most 127 bytes, as the protocol admits: as many UTF-16 units at most);
+    /// `STATUS_INVALID_PARAMETER` for a longer one. IRQL: any.
+    fn new(text: &str) -> Result<Self, Failure> {
+        let mut name = Self {
+            units: [0; PEER_TARGET_NAME_LEN],
+            len: 0,
+        };
+        for unit in text.encode_utf16() {
+            let slot = name
+                .units
+                .get_mut(name.len)
+                .ok_or(Failure(NtStatus::INVALID_PARAMETER))?;
+            *slot = unit;
+            name.len = name.len.saturating_add(1);
+        }
+        Ok(name)
+    }
+
+    fn as_slice(&self) -> &[u16] {
+        self.units.get(..self.len).unwrap_or_default()
     }
 }
 
@@ -146,11 +204,26 @@ impl<R: crate::PendingRequest> Driver<R> {
             }
             Request::TcpConnect(c) => {
                 let client = self.client()?;
+                let settings = c.security.map(security_settings);
+                let name = c.peer_target_name.map(Utf16Name::new).transpose()?;
+                let target = match (&name, c.security) {
+                    (Some(name), Some(security)) => Some(PeerTargetName {
+                        protocol: security_protocol(security.protocol),
+                        peer: None,
+                        name: name.as_slice(),
+                    }),
+                    _ => None,
+                };
+                let options = BindOptions {
+                    socket_security: settings.as_ref(),
+                    peer_target_name: target.as_ref(),
+                    ..bind_options(c.bind)
+                };
                 let mut socket = ConnectionSocket::connect_with(
                     &client,
                     c.remote,
                     c.local,
-                    bind_options(c.bind),
+                    options,
                     millis(c.timeout_ms),
                 )?;
                 // The provider knows the port it chose; a provider without WskGetLocalAddress
@@ -174,11 +247,15 @@ impl<R: crate::PendingRequest> Driver<R> {
                     Service::None => TcpService::Accept,
                 };
                 let client = self.client()?;
+                let settings = l.security.map(security_settings);
                 let (listener, security) = secured(
                     &client,
                     l.sddl,
                     ApplySecurity::Option,
-                    bind_options(l.bind),
+                    BindOptions {
+                        socket_security: settings.as_ref(),
+                        ..bind_options(l.bind)
+                    },
                     |options| ListenSocket::bind_with(&client, l.local, options, BIND_TIMEOUT),
                 )?;
                 let max = usize::try_from(l.max_connections).unwrap_or(usize::MAX);
@@ -203,11 +280,15 @@ impl<R: crate::PendingRequest> Driver<R> {
             }
             Request::UdpBind(u) => {
                 let client = self.client()?;
+                let settings = u.security.map(security_settings);
                 let (socket, security) = secured(
                     &client,
                     u.sddl,
                     ApplySecurity::AtCreation,
-                    bind_options(u.bind),
+                    BindOptions {
+                        socket_security: settings.as_ref(),
+                        ..bind_options(u.bind)
+                    },
                     |options| DatagramSocket::bind_with(&client, u.local, options, BIND_TIMEOUT),
                 )?;
                 let kind = match u.service {
@@ -269,6 +350,30 @@ impl<R: crate::PendingRequest> Driver<R> {
             }
             Request::Stats => Ok(Reply::Stats(self.stats())),
             Request::Held => Ok(Reply::Held(held())),
+            Request::SetPeerTargetName(p) => {
+                let name = Utf16Name::new(p.name)?;
+                let target = PeerTargetName {
+                    protocol: security_protocol(p.protocol),
+                    peer: Some(p.peer),
+                    name: name.as_slice(),
+                };
+                // A connection's name goes in TCP_CONNECT: after connect it is too late.
+                let mut socket: DatagramSocket = self.endpoints.borrow(&requester, p.id)?;
+                let result = socket.set_peer_target_name(&target);
+                self.give_back(p.id, socket, Outcome::failed(&result));
+                result?;
+                Ok(Reply::PeerTargetNameSet)
+            }
+            Request::DeletePeerTargetName(d) => {
+                let mut socket: DatagramSocket = self.endpoints.borrow(&requester, d.id)?;
+                let result = socket.delete_peer_target_name(d.peer);
+                self.give_back(d.id, socket, Outcome::failed(&result));
+                result?;
+                Ok(Reply::PeerTargetNameDeleted)
+            }
+            Request::QuerySecurity(q) => self
+                .query_security(requester, q)
+                .map(Reply::SecurityQueried),
             // LIST: handled in `dispatch`. Data requests use direct I/O (`Driver::direct`).
             Request::List
             | Request::Send(_)
@@ -395,6 +500,40 @@ impl<R: crate::PendingRequest> Driver<R> {
             }
             Err(status) => Err(Failure(status)),
         }
+    }
+
+    /// `QUERY_SECURITY`: a TCP connection's (no peer) or a UDP endpoint's with a peer
+    /// (`STATUS_INVALID_PARAMETER` for the other combination). IRQL: PASSIVE_LEVEL.
+    fn query_security(
+        &self,
+        requester: Requester,
+        q: protocol::QuerySecurity,
+    ) -> Result<wsk::secure::SecurityInfo, Failure> {
+        // The wrong form of request is the caller's error, not the endpoint's: not counted.
+        let wrong_form = Failure(NtStatus::INVALID_PARAMETER);
+        let result = match self.endpoints.borrow::<ConnectionSocket>(&requester, q.id) {
+            Ok(socket) if q.peer.is_some() => {
+                self.give_back(q.id, socket, Outcome::default());
+                return Err(wrong_form);
+            }
+            Ok(mut socket) => {
+                let result = socket.query_security();
+                self.give_back(q.id, socket, Outcome::failed(&result));
+                result
+            }
+            Err(NtStatus::INVALID_DEVICE_STATE) => {
+                let mut socket: DatagramSocket = self.endpoints.borrow(&requester, q.id)?;
+                let Some(peer) = q.peer else {
+                    self.give_back(q.id, socket, Outcome::default());
+                    return Err(wrong_form);
+                };
+                let result = socket.query_security(peer);
+                self.give_back(q.id, socket, Outcome::failed(&result));
+                result
+            }
+            Err(status) => return Err(Failure(status)),
+        };
+        Ok(result?)
     }
 
     fn stats(&self) -> protocol::Stats {
@@ -543,6 +682,12 @@ fn write(reply: Reply, out: &mut [u8]) -> Result<usize, Failure> {
         }
         Reply::Stats(stats) => protocol::write_stats(out, &stats)?,
         Reply::Held(held) => protocol::write_held(out, &held)?,
+        Reply::PeerTargetNameSet => protocol::write_peer_target_name(out)?,
+        Reply::PeerTargetNameDeleted => protocol::write_delete_peer_target_name(out)?,
+        // The peer's token handles are never asked for (docs/protocol.md, QUERY_SECURITY).
+        Reply::SecurityQueried(info) => {
+            protocol::write_query_security(out, info.protocol, info.flags)?
+        }
     };
     Ok(n)
 }

@@ -215,6 +215,28 @@ pub(crate) fn valid(rng: &mut Rng, code: IoctlCode, targets: &Targets, known: &[
             };
             (protocol::encode_serve(id(rng, known), service).to_vec(), 8)
         }
+        IoctlCode::SET_PEER_TARGET_NAME => {
+            let input = protocol::encode_set_peer_target_name(
+                id(rng, known),
+                udp,
+                protocol::SecureProtocol::Default,
+                "host/fuzz",
+            )
+            .map(|r| r.to_vec())
+            .unwrap_or_default();
+            (input, 8)
+        }
+        IoctlCode::DELETE_PEER_TARGET_NAME => (
+            protocol::encode_delete_peer_target_name(id(rng, known), udp).to_vec(),
+            8,
+        ),
+        IoctlCode::QUERY_SECURITY => {
+            let peer = rng.chance(50).then_some(udp);
+            (
+                protocol::encode_query_security(id(rng, known), peer).to_vec(),
+                16,
+            )
+        }
         // Not a code of the ABI: the header alone.
         _ => (protocol::encode_info().to_vec(), 64),
     };

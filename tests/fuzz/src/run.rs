@@ -546,6 +546,15 @@ fn check_reply(code: u32, planned: &Planned, reply: &[u8]) -> Result<(), String>
         IoctlCode::STATS => protocol::parse_stats_reply(reply).map(drop).map_err(fmt),
         IoctlCode::HELD => protocol::parse_held_reply(reply).map(drop).map_err(fmt),
         IoctlCode::SERVE => protocol::parse_serve_reply(reply).map_err(fmt),
+        IoctlCode::SET_PEER_TARGET_NAME => {
+            protocol::parse_peer_target_name_reply(reply).map_err(fmt)
+        }
+        IoctlCode::DELETE_PEER_TARGET_NAME => {
+            protocol::parse_delete_peer_target_name_reply(reply).map_err(fmt)
+        }
+        IoctlCode::QUERY_SECURITY => protocol::parse_query_security_reply(reply)
+            .map(drop)
+            .map_err(fmt),
         IoctlCode::RECV_FROM => protocol::parse_recv_from_reply(reply)
             .map(drop)
             .map_err(fmt),

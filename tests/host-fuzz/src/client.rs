@@ -15,7 +15,9 @@ use wskrs_client::{
     ClientError, Device, DisconnectMode, IoctlCompletion, Lifetime, TcpConnectOptions,
     TcpListenOptions, Transport, UdpBindOptions,
 };
-use wskrs_protocol::{EndpointId, NtStatus, OptionId, Service, UdpService, MAX_DATAGRAM};
+use wskrs_protocol::{
+    EndpointId, NtStatus, OptionId, SecureProtocol, Service, UdpService, MAX_DATAGRAM,
+};
 
 use crate::allocations;
 use crate::{Input, Seed};
@@ -25,7 +27,7 @@ use crate::{Input, Seed};
 pub const ALLOCATION_LIMIT: usize = 16 << 20;
 
 /// The calls, by selector (the first byte modulo their count).
-const CALLS: [&str; 21] = [
+const CALLS: [&str; 24] = [
     "info",
     "tcp_connect",
     "tcp_listen",
@@ -46,6 +48,9 @@ const CALLS: [&str; 21] = [
     "recv_exact",
     "close",
     "list",
+    "set_peer_target_name",
+    "delete_peer_target_name",
+    "query_security",
     "raw",
 ];
 
@@ -227,6 +232,14 @@ fn run(device: &Device, call: &str, id: EndpointId, size: u16) -> Result<(), Cli
             assert_eq!((received, sink.len() as u64), (count, count));
         }
         "close" => device.close(id)?,
+        "set_peer_target_name" => {
+            device.set_peer_target_name(id, v4, SecureProtocol::Ipsec, "host/peer")?;
+        }
+        "delete_peer_target_name" => device.delete_peer_target_name(id, v6)?,
+        "query_security" => {
+            // Whatever the driver says, the reply carries no token handle to close.
+            let _ = device.query_security(id, (size % 2 == 0).then_some(v4))?;
+        }
         "list" => {
             let endpoints = device.list()?;
             assert!(
@@ -338,6 +351,24 @@ pub fn seeds() -> Vec<Seed> {
         ),
         seed("stats", "stats", 0, &[success(&reply("stats"))]),
         seed("held", "held", 0, &[success(&reply("held"))]),
+        seed(
+            "set_peer_target_name",
+            "set_peer_target_name",
+            0,
+            &[success(&reply("peer_target_name"))],
+        ),
+        seed(
+            "delete_peer_target_name",
+            "delete_peer_target_name",
+            0,
+            &[success(&reply("delete_peer_target_name"))],
+        ),
+        seed(
+            "query_security",
+            "query_security",
+            0,
+            &[success(&reply("query_security"))],
+        ),
         seed("send", "send", 100, &[vec![0, 1, 100, 0, 0, 0]]),
         seed(
             "recv",

@@ -16,7 +16,7 @@ use wskrs_protocol::{
 use crate::{Input, Seed};
 
 /// The reply parsers, by selector (the selector byte modulo their count).
-const PARSERS: [&str; 12] = [
+const PARSERS: [&str; 15] = [
     "info",
     "endpoint",
     "close",
@@ -29,6 +29,9 @@ const PARSERS: [&str; 12] = [
     "resolve",
     "stats",
     "held",
+    "peer_target_name",
+    "delete_peer_target_name",
+    "query_security",
 ];
 
 /// How many entries past `count` a re-encoded counted reply pushes to reproduce `total`.
@@ -90,6 +93,33 @@ pub fn check(data: &[u8]) {
         "close" => fixed(bytes, &mut out, parse_close_reply, write_close),
         "disconnect" => fixed(bytes, &mut out, parse_disconnect_reply, write_disconnect),
         "serve" => fixed(bytes, &mut out, parse_serve_reply, write_serve),
+        "peer_target_name" => fixed(
+            bytes,
+            &mut out,
+            wskrs_protocol::parse_peer_target_name_reply,
+            wskrs_protocol::write_peer_target_name,
+        ),
+        "delete_peer_target_name" => fixed(
+            bytes,
+            &mut out,
+            wskrs_protocol::parse_delete_peer_target_name_reply,
+            wskrs_protocol::write_delete_peer_target_name,
+        ),
+        "query_security" => {
+            let Ok(query) = wskrs_protocol::parse_query_security_reply(bytes) else {
+                return;
+            };
+            let protocol = query
+                .protocol
+                .map_or_else(|raw| raw, wskrs_protocol::SecureProtocol::as_u32);
+            let len = wskrs_protocol::write_query_security(&mut out, protocol, query.flags)
+                .expect("the parsed QUERY_SECURITY reply is written back");
+            assert_eq!(
+                &out[..len],
+                bytes,
+                "a QUERY_SECURITY reply has one encoding"
+            );
+        }
         "list" => list(bytes, &mut out),
         "recv_from" => {
             let Ok(received) = parse_recv_from_reply(bytes) else {
@@ -323,5 +353,16 @@ pub(crate) fn written_replies() -> Vec<(String, &'static str, Vec<u8>)> {
     };
     let len = write_held(&mut out, &held).expect("written");
     put("held", "held", len, &out);
+    let len = wskrs_protocol::write_peer_target_name(&mut out).expect("written");
+    put("peer_target_name", "peer_target_name", len, &out);
+    let len = wskrs_protocol::write_delete_peer_target_name(&mut out).expect("written");
+    put(
+        "delete_peer_target_name",
+        "delete_peer_target_name",
+        len,
+        &out,
+    );
+    let len = wskrs_protocol::write_query_security(&mut out, 1, 0).expect("written");
+    put("query_security", "query_security", len, &out);
     replies
 }

@@ -16,6 +16,11 @@ use wskrs_protocol::{
     ListenOptions, OptionId, Request, Service, UdpService, MAX_DATAGRAM, MAX_TRANSFER,
     RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN, SDDL_LEN,
 };
+use wskrs_protocol::{
+    encode_delete_peer_target_name, encode_query_security, encode_set_peer_target_name,
+    encode_tcp_connect_options, encode_udp_bind_options, ConnectOptions, SecureProtocol,
+    SocketSecurity, UdpBindOptions, PEER_TARGET_NAME_LEN,
+};
 
 use crate::{Input, Seed};
 
@@ -62,6 +67,16 @@ fn check_bounds(request: &Request<'_>, input: &[u8]) {
                 assert!(!sddl.is_empty() && sddl.len() <= SDDL_LEN && inside(sddl));
             }
         }
+        Request::TcpConnect(connect) => {
+            if let Some(name) = connect.peer_target_name {
+                assert!(connect.security.is_some() && inside(name));
+                assert!(!name.is_empty() && name.len() < PEER_TARGET_NAME_LEN);
+            }
+        }
+        Request::SetPeerTargetName(set) => {
+            assert!(!set.name.is_empty() && set.name.len() < PEER_TARGET_NAME_LEN);
+            assert!(inside(set.name) && !set.name.contains('\0'));
+        }
         Request::Resolve(resolve) => {
             assert!(!resolve.name.is_empty() && resolve.name.len() < RESOLVE_NAME_LEN);
             assert!(resolve.service.len() < RESOLVE_SERVICE_LEN);
@@ -92,7 +107,17 @@ fn encode(request: &Request<'_>) -> Vec<u8> {
     match *request {
         Request::Info => encode_info().to_vec(),
         Request::TcpConnect(c) => {
-            encode_tcp_connect_with(c.remote, c.local, c.detach, c.timeout_ms, c.bind).to_vec()
+            let options = ConnectOptions {
+                local: c.local,
+                detach: c.detach,
+                timeout_ms: c.timeout_ms,
+                bind: c.bind,
+                security: c.security,
+                peer_target_name: c.peer_target_name,
+            };
+            encode_tcp_connect_options(c.remote, &options)
+                .expect("an accepted connect request re-encodes")
+                .to_vec()
         }
         Request::TcpListen(l) => {
             let options = ListenOptions {
@@ -101,6 +126,7 @@ fn encode(request: &Request<'_>) -> Vec<u8> {
                 max_connections: l.max_connections,
                 bind: l.bind,
                 sddl: l.sddl,
+                security: l.security,
             };
             encode_tcp_listen_with(l.local, l.service, &options)
                 .expect("an accepted listen request re-encodes")
@@ -110,9 +136,17 @@ fn encode(request: &Request<'_>) -> Vec<u8> {
         Request::Recv(r) => encode_recv(r.id, r.timeout_ms, r.max_length).to_vec(),
         Request::Close(id) => encode_close(id).to_vec(),
         Request::List => encode_list().to_vec(),
-        Request::UdpBind(u) => encode_udp_bind(u.local, u.service, u.detach, u.bind, u.sddl)
-            .expect("an accepted bind request re-encodes")
-            .to_vec(),
+        Request::UdpBind(u) => {
+            let options = UdpBindOptions {
+                detach: u.detach,
+                bind: u.bind,
+                sddl: u.sddl,
+                security: u.security,
+            };
+            encode_udp_bind_options(u.local, u.service, &options)
+                .expect("an accepted bind request re-encodes")
+                .to_vec()
+        }
         Request::SendTo(s) => encode_send_to(s.id, s.timeout_ms, s.remote, s.length).to_vec(),
         Request::RecvFrom(r) => encode_recv_from(r.id, r.timeout_ms, r.max_length).to_vec(),
         Request::Disconnect(d) => encode_disconnect(d.id, d.timeout_ms, d.abortive).to_vec(),
@@ -125,6 +159,13 @@ fn encode(request: &Request<'_>) -> Vec<u8> {
             .to_vec(),
         Request::Stats => encode_stats().to_vec(),
         Request::Held => encode_held().to_vec(),
+        Request::SetPeerTargetName(p) => {
+            encode_set_peer_target_name(p.id, p.peer, p.protocol, p.name)
+                .expect("an accepted peer target name re-encodes")
+                .to_vec()
+        }
+        Request::DeletePeerTargetName(d) => encode_delete_peer_target_name(d.id, d.peer).to_vec(),
+        Request::QuerySecurity(q) => encode_query_security(q.id, q.peer).to_vec(),
     }
 }
 
@@ -229,6 +270,7 @@ pub(crate) fn valid_requests() -> Vec<(String, IoctlCode, Vec<u8>)> {
                     max_connections: wskrs_protocol::MAX_CONNECTIONS,
                     bind: reuse,
                     sddl: Some(max_sddl),
+                    security: None,
                 },
             )
             .expect("encodes")
@@ -307,6 +349,78 @@ pub(crate) fn valid_requests() -> Vec<(String, IoctlCode, Vec<u8>)> {
         ("stats".into(), IoctlCode::STATS, encode_stats().to_vec()),
         ("held".into(), IoctlCode::HELD, encode_held().to_vec()),
     ];
+    let secure = SocketSecurity {
+        protocol: SecureProtocol::Ipsec2,
+        guarantee_encryption: true,
+        allow_insecure: true,
+    };
+    let max_target = "h".repeat(PEER_TARGET_NAME_LEN - 1);
+    all.extend([
+        (
+            "tcp_connect_secure_max_target".into(),
+            IoctlCode::TCP_CONNECT,
+            encode_tcp_connect_options(
+                v4,
+                &ConnectOptions {
+                    security: Some(secure),
+                    peer_target_name: Some(&max_target),
+                    ..ConnectOptions::default()
+                },
+            )
+            .expect("encodes")
+            .to_vec(),
+        ),
+        (
+            "tcp_listen_secure".into(),
+            IoctlCode::TCP_LISTEN,
+            encode_tcp_listen_with(
+                v6,
+                Service::None,
+                &ListenOptions {
+                    security: Some(secure),
+                    ..ListenOptions::default()
+                },
+            )
+            .expect("encodes")
+            .to_vec(),
+        ),
+        (
+            "udp_bind_secure".into(),
+            IoctlCode::UDP_BIND,
+            encode_udp_bind_options(
+                v4,
+                UdpService::None,
+                &UdpBindOptions {
+                    security: Some(secure),
+                    ..UdpBindOptions::default()
+                },
+            )
+            .expect("encodes")
+            .to_vec(),
+        ),
+        (
+            "set_peer_target_name".into(),
+            IoctlCode::SET_PEER_TARGET_NAME,
+            encode_set_peer_target_name(id, scoped, SecureProtocol::Ipsec, "host/peer")
+                .expect("encodes")
+                .to_vec(),
+        ),
+        (
+            "delete_peer_target_name".into(),
+            IoctlCode::DELETE_PEER_TARGET_NAME,
+            encode_delete_peer_target_name(id, v4).to_vec(),
+        ),
+        (
+            "query_security_connection".into(),
+            IoctlCode::QUERY_SECURITY,
+            encode_query_security(id, None).to_vec(),
+        ),
+        (
+            "query_security_peer".into(),
+            IoctlCode::QUERY_SECURITY,
+            encode_query_security(id, Some(v6)).to_vec(),
+        ),
+    ]);
     for option in OptionId::ALL {
         all.push((
             format!("socket_option_get_{}", option.name()),

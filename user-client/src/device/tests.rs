@@ -23,7 +23,7 @@ fn echo() -> std::net::SocketAddr {
 }
 
 /// A connection that outlives its handle.
-fn detached() -> TcpConnectOptions {
+fn detached() -> TcpConnectOptions<'static> {
     TcpConnectOptions {
         lifetime: Lifetime::Detached,
         ..TcpConnectOptions::default()

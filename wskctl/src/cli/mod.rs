@@ -6,7 +6,8 @@
 //! [`driver`] (the driver's service), [`info`] (`info`, `stats`), [`endpoints`] (`list`,
 //! `serve`, `close`), [`tcp`] (`tcp connect|listen|accept`, `disconnect`), [`udp`] (`udp
 //! bind`, `sendto`, `recvfrom`), [`transfer`] (`send`, `recv`, `stream-send`), [`options`]
-//! (`opt` and the options applied before binding), [`security`], [`resolve`], [`raw`],
+//! (`opt` and the options applied before binding), [`security`], [`secure`] (the secure
+//! socket extensions), [`resolve`], [`raw`],
 //! [`shell`] and [`selftest`].
 //!
 //! [`main_with`] is the whole program with its environment passed in (arguments, how to
@@ -32,6 +33,7 @@ pub(crate) mod info;
 pub(crate) mod options;
 pub(crate) mod raw;
 pub(crate) mod resolve;
+pub(crate) mod secure;
 pub(crate) mod security;
 pub(crate) mod selftest;
 pub(crate) mod shell;
@@ -73,7 +75,7 @@ pub(crate) struct Cli {
     #[arg(long, global = true, value_name = "PATH", default_value = USER_DEVICE_PATH)]
     pub(crate) device: String,
     /// Print machine-readable JSON (every command that prints a result: info, list, stats,
-    /// tcp, udp, send, recv, serve, sendto, recvfrom, disconnect, opt, security, resolve,
+    /// tcp, udp, send, recv, serve, sendto, recvfrom, disconnect, opt, security, secure, resolve,
     /// close, raw, driver status, selftest).
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -90,7 +92,7 @@ pub(crate) enum Command {
     Driver(driver::DriverCommand),
     /// Show the driver's version, protocol, WSK provider version and endpoint count.
     #[command(
-        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 4, WSK provider 1.0, 0 endpoints"
+        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 5, WSK provider 1.0, 0 endpoints"
     )]
     Info,
     /// Open TCP endpoints in the kernel.
@@ -166,6 +168,11 @@ pub(crate) enum Command {
         after_help = "Example:\n  wskctl tcp listen 127.0.0.1:9100 --service echo --sddl \"D:P(A;;GA;;;SY)\" --detach\n  wskctl security 4\n  D:P(A;;GA;;;SY)"
     )]
     Security(security::SecurityArgs),
+    /// Winsock's secure socket extensions on endpoints: query a connection's security, name
+    /// or forget a UDP endpoint's peer (the settings themselves are given when an endpoint
+    /// is opened: `--secure` on `tcp connect`, `tcp listen` and `udp bind`).
+    #[command(subcommand)]
+    Secure(secure::SecureCommand),
     /// Resolve a host name in the kernel (WskGetAddressInfo); prints one address per line.
     #[command(
         after_help = "Examples:\n  wskctl resolve localhost\n  wskctl resolve localhost --service 80\n  wskctl --json resolve ::1"
@@ -193,7 +200,7 @@ pub(crate) enum Command {
     ///
     /// Exits 0 when the driver answered with a success status, 1 otherwise.
     #[command(
-        after_help = "Examples:\n  wskctl raw --code 0x80576000 --input-hex 0400000008000000 --output-len 24\n  wskctl raw --code 0x80576000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
+        after_help = "Examples:\n  wskctl raw --code 0x80576000 --input-hex 0500000008000000 --output-len 24\n  wskctl raw --code 0x80576000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
     )]
     Raw(raw::RawArgs),
     /// An interactive session on one device handle: type wskctl commands without `wskctl`.
@@ -467,6 +474,7 @@ pub(crate) fn run_in(
         Command::List => endpoints::run_list(&open(&cli.device)?, format, streams),
         Command::Opt(args) => options::run(&open(&cli.device)?, args, format, streams),
         Command::Security(args) => security::run(&open(&cli.device)?, args, format, streams),
+        Command::Secure(command) => secure::run(&open(&cli.device)?, command, format, streams),
         Command::Resolve(args) => resolve::run(&open(&cli.device)?, args, format, streams),
         Command::Raw(args) if args.read_only => {
             raw::run(&Device::open_read_only(&cli.device)?, args, format, streams)

@@ -387,7 +387,7 @@ impl Ctx<'_> {
     }
 
     /// A connection of this handle that connects within the step timeout.
-    fn connect_options(&self) -> TcpConnectOptions {
+    fn connect_options(&self) -> TcpConnectOptions<'static> {
         TcpConnectOptions {
             timeout: Some(self.timeout),
             ..TcpConnectOptions::default()

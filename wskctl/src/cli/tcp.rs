@@ -12,6 +12,7 @@ use wskrs_protocol::{EndpointId, Service, MAX_CONNECTIONS};
 
 use super::endpoints::{hand_to_service, keep_open, ServeServiceArg};
 use super::options::BindArgs;
+use super::secure::{parse_peer_target_name, SecureArgs};
 use super::security::parse_sddl;
 use super::transfer::{receive_to_file, receive_to_stdout, send_payload};
 use super::{parse_endpoint_id, timeout_arg, Session, Streams};
@@ -99,6 +100,13 @@ pub(crate) struct ConnectArgs {
     /// Options applied before binding.
     #[command(flatten)]
     pub(crate) bind: BindArgs,
+    /// Secure socket settings applied before binding.
+    #[command(flatten)]
+    pub(crate) secure: SecureArgs,
+    /// With --secure: the server's target name for the security protocol
+    /// (SIO_SET_PEER_TARGET_NAME, before connect), 1 to 127 bytes, e.g. host/server.example.
+    #[arg(long, value_name = "NAME", requires = "secure", value_parser = parse_peer_target_name)]
+    pub(crate) peer_target_name: Option<String>,
 }
 
 /// The services `tcp listen` can run.
@@ -151,6 +159,9 @@ pub(crate) struct ListenArgs {
     /// Options applied before binding.
     #[command(flatten)]
     pub(crate) bind: BindArgs,
+    /// Secure socket settings applied before binding.
+    #[command(flatten)]
+    pub(crate) secure: SecureArgs,
 }
 
 /// Arguments of `wskctl disconnect`.
@@ -180,6 +191,8 @@ fn run_connect(
         lifetime: Lifetime::detached_if(args.detach),
         timeout,
         bind: args.bind.into(),
+        security: args.secure.settings(),
+        peer_target_name: args.peer_target_name.as_deref(),
     };
     let endpoint = device.tcp_connect(args.remote, &options)?;
     let id = endpoint.id;
@@ -230,6 +243,7 @@ fn run_listen(
         lifetime: Lifetime::detached_if(args.detach),
         bind: args.bind.into(),
         sddl: args.sddl.as_deref(),
+        security: args.secure.settings(),
     };
     let endpoint = device.tcp_listen(args.local, service, &options)?;
     streams.reply(

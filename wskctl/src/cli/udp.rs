@@ -11,6 +11,7 @@ use wskrs_protocol::{EndpointId, UdpService, MAX_DATAGRAM};
 
 use super::endpoints::keep_open;
 use super::options::BindArgs;
+use super::secure::SecureArgs;
 use super::security::parse_sddl;
 use super::{create_file, parse_endpoint_id, timeout_arg, Session, Streams};
 use crate::output::{self, Format};
@@ -66,6 +67,9 @@ pub(crate) struct UdpBindArgs {
     /// Options applied before binding.
     #[command(flatten)]
     pub(crate) bind: BindArgs,
+    /// Secure socket settings applied before binding.
+    #[command(flatten)]
+    pub(crate) secure: SecureArgs,
 }
 
 /// Arguments of `wskctl sendto`.
@@ -118,6 +122,7 @@ fn run_udp_bind(
         lifetime: Lifetime::detached_if(args.detach),
         bind: args.bind.into(),
         sddl: args.sddl.as_deref(),
+        security: args.secure.settings(),
     };
     let endpoint = device.udp_bind(args.local, service, &options)?;
     streams.reply(

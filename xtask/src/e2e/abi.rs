@@ -1,8 +1,8 @@
-//! The IOCTL ABI as documented (docs/protocol.md, ABI version 4), spelled out independently of
+//! The IOCTL ABI as documented (docs/protocol.md, ABI version 5), spelled out independently of
 //! the `wskrs-protocol` crate on purpose: the suite checks the driver against the document.
 
 pub(super) const DEVICE_TYPE: u32 = 0x8057;
-pub(super) const ABI_VERSION: u32 = 4;
+pub(super) const ABI_VERSION: u32 = 5;
 pub(super) const FILE_ANY_ACCESS: u32 = 0;
 pub(super) const FILE_READ_ACCESS: u32 = 1;
 pub(super) const FILE_READ_WRITE: u32 = 3;
@@ -18,6 +18,10 @@ pub(super) const INFO_BEFORE_ABI_4: u32 = ctl_code(0x800, FILE_ANY_ACCESS);
 pub(super) const TCP_CONNECT: u32 = ctl_code(0x801, FILE_READ_WRITE);
 /// RECV is `METHOD_OUT_DIRECT`: the output buffer is the data.
 pub(super) const RECV: u32 = ctl_code(0x804, FILE_READ_WRITE) | METHOD_OUT_DIRECT;
+/// `SET_PEER_TARGET_NAME` (read + write).
+pub(super) const SET_PEER_TARGET_NAME: u32 = ctl_code(0x812, FILE_READ_WRITE);
+/// `FLAG_SECURE`: apply the request's secure socket settings before bind.
+pub(super) const FLAG_SECURE: u32 = 32;
 /// A function number the ABI does not define.
 pub(super) const UNKNOWN: u32 = ctl_code(0x8FF, FILE_READ_WRITE);
 
@@ -38,15 +42,52 @@ pub(super) fn wire_addr(family: u16, port: u16, addr: [u8; 16]) -> Vec<u8> {
     v
 }
 
-/// `TcpConnectRequest { header, remote, local, flags, timeout_ms }` (72 bytes).
+/// 127.0.0.1 as `WireAddr.addr`.
+const LOOPBACK4: [u8; 16] = [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// `TcpConnectRequest { header, remote, local, flags, timeout_ms, security: { protocol,
+/// settings }, peer_target_name: [u8; 128] }` (208 bytes) without security.
 pub(super) fn tcp_connect(remote_family: u16, port: u16) -> Vec<u8> {
-    let mut addr = [0u8; 16];
-    addr[..4].copy_from_slice(&[127, 0, 0, 1]);
-    let mut v = header(ABI_VERSION, 72);
-    v.extend(wire_addr(remote_family, port, addr));
+    tcp_connect_secure(remote_family, port, None, b"")
+}
+
+/// A `TcpConnectRequest` to 127.0.0.1:`port`: with `security` (protocol, settings) the
+/// request has `FLAG_SECURE` and `name` as its peer target name (NUL-padded, truncated to
+/// the field).
+pub(super) fn tcp_connect_secure(
+    remote_family: u16,
+    port: u16,
+    security: Option<(u32, u32)>,
+    name: &[u8],
+) -> Vec<u8> {
+    let mut v = header(ABI_VERSION, 208);
+    v.extend(wire_addr(remote_family, port, LOOPBACK4));
     v.extend(wire_addr(0, 0, [0; 16]));
+    let (flags, (protocol, settings)) = security.map_or((0, (0, 0)), |s| (FLAG_SECURE, s));
+    v.extend_from_slice(&flags.to_le_bytes());
     v.extend_from_slice(&0u32.to_le_bytes());
-    v.extend_from_slice(&0u32.to_le_bytes());
+    v.extend_from_slice(&protocol.to_le_bytes());
+    v.extend_from_slice(&settings.to_le_bytes());
+    v.extend(padded(name, 128));
+    v
+}
+
+/// `name` in a NUL-padded field of `len` bytes (cut to `len`).
+fn padded(name: &[u8], len: usize) -> Vec<u8> {
+    let mut field = vec![0u8; len];
+    let n = name.len().min(len);
+    field[..n].copy_from_slice(&name[..n]);
+    field
+}
+
+/// `PeerTargetNameRequest { header, id, peer, protocol, name: [u8; 128] }` (176 bytes) for
+/// 127.0.0.1:`port`.
+pub(super) fn set_peer_target_name(id: u64, port: u16, protocol: u32, name: &[u8]) -> Vec<u8> {
+    let mut v = header(ABI_VERSION, 176);
+    v.extend_from_slice(&id.to_le_bytes());
+    v.extend(wire_addr(2, port, LOOPBACK4));
+    v.extend_from_slice(&protocol.to_le_bytes());
+    v.extend(padded(name, 128));
     v
 }
 
@@ -78,12 +119,18 @@ mod tests {
         assert_eq!(INFO_BEFORE_ABI_4, 0x8057_2000);
         assert_eq!(TCP_CONNECT, 0x8057_E004);
         assert_eq!(RECV, 0x8057_E012);
+        assert_eq!(SET_PEER_TARGET_NAME, 0x8057_E048);
     }
 
     #[test]
     fn requests_have_their_documented_sizes() {
-        assert_eq!(tcp_connect(2, 80).len(), 72);
+        assert_eq!(tcp_connect(2, 80).len(), 208);
+        assert_eq!(
+            tcp_connect_secure(2, 80, Some((1, 2)), &[b'n'; 200]).len(),
+            208
+        );
+        assert_eq!(set_peer_target_name(1, 9, 0, b"x").len(), 176);
         assert_eq!(recv(1, 0, 1).len(), 24);
-        assert_eq!(&hex(&header(4, 8)), "0400000008000000");
+        assert_eq!(&hex(&header(5, 8)), "0500000008000000");
     }
 }

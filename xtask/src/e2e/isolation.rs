@@ -49,7 +49,7 @@ fn read_only_raw(wine: &Wine, code: u32, output_len: u32) -> Result<String> {
 /// carry `FILE_READ_DATA`, or `FILE_READ_DATA | FILE_WRITE_DATA`). Prints the matrix.
 pub(super) fn device_access_bits(cx: &Ctx<'_>) -> Result<()> {
     // (code name, function, needs write access)
-    let codes: [(&str, u32, bool); 17] = [
+    let codes: [(&str, u32, bool); 21] = [
         ("INFO", 0x800, false),
         ("TCP_CONNECT", 0x801, true),
         ("TCP_LISTEN", 0x802, true),
@@ -67,8 +67,12 @@ pub(super) fn device_access_bits(cx: &Ctx<'_>) -> Result<()> {
         ("STATS", 0x80E, false),
         ("ACCEPT", 0x80F, true),
         ("SERVE", 0x810, true),
+        ("HELD", 0x811, false),
+        ("SET_PEER_TARGET_NAME", 0x812, true),
+        ("DELETE_PEER_TARGET_NAME", 0x813, true),
+        ("QUERY_SECURITY", 0x814, false),
     ];
-    say("     code           access      read-only handle gets");
+    say("     code                    access      read-only handle gets");
     let mut wrong = Vec::new();
     for (name, function, writes) in codes {
         let method = match name {
@@ -84,7 +88,7 @@ pub(super) fn device_access_bits(cx: &Ctx<'_>) -> Result<()> {
         let code = abi::ctl_code(function, access) | method;
         let status = read_only_raw(cx.wine, code, 4096)?;
         say(&format!(
-            "     {name:<14} {:<11} {status}",
+            "     {name:<23} {:<11} {status}",
             if writes { "read+write" } else { "read" }
         ));
         // A query with only the header is answered by the driver (INFO, LIST, STATS: success;
@@ -136,61 +140,38 @@ fn open_in_shell(tmux: &Tmux, line: &str, verb: &str, marker: &str) -> Result<St
 
 /// What a second process gets for each code on `id`: (code, exit code, status or reply).
 fn second_process(wine: &Wine, id: &str, udp: bool) -> Result<Vec<(&'static str, String)>> {
+    let line =
+        |text: String| -> Vec<String> { text.split_whitespace().map(str::to_owned).collect() };
     let mut commands: Vec<(&'static str, Vec<String>)> = vec![
+        ("SEND", line(format!("send {id} --text x"))),
+        ("RECV", line(format!("recv {id} --timeout-ms 300"))),
+        ("ACCEPT", line(format!("tcp accept {id} --timeout-ms 300"))),
+        ("DISCONNECT", line(format!("disconnect {id}"))),
+        ("SOCKET_OPTION", line(format!("opt {id} rcvbuf"))),
+        ("SECURITY", line(format!("security {id}"))),
         (
-            "SEND",
-            vec!["send".into(), id.into(), "--text".into(), "x".into()],
+            "QUERY_SECURITY",
+            line(if udp {
+                format!("secure query {id} --peer 127.0.0.1:9")
+            } else {
+                format!("secure query {id}")
+            }),
         ),
-        (
-            "RECV",
-            vec![
-                "recv".into(),
-                id.into(),
-                "--timeout-ms".into(),
-                "300".into(),
-            ],
-        ),
-        (
-            "ACCEPT",
-            vec![
-                "tcp".into(),
-                "accept".into(),
-                id.into(),
-                "--timeout-ms".into(),
-                "300".into(),
-            ],
-        ),
-        ("DISCONNECT", vec!["disconnect".into(), id.into()]),
-        (
-            "SOCKET_OPTION",
-            vec!["opt".into(), id.into(), "rcvbuf".into()],
-        ),
-        ("SECURITY", vec!["security".into(), id.into()]),
-        (
-            "SERVE",
-            vec!["serve".into(), id.into(), "--service".into(), "echo".into()],
-        ),
+        ("SERVE", line(format!("serve {id} --service echo"))),
     ];
     if udp {
-        commands.push((
-            "SEND_TO",
-            vec![
-                "sendto".into(),
-                id.into(),
-                "127.0.0.1:9".into(),
-                "--text".into(),
-                "x".into(),
-            ],
-        ));
-        commands.push((
-            "RECV_FROM",
-            vec![
-                "recvfrom".into(),
-                id.into(),
-                "--timeout-ms".into(),
-                "300".into(),
-            ],
-        ));
+        commands.extend([
+            ("SEND_TO", line(format!("sendto {id} 127.0.0.1:9 --text x"))),
+            ("RECV_FROM", line(format!("recvfrom {id} --timeout-ms 300"))),
+            (
+                "SET_PEER_TARGET_NAME",
+                line(format!("secure set-peer-name {id} 127.0.0.1:9 host/x")),
+            ),
+            (
+                "DELETE_PEER_TARGET_NAME",
+                line(format!("secure delete-peer-name {id} 127.0.0.1:9")),
+            ),
+        ]);
     }
     commands.push(("CLOSE", vec!["close".into(), id.into()]));
     let mut results = Vec::new();
@@ -330,7 +311,7 @@ pub(super) fn isolation_between_processes(cx: &Ctx<'_>) -> Result<()> {
             "     {what} {id} (the first process's, not detached), from a second process:"
         ));
         for (code, got) in &results {
-            say(&format!("       {code:<14} {got}"));
+            say(&format!("       {code:<23} {got}"));
             let expected = if *code == "LIST" {
                 "not listed"
             } else {

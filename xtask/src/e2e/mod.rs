@@ -8,7 +8,8 @@
 //! This module owns the runner (one Wine session per shell and provider), the case table and
 //! what a case needs of the provider ([`Need`]). The cases live in files named for the
 //! feature they cover: `driver` (load, INFO, malformed requests, unload), `endpoints`,
-//! `tcp`, `udp`, `services`, `options`, `security`, `resolve`, `stats`, `cancel`,
+//! `tcp`, `udp`, `services`, `options`, `security`, `secure` (the secure socket
+//! extensions), `resolve`, `stats`, `cancel`,
 //! `terminal` (`wskctl shell` in tmux), `selftest` and `scale` (teardown of hundreds of
 //! sockets and pended requests); `abi` spells out the documented IOCTL
 //! ABI and `helpers` holds what several of them use. After each case that passed, `held`
@@ -24,6 +25,7 @@ mod isolation;
 mod options;
 mod resolve;
 mod scale;
+mod secure;
 mod security;
 mod selftest;
 mod services;
@@ -76,6 +78,9 @@ enum Need {
     AddressSharing,
     /// `SO_WSK_SECURITY` and `WSK_CACHE_SD` (`WskControlSocket`, `WskControlClient`).
     Security,
+    /// Winsock's secure socket extensions (`SIO_SET_SECURITY`, `SIO_SET_PEER_TARGET_NAME`,
+    /// `SIO_DELETE_PEER_TARGET_NAME`, `SIO_QUERY_SECURITY`), sent through `WskControlSocket`.
+    SecureSockets,
     /// Cancelling a pending request (`IoCancelIrp`): Wine's netio sets no cancel routines, so
     /// the driver can only end the request by closing the connection.
     Cancel,
@@ -90,13 +95,14 @@ enum Need {
 
 impl Need {
     /// Every capability, in the order the SKIP lines name them.
-    const ALL: [Self; 9] = [
+    const ALL: [Self; 10] = [
         Self::HeldClose,
         Self::Datagram,
         Self::SocketOptions,
         Self::Disconnect,
         Self::AddressSharing,
         Self::Security,
+        Self::SecureSockets,
         Self::Ipv6,
         Self::Cancel,
         Self::ConcurrentCloses,
@@ -115,6 +121,7 @@ impl Need {
                  rules (TCP only, exact addresses, no descriptors)"
             }
             Self::Security => "SO_WSK_SECURITY and WSK_CACHE_SD",
+            Self::SecureSockets => "the secure socket IOCTLs: WskControlSocket (SIO_SET_SECURITY, SIO_QUERY_SECURITY, ...)",
             Self::Ipv6 => "IPv6 binds: WskBind passes a 16-byte address length",
             Self::Cancel => "cancellation of pending requests (IoCancelIrp)",
             Self::ConcurrentCloses => {
@@ -206,6 +213,16 @@ const CASES: &[CaseDef] = &[
         "security_round_trip",
         security::security_round_trip,
         &[Need::Security],
+    ),
+    case(
+        "secure_connection_settings",
+        secure::secure_connection_settings,
+        &[Need::SecureSockets],
+    ),
+    case(
+        "secure_udp_peer_names",
+        secure::secure_udp_peer_names,
+        &[Need::SecureSockets, Need::Datagram],
     ),
     case(
         "accept_service_hands_connections_to_user",
@@ -599,6 +616,8 @@ mod case_tests {
                 "graceful_disconnect",
                 "abortive_disconnect",
                 "security_round_trip",
+                "secure_connection_settings",
+                "secure_udp_peer_names",
                 "dual_stack_listener_accepts_ipv4_and_ipv6",
                 "slow_reader_back_pressure",
                 "bind_sharing_table",

@@ -21,7 +21,7 @@ const SELFTEST_TIMEOUT: Duration = Duration::from_secs(180);
 fn call_of(need: Need) -> &'static str {
     match need {
         Need::Datagram => "WskSendTo",
-        Need::SocketOptions | Need::AddressSharing => "WskControlSocket",
+        Need::SocketOptions | Need::AddressSharing | Need::SecureSockets => "WskControlSocket",
         Need::Disconnect => "WskDisconnect",
         Need::HeldClose | Need::ConcurrentCloses => "WskCloseSocket",
         Need::Security => "WSK_CACHE_SD",
