@@ -101,8 +101,9 @@ pub const SERVICE_NAME: &str = "WskRs";
 ///
 /// Any change to a code, a layout or a meaning bumps it. Version 3 moved SEND, RECV,
 /// `SEND_TO` and `RECV_FROM` to direct I/O; version 4 made the query codes (INFO, LIST,
-/// SECURITY, RESOLVE, STATS) require `FILE_READ_DATA` instead of `FILE_ANY_ACCESS`.
-pub const ABI_VERSION: u32 = 4;
+/// SECURITY, RESOLVE, STATS) require `FILE_READ_DATA` instead of `FILE_ANY_ACCESS`; version
+/// 5 added the refused connections and the driver's limits to STATS.
+pub const ABI_VERSION: u32 = 5;
 
 /// [`EndpointKind::TcpConnection`] on the wire.
 pub const KIND_TCP_CONNECTION: u32 = 1;
@@ -185,8 +186,10 @@ pub const MAX_TRANSFER: u32 = 4 << 20;
 pub const MAX_DATAGRAM: u32 = 65_507;
 /// The timeout applied when a request's `timeout_ms` is 0.
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
-/// The most connections a listener serves at once (`TCP_LISTEN` `max_connections`).
-pub const MAX_CONNECTIONS: u32 = 256;
+/// The most connections a `TCP_LISTEN` request may ask a listener to serve at once
+/// (`max_connections`); the driver's own limit, its `MaxConnectionsPerListener` parameter
+/// (STATS reports it), is at most this and may be lower.
+pub const MAX_CONNECTIONS: u32 = 1 << 20;
 /// The `max_connections` applied when a `TCP_LISTEN` request's is 0.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 256;
 /// Bytes of an inline SDDL field (`TCP_LISTEN`, `UDP_BIND`, the SECURITY reply).

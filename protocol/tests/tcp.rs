@@ -224,7 +224,7 @@ fn tcp_listen_round_trips() {
 fn encode_tcp_listen_fills_the_defaults() {
     let bytes = encode_tcp_listen(v4(9100), Service::Echo, 5, true);
     assert_eq!(bytes.len(), 312);
-    assert_eq!(&bytes[..8], &[4, 0, 0, 0, 0x38, 1, 0, 0]);
+    assert_eq!(&bytes[..8], &[5, 0, 0, 0, 0x38, 1, 0, 0]);
     assert!(bytes[48..].iter().all(|&b| b == 0));
     assert_eq!(
         parse_request(IoctlCode::TCP_LISTEN.0, &bytes),
@@ -239,7 +239,7 @@ fn encode_tcp_listen_fills_the_defaults() {
         }))
     );
     assert_eq!(DEFAULT_MAX_CONNECTIONS, 256);
-    assert_eq!(MAX_CONNECTIONS, 256);
+    assert_eq!(MAX_CONNECTIONS, 1 << 20);
 }
 
 #[test]
@@ -279,7 +279,13 @@ fn tcp_listen_with_round_trips_every_option() {
 
 #[test]
 fn tcp_listen_max_connections_boundaries() {
-    for (requested, parsed) in [(0, 256), (1, 1), (255, 255), (256, 256)] {
+    for (requested, parsed) in [
+        (0, 256),
+        (1, 1),
+        (256, 256),
+        (10_000, 10_000),
+        (1 << 20, 1 << 20),
+    ] {
         let options = ListenOptions {
             max_connections: requested,
             ..ListenOptions::default()
@@ -290,7 +296,7 @@ fn tcp_listen_max_connections_boundaries() {
             other => panic!("{requested}: {other:?}"),
         }
     }
-    for requested in [257, 1000, u32::MAX] {
+    for requested in [(1 << 20) + 1, u32::MAX] {
         let options = ListenOptions {
             max_connections: requested,
             ..ListenOptions::default()
@@ -397,7 +403,10 @@ fn tcp_listen_option_errors() {
         ("reuse + exclusive", Box::new(|b| put_u32(b, 44, 6))),
         ("v6only on IPv4", Box::new(|b| put_u32(b, 44, 8))),
         ("dual stack on IPv4", Box::new(|b| put_u32(b, 44, 16))),
-        ("max_connections 257", Box::new(|b| put_u32(b, 52, 257))),
+        (
+            "max_connections past the wire's limit",
+            Box::new(|b| put_u32(b, 52, (1 << 20) + 1)),
+        ),
         ("SDDL not UTF-8", Box::new(|b| b[56] = 0xFF)),
         ("SDDL cut multi-byte", Box::new(|b| b[58] = 0xC3)),
         ("byte after the NUL", Box::new(|b| b[311] = b'x')),

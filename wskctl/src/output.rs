@@ -656,8 +656,9 @@ impl Reply for Resolved {
 }
 
 /// `wskctl stats`: `name value`, one counter per line, aligned;
-/// `{"endpoints_open":0,...,"uptime_ms":N,"held":{...}}`: every STATS counter under its field
-/// name, then what the WSK library holds (HELD; `null` from a driver without it).
+/// `{"endpoints_open":0,...,"uptime_ms":N,"connections_refused":N,"limits":{...},"held":{...}}`:
+/// every STATS counter under its field name, the driver's limits, then what the WSK library
+/// holds (HELD; `null` from a driver without it).
 #[derive(Debug, Serialize)]
 pub(crate) struct DriverStats {
     endpoints_open: u32,
@@ -668,7 +669,19 @@ pub(crate) struct DriverStats {
     connections_served: u64,
     errors: u64,
     uptime_ms: u64,
+    connections_refused: u64,
+    limits: DriverLimits,
     held: Option<DriverHeld>,
+}
+
+/// The driver's limits inside [`DriverStats`] (its registry parameters as it applied them).
+#[derive(Debug, Serialize)]
+pub(crate) struct DriverLimits {
+    max_endpoints: u32,
+    max_connections_per_listener: u32,
+    quota_endpoints: u32,
+    quota_pended: u32,
+    quota_locked_bytes: u64,
 }
 
 /// The HELD counters inside [`DriverStats`].
@@ -708,6 +721,14 @@ impl From<&Stats> for DriverStats {
             connections_served: stats.connections_served,
             errors: stats.errors,
             uptime_ms: stats.uptime_ms,
+            connections_refused: stats.connections_refused,
+            limits: DriverLimits {
+                max_endpoints: stats.max_endpoints,
+                max_connections_per_listener: stats.max_connections_per_listener,
+                quota_endpoints: stats.quota_endpoints,
+                quota_pended: stats.quota_pended,
+                quota_locked_bytes: stats.quota_locked_bytes,
+            },
             held: None,
         }
     }
@@ -723,7 +744,19 @@ impl Reply for DriverStats {
             ("bytes received", self.bytes_received.to_string()),
             ("connections served", self.connections_served.to_string()),
             ("errors", self.errors.to_string()),
+            ("connections refused", self.connections_refused.to_string()),
             ("uptime", age_text(self.uptime_ms)),
+            ("max endpoints", self.limits.max_endpoints.to_string()),
+            (
+                "max conns/listener",
+                self.limits.max_connections_per_listener.to_string(),
+            ),
+            ("quota endpoints", self.limits.quota_endpoints.to_string()),
+            ("quota pended", self.limits.quota_pended.to_string()),
+            (
+                "quota locked bytes",
+                self.limits.quota_locked_bytes.to_string(),
+            ),
         ];
         if let Some(held) = &self.held {
             rows.extend([
@@ -1137,11 +1170,20 @@ mod tests {
             connections_served: 6,
             errors: 7,
             uptime_ms: 8000,
+            connections_refused: 2,
+            max_endpoints: 4096,
+            max_connections_per_listener: 16384,
+            quota_endpoints: 64,
+            quota_pended: 32,
+            quota_locked_bytes: 16 << 20,
         };
         assert_eq!(
             to_json(&DriverStats::from(&stats)),
-            r#"{"endpoints_open":1,"endpoints_peak":2,"endpoints_opened":3,"bytes_sent":4,"bytes_received":5,"connections_served":6,"errors":7,"uptime_ms":8000,"held":null}"#
+            r#"{"endpoints_open":1,"endpoints_peak":2,"endpoints_opened":3,"bytes_sent":4,"bytes_received":5,"connections_served":6,"errors":7,"uptime_ms":8000,"connections_refused":2,"limits":{"max_endpoints":4096,"max_connections_per_listener":16384,"quota_endpoints":64,"quota_pended":32,"quota_locked_bytes":16777216},"held":null}"#
         );
+        assert!(DriverStats::from(&stats)
+            .text()
+            .contains("max conns/listener  16384\n"));
         let held = Held {
             pool_allocations: 9,
             pool_bytes: 1024,
@@ -1152,7 +1194,7 @@ mod tests {
         };
         let with_held = DriverStats::from(&stats).with_held(Some(&held));
         assert!(to_json(&with_held).ends_with(
-            r#""uptime_ms":8000,"held":{"pool_allocations":9,"pool_bytes":1024,"irps":2,"mdls":1,"sockets":3,"work_items":0}}"#
+            r#""quota_locked_bytes":16777216},"held":{"pool_allocations":9,"pool_bytes":1024,"irps":2,"mdls":1,"sockets":3,"work_items":0}}"#
         ));
         let text = with_held.text();
         assert!(text.contains("\npool bytes          1024\n"), "{text}");

@@ -115,6 +115,23 @@ impl Options {
     }
 }
 
+/// The share of requests from exiting threads the fuzzer will use: its environment variable
+/// `WSKRS_FUZZ_THREAD_EXITS` (inherited through Wine) overrides `--thread-exits`.
+fn effective_thread_exits(options: &Options) -> Option<u64> {
+    thread_exits_from(
+        std::env::var("WSKRS_FUZZ_THREAD_EXITS").ok().as_deref(),
+        options.thread_exits,
+    )
+}
+
+/// The variable's value when it is a number (as the fuzzer reads it), else the option's.
+fn thread_exits_from(variable: Option<&str>, option: Option<u64>) -> Option<u64> {
+    variable
+        .and_then(|v| v.parse().ok())
+        .map(|p: u64| p.min(100))
+        .or(option)
+}
+
 /// Builds `wskrs-fuzz.exe` (x86_64-pc-windows-gnu, release).
 pub(crate) fn build_fuzzer(layout: &Layout) -> Result<std::path::PathBuf> {
     artifacts::cargo_build_release(
@@ -127,39 +144,16 @@ pub(crate) fn build_fuzzer(layout: &Layout) -> Result<std::path::PathBuf> {
 
 /// `cargo xtask fuzz`: one run with the chosen shell and provider (defaults: WDM, wsk-rs).
 pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
-    crate::setup::ensure(layout)?;
-    let built = artifacts::build(layout)?;
-    let shell = Shell::explicit()?.unwrap_or(Shell::Wdm);
-    let provider = Provider::explicit()?.unwrap_or(Provider::Wskrs);
-    let ok = run_with(layout, &built, options, shell, provider)?;
-    Shell::forget_selection();
-    Provider::forget_selection();
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    crate::choice::run_chosen(layout, |built, shell, provider| {
+        run_with(layout, built, options, shell, provider)
     })
 }
 
 /// The short run of `cargo xtask test` (WDM shell, wsk-rs provider); true when it passed.
 pub(crate) fn short_run(layout: &Layout) -> bool {
-    let ok = artifacts::build(layout)
-        .and_then(|built| {
-            run_with(
-                layout,
-                &built,
-                &Options::short(),
-                Shell::Wdm,
-                Provider::Wskrs,
-            )
-        })
-        .unwrap_or_else(|err| {
-            eprintln!("error: the short fuzz run could not run: {err:#}");
-            false
-        });
-    Shell::forget_selection();
-    Provider::forget_selection();
-    ok
+    crate::choice::run_short(layout, "fuzz run", |built, shell, provider| {
+        run_with(layout, built, &Options::short(), shell, provider)
+    })
 }
 
 /// One fuzzing session with `shell` and `provider`; prints the report lines; true when the
@@ -195,7 +189,7 @@ pub(crate) fn run_with(
         } else {
             format!("; NOT sending {}", options.skip.join(", "))
         },
-        match options.thread_exits {
+        match effective_thread_exits(options) {
             None => String::new(),
             Some(0) => "; NO requests from exiting threads (Wine's IoCancelIrp fault, finding 5: \
                  docs/reliability.md)"
@@ -476,7 +470,7 @@ fn after_run(
 
 #[cfg(test)]
 mod tests {
-    use super::Options;
+    use super::{thread_exits_from, Options};
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| (*s).to_owned()).collect()
@@ -506,5 +500,13 @@ mod tests {
         assert_eq!(o.thread_exits, Some(100));
         let o = Options::parse(&args(&["--skip", "RECV_FROM,ACCEPT"])).unwrap();
         assert_eq!(o.skip, ["RECV_FROM", "ACCEPT"]);
+    }
+
+    #[test]
+    fn the_environment_overrides_the_thread_exit_share_as_the_fuzzer_reads_it() {
+        assert_eq!(thread_exits_from(Some("50"), Some(0)), Some(50));
+        assert_eq!(thread_exits_from(Some("x"), Some(0)), Some(0));
+        assert_eq!(thread_exits_from(None, Some(5)), Some(5));
+        assert_eq!(thread_exits_from(None, None), None);
     }
 }

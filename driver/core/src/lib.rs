@@ -86,14 +86,120 @@ pub struct Quotas {
 }
 
 impl Quotas {
-    /// The defaults: 64 endpoints (a quarter of the table), 32 pended requests, 16 MiB locked
-    /// (four requests of the largest transfer).
+    /// The defaults: 64 endpoints, 32 pended requests, 16 MiB locked (four requests of the
+    /// largest transfer).
     pub const DEFAULT: Self = Self {
         endpoints: 64,
         pended: 32,
         locked_bytes: 16 << 20,
     };
 }
+
+/// What the driver holds at most, set at load from the service's registry parameters
+/// ([`PARAMETERS`], read by the shell) and reported by STATS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Endpoints open at once (the endpoint table's slots).
+    pub endpoints: usize,
+    /// Connections one in-kernel listener serves (or queues for ACCEPT) at once: the most a
+    /// TCP_LISTEN may ask for.
+    pub connections_per_listener: usize,
+    /// Per-handle quotas.
+    pub quotas: Quotas,
+}
+
+impl Limits {
+    /// The defaults (every parameter absent): sized for a server, see [`PARAMETERS`].
+    pub const DEFAULT: Self = Self {
+        endpoints: 4_096,
+        connections_per_listener: 16_384,
+        quotas: Quotas::DEFAULT,
+    };
+
+    /// The limits the parameters give, each value clamped to its parameter's range and each
+    /// absent one at its default. `value` reads a parameter by its name (UTF-16, as the
+    /// registry names it). IRQL: the caller's (registry reads: PASSIVE_LEVEL).
+    #[must_use]
+    pub fn from_parameters(value: impl Fn(&'static [u16]) -> Option<u32>) -> Self {
+        let read = |p: &Parameter| {
+            let v = value(p.name_utf16).unwrap_or(p.default);
+            usize::try_from(v.clamp(p.min, p.max)).unwrap_or(usize::MAX)
+        };
+        let [endpoints, connections, per_handle, pended, locked] = &PARAMETERS;
+        Self {
+            endpoints: read(endpoints),
+            connections_per_listener: read(connections),
+            quotas: Quotas {
+                endpoints: read(per_handle),
+                pended: read(pended),
+                locked_bytes: read(locked),
+            },
+        }
+    }
+}
+
+/// One of the driver's registry parameters: a `REG_DWORD` value under the service key's
+/// `Parameters` subkey (`HKLM\System\CurrentControlSet\Services\WskRs\Parameters`).
+#[derive(Clone, Copy, Debug)]
+pub struct Parameter {
+    /// The value's name.
+    pub name: &'static str,
+    /// The same, in UTF-16 (what the registry is asked for).
+    pub name_utf16: &'static [u16],
+    /// Used when the value is absent or not a `REG_DWORD`.
+    pub default: u32,
+    /// The smallest value taken; smaller ones are raised to it.
+    pub min: u32,
+    /// The largest value taken; larger ones are lowered to it.
+    pub max: u32,
+    /// What it limits.
+    pub meaning: &'static str,
+}
+
+/// Every parameter the driver reads at load, in [`Limits`] order.
+pub const PARAMETERS: [Parameter; 5] = [
+    Parameter {
+        name: "MaxEndpoints",
+        name_utf16: wsk::utf16!("MaxEndpoints"),
+        default: 4_096,
+        min: 16,
+        max: 65_536,
+        meaning: "endpoints open at once, all handles together",
+    },
+    Parameter {
+        name: "MaxConnectionsPerListener",
+        name_utf16: wsk::utf16!("MaxConnectionsPerListener"),
+        default: 16_384,
+        // At least TCP_LISTEN's default (256), so a request that names no number always fits.
+        min: wskrs_protocol::DEFAULT_MAX_CONNECTIONS,
+        max: wskrs_protocol::MAX_CONNECTIONS,
+        meaning: "connections one in-kernel listener serves or queues at once",
+    },
+    Parameter {
+        name: "EndpointsPerHandle",
+        name_utf16: wsk::utf16!("EndpointsPerHandle"),
+        default: 64,
+        min: 1,
+        max: 65_536,
+        meaning: "endpoints one handle owns at once",
+    },
+    Parameter {
+        name: "PendedRequestsPerHandle",
+        name_utf16: wsk::utf16!("PendedRequestsPerHandle"),
+        default: 32,
+        min: 1,
+        max: 65_536,
+        meaning: "direct-I/O requests one handle has pended at once",
+    },
+    Parameter {
+        name: "LockedBytesPerHandle",
+        name_utf16: wsk::utf16!("LockedBytesPerHandle"),
+        default: 16 << 20,
+        min: 64 << 10,
+        max: 1 << 30,
+        meaning: "bytes of user memory one handle's pended requests lock at once",
+    },
+];
 
 /// Most handles the driver tells apart by identity at once.
 pub const MAX_HANDLES: usize = 256;
@@ -161,6 +267,8 @@ struct Totals {
     bytes_received: AtomicU64,
     /// Connections served by listeners that have closed (open ones report their own).
     connections_served: AtomicU64,
+    /// Connections refused by listeners that have closed (open ones report their own).
+    connections_refused: AtomicU64,
     errors: AtomicU64,
 }
 
@@ -171,7 +279,7 @@ pub struct Driver<R: PendingRequest> {
     client: SpinLock<Option<WskClient>>,
     endpoints: EndpointTable<R>,
     handles: SpinLock<Handles>,
-    quotas: Quotas,
+    limits: SpinLock<Limits>,
     totals: Totals,
     /// Sequence numbers of data requests (tickets).
     sequence: AtomicU64,
@@ -198,32 +306,57 @@ impl<R: PendingRequest> Driver<R> {
             handles: SpinLock::new(Handles {
                 slots: [None; MAX_HANDLES],
             }),
-            quotas,
+            limits: SpinLock::new(Limits {
+                quotas,
+                ..Limits::DEFAULT
+            }),
             sequence: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             timer: SpinLock::new(None),
             register,
             client: SpinLock::new(None),
-            endpoints: EndpointTable::new(),
+            endpoints: EndpointTable::new(Limits::DEFAULT.endpoints),
             totals: Totals {
                 loaded_ms: AtomicU64::new(0),
                 endpoints_opened: AtomicU64::new(0),
                 bytes_sent: AtomicU64::new(0),
                 bytes_received: AtomicU64::new(0),
                 connections_served: AtomicU64::new(0),
+                connections_refused: AtomicU64::new(0),
                 errors: AtomicU64::new(0),
             },
         }
+    }
+
+    /// Sets the driver's limits (from the service's parameters: [`Limits::from_parameters`]).
+    /// Call from the entry point, before any request. IRQL <= DISPATCH_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_INVALID_DEVICE_STATE` while an endpoint exists;
+    /// `STATUS_INSUFFICIENT_RESOURCES` when a table of that size cannot be allocated (the
+    /// limits are unchanged then).
+    pub fn set_limits(&self, limits: Limits) -> Result<(), NtStatus> {
+        self.endpoints.set_capacity(limits.endpoints)?;
+        *self.limits.lock() = limits;
+        Ok(())
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        *self.limits.lock()
     }
 
     /// Records the load time and starts the deadline timer of pended requests (call from
     /// the entry point). IRQL: PASSIVE_LEVEL.
     ///
     /// # Errors
-    /// `STATUS_INSUFFICIENT_RESOURCES` when the timer cannot be allocated.
+    /// `STATUS_INSUFFICIENT_RESOURCES` when the endpoint table or the timer cannot be
+    /// allocated.
     pub fn loaded(&'static self) -> Result<(), NtStatus> {
         let now = u64::try_from(wsk::uptime().as_millis()).unwrap_or(u64::MAX);
         self.totals.loaded_ms.store(now, Ordering::Relaxed);
+        // The table now, so that what the driver holds idle is its baseline (HELD).
+        self.endpoints.allocate()?;
         let timer = PeriodicTimer::start(TICK, self, |driver: &&'static Self| driver.tick())
             .map_err(NtStatus::from)?;
         *self.timer.lock() = Some(timer);
@@ -333,6 +466,8 @@ impl<R: PendingRequest> Driver<R> {
         t.connections_served
             .fetch_add(served.served, Ordering::Relaxed);
         t.errors.fetch_add(served.refused, Ordering::Relaxed);
+        t.connections_refused
+            .fetch_add(served.refused, Ordering::Relaxed);
     }
 
     /// Closes an endpoint on a worker thread (closing waits). IRQL <= DISPATCH_LEVEL.
@@ -362,6 +497,7 @@ impl<R: PendingRequest> Driver<R> {
         while let Some(endpoint) = self.endpoints.remove_any() {
             self.close_endpoint(endpoint);
         }
+        self.endpoints.release();
         let client = self.client.lock().take();
         client.is_none_or(|c| c.shutdown(SHUTDOWN_TIMEOUT))
     }
