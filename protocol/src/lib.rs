@@ -40,6 +40,7 @@
 mod client;
 mod codes;
 mod error;
+mod parameters;
 mod pattern;
 mod reply;
 mod request;
@@ -63,6 +64,11 @@ pub use codes::{
     METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_OUT_DIRECT,
 };
 pub use error::ProtocolError;
+pub use parameters::{
+    driver_parameter, DriverParameter, DRIVER_PARAMETERS, PARAMETERS_SUBKEY,
+    PARAM_ENDPOINTS_PER_HANDLE, PARAM_LOCKED_BYTES_PER_HANDLE, PARAM_MAX_CONNECTIONS_PER_LISTENER,
+    PARAM_MAX_ENDPOINTS, PARAM_PENDED_REQUESTS_PER_HANDLE,
+};
 pub use pattern::{fill_source_pattern, source_byte, SOURCE_PATTERN_PERIOD};
 pub use reply::{
     min_output_len, recv_from_data_area, write_close, write_disconnect, write_endpoint, write_held,

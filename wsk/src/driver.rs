@@ -210,18 +210,29 @@ impl ServiceParameters {
         parameters.map(|key| Self { key })
     }
 
-    /// The `REG_DWORD` value `name` (UTF-16, no NUL: `wsk::utf16!("MaxEndpoints")`); `None`
-    /// when it is absent or of another type.
+    /// The `REG_DWORD` value `name`; `None` when it is absent, of another type, or its name is
+    /// longer than [`MAX_VALUE_NAME`] UTF-16 units.
     #[must_use]
-    pub fn dword(&self, name: &'static [u16]) -> Option<u32> {
-        let name = crate::nt::unicode_string(name);
+    pub fn dword(&self, name: &str) -> Option<u32> {
+        let mut units = [0u16; MAX_VALUE_NAME];
+        let mut len = 0usize;
+        for unit in name.encode_utf16() {
+            *units.get_mut(len)? = unit;
+            len = len.checked_add(1)?;
+        }
+        let bytes = u16::try_from(len.checked_mul(2)?).ok()?;
+        let name = sys::UNICODE_STRING {
+            Length: bytes,
+            MaximumLength: bytes,
+            Buffer: units.as_mut_ptr(),
+        };
         // KEY_VALUE_PARTIAL_INFORMATION: TitleIndex, Type, DataLength (u32 each), then the
         // data; `u32` words keep it aligned.
         let mut info = [0u32; 4];
         let mut returned = 0u32;
         let size = u32::try_from(core::mem::size_of_val(&info)).ok()?;
-        // SAFETY: `key` is open (type invariant); `name`, `info` and `returned` are valid
-        // locals of the sizes given.
+        // SAFETY: `key` is open (type invariant); `name` (over `units`), `info` and
+        // `returned` are valid locals of the sizes given.
         let status = crate::NtStatus(unsafe {
             sys::ZwQueryValueKey(
                 self.key,
@@ -236,6 +247,9 @@ impl ServiceParameters {
         (status.is_success() && kind == sys::REG_DWORD && length == 4).then_some(data)
     }
 }
+
+/// The longest value name [`ServiceParameters::dword`] asks for, in UTF-16 units.
+pub const MAX_VALUE_NAME: usize = 128;
 
 impl Drop for ServiceParameters {
     fn drop(&mut self) {
@@ -334,8 +348,9 @@ mod tests {
         let Ok(parameters) = parameters else {
             panic!("open: {:?}", parameters.err());
         };
-        assert_eq!(parameters.dword(crate::utf16!("maxendpoints")), Some(9_000));
-        assert_eq!(parameters.dword(crate::utf16!("Absent")), None);
+        assert_eq!(parameters.dword("maxendpoints"), Some(9_000));
+        assert_eq!(parameters.dword("Absent"), None);
+        assert_eq!(parameters.dword(&"x".repeat(MAX_VALUE_NAME + 1)), None);
         drop(parameters);
         assert_eq!(
             fake::devices::open_kernel_handles(),

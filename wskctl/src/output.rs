@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 use wskrs_ntstatus::NtStatus;
-use wskrs_protocol::{DriverInfo, EndpointStatus, Held, OpenedEndpoint, Service, Stats};
+use wskrs_protocol::{
+    DriverInfo, DriverParameter, EndpointStatus, Held, OpenedEndpoint, Service, Stats,
+};
 
 use wskrs_client::{Datagram, ListedEndpoint, RawReply, ServiceState};
 
@@ -837,6 +839,72 @@ impl Reply for ServiceStatus {
     }
 }
 
+/// `wskctl driver parameters`: one line per parameter (name, value set or `-`, value the
+/// driver applies at its next load, range, meaning);
+/// `{"service":"WskRs","parameters":[{"name":"MaxEndpoints","set":null,"applied":4096,"default":4096,"min":16,"max":65536},...]}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct DriverParameters {
+    service: String,
+    parameters: Vec<ParameterValue>,
+}
+
+/// One parameter inside [`DriverParameters`].
+#[derive(Debug, Serialize)]
+pub(crate) struct ParameterValue {
+    name: &'static str,
+    set: Option<u32>,
+    applied: u32,
+    default: u32,
+    min: u32,
+    max: u32,
+    #[serde(skip)]
+    meaning: &'static str,
+}
+
+impl DriverParameters {
+    /// Service `service`'s parameters: each with the value set in the registry, if any.
+    pub(crate) fn new(
+        service: &str,
+        values: impl IntoIterator<Item = (&'static DriverParameter, Option<u32>)>,
+    ) -> Self {
+        Self {
+            service: service.to_owned(),
+            parameters: values
+                .into_iter()
+                .map(|(p, set)| ParameterValue {
+                    name: p.name,
+                    set,
+                    applied: p.applied(set),
+                    default: p.default,
+                    min: p.min,
+                    max: p.max,
+                    meaning: p.meaning,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Reply for DriverParameters {
+    fn text(&self) -> String {
+        let mut text = format!(
+            "service {} (read when the driver loads):\n{:<27}{:>10}{:>10}  {:<15}meaning\n",
+            self.service, "parameter", "set", "applied", "range"
+        );
+        for p in &self.parameters {
+            let set = p.set.map_or_else(|| "-".to_owned(), |v| v.to_string());
+            let range = format!("{}..{}", p.min, p.max);
+            let _ = writeln!(
+                text,
+                "{:<27}{set:>10}{:>10}  {range:<15}{}",
+                p.name, p.applied, p.meaning
+            );
+        }
+        text.truncate(text.trim_end().len());
+        text
+    }
+}
+
 /// `wskctl stream-send`: `sent N bytes to ADDR in S s (R MiB/s), sha256 H`;
 /// `{"id":3,"remote":"ADDR","seconds":S,"sent":N,"sha256":"H"}` (seconds rounded to ms).
 #[derive(Debug, Serialize)]
@@ -1184,6 +1252,26 @@ mod tests {
         assert!(DriverStats::from(&stats)
             .text()
             .contains("max conns/listener  16384\n"));
+        let parameters = DriverParameters::new(
+            "WskRs",
+            wskrs_protocol::DRIVER_PARAMETERS
+                .iter()
+                .map(|p| (p, (p.name == "MaxEndpoints").then_some(8)))
+                .collect::<Vec<_>>(),
+        );
+        let json = to_json(&parameters);
+        assert!(
+            json.starts_with(
+                r#"{"service":"WskRs","parameters":[{"name":"MaxEndpoints","set":8,"applied":16,"default":4096,"min":16,"max":65536},"#
+            ),
+            "{json}"
+        );
+        let text = parameters.text();
+        assert!(
+            text.contains("\nMaxEndpoints                        8        16  16..65536      endpoints open at once"),
+            "{text}"
+        );
+        assert!(text.contains("\nEndpointsPerHandle                  -        64  1..65536"));
         let held = Held {
             pool_allocations: 9,
             pool_bytes: 1024,
@@ -1199,9 +1287,9 @@ mod tests {
         let text = with_held.text();
         assert!(text.contains("\npool bytes          1024\n"), "{text}");
         assert!(text.ends_with("work items          0"), "{text}");
-        assert!(DriverStats::from(&stats)
-            .text()
-            .ends_with("uptime              8.0s"));
+        let text = DriverStats::from(&stats).text();
+        assert!(text.contains("\nuptime              8.0s\n"), "{text}");
+        assert!(text.ends_with("quota locked bytes  16777216"), "{text}");
         assert_eq!(status_name(NtStatus::from_u32(0xC0DE_0001)), "0xC0DE0001");
     }
 

@@ -89,14 +89,14 @@ impl Quotas {
     /// The defaults: 64 endpoints, 32 pended requests, 16 MiB locked (four requests of the
     /// largest transfer).
     pub const DEFAULT: Self = Self {
-        endpoints: 64,
-        pended: 32,
-        locked_bytes: 16 << 20,
+        endpoints: wskrs_protocol::PARAM_ENDPOINTS_PER_HANDLE.default as usize,
+        pended: wskrs_protocol::PARAM_PENDED_REQUESTS_PER_HANDLE.default as usize,
+        locked_bytes: wskrs_protocol::PARAM_LOCKED_BYTES_PER_HANDLE.default as usize,
     };
 }
 
 /// What the driver holds at most, set at load from the service's registry parameters
-/// ([`PARAMETERS`], read by the shell) and reported by STATS.
+/// ([`wskrs_protocol::DRIVER_PARAMETERS`], read by the shell) and reported by STATS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Endpoints open at once (the endpoint table's slots).
@@ -109,97 +109,34 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The defaults (every parameter absent): sized for a server, see [`PARAMETERS`].
+    /// The defaults (every parameter absent): sized for a server.
     pub const DEFAULT: Self = Self {
-        endpoints: 4_096,
-        connections_per_listener: 16_384,
+        endpoints: wskrs_protocol::PARAM_MAX_ENDPOINTS.default as usize,
+        connections_per_listener: wskrs_protocol::PARAM_MAX_CONNECTIONS_PER_LISTENER.default
+            as usize,
         quotas: Quotas::DEFAULT,
     };
 
-    /// The limits the parameters give, each value clamped to its parameter's range and each
-    /// absent one at its default. `value` reads a parameter by its name (UTF-16, as the
-    /// registry names it). IRQL: the caller's (registry reads: PASSIVE_LEVEL).
+    /// The limits the service's parameters give ([`wskrs_protocol::DRIVER_PARAMETERS`]),
+    /// each value clamped to its range and each absent one at its default. `value` reads a
+    /// parameter by its name. IRQL: the caller's (registry reads: PASSIVE_LEVEL).
     #[must_use]
-    pub fn from_parameters(value: impl Fn(&'static [u16]) -> Option<u32>) -> Self {
-        let read = |p: &Parameter| {
-            let v = value(p.name_utf16).unwrap_or(p.default);
-            usize::try_from(v.clamp(p.min, p.max)).unwrap_or(usize::MAX)
+    pub fn from_parameters(value: impl Fn(&str) -> Option<u32>) -> Self {
+        use wskrs_protocol as p;
+        let read = |parameter: &p::DriverParameter| {
+            usize::try_from(parameter.applied(value(parameter.name))).unwrap_or(usize::MAX)
         };
-        let [endpoints, connections, per_handle, pended, locked] = &PARAMETERS;
         Self {
-            endpoints: read(endpoints),
-            connections_per_listener: read(connections),
+            endpoints: read(&p::PARAM_MAX_ENDPOINTS),
+            connections_per_listener: read(&p::PARAM_MAX_CONNECTIONS_PER_LISTENER),
             quotas: Quotas {
-                endpoints: read(per_handle),
-                pended: read(pended),
-                locked_bytes: read(locked),
+                endpoints: read(&p::PARAM_ENDPOINTS_PER_HANDLE),
+                pended: read(&p::PARAM_PENDED_REQUESTS_PER_HANDLE),
+                locked_bytes: read(&p::PARAM_LOCKED_BYTES_PER_HANDLE),
             },
         }
     }
 }
-
-/// One of the driver's registry parameters: a `REG_DWORD` value under the service key's
-/// `Parameters` subkey (`HKLM\System\CurrentControlSet\Services\WskRs\Parameters`).
-#[derive(Clone, Copy, Debug)]
-pub struct Parameter {
-    /// The value's name.
-    pub name: &'static str,
-    /// The same, in UTF-16 (what the registry is asked for).
-    pub name_utf16: &'static [u16],
-    /// Used when the value is absent or not a `REG_DWORD`.
-    pub default: u32,
-    /// The smallest value taken; smaller ones are raised to it.
-    pub min: u32,
-    /// The largest value taken; larger ones are lowered to it.
-    pub max: u32,
-    /// What it limits.
-    pub meaning: &'static str,
-}
-
-/// Every parameter the driver reads at load, in [`Limits`] order.
-pub const PARAMETERS: [Parameter; 5] = [
-    Parameter {
-        name: "MaxEndpoints",
-        name_utf16: wsk::utf16!("MaxEndpoints"),
-        default: 4_096,
-        min: 16,
-        max: 65_536,
-        meaning: "endpoints open at once, all handles together",
-    },
-    Parameter {
-        name: "MaxConnectionsPerListener",
-        name_utf16: wsk::utf16!("MaxConnectionsPerListener"),
-        default: 16_384,
-        // At least TCP_LISTEN's default (256), so a request that names no number always fits.
-        min: wskrs_protocol::DEFAULT_MAX_CONNECTIONS,
-        max: wskrs_protocol::MAX_CONNECTIONS,
-        meaning: "connections one in-kernel listener serves or queues at once",
-    },
-    Parameter {
-        name: "EndpointsPerHandle",
-        name_utf16: wsk::utf16!("EndpointsPerHandle"),
-        default: 64,
-        min: 1,
-        max: 65_536,
-        meaning: "endpoints one handle owns at once",
-    },
-    Parameter {
-        name: "PendedRequestsPerHandle",
-        name_utf16: wsk::utf16!("PendedRequestsPerHandle"),
-        default: 32,
-        min: 1,
-        max: 65_536,
-        meaning: "direct-I/O requests one handle has pended at once",
-    },
-    Parameter {
-        name: "LockedBytesPerHandle",
-        name_utf16: wsk::utf16!("LockedBytesPerHandle"),
-        default: 16 << 20,
-        min: 64 << 10,
-        max: 1 << 30,
-        meaning: "bytes of user memory one handle's pended requests lock at once",
-    },
-];
 
 /// Most handles the driver tells apart by identity at once.
 pub const MAX_HANDLES: usize = 256;
