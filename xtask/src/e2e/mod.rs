@@ -287,6 +287,11 @@ const CASES: &[CaseDef] = &[
         driver::unload_waits_for_held_requests,
         &[Need::HeldClose],
     ),
+    case(
+        "limits_from_parameters_hold_thousands",
+        scale::limits_from_parameters_hold_thousands,
+        &[Need::ConcurrentCloses],
+    ),
 ];
 
 /// Names accepted on the command line (`cargo xtask e2e NAME...`).
