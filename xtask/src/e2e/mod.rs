@@ -610,7 +610,8 @@ mod case_tests {
                 "listener_refuses_per_descriptor",
                 "close_handles_with_hundreds_pended",
                 "unload_with_hundreds_of_sockets",
-                "unload_waits_for_held_requests"
+                "unload_waits_for_held_requests",
+                "limits_from_parameters_hold_thousands"
             ]
         );
         assert!(CASES
