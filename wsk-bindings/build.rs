@@ -50,6 +50,9 @@ const NTOSKRNL_FUNCTIONS: &[&str] = &[
     "KeSetTimerEx",
     "KeCancelTimer",
     "KeInitializeDpc",
+    // The driver's parameters in its service key (load-time limits).
+    "ZwOpenKey",
+    "ZwQueryValueKey",
 ];
 
 /// Functions exported by NETIO.SYS.
@@ -102,6 +105,11 @@ const TYPES: &[&str] = &[
     "KDPC",
     "PKDEFERRED_ROUTINE",
     "PDRIVER_CANCEL",
+    // Reading the service key's parameters (ZwOpenKey, ZwQueryValueKey).
+    "OBJECT_ATTRIBUTES",
+    "KEY_VALUE_PARTIAL_INFORMATION",
+    "KEY_VALUE_INFORMATION_CLASS",
+    "PHANDLE",
 ];
 
 /// Constants (object-like macros and enum values).
@@ -136,6 +144,10 @@ const VARS: &[&str] = &[
     "MDL_SOURCE_IS_NONPAGED_POOL",
     // IoMarkIrpPending sets this bit in the current stack location's Control.
     "SL_PENDING_RETURNED",
+    // Reading the service key's parameters.
+    "KEY_QUERY_VALUE",
+    "KeyValuePartialInformation",
+    "REG_DWORD",
 ];
 
 fn main() {

@@ -40,6 +40,7 @@
 mod client;
 mod codes;
 mod error;
+mod parameters;
 mod pattern;
 mod reply;
 mod request;
@@ -66,6 +67,11 @@ pub use codes::{
     METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_OUT_DIRECT,
 };
 pub use error::ProtocolError;
+pub use parameters::{
+    driver_parameter, DriverParameter, DRIVER_PARAMETERS, PARAMETERS_SUBKEY,
+    PARAM_ENDPOINTS_PER_HANDLE, PARAM_LOCKED_BYTES_PER_HANDLE, PARAM_MAX_CONNECTIONS_PER_LISTENER,
+    PARAM_MAX_ENDPOINTS, PARAM_PENDED_REQUESTS_PER_HANDLE,
+};
 pub use pattern::{fill_source_pattern, source_byte, SOURCE_PATTERN_PERIOD};
 pub use reply::{
     min_output_len, recv_from_data_area, write_close, write_delete_peer_target_name,
@@ -112,7 +118,7 @@ pub const SERVICE_NAME: &str = "WskRs";
 /// SECURITY, RESOLVE, STATS) require `FILE_READ_DATA` instead of `FILE_ANY_ACCESS`; version
 /// 5 added the secure socket extensions (`FLAG_SECURE` and the grown `TCP_CONNECT`,
 /// `TCP_LISTEN`, `UDP_BIND`; `SET_PEER_TARGET_NAME`, `DELETE_PEER_TARGET_NAME`,
-/// `QUERY_SECURITY`).
+/// `QUERY_SECURITY`) and the refused connections and the driver's limits to STATS.
 pub const ABI_VERSION: u32 = 5;
 
 /// [`EndpointKind::TcpConnection`] on the wire.
@@ -222,8 +228,10 @@ pub const MAX_TRANSFER: u32 = 4 << 20;
 pub const MAX_DATAGRAM: u32 = 65_507;
 /// The timeout applied when a request's `timeout_ms` is 0.
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
-/// The most connections a listener serves at once (`TCP_LISTEN` `max_connections`).
-pub const MAX_CONNECTIONS: u32 = 256;
+/// The most connections a `TCP_LISTEN` request may ask a listener to serve at once
+/// (`max_connections`); the driver's own limit, its `MaxConnectionsPerListener` parameter
+/// (STATS reports it), is at most this and may be lower.
+pub const MAX_CONNECTIONS: u32 = 1 << 20;
 /// The `max_connections` applied when a `TCP_LISTEN` request's is 0.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 256;
 /// Bytes of an inline SDDL field (`TCP_LISTEN`, `UDP_BIND`, the SECURITY reply).

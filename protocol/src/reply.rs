@@ -324,7 +324,7 @@ fn finish_security(
 ///
 /// # Errors
 ///
-/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 64 bytes.
+/// [`ProtocolError::BufferTooSmall`] if `out` is shorter than 96 bytes.
 pub fn write_stats(out: &mut [u8], stats: &Stats) -> Result<usize, ProtocolError> {
     write_fixed(
         out,

@@ -263,6 +263,19 @@ pub struct Stats {
     pub errors: u64,
     /// Milliseconds since the driver loaded.
     pub uptime_ms: u64,
+    /// Connections in-kernel listeners closed on arrival because they were serving (or
+    /// queueing) their `max_connections` already; also counted in `errors`.
+    pub connections_refused: u64,
+    /// The driver's limits, set at load from its registry parameters: endpoints open at once.
+    pub max_endpoints: u32,
+    /// The most connections one listener may serve at once (`MaxConnectionsPerListener`).
+    pub max_connections_per_listener: u32,
+    /// Per-handle quota: endpoints owned (`EndpointsPerHandle`).
+    pub quota_endpoints: u32,
+    /// Per-handle quota: direct-I/O requests pended (`PendedRequestsPerHandle`).
+    pub quota_pended: u32,
+    /// Per-handle quota: bytes of user memory locked (`LockedBytesPerHandle`).
+    pub quota_locked_bytes: u64,
 }
 
 /// What the driver's WSK library holds now (the HELD reply): after every endpoint it opened

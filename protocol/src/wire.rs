@@ -759,7 +759,7 @@ wire_size! {
     ResolveRequest = 304;
     ResolveReply = 16;
     StatsRequest = 8;
-    StatsReply = 64;
+    StatsReply = 96;
     HeldRequest = 8;
     HeldReply = 56;
     PeerTargetNameRequest = 176;

@@ -61,13 +61,23 @@ fn stats_round_trip() {
         connections_served: 77,
         errors: 2,
         uptime_ms: 86_400_000,
+        connections_refused: 1,
+        max_endpoints: 4_096,
+        max_connections_per_listener: 16_384,
+        quota_endpoints: 64,
+        quota_pended: 32,
+        quota_locked_bytes: 16 << 20,
     };
-    let mut out = [0u8; 64];
-    assert_eq!(write_stats(&mut out, &stats), Ok(64));
+    let mut out = [0u8; 96];
+    assert_eq!(write_stats(&mut out, &stats), Ok(96));
     assert_eq!(parse_stats_reply(&out), Ok(stats));
-    assert_eq!(&out[..8], &[5, 0, 0, 0, 64, 0, 0, 0]);
+    assert_eq!(&out[..8], &[5, 0, 0, 0, 96, 0, 0, 0]);
+    // The documented offsets (docs/protocol.md): refused at 64, the limits from 72.
+    assert_eq!(out[64], 1);
+    assert_eq!(&out[72..76], &4_096u32.to_le_bytes());
+    assert_eq!(&out[88..96], &(16u64 << 20).to_le_bytes());
     assert_eq!(
-        parse_stats_reply(&out[..63]),
+        parse_stats_reply(&out[..95]),
         Err(ProtocolError::LengthMismatch)
     );
 }

@@ -325,7 +325,7 @@ fn min_output_len_per_code() {
         (IoctlCode::SOCKET_OPTION, 16),
         (IoctlCode::SECURITY, 272),
         (IoctlCode::RESOLVE, 16),
-        (IoctlCode::STATS, 64),
+        (IoctlCode::STATS, 96),
         (IoctlCode::HELD, 56),
     ];
     for (code, len) in expected {
@@ -353,7 +353,7 @@ fn writers_need_their_fixed_size_exactly() {
         (16, &|o| write_socket_option(o, 1)),
         (272, &|o| write_security(o, "")),
         (272, &|o| write_security_fmt(o, "D:P")),
-        (64, &|o| write_stats(o, &Stats::default())),
+        (96, &|o| write_stats(o, &Stats::default())),
     ];
     for (len, write) in cases {
         assert_eq!(

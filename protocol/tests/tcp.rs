@@ -250,7 +250,7 @@ fn encode_tcp_listen_fills_the_defaults() {
         }))
     );
     assert_eq!(DEFAULT_MAX_CONNECTIONS, 256);
-    assert_eq!(MAX_CONNECTIONS, 256);
+    assert_eq!(MAX_CONNECTIONS, 1 << 20);
 }
 
 #[test]
@@ -292,7 +292,13 @@ fn tcp_listen_with_round_trips_every_option() {
 
 #[test]
 fn tcp_listen_max_connections_boundaries() {
-    for (requested, parsed) in [(0, 256), (1, 1), (255, 255), (256, 256)] {
+    for (requested, parsed) in [
+        (0, 256),
+        (1, 1),
+        (256, 256),
+        (10_000, 10_000),
+        (1 << 20, 1 << 20),
+    ] {
         let options = ListenOptions {
             max_connections: requested,
             ..ListenOptions::default()
@@ -303,7 +309,7 @@ fn tcp_listen_max_connections_boundaries() {
             other => panic!("{requested}: {other:?}"),
         }
     }
-    for requested in [257, 1000, u32::MAX] {
+    for requested in [(1 << 20) + 1, u32::MAX] {
         let options = ListenOptions {
             max_connections: requested,
             ..ListenOptions::default()
@@ -410,7 +416,10 @@ fn tcp_listen_option_errors() {
         ("reuse + exclusive", Box::new(|b| put_u32(b, 44, 6))),
         ("v6only on IPv4", Box::new(|b| put_u32(b, 44, 8))),
         ("dual stack on IPv4", Box::new(|b| put_u32(b, 44, 16))),
-        ("max_connections 257", Box::new(|b| put_u32(b, 52, 257))),
+        (
+            "max_connections past the wire's limit",
+            Box::new(|b| put_u32(b, 52, (1 << 20) + 1)),
+        ),
         ("SDDL not UTF-8", Box::new(|b| b[56] = 0xFF)),
         ("SDDL cut multi-byte", Box::new(|b| b[58] = 0xC3)),
         ("byte after the NUL", Box::new(|b| b[311] = b'x')),

@@ -849,7 +849,12 @@ impl Device {
     /// As [`Device::info`].
     pub fn stats(&self) -> Result<Stats, ClientError> {
         let op = || "stats".to_owned();
-        let reply = self.call(&op, IoctlCode::STATS, &encode_stats(), 64)?;
+        let reply = self.call(
+            &op,
+            IoctlCode::STATS,
+            &encode_stats(),
+            core::mem::size_of::<wskrs_protocol::wire::StatsReply>(),
+        )?;
         parse_stats_reply(&reply).map_err(|error| ClientError::Protocol { op: op(), error })
     }
 

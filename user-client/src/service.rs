@@ -4,6 +4,8 @@ use std::fmt;
 use std::io;
 use std::time::{Duration, Instant};
 
+use wskrs_protocol::DriverParameter;
+
 use crate::error::{win32, ClientError};
 use crate::sys;
 
@@ -268,6 +270,41 @@ impl ServiceManager {
         };
         let state = sys::query_state(&service).map_err(Self::error("query", name))?;
         Ok(ServiceState::from_current_state(state))
+    }
+
+    /// The value of the driver parameter `parameter` in service `name`'s registry key
+    /// (`...\Services\<name>\Parameters`), `None` when it is not set (the driver then uses
+    /// the parameter's default).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Service`] with the Win32 error (e.g. access denied).
+    pub fn parameter(
+        &self,
+        name: &str,
+        parameter: &DriverParameter,
+    ) -> Result<Option<u32>, ClientError> {
+        sys::read_parameter(name, parameter.name).map_err(Self::error("read parameters of", name))
+    }
+
+    /// Sets (`Some`) or removes (`None`, back to the default) a driver parameter of service
+    /// `name`. The driver reads its parameters when it loads: the change takes effect at the
+    /// next start.
+    ///
+    /// The driver clamps a value outside the parameter's range
+    /// ([`DriverParameter::applied`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::Service`] with the Win32 error (e.g. access denied).
+    pub fn set_parameter(
+        &self,
+        name: &str,
+        parameter: &DriverParameter,
+        value: Option<u32>,
+    ) -> Result<(), ClientError> {
+        sys::write_parameter(name, parameter.name, value)
+            .map_err(Self::error("write parameters of", name))
     }
 }
 

@@ -1,5 +1,5 @@
-//! The Windows API calls of the client: the device handle, the service control manager and
-//! the OS version.
+//! The Windows API calls of the client: the device handle, the service control manager, the
+//! driver's registry parameters and the OS version.
 //!
 //! This is the only module with `unsafe`. Each wrapper owns its handle and closes it in
 //! `Drop`; every unsafe block says why its pointers are valid.
@@ -21,6 +21,10 @@ use windows_sys::Win32::Storage::FileSystem::{
     CreateFileW, DELETE, FILE_ATTRIBUTE_NORMAL, FILE_FLAG_OVERLAPPED, OPEN_EXISTING,
 };
 use windows_sys::Win32::System::Console::{SetConsoleCtrlHandler, CTRL_BREAK_EVENT, CTRL_C_EVENT};
+use windows_sys::Win32::System::Registry::{
+    RegCloseKey, RegCreateKeyExW, RegDeleteValueW, RegGetValueW, RegSetValueExW, HKEY,
+    HKEY_LOCAL_MACHINE, KEY_SET_VALUE, REG_DWORD, REG_OPTION_NON_VOLATILE, RRF_RT_REG_DWORD,
+};
 use windows_sys::Win32::System::Services::{
     CloseServiceHandle, ControlService, CreateServiceW, DeleteService, OpenSCManagerW,
     OpenServiceW, QueryServiceStatus, StartServiceW, SC_HANDLE, SC_MANAGER_CONNECT,
@@ -372,6 +376,94 @@ pub(crate) fn open_manager(create: bool) -> io::Result<ScHandle> {
     };
     // SAFETY: null machine and database names select the local, active database.
     ScHandle::from_raw(unsafe { OpenSCManagerW(ptr::null(), ptr::null(), access) })
+}
+
+/// The key of a service's parameters, under `HKEY_LOCAL_MACHINE`.
+fn parameters_key(service: &str) -> Vec<u16> {
+    wide(&format!(
+        "System\\CurrentControlSet\\Services\\{service}\\{}",
+        wskrs_protocol::PARAMETERS_SUBKEY
+    ))
+}
+
+/// A Win32 registry status as an `io::Error` (registry calls return it instead of setting
+/// the thread's last error).
+fn registry_result(status: u32) -> io::Result<()> {
+    if status == 0 {
+        return Ok(());
+    }
+    Err(io::Error::from_raw_os_error(
+        i32::try_from(status).unwrap_or(i32::MAX),
+    ))
+}
+
+/// The `REG_DWORD` `name` of `service`'s parameters; `None` when it (or the key) is absent.
+pub(crate) fn read_parameter(service: &str, name: &str) -> io::Result<Option<u32>> {
+    let key = parameters_key(service);
+    let value = wide(name);
+    let mut data = 0u32;
+    let mut size = 4u32;
+    // SAFETY: the strings are NUL-terminated and alive for the call; `data` and `size` are
+    // valid locals of the sizes given; no type output.
+    let status = unsafe {
+        RegGetValueW(
+            HKEY_LOCAL_MACHINE,
+            key.as_ptr(),
+            value.as_ptr(),
+            RRF_RT_REG_DWORD,
+            ptr::null_mut(),
+            (&raw mut data).cast(),
+            &raw mut size,
+        )
+    };
+    match registry_result(status) {
+        Ok(()) => Ok(Some(data)),
+        Err(error)
+            if error.raw_os_error() == Some(win32::FILE_NOT_FOUND)
+                || error.raw_os_error() == Some(win32::PATH_NOT_FOUND) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Sets (`Some`) or deletes (`None`) the `REG_DWORD` `name` of `service`'s parameters,
+/// creating the key when needed. Deleting an absent value is not an error.
+pub(crate) fn write_parameter(service: &str, name: &str, value: Option<u32>) -> io::Result<()> {
+    let path = parameters_key(service);
+    let name = wide(name);
+    let mut key: HKEY = ptr::null_mut();
+    // SAFETY: `path` is NUL-terminated and alive; `key` is a valid local; no class, security
+    // or disposition.
+    registry_result(unsafe {
+        RegCreateKeyExW(
+            HKEY_LOCAL_MACHINE,
+            path.as_ptr(),
+            0,
+            ptr::null(),
+            REG_OPTION_NON_VOLATILE,
+            KEY_SET_VALUE,
+            ptr::null(),
+            &raw mut key,
+            ptr::null_mut(),
+        )
+    })?;
+    let status = match value {
+        Some(v) => {
+            let bytes = v.to_le_bytes();
+            // SAFETY: `key` was just opened for setting values; `name` and `bytes` are alive.
+            unsafe { RegSetValueExW(key, name.as_ptr(), 0, REG_DWORD, bytes.as_ptr(), 4) }
+        }
+        // SAFETY: as above.
+        None => match unsafe { RegDeleteValueW(key, name.as_ptr()) } {
+            s if i32::try_from(s).ok() == Some(win32::FILE_NOT_FOUND) => 0,
+            s => s,
+        },
+    };
+    // SAFETY: opened above, closed once here.
+    unsafe { RegCloseKey(key) };
+    registry_result(status)
 }
 
 /// Creates a demand-start kernel driver service for the driver file at `path`.

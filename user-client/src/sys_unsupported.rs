@@ -103,3 +103,13 @@ pub(crate) fn query_state(_service: &ScHandle) -> io::Result<u32> {
 pub(crate) fn delete_service(_service: &ScHandle) -> io::Result<()> {
     Err(unsupported())
 }
+
+/// Off Windows there is no registry.
+pub(crate) fn read_parameter(_service: &str, _name: &str) -> io::Result<Option<u32>> {
+    Err(unsupported())
+}
+
+/// Off Windows there is no registry.
+pub(crate) fn write_parameter(_service: &str, _name: &str, _value: Option<u32>) -> io::Result<()> {
+    Err(unsupported())
+}

@@ -90,4 +90,15 @@ extern "system" {
         arg5: ULONG,
         arg6: MM_PAGE_PRIORITY,
     ) -> PVOID;
+    #[must_use]
+    pub fn ZwOpenKey(arg1: PHANDLE, arg2: ACCESS_MASK, arg3: *const OBJECT_ATTRIBUTES) -> NTSTATUS;
+    #[must_use]
+    pub fn ZwQueryValueKey(
+        arg1: HANDLE,
+        arg2: *const UNICODE_STRING,
+        arg3: KEY_VALUE_INFORMATION_CLASS,
+        arg4: *mut crate::ctypes::c_void,
+        arg5: DWORD,
+        arg6: *mut DWORD,
+    ) -> NTSTATUS;
 }

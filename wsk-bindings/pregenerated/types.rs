@@ -136,6 +136,8 @@ where
         }
     }
 }
+pub const REG_DWORD: u32 = 4;
+pub const KEY_QUERY_VALUE: u32 = 1;
 pub const FILE_DEVICE_IS_MOUNTED: u32 = 32;
 pub const FILE_DEVICE_SECURE_OPEN: u32 = 256;
 pub const FILE_DEVICE_ALLOW_APPCONTAINER_TRAVERSAL: u32 = 131072;
@@ -314,6 +316,7 @@ pub type PCWSTR = *const WCHAR;
 pub type CCHAR = crate::ctypes::c_char;
 pub type LCID = DWORD;
 pub type HANDLE = *mut crate::ctypes::c_void;
+pub type PHANDLE = *mut HANDLE;
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct _LIST_ENTRY {
@@ -749,6 +752,13 @@ pub const FileFsObjectIdInformation: _FSINFOCLASS = 8;
 pub const FileFsMaximumInformation: _FSINFOCLASS = 9;
 pub type _FSINFOCLASS = crate::ctypes::c_int;
 pub use self::_FSINFOCLASS as FS_INFORMATION_CLASS;
+pub const KeyValueBasicInformation: _KEY_VALUE_INFORMATION_CLASS = 0;
+pub const KeyValueFullInformation: _KEY_VALUE_INFORMATION_CLASS = 1;
+pub const KeyValuePartialInformation: _KEY_VALUE_INFORMATION_CLASS = 2;
+pub const KeyValueFullInformationAlign64: _KEY_VALUE_INFORMATION_CLASS = 3;
+pub const KeyValuePartialInformationAlign64: _KEY_VALUE_INFORMATION_CLASS = 4;
+pub type _KEY_VALUE_INFORMATION_CLASS = crate::ctypes::c_int;
+pub use self::_KEY_VALUE_INFORMATION_CLASS as KEY_VALUE_INFORMATION_CLASS;
 #[repr(C)]
 #[derive(Copy, Clone)]
 pub struct _IO_STATUS_BLOCK {
@@ -801,6 +811,67 @@ pub type IO_STATUS_BLOCK = _IO_STATUS_BLOCK;
 pub type PIO_STATUS_BLOCK = *mut _IO_STATUS_BLOCK;
 pub type PIO_APC_ROUTINE =
     ::core::option::Option<unsafe extern "C" fn(arg1: PVOID, arg2: PIO_STATUS_BLOCK, arg3: ULONG)>;
+#[repr(C)]
+#[derive(Default, Copy, Clone)]
+pub struct _KEY_VALUE_PARTIAL_INFORMATION {
+    pub TitleIndex: ULONG,
+    pub Type: ULONG,
+    pub DataLength: ULONG,
+    pub Data: [UCHAR; 1usize],
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of _KEY_VALUE_PARTIAL_INFORMATION"]
+        [::core::mem::size_of::<_KEY_VALUE_PARTIAL_INFORMATION>() - 16usize];
+    ["Alignment of _KEY_VALUE_PARTIAL_INFORMATION"]
+        [::core::mem::align_of::<_KEY_VALUE_PARTIAL_INFORMATION>() - 4usize];
+    ["Offset of field: _KEY_VALUE_PARTIAL_INFORMATION::TitleIndex"]
+        [::core::mem::offset_of!(_KEY_VALUE_PARTIAL_INFORMATION, TitleIndex) - 0usize];
+    ["Offset of field: _KEY_VALUE_PARTIAL_INFORMATION::Type"]
+        [::core::mem::offset_of!(_KEY_VALUE_PARTIAL_INFORMATION, Type) - 4usize];
+    ["Offset of field: _KEY_VALUE_PARTIAL_INFORMATION::DataLength"]
+        [::core::mem::offset_of!(_KEY_VALUE_PARTIAL_INFORMATION, DataLength) - 8usize];
+    ["Offset of field: _KEY_VALUE_PARTIAL_INFORMATION::Data"]
+        [::core::mem::offset_of!(_KEY_VALUE_PARTIAL_INFORMATION, Data) - 12usize];
+};
+pub type KEY_VALUE_PARTIAL_INFORMATION = _KEY_VALUE_PARTIAL_INFORMATION;
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub struct _OBJECT_ATTRIBUTES {
+    pub Length: ULONG,
+    pub RootDirectory: HANDLE,
+    pub ObjectName: PUNICODE_STRING,
+    pub Attributes: ULONG,
+    pub SecurityDescriptor: PVOID,
+    pub SecurityQualityOfService: PVOID,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of _OBJECT_ATTRIBUTES"][::core::mem::size_of::<_OBJECT_ATTRIBUTES>() - 48usize];
+    ["Alignment of _OBJECT_ATTRIBUTES"][::core::mem::align_of::<_OBJECT_ATTRIBUTES>() - 8usize];
+    ["Offset of field: _OBJECT_ATTRIBUTES::Length"]
+        [::core::mem::offset_of!(_OBJECT_ATTRIBUTES, Length) - 0usize];
+    ["Offset of field: _OBJECT_ATTRIBUTES::RootDirectory"]
+        [::core::mem::offset_of!(_OBJECT_ATTRIBUTES, RootDirectory) - 8usize];
+    ["Offset of field: _OBJECT_ATTRIBUTES::ObjectName"]
+        [::core::mem::offset_of!(_OBJECT_ATTRIBUTES, ObjectName) - 16usize];
+    ["Offset of field: _OBJECT_ATTRIBUTES::Attributes"]
+        [::core::mem::offset_of!(_OBJECT_ATTRIBUTES, Attributes) - 24usize];
+    ["Offset of field: _OBJECT_ATTRIBUTES::SecurityDescriptor"]
+        [::core::mem::offset_of!(_OBJECT_ATTRIBUTES, SecurityDescriptor) - 32usize];
+    ["Offset of field: _OBJECT_ATTRIBUTES::SecurityQualityOfService"]
+        [::core::mem::offset_of!(_OBJECT_ATTRIBUTES, SecurityQualityOfService) - 40usize];
+};
+impl Default for _OBJECT_ATTRIBUTES {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub type OBJECT_ATTRIBUTES = _OBJECT_ATTRIBUTES;
 pub type KPRIORITY = LONG;
 pub type KSPIN_LOCK = ULONG_PTR;
 pub type PKDEFERRED_ROUTINE = ::core::option::Option<

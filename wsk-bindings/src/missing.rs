@@ -151,6 +151,8 @@ pub const TOKEN_USER_CLASS: u32 = 1;
 /// `OBJ_KERNEL_HANDLE` (ntdef.h): a handle in the system process's table, out of reach of
 /// user mode.
 pub const OBJ_KERNEL_HANDLE: u32 = 0x0000_0200;
+/// `OBJ_CASE_INSENSITIVE` (ntdef.h): names compare without case (registry key names).
+pub const OBJ_CASE_INSENSITIVE: u32 = 0x0000_0040;
 /// `DACL_SECURITY_INFORMATION` (winnt.h): the DACL part of a security descriptor.
 pub const DACL_SECURITY_INFORMATION: u32 = 0x0000_0004;
 

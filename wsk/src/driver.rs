@@ -1,6 +1,6 @@
 //! What a driver needs around its sockets, in safe form: the device object the client is
-//! registered with ([`DeviceObjectPtr`]) and a `static` home for the client until unload
-//! ([`ClientSlot`]). The rest of a driver's kernel plumbing is the crate `wskrs-kernel`
+//! registered with ([`DeviceObjectPtr`]), a `static` home for the client until unload
+//! ([`ClientSlot`]) and the driver's own settings in its service key ([`ServiceParameters`]). The rest of a driver's kernel plumbing is the crate `wskrs-kernel`
 //! (`driver/kernel`, the crate the wsk-rs drivers themselves use, a dependency of its own
 //! because it builds on this crate's security descriptors): a named control device with its
 //! symbolic link and DACL (`ControlDevice`, `ControlDeviceSlot`), the dispatch table
@@ -169,6 +169,124 @@ impl Default for ClientSlot {
     }
 }
 
+/// The `Parameters` subkey of a driver's service key (`<RegistryPath>\\Parameters`, where an
+/// INF's `HKR,Parameters,...` lines write), open for reading `REG_DWORD` values. Closed on drop.
+/// IRQL: PASSIVE_LEVEL throughout (registry calls).
+///
+/// # Invariants
+/// `key` is a kernel handle to an open registry key, owned by this value.
+pub struct ServiceParameters {
+    key: sys::HANDLE,
+}
+
+/// The subkey's name, UTF-16.
+const PARAMETERS_SUBKEY: &[u16] = crate::utf16!("Parameters");
+
+impl ServiceParameters {
+    /// Opens the `Parameters` subkey of the service key named by `registry_path` (the string
+    /// `DriverEntry` receives) for reading.
+    ///
+    /// # Errors
+    /// `STATUS_OBJECT_NAME_NOT_FOUND` when the service has no `Parameters` key (use the
+    /// defaults then), `STATUS_INVALID_PARAMETER` for a null path, or the status of
+    /// `ZwOpenKey`.
+    ///
+    /// # Safety
+    /// `registry_path` is null or points to a valid `UNICODE_STRING` for the duration of the
+    /// call (the one `DriverEntry` receives is; KMDF's `PCUNICODE_STRING` has the same layout:
+    /// cast it).
+    pub unsafe fn open(registry_path: *const sys::UNICODE_STRING) -> crate::Result<Self> {
+        if registry_path.is_null() {
+            return Err(crate::Error::new(crate::NtStatus::INVALID_PARAMETER));
+        }
+        // SAFETY: a valid counted string (caller's contract); no root.
+        let service = unsafe { open_key(core::ptr::null_mut(), registry_path) }?;
+        let name = crate::nt::unicode_string(PARAMETERS_SUBKEY);
+        // SAFETY: `service` is open; `name` lives across the call.
+        let parameters = unsafe { open_key(service, &raw const name) };
+        // SAFETY: opened above, closed once here; nothing to do if closing fails.
+        let _ = unsafe { sys::ZwClose(service) };
+        // INVARIANT: `open_key` returned an open kernel handle that we own.
+        parameters.map(|key| Self { key })
+    }
+
+    /// The `REG_DWORD` value `name`; `None` when it is absent, of another type, or its name is
+    /// longer than [`MAX_VALUE_NAME`] UTF-16 units.
+    #[must_use]
+    pub fn dword(&self, name: &str) -> Option<u32> {
+        let mut units = [0u16; MAX_VALUE_NAME];
+        let mut len = 0usize;
+        for unit in name.encode_utf16() {
+            *units.get_mut(len)? = unit;
+            len = len.checked_add(1)?;
+        }
+        let bytes = u16::try_from(len.checked_mul(2)?).ok()?;
+        let name = sys::UNICODE_STRING {
+            Length: bytes,
+            MaximumLength: bytes,
+            Buffer: units.as_mut_ptr(),
+        };
+        // KEY_VALUE_PARTIAL_INFORMATION: TitleIndex, Type, DataLength (u32 each), then the
+        // data; `u32` words keep it aligned.
+        let mut info = [0u32; 4];
+        let mut returned = 0u32;
+        let size = u32::try_from(core::mem::size_of_val(&info)).ok()?;
+        // SAFETY: `key` is open (type invariant); `name` (over `units`), `info` and
+        // `returned` are valid locals of the sizes given.
+        let status = crate::NtStatus(unsafe {
+            sys::ZwQueryValueKey(
+                self.key,
+                &raw const name,
+                sys::KeyValuePartialInformation,
+                info.as_mut_ptr().cast(),
+                size,
+                &raw mut returned,
+            )
+        });
+        let [_, kind, length, data] = info;
+        (status.is_success() && kind == sys::REG_DWORD && length == 4).then_some(data)
+    }
+}
+
+/// The longest value name [`ServiceParameters::dword`] asks for, in UTF-16 units.
+pub const MAX_VALUE_NAME: usize = 128;
+
+impl Drop for ServiceParameters {
+    fn drop(&mut self) {
+        // SAFETY: `key` is open and owned (type invariant), closed only here.
+        let _ = unsafe { sys::ZwClose(self.key) };
+    }
+}
+
+/// `ZwOpenKey(KEY_QUERY_VALUE)` of `name` under `root` (null: `name` is absolute), as a kernel
+/// handle. IRQL: PASSIVE_LEVEL.
+///
+/// # Safety
+/// `root` is null or an open key handle; `name` points to a valid `UNICODE_STRING`.
+unsafe fn open_key(
+    root: sys::HANDLE,
+    name: *const sys::UNICODE_STRING,
+) -> crate::Result<sys::HANDLE> {
+    let attributes = sys::OBJECT_ATTRIBUTES {
+        Length: u32::try_from(core::mem::size_of::<sys::OBJECT_ATTRIBUTES>()).unwrap_or(0),
+        RootDirectory: root,
+        ObjectName: name.cast_mut(),
+        Attributes: sys::OBJ_CASE_INSENSITIVE | sys::OBJ_KERNEL_HANDLE,
+        SecurityDescriptor: core::ptr::null_mut(),
+        SecurityQualityOfService: core::ptr::null_mut(),
+    };
+    let mut key: sys::HANDLE = core::ptr::null_mut();
+    // SAFETY: `attributes` and `key` are valid locals; `name` and `root` per the caller.
+    let status = crate::NtStatus(unsafe {
+        sys::ZwOpenKey(&raw mut key, sys::KEY_QUERY_VALUE, &raw const attributes)
+    });
+    if status.is_success() {
+        Ok(key)
+    } else {
+        Err(crate::Error::new(status))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use core::time::Duration;
@@ -198,6 +316,49 @@ mod tests {
         };
         assert!(slot.get().is_none());
         assert!(client.shutdown(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn service_parameters_read_dwords_of_the_parameters_subkey() {
+        let kernel = fake::Kernel::start();
+        let handles = fake::devices::open_kernel_handles();
+        static SERVICE: &[u16] =
+            crate::utf16!("\\Registry\\Machine\\System\\CurrentControlSet\\Services\\MyDriver");
+        let path = crate::nt::unicode_string(SERVICE);
+        // No Parameters key: the driver keeps its defaults.
+        // SAFETY: `path` is a valid counted string.
+        let missing = unsafe { ServiceParameters::open(&raw const path) };
+        assert_eq!(
+            missing.err().map(|e| e.status()),
+            Some(crate::NtStatus::OBJECT_NAME_NOT_FOUND)
+        );
+        // SAFETY: a null path is refused, not read.
+        let null = unsafe { ServiceParameters::open(core::ptr::null()) };
+        assert_eq!(
+            null.err().map(|e| e.status()),
+            Some(crate::NtStatus::INVALID_PARAMETER)
+        );
+        fake::registry::set_dword(
+            "\\Registry\\Machine\\System\\CurrentControlSet\\Services\\MyDriver\\Parameters",
+            "MaxEndpoints",
+            9_000,
+        );
+        // SAFETY: as above.
+        let parameters = unsafe { ServiceParameters::open(&raw const path) };
+        let Ok(parameters) = parameters else {
+            panic!("open: {:?}", parameters.err());
+        };
+        assert_eq!(parameters.dword("maxendpoints"), Some(9_000));
+        assert_eq!(parameters.dword("Absent"), None);
+        assert_eq!(parameters.dword(&"x".repeat(MAX_VALUE_NAME + 1)), None);
+        drop(parameters);
+        assert_eq!(
+            fake::devices::open_kernel_handles(),
+            handles,
+            "every key handle is closed"
+        );
+        kernel.assert_clean();
+        assert!(fake::violations().is_empty(), "{:?}", fake::violations());
     }
 
     #[test]

@@ -51,7 +51,7 @@
 //!
 //! Around them: the registration ([`WskClient`]), options ([`SocketOptions`],
 //! [`TcpOptions`], [`BindOptions`]), name resolution ([`resolve`]), security descriptors
-//! ([`security`]), pool memory ([`PoolBox`], [`PoolBuffer`], [`PoolArc`]), [`SpinLock`] and
+//! ([`security`]), pool memory ([`PoolBox`], [`PoolSlice`], [`PoolBuffer`], [`PoolArc`]), [`SpinLock`] and
 //! [`timer`]; what the crate holds now, for leak checks ([`held`]).
 //!
 //! # Completion model
@@ -160,7 +160,7 @@ pub use chain::BufferChain;
 pub use client::{ProviderCharacteristics, WskClient};
 pub use error::{nt_result, Error, Result};
 pub use held::Held;
-pub use memory::{PoolBox, PoolBuffer};
+pub use memory::{PoolBox, PoolBuffer, PoolSlice};
 pub use options::{SocketOptions, TcpOptions};
 pub use pool_arc::PoolArc;
 pub use resolve::{name_of, AddressInfo, HostName, ServiceName};

@@ -1,5 +1,5 @@
-//! Nonpaged pool memory: owned objects ([`PoolBox`]) and byte buffers with their MDL
-//! ([`PoolBuffer`]). Every allocation is fallible; nothing here panics on exhaustion.
+//! Nonpaged pool memory: owned objects ([`PoolBox`]), arrays whose length is known only at
+//! run time ([`PoolSlice`]) and byte buffers with their MDL ([`PoolBuffer`]). Every allocation is fallible; nothing here panics on exhaustion.
 
 use core::marker::PhantomData;
 use core::mem::{align_of, size_of};
@@ -141,6 +141,78 @@ impl<T> Drop for PoolBox<T> {
         unsafe { ptr::drop_in_place(self.ptr.as_ptr()) };
         // SAFETY: the allocation came from `allocate` and is not used after this.
         unsafe { free(self.ptr.cast(), size_of::<T>()) };
+    }
+}
+
+/// `len` values of `T` in one nonpaged pool allocation, freed on drop: a table sized at run
+/// time (for example from the driver's registry parameters) instead of at compile time.
+///
+/// # Invariants
+/// `ptr` points to `len` initialized `T`s in one allocation of `len * size_of::<T>()` bytes
+/// from [`allocate`], owned by this slice.
+pub struct PoolSlice<T> {
+    ptr: NonNull<T>,
+    len: usize,
+    _owns: PhantomData<T>,
+}
+
+// SAFETY: PoolSlice owns its Ts like Box<[T]> does.
+unsafe impl<T: Send> Send for PoolSlice<T> {}
+// SAFETY: PoolSlice owns its Ts like Box<[T]> does.
+unsafe impl<T: Sync> Sync for PoolSlice<T> {}
+
+impl<T> PoolSlice<T> {
+    const FITS_POOL_ALIGNMENT: () = assert!(align_of::<T>() <= POOL_ALIGNMENT);
+
+    /// `len` values, the `i`-th made by `make(i)`. IRQL <= DISPATCH_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_INSUFFICIENT_RESOURCES` when the pool is exhausted or `len` values of `T` do
+    /// not fit in the address space.
+    pub fn try_new_with(len: usize, mut make: impl FnMut(usize) -> T) -> Result<Self> {
+        let () = Self::FITS_POOL_ALIGNMENT;
+        let bytes = len.checked_mul(size_of::<T>()).ok_or(Error::NO_MEMORY)?;
+        let ptr = allocate(bytes)?.cast::<T>();
+        for i in 0..len {
+            // SAFETY: `i < len`, inside the fresh allocation, aligned (16 >= align_of::<T>()).
+            unsafe { ptr.as_ptr().add(i).write(make(i)) };
+        }
+        // INVARIANT: every one of the `len` values was written just above. (`make` cannot
+        // unwind: kernel crates abort on panic, so no partly initialized slice is dropped.)
+        Ok(Self {
+            ptr,
+            len,
+            _owns: PhantomData,
+        })
+    }
+}
+
+impl<T> Deref for PoolSlice<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: by the type invariant `ptr` holds `len` initialized, owned Ts.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T> DerefMut for PoolSlice<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`; `&mut self` makes the access unique.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T> Drop for PoolSlice<T> {
+    fn drop(&mut self) {
+        // SAFETY: the Ts are initialized and owned (type invariant) and dropped only here.
+        unsafe {
+            ptr::drop_in_place(core::ptr::slice_from_raw_parts_mut(
+                self.ptr.as_ptr(),
+                self.len,
+            ))
+        };
+        // SAFETY: the allocation came from `allocate` with this size and is not used after.
+        unsafe { free(self.ptr.cast(), self.len.saturating_mul(size_of::<T>())) };
     }
 }
 

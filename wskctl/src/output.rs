@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 
 use serde::Serialize;
 use wskrs_ntstatus::NtStatus;
-use wskrs_protocol::{DriverInfo, EndpointStatus, Held, OpenedEndpoint, Service, Stats};
+use wskrs_protocol::{
+    DriverInfo, DriverParameter, EndpointStatus, Held, OpenedEndpoint, Service, Stats,
+};
 
 use wskrs_client::{Datagram, ListedEndpoint, RawReply, ServiceState};
 
@@ -755,8 +757,9 @@ impl Reply for Resolved {
 }
 
 /// `wskctl stats`: `name value`, one counter per line, aligned;
-/// `{"endpoints_open":0,...,"uptime_ms":N,"held":{...}}`: every STATS counter under its field
-/// name, then what the WSK library holds (HELD; `null` from a driver without it).
+/// `{"endpoints_open":0,...,"uptime_ms":N,"connections_refused":N,"limits":{...},"held":{...}}`:
+/// every STATS counter under its field name, the driver's limits, then what the WSK library
+/// holds (HELD; `null` from a driver without it).
 #[derive(Debug, Serialize)]
 pub(crate) struct DriverStats {
     endpoints_open: u32,
@@ -767,7 +770,19 @@ pub(crate) struct DriverStats {
     connections_served: u64,
     errors: u64,
     uptime_ms: u64,
+    connections_refused: u64,
+    limits: DriverLimits,
     held: Option<DriverHeld>,
+}
+
+/// The driver's limits inside [`DriverStats`] (its registry parameters as it applied them).
+#[derive(Debug, Serialize)]
+pub(crate) struct DriverLimits {
+    max_endpoints: u32,
+    max_connections_per_listener: u32,
+    quota_endpoints: u32,
+    quota_pended: u32,
+    quota_locked_bytes: u64,
 }
 
 /// The HELD counters inside [`DriverStats`].
@@ -807,6 +822,14 @@ impl From<&Stats> for DriverStats {
             connections_served: stats.connections_served,
             errors: stats.errors,
             uptime_ms: stats.uptime_ms,
+            connections_refused: stats.connections_refused,
+            limits: DriverLimits {
+                max_endpoints: stats.max_endpoints,
+                max_connections_per_listener: stats.max_connections_per_listener,
+                quota_endpoints: stats.quota_endpoints,
+                quota_pended: stats.quota_pended,
+                quota_locked_bytes: stats.quota_locked_bytes,
+            },
             held: None,
         }
     }
@@ -822,7 +845,19 @@ impl Reply for DriverStats {
             ("bytes received", self.bytes_received.to_string()),
             ("connections served", self.connections_served.to_string()),
             ("errors", self.errors.to_string()),
+            ("connections refused", self.connections_refused.to_string()),
             ("uptime", age_text(self.uptime_ms)),
+            ("max endpoints", self.limits.max_endpoints.to_string()),
+            (
+                "max conns/listener",
+                self.limits.max_connections_per_listener.to_string(),
+            ),
+            ("quota endpoints", self.limits.quota_endpoints.to_string()),
+            ("quota pended", self.limits.quota_pended.to_string()),
+            (
+                "quota locked bytes",
+                self.limits.quota_locked_bytes.to_string(),
+            ),
         ];
         if let Some(held) = &self.held {
             rows.extend([
@@ -900,6 +935,72 @@ impl ServiceStatus {
 impl Reply for ServiceStatus {
     fn text(&self) -> String {
         format!("service {}: {}", self.name, self.state_text)
+    }
+}
+
+/// `wskctl driver parameters`: one line per parameter (name, value set or `-`, value the
+/// driver applies at its next load, range, meaning);
+/// `{"service":"WskRs","parameters":[{"name":"MaxEndpoints","set":null,"applied":4096,"default":4096,"min":16,"max":65536},...]}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct DriverParameters {
+    service: String,
+    parameters: Vec<ParameterValue>,
+}
+
+/// One parameter inside [`DriverParameters`].
+#[derive(Debug, Serialize)]
+pub(crate) struct ParameterValue {
+    name: &'static str,
+    set: Option<u32>,
+    applied: u32,
+    default: u32,
+    min: u32,
+    max: u32,
+    #[serde(skip)]
+    meaning: &'static str,
+}
+
+impl DriverParameters {
+    /// Service `service`'s parameters: each with the value set in the registry, if any.
+    pub(crate) fn new(
+        service: &str,
+        values: impl IntoIterator<Item = (&'static DriverParameter, Option<u32>)>,
+    ) -> Self {
+        Self {
+            service: service.to_owned(),
+            parameters: values
+                .into_iter()
+                .map(|(p, set)| ParameterValue {
+                    name: p.name,
+                    set,
+                    applied: p.applied(set),
+                    default: p.default,
+                    min: p.min,
+                    max: p.max,
+                    meaning: p.meaning,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Reply for DriverParameters {
+    fn text(&self) -> String {
+        let mut text = format!(
+            "service {} (read when the driver loads):\n{:<27}{:>10}{:>10}  {:<15}meaning\n",
+            self.service, "parameter", "set", "applied", "range"
+        );
+        for p in &self.parameters {
+            let set = p.set.map_or_else(|| "-".to_owned(), |v| v.to_string());
+            let range = format!("{}..{}", p.min, p.max);
+            let _ = writeln!(
+                text,
+                "{:<27}{set:>10}{:>10}  {range:<15}{}",
+                p.name, p.applied, p.meaning
+            );
+        }
+        text.truncate(text.trim_end().len());
+        text
     }
 }
 
@@ -1236,11 +1337,40 @@ mod tests {
             connections_served: 6,
             errors: 7,
             uptime_ms: 8000,
+            connections_refused: 2,
+            max_endpoints: 4096,
+            max_connections_per_listener: 16384,
+            quota_endpoints: 64,
+            quota_pended: 32,
+            quota_locked_bytes: 16 << 20,
         };
         assert_eq!(
             to_json(&DriverStats::from(&stats)),
-            r#"{"endpoints_open":1,"endpoints_peak":2,"endpoints_opened":3,"bytes_sent":4,"bytes_received":5,"connections_served":6,"errors":7,"uptime_ms":8000,"held":null}"#
+            r#"{"endpoints_open":1,"endpoints_peak":2,"endpoints_opened":3,"bytes_sent":4,"bytes_received":5,"connections_served":6,"errors":7,"uptime_ms":8000,"connections_refused":2,"limits":{"max_endpoints":4096,"max_connections_per_listener":16384,"quota_endpoints":64,"quota_pended":32,"quota_locked_bytes":16777216},"held":null}"#
         );
+        assert!(DriverStats::from(&stats)
+            .text()
+            .contains("max conns/listener  16384\n"));
+        let parameters = DriverParameters::new(
+            "WskRs",
+            wskrs_protocol::DRIVER_PARAMETERS
+                .iter()
+                .map(|p| (p, (p.name == "MaxEndpoints").then_some(8)))
+                .collect::<Vec<_>>(),
+        );
+        let json = to_json(&parameters);
+        assert!(
+            json.starts_with(
+                r#"{"service":"WskRs","parameters":[{"name":"MaxEndpoints","set":8,"applied":16,"default":4096,"min":16,"max":65536},"#
+            ),
+            "{json}"
+        );
+        let text = parameters.text();
+        assert!(
+            text.contains("\nMaxEndpoints                        8        16  16..65536      endpoints open at once"),
+            "{text}"
+        );
+        assert!(text.contains("\nEndpointsPerHandle                  -        64  1..65536"));
         let held = Held {
             pool_allocations: 9,
             pool_bytes: 1024,
@@ -1251,14 +1381,14 @@ mod tests {
         };
         let with_held = DriverStats::from(&stats).with_held(Some(&held));
         assert!(to_json(&with_held).ends_with(
-            r#""uptime_ms":8000,"held":{"pool_allocations":9,"pool_bytes":1024,"irps":2,"mdls":1,"sockets":3,"work_items":0}}"#
+            r#""quota_locked_bytes":16777216},"held":{"pool_allocations":9,"pool_bytes":1024,"irps":2,"mdls":1,"sockets":3,"work_items":0}}"#
         ));
         let text = with_held.text();
         assert!(text.contains("\npool bytes          1024\n"), "{text}");
         assert!(text.ends_with("work items          0"), "{text}");
-        assert!(DriverStats::from(&stats)
-            .text()
-            .ends_with("uptime              8.0s"));
+        let text = DriverStats::from(&stats).text();
+        assert!(text.contains("\nuptime              8.0s\n"), "{text}");
+        assert!(text.ends_with("quota locked bytes  16777216"), "{text}");
         assert_eq!(status_name(NtStatus::from_u32(0xC0DE_0001)), "0xC0DE0001");
     }
 

@@ -393,7 +393,8 @@ impl<R: PendingRequest> Driver<R> {
     fn check_pended_quota(&self, table: &Table<R>, new: &Pended) -> Result<(), NtStatus> {
         let (count, locked) = table.pended_by(new.caller);
         let locked = locked.saturating_add(new.locked);
-        if count >= self.quotas.pended || locked > self.quotas.locked_bytes {
+        let quotas = self.limits().quotas;
+        if count >= quotas.pended || locked > quotas.locked_bytes {
             return Err(NtStatus::QUOTA_EXCEEDED);
         }
         Ok(())

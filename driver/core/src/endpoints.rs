@@ -13,7 +13,7 @@ use core::time::Duration;
 
 use wsk::io::IoSlot;
 use wsk::task::DatagramTask;
-use wsk::{ConnectionSocket, DatagramSocket, NtStatus, SpinLock};
+use wsk::{ConnectionSocket, DatagramSocket, NtStatus, PoolBox, PoolSlice, SpinLock};
 use wskrs_protocol::{
     self as protocol, EndpointId, EndpointInfo, EndpointState, Service, WireAddr,
 };
@@ -22,9 +22,6 @@ use crate::direct::{DirectIo, Pended, PendingOp, PendingRequest};
 use crate::services::{ServedConnection, ServiceListener, ServiceStats, UdpEchoSession};
 use crate::ticket::Direction;
 use crate::{Caller, Identity, Requester};
-
-/// Most endpoints the driver holds at once.
-pub(crate) const MAX_ENDPOINTS: usize = 256;
 
 pub(crate) enum Kind<R: PendingRequest> {
     /// `socket` is `None` while an operation has it out of the table. Fields drop in order:
@@ -485,8 +482,42 @@ impl<R: PendingRequest> Endpoint<R> {
     }
 }
 
+/// The table's slots: allocated on first use with the driver's configured number of
+/// endpoints ([`crate::Limits::endpoints`]). A slot holds a pointer, so a scan of thousands
+/// of mostly empty slots reads a few pages, not every endpoint.
+pub(crate) struct Slots<R: PendingRequest> {
+    slots: Option<PoolSlice<Option<PoolBox<Endpoint<R>>>>>,
+    capacity: usize,
+}
+
+impl<R: PendingRequest> Slots<R> {
+    const fn unallocated(capacity: usize) -> Self {
+        Self {
+            slots: None,
+            capacity,
+        }
+    }
+
+    pub(crate) fn iter(&self) -> core::slice::Iter<'_, Option<PoolBox<Endpoint<R>>>> {
+        self.slots.as_deref().unwrap_or(&[]).iter()
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> core::slice::IterMut<'_, Option<PoolBox<Endpoint<R>>>> {
+        self.slots.as_deref_mut().unwrap_or(&mut []).iter_mut()
+    }
+
+    /// A free slot, allocating the table first if needed; `None` when it is full or cannot
+    /// be allocated. IRQL <= DISPATCH_LEVEL.
+    fn free_slot(&mut self) -> Option<&mut Option<PoolBox<Endpoint<R>>>> {
+        if self.slots.is_none() {
+            self.slots = PoolSlice::try_new_with(self.capacity, |_| None).ok();
+        }
+        self.iter_mut().find(|s| s.is_none())
+    }
+}
+
 pub(crate) struct Table<R: PendingRequest> {
-    pub(crate) slots: [Option<Endpoint<R>>; MAX_ENDPOINTS],
+    pub(crate) slots: Slots<R>,
     next_id: u64,
     /// Most endpoints open at once since load.
     peak: usize,
@@ -504,6 +535,7 @@ impl<R: PendingRequest> Table<R> {
             .iter_mut()
             .flatten()
             .find(|e| e.id == id && e.reachable_by(requester))
+            .map(|e| &mut **e)
             .ok_or(NtStatus::NOT_FOUND)
     }
 
@@ -543,14 +575,19 @@ impl<R: PendingRequest> Table<R> {
 
     /// The endpoint `id`, whoever owns it (completions and timers).
     pub(crate) fn find_any(&mut self, id: EndpointId) -> Option<&mut Endpoint<R>> {
-        self.slots.iter_mut().flatten().find(|e| e.id == id)
+        self.slots
+            .iter_mut()
+            .flatten()
+            .find(|e| e.id == id)
+            .map(|e| &mut **e)
     }
 
     fn take_where(&mut self, pick: impl Fn(&Endpoint<R>) -> bool) -> Option<Endpoint<R>> {
         self.slots
             .iter_mut()
-            .find(|s| s.as_ref().is_some_and(&pick))
+            .find(|s| s.as_deref().is_some_and(&pick))
             .and_then(Option::take)
+            .map(PoolBox::into_inner)
     }
 }
 
@@ -560,16 +597,46 @@ pub(crate) struct EndpointTable<R: PendingRequest> {
 }
 
 impl<R: PendingRequest> EndpointTable<R> {
-    /// An empty table. It is large (hundreds of slots): build it only in a static
-    /// initializer, where it is evaluated at compile time, never on a kernel stack.
-    #[allow(clippy::large_stack_arrays)]
-    pub(crate) const fn new() -> Self {
+    /// An empty table of `capacity` endpoints (allocated on first use).
+    pub(crate) const fn new(capacity: usize) -> Self {
         Self {
             inner: SpinLock::new(Table {
-                slots: [const { None }; MAX_ENDPOINTS],
+                slots: Slots::unallocated(capacity),
                 next_id: 1,
                 peak: 0,
             }),
+        }
+    }
+
+    /// Sets how many endpoints the table holds (re-allocating it if it was allocated); only
+    /// while it holds none. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn set_capacity(&self, capacity: usize) -> Result<(), NtStatus> {
+        let mut t = self.inner.lock();
+        if t.slots.iter().any(Option::is_some) {
+            return Err(NtStatus::INVALID_DEVICE_STATE);
+        }
+        if t.slots.slots.is_some() {
+            t.slots.slots = Some(PoolSlice::try_new_with(capacity, |_| None)?);
+        }
+        t.slots.capacity = capacity;
+        Ok(())
+    }
+
+    /// Allocates the slots if they are not yet. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn allocate(&self) -> Result<(), NtStatus> {
+        let mut t = self.inner.lock();
+        if t.slots.slots.is_none() {
+            t.slots.slots = Some(PoolSlice::try_new_with(t.slots.capacity, |_| None)?);
+        }
+        Ok(())
+    }
+
+    /// Frees the slots of an empty table (unload); the next endpoint would allocate them again.
+    /// IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn release(&self) {
+        let mut t = self.inner.lock();
+        if !t.slots.iter().any(Option::is_some) {
+            t.slots.slots = None;
         }
     }
 
@@ -589,38 +656,44 @@ impl<R: PendingRequest> EndpointTable<R> {
     /// IRQL <= DISPATCH_LEVEL.
     pub(crate) fn insert(
         &self,
-        mut endpoint: Endpoint<R>,
+        endpoint: Endpoint<R>,
         quota: usize,
         reject: impl FnOnce(Endpoint<R>),
     ) -> Result<EndpointId, NtStatus> {
+        let mut endpoint = match PoolBox::try_new_or_return(endpoint) {
+            Ok(boxed) => boxed,
+            Err(endpoint) => {
+                reject(endpoint);
+                return Err(NtStatus::INSUFFICIENT_RESOURCES);
+            }
+        };
         let (rejected, status) = {
             let mut t = self.inner.lock();
             if t.owned_by(endpoint.owner) >= quota {
-                drop(t);
-                reject(endpoint);
-                return Err(NtStatus::QUOTA_EXCEEDED);
-            }
-            let reserved = endpoint.id.0 != 0;
-            let id = if reserved {
-                endpoint.id
+                (endpoint, NtStatus::QUOTA_EXCEEDED)
             } else {
-                EndpointId(t.next_id)
-            };
-            match t.slots.iter_mut().find(|s| s.is_none()) {
-                Some(slot) => {
-                    endpoint.id = id;
-                    *slot = Some(endpoint);
-                    if !reserved {
-                        t.next_id = t.next_id.saturating_add(1);
+                let reserved = endpoint.id.0 != 0;
+                let id = if reserved {
+                    endpoint.id
+                } else {
+                    EndpointId(t.next_id)
+                };
+                match t.slots.free_slot() {
+                    Some(slot) => {
+                        endpoint.id = id;
+                        *slot = Some(endpoint);
+                        if !reserved {
+                            t.next_id = t.next_id.saturating_add(1);
+                        }
+                        let open = t.slots.iter().flatten().count();
+                        t.peak = t.peak.max(open);
+                        return Ok(id);
                     }
-                    let open = t.slots.iter().flatten().count();
-                    t.peak = t.peak.max(open);
-                    return Ok(id);
+                    None => (endpoint, NtStatus::INSUFFICIENT_RESOURCES),
                 }
-                None => (endpoint, NtStatus::INSUFFICIENT_RESOURCES),
             }
         };
-        reject(rejected);
+        reject(PoolBox::into_inner(rejected));
         Err(status)
     }
 
@@ -742,7 +815,7 @@ impl<R: PendingRequest> EndpointTable<R> {
         t.slots
             .iter()
             .flatten()
-            .map(Endpoint::<R>::service_stats)
+            .map(|e| e.service_stats())
             .fold((0, 0), |(s, r), x| {
                 (
                     s.saturating_add(x.bytes_sent),

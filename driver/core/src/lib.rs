@@ -86,13 +86,56 @@ pub struct Quotas {
 }
 
 impl Quotas {
-    /// The defaults: 64 endpoints (a quarter of the table), 32 pended requests, 16 MiB locked
-    /// (four requests of the largest transfer).
+    /// The defaults: 64 endpoints, 32 pended requests, 16 MiB locked (four requests of the
+    /// largest transfer).
     pub const DEFAULT: Self = Self {
-        endpoints: 64,
-        pended: 32,
-        locked_bytes: 16 << 20,
+        endpoints: wskrs_protocol::PARAM_ENDPOINTS_PER_HANDLE.default as usize,
+        pended: wskrs_protocol::PARAM_PENDED_REQUESTS_PER_HANDLE.default as usize,
+        locked_bytes: wskrs_protocol::PARAM_LOCKED_BYTES_PER_HANDLE.default as usize,
     };
+}
+
+/// What the driver holds at most, set at load from the service's registry parameters
+/// ([`wskrs_protocol::DRIVER_PARAMETERS`], read by the shell) and reported by STATS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Endpoints open at once (the endpoint table's slots).
+    pub endpoints: usize,
+    /// Connections one in-kernel listener serves (or queues for ACCEPT) at once: the most a
+    /// TCP_LISTEN may ask for.
+    pub connections_per_listener: usize,
+    /// Per-handle quotas.
+    pub quotas: Quotas,
+}
+
+impl Limits {
+    /// The defaults (every parameter absent): sized for a server.
+    pub const DEFAULT: Self = Self {
+        endpoints: wskrs_protocol::PARAM_MAX_ENDPOINTS.default as usize,
+        connections_per_listener: wskrs_protocol::PARAM_MAX_CONNECTIONS_PER_LISTENER.default
+            as usize,
+        quotas: Quotas::DEFAULT,
+    };
+
+    /// The limits the service's parameters give ([`wskrs_protocol::DRIVER_PARAMETERS`]),
+    /// each value clamped to its range and each absent one at its default. `value` reads a
+    /// parameter by its name. IRQL: the caller's (registry reads: PASSIVE_LEVEL).
+    #[must_use]
+    pub fn from_parameters(value: impl Fn(&str) -> Option<u32>) -> Self {
+        use wskrs_protocol as p;
+        let read = |parameter: &p::DriverParameter| {
+            usize::try_from(parameter.applied(value(parameter.name))).unwrap_or(usize::MAX)
+        };
+        Self {
+            endpoints: read(&p::PARAM_MAX_ENDPOINTS),
+            connections_per_listener: read(&p::PARAM_MAX_CONNECTIONS_PER_LISTENER),
+            quotas: Quotas {
+                endpoints: read(&p::PARAM_ENDPOINTS_PER_HANDLE),
+                pended: read(&p::PARAM_PENDED_REQUESTS_PER_HANDLE),
+                locked_bytes: read(&p::PARAM_LOCKED_BYTES_PER_HANDLE),
+            },
+        }
+    }
 }
 
 /// Most handles the driver tells apart by identity at once.
@@ -161,6 +204,8 @@ struct Totals {
     bytes_received: AtomicU64,
     /// Connections served by listeners that have closed (open ones report their own).
     connections_served: AtomicU64,
+    /// Connections refused by listeners that have closed (open ones report their own).
+    connections_refused: AtomicU64,
     errors: AtomicU64,
 }
 
@@ -171,7 +216,7 @@ pub struct Driver<R: PendingRequest> {
     client: SpinLock<Option<WskClient>>,
     endpoints: EndpointTable<R>,
     handles: SpinLock<Handles>,
-    quotas: Quotas,
+    limits: SpinLock<Limits>,
     totals: Totals,
     /// Sequence numbers of data requests (tickets).
     sequence: AtomicU64,
@@ -198,32 +243,57 @@ impl<R: PendingRequest> Driver<R> {
             handles: SpinLock::new(Handles {
                 slots: [None; MAX_HANDLES],
             }),
-            quotas,
+            limits: SpinLock::new(Limits {
+                quotas,
+                ..Limits::DEFAULT
+            }),
             sequence: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             timer: SpinLock::new(None),
             register,
             client: SpinLock::new(None),
-            endpoints: EndpointTable::new(),
+            endpoints: EndpointTable::new(Limits::DEFAULT.endpoints),
             totals: Totals {
                 loaded_ms: AtomicU64::new(0),
                 endpoints_opened: AtomicU64::new(0),
                 bytes_sent: AtomicU64::new(0),
                 bytes_received: AtomicU64::new(0),
                 connections_served: AtomicU64::new(0),
+                connections_refused: AtomicU64::new(0),
                 errors: AtomicU64::new(0),
             },
         }
+    }
+
+    /// Sets the driver's limits (from the service's parameters: [`Limits::from_parameters`]).
+    /// Call from the entry point, before any request. IRQL <= DISPATCH_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_INVALID_DEVICE_STATE` while an endpoint exists;
+    /// `STATUS_INSUFFICIENT_RESOURCES` when a table of that size cannot be allocated (the
+    /// limits are unchanged then).
+    pub fn set_limits(&self, limits: Limits) -> Result<(), NtStatus> {
+        self.endpoints.set_capacity(limits.endpoints)?;
+        *self.limits.lock() = limits;
+        Ok(())
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        *self.limits.lock()
     }
 
     /// Records the load time and starts the deadline timer of pended requests (call from
     /// the entry point). IRQL: PASSIVE_LEVEL.
     ///
     /// # Errors
-    /// `STATUS_INSUFFICIENT_RESOURCES` when the timer cannot be allocated.
+    /// `STATUS_INSUFFICIENT_RESOURCES` when the endpoint table or the timer cannot be
+    /// allocated.
     pub fn loaded(&'static self) -> Result<(), NtStatus> {
         let now = u64::try_from(wsk::uptime().as_millis()).unwrap_or(u64::MAX);
         self.totals.loaded_ms.store(now, Ordering::Relaxed);
+        // The table now, so that what the driver holds idle is its baseline (HELD).
+        self.endpoints.allocate()?;
         let timer = PeriodicTimer::start(TICK, self, |driver: &&'static Self| driver.tick())
             .map_err(NtStatus::from)?;
         *self.timer.lock() = Some(timer);
@@ -333,6 +403,8 @@ impl<R: PendingRequest> Driver<R> {
         t.connections_served
             .fetch_add(served.served, Ordering::Relaxed);
         t.errors.fetch_add(served.refused, Ordering::Relaxed);
+        t.connections_refused
+            .fetch_add(served.refused, Ordering::Relaxed);
     }
 
     /// Closes an endpoint on a worker thread (closing waits). IRQL <= DISPATCH_LEVEL.
@@ -362,6 +434,7 @@ impl<R: PendingRequest> Driver<R> {
         while let Some(endpoint) = self.endpoints.remove_any() {
             self.close_endpoint(endpoint);
         }
+        self.endpoints.release();
         let client = self.client.lock().take();
         client.is_none_or(|c| c.shutdown(SHUTDOWN_TIMEOUT))
     }

@@ -189,7 +189,7 @@ impl<R: crate::PendingRequest> Driver<R> {
         ) {
             // Before any socket exists (a connect reaches the network); `insert` checks again.
             self.endpoints
-                .check_quota(requester.handle, self.quotas.endpoints)?;
+                .check_quota(requester.handle, self.limits().quotas.endpoints)?;
         }
         match request {
             Request::Info => {
@@ -259,6 +259,9 @@ impl<R: crate::PendingRequest> Driver<R> {
                     |options| ListenSocket::bind_with(&client, l.local, options, BIND_TIMEOUT),
                 )?;
                 let max = usize::try_from(l.max_connections).unwrap_or(usize::MAX);
+                if max > self.limits().connections_per_listener {
+                    return Err(NtStatus::INVALID_PARAMETER.into());
+                }
                 let id = self.endpoints.reserve_id();
                 let sink: Option<(&'static dyn AcceptSink, EndpointId)> =
                     (service == TcpService::Accept).then_some((self, id));
@@ -403,7 +406,7 @@ impl<R: crate::PendingRequest> Driver<R> {
     ) -> Result<EndpointId, NtStatus> {
         let id = self
             .endpoints
-            .insert(endpoint, self.quotas.endpoints, close)?;
+            .insert(endpoint, self.limits().quotas.endpoints, close)?;
         self.totals.endpoints_opened.fetch_add(1, Ordering::Relaxed);
         Ok(id)
     }
@@ -538,6 +541,8 @@ impl<R: crate::PendingRequest> Driver<R> {
 
     fn stats(&self) -> protocol::Stats {
         let t = &self.totals;
+        let limits = self.limits();
+        let wire_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let now = u64::try_from(wsk::uptime().as_millis()).unwrap_or(u64::MAX);
         let (open, peak) = self.endpoints.open_and_peak();
         protocol::Stats {
@@ -561,6 +566,15 @@ impl<R: crate::PendingRequest> Driver<R> {
                 .load(Ordering::Relaxed)
                 .saturating_add(self.endpoints.connections_refused()),
             uptime_ms: now.saturating_sub(t.loaded_ms.load(Ordering::Relaxed)),
+            connections_refused: t
+                .connections_refused
+                .load(Ordering::Relaxed)
+                .saturating_add(self.endpoints.connections_refused()),
+            max_endpoints: wire_u32(limits.endpoints),
+            max_connections_per_listener: wire_u32(limits.connections_per_listener),
+            quota_endpoints: wire_u32(limits.quotas.endpoints),
+            quota_pended: wire_u32(limits.quotas.pended),
+            quota_locked_bytes: u64::try_from(limits.quotas.locked_bytes).unwrap_or(u64::MAX),
         }
     }
 }

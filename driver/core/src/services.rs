@@ -11,13 +11,10 @@ use wsk::task::{
     ListenHandler, ListenTask,
 };
 use wsk::{
-    AcceptedConnection, ConnectionSocket, Error, ListenSocket, NtStatus, PoolArc, SpinLock,
-    TcpOptions,
+    AcceptedConnection, ConnectionSocket, Error, ListenSocket, NtStatus, PoolArc, PoolSlice,
+    SpinLock, TcpOptions,
 };
 use wskrs_protocol::EndpointId;
-
-/// Most connections one listener serves at once; more are closed on arrival.
-pub(crate) const MAX_SESSIONS: usize = 256;
 
 /// A session's buffer (one request in flight at a time: a receive is echoed before the next
 /// is issued). 64 KiB takes a 64 KiB message in one receive and sends it back in one send:
@@ -127,7 +124,8 @@ enum Slot {
 }
 
 struct ServiceState {
-    sessions: SpinLock<[Slot; MAX_SESSIONS]>,
+    /// One slot per connection the listener serves at once (its `max_connections`).
+    sessions: SpinLock<PoolSlice<Slot>>,
     /// Accept mode: connections waiting for ACCEPT.
     queue: SpinLock<AcceptQueue>,
     stopping: AtomicBool,
@@ -144,9 +142,11 @@ pub(crate) struct ServiceListener {
 }
 
 impl ServiceState {
-    fn try_new() -> Result<PoolArc<Self>, NtStatus> {
+    /// A state serving at most `sessions` connections at once. IRQL <= DISPATCH_LEVEL.
+    fn try_new(sessions: usize) -> Result<PoolArc<Self>, NtStatus> {
+        let slots = PoolSlice::try_new_with(sessions.max(1), |_| Slot::Free)?;
         Ok(PoolArc::try_new(ServiceState {
-            sessions: SpinLock::new([const { Slot::Free }; MAX_SESSIONS]),
+            sessions: SpinLock::new(slots),
             queue: SpinLock::new(AcceptQueue::new()),
             stopping: AtomicBool::new(false),
             served: AtomicU64::new(0),
@@ -238,7 +238,7 @@ impl ServedConnection {
         service: TcpService,
     ) -> Result<Self, NtStatus> {
         without_nagle(&mut connection);
-        let state = match ServiceState::try_new() {
+        let state = match ServiceState::try_new(1) {
             Ok(state) => state,
             Err(status) => {
                 connection.close_later();
@@ -280,8 +280,8 @@ impl ServiceListener {
             // they are.
             without_nagle(&mut listener);
         }
-        let state = ServiceState::try_new()?;
-        let max_sessions = max_sessions.clamp(1, MAX_SESSIONS);
+        let max_sessions = max_sessions.max(1);
+        let state = ServiceState::try_new(max_sessions)?;
         let acceptor = ListenTask::start(
             listener,
             ServiceAcceptor {

@@ -271,12 +271,18 @@ fn send_on_a_listener_or_udp_socket_is_invalid_device_state() {
 
 #[test]
 fn a_full_table_answers_insufficient_resources_and_closes_the_rejected_socket() {
-    // One handle may fill the table here (the default quota is a quarter of it).
-    let setup = Setup::with_quotas(wskrs_driver::Quotas {
-        endpoints: usize::MAX,
-        ..wskrs_driver::Quotas::DEFAULT
-    });
+    // One handle may fill a table of 256 here.
+    let setup = Setup::start();
     let d = setup.driver;
+    d.set_limits(wskrs_driver::Limits {
+        endpoints: 256,
+        quotas: wskrs_driver::Quotas {
+            endpoints: usize::MAX,
+            ..wskrs_driver::Quotas::DEFAULT
+        },
+        ..wskrs_driver::Limits::DEFAULT
+    })
+    .unwrap();
     let mut ids = Vec::new();
     for _ in 0..256 {
         ids.push(

@@ -454,6 +454,7 @@ fn a_listener_serves_at_most_max_connections_at_once() {
     );
     let errors_before_close = stats(d).errors;
     assert!(errors_before_close >= 1, "STATS counts the refusal");
+    assert_eq!(stats(d).connections_refused, 1, "STATS names it a refusal");
     // When the first goes away, there is room again.
     close(d, ALICE, first.id).unwrap();
     eventually("the first session ended", || {
@@ -466,6 +467,7 @@ fn a_listener_serves_at_most_max_connections_at_once() {
     // Closing the listener keeps its refusals in STATS.
     close(d, ALICE, l.id).unwrap();
     assert!(stats(d).errors >= errors_before_close);
+    assert_eq!(stats(d).connections_refused, 1);
     setup.finish();
 }
 
@@ -782,12 +784,18 @@ fn a_descriptor_given_at_creation_reads_back_as_the_same_sddl_and_is_released() 
 /// the fake kernel records any wait as a violation (`Setup::finish` asserts there is none).
 #[test]
 fn a_connection_accepted_into_a_full_table_is_refused_without_waiting() {
-    // One handle fills the table (the default quota is a quarter of it).
-    let setup = Setup::with_quotas(wskrs_driver::Quotas {
-        endpoints: usize::MAX,
-        ..wskrs_driver::Quotas::DEFAULT
-    });
+    // One handle fills a small table.
+    let setup = Setup::start();
     let d = setup.driver;
+    d.set_limits(wskrs_driver::Limits {
+        endpoints: 64,
+        quotas: wskrs_driver::Quotas {
+            endpoints: usize::MAX,
+            ..wskrs_driver::Quotas::DEFAULT
+        },
+        ..wskrs_driver::Limits::DEFAULT
+    })
+    .unwrap();
     let at = addr("127.0.0.1:9500");
     let l = listen(d, ALICE, at, Service::None, false).unwrap();
     let mut fillers = Vec::new();

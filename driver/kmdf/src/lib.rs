@@ -82,8 +82,9 @@ use wdk_sys::{
     WDF_OBJECT_CONTEXT_TYPE_INFO,
 };
 use wsk::io::MdlBuffer;
+use wsk::driver::ServiceParameters;
 use wsk::{NtStatus, WskClient};
-use wskrs_driver::{Caller, Completion, Driver, PendingRequest, Ticket};
+use wskrs_driver::{Caller, Completion, Driver, Limits, PendingRequest, Ticket};
 use wskrs_protocol::IoctlCode;
 
 /// The core, shared by every callback.
@@ -156,6 +157,15 @@ pub unsafe extern "system" fn DriverEntry(
     driver: PDRIVER_OBJECT,
     registry_path: PCUNICODE_STRING,
 ) -> NTSTATUS {
+    // The limits in the service key's Parameters (defaults where absent), before any request.
+    // SAFETY: `registry_path` is the system's counted string (caller's contract); wdk-sys's
+    // UNICODE_STRING is the same C struct as wsk-bindings'.
+    let limits = match unsafe { ServiceParameters::open(registry_path.cast()) } {
+        Ok(parameters) => Limits::from_parameters(|name| parameters.dword(name)),
+        Err(_) => Limits::DEFAULT,
+    };
+    // Cannot fail: no request has arrived.
+    let _ = DRIVER.set_limits(limits);
     // WDF_DRIVER_CONFIG_INIT with no EvtDriverDeviceAdd; a non-PnP driver must register
     // EvtDriverUnload itself to be unloadable (WDF_DRIVER_INIT_FLAGS docs; NONPNP sample).
     // The flag values are small and non-negative: the cast from the C enum's type is exact.

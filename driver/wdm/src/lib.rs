@@ -20,10 +20,11 @@
 use core::ptr::NonNull;
 use core::time::Duration;
 
+use wsk::driver::ServiceParameters;
 use wsk::io::MdlBuffer;
 use wsk::{NtStatus, WskClient};
 use wsk_bindings::{self as sys, irp};
-use wskrs_driver::{Caller, Driver, PendingRequest, Ticket};
+use wskrs_driver::{Caller, Driver, Limits, PendingRequest, Ticket};
 use wskrs_kernel::{
     complete_irp, CancelSpinLockGuard, ControlDeviceSlot, ControlDeviceSpec, DispatchTable,
 };
@@ -58,8 +59,16 @@ fn register_wsk(capture_wait: Duration) -> wsk::Result<WskClient> {
 #[no_mangle]
 pub unsafe extern "system" fn DriverEntry(
     driver: *mut sys::DRIVER_OBJECT,
-    _registry_path: *mut sys::UNICODE_STRING,
+    registry_path: *mut sys::UNICODE_STRING,
 ) -> i32 {
+    // The limits in the service key's Parameters (defaults where absent), before any request.
+    // SAFETY: `registry_path` is the I/O manager's counted string (caller's contract).
+    let limits = match unsafe { ServiceParameters::open(registry_path) } {
+        Ok(parameters) => Limits::from_parameters(|name| parameters.dword(name)),
+        Err(_) => Limits::DEFAULT,
+    };
+    // Cannot fail: no request has arrived.
+    let _ = DRIVER.set_limits(limits);
     // SAFETY: `driver` is valid (I/O manager contract).
     if let Err(status) = unsafe { DEVICE.create(driver) } {
         return status.0;

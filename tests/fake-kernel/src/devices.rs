@@ -255,6 +255,11 @@ pub(crate) fn open_handle(object: usize) -> usize {
     value
 }
 
+/// Kernel handles open now (devices' and registry keys'): a driver closes each it opens.
+pub fn open_kernel_handles() -> usize {
+    lock(&HANDLES).len()
+}
+
 /// The object a kernel handle names, if it is open.
 pub(crate) fn handle_object(handle: usize) -> Option<usize> {
     lock(&HANDLES)

@@ -12,6 +12,8 @@
 //!   thread, at "PASSIVE_LEVEL"), interrupt time and delays (scalable, see [`set_time_scale`]).
 //! - The [`devices`] module: `IoCreateDevice`/`IoDeleteDevice`/`IoCreateSymbolicLink`/
 //!   `IoDeleteSymbolicLink`, with injectable failures and the list of what exists.
+//! - The [`registry`] module: `ZwOpenKey`/`ZwQueryValueKey` over `REG_DWORD` values a test
+//!   sets (a driver's service parameters).
 //! - The [`timer`] module: kernel timers (one-shot and periodic, relative due times in virtual
 //!   time) whose DPCs run at DISPATCH_LEVEL on a timer thread; `KeCancelTimer` and
 //!   `KeFlushQueuedDpcs` as documented; freeing a queued timer or a running DPC is a violation.
@@ -49,6 +51,7 @@ pub mod locked;
 pub mod netio;
 pub mod ntoskrnl;
 pub mod provider;
+pub mod registry;
 pub mod security;
 mod state;
 pub mod timer;
@@ -206,6 +209,7 @@ impl Kernel {
         provider::reset();
         netio::reset();
         devices::reset();
+        registry::reset();
         security::reset();
         timer::reset();
         lock(&VIOLATIONS).clear();

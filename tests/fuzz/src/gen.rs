@@ -201,7 +201,10 @@ pub(crate) fn valid(rng: &mut Rng, code: IoctlCode, targets: &Targets, known: &[
                 .unwrap_or_default();
             (input, protocol::resolve_output_len(rng.below(8)))
         }
-        IoctlCode::STATS => (protocol::encode_stats().to_vec(), 64),
+        IoctlCode::STATS => (
+            protocol::encode_stats().to_vec(),
+            size_of::<protocol::wire::StatsReply>(),
+        ),
         IoctlCode::HELD => (protocol::encode_held().to_vec(), 56),
         IoctlCode::ACCEPT => (
             protocol::encode_accept(id(rng, known), timeout_ms(rng), false).to_vec(),

@@ -19,6 +19,9 @@
 //!     ports from FIRST_PORT up), closed
 //!     with an ACCEPT pending on every listener (`close`), or detached and left for an unload
 //!     (`detach`); prints a JSON line.
+//! wskrs-fuzz scale connect COUNT ADDR
+//!     COUNT detached TCP connections to ADDR on one handle, left open for the caller;
+//!     prints a JSON line.
 //! ```
 //!
 //! Worker `i` draws from `Rng::new(SEED + i)`: the choices are the seed's, while the order
@@ -81,6 +84,12 @@ fn dispatch(words: &[&str]) -> Result<String, String> {
             })
         }
         ["cleanup"] => run::cleanup(),
+        ["scale", "connect", count, remote] => scale::connect(
+            number(count)?,
+            remote
+                .parse()
+                .map_err(|_| format!("`{remote}` is not an address"))?,
+        ),
         ["scale", mode, handles, per_handle, first_port] => scale::scale(
             mode,
             number(handles)?,
@@ -88,7 +97,7 @@ fn dispatch(words: &[&str]) -> Result<String, String> {
             number(first_port)?,
         ),
         _ => Err(format!(
-            "usage: run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS [skip=CODE,...] [thread-exits=PERCENT] | cleanup | scale close|detach HANDLES PER_HANDLE FIRST_PORT (got {words:?})"
+            "usage: run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS [skip=CODE,...] [thread-exits=PERCENT] | cleanup | scale close|detach HANDLES PER_HANDLE FIRST_PORT | scale connect COUNT ADDR (got {words:?})"
         )),
     }
 }

@@ -5,6 +5,10 @@
 //!   `STATUS_CANCELLED`, and the time from the first close to the last completion is reported.
 //! - `detach`: the listeners are detached and the handles closed with nothing pending; the
 //!   endpoints (and their sockets) stay for the caller to unload the driver under them.
+//! - `connect` (issue 11's scale item): one handle opens COUNT detached TCP connections to a
+//!   peer, as fast as the driver answers, and closes; the connections stay for the caller
+//!   (they count against the handle's endpoint quota until then: the driver's
+//!   `EndpointsPerHandle` parameter must allow COUNT).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -160,5 +164,45 @@ pub(crate) fn scale(
         "{{\"event\":\"scale\",\"mode\":\"{mode}\",\"handles\":{handles},\"listeners\":{listeners},\
          \"pended\":{pended},\"closed_ms\":{closed_ms},\"completed_ms\":{completed_ms},\
          \"statuses\":{{{list}}}}}"
+    ))
+}
+
+/// `scale connect COUNT ADDR`: COUNT detached TCP connections to ADDR on one handle, then
+/// the handle is closed. Prints one JSON line with the time taken; the first failure ends
+/// the run with its status and how many were open.
+pub(crate) fn connect(count: usize, remote: SocketAddr) -> Result<String, String> {
+    const CONNECT_TIMEOUT_MS: u32 = 10_000;
+    let handle = Handle::open(USER_DEVICE_PATH).map_err(|e| format!("open: {e}"))?;
+    let started = Instant::now();
+    let mut first_id = None;
+    for opened in 0..count {
+        let (status, reply) = call(
+            &handle,
+            Planned {
+                code: IoctlCode::TCP_CONNECT.0,
+                input: protocol::encode_tcp_connect(remote, None, true, CONNECT_TIMEOUT_MS)
+                    .to_vec(),
+                output_len: 80,
+                how: "scale".into(),
+            },
+        )?;
+        if status != 0 {
+            return Err(format!(
+                "TCP_CONNECT {} after {opened} connections: {}",
+                opened + 1,
+                status_name(status)
+            ));
+        }
+        let id = protocol::parse_endpoint_reply(&reply)
+            .map_err(|e| format!("TCP_CONNECT reply: {e:?}"))?
+            .id;
+        first_id.get_or_insert(id.0);
+    }
+    let connected_ms = started.elapsed().as_millis();
+    handle.close();
+    Ok(format!(
+        "{{\"event\":\"scale\",\"mode\":\"connect\",\"connections\":{count},\
+         \"first_id\":{},\"connected_ms\":{connected_ms}}}",
+        first_id.unwrap_or(0)
     ))
 }

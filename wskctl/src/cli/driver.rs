@@ -7,7 +7,7 @@ use clap::Subcommand;
 use wskrs_client::{
     ClientError, InstallOutcome, ServiceManager, StartOutcome, StopOutcome, UninstallOutcome,
 };
-use wskrs_protocol::SERVICE_NAME;
+use wskrs_protocol::{driver_parameter, DriverParameter, DRIVER_PARAMETERS, SERVICE_NAME};
 
 use super::Streams;
 use crate::output::{self, Format};
@@ -58,6 +58,26 @@ pub(crate) enum DriverCommand {
         #[arg(long, default_value = SERVICE_NAME)]
         name: String,
     },
+    /// Show or change the driver's parameters (its limits), read from the registry when the
+    /// driver loads: a change takes effect at the next `wskctl driver start`. Without
+    /// options, lists every parameter with the value set, the value the driver applies and
+    /// the range; `wskctl stats` shows what the running driver applied.
+    #[command(
+        after_help = "Examples:\n  wskctl driver parameters\n  wskctl driver parameters --set MaxEndpoints=8192 --set EndpointsPerHandle=2048\n  wskctl driver parameters --unset MaxEndpoints"
+    )]
+    Parameters {
+        /// The service name.
+        #[arg(long, default_value = SERVICE_NAME)]
+        name: String,
+        /// Set a parameter (NAME=VALUE; repeatable). Names: MaxEndpoints,
+        /// MaxConnectionsPerListener, EndpointsPerHandle, PendedRequestsPerHandle,
+        /// LockedBytesPerHandle.
+        #[arg(long, value_name = "NAME=VALUE", value_parser = parse_setting)]
+        set: Vec<(&'static DriverParameter, u32)>,
+        /// Remove a parameter, so the driver uses its default (repeatable).
+        #[arg(long, value_name = "NAME", value_parser = parse_parameter_name)]
+        unset: Vec<&'static DriverParameter>,
+    },
     /// Show whether the driver's service is installed and running.
     #[command(after_help = "Example:\n  wskctl driver status\n  service WskRs: running")]
     Status {
@@ -97,6 +117,21 @@ pub(crate) fn run(
                 UninstallOutcome::NotInstalled => format!("service {name} is not installed"),
             }
         }
+        DriverCommand::Parameters { name, set, unset } => {
+            for (parameter, value) in set {
+                manager.set_parameter(name, parameter, Some(*value))?;
+            }
+            for parameter in unset {
+                manager.set_parameter(name, parameter, None)?;
+            }
+            let values = DRIVER_PARAMETERS
+                .iter()
+                .map(|p| manager.parameter(name, p).map(|v| (p, v)))
+                .collect::<Result<Vec<_>, _>>()?;
+            return streams
+                .reply(format, &output::DriverParameters::new(name, values))
+                .map(|()| 0);
+        }
         DriverCommand::Status { name } => {
             let state = manager.status(name)?;
             return streams
@@ -106,6 +141,36 @@ pub(crate) fn run(
     };
     streams.line(&message)?;
     Ok(0)
+}
+
+/// A parameter by its name (any case), or a sentence naming the known ones.
+fn parse_parameter_name(text: &str) -> Result<&'static DriverParameter, String> {
+    driver_parameter(text).ok_or_else(|| {
+        let names: Vec<&str> = DRIVER_PARAMETERS.iter().map(|p| p.name).collect();
+        format!(
+            "unknown parameter `{text}`; the driver reads {}",
+            names.join(", ")
+        )
+    })
+}
+
+/// `NAME=VALUE` with VALUE inside the parameter's range.
+fn parse_setting(text: &str) -> Result<(&'static DriverParameter, u32), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: expected NAME=VALUE"))?;
+    let parameter = parse_parameter_name(name.trim())?;
+    let value: u32 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}`: {value} is not a whole number"))?;
+    if !(parameter.min..=parameter.max).contains(&value) {
+        return Err(format!(
+            "{} must be between {} and {} (got {value})",
+            parameter.name, parameter.min, parameter.max
+        ));
+    }
+    Ok((parameter, value))
 }
 
 /// Off Windows there is no service manager: every command fails with a sentence.
@@ -124,5 +189,32 @@ mod tests {
             "{}",
             out.stderr
         );
+        let out = wskctl(&driver, "driver parameters");
+        assert_eq!(out.code, 1);
+        assert!(
+            out.stderr
+                .starts_with("error: read parameters of service WskRs: "),
+            "{}",
+            out.stderr
+        );
+    }
+
+    #[test]
+    fn parameter_settings_are_checked_before_anything_is_written() {
+        use super::{parse_parameter_name, parse_setting};
+        let (p, v) = parse_setting("maxendpoints=8192").unwrap();
+        assert_eq!((p.name, v), ("MaxEndpoints", 8192));
+        assert_eq!(
+            parse_setting("MaxEndpoints=8").unwrap_err(),
+            "MaxEndpoints must be between 16 and 65536 (got 8)"
+        );
+        assert!(parse_setting("MaxEndpoints")
+            .unwrap_err()
+            .contains("NAME=VALUE"));
+        assert!(parse_setting("MaxEndpoints=x")
+            .unwrap_err()
+            .contains("not a whole number"));
+        let unknown = parse_parameter_name("Speed").unwrap_err();
+        assert!(unknown.starts_with("unknown parameter `Speed`; the driver reads MaxEndpoints, "));
     }
 }

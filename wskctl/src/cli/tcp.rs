@@ -149,7 +149,8 @@ pub(crate) struct ListenArgs {
     /// Keep the listener after wskctl exits (close it with `wskctl close`).
     #[arg(long)]
     pub(crate) detach: bool,
-    /// Connections served at once (0: the driver's default, 256; at most 256).
+    /// Connections served at once (0: the driver's default, 256; at most the driver's
+    /// MaxConnectionsPerListener, 16,384 unless configured: `wskctl stats` shows it).
     #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_CONNECTIONS)))]
     pub(crate) max_connections: u32,
     /// The listening socket's security descriptor, in SDDL (e.g. "D:P(A;;GA;;;SY)"): whom

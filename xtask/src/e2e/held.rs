@@ -22,6 +22,7 @@ const RELOADS: &[&str] = &[
     "unload_with_open_endpoints",
     "unload_with_hundreds_of_sockets",
     "unload_waits_for_held_requests",
+    "limits_from_parameters_hold_thousands",
 ];
 
 /// The counters before a case, and the number of endpoints open then.

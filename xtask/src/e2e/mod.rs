@@ -304,6 +304,11 @@ const CASES: &[CaseDef] = &[
         driver::unload_waits_for_held_requests,
         &[Need::HeldClose],
     ),
+    case(
+        "limits_from_parameters_hold_thousands",
+        scale::limits_from_parameters_hold_thousands,
+        &[Need::ConcurrentCloses],
+    ),
 ];
 
 /// Names accepted on the command line (`cargo xtask e2e NAME...`).
@@ -624,7 +629,8 @@ mod case_tests {
                 "listener_refuses_per_descriptor",
                 "close_handles_with_hundreds_pended",
                 "unload_with_hundreds_of_sockets",
-                "unload_waits_for_held_requests"
+                "unload_waits_for_held_requests",
+                "limits_from_parameters_hold_thousands"
             ]
         );
         assert!(CASES
