@@ -60,6 +60,29 @@ pub trait Transport: Send + Sync {
     fn cancel_target(&self) -> Option<Weak<dyn CancelIo>> {
         None
     }
+
+    /// Sends `METHOD_IN_DIRECT` requests (input, data) of one `code` in order, keeping up to
+    /// `depth` outstanding at once (the driver queues them per endpoint and direction and
+    /// completes them in order), and returns once every request it sent has completed: their
+    /// completions, in order. After a failure it sends no more, so the result may be shorter
+    /// than `requests`. The default sends one at a time.
+    fn ioctl_in_direct_pipelined(
+        &self,
+        code: u32,
+        requests: &[(&[u8], &[u8])],
+        depth: usize,
+    ) -> Vec<IoctlCompletion> {
+        let _ = depth;
+        let mut completions = Vec::with_capacity(requests.len());
+        for (input, data) in requests {
+            let completion = self.ioctl_in_direct(code, input, data);
+            completions.push(completion);
+            if !completion.status.is_success() {
+                break;
+            }
+        }
+        completions
+    }
 }
 
 /// A device is a transport too: requests go through its handle (the shell shares one
@@ -76,6 +99,16 @@ impl Transport for Device {
     fn cancel_target(&self) -> Option<Weak<dyn CancelIo>> {
         self.transport.cancel_target()
     }
+
+    fn ioctl_in_direct_pipelined(
+        &self,
+        code: u32,
+        requests: &[(&[u8], &[u8])],
+        depth: usize,
+    ) -> Vec<IoctlCompletion> {
+        self.transport
+            .ioctl_in_direct_pipelined(code, requests, depth)
+    }
 }
 
 /// A shared transport: the accepted streams of a [`KernelTcpListener`](crate::KernelTcpListener)
@@ -87,6 +120,15 @@ impl<T: Transport + ?Sized> Transport for Arc<T> {
 
     fn ioctl_in_direct(&self, code: u32, input: &[u8], data: &[u8]) -> IoctlCompletion {
         (**self).ioctl_in_direct(code, input, data)
+    }
+
+    fn ioctl_in_direct_pipelined(
+        &self,
+        code: u32,
+        requests: &[(&[u8], &[u8])],
+        depth: usize,
+    ) -> Vec<IoctlCompletion> {
+        (**self).ioctl_in_direct_pipelined(code, requests, depth)
     }
 
     fn cancel_target(&self) -> Option<Weak<dyn CancelIo>> {
@@ -129,6 +171,16 @@ pub struct RawReply {
     /// The bytes the driver returned (none when the status is an error).
     pub output: Vec<u8>,
 }
+
+/// Bytes per SEND when a large send is pipelined: a write of more is cut into SENDs of this
+/// size, [`SEND_PIPELINE_DEPTH`] outstanding at once. Measured under Wine (docs/performance.md):
+/// a request of 128 KiB costs less per byte than one of 4 MiB, and keeping several
+/// outstanding lets the driver start the next from the completion of the one before.
+pub const SEND_CHUNK: usize = 128 << 10;
+
+/// SENDs outstanding at once when a large send is pipelined (at most the driver's
+/// per-direction queue depth of 8).
+pub const SEND_PIPELINE_DEPTH: usize = 4;
 
 /// Room for this many LIST entries on the first try.
 const LIST_FIRST_GUESS: usize = 64;
@@ -880,7 +932,7 @@ impl Device {
     ///
     /// As [`Device::info`]; [`ClientError::Request`] with `InvalidParameter` if `data` is
     /// longer than [`MAX_TRANSFER`] (use [`Device::send_all`]); [`ClientError::Cancelled`];
-    /// `STATUS_DEVICE_BUSY` if another send is outstanding on the endpoint.
+    /// `STATUS_DEVICE_BUSY` if 8 sends are outstanding on the endpoint already.
     pub fn send(
         &self,
         id: EndpointId,
@@ -900,35 +952,88 @@ impl Device {
         Ok(length)
     }
 
-    /// Sends all of `data`, in [`MAX_TRANSFER`]-byte requests; returns the bytes sent.
+    /// Sends all of `data`: pipelined SENDs of [`SEND_CHUNK`] bytes, [`SEND_PIPELINE_DEPTH`]
+    /// outstanding at once, which the driver completes in order; returns the bytes sent.
     ///
     /// # Errors
     ///
-    /// As [`Device::send`].
+    /// As [`Device::send`] (no busy status: the pipeline stays within the driver's queue).
+    /// A failed SEND fails the ones waiting behind it, and the error is returned even if
+    /// earlier ones were sent ([`Device::send_pipelined`] tells how many).
     pub fn send_all(
         &self,
         id: EndpointId,
         data: &[u8],
         timeout: Option<Duration>,
     ) -> Result<u64, ClientError> {
-        let mut sent_total = 0u64;
-        let mut rest = data;
-        while !rest.is_empty() {
-            let chunk_len = rest.len().min(MAX_TRANSFER as usize);
-            let (chunk, _) = rest.split_at(chunk_len);
-            let sent = self.send(id, chunk, timeout)?;
-            if sent == 0 {
-                // The driver promises all-or-error; zero progress would loop forever.
-                return Err(ClientError::Protocol {
-                    op: format!("send on endpoint {id}"),
-                    error: ProtocolError::LengthMismatch,
-                });
-            }
-            let sent_len = (sent as usize).min(chunk_len);
-            rest = rest.get(sent_len..).unwrap_or_default();
-            sent_total = sent_total.saturating_add(sent_len as u64);
+        match self.send_pipelined(id, data, timeout) {
+            (sent, None) => Ok(sent),
+            (_, Some(error)) => Err(error),
         }
-        Ok(sent_total)
+    }
+
+    /// Like [`Device::send_all`], but returns the bytes sent before a failure with it:
+    /// (bytes the driver confirmed, in order, then the first failure if there was one).
+    #[must_use]
+    pub fn send_pipelined(
+        &self,
+        id: EndpointId,
+        data: &[u8],
+        timeout: Option<Duration>,
+    ) -> (u64, Option<ClientError>) {
+        let op = || format!("send on endpoint {id}");
+        if self.gate.is_interrupted() {
+            let error = ClientError::Cancelled {
+                op: op(),
+                refused: true,
+            };
+            return (0, Some(error));
+        }
+        let timeout_ms = wire_timeout(timeout);
+        let inputs: Vec<(_, &[u8])> = data
+            .chunks(SEND_CHUNK)
+            .map(|chunk| {
+                // SEND_CHUNK is far below MAX_TRANSFER: the length fits.
+                let length = data_length(chunk.len(), MAX_TRANSFER).unwrap_or(0);
+                (encode_send(id, timeout_ms, length), chunk)
+            })
+            .collect();
+        let requests: Vec<(&[u8], &[u8])> = inputs
+            .iter()
+            .map(|(input, chunk)| (input.as_slice(), *chunk))
+            .collect();
+        let completions = {
+            let _outstanding = self.gate.enter();
+            self.transport.ioctl_in_direct_pipelined(
+                IoctlCode::SEND.0,
+                &requests,
+                SEND_PIPELINE_DEPTH,
+            )
+        };
+        let mut sent = 0u64;
+        for (completion, (_, chunk)) in completions.iter().zip(&requests) {
+            if !completion.status.is_success() {
+                return (sent, Some(ClientError::driver(op(), completion.status)));
+            }
+            if completion.information != chunk.len() {
+                // The driver promises all or an error.
+                let error = ClientError::Protocol {
+                    op: op(),
+                    error: ProtocolError::LengthMismatch,
+                };
+                return (sent, Some(error));
+            }
+            sent = sent.saturating_add(chunk.len() as u64);
+        }
+        if completions.len() < requests.len() {
+            // A transport stops only after a failure, which is reported above.
+            let error = ClientError::Protocol {
+                op: op(),
+                error: ProtocolError::LengthMismatch,
+            };
+            return (sent, Some(error));
+        }
+        (sent, None)
     }
 
     /// Sends everything `reader` yields, in [`MAX_TRANSFER`]-byte requests; returns the
@@ -1011,7 +1116,7 @@ impl Device {
     /// # Errors
     ///
     /// As [`Device::info`]; e.g. `STATUS_IO_TIMEOUT`, `STATUS_NOT_FOUND`,
-    /// `STATUS_DEVICE_BUSY` (another receive is outstanding on the endpoint);
+    /// `STATUS_DEVICE_BUSY` (8 receives are outstanding on the endpoint already);
     /// [`ClientError::Cancelled`].
     pub fn recv_into(
         &self,

@@ -71,7 +71,7 @@ extern crate self as wskrs_client;
 pub use cancel::{CancelIo, Canceller};
 pub use device::{
     write_data, Datagram, Device, IoctlCompletion, ListedEndpoint, RawReply, ReceivedData,
-    Transport,
+    Transport, SEND_CHUNK, SEND_PIPELINE_DEPTH,
 };
 pub use error::{ClientError, EXIT_CANCELLED};
 pub use net::{KernelTcpListener, KernelTcpStream, KernelUdpSocket, ServedTcpConnection};

@@ -5,6 +5,7 @@
 //! `Drop`; every unsafe block says why its pointers are valid.
 #![allow(unsafe_code)]
 
+use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::io;
 use std::iter;
@@ -198,16 +199,9 @@ impl DeviceHandle {
 
     /// One request with an OVERLAPPED and its own event, waited for until it completes.
     ///
-    /// The call is `NtDeviceIoControlFile` with the OVERLAPPED as its IO_STATUS_BLOCK
-    /// (`Internal` is the status, `InternalHigh` the information; documented under
-    /// OVERLAPPED), which is what `DeviceIoControl` does, except that a request failing at
-    /// once keeps its NTSTATUS instead of becoming a Win32 error. A pending one is waited
-    /// for with `GetOverlappedResult(.., TRUE)`.
-    ///
     /// # Safety
     ///
-    /// `output` is null or valid for `output_len` bytes for the whole call, writable unless
-    /// `code` is a `METHOD_IN_DIRECT` code (then the driver only reads it).
+    /// As [`DeviceHandle::issue`].
     unsafe fn request(
         &self,
         code: u32,
@@ -215,9 +209,37 @@ impl DeviceHandle {
         output: *mut c_void,
         output_len: usize,
     ) -> IoctlCompletion {
-        let failed = |status| IoctlCompletion {
-            status,
-            information: 0,
+        // SAFETY: as the caller guarantees; a pending request is waited for before returning.
+        match unsafe { self.issue(code, input, output, output_len) } {
+            Issued::Done(completion) => completion,
+            Issued::Pending(outstanding) => self.wait(outstanding),
+        }
+    }
+
+    /// Sends one request with an OVERLAPPED and its own event, without waiting for it.
+    ///
+    /// The call is `NtDeviceIoControlFile` with the OVERLAPPED as its IO_STATUS_BLOCK
+    /// (`Internal` is the status, `InternalHigh` the information; documented under
+    /// OVERLAPPED), which is what `DeviceIoControl` does, except that a request failing at
+    /// once keeps its NTSTATUS instead of becoming a Win32 error.
+    ///
+    /// # Safety
+    ///
+    /// `output` is null or valid for `output_len` bytes until the request completed (a
+    /// pending one: until [`DeviceHandle::wait`] returned for it), writable unless `code` is a
+    /// `METHOD_IN_DIRECT` code (then the driver only reads it).
+    unsafe fn issue(
+        &self,
+        code: u32,
+        input: &[u8],
+        output: *mut c_void,
+        output_len: usize,
+    ) -> Issued {
+        let failed = |status| {
+            Issued::Done(IoctlCompletion {
+                status,
+                information: 0,
+            })
         };
         let (Ok(input_len), Ok(output_len_u32)) =
             (u32::try_from(input.len()), u32::try_from(output_len))
@@ -234,25 +256,30 @@ impl DeviceHandle {
         };
         // `Internal` starts as STATUS_PENDING, as DeviceIoControl sets it: the I/O manager
         // writes the status block only when the request completes, and
-        // GetOverlappedResult waits only while `Internal` is STATUS_PENDING.
-        let mut overlapped = OVERLAPPED {
-            Internal: STATUS_PENDING as usize,
-            hEvent: event.0 .0,
-            ..OVERLAPPED::default()
-        };
-        let status_block = ptr::addr_of_mut!(overlapped).cast::<IO_STATUS_BLOCK>();
+        // GetOverlappedResult waits only while `Internal` is STATUS_PENDING. Boxed: the
+        // I/O manager writes it at completion, after this function returned.
+        let mut outstanding = Box::new(Outstanding {
+            overlapped: OVERLAPPED {
+                Internal: STATUS_PENDING as usize,
+                hEvent: event.0 .0,
+                ..OVERLAPPED::default()
+            },
+            event,
+            output_len,
+        });
+        let status_block = ptr::addr_of_mut!(outstanding.overlapped).cast::<IO_STATUS_BLOCK>();
         let handle = self.0 .0;
-        // SAFETY: `handle` is a valid handle (OwnedHandle invariant) and `event.0` a valid
+        // SAFETY: `handle` is a valid handle (OwnedHandle invariant) and the event a valid
         // event. OVERLAPPED starts with `Internal` and `InternalHigh` (two pointer-sized
         // fields), the layout of IO_STATUS_BLOCK, so `status_block` points to a valid
-        // IO_STATUS_BLOCK. `input_ptr` is null or `input_len` readable bytes; `output` is as
-        // the caller guarantees. All of them outlive the request: this function returns only
-        // after it completed (below), and `event` and `overlapped` are locals dropped after
-        // that.
+        // IO_STATUS_BLOCK. `input_ptr` is null or `input_len` readable bytes (copied by the
+        // I/O manager during the call); `output` is as the caller guarantees. The box outlives
+        // the request: a pending one is returned to be waited for (`wait`), which drops it only
+        // after the request completed.
         let status = unsafe {
             NtDeviceIoControlFile(
                 handle,
-                event.0 .0,
+                outstanding.event.0 .0,
                 None,
                 ptr::null(),
                 status_block,
@@ -263,47 +290,81 @@ impl DeviceHandle {
                 output_len_u32,
             )
         };
-        if status != STATUS_PENDING {
-            // Finished at once: a failure wrote nothing (neither status block nor output).
-            let status = NtStatus(status);
-            let information = if status.is_error() {
-                0
-            } else {
-                overlapped.InternalHigh
-            };
-            return IoctlCompletion {
-                status,
-                information: information.min(output_len),
-            };
+        if status == STATUS_PENDING {
+            return Issued::Pending(outstanding);
         }
+        // Finished at once: a failure wrote nothing (neither status block nor output).
+        let status = NtStatus(status);
+        let information = if status.is_error() {
+            0
+        } else {
+            outstanding.overlapped.InternalHigh
+        };
+        Issued::Done(IoctlCompletion {
+            status,
+            information: information.min(output_len),
+        })
+    }
+
+    /// Waits until a pending request completed (`GetOverlappedResult(.., TRUE)`), then frees
+    /// its OVERLAPPED and event.
+    #[allow(
+        clippy::boxed_local,
+        clippy::needless_pass_by_value,
+        reason = "taking the box is what frees it only after the request completed"
+    )]
+    fn wait(&self, outstanding: Box<Outstanding>) -> IoctlCompletion {
+        let handle = self.0 .0;
         let mut transferred = 0u32;
-        // SAFETY: `handle` and `overlapped` are the ones of the pending request; bWait TRUE
-        // waits on `overlapped.hEvent` until it completes. `transferred` is a live local.
-        let _ =
-            unsafe { GetOverlappedResult(handle, &raw const overlapped, &raw mut transferred, 1) };
+        // SAFETY: `handle` and the OVERLAPPED are the ones of the pending request; bWait TRUE
+        // waits on its event until it completes. `transferred` is a live local.
+        let _ = unsafe {
+            GetOverlappedResult(
+                handle,
+                &raw const outstanding.overlapped,
+                &raw mut transferred,
+                1,
+            )
+        };
         // GetOverlappedResult returns FALSE for a request that completed with an error; only
         // a failed wait leaves the request pending, and its buffers must not be freed then.
         // SAFETY: the I/O manager writes `Internal` when the request completes; read it
         // volatile since that write comes from outside this thread's view.
-        while unsafe { ptr::read_volatile(&raw const overlapped.Internal) }
+        while unsafe { ptr::read_volatile(&raw const outstanding.overlapped.Internal) }
             == STATUS_PENDING as usize
         {
-            // SAFETY: `event.0` is a valid event handle.
-            unsafe { WaitForSingleObject(event.0 .0, INFINITE) };
+            // SAFETY: the event is a valid event handle.
+            unsafe { WaitForSingleObject(outstanding.event.0 .0, INFINITE) };
         }
         // The status is a 32-bit NTSTATUS in the low half of `Internal`.
         #[allow(clippy::cast_possible_truncation)]
-        let status = NtStatus::from_u32(overlapped.Internal as u32);
+        let status = NtStatus::from_u32(outstanding.overlapped.Internal as u32);
         let information = if status.is_error() {
             0
         } else {
-            overlapped.InternalHigh
+            outstanding.overlapped.InternalHigh
         };
         IoctlCompletion {
             status,
-            information: information.min(output_len),
+            information: information.min(outstanding.output_len),
         }
     }
+}
+
+/// A request in flight: its OVERLAPPED (which the I/O manager writes when it completes) and
+/// event, at a fixed address until [`DeviceHandle::wait`] returned for it.
+struct Outstanding {
+    overlapped: OVERLAPPED,
+    event: Event,
+    output_len: usize,
+}
+
+/// How [`DeviceHandle::issue`] left a request.
+enum Issued {
+    /// It completed during the call.
+    Done(IoctlCompletion),
+    /// It pends: wait for it with [`DeviceHandle::wait`] before freeing its buffers.
+    Pending(Box<Outstanding>),
 }
 
 impl Transport for DeviceHandle {
@@ -339,6 +400,58 @@ impl Transport for DeviceHandle {
     fn cancel_target(&self) -> Option<Weak<dyn CancelIo>> {
         let target: Weak<dyn CancelIo> = Arc::downgrade(&self.0) as Weak<dyn CancelIo>;
         Some(target)
+    }
+
+    /// Keeps up to `depth` requests outstanding (each with its own OVERLAPPED) and waits for
+    /// them oldest first; returns after every request it sent completed.
+    fn ioctl_in_direct_pipelined(
+        &self,
+        code: u32,
+        requests: &[(&[u8], &[u8])],
+        depth: usize,
+    ) -> Vec<IoctlCompletion> {
+        if IoctlCode(code).method() != METHOD_IN_DIRECT {
+            // Any other method could write to the data buffers.
+            return vec![IoctlCompletion {
+                status: NtStatus::INVALID_PARAMETER,
+                information: 0,
+            }];
+        }
+        let depth = depth.max(1);
+        let mut completions = Vec::with_capacity(requests.len());
+        let mut in_flight: VecDeque<Issued> = VecDeque::with_capacity(depth);
+        let mut next = requests.iter();
+        let mut failed = false;
+        loop {
+            while !failed && in_flight.len() < depth {
+                let Some((input, data)) = next.next() else {
+                    break;
+                };
+                let data_ptr = if data.is_empty() {
+                    ptr::null_mut()
+                } else {
+                    data.as_ptr().cast_mut().cast()
+                };
+                // SAFETY: `data` is borrowed for this whole call, which waits for every request
+                // it sent before it returns. It is not writable, but only a METHOD_IN_DIRECT
+                // code is sent this way: the driver only reads it (through its MDL).
+                let issued = unsafe { self.issue(code, input, data_ptr, data.len()) };
+                if let Issued::Done(completion) = &issued {
+                    failed |= !completion.status.is_success();
+                }
+                in_flight.push_back(issued);
+            }
+            let Some(oldest) = in_flight.pop_front() else {
+                break;
+            };
+            let completion = match oldest {
+                Issued::Done(completion) => completion,
+                Issued::Pending(outstanding) => self.wait(outstanding),
+            };
+            failed |= !completion.status.is_success();
+            completions.push(completion);
+        }
+        completions
     }
 }
 

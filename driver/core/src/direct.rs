@@ -9,9 +9,15 @@
 //! (Wine's netio) gets the endpoint's socket closed after [`CANCEL_GRACE_TICKS`], which
 //! completes the request; the endpoint is then `broken`.
 //!
-//! One request per direction per endpoint may be in flight; another fails with
-//! `STATUS_DEVICE_BUSY`. A send completes when the transport took all its bytes, so a slow
-//! peer holds senders back (back-pressure) and the driver buffers nothing.
+//! One request per direction per endpoint is at the provider; up to [`QUEUE_DEPTH`] - 1 more
+//! wait behind it in the endpoint's [`Queue`] and start, in the order issued, as each one
+//! before them completes (from the completion, with no trip back to the client), so a client
+//! can pipeline. One past that fails with `STATUS_DEVICE_BUSY`. A waiting request is
+//! cancellable and times out like one in flight; closing the endpoint or its handle cancels
+//! it. A failed send on a connection fails the sends waiting behind it with the same status
+//! (their bytes would otherwise follow a gap in the stream). A send completes when the
+//! transport took all its bytes, so a slow peer holds senders back (back-pressure) and the
+//! driver buffers nothing.
 
 use core::net::SocketAddr;
 use core::sync::atomic::Ordering;
@@ -21,7 +27,10 @@ use wsk::io::{CancelReason, IoHandler, IoSlot, MdlBuffer, Started, Transferred};
 use wsk::{ConnectionSocket, DatagramSocket, NtStatus};
 use wskrs_protocol::{self as protocol, EndpointId, ProtocolError, Request};
 
-use crate::endpoints::{Borrowable, Kind, Outcome, Table, WaitingAccept};
+use crate::endpoints::{cancel_all, Borrowable, Kind, Outcome, Table, WaitingAccept};
+#[cfg(doc)]
+use crate::queue::{Queue, QUEUE_DEPTH};
+use crate::queue::{Queued, WAITING};
 use crate::services::{AcceptSink, QueuedConnection};
 use crate::ticket::{Direction, Sequence, Ticket};
 use crate::{Caller, Driver, Requester};
@@ -293,9 +302,9 @@ impl<R: PendingRequest> Driver<R> {
         if output_len != expected {
             return Err((request, NtStatus::INVALID_PARAMETER));
         }
-        let Some(buffer) = request.data().filter(|b| b.len() >= expected) else {
+        if request.data().is_none_or(|b| b.len() < expected) {
             return Err((request, NtStatus::INVALID_PARAMETER));
-        };
+        }
         let pended = self.pended(requester.handle, data.timeout_ms, output_len);
         let ticket = Ticket {
             endpoint: data.id,
@@ -313,11 +322,6 @@ impl<R: PendingRequest> Driver<R> {
         let endpoint = match table.find(requester, data.id) {
             Ok(endpoint) => endpoint,
             Err(status) => return Err((request, status)),
-        };
-        let offset = if data.with_header {
-            core::mem::size_of::<protocol::RecvFromReply>()
-        } else {
-            0
         };
         let (target, io) = match &mut endpoint.kind {
             Kind::Connection {
@@ -338,36 +342,44 @@ impl<R: PendingRequest> Driver<R> {
             Ok(slot) => slot,
             Err(status) => return Err((request, status)),
         };
-        if io.pending_mut(data.direction).is_some() {
-            return Err((request, NtStatus::DEVICE_BUSY));
+        if io.pending_mut(data.direction).is_some() || !io.queue_mut(data.direction).is_empty() {
+            // Behind the one in flight: started when its turn comes (see `advance`).
+            let queue = io.queue_mut(data.direction);
+            if queue.is_full() {
+                return Err((request, NtStatus::DEVICE_BUSY));
+            }
+            if !request.arm_cancel(ticket) {
+                return Err((request, NtStatus::CANCELLED));
+            }
+            let refused = queue.push(Queued {
+                pended,
+                request,
+                length: data.length,
+                remote: data.remote,
+                with_header: data.with_header,
+            });
+            drop(table);
+            if let Err((refused, status)) = refused {
+                refused.request.complete(status, 0);
+            }
+            return Ok(());
         }
         if !request.arm_cancel(ticket) {
             return Err((request, NtStatus::CANCELLED));
         }
         *io.pending_mut(data.direction) = Some(PendingOp::starting(pended, data.with_header));
-        let started = match (target, data.direction, data.remote) {
-            (Target::Tcp(socket), Direction::Send, _) => {
-                slot.send(socket, &buffer, data.length, 0, request)
-            }
-            (Target::Tcp(socket), Direction::Receive, _) => {
-                slot.receive(socket, &buffer, data.length, 0, request)
-            }
-            (Target::Udp(socket), Direction::Send, Some(remote)) => {
-                slot.send_to(socket, &buffer, data.length, remote, request)
-            }
-            (Target::Udp(socket), Direction::Receive, _) => {
-                slot.receive_from(socket, &buffer, offset, data.length, request)
-            }
-            (Target::Udp(_), Direction::Send, None) => Started::Done(
-                request,
-                Err(wsk::Error::new(NtStatus::INVALID_DEVICE_REQUEST)),
-            ),
-        };
+        let started = launch(
+            &slot,
+            target,
+            data.direction,
+            data.length,
+            data.remote,
+            data.with_header,
+            request,
+        );
         let mut cancel_now = None;
         if let Started::Pending { generation } = started {
-            if let Some(op) = direct_slots(&mut table, data.id)
-                .and_then(|io| io.pending_mut(data.direction).as_mut())
-            {
+            if let Some(op) = io.pending_mut(data.direction).as_mut() {
                 if op.pended.sequence == pended.sequence {
                     cancel_now = op.started(generation).map(|reason| (generation, reason));
                 }
@@ -386,6 +398,77 @@ impl<R: PendingRequest> Driver<R> {
             }
         }
         Ok(())
+    }
+
+    /// Starts the requests waiting on `id`'s `direction`, oldest first, while the provider
+    /// finishes each during its start; returns once one is in flight, none waits, or the
+    /// socket is out (its return calls this again). IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn advance(&self, id: EndpointId, direction: Direction) {
+        loop {
+            let (started, cancel_now, slot) = {
+                let mut table = self.endpoints.inner.lock();
+                let Some(endpoint) = table.find_any(id) else {
+                    return;
+                };
+                let (target, io) = match &mut endpoint.kind {
+                    Kind::Connection {
+                        socket: Some(socket),
+                        io,
+                    } => (Target::Tcp(socket), io),
+                    Kind::Datagram {
+                        socket: Some(socket),
+                        io,
+                    } => (Target::Udp(socket), io),
+                    _ => return,
+                };
+                if io.pending_mut(direction).is_some() {
+                    return;
+                }
+                let Some(slot) = io.slot_mut(direction).clone() else {
+                    return;
+                };
+                let Some(next) = io.queue_mut(direction).pop_front() else {
+                    return;
+                };
+                let Queued {
+                    pended,
+                    request,
+                    length,
+                    remote,
+                    with_header,
+                } = next;
+                *io.pending_mut(direction) = Some(PendingOp::starting(pended, with_header));
+                let started = launch(
+                    &slot,
+                    target,
+                    direction,
+                    length,
+                    remote,
+                    with_header,
+                    request,
+                );
+                let mut cancel_now = None;
+                if let Started::Pending { generation } = started {
+                    if let Some(op) = io.pending_mut(direction).as_mut() {
+                        if op.pended.sequence == pended.sequence {
+                            cancel_now = op.started(generation).map(|reason| (generation, reason));
+                        }
+                    }
+                }
+                (started, cancel_now, slot)
+            };
+            match started {
+                Started::Pending { .. } => {
+                    if let Some((generation, reason)) = cancel_now {
+                        slot.cancel(generation, reason);
+                    }
+                    return;
+                }
+                Started::Done(request, result) => {
+                    self.complete_direct(id, direction, request, result);
+                }
+            }
+        }
     }
 
     /// `STATUS_QUOTA_EXCEEDED` if `new` would take its handle past its quota of pended
@@ -538,7 +621,8 @@ impl<R: PendingRequest> Driver<R> {
         Ok(created)
     }
 
-    /// Completes a finished data request and records it. IRQL <= DISPATCH_LEVEL.
+    /// Completes a finished data request and records it, then starts the next one waiting.
+    /// IRQL <= DISPATCH_LEVEL.
     fn finish_direct(
         &self,
         id: EndpointId,
@@ -546,11 +630,32 @@ impl<R: PendingRequest> Driver<R> {
         request: R,
         result: wsk::Result<Transferred>,
     ) {
+        self.complete_direct(id, direction, request, result);
+        self.advance(id, direction);
+    }
+
+    /// Completes a finished data request and records it; a failed send on a connection
+    /// fails the sends waiting behind it too. IRQL <= DISPATCH_LEVEL.
+    fn complete_direct(
+        &self,
+        id: EndpointId,
+        direction: Direction,
+        request: R,
+        result: wsk::Result<Transferred>,
+    ) {
         let mut with_header = false;
+        let mut behind: [Option<Queued<R>>; WAITING] = [const { None }; WAITING];
         {
             let mut table = self.endpoints.inner.lock();
             if let Some(endpoint) = table.find_any(id) {
                 let mut escalated = false;
+                if let (Kind::Connection { io, .. }, Direction::Send, Err(_)) =
+                    (&mut endpoint.kind, direction, &result)
+                {
+                    for place in &mut behind {
+                        *place = io.queue_mut(Direction::Send).pop_front();
+                    }
+                }
                 if let Some(io) = io_of(&mut endpoint.kind) {
                     if let Some(op) = io.pending_mut(direction).take() {
                         with_header = op.with_header;
@@ -588,6 +693,9 @@ impl<R: PendingRequest> Driver<R> {
             Err(e) => {
                 self.totals.errors.fetch_add(1, Ordering::Relaxed);
                 request.complete(e.status(), 0);
+                for queued in behind.into_iter().flatten() {
+                    queued.request.complete(e.status(), 0);
+                }
                 return;
             }
         };
@@ -627,6 +735,15 @@ impl<R: PendingRequest> Driver<R> {
             let Some(io) = direct_slots(&mut table, ticket.endpoint) else {
                 return;
             };
+            let waiting = io
+                .queue_mut(direction)
+                .take_where(|pended| pended.sequence == ticket.sequence);
+            if let Some(waiting) = waiting {
+                // Not started yet: nothing at the provider to cancel.
+                drop(table);
+                waiting.request.complete(NtStatus::CANCELLED, 0);
+                return;
+            }
             let slot = io.slot_mut(direction).clone();
             let Some(op) = io
                 .pending_mut(direction)
@@ -698,6 +815,8 @@ impl<R: PendingRequest> Driver<R> {
         loop {
             let mut batch: [Option<CancelTarget<R>>; BATCH] = [const { None }; BATCH];
             let mut used = 0;
+            let mut waiting: [Option<(R, NtStatus)>; BATCH] = [const { None }; BATCH];
+            let mut used_waiting = 0;
             let mut resume = None;
             {
                 let mut table = self.endpoints.inner.lock();
@@ -706,6 +825,27 @@ impl<R: PendingRequest> Driver<R> {
                         continue;
                     };
                     for direction in [Direction::Send, Direction::Receive] {
+                        // Waiting ones first: cancelling one in flight may start the next.
+                        loop {
+                            if used_waiting >= BATCH {
+                                resume = Some(index);
+                                break 'scan;
+                            }
+                            let Some(queued) = io
+                                .queue_mut(direction)
+                                .take_where(|pended| pick(pended, now).is_some())
+                            else {
+                                break;
+                            };
+                            let status = match pick(&queued.pended, now) {
+                                Some(CancelReason::TimedOut) => NtStatus::IO_TIMEOUT,
+                                _ => NtStatus::CANCELLED,
+                            };
+                            if let Some(place) = waiting.get_mut(used_waiting) {
+                                *place = Some((queued.request, status));
+                                used_waiting = used_waiting.saturating_add(1);
+                            }
+                        }
                         let slot = io.slot_mut(direction).clone();
                         let Some(op) = io.pending_mut(direction).as_mut().filter(|op| op.is_live())
                         else {
@@ -726,6 +866,9 @@ impl<R: PendingRequest> Driver<R> {
                         }
                     }
                 }
+            }
+            for (request, status) in waiting.iter_mut().filter_map(Option::take) {
+                request.complete(status, 0);
             }
             for (slot, generation, reason) in batch.iter_mut().filter_map(Option::take) {
                 slot.cancel(generation, reason);
@@ -787,13 +930,19 @@ impl<R: PendingRequest> Driver<R> {
                 return;
             };
             endpoint.mark_broken();
+            let waiting =
+                io_of(&mut endpoint.kind).map(crate::endpoints::DirectSlots::drain_queued);
             (
                 ConnectionSocket::take(&mut endpoint.kind).ok(),
                 DatagramSocket::take(&mut endpoint.kind).ok(),
+                waiting,
             )
         };
-        // Dropping closes (PASSIVE_LEVEL, bounded); pending requests complete meanwhile.
-        drop(taken);
+        let (connection, datagram, waiting) = taken;
+        // Dropping closes (PASSIVE_LEVEL, bounded); pending requests complete meanwhile, and
+        // the ones waiting behind them after.
+        drop((connection, datagram));
+        cancel_all(waiting.into_iter().flatten());
     }
 }
 
@@ -801,6 +950,43 @@ impl<R: PendingRequest> Driver<R> {
 enum Target<'a> {
     Tcp(&'a ConnectionSocket),
     Udp(&'a DatagramSocket),
+}
+
+/// Starts a validated data request on `slot` with the request's own buffer.
+/// IRQL <= DISPATCH_LEVEL.
+fn launch<R: PendingRequest>(
+    slot: &IoSlot<DirectIo<R>>,
+    target: Target<'_>,
+    direction: Direction,
+    length: usize,
+    remote: Option<SocketAddr>,
+    with_header: bool,
+    request: R,
+) -> Started<R> {
+    let Some(buffer) = request.data() else {
+        return Started::Done(request, Err(wsk::Error::new(NtStatus::INVALID_PARAMETER)));
+    };
+    let offset = if with_header {
+        core::mem::size_of::<protocol::RecvFromReply>()
+    } else {
+        0
+    };
+    match (target, direction, remote) {
+        (Target::Tcp(socket), Direction::Send, _) => slot.send(socket, &buffer, length, 0, request),
+        (Target::Tcp(socket), Direction::Receive, _) => {
+            slot.receive(socket, &buffer, length, 0, request)
+        }
+        (Target::Udp(socket), Direction::Send, Some(remote)) => {
+            slot.send_to(socket, &buffer, length, remote, request)
+        }
+        (Target::Udp(socket), Direction::Receive, _) => {
+            slot.receive_from(socket, &buffer, offset, length, request)
+        }
+        (Target::Udp(_), Direction::Send, None) => Started::Done(
+            request,
+            Err(wsk::Error::new(NtStatus::INVALID_DEVICE_REQUEST)),
+        ),
+    }
 }
 
 /// An in-flight request to cancel: its slot, generation and reason.

@@ -19,6 +19,7 @@ use wskrs_protocol::{
 };
 
 use crate::direct::{DirectIo, Pended, PendingOp, PendingRequest};
+use crate::queue::{Queue, Queued, WAITING};
 use crate::services::{ServedConnection, ServiceListener, ServiceStats, UdpEchoSession};
 use crate::ticket::Direction;
 use crate::{Caller, Identity, Requester};
@@ -52,10 +53,11 @@ pub(crate) enum Kind<R: PendingRequest> {
 }
 
 /// The direct-I/O requests of a user-driven endpoint: one slot (IRP) per direction, created
-/// on first use, and what each direction has in flight.
+/// on first use, what each direction has in flight, and the requests waiting behind it.
 pub(crate) struct DirectSlots<R: PendingRequest> {
     pub(crate) slots: [Option<IoSlot<DirectIo<R>>>; 2],
     pub(crate) pending: [Option<PendingOp>; 2],
+    pub(crate) queued: [Queue<R>; 2],
 }
 
 impl<R: PendingRequest> DirectSlots<R> {
@@ -63,7 +65,35 @@ impl<R: PendingRequest> DirectSlots<R> {
         Self {
             slots: [None, None],
             pending: [None, None],
+            queued: [Queue::new(), Queue::new()],
         }
+    }
+
+    /// No data request in flight or waiting, in either direction.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.pending.iter().all(Option::is_none) && self.queued.iter().all(Queue::is_empty)
+    }
+
+    pub(crate) fn queue_mut(&mut self, direction: Direction) -> &mut Queue<R> {
+        let [send, receive] = &mut self.queued;
+        match direction {
+            Direction::Send => send,
+            Direction::Receive => receive,
+        }
+    }
+
+    /// Takes every waiting request of both directions out (to be completed by the caller).
+    pub(crate) fn drain_queued(&mut self) -> [Option<Queued<R>>; 2 * WAITING] {
+        let mut out = [const { None }; 2 * WAITING];
+        let mut places = out.iter_mut();
+        for queue in &mut self.queued {
+            while let Some(queued) = queue.pop_front() {
+                if let Some(place) = places.next() {
+                    *place = Some(queued);
+                }
+            }
+        }
+        out
     }
 
     pub(crate) fn pending_mut(&mut self, direction: Direction) -> &mut Option<PendingOp> {
@@ -80,6 +110,13 @@ impl<R: PendingRequest> DirectSlots<R> {
             Direction::Send => send,
             Direction::Receive => receive,
         }
+    }
+}
+
+/// Completes waiting requests that will never start with `STATUS_CANCELLED`.
+pub(crate) fn cancel_all<R: PendingRequest>(queued: impl IntoIterator<Item = Option<Queued<R>>>) {
+    for queued in queued.into_iter().flatten() {
+        queued.request.complete(NtStatus::CANCELLED, 0);
     }
 }
 
@@ -400,7 +437,16 @@ impl<R: PendingRequest> Endpoint<R> {
     /// its totals. IRQL: PASSIVE_LEVEL (a connection's close waits).
     pub(crate) fn close(mut self) -> ServiceStats {
         match &mut self.kind {
-            Kind::Connection { .. } | Kind::Datagram { .. } => {}
+            Kind::Connection { socket, io } => {
+                // The socket closes first (completing the request in flight), then the ones
+                // waiting behind it are cancelled, so they complete in order.
+                drop(socket.take());
+                cancel_all(io.drain_queued());
+            }
+            Kind::Datagram { socket, io } => {
+                drop(socket.take());
+                cancel_all(io.drain_queued());
+            }
             Kind::Listener {
                 listener, waiting, ..
             } => {
@@ -553,6 +599,10 @@ impl<R: PendingRequest> Table<R> {
             match &endpoint.kind {
                 Kind::Connection { io, .. } | Kind::Datagram { io, .. } => {
                     io.pending.iter().flatten().for_each(|op| add(op.pended()));
+                    io.queued
+                        .iter()
+                        .flat_map(Queue::iter)
+                        .for_each(|q| add(&q.pended));
                 }
                 Kind::Listener {
                     waiting: Some(waiting),

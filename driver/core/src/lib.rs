@@ -28,11 +28,13 @@
 
 mod direct;
 mod endpoints;
+mod queue;
 mod requests;
 mod services;
 mod ticket;
 
 pub use direct::{PendingRequest, TICK};
+pub use queue::QUEUE_DEPTH;
 pub use ticket::{Direction, Sequence, Ticket};
 pub use wsk::security::Sid as Identity;
 

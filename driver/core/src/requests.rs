@@ -419,6 +419,9 @@ impl<R: crate::PendingRequest> Driver<R> {
         outcome: Outcome,
     ) {
         self.endpoints.give_back(id, socket, outcome);
+        // Data requests that waited while the socket was out start now.
+        self.advance(id, crate::Direction::Send);
+        self.advance(id, crate::Direction::Receive);
         self.totals
             .bytes_sent
             .fetch_add(outcome.sent as u64, Ordering::Relaxed);
@@ -445,7 +448,7 @@ impl<R: crate::PendingRequest> Driver<R> {
             let Kind::Connection { socket, io } = &mut endpoint.kind else {
                 return Err(Failure(NtStatus::INVALID_DEVICE_STATE));
             };
-            if io.pending.iter().any(Option::is_some) {
+            if !io.is_idle() {
                 return Err(Failure(NtStatus::DEVICE_BUSY));
             }
             socket.take().ok_or(Failure(NtStatus::DEVICE_BUSY))?

@@ -1,5 +1,5 @@
 //! The endpoint table through `Driver::device_control` against the fake kernel: ownership by
-//! handle, detached endpoints, cleanup, stale ids, busy endpoints, the table limit, LIST
+//! handle, detached endpoints, cleanup, stale ids, busy endpoints, queued receives, the table limit, LIST
 //! pagination, counters and unload.
 
 mod common;
@@ -179,12 +179,21 @@ fn a_pended_receive_leaves_the_connection_usable_and_ends_by_data_cancel_timeout
     let mut buf = [0u8; 8];
     assert_eq!(far.receive(&mut buf, Duration::from_secs(5)).unwrap(), 1);
     assert!(common::option(d, ALICE, c.id, protocol::OptionId::NoDelay, None).is_ok());
-    assert_eq!(recv(d, ALICE, c.id, 8), Err(NtStatus::DEVICE_BUSY));
+    // A second RECV waits behind the first and starts when the first completes.
+    let request = protocol::encode_recv(c.id, common::QUICK_MS, 8);
+    let second = common::direct(d, ALICE, IoctlCode::RECV, &request, &[0u8; 8]);
+    assert!(
+        second.wait_for(Duration::from_millis(100)).is_none(),
+        "the second RECV waits"
+    );
     assert!(entry(d, ALICE, c.id).is_some());
     assert_eq!(send(d, BOB, c.id, b"x"), Err(NtStatus::NOT_FOUND));
     far.send_all(b"wake", Duration::from_secs(5)).unwrap();
     let (status, n, data) = pended.wait();
     assert_eq!((status, &data[..n]), (NtStatus::SUCCESS, &b"wake"[..]));
+    far.send_all(b"next", Duration::from_secs(5)).unwrap();
+    let (status, n, data) = second.wait();
+    assert_eq!((status, &data[..n]), (NtStatus::SUCCESS, &b"next"[..]));
 
     // The requester cancels it (the shell's cancel routine calls Driver::cancel).
     let pended = pend_recv(64, common::QUICK_MS);

@@ -443,19 +443,30 @@ impl HostHandle {
     /// A direct-I/O request: pended, handed to the core with `data` locked, waited for.
     /// Returns the completion and the data buffer as the core left it.
     fn direct(&self, code: u32, input: &[u8], data: &[u8]) -> (IoctlCompletion, Vec<u8>) {
+        let waiter = self.submit(code, input, data);
+        self.finish(&waiter)
+    }
+
+    /// Hands a direct-I/O request to the core (pended, `data` locked) without waiting.
+    fn submit(&self, code: u32, input: &[u8], data: &[u8]) -> IrpWaiter {
         let (irp, waiter) = pend(data);
         lock(&self.requests.outstanding).push(waiter.clone());
         self.driver
             .0
             .driver
             .direct(self.caller, code, input, data.len(), HostRequest(irp));
+        waiter
+    }
+
+    /// Waits for a submitted request; returns its completion and data buffer.
+    fn finish(&self, waiter: &IrpWaiter) -> (IoctlCompletion, Vec<u8>) {
         if waiter.completion().is_none() {
             self.driver.run_wait_hook();
         }
         let (status, information) = waiter
             .wait_for(REQUEST_LIMIT)
             .expect("the core completed the request in time");
-        lock(&self.requests.outstanding).retain(|other| !other.is_for_same_irp(&waiter));
+        lock(&self.requests.outstanding).retain(|other| !other.is_for_same_irp(waiter));
         let contents = waiter.contents();
         (
             IoctlCompletion {
@@ -497,5 +508,42 @@ impl Transport for HostHandle {
     fn cancel_target(&self) -> Option<Weak<dyn CancelIo>> {
         let target: Weak<dyn CancelIo> = Arc::downgrade(&self.requests) as Weak<dyn CancelIo>;
         Some(target)
+    }
+
+    /// As the device does: up to `depth` requests handed to the core before the oldest is
+    /// waited for, so the core's queue is what keeps them in order.
+    fn ioctl_in_direct_pipelined(
+        &self,
+        code: u32,
+        requests: &[(&[u8], &[u8])],
+        depth: usize,
+    ) -> Vec<IoctlCompletion> {
+        let mut completions = Vec::with_capacity(requests.len());
+        let mut in_flight = std::collections::VecDeque::new();
+        let mut next = requests.iter();
+        let mut failed = false;
+        loop {
+            while !failed && in_flight.len() < depth.max(1) {
+                let Some((input, data)) = next.next() else {
+                    break;
+                };
+                if let Some(refused) = self.intercept(code) {
+                    failed = true;
+                    in_flight.push_back(Err(refused));
+                } else {
+                    in_flight.push_back(Ok(self.submit(code, input, data)));
+                }
+            }
+            let Some(oldest) = in_flight.pop_front() else {
+                break;
+            };
+            let completion = match oldest {
+                Ok(waiter) => self.finish(&waiter).0,
+                Err(refused) => refused,
+            };
+            failed |= !completion.status.is_success();
+            completions.push(completion);
+        }
+        completions
     }
 }

@@ -103,8 +103,10 @@ pub(crate) enum Command {
     Udp(udp::UdpCommand),
     /// Send bytes on a connection; prints `sent N bytes`.
     ///
-    /// Each SEND (at most 4 MiB) completes once the transport took all its bytes, so a slow
-    /// reader makes it wait (up to --timeout-ms); Ctrl-C cancels it (exit 130).
+    /// Data is sent in SENDs of up to 128 KiB, four outstanding at once (pipelined: the
+    /// driver queues them and completes them in order). Each completes once the transport
+    /// took all its bytes, so a slow reader makes it wait (up to --timeout-ms); Ctrl-C
+    /// cancels the one in flight and the ones queued behind it (exit 130).
     #[command(
         after_help = "Examples:\n  wskctl send 3 --text hello\n  wskctl send 3 --file payload.bin --timeout-ms 30000"
     )]
@@ -233,8 +235,9 @@ pub(crate) enum Command {
     #[command(after_help = selftest::SELFTEST_HELP)]
     Selftest(selftest::SelftestArgs),
     /// Connect with the library's KernelTcpStream and copy a file into the connection
-    /// (std::io::copy through a 4 MiB BufWriter), then close it; prints the bytes, the time,
-    /// the rate and the SHA-256 of what was sent.
+    /// (std::io::copy through a 4 MiB BufWriter; each 4 MiB write goes as pipelined 128 KiB
+    /// SENDs, four outstanding), then close it; prints the bytes, the time, the rate and the
+    /// SHA-256 of what was sent.
     #[command(
         after_help = "Examples:\n  wskctl stream-send 127.0.0.1:9000 --file payload.bin\n  wskctl --json stream-send [::1]:9000 --file payload.bin --timeout-ms 30000"
     )]

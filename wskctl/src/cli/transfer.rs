@@ -28,7 +28,7 @@ pub(crate) struct SendArgs {
     /// Send this text.
     #[arg(long, value_name = "T", group = "payload")]
     pub(crate) text: Option<String>,
-    /// Send this file (in 4 MiB requests when larger).
+    /// Send this file (read 4 MiB at a time, sent in pipelined 128 KiB requests).
     #[arg(long, value_name = "F", group = "payload")]
     pub(crate) file: Option<PathBuf>,
     /// Timeout per request in milliseconds (0: the driver's default, 10000).
@@ -384,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn send_file_in_max_transfer_chunks() {
+    fn send_file_in_pipelined_chunks() {
         let driver = HostDriver::default();
         // A peer that reads everything (an echo peer would fill the connection both ways).
         wskctl(&driver, "tcp connect 127.0.0.1:9001 --detach");
@@ -400,7 +400,11 @@ mod tests {
             .iter()
             .filter(|&&code| code == IoctlCode::SEND.0)
             .count();
-        assert_eq!(sends, 3);
+        // Read 4 MiB at a time; each read sent as pipelined SENDs of SEND_CHUNK bytes.
+        assert_eq!(
+            sends,
+            2 * (MAX_TRANSFER as usize).div_ceil(wskrs_client::SEND_CHUNK) + 1
+        );
     }
 
     #[test]
@@ -465,12 +469,16 @@ mod tests {
         let reply: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(reply["sent"], data.len());
         assert_eq!(reply["sha256"], expected.as_str());
-        // Three SENDs of at most 4 MiB (the BufWriter's capacity), then the CLOSE.
+        // Three writes of at most 4 MiB (the BufWriter's capacity), each cut into pipelined
+        // SENDs of SEND_CHUNK bytes, then the CLOSE.
         let sends = codes
             .iter()
             .filter(|&&code| code == IoctlCode::SEND.0)
             .count();
-        assert_eq!(sends, 3);
+        assert_eq!(
+            sends,
+            2 * (MAX_TRANSFER as usize).div_ceil(wskrs_client::SEND_CHUNK) + 1
+        );
         assert_eq!(codes.last(), Some(&IoctlCode::CLOSE.0));
         assert!(driver.endpoint_ids().is_empty());
         assert_eq!(refused.code, 1);

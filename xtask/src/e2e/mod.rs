@@ -23,6 +23,7 @@ pub(crate) mod held;
 mod helpers;
 mod isolation;
 mod options;
+mod pipeline;
 mod resolve;
 mod scale;
 mod secure;
@@ -256,6 +257,16 @@ const CASES: &[CaseDef] = &[
         "slow_reader_back_pressure",
         tcp::slow_reader_back_pressure,
         &[Need::Cancel],
+    ),
+    case(
+        "pipelined_sends_arrive_in_order",
+        pipeline::pipelined_sends_arrive_in_order,
+        &[],
+    ),
+    case(
+        "ctrl_c_cancels_queued_sends",
+        pipeline::ctrl_c_cancels_queued_sends,
+        &[],
     ),
     case(
         "serve_hands_an_outbound_connection_to_echo",

@@ -1,0 +1,139 @@
+//! Pipelined data requests (issue 11 item 4): `wskctl send` cuts a file into 128 KiB SENDs
+//! with several outstanding at once, which the driver queues per endpoint and direction and
+//! completes in order; Ctrl-C cancels the one in flight and the ones waiting behind it.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+
+use super::helpers::{close, connected_sink, MIB};
+use super::terminal::{tmux_wskctl, Tmux};
+use super::Ctx;
+use crate::scenarios::{find_endpoint, list, TRANSFER_TIMEOUT};
+use crate::util::{fmt_bytes, fmt_duration, json_str, json_u64, say, wine_path, write_random_file};
+
+/// Bytes of [`pipelined_sends_arrive_in_order`].
+const PIPELINED_BYTES: u64 = 16 * MIB;
+
+/// The bytes of one pipelined SEND (`wskrs_client::SEND_CHUNK`).
+const SEND_CHUNK: u64 = 128 << 10;
+
+/// A cancelled send must end within this long of the Ctrl-C (Wine's netio ignores
+/// cancellation; the driver closes the socket after a 1 s grace).
+const CANCEL_PROMPTLY: Duration = Duration::from_secs(5);
+
+/// 16 MiB of random data by `wskctl send --file` to a Linux sink: the sink receives exactly
+/// the file (its SHA-256), in order, and LIST counts one completed SEND per 128 KiB chunk.
+pub(super) fn pipelined_sends_arrive_in_order(cx: &Ctx<'_>) -> Result<()> {
+    let (mut sink, id) = connected_sink(cx, "sink-server-pipelined", &[])?;
+    let id_s = id.to_string();
+    let file = cx.layout.scratch.join("pipelined.bin");
+    std::fs::create_dir_all(&cx.layout.scratch)
+        .with_context(|| format!("creating {}", cx.layout.scratch.display()))?;
+    let digest = write_random_file(&file, usize::try_from(PIPELINED_BYTES)?)?;
+    let out = cx.wine.wskctl_ok(
+        &[
+            "send",
+            &id_s,
+            "--file",
+            &wine_path(&file)?,
+            "--timeout-ms",
+            "30000",
+        ],
+        TRANSFER_TIMEOUT,
+    );
+    let _ = std::fs::remove_file(&file);
+    let out = out?;
+    let entry =
+        find_endpoint(&list(cx.wine)?, id).with_context(|| format!("endpoint {id} vanished"))?;
+    let (sent, send_ops, errors) = (
+        json_u64(&entry, "sent")?,
+        json_u64(&entry, "send_ops")?,
+        json_u64(&entry, "errors")?,
+    );
+    ensure!(
+        sent == PIPELINED_BYTES && errors == 0,
+        "endpoint {id} reports {sent} bytes sent and {errors} errors, expected {PIPELINED_BYTES} and 0: {entry}"
+    );
+    ensure!(
+        send_ops == PIPELINED_BYTES / SEND_CHUNK,
+        "endpoint {id} counts {send_ops} SENDs, expected {} of {}: {entry}",
+        PIPELINED_BYTES / SEND_CHUNK,
+        fmt_bytes(SEND_CHUNK)
+    );
+    close(cx.wine, id)?;
+    let done = sink.wait_event("done", Duration::from_secs(30))?;
+    let received = json_u64(&done, "received")?;
+    let sink_digest = json_str(&done, "sha256")?;
+    ensure!(
+        received == PIPELINED_BYTES && sink_digest == digest,
+        "the sink received {received} bytes with sha256 {sink_digest}; sent {PIPELINED_BYTES} with {digest}"
+    );
+    say(&format!(
+        "    {} in {send_ops} pipelined SENDs, in order; wskctl ran {}",
+        fmt_bytes(PIPELINED_BYTES),
+        fmt_duration(out.elapsed)
+    ));
+    Ok(())
+}
+
+/// `wskctl send` of 32 MiB to a Linux peer that reads nothing: its pipelined SENDs stall (one
+/// at the transport, the others waiting in the driver). Ctrl-C cancels them all: wskctl
+/// reports the cancellation and exits 130 within 5 s, the endpoint is still listed with one
+/// failed SEND (the waiting ones never started), and it closes in order.
+pub(super) fn ctrl_c_cancels_queued_sends(cx: &Ctx<'_>) -> Result<()> {
+    let (mut sink, id) = connected_sink(cx, "sink-server-queued", &["--hold"])?;
+    let file = cx.layout.scratch.join("queued-sends.bin");
+    std::fs::create_dir_all(&cx.layout.scratch)
+        .with_context(|| format!("creating {}", cx.layout.scratch.display()))?;
+    write_random_file(&file, usize::try_from(32 * MIB)?)?;
+    let tmux = Tmux::new("wskrs-e2e-queued-sends");
+    let started = tmux_wskctl(
+        cx,
+        &tmux,
+        &format!(
+            "send {id} --file '{}' --timeout-ms 60000",
+            wine_path(&file)?
+        ),
+    );
+    let result = started.and_then(|()| {
+        // Until the sends fill the transport and queue (Wine starts a program in well
+        // under 3 s here).
+        std::thread::sleep(Duration::from_secs(3));
+        let before = tmux.screen()?;
+        ensure!(
+            !before.contains("wskctl exited"),
+            "`wskctl send {id}` ended before Ctrl-C:\n{before}"
+        );
+        let pressed = Instant::now();
+        tmux.keys(&["C-c"])?;
+        let screen = tmux.wait("wskctl's exit", CANCEL_PROMPTLY, |s| {
+            s.contains("wskctl exited")
+        })?;
+        let took = pressed.elapsed();
+        ensure!(
+            screen.contains(&format!("cancelled: send on endpoint {id}"))
+                && screen.contains("wskctl exited 130"),
+            "expected `cancelled: send on endpoint {id}: ...` and exit 130 {} after Ctrl-C:\n{screen}",
+            fmt_duration(took)
+        );
+        Ok(took)
+    });
+    let _ = std::fs::remove_file(&file);
+    let took = result?;
+    let entry =
+        find_endpoint(&list(cx.wine)?, id).with_context(|| format!("endpoint {id} vanished"))?;
+    ensure!(
+        json_u64(&entry, "errors")? == 1,
+        "endpoint {id} should show exactly one failed SEND (the one at the transport): {entry}"
+    );
+    close(cx.wine, id)?;
+    sink.send_line("release")?;
+    let done = sink.wait_event("done", Duration::from_secs(30))?;
+    say(&format!(
+        "    queued sends cancelled {} after Ctrl-C; the peer got {} before the close",
+        fmt_duration(took),
+        fmt_bytes(json_u64(&done, "received")?)
+    ));
+    Ok(())
+}
