@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use crate::artifacts::Built;
 use crate::choice::Choice;
+use crate::e2e::host::HostWatch;
 use crate::layout::Layout;
 use crate::peers;
 use crate::provider::Provider;
@@ -169,10 +170,25 @@ fn soak_session(
     let mut total = Tally::default();
     let mut minute_started = started;
     let mut minute_index = 1;
+    let mut watch = HostWatch::new(&layout.wine_log());
     while Instant::now() < deadline {
         let round = total.rounds + 1;
-        one_round(layout, wine, echo_port, round, udp, &mut minute)
-            .with_context(|| format!("round {round}"))?;
+        if let Err(err) = one_round(layout, wine, echo_port, round, udp, &mut minute) {
+            // What a failed command cannot say itself: whether a process of the prefix
+            // crashed meanwhile, and whether the driver still answers.
+            let crash = watch.crash_lines();
+            let crashed = if crash.is_empty() {
+                "no crash in Wine's log".to_owned()
+            } else {
+                format!("Wine's log: {}", crash.join(" | "))
+            };
+            let alive = if crate::e2e::host::device_opens(wine) {
+                "the driver still answers INFO"
+            } else {
+                "the driver does not answer INFO any more"
+            };
+            return Err(err.context(format!("round {round} ({crashed}; {alive})")));
+        }
         minute.rounds += 1;
         total.rounds += 1;
         settle(wine, open_before, &held_before).with_context(|| format!("after round {round}"))?;

@@ -20,6 +20,7 @@ mod driver;
 mod endpoints;
 pub(crate) mod held;
 mod helpers;
+pub(crate) mod host;
 mod isolation;
 mod options;
 mod resolve;
@@ -528,31 +529,65 @@ fn run_once(
                 );
             }
             let started = Instant::now();
+            let mut watch = host::HostWatch::new(&layout.wine_log());
             tally.record("driver_loads", started, driver::driver_loads(&cx));
             let mut baseline = held::Baseline::read(cx.wine);
+            // The case after which the driver host died: the later ones are not run.
+            let mut host_died_after: Option<&'static str> = None;
+            let mut previous = "driver_loads";
             for case in CASES.iter().filter(|c| selected(c.name)) {
                 let lacks = lacking(provider, case.needs);
                 if let Some(reason) = shell::only_one_shell_passes(shell, case.name) {
                     tally.skip_for_shell(case.name, shell, reason);
-                } else if lacks.is_empty() {
+                } else if !lacks.is_empty() {
+                    tally.skip(case.name, &lacks);
+                } else if let Some(crashed) = host_died_after {
+                    tally.record(
+                        case.name,
+                        Instant::now(),
+                        Err(anyhow::anyhow!(
+                            "not run: the driver host crashed after `{crashed}`"
+                        )),
+                    );
+                } else {
                     let started = Instant::now();
-                    let result = (case.run)(&cx).and_then(|()| match &mut baseline {
+                    let mut result = (case.run)(&cx).and_then(|()| match &mut baseline {
                         Ok(baseline) => baseline.after_case(cx.wine, case.name),
                         Err(err) => bail!("no HELD baseline after the driver loaded: {err:#}"),
                     });
+                    // A crash fails the case whatever it asserted, even when it shows only
+                    // after the case's own checks (a provider callback after a close).
+                    let crash = watch.crash_lines();
+                    if !crash.is_empty() {
+                        let failure = host::crash_failure(&crash, previous);
+                        result = Err(match result {
+                            Ok(()) => anyhow::anyhow!(failure),
+                            Err(err) => err.context(failure),
+                        });
+                        if !host::device_opens(cx.wine) {
+                            host_died_after = Some(case.name);
+                        }
+                    }
                     if result.is_err() {
                         // A failed case may leave anything open: compare the next with now.
                         baseline = held::Baseline::read(cx.wine);
                     }
                     tally.record(case.name, started, result);
-                } else {
-                    tally.skip(case.name, &lacks);
+                    previous = case.name;
                 }
             }
             let started = Instant::now();
             let teardown = driver::clean_teardown(&cx)
                 .and_then(|()| shell::check_after_unload(shell, layout))
-                .and(session.finish());
+                .and(session.finish())
+                .and_then(|()| {
+                    let crash = watch.crash_lines();
+                    if crash.is_empty() {
+                        Ok(())
+                    } else {
+                        bail!(host::crash_failure(&crash, previous))
+                    }
+                });
             tally.record("clean_teardown", started, teardown);
         }
     }
