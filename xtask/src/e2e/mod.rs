@@ -120,8 +120,9 @@ impl Need {
             Self::Ipv6 => "IPv6 binds: WskBind passes a 16-byte address length",
             Self::Cancel => "cancellation of pending requests (IoCancelIrp)",
             Self::ConcurrentCloses => {
-                "many WskCloseSocket at once with requests pending: its close races its own \
-                 completion callback and faults (docs/reliability.md, finding 2)"
+                "a WskCloseSocket that survives many closes at once with requests pending: \
+                 its close races its own completion callback and faults (docs/reliability.md, \
+                 finding 2)"
             }
         }
     }
