@@ -302,6 +302,20 @@ fn read_lossy(path: &Path) -> Result<String> {
 
 fn read_from(path: &Path, offset: u64) -> Result<String> {
     let mut file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if len < offset {
+        // Something emptied the log while the command ran (another session of this prefix
+        // starts with a fresh log): what the command wrote to stderr is gone. Say so rather
+        // than return nothing, which would read as a command that printed nothing.
+        return Ok(format!(
+            "(this command's stderr is lost: {} was truncated while it ran, by another \
+             session on the same Wine prefix?)",
+            path.display()
+        ));
+    }
     file.seek(SeekFrom::Start(offset))
         .with_context(|| format!("seeking in {}", path.display()))?;
     let mut bytes = Vec::new();
@@ -336,6 +350,28 @@ mod tests {
         let message = result.err().map(|e| format!("{e:#}")).unwrap_or_default();
         assert!(message.contains("did not finish"), "{message}");
         assert!(started.elapsed() < Duration::from_secs(10));
+        let _ = fs::remove_dir_all(scratch.parent().unwrap_or(&scratch));
+    }
+
+    #[test]
+    fn a_log_truncated_while_the_command_runs_is_reported() {
+        let (scratch, log) = capture_dirs("truncated");
+        let capture = Capture {
+            scratch: &scratch,
+            log: &log,
+        };
+        fs::create_dir_all(log.parent().unwrap_or(&scratch)).ok();
+        fs::write(&log, "an earlier session's lines\n".repeat(50)).ok();
+        let script = format!("echo lost >&2; : > '{}'; exit 1", log.display());
+        let out = run_captured(
+            Command::new("sh").args(["-c", &script]),
+            "sh",
+            Duration::from_secs(10),
+            &capture,
+        )
+        .ok();
+        let stderr = out.as_ref().map(|o| o.stderr.clone()).unwrap_or_default();
+        assert!(stderr.contains("stderr is lost"), "{stderr}");
         let _ = fs::remove_dir_all(scratch.parent().unwrap_or(&scratch));
     }
 

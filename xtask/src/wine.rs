@@ -102,11 +102,12 @@ impl Wine {
         let out = self.wskctl(args, timeout)?;
         if !out.success() {
             bail!(
-                "`wskctl {}` exited with {}: {}",
+                "`wskctl {}` exited with {} after {} ms: {}",
                 args.join(" "),
                 out.code()
                     .map_or_else(|| "a signal".to_owned(), |c| c.to_string()),
-                out.combined()
+                out.elapsed.as_millis(),
+                silent_note(&out)
             );
         }
         Ok(out)
@@ -611,4 +612,18 @@ pub(crate) fn clean_prefix(layout: &Layout) -> Result<()> {
         say("clean-prefix: no prefix to remove");
     }
     Ok(())
+}
+
+/// What a failed wskctl printed, or, when it printed nothing at all, a sentence saying so:
+/// wskctl writes a sentence for every failure, so silence means the process ended before or
+/// outside wskctl's own code (docs/reliability.md, Soak).
+pub(crate) fn silent_note(out: &Outcome) -> String {
+    let text = out.combined();
+    if text.trim().is_empty() {
+        "no output at all (wskctl prints a sentence for every failure: the Wine process ended \
+         before or outside wskctl's code)"
+            .to_owned()
+    } else {
+        text
+    }
 }

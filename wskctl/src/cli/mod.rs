@@ -335,22 +335,30 @@ where
     match run(&cli, open, streams) {
         Ok(code) => code,
         Err(error) => {
-            report_error(&error, streams.stderr);
+            report_error(&error, streams);
             error.exit_code()
         }
     }
 }
 
 /// Prints a command's error: `cancelled: ...` for a cancelled request (Ctrl-C), else
-/// `error: ...`.
-pub(crate) fn report_error(error: &ClientError, stderr: &mut dyn Write) {
+/// `error: ...`, on stderr, or on stdout when stderr cannot be written: a failing exit
+/// status never comes without its sentence while either stream works.
+pub(crate) fn report_error(error: &ClientError, streams: &mut Streams<'_>) {
     let label = if error.is_cancelled() {
         "cancelled"
     } else {
         "error"
     };
-    let _ = writeln!(stderr, "{label}: {error}");
-    let _ = stderr.flush();
+    let line = format!("{label}: {error}");
+    let written = writeln!(streams.stderr, "{line}").and_then(|()| streams.stderr.flush());
+    if let Err(failure) = written {
+        let _ = writeln!(
+            streams.stdout,
+            "{line} (stderr could not be written: {failure})"
+        )
+        .and_then(|()| streams.stdout.flush());
+    }
 }
 
 /// Parses a command line (the first item is the program name) with the checks clap cannot
@@ -602,6 +610,60 @@ mod tests {
         );
         assert!(stderr.contains("wskctl driver start"), "{stderr}");
     }
+    /// A stream that refuses every write (a closed or broken standard stream).
+    struct Broken;
+
+    impl io::Write for Broken {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
+        }
+    }
+
+    #[test]
+    fn a_failure_is_never_silent_when_stderr_is_broken() {
+        let driver = HostDriver::default();
+        let open = |_: &str| -> Result<Device, ClientError> {
+            Ok(Device::from_transport(Box::new(driver.handle())))
+        };
+        let (mut stdout, mut stdin) = (Vec::new(), io::empty());
+        let mut streams = Streams {
+            stdout: &mut stdout,
+            stderr: &mut Broken,
+            stdin: &mut stdin,
+            terminal: super::Terminal::default(),
+        };
+        let code = main_with(["wskctl", "close", "2308"], &open, &mut streams);
+        let stdout = String::from_utf8_lossy(&stdout);
+        assert_eq!(code, 1);
+        assert!(
+            stdout.starts_with("error: close endpoint 2308: STATUS_NOT_FOUND")
+                && stdout.contains("stderr could not be written"),
+            "{stdout}"
+        );
+    }
+
+    #[test]
+    fn a_reply_lost_on_stdout_is_reported_on_stderr() {
+        let driver = HostDriver::default();
+        let open = |_: &str| -> Result<Device, ClientError> {
+            Ok(Device::from_transport(Box::new(driver.handle())))
+        };
+        let (mut stderr, mut stdin) = (Vec::new(), io::empty());
+        let mut streams = Streams {
+            stdout: &mut Broken,
+            stderr: &mut stderr,
+            stdin: &mut stdin,
+            terminal: super::Terminal::default(),
+        };
+        let code = main_with(["wskctl", "info"], &open, &mut streams);
+        let stderr = String::from_utf8_lossy(&stderr);
+        assert_eq!(code, 1);
+        assert!(stderr.starts_with("error: writing to stdout: "), "{stderr}");
+    }
+
     #[test]
     fn usage_errors_exit_2() {
         let driver = HostDriver::default();

@@ -346,7 +346,7 @@ fn run_line(words: &[String], open: OpenDevice<'_>, streams: &mut Streams<'_>) {
     // Ctrl-C at the prompt must not touch the device the command used.
     wskrs_client::ctrl_c::unwatch();
     if let Err(error) = result {
-        cli::report_error(&error, streams.stderr);
+        cli::report_error(&error, streams);
     }
 }
 
