@@ -422,7 +422,9 @@ impl Write for KernelTcpStream {
             .send_pipelined(self.id, chunk, self.write_timeout)
         {
             (0, Some(error)) => Err(error.into()),
-            (sent, _) => Ok(usize::try_from(sent).unwrap_or(chunk.len()).min(chunk.len())),
+            (sent, _) => Ok(usize::try_from(sent)
+                .unwrap_or(chunk.len())
+                .min(chunk.len())),
         }
     }
 

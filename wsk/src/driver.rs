@@ -320,22 +320,22 @@ mod tests {
 
     #[test]
     fn service_parameters_read_dwords_of_the_parameters_subkey() {
-        let kernel = fake::Kernel::start();
-        let handles = fake::devices::open_kernel_handles();
         static SERVICE: &[u16] =
             crate::utf16!("\\Registry\\Machine\\System\\CurrentControlSet\\Services\\MyDriver");
+        let kernel = fake::Kernel::start();
+        let handles = fake::devices::open_kernel_handles();
         let path = crate::nt::unicode_string(SERVICE);
         // No Parameters key: the driver keeps its defaults.
         // SAFETY: `path` is a valid counted string.
         let missing = unsafe { ServiceParameters::open(&raw const path) };
         assert_eq!(
-            missing.err().map(|e| e.status()),
+            missing.err().map(crate::Error::status),
             Some(crate::NtStatus::OBJECT_NAME_NOT_FOUND)
         );
         // SAFETY: a null path is refused, not read.
         let null = unsafe { ServiceParameters::open(core::ptr::null()) };
         assert_eq!(
-            null.err().map(|e| e.status()),
+            null.err().map(crate::Error::status),
             Some(crate::NtStatus::INVALID_PARAMETER)
         );
         fake::registry::set_dword(

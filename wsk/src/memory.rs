@@ -174,8 +174,10 @@ impl<T> PoolSlice<T> {
         let bytes = len.checked_mul(size_of::<T>()).ok_or(Error::NO_MEMORY)?;
         let ptr = allocate(bytes)?.cast::<T>();
         for i in 0..len {
-            // SAFETY: `i < len`, inside the fresh allocation, aligned (16 >= align_of::<T>()).
-            unsafe { ptr.as_ptr().add(i).write(make(i)) };
+            // SAFETY: `i < len`: inside the fresh allocation of `len` Ts.
+            let slot = unsafe { ptr.as_ptr().add(i) };
+            // SAFETY: `slot` is in bounds, aligned (16 >= align_of::<T>()) and uninitialized.
+            unsafe { slot.write(make(i)) };
         }
         // INVARIANT: every one of the `len` values was written just above. (`make` cannot
         // unwind: kernel crates abort on panic, so no partly initialized slice is dropped.)
@@ -209,8 +211,8 @@ impl<T> Drop for PoolSlice<T> {
             ptr::drop_in_place(core::ptr::slice_from_raw_parts_mut(
                 self.ptr.as_ptr(),
                 self.len,
-            ))
-        };
+            ));
+        }
         // SAFETY: the allocation came from `allocate` with this size and is not used after.
         unsafe { free(self.ptr.cast(), self.len.saturating_mul(size_of::<T>())) };
     }

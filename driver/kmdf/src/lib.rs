@@ -81,8 +81,8 @@ use wdk_sys::{
     WDF_FILEOBJECT_CONFIG, WDF_IO_QUEUE_CONFIG, WDF_NO_OBJECT_ATTRIBUTES, WDF_OBJECT_ATTRIBUTES,
     WDF_OBJECT_CONTEXT_TYPE_INFO,
 };
-use wsk::io::MdlBuffer;
 use wsk::driver::ServiceParameters;
+use wsk::io::MdlBuffer;
 use wsk::{NtStatus, WskClient};
 use wskrs_driver::{Caller, Completion, Driver, Limits, PendingRequest, Ticket};
 use wskrs_protocol::IoctlCode;

@@ -256,6 +256,7 @@ pub(crate) fn open_handle(object: usize) -> usize {
 }
 
 /// Kernel handles open now (devices' and registry keys'): a driver closes each it opens.
+#[must_use]
 pub fn open_kernel_handles() -> usize {
     lock(&HANDLES).len()
 }

@@ -130,7 +130,7 @@ pub unsafe extern "C" fn ZwQueryValueKey(
     let info = [0, sys::REG_DWORD, 4, value];
     let needed = std::mem::size_of_val(&info);
     // SAFETY: caller's contract.
-    unsafe { result_length.write(needed as u32) };
+    unsafe { result_length.write(u32::try_from(needed).unwrap_or(u32::MAX)) };
     if (length as usize) < needed {
         return NtStatus::BUFFER_TOO_SMALL.0;
     }

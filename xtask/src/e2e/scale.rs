@@ -174,7 +174,12 @@ fn applied_limits(cx: &Ctx<'_>) -> Result<(Value, Value)> {
 pub(super) fn limits_from_parameters_hold_thousands(cx: &Ctx<'_>) -> Result<()> {
     reload_with_parameters(
         cx,
-        &["--set", "MaxEndpoints=2048", "--set", "EndpointsPerHandle=1500"],
+        &[
+            "--set",
+            "MaxEndpoints=2048",
+            "--set",
+            "EndpointsPerHandle=1500",
+        ],
     )?;
     let result = hold_thousands(cx);
     // Back to the defaults whatever happened.
@@ -186,8 +191,7 @@ pub(super) fn limits_from_parameters_hold_thousands(cx: &Ctx<'_>) -> Result<()> 
     restored?;
     let (_, limits) = applied_limits(cx)?;
     ensure!(
-        json_u64(&limits, "max_endpoints")? == 4_096
-            && json_u64(&limits, "quota_endpoints")? == 64,
+        json_u64(&limits, "max_endpoints")? == 4_096 && json_u64(&limits, "quota_endpoints")? == 64,
         "after removing the parameters the driver applies {limits}, expected the defaults"
     );
     Ok(())
@@ -201,7 +205,14 @@ fn hold_thousands(cx: &Ctx<'_>) -> Result<()> {
             && json_u64(&limits, "max_connections_per_listener")? == 16_384,
         "the driver applies {limits}, not the parameters set"
     );
-    // 1,000 user-driven connections on one handle, detached and left open.
+    let connected_ms = user_driven_connections(cx)?;
+    idle_connections(cx, connected_ms)?;
+    unload_with_connections_open(cx)
+}
+
+/// 1,000 user-driven connections on one handle, detached and left open; data on the first
+/// and the last. Returns the milliseconds the connects took.
+fn user_driven_connections(cx: &Ctx<'_>) -> Result<u64> {
     let (_server, port) = crate::peers::echo_server(cx.layout, "scale-echo-server")?;
     let exe = crate::fuzz::build_fuzzer(cx.layout)?;
     let exe = exe.to_str().context("the fuzzer's path is not UTF-8")?;
@@ -242,14 +253,23 @@ fn hold_thousands(cx: &Ctx<'_>) -> Result<()> {
             got.combined()
         );
     }
-    // 10,000 idle connections served by one in-kernel listener.
+    json_u64(&report, "connected_ms")
+}
+
+/// 10,000 idle connections served by one in-kernel listener, checked, measured, closed.
+fn idle_connections(cx: &Ctx<'_>, connected_ms: u64) -> Result<()> {
     let (_, held_before) = crate::e2e::held::now(cx.wine)?;
     let listen_port = free_port()?;
     let listener = listen(
         cx.wine,
         &format!("127.0.0.1:{listen_port}"),
         "echo",
-        &["--max-connections", &IDLE_CONNECTIONS.to_string(), "--backlog", "512"],
+        &[
+            "--max-connections",
+            &IDLE_CONNECTIONS.to_string(),
+            "--backlog",
+            "512",
+        ],
     )?;
     let mut clients = crate::peers::Peer::spawn(
         cx.layout,
@@ -269,9 +289,13 @@ fn hold_thousands(cx: &Ctx<'_>) -> Result<()> {
         crate::peers::event_is(&held, "held"),
         "the idle clients: {held}"
     );
-    let entry = wait_entry(cx.wine, listener, Duration::from_secs(30), "10,000 active", |e| {
-        e.get("active").and_then(Value::as_u64) == Some(IDLE_CONNECTIONS)
-    })?;
+    let entry = wait_entry(
+        cx.wine,
+        listener,
+        Duration::from_secs(30),
+        "10,000 active",
+        |e| e.get("active").and_then(Value::as_u64) == Some(IDLE_CONNECTIONS),
+    )?;
     let (stats, _) = applied_limits(cx)?;
     let (_, held_now) = crate::e2e::held::now(cx.wine)?;
     let per_connection = json_u64(&held_now, "pool_bytes")?
@@ -289,18 +313,25 @@ fn hold_thousands(cx: &Ctx<'_>) -> Result<()> {
         "  {USER_CONNECTIONS} user-driven connections in {} ms; {IDLE_CONNECTIONS} idle \
          connections held in {} s ({} endpoints open, listener {entry}); {per_connection} \
          bytes of pool per idle connection",
-        json_u64(&report, "connected_ms")?,
+        connected_ms,
         held["seconds"],
         json_u64(&stats, "endpoints_open")?,
     ));
     // The clients go; every session ends.
     clients.send_line("close")?;
     clients.wait_event("closed", Duration::from_secs(120))?;
-    wait_entry(cx.wine, listener, Duration::from_secs(60), "no session left", |e| {
-        e.get("active").and_then(Value::as_u64) == Some(0)
-    })?;
-    close(cx.wine, listener)?;
-    // Unload with the 1,000 connections open.
+    wait_entry(
+        cx.wine,
+        listener,
+        Duration::from_secs(60),
+        "no session left",
+        |e| e.get("active").and_then(Value::as_u64) == Some(0),
+    )?;
+    close(cx.wine, listener)
+}
+
+/// Unload with the 1,000 user-driven connections open, then load again.
+fn unload_with_connections_open(cx: &Ctx<'_>) -> Result<()> {
     let stop = cx.wine.wskctl_ok(
         &["driver", "stop", "--name", SERVICE],
         Duration::from_secs(60),
