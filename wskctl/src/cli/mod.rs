@@ -682,7 +682,7 @@ mod tests {
             "tcp connect 127.0.0.1:9000 --recv-to-file x",
             "raw --code 0xZZ",
             "raw --code 1 --input-hex 123",
-            "tcp listen 127.0.0.1:1 --service echo --max-connections 257",
+            "tcp listen 127.0.0.1:1 --service echo --max-connections 1048577",
             "tcp listen 127.0.0.1:1 --service echo --reuse-addr --exclusive-addr",
             "tcp listen 127.0.0.1:1 --service echo --v6only",
             "tcp connect 127.0.0.1:9000 --dual-stack",

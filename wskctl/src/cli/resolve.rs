@@ -93,9 +93,16 @@ mod tests {
         assert_eq!(stats["errors"], 0);
         let text = wskctl(&driver, "stats").stdout;
         assert!(text.contains("bytes sent          5\n"), "{text}");
-        // Eight STATS counters, then the six HELD counters (process-wide here: other tests
-        // run beside this one, so only their presence is checked).
-        assert!(text.lines().count() == 14, "{text}");
+        // Nine STATS counters, the five limits the driver applied (its defaults here), then
+        // the six HELD counters (process-wide here: other tests run beside this one, so only
+        // their presence is checked).
+        assert!(text.lines().count() == 20, "{text}");
+        assert!(text.contains("max endpoints       4096\n"), "{text}");
+        assert!(text.contains("quota locked bytes  16777216\n"), "{text}");
+        assert_eq!(
+            stats["limits"]["max_connections_per_listener"], 16_384,
+            "{stats}"
+        );
         assert!(stats["held"]["pool_bytes"].is_u64(), "{stats}");
         assert!(stats["held"]["sockets"].is_u64(), "{stats}");
     }
