@@ -1,8 +1,8 @@
 //! Driver side: writing replies into the output buffer.
 //!
 //! Every writer fills the [`Header`](crate::Header) (version and size) and returns the
-//! bytes written, the value for `IoStatus.Information`. SEND, `SEND_TO` and RECV have no
-//! reply message: their `Information` is the byte count.
+//! bytes written, the value for `IoStatus.Information`. SEND, `SEND_TO`, RECV and TRANSACT
+//! have no reply message: their `Information` is the byte count.
 
 use core::fmt;
 use core::net::SocketAddr;
@@ -42,6 +42,7 @@ pub const fn min_output_len(code: u32) -> Option<usize> {
         IoctlCode::SET_PEER_TARGET_NAME => Some(PeerTargetNameReply::LEN),
         IoctlCode::DELETE_PEER_TARGET_NAME => Some(DeletePeerTargetNameReply::LEN),
         IoctlCode::QUERY_SECURITY => Some(QuerySecurityReply::LEN),
+        IoctlCode::TRANSACT => Some(1),
         _ => None,
     }
 }
