@@ -1168,7 +1168,7 @@ impl Device {
     /// ```no_run
     /// # fn main() -> Result<(), wskrs_client::ClientError> {
     /// use wskrs_client::{Device, TcpConnectOptions};
-    /// let device = Device::open()?;
+    /// let device = Device::open(wskrs_protocol::USER_DEVICE_PATH)?;
     /// let peer = "127.0.0.1:7".parse().expect("an address");
     /// let connection = device.tcp_connect(peer, &TcpConnectOptions::default())?;
     /// let mut reply = [0u8; 64];
