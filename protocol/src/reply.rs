@@ -27,7 +27,7 @@ pub const fn min_output_len(code: u32) -> Option<usize> {
         IoctlCode::TCP_CONNECT | IoctlCode::TCP_LISTEN | IoctlCode::UDP_BIND => {
             Some(EndpointReply::LEN)
         }
-        IoctlCode::SEND | IoctlCode::SEND_TO | IoctlCode::RECV => Some(1),
+        IoctlCode::SEND | IoctlCode::SEND_TO | IoctlCode::RECV | IoctlCode::TRANSACT => Some(1),
         IoctlCode::CLOSE => Some(CloseReply::LEN),
         IoctlCode::LIST => Some(ListReply::LEN),
         IoctlCode::RECV_FROM => Some(RecvFromReply::LEN + 1),
@@ -42,7 +42,6 @@ pub const fn min_output_len(code: u32) -> Option<usize> {
         IoctlCode::SET_PEER_TARGET_NAME => Some(PeerTargetNameReply::LEN),
         IoctlCode::DELETE_PEER_TARGET_NAME => Some(DeletePeerTargetNameReply::LEN),
         IoctlCode::QUERY_SECURITY => Some(QuerySecurityReply::LEN),
-        IoctlCode::TRANSACT => Some(1),
         _ => None,
     }
 }

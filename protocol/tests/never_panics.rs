@@ -156,7 +156,7 @@ fn name_ok(name: Option<&str>, secure: bool) -> bool {
     name.is_none_or(|name| secure && (1..128).contains(&name.len()) && !name.contains('\0'))
 }
 
-/// The invariants of an accepted secure socket request; its code.
+/// The invariants of an accepted secure socket request or TRANSACT; its code.
 fn check_secure(request: &Request<'_>) -> Result<IoctlCode, TestCaseError> {
     Ok(match *request {
         Request::SetPeerTargetName(set) => {
@@ -171,6 +171,16 @@ fn check_secure(request: &Request<'_>) -> Result<IoctlCode, TestCaseError> {
         Request::QuerySecurity(query) => {
             prop_assert!(query.id.0 != 0 && query.peer.is_none_or(|peer| peer.port() != 0));
             IoctlCode::QUERY_SECURITY
+        }
+        Request::Transact(transact) => {
+            prop_assert!(transact.id.0 != 0 && transact.timeout_ms != 0);
+            prop_assert!((1..=MAX_TRANSACT).contains(&transact.length));
+            prop_assert!((1..=MAX_TRANSACT).contains(&transact.max_reply));
+            prop_assert_eq!(
+                direct_output_len(request),
+                Some(transact.length.max(transact.max_reply) as usize)
+            );
+            IoctlCode::TRANSACT
         }
         _ => return Err(TestCaseError::fail(format!("{request:?} unchecked"))),
     })
@@ -273,17 +283,6 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
             prop_assert!(accept.id.0 != 0 && accept.timeout_ms != 0);
             prop_assert_eq!(direct_output_len(&request), Some(80));
             IoctlCode::ACCEPT
-        }
-        Request::Transact(transact) => {
-            prop_assert_eq!(input.len(), 32);
-            prop_assert!(transact.id.0 != 0 && transact.timeout_ms != 0);
-            prop_assert!((1..=MAX_TRANSACT).contains(&transact.length));
-            prop_assert!((1..=MAX_TRANSACT).contains(&transact.max_reply));
-            prop_assert_eq!(
-                direct_output_len(&request),
-                Some(transact.length.max(transact.max_reply) as usize)
-            );
-            IoctlCode::TRANSACT
         }
         _ => check_secure(&request)?,
     };

@@ -561,11 +561,8 @@ fn transact_sends_the_request_and_returns_the_reply() {
     }
     assert_eq!(&rest, b"3456789");
     // Empty or too long: refused before anything is sent.
-    for (request, room) in [
-        (&b""[..], 4),
-        (&b"x"[..], 0),
-        (&[0u8; MAX_TRANSACT as usize + 1][..], 4),
-    ] {
+    let too_long = vec![0u8; MAX_TRANSACT as usize + 1];
+    for (request, room) in [(&b""[..], 4), (&b"x"[..], 0), (&too_long[..], 4)] {
         let mut reply = vec![0u8; room];
         assert!(matches!(
             device.transact(id, request, &mut reply, None),
