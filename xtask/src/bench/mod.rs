@@ -224,7 +224,7 @@ figures! {
     IOCTL_FLOOR = "ioctl_floor_rtt", "refused IOCTL round trip (floor)", Micros;
     STREAM_RTT_64 = "stream_rtt_64b", "KernelTcpStream RTT 64 B", Micros;
     TRANSACT_RTT_64 =
-        "transact_rtt_64b", "request/response 64 B through one IOCTL (TRANSACT)", Micros;
+        "transact_rtt_64b", "TRANSACT request/response 64 B", Micros;
     STREAM_BULK_128K =
         "stream_bulk_128kib_writes", "KernelTcpStream bulk, 128 KiB writes", MibPerSecond;
     STREAM_BULK_4M = "stream_bulk_4mib_writes", "KernelTcpStream bulk, 4 MiB writes", MibPerSecond;
