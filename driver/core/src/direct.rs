@@ -1,4 +1,4 @@
-//! Direct-I/O data requests (SEND, RECV, SEND_TO, RECV_FROM): pended, cancellable, with a
+//! Direct-I/O data requests (SEND, RECV, SEND_TO, RECV_FROM, TRANSACT): pended, cancellable, with a
 //! deadline, and carried by the requester's locked pages straight to WSK.
 //!
 //! The shell hands each such request over as a [`PendingRequest`]. The core starts one WSK
