@@ -1,5 +1,5 @@
-//! Direct-I/O data requests (SEND, RECV, SEND_TO, RECV_FROM, TRANSACT): pended, cancellable, with a
-//! deadline, and carried by the requester's locked pages straight to WSK.
+//! Direct-I/O data requests (SEND, RECV, SEND_TO, RECV_FROM, TRANSACT): pended, cancellable,
+//! with a deadline, and carried by the requester's locked pages straight to WSK.
 //!
 //! The shell hands each such request over as a [`PendingRequest`]. The core starts one WSK
 //! request on the endpoint's [`IoSlot`] for its direction with the request's MDL (no copy) and
