@@ -14,7 +14,7 @@ use crate::wire::{
     RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply,
     SecurityRequest, SendRequest, SendToRequest, ServeReply, ServeRequest, SocketOptionReply,
     SocketOptionRequest, StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest,
-    UdpBindRequest, WireAddr, WireSize, WireSocketSecurity,
+    TransactRequest, UdpBindRequest, WireAddr, WireSize, WireSocketSecurity,
 };
 use crate::{
     BindFlags, EndpointId, EndpointKind, EndpointState, Held, OptionId, ProtocolError,
@@ -578,6 +578,45 @@ pub fn encode_recv(id: EndpointId, timeout_ms: u32, max_length: u32) -> [u8; 24]
         timeout_ms,
         max_length
     })
+}
+
+/// A TRANSACT request: send `length` bytes (1 to [`MAX_TRANSACT`](crate::MAX_TRANSACT)),
+/// then receive at most `max_reply` (1 to `MAX_TRANSACT`). Its output buffer must be exactly
+/// [`transact_output_len`]`(length, max_reply)` bytes and hold the bytes to send at its
+/// start; the reply overwrites them.
+///
+/// # Examples
+///
+/// ```
+/// use wskrs_protocol::{direct_output_len, encode_transact, parse_request, EndpointId, IoctlCode};
+///
+/// let input = encode_transact(EndpointId(3), 0, 64, 1500);
+/// let request = parse_request(IoctlCode::TRANSACT.0, &input)?;
+/// assert_eq!(direct_output_len(&request), Some(1500));
+/// # Ok::<(), wskrs_protocol::ProtocolError>(())
+/// ```
+#[must_use]
+pub fn encode_transact(id: EndpointId, timeout_ms: u32, length: u32, max_reply: u32) -> [u8; 32] {
+    zerocopy::transmute!(TransactRequest {
+        header: header(TransactRequest::LEN_U32),
+        id: id.0,
+        timeout_ms,
+        length,
+        max_reply,
+        reserved: 0,
+    })
+}
+
+/// The output buffer length of a TRANSACT that sends `length` bytes and takes a reply of at
+/// most `max_reply`: the larger of the two (the reply overwrites the request).
+#[must_use]
+pub const fn transact_output_len(length: u32, max_reply: u32) -> usize {
+    let larger = if length > max_reply {
+        length
+    } else {
+        max_reply
+    };
+    larger as usize
 }
 
 /// A CLOSE request.

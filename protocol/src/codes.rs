@@ -12,7 +12,8 @@ pub const METHOD_BUFFERED: u32 = 0;
 /// to the driver as an MDL it reads from (SEND, `SEND_TO`: the data to send).
 pub const METHOD_IN_DIRECT: u32 = 1;
 /// `METHOD_OUT_DIRECT` (2): the input buffer is copied; the output buffer is locked and
-/// handed to the driver as an MDL it writes to (RECV, `RECV_FROM`: the data received).
+/// handed to the driver as an MDL it writes to (RECV, `RECV_FROM`: the data received;
+/// TRANSACT reads the bytes to send from it first).
 pub const METHOD_OUT_DIRECT: u32 = 2;
 /// `FILE_ANY_ACCESS`: any open handle may send the code (no wsk-rs code uses it since ABI 4).
 pub const FILE_ANY_ACCESS: u32 = 0;
@@ -123,6 +124,9 @@ ioctl_codes! {
     /// (`SIO_QUERY_SECURITY`; `QuerySecurityRequest` -> `QuerySecurityReply`), never the
     /// peer's token handles.
     QUERY_SECURITY = 0x814, METHOD_BUFFERED, READ;
+    /// Send a request and receive its reply in one IOCTL (`TransactRequest`; the output
+    /// buffer, by direct I/O, holds the bytes to send and then receives the reply).
+    TRANSACT = 0x815, METHOD_OUT_DIRECT, READ_WRITE;
 }
 
 impl IoctlCode {
@@ -219,6 +223,8 @@ mod tests {
         assert_eq!(IoctlCode::DELETE_PEER_TARGET_NAME.0, 0x8057_E04C);
         // CTL_CODE(0x8057, 0x814, METHOD_BUFFERED, FILE_READ_DATA)
         assert_eq!(IoctlCode::QUERY_SECURITY.0, 0x8057_6050);
+        // CTL_CODE(0x8057, 0x815, METHOD_OUT_DIRECT, FILE_READ_DATA | FILE_WRITE_DATA)
+        assert_eq!(IoctlCode::TRANSACT.0, 0x8057_E056);
         // Well-known Windows codes: IOCTL_DISK_GET_DRIVE_GEOMETRY = CTL_CODE(7, 0, 0, 0);
         // IOCTL_SCSI_PASS_THROUGH_DIRECT = CTL_CODE(4, 0x405, METHOD_BUFFERED, 3) = 0x4D014
         // and FSCTL_READ_FROM_PLEX = CTL_CODE(9, 71, METHOD_OUT_DIRECT, FILE_READ_DATA)
@@ -236,7 +242,10 @@ mod tests {
             assert_eq!(code.device_type(), 0x8057);
             let expected_method = match *code {
                 IoctlCode::SEND | IoctlCode::SEND_TO => 1,
-                IoctlCode::RECV | IoctlCode::RECV_FROM | IoctlCode::ACCEPT => 2,
+                IoctlCode::RECV
+                | IoctlCode::RECV_FROM
+                | IoctlCode::ACCEPT
+                | IoctlCode::TRANSACT => 2,
                 _ => 0,
             };
             assert_eq!(code.method(), expected_method, "{code:?}");

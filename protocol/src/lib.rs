@@ -53,14 +53,15 @@ pub use client::{
     encode_info, encode_list, encode_query_security, encode_recv, encode_recv_from, encode_resolve,
     encode_security, encode_send, encode_send_to, encode_serve, encode_set_peer_target_name,
     encode_socket_option, encode_stats, encode_tcp_connect, encode_tcp_connect_options,
-    encode_tcp_connect_with, encode_tcp_listen, encode_tcp_listen_with, encode_udp_bind,
-    encode_udp_bind_options, list_output_len, parse_close_reply,
+    encode_tcp_connect_with, encode_tcp_listen, encode_tcp_listen_with, encode_transact,
+    encode_udp_bind, encode_udp_bind_options, list_output_len, parse_close_reply,
     parse_delete_peer_target_name_reply, parse_disconnect_reply, parse_endpoint_reply,
     parse_held_reply, parse_info_reply, parse_list_reply, parse_peer_target_name_reply,
     parse_query_security_reply, parse_recv_from_reply, parse_resolve_reply, parse_security_reply,
     parse_serve_reply, parse_socket_option_reply, parse_stats_reply, recv_from_output_len,
-    resolve_output_len, ConnectOptions, CountedReply, DriverInfo, EndpointActivity, EndpointList,
-    EndpointStatus, ListenOptions, OpenedEndpoint, ReceivedFrom, ResolvedAddresses, UdpBindOptions,
+    resolve_output_len, transact_output_len, ConnectOptions, CountedReply, DriverInfo,
+    EndpointActivity, EndpointList, EndpointStatus, ListenOptions, OpenedEndpoint, ReceivedFrom,
+    ResolvedAddresses, UdpBindOptions,
 };
 pub use codes::{
     ctl_code, IoctlCode, DEVICE_TYPE, FILE_ANY_ACCESS, FILE_READ_DATA, FILE_WRITE_DATA,
@@ -82,7 +83,7 @@ pub use reply::{
 pub use request::{
     direct_output_len, parse_request, Accept, BindFlags, DeletePeerTargetName, Disconnect,
     QuerySecurity, Recv, RecvFrom, Request, Resolve, Send, SendTo, Serve, SetPeerTargetName,
-    SocketOption, TcpConnect, TcpListen, UdpBind,
+    SocketOption, TcpConnect, TcpListen, Transact, UdpBind,
 };
 pub use types::{
     EndpointId, EndpointKind, EndpointState, Held, OptionId, SecureProtocol, SecurityQuery,
@@ -96,7 +97,7 @@ pub use wire::{
     RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply,
     SecurityRequest, SendRequest, SendToRequest, ServeReply, ServeRequest, SocketOptionReply,
     SocketOptionRequest, StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest,
-    UdpBindRequest, WireAddr, WireSocketSecurity,
+    TransactRequest, UdpBindRequest, WireAddr, WireSocketSecurity,
 };
 pub use wskrs_ntstatus::NtStatus;
 
@@ -118,7 +119,8 @@ pub const SERVICE_NAME: &str = "WskRs";
 /// SECURITY, RESOLVE, STATS) require `FILE_READ_DATA` instead of `FILE_ANY_ACCESS`; version
 /// 5 added the secure socket extensions (`FLAG_SECURE` and the grown `TCP_CONNECT`,
 /// `TCP_LISTEN`, `UDP_BIND`; `SET_PEER_TARGET_NAME`, `DELETE_PEER_TARGET_NAME`,
-/// `QUERY_SECURITY`) and the refused connections and the driver's limits to STATS.
+/// `QUERY_SECURITY`), the refused connections and the driver's limits to STATS, and
+/// TRANSACT (a request and its reply in one IOCTL).
 pub const ABI_VERSION: u32 = 5;
 
 /// [`EndpointKind::TcpConnection`] on the wire.
@@ -226,6 +228,9 @@ pub const MAX_TRANSFER: u32 = 4 << 20;
 /// The largest `SEND_TO` `length` and `RECV_FROM` `max_length`: the largest UDP payload over
 /// IPv4.
 pub const MAX_DATAGRAM: u32 = 65_507;
+/// The largest TRANSACT `length` and `max_reply` (64 KiB): a request/response exchange is
+/// for messages, not bulk (SEND and RECV take up to [`MAX_TRANSFER`]).
+pub const MAX_TRANSACT: u32 = 64 << 10;
 /// The timeout applied when a request's `timeout_ms` is 0.
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
 /// The most connections a `TCP_LISTEN` request may ask a listener to serve at once

@@ -1,8 +1,8 @@
 //! Driver side: writing replies into the output buffer.
 //!
 //! Every writer fills the [`Header`](crate::Header) (version and size) and returns the
-//! bytes written, the value for `IoStatus.Information`. SEND, `SEND_TO` and RECV have no
-//! reply message: their `Information` is the byte count.
+//! bytes written, the value for `IoStatus.Information`. SEND, `SEND_TO`, RECV and TRANSACT
+//! have no reply message: their `Information` is the byte count.
 
 use core::fmt;
 use core::net::SocketAddr;
@@ -27,7 +27,7 @@ pub const fn min_output_len(code: u32) -> Option<usize> {
         IoctlCode::TCP_CONNECT | IoctlCode::TCP_LISTEN | IoctlCode::UDP_BIND => {
             Some(EndpointReply::LEN)
         }
-        IoctlCode::SEND | IoctlCode::SEND_TO | IoctlCode::RECV => Some(1),
+        IoctlCode::SEND | IoctlCode::SEND_TO | IoctlCode::RECV | IoctlCode::TRANSACT => Some(1),
         IoctlCode::CLOSE => Some(CloseReply::LEN),
         IoctlCode::LIST => Some(ListReply::LEN),
         IoctlCode::RECV_FROM => Some(RecvFromReply::LEN + 1),

@@ -11,14 +11,14 @@ use crate::wire::{
     HeldRequest, InfoRequest, ListRequest, PeerTargetNameRequest, QuerySecurityRequest,
     RecvFromRequest, RecvRequest, ResolveRequest, SecurityRequest, SendRequest, SendToRequest,
     ServeRequest, SocketOptionRequest, StatsRequest, TcpConnectRequest, TcpListenRequest,
-    UdpBindRequest, WireAddr, WireSize, WireSocketSecurity,
+    TransactRequest, UdpBindRequest, WireAddr, WireSize, WireSocketSecurity,
 };
 use crate::{
     EndpointId, IoctlCode, OptionId, ProtocolError, SecureProtocol, Service, SocketSecurity,
     UdpService, ABI_VERSION, DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_MS, DISCONNECT_ABORTIVE,
     FLAG_DETACH, FLAG_DUAL_STACK, FLAG_EXCLUSIVEADDRUSE, FLAG_REUSEADDR, FLAG_SECURE, FLAG_V6ONLY,
-    MAX_CONNECTIONS, MAX_DATAGRAM, MAX_TRANSFER, PEER_TARGET_NAME_LEN, SECURE_ALLOW_INSECURE,
-    SECURE_GUARANTEE_ENCRYPTION,
+    MAX_CONNECTIONS, MAX_DATAGRAM, MAX_TRANSACT, MAX_TRANSFER, PEER_TARGET_NAME_LEN,
+    SECURE_ALLOW_INSECURE, SECURE_GUARANTEE_ENCRYPTION,
 };
 
 /// A validated request: every field has been checked, so the driver can trust it.
@@ -66,6 +66,8 @@ pub enum Request<'a> {
     DeletePeerTargetName(DeletePeerTargetName),
     /// `QUERY_SECURITY`.
     QuerySecurity(QuerySecurity),
+    /// TRANSACT: send, then receive the reply (both in the output buffer).
+    Transact(Transact),
 }
 
 /// The bind options of a `TCP_CONNECT`, `TCP_LISTEN` or `UDP_BIND`, applied to the socket
@@ -207,6 +209,22 @@ pub struct Recv {
     pub timeout_ms: u32,
     /// The most bytes to return: 1 to [`MAX_TRANSFER`].
     pub max_length: u32,
+}
+
+/// A validated TRANSACT. Its output buffer (direct I/O) must be exactly
+/// `max(length, max_reply)` bytes ([`direct_output_len`]): the driver sends the first
+/// `length`, then receives at most `max_reply` bytes into its start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transact {
+    /// The connection (nonzero).
+    pub id: EndpointId,
+    /// Timeout in milliseconds for send and reply together, never 0 ([`DEFAULT_TIMEOUT_MS`]
+    /// already applied).
+    pub timeout_ms: u32,
+    /// Bytes to send: 1 to [`MAX_TRANSACT`].
+    pub length: u32,
+    /// The most reply bytes to return: 1 to [`MAX_TRANSACT`].
+    pub max_reply: u32,
 }
 
 /// A validated `UDP_BIND`.
@@ -407,12 +425,14 @@ pub fn parse_request(code: u32, input: &[u8]) -> Result<Request<'_>, ProtocolErr
         IoctlCode::QUERY_SECURITY => {
             parse_query_security(&read_exact(input)?).map(Request::QuerySecurity)
         }
+        IoctlCode::TRANSACT => parse_transact(&read_exact(input)?).map(Request::Transact),
         _ => Err(ProtocolError::UnknownCode),
     }
 }
 
 /// The exact output buffer length a direct-I/O request requires: SEND `length`, RECV
-/// `max_length`, `SEND_TO` `length`, `RECV_FROM` 48 + `max_length`. `None` for the buffered
+/// `max_length`, `SEND_TO` `length`, `RECV_FROM` 48 + `max_length`, ACCEPT 80, TRANSACT
+/// `max(length, max_reply)`. `None` for the buffered
 /// codes, whose output buffer only has a minimum ([`crate::min_output_len`]).
 ///
 /// The driver fails a direct request whose output buffer has another length with
@@ -440,6 +460,7 @@ pub fn direct_output_len(request: &Request<'_>) -> Option<usize> {
                 .checked_add(crate::RecvFromReply::LEN);
         }
         Request::Accept(_) => return Some(crate::EndpointReply::LEN),
+        Request::Transact(transact) => transact.length.max(transact.max_reply),
         Request::Info
         | Request::TcpConnect(_)
         | Request::TcpListen(_)
@@ -614,6 +635,20 @@ fn parse_recv(request: &RecvRequest) -> Result<Recv, ProtocolError> {
         id: EndpointId::checked(request.id)?,
         timeout_ms: effective_timeout(request.timeout_ms),
         max_length: request.max_length,
+    })
+}
+
+fn parse_transact(request: &TransactRequest) -> Result<Transact, ProtocolError> {
+    check_data_length(request.length, MAX_TRANSACT)?;
+    check_data_length(request.max_reply, MAX_TRANSACT)?;
+    if request.reserved != 0 {
+        return Err(ProtocolError::InvalidParameter);
+    }
+    Ok(Transact {
+        id: EndpointId::checked(request.id)?,
+        timeout_ms: effective_timeout(request.timeout_ms),
+        length: request.length,
+        max_reply: request.max_reply,
     })
 }
 

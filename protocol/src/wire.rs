@@ -291,6 +291,30 @@ pub struct RecvRequest {
     pub max_length: u32,
 }
 
+/// TRANSACT request: send `length` bytes, then receive the reply, in one request. Both live
+/// in the request's output buffer (`METHOD_OUT_DIRECT`), which is `max(length, max_reply)`
+/// bytes: the driver sends its first `length` bytes, then receives at most `max_reply` bytes
+/// into its start; `IoStatus.Information` is the reply's byte count, 0 at the end of the
+/// peer's stream.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct TransactRequest {
+    /// Common header; `size` = 32.
+    pub header: Header,
+    /// The connection.
+    pub id: u64,
+    /// Timeout in milliseconds for the whole exchange; 0 means [`crate::DEFAULT_TIMEOUT_MS`].
+    pub timeout_ms: u32,
+    /// Bytes to send from the start of the output buffer: 1 to [`crate::MAX_TRANSACT`].
+    pub length: u32,
+    /// The most reply bytes to return: 1 to [`crate::MAX_TRANSACT`].
+    pub max_reply: u32,
+    /// Must be zero.
+    pub reserved: u32,
+}
+
 /// CLOSE request.
 #[repr(C)]
 #[derive(
@@ -768,6 +792,7 @@ wire_size! {
     DeletePeerTargetNameReply = 8;
     QuerySecurityRequest = 48;
     QuerySecurityReply = 16;
+    TransactRequest = 32;
 }
 
 /// `Default` for the wire structs with arrays too long to derive it: all zero, as every
@@ -810,7 +835,7 @@ mod tests {
         DisconnectRequest, EndpointInfo, EndpointReply, HeldReply, InfoReply, RecvFromReply,
         RecvFromRequest, ResolveReply, ResolveRequest, SecurityReply, SecurityRequest,
         SendToRequest, SocketOptionReply, SocketOptionRequest, StatsReply, TcpConnectRequest,
-        TcpListenRequest, UdpBindRequest, WireAddr,
+        TcpListenRequest, TransactRequest, UdpBindRequest, WireAddr,
     };
     use crate::{Held, ProtocolError, Stats};
     use core::mem::offset_of;
@@ -876,6 +901,12 @@ mod tests {
         assert_eq!(offset_of!(SendToRequest, length), 20);
         assert_eq!(offset_of!(SendToRequest, remote), 24);
         assert_eq!(offset_of!(SendToRequest, reserved), 52);
+        assert_eq!(offset_of!(TransactRequest, id), 8);
+        assert_eq!(offset_of!(TransactRequest, timeout_ms), 16);
+        assert_eq!(offset_of!(TransactRequest, length), 20);
+        assert_eq!(offset_of!(TransactRequest, max_reply), 24);
+        assert_eq!(offset_of!(TransactRequest, reserved), 28);
+        assert_eq!(size_of::<TransactRequest>(), 32);
         assert_eq!(offset_of!(RecvFromRequest, id), 8);
         assert_eq!(offset_of!(RecvFromRequest, timeout_ms), 16);
         assert_eq!(offset_of!(RecvFromRequest, max_length), 20);

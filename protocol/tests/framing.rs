@@ -137,6 +137,10 @@ fn valid_requests() -> Vec<(IoctlCode, Vec<u8>)> {
             IoctlCode::QUERY_SECURITY,
             wskrs_protocol::encode_query_security(EndpointId(1), None).to_vec(),
         ),
+        (
+            IoctlCode::TRANSACT,
+            wskrs_protocol::encode_transact(EndpointId(1), 0, 3, 5).to_vec(),
+        ),
     ]
 }
 
@@ -215,6 +219,8 @@ fn only_the_data_codes_have_a_direct_output_length() {
             IoctlCode::RECV_FROM => Some(48 + 1),
             // ACCEPT's output buffer is the new connection's EndpointReply.
             IoctlCode::ACCEPT => Some(80),
+            // TRANSACT's holds the request, then the reply: the larger of 3 and 5.
+            IoctlCode::TRANSACT => Some(5),
             _ => None,
         };
         assert_eq!(direct_output_len(&request), expected, "{code:?}");

@@ -13,8 +13,8 @@ use wskrs_protocol::{
     parse_recv_from_reply, parse_request, parse_resolve_reply, parse_security_reply,
     parse_socket_option_reply, parse_stats_reply, write_recv_from_header, BindFlags, EndpointId,
     IoctlCode, ListenOptions, OptionId, ProtocolError, Request, Resolve, SecureProtocol, SendTo,
-    Service, SocketSecurity, UdpService, ABI_VERSION, MAX_CONNECTIONS, MAX_DATAGRAM, MAX_TRANSFER,
-    SDDL_LEN,
+    Service, SocketSecurity, UdpService, ABI_VERSION, MAX_CONNECTIONS, MAX_DATAGRAM, MAX_TRANSACT,
+    MAX_TRANSFER, SDDL_LEN,
 };
 
 fn any_code() -> impl Strategy<Value = u32> {
@@ -121,6 +121,7 @@ fn valid_secure_request(code: IoctlCode) -> Vec<u8> {
             wskrs_protocol::encode_delete_peer_target_name(id, v4).to_vec()
         }
         IoctlCode::QUERY_SECURITY => wskrs_protocol::encode_query_security(id, Some(v4)).to_vec(),
+        IoctlCode::TRANSACT => wskrs_protocol::encode_transact(id, 0, 64, 100).to_vec(),
         _ => unreachable!("{code:?}"),
     }
 }
@@ -155,7 +156,7 @@ fn name_ok(name: Option<&str>, secure: bool) -> bool {
     name.is_none_or(|name| secure && (1..128).contains(&name.len()) && !name.contains('\0'))
 }
 
-/// The invariants of an accepted secure socket request; its code.
+/// The invariants of an accepted secure socket request or TRANSACT; its code.
 fn check_secure(request: &Request<'_>) -> Result<IoctlCode, TestCaseError> {
     Ok(match *request {
         Request::SetPeerTargetName(set) => {
@@ -170,6 +171,16 @@ fn check_secure(request: &Request<'_>) -> Result<IoctlCode, TestCaseError> {
         Request::QuerySecurity(query) => {
             prop_assert!(query.id.0 != 0 && query.peer.is_none_or(|peer| peer.port() != 0));
             IoctlCode::QUERY_SECURITY
+        }
+        Request::Transact(transact) => {
+            prop_assert!(transact.id.0 != 0 && transact.timeout_ms != 0);
+            prop_assert!((1..=MAX_TRANSACT).contains(&transact.length));
+            prop_assert!((1..=MAX_TRANSACT).contains(&transact.max_reply));
+            prop_assert_eq!(
+                direct_output_len(request),
+                Some(transact.length.max(transact.max_reply) as usize)
+            );
+            IoctlCode::TRANSACT
         }
         _ => return Err(TestCaseError::fail(format!("{request:?} unchecked"))),
     })
@@ -337,6 +348,30 @@ proptest! {
         if let Ok(sddl) = parse_security_reply(&input) {
             prop_assert!(sddl.len() <= SDDL_LEN && !sddl.contains('\0'));
         }
+    }
+
+    #[test]
+    fn transact_round_trips(
+        id in 1..=u64::MAX,
+        timeout_ms in 1..=u32::MAX,
+        length in 1..=MAX_TRANSACT,
+        max_reply in 1..=MAX_TRANSACT,
+    ) {
+        let bytes = wskrs_protocol::encode_transact(EndpointId(id), timeout_ms, length, max_reply);
+        let request = parse_request(IoctlCode::TRANSACT.0, &bytes);
+        prop_assert_eq!(
+            request,
+            Ok(Request::Transact(wskrs_protocol::Transact {
+                id: EndpointId(id),
+                timeout_ms,
+                length,
+                max_reply
+            }))
+        );
+        prop_assert_eq!(
+            wskrs_protocol::transact_output_len(length, max_reply),
+            length.max(max_reply) as usize
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use wskrs_protocol::{
     parse_disconnect_reply, parse_request, write_close, write_disconnect, Accept, BindFlags,
     Disconnect, EndpointId, IoctlCode, ListenOptions, ProtocolError, Recv, Request, Send, Service,
     TcpConnect, TcpListen, DEFAULT_MAX_CONNECTIONS, DEFAULT_TIMEOUT_MS, MAX_CONNECTIONS,
-    MAX_TRANSFER,
+    MAX_TRANSACT, MAX_TRANSFER,
 };
 
 mod common;
@@ -557,6 +557,56 @@ fn recv_max_length_boundary() {
             "max_length {max_length}"
         );
     }
+}
+
+#[test]
+fn transact_round_trips_and_its_bounds() {
+    let bytes = wskrs_protocol::encode_transact(EndpointId(4), 0, 64, MAX_TRANSACT);
+    assert_eq!(bytes.len(), 32);
+    assert_eq!(u32::from_le_bytes(bytes[4..8].try_into().unwrap()), 32);
+    let request = parse_request(IoctlCode::TRANSACT.0, &bytes).unwrap();
+    assert_eq!(
+        request,
+        Request::Transact(wskrs_protocol::Transact {
+            id: EndpointId(4),
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            length: 64,
+            max_reply: MAX_TRANSACT
+        })
+    );
+    assert_eq!(direct_output_len(&request), Some(MAX_TRANSACT as usize));
+    // The buffer holds the request first: a short reply still needs room for the request.
+    let long_request = wskrs_protocol::encode_transact(EndpointId(4), 9, 1000, 10);
+    let parsed = parse_request(IoctlCode::TRANSACT.0, &long_request).unwrap();
+    assert_eq!(direct_output_len(&parsed), Some(1000));
+    for (length, max_reply) in [
+        (0, 1),
+        (1, 0),
+        (MAX_TRANSACT + 1, 1),
+        (1, MAX_TRANSACT + 1),
+        (u32::MAX, u32::MAX),
+    ] {
+        assert_eq!(
+            parse_request(
+                IoctlCode::TRANSACT.0,
+                &wskrs_protocol::encode_transact(EndpointId(1), 0, length, max_reply)
+            ),
+            Err(ProtocolError::InvalidParameter),
+            "length {length}, max_reply {max_reply}"
+        );
+    }
+    // Id 0 and a nonzero reserved field (offset 28) are refused.
+    let zero_id = wskrs_protocol::encode_transact(EndpointId(0), 0, 1, 1);
+    assert_eq!(
+        parse_request(IoctlCode::TRANSACT.0, &zero_id),
+        Err(ProtocolError::InvalidParameter)
+    );
+    let mut reserved = wskrs_protocol::encode_transact(EndpointId(1), 0, 1, 1);
+    put_u32(&mut reserved, 28, 1);
+    assert_eq!(
+        parse_request(IoctlCode::TRANSACT.0, &reserved),
+        Err(ProtocolError::InvalidParameter)
+    );
 }
 
 #[test]

@@ -10,12 +10,13 @@ use wskrs_protocol::{
     encode_accept, encode_close, encode_disconnect, encode_info, encode_list, encode_recv,
     encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to, encode_serve,
     encode_socket_option, encode_stats, encode_tcp_connect_options, encode_tcp_listen_with,
-    encode_udp_bind_options, list_output_len, parse_close_reply, parse_disconnect_reply,
-    parse_endpoint_reply, parse_info_reply, parse_list_reply, parse_recv_from_reply,
-    parse_resolve_reply, parse_security_reply, parse_serve_reply, parse_socket_option_reply,
-    parse_stats_reply, recv_from_output_len, resolve_output_len, DriverInfo, EndpointActivity,
-    EndpointId, EndpointReply, EndpointStatus, IoctlCode, OpenedEndpoint, OptionId, ProtocolError,
-    Service, Stats, UdpService, MAX_DATAGRAM, MAX_TRANSFER,
+    encode_transact, encode_udp_bind_options, list_output_len, parse_close_reply,
+    parse_disconnect_reply, parse_endpoint_reply, parse_info_reply, parse_list_reply,
+    parse_recv_from_reply, parse_resolve_reply, parse_security_reply, parse_serve_reply,
+    parse_socket_option_reply, parse_stats_reply, recv_from_output_len, resolve_output_len,
+    DriverInfo, EndpointActivity, EndpointId, EndpointReply, EndpointStatus, IoctlCode,
+    OpenedEndpoint, OptionId, ProtocolError, Service, Stats, UdpService, MAX_DATAGRAM,
+    MAX_TRANSACT, MAX_TRANSFER,
 };
 use wskrs_protocol::{
     encode_delete_peer_target_name, encode_query_security, encode_set_peer_target_name,
@@ -1139,6 +1140,80 @@ impl Device {
                 op: op(),
                 error: ProtocolError::LengthMismatch,
             });
+        }
+        Ok(received)
+    }
+
+    /// Sends `request`, then receives its reply into `reply`, in one IOCTL (TRANSACT): one
+    /// trip to the driver instead of a SEND and a RECV. Returns the reply's length (at most
+    /// `reply.len()`; the reply is whatever the peer sent first, as a RECV returns it), 0
+    /// when the peer closed its side. `request` and `reply` are 1 to [`MAX_TRANSACT`] bytes;
+    /// `timeout` (`None`: the driver's default) covers the send and the reply together.
+    ///
+    /// The driver sends from and receives into one locked buffer (direct I/O): `reply`
+    /// itself when it is at least as long as `request` (`request` is copied into it first),
+    /// else a buffer of `request.len()` bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`]; [`ClientError::Request`] with `InvalidParameter` for an empty or
+    /// too long `request` or `reply` (not sent); `STATUS_DEVICE_BUSY` while a RECV is
+    /// outstanding on the endpoint (the reply belongs to the TRANSACT) or 7 TRANSACTs are;
+    /// `STATUS_IO_TIMEOUT` (the request may have been sent), `STATUS_NOT_FOUND`,
+    /// `STATUS_INVALID_DEVICE_STATE` (not a user-driven TCP connection);
+    /// [`ClientError::Cancelled`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), wskrs_client::ClientError> {
+    /// use wskrs_client::{Device, TcpConnectOptions};
+    /// let device = Device::open(wskrs_protocol::USER_DEVICE_PATH)?;
+    /// let peer = "127.0.0.1:7".parse().expect("an address");
+    /// let connection = device.tcp_connect(peer, &TcpConnectOptions::default())?;
+    /// let mut reply = [0u8; 64];
+    /// let n = device.transact(connection.id, b"ping", &mut reply, None)?;
+    /// println!("{:?}", &reply[..n]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn transact(
+        &self,
+        id: EndpointId,
+        request: &[u8],
+        reply: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<usize, ClientError> {
+        let op = || format!("transact on endpoint {id}");
+        let invalid = || ClientError::Request {
+            op: op(),
+            error: ProtocolError::InvalidParameter,
+        };
+        let length = data_length(request.len(), MAX_TRANSACT).ok_or_else(invalid)?;
+        let max_reply = data_length(reply.len(), MAX_TRANSACT).ok_or_else(invalid)?;
+        let input = encode_transact(id, wire_timeout(timeout), length, max_reply);
+        let mut scratch = Vec::new();
+        let buffer: &mut [u8] = if reply.len() >= request.len() {
+            reply
+                .get_mut(..request.len())
+                .ok_or_else(invalid)?
+                .copy_from_slice(request);
+            &mut *reply
+        } else {
+            scratch.extend_from_slice(request);
+            &mut scratch
+        };
+        let received = self.exchange(&op, &mut |transport| {
+            transport.ioctl(IoctlCode::TRANSACT.0, &input, buffer)
+        })?;
+        if received > reply.len() {
+            return Err(ClientError::Protocol {
+                op: op(),
+                error: ProtocolError::LengthMismatch,
+            });
+        }
+        if let (Some(from), Some(to)) = (scratch.get(..received), reply.get_mut(..received)) {
+            to.copy_from_slice(from);
         }
         Ok(received)
     }

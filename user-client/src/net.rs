@@ -384,6 +384,30 @@ impl ServedTcpConnection {
     }
 }
 
+impl KernelTcpStream {
+    /// Sends `request` and receives its reply into `reply` in one IOCTL
+    /// ([`Device::transact`]): for request/response protocols, half the trips to the driver
+    /// of a `write` and a `read`. Returns the reply's length (as much as the peer sent
+    /// first, at most `reply.len()`), 0 at the end of the stream. Both are 1 to
+    /// [`wskrs_protocol::MAX_TRANSACT`] bytes; the write timeout applies (the read timeout
+    /// when it is not set).
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::transact`], as an [`io::Error`].
+    pub fn transact(&mut self, request: &[u8], reply: &mut [u8]) -> io::Result<usize> {
+        if self.eof {
+            return Ok(0);
+        }
+        let timeout = self.write_timeout.or(self.read_timeout);
+        let received = self.device.transact(self.id, request, reply, timeout)?;
+        if received == 0 {
+            self.eof = true;
+        }
+        Ok(received)
+    }
+}
+
 impl Read for KernelTcpStream {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         if buffer.is_empty() || self.eof {

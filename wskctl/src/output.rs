@@ -292,6 +292,45 @@ impl Reply for Received {
     }
 }
 
+/// `sent N bytes, received M bytes` (`..., peer closed` for an end of stream);
+/// `{"id":3,"sent":N,"received":M,"eof":false}`.
+#[derive(Debug, Serialize)]
+pub(crate) struct Transacted {
+    id: u64,
+    sent: u64,
+    received: u64,
+    eof: bool,
+}
+
+impl Transacted {
+    /// A TRANSACT on endpoint `id` sent `sent` bytes and got a reply of `received` (0: the
+    /// peer closed).
+    #[must_use]
+    pub(crate) const fn new(id: u64, sent: u64, received: u64) -> Self {
+        Self {
+            id,
+            sent,
+            received,
+            eof: received == 0,
+        }
+    }
+}
+
+impl Reply for Transacted {
+    fn text(&self) -> String {
+        let sent = format!("sent {} {}", self.sent, bytes_word(self.sent));
+        if self.eof {
+            format!("{sent}, peer closed")
+        } else {
+            format!(
+                "{sent}, received {} {}",
+                self.received,
+                bytes_word(self.received)
+            )
+        }
+    }
+}
+
 /// `closed endpoint 3`; `{"id":3,"closed":true}`.
 #[derive(Debug, Serialize)]
 pub(crate) struct Closed {

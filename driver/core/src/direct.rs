@@ -1,5 +1,5 @@
-//! Direct-I/O data requests (SEND, RECV, SEND_TO, RECV_FROM): pended, cancellable, with a
-//! deadline, and carried by the requester's locked pages straight to WSK.
+//! Direct-I/O data requests (SEND, RECV, SEND_TO, RECV_FROM, TRANSACT): pended, cancellable,
+//! with a deadline, and carried by the requester's locked pages straight to WSK.
 //!
 //! The shell hands each such request over as a [`PendingRequest`]. The core starts one WSK
 //! request on the endpoint's [`IoSlot`] for its direction with the request's MDL (no copy) and
@@ -18,6 +18,14 @@
 //! (their bytes would otherwise follow a gap in the stream). A send completes when the
 //! transport took all its bytes, so a slow peer holds senders back (back-pressure) and the
 //! driver buffers nothing.
+//!
+//! A TRANSACT is a send and then a receive in one user request: it waits and is sent in the
+//! send direction like a SEND (its [`Stage::TransactSend`]); when its bytes are out, the
+//! same request moves, under the table lock, to the end of the receive direction's queue
+//! ([`Stage::TransactReceive`]) and receives its reply into the same buffer. Its ticket keeps
+//! the send direction, so a cancel looks in both. RECV and TRANSACT exclude each other on an
+//! endpoint (the reply is the TRANSACT's), and at most [`WAITING`] TRANSACTs are outstanding
+//! per endpoint, so each finds room for its reply.
 
 use core::net::SocketAddr;
 use core::sync::atomic::Ordering;
@@ -58,6 +66,30 @@ pub trait PendingRequest: Send + Sized + 'static {
     fn complete(self, status: NtStatus, information: usize);
 }
 
+/// Which part of its work a data request does at the provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// SEND, RECV, SEND_TO, RECV_FROM: one provider request.
+    Single,
+    /// A TRANSACT sending its bytes; its reply (at most `reply` bytes) follows.
+    TransactSend { reply: usize },
+    /// A TRANSACT receiving its reply.
+    TransactReceive,
+}
+
+impl Stage {
+    pub(crate) const fn is_transact(self) -> bool {
+        !matches!(self, Self::Single)
+    }
+}
+
+/// A request at the provider, with the stage it is at (known even after its endpoint left
+/// the table).
+pub(crate) struct InFlight<R> {
+    request: R,
+    stage: Stage,
+}
+
 /// Who a pended request belongs to, which request it is, and when it times out.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Pended {
@@ -95,20 +127,40 @@ pub(crate) struct PendingOp {
     phase: Phase,
     /// RECV_FROM: the reply header goes in front of the data.
     with_header: bool,
+    stage: Stage,
 }
 
 impl PendingOp {
-    const fn starting(pended: Pended, with_header: bool) -> Self {
+    const fn starting(pended: Pended, with_header: bool, stage: Stage) -> Self {
         Self {
             pended,
             phase: Phase::Starting,
             with_header,
+            stage,
         }
     }
 
     /// Whose request it is.
     pub(crate) const fn pended(&self) -> &Pended {
         &self.pended
+    }
+
+    /// Which part of a TRANSACT it is, if it is one.
+    pub(crate) const fn stage(&self) -> Stage {
+        self.stage
+    }
+
+    /// The status a cancelled request completes with (`None` while it is live), for a
+    /// TRANSACT that must not go on to its reply.
+    const fn cancelled_status(&self) -> Option<NtStatus> {
+        match self.phase {
+            Phase::Starting | Phase::Pending { .. } => None,
+            Phase::Cancelled {
+                reason: CancelReason::TimedOut,
+                ..
+            } => Some(NtStatus::IO_TIMEOUT),
+            Phase::Cancelled { .. } | Phase::Escalated => Some(NtStatus::CANCELLED),
+        }
     }
 
     /// Not cancelled yet (starting or pending).
@@ -192,11 +244,11 @@ pub(crate) struct DirectIo<R: PendingRequest> {
 }
 
 impl<R: PendingRequest> IoHandler for DirectIo<R> {
-    type Context = R;
+    type Context = InFlight<R>;
 
-    fn completed(&self, request: R, result: wsk::Result<Transferred>) {
+    fn completed(&self, flight: InFlight<R>, result: wsk::Result<Transferred>) {
         self.driver
-            .finish_direct(self.endpoint, self.direction, request, result);
+            .finish_direct(self.endpoint, self.direction, flight, result);
     }
 }
 
@@ -210,6 +262,7 @@ struct DataRequest {
     remote: Option<SocketAddr>,
     /// RECV_FROM: the data goes after the 48-byte reply header.
     with_header: bool,
+    stage: Stage,
 }
 
 fn data_request(request: &Request<'_>) -> Option<DataRequest> {
@@ -222,6 +275,7 @@ fn data_request(request: &Request<'_>) -> Option<DataRequest> {
             length: to_usize(s.length),
             remote: None,
             with_header: false,
+            stage: Stage::Single,
         },
         Request::Recv(r) => DataRequest {
             id: r.id,
@@ -230,6 +284,7 @@ fn data_request(request: &Request<'_>) -> Option<DataRequest> {
             length: to_usize(r.max_length),
             remote: None,
             with_header: false,
+            stage: Stage::Single,
         },
         Request::SendTo(s) => DataRequest {
             id: s.id,
@@ -238,6 +293,7 @@ fn data_request(request: &Request<'_>) -> Option<DataRequest> {
             length: to_usize(s.length),
             remote: Some(s.remote),
             with_header: false,
+            stage: Stage::Single,
         },
         Request::RecvFrom(r) => DataRequest {
             id: r.id,
@@ -246,6 +302,18 @@ fn data_request(request: &Request<'_>) -> Option<DataRequest> {
             length: to_usize(r.max_length),
             remote: None,
             with_header: true,
+            stage: Stage::Single,
+        },
+        Request::Transact(t) => DataRequest {
+            id: t.id,
+            direction: Direction::Send,
+            timeout_ms: t.timeout_ms,
+            length: to_usize(t.length),
+            remote: None,
+            with_header: false,
+            stage: Stage::TransactSend {
+                reply: to_usize(t.max_reply),
+            },
         },
         _ => return None,
     })
@@ -258,7 +326,8 @@ fn ticks_for(timeout_ms: u32) -> u64 {
 }
 
 impl<R: PendingRequest> Driver<R> {
-    /// Handles a direct-I/O request (SEND, RECV, SEND_TO, RECV_FROM): the request is always
+    /// Handles a direct-I/O request (SEND, RECV, SEND_TO, RECV_FROM, ACCEPT, TRANSACT): the
+    /// request is always
     /// completed, now or later, through [`PendingRequest::complete`]. The shell marks it
     /// pending before the call and returns `STATUS_PENDING`. IRQL: PASSIVE_LEVEL.
     pub fn direct(
@@ -338,10 +407,21 @@ impl<R: PendingRequest> Driver<R> {
             }
             _ => return Err((request, NtStatus::INVALID_DEVICE_STATE)),
         };
+        if let Err(status) = io.admits(data.direction, data.stage) {
+            return Err((request, status));
+        }
         let slot = match self.slot(io.slot_mut(data.direction), data.id, data.direction) {
             Ok(slot) => slot,
             Err(status) => return Err((request, status)),
         };
+        if data.stage.is_transact() {
+            // Its reply needs the receive direction's slot when the send is done.
+            if let Err(status) =
+                self.slot(io.slot_mut(Direction::Receive), data.id, Direction::Receive)
+            {
+                return Err((request, status));
+            }
+        }
         if io.pending_mut(data.direction).is_some() || !io.queue_mut(data.direction).is_empty() {
             // Behind the one in flight: started when its turn comes (see `advance`).
             let queue = io.queue_mut(data.direction);
@@ -357,6 +437,7 @@ impl<R: PendingRequest> Driver<R> {
                 length: data.length,
                 remote: data.remote,
                 with_header: data.with_header,
+                stage: data.stage,
             });
             drop(table);
             if let Err((refused, status)) = refused {
@@ -367,7 +448,8 @@ impl<R: PendingRequest> Driver<R> {
         if !request.arm_cancel(ticket) {
             return Err((request, NtStatus::CANCELLED));
         }
-        *io.pending_mut(data.direction) = Some(PendingOp::starting(pended, data.with_header));
+        *io.pending_mut(data.direction) =
+            Some(PendingOp::starting(pended, data.with_header, data.stage));
         let started = launch(
             &slot,
             target,
@@ -375,7 +457,10 @@ impl<R: PendingRequest> Driver<R> {
             data.length,
             data.remote,
             data.with_header,
-            request,
+            InFlight {
+                request,
+                stage: data.stage,
+            },
         );
         let mut cancel_now = None;
         if let Started::Pending { generation } = started {
@@ -393,8 +478,8 @@ impl<R: PendingRequest> Driver<R> {
                     slot.cancel(generation, reason);
                 }
             }
-            Started::Done(request, result) => {
-                self.finish_direct(data.id, data.direction, request, result);
+            Started::Done(flight, result) => {
+                self.finish_direct(data.id, data.direction, flight, result);
             }
         }
         Ok(())
@@ -436,8 +521,9 @@ impl<R: PendingRequest> Driver<R> {
                     length,
                     remote,
                     with_header,
+                    stage,
                 } = next;
-                *io.pending_mut(direction) = Some(PendingOp::starting(pended, with_header));
+                *io.pending_mut(direction) = Some(PendingOp::starting(pended, with_header, stage));
                 let started = launch(
                     &slot,
                     target,
@@ -445,7 +531,7 @@ impl<R: PendingRequest> Driver<R> {
                     length,
                     remote,
                     with_header,
-                    request,
+                    InFlight { request, stage },
                 );
                 let mut cancel_now = None;
                 if let Started::Pending { generation } = started {
@@ -464,8 +550,11 @@ impl<R: PendingRequest> Driver<R> {
                     }
                     return;
                 }
-                Started::Done(request, result) => {
-                    self.complete_direct(id, direction, request, result);
+                Started::Done(flight, result) => {
+                    if self.complete_direct(id, direction, flight, result) {
+                        // A TRANSACT's request is out: its reply waits its turn.
+                        self.advance(id, Direction::Receive);
+                    }
                 }
             }
         }
@@ -627,28 +716,39 @@ impl<R: PendingRequest> Driver<R> {
         &self,
         id: EndpointId,
         direction: Direction,
-        request: R,
+        flight: InFlight<R>,
         result: wsk::Result<Transferred>,
     ) {
-        self.complete_direct(id, direction, request, result);
+        let handed_over = self.complete_direct(id, direction, flight, result);
         self.advance(id, direction);
+        if handed_over {
+            self.advance(id, Direction::Receive);
+        }
     }
 
     /// Completes a finished data request and records it; a failed send on a connection
-    /// fails the sends waiting behind it too. IRQL <= DISPATCH_LEVEL.
+    /// fails the sends waiting behind it too. A TRANSACT whose bytes went out is not
+    /// completed but queued for its reply: then returns true (start the receive direction).
+    /// IRQL <= DISPATCH_LEVEL.
+    #[allow(clippy::too_many_lines, reason = "one completion, in order")]
     fn complete_direct(
         &self,
         id: EndpointId,
         direction: Direction,
-        request: R,
+        flight: InFlight<R>,
         result: wsk::Result<Transferred>,
-    ) {
+    ) -> bool {
+        let InFlight { request, stage } = flight;
+        let mut request = Some(request);
         let mut with_header = false;
+        // A TRANSACT that sent its bytes but will not receive its reply completes with this.
+        let mut stopped = NtStatus::CANCELLED;
         let mut behind: [Option<Queued<R>>; WAITING] = [const { None }; WAITING];
         {
             let mut table = self.endpoints.inner.lock();
             if let Some(endpoint) = table.find_any(id) {
                 let mut escalated = false;
+                let mut taken = None;
                 if let (Kind::Connection { io, .. }, Direction::Send, Err(_)) =
                     (&mut endpoint.kind, direction, &result)
                 {
@@ -660,6 +760,30 @@ impl<R: PendingRequest> Driver<R> {
                     if let Some(op) = io.pending_mut(direction).take() {
                         with_header = op.with_header;
                         escalated = op.is_escalated();
+                        taken = Some(op);
+                    }
+                }
+                if let (Stage::TransactSend { reply }, Ok(_), Some(op)) = (stage, &result, taken) {
+                    if let Some(status) = op.cancelled_status() {
+                        stopped = status;
+                    } else if let (Some(io), Some(transact)) =
+                        (io_of(&mut endpoint.kind), request.take())
+                    {
+                        // Its reply is the next thing this endpoint receives for it.
+                        let queued = Queued {
+                            pended: op.pended,
+                            request: transact,
+                            length: reply,
+                            remote: None,
+                            with_header: false,
+                            stage: Stage::TransactReceive,
+                        };
+                        if let Err((refused, status)) =
+                            io.queue_mut(Direction::Receive).push(queued)
+                        {
+                            request = Some(refused.request);
+                            stopped = status;
+                        }
                     }
                 }
                 let socket_open = !escalated;
@@ -688,6 +812,9 @@ impl<R: PendingRequest> Driver<R> {
                 .bytes_received
                 .fetch_add(moved, Ordering::Relaxed),
         };
+        let Some(request) = request else {
+            return true;
+        };
         let transferred = match result {
             Ok(t) => t,
             Err(e) => {
@@ -696,12 +823,18 @@ impl<R: PendingRequest> Driver<R> {
                 for queued in behind.into_iter().flatten() {
                     queued.request.complete(e.status(), 0);
                 }
-                return;
+                return false;
             }
         };
+        if let Stage::TransactSend { .. } = stage {
+            // Sent, but cancelled, timed out or closed before its reply: never a success
+            // (the client would take its own request for the reply).
+            request.complete(stopped, 0);
+            return false;
+        }
         if !with_header {
             request.complete(NtStatus::SUCCESS, transferred.bytes);
-            return;
+            return false;
         }
         // RECV_FROM: the reply header goes in front of the datagram, in the same buffer.
         let mut header = [0u8; core::mem::size_of::<protocol::RecvFromReply>()];
@@ -713,12 +846,12 @@ impl<R: PendingRequest> Driver<R> {
             Ok(information) => request.complete(NtStatus::SUCCESS, information),
             Err(status) => request.complete(status, 0),
         }
+        false
     }
 
     /// The requester cancelled the request `ticket` names (the shell's cancel routine).
     /// IRQL <= DISPATCH_LEVEL.
     pub fn cancel(&self, ticket: Ticket) {
-        let direction = ticket.direction;
         let now = self.ticks.load(Ordering::Acquire);
         let target = {
             let mut table = self.endpoints.inner.lock();
@@ -735,25 +868,31 @@ impl<R: PendingRequest> Driver<R> {
             let Some(io) = direct_slots(&mut table, ticket.endpoint) else {
                 return;
             };
-            let waiting = io
-                .queue_mut(direction)
-                .take_where(|pended| pended.sequence == ticket.sequence);
-            if let Some(waiting) = waiting {
-                // Not started yet: nothing at the provider to cancel.
-                drop(table);
-                waiting.request.complete(NtStatus::CANCELLED, 0);
-                return;
+            // A TRANSACT's ticket says Send also while it receives its reply.
+            let mut found = None;
+            for direction in [ticket.direction, ticket.direction.other()] {
+                let waiting = io
+                    .queue_mut(direction)
+                    .take_where(|pended| pended.sequence == ticket.sequence);
+                if let Some(waiting) = waiting {
+                    // Not started yet: nothing at the provider to cancel.
+                    drop(table);
+                    waiting.request.complete(NtStatus::CANCELLED, 0);
+                    return;
+                }
+                let slot = io.slot_mut(direction).clone();
+                if let Some(op) = io
+                    .pending_mut(direction)
+                    .as_mut()
+                    .filter(|op| op.pended.sequence == ticket.sequence)
+                {
+                    // Without a generation the provider call is still running: the starter
+                    // cancels.
+                    found = op.cancel(CancelReason::Cancelled, now).zip(slot);
+                    break;
+                }
             }
-            let slot = io.slot_mut(direction).clone();
-            let Some(op) = io
-                .pending_mut(direction)
-                .as_mut()
-                .filter(|op| op.pended.sequence == ticket.sequence)
-            else {
-                return;
-            };
-            // Without a generation the provider call is still running: the starter cancels.
-            op.cancel(CancelReason::Cancelled, now).zip(slot)
+            found
         };
         if let Some((generation, slot)) = target {
             slot.cancel(generation, CancelReason::Cancelled);
@@ -961,9 +1100,10 @@ fn launch<R: PendingRequest>(
     length: usize,
     remote: Option<SocketAddr>,
     with_header: bool,
-    request: R,
-) -> Started<R> {
-    let Some(buffer) = request.data() else {
+    request: InFlight<R>,
+) -> Started<InFlight<R>> {
+    // A TRANSACT sends from, and receives into, the start of the same buffer.
+    let Some(buffer) = request.request.data() else {
         return Started::Done(request, Err(wsk::Error::new(NtStatus::INVALID_PARAMETER)));
     };
     let offset = if with_header {
@@ -1069,7 +1209,7 @@ mod tests {
             deadline: 10,
             locked: 0,
         };
-        PendingOp::starting(pended, false)
+        PendingOp::starting(pended, false, Stage::Single)
     }
 
     #[test]

@@ -18,7 +18,7 @@ use wskrs_protocol::{
     self as protocol, EndpointId, EndpointInfo, EndpointState, Service, WireAddr,
 };
 
-use crate::direct::{DirectIo, Pended, PendingOp, PendingRequest};
+use crate::direct::{DirectIo, Pended, PendingOp, PendingRequest, Stage};
 use crate::queue::{Queue, Queued, WAITING};
 use crate::services::{ServedConnection, ServiceListener, ServiceStats, UdpEchoSession};
 use crate::ticket::Direction;
@@ -72,6 +72,35 @@ impl<R: PendingRequest> DirectSlots<R> {
     /// No data request in flight or waiting, in either direction.
     pub(crate) fn is_idle(&self) -> bool {
         self.pending.iter().all(Option::is_none) && self.queued.iter().all(Queue::is_empty)
+    }
+
+    /// Whether a new request of `stage` in `direction` may join this endpoint's requests:
+    /// RECV and TRANSACT exclude each other (a reply belongs to its TRANSACT), and the
+    /// TRANSACTs of an endpoint, each of which takes a place in both directions until it
+    /// completes, are at most [`WAITING`] (so each finds room in the receive queue for its
+    /// reply). `STATUS_DEVICE_BUSY` otherwise. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn admits(&self, direction: Direction, stage: Stage) -> Result<(), NtStatus> {
+        let [send, receive] = &self.pending;
+        let [send_queue, receive_queue] = &self.queued;
+        let is_transact = |op: &Option<PendingOp>| op.is_some_and(|op| op.stage().is_transact());
+        let (receive_waiting, receive_transacts) = receive_queue.counts();
+        let (_, send_transacts) = send_queue.counts();
+        let transacts = send_transacts
+            .saturating_add(receive_transacts)
+            .saturating_add(usize::from(is_transact(send)))
+            .saturating_add(usize::from(is_transact(receive)));
+        let receives = receive_waiting
+            .saturating_sub(receive_transacts)
+            .saturating_add(usize::from(receive.is_some() && !is_transact(receive)));
+        let busy = match (direction, stage.is_transact()) {
+            (_, true) => receives > 0 || transacts >= WAITING,
+            (Direction::Receive, false) => transacts > 0,
+            (Direction::Send, false) => false,
+        };
+        if busy {
+            return Err(NtStatus::DEVICE_BUSY);
+        }
+        Ok(())
     }
 
     pub(crate) fn queue_mut(&mut self, direction: Direction) -> &mut Queue<R> {

@@ -9,7 +9,7 @@ use core::net::SocketAddr;
 
 use wsk::{NtStatus, PoolBox};
 
-use crate::direct::{Pended, PendingRequest};
+use crate::direct::{Pended, PendingRequest, Stage};
 
 /// Most requests one direction of an endpoint holds: one at the provider and
 /// `QUEUE_DEPTH - 1` waiting. A request past it fails with `STATUS_DEVICE_BUSY`.
@@ -28,6 +28,8 @@ pub(crate) struct Queued<R: PendingRequest> {
     pub(crate) remote: Option<SocketAddr>,
     /// RECV_FROM: the reply header goes in front of the data.
     pub(crate) with_header: bool,
+    /// Which part of a TRANSACT it is, if it is one.
+    pub(crate) stage: Stage,
 }
 
 /// The waiting requests of one direction, oldest first (no gaps: entries `0..len` are
@@ -79,6 +81,16 @@ impl<R: PendingRequest> Queue<R> {
         self.remove_at(index)
     }
 
+    /// Waiting requests, and how many of them are TRANSACTs.
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        self.iter().fold((0, 0), |(all, transacts), q| {
+            (
+                all.saturating_add(1),
+                transacts.saturating_add(usize::from(q.stage.is_transact())),
+            )
+        })
+    }
+
     /// The waiting requests, oldest first.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Queued<R>> {
         self.entries.iter().flatten().map(|boxed| &**boxed)
@@ -127,6 +139,7 @@ mod tests {
             length: 1,
             remote: None,
             with_header: false,
+            stage: Stage::Single,
         }
     }
 

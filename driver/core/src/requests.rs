@@ -383,7 +383,8 @@ impl<R: crate::PendingRequest> Driver<R> {
             | Request::Recv(_)
             | Request::SendTo(_)
             | Request::RecvFrom(_)
-            | Request::Accept(_) => Err(Failure(NtStatus::INVALID_DEVICE_REQUEST)),
+            | Request::Accept(_)
+            | Request::Transact(_) => Err(Failure(NtStatus::INVALID_DEVICE_REQUEST)),
         }
     }
 

@@ -10,13 +10,21 @@ use wskrs_protocol::EndpointId;
 /// The two directions of an endpoint's data path (a parked ACCEPT counts as receive).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
-    /// SEND, SEND_TO.
+    /// SEND, SEND_TO; TRANSACT (its ticket keeps this direction through its reply).
     Send,
     /// RECV, RECV_FROM, ACCEPT.
     Receive,
 }
 
 impl Direction {
+    /// The other direction.
+    pub(crate) const fn other(self) -> Self {
+        match self {
+            Self::Send => Self::Receive,
+            Self::Receive => Self::Send,
+        }
+    }
+
     const fn to_word(self) -> u64 {
         match self {
             Self::Send => 0,

@@ -29,7 +29,7 @@
 //! # Requests
 //! METHOD_BUFFERED codes go to [`Driver::device_control`] with the system buffer and are
 //! completed before EvtIoDeviceControl returns. Direct-I/O codes (SEND, RECV, SEND_TO,
-//! RECV_FROM, ACCEPT: METHOD_IN_DIRECT / METHOD_OUT_DIRECT) go to [`Driver::direct`] as a
+//! RECV_FROM, ACCEPT, TRANSACT: METHOD_IN_DIRECT / METHOD_OUT_DIRECT) go to [`Driver::direct`] as a
 //! [`PendedRequest`] and are completed later, by the core, as the WDM shell's pended IRPs are:
 //! - their data buffer is `Irp->MdlAddress`, which `WdfRequestRetrieveOutputWdmMdl` returns
 //!   for both direct methods (KMDF's FxRequest::GetDeviceControlOutputMdl); that MDL, not a

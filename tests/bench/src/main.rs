@@ -8,8 +8,10 @@
 //!
 //! ```text
 //! wskrs-bench serve echo|discard PORT        Winsock server on 127.0.0.1:PORT until stdin closes
-//! wskrs-bench rtt kernel|winsock ADDR SIZE COUNT
+//! wskrs-bench rtt kernel|transact|winsock ADDR SIZE COUNT
 //!                                           COUNT round trips of SIZE bytes to an echo server
+//!                                           (transact: KernelTcpStream::transact, one IOCTL
+//!                                           per round trip instead of a SEND and a RECV)
 //! wskrs-bench send kernel|winsock ADDR TOTAL WRITE
 //!                                           to a counting sink: TOTAL as 8 bytes (LE), TOTAL
 //!                                           bytes in writes of WRITE bytes, then its answer
@@ -54,7 +56,7 @@ fn run(words: &[&str]) -> Result<String, String> {
         }
         ["ioctl", what, count] => ioctls(what, number(count)?),
         _ => Err(format!(
-            "usage: serve echo|discard PORT | rtt kernel|winsock ADDR SIZE COUNT | \
+            "usage: serve echo|discard PORT | rtt kernel|transact|winsock ADDR SIZE COUNT | \
              send kernel|winsock ADDR TOTAL WRITE | ioctl info|floor COUNT (got {words:?})"
         )),
     }
@@ -79,7 +81,7 @@ enum Stream {
 impl Stream {
     fn connect(via: &str, to: SocketAddr) -> Result<Self, String> {
         match via {
-            "kernel" => KernelTcpStream::connect(to)
+            "kernel" | "transact" => KernelTcpStream::connect(to)
                 .map(Self::Kernel)
                 .map_err(|e| format!("KernelTcpStream::connect({to}): {e}")),
             "winsock" => {
@@ -91,7 +93,7 @@ impl Stream {
                     .map_err(|e| format!("TCP_NODELAY: {e}"))?;
                 Ok(Self::Winsock(stream))
             }
-            other => Err(format!("`{other}`: use kernel or winsock")),
+            other => Err(format!("`{other}`: use kernel, transact or winsock")),
         }
     }
 
@@ -115,9 +117,25 @@ fn round_trips(via: &str, to: SocketAddr, size: usize, count: usize) -> Result<S
     let mut micros = Vec::with_capacity(count);
     for _ in 0..count {
         let started = Instant::now();
-        let io = stream.io();
-        io.write_all(&message).map_err(|e| format!("write: {e}"))?;
-        io.read_exact(&mut back).map_err(|e| format!("read: {e}"))?;
+        let mut got = 0;
+        if let (Stream::Kernel(kernel), "transact") = (&mut stream, via) {
+            got = kernel
+                .transact(&message, &mut back)
+                .map_err(|e| format!("transact: {e}"))?;
+            if got == 0 {
+                return Err("the echo server closed".into());
+            }
+        } else {
+            stream
+                .io()
+                .write_all(&message)
+                .map_err(|e| format!("write: {e}"))?;
+        }
+        // The rest of an echo that came back in parts.
+        stream
+            .io()
+            .read_exact(&mut back[got..])
+            .map_err(|e| format!("read: {e}"))?;
         micros.push(started.elapsed().as_secs_f64() * 1e6);
         if back != message {
             return Err("the echo differs from what was sent".into());

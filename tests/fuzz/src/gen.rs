@@ -240,6 +240,14 @@ pub(crate) fn valid(rng: &mut Rng, code: IoctlCode, targets: &Targets, known: &[
                 16,
             )
         }
+        IoctlCode::TRANSACT => {
+            let length = 1 + u32::try_from(rng.below(4096)).unwrap_or(0);
+            let max_reply = 1 + u32::try_from(rng.below(4096)).unwrap_or(0);
+            let input =
+                protocol::encode_transact(id(rng, known), timeout_ms(rng), length, max_reply)
+                    .to_vec();
+            (input, protocol::transact_output_len(length, max_reply))
+        }
         // Not a code of the ABI: the header alone.
         _ => (protocol::encode_info().to_vec(), 64),
     };

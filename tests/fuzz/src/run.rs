@@ -570,6 +570,16 @@ fn check_reply(code: u32, planned: &Planned, reply: &[u8]) -> Result<(), String>
             }
         }
         IoctlCode::RECV => Ok(()),
+        // The reply of a TRANSACT that succeeded: at most the `max_reply` it asked for.
+        IoctlCode::TRANSACT => match protocol::parse_request(code, &planned.input) {
+            Ok(protocol::Request::Transact(t)) if reply.len() <= t.max_reply as usize => Ok(()),
+            Ok(protocol::Request::Transact(t)) => Err(format!(
+                "a reply of {} bytes for max_reply {}",
+                reply.len(),
+                t.max_reply
+            )),
+            _ => Err("an invalid TRANSACT succeeded".into()),
+        },
         _ => Err("an unknown code succeeded".into()),
     }
 }

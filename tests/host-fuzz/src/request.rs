@@ -13,13 +13,13 @@ use wskrs_protocol::{
     encode_list, encode_recv, encode_recv_from, encode_resolve, encode_security, encode_send,
     encode_send_to, encode_serve, encode_socket_option, encode_stats, encode_tcp_connect_with,
     encode_tcp_listen_with, encode_udp_bind, parse_request, BindFlags, EndpointId, IoctlCode,
-    ListenOptions, OptionId, Request, Service, UdpService, MAX_DATAGRAM, MAX_TRANSFER,
-    RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN, SDDL_LEN,
+    ListenOptions, OptionId, Request, Service, UdpService, MAX_DATAGRAM, MAX_TRANSACT,
+    MAX_TRANSFER, RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN, SDDL_LEN,
 };
 use wskrs_protocol::{
     encode_delete_peer_target_name, encode_query_security, encode_set_peer_target_name,
-    encode_tcp_connect_options, encode_udp_bind_options, ConnectOptions, SecureProtocol,
-    SocketSecurity, UdpBindOptions, PEER_TARGET_NAME_LEN,
+    encode_tcp_connect_options, encode_transact, encode_udp_bind_options, ConnectOptions,
+    SecureProtocol, SocketSecurity, UdpBindOptions, PEER_TARGET_NAME_LEN,
 };
 
 use crate::{Input, Seed};
@@ -90,6 +90,7 @@ fn check_bounds(request: &Request<'_>, input: &[u8]) {
         Request::SendTo(_) => MAX_DATAGRAM as usize,
         Request::RecvFrom(_) => MAX_DATAGRAM as usize + size_of::<wskrs_protocol::RecvFromReply>(),
         Request::Accept(_) => size_of::<wskrs_protocol::EndpointReply>(),
+        Request::Transact(_) => wskrs_protocol::MAX_TRANSACT as usize,
         _ => {
             assert_eq!(direct_output_len(request), None, "a buffered request");
             return;
@@ -166,6 +167,7 @@ fn encode(request: &Request<'_>) -> Vec<u8> {
         }
         Request::DeletePeerTargetName(d) => encode_delete_peer_target_name(d.id, d.peer).to_vec(),
         Request::QuerySecurity(q) => encode_query_security(q.id, q.peer).to_vec(),
+        Request::Transact(t) => encode_transact(t.id, t.timeout_ms, t.length, t.max_reply).to_vec(),
     }
 }
 
@@ -419,6 +421,16 @@ pub(crate) fn valid_requests() -> Vec<(String, IoctlCode, Vec<u8>)> {
             "query_security_peer".into(),
             IoctlCode::QUERY_SECURITY,
             encode_query_security(id, Some(v6)).to_vec(),
+        ),
+        (
+            "transact_small".into(),
+            IoctlCode::TRANSACT,
+            encode_transact(id, 0, 64, 64).to_vec(),
+        ),
+        (
+            "transact_max".into(),
+            IoctlCode::TRANSACT,
+            encode_transact(id, u32::MAX, MAX_TRANSACT, MAX_TRANSACT).to_vec(),
         ),
     ]);
     for option in OptionId::ALL {

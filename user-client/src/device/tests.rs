@@ -11,7 +11,7 @@ use std::time::Duration;
 use wskrs_ntstatus::NtStatus;
 use wskrs_protocol::{
     encode_recv, encode_recv_from, encode_send, encode_send_to, parse_recv_from_reply, EndpointId,
-    IoctlCode, OptionId, ProtocolError, UdpService, MAX_DATAGRAM, MAX_TRANSFER,
+    IoctlCode, OptionId, ProtocolError, UdpService, MAX_DATAGRAM, MAX_TRANSACT, MAX_TRANSFER,
 };
 
 fn device(driver: &HostDriver) -> Device {
@@ -534,5 +534,42 @@ fn list_and_resolve_retries_are_bounded_whatever_total_the_driver_claims() {
                 "a retry asked for {len} bytes for a claimed total of {total}"
             );
         }
+    }
+}
+
+#[test]
+fn transact_sends_the_request_and_returns_the_reply() {
+    let driver = HostDriver::default();
+    let device = device(&driver);
+    let id = device
+        .tcp_connect(echo(), &TcpConnectOptions::default())
+        .unwrap()
+        .id;
+    let mut reply = [0u8; 64];
+    let n = device.transact(id, b"request", &mut reply, None).unwrap();
+    assert_eq!(&reply[..n], b"request", "the echo service answers");
+    // A reply buffer shorter than the request: the library lends a buffer of its own.
+    let mut short = [0u8; 3];
+    let n = device
+        .transact(id, b"0123456789", &mut short, None)
+        .unwrap();
+    assert_eq!(&short[..n], b"012");
+    let mut rest = [0u8; 7];
+    let mut got = 0;
+    while got < 7 {
+        got += device.recv_into(id, &mut rest[got..], None).unwrap();
+    }
+    assert_eq!(&rest, b"3456789");
+    // Empty or too long: refused before anything is sent.
+    let too_long = vec![0u8; MAX_TRANSACT as usize + 1];
+    for (request, room) in [(&b""[..], 4), (&b"x"[..], 0), (&too_long[..], 4)] {
+        let mut reply = vec![0u8; room];
+        assert!(matches!(
+            device.transact(id, request, &mut reply, None),
+            Err(ClientError::Request {
+                error: ProtocolError::InvalidParameter,
+                ..
+            })
+        ));
     }
 }

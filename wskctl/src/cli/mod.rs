@@ -119,6 +119,18 @@ pub(crate) enum Command {
         after_help = "Examples:\n  wskctl recv 3 --exact 5\n  wskctl recv 3 --max 4096 --to-file out.bin"
     )]
     Recv(transfer::RecvArgs),
+    /// Send a request and receive its reply in one IOCTL (TRANSACT): the reply to stdout
+    /// (raw), `sent N bytes, received M bytes` to stderr.
+    ///
+    /// Half the trips to the driver of `send` then `recv`, for request/response protocols.
+    /// The reply is what the peer sends first (as `recv` returns it), at most --max bytes;
+    /// request and reply are 1 to 65536 bytes. Refused with STATUS_DEVICE_BUSY while a
+    /// `recv` is outstanding on the connection. --timeout-ms covers the send and the reply;
+    /// Ctrl-C cancels it (exit 130).
+    #[command(
+        after_help = "Examples:\n  wskctl transact 3 --text ping --max 4096\n  wskctl --json transact 3 --file request.bin --to-file reply.bin"
+    )]
+    Transact(transfer::TransactArgs),
     /// Hand a connection to an in-kernel service (echo, discard or source); prints
     /// `endpoint N handed to the S service`.
     ///
@@ -477,6 +489,9 @@ pub(crate) fn run_in(
         Command::Recvfrom(args) => udp::run_recv_from(&open(&cli.device)?, args, format, streams),
         Command::Send(args) => transfer::run_send(&open(&cli.device)?, args, format, streams),
         Command::Recv(args) => transfer::run_recv(&open(&cli.device)?, args, format, streams),
+        Command::Transact(args) => {
+            transfer::run_transact(&open(&cli.device)?, args, format, streams)
+        }
         Command::StreamSend(args) => {
             transfer::run_stream_send(open(&cli.device)?, args, format, streams)
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 use wskrs_client::{write_data, ClientError, Device};
-use wskrs_protocol::{EndpointId, MAX_TRANSFER};
+use wskrs_protocol::{EndpointId, MAX_TRANSACT, MAX_TRANSFER};
 
 use super::{create_file, parse_endpoint_id, timeout_arg, Streams};
 use crate::output::{self, Format};
@@ -52,6 +52,30 @@ pub(crate) struct RecvArgs {
     #[arg(long, value_name = "F")]
     pub(crate) to_file: Option<PathBuf>,
     /// Timeout per request in milliseconds (0: the driver's default, 10000).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) timeout_ms: u32,
+}
+
+/// Arguments of `wskctl transact`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("request").required(true))]
+pub(crate) struct TransactArgs {
+    /// The connection's endpoint id.
+    #[arg(value_parser = parse_endpoint_id)]
+    pub(crate) id: EndpointId,
+    /// Send this text as the request.
+    #[arg(long, value_name = "T", group = "request")]
+    pub(crate) text: Option<String>,
+    /// Send this file as the request (at most 65536 bytes).
+    #[arg(long, value_name = "F", group = "request")]
+    pub(crate) file: Option<PathBuf>,
+    /// Return at most N reply bytes (default and most 65536).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_TRANSACT)))]
+    pub(crate) max: Option<u32>,
+    /// Write the reply to this file instead of stdout.
+    #[arg(long, value_name = "F")]
+    pub(crate) to_file: Option<PathBuf>,
+    /// Timeout of the whole exchange in milliseconds (0: the driver's default, 10000).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub(crate) timeout_ms: u32,
 }
@@ -264,6 +288,39 @@ pub(crate) fn run_recv(
     Ok(0)
 }
 
+/// `wskctl transact`.
+pub(crate) fn run_transact(
+    device: &Device,
+    args: &TransactArgs,
+    format: Format,
+    streams: &mut Streams<'_>,
+) -> Result<u8, ClientError> {
+    let request = match (&args.text, &args.file) {
+        (Some(text), _) => text.as_bytes().to_vec(),
+        (None, Some(path)) => std::fs::read(path)
+            .map_err(|source| ClientError::io(format!("reading {}", path.display()), source))?,
+        (None, None) => Vec::new(),
+    };
+    let mut reply = vec![0u8; args.max.unwrap_or(MAX_TRANSACT) as usize];
+    let received = device.transact(args.id, &request, &mut reply, timeout_arg(args.timeout_ms))?;
+    let data = reply.get(..received).unwrap_or_default();
+    match &args.to_file {
+        Some(path) => {
+            let mut file = create_file(path)?;
+            write_data(&mut file, data)
+                .map_err(|source| ClientError::io(format!("writing {}", path.display()), source))?;
+        }
+        None => {
+            write_data(&mut *streams.stdout, data)
+                .and_then(|()| streams.stdout.flush())
+                .map_err(|source| ClientError::io("writing to stdout", source))?;
+        }
+    }
+    let summary = output::Transacted::new(args.id.0, request.len() as u64, received as u64);
+    streams.summary(format, &summary)?;
+    Ok(0)
+}
+
 /// `wskctl send`.
 pub(crate) fn run_send(
     device: &Device,
@@ -317,6 +374,37 @@ mod tests {
             out.stderr
         );
     }
+    #[test]
+    fn transact_sends_and_prints_the_reply_in_text_and_json() {
+        let driver = HostDriver::default();
+        // The host driver's port 9000 echoes.
+        wskctl(&driver, "tcp connect 127.0.0.1:9000 --detach");
+        let out = wskctl(&driver, "transact 1 --text ping");
+        assert_eq!(
+            (out.code, out.stdout.as_str(), out.stderr.as_str()),
+            (0, "ping", "sent 4 bytes, received 4 bytes\n")
+        );
+        let out = wskctl(&driver, "--json transact 1 --text hello --max 2");
+        assert_eq!(
+            (out.stdout.as_str(), out.stderr.as_str()),
+            ("he", "{\"id\":1,\"sent\":5,\"received\":2,\"eof\":false}\n")
+        );
+        // The rest of the echo is still in the stream.
+        let out = wskctl(&driver, "recv 1 --exact 3");
+        assert_eq!(out.stdout, "llo");
+        // Refused before sending: an empty request, a reply room of 0.
+        let empty = std::env::temp_dir().join(format!("wskctl-empty-{}", std::process::id()));
+        std::fs::write(&empty, b"").unwrap();
+        let out = wskctl(&driver, &format!("transact 1 --file {}", empty.display()));
+        std::fs::remove_file(&empty).unwrap();
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        assert!(out.stderr.contains("not sent"), "{}", out.stderr);
+        let out = wskctl(&driver, "transact 1 --text x --max 0");
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        let out = wskctl(&driver, "transact 7 --text x");
+        assert!(out.stderr.contains("STATUS_NOT_FOUND"), "{}", out.stderr);
+    }
+
     #[test]
     fn ctrl_c_cancels_the_outstanding_request_and_exits_130() {
         let driver = HostDriver::default();

@@ -12,7 +12,8 @@
 //!   64 B and 64 KiB, bulk into discard, connect + 1 B echo + close per second;
 //! - through the IOCTL path, driven by a Windows client (`wskctl`'s library): INFO round trip
 //!   and the floor (a code the driver refuses at once), `KernelTcpStream` round trips of 64 B
-//!   and bulk with 128 KiB and 4 MiB writes, to a native Linux server.
+//!   (a SEND and a RECV each, and one TRANSACT each) and bulk with 128 KiB and 4 MiB writes,
+//!   to a native Linux server.
 //!
 //! `--quick` is the short form `cargo xtask test` runs to prove the command works: one run,
 //! small transfers, one shell × provider unless `--shell`/`--provider` say; no figure is judged.
@@ -76,7 +77,7 @@ figure measures).
                  --shell/--provider say: what `cargo xtask test` runs
   --json         one JSON document instead of the table
   --only GROUP   services: the in-kernel services (echo, discard, connect rate);
-                 ioctl: the IOCTL path (INFO, the floor, KernelTcpStream)
+                 ioctl: the IOCTL path (INFO, the floor, KernelTcpStream, TRANSACT)
   --shell S      one shell (default: both)
   --provider P   one WSK provider (default: both)
 ";
@@ -222,6 +223,8 @@ figures! {
     IOCTL_INFO = "ioctl_info_rtt", "INFO IOCTL round trip", Micros;
     IOCTL_FLOOR = "ioctl_floor_rtt", "refused IOCTL round trip (floor)", Micros;
     STREAM_RTT_64 = "stream_rtt_64b", "KernelTcpStream RTT 64 B", Micros;
+    TRANSACT_RTT_64 =
+        "transact_rtt_64b", "TRANSACT request/response 64 B", Micros;
     STREAM_BULK_128K =
         "stream_bulk_128kib_writes", "KernelTcpStream bulk, 128 KiB writes", MibPerSecond;
     STREAM_BULK_4M = "stream_bulk_4mib_writes", "KernelTcpStream bulk, 4 MiB writes", MibPerSecond;
@@ -444,7 +447,15 @@ fn measure_session(
         }
         for (via, name) in &clients {
             let rtt_out = bench(&["rtt", via, &native_echo_text, "64", &rtt])?;
-            results.add(STREAM_RTT_64, name, field(&rtt_out, "median_us")?);
+            let rtt_us = field(&rtt_out, "median_us")?;
+            results.add(STREAM_RTT_64, name, rtt_us);
+            if *via == "kernel" {
+                let out = bench(&["rtt", "transact", &native_echo_text, "64", &rtt])?;
+                results.add(TRANSACT_RTT_64, name, field(&out, "median_us")?);
+            } else {
+                // Winsock has no such call: its anchor is the same write + read round trip.
+                results.add(TRANSACT_RTT_64, name, rtt_us);
+            }
             for (figure, write) in [(STREAM_BULK_128K, 128u32 << 10), (STREAM_BULK_4M, 4 << 20)] {
                 let out = bench(&[
                     "send",
@@ -457,11 +468,9 @@ fn measure_session(
             }
         }
         if anchors {
-            results.add(
-                STREAM_RTT_64,
-                NATIVE,
-                native::round_trips(native_echo, 64, n)?,
-            );
+            let native_rtt = native::round_trips(native_echo, 64, n)?;
+            results.add(STREAM_RTT_64, NATIVE, native_rtt);
+            results.add(TRANSACT_RTT_64, NATIVE, native_rtt);
             for (figure, write) in [
                 (STREAM_BULK_128K, 128usize << 10),
                 (STREAM_BULK_4M, 4 << 20),

@@ -272,6 +272,12 @@ const CASES: &[CaseDef] = &[
         pipeline::ctrl_c_cancels_queued_sends,
         &[],
     ),
+    // WskSend then WskReceive: both providers have them.
+    case(
+        "transact_request_response",
+        pipeline::transact_request_response,
+        &[],
+    ),
     case(
         "serve_hands_an_outbound_connection_to_echo",
         services::serve_hands_an_outbound_connection_to_echo,
