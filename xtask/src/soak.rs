@@ -20,7 +20,6 @@ use crate::choice::Choice;
 use crate::e2e::host::HostWatch;
 use crate::layout::Layout;
 use crate::peers;
-use crate::proc::Outcome;
 use crate::provider::Provider;
 use crate::scenarios;
 use crate::shell::Shell;
@@ -141,7 +140,7 @@ struct Tally {
     connections: u64,
     datagrams: u64,
     timeouts: u64,
-    /// wskctl runs that failed without a word and were run again ([`churn_wskctl`]).
+    /// wskctl launches Wine ended before wskctl ran, run again (`Wine::wskctl`).
     silent_launches: u64,
 }
 
@@ -172,6 +171,7 @@ fn soak_session(
     let mut minute = Tally::default();
     let mut total = Tally::default();
     let mut minute_started = started;
+    let mut launches_mark = crate::wine::silent_launches();
     let mut minute_index = 1;
     let mut watch = HostWatch::new(&layout.wine_log());
     while Instant::now() < deadline {
@@ -198,6 +198,9 @@ fn soak_session(
         let now = Instant::now();
         if now.duration_since(minute_started) >= Duration::from_secs(60) || now >= deadline {
             let (_, held) = crate::e2e::held::now(wine)?;
+            let launches = crate::wine::silent_launches();
+            minute.silent_launches = launches.saturating_sub(launches_mark);
+            launches_mark = launches;
             say(&format!(
                 "{label}: minute {minute_index}: {} round(s), {} bytes moved, {} connections, {} datagrams, {} timed-out receives, {} silent wskctl launch(es) run again; endpoints open {open_before}; HELD {held}",
                 minute.rounds, minute.bytes, minute.connections, minute.datagrams, minute.timeouts, minute.silent_launches
@@ -271,7 +274,7 @@ fn one_round(
     for _ in 0..CHURN {
         let id = connect(wine, &remote)?;
         // A receive with nothing to read times out: the driver's timeout path.
-        let recv = churn_wskctl(wine, &["recv", &id, "--timeout-ms", "50"], tally)?;
+        let recv = wine.wskctl(&["recv", &id, "--timeout-ms", "50"], WSKCTL_TIMEOUT)?;
         ensure!(
             !recv.status.success() && recv.stderr.contains("TIMEOUT"),
             "a receive with nothing to read did not time out: `wskctl recv {id} --timeout-ms 50` \
@@ -281,7 +284,7 @@ fn one_round(
             crate::wine::silent_note(&recv)
         );
         tally.timeouts += 1;
-        let close = churn_wskctl(wine, &["close", &id], tally)?;
+        let close = wine.wskctl(&["close", &id], WSKCTL_TIMEOUT)?;
         ensure!(
             close.success(),
             "`wskctl close {id}` exited with {} after {} ms: {}",
@@ -292,26 +295,6 @@ fn one_round(
         tally.connections += 1;
     }
     Ok(())
-}
-
-/// `wskctl ARGS` once more when it failed without a word: wskctl prints a sentence for
-/// every failure (its tests check it), so a silent failure is the Wine process ending before
-/// wskctl's code ran (seen twice in 30-minute soaks: exit 1 after 10 ms, where wskctl takes at
-/// least 30 ms). Each such launch is counted and printed, never hidden; a second silent
-/// failure in a row is returned as it is.
-fn churn_wskctl(wine: &Wine, args: &[&str], tally: &mut Tally) -> Result<Outcome> {
-    let out = wine.wskctl(args, WSKCTL_TIMEOUT)?;
-    if out.success() || !out.combined().trim().is_empty() {
-        return Ok(out);
-    }
-    tally.silent_launches += 1;
-    say(&format!(
-        "soak: `wskctl {}` exited with {} after {} ms without a word (a Wine launch failure); run again",
-        args.join(" "),
-        out.status,
-        out.elapsed.as_millis()
-    ));
-    wine.wskctl(args, WSKCTL_TIMEOUT)
 }
 
 fn connect(wine: &Wine, remote: &str) -> Result<String> {
