@@ -276,11 +276,11 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
         return status;
     }
 
-    // WDF_FILEOBJECT_CONFIG_INIT(cleanup, close) with no EvtDeviceFileCreate: the framework
-    // completes creates with success, as the WDM shell does.
+    // WDF_FILEOBJECT_CONFIG_INIT(create, close, cleanup): EvtDeviceFileCreate identifies each
+    // handle, as the WDM shell's IRP_MJ_CREATE does.
     let mut file_config = WDF_FILEOBJECT_CONFIG {
         Size: wdf_size::<WDF_FILEOBJECT_CONFIG>(),
-        EvtDeviceFileCreate: None,
+        EvtDeviceFileCreate: Some(evt_device_file_create),
         EvtFileClose: Some(evt_file_close),
         EvtFileCleanup: Some(evt_file_cleanup),
         AutoForwardCleanupClose: _WDF_TRI_STATE::WdfUseDefault,
@@ -307,6 +307,16 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
             WdfDeviceInitSetRequestAttributes,
             init.0,
             &raw mut request_attributes,
+        );
+    }
+
+    // Every request passes through EvtIoInCallerContext first, in the sender's thread.
+    // SAFETY: a live init structure, before WdfDeviceCreate; the callback is this driver's.
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetIoInCallerContextCallback,
+            init.0,
+            Some(evt_io_in_caller_context),
         );
     }
 
@@ -420,6 +430,101 @@ unsafe fn caller_of_file(file: WDFFILEOBJECT) -> Option<Caller> {
     (!wdm_file.is_null()).then_some(Caller(wdm_file as usize))
 }
 
+/// EvtDeviceFileCreate: the new handle's identity is the user of the opener's token (KMDF
+/// calls this synchronously in the opener's thread, at PASSIVE_LEVEL; under Wine, in
+/// winedevice.exe's, whose user is every process's). As in the WDM shell, a token that cannot
+/// be read leaves the handle unidentified (see `Driver::identify`) and a full identity table
+/// refuses the open. The request is completed here, which completes the open.
+///
+/// # Safety
+/// Called by the framework with a live create request, which this callback now owns, and
+/// the live file object of the new handle.
+unsafe extern "C" fn evt_device_file_create(
+    _device: WDFDEVICE,
+    request: WDFREQUEST,
+    file: WDFFILEOBJECT,
+) {
+    // SAFETY: the framework passes a live file object (WdfFileObjectWdfCannotUseFsContexts:
+    // never NULL).
+    let caller = unsafe { caller_of_file(file) };
+    let status = match (caller, wskrs_kernel::current_process_user()) {
+        (Some(caller), Ok(user)) => DRIVER
+            .identify(caller, user)
+            .err()
+            .unwrap_or(NtStatus::SUCCESS),
+        _ => NtStatus::SUCCESS,
+    };
+    // SAFETY: the request is ours and completed once, here (never made cancelable).
+    unsafe { call_unsafe_wdf_function_binding!(WdfRequestComplete, request, status.0) };
+}
+
+/// EvtIoInCallerContext: the request before any queue, in the thread of its sender (KMDF
+/// documents it), at the sender's IRQL. A METHOD_BUFFERED device-control request from user
+/// mode (PASSIVE_LEVEL: the I/O manager sends those at PASSIVE) runs through the core here
+/// and is completed here, so the sockets it creates are created in the sender's process
+/// (`SocketOwner::CurrentProcess`), as under the WDM shell, whose dispatch routine runs in the
+/// sender's thread. Everything else (direct-I/O requests, which create no socket and are
+/// pended and made cancelable, which KMDF allows for requests a queue delivered; requests from
+/// kernel mode, whose IRQL may be up to DISPATCH_LEVEL) goes to the default queue
+/// (`WdfDeviceEnqueueRequest`), whose EvtIoDeviceControl runs at PASSIVE_LEVEL.
+///
+/// # Safety
+/// Called by the framework with a live request that this callback now owns.
+unsafe extern "C" fn evt_io_in_caller_context(device: WDFDEVICE, request: WDFREQUEST) {
+    // SAFETY: the request is live and ours (caller's contract).
+    if let Some((caller, code, input_len, output_len)) = unsafe { buffered_user_request(request) }
+    {
+        // SAFETY: as above; a METHOD_BUFFERED device-control request at PASSIVE_LEVEL.
+        let completion = unsafe { device_control(request, caller, code, input_len, output_len) };
+        // SAFETY: as above; completed once, here; nothing borrowed from its buffer is used
+        // after.
+        unsafe { complete_request(request, completion.status, completion.information) };
+        return;
+    }
+    // SAFETY: the request is live, ours, of this device, and in EvtIoInCallerContext.
+    let status =
+        unsafe { call_unsafe_wdf_function_binding!(WdfDeviceEnqueueRequest, device, request) };
+    if !nt_success(status) {
+        // Not enqueued (no queue, or the queue refuses requests): still ours to complete.
+        // SAFETY: as above; completed once, here.
+        unsafe { complete_request(request, NtStatus(status), 0) };
+    }
+}
+
+/// The caller, code and buffer lengths of `request` if it is a METHOD_BUFFERED
+/// IRP_MJ_DEVICE_CONTROL request from user mode with a file object; `None` for anything else.
+/// IRQL <= DISPATCH_LEVEL.
+///
+/// # Safety
+/// `request` is live.
+unsafe fn buffered_user_request(request: WDFREQUEST) -> Option<(Caller, u32, usize, usize)> {
+    // SAFETY: the request is live (caller's contract); its IRP lives as long as it.
+    let irp = unsafe { call_unsafe_wdf_function_binding!(WdfRequestWdmGetIrp, request) };
+    // wdk-sys's IRP is the same C struct as wsk-bindings'.
+    let irp = NonNull::new(irp.cast::<wsk_bindings::IRP>())?.as_ptr();
+    // SAFETY: a live IRP (as above).
+    let requestor_mode = unsafe { (*irp).RequestorMode };
+    // KPROCESSOR_MODE is KernelMode or UserMode.
+    if requestor_mode == wsk_bindings::KERNEL_MODE {
+        return None;
+    }
+    // SAFETY: as above; the framework presents the IRP at this driver's stack location.
+    let location = unsafe { wsk_bindings::irp::current_stack_location(irp) };
+    // SAFETY: the current location of a live IRP.
+    let major = unsafe { wsk_bindings::irp::major_function(location) };
+    if u32::from(major) != wsk_bindings::IRP_MJ_DEVICE_CONTROL {
+        return None;
+    }
+    // SAFETY: a device-control location (checked just above).
+    let (code, input_len, output_len) = unsafe { wsk_bindings::irp::device_io_control(location) };
+    if IoctlCode(code).method() != wskrs_protocol::METHOD_BUFFERED {
+        return None;
+    }
+    // SAFETY: the request is live.
+    let caller = unsafe { caller_of_request(request) }?;
+    Some((caller, code, input_len as usize, output_len as usize))
+}
+
 /// EvtFileCleanup: the handle's last user reference is gone; its endpoints close (detached
 /// ones stay). IRQL: PASSIVE_LEVEL.
 ///
@@ -446,8 +551,9 @@ unsafe extern "C" fn evt_file_close(file: WDFFILEOBJECT) {
     }
 }
 
-/// EvtIoDeviceControl: METHOD_BUFFERED requests to the core, completed before returning;
-/// direct-I/O requests handed to the core as [`PendedRequest`]s.
+/// EvtIoDeviceControl: what EvtIoInCallerContext enqueued. METHOD_BUFFERED requests (from
+/// kernel mode only) to the core, completed before returning; direct-I/O requests handed to
+/// the core as [`PendedRequest`]s.
 /// IRQL: PASSIVE_LEVEL (the queue's execution level).
 ///
 /// # Safety
