@@ -567,7 +567,14 @@ pub(crate) unsafe extern "C" fn complete_with_information(
 ) {
     let information = usize::try_from(information).unwrap_or(usize::MAX);
     // SAFETY: the driver's handle (checked in `complete`).
-    unsafe { complete(handle, status, information, "WdfRequestCompleteWithInformation") };
+    unsafe {
+        complete(
+            handle,
+            status,
+            information,
+            "WdfRequestCompleteWithInformation",
+        )
+    };
 }
 
 /// `WdfRequestComplete`: as `WdfRequestCompleteWithInformation` with Information 0.
@@ -606,7 +613,14 @@ unsafe fn complete(handle: WDFREQUEST, status: NTSTATUS, information: usize, ddi
     }
     r.tag.0.store(Tag::Dead as u32, Ordering::Release);
     if r.stage.load(Ordering::Acquire) == CREATE && !NtStatus(status).is_success() {
-        COUNTERS.creates_failed.fetch_add(1, Ordering::AcqRel);
+        if COUNTERS.creates_failed.fetch_add(1, Ordering::AcqRel) == 0 {
+            log!(
+                "EvtDeviceFileCreate failed an open ({:?}); its framework file object is deleted, \
+                 but Wine 8.0's server does not wait for IRP_MJ_CREATE, so the handle stays open \
+                 there and its requests come without a framework file object (logged once)",
+                NtStatus(status)
+            );
+        }
         // SAFETY: the device outlives its requests.
         let device = unsafe { &*r.device };
         device.forget_file(r.file);
