@@ -20,15 +20,29 @@
 //! sequence: WdfDriverCreate, WdfControlDeviceInitAllocate, WdfDeviceCreate,
 //! WdfDeviceCreateSymbolicLink, WdfIoQueueCreate, WdfControlFinishInitializing.
 //!
+//! # Who asks
+//! EvtDeviceFileCreate identifies each new handle with the user of the opener's token
+//! ([`wskrs_kernel::current_process_user`], as the WDM shell's IRP_MJ_CREATE does) and
+//! completes the create request. EvtIoInCallerContext runs each METHOD_BUFFERED request from
+//! user mode through the core in the sender's thread and completes it there, so the sockets
+//! a request creates are created on behalf of the sender's process
+//! (`wsk::SocketOwner::CurrentProcess`), as under the WDM shell: KMDF calls a queue's
+//! callbacks in no particular thread. Every other request goes to the default queue
+//! (`WdfDeviceEnqueueRequest`).
+//!
 //! # IRQL
-//! DriverEntry, EvtDriverUnload, EvtFileCleanup and EvtFileClose run at PASSIVE_LEVEL (KMDF
-//! documents it). The default queue's attributes ask for `WdfExecutionLevelPassive`, so
-//! EvtIoDeviceControl runs at PASSIVE_LEVEL too, which the core's blocking calls need.
-//! EvtRequestCancel and the completion of pended requests run at IRQL <= DISPATCH_LEVEL.
+//! DriverEntry, EvtDriverUnload, EvtDeviceFileCreate, EvtFileCleanup and EvtFileClose run at
+//! PASSIVE_LEVEL (KMDF documents it). EvtIoInCallerContext runs at the sender's IRQL:
+//! PASSIVE_LEVEL for a user-mode sender (the only requests it runs itself), up to
+//! DISPATCH_LEVEL for a kernel-mode one (only enqueued). The default queue's attributes ask
+//! for `WdfExecutionLevelPassive`, so EvtIoDeviceControl runs at PASSIVE_LEVEL too, which the
+//! core's blocking calls need. EvtRequestCancel and the completion of pended requests run at
+//! IRQL <= DISPATCH_LEVEL.
 //!
 //! # Requests
 //! METHOD_BUFFERED codes go to [`Driver::device_control`] with the system buffer and are
-//! completed before EvtIoDeviceControl returns. Direct-I/O codes (SEND, RECV, SEND_TO,
+//! completed before EvtIoInCallerContext (user mode) or EvtIoDeviceControl (kernel mode)
+//! returns. Direct-I/O codes (SEND, RECV, SEND_TO,
 //! RECV_FROM, ACCEPT: METHOD_IN_DIRECT / METHOD_OUT_DIRECT) go to [`Driver::direct`] as a
 //! [`PendedRequest`] and are completed later, by the core, as the WDM shell's pended IRPs are:
 //! - their data buffer is `Irp->MdlAddress`, which `WdfRequestRetrieveOutputWdmMdl` returns
@@ -45,8 +59,9 @@
 //!   (the pattern of Microsoft's KMDF echo sample);
 //! - EvtFileCleanup's [`Driver::cleanup`] cancels the handle's pended requests.
 //!
-//! The queue is parallel, so a request that blocks (a buffered DISCONNECT, a first request
-//! waiting for the WSK provider) does not hold back the others.
+//! A request that blocks (a buffered DISCONNECT, a first request waiting for the WSK
+//! provider) blocks its sender's thread only, and the queue is parallel, so none holds back
+//! the others.
 #![no_std]
 #![cfg_attr(
     not(test),
