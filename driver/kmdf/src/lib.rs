@@ -487,8 +487,7 @@ unsafe extern "C" fn evt_device_file_create(
 /// Called by the framework with a live request that this callback now owns.
 unsafe extern "C" fn evt_io_in_caller_context(device: WDFDEVICE, request: WDFREQUEST) {
     // SAFETY: the request is live and ours (caller's contract).
-    if let Some((caller, code, input_len, output_len)) = unsafe { buffered_user_request(request) }
-    {
+    if let Some((caller, code, input_len, output_len)) = unsafe { buffered_user_request(request) } {
         // SAFETY: as above; a METHOD_BUFFERED device-control request at PASSIVE_LEVEL.
         let completion = unsafe { device_control(request, caller, code, input_len, output_len) };
         // SAFETY: as above; completed once, here; nothing borrowed from its buffer is used
