@@ -291,49 +291,8 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
         return status;
     }
 
-    // WDF_FILEOBJECT_CONFIG_INIT(create, close, cleanup): EvtDeviceFileCreate identifies each
-    // handle, as the WDM shell's IRP_MJ_CREATE does.
-    let mut file_config = WDF_FILEOBJECT_CONFIG {
-        Size: wdf_size::<WDF_FILEOBJECT_CONFIG>(),
-        EvtDeviceFileCreate: Some(evt_device_file_create),
-        EvtFileClose: Some(evt_file_close),
-        EvtFileCleanup: Some(evt_file_cleanup),
-        AutoForwardCleanupClose: _WDF_TRI_STATE::WdfUseDefault,
-        FileObjectClass: _WDF_FILEOBJECT_CLASS::WdfFileObjectWdfCannotUseFsContexts,
-    };
-    // SAFETY: a live init structure; a fully initialized config; no file-object attributes.
-    unsafe {
-        call_unsafe_wdf_function_binding!(
-            WdfDeviceInitSetFileObjectConfig,
-            init.0,
-            &raw mut file_config,
-            WDF_NO_OBJECT_ATTRIBUTES,
-        );
-    }
-
-    // Every request of the device carries a RequestState (WDF_OBJECT_ATTRIBUTES_SET_CONTEXT_TYPE).
-    let mut request_attributes = WDF_OBJECT_ATTRIBUTES {
-        ContextTypeInfo: REQUEST_CONTEXT_TYPE.0.UniqueType,
-        ..object_attributes()
-    };
-    // SAFETY: a live init structure; fully initialized attributes, copied by the framework.
-    unsafe {
-        call_unsafe_wdf_function_binding!(
-            WdfDeviceInitSetRequestAttributes,
-            init.0,
-            &raw mut request_attributes,
-        );
-    }
-
-    // Every request passes through EvtIoInCallerContext first, in the sender's thread.
-    // SAFETY: a live init structure, before WdfDeviceCreate; the callback is this driver's.
-    unsafe {
-        call_unsafe_wdf_function_binding!(
-            WdfDeviceInitSetIoInCallerContextCallback,
-            init.0,
-            Some(evt_io_in_caller_context),
-        );
-    }
+    // SAFETY: a live init structure, before WdfDeviceCreate.
+    unsafe { set_callbacks(init.0) };
 
     let mut device: WDFDEVICE = ptr::null_mut();
     // SAFETY: `init.0` is a live init structure; on success the framework takes it and sets
@@ -382,6 +341,57 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
     // SAFETY: `device` is a control device, fully set up; requests arrive only after this.
     unsafe { call_unsafe_wdf_function_binding!(WdfControlFinishInitializing, device) };
     NtStatus::SUCCESS.0
+}
+
+/// Registers the device's file-object callbacks, its request context and its
+/// EvtIoInCallerContext on `init`. IRQL: PASSIVE_LEVEL.
+///
+/// # Safety
+/// `init` is a live control-device init structure, before WdfDeviceCreate.
+unsafe fn set_callbacks(init: PWDFDEVICE_INIT) {
+    // WDF_FILEOBJECT_CONFIG_INIT(create, close, cleanup): EvtDeviceFileCreate identifies each
+    // handle, as the WDM shell's IRP_MJ_CREATE does.
+    let mut file_config = WDF_FILEOBJECT_CONFIG {
+        Size: wdf_size::<WDF_FILEOBJECT_CONFIG>(),
+        EvtDeviceFileCreate: Some(evt_device_file_create),
+        EvtFileClose: Some(evt_file_close),
+        EvtFileCleanup: Some(evt_file_cleanup),
+        AutoForwardCleanupClose: _WDF_TRI_STATE::WdfUseDefault,
+        FileObjectClass: _WDF_FILEOBJECT_CLASS::WdfFileObjectWdfCannotUseFsContexts,
+    };
+    // SAFETY: a live init structure; a fully initialized config; no file-object attributes.
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetFileObjectConfig,
+            init,
+            &raw mut file_config,
+            WDF_NO_OBJECT_ATTRIBUTES,
+        );
+    }
+
+    // Every request of the device carries a RequestState (WDF_OBJECT_ATTRIBUTES_SET_CONTEXT_TYPE).
+    let mut request_attributes = WDF_OBJECT_ATTRIBUTES {
+        ContextTypeInfo: REQUEST_CONTEXT_TYPE.0.UniqueType,
+        ..object_attributes()
+    };
+    // SAFETY: a live init structure; fully initialized attributes, copied by the framework.
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetRequestAttributes,
+            init,
+            &raw mut request_attributes,
+        );
+    }
+
+    // Every request passes through EvtIoInCallerContext first, in the sender's thread.
+    // SAFETY: a live init structure, before WdfDeviceCreate; the callback is this driver's.
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetIoInCallerContextCallback,
+            init,
+            Some(evt_io_in_caller_context),
+        );
+    }
 }
 
 /// Creates the control device's default queue: parallel, EvtIoDeviceControl at PASSIVE_LEVEL.

@@ -135,7 +135,7 @@ impl Device {
         let mut files = lock(&self.files);
         let key = files
             .iter()
-            .find(|(_, f)| ptr::eq::<File>(&***f, file.cast_const().cast()))
+            .find(|(_, f)| ptr::eq::<File>(&raw const ***f, file.cast_const().cast()))
             .map(|(key, _)| *key);
         if let Some(mut file) = key.and_then(|key| files.remove(&key)) {
             file.tag = Tag::Dead;

@@ -566,15 +566,9 @@ pub(crate) unsafe extern "C" fn complete_with_information(
     information: ULONG_PTR,
 ) {
     let information = usize::try_from(information).unwrap_or(usize::MAX);
+    let ddi = "WdfRequestCompleteWithInformation";
     // SAFETY: the driver's handle (checked in `complete`).
-    unsafe {
-        complete(
-            handle,
-            status,
-            information,
-            "WdfRequestCompleteWithInformation",
-        )
-    };
+    unsafe { complete(handle, status, information, ddi) };
 }
 
 /// `WdfRequestComplete`: as `WdfRequestCompleteWithInformation` with Information 0.
