@@ -1,5 +1,6 @@
 //! Who opens a handle: the user SID of the current process's primary token, read when a
-//! handle is created (IRP_MJ_CREATE runs in the opener's thread on Windows).
+//! handle is created (IRP_MJ_CREATE of a top-level driver, and KMDF's EvtDeviceFileCreate,
+//! run in the opener's thread on Windows). Shared by the WDM and KMDF shells.
 
 use core::ptr;
 
@@ -18,8 +19,9 @@ fn current_process() -> *mut core::ffi::c_void {
 }
 
 /// The user of the current process's primary token ([`ZwOpenProcessTokenEx`],
-/// [`ZwQueryInformationToken`] with `TokenUser`). At IRP_MJ_CREATE of a top-level driver the
-/// current process is the one opening the handle. IRQL: PASSIVE_LEVEL.
+/// [`ZwQueryInformationToken`] with `TokenUser`). At IRP_MJ_CREATE of a top-level driver (and
+/// in KMDF's EvtDeviceFileCreate) the current process is the one opening the handle.
+/// IRQL: PASSIVE_LEVEL.
 ///
 /// # Errors
 /// The failing status of either call; `STATUS_UNSUCCESSFUL` if the reply holds no valid SID.

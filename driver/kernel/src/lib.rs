@@ -15,9 +15,10 @@
 //! - `link.rs` (not a module: `include!`d by the drivers' build scripts): the link flags that
 //!   make a cdylib a kernel driver image.
 //!
-//! The KMDF shell (`driver/kmdf`) does not use this crate: it is built against `wdk-sys`'s
-//! types, not `wsk-bindings`', creates its device through WDF objects (which own their own
-//! deletion) and takes `wdk-panic`'s handler, whose bug check [`bug_check_on_panic`] matches.
+//! The KMDF shell (`driver/kmdf`) uses only [`current_process_user`] (in EvtDeviceFileCreate):
+//! it is built against `wdk-sys`'s types, not `wsk-bindings`', creates its device through WDF
+//! objects (which own their own deletion) and takes `wdk-panic`'s handler, whose bug check
+//! [`bug_check_on_panic`] matches.
 #![no_std]
 #![cfg_attr(
     not(test),

@@ -20,16 +20,30 @@
 //! sequence: WdfDriverCreate, WdfControlDeviceInitAllocate, WdfDeviceCreate,
 //! WdfDeviceCreateSymbolicLink, WdfIoQueueCreate, WdfControlFinishInitializing.
 //!
+//! # Who asks
+//! EvtDeviceFileCreate identifies each new handle with the user of the opener's token
+//! ([`wskrs_kernel::current_process_user`], as the WDM shell's IRP_MJ_CREATE does) and
+//! completes the create request. EvtIoInCallerContext runs each METHOD_BUFFERED request from
+//! user mode through the core in the sender's thread and completes it there, so the sockets
+//! a request creates are created on behalf of the sender's process
+//! (`wsk::SocketOwner::CurrentProcess`), as under the WDM shell: KMDF calls a queue's
+//! callbacks in no particular thread. Every other request goes to the default queue
+//! (`WdfDeviceEnqueueRequest`).
+//!
 //! # IRQL
-//! DriverEntry, EvtDriverUnload, EvtFileCleanup and EvtFileClose run at PASSIVE_LEVEL (KMDF
-//! documents it). The default queue's attributes ask for `WdfExecutionLevelPassive`, so
-//! EvtIoDeviceControl runs at PASSIVE_LEVEL too, which the core's blocking calls need.
-//! EvtRequestCancel and the completion of pended requests run at IRQL <= DISPATCH_LEVEL.
+//! DriverEntry, EvtDriverUnload, EvtDeviceFileCreate, EvtFileCleanup and EvtFileClose run at
+//! PASSIVE_LEVEL (KMDF documents it). EvtIoInCallerContext runs at the sender's IRQL:
+//! PASSIVE_LEVEL for a user-mode sender (the only requests it runs itself), up to
+//! DISPATCH_LEVEL for a kernel-mode one (only enqueued). The default queue's attributes ask
+//! for `WdfExecutionLevelPassive`, so EvtIoDeviceControl runs at PASSIVE_LEVEL too, which the
+//! core's blocking calls need. EvtRequestCancel and the completion of pended requests run at
+//! IRQL <= DISPATCH_LEVEL.
 //!
 //! # Requests
 //! METHOD_BUFFERED codes go to [`Driver::device_control`] with the system buffer and are
-//! completed before EvtIoDeviceControl returns. Direct-I/O codes (SEND, RECV, SEND_TO,
-//! RECV_FROM, ACCEPT, TRANSACT: METHOD_IN_DIRECT / METHOD_OUT_DIRECT) go to [`Driver::direct`] as a
+//! completed before EvtIoInCallerContext (user mode) or EvtIoDeviceControl (kernel mode)
+//! returns. Direct-I/O codes (SEND, RECV, SEND_TO, RECV_FROM, ACCEPT, TRANSACT:
+//! METHOD_IN_DIRECT / METHOD_OUT_DIRECT) go to [`Driver::direct`] as a
 //! [`PendedRequest`] and are completed later, by the core, as the WDM shell's pended IRPs are:
 //! - their data buffer is `Irp->MdlAddress`, which `WdfRequestRetrieveOutputWdmMdl` returns
 //!   for both direct methods (KMDF's FxRequest::GetDeviceControlOutputMdl); that MDL, not a
@@ -45,8 +59,9 @@
 //!   (the pattern of Microsoft's KMDF echo sample);
 //! - EvtFileCleanup's [`Driver::cleanup`] cancels the handle's pended requests.
 //!
-//! The queue is parallel, so a request that blocks (a buffered DISCONNECT, a first request
-//! waiting for the WSK provider) does not hold back the others.
+//! A request that blocks (a buffered DISCONNECT, a first request waiting for the WSK
+//! provider) blocks its sender's thread only, and the queue is parallel, so none holds back
+//! the others.
 #![no_std]
 #![cfg_attr(
     not(test),
@@ -276,39 +291,8 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
         return status;
     }
 
-    // WDF_FILEOBJECT_CONFIG_INIT(cleanup, close) with no EvtDeviceFileCreate: the framework
-    // completes creates with success, as the WDM shell does.
-    let mut file_config = WDF_FILEOBJECT_CONFIG {
-        Size: wdf_size::<WDF_FILEOBJECT_CONFIG>(),
-        EvtDeviceFileCreate: None,
-        EvtFileClose: Some(evt_file_close),
-        EvtFileCleanup: Some(evt_file_cleanup),
-        AutoForwardCleanupClose: _WDF_TRI_STATE::WdfUseDefault,
-        FileObjectClass: _WDF_FILEOBJECT_CLASS::WdfFileObjectWdfCannotUseFsContexts,
-    };
-    // SAFETY: a live init structure; a fully initialized config; no file-object attributes.
-    unsafe {
-        call_unsafe_wdf_function_binding!(
-            WdfDeviceInitSetFileObjectConfig,
-            init.0,
-            &raw mut file_config,
-            WDF_NO_OBJECT_ATTRIBUTES,
-        );
-    }
-
-    // Every request of the device carries a RequestState (WDF_OBJECT_ATTRIBUTES_SET_CONTEXT_TYPE).
-    let mut request_attributes = WDF_OBJECT_ATTRIBUTES {
-        ContextTypeInfo: REQUEST_CONTEXT_TYPE.0.UniqueType,
-        ..object_attributes()
-    };
-    // SAFETY: a live init structure; fully initialized attributes, copied by the framework.
-    unsafe {
-        call_unsafe_wdf_function_binding!(
-            WdfDeviceInitSetRequestAttributes,
-            init.0,
-            &raw mut request_attributes,
-        );
-    }
+    // SAFETY: a live init structure, before WdfDeviceCreate.
+    unsafe { set_callbacks(init.0) };
 
     let mut device: WDFDEVICE = ptr::null_mut();
     // SAFETY: `init.0` is a live init structure; on success the framework takes it and sets
@@ -357,6 +341,57 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
     // SAFETY: `device` is a control device, fully set up; requests arrive only after this.
     unsafe { call_unsafe_wdf_function_binding!(WdfControlFinishInitializing, device) };
     NtStatus::SUCCESS.0
+}
+
+/// Registers the device's file-object callbacks, its request context and its
+/// EvtIoInCallerContext on `init`. IRQL: PASSIVE_LEVEL.
+///
+/// # Safety
+/// `init` is a live control-device init structure, before WdfDeviceCreate.
+unsafe fn set_callbacks(init: PWDFDEVICE_INIT) {
+    // WDF_FILEOBJECT_CONFIG_INIT(create, close, cleanup): EvtDeviceFileCreate identifies each
+    // handle, as the WDM shell's IRP_MJ_CREATE does.
+    let mut file_config = WDF_FILEOBJECT_CONFIG {
+        Size: wdf_size::<WDF_FILEOBJECT_CONFIG>(),
+        EvtDeviceFileCreate: Some(evt_device_file_create),
+        EvtFileClose: Some(evt_file_close),
+        EvtFileCleanup: Some(evt_file_cleanup),
+        AutoForwardCleanupClose: _WDF_TRI_STATE::WdfUseDefault,
+        FileObjectClass: _WDF_FILEOBJECT_CLASS::WdfFileObjectWdfCannotUseFsContexts,
+    };
+    // SAFETY: a live init structure; a fully initialized config; no file-object attributes.
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetFileObjectConfig,
+            init,
+            &raw mut file_config,
+            WDF_NO_OBJECT_ATTRIBUTES,
+        );
+    }
+
+    // Every request of the device carries a RequestState (WDF_OBJECT_ATTRIBUTES_SET_CONTEXT_TYPE).
+    let mut request_attributes = WDF_OBJECT_ATTRIBUTES {
+        ContextTypeInfo: REQUEST_CONTEXT_TYPE.0.UniqueType,
+        ..object_attributes()
+    };
+    // SAFETY: a live init structure; fully initialized attributes, copied by the framework.
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetRequestAttributes,
+            init,
+            &raw mut request_attributes,
+        );
+    }
+
+    // Every request passes through EvtIoInCallerContext first, in the sender's thread.
+    // SAFETY: a live init structure, before WdfDeviceCreate; the callback is this driver's.
+    unsafe {
+        call_unsafe_wdf_function_binding!(
+            WdfDeviceInitSetIoInCallerContextCallback,
+            init,
+            Some(evt_io_in_caller_context),
+        );
+    }
 }
 
 /// Creates the control device's default queue: parallel, EvtIoDeviceControl at PASSIVE_LEVEL.
@@ -420,6 +455,100 @@ unsafe fn caller_of_file(file: WDFFILEOBJECT) -> Option<Caller> {
     (!wdm_file.is_null()).then_some(Caller(wdm_file as usize))
 }
 
+/// EvtDeviceFileCreate: the new handle's identity is the user of the opener's token (KMDF
+/// calls this synchronously in the opener's thread, at PASSIVE_LEVEL; under Wine, in
+/// winedevice.exe's, whose user is every process's). As in the WDM shell, a token that cannot
+/// be read leaves the handle unidentified (see `Driver::identify`) and a full identity table
+/// refuses the open. The request is completed here, which completes the open.
+///
+/// # Safety
+/// Called by the framework with a live create request, which this callback now owns, and
+/// the live file object of the new handle.
+unsafe extern "C" fn evt_device_file_create(
+    _device: WDFDEVICE,
+    request: WDFREQUEST,
+    file: WDFFILEOBJECT,
+) {
+    // SAFETY: the framework passes a live file object (WdfFileObjectWdfCannotUseFsContexts:
+    // never NULL).
+    let caller = unsafe { caller_of_file(file) };
+    let status = match (caller, wskrs_kernel::current_process_user()) {
+        (Some(caller), Ok(user)) => DRIVER
+            .identify(caller, user)
+            .err()
+            .unwrap_or(NtStatus::SUCCESS),
+        _ => NtStatus::SUCCESS,
+    };
+    // SAFETY: the request is ours and completed once, here (never made cancelable).
+    unsafe { call_unsafe_wdf_function_binding!(WdfRequestComplete, request, status.0) };
+}
+
+/// EvtIoInCallerContext: the request before any queue, in the thread of its sender (KMDF
+/// documents it), at the sender's IRQL. A METHOD_BUFFERED device-control request from user
+/// mode (PASSIVE_LEVEL: the I/O manager sends those at PASSIVE) runs through the core here
+/// and is completed here, so the sockets it creates are created in the sender's process
+/// (`SocketOwner::CurrentProcess`), as under the WDM shell, whose dispatch routine runs in the
+/// sender's thread. Everything else (direct-I/O requests, which create no socket and are
+/// pended and made cancelable, which KMDF allows for requests a queue delivered; requests from
+/// kernel mode, whose IRQL may be up to DISPATCH_LEVEL) goes to the default queue
+/// (`WdfDeviceEnqueueRequest`), whose EvtIoDeviceControl runs at PASSIVE_LEVEL.
+///
+/// # Safety
+/// Called by the framework with a live request that this callback now owns.
+unsafe extern "C" fn evt_io_in_caller_context(device: WDFDEVICE, request: WDFREQUEST) {
+    // SAFETY: the request is live and ours (caller's contract).
+    if let Some((caller, code, input_len, output_len)) = unsafe { buffered_user_request(request) } {
+        // SAFETY: as above; a METHOD_BUFFERED device-control request at PASSIVE_LEVEL.
+        let completion = unsafe { device_control(request, caller, code, input_len, output_len) };
+        // SAFETY: as above; completed once, here; nothing borrowed from its buffer is used
+        // after.
+        unsafe { complete_request(request, completion.status, completion.information) };
+        return;
+    }
+    // SAFETY: the request is live, ours, of this device, and in EvtIoInCallerContext.
+    let status =
+        unsafe { call_unsafe_wdf_function_binding!(WdfDeviceEnqueueRequest, device, request) };
+    if !nt_success(status) {
+        // Not enqueued (no queue, or the queue refuses requests): still ours to complete.
+        // SAFETY: as above; completed once, here.
+        unsafe { complete_request(request, NtStatus(status), 0) };
+    }
+}
+
+/// The caller, code and buffer lengths of `request` if it is a METHOD_BUFFERED
+/// IRP_MJ_DEVICE_CONTROL request from user mode with a file object; `None` for anything else.
+/// IRQL <= DISPATCH_LEVEL.
+///
+/// # Safety
+/// `request` is live.
+unsafe fn buffered_user_request(request: WDFREQUEST) -> Option<(Caller, u32, usize, usize)> {
+    // SAFETY: the request is live (caller's contract); its IRP lives as long as it.
+    let irp = unsafe { call_unsafe_wdf_function_binding!(WdfRequestWdmGetIrp, request) };
+    // wdk-sys's IRP is the same C struct as wsk-bindings'.
+    let irp = NonNull::new(irp.cast::<wsk_bindings::IRP>())?.as_ptr();
+    // SAFETY: a live IRP (as above).
+    let requestor_mode = unsafe { (*irp).RequestorMode };
+    // KPROCESSOR_MODE is KernelMode or UserMode.
+    if requestor_mode == wsk_bindings::KERNEL_MODE {
+        return None;
+    }
+    // SAFETY: as above; the framework presents the IRP at this driver's stack location.
+    let location = unsafe { wsk_bindings::irp::current_stack_location(irp) };
+    // SAFETY: the current location of a live IRP.
+    let major = unsafe { wsk_bindings::irp::major_function(location) };
+    if u32::from(major) != wsk_bindings::IRP_MJ_DEVICE_CONTROL {
+        return None;
+    }
+    // SAFETY: a device-control location (checked just above).
+    let (code, input_len, output_len) = unsafe { wsk_bindings::irp::device_io_control(location) };
+    if IoctlCode(code).method() != wskrs_protocol::METHOD_BUFFERED {
+        return None;
+    }
+    // SAFETY: the request is live.
+    let caller = unsafe { caller_of_request(request) }?;
+    Some((caller, code, input_len as usize, output_len as usize))
+}
+
 /// EvtFileCleanup: the handle's last user reference is gone; its endpoints close (detached
 /// ones stay). IRQL: PASSIVE_LEVEL.
 ///
@@ -446,8 +575,9 @@ unsafe extern "C" fn evt_file_close(file: WDFFILEOBJECT) {
     }
 }
 
-/// EvtIoDeviceControl: METHOD_BUFFERED requests to the core, completed before returning;
-/// direct-I/O requests handed to the core as [`PendedRequest`]s.
+/// EvtIoDeviceControl: what EvtIoInCallerContext enqueued. METHOD_BUFFERED requests (from
+/// kernel mode only) to the core, completed before returning; direct-I/O requests handed to
+/// the core as [`PendedRequest`]s.
 /// IRQL: PASSIVE_LEVEL (the queue's execution level).
 ///
 /// # Safety

@@ -22,6 +22,10 @@
 //! wskrs-fuzz scale connect COUNT ADDR
 //!     COUNT detached TCP connections to ADDR on one handle, left open for the caller;
 //!     prints a JSON line.
+//! wskrs-fuzz scale handles MAX FIRST_PORT
+//!     a detached listener on a first handle, then handles (all kept open) until the driver
+//!     refuses one or MAX are open; the last and the second try to CLOSE the listener;
+//!     prints a JSON line (`scale::handles`).
 //! ```
 //!
 //! Worker `i` draws from `Rng::new(SEED + i)`: the choices are the seed's, while the order
@@ -90,6 +94,9 @@ fn dispatch(words: &[&str]) -> Result<String, String> {
                 .parse()
                 .map_err(|_| format!("`{remote}` is not an address"))?,
         ),
+        ["scale", "handles", max, first_port] => {
+            scale::handles(number(max)?, number(first_port)?)
+        }
         ["scale", mode, handles, per_handle, first_port] => scale::scale(
             mode,
             number(handles)?,
@@ -97,7 +104,7 @@ fn dispatch(words: &[&str]) -> Result<String, String> {
             number(first_port)?,
         ),
         _ => Err(format!(
-            "usage: run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS [skip=CODE,...] [thread-exits=PERCENT] | cleanup | scale close|detach HANDLES PER_HANDLE FIRST_PORT | scale connect COUNT ADDR (got {words:?})"
+            "usage: run SEED REQUESTS SECONDS THREADS TCP_PEERS UDP_PEERS LISTEN_PORTS [skip=CODE,...] [thread-exits=PERCENT] | cleanup | scale close|detach HANDLES PER_HANDLE FIRST_PORT | scale connect COUNT ADDR | scale handles MAX FIRST_PORT (got {words:?})"
         )),
     }
 }

@@ -206,3 +206,59 @@ pub(crate) fn connect(count: usize, remote: SocketAddr) -> Result<String, String
         first_id.unwrap_or(0)
     ))
 }
+
+/// `handles`: who may reach a detached endpoint once the driver's identity table is full.
+/// A first handle opens a detached listener (a free port from `first_port` up); then
+/// handles are opened, all kept open, until an open fails or `max` are open. The driver
+/// identifies each handle at open in a table of `wskrs_driver::MAX_HANDLES` (256) and
+/// refuses an open past it with `STATUS_INSUFFICIENT_RESOURCES`: on Windows that open fails
+/// (`ERROR_NO_SYSTEM_RESOURCES`, 1450); Wine 8.0's server does not wait for IRP_MJ_CREATE, so
+/// there the handle opens anyway, unidentified. Then the last handle opened tries to CLOSE
+/// the listener (an unidentified handle: out of reach), and the second handle (identified,
+/// same user) closes it. Prints `{"opened":N,"refused_error":E|null,"last_close":"STATUS_..",
+/// "identified_close":"STATUS_.."}`.
+pub(crate) fn handles(max: usize, first_port: u16) -> Result<String, String> {
+    let first = Handle::open(USER_DEVICE_PATH).map_err(|e| format!("open: {e}"))?;
+    let mut next_port = first_port;
+    let id = listen(&first, true, &mut next_port)?;
+    let close = |handle: &Handle| -> Result<String, String> {
+        let (status, _) = call(
+            handle,
+            Planned {
+                code: IoctlCode::CLOSE.0,
+                input: protocol::encode_close(id).to_vec(),
+                output_len: 8,
+                how: "scale".into(),
+            },
+        )?;
+        Ok(status_name(status))
+    };
+    let mut open = vec![first];
+    let mut refused = None;
+    while open.len() < max {
+        match Handle::open(USER_DEVICE_PATH) {
+            Ok(handle) => open.push(handle),
+            Err(err) => {
+                refused = Some(err.raw_os_error().unwrap_or(-1));
+                break;
+            }
+        }
+    }
+    let opened = open.len();
+    // Only an open the driver refused to identify makes a handle a stranger; where refused
+    // opens fail (Windows), every open handle is identified and this is not tried.
+    let last_close = match (refused, open.last()) {
+        (None, Some(last)) if opened > 2 => close(last)?,
+        _ => "not tried".to_owned(),
+    };
+    let identified_close = match open.get(1) {
+        Some(second) => close(second)?,
+        None => "not tried".to_owned(),
+    };
+    drop(open);
+    let refused = refused.map_or_else(|| "null".to_owned(), |code| code.to_string());
+    Ok(format!(
+        "{{\"opened\":{opened},\"refused_error\":{refused},\"last_close\":\"{last_close}\",\
+         \"identified_close\":\"{identified_close}\"}}"
+    ))
+}

@@ -30,6 +30,7 @@ pub(crate) struct DeviceInit {
     io_type: WDF_DEVICE_IO_TYPE,
     file_config: Option<FileConfig>,
     request_context: Option<ContextType>,
+    in_caller_context: PFN_WDF_IO_IN_CALLER_CONTEXT,
 }
 
 // SAFETY: repr(C) with the tag first.
@@ -41,6 +42,7 @@ unsafe impl Object for DeviceInit {
 /// The file-object callbacks of a device.
 #[derive(Clone, Copy)]
 struct FileConfig {
+    create: PFN_WDF_DEVICE_FILE_CREATE,
     cleanup: PFN_WDF_FILE_CLEANUP,
     close: PFN_WDF_FILE_CLOSE,
 }
@@ -66,6 +68,8 @@ pub(crate) struct Device {
     queue: AtomicPtr<Queue>,
     file_config: Option<FileConfig>,
     pub(crate) request_context: Option<ContextType>,
+    /// EvtIoInCallerContext (`WdfDeviceInitSetIoInCallerContextCallback`).
+    in_caller_context: PFN_WDF_IO_IN_CALLER_CONTEXT,
     /// The framework file objects, by WDM file object address.
     files: Mutex<HashMap<usize, Box<File>>>,
 }
@@ -107,6 +111,36 @@ pub(crate) struct File {
 unsafe impl Object for File {
     const TAG: Tag = Tag::File;
     const KIND: &'static str = "WDFFILEOBJECT";
+}
+
+impl Device {
+    /// The default queue and its EvtIoDeviceControl, if the driver created one.
+    pub(crate) fn default_queue(
+        &self,
+    ) -> Option<(
+        WDFQUEUE,
+        unsafe extern "C" fn(WDFQUEUE, WDFREQUEST, usize, usize, ULONG),
+    )> {
+        let queue = self.queue.load(Ordering::Acquire);
+        if queue.is_null() {
+            return None;
+        }
+        // SAFETY: the queue lives as long as its device.
+        let evt = unsafe { (*queue).evt_io_device_control }?;
+        Some((queue.cast(), evt))
+    }
+
+    /// Deletes the framework file object of an open that failed (no callback runs for it).
+    pub(crate) fn forget_file(&self, file: WDFFILEOBJECT) {
+        let mut files = lock(&self.files);
+        let key = files
+            .iter()
+            .find(|(_, f)| ptr::eq::<File>(&raw const ***f, file.cast_const().cast()))
+            .map(|(key, _)| *key);
+        if let Some(mut file) = key.and_then(|key| files.remove(&key)) {
+            file.tag = Tag::Dead;
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -186,6 +220,7 @@ pub(crate) unsafe extern "C" fn control_device_init_allocate(
         io_type: WdfDeviceIoBuffered,
         file_config: None,
         request_context: None,
+        in_caller_context: None,
     });
     Box::into_raw(init).cast()
 }
@@ -253,10 +288,11 @@ pub(crate) unsafe extern "C" fn init_assign_name(
     NtStatus::SUCCESS.0
 }
 
-/// `WdfDeviceInitSetFileObjectConfig`: EvtFileCleanup and EvtFileClose are modelled; the
-/// framework keeps its file objects in a table, never in FsContext/FsContext2, which is what
-/// every class allows (`WdfFileObjectWdfCannotUseFsContexts` included). EvtDeviceFileCreate
-/// and file-object attributes are not modelled: refused loudly.
+/// `WdfDeviceInitSetFileObjectConfig`: EvtDeviceFileCreate, EvtFileCleanup and EvtFileClose
+/// are modelled; the framework keeps its file objects in a table, never in
+/// FsContext/FsContext2, which is what every class allows
+/// (`WdfFileObjectWdfCannotUseFsContexts` included). File-object attributes (contexts) are
+/// not modelled: refused loudly.
 pub(crate) unsafe extern "C" fn init_set_file_object_config(
     _globals: PWDF_DRIVER_GLOBALS,
     handle: PWDFDEVICE_INIT,
@@ -276,13 +312,33 @@ pub(crate) unsafe extern "C" fn init_set_file_object_config(
             config.Size as usize,
         );
     }
-    if config.EvtDeviceFileCreate.is_some() || !attributes.is_null() {
-        crate::log::violation("WdfDeviceInitSetFileObjectConfig: EvtDeviceFileCreate and file-object attributes are not modelled by this runtime", 0);
+    if !attributes.is_null() {
+        crate::log::violation("WdfDeviceInitSetFileObjectConfig: file-object attributes are not modelled by this runtime", 0);
     }
     init.file_config = Some(FileConfig {
+        create: config.EvtDeviceFileCreate,
         cleanup: config.EvtFileCleanup,
         close: config.EvtFileClose,
     });
+}
+
+/// `WdfDeviceInitSetIoInCallerContextCallback`: every request of the device goes to
+/// EvtIoInCallerContext before any queue. NULL is a WDF_VIOLATION (the DDI requires a
+/// callback).
+pub(crate) unsafe extern "C" fn init_set_io_in_caller_context_callback(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: PWDFDEVICE_INIT,
+    evt: PFN_WDF_IO_IN_CALLER_CONTEXT,
+) {
+    // SAFETY: the driver's handle.
+    let init = unsafe { init(handle, "WdfDeviceInitSetIoInCallerContextCallback") };
+    if evt.is_none() {
+        crate::log::violation(
+            "WdfDeviceInitSetIoInCallerContextCallback: NULL EvtIoInCallerContext",
+            0,
+        );
+    }
+    init.in_caller_context = evt;
 }
 
 /// `WdfDeviceInitSetRequestAttributes`: every request of the device gets a zeroed context of
@@ -380,6 +436,7 @@ pub(crate) unsafe extern "C" fn create(
         queue: AtomicPtr::new(ptr::null_mut()),
         file_config: init.file_config,
         request_context: init.request_context,
+        in_caller_context: init.in_caller_context,
         files: Mutex::new(HashMap::new()),
     }));
     let sddl = String::from_utf16_lossy(&init.sddl);
@@ -641,20 +698,27 @@ unsafe fn wdm_file(irp: *mut IRP) -> *mut FILE_OBJECT {
     unsafe { irp::file_object(location) }
 }
 
-/// IRP_MJ_CREATE: a framework file object for the WDM one; success (no EvtDeviceFileCreate).
+/// IRP_MJ_CREATE: a framework file object for the WDM one; then EvtDeviceFileCreate with a
+/// request over the IRP (the open completes when the driver completes it), or success
+/// without one.
 unsafe extern "C" fn dispatch_create(wdm: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: the I/O manager's device object and IRP.
     let dev = unsafe { device_of(wdm) };
     // SAFETY: as above.
     let file = unsafe { wdm_file(irp) };
-    lock(&dev.files).insert(
-        file as usize,
-        Box::new(File {
-            tag: Tag::File,
-            wdm: file,
-            cleaned: AtomicBool::new(false),
-        }),
-    );
+    let mut framework_file = Box::new(File {
+        tag: Tag::File,
+        wdm: file,
+        cleaned: AtomicBool::new(false),
+    });
+    // The box's address is the handle; it does not move when the box moves into the table.
+    let handle: WDFFILEOBJECT = ptr::from_mut::<File>(&mut framework_file).cast();
+    lock(&dev.files).insert(file as usize, framework_file);
+    if let Some(create) = dev.file_config.and_then(|c| c.create) {
+        // SAFETY: a live create IRP we own; the file object stays in the table until the
+        // open fails or the handle closes.
+        return unsafe { crate::request::present_create(dev, create, irp, handle) };
+    }
     // SAFETY: ours.
     unsafe { complete(irp, NtStatus::SUCCESS) }
 }
@@ -705,27 +769,27 @@ unsafe extern "C" fn dispatch_close(wdm: *mut DEVICE_OBJECT, irp: *mut IRP) -> N
     unsafe { complete(irp, NtStatus::SUCCESS) }
 }
 
-/// IRP_MJ_DEVICE_CONTROL: a request presented to the default queue's EvtIoDeviceControl.
+/// IRP_MJ_DEVICE_CONTROL: a request given to EvtIoInCallerContext, if the driver registered
+/// one, else presented to the default queue's EvtIoDeviceControl.
 unsafe extern "C" fn dispatch_device_control(wdm: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: the I/O manager's device object and IRP.
     let dev = unsafe { device_of(wdm) };
-    let queue = dev.queue.load(Ordering::Acquire);
-    // SAFETY: the queue lives as long as its device.
-    let evt = (!queue.is_null())
-        .then(|| unsafe { (*queue).evt_io_device_control })
-        .flatten();
-    let Some(evt) = evt else {
+    if dev.in_caller_context.is_none() && dev.default_queue().is_none() {
         // SAFETY: ours.
         return unsafe { complete(irp, NtStatus::INVALID_DEVICE_REQUEST) };
-    };
+    }
     // SAFETY: as above.
     let key = unsafe { wdm_file(irp) } as usize;
     let file = lock(&dev.files)
         .get(&key)
         .map_or(ptr::null_mut(), |f| ptr::from_ref::<File>(f).cast_mut());
-    // SAFETY: a live device-control IRP we own; the queue's callback; the file object lives
-    // until IRP_MJ_CLOSE, which comes after every request of the handle completed.
-    unsafe { crate::request::present(dev, queue.cast(), evt, irp, file.cast()) }
+    if let Some(evt) = dev.in_caller_context {
+        // SAFETY: a live device-control IRP we own; the file object lives until
+        // IRP_MJ_CLOSE, which comes after every request of the handle completed.
+        return unsafe { crate::request::present_in_caller_context(dev, evt, irp, file.cast()) };
+    }
+    // SAFETY: as above.
+    unsafe { crate::request::present(dev, irp, file.cast()) }
 }
 
 /// Any other major function: not handled by this control device.

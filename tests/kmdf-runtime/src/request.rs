@@ -1,6 +1,14 @@
 //! Requests (`WDFREQUEST`, one per IRP): presentation, buffers, completion, cancellation
 //! with KMDF's ownership rules, and request contexts.
 //!
+//! Where a request is (one atomic per request, [`Request::stage`]):
+//! - `CREATE`: an IRP_MJ_CREATE handed to EvtDeviceFileCreate; the open completes when the
+//!   driver completes it, and fails (its framework file object deleted, no cleanup or close
+//!   callback) when that status is a failure.
+//! - `IN_CALLER_CONTEXT`: a device-control request handed to EvtIoInCallerContext, not yet in
+//!   a queue; the driver must complete it or give it to WdfDeviceEnqueueRequest, once.
+//! - `QUEUED`: presented to the default queue's EvtIoDeviceControl.
+//!
 //! Cancellation states (one atomic per request):
 //! - `IDLE`: not cancelable; the driver may complete it.
 //! - `ARMED`: `WdfRequestMarkCancelableEx` succeeded; completing now is a violation
@@ -26,6 +34,10 @@ use crate::sys::*;
 /// What happened to requests since the driver bound (reported at unload).
 pub(crate) struct Counters {
     presented: AtomicUsize,
+    creates: AtomicUsize,
+    creates_failed: AtomicUsize,
+    in_caller_context: AtomicUsize,
+    enqueued: AtomicUsize,
     completed: AtomicUsize,
     cancel_callbacks: AtomicUsize,
     marked_already_cancelled: AtomicUsize,
@@ -34,6 +46,10 @@ pub(crate) struct Counters {
 
 pub(crate) static COUNTERS: Counters = Counters {
     presented: AtomicUsize::new(0),
+    creates: AtomicUsize::new(0),
+    creates_failed: AtomicUsize::new(0),
+    in_caller_context: AtomicUsize::new(0),
+    enqueued: AtomicUsize::new(0),
     completed: AtomicUsize::new(0),
     cancel_callbacks: AtomicUsize::new(0),
     marked_already_cancelled: AtomicUsize::new(0),
@@ -47,10 +63,16 @@ impl Counters {
         let presented = self.presented.load(Ordering::Acquire);
         let completed = self.completed.load(Ordering::Acquire);
         format!(
-            "requests: {presented} presented, {completed} completed, {} not completed; \
+            "requests: {presented} presented, {completed} completed, {} not completed \
+             ({} creates through EvtDeviceFileCreate, {} of them failed; {} through \
+             EvtIoInCallerContext, {} of them enqueued); \
              EvtRequestCancel called {} times; WdfRequestMarkCancelableEx found {} already \
              cancelled; WdfRequestUnmarkCancelable returned STATUS_CANCELLED {} times",
             presented.saturating_sub(completed),
+            self.creates.load(Ordering::Acquire),
+            self.creates_failed.load(Ordering::Acquire),
+            self.in_caller_context.load(Ordering::Acquire),
+            self.enqueued.load(Ordering::Acquire),
             self.cancel_callbacks.load(Ordering::Acquire),
             self.marked_already_cancelled.load(Ordering::Acquire),
             self.unmarked_cancelled.load(Ordering::Acquire),
@@ -64,6 +86,11 @@ const TAKEN: u8 = 2;
 const IN_CANCEL: u8 = 3;
 const CANCEL_DONE: u8 = 4;
 
+/// [`Request::stage`] values (see the module's documentation).
+const CREATE: u8 = 0;
+const IN_CALLER_CONTEXT: u8 = 1;
+const QUEUED: u8 = 2;
+
 /// `WDFREQUEST`. The handle is `Arc::into_raw` of it: the driver's reference, given back at
 /// completion; the WDM cancel routine holds another while EvtRequestCancel runs.
 ///
@@ -73,7 +100,11 @@ const CANCEL_DONE: u8 = 4;
 pub(crate) struct Request {
     tag: AtomicU32Tag,
     irp: *mut IRP,
+    /// The device the request came to.
+    device: *const Device,
     file: WDFFILEOBJECT,
+    /// `CREATE`, `IN_CALLER_CONTEXT` or `QUEUED`.
+    stage: AtomicU8,
     context: Option<(NonNull<u8>, Layout, PCWDF_OBJECT_CONTEXT_TYPE_INFO)>,
     state: AtomicU8,
     evt_cancel: AtomicUsize,
@@ -100,7 +131,7 @@ unsafe impl Sync for Request {}
 impl Drop for Request {
     fn drop(&mut self) {
         if let Some((memory, layout, _)) = self.context {
-            // SAFETY: allocated with this layout in `present`, freed once, here.
+            // SAFETY: allocated with this layout in `new_request`, freed once, here.
             unsafe { std::alloc::dealloc(memory.as_ptr(), layout) };
         }
     }
@@ -116,25 +147,20 @@ unsafe fn get<'a>(handle: WDFREQUEST, ddi: &str) -> &'a Request {
     unsafe { object::get::<Request>(handle.cast::<c_void>(), ddi) }
 }
 
-/// Presents a device-control IRP to the queue's EvtIoDeviceControl as a new request. The IRP
-/// is marked pending first and STATUS_PENDING is returned whatever the callback does, as KMDF
-/// does for queued requests: correct whether the driver completes it inside the callback, on
-/// another thread during it, or later.
+/// A new request over `irp` (the IRP marked pending: the framework returns STATUS_PENDING
+/// for it whatever the driver does, so a request completed inside a callback, on another
+/// thread during it, or later, is right). Its context is allocated if the device declared
+/// one; `None` (the IRP completed with STATUS_INSUFFICIENT_RESOURCES) if that fails.
 ///
 /// # Safety
-/// `irp` is a live IRP_MJ_DEVICE_CONTROL IRP this dispatch routine owns; `queue` and `file`
-/// live at least as long as the request.
-pub(crate) unsafe fn present(
+/// `irp` is a live IRP this dispatch routine owns; `device` and `file` live at least as long
+/// as the request.
+unsafe fn new_request(
     device: &Device,
-    queue: WDFQUEUE,
-    evt: unsafe extern "C" fn(WDFQUEUE, WDFREQUEST, usize, usize, ULONG),
     irp: *mut IRP,
     file: WDFFILEOBJECT,
-) -> NTSTATUS {
-    // SAFETY: the caller's live IRP.
-    let location = unsafe { irp::current_stack_location(irp) };
-    // SAFETY: a device-control location.
-    let (code, input_len, output_len) = unsafe { irp::device_io_control(location) };
+    stage: u8,
+) -> Option<Arc<Request>> {
     let context = device
         .request_context
         .and_then(|ContextType { info, size }| {
@@ -148,30 +174,191 @@ pub(crate) unsafe fn present(
         unsafe { irp::set_io_status(irp, NtStatus::INSUFFICIENT_RESOURCES.0, 0) };
         // SAFETY: as above.
         unsafe { IofCompleteRequest(irp, 0) };
-        return NtStatus::INSUFFICIENT_RESOURCES.0;
+        return None;
     }
     // SAFETY: ours.
     unsafe { irp::mark_pending(irp) };
     let request = Arc::new(Request {
         tag: AtomicU32Tag(std::sync::atomic::AtomicU32::new(Tag::Request as u32)),
         irp,
+        device: ptr::from_ref(device),
         file,
+        stage: AtomicU8::new(stage),
         context,
         state: AtomicU8::new(IDLE),
         evt_cancel: AtomicUsize::new(0),
         completed: AtomicBool::new(false),
     });
-    let handle: WDFREQUEST = Arc::into_raw(request).cast_mut().cast();
     COUNTERS.presented.fetch_add(1, Ordering::AcqRel);
     // SAFETY: ours.
     let driver_context = unsafe { irp::driver_context(irp) };
     // SAFETY: the owner's DriverContext of the live IRP (the cancel routine finds the request
     // there).
-    unsafe { (*driver_context)[0] = handle.cast() };
-    // SAFETY: the driver's callback with a request it now owns, at PASSIVE_LEVEL.
-    unsafe { evt(queue, handle, output_len as usize, input_len as usize, code) };
+    unsafe { (*driver_context)[0] = Arc::as_ptr(&request).cast_mut().cast() };
+    Some(request)
+}
+
+/// The driver's handle of a request: its own reference (`Arc::into_raw`), given back at
+/// completion.
+fn hand_to_driver(request: &Arc<Request>) -> WDFREQUEST {
+    Arc::into_raw(Arc::clone(request)).cast_mut().cast()
+}
+
+/// Presents a device-control IRP to the queue's EvtIoDeviceControl as a new request.
+/// Returns STATUS_PENDING (see [`new_request`]).
+///
+/// # Safety
+/// `irp` is a live IRP_MJ_DEVICE_CONTROL IRP this dispatch routine owns; `file` lives at
+/// least as long as the request.
+pub(crate) unsafe fn present(device: &Device, irp: *mut IRP, file: WDFFILEOBJECT) -> NTSTATUS {
+    // SAFETY: the caller's contract.
+    let Some(request) = (unsafe { new_request(device, irp, file, QUEUED) }) else {
+        return NtStatus::INSUFFICIENT_RESOURCES.0;
+    };
+    let handle = hand_to_driver(&request);
+    drop(request);
+    // SAFETY: a request the driver now owns, of this device.
+    unsafe { deliver_to_queue(device, handle) };
     // The request may be completed and freed already: only the status is returned.
     NtStatus::PENDING.0
+}
+
+/// Calls the default queue's EvtIoDeviceControl with a request the driver owns; false if the
+/// device has no such queue.
+///
+/// # Safety
+/// `handle` is a live device-control request of `device`, owned by the driver.
+unsafe fn deliver_to_queue(device: &Device, handle: WDFREQUEST) -> bool {
+    let Some((queue, evt)) = device.default_queue() else {
+        return false;
+    };
+    // SAFETY: the caller's contract.
+    let r = unsafe { get(handle, "deliver") };
+    // SAFETY: live.
+    let (code, input_len, output_len) = unsafe { device_control_parameters(r.irp) };
+    // SAFETY: the driver's callback with a request it owns, at PASSIVE_LEVEL.
+    unsafe { evt(queue, handle, output_len, input_len, code) };
+    true
+}
+
+/// IRP_MJ_DEVICE_CONTROL with EvtIoInCallerContext: the callback gets the request first, on
+/// the dispatching thread (the caller's context, as far as Wine has one: see the README), and
+/// must complete it or hand it to WdfDeviceEnqueueRequest before it returns; returning with
+/// neither done is a WDF_VIOLATION. Returns STATUS_PENDING (see [`new_request`]).
+///
+/// # Safety
+/// As [`present`].
+pub(crate) unsafe fn present_in_caller_context(
+    device: &Device,
+    evt: unsafe extern "C" fn(WDFDEVICE, WDFREQUEST),
+    irp: *mut IRP,
+    file: WDFFILEOBJECT,
+) -> NTSTATUS {
+    // SAFETY: the caller's contract.
+    let Some(request) = (unsafe { new_request(device, irp, file, IN_CALLER_CONTEXT) }) else {
+        return NtStatus::INSUFFICIENT_RESOURCES.0;
+    };
+    COUNTERS.in_caller_context.fetch_add(1, Ordering::AcqRel);
+    let handle = hand_to_driver(&request);
+    // SAFETY: the driver's callback with its device and a request it now owns; the runtime
+    // keeps its own reference (`request`) to check the outcome afterwards.
+    unsafe { evt(ptr::from_ref(device).cast_mut().cast(), handle) };
+    if request.stage.load(Ordering::Acquire) == IN_CALLER_CONTEXT
+        && !request.completed.load(Ordering::Acquire)
+    {
+        violation(
+            "EvtIoInCallerContext returned without completing the request or calling WdfDeviceEnqueueRequest",
+            handle as usize,
+        );
+    }
+    NtStatus::PENDING.0
+}
+
+/// IRP_MJ_CREATE with EvtDeviceFileCreate: the callback gets a request over the create IRP
+/// and the new framework file object, on the opener's thread; the open completes when the
+/// driver completes the request (a failure status fails it, and the framework file object is
+/// deleted without cleanup or close callbacks). Returns STATUS_PENDING (see [`new_request`]).
+///
+/// # Safety
+/// `irp` is a live IRP_MJ_CREATE IRP this dispatch routine owns; `file` is the device's new
+/// framework file object, kept in its table until the request completes with a failure or
+/// the handle closes.
+pub(crate) unsafe fn present_create(
+    device: &Device,
+    evt: unsafe extern "C" fn(WDFDEVICE, WDFREQUEST, WDFFILEOBJECT),
+    irp: *mut IRP,
+    file: WDFFILEOBJECT,
+) -> NTSTATUS {
+    // SAFETY: the caller's contract.
+    let Some(request) = (unsafe { new_request(device, irp, file, CREATE) }) else {
+        return NtStatus::INSUFFICIENT_RESOURCES.0;
+    };
+    COUNTERS.creates.fetch_add(1, Ordering::AcqRel);
+    let handle = hand_to_driver(&request);
+    drop(request);
+    // SAFETY: the driver's callback with its device, a request it now owns and the live file
+    // object, at PASSIVE_LEVEL.
+    unsafe { evt(ptr::from_ref(device).cast_mut().cast(), handle, file) };
+    NtStatus::PENDING.0
+}
+
+/// `WdfDeviceEnqueueRequest`: only from EvtIoInCallerContext, once, for a request of that
+/// device (anything else is a WDF_VIOLATION); the request goes to the default queue, whose
+/// EvtIoDeviceControl gets it before this returns (KMDF may present it on another thread
+/// later: the driver must not touch it after this call either way).
+/// STATUS_INVALID_DEVICE_REQUEST when the device has no queue (not a filter driver), the
+/// request staying the driver's to complete.
+pub(crate) unsafe extern "C" fn device_enqueue_request(
+    _globals: PWDF_DRIVER_GLOBALS,
+    device: WDFDEVICE,
+    handle: WDFREQUEST,
+) -> NTSTATUS {
+    // SAFETY: the driver's handle.
+    let r = unsafe { get(handle, "WdfDeviceEnqueueRequest") };
+    // SAFETY: the driver's handle.
+    let dev = unsafe { object::get::<Device>(device.cast::<c_void>(), "WdfDeviceEnqueueRequest") };
+    if !ptr::eq(r.device, dev) {
+        violation(
+            "WdfDeviceEnqueueRequest: the request did not come to this device",
+            handle as usize,
+        );
+    }
+    if r.stage.load(Ordering::Acquire) != IN_CALLER_CONTEXT {
+        violation(
+            "WdfDeviceEnqueueRequest: the request is not in EvtIoInCallerContext (called from elsewhere, for a create request, or twice)",
+            handle as usize,
+        );
+    }
+    if dev.default_queue().is_none() {
+        return NtStatus::INVALID_DEVICE_REQUEST.0;
+    }
+    r.stage.store(QUEUED, Ordering::Release);
+    COUNTERS.enqueued.fetch_add(1, Ordering::AcqRel);
+    // SAFETY: a live device-control request of this device, owned by the driver, which gave
+    // it to the framework with this call.
+    unsafe { deliver_to_queue(dev, handle) };
+    NtStatus::SUCCESS.0
+}
+
+/// `WdfRequestWdmGetIrp`: the request's IRP (valid until the request is completed).
+pub(crate) unsafe extern "C" fn wdm_get_irp(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: WDFREQUEST,
+) -> PIRP {
+    // SAFETY: the driver's handle.
+    unsafe { get(handle, "WdfRequestWdmGetIrp") }.irp
+}
+
+/// The device-control parameters of an IRP: (code, input length, output length).
+///
+/// # Safety
+/// `irp` is a live device-control IRP.
+unsafe fn device_control_parameters(irp: *mut IRP) -> (u32, usize, usize) {
+    // SAFETY: live IRP.
+    let location = unsafe { irp::current_stack_location(irp) };
+    // SAFETY: a device-control location.
+    let (code, input, output) = unsafe { irp::device_io_control(location) };
+    (code, input as usize, output as usize)
 }
 
 /// The transfer method of an IOCTL code (its low two bits).
@@ -181,17 +368,20 @@ fn method(code: u32) -> u32 {
 const METHOD_BUFFERED: u32 = 0;
 const METHOD_IN_DIRECT: u32 = 1;
 const METHOD_OUT_DIRECT: u32 = 2;
+const METHOD_NEITHER: u32 = 3;
 
-/// The IRP's device-control parameters.
+/// The IRP's device-control parameters; for a create request (which has no buffers here) a
+/// code whose method is none of the three, so the buffer DDIs refuse it.
 ///
 /// # Safety
 /// The request is live.
 unsafe fn parameters(r: &Request) -> (u32, usize, usize) {
-    // SAFETY: live request, live IRP.
-    let location = unsafe { irp::current_stack_location(r.irp) };
-    // SAFETY: requests are device-control IRPs only.
-    let (code, input, output) = unsafe { irp::device_io_control(location) };
-    (code, input as usize, output as usize)
+    if r.stage.load(Ordering::Acquire) == CREATE {
+        log!("a buffer DDI was called for a create request: not modelled (no buffers)");
+        return (METHOD_NEITHER, 0, 0);
+    }
+    // SAFETY: live request; every other request is over a device-control IRP.
+    unsafe { device_control_parameters(r.irp) }
 }
 
 /// Writes a buffer and its length to the driver's outputs after the length checks.
@@ -366,49 +556,80 @@ pub(crate) unsafe extern "C" fn get_file_object(
 /// `WdfRequestCompleteWithInformation`: IoStatus, then IoCompleteRequest; the request is
 /// freed (the runtime never touches it again unless its cancel routine still holds it).
 /// Completing a request that is still cancelable, or whose EvtRequestCancel is due but has
-/// not run, breaks KMDF's rules: a WDF_VIOLATION.
+/// not run, breaks KMDF's rules: a WDF_VIOLATION. A create request completed with a failure
+/// fails the open: its framework file object is deleted first (no EvtFileCleanup or
+/// EvtFileClose for it, as KMDF does).
 pub(crate) unsafe extern "C" fn complete_with_information(
     _globals: PWDF_DRIVER_GLOBALS,
     handle: WDFREQUEST,
     status: NTSTATUS,
     information: ULONG_PTR,
 ) {
+    let information = usize::try_from(information).unwrap_or(usize::MAX);
+    let ddi = "WdfRequestCompleteWithInformation";
+    // SAFETY: the driver's handle (checked in `complete`).
+    unsafe { complete(handle, status, information, ddi) };
+}
+
+/// `WdfRequestComplete`: as `WdfRequestCompleteWithInformation` with Information 0.
+pub(crate) unsafe extern "C" fn complete_request(
+    _globals: PWDF_DRIVER_GLOBALS,
+    handle: WDFREQUEST,
+    status: NTSTATUS,
+) {
+    // SAFETY: the driver's handle (checked in `complete`).
+    unsafe { complete(handle, status, 0, "WdfRequestComplete") };
+}
+
+/// Completes a request for `ddi` (see `WdfRequestCompleteWithInformation`).
+///
+/// # Safety
+/// `handle` was handed to the driver (checked by its tag).
+unsafe fn complete(handle: WDFREQUEST, status: NTSTATUS, information: usize, ddi: &str) {
     // SAFETY: the driver's handle.
-    let r = unsafe { get(handle, "WdfRequestCompleteWithInformation") };
+    let r = unsafe { get(handle, ddi) };
     match r.state.load(Ordering::Acquire) {
         ARMED => violation(
-            "WdfRequestCompleteWithInformation: the request is still cancelable (call WdfRequestUnmarkCancelable first)",
+            &format!("{ddi}: the request is still cancelable (call WdfRequestUnmarkCancelable first)"),
             handle as usize,
         ),
         TAKEN => violation(
-            "WdfRequestCompleteWithInformation: WdfRequestUnmarkCancelable said STATUS_CANCELLED and EvtRequestCancel has not run yet; the request must not be completed before it",
+            &format!("{ddi}: WdfRequestUnmarkCancelable said STATUS_CANCELLED and EvtRequestCancel has not run yet; the request must not be completed before it"),
             handle as usize,
         ),
         _ => {}
     }
     if r.completed.swap(true, Ordering::AcqRel) {
         violation(
-            "WdfRequestCompleteWithInformation: the request was completed twice",
+            &format!("{ddi}: the request was completed twice"),
             handle as usize,
         );
     }
     r.tag.0.store(Tag::Dead as u32, Ordering::Release);
+    if r.stage.load(Ordering::Acquire) == CREATE && !NtStatus(status).is_success() {
+        if COUNTERS.creates_failed.fetch_add(1, Ordering::AcqRel) == 0 {
+            log!(
+                "EvtDeviceFileCreate failed an open ({:?}); its framework file object is deleted, \
+                 but Wine 8.0's server does not wait for IRP_MJ_CREATE, so the handle stays open \
+                 there and its requests come without a framework file object (logged once)",
+                NtStatus(status)
+            );
+        }
+        // SAFETY: the device outlives its requests.
+        let device = unsafe { &*r.device };
+        device.forget_file(r.file);
+    }
     let irp = r.irp;
-    // SAFETY: the request's IRP, owned by it until now; information fits (x64).
-    unsafe {
-        irp::set_io_status(
-            irp,
-            status,
-            usize::try_from(information).unwrap_or(usize::MAX),
-        );
-    };
+    // SAFETY: the request's IRP, owned by it until now.
+    unsafe { irp::set_io_status(irp, status, information) };
     // SAFETY: as above; completed once (the flag above).
     unsafe { IofCompleteRequest(irp, 0) };
     COUNTERS.completed.fetch_add(1, Ordering::AcqRel);
-    // The handle is the address of an Arc<Request>'s data (made in `present`), so aligned.
+    // The handle is the address of an Arc<Request>'s data (made in `new_request`), so aligned.
     #[allow(clippy::cast_ptr_alignment)]
     let raw = handle.cast_const().cast::<Request>();
-    // SAFETY: the driver's reference, made by Arc::into_raw in `present`, given back once.
+    // SAFETY: the driver's reference, made by Arc::into_raw in `hand_to_driver`, given back
+    // once.
     drop(unsafe { Arc::from_raw(raw) });
 }
 
@@ -416,7 +637,7 @@ pub(crate) unsafe extern "C" fn complete_with_information(
 /// spin lock, then calls the driver's EvtRequestCancel.
 unsafe extern "C" fn cancel_routine(_device: *mut DEVICE_OBJECT, irp: *mut IRP) {
     // SAFETY: IoCancelIrp passes the live IRP; DriverContext[0] is the request (set in
-    // `present`), alive because the driver cannot complete it while its state is ARMED/TAKEN.
+    // `new_request`), alive because the driver cannot complete it while its state is ARMED/TAKEN.
     let driver_context = unsafe { irp::driver_context(irp) };
     // SAFETY: as above.
     let handle = unsafe { (*driver_context)[0] }

@@ -83,6 +83,10 @@ ddis! {
     WdfVerifierDbgBreakPoint[WdfVerifierDbgBreakPointTableIndex]: PFN_WDFVERIFIERDBGBREAKPOINT = crate::driver::verifier_dbg_break_point;
     WdfRequestMarkCancelableEx[WdfRequestMarkCancelableExTableIndex]: PFN_WDFREQUESTMARKCANCELABLEEX = crate::request::mark_cancelable_ex;
     WdfGetTriageInfo[WdfGetTriageInfoTableIndex]: PFN_WDFGETTRIAGEINFO = crate::driver::get_triage_info;
+    WdfDeviceInitSetIoInCallerContextCallback[WdfDeviceInitSetIoInCallerContextCallbackTableIndex]: PFN_WDFDEVICEINITSETIOINCALLERCONTEXTCALLBACK = crate::device::init_set_io_in_caller_context_callback;
+    WdfDeviceEnqueueRequest[WdfDeviceEnqueueRequestTableIndex]: PFN_WDFDEVICEENQUEUEREQUEST = crate::request::device_enqueue_request;
+    WdfRequestComplete[WdfRequestCompleteTableIndex]: PFN_WDFREQUESTCOMPLETE = crate::request::complete_request;
+    WdfRequestWdmGetIrp[WdfRequestWdmGetIrpTableIndex]: PFN_WDFREQUESTWDMGETIRP = crate::request::wdm_get_irp;
 }
 
 /// The table every bound driver gets (built once: traps, then the implemented DDIs).

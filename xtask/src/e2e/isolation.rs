@@ -434,3 +434,72 @@ pub(super) fn endpoint_quota_per_handle(cx: &Ctx<'_>) -> Result<()> {
     let last = connections.last().context("no connection")?.clone();
     still_served(&tmux, &last)
 }
+
+/// Most handles the driver identifies at once (`wskrs_driver::MAX_HANDLES`).
+const MAX_HANDLES: u64 = 256;
+/// Handles the case opens (past [`MAX_HANDLES`]).
+const HANDLES_OPENED: u64 = 300;
+/// `ERROR_NO_SYSTEM_RESOURCES`: what CreateFile reports for `STATUS_INSUFFICIENT_RESOURCES`.
+const ERROR_NO_SYSTEM_RESOURCES: u64 = 1450;
+
+/// Every handle is identified when it is opened (the WDM shell's IRP_MJ_CREATE, the KMDF
+/// shell's EvtDeviceFileCreate), and a detached endpoint is reachable by the handles of its
+/// identity only. The driver keeps identities in a table of 256 and refuses an open past it
+/// with `STATUS_INSUFFICIENT_RESOURCES`; Wine 8.0's server does not wait for IRP_MJ_CREATE,
+/// so under Wine that handle opens anyway, unidentified: a stranger to every identified
+/// handle. One process (`wskrs-fuzz.exe scale handles 300 PORT`) opens a detached listener
+/// on a first handle, then 299 more handles; the last (unidentified) must not close the
+/// listener, and the second (identified, same user) then closes it. A shell that leaves
+/// handles unidentified fails this: all its handles share one identity, so the last closes
+/// the listener. (Where a refused open fails, as on Windows, the open is refused with
+/// `ERROR_NO_SYSTEM_RESOURCES` at most 256 handles in, and the second handle closes the
+/// listener. Which user each handle gets is tested on the driver core:
+/// driver/core/tests/isolation.rs.)
+pub(super) fn handles_are_identified(cx: &Ctx<'_>) -> Result<()> {
+    let exe = crate::fuzz::build_fuzzer(cx.layout)?;
+    let exe = exe.to_str().context("the fuzzer's path is not UTF-8")?;
+    let port = free_port()?.clamp(10_000, 60_000).to_string();
+    let out = cx.wine.run(
+        "wine",
+        &[exe, "scale", "handles", &HANDLES_OPENED.to_string(), &port],
+        Duration::from_secs(120),
+    )?;
+    ensure!(
+        out.success(),
+        "wskrs-fuzz scale handles: {}",
+        out.combined().trim()
+    );
+    let report = crate::util::parse_json_output(&out.stdout)?;
+    let opened = crate::util::json_u64(&report, "opened")?;
+    let refused = report["refused_error"].as_u64();
+    let last_close = report["last_close"].as_str().unwrap_or("?");
+    let identified_close = report["identified_close"].as_str().unwrap_or("?");
+    say(&format!(
+        "     {opened} handles open at once ({}); CLOSE of the first handle's detached \
+         listener from the last: {last_close}; then from the second: {identified_close}",
+        refused.map_or_else(
+            || "no open refused".to_owned(),
+            |e| format!("the next open refused with error {e}")
+        ),
+    ));
+    match refused {
+        None => ensure!(
+            opened == HANDLES_OPENED
+                && last_close != "STATUS_SUCCESS"
+                && identified_close == "STATUS_SUCCESS",
+            "the last of {HANDLES_OPENED} handles (past the {MAX_HANDLES} the driver \
+             identifies) must not reach the first handle's detached listener, and the second \
+             handle must: {report} (a CLOSE from the last that succeeds means the shell does \
+             not identify handles)"
+        ),
+        Some(error) => ensure!(
+            error == ERROR_NO_SYSTEM_RESOURCES
+                && opened <= MAX_HANDLES
+                && identified_close == "STATUS_SUCCESS",
+            "an open was refused: expected ERROR_NO_SYSTEM_RESOURCES ({ERROR_NO_SYSTEM_RESOURCES}) \
+             at most {MAX_HANDLES} handles in, and the second handle closing the listener: \
+             {report}"
+        ),
+    }
+    Ok(())
+}

@@ -307,6 +307,11 @@ const CASES: &[CaseDef] = &[
         isolation::endpoint_quota_per_handle,
         &[Need::ConcurrentCloses],
     ),
+    case(
+        "handles_are_identified",
+        isolation::handles_are_identified,
+        &[],
+    ),
     case("selftest", selftest::selftest, &[]),
     case(
         "unload_with_open_endpoints",

@@ -158,6 +158,10 @@ mod selftest {
         Keep,
         /// MarkCancelableEx; the result goes to MARK_STATUS; leaves it pending.
         Mark,
+        /// Completes it with (0x4321, 5).
+        Done,
+        /// Calls WdfDeviceEnqueueRequest on it (a violation: not in EvtIoInCallerContext).
+        Enqueue,
     }
     static PLAN: Mutex<Plan> = Mutex::new(Plan::Inspect);
     static PENDING: AtomicUsize = AtomicUsize::new(0);
@@ -196,6 +200,96 @@ mod selftest {
         if *CANCEL_COMPLETES.lock().unwrap() {
             complete(request, NtStatus::CANCELLED.0, 0);
         }
+    }
+
+    /// The status EvtDeviceFileCreate completes the create with.
+    static CREATE_STATUS: Mutex<i32> = Mutex::new(0);
+    /// What EvtIoInCallerContext does: "complete", "enqueue" or "neither".
+    static IN_CALLER: Mutex<&str> = Mutex::new("complete");
+    /// The second device (EvtDeviceFileCreate, EvtIoInCallerContext).
+    static DEVICE: AtomicUsize = AtomicUsize::new(0);
+
+    unsafe extern "C" fn evt_file_create(_d: WDFDEVICE, request: WDFREQUEST, file: WDFFILEOBJECT) {
+        let wdm_file: PFN_WDFFILEOBJECTWDMGETFILEOBJECT =
+            unsafe { ddi(table(), WdfFileObjectWdmGetFileObjectTableIndex) };
+        let wdm = unsafe { wdm_file.unwrap()(globals(), file) };
+        event(format!("EvtDeviceFileCreate {:#x}", wdm as usize));
+        let complete: PFN_WDFREQUESTCOMPLETE =
+            unsafe { ddi(table(), WdfRequestCompleteTableIndex) };
+        unsafe { complete.unwrap()(globals(), request, *CREATE_STATUS.lock().unwrap()) };
+    }
+
+    unsafe extern "C" fn evt_in_caller_context(device: WDFDEVICE, request: WDFREQUEST) {
+        let get_irp: PFN_WDFREQUESTWDMGETIRP =
+            unsafe { ddi(table(), WdfRequestWdmGetIrpTableIndex) };
+        let irp = unsafe { get_irp.unwrap()(globals(), request) };
+        event(format!("EvtIoInCallerContext {:#x}", irp as usize));
+        match *IN_CALLER.lock().unwrap() {
+            "complete" => {
+                let complete: PFN_WDFREQUESTCOMPLETE =
+                    unsafe { ddi(table(), WdfRequestCompleteTableIndex) };
+                unsafe { complete.unwrap()(globals(), request, 0x777) };
+            }
+            "enqueue" => {
+                let enqueue: PFN_WDFDEVICEENQUEUEREQUEST =
+                    unsafe { ddi(table(), WdfDeviceEnqueueRequestTableIndex) };
+                let st = unsafe { enqueue.unwrap()(globals(), device, request) };
+                event(format!("WdfDeviceEnqueueRequest {st:#x}"));
+            }
+            _ => {}
+        }
+    }
+
+    /// A second control device with EvtDeviceFileCreate, EvtIoInCallerContext and a default
+    /// queue; returns its WDM device object.
+    fn second_device(wdf_driver: WDFDRIVER, name: &str) -> *mut DEVICE_OBJECT {
+        let (t, g) = (table(), globals());
+        let alloc: PFN_WDFCONTROLDEVICEINITALLOCATE =
+            unsafe { ddi(t, WdfControlDeviceInitAllocateTableIndex) };
+        let sddl_w = wide("D:P(A;;GA;;;SY)");
+        let sddl = unicode(&sddl_w);
+        let mut init = unsafe { alloc.unwrap()(g, wdf_driver, &sddl) };
+        let name_w = wide(name);
+        let name_s = unicode(&name_w);
+        let mut fc = WDF_FILEOBJECT_CONFIG {
+            Size: size_of::<WDF_FILEOBJECT_CONFIG>() as u32,
+            EvtDeviceFileCreate: Some(evt_file_create),
+            EvtFileClose: Some(evt_close),
+            EvtFileCleanup: Some(evt_cleanup),
+            AutoForwardCleanupClose: WdfUseDefault,
+            FileObjectClass: WdfFileObjectWdfCannotUseFsContexts,
+        };
+        unsafe {
+            let f: PFN_WDFDEVICEINITASSIGNNAME = ddi(t, WdfDeviceInitAssignNameTableIndex);
+            f.unwrap()(g, init, &name_s);
+            let f: PFN_WDFDEVICEINITSETFILEOBJECTCONFIG =
+                ddi(t, WdfDeviceInitSetFileObjectConfigTableIndex);
+            f.unwrap()(g, init, &mut fc, null_mut());
+            let f: PFN_WDFDEVICEINITSETIOINCALLERCONTEXTCALLBACK =
+                ddi(t, WdfDeviceInitSetIoInCallerContextCallbackTableIndex);
+            f.unwrap()(g, init, Some(evt_in_caller_context));
+        }
+        let dc: PFN_WDFDEVICECREATE = unsafe { ddi(t, WdfDeviceCreateTableIndex) };
+        let mut device: WDFDEVICE = null_mut();
+        let st = unsafe { dc.unwrap()(g, &mut init, null_mut(), &mut device) };
+        assert_eq!(st, 0, "WdfDeviceCreate of {name}");
+        DEVICE.store(device as usize, Ordering::SeqCst);
+        let qcreate: PFN_WDFIOQUEUECREATE = unsafe { ddi(t, WdfIoQueueCreateTableIndex) };
+        let mut qc: WDF_IO_QUEUE_CONFIG = unsafe { zeroed() };
+        qc.Size = size_of::<WDF_IO_QUEUE_CONFIG>() as u32;
+        qc.DispatchType = WdfIoQueueDispatchParallel;
+        qc.DefaultQueue = 1;
+        qc.EvtIoDeviceControl = Some(evt_io_device_control);
+        let mut queue: WDFQUEUE = null_mut();
+        let st = unsafe { qcreate.unwrap()(g, device, &mut qc, null_mut(), &mut queue) };
+        assert_eq!(st, 0, "WdfIoQueueCreate of {name}");
+        let gw: PFN_WDFDEVICEWDMGETDEVICEOBJECT =
+            unsafe { ddi(t, WdfDeviceWdmGetDeviceObjectTableIndex) };
+        let wdm = unsafe { gw.unwrap()(g, device) };
+        let finish: PFN_WDFCONTROLFINISHINITIALIZING =
+            unsafe { ddi(t, WdfControlFinishInitializingTableIndex) };
+        unsafe { finish.unwrap()(g, device) };
+        wdm
     }
 
     fn complete(request: WDFREQUEST, status: i32, info: u64) {
@@ -333,6 +427,13 @@ mod selftest {
                 complete(request, 0x1234, 77);
             }
             Plan::Keep => PENDING.store(request as usize, Ordering::SeqCst),
+            Plan::Done => complete(request, 0x4321, 5),
+            Plan::Enqueue => {
+                let enqueue: PFN_WDFDEVICEENQUEUEREQUEST =
+                    unsafe { ddi(table(), WdfDeviceEnqueueRequestTableIndex) };
+                let device = DEVICE.load(Ordering::SeqCst) as WDFDEVICE;
+                unsafe { enqueue.unwrap()(globals(), device, request) };
+            }
             Plan::Mark => {
                 let mark: PFN_WDFREQUESTMARKCANCELABLEEX =
                     unsafe { ddi(table(), WdfRequestMarkCancelableExTableIndex) };
@@ -541,7 +642,7 @@ mod selftest {
             .map(|i| unsafe { *t.add(i) }.map_or(0, |f| f as usize))
             .collect();
         check(
-            "458 distinct non-null slots (31 DDIs, 427 traps)",
+            "458 distinct non-null slots (35 DDIs, 423 traps)",
             distinct.len() == 458 && !distinct.contains(&0),
             distinct.len(),
         );
@@ -957,6 +1058,83 @@ mod selftest {
             );
         }
 
+        // A second device: EvtDeviceFileCreate and EvtIoInCallerContext.
+        take_events();
+        let wdm2 = second_device(wdf_driver, r"\Device\WskRsKmdfSelfTest2");
+        let mut file_object2: Box<FILE_OBJECT> = Box::new(unsafe { zeroed() });
+        let file2 = &raw mut *file_object2;
+        *CREATE_STATUS.lock().unwrap() = 0;
+        let (irp, st) = send(driver, wdm2, file2, IRP_MJ_CREATE, None, false);
+        let events = take_events();
+        check(
+            "IRP_MJ_CREATE goes to EvtDeviceFileCreate with the IRP's file object; WdfRequestComplete completes the open",
+            st == NtStatus::PENDING.0
+                && completion_of(irp) == Some((0, 0))
+                && events == [format!("EvtDeviceFileCreate {:#x}", file2 as usize)],
+            format!("{st:#x} {:?} {events:?}", completion_of(irp)),
+        );
+        *IN_CALLER.lock().unwrap() = "complete";
+        let mut input = vec![0u8; 8];
+        let (irp, st) = send(
+            driver,
+            wdm2,
+            file2,
+            IRP_MJ_DEVICE_CONTROL,
+            Some((ctl(0x910, 0), &mut input, 4, null_mut())),
+            false,
+        );
+        let events = take_events();
+        check(
+            "a request goes to EvtIoInCallerContext first (WdfRequestWdmGetIrp gives its IRP) and may be completed there",
+            st == NtStatus::PENDING.0
+                && completion_of(irp) == Some((0x777, 0))
+                && events == [format!("EvtIoInCallerContext {:#x}", irp as usize)],
+            format!("{st:#x} {:?} {events:?}", completion_of(irp)),
+        );
+        *IN_CALLER.lock().unwrap() = "enqueue";
+        *PLAN.lock().unwrap() = Plan::Done;
+        let (irp, st) = send(
+            driver,
+            wdm2,
+            file2,
+            IRP_MJ_DEVICE_CONTROL,
+            Some((ctl(0x911, 0), &mut input, 4, null_mut())),
+            false,
+        );
+        let events = take_events();
+        check(
+            "WdfDeviceEnqueueRequest from EvtIoInCallerContext presents the request to the default queue",
+            st == NtStatus::PENDING.0
+                && completion_of(irp) == Some((0x4321, 5))
+                && events
+                    == [
+                        format!("EvtIoInCallerContext {:#x}", irp as usize),
+                        format!("EvtIoDeviceControl {:#x} in 8 out 4", ctl(0x911, 0)),
+                        "WdfDeviceEnqueueRequest 0x0".to_owned(),
+                    ],
+            format!("{st:#x} {:?} {events:?}", completion_of(irp)),
+        );
+        let mut refused_object: Box<FILE_OBJECT> = Box::new(unsafe { zeroed() });
+        let refused = &raw mut *refused_object;
+        *CREATE_STATUS.lock().unwrap() = NtStatus::ACCESS_DENIED.0;
+        let (irp, _) = send(driver, wdm2, refused, IRP_MJ_CREATE, None, false);
+        let (_, close_st) = send(driver, wdm2, refused, IRP_MJ_CLOSE, None, false);
+        let events = take_events();
+        check(
+            "a create completed with a failure fails the open; its file object gets no EvtFileCleanup or EvtFileClose",
+            completion_of(irp) == Some((NtStatus::ACCESS_DENIED.0, 0))
+                && close_st == 0
+                && events == [format!("EvtDeviceFileCreate {:#x}", refused as usize)],
+            format!("{:?} {close_st:#x} {events:?}", completion_of(irp)),
+        );
+        send(driver, wdm2, file2, IRP_MJ_CLOSE, None, false);
+        let events = take_events();
+        check(
+            "the opened handle's close: EvtFileCleanup, EvtFileClose",
+            events == ["EvtFileCleanup", "EvtFileClose"],
+            format!("{events:?}"),
+        );
+
         // Unload, then unbind.
         take_events();
         let unload = unsafe { (*driver).DriverUnload }.unwrap();
@@ -975,7 +1153,7 @@ mod selftest {
         );
         check(
             "unload reports every request completed",
-            log.contains("requests: 7 presented, 7 completed, 0 not completed"),
+            log.contains("requests: 11 presented, 11 completed, 0 not completed (2 creates through EvtDeviceFileCreate, 1 of them failed; 2 through EvtIoInCallerContext, 1 of them enqueued)"),
             &log,
         );
         let st = unsafe { WdfVersionUnbind(&mut path, &raw mut stub.info.V1, globals) };
@@ -990,6 +1168,14 @@ mod selftest {
             ),
             ("complete-cancelable", "the request is still cancelable"),
             ("bad-handle", "is not a live WDFDEVICE"),
+            (
+                "caller-context-neither",
+                "EvtIoInCallerContext returned without completing the request or calling WdfDeviceEnqueueRequest",
+            ),
+            (
+                "enqueue-outside",
+                "WdfDeviceEnqueueRequest: the request is not in EvtIoInCallerContext",
+            ),
         ] {
             let _ = std::fs::remove_file(LOG);
             let out = std::process::Command::new(&exe)
@@ -1091,6 +1277,39 @@ mod selftest {
                 );
                 // Still cancelable: KMDF requires WdfRequestUnmarkCancelable first.
                 complete(PENDING.load(Ordering::SeqCst) as WDFREQUEST, 0, 0);
+            }
+            "caller-context-neither" | "enqueue-outside" => {
+                let create: PFN_WDFDRIVERCREATE = unsafe { ddi(t, WdfDriverCreateTableIndex) };
+                let mut config = WDF_DRIVER_CONFIG {
+                    Size: size_of::<WDF_DRIVER_CONFIG>() as u32,
+                    EvtDriverDeviceAdd: None,
+                    EvtDriverUnload: None,
+                    DriverInitFlags: WdfDriverInitNonPnpDriver as u32,
+                    DriverPoolTag: 0,
+                };
+                let mut wdf_driver: WDFDRIVER = null_mut();
+                unsafe {
+                    create.unwrap()(g, driver, &path, null_mut(), &mut config, &mut wdf_driver)
+                };
+                let wdm = second_device(wdf_driver, r"\Device\WskRsKmdfSelfTestViolation2");
+                let mut file_object: Box<FILE_OBJECT> = Box::new(unsafe { zeroed() });
+                let file = &raw mut *file_object;
+                send(driver, wdm, file, IRP_MJ_CREATE, None, false);
+                if case == "caller-context-neither" {
+                    *IN_CALLER.lock().unwrap() = "neither";
+                } else {
+                    *IN_CALLER.lock().unwrap() = "enqueue";
+                    *PLAN.lock().unwrap() = Plan::Enqueue;
+                }
+                let mut input = vec![0u8; 8];
+                send(
+                    driver,
+                    wdm,
+                    file,
+                    IRP_MJ_DEVICE_CONTROL,
+                    Some((ctl(0x912, 0), &mut input, 0, null_mut())),
+                    false,
+                );
             }
             _ => {}
         }
