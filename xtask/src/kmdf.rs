@@ -420,7 +420,8 @@ pub(crate) fn symlink_dir(target: &Path, link: &Path) -> Result<()> {
         .with_context(|| format!("linking {} -> {}", link.display(), target.display()))
 }
 
-/// The WDK-shaped root: headers, import libraries and the stub library.
+/// The WDK-shaped root: headers, import libraries and the stub library. A changed header
+/// makes wdk-sys generate its bindings again ([`forget_wdk_sys`]).
 fn assemble_kit(paths: &Paths) -> Result<()> {
     let wine = PathBuf::from(
         std::env::var("WSK_BINDINGS_WINE_INCLUDE")
@@ -439,11 +440,12 @@ fn assemble_kit(paths: &Paths) -> Result<()> {
     fs::create_dir_all(include.join("um")).context("creating the kit's um folder")?;
     symlink_dir(&wine.join("msvcrt"), &km.join("crt"))?;
     symlink_dir(&wine.join("windows"), &include.join("shared"))?;
+    let mut headers_changed = false;
     let decl_km = paths.declarations.join("km");
     for entry in fs::read_dir(&decl_km).with_context(|| format!("reading {}", decl_km.display()))? {
         let entry = entry?;
         let bytes = fs::read(entry.path())?;
-        write_if_changed(&km.join(entry.file_name()), &bytes)?;
+        headers_changed |= write_if_changed(&km.join(entry.file_name()), &bytes)?;
     }
     let wdf_include = paths
         .kit
@@ -452,7 +454,10 @@ fn assemble_kit(paths: &Paths) -> Result<()> {
         .join("kmdf")
         .join(KMDF_VERSION);
     let wdf_h = fs::read(paths.declarations.join("wdf.h")).context("reading linux-wdk/wdf.h")?;
-    write_if_changed(&wdf_include.join("wdf.h"), &wdf_h)?;
+    headers_changed |= write_if_changed(&wdf_include.join("wdf.h"), &wdf_h)?;
+    if headers_changed {
+        forget_wdk_sys(&paths.shell_target)?;
+    }
 
     let km_lib = paths
         .kit
@@ -480,6 +485,33 @@ fn assemble_kit(paths: &Paths) -> Result<()> {
         }
     }
     stub_library(paths, &include, &wdf_include, &wdf_lib)
+}
+
+/// Makes the next build read the kit's headers again: removes cargo's fingerprints of
+/// wdk-sys under `target` (the shell's target directory; its build script watches
+/// `WDKContentRoot`, not the headers under it) and wdk-macros' cache of the WDF function
+/// table (`build/scratch-*/out/wdk_macros_ast_fragments*`, which it never refreshes).
+fn forget_wdk_sys(target: &Path) -> Result<()> {
+    let mut dirs = vec![(target.to_path_buf(), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = (dir.ends_with(".fingerprint") && name.starts_with("wdk-sys-"))
+                || (dir.ends_with("out") && name.starts_with("wdk_macros_ast_fragments"));
+            if stale {
+                fs::remove_dir_all(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            } else if path.is_dir() && depth < 5 && !matches!(name.as_str(), "deps" | "incremental")
+            {
+                dirs.push((path, depth + 1));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An import library `<name>.lib` for `dll` made from a generated .def file.
