@@ -481,10 +481,16 @@ impl<R: PendingRequest> Endpoint<R> {
             Kind::UdpEcho { .. } => (protocol::KIND_UDP, Service::Echo),
         };
         let s = &self.stats;
+        // A listener whose accept failed for good: only CLOSE is useful.
+        let state = if service_stats.failure.is_some() {
+            EndpointState::Broken
+        } else {
+            self.state
+        };
         EndpointInfo {
             id: self.id.0,
             kind,
-            state: self.state.as_u32(),
+            state: state.as_u32(),
             service: service.as_u32(),
             flags,
             local: WireAddr::from_option(self.local),
@@ -500,9 +506,13 @@ impl<R: PendingRequest> Endpoint<R> {
                 .unwrap_or(u64::MAX),
             send_ops: s.send_ops,
             recv_ops: s.recv_ops,
-            errors: s.errors.saturating_add(service_stats.refused),
-            last_status: s
-                .last_status
+            errors: s
+                .errors
+                .saturating_add(service_stats.refused)
+                .saturating_add(u64::from(service_stats.failure.is_some())),
+            last_status: service_stats
+                .failure
+                .or(s.last_status)
                 .or((service_stats.refused > 0).then_some(NtStatus::CONNECTION_REFUSED))
                 .map_or(0, NtStatus::as_u32),
             reserved2: 0,
@@ -519,6 +529,7 @@ impl<R: PendingRequest> Endpoint<R> {
                 ServiceStats {
                     bytes_sent: bytes,
                     bytes_received: bytes,
+                    failure: session.failure(),
                     ..ServiceStats::default()
                 }
             }

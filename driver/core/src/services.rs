@@ -34,10 +34,14 @@ const fn session_buffer(service: TcpService) -> usize {
 /// arrival.
 pub(crate) const MAX_QUEUED: usize = 64;
 
-/// Where an accept-mode listener announces a queued connection: the driver, which hands it
-/// to a waiting ACCEPT. IRQL <= DISPATCH_LEVEL.
+/// Where a listener announces what the driver must act on: a queued connection (accept
+/// mode), which the driver hands to a waiting ACCEPT, and a failure that stopped accepting.
 pub(crate) trait AcceptSink: Sync {
+    /// A connection was queued on `listener`. IRQL <= DISPATCH_LEVEL.
     fn connection_queued(&'static self, listener: EndpointId);
+    /// `listener`'s provider socket stopped accepting (its accept failed with `status`): the
+    /// driver counts the error and fails a waiting ACCEPT with it. IRQL: PASSIVE_LEVEL.
+    fn listener_failed(&'static self, listener: EndpointId, status: NtStatus);
 }
 
 /// An accepted connection waiting for ACCEPT.
@@ -112,6 +116,8 @@ pub(crate) struct ServiceStats {
     /// Connections closed at once because the listener was at its limit (LIST and STATS count
     /// them as errors).
     pub(crate) refused: u64,
+    /// The failure that stopped the listener accepting (LIST shows it broken with it).
+    pub(crate) failure: Option<NtStatus>,
 }
 
 enum Slot {
@@ -134,6 +140,8 @@ struct ServiceState {
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
     refused: AtomicU64,
+    /// The status of the accept that failed and stopped the listener (0: none).
+    failure: AtomicU32,
 }
 
 /// A listener running a service.
@@ -154,6 +162,7 @@ impl ServiceState {
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            failure: AtomicU32::new(0),
         })?)
     }
 
@@ -164,6 +173,10 @@ impl ServiceState {
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            failure: match self.failure.load(Ordering::Acquire) {
+                0 => None,
+                status => Some(NtStatus::from_u32(status)),
+            },
         }
     }
 
@@ -267,7 +280,8 @@ impl ServedConnection {
 impl ServiceListener {
     /// Starts accepting on `listener`, serving at most `max_sessions` connections at once
     /// (accept mode: queueing at most that many, up to [`MAX_QUEUED`], and announcing each to
-    /// the sink with the listener's endpoint id). IRQL: PASSIVE_LEVEL.
+    /// the sink with the listener's endpoint id; any mode: announcing a failed accept to the
+    /// sink). IRQL: PASSIVE_LEVEL.
     pub(crate) fn start(
         listener: ListenSocket,
         service: TcpService,
@@ -292,6 +306,16 @@ impl ServiceListener {
             },
         )?;
         Ok(Self { acceptor })
+    }
+
+    /// The failure that stopped it accepting, if one did. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn failure(&self) -> Option<NtStatus> {
+        self.acceptor.handler().state.stats().failure
+    }
+
+    /// Whether connections wait for ACCEPT. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn has_queued(&self) -> bool {
+        self.acceptor.handler().state.queue.lock().len > 0
     }
 
     /// The oldest connection waiting for ACCEPT. IRQL <= DISPATCH_LEVEL.
@@ -323,7 +347,8 @@ struct ServiceAcceptor {
     state: PoolArc<ServiceState>,
     service: TcpService,
     max_sessions: usize,
-    /// Accept mode: who hands queued connections to ACCEPT requests, and the listener's id.
+    /// Who hands queued connections to ACCEPT requests (accept mode) and hears of a failure
+    /// that stopped accepting, and the listener's id.
     sink: Option<(&'static dyn AcceptSink, EndpointId)>,
 }
 
@@ -381,7 +406,16 @@ impl ListenHandler for ServiceAcceptor {
         true
     }
 
-    fn finished(&self, _error: Option<Error>) {}
+    /// A failed accept ended the task (a close by the driver reports no error): remembered for
+    /// LIST and announced, so the listener does not go on saying `listening` with a dead socket.
+    fn finished(&self, error: Option<Error>) {
+        let Some(error) = error else { return };
+        let status = error.status();
+        self.state.failure.store(status.as_u32(), Ordering::Release);
+        if let Some((sink, id)) = self.sink {
+            sink.listener_failed(id, status);
+        }
+    }
 }
 
 /// One connection of a service.
@@ -460,6 +494,8 @@ impl ConnectionHandler for ServiceSession {
 pub(crate) struct UdpEchoSession {
     pub(crate) datagrams: AtomicU64,
     pub(crate) bytes: AtomicU64,
+    /// The status of the request that failed and stopped the echo (0: none).
+    failure: AtomicU32,
 }
 
 impl UdpEchoSession {
@@ -467,6 +503,15 @@ impl UdpEchoSession {
         Self {
             datagrams: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            failure: AtomicU32::new(0),
+        }
+    }
+
+    /// The failure that stopped the echo, if one did. IRQL: any.
+    pub(crate) fn failure(&self) -> Option<NtStatus> {
+        match self.failure.load(Ordering::Acquire) {
+            0 => None,
+            status => Some(NtStatus::from_u32(status)),
         }
     }
 }
@@ -485,7 +530,14 @@ impl DatagramHandler for UdpEchoSession {
         DatagramStep::Receive
     }
 
-    fn finished(&self, _error: Option<Error>) {}
+    /// A failed receive or send ended the task (a close by the driver reports none):
+    /// remembered for LIST, which shows the endpoint broken with it.
+    fn finished(&self, error: Option<Error>) {
+        if let Some(error) = error {
+            self.failure
+                .store(error.status().as_u32(), Ordering::Release);
+        }
+    }
 }
 
 #[cfg(test)]
