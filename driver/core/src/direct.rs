@@ -1059,6 +1059,10 @@ impl<R: PendingRequest> AcceptSink for Driver<R> {
         }
     }
 
+    fn error_counted(&'static self) {
+        self.totals.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// `listener` stopped accepting: the error counts in STATS, and an ACCEPT waiting on it
     /// completes with `status` (connections already queued stay for the next ACCEPTs).
     fn listener_failed(&'static self, listener: EndpointId, status: NtStatus) {

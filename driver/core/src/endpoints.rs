@@ -509,9 +509,11 @@ impl<R: PendingRequest> Endpoint<R> {
             errors: s
                 .errors
                 .saturating_add(service_stats.refused)
-                .saturating_add(u64::from(service_stats.failure.is_some())),
+                .saturating_add(u64::from(service_stats.failure.is_some()))
+                .saturating_add(service_stats.accept_errors),
             last_status: service_stats
                 .failure
+                .or(service_stats.last_accept_error)
                 .or(s.last_status)
                 .or((service_stats.refused > 0).then_some(NtStatus::CONNECTION_REFUSED))
                 .map_or(0, NtStatus::as_u32),

@@ -42,6 +42,9 @@ pub(crate) trait AcceptSink: Sync {
     /// `listener`'s provider socket stopped accepting (its accept failed with `status`): the
     /// driver counts the error and fails a waiting ACCEPT with it. IRQL: PASSIVE_LEVEL.
     fn listener_failed(&'static self, listener: EndpointId, status: NtStatus);
+    /// An accept failed for one connection and the listener goes on: STATS counts the error.
+    /// IRQL <= DISPATCH_LEVEL.
+    fn error_counted(&'static self);
 }
 
 /// An accepted connection waiting for ACCEPT.
@@ -118,6 +121,11 @@ pub(crate) struct ServiceStats {
     pub(crate) refused: u64,
     /// The failure that stopped the listener accepting (LIST shows it broken with it).
     pub(crate) failure: Option<NtStatus>,
+    /// Accepts that failed for one connection each (its peer reset it first); the listener
+    /// went on accepting. LIST counts them as errors.
+    pub(crate) accept_errors: u64,
+    /// The status of the last of those.
+    pub(crate) last_accept_error: Option<NtStatus>,
 }
 
 enum Slot {
@@ -142,6 +150,14 @@ struct ServiceState {
     refused: AtomicU64,
     /// The status of the accept that failed and stopped the listener (0: none).
     failure: AtomicU32,
+    accept_errors: AtomicU64,
+    /// The status of the last accept that failed for one connection (0: none).
+    last_accept_error: AtomicU32,
+}
+
+/// A failing status stored as its value (0: none).
+fn status_of(value: u32) -> Option<NtStatus> {
+    (value != 0).then(|| NtStatus::from_u32(value))
 }
 
 /// A listener running a service.
@@ -163,6 +179,8 @@ impl ServiceState {
             bytes_received: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             failure: AtomicU32::new(0),
+            accept_errors: AtomicU64::new(0),
+            last_accept_error: AtomicU32::new(0),
         })?)
     }
 
@@ -173,10 +191,9 @@ impl ServiceState {
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
-            failure: match self.failure.load(Ordering::Acquire) {
-                0 => None,
-                status => Some(NtStatus::from_u32(status)),
-            },
+            failure: status_of(self.failure.load(Ordering::Acquire)),
+            accept_errors: self.accept_errors.load(Ordering::Relaxed),
+            last_accept_error: status_of(self.last_accept_error.load(Ordering::Relaxed)),
         }
     }
 
@@ -406,6 +423,18 @@ impl ListenHandler for ServiceAcceptor {
         true
     }
 
+    /// Counted for LIST and STATS; the listener goes on accepting.
+    fn accept_failed(&self, error: Error) {
+        let status = error.status();
+        self.state.accept_errors.fetch_add(1, Ordering::Relaxed);
+        self.state
+            .last_accept_error
+            .store(status.as_u32(), Ordering::Relaxed);
+        if let Some((sink, _)) = self.sink {
+            sink.error_counted();
+        }
+    }
+
     /// A failed accept ended the task (a close by the driver reports no error): remembered for
     /// LIST and announced, so the listener does not go on saying `listening` with a dead socket.
     fn finished(&self, error: Option<Error>) {
@@ -509,10 +538,7 @@ impl UdpEchoSession {
 
     /// The failure that stopped the echo, if one did. IRQL: any.
     pub(crate) fn failure(&self) -> Option<NtStatus> {
-        match self.failure.load(Ordering::Acquire) {
-            0 => None,
-            status => Some(NtStatus::from_u32(status)),
-        }
+        status_of(self.failure.load(Ordering::Acquire))
     }
 }
 

@@ -947,3 +947,34 @@ fn a_udp_echo_whose_receive_fails_is_broken_with_the_status() {
     close(d, ALICE, echo.id).unwrap();
     setup.finish();
 }
+
+/// An accept that fails for one connection only (its peer reset it before the accept
+/// completed: `STATUS_CONNECTION_RESET`, as Winsock's `accept` documents `WSAECONNRESET`)
+/// does not stop the listener: it goes on serving, and LIST counts the error.
+#[test]
+fn a_listener_goes_on_after_an_accept_reset_by_its_peer() {
+    let setup = Setup::start();
+    let d = setup.driver;
+    fake::provider::script(
+        fake::provider::Op::Accept,
+        [
+            fake::provider::Behavior::Fail(NtStatus::CONNECTION_RESET),
+            fake::provider::Behavior::Fail(NtStatus::CONNECTION_ABORTED),
+        ],
+    );
+    let at = addr("127.0.0.1:9403");
+    let l = listen(d, ALICE, at, Service::Echo, false).unwrap();
+    let c = connect(d, ALICE, at, false).unwrap();
+    assert_eq!(send(d, ALICE, c.id, b"served"), Ok(6));
+    assert_eq!(recv_exact(d, ALICE, c.id, 6), b"served");
+    let (status, activity) = entry(d, ALICE, l.id).unwrap();
+    assert_eq!(status.state, EndpointState::Listening);
+    assert_eq!(
+        (activity.errors, activity.last_status),
+        (2, Some(NtStatus::CONNECTION_ABORTED))
+    );
+    assert_eq!(stats(d).errors, 2);
+    close(d, ALICE, c.id).unwrap();
+    close(d, ALICE, l.id).unwrap();
+    setup.finish();
+}

@@ -330,7 +330,10 @@ mod tests {
         FAULT.set(2, false);
         assert_eq!(inject_named("control"), None);
         assert_eq!(inject("socket"), None);
-        assert_eq!(inject("receive-event").map(|s| s.as_u32()), Some(0xC000_009A));
+        assert_eq!(
+            inject("receive-event").map(|s| s.as_u32()),
+            Some(0xC000_009A)
+        );
         // Narrowed to accept and control: the 2nd of those, every time.
         FAULT_KINDS.store(parse_kinds("accept,control").unwrap_or(0), Ordering::SeqCst);
         FAULT.set(2, true);
