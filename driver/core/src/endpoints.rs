@@ -408,13 +408,16 @@ impl<R: PendingRequest> Endpoint<R> {
             s.errors = s.errors.saturating_add(1);
             s.last_status = Some(status);
         }
-        // A reset or aborted connection stays dead whatever the socket says: only CLOSE helps.
+        // A reset or aborted connection, or a socket the provider says is no longer functional
+        // (STATUS_FILE_FORCED_CLOSED, WSK's documented status for it), stays dead whatever
+        // the socket says: only CLOSE helps.
         let connection_lost = matches!(
             outcome.error,
             Some(
                 NtStatus::CONNECTION_RESET
                     | NtStatus::CONNECTION_ABORTED
                     | NtStatus::CONNECTION_DISCONNECTED
+                    | NtStatus::FILE_FORCED_CLOSED
             )
         );
         if !socket_open || connection_lost {

@@ -978,3 +978,29 @@ fn a_listener_goes_on_after_an_accept_reset_by_its_peer() {
     close(d, ALICE, l.id).unwrap();
     setup.finish();
 }
+
+/// A request that fails with `STATUS_FILE_FORCED_CLOSED` (WSK's status for a socket that "is
+/// no longer functional": only `WskCloseSocket` helps) leaves the connection broken in LIST,
+/// as a reset does.
+#[test]
+fn a_socket_forced_closed_by_the_provider_is_broken() {
+    let setup = Setup::start();
+    let d = setup.driver;
+    let at = addr("127.0.0.1:9404");
+    let l = listen(d, ALICE, at, Service::Discard, false).unwrap();
+    let c = connect(d, ALICE, at, false).unwrap();
+    fake::provider::script(
+        fake::provider::Op::Send,
+        [fake::provider::Behavior::Fail(NtStatus::FILE_FORCED_CLOSED)],
+    );
+    assert_eq!(
+        send(d, ALICE, c.id, b"x"),
+        Err(NtStatus::FILE_FORCED_CLOSED)
+    );
+    let (status, activity) = entry(d, ALICE, c.id).unwrap();
+    assert_eq!(status.state, EndpointState::Broken);
+    assert_eq!(activity.last_status, Some(NtStatus::FILE_FORCED_CLOSED));
+    close(d, ALICE, c.id).unwrap();
+    close(d, ALICE, l.id).unwrap();
+    setup.finish();
+}

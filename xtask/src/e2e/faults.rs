@@ -250,20 +250,25 @@ fn cells() -> Vec<(Op, Fault)> {
                 NtStatus::CONNECTION_RESET,
                 NtStatus::CONNECTION_ABORTED,
             ],
-            Send | Receive | Disconnect => [
+            Send | Receive => [
+                NtStatus::CONNECTION_RESET,
+                NtStatus::FILE_FORCED_CLOSED,
+                NtStatus::CONNECTION_ABORTED,
+            ],
+            Disconnect => [
                 NtStatus::CONNECTION_RESET,
                 NtStatus::INSUFFICIENT_RESOURCES,
-                NtStatus::CONNECTION_ABORTED,
+                NtStatus::FILE_FORCED_CLOSED,
             ],
             SendTo | ReceiveFrom => [
                 NtStatus::INSUFFICIENT_RESOURCES,
                 NtStatus::HOST_UNREACHABLE,
-                NtStatus::NETWORK_UNREACHABLE,
+                NtStatus::FILE_FORCED_CLOSED,
             ],
             Control | Close => [
                 NtStatus::INSUFFICIENT_RESOURCES,
                 NtStatus::NOT_SUPPORTED,
-                NtStatus::INVALID_PARAMETER,
+                NtStatus::FILE_FORCED_CLOSED,
             ],
         }
     };
