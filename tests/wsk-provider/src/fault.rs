@@ -323,7 +323,7 @@ mod tests {
     /// The only test that sets the switches' state.
     #[test]
     fn the_narrowing_counts_only_the_named_kinds() {
-        use super::{inject, inject_named, Ordering, FAULT, FAULT_KINDS, STATUS};
+        use super::{inject, inject_named, NtStatus, Ordering, FAULT, FAULT_KINDS, STATUS};
         STATUS.store(0xC000_009A, Ordering::SeqCst);
         // Unnarrowed: every operation but the named-only ones counts; the 2nd fails.
         FAULT_KINDS.store(0, Ordering::SeqCst);
@@ -331,7 +331,7 @@ mod tests {
         assert_eq!(inject_named("control"), None);
         assert_eq!(inject("socket"), None);
         assert_eq!(
-            inject("receive-event").map(|s| s.as_u32()),
+            inject("receive-event").map(NtStatus::as_u32),
             Some(0xC000_009A)
         );
         // Narrowed to accept and control: the 2nd of those, every time.

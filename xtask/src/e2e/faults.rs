@@ -8,6 +8,7 @@
 //! still serves, and once everything is closed HELD is back to what the fresh driver held.
 //! The matrix is printed as a table; docs/reliability.md (*Faults*) explains it.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::path::Path;
@@ -139,10 +140,10 @@ impl Fault {
     fn label(self) -> String {
         match self {
             Self::Fail { nth, every, status } => {
-                let which = match (nth, every) {
-                    (1, false) => "1st".to_owned(),
-                    (n, false) => format!("{n}rd"),
-                    (n, true) => format!("every {n}nd"),
+                let which = if every {
+                    format!("every {}", ordinal(nth))
+                } else {
+                    ordinal(nth)
                 };
                 format!("{which} {}", short(status))
             }
@@ -214,6 +215,18 @@ impl Fault {
     }
 }
 
+/// `1st`, `2nd`, `3rd`, `4th`, ...
+fn ordinal(n: u64) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
 /// A status's name without `STATUS_`.
 fn short(status: NtStatus) -> &'static str {
     status
@@ -225,7 +238,10 @@ fn short(status: NtStatus) -> &'static str {
 /// every second, with statuses a provider returns for that kind), a delay past the deadline
 /// for the overlapped requests, a reset mid-transfer for send and receive, a held close.
 fn cells() -> Vec<(Op, Fault)> {
-    use Op::*;
+    use Op::{
+        Accept, Bind, Close, Connect, Control, Disconnect, Listen, Receive, ReceiveFrom, Send,
+        SendTo, Socket,
+    };
     let fail = |nth, every, status| Fault::Fail { nth, every, status };
     let mut cells = Vec::new();
     let statuses = |op: Op| -> [NtStatus; 3] {
@@ -374,8 +390,12 @@ fn set_switches(cx: &Ctx<'_>, switches: &[(&'static str, String)], clear: bool) 
     }
     for name in SWITCHES {
         match all.iter().find(|(n, _)| *n == name) {
-            Some((_, value)) => reg.push_str(&format!("\"{name}\"=\"{value}\"\r\n")),
-            None => reg.push_str(&format!("\"{name}\"=-\r\n")),
+            Some((_, value)) => {
+                let _ = write!(reg, "\"{name}\"=\"{value}\"\r\n");
+            }
+            None => {
+                let _ = write!(reg, "\"{name}\"=-\r\n");
+            }
         }
     }
     let file = cx.layout.scratch.join("fault-switches.reg");
@@ -562,154 +582,205 @@ fn attempts(
     } else {
         None
     };
+    let c = CellSetup {
+        peer,
+        deadline,
+        connection,
+        udp,
+        listener,
+        udp_echo,
+    };
     for i in 0..3 {
-        let attempt: Attempt = match op {
-            Op::Socket | Op::Bind => open(wine, &["udp", "bind", &at(LOOPBACK4, 0), "--detach"])?
-                .map(|id| opened.push(id)),
-            Op::Listen => open(
-                wine,
-                &[
-                    "tcp",
-                    "listen",
-                    &at(LOOPBACK4, free_port()?),
-                    "--service",
-                    "echo",
-                    "--detach",
-                ],
-            )?
-            .map(|id| opened.push(id)),
-            Op::Connect => open(
-                wine,
-                &[
-                    "tcp",
-                    "connect",
-                    &peer,
-                    "--detach",
-                    "--timeout-ms",
-                    deadline,
-                ],
-            )?
-            .map(|id| opened.push(id)),
-            Op::Accept => {
-                let (id, port) = listener.context("listener")?;
-                let message = format!("ping {i}");
-                let echoed = TcpStream::connect((LOOPBACK4, port)).and_then(|mut s| {
-                    s.set_read_timeout(Some(Duration::from_secs(3)))?;
-                    s.write_all(message.as_bytes())?;
-                    let mut back = vec![0u8; message.len()];
-                    s.read_exact(&mut back)?;
-                    Ok(back == message.as_bytes())
-                });
-                if echoed.unwrap_or(false) {
-                    Ok(())
-                } else {
-                    // The user sees it in LIST: the listener's last status.
-                    let shown = listed(wine, id)?;
-                    Err(shown
-                        .split('/')
-                        .nth(1)
-                        .filter(|s| *s != "-")
-                        .unwrap_or("no echo, no status in LIST")
-                        .to_owned())
-                }
-            }
-            Op::Send => {
-                let id = connection.as_deref().context("connection")?;
-                if fault_is_reset(fault) {
-                    let file = cx.layout.scratch.join("fault-4mib.bin");
-                    std::fs::write(&file, vec![0x5A_u8; 4 << 20])?;
-                    wskctl(
-                        wine,
-                        &[
-                            "send",
-                            id,
-                            "--file",
-                            &windows_path(&file),
-                            "--timeout-ms",
-                            deadline,
-                        ],
-                    )?
-                    .map(drop)
-                } else {
-                    wskctl(
-                        wine,
-                        &["send", id, "--text", "fault", "--timeout-ms", deadline],
-                    )?
-                    .map(drop)
-                }
-            }
-            Op::Receive => {
-                let id = connection.as_deref().context("connection")?;
-                wskctl(wine, &["recv", id, "--max", "1", "--timeout-ms", deadline])?.and_then(
-                    |data| {
-                        if data.contains('x') {
-                            Ok(())
-                        } else {
-                            Err(format!("success with wrong data {data:?}"))
-                        }
-                    },
-                )
-            }
-            Op::SendTo => {
-                let id = udp.context("udp")?.0.to_string();
-                wskctl(
-                    wine,
-                    &[
-                        "sendto",
-                        &id,
-                        &at(LOOPBACK4, udp_echo),
-                        "--text",
-                        "fault",
-                        "--timeout-ms",
-                        deadline,
-                    ],
-                )?
-                .map(drop)
-            }
-            Op::ReceiveFrom => {
-                let (id, port) = udp.context("udp")?;
-                let s = UdpSocket::bind((LOOPBACK4, 0))?;
-                s.send_to(b"datagram", (LOOPBACK4, port))?;
-                wskctl(
-                    wine,
-                    &["recvfrom", &id.to_string(), "--timeout-ms", deadline],
-                )?
-                .and_then(|data| {
-                    if data.contains("datagram") {
-                        Ok(())
-                    } else {
-                        Err(format!("success with wrong data {data:?}"))
-                    }
-                })
-            }
-            Op::Disconnect => {
-                let id = open(wine, &["tcp", "connect", &peer, "--detach"])?
-                    .map_err(|s| anyhow::anyhow!("connecting for a disconnect: {s}"))?;
-                opened.push(id);
-                let done = wskctl(wine, &["disconnect", &id.to_string()])?.map(drop);
-                // LIST shows the first connection whose DISCONNECT failed (else the last).
-                if affected.is_none() || (done.is_err() && !results.iter().any(Result::is_err)) {
-                    affected = Some(id);
-                }
-                done
-            }
-            Op::Control => {
-                let id = connection.as_deref().context("connection")?;
-                wskctl(wine, &["opt", id, "nodelay", "on"])?.map(drop)
-            }
-            Op::Close => {
-                let id = open(wine, &["udp", "bind", &at(LOOPBACK4, 0), "--detach"])?
-                    .map_err(|s| anyhow::anyhow!("binding for a close: {s}"))?;
-                wskctl(wine, &["close", &id.to_string()])?.map(drop)
-            }
-        };
+        let failed_before = results.iter().any(Result::is_err);
+        let attempt = attempt(cx, op, fault, &c, i, opened, &mut affected, failed_before)?;
         results.push(attempt);
     }
     Ok((results, affected))
 }
 
-fn fault_is_reset(fault: Fault) -> bool {
-    matches!(fault, Fault::Reset)
+/// What a cell opened before its attempts, and where its peers are.
+struct CellSetup {
+    /// The Linux TCP peer (`fault_peer.py --mode chatter`).
+    peer: String,
+    /// The requests' deadline (`--timeout-ms`).
+    deadline: &'static str,
+    /// The data rows' connection.
+    connection: Option<String>,
+    /// The UDP rows' endpoint and its port.
+    udp: Option<(u64, u16)>,
+    /// The accept row's listener and its port.
+    listener: Option<(u64, u16)>,
+    /// The Linux UDP echo's port.
+    udp_echo: u16,
+}
+
+/// Attempt `i` (from 0) of the row's operation; endpoints it opens go to `opened`, the one
+/// LIST reports to `affected`.
+#[allow(
+    clippy::too_many_arguments,
+    clippy::too_many_lines,
+    reason = "one arm per row of the matrix, with the cell's state passed down once"
+)]
+fn attempt(
+    cx: &Ctx<'_>,
+    op: Op,
+    fault: Fault,
+    c: &CellSetup,
+    i: usize,
+    opened: &mut Vec<u64>,
+    affected: &mut Option<u64>,
+    failed_before: bool,
+) -> Result<Attempt> {
+    let wine = cx.wine;
+    let (peer, deadline) = (&c.peer, c.deadline);
+    Ok(match op {
+        Op::Socket | Op::Bind => {
+            open(wine, &["udp", "bind", &at(LOOPBACK4, 0), "--detach"])?.map(|id| opened.push(id))
+        }
+        Op::Listen => open(
+            wine,
+            &[
+                "tcp",
+                "listen",
+                &at(LOOPBACK4, free_port()?),
+                "--service",
+                "echo",
+                "--detach",
+            ],
+        )?
+        .map(|id| opened.push(id)),
+        Op::Connect => open(
+            wine,
+            &["tcp", "connect", peer, "--detach", "--timeout-ms", deadline],
+        )?
+        .map(|id| opened.push(id)),
+        Op::Accept => {
+            let (id, port) = c.listener.context("listener")?;
+            let message = format!("ping {i}");
+            let echoed = TcpStream::connect((LOOPBACK4, port)).and_then(|mut s| {
+                s.set_read_timeout(Some(Duration::from_secs(3)))?;
+                s.write_all(message.as_bytes())?;
+                let mut back = vec![0u8; message.len()];
+                s.read_exact(&mut back)?;
+                Ok(back == message.as_bytes())
+            });
+            if echoed.unwrap_or(false) {
+                Ok(())
+            } else {
+                // The user sees it in LIST: the listener's last status.
+                let shown = listed(wine, id)?;
+                Err(shown
+                    .split('/')
+                    .nth(1)
+                    .filter(|s| *s != "-")
+                    .unwrap_or("no echo, no status in LIST")
+                    .to_owned())
+            }
+        }
+        Op::Send => {
+            let id = c.connection.as_deref().context("connection")?;
+            if matches!(fault, Fault::Reset) {
+                let file = cx.layout.scratch.join("fault-4mib.bin");
+                std::fs::write(&file, vec![0x5A_u8; 4 << 20])?;
+                wskctl(
+                    wine,
+                    &[
+                        "send",
+                        id,
+                        "--file",
+                        &windows_path(&file),
+                        "--timeout-ms",
+                        deadline,
+                    ],
+                )?
+                .map(drop)
+            } else {
+                wskctl(
+                    wine,
+                    &["send", id, "--text", "fault", "--timeout-ms", deadline],
+                )?
+                .map(drop)
+            }
+        }
+        Op::Receive => {
+            let id = c.connection.as_deref().context("connection")?;
+            wskctl(wine, &["recv", id, "--max", "1", "--timeout-ms", deadline])?.and_then(|data| {
+                if data.contains('x') {
+                    Ok(())
+                } else {
+                    Err(format!("success with wrong data {data:?}"))
+                }
+            })
+        }
+        Op::SendTo => {
+            let id = c.udp.context("udp")?.0.to_string();
+            wskctl(
+                wine,
+                &[
+                    "sendto",
+                    &id,
+                    &at(LOOPBACK4, c.udp_echo),
+                    "--text",
+                    "fault",
+                    "--timeout-ms",
+                    deadline,
+                ],
+            )?
+            .map(drop)
+        }
+        Op::ReceiveFrom => {
+            let (id, port) = c.udp.context("udp")?;
+            let s = UdpSocket::bind((LOOPBACK4, 0))?;
+            s.send_to(b"datagram", (LOOPBACK4, port))?;
+            wskctl(
+                wine,
+                &["recvfrom", &id.to_string(), "--timeout-ms", deadline],
+            )?
+            .and_then(|data| {
+                if data.contains("datagram") {
+                    Ok(())
+                } else {
+                    Err(format!("success with wrong data {data:?}"))
+                }
+            })
+        }
+        Op::Disconnect => {
+            let id = open(wine, &["tcp", "connect", peer, "--detach"])?
+                .map_err(|s| anyhow::anyhow!("connecting for a disconnect: {s}"))?;
+            opened.push(id);
+            let done = wskctl(wine, &["disconnect", &id.to_string()])?.map(drop);
+            // LIST shows the first connection whose DISCONNECT failed (else the last).
+            if affected.is_none() || (done.is_err() && !failed_before) {
+                *affected = Some(id);
+            }
+            done
+        }
+        Op::Control => {
+            let id = c.connection.as_deref().context("connection")?;
+            wskctl(wine, &["opt", id, "nodelay", "on"])?.map(drop)
+        }
+        Op::Close => {
+            let id = open(wine, &["udp", "bind", &at(LOOPBACK4, 0), "--detach"])?
+                .map_err(|s| anyhow::anyhow!("binding for a close: {s}"))?;
+            wskctl(wine, &["close", &id.to_string()])?.map(drop)
+        }
+    })
+}
+
+/// Waits (up to 10 s: closes are partly asynchronous) until only the bystander is open and
+/// HELD equals `baseline`; returns whether it did and HELD last read.
+fn settle(wine: &Wine, baseline: &Value) -> Result<(bool, Value)> {
+    let settled = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (open, held) = super::held::now(wine)?;
+        if open == 1 && held == *baseline {
+            return Ok((true, held));
+        }
+        if Instant::now() >= settled {
+            return Ok((false, held));
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// One cell: switches, reload, bystander, attempts, checks. Returns what it saw; fails on a
@@ -733,17 +804,7 @@ fn cell(cx: &Ctx<'_>, op: Op, fault: Fault, peer_port: u16, udp_echo: u16) -> Re
         // Closing may fail for an endpoint the fault left half made; what counts is HELD.
         let _ = cx.wine.wskctl(&["close", &id.to_string()], BOUND);
     }
-    let settled = Instant::now() + Duration::from_secs(10);
-    let (held_ok, held_now) = loop {
-        let (open, held) = super::held::now(cx.wine)?;
-        if open == 1 && held == baseline {
-            break (true, held);
-        }
-        if Instant::now() >= settled {
-            break (false, held);
-        }
-        thread::sleep(Duration::from_millis(200));
-    };
+    let (held_ok, held_now) = settle(cx.wine, &baseline)?;
     close(cx.wine, bystander.id)?;
     let (attempts, _) = run?;
     let seen = attempts_text(&attempts);
@@ -873,6 +934,9 @@ fn signal(peer: &Peer, sig: &str) -> Result<()> {
     Ok(())
 }
 
+/// What a lost connection's requests fail with.
+const LOST: [&str; 2] = ["STATUS_CONNECTION_RESET", "STATUS_CONNECTION_ABORTED"];
+
 /// The network-side faults: one line each in the matrix's format.
 fn network_matrix(cx: &Ctx<'_>) -> Result<()> {
     let mut failures = Vec::new();
@@ -917,36 +981,15 @@ fn network_matrix(cx: &Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
-/// One network-side cell: a bystander UDP echo, a connection from the driver to the
-/// misbehaving peer, three attempts, the same checks as a provider cell.
-fn network_cell(cx: &Ctx<'_>, fault: PeerFault) -> Result<CellOutcome> {
+/// The three attempts of a network-side cell on connection `id` to `peer`.
+fn network_attempts(
+    cx: &Ctx<'_>,
+    fault: PeerFault,
+    peer: &mut Peer,
+    id: u64,
+    attempts: &mut Vec<Attempt>,
+) -> Result<()> {
     let wine = cx.wine;
-    let bystander = Bystander::open(cx, false)?;
-    let (_, baseline) = super::held::now(wine)?;
-    let (mut peer, port) = match fault {
-        PeerFault::SlowReader => {
-            super::helpers::sink_server(cx.layout, "fault-peer-slow", &["--hold"])?
-        }
-        _ => {
-            let mode = if matches!(fault, PeerFault::Reset) {
-                "reset"
-            } else {
-                "silent"
-            };
-            let mut p = Peer::spawn(
-                cx.layout,
-                "fault_peer.py",
-                &format!("fault-peer-{mode}"),
-                &["--mode".into(), mode.into(), "--after".into(), "5".into()],
-            )?;
-            let ready = p.wait_event("listening", Duration::from_secs(10))?;
-            let port = u16::try_from(json_u64(&ready, "port")?)?;
-            (p, port)
-        }
-    };
-    let id = open(wine, &["tcp", "connect", &at(LOOPBACK4, port), "--detach"])?
-        .map_err(|s| anyhow::anyhow!("connecting to the peer: {s}"))?;
-    peer.wait_event("accept", Duration::from_secs(5))?;
     let ids = id.to_string();
     let big = cx.layout.scratch.join("fault-4mib.bin");
     std::fs::create_dir_all(&cx.layout.scratch)?;
@@ -973,49 +1016,67 @@ fn network_cell(cx: &Ctx<'_>, fault: PeerFault) -> Result<CellOutcome> {
             }
         }))
     };
-    let mut attempts = Vec::new();
-    let run = (|| -> Result<()> {
-        match fault {
-            PeerFault::Reset => {
-                attempts.push(wskctl(wine, &["send", &ids, "--text", "hi"])?.map(drop));
-                peer.wait_event("reset", Duration::from_secs(10))?;
-                attempts.push(recv("5000")?);
-                attempts.push(wskctl(wine, &["send", &ids, "--text", "again"])?.map(drop));
+    match fault {
+        PeerFault::Reset => {
+            attempts.push(wskctl(wine, &["send", &ids, "--text", "hi"])?.map(drop));
+            peer.wait_event("reset", Duration::from_secs(10))?;
+            attempts.push(recv("5000")?);
+            attempts.push(wskctl(wine, &["send", &ids, "--text", "again"])?.map(drop));
+        }
+        PeerFault::Silent | PeerFault::Stopped => {
+            if matches!(fault, PeerFault::Stopped) {
+                signal(peer, "-STOP")?;
             }
-            PeerFault::Silent | PeerFault::Stopped => {
-                if matches!(fault, PeerFault::Stopped) {
-                    signal(&peer, "-STOP")?;
-                }
-                attempts.push(recv(SHORT_DEADLINE_MS)?);
-                attempts.push(send_big("1000")?);
-                attempts.push(recv(SHORT_DEADLINE_MS)?);
-                if matches!(fault, PeerFault::Stopped) {
-                    signal(&peer, "-CONT")?;
-                }
-            }
-            PeerFault::SlowReader => {
-                attempts.push(send_big(SHORT_DEADLINE_MS)?);
-                peer.send_line("release")?;
-                attempts.push(wskctl(wine, &["send", &ids, "--text", "after"])?.map(drop));
-                attempts.push(send_big("10000")?);
+            attempts.push(recv(SHORT_DEADLINE_MS)?);
+            attempts.push(send_big("1000")?);
+            attempts.push(recv(SHORT_DEADLINE_MS)?);
+            if matches!(fault, PeerFault::Stopped) {
+                signal(peer, "-CONT")?;
             }
         }
-        Ok(())
-    })();
+        PeerFault::SlowReader => {
+            attempts.push(send_big(SHORT_DEADLINE_MS)?);
+            peer.send_line("release")?;
+            attempts.push(wskctl(wine, &["send", &ids, "--text", "after"])?.map(drop));
+            attempts.push(send_big("10000")?);
+        }
+    }
+    Ok(())
+}
+
+/// One network-side cell: a bystander UDP echo, a connection from the driver to the
+/// misbehaving peer, three attempts, the same checks as a provider cell.
+fn network_cell(cx: &Ctx<'_>, fault: PeerFault) -> Result<CellOutcome> {
+    let wine = cx.wine;
+    let bystander = Bystander::open(cx, false)?;
+    let (_, baseline) = super::held::now(wine)?;
+    let (mut peer, port) = if matches!(fault, PeerFault::SlowReader) {
+        super::helpers::sink_server(cx.layout, "fault-peer-slow", &["--hold"])?
+    } else {
+        let mode = if matches!(fault, PeerFault::Reset) {
+            "reset"
+        } else {
+            "silent"
+        };
+        let mut p = Peer::spawn(
+            cx.layout,
+            "fault_peer.py",
+            &format!("fault-peer-{mode}"),
+            &["--mode".into(), mode.into(), "--after".into(), "5".into()],
+        )?;
+        let ready = p.wait_event("listening", Duration::from_secs(10))?;
+        let port = u16::try_from(json_u64(&ready, "port")?)?;
+        (p, port)
+    };
+    let id = open(wine, &["tcp", "connect", &at(LOOPBACK4, port), "--detach"])?
+        .map_err(|s| anyhow::anyhow!("connecting to the peer: {s}"))?;
+    peer.wait_event("accept", Duration::from_secs(5))?;
+    let mut attempts = Vec::new();
+    let run = network_attempts(cx, fault, &mut peer, id, &mut attempts);
     let listed_state = listed(wine, id)?;
     let serves = bystander.serves(Duration::from_secs(10));
     let closed = close(wine, id);
-    let settled = Instant::now() + Duration::from_secs(10);
-    let (held_ok, held_now) = loop {
-        let (open, held) = super::held::now(wine)?;
-        if open == 1 && held == baseline {
-            break (true, held);
-        }
-        if Instant::now() >= settled {
-            break (false, held);
-        }
-        thread::sleep(Duration::from_millis(200));
-    };
+    let (held_ok, held_now) = settle(wine, &baseline)?;
     close(wine, bystander.id)?;
     drop(peer);
     run?;
@@ -1044,7 +1105,6 @@ fn network_cell(cx: &Ctx<'_>, fault: PeerFault) -> Result<CellOutcome> {
             ),
         }
     };
-    const LOST: [&str; 2] = ["STATUS_CONNECTION_RESET", "STATUS_CONNECTION_ABORTED"];
     match fault {
         PeerFault::Reset => {
             expect(0, &[])?;
@@ -1141,9 +1201,13 @@ fn matrix(cx: &Ctx<'_>, peer_port: u16, udp_echo: u16) -> Result<()> {
         failures.len(),
         [
             Op::Socket,
+            Op::Bind,
             Op::Listen,
+            Op::Connect,
             Op::Accept,
+            Op::Send,
             Op::Receive,
+            Op::SendTo,
             Op::ReceiveFrom,
             Op::Disconnect,
             Op::Control,
