@@ -701,6 +701,7 @@ mod case_tests {
                 "listener_refuses_per_descriptor",
                 "isolation_between_processes",
                 "endpoint_quota_per_handle",
+                "fault_matrix",
                 "close_handles_with_hundreds_pended",
                 "unload_with_hundreds_of_sockets",
                 "unload_waits_for_held_requests",
