@@ -251,8 +251,10 @@ fn cells() -> Vec<(Op, Fault)> {
                 NtStatus::INSUFFICIENT_RESOURCES,
                 NtStatus::INSUFFICIENT_RESOURCES,
             ],
+            // What WskBind reports on Windows for a port in use (tests/wsk-provider/README.md,
+            // Winsock errors), and the generic NT status for it.
             Bind | Listen => [
-                NtStatus::ADDRESS_ALREADY_EXISTS,
+                NtStatus::ADDRESS_ALREADY_ASSOCIATED,
                 NtStatus::INSUFFICIENT_RESOURCES,
                 NtStatus::ADDRESS_ALREADY_EXISTS,
             ],
