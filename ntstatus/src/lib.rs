@@ -191,6 +191,10 @@ statuses! {
         Some(WinsockError::WSAESHUTDOWN), NO_HINT;
     IO_TIMEOUT = 0xC000_00B5, "The I/O operation did not complete before its timeout.",
         Some(WinsockError::WSAETIMEDOUT), Some("Check that the peer is reachable and responding, or raise --timeout-ms.");
+    // What every WSK socket function returns for a socket that "is no longer functional"
+    // (the WSK reference pages, e.g. WskBind's): only WskCloseSocket is useful then.
+    FILE_FORCED_CLOSED = 0xC000_00B6, "The socket is no longer functional: close it.", NO_WSA,
+        Some("Close the endpoint and open a new one.");
     NOT_SUPPORTED = 0xC000_00BB, "The request is not supported.", Some(WinsockError::WSAEOPNOTSUPP), NO_HINT;
     REMOTE_NOT_LISTENING = 0xC000_00BC, "The remote computer is not listening.",
         Some(WinsockError::WSAECONNREFUSED), Some("Check that a server listens on that address and port.");

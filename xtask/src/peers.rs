@@ -86,6 +86,11 @@ impl Peer {
         })
     }
 
+    /// The peer's process id (to stop and continue it with signals).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Writes one line to the peer's stdin (a command to the peer script).
     pub(crate) fn send_line(&mut self, line: &str) -> Result<()> {
         use std::io::Write as _;

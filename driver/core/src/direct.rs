@@ -639,6 +639,10 @@ impl<R: PendingRequest> Driver<R> {
             self.hand_over(request, *requester, accept.detach, local, queued);
             return Ok(());
         }
+        // Nothing will arrive on a listener that stopped accepting: its failure, at once.
+        if let Some(status) = listener.failure() {
+            return Err((request, status));
+        }
         if !request.arm_cancel(ticket) {
             return Err((request, NtStatus::CANCELLED));
         }
@@ -1192,6 +1196,39 @@ impl<R: PendingRequest> AcceptSink for Driver<R> {
                 identity: parked.identity,
             };
             self.hand_over(parked.request, requester, parked.detach, local, queued);
+        }
+    }
+
+    fn error_counted(&'static self) {
+        self.totals.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `listener` stopped accepting: the error counts in STATS, and an ACCEPT waiting on it
+    /// completes with `status` (connections already queued stay for the next ACCEPTs).
+    fn listener_failed(&'static self, listener: EndpointId, status: NtStatus) {
+        self.totals.errors.fetch_add(1, Ordering::Relaxed);
+        let parked = {
+            let mut table = self.endpoints.inner.lock();
+            let Some(endpoint) = table.find_any(listener) else {
+                return;
+            };
+            let Kind::Listener {
+                listener: service,
+                waiting,
+                ..
+            } = &mut endpoint.kind
+            else {
+                return;
+            };
+            if service.has_queued() {
+                // The connections that made it before the failure go to the ACCEPTs first.
+                None
+            } else {
+                waiting.take()
+            }
+        };
+        if let Some(parked) = parked {
+            parked.request.complete(status, 0);
         }
     }
 }

@@ -437,13 +437,16 @@ impl<R: PendingRequest> Endpoint<R> {
             s.errors = s.errors.saturating_add(1);
             s.last_status = Some(status);
         }
-        // A reset or aborted connection stays dead whatever the socket says: only CLOSE helps.
+        // A reset or aborted connection, or a socket the provider says is no longer functional
+        // (STATUS_FILE_FORCED_CLOSED, WSK's documented status for it), stays dead whatever
+        // the socket says: only CLOSE helps.
         let connection_lost = matches!(
             outcome.error,
             Some(
                 NtStatus::CONNECTION_RESET
                     | NtStatus::CONNECTION_ABORTED
                     | NtStatus::CONNECTION_DISCONNECTED
+                    | NtStatus::FILE_FORCED_CLOSED
             )
         );
         if !socket_open || connection_lost {
@@ -510,10 +513,16 @@ impl<R: PendingRequest> Endpoint<R> {
             Kind::UdpEcho { .. } => (protocol::KIND_UDP, Service::Echo),
         };
         let s = &self.stats;
+        // A listener whose accept failed for good: only CLOSE is useful.
+        let state = if service_stats.failure.is_some() {
+            EndpointState::Broken
+        } else {
+            self.state
+        };
         EndpointInfo {
             id: self.id.0,
             kind,
-            state: self.state.as_u32(),
+            state: state.as_u32(),
             service: service.as_u32(),
             flags,
             local: WireAddr::from_option(self.local),
@@ -529,9 +538,15 @@ impl<R: PendingRequest> Endpoint<R> {
                 .unwrap_or(u64::MAX),
             send_ops: s.send_ops,
             recv_ops: s.recv_ops,
-            errors: s.errors.saturating_add(service_stats.refused),
-            last_status: s
-                .last_status
+            errors: s
+                .errors
+                .saturating_add(service_stats.refused)
+                .saturating_add(u64::from(service_stats.failure.is_some()))
+                .saturating_add(service_stats.accept_errors),
+            last_status: service_stats
+                .failure
+                .or(service_stats.last_accept_error)
+                .or(s.last_status)
                 .or((service_stats.refused > 0).then_some(NtStatus::CONNECTION_REFUSED))
                 .map_or(0, NtStatus::as_u32),
             reserved2: 0,
@@ -548,6 +563,7 @@ impl<R: PendingRequest> Endpoint<R> {
                 ServiceStats {
                     bytes_sent: bytes,
                     bytes_received: bytes,
+                    failure: session.failure(),
                     ..ServiceStats::default()
                 }
             }

@@ -263,8 +263,7 @@ impl<R: crate::PendingRequest> Driver<R> {
                     return Err(NtStatus::INVALID_PARAMETER.into());
                 }
                 let id = self.endpoints.reserve_id();
-                let sink: Option<(&'static dyn AcceptSink, EndpointId)> =
-                    (service == TcpService::Accept).then_some((self, id));
+                let sink: Option<(&'static dyn AcceptSink, EndpointId)> = Some((self, id));
                 let listener = ServiceListener::start(listener, service, max, sink)?;
                 let endpoint =
                     Endpoint::listener(id, requester, l.detach, l.local, l.service, listener)

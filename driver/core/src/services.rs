@@ -34,10 +34,17 @@ const fn session_buffer(service: TcpService) -> usize {
 /// arrival.
 pub(crate) const MAX_QUEUED: usize = 64;
 
-/// Where an accept-mode listener announces a queued connection: the driver, which hands it
-/// to a waiting ACCEPT. IRQL <= DISPATCH_LEVEL.
+/// Where a listener announces what the driver must act on: a queued connection (accept
+/// mode), which the driver hands to a waiting ACCEPT, and a failure that stopped accepting.
 pub(crate) trait AcceptSink: Sync {
+    /// A connection was queued on `listener`. IRQL <= DISPATCH_LEVEL.
     fn connection_queued(&'static self, listener: EndpointId);
+    /// `listener`'s provider socket stopped accepting (its accept failed with `status`): the
+    /// driver counts the error and fails a waiting ACCEPT with it. IRQL: PASSIVE_LEVEL.
+    fn listener_failed(&'static self, listener: EndpointId, status: NtStatus);
+    /// An accept failed for one connection and the listener goes on: STATS counts the error.
+    /// IRQL <= DISPATCH_LEVEL.
+    fn error_counted(&'static self);
 }
 
 /// An accepted connection waiting for ACCEPT.
@@ -112,6 +119,13 @@ pub(crate) struct ServiceStats {
     /// Connections closed at once because the listener was at its limit (LIST and STATS count
     /// them as errors).
     pub(crate) refused: u64,
+    /// The failure that stopped the listener accepting (LIST shows it broken with it).
+    pub(crate) failure: Option<NtStatus>,
+    /// Accepts that failed for one connection each (its peer reset it first); the listener
+    /// went on accepting. LIST counts them as errors.
+    pub(crate) accept_errors: u64,
+    /// The status of the last of those.
+    pub(crate) last_accept_error: Option<NtStatus>,
 }
 
 enum Slot {
@@ -134,6 +148,16 @@ struct ServiceState {
     bytes_sent: AtomicU64,
     bytes_received: AtomicU64,
     refused: AtomicU64,
+    /// The status of the accept that failed and stopped the listener (0: none).
+    failure: AtomicU32,
+    accept_errors: AtomicU64,
+    /// The status of the last accept that failed for one connection (0: none).
+    last_accept_error: AtomicU32,
+}
+
+/// A failing status stored as its value (0: none).
+fn status_of(value: u32) -> Option<NtStatus> {
+    (value != 0).then(|| NtStatus::from_u32(value))
 }
 
 /// A listener running a service.
@@ -154,6 +178,9 @@ impl ServiceState {
             bytes_sent: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            failure: AtomicU32::new(0),
+            accept_errors: AtomicU64::new(0),
+            last_accept_error: AtomicU32::new(0),
         })?)
     }
 
@@ -164,6 +191,9 @@ impl ServiceState {
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            failure: status_of(self.failure.load(Ordering::Acquire)),
+            accept_errors: self.accept_errors.load(Ordering::Relaxed),
+            last_accept_error: status_of(self.last_accept_error.load(Ordering::Relaxed)),
         }
     }
 
@@ -267,7 +297,8 @@ impl ServedConnection {
 impl ServiceListener {
     /// Starts accepting on `listener`, serving at most `max_sessions` connections at once
     /// (accept mode: queueing at most that many, up to [`MAX_QUEUED`], and announcing each to
-    /// the sink with the listener's endpoint id). IRQL: PASSIVE_LEVEL.
+    /// the sink with the listener's endpoint id; any mode: announcing a failed accept to the
+    /// sink). IRQL: PASSIVE_LEVEL.
     pub(crate) fn start(
         listener: ListenSocket,
         service: TcpService,
@@ -292,6 +323,16 @@ impl ServiceListener {
             },
         )?;
         Ok(Self { acceptor })
+    }
+
+    /// The failure that stopped it accepting, if one did. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn failure(&self) -> Option<NtStatus> {
+        self.acceptor.handler().state.stats().failure
+    }
+
+    /// Whether connections wait for ACCEPT. IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn has_queued(&self) -> bool {
+        self.acceptor.handler().state.queue.lock().len > 0
     }
 
     /// The oldest connection waiting for ACCEPT. IRQL <= DISPATCH_LEVEL.
@@ -323,7 +364,8 @@ struct ServiceAcceptor {
     state: PoolArc<ServiceState>,
     service: TcpService,
     max_sessions: usize,
-    /// Accept mode: who hands queued connections to ACCEPT requests, and the listener's id.
+    /// Who hands queued connections to ACCEPT requests (accept mode) and hears of a failure
+    /// that stopped accepting, and the listener's id.
     sink: Option<(&'static dyn AcceptSink, EndpointId)>,
 }
 
@@ -381,7 +423,28 @@ impl ListenHandler for ServiceAcceptor {
         true
     }
 
-    fn finished(&self, _error: Option<Error>) {}
+    /// Counted for LIST and STATS; the listener goes on accepting.
+    fn accept_failed(&self, error: Error) {
+        let status = error.status();
+        self.state.accept_errors.fetch_add(1, Ordering::Relaxed);
+        self.state
+            .last_accept_error
+            .store(status.as_u32(), Ordering::Relaxed);
+        if let Some((sink, _)) = self.sink {
+            sink.error_counted();
+        }
+    }
+
+    /// A failed accept ended the task (a close by the driver reports no error): remembered for
+    /// LIST and announced, so the listener does not go on saying `listening` with a dead socket.
+    fn finished(&self, error: Option<Error>) {
+        let Some(error) = error else { return };
+        let status = error.status();
+        self.state.failure.store(status.as_u32(), Ordering::Release);
+        if let Some((sink, id)) = self.sink {
+            sink.listener_failed(id, status);
+        }
+    }
 }
 
 /// One connection of a service.
@@ -460,6 +523,8 @@ impl ConnectionHandler for ServiceSession {
 pub(crate) struct UdpEchoSession {
     pub(crate) datagrams: AtomicU64,
     pub(crate) bytes: AtomicU64,
+    /// The status of the request that failed and stopped the echo (0: none).
+    failure: AtomicU32,
 }
 
 impl UdpEchoSession {
@@ -467,7 +532,13 @@ impl UdpEchoSession {
         Self {
             datagrams: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            failure: AtomicU32::new(0),
         }
+    }
+
+    /// The failure that stopped the echo, if one did. IRQL: any.
+    pub(crate) fn failure(&self) -> Option<NtStatus> {
+        status_of(self.failure.load(Ordering::Acquire))
     }
 }
 
@@ -485,7 +556,14 @@ impl DatagramHandler for UdpEchoSession {
         DatagramStep::Receive
     }
 
-    fn finished(&self, _error: Option<Error>) {}
+    /// A failed receive or send ended the task (a close by the driver reports none):
+    /// remembered for LIST, which shows the endpoint broken with it.
+    fn finished(&self, error: Option<Error>) {
+        if let Some(error) = error {
+            self.failure
+                .store(error.status().as_u32(), Ordering::Release);
+        }
+    }
 }
 
 #[cfg(test)]

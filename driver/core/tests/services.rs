@@ -836,3 +836,171 @@ fn a_connection_accepted_into_a_full_table_is_refused_without_waiting() {
     assert!(peer.shutdown(QUICK));
     setup.finish();
 }
+
+/// A listener whose provider socket stops accepting (its `WskAccept` fails) is noticed: LIST
+/// shows it broken with the failure as its last status, and STATS counts the error, instead of
+/// `listening` with no error (issue 13: Wine's netio after 500 clients). An echo listener
+/// opened beside it keeps serving.
+#[test]
+fn a_listener_whose_accept_fails_is_broken_with_the_status() {
+    let setup = Setup::start();
+    let d = setup.driver;
+    let healthy = listen(d, ALICE, addr("127.0.0.1:9400"), Service::Echo, false).unwrap();
+    fake::provider::script(
+        fake::provider::Op::Accept,
+        [fake::provider::Behavior::Fail(
+            NtStatus::INSUFFICIENT_RESOURCES,
+        )],
+    );
+    let l = listen(d, ALICE, addr("127.0.0.1:9401"), Service::Echo, false).unwrap();
+    eventually("the failed accept is reported", || {
+        let (status, activity) = entry(d, ALICE, l.id).unwrap();
+        status.state == EndpointState::Broken
+            && activity.errors == 1
+            && activity.last_status == Some(NtStatus::INSUFFICIENT_RESOURCES)
+    });
+    assert!(stats(d).errors >= 1, "STATS counts the listener's failure");
+    // The other listener still echoes.
+    let c = connect(d, ALICE, addr("127.0.0.1:9400"), false).unwrap();
+    assert_eq!(send(d, ALICE, c.id, b"still"), Ok(5));
+    assert_eq!(recv_exact(d, ALICE, c.id, 5), b"still");
+    assert_eq!(
+        entry(d, ALICE, healthy.id).unwrap().0.state,
+        EndpointState::Listening
+    );
+    close(d, ALICE, c.id).unwrap();
+    close(d, ALICE, l.id).unwrap();
+    close(d, ALICE, healthy.id).unwrap();
+    setup.finish();
+}
+
+/// An accept-mode listener whose `WskAccept` fails while an ACCEPT waits: the ACCEPT completes
+/// at once with the provider's status (not at its timeout), and so does every later ACCEPT.
+#[test]
+fn an_accept_that_fails_completes_the_waiting_accept_with_its_status() {
+    let setup = Setup::start();
+    let d = setup.driver;
+    fake::provider::script(
+        fake::provider::Op::Accept,
+        [fake::provider::Behavior::Hang {
+            cancel: true,
+            close: true,
+        }],
+    );
+    let l = listen(d, ALICE, addr("127.0.0.1:9402"), Service::None, false).unwrap();
+    let accept = || {
+        common::direct(
+            d,
+            ALICE,
+            protocol::IoctlCode::ACCEPT,
+            &protocol::encode_accept(l.id, common::QUICK_MS, false),
+            &[0u8; 80],
+        )
+    };
+    let parked = accept();
+    eventually("the accept is pending at the provider", || {
+        fake::provider::calls(fake::provider::Op::Accept) == 1
+    });
+    assert!(
+        parked.wait_for(Duration::from_millis(200)).is_none(),
+        "no connection yet: the ACCEPT waits"
+    );
+    assert_eq!(
+        fake::provider::release_stuck(NtStatus::NETWORK_UNREACHABLE),
+        1
+    );
+    let (status, n, _) = parked
+        .wait_for(Duration::from_secs(2))
+        .expect("the waiting ACCEPT completes when the listener fails, not at its timeout");
+    assert_eq!((status, n), (NtStatus::NETWORK_UNREACHABLE, 0));
+    drop(parked.wait()); // frees its buffer
+    let later = accept();
+    let (status, n, _) = later
+        .wait_for(Duration::from_secs(2))
+        .expect("a later ACCEPT fails at once");
+    assert_eq!((status, n), (NtStatus::NETWORK_UNREACHABLE, 0));
+    drop(later.wait());
+    let (state, activity) = entry(d, ALICE, l.id).unwrap();
+    assert_eq!(state.state, EndpointState::Broken);
+    assert_eq!(activity.last_status, Some(NtStatus::NETWORK_UNREACHABLE));
+    close(d, ALICE, l.id).unwrap();
+    setup.finish();
+}
+
+/// A UDP echo whose `WskReceiveFrom` fails for good (more than the task's tolerance of 64
+/// failures in a row) stops; LIST shows it broken with the status instead of `bound` with no
+/// error.
+#[test]
+fn a_udp_echo_whose_receive_fails_is_broken_with_the_status() {
+    let setup = Setup::start();
+    let d = setup.driver;
+    fake::provider::script(
+        fake::provider::Op::ReceiveFrom,
+        [fake::provider::Behavior::Fail(NtStatus::INSUFFICIENT_RESOURCES); 65],
+    );
+    let echo = udp_bind(d, ALICE, addr("127.0.0.1:8702"), UdpService::Echo, false).unwrap();
+    eventually("the failed receive is reported", || {
+        let (status, activity) = entry(d, ALICE, echo.id).unwrap();
+        status.state == EndpointState::Broken
+            && activity.last_status == Some(NtStatus::INSUFFICIENT_RESOURCES)
+    });
+    close(d, ALICE, echo.id).unwrap();
+    setup.finish();
+}
+
+/// An accept that fails for one connection only (its peer reset it before the accept
+/// completed: `STATUS_CONNECTION_RESET`, as Winsock's `accept` documents `WSAECONNRESET`)
+/// does not stop the listener: it goes on serving, and LIST counts the error.
+#[test]
+fn a_listener_goes_on_after_an_accept_reset_by_its_peer() {
+    let setup = Setup::start();
+    let d = setup.driver;
+    fake::provider::script(
+        fake::provider::Op::Accept,
+        [
+            fake::provider::Behavior::Fail(NtStatus::CONNECTION_RESET),
+            fake::provider::Behavior::Fail(NtStatus::CONNECTION_ABORTED),
+        ],
+    );
+    let at = addr("127.0.0.1:9403");
+    let l = listen(d, ALICE, at, Service::Echo, false).unwrap();
+    let c = connect(d, ALICE, at, false).unwrap();
+    assert_eq!(send(d, ALICE, c.id, b"served"), Ok(6));
+    assert_eq!(recv_exact(d, ALICE, c.id, 6), b"served");
+    let (status, activity) = entry(d, ALICE, l.id).unwrap();
+    assert_eq!(status.state, EndpointState::Listening);
+    assert_eq!(
+        (activity.errors, activity.last_status),
+        (2, Some(NtStatus::CONNECTION_ABORTED))
+    );
+    assert_eq!(stats(d).errors, 2);
+    close(d, ALICE, c.id).unwrap();
+    close(d, ALICE, l.id).unwrap();
+    setup.finish();
+}
+
+/// A request that fails with `STATUS_FILE_FORCED_CLOSED` (WSK's status for a socket that "is
+/// no longer functional": only `WskCloseSocket` helps) leaves the connection broken in LIST,
+/// as a reset does.
+#[test]
+fn a_socket_forced_closed_by_the_provider_is_broken() {
+    let setup = Setup::start();
+    let d = setup.driver;
+    let at = addr("127.0.0.1:9404");
+    let l = listen(d, ALICE, at, Service::Discard, false).unwrap();
+    let c = connect(d, ALICE, at, false).unwrap();
+    fake::provider::script(
+        fake::provider::Op::Send,
+        [fake::provider::Behavior::Fail(NtStatus::FILE_FORCED_CLOSED)],
+    );
+    assert_eq!(
+        send(d, ALICE, c.id, b"x"),
+        Err(NtStatus::FILE_FORCED_CLOSED)
+    );
+    let (status, activity) = entry(d, ALICE, c.id).unwrap();
+    assert_eq!(status.state, EndpointState::Broken);
+    assert_eq!(activity.last_status, Some(NtStatus::FILE_FORCED_CLOSED));
+    close(d, ALICE, c.id).unwrap();
+    close(d, ALICE, l.id).unwrap();
+    setup.finish();
+}

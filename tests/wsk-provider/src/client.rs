@@ -223,7 +223,7 @@ fn create(
     process: sys::PEPROCESS,
     security: *mut sys::SECURITY_DESCRIPTOR,
 ) -> Result<Arc<Socket>, NtStatus> {
-    if let Some(status) = crate::fault::inject() {
+    if let Some(status) = crate::fault::inject("socket") {
         return Err(status);
     }
     let engine = crate::engine::get()?;

@@ -3,6 +3,13 @@
 //! - `WSKRS_PROVIDER_FAULT=N:STATUS[:every]` fails the Nth provider operation (socket creation,
 //!   bind, or any overlapped request, counted from 1) with `STATUS` (hex, e.g. `0xC0000236`),
 //!   once, or every Nth with `:every`.
+//! - `WSKRS_PROVIDER_FAULT_OP=KIND[,KIND...]` narrows `WSKRS_PROVIDER_FAULT` to operations of
+//!   those kinds (only they are counted): `socket`, `bind` (of a socket that is not a listen
+//!   socket), `listen` (`WskListen`, and `WskBind` of a listen socket, which starts
+//!   listening), `connect`, `accept`, `send`, `receive`, `send-to`, `receive-from`,
+//!   `disconnect` (graceful, with or without data; abortive), `control` (`WskControlSocket`
+//!   option gets and sets and socket I/O controls). With the narrowing on, those kinds are
+//!   the only operations that can fail.
 //! - `WSKRS_PROVIDER_DELAY=MS[:N[:every]]` delays the completion of overlapped requests (those
 //!   with an IRP: accept, connect, send, receive, send-to, receive-from, disconnect with data)
 //!   by `MS` milliseconds: all of them, or the Nth (counted from 1), or every Nth. The request
@@ -12,8 +19,14 @@
 //!   from 1), or every Nth, right after its first completed send or receive (see
 //!   `Socket::drop_connection`).
 //! - `WSKRS_PROVIDER_HOLD_CLOSE=MS` completes every `WskCloseSocket` `MS` milliseconds late
-//!   (see `Socket::finish_close`); also read from `HKCU\Environment`, so that a test can
-//!   switch it for the next driver load without restarting Wine.
+//!   (see `Socket::finish_close`).
+//!
+//! Every switch is read from the environment first, then from `HKCU\Environment`, so that a
+//! test can switch it for the next driver load without restarting Wine (a service's
+//! environment is fixed when Wine starts). With `HKCU\Environment\WSKRS_PROVIDER_SWITCHES`
+//! set to `registry`, only the registry counts: Wine may run the next driver load in a driver
+//! host (winedevice.exe) started during an earlier test, whose environment holds the
+//! switches in force then (seen: the fault matrix's cells took an earlier cell's switches).
 
 // Parsed on any host (unit test); used only by the Windows build.
 #![cfg_attr(not(windows), allow(dead_code))]
@@ -72,10 +85,58 @@ static DELAY_MS: AtomicU64 = AtomicU64::new(0);
 static DROP: Choice = Choice::new();
 /// `WSKRS_PROVIDER_HOLD_CLOSE`: milliseconds every `WskCloseSocket` is held (0: off).
 static HOLD_CLOSE_MS: AtomicU64 = AtomicU64::new(0);
+/// `WSKRS_PROVIDER_FAULT_OP`: the kinds of [`KINDS`] that `WSKRS_PROVIDER_FAULT` counts, one
+/// bit each (0: every operation).
+static FAULT_KINDS: AtomicU32 = AtomicU32::new(0);
+
+/// The operation kinds `WSKRS_PROVIDER_FAULT_OP` names, in bit order.
+pub(crate) const KINDS: [&str; 10] = [
+    "socket",
+    "bind",
+    "listen",
+    "connect",
+    "accept",
+    "send",
+    "receive",
+    "send-to",
+    "receive-from",
+    "disconnect",
+];
+
+/// The kind `control`, apart from [`KINDS`]: option calls are failed only when named.
+const CONTROL_BIT: u32 = 1 << KINDS.len();
+
+/// The bit of `kind` (`control` included), or `None` for a name that is not a kind.
+fn kind_bit(kind: &str) -> Option<u32> {
+    if kind == "control" {
+        return Some(CONTROL_BIT);
+    }
+    let index = KINDS.iter().position(|k| *k == kind)?;
+    Some(1 << index)
+}
+
+/// `KIND[,KIND...]` as a mask (`None` if a name is not a kind).
+fn parse_kinds(v: &str) -> Option<u32> {
+    v.split(',')
+        .map(|k| kind_bit(k.trim()))
+        .try_fold(0u32, |mask, bit| Some(mask | bit?))
+        .filter(|mask| *mask != 0)
+}
+
+/// A switch from the environment, else from `HKCU\Environment`; only from the registry when
+/// `HKCU\Environment\WSKRS_PROVIDER_SWITCHES` is `registry` (see the module's comment).
+fn switch(name: &str) -> Option<String> {
+    if registry_environment("WSKRS_PROVIDER_SWITCHES").as_deref() == Some("registry") {
+        return registry_environment(name);
+    }
+    std::env::var(name)
+        .ok()
+        .or_else(|| registry_environment(name))
+}
 
 /// Reads the switches (each `WskRegister` restarts the counts).
 pub(crate) fn configure() {
-    let var = |name: &str| std::env::var(name).ok();
+    let var = switch;
     match var("WSKRS_PROVIDER_FAULT").as_deref().and_then(parse) {
         Some((nth, status, every)) => {
             STATUS.store(status, Ordering::SeqCst);
@@ -86,6 +147,17 @@ pub(crate) fn configure() {
             ));
         }
         None => FAULT.set(0, false),
+    }
+    let kinds = var("WSKRS_PROVIDER_FAULT_OP")
+        .as_deref()
+        .and_then(parse_kinds)
+        .unwrap_or(0);
+    FAULT_KINDS.store(kinds, Ordering::SeqCst);
+    #[cfg(windows)]
+    if kinds != 0 {
+        crate::trace::line(format_args!(
+            "fault injection: only operations of kinds {kinds:#x} are counted"
+        ));
     }
     match var("WSKRS_PROVIDER_DELAY").as_deref().and_then(parse_delay) {
         Some((ms, nth, every)) => {
@@ -110,10 +182,7 @@ pub(crate) fn configure() {
         }
         None => DROP.set(0, false),
     }
-    // Also read from the registry, so that a test can switch it for the next registration
-    // without restarting Wine (a service's environment is fixed when Wine starts).
     let hold = var("WSKRS_PROVIDER_HOLD_CLOSE")
-        .or_else(|| registry_environment("WSKRS_PROVIDER_HOLD_CLOSE"))
         .as_deref()
         .and_then(|v| number(Some(v)))
         .unwrap_or(0);
@@ -170,11 +239,28 @@ fn parse_drop(v: &str) -> Option<(u64, bool)> {
     parts.next().is_none().then_some((nth, every))
 }
 
-/// Counts one operation; returns the status to fail it with, when it is the chosen one.
-pub(crate) fn inject() -> Option<NtStatus> {
-    FAULT
-        .hit()
-        .then(|| NtStatus::from_u32(STATUS.load(Ordering::Relaxed)))
+/// Counts one operation of `kind` (a name of [`KINDS`], or another operation's name, which
+/// `WSKRS_PROVIDER_FAULT_OP` never selects); returns the status to fail it with, when it is
+/// the chosen one.
+pub(crate) fn inject(kind: &str) -> Option<NtStatus> {
+    injected(kind, true)
+}
+
+/// Like [`inject`], for the operations `WSKRS_PROVIDER_FAULT` counts only when
+/// `WSKRS_PROVIDER_FAULT_OP` names them (`listen` through `WskListen`, a `disconnect` without
+/// data, `control`): without the narrowing the count stays what it always was.
+pub(crate) fn inject_named(kind: &str) -> Option<NtStatus> {
+    injected(kind, false)
+}
+
+fn injected(kind: &str, unnarrowed: bool) -> Option<NtStatus> {
+    let kinds = FAULT_KINDS.load(Ordering::Relaxed);
+    let counted = match kind_bit(kind) {
+        _ if kinds == 0 => unnarrowed,
+        Some(bit) => kinds & bit != 0,
+        None => false,
+    };
+    (counted && FAULT.hit()).then(|| NtStatus::from_u32(STATUS.load(Ordering::Relaxed)))
 }
 
 /// Counts one overlapped request (with an IRP); returns how long to hold back its completion,
@@ -232,7 +318,45 @@ fn registry_environment(_: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse, parse_delay, parse_drop};
+    use super::{parse, parse_delay, parse_drop, parse_kinds, CONTROL_BIT};
+
+    /// The only test that sets the switches' state.
+    #[test]
+    fn the_narrowing_counts_only_the_named_kinds() {
+        use super::{inject, inject_named, NtStatus, Ordering, FAULT, FAULT_KINDS, STATUS};
+        STATUS.store(0xC000_009A, Ordering::SeqCst);
+        // Unnarrowed: every operation but the named-only ones counts; the 2nd fails.
+        FAULT_KINDS.store(0, Ordering::SeqCst);
+        FAULT.set(2, false);
+        assert_eq!(inject_named("control"), None);
+        assert_eq!(inject("socket"), None);
+        assert_eq!(
+            inject("receive-event").map(NtStatus::as_u32),
+            Some(0xC000_009A)
+        );
+        // Narrowed to accept and control: the 2nd of those, every time.
+        FAULT_KINDS.store(parse_kinds("accept,control").unwrap_or(0), Ordering::SeqCst);
+        FAULT.set(2, true);
+        assert_eq!(inject("send"), None);
+        assert_eq!(inject("accept"), None);
+        assert_eq!(inject("receive-event"), None);
+        assert!(inject_named("control").is_some());
+        assert_eq!(inject("socket"), None);
+        assert_eq!(inject("accept"), None);
+        assert!(inject("accept").is_some());
+        FAULT.set(0, false);
+        FAULT_KINDS.store(0, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn parses_the_kinds() {
+        assert_eq!(parse_kinds("socket"), Some(1));
+        assert_eq!(parse_kinds("accept, send"), Some(1 << 4 | 1 << 5));
+        assert_eq!(parse_kinds("control"), Some(CONTROL_BIT));
+        assert_eq!(parse_kinds("disconnect"), Some(1 << 9));
+        assert_eq!(parse_kinds("accept,nonsense"), None);
+        assert_eq!(parse_kinds(""), None);
+    }
 
     #[test]
     fn parses_the_switch() {

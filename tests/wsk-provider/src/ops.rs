@@ -160,6 +160,18 @@ impl Kind {
 
 impl Kind {
     /// For traces.
+    /// The kind `WSKRS_PROVIDER_FAULT_OP` selects it by (`fault.rs`); the provider's own
+    /// requests have names no switch selects.
+    fn fault_kind(&self) -> &'static str {
+        match self {
+            Kind::Send {
+                then_shutdown: true,
+                ..
+            } => "disconnect",
+            other => other.name(),
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Kind::Send {
@@ -292,7 +304,7 @@ impl Op {
                 return NtStatus::PENDING;
             }
         };
-        if let Some(status) = crate::fault::inject() {
+        if let Some(status) = crate::fault::inject(op.kind.fault_kind()) {
             op.finish(status, 0);
             return NtStatus::PENDING;
         }

@@ -74,14 +74,15 @@ pub(crate) unsafe fn wsk_control_socket(call: dispatch::ControlSocket) -> sys::N
                 output_size,
                 has_irp: irp.is_some(),
             };
-            match request {
+            match (crate::fault::inject_named("control"), request) {
+                (Some(status), _) => (status, 0),
                 // SAFETY: WSK contract: the input buffer is readable for its size.
-                sys::WskSetOption => unsafe { set(&s, &req) },
+                (None, sys::WskSetOption) => unsafe { set(&s, &req) },
                 // SAFETY: WSK contract: the output buffer is writable for its size.
-                sys::WskGetOption => unsafe { get(&s, &req) },
+                (None, sys::WskGetOption) => unsafe { get(&s, &req) },
                 // SAFETY: WSK contract: both buffers valid for their sizes.
-                sys::WskIoctl => unsafe { crate::ioctl::ioctl(&s, &req) },
-                _ => (NtStatus::NOT_SUPPORTED, 0),
+                (None, sys::WskIoctl) => unsafe { crate::ioctl::ioctl(&s, &req) },
+                (None, _) => (NtStatus::NOT_SUPPORTED, 0),
             }
         }
     };

@@ -611,7 +611,12 @@ impl Socket {
         if self.lock().bound {
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
         }
-        let status = crate::fault::inject()
+        let kind = if self.category() == Category::Listen {
+            "listen"
+        } else {
+            "bind"
+        };
+        let status = crate::fault::inject(kind)
             .unwrap_or_else(|| crate::sharing::bind(self, s, &addr, || self.bind_listen(s, &addr)));
         if status.is_success() {
             self.lock().bound = true;
@@ -645,6 +650,9 @@ impl Socket {
         };
         if !self.uncommitted_stream() || !self.lock().bound {
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
+        }
+        if let Some(status) = crate::fault::inject_named("listen") {
+            return fail(irp, status);
         }
         // SAFETY: plain call on an open, bound socket.
         if unsafe { ws::listen(s, LISTEN_BACKLOG) } != 0 {
@@ -816,6 +824,9 @@ impl Socket {
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
         }
         if flags & sys::WSK_FLAG_ABORTIVE != 0 {
+            if let Some(status) = crate::fault::inject_named("disconnect") {
+                return fail(irp, status);
+            }
             return self.abort(irp);
         }
         // SAFETY: the WSK contract: the buffer and its MDLs are valid until completion.
@@ -834,9 +845,12 @@ impl Socket {
                 },
             );
         }
-        let status = match self.shutdown_send() {
-            Ok(()) => NtStatus::SUCCESS,
-            Err(e) => e,
+        let status = match crate::fault::inject_named("disconnect") {
+            Some(status) => status,
+            None => match self.shutdown_send() {
+                Ok(()) => NtStatus::SUCCESS,
+                Err(e) => e,
+            },
         };
         irp.complete(status, 0);
         NtStatus::PENDING

@@ -41,16 +41,39 @@
 use core::cell::UnsafeCell;
 use core::net::SocketAddr;
 use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use wsk_bindings as sys;
 
 use crate::task::{self, Task, TaskCore};
 use crate::{AcceptedConnection, Error, ListenSocket, NtStatus, PoolArc, Result, SockAddr};
 
+/// Accept failures in a row after which a task gives up, even when each concerned only one
+/// connection (a provider error that repeats).
+const MAX_FAILURES_IN_A_ROW: u32 = 64;
+
+/// Whether an accept that failed with `status` concerned only the connection being accepted
+/// (its peer reset or aborted it before the accept completed; Winsock's `accept` documents
+/// `WSAECONNRESET` for this), so the listener goes on accepting.
+const fn concerns_one_connection(status: NtStatus) -> bool {
+    matches!(
+        status,
+        NtStatus::CONNECTION_RESET
+            | NtStatus::CONNECTION_ABORTED
+            | NtStatus::CONNECTION_DISCONNECTED
+    )
+}
+
 /// Receives accepted connections. Called at IRQL <= DISPATCH_LEVEL (except `finished`); must not block.
 pub trait ListenHandler: Send + Sync + 'static {
     /// A connection from `remote` was accepted. Return false to stop accepting.
     fn accepted(&self, connection: AcceptedConnection, remote: Option<SocketAddr>) -> bool;
+    /// An accept failed for one connection only (its peer reset it before the accept
+    /// completed): the task goes on accepting, unless [`MAX_FAILURES_IN_A_ROW`] (64) such
+    /// failures came in a row; then it stops and `finished` gets the error. Default: ignored.
+    fn accept_failed(&self, error: Error) {
+        let _ = error;
+    }
     /// The listen socket is closed; `error` is the failure that stopped accepting, if any.
     /// Runs once, at PASSIVE_LEVEL.
     fn finished(&self, error: Option<Error>);
@@ -58,6 +81,8 @@ pub trait ListenHandler: Send + Sync + 'static {
 
 struct AcceptInner<H> {
     core: TaskCore,
+    /// Accept failures in a row that concerned one connection each.
+    failures: AtomicU32,
     /// Written by the provider during a request, read by the driving thread after it.
     remote: UnsafeCell<SockAddr>,
     local: UnsafeCell<SockAddr>,
@@ -88,6 +113,7 @@ impl<H: ListenHandler> ListenTask<H> {
         let core = TaskCore::try_new(raw, client)?;
         let inner = PoolArc::try_new(AcceptInner {
             core,
+            failures: AtomicU32::new(0),
             remote: UnsafeCell::new(SockAddr::empty()),
             local: UnsafeCell::new(SockAddr::empty()),
             handler,
@@ -132,8 +158,17 @@ impl<H: ListenHandler> Task for AcceptInner<H> {
 
     fn completed(this: &PoolArc<Self>, status: NtStatus, information: usize) -> bool {
         if !status.is_success() {
+            let failures = this.failures.fetch_add(1, Ordering::Relaxed);
+            if concerns_one_connection(status)
+                && failures < MAX_FAILURES_IN_A_ROW
+                && !this.core.is_closing()
+            {
+                this.handler.accept_failed(Error::new(status));
+                return true;
+            }
             return task::failed(this, status);
         }
+        this.failures.store(0, Ordering::Relaxed);
         let Some(accepted) = NonNull::new(information as *mut sys::WSK_SOCKET) else {
             return task::failed(this, NtStatus::UNSUCCESSFUL);
         };

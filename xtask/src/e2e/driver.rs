@@ -381,7 +381,7 @@ fn held_unload(cx: &Ctx<'_>) -> Result<()> {
 }
 
 /// `driver stop` (if running) and `driver start`.
-fn restart(wine: &Wine) -> Result<()> {
+pub(super) fn restart(wine: &Wine) -> Result<()> {
     wine.wskctl_ok(
         &["driver", "stop", "--name", SERVICE, "--timeout", "90"],
         Duration::from_secs(100),

@@ -23,6 +23,7 @@ const RELOADS: &[&str] = &[
     "unload_with_hundreds_of_sockets",
     "unload_waits_for_held_requests",
     "limits_from_parameters_hold_thousands",
+    "fault_matrix",
 ];
 
 /// The counters before a case, and the number of endpoints open then.

@@ -19,6 +19,7 @@ mod abi;
 mod cancel;
 mod driver;
 mod endpoints;
+mod faults;
 pub(crate) mod held;
 mod helpers;
 pub(crate) mod host;
@@ -74,6 +75,9 @@ enum Need {
     Disconnect,
     /// A provider that can be told to hold `WskCloseSocket` (`WSKRS_PROVIDER_HOLD_CLOSE`).
     HeldClose,
+    /// A provider that can be told, per driver load, to fail, delay or reset chosen
+    /// operations (`WSKRS_PROVIDER_FAULT`, `_FAULT_OP`, `_DELAY`, `_DROP`).
+    FaultInjection,
     /// The WSK table of address sharing: `SO_REUSEADDR` / `SO_EXCLUSIVEADDRUSE` /
     /// `SO_WSK_SECURITY` set through `WskControlSocket`, UDP sockets, and a `WskBind` that
     /// decides by the table.
@@ -98,8 +102,9 @@ enum Need {
 
 impl Need {
     /// Every capability, in the order the SKIP lines name them.
-    const ALL: [Self; 10] = [
+    const ALL: [Self; 11] = [
         Self::HeldClose,
+        Self::FaultInjection,
         Self::Datagram,
         Self::SocketOptions,
         Self::Disconnect,
@@ -118,6 +123,10 @@ impl Need {
             Self::SocketOptions => "WskControlSocket",
             Self::Disconnect => "WskDisconnect",
             Self::HeldClose => "a switch to hold WskCloseSocket (WSKRS_PROVIDER_HOLD_CLOSE)",
+            Self::FaultInjection => {
+                "switches that fail, delay or reset chosen operations (WSKRS_PROVIDER_FAULT, \
+                 _FAULT_OP, _DELAY, _DROP)"
+            }
             Self::AddressSharing => {
                 "the sharing table: WskControlSocket (SO_REUSEADDR, SO_EXCLUSIVEADDRUSE, \
                  SO_WSK_SECURITY) and datagram sockets; its WskBind follows Wine's Winsock \
@@ -313,6 +322,17 @@ const CASES: &[CaseDef] = &[
         &[],
     ),
     case("selftest", selftest::selftest, &[]),
+    // Reloads the driver once per cell (the provider reads its switches at WskRegister).
+    case(
+        "fault_matrix",
+        faults::fault_matrix,
+        &[
+            Need::FaultInjection,
+            Need::Datagram,
+            Need::Disconnect,
+            Need::SocketOptions,
+        ],
+    ),
     case(
         "unload_with_open_endpoints",
         driver::unload_with_open_endpoints,
@@ -692,6 +712,7 @@ mod case_tests {
                 "listener_refuses_per_descriptor",
                 "isolation_between_processes",
                 "endpoint_quota_per_handle",
+                "fault_matrix",
                 "close_handles_with_hundreds_pended",
                 "unload_with_hundreds_of_sockets",
                 "unload_waits_for_held_requests",

@@ -24,6 +24,8 @@ fn call_of(need: Need) -> &'static str {
         Need::SocketOptions | Need::AddressSharing | Need::SecureSockets => "WskControlSocket",
         Need::Disconnect => "WskDisconnect",
         Need::HeldClose | Need::ConcurrentCloses => "WskCloseSocket",
+        // No WSK call: a switch of the project's provider (never a selftest scenario's need).
+        Need::FaultInjection => "WSKRS_PROVIDER_FAULT",
         Need::Security => "WSK_CACHE_SD",
         Need::Ipv6 => "WskBind",
         Need::Cancel => "IoCancelIrp",
