@@ -6,39 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, close, connect, listen, udp_bind, Pended, Setup, ALICE, QUICK_MS};
+use common::pair::{assert_waits, far_receive, Pair};
+use common::{addr, close, listen, udp_bind, Pended, Setup, ALICE, QUICK_MS};
 use wsk::NtStatus;
 use wskrs_fake_kernel as fake;
 use wskrs_protocol::{self as protocol, EndpointId, IoctlCode, Service, MAX_TRANSACT};
-
-/// A connection of the driver's (`id`) and the test's own end of it.
-struct Pair {
-    id: EndpointId,
-    far: wsk::ConnectionSocket,
-    listener: wsk::ListenSocket,
-    peer: wsk::WskClient,
-}
-
-impl Pair {
-    fn new(d: &'static common::Driver, port: u16) -> Self {
-        let peer = common::register(Duration::from_secs(5)).unwrap();
-        let local = addr(&format!("127.0.0.1:{port}"));
-        let mut listener = wsk::ListenSocket::bind(&peer, local, Duration::from_secs(5)).unwrap();
-        let c = connect(d, ALICE, local, false).unwrap();
-        let (far, _) = listener.accept(Duration::from_secs(5)).unwrap();
-        Self {
-            id: c.id,
-            far,
-            listener,
-            peer,
-        }
-    }
-
-    fn finish(self) {
-        drop((self.far, self.listener));
-        assert!(self.peer.shutdown(Duration::from_secs(5)));
-    }
-}
 
 /// A TRANSACT sending `request` and taking at most `max_reply` bytes back, handed to the
 /// driver with a buffer of the documented length; returned without waiting.
@@ -60,28 +32,6 @@ fn transact(
 /// The status of a request that must complete at once.
 fn status_now(pended: &Pended) -> Option<NtStatus> {
     pended.wait_for(Duration::from_secs(5)).map(|(s, ..)| s)
-}
-
-/// Asserts that `pended` has not completed (it waits in the driver).
-fn assert_waits(pended: &Pended, what: &str) {
-    assert!(
-        pended.wait_for(Duration::from_millis(50)).is_none(),
-        "{what} still waits"
-    );
-}
-
-/// Receives with the test's end until `n` bytes arrived.
-fn far_receive(far: &mut wsk::ConnectionSocket, n: usize) -> Vec<u8> {
-    let mut got = vec![0u8; n];
-    let mut filled = 0;
-    while filled < n {
-        let k = far
-            .receive(&mut got[filled..], Duration::from_secs(5))
-            .unwrap();
-        assert!(k > 0, "end of stream after {filled} bytes");
-        filled += k;
-    }
-    got
 }
 
 #[test]

@@ -5,6 +5,8 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub(crate) mod pair;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
