@@ -15,7 +15,7 @@ use crate::util::{fmt_duration, say};
 /// How long a receive waits in the cancellation cases: far longer than the checks allow.
 const LONG_RECV_MS: u64 = 30_000;
 
-/// A cancelled receive must be reported within this long of the Ctrl-C (Wine's netio
+/// A cancelled request must be reported within this long of the Ctrl-C (Wine's netio
 /// ignores cancellation; the driver closes the socket after a 1 s grace).
 const CANCEL_PROMPTLY: Duration = Duration::from_secs(5);
 
@@ -111,6 +111,25 @@ pub(super) fn cancelled_receive_returns_promptly(cx: &Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Gives the single wskctl command running in `tmux` (`what`) time to start and send its
+/// requests (Wine starts a program in well under 3 s here), checks it still waits, presses
+/// Ctrl-C and waits up to [`CANCEL_PROMPTLY`] for it to exit; returns the screen and the time
+/// from the key to the exit.
+pub(super) fn ctrl_c_while_waiting(tmux: &Tmux, what: &str) -> Result<(String, Duration)> {
+    std::thread::sleep(Duration::from_secs(3));
+    let before = tmux.screen()?;
+    ensure!(
+        !before.contains("wskctl exited"),
+        "`{what}` ended before Ctrl-C:\n{before}"
+    );
+    let pressed = Instant::now();
+    tmux.keys(&["C-c"])?;
+    let screen = tmux.wait("wskctl's exit", CANCEL_PROMPTLY, |s| {
+        s.contains("wskctl exited")
+    })?;
+    Ok((screen, pressed.elapsed()))
+}
+
 /// A single `wskctl recv` (a 30 s timeout, a detached connection whose peer sends nothing)
 /// gets Ctrl-C once its request is outstanding: it prints `cancelled: ...` and exits 130
 /// within 5 s.
@@ -119,20 +138,9 @@ pub(super) fn ctrl_c_cancels_a_single_command(cx: &Ctx<'_>) -> Result<()> {
     let (_sink, id) = connected_sink(cx, "sink-server-ctrl-c", &[])?;
     let tmux = Tmux::new("wskrs-e2e-ctrl-c");
     tmux_wskctl(cx, &tmux, &format!("recv {id} --timeout-ms {LONG_RECV_MS}"))?;
-    // Wait until the RECV is outstanding in the driver (LIST counts it only once done, so
-    // give the process time to start: Wine starts a program in well under 3 s here).
-    std::thread::sleep(Duration::from_secs(3));
-    let before = tmux.screen()?;
-    ensure!(
-        !before.contains("wskctl exited"),
-        "`wskctl recv {id}` ended before Ctrl-C:\n{before}"
-    );
-    let pressed = Instant::now();
-    tmux.keys(&["C-c"])?;
-    let screen = tmux.wait("wskctl's exit", CANCEL_PROMPTLY, |s| {
-        s.contains("wskctl exited")
-    })?;
-    let took = pressed.elapsed();
+    // The RECV is outstanding in the driver once the process has started (LIST counts it
+    // only once done).
+    let (screen, took) = ctrl_c_while_waiting(&tmux, &format!("wskctl recv {id}"))?;
     ensure!(
         screen.contains(&format!(
             "cancelled: recv on endpoint {id}: the request was cancelled"

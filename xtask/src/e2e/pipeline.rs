@@ -2,7 +2,7 @@
 //! with several outstanding at once, which the driver queues per endpoint and direction and
 //! completes in order; Ctrl-C cancels the one in flight and the ones waiting behind it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 
@@ -17,10 +17,6 @@ const PIPELINED_BYTES: u64 = 16 * MIB;
 
 /// The bytes of one pipelined SEND (`wskrs_client::SEND_CHUNK`).
 const SEND_CHUNK: u64 = 128 << 10;
-
-/// A cancelled send must end within this long of the Ctrl-C (Wine's netio ignores
-/// cancellation; the driver closes the socket after a 1 s grace).
-const CANCEL_PROMPTLY: Duration = Duration::from_secs(5);
 
 /// 16 MiB of random data by `wskctl send --file` to a Linux sink: the sink receives exactly
 /// the file (its SHA-256), in order, and LIST counts one completed SEND per 128 KiB chunk.
@@ -97,20 +93,9 @@ pub(super) fn ctrl_c_cancels_queued_sends(cx: &Ctx<'_>) -> Result<()> {
         ),
     );
     let result = started.and_then(|()| {
-        // Until the sends fill the transport and queue (Wine starts a program in well
-        // under 3 s here).
-        std::thread::sleep(Duration::from_secs(3));
-        let before = tmux.screen()?;
-        ensure!(
-            !before.contains("wskctl exited"),
-            "`wskctl send {id}` ended before Ctrl-C:\n{before}"
-        );
-        let pressed = Instant::now();
-        tmux.keys(&["C-c"])?;
-        let screen = tmux.wait("wskctl's exit", CANCEL_PROMPTLY, |s| {
-            s.contains("wskctl exited")
-        })?;
-        let took = pressed.elapsed();
+        // Once started, the sends fill the transport and the queue.
+        let (screen, took) =
+            super::cancel::ctrl_c_while_waiting(&tmux, &format!("wskctl send {id}"))?;
         ensure!(
             screen.contains(&format!("cancelled: send on endpoint {id}"))
                 && screen.contains("wskctl exited 130"),
