@@ -206,6 +206,7 @@ pub(crate) fn valid(rng: &mut Rng, code: IoctlCode, targets: &Targets, known: &[
             size_of::<protocol::wire::StatsReply>(),
         ),
         IoctlCode::HELD => (protocol::encode_held().to_vec(), 56),
+        IoctlCode::DEVICE_SECURITY => (protocol::encode_device_security().to_vec(), 272),
         IoctlCode::ACCEPT => (
             protocol::encode_accept(id(rng, known), timeout_ms(rng), false).to_vec(),
             80,

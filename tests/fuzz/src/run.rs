@@ -541,7 +541,9 @@ fn check_reply(code: u32, planned: &Planned, reply: &[u8]) -> Result<(), String>
         IoctlCode::SOCKET_OPTION => protocol::parse_socket_option_reply(reply)
             .map(drop)
             .map_err(fmt),
-        IoctlCode::SECURITY => protocol::parse_security_reply(reply).map(drop).map_err(fmt),
+        IoctlCode::SECURITY | IoctlCode::DEVICE_SECURITY => {
+            protocol::parse_security_reply(reply).map(drop).map_err(fmt)
+        }
         IoctlCode::RESOLVE => protocol::parse_resolve_reply(reply).map(drop).map_err(fmt),
         IoctlCode::STATS => protocol::parse_stats_reply(reply).map(drop).map_err(fmt),
         IoctlCode::HELD => protocol::parse_held_reply(reply).map(drop).map_err(fmt),
