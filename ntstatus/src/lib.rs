@@ -183,6 +183,7 @@ statuses! {
         Some("Wait for the driver to stop completely, then retry.");
     REVISION_MISMATCH = 0xC000_0059, "The request's version does not match the version the driver speaks.",
         NO_WSA, Some("Use a wskctl and a driver built from the same release.");
+    INVALID_SECURITY_DESCR = 0xC000_0079, "The security descriptor is not valid.", NO_WSA, NO_HINT;
     INSUFFICIENT_RESOURCES = 0xC000_009A, "System resources were insufficient to complete the operation.",
         Some(WinsockError::WSAENOBUFS), Some("Close unused endpoints and retry.");
     DEVICE_NOT_READY = 0xC000_00A3, "The device is not ready.", Some(WinsockError::WSAEWOULDBLOCK),

@@ -8,13 +8,14 @@ use zerocopy::FromBytes;
 use crate::text::{read_padded, write_padded};
 use crate::wire::{
     header, AcceptRequest, CloseReply, CloseRequest, DeletePeerTargetNameReply,
-    DeletePeerTargetNameRequest, DisconnectReply, DisconnectRequest, EndpointInfo, EndpointReply,
-    Header, HeldReply, HeldRequest, InfoReply, InfoRequest, ListReply, ListRequest,
-    PeerTargetNameReply, PeerTargetNameRequest, QuerySecurityReply, QuerySecurityRequest,
-    RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply,
-    SecurityRequest, SendRequest, SendToRequest, ServeReply, ServeRequest, SocketOptionReply,
-    SocketOptionRequest, StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest,
-    TransactRequest, UdpBindRequest, WireAddr, WireSize, WireSocketSecurity,
+    DeletePeerTargetNameRequest, DeviceSecurityRequest, DisconnectReply, DisconnectRequest,
+    EndpointInfo, EndpointReply, Header, HeldReply, HeldRequest, InfoReply, InfoRequest, ListReply,
+    ListRequest, PeerTargetNameReply, PeerTargetNameRequest, QuerySecurityReply,
+    QuerySecurityRequest, RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply,
+    ResolveRequest, SecurityReply, SecurityRequest, SendRequest, SendToRequest, ServeReply,
+    ServeRequest, SocketOptionReply, SocketOptionRequest, StatsReply, StatsRequest,
+    TcpConnectRequest, TcpListenRequest, TransactRequest, UdpBindRequest, WireAddr, WireSize,
+    WireSocketSecurity,
 };
 use crate::{
     BindFlags, EndpointId, EndpointKind, EndpointState, Held, OptionId, ProtocolError,
@@ -541,6 +542,14 @@ pub fn encode_stats() -> [u8; 8] {
 pub fn encode_held() -> [u8; 8] {
     zerocopy::transmute!(HeldRequest {
         header: header(HeldRequest::LEN_U32)
+    })
+}
+
+/// The `DEVICE_SECURITY` request.
+#[must_use]
+pub fn encode_device_security() -> [u8; 8] {
+    zerocopy::transmute!(DeviceSecurityRequest {
+        header: header(DeviceSecurityRequest::LEN_U32)
     })
 }
 

@@ -127,6 +127,9 @@ ioctl_codes! {
     /// Send a request and receive its reply in one IOCTL (`TransactRequest`; the output
     /// buffer, by direct I/O, holds the bytes to send and then receives the reply).
     TRANSACT = 0x815, METHOD_OUT_DIRECT, READ_WRITE;
+    /// The control device's DACL as the object manager holds it, read back by the driver
+    /// (`DeviceSecurityRequest` -> `SecurityReply`).
+    DEVICE_SECURITY = 0x816, METHOD_BUFFERED, READ;
 }
 
 impl IoctlCode {
@@ -225,6 +228,8 @@ mod tests {
         assert_eq!(IoctlCode::QUERY_SECURITY.0, 0x8057_6050);
         // CTL_CODE(0x8057, 0x815, METHOD_OUT_DIRECT, FILE_READ_DATA | FILE_WRITE_DATA)
         assert_eq!(IoctlCode::TRANSACT.0, 0x8057_E056);
+        // CTL_CODE(0x8057, 0x816, METHOD_BUFFERED, FILE_READ_DATA)
+        assert_eq!(IoctlCode::DEVICE_SECURITY.0, 0x8057_6058);
         // Well-known Windows codes: IOCTL_DISK_GET_DRIVE_GEOMETRY = CTL_CODE(7, 0, 0, 0);
         // IOCTL_SCSI_PASS_THROUGH_DIRECT = CTL_CODE(4, 0x405, METHOD_BUFFERED, 3) = 0x4D014
         // and FSCTL_READ_FROM_PLEX = CTL_CODE(9, 71, METHOD_OUT_DIRECT, FILE_READ_DATA)
@@ -262,6 +267,7 @@ mod tests {
                 IoctlCode::STATS,
                 IoctlCode::HELD,
                 IoctlCode::QUERY_SECURITY,
+                IoctlCode::DEVICE_SECURITY,
             ];
             // No code is FILE_ANY_ACCESS: queries need read access, the rest read and write.
             let expected_access = if read_only.contains(code) { 1 } else { 3 };

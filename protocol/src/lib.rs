@@ -49,12 +49,12 @@ mod types;
 pub mod wire;
 
 pub use client::{
-    encode_accept, encode_close, encode_delete_peer_target_name, encode_disconnect, encode_held,
-    encode_info, encode_list, encode_query_security, encode_recv, encode_recv_from, encode_resolve,
-    encode_security, encode_send, encode_send_to, encode_serve, encode_set_peer_target_name,
-    encode_socket_option, encode_stats, encode_tcp_connect, encode_tcp_connect_options,
-    encode_tcp_connect_with, encode_tcp_listen, encode_tcp_listen_with, encode_transact,
-    encode_udp_bind, encode_udp_bind_options, list_output_len, parse_close_reply,
+    encode_accept, encode_close, encode_delete_peer_target_name, encode_device_security,
+    encode_disconnect, encode_held, encode_info, encode_list, encode_query_security, encode_recv,
+    encode_recv_from, encode_resolve, encode_security, encode_send, encode_send_to, encode_serve,
+    encode_set_peer_target_name, encode_socket_option, encode_stats, encode_tcp_connect,
+    encode_tcp_connect_options, encode_tcp_connect_with, encode_tcp_listen, encode_tcp_listen_with,
+    encode_transact, encode_udp_bind, encode_udp_bind_options, list_output_len, parse_close_reply,
     parse_delete_peer_target_name_reply, parse_disconnect_reply, parse_endpoint_reply,
     parse_held_reply, parse_info_reply, parse_list_reply, parse_peer_target_name_reply,
     parse_query_security_reply, parse_recv_from_reply, parse_resolve_reply, parse_security_reply,
@@ -91,13 +91,14 @@ pub use types::{
 };
 pub use wire::{
     AcceptRequest, CloseReply, CloseRequest, DeletePeerTargetNameReply,
-    DeletePeerTargetNameRequest, DisconnectReply, DisconnectRequest, EndpointInfo, EndpointReply,
-    Header, HeldReply, HeldRequest, InfoReply, InfoRequest, ListReply, ListRequest,
-    PeerTargetNameReply, PeerTargetNameRequest, QuerySecurityReply, QuerySecurityRequest,
-    RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply, ResolveRequest, SecurityReply,
-    SecurityRequest, SendRequest, SendToRequest, ServeReply, ServeRequest, SocketOptionReply,
-    SocketOptionRequest, StatsReply, StatsRequest, TcpConnectRequest, TcpListenRequest,
-    TransactRequest, UdpBindRequest, WireAddr, WireSocketSecurity,
+    DeletePeerTargetNameRequest, DeviceSecurityRequest, DisconnectReply, DisconnectRequest,
+    EndpointInfo, EndpointReply, Header, HeldReply, HeldRequest, InfoReply, InfoRequest, ListReply,
+    ListRequest, PeerTargetNameReply, PeerTargetNameRequest, QuerySecurityReply,
+    QuerySecurityRequest, RecvFromReply, RecvFromRequest, RecvRequest, ResolveReply,
+    ResolveRequest, SecurityReply, SecurityRequest, SendRequest, SendToRequest, ServeReply,
+    ServeRequest, SocketOptionReply, SocketOptionRequest, StatsReply, StatsRequest,
+    TcpConnectRequest, TcpListenRequest, TransactRequest, UdpBindRequest, WireAddr,
+    WireSocketSecurity,
 };
 pub use wskrs_ntstatus::NtStatus;
 
@@ -110,6 +111,19 @@ pub const USER_DEVICE_PATH: &str = "\\\\.\\WskRs";
 /// Who may open the device: SYSTEM and Administrators, full access; nobody else
 /// (`SDDL_DEVOBJ_SYS_ALL_ADM_ALL`, wdmsec.h). Both shells apply it to the device object.
 pub const DEVICE_SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
+/// [`DEVICE_SDDL`] with its generic rights mapped by the device object type's generic
+/// mapping (`GENERIC_ALL` -> `FILE_ALL_ACCESS`): Windows' object manager maps the generic
+/// rights of an ACL it stores with the object type's `GENERIC_MAPPING`
+/// (`SeSetSecurityDescriptorInfo`). `DEVICE_SECURITY` returns one of the two, depending on
+/// the kernel (Wine 8.0 keeps them as given; not run on Windows here, so both are accepted).
+pub const DEVICE_SDDL_MAPPED: &str = "D:P(A;;FA;;;SY)(A;;FA;;;BA)";
+
+/// Whether `sddl` (as `DEVICE_SECURITY` returns it) is the device's documented DACL:
+/// [`DEVICE_SDDL`], or [`DEVICE_SDDL_MAPPED`], the same after generic mapping.
+#[must_use]
+pub fn is_device_sddl(sddl: &str) -> bool {
+    sddl == DEVICE_SDDL || sddl == DEVICE_SDDL_MAPPED
+}
 /// The service (driver) name under which the driver is installed.
 pub const SERVICE_NAME: &str = "WskRs";
 /// The version of this ABI; every request and reply carries it in its [`Header`].
@@ -120,8 +134,9 @@ pub const SERVICE_NAME: &str = "WskRs";
 /// 5 added the secure socket extensions (`FLAG_SECURE` and the grown `TCP_CONNECT`,
 /// `TCP_LISTEN`, `UDP_BIND`; `SET_PEER_TARGET_NAME`, `DELETE_PEER_TARGET_NAME`,
 /// `QUERY_SECURITY`), the refused connections and the driver's limits to STATS, and
-/// TRANSACT (a request and its reply in one IOCTL).
-pub const ABI_VERSION: u32 = 5;
+/// TRANSACT (a request and its reply in one IOCTL); version 6 added `DEVICE_SECURITY` (the
+/// device's DACL as the kernel holds it).
+pub const ABI_VERSION: u32 = 6;
 
 /// [`EndpointKind::TcpConnection`] on the wire.
 pub const KIND_TCP_CONNECTION: u32 = 1;

@@ -35,7 +35,7 @@ pub const fn min_output_len(code: u32) -> Option<usize> {
         IoctlCode::ACCEPT => Some(EndpointReply::LEN),
         IoctlCode::SERVE => Some(ServeReply::LEN),
         IoctlCode::SOCKET_OPTION => Some(SocketOptionReply::LEN),
-        IoctlCode::SECURITY => Some(SecurityReply::LEN),
+        IoctlCode::SECURITY | IoctlCode::DEVICE_SECURITY => Some(SecurityReply::LEN),
         IoctlCode::RESOLVE => Some(ResolveReply::LEN),
         IoctlCode::STATS => Some(StatsReply::LEN),
         IoctlCode::HELD => Some(HeldReply::LEN),

@@ -7,11 +7,11 @@ use zerocopy::FromBytes;
 
 use crate::text::{read_padded, read_sddl};
 use crate::wire::{
-    AcceptRequest, CloseRequest, DeletePeerTargetNameRequest, DisconnectRequest, Header,
-    HeldRequest, InfoRequest, ListRequest, PeerTargetNameRequest, QuerySecurityRequest,
-    RecvFromRequest, RecvRequest, ResolveRequest, SecurityRequest, SendRequest, SendToRequest,
-    ServeRequest, SocketOptionRequest, StatsRequest, TcpConnectRequest, TcpListenRequest,
-    TransactRequest, UdpBindRequest, WireAddr, WireSize, WireSocketSecurity,
+    AcceptRequest, CloseRequest, DeletePeerTargetNameRequest, DeviceSecurityRequest,
+    DisconnectRequest, Header, HeldRequest, InfoRequest, ListRequest, PeerTargetNameRequest,
+    QuerySecurityRequest, RecvFromRequest, RecvRequest, ResolveRequest, SecurityRequest,
+    SendRequest, SendToRequest, ServeRequest, SocketOptionRequest, StatsRequest, TcpConnectRequest,
+    TcpListenRequest, TransactRequest, UdpBindRequest, WireAddr, WireSize, WireSocketSecurity,
 };
 use crate::{
     EndpointId, IoctlCode, OptionId, ProtocolError, SecureProtocol, Service, SocketSecurity,
@@ -60,6 +60,8 @@ pub enum Request<'a> {
     Stats,
     /// HELD.
     Held,
+    /// `DEVICE_SECURITY`.
+    DeviceSecurity,
     /// `SET_PEER_TARGET_NAME`, borrowing the name from the input buffer.
     SetPeerTargetName(SetPeerTargetName<'a>),
     /// `DELETE_PEER_TARGET_NAME`.
@@ -416,6 +418,9 @@ pub fn parse_request(code: u32, input: &[u8]) -> Result<Request<'_>, ProtocolErr
         IoctlCode::RESOLVE => parse_resolve(input).map(Request::Resolve),
         IoctlCode::STATS => read_exact::<StatsRequest>(input).map(|_| Request::Stats),
         IoctlCode::HELD => read_exact::<HeldRequest>(input).map(|_| Request::Held),
+        IoctlCode::DEVICE_SECURITY => {
+            read_exact::<DeviceSecurityRequest>(input).map(|_| Request::DeviceSecurity)
+        }
         IoctlCode::SET_PEER_TARGET_NAME => {
             parse_set_peer_target_name(input).map(Request::SetPeerTargetName)
         }
@@ -474,6 +479,7 @@ pub fn direct_output_len(request: &Request<'_>) -> Option<usize> {
         | Request::Resolve(_)
         | Request::Stats
         | Request::Held
+        | Request::DeviceSecurity
         | Request::SetPeerTargetName(_)
         | Request::DeletePeerTargetName(_)
         | Request::QuerySecurity(_) => return None,

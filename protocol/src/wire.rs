@@ -721,6 +721,16 @@ pub struct HeldRequest {
     pub header: Header,
 }
 
+/// `DEVICE_SECURITY` request (the reply is a [`SecurityReply`]).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct DeviceSecurityRequest {
+    /// Common header.
+    pub header: Header,
+}
+
 /// HELD reply: what the driver's WSK library holds now (each count: taken minus given back).
 #[repr(C)]
 #[derive(
@@ -793,6 +803,7 @@ wire_size! {
     QuerySecurityRequest = 48;
     QuerySecurityReply = 16;
     TransactRequest = 32;
+    DeviceSecurityRequest = 8;
 }
 
 /// `Default` for the wire structs with arrays too long to derive it: all zero, as every

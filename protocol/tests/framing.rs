@@ -141,6 +141,10 @@ fn valid_requests() -> Vec<(IoctlCode, Vec<u8>)> {
             IoctlCode::TRANSACT,
             wskrs_protocol::encode_transact(EndpointId(1), 0, 3, 5).to_vec(),
         ),
+        (
+            IoctlCode::DEVICE_SECURITY,
+            wskrs_protocol::encode_device_security().to_vec(),
+        ),
     ]
 }
 

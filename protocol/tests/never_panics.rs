@@ -101,6 +101,7 @@ fn valid_request(code: IoctlCode) -> Vec<u8> {
         IoctlCode::RESOLVE => encode_resolve("example.com", "http", 0).unwrap().to_vec(),
         IoctlCode::STATS => encode_stats().to_vec(),
         IoctlCode::HELD => wskrs_protocol::encode_held().to_vec(),
+        IoctlCode::DEVICE_SECURITY => wskrs_protocol::encode_device_security().to_vec(),
         IoctlCode::ACCEPT => encode_accept(id, 0, true).to_vec(),
         IoctlCode::SERVE => wskrs_protocol::encode_serve(id, Service::Discard).to_vec(),
         code => valid_secure_request(code),

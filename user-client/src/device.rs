@@ -796,6 +796,26 @@ impl Device {
         Ok((!sddl.is_empty()).then(|| sddl.to_owned()))
     }
 
+    /// The control device's DACL as SDDL, as the kernel holds it: the driver reads it back
+    /// from its device object (`DEVICE_SECURITY`). Compare it with
+    /// [`wskrs_protocol::is_device_sddl`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Device::info`]; the kernel's status if it refuses to return the descriptor.
+    pub fn device_security(&self) -> Result<String, ClientError> {
+        let op = || "security of the device".to_owned();
+        let reply = self.call(
+            &op,
+            IoctlCode::DEVICE_SECURITY,
+            &wskrs_protocol::encode_device_security(),
+            272,
+        )?;
+        let sddl = parse_security_reply(&reply)
+            .map_err(|error| ClientError::Protocol { op: op(), error })?;
+        Ok(sddl.to_owned())
+    }
+
     /// Names `peer` of UDP endpoint `id` for the security protocol `protocol`
     /// (`SET_PEER_TARGET_NAME`, `SIO_SET_PEER_TARGET_NAME`), before the first datagram to it.
     /// A TCP connection's peer target name is set when it is opened

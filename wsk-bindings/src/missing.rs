@@ -87,8 +87,9 @@ pub const DPFLTR_INFO_LEVEL: u32 = 3;
 // A device object's security descriptor, set the way `IoCreateDeviceSecure` (wdmsec.lib,
 // which the project does not link) does it: a kernel handle to the object
 // (`ObOpenObjectByPointer`, ntifs.h), `ZwSetSecurityObject` (ntifs.h; Wine's wdm.h), then
-// `ZwClose` (wdm.h). Declared by hand: the header sets disagree on where they live. Wine 8.0
-// implements all three; its `ObSetSecurityObjectByPointer` is a stub.
+// `ZwClose` (wdm.h); read back with `ZwQuerySecurityObject` (ntifs.h). Declared by hand: the
+// header sets disagree on where they live. Wine 8.0 implements all four; its
+// `ObSetSecurityObjectByPointer` is a stub.
 #[cfg_attr(
     windows,
     link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
@@ -109,6 +110,16 @@ extern "system" {
         handle: *mut core::ffi::c_void,
         security_information: u32,
         security_descriptor: *mut core::ffi::c_void,
+    ) -> NTSTATUS;
+    /// Copies parts of an object's security descriptor, self-relative, into `descriptor`
+    /// (`STATUS_BUFFER_TOO_SMALL` and the size needed in `length_needed` if `length` is
+    /// short). IRQL: PASSIVE_LEVEL.
+    pub fn ZwQuerySecurityObject(
+        handle: *mut core::ffi::c_void,
+        security_information: u32,
+        descriptor: *mut core::ffi::c_void,
+        length: u32,
+        length_needed: *mut u32,
     ) -> NTSTATUS;
     /// Closes a handle. IRQL: PASSIVE_LEVEL.
     pub fn ZwClose(handle: *mut core::ffi::c_void) -> NTSTATUS;

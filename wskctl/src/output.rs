@@ -90,7 +90,7 @@ fn bytes_word(count: u64) -> &'static str {
     }
 }
 
-/// `wskctl info`: `wsk-rs driver 0.1.0, protocol 5, WSK provider 1.0, 0 endpoints`;
+/// `wskctl info`: `wsk-rs driver 0.1.0, protocol 6, WSK provider 1.0, 0 endpoints`;
 /// `{"driver_version":"0.1.0","protocol":4,"wsk_version":"1.0","endpoints":0}`.
 #[derive(Debug, Serialize)]
 pub(crate) struct Info {
@@ -669,6 +669,33 @@ impl Reply for Security {
 
     fn text_is_remark(&self) -> bool {
         self.sddl.is_none()
+    }
+}
+
+/// `wskctl security device`: the device's DACL as the kernel holds it, and whether it is the
+/// documented one (`D:P(A;;GA;;;SY)(A;;GA;;;BA)`, or the same with generic rights mapped).
+#[derive(Debug, Serialize)]
+pub(crate) struct DeviceSecurity {
+    device: &'static str,
+    sddl: String,
+    admin_only: bool,
+}
+
+impl DeviceSecurity {
+    /// The device's DACL read back as `sddl`.
+    #[must_use]
+    pub(crate) fn new(sddl: String) -> Self {
+        Self {
+            device: wskrs_protocol::DEVICE_NAME,
+            admin_only: wskrs_protocol::is_device_sddl(&sddl),
+            sddl,
+        }
+    }
+}
+
+impl Reply for DeviceSecurity {
+    fn text(&self) -> String {
+        self.sddl.clone()
     }
 }
 

@@ -197,6 +197,14 @@ impl From<wsk::Error> for Failure {
 /// Registers the WSK client; provided by the shell, which owns the device object.
 pub type RegisterWsk = fn(Duration) -> wsk::Result<WskClient>;
 
+/// Reads the control device's DACL back from the kernel into the buffer as a self-relative
+/// security descriptor and returns its length (`DEVICE_SECURITY`); provided by the shell,
+/// which owns the device object. IRQL: PASSIVE_LEVEL.
+pub type QueryDeviceDacl = fn(&mut [u8]) -> Result<usize, NtStatus>;
+
+/// Room for the device's descriptor as `DEVICE_SECURITY` reads it back.
+pub const DEVICE_DESCRIPTOR_CAPACITY: usize = 256;
+
 /// Driver-wide counters (STATS).
 struct Totals {
     /// `wsk::uptime()` in milliseconds when the driver loaded.
@@ -215,6 +223,8 @@ struct Totals {
 /// deadline timer of pended requests. `R` is the shell's pended request (its IRP).
 pub struct Driver<R: PendingRequest> {
     register: RegisterWsk,
+    /// The shell's reader of the device's DACL, once the device exists.
+    device_dacl: SpinLock<Option<QueryDeviceDacl>>,
     client: SpinLock<Option<WskClient>>,
     endpoints: EndpointTable<R>,
     handles: SpinLock<Handles>,
@@ -253,6 +263,7 @@ impl<R: PendingRequest> Driver<R> {
             ticks: AtomicU64::new(0),
             timer: SpinLock::new(None),
             register,
+            device_dacl: SpinLock::new(None),
             client: SpinLock::new(None),
             endpoints: EndpointTable::new(Limits::DEFAULT.endpoints),
             totals: Totals {
@@ -278,6 +289,13 @@ impl<R: PendingRequest> Driver<R> {
         self.endpoints.set_capacity(limits.endpoints)?;
         *self.limits.lock() = limits;
         Ok(())
+    }
+
+    /// Sets how `DEVICE_SECURITY` reads the control device's DACL back (until then it
+    /// answers `STATUS_INVALID_DEVICE_STATE`). Call from the entry point once the device
+    /// exists. IRQL <= DISPATCH_LEVEL.
+    pub fn set_device_dacl_query(&self, query: QueryDeviceDacl) {
+        *self.device_dacl.lock() = Some(query);
     }
 
     /// The limits in force.

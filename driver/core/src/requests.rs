@@ -8,7 +8,7 @@ use core::sync::atomic::Ordering;
 use core::time::Duration;
 
 use wsk::secure::{PeerTargetName, SecurityProtocol, SecuritySettings};
-use wsk::security::CachedSecurityDescriptor;
+use wsk::security::{CachedSecurityDescriptor, SecurityDescriptor};
 use wsk::task::DatagramTask;
 use wsk::{
     AddressInfo, BindOptions, ConnectionSocket, DatagramSocket, Disconnect, ListenSocket, NtStatus,
@@ -53,6 +53,8 @@ enum Reply {
     Resolved(AddressInfo),
     Stats(protocol::Stats),
     Held(protocol::Held),
+    /// The device's descriptor as the kernel returned it, and its length.
+    DeviceDacl([u8; crate::DEVICE_DESCRIPTOR_CAPACITY], usize),
     PeerTargetNameSet,
     PeerTargetNameDeleted,
     SecurityQueried(wsk::secure::SecurityInfo),
@@ -352,6 +354,12 @@ impl<R: crate::PendingRequest> Driver<R> {
             }
             Request::Stats => Ok(Reply::Stats(self.stats())),
             Request::Held => Ok(Reply::Held(held())),
+            Request::DeviceSecurity => {
+                let query = (*self.device_dacl.lock()).ok_or(NtStatus::INVALID_DEVICE_STATE)?;
+                let mut descriptor = [0u8; crate::DEVICE_DESCRIPTOR_CAPACITY];
+                let len = query(&mut descriptor)?;
+                Ok(Reply::DeviceDacl(descriptor, len))
+            }
             Request::SetPeerTargetName(p) => {
                 let name = Utf16Name::new(p.name)?;
                 let target = PeerTargetName {
@@ -699,6 +707,15 @@ fn write(reply: Reply, out: &mut [u8]) -> Result<usize, Failure> {
         }
         Reply::Stats(stats) => protocol::write_stats(out, &stats)?,
         Reply::Held(held) => protocol::write_held(out, &held)?,
+        Reply::DeviceDacl(descriptor, len) => {
+            let bytes = descriptor
+                .get(..len)
+                .ok_or(Failure(NtStatus::BUFFER_TOO_SMALL))?;
+            // A descriptor the kernel returned that does not parse is the kernel's fault.
+            let descriptor = SecurityDescriptor::from_bytes(bytes)
+                .map_err(|_| Failure(NtStatus::INVALID_SECURITY_DESCR))?;
+            protocol::write_security_fmt(out, descriptor.sddl())?
+        }
         Reply::PeerTargetNameSet => protocol::write_peer_target_name(out)?,
         Reply::PeerTargetNameDeleted => protocol::write_delete_peer_target_name(out)?,
         // The peer's token handles are never asked for (docs/protocol.md, QUERY_SECURITY).

@@ -1,5 +1,6 @@
 //! HELD through `Driver::device_control` against the fake kernel: it reports what the WSK
-//! library holds, grows while endpoints are open and returns to its baseline once they closed.
+//! library holds, grows while endpoints are open and returns to its baseline once they closed;
+//! and DEVICE_SECURITY, the device DACL the shell reads back.
 
 mod common;
 
@@ -53,5 +54,61 @@ fn held_grows_with_endpoints_and_returns_to_baseline() {
     close(d, ALICE, connection.id).expect("close connection");
     close(d, ALICE, listener.id).expect("close listener");
     common::eventually("HELD is back to its baseline", || held(&setup) == base);
+    setup.finish();
+}
+
+/// A shell's reader of the device's DACL for the test: a fixed descriptor, as a kernel
+/// returns it (self-relative bytes).
+fn admin_only_dacl(out: &mut [u8]) -> Result<usize, wsk::NtStatus> {
+    let mut buffer = [0u8; 128];
+    let descriptor = wsk::security::parse_sddl(protocol::DEVICE_SDDL_MAPPED, &mut buffer)
+        .map_err(|_| wsk::NtStatus::INVALID_PARAMETER)?;
+    let bytes = descriptor.as_bytes();
+    out.get_mut(..bytes.len())
+        .ok_or(wsk::NtStatus::BUFFER_TOO_SMALL)?
+        .copy_from_slice(bytes);
+    Ok(bytes.len())
+}
+
+/// A reader that fails as the kernel can.
+fn refusing_dacl(_: &mut [u8]) -> Result<usize, wsk::NtStatus> {
+    Err(wsk::NtStatus::ACCESS_DENIED)
+}
+
+/// A reader whose bytes are not a descriptor.
+fn garbage_dacl(out: &mut [u8]) -> Result<usize, wsk::NtStatus> {
+    out.get_mut(..8)
+        .ok_or(wsk::NtStatus::BUFFER_TOO_SMALL)?
+        .copy_from_slice(&[9; 8]);
+    Ok(8)
+}
+
+#[test]
+fn device_security_reports_what_the_shell_reads_back() {
+    let setup = Setup::start();
+    let d = setup.driver;
+    let ask = || {
+        call(
+            d,
+            ALICE,
+            IoctlCode::DEVICE_SECURITY,
+            &protocol::encode_device_security(),
+            272,
+        )
+    };
+    // No reader yet (a shell that never set one): a state error, not a guess.
+    assert_eq!(ask().err(), Some(wsk::NtStatus::INVALID_DEVICE_STATE));
+    d.set_device_dacl_query(admin_only_dacl);
+    let reply = ask().expect("DEVICE_SECURITY");
+    assert_eq!(
+        protocol::parse_security_reply(&reply),
+        Ok(protocol::DEVICE_SDDL_MAPPED)
+    );
+    // The kernel's failure is the request's status; a descriptor that does not parse is
+    // reported as such.
+    d.set_device_dacl_query(refusing_dacl);
+    assert_eq!(ask().err(), Some(wsk::NtStatus::ACCESS_DENIED));
+    d.set_device_dacl_query(garbage_dacl);
+    assert_eq!(ask().err(), Some(wsk::NtStatus::INVALID_SECURITY_DESCR));
     setup.finish();
 }

@@ -90,6 +90,67 @@ pub unsafe fn set_device_dacl(
     }
 }
 
+/// Reads `device`'s DACL back from the object manager into `out` as a self-relative security
+/// descriptor ([`ObOpenObjectByPointer`] with `READ_CONTROL`, [`ZwQuerySecurityObject`] with
+/// `DACL_SECURITY_INFORMATION`, the handle closed) and returns its length: what the kernel
+/// holds, not what the driver asked for. IRQL: PASSIVE_LEVEL.
+///
+/// # Errors
+/// `STATUS_BUFFER_TOO_SMALL` if the descriptor is larger than `out`; otherwise the failing
+/// status of the calls.
+///
+/// # Safety
+/// `device` is a live device object of this driver.
+///
+/// [`ZwQuerySecurityObject`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-zwquerysecurityobject
+pub unsafe fn query_device_dacl(
+    device: NonNull<sys::DEVICE_OBJECT>,
+    out: &mut [u8],
+) -> Result<usize, NtStatus> {
+    let length = u32::try_from(out.len()).unwrap_or(u32::MAX);
+    let mut handle = ptr::null_mut();
+    // SAFETY: `device` is live (caller's contract); no access state, any object type, kernel
+    // mode; `handle` is a valid local.
+    let status = NtStatus(unsafe {
+        sys::ObOpenObjectByPointer(
+            device.as_ptr().cast(),
+            sys::OBJ_KERNEL_HANDLE,
+            ptr::null_mut(),
+            sys::READ_CONTROL,
+            ptr::null_mut(),
+            sys::KERNEL_MODE,
+            &raw mut handle,
+        )
+    });
+    if !status.is_success() {
+        return Err(status);
+    }
+    let mut needed = 0u32;
+    // SAFETY: `handle` was just opened with READ_CONTROL; `out` is writable for `length`
+    // bytes (at most its length) and `needed` is a valid local.
+    let status = NtStatus(unsafe {
+        sys::ZwQuerySecurityObject(
+            handle,
+            sys::DACL_SECURITY_INFORMATION,
+            out.as_mut_ptr().cast(),
+            length,
+            &raw mut needed,
+        )
+    });
+    // SAFETY: opened above, closed once here. Nothing to do if closing fails.
+    let _ = unsafe { sys::ZwClose(handle) };
+    if !status.is_success() {
+        return Err(status);
+    }
+    // The descriptor's length is what it needs; a kernel that reports none used all of it.
+    let written = usize::try_from(needed).unwrap_or(usize::MAX);
+    Ok(if written == 0 || written > out.len() {
+        out.len()
+    } else {
+        written
+    })
+}
+
 /// A counted string over static UTF-16 (not NUL-terminated, as `UNICODE_STRING` allows).
 /// A name too long for a `UNICODE_STRING` (32 767 characters) is cut at its limit.
 fn unicode(s: &'static [u16]) -> sys::UNICODE_STRING {
@@ -262,6 +323,18 @@ impl ControlDeviceSlot {
     #[must_use]
     pub fn device_object(&self) -> Option<NonNull<sys::DEVICE_OBJECT>> {
         NonNull::new(self.device.load(Ordering::Acquire))
+    }
+
+    /// The device's DACL as the kernel holds it ([`query_device_dacl`]) into `out`; returns
+    /// its length. IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_DEVICE_NOT_READY` if the slot is empty; as [`query_device_dacl`].
+    pub fn query_dacl(&self, out: &mut [u8]) -> Result<usize, NtStatus> {
+        let device = self.device_object().ok_or(NtStatus::DEVICE_NOT_READY)?;
+        // SAFETY: the slot's device lives until `take`, which runs at unload after every
+        // request completed.
+        unsafe { query_device_dacl(device, out) }
     }
 
     /// Empties the slot, handing back its device (dropping it deletes link and device).

@@ -39,7 +39,9 @@ mod irp;
 mod panic;
 
 pub use cancel::CancelSpinLockGuard;
-pub use device::{set_device_dacl, ControlDevice, ControlDeviceSlot, ControlDeviceSpec};
+pub use device::{
+    query_device_dacl, set_device_dacl, ControlDevice, ControlDeviceSlot, ControlDeviceSpec,
+};
 pub use dispatch::{DispatchRoutine, DispatchTable, UnloadRoutine};
 pub use identity::current_process_user;
 pub use irp::complete_irp;

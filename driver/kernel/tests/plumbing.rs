@@ -257,6 +257,37 @@ fn a_spec_with_sddl_gets_that_dacl_before_its_link_exists() {
 }
 
 #[test]
+fn the_dacl_reads_back_from_the_device_object() {
+    let kernel = Kernel::start();
+    let sddl = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
+    let secured: &'static ControlDeviceSpec = Box::leak(Box::new(ControlDeviceSpec {
+        sddl: Some(sddl),
+        ..*spec()
+    }));
+    // SAFETY: a driver object the fake accepts.
+    let device = unsafe { ControlDevice::create(driver(), secured) }.expect("create");
+    let mut out = [0u8; 256];
+    // SAFETY: the device was just created and lives until dropped below.
+    let len = unsafe { wskrs_kernel::query_device_dacl(device.device_object(), &mut out) }
+        .expect("query");
+    let read = wsk::security::SecurityDescriptor::from_bytes(&out[..len]).expect("layout");
+    assert_eq!(read.sddl().to_string(), sddl);
+    assert_eq!(
+        devices::open_handles(),
+        0,
+        "the handle to the device is closed"
+    );
+    // Too small a buffer: the kernel's status, nothing claimed written.
+    let mut short = [0u8; 16];
+    // SAFETY: as above.
+    let refused = unsafe { wskrs_kernel::query_device_dacl(device.device_object(), &mut short) };
+    assert_eq!(refused, Err(NtStatus::BUFFER_TOO_SMALL));
+    assert_eq!(devices::open_handles(), 0);
+    drop(device);
+    kernel.assert_clean();
+}
+
+#[test]
 fn the_current_process_user_is_read_from_its_token() {
     let kernel = Kernel::start();
     let user = wskrs_kernel::current_process_user().expect("the token's user");

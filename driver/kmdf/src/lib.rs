@@ -159,6 +159,16 @@ fn register_wsk(capture_wait: Duration) -> wsk::Result<WskClient> {
     unsafe { WskClient::register(device, capture_wait) }
 }
 
+/// Reads the control device's DACL back from the kernel (`DEVICE_SECURITY`): what
+/// WdfControlDeviceInitAllocate's SDDL became on the WDM device object. IRQL: PASSIVE_LEVEL.
+fn query_device_dacl(out: &mut [u8]) -> Result<usize, NtStatus> {
+    let device =
+        NonNull::new(WDM_DEVICE.load(Ordering::Acquire)).ok_or(NtStatus::DEVICE_NOT_READY)?;
+    // SAFETY: the WDM device object of the control device lives until the framework deletes
+    // the device after EvtDriverUnload returns; requests (this runs in one) end before that.
+    unsafe { wskrs_kernel::query_device_dacl(device.cast(), out) }
+}
+
 /// Driver entry point: creates the framework driver object and the control device.
 /// IRQL: PASSIVE_LEVEL.
 ///
@@ -330,6 +340,7 @@ unsafe fn create_control_device(driver: WDFDRIVER) -> NTSTATUS {
     let wdm_device =
         unsafe { call_unsafe_wdf_function_binding!(WdfDeviceWdmGetDeviceObject, device) };
     WDM_DEVICE.store(wdm_device.cast(), Ordering::Release);
+    DRIVER.set_device_dacl_query(query_device_dacl);
 
     // The last step that can fail: the core's deadline timer of pended requests. Nothing
     // after it fails, so no failure path has to stop it (EvtDriverUnload's shutdown does).

@@ -73,6 +73,7 @@ pub unsafe extern "system" fn DriverEntry(
     if let Err(status) = unsafe { DEVICE.create(driver) } {
         return status.0;
     }
+    DRIVER.set_device_dacl_query(|out| DEVICE.query_dacl(out));
     if let Err(status) = DRIVER.loaded() {
         // SAFETY: no request can have arrived (dispatch routines not set yet).
         drop(unsafe { DEVICE.take() });

@@ -340,6 +340,51 @@ pub unsafe extern "C" fn ZwSetSecurityObject(
     0
 }
 
+/// `ZwQuerySecurityObject` with `DACL_SECURITY_INFORMATION` on a handle from
+/// `ObOpenObjectByPointer`: the descriptor last set on the device, or (never set) an empty
+/// self-relative one, as `IoCreateDevice`'s default security is not modelled.
+///
+/// # Safety
+/// `descriptor` is writable for `length` bytes; `length_needed` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn ZwQuerySecurityObject(
+    handle: *mut core::ffi::c_void,
+    security_information: u32,
+    descriptor: *mut core::ffi::c_void,
+    length: u32,
+    length_needed: *mut u32,
+) -> sys::NTSTATUS {
+    if security_information != sys::DACL_SECURITY_INFORMATION {
+        violation(format!(
+            "ZwQuerySecurityObject: information {security_information:#x}, only the DACL is modelled"
+        ));
+    }
+    let Some(object) = handle_object(handle as usize) else {
+        violation(format!(
+            "ZwQuerySecurityObject({handle:p}): not an open handle"
+        ));
+        return NtStatus::INVALID_HANDLE.0;
+    };
+    // Revision 1, control SE_SELF_RELATIVE, no owner, group or ACLs.
+    let empty = [
+        1u8, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ];
+    let bytes = lock(&DEVICES)
+        .iter()
+        .find(|d| d.object == object)
+        .and_then(|d| d.dacl_descriptor.clone())
+        .unwrap_or_else(|| empty.to_vec());
+    let needed = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    // SAFETY: the caller passes a writable `length_needed`.
+    unsafe { *length_needed = needed };
+    if needed > length {
+        return NtStatus::BUFFER_TOO_SMALL.0;
+    }
+    // SAFETY: `descriptor` is writable for `length` >= `bytes.len()` bytes (caller's contract).
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), descriptor.cast::<u8>(), bytes.len()) };
+    0
+}
+
 /// `ZwClose` of a handle from `ObOpenObjectByPointer`.
 #[no_mangle]
 pub extern "C" fn ZwClose(handle: *mut core::ffi::c_void) -> sys::NTSTATUS {

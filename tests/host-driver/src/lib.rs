@@ -83,6 +83,14 @@ fn register(capture_wait: Duration) -> wsk::Result<WskClient> {
     unsafe { WskClient::register(fake::device(), capture_wait) }
 }
 
+/// The shell's reader of the device's DACL: the descriptor of [`wskrs_protocol::DEVICE_SDDL`],
+/// as a kernel that keeps generic rights as given (Wine's) returns it.
+fn device_dacl(out: &mut [u8]) -> Result<usize, wsk::NtStatus> {
+    let descriptor = wsk::security::parse_sddl(wskrs_protocol::DEVICE_SDDL, out)
+        .map_err(|_| wsk::NtStatus::BUFFER_TOO_SMALL)?;
+    Ok(descriptor.len())
+}
+
 /// A pended direct-I/O request as the core sees it (the shell's IRP): the fake kernel's.
 pub struct HostRequest(PendedIrp);
 
@@ -223,6 +231,7 @@ impl Default for HostDriver {
     fn default() -> Self {
         let kernel = KernelHold::start();
         let driver: &'static Driver = Box::leak(Box::new(Driver::new(register)));
+        driver.set_device_dacl_query(device_dacl);
         driver.loaded().expect("the driver core loads");
         let peers = peers::Peers::start(register(Duration::from_secs(5)).expect("peer client"));
         Self(Arc::new(Inner {

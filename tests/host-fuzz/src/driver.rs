@@ -243,7 +243,7 @@ fn check_reply(code: IoctlCode, reply: &[u8]) -> Option<EndpointId> {
         IoctlCode::DISCONNECT => parse_disconnect_reply(reply),
         IoctlCode::SERVE => parse_serve_reply(reply),
         IoctlCode::SOCKET_OPTION => parse_socket_option_reply(reply).map(drop),
-        IoctlCode::SECURITY => parse_security_reply(reply).map(drop),
+        IoctlCode::SECURITY | IoctlCode::DEVICE_SECURITY => parse_security_reply(reply).map(drop),
         IoctlCode::RESOLVE => parse_resolve_reply(reply).map(drop),
         IoctlCode::STATS => parse_stats_reply(reply).map(drop),
         IoctlCode::HELD => parse_held_reply(reply).map(drop),

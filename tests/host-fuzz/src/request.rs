@@ -9,12 +9,12 @@
 use std::net::SocketAddr;
 
 use wskrs_protocol::{
-    direct_output_len, encode_accept, encode_close, encode_disconnect, encode_held, encode_info,
-    encode_list, encode_recv, encode_recv_from, encode_resolve, encode_security, encode_send,
-    encode_send_to, encode_serve, encode_socket_option, encode_stats, encode_tcp_connect_with,
-    encode_tcp_listen_with, encode_udp_bind, parse_request, BindFlags, EndpointId, IoctlCode,
-    ListenOptions, OptionId, Request, Service, UdpService, MAX_DATAGRAM, MAX_TRANSACT,
-    MAX_TRANSFER, RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN, SDDL_LEN,
+    direct_output_len, encode_accept, encode_close, encode_device_security, encode_disconnect,
+    encode_held, encode_info, encode_list, encode_recv, encode_recv_from, encode_resolve,
+    encode_security, encode_send, encode_send_to, encode_serve, encode_socket_option, encode_stats,
+    encode_tcp_connect_with, encode_tcp_listen_with, encode_udp_bind, parse_request, BindFlags,
+    EndpointId, IoctlCode, ListenOptions, OptionId, Request, Service, UdpService, MAX_DATAGRAM,
+    MAX_TRANSACT, MAX_TRANSFER, RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN, SDDL_LEN,
 };
 use wskrs_protocol::{
     encode_delete_peer_target_name, encode_query_security, encode_set_peer_target_name,
@@ -160,6 +160,7 @@ fn encode(request: &Request<'_>) -> Vec<u8> {
             .to_vec(),
         Request::Stats => encode_stats().to_vec(),
         Request::Held => encode_held().to_vec(),
+        Request::DeviceSecurity => encode_device_security().to_vec(),
         Request::SetPeerTargetName(p) => {
             encode_set_peer_target_name(p.id, p.peer, p.protocol, p.name)
                 .expect("an accepted peer target name re-encodes")
@@ -350,6 +351,11 @@ pub(crate) fn valid_requests() -> Vec<(String, IoctlCode, Vec<u8>)> {
         ),
         ("stats".into(), IoctlCode::STATS, encode_stats().to_vec()),
         ("held".into(), IoctlCode::HELD, encode_held().to_vec()),
+        (
+            "device_security".into(),
+            IoctlCode::DEVICE_SECURITY,
+            encode_device_security().to_vec(),
+        ),
     ];
     let secure = SocketSecurity {
         protocol: SecureProtocol::Ipsec2,

@@ -92,7 +92,7 @@ pub(crate) enum Command {
     Driver(driver::DriverCommand),
     /// Show the driver's version, protocol, WSK provider version and endpoint count.
     #[command(
-        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 5, WSK provider 1.0, 0 endpoints"
+        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 6, WSK provider 1.0, 0 endpoints"
     )]
     Info,
     /// Open TCP endpoints in the kernel.
@@ -177,9 +177,10 @@ pub(crate) enum Command {
         after_help = "Examples:\n  wskctl opt 3 nodelay\n  wskctl opt 3 nodelay on\n  wskctl opt 3 rcvbuf 262144\n  wskctl --json opt 4 v6only"
     )]
     Opt(options::OptArgs),
-    /// Print an endpoint's security descriptor (SO_WSK_SECURITY) as SDDL.
+    /// Print an endpoint's security descriptor (SO_WSK_SECURITY) as SDDL, or with `device`
+    /// the DACL of the driver's device object as the kernel holds it.
     #[command(
-        after_help = "Example:\n  wskctl tcp listen 127.0.0.1:9100 --service echo --sddl \"D:P(A;;GA;;;SY)\" --detach\n  wskctl security 4\n  D:P(A;;GA;;;SY)"
+        after_help = "Examples:\n  wskctl tcp listen 127.0.0.1:9100 --service echo --sddl \"D:P(A;;GA;;;SY)\" --detach\n  wskctl security 4\n  D:P(A;;GA;;;SY)\n  wskctl security device\n  D:P(A;;GA;;;SY)(A;;GA;;;BA)\n\nThe device's DACL is SYSTEM and Administrators only. Windows' object manager may store it\nwith generic rights mapped (FA for GA); Wine keeps them as given."
     )]
     Security(security::SecurityArgs),
     /// Winsock's secure socket extensions on endpoints: query a connection's security, name
@@ -214,7 +215,7 @@ pub(crate) enum Command {
     ///
     /// Exits 0 when the driver answered with a success status, 1 otherwise.
     #[command(
-        after_help = "Examples:\n  wskctl raw --code 0x80576000 --input-hex 0500000008000000 --output-len 24\n  wskctl raw --code 0x80576000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
+        after_help = "Examples:\n  wskctl raw --code 0x80576000 --input-hex 0600000008000000 --output-len 24\n  wskctl raw --code 0x80576000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
     )]
     Raw(raw::RawArgs),
     /// An interactive session on one device handle: type wskctl commands without `wskctl`.

@@ -1,5 +1,5 @@
-//! Security descriptors: `wskctl security` (an endpoint's descriptor as SDDL) and the
-//! `--sddl` argument of `tcp listen` and `udp bind`.
+//! Security descriptors: `wskctl security` (an endpoint's descriptor, or the device's DACL,
+//! as SDDL) and the `--sddl` argument of `tcp listen` and `udp bind`.
 
 use clap::Args;
 use wskrs_client::{ClientError, Device};
@@ -18,12 +18,31 @@ pub(crate) fn parse_sddl(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// Whose descriptor `wskctl security` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SecurityTarget {
+    /// An endpoint's (`SO_WSK_SECURITY`).
+    Endpoint(EndpointId),
+    /// The control device's DACL, as the kernel holds it.
+    Device,
+}
+
+fn parse_target(text: &str) -> Result<SecurityTarget, String> {
+    if text == "device" {
+        return Ok(SecurityTarget::Device);
+    }
+    parse_endpoint_id(text)
+        .map(SecurityTarget::Endpoint)
+        .map_err(|e| format!("{e}, or 'device'"))
+}
+
 /// Arguments of `wskctl security`.
 #[derive(Debug, Args)]
 pub(crate) struct SecurityArgs {
-    /// The endpoint id.
-    #[arg(value_parser = parse_endpoint_id)]
-    pub(crate) id: EndpointId,
+    /// The endpoint id, or `device` for the DACL of the driver's device object (read back by
+    /// the driver from the kernel: who may open \\.\WskRs).
+    #[arg(value_name = "ID|device", value_parser = parse_target)]
+    pub(crate) target: SecurityTarget,
 }
 
 /// `wskctl security`: the SDDL, or a note on stderr when the endpoint has no descriptor.
@@ -33,8 +52,16 @@ pub(crate) fn run(
     format: Format,
     streams: &mut Streams<'_>,
 ) -> Result<u8, ClientError> {
-    let sddl = device.security(args.id)?;
-    streams.reply(format, &output::Security::new(args.id.0, sddl))?;
+    match args.target {
+        SecurityTarget::Endpoint(id) => {
+            let sddl = device.security(id)?;
+            streams.reply(format, &output::Security::new(id.0, sddl))?;
+        }
+        SecurityTarget::Device => {
+            let sddl = device.device_security()?;
+            streams.reply(format, &output::DeviceSecurity::new(sddl))?;
+        }
+    }
     Ok(0)
 }
 
@@ -42,6 +69,24 @@ pub(crate) fn run(
 mod tests {
     use crate::cli::testing::wskctl;
     use wskrs_host_driver::HostDriver;
+
+    #[test]
+    fn security_device_prints_the_device_dacl() {
+        let driver = HostDriver::default();
+        let out = wskctl(&driver, "security device");
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (0, "D:P(A;;GA;;;SY)(A;;GA;;;BA)\n")
+        );
+        let out = wskctl(&driver, "--json security device");
+        assert_eq!(
+            out.stdout,
+            "{\"device\":\"\\\\Device\\\\WskRs\",\"sddl\":\"D:P(A;;GA;;;SY)(A;;GA;;;BA)\",\"admin_only\":true}\n"
+        );
+        let out = wskctl(&driver, "security devices");
+        assert_eq!(out.code, 2);
+        assert!(out.stderr.contains("or 'device'"), "{}", out.stderr);
+    }
 
     #[test]
     fn security_prints_the_sddl() {

@@ -487,6 +487,11 @@ pub(crate) const SCENARIOS: &[Scenario] = &[
         |cx| socket_options(cx, LOCALHOST6),
     ),
     scenario(
+        "device_dacl",
+        "the driver reads its device object's DACL back from the kernel: SYSTEM and Administrators only",
+        device_dacl,
+    ),
+    scenario(
         "security_descriptor",
         "a listener created with SDDL D:P(A;;GA;;;SY) reads the same SDDL back",
         security_descriptor,
@@ -1312,6 +1317,17 @@ fn socket_options(cx: &Ctx<'_>, ip: IpAddr) -> Step {
     })?;
     drop(stream);
     peer.join(cx.timeout).map(|_| ())
+}
+
+fn device_dacl(cx: &Ctx<'_>) -> Step {
+    let read = cx.device.device_security()?;
+    ensure(wskrs_protocol::is_device_sddl(&read), || {
+        format!(
+            "the device's DACL reads back as {read}, not {} (or its mapped form {})",
+            wskrs_protocol::DEVICE_SDDL,
+            wskrs_protocol::DEVICE_SDDL_MAPPED
+        )
+    })
 }
 
 fn security_descriptor(cx: &Ctx<'_>) -> Step {

@@ -1,8 +1,8 @@
-//! The IOCTL ABI as documented (docs/protocol.md, ABI version 5), spelled out independently of
+//! The IOCTL ABI as documented (docs/protocol.md, ABI version 6), spelled out independently of
 //! the `wskrs-protocol` crate on purpose: the suite checks the driver against the document.
 
 pub(super) const DEVICE_TYPE: u32 = 0x8057;
-pub(super) const ABI_VERSION: u32 = 5;
+pub(super) const ABI_VERSION: u32 = 6;
 pub(super) const FILE_ANY_ACCESS: u32 = 0;
 pub(super) const FILE_READ_ACCESS: u32 = 1;
 pub(super) const FILE_READ_WRITE: u32 = 3;
@@ -131,6 +131,6 @@ mod tests {
         );
         assert_eq!(set_peer_target_name(1, 9, 0, b"x").len(), 176);
         assert_eq!(recv(1, 0, 1).len(), 24);
-        assert_eq!(&hex(&header(5, 8)), "0500000008000000");
+        assert_eq!(&hex(&header(6, 8)), "0600000008000000");
     }
 }

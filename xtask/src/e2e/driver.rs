@@ -106,7 +106,7 @@ pub(super) fn malformed_requests(cx: &Ctx<'_>) -> Result<()> {
             "STATUS_INFO_LENGTH_MISMATCH",
         ),
         (
-            "INFO with ABI version 5",
+            "INFO with the next ABI version",
             abi::INFO,
             abi::header(abi::ABI_VERSION + 1, 8),
             24,

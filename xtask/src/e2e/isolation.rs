@@ -49,7 +49,7 @@ fn read_only_raw(wine: &Wine, code: u32, output_len: u32) -> Result<String> {
 /// carry `FILE_READ_DATA`, or `FILE_READ_DATA | FILE_WRITE_DATA`). Prints the matrix.
 pub(super) fn device_access_bits(cx: &Ctx<'_>) -> Result<()> {
     // (code name, function, needs write access)
-    let codes: [(&str, u32, bool); 21] = [
+    let codes: [(&str, u32, bool); 23] = [
         ("INFO", 0x800, false),
         ("TCP_CONNECT", 0x801, true),
         ("TCP_LISTEN", 0x802, true),
@@ -71,13 +71,15 @@ pub(super) fn device_access_bits(cx: &Ctx<'_>) -> Result<()> {
         ("SET_PEER_TARGET_NAME", 0x812, true),
         ("DELETE_PEER_TARGET_NAME", 0x813, true),
         ("QUERY_SECURITY", 0x814, false),
+        ("TRANSACT", 0x815, true),
+        ("DEVICE_SECURITY", 0x816, false),
     ];
     say("     code                    access      read-only handle gets");
     let mut wrong = Vec::new();
     for (name, function, writes) in codes {
         let method = match name {
             "SEND" | "SEND_TO" => 1,
-            "RECV" | "RECV_FROM" | "ACCEPT" => 2,
+            "RECV" | "RECV_FROM" | "ACCEPT" | "TRANSACT" => 2,
             _ => 0,
         };
         let access = if writes {
@@ -91,13 +93,15 @@ pub(super) fn device_access_bits(cx: &Ctx<'_>) -> Result<()> {
             "     {name:<23} {:<11} {status}",
             if writes { "read+write" } else { "read" }
         ));
-        // A query with only the header is answered by the driver (INFO, LIST, STATS: success;
-        // SECURITY and RESOLVE: a length mismatch), never refused for access.
+        // A query with only the header is answered by the driver (INFO, LIST, STATS,
+        // DEVICE_SECURITY: success; SECURITY and RESOLVE: a length mismatch), never refused
+        // for access.
         let expected_ok = if writes {
             status == "STATUS_ACCESS_DENIED"
         } else {
             status != "STATUS_ACCESS_DENIED"
-                && (!matches!(name, "INFO" | "LIST" | "STATS") || status == "STATUS_SUCCESS")
+                && (!matches!(name, "INFO" | "LIST" | "STATS" | "DEVICE_SECURITY")
+                    || status == "STATUS_SUCCESS")
         };
         if !expected_ok {
             wrong.push(format!("{name}: {status}"));
@@ -114,6 +118,38 @@ pub(super) fn device_access_bits(cx: &Ctx<'_>) -> Result<()> {
         out.stdout.contains("driver"),
         "`wskctl info` printed {:?}",
         out.stdout
+    );
+    Ok(())
+}
+
+/// The device's DACL as the kernel holds it, read back through a user-mode handle
+/// (`wskctl security device`: the driver reads its device object's descriptor with
+/// `ZwQuerySecurityObject` and answers `DEVICE_SECURITY`), is the documented admin-only DACL
+/// (docs/protocol.md): set on the device object by both shells, not merely asked for.
+pub(super) fn device_dacl_read_back(cx: &Ctx<'_>) -> Result<()> {
+    // docs/protocol.md, "Device"; Windows' object manager may map GA to FA when it stores it.
+    const DOCUMENTED: &str = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
+    const MAPPED: &str = "D:P(A;;FA;;;SY)(A;;FA;;;BA)";
+    let out = cx
+        .wine
+        .wskctl_ok(&["--json", "security", "device"], WSKCTL_TIMEOUT)?;
+    let reply: serde_json::Value = serde_json::from_str(out.stdout.trim())
+        .with_context(|| format!("`wskctl --json security device` printed {:?}", out.stdout))?;
+    let sddl = crate::util::json_str(&reply, "sddl")?;
+    say(&format!("     the device's DACL reads back as {sddl}"));
+    ensure!(
+        sddl == DOCUMENTED || sddl == MAPPED,
+        "the device's DACL reads back as {sddl}, not {DOCUMENTED}"
+    );
+    ensure!(
+        reply.get("admin_only") == Some(&serde_json::Value::Bool(true)),
+        "wskctl does not call {sddl} admin-only: {reply}"
+    );
+    let text = cx.wine.wskctl_ok(&["security", "device"], WSKCTL_TIMEOUT)?;
+    ensure!(
+        text.stdout.trim() == sddl,
+        "`wskctl security device` printed {:?}",
+        text.stdout
     );
     Ok(())
 }

@@ -303,6 +303,11 @@ const CASES: &[CaseDef] = &[
         &[Need::AddressSharing],
     ),
     case("device_access_bits", isolation::device_access_bits, &[]),
+    case(
+        "device_dacl_read_back",
+        isolation::device_dacl_read_back,
+        &[],
+    ),
     // Both end with a handle's cleanup closing its endpoints at once (an echo listener with
     // its accept pending; 64 connections); Wine's netio crashed the driver host right after
     // each (finding 2).
