@@ -13,7 +13,7 @@
 
 use std::process::Command;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::layout::Layout;
 use crate::proc::run_visible;
@@ -102,7 +102,7 @@ pub(crate) fn run(layout: &Layout) -> Result<bool> {
         ),
         (
             "cargo package (the published library crates, offline: what `cargo publish --dry-run` checks before the upload)",
-            package(layout),
+            package(layout)?,
         ),
     ];
     let mut all_ok = true;
@@ -135,12 +135,66 @@ const PUBLISHED: &[&str] = &[
 
 /// `cargo package` of [`PUBLISHED`]: each packaged and built from its package alone (the
 /// later ones against the earlier ones' packages), offline, from the working tree.
-fn package(layout: &Layout) -> Command {
-    let mut args = vec!["package", "--quiet", "--offline", "--allow-dirty"];
+///
+/// Cargo verifies the later crates against a local registry of the earlier ones' packages,
+/// and a registry crate of a version it has built is never rebuilt (registry sources are taken
+/// to be immutable): after a change to `wskrs-protocol`, `wskrs-client` was verified against
+/// the build of an earlier package in a checkout that had run this before (a clean clone did
+/// not see it). So the verification builds in a target folder of its own, where the
+/// published crates' fingerprints are deleted first (their dependencies stay built), and the
+/// unpacked sources and packages of earlier runs go too.
+fn package(layout: &Layout) -> Result<Command> {
+    let verify = layout.target.join("package-verify");
+    remove_dir(&verify.join("package"))?;
+    if let Ok(entries) = std::fs::read_dir(verify.join("debug").join(".fingerprint")) {
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let name = file_name.to_string_lossy();
+            // `<package>-<16 hex digits>`.
+            let package = name.rsplit_once('-').map_or("", |(package, _)| package);
+            if PUBLISHED.contains(&package) {
+                remove_dir(&entry.path())?;
+            }
+        }
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME").map_or_else(
+        || std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cargo"),
+        std::path::PathBuf::from,
+    );
+    if let Ok(registries) = std::fs::read_dir(cargo_home.join("registry").join("src")) {
+        for registry in registries.flatten() {
+            // Local registries have no host name: `-<hash>` (crates.io's is `index.crates.io-...`).
+            if !registry.file_name().to_string_lossy().starts_with('-') {
+                continue;
+            }
+            for name in PUBLISHED {
+                let version = env!("CARGO_PKG_VERSION");
+                remove_dir(&registry.path().join(format!("{name}-{version}")))?;
+            }
+        }
+    }
+    let verify = verify.to_string_lossy().into_owned();
+    let mut args = vec![
+        "package",
+        "--quiet",
+        "--offline",
+        "--allow-dirty",
+        "--target-dir",
+        &verify,
+    ];
     for name in PUBLISHED {
         args.extend(["-p", name]);
     }
-    cargo(layout, &args)
+    Ok(cargo(layout, &args))
+}
+
+/// Deletes `dir` and everything in it; a missing one is fine.
+fn remove_dir(dir: &std::path::Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot delete {}", dir.display())),
+    }
 }
 
 fn report(step: &str, ok: bool) {
