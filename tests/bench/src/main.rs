@@ -17,6 +17,9 @@
 //!                                           bytes in writes of WRITE bytes, then its answer
 //! wskrs-bench ioctl info|floor COUNT        COUNT INFO requests, or COUNT requests with a code
 //!                                           the driver refuses at once (the IOCTL path's floor)
+//! wskrs-bench ring event|yield COUNT        COUNT 64-byte round trips through memory shared
+//!                                           with a child process (`ring`: what a request ring
+//!                                           between client and driver would cost under Wine)
 //! ```
 
 use std::io::{self, Read, Write};
@@ -25,6 +28,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use wskrs_client::{Device, KernelTcpStream};
+
+mod ring;
 
 /// An IOCTL code of the driver's device type and access that names no request: the driver
 /// refuses it before doing anything (`STATUS_INVALID_DEVICE_REQUEST`).
@@ -55,9 +60,12 @@ fn run(words: &[&str]) -> Result<String, String> {
             send(via, address(addr)?, number(total)?, number(write)?)
         }
         ["ioctl", what, count] => ioctls(what, number(count)?),
+        ["ring", mode, count] => ring::measure(mode, number(count)?),
+        ["ring-peer", mode, name, count] => ring::answer(mode, name, number(count)?),
         _ => Err(format!(
             "usage: serve echo|discard PORT | rtt kernel|transact|winsock ADDR SIZE COUNT | \
-             send kernel|winsock ADDR TOTAL WRITE | ioctl info|floor COUNT (got {words:?})"
+             send kernel|winsock ADDR TOTAL WRITE | ioctl info|floor COUNT | \
+             ring event|yield COUNT (got {words:?})"
         )),
     }
 }
@@ -237,7 +245,7 @@ fn serve_one(mut stream: TcpStream, echo: bool) {
     }
 }
 
-fn median(samples: &mut [f64]) -> f64 {
+pub(crate) fn median(samples: &mut [f64]) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples.get(samples.len() / 2).copied().unwrap_or(0.0)
 }

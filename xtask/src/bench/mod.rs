@@ -13,7 +13,10 @@
 //! - through the IOCTL path, driven by a Windows client (`wskctl`'s library): INFO round trip
 //!   and the floor (a code the driver refuses at once), `KernelTcpStream` round trips of 64 B
 //!   (a SEND and a RECV each, and one TRANSACT each) and bulk with 128 KiB and 4 MiB writes,
-//!   to a native Linux server.
+//!   to a native Linux server;
+//! - beside them, column `shm`: 64-byte round trips through a page shared by two Wine
+//!   processes (`wskrs-bench ring`), with an event doorbell and polled: the floor a request
+//!   ring between the client and the driver host would have under Wine (not built).
 //!
 //! `--quick` is the short form `cargo xtask test` runs to prove the command works: one run,
 //! small transfers, one shell × provider unless `--shell`/`--provider` say; no figure is judged.
@@ -59,7 +62,8 @@ pub(crate) struct Options {
 enum Group {
     /// The in-kernel services, driven by Linux clients.
     Services,
-    /// The IOCTL path (INFO, the floor, `KernelTcpStream`), driven by a Windows client.
+    /// The IOCTL path (INFO, the floor, `KernelTcpStream`), driven by a Windows client, and
+    /// the shared-memory ring beside it.
     Ioctl,
 }
 
@@ -77,7 +81,8 @@ figure measures).
                  --shell/--provider say: what `cargo xtask test` runs
   --json         one JSON document instead of the table
   --only GROUP   services: the in-kernel services (echo, discard, connect rate);
-                 ioctl: the IOCTL path (INFO, the floor, KernelTcpStream, TRANSACT)
+                 ioctl: the IOCTL path (INFO, the floor, KernelTcpStream, TRANSACT) and,
+                 in column shm, a ring in memory shared by two Wine processes
   --shell S      one shell (default: both)
   --provider P   one WSK provider (default: both)
 ";
@@ -228,11 +233,18 @@ figures! {
     STREAM_BULK_128K =
         "stream_bulk_128kib_writes", "KernelTcpStream bulk, 128 KiB writes", MibPerSecond;
     STREAM_BULK_4M = "stream_bulk_4mib_writes", "KernelTcpStream bulk, 4 MiB writes", MibPerSecond;
+    RING_EVENT_64 =
+        "shared_ring_event_rtt_64b", "shared-memory ring 64 B, event doorbell", Micros;
+    RING_YIELD_64 =
+        "shared_ring_yield_rtt_64b", "shared-memory ring 64 B, polled (yield)", Micros;
 }
 
 /// The anchors' column names.
 const WINSOCK: &str = "winsock";
 const NATIVE: &str = "native";
+/// Two Wine processes sharing a page (`wskrs-bench ring`): what a request ring between the
+/// client and the driver host would cost under Wine (the driver has no ring).
+const SHARED_MEMORY: &str = "shm";
 
 /// The measurements, by figure key and column.
 #[derive(Default)]
@@ -254,7 +266,7 @@ impl Results {
 
     /// The driver's columns in the order measured, then the anchors.
     fn ordered_columns(&self) -> Vec<&String> {
-        let anchor = |c: &&String| c.as_str() == WINSOCK || c.as_str() == NATIVE;
+        let anchor = |c: &&String| [WINSOCK, NATIVE, SHARED_MEMORY].contains(&c.as_str());
         let mut columns: Vec<&String> = self.columns.iter().filter(|c| !anchor(c)).collect();
         columns.extend(self.columns.iter().filter(anchor));
         columns
@@ -468,6 +480,11 @@ fn measure_session(
             }
         }
         if anchors {
+            // A ring in shared memory between two Wine processes, beside the floor above.
+            for (figure, doorbell) in [(RING_EVENT_64, "event"), (RING_YIELD_64, "yield")] {
+                let out = bench(&["ring", doorbell, &ioctls])?;
+                results.add(figure, SHARED_MEMORY, field(&out, "median_us")?);
+            }
             let native_rtt = native::round_trips(native_echo, 64, n)?;
             results.add(STREAM_RTT_64, NATIVE, native_rtt);
             results.add(TRANSACT_RTT_64, NATIVE, native_rtt);
