@@ -30,9 +30,56 @@ pub struct ControlDeviceSpec {
 /// Largest self-relative descriptor a device SDDL may make.
 const DEVICE_DESCRIPTOR_CAPACITY: usize = 256;
 
+/// A kernel handle to a device object, closed when dropped.
+///
+/// # Invariants
+/// `0` was opened by `ObOpenObjectByPointer` and is closed once, by `drop`.
+struct DeviceHandle(*mut core::ffi::c_void);
+
+impl DeviceHandle {
+    /// Opens `device` with `access` ([`ObOpenObjectByPointer`], a kernel handle).
+    /// IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Safety
+    /// `device` is a live device object.
+    ///
+    /// [`ObOpenObjectByPointer`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-obopenobjectbypointer
+    unsafe fn open(device: NonNull<sys::DEVICE_OBJECT>, access: u32) -> Result<Self, NtStatus> {
+        let mut handle = ptr::null_mut();
+        // SAFETY: `device` is live (caller's contract); no access state, any object type,
+        // kernel mode; `handle` is a valid local.
+        let status = NtStatus(unsafe {
+            sys::ObOpenObjectByPointer(
+                device.as_ptr().cast(),
+                sys::OBJ_KERNEL_HANDLE,
+                ptr::null_mut(),
+                access,
+                ptr::null_mut(),
+                sys::KERNEL_MODE,
+                &raw mut handle,
+            )
+        });
+        if status.is_success() {
+            // INVARIANT: opened just now.
+            Ok(Self(handle))
+        } else {
+            Err(status)
+        }
+    }
+}
+
+impl Drop for DeviceHandle {
+    /// Closes the handle (`ZwClose`). IRQL: PASSIVE_LEVEL.
+    fn drop(&mut self) {
+        // SAFETY: opened by `open` and closed once, here (type invariant). Nothing to do if
+        // closing fails.
+        let _ = unsafe { sys::ZwClose(self.0) };
+    }
+}
+
 /// Sets `device`'s DACL to `sddl` the way `IoCreateDeviceSecure` does (it lives in the static
 /// wdmsec.lib, which the project does not link): a kernel handle to the device object
-/// ([`ObOpenObjectByPointer`]), [`ZwSetSecurityObject`] with `DACL_SECURITY_INFORMATION`, and
+/// (`ObOpenObjectByPointer`), [`ZwSetSecurityObject`] with `DACL_SECURITY_INFORMATION`, and
 /// the handle closed. IRQL: PASSIVE_LEVEL.
 ///
 /// # Errors
@@ -42,7 +89,6 @@ const DEVICE_DESCRIPTOR_CAPACITY: usize = 256;
 /// # Safety
 /// `device` is a live device object of this driver.
 ///
-/// [`ObOpenObjectByPointer`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-obopenobjectbypointer
 /// [`ZwSetSecurityObject`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-zwsetsecurityobject
 pub unsafe fn set_device_dacl(
     device: NonNull<sys::DEVICE_OBJECT>,
@@ -55,34 +101,17 @@ pub unsafe fn set_device_dacl(
     let descriptor = buffer
         .from_sddl(sddl)
         .map_err(|_| NtStatus::INVALID_PARAMETER)?;
-    let mut handle = ptr::null_mut();
-    // SAFETY: `device` is live (caller's contract); no access state, any object type, kernel
-    // mode; `handle` is a valid local.
-    let status = NtStatus(unsafe {
-        sys::ObOpenObjectByPointer(
-            device.as_ptr().cast(),
-            sys::OBJ_KERNEL_HANDLE,
-            ptr::null_mut(),
-            sys::WRITE_DAC,
-            ptr::null_mut(),
-            sys::KERNEL_MODE,
-            &raw mut handle,
-        )
-    });
-    if !status.is_success() {
-        return Err(status);
-    }
-    // SAFETY: `handle` was just opened with WRITE_DAC; the descriptor is a valid self-relative
-    // one that outlives the call, which only reads it.
+    // SAFETY: `device` is live (caller's contract).
+    let handle = unsafe { DeviceHandle::open(device, sys::WRITE_DAC) }?;
+    // SAFETY: `handle` is open with WRITE_DAC; the descriptor is a valid self-relative one
+    // that outlives the call, which only reads it.
     let status = NtStatus(unsafe {
         sys::ZwSetSecurityObject(
-            handle,
+            handle.0,
             sys::DACL_SECURITY_INFORMATION,
             descriptor.as_bytes().as_ptr().cast_mut().cast(),
         )
     });
-    // SAFETY: opened above, closed once here. Nothing to do if closing fails.
-    let _ = unsafe { sys::ZwClose(handle) };
     if status.is_success() {
         Ok(())
     } else {
@@ -91,7 +120,7 @@ pub unsafe fn set_device_dacl(
 }
 
 /// Reads `device`'s DACL back from the object manager into `out` as a self-relative security
-/// descriptor ([`ObOpenObjectByPointer`] with `READ_CONTROL`, [`ZwQuerySecurityObject`] with
+/// descriptor (`ObOpenObjectByPointer` with `READ_CONTROL`, [`ZwQuerySecurityObject`] with
 /// `DACL_SECURITY_INFORMATION`, the handle closed) and returns its length: what the kernel
 /// holds, not what the driver asked for. IRQL: PASSIVE_LEVEL.
 ///
@@ -108,37 +137,20 @@ pub unsafe fn query_device_dacl(
     out: &mut [u8],
 ) -> Result<usize, NtStatus> {
     let length = u32::try_from(out.len()).unwrap_or(u32::MAX);
-    let mut handle = ptr::null_mut();
-    // SAFETY: `device` is live (caller's contract); no access state, any object type, kernel
-    // mode; `handle` is a valid local.
-    let status = NtStatus(unsafe {
-        sys::ObOpenObjectByPointer(
-            device.as_ptr().cast(),
-            sys::OBJ_KERNEL_HANDLE,
-            ptr::null_mut(),
-            sys::READ_CONTROL,
-            ptr::null_mut(),
-            sys::KERNEL_MODE,
-            &raw mut handle,
-        )
-    });
-    if !status.is_success() {
-        return Err(status);
-    }
+    // SAFETY: `device` is live (caller's contract).
+    let handle = unsafe { DeviceHandle::open(device, sys::READ_CONTROL) }?;
     let mut needed = 0u32;
-    // SAFETY: `handle` was just opened with READ_CONTROL; `out` is writable for `length`
-    // bytes (at most its length) and `needed` is a valid local.
+    // SAFETY: `handle` is open with READ_CONTROL; `out` is writable for `length` bytes (at
+    // most its length) and `needed` is a valid local.
     let status = NtStatus(unsafe {
         sys::ZwQuerySecurityObject(
-            handle,
+            handle.0,
             sys::DACL_SECURITY_INFORMATION,
             out.as_mut_ptr().cast(),
             length,
             &raw mut needed,
         )
     });
-    // SAFETY: opened above, closed once here. Nothing to do if closing fails.
-    let _ = unsafe { sys::ZwClose(handle) };
     if !status.is_success() {
         return Err(status);
     }

@@ -212,14 +212,20 @@ fn dispatch_table_fills_its_four_major_functions_and_unload_only() {
     assert!(driver.DriverUnload.is_some());
 }
 
-#[test]
-fn a_spec_with_sddl_gets_that_dacl_before_its_link_exists() {
-    let kernel = Kernel::start();
+/// The test spec with the admin-only DACL.
+fn secured() -> (&'static str, &'static ControlDeviceSpec) {
     let sddl = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
-    let secured: &'static ControlDeviceSpec = Box::leak(Box::new(ControlDeviceSpec {
+    let spec = Box::leak(Box::new(ControlDeviceSpec {
         sddl: Some(sddl),
         ..*spec()
     }));
+    (sddl, spec)
+}
+
+#[test]
+fn a_spec_with_sddl_gets_that_dacl_before_its_link_exists() {
+    let kernel = Kernel::start();
+    let (sddl, secured) = secured();
     // SAFETY: a driver object the fake accepts.
     let device = unsafe { ControlDevice::create(driver(), secured) }.expect("create");
     let mut expected = [0u8; 128];
@@ -259,11 +265,7 @@ fn a_spec_with_sddl_gets_that_dacl_before_its_link_exists() {
 #[test]
 fn the_dacl_reads_back_from_the_device_object() {
     let kernel = Kernel::start();
-    let sddl = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
-    let secured: &'static ControlDeviceSpec = Box::leak(Box::new(ControlDeviceSpec {
-        sddl: Some(sddl),
-        ..*spec()
-    }));
+    let (sddl, secured) = secured();
     // SAFETY: a driver object the fake accepts.
     let device = unsafe { ControlDevice::create(driver(), secured) }.expect("create");
     let mut out = [0u8; 256];
