@@ -15,8 +15,12 @@
 //! wskrs-bench send kernel|winsock ADDR TOTAL WRITE
 //!                                           to a counting sink: TOTAL as 8 bytes (LE), TOTAL
 //!                                           bytes in writes of WRITE bytes, then its answer
-//! wskrs-bench ioctl info|floor COUNT        COUNT INFO requests, or COUNT requests with a code
-//!                                           the driver refuses at once (the IOCTL path's floor)
+//! wskrs-bench ioctl info|floor|send-floor COUNT
+//!                                           COUNT INFO requests, COUNT requests with a code the
+//!                                           driver refuses at once (the IOCTL path's floor), or
+//!                                           COUNT SENDs of 128 KiB to an endpoint that does not
+//!                                           exist (the data's floor: Wine carries the bytes to
+//!                                           the driver, which refuses the SEND at once)
 //! wskrs-bench ring event|yield COUNT        COUNT 64-byte round trips through memory shared
 //!                                           with a child process (`ring`: what a request ring
 //!                                           between client and driver would cost under Wine)
@@ -34,6 +38,10 @@ mod ring;
 /// An IOCTL code of the driver's device type and access that names no request: the driver
 /// refuses it before doing anything (`STATUS_INVALID_DEVICE_REQUEST`).
 const UNKNOWN_IOCTL: u32 = 0x8057_EFFC;
+/// An endpoint id the driver never hands out in a bench run (ids count up from 1).
+const NO_ENDPOINT: wskrs_protocol::EndpointId = wskrs_protocol::EndpointId(u64::MAX >> 1);
+/// Bytes of each `send-floor` SEND: the size the library cuts large writes into.
+const SEND_FLOOR_BYTES: usize = 128 << 10;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -64,7 +72,7 @@ fn run(words: &[&str]) -> Result<String, String> {
         ["ring-peer", mode, name, count] => ring::answer(mode, name, number(count)?),
         _ => Err(format!(
             "usage: serve echo|discard PORT | rtt kernel|transact|winsock ADDR SIZE COUNT | \
-             send kernel|winsock ADDR TOTAL WRITE | ioctl info|floor COUNT | \
+             send kernel|winsock ADDR TOTAL WRITE | ioctl info|floor|send-floor COUNT | \
              ring event|yield COUNT (got {words:?})"
         )),
     }
@@ -188,6 +196,7 @@ fn send(via: &str, to: SocketAddr, total: u64, write: usize) -> Result<String, S
 fn ioctls(what: &str, count: usize) -> Result<String, String> {
     let device = Device::open(wskrs_protocol::USER_DEVICE_PATH)
         .map_err(|e| format!("opening the driver: {e}"))?;
+    let data = vec![0x5Au8; SEND_FLOOR_BYTES];
     let mut micros = Vec::with_capacity(count);
     for _ in 0..count {
         let started = Instant::now();
@@ -198,7 +207,11 @@ fn ioctls(what: &str, count: usize) -> Result<String, String> {
             "floor" => {
                 let _ = device.raw(UNKNOWN_IOCTL, &[], 0);
             }
-            other => return Err(format!("`{other}`: use info or floor")),
+            "send-floor" => match device.send(NO_ENDPOINT, &data, None) {
+                Err(e) if e.status() == Some(wskrs_protocol::NtStatus::NOT_FOUND) => {}
+                other => return Err(format!("a SEND to no endpoint gave {other:?}")),
+            },
+            other => return Err(format!("`{other}`: use info, floor or send-floor")),
         }
         micros.push(started.elapsed().as_secs_f64() * 1e6);
     }

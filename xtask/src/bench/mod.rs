@@ -233,6 +233,8 @@ figures! {
     STREAM_BULK_128K =
         "stream_bulk_128kib_writes", "KernelTcpStream bulk, 128 KiB writes", MibPerSecond;
     STREAM_BULK_4M = "stream_bulk_4mib_writes", "KernelTcpStream bulk, 4 MiB writes", MibPerSecond;
+    SEND_FLOOR_128K =
+        "ioctl_send_floor_128kib", "refused SEND of 128 KiB (data floor)", MibPerSecond;
     RING_EVENT_64 =
         "shared_ring_event_rtt_64b", "shared-memory ring 64 B, event doorbell", Micros;
     RING_YIELD_64 =
@@ -453,6 +455,15 @@ fn measure_session(
         results.add(IOCTL_INFO, column, field(&info, "median_us")?);
         let floor = bench(&["ioctl", "floor", &ioctls])?;
         results.add(IOCTL_FLOOR, column, field(&floor, "median_us")?);
+        // 128 KiB carried to the driver, which refuses the SEND at once: what Wine's path
+        // alone allows a KernelTcpStream's bulk (one SEND per 128 KiB).
+        let send_floor = bench(&["ioctl", "send-floor", &ioctls])?;
+        let per_send_us = field(&send_floor, "median_us")?;
+        results.add(
+            SEND_FLOOR_128K,
+            column,
+            f64::from(128u32 << 10) / f64::from(1u32 << 20) / (per_send_us / 1e6),
+        );
         let mut clients = vec![("kernel", column.to_owned())];
         if anchors {
             clients.push(("winsock", WINSOCK.to_owned()));
