@@ -276,6 +276,7 @@ fn check_accepted(code: u32, input: &[u8], request: Request<'_>) -> Result<(), T
         }
         Request::Stats => IoctlCode::STATS,
         Request::Held => IoctlCode::HELD,
+        Request::DeviceSecurity => IoctlCode::DEVICE_SECURITY,
         Request::Serve(serve) => {
             prop_assert!(serve.service != Service::None);
             IoctlCode::SERVE
