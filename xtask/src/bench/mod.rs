@@ -21,6 +21,7 @@
 //! `--quick` is the short form `cargo xtask test` runs to prove the command works: one run,
 //! small transfers, one shell × provider unless `--shell`/`--provider` say; no figure is judged.
 
+mod cost;
 mod native;
 mod windows;
 
@@ -41,6 +42,8 @@ use crate::provider::Provider;
 use crate::shell::Shell;
 use crate::util::{fmt_duration, json_u64, parse_json_output, say};
 use crate::wine::{Session, Wine, WSKCTL_TIMEOUT};
+
+use cost::Cost;
 
 /// What `bench` was asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +190,8 @@ enum Unit {
     GbitPerSecond,
     PerSecond,
     MibPerSecond,
+    /// Events per operation (context switches).
+    Count,
 }
 
 impl Unit {
@@ -196,11 +201,12 @@ impl Unit {
             Self::GbitPerSecond => "Gbit/s",
             Self::PerSecond => "/s",
             Self::MibPerSecond => "MiB/s",
+            Self::Count => "count",
         }
     }
 
     const fn higher_is_better(self) -> bool {
-        !matches!(self, Self::Micros)
+        !matches!(self, Self::Micros | Self::Count)
     }
 }
 
@@ -225,6 +231,15 @@ figures! {
     ECHO_RTT_64K = "service_echo_rtt_64kib", "in-kernel echo service, RTT 64 KiB", Micros;
     DISCARD_BULK = "service_discard_bulk", "bulk into in-kernel discard", GbitPerSecond;
     CONNECT_RATE = "service_connect_echo_close", "connect + 1 B echo + close", PerSecond;
+    ECHO_64_CPU = "service_echo_64b_wine_cpu", "echo 64 B: Wine's CPU per round trip", Micros;
+    ECHO_64_SWITCHES =
+        "service_echo_64b_wine_switches", "echo 64 B: Wine's switches per round trip", Count;
+    ECHO_64K_CPU =
+        "service_echo_64kib_wine_cpu", "echo 64 KiB: Wine's CPU per round trip", Micros;
+    ECHO_64K_SWITCHES =
+        "service_echo_64kib_wine_switches", "echo 64 KiB: Wine's switches per round trip", Count;
+    DISCARD_CPU = "service_discard_wine_cpu", "discard: Wine's CPU per MiB", Micros;
+    DISCARD_SWITCHES = "service_discard_wine_switches", "discard: Wine's switches per MiB", Count;
     IOCTL_INFO = "ioctl_info_rtt", "INFO IOCTL round trip", Micros;
     IOCTL_FLOOR = "ioctl_floor_rtt", "refused IOCTL round trip (floor)", Micros;
     STREAM_RTT_64 = "stream_rtt_64b", "KernelTcpStream RTT 64 B", Micros;
@@ -445,7 +460,7 @@ fn measure_session(
                 servers.push((WINSOCK, echo.address, discard.address));
                 servers.push((NATIVE, native_echo, native_discard));
             }
-            measure_services(plan, &servers, results)?;
+            measure_services(wine, plan, &servers, results)?;
         }
         if !options.measures(Group::Ioctl) {
             continue;
@@ -520,21 +535,30 @@ fn measure_session(
 }
 
 /// The in-kernel services' figures (and the anchors' servers), driven by the Linux client:
-/// `servers` are (column, echo address, discard address).
+/// `servers` are (column, echo address, discard address). For the columns served under Wine
+/// (the driver's and Winsock's), also what the prefix's processes spent per operation
+/// ([`cost::Cost`]).
 fn measure_services(
+    wine: &Wine,
     plan: &Plan,
     servers: &[(&str, SocketAddr, SocketAddr)],
     results: &mut Results,
 ) -> Result<()> {
     let (n, bulk) = (plan.round_trips, plan.bulk_bytes);
     for (name, echo, discard) in servers {
-        results.add(ECHO_RTT_64, name, native::round_trips(*echo, 64, n)?);
-        results.add(
-            ECHO_RTT_64K,
-            name,
-            native::round_trips(*echo, 64 << 10, n / 4)?,
-        );
-        let seconds = native::send(*discard, bulk, 128 << 10, native::BulkEnd::EndOfStream)?;
+        // The native servers are not Wine's: no cost rows for them.
+        let wine = (*name != NATIVE).then_some(wine);
+        let round_trips = |size: usize, count: usize| {
+            move || native::round_trips(*echo, size, count)
+        };
+        let rtt = costed(wine, results, name, ECHO_64_COST, n, round_trips(64, n))?;
+        results.add(ECHO_RTT_64, name, rtt);
+        let rtt = costed(wine, results, name, ECHO_64K_COST, n / 4, round_trips(64 << 10, n / 4))?;
+        results.add(ECHO_RTT_64K, name, rtt);
+        let mib = usize::try_from(bulk >> 20).unwrap_or(usize::MAX);
+        let seconds = costed(wine, results, name, DISCARD_COST, mib, || {
+            native::send(*discard, bulk, 128 << 10, native::BulkEnd::EndOfStream)
+        })?;
         results.add(DISCARD_BULK, name, count_f64(bulk) * 8.0 / seconds / 1e9);
         results.add(
             CONNECT_RATE,
@@ -543,6 +567,31 @@ fn measure_services(
         );
     }
     Ok(())
+}
+
+/// The (CPU, context switches) rows of one measurement.
+const ECHO_64_COST: (Figure, Figure) = (ECHO_64_CPU, ECHO_64_SWITCHES);
+const ECHO_64K_COST: (Figure, Figure) = (ECHO_64K_CPU, ECHO_64K_SWITCHES);
+const DISCARD_COST: (Figure, Figure) = (DISCARD_CPU, DISCARD_SWITCHES);
+
+/// Runs `measure` (`ops` operations); with `wine`, adds what the prefix's processes spent per
+/// operation to `column`'s `rows`.
+fn costed<T>(
+    wine: Option<&Wine>,
+    results: &mut Results,
+    column: &str,
+    rows: (Figure, Figure),
+    ops: usize,
+    measure: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    let before = wine.map(Cost::of_wine);
+    let value = measure()?;
+    if let (Some(wine), Some(before)) = (wine, before) {
+        let (cpu, switches) = Cost::of_wine(wine).per_op_since(before, ops as u64);
+        results.add(rows.0, column, cpu);
+        results.add(rows.1, column, switches);
+    }
+    Ok(value)
 }
 
 fn format_value(value: f64) -> String {
