@@ -328,31 +328,35 @@ pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
     let native_discard = native::serve(native::Service::Discard)?;
     let native_sink = native::serve(native::Service::CountedSink)?;
     let mut results = Results::default();
-    let mut anchors_done = false;
-    for (shell, provider) in combos {
-        shell.select();
-        provider.select();
-        let column = format!("{}/{}", shell.name(), provider.name());
-        say(&format!(
-            "bench: {column} ({}, {})",
-            shell.describe(),
-            provider.describe()
-        ));
-        let session = Session::start(layout, &built)?;
-        let measured = measure_session(
-            &session.wine,
-            &exe,
-            &plan,
-            options,
-            &column,
-            !anchors_done,
-            (native_echo, native_discard, native_sink),
-            &mut results,
-        );
-        let finished = session.finish();
-        measured?;
-        finished?;
-        anchors_done = true;
+    // Each run visits every shell × provider in turn (a session each), so that load which
+    // comes and goes on a shared machine falls on every column alike; the anchors are
+    // measured in the first session of each run.
+    for run in 0..options.runs {
+        for (i, (shell, provider)) in combos.iter().enumerate() {
+            shell.select();
+            provider.select();
+            let column = format!("{}/{}", shell.name(), provider.name());
+            say(&format!(
+                "bench: {column} ({}, {})",
+                shell.describe(),
+                provider.describe()
+            ));
+            let session = Session::start(layout, &built)?;
+            let measured = measure_session(
+                &session.wine,
+                &exe,
+                &plan,
+                options,
+                &column,
+                run,
+                i == 0,
+                (native_echo, native_discard, native_sink),
+                &mut results,
+            );
+            let finished = session.finish();
+            measured?;
+            finished?;
+        }
     }
     Shell::forget_selection();
     Provider::forget_selection();
@@ -429,6 +433,7 @@ fn measure_session(
     plan: &Plan,
     options: &Options,
     column: &str,
+    run: usize,
     anchors: bool,
     (native_echo, native_discard, native_sink): (SocketAddr, SocketAddr, SocketAddr),
     results: &mut Results,
@@ -451,9 +456,8 @@ fn measure_session(
     let (rtt, bulk_text, ioctls) = (n.to_string(), bulk.to_string(), plan.ioctls.to_string());
     let native_echo_text = native_echo.to_string();
     let native_sink_text = native_sink.to_string();
-    let runs = options.runs;
-    for run in 0..runs {
-        say(&format!("bench: {column}: run {} of {runs}", run + 1));
+    say(&format!("bench: {column}: run {} of {}", run + 1, options.runs));
+    {
         if options.measures(Group::Services) {
             let mut servers = vec![(column, kernel_echo, kernel_discard)];
             if let Some((echo, discard)) = &winsock {
@@ -463,7 +467,7 @@ fn measure_session(
             measure_services(wine, plan, &servers, results)?;
         }
         if !options.measures(Group::Ioctl) {
-            continue;
+            return Ok(());
         }
         // The IOCTL path, driven by the Windows client.
         let info = bench(&["ioctl", "info", &ioctls])?;
@@ -587,7 +591,7 @@ fn costed<T>(
     let before = wine.map(Cost::of_wine);
     let value = measure()?;
     if let (Some(wine), Some(before)) = (wine, before) {
-        let (cpu, switches) = Cost::of_wine(wine).per_op_since(before, ops as u64);
+        let (cpu, switches) = Cost::of_wine(wine).per_op_since(&before, ops as u64);
         results.add(rows.0, column, cpu);
         results.add(rows.1, column, switches);
     }
