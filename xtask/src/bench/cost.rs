@@ -99,7 +99,10 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(2));
         let (_, second) = this_thread();
         assert!(second.cpu_ns > first.cpu_ns, "no CPU time counted ({x})");
-        assert!(second.switches > first.switches, "no context switch counted");
+        assert!(
+            second.switches > first.switches,
+            "no context switch counted"
+        );
         let before = Cost(BTreeMap::from([(tid, first), (tid + 1, second)]));
         let after = Cost(BTreeMap::from([(tid, second), (tid + 2, second)]));
         // Only the thread in both readings counts.

@@ -2,14 +2,18 @@
 //! one run on one CPU.
 //!
 //! Every process is pinned to CPU 0 (`taskset`; unpinned figures on a 2-vCPU machine are
-//! bimodal), each figure is measured `--runs` times (interleaved) and reported as its median
-//! and spread. Columns: the driver under each shell × WSK provider, the Winsock anchor (the
+//! bimodal), each figure is measured `--runs` times and reported as its median and spread.
+//! Each run visits every shell × provider session in turn (and the anchors in the first), so
+//! that load which comes and goes on a shared machine falls on every column alike. Columns: the driver under each shell × WSK provider, the Winsock anchor (the
 //! same work through user-mode Winsock under the same Wine: `wskrs-bench.exe`, tests/bench),
 //! and native Linux (the machine's ceiling). Ratios are against the Winsock anchor.
 //!
 //! The figures (docs/performance.md says what each measures and how to read it):
 //! - through the driver's in-kernel services, driven by a Linux client: echo round trips of
-//!   64 B and 64 KiB, bulk into discard, connect + 1 B echo + close per second;
+//!   64 B and 64 KiB, bulk into discard, connect + 1 B echo + close per second; and for the
+//!   echo and discard, what Wine's processes spent per operation (CPU time and context
+//!   switches of every process of the prefix, from `/proc`: `cost.rs`), which load moves far
+//!   less than it moves times;
 //! - through the IOCTL path, driven by a Windows client (`wskctl`'s library): INFO round trip
 //!   and the floor (a code the driver refuses at once), `KernelTcpStream` round trips of 64 B
 //!   (a SEND and a RECV each, and one TRANSACT each) and bulk with 128 KiB and 4 MiB writes,
@@ -77,7 +81,11 @@ usage: cargo xtask bench [--runs N] [--quick] [--json] [--only services|ioctl]
 
 Measures the driver's speed beside user-mode Winsock under the same Wine and native Linux,
 every process pinned to CPU 0, and prints one table (docs/performance.md says what each
-figure measures).
+figure measures). Each run starts every shell x provider session in turn, so load that
+comes and goes falls on every column alike. The services' rows include what Wine's processes
+(wineserver, the driver host, a Winsock server) spent per echo round trip and per MiB into
+discard: CPU time and context switches, read from /proc, which load moves far less than it
+moves times.
 
   --runs N       measurements per figure and column, 1 to 99 (default 5; --quick: 1)
   --quick        small transfers, one run, the WDM shell with the wsk-rs provider unless
@@ -201,7 +209,7 @@ impl Unit {
             Self::GbitPerSecond => "Gbit/s",
             Self::PerSecond => "/s",
             Self::MibPerSecond => "MiB/s",
-            Self::Count => "count",
+            Self::Count => "n",
         }
     }
 
@@ -231,15 +239,15 @@ figures! {
     ECHO_RTT_64K = "service_echo_rtt_64kib", "in-kernel echo service, RTT 64 KiB", Micros;
     DISCARD_BULK = "service_discard_bulk", "bulk into in-kernel discard", GbitPerSecond;
     CONNECT_RATE = "service_connect_echo_close", "connect + 1 B echo + close", PerSecond;
-    ECHO_64_CPU = "service_echo_64b_wine_cpu", "echo 64 B: Wine's CPU per round trip", Micros;
+    ECHO_64_CPU = "service_echo_64b_wine_cpu", "echo 64 B: Wine CPU per round trip", Micros;
     ECHO_64_SWITCHES =
-        "service_echo_64b_wine_switches", "echo 64 B: Wine's switches per round trip", Count;
+        "service_echo_64b_wine_switches", "echo 64 B: Wine switches per round trip", Count;
     ECHO_64K_CPU =
-        "service_echo_64kib_wine_cpu", "echo 64 KiB: Wine's CPU per round trip", Micros;
+        "service_echo_64kib_wine_cpu", "echo 64 KiB: Wine CPU per round trip", Micros;
     ECHO_64K_SWITCHES =
-        "service_echo_64kib_wine_switches", "echo 64 KiB: Wine's switches per round trip", Count;
-    DISCARD_CPU = "service_discard_wine_cpu", "discard: Wine's CPU per MiB", Micros;
-    DISCARD_SWITCHES = "service_discard_wine_switches", "discard: Wine's switches per MiB", Count;
+        "service_echo_64kib_wine_switches", "echo 64 KiB: Wine switches per round trip", Count;
+    DISCARD_CPU = "service_discard_wine_cpu", "discard: Wine CPU per MiB", Micros;
+    DISCARD_SWITCHES = "service_discard_wine_switches", "discard: Wine switches per MiB", Count;
     IOCTL_INFO = "ioctl_info_rtt", "INFO IOCTL round trip", Micros;
     IOCTL_FLOOR = "ioctl_floor_rtt", "refused IOCTL round trip (floor)", Micros;
     STREAM_RTT_64 = "stream_rtt_64b", "KernelTcpStream RTT 64 B", Micros;
@@ -456,7 +464,11 @@ fn measure_session(
     let (rtt, bulk_text, ioctls) = (n.to_string(), bulk.to_string(), plan.ioctls.to_string());
     let native_echo_text = native_echo.to_string();
     let native_sink_text = native_sink.to_string();
-    say(&format!("bench: {column}: run {} of {}", run + 1, options.runs));
+    say(&format!(
+        "bench: {column}: run {} of {}",
+        run + 1,
+        options.runs
+    ));
     {
         if options.measures(Group::Services) {
             let mut servers = vec![(column, kernel_echo, kernel_discard)];
@@ -552,12 +564,18 @@ fn measure_services(
     for (name, echo, discard) in servers {
         // The native servers are not Wine's: no cost rows for them.
         let wine = (*name != NATIVE).then_some(wine);
-        let round_trips = |size: usize, count: usize| {
-            move || native::round_trips(*echo, size, count)
-        };
+        let round_trips =
+            |size: usize, count: usize| move || native::round_trips(*echo, size, count);
         let rtt = costed(wine, results, name, ECHO_64_COST, n, round_trips(64, n))?;
         results.add(ECHO_RTT_64, name, rtt);
-        let rtt = costed(wine, results, name, ECHO_64K_COST, n / 4, round_trips(64 << 10, n / 4))?;
+        let rtt = costed(
+            wine,
+            results,
+            name,
+            ECHO_64K_COST,
+            n / 4,
+            round_trips(64 << 10, n / 4),
+        )?;
         results.add(ECHO_RTT_64K, name, rtt);
         let mib = usize::try_from(bulk >> 20).unwrap_or(usize::MAX);
         let seconds = costed(wine, results, name, DISCARD_COST, mib, || {
