@@ -430,7 +430,7 @@ fn field(v: &Value, key: &str) -> Result<f64> {
         .with_context(|| format!("no `{key}` in {v}"))
 }
 
-/// One shell × provider session: the driver's figures, and the anchors' when `anchors`.
+/// One run in one shell × provider session: the driver's figures, and the anchors' when `anchors`.
 #[allow(
     clippy::too_many_arguments,
     reason = "one call site; the parts are all distinct"
@@ -469,82 +469,80 @@ fn measure_session(
         run + 1,
         options.runs
     ));
-    {
-        if options.measures(Group::Services) {
-            let mut servers = vec![(column, kernel_echo, kernel_discard)];
-            if let Some((echo, discard)) = &winsock {
-                servers.push((WINSOCK, echo.address, discard.address));
-                servers.push((NATIVE, native_echo, native_discard));
-            }
-            measure_services(wine, plan, &servers, results)?;
+    if options.measures(Group::Services) {
+        let mut servers = vec![(column, kernel_echo, kernel_discard)];
+        if let Some((echo, discard)) = &winsock {
+            servers.push((WINSOCK, echo.address, discard.address));
+            servers.push((NATIVE, native_echo, native_discard));
         }
-        if !options.measures(Group::Ioctl) {
-            return Ok(());
+        measure_services(wine, plan, &servers, results)?;
+    }
+    if !options.measures(Group::Ioctl) {
+        return Ok(());
+    }
+    // The IOCTL path, driven by the Windows client.
+    let info = bench(&["ioctl", "info", &ioctls])?;
+    results.add(IOCTL_INFO, column, field(&info, "median_us")?);
+    let floor = bench(&["ioctl", "floor", &ioctls])?;
+    results.add(IOCTL_FLOOR, column, field(&floor, "median_us")?);
+    // 128 KiB carried to the driver, which refuses the SEND at once: what Wine's path
+    // alone allows a KernelTcpStream's bulk (one SEND per 128 KiB).
+    let send_floor = bench(&["ioctl", "send-floor", &ioctls])?;
+    let per_send_us = field(&send_floor, "median_us")?;
+    results.add(
+        SEND_FLOOR_128K,
+        column,
+        f64::from(128u32 << 10) / f64::from(1u32 << 20) / (per_send_us / 1e6),
+    );
+    let mut clients = vec![("kernel", column.to_owned())];
+    if anchors {
+        clients.push(("winsock", WINSOCK.to_owned()));
+    }
+    for (via, name) in &clients {
+        let rtt_out = bench(&["rtt", via, &native_echo_text, "64", &rtt])?;
+        let rtt_us = field(&rtt_out, "median_us")?;
+        results.add(STREAM_RTT_64, name, rtt_us);
+        if *via == "kernel" {
+            let out = bench(&["rtt", "transact", &native_echo_text, "64", &rtt])?;
+            results.add(TRANSACT_RTT_64, name, field(&out, "median_us")?);
+        } else {
+            // Winsock has no such call: its anchor is the same write + read round trip.
+            results.add(TRANSACT_RTT_64, name, rtt_us);
         }
-        // The IOCTL path, driven by the Windows client.
-        let info = bench(&["ioctl", "info", &ioctls])?;
-        results.add(IOCTL_INFO, column, field(&info, "median_us")?);
-        let floor = bench(&["ioctl", "floor", &ioctls])?;
-        results.add(IOCTL_FLOOR, column, field(&floor, "median_us")?);
-        // 128 KiB carried to the driver, which refuses the SEND at once: what Wine's path
-        // alone allows a KernelTcpStream's bulk (one SEND per 128 KiB).
-        let send_floor = bench(&["ioctl", "send-floor", &ioctls])?;
-        let per_send_us = field(&send_floor, "median_us")?;
-        results.add(
-            SEND_FLOOR_128K,
-            column,
-            f64::from(128u32 << 10) / f64::from(1u32 << 20) / (per_send_us / 1e6),
-        );
-        let mut clients = vec![("kernel", column.to_owned())];
-        if anchors {
-            clients.push(("winsock", WINSOCK.to_owned()));
+        for (figure, write) in [(STREAM_BULK_128K, 128u32 << 10), (STREAM_BULK_4M, 4 << 20)] {
+            let out = bench(&[
+                "send",
+                via,
+                &native_sink_text,
+                &bulk_text,
+                &write.to_string(),
+            ])?;
+            results.add(figure, name, mib(field(&out, "seconds")?));
         }
-        for (via, name) in &clients {
-            let rtt_out = bench(&["rtt", via, &native_echo_text, "64", &rtt])?;
-            let rtt_us = field(&rtt_out, "median_us")?;
-            results.add(STREAM_RTT_64, name, rtt_us);
-            if *via == "kernel" {
-                let out = bench(&["rtt", "transact", &native_echo_text, "64", &rtt])?;
-                results.add(TRANSACT_RTT_64, name, field(&out, "median_us")?);
-            } else {
-                // Winsock has no such call: its anchor is the same write + read round trip.
-                results.add(TRANSACT_RTT_64, name, rtt_us);
-            }
-            for (figure, write) in [(STREAM_BULK_128K, 128u32 << 10), (STREAM_BULK_4M, 4 << 20)] {
-                let out = bench(&[
-                    "send",
-                    via,
-                    &native_sink_text,
-                    &bulk_text,
-                    &write.to_string(),
-                ])?;
-                results.add(figure, name, mib(field(&out, "seconds")?));
-            }
+    }
+    if anchors {
+        // A ring in shared memory between two Wine processes, beside the floor above.
+        for (figure, doorbell) in [(RING_EVENT_64, "event"), (RING_YIELD_64, "yield")] {
+            let out = bench(&["ring", doorbell, &ioctls])?;
+            results.add(figure, SHARED_MEMORY, field(&out, "median_us")?);
         }
-        if anchors {
-            // A ring in shared memory between two Wine processes, beside the floor above.
-            for (figure, doorbell) in [(RING_EVENT_64, "event"), (RING_YIELD_64, "yield")] {
-                let out = bench(&["ring", doorbell, &ioctls])?;
-                results.add(figure, SHARED_MEMORY, field(&out, "median_us")?);
-            }
-            let native_rtt = native::round_trips(native_echo, 64, n)?;
-            results.add(STREAM_RTT_64, NATIVE, native_rtt);
-            results.add(TRANSACT_RTT_64, NATIVE, native_rtt);
-            for (figure, write) in [
-                (STREAM_BULK_128K, 128usize << 10),
-                (STREAM_BULK_4M, 4 << 20),
-            ] {
-                results.add(
-                    figure,
-                    NATIVE,
-                    mib(native::send(
-                        native_sink,
-                        bulk,
-                        write,
-                        native::BulkEnd::Counted,
-                    )?),
-                );
-            }
+        let native_rtt = native::round_trips(native_echo, 64, n)?;
+        results.add(STREAM_RTT_64, NATIVE, native_rtt);
+        results.add(TRANSACT_RTT_64, NATIVE, native_rtt);
+        for (figure, write) in [
+            (STREAM_BULK_128K, 128usize << 10),
+            (STREAM_BULK_4M, 4 << 20),
+        ] {
+            results.add(
+                figure,
+                NATIVE,
+                mib(native::send(
+                    native_sink,
+                    bulk,
+                    write,
+                    native::BulkEnd::Counted,
+                )?),
+            );
         }
     }
     Ok(())
