@@ -430,7 +430,8 @@ fn field(v: &Value, key: &str) -> Result<f64> {
         .with_context(|| format!("no `{key}` in {v}"))
 }
 
-/// One run in one shell × provider session: the driver's figures, and the anchors' when `anchors`.
+/// One run in one shell × provider session: the driver's figures, and the anchors' when
+/// `anchors`.
 #[allow(
     clippy::too_many_arguments,
     reason = "one call site; the parts are all distinct"
