@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use wskrs_protocol::{self as protocol, EndpointId, IoctlCode, NtStatus, USER_DEVICE_PATH};
 
 use crate::gen::{self, Planned, Rng, Targets};
-use crate::win::{Handle, Request};
+use crate::win::{Counters, Handle, Request};
+
+pub(crate) mod kill;
 
 /// Requests one worker keeps in flight at most.
 const IN_FLIGHT: usize = 6;
@@ -42,7 +44,21 @@ pub(crate) struct Options {
     pub(crate) skip: Vec<String>,
     /// Percent of requests issued from threads that exit at once (`None`: the default).
     pub(crate) thread_exits: Option<usize>,
+    /// Worker processes to keep running beside the threads, each killed at a seeded random
+    /// moment with requests in flight and replaced (`kill`); 0: none.
+    pub(crate) processes: usize,
+    /// The arguments a worker process gets after `victim SEED NAME` (targets and knobs).
+    pub(crate) worker_args: Vec<String>,
+    /// In a worker process: the parent's counter mapping to publish what is in flight into.
+    pub(crate) publish: Option<String>,
 }
+
+/// Slots of a worker process's [`Counters`]: requests issued, pended, ready (1 once its
+/// workers run), then each worker thread's requests in flight.
+const SLOT_REQUESTS: usize = 0;
+const SLOT_PENDED: usize = 1;
+const SLOT_READY: usize = 2;
+const SLOT_IN_FLIGHT: usize = 3;
 
 /// What one worker counted.
 #[derive(Default)]
@@ -85,6 +101,20 @@ struct Shared {
     progress: Vec<AtomicU64>,
     /// Per worker: its last operations.
     logs: Vec<Mutex<VecDeque<String>>>,
+    /// In a worker process: where the parent reads what is in flight.
+    published: Option<Counters>,
+}
+
+impl Shared {
+    fn publish(&self, slot: usize, value: u64, add: bool) {
+        if let Some(slot) = self.published.as_ref().and_then(|c| c.slot(slot)) {
+            if add {
+                slot.fetch_add(value, Ordering::Relaxed);
+            } else {
+                slot.store(value, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -306,8 +336,10 @@ impl Worker {
         self.tally.requests += 1;
         // The budget counts requests sent (workers may overshoot it by one each).
         self.shared.issued.fetch_add(1, Ordering::Relaxed);
+        self.shared.publish(SLOT_REQUESTS, 1, true);
         if request.result.is_none() {
             self.tally.pended += 1;
+            self.shared.publish(SLOT_PENDED, 1, true);
         }
         let p = &request.planned;
         let line = format!(
@@ -464,6 +496,13 @@ impl Worker {
         self.note(format!("close handle h{slot} ({pending} pending)"));
     }
 
+    /// Tells a parent that may kill this process how many requests are in flight here.
+    fn publish_in_flight(&self) {
+        let count = u64::try_from(self.in_flight.len()).unwrap_or(u64::MAX);
+        self.shared
+            .publish(SLOT_IN_FLIGHT + self.index, count, false);
+    }
+
     fn cancel_one(&mut self) {
         let count = self.in_flight.len();
         let pick = self.rng.below(count);
@@ -497,9 +536,11 @@ impl Worker {
             }
             self.reap();
             while self.in_flight.len() >= IN_FLIGHT {
+                self.publish_in_flight();
                 std::thread::sleep(Duration::from_millis(1));
                 self.reap();
             }
+            self.publish_in_flight();
         }
         self.step();
         // The end: cancel what is pending, close every handle, wait for every completion.
@@ -596,16 +637,25 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         started: Instant::now(),
         progress: (0..threads).map(|_| AtomicU64::new(0)).collect(),
         logs: (0..threads).map(|_| Mutex::new(VecDeque::new())).collect(),
+        published: match &options.publish {
+            Some(name) => Some(
+                Counters::open(name).map_err(|e| format!("counter mapping `{name}`: {e}"))?,
+            ),
+            None => None,
+        },
     });
     {
         let shared = Arc::clone(&shared);
         let seed = options.seed;
         std::thread::spawn(move || watchdog(&shared, seed));
     }
-    eprintln!(
-        "wskrs-fuzz: seed {}, {} worker(s), {} request(s), {} s",
-        options.seed, options.threads, options.requests, options.seconds
-    );
+    if options.publish.is_none() {
+        eprintln!(
+            "wskrs-fuzz: seed {}, {} worker(s), {} request(s), {} s, {} worker process(es) \
+             killed and replaced",
+            options.seed, options.threads, options.requests, options.seconds, options.processes
+        );
+    }
     let started = Instant::now();
     let knobs = Knobs::new(&options.skip, options.thread_exits);
     let workers: Vec<_> = (0..threads)
@@ -628,11 +678,27 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
             })
         })
         .collect();
+    shared.publish(SLOT_READY, 1, false);
+    let killer = (options.processes > 0).then(|| {
+        let shared = Arc::clone(&shared);
+        let (seed, processes, args) = (
+            options.seed,
+            options.processes,
+            options.worker_args.clone(),
+        );
+        std::thread::spawn(move || kill::killer(&shared, seed, processes, &args))
+    });
     let mut total = Tally::default();
     for worker in workers {
         let tally = worker.join().map_err(|_| "a worker panicked".to_owned())?;
         total.merge(&tally);
     }
+    // The killer ends its last worker process once the threads are done.
+    shared.stop.store(true, Ordering::Relaxed);
+    let kills = match killer {
+        Some(killer) => killer.join().map_err(|_| "the killer panicked".to_owned())??,
+        None => kill::Kills::default(),
+    };
     let seconds = started.elapsed().as_secs_f64();
     #[allow(clippy::cast_precision_loss)] // a rate
     let per_second = total.requests as f64 / seconds.max(1e-9);
@@ -645,7 +711,7 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         "{{\"event\":\"done\",\"seed\":{},\"threads\":{},\"requests\":{},\"seconds\":{seconds:.1},\
          \"per_second\":{per_second:.0},\"pended\":{},\"succeeded\":{},\"cancelled\":{},\
          \"handle_closes_mid_request\":{},\"thread_exits\":{},\"lost_by_wine\":{},\
-         \"statuses\":{{{}}}}}",
+         {}\"statuses\":{{{}}}}}",
         options.seed,
         options.threads,
         total.requests,
@@ -655,6 +721,7 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         total.closes_mid_request,
         total.thread_exits,
         total.lost_by_wine,
+        kills.json_fields(),
         statuses.join(",")
     ))
 }
