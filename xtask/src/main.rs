@@ -50,7 +50,8 @@ Main commands:
                      host fuzzing (`fuzz-host`, 5 s per target), then the
                      end-to-end suite under Wine for each shell (WDM, KMDF) with each WSK
                      provider (Wine's netio.sys, the wsk-rs provider), then the WSK
-                     provider conformance table (both providers), a short `fuzz` (below),
+                     provider conformance table (both providers), a short `fuzz` (below;
+                     30,000 requests, one worker process killed and replaced throughout),
                      then `bench --quick` (proves the bench runs; no timing is judged), then
                      the examples and the new-driver template (built and run under Wine, below)
 

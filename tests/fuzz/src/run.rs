@@ -54,11 +54,18 @@ pub(crate) struct Options {
 }
 
 /// Slots of a worker process's [`Counters`]: requests issued, pended, ready (1 once its
-/// workers run), then each worker thread's requests in flight.
+/// workers run), the held RECVs pending ([`hold_recvs`]), then each worker thread's requests
+/// in flight.
 const SLOT_REQUESTS: usize = 0;
 const SLOT_PENDED: usize = 1;
 const SLOT_READY: usize = 2;
-const SLOT_IN_FLIGHT: usize = 3;
+const SLOT_HELD: usize = 3;
+const SLOT_IN_FLIGHT: usize = 4;
+/// A worker process holds 1 to this many RECVs pended on connections to the echo peer (which
+/// sends nothing unprompted), so that it dies with data requests in the driver.
+const HELD_RECVS: usize = 8;
+/// Their timeout: longer than a worker process lives before its kill.
+const HELD_RECV_TIMEOUT_MS: u32 = 100_000;
 
 /// What one worker counted.
 #[derive(Default)]
@@ -678,6 +685,11 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
             })
         })
         .collect();
+    // A worker process holds RECVs pended on a handle of its own until it is killed.
+    let held = match options.publish {
+        Some(_) => Some(hold_recvs(options, &shared)?),
+        None => None,
+    };
     shared.publish(SLOT_READY, 1, false);
     let killer = (options.processes > 0).then(|| {
         let shared = Arc::clone(&shared);
@@ -695,6 +707,11 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
     }
     // The killer ends its last worker process once the threads are done.
     shared.stop.store(true, Ordering::Relaxed);
+    // A worker process that outlived its kill: its held RECVs end with their handle.
+    if let Some((handle, requests)) = held {
+        handle.close();
+        drop(requests);
+    }
     let kills = match killer {
         Some(killer) => killer.join().map_err(|_| "the killer panicked".to_owned())??,
         None => kill::Kills::default(),
@@ -724,6 +741,68 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         kills.json_fields(),
         statuses.join(",")
     ))
+}
+
+/// In a worker process: 1 to [`HELD_RECVS`] (seeded) connections to the echo peer on a
+/// handle of their own, each with a RECV pended for [`HELD_RECV_TIMEOUT_MS`]; published in
+/// [`SLOT_HELD`].
+fn hold_recvs(
+    options: &Options,
+    shared: &Shared,
+) -> Result<(Handle, Vec<Box<Request>>), String> {
+    const HOLD_SEED: u64 = 0x686f_6c64;
+    let echo = *options.targets.tcp.first().ok_or("no TCP peer to hold RECVs on")?;
+    let count = 1 + Rng::new(options.seed ^ HOLD_SEED).below(HELD_RECVS);
+    let handle = Handle::open(USER_DEVICE_PATH).map_err(|e| format!("open: {e}"))?;
+    let wait = |request: &mut Box<Request>| -> Result<(u32, Vec<u8>), String> {
+        let started = Instant::now();
+        while !request.poll() {
+            if started.elapsed() > COMPLETE_AFTER_CANCEL {
+                return Err("a held connection's TCP_CONNECT did not complete".into());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let (status, information) = request.result.unwrap_or((u32::MAX, 0));
+        Ok((status, request.output().get(..information).unwrap_or_default().to_vec()))
+    };
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let mut connect = Request::new(
+            Planned {
+                code: IoctlCode::TCP_CONNECT.0,
+                input: protocol::encode_tcp_connect(echo, None, false, 10_000).to_vec(),
+                output_len: 80,
+                how: "hold".into(),
+            },
+            0,
+        )
+        .ok_or("CreateEventW failed")?;
+        connect.issue(handle.target());
+        let (status, reply) = wait(&mut connect)?;
+        if status != 0 {
+            return Err(format!("held connection: TCP_CONNECT {}", status_name(status)));
+        }
+        let id = protocol::parse_endpoint_reply(&reply)
+            .map_err(|e| format!("held connection: {e:?}"))?
+            .id;
+        let mut recv = Request::new(
+            Planned {
+                code: IoctlCode::RECV.0,
+                input: protocol::encode_recv(id, HELD_RECV_TIMEOUT_MS, 64).to_vec(),
+                output_len: 64,
+                how: "hold".into(),
+            },
+            0,
+        )
+        .ok_or("CreateEventW failed")?;
+        recv.issue(handle.target());
+        if let Some((status, _)) = recv.result {
+            return Err(format!("a held RECV did not pend: {}", status_name(status)));
+        }
+        held.push(recv);
+        shared.publish(SLOT_HELD, 1, true);
+    }
+    Ok((handle, held))
 }
 
 /// Closes every endpoint LIST shows (those a mutation detached outlive their handles).

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{Shared, SLOT_IN_FLIGHT, SLOT_PENDED, SLOT_READY, SLOT_REQUESTS};
+use super::{Shared, SLOT_HELD, SLOT_IN_FLIGHT, SLOT_PENDED, SLOT_READY, SLOT_REQUESTS};
 use crate::gen::Rng;
 use crate::win::Counters;
 
@@ -20,9 +20,10 @@ const PROCESS_THREADS: usize = 2;
 /// A worker process is killed this long after its workers started, at most (seeded: from
 /// 0 up to it).
 const KILL_WITHIN_MS: usize = 1_500;
-/// Requests in flight a worker process is killed with, at most (seeded: from 1 up to it):
-/// past its moment the killer waits for that many, then for one, then kills anyway.
-const WANT_IN_FLIGHT: usize = 4;
+/// Requests in flight a worker process is killed with, at least (seeded: from 1 up to it;
+/// its held RECVs count): past its moment the killer waits for that many, then for one,
+/// then kills anyway.
+const WANT_IN_FLIGHT: usize = 8;
 /// How long past its moment the killer waits for the wanted count; the same again for one
 /// request in flight; then the process is killed anyway (counted as killed idle).
 const WAIT_IN_FLIGHT: Duration = Duration::from_secs(2);
@@ -89,8 +90,12 @@ impl Victim {
             .map_or(0, |s| s.load(Ordering::Relaxed))
     }
 
+    /// Its requests in flight: the held RECVs and each worker thread's.
     fn in_flight(&self) -> u64 {
-        (SLOT_IN_FLIGHT..SLOT_IN_FLIGHT + PROCESS_THREADS).map(|s| self.read(s)).sum()
+        self.read(SLOT_HELD)
+            + (SLOT_IN_FLIGHT..SLOT_IN_FLIGHT + PROCESS_THREADS)
+                .map(|s| self.read(s))
+                .sum::<u64>()
     }
 
     /// An error if the process ended without being killed.
