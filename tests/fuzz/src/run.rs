@@ -645,9 +645,9 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         progress: (0..threads).map(|_| AtomicU64::new(0)).collect(),
         logs: (0..threads).map(|_| Mutex::new(VecDeque::new())).collect(),
         published: match &options.publish {
-            Some(name) => Some(
-                Counters::open(name).map_err(|e| format!("counter mapping `{name}`: {e}"))?,
-            ),
+            Some(name) => {
+                Some(Counters::open(name).map_err(|e| format!("counter mapping `{name}`: {e}"))?)
+            }
             None => None,
         },
     });
@@ -693,11 +693,8 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
     shared.publish(SLOT_READY, 1, false);
     let killer = (options.processes > 0).then(|| {
         let shared = Arc::clone(&shared);
-        let (seed, processes, args) = (
-            options.seed,
-            options.processes,
-            options.worker_args.clone(),
-        );
+        let (seed, processes, args) =
+            (options.seed, options.processes, options.worker_args.clone());
         std::thread::spawn(move || kill::killer(&shared, seed, processes, &args))
     });
     let mut total = Tally::default();
@@ -713,10 +710,21 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         drop(requests);
     }
     let kills = match killer {
-        Some(killer) => killer.join().map_err(|_| "the killer panicked".to_owned())??,
+        Some(killer) => killer
+            .join()
+            .map_err(|_| "the killer panicked".to_owned())??,
         None => kill::Kills::default(),
     };
-    let seconds = started.elapsed().as_secs_f64();
+    Ok(summary(
+        options,
+        &total,
+        &kills,
+        started.elapsed().as_secs_f64(),
+    ))
+}
+
+/// The run's JSON summary line.
+fn summary(options: &Options, total: &Tally, kills: &kill::Kills, seconds: f64) -> String {
     #[allow(clippy::cast_precision_loss)] // a rate
     let per_second = total.requests as f64 / seconds.max(1e-9);
     let statuses: Vec<String> = total
@@ -724,7 +732,7 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         .iter()
         .map(|(status, n)| format!("\"{}\":{n}", status_name(*status)))
         .collect();
-    Ok(format!(
+    format!(
         "{{\"event\":\"done\",\"seed\":{},\"threads\":{},\"requests\":{},\"seconds\":{seconds:.1},\
          \"per_second\":{per_second:.0},\"pended\":{},\"succeeded\":{},\"cancelled\":{},\
          \"handle_closes_mid_request\":{},\"thread_exits\":{},\"lost_by_wine\":{},\
@@ -740,18 +748,23 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         total.lost_by_wine,
         kills.json_fields(),
         statuses.join(",")
-    ))
+    )
 }
+
+/// Requests boxed so that their blocks stay put while the driver may write them.
+#[allow(clippy::vec_box)]
+type Held = Vec<Box<Request>>;
 
 /// In a worker process: 1 to [`HELD_RECVS`] (seeded) connections to the echo peer on a
 /// handle of their own, each with a RECV pended for [`HELD_RECV_TIMEOUT_MS`]; published in
 /// [`SLOT_HELD`].
-fn hold_recvs(
-    options: &Options,
-    shared: &Shared,
-) -> Result<(Handle, Vec<Box<Request>>), String> {
+fn hold_recvs(options: &Options, shared: &Shared) -> Result<(Handle, Held), String> {
     const HOLD_SEED: u64 = 0x686f_6c64;
-    let echo = *options.targets.tcp.first().ok_or("no TCP peer to hold RECVs on")?;
+    let echo = *options
+        .targets
+        .tcp
+        .first()
+        .ok_or("no TCP peer to hold RECVs on")?;
     let count = 1 + Rng::new(options.seed ^ HOLD_SEED).below(HELD_RECVS);
     let handle = Handle::open(USER_DEVICE_PATH).map_err(|e| format!("open: {e}"))?;
     let wait = |request: &mut Box<Request>| -> Result<(u32, Vec<u8>), String> {
@@ -763,7 +776,14 @@ fn hold_recvs(
             std::thread::sleep(Duration::from_millis(1));
         }
         let (status, information) = request.result.unwrap_or((u32::MAX, 0));
-        Ok((status, request.output().get(..information).unwrap_or_default().to_vec()))
+        Ok((
+            status,
+            request
+                .output()
+                .get(..information)
+                .unwrap_or_default()
+                .to_vec(),
+        ))
     };
     let mut held = Vec::new();
     for _ in 0..count {
@@ -780,7 +800,10 @@ fn hold_recvs(
         connect.issue(handle.target());
         let (status, reply) = wait(&mut connect)?;
         if status != 0 {
-            return Err(format!("held connection: TCP_CONNECT {}", status_name(status)));
+            return Err(format!(
+                "held connection: TCP_CONNECT {}",
+                status_name(status)
+            ));
         }
         let id = protocol::parse_endpoint_reply(&reply)
             .map_err(|e| format!("held connection: {e:?}"))?

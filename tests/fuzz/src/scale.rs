@@ -329,7 +329,11 @@ pub(crate) fn pend(
     let teardown = match (mode, rest) {
         ("close", []) => Teardown::Close,
         ("unload", [wskctl, service]) => Teardown::Unload { wskctl, service },
-        _ => return Err("usage: scale pend close|unload RECV_IDS SINK SENDS [WSKCTL SERVICE]".into()),
+        _ => {
+            return Err(
+                "usage: scale pend close|unload RECV_IDS SINK SENDS [WSKCTL SERVICE]".into(),
+            )
+        }
     };
     let handle = Handle::open(USER_DEVICE_PATH).map_err(|e| format!("open: {e}"))?;
     let ids: Vec<u64> = if let Some(new) = recv_ids.strip_prefix("new:") {
@@ -364,11 +368,15 @@ pub(crate) fn pend(
             output_len: BLOCKED_SEND as usize,
             how: "scale".into(),
         };
-        in_flight.push(pend_one(&handle, planned, 0x5a).map_err(|e| format!("SEND on {}: {e}", id.0))?);
+        in_flight
+            .push(pend_one(&handle, planned, 0x5a).map_err(|e| format!("SEND on {}: {e}", id.0))?);
     }
     // A SEND the peer's buffers could take would complete now: every one must still pend.
     std::thread::sleep(Duration::from_millis(500));
-    if let Some(done) = in_flight.iter_mut().find_map(|r| r.poll().then_some(r.result)) {
+    if let Some(done) = in_flight
+        .iter_mut()
+        .find_map(|r| r.poll().then_some(r.result))
+    {
         return Err(format!(
             "a request completed before the teardown: {:?}",
             done.map(|(status, n)| (status_name(status), n))
@@ -399,6 +407,26 @@ pub(crate) fn pend(
             }
         }
     }
+    let statuses = wait_all(&mut in_flight, started, pended)?;
+    let completed_ms = started.elapsed().as_millis();
+    drop(handle);
+    let list = status_list(&statuses);
+    Ok(format!(
+        "{{\"event\":\"scale\",\"mode\":\"pend-{mode}\",\"recvs\":{recvs},\"sends\":{sends},\
+         \"pended\":{pended},\"stop_ms\":{},\"completed_ms\":{completed_ms},\
+         \"statuses\":{{{list}}}}}",
+        stop_ms.map_or_else(|| "null".to_owned(), |ms| ms.to_string())
+    ))
+}
+
+/// Waits until every request of `in_flight` completed (at most [`LIMIT`] after `started`);
+/// returns how many ended with each status.
+#[allow(clippy::vec_box)] // boxed requests: their blocks must not move while pending
+fn wait_all(
+    in_flight: &mut Vec<Box<Request>>,
+    started: Instant,
+    pended: usize,
+) -> Result<std::collections::BTreeMap<u32, usize>, String> {
     let mut statuses = std::collections::BTreeMap::<u32, usize>::new();
     while !in_flight.is_empty() {
         if started.elapsed() > LIMIT {
@@ -418,10 +446,13 @@ pub(crate) fn pend(
         });
         std::thread::sleep(Duration::from_millis(1));
     }
-    let completed_ms = started.elapsed().as_millis();
-    drop(handle);
+    Ok(statuses)
+}
+
+/// `"STATUS_X":n,...` for a JSON object.
+fn status_list(statuses: &std::collections::BTreeMap<u32, usize>) -> String {
     let mut list = String::new();
-    for (status, n) in &statuses {
+    for (status, n) in statuses {
         let _ = write!(
             list,
             "{}\"{}\":{n}",
@@ -429,10 +460,5 @@ pub(crate) fn pend(
             status_name(*status)
         );
     }
-    Ok(format!(
-        "{{\"event\":\"scale\",\"mode\":\"pend-{mode}\",\"recvs\":{recvs},\"sends\":{sends},\
-         \"pended\":{pended},\"stop_ms\":{},\"completed_ms\":{completed_ms},\
-         \"statuses\":{{{list}}}}}",
-        stop_ms.map_or_else(|| "null".to_owned(), |ms| ms.to_string())
-    ))
+    list
 }

@@ -321,9 +321,10 @@ impl Counters {
         if index >= Self::SLOTS {
             return None;
         }
+        let slot = self.view.wrapping_add(index);
         // SAFETY: `index` is within the view (checked above), which stays mapped and holds
         // aligned u64s (type invariant); only atomics access it.
-        Some(unsafe { &*self.view.add(index) })
+        Some(unsafe { &*slot })
     }
 }
 

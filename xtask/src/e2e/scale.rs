@@ -276,8 +276,7 @@ const TEARDOWN_STATUSES: &[&str] = &[
 /// status within 5 s. Returns the time to the last completion.
 fn check_pended(report: &Value, recvs: u64, what: &str) -> Result<Duration> {
     ensure!(
-        json_u64(report, "recvs")? == recvs
-            && json_u64(report, "pended")? == recvs + HELD_SENDS,
+        json_u64(report, "recvs")? == recvs && json_u64(report, "pended")? == recvs + HELD_SENDS,
         "not every RECV and SEND pended: {report}"
     );
     let statuses = report["statuses"]
@@ -336,8 +335,7 @@ fn close_with_pended_data(cx: &Ctx<'_>, echo_port: u16, sink_port: u16) -> Resul
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let (open, held) = loop {
         let (open, held) = crate::e2e::held::now(cx.wine)?;
-        if (open == open_before && held == held_before) || std::time::Instant::now() >= deadline
-        {
+        if (open == open_before && held == held_before) || std::time::Instant::now() >= deadline {
             break (open, held);
         }
         std::thread::sleep(Duration::from_millis(250));

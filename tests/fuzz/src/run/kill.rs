@@ -112,10 +112,15 @@ impl Victim {
     }
 }
 
-fn start(exe: &Path, seed: u64, number: u64, args: &[String], rng: &mut Rng) -> Result<Victim, String> {
+fn start(
+    exe: &Path,
+    seed: u64,
+    number: u64,
+    args: &[String],
+    rng: &mut Rng,
+) -> Result<Victim, String> {
     let name = format!("Local\\wskrs-fuzz-{}-{number}", std::process::id());
-    let counters =
-        Counters::create(&name).map_err(|e| format!("counter mapping `{name}`: {e}"))?;
+    let counters = Counters::create(&name).map_err(|e| format!("counter mapping `{name}`: {e}"))?;
     // Each process draws from its own seed (its threads from that + i).
     let seed = seed.wrapping_add(number.wrapping_mul(1_000_000));
     let child = Command::new(exe)
