@@ -9,6 +9,9 @@
 //!   peer, as fast as the driver answers, and closes; the connections stay for the caller
 //!   (they count against the handle's endpoint quota until then: the driver's
 //!   `EndpointsPerHandle` parameter must allow COUNT).
+//! - `pend`: one handle pends data requests (RECVs on connections to a peer that sends
+//!   nothing, 4 MiB SENDs to a peer that does not read), then the handle is closed or the
+//!   driver unloaded under them (`pend`).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
