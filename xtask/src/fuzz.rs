@@ -42,6 +42,9 @@ pub(crate) struct Options {
     pub(crate) skip: Vec<String>,
     /// Percent of requests issued from threads that exit at once (the fuzzer's default: 5).
     pub(crate) thread_exits: Option<u64>,
+    /// Worker processes kept running beside the threads, each killed at a seeded random
+    /// moment with requests in flight and replaced (0: no process kills).
+    pub(crate) processes: u64,
 }
 
 fn time_seed() -> u64 {
@@ -52,7 +55,8 @@ fn time_seed() -> u64 {
 
 impl Options {
     /// `[--seed N] [--requests N | --seconds N] [--threads N] [--skip CODE,...|none]
-    /// [--thread-exits PERCENT] [--pin]`; without a bound, 60 seconds. By default every code
+    /// [--thread-exits PERCENT] [--processes N] [--pin]`; without a bound, 60 seconds; one
+    /// worker process killed and replaced throughout unless `--processes 0`. By default every code
     /// is sent and no request comes from an exiting thread (open findings, docs/reliability.md;
     /// the first line says so): `--thread-exits 5` sends those too.
     pub(crate) fn parse(args: &[String]) -> Result<Self> {
@@ -64,6 +68,7 @@ impl Options {
             pin: false,
             skip: Vec::new(),
             thread_exits: Some(0),
+            processes: 1,
         };
         let mut rest = args.iter();
         while let Some(flag) = rest.next() {
@@ -87,9 +92,10 @@ impl Options {
                 "--skip" if value == "none" => options.skip.clear(),
                 "--skip" => options.skip = value.split(',').map(str::to_owned).collect(),
                 "--thread-exits" => options.thread_exits = Some(number()?.min(100)),
+                "--processes" => options.processes = number()?.min(8),
                 other => bail!(
                     "unknown fuzz option `{other}`; use --seed N, --requests N, --seconds N, \
-                     --threads N, --skip CODE,..., --thread-exits PERCENT, --pin"
+                     --threads N, --skip CODE,..., --thread-exits PERCENT, --processes N, --pin"
                 ),
             }
         }
@@ -100,8 +106,8 @@ impl Options {
     }
 
     /// The short run inside `cargo xtask test`: tens of thousands of requests, at most 45 s,
-    /// every code, without what is an open finding (docs/reliability.md): requests from
-    /// exiting threads.
+    /// every code, one worker process killed and replaced throughout, without what is an open
+    /// finding (docs/reliability.md): requests from exiting threads.
     pub(crate) fn short() -> Self {
         Self {
             seed: time_seed(),
@@ -111,6 +117,7 @@ impl Options {
             pin: false,
             skip: Vec::new(),
             thread_exits: Some(0),
+            processes: 1,
         }
     }
 }
@@ -176,7 +183,7 @@ pub(crate) fn run_with(
     crate::provider::set_verify(verify && provider == Provider::Wskrs);
     let label = format!("fuzz [{}, {}]", shell.name(), provider.name());
     say(&format!(
-        "{label}: seed {}, {} worker(s), {}{}{}",
+        "{label}: seed {}, {} worker(s), {}{}{}{}",
         options.seed,
         options.threads,
         match (options.requests, options.seconds) {
@@ -195,6 +202,13 @@ pub(crate) fn run_with(
                  docs/reliability.md)"
                 .to_owned(),
             Some(p) => format!("; {p}% of requests from exiting threads"),
+        },
+        match options.processes {
+            0 => "; NO process kills".to_owned(),
+            n => format!(
+                "; {n} worker process(es) beside the threads, each killed at a random moment \
+                 and replaced"
+            ),
         }
     ));
     let session = Session::start(layout, built)?;
@@ -307,8 +321,9 @@ fn fuzz_session(
     );
     let ports = ports.join(",");
     let skip = format!("skip={}", options.skip.join(","));
+    let processes = format!("processes={}", options.processes);
     let mut args = vec![
-        exe, "run", &seed, &requests, &seconds, &threads, &tcp, &udp, &ports, &skip,
+        exe, "run", &seed, &requests, &seconds, &threads, &tcp, &udp, &ports, &skip, &processes,
     ];
     let exits = options
         .thread_exits
@@ -356,6 +371,18 @@ fn fuzz_session(
         return Ok(false);
     };
     say(&tally_line(label, options.seed, took, done));
+    if options.processes > 0 {
+        say(&kills_line(label, done));
+        let with_requests = json_u64(done, "processes_killed")
+            .unwrap_or(0)
+            .saturating_sub(json_u64(done, "killed_idle").unwrap_or(0));
+        if with_requests == 0 {
+            say(&format!(
+                "{label}: FAIL: no worker process was killed with requests in flight"
+            ));
+            return Ok(false);
+        }
+    }
     if let Some(statuses) = done.get("statuses").and_then(Value::as_object) {
         let mut list: Vec<(&String, u64)> = statuses
             .iter()
@@ -386,6 +413,22 @@ fn tally_line(label: &str, seed: u64, took: Duration, done: &Value) -> String {
         n("handle_closes_mid_request"),
         n("thread_exits"),
         n("lost_by_wine")
+    )
+}
+
+/// The process kills, from the fuzzer's `done` line.
+fn kills_line(label: &str, done: &Value) -> String {
+    let n = |key: &str| json_u64(done, key).unwrap_or(0);
+    let killed = n("processes_killed");
+    format!(
+        "{label}: process kills: {killed} worker process(es) killed (TerminateProcess), {} with \
+         requests in flight ({} requests in flight at the kills, at most {} in one); the killed \
+         processes had sent {} requests, {} pended",
+        killed.saturating_sub(n("killed_idle")),
+        n("killed_in_flight"),
+        n("killed_max_in_flight"),
+        n("process_requests"),
+        n("process_pended")
     )
 }
 
@@ -496,6 +539,9 @@ mod tests {
         assert!(short.requests >= 10_000 && short.seconds <= 60);
         assert!(short.skip.is_empty(), "the short run sends every code");
         assert_eq!(short.thread_exits, Some(0));
+        assert!(short.processes > 0, "the short run kills processes");
+        let o = Options::parse(&args(&["--processes", "0"])).unwrap();
+        assert_eq!(o.processes, 0);
         let o = Options::parse(&args(&["--thread-exits", "150"])).unwrap();
         assert_eq!(o.thread_exits, Some(100));
         let o = Options::parse(&args(&["--skip", "RECV_FROM,ACCEPT"])).unwrap();

@@ -50,7 +50,8 @@ Main commands:
                      host fuzzing (`fuzz-host`, 5 s per target), then the
                      end-to-end suite under Wine for each shell (WDM, KMDF) with each WSK
                      provider (Wine's netio.sys, the wsk-rs provider), then the WSK
-                     provider conformance table (both providers), a short `fuzz` (below),
+                     provider conformance table (both providers), a short `fuzz` (below;
+                     30,000 requests, one worker process killed and replaced throughout),
                      then `bench --quick` (proves the bench runs; no timing is judged), then
                      the examples and the new-driver template (built and run under Wine, below)
 
@@ -82,9 +83,11 @@ Other commands:
                      and whether it logged 'echo received'; then unload. A KMDF crate is
                      built with the project's kit and loaded over its KMDF runtime
   fuzz [--seed N] [--requests N | --seconds N] [--threads N] [--pin]
-       [--skip CODE,...|none] [--thread-exits PERCENT]
+       [--skip CODE,...|none] [--thread-exits PERCENT] [--processes N]
                      the live IOCTL fuzzer (tests/fuzz) against the loaded driver while
-                     Linux peers connect, send and reset; then the driver must still echo
+                     Linux peers connect, send and reset, with N worker processes (default
+                     1) killed at random moments with requests in flight and replaced
+                     (prints how many); then the driver must still echo
                      and hold what it held before (HELD); WDM + wsk-rs unless chosen;
                      leaves out the open findings of docs/reliability.md unless told
   soak [--minutes N | --seconds N] [--pin]

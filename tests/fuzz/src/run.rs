@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use wskrs_protocol::{self as protocol, EndpointId, IoctlCode, NtStatus, USER_DEVICE_PATH};
 
 use crate::gen::{self, Planned, Rng, Targets};
-use crate::win::{Handle, Request};
+use crate::win::{Counters, Handle, Request};
+
+pub(crate) mod kill;
 
 /// Requests one worker keeps in flight at most.
 const IN_FLIGHT: usize = 6;
@@ -42,7 +44,28 @@ pub(crate) struct Options {
     pub(crate) skip: Vec<String>,
     /// Percent of requests issued from threads that exit at once (`None`: the default).
     pub(crate) thread_exits: Option<usize>,
+    /// Worker processes to keep running beside the threads, each killed at a seeded random
+    /// moment with requests in flight and replaced (`kill`); 0: none.
+    pub(crate) processes: usize,
+    /// The arguments a worker process gets after `victim SEED NAME` (targets and knobs).
+    pub(crate) worker_args: Vec<String>,
+    /// In a worker process: the parent's counter mapping to publish what is in flight into.
+    pub(crate) publish: Option<String>,
 }
+
+/// Slots of a worker process's [`Counters`]: requests issued, pended, ready (1 once its
+/// workers run), the held RECVs pending ([`hold_recvs`]), then each worker thread's requests
+/// in flight.
+const SLOT_REQUESTS: usize = 0;
+const SLOT_PENDED: usize = 1;
+const SLOT_READY: usize = 2;
+const SLOT_HELD: usize = 3;
+const SLOT_IN_FLIGHT: usize = 4;
+/// A worker process holds 1 to this many RECVs pended on connections to the echo peer (which
+/// sends nothing unprompted), so that it dies with data requests in the driver.
+const HELD_RECVS: usize = 8;
+/// Their timeout: longer than a worker process lives before its kill.
+const HELD_RECV_TIMEOUT_MS: u32 = 100_000;
 
 /// What one worker counted.
 #[derive(Default)]
@@ -85,6 +108,20 @@ struct Shared {
     progress: Vec<AtomicU64>,
     /// Per worker: its last operations.
     logs: Vec<Mutex<VecDeque<String>>>,
+    /// In a worker process: where the parent reads what is in flight.
+    published: Option<Counters>,
+}
+
+impl Shared {
+    fn publish(&self, slot: usize, value: u64, add: bool) {
+        if let Some(slot) = self.published.as_ref().and_then(|c| c.slot(slot)) {
+            if add {
+                slot.fetch_add(value, Ordering::Relaxed);
+            } else {
+                slot.store(value, Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -306,8 +343,10 @@ impl Worker {
         self.tally.requests += 1;
         // The budget counts requests sent (workers may overshoot it by one each).
         self.shared.issued.fetch_add(1, Ordering::Relaxed);
+        self.shared.publish(SLOT_REQUESTS, 1, true);
         if request.result.is_none() {
             self.tally.pended += 1;
+            self.shared.publish(SLOT_PENDED, 1, true);
         }
         let p = &request.planned;
         let line = format!(
@@ -464,6 +503,13 @@ impl Worker {
         self.note(format!("close handle h{slot} ({pending} pending)"));
     }
 
+    /// Tells a parent that may kill this process how many requests are in flight here.
+    fn publish_in_flight(&self) {
+        let count = u64::try_from(self.in_flight.len()).unwrap_or(u64::MAX);
+        self.shared
+            .publish(SLOT_IN_FLIGHT + self.index, count, false);
+    }
+
     fn cancel_one(&mut self) {
         let count = self.in_flight.len();
         let pick = self.rng.below(count);
@@ -497,9 +543,11 @@ impl Worker {
             }
             self.reap();
             while self.in_flight.len() >= IN_FLIGHT {
+                self.publish_in_flight();
                 std::thread::sleep(Duration::from_millis(1));
                 self.reap();
             }
+            self.publish_in_flight();
         }
         self.step();
         // The end: cancel what is pending, close every handle, wait for every completion.
@@ -598,16 +646,25 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         started: Instant::now(),
         progress: (0..threads).map(|_| AtomicU64::new(0)).collect(),
         logs: (0..threads).map(|_| Mutex::new(VecDeque::new())).collect(),
+        published: match &options.publish {
+            Some(name) => {
+                Some(Counters::open(name).map_err(|e| format!("counter mapping `{name}`: {e}"))?)
+            }
+            None => None,
+        },
     });
     {
         let shared = Arc::clone(&shared);
         let seed = options.seed;
         std::thread::spawn(move || watchdog(&shared, seed));
     }
-    eprintln!(
-        "wskrs-fuzz: seed {}, {} worker(s), {} request(s), {} s",
-        options.seed, options.threads, options.requests, options.seconds
-    );
+    if options.publish.is_none() {
+        eprintln!(
+            "wskrs-fuzz: seed {}, {} worker(s), {} request(s), {} s, {} worker process(es) \
+             killed and replaced",
+            options.seed, options.threads, options.requests, options.seconds, options.processes
+        );
+    }
     let started = Instant::now();
     let knobs = Knobs::new(&options.skip, options.thread_exits);
     let workers: Vec<_> = (0..threads)
@@ -630,12 +687,46 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
             })
         })
         .collect();
+    // A worker process holds RECVs pended on a handle of its own until it is killed.
+    let held = match options.publish {
+        Some(_) => Some(hold_recvs(options, &shared)?),
+        None => None,
+    };
+    shared.publish(SLOT_READY, 1, false);
+    let killer = (options.processes > 0).then(|| {
+        let shared = Arc::clone(&shared);
+        let (seed, processes, args) =
+            (options.seed, options.processes, options.worker_args.clone());
+        std::thread::spawn(move || kill::killer(&shared, seed, processes, &args))
+    });
     let mut total = Tally::default();
     for worker in workers {
         let tally = worker.join().map_err(|_| "a worker panicked".to_owned())?;
         total.merge(&tally);
     }
-    let seconds = started.elapsed().as_secs_f64();
+    // The killer ends its last worker process once the threads are done.
+    shared.stop.store(true, Ordering::Relaxed);
+    // A worker process that outlived its kill: its held RECVs end with their handle.
+    if let Some((handle, requests)) = held {
+        handle.close();
+        drop(requests);
+    }
+    let kills = match killer {
+        Some(killer) => killer
+            .join()
+            .map_err(|_| "the killer panicked".to_owned())??,
+        None => kill::Kills::default(),
+    };
+    Ok(summary(
+        options,
+        &total,
+        &kills,
+        started.elapsed().as_secs_f64(),
+    ))
+}
+
+/// The run's JSON summary line.
+fn summary(options: &Options, total: &Tally, kills: &kill::Kills, seconds: f64) -> String {
     #[allow(clippy::cast_precision_loss)] // a rate
     let per_second = total.requests as f64 / seconds.max(1e-9);
     let statuses: Vec<String> = total
@@ -643,11 +734,11 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         .iter()
         .map(|(status, n)| format!("\"{}\":{n}", status_name(*status)))
         .collect();
-    Ok(format!(
+    format!(
         "{{\"event\":\"done\",\"seed\":{},\"threads\":{},\"requests\":{},\"seconds\":{seconds:.1},\
          \"per_second\":{per_second:.0},\"pended\":{},\"succeeded\":{},\"cancelled\":{},\
          \"handle_closes_mid_request\":{},\"thread_exits\":{},\"lost_by_wine\":{},\
-         \"statuses\":{{{}}}}}",
+         {}\"statuses\":{{{}}}}}",
         options.seed,
         options.threads,
         total.requests,
@@ -657,8 +748,86 @@ pub(crate) fn run(options: &Options) -> Result<String, String> {
         total.closes_mid_request,
         total.thread_exits,
         total.lost_by_wine,
+        kills.json_fields(),
         statuses.join(",")
-    ))
+    )
+}
+
+/// Requests boxed so that their blocks stay put while the driver may write them.
+#[allow(clippy::vec_box)]
+type Held = Vec<Box<Request>>;
+
+/// In a worker process: 1 to [`HELD_RECVS`] (seeded) connections to the echo peer on a
+/// handle of their own, each with a RECV pended for [`HELD_RECV_TIMEOUT_MS`]; published in
+/// [`SLOT_HELD`].
+fn hold_recvs(options: &Options, shared: &Shared) -> Result<(Handle, Held), String> {
+    const HOLD_SEED: u64 = 0x686f_6c64;
+    let echo = *options
+        .targets
+        .tcp
+        .first()
+        .ok_or("no TCP peer to hold RECVs on")?;
+    let count = 1 + Rng::new(options.seed ^ HOLD_SEED).below(HELD_RECVS);
+    let handle = Handle::open(USER_DEVICE_PATH).map_err(|e| format!("open: {e}"))?;
+    let wait = |request: &mut Box<Request>| -> Result<(u32, Vec<u8>), String> {
+        let started = Instant::now();
+        while !request.poll() {
+            if started.elapsed() > COMPLETE_AFTER_CANCEL {
+                return Err("a held connection's TCP_CONNECT did not complete".into());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let (status, information) = request.result.unwrap_or((u32::MAX, 0));
+        Ok((
+            status,
+            request
+                .output()
+                .get(..information)
+                .unwrap_or_default()
+                .to_vec(),
+        ))
+    };
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let mut connect = Request::new(
+            Planned {
+                code: IoctlCode::TCP_CONNECT.0,
+                input: protocol::encode_tcp_connect(echo, None, false, 10_000).to_vec(),
+                output_len: 80,
+                how: "hold".into(),
+            },
+            0,
+        )
+        .ok_or("CreateEventW failed")?;
+        connect.issue(handle.target());
+        let (status, reply) = wait(&mut connect)?;
+        if status != 0 {
+            return Err(format!(
+                "held connection: TCP_CONNECT {}",
+                status_name(status)
+            ));
+        }
+        let id = protocol::parse_endpoint_reply(&reply)
+            .map_err(|e| format!("held connection: {e:?}"))?
+            .id;
+        let mut recv = Request::new(
+            Planned {
+                code: IoctlCode::RECV.0,
+                input: protocol::encode_recv(id, HELD_RECV_TIMEOUT_MS, 64).to_vec(),
+                output_len: 64,
+                how: "hold".into(),
+            },
+            0,
+        )
+        .ok_or("CreateEventW failed")?;
+        recv.issue(handle.target());
+        if let Some((status, _)) = recv.result {
+            return Err(format!("a held RECV did not pend: {}", status_name(status)));
+        }
+        held.push(recv);
+        shared.publish(SLOT_HELD, 1, true);
+    }
+    Ok((handle, held))
 }
 
 /// Closes every endpoint LIST shows (those a mutation detached outlive their handles).

@@ -9,6 +9,9 @@
 //!   peer, as fast as the driver answers, and closes; the connections stay for the caller
 //!   (they count against the handle's endpoint quota until then: the driver's
 //!   `EndpointsPerHandle` parameter must allow COUNT).
+//! - `pend`: one handle pends data requests (RECVs on connections to a peer that sends
+//!   nothing, 4 MiB SENDs to a peer that does not read), then the handle is closed or the
+//!   driver unloaded under them (`pend`).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -261,4 +264,204 @@ pub(crate) fn handles(max: usize, first_port: u16) -> Result<String, String> {
         "{{\"opened\":{opened},\"refused_error\":{refused},\"last_close\":\"{last_close}\",\
          \"identified_close\":\"{identified_close}\"}}"
     ))
+}
+
+/// A pended data request's timeout: far longer than the teardown may take.
+const DATA_TIMEOUT_MS: u32 = 120_000;
+/// Bytes of each SEND to the peer that does not read: more than the two sockets' buffers
+/// hold (the sink's receive buffer is 64 KiB), so the SEND stays pended.
+const BLOCKED_SEND: u32 = 4 << 20;
+
+/// Issues `planned` on `handle`; an error unless it pended.
+fn pend_one(handle: &Handle, planned: Planned, fill: u8) -> Result<Box<Request>, String> {
+    let code = planned.code;
+    let mut request = Request::new(planned, fill).ok_or("CreateEventW failed")?;
+    request.issue(handle.target());
+    if let Some((status, _)) = request.result {
+        return Err(format!(
+            "{} did not pend: {}",
+            IoctlCode(code).name().unwrap_or("?"),
+            status_name(status)
+        ));
+    }
+    Ok(request)
+}
+
+/// A TCP connection (not detached) from `handle` to `remote`.
+fn connect_one(handle: &Handle, remote: SocketAddr) -> Result<protocol::EndpointId, String> {
+    let (status, reply) = call(
+        handle,
+        Planned {
+            code: IoctlCode::TCP_CONNECT.0,
+            input: protocol::encode_tcp_connect(remote, None, false, 10_000).to_vec(),
+            output_len: 80,
+            how: "scale".into(),
+        },
+    )?;
+    if status != 0 {
+        return Err(format!("TCP_CONNECT: {}", status_name(status)));
+    }
+    protocol::parse_endpoint_reply(&reply)
+        .map(|opened| opened.id)
+        .map_err(|e| format!("TCP_CONNECT reply: {e:?}"))
+}
+
+/// What `scale pend` does with the pended requests.
+enum Teardown<'a> {
+    /// Close the handle they were issued on.
+    Close,
+    /// Run `WSKCTL driver stop --name NAME` with the handle open (the driver unloads under
+    /// them), then close the handle.
+    Unload { wskctl: &'a str, service: &'a str },
+}
+
+/// `scale pend close|unload RECV_IDS SINK SENDS [WSKCTL SERVICE]`: one handle pends a RECV on
+/// every endpoint of RECV_IDS (`FIRST+COUNT`: existing endpoints of the caller's user, e.g.
+/// detached connections to a peer that sends nothing; or `new:COUNT@ADDR`: COUNT new
+/// connections to ADDR), and a SEND of 4 MiB on each of SENDS new connections to SINK (a peer
+/// that does not read); each must stay pended. Then the teardown; every request must complete
+/// within 30 s. Prints one JSON line: how many pended, the statuses, the time from the
+/// teardown's start to the last completion (and for an unload, how long `driver stop` took).
+pub(crate) fn pend(
+    mode: &str,
+    recv_ids: &str,
+    sink: SocketAddr,
+    sends: usize,
+    rest: &[&str],
+) -> Result<String, String> {
+    let teardown = match (mode, rest) {
+        ("close", []) => Teardown::Close,
+        ("unload", [wskctl, service]) => Teardown::Unload { wskctl, service },
+        _ => {
+            return Err(
+                "usage: scale pend close|unload RECV_IDS SINK SENDS [WSKCTL SERVICE]".into(),
+            )
+        }
+    };
+    let handle = Handle::open(USER_DEVICE_PATH).map_err(|e| format!("open: {e}"))?;
+    let ids: Vec<u64> = if let Some(new) = recv_ids.strip_prefix("new:") {
+        let (count, addr) = new.split_once('@').ok_or("new:COUNT@ADDR")?;
+        let count: usize = count.parse().map_err(|_| "new:COUNT@ADDR")?;
+        let addr: SocketAddr = addr.parse().map_err(|_| "new:COUNT@ADDR")?;
+        (0..count)
+            .map(|_| connect_one(&handle, addr).map(|id| id.0))
+            .collect::<Result<_, _>>()?
+    } else {
+        let (first, count) = recv_ids.split_once('+').ok_or("FIRST+COUNT")?;
+        let first: u64 = first.parse().map_err(|_| "FIRST+COUNT")?;
+        let count: u64 = count.parse().map_err(|_| "FIRST+COUNT")?;
+        (first..first.saturating_add(count)).collect()
+    };
+    let mut in_flight = Vec::new();
+    for id in &ids {
+        let planned = Planned {
+            code: IoctlCode::RECV.0,
+            input: protocol::encode_recv(protocol::EndpointId(*id), DATA_TIMEOUT_MS, 64).to_vec(),
+            output_len: 64,
+            how: "scale".into(),
+        };
+        in_flight.push(pend_one(&handle, planned, 0).map_err(|e| format!("RECV on {id}: {e}"))?);
+    }
+    let recvs = in_flight.len();
+    for _ in 0..sends {
+        let id = connect_one(&handle, sink)?;
+        let planned = Planned {
+            code: IoctlCode::SEND.0,
+            input: protocol::encode_send(id, DATA_TIMEOUT_MS, BLOCKED_SEND).to_vec(),
+            output_len: BLOCKED_SEND as usize,
+            how: "scale".into(),
+        };
+        in_flight
+            .push(pend_one(&handle, planned, 0x5a).map_err(|e| format!("SEND on {}: {e}", id.0))?);
+    }
+    // A SEND the peer's buffers could take would complete now: every one must still pend.
+    std::thread::sleep(Duration::from_millis(500));
+    if let Some(done) = in_flight
+        .iter_mut()
+        .find_map(|r| r.poll().then_some(r.result))
+    {
+        return Err(format!(
+            "a request completed before the teardown: {:?}",
+            done.map(|(status, n)| (status_name(status), n))
+        ));
+    }
+    let pended = in_flight.len();
+    let started = Instant::now();
+    let mut stop_ms = None;
+    let mut handle = Some(handle);
+    match teardown {
+        Teardown::Close => {
+            if let Some(handle) = handle.take() {
+                handle.close();
+            }
+        }
+        Teardown::Unload { wskctl, service } => {
+            let out = std::process::Command::new(wskctl)
+                .args(["driver", "stop", "--name", service])
+                .output()
+                .map_err(|e| format!("running {wskctl}: {e}"))?;
+            stop_ms = Some(started.elapsed().as_millis());
+            if !out.status.success() {
+                return Err(format!(
+                    "`wskctl driver stop` with {pended} requests pended: {} {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stdout).trim()
+                ));
+            }
+        }
+    }
+    let statuses = wait_all(&mut in_flight, started, pended)?;
+    let completed_ms = started.elapsed().as_millis();
+    drop(handle);
+    let list = status_list(&statuses);
+    Ok(format!(
+        "{{\"event\":\"scale\",\"mode\":\"pend-{mode}\",\"recvs\":{recvs},\"sends\":{sends},\
+         \"pended\":{pended},\"stop_ms\":{},\"completed_ms\":{completed_ms},\
+         \"statuses\":{{{list}}}}}",
+        stop_ms.map_or_else(|| "null".to_owned(), |ms| ms.to_string())
+    ))
+}
+
+/// Waits until every request of `in_flight` completed (at most [`LIMIT`] after `started`);
+/// returns how many ended with each status.
+#[allow(clippy::vec_box)] // boxed requests: their blocks must not move while pending
+fn wait_all(
+    in_flight: &mut Vec<Box<Request>>,
+    started: Instant,
+    pended: usize,
+) -> Result<std::collections::BTreeMap<u32, usize>, String> {
+    let mut statuses = std::collections::BTreeMap::<u32, usize>::new();
+    while !in_flight.is_empty() {
+        if started.elapsed() > LIMIT {
+            return Err(format!(
+                "{} of {pended} requests still pending 30 s after the teardown began",
+                in_flight.len()
+            ));
+        }
+        in_flight.retain_mut(|request| {
+            if request.poll() {
+                let status = request.result.map_or(u32::MAX, |(status, _)| status);
+                *statuses.entry(status).or_default() += 1;
+                false
+            } else {
+                true
+            }
+        });
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(statuses)
+}
+
+/// `"STATUS_X":n,...` for a JSON object.
+fn status_list(statuses: &std::collections::BTreeMap<u32, usize>) -> String {
+    let mut list = String::new();
+    for (status, n) in statuses {
+        let _ = write!(
+            list,
+            "{}\"{}\":{n}",
+            if list.is_empty() { "" } else { "," },
+            status_name(*status)
+        );
+    }
+    list
 }

@@ -7,6 +7,7 @@
 
 use std::ffi::c_void;
 use std::ptr;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use windows_sys::Wdk::System::IO::NtDeviceIoControlFile;
@@ -15,6 +16,9 @@ use windows_sys::Win32::Foundation::{
 };
 use windows_sys::Win32::Storage::FileSystem::{
     CreateFileW, FILE_ATTRIBUTE_NORMAL, FILE_FLAG_OVERLAPPED, OPEN_EXISTING,
+};
+use windows_sys::Win32::System::Memory::{
+    CreateFileMappingW, MapViewOfFile, OpenFileMappingW, FILE_MAP_ALL_ACCESS, PAGE_READWRITE,
 };
 use windows_sys::Win32::System::Threading::{CreateEventW, WaitForSingleObject};
 use windows_sys::Win32::System::IO::{CancelIoEx, IO_STATUS_BLOCK, OVERLAPPED};
@@ -241,5 +245,93 @@ impl Drop for Request {
         }
         // SAFETY: the event is owned and closed once, here.
         unsafe { CloseHandle(self.event) };
+    }
+}
+
+/// Counters shared between the fuzzer and a worker process it may kill (a named,
+/// page-file-backed mapping): the worker publishes what it has in flight, the parent reads
+/// it at the moment of the kill.
+///
+/// # Invariants
+/// `view` points at [`Counters::SLOTS`] zero-initialised, 8-aligned `u64`s of a mapping that
+/// stays mapped until this process exits (the view is never unmapped; `mapping` is owned).
+pub(crate) struct Counters {
+    mapping: HANDLE,
+    view: *const AtomicU64,
+}
+
+// SAFETY: the view is shared memory read and written only through atomics.
+unsafe impl Send for Counters {}
+// SAFETY: as above.
+unsafe impl Sync for Counters {}
+
+impl Counters {
+    /// Slots in the mapping.
+    pub(crate) const SLOTS: usize = 64;
+
+    /// Creates the mapping `name` (the parent, before starting the worker process).
+    pub(crate) fn create(name: &str) -> std::io::Result<Self> {
+        let wide: Vec<u16> = name.encode_utf16().chain(Some(0)).collect();
+        let size = u32::try_from(Self::SLOTS * 8).unwrap_or(u32::MAX);
+        // SAFETY: `wide` is NUL-terminated and outlives the call; an invalid file handle asks
+        // for page-file backing; no security attributes.
+        let mapping = unsafe {
+            CreateFileMappingW(
+                INVALID_HANDLE_VALUE,
+                ptr::null(),
+                PAGE_READWRITE,
+                0,
+                size,
+                wide.as_ptr(),
+            )
+        };
+        Self::map(mapping)
+    }
+
+    /// Opens the mapping `name` the parent created (the worker process).
+    pub(crate) fn open(name: &str) -> std::io::Result<Self> {
+        let wide: Vec<u16> = name.encode_utf16().chain(Some(0)).collect();
+        // SAFETY: `wide` is NUL-terminated and outlives the call.
+        let mapping = unsafe { OpenFileMappingW(FILE_MAP_ALL_ACCESS, 0, wide.as_ptr()) };
+        Self::map(mapping)
+    }
+
+    fn map(mapping: HANDLE) -> std::io::Result<Self> {
+        if mapping.is_null() {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: `mapping` is a valid file-mapping handle of SLOTS * 8 bytes.
+        let view = unsafe { MapViewOfFile(mapping, FILE_MAP_ALL_ACCESS, 0, 0, Self::SLOTS * 8) };
+        if view.Value.is_null() {
+            let err = std::io::Error::last_os_error();
+            // SAFETY: the handle is owned and closed once, here.
+            unsafe { CloseHandle(mapping) };
+            return Err(err);
+        }
+        // INVARIANT: a fresh page-file mapping is zeroed and page-aligned, and the view is
+        // never unmapped.
+        Ok(Self {
+            mapping,
+            view: view.Value.cast::<AtomicU64>().cast_const(),
+        })
+    }
+
+    /// Slot `index`, if there is one.
+    pub(crate) fn slot(&self, index: usize) -> Option<&AtomicU64> {
+        if index >= Self::SLOTS {
+            return None;
+        }
+        let slot = self.view.wrapping_add(index);
+        // SAFETY: `index` is within the view (checked above), which stays mapped and holds
+        // aligned u64s (type invariant); only atomics access it.
+        Some(unsafe { &*slot })
+    }
+}
+
+impl Drop for Counters {
+    fn drop(&mut self) {
+        // The view stays mapped (a killed worker may be read after its end); the handle goes.
+        // SAFETY: the handle is owned and closed once, here.
+        unsafe { CloseHandle(self.mapping) };
     }
 }

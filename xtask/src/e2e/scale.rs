@@ -3,7 +3,9 @@
 //! 64 endpoints and 32 pended requests, spread them over several handles of one process:
 //! `wskrs-fuzz.exe scale`, tests/fuzz/src/scale.rs); and the driver's limits raised through
 //! its registry parameters to hold 10,000 idle connections in an in-kernel listener and 1,000
-//! user-driven ones (issue 11's scale item).
+//! user-driven ones (issue 11's scale item), with, under those raised limits, a handle closed
+//! with 416 data requests pended and the unload with 1,000 connections open and 1,016 data
+//! requests pended (`wskrs-fuzz.exe scale pend`).
 
 use std::time::Duration;
 
@@ -163,14 +165,16 @@ fn applied_limits(cx: &Ctx<'_>) -> Result<(Value, Value)> {
     Ok((stats, limits))
 }
 
-/// The driver's limits come from its registry parameters: with `MaxEndpoints` 2048 and
-/// `EndpointsPerHandle` 1500 (set by `wskctl driver parameters`, read when the driver loads),
-/// one handle opens 1,000 user-driven connections to a Linux echo server, an in-kernel echo
-/// listener with `--max-connections 10000` serves 10,000 idle Linux clients (each echoes a
-/// byte when connected and again after all are held), the memory per idle connection is
-/// measured from HELD, the clients go and the sessions end, and the driver unloads within 5 s
-/// with the 1,000 connections open. The parameters are then removed: the reloaded driver
-/// applies the defaults again.
+/// The driver's limits come from its registry parameters: with `MaxEndpoints` 2048,
+/// `EndpointsPerHandle` 1500, `PendedRequestsPerHandle` 2048 and `LockedBytesPerHandle` 128
+/// MiB (set by `wskctl driver parameters`, read when the driver loads), one handle opens 1,000
+/// user-driven connections to a Linux echo server, an in-kernel echo listener with
+/// `--max-connections 10000` serves 10,000 idle Linux clients (each echoes a byte when
+/// connected and again after all are held), the memory per idle connection is measured from
+/// HELD, the clients go and the sessions end; a handle is closed with 416 data requests
+/// pended ([`close_with_pended_data`]), and the driver unloads within 5 s with the 1,000
+/// connections open and 1,016 data requests pended ([`unload_with_connections_open`]). The
+/// parameters are then removed: the reloaded driver applies the defaults again.
 pub(super) fn limits_from_parameters_hold_thousands(cx: &Ctx<'_>) -> Result<()> {
     reload_with_parameters(
         cx,
@@ -179,19 +183,35 @@ pub(super) fn limits_from_parameters_hold_thousands(cx: &Ctx<'_>) -> Result<()> 
             "MaxEndpoints=2048",
             "--set",
             "EndpointsPerHandle=1500",
+            "--set",
+            "PendedRequestsPerHandle=2048",
+            "--set",
+            "LockedBytesPerHandle=134217728",
         ],
     )?;
     let result = hold_thousands(cx);
     // Back to the defaults whatever happened.
     let restored = reload_with_parameters(
         cx,
-        &["--unset", "MaxEndpoints", "--unset", "EndpointsPerHandle"],
+        &[
+            "--unset",
+            "MaxEndpoints",
+            "--unset",
+            "EndpointsPerHandle",
+            "--unset",
+            "PendedRequestsPerHandle",
+            "--unset",
+            "LockedBytesPerHandle",
+        ],
     );
     result?;
     restored?;
     let (_, limits) = applied_limits(cx)?;
     ensure!(
-        json_u64(&limits, "max_endpoints")? == 4_096 && json_u64(&limits, "quota_endpoints")? == 64,
+        json_u64(&limits, "max_endpoints")? == 4_096
+            && json_u64(&limits, "quota_endpoints")? == 64
+            && json_u64(&limits, "quota_pended")? == 32
+            && json_u64(&limits, "quota_locked_bytes")? == 16 << 20,
         "after removing the parameters the driver applies {limits}, expected the defaults"
     );
     Ok(())
@@ -202,18 +222,145 @@ fn hold_thousands(cx: &Ctx<'_>) -> Result<()> {
     ensure!(
         json_u64(&limits, "max_endpoints")? == 2_048
             && json_u64(&limits, "quota_endpoints")? == 1_500
-            && json_u64(&limits, "max_connections_per_listener")? == 16_384,
+            && json_u64(&limits, "max_connections_per_listener")? == 16_384
+            && json_u64(&limits, "quota_pended")? == 2_048
+            && json_u64(&limits, "quota_locked_bytes")? == 128 << 20,
         "the driver applies {limits}, not the parameters set"
     );
-    let connected_ms = user_driven_connections(cx)?;
+    // The echo server lives until the unload: its connections must stay open (a RECV on a
+    // connection it closed would end at once).
+    let (_server, port) = crate::peers::echo_server(cx.layout, "scale-echo-server")?;
+    let (connected_ms, first_id) = user_driven_connections(cx, port)?;
     idle_connections(cx, connected_ms)?;
-    unload_with_connections_open(cx)
+    let (mut sink, sink_port) = holding_sink(cx)?;
+    close_with_pended_data(cx, port, sink_port)?;
+    let unloaded = unload_with_connections_open(cx, first_id, sink_port);
+    // The held SENDs' connections are gone with the driver; the sink may go.
+    let _ = sink.send_line("release");
+    unloaded
+}
+
+/// A Linux peer that accepts and reads nothing (`sink_server.py --hold`, 64 KiB receive
+/// buffers): SENDs to it stay pended.
+fn holding_sink(cx: &Ctx<'_>) -> Result<(crate::peers::Peer, u16)> {
+    let mut sink = crate::peers::Peer::spawn(
+        cx.layout,
+        "sink_server.py",
+        "scale-holding-sink",
+        &[
+            "--host".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            "0".into(),
+            "--hold".into(),
+        ],
+    )?;
+    let ready = sink.wait_event("listening", Duration::from_secs(10))?;
+    let port = u16::try_from(json_u64(&ready, "port")?).context("the sink's port")?;
+    Ok((sink, port))
+}
+
+/// Connections of [`close_with_pended_data`], each with a RECV pended.
+const CLOSE_RECVS: u64 = 400;
+/// SENDs to a peer that does not read, pended beside the RECVs (at the close and the unload).
+const HELD_SENDS: u64 = 16;
+
+/// Statuses a pended data request may end with when its handle closes or the driver unloads
+/// under it: cancelled, or its socket closed under it (the provider's words for that).
+const TEARDOWN_STATUSES: &[&str] = &[
+    "STATUS_CANCELLED",
+    "STATUS_CONNECTION_ABORTED",
+    "STATUS_LOCAL_DISCONNECT",
+    "STATUS_FILE_CLOSED",
+];
+
+/// Checks a `scale pend` report: every request pended, every one completed with a teardown
+/// status within 5 s. Returns the time to the last completion.
+fn check_pended(report: &Value, recvs: u64, what: &str) -> Result<Duration> {
+    ensure!(
+        json_u64(report, "recvs")? == recvs && json_u64(report, "pended")? == recvs + HELD_SENDS,
+        "not every RECV and SEND pended: {report}"
+    );
+    let statuses = report["statuses"]
+        .as_object()
+        .context("no statuses in the report")?;
+    let other: Vec<&String> = statuses
+        .keys()
+        .filter(|k| !TEARDOWN_STATUSES.contains(&k.as_str()))
+        .collect();
+    ensure!(
+        other.is_empty(),
+        "pended requests ended with {other:?} at {what} (expected {TEARDOWN_STATUSES:?}): {report}"
+    );
+    let took = Duration::from_millis(json_u64(report, "completed_ms")?);
+    ensure!(
+        took < TEARDOWN_LIMIT,
+        "the pended requests completed {} after {what} began (limit 5 s): {report}",
+        fmt_duration(took)
+    );
+    Ok(took)
+}
+
+/// Runs `wskrs-fuzz.exe scale pend ARGS`; returns its JSON line.
+fn scale_pend(cx: &Ctx<'_>, args: &[&str]) -> Result<Value> {
+    let exe = crate::fuzz::build_fuzzer(cx.layout)?;
+    let exe = exe.to_str().context("the fuzzer's path is not UTF-8")?;
+    let mut full = vec![exe, "scale", "pend"];
+    full.extend_from_slice(args);
+    let out = cx.wine.run("wine", &full, Duration::from_secs(300))?;
+    ensure!(
+        out.success(),
+        "wskrs-fuzz scale pend {}: {}",
+        args.join(" "),
+        out.combined().trim()
+    );
+    parse_json_output(&out.stdout)
+}
+
+/// A handle closed with hundreds of data requests in flight: 400 new connections to the
+/// echo server with a RECV pended on each and 16 to a peer that does not read with a 4 MiB
+/// SEND pended on each, all on one handle, which is closed; every request completes within
+/// 5 s with a teardown status, and HELD comes back to what it was before.
+fn close_with_pended_data(cx: &Ctx<'_>, echo_port: u16, sink_port: u16) -> Result<()> {
+    let (open_before, held_before) = crate::e2e::held::now(cx.wine)?;
+    let report = scale_pend(
+        cx,
+        &[
+            "close",
+            &format!("new:{CLOSE_RECVS}@127.0.0.1:{echo_port}"),
+            &format!("127.0.0.1:{sink_port}"),
+            &HELD_SENDS.to_string(),
+        ],
+    )?;
+    let took = check_pended(&report, CLOSE_RECVS, "the handle's close")?;
+    // Closes are partly asynchronous: give the sockets a moment to go.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (open, held) = loop {
+        let (open, held) = crate::e2e::held::now(cx.wine)?;
+        if (open == open_before && held == held_before) || std::time::Instant::now() >= deadline {
+            break (open, held);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    ensure!(
+        open == open_before && held == held_before,
+        "after the close: {open} endpoints open (before {open_before}), HELD {held} (before \
+         {held_before})"
+    );
+    crate::util::say(&format!(
+        "  a handle closed with {} pended data requests ({CLOSE_RECVS} RECVs, {HELD_SENDS} \
+         SENDs of 4 MiB to a peer that does not read): all completed {} after the close \
+         ({}); HELD back to {held_before}",
+        json_u64(&report, "pended")?,
+        fmt_duration(took),
+        report["statuses"]
+    ));
+    Ok(())
 }
 
 /// 1,000 user-driven connections on one handle, detached and left open; data on the first
-/// and the last. Returns the milliseconds the connects took.
-fn user_driven_connections(cx: &Ctx<'_>) -> Result<u64> {
-    let (_server, port) = crate::peers::echo_server(cx.layout, "scale-echo-server")?;
+/// and the last. Returns the milliseconds the connects took and the first connection's id.
+fn user_driven_connections(cx: &Ctx<'_>, port: u16) -> Result<(u64, u64)> {
     let exe = crate::fuzz::build_fuzzer(cx.layout)?;
     let exe = exe.to_str().context("the fuzzer's path is not UTF-8")?;
     let out = cx.wine.run(
@@ -253,7 +400,7 @@ fn user_driven_connections(cx: &Ctx<'_>) -> Result<u64> {
             got.combined()
         );
     }
-    json_u64(&report, "connected_ms")
+    Ok((json_u64(&report, "connected_ms")?, first))
 }
 
 /// 10,000 idle connections served by one in-kernel listener, checked, measured, closed.
@@ -330,20 +477,42 @@ fn idle_connections(cx: &Ctx<'_>, connected_ms: u64) -> Result<()> {
     close(cx.wine, listener)
 }
 
-/// Unload with the 1,000 user-driven connections open, then load again.
-fn unload_with_connections_open(cx: &Ctx<'_>) -> Result<()> {
-    let stop = cx.wine.wskctl_ok(
-        &["driver", "stop", "--name", SERVICE],
-        Duration::from_secs(60),
+/// Unload with the 1,000 user-driven connections open and requests pended: a process's
+/// handle pends a RECV on each of them and a 4 MiB SEND on each of 16 connections to a peer
+/// that does not read, then runs `wskctl driver stop` with its handle open; the unload takes
+/// under 5 s and every pended request completes within 5 s with a teardown status. Then the
+/// driver loads again. (The counters die with the unloaded driver: the clean reload and the
+/// completions are what this checks, not HELD.)
+fn unload_with_connections_open(cx: &Ctx<'_>, first_id: u64, sink_port: u16) -> Result<()> {
+    let wskctl = crate::util::wine_path(&cx.layout.wskctl_exe())?;
+    let report = scale_pend(
+        cx,
+        &[
+            "unload",
+            &format!("{first_id}+{USER_CONNECTIONS}"),
+            &format!("127.0.0.1:{sink_port}"),
+            &HELD_SENDS.to_string(),
+            &wskctl,
+            SERVICE,
+        ],
     )?;
+    let took = check_pended(&report, USER_CONNECTIONS, "the unload")?;
+    let stop = Duration::from_millis(json_u64(&report, "stop_ms")?);
     ensure!(
-        stop.elapsed < TEARDOWN_LIMIT,
-        "`wskctl driver stop` took {} with {USER_CONNECTIONS} connections open (limit 5 s)",
-        fmt_duration(stop.elapsed)
+        stop < TEARDOWN_LIMIT,
+        "`wskctl driver stop` took {} with {USER_CONNECTIONS} connections open and requests \
+         pended (limit 5 s)",
+        fmt_duration(stop)
     );
     crate::util::say(&format!(
-        "  the driver unloaded in {} with {USER_CONNECTIONS} connections open",
-        fmt_duration(stop.elapsed)
+        "  the driver unloaded in {} with {} connections open and {} requests pended \
+         ({USER_CONNECTIONS} RECVs, {HELD_SENDS} SENDs of 4 MiB to a peer that does not read); \
+         all completed {} after the stop began ({})",
+        fmt_duration(stop),
+        USER_CONNECTIONS + HELD_SENDS,
+        json_u64(&report, "pended")?,
+        fmt_duration(took),
+        report["statuses"]
     ));
     cx.wine
         .wskctl_ok(&["driver", "start", "--name", SERVICE], WSKCTL_TIMEOUT)?;
