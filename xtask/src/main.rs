@@ -220,6 +220,12 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
             };
             wine::wskctl_passthrough(&layout, rest)
         }
+        // Not in the usage: run by the e2e case network_namespace_faults inside
+        // `unshare --net` (xtask/src/e2e/netns.rs).
+        e2e::netns::CHILD_COMMAND => {
+            no_args(command, rest)?;
+            e2e::netns::child(&layout)
+        }
         "down" | "clean-prefix" => {
             no_args(command, rest)?;
             if command == "down" {

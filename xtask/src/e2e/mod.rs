@@ -24,6 +24,7 @@ pub(crate) mod held;
 mod helpers;
 pub(crate) mod host;
 mod isolation;
+pub(crate) mod netns;
 mod options;
 mod pipeline;
 mod resolve;
@@ -59,8 +60,6 @@ struct Ctx<'a> {
     /// The WSK provider of the run (what a case may expect after a cancelled request).
     provider: Provider,
     /// The driver shell of the run.
-    #[allow(dead_code)]
-    // no case depends on the shell today (see shell::only_one_shell_passes)
     shell: Shell,
 }
 
@@ -332,6 +331,13 @@ const CASES: &[CaseDef] = &[
             Need::Disconnect,
             Need::SocketOptions,
         ],
+    ),
+    // A Wine session of its own inside a network namespace: packet loss and cut links by
+    // nftables (netns.rs).
+    case(
+        "network_namespace_faults",
+        netns::network_namespace_faults,
+        &[],
     ),
     case(
         "unload_with_open_endpoints",
