@@ -153,6 +153,17 @@ pub(super) fn network_namespace_faults(cx: &Ctx<'_>) -> Result<()> {
          output: {})",
         cx.layout.in_namespace().wine_log().display()
     );
+    // The rules never reached the suite's own namespace (a read-only listing).
+    let here = Command::new("nft")
+        .args(["list", "table", "inet", TABLE])
+        .stdin(Stdio::null())
+        .output()
+        .context("running nft (run `cargo xtask setup`)")?;
+    ensure!(
+        !here.status.success(),
+        "the nftables table {TABLE} exists in the suite's network namespace {outer}: {}",
+        String::from_utf8_lossy(&here.stdout).trim()
+    );
     Ok(())
 }
 
