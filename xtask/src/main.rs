@@ -128,6 +128,7 @@ fn main() -> ExitCode {
     }
 }
 
+#[allow(clippy::too_many_lines, reason = "one arm per command")]
 fn run(args: &[OsString]) -> Result<ExitCode> {
     let Some(command) = args.first() else {
         println!("{USAGE}");

@@ -86,17 +86,19 @@ enum Cell {
 }
 
 impl Cell {
-    const ALL: [Self; 4] = [Self::LossEcho, Self::LossStream, Self::Cut, Self::CutRestored];
+    const ALL: [Self; 4] = [
+        Self::LossEcho,
+        Self::LossStream,
+        Self::Cut,
+        Self::CutRestored,
+    ];
 
     fn label(self) -> String {
         match self {
             Self::LossEcho => format!("{LOSS_PERCENT}% loss: echo service, Linux client"),
             Self::LossStream => format!("{LOSS_PERCENT}% loss: stream-send to Linux sink"),
             Self::Cut => "link cut: all dropped, no FIN/RST".to_owned(),
-            Self::CutRestored => format!(
-                "link cut {} ms, then restored",
-                CUT_FOR.as_millis()
-            ),
+            Self::CutRestored => format!("link cut {} ms, then restored", CUT_FOR.as_millis()),
         }
     }
 
@@ -113,8 +115,7 @@ impl Cell {
             ),
             Self::Cut => "recv 1 s / send 4 MiB 1 s / recv 300 ms, peer's data dropped".to_owned(),
             Self::CutRestored => {
-                "recv --exact 5 (10 s) pending across the cut / send --text / send 1 MiB"
-                    .to_owned()
+                "recv --exact 5 (10 s) pending across the cut / send --text / send 1 MiB".to_owned()
             }
         }
     }
@@ -202,7 +203,9 @@ fn wait_child(child: &mut Child) -> Result<ExitStatus> {
 /// session in `target/wine/netns`, the driver loaded, the cells, the driver unloaded.
 pub(crate) fn child(layout: &Layout) -> Result<ExitCode> {
     let outer = std::env::var(OUTER_ENV).with_context(|| {
-        format!("{OUTER_ENV} is not set: this command is run by the e2e case network_namespace_faults")
+        format!(
+            "{OUTER_ENV} is not set: this command is run by the e2e case network_namespace_faults"
+        )
     })?;
     let inner = netns_of("self")?;
     ensure!(
@@ -223,7 +226,10 @@ pub(crate) fn child(layout: &Layout) -> Result<ExitCode> {
     crate::provider::set_verify(verify);
     let session = Session::start(&layout, &built)?;
     if let Some(took) = session.prefix_created {
-        say(&format!("netns: created the prefix in {}", fmt_duration(took)));
+        say(&format!(
+            "netns: created the prefix in {}",
+            fmt_duration(took)
+        ));
     }
     let loaded = session.wine.load_driver();
     let result = match loaded {
@@ -321,30 +327,35 @@ fn run_tool(program: &str, args: &[&str]) -> Result<String> {
 
 /// The cells' nftables table: an `input` chain whose rules drop packets of one port.
 /// Dropping it deletes the table (the namespace dies with the child anyway).
-struct Rules;
+struct Rules {
+    table: &'static str,
+}
 
 impl Rules {
     fn new() -> Result<Self> {
-        run_tool("nft", &["add", "table", "inet", TABLE])?;
+        let rules = Self { table: TABLE };
+        run_tool("nft", &["add", "table", "inet", rules.table])?;
         run_tool(
             "nft",
             &[
                 "add",
                 "chain",
                 "inet",
-                TABLE,
+                rules.table,
                 "input",
                 "{ type filter hook input priority 0; policy accept; }",
             ],
         )?;
-        Ok(Self)
+        Ok(rules)
     }
 
     /// Adds `MATCH counter drop` for packets to and from `port`.
     fn drop_port(&self, port: u16, matching: &[&str]) -> Result<()> {
         let port = port.to_string();
         for way in ["dport", "sport"] {
-            let mut args = vec!["add", "rule", "inet", TABLE, "input", "tcp", way, &port];
+            let mut args = vec![
+                "add", "rule", "inet", self.table, "input", "tcp", way, &port,
+            ];
             args.extend_from_slice(matching);
             args.extend_from_slice(&["counter", "drop"]);
             run_tool("nft", &args)?;
@@ -365,7 +376,7 @@ impl Rules {
 
     /// Packets the rules dropped so far (their counters).
     fn dropped(&self) -> Result<u64> {
-        let listing = run_tool("nft", &["list", "chain", "inet", TABLE, "input"])?;
+        let listing = run_tool("nft", &["list", "chain", "inet", self.table, "input"])?;
         let mut total = 0u64;
         for line in listing.lines() {
             let mut words = line.split_whitespace();
@@ -386,14 +397,14 @@ impl Rules {
     /// Removes every rule (the link is whole again); returns what they had dropped.
     fn clear(&self) -> Result<u64> {
         let dropped = self.dropped()?;
-        run_tool("nft", &["flush", "chain", "inet", TABLE, "input"])?;
+        run_tool("nft", &["flush", "chain", "inet", self.table, "input"])?;
         Ok(dropped)
     }
 }
 
 impl Drop for Rules {
     fn drop(&mut self) {
-        let _ = run_tool("nft", &["delete", "table", "inet", TABLE]);
+        let _ = run_tool("nft", &["delete", "table", "inet", self.table]);
     }
 }
 
@@ -410,7 +421,12 @@ fn cells(cx: &Ctx<'_>) -> Result<()> {
     let rules = Rules::new()?;
     say(&format!(
         "{:<13} {:<36} {:<52} {:<28} {:<10} {:<9} {}",
-        "network", "fault (nftables, netns)", "outcome", "LIST state/last", "bystander", "HELD",
+        "network",
+        "fault (nftables, netns)",
+        "outcome",
+        "LIST state/last",
+        "bystander",
+        "HELD",
         "dropped"
     ));
     let mut failures = Vec::new();
@@ -537,8 +553,7 @@ fn loss_echo(cx: &Ctx<'_>, rules: &Rules, opened: &mut Vec<u64>) -> Result<Seen>
     let got = sha256_hex(&back);
     ensure!(
         got == sent,
-        "the echo differs: sha256 {got}, sent {sent} ({} bytes)",
-        LOSS_BYTES
+        "the echo differs: sha256 {got}, sent {sent} ({LOSS_BYTES} bytes)"
     );
     Ok(Seen {
         outcome: format!(
@@ -609,14 +624,14 @@ fn loss_stream(cx: &Ctx<'_>, rules: &Rules) -> Result<Seen> {
 
 /// A connection from the driver to a Linux peer on this thread's side, checked to carry data
 /// (`up` from the peer); returns its id, the peer's stream and the peer's port.
-fn connected_peer(
-    cx: &Ctx<'_>,
-    opened: &mut Vec<u64>,
-) -> Result<(u64, TcpStream, u16)> {
+fn connected_peer(cx: &Ctx<'_>, opened: &mut Vec<u64>) -> Result<(u64, TcpStream, u16)> {
     let listener = TcpListener::bind((LOOPBACK4, 0)).context("binding the peer")?;
     let port = listener.local_addr()?.port();
-    let id = open(cx.wine, &["tcp", "connect", &at(LOOPBACK4, port), "--detach"])?
-        .map_err(|s| anyhow::anyhow!("connecting to the peer: {s}"))?;
+    let id = open(
+        cx.wine,
+        &["tcp", "connect", &at(LOOPBACK4, port), "--detach"],
+    )?
+    .map_err(|s| anyhow::anyhow!("connecting to the peer: {s}"))?;
     opened.push(id);
     // The connection is established: accept returns at once.
     listener.set_nonblocking(true)?;
@@ -646,17 +661,17 @@ fn connected_peer(
 
 /// `wskctl recv ID --max 16 --timeout-ms MS`: `ok`, `EOF` or the status.
 fn recv(cx: &Ctx<'_>, id: &str, deadline_ms: &str) -> Result<Attempt> {
-    Ok(
-        wskctl(cx.wine, &["recv", id, "--max", "16", "--timeout-ms", deadline_ms])?.and_then(
-            |text| {
-                if text.contains("peer closed") {
-                    Err("EOF".to_owned())
-                } else {
-                    Ok(())
-                }
-            },
-        ),
-    )
+    Ok(wskctl(
+        cx.wine,
+        &["recv", id, "--max", "16", "--timeout-ms", deadline_ms],
+    )?
+    .and_then(|text| {
+        if text.contains("peer closed") {
+            Err("EOF".to_owned())
+        } else {
+            Ok(())
+        }
+    }))
 }
 
 /// Cell `Cut`: the link of a connected endpoint cut while the peer's data is in flight: a
@@ -680,7 +695,14 @@ fn cut(
     attempts.push(
         wskctl(
             cx.wine,
-            &["send", &ids, "--file", &windows_path(&big), "--timeout-ms", "1000"],
+            &[
+                "send",
+                &ids,
+                "--file",
+                &windows_path(&big),
+                "--timeout-ms",
+                "1000",
+            ],
         )?
         .map(drop),
     );
@@ -777,7 +799,14 @@ fn cut_restored(
     attempts.push(
         wskctl(
             cx.wine,
-            &["send", &ids, "--file", &windows_path(&big), "--timeout-ms", "10000"],
+            &[
+                "send",
+                &ids,
+                "--file",
+                &windows_path(&big),
+                "--timeout-ms",
+                "10000",
+            ],
         )?
         .map(drop),
     );
