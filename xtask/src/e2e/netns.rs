@@ -93,6 +93,31 @@ impl Cell {
         Self::CutRestored,
     ];
 
+    /// Why the cell cannot run with `provider`, if it cannot.
+    const fn not_with(self, provider: Provider) -> Option<&'static str> {
+        match (self, provider) {
+            // Seen in 4 of 19 runs (WDM shell): the driver host deadlocked, every later wskctl call hung
+            // and the spinning threads took the CPU (docs/reliability.md, *Network faults in
+            // a namespace of our own*, finding).
+            (Self::LossStream, Provider::Wine) => Some(
+                "Wine's netio completes a send while it holds its socket's lock, and the \
+                 driver starts the next send while it holds its endpoint table's lock: \
+                 under loss the two deadlock (docs/reliability.md, open finding)",
+            ),
+            _ => None,
+        }
+    }
+
+    /// The cell's name for `WSKRS_NETNS_CELLS`.
+    const fn kind(self) -> &'static str {
+        match self {
+            Self::LossEcho => "loss-echo",
+            Self::LossStream => "loss-stream",
+            Self::Cut => "cut",
+            Self::CutRestored => "cut-restored",
+        }
+    }
+
     fn label(self) -> String {
         match self {
             Self::LossEcho => format!("{LOSS_PERCENT}% loss: echo service, Linux client"),
@@ -430,7 +455,26 @@ fn cells(cx: &Ctx<'_>) -> Result<()> {
         "dropped"
     ));
     let mut failures = Vec::new();
-    for cell in Cell::ALL {
+    // A developer's shortcut: WSKRS_NETNS_CELLS=loss-stream,cut runs only those cells.
+    let only = std::env::var("WSKRS_NETNS_CELLS").ok();
+    let chosen = |cell: Cell| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|k| k.trim() == cell.kind()))
+    };
+    let mut ran = 0;
+    let mut skipped = Vec::new();
+    for cell in Cell::ALL.into_iter().filter(|c| chosen(*c)) {
+        if let Some(reason) = cell.not_with(cx.provider) {
+            say(&format!(
+                "{:<13} {:<36} SKIP with provider `{}`: {reason}",
+                "netns tcp",
+                cell.label(),
+                cx.provider.name()
+            ));
+            skipped.push(cell.kind());
+            continue;
+        }
+        ran += 1;
         let result = frame(cx, &rules, cell);
         // Whatever happened, the next cell starts with a whole link.
         let cleared = rules.clear();
@@ -455,11 +499,17 @@ fn cells(cx: &Ctx<'_>) -> Result<()> {
         }
     }
     say(&format!(
-        "network faults in a namespace [{}, {}]: {} cells, {} failed; cells drive: {}",
+        "network faults in a namespace [{}, {}]: {ran} cells, {} failed, {} skipped (not \
+         counted: {}); cells drive: {}",
         cx.shell.name(),
         cx.provider.name(),
-        Cell::ALL.len(),
         failures.len(),
+        skipped.len(),
+        if skipped.is_empty() {
+            "-".to_owned()
+        } else {
+            skipped.join(", ")
+        },
         Cell::ALL
             .iter()
             .map(|c| format!("{} = {}", c.label(), c.drive()))
@@ -487,11 +537,20 @@ fn frame(cx: &Ctx<'_>, rules: &Rules, cell: Cell) -> Result<(Seen, String, u64)>
         Cell::Cut => cut(cx, rules, &mut opened, &mut peers),
         Cell::CutRestored => cut_restored(cx, rules, &mut opened, &mut peers),
     };
-    let listed_state = match &run {
-        Ok(Seen {
-            affected: Some(id), ..
-        }) => listed(cx.wine, *id)?,
-        _ => "-".to_owned(),
+    let seen = match run {
+        Ok(seen) => seen,
+        Err(err) => {
+            // The cell's own failure is the one to report; clean up as far as possible.
+            for id in opened {
+                let _ = super::helpers::close(cx.wine, id);
+            }
+            let _ = super::helpers::close(cx.wine, bystander.id);
+            return Err(err);
+        }
+    };
+    let listed_state = match seen.affected {
+        Some(id) => listed(cx.wine, id)?,
+        None => "-".to_owned(),
     };
     let serves = bystander.serves(Duration::from_secs(10));
     let mut closes = Vec::new();
@@ -504,7 +563,6 @@ fn frame(cx: &Ctx<'_>, rules: &Rules, cell: Cell) -> Result<(Seen, String, u64)>
     let still_dropping = rules.dropped()?;
     super::helpers::close(cx.wine, bystander.id)?;
     drop(peers);
-    let seen = run?;
     let dropped = still_dropping.saturating_add(seen.dropped);
     ensure!(
         closes.is_empty(),
