@@ -99,7 +99,8 @@ Other commands:
   up                 prepare the prefix, load the driver and keep it loaded
   wskctl -- ARGS...  run wskctl.exe in the prefix (after `up`); passes its exit code
   down               stop and uninstall the driver, stop Wine
-  clean-prefix       stop Wine and delete the Wine prefix (target/wine/prefix)
+  clean-prefix       stop Wine and delete the Wine prefixes (target/wine/prefix, and
+                     target/wine/netns/prefix of the network-namespace e2e case)
 
 WSK provider: `--provider wskrs` (or WSKRS_PROVIDER=wskrs) on up/e2e/test/demo/bench (and
 examples/run-driver) loads the project's own netio.sys (tests/wsk-provider) instead of Wine's

@@ -10,8 +10,9 @@
 //! feature they cover: `driver` (load, INFO, malformed requests, unload), `endpoints`,
 //! `tcp`, `udp`, `services`, `options`, `security`, `secure` (the secure socket
 //! extensions), `resolve`, `stats`, `cancel`,
-//! `terminal` (`wskctl shell` in tmux), `selftest` and `scale` (teardown of hundreds of
-//! sockets and pended requests); `abi` spells out the documented IOCTL
+//! `terminal` (`wskctl shell` in tmux), `selftest`, `scale` (teardown of hundreds of
+//! sockets and pended requests), `faults` (the fault matrix) and `netns` (packet loss and cut
+//! links in a network namespace of the suite's own); `abi` spells out the documented IOCTL
 //! ABI and `helpers` holds what several of them use. After each case that passed, `held`
 //! checks that what the driver's WSK library holds is back to its baseline (a leak fails it).
 
