@@ -40,6 +40,31 @@ impl Built {
     }
 }
 
+impl Built {
+    /// What an earlier [`build`] left, without building (a child xtask of the suite, whose
+    /// parent built just before).
+    pub(crate) fn existing(layout: &Layout) -> Result<Self> {
+        let built = Self {
+            driver_sys: layout.driver_sys(),
+            kmdf_sys: crate::kmdf::kmdf_sys(layout),
+            wskctl_exe: layout.wskctl_exe(),
+            shim_dll: layout.shim_dll(),
+            elapsed: Duration::ZERO,
+        };
+        for path in [
+            &built.driver_sys,
+            &built.kmdf_sys,
+            &built.wskctl_exe,
+            &built.shim_dll,
+        ] {
+            if !path.is_file() {
+                bail!("{} is missing: run `cargo xtask build`", path.display());
+            }
+        }
+        Ok(built)
+    }
+}
+
 fn cargo(layout: &Layout) -> Command {
     // Inside `cargo xtask`, CARGO names the cargo that started us (same toolchain).
     let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

@@ -51,6 +51,21 @@ impl Layout {
         })
     }
 
+    /// The same build with a Wine prefix, logs and scratch directory of their own under
+    /// `target/wine/netns`, for the Wine session that runs inside a network namespace (e2e
+    /// `network_namespace_faults`): a Wine program reaches the wineserver of its prefix
+    /// through a unix socket, which crosses namespaces, so only a prefix whose server was
+    /// started inside the namespace keeps the session's sockets there.
+    pub(crate) fn in_namespace(&self) -> Self {
+        let netns = self.target.join("wine").join("netns");
+        Self {
+            prefix: netns.join("prefix"),
+            logs: netns.join("logs"),
+            scratch: netns.join(format!("run-{}", std::process::id())),
+            ..self.clone()
+        }
+    }
+
     /// The prefix's `C:\windows\system32\drivers`, where drivers and the modules they
     /// import are installed.
     pub(crate) fn drivers_dir(&self) -> PathBuf {

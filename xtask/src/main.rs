@@ -102,7 +102,8 @@ Other commands:
   up                 prepare the prefix, load the driver and keep it loaded
   wskctl -- ARGS...  run wskctl.exe in the prefix (after `up`); passes its exit code
   down               stop and uninstall the driver, stop Wine
-  clean-prefix       stop Wine and delete the Wine prefix (target/wine/prefix)
+  clean-prefix       stop Wine and delete the Wine prefixes (target/wine/prefix, and
+                     target/wine/netns/prefix of the network-namespace e2e case)
 
 WSK provider: `--provider wskrs` (or WSKRS_PROVIDER=wskrs) on up/e2e/test/demo/bench (and
 examples/run-driver) loads the project's own netio.sys (tests/wsk-provider) instead of Wine's
@@ -131,6 +132,7 @@ fn main() -> ExitCode {
     }
 }
 
+#[allow(clippy::too_many_lines, reason = "one arm per command")]
 fn run(args: &[OsString]) -> Result<ExitCode> {
     let Some(command) = args.first() else {
         println!("{USAGE}");
@@ -222,6 +224,12 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
                 _ => rest,
             };
             wine::wskctl_passthrough(&layout, rest)
+        }
+        // Not in the usage: run by the e2e case network_namespace_faults inside
+        // `unshare --net` (xtask/src/e2e/netns.rs).
+        e2e::netns::CHILD_COMMAND => {
+            no_args(command, rest)?;
+            e2e::netns::child(&layout)
         }
         "down" | "clean-prefix" => {
             no_args(command, rest)?;

@@ -52,6 +52,11 @@ pub(crate) const PACKAGES: &[(&str, &str)] = &[
         "tmux",
         "a terminal for the end-to-end case that types into `wskctl shell`",
     ),
+    (
+        "nftables",
+        "`nft`: the packet loss and cut links of the network-faults cells, inside a network \
+         namespace of the suite's own (this kernel has no sch_netem for `tc netem`)",
+    ),
 ];
 
 /// Rust targets: the driver and the user-mode programs.

@@ -632,6 +632,25 @@ pub(crate) fn clean_prefix(layout: &Layout) -> Result<()> {
     } else {
         say("clean-prefix: no prefix to remove");
     }
+    // The prefix of the e2e case network_namespace_faults (its server ran in a namespace that
+    // is gone; it stops by itself, `wineserver -k` reaches it all the same).
+    let netns = Wine::new(&layout.in_namespace())?;
+    if layout.in_namespace().prefix.exists() {
+        let left = netns.stop_server();
+        let _ = fs::remove_dir_all(&layout.in_namespace().scratch);
+        let left = left?;
+        if !left.is_empty() {
+            say(&format!(
+                "clean-prefix: killed leftover Wine processes: {left:?}"
+            ));
+        }
+        fs::remove_dir_all(&layout.in_namespace().prefix)
+            .with_context(|| format!("removing {}", layout.in_namespace().prefix.display()))?;
+        say(&format!(
+            "clean-prefix: removed {}",
+            layout.in_namespace().prefix.display()
+        ));
+    }
     Ok(())
 }
 

@@ -28,7 +28,7 @@ use crate::util::{free_port, json_u64, say};
 use crate::wine::{Wine, WSKCTL_TIMEOUT};
 
 /// Every wskctl command of a cell ends within this (a hang fails the cell).
-const BOUND: Duration = Duration::from_secs(20);
+pub(super) const BOUND: Duration = Duration::from_secs(20);
 
 /// The deadline given to requests whose completions are delayed past it.
 const SHORT_DEADLINE_MS: &str = "300";
@@ -319,7 +319,7 @@ fn cells() -> Vec<(Op, Fault)> {
 }
 
 /// One attempt's outcome: `Ok(())` or the status the user saw.
-type Attempt = std::result::Result<(), String>;
+pub(super) type Attempt = std::result::Result<(), String>;
 
 /// What one cell observed.
 struct CellOutcome {
@@ -343,7 +343,7 @@ fn status_in(text: &str) -> Option<String> {
 
 /// Runs wskctl ARGS (bounded): Ok(stdout and stderr) on success; a failure must name its
 /// status.
-fn wskctl(wine: &Wine, args: &[&str]) -> Result<std::result::Result<String, String>> {
+pub(super) fn wskctl(wine: &Wine, args: &[&str]) -> Result<std::result::Result<String, String>> {
     let out = wine.wskctl(args, BOUND)?;
     if out.success() {
         return Ok(Ok(if args.first() == Some(&"--json") {
@@ -370,7 +370,7 @@ fn wskctl(wine: &Wine, args: &[&str]) -> Result<std::result::Result<String, Stri
 }
 
 /// `wskctl --json ARGS` that opens an endpoint: its id, or the status the user saw.
-fn open(wine: &Wine, args: &[&str]) -> Result<std::result::Result<u64, String>> {
+pub(super) fn open(wine: &Wine, args: &[&str]) -> Result<std::result::Result<u64, String>> {
     let mut full = vec!["--json"];
     full.extend_from_slice(args);
     Ok(match wskctl(wine, &full)? {
@@ -417,7 +417,7 @@ fn set_switches(cx: &Ctx<'_>, switches: &[(&'static str, String)], clear: bool) 
 }
 
 /// `Z:\...` for a Unix path.
-fn windows_path(path: &Path) -> String {
+pub(super) fn windows_path(path: &Path) -> String {
     format!("Z:{}", path.display()).replace('/', "\\")
 }
 
@@ -461,14 +461,14 @@ impl Drop for UdpEcho {
 }
 
 /// The endpoint that must keep serving while another one is faulted.
-struct Bystander {
-    id: u64,
+pub(super) struct Bystander {
+    pub(super) id: u64,
     port: u16,
     tcp: bool,
 }
 
 impl Bystander {
-    fn open(cx: &Ctx<'_>, tcp: bool) -> Result<Self> {
+    pub(super) fn open(cx: &Ctx<'_>, tcp: bool) -> Result<Self> {
         let port = free_port()?;
         let local = at(LOOPBACK4, port);
         let reply = if tcp {
@@ -490,7 +490,7 @@ impl Bystander {
     }
 
     /// Whether it echoes a message from a Linux peer (within `limit`).
-    fn serves(&self, limit: Duration) -> bool {
+    pub(super) fn serves(&self, limit: Duration) -> bool {
         let message = b"still serving";
         let mut back = [0u8; 13];
         if self.tcp {
@@ -512,7 +512,7 @@ impl Bystander {
 }
 
 /// The LIST entry of `id` as `state/last_status` (`-` when it has no failure).
-fn listed(wine: &Wine, id: u64) -> Result<String> {
+pub(super) fn listed(wine: &Wine, id: u64) -> Result<String> {
     let entry = find_endpoint(&list(wine)?, id)
         .with_context(|| format!("endpoint {id} missing from LIST"))?;
     let state = entry.get("state").and_then(Value::as_str).unwrap_or("?");
@@ -771,7 +771,7 @@ fn attempt(
 
 /// Waits (up to 10 s: closes are partly asynchronous) until only the bystander is open and
 /// HELD equals `baseline`; returns whether it did and HELD last read.
-fn settle(wine: &Wine, baseline: &Value) -> Result<(bool, Value)> {
+pub(super) fn settle(wine: &Wine, baseline: &Value) -> Result<(bool, Value)> {
     let settled = Instant::now() + Duration::from_secs(10);
     loop {
         let (open, held) = super::held::now(wine)?;
@@ -863,7 +863,7 @@ fn cell(cx: &Ctx<'_>, op: Op, fault: Fault, peer_port: u16, udp_echo: u16) -> Re
 }
 
 /// A cell's attempts as `ok` or the short status, joined.
-fn attempts_text(attempts: &[Attempt]) -> String {
+pub(super) fn attempts_text(attempts: &[Attempt]) -> String {
     attempts
         .iter()
         .map(|a| match a {

@@ -10,8 +10,9 @@
 //! feature they cover: `driver` (load, INFO, malformed requests, unload), `endpoints`,
 //! `tcp`, `udp`, `services`, `options`, `security`, `secure` (the secure socket
 //! extensions), `resolve`, `stats`, `cancel`,
-//! `terminal` (`wskctl shell` in tmux), `selftest` and `scale` (teardown of hundreds of
-//! sockets and pended requests); `abi` spells out the documented IOCTL
+//! `terminal` (`wskctl shell` in tmux), `selftest`, `scale` (teardown of hundreds of
+//! sockets and pended requests), `faults` (the fault matrix) and `netns` (packet loss and cut
+//! links in a network namespace of the suite's own); `abi` spells out the documented IOCTL
 //! ABI and `helpers` holds what several of them use. After each case that passed, `held`
 //! checks that what the driver's WSK library holds is back to its baseline (a leak fails it).
 
@@ -24,6 +25,7 @@ pub(crate) mod held;
 mod helpers;
 pub(crate) mod host;
 mod isolation;
+pub(crate) mod netns;
 mod options;
 mod pipeline;
 mod resolve;
@@ -59,8 +61,6 @@ struct Ctx<'a> {
     /// The WSK provider of the run (what a case may expect after a cancelled request).
     provider: Provider,
     /// The driver shell of the run.
-    #[allow(dead_code)]
-    // no case depends on the shell today (see shell::only_one_shell_passes)
     shell: Shell,
 }
 
@@ -337,6 +337,13 @@ const CASES: &[CaseDef] = &[
             Need::Disconnect,
             Need::SocketOptions,
         ],
+    ),
+    // A Wine session of its own inside a network namespace: packet loss and cut links by
+    // nftables (netns.rs).
+    case(
+        "network_namespace_faults",
+        netns::network_namespace_faults,
+        &[],
     ),
     case(
         "unload_with_open_endpoints",
