@@ -26,6 +26,15 @@
 //! the send direction, so a cancel looks in both. RECV and TRANSACT exclude each other on an
 //! endpoint (the reply is the TRANSACT's), and at most [`WAITING`] TRANSACTs are outstanding
 //! per endpoint, so each finds room for its reply.
+//!
+//! No provider call is made with the endpoint table's lock held: a provider may complete
+//! requests of this driver during the call (a loopback send completes the receiver's pended
+//! receive in the sender's thread) or hold its own lock while it completes (Wine's netio),
+//! and either deadlocks against a completion that takes the table's lock. A data request
+//! takes its socket out of the table for the call ([`Launch`], [`Driver::launch`]); a request
+//! of the other direction that meets the socket out waits in its queue and starts when the
+//! socket is back, a blocking request waits for it, and a close or an escalation that finds
+//! it out leaves the socket's close to the one bringing it back.
 
 use core::net::SocketAddr;
 use core::sync::atomic::Ordering;
@@ -35,7 +44,7 @@ use wsk::io::{CancelReason, IoHandler, IoSlot, MdlBuffer, Started, Transferred};
 use wsk::{ConnectionSocket, DatagramSocket, NtStatus};
 use wskrs_protocol::{self as protocol, EndpointId, ProtocolError, Request};
 
-use crate::endpoints::{cancel_all, Borrowable, Kind, Outcome, Table, WaitingAccept};
+use crate::endpoints::{cancel_all, Borrowable, DirectSlots, Kind, Outcome, Table, WaitingAccept};
 #[cfg(doc)]
 use crate::queue::{Queue, QUEUE_DEPTH};
 use crate::queue::{Queued, WAITING};
@@ -392,21 +401,20 @@ impl<R: PendingRequest> Driver<R> {
             Ok(endpoint) => endpoint,
             Err(status) => return Err((request, status)),
         };
-        let (target, io) = match &mut endpoint.kind {
-            Kind::Connection {
-                socket: Some(socket),
-                io,
-            } if data.remote.is_none() && !data.with_header => (Target::Tcp(socket), io),
-            Kind::Datagram {
-                socket: Some(socket),
-                io,
-            } if data.remote.is_some() || data.with_header => (Target::Udp(socket), io),
-            // The socket is out for a blocking request (DISCONNECT, an option) right now.
-            Kind::Connection { socket: None, .. } | Kind::Datagram { socket: None, .. } => {
-                return Err((request, NtStatus::DEVICE_BUSY))
+        let (has_socket, io) = match &mut endpoint.kind {
+            Kind::Connection { socket, io } if data.remote.is_none() && !data.with_header => {
+                (socket.is_some(), io)
+            }
+            Kind::Datagram { socket, io } if data.remote.is_some() || data.with_header => {
+                (socket.is_some(), io)
             }
             _ => return Err((request, NtStatus::INVALID_DEVICE_STATE)),
         };
+        // Out for a blocking request (DISCONNECT, an option), or closed by an escalation.
+        // Out for another data request's provider call, it is back in a moment: wait.
+        if !has_socket && !io.launching {
+            return Err((request, NtStatus::DEVICE_BUSY));
+        }
         if let Err(status) = io.admits(data.direction, data.stage) {
             return Err((request, status));
         }
@@ -422,140 +430,144 @@ impl<R: PendingRequest> Driver<R> {
                 return Err((request, status));
             }
         }
-        if io.pending_mut(data.direction).is_some() || !io.queue_mut(data.direction).is_empty() {
-            // Behind the one in flight: started when its turn comes (see `advance`).
-            let queue = io.queue_mut(data.direction);
-            if queue.is_full() {
-                return Err((request, NtStatus::DEVICE_BUSY));
-            }
-            if !request.arm_cancel(ticket) {
-                return Err((request, NtStatus::CANCELLED));
-            }
-            let refused = queue.push(Queued {
-                pended,
-                request,
-                length: data.length,
-                remote: data.remote,
-                with_header: data.with_header,
-                stage: data.stage,
-            });
+        let waits = io.launching
+            || io.pending_mut(data.direction).is_some()
+            || !io.queue_mut(data.direction).is_empty();
+        if waits && io.queue_mut(data.direction).is_full() {
+            return Err((request, NtStatus::DEVICE_BUSY));
+        }
+        if !request.arm_cancel(ticket) {
+            return Err((request, NtStatus::CANCELLED));
+        }
+        let queued = Queued {
+            pended,
+            request,
+            length: data.length,
+            remote: data.remote,
+            with_header: data.with_header,
+            stage: data.stage,
+        };
+        if waits {
+            // Behind the one in flight (or the socket's provider call): started when its
+            // turn comes (see `advance`).
+            let refused = io.queue_mut(data.direction).push(queued);
             drop(table);
             if let Err((refused, status)) = refused {
                 refused.request.complete(status, 0);
             }
             return Ok(());
         }
-        if !request.arm_cancel(ticket) {
-            return Err((request, NtStatus::CANCELLED));
-        }
-        *io.pending_mut(data.direction) =
-            Some(PendingOp::starting(pended, data.with_header, data.stage));
-        let started = launch(
-            &slot,
-            target,
-            data.direction,
-            data.length,
-            data.remote,
-            data.with_header,
-            InFlight {
-                request,
-                stage: data.stage,
-            },
-        );
-        let mut cancel_now = None;
-        if let Started::Pending { generation } = started {
-            if let Some(op) = io.pending_mut(data.direction).as_mut() {
-                if op.pended.sequence == pended.sequence {
-                    cancel_now = op.started(generation).map(|reason| (generation, reason));
-                }
-            }
-        }
+        let launch = Launch::prepare(&mut endpoint.kind, slot, data.direction, queued);
         drop(table);
-        match started {
-            Started::Pending { .. } => {
-                // A cancel that came before the provider had the request.
-                if let Some((generation, reason)) = cancel_now {
-                    slot.cancel(generation, reason);
+        match launch {
+            Ok(launch) => {
+                if self.launch(data.id, launch) {
+                    self.advance(data.id);
                 }
             }
-            Started::Done(flight, result) => {
-                self.finish_direct(data.id, data.direction, flight, result);
-            }
+            Err(queued) => queued.request.complete(NtStatus::DEVICE_BUSY, 0),
         }
         Ok(())
     }
 
-    /// Starts the requests waiting on `id`'s `direction`, oldest first, while the provider
-    /// finishes each during its start; returns once one is in flight, none waits, or the
-    /// socket is out (its return calls this again). IRQL <= DISPATCH_LEVEL.
-    pub(crate) fn advance(&self, id: EndpointId, direction: Direction) {
+    /// Starts the requests waiting on `id`, in both directions, oldest first in each, until
+    /// each direction has one in flight or none waits (or the socket is out for a blocking
+    /// request: its return calls this again). IRQL <= DISPATCH_LEVEL.
+    pub(crate) fn advance(&'static self, id: EndpointId) {
+        let mut first = Direction::Send;
         loop {
-            let (started, cancel_now, slot) = {
+            let next = {
                 let mut table = self.endpoints.inner.lock();
                 let Some(endpoint) = table.find_any(id) else {
                     return;
                 };
-                let (target, io) = match &mut endpoint.kind {
-                    Kind::Connection {
-                        socket: Some(socket),
-                        io,
-                    } => (Target::Tcp(socket), io),
-                    Kind::Datagram {
-                        socket: Some(socket),
-                        io,
-                    } => (Target::Udp(socket), io),
-                    _ => return,
-                };
-                if io.pending_mut(direction).is_some() {
-                    return;
-                }
-                let Some(slot) = io.slot_mut(direction).clone() else {
-                    return;
-                };
-                let Some(next) = io.queue_mut(direction).pop_front() else {
-                    return;
-                };
-                let Queued {
-                    pended,
-                    request,
-                    length,
-                    remote,
-                    with_header,
-                    stage,
-                } = next;
-                *io.pending_mut(direction) = Some(PendingOp::starting(pended, with_header, stage));
-                let started = launch(
-                    &slot,
-                    target,
-                    direction,
-                    length,
-                    remote,
-                    with_header,
-                    InFlight { request, stage },
-                );
-                let mut cancel_now = None;
-                if let Started::Pending { generation } = started {
-                    if let Some(op) = io.pending_mut(direction).as_mut() {
-                        if op.pended.sequence == pended.sequence {
-                            cancel_now = op.started(generation).map(|reason| (generation, reason));
+                [first, first.other()]
+                    .into_iter()
+                    .find_map(|direction| Launch::next(&mut endpoint.kind, direction))
+            };
+            let Some(launch) = next else {
+                return;
+            };
+            // The other direction's turn first next time round.
+            first = launch.direction.other();
+            if !self.launch(id, launch) {
+                return;
+            }
+        }
+    }
+
+    /// Makes a prepared request's provider call with the table's lock released (a provider
+    /// may complete requests of this driver during the call, which take that lock), brings
+    /// the socket back (or closes it, if its endpoint closed or an escalation came for it
+    /// meanwhile), and finishes the request if the provider finished it during the call.
+    /// Returns true if something may wait to be started ([`Driver::advance`]).
+    /// IRQL <= DISPATCH_LEVEL.
+    fn launch(&'static self, id: EndpointId, launch: Launch<R>) -> bool {
+        let Launch {
+            slot,
+            socket,
+            direction,
+            sequence,
+            length,
+            remote,
+            with_header,
+            flight,
+        } = launch;
+        let started = start_io(
+            &slot,
+            socket.target(),
+            direction,
+            length,
+            remote,
+            with_header,
+            flight,
+        );
+        let mut cancel_now = None;
+        let mut waiting = false;
+        let orphan = {
+            let mut table = self.endpoints.inner.lock();
+            match table.find_any(id) {
+                // Closed meanwhile: the close left the socket to us.
+                None => Some(socket),
+                Some(endpoint) => {
+                    let close = endpoint.kind.take_close_when_back();
+                    if let Some(io) = endpoint.kind.io_mut() {
+                        io.launching = false;
+                        waiting = io.queued.iter().any(|queue| !queue.is_empty());
+                        if let Started::Pending { generation } = started {
+                            if let Some(op) = io
+                                .pending_mut(direction)
+                                .as_mut()
+                                .filter(|op| op.pended.sequence == sequence)
+                            {
+                                // A cancel that came before the provider had the request.
+                                cancel_now =
+                                    op.started(generation).map(|reason| (generation, reason));
+                            }
                         }
                     }
-                }
-                (started, cancel_now, slot)
-            };
-            match started {
-                Started::Pending { .. } => {
-                    if let Some((generation, reason)) = cancel_now {
-                        slot.cancel(generation, reason);
-                    }
-                    return;
-                }
-                Started::Done(flight, result) => {
-                    if self.complete_direct(id, direction, flight, result) {
-                        // A TRANSACT's request is out: its reply waits its turn.
-                        self.advance(id, Direction::Receive);
+                    if close {
+                        Some(socket)
+                    } else {
+                        socket.put(&mut endpoint.kind)
                     }
                 }
+            }
+        };
+        if let Some(orphan) = orphan {
+            // Closing completes the request in flight; this may be DISPATCH_LEVEL.
+            orphan.close_later();
+        }
+        match started {
+            Started::Pending { .. } => {
+                if let Some((generation, reason)) = cancel_now {
+                    slot.cancel(generation, reason);
+                }
+                waiting
+            }
+            Started::Done(flight, result) => {
+                self.complete_direct(id, direction, flight, result);
+                true
             }
         }
     }
@@ -717,22 +729,19 @@ impl<R: PendingRequest> Driver<R> {
     /// Completes a finished data request and records it, then starts the next one waiting.
     /// IRQL <= DISPATCH_LEVEL.
     fn finish_direct(
-        &self,
+        &'static self,
         id: EndpointId,
         direction: Direction,
         flight: InFlight<R>,
         result: wsk::Result<Transferred>,
     ) {
-        let handed_over = self.complete_direct(id, direction, flight, result);
-        self.advance(id, direction);
-        if handed_over {
-            self.advance(id, Direction::Receive);
-        }
+        self.complete_direct(id, direction, flight, result);
+        self.advance(id);
     }
 
     /// Completes a finished data request and records it; a failed send on a connection
     /// fails the sends waiting behind it too. A TRANSACT whose bytes went out is not
-    /// completed but queued for its reply: then returns true (start the receive direction).
+    /// completed but queued for its reply (which [`Driver::advance`] starts).
     /// IRQL <= DISPATCH_LEVEL.
     #[allow(clippy::too_many_lines, reason = "one completion, in order")]
     fn complete_direct(
@@ -741,7 +750,7 @@ impl<R: PendingRequest> Driver<R> {
         direction: Direction,
         flight: InFlight<R>,
         result: wsk::Result<Transferred>,
-    ) -> bool {
+    ) {
         let InFlight { request, stage } = flight;
         let mut request = Some(request);
         let mut with_header = false;
@@ -760,7 +769,7 @@ impl<R: PendingRequest> Driver<R> {
                         *place = io.queue_mut(Direction::Send).pop_front();
                     }
                 }
-                if let Some(io) = io_of(&mut endpoint.kind) {
+                if let Some(io) = endpoint.kind.io_mut() {
                     if let Some(op) = io.pending_mut(direction).take() {
                         with_header = op.with_header;
                         escalated = op.is_escalated();
@@ -771,7 +780,7 @@ impl<R: PendingRequest> Driver<R> {
                     if let Some(status) = op.cancelled_status() {
                         stopped = status;
                     } else if let (Some(io), Some(transact)) =
-                        (io_of(&mut endpoint.kind), request.take())
+                        (endpoint.kind.io_mut(), request.take())
                     {
                         // Its reply is the next thing this endpoint receives for it.
                         let queued = Queued {
@@ -817,7 +826,7 @@ impl<R: PendingRequest> Driver<R> {
                 .fetch_add(moved, Ordering::Relaxed),
         };
         let Some(request) = request else {
-            return true;
+            return;
         };
         let transferred = match result {
             Ok(t) => t,
@@ -827,18 +836,18 @@ impl<R: PendingRequest> Driver<R> {
                 for queued in behind.into_iter().flatten() {
                     queued.request.complete(e.status(), 0);
                 }
-                return false;
+                return;
             }
         };
         if let Stage::TransactSend { .. } = stage {
             // Sent, but cancelled, timed out or closed before its reply: never a success
             // (the client would take its own request for the reply).
             request.complete(stopped, 0);
-            return false;
+            return;
         }
         if !with_header {
             request.complete(NtStatus::SUCCESS, transferred.bytes);
-            return false;
+            return;
         }
         // RECV_FROM: the reply header goes in front of the datagram, in the same buffer.
         let mut header = [0u8; core::mem::size_of::<protocol::RecvFromReply>()];
@@ -850,7 +859,6 @@ impl<R: PendingRequest> Driver<R> {
             Ok(information) => request.complete(NtStatus::SUCCESS, information),
             Err(status) => request.complete(status, 0),
         }
-        false
     }
 
     /// The requester cancelled the request `ticket` names (the shell's cancel routine).
@@ -964,7 +972,7 @@ impl<R: PendingRequest> Driver<R> {
             {
                 let mut table = self.endpoints.inner.lock();
                 'scan: for (index, entry) in table.slots.iter_mut().enumerate().skip(start) {
-                    let Some(io) = entry.as_mut().and_then(|e| io_of(&mut e.kind)) else {
+                    let Some(io) = entry.as_mut().and_then(|e| e.kind.io_mut()) else {
                         continue;
                     };
                     for direction in [Direction::Send, Direction::Receive] {
@@ -1033,7 +1041,7 @@ impl<R: PendingRequest> Driver<R> {
             let mut table = self.endpoints.inner.lock();
             for endpoint in table.slots.iter_mut().flatten() {
                 let id = endpoint.id();
-                let Some(io) = io_of(&mut endpoint.kind) else {
+                let Some(io) = endpoint.kind.io_mut() else {
                     continue;
                 };
                 let mut hit = false;
@@ -1073,13 +1081,16 @@ impl<R: PendingRequest> Driver<R> {
                 return;
             };
             endpoint.mark_broken();
-            let waiting =
-                io_of(&mut endpoint.kind).map(crate::endpoints::DirectSlots::drain_queued);
-            (
-                ConnectionSocket::take(&mut endpoint.kind).ok(),
-                DatagramSocket::take(&mut endpoint.kind).ok(),
-                waiting,
-            )
+            let waiting = endpoint.kind.io_mut().map(DirectSlots::drain_queued);
+            let connection = ConnectionSocket::take(&mut endpoint.kind).ok();
+            let datagram = DatagramSocket::take(&mut endpoint.kind).ok();
+            if connection.is_none() && datagram.is_none() {
+                // Out for a provider call or a blocking request: closed when it comes back.
+                if let Some(io) = endpoint.kind.io_mut() {
+                    io.close_when_back = true;
+                }
+            }
+            (connection, datagram, waiting)
         };
         let (connection, datagram, waiting) = taken;
         // Dropping closes (PASSIVE_LEVEL, bounded); pending requests complete meanwhile, and
@@ -1095,9 +1106,131 @@ enum Target<'a> {
     Udp(&'a DatagramSocket),
 }
 
+/// A user-driven endpoint's socket, out of the table for a data request's provider call.
+enum Lent {
+    Tcp(ConnectionSocket),
+    Udp(DatagramSocket),
+}
+
+impl Lent {
+    /// Takes the socket of a user-driven endpoint out, with the endpoint's requests.
+    fn take<R: PendingRequest>(kind: &mut Kind<R>) -> Option<(Self, &mut DirectSlots<R>)> {
+        match kind {
+            Kind::Connection { socket, io } => Some((Self::Tcp(socket.take()?), io)),
+            Kind::Datagram { socket, io } => Some((Self::Udp(socket.take()?), io)),
+            _ => None,
+        }
+    }
+
+    /// Puts it back; returns it if `kind` has no place for it.
+    fn put<R: PendingRequest>(self, kind: &mut Kind<R>) -> Option<Self> {
+        match self {
+            Self::Tcp(socket) => socket.put(kind).map(Self::Tcp),
+            Self::Udp(socket) => socket.put(kind).map(Self::Udp),
+        }
+    }
+
+    fn target(&self) -> Target<'_> {
+        match self {
+            Self::Tcp(socket) => Target::Tcp(socket),
+            Self::Udp(socket) => Target::Udp(socket),
+        }
+    }
+
+    /// Closes it on a worker thread. IRQL <= DISPATCH_LEVEL.
+    fn close_later(self) {
+        match self {
+            Self::Tcp(socket) => socket.close_later(),
+            Self::Udp(socket) => socket.close_later(),
+        }
+    }
+}
+
+/// A data request about to be started: in flight in its direction (starting), its socket
+/// out of the table ([`DirectSlots::launching`]) until
+/// [`Driver::launch`] brings it back.
+struct Launch<R: PendingRequest> {
+    slot: IoSlot<DirectIo<R>>,
+    socket: Lent,
+    direction: Direction,
+    sequence: Sequence,
+    length: usize,
+    remote: Option<SocketAddr>,
+    with_header: bool,
+    flight: InFlight<R>,
+}
+
+impl<R: PendingRequest> Launch<R> {
+    /// Under the table lock: makes `queued` the request in flight in `direction` of the
+    /// endpoint of `kind` and takes the socket out for its provider call. Gives `queued`
+    /// back if the endpoint has no socket.
+    fn prepare(
+        kind: &mut Kind<R>,
+        slot: IoSlot<DirectIo<R>>,
+        direction: Direction,
+        queued: Queued<R>,
+    ) -> Result<Self, Queued<R>> {
+        match Lent::take(kind) {
+            Some((socket, io)) => Ok(Self::with(io, socket, slot, direction, queued)),
+            None => Err(queued),
+        }
+    }
+
+    /// Under the table lock: the next request waiting in `direction` of the endpoint of
+    /// `kind`, prepared, if it may start (nothing in flight there, the socket home).
+    fn next(kind: &mut Kind<R>, direction: Direction) -> Option<Self> {
+        let io = kind.io_mut()?;
+        if io.launching || io.pending_mut(direction).is_some() || io.queue_mut(direction).is_empty()
+        {
+            return None;
+        }
+        let slot = io.slot_mut(direction).clone()?;
+        let (socket, io) = Lent::take(kind)?;
+        match io.queue_mut(direction).pop_front() {
+            Some(queued) => Some(Self::with(io, socket, slot, direction, queued)),
+            None => {
+                // Not reached (the queue is not empty): the socket goes home.
+                if let Some(socket) = socket.put(kind) {
+                    socket.close_later();
+                }
+                None
+            }
+        }
+    }
+
+    fn with(
+        io: &mut DirectSlots<R>,
+        socket: Lent,
+        slot: IoSlot<DirectIo<R>>,
+        direction: Direction,
+        queued: Queued<R>,
+    ) -> Self {
+        let Queued {
+            pended,
+            request,
+            length,
+            remote,
+            with_header,
+            stage,
+        } = queued;
+        *io.pending_mut(direction) = Some(PendingOp::starting(pended, with_header, stage));
+        io.launching = true;
+        Self {
+            slot,
+            socket,
+            direction,
+            sequence: pended.sequence,
+            length,
+            remote,
+            with_header,
+            flight: InFlight { request, stage },
+        }
+    }
+}
+
 /// Starts a validated data request on `slot` with the request's own buffer.
 /// IRQL <= DISPATCH_LEVEL.
-fn launch<R: PendingRequest>(
+fn start_io<R: PendingRequest>(
     slot: &IoSlot<DirectIo<R>>,
     target: Target<'_>,
     direction: Direction,
@@ -1149,18 +1282,11 @@ fn write_reply<R: PendingRequest>(
     Ok(information)
 }
 
-fn io_of<R: PendingRequest>(kind: &mut Kind<R>) -> Option<&mut crate::endpoints::DirectSlots<R>> {
-    match kind {
-        Kind::Connection { io, .. } | Kind::Datagram { io, .. } => Some(io),
-        _ => None,
-    }
-}
-
 fn direct_slots<R: PendingRequest>(
     table: &mut crate::endpoints::Table<R>,
     id: EndpointId,
 ) -> Option<&mut crate::endpoints::DirectSlots<R>> {
-    table.find_any(id).and_then(|e| io_of(&mut e.kind))
+    table.find_any(id).and_then(|e| e.kind.io_mut())
 }
 
 impl<R: PendingRequest> AcceptSink for Driver<R> {

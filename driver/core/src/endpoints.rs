@@ -52,12 +52,40 @@ pub(crate) enum Kind<R: PendingRequest> {
     },
 }
 
+impl<R: PendingRequest> Kind<R> {
+    /// The direct-I/O requests of a user-driven endpoint.
+    pub(crate) fn io_mut(&mut self) -> Option<&mut DirectSlots<R>> {
+        match self {
+            Self::Connection { io, .. } | Self::Datagram { io, .. } => Some(io),
+            _ => None,
+        }
+    }
+
+    /// The socket is out for a data request's provider call: back in a moment.
+    fn is_launching(&self) -> bool {
+        matches!(self, Self::Connection { io, .. } | Self::Datagram { io, .. } if io.launching)
+    }
+
+    /// Whether the socket coming back is to be closed instead (see
+    /// [`DirectSlots::close_when_back`]); clears the mark.
+    pub(crate) fn take_close_when_back(&mut self) -> bool {
+        self.io_mut()
+            .is_some_and(|io| core::mem::take(&mut io.close_when_back))
+    }
+}
+
 /// The direct-I/O requests of a user-driven endpoint: one slot (IRP) per direction, created
 /// on first use, what each direction has in flight, and the requests waiting behind it.
 pub(crate) struct DirectSlots<R: PendingRequest> {
     pub(crate) slots: [Option<IoSlot<DirectIo<R>>>; 2],
     pub(crate) pending: [Option<PendingOp>; 2],
     pub(crate) queued: [Queue<R>; 2],
+    /// The socket is out of the table for a data request's provider call (made without the
+    /// table's lock, see [`crate::direct`]); what meets it out waits for it.
+    pub(crate) launching: bool,
+    /// The socket was out when an escalation came to close it: whoever brings it back
+    /// closes it instead.
+    pub(crate) close_when_back: bool,
 }
 
 impl<R: PendingRequest> DirectSlots<R> {
@@ -66,6 +94,8 @@ impl<R: PendingRequest> DirectSlots<R> {
             slots: [None, None],
             pending: [None, None],
             queued: [Queue::new(), Queue::new()],
+            launching: false,
+            close_when_back: false,
         }
     }
 
@@ -158,6 +188,9 @@ pub(crate) struct WaitingAccept<R: PendingRequest> {
     /// The identity of the handle that parked it (the connection's owner).
     pub(crate) identity: Option<Identity>,
 }
+
+/// How many times [`EndpointTable::borrow`] waits 1 ms for a socket out for a provider call.
+const BORROW_WAITS: u32 = 1000;
 
 /// A socket an operation takes out of the table and gives back.
 pub(crate) trait Borrowable: Sized {
@@ -806,17 +839,30 @@ impl<R: PendingRequest> EndpointTable<R> {
     }
 
     /// Takes a socket out for a blocking operation; [`EndpointTable::give_back`] returns it.
+    /// A data request's provider call that has the socket out gives it back within
+    /// microseconds: this waits for it (1 ms at a time, [`BORROW_WAITS`] times at most) before
+    /// it answers `STATUS_DEVICE_BUSY`. IRQL: PASSIVE_LEVEL.
     pub(crate) fn borrow<S: Borrowable>(
         &self,
         requester: &Requester,
         id: EndpointId,
     ) -> Result<S, NtStatus> {
-        let mut t = self.inner.lock();
-        S::take(&mut t.find(requester, id)?.kind)
+        for _ in 0..BORROW_WAITS {
+            {
+                let mut t = self.inner.lock();
+                let endpoint = t.find(requester, id)?;
+                if !endpoint.kind.is_launching() {
+                    return S::take(&mut endpoint.kind);
+                }
+            }
+            wsk::sleep(Duration::from_millis(1));
+        }
+        Err(NtStatus::DEVICE_BUSY)
     }
 
     /// Returns a borrowed socket with what the operation did. If the endpoint was closed
-    /// meanwhile, the socket is closed now (outside the lock).
+    /// meanwhile, or an escalation came for the socket while it was out, the socket is
+    /// closed now (outside the lock). IRQL: PASSIVE_LEVEL.
     pub(crate) fn give_back<S: Borrowable>(&self, id: EndpointId, socket: S, outcome: Outcome) {
         let open = socket.is_open();
         let orphan = {
@@ -824,7 +870,11 @@ impl<R: PendingRequest> EndpointTable<R> {
             match t.slots.iter_mut().flatten().find(|e| e.id == id) {
                 Some(endpoint) => {
                     endpoint.record(outcome, open);
-                    socket.put(&mut endpoint.kind)
+                    if endpoint.kind.take_close_when_back() {
+                        Some(socket)
+                    } else {
+                        socket.put(&mut endpoint.kind)
+                    }
                 }
                 None => Some(socket),
             }

@@ -421,15 +421,14 @@ impl<R: crate::PendingRequest> Driver<R> {
 
     /// Returns a borrowed socket and adds the operation to the driver-wide counters.
     fn give_back<S: crate::endpoints::Borrowable>(
-        &self,
+        &'static self,
         id: EndpointId,
         socket: S,
         outcome: Outcome,
     ) {
         self.endpoints.give_back(id, socket, outcome);
         // Data requests that waited while the socket was out start now.
-        self.advance(id, crate::Direction::Send);
-        self.advance(id, crate::Direction::Receive);
+        self.advance(id);
         self.totals
             .bytes_sent
             .fetch_add(outcome.sent as u64, Ordering::Relaxed);
@@ -496,7 +495,7 @@ impl<R: crate::PendingRequest> Driver<R> {
     }
 
     fn socket_option(
-        &self,
+        &'static self,
         requester: Requester,
         o: protocol::SocketOption,
     ) -> Result<u32, Failure> {
@@ -519,7 +518,7 @@ impl<R: crate::PendingRequest> Driver<R> {
     /// `QUERY_SECURITY`: a TCP connection's (no peer) or a UDP endpoint's with a peer
     /// (`STATUS_INVALID_PARAMETER` for the other combination). IRQL: PASSIVE_LEVEL.
     fn query_security(
-        &self,
+        &'static self,
         requester: Requester,
         q: protocol::QuerySecurity,
     ) -> Result<wsk::secure::SecurityInfo, Failure> {

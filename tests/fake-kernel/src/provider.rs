@@ -97,6 +97,10 @@ pub enum Behavior {
     /// Like `Normal`, but a result available during the call is completed from another thread
     /// after this (virtual) delay.
     Later(Duration),
+    /// Like `Normal`, but the call first blocks its caller for this (virtual) time, as a
+    /// provider call does that waits for the provider's own lock (Wine's netio takes its
+    /// socket's lock in `WskSend` and holds it while it completes that socket's requests).
+    Stall(Duration),
     /// Returns this status without completing the IRP, as Wine's stubs do.
     FailSync(NtStatus),
     /// Completes the IRP inline with this status.
@@ -633,11 +637,18 @@ fn call(
 ) -> i32 {
     let irp = request.irp;
     let mut done = Vec::new();
-    let (behavior, config, own) = {
+    let behavior = {
         let mut guard = lock(&NET);
         let net = guard.get_or_insert_with(Net::default);
         net.calls.add(op);
-        let behavior = net.next_behavior(op);
+        net.next_behavior(op)
+    };
+    if let Behavior::Stall(delay) = behavior {
+        std::thread::sleep(crate::real(delay));
+    }
+    let (behavior, config, own) = {
+        let mut guard = lock(&NET);
+        let net = guard.get_or_insert_with(Net::default);
         if let Behavior::FailSync(status) = behavior {
             return status.0;
         }
@@ -670,9 +681,10 @@ fn call(
                     }
                     None
                 }
-                Behavior::Normal | Behavior::Later(_) | Behavior::FailSync(_) => {
-                    body(net, key, request, &mut done)
-                }
+                Behavior::Normal
+                | Behavior::Later(_)
+                | Behavior::Stall(_)
+                | Behavior::FailSync(_) => body(net, key, request, &mut done),
             }
         } else {
             violation(format!(

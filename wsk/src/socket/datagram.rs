@@ -393,6 +393,13 @@ impl DatagramSocket {
         self.core.into_parts()
     }
 
+    /// Closes the socket on a worker thread. IRQL <= DISPATCH_LEVEL (where dropping, which
+    /// closes and waits, is not allowed).
+    pub fn close_later(self) {
+        let (raw, client) = self.core.into_parts();
+        crate::socket::close_later(raw, client);
+    }
+
     /// Closes the socket; pending requests complete as cancelled. IRQL: PASSIVE_LEVEL.
     ///
     /// # Errors

@@ -94,21 +94,6 @@ impl Cell {
         Self::CutRestored,
     ];
 
-    /// Why the cell cannot run with `provider`, if it cannot.
-    const fn not_with(self, provider: Provider) -> Option<&'static str> {
-        match (self, provider) {
-            // Seen in 4 of 19 runs (WDM shell): the driver host deadlocked, every later wskctl call hung
-            // and the spinning threads took the CPU (docs/reliability.md, *Network faults in
-            // a namespace of our own*, finding).
-            (Self::LossStream, Provider::Wine) => Some(
-                "Wine's netio completes a send while it holds its socket's lock, and the \
-                 driver starts the next send while it holds its endpoint table's lock: \
-                 under loss the two deadlock (docs/reliability.md, open finding)",
-            ),
-            _ => None,
-        }
-    }
-
     /// The cell's name for `WSKRS_NETNS_CELLS`.
     const fn kind(self) -> &'static str {
         match self {
@@ -463,18 +448,7 @@ fn cells(cx: &Ctx<'_>) -> Result<()> {
             .is_none_or(|o| o.split(',').any(|k| k.trim() == cell.kind()))
     };
     let mut ran = 0;
-    let mut skipped = Vec::new();
     for cell in Cell::ALL.into_iter().filter(|c| chosen(*c)) {
-        if let Some(reason) = cell.not_with(cx.provider) {
-            say(&format!(
-                "{:<13} {:<36} SKIP with provider `{}`: {reason}",
-                "netns tcp",
-                cell.label(),
-                cx.provider.name()
-            ));
-            skipped.push(cell.kind());
-            continue;
-        }
         ran += 1;
         let result = frame(cx, &rules, cell);
         // Whatever happened, the next cell starts with a whole link.
@@ -500,17 +474,10 @@ fn cells(cx: &Ctx<'_>) -> Result<()> {
         }
     }
     say(&format!(
-        "network faults in a namespace [{}, {}]: {ran} cells, {} failed, {} skipped (not \
-         counted: {}); cells drive: {}",
+        "network faults in a namespace [{}, {}]: {ran} cells, {} failed; cells drive: {}",
         cx.shell.name(),
         cx.provider.name(),
         failures.len(),
-        skipped.len(),
-        if skipped.is_empty() {
-            "-".to_owned()
-        } else {
-            skipped.join(", ")
-        },
         Cell::ALL
             .iter()
             .map(|c| format!("{} = {}", c.label(), c.drive()))
