@@ -410,8 +410,11 @@ impl<R: PendingRequest> Driver<R> {
             }
             _ => return Err((request, NtStatus::INVALID_DEVICE_STATE)),
         };
-        // Out for a blocking request (DISCONNECT, an option), or closed by an escalation.
-        // Out for another data request's provider call, it is back in a moment: wait.
+        if io.closed {
+            return Err((request, NtStatus::FILE_FORCED_CLOSED));
+        }
+        // Out for a blocking request (DISCONNECT, an option): busy. Out for another data
+        // request's provider call, it is back in a moment: wait.
         if !has_socket && !io.launching {
             return Err((request, NtStatus::DEVICE_BUSY));
         }
@@ -530,7 +533,7 @@ impl<R: PendingRequest> Driver<R> {
                 // Closed meanwhile: the close left the socket to us.
                 None => Some(socket),
                 Some(endpoint) => {
-                    let close = endpoint.kind.take_close_when_back();
+                    let close = endpoint.kind.is_closed();
                     if let Some(io) = endpoint.kind.io_mut() {
                         io.launching = false;
                         waiting = io.queued.iter().any(|queue| !queue.is_empty());
@@ -1084,11 +1087,9 @@ impl<R: PendingRequest> Driver<R> {
             let waiting = endpoint.kind.io_mut().map(DirectSlots::drain_queued);
             let connection = ConnectionSocket::take(&mut endpoint.kind).ok();
             let datagram = DatagramSocket::take(&mut endpoint.kind).ok();
-            if connection.is_none() && datagram.is_none() {
-                // Out for a provider call or a blocking request: closed when it comes back.
-                if let Some(io) = endpoint.kind.io_mut() {
-                    io.close_when_back = true;
-                }
+            // Closed now, or (out for a provider call or a blocking request) when it comes back.
+            if let Some(io) = endpoint.kind.io_mut() {
+                io.closed = true;
             }
             (connection, datagram, waiting)
         };
@@ -1186,16 +1187,14 @@ impl<R: PendingRequest> Launch<R> {
         }
         let slot = io.slot_mut(direction).clone()?;
         let (socket, io) = Lent::take(kind)?;
-        match io.queue_mut(direction).pop_front() {
-            Some(queued) => Some(Self::with(io, socket, slot, direction, queued)),
-            None => {
-                // Not reached (the queue is not empty): the socket goes home.
-                if let Some(socket) = socket.put(kind) {
-                    socket.close_later();
-                }
-                None
+        let Some(queued) = io.queue_mut(direction).pop_front() else {
+            // Not reached (the queue is not empty): the socket goes home.
+            if let Some(socket) = socket.put(kind) {
+                socket.close_later();
             }
-        }
+            return None;
+        };
+        Some(Self::with(io, socket, slot, direction, queued))
     }
 
     fn with(

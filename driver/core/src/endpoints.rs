@@ -66,11 +66,19 @@ impl<R: PendingRequest> Kind<R> {
         matches!(self, Self::Connection { io, .. } | Self::Datagram { io, .. } if io.launching)
     }
 
-    /// Whether the socket coming back is to be closed instead (see
-    /// [`DirectSlots::close_when_back`]); clears the mark.
-    pub(crate) fn take_close_when_back(&mut self) -> bool {
-        self.io_mut()
-            .is_some_and(|io| core::mem::take(&mut io.close_when_back))
+    /// The driver closed the socket for good ([`DirectSlots::closed`]): a socket that comes
+    /// back is to be closed instead.
+    pub(crate) fn is_closed(&self) -> bool {
+        matches!(self, Self::Connection { io, .. } | Self::Datagram { io, .. } if io.closed)
+    }
+
+    /// Why a request finds no socket: closed for good, or out for another operation.
+    pub(crate) fn no_socket_status(&self) -> NtStatus {
+        if self.is_closed() {
+            NtStatus::FILE_FORCED_CLOSED
+        } else {
+            NtStatus::DEVICE_BUSY
+        }
     }
 }
 
@@ -83,9 +91,11 @@ pub(crate) struct DirectSlots<R: PendingRequest> {
     /// The socket is out of the table for a data request's provider call (made without the
     /// table's lock, see [`crate::direct`]); what meets it out waits for it.
     pub(crate) launching: bool,
-    /// The socket was out when an escalation came to close it: whoever brings it back
-    /// closes it instead.
-    pub(crate) close_when_back: bool,
+    /// The driver closed the socket, or closes it when it comes back, to end a request the
+    /// provider would not cancel: the endpoint is `broken` for good, and requests on it fail
+    /// with `STATUS_FILE_FORCED_CLOSED` (WSK's status for a socket that is no longer
+    /// functional).
+    pub(crate) closed: bool,
 }
 
 impl<R: PendingRequest> DirectSlots<R> {
@@ -95,7 +105,7 @@ impl<R: PendingRequest> DirectSlots<R> {
             pending: [None, None],
             queued: [Queue::new(), Queue::new()],
             launching: false,
-            close_when_back: false,
+            closed: false,
         }
     }
 
@@ -195,7 +205,8 @@ const BORROW_WAITS: u32 = 1000;
 /// A socket an operation takes out of the table and gives back.
 pub(crate) trait Borrowable: Sized {
     /// Takes the socket out of `kind`: `STATUS_DEVICE_BUSY` while another operation has it,
-    /// `STATUS_INVALID_DEVICE_STATE` for an endpoint of another kind.
+    /// `STATUS_FILE_FORCED_CLOSED` once the driver closed it, `STATUS_INVALID_DEVICE_STATE`
+    /// for an endpoint of another kind.
     fn take<R: PendingRequest>(kind: &mut Kind<R>) -> Result<Self, NtStatus>;
     /// Puts it back; returns it if `kind` has no place for it.
     fn put<R: PendingRequest>(self, kind: &mut Kind<R>) -> Option<Self>;
@@ -205,8 +216,9 @@ pub(crate) trait Borrowable: Sized {
 
 impl Borrowable for ConnectionSocket {
     fn take<R: PendingRequest>(kind: &mut Kind<R>) -> Result<Self, NtStatus> {
+        let missing = kind.no_socket_status();
         match kind {
-            Kind::Connection { socket, .. } => socket.take().ok_or(NtStatus::DEVICE_BUSY),
+            Kind::Connection { socket, .. } => socket.take().ok_or(missing),
             _ => Err(NtStatus::INVALID_DEVICE_STATE),
         }
     }
@@ -228,8 +240,9 @@ impl Borrowable for ConnectionSocket {
 
 impl Borrowable for DatagramSocket {
     fn take<R: PendingRequest>(kind: &mut Kind<R>) -> Result<Self, NtStatus> {
+        let missing = kind.no_socket_status();
         match kind {
-            Kind::Datagram { socket, .. } => socket.take().ok_or(NtStatus::DEVICE_BUSY),
+            Kind::Datagram { socket, .. } => socket.take().ok_or(missing),
             _ => Err(NtStatus::INVALID_DEVICE_STATE),
         }
     }
@@ -870,7 +883,7 @@ impl<R: PendingRequest> EndpointTable<R> {
             match t.slots.iter_mut().flatten().find(|e| e.id == id) {
                 Some(endpoint) => {
                     endpoint.record(outcome, open);
-                    if endpoint.kind.take_close_when_back() {
+                    if endpoint.kind.is_closed() {
                         Some(socket)
                     } else {
                         socket.put(&mut endpoint.kind)

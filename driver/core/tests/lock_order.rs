@@ -49,22 +49,22 @@ fn a_send_that_completes_the_drivers_own_receive_during_the_call_does_not_deadlo
     let setup = Setup::start();
     let d = setup.driver;
     let at = addr("127.0.0.1:9710");
-    let l = listen(d, ALICE, at, Service::None, false).unwrap();
-    let a = connect(d, ALICE, at, false).unwrap();
+    let listener = listen(d, ALICE, at, Service::None, false).unwrap();
+    let near = connect(d, ALICE, at, false).unwrap();
     let accept = common::direct(
         d,
         ALICE,
         IoctlCode::ACCEPT,
-        &protocol::encode_accept(l.id, QUICK_MS, false),
+        &protocol::encode_accept(listener.id, QUICK_MS, false),
         &[0u8; 80],
     );
     let (status, n, reply) = accept.wait();
     assert_eq!(status, NtStatus::SUCCESS);
-    let b = protocol::parse_endpoint_reply(&reply[..n]).unwrap();
+    let far = protocol::parse_endpoint_reply(&reply[..n]).unwrap();
 
     // Both ends are the driver's: the fake provider delivers a send to the peer's pended
     // receive in the sender's thread, so the receive completes inside WskSend.
-    for (from, to) in [(a.id, b.id), (b.id, a.id)] {
+    for (from, to) in [(near.id, far.id), (far.id, near.id)] {
         let idle = fake::provider::waiting_requests();
         let pended = recv(d, to, 16);
         at_provider(idle, "the RECV is at the provider");
@@ -83,11 +83,14 @@ fn a_send_that_completes_the_drivers_own_receive_during_the_call_does_not_deadlo
     assert_eq!(send_to(d, ALICE, x.id, y_at, b"datagram"), Ok(8));
     let (status, n, reply) = pended.wait();
     assert_eq!(status, NtStatus::SUCCESS);
-    let r = protocol::parse_recv_from_reply(&reply[..n]).unwrap();
-    assert_eq!((r.data, r.remote), (&b"datagram"[..], Some(x_at)));
+    let datagram = protocol::parse_recv_from_reply(&reply[..n]).unwrap();
+    assert_eq!(
+        (datagram.data, datagram.remote),
+        (&b"datagram"[..], Some(x_at))
+    );
 
     assert!(fake::violations().is_empty(), "{:?}", fake::violations());
-    for id in [a.id, b.id, x.id, y.id, l.id] {
+    for id in [near.id, far.id, x.id, y.id, listener.id] {
         close(d, ALICE, id).unwrap();
     }
     setup.finish();
@@ -193,9 +196,14 @@ fn an_escalation_that_finds_the_socket_out_closes_it_when_it_comes_back() {
         entry(d, ALICE, pair.id).unwrap().0.state,
         EndpointState::Broken
     );
-    assert!(
-        send(d, ALICE, pair.id, b"x").is_err(),
-        "its socket is closed"
+    // Every request on it now says the socket is gone, not that it is busy.
+    assert_eq!(
+        send(d, ALICE, pair.id, b"x"),
+        Err(NtStatus::FILE_FORCED_CLOSED)
+    );
+    assert_eq!(
+        option(d, ALICE, pair.id, protocol::OptionId::NoDelay, None),
+        Err(NtStatus::FILE_FORCED_CLOSED)
     );
     close(d, ALICE, pair.id).unwrap();
     pair.finish();

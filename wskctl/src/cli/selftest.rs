@@ -1906,11 +1906,11 @@ mod tests {
         let outcome = Outcome::of(Err(Problem::lacks(
             needs::CANCEL,
             "LIST: broken",
-            Some(NtStatus::DEVICE_BUSY),
+            Some(NtStatus::FILE_FORCED_CLOSED),
         )));
         assert_eq!(outcome.word(), "skip");
         assert_eq!(outcome.needs(), Some(needs::CANCEL));
-        assert_eq!(outcome.status(), Some(NtStatus::DEVICE_BUSY));
+        assert_eq!(outcome.status(), Some(NtStatus::FILE_FORCED_CLOSED));
         assert_eq!(
             outcome.reason(),
             Some("needs cancelling a pending WskReceive (IoCancelIrp): LIST: broken")

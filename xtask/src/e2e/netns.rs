@@ -741,14 +741,13 @@ fn cut(
             "expected IO_TIMEOUT three times (the connection stays usable), got {seen}"
         ),
         // Wine's netio ignores cancellation: the driver closes the socket to end the timed-out
-        // receive (README, Ctrl-C), so the endpoint is broken after the first attempt and its
-        // socket never comes back: DEVICE_BUSY (as the selftest's recv_cancel shows,
-        // docs/deploying-on-windows.md).
+        // receive (README, Ctrl-C), so the endpoint is broken after the first attempt and
+        // every later request says its socket is gone (docs/protocol.md).
         Provider::Wine => {
-            let busy = Err("STATUS_DEVICE_BUSY".to_owned());
+            let gone = Err("STATUS_FILE_FORCED_CLOSED".to_owned());
             ensure!(
-                attempts == [Err(timeout.clone()), busy.clone(), busy],
-                "expected IO_TIMEOUT / DEVICE_BUSY / DEVICE_BUSY, got {seen}"
+                attempts == [Err(timeout.clone()), gone.clone(), gone],
+                "expected IO_TIMEOUT / FILE_FORCED_CLOSED / FILE_FORCED_CLOSED, got {seen}"
             );
         }
     }
