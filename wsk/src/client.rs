@@ -155,8 +155,9 @@ impl WskClient {
         (npi.Client, unsafe { &*npi.Dispatch })
     }
 
-    /// Unload's end of the registration: waits until no socket holds this client (each
-    /// holds a handle) and no request abandoned to the provider is still uncompleted, then
+    /// Unload's end of the registration: waits until no socket and no job queued by
+    /// [`WskClient::defer`] holds this client (each holds a handle) and no request abandoned
+    /// to the provider is still uncompleted, then
     /// releases this handle, which releases the NPI and deregisters if it was the last.
     ///
     /// The wait has no end, as WSK's own has none: `WskDeregister` "blocks until all
@@ -176,11 +177,16 @@ impl WskClient {
             let sockets = PoolArc::count(&self.0).saturating_sub(1);
             let abandoned = crate::irp::abandoned_requests();
             if sockets == 0 && abandoned == 0 {
+                // The worker that dropped the last deferred job's handle may still be on its
+                // way out of this image's work item routine: one more step for it. (On
+                // Windows the work item's reference on the device object keeps the image;
+                // Wine's unload does not wait for it.)
+                crate::sleep(step);
                 break;
             }
             if waited >= report_at {
                 crate::warn!(
-                    "wsk: unload waits for {} socket(s) and {} request(s) the provider holds ({} ms)",
+                    "wsk: unload waits for {} socket(s) or deferred job(s) and {} request(s) the provider holds ({} ms)",
                     sockets,
                     abandoned,
                     waited.as_millis()
@@ -211,6 +217,7 @@ impl WskClient {
             work_item,
             item,
             routine,
+            client: self.clone(),
         }) {
             Ok(job) => job,
             Err(job) => {
@@ -238,6 +245,8 @@ struct Deferred<T> {
     work_item: NonNull<sys::_IO_WORKITEM>,
     item: T,
     routine: fn(T),
+    /// Keeps [`WskClient::shutdown`] (and so the unload) waiting until the job has run.
+    client: WskClient,
 }
 
 /// Work item routine: PASSIVE_LEVEL on a system worker thread.
@@ -248,9 +257,12 @@ unsafe extern "C" fn run_deferred<T>(_: *mut sys::DEVICE_OBJECT, context: *mut c
         work_item,
         item,
         routine,
+        client,
     } = PoolBox::into_inner(job);
     routine(item);
     // SAFETY: the work item has run; it is freed once, here.
     unsafe { sys::IoFreeWorkItem(work_item.as_ptr()) };
     crate::held::work_item(false);
+    // Last: from here unload may go on.
+    drop(client);
 }
