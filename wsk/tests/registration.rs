@@ -168,3 +168,28 @@ fn provider_characteristics_come_from_the_registration() {
     assert!(client.shutdown(QUICK));
     kernel.assert_clean();
 }
+
+/// Set by [`slow_job`] when it ends.
+static SLOW_JOB_DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn slow_job((): ()) {
+    thread::sleep(Duration::from_millis(300));
+    SLOW_JOB_DONE.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[test]
+fn shutdown_waits_for_a_deferred_job_to_run() {
+    // A work item routine lives in the driver's image: unload must not end under it (Wine's
+    // unload does not wait for the work item's reference on the device object).
+    let kernel = fake::Kernel::start();
+    let client = register();
+    SLOW_JOB_DONE.store(false, std::sync::atomic::Ordering::SeqCst);
+    client.defer((), slow_job).expect("queued");
+    assert!(client.shutdown(QUICK));
+    assert!(
+        SLOW_JOB_DONE.load(std::sync::atomic::Ordering::SeqCst),
+        "shutdown returned while the deferred job still ran"
+    );
+    assert_eq!(registration_calls(), [1, 1, 1, 1]);
+    kernel.assert_clean();
+}
