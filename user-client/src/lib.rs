@@ -54,6 +54,9 @@ mod error;
 mod net;
 mod options;
 mod service;
+// Used by the Windows build's `sys`; tested on every host.
+#[cfg(any(windows, test))]
+mod spares;
 #[cfg_attr(not(windows), path = "sys_unsupported.rs")]
 mod sys;
 

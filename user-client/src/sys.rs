@@ -5,6 +5,7 @@
 //! `Drop`; every unsafe block says why its pointers are valid.
 #![allow(unsafe_code)]
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::io;
@@ -43,6 +44,7 @@ use crate::cancel::CancelIo;
 use crate::device::{IoctlCompletion, Transport};
 use crate::error::win32;
 use crate::service::Purpose;
+use crate::spares::Spares;
 
 // The portable error numbers the client gives advice for must be the real ones (all small,
 // so the casts cannot wrap).
@@ -155,6 +157,25 @@ impl Event {
         // INVARIANT: CreateEventW returned a new handle, owned here.
         Ok(Self(OwnedHandle(handle)))
     }
+
+    /// One of this thread's spare events, or a new one. No reset needed: the I/O manager
+    /// clears a request's event when the request is issued.
+    fn spare() -> io::Result<Self> {
+        SPARE_EVENTS.with(|spares| spares.borrow_mut().take(Self::new))
+    }
+
+    /// Keeps the event of a request that completed for this thread's next request.
+    fn give_back(self) {
+        SPARE_EVENTS.with(|spares| spares.borrow_mut().give_back(self));
+    }
+}
+
+thread_local! {
+    /// Events of completed requests, for the thread's next ones: creating and closing one per
+    /// request costs two calls to Wine's server (~10% of a TRANSACT). As many as the
+    /// pipelined SENDs keep outstanding.
+    static SPARE_EVENTS: RefCell<Spares<Event>> =
+        const { RefCell::new(Spares::new(crate::device::SEND_PIPELINE_DEPTH)) };
 }
 
 /// An open handle to the wsk-rs device, opened for overlapped I/O; closed when it and every
@@ -246,7 +267,7 @@ impl DeviceHandle {
         else {
             return failed(NtStatus::INVALID_BUFFER_SIZE);
         };
-        let Ok(event) = Event::new() else {
+        let Ok(event) = Event::spare() else {
             return failed(NtStatus::INSUFFICIENT_RESOURCES);
         };
         let input_ptr = if input.is_empty() {
@@ -295,10 +316,14 @@ impl DeviceHandle {
         }
         // Finished at once: a failure wrote nothing (neither status block nor output).
         let status = NtStatus(status);
+        let Outstanding {
+            overlapped, event, ..
+        } = *outstanding;
+        event.give_back();
         let information = if status.is_error() {
             0
         } else {
-            outstanding.overlapped.InternalHigh
+            overlapped.InternalHigh
         };
         Issued::Done(IoctlCompletion {
             status,
@@ -344,9 +369,14 @@ impl DeviceHandle {
         } else {
             outstanding.overlapped.InternalHigh
         };
+        let Outstanding {
+            event, output_len, ..
+        } = *outstanding;
+        // Completed: its event is free for the thread's next request.
+        event.give_back();
         IoctlCompletion {
             status,
-            information: information.min(outstanding.output_len),
+            information: information.min(output_len),
         }
     }
 }
