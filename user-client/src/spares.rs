@@ -44,15 +44,15 @@ mod tests {
     #[test]
     fn a_given_back_item_is_reused_before_a_new_one_is_made() {
         let mut spares = Spares::new(2);
-        let made = std::cell::Cell::new(0u32);
+        let count = std::cell::Cell::new(0u32);
         let make = || -> Result<u32, ()> {
-            made.set(made.get() + 1);
-            Ok(made.get())
+            count.set(count.get() + 1);
+            Ok(count.get())
         };
         let first = spares.take(make).unwrap();
         spares.give_back(first);
         assert_eq!(spares.take(make), Ok(first));
-        assert_eq!(made.get(), 1, "the spare was reused, nothing new made");
+        assert_eq!(count.get(), 1, "the spare was reused, nothing new made");
         assert_eq!(spares.take(make), Ok(2));
     }
 
@@ -62,6 +62,10 @@ mod tests {
         spares.give_back(1u8);
         spares.give_back(2u8);
         assert_eq!(spares.take(|| Err("none")), Ok(1));
-        assert_eq!(spares.take(|| Err("none")), Err("none"), "the second was dropped");
+        assert_eq!(
+            spares.take(|| Err("none")),
+            Err("none"),
+            "the second was dropped"
+        );
     }
 }
