@@ -67,11 +67,13 @@ Other commands:
   e2e [CASE...]      only the end-to-end suite (all cases, or the named ones)
   conformance [wine] [wskrs]
                      the WSK provider conformance suite: one table of checks per provider
-  bench [--runs N] [--quick] [--json]
+  bench [--runs N] [--quick] [--json] [--only services|ioctl]
                      the speed table: in-kernel services and the IOCTL path beside the same
                      work through user-mode Winsock under Wine and native Linux, every
                      process pinned to CPU 0, N runs per figure (default 5), each shell x
-                     provider (--quick: small transfers, one run, wdm + wskrs)
+                     provider (--quick: small transfers, one run, wdm + wskrs), then issue
+                     11's targets judged on it, with the floor that misses one by itself
+                     (`bench --help` for every option)
   examples           build every stand-alone driver crate under examples/ and run it under
                      Wine against a Linux peer (its DbgPrintEx output checked in wine.log)
   new-driver NAME [--dir DIR] [--kmdf]

@@ -24,6 +24,8 @@
 //! wskrs-bench ring event|yield COUNT        COUNT 64-byte round trips through memory shared
 //!                                           with a child process (`ring`: what a request ring
 //!                                           between client and driver would cost under Wine)
+//! wskrs-bench call COUNT                    COUNT requests to Wine's server (`ResetEvent`): what
+//!                                           a reply with output adds to a refused IOCTL
 //! ```
 
 use std::io::{self, Read, Write};
@@ -33,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use wskrs_client::{Device, KernelTcpStream};
 
+mod call;
 mod ring;
 
 /// An IOCTL code of the driver's device type and access that names no request: the driver
@@ -70,10 +73,11 @@ fn run(words: &[&str]) -> Result<String, String> {
         ["ioctl", what, count] => ioctls(what, number(count)?),
         ["ring", mode, count] => ring::measure(mode, number(count)?),
         ["ring-peer", mode, name, count] => ring::answer(mode, name, number(count)?),
+        ["call", count] => call::measure(number(count)?),
         _ => Err(format!(
             "usage: serve echo|discard PORT | rtt kernel|transact|winsock ADDR SIZE COUNT | \
              send kernel|winsock ADDR TOTAL WRITE | ioctl info|floor|send-floor COUNT | \
-             ring event|yield COUNT (got {words:?})"
+             ring event|yield COUNT | call COUNT (got {words:?})"
         )),
     }
 }

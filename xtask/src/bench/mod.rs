@@ -15,18 +15,23 @@
 //!   switches of every process of the prefix, from `/proc`: `cost.rs`), which load moves far
 //!   less than it moves times;
 //! - through the IOCTL path, driven by a Windows client (`wskctl`'s library): INFO round trip
-//!   and the floor (a code the driver refuses at once), `KernelTcpStream` round trips of 64 B
+//!   and the floor (a code the driver refuses at once) with one call to Wine's server beside
+//!   them (a reply with output costs one more than a refusal), `KernelTcpStream` round trips of 64 B
 //!   (a SEND and a RECV each, and one TRANSACT each) and bulk with 128 KiB and 4 MiB writes,
 //!   to a native Linux server;
 //! - beside them, column `shm`: 64-byte round trips through a page shared by two Wine
 //!   processes (`wskrs-bench ring`), with an event doorbell and polled: the floor a request
 //!   ring between the client and the driver host would have under Wine (not built).
 //!
+//! After the table, issue 11's targets judged on its medians (`targets.rs`): met or not per
+//! column, and the floor measured in the same run that misses a target by itself.
+//!
 //! `--quick` is the short form `cargo xtask test` runs to prove the command works: one run,
 //! small transfers, one shell × provider unless `--shell`/`--provider` say; no figure is judged.
 
 mod cost;
 mod native;
+mod targets;
 mod windows;
 
 use std::collections::BTreeMap;
@@ -81,11 +86,14 @@ usage: cargo xtask bench [--runs N] [--quick] [--json] [--only services|ioctl]
 
 Measures the driver's speed beside user-mode Winsock under the same Wine and native Linux,
 every process pinned to CPU 0, and prints one table (docs/performance.md says what each
-figure measures). Each run starts every shell x provider session in turn, so load that
-comes and goes falls on every column alike. The services' rows include what Wine's processes
-(wineserver, the driver host, a Winsock server) spent per echo round trip and per MiB into
-discard: CPU time and context switches, read from /proc, which load moves far less than it
-moves times.
+figure measures), then issue 11's targets judged on its medians: the ratio and `met`,
+`not met` or `within spread` per column, and where a floor measured in the same run (the
+refused IOCTL plus the in-kernel echo; Wine's data floor) misses a target by itself, that
+floor as the reason. Each run starts every shell x provider session in turn, so load that
+comes and goes falls on every column alike. The services' rows include what Wine's
+processes (wineserver, the driver host, a Winsock server) spent per echo round trip and per
+MiB into discard: CPU time and context switches, read from /proc, which load moves far
+less than it moves times.
 
   --runs N       measurements per figure and column, 1 to 99 (default 5; --quick: 1)
   --quick        small transfers, one run, the WDM shell with the wsk-rs provider unless
@@ -250,6 +258,7 @@ figures! {
     DISCARD_SWITCHES = "service_discard_wine_switches", "discard: Wine switches per MiB", Count;
     IOCTL_INFO = "ioctl_info_rtt", "INFO IOCTL round trip", Micros;
     IOCTL_FLOOR = "ioctl_floor_rtt", "refused IOCTL round trip (floor)", Micros;
+    SERVER_CALL = "wine_server_call", "one call to Wine's server (ResetEvent)", Micros;
     STREAM_RTT_64 = "stream_rtt_64b", "KernelTcpStream RTT 64 B", Micros;
     TRANSACT_RTT_64 =
         "transact_rtt_64b", "TRANSACT request/response 64 B", Micros;
@@ -376,6 +385,7 @@ pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
         );
     } else {
         print!("{}", table(&results, options));
+        print!("{}", targets::section(&results));
     }
     say(&format!(
         "bench: {} run(s) per figure, pinned to CPU 0, in {}",
@@ -486,6 +496,9 @@ fn measure_session(
     results.add(IOCTL_INFO, column, field(&info, "median_us")?);
     let floor = bench(&["ioctl", "floor", &ioctls])?;
     results.add(IOCTL_FLOOR, column, field(&floor, "median_us")?);
+    // What INFO pays on top of the floor for having output: one more call to the server.
+    let call = bench(&["call", &ioctls])?;
+    results.add(SERVER_CALL, column, field(&call, "median_us")?);
     // 128 KiB carried to the driver, which refuses the SEND at once: what Wine's path
     // alone allows a KernelTcpStream's bulk (one SEND per 128 KiB).
     let send_floor = bench(&["ioctl", "send-floor", &ioctls])?;
@@ -714,7 +727,13 @@ fn to_json(results: &Results, options: &Options) -> Value {
             })
         })
         .collect();
-    json!({ "runs": options.runs, "quick": options.quick, "pinned_cpu": 0, "figures": figures })
+    json!({
+        "runs": options.runs,
+        "quick": options.quick,
+        "pinned_cpu": 0,
+        "figures": figures,
+        "targets": targets::to_json(results),
+    })
 }
 
 #[cfg(test)]
