@@ -622,34 +622,77 @@ impl<R: PendingRequest> Endpoint<R> {
 /// The table's slots: allocated on first use with the driver's configured number of
 /// endpoints ([`crate::Limits::endpoints`]). A slot holds a pointer, so a scan of thousands
 /// of mostly empty slots reads a few pages, not every endpoint.
+///
+/// Scans stop at the high-water mark `used`: every request looks up its endpoint and counts
+/// its handle's pended requests under the table lock, and with the default 4,096 slots a
+/// scan of all of them cost each IOCTL more than the driver's own work (issue 11).
+///
+/// # Invariants
+/// Every slot at or past `used` is empty (`used` is 0 while the slots are unallocated).
 pub(crate) struct Slots<R: PendingRequest> {
-    slots: Option<PoolSlice<Option<PoolBox<Endpoint<R>>>>>,
+    array: Option<PoolSlice<Option<PoolBox<Endpoint<R>>>>>,
     capacity: usize,
+    used: usize,
 }
 
 impl<R: PendingRequest> Slots<R> {
     const fn unallocated(capacity: usize) -> Self {
         Self {
-            slots: None,
+            array: None,
             capacity,
+            used: 0,
         }
     }
 
+    /// The slots below the high-water mark: every endpoint is in one of them.
     pub(crate) fn iter(&self) -> core::slice::Iter<'_, Option<PoolBox<Endpoint<R>>>> {
-        self.slots.as_deref().unwrap_or(&[]).iter()
+        let all = self.array.as_deref().unwrap_or(&[]);
+        all.get(..self.used).unwrap_or(all).iter()
     }
 
+    /// As [`Slots::iter`]; an endpoint taken out of a slot leaves the mark where it is until
+    /// the next [`Slots::free_slot`] lowers it.
     pub(crate) fn iter_mut(&mut self) -> core::slice::IterMut<'_, Option<PoolBox<Endpoint<R>>>> {
-        self.slots.as_deref_mut().unwrap_or(&mut []).iter_mut()
+        let used = self.used;
+        let all = self.array.as_deref_mut().unwrap_or(&mut []);
+        let len = all.len();
+        all.get_mut(..used.min(len))
+            .unwrap_or_default()
+            .iter_mut()
+    }
+
+    /// Replaces the slots (`None`: freed) with every slot empty.
+    fn replace(&mut self, slots: Option<PoolSlice<Option<PoolBox<Endpoint<R>>>>>) {
+        self.array = slots;
+        // INVARIANT: the new slots are all empty.
+        self.used = 0;
     }
 
     /// A free slot, allocating the table first if needed; `None` when it is full or cannot
     /// be allocated. IRQL <= DISPATCH_LEVEL.
     fn free_slot(&mut self) -> Option<&mut Option<PoolBox<Endpoint<R>>>> {
-        if self.slots.is_none() {
-            self.slots = PoolSlice::try_new_with(self.capacity, |_| None).ok();
+        if self.array.is_none() {
+            self.replace(PoolSlice::try_new_with(self.capacity, |_| None).ok());
         }
-        self.iter_mut().find(|s| s.is_none())
+        let all = self.array.as_deref_mut()?;
+        // INVARIANT: lowered only past empty slots.
+        while let Some(top) = self.used.checked_sub(1) {
+            if !all.get(top).is_some_and(Option::is_none) {
+                break;
+            }
+            self.used = top;
+        }
+        let index = match all.iter().take(self.used).position(Option::is_none) {
+            Some(index) => index,
+            None if self.used < all.len() => {
+                // INVARIANT: the slot at the old mark is below the new one.
+                let index = self.used;
+                self.used = index.saturating_add(1);
+                index
+            }
+            None => return None,
+        };
+        all.get_mut(index)
     }
 }
 
@@ -756,8 +799,9 @@ impl<R: PendingRequest> EndpointTable<R> {
         if t.slots.iter().any(Option::is_some) {
             return Err(NtStatus::INVALID_DEVICE_STATE);
         }
-        if t.slots.slots.is_some() {
-            t.slots.slots = Some(PoolSlice::try_new_with(capacity, |_| None)?);
+        if t.slots.array.is_some() {
+            let slots = PoolSlice::try_new_with(capacity, |_| None)?;
+            t.slots.replace(Some(slots));
         }
         t.slots.capacity = capacity;
         Ok(())
@@ -766,8 +810,9 @@ impl<R: PendingRequest> EndpointTable<R> {
     /// Allocates the slots if they are not yet. IRQL <= DISPATCH_LEVEL.
     pub(crate) fn allocate(&self) -> Result<(), NtStatus> {
         let mut t = self.inner.lock();
-        if t.slots.slots.is_none() {
-            t.slots.slots = Some(PoolSlice::try_new_with(t.slots.capacity, |_| None)?);
+        if t.slots.array.is_none() {
+            let slots = PoolSlice::try_new_with(t.slots.capacity, |_| None)?;
+            t.slots.replace(Some(slots));
         }
         Ok(())
     }
@@ -777,7 +822,7 @@ impl<R: PendingRequest> EndpointTable<R> {
     pub(crate) fn release(&self) {
         let mut t = self.inner.lock();
         if !t.slots.iter().any(Option::is_some) {
-            t.slots.slots = None;
+            t.slots.replace(None);
         }
     }
 

@@ -334,6 +334,67 @@ fn a_full_table_answers_insufficient_resources_and_closes_the_rejected_socket() 
     setup.finish();
 }
 
+/// Scans of the table stop at the highest slot in use; the mark rises and falls with the
+/// endpoints, and every endpoint stays reachable by id on the way.
+#[test]
+fn endpoints_stay_reachable_while_the_table_fills_empties_and_refills() {
+    let setup = Setup::start();
+    let d = setup.driver;
+    d.set_limits(wskrs_driver::Limits {
+        endpoints: 8,
+        quotas: wskrs_driver::Quotas {
+            endpoints: usize::MAX,
+            ..wskrs_driver::Quotas::DEFAULT
+        },
+        ..wskrs_driver::Limits::DEFAULT
+    })
+    .unwrap();
+    let bind = || udp_bind(d, ALICE, addr(LOCAL), UdpService::None, false).map(|e| e.id);
+    let full = |open: &[EndpointId]| {
+        assert_eq!(bind(), Err(NtStatus::INSUFFICIENT_RESOURCES));
+        assert_eq!(info(d, ALICE).endpoint_count as usize, open.len());
+        let listed = list(d, ALICE);
+        assert!(open.iter().all(|id| listed.iter().any(|e| e.id == *id)));
+    };
+    let mut open: Vec<EndpointId> = (0..8).map(|_| bind().unwrap()).collect();
+    full(&open);
+
+    // The two highest slots and one in the middle free up; three endpoints fit again.
+    for index in [7, 6, 2] {
+        close(d, ALICE, open.remove(index)).unwrap();
+    }
+    assert_eq!(info(d, ALICE).endpoint_count, 5);
+    for _ in 0..3 {
+        open.push(bind().unwrap());
+    }
+    full(&open);
+
+    // All but the lowest and the newest close, highest first and lowest first alike.
+    let newest = open.pop().unwrap();
+    let lowest = open.remove(0);
+    for (n, id) in open.drain(..).enumerate() {
+        if n % 2 == 0 {
+            close(d, ALICE, id).unwrap();
+        } else {
+            common::option(d, ALICE, id, protocol::OptionId::RcvBuf, None).unwrap();
+            close(d, ALICE, id).unwrap();
+        }
+    }
+    assert_eq!(info(d, ALICE).endpoint_count, 2);
+    let mut open = vec![lowest, newest];
+    while open.len() < 8 {
+        open.push(bind().unwrap());
+    }
+    full(&open);
+    for id in open {
+        close(d, ALICE, id).unwrap();
+    }
+    assert_eq!(info(d, ALICE).endpoint_count, 0);
+    let open: Vec<EndpointId> = (0..8).map(|_| bind().unwrap()).collect();
+    full(&open);
+    setup.finish();
+}
+
 #[test]
 fn list_pagination_and_activity_counters() {
     let setup = Setup::start();
