@@ -286,6 +286,44 @@ fn a_handle_past_its_endpoint_quota_gets_quota_exceeded_and_the_others_are_unaff
     setup.finish();
 }
 
+/// Detached endpoints stop counting in the endpoint quota when their handle closes, also for
+/// a new handle that gets the same `Caller` value (a file object's address is reused).
+#[test]
+fn a_reopened_handle_does_not_inherit_the_quota_of_detached_endpoints_left_behind() {
+    let setup = Setup::with_quotas(Quotas {
+        endpoints: 2,
+        ..Quotas::DEFAULT
+    });
+    let d = setup.driver;
+    identify(d);
+    let left: Vec<EndpointId> = (0..2)
+        .map(|_| {
+            udp_bind(d, ALICE, addr(LOCAL), UdpService::None, true)
+                .unwrap()
+                .id
+        })
+        .collect();
+    assert_eq!(
+        udp_bind(d, ALICE, addr(LOCAL), UdpService::None, false),
+        Err(NtStatus::QUOTA_EXCEEDED)
+    );
+    d.cleanup(ALICE);
+    d.identify(ALICE, sid(USER_A)).unwrap();
+    for _ in 0..2 {
+        udp_bind(d, ALICE, addr(LOCAL), UdpService::None, false)
+            .expect("the new handle has its whole quota");
+    }
+    assert_eq!(
+        udp_bind(d, ALICE, addr(LOCAL), UdpService::None, false),
+        Err(NtStatus::QUOTA_EXCEEDED)
+    );
+    for id in left {
+        close(d, ALICE, id).unwrap();
+    }
+    d.cleanup(ALICE);
+    setup.finish();
+}
+
 /// A RECV_FROM with room for `room` bytes that waits (nothing arrives), as `caller`.
 fn waiting_recv_from(
     d: &'static common::Driver,
@@ -353,6 +391,56 @@ fn a_handle_past_its_pended_request_quota_gets_quota_exceeded_and_the_others_are
     for pended in [second, again, bob] {
         assert_eq!(pended.wait().0, NtStatus::CANCELLED);
     }
+    setup.finish();
+}
+
+/// A handle's pended requests count wherever they wait: also on a detached endpoint that
+/// another handle of its identity created, and on one whose creating handle has closed.
+#[test]
+fn requests_pended_on_detached_endpoints_count_in_the_quota_of_the_handle_that_pended_them() {
+    let setup = Setup::with_quotas(Quotas {
+        pended: 2,
+        ..Quotas::DEFAULT
+    });
+    let d = setup.driver;
+    identify(d);
+    let shared = udp_bind(d, ALICE, addr(LOCAL), UdpService::None, true).unwrap();
+    let orphan = udp_bind(d, ALICE, addr(LOCAL), UdpService::None, true).unwrap();
+    let own = udp_bind(d, ALICE_2, addr(LOCAL), UdpService::None, false).unwrap();
+    // Alice's first handle closes: `orphan` and `shared` belong to no handle now.
+    d.cleanup(ALICE);
+    let on_shared = waiting_recv_from(d, ALICE_2, shared.id, 16);
+    let on_orphan = waiting_recv_from(d, ALICE_2, orphan.id, 16);
+    for pended in [&on_shared, &on_orphan] {
+        assert!(
+            pended.wait_for(Duration::from_millis(200)).is_none(),
+            "pends"
+        );
+    }
+    let third = waiting_recv_from(d, ALICE_2, own.id, 16);
+    assert_eq!(
+        third.wait_for(Duration::from_secs(5)).map(|(s, _, _)| s),
+        Some(NtStatus::QUOTA_EXCEEDED),
+        "the two on detached endpoints count"
+    );
+    drop(third);
+    d.cancel(on_orphan.ticket().expect("armed"));
+    assert_eq!(on_orphan.wait().0, NtStatus::CANCELLED);
+    let again = waiting_recv_from(d, ALICE_2, own.id, 16);
+    assert!(
+        again.wait_for(Duration::from_millis(200)).is_none(),
+        "room again"
+    );
+    for id in [shared.id, orphan.id] {
+        close(d, ALICE_2, id).unwrap_or_else(|s| panic!("close {id:?}: {s:?}"));
+    }
+    assert_eq!(
+        on_shared.wait().0,
+        NtStatus::CANCELLED,
+        "completed by the close"
+    );
+    d.cleanup(ALICE_2);
+    assert_eq!(again.wait().0, NtStatus::CANCELLED);
     setup.finish();
 }
 

@@ -262,6 +262,8 @@ figures! {
     STREAM_RTT_64 = "stream_rtt_64b", "KernelTcpStream RTT 64 B", Micros;
     TRANSACT_RTT_64 =
         "transact_rtt_64b", "TRANSACT request/response 64 B", Micros;
+    TRANSACT_CROWD_64 =
+        "transact_rtt_64b_crowd", "same, 1,000 idle endpoints open", Micros;
     STREAM_BULK_128K =
         "stream_bulk_128kib_writes", "KernelTcpStream bulk, 128 KiB writes", MibPerSecond;
     STREAM_BULK_4M = "stream_bulk_4mib_writes", "KernelTcpStream bulk, 4 MiB writes", MibPerSecond;
@@ -272,6 +274,9 @@ figures! {
     RING_YIELD_64 =
         "shared_ring_yield_rtt_64b", "shared-memory ring 64 B, polled (yield)", Micros;
 }
+
+/// Idle endpoints open (on other handles) for [`TRANSACT_CROWD_64`].
+const CROWD: usize = 1_000;
 
 /// The anchors' column names.
 const WINSOCK: &str = "winsock";
@@ -519,6 +524,11 @@ fn measure_session(
         if *via == "kernel" {
             let out = bench(&["rtt", "transact", &native_echo_text, "64", &rtt])?;
             results.add(TRANSACT_RTT_64, name, field(&out, "median_us")?);
+            // What a request pays for the other endpoints in the table (their count is the
+            // figure's title: the table is scanned under its lock).
+            let crowd = CROWD.to_string();
+            let out = bench(&["rtt", "transact", &native_echo_text, "64", &rtt, &crowd])?;
+            results.add(TRANSACT_CROWD_64, name, field(&out, "median_us")?);
         } else {
             // Winsock has no such call: its anchor is the same write + read round trip.
             results.add(TRANSACT_RTT_64, name, rtt_us);
