@@ -8,12 +8,12 @@
 //!
 //! ```text
 //! wskrs-bench serve echo|discard PORT        Winsock server on 127.0.0.1:PORT until stdin closes
-//! wskrs-bench rtt kernel|transact|winsock ADDR SIZE COUNT [CROWD]
+//! wskrs-bench rtt kernel|transact|winsock ADDR SIZE COUNT [CROWD SINK]
 //!                                           COUNT round trips of SIZE bytes to an echo server
 //!                                           (transact: KernelTcpStream::transact, one IOCTL
 //!                                           per round trip instead of a SEND and a RECV);
-//!                                           with CROWD, that many idle UDP endpoints are open
-//!                                           in the driver meanwhile (other handles')
+//!                                           with CROWD, that many idle connections to SINK
+//!                                           are open in the driver meanwhile (other handles')
 //! wskrs-bench send kernel|winsock ADDR TOTAL WRITE
 //!                                           to a counting sink: TOTAL as 8 bytes (LE), TOTAL
 //!                                           bytes in writes of WRITE bytes, then its answer
@@ -69,8 +69,8 @@ fn run(words: &[&str]) -> Result<String, String> {
         ["rtt", via, addr, size, count] => {
             round_trips(via, address(addr)?, number(size)?, number(count)?)
         }
-        ["rtt", via, addr, size, count, crowd] => {
-            let _crowd = open_crowd(number(crowd)?)?;
+        ["rtt", via, addr, size, count, crowd, sink] => {
+            let _crowd = open_crowd(number(crowd)?, address(sink)?)?;
             round_trips(via, address(addr)?, number(size)?, number(count)?)
         }
         ["send", via, addr, total, write] => {
@@ -83,7 +83,7 @@ fn run(words: &[&str]) -> Result<String, String> {
         _ => Err(format!(
             "usage: serve echo|discard PORT | rtt kernel|transact|winsock ADDR SIZE COUNT | \
              send kernel|winsock ADDR TOTAL WRITE | ioctl info|floor|send-floor COUNT | \
-             ring event|yield COUNT | call COUNT (got {words:?}; rtt takes a CROWD after COUNT)"
+             ring event|yield COUNT | call COUNT (got {words:?}; rtt takes CROWD SINK after COUNT)"
         )),
     }
 }
@@ -173,26 +173,22 @@ fn round_trips(via: &str, to: SocketAddr, size: usize, count: usize) -> Result<S
     ))
 }
 
-/// Idle UDP endpoints per crowd handle: below the driver's default quota of 64 per handle.
+/// Idle connections per crowd handle: below the driver's default quota of 64 per handle.
 const CROWD_PER_HANDLE: usize = 60;
 
-/// `count` idle UDP endpoints on 127.0.0.1, on handles of their own; they close with the
-/// handles.
-fn open_crowd(count: usize) -> Result<Vec<Device>, String> {
+/// `count` idle TCP connections to `sink`, on handles of their own; they close with the
+/// handles. (Connections, not listeners: Wine 8's netio.sys crashes the driver host when
+/// many listeners with an accept pending close at once, a race in its `wsk_close_socket`.)
+fn open_crowd(count: usize, sink: SocketAddr) -> Result<Vec<Device>, String> {
     let mut handles = Vec::new();
     let mut left = count;
     while left > 0 {
         let device = Device::open(wskrs_protocol::USER_DEVICE_PATH)
             .map_err(|e| format!("opening the driver for the crowd: {e}"))?;
         for _ in 0..left.min(CROWD_PER_HANDLE) {
-            let local = SocketAddr::from(([127, 0, 0, 1], 0));
             device
-                .udp_bind(
-                    local,
-                    wskrs_protocol::UdpService::None,
-                    &wskrs_client::UdpBindOptions::default(),
-                )
-                .map_err(|e| format!("crowd endpoint {}: {e}", count - left + 1))?;
+                .tcp_connect(sink, &wskrs_client::TcpConnectOptions::default())
+                .map_err(|e| format!("crowd connection {}: {e}", count - left + 1))?;
             left -= 1;
         }
         handles.push(device);

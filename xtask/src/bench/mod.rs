@@ -263,7 +263,7 @@ figures! {
     TRANSACT_RTT_64 =
         "transact_rtt_64b", "TRANSACT request/response 64 B", Micros;
     TRANSACT_CROWD_64 =
-        "transact_rtt_64b_crowd", "same, 1,000 idle endpoints open", Micros;
+        "transact_rtt_64b_crowd", "same, 1,000 idle connections open", Micros;
     STREAM_BULK_128K =
         "stream_bulk_128kib_writes", "KernelTcpStream bulk, 128 KiB writes", MibPerSecond;
     STREAM_BULK_4M = "stream_bulk_4mib_writes", "KernelTcpStream bulk, 4 MiB writes", MibPerSecond;
@@ -275,7 +275,7 @@ figures! {
         "shared_ring_yield_rtt_64b", "shared-memory ring 64 B, polled (yield)", Micros;
 }
 
-/// Idle endpoints open (on other handles) for [`TRANSACT_CROWD_64`].
+/// Idle connections open (on other handles) for [`TRANSACT_CROWD_64`].
 const CROWD: usize = 1_000;
 
 /// The anchors' column names.
@@ -497,22 +497,7 @@ fn measure_session(
         return Ok(());
     }
     // The IOCTL path, driven by the Windows client.
-    let info = bench(&["ioctl", "info", &ioctls])?;
-    results.add(IOCTL_INFO, column, field(&info, "median_us")?);
-    let floor = bench(&["ioctl", "floor", &ioctls])?;
-    results.add(IOCTL_FLOOR, column, field(&floor, "median_us")?);
-    // What INFO pays on top of the floor for having output: one more call to the server.
-    let call = bench(&["call", &ioctls])?;
-    results.add(SERVER_CALL, column, field(&call, "median_us")?);
-    // 128 KiB carried to the driver, which refuses the SEND at once: what Wine's path
-    // alone allows a KernelTcpStream's bulk (one SEND per 128 KiB).
-    let send_floor = bench(&["ioctl", "send-floor", &ioctls])?;
-    let per_send_us = field(&send_floor, "median_us")?;
-    results.add(
-        SEND_FLOOR_128K,
-        column,
-        f64::from(128u32 << 10) / f64::from(1u32 << 20) / (per_send_us / 1e6),
-    );
+    measure_floors(wine, exe, &ioctls, column, results)?;
     let mut clients = vec![("kernel", column.to_owned())];
     if anchors {
         clients.push(("winsock", WINSOCK.to_owned()));
@@ -527,7 +512,16 @@ fn measure_session(
             // What a request pays for the other endpoints in the table (their count is the
             // figure's title: the table is scanned under its lock).
             let crowd = CROWD.to_string();
-            let out = bench(&["rtt", "transact", &native_echo_text, "64", &rtt, &crowd])?;
+            let sink = native_discard.to_string();
+            let out = bench(&[
+                "rtt",
+                "transact",
+                &native_echo_text,
+                "64",
+                &rtt,
+                &crowd,
+                &sink,
+            ])?;
             results.add(TRANSACT_CROWD_64, name, field(&out, "median_us")?);
         } else {
             // Winsock has no such call: its anchor is the same write + read round trip.
@@ -569,6 +563,35 @@ fn measure_session(
             );
         }
     }
+    Ok(())
+}
+
+/// The IOCTL path's floors in `column`: INFO beside a refused IOCTL and one call to Wine's
+/// server, and a refused SEND of 128 KiB (Wine's data floor); each `ioctls` times.
+fn measure_floors(
+    wine: &Wine,
+    exe: &Path,
+    ioctls: &str,
+    column: &str,
+    results: &mut Results,
+) -> Result<()> {
+    let bench = |args: &[&str]| windows::measure(wine, exe, args);
+    let info = bench(&["ioctl", "info", ioctls])?;
+    results.add(IOCTL_INFO, column, field(&info, "median_us")?);
+    let floor = bench(&["ioctl", "floor", ioctls])?;
+    results.add(IOCTL_FLOOR, column, field(&floor, "median_us")?);
+    // What INFO pays on top of the floor for having output: one more call to the server.
+    let call = bench(&["call", ioctls])?;
+    results.add(SERVER_CALL, column, field(&call, "median_us")?);
+    // 128 KiB carried to the driver, which refuses the SEND at once: what Wine's path
+    // alone allows a KernelTcpStream's bulk (one SEND per 128 KiB).
+    let send_floor = bench(&["ioctl", "send-floor", ioctls])?;
+    let per_send_us = field(&send_floor, "median_us")?;
+    results.add(
+        SEND_FLOOR_128K,
+        column,
+        f64::from(128u32 << 10) / f64::from(1u32 << 20) / (per_send_us / 1e6),
+    );
     Ok(())
 }
 
