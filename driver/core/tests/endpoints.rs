@@ -283,15 +283,7 @@ fn a_full_table_answers_insufficient_resources_and_closes_the_rejected_socket() 
     // One handle may fill a table of 256 here.
     let setup = Setup::start();
     let d = setup.driver;
-    d.set_limits(wskrs_driver::Limits {
-        endpoints: 256,
-        quotas: wskrs_driver::Quotas {
-            endpoints: usize::MAX,
-            ..wskrs_driver::Quotas::DEFAULT
-        },
-        ..wskrs_driver::Limits::DEFAULT
-    })
-    .unwrap();
+    common::table_of(d, 256);
     let mut ids = Vec::new();
     for _ in 0..256 {
         ids.push(
@@ -340,15 +332,7 @@ fn a_full_table_answers_insufficient_resources_and_closes_the_rejected_socket() 
 fn endpoints_stay_reachable_while_the_table_fills_empties_and_refills() {
     let setup = Setup::start();
     let d = setup.driver;
-    d.set_limits(wskrs_driver::Limits {
-        endpoints: 8,
-        quotas: wskrs_driver::Quotas {
-            endpoints: usize::MAX,
-            ..wskrs_driver::Quotas::DEFAULT
-        },
-        ..wskrs_driver::Limits::DEFAULT
-    })
-    .unwrap();
+    common::table_of(d, 8);
     let bind = || udp_bind(d, ALICE, addr(LOCAL), UdpService::None, false).map(|e| e.id);
     let full = |open: &[EndpointId]| {
         assert_eq!(bind(), Err(NtStatus::INSUFFICIENT_RESOURCES));

@@ -787,15 +787,7 @@ fn a_connection_accepted_into_a_full_table_is_refused_without_waiting() {
     // One handle fills a small table.
     let setup = Setup::start();
     let d = setup.driver;
-    d.set_limits(wskrs_driver::Limits {
-        endpoints: 64,
-        quotas: wskrs_driver::Quotas {
-            endpoints: usize::MAX,
-            ..wskrs_driver::Quotas::DEFAULT
-        },
-        ..wskrs_driver::Limits::DEFAULT
-    })
-    .unwrap();
+    common::table_of(d, 64);
     let at = addr("127.0.0.1:9500");
     let l = listen(d, ALICE, at, Service::None, false).unwrap();
     let mut fillers = Vec::new();

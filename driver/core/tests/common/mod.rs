@@ -16,6 +16,20 @@ use wskrs_fake_kernel as fake;
 use wskrs_fake_kernel::locked::{pend, IrpWaiter, PendedIrp};
 use wskrs_protocol::{self as protocol, EndpointId, IoctlCode, OpenedEndpoint};
 
+/// Sizes `driver`'s endpoint table to `endpoints` slots that one handle may fill alone.
+pub(crate) fn table_of(driver: &'static Driver, endpoints: usize) {
+    driver
+        .set_limits(wskrs_driver::Limits {
+            endpoints,
+            quotas: Quotas {
+                endpoints: usize::MAX,
+                ..Quotas::DEFAULT
+            },
+            ..wskrs_driver::Limits::DEFAULT
+        })
+        .expect("limits for an empty table");
+}
+
 /// Timeout for requests that complete at once (milliseconds, as on the wire).
 pub(crate) const QUICK_MS: u32 = 5_000;
 
