@@ -11,9 +11,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use crate::choice::Choice;
 
@@ -49,7 +48,6 @@ const REG_VALUE: &str = "netio.sys";
 /// Per-program Wine settings of the driver host: its `Version` is what `RtlGetVersion`
 /// reports to the drivers it hosts.
 const VERSION_KEY: &str = r"HKCU\Software\Wine\AppDefaults\winedevice.exe";
-const REG_TIMEOUT: Duration = Duration::from_secs(60);
 /// Where Debian's Wine keeps its PE modules (to restore the prefix's own netio.sys copy).
 const WINE_PE_DIR: &str = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows";
 
@@ -105,7 +103,7 @@ pub(crate) fn clear_verify(layout: &Layout) -> Result<()> {
         return Ok(());
     }
     let wine = Wine::new(layout)?;
-    let result = reg(&wine, &["delete", ENV_KEY, "/v", VERIFY_VALUE, "/f"]);
+    let result = wine.reg(&["delete", ENV_KEY, "/v", VERIFY_VALUE, "/f"]);
     let stopped = wine.stop_server();
     result?;
     stopped?;
@@ -127,20 +125,17 @@ fn apply_verify(wine: &Wine, layout: &Layout) -> Result<bool> {
         let log = verifier_log(layout);
         let _ = std::fs::remove_file(&log);
         let path = crate::util::wine_path(&log)?;
-        reg(
-            wine,
-            &[
-                "add",
-                ENV_KEY,
-                "/v",
-                VERIFY_VALUE,
-                "/t",
-                "REG_SZ",
-                "/d",
-                &path,
-                "/f",
-            ],
-        )?;
+        wine.reg(&[
+            "add",
+            ENV_KEY,
+            "/v",
+            VERIFY_VALUE,
+            "/t",
+            "REG_SZ",
+            "/d",
+            &path,
+            "/f",
+        ])?;
         std::fs::write(&marker, "WSKRS_PROVIDER_VERIFY=1\n")
             .with_context(|| format!("writing {}", marker.display()))?;
         say(&format!(
@@ -149,7 +144,7 @@ fn apply_verify(wine: &Wine, layout: &Layout) -> Result<bool> {
         return Ok(true);
     }
     if marker.is_file() {
-        reg(wine, &["delete", ENV_KEY, "/v", VERIFY_VALUE, "/f"])?;
+        wine.reg(&["delete", ENV_KEY, "/v", VERIFY_VALUE, "/f"])?;
         std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
         return Ok(true);
     }
@@ -183,38 +178,32 @@ pub(crate) fn apply(wine: &Wine, layout: &Layout) -> Result<bool> {
             if !same_content(&dll, &netio) {
                 copy_atomic(&dll, &netio)?;
             }
-            reg(
-                wine,
-                &[
-                    "add", REG_KEY, "/v", REG_VALUE, "/t", "REG_SZ", "/d", "native", "/f",
-                ],
-            )?;
+            wine.reg(&[
+                "add", REG_KEY, "/v", REG_VALUE, "/t", "REG_SZ", "/d", "native", "/f",
+            ])?;
             // The provider implements the Windows 10 1703+ dispatch tables (WskConnectEx,
             // stream sockets); the driver host reports that Windows, so that `wsk`'s version
             // check (RtlGetVersion) lets drivers use them. Wine 8.0's prefix says Windows 7.
-            reg(
-                wine,
-                &[
-                    "add",
-                    VERSION_KEY,
-                    "/v",
-                    "Version",
-                    "/t",
-                    "REG_SZ",
-                    "/d",
-                    "win10",
-                    "/f",
-                ],
-            )?;
+            wine.reg(&[
+                "add",
+                VERSION_KEY,
+                "/v",
+                "Version",
+                "/t",
+                "REG_SZ",
+                "/d",
+                "win10",
+                "/f",
+            ])?;
             std::fs::write(marker(layout), "netio.sys=native\n")
                 .with_context(|| format!("writing {}", marker(layout).display()))?;
             say("provider: wsk-rs provider installed as drivers\\netio.sys (override netio.sys=native; winedevice.exe reports Windows 10)");
         }
         Provider::Wine => {
             if marker(layout).is_file() {
-                reg(wine, &["delete", REG_KEY, "/v", REG_VALUE, "/f"])?;
+                wine.reg(&["delete", REG_KEY, "/v", REG_VALUE, "/f"])?;
                 // Absent after a prefix made before this value existed: ignore that failure.
-                let _ = reg(wine, &["delete", VERSION_KEY, "/v", "Version", "/f"]);
+                let _ = wine.reg(&["delete", VERSION_KEY, "/v", "Version", "/f"]);
                 let original = Path::new(WINE_PE_DIR).join("netio.sys");
                 if original.is_file() {
                     copy_atomic(&original, &netio)?;
@@ -226,14 +215,4 @@ pub(crate) fn apply(wine: &Wine, layout: &Layout) -> Result<bool> {
         }
     }
     Ok(environment_changed)
-}
-
-fn reg(wine: &Wine, args: &[&str]) -> Result<()> {
-    let mut full = vec!["reg"];
-    full.extend_from_slice(args);
-    let out = wine.run("wine", &full, REG_TIMEOUT)?;
-    if !out.success() {
-        bail!("`wine reg {}` failed: {}", args.join(" "), out.combined());
-    }
-    Ok(())
 }

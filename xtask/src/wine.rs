@@ -90,6 +90,27 @@ impl Wine {
         run_captured(&mut cmd, what.trim_end(), timeout, &self.capture())
     }
 
+    /// `wine reg ARGS` (`add`, `delete`, `import`: run twice, each leaves the same values);
+    /// an error when it fails. A run that glibc's loader ended at exit after the work
+    /// ([`is_exit_crash`]) is said and made once more.
+    pub(crate) fn reg(&self, args: &[&str]) -> Result<()> {
+        let mut full = vec!["reg"];
+        full.extend_from_slice(args);
+        let mut out = self.run("wine", &full, REG_TIMEOUT)?;
+        if is_exit_crash(&out) {
+            say(&format!(
+                "wine: `reg {}` died at exit in the loader ({}); run again",
+                args.join(" "),
+                out.combined().trim()
+            ));
+            out = self.run("wine", &full, REG_TIMEOUT)?;
+        }
+        if !out.success() {
+            bail!("`wine reg {}` failed: {}", args.join(" "), out.combined());
+        }
+        Ok(())
+    }
+
     /// `wine wskctl.exe ARGS` with a deadline. A non-zero exit is returned, not an error.
     ///
     /// A launch that Wine ended before wskctl's code ran ([`is_silent_launch_failure`]) is
@@ -676,6 +697,19 @@ pub(crate) fn is_silent_launch_failure(out: &Outcome) -> bool {
 /// See [`is_silent_launch_failure`].
 const SILENT_LAUNCH_LIMIT: Duration = Duration::from_millis(25);
 
+/// How long one `wine reg` may take (a cold prefix starts Wine's services first).
+const REG_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Whether `out` failed with glibc's loader assertion at process exit, which Wine 8's
+/// `reg.exe` hits now and then after it has done its work (seen once in a CI run:
+/// `Inconsistency detected by ld.so: dl-fini.c: 87: _dl_fini: Assertion ... failed!`).
+pub(crate) fn is_exit_crash(out: &Outcome) -> bool {
+    !out.success()
+        && out
+            .combined()
+            .contains("Inconsistency detected by ld.so: dl-fini.c")
+}
+
 pub(crate) fn silent_note(out: &Outcome) -> String {
     let text = out.combined();
     if text.trim().is_empty() {
@@ -693,7 +727,7 @@ mod tests {
     use std::process::ExitStatus;
     use std::time::Duration;
 
-    use super::is_silent_launch_failure;
+    use super::{is_exit_crash, is_silent_launch_failure};
     use crate::proc::Outcome;
 
     fn outcome(code: i32, stderr: &str, ms: u64) -> Outcome {
@@ -718,5 +752,17 @@ mod tests {
         assert!(!is_silent_launch_failure(&outcome(1, "", 40)));
         assert!(!is_silent_launch_failure(&outcome(2, "", 10)));
         assert!(!is_silent_launch_failure(&outcome(0, "", 10)));
+    }
+
+    #[test]
+    fn only_a_failed_run_with_the_loader_assertion_at_exit_is_an_exit_crash() {
+        let crash = "Inconsistency detected by ld.so: dl-fini.c: 87: _dl_fini: Assertion                      `ns != LM_ID_BASE || i == nloaded' failed!";
+        assert!(is_exit_crash(&outcome(127, crash, 300)));
+        assert!(!is_exit_crash(&outcome(0, crash, 300)), "it succeeded");
+        assert!(!is_exit_crash(&outcome(
+            1,
+            "reg: Unable to find the value",
+            300
+        )));
     }
 }

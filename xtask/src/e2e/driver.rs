@@ -285,34 +285,20 @@ const HOLD_CLOSE: Duration = Duration::from_secs(25);
 pub(super) fn unload_waits_for_held_requests(cx: &Ctx<'_>) -> Result<()> {
     let env = r"HKCU\Environment";
     let hold_ms = HOLD_CLOSE.as_millis().to_string();
-    cx.wine.run(
-        "wine",
-        &[
-            "reg",
-            "add",
-            env,
-            "/v",
-            "WSKRS_PROVIDER_HOLD_CLOSE",
-            "/d",
-            &hold_ms,
-            "/f",
-        ],
-        WSKCTL_TIMEOUT,
-    )?;
+    cx.wine.reg(&[
+        "add",
+        env,
+        "/v",
+        "WSKRS_PROVIDER_HOLD_CLOSE",
+        "/d",
+        &hold_ms,
+        "/f",
+    ])?;
     let held = held_unload(cx);
     // Switched off again for the next registration, whatever happened.
-    let off = cx.wine.run(
-        "wine",
-        &[
-            "reg",
-            "delete",
-            env,
-            "/v",
-            "WSKRS_PROVIDER_HOLD_CLOSE",
-            "/f",
-        ],
-        WSKCTL_TIMEOUT,
-    );
+    let off = cx
+        .wine
+        .reg(&["delete", env, "/v", "WSKRS_PROVIDER_HOLD_CLOSE", "/f"]);
     let restart = restart(cx.wine);
     held?;
     off?;

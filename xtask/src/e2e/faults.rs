@@ -25,7 +25,7 @@ use super::Ctx;
 use crate::peers::Peer;
 use crate::scenarios::{find_endpoint, list};
 use crate::util::{free_port, json_u64, say};
-use crate::wine::{Wine, WSKCTL_TIMEOUT};
+use crate::wine::Wine;
 
 /// Every wskctl command of a cell ends within this (a hang fails the cell).
 pub(super) const BOUND: Duration = Duration::from_secs(20);
@@ -403,17 +403,9 @@ fn set_switches(cx: &Ctx<'_>, switches: &[(&'static str, String)], clear: bool) 
     let file = cx.layout.scratch.join("fault-switches.reg");
     std::fs::create_dir_all(&cx.layout.scratch)?;
     std::fs::write(&file, reg).with_context(|| format!("writing {}", file.display()))?;
-    let out = cx.wine.run(
-        "wine",
-        &["reg", "import", &windows_path(&file)],
-        WSKCTL_TIMEOUT,
-    )?;
-    ensure!(
-        out.success(),
-        "`wine reg import` of the fault switches failed: {}",
-        out.combined()
-    );
-    Ok(())
+    cx.wine
+        .reg(&["import", &windows_path(&file)])
+        .context("setting the fault switches")
 }
 
 /// `Z:\...` for a Unix path.
