@@ -695,7 +695,8 @@ impl<R: PendingRequest> Slots<R> {
         all.get_mut(..used.min(len)).unwrap_or_default().iter_mut()
     }
 
-    /// The keys below the high-water mark, with whether their slot is occupied.
+    /// The keys below the high-water mark, with their slot's index (a key is stale unless
+    /// its slot is occupied).
     fn keys(&self) -> impl Iterator<Item = (usize, &SlotKey)> {
         let keys = self.keys.as_deref().unwrap_or(&[]);
         keys.get(..self.used).unwrap_or(keys).iter().enumerate()
