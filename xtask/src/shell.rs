@@ -111,7 +111,7 @@ pub(crate) fn selftest(wine: &crate::wine::Wine, layout: &Layout) -> Result<()> 
         .to_str()
         .context("the self-test's path is not UTF-8")?
         .to_owned();
-    let out = wine.run("wine", &[&exe], std::time::Duration::from_secs(120))?;
+    let out = wine.run_program(&exe, &[], std::time::Duration::from_secs(120))?;
     let _ = std::fs::remove_file(runtime_log(layout));
     let failures: Vec<&str> = out
         .stdout

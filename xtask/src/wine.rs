@@ -117,26 +117,52 @@ impl Wine {
     /// said, counted ([`silent_launches`]) and run once more: it did nothing, so running it
     /// again is safe, and a second one in a row is returned as it is.
     pub(crate) fn wskctl(&self, args: &[&str], timeout: Duration) -> Result<Outcome> {
-        let out = self.wskctl_once(args, timeout)?;
+        let what = format!("wskctl {}", args.join(" "));
+        self.launch(&what, self.wskctl.as_os_str(), args, timeout)
+    }
+
+    /// `wine EXE ARGS` for a Windows program of the project that prints what it did, with a
+    /// deadline; a non-zero exit is returned, not an error. Launches that Wine ended before
+    /// the program ran are run again as in [`Wine::wskctl`].
+    pub(crate) fn run_program(
+        &self,
+        exe: &str,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Result<Outcome> {
+        let name = Path::new(exe)
+            .file_name()
+            .map_or_else(|| exe.to_owned(), |n| n.to_string_lossy().into_owned());
+        let what = format!("{name} {}", args.join(" "));
+        self.launch(&what, std::ffi::OsStr::new(exe), args, timeout)
+    }
+
+    /// `wine EXE ARGS` (`what` names it), once more after a silent launch failure.
+    fn launch(
+        &self,
+        what: &str,
+        exe: &std::ffi::OsStr,
+        args: &[&str],
+        timeout: Duration,
+    ) -> Result<Outcome> {
+        let what = what.trim_end();
+        let once = || {
+            let mut cmd = self.command("wine");
+            cmd.arg(exe).args(args);
+            run_captured(&mut cmd, what, timeout, &self.capture())
+        };
+        let out = once()?;
         if !is_silent_launch_failure(&out) {
             return Ok(out);
         }
         SILENT_LAUNCHES.fetch_add(1, Ordering::Relaxed);
         say(&format!(
-            "wine: `wskctl {}` exited with {} after {} ms without a word: a Wine launch \
-             failure (docs/reliability.md, Soak); run again",
-            args.join(" "),
+            "wine: `{what}` exited with {} after {} ms without a word: a Wine launch failure \
+             (docs/reliability.md, Soak); run again",
             out.status,
             out.elapsed.as_millis()
         ));
-        self.wskctl_once(args, timeout)
-    }
-
-    fn wskctl_once(&self, args: &[&str], timeout: Duration) -> Result<Outcome> {
-        let mut cmd = self.command("wine");
-        cmd.arg(&self.wskctl).args(args);
-        let what = format!("wskctl {}", args.join(" "));
-        run_captured(&mut cmd, &what, timeout, &self.capture())
+        once()
     }
 
     /// Like [`Wine::wskctl`] but an exit other than 0 is an error quoting wskctl's output.
