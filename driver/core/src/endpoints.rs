@@ -863,11 +863,6 @@ impl<R: PendingRequest> Table<R> {
         (count, bytes)
     }
 
-    /// Endpoints `caller` created and still owns.
-    fn owned_by(&self, caller: Caller) -> usize {
-        self.slots.owned_by(caller)
-    }
-
     /// The endpoint `id`, whoever owns it (completions and timers).
     pub(crate) fn find_any(&mut self, id: EndpointId) -> Option<&mut Endpoint<R>> {
         let index = self.slots.position(id)?;
@@ -962,7 +957,7 @@ impl<R: PendingRequest> EndpointTable<R> {
         };
         let (rejected, status) = {
             let mut t = self.inner.lock();
-            if t.owned_by(endpoint.owner) >= quota {
+            if t.slots.owned_by(endpoint.owner) >= quota {
                 (endpoint, NtStatus::QUOTA_EXCEEDED)
             } else {
                 let reserved = endpoint.id.0 != 0;
@@ -992,7 +987,7 @@ impl<R: PendingRequest> EndpointTable<R> {
     /// `STATUS_QUOTA_EXCEEDED` if `caller` owns `quota` endpoints already.
     /// IRQL <= DISPATCH_LEVEL.
     pub(crate) fn check_quota(&self, caller: Caller, quota: usize) -> Result<(), NtStatus> {
-        if self.inner.lock().owned_by(caller) >= quota {
+        if self.inner.lock().slots.owned_by(caller) >= quota {
             return Err(NtStatus::QUOTA_EXCEEDED);
         }
         Ok(())
