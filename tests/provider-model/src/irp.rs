@@ -1,9 +1,17 @@
 //! `Irp->CancelRoutine` as both providers touch it: an atomic pointer, swapped the way
-//! `IoSetCancelRoutine` does (an interlocked exchange that returns the previous routine).
+//! `IoSetCancelRoutine` does (an interlocked exchange that returns the previous routine); and
+//! the request a cancel routine stops, kept in the IRP itself ([`arm`], [`disarm`]).
+//!
+//! A provider that holds an IRP owns its `Tail.Overlay.DriverContext`, as any driver an IRP
+//! was passed down to does: the request behind the IRP lives there while the IRP is
+//! cancellable, so making a request cancellable takes no lock and no allocation (a table of
+//! IRPs took a global lock and a hash insert and remove on every request).
 
 use std::ffi::c_void;
+use std::mem::ManuallyDrop;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Arc;
 
 use wsk_bindings as sys;
 
@@ -43,9 +51,168 @@ pub unsafe fn exchange_cancel_routine(
     Some(unsafe { std::mem::transmute::<*mut c_void, CancelRoutine>(old) })
 }
 
+/// Something a cancel routine can stop: the request behind one IRP.
+pub trait Cancel: Send + Sync {
+    /// Asks the request to finish early (it then completes its IRP with `STATUS_CANCELLED`).
+    /// Called without any lock held.
+    fn cancel(&self);
+}
+
+/// Gives back one reference to a request of type `T` (from `Arc::into_raw`), cancelling it
+/// first when `cancel` is true.
+type Release = unsafe fn(*const c_void, bool);
+
+/// [`Release`] for requests of type `T`.
+///
+/// # Safety
+/// `request` came from `Arc::<T>::into_raw` and its reference is given back here, once.
+unsafe fn release<T: Cancel>(request: *const c_void, cancel: bool) {
+    // SAFETY: caller's contract.
+    let request = unsafe { Arc::from_raw(request.cast::<T>()) };
+    if cancel {
+        request.cancel();
+    }
+}
+
+/// The `DriverContext` words [`arm`] uses: the request, and its type's [`Release`].
+const REQUEST: usize = 0;
+const RELEASE: usize = 1;
+
+/// The IRP's `DriverContext` words.
+///
+/// # Safety
+/// `irp` is live and held by the caller for `'a` (its `DriverContext` is the caller's), and
+/// nothing else accesses the words meanwhile.
+unsafe fn driver_context<'a>(irp: *mut sys::IRP) -> &'a mut [*mut c_void; 4] {
+    // SAFETY: caller's contract: the IRP is live.
+    let words = unsafe { sys::irp::driver_context(irp) };
+    // SAFETY: caller's contract: the words are the caller's alone for 'a.
+    unsafe { &mut *words }
+}
+
+/// Keeps one reference to `request` in the IRP's `DriverContext` for its cancel routine (or
+/// whoever clears the routine first) to take back with [`disarm`]. Call before the cancel
+/// routine is set: setting it (an interlocked exchange) publishes the words to the thread
+/// that runs the routine.
+///
+/// # Safety
+/// `irp` is live and held by the caller (its `DriverContext` is the caller's), and nothing is
+/// armed in it: an earlier request's reference would be lost.
+pub unsafe fn arm<T: Cancel + 'static>(irp: *mut sys::IRP, request: Arc<T>) {
+    // SAFETY: caller's contract.
+    let words = unsafe { driver_context(irp) };
+    words[REQUEST] = Arc::into_raw(request).cast_mut().cast();
+    words[RELEASE] = release::<T> as Release as *mut c_void;
+}
+
+/// Takes back the request [`arm`] kept in the IRP, once: `None` when none is armed (or it was
+/// taken already). Whoever took the cancel routine out of the IRP (`IoCancelIrp`, or the
+/// provider clearing it) is the one to call this.
+///
+/// # Safety
+/// `irp` is live and held by the caller, and its `DriverContext` words are either clear or
+/// the ones [`arm`] wrote.
+#[must_use]
+pub unsafe fn disarm(irp: *mut sys::IRP) -> Option<ArmedRequest> {
+    // SAFETY: caller's contract.
+    let words = unsafe { driver_context(irp) };
+    let request = std::mem::replace(&mut words[REQUEST], ptr::null_mut());
+    let release = std::mem::replace(&mut words[RELEASE], ptr::null_mut());
+    if request.is_null() || release.is_null() {
+        return None;
+    }
+    // SAFETY: only `arm` writes these words, and it stores a `Release` in RELEASE.
+    let release = unsafe { std::mem::transmute::<*mut c_void, Release>(release) };
+    Some(ArmedRequest { request, release })
+}
+
+/// One reference to a request taken back from an IRP: [`ArmedRequest::cancel`] cancels it;
+/// dropping it just lets go.
+///
+/// # Invariants
+/// `request` holds one reference that `release` gives back; it is given back exactly once.
+pub struct ArmedRequest {
+    request: *const c_void,
+    release: Release,
+}
+
+// SAFETY: the reference is to a `Cancel` request, which is Send + Sync.
+unsafe impl Send for ArmedRequest {}
+
+impl ArmedRequest {
+    /// Cancels the request, then lets go of it.
+    pub fn cancel(self) {
+        let this = ManuallyDrop::new(self);
+        // SAFETY: the reference is given back once (type invariant; `Drop` will not run).
+        unsafe { (this.release)(this.request, true) };
+    }
+}
+
+impl Drop for ArmedRequest {
+    fn drop(&mut self) {
+        // SAFETY: the reference is given back once (type invariant).
+        unsafe { (self.release)(self.request, false) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    struct Request(AtomicUsize);
+
+    impl Cancel for Request {
+        fn cancel(&self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn zeroed_irp() -> sys::IRP {
+        // SAFETY: an all-zero IRP is plain data with nothing armed.
+        unsafe { std::mem::zeroed() }
+    }
+
+    #[test]
+    fn an_armed_request_is_taken_back_once_and_cancelled_through_the_irp() {
+        let mut irp = zeroed_irp();
+        let irp = ptr::addr_of_mut!(irp);
+        let request = Arc::new(Request(AtomicUsize::new(0)));
+        // SAFETY: the IRP is live for the test and nothing is armed in it.
+        unsafe { arm(irp, Arc::clone(&request)) };
+        assert_eq!(
+            Arc::strong_count(&request),
+            2,
+            "the IRP holds one reference"
+        );
+        // SAFETY: as above; the words are the ones `arm` wrote.
+        let armed = unsafe { disarm(irp) }.expect("armed");
+        // SAFETY: as above; the words are clear now.
+        assert!(unsafe { disarm(irp) }.is_none(), "taken back only once");
+        armed.cancel();
+        assert_eq!(request.0.load(Ordering::SeqCst), 1);
+        assert_eq!(Arc::strong_count(&request), 1, "cancelling let go of it");
+    }
+
+    #[test]
+    fn a_request_taken_back_without_cancel_is_only_released() {
+        let mut irp = zeroed_irp();
+        let irp = ptr::addr_of_mut!(irp);
+        let request = Arc::new(Request(AtomicUsize::new(0)));
+        // SAFETY: the IRP is live for the test and nothing is armed in it.
+        unsafe { arm(irp, Arc::clone(&request)) };
+        // SAFETY: as above.
+        drop(unsafe { disarm(irp) });
+        assert_eq!(request.0.load(Ordering::SeqCst), 0, "not cancelled");
+        assert_eq!(Arc::strong_count(&request), 1);
+    }
+
+    #[test]
+    fn an_irp_with_nothing_armed_gives_nothing_back() {
+        let mut irp = zeroed_irp();
+        // SAFETY: the IRP is live for the test; its words are clear.
+        assert!(unsafe { disarm(ptr::addr_of_mut!(irp)) }.is_none());
+    }
 
     unsafe extern "C" fn first(_: *mut sys::DEVICE_OBJECT, _: *mut sys::IRP) {}
 

@@ -1,7 +1,9 @@
 //! `WSK_BUF` (an MDL chain, an offset into the first MDL and a total length) as the `WSABUF`
-//! array Winsock's scatter/gather calls take.
+//! array Winsock's scatter/gather calls take, kept in the request ([`Bufs`]).
 
 use windows_sys::Win32::Networking::WinSock::WSABUF;
+
+use crate::inline::InlineList;
 use wsk_bindings::{self as sys, NtStatus};
 
 /// The system address of the memory an MDL describes (`MmGetSystemAddressForMdlSafe`).
@@ -31,9 +33,10 @@ fn system_address(mdl: &sys::MDL) -> *mut u8 {
 /// # Safety
 /// `buf` is null or points to a `WSK_BUF` whose MDLs are live for as long as the returned
 /// buffers are used.
-pub(crate) unsafe fn wsabufs(buf: *const sys::WSK_BUF) -> Result<Vec<WSABUF>, NtStatus> {
+pub(crate) unsafe fn wsabufs(buf: *const sys::WSK_BUF) -> Result<Bufs, NtStatus> {
+    let mut out = Bufs::default();
     if buf.is_null() {
-        return Ok(Vec::new());
+        return Ok(out);
     }
     // SAFETY: the caller guarantees `buf` is readable.
     let buf = unsafe { &*buf };
@@ -42,7 +45,6 @@ pub(crate) unsafe fn wsabufs(buf: *const sys::WSK_BUF) -> Result<Vec<WSABUF>, Nt
     let mut left = buf.Length as usize;
     let mut skip = buf.Offset as usize;
     let mut mdl = buf.Mdl;
-    let mut out = Vec::new();
     while left > 0 {
         if mdl.is_null() {
             return Err(NtStatus::INVALID_PARAMETER);
@@ -70,4 +72,30 @@ pub(crate) unsafe fn wsabufs(buf: *const sys::WSK_BUF) -> Result<Vec<WSABUF>, Nt
 /// Total bytes of a buffer list.
 pub(crate) fn total(bufs: &[WSABUF]) -> usize {
     bufs.iter().map(|b| b.len as usize).sum()
+}
+
+/// How many `WSABUF`s a request keeps inline: a `WSK_BUF` of one or two MDLs (the usual case)
+/// costs the request no allocation.
+const INLINE: usize = 2;
+
+/// A request's `WSABUF`s: up to [`INLINE`] in place, more on the heap. Dereferences to the
+/// slice Winsock takes.
+pub(crate) type Bufs = InlineList<WSABUF, INLINE>;
+
+impl Default for Bufs {
+    fn default() -> Self {
+        InlineList::new(WSABUF {
+            len: 0,
+            buf: std::ptr::null_mut(),
+        })
+    }
+}
+
+impl Bufs {
+    /// One buffer.
+    pub(crate) fn one(buf: WSABUF) -> Self {
+        let mut bufs = Bufs::default();
+        bufs.push(buf);
+        bufs
+    }
 }

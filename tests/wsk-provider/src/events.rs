@@ -44,6 +44,7 @@ use windows_sys::Win32::Networking::WinSock as ws;
 use wsk_bindings::{self as sys, NtStatus};
 
 use crate::addr::Addr;
+use crate::buf::Bufs;
 use crate::client::Client;
 use crate::irp::{self, Cancel, PendingIrp};
 use crate::ops::{FromOut, Kind, Op};
@@ -243,7 +244,7 @@ pub(crate) struct Datagram {
 struct Reader {
     id: u64,
     irp: PendingIrp,
-    bufs: Vec<ws::WSABUF>,
+    bufs: Bufs,
     total: usize,
     filled: usize,
     waitall: bool,
@@ -988,12 +989,7 @@ fn rearm_stream(socket: &Arc<Socket>) {
 }
 
 /// `WskReceive` on a socket in pump mode: queued behind earlier readers, served from the pump.
-pub(crate) fn receive(
-    socket: &Arc<Socket>,
-    irp: PendingIrp,
-    bufs: Vec<ws::WSABUF>,
-    flags: u32,
-) -> NtStatus {
+pub(crate) fn receive(socket: &Arc<Socket>, irp: PendingIrp, bufs: Bufs, flags: u32) -> NtStatus {
     let total = crate::buf::total(&bufs);
     if total == 0 {
         // A zero-length receive resumes WskReceiveEvent (documented), and returns at once.

@@ -8,18 +8,12 @@
 // block here is one logical access to one field, under one SAFETY argument.
 #![allow(clippy::multiple_unsafe_ops_per_block)]
 
-use std::collections::HashMap;
 use std::ptr::NonNull;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use wsk_bindings::{self as sys, irp as fields, NtStatus};
-
-/// Something a cancel routine can stop: the request behind one IRP.
-pub(crate) trait Cancel: Send + Sync {
-    /// Asks the request to finish early (it then completes its IRP with `STATUS_CANCELLED`).
-    /// Called without any lock held.
-    fn cancel(&self);
-}
+pub(crate) use wskrs_provider_model::irp::Cancel;
+use wskrs_provider_model::irp::{arm, disarm};
 
 /// An IRP the provider owns: handed over by a WSK call, completed exactly once by
 /// [`PendingIrp::complete`] or [`PendingIrp::complete_inline`] (dropping one without
@@ -135,14 +129,6 @@ impl Drop for PendingIrp {
     }
 }
 
-/// Requests that a cancel routine may reach, by IRP address.
-static CANCELLABLE: Mutex<Option<HashMap<usize, Arc<dyn Cancel>>>> = Mutex::new(None);
-
-fn with_table<R>(f: impl FnOnce(&mut HashMap<usize, Arc<dyn Cancel>>) -> R) -> R {
-    let mut guard = CANCELLABLE.lock().unwrap_or_else(PoisonError::into_inner);
-    f(guard.get_or_insert_with(HashMap::new))
-}
-
 /// `IoSetCancelRoutine` on an IRP this provider holds.
 fn exchange_cancel_routine(
     irp: *mut sys::IRP,
@@ -157,15 +143,21 @@ fn exchange_cancel_routine(
 /// Makes `irp` cancellable through `IoCancelIrp`: the cancel routine calls `request.cancel()`.
 /// Returns false when the IRP was already cancelled (the caller then completes it with
 /// `STATUS_CANCELLED` instead of starting the request).
-pub(crate) fn set_cancellable(irp: &PendingIrp, request: Arc<dyn Cancel>) -> bool {
-    let key = irp.as_ptr() as usize;
-    with_table(|t| t.insert(key, request));
+///
+/// The request is kept in the IRP's `DriverContext` (no table, no lock): whoever takes the
+/// cancel routine back out of the IRP (the cancel routine's caller, or
+/// [`clear_cancellable`]) takes the request with it.
+pub(crate) fn set_cancellable<T: Cancel + 'static>(irp: &PendingIrp, request: Arc<T>) -> bool {
+    // SAFETY: we hold the IRP and no request of ours is armed in it (each arm is taken back
+    // by whoever clears the routine, before the IRP completes).
+    unsafe { arm(irp.as_ptr(), request) };
     exchange_cancel_routine(irp.as_ptr(), Some(cancel_routine));
     // SAFETY: the IRP is live (we hold it).
     let cancelled = unsafe { (*irp.as_ptr()).Cancel } != 0;
     if cancelled && exchange_cancel_routine(irp.as_ptr(), None).is_some() {
         // Cancelled before the routine was set: IoCancelIrp found nothing to call.
-        with_table(|t| t.remove(&key));
+        // SAFETY: we took the routine back, so the armed request is ours to take.
+        drop(unsafe { disarm(irp.as_ptr()) });
         return false;
     }
     true
@@ -176,7 +168,8 @@ pub(crate) fn set_cancellable(irp: &PendingIrp, request: Arc<dyn Cancel>) -> boo
 /// cancel spin lock while it reads the IRP).
 pub(crate) fn clear_cancellable(irp: &PendingIrp) {
     if exchange_cancel_routine(irp.as_ptr(), None).is_some() {
-        with_table(|t| t.remove(&(irp.as_ptr() as usize)));
+        // SAFETY: we took the routine back, so the armed request is ours to take.
+        drop(unsafe { disarm(irp.as_ptr()) });
     } else {
         let mut irql: sys::KIRQL = 0;
         // SAFETY: plain acquire/release of the global cancel spin lock.
@@ -189,7 +182,9 @@ pub(crate) fn clear_cancellable(irp: &PendingIrp) {
 /// The cancel routine (`DRIVER_CANCEL`): called by `IoCancelIrp` with the cancel spin lock
 /// held; it releases the lock (`IoReleaseCancelSpinLock(Irp->CancelIrql)`), then cancels.
 unsafe extern "C" fn cancel_routine(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) {
-    let request = with_table(|t| t.remove(&(irp as usize)));
+    // SAFETY: IoCancelIrp took the routine out of the IRP, so the armed request is ours; the
+    // IRP stays live while we hold the cancel spin lock (clear_cancellable waits for it).
+    let request = unsafe { disarm(irp) };
     // SAFETY: IoCancelIrp passes a live IRP; CancelIrql was set before we were called.
     let irql = unsafe { (*irp).CancelIrql };
     // SAFETY: IoCancelIrp acquired the cancel spin lock for us; we release it once.

@@ -36,6 +36,8 @@ mod engine;
 mod events;
 #[cfg(any(windows, test))]
 mod fault;
+#[cfg(any(windows, test))]
+mod inline;
 #[cfg(windows)]
 mod ioctl;
 #[cfg(windows)]

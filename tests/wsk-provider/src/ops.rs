@@ -20,6 +20,7 @@ use windows_sys::Win32::System::IO::{CancelIoEx, OVERLAPPED};
 use wsk_bindings::{self as sys, NtStatus};
 
 use crate::addr::Addr;
+use crate::buf::Bufs;
 use crate::irp::{self, Cancel, PendingIrp};
 use crate::socket::{Category, Socket};
 
@@ -71,25 +72,22 @@ pub(crate) fn empty_msg() -> UnsafeCell<ws::WSAMSG> {
 pub(crate) enum Kind {
     /// `WskSend`, or a graceful `WskDisconnect` with final data (`then_shutdown`).
     Send {
-        bufs: Vec<ws::WSABUF>,
+        bufs: Bufs,
         flags: u32,
         then_shutdown: bool,
     },
     /// `WskReceive`.
-    Receive {
-        bufs: Vec<ws::WSABUF>,
-        flags: UnsafeCell<u32>,
-    },
+    Receive { bufs: Bufs, flags: UnsafeCell<u32> },
     /// `WskSendTo`; with control information (copied at the start) it is a `WSASendMsg`.
     SendTo {
-        bufs: Vec<ws::WSABUF>,
+        bufs: Bufs,
         to: Addr,
         control: Vec<u8>,
         msg: UnsafeCell<ws::WSAMSG>,
     },
     /// `WskReceiveFrom`; with a control buffer it is a `WSARecvMsg` over `msg`.
     ReceiveFrom {
-        bufs: Vec<ws::WSABUF>,
+        bufs: Bufs,
         flags: UnsafeCell<u32>,
         from: UnsafeCell<Addr>,
         out: FromOut,
@@ -117,13 +115,13 @@ pub(crate) enum Kind {
     /// or to queued `WskReceive`s (see `events.rs`); no IRP.
     Pump {
         data: UnsafeCell<Vec<u8>>,
-        bufs: Vec<ws::WSABUF>,
+        bufs: Bufs,
         flags: UnsafeCell<u32>,
     },
     /// The provider's own receive-from on a datagram socket for `WskReceiveFromEvent`; no IRP.
     PumpFrom {
         data: UnsafeCell<Vec<u8>>,
-        bufs: Vec<ws::WSABUF>,
+        bufs: Bufs,
         flags: UnsafeCell<u32>,
         from: UnsafeCell<Addr>,
     },
@@ -135,10 +133,10 @@ impl Kind {
     /// An internal receive into a buffer of `size` bytes (`from`: a receive-from).
     pub(crate) fn pump(size: usize, from: bool) -> Self {
         let mut data = vec![0u8; size];
-        let bufs = vec![ws::WSABUF {
+        let bufs = Bufs::one(ws::WSABUF {
             len: u32::try_from(size).unwrap_or(u32::MAX),
             buf: data.as_mut_ptr(),
-        }];
+        });
         // The Vec's heap buffer does not move when the Vec is moved into the op.
         let data = UnsafeCell::new(data);
         if from {

@@ -16,6 +16,7 @@ use wsk_bindings::{self as sys, NtStatus};
 use wskrs_provider_model::dispatch;
 
 use crate::addr::Addr;
+use crate::buf::Bufs;
 use crate::client::Client;
 use crate::irp::PendingIrp;
 use crate::ops::{self, FromOut, Kind, Op};
@@ -1112,7 +1113,7 @@ unsafe fn start_on_buffer(
     s: &Arc<Socket>,
     irp: PendingIrp,
     buffer: *const sys::WSK_BUF,
-    kind: impl FnOnce(Vec<ws::WSABUF>) -> Kind,
+    kind: impl FnOnce(Bufs) -> Kind,
 ) -> NtStatus {
     // SAFETY: the caller's contract.
     match unsafe { crate::buf::wsabufs(buffer) } {
@@ -1354,7 +1355,7 @@ unsafe extern "C" fn wsk_connect_ex(
         return fail(irp, NtStatus::BUFFER_OVERFLOW).0;
     }
     let mut data = Vec::with_capacity(crate::buf::total(&bufs));
-    for b in &bufs {
+    for b in bufs.iter() {
         // SAFETY: each WSABUF points to `len` readable bytes of the client's MDLs.
         data.extend_from_slice(unsafe {
             std::slice::from_raw_parts(b.buf.cast_const(), b.len as usize)
