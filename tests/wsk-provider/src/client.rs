@@ -98,7 +98,7 @@ pub(crate) unsafe fn register(
     unsafe {
         (*registration).ReservedRegistrationContext = Arc::into_raw(client).cast_mut().cast();
     };
-    crate::trace::line(format_args!("WskRegister {registration:p}"));
+    crate::trace::trace_line!("WskRegister {registration:p}");
     NtStatus::SUCCESS
 }
 
@@ -121,11 +121,11 @@ pub(crate) unsafe fn deregister(registration: *mut sys::WSK_REGISTRATION) {
     {
         std::thread::sleep(Duration::from_millis(5));
     }
-    crate::trace::line(format_args!(
+    crate::trace::trace_line!(
         "WskDeregister {registration:p}: {} capture(s), {} socket(s) left",
         c.captures.load(Ordering::Acquire),
         c.sockets.load(Ordering::Acquire)
-    ));
+    );
     // SAFETY: the registration is writable; after this the client pointer is forgotten.
     unsafe { (*registration).ReservedRegistrationContext = std::ptr::null_mut() };
     // SAFETY: releases the registration's reference (from Arc::into_raw in `register`);
@@ -306,9 +306,7 @@ unsafe fn wsk_socket(call: dispatch::Socket) -> sys::NTSTATUS {
     ) {
         Ok(socket) => {
             let handle = Socket::into_handle(socket);
-            crate::trace::line(format_args!(
-                "WskSocket {category:?} family {family} -> {handle:p}"
-            ));
+            crate::trace::trace_line!("WskSocket {category:?} family {family} -> {handle:p}");
             irp.complete(NtStatus::SUCCESS, handle as usize);
             NtStatus::PENDING.0
         }
@@ -378,7 +376,7 @@ unsafe fn wsk_socket_connect(call: dispatch::SocketConnect) -> sys::NTSTATUS {
     }
     socket.mark_bound();
     Op::start(
-        &socket,
+        socket,
         irp,
         Kind::Connect {
             remote,

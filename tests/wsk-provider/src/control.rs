@@ -46,7 +46,7 @@ pub(crate) unsafe fn wsk_control_client(call: dispatch::ControlClient) -> sys::N
             ClientControl::Unsupported => (NtStatus::NOT_SUPPORTED, 0),
         }
     };
-    crate::trace::line(format_args!("WskControlClient code {code} -> {status:?}"));
+    crate::trace::trace_line!("WskControlClient code {code} -> {status:?}");
     if !returned.is_null() {
         // SAFETY: WSK contract: writable when not null.
         unsafe { returned.write_unaligned(bytes as sys::SIZE_T) };

@@ -74,14 +74,14 @@ fn start() -> Result<Engine, NtStatus> {
     let skip_on_success = std::env::var_os("WSKRS_PROVIDER_SKIP_ON_SUCCESS")
         .is_none_or(|v| v != "0")
         && skips_packets_on_success();
-    crate::trace::line(format_args!(
+    crate::trace::trace_line!(
         "engine: FILE_SKIP_COMPLETION_PORT_ON_SUCCESS {}",
         if skip_on_success {
             "honoured: used"
         } else {
             "not honoured: every request completes through the port"
         }
-    ));
+    );
     for i in 0..WORKERS {
         let port = port as usize;
         std::thread::Builder::new()
@@ -366,9 +366,7 @@ fn worker(port: HANDLE) {
         // SAFETY: every OVERLAPPED queued on this port is the first field of an Op whose
         // in-flight reference was given up with Arc::into_raw when the request was issued.
         let op = unsafe { Arc::from_raw(ovl.cast::<Op>().cast_const()) };
-        crate::trace::line(format_args!(
-            "dequeued {ovl:p} ok {ok} bytes {bytes} key {key}"
-        ));
+        crate::trace::trace_line!("dequeued {ovl:p} ok {ok} bytes {bytes} key {key}");
         if key == RELEASED {
             op.finish_parked();
             continue;

@@ -310,11 +310,6 @@ pub(crate) struct Events {
 }
 
 impl Events {
-    /// Whether `WskReceive` goes through the pump.
-    pub(crate) fn in_pump_mode(&self) -> bool {
-        self.pump_mode
-    }
-
     fn on(&self, bit: u32) -> bool {
         self.enabled & bit != 0
     }
@@ -447,6 +442,7 @@ pub(crate) fn connected(socket: &Arc<Socket>) {
     let mut ev = socket.events();
     if ev.on(sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT) {
         ev.pump_mode = true;
+        socket.start_pumping();
     }
     if ev.on(sys::WSK_EVENT_SEND_BACKLOG) {
         ev.backlog_due = true;
@@ -514,10 +510,10 @@ pub(crate) unsafe fn control(
         Ok(mask) => enable(socket, mask),
         Err(e) => e,
     };
-    crate::trace::line(format_args!(
+    crate::trace::trace_line!(
         "SO_WSK_EVENT_CALLBACK on {:p} -> {status:?}",
         Arc::as_ptr(socket)
-    ));
+    );
     match irp {
         Some(irp) => irp.complete_inline(status, 0),
         None => status,
@@ -555,6 +551,7 @@ fn enable(socket: &Arc<Socket>, mask: u32) -> NtStatus {
     if socket.category() == Category::Connection {
         if mask & (sys::WSK_EVENT_RECEIVE | sys::WSK_EVENT_DISCONNECT) != 0 {
             ev.pump_mode = true;
+            socket.start_pumping();
         }
         if mask & sys::WSK_EVENT_SEND_BACKLOG != 0 {
             ev.backlog_due = true;
@@ -591,10 +588,10 @@ fn disable(socket: &Arc<Socket>, bit: u32, irp: Option<PendingIrp>) -> NtStatus 
             }
         }
     };
-    crate::trace::line(format_args!(
+    crate::trace::trace_line!(
         "SO_WSK_EVENT_CALLBACK disable {bit:#x} on {:p} -> {status:?}",
         Arc::as_ptr(socket)
-    ));
+    );
     match irp {
         Some(irp) => irp.complete_inline(status, 0),
         None => status,
@@ -662,10 +659,7 @@ fn send_backlog(socket: &Arc<Socket>) {
     }
     drop(ev);
     let ideal = ideal_send_backlog(socket);
-    crate::trace::line(format_args!(
-        "WskSendBacklogEvent {:p}: {ideal}",
-        Arc::as_ptr(socket)
-    ));
+    crate::trace::trace_line!("WskSendBacklogEvent {:p}: {ideal}", Arc::as_ptr(socket));
     // SAFETY: the client's callback with its context (WSK contract); no lock held.
     unsafe { callback(socket.client_context(), ideal as sys::SIZE_T) };
     let waiters = socket.events().leave(sys::WSK_EVENT_SEND_BACKLOG);
@@ -770,10 +764,10 @@ fn stream_progress(socket: &Arc<Socket>) {
             Step::Indicate(chain, len) => indicate(socket, dispatch.as_ref(), chain, len),
             Step::Disconnect(flags) => {
                 if let Some(callback) = dispatch.and_then(|d| d.WskDisconnectEvent) {
-                    crate::trace::line(format_args!(
+                    crate::trace::trace_line!(
                         "WskDisconnectEvent {:p} flags {flags}",
                         Arc::as_ptr(socket)
-                    ));
+                    );
                     // SAFETY: the client's callback with its context; no lock held.
                     unsafe { callback(socket.client_context(), flags) };
                 }
@@ -782,10 +776,10 @@ fn stream_progress(socket: &Arc<Socket>) {
             }
             Step::ReceiveNull => {
                 if let Some(callback) = dispatch.and_then(|d| d.WskReceiveEvent) {
-                    crate::trace::line(format_args!(
+                    crate::trace::trace_line!(
                         "WskReceiveEvent {:p}: no longer functional",
                         Arc::as_ptr(socket)
-                    ));
+                    );
                     // SAFETY: as above; a null indication means the socket stopped working.
                     unsafe {
                         callback(
@@ -933,10 +927,10 @@ fn indicate(
         }),
         None => NtStatus::DATA_NOT_ACCEPTED,
     };
-    crate::trace::line(format_args!(
+    crate::trace::trace_line!(
         "WskReceiveEvent {:p}: {len} byte(s) -> {status:?}, accepted {accepted}",
         Arc::as_ptr(socket)
-    ));
+    );
     let mut ev = socket.events();
     ev.indicating = false;
     let waiters = ev.leave(sys::WSK_EVENT_RECEIVE);
@@ -1032,10 +1026,10 @@ pub(crate) fn receive(socket: &Arc<Socket>, irp: PendingIrp, bufs: Bufs, flags: 
         });
         id
     };
-    crate::trace::line(format_args!(
+    crate::trace::trace_line!(
         "receive {id} on {:p} queued for the pump: {total} byte(s)",
         Arc::as_ptr(socket)
-    ));
+    );
     notify(socket);
     NtStatus::PENDING
 }
@@ -1175,10 +1169,10 @@ fn datagram_progress(socket: &Arc<Socket>) {
         // SAFETY: the client's callback with its context; the indication stays valid during
         // the call (and after it, until WskRelease, if retained); no lock held.
         let status = NtStatus(unsafe { callback(socket.client_context(), 0, chain) });
-        crate::trace::line(format_args!(
+        crate::trace::trace_line!(
             "WskReceiveFromEvent {:p}: {len} byte(s) -> {status:?}",
             Arc::as_ptr(socket)
-        ));
+        );
         let mut ev = socket.events();
         ev.datagram_indicating = false;
         let waiters = ev.leave(sys::WSK_EVENT_RECEIVE_FROM);
@@ -1287,7 +1281,7 @@ fn accept_progress(socket: &Arc<Socket>) {
     let accepted = match socket.new_acceptor() {
         Ok(s) => s,
         Err(e) => {
-            crate::trace::line(format_args!("accept-event: no acceptor socket: {e:?}"));
+            crate::trace::trace_line!("accept-event: no acceptor socket: {e:?}");
             let mut ev = socket.events();
             ev.accept_pending = false;
             ev.accept_failed = true;
@@ -1362,10 +1356,10 @@ pub(crate) fn accept_pumped(
             &raw mut dispatch,
         )
     });
-    crate::trace::line(format_args!(
+    crate::trace::trace_line!(
         "WskAcceptEvent {:p}: socket {accept_socket:p} -> {answer:?}",
         Arc::as_ptr(listen)
-    ));
+    );
     if let Some(socket) = held {
         if answer.is_success() {
             socket.set_client(context, dispatch.cast());

@@ -142,9 +142,9 @@ pub(crate) fn configure() {
             STATUS.store(status, Ordering::SeqCst);
             FAULT.set(nth, every);
             #[cfg(windows)]
-            crate::trace::line(format_args!(
+            crate::trace::trace_line!(
                 "fault injection: operation {nth} fails with {status:#x} (every: {every})"
-            ));
+            );
         }
         None => FAULT.set(0, false),
     }
@@ -155,9 +155,9 @@ pub(crate) fn configure() {
     FAULT_KINDS.store(kinds, Ordering::SeqCst);
     #[cfg(windows)]
     if kinds != 0 {
-        crate::trace::line(format_args!(
+        crate::trace::trace_line!(
             "fault injection: only operations of kinds {kinds:#x} are counted"
-        ));
+        );
     }
     match var("WSKRS_PROVIDER_DELAY").as_deref().and_then(parse_delay) {
         Some((ms, nth, every)) => {
@@ -165,9 +165,9 @@ pub(crate) fn configure() {
             // No N: every request (every 1st).
             DELAY.set(nth.unwrap_or(1), every || nth.is_none());
             #[cfg(windows)]
-            crate::trace::line(format_args!(
+            crate::trace::trace_line!(
                 "fault injection: completions delayed by {ms} ms (request {nth:?}, every: {every})"
-            ));
+            );
         }
         None => DELAY.set(0, false),
     }
@@ -175,10 +175,10 @@ pub(crate) fn configure() {
         Some((nth, every)) => {
             DROP.set(nth, every);
             #[cfg(windows)]
-            crate::trace::line(format_args!(
+            crate::trace::trace_line!(
                 "fault injection: connection {nth} is reset after its first send or receive \
                  (every: {every})"
-            ));
+            );
         }
         None => DROP.set(0, false),
     }
@@ -189,9 +189,7 @@ pub(crate) fn configure() {
     HOLD_CLOSE_MS.store(hold, Ordering::SeqCst);
     #[cfg(windows)]
     if hold > 0 {
-        crate::trace::line(format_args!(
-            "fault injection: every WskCloseSocket completes {hold} ms late"
-        ));
+        crate::trace::trace_line!("fault injection: every WskCloseSocket completes {hold} ms late");
     }
 }
 
@@ -255,10 +253,11 @@ pub(crate) fn inject_named(kind: &str) -> Option<NtStatus> {
 
 fn injected(kind: &str, unnarrowed: bool) -> Option<NtStatus> {
     let kinds = FAULT_KINDS.load(Ordering::Relaxed);
-    let counted = match kind_bit(kind) {
-        _ if kinds == 0 => unnarrowed,
-        Some(bit) => kinds & bit != 0,
-        None => false,
+    // (The kind is looked up only when the count is narrowed: every request passes here.)
+    let counted = if kinds == 0 {
+        unnarrowed
+    } else {
+        kind_bit(kind).is_some_and(|bit| kinds & bit != 0)
     };
     (counted && FAULT.hit()).then(|| NtStatus::from_u32(STATUS.load(Ordering::Relaxed)))
 }

@@ -210,12 +210,15 @@ impl Kind {
 ///
 /// # Invariants
 /// `ovl` is the first field (the completion port gives back `*mut OVERLAPPED`, which is also
-/// the op's address). `irp` is `Some` until the op completes it, exactly once.
+/// the op's address). `irp` is `Some` until the op completes it, exactly once; it is written
+/// only by [`Op::start`] before anything that may finish the op can see it, and taken only by
+/// the one call of [`Op::finish`] that sets `finished` (no lock: every other path to the op,
+/// its cancel included, leaves the IRP alone).
 #[repr(C)]
 pub(crate) struct Op {
     ovl: UnsafeCell<OVERLAPPED>,
     pub(crate) socket: Arc<Socket>,
-    irp: Mutex<Option<PendingIrp>>,
+    irp: UnsafeCell<Option<PendingIrp>>,
     cancel_requested: AtomicBool,
     /// Set by the first `finish`: a request that close's watchdog completed by hand is not
     /// finished again when Winsock's packet arrives after all (its accept socket would be
@@ -260,12 +263,12 @@ impl Cancel for Op {
 }
 
 impl Op {
-    fn new(socket: &Arc<Socket>, kind: Kind, delay: Option<Duration>) -> Arc<Self> {
+    fn new(socket: Arc<Socket>, kind: Kind, delay: Option<Duration>) -> Arc<Self> {
         Arc::new(Op {
             // SAFETY: OVERLAPPED is plain data; all-zero is its initial state.
             ovl: UnsafeCell::new(unsafe { std::mem::zeroed() }),
-            socket: Arc::clone(socket),
-            irp: Mutex::new(None),
+            socket,
+            irp: UnsafeCell::new(None),
             cancel_requested: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             delay,
@@ -278,24 +281,26 @@ impl Op {
 
     /// Starts `kind` on `socket` for `irp`. Returns what the WSK call returns: always
     /// `STATUS_PENDING`, as the IRP is completed (now or later) in every case.
-    pub(crate) fn start(socket: &Arc<Socket>, irp: PendingIrp, kind: Kind) -> NtStatus {
+    pub(crate) fn start(socket: Arc<Socket>, irp: PendingIrp, kind: Kind) -> NtStatus {
         let op = Op::new(socket, kind, crate::fault::delay());
-        crate::trace::line(format_args!(
+        crate::trace::trace_line!(
             "start {} on {:p}: irp {:p}, {} byte(s)",
             op.kind.name(),
-            Arc::as_ptr(socket),
+            Arc::as_ptr(&op.socket),
             irp.as_ptr(),
             op.kind.len()
-        ));
+        );
         let cancellable = irp::set_cancellable(&irp, op.clone());
-        *op.irp.lock().unwrap_or_else(PoisonError::into_inner) = Some(irp);
+        // SAFETY: nothing can finish the op yet (it is in no list and not issued), and its
+        // cancel does not touch the IRP (type invariant).
+        unsafe { *op.irp.get() = Some(irp) };
         if !cancellable {
             // Cancelled already: completes at once (never parked).
             op.cancel_requested.store(true, Ordering::SeqCst);
             op.finish(NtStatus::CANCELLED, 0);
             return NtStatus::PENDING;
         }
-        let handle = match socket.add_pending(&op) {
+        let handle = match op.socket.add_pending(&op) {
             Ok(handle) => handle,
             Err(status) => {
                 op.finish(status, 0);
@@ -310,11 +315,7 @@ impl Op {
         // SAFETY: `raw` is the in-flight reference; its OVERLAPPED is the op's first field and
         // stays valid until the completion port gives `raw` back.
         let started = unsafe { op.issue(handle, raw.cast_mut().cast()) };
-        crate::trace::line(format_args!(
-            "issued {} {:p}: {started:?}",
-            op.kind.name(),
-            raw
-        ));
+        crate::trace::trace_line!("issued {} {:p}: {started:?}", op.kind.name(), raw);
         op.after_issue(raw, started);
         NtStatus::PENDING
     }
@@ -346,12 +347,8 @@ impl Op {
     /// Starts a provider-internal request (event pumps, notifications): no IRP; its result
     /// goes to `events.rs` on the provider thread that dequeues it.
     pub(crate) fn start_internal(socket: &Arc<Socket>, kind: Kind) {
-        let op = Op::new(socket, kind, None);
-        crate::trace::line(format_args!(
-            "start {} on {:p}",
-            op.kind.name(),
-            Arc::as_ptr(socket)
-        ));
+        let op = Op::new(Arc::clone(socket), kind, None);
+        crate::trace::trace_line!("start {} on {:p}", op.kind.name(), Arc::as_ptr(socket));
         let handle = match socket.add_pending(&op) {
             Ok(handle) => handle,
             Err(status) => {
@@ -638,11 +635,8 @@ impl Op {
             // reset now, before this request's own completion reaches the client.
             self.socket.drop_connection(&self);
         }
-        let irp = self
-            .irp
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        // SAFETY: this call set `finished`, so it alone takes the IRP (type invariant).
+        let irp = unsafe { (*self.irp.get()).take() };
         if irp.is_none() {
             // A provider-internal request: event callbacks run here, while the op still counts
             // as pending, so a close cannot complete before they have returned.
@@ -683,12 +677,12 @@ impl Op {
             // Parked before (this is its release, or a late second finish).
             return false;
         }
-        crate::trace::line(format_args!(
+        crate::trace::trace_line!(
             "delay {} {:p} by {} ms: {status:?}, {bytes} byte(s)",
             self.kind.name(),
             Arc::as_ptr(self),
             delay.as_millis()
-        ));
+        );
         // A cancel that came in meanwhile may have looked before the op was parked.
         if self.cancel_requested.load(Ordering::SeqCst)
             || self.socket.is_closing()
@@ -735,11 +729,11 @@ impl Op {
             } else {
                 stored.unwrap_or((NtStatus::UNSUCCESSFUL, 0))
             };
-        crate::trace::line(format_args!(
+        crate::trace::trace_line!(
             "release {} {:p}: {status:?}",
             self.kind.name(),
             Arc::as_ptr(&self)
-        ));
+        );
         self.finish(status, bytes);
     }
 

@@ -86,9 +86,9 @@ pub(crate) unsafe fn wsk_control_socket(call: dispatch::ControlSocket) -> sys::N
             }
         }
     };
-    crate::trace::line(format_args!(
+    crate::trace::trace_line!(
         "WskControlSocket type {request} level {level:#x} code {code:#x} -> {status:?}"
-    ));
+    );
     if !returned.is_null() {
         // SAFETY: WSK contract: a writable SIZE_T when not null.
         unsafe { returned.write_unaligned(bytes as sys::SIZE_T) };
@@ -189,10 +189,10 @@ unsafe fn set_emulated(s: &Socket, h: ws::SOCKET, req: &Request) -> NtStatus {
     if let Err(e) = s.set_tcp_option(req.code, value) {
         return e;
     }
-    crate::trace::line(format_args!(
+    crate::trace::trace_line!(
         "IPPROTO_TCP option {} = {value} (answered by the provider)",
         req.code
-    ));
+    );
     if matches!(req.code, sys::TCP_KEEPIDLE | sys::TCP_KEEPINTVL) {
         apply_keepalive(s, h);
     }
@@ -245,10 +245,11 @@ fn apply_keepalive(s: &Socket, h: ws::SOCKET) {
             None,
         )
     };
-    crate::trace::line(format_args!(
+    crate::trace::trace_line!(
         "SIO_KEEPALIVE_VALS({} ms, {} ms) -> {r}",
-        tuned.time_ms, tuned.interval_ms
-    ));
+        tuned.time_ms,
+        tuned.interval_ms
+    );
 }
 
 /// # Safety

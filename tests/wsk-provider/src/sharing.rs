@@ -96,20 +96,20 @@ pub(crate) fn bind(
             .find(|(k, _)| *k == holder)
             .and_then(|(_, sd)| sd.as_ref());
         let granted = sd.is_some_and(|sd| grants(sd, owner));
-        crate::trace::line(format_args!(
+        crate::trace::trace_line!(
             "bind {address}: CHECK against socket {holder:#x} (descriptor: {}) -> {}",
             if sd.is_some() { "set" } else { "default" },
             if granted { "granted" } else { "denied" }
-        ));
+        );
         granted
     });
     if let Err(refusal) = decided {
-        crate::trace::line(format_args!(
+        crate::trace::trace_line!(
             "bind {address} ({:?}): {} (held by socket {:#x})",
             candidate.sharing,
             refusal.outcome.name(),
             refusal.holder
-        ));
+        );
         return match refusal.outcome {
             Outcome::Denied | Outcome::Check => NtStatus::ACCESS_DENIED,
             Outcome::InUse | Outcome::Success => NtStatus::ADDRESS_ALREADY_EXISTS,
@@ -128,7 +128,7 @@ pub(crate) fn bind(
             )
         };
         if r != 0 {
-            crate::trace::line(format_args!("bind {address}: SO_REUSEADDR -> {r}"));
+            crate::trace::trace_line!("bind {address}: SO_REUSEADDR -> {r}");
         }
     }
     let mut status = bind();
@@ -232,7 +232,7 @@ fn grants(sd: &CachedSd, owner: Option<u32>) -> bool {
     if ok == 0 {
         // SAFETY: no preconditions.
         let error = unsafe { GetLastError() };
-        crate::trace::line(format_args!("AccessCheck failed: error {error}"));
+        crate::trace::trace_line!("AccessCheck failed: error {error}");
     }
     ok != 0 && status != 0
 }

@@ -110,6 +110,10 @@ pub(crate) struct Socket {
     /// `WSKRS_PROVIDER_DROP` chose this connection: reset it after its first completed send
     /// or receive.
     doomed: AtomicBool,
+    /// Whether `WskReceive` goes through the receive pump (`events.rs`): the events' own flag,
+    /// mirrored so that each receive need not take the events' lock to learn it (once on,
+    /// it stays on).
+    pumping: AtomicBool,
     pub(crate) client: Arc<Client>,
     /// The client's socket context and dispatch table (for event callbacks); set at creation,
     /// or by `WskAcceptEvent` for sockets accepted through it.
@@ -167,6 +171,7 @@ impl Socket {
             handle: AtomicUsize::new(handle),
             closing: AtomicBool::new(false),
             doomed: AtomicBool::new(false),
+            pumping: AtomicBool::new(false),
             client,
             context: AtomicUsize::new(context as usize),
             dispatch: AtomicUsize::new(dispatch as usize),
@@ -320,6 +325,12 @@ impl Socket {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Sends this socket's `WskReceive`s through the receive pump from now on (called by
+    /// `events.rs` with the events' lock held, as it sets its own flag).
+    pub(crate) fn start_pumping(&self) {
+        self.pumping.store(true, Ordering::Release);
+    }
+
     /// The event callback state.
     pub(crate) fn events(&self) -> MutexGuard<'_, crate::events::Events> {
         self.events.lock().unwrap_or_else(PoisonError::into_inner)
@@ -401,10 +412,10 @@ impl Socket {
     /// `WSKRS_PROVIDER_DROP`.
     pub(crate) fn established(&self) {
         if crate::fault::drop_connection() {
-            crate::trace::line(format_args!(
+            crate::trace::trace_line!(
                 "fault injection: connection {:p} will be reset after its first send or receive",
                 std::ptr::from_ref(self)
-            ));
+            );
             self.doomed.store(true, Ordering::SeqCst);
         }
     }
@@ -441,12 +452,12 @@ impl Socket {
             op.reset();
         }
         let r = linger_reset(h);
-        crate::trace::line(format_args!(
+        crate::trace::trace_line!(
             "fault injection: connection {:p} dropped (reset); SO_LINGER(1, 0) -> {r}, {} \
              request(s) pending",
             Arc::as_ptr(self),
             pending.len().saturating_sub(1)
-        ));
+        );
         self.close_handle();
     }
 
@@ -530,17 +541,14 @@ impl Socket {
                 if socket.lock().closing.is_none() {
                     return;
                 }
-                crate::trace::line(format_args!(
+                crate::trace::trace_line!(
                     "close: requests still pending after cancel; closing the socket"
-                ));
+                );
                 socket.close_handle();
                 std::thread::sleep(CLOSE_GRACE);
                 let stuck = socket.lock().pending.clone();
                 if !stuck.is_empty() {
-                    crate::trace::line(format_args!(
-                        "close: completing {} stuck request(s)",
-                        stuck.len()
-                    ));
+                    crate::trace::trace_line!("close: completing {} stuck request(s)", stuck.len());
                 }
                 for op in stuck {
                     op.finish(NtStatus::CANCELLED, 0);
@@ -558,11 +566,11 @@ impl Socket {
             Self::finish_close_now(this, irp);
             return;
         };
-        crate::trace::line(format_args!(
+        crate::trace::trace_line!(
             "fault injection: WskCloseSocket {:p} held {} ms",
             Arc::as_ptr(this),
             hold.as_millis()
-        ));
+        );
         let slot = Arc::new(Mutex::new(Some(irp)));
         let (socket, parked) = (Arc::clone(this), Arc::clone(&slot));
         let spawned = std::thread::Builder::new()
@@ -662,10 +670,10 @@ impl Socket {
             return NtStatus::PENDING;
         }
         let committed = self.commit_stream(ROLE_LISTEN);
-        crate::trace::line(format_args!(
+        crate::trace::trace_line!(
             "WskListen {:p} -> listening (committed {committed})",
             Arc::as_ptr(self)
-        ));
+        );
         irp.complete(NtStatus::SUCCESS, 0);
         NtStatus::PENDING
     }
@@ -702,7 +710,7 @@ impl Socket {
     }
 
     /// Starts an overlapped request of `kind` (after the category and state checks).
-    fn start(self: &Arc<Self>, irp: PendingIrp, kind: Kind) -> NtStatus {
+    fn start(self: Arc<Self>, irp: PendingIrp, kind: Kind) -> NtStatus {
         if matches!(kind, Kind::Connect { .. }) && self.uncommitted_stream() && self.lock().bound {
             // WskConnect commits a bound stream socket to the connection role.
             self.commit_stream(ROLE_CONNECTION);
@@ -725,11 +733,11 @@ impl Socket {
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
         }
         let kind = match kind {
-            Kind::Receive { bufs, flags } if self.events().in_pump_mode() => {
+            Kind::Receive { bufs, flags } if self.pumping.load(Ordering::Acquire) => {
                 if let Err(e) = self.usable() {
                     return fail(irp, e);
                 }
-                return crate::events::receive(self, irp, bufs, flags.into_inner());
+                return crate::events::receive(&self, irp, bufs, flags.into_inner());
             }
             Kind::ReceiveFrom {
                 bufs,
@@ -737,7 +745,7 @@ impl Socket {
                 from,
                 out,
                 msg,
-            } => match crate::events::take_refused(self) {
+            } => match crate::events::take_refused(&self) {
                 // A datagram the receive-from event refused was kept without its control
                 // information: it is delivered with none.
                 Some(datagram) => {
@@ -811,7 +819,7 @@ impl Socket {
             remote_out: remote,
             event: false,
         };
-        Op::start(self, irp, kind)
+        Op::start(Arc::clone(self), irp, kind)
     }
 
     /// `WskDisconnect`.
@@ -837,7 +845,7 @@ impl Socket {
         };
         if crate::buf::total(&bufs) > 0 {
             return Op::start(
-                self,
+                Arc::clone(self),
                 irp,
                 Kind::Send {
                     bufs,
@@ -872,10 +880,10 @@ impl Socket {
             crate::irp::Cancel::cancel(&**op);
         }
         let r = linger_reset(h);
-        crate::trace::line(format_args!(
+        crate::trace::trace_line!(
             "abortive disconnect: SO_LINGER(1, 0) -> {r} ({:?})",
             crate::status::last_wsa()
-        ));
+        );
         self.close_handle();
         irp.complete(NtStatus::SUCCESS, 0);
         NtStatus::PENDING
@@ -1031,7 +1039,7 @@ unsafe extern "C" fn wsk_close_socket(
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
     let (s, irp) = enter_or_return!("WskCloseSocket", socket, irp);
-    crate::trace::line(format_args!("WskCloseSocket {socket:p}"));
+    crate::trace::trace_line!("WskCloseSocket {socket:p}");
     s.close(irp).0
 }
 
@@ -1110,7 +1118,7 @@ unsafe extern "C" fn wsk_connect(
 /// `buffer` is null or a `WSK_BUF` whose MDLs stay valid until the IRP completes (the WSK
 /// contract of the send and receive calls).
 unsafe fn start_on_buffer(
-    s: &Arc<Socket>,
+    s: Arc<Socket>,
     irp: PendingIrp,
     buffer: *const sys::WSK_BUF,
     kind: impl FnOnce(Bufs) -> Kind,
@@ -1147,7 +1155,7 @@ unsafe extern "C" fn wsk_send(
         then_shutdown: false,
     };
     // SAFETY: the WSK contract: the buffer and its MDLs are valid until completion.
-    unsafe { start_on_buffer(&s, irp, buffer, kind) }.0
+    unsafe { start_on_buffer(s, irp, buffer, kind) }.0
 }
 
 unsafe extern "C" fn wsk_receive(
@@ -1162,7 +1170,7 @@ unsafe extern "C" fn wsk_receive(
         flags: std::cell::UnsafeCell::new(recv_flags(flags)),
     };
     // SAFETY: as in wsk_send.
-    unsafe { start_on_buffer(&s, irp, buffer, kind) }.0
+    unsafe { start_on_buffer(s, irp, buffer, kind) }.0
 }
 
 unsafe extern "C" fn wsk_disconnect(
@@ -1217,7 +1225,7 @@ pub(crate) unsafe fn wsk_send_to(call: dispatch::SendTo) -> sys::NTSTATUS {
         msg: crate::ops::empty_msg(),
     };
     // SAFETY: as in wsk_send.
-    unsafe { start_on_buffer(&s, irp, buffer, kind) }.0
+    unsafe { start_on_buffer(s, irp, buffer, kind) }.0
 }
 
 /// `WskReceiveFrom` ([`dispatch::Provider`]).

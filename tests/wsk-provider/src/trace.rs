@@ -25,11 +25,25 @@ fn sink() -> &'static Sink {
     })
 }
 
+/// Whether tracing is on.
+#[inline]
+pub(crate) fn on() -> bool {
+    !matches!(sink(), Sink::Off)
+}
+
+/// Writes one trace line when tracing is on, like `format!`; with tracing off the arguments
+/// are not even evaluated (the request path names and sizes its requests for the trace).
+macro_rules! trace_line {
+    ($($arg:tt)*) => {
+        if $crate::trace::on() {
+            $crate::trace::line(format_args!($($arg)*));
+        }
+    };
+}
+pub(crate) use trace_line;
+
 /// Writes one trace line (when tracing is on), prefixed with the Windows thread id.
 pub(crate) fn line(args: std::fmt::Arguments<'_>) {
-    if matches!(sink(), Sink::Off) {
-        return;
-    }
     // SAFETY: no preconditions.
     let tid = unsafe { windows_sys::Win32::System::Threading::GetCurrentThreadId() };
     match sink() {
@@ -47,9 +61,5 @@ pub(crate) fn line(args: std::fmt::Arguments<'_>) {
 
 /// Traces an IRP completion.
 pub(crate) fn irp_completed(irp: *mut IRP, status: NtStatus, information: usize) {
-    if !matches!(sink(), Sink::Off) {
-        line(format_args!(
-            "complete irp {irp:p}: {status:?}, information {information:#x}"
-        ));
-    }
+    trace_line!("complete irp {irp:p}: {status:?}, information {information:#x}");
 }
