@@ -42,6 +42,8 @@ mod inline;
 mod ioctl;
 #[cfg(windows)]
 mod irp;
+#[cfg(any(windows, test))]
+mod lookaside;
 #[cfg(windows)]
 mod names;
 #[cfg(windows)]
@@ -63,6 +65,13 @@ mod verify;
 
 #[cfg(windows)]
 pub use exports::*;
+
+/// Small blocks (each request's op above all) are recycled through a lookaside cache instead
+/// of Wine's heap and its lock (`lookaside.rs`).
+#[cfg(windows)]
+#[global_allocator]
+static ALLOCATOR: lookaside::Lookaside<std::alloc::System> =
+    lookaside::Lookaside::new(std::alloc::System);
 
 /// The exported WSK registration functions.
 #[cfg(windows)]
