@@ -236,6 +236,45 @@ pub(crate) struct Op {
     kind: Kind,
 }
 
+/// The requests pending on one socket (so that its close can cancel them), listed by address:
+/// listing one costs no reference count.
+///
+/// # Invariants
+/// A listed op is alive: [`Op::start`] lists it while holding a reference, and the
+/// [`Op::finish`] that completes it unlists it before letting go of its own reference.
+#[derive(Default)]
+pub(crate) struct PendingOps(Vec<*const Op>);
+
+impl PendingOps {
+    /// Lists `op`.
+    pub(crate) fn add(&mut self, op: &Arc<Op>) {
+        self.0.push(Arc::as_ptr(op));
+    }
+
+    /// Unlists `op`.
+    pub(crate) fn remove(&mut self, op: &Op) {
+        self.0.retain(|&listed| !std::ptr::eq(listed, op));
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// A reference to every listed op, to use after the socket's lock is released.
+    pub(crate) fn to_vec(&self) -> Vec<Arc<Op>> {
+        self.0
+            .iter()
+            .map(|&op| {
+                // SAFETY: a listed op is alive (type invariant), so its count is at least 1;
+                // the reference added is the one from_raw takes.
+                unsafe { Arc::increment_strong_count(op) };
+                // SAFETY: as above.
+                unsafe { Arc::from_raw(op) }
+            })
+            .collect()
+    }
+}
+
 /// Not parked (yet).
 const IDLE: u8 = 0;
 /// Completed by Winsock and held back by `WSKRS_PROVIDER_DELAY`.

@@ -19,7 +19,7 @@ use crate::addr::Addr;
 use crate::buf::Bufs;
 use crate::client::Client;
 use crate::irp::PendingIrp;
-use crate::ops::{self, FromOut, Kind, Op};
+use crate::ops::{self, FromOut, Kind, Op, PendingOps};
 use crate::security::CachedSd;
 
 /// The WSK socket category chosen by `WskSocket`'s flags.
@@ -64,11 +64,10 @@ const LISTEN_BACKLOG: i32 = 0x7fff_ffff;
 #[derive(Default)]
 struct State {
     /// Requests started and not yet completed.
-    pending: Vec<Arc<Op>>,
+    pending: PendingOps,
     /// The `WskCloseSocket` IRP, once close has begun.
     closing: Option<PendingIrp>,
     bound: bool,
-    connected: bool,
     /// An abortive disconnect closed the Winsock socket already.
     aborted: bool,
     /// `SO_WSK_SECURITY` (a cached security descriptor reference).
@@ -114,6 +113,9 @@ pub(crate) struct Socket {
     /// mirrored so that each receive need not take the events' lock to learn it (once on,
     /// it stays on).
     pumping: AtomicBool,
+    /// Connected (accepted, or `WskConnect` / `WskSocketConnect` succeeded); never cleared.
+    /// An atomic, not socket state, because every send and receive checks it.
+    connected: AtomicBool,
     pub(crate) client: Arc<Client>,
     /// The client's socket context and dispatch table (for event callbacks); set at creation,
     /// or by `WskAcceptEvent` for sockets accepted through it.
@@ -172,6 +174,7 @@ impl Socket {
             closing: AtomicBool::new(false),
             doomed: AtomicBool::new(false),
             pumping: AtomicBool::new(false),
+            connected: AtomicBool::new(false),
             client,
             context: AtomicUsize::new(context as usize),
             dispatch: AtomicUsize::new(dispatch as usize),
@@ -205,9 +208,9 @@ impl Socket {
         {
             let mut st = socket.lock();
             st.bound = true;
-            st.connected = true;
             st.tcp = tcp;
         }
+        socket.connected.store(true, Ordering::Release);
         socket
     }
 
@@ -355,7 +358,7 @@ impl Socket {
     /// Whether the socket is bound / connected (for the event rules).
     pub(crate) fn bound_connected(&self) -> (bool, bool) {
         let st = self.lock();
-        (st.bound, st.connected)
+        (st.bound, self.connected.load(Ordering::Acquire))
     }
 
     /// The Winsock socket, if it is still open.
@@ -392,7 +395,7 @@ impl Socket {
             return Err(NtStatus::CONNECTION_ABORTED);
         }
         let handle = self.raw_handle().ok_or(NtStatus::INVALID_DEVICE_STATE)?;
-        st.pending.push(Arc::clone(op));
+        st.pending.add(op);
         Ok(handle)
     }
 
@@ -400,7 +403,7 @@ impl Socket {
     /// close IRP, which the caller completes (after the request's own IRP).
     pub(crate) fn remove_pending(&self, op: &Arc<Op>) -> Option<PendingIrp> {
         let mut st = self.lock();
-        st.pending.retain(|p| !Arc::ptr_eq(p, op));
+        st.pending.remove(op);
         if st.pending.is_empty() {
             st.closing.take()
         } else {
@@ -442,7 +445,7 @@ impl Socket {
                 return;
             }
             st.aborted = true;
-            st.pending.clone()
+            st.pending.to_vec()
         };
         crate::events::dropped(self);
         for op in pending
@@ -467,7 +470,7 @@ impl Socket {
     }
 
     pub(crate) fn connected(&self) {
-        self.lock().connected = true;
+        self.connected.store(true, Ordering::Release);
     }
 
     /// `shutdown(SD_SEND)`: the graceful half of `WskDisconnect`.
@@ -508,7 +511,7 @@ impl Socket {
             }
             self.closing.store(true, Ordering::Release);
             st.closing = Some(irp);
-            st.pending.clone()
+            st.pending.to_vec()
         };
         crate::events::closing(self);
         for op in &pending {
@@ -546,7 +549,7 @@ impl Socket {
                 );
                 socket.close_handle();
                 std::thread::sleep(CLOSE_GRACE);
-                let stuck = socket.lock().pending.clone();
+                let stuck = socket.lock().pending.to_vec();
                 if !stuck.is_empty() {
                     crate::trace::trace_line!("close: completing {} stuck request(s)", stuck.len());
                 }
@@ -686,7 +689,7 @@ impl Socket {
         };
         let (bound, connected) = {
             let st = self.lock();
-            (st.bound, st.connected)
+            (st.bound, self.connected.load(Ordering::Acquire))
         };
         if (remote && !connected) || (!remote && !bound) {
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
@@ -718,14 +721,12 @@ impl Socket {
         if !ops::allowed(self.category(), &kind) {
             return fail(irp, NtStatus::INVALID_DEVICE_REQUEST);
         }
-        let (bound, connected) = {
-            let st = self.lock();
-            (st.bound, st.connected)
-        };
+        let connected = self.connected.load(Ordering::Acquire);
         let ready = match &kind {
-            Kind::Connect { .. } => bound && !connected,
+            // (Sends and receives, the busy path, take no lock here.)
             Kind::Send { .. } | Kind::Receive { .. } => connected,
-            _ => bound,
+            Kind::Connect { .. } => self.lock().bound && !connected,
+            _ => self.lock().bound,
         };
         if !ready {
             // Windows fails WskConnect on an unbound socket with this status, synchronously
@@ -786,7 +787,7 @@ impl Socket {
         // SAFETY: the caller hands over the handle's reference.
         let socket = unsafe { Arc::from_raw(handle.cast_const().cast::<Socket>()) };
         socket.closing.store(true, Ordering::Release);
-        let pending = socket.lock().pending.clone();
+        let pending = socket.lock().pending.to_vec();
         for op in &pending {
             crate::irp::Cancel::cancel(&**op);
         }
@@ -829,7 +830,7 @@ impl Socket {
         flags: u32,
         irp: PendingIrp,
     ) -> NtStatus {
-        if !self.lock().connected {
+        if !self.connected.load(Ordering::Acquire) {
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
         }
         if flags & sys::WSK_FLAG_ABORTIVE != 0 {
@@ -874,7 +875,7 @@ impl Socket {
         let pending = {
             let mut st = self.lock();
             st.aborted = true;
-            st.pending.clone()
+            st.pending.to_vec()
         };
         for op in &pending {
             crate::irp::Cancel::cancel(&**op);
