@@ -379,7 +379,7 @@ unsafe fn wsk_socket_connect(call: dispatch::SocketConnect) -> sys::NTSTATUS {
         socket,
         irp,
         Kind::Connect {
-            remote,
+            remote: Box::new(remote),
             hand_over: true,
             data: Vec::new(),
         },

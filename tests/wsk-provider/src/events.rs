@@ -1290,7 +1290,9 @@ fn accept_progress(socket: &Arc<Socket>) {
     };
     let kind = Kind::Accept {
         accepted,
-        buffer: std::cell::UnsafeCell::new([0; 2 * crate::ops::ACCEPT_ADDR_ROOM]),
+        buffer: Box::new(std::cell::UnsafeCell::new(
+            [0; 2 * crate::ops::ACCEPT_ADDR_ROOM],
+        )),
         context: std::ptr::null_mut(),
         dispatch: std::ptr::null(),
         local_out: std::ptr::null_mut(),

@@ -63,12 +63,23 @@ pub(crate) fn moved_data(status: NtStatus) -> bool {
 }
 
 /// A zeroed `WSAMSG` (filled in just before the Winsock call, when the op is in place).
-pub(crate) fn empty_msg() -> UnsafeCell<ws::WSAMSG> {
+#[allow(clippy::unnecessary_box_returns, reason = "boxed to keep `Kind` small")]
+pub(crate) fn empty_msg() -> Box<UnsafeCell<ws::WSAMSG>> {
     // SAFETY: WSAMSG is plain data (pointers and integers); all zeros is a valid value.
-    UnsafeCell::new(unsafe { std::mem::zeroed() })
+    Box::new(UnsafeCell::new(unsafe { std::mem::zeroed() }))
+}
+
+/// A zeroed address for Winsock to fill in (the sender of a datagram).
+#[allow(clippy::unnecessary_box_returns, reason = "boxed to keep `Kind` small")]
+pub(crate) fn empty_from() -> Box<UnsafeCell<Addr>> {
+    Box::new(UnsafeCell::new(Addr::empty()))
 }
 
 /// The request an op carries, with what its completion needs.
+///
+/// Fields of a hundred bytes or more (addresses, `WSAMSG`s, the accept buffer) are boxed: an
+/// op is built and moved on every send and receive, and those two variants stay small when the
+/// largest does (a request of another kind pays one more small allocation instead).
 pub(crate) enum Kind {
     /// `WskSend`, or a graceful `WskDisconnect` with final data (`then_shutdown`).
     Send {
@@ -81,23 +92,23 @@ pub(crate) enum Kind {
     /// `WskSendTo`; with control information (copied at the start) it is a `WSASendMsg`.
     SendTo {
         bufs: Bufs,
-        to: Addr,
+        to: Box<Addr>,
         control: Vec<u8>,
-        msg: UnsafeCell<ws::WSAMSG>,
+        msg: Box<UnsafeCell<ws::WSAMSG>>,
     },
     /// `WskReceiveFrom`; with a control buffer it is a `WSARecvMsg` over `msg`.
     ReceiveFrom {
         bufs: Bufs,
         flags: UnsafeCell<u32>,
-        from: UnsafeCell<Addr>,
-        out: FromOut,
-        msg: UnsafeCell<ws::WSAMSG>,
+        from: Box<UnsafeCell<Addr>>,
+        out: Box<FromOut>,
+        msg: Box<UnsafeCell<ws::WSAMSG>>,
     },
     /// `WskAccept`, or the provider's own accept for `WskAcceptEvent` (`event`): the new
     /// connection's socket handle and where its addresses go (null for `event`).
     Accept {
         accepted: ws::SOCKET,
-        buffer: UnsafeCell<[u8; 2 * ACCEPT_ADDR_ROOM]>,
+        buffer: Box<UnsafeCell<[u8; 2 * ACCEPT_ADDR_ROOM]>>,
         context: *mut c_void,
         dispatch: *const c_void,
         local_out: *mut sys::SOCKADDR,
@@ -107,7 +118,7 @@ pub(crate) enum Kind {
     /// `WskConnect`, `WskConnectEx` (`data`: sent with the connection, copied at the start),
     /// or `WskSocketConnect` (`hand_over`: the IRP's Information is the socket).
     Connect {
-        remote: Addr,
+        remote: Box<Addr>,
         hand_over: bool,
         data: Vec<u8>,
     },
@@ -123,7 +134,7 @@ pub(crate) enum Kind {
         data: UnsafeCell<Vec<u8>>,
         bufs: Bufs,
         flags: UnsafeCell<u32>,
-        from: UnsafeCell<Addr>,
+        from: Box<UnsafeCell<Addr>>,
     },
     /// A packet posted to the completion port so that event work runs on a provider thread.
     Notify,
@@ -144,7 +155,7 @@ impl Kind {
                 data,
                 bufs,
                 flags: UnsafeCell::new(0),
-                from: UnsafeCell::new(Addr::empty()),
+                from: empty_from(),
             }
         } else {
             Kind::Pump {
@@ -1035,3 +1046,6 @@ unsafe fn finish_receive_from(
         }
     }
 }
+
+// The variants a send and a receive use stay small (see `Kind`).
+const _: () = assert!(size_of::<Kind>() <= 96);

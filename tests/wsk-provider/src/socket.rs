@@ -813,7 +813,7 @@ impl Socket {
         };
         let kind = Kind::Accept {
             accepted,
-            buffer: std::cell::UnsafeCell::new([0; 2 * ops::ACCEPT_ADDR_ROOM]),
+            buffer: Box::new(std::cell::UnsafeCell::new([0; 2 * ops::ACCEPT_ADDR_ROOM])),
             context,
             dispatch,
             local_out: local,
@@ -1104,7 +1104,7 @@ unsafe extern "C" fn wsk_connect(
     s.start(
         irp,
         Kind::Connect {
-            remote,
+            remote: Box::new(remote),
             hand_over: false,
             data: Vec::new(),
         },
@@ -1219,6 +1219,7 @@ pub(crate) unsafe fn wsk_send_to(call: dispatch::SendTo) -> sys::NTSTATUS {
         unsafe { std::slice::from_raw_parts(control.cast::<u8>(), control_length as usize) }
             .to_vec()
     };
+    let to = Box::new(to);
     let kind = |bufs| Kind::SendTo {
         bufs,
         to,
@@ -1260,14 +1261,14 @@ pub(crate) unsafe fn wsk_receive_from(call: dispatch::ReceiveFrom) -> sys::NTSTA
     let kind = Kind::ReceiveFrom {
         bufs,
         flags: std::cell::UnsafeCell::new(0),
-        from: std::cell::UnsafeCell::new(Addr::empty()),
-        out: FromOut {
+        from: crate::ops::empty_from(),
+        out: Box::new(FromOut {
             remote,
             control_length,
             control_flags,
             control,
             control_room,
-        },
+        }),
         msg: crate::ops::empty_msg(),
     };
     s.start(irp, kind).0
@@ -1373,7 +1374,7 @@ unsafe extern "C" fn wsk_connect_ex(
     s.start(
         irp,
         Kind::Connect {
-            remote,
+            remote: Box::new(remote),
             hand_over: false,
             data,
         },
