@@ -74,9 +74,24 @@ unsafe fn release<T: Cancel>(request: *const c_void, cancel: bool) {
     }
 }
 
-/// The `DriverContext` words [`arm`] uses: the request, and its type's [`Release`].
+/// Adds one reference to a request of type `T` (the claim of a borrowed request).
+type Claim = unsafe fn(*const c_void);
+
+/// [`Claim`] for requests of type `T`.
+///
+/// # Safety
+/// `request` is the address of a live `Arc<T>`'s value.
+unsafe fn claim<T>(request: *const c_void) {
+    // SAFETY: caller's contract: the count is at least 1.
+    unsafe { Arc::increment_strong_count(request.cast::<T>()) };
+}
+
+/// The `DriverContext` words [`arm`] and [`arm_borrowed`] use: the request, its type's
+/// [`Release`], and for a borrowed request its type's [`Claim`] (null: the IRP holds a
+/// reference of its own).
 const REQUEST: usize = 0;
 const RELEASE: usize = 1;
+const CLAIM: usize = 2;
 
 /// The IRP's `DriverContext` words.
 ///
@@ -103,25 +118,72 @@ pub unsafe fn arm<T: Cancel + 'static>(irp: *mut sys::IRP, request: Arc<T>) {
     let words = unsafe { driver_context(irp) };
     words[REQUEST] = Arc::into_raw(request).cast_mut().cast();
     words[RELEASE] = release::<T> as Release as *mut c_void;
+    words[CLAIM] = ptr::null_mut();
 }
 
-/// Takes back the request [`arm`] kept in the IRP, once: `None` when none is armed (or it was
-/// taken already). Whoever took the cancel routine out of the IRP (`IoCancelIrp`, or the
-/// provider clearing it) is the one to call this.
+/// Like [`arm`], without a reference: the IRP keeps only the request's address, which costs
+/// no reference count on the path where the request is never cancelled. [`disarm`] adds the
+/// reference it hands out; [`forget`] does nothing.
+///
+/// # Safety
+/// As [`arm`]; and `request` stays alive until its routine is taken back: its owner lets go
+/// of it only after taking the routine out of the IRP itself (and calling [`forget`]) or,
+/// when `IoCancelIrp` took it, after acquiring the cancel spin lock the cancel routine holds
+/// while it calls [`disarm`].
+pub unsafe fn arm_borrowed<T: Cancel + 'static>(irp: *mut sys::IRP, request: &Arc<T>) {
+    // SAFETY: caller's contract.
+    let words = unsafe { driver_context(irp) };
+    words[REQUEST] = Arc::as_ptr(request).cast_mut().cast();
+    words[RELEASE] = release::<T> as Release as *mut c_void;
+    words[CLAIM] = claim::<T> as Claim as *mut c_void;
+}
+
+/// Clears what [`arm`] or [`arm_borrowed`] kept in the IRP without using it: lets go of the
+/// IRP's own reference, if it has one. For the provider when it took the routine back itself.
+///
+/// # Safety
+/// As [`disarm`].
+pub unsafe fn forget(irp: *mut sys::IRP) {
+    // SAFETY: caller's contract.
+    let words = unsafe { driver_context(irp) };
+    let borrowed = !std::mem::replace(&mut words[CLAIM], ptr::null_mut()).is_null();
+    if borrowed {
+        words[REQUEST] = ptr::null_mut();
+        words[RELEASE] = ptr::null_mut();
+    } else {
+        // SAFETY: caller's contract; the words are the ones `arm` wrote, or clear.
+        drop(unsafe { disarm(irp) });
+    }
+}
+
+/// Takes back the request [`arm`] or [`arm_borrowed`] kept in the IRP, once, with a reference
+/// of its own: `None` when none is armed (or it was taken already). Whoever took the cancel
+/// routine out of the IRP (`IoCancelIrp`, or the provider clearing it) is the one to call
+/// this (or [`forget`]).
 ///
 /// # Safety
 /// `irp` is live and held by the caller, and its `DriverContext` words are either clear or
-/// the ones [`arm`] wrote.
+/// the ones [`arm`] or [`arm_borrowed`] wrote; for a borrowed request, the caller is the cancel
+/// routine and holds the cancel spin lock (the request is alive: see [`arm_borrowed`]).
 #[must_use]
 pub unsafe fn disarm(irp: *mut sys::IRP) -> Option<ArmedRequest> {
     // SAFETY: caller's contract.
     let words = unsafe { driver_context(irp) };
     let request = std::mem::replace(&mut words[REQUEST], ptr::null_mut());
     let release = std::mem::replace(&mut words[RELEASE], ptr::null_mut());
+    let claim = std::mem::replace(&mut words[CLAIM], ptr::null_mut());
     if request.is_null() || release.is_null() {
         return None;
     }
-    // SAFETY: only `arm` writes these words, and it stores a `Release` in RELEASE.
+    if !claim.is_null() {
+        // SAFETY: only `arm_borrowed` writes a non-null CLAIM, and it stores a `Claim`.
+        let claim = unsafe { std::mem::transmute::<*mut c_void, Claim>(claim) };
+        // SAFETY: a borrowed request is alive while its routine is being taken back (caller's
+        // contract); the reference added is the one the ArmedRequest gives back.
+        unsafe { claim(request) };
+    }
+    // SAFETY: only `arm` and `arm_borrowed` write these words, and they store a `Release` in
+    // RELEASE.
     let release = unsafe { std::mem::transmute::<*mut c_void, Release>(release) };
     Some(ArmedRequest { request, release })
 }
@@ -205,6 +267,47 @@ mod tests {
         drop(unsafe { disarm(irp) });
         assert_eq!(request.0.load(Ordering::SeqCst), 0, "not cancelled");
         assert_eq!(Arc::strong_count(&request), 1);
+    }
+
+    #[test]
+    fn a_borrowed_request_costs_no_reference_until_the_cancel_routine_claims_it() {
+        let mut irp = zeroed_irp();
+        let irp = ptr::addr_of_mut!(irp);
+        let request = Arc::new(Request(AtomicUsize::new(0)));
+        // SAFETY: the IRP is live for the test, nothing is armed in it, and `request` outlives
+        // every use below.
+        unsafe { arm_borrowed(irp, &request) };
+        assert_eq!(Arc::strong_count(&request), 1, "the IRP holds no reference");
+        // SAFETY: as above (the test plays the cancel routine).
+        let armed = unsafe { disarm(irp) }.expect("armed");
+        assert_eq!(Arc::strong_count(&request), 2, "claimed for the cancel");
+        armed.cancel();
+        assert_eq!(request.0.load(Ordering::SeqCst), 1);
+        assert_eq!(Arc::strong_count(&request), 1);
+        // SAFETY: as above.
+        unsafe { arm_borrowed(irp, &request) };
+        // SAFETY: as above (the provider took the routine back itself).
+        unsafe { forget(irp) };
+        assert_eq!(
+            Arc::strong_count(&request),
+            1,
+            "forgetting a borrowed request is free"
+        );
+        // SAFETY: as above; the words are clear.
+        assert!(unsafe { disarm(irp) }.is_none());
+    }
+
+    #[test]
+    fn forgetting_an_owned_request_lets_go_of_the_irps_reference() {
+        let mut irp = zeroed_irp();
+        let irp = ptr::addr_of_mut!(irp);
+        let request = Arc::new(Request(AtomicUsize::new(0)));
+        // SAFETY: the IRP is live for the test and nothing is armed in it.
+        unsafe { arm(irp, Arc::clone(&request)) };
+        // SAFETY: as above.
+        unsafe { forget(irp) };
+        assert_eq!(Arc::strong_count(&request), 1);
+        assert_eq!(request.0.load(Ordering::SeqCst), 0, "not cancelled");
     }
 
     #[test]

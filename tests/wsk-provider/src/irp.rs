@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use wsk_bindings::{self as sys, irp as fields, NtStatus};
 pub(crate) use wskrs_provider_model::irp::Cancel;
-use wskrs_provider_model::irp::{arm, disarm};
+use wskrs_provider_model::irp::{arm, arm_borrowed, disarm, forget};
 
 /// An IRP the provider owns: handed over by a WSK call, completed exactly once by
 /// [`PendingIrp::complete`] or [`PendingIrp::complete_inline`] (dropping one without
@@ -151,13 +151,37 @@ pub(crate) fn set_cancellable<T: Cancel + 'static>(irp: &PendingIrp, request: Ar
     // SAFETY: we hold the IRP and no request of ours is armed in it (each arm is taken back
     // by whoever clears the routine, before the IRP completes).
     unsafe { arm(irp.as_ptr(), request) };
+    set_routine(irp)
+}
+
+/// Like [`set_cancellable`] without giving the IRP a reference to `request` (no reference
+/// count on a request that is never cancelled; the cancel routine adds one under the cancel
+/// spin lock).
+///
+/// # Safety
+/// The owner of `request` calls [`clear_cancellable`] on `irp` before it lets go of its last
+/// reference.
+pub(crate) unsafe fn set_cancellable_borrowed<T: Cancel + 'static>(
+    irp: &PendingIrp,
+    request: &Arc<T>,
+) -> bool {
+    // SAFETY: as in set_cancellable; `request` outlives the routine: clear_cancellable either
+    // takes the routine back or waits for the cancel spin lock, under which the cancel routine
+    // claims its reference (caller's contract).
+    unsafe { arm_borrowed(irp.as_ptr(), request) };
+    set_routine(irp)
+}
+
+/// Sets the cancel routine on an IRP armed with its request; false (and the request let go)
+/// when the IRP was cancelled before.
+fn set_routine(irp: &PendingIrp) -> bool {
     exchange_cancel_routine(irp.as_ptr(), Some(cancel_routine));
     // SAFETY: the IRP is live (we hold it).
     let cancelled = unsafe { (*irp.as_ptr()).Cancel } != 0;
     if cancelled && exchange_cancel_routine(irp.as_ptr(), None).is_some() {
         // Cancelled before the routine was set: IoCancelIrp found nothing to call.
-        // SAFETY: we took the routine back, so the armed request is ours to take.
-        drop(unsafe { disarm(irp.as_ptr()) });
+        // SAFETY: we took the routine back, so the armed request is ours to clear.
+        unsafe { forget(irp.as_ptr()) };
         return false;
     }
     true
@@ -168,8 +192,8 @@ pub(crate) fn set_cancellable<T: Cancel + 'static>(irp: &PendingIrp, request: Ar
 /// cancel spin lock while it reads the IRP).
 pub(crate) fn clear_cancellable(irp: &PendingIrp) {
     if exchange_cancel_routine(irp.as_ptr(), None).is_some() {
-        // SAFETY: we took the routine back, so the armed request is ours to take.
-        drop(unsafe { disarm(irp.as_ptr()) });
+        // SAFETY: we took the routine back, so the armed request is ours to clear.
+        unsafe { forget(irp.as_ptr()) };
     } else {
         let mut irql: sys::KIRQL = 0;
         // SAFETY: plain acquire/release of the global cancel spin lock.
@@ -183,7 +207,8 @@ pub(crate) fn clear_cancellable(irp: &PendingIrp) {
 /// held; it releases the lock (`IoReleaseCancelSpinLock(Irp->CancelIrql)`), then cancels.
 unsafe extern "C" fn cancel_routine(_device: *mut sys::DEVICE_OBJECT, irp: *mut sys::IRP) {
     // SAFETY: IoCancelIrp took the routine out of the IRP, so the armed request is ours; the
-    // IRP stays live while we hold the cancel spin lock (clear_cancellable waits for it).
+    // IRP (and a borrowed request) stays live while we hold the cancel spin lock
+    // (clear_cancellable waits for it).
     let request = unsafe { disarm(irp) };
     // SAFETY: IoCancelIrp passes a live IRP; CancelIrql was set before we were called.
     let irql = unsafe { (*irp).CancelIrql };

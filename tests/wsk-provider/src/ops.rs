@@ -340,7 +340,9 @@ impl Op {
             irp.as_ptr(),
             op.kind.len()
         );
-        let cancellable = irp::set_cancellable(&irp, op.clone());
+        // SAFETY: the op outlives the routine: its finish clears the routine before letting go
+        // of its reference (and an op that never finishes is never freed).
+        let cancellable = unsafe { irp::set_cancellable_borrowed(&irp, &op) };
         // SAFETY: nothing can finish the op yet (it is in no list and not issued), and its
         // cancel does not touch the IRP (type invariant).
         unsafe { *op.irp.get() = Some(irp) };
@@ -386,9 +388,8 @@ impl Op {
         };
         if let Some((status, bytes)) = finished_now {
             // SAFETY: `raw` came from Arc::into_raw in the caller and no packet will give it
-            // back.
-            drop(unsafe { Arc::from_raw(raw) });
-            Arc::clone(self).finish(status, bytes);
+            // back: it is the reference this finish uses.
+            unsafe { Arc::from_raw(raw) }.finish(status, bytes);
         } else if self.cancel_requested.load(Ordering::SeqCst) {
             self.cancel_io();
         }
