@@ -701,9 +701,9 @@ pub(crate) fn clean_prefix(layout: &Layout) -> Result<()> {
     Ok(())
 }
 
-/// What a failed wskctl printed, or, when it printed nothing at all, a sentence saying so:
-/// wskctl writes a sentence for every failure, so silence means the process ended before or
-/// outside wskctl's own code (docs/reliability.md, Soak).
+/// What a failed wskctl (or another program of the project) printed, or, when it printed
+/// nothing at all, a sentence saying so: they write a sentence for every failure, so silence
+/// means the process ended before or outside their own code (docs/reliability.md, Soak).
 /// wskctl launches run again since xtask started ([`Wine::wskctl`]).
 static SILENT_LAUNCHES: AtomicU64 = AtomicU64::new(0);
 
@@ -739,8 +739,8 @@ pub(crate) fn is_exit_crash(out: &Outcome) -> bool {
 pub(crate) fn silent_note(out: &Outcome) -> String {
     let text = out.combined();
     if text.trim().is_empty() {
-        "no output at all (wskctl prints a sentence for every failure: the Wine process ended \
-         before or outside wskctl's code)"
+        "no output at all (the project's programs print a sentence for every failure: the \
+         Wine process ended before or outside the program's code)"
             .to_owned()
     } else {
         text

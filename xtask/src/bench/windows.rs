@@ -31,19 +31,21 @@ pub(super) fn build(layout: &Layout) -> Result<PathBuf> {
     )
 }
 
-/// `wine wskrs-bench.exe ARGS`: its one JSON line.
+/// `wine wskrs-bench.exe ARGS`: its one JSON line. A launch Wine ends before the program runs
+/// (exit 1, not a word: docs/reliability.md, Soak) is run once more, as wskctl's are.
 pub(super) fn measure(wine: &Wine, exe: &Path, args: &[&str]) -> Result<Value> {
     let exe = exe
         .to_str()
         .context("the bench program's path is not UTF-8")?;
-    let mut full = vec![exe];
-    full.extend_from_slice(args);
-    let out = wine.run("wine", &full, MEASURE_TIMEOUT)?;
+    let out = wine.run_program(exe, args, MEASURE_TIMEOUT)?;
     if !out.success() {
         bail!(
-            "`wskrs-bench {}` failed: {}",
+            "`wskrs-bench {}` exited with {} after {} ms: {}",
             args.join(" "),
-            out.combined().trim()
+            out.code()
+                .map_or_else(|| "a signal".to_owned(), |c| c.to_string()),
+            out.elapsed.as_millis(),
+            crate::wine::silent_note(&out)
         );
     }
     let line = out
