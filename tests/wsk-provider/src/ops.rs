@@ -77,9 +77,10 @@ pub(crate) fn empty_from() -> Box<UnsafeCell<Addr>> {
 
 /// The request an op carries, with what its completion needs.
 ///
-/// Fields of a hundred bytes or more (addresses, `WSAMSG`s, the accept buffer) are boxed: an
-/// op is built and moved on every send and receive, and those two variants stay small when the
-/// largest does (a request of another kind pays one more small allocation instead).
+/// The large fields of the other kinds (addresses, `WSAMSG`s, a receive-from's outputs, the
+/// accept buffer) are boxed: an op is built and moved on every send and receive, and those
+/// two kinds stay small only when the largest does (a request of another kind pays a small
+/// allocation or two instead).
 pub(crate) enum Kind {
     /// `WskSend`, or a graceful `WskDisconnect` with final data (`then_shutdown`).
     Send {
