@@ -230,16 +230,18 @@ mod tests {
         }
     }
 
-    fn zeroed_irp() -> sys::IRP {
+    /// An IRP with nothing armed (boxed, so that its address stays put) and a request no one
+    /// has cancelled.
+    fn irp_and_request() -> (Box<sys::IRP>, Arc<Request>) {
         // SAFETY: an all-zero IRP is plain data with nothing armed.
-        unsafe { std::mem::zeroed() }
+        let irp = Box::new(unsafe { std::mem::zeroed::<sys::IRP>() });
+        (irp, Arc::new(Request(AtomicUsize::new(0))))
     }
 
     #[test]
     fn an_armed_request_is_taken_back_once_and_cancelled_through_the_irp() {
-        let mut irp = zeroed_irp();
-        let irp = ptr::addr_of_mut!(irp);
-        let request = Arc::new(Request(AtomicUsize::new(0)));
+        let (mut irp, request) = irp_and_request();
+        let irp: *mut sys::IRP = &raw mut *irp;
         // SAFETY: the IRP is live for the test and nothing is armed in it.
         unsafe { arm(irp, Arc::clone(&request)) };
         assert_eq!(
@@ -258,9 +260,8 @@ mod tests {
 
     #[test]
     fn a_request_taken_back_without_cancel_is_only_released() {
-        let mut irp = zeroed_irp();
-        let irp = ptr::addr_of_mut!(irp);
-        let request = Arc::new(Request(AtomicUsize::new(0)));
+        let (mut irp, request) = irp_and_request();
+        let irp: *mut sys::IRP = &raw mut *irp;
         // SAFETY: the IRP is live for the test and nothing is armed in it.
         unsafe { arm(irp, Arc::clone(&request)) };
         // SAFETY: as above.
@@ -271,9 +272,8 @@ mod tests {
 
     #[test]
     fn a_borrowed_request_costs_no_reference_until_the_cancel_routine_claims_it() {
-        let mut irp = zeroed_irp();
-        let irp = ptr::addr_of_mut!(irp);
-        let request = Arc::new(Request(AtomicUsize::new(0)));
+        let (mut irp, request) = irp_and_request();
+        let irp: *mut sys::IRP = &raw mut *irp;
         // SAFETY: the IRP is live for the test, nothing is armed in it, and `request` outlives
         // every use below.
         unsafe { arm_borrowed(irp, &request) };
@@ -299,9 +299,8 @@ mod tests {
 
     #[test]
     fn forgetting_an_owned_request_lets_go_of_the_irps_reference() {
-        let mut irp = zeroed_irp();
-        let irp = ptr::addr_of_mut!(irp);
-        let request = Arc::new(Request(AtomicUsize::new(0)));
+        let (mut irp, request) = irp_and_request();
+        let irp: *mut sys::IRP = &raw mut *irp;
         // SAFETY: the IRP is live for the test and nothing is armed in it.
         unsafe { arm(irp, Arc::clone(&request)) };
         // SAFETY: as above.
@@ -312,9 +311,9 @@ mod tests {
 
     #[test]
     fn an_irp_with_nothing_armed_gives_nothing_back() {
-        let mut irp = zeroed_irp();
+        let (mut irp, _) = irp_and_request();
         // SAFETY: the IRP is live for the test; its words are clear.
-        assert!(unsafe { disarm(ptr::addr_of_mut!(irp)) }.is_none());
+        assert!(unsafe { disarm(&raw mut *irp) }.is_none());
     }
 
     unsafe extern "C" fn first(_: *mut sys::DEVICE_OBJECT, _: *mut sys::IRP) {}
