@@ -89,7 +89,8 @@ every process pinned to CPU 0, and prints one table (docs/performance.md says wh
 figure measures), then issue 11's targets judged on its medians: the ratio and `met`,
 `not met` or `within spread` per column, and where a floor measured in the same run (the
 refused IOCTL plus the in-kernel echo; Wine's data floor) misses a target by itself, that
-floor as the reason. Each run starts every shell x provider session in turn, so load that
+floor as the reason (for the provider against netio: Wine's context switches for the same
+work, so a miss shows whose it is). Each run starts every shell x provider session in turn, so load that
 comes and goes falls on every column alike. The services' rows include what Wine's
 processes (wineserver, the driver host, a Winsock server) spent per echo round trip and per
 MiB into discard: CPU time and context switches, read from /proc, which load moves far

@@ -12,9 +12,9 @@ use std::fmt::Write as _;
 use serde_json::{json, Value};
 
 use super::{
-    format_value, Figure, Results, CONNECT_RATE, DISCARD_BULK, ECHO_RTT_64, ECHO_RTT_64K,
-    IOCTL_FLOOR, IOCTL_INFO, NATIVE, SEND_FLOOR_128K, SERVER_CALL, SHARED_MEMORY, STREAM_BULK_128K,
-    STREAM_BULK_4M, TRANSACT_RTT_64, WINSOCK,
+    format_value, Figure, Results, CONNECT_RATE, DISCARD_BULK, DISCARD_SWITCHES, ECHO_64_SWITCHES,
+    ECHO_RTT_64, ECHO_RTT_64K, IOCTL_FLOOR, IOCTL_INFO, NATIVE, SEND_FLOOR_128K, SERVER_CALL,
+    SHARED_MEMORY, STREAM_BULK_128K, STREAM_BULK_4M, TRANSACT_RTT_64, WINSOCK,
 };
 
 /// Which way a target's ratio must go.
@@ -68,6 +68,11 @@ enum Bound {
     /// The Winsock anchor's own ratio of the same two figures: a path that loses no more
     /// than user-mode Winsock does (a larger source buffer costs every path) is bounded by it.
     WinsockOwn(Figure, Figure),
+    /// Wine's context switches for the same work, Wine's netio's over the wsk-rs provider's
+    /// (1× or more: the provider makes Wine do no more than netio does). It never explains a
+    /// miss by itself: Wine's side of both providers is measured level or the provider's
+    /// doing, so what is left is the provider's own code.
+    WineSwitches(Figure),
 }
 
 impl Bound {
@@ -90,6 +95,10 @@ impl Bound {
             Self::WinsockOwn(a, b) => {
                 ratio(results.median(a, WINSOCK)?, results.median(b, WINSOCK)?)
             }
+            Self::WineSwitches(figure) => ratio(
+                results.median(figure, &netio_column(column)?)?,
+                results.median(figure, column)?,
+            ),
         }
     }
 
@@ -100,6 +109,7 @@ impl Bound {
             // An anchor explains a loss only when the driver loses no more than it.
             Self::WinsockOwn(..) => misses && measured >= bound,
             Self::FloorPlusCall | Self::IoctlPlusEcho | Self::RefusedSend => misses,
+            Self::WineSwitches(_) => false,
         }
     }
 
@@ -114,6 +124,9 @@ impl Bound {
             Self::RefusedSend => "Wine's data floor (a refused 128 KiB SEND) over Winsock's bulk",
             Self::WinsockOwn(..) => {
                 "user-mode Winsock's own ratio (every path pays for the larger source buffer)"
+            }
+            Self::WineSwitches(_) => {
+                "Wine's context switches for the same work, netio's over the provider's,"
             }
         }
     }
@@ -180,13 +193,13 @@ const TARGETS: [Target; 10] = [
         text: "provider vs netio, echo 64 B",
         ratio: Ratio::ProviderOverNetio(ECHO_RTT_64),
         goal: Goal::AtLeast(1.0),
-        bound: None,
+        bound: Some(Bound::WineSwitches(ECHO_64_SWITCHES)),
     },
     Target {
         text: "provider vs netio, discard",
         ratio: Ratio::ProviderOverNetio(DISCARD_BULK),
         goal: Goal::AtLeast(1.0),
-        bound: None,
+        bound: Some(Bound::WineSwitches(DISCARD_SWITCHES)),
     },
 ];
 
@@ -552,6 +565,38 @@ mod tests {
             "30 µs / 25 µs: 1.2× as fast"
         );
         assert_eq!(cell(&cells, "kmdf/wskrs").verdict, Verdict::NotMet);
+    }
+
+    #[test]
+    fn a_provider_miss_with_wine_level_is_the_providers_own() {
+        let echo = TARGETS
+            .iter()
+            .find(|t| t.text.ends_with("echo 64 B") && t.text.starts_with("provider"))
+            .unwrap();
+        let r = results(&[
+            (ECHO_RTT_64, "kmdf/wine", &[26.0, 26.1]),
+            (ECHO_RTT_64, "kmdf/wskrs", &[26.3, 26.4]),
+            (ECHO_64_SWITCHES, "kmdf/wine", &[13.2]),
+            (ECHO_64_SWITCHES, "kmdf/wskrs", &[13.2]),
+        ]);
+        let cells = judge(echo, &r);
+        let c = cell(&cells, "kmdf/wskrs");
+        assert_eq!(c.verdict, Verdict::NotMet);
+        let (of, alone) = c.bound.unwrap();
+        assert!((of - 1.0).abs() < 1e-9 && !alone);
+        let text = section(&r);
+        assert!(
+            text.contains("netio's over the provider's, is 1.00×: the rest is the project's own"),
+            "{text}"
+        );
+        // Met: no reason printed.
+        let r = results(&[
+            (ECHO_RTT_64, "kmdf/wine", &[26.0]),
+            (ECHO_RTT_64, "kmdf/wskrs", &[25.0]),
+            (ECHO_64_SWITCHES, "kmdf/wine", &[13.2]),
+            (ECHO_64_SWITCHES, "kmdf/wskrs", &[13.2]),
+        ]);
+        assert!(cell(&judge(echo, &r), "kmdf/wskrs").bound.is_none());
     }
 
     #[test]
