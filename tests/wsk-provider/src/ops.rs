@@ -236,12 +236,9 @@ pub(crate) struct Op {
     /// finished again when Winsock's packet arrives after all (its accept socket would be
     /// closed twice, its events handled twice).
     finished: AtomicBool,
-    /// `WSKRS_PROVIDER_DELAY` chose this request: its completion is held back this long.
-    delay: Option<Duration>,
-    /// [`IDLE`], [`PARKED`] (completed by Winsock, waiting in `delay.rs`) or [`RELEASED`].
-    parked: AtomicU8,
-    /// The result the request had when it was parked.
-    parked_result: Mutex<Option<(NtStatus, usize)>>,
+    /// `WSKRS_PROVIDER_DELAY` chose this request (boxed: every other request keeps its op
+    /// small, fewer cache lines to fill and touch).
+    parking: Option<Box<Parking>>,
     /// `WSKRS_PROVIDER_DROP` reset the connection under this pending request: its failure is
     /// reported as `STATUS_CONNECTION_RESET`.
     reset: AtomicBool,
@@ -287,6 +284,16 @@ impl PendingOps {
     }
 }
 
+/// A delayed request's hold: how long, where it stands, and the result it had.
+struct Parking {
+    /// Its completion is held back this long.
+    delay: Duration,
+    /// [`IDLE`], [`PARKED`] (completed by Winsock, waiting in `delay.rs`) or [`RELEASED`].
+    state: AtomicU8,
+    /// The result the request had when it was parked.
+    result: Mutex<Option<(NtStatus, usize)>>,
+}
+
 /// Not parked (yet).
 const IDLE: u8 = 0;
 /// Completed by Winsock and held back by `WSKRS_PROVIDER_DELAY`.
@@ -306,7 +313,11 @@ impl Cancel for Op {
         self.cancel_requested.store(true, Ordering::SeqCst);
         // A parked request has nothing left in Winsock to cancel: release it now (it then
         // completes with STATUS_CANCELLED).
-        if self.parked.load(Ordering::SeqCst) == PARKED {
+        if self
+            .parking
+            .as_ref()
+            .is_some_and(|p| p.state.load(Ordering::SeqCst) == PARKED)
+        {
             self.release_parked();
         }
         self.cancel_io();
@@ -322,9 +333,13 @@ impl Op {
             irp: UnsafeCell::new(None),
             cancel_requested: AtomicBool::new(false),
             finished: AtomicBool::new(false),
-            delay,
-            parked: AtomicU8::new(IDLE),
-            parked_result: Mutex::new(None),
+            parking: delay.map(|delay| {
+                Box::new(Parking {
+                    delay,
+                    state: AtomicU8::new(IDLE),
+                    result: Mutex::new(None),
+                })
+            }),
             reset: AtomicBool::new(false),
             kind,
         })
@@ -708,21 +723,22 @@ impl Op {
     /// result and parks the op on the timer. Returns whether it was parked. A request that is
     /// being cancelled or whose socket is closing is not parked.
     fn park(self: &Arc<Self>, status: NtStatus, bytes: usize) -> bool {
-        let Some(delay) = self.delay else {
+        let Some(parking) = &self.parking else {
             return false;
         };
+        let delay = parking.delay;
         if self.finished.load(Ordering::Acquire)
             || self.cancel_requested.load(Ordering::SeqCst)
             || self.socket.is_closing()
         {
             return false;
         }
-        *self
-            .parked_result
+        *parking
+            .result
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some((status, bytes));
-        if self
-            .parked
+        if parking
+            .state
             .compare_exchange(IDLE, PARKED, Ordering::SeqCst, Ordering::SeqCst)
             .is_err()
         {
@@ -748,11 +764,11 @@ impl Op {
     /// Takes a parked op out of its delay (once; later calls do nothing) and hands it to a
     /// worker thread through the completion port, which calls [`Op::finish_parked`].
     pub(crate) fn release_parked(&self) {
-        if self
-            .parked
-            .compare_exchange(PARKED, RELEASED, Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-        {
+        if self.parking.as_ref().is_none_or(|p| {
+            p.state
+                .compare_exchange(PARKED, RELEASED, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+        }) {
             return;
         }
         let ptr: *const Op = self;
@@ -770,11 +786,12 @@ impl Op {
     /// Finishes a released op: with `STATUS_CANCELLED` when it was cancelled (or its socket
     /// is closing) while parked, else with the result it was parked with.
     pub(crate) fn finish_parked(self: Arc<Self>) {
-        let stored = self
-            .parked_result
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let stored = self.parking.as_ref().and_then(|p| {
+            p.result
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+        });
         let (status, bytes) =
             if self.cancel_requested.load(Ordering::SeqCst) || self.socket.is_closing() {
                 (NtStatus::CANCELLED, 0)
@@ -1051,3 +1068,6 @@ unsafe fn finish_receive_from(
 
 // The variants a send and a receive use stay small (see `Kind`).
 const _: () = assert!(size_of::<Kind>() <= 96);
+// And the op with them: three cache lines with its reference counts (a delayed request's
+// state is boxed, see `Parking`).
+const _: () = assert!(size_of::<Op>() <= 168);
