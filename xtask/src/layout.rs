@@ -52,18 +52,24 @@ impl Layout {
     }
 
     /// The same build with a Wine prefix, logs and scratch directory of their own under
-    /// `target/wine/netns`, for the Wine session that runs inside a network namespace (e2e
-    /// `network_namespace_faults`): a Wine program reaches the wineserver of its prefix
-    /// through a unix socket, which crosses namespaces, so only a prefix whose server was
-    /// started inside the namespace keeps the session's sockets there.
-    pub(crate) fn in_namespace(&self) -> Self {
-        let netns = self.target.join("wine").join("netns");
+    /// `target/wine/NAME`, for a second Wine session beside the first (each prefix has its
+    /// own wineserver).
+    pub(crate) fn beside(&self, name: &str) -> Self {
+        let dir = self.target.join("wine").join(name);
         Self {
-            prefix: netns.join("prefix"),
-            logs: netns.join("logs"),
-            scratch: netns.join(format!("run-{}", std::process::id())),
+            prefix: dir.join("prefix"),
+            logs: dir.join("logs"),
+            scratch: dir.join(format!("run-{}", std::process::id())),
             ..self.clone()
         }
+    }
+
+    /// [`Layout::beside`] under `target/wine/netns`, for the Wine session that runs inside a
+    /// network namespace (e2e `network_namespace_faults`): a Wine program reaches the
+    /// wineserver of its prefix through a unix socket, which crosses namespaces, so only a
+    /// prefix whose server was started inside the namespace keeps the session's sockets there.
+    pub(crate) fn in_namespace(&self) -> Self {
+        self.beside("netns")
     }
 
     /// The prefix's `C:\windows\system32\drivers`, where drivers and the modules they

@@ -23,6 +23,8 @@ struct Registry {
     /// A Wine prefix whose server must be stopped (`wineserver -k`) on interruption, with
     /// the environment to reach it.
     wine: Option<Vec<(String, String)>>,
+    /// A second prefix's, while two sessions run at once (the bench's paired sessions).
+    wine_beside: Option<Vec<(String, String)>>,
     /// Directories to delete.
     scratch: Vec<PathBuf>,
 }
@@ -30,6 +32,7 @@ struct Registry {
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     children: Vec::new(),
     wine: None,
+    wine_beside: None,
     scratch: Vec::new(),
 });
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -70,9 +73,13 @@ pub(crate) fn install_signal_handler() -> Result<()> {
 pub(crate) fn emergency_cleanup() {
     let (children, wine, scratch) = {
         let mut reg = registry();
+        let wine: Vec<_> = [reg.wine.take(), reg.wine_beside.take()]
+            .into_iter()
+            .flatten()
+            .collect();
         (
             std::mem::take(&mut reg.children),
-            reg.wine.take(),
+            wine,
             std::mem::take(&mut reg.scratch),
         )
     };
@@ -85,7 +92,7 @@ pub(crate) fn emergency_cleanup() {
             .stderr(Stdio::null())
             .status();
     }
-    if let Some(env) = wine {
+    for env in wine {
         for arg in ["-k", "-w"] {
             let mut cmd = Command::new("wineserver");
             cmd.arg(arg).envs(env.iter().map(|(k, v)| (k, v)));
@@ -141,6 +148,12 @@ pub(crate) fn unregister_child(pid: u32) {
 /// hands the running server over to the user).
 pub(crate) fn register_wine(env: Option<Vec<(String, String)>>) {
     registry().wine = env;
+}
+
+/// Marks a second Wine prefix as "stop its server if interrupted", beside the one
+/// [`register_wine`] keeps (`None` clears it).
+pub(crate) fn register_wine_beside(env: Option<Vec<(String, String)>>) {
+    registry().wine_beside = env;
 }
 
 /// Replaces the registered Wine session; returns the previous one.

@@ -90,11 +90,15 @@ figure measures), then issue 11's targets judged on its medians: the ratio and `
 `not met` or `within spread` per column, and where a floor measured in the same run (the
 refused IOCTL plus the in-kernel echo; Wine's data floor) misses a target by itself, that
 floor as the reason (for the provider against netio: Wine's context switches for the same
-work, so a miss shows whose it is). Each run starts every shell x provider session in turn, so load that
-comes and goes falls on every column alike. The services' rows include what Wine's
-processes (wineserver, the driver host, a Winsock server) spent per echo round trip and per
-MiB into discard: CPU time and context switches, read from /proc, which load moves far
-less than it moves times.
+work, so a miss shows whose it is). Each run starts every shell x provider session in turn,
+so load that comes and goes falls on every column alike. The services' rows include what
+Wine's processes (wineserver, the driver host, a Winsock server) spent per echo round trip
+and per MiB into discard: CPU time and context switches, read from /proc, which load moves
+far less than it moves times. Unless --provider picks one, each shell then runs Wine's netio
+and the wsk-rs provider in two sessions at once (the second in its own prefix,
+target/wine/paired) and alternates batches of 64 B echo round trips between them: the
+paired row, netio's median over the provider's per pair, with the 95% interval of its
+median, which drift on a shared machine cannot tilt.
 
   --runs N       measurements per figure and column, 1 to 99 (default 5; --quick: 1)
   --quick        small transfers, one run, the WDM shell with the wsk-rs provider unless
@@ -104,7 +108,7 @@ less than it moves times.
                  ioctl: the IOCTL path (INFO, the floor, KernelTcpStream, TRANSACT) and,
                  in column shm, a ring in memory shared by two Wine processes
   --shell S      one shell (default: both)
-  --provider P   one WSK provider (default: both)
+  --provider P   one WSK provider (default: both, and the paired sessions)
 ";
 
 impl Options {
@@ -175,6 +179,8 @@ impl Options {
 /// How much work each measurement does.
 struct Plan {
     round_trips: usize,
+    /// The paired sessions: round trips per batch, and pairs of batches.
+    paired: (usize, usize),
     bulk_bytes: u64,
     connections: usize,
     ioctls: usize,
@@ -185,6 +191,7 @@ impl Plan {
         if options.quick {
             Self {
                 round_trips: 200,
+                paired: (20, 10),
                 bulk_bytes: 16 << 20,
                 connections: 50,
                 ioctls: 200,
@@ -192,6 +199,7 @@ impl Plan {
         } else {
             Self {
                 round_trips: 2_000,
+                paired: (200, 100),
                 bulk_bytes: 1 << 30,
                 connections: 500,
                 ioctls: 5_000,
@@ -209,6 +217,8 @@ enum Unit {
     MibPerSecond,
     /// Events per operation (context switches).
     Count,
+    /// A ratio of two measurements (above 1: better).
+    Ratio,
 }
 
 impl Unit {
@@ -219,6 +229,7 @@ impl Unit {
             Self::PerSecond => "/s",
             Self::MibPerSecond => "MiB/s",
             Self::Count => "n",
+            Self::Ratio => "×",
         }
     }
 
@@ -257,6 +268,8 @@ figures! {
         "service_echo_64kib_wine_switches", "echo 64 KiB: Wine switches per round trip", Count;
     DISCARD_CPU = "service_discard_wine_cpu", "discard: Wine CPU per MiB", Micros;
     DISCARD_SWITCHES = "service_discard_wine_switches", "discard: Wine switches per MiB", Count;
+    PAIRED_ECHO_64 = "provider_vs_netio_echo_64b_paired",
+        "echo 64 B, paired sessions: netio RTT / provider RTT", Ratio;
     IOCTL_INFO = "ioctl_info_rtt", "INFO IOCTL round trip", Micros;
     IOCTL_FLOOR = "ioctl_floor_rtt", "refused IOCTL round trip (floor)", Micros;
     SERVER_CALL = "wine_server_call", "one call to Wine's server (ResetEvent)", Micros;
@@ -346,6 +359,12 @@ pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
     crate::util::pin_to_cpu0("bench: Wine, the driver, the peers and the clients")?;
     let plan = Plan::for_options(options);
     let combos = combinations(options)?;
+    // Both providers side by side, unless one was chosen (read before the runs select any).
+    let paired_shells = if options.measures(Group::Services) && Provider::explicit()?.is_none() {
+        shells(options)?
+    } else {
+        Vec::new()
+    };
 
     let native_echo = native::serve(native::Service::Echo)?;
     let native_discard = native::serve(native::Service::Discard)?;
@@ -381,6 +400,13 @@ pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
             finished?;
         }
     }
+    for shell in paired_shells {
+        say(&format!(
+            "bench: {}: Wine's netio and the wsk-rs provider in two sessions at once",
+            shell.name()
+        ));
+        measure_paired(layout, &built, shell, &plan, &mut results)?;
+    }
     Shell::forget_selection();
     Provider::forget_selection();
 
@@ -401,14 +427,19 @@ pub(crate) fn run(layout: &Layout, options: &Options) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The shell × provider sessions: the explicit choices, else all four (`--quick`: the WDM
-/// shell with the wsk-rs provider).
-fn combinations(options: &Options) -> Result<Vec<(Shell, Provider)>> {
-    let shells = match (Shell::explicit()?, options.quick) {
+/// The shells measured: the explicit choice, else both (`--quick`: the WDM shell).
+fn shells(options: &Options) -> Result<Vec<Shell>> {
+    Ok(match (Shell::explicit()?, options.quick) {
         (Some(shell), _) => vec![shell],
         (None, true) => vec![Shell::Wdm],
         (None, false) => Shell::ALL.to_vec(),
-    };
+    })
+}
+
+/// The shell × provider sessions: the explicit choices, else all four (`--quick`: the WDM
+/// shell with the wsk-rs provider).
+fn combinations(options: &Options) -> Result<Vec<(Shell, Provider)>> {
+    let shells = shells(options)?;
     let providers = match (Provider::explicit()?, options.quick) {
         (Some(provider), _) => vec![provider],
         (None, true) => vec![Provider::Wskrs],
@@ -418,6 +449,43 @@ fn combinations(options: &Options) -> Result<Vec<(Shell, Provider)>> {
         .iter()
         .flat_map(|s| providers.iter().map(move |p| (*s, *p)))
         .collect())
+}
+
+/// Wine's netio and the wsk-rs provider under `shell` at the same time, each in a session
+/// of its own (the provider's in a second prefix, `target/wine/paired`), an in-kernel echo
+/// listener in each: [`native::paired_round_trips`] between them, netio's over the
+/// provider's (above 1: the provider is faster), into the provider's column.
+fn measure_paired(
+    layout: &Layout,
+    built: &artifacts::Built,
+    shell: Shell,
+    plan: &Plan,
+    results: &mut Results,
+) -> Result<()> {
+    shell.select();
+    Provider::Wine.select();
+    let netio = Session::start(layout, built)?;
+    netio.wine.load_driver()?;
+    let netio_echo = kernel_listener(&netio.wine, "echo")?;
+    Provider::Wskrs.select();
+    let ours = Session::start(&layout.beside("paired"), built)?;
+    // Both prefixes stop on Ctrl-C (the second start registered only its own).
+    crate::proc::register_wine_beside(Some(netio.wine.env().to_vec()));
+    let measured = ours.wine.load_driver().and_then(|_| {
+        let our_echo = kernel_listener(&ours.wine, "echo")?;
+        let (batch, pairs) = plan.paired;
+        native::paired_round_trips((netio_echo, our_echo), 64, batch, pairs)
+    });
+    let ours_finished = ours.finish();
+    crate::proc::register_wine(Some(netio.wine.env().to_vec()));
+    crate::proc::register_wine_beside(None);
+    let netio_finished = netio.finish();
+    let column = format!("{}/{}", shell.name(), Provider::Wskrs.name());
+    for ratio in measured? {
+        results.add(PAIRED_ECHO_64, &column, ratio);
+    }
+    ours_finished?;
+    netio_finished
 }
 
 /// `wskctl --json tcp listen 127.0.0.1:0-ish --service S --detach`: the listener's address.

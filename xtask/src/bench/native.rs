@@ -87,27 +87,79 @@ fn connect(to: SocketAddr) -> Result<TcpStream> {
     Ok(stream)
 }
 
+/// One connection to an echo server, timing round trips of one size.
+struct EchoClient {
+    to: SocketAddr,
+    stream: TcpStream,
+    message: Vec<u8>,
+    back: Vec<u8>,
+}
+
+impl EchoClient {
+    fn connect(to: SocketAddr, size: usize) -> Result<Self> {
+        Ok(Self {
+            to,
+            stream: connect(to)?,
+            message: (0..size)
+                .map(|i| u8::try_from(i % 251).unwrap_or(0))
+                .collect(),
+            back: vec![0u8; size],
+        })
+    }
+
+    /// `count` round trips: the median, in µs.
+    fn median_of(&mut self, count: usize) -> Result<f64> {
+        let mut micros = Vec::with_capacity(count);
+        for _ in 0..count {
+            let started = Instant::now();
+            self.stream.write_all(&self.message)?;
+            self.stream
+                .read_exact(&mut self.back)
+                .with_context(|| format!("reading the echo from {}", self.to))?;
+            micros.push(started.elapsed().as_secs_f64() * 1e6);
+            ensure!(
+                self.back == self.message,
+                "the echo from {} differs from what was sent",
+                self.to
+            );
+        }
+        Ok(super::median(&mut micros))
+    }
+}
+
 /// `count` round trips of `size` bytes through the echo server at `to`: the median, in µs.
 pub(super) fn round_trips(to: SocketAddr, size: usize, count: usize) -> Result<f64> {
-    let mut stream = connect(to)?;
-    let message: Vec<u8> = (0..size)
-        .map(|i| u8::try_from(i % 251).unwrap_or(0))
-        .collect();
-    let mut back = vec![0u8; size];
-    let mut micros = Vec::with_capacity(count);
-    for _ in 0..count {
-        let started = Instant::now();
-        stream.write_all(&message)?;
-        stream
-            .read_exact(&mut back)
-            .with_context(|| format!("reading the echo from {to}"))?;
-        micros.push(started.elapsed().as_secs_f64() * 1e6);
-        ensure!(
-            back == message,
-            "the echo from {to} differs from what was sent"
-        );
+    EchoClient::connect(to, size)?.median_of(count)
+}
+
+/// Round trips of `size` bytes through two echo servers in turn, `batch` at a time, `pairs`
+/// times (the order swapped every pair): for each pair, `a`'s median over `b`'s. Load that
+/// comes and goes falls on both servers of a pair alike, so the ratios stay tight where
+/// medians taken minutes apart do not.
+pub(super) fn paired_round_trips(
+    (a, b): (SocketAddr, SocketAddr),
+    size: usize,
+    batch: usize,
+    pairs: usize,
+) -> Result<Vec<f64>> {
+    let (mut a, mut b) = (EchoClient::connect(a, size)?, EchoClient::connect(b, size)?);
+    // Warm both paths up before anything is kept.
+    a.median_of(batch)?;
+    b.median_of(batch)?;
+    let mut ratios = Vec::with_capacity(pairs);
+    for pair in 0..pairs {
+        let (of_a, of_b) = if pair % 2 == 0 {
+            let first = a.median_of(batch)?;
+            (first, b.median_of(batch)?)
+        } else {
+            let first = b.median_of(batch)?;
+            (a.median_of(batch)?, first)
+        };
+        if of_b > 0.0 {
+            ratios.push(of_a / of_b);
+        }
     }
-    Ok(super::median(&mut micros))
+    Ok(ratios)
 }
 
 /// How a bulk transfer tells the server it is complete.
@@ -170,4 +222,45 @@ pub(super) fn connect_echo_close(to: SocketAddr, count: usize) -> Result<f64> {
         drop(stream);
     }
     Ok(super::count_f64(count as u64) / started.elapsed().as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paired_round_trips_give_one_ratio_per_pair_near_one_for_equal_servers() {
+        let a = serve(Service::Echo).unwrap();
+        let b = serve(Service::Echo).unwrap();
+        let ratios = paired_round_trips((a, b), 64, 20, 30).unwrap();
+        assert_eq!(ratios.len(), 30);
+        assert!(
+            ratios.iter().all(|r| r.is_finite() && *r > 0.0),
+            "{ratios:?}"
+        );
+        let mut sorted = ratios.clone();
+        let median = crate::bench::median(&mut sorted);
+        // Two copies of the same server: neither is twice as fast as the other.
+        assert!((0.5..2.0).contains(&median), "median {median}");
+    }
+
+    #[test]
+    fn a_server_that_does_not_echo_what_was_sent_fails_the_pair() {
+        // A server that answers with zeros instead of the message.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let liar = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut buf = [0u8; 64];
+                while s.read_exact(&mut buf).is_ok() {
+                    if s.write_all(&[0u8; 64]).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let honest = serve(Service::Echo).unwrap();
+        let err = paired_round_trips((honest, liar), 64, 5, 2).unwrap_err();
+        assert!(format!("{err:#}").contains("differs"), "{err:#}");
+    }
 }

@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 
 use super::{
     format_value, Figure, Results, CONNECT_RATE, DISCARD_BULK, DISCARD_SWITCHES, ECHO_64_SWITCHES,
-    ECHO_RTT_64, ECHO_RTT_64K, IOCTL_FLOOR, IOCTL_INFO, NATIVE, SEND_FLOOR_128K, SERVER_CALL,
-    SHARED_MEMORY, STREAM_BULK_128K, STREAM_BULK_4M, TRANSACT_RTT_64, WINSOCK,
+    ECHO_RTT_64, ECHO_RTT_64K, IOCTL_FLOOR, IOCTL_INFO, NATIVE, PAIRED_ECHO_64, SEND_FLOOR_128K,
+    SERVER_CALL, SHARED_MEMORY, STREAM_BULK_128K, STREAM_BULK_4M, TRANSACT_RTT_64, WINSOCK,
 };
 
 /// Which way a target's ratio must go.
@@ -51,6 +51,10 @@ enum Ratio {
     /// The wsk-rs provider against Wine's netio in the same shell, as a speed: above 1 when
     /// the wsk-rs provider is faster.
     ProviderOverNetio(Figure),
+    /// A figure that is itself a ratio per pair of measurements taken side by side (the
+    /// paired sessions): its median, and, short of the goal, `within spread` while the 95%
+    /// confidence interval of that median still reaches it.
+    Paired(Figure),
 }
 
 /// Measured beside a target: when this bound alone misses the target, it is the reason;
@@ -140,7 +144,7 @@ struct Target {
 }
 
 /// Issue 11's targets, in its order.
-const TARGETS: [Target; 10] = [
+const TARGETS: [Target; 11] = [
     Target {
         text: "echo RTT 64 B (to Winsock)",
         ratio: Ratio::ToWinsock(ECHO_RTT_64),
@@ -196,6 +200,12 @@ const TARGETS: [Target; 10] = [
         bound: Some(Bound::WineSwitches(ECHO_64_SWITCHES)),
     },
     Target {
+        text: "provider vs netio, echo 64 B, paired",
+        ratio: Ratio::Paired(PAIRED_ECHO_64),
+        goal: Goal::AtLeast(1.0),
+        bound: None,
+    },
+    Target {
         text: "provider vs netio, discard",
         ratio: Ratio::ProviderOverNetio(DISCARD_BULK),
         goal: Goal::AtLeast(1.0),
@@ -212,8 +222,9 @@ fn ratio(a: f64, b: f64) -> Option<f64> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     Met,
-    /// Missed by the medians, but the two figures' runs overlap (a comparison against 1×
-    /// only): neither shown met nor shown missed.
+    /// Missed by the medians, but the two figures' runs overlap, or (paired) the 95% interval
+    /// of the median still reaches the goal (a comparison against 1× only): neither shown met
+    /// nor shown missed.
     WithinSpread,
     NotMet,
     /// An anchor's own ratio, shown for comparison; no target applies.
@@ -254,6 +265,32 @@ fn spreads_overlap(results: &Results, a: (Figure, &str), b: (Figure, &str)) -> b
     }
 }
 
+/// The 95% confidence interval of the median of `figure`'s values in `column`, from their
+/// order statistics (the values ranked `n/2 ∓ 0.98·√n`, 1-based); `None` for fewer than 6
+/// values, where it would span them all.
+fn median_interval(results: &Results, figure: Figure, column: &str) -> Option<(f64, f64)> {
+    let mut values = results
+        .samples
+        .get(&(figure.key, column.to_owned()))?
+        .clone();
+    if values.len() < 6 {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = super::count_f64(values.len() as u64);
+    let half = 0.98 * n.sqrt();
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "ranks between 1 and n, of a few hundred values"
+    )]
+    let rank = |r: f64| (r.round().max(1.0) as usize).min(values.len()) - 1;
+    Some((
+        *values.get(rank(n / 2.0 - half))?,
+        *values.get(rank(n / 2.0 + half + 1.0))?,
+    ))
+}
+
 /// The netio column of the same shell as `column` (`wdm/wskrs` → `wdm/wine`).
 fn netio_column(column: &str) -> Option<String> {
     column
@@ -285,6 +322,27 @@ fn judge(target: &Target, results: &Results) -> Vec<Cell> {
                     value,
                     Some(((a, column.to_owned()), (b, column.to_owned()))),
                 )
+            }
+            Ratio::Paired(figure) if !anchor => {
+                let Some(value) = results.median(figure, column) else {
+                    continue;
+                };
+                let verdict = if target.goal.met(value) {
+                    Verdict::Met
+                } else if median_interval(results, figure, column)
+                    .is_some_and(|(_, high)| target.goal.met(high))
+                {
+                    Verdict::WithinSpread
+                } else {
+                    Verdict::NotMet
+                };
+                cells.push(Cell {
+                    column: column.to_owned(),
+                    ratio: value,
+                    verdict,
+                    bound: None,
+                });
+                continue;
             }
             Ratio::ProviderOverNetio(figure) if !anchor => {
                 let Some(netio) = netio_column(column) else {
@@ -384,10 +442,30 @@ pub(super) fn section(results: &Results) -> String {
     let _ = writeln!(
         out,
         "\ntargets (issue 11), judged on the medians above (`within spread`: missed by the \
-         medians, but the two figures' runs overlap):"
+         medians, but the two figures' runs overlap; for the paired row, the 95% interval of \
+         its median reaches the goal):"
     );
     for row in rows {
         let _ = writeln!(out, "{row}");
+    }
+    for column in results.ordered_columns() {
+        if let (Some(median), Some((low, high))) = (
+            results.median(PAIRED_ECHO_64, column),
+            median_interval(results, PAIRED_ECHO_64, column),
+        ) {
+            let _ = writeln!(
+                out,
+                "  paired sessions, {column}: netio's RTT over the provider's {}× (median of {} \
+                 pairs; 95% interval of the median {}–{}×)",
+                format_value(median),
+                results
+                    .samples
+                    .get(&(PAIRED_ECHO_64.key, column.clone()))
+                    .map_or(0, Vec::len),
+                format_value(low),
+                format_value(high)
+            );
+        }
     }
     if !reasons.is_empty() {
         let _ = writeln!(out, "the misses beside a bound measured in the same run:");
@@ -597,6 +675,49 @@ mod tests {
             (ECHO_64_SWITCHES, "kmdf/wskrs", &[13.2]),
         ]);
         assert!(cell(&judge(echo, &r), "kmdf/wskrs").bound.is_none());
+    }
+
+    #[test]
+    fn paired_ratios_are_judged_on_their_median_and_its_interval() {
+        let paired = TARGETS.iter().find(|t| t.text.ends_with("paired")).unwrap();
+        let ahead: Vec<f64> = (0..40).map(|i| 1.02 + f64::from(i % 5) * 0.01).collect();
+        let close: Vec<f64> = (0..40).map(|i| 0.955 + f64::from(i % 9) * 0.01).collect();
+        let behind: Vec<f64> = (0..40).map(|i| 0.90 + f64::from(i % 5) * 0.01).collect();
+        let r = results(&[
+            (PAIRED_ECHO_64, "wdm/wskrs", &ahead),
+            (PAIRED_ECHO_64, "kmdf/wskrs", &close),
+        ]);
+        let cells = judge(paired, &r);
+        assert_eq!(cells.len(), 2);
+        assert_eq!(cell(&cells, "wdm/wskrs").verdict, Verdict::Met);
+        let kmdf = cell(&cells, "kmdf/wskrs");
+        assert!(kmdf.ratio < 1.0, "{}", kmdf.ratio);
+        assert_eq!(
+            kmdf.verdict,
+            Verdict::WithinSpread,
+            "the interval reaches 1"
+        );
+        let r = results(&[(PAIRED_ECHO_64, "kmdf/wskrs", &behind)]);
+        assert_eq!(
+            cell(&judge(paired, &r), "kmdf/wskrs").verdict,
+            Verdict::NotMet
+        );
+        let text = section(&r);
+        assert!(
+            text.contains("paired sessions, kmdf/wskrs: netio's RTT over the provider's 0.92× (median of 40 pairs; 95% interval of the median 0.91–0.93×)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_interval_of_a_median_brackets_it_and_needs_six_values() {
+        let values: Vec<f64> = (1..=100).map(f64::from).collect();
+        let r = results(&[(PAIRED_ECHO_64, "wdm/wskrs", &values)]);
+        let (low, high) = median_interval(&r, PAIRED_ECHO_64, "wdm/wskrs").unwrap();
+        // n = 100: ranks 50 ∓ 9.8, i.e. 40 and 61.
+        assert_eq!((low, high), (40.0, 61.0));
+        let r = results(&[(PAIRED_ECHO_64, "wdm/wskrs", &[1.0, 2.0, 3.0, 4.0, 5.0])]);
+        assert!(median_interval(&r, PAIRED_ECHO_64, "wdm/wskrs").is_none());
     }
 
     #[test]
