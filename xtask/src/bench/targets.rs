@@ -526,6 +526,21 @@ mod tests {
         cells.iter().find(|c| c.column == column).unwrap()
     }
 
+    /// `column`'s cell of `target`, which must be a miss with a bound: the bound's ratio,
+    /// whether it misses the target alone, and the section's text.
+    fn miss_with_bound(target: &Target, r: &Results, column: &str) -> (f64, bool, String) {
+        let cells = judge(target, r);
+        let c = cell(&cells, column);
+        assert_eq!(c.verdict, Verdict::NotMet);
+        let (of, alone) = c.bound.unwrap();
+        (of, alone, section(r))
+    }
+
+    /// The target whose text is `text`.
+    fn target(text: &str) -> &'static Target {
+        TARGETS.iter().find(|t| t.text == text).unwrap()
+    }
+
     #[test]
     fn a_ratio_to_winsock_is_met_or_not_by_its_median() {
         let r = results(&[
@@ -573,12 +588,8 @@ mod tests {
             (IOCTL_FLOOR, "wdm/wskrs", &[30.0]),
             (ECHO_RTT_64, "wdm/wskrs", &[21.0]),
         ]);
-        let cells = judge(transact, &r);
-        let c = cell(&cells, "wdm/wskrs");
-        assert_eq!(c.verdict, Verdict::NotMet);
-        let (of, alone) = c.bound.unwrap();
+        let (of, alone, text) = miss_with_bound(transact, &r, "wdm/wskrs");
         assert!((of - 2.55).abs() < 1e-9 && !alone, "(30 + 21) / 20");
-        let text = section(&r);
         assert!(
             text.contains("is 2.55×: the rest is the project's own"),
             "{text}"
@@ -624,10 +635,7 @@ mod tests {
 
     #[test]
     fn the_provider_is_compared_with_netio_in_its_own_shell_as_a_speed() {
-        let echo = TARGETS
-            .iter()
-            .find(|t| t.text.ends_with("echo 64 B") && t.text.starts_with("provider"))
-            .unwrap();
+        let echo = target("provider vs netio, echo 64 B");
         let r = results(&[
             (ECHO_RTT_64, "wdm/wine", &[30.0]),
             (ECHO_RTT_64, "wdm/wskrs", &[25.0]),
@@ -647,22 +655,15 @@ mod tests {
 
     #[test]
     fn a_provider_miss_with_wine_level_is_the_providers_own() {
-        let echo = TARGETS
-            .iter()
-            .find(|t| t.text.ends_with("echo 64 B") && t.text.starts_with("provider"))
-            .unwrap();
+        let echo = target("provider vs netio, echo 64 B");
         let r = results(&[
             (ECHO_RTT_64, "kmdf/wine", &[26.0, 26.1]),
             (ECHO_RTT_64, "kmdf/wskrs", &[26.3, 26.4]),
             (ECHO_64_SWITCHES, "kmdf/wine", &[13.2]),
             (ECHO_64_SWITCHES, "kmdf/wskrs", &[13.2]),
         ]);
-        let cells = judge(echo, &r);
-        let c = cell(&cells, "kmdf/wskrs");
-        assert_eq!(c.verdict, Verdict::NotMet);
-        let (of, alone) = c.bound.unwrap();
+        let (of, alone, text) = miss_with_bound(echo, &r, "kmdf/wskrs");
         assert!((of - 1.0).abs() < 1e-9 && !alone);
-        let text = section(&r);
         assert!(
             text.contains("netio's over the provider's, is 1.00×: the rest is the project's own"),
             "{text}"
@@ -679,7 +680,7 @@ mod tests {
 
     #[test]
     fn paired_ratios_are_judged_on_their_median_and_its_interval() {
-        let paired = TARGETS.iter().find(|t| t.text.ends_with("paired")).unwrap();
+        let paired = target("provider vs netio, echo 64 B, paired");
         let ahead: Vec<f64> = (0..40).map(|i| 1.02 + f64::from(i % 5) * 0.01).collect();
         let close: Vec<f64> = (0..40).map(|i| 0.955 + f64::from(i % 9) * 0.01).collect();
         let behind: Vec<f64> = (0..40).map(|i| 0.90 + f64::from(i % 5) * 0.01).collect();
