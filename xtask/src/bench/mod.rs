@@ -199,7 +199,7 @@ impl Plan {
         } else {
             Self {
                 round_trips: 2_000,
-                paired: (200, 100),
+                paired: (200, 300),
                 bulk_bytes: 1 << 30,
                 connections: 500,
                 ioctls: 5_000,
