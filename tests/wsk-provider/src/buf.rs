@@ -33,6 +33,7 @@ fn system_address(mdl: &sys::MDL) -> *mut u8 {
 /// # Safety
 /// `buf` is null or points to a `WSK_BUF` whose MDLs are live for as long as the returned
 /// buffers are used.
+#[cfg_attr(windows, link_section = ".text$wskhot")]
 pub(crate) unsafe fn wsabufs(buf: *const sys::WSK_BUF) -> Result<Bufs, NtStatus> {
     let mut out = Bufs::default();
     if buf.is_null() {

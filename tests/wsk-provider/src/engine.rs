@@ -347,6 +347,7 @@ impl Engine {
 }
 
 /// Dequeues completions forever and finishes their ops.
+#[cfg_attr(windows, link_section = ".text$wskhot")]
 fn worker(port: HANDLE) {
     loop {
         let mut bytes = 0u32;

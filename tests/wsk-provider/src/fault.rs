@@ -58,6 +58,7 @@ impl Choice {
         self.count.store(0, Ordering::SeqCst);
         self.every.store(every, Ordering::SeqCst);
         self.nth.store(nth, Ordering::SeqCst);
+        publish();
     }
 
     /// Counts one; whether it is a chosen one.
@@ -73,6 +74,17 @@ impl Choice {
             n == nth
         }
     }
+}
+
+/// Publishes whether any choice is on (`switches.rs`): with none, a request reads one flag
+/// and counts nothing.
+fn publish() {
+    let any = [&FAULT, &DELAY, &DROP]
+        .iter()
+        .any(|c| c.nth.load(Ordering::SeqCst) != 0);
+    crate::switches::SWITCHES
+        .faults
+        .store(any, Ordering::SeqCst);
 }
 
 /// `WSKRS_PROVIDER_FAULT`: which operations fail.
@@ -251,7 +263,16 @@ pub(crate) fn inject_named(kind: &str) -> Option<NtStatus> {
     injected(kind, false)
 }
 
+#[inline]
 fn injected(kind: &str, unnarrowed: bool) -> Option<NtStatus> {
+    if !crate::switches::faults() {
+        return None;
+    }
+    counted(kind, unnarrowed)
+}
+
+#[cold]
+fn counted(kind: &str, unnarrowed: bool) -> Option<NtStatus> {
     let kinds = FAULT_KINDS.load(Ordering::Relaxed);
     // (The kind is looked up only when the count is narrowed: every request passes here.)
     let counted = if kinds == 0 {
@@ -264,7 +285,16 @@ fn injected(kind: &str, unnarrowed: bool) -> Option<NtStatus> {
 
 /// Counts one overlapped request (with an IRP); returns how long to hold back its completion,
 /// when it is a chosen one.
+#[inline]
 pub(crate) fn delay() -> Option<Duration> {
+    if !crate::switches::faults() {
+        return None;
+    }
+    delayed()
+}
+
+#[cold]
+fn delayed() -> Option<Duration> {
     DELAY
         .hit()
         .then(|| Duration::from_millis(DELAY_MS.load(Ordering::Relaxed)))
@@ -273,7 +303,7 @@ pub(crate) fn delay() -> Option<Duration> {
 /// Counts one established connection (accepted or connected); whether to reset it after its
 /// first completed send or receive.
 pub(crate) fn drop_connection() -> bool {
-    DROP.hit()
+    crate::switches::faults() && DROP.hit()
 }
 
 /// How long a `WskCloseSocket` is held before it completes, if `WSKRS_PROVIDER_HOLD_CLOSE`

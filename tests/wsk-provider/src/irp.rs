@@ -54,6 +54,7 @@ impl PendingIrp {
     /// # Safety
     /// `irp` is null or a live IRP the caller passed to a WSK function, with a stack location
     /// reserved for the provider (`IoAllocateIrp(1, ..)` or more).
+    #[cfg_attr(windows, link_section = ".text$wskhot")]
     pub(crate) unsafe fn take(
         irp: *mut sys::IRP,
         op: &str,
@@ -95,6 +96,7 @@ impl PendingIrp {
     /// `IoStatus` and calls `IofCompleteRequest`; the client's completion routine runs now, on
     /// this thread, and sees `PendingReturned` TRUE. Never call this while holding a lock the
     /// client's next call would need.
+    #[cfg_attr(windows, link_section = ".text$wskhot")]
     pub(crate) fn complete(self, status: NtStatus, information: usize) {
         let irp = self.0.as_ptr();
         std::mem::forget(self);
@@ -130,6 +132,7 @@ impl Drop for PendingIrp {
 }
 
 /// `IoSetCancelRoutine` on an IRP this provider holds.
+#[cfg_attr(windows, link_section = ".text$wskhot")]
 fn exchange_cancel_routine(
     irp: *mut sys::IRP,
     routine: sys::PDRIVER_CANCEL,
@@ -161,6 +164,7 @@ pub(crate) fn set_cancellable<T: Cancel + 'static>(irp: &PendingIrp, request: Ar
 /// # Safety
 /// The owner of `request` calls [`clear_cancellable`] on `irp` before it lets go of its last
 /// reference.
+#[cfg_attr(windows, link_section = ".text$wskhot")]
 pub(crate) unsafe fn set_cancellable_borrowed<T: Cancel + 'static>(
     irp: &PendingIrp,
     request: &Arc<T>,
@@ -190,6 +194,7 @@ fn set_routine(irp: &PendingIrp) -> bool {
 /// Makes `irp` non-cancellable again before it is completed. If `IoCancelIrp` is running our
 /// cancel routine right now, waits until that routine has let go of the IRP (it holds the
 /// cancel spin lock while it reads the IRP).
+#[cfg_attr(windows, link_section = ".text$wskhot")]
 pub(crate) fn clear_cancellable(irp: &PendingIrp) {
     if exchange_cancel_routine(irp.as_ptr(), None).is_some() {
         // SAFETY: we took the routine back, so the armed request is ours to clear.

@@ -38,6 +38,7 @@ impl Class {
     }
 
     /// A cached block, if any (taken for good: the swap leaves its slot empty).
+    #[cfg_attr(windows, link_section = ".text$wskhot")]
     fn take(&self) -> Option<*mut u8> {
         self.slots.iter().find_map(|slot| {
             if slot.load(Ordering::Relaxed).is_null() {
@@ -49,6 +50,7 @@ impl Class {
     }
 
     /// Caches `block`; false when every slot is full.
+    #[cfg_attr(windows, link_section = ".text$wskhot")]
     fn give(&self, block: *mut u8) -> bool {
         self.slots.iter().any(|slot| {
             slot.load(Ordering::Relaxed).is_null()

@@ -347,6 +347,7 @@ impl Op {
 
     /// Starts `kind` on `socket` for `irp`. Returns what the WSK call returns: always
     /// `STATUS_PENDING`, as the IRP is completed (now or later) in every case.
+    #[cfg_attr(windows, link_section = ".text$wskhot")]
     pub(crate) fn start(socket: Arc<Socket>, irp: PendingIrp, kind: Kind) -> NtStatus {
         let op = Op::new(socket, kind, crate::fault::delay());
         crate::trace::trace_line!(
@@ -375,31 +376,44 @@ impl Op {
                 return NtStatus::PENDING;
             }
         };
-        if let Some(status) = crate::fault::inject(op.kind.fault_kind()) {
+        // (The kind's name is looked up only when a fault switch is on.)
+        let injected = if crate::switches::faults() {
+            crate::fault::inject(op.kind.fault_kind())
+        } else {
+            None
+        };
+        if let Some(status) = injected {
             op.finish(status, 0);
             return NtStatus::PENDING;
         }
         let raw = Arc::into_raw(op.clone());
+        // Read before the Winsock call: after it, what Wine did not touch is cold.
+        let (tracing, skip) = (crate::trace::on(), skips_packets());
         // SAFETY: `raw` is the in-flight reference; its OVERLAPPED is the op's first field and
         // stays valid until the completion port gives `raw` back.
         let started = unsafe { op.issue(handle, raw.cast_mut().cast()) };
-        crate::trace::trace_line!("issued {} {:p}: {started:?}", op.kind.name(), raw);
-        op.after_issue(raw, started);
+        if tracing {
+            let name = op.kind.name();
+            crate::trace::line(format_args!("issued {name} {raw:p}: {started:?}"));
+        }
+        op.after_issue(raw, started, skip);
         NtStatus::PENDING
     }
 
-    /// What follows the Winsock call: a request that failed, or (in skip-on-success mode)
-    /// finished at once ([`Issued::Done`]), gets no packet, so it is finished here with the in-flight reference
-    /// `raw` taken back; a pending one is left to the port (and cancelled now if the client
-    /// asked while it was being issued: `CancelIoEx` may have found nothing then).
-    fn after_issue(self: &Arc<Self>, raw: *const Self, started: Result<Issued, NtStatus>) {
+    /// What follows the Winsock call: a request that failed, or (in skip-on-success mode:
+    /// `skip`) finished at once ([`Issued::Done`]), gets no packet, so it is finished here
+    /// with the in-flight reference `raw` taken back; a pending one is left to the port (and
+    /// cancelled now if the client asked while it was being issued: `CancelIoEx` may have
+    /// found nothing then).
+    fn after_issue(
+        self: &Arc<Self>,
+        raw: *const Self,
+        started: Result<Issued, NtStatus>,
+        skip: bool,
+    ) {
         let finished_now = match started {
             Err(status) => Some((status, 0)),
-            Ok(Issued::Done(status, bytes))
-                if crate::engine::get().is_ok_and(|e| e.skip_on_success) =>
-            {
-                Some((status, bytes as usize))
-            }
+            Ok(Issued::Done(status, bytes)) if skip => Some((status, bytes as usize)),
             Ok(_) => None,
         };
         if let Some((status, bytes)) = finished_now {
@@ -439,7 +453,7 @@ impl Op {
             },
             other => other,
         };
-        op.after_issue(raw, started);
+        op.after_issue(raw, started, skips_packets());
     }
 
     /// The Winsock call: [`Issued`], or `Err` when it failed synchronously (no packet).
@@ -448,6 +462,7 @@ impl Op {
     /// `ovl` is this op's OVERLAPPED, with the in-flight reference given up.
     // One flat match over the request kinds, one Winsock call each.
     #[allow(clippy::too_many_lines)]
+    #[cfg_attr(windows, link_section = ".text$wskhot")]
     unsafe fn issue(&self, s: ws::SOCKET, ovl: *mut OVERLAPPED) -> Result<Issued, NtStatus> {
         let engine = crate::engine::get()?;
         let mut bytes = 0u32;
@@ -673,6 +688,7 @@ impl Op {
 
     /// Completes the op: post-processing by kind, the IRP, then (when it was the last pending
     /// request of a closing socket) the close.
+    #[cfg_attr(windows, link_section = ".text$wskhot")]
     pub(crate) fn finish(self: Arc<Self>, status: NtStatus, bytes: usize) {
         if self.park(status, bytes) {
             return;
@@ -848,6 +864,7 @@ impl Op {
 
     /// Kind-specific work after the network part finished: returns the IRP's final status
     /// and Information.
+    #[cfg_attr(windows, link_section = ".text$wskhot")]
     fn complete_kind(&self, status: NtStatus, bytes: usize) -> (NtStatus, usize) {
         match &self.kind {
             Kind::Send { then_shutdown, .. } => {
@@ -949,6 +966,11 @@ impl Op {
             }
         }
     }
+}
+
+/// Whether a request that succeeds at once gets no completion packet (the engine's mode).
+fn skips_packets() -> bool {
+    crate::engine::get().is_ok_and(|e| e.skip_on_success)
 }
 
 /// The size of a SOCKET handle as Winsock's option length (8).

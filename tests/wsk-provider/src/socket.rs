@@ -386,6 +386,7 @@ impl Socket {
     }
 
     /// Registers a request about to start; returns the Winsock socket to start it on.
+    #[cfg_attr(windows, link_section = ".text$wskhot")]
     pub(crate) fn add_pending(&self, op: &Arc<Op>) -> Result<ws::SOCKET, NtStatus> {
         let mut st = self.lock();
         if st.closing.is_some() || self.is_closing() {
@@ -401,6 +402,7 @@ impl Socket {
 
     /// Forgets a finished request. When it was the last one of a closing socket, returns the
     /// close IRP, which the caller completes (after the request's own IRP).
+    #[cfg_attr(windows, link_section = ".text$wskhot")]
     pub(crate) fn remove_pending(&self, op: &Arc<Op>) -> Option<PendingIrp> {
         let mut st = self.lock();
         st.pending.remove(op);
@@ -713,6 +715,7 @@ impl Socket {
     }
 
     /// Starts an overlapped request of `kind` (after the category and state checks).
+    #[cfg_attr(windows, link_section = ".text$wskhot")]
     fn start(self: Arc<Self>, irp: PendingIrp, kind: Kind) -> NtStatus {
         if matches!(kind, Kind::Connect { .. }) && self.uncommitted_stream() && self.lock().bound {
             // WskConnect commits a bound stream socket to the connection role.
@@ -1006,6 +1009,7 @@ pub(crate) fn new_winsock_socket(
 ///
 /// # Safety
 /// As [`Socket::from_handle`] and [`PendingIrp::take`].
+#[cfg_attr(windows, link_section = ".text$wskhot")]
 unsafe fn enter(
     op: &str,
     handle: *mut sys::WSK_SOCKET,
@@ -1118,6 +1122,7 @@ unsafe extern "C" fn wsk_connect(
 /// # Safety
 /// `buffer` is null or a `WSK_BUF` whose MDLs stay valid until the IRP completes (the WSK
 /// contract of the send and receive calls).
+#[cfg_attr(windows, link_section = ".text$wskhot")]
 unsafe fn start_on_buffer(
     s: Arc<Socket>,
     irp: PendingIrp,
@@ -1143,6 +1148,7 @@ fn recv_flags(flags: u32) -> u32 {
     }
 }
 
+#[cfg_attr(windows, link_section = ".text$wskhot")]
 unsafe extern "C" fn wsk_send(
     socket: *mut sys::WSK_SOCKET,
     buffer: *mut sys::WSK_BUF,
@@ -1159,6 +1165,7 @@ unsafe extern "C" fn wsk_send(
     unsafe { start_on_buffer(s, irp, buffer, kind) }.0
 }
 
+#[cfg_attr(windows, link_section = ".text$wskhot")]
 unsafe extern "C" fn wsk_receive(
     socket: *mut sys::WSK_SOCKET,
     buffer: *mut sys::WSK_BUF,

@@ -25,10 +25,28 @@ fn sink() -> &'static Sink {
     })
 }
 
-/// Whether tracing is on.
+/// Whether tracing is on (one load from the switches' line, `switches.rs`).
 #[inline]
 pub(crate) fn on() -> bool {
-    !matches!(sink(), Sink::Off)
+    use crate::switches::{SWITCHES, TRACE_OFF, TRACE_ON};
+    match SWITCHES.trace.load(std::sync::atomic::Ordering::Relaxed) {
+        TRACE_OFF => false,
+        TRACE_ON => true,
+        _ => first_look(),
+    }
+}
+
+/// Opens the sink on the first look and publishes whether it is on.
+#[cold]
+#[inline(never)]
+fn first_look() -> bool {
+    use crate::switches::{SWITCHES, TRACE_OFF, TRACE_ON};
+    let on = !matches!(sink(), Sink::Off);
+    let state = if on { TRACE_ON } else { TRACE_OFF };
+    SWITCHES
+        .trace
+        .store(state, std::sync::atomic::Ordering::Relaxed);
+    on
 }
 
 /// Writes one trace line when tracing is on, like `format!`; with tracing off the arguments

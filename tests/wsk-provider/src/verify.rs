@@ -24,7 +24,7 @@
 
 use std::collections::HashSet;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 /// How every report line starts (the harness looks for it).
@@ -33,7 +33,6 @@ pub(crate) const PREFIX: &str = "wsk-provider verifier:";
 /// that a verified run really had it on).
 pub(crate) const ON_LINE: &str = "wsk-provider: verifier on (WSKRS_PROVIDER_VERIFY)";
 
-static ON: AtomicBool = AtomicBool::new(false);
 /// The report file (`None`: standard error).
 static SINK: Mutex<Option<std::fs::File>> = Mutex::new(None);
 static REPORTS: AtomicU64 = AtomicU64::new(0);
@@ -58,7 +57,7 @@ pub(crate) fn configure() {
     });
     *SINK.lock().unwrap_or_else(PoisonError::into_inner) = file;
     let on = value.is_some();
-    ON.store(on, Ordering::SeqCst);
+    crate::switches::SWITCHES.verify.store(on, Ordering::SeqCst);
     if on {
         write_line(format_args!("{ON_LINE}"));
     }
@@ -78,9 +77,10 @@ fn write_line(line: std::fmt::Arguments<'_>) {
     crate::trace::line(line);
 }
 
-/// Whether the switch is on.
+/// Whether the switch is on (published in `switches.rs`).
+#[inline]
 pub(crate) fn on() -> bool {
-    ON.load(Ordering::Relaxed)
+    crate::switches::SWITCHES.verify.load(Ordering::Relaxed)
 }
 
 /// Reports one client mistake.
