@@ -354,9 +354,13 @@ mod tests {
     fn the_narrowing_counts_only_the_named_kinds() {
         use super::{inject, inject_named, NtStatus, Ordering, FAULT, FAULT_KINDS, STATUS};
         STATUS.store(0xC000_009A, Ordering::SeqCst);
+        // With every choice off, a request reads the published flag and counts nothing.
+        assert!(!crate::switches::faults());
+        assert_eq!(inject("send"), None);
         // Unnarrowed: every operation but the named-only ones counts; the 2nd fails.
         FAULT_KINDS.store(0, Ordering::SeqCst);
         FAULT.set(2, false);
+        assert!(crate::switches::faults());
         assert_eq!(inject_named("control"), None);
         assert_eq!(inject("socket"), None);
         assert_eq!(
@@ -375,6 +379,7 @@ mod tests {
         assert!(inject("accept").is_some());
         FAULT.set(0, false);
         FAULT_KINDS.store(0, Ordering::SeqCst);
+        assert!(!crate::switches::faults());
     }
 
     #[test]
