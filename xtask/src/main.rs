@@ -371,10 +371,20 @@ fn test(layout: &Layout) -> Result<ExitCode> {
             "host fuzzing (its `fuzz-host: ...` lines above)",
         ),
     ];
+    let all = steps.iter().all(|(ok, _)| *ok) && e2e_ok && conformance_ok;
+    if !all {
+        // The failures' own lines may be thousands of lines up: repeat them here.
+        let lines = util::failure_lines();
+        if !lines.is_empty() {
+            eprintln!("xtask test: the failure lines printed above, again:");
+            for line in lines {
+                eprintln!("  {line}");
+            }
+        }
+    }
     for (_, what) in steps.iter().filter(|(ok, _)| !ok) {
         eprintln!("xtask test: FAILED: {what}");
     }
-    let all = steps.iter().all(|(ok, _)| *ok) && e2e_ok && conformance_ok;
     Ok(if all {
         ExitCode::SUCCESS
     } else {

@@ -162,11 +162,42 @@ pub(crate) fn same_content(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Prints and flushes (progress lines must appear before a slow step starts).
+/// Prints and flushes (progress lines must appear before a slow step starts). A line that
+/// reports a failure is also kept for [`failure_lines`].
 pub(crate) fn say(line: &str) {
+    remember_failure(line);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+/// Failure lines kept at most (the first ones: what follows a failure is often its echo).
+const KEPT_FAILURES: usize = 40;
+
+/// The failure lines [`say`] printed so far, oldest first.
+static FAILURES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether `line` reports a failure: a `FAIL`/`FAILED` verdict, or a program's
+/// `{"event":"failed",...}` line quoted in the output.
+fn is_failure_line(line: &str) -> bool {
+    line.contains("FAIL") || line.contains("\"event\":\"failed\"")
+}
+
+fn remember_failure(line: &str) {
+    if !is_failure_line(line) {
+        return;
+    }
+    if let Ok(mut kept) = FAILURES.lock() {
+        if kept.len() < KEPT_FAILURES {
+            kept.push(line.to_owned());
+        }
+    }
+}
+
+/// The failure lines printed so far (a long run's summary repeats them at its end, where a
+/// log cut to its last lines still shows them).
+pub(crate) fn failure_lines() -> Vec<String> {
+    FAILURES.lock().map(|kept| kept.clone()).unwrap_or_default()
 }
 
 /// Pins this process and every thread and child it will have to CPU 0 (timings on these
@@ -189,6 +220,26 @@ pub(crate) fn pin_to_cpu0(what: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failure_lines_are_kept_for_the_summary_and_others_are_not() {
+        assert!(is_failure_line(
+            "fuzz [wdm, wskrs]: FAIL: no worker process was killed"
+        ));
+        assert!(is_failure_line("FAIL e2e-name: reason"));
+        assert!(is_failure_line(
+            "  {\"event\":\"failed\",\"seed\":7,\"worker\":1,\"reason\":\"stuck\"}"
+        ));
+        assert!(!is_failure_line(
+            "fuzz [wdm, wskrs]: the driver unloaded in 94 ms"
+        ));
+        let marker = "util test: FAIL marker 5b1e";
+        say(marker);
+        say("util test: an ordinary line 5b1e");
+        let kept = failure_lines();
+        assert!(kept.iter().any(|l| l == marker));
+        assert!(!kept.iter().any(|l| l.contains("ordinary line 5b1e")));
+    }
 
     #[test]
     fn wine_paths_map_to_drive_z() {
