@@ -3,7 +3,9 @@
 //!
 //! Each overlapped request is an [`Op`](crate::ops::Op) whose first field is its
 //! `OVERLAPPED`; while Winsock owns the request, one `Arc` reference to the op is held by the
-//! completion port (`Arc::into_raw` when issuing, `Arc::from_raw` when dequeued).
+//! completion port (`Arc::into_raw` when issuing, `Arc::from_raw` when dequeued). The
+//! exception is a connection socket's request slot (`slot.rs`), whose `OVERLAPPED` carries a
+//! tag the worker checks first.
 
 use std::ffi::c_void;
 use std::sync::{Arc, OnceLock};
@@ -364,7 +366,11 @@ fn worker(port: HANDLE) {
             }
             continue;
         }
-        // SAFETY: every OVERLAPPED queued on this port is the first field of an Op whose
+        // SAFETY: the port gave back an OVERLAPPED: a slot's (finished here) or an op's.
+        if unsafe { crate::slot::dequeued(ovl, ok != 0, bytes) } {
+            continue;
+        }
+        // SAFETY: every other OVERLAPPED queued on this port is the first field of an Op whose
         // in-flight reference was given up with Arc::into_raw when the request was issued.
         let op = unsafe { Arc::from_raw(ovl.cast::<Op>().cast_const()) };
         crate::trace::trace_line!("dequeued {ovl:p} ok {ok} bytes {bytes} key {key}");

@@ -176,10 +176,37 @@ pub(crate) unsafe fn set_cancellable_borrowed<T: Cancel + 'static>(
     set_routine(irp)
 }
 
+/// Like [`set_cancellable_borrowed`], for a request object that is used again once its IRP
+/// has completed (a connection socket's request slot, `slot.rs`): its `cancel` runs before
+/// the cancel routine releases the cancel spin lock, so [`clear_cancellable`] returns only
+/// after it, and a cancel that came late for one IRP never reaches the next request in the
+/// same object. (`cancel` then runs under the lock: it must not take locks of its own.)
+///
+/// # Safety
+/// As [`set_cancellable_borrowed`].
+#[cfg_attr(windows, link_section = ".text$wskhot")]
+pub(crate) unsafe fn set_cancellable_reused<T: Cancel + 'static>(
+    irp: &PendingIrp,
+    request: &Arc<T>,
+) -> bool {
+    // SAFETY: as in set_cancellable_borrowed (caller's contract).
+    unsafe { arm_borrowed(irp.as_ptr(), request) };
+    set_routine_to(irp, cancel_routine_under_lock)
+}
+
 /// Sets the cancel routine on an IRP armed with its request; false (and the request let go)
 /// when the IRP was cancelled before.
 fn set_routine(irp: &PendingIrp) -> bool {
-    exchange_cancel_routine(irp.as_ptr(), Some(cancel_routine));
+    set_routine_to(irp, cancel_routine)
+}
+
+/// [`set_routine`] with `routine` as the cancel routine.
+#[cfg_attr(windows, link_section = ".text$wskhot")]
+fn set_routine_to(
+    irp: &PendingIrp,
+    routine: unsafe extern "C" fn(*mut sys::DEVICE_OBJECT, *mut sys::IRP),
+) -> bool {
+    exchange_cancel_routine(irp.as_ptr(), Some(routine));
     // SAFETY: the IRP is live (we hold it).
     let cancelled = unsafe { (*irp.as_ptr()).Cancel } != 0;
     if cancelled && exchange_cancel_routine(irp.as_ptr(), None).is_some() {
@@ -206,6 +233,25 @@ pub(crate) fn clear_cancellable(irp: &PendingIrp) {
         // SAFETY: acquired just above.
         unsafe { sys::IoReleaseCancelSpinLock(irql) };
     }
+}
+
+/// The cancel routine of [`set_cancellable_reused`]: cancels the request, then releases the
+/// cancel spin lock `IoCancelIrp` acquired for it.
+unsafe extern "C" fn cancel_routine_under_lock(
+    _device: *mut sys::DEVICE_OBJECT,
+    irp: *mut sys::IRP,
+) {
+    // SAFETY: IoCancelIrp took the routine out of the IRP, so the armed request is ours; the
+    // IRP and the request stay live while we hold the cancel spin lock (clear_cancellable
+    // waits for it).
+    let request = unsafe { disarm(irp) };
+    // SAFETY: IoCancelIrp passes a live IRP; CancelIrql was set before we were called.
+    let irql = unsafe { (*irp).CancelIrql };
+    if let Some(request) = request {
+        request.cancel();
+    }
+    // SAFETY: IoCancelIrp acquired the cancel spin lock for us; we release it once.
+    unsafe { sys::IoReleaseCancelSpinLock(irql) };
 }
 
 /// The cancel routine (`DRIVER_CANCEL`): called by `IoCancelIrp` with the cancel spin lock

@@ -61,6 +61,8 @@ mod security;
 #[cfg(windows)]
 mod sharing;
 #[cfg(windows)]
+mod slot;
+#[cfg(windows)]
 mod socket;
 #[cfg(windows)]
 mod status;

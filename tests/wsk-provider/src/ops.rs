@@ -1,5 +1,6 @@
 //! Overlapped requests: one [`Op`] per WSK call that waits on the network (accept, connect,
-//! send, receive, send-to, receive-from, a graceful disconnect with data).
+//! send, receive, send-to, receive-from, a graceful disconnect with data), except the sends
+//! and receives a connection socket runs in its request slots (`slot.rs`).
 //!
 //! # Ownership
 //! An op is shared (`Arc`) by: the socket's pending list (so close can cancel it), the cancel

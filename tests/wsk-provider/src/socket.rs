@@ -21,6 +21,7 @@ use crate::client::Client;
 use crate::irp::PendingIrp;
 use crate::ops::{self, FromOut, Kind, Op, PendingOps};
 use crate::security::CachedSd;
+use crate::slot::{Direction, RequestSlot};
 
 /// The WSK socket category chosen by `WskSocket`'s flags.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -126,6 +127,10 @@ pub(crate) struct Socket {
     events: Mutex<crate::events::Events>,
     /// Secure socket extensions (`ioctl.rs`, rules in `wskrs_provider_model::secure`).
     pub(crate) secure: Mutex<wskrs_provider_model::secure::SecureSocket>,
+    /// Stream and connection sockets: the send and the receive slot (`slot.rs`).
+    slots: Option<[Arc<RequestSlot>; 2]>,
+    /// `State::aborted`, readable without the lock (the slots' path checks it).
+    aborted: AtomicBool,
 }
 
 // SAFETY: the dispatch pointer in `wsk` points to a static table; everything else is
@@ -181,6 +186,9 @@ impl Socket {
             state: Mutex::new(State::default()),
             events: Mutex::new(crate::events::Events::default()),
             secure: Mutex::new(wskrs_provider_model::secure::SecureSocket::default()),
+            slots: matches!(category, Category::Stream | Category::Connection)
+                .then(|| [RequestSlot::new(), RequestSlot::new()]),
+            aborted: AtomicBool::new(false),
         })
     }
 
@@ -362,6 +370,84 @@ impl Socket {
     }
 
     /// The Winsock socket, if it is still open.
+    /// The slot for `direction`, on a socket that has slots.
+    pub(crate) fn slot_for(&self, direction: Direction) -> Option<&Arc<RequestSlot>> {
+        let [send, receive] = self.slots.as_ref()?;
+        Some(match direction {
+            Direction::Send => send,
+            Direction::Receive => receive,
+        })
+    }
+
+    /// The Winsock socket when a send or receive may run in a slot: connected, open, not
+    /// aborted, receives not pumped into events, not doomed by `WSKRS_PROVIDER_DROP`.
+    #[cfg_attr(windows, link_section = ".text$wskhot")]
+    pub(crate) fn slot_ready(&self) -> Option<ws::SOCKET> {
+        if !self.connected.load(Ordering::Acquire)
+            || self.pumping.load(Ordering::Acquire)
+            || self.is_closing()
+            || self.aborted.load(Ordering::Acquire)
+            || self.doomed.load(Ordering::Acquire)
+        {
+            return None;
+        }
+        self.raw_handle()
+    }
+
+    /// Adds one reference to `socket` for a request in a slot; [`Socket::unhold`] gives it
+    /// back.
+    pub(crate) fn hold(socket: &Socket) -> *const Socket {
+        let p: *const Socket = socket;
+        // SAFETY: every Socket lives in an Arc (sockets are only made by `new`), and the
+        // caller's borrow keeps the count at 1 or more.
+        unsafe { Arc::increment_strong_count(p) };
+        p
+    }
+
+    /// The reference [`Socket::hold`] added, as an `Arc` (`None` for null).
+    ///
+    /// # Safety
+    /// `held` is null or came from `hold`, and is given back once.
+    pub(crate) unsafe fn unhold(held: *const Socket) -> Option<Arc<Socket>> {
+        // SAFETY: caller's contract.
+        (!held.is_null()).then(|| unsafe { Arc::from_raw(held) })
+    }
+
+    /// Whether no request of this socket is in flight: the pending list is empty and both
+    /// slots are free.
+    fn all_finished(&self, st: &State) -> bool {
+        st.pending.is_empty()
+            && self
+                .slots
+                .as_ref()
+                .is_none_or(|slots| slots.iter().all(|slot| slot.is_free()))
+    }
+
+    /// For a closing socket whose last request just finished: completes the close.
+    pub(crate) fn finish_close_if_idle(&self) {
+        let ready = {
+            let mut st = self.lock();
+            if self.all_finished(&st) {
+                st.closing.take()
+            } else {
+                None
+            }
+        };
+        if let Some(close) = ready {
+            // SAFETY: `self` is alive (borrowed), so a reference can be added for the close.
+            if let Some(this) = unsafe { Self::unhold(Self::hold(self)) } {
+                Self::finish_close(&this, close);
+            }
+        }
+    }
+
+    /// Runs `f` on each slot (none for sockets without slots).
+    fn each_slot(&self, f: impl Fn(&RequestSlot)) {
+        for slot in self.slots.iter().flatten() {
+            f(slot);
+        }
+    }
+
     pub(crate) fn raw_handle(&self) -> Option<ws::SOCKET> {
         let h = self.handle.load(Ordering::Acquire);
         (h != ws::INVALID_SOCKET).then_some(h)
@@ -406,7 +492,7 @@ impl Socket {
     pub(crate) fn remove_pending(&self, op: &Arc<Op>) -> Option<PendingIrp> {
         let mut st = self.lock();
         st.pending.remove(op);
-        if st.pending.is_empty() {
+        if self.all_finished(&st) {
             st.closing.take()
         } else {
             None
@@ -447,6 +533,7 @@ impl Socket {
                 return;
             }
             st.aborted = true;
+            self.aborted.store(true, Ordering::SeqCst);
             st.pending.to_vec()
         };
         crate::events::dropped(self);
@@ -456,6 +543,7 @@ impl Socket {
         {
             op.reset();
         }
+        self.each_slot(RequestSlot::mark_reset);
         let r = linger_reset(h);
         crate::trace::trace_line!(
             "fault injection: connection {:p} dropped (reset); SO_LINGER(1, 0) -> {r}, {} \
@@ -511,7 +599,7 @@ impl Socket {
                 drop(st);
                 return irp.complete_inline(NtStatus::INVALID_DEVICE_STATE, 0);
             }
-            self.closing.store(true, Ordering::Release);
+            self.closing.store(true, Ordering::SeqCst);
             st.closing = Some(irp);
             st.pending.to_vec()
         };
@@ -519,9 +607,10 @@ impl Socket {
         for op in &pending {
             crate::irp::Cancel::cancel(&**op);
         }
+        self.each_slot(RequestSlot::cancel_in_flight);
         let ready = {
             let mut st = self.lock();
-            if st.pending.is_empty() {
+            if self.all_finished(&st) {
                 st.closing.take()
             } else {
                 None
@@ -558,6 +647,7 @@ impl Socket {
                 for op in stuck {
                     op.finish(NtStatus::CANCELLED, 0);
                 }
+                socket.each_slot(crate::slot::finish_stuck);
             });
         if spawned.is_err() {
             self.close_handle();
@@ -878,11 +968,13 @@ impl Socket {
         let pending = {
             let mut st = self.lock();
             st.aborted = true;
+            self.aborted.store(true, Ordering::SeqCst);
             st.pending.to_vec()
         };
         for op in &pending {
             crate::irp::Cancel::cancel(&**op);
         }
+        self.each_slot(RequestSlot::cancel_in_flight);
         let r = linger_reset(h);
         crate::trace::trace_line!(
             "abortive disconnect: SO_LINGER(1, 0) -> {r} ({:?})",
@@ -1155,6 +1247,10 @@ unsafe extern "C" fn wsk_send(
     _flags: u32,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
+    // SAFETY: WSK passes the handle it gave the client, the client's buffer and IRP.
+    if let Some(status) = unsafe { crate::slot::start(socket, buffer, irp, Direction::Send, 0) } {
+        return status;
+    }
     let (s, irp) = enter_or_return!("WskSend", socket, irp);
     let kind = |bufs| Kind::Send {
         bufs,
@@ -1172,10 +1268,16 @@ unsafe extern "C" fn wsk_receive(
     flags: u32,
     irp: *mut sys::IRP,
 ) -> sys::NTSTATUS {
+    let flags = recv_flags(flags);
+    // SAFETY: as in wsk_send.
+    let slotted = unsafe { crate::slot::start(socket, buffer, irp, Direction::Receive, flags) };
+    if let Some(status) = slotted {
+        return status;
+    }
     let (s, irp) = enter_or_return!("WskReceive", socket, irp);
     let kind = |bufs| Kind::Receive {
         bufs,
-        flags: std::cell::UnsafeCell::new(recv_flags(flags)),
+        flags: std::cell::UnsafeCell::new(flags),
     };
     // SAFETY: as in wsk_send.
     unsafe { start_on_buffer(s, irp, buffer, kind) }.0
