@@ -28,7 +28,7 @@
 //! waits.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use windows_sys::Win32::Foundation::HANDLE;
@@ -42,14 +42,9 @@ use crate::socket::Socket;
 /// `OVERLAPPED.Offset` of a slot's request: "WSKs".
 const TAG: u32 = u32::from_le_bytes(*b"WSKs");
 
-/// Slot states: free; being issued (the issuing thread owns the slot; Winsock may own the
-/// `OVERLAPPED` once the call is made); pending (the IRP is cancellable and the worker that
-/// dequeues the packet finishes the request); finished early (the packet came before the
-/// issuer made the IRP cancellable: the result waits in the slot for the issuer to finish it).
+/// Slot states.
 const FREE: u8 = 0;
-const ISSUING: u8 = 1;
-const PENDING: u8 = 2;
-const EARLY: u8 = 3;
+const ISSUED: u8 = 1;
 
 /// Which slot: the send slot or the receive slot.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -62,14 +57,11 @@ pub(crate) enum Direction {
 ///
 /// # Invariants
 /// - `ovl` is the first field (`repr(C)`): the completion port gives back its address.
-/// - While `state` is not `FREE`, `irp` holds the request's IRP until its finish takes it, and
+/// - While `state` is `ISSUED`, `irp` holds the request's IRP until its finish takes it, and
 ///   `socket` holds one reference to the socket the request was issued on; `flags`, `ovl` and
 ///   the client's buffers are Winsock's until the request completes.
-/// - Only the thread that set `ISSUING` writes `ovl`, `flags`, `irp` and `socket`, and makes
-///   the IRP cancellable; the one finish of the request takes them (the issuer while the state
-///   is `ISSUING` or `EARLY`, the worker once it is `PENDING`).
-/// - The IRP is cancellable only in `PENDING`, and in `EARLY` until the issuer finishes: a
-///   request that ends during the Winsock call never sets a cancel routine.
+/// - Only the thread that set `ISSUED` writes `ovl`, `flags`, `irp` and `socket` before the
+///   Winsock call; after it, only the one finish of that request touches them.
 #[repr(C)]
 pub(crate) struct RequestSlot {
     ovl: UnsafeCell<OVERLAPPED>,
@@ -77,9 +69,6 @@ pub(crate) struct RequestSlot {
     cancel_requested: AtomicBool,
     /// `WSKRS_PROVIDER_DROP` reset the connection while the request was in flight.
     reset: AtomicBool,
-    /// The result the worker left for the issuer (`EARLY`): status and bytes.
-    early_status: AtomicU32,
-    early_bytes: AtomicUsize,
     /// The Winsock socket the request was issued on (for `CancelIoEx`).
     handle: AtomicUsize,
     socket: AtomicPtr<Socket>,
@@ -102,8 +91,6 @@ impl RequestSlot {
             state: AtomicU8::new(FREE),
             cancel_requested: AtomicBool::new(false),
             reset: AtomicBool::new(false),
-            early_status: AtomicU32::new(0),
-            early_bytes: AtomicUsize::new(0),
             handle: AtomicUsize::new(ws::INVALID_SOCKET),
             socket: AtomicPtr::new(std::ptr::null_mut()),
             flags: UnsafeCell::new(0),
@@ -176,7 +163,7 @@ pub(crate) unsafe fn start(
     let slot = socket.slot_for(direction)?;
     if slot
         .state
-        .compare_exchange(FREE, ISSUING, Ordering::SeqCst, Ordering::SeqCst)
+        .compare_exchange(FREE, ISSUED, Ordering::SeqCst, Ordering::SeqCst)
         .is_err()
     {
         return None;
@@ -214,8 +201,16 @@ pub(crate) unsafe fn start(
     unsafe { slot.ovl.get().write(fresh) };
     // SAFETY: as above.
     unsafe { slot.flags.get().write(flags) };
+    // SAFETY: the slot outlives the routine (its socket does: the request holds it), and its
+    // finish clears the routine before the slot is used again.
+    let cancellable = unsafe { irp::set_cancellable_reused(&taken, slot) };
     // SAFETY: the slot is ours; nothing finishes the request before it is issued.
     unsafe { *slot.irp.get() = Some(taken) };
+    if !cancellable {
+        slot.cancel_requested.store(true, Ordering::SeqCst);
+        finish(slot, NtStatus::CANCELLED, 0);
+        return Some(NtStatus::PENDING.0);
+    }
     let skip = crate::engine::get().is_ok_and(|e| e.skip_on_success);
     let mut done = 0u32;
     let count = u32::try_from(bufs.len()).unwrap_or(u32::MAX);
@@ -247,59 +242,27 @@ pub(crate) unsafe fn start(
             )
         },
     };
-    if r == 0 && skip {
-        // Finished during the call, and no packet follows (skip-on-success mode): never
-        // made cancellable.
-        finish(slot, NtStatus::SUCCESS, done as usize, false);
-        return Some(NtStatus::PENDING.0);
-    }
-    if r != 0 {
+    if r == 0 {
+        // Finished during the call: no packet follows in skip-on-success mode.
+        if skip {
+            finish(slot, NtStatus::SUCCESS, done as usize);
+        }
+    } else {
         // SAFETY: plain Winsock call.
         let error = unsafe { ws::WSAGetLastError() };
         if error != ws::WSA_IO_PENDING {
-            finish(slot, crate::status::from_wsa(error), 0, false);
-            return Some(NtStatus::PENDING.0);
+            finish(slot, crate::status::from_wsa(error), 0);
+        } else if slot.cancel_requested.load(Ordering::SeqCst) {
+            // Cancelled while being issued: CancelIoEx may have found nothing then.
+            slot.cancel();
         }
     }
-    wait_for_packet(slot);
     Some(NtStatus::PENDING.0)
-}
-
-/// The issuer's part once a packet will come: makes the IRP cancellable, then hands the
-/// request to the worker (`PENDING`), or, when the worker already left the result in the slot
-/// (`EARLY`), finishes it here.
-#[cfg_attr(windows, link_section = ".text$wskhot")]
-fn wait_for_packet(slot: &Arc<RequestSlot>) {
-    // SAFETY: the issuer owns the IRP while the state is ISSUING or EARLY (type invariant).
-    let cancellable = match unsafe { (*slot.irp.get()).as_ref() } {
-        // SAFETY: the slot outlives the routine (its socket does: the request holds it), and
-        // the request's finish clears the routine before the slot is used again.
-        Some(taken) => unsafe { irp::set_cancellable_reused(taken, slot) },
-        None => true,
-    };
-    if !cancellable || slot.cancel_requested.load(Ordering::SeqCst) {
-        // Cancelled before it could be made cancellable, or while being issued (CancelIoEx may
-        // have found nothing then): cancel it now; it completes through its packet.
-        slot.cancel();
-    }
-    if slot
-        .state
-        .compare_exchange(ISSUING, PENDING, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
-    {
-        return;
-    }
-    // EARLY: the worker dequeued the packet first and left its result.
-    #[allow(clippy::cast_possible_wrap)]
-    let status = NtStatus(slot.early_status.load(Ordering::Acquire) as i32);
-    let bytes = slot.early_bytes.load(Ordering::Acquire);
-    finish(slot, status, bytes, cancellable);
 }
 
 /// Frees a slot taken for a request that then went to the general path (or failed before
 /// anything was issued), and finishes a close that was waiting for it.
 fn release_unused(socket: &Socket, slot: &RequestSlot) {
-    // (Nothing was issued and the IRP, if taken, was not made cancellable.)
     slot.state.store(FREE, Ordering::SeqCst);
     if socket.is_closing() {
         socket.finish_close_if_idle();
@@ -329,26 +292,14 @@ pub(crate) unsafe fn dequeued(ovl: *mut OVERLAPPED, ok: bool, bytes: u32) -> boo
         #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
         NtStatus(overlapped.Internal as u32 as i32)
     };
-    // While the issuer has not handed the request over yet, leave the result for it.
-    #[allow(clippy::cast_sign_loss)]
-    slot.early_status.store(status.0 as u32, Ordering::Relaxed);
-    slot.early_bytes.store(bytes as usize, Ordering::Relaxed);
-    if slot
-        .state
-        .compare_exchange(ISSUING, EARLY, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
-        // Handed over (`PENDING`): the worker finishes it.
-        finish(slot, status, bytes as usize, true);
-    }
+    finish(slot, status, bytes as usize);
     true
 }
 
 /// Completes the request in `slot` (exactly once per request: the issuer for a request that
-/// ended during the call or whose packet came `EARLY`, else the worker that dequeued its
-/// packet). `cancellable`: the IRP was made cancellable (its routine is cleared first).
+/// ended during the call, else the worker that dequeued its packet).
 #[cfg_attr(windows, link_section = ".text$wskhot")]
-fn finish(slot: &RequestSlot, status: NtStatus, bytes: usize, cancellable: bool) {
+fn finish(slot: &RequestSlot, status: NtStatus, bytes: usize) {
     let held = slot.socket.swap(std::ptr::null_mut(), Ordering::AcqRel);
     // SAFETY: the reference the request took at issue (type invariant), given back here once.
     let Some(socket) = (unsafe { Socket::unhold(held) }) else {
@@ -366,7 +317,7 @@ fn finish(slot: &RequestSlot, status: NtStatus, bytes: usize, cancellable: bool)
     let information = if status.is_success() { bytes } else { 0 };
     // SAFETY: the slot's request is finishing here alone (type invariant).
     let taken = unsafe { (*slot.irp.get()).take() };
-    if let Some(taken) = taken.as_ref().filter(|_| cancellable) {
+    if let Some(taken) = &taken {
         // Returns only after a cancel routine that is running has cancelled (module doc).
         irp::clear_cancellable(taken);
     }
@@ -384,11 +335,8 @@ fn finish(slot: &RequestSlot, status: NtStatus, bytes: usize, cancellable: bool)
 /// The stuck-request fallback of close: completes a request still in `slot` with
 /// `STATUS_CANCELLED` after its Winsock socket was closed and no completion came.
 pub(crate) fn finish_stuck(slot: &RequestSlot) {
-    // Only a request handed to the worker: one being issued is its issuer's to finish.
-    if slot.state.load(Ordering::Acquire) == PENDING
-        && !slot.socket.load(Ordering::Acquire).is_null()
-    {
+    if !slot.socket.load(Ordering::Acquire).is_null() {
         slot.cancel_requested.store(true, Ordering::SeqCst);
-        finish(slot, NtStatus::CANCELLED, 0, true);
+        finish(slot, NtStatus::CANCELLED, 0);
     }
 }
