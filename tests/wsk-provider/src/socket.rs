@@ -423,16 +423,18 @@ impl Socket {
                 .is_none_or(|slots| slots.iter().all(|slot| slot.is_free()))
     }
 
+    /// The close IRP, taken, when close has begun and no request is left in flight.
+    fn take_close_if_idle(&self, st: &mut State) -> Option<PendingIrp> {
+        if self.all_finished(st) {
+            st.closing.take()
+        } else {
+            None
+        }
+    }
+
     /// For a closing socket whose last request just finished: completes the close.
     pub(crate) fn finish_close_if_idle(&self) {
-        let ready = {
-            let mut st = self.lock();
-            if self.all_finished(&st) {
-                st.closing.take()
-            } else {
-                None
-            }
-        };
+        let ready = self.take_close_if_idle(&mut self.lock());
         if let Some(close) = ready {
             // SAFETY: `self` is alive (borrowed), so a reference can be added for the close.
             if let Some(this) = unsafe { Self::unhold(Self::hold(self)) } {
@@ -492,11 +494,7 @@ impl Socket {
     pub(crate) fn remove_pending(&self, op: &Arc<Op>) -> Option<PendingIrp> {
         let mut st = self.lock();
         st.pending.remove(op);
-        if self.all_finished(&st) {
-            st.closing.take()
-        } else {
-            None
-        }
+        self.take_close_if_idle(&mut st)
     }
 
     /// A connection was established on this socket (accepted, or connected): counts it for
@@ -608,14 +606,7 @@ impl Socket {
             crate::irp::Cancel::cancel(&**op);
         }
         self.each_slot(RequestSlot::cancel_in_flight);
-        let ready = {
-            let mut st = self.lock();
-            if self.all_finished(&st) {
-                st.closing.take()
-            } else {
-                None
-            }
-        };
+        let ready = self.take_close_if_idle(&mut self.lock());
         if let Some(irp) = ready {
             Self::finish_close(self, irp);
         } else {
