@@ -7,10 +7,6 @@
 //! pending list behind its lock, the op's kind and fault hooks) cost the provider about 1% of
 //! a 64 B echo round trip more than that (docs/performance.md, "Request slots").
 //!
-//! **Off unless `WSKRS_PROVIDER_SLOTS=1`** (in the driver host's environment: the prefix's
-//! `HKCU\Environment`): with the slots on, the fuzzer's short run hung the driver host, cause
-//! not found yet (docs/performance.md, "Request slots").
-//!
 //! A request takes its slot only when nothing else is asked of it: the socket is connected,
 //! open, not aborted and not pumping receives into events, no fault, trace or verifier switch
 //! is on, and the slot is free (a second send while one is in flight takes the general path;
@@ -137,20 +133,10 @@ impl Cancel for RequestSlot {
     }
 }
 
-/// `WSKRS_PROVIDER_SLOTS=1` (read once): the slots are used. Off by default: the short
-/// `cargo xtask fuzz` run hung the driver host with them on (1 run in 4 locally, and the
-/// clean-clone `cargo xtask test` of 2026-12-07; docs/performance.md, "Request slots"), and
-/// the cause is not found yet.
-fn enabled() -> bool {
-    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ENABLED.get_or_init(|| std::env::var_os("WSKRS_PROVIDER_SLOTS").is_some_and(|v| v == "1"))
-}
-
-/// Whether a request may take a slot at all: slots on, and no switch that wants the general
-/// path.
+/// Whether a request may take a slot at all: no switch that wants the general path.
 #[cfg_attr(windows, link_section = ".text$wskhot")]
 fn switches_allow() -> bool {
-    enabled() && !crate::switches::faults() && !crate::trace::on() && !crate::verify::on()
+    !crate::switches::faults() && !crate::trace::on() && !crate::verify::on()
 }
 
 /// `WskSend` / `WskReceive` through the socket's slot: `Some(status)` to return when the slot
