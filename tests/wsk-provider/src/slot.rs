@@ -191,9 +191,8 @@ pub(crate) unsafe fn start(
     let held = Socket::hold(socket);
     slot.socket.store(held.cast_mut(), Ordering::Release);
     slot.handle.store(winsock, Ordering::Release);
-    // (Published to a cancel routine by the interlocked exchange that sets it, below.)
-    slot.cancel_requested.store(false, Ordering::Relaxed);
-    slot.reset.store(false, Ordering::Relaxed);
+    // (`cancel_requested` and `reset` were cleared by the last finish: a close that cancels
+    // between the state change above and the Winsock call is kept, and acted on below.)
     // SAFETY: OVERLAPPED is plain data; all-zero is its initial state.
     let mut fresh: OVERLAPPED = unsafe { std::mem::zeroed() };
     fresh.Anonymous.Anonymous.Offset = TAG;
@@ -322,6 +321,8 @@ fn finish(slot: &RequestSlot, status: NtStatus, bytes: usize) {
         irp::clear_cancellable(taken);
     }
     slot.handle.store(ws::INVALID_SOCKET, Ordering::Release);
+    slot.cancel_requested.store(false, Ordering::Relaxed);
+    slot.reset.store(false, Ordering::Relaxed);
     // Free before the completion: the client's routine may issue its next request now.
     slot.state.store(FREE, Ordering::SeqCst);
     if let Some(taken) = taken {
