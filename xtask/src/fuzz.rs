@@ -338,6 +338,7 @@ fn fuzz_session(
         Duration::from_secs(6 * 3600)
     };
     let started = Instant::now();
+    let exited_before = exited_driver_hosts();
     let out = wine.run("wine", &args, limit)?;
     let took = started.elapsed();
     drop(churn);
@@ -358,16 +359,7 @@ fn fuzz_session(
         for line in out.combined().lines() {
             say(&format!("  {line}"));
         }
-        // A crash of the driver host shows in Wine's log, not in the fuzzer's output.
-        let log = std::fs::read(layout.wine_log()).unwrap_or_default();
-        let log = String::from_utf8_lossy(&log);
-        for line in log
-            .lines()
-            .filter(|l| l.contains("Unhandled") || l.contains("err:heap"))
-            .take(10)
-        {
-            say(&format!("  wine.log: {line}"));
-        }
+        report_driver_host(layout, &exited_before);
         return Ok(false);
     };
     say(&tally_line(label, options.seed, took, done));
@@ -393,6 +385,71 @@ fn fuzz_session(
         say(&format!("{label}: statuses: {}", text.join(", ")));
     }
     after_run(wine, exe, label, echo.1, (open_before, &held_before))
+}
+
+/// After a failed run: what Wine's log says of a crash, and any driver host that ended
+/// during the run (not in `exited_before`), with its exit status.
+fn report_driver_host(layout: &Layout, exited_before: &[(u32, i64)]) {
+    // A crash of the driver host shows in Wine's log, not in the fuzzer's output.
+    let log = std::fs::read(layout.wine_log()).unwrap_or_default();
+    let log = String::from_utf8_lossy(&log);
+    for line in log
+        .lines()
+        .filter(|l| l.contains("Unhandled") || l.contains("err:heap"))
+        .take(10)
+    {
+        say(&format!("  wine.log: {line}"));
+    }
+    // Wine runs quiet (`WINEDEBUG=-all`), and a driver host can end without a line
+    // (docs/reliability.md, finding 7): say whether one ended during the run, and how.
+    for (pid, code) in exited_driver_hosts() {
+        if !exited_before.iter().any(|(p, _)| *p == pid) {
+            say(&format!(
+                "  a driver host ended during the run: winedevice.exe, pid {pid}, {}",
+                describe_exit(code)
+            ));
+        }
+    }
+}
+
+/// The `winedevice.exe` processes that have ended but are not yet reaped (zombies), with
+/// their exit code as `/proc/PID/stat` gives it (its last field, the wait status).
+fn exited_driver_hosts() -> Vec<(u32, i64)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            ended_driver_host(&stat).map(|code| (pid, code))
+        })
+        .collect()
+}
+
+/// From one `/proc/PID/stat` line: the exit code of a `winedevice.exe` zombie, else `None`.
+fn ended_driver_host(stat: &str) -> Option<i64> {
+    let (head, rest) = stat.rsplit_once(") ")?;
+    if !head.ends_with("(winedevice.exe") {
+        return None;
+    }
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (the state); the exit code is field 52.
+    if fields.first() != Some(&"Z") {
+        return None;
+    }
+    fields.get(49)?.parse().ok()
+}
+
+/// A wait status in words: the exit code, or the signal that ended the process.
+fn describe_exit(status: i64) -> String {
+    let signal = status & 0x7f;
+    if signal == 0 {
+        format!("exit code {}", (status >> 8) & 0xff)
+    } else {
+        format!("ended by signal {signal}")
+    }
 }
 
 /// The run's counts, from the fuzzer's `done` line.
@@ -546,6 +603,24 @@ mod tests {
         assert_eq!(o.thread_exits, Some(100));
         let o = Options::parse(&args(&["--skip", "RECV_FROM,ACCEPT"])).unwrap();
         assert_eq!(o.skip, ["RECV_FROM", "ACCEPT"]);
+    }
+
+    #[test]
+    fn an_ended_driver_host_is_found_in_its_proc_stat_line_with_its_exit_status() {
+        // A line read from /proc during a fuzz run (2026-12-07): exit code 0.
+        let zombie = "7788 (winedevice.exe) Z 1 7788 7788 0 -1 4227084 594567 0 0 0 1969 1993 0 \
+                      0 20 0 1 0 4346764 0 0 18446744073709551615 0 0 0 0 0 0 268511747 4096 \
+                      1790 1 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0";
+        assert_eq!(super::ended_driver_host(zombie), Some(0));
+        let killed = format!("{} 11", zombie.strip_suffix(" 0").unwrap_or(zombie));
+        assert_eq!(super::ended_driver_host(&killed), Some(11));
+        let running = zombie.replace(") Z ", ") S ");
+        assert_eq!(super::ended_driver_host(&running), None);
+        let other = zombie.replace("(winedevice.exe)", "(wineserver)");
+        assert_eq!(super::ended_driver_host(&other), None);
+        assert_eq!(super::describe_exit(0), "exit code 0");
+        assert_eq!(super::describe_exit(3 << 8), "exit code 3");
+        assert_eq!(super::describe_exit(11), "ended by signal 11");
     }
 
     #[test]
