@@ -51,7 +51,9 @@ Main commands:
                      end-to-end suite under Wine for each shell (WDM, KMDF) with each WSK
                      provider (Wine's netio.sys, the wsk-rs provider), then the WSK
                      provider conformance table (both providers), a short `fuzz` (below;
-                     30,000 requests, one worker process killed and replaced throughout),
+                     30,000 requests, one worker process killed and replaced throughout;
+                     run once more, and decided by that run, only when Wine ended the
+                     driver host with exit code 0: docs/reliability.md, finding 7),
                      then `bench --quick` (proves the bench runs; no timing is judged), then
                      the examples and the new-driver template (built and run under Wine, below)
 

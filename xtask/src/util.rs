@@ -172,7 +172,16 @@ pub(crate) fn say(line: &str) {
 }
 
 /// Failure lines kept at most (the first ones: what follows a failure is often its echo).
-const KEPT_FAILURES: usize = 40;
+const KEPT_FAILURES: usize = 60;
+
+/// Prints `line`, a detail of a failure just reported (what a log says of it, a process
+/// that ended), and keeps it for the summary whatever its words.
+pub(crate) fn say_detail(line: &str) {
+    keep_failure(line);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
 
 /// The failure lines [`say`] printed so far, oldest first.
 static FAILURES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
@@ -184,9 +193,12 @@ fn is_failure_line(line: &str) -> bool {
 }
 
 fn remember_failure(line: &str) {
-    if !is_failure_line(line) {
-        return;
+    if is_failure_line(line) {
+        keep_failure(line);
     }
+}
+
+fn keep_failure(line: &str) {
     if let Ok(mut kept) = FAILURES.lock() {
         if kept.len() < KEPT_FAILURES {
             kept.push(line.to_owned());

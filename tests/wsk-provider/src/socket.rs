@@ -233,14 +233,10 @@ impl Socket {
     /// `handle` is null or a handle from [`Socket::into_handle`] that the client has not
     /// closed yet (the client's reference keeps it alive during the call).
     pub(crate) unsafe fn from_handle(handle: *mut sys::WSK_SOCKET) -> Option<Arc<Self>> {
-        if handle.is_null() {
-            return None;
-        }
-        let p = handle.cast_const().cast::<Socket>();
-        // SAFETY: the client's reference is alive (caller's contract), so the count is >= 1.
-        unsafe { Arc::increment_strong_count(p) };
-        // SAFETY: we own the reference we just added.
-        Some(unsafe { Arc::from_raw(p) })
+        // SAFETY: a non-null handle is a live Socket (caller's contract).
+        let socket = unsafe { handle.cast_const().cast::<Socket>().as_ref() }?;
+        // SAFETY: the reference `hold` adds is given back once, here.
+        unsafe { Self::unhold(Self::hold(socket)) }
     }
 
     /// The category the socket acts as now: its own, or for a stream socket
