@@ -379,8 +379,10 @@ fn fuzz_session(
         Duration::from_secs(6 * 3600)
     };
     let started = Instant::now();
-    let exited_before = exited_system_processes();
-    let out = wine.run("wine", &args, limit)?;
+    let watch = EndWatch::start();
+    let out = wine.run("wine", &args, limit);
+    let ended = watch.finish();
+    let out = out?;
     let took = started.elapsed();
     drop(churn);
     let summary = out
@@ -400,12 +402,7 @@ fn fuzz_session(
         for line in out.combined().lines() {
             say(&format!("  {line}"));
         }
-        let host_exited = report_driver_host(layout, &exited_before);
-        return Ok(if host_exited {
-            Verdict::HostExited
-        } else {
-            Verdict::Failed
-        });
+        return Ok(report_driver_host(layout, &ended));
     };
     say(&tally_line(label, options.seed, took, done));
     if options.processes > 0 {
@@ -438,11 +435,11 @@ fn fuzz_session(
 }
 
 /// After a failed run: what Wine's log says from the fuzzer's start on (a crash, the service
-/// manager stopping or ending a driver host), and any Wine system process that ended during
-/// the run (not in `exited_before`), with its exit status. Each line is kept for the summary
-/// at the end of `cargo xtask test`. True when a driver host exited with code 0 and the log
-/// has no crash line ([`Verdict::HostExited`]).
-fn report_driver_host(layout: &Layout, exited_before: &[(u32, &str, i64)]) -> bool {
+/// manager stopping or ending a driver host), and the Wine system processes that ended during
+/// the run (`ended`, from [`EndWatch`]), with their exit status. Each line is kept for the
+/// summary at the end of `cargo xtask test`. [`Verdict::HostExited`] when a driver host exited
+/// with code 0 and the log has no crash line, else [`Verdict::Failed`].
+fn report_driver_host(layout: &Layout, ended: &[Ended]) -> Verdict {
     // A crash of the driver host shows in Wine's log, not in the fuzzer's output.
     let log = std::fs::read(layout.wine_log()).unwrap_or_default();
     let log = String::from_utf8_lossy(&log);
@@ -453,17 +450,71 @@ fn report_driver_host(layout: &Layout, exited_before: &[(u32, &str, i64)]) -> bo
     }
     // A driver host can end without a line (docs/reliability.md, finding 7): say whether one
     // (or the service manager) ended during the run, and how.
-    let mut ended = Vec::new();
-    for (pid, name, code) in exited_system_processes() {
-        if !exited_before.iter().any(|(p, _, _)| *p == pid) {
-            crate::util::say_detail(&format!(
-                "  a Wine system process ended during the run: {name}, pid {pid}, {}",
-                describe_exit(code)
-            ));
-            ended.push((name, code));
+    for &(pid, name, code) in ended {
+        crate::util::say_detail(&format!(
+            "  a Wine system process ended during the run: {name}, pid {pid}, {}",
+            describe_exit(code)
+        ));
+    }
+    let ended: Vec<(&str, i64)> = ended.iter().map(|&(_, name, code)| (name, code)).collect();
+    if ended_by_wine(&ended, crashed) {
+        Verdict::HostExited
+    } else {
+        Verdict::Failed
+    }
+}
+
+/// Watches Wine's system processes while the fuzzer runs. One that ends stays a zombie, with
+/// its exit status readable in `/proc`, only until the reaper (PID 1) collects it, seconds
+/// later; so they are read every [`WATCH_EVERY`] rather than once after the run.
+struct EndWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<Ended>>>,
+}
+
+/// A Wine system process that ended: pid, name, wait status.
+type Ended = (u32, &'static str, i64);
+
+/// How often [`EndWatch`] reads `/proc`.
+const WATCH_EVERY: Duration = Duration::from_millis(200);
+
+impl EndWatch {
+    /// Starts watching; zombies that exist already are not counted.
+    fn start() -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let before: Vec<u32> = exited_system_processes().iter().map(|e| e.0).collect();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut ended: Vec<Ended> = Vec::new();
+            loop {
+                let last = flag.load(Ordering::Relaxed);
+                for entry in exited_system_processes() {
+                    if !before.contains(&entry.0) && !ended.iter().any(|e| e.0 == entry.0) {
+                        ended.push(entry);
+                    }
+                }
+                if last {
+                    return ended;
+                }
+                std::thread::sleep(WATCH_EVERY);
+            }
+        });
+        Self {
+            stop,
+            thread: Some(thread),
         }
     }
-    ended_by_wine(&ended, crashed)
+
+    /// Stops watching (after one last look); the processes that ended meanwhile: pid, name,
+    /// wait status.
+    fn finish(mut self) -> Vec<Ended> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|thread| thread.join().ok())
+            .unwrap_or_default()
+    }
 }
 
 /// Whether the processes that ended during a failed run (name, wait status) and a crash line
@@ -506,7 +557,7 @@ fn run_log_lines(log: &str) -> Vec<&str> {
 /// The Wine system processes (driver hosts, the service manager) that have ended but are not
 /// yet reaped (zombies): pid, name, and the exit code as `/proc/PID/stat` gives it (its last
 /// field, the wait status).
-fn exited_system_processes() -> Vec<(u32, &'static str, i64)> {
+fn exited_system_processes() -> Vec<Ended> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
