@@ -456,8 +456,7 @@ fn report_driver_host(layout: &Layout, ended: &[Ended]) -> Verdict {
             describe_exit(code)
         ));
     }
-    let ended: Vec<(&str, i64)> = ended.iter().map(|&(_, name, code)| (name, code)).collect();
-    if ended_by_wine(&ended, crashed) {
+    if ended_by_wine(ended, crashed) {
         Verdict::HostExited
     } else {
         Verdict::Failed
@@ -517,14 +516,14 @@ impl EndWatch {
     }
 }
 
-/// Whether the processes that ended during a failed run (name, wait status) and a crash line
+/// Whether the processes that ended during a failed run and a crash line
 /// in the log (`crashed`) make [`Verdict::HostExited`]: a driver host exited with code 0, and
 /// nothing crashed.
-fn ended_by_wine(ended: &[(&str, i64)], crashed: bool) -> bool {
+fn ended_by_wine(ended: &[Ended], crashed: bool) -> bool {
     !crashed
         && ended
             .iter()
-            .any(|&(name, status)| name == "winedevice.exe" && status == 0)
+            .any(|&(_, name, status)| name == "winedevice.exe" && status == 0)
 }
 
 /// A line of Wine's log that says a process crashed: an unhandled exception (the line that
@@ -786,16 +785,19 @@ mod tests {
 
     #[test]
     fn only_a_driver_host_exiting_with_code_0_and_no_crash_is_the_wine_ending() {
-        let host_ok = [("winedevice.exe", 0)];
+        let host_ok = [(7, "winedevice.exe", 0)];
         assert!(super::ended_by_wine(&host_ok, false));
         assert!(!super::ended_by_wine(&host_ok, true), "a crash line");
         // The driver's bug check (RPNC: exit code 0x43), a fault's code, a signal.
         for status in [0x43 << 8, 5 << 8, 9] {
-            assert!(!super::ended_by_wine(&[("winedevice.exe", status)], false));
+            assert!(!super::ended_by_wine(
+                &[(7, "winedevice.exe", status)],
+                false
+            ));
         }
-        assert!(!super::ended_by_wine(&[("services.exe", 0)], false));
+        assert!(!super::ended_by_wine(&[(7, "services.exe", 0)], false));
         assert!(!super::ended_by_wine(&[], false));
-        let mixed = [("services.exe", 256), ("winedevice.exe", 0)];
+        let mixed = [(7, "services.exe", 256), (8, "winedevice.exe", 0)];
         assert!(super::ended_by_wine(&mixed, false));
     }
 
