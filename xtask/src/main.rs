@@ -93,7 +93,9 @@ Other commands:
                      1) killed at random moments with requests in flight and replaced
                      (prints how many); then the driver must still echo
                      and hold what it held before (HELD); WDM + wsk-rs unless chosen;
-                     leaves out the open findings of docs/reliability.md unless told
+                     leaves out the open findings of docs/reliability.md unless told;
+                     Wine traces its service manager and driver hosts (WINEDEBUG
+                     -all,+service,+winedevice unless set), quoted after a failed run
   soak [--minutes N | --seconds N] [--pin]
                      mixed load in rounds (in-kernel echo service, user-driven data, UDP
                      echo, connects/closes, timed-out receives) for N minutes (default 1);
@@ -120,7 +122,8 @@ shell (driver/kmdf) over the project's KMDF runtime for Wine (tests/kmdf-runtime
 as drivers\\wdfldr.sys) instead of the WDM shell (default: wdm; `test` without a choice runs
 the suite with both).
 
-Environment: WINEDEBUG is passed to Wine (default -all); CARGO_TARGET_DIR is honoured.
+Environment: WINEDEBUG is passed to Wine (default -all; fuzz: above); CARGO_TARGET_DIR is
+honoured.
 Wine's output goes to target/wine/logs/wine.log. See docs/running-on-linux.md.";
 
 fn main() -> ExitCode {
