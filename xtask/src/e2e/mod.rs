@@ -348,7 +348,7 @@ const CASES: &[CaseDef] = &[
     case(
         "unload_with_open_endpoints",
         driver::unload_with_open_endpoints,
-        &[],
+        &[Need::ConcurrentCloses],
     ),
     case(
         "close_handles_with_hundreds_pended",
@@ -725,6 +725,7 @@ mod case_tests {
                 "isolation_between_processes",
                 "endpoint_quota_per_handle",
                 "fault_matrix",
+                "unload_with_open_endpoints",
                 "close_handles_with_hundreds_pended",
                 "unload_with_hundreds_of_sockets",
                 "unload_waits_for_held_requests",
