@@ -166,6 +166,11 @@ pub(crate) fn same_content(a: &Path, b: &Path) -> bool {
 /// reports a failure is also kept for [`failure_lines`].
 pub(crate) fn say(line: &str) {
     remember_failure(line);
+    print_line(line);
+}
+
+/// Writes `line` to stdout at once (the output interleaves with child processes').
+fn print_line(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
@@ -178,9 +183,7 @@ const KEPT_FAILURES: usize = 60;
 /// that ended), and keeps it for the summary whatever its words.
 pub(crate) fn say_detail(line: &str) {
     keep_failure(line);
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
+    print_line(line);
 }
 
 /// The failure lines [`say`] printed so far, oldest first.
