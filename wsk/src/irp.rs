@@ -16,7 +16,10 @@ use crate::{Error, NtStatus, PoolBox, PoolBuffer, Result, SockAddr};
 /// that ignores cancellation (Wine's netio), and the socket is closed afterwards: the call
 /// then fails with [`Error::TIMEOUT_SOCKET_CLOSED`]. Documented on the socket types' calls.
 pub(crate) const CANCEL_GRACE: Duration = Duration::from_secs(1);
-/// How long closing the socket may take to complete a request before it is abandoned.
+/// How long closing the socket may take to complete a request before it is abandoned. A
+/// request with no socket to close (a name resolution) is abandoned after [`CANCEL_GRACE`]:
+/// waiting longer would hold the caller (and, under Wine, every request to the driver) for
+/// nothing.
 const FORCE_GRACE: Duration = Duration::from_secs(5);
 
 /// An IRP allocated by this driver for requests to WSK (one stack location), freed on drop.
@@ -289,7 +292,7 @@ impl Blocking {
             return (true, false);
         }
         let closed = force();
-        if op.event.wait(FORCE_GRACE) {
+        if closed && op.event.wait(FORCE_GRACE) {
             return (true, closed);
         }
         let Some(op) = self.slot.take() else {

@@ -253,7 +253,9 @@ pub(crate) fn run_with(
     } else {
         Session::start_with_debug(layout, built, SESSION_WINEDEBUG)?
     };
-    let result = fuzz_session(layout, &session.wine, &exe, options, &label);
+    // The image whose PDB names the driver's addresses in a hung host's stacks.
+    let driver_image = shell.symbol_image(layout);
+    let result = fuzz_session(layout, &session.wine, &exe, options, &label, &driver_image);
     let finished = session.finish();
     let verdict = result.unwrap_or_else(|err| {
         say(&format!("{label}: FAILED: {err:#}"));
@@ -331,6 +333,7 @@ fn fuzz_session(
     exe: &std::path::Path,
     options: &Options,
     label: &str,
+    driver_image: &std::path::Path,
 ) -> Result<Verdict> {
     wine.load_driver()?;
     // The driver registers with WSK on its first request: read the baseline after one.
@@ -399,12 +402,39 @@ fn fuzz_session(
             "{label}: FAIL: the fuzzer found a problem (seed {}); its output:",
             options.seed
         ));
-        for line in out.combined().lines() {
+        let output = out.combined();
+        for line in output.lines() {
             say(&format!("  {line}"));
+        }
+        if is_hang(&output) {
+            // The host is most likely still stuck: read its threads before the unload.
+            let _ = crate::hang::report(layout, driver_image);
         }
         return Ok(report_driver_host(layout, &ended));
     };
     say(&tally_line(label, options.seed, took, done));
+    report_done(
+        wine,
+        exe,
+        options,
+        label,
+        done,
+        echo.1,
+        (open_before, &held_before),
+    )
+}
+
+/// The rest of the report of a run the fuzzer finished: the process kills, the statuses, then
+/// the checks after the run.
+fn report_done(
+    wine: &Wine,
+    exe: &str,
+    options: &Options,
+    label: &str,
+    done: &Value,
+    echo_port: u16,
+    before: (u64, &Value),
+) -> Result<Verdict> {
     if options.processes > 0 {
         say(&kills_line(label, done));
         let with_requests = json_u64(done, "processes_killed")
@@ -426,12 +456,18 @@ fn fuzz_session(
         let text: Vec<String> = list.iter().map(|(k, v)| format!("{k} {v}")).collect();
         say(&format!("{label}: statuses: {}", text.join(", ")));
     }
-    let passed = after_run(wine, exe, label, echo.1, (open_before, &held_before))?;
+    let passed = after_run(wine, exe, label, echo_port, before)?;
     Ok(if passed {
         Verdict::Passed
     } else {
         Verdict::Failed
     })
+}
+
+/// Whether the fuzzer ended because a call into the device did not return (its watchdog, or a
+/// worker process that could not open the device in time).
+fn is_hang(output: &str) -> bool {
+    output.contains("made no progress for") || output.contains("did not start its workers")
 }
 
 /// After a failed run: what Wine's log says from the fuzzer's start on (a crash, the service

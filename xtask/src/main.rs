@@ -14,6 +14,7 @@ mod e2e;
 mod examples;
 mod fuzz;
 mod fuzz_host;
+mod hang;
 mod kmdf;
 mod layout;
 mod lint;
@@ -107,6 +108,10 @@ Other commands:
                      executions, coverage, corpus size and crashes per target
   up                 prepare the prefix, load the driver and keep it loaded
   wskctl -- ARGS...  run wskctl.exe in the prefix (after `up`); passes its exit code
+  stacks             the thread stacks of the running driver host (after `up`), for a
+                     driver that stopped answering: the threads inside the driver or the
+                     provider, the driver's addresses named from its PDB, Wine's locks
+                     held (gdb; its whole output in target/wine/logs)
   down               stop and uninstall the driver, stop Wine
   clean-prefix       stop Wine and delete the Wine prefixes (target/wine/prefix, and
                      target/wine/netns/prefix of the network-namespace e2e case)
@@ -237,6 +242,15 @@ fn run(args: &[OsString]) -> Result<ExitCode> {
         e2e::netns::CHILD_COMMAND => {
             no_args(command, rest)?;
             e2e::netns::child(&layout)
+        }
+        "stacks" => {
+            no_args(command, rest)?;
+            let image = shell::Shell::chosen()?.symbol_image(&layout);
+            Ok(if hang::report(&layout, &image) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         "down" | "clean-prefix" => {
             no_args(command, rest)?;

@@ -53,6 +53,11 @@ pub(crate) const PACKAGES: &[(&str, &str)] = &[
         "a terminal for the end-to-end case that types into `wskctl shell`",
     ),
     (
+        "gdb",
+        "the thread stacks of a driver host that stopped answering during a fuzz run \
+         (xtask/gdb/pe_stacks.py)",
+    ),
+    (
         "nftables",
         "`nft`: the packet loss and cut links of the network-faults cells, inside a network \
          namespace of the suite's own (this kernel has no sch_netem for `tc netem`)",

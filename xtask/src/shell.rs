@@ -61,6 +61,14 @@ impl Shell {
         }
     }
 
+    /// The image whose PDB names this shell's addresses (a hung driver host's stacks).
+    pub(crate) fn symbol_image(self, layout: &Layout) -> PathBuf {
+        match self {
+            Self::Wdm => layout.driver_dll(),
+            Self::Kmdf => crate::kmdf::kmdf_sys(layout),
+        }
+    }
+
     /// The build of this shell.
     pub(crate) fn sys(self, built: &Built) -> &Path {
         match self {

@@ -279,6 +279,9 @@ impl Worker {
     }
 
     fn open_handle(&mut self) {
+        // Opening waits for the driver (IRP_MJ_CREATE): a worker the watchdog finds stuck
+        // here names it as its last operation.
+        self.note("opening a handle".to_owned());
         match Handle::open(USER_DEVICE_PATH) {
             Ok(handle) => {
                 let free = self.handles.iter().position(Option::is_none);
@@ -321,6 +324,18 @@ impl Worker {
         let Some(mut request) = Request::new(planned, fill) else {
             self.fail("CreateEventW failed");
         };
+        let p = &request.planned;
+        let line = format!(
+            "#{number} h{slot}{} {} {} in={} out={}",
+            if from_thread { " (thread exits)" } else { "" },
+            code_name(p.code),
+            p.how,
+            p.input.len(),
+            p.output_len
+        );
+        // Noted before the call: under Wine, DeviceIoControl returns only once the driver's
+        // dispatch routine has (the IRP's first status), so a stuck dispatch is this line.
+        self.note(line.clone());
         let Some(Some(handle)) = self.handles.get(slot) else {
             return;
         };
@@ -348,16 +363,6 @@ impl Worker {
             self.tally.pended += 1;
             self.shared.publish(SLOT_PENDED, 1, true);
         }
-        let p = &request.planned;
-        let line = format!(
-            "#{number} h{slot}{} {} {} in={} out={}",
-            if from_thread { " (thread exits)" } else { "" },
-            code_name(p.code),
-            p.how,
-            p.input.len(),
-            p.output_len
-        );
-        self.note(line.clone());
         self.in_flight.push(InFlight {
             number,
             handle: slot,
