@@ -100,8 +100,9 @@ ioctl_codes! {
     SOCKET_OPTION = 0x80B, METHOD_BUFFERED, READ_WRITE;
     /// An endpoint's security descriptor as SDDL (`SecurityRequest` -> `SecurityReply`).
     SECURITY = 0x80C, METHOD_BUFFERED, READ;
-    /// Resolve a name to addresses (`ResolveRequest` -> `ResolveReply` + addresses).
-    RESOLVE = 0x80D, METHOD_BUFFERED, READ;
+    /// Resolve a name to addresses (`ResolveRequest`; the output buffer, by direct I/O,
+    /// receives a `ResolveReply` and the addresses). Pends while the name resolves.
+    RESOLVE = 0x80D, METHOD_OUT_DIRECT, READ;
     /// Driver-wide counters (`StatsRequest` -> `StatsReply`).
     STATS = 0x80E, METHOD_BUFFERED, READ;
     /// Take a connection queued on an accept-mode listener (`AcceptRequest`; the output
@@ -217,7 +218,8 @@ mod tests {
         assert_eq!(IoctlCode::SOCKET_OPTION.0, 0x8057_E02C);
         // CTL_CODE(0x8057, 0x80C, METHOD_BUFFERED, FILE_READ_DATA): the query codes (ABI 4).
         assert_eq!(IoctlCode::SECURITY.0, 0x8057_6030);
-        assert_eq!(IoctlCode::RESOLVE.0, 0x8057_6034);
+        // CTL_CODE(0x8057, 0x80D, METHOD_OUT_DIRECT, FILE_READ_DATA): direct since ABI 7.
+        assert_eq!(IoctlCode::RESOLVE.0, 0x8057_6036);
         assert_eq!(IoctlCode::STATS.0, 0x8057_6038);
         // CTL_CODE(0x8057, 0x811, METHOD_BUFFERED, FILE_READ_DATA)
         assert_eq!(IoctlCode::HELD.0, 0x8057_6044);
@@ -249,6 +251,7 @@ mod tests {
                 IoctlCode::SEND | IoctlCode::SEND_TO => 1,
                 IoctlCode::RECV
                 | IoctlCode::RECV_FROM
+                | IoctlCode::RESOLVE
                 | IoctlCode::ACCEPT
                 | IoctlCode::TRANSACT => 2,
                 _ => 0,

@@ -135,8 +135,9 @@ pub const SERVICE_NAME: &str = "WskRs";
 /// `TCP_LISTEN`, `UDP_BIND`; `SET_PEER_TARGET_NAME`, `DELETE_PEER_TARGET_NAME`,
 /// `QUERY_SECURITY`), the refused connections and the driver's limits to STATS, and
 /// TRANSACT (a request and its reply in one IOCTL); version 6 added `DEVICE_SECURITY` (the
-/// device's DACL as the kernel holds it).
-pub const ABI_VERSION: u32 = 6;
+/// device's DACL as the kernel holds it); version 7 moved RESOLVE to direct I/O (it pends while
+/// the name resolves, and can be cancelled).
+pub const ABI_VERSION: u32 = 7;
 
 /// [`EndpointKind::TcpConnection`] on the wire.
 pub const KIND_TCP_CONNECTION: u32 = 1;

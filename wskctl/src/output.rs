@@ -90,7 +90,7 @@ fn bytes_word(count: u64) -> &'static str {
     }
 }
 
-/// `wskctl info`: `wsk-rs driver 0.1.0, protocol 6, WSK provider 1.0, 0 endpoints`;
+/// `wskctl info`: `wsk-rs driver 0.1.0, protocol 7, WSK provider 1.0, 0 endpoints`;
 /// `{"driver_version":"0.1.0","protocol":4,"wsk_version":"1.0","endpoints":0}`.
 #[derive(Debug, Serialize)]
 pub(crate) struct Info {

@@ -49,7 +49,7 @@ use crate::endpoints::{cancel_all, Borrowable, DirectSlots, Kind, Outcome, Table
 use crate::queue::{Queue, QUEUE_DEPTH};
 use crate::queue::{Queued, WAITING};
 use crate::services::{AcceptSink, QueuedConnection};
-use crate::ticket::{Direction, Sequence, Ticket};
+use crate::ticket::{DataTicket, Direction, Sequence, Ticket};
 use crate::{Caller, Driver, Requester};
 
 /// Period of the deadline timer.
@@ -371,6 +371,9 @@ impl<R: PendingRequest> Driver<R> {
         if let Request::Accept(accept) = parsed {
             return self.start_accept(requester, output_len, request, accept);
         }
+        if let Request::Resolve(resolve) = parsed {
+            return self.start_resolve(requester, output_len, request, &resolve);
+        }
         let Some(expected) = protocol::direct_output_len(&parsed) else {
             return Err((request, NtStatus::INVALID_DEVICE_REQUEST));
         };
@@ -384,11 +387,11 @@ impl<R: PendingRequest> Driver<R> {
             return Err((request, NtStatus::INVALID_PARAMETER));
         }
         let pended = self.pended(requester.handle, data.timeout_ms, output_len);
-        let ticket = Ticket {
+        let ticket = Ticket::Data(DataTicket {
             endpoint: data.id,
             direction: data.direction,
             sequence: pended.sequence,
-        };
+        });
 
         let mut table = self.endpoints.inner.lock();
         if let Err(status) = table.find(requester, data.id).map(|_| ()) {
@@ -587,15 +590,20 @@ impl<R: PendingRequest> Driver<R> {
         Ok(())
     }
 
+    /// The next request number (tickets). IRQL: any.
+    pub(crate) fn next_sequence(&self) -> Sequence {
+        Sequence(
+            self.sequence
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_add(1),
+        )
+    }
+
     /// Numbers a new request of `caller` that locks `locked` bytes and sets its deadline
     /// `timeout_ms` from now. IRQL <= DISPATCH_LEVEL.
     fn pended(&self, caller: Caller, timeout_ms: u32, locked: usize) -> Pended {
-        let sequence = self
-            .sequence
-            .fetch_add(1, Ordering::Relaxed)
-            .wrapping_add(1);
         Pended {
-            sequence: Sequence(sequence),
+            sequence: self.next_sequence(),
             caller,
             locked,
             deadline: self
@@ -621,11 +629,11 @@ impl<R: PendingRequest> Driver<R> {
             return Err((request, NtStatus::INVALID_PARAMETER));
         }
         let pended = self.pended(requester.handle, accept.timeout_ms, output_len);
-        let ticket = Ticket {
+        let ticket = Ticket::Data(DataTicket {
             endpoint: accept.id,
             direction: Direction::Receive,
             sequence: pended.sequence,
-        };
+        });
         let mut table = self.endpoints.inner.lock();
         if let Err(status) = table.find(requester, accept.id).map(|_| ()) {
             return Err((request, status));
@@ -867,6 +875,13 @@ impl<R: PendingRequest> Driver<R> {
     /// The requester cancelled the request `ticket` names (the shell's cancel routine).
     /// IRQL <= DISPATCH_LEVEL.
     pub fn cancel(&self, ticket: Ticket) {
+        match ticket {
+            Ticket::Data(ticket) => self.cancel_data(ticket),
+            Ticket::Resolve(sequence) => self.cancel_resolve(sequence),
+        }
+    }
+
+    fn cancel_data(&self, ticket: DataTicket) {
         let now = self.ticks.load(Ordering::Acquire);
         let target = {
             let mut table = self.endpoints.inner.lock();
@@ -917,6 +932,7 @@ impl<R: PendingRequest> Driver<R> {
     /// Cancels every data request `caller` has in flight (its handle is closing).
     /// IRQL <= DISPATCH_LEVEL.
     pub(crate) fn cancel_requests_of(&self, caller: Caller) {
+        self.cancel_resolves_of(caller);
         self.sweep(|pended, _| (pended.caller == caller).then_some(CancelReason::Cancelled));
         self.expire_accepts(|pended, _| pended.caller == caller, NtStatus::CANCELLED);
     }

@@ -30,12 +30,14 @@ mod direct;
 mod endpoints;
 mod queue;
 mod requests;
+mod resolve;
 mod services;
 mod ticket;
 
 pub use direct::{PendingRequest, TICK};
 pub use queue::QUEUE_DEPTH;
-pub use ticket::{Direction, Sequence, Ticket};
+pub use resolve::MAX_RESOLVES;
+pub use ticket::{DataTicket, Direction, Sequence, Ticket};
 pub use wsk::security::Sid as Identity;
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -235,6 +237,8 @@ pub struct Driver<R: PendingRequest> {
     /// Deadline timer ticks since load.
     ticks: AtomicU64,
     timer: SpinLock<Option<PeriodicTimer<&'static Self>>>,
+    /// RESOLVE requests whose worker thread runs.
+    resolves: SpinLock<resolve::Resolves<R>>,
 }
 
 impl<R: PendingRequest> Driver<R> {
@@ -262,6 +266,7 @@ impl<R: PendingRequest> Driver<R> {
             sequence: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             timer: SpinLock::new(None),
+            resolves: SpinLock::new(resolve::Resolves::new()),
             register,
             device_dacl: SpinLock::new(None),
             client: SpinLock::new(None),

@@ -11,7 +11,7 @@ use wsk::secure::{PeerTargetName, SecurityProtocol, SecuritySettings};
 use wsk::security::{CachedSecurityDescriptor, SecurityDescriptor};
 use wsk::task::DatagramTask;
 use wsk::{
-    AddressInfo, BindOptions, ConnectionSocket, DatagramSocket, Disconnect, ListenSocket, NtStatus,
+    BindOptions, ConnectionSocket, DatagramSocket, Disconnect, ListenSocket, NtStatus,
     SocketOptions, SocketOwner, TcpOptions, WskClient,
 };
 use wskrs_protocol::{
@@ -25,9 +25,6 @@ use crate::{Caller, Driver, Failure, Requester, DRIVER_VERSION};
 
 /// How long creating and binding a listener or UDP socket may take.
 const BIND_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Distinct addresses a RESOLVE reply tracks for de-duplication (more are still reported).
-const MAX_DISTINCT: usize = 32;
 
 /// Buffer of the UDP echo service: the largest datagram.
 const UDP_ECHO_BUFFER: usize = 64 * 1024;
@@ -50,7 +47,6 @@ enum Reply {
     Served,
     OptionValue(u32),
     Security(Option<SddlText>),
-    Resolved(AddressInfo),
     Stats(protocol::Stats),
     Held(protocol::Held),
     /// The device's descriptor as the kernel returned it, and its length.
@@ -180,7 +176,7 @@ impl<R: crate::PendingRequest> Driver<R> {
             return self.list(requester, output(buffer, output_len)?);
         }
         let reply = self.run(requester, request)?;
-        write(reply, output(buffer, output_len)?)
+        write(&reply, output(buffer, output_len)?)
     }
 
     #[allow(clippy::too_many_lines, reason = "one short arm per request code")]
@@ -342,16 +338,6 @@ impl<R: crate::PendingRequest> Driver<R> {
                 Ok(Reply::Served)
             }
             Request::Security(id) => Ok(Reply::Security(self.endpoints.security(&requester, id)?)),
-            Request::Resolve(r) => {
-                let client = self.client()?;
-                let service = (!r.service.is_empty()).then_some(r.service);
-                Ok(Reply::Resolved(AddressInfo::resolve(
-                    &client,
-                    r.name,
-                    service,
-                    millis(r.timeout_ms),
-                )?))
-            }
             Request::Stats => Ok(Reply::Stats(self.stats())),
             Request::Held => Ok(Reply::Held(held())),
             Request::DeviceSecurity => {
@@ -384,8 +370,10 @@ impl<R: crate::PendingRequest> Driver<R> {
             Request::QuerySecurity(q) => self
                 .query_security(requester, q)
                 .map(Reply::SecurityQueried),
-            // LIST: handled in `dispatch`. Data requests use direct I/O (`Driver::direct`).
+            // LIST: handled in `dispatch`. Data requests and RESOLVE use direct I/O
+            // (`Driver::direct`).
             Request::List
+            | Request::Resolve(_)
             | Request::Send(_)
             | Request::Recv(_)
             | Request::SendTo(_)
@@ -670,8 +658,8 @@ fn datagram_option(
         .unwrap_or(Err(wsk::Error::new(NtStatus::INVALID_DEVICE_STATE)))
 }
 
-fn write(reply: Reply, out: &mut [u8]) -> Result<usize, Failure> {
-    let n = match reply {
+fn write(reply: &Reply, out: &mut [u8]) -> Result<usize, Failure> {
+    let n = match *reply {
         Reply::Info {
             wsk_version,
             endpoints,
@@ -688,21 +676,6 @@ fn write(reply: Reply, out: &mut [u8]) -> Result<usize, Failure> {
         Reply::OptionValue(v) => protocol::write_socket_option(out, v)?,
         Reply::Security(sddl) => {
             protocol::write_security(out, sddl.as_ref().map_or("", SddlText::as_str))?
-        }
-        Reply::Resolved(addresses) => {
-            // Providers return one entry per socket type; report each address once.
-            let mut writer = protocol::ResolveWriter::new(out)?;
-            let mut seen: [Option<SocketAddr>; MAX_DISTINCT] = [None; MAX_DISTINCT];
-            for address in addresses.iter() {
-                if seen.contains(&Some(address)) {
-                    continue;
-                }
-                if let Some(slot) = seen.iter_mut().find(|s| s.is_none()) {
-                    *slot = Some(address);
-                }
-                let _ = writer.push(address);
-            }
-            writer.finish()
         }
         Reply::Stats(stats) => protocol::write_stats(out, &stats)?,
         Reply::Held(held) => protocol::write_held(out, &held)?,

@@ -1,5 +1,6 @@
-//! The [`Ticket`] that names one pended request, and its encoding into the plain words a
-//! shell keeps in the request (an IRP's `DriverContext`, a framework request's context).
+//! The [`Ticket`] that names one pended request (a data request or ACCEPT on an endpoint, or a
+//! RESOLVE on a worker thread), and its encoding into the plain words a shell keeps in the
+//! request (an IRP's `DriverContext`, a framework request's context).
 //!
 //! The shell stores [`Ticket::to_words`] when the core arms cancellation and hands
 //! [`Ticket::from_words`] back on cancel. The words carry a check word, so a corrupt or
@@ -48,7 +49,16 @@ pub struct Sequence(pub(crate) u64);
 
 /// Names one pended request, for cancellation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ticket {
+pub enum Ticket {
+    /// A data request or a parked ACCEPT on an endpoint.
+    Data(DataTicket),
+    /// A RESOLVE running on a worker thread.
+    Resolve(Sequence),
+}
+
+/// Names a data request (or a parked ACCEPT): its endpoint, direction and number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataTicket {
     /// The endpoint the request runs on.
     pub endpoint: EndpointId,
     /// Which of its directions.
@@ -56,6 +66,9 @@ pub struct Ticket {
     /// Which request of that direction.
     pub sequence: Sequence,
 }
+
+/// The direction word of a RESOLVE's ticket (its endpoint word is 0, never an endpoint id).
+const RESOLVE_WORD: u64 = 2;
 
 /// Mixed into the check word so that all-zero words are not a valid encoding.
 const CHECK_SEED: u64 = 0x5753_4B52_5449_434B; // "WSKRTICK"
@@ -77,12 +90,13 @@ impl Ticket {
     pub const WORDS: usize = 4;
 
     /// The plain words a shell stores: endpoint id, direction (0 send, 1 receive), sequence,
-    /// check word. IRQL: any.
+    /// check word; a RESOLVE's are 0, 2, sequence, check word. IRQL: any.
     #[must_use]
     pub const fn to_words(self) -> [u64; Self::WORDS] {
-        let endpoint = self.endpoint.0;
-        let direction = self.direction.to_word();
-        let sequence = self.sequence.0;
+        let (endpoint, direction, sequence) = match self {
+            Self::Data(data) => (data.endpoint.0, data.direction.to_word(), data.sequence.0),
+            Self::Resolve(sequence) => (0, RESOLVE_WORD, sequence.0),
+        };
         [
             endpoint,
             direction,
@@ -92,13 +106,16 @@ impl Ticket {
     }
 
     /// The ticket [`Ticket::to_words`] encoded, or `None` if the words are not such an
-    /// encoding (endpoint id 0, a direction other than 0 or 1, or a wrong check word).
-    /// IRQL: any.
+    /// encoding (endpoint id 0 with a direction other than the RESOLVE word, a direction
+    /// other than 0 or 1, or a wrong check word). IRQL: any.
     #[must_use]
     pub const fn from_words(words: [u64; Self::WORDS]) -> Option<Self> {
         let [endpoint, direction, sequence, check] = words;
         if check != check_word(endpoint, direction, sequence) {
             return None;
+        }
+        if endpoint == 0 && direction == RESOLVE_WORD {
+            return Some(Self::Resolve(Sequence(sequence)));
         }
         let Some(endpoint) = EndpointId::new(endpoint) else {
             return None;
@@ -106,11 +123,11 @@ impl Ticket {
         let Some(direction) = Direction::from_word(direction) else {
             return None;
         };
-        Some(Self {
+        Some(Self::Data(DataTicket {
             endpoint,
             direction,
             sequence: Sequence(sequence),
-        })
+        }))
     }
 }
 
@@ -119,11 +136,11 @@ mod tests {
     use super::*;
 
     fn ticket(endpoint: u64, direction: Direction, sequence: u64) -> Ticket {
-        Ticket {
+        Ticket::Data(DataTicket {
             endpoint: EndpointId(endpoint),
             direction,
             sequence: Sequence(sequence),
-        }
+        })
     }
 
     const SAMPLES: [(u64, u64); 6] = [
@@ -147,6 +164,29 @@ mod tests {
                 assert_eq!(Ticket::from_words(words), Some(original));
             }
         }
+    }
+
+    #[test]
+    fn resolve_tickets_round_trip_and_a_changed_word_is_refused() {
+        for (_, sequence) in SAMPLES {
+            let words = Ticket::Resolve(Sequence(sequence)).to_words();
+            assert_eq!(words[..2], [0, RESOLVE_WORD]);
+            assert_eq!(
+                Ticket::from_words(words),
+                Some(Ticket::Resolve(Sequence(sequence)))
+            );
+            for index in 0..Ticket::WORDS {
+                let mut corrupt = words;
+                corrupt[index] ^= 1;
+                assert_eq!(
+                    Ticket::from_words(corrupt),
+                    None,
+                    "word {index} of {words:x?}"
+                );
+            }
+        }
+        // The RESOLVE word with an endpoint: neither kind.
+        assert_eq!(Ticket::from_words([3, 2, 5, check_word(3, 2, 5)]), None);
     }
 
     #[test]

@@ -495,13 +495,9 @@ fn failed_opens_leave_nothing_behind() {
     // `localhost` with a numeric service, both addresses in the provider's order.
     let resolve = |name: &str| {
         let request = protocol::encode_resolve(name, "80", 1_000).unwrap();
-        common::call(
-            d,
-            ALICE,
-            protocol::IoctlCode::RESOLVE,
-            &request,
-            protocol::resolve_output_len(4),
-        )
+        let output = [0u8; protocol::resolve_output_len(4)];
+        common::direct_call(d, ALICE, protocol::IoctlCode::RESOLVE, &request, &output)
+            .map(|(n, reply)| reply[..n].to_vec())
     };
     assert_eq!(resolve("no.such.host"), Err(NtStatus::NOT_FOUND));
     let reply = resolve("localhost").unwrap();
@@ -994,5 +990,88 @@ fn a_socket_forced_closed_by_the_provider_is_broken() {
     assert_eq!(activity.last_status, Some(NtStatus::FILE_FORCED_CLOSED));
     close(d, ALICE, c.id).unwrap();
     close(d, ALICE, l.id).unwrap();
+    setup.finish();
+}
+
+/// A RESOLVE pends while the provider resolves (a worker thread waits, not the caller): the
+/// caller's other requests are answered meanwhile, a cancel completes it at once, closing the
+/// handle cancels the one it had, and the workers' late results are dropped.
+#[test]
+fn a_resolve_pends_and_a_cancel_ends_it_at_once() {
+    use fake::provider::{Behavior, Op};
+    let setup = Setup::start();
+    let d = setup.driver;
+    let hang = Behavior::Hang {
+        cancel: false,
+        close: false,
+    };
+    fake::provider::script(Op::AddressInfo, [hang, hang]);
+    let request = protocol::encode_resolve("localhost", "80", 60_000).unwrap();
+    let output = [0u8; protocol::resolve_output_len(4)];
+    let resolve =
+        |caller| common::direct(d, caller, protocol::IoctlCode::RESOLVE, &request, &output);
+    let first = resolve(ALICE);
+    eventually("the first resolve is at the provider", || {
+        fake::provider::calls(Op::AddressInfo) == 1
+    });
+    assert_eq!(
+        list(d, ALICE).len(),
+        0,
+        "LIST is answered while a RESOLVE waits"
+    );
+    assert!(
+        first.wait_for(Duration::from_millis(200)).is_none(),
+        "the resolve waits for the provider"
+    );
+    d.cancel(first.ticket().expect("a pended RESOLVE is cancellable"));
+    let (status, n, _) = first
+        .wait_for(Duration::from_secs(2))
+        .expect("a cancel completes the RESOLVE at once");
+    assert_eq!((status, n), (NtStatus::CANCELLED, 0));
+    drop(first.wait());
+
+    let second = resolve(common::BOB);
+    eventually("the second resolve is at the provider", || {
+        fake::provider::calls(Op::AddressInfo) == 2
+    });
+    d.cleanup(common::BOB);
+    let (status, n, _) = second
+        .wait_for(Duration::from_secs(2))
+        .expect("closing the handle completes its RESOLVE");
+    assert_eq!((status, n), (NtStatus::CANCELLED, 0));
+    drop(second.wait());
+
+    // The provider answers the two at last: nothing more completes, and nothing leaks.
+    assert_eq!(fake::provider::release_stuck(NtStatus::NOT_FOUND), 2);
+    let (n, reply) = common::direct_call(d, ALICE, protocol::IoctlCode::RESOLVE, &request, &output)
+        .expect("a resolve after them");
+    let resolved: Vec<std::net::SocketAddr> = protocol::parse_resolve_reply(&reply[..n])
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(resolved, [addr("127.0.0.1:80"), addr("[::1]:80")]);
+    assert_eq!(fake::provider::address_lists_live(), 0);
+    setup.finish();
+}
+
+/// RESOLVE's output buffer: shorter than its reply header is refused before anything runs;
+/// one address's room gets one address and the count of both.
+#[test]
+fn a_resolve_reply_fills_what_fits() {
+    let setup = Setup::start();
+    let d = setup.driver;
+    let request = protocol::encode_resolve("localhost", "", 1_000).unwrap();
+    let short = [0u8; protocol::resolve_output_len(0) - 1];
+    assert_eq!(
+        common::direct_call(d, ALICE, protocol::IoctlCode::RESOLVE, &request, &short),
+        Err(NtStatus::BUFFER_TOO_SMALL)
+    );
+    let one = [0u8; protocol::resolve_output_len(1)];
+    let (n, reply) = common::direct_call(d, ALICE, protocol::IoctlCode::RESOLVE, &request, &one)
+        .expect("a reply with what fits");
+    let parsed = protocol::parse_resolve_reply(&reply[..n]).unwrap();
+    assert_eq!(parsed.iter().collect::<Vec<_>>(), [addr("127.0.0.1:0")]);
+    assert_eq!(parsed.total(), 2);
+    assert_eq!(fake::provider::address_lists_live(), 0);
     setup.finish();
 }

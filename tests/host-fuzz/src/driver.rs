@@ -225,6 +225,10 @@ fn check_direct(
             parse_recv_from_reply(reply).expect("a RECV_FROM reply parses");
             None
         }
+        IoctlCode::RESOLVE => {
+            parse_resolve_reply(reply).expect("a RESOLVE reply parses");
+            None
+        }
         _ => None,
     }
 }
@@ -244,7 +248,6 @@ fn check_reply(code: IoctlCode, reply: &[u8]) -> Option<EndpointId> {
         IoctlCode::SERVE => parse_serve_reply(reply),
         IoctlCode::SOCKET_OPTION => parse_socket_option_reply(reply).map(drop),
         IoctlCode::SECURITY | IoctlCode::DEVICE_SECURITY => parse_security_reply(reply).map(drop),
-        IoctlCode::RESOLVE => parse_resolve_reply(reply).map(drop),
         IoctlCode::STATS => parse_stats_reply(reply).map(drop),
         IoctlCode::HELD => parse_held_reply(reply).map(drop),
         _ => Ok(()),

@@ -45,11 +45,11 @@ mod tests {
             (out.code, out.stdout.as_str()),
             (
                 0,
-                "wsk-rs driver 0.1.0, protocol 6, WSK provider 1.0, 0 endpoints\n"
+                "wsk-rs driver 0.1.0, protocol 7, WSK provider 1.0, 0 endpoints\n"
             )
         );
         let out = wskctl(&driver, "info --json");
-        assert_eq!(out.stdout, "{\"driver_version\":\"0.1.0\",\"protocol\":6,\"wsk_version\":\"1.0\",\"endpoints\":0}\n");
+        assert_eq!(out.stdout, "{\"driver_version\":\"0.1.0\",\"protocol\":7,\"wsk_version\":\"1.0\",\"endpoints\":0}\n");
         let out = wskctl(&driver, "--json info");
         assert_eq!(out.code, 0);
         assert!(out.stdout.starts_with('{'));

@@ -92,7 +92,7 @@ pub(crate) enum Command {
     Driver(driver::DriverCommand),
     /// Show the driver's version, protocol, WSK provider version and endpoint count.
     #[command(
-        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 6, WSK provider 1.0, 0 endpoints"
+        after_help = "Example:\n  wskctl info\n  wsk-rs driver 0.1.0, protocol 7, WSK provider 1.0, 0 endpoints"
     )]
     Info,
     /// Open TCP endpoints in the kernel.
@@ -215,7 +215,7 @@ pub(crate) enum Command {
     ///
     /// Exits 0 when the driver answered with a success status, 1 otherwise.
     #[command(
-        after_help = "Examples:\n  wskctl raw --code 0x80576000 --input-hex 0600000008000000 --output-len 24\n  wskctl raw --code 0x80576000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
+        after_help = "Examples:\n  wskctl raw --code 0x80576000 --input-hex 0700000008000000 --output-len 24\n  wskctl raw --code 0x80576000 --input-hex 02000000\n  (prints `status STATUS_... (0x...)` then `output <hex>`)"
     )]
     Raw(raw::RawArgs),
     /// An interactive session on one device handle: type wskctl commands without `wskctl`.

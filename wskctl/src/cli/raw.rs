@@ -63,10 +63,10 @@ mod tests {
         let driver = HostDriver::default();
         let out = wskctl(
             &driver,
-            "raw --code 0x80576000 --input-hex 0600000008000000 --output-len 24",
+            "raw --code 0x80576000 --input-hex 0700000008000000 --output-len 24",
         );
         assert_eq!(out.code, 0);
-        assert_eq!(out.stdout, "status STATUS_SUCCESS (0x00000000)\noutput 060000001800000000000100000000010600000000000000\n");
+        assert_eq!(out.stdout, "status STATUS_SUCCESS (0x00000000)\noutput 070000001800000000000100000000010700000000000000\n");
         let out = wskctl(&driver, "raw --code 0x80576000 --input-hex 04000000");
         assert_eq!(
             (out.code, out.stdout.as_str()),
@@ -92,7 +92,7 @@ mod tests {
         );
         let out = wskctl(
             &driver,
-            "raw --code 0x80576000 --input-hex 0600000008000000 --output-len 8",
+            "raw --code 0x80576000 --input-hex 0700000008000000 --output-len 8",
         );
         assert_eq!(
             out.stdout,

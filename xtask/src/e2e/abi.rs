@@ -1,8 +1,8 @@
-//! The IOCTL ABI as documented (docs/protocol.md, ABI version 6), spelled out independently of
+//! The IOCTL ABI as documented (docs/protocol.md, ABI version 7), spelled out independently of
 //! the `wskrs-protocol` crate on purpose: the suite checks the driver against the document.
 
 pub(super) const DEVICE_TYPE: u32 = 0x8057;
-pub(super) const ABI_VERSION: u32 = 6;
+pub(super) const ABI_VERSION: u32 = 7;
 pub(super) const FILE_ANY_ACCESS: u32 = 0;
 pub(super) const FILE_READ_ACCESS: u32 = 1;
 pub(super) const FILE_READ_WRITE: u32 = 3;

@@ -79,7 +79,7 @@ pub(super) fn device_access_bits(cx: &Ctx<'_>) -> Result<()> {
     for (name, function, writes) in codes {
         let method = match name {
             "SEND" | "SEND_TO" => 1,
-            "RECV" | "RECV_FROM" | "ACCEPT" | "TRANSACT" => 2,
+            "RECV" | "RECV_FROM" | "RESOLVE" | "ACCEPT" | "TRANSACT" => 2,
             _ => 0,
         };
         let access = if writes {
