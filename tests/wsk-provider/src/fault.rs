@@ -20,6 +20,8 @@
 //!   `Socket::drop_connection`).
 //! - `WSKRS_PROVIDER_HOLD_CLOSE=MS` completes every `WskCloseSocket` `MS` milliseconds late
 //!   (see `Socket::finish_close`).
+//! - `WSKRS_PROVIDER_HOLD_RESOLVE=MS` completes every `WskGetAddressInfo` `MS` milliseconds
+//!   late (its resolver thread waits first), as a slow name server would.
 //!
 //! Every switch is read from the environment first, then from `HKCU\Environment`, so that a
 //! test can switch it for the next driver load without restarting Wine (a service's
@@ -97,6 +99,8 @@ static DELAY_MS: AtomicU64 = AtomicU64::new(0);
 static DROP: Choice = Choice::new();
 /// `WSKRS_PROVIDER_HOLD_CLOSE`: milliseconds every `WskCloseSocket` is held (0: off).
 static HOLD_CLOSE_MS: AtomicU64 = AtomicU64::new(0);
+/// `WSKRS_PROVIDER_HOLD_RESOLVE`: milliseconds every `WskGetAddressInfo` is held (0: off).
+static HOLD_RESOLVE_MS: AtomicU64 = AtomicU64::new(0);
 /// `WSKRS_PROVIDER_FAULT_OP`: the kinds of [`KINDS`] that `WSKRS_PROVIDER_FAULT` counts, one
 /// bit each (0: every operation).
 static FAULT_KINDS: AtomicU32 = AtomicU32::new(0);
@@ -202,6 +206,17 @@ pub(crate) fn configure() {
     #[cfg(windows)]
     if hold > 0 {
         crate::trace::trace_line!("fault injection: every WskCloseSocket completes {hold} ms late");
+    }
+    let hold = var("WSKRS_PROVIDER_HOLD_RESOLVE")
+        .as_deref()
+        .and_then(|v| number(Some(v)))
+        .unwrap_or(0);
+    HOLD_RESOLVE_MS.store(hold, Ordering::SeqCst);
+    #[cfg(windows)]
+    if hold > 0 {
+        crate::trace::trace_line!(
+            "fault injection: every WskGetAddressInfo completes {hold} ms late"
+        );
     }
 }
 
@@ -310,6 +325,13 @@ pub(crate) fn drop_connection() -> bool {
 /// is on.
 pub(crate) fn hold_close() -> Option<Duration> {
     let ms = HOLD_CLOSE_MS.load(Ordering::Relaxed);
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+/// How long a `WskGetAddressInfo` is held before it resolves, if
+/// `WSKRS_PROVIDER_HOLD_RESOLVE` is on.
+pub(crate) fn hold_resolve() -> Option<Duration> {
+    let ms = HOLD_RESOLVE_MS.load(Ordering::Relaxed);
     (ms > 0).then(|| Duration::from_millis(ms))
 }
 

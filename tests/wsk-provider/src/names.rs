@@ -94,6 +94,9 @@ pub(crate) unsafe fn wsk_get_address_info(call: dispatch::GetAddressInfo) -> sys
     spawn(irp, move || {
         let job = job;
         let (provider, hints, result) = job.0;
+        if let Some(hold) = crate::fault::hold_resolve() {
+            std::thread::sleep(hold);
+        }
         let name = node.as_ref().map_or(std::ptr::null(), Vec::as_ptr);
         let serv = service.as_ref().map_or(std::ptr::null(), Vec::as_ptr);
         // SAFETY: NUL-terminated strings; the client's hints/result pointers are valid until

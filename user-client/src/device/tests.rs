@@ -512,7 +512,7 @@ impl crate::Transport for ClaimsHugeTotal {
     }
 
     fn ioctl_in_direct(&self, _code: u32, _input: &[u8], _data: &[u8]) -> crate::IoctlCompletion {
-        unreachable!("LIST and RESOLVE are buffered")
+        unreachable!("LIST and RESOLVE send no data")
     }
 }
 

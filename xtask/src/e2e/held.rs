@@ -22,6 +22,7 @@ const RELOADS: &[&str] = &[
     "unload_with_open_endpoints",
     "unload_with_hundreds_of_sockets",
     "unload_waits_for_held_requests",
+    "a_held_resolve_holds_only_its_caller",
     "limits_from_parameters_hold_thousands",
     "fault_matrix",
 ];

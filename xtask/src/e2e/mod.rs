@@ -75,6 +75,8 @@ enum Need {
     Disconnect,
     /// A provider that can be told to hold `WskCloseSocket` (`WSKRS_PROVIDER_HOLD_CLOSE`).
     HeldClose,
+    /// A provider that can be told to hold `WskGetAddressInfo` (`WSKRS_PROVIDER_HOLD_RESOLVE`).
+    HeldResolve,
     /// A provider that can be told, per driver load, to fail, delay or reset chosen
     /// operations (`WSKRS_PROVIDER_FAULT`, `_FAULT_OP`, `_DELAY`, `_DROP`).
     FaultInjection,
@@ -102,8 +104,9 @@ enum Need {
 
 impl Need {
     /// Every capability, in the order the SKIP lines name them.
-    const ALL: [Self; 11] = [
+    const ALL: [Self; 12] = [
         Self::HeldClose,
+        Self::HeldResolve,
         Self::FaultInjection,
         Self::Datagram,
         Self::SocketOptions,
@@ -123,6 +126,9 @@ impl Need {
             Self::SocketOptions => "WskControlSocket",
             Self::Disconnect => "WskDisconnect",
             Self::HeldClose => "a switch to hold WskCloseSocket (WSKRS_PROVIDER_HOLD_CLOSE)",
+            Self::HeldResolve => {
+                "a switch to hold WskGetAddressInfo (WSKRS_PROVIDER_HOLD_RESOLVE)"
+            }
             Self::FaultInjection => {
                 "switches that fail, delay or reset chosen operations (WSKRS_PROVIDER_FAULT, \
                  _FAULT_OP, _DELAY, _DROP)"
@@ -192,6 +198,11 @@ const CASES: &[CaseDef] = &[
         &[Need::Ipv6],
     ),
     case("resolve_localhost", resolve::resolve_localhost, &[]),
+    case(
+        "a_held_resolve_holds_only_its_caller",
+        resolve::a_held_resolve_holds_only_its_caller,
+        &[Need::HeldResolve],
+    ),
     case("stats_reflect_traffic", stats::stats_reflect_traffic, &[]),
     case(
         "udp_echo_1000_datagrams",
@@ -709,6 +720,7 @@ mod case_tests {
             skipped,
             [
                 "ipv6_echo_listener",
+                "a_held_resolve_holds_only_its_caller",
                 "udp_echo_1000_datagrams",
                 "udp_sendto_recvfrom",
                 "udp_recvfrom_truncates_a_longer_datagram",

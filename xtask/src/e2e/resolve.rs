@@ -1,12 +1,17 @@
-//! Name resolution (RESOLVE): what `localhost` resolves to.
+//! Name resolution (RESOLVE): what `localhost` resolves to, and a resolution that waits on a
+//! slow name server (the provider's `WSKRS_PROVIDER_HOLD_RESOLVE`) holds only its caller.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
+use super::driver::restart;
 use super::helpers::{json_ok, LOOPBACK4, LOOPBACK6};
-use super::Ctx;
+use super::{held, Ctx};
+use crate::util::{fmt_duration, json_u64, parse_json_output, say};
+use crate::wine::WSKCTL_TIMEOUT;
 
 /// RESOLVE of `localhost` gives loopback addresses only, at least one of 127.0.0.1 and
 /// ::1, carrying the service's port.
@@ -16,18 +21,7 @@ pub(super) fn resolve_localhost(cx: &Ctx<'_>) -> Result<()> {
         if let Some(service) = service {
             args.extend(["--service", service]);
         }
-        let reply = json_ok(cx.wine, &args)?;
-        let addresses: Vec<SocketAddr> = reply
-            .get("addresses")
-            .and_then(Value::as_array)
-            .with_context(|| format!("no addresses in {reply}"))?
-            .iter()
-            .map(|a| {
-                a.as_str()
-                    .and_then(|s| s.parse().ok())
-                    .with_context(|| format!("{a} is not an address"))
-            })
-            .collect::<Result<_>>()?;
+        let addresses = addresses(&json_ok(cx.wine, &args)?)?;
         ensure!(
             addresses
                 .iter()
@@ -42,4 +36,127 @@ pub(super) fn resolve_localhost(cx: &Ctx<'_>) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The `addresses` of a `wskctl --json resolve` reply.
+fn addresses(reply: &Value) -> Result<Vec<SocketAddr>> {
+    reply
+        .get("addresses")
+        .and_then(Value::as_array)
+        .with_context(|| format!("no addresses in {reply}"))?
+        .iter()
+        .map(|a| {
+            a.as_str()
+                .and_then(|s| s.parse().ok())
+                .with_context(|| format!("{a} is not an address"))
+        })
+        .collect()
+}
+
+/// How long the provider holds each `WskGetAddressInfo` in
+/// [`a_held_resolve_holds_only_its_caller`]: long beside starting a wskctl under Wine (about
+/// a second here), so that the order of the events checked there is not a race.
+const HOLD_RESOLVE: Duration = Duration::from_secs(20);
+
+/// A RESOLVE the provider holds (`WSKRS_PROVIDER_HOLD_RESOLVE`: every `WskGetAddressInfo`
+/// answers 20 s late, as a slow name server would) holds only its caller. While it waits,
+/// from other wskctl processes: STATS is answered and counts the driver's worker thread that
+/// runs it, INFO is answered, and a RESOLVE with a 1 s timeout ends with `STATUS_IO_TIMEOUT`;
+/// all before the held one ends, with `localhost`'s addresses. Until ABI 7 the driver resolved
+/// in its dispatch routine, and under Wine that held every request to the driver until the
+/// name resolved (docs/reliability.md, finding 7).
+pub(super) fn a_held_resolve_holds_only_its_caller(cx: &Ctx<'_>) -> Result<()> {
+    let env = r"HKCU\Environment";
+    let hold_ms = HOLD_RESOLVE.as_millis().to_string();
+    cx.wine.reg(&[
+        "add",
+        env,
+        "/v",
+        "WSKRS_PROVIDER_HOLD_RESOLVE",
+        "/d",
+        &hold_ms,
+        "/f",
+    ])?;
+    // A new registration reads the switch.
+    let held = restart(cx.wine).and_then(|()| while_a_resolve_is_held(cx));
+    // Switched off again for the next registration, whatever happened.
+    let off = cx
+        .wine
+        .reg(&["delete", env, "/v", "WSKRS_PROVIDER_HOLD_RESOLVE", "/f"]);
+    let restart = restart(cx.wine);
+    held?;
+    off?;
+    restart
+}
+
+fn while_a_resolve_is_held(cx: &Ctx<'_>) -> Result<()> {
+    std::thread::scope(|scope| -> Result<()> {
+        let started = Instant::now();
+        let waiting = scope.spawn(|| {
+            cx.wine.wskctl(
+                &["--json", "resolve", "localhost", "--timeout-ms", "60000"],
+                HOLD_RESOLVE + WSKCTL_TIMEOUT,
+            )
+        });
+        // It is at the provider once a worker thread of the driver runs it (HELD counts the
+        // driver's work items).
+        loop {
+            let (_, counters) = held::now(cx.wine)?;
+            if json_u64(&counters, "work_items")? >= 1 {
+                break;
+            }
+            ensure!(
+                !waiting.is_finished(),
+                "the held RESOLVE ended before STATS saw a worker thread run it"
+            );
+            ensure!(
+                started.elapsed() < HOLD_RESOLVE,
+                "no worker thread of the driver ran the RESOLVE within {} (HELD: {counters})",
+                fmt_duration(HOLD_RESOLVE)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        cx.wine.wskctl_ok(&["info"], WSKCTL_TIMEOUT)?;
+        let short = cx.wine.wskctl(
+            &["resolve", "localhost", "--timeout-ms", "1000"],
+            WSKCTL_TIMEOUT,
+        )?;
+        let text = short.combined();
+        ensure!(
+            short.code() == Some(1) && text.contains("STATUS_IO_TIMEOUT"),
+            "a RESOLVE with a 1 s timeout while the provider holds resolutions: expected exit 1 \
+             with STATUS_IO_TIMEOUT, got exit {:?}: {text}",
+            short.code()
+        );
+        let beside = started.elapsed();
+        ensure!(
+            !waiting.is_finished(),
+            "the held RESOLVE ended before the requests beside it ({} in): they waited for it",
+            fmt_duration(beside)
+        );
+        let out = waiting
+            .join()
+            .map_err(|_| anyhow::anyhow!("the held resolve's thread panicked"))??;
+        ensure!(out.success(), "the held RESOLVE failed: {}", out.combined());
+        let resolved = addresses(&parse_json_output(&out.stdout)?)?;
+        ensure!(
+            resolved.iter().all(|a| a.ip().is_loopback()) && !resolved.is_empty(),
+            "the held RESOLVE of localhost gave {resolved:?}"
+        );
+        let ended = started.elapsed();
+        ensure!(
+            ended >= HOLD_RESOLVE,
+            "the held RESOLVE ended after {}, before the provider's hold of {}: the switch was \
+             not in force",
+            fmt_duration(ended),
+            fmt_duration(HOLD_RESOLVE)
+        );
+        say(&format!(
+            "     STATS, INFO and a timed-out RESOLVE answered within {} while a RESOLVE waited \
+             {} on the provider",
+            fmt_duration(beside),
+            fmt_duration(ended)
+        ));
+        Ok(())
+    })
 }

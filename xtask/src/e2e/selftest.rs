@@ -26,6 +26,7 @@ fn call_of(need: Need) -> &'static str {
         Need::HeldClose | Need::ConcurrentCloses => "WskCloseSocket",
         // No WSK call: a switch of the project's provider (never a selftest scenario's need).
         Need::FaultInjection => "WSKRS_PROVIDER_FAULT",
+        Need::HeldResolve => "WSKRS_PROVIDER_HOLD_RESOLVE",
         Need::Security => "WSK_CACHE_SD",
         Need::Ipv6 => "WskBind",
         Need::Cancel => "IoCancelIrp",
