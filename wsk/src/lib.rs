@@ -171,6 +171,6 @@ pub use socket::datagram::{DatagramSocket, Received};
 pub use socket::listen::ListenSocket;
 pub use socket::stream::{StreamConnectionSocket, StreamListenSocket, StreamSocket};
 pub use socket::{BindOptions, SocketOwner};
-pub use sync::{SpinLock, SpinLockGuard};
+pub use sync::{PoolEvent, SpinLock, SpinLockGuard};
 pub use time::{sleep, uptime};
 pub use wskrs_ntstatus::NtStatus;

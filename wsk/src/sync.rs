@@ -126,3 +126,31 @@ impl Event {
         status == 0
     }
 }
+
+/// A synchronization event in a pool allocation of its own, so that it never moves once
+/// initialized: one thread waits for it (with a timeout), another sets it.
+pub struct PoolEvent(crate::PoolBox<Event>);
+
+impl PoolEvent {
+    /// A new event, not signaled. IRQL <= DISPATCH_LEVEL.
+    ///
+    /// # Errors
+    /// `STATUS_INSUFFICIENT_RESOURCES` on pool exhaustion.
+    pub fn try_new() -> crate::Result<Self> {
+        let event = crate::PoolBox::try_new(Event::uninit())?;
+        // The pool object is the event's final address.
+        event.init();
+        Ok(Self(event))
+    }
+
+    /// Signals the event: one waiter wakes (and the event resets). IRQL <= DISPATCH_LEVEL.
+    pub fn set(&self) {
+        self.0.set();
+    }
+
+    /// Waits up to `timeout`; true if the event was signaled. IRQL: PASSIVE_LEVEL.
+    #[must_use]
+    pub fn wait(&self, timeout: Duration) -> bool {
+        self.0.wait(timeout)
+    }
+}

@@ -36,7 +36,7 @@ mod ticket;
 
 pub use direct::{PendingRequest, TICK};
 pub use queue::QUEUE_DEPTH;
-pub use resolve::MAX_RESOLVES;
+pub use resolve::{MAX_RESOLVES, RESOLVE_DISPATCH_WAIT};
 pub use ticket::{DataTicket, Direction, Sequence, Ticket};
 pub use wsk::security::Sid as Identity;
 

@@ -1,18 +1,25 @@
-//! RESOLVE off the dispatch routine: the request pends and a system worker thread
-//! ([`WskClient::defer`]) resolves the name and completes it.
+//! RESOLVE off the dispatch routine: a system worker thread ([`WskClient::defer`]) resolves
+//! the name; the dispatch routine waits for it [`RESOLVE_DISPATCH_WAIT`] at most, and answers itself
+//! when it has, else the request pends and the worker completes it.
 //!
 //! A resolution may wait seconds on a name server. In the dispatch routine that wait held
 //! the caller's thread, uncancellable, and under Wine every caller of the driver (one thread
-//! dispatches every request: docs/reliability.md, finding 7). Now a cancel, or the closing of
-//! the caller's handle, completes the request at once with `STATUS_CANCELLED`; the worker's
-//! resolution runs on to its end (its timeout bounds it: `AddressInfo::resolve`) and its
-//! result is dropped. At most [`MAX_RESOLVES`] run at once, each holding a worker thread;
+//! dispatches every request: docs/reliability.md, finding 7). A pended RESOLVE is completed at
+//! once with `STATUS_CANCELLED` by a cancel or the closing of the caller's handle; the
+//! worker's resolution runs on to its end (its timeout bounds it: `AddressInfo::resolve`) and
+//! its result is dropped. At most [`MAX_RESOLVES`] run at once, each holding a worker thread;
 //! one more is refused with `STATUS_DEVICE_BUSY`.
+//!
+//! Why the quick ones are answered from the dispatch routine: Wine 8.0 frees a request
+//! completed by another thread even when a cancel of it is already queued for its dispatch
+//! thread, which then cancels freed memory and the driver host dies (docs/reliability.md,
+//! finding 5). A request answered before its dispatch routine returns never has a cancel
+//! queued, so only the slow resolutions are exposed, as pended data requests are.
 
 use core::net::SocketAddr;
 use core::time::Duration;
 
-use wsk::{AddressInfo, NtStatus, PoolBuffer, WskClient};
+use wsk::{AddressInfo, NtStatus, PoolArc, PoolBuffer, PoolEvent, SpinLock, WskClient};
 use wskrs_protocol::{self as protocol, Resolve, RESOLVE_NAME_LEN, RESOLVE_SERVICE_LEN};
 
 use crate::direct::PendingRequest;
@@ -22,6 +29,10 @@ use crate::{Caller, Driver, Requester};
 /// RESOLVE requests whose worker may run at once (cancelled ones count until their worker
 /// ends: they hold its thread).
 pub const MAX_RESOLVES: usize = 16;
+
+/// How long the dispatch routine waits for the worker's resolution before the request pends
+/// (most end well within it: `localhost`, address literals, a name server that answers).
+pub const RESOLVE_DISPATCH_WAIT: Duration = Duration::from_millis(50);
 
 /// Distinct addresses a RESOLVE reply tracks for de-duplication (more are still reported).
 const MAX_DISTINCT: usize = 32;
@@ -79,10 +90,28 @@ impl<const N: usize> Text<N> {
     }
 }
 
+/// Who answers a RESOLVE: the dispatch routine, while it waits, or the worker.
+enum Answer {
+    /// The dispatch routine waits for the resolution.
+    Waiting,
+    /// The worker resolved while the dispatch routine waited: it answers.
+    Resolved(wsk::Result<AddressInfo>),
+    /// The dispatch routine stopped waiting: the worker answers.
+    Pended,
+}
+
+/// What the dispatch routine and the worker share for one RESOLVE.
+struct Handoff {
+    /// Set by the worker when it left its resolution to the dispatch routine.
+    resolved: PoolEvent,
+    answer: SpinLock<Answer>,
+}
+
 /// What the worker needs to resolve and complete one request.
 struct Job<R: PendingRequest> {
     driver: &'static Driver<R>,
     client: WskClient,
+    handoff: PoolArc<Handoff>,
     sequence: Sequence,
     name: Text<RESOLVE_NAME_LEN>,
     service: Text<RESOLVE_SERVICE_LEN>,
@@ -114,6 +143,15 @@ impl<R: PendingRequest> Driver<R> {
             Ok(client) => client,
             Err(status) => return Err((request, status)),
         };
+        let handoff = match PoolEvent::try_new().and_then(|resolved| {
+            PoolArc::try_new(Handoff {
+                resolved,
+                answer: SpinLock::new(Answer::Waiting),
+            })
+        }) {
+            Ok(handoff) => handoff,
+            Err(error) => return Err((request, error.into())),
+        };
         let sequence = self.next_sequence();
         {
             let mut resolves = self.resolves.lock();
@@ -133,6 +171,7 @@ impl<R: PendingRequest> Driver<R> {
         let job = Job {
             driver: self,
             client: client.clone(),
+            handoff: handoff.clone(),
             sequence,
             name,
             service,
@@ -142,6 +181,16 @@ impl<R: PendingRequest> Driver<R> {
         if client.defer(job, run_resolve::<R>).is_err() {
             if let Some(request) = self.finish_resolve(sequence) {
                 request.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
+            }
+            return Ok(());
+        }
+        let _ = handoff.resolved.wait(RESOLVE_DISPATCH_WAIT);
+        // Taken out under the lock, dropped (a provider call) after it.
+        let answer = core::mem::replace(&mut *handoff.answer.lock(), Answer::Pended);
+        if let Answer::Resolved(resolved) = answer {
+            // `None`: a cancel (another thread, on Windows) completed it meanwhile.
+            if let Some(request) = self.finish_resolve(sequence) {
+                answer_resolve(request, resolved, output_len);
             }
         }
         Ok(())
@@ -195,6 +244,7 @@ fn run_resolve<R: PendingRequest>(job: Job<R>) {
     let Job {
         driver,
         client,
+        handoff,
         sequence,
         name,
         service,
@@ -208,9 +258,31 @@ fn run_resolve<R: PendingRequest>(job: Job<R>) {
         service,
         Duration::from_millis(u64::from(timeout_ms)),
     );
-    let Some(request) = driver.finish_resolve(sequence) else {
+    let resolved = {
+        let mut answer = handoff.answer.lock();
+        if matches!(*answer, Answer::Waiting) {
+            *answer = Answer::Resolved(resolved);
+            None
+        } else {
+            Some(resolved)
+        }
+    };
+    let Some(resolved) = resolved else {
+        // The dispatch routine answers.
+        handoff.resolved.set();
         return;
     };
+    if let Some(request) = driver.finish_resolve(sequence) {
+        answer_resolve(request, resolved, output_len);
+    }
+}
+
+/// Completes a RESOLVE with its addresses or the resolution's failure. IRQL: PASSIVE_LEVEL.
+fn answer_resolve<R: PendingRequest>(
+    request: R,
+    resolved: wsk::Result<AddressInfo>,
+    output_len: usize,
+) {
     let written = resolved
         .map_err(NtStatus::from)
         .and_then(|addresses| write_addresses(&request, &addresses, output_len));

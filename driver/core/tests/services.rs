@@ -1054,6 +1054,38 @@ fn a_resolve_pends_and_a_cancel_ends_it_at_once() {
     setup.finish();
 }
 
+/// A resolution that ends quickly is answered by the dispatch routine itself (it waits
+/// `RESOLVE_DISPATCH_WAIT` for the worker): the request is complete when `direct` returns.
+/// One the provider answers later than that pends, and the worker completes it.
+#[test]
+fn a_quick_resolve_is_answered_before_the_dispatch_routine_returns() {
+    use fake::provider::{Behavior, Op};
+    let setup = Setup::start();
+    let d = setup.driver;
+    let request = protocol::encode_resolve("localhost", "80", 5_000).unwrap();
+    let output = [0u8; protocol::resolve_output_len(4)];
+    let quick = common::direct(d, ALICE, protocol::IoctlCode::RESOLVE, &request, &output);
+    assert_eq!(
+        quick.completed().map(|(status, _)| status),
+        Some(NtStatus::SUCCESS),
+        "a quick resolution is answered before the dispatch routine returns"
+    );
+    drop(quick.wait());
+    let late = wskrs_driver::RESOLVE_DISPATCH_WAIT * 4;
+    fake::provider::script(Op::AddressInfo, [Behavior::Later(late)]);
+    let slow = common::direct(d, ALICE, protocol::IoctlCode::RESOLVE, &request, &output);
+    assert_eq!(slow.completed(), None, "a slow resolution pends");
+    let (status, n, reply) = slow.wait();
+    assert_eq!(status, NtStatus::SUCCESS, "the worker answers it");
+    let resolved: Vec<std::net::SocketAddr> = protocol::parse_resolve_reply(&reply[..n])
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(resolved, [addr("127.0.0.1:80"), addr("[::1]:80")]);
+    assert_eq!(fake::provider::address_lists_live(), 0);
+    setup.finish();
+}
+
 /// RESOLVE's output buffer: shorter than its reply header is refused before anything runs;
 /// one address's room gets one address and the count of both.
 #[test]

@@ -62,6 +62,11 @@ impl Pended {
         Some((status, information, self.0.contents()))
     }
 
+    /// The completion if the request is complete already (no wait).
+    pub(crate) fn completed(&self) -> Option<(NtStatus, usize)> {
+        self.0.completion()
+    }
+
     /// Waits for the completion (ten seconds at most, else the test fails); the data buffer
     /// is released (its MDL freed) afterwards.
     pub(crate) fn wait(self) -> (NtStatus, usize, Vec<u8>) {
