@@ -501,10 +501,7 @@ fn failed_opens_leave_nothing_behind() {
     };
     assert_eq!(resolve("no.such.host"), Err(NtStatus::NOT_FOUND));
     let reply = resolve("localhost").unwrap();
-    let resolved: Vec<std::net::SocketAddr> = protocol::parse_resolve_reply(&reply)
-        .unwrap()
-        .iter()
-        .collect();
+    let resolved = addresses_of(&reply);
     assert_eq!(resolved, [addr("127.0.0.1:80"), addr("[::1]:80")]);
     assert_eq!(
         fake::provider::address_lists_live(),
@@ -1045,10 +1042,7 @@ fn a_resolve_pends_and_a_cancel_ends_it_at_once() {
     assert_eq!(fake::provider::release_stuck(NtStatus::NOT_FOUND), 2);
     let (n, reply) = common::direct_call(d, ALICE, protocol::IoctlCode::RESOLVE, &request, &output)
         .expect("a resolve after them");
-    let resolved: Vec<std::net::SocketAddr> = protocol::parse_resolve_reply(&reply[..n])
-        .unwrap()
-        .iter()
-        .collect();
+    let resolved = addresses_of(&reply[..n]);
     assert_eq!(resolved, [addr("127.0.0.1:80"), addr("[::1]:80")]);
     assert_eq!(fake::provider::address_lists_live(), 0);
     setup.finish();
@@ -1077,10 +1071,7 @@ fn a_quick_resolve_is_answered_before_the_dispatch_routine_returns() {
     assert_eq!(slow.completed(), None, "a slow resolution pends");
     let (status, n, reply) = slow.wait();
     assert_eq!(status, NtStatus::SUCCESS, "the worker answers it");
-    let resolved: Vec<std::net::SocketAddr> = protocol::parse_resolve_reply(&reply[..n])
-        .unwrap()
-        .iter()
-        .collect();
+    let resolved = addresses_of(&reply[..n]);
     assert_eq!(resolved, [addr("127.0.0.1:80"), addr("[::1]:80")]);
     assert_eq!(fake::provider::address_lists_live(), 0);
     setup.finish();
@@ -1106,4 +1097,12 @@ fn a_resolve_reply_fills_what_fits() {
     assert_eq!(parsed.total(), 2);
     assert_eq!(fake::provider::address_lists_live(), 0);
     setup.finish();
+}
+
+/// The addresses of a RESOLVE reply.
+fn addresses_of(reply: &[u8]) -> Vec<std::net::SocketAddr> {
+    protocol::parse_resolve_reply(reply)
+        .expect("a RESOLVE reply")
+        .iter()
+        .collect()
 }

@@ -198,25 +198,29 @@ pub(crate) fn configure() {
         }
         None => DROP.set(0, false),
     }
-    let hold = var("WSKRS_PROVIDER_HOLD_CLOSE")
-        .as_deref()
-        .and_then(|v| number(Some(v)))
-        .unwrap_or(0);
-    HOLD_CLOSE_MS.store(hold, Ordering::SeqCst);
-    #[cfg(windows)]
-    if hold > 0 {
-        crate::trace::trace_line!("fault injection: every WskCloseSocket completes {hold} ms late");
-    }
-    let hold = var("WSKRS_PROVIDER_HOLD_RESOLVE")
-        .as_deref()
-        .and_then(|v| number(Some(v)))
-        .unwrap_or(0);
-    HOLD_RESOLVE_MS.store(hold, Ordering::SeqCst);
-    #[cfg(windows)]
-    if hold > 0 {
-        crate::trace::trace_line!(
-            "fault injection: every WskGetAddressInfo completes {hold} ms late"
-        );
+    for (name, held, call) in [
+        (
+            "WSKRS_PROVIDER_HOLD_CLOSE",
+            &HOLD_CLOSE_MS,
+            "WskCloseSocket",
+        ),
+        (
+            "WSKRS_PROVIDER_HOLD_RESOLVE",
+            &HOLD_RESOLVE_MS,
+            "WskGetAddressInfo",
+        ),
+    ] {
+        let hold = var(name)
+            .as_deref()
+            .and_then(|v| number(Some(v)))
+            .unwrap_or(0);
+        held.store(hold, Ordering::SeqCst);
+        #[cfg(windows)]
+        if hold > 0 {
+            crate::trace::trace_line!("fault injection: every {call} completes {hold} ms late");
+        }
+        #[cfg(not(windows))]
+        let _ = call;
     }
 }
 

@@ -283,26 +283,10 @@ const HOLD_CLOSE: Duration = Duration::from_secs(25);
 /// completed the close (the library abandoned it after 11 s; unload waits on for its
 /// completion routine, then deregisters), and the driver loads and answers again.
 pub(super) fn unload_waits_for_held_requests(cx: &Ctx<'_>) -> Result<()> {
-    let env = r"HKCU\Environment";
     let hold_ms = HOLD_CLOSE.as_millis().to_string();
-    cx.wine.reg(&[
-        "add",
-        env,
-        "/v",
-        "WSKRS_PROVIDER_HOLD_CLOSE",
-        "/d",
-        &hold_ms,
-        "/f",
-    ])?;
-    let held = held_unload(cx);
-    // Switched off again for the next registration, whatever happened.
-    let off = cx
-        .wine
-        .reg(&["delete", env, "/v", "WSKRS_PROVIDER_HOLD_CLOSE", "/f"]);
-    let restart = restart(cx.wine);
-    held?;
-    off?;
-    restart?;
+    with_provider_switch(cx, "WSKRS_PROVIDER_HOLD_CLOSE", &hold_ms, || {
+        held_unload(cx)
+    })?;
     let info = check_info(cx.wine)?;
     ensure!(
         json_u64(&info, "endpoints")? == 0,
@@ -364,6 +348,25 @@ fn held_unload(cx: &Ctx<'_>) -> Result<()> {
         fmt_duration(elapsed)
     ));
     Ok(())
+}
+
+/// Runs `case` with the provider switch `name` set to `value` in `HKCU\Environment`, where
+/// the wsk-rs provider reads it at the driver's next WSK registration (`case` reloads the
+/// driver for it); then deletes it and reloads the driver, whatever `case` returned.
+pub(super) fn with_provider_switch(
+    cx: &Ctx<'_>,
+    name: &str,
+    value: &str,
+    case: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let env = r"HKCU\Environment";
+    cx.wine.reg(&["add", env, "/v", name, "/d", value, "/f"])?;
+    let ran = case();
+    let off = cx.wine.reg(&["delete", env, "/v", name, "/f"]);
+    let restart = restart(cx.wine);
+    ran?;
+    off?;
+    restart
 }
 
 /// `driver stop` (if running) and `driver start`.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
-use super::driver::restart;
+use super::driver::{restart, with_provider_switch};
 use super::helpers::{json_ok, LOOPBACK4, LOOPBACK6};
 use super::{held, Ctx};
 use crate::util::{fmt_duration, json_u64, parse_json_output, say};
@@ -66,27 +66,11 @@ const HOLD_RESOLVE: Duration = Duration::from_secs(20);
 /// in its dispatch routine, and under Wine that held every request to the driver until the
 /// name resolved (docs/reliability.md, finding 7).
 pub(super) fn a_held_resolve_holds_only_its_caller(cx: &Ctx<'_>) -> Result<()> {
-    let env = r"HKCU\Environment";
     let hold_ms = HOLD_RESOLVE.as_millis().to_string();
-    cx.wine.reg(&[
-        "add",
-        env,
-        "/v",
-        "WSKRS_PROVIDER_HOLD_RESOLVE",
-        "/d",
-        &hold_ms,
-        "/f",
-    ])?;
-    // A new registration reads the switch.
-    let held = restart(cx.wine).and_then(|()| while_a_resolve_is_held(cx));
-    // Switched off again for the next registration, whatever happened.
-    let off = cx
-        .wine
-        .reg(&["delete", env, "/v", "WSKRS_PROVIDER_HOLD_RESOLVE", "/f"]);
-    let restart = restart(cx.wine);
-    held?;
-    off?;
-    restart?;
+    with_provider_switch(cx, "WSKRS_PROVIDER_HOLD_RESOLVE", &hold_ms, || {
+        restart(cx.wine)?;
+        while_a_resolve_is_held(cx)
+    })?;
     // INFO registers the reloaded driver with WSK, as the cases before found it (the next
     // case's HELD baseline includes the registration).
     cx.wine.wskctl_ok(&["info"], WSKCTL_TIMEOUT)?;
