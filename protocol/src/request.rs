@@ -438,7 +438,8 @@ pub fn parse_request(code: u32, input: &[u8]) -> Result<Request<'_>, ProtocolErr
 /// The exact output buffer length a direct-I/O request requires: SEND `length`, RECV
 /// `max_length`, `SEND_TO` `length`, `RECV_FROM` 48 + `max_length`, ACCEPT 80, TRANSACT
 /// `max(length, max_reply)`. `None` for the buffered
-/// codes, whose output buffer only has a minimum ([`crate::min_output_len`]).
+/// codes and RESOLVE (direct, but its output buffer, like theirs, only has a minimum:
+/// [`crate::min_output_len`]).
 ///
 /// The driver fails a direct request whose output buffer has another length with
 /// `STATUS_INVALID_PARAMETER` ([`ProtocolError::InvalidParameter`]). Runs at any IRQL.

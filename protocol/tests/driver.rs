@@ -12,7 +12,7 @@ fn info_request_is_the_header_alone() {
         parse_request(IoctlCode::INFO.0, &encode_info()),
         Ok(Request::Info)
     );
-    assert_eq!(encode_info(), [6, 0, 0, 0, 8, 0, 0, 0]);
+    assert_eq!(encode_info(), [7, 0, 0, 0, 8, 0, 0, 0]);
 }
 
 #[test]
@@ -47,7 +47,7 @@ fn stats_request_is_the_header_alone() {
         parse_request(IoctlCode::STATS.0, &encode_stats()),
         Ok(Request::Stats)
     );
-    assert_eq!(encode_stats(), [6, 0, 0, 0, 8, 0, 0, 0]);
+    assert_eq!(encode_stats(), [7, 0, 0, 0, 8, 0, 0, 0]);
 }
 
 #[test]
@@ -71,7 +71,7 @@ fn stats_round_trip() {
     let mut out = [0u8; 96];
     assert_eq!(write_stats(&mut out, &stats), Ok(96));
     assert_eq!(parse_stats_reply(&out), Ok(stats));
-    assert_eq!(&out[..8], &[6, 0, 0, 0, 96, 0, 0, 0]);
+    assert_eq!(&out[..8], &[7, 0, 0, 0, 96, 0, 0, 0]);
     // The documented offsets (docs/protocol.md): refused at 64, the limits from 72.
     assert_eq!(out[64], 1);
     assert_eq!(&out[72..76], &4_096u32.to_le_bytes());
@@ -89,7 +89,7 @@ fn held_request_and_round_trip() {
         parse_request(IoctlCode::HELD.0, &encode_held()),
         Ok(Request::Held)
     );
-    assert_eq!(encode_held(), [6, 0, 0, 0, 8, 0, 0, 0]);
+    assert_eq!(encode_held(), [7, 0, 0, 0, 8, 0, 0, 0]);
     let held = Held {
         pool_allocations: 12,
         pool_bytes: 1 << 33,
@@ -100,7 +100,7 @@ fn held_request_and_round_trip() {
     };
     let mut out = [0u8; 64];
     assert_eq!(write_held(&mut out, &held), Ok(56));
-    assert_eq!(&out[..8], &[6, 0, 0, 0, 56, 0, 0, 0]);
+    assert_eq!(&out[..8], &[7, 0, 0, 0, 56, 0, 0, 0]);
     assert_eq!(parse_held_reply(&out[..56]), Ok(held));
     assert!(parse_held_reply(&out[..55]).is_err());
     assert!(write_held(&mut out[..55], &held).is_err());
@@ -115,7 +115,7 @@ fn device_security_request_and_reply() {
         parse_request(IoctlCode::DEVICE_SECURITY.0, &encode_device_security()),
         Ok(Request::DeviceSecurity)
     );
-    assert_eq!(encode_device_security(), [6, 0, 0, 0, 8, 0, 0, 0]);
+    assert_eq!(encode_device_security(), [7, 0, 0, 0, 8, 0, 0, 0]);
     assert_eq!(
         parse_request(IoctlCode::DEVICE_SECURITY.0, &encode_device_security()[..7]),
         Err(ProtocolError::LengthMismatch)

@@ -234,7 +234,7 @@ fn tcp_listen_round_trips() {
 fn encode_tcp_listen_fills_the_defaults() {
     let bytes = encode_tcp_listen(v4(9100), Service::Echo, 5, true);
     assert_eq!(bytes.len(), 320);
-    assert_eq!(&bytes[..8], &[6, 0, 0, 0, 0x40, 1, 0, 0]);
+    assert_eq!(&bytes[..8], &[7, 0, 0, 0, 0x40, 1, 0, 0]);
     assert!(bytes[48..].iter().all(|&b| b == 0));
     assert_eq!(
         parse_request(IoctlCode::TCP_LISTEN.0, &bytes),
