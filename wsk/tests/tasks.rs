@@ -1,6 +1,6 @@
 //! The completion trampoline (`task.rs`) through its three users (stream, accept and datagram
-//! tasks) against the fake kernel and provider: inline completion storms on a small stack,
-//! completions from other threads, close while a request is pending, stop races.
+//! tasks) against the fake kernel and provider: inline completion storms on a small stack
+//! that leave the starting thread after a bounded run, completions from other threads, close while a request is pending, stop races.
 
 // Test data are byte patterns that wrap on purpose.
 #![allow(clippy::cast_possible_truncation)]
@@ -10,14 +10,14 @@ mod common;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::thread;
+use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use common::{listener, pair, register, Finishes, QUICK};
 use fake::provider::{self, Behavior, Config, Op};
 use wsk::task::{
     ConnectionHandler, ConnectionStep, ConnectionTask, DatagramHandler, DatagramStep, DatagramTask,
-    ListenHandler, ListenTask,
+    ListenHandler, ListenTask, INLINE_RUN,
 };
 use wsk::{AcceptedConnection, ConnectionSocket, DatagramSocket, Disconnect, Error, NtStatus};
 use wskrs_fake_kernel as fake;
@@ -39,14 +39,38 @@ fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .expect("the small-stack thread finished (no stack overflow)")
 }
 
+/// Counts a handler's calls made on the thread that started its task (the rest run on
+/// worker threads once a run of inline completions is long enough).
+#[derive(Default)]
+struct OnStarter {
+    starter: Mutex<Option<ThreadId>>,
+    calls: AtomicUsize,
+}
+
+impl OnStarter {
+    fn started(&self) {
+        *self.starter.lock().unwrap() = Some(thread::current().id());
+    }
+    fn call(&self) {
+        if *self.starter.lock().unwrap() == Some(thread::current().id()) {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::Relaxed)
+    }
+}
+
 /// Sends one byte at a time, `n` times, then closes.
 struct Sender {
     left: AtomicUsize,
+    on_starter: OnStarter,
     finishes: Finishes,
 }
 
 impl ConnectionHandler for Sender {
     fn start(&self, buffer: &mut [u8]) -> ConnectionStep {
+        self.on_starter.started();
         buffer[0] = 0;
         ConnectionStep::Send(1)
     }
@@ -54,6 +78,7 @@ impl ConnectionHandler for Sender {
         ConnectionStep::Close
     }
     fn sent(&self, buffer: &mut [u8], len: usize) -> ConnectionStep {
+        self.on_starter.call();
         assert_eq!(len, 1);
         if self.left.fetch_sub(1, Ordering::Relaxed) == 1 {
             return ConnectionStep::Close;
@@ -71,11 +96,17 @@ impl ConnectionHandler for Sender {
 struct Receiver {
     count: AtomicUsize,
     sum: AtomicU64,
+    on_starter: OnStarter,
     finishes: Finishes,
 }
 
 impl ConnectionHandler for Receiver {
+    fn start(&self, _: &mut [u8]) -> ConnectionStep {
+        self.on_starter.started();
+        ConnectionStep::Receive
+    }
     fn received(&self, buffer: &mut [u8], len: usize) -> ConnectionStep {
+        self.on_starter.call();
         if len == 0 {
             return ConnectionStep::Close;
         }
@@ -125,30 +156,36 @@ fn for_each_flavour(f: impl Fn()) {
     }
 }
 
+/// A storm of sends that all complete during the provider's call: the trampoline neither
+/// nests (a small stack is enough) nor keeps the starting thread: `start` returns after
+/// `INLINE_RUN` sends and the rest run on worker threads, in order.
 #[test]
-fn inline_send_storm_does_not_grow_the_stack() {
+fn inline_send_storm_neither_grows_the_stack_nor_holds_its_thread() {
     for_each_flavour(|| {
         let client = register();
         let (near, mut far) = pair(&client);
         let finishes = Finishes::default();
         let handler = Sender {
             left: AtomicUsize::new(STORM),
+            on_starter: OnStarter::default(),
             finishes: finishes.clone(),
         };
         let sends = provider::calls(Op::Send);
-        // Every send completes during the WskSend call; the whole storm runs inside start().
-        let task = on_small_stack(move || {
-            ConnectionTask::start(near, 16, handler)
-                .map(|t| t.handler().left.load(Ordering::Relaxed))
-        });
-        assert_eq!(task, Ok(0));
+        // Every send completes during the WskSend call.
+        let task = on_small_stack(move || ConnectionTask::start(near, 16, handler).unwrap());
+        assert_eq!(finishes.assert_once_at_passive(FINISH), None);
+        assert_eq!(task.handler().left.load(Ordering::Relaxed), 0);
+        assert_eq!(
+            task.handler().on_starter.calls(),
+            INLINE_RUN as usize,
+            "sends completed on the thread that started the task"
+        );
         assert_eq!(provider::calls(Op::Send) - sends, STORM as u64);
         assert!(
             fake::max_completion_depth() <= 2,
             "nesting {}",
             fake::max_completion_depth()
         );
-        assert_eq!(finishes.assert_once_at_passive(FINISH), None);
         // The bytes arrived in order, then the end of the stream.
         let mut got = Vec::new();
         let mut buf = vec![0u8; 8192];
@@ -161,13 +198,14 @@ fn inline_send_storm_does_not_grow_the_stack() {
         }
         assert_eq!(got.len(), STORM);
         assert!(got.iter().enumerate().all(|(i, b)| *b == i as u8));
-        drop(far);
+        drop((task, far));
         assert!(client.shutdown(QUICK));
     });
 }
 
+/// The same for receives of data already queued, one byte each.
 #[test]
-fn inline_receive_storm_does_not_grow_the_stack() {
+fn inline_receive_storm_neither_grows_the_stack_nor_holds_its_thread() {
     for_each_flavour(|| {
         let client = register();
         let (near, mut far) = pair(&client);
@@ -176,24 +214,26 @@ fn inline_receive_storm_does_not_grow_the_stack() {
         far.disconnect(Disconnect::Graceful(b""), QUICK).unwrap();
         let handler = Receiver::default();
         let finishes = handler.finishes.clone();
-        // A one-byte buffer: one inline completion per byte, all inside start().
-        let (count, sum) = on_small_stack(move || {
-            let task = ConnectionTask::start(near, 1, handler).unwrap();
-            let s = task.handler();
-            (
-                s.count.load(Ordering::Relaxed),
-                s.sum.load(Ordering::Relaxed),
-            )
-        });
-        assert_eq!(count, STORM);
-        assert_eq!(sum, data.iter().map(|b| u64::from(*b)).sum::<u64>());
+        // A one-byte buffer: one inline completion per byte.
+        let task = on_small_stack(move || ConnectionTask::start(near, 1, handler).unwrap());
+        assert_eq!(finishes.assert_once_at_passive(FINISH), None);
+        let s = task.handler();
+        assert_eq!(s.count.load(Ordering::Relaxed), STORM);
+        assert_eq!(
+            s.sum.load(Ordering::Relaxed),
+            data.iter().map(|b| u64::from(*b)).sum::<u64>()
+        );
+        assert_eq!(
+            s.on_starter.calls(),
+            INLINE_RUN as usize,
+            "receives completed on the thread that started the task"
+        );
         assert!(
             fake::max_completion_depth() <= 2,
             "nesting {}",
             fake::max_completion_depth()
         );
-        assert_eq!(finishes.assert_once_at_passive(FINISH), None);
-        drop(far);
+        drop((task, far));
         assert!(client.shutdown(QUICK));
     });
 }
@@ -464,14 +504,9 @@ fn datagram_task_echoes_a_queued_storm_inline_on_a_small_stack() {
         }
         let handler = DatagramEcho::default();
         let finishes = handler.finishes.clone();
-        // Every queued datagram is received and echoed inline, inside start().
+        // Every queued datagram is received and echoed inline: the first ones inside start(),
+        // the rest on worker threads.
         let task = on_small_stack(move || DatagramTask::start(server, 64, handler).unwrap());
-        assert_eq!(task.handler().received.load(Ordering::Relaxed), DATAGRAMS);
-        assert!(
-            fake::max_completion_depth() <= 2,
-            "nesting {}",
-            fake::max_completion_depth()
-        );
         let mut buf = [0u8; 16];
         for i in 0..DATAGRAMS {
             let (n, from) = peer.receive_from(&mut buf, QUICK).unwrap();
@@ -480,6 +515,12 @@ fn datagram_task_echoes_a_queued_storm_inline_on_a_small_stack() {
                 (&(i as u32).to_le_bytes()[..], Some(server_addr))
             );
         }
+        assert_eq!(task.handler().received.load(Ordering::Relaxed), DATAGRAMS);
+        assert!(
+            fake::max_completion_depth() <= 2,
+            "nesting {}",
+            fake::max_completion_depth()
+        );
         task.stop();
         assert_eq!(finishes.assert_once_at_passive(FINISH), None);
         drop((task, peer));

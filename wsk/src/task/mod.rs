@@ -9,7 +9,8 @@
 //! `IDLE` -> `ISSUING` (inside the provider call) -> `PENDING` (provider owns the IRP) or
 //! `DONE_INLINE` (completed during the call). A completion during the call is handled by the
 //! issuing loop after the call returns, never by recursion, so a provider that completes
-//! synchronously (Wine often does) cannot grow the stack.
+//! synchronously (Wine often does) cannot grow the stack; after [`INLINE_RUN`] such requests
+//! in a row the loop goes on on a worker thread, so it cannot hold its thread either.
 
 /// The methods every task handle has besides `start`: `handler()`, and `stop()` (documented
 /// with `$stop`: what closing the socket does to the task's requests).
@@ -175,8 +176,18 @@ pub(crate) trait Task: Send + Sync + Sized + 'static {
     fn completed(this: &PoolArc<Self>, status: NtStatus, information: usize) -> bool;
 }
 
-/// Issues requests until one is left pending or the task stops. IRQL <= DISPATCH_LEVEL.
+/// Requests a task runs in a row on one thread, completed during the provider's call, before
+/// it hands the rest to a system worker thread ([`WskClient::defer`]). A peer that keeps up
+/// (a fast reader of a sender, a full queue for a receiver) lets every request complete during
+/// the call; without a bound the thread that started the task, or that completed its last
+/// pending request (a dispatch routine, a DPC), would run the task for as long as the peer
+/// keeps up. Handlers therefore run on a worker thread too, after this many in a row.
+pub const INLINE_RUN: u32 = 64;
+
+/// Issues requests until one is left pending, the task stops, or [`INLINE_RUN`] requests
+/// in a row completed here (the rest then runs on a worker thread). IRQL <= DISPATCH_LEVEL.
 pub(crate) fn drive<T: Task>(this: &PoolArc<T>) {
+    let mut in_a_row = 0u32;
     loop {
         let context = PoolArc::into_raw(this.clone());
         this.core().state.store(ISSUING, Ordering::Release);
@@ -215,7 +226,21 @@ pub(crate) fn drive<T: Task>(this: &PoolArc<T>) {
         if !T::completed(this, status, info) {
             return;
         }
+        in_a_row = in_a_row.saturating_add(1);
+        if in_a_row >= INLINE_RUN {
+            match this.core().client.defer(this.clone(), resume::<T>) {
+                Ok(()) => return,
+                // No work item to be had: go on here rather than stall the task.
+                Err(_) => in_a_row = 0,
+            }
+        }
     }
+}
+
+/// Goes on with a task's run on a worker thread (see [`INLINE_RUN`]). PASSIVE_LEVEL.
+#[allow(clippy::needless_pass_by_value)] // the signature of a deferred routine: it owns the reference
+fn resume<T: Task>(this: PoolArc<T>) {
+    drive(&this);
 }
 
 /// IRP completion routine of tasks. IRQL <= DISPATCH_LEVEL.

@@ -304,6 +304,11 @@ const CASES: &[CaseDef] = &[
         &[],
     ),
     case(
+        "serving_a_source_into_a_fast_reader_holds_no_caller",
+        services::serving_a_source_into_a_fast_reader_holds_no_caller,
+        &[],
+    ),
+    case(
         "bind_sharing_table",
         sharing::bind_sharing_table,
         &[Need::AddressSharing],

@@ -10,7 +10,8 @@ use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
 use super::helpers::{
-    at, close, connect_detached, json_ok, listen, wait_entry, LOOPBACK4, LOOPBACK6, MIB,
+    at, close, connect_detached, connected_sink, json_ok, listen, wait_entry, LOOPBACK4, LOOPBACK6,
+    MIB,
 };
 use super::{abi, Ctx};
 use crate::peers::{self, Peer};
@@ -510,4 +511,50 @@ pub(super) fn echo_round_trips_without_stall(cx: &Ctx<'_>) -> Result<()> {
         slow.join("; ")
     );
     close(cx.wine, id)
+}
+
+/// How much the source must have sent in
+/// [`serving_a_source_into_a_fast_reader_holds_no_caller`]: enough that a loop of inline
+/// completions would have been seen holding the caller.
+const SOURCED: u64 = 256 * MIB;
+
+/// `serve ID --service source` on a connection to a Linux sink, a reader as fast as the
+/// sender: a provider that completes each send during the call (both do, while the peer
+/// keeps up) must not keep the thread that started the service, or the one that completed a
+/// request, sending forever. Every request beside it is answered while 256 MiB flow, and
+/// closing the endpoint ends the service (the sink sees end of stream). Until the task
+/// trampoline handed a long run of inline completions to a worker thread, the fuzzer found
+/// Wine's one dispatch thread stuck in SERVE's send loop (docs/reliability.md, finding 8).
+pub(super) fn serving_a_source_into_a_fast_reader_holds_no_caller(cx: &Ctx<'_>) -> Result<()> {
+    let (mut sink, id) = connected_sink(cx, "source-sink", &[])?;
+    let served = cx.wine.wskctl(
+        &["--json", "serve", &id.to_string(), "--service", "source"],
+        WSKCTL_TIMEOUT,
+    )?;
+    ensure!(
+        served.success(),
+        "`wskctl serve {id} --service source` into a Linux sink: {}",
+        served.combined()
+    );
+    let started = Instant::now();
+    // Each LIST is a request beside the running service; one that never returns fails here
+    // after WSKCTL_TIMEOUT.
+    let entry = wait_entry(cx.wine, id, TRANSFER_TIMEOUT, "256 MiB sent", |e| {
+        e.get("sent").and_then(Value::as_u64) >= Some(SOURCED)
+    })?;
+    cx.wine.wskctl_ok(&["info"], WSKCTL_TIMEOUT)?;
+    say(&format!(
+        "  source into a Linux sink: {} sent in {:.1} s, every request beside it answered",
+        fmt_bytes(json_u64(&entry, "sent")?),
+        started.elapsed().as_secs_f64()
+    ));
+    close(cx.wine, id)?;
+    let done = sink.wait_event("done", Duration::from_secs(10))?;
+    ensure!(
+        json_u64(&done, "received")? >= SOURCED && json_str(&done, "how")? == "eof",
+        "closing the served endpoint reached the sink as {done}; expected end of stream after \
+         at least {}",
+        fmt_bytes(SOURCED)
+    );
+    Ok(())
 }
