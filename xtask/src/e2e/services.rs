@@ -524,7 +524,7 @@ const SOURCED: u64 = 256 * MIB;
 /// request, sending forever. Every request beside it is answered while 256 MiB flow, and
 /// closing the endpoint ends the service (the sink sees end of stream). Until the task
 /// trampoline handed a long run of inline completions to a worker thread, the fuzzer found
-/// Wine's one dispatch thread stuck in SERVE's send loop (docs/reliability.md, finding 8).
+/// Wine's one dispatch thread stuck in SERVE's send loop (docs/reliability.md, finding 7).
 pub(super) fn serving_a_source_into_a_fast_reader_holds_no_caller(cx: &Ctx<'_>) -> Result<()> {
     let (mut sink, id) = connected_sink(cx, "source-sink", &[])?;
     let served = cx.wine.wskctl(
