@@ -1,5 +1,6 @@
 //! Name resolution (RESOLVE): what `localhost` resolves to, and a resolution that waits on a
-//! slow name server (the provider's `WSKRS_PROVIDER_HOLD_RESOLVE`) holds only its caller.
+//! slow name server (the provider's `WSKRS_PROVIDER_HOLD_RESOLVE`) holds only its caller and
+//! ends at Ctrl-C.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -7,8 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
+use super::cancel::ctrl_c_while_waiting;
 use super::driver::{restart, with_provider_switch};
 use super::helpers::{json_ok, LOOPBACK4, LOOPBACK6};
+use super::terminal::{tmux_wskctl, Tmux};
 use super::{held, Ctx};
 use crate::util::{fmt_duration, json_u64, parse_json_output, say};
 use crate::wine::WSKCTL_TIMEOUT;
@@ -64,12 +67,14 @@ const HOLD_RESOLVE: Duration = Duration::from_secs(20);
 /// runs it, INFO is answered, and a RESOLVE with a 1 s timeout ends with `STATUS_IO_TIMEOUT`;
 /// all before the held one ends, with `localhost`'s addresses. Until ABI 7 the driver resolved
 /// in its dispatch routine, and under Wine that held every request to the driver until the
-/// name resolved (docs/reliability.md, finding 7).
+/// name resolved (docs/reliability.md, finding 7). Then `wskctl resolve` in a terminal, held
+/// the same way, ends at Ctrl-C.
 pub(super) fn a_held_resolve_holds_only_its_caller(cx: &Ctx<'_>) -> Result<()> {
     let hold_ms = HOLD_RESOLVE.as_millis().to_string();
     with_provider_switch(cx, "WSKRS_PROVIDER_HOLD_RESOLVE", &hold_ms, || {
         restart(cx.wine)?;
-        while_a_resolve_is_held(cx)
+        while_a_resolve_is_held(cx)?;
+        ctrl_c_cancels_a_held_resolve(cx)
     })?;
     // INFO registers the reloaded driver with WSK, as the cases before found it (the next
     // case's HELD baseline includes the registration).
@@ -147,4 +152,43 @@ fn while_a_resolve_is_held(cx: &Ctx<'_>) -> Result<()> {
         ));
         Ok(())
     })
+}
+
+/// `wskctl resolve` in a terminal while the provider holds resolutions: Ctrl-C cancels its
+/// pended RESOLVE, and it prints `cancelled: resolve localhost: ...` and exits 130 within
+/// 5 s, as a cancelled RECV does.
+fn ctrl_c_cancels_a_held_resolve(cx: &Ctx<'_>) -> Result<()> {
+    let tmux = Tmux::new("wskrs-e2e-resolve-ctrl-c");
+    tmux_wskctl(cx, &tmux, "resolve localhost --timeout-ms 60000")?;
+    let (screen, took) = ctrl_c_while_waiting(&tmux, "wskctl resolve localhost")?;
+    ensure!(
+        screen.contains("cancelled: resolve localhost: the request was cancelled")
+            && screen.contains("wskctl exited 130"),
+        "expected `cancelled: resolve localhost: ...` and exit 130 {} after Ctrl-C:\n{screen}",
+        fmt_duration(took)
+    );
+    // The cancelled RESOLVE's worker thread still waits for the provider, whose
+    // `WskGetAddressInfo` cannot be cancelled, and the driver's unload would wait for it
+    // (Wine's service manager gives up on a stop after 10 s): the case ends once it is gone.
+    let cancelled = Instant::now();
+    loop {
+        let (_, counters) = held::now(cx.wine)?;
+        if json_u64(&counters, "work_items")? == 0 {
+            break;
+        }
+        ensure!(
+            cancelled.elapsed() < HOLD_RESOLVE + WSKCTL_TIMEOUT,
+            "the cancelled RESOLVE's worker thread was still running {} after the cancel \
+             (HELD: {counters})",
+            fmt_duration(cancelled.elapsed())
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    say(&format!(
+        "     Ctrl-C ended a held `wskctl resolve` {} after the key; its worker thread, held \
+         by the provider, ended {} after that",
+        fmt_duration(took),
+        fmt_duration(cancelled.elapsed())
+    ));
+    Ok(())
 }
