@@ -2,7 +2,7 @@
 
 use core::ffi::c_void;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use core::time::Duration;
 
 use wsk_bindings::{self as sys, irp as irp_fields};
@@ -205,6 +205,7 @@ impl Blocking {
             buffer_len: 0,
             fill: |_| {},
             stuck: None,
+            cancel: None,
         }
     }
 
@@ -218,7 +219,7 @@ impl Blocking {
     fn run(
         &mut self,
         buffer_len: usize,
-        timeout: Duration,
+        wait: Wait<'_>,
         fill: impl FnOnce(&mut OpMemory),
         start: impl FnOnce(*mut sys::IRP, &mut OpMemory) -> i32,
         force: impl FnOnce() -> bool,
@@ -234,12 +235,12 @@ impl Blocking {
         unsafe { op.irp.prepare(sync_completion, context) };
         let returned = NtStatus(start(op.irp.as_ptr(), &mut op.memory));
 
-        let completed = if returned == NtStatus::PENDING {
-            op.event.wait(timeout)
+        let (completed, cancelled) = if returned == NtStatus::PENDING {
+            wait.for_completion(&op.event)
         } else {
             // A provider completes the IRP even on synchronous failure; Wine's stubs return
             // an error without completing it, and then the IRP is still ours.
-            op.event.wait(Duration::ZERO)
+            (op.event.wait(Duration::ZERO), false)
         };
         if !completed && returned != NtStatus::PENDING {
             op.state.store(IDLE, Ordering::Release);
@@ -249,7 +250,9 @@ impl Blocking {
             Error::TIMEOUT
         } else {
             let (ended, closed) = self.cancel_and_wait(force);
-            let timed_out = if closed {
+            let timed_out = if cancelled {
+                Error::CANCELLED
+            } else if closed {
                 Error::TIMEOUT_SOCKET_CLOSED
             } else {
                 Error::TIMEOUT
@@ -318,6 +321,41 @@ impl Blocking {
     }
 }
 
+/// How often a blocking request with a cancel flag ([`Request::cancelled_by`]) looks at it.
+pub(crate) const CANCEL_POLL: Duration = Duration::from_millis(50);
+
+/// How long a blocking request waits for its completion: its timeout, and the flag that ends
+/// the wait early.
+#[derive(Clone, Copy)]
+struct Wait<'a> {
+    timeout: Duration,
+    cancel: Option<&'a AtomicBool>,
+}
+
+impl Wait<'_> {
+    /// Waits for `event`; returns (completed, cancelled: the flag ended the wait). IRQL:
+    /// PASSIVE_LEVEL.
+    fn for_completion(&self, event: &Event) -> (bool, bool) {
+        let Some(cancel) = self.cancel else {
+            return (event.wait(self.timeout), false);
+        };
+        let mut left = self.timeout;
+        loop {
+            if cancel.load(Ordering::Acquire) {
+                return (false, true);
+            }
+            let slice = left.min(CANCEL_POLL);
+            if event.wait(slice) {
+                return (true, false);
+            }
+            left = left.saturating_sub(slice);
+            if left.is_zero() {
+                return (false, false);
+            }
+        }
+    }
+}
+
 /// One blocking request, described step by step: the pool buffer it needs ([`Request::buffer`]),
 /// what goes into its memory first ([`Request::fill`]), whether a request the provider does not
 /// complete after cancellation closes its socket ([`Request::close_if_stuck`]), and the
@@ -328,6 +366,7 @@ pub(crate) struct Request<'b, Fill> {
     buffer_len: usize,
     fill: Fill,
     stuck: Option<&'b mut RawSocket>,
+    cancel: Option<&'b AtomicBool>,
 }
 
 impl<'b, Fill: FnOnce(&mut OpMemory)> Request<'b, Fill> {
@@ -345,7 +384,16 @@ impl<'b, Fill: FnOnce(&mut OpMemory)> Request<'b, Fill> {
             buffer_len: self.buffer_len,
             fill,
             stuck: self.stuck,
+            cancel: self.cancel,
         }
+    }
+
+    /// The request also ends early, as a timeout does but with `STATUS_CANCELLED`, once
+    /// `cancel` is set (looked at every [`CANCEL_POLL`]): for a caller whose own request was
+    /// cancelled while this one runs for it on a worker thread.
+    pub(crate) fn cancelled_by(mut self, cancel: &'b AtomicBool) -> Self {
+        self.cancel = Some(cancel);
+        self
     }
 
     /// When the provider completes a timed-out request neither after cancellation nor in a
@@ -372,7 +420,11 @@ impl<'b, Fill: FnOnce(&mut OpMemory)> Request<'b, Fill> {
             }
             None => false,
         };
+        let wait = Wait {
+            timeout: self.timeout,
+            cancel: self.cancel,
+        };
         self.blocking
-            .run(self.buffer_len, self.timeout, self.fill, call, force)
+            .run(self.buffer_len, wait, self.fill, call, force)
     }
 }

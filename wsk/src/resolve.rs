@@ -4,6 +4,7 @@
 use core::mem::{align_of, size_of};
 use core::net::SocketAddr;
 use core::ptr::{self, NonNull};
+use core::sync::atomic::AtomicBool;
 use core::time::Duration;
 
 use wsk_bindings as sys;
@@ -83,6 +84,34 @@ impl AddressInfo {
         service: Option<&str>,
         timeout: Duration,
     ) -> Result<Self> {
+        Self::lookup(client, name, service, timeout, None)
+    }
+
+    /// [`AddressInfo::resolve`] that also ends once `cancel` is set (looked at every 50 ms),
+    /// with `STATUS_CANCELLED`: the request is cancelled (`IoCancelIrp`), and abandoned to
+    /// the provider after a 1 s grace if the provider does not complete it (Wine's netio
+    /// cannot cancel a resolution). For a resolution run on a worker thread for a request
+    /// that its own caller can cancel. IRQL: PASSIVE_LEVEL.
+    ///
+    /// # Errors
+    /// As [`AddressInfo::resolve`], and `STATUS_CANCELLED`.
+    pub fn resolve_cancellable(
+        client: &WskClient,
+        name: &str,
+        service: Option<&str>,
+        timeout: Duration,
+        cancel: &AtomicBool,
+    ) -> Result<Self> {
+        Self::lookup(client, name, service, timeout, Some(cancel))
+    }
+
+    fn lookup(
+        client: &WskClient,
+        name: &str,
+        service: Option<&str>,
+        timeout: Duration,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<Self> {
         let invalid = Error::new(NtStatus::INVALID_PARAMETER);
         let (npi_client, dispatch) = client.provider();
         let Some(get_fn) = dispatch.WskGetAddressInfo else {
@@ -90,8 +119,11 @@ impl AddressInfo {
         };
         let prepared = core::cell::Cell::new(false);
         let mut blocking = Blocking::new();
-        let (_, memory) = blocking
-            .request(timeout)
+        let mut request = blocking.request(timeout);
+        if let Some(cancel) = cancel {
+            request = request.cancelled_by(cancel);
+        }
+        let (_, memory) = request
             .buffer(size_of::<Names>())
             .fill(|m| {
                 let Some(names) = m

@@ -5,10 +5,11 @@
 //! A resolution may wait seconds on a name server. In the dispatch routine that wait held
 //! the caller's thread, uncancellable, and under Wine every caller of the driver (one thread
 //! dispatches every request: docs/reliability.md, finding 7). A pended RESOLVE is completed at
-//! once with `STATUS_CANCELLED` by a cancel or the closing of the caller's handle; the
-//! worker's resolution runs on to its end (its timeout bounds it: `AddressInfo::resolve`) and
-//! its result is dropped. At most [`MAX_RESOLVES`] run at once, each holding a worker thread;
-//! one more is refused with `STATUS_DEVICE_BUSY`.
+//! once with `STATUS_CANCELLED` by a cancel or the closing of the caller's handle, and its
+//! worker's resolution is cancelled (`AddressInfo::resolve_cancellable`: within 50 ms where
+//! the provider cancels it, within about 1 s where it cannot, as under Wine); its result, if
+//! any, is dropped. At most [`MAX_RESOLVES`] run at once, each holding a worker thread; one
+//! more is refused with `STATUS_DEVICE_BUSY`.
 //!
 //! Why the quick ones are answered from the dispatch routine: Wine 8.0 frees a request
 //! completed by another thread even when a cancel of it is already queued for its dispatch
@@ -17,6 +18,7 @@
 //! queued, so only the slow resolutions are exposed, as pended data requests are.
 
 use core::net::SocketAddr;
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
 
 use wsk::{AddressInfo, NtStatus, PoolArc, PoolBuffer, PoolEvent, SpinLock, WskClient};
@@ -37,12 +39,22 @@ pub const RESOLVE_DISPATCH_WAIT: Duration = Duration::from_millis(50);
 /// Distinct addresses a RESOLVE reply tracks for de-duplication (more are still reported).
 const MAX_DISTINCT: usize = 32;
 
-/// One RESOLVE whose worker runs: its number, its handle, and the request until it is
-/// completed by the worker or by a cancel.
+/// One RESOLVE whose worker runs: its number, its handle, the request until it is
+/// completed by the worker or by a cancel, and what it shares with the worker.
 struct Running<R> {
     sequence: Sequence,
     caller: Caller,
     request: Option<R>,
+    handoff: PoolArc<Handoff>,
+}
+
+impl<R> Running<R> {
+    /// Takes the request out to complete it with `STATUS_CANCELLED`, and tells the worker
+    /// to stop its resolution.
+    fn cancel(&mut self) -> Option<R> {
+        self.handoff.cancelled.store(true, Ordering::Release);
+        self.request.take()
+    }
 }
 
 /// The RESOLVE requests whose worker runs.
@@ -105,6 +117,9 @@ struct Handoff {
     /// Set by the worker when it left its resolution to the dispatch routine.
     resolved: PoolEvent,
     answer: SpinLock<Answer>,
+    /// Set when the request was cancelled: the worker's resolution ends early
+    /// (`AddressInfo::resolve_cancellable`).
+    cancelled: AtomicBool,
 }
 
 /// What the worker needs to resolve and complete one request.
@@ -147,6 +162,7 @@ impl<R: PendingRequest> Driver<R> {
             PoolArc::try_new(Handoff {
                 resolved,
                 answer: SpinLock::new(Answer::Waiting),
+                cancelled: AtomicBool::new(false),
             })
         }) {
             Ok(handoff) => handoff,
@@ -166,6 +182,7 @@ impl<R: PendingRequest> Driver<R> {
                 sequence,
                 caller: requester.handle,
                 request: Some(request),
+                handoff: handoff.clone(),
             });
         }
         let job = Job {
@@ -199,22 +216,20 @@ impl<R: PendingRequest> Driver<R> {
     /// Frees the slot of RESOLVE `sequence` (its worker ended); its request, unless a cancel
     /// completed it. IRQL <= DISPATCH_LEVEL.
     fn finish_resolve(&self, sequence: Sequence) -> Option<R> {
-        self.resolves
-            .lock()
-            .find(sequence)
-            .and_then(Option::take)
-            .and_then(|running| running.request)
+        // Taken out under the lock, dropped after it.
+        let running = self.resolves.lock().find(sequence).and_then(Option::take);
+        running.and_then(|running| running.request)
     }
 
-    /// Completes RESOLVE `sequence` with `STATUS_CANCELLED` if it is not complete; its worker
-    /// runs on and keeps the slot. IRQL <= DISPATCH_LEVEL.
+    /// Completes RESOLVE `sequence` with `STATUS_CANCELLED` if it is not complete, and tells
+    /// its worker to stop; the worker keeps the slot until it has. IRQL <= DISPATCH_LEVEL.
     pub(crate) fn cancel_resolve(&self, sequence: Sequence) {
         let request = self
             .resolves
             .lock()
             .find(sequence)
             .and_then(|slot| slot.as_mut())
-            .and_then(|running| running.request.take());
+            .and_then(Running::cancel);
         if let Some(request) = request {
             request.complete(NtStatus::CANCELLED, 0);
         }
@@ -229,8 +244,8 @@ impl<R: PendingRequest> Driver<R> {
                 .slots
                 .iter_mut()
                 .flatten()
-                .filter(|running| running.caller == caller)
-                .find_map(|running| running.request.take());
+                .filter(|running| running.caller == caller && running.request.is_some())
+                .find_map(Running::cancel);
             let Some(request) = request else {
                 return;
             };
@@ -252,11 +267,12 @@ fn run_resolve<R: PendingRequest>(job: Job<R>) {
         output_len,
     } = job;
     let service = Some(service.as_str()).filter(|s| !s.is_empty());
-    let resolved = AddressInfo::resolve(
+    let resolved = AddressInfo::resolve_cancellable(
         &client,
         name.as_str(),
         service,
         Duration::from_millis(u64::from(timeout_ms)),
+        &handoff.cancelled,
     );
     let resolved = {
         let mut answer = handoff.answer.lock();

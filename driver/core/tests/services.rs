@@ -1048,6 +1048,72 @@ fn a_resolve_pends_and_a_cancel_ends_it_at_once() {
     setup.finish();
 }
 
+/// Cancelling a pended RESOLVE cancels its worker's resolution too: with a provider that
+/// honours the cancel, the worker ends at once and gives back its slot. `MAX_RESOLVES`
+/// resolutions the provider holds fill the slots (one more is `STATUS_DEVICE_BUSY`); closing
+/// the handle ends them, every one at the provider is cancelled, and a RESOLVE is answered
+/// again well within the 1 s a provider that ignores the cancel would keep a worker.
+#[test]
+fn a_cancelled_resolve_gives_back_its_worker() {
+    use fake::provider::{Behavior, Op};
+    use wskrs_driver::MAX_RESOLVES;
+    let setup = Setup::start();
+    let d = setup.driver;
+    let hang = Behavior::Hang {
+        cancel: true,
+        close: false,
+    };
+    fake::provider::script(Op::AddressInfo, [hang; MAX_RESOLVES]);
+    let request = protocol::encode_resolve("localhost", "80", 60_000).unwrap();
+    let output = [0u8; protocol::resolve_output_len(4)];
+    let held: Vec<_> = (0..MAX_RESOLVES)
+        .map(|_| common::direct(d, ALICE, protocol::IoctlCode::RESOLVE, &request, &output))
+        .collect();
+    eventually("every resolve is at the provider", || {
+        fake::provider::calls(Op::AddressInfo) == MAX_RESOLVES as u64
+    });
+    assert_eq!(
+        common::direct_call(
+            d,
+            common::BOB,
+            protocol::IoctlCode::RESOLVE,
+            &request,
+            &output
+        )
+        .err(),
+        Some(NtStatus::DEVICE_BUSY),
+        "one more than MAX_RESOLVES is refused"
+    );
+    d.cleanup(ALICE);
+    for pended in held {
+        assert_eq!(pended.wait().0, NtStatus::CANCELLED);
+    }
+    let cancelled = std::time::Instant::now();
+    let answered = loop {
+        match common::direct_call(
+            d,
+            common::BOB,
+            protocol::IoctlCode::RESOLVE,
+            &request,
+            &output,
+        ) {
+            Ok((n, reply)) => break addresses_of(&reply[..n]),
+            Err(NtStatus::DEVICE_BUSY) if cancelled.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(status) => panic!("a RESOLVE after the cancels: {status:?}"),
+        }
+    };
+    assert_eq!(answered, [addr("127.0.0.1:80"), addr("[::1]:80")]);
+    assert!(
+        cancelled.elapsed() < Duration::from_millis(500),
+        "the workers gave back their slots {:?} after the cancels",
+        cancelled.elapsed()
+    );
+    assert_eq!(fake::provider::address_lists_live(), 0);
+    setup.finish();
+}
+
 /// A resolution that ends quickly is answered by the dispatch routine itself (it waits
 /// `RESOLVE_DISPATCH_WAIT` for the worker): the request is complete when `direct` returns.
 /// One the provider answers later than that pends, and the worker completes it.

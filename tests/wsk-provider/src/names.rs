@@ -1,11 +1,15 @@
 //! Name resolution: `WskGetAddressInfo`, `WskFreeAddressInfo`, `WskGetNameInfo`, run on a
-//! short-lived thread each (Winsock's resolver blocks). Not cancellable.
+//! short-lived thread each (Winsock's resolver blocks). `WskGetAddressInfo` can be cancelled
+//! (its IRP completes at once; the thread's late result is freed); `WskGetNameInfo` cannot.
 
 use windows_sys::Win32::Networking::WinSock as ws;
 use wsk_bindings::{self as sys, NtStatus};
 use wskrs_provider_model::dispatch;
 
-use crate::irp::PendingIrp;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use crate::irp::{Cancel, PendingIrp};
 
 /// A copy of a `UNICODE_STRING`'s text with a terminating NUL (the WSK strings are counted,
 /// not terminated). `None` for a null string.
@@ -62,7 +66,56 @@ fn spawn(irp: PendingIrp, work: impl FnOnce() -> NtStatus + Send + 'static) -> N
     NtStatus::PENDING
 }
 
-/// `WskGetAddressInfo` ([`dispatch::Provider`]).
+/// One `WskGetAddressInfo` on its resolver thread: the IRP until the thread or a cancel
+/// completes it, and whether it was cancelled (which ends the thread's hold at once).
+struct Resolution {
+    irp: Mutex<Option<PendingIrp>>,
+    cancelled: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Resolution {
+    /// Takes the IRP to complete it; `None` once a cancel completed it.
+    fn take_irp(&self) -> Option<PendingIrp> {
+        self.irp
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Waits `hold` (`WSKRS_PROVIDER_HOLD_RESOLVE`) unless cancelled first; whether it was.
+    fn hold(&self, hold: Duration) -> bool {
+        let cancelled = self
+            .cancelled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (cancelled, _) = self
+            .wake
+            .wait_timeout_while(cancelled, hold, |cancelled| !*cancelled)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *cancelled
+    }
+}
+
+impl Cancel for Resolution {
+    /// Completes the IRP with `STATUS_CANCELLED` now; the thread's resolution, if it still
+    /// runs (Winsock's resolver cannot be stopped), is freed when it ends.
+    fn cancel(&self) {
+        *self
+            .cancelled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        self.wake.notify_all();
+        if let Some(irp) = self.take_irp() {
+            irp.complete(NtStatus::CANCELLED, 0);
+        }
+    }
+}
+
+/// `WskGetAddressInfo` ([`dispatch::Provider`]). Cancellable: `IoCancelIrp` completes the
+/// request at once with `STATUS_CANCELLED` (Windows' provider cancels a resolution; Wine's
+/// netio does not); a resolution Winsock is still running is freed when it ends, and never
+/// written to the client's memory.
 ///
 /// # Safety
 /// The WSK contract of `WskGetAddressInfo` for `call`'s parameters.
@@ -90,34 +143,93 @@ pub(crate) unsafe fn wsk_get_address_info(call: dispatch::GetAddressInfo) -> sys
     let node = unsafe { terminated(node) };
     // SAFETY: as above.
     let service = unsafe { terminated(service) };
+    let resolution = Arc::new(Resolution {
+        irp: Mutex::new(None),
+        cancelled: Mutex::new(false),
+        wake: Condvar::new(),
+    });
+    if !crate::irp::set_cancellable(&irp, Arc::clone(&resolution)) {
+        irp.complete(NtStatus::CANCELLED, 0);
+        return NtStatus::PENDING.0;
+    }
+    *resolution
+        .irp
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(irp);
+    // The client's hints and provider GUID are copied now: after a cancel the client may
+    // free them while Winsock still resolves. Only the hints' flags, family, type and
+    // protocol are meaningful (the pointers in them must be null: MSDN, ADDRINFOEXW).
+    // SAFETY: WSK contract: null or valid for the call.
+    let hints = unsafe { hints.as_ref() }.map(|h| sys::ADDRINFOEXW {
+        ai_flags: h.ai_flags,
+        ai_family: h.ai_family,
+        ai_socktype: h.ai_socktype,
+        ai_protocol: h.ai_protocol,
+        // SAFETY: ADDRINFOEXW is plain data; all-zero is "nothing" for the rest.
+        ..unsafe { std::mem::zeroed() }
+    });
+    // SAFETY: as above.
+    let provider = unsafe { provider.as_ref() }.copied();
     let job = Job((provider, hints, result));
-    spawn(irp, move || {
-        let job = job;
-        let (provider, hints, result) = job.0;
-        if let Some(hold) = crate::fault::hold_resolve() {
-            std::thread::sleep(hold);
+    let theirs = Arc::clone(&resolution);
+    let spawned = std::thread::Builder::new()
+        .name("wsk-provider-resolve".into())
+        .spawn(move || {
+            let job = job;
+            let (provider, hints, result) = job.0;
+            let resolution = theirs;
+            if let Some(hold) = crate::fault::hold_resolve() {
+                if resolution.hold(hold) {
+                    return;
+                }
+            }
+            let name = node.as_ref().map_or(std::ptr::null(), Vec::as_ptr);
+            let serv = service.as_ref().map_or(std::ptr::null(), Vec::as_ptr);
+            // The list goes to the client only if the request is still ours when it is ready.
+            let mut list: *mut ws::ADDRINFOEXW = std::ptr::null_mut();
+            let provider = provider
+                .as_ref()
+                .map_or(std::ptr::null(), std::ptr::from_ref);
+            let hints = hints.as_ref().map_or(std::ptr::null(), std::ptr::from_ref);
+            // SAFETY: NUL-terminated strings, the hints and GUID copied above, and a list of
+            // our own; the bindings' ADDRINFOEXW and GUID and windows-sys' are the same C
+            // types.
+            let r = unsafe {
+                ws::GetAddrInfoExW(
+                    name,
+                    serv,
+                    name_space,
+                    provider.cast(),
+                    hints.cast(),
+                    &raw mut list,
+                    std::ptr::null(),
+                    std::ptr::null(),
+                    None,
+                    std::ptr::null_mut(),
+                )
+            };
+            let status = crate::status::from_wsa(r);
+            match resolution.take_irp() {
+                Some(irp) => {
+                    crate::irp::clear_cancellable(&irp);
+                    // SAFETY: the IRP is ours, so the client's `result` is still valid.
+                    unsafe { *result = list.cast() };
+                    irp.complete(status, 0);
+                }
+                None if !list.is_null() => {
+                    // SAFETY: a list GetAddrInfoExW returned, given to nobody.
+                    unsafe { ws::FreeAddrInfoExW(list) };
+                }
+                None => {}
+            }
+        });
+    if spawned.is_err() {
+        if let Some(irp) = resolution.take_irp() {
+            crate::irp::clear_cancellable(&irp);
+            irp.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
         }
-        let name = node.as_ref().map_or(std::ptr::null(), Vec::as_ptr);
-        let serv = service.as_ref().map_or(std::ptr::null(), Vec::as_ptr);
-        // SAFETY: NUL-terminated strings; the client's hints/result pointers are valid until
-        // the IRP completes; the bindings' ADDRINFOEXW and windows-sys' are the same C type.
-        let r = unsafe {
-            ws::GetAddrInfoExW(
-                name,
-                serv,
-                name_space,
-                provider.cast_const().cast(),
-                hints.cast_const().cast(),
-                result.cast(),
-                std::ptr::null(),
-                std::ptr::null(),
-                None,
-                std::ptr::null_mut(),
-            )
-        };
-        crate::status::from_wsa(r)
-    })
-    .0
+    }
+    NtStatus::PENDING.0
 }
 
 pub(crate) unsafe extern "C" fn wsk_free_address_info(
