@@ -75,6 +75,33 @@ struct Resolution {
 }
 
 impl Resolution {
+    /// A resolution holding `irp`, made cancellable; `None` when the IRP was cancelled
+    /// already (it is completed with `STATUS_CANCELLED`).
+    fn arm(irp: PendingIrp) -> Option<Arc<Self>> {
+        let resolution = Arc::new(Self {
+            irp: Mutex::new(Some(irp)),
+            cancelled: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        // Made cancellable with the IRP already in its place, under its lock: a cancel that
+        // comes at once waits for the lock and then finds the IRP to complete.
+        let mut held = resolution
+            .irp
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cancellable = held
+            .as_ref()
+            .is_some_and(|irp| crate::irp::set_cancellable(irp, Arc::clone(&resolution)));
+        if !cancellable {
+            if let Some(irp) = held.take() {
+                irp.complete(NtStatus::CANCELLED, 0);
+            }
+            return None;
+        }
+        drop(held);
+        Some(resolution)
+    }
+
     /// Takes the IRP to complete it; `None` once a cancel completed it.
     fn take_irp(&self) -> Option<PendingIrp> {
         self.irp
@@ -143,19 +170,9 @@ pub(crate) unsafe fn wsk_get_address_info(call: dispatch::GetAddressInfo) -> sys
     let node = unsafe { terminated(node) };
     // SAFETY: as above.
     let service = unsafe { terminated(service) };
-    let resolution = Arc::new(Resolution {
-        irp: Mutex::new(None),
-        cancelled: Mutex::new(false),
-        wake: Condvar::new(),
-    });
-    if !crate::irp::set_cancellable(&irp, Arc::clone(&resolution)) {
-        irp.complete(NtStatus::CANCELLED, 0);
+    let Some(resolution) = Resolution::arm(irp) else {
         return NtStatus::PENDING.0;
-    }
-    *resolution
-        .irp
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(irp);
+    };
     // The client's hints and provider GUID are copied now: after a cancel the client may
     // free them while Winsock still resolves. Only the hints' flags, family, type and
     // protocol are meaningful (the pointers in them must be null: MSDN, ADDRINFOEXW).
